@@ -1,0 +1,191 @@
+//! Spatial enrichment of a fix, and the per-device processing step that the ingest
+//! sequencer runs for every accepted report: jump filter, enrichment, fence transitions.
+
+use serde::Serialize;
+
+use crate::fence::{Fence, FenceEvent, FenceSet, Membership};
+use crate::jump::{flags, Fix, JumpFilter};
+use crate::map::{Area, CountyMap, Site};
+use crate::spatial::{AreaIndex, LocalProjection, PreparedPolygon, SiteIndex};
+use crate::{Position, UnixMs};
+
+/// How many nearest posts an enrichment names.
+pub const NEAREST_POSTS: usize = 3;
+
+/// The spatial facts about one position, as indexes into the map's layers.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Enrichment {
+    pub in_county: bool,
+    pub township: Option<u32>,
+    pub grid: Option<u32>,
+    pub jurisdiction: Option<u32>,
+    pub nearest_posts: [(u32, f64); NEAREST_POSTS],
+    pub nearest_count: u8,
+}
+
+/// Names and distances for clients and storage.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EnrichmentView<'a> {
+    pub in_county: bool,
+    pub township: Option<AreaRef<'a>>,
+    pub grid: Option<AreaRef<'a>>,
+    /// The post whose jurisdiction contains the position.
+    pub post: Option<AreaRef<'a>>,
+    pub nearest_posts: Vec<NearPost<'a>>,
+    pub fences_inside: Vec<&'a str>,
+    pub fence_events: Vec<FenceEventView<'a>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct AreaRef<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct NearPost<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+    pub distance_m: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct FenceEventView<'a> {
+    pub fence: &'a str,
+    pub name: &'a str,
+    pub detect: &'static str,
+}
+
+/// The in-memory indexes enrichment reads, built once per map with `bulk_load`.
+#[derive(Debug, Clone)]
+pub struct Enricher {
+    boundary: PreparedPolygon,
+    townships: Vec<(String, String)>,
+    township_index: AreaIndex,
+    grids: Vec<(String, String)>,
+    grid_index: AreaIndex,
+    /// Post index of each jurisdiction.
+    jurisdiction_post: Vec<Option<u32>>,
+    jurisdiction_index: AreaIndex,
+    posts: Vec<(String, String)>,
+    post_index: SiteIndex,
+    fences: FenceSet,
+}
+
+fn names(areas: &[Area]) -> Vec<(String, String)> {
+    areas.iter().map(|a| (a.id.clone(), a.name.clone())).collect()
+}
+
+fn site_names(sites: &[Site]) -> Vec<(String, String)> {
+    sites.iter().map(|s| (s.id.clone(), s.name.clone())).collect()
+}
+
+impl Enricher {
+    pub fn new(map: &CountyMap) -> Enricher {
+        let lat0 = map.posts.iter().map(|p| p.point.y()).sum::<f64>() / map.posts.len().max(1) as f64;
+        let proj = LocalProjection::at_lat(if map.posts.is_empty() { 30.0 } else { lat0 });
+        let jurisdiction_post = map
+            .jurisdictions
+            .iter()
+            .map(|j| j.parent.as_deref().and_then(|pid| map.posts.iter().position(|p| p.id == pid)).map(|i| i as u32))
+            .collect();
+        Enricher {
+            boundary: PreparedPolygon::new(&map.boundary),
+            townships: names(&map.townships),
+            township_index: AreaIndex::new(map.townships.iter().map(|a| &a.polygon)),
+            grids: names(&map.grids),
+            grid_index: AreaIndex::new(map.grids.iter().map(|a| &a.polygon)),
+            jurisdiction_post,
+            jurisdiction_index: AreaIndex::new(map.jurisdictions.iter().map(|a| &a.polygon)),
+            posts: site_names(&map.posts),
+            post_index: SiteIndex::new(map.posts.iter().map(|p| p.point), proj),
+            fences: FenceSet::new(map.fences.iter().map(Fence::from_area).collect()),
+        }
+    }
+
+    pub fn fences(&self) -> &FenceSet {
+        &self.fences
+    }
+
+    /// Township, grid, jurisdiction and nearest posts of `p`. Pure and allocation-free.
+    pub fn enrich(&self, p: Position) -> Enrichment {
+        let mut e = Enrichment { in_county: self.boundary.contains(p.lon(), p.lat()), ..Enrichment::default() };
+        e.township = self.township_index.containing(p);
+        e.grid = self.grid_index.containing(p);
+        e.jurisdiction = self.jurisdiction_index.containing(p).and_then(|j| self.jurisdiction_post[j as usize]);
+        e.nearest_count = self.post_index.nearest(p, &mut e.nearest_posts) as u8;
+        e
+    }
+
+    /// Post id and name by index.
+    pub fn post(&self, i: u32) -> (&str, &str) {
+        let (id, name) = &self.posts[i as usize];
+        (id, name)
+    }
+
+    pub fn post_position(&self, id: &str) -> Option<usize> {
+        self.posts.iter().position(|(pid, _)| pid == id)
+    }
+
+    pub fn view<'a>(&'a self, e: &Enrichment, inside: &[Membership], events: &[FenceEvent]) -> EnrichmentView<'a> {
+        let area = |v: &'a [(String, String)], i: Option<u32>| i.map(|i| AreaRef { id: &v[i as usize].0, name: &v[i as usize].1 });
+        let fence = |i: u32| &self.fences.fences()[i as usize];
+        EnrichmentView {
+            in_county: e.in_county,
+            township: area(&self.townships, e.township),
+            grid: area(&self.grids, e.grid),
+            post: area(&self.posts, e.jurisdiction),
+            nearest_posts: e.nearest_posts[..e.nearest_count as usize]
+                .iter()
+                .map(|&(i, d)| NearPost { id: &self.posts[i as usize].0, name: &self.posts[i as usize].1, distance_m: (d * 10.0).round() / 10.0 })
+                .collect(),
+            fences_inside: inside.iter().map(|m| fence(m.fence).id.as_str()).collect(),
+            fence_events: events
+                .iter()
+                .map(|ev| FenceEventView { fence: &fence(ev.fence).id, name: &fence(ev.fence).name, detect: ev.detect.as_str() })
+                .collect(),
+        }
+    }
+}
+
+/// What the server remembers about a device between reports.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DeviceTrack {
+    pub last_trusted: Option<Fix>,
+    pub last_marked: Option<Fix>,
+    pub fences: Vec<Membership>,
+}
+
+/// The outcome of processing one fix.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Processed {
+    pub flags: u32,
+    pub enrichment: Enrichment,
+    pub fence_events: Vec<FenceEvent>,
+}
+
+impl Processed {
+    pub fn trusted(&self) -> bool {
+        self.flags & flags::UNTRUSTED == 0
+    }
+}
+
+/// Runs the jump filter, enrichment and (for trusted fixes) the fence rules, updating
+/// the device's track.
+pub fn process(enricher: &Enricher, filter: &JumpFilter, track: &mut DeviceTrack, p: Position, t_ms: UnixMs, accuracy_m: Option<f64>) -> Processed {
+    let cur = Fix { position: p, time_ms: t_ms };
+    let mut f = filter.check(track.last_trusted, track.last_marked, cur, accuracy_m);
+    let enrichment = enricher.enrich(p);
+    if !enrichment.in_county {
+        f |= flags::OUTSIDE_COUNTY;
+    }
+    let mut fence_events = Vec::new();
+    if f & flags::UNTRUSTED == 0 {
+        let prev = track.last_trusted.map(|fx| fx.position);
+        enricher.fences.evaluate(prev, &mut track.fences, p, t_ms, &mut fence_events);
+        track.last_trusted = Some(cur);
+    } else if f & flags::OUT_OF_ORDER == 0 {
+        track.last_marked = Some(cur);
+    }
+    Processed { flags: f, enrichment, fence_events }
+}

@@ -1,0 +1,18 @@
+//! The liandong domain: positions and datums, the county map, spatial indexes,
+//! enrichment, the GPS jump filter and fence rules.
+//!
+//! Architecture invariant: this crate does no I/O and knows nothing of tokio, sqlx or
+//! axum. It is pure computation on values, so everything in it is unit-testable.
+//! Coordinates are WGS 84 lon/lat in degrees; distances are metres; times are Unix ms.
+
+pub mod datum;
+pub mod enrich;
+pub mod fence;
+pub mod jump;
+pub mod map;
+pub mod position;
+pub mod spatial;
+
+pub use enrich::{process, DeviceTrack, Enricher, Enrichment, Processed};
+pub use map::CountyMap;
+pub use position::{CoordError, Datum, Position, UnixMs};
