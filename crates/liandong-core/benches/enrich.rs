@@ -1,1 +1,68 @@
-fn main() {}
+//! Enrichment cost per report on the Dazhu demo map: containing township, grid and
+//! jurisdiction plus the three nearest posts, and the full per-device step with the
+//! jump filter and fence rules. Run: `cargo bench -p liandong-core --bench enrich`.
+
+use std::path::Path;
+
+use divan::{black_box, Bencher};
+use liandong_core::jump::JumpFilter;
+use liandong_core::{process, CountyMap, DeviceTrack, Enricher, Position};
+
+fn main() {
+    divan::main();
+}
+
+fn load() -> Enricher {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../maps/dazhu");
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(&dir).expect("maps/dazhu exists") {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "geojson") {
+            files.push((path.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read_to_string(&path).unwrap()));
+        }
+    }
+    let (map, problems) = CountyMap::parse(&files);
+    assert!(problems.is_empty(), "{problems:?}");
+    Enricher::new(&map)
+}
+
+/// 4096 fixed pseudo-random points over the county's bounding box (some outside it).
+fn points() -> Vec<Position> {
+    let mut s = 0x2545_F491_4F6C_DD1Du64;
+    (0..4096)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            let fx = (s & 0xFFFF) as f64 / 65535.0;
+            let fy = ((s >> 16) & 0xFFFF) as f64 / 65535.0;
+            Position::new(106.95 + fx * 0.6, 30.50 + fy * 0.45).unwrap()
+        })
+        .collect()
+}
+
+#[divan::bench]
+fn enrich(b: Bencher) {
+    let e = load();
+    let pts = points();
+    let mut i = 0;
+    b.bench_local(|| {
+        i = (i + 1) & 4095;
+        black_box(e.enrich(black_box(pts[i])))
+    });
+}
+
+#[divan::bench]
+fn process_with_fences(b: Bencher) {
+    let e = load();
+    let pts = points();
+    let filter = JumpFilter { max_speed_mps: 1e9, max_accuracy_m: 200.0 };
+    let mut track = DeviceTrack::default();
+    let mut i = 0;
+    let mut t = 0;
+    b.bench_local(|| {
+        i = (i + 1) & 4095;
+        t += 1000;
+        black_box(process(&e, &filter, &mut track, black_box(pts[i]), t, Some(8.0)))
+    });
+}

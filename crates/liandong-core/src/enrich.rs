@@ -189,3 +189,67 @@ pub fn process(enricher: &Enricher, filter: &JumpFilter, track: &mut DeviceTrack
     }
     Processed { flags: f, enrichment, fence_events }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn enricher() -> Enricher {
+        let (map, problems) = CountyMap::parse(&crate::map::tests::mini());
+        assert!(problems.is_empty());
+        Enricher::new(&map)
+    }
+
+    fn p(lon: f64, lat: f64) -> Position {
+        Position::new(lon, lat).unwrap()
+    }
+
+    /// One row per known point: (name, point, in county, township, grid, post, nearest post).
+    #[test]
+    fn containing_areas_and_nearest_posts_at_known_points() {
+        let e = enricher();
+        let rows = [
+            ("west town", p(107.05, 30.75), true, Some("t-west"), Some("g-west"), Some("p-west"), Some("p-west")),
+            ("east town", p(107.35, 30.55), true, Some("t-east"), Some("g-east"), Some("p-east"), Some("p-east")),
+            // On the shared edge: exactly one side (half-open rule: the eastern one). Both
+            // posts are equally far, so the nearest is not asserted.
+            ("on the township border", p(107.2, 30.7), true, Some("t-east"), Some("g-east"), Some("p-east"), None),
+            ("on the western county edge", p(107.0, 30.7), true, Some("t-west"), Some("g-west"), Some("p-west"), Some("p-west")),
+            ("outside the county", p(107.6, 30.7), false, None, None, None, Some("p-east")),
+        ];
+        for (name, pt, in_county, township, grid, post, nearest) in rows {
+            let en = e.enrich(pt);
+            let v = e.view(&en, &[], &[]);
+            assert_eq!(v.in_county, in_county, "{name}");
+            assert_eq!(v.township.map(|a| a.id), township, "{name}");
+            assert_eq!(v.grid.map(|a| a.id), grid, "{name}");
+            assert_eq!(v.post.map(|a| a.id), post, "{name}");
+            if let Some(nearest) = nearest {
+                assert_eq!(v.nearest_posts[0].id, nearest, "{name}");
+            }
+            assert_eq!(v.nearest_posts.len(), 2, "{name}: the mini map has two posts");
+        }
+        // On the border both posts are 0.1° of longitude away; the answer is in metres.
+        let v = e.view(&e.enrich(p(107.2, 30.7)), &[], &[]);
+        let d = v.nearest_posts[0].distance_m;
+        assert!((d - 9564.0).abs() < 30.0, "0.1° of longitude at 30.7°N is about 9.56 km, got {d}");
+    }
+
+    #[test]
+    fn process_marks_jumps_and_fires_fences_only_for_trusted_fixes() {
+        let e = enricher();
+        let filter = JumpFilter::default();
+        let mut track = DeviceTrack::default();
+        let outside = process(&e, &filter, &mut track, p(107.08, 30.70), 0, Some(5.0));
+        assert!(outside.trusted() && outside.fence_events.is_empty());
+        let entered = process(&e, &filter, &mut track, p(107.10, 30.70), 60_000, Some(5.0));
+        assert_eq!(entered.fence_events.iter().map(|f| f.detect.as_str()).collect::<Vec<_>>(), ["enter"]);
+        // 25 km in 10 s: marked, and the device stays inside the fence.
+        let jump = process(&e, &filter, &mut track, p(107.35, 30.70), 70_000, Some(5.0));
+        assert_eq!(jump.flags & flags::JUMP, flags::JUMP);
+        assert!(jump.fence_events.is_empty());
+        assert_eq!(track.fences.len(), 1);
+        let outside_county = process(&e, &filter, &mut track, p(107.1001, 30.7001), 80_000, None);
+        assert!(outside_county.trusted());
+    }
+}

@@ -138,9 +138,7 @@ impl CountyMap {
             }
         }
         map.type_layers(&mut problems);
-        if problems.is_empty() {
-            map.check_semantics(&mut problems);
-        }
+        map.check_semantics(&mut problems);
         (map, problems)
     }
 
@@ -229,7 +227,9 @@ impl CountyMap {
     /// resolve, routes run on roads.
     fn check_semantics(&self, problems: &mut Vec<MapProblem>) {
         if self.boundary.0.is_empty() {
-            problems.push(MapProblem { file: "boundary.geojson".into(), feature: None, message: "has no polygon".into() });
+            if self.layers.contains_key("boundary") {
+                problems.push(MapProblem { file: "boundary.geojson".into(), feature: None, message: "has no valid polygon".into() });
+            }
             return;
         }
         let inside = |layer: &str, id: &str, p: &Point<f64>, problems: &mut Vec<MapProblem>| {
@@ -399,5 +399,52 @@ fn check_ids(file: &str, fc: &geojson::FeatureCollection, problems: &mut Vec<Map
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    macro_rules! fixture {
+        ($dir:literal, $($layer:literal),*) => {
+            vec![$(
+                (format!("{}.geojson", $layer), include_str!(concat!("../../../tests/fixtures/maps/", $dir, "/", $layer, ".geojson")).to_owned()),
+            )*]
+        };
+    }
+
+    pub(crate) fn mini() -> Vec<(String, String)> {
+        fixture!("mini", "boundary", "townships", "grids", "posts", "jurisdictions", "fences", "roads", "routes", "cameras")
+    }
+
+    #[test]
+    fn the_mini_map_has_no_problems() {
+        let (map, problems) = CountyMap::parse(&mini());
+        assert!(problems.is_empty(), "{problems:#?}");
+        assert_eq!((map.townships.len(), map.posts.len(), map.routes.len(), map.fences.len()), (2, 2, 1, 1));
+        assert!(map.layers["boundary"].provenance.is_some());
+        assert!(!map.layers["boundary"].illustrative);
+    }
+
+    #[test]
+    fn the_broken_map_names_each_problem() {
+        let files = fixture!("broken", "boundary", "townships", "grids", "posts", "jurisdictions", "fences", "roads", "routes", "cameras");
+        let (_, problems) = CountyMap::parse(&files);
+        let named = |file: &str, feature: &str, needle: &str| {
+            problems.iter().any(|p| p.file == file && p.feature.as_deref() == Some(feature) && p.message.contains(needle))
+        };
+        assert!(named("posts.geojson", "p-far", "outside the county"), "{problems:#?}");
+        assert!(named("posts.geojson", "p-west", "not unique"), "{problems:#?}");
+        assert!(named("fences.geojson", "f-bowtie", "invalid polygon"), "{problems:#?}");
+        assert!(named("routes.geojson", "route-off", "from the nearest road"), "{problems:#?}");
+        assert_eq!(problems.len(), 4, "{problems:#?}");
+    }
+
+    #[test]
+    fn missing_required_layers_and_bad_json_are_named() {
+        let (_, problems) = CountyMap::parse(&[("posts.geojson".into(), "{not json".into())]);
+        assert!(problems.iter().any(|p| p.file == "posts.geojson" && p.message.contains("not valid GeoJSON")), "{problems:?}");
+        assert!(problems.iter().any(|p| p.file == "boundary.geojson" && p.message.contains("missing")), "{problems:?}");
     }
 }

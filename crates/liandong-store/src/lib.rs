@@ -1,1 +1,369 @@
-//! placeholder
+//! The embedded store: SQLite through sqlx, in a data directory.
+//!
+//! Writes come from one place, the ingest sequencer, which hands a whole batch to
+//! [`Store::write_batch`]: one transaction, one commit (one fsync with
+//! `synchronous=FULL`) for however many reports arrived meanwhile.
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{QueryBuilder, Row, SqliteConnection, SqlitePool};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot create data directory {path}: {source}")]
+    DataDir { path: PathBuf, source: std::io::Error },
+    #[error("cannot open database {path}: {source}")]
+    Open { path: PathBuf, source: sqlx::Error },
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("database error during {op}: {source}")]
+    Query { op: &'static str, source: sqlx::Error },
+}
+
+fn q(op: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
+    move |source| StoreError::Query { op, source }
+}
+
+/// How hard a commit waits for the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Durability {
+    /// fsync at every commit: survives power loss.
+    #[default]
+    Full,
+    /// WAL without fsync at commit: survives a process crash, not a power loss.
+    Normal,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceRecord {
+    pub device_id: String,
+    pub name: String,
+    pub kind: String,
+    pub unit_id: Option<String>,
+    #[serde(skip_serializing)]
+    pub key: String,
+    pub created_ms: i64,
+    pub updated_ms: i64,
+}
+
+/// One accepted report, ready to insert.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PositionRow {
+    pub seq: i64,
+    pub device_id: String,
+    pub fix_ms: i64,
+    pub recv_ms: i64,
+    pub lon: f64,
+    pub lat: f64,
+    pub datum: &'static str,
+    pub speed_mps: Option<f64>,
+    pub course_deg: Option<f64>,
+    pub altitude_m: Option<f64>,
+    pub accuracy_m: Option<f64>,
+    pub battery_pct: Option<f64>,
+    pub flags: u32,
+    pub attributes: String,
+    pub enrichment: String,
+}
+
+/// A fix kept in the live state: `(time_ms, lon, lat)`.
+pub type StoredFix = (i64, f64, f64);
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredMembership {
+    pub fence: String,
+    pub since_ms: i64,
+    pub dwell_fired: bool,
+}
+
+/// A device's live state as persisted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeviceStateRow {
+    pub device_id: String,
+    pub seq: i64,
+    pub report: String,
+    pub trusted: Option<StoredFix>,
+    pub marked: Option<StoredFix>,
+    pub fences: Vec<StoredMembership>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: SqlitePool,
+    path: PathBuf,
+}
+
+/// SQLite allows 32766 bound parameters per statement; 500 rows of 15 stays well under.
+const ROWS_PER_INSERT: usize = 500;
+
+impl Store {
+    /// Opens (creating if needed) `liandong.db` in `data_dir` and applies migrations.
+    pub async fn open(data_dir: &Path, durability: Durability) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(data_dir).map_err(|source| StoreError::DataDir { path: data_dir.to_owned(), source })?;
+        let path = data_dir.join("liandong.db");
+        let opts = SqliteConnectOptions::from_str("sqlite://")
+            .map_err(|source| StoreError::Open { path: path.clone(), source })?
+            .filename(&path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(match durability {
+                Durability::Full => SqliteSynchronous::Full,
+                Durability::Normal => SqliteSynchronous::Normal,
+            })
+            .busy_timeout(Duration::from_secs(5));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(opts)
+            .await
+            .map_err(|source| StoreError::Open { path: path.clone(), source })?;
+        MIGRATOR.run(&pool).await?;
+        Ok(Store { pool, path })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Inserts or updates a device. Returns whether it was new.
+    pub async fn upsert_device(&self, d: &DeviceRecord) -> Result<bool, StoreError> {
+        let existed: Option<i64> = sqlx::query_scalar("SELECT 1 FROM devices WHERE device_id = ?")
+            .bind(&d.device_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(q("look up device"))?;
+        sqlx::query(
+            "INSERT INTO devices (device_id, name, kind, unit_id, key, created_ms, updated_ms) VALUES (?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (device_id) DO UPDATE SET name = excluded.name, kind = excluded.kind,
+               unit_id = excluded.unit_id, key = excluded.key, updated_ms = excluded.updated_ms",
+        )
+        .bind(&d.device_id)
+        .bind(&d.name)
+        .bind(&d.kind)
+        .bind(&d.unit_id)
+        .bind(&d.key)
+        .bind(d.created_ms)
+        .bind(d.updated_ms)
+        .execute(&self.pool)
+        .await
+        .map_err(q("upsert device"))?;
+        Ok(existed.is_none())
+    }
+
+    pub async fn devices(&self) -> Result<Vec<DeviceRecord>, StoreError> {
+        let rows = sqlx::query("SELECT device_id, name, kind, unit_id, key, created_ms, updated_ms FROM devices ORDER BY device_id")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(q("list devices"))?;
+        Ok(rows
+            .into_iter()
+            .map(|r| DeviceRecord {
+                device_id: r.get(0),
+                name: r.get(1),
+                kind: r.get(2),
+                unit_id: r.get(3),
+                key: r.get(4),
+                created_ms: r.get(5),
+                updated_ms: r.get(6),
+            })
+            .collect())
+    }
+
+    /// The highest sequence number committed so far (0 for an empty store).
+    pub async fn max_seq(&self) -> Result<i64, StoreError> {
+        sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM positions").fetch_one(&self.pool).await.map_err(q("read max seq"))
+    }
+
+    /// Writes a batch of reports and the resulting device states in one transaction.
+    /// Returns once the commit is durable.
+    pub async fn write_batch(&self, rows: &[PositionRow], states: &[DeviceStateRow]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(q("begin"))?;
+        insert_positions(&mut tx, rows).await?;
+        upsert_states(&mut tx, states).await?;
+        tx.commit().await.map_err(q("commit"))
+    }
+
+    /// Every device's live state, to rebuild memory after a restart.
+    pub async fn device_states(&self) -> Result<Vec<DeviceStateRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT device_id, seq, report, trusted_ms, trusted_lon, trusted_lat, marked_ms, marked_lon, marked_lat, fences FROM device_state",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(q("read device states"))?;
+        let fix = |r: &sqlx::sqlite::SqliteRow, i: usize| -> Option<StoredFix> {
+            let t: Option<i64> = r.get(i);
+            let lon: Option<f64> = r.get(i + 1);
+            let lat: Option<f64> = r.get(i + 2);
+            Some((t?, lon?, lat?))
+        };
+        Ok(rows
+            .iter()
+            .map(|r| DeviceStateRow {
+                device_id: r.get(0),
+                seq: r.get(1),
+                report: r.get(2),
+                trusted: fix(r, 3),
+                marked: fix(r, 6),
+                // The column is only ever written by `upsert_states` from valid JSON.
+                fences: serde_json::from_str(r.get::<&str, _>(9)).unwrap_or_default(),
+            })
+            .collect())
+    }
+
+    pub async fn count_positions(&self, device_id: Option<&str>) -> Result<i64, StoreError> {
+        let n = match device_id {
+            Some(d) => sqlx::query_scalar("SELECT COUNT(*) FROM positions WHERE device_id = ?").bind(d).fetch_one(&self.pool).await,
+            None => sqlx::query_scalar("SELECT COUNT(*) FROM positions").fetch_one(&self.pool).await,
+        };
+        n.map_err(q("count positions"))
+    }
+
+    /// Sequence numbers of a device's reports, oldest first (for tests and audits).
+    pub async fn position_seqs(&self, device_id: &str) -> Result<Vec<i64>, StoreError> {
+        sqlx::query_scalar("SELECT seq FROM positions WHERE device_id = ? ORDER BY seq")
+            .bind(device_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(q("list positions"))
+    }
+}
+
+async fn insert_positions(conn: &mut SqliteConnection, rows: &[PositionRow]) -> Result<(), StoreError> {
+    for chunk in rows.chunks(ROWS_PER_INSERT) {
+        let mut qb = QueryBuilder::new(
+            "INSERT INTO positions (seq, device_id, fix_ms, recv_ms, lon, lat, datum, speed_mps, course_deg, altitude_m, accuracy_m, battery_pct, flags, attributes, enrichment) ",
+        );
+        qb.push_values(chunk, |mut b, r| {
+            b.push_bind(r.seq)
+                .push_bind(&r.device_id)
+                .push_bind(r.fix_ms)
+                .push_bind(r.recv_ms)
+                .push_bind(r.lon)
+                .push_bind(r.lat)
+                .push_bind(r.datum)
+                .push_bind(r.speed_mps)
+                .push_bind(r.course_deg)
+                .push_bind(r.altitude_m)
+                .push_bind(r.accuracy_m)
+                .push_bind(r.battery_pct)
+                .push_bind(r.flags as i64)
+                .push_bind(&r.attributes)
+                .push_bind(&r.enrichment);
+        });
+        qb.build().persistent(false).execute(&mut *conn).await.map_err(q("insert positions"))?;
+    }
+    Ok(())
+}
+
+async fn upsert_states(conn: &mut SqliteConnection, states: &[DeviceStateRow]) -> Result<(), StoreError> {
+    for chunk in states.chunks(ROWS_PER_INSERT) {
+        let mut qb = QueryBuilder::new(
+            "INSERT INTO device_state (device_id, seq, report, trusted_ms, trusted_lon, trusted_lat, marked_ms, marked_lon, marked_lat, fences) ",
+        );
+        qb.push_values(chunk, |mut b, s| {
+            b.push_bind(&s.device_id)
+                .push_bind(s.seq)
+                .push_bind(&s.report)
+                .push_bind(s.trusted.map(|f| f.0))
+                .push_bind(s.trusted.map(|f| f.1))
+                .push_bind(s.trusted.map(|f| f.2))
+                .push_bind(s.marked.map(|f| f.0))
+                .push_bind(s.marked.map(|f| f.1))
+                .push_bind(s.marked.map(|f| f.2))
+                .push_bind(serde_json::to_string(&s.fences).unwrap_or_else(|_| "[]".into()));
+        });
+        qb.push(
+            " ON CONFLICT (device_id) DO UPDATE SET seq = excluded.seq, report = excluded.report,
+              trusted_ms = excluded.trusted_ms, trusted_lon = excluded.trusted_lon, trusted_lat = excluded.trusted_lat,
+              marked_ms = excluded.marked_ms, marked_lon = excluded.marked_lon, marked_lat = excluded.marked_lat,
+              fences = excluded.fences",
+        );
+        qb.build().persistent(false).execute(&mut *conn).await.map_err(q("upsert device state"))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tmpdir(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("liandong-store-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        d
+    }
+
+    fn row(seq: i64, device: &str) -> PositionRow {
+        PositionRow {
+            seq,
+            device_id: device.into(),
+            fix_ms: seq * 1000,
+            recv_ms: seq * 1000 + 5,
+            lon: 107.2,
+            lat: 30.73,
+            datum: "wgs84",
+            speed_mps: None,
+            course_deg: Some(90.0),
+            altitude_m: None,
+            accuracy_m: Some(8.0),
+            battery_pct: None,
+            flags: 0,
+            attributes: "{}".into(),
+            enrichment: "{}".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_batch_and_its_states_survive_reopening() {
+        let dir = tmpdir("reopen");
+        let store = Store::open(&dir, Durability::Full).await.unwrap();
+        let rows: Vec<PositionRow> = (1..=1200).map(|s| row(s, if s % 2 == 0 { "a" } else { "b" })).collect();
+        let state = DeviceStateRow {
+            device_id: "a".into(),
+            seq: 1200,
+            report: "{\"seq\":1200}".into(),
+            trusted: Some((1_200_000, 107.2, 30.73)),
+            marked: None,
+            fences: vec![StoredMembership { fence: "fence-school-1".into(), since_ms: 5, dwell_fired: true }],
+        };
+        store.write_batch(&rows, std::slice::from_ref(&state)).await.unwrap();
+        store.close().await;
+
+        let store = Store::open(&dir, Durability::Full).await.unwrap();
+        assert_eq!(store.max_seq().await.unwrap(), 1200);
+        assert_eq!(store.count_positions(Some("a")).await.unwrap(), 600);
+        assert_eq!(store.device_states().await.unwrap(), vec![state]);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
+    async fn upsert_device_reports_whether_it_was_new() {
+        let dir = tmpdir("devices");
+        let store = Store::open(&dir, Durability::Normal).await.unwrap();
+        let mut d = DeviceRecord {
+            device_id: "866123".into(),
+            name: "officer".into(),
+            kind: "post_officer".into(),
+            unit_id: Some("post-01".into()),
+            key: "k".into(),
+            created_ms: 1,
+            updated_ms: 1,
+        };
+        assert!(store.upsert_device(&d).await.unwrap());
+        d.name = "renamed".into();
+        assert!(!store.upsert_device(&d).await.unwrap());
+        assert_eq!(store.devices().await.unwrap()[0].name, "renamed");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
