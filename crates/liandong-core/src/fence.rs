@@ -23,7 +23,14 @@ pub enum Detect {
 }
 
 impl Detect {
-    pub const ALL: [Detect; 6] = [Detect::Enter, Detect::Exit, Detect::Inside, Detect::Outside, Detect::Cross, Detect::Dwell];
+    pub const ALL: [Detect; 6] = [
+        Detect::Enter,
+        Detect::Exit,
+        Detect::Inside,
+        Detect::Outside,
+        Detect::Cross,
+        Detect::Dwell,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -62,7 +69,13 @@ impl DetectSet {
 
 impl Default for DetectSet {
     fn default() -> Self {
-        DetectSet::of(&[Detect::Enter, Detect::Exit, Detect::Inside, Detect::Cross, Detect::Dwell])
+        DetectSet::of(&[
+            Detect::Enter,
+            Detect::Exit,
+            Detect::Inside,
+            Detect::Cross,
+            Detect::Dwell,
+        ])
     }
 }
 
@@ -81,11 +94,23 @@ impl Fence {
     /// A fence from a `fences.geojson` area: `dwell_s` (number) and `detect` (comma
     /// separated kinds) come from its properties.
     pub fn from_area(a: &Area) -> Fence {
-        let dwell_s = a.properties.get("dwell_s").and_then(serde_json::Value::as_u64).unwrap_or(0).min(u32::MAX as u64) as u32;
+        let dwell_s = a
+            .properties
+            .get("dwell_s")
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(0)
+            .min(u32::MAX as u64) as u32;
         let detect = str_prop(&a.properties, "detect")
             .map(|s| DetectSet::of(&s.split(',').filter_map(Detect::parse).collect::<Vec<_>>()))
             .unwrap_or_default();
-        Fence { id: a.id.clone(), name: a.name.clone(), kind: a.kind.clone(), dwell_s, detect, polygon: a.polygon.clone() }
+        Fence {
+            id: a.id.clone(),
+            name: a.name.clone(),
+            kind: a.kind.clone(),
+            dwell_s,
+            detect,
+            polygon: a.polygon.clone(),
+        }
     }
 }
 
@@ -114,8 +139,14 @@ pub struct FenceSet {
 impl FenceSet {
     pub fn new(fences: Vec<Fence>) -> FenceSet {
         let index = AreaIndex::new(fences.iter().map(|f| &f.polygon));
-        let outside_watchers = (0..fences.len() as u32).filter(|&i| fences[i as usize].detect.has(Detect::Outside)).collect();
-        FenceSet { fences, index, outside_watchers }
+        let outside_watchers = (0..fences.len() as u32)
+            .filter(|&i| fences[i as usize].detect.has(Detect::Outside))
+            .collect();
+        FenceSet {
+            fences,
+            index,
+            outside_watchers,
+        }
     }
 
     pub fn fences(&self) -> &[Fence] {
@@ -123,7 +154,10 @@ impl FenceSet {
     }
 
     pub fn position_of(&self, id: &str) -> Option<u32> {
-        self.fences.iter().position(|f| f.id == id).map(|i| i as u32)
+        self.fences
+            .iter()
+            .position(|f| f.id == id)
+            .map(|i| i as u32)
     }
 
     /// Fences containing `p`, ascending.
@@ -135,7 +169,14 @@ impl FenceSet {
 
     /// Updates `state` (sorted by fence) for an object that moved from `prev` to `cur`
     /// at `t_ms`, appending the transitions to report to `out`.
-    pub fn evaluate(&self, prev: Option<Position>, state: &mut Vec<Membership>, cur: Position, t_ms: UnixMs, out: &mut Vec<FenceEvent>) {
+    pub fn evaluate(
+        &self,
+        prev: Option<Position>,
+        state: &mut Vec<Membership>,
+        cur: Position,
+        t_ms: UnixMs,
+        out: &mut Vec<FenceEvent>,
+    ) {
         let mut now = Vec::new();
         self.index.all_containing(cur, &mut now);
         let push = |out: &mut Vec<FenceEvent>, fence: u32, detect: Detect| {
@@ -157,13 +198,23 @@ impl FenceSet {
                     push(out, f, Detect::Inside);
                     let m = &mut state[i];
                     let dwell_s = self.fences[f as usize].dwell_s;
-                    if dwell_s > 0 && !m.dwell_fired && t_ms - m.since_ms >= i64::from(dwell_s) * 1000 {
+                    if dwell_s > 0
+                        && !m.dwell_fired
+                        && t_ms - m.since_ms >= i64::from(dwell_s) * 1000
+                    {
                         m.dwell_fired = true;
                         push(out, f, Detect::Dwell);
                     }
                 }
                 Err(i) => {
-                    state.insert(i, Membership { fence: f, since_ms: t_ms, dwell_fired: false });
+                    state.insert(
+                        i,
+                        Membership {
+                            fence: f,
+                            since_ms: t_ms,
+                            dwell_fired: false,
+                        },
+                    );
                     push(out, f, Detect::Enter);
                 }
             }
@@ -219,17 +270,36 @@ mod tests {
     const EAST: (f64, f64) = (107.22, 30.735);
     const NORTH: (f64, f64) = (107.205, 30.75);
 
-    /// One row per transition: (name, fixes as (lon, lat, t_s), the events of the last fix).
+    /// Fixes as ((lon, lat), t_s).
+    type Fixes = Vec<((f64, f64), i64)>;
+
+    /// One row per transition: (name, fixes, the events of the last fix).
     #[test]
     fn one_row_per_transition() {
-        let rows: [(&str, Vec<((f64, f64), i64)>, Vec<Detect>); 7] = [
+        let rows: [(&str, Fixes, Vec<Detect>); 7] = [
             ("enter", vec![(WEST, 0), (IN, 10)], vec![Detect::Enter]),
-            ("exit", vec![(IN, 0), (WEST, 10)], vec![Detect::Exit, Detect::Outside]),
+            (
+                "exit",
+                vec![(IN, 0), (WEST, 10)],
+                vec![Detect::Exit, Detect::Outside],
+            ),
             ("inside", vec![(IN, 0), (IN2, 10)], vec![Detect::Inside]),
-            ("outside", vec![(WEST, 0), (NORTH, 10)], vec![Detect::Outside]),
+            (
+                "outside",
+                vec![(WEST, 0), (NORTH, 10)],
+                vec![Detect::Outside],
+            ),
             ("cross", vec![(WEST, 0), (EAST, 10)], vec![Detect::Cross]),
-            ("dwell", vec![(IN, 0), (IN2, 30), (IN, 61)], vec![Detect::Inside, Detect::Dwell]),
-            ("dwell is reported once", vec![(IN, 0), (IN2, 61), (IN, 120)], vec![Detect::Inside]),
+            (
+                "dwell",
+                vec![(IN, 0), (IN2, 30), (IN, 61)],
+                vec![Detect::Inside, Detect::Dwell],
+            ),
+            (
+                "dwell is reported once",
+                vec![(IN, 0), (IN2, 61), (IN, 120)],
+                vec![Detect::Inside],
+            ),
         ];
         let set = fences();
         for (name, fixes, expected) in rows {
@@ -254,8 +324,17 @@ mod tests {
         set.evaluate(None, &mut state, p(107.19, 30.72), 0, &mut events);
         events.clear();
         // Both bounding boxes overlap the fence's, but the diagonal passes south-east of it.
-        set.evaluate(Some(p(107.19, 30.72)), &mut state, p(107.22, 30.725), 10_000, &mut events);
-        assert_eq!(events.iter().map(|e| e.detect).collect::<Vec<_>>(), vec![Detect::Outside]);
+        set.evaluate(
+            Some(p(107.19, 30.72)),
+            &mut state,
+            p(107.22, 30.725),
+            10_000,
+            &mut events,
+        );
+        assert_eq!(
+            events.iter().map(|e| e.detect).collect::<Vec<_>>(),
+            vec![Detect::Outside]
+        );
     }
 
     #[test]

@@ -128,13 +128,19 @@ impl CountyMap {
         let mut map = CountyMap::default();
         let mut problems = Vec::new();
         for (file, text) in files {
-            let Some(name) = file.strip_suffix(".geojson") else { continue };
+            let Some(name) = file.strip_suffix(".geojson") else {
+                continue;
+            };
             match parse_layer(name, text) {
                 Ok(layer) => {
                     check_ids(file, &layer.collection, &mut problems);
                     map.layers.insert(name.to_owned(), layer);
                 }
-                Err(message) => problems.push(MapProblem { file: file.clone(), feature: None, message }),
+                Err(message) => problems.push(MapProblem {
+                    file: file.clone(),
+                    feature: None,
+                    message,
+                }),
             }
         }
         map.type_layers(&mut problems);
@@ -153,13 +159,22 @@ impl CountyMap {
             }
         }
         let areas = |name: &str, parent_key: &str, problems: &mut Vec<MapProblem>| -> Vec<Area> {
-            let Some(layer) = self.layers.get(name) else { return Vec::new() };
+            let Some(layer) = self.layers.get(name) else {
+                return Vec::new();
+            };
             features(layer, problems, |id, props, geom, problems| {
                 let polygon = match geom {
                     geo::Geometry::Polygon(p) => MultiPolygon::new(vec![p]),
                     geo::Geometry::MultiPolygon(mp) => mp,
                     other => {
-                        problems.push(problem(name, id, format!("expected a Polygon or MultiPolygon, found {}", type_name(&other))));
+                        problems.push(problem(
+                            name,
+                            id,
+                            format!(
+                                "expected a Polygon or MultiPolygon, found {}",
+                                type_name(&other)
+                            ),
+                        ));
                         return None;
                     }
                 };
@@ -185,7 +200,9 @@ impl CountyMap {
         self.boundary = MultiPolygon::new(boundary.into_iter().flat_map(|a| a.polygon.0).collect());
 
         let sites = |name: &str, problems: &mut Vec<MapProblem>| -> Vec<Site> {
-            let Some(layer) = self.layers.get(name) else { return Vec::new() };
+            let Some(layer) = self.layers.get(name) else {
+                return Vec::new();
+            };
             features(layer, problems, |id, props, geom, problems| match geom {
                 geo::Geometry::Point(point) => Some(Site {
                     id: id.to_owned(),
@@ -195,7 +212,11 @@ impl CountyMap {
                     properties: props,
                 }),
                 other => {
-                    problems.push(problem(name, id, format!("expected a Point, found {}", type_name(&other))));
+                    problems.push(problem(
+                        name,
+                        id,
+                        format!("expected a Point, found {}", type_name(&other)),
+                    ));
                     None
                 }
             })
@@ -205,16 +226,28 @@ impl CountyMap {
         self.checkpoints = sites("checkpoints", problems);
 
         let lines = |name: &str, problems: &mut Vec<MapProblem>| -> Vec<Line> {
-            let Some(layer) = self.layers.get(name) else { return Vec::new() };
+            let Some(layer) = self.layers.get(name) else {
+                return Vec::new();
+            };
             features(layer, problems, |id, props, geom, problems| match geom {
                 geo::Geometry::LineString(line) if line.0.len() >= 2 => Some(Line {
                     id: id.to_owned(),
-                    name: str_prop(&props, "name").or_else(|| str_prop(&props, "team_name")).unwrap_or(id).to_owned(),
+                    name: str_prop(&props, "name")
+                        .or_else(|| str_prop(&props, "team_name"))
+                        .unwrap_or(id)
+                        .to_owned(),
                     line,
                     properties: props,
                 }),
                 other => {
-                    problems.push(problem(name, id, format!("expected a LineString of 2 or more positions, found {}", type_name(&other))));
+                    problems.push(problem(
+                        name,
+                        id,
+                        format!(
+                            "expected a LineString of 2 or more positions, found {}",
+                            type_name(&other)
+                        ),
+                    ));
                     None
                 }
             })
@@ -228,13 +261,25 @@ impl CountyMap {
     fn check_semantics(&self, problems: &mut Vec<MapProblem>) {
         if self.boundary.0.is_empty() {
             if self.layers.contains_key("boundary") {
-                problems.push(MapProblem { file: "boundary.geojson".into(), feature: None, message: "has no valid polygon".into() });
+                problems.push(MapProblem {
+                    file: "boundary.geojson".into(),
+                    feature: None,
+                    message: "has no valid polygon".into(),
+                });
             }
             return;
         }
         let inside = |layer: &str, id: &str, p: &Point<f64>, problems: &mut Vec<MapProblem>| {
             if !self.boundary.contains(p) {
-                problems.push(problem(layer, id, format!("({:.6}, {:.6}) is outside the county boundary", p.x(), p.y())));
+                problems.push(problem(
+                    layer,
+                    id,
+                    format!(
+                        "({:.6}, {:.6}) is outside the county boundary",
+                        p.x(),
+                        p.y()
+                    ),
+                ));
             }
         };
         for s in &self.posts {
@@ -250,7 +295,11 @@ impl CountyMap {
         for j in &self.jurisdictions {
             match &j.parent {
                 Some(post) if post_ids.contains(post.as_str()) => {}
-                Some(post) => problems.push(problem("jurisdictions", &j.id, format!("post_id {post} is not in posts.geojson"))),
+                Some(post) => problems.push(problem(
+                    "jurisdictions",
+                    &j.id,
+                    format!("post_id {post} is not in posts.geojson"),
+                )),
                 None => problems.push(problem("jurisdictions", &j.id, "has no post_id".into())),
             }
         }
@@ -259,7 +308,11 @@ impl CountyMap {
             for g in &self.grids {
                 if let Some(t) = &g.parent {
                     if !township_ids.contains(t.as_str()) {
-                        problems.push(problem("grids", &g.id, format!("township_id {t} is not in townships.geojson")));
+                        problems.push(problem(
+                            "grids",
+                            &g.id,
+                            format!("township_id {t} is not in townships.geojson"),
+                        ));
                     }
                 }
             }
@@ -269,7 +322,11 @@ impl CountyMap {
             for route in &self.routes {
                 if let Some(post) = str_prop(&route.properties, "post_id") {
                     if !post_ids.contains(post) {
-                        problems.push(problem("routes", &route.id, format!("post_id {post} is not in posts.geojson")));
+                        problems.push(problem(
+                            "routes",
+                            &route.id,
+                            format!("post_id {post} is not in posts.geojson"),
+                        ));
                     }
                 }
                 let off = route.line.0.iter().enumerate().find_map(|(i, c)| {
@@ -295,7 +352,11 @@ pub fn distance_m(a: Coord<f64>, b: Coord<f64>) -> f64 {
 }
 
 fn problem(layer: &str, id: &str, message: String) -> MapProblem {
-    MapProblem { file: format!("{layer}.geojson"), feature: Some(id.to_owned()), message }
+    MapProblem {
+        file: format!("{layer}.geojson"),
+        feature: Some(id.to_owned()),
+        message,
+    }
 }
 
 fn type_name(g: &geo::Geometry<f64>) -> &'static str {
@@ -313,7 +374,10 @@ fn type_name(g: &geo::Geometry<f64>) -> &'static str {
     }
 }
 
-pub(crate) fn str_prop<'a>(props: &'a serde_json::Map<String, Value>, key: &str) -> Option<&'a str> {
+pub(crate) fn str_prop<'a>(
+    props: &'a serde_json::Map<String, Value>,
+    key: &str,
+) -> Option<&'a str> {
     props.get(key).and_then(Value::as_str)
 }
 
@@ -321,11 +385,15 @@ fn feature_id(f: &geojson::Feature) -> Option<String> {
     match &f.id {
         Some(geojson::feature::Id::String(s)) => Some(s.clone()),
         Some(geojson::feature::Id::Number(n)) => Some(n.to_string()),
-        None => f.properties.as_ref().and_then(|p| p.get("id")).and_then(|v| match v {
-            Value::String(s) => Some(s.clone()),
-            Value::Number(n) => Some(n.to_string()),
-            _ => None,
-        }),
+        None => f
+            .properties
+            .as_ref()
+            .and_then(|p| p.get("id"))
+            .and_then(|v| match v {
+                Value::String(s) => Some(s.clone()),
+                Value::Number(n) => Some(n.to_string()),
+                _ => None,
+            }),
     }
 }
 
@@ -334,7 +402,12 @@ fn feature_id(f: &geojson::Feature) -> Option<String> {
 fn features<T>(
     layer: &Layer,
     problems: &mut Vec<MapProblem>,
-    mut build: impl FnMut(&str, serde_json::Map<String, Value>, geo::Geometry<f64>, &mut Vec<MapProblem>) -> Option<T>,
+    mut build: impl FnMut(
+        &str,
+        serde_json::Map<String, Value>,
+        geo::Geometry<f64>,
+        &mut Vec<MapProblem>,
+    ) -> Option<T>,
 ) -> Vec<T> {
     let mut out = Vec::with_capacity(layer.collection.features.len());
     for (i, f) in layer.collection.features.iter().enumerate() {
@@ -346,15 +419,28 @@ fn features<T>(
         let geom = match geo::Geometry::<f64>::try_from(&geometry.value) {
             Ok(g) => g,
             Err(e) => {
-                problems.push(problem(&layer.name, &id, format!("unreadable geometry (feature #{i}): {e}")));
+                problems.push(problem(
+                    &layer.name,
+                    &id,
+                    format!("unreadable geometry (feature #{i}): {e}"),
+                ));
                 continue;
             }
         };
         if let Some(bad) = first_bad_coord(&geom) {
-            problems.push(problem(&layer.name, &id, format!("coordinate ({}, {}) is not a WGS 84 lon/lat", bad.x, bad.y)));
+            problems.push(problem(
+                &layer.name,
+                &id,
+                format!("coordinate ({}, {}) is not a WGS 84 lon/lat", bad.x, bad.y),
+            ));
             continue;
         }
-        if let Some(t) = build(&id, f.properties.clone().unwrap_or_default(), geom, problems) {
+        if let Some(t) = build(
+            &id,
+            f.properties.clone().unwrap_or_default(),
+            geom,
+            problems,
+        ) {
             out.push(t);
         }
     }
@@ -363,11 +449,14 @@ fn features<T>(
 
 fn first_bad_coord(g: &geo::Geometry<f64>) -> Option<Coord<f64>> {
     use geo::CoordsIter;
-    g.coords_iter().find(|c| crate::Position::new(c.x, c.y).is_err())
+    g.coords_iter()
+        .find(|c| crate::Position::new(c.x, c.y).is_err())
 }
 
 fn parse_layer(name: &str, text: &str) -> Result<Layer, String> {
-    let gj: geojson::GeoJson = text.parse().map_err(|e| format!("not valid GeoJSON: {e}"))?;
+    let gj: geojson::GeoJson = text
+        .parse()
+        .map_err(|e| format!("not valid GeoJSON: {e}"))?;
     let geojson::GeoJson::FeatureCollection(collection) = gj else {
         return Err("must be a FeatureCollection".into());
     };
@@ -381,8 +470,14 @@ fn parse_layer(name: &str, text: &str) -> Result<Layer, String> {
     geometry_types.dedup();
     Ok(Layer {
         name: name.to_owned(),
-        provenance: members.get("provenance").and_then(Value::as_str).map(str::to_owned),
-        illustrative: members.get("illustrative").and_then(Value::as_bool).unwrap_or(false),
+        provenance: members
+            .get("provenance")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        illustrative: members
+            .get("illustrative")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
         geometry_types,
         collection,
     })
@@ -392,10 +487,18 @@ fn check_ids(file: &str, fc: &geojson::FeatureCollection, problems: &mut Vec<Map
     let mut seen = HashSet::new();
     for (i, f) in fc.features.iter().enumerate() {
         match feature_id(f) {
-            None => problems.push(MapProblem { file: file.to_owned(), feature: Some(format!("#{i}")), message: "has no id".into() }),
+            None => problems.push(MapProblem {
+                file: file.to_owned(),
+                feature: Some(format!("#{i}")),
+                message: "has no id".into(),
+            }),
             Some(id) => {
                 if !seen.insert(id.clone()) {
-                    problems.push(MapProblem { file: file.to_owned(), feature: Some(id), message: "id is not unique in the layer".into() });
+                    problems.push(MapProblem {
+                        file: file.to_owned(),
+                        feature: Some(id),
+                        message: "id is not unique in the layer".into(),
+                    });
                 }
             }
         }
@@ -415,36 +518,92 @@ pub(crate) mod tests {
     }
 
     pub(crate) fn mini() -> Vec<(String, String)> {
-        fixture!("mini", "boundary", "townships", "grids", "posts", "jurisdictions", "fences", "roads", "routes", "cameras")
+        fixture!(
+            "mini",
+            "boundary",
+            "townships",
+            "grids",
+            "posts",
+            "jurisdictions",
+            "fences",
+            "roads",
+            "routes",
+            "cameras"
+        )
     }
 
     #[test]
     fn the_mini_map_has_no_problems() {
         let (map, problems) = CountyMap::parse(&mini());
         assert!(problems.is_empty(), "{problems:#?}");
-        assert_eq!((map.townships.len(), map.posts.len(), map.routes.len(), map.fences.len()), (2, 2, 1, 1));
+        assert_eq!(
+            (
+                map.townships.len(),
+                map.posts.len(),
+                map.routes.len(),
+                map.fences.len()
+            ),
+            (2, 2, 1, 1)
+        );
         assert!(map.layers["boundary"].provenance.is_some());
         assert!(!map.layers["boundary"].illustrative);
     }
 
     #[test]
     fn the_broken_map_names_each_problem() {
-        let files = fixture!("broken", "boundary", "townships", "grids", "posts", "jurisdictions", "fences", "roads", "routes", "cameras");
+        let files = fixture!(
+            "broken",
+            "boundary",
+            "townships",
+            "grids",
+            "posts",
+            "jurisdictions",
+            "fences",
+            "roads",
+            "routes",
+            "cameras"
+        );
         let (_, problems) = CountyMap::parse(&files);
         let named = |file: &str, feature: &str, needle: &str| {
-            problems.iter().any(|p| p.file == file && p.feature.as_deref() == Some(feature) && p.message.contains(needle))
+            problems.iter().any(|p| {
+                p.file == file
+                    && p.feature.as_deref() == Some(feature)
+                    && p.message.contains(needle)
+            })
         };
-        assert!(named("posts.geojson", "p-far", "outside the county"), "{problems:#?}");
-        assert!(named("posts.geojson", "p-west", "not unique"), "{problems:#?}");
-        assert!(named("fences.geojson", "f-bowtie", "invalid polygon"), "{problems:#?}");
-        assert!(named("routes.geojson", "route-off", "from the nearest road"), "{problems:#?}");
+        assert!(
+            named("posts.geojson", "p-far", "outside the county"),
+            "{problems:#?}"
+        );
+        assert!(
+            named("posts.geojson", "p-west", "not unique"),
+            "{problems:#?}"
+        );
+        assert!(
+            named("fences.geojson", "f-bowtie", "invalid polygon"),
+            "{problems:#?}"
+        );
+        assert!(
+            named("routes.geojson", "route-off", "from the nearest road"),
+            "{problems:#?}"
+        );
         assert_eq!(problems.len(), 4, "{problems:#?}");
     }
 
     #[test]
     fn missing_required_layers_and_bad_json_are_named() {
         let (_, problems) = CountyMap::parse(&[("posts.geojson".into(), "{not json".into())]);
-        assert!(problems.iter().any(|p| p.file == "posts.geojson" && p.message.contains("not valid GeoJSON")), "{problems:?}");
-        assert!(problems.iter().any(|p| p.file == "boundary.geojson" && p.message.contains("missing")), "{problems:?}");
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.file == "posts.geojson" && p.message.contains("not valid GeoJSON")),
+            "{problems:?}"
+        );
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.file == "boundary.geojson" && p.message.contains("missing")),
+            "{problems:?}"
+        );
     }
 }

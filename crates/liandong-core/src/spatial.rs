@@ -55,7 +55,12 @@ impl PreparedPolygon {
                 band.push(e);
             }
         }
-        PreparedPolygon { min_y, band_h, bands, bbox: [min_x, min_y, max_x, max_y] }
+        PreparedPolygon {
+            min_y,
+            band_h,
+            bands,
+            bbox: [min_x, min_y, max_x, max_y],
+        }
     }
 
     /// Whether `(x, y)` is inside. Points exactly on an edge shared by two prepared
@@ -93,7 +98,8 @@ pub struct AreaIndex {
 
 impl AreaIndex {
     pub fn new<'a>(polygons: impl IntoIterator<Item = &'a MultiPolygon<f64>>) -> AreaIndex {
-        let prepared: Vec<PreparedPolygon> = polygons.into_iter().map(PreparedPolygon::new).collect();
+        let prepared: Vec<PreparedPolygon> =
+            polygons.into_iter().map(PreparedPolygon::new).collect();
         let rects = prepared
             .iter()
             .enumerate()
@@ -102,20 +108,32 @@ impl AreaIndex {
                 GeomWithData::new(Rectangle::from_corners([x0, y0], [x1, y1]), i as u32)
             })
             .collect();
-        AreaIndex { tree: RTree::bulk_load(rects), prepared }
+        AreaIndex {
+            tree: RTree::bulk_load(rects),
+            prepared,
+        }
     }
 
     /// The first area (in index order) that contains the point.
     pub fn containing(&self, p: Position) -> Option<u32> {
         let (x, y) = (p.lon(), p.lat());
-        self.tree.locate_all_at_point(&[x, y]).map(|r| r.data).filter(|&i| self.prepared[i as usize].contains(x, y)).min()
+        self.tree
+            .locate_all_at_point(&[x, y])
+            .map(|r| r.data)
+            .filter(|&i| self.prepared[i as usize].contains(x, y))
+            .min()
     }
 
     /// Every area that contains the point, in ascending index order.
     pub fn all_containing(&self, p: Position, out: &mut Vec<u32>) {
         let (x, y) = (p.lon(), p.lat());
         out.clear();
-        out.extend(self.tree.locate_all_at_point(&[x, y]).map(|r| r.data).filter(|&i| self.prepared[i as usize].contains(x, y)));
+        out.extend(
+            self.tree
+                .locate_all_at_point(&[x, y])
+                .map(|r| r.data)
+                .filter(|&i| self.prepared[i as usize].contains(x, y)),
+        );
         out.sort_unstable();
     }
 
@@ -123,7 +141,11 @@ impl AreaIndex {
     pub fn candidates_between(&self, a: Position, b: Position, out: &mut Vec<u32>) {
         let env = AABB::from_corners([a.lon(), a.lat()], [b.lon(), b.lat()]);
         out.clear();
-        out.extend(self.tree.locate_in_envelope_intersecting(&env).map(|r| r.data));
+        out.extend(
+            self.tree
+                .locate_in_envelope_intersecting(&env)
+                .map(|r| r.data),
+        );
     }
 
     pub fn contains(&self, area: u32, p: Position) -> bool {
@@ -150,7 +172,10 @@ pub struct LocalProjection {
 impl LocalProjection {
     pub fn at_lat(lat0_deg: f64) -> LocalProjection {
         let m_per_deg_lat = EARTH_RADIUS_M * std::f64::consts::PI / 180.0;
-        LocalProjection { m_per_deg_lon: m_per_deg_lat * lat0_deg.to_radians().cos(), m_per_deg_lat }
+        LocalProjection {
+            m_per_deg_lon: m_per_deg_lat * lat0_deg.to_radians().cos(),
+            m_per_deg_lat,
+        }
     }
 
     pub fn project(&self, lon: f64, lat: f64) -> [f64; 2] {
@@ -168,9 +193,20 @@ pub struct SiteIndex {
 
 impl SiteIndex {
     pub fn new(points: impl IntoIterator<Item = Point<f64>>, proj: LocalProjection) -> SiteIndex {
-        let positions: Vec<Position> = points.into_iter().filter_map(|p| Position::new(p.x(), p.y()).ok()).collect();
-        let items = positions.iter().enumerate().map(|(i, p)| GeomWithData::new(proj.project(p.lon(), p.lat()), i as u32)).collect();
-        SiteIndex { tree: RTree::bulk_load(items), proj, positions }
+        let positions: Vec<Position> = points
+            .into_iter()
+            .filter_map(|p| Position::new(p.x(), p.y()).ok())
+            .collect();
+        let items = positions
+            .iter()
+            .enumerate()
+            .map(|(i, p)| GeomWithData::new(proj.project(p.lon(), p.lat()), i as u32))
+            .collect();
+        SiteIndex {
+            tree: RTree::bulk_load(items),
+            proj,
+            positions,
+        }
     }
 
     /// The `out.len()` nearest sites to `p`, nearest first, with haversine distances in
@@ -208,17 +244,33 @@ impl LineIndex {
     pub fn new<'a>(lines: impl IntoIterator<Item = &'a LineString<f64>>) -> LineIndex {
         let lines: Vec<&LineString<f64>> = lines.into_iter().collect();
         let n: usize = lines.iter().map(|l| l.0.len()).sum();
-        let lat0 = if n == 0 { 30.0 } else { lines.iter().flat_map(|l| l.0.iter()).map(|c| c.y).sum::<f64>() / n as f64 };
+        let lat0 = if n == 0 {
+            30.0
+        } else {
+            lines
+                .iter()
+                .flat_map(|l| l.0.iter())
+                .map(|c| c.y)
+                .sum::<f64>()
+                / n as f64
+        };
         let proj = LocalProjection::at_lat(lat0);
         let segs = lines
             .iter()
             .enumerate()
             .flat_map(|(i, l)| {
-                l.0.windows(2)
-                    .map(move |w| GeomWithData::new(RLine::new(proj.project(w[0].x, w[0].y), proj.project(w[1].x, w[1].y)), i as u32))
+                l.0.windows(2).map(move |w| {
+                    GeomWithData::new(
+                        RLine::new(proj.project(w[0].x, w[0].y), proj.project(w[1].x, w[1].y)),
+                        i as u32,
+                    )
+                })
             })
             .collect();
-        LineIndex { tree: RTree::bulk_load(segs), proj }
+        LineIndex {
+            tree: RTree::bulk_load(segs),
+            proj,
+        }
     }
 
     /// Metres from `p` to the nearest line; infinite when there are no lines.
@@ -234,7 +286,16 @@ impl LineIndex {
 /// Whether the segment `a`–`b` meets the polygon's boundary or interior.
 pub fn segment_meets(a: Position, b: Position, poly: &MultiPolygon<f64>) -> bool {
     use geo::Intersects;
-    let seg = geo::Line::new(Coord { x: a.lon(), y: a.lat() }, Coord { x: b.lon(), y: b.lat() });
+    let seg = geo::Line::new(
+        Coord {
+            x: a.lon(),
+            y: a.lat(),
+        },
+        Coord {
+            x: b.lon(),
+            y: b.lat(),
+        },
+    );
     seg.intersects(poly)
 }
 
@@ -261,9 +322,15 @@ mod tests {
             seed ^= seed << 17;
             let x = (seed % 12_000) as f64 / 1000.0 - 1.0;
             let y = ((seed >> 20) % 12_000) as f64 / 1000.0 - 1.0;
-            let on_edge = [0.0, 4.0, 6.0, 10.0].iter().any(|e| (x - e).abs() < 1e-9 || (y - e).abs() < 1e-9);
+            let on_edge = [0.0, 4.0, 6.0, 10.0]
+                .iter()
+                .any(|e| (x - e).abs() < 1e-9 || (y - e).abs() < 1e-9);
             if !on_edge {
-                assert_eq!(prepared.contains(x, y), mp.contains(&Point::new(x, y)), "({x}, {y})");
+                assert_eq!(
+                    prepared.contains(x, y),
+                    mp.contains(&Point::new(x, y)),
+                    "({x}, {y})"
+                );
             }
         }
         assert!(!prepared.contains(5.0, 5.0), "the hole is outside");
@@ -272,8 +339,12 @@ mod tests {
 
     #[test]
     fn a_point_on_a_shared_edge_belongs_to_exactly_one_side() {
-        let left = MultiPolygon::new(vec![polygon![(x: 0.0, y: 0.0), (x: 1.0, y: 0.0), (x: 1.0, y: 1.0), (x: 0.0, y: 1.0)]]);
-        let right = MultiPolygon::new(vec![polygon![(x: 1.0, y: 0.0), (x: 2.0, y: 0.0), (x: 2.0, y: 1.0), (x: 1.0, y: 1.0)]]);
+        let left = MultiPolygon::new(vec![
+            polygon![(x: 0.0, y: 0.0), (x: 1.0, y: 0.0), (x: 1.0, y: 1.0), (x: 0.0, y: 1.0)],
+        ]);
+        let right = MultiPolygon::new(vec![
+            polygon![(x: 1.0, y: 0.0), (x: 2.0, y: 0.0), (x: 2.0, y: 1.0), (x: 1.0, y: 1.0)],
+        ]);
         let idx = AreaIndex::new([&left, &right]);
         let mut out = Vec::new();
         for y in [0.1, 0.5, 0.9] {
@@ -287,7 +358,11 @@ mod tests {
         let proj = LocalProjection::at_lat(30.7);
         // At 30.7°N a degree of longitude is shorter than one of latitude: a site
         // 0.0009° east (~86 m) is nearer than one 0.0008° north (~89 m).
-        let sites = [Point::new(107.2009, 30.7), Point::new(107.2, 30.7008), Point::new(107.3, 30.8)];
+        let sites = [
+            Point::new(107.2009, 30.7),
+            Point::new(107.2, 30.7008),
+            Point::new(107.3, 30.8),
+        ];
         let idx = SiteIndex::new(sites, proj);
         let mut out = [(0, 0.0); 2];
         let n = idx.nearest(Position::new(107.2, 30.7).unwrap(), &mut out);

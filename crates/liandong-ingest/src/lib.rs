@@ -1,1 +1,148 @@
-//! placeholder
+//! Wire decoders: bytes of location reports in, validated [`Report`]s or a [`FieldError`]
+//! naming the bad field out.
+//!
+//! Two formats arrive: the OsmAnd protocol as Traccar Client sends it ([`osmand`]) and
+//! our own JSON batches for `POST /api/v1/positions` ([`json`]). Both end in the same
+//! [`Report`], whose position is always WGS 84 whatever datum the device used.
+//!
+//! Architecture invariant: nothing here knows about devices, keys' validity, storage or
+//! HTTP. A decoder turns bytes into values or says which field is wrong; whether the
+//! device exists and the key matches is the server's business.
+
+pub mod json;
+pub mod osmand;
+mod timestamp;
+mod value;
+
+use liandong_core::{CoordError, Datum, Position, UnixMs};
+
+pub use timestamp::parse_timestamp;
+
+/// A decoded, validated location report, before the device is looked up.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Report {
+    /// 1 to 64 characters of `[A-Za-z0-9._:@-]`.
+    pub device_id: String,
+    /// Always WGS 84, converted from [`Report::datum`].
+    pub position: Position,
+    /// The datum the device sent its coordinates in.
+    pub datum: Datum,
+    /// When the fix was taken; `None` when the device sent no time, in which case the
+    /// server uses the time it received the report.
+    pub fix_time_ms: Option<UnixMs>,
+    /// Ground speed; `None` if missing or negative (Android's "unknown").
+    pub speed_mps: Option<f64>,
+    /// Course over ground in `[0, 360)` degrees from true north; `None` if missing or
+    /// negative.
+    pub course_deg: Option<f64>,
+    /// Altitude as the device reports it (usually above the WGS 84 ellipsoid).
+    pub altitude_m: Option<f64>,
+    /// Horizontal accuracy radius; `None` if missing or negative.
+    pub accuracy_m: Option<f64>,
+    /// Battery charge in `[0, 100]`; `None` if missing or negative.
+    pub battery_pct: Option<f64>,
+    /// Every key the decoder did not turn into a field above, kept for the record.
+    pub attributes: serde_json::Map<String, serde_json::Value>,
+    /// The device key (OsmAnd `key=`). A secret: never log it, never store it in
+    /// attributes.
+    pub key: Option<String>,
+}
+
+/// Why an input was refused, naming the field as the sender spelt it (`lat`,
+/// `location.coords.latitude`, `positions[3].time`) so that the answer is actionable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {reason}")]
+pub struct FieldError {
+    pub field: String,
+    pub reason: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, reason: impl Into<String>) -> FieldError {
+        FieldError {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// The same error seen from an enclosing value, e.g. `lat` → `positions[3].lat`.
+    fn within(self, prefix: &str) -> FieldError {
+        FieldError {
+            field: format!("{prefix}.{}", self.field),
+            reason: self.reason,
+        }
+    }
+}
+
+/// Longest device id accepted, in characters (all ASCII, so also bytes).
+pub const MAX_DEVICE_ID_LEN: usize = 64;
+
+/// Checks a device id: 1 to [`MAX_DEVICE_ID_LEN`] characters of `[A-Za-z0-9._:@-]`.
+///
+/// The id ends up in URLs, logs and file names, so the alphabet is kept small; IMEIs,
+/// UUIDs and `user@host` style ids all fit.
+fn device_id(field: &str, id: String) -> Result<String, FieldError> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '@' | '-');
+    if id.is_empty() || id.len() > MAX_DEVICE_ID_LEN || !id.chars().all(allowed) {
+        return Err(FieldError::new(
+            field,
+            format!("must be 1 to {MAX_DEVICE_ID_LEN} characters of A-Z a-z 0-9 . _ : @ -"),
+        ));
+    }
+    Ok(id)
+}
+
+/// Converts `(lon, lat)` in `datum` to a WGS 84 position, naming the input fields the
+/// coordinates came from when they are out of range.
+fn position(
+    datum: Datum,
+    lon: f64,
+    lat: f64,
+    lon_field: &str,
+    lat_field: &str,
+) -> Result<Position, FieldError> {
+    datum.to_wgs84(lon, lat).map_err(|e| {
+        // The field already says which coordinate; the reason need not repeat it.
+        let (field, reason) = match e {
+            CoordError::LatNotFinite => (lat_field, "must be a finite number"),
+            CoordError::LonNotFinite => (lon_field, "must be a finite number"),
+            CoordError::LatOutOfRange => (lat_field, "must be between -90 and 90 degrees"),
+            CoordError::LonOutOfRange => (lon_field, "must be between -180 and 180 degrees"),
+        };
+        FieldError::new(field, reason)
+    })
+}
+
+/// Parses a datum name, naming `field` when it is not one we convert from.
+fn datum(field: &str, name: &str) -> Result<Datum, FieldError> {
+    Datum::parse(name).ok_or_else(|| FieldError::new(field, "must be wgs84, gcj02 or bd09"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn device_ids() {
+        let rows = [
+            ("123456", true),
+            ("866001047123456", true),
+            ("unit-7.officer_3:a@b", true),
+            (&"x".repeat(64), true),
+            (&"x".repeat(65), false),
+            ("", false),
+            ("has space", false),
+            ("警员1", false),
+            ("a/b", false),
+        ];
+        for (id, ok) in rows {
+            assert_eq!(device_id("id", id.to_owned()).is_ok(), ok, "{id:?}");
+        }
+    }
+
+    #[test]
+    fn field_error_displays_field_then_reason() {
+        let e = FieldError::new("lat", "must be a number").within("positions[3]");
+        assert_eq!(e.to_string(), "positions[3].lat: must be a number");
+    }
+}

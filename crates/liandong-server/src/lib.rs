@@ -1,1 +1,185 @@
-//! placeholder
+//! The liandong server: axum routes, authentication, configuration, the ingest
+//! sequencer and shutdown. [`run`] serves on a listener until a shutdown future
+//! completes, then flushes every pending write.
+
+pub mod auth;
+pub mod config;
+pub mod devices;
+pub mod error;
+pub mod maps;
+pub mod metrics;
+pub mod pipeline;
+pub mod routes;
+pub mod time_fmt;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, RwLock};
+
+use axum::body::Bytes;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::Router;
+use liandong_core::{CountyMap, Enricher};
+use liandong_store::Store;
+
+use crate::auth::Tokens;
+use crate::config::Config;
+use crate::devices::Registry;
+use crate::metrics::Metrics;
+use crate::pipeline::{Ingest, LastReports, Sequencer};
+
+/// Everything a request handler may read. Mutable parts are behind short-lived locks
+/// that are never held across an `.await`.
+pub struct AppState {
+    pub config: Config,
+    pub tokens: Tokens,
+    pub devices: RwLock<Registry>,
+    pub store: Store,
+    pub ingest: Ingest,
+    pub last: LastReports,
+    pub map: Arc<CountyMap>,
+    /// Each layer serialised once at start-up.
+    pub layer_json: HashMap<String, Bytes>,
+    pub metrics: Arc<Metrics>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    #[error(transparent)]
+    Map(#[from] maps::MapLoadError),
+    #[error(transparent)]
+    Store(#[from] liandong_store::StoreError),
+    #[error("cannot serve: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A built application: the router and the background task to await at shutdown.
+pub struct App {
+    pub router: Router,
+    pub state: Arc<AppState>,
+    sequencer: tokio::task::JoinHandle<()>,
+}
+
+impl App {
+    /// Loads the map, opens the store, rebuilds the live state and starts the sequencer.
+    pub async fn build(config: Config) -> Result<App, ServeError> {
+        config.validate()?;
+        let map = maps::load_dir(&config.maps)?;
+        tracing::info!(maps = %config.maps.display(), layers = map.layers.len(), posts = map.posts.len(), fences = map.fences.len(), "map loaded");
+        let enricher = Arc::new(Enricher::new(&map));
+        let store = Store::open(&config.data_dir, config.store.durability).await?;
+        let metrics = Arc::new(Metrics::default());
+        let sequencer = Sequencer::start(
+            store.clone(),
+            enricher,
+            config.ingest.jump,
+            config.store.max_batch,
+            metrics.clone(),
+        )
+        .await?;
+        let last = sequencer.last_reports();
+        let (ingest, handle) = sequencer.spawn(4096);
+        let devices = RwLock::new(Registry::new(store.devices().await?));
+        let layer_json = map
+            .layers
+            .iter()
+            .map(|(name, l)| {
+                (
+                    name.clone(),
+                    Bytes::from(serde_json::to_vec(&l.collection).unwrap_or_default()),
+                )
+            })
+            .collect();
+        let state = Arc::new(AppState {
+            tokens: Tokens::new(&config.tokens),
+            config,
+            devices,
+            store,
+            ingest,
+            last,
+            map: Arc::new(map),
+            layer_json,
+            metrics,
+        });
+        Ok(App {
+            router: router(state.clone()),
+            state,
+            sequencer: handle,
+        })
+    }
+
+    /// Waits for the sequencer to commit what is queued, then closes the store. Call
+    /// after the HTTP server has stopped (all request handlers are gone).
+    pub async fn finish(self) {
+        let App {
+            router,
+            state,
+            sequencer,
+        } = self;
+        drop(router);
+        let store = state.store.clone();
+        drop(state);
+        if let Err(e) = sequencer.await {
+            tracing::error!(error = %e, "ingest sequencer panicked");
+        }
+        store.close().await;
+    }
+}
+
+pub fn router(state: Arc<AppState>) -> Router {
+    let metrics = state.metrics.clone();
+    Router::new()
+        .route("/", get(routes::root).post(routes::osmand))
+        .route("/healthz", get(routes::healthz))
+        .route("/metrics", get(routes::metrics))
+        .route("/osmand", get(routes::osmand).post(routes::osmand))
+        .route("/api/v1/positions", post(routes::post_positions))
+        .route(
+            "/api/v1/devices",
+            get(routes::list_devices).post(routes::register_device),
+        )
+        .route("/api/v1/layers", get(routes::list_layers))
+        .route("/api/v1/layers/{name}", get(routes::get_layer))
+        .fallback_service(tower_http::services::ServeDir::new(&state.config.web_dir))
+        .layer(axum::middleware::from_fn(
+            move |req: axum::extract::Request, next: axum::middleware::Next| {
+                let metrics = metrics.clone();
+                async move {
+                    let res = next.run(req).await;
+                    count_status(&metrics, res.status());
+                    res
+                }
+            },
+        ))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+fn count_status(m: &Metrics, s: StatusCode) {
+    use std::sync::atomic::Ordering::Relaxed;
+    if s.is_client_error() {
+        m.http_errors_4xx.fetch_add(1, Relaxed);
+    } else if s.is_server_error() {
+        m.http_errors_5xx.fetch_add(1, Relaxed);
+    }
+}
+
+/// Serves `config` on `listener` until `shutdown` completes, then stops accepting,
+/// lets in-flight requests finish and commits every queued report before returning.
+pub async fn run(
+    listener: tokio::net::TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let app = App::build(config).await?;
+    tracing::info!(addr = %listener.local_addr()?, "listening");
+    axum::serve(listener, app.router.clone())
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    tracing::info!("http server stopped; flushing pending writes");
+    app.finish().await;
+    Ok(())
+}

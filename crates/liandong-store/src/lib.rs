@@ -17,13 +17,19 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqli
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("cannot create data directory {path}: {source}")]
-    DataDir { path: PathBuf, source: std::io::Error },
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot open database {path}: {source}")]
     Open { path: PathBuf, source: sqlx::Error },
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("database error during {op}: {source}")]
-    Query { op: &'static str, source: sqlx::Error },
+    Query {
+        op: &'static str,
+        source: sqlx::Error,
+    },
 }
 
 fn q(op: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
@@ -106,10 +112,16 @@ const ROWS_PER_INSERT: usize = 500;
 impl Store {
     /// Opens (creating if needed) `liandong.db` in `data_dir` and applies migrations.
     pub async fn open(data_dir: &Path, durability: Durability) -> Result<Store, StoreError> {
-        std::fs::create_dir_all(data_dir).map_err(|source| StoreError::DataDir { path: data_dir.to_owned(), source })?;
+        std::fs::create_dir_all(data_dir).map_err(|source| StoreError::DataDir {
+            path: data_dir.to_owned(),
+            source,
+        })?;
         let path = data_dir.join("liandong.db");
         let opts = SqliteConnectOptions::from_str("sqlite://")
-            .map_err(|source| StoreError::Open { path: path.clone(), source })?
+            .map_err(|source| StoreError::Open {
+                path: path.clone(),
+                source,
+            })?
             .filename(&path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -122,7 +134,10 @@ impl Store {
             .max_connections(4)
             .connect_with(opts)
             .await
-            .map_err(|source| StoreError::Open { path: path.clone(), source })?;
+            .map_err(|source| StoreError::Open {
+                path: path.clone(),
+                source,
+            })?;
         MIGRATOR.run(&pool).await?;
         Ok(Store { pool, path })
     }
@@ -181,12 +196,19 @@ impl Store {
 
     /// The highest sequence number committed so far (0 for an empty store).
     pub async fn max_seq(&self) -> Result<i64, StoreError> {
-        sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM positions").fetch_one(&self.pool).await.map_err(q("read max seq"))
+        sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM positions")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(q("read max seq"))
     }
 
     /// Writes a batch of reports and the resulting device states in one transaction.
     /// Returns once the commit is durable.
-    pub async fn write_batch(&self, rows: &[PositionRow], states: &[DeviceStateRow]) -> Result<(), StoreError> {
+    pub async fn write_batch(
+        &self,
+        rows: &[PositionRow],
+        states: &[DeviceStateRow],
+    ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await.map_err(q("begin"))?;
         insert_positions(&mut tx, rows).await?;
         upsert_states(&mut tx, states).await?;
@@ -223,8 +245,17 @@ impl Store {
 
     pub async fn count_positions(&self, device_id: Option<&str>) -> Result<i64, StoreError> {
         let n = match device_id {
-            Some(d) => sqlx::query_scalar("SELECT COUNT(*) FROM positions WHERE device_id = ?").bind(d).fetch_one(&self.pool).await,
-            None => sqlx::query_scalar("SELECT COUNT(*) FROM positions").fetch_one(&self.pool).await,
+            Some(d) => {
+                sqlx::query_scalar("SELECT COUNT(*) FROM positions WHERE device_id = ?")
+                    .bind(d)
+                    .fetch_one(&self.pool)
+                    .await
+            }
+            None => {
+                sqlx::query_scalar("SELECT COUNT(*) FROM positions")
+                    .fetch_one(&self.pool)
+                    .await
+            }
         };
         n.map_err(q("count positions"))
     }
@@ -239,7 +270,10 @@ impl Store {
     }
 }
 
-async fn insert_positions(conn: &mut SqliteConnection, rows: &[PositionRow]) -> Result<(), StoreError> {
+async fn insert_positions(
+    conn: &mut SqliteConnection,
+    rows: &[PositionRow],
+) -> Result<(), StoreError> {
     for chunk in rows.chunks(ROWS_PER_INSERT) {
         let mut qb = QueryBuilder::new(
             "INSERT INTO positions (seq, device_id, fix_ms, recv_ms, lon, lat, datum, speed_mps, course_deg, altitude_m, accuracy_m, battery_pct, flags, attributes, enrichment) ",
@@ -261,12 +295,19 @@ async fn insert_positions(conn: &mut SqliteConnection, rows: &[PositionRow]) -> 
                 .push_bind(&r.attributes)
                 .push_bind(&r.enrichment);
         });
-        qb.build().persistent(false).execute(&mut *conn).await.map_err(q("insert positions"))?;
+        qb.build()
+            .persistent(false)
+            .execute(&mut *conn)
+            .await
+            .map_err(q("insert positions"))?;
     }
     Ok(())
 }
 
-async fn upsert_states(conn: &mut SqliteConnection, states: &[DeviceStateRow]) -> Result<(), StoreError> {
+async fn upsert_states(
+    conn: &mut SqliteConnection,
+    states: &[DeviceStateRow],
+) -> Result<(), StoreError> {
     for chunk in states.chunks(ROWS_PER_INSERT) {
         let mut qb = QueryBuilder::new(
             "INSERT INTO device_state (device_id, seq, report, trusted_ms, trusted_lon, trusted_lat, marked_ms, marked_lon, marked_lat, fences) ",
@@ -289,7 +330,11 @@ async fn upsert_states(conn: &mut SqliteConnection, states: &[DeviceStateRow]) -
               marked_ms = excluded.marked_ms, marked_lon = excluded.marked_lon, marked_lat = excluded.marked_lat,
               fences = excluded.fences",
         );
-        qb.build().persistent(false).execute(&mut *conn).await.map_err(q("upsert device state"))?;
+        qb.build()
+            .persistent(false)
+            .execute(&mut *conn)
+            .await
+            .map_err(q("upsert device state"))?;
     }
     Ok(())
 }
@@ -328,16 +373,25 @@ mod tests {
     async fn a_batch_and_its_states_survive_reopening() {
         let dir = tmpdir("reopen");
         let store = Store::open(&dir, Durability::Full).await.unwrap();
-        let rows: Vec<PositionRow> = (1..=1200).map(|s| row(s, if s % 2 == 0 { "a" } else { "b" })).collect();
+        let rows: Vec<PositionRow> = (1..=1200)
+            .map(|s| row(s, if s % 2 == 0 { "a" } else { "b" }))
+            .collect();
         let state = DeviceStateRow {
             device_id: "a".into(),
             seq: 1200,
             report: "{\"seq\":1200}".into(),
             trusted: Some((1_200_000, 107.2, 30.73)),
             marked: None,
-            fences: vec![StoredMembership { fence: "fence-school-1".into(), since_ms: 5, dwell_fired: true }],
+            fences: vec![StoredMembership {
+                fence: "fence-school-1".into(),
+                since_ms: 5,
+                dwell_fired: true,
+            }],
         };
-        store.write_batch(&rows, std::slice::from_ref(&state)).await.unwrap();
+        store
+            .write_batch(&rows, std::slice::from_ref(&state))
+            .await
+            .unwrap();
         store.close().await;
 
         let store = Store::open(&dir, Durability::Full).await.unwrap();

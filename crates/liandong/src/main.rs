@@ -1,1 +1,182 @@
-fn main() {}
+//! `liandong`: the command-line entry point. Parses arguments and calls into the
+//! server, the simulator and the tools; nothing else lives here.
+
+mod bench;
+mod simulate;
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use liandong_server::config::Config;
+
+#[derive(Parser)]
+#[command(
+    name = "liandong",
+    version,
+    about = "Dazhu county linkage command-centre server"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (config from LIANDONG_CONFIG, default config/default.toml).
+    Serve,
+    /// Run the demo: the server on the embedded store with the Dazhu map
+    /// (config/demo.toml unless LIANDONG_CONFIG is set) and the simulator.
+    Demo {
+        /// Simulated seconds per real second.
+        #[arg(long, default_value_t = 1.0)]
+        speedup: f64,
+    },
+    /// Drive patrol members and post officers along the map's routes, reporting
+    /// through the real OsmAnd endpoint of a running server.
+    Simulate(simulate::Args),
+    /// Map directory tools.
+    Maps {
+        #[command(subcommand)]
+        command: MapsCommand,
+    },
+    /// Load tools.
+    Bench {
+        #[command(subcommand)]
+        command: bench::Command,
+    },
+}
+
+#[derive(Subcommand)]
+enum MapsCommand {
+    /// Validate a map directory: geometry, unique ids, posts inside the county, routes on roads.
+    Check { dir: PathBuf },
+    /// Regenerate the illustrative Dazhu demo map from its sources (fixed seed).
+    Demo {
+        #[arg(long, default_value = "maps/dazhu/source")]
+        source: PathBuf,
+        #[arg(long, default_value = "maps/dazhu")]
+        out: PathBuf,
+    },
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("LIANDONG_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,tower_http=warn,sqlx=warn"));
+    let json = std::env::var("LIANDONG_LOG_FORMAT").is_ok_and(|v| v == "json");
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none();
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn load_config(default_file: &str) -> anyhow::Result<Config> {
+    let env = |k: &str| std::env::var(k).ok();
+    let (config, unknown) = Config::load(|k| {
+        if k == "LIANDONG_CONFIG" {
+            env(k).or_else(|| Some(default_file.to_owned()))
+        } else {
+            env(k)
+        }
+    })?;
+    for key in unknown {
+        tracing::warn!(key = %key, "unknown config key ignored");
+    }
+    Ok(config)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => return std::future::pending().await,
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    tracing::info!("shutdown signal received");
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    init_tracing();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        match cli.command {
+            Command::Serve => {
+                let config = load_config("config/default.toml")?;
+                let listener = tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
+                liandong_server::run(listener, config, shutdown_signal()).await?;
+            }
+            Command::Demo { speedup } => {
+                let config = load_config("config/demo.toml")?;
+                let listener = tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
+                let addr = listener.local_addr()?;
+                let admin = config
+                    .tokens
+                    .iter()
+                    .find(|t| t.role == liandong_server::auth::Role::Admin)
+                    .map(|t| t.token.expose().to_owned())
+                    .context("the demo config has no admin token for the simulator")?;
+                let sim = simulate::Args { url: format!("http://{addr}"), token: admin, maps: config.maps.clone(), speedup, interval_s: 5.0 };
+                let server = tokio::spawn(liandong_server::run(listener, config, shutdown_signal()));
+                println!("liandong demo: http://{addr}/  (tokens: config/demo.toml; stop with Ctrl-C)");
+                let simulator = tokio::spawn(async move {
+                    if let Err(e) = simulate::run(sim).await {
+                        tracing::error!(error = %format!("{e:#}"), "simulator stopped");
+                    }
+                });
+                let result = server.await?;
+                simulator.abort();
+                result?;
+            }
+            Command::Simulate(args) => simulate::run(args).await?,
+            Command::Maps { command: MapsCommand::Check { dir } } => {
+                let files = liandong_server::maps::read_dir(&dir)?;
+                let (map, problems) = liandong_core::CountyMap::parse(&files);
+                if problems.is_empty() {
+                    println!(
+                        "{}: ok ({} layers; {} townships, {} grids, {} posts, {} cameras, {} roads, {} routes, {} fences)",
+                        dir.display(),
+                        map.layers.len(),
+                        map.townships.len(),
+                        map.grids.len(),
+                        map.posts.len(),
+                        map.cameras.len(),
+                        map.roads.len(),
+                        map.routes.len(),
+                        map.fences.len()
+                    );
+                } else {
+                    for p in &problems {
+                        println!("{}/{p}", dir.display());
+                    }
+                    anyhow::bail!("{}: {} problem(s)", dir.display(), problems.len());
+                }
+            }
+            Command::Maps { command: MapsCommand::Demo { source, out } } => {
+                let summary = liandong_mapgen::generate(&source, &out)?;
+                println!("{}: written ({summary:?})", out.display());
+            }
+            Command::Bench { command } => bench::run(command).await?,
+        }
+        Ok(())
+    })
+}

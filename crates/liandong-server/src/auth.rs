@@ -1,0 +1,131 @@
+//! Who is calling: users by bearer token and role, devices by their own key.
+
+use std::collections::HashMap;
+
+use axum::http::HeaderMap;
+use serde::{Deserialize, Serialize};
+
+use crate::config::TokenConfig;
+use crate::error::ApiError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Admin,
+    Operator,
+    PatrolLeader,
+    PostOfficer,
+    GridMember,
+    Partner,
+    Device,
+}
+
+/// An authenticated user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub name: String,
+    pub role: Role,
+    pub unit_id: Option<String>,
+}
+
+/// User tokens from the config, looked up in constant time per request.
+#[derive(Debug, Default)]
+pub struct Tokens(HashMap<String, User>);
+
+impl Tokens {
+    pub fn new(tokens: &[TokenConfig]) -> Tokens {
+        Tokens(
+            tokens
+                .iter()
+                .map(|t| {
+                    (
+                        t.token.expose().to_owned(),
+                        User {
+                            name: t.name.clone(),
+                            role: t.role,
+                            unit_id: t.unit_id.clone(),
+                        },
+                    )
+                })
+                .collect(),
+        )
+    }
+
+    pub fn user(&self, token: &str) -> Option<&User> {
+        self.0.get(token)
+    }
+}
+
+/// The bearer token of a request: the `Authorization: Bearer` header, else a
+/// `token=` query parameter (browsers cannot set headers on a websocket).
+pub fn bearer(headers: &HeaderMap, query: Option<&str>) -> Option<String> {
+    if let Some(v) = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
+        if let Some(t) = v
+            .strip_prefix("Bearer ")
+            .or_else(|| v.strip_prefix("bearer "))
+        {
+            return Some(t.trim().to_owned());
+        }
+    }
+    query.and_then(|q| {
+        form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == "token")
+            .map(|(_, v)| v.into_owned())
+    })
+}
+
+/// The user behind a request, who must hold one of `roles`.
+pub fn require_user<'a>(
+    tokens: &'a Tokens,
+    headers: &HeaderMap,
+    query: Option<&str>,
+    roles: &[Role],
+) -> Result<&'a User, ApiError> {
+    let token = bearer(headers, query)
+        .ok_or_else(|| ApiError::unauthorized("authorization", "a bearer token is required"))?;
+    let user = tokens
+        .user(&token)
+        .ok_or_else(|| ApiError::unauthorized("authorization", "the token is not valid"))?;
+    if roles.contains(&user.role) {
+        Ok(user)
+    } else {
+        Err(ApiError::forbidden(
+            "authorization",
+            format!("role {:?} may not do this", user.role),
+        ))
+    }
+}
+
+/// Compares two secrets without leaking their common prefix length through timing.
+pub fn secrets_equal(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_from_header_or_query() {
+        let mut h = HeaderMap::new();
+        assert_eq!(bearer(&h, Some("a=1&token=abc%2B1")), Some("abc+1".into()));
+        h.insert("authorization", "Bearer xyz".parse().unwrap());
+        assert_eq!(bearer(&h, Some("token=abc")), Some("xyz".into()));
+        assert_eq!(bearer(&HeaderMap::new(), Some("tok=1")), None);
+        assert_eq!(
+            bearer(&HeaderMap::new(), Some("token=%zz%4")),
+            Some("%zz%4".into())
+        );
+    }
+
+    #[test]
+    fn secret_comparison() {
+        assert!(secrets_equal("abc", "abc"));
+        assert!(!secrets_equal("abc", "abd"));
+        assert!(!secrets_equal("abc", "abcd"));
+    }
+}

@@ -1,0 +1,269 @@
+//! The server's typed configuration: a TOML file (`config/default.toml`, or the file
+//! named by `LIANDONG_CONFIG`) plus environment overrides. Unknown keys are reported
+//! as warnings, not ignored silently; secrets are held in [`Secret`], whose `Debug`
+//! never shows them.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use liandong_core::jump::JumpFilter;
+use liandong_store::Durability;
+use serde::Deserialize;
+
+use crate::auth::Role;
+
+/// A string that must never reach a log: `Debug` prints `"***"`.
+#[derive(Clone, PartialEq, Eq, Hash, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Secret {
+        Secret(s.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("\"***\"")
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Directory of the embedded store.
+    pub data_dir: PathBuf,
+    /// Map directory (see `maps/dazhu/README.md` for its layout).
+    pub maps: PathBuf,
+    /// Directory of the web page served at `/`.
+    pub web_dir: PathBuf,
+    /// Demo mode: the tokens are published in the README, so the server refuses to
+    /// listen on anything but loopback.
+    pub demo: bool,
+    pub store: StoreConfig,
+    pub ingest: IngestConfig,
+    /// Bearer tokens of users, by role.
+    pub tokens: Vec<TokenConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// `full` (fsync at each group commit) or `normal` (survives a crash, not power loss).
+    pub durability: Durability,
+    /// Most reports in one group commit.
+    pub max_batch: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IngestConfig {
+    /// Largest request body accepted, bytes.
+    pub max_body_bytes: usize,
+    /// The GPS jump filter.
+    pub jump: JumpFilter,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenConfig {
+    pub token: Secret,
+    pub role: Role,
+    /// Who holds the token, for audit logs.
+    pub name: String,
+    /// The unit (post or team) of a patrol leader or post officer.
+    #[serde(default)]
+    pub unit_id: Option<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("data"),
+            maps: PathBuf::from("maps/dazhu"),
+            web_dir: PathBuf::from("web"),
+            demo: false,
+            store: StoreConfig::default(),
+            ingest: IngestConfig::default(),
+            tokens: Vec::new(),
+        }
+    }
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            durability: Durability::Full,
+            max_batch: 4096,
+        }
+    }
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig {
+            max_body_bytes: 1 << 20,
+            jump: JumpFilter::default(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {source}")]
+    Parse {
+        path: PathBuf,
+        source: toml::de::Error,
+    },
+    #[error("environment variable {name}: {reason}")]
+    Env { name: &'static str, reason: String },
+    #[error("demo tokens are public: refusing to listen on {0}, which is not a loopback address (set demo = false and real tokens)")]
+    DemoNotLoopback(SocketAddr),
+    #[error("config: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Parses a config text, returning the config and the dotted paths of unknown keys.
+    pub fn parse(text: &str, path: &Path) -> Result<(Config, Vec<String>), ConfigError> {
+        let mut unknown = Vec::new();
+        let de = toml::Deserializer::parse(text).map_err(|source| ConfigError::Parse {
+            path: path.to_owned(),
+            source,
+        })?;
+        let config: Config = serde_ignored::deserialize(de, |p| unknown.push(p.to_string()))
+            .map_err(|source| ConfigError::Parse {
+                path: path.to_owned(),
+                source,
+            })?;
+        Ok((config, unknown))
+    }
+
+    /// Loads the config file named by `LIANDONG_CONFIG` (default
+    /// `config/default.toml`), then applies `LIANDONG_LISTEN`, `LIANDONG_DATA_DIR`,
+    /// `LIANDONG_MAPS` and `LIANDONG_WEB_DIR`. `env` is the environment lookup, so tests
+    /// can pass their own.
+    pub fn load(
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<(Config, Vec<String>), ConfigError> {
+        let path =
+            PathBuf::from(env("LIANDONG_CONFIG").unwrap_or_else(|| "config/default.toml".into()));
+        let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let (mut config, unknown) = Config::parse(&text, &path)?;
+        if let Some(v) = env("LIANDONG_LISTEN") {
+            config.listen = v.parse().map_err(|e| ConfigError::Env {
+                name: "LIANDONG_LISTEN",
+                reason: format!("{e} (expected host:port, e.g. 127.0.0.1:8080)"),
+            })?;
+        }
+        if let Some(v) = env("LIANDONG_DATA_DIR") {
+            config.data_dir = v.into();
+        }
+        if let Some(v) = env("LIANDONG_MAPS") {
+            config.maps = v.into();
+        }
+        if let Some(v) = env("LIANDONG_WEB_DIR") {
+            config.web_dir = v.into();
+        }
+        config.validate()?;
+        Ok((config, unknown))
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.demo && !self.listen.ip().is_loopback() {
+            return Err(ConfigError::DemoNotLoopback(self.listen));
+        }
+        if self.store.max_batch == 0 {
+            return Err(ConfigError::Invalid(
+                "store.max_batch must be at least 1".into(),
+            ));
+        }
+        if self.ingest.max_body_bytes < 1024 {
+            return Err(ConfigError::Invalid(
+                "ingest.max_body_bytes must be at least 1024".into(),
+            ));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for t in &self.tokens {
+            if t.token.expose().len() < 8 {
+                return Err(ConfigError::Invalid(format!(
+                    "token of {} is shorter than 8 characters",
+                    t.name
+                )));
+            }
+            if !seen.insert(t.token.expose()) {
+                return Err(ConfigError::Invalid(format!(
+                    "token of {} is used twice",
+                    t.name
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_keys_are_reported_and_secrets_redacted() {
+        let text = r#"
+            listen = "127.0.0.1:9000"
+            colour = "blue"
+            [[tokens]]
+            token = "s3cret-token"
+            role = "admin"
+            name = "ops"
+        "#;
+        let (config, unknown) = Config::parse(text, Path::new("t.toml")).unwrap();
+        assert_eq!(unknown, vec!["colour".to_string()]);
+        assert_eq!(config.listen.port(), 9000);
+        let dbg = format!("{config:?}");
+        assert!(!dbg.contains("s3cret-token"), "{dbg}");
+    }
+
+    #[test]
+    fn env_overrides_and_demo_refuses_public_listen() {
+        let dir = std::env::temp_dir().join(format!("liandong-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("demo.toml");
+        std::fs::write(&file, "demo = true\n").unwrap();
+        let env = |listen: &'static str| {
+            let file = file.clone();
+            move |k: &str| match k {
+                "LIANDONG_CONFIG" => Some(file.display().to_string()),
+                "LIANDONG_LISTEN" => Some(listen.to_string()),
+                "LIANDONG_MAPS" => Some("elsewhere".to_string()),
+                _ => None,
+            }
+        };
+        let (config, _) = Config::load(env("127.0.0.1:7000")).unwrap();
+        assert_eq!(config.maps, PathBuf::from("elsewhere"));
+        assert_eq!(config.listen.port(), 7000);
+        assert!(matches!(
+            Config::load(env("0.0.0.0:7000")),
+            Err(ConfigError::DemoNotLoopback(_))
+        ));
+        assert!(matches!(
+            Config::load(env("not-an-address")),
+            Err(ConfigError::Env { .. })
+        ));
+    }
+}

@@ -1,0 +1,72 @@
+//! Counters exported at `/metrics` in the Prometheus text format.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+#[derive(Debug, Default)]
+pub struct Metrics {
+    pub reports_accepted: AtomicU64,
+    pub reports_rejected: AtomicU64,
+    pub commits: AtomicU64,
+    pub commit_failures: AtomicU64,
+    pub commit_seconds_micros: AtomicU64,
+    pub http_errors_4xx: AtomicU64,
+    pub http_errors_5xx: AtomicU64,
+}
+
+impl Metrics {
+    pub fn record_commit(&self, reports: usize, took: Duration) {
+        self.commits.fetch_add(1, Relaxed);
+        self.reports_accepted.fetch_add(reports as u64, Relaxed);
+        self.commit_seconds_micros
+            .fetch_add(took.as_micros() as u64, Relaxed);
+    }
+
+    pub fn render(&self, devices: usize) -> String {
+        let mut out = String::new();
+        let mut counter = |name: &str, help: &str, v: u64| {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}"
+            );
+        };
+        counter(
+            "liandong_reports_accepted_total",
+            "Location reports committed and acknowledged.",
+            self.reports_accepted.load(Relaxed),
+        );
+        counter(
+            "liandong_reports_rejected_total",
+            "Location reports refused with a 4xx.",
+            self.reports_rejected.load(Relaxed),
+        );
+        counter(
+            "liandong_group_commits_total",
+            "Store transactions committed by the ingest sequencer.",
+            self.commits.load(Relaxed),
+        );
+        counter(
+            "liandong_group_commit_failures_total",
+            "Group commits that failed (nothing acknowledged).",
+            self.commit_failures.load(Relaxed),
+        );
+        counter(
+            "liandong_http_client_errors_total",
+            "Responses with a 4xx status.",
+            self.http_errors_4xx.load(Relaxed),
+        );
+        counter(
+            "liandong_http_server_errors_total",
+            "Responses with a 5xx status.",
+            self.http_errors_5xx.load(Relaxed),
+        );
+        let _ = writeln!(
+            out,
+            "# HELP liandong_group_commit_seconds_total Time spent in group commits.\n# TYPE liandong_group_commit_seconds_total counter\nliandong_group_commit_seconds_total {:.6}",
+            self.commit_seconds_micros.load(Relaxed) as f64 / 1e6
+        );
+        let _ = writeln!(out, "# HELP liandong_devices Registered devices.\n# TYPE liandong_devices gauge\nliandong_devices {devices}");
+        out
+    }
+}

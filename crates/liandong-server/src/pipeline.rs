@@ -1,0 +1,375 @@
+//! The ingest sequencer: one task that takes validated reports from every endpoint,
+//! runs the domain's per-device processing (jump filter, enrichment, fences), assigns
+//! sequence numbers, commits the whole batch in one transaction and only then
+//! acknowledges and applies the new live state.
+//!
+//! Group commit falls out of the shape: while one commit waits for the disk, new
+//! reports queue up, and the next commit takes them all (up to `max_batch`).
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
+
+use liandong_core::enrich::EnrichmentView;
+use liandong_core::fence::Membership;
+use liandong_core::jump::{flags, Fix, JumpFilter};
+use liandong_core::{process, DeviceTrack, Enricher, Position};
+use liandong_ingest::Report;
+use liandong_store::{DeviceStateRow, PositionRow, Store, StoreError, StoredMembership};
+use serde::Serialize;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::metrics::Metrics;
+
+/// A validated report from a known device, with its receive time.
+#[derive(Debug, Clone)]
+pub struct Item {
+    pub report: Report,
+    pub recv_ms: i64,
+}
+
+/// The acknowledgement of one committed report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Ack {
+    pub seq: i64,
+    #[serde(skip)]
+    pub flags: u32,
+}
+
+type Reply = oneshot::Sender<Result<Vec<Ack>, Arc<StoreError>>>;
+
+struct Job {
+    items: Vec<Item>,
+    reply: Reply,
+}
+
+/// Last committed report of each device, as served (JSON), shared with readers.
+pub type LastReports = Arc<RwLock<HashMap<String, Arc<str>>>>;
+
+/// The handle endpoints submit reports through.
+#[derive(Clone)]
+pub struct Ingest {
+    tx: mpsc::Sender<Job>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    #[error("the server is shutting down")]
+    Closed,
+    #[error(transparent)]
+    Store(Arc<StoreError>),
+}
+
+impl Ingest {
+    /// Submits reports and waits until they are durably committed.
+    pub async fn submit(&self, items: Vec<Item>) -> Result<Vec<Ack>, SubmitError> {
+        if items.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Job { items, reply })
+            .await
+            .map_err(|_| SubmitError::Closed)?;
+        match rx.await {
+            Ok(Ok(acks)) => Ok(acks),
+            Ok(Err(e)) => Err(SubmitError::Store(e)),
+            Err(_) => Err(SubmitError::Closed),
+        }
+    }
+}
+
+pub struct Sequencer {
+    store: Store,
+    enricher: Arc<Enricher>,
+    filter: JumpFilter,
+    max_batch: usize,
+    next_seq: i64,
+    tracks: HashMap<String, DeviceTrack>,
+    last: LastReports,
+    metrics: Arc<Metrics>,
+}
+
+impl Sequencer {
+    /// Rebuilds the live state from the store and returns the sequencer with a shared
+    /// view of the last reports.
+    pub async fn start(
+        store: Store,
+        enricher: Arc<Enricher>,
+        filter: JumpFilter,
+        max_batch: usize,
+        metrics: Arc<Metrics>,
+    ) -> Result<Sequencer, StoreError> {
+        let next_seq = store.max_seq().await? + 1;
+        let mut tracks = HashMap::new();
+        let mut last = HashMap::new();
+        for s in store.device_states().await? {
+            let fix = |f: Option<(i64, f64, f64)>| {
+                f.and_then(|(t, lon, lat)| {
+                    Some(Fix {
+                        position: Position::new(lon, lat).ok()?,
+                        time_ms: t,
+                    })
+                })
+            };
+            let mut fences: Vec<Membership> = s
+                .fences
+                .iter()
+                .filter_map(|m| {
+                    Some(Membership {
+                        fence: enricher.fences().position_of(&m.fence)?,
+                        since_ms: m.since_ms,
+                        dwell_fired: m.dwell_fired,
+                    })
+                })
+                .collect();
+            fences.sort_by_key(|m| m.fence);
+            tracks.insert(
+                s.device_id.clone(),
+                DeviceTrack {
+                    last_trusted: fix(s.trusted),
+                    last_marked: fix(s.marked),
+                    fences,
+                },
+            );
+            last.insert(s.device_id, Arc::from(s.report));
+        }
+        tracing::info!(
+            devices = tracks.len(),
+            next_seq,
+            "live state rebuilt from store"
+        );
+        Ok(Sequencer {
+            store,
+            enricher,
+            filter,
+            max_batch,
+            next_seq,
+            tracks,
+            last: Arc::new(RwLock::new(last)),
+            metrics,
+        })
+    }
+
+    pub fn last_reports(&self) -> LastReports {
+        self.last.clone()
+    }
+
+    /// Spawns the sequencer task. It ends, after committing everything queued, when
+    /// every [`Ingest`] handle is dropped.
+    pub fn spawn(self, queue: usize) -> (Ingest, tokio::task::JoinHandle<()>) {
+        let (tx, rx) = mpsc::channel(queue);
+        (Ingest { tx }, tokio::spawn(self.run(rx)))
+    }
+
+    async fn run(mut self, mut rx: mpsc::Receiver<Job>) {
+        while let Some(first) = rx.recv().await {
+            let mut n = first.items.len();
+            let mut jobs = vec![first];
+            while n < self.max_batch {
+                match rx.try_recv() {
+                    Ok(job) => {
+                        n += job.items.len();
+                        jobs.push(job);
+                    }
+                    Err(_) => break,
+                }
+            }
+            self.commit(jobs).await;
+        }
+        tracing::info!(
+            next_seq = self.next_seq,
+            "ingest sequencer stopped; all queued reports committed"
+        );
+    }
+
+    async fn commit(&mut self, jobs: Vec<Job>) {
+        let started = Instant::now();
+        // Work on copies of the touched tracks: if the commit fails, memory stays as the
+        // store is.
+        let mut working: HashMap<String, DeviceTrack> = HashMap::new();
+        let mut rows = Vec::new();
+        let mut acks: Vec<Vec<Ack>> = Vec::with_capacity(jobs.len());
+        let mut newest: HashMap<String, (i64, String)> = HashMap::new();
+        let mut seq = self.next_seq;
+        for job in &jobs {
+            let mut job_acks = Vec::with_capacity(job.items.len());
+            for item in &job.items {
+                let r = &item.report;
+                let track = working
+                    .entry(r.device_id.clone())
+                    .or_insert_with(|| self.tracks.get(&r.device_id).cloned().unwrap_or_default());
+                let fix_ms = r.fix_time_ms.unwrap_or(item.recv_ms);
+                let p = process(
+                    &self.enricher,
+                    &self.filter,
+                    track,
+                    r.position,
+                    fix_ms,
+                    r.accuracy_m,
+                );
+                let view = self
+                    .enricher
+                    .view(&p.enrichment, &track.fences, &p.fence_events);
+                let enrichment = serde_json::to_string(&view).unwrap_or_else(|_| "{}".into());
+                let report_json = report_json(seq, r, fix_ms, item.recv_ms, p.flags, &view);
+                if p.flags & flags::OUT_OF_ORDER == 0 {
+                    newest.insert(r.device_id.clone(), (seq, report_json));
+                }
+                rows.push(PositionRow {
+                    seq,
+                    device_id: r.device_id.clone(),
+                    fix_ms,
+                    recv_ms: item.recv_ms,
+                    lon: r.position.lon(),
+                    lat: r.position.lat(),
+                    datum: datum_name(r.datum),
+                    speed_mps: r.speed_mps,
+                    course_deg: r.course_deg,
+                    altitude_m: r.altitude_m,
+                    accuracy_m: r.accuracy_m,
+                    battery_pct: r.battery_pct,
+                    flags: p.flags,
+                    attributes: serde_json::Value::Object(r.attributes.clone()).to_string(),
+                    enrichment,
+                });
+                job_acks.push(Ack {
+                    seq,
+                    flags: p.flags,
+                });
+                seq += 1;
+            }
+            acks.push(job_acks);
+        }
+        let states: Vec<DeviceStateRow> = working
+            .iter()
+            .map(|(id, t)| {
+                let (seq, report) = newest
+                    .get(id)
+                    .cloned()
+                    .or_else(|| self.current(id))
+                    .unwrap_or((0, "null".into()));
+                DeviceStateRow {
+                    device_id: id.clone(),
+                    seq,
+                    report,
+                    trusted: t
+                        .last_trusted
+                        .map(|f| (f.time_ms, f.position.lon(), f.position.lat())),
+                    marked: t
+                        .last_marked
+                        .map(|f| (f.time_ms, f.position.lon(), f.position.lat())),
+                    fences: t
+                        .fences
+                        .iter()
+                        .map(|m| StoredMembership {
+                            fence: self.enricher.fences().fences()[m.fence as usize].id.clone(),
+                            since_ms: m.since_ms,
+                            dwell_fired: m.dwell_fired,
+                        })
+                        .collect(),
+                }
+            })
+            .collect();
+        let n = rows.len();
+        match self.store.write_batch(&rows, &states).await {
+            Ok(()) => {
+                self.next_seq = seq;
+                self.tracks.extend(working);
+                {
+                    let mut last = self.last.write().unwrap_or_else(|e| e.into_inner());
+                    for (id, (_, json)) in newest {
+                        last.insert(id, Arc::from(json));
+                    }
+                }
+                self.metrics.record_commit(n, started.elapsed());
+                for (job, a) in jobs.into_iter().zip(acks) {
+                    // A client that went away before its ack is not an error: the
+                    // reports are committed either way.
+                    let _ = job.reply.send(Ok(a));
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, reports = n, "group commit failed; nothing acknowledged");
+                self.metrics
+                    .commit_failures
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let e = Arc::new(e);
+                for job in jobs {
+                    let _ = job.reply.send(Err(e.clone()));
+                }
+            }
+        }
+    }
+
+    fn current(&self, device: &str) -> Option<(i64, String)> {
+        let last = self.last.read().unwrap_or_else(|e| e.into_inner());
+        let json = last.get(device)?;
+        let seq = serde_json::from_str::<serde_json::Value>(json)
+            .ok()?
+            .get("seq")?
+            .as_i64()?;
+        Some((seq, json.to_string()))
+    }
+}
+
+fn datum_name(d: liandong_core::Datum) -> &'static str {
+    match d {
+        liandong_core::Datum::Wgs84 => "wgs84",
+        liandong_core::Datum::Gcj02 => "gcj02",
+        liandong_core::Datum::Bd09 => "bd09",
+    }
+}
+
+/// A committed report as clients see it.
+#[derive(Serialize)]
+struct ReportView<'a> {
+    seq: i64,
+    device_id: &'a str,
+    fix_time: String,
+    recv_ms: i64,
+    lon: f64,
+    lat: f64,
+    datum: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    speed_mps: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    course_deg: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    altitude_m: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    accuracy_m: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    battery_pct: Option<f64>,
+    flags: Vec<&'static str>,
+    attributes: &'a serde_json::Map<String, serde_json::Value>,
+    enrichment: &'a EnrichmentView<'a>,
+}
+
+fn report_json(
+    seq: i64,
+    r: &Report,
+    fix_ms: i64,
+    recv_ms: i64,
+    f: u32,
+    view: &EnrichmentView<'_>,
+) -> String {
+    let v = ReportView {
+        seq,
+        device_id: &r.device_id,
+        fix_time: crate::time_fmt::rfc3339_ms(fix_ms),
+        recv_ms,
+        lon: r.position.lon(),
+        lat: r.position.lat(),
+        datum: datum_name(r.datum),
+        speed_mps: r.speed_mps,
+        course_deg: r.course_deg,
+        altitude_m: r.altitude_m,
+        accuracy_m: r.accuracy_m,
+        battery_pct: r.battery_pct,
+        flags: flags::names(f),
+        attributes: &r.attributes,
+        enrichment: view,
+    };
+    serde_json::to_string(&v).unwrap_or_else(|_| "null".into())
+}

@@ -1,0 +1,525 @@
+//! HTTP endpoints. Handlers authenticate, read and decode the body, and hand validated
+//! reports to the sequencer; no SQL and no spatial rule lives here.
+
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use liandong_ingest::Report;
+use liandong_store::DeviceRecord;
+use serde::Serialize;
+use serde_json::value::RawValue;
+
+use crate::auth::{bearer, require_user, secrets_equal, Role};
+use crate::devices::{generate_key, NewDevice};
+use crate::error::ApiError;
+use crate::pipeline::{Item, SubmitError};
+use crate::time_fmt::now_ms;
+use crate::AppState;
+
+/// How far in the future a fix time may be before it is refused (phone clocks drift).
+const MAX_FUTURE_MS: i64 = 10 * 60 * 1000;
+
+pub async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+pub async fn metrics(
+    State(s): State<Arc<AppState>>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Result<Response, ApiError> {
+    require_user(
+        &s.tokens,
+        &headers,
+        uri.query(),
+        &[Role::Admin, Role::Operator],
+    )?;
+    let devices = s.devices.read().unwrap_or_else(|e| e.into_inner()).len();
+    Ok((
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        s.metrics.render(devices),
+    )
+        .into_response())
+}
+
+/// Reads a body of at most `limit` bytes.
+async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body",
+            format!("larger than the limit of {limit} bytes"),
+        )
+    };
+    if let Some(len) = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        if len > limit as u64 {
+            return Err(too_large());
+        }
+    }
+    axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|_| too_large())
+}
+
+fn content_type(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+}
+
+fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
+    match content_type(headers) {
+        Some(ct)
+            if ct
+                .split(';')
+                .next()
+                .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json")) =>
+        {
+            Ok(())
+        }
+        Some(ct) => Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "content-type",
+            format!("must be application/json, not {ct}"),
+        )),
+        None => Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "content-type",
+            "must be application/json",
+        )),
+    }
+}
+
+fn submit_error(e: SubmitError) -> ApiError {
+    match e {
+        SubmitError::Closed => ApiError::unavailable(&"server shutting down"),
+        SubmitError::Store(e) => ApiError::unavailable(&e),
+    }
+}
+
+/// Who may submit reports for which device.
+enum Reporter {
+    /// An administrator or gateway token: any registered device.
+    Gateway,
+    /// A device's own key: only that device.
+    Device(String),
+    /// No credentials on the request itself: each report must carry its device's key.
+    PerReport,
+}
+
+impl AppState {
+    fn reporter(&self, headers: &HeaderMap, query: Option<&str>) -> Result<Reporter, ApiError> {
+        let Some(token) = bearer(headers, query) else {
+            return Ok(Reporter::PerReport);
+        };
+        if let Some(user) = self.tokens.user(&token) {
+            return match user.role {
+                Role::Admin | Role::Device => Ok(Reporter::Gateway),
+                role => Err(ApiError::forbidden(
+                    "authorization",
+                    format!("role {role:?} may not submit reports for devices"),
+                )),
+            };
+        }
+        let devices = self.devices.read().unwrap_or_else(|e| e.into_inner());
+        match devices.by_key(&token) {
+            Some(d) => Ok(Reporter::Device(d.device_id.clone())),
+            None => Err(ApiError::unauthorized(
+                "authorization",
+                "the token is not valid",
+            )),
+        }
+    }
+
+    /// Checks that the report's device is known and that the caller may report for it.
+    fn admit(
+        &self,
+        who: &Reporter,
+        r: &Report,
+        now: i64,
+        prefix: &str,
+        id_field: &str,
+        time_field: &str,
+    ) -> Result<(), ApiError> {
+        let field = |f: &str| {
+            if prefix.is_empty() {
+                f.to_owned()
+            } else {
+                format!("{prefix}.{f}")
+            }
+        };
+        let devices = self.devices.read().unwrap_or_else(|e| e.into_inner());
+        let Some(device) = devices.get(&r.device_id) else {
+            return Err(ApiError::forbidden(
+                field(id_field),
+                format!(
+                    "unknown device {}; an administrator registers it with POST /api/v1/devices",
+                    r.device_id
+                ),
+            ));
+        };
+        match who {
+            Reporter::Gateway => {}
+            Reporter::Device(id) if *id == r.device_id => {}
+            Reporter::Device(id) => {
+                return Err(ApiError::forbidden(
+                    field(id_field),
+                    format!(
+                        "the key presented belongs to device {id}, not {}",
+                        r.device_id
+                    ),
+                ))
+            }
+            Reporter::PerReport => match &r.key {
+                Some(k) if secrets_equal(k, &device.key) => {}
+                Some(_) => {
+                    return Err(ApiError::unauthorized(
+                        field("key"),
+                        "does not match the device's key",
+                    ))
+                }
+                None => {
+                    return Err(ApiError::unauthorized(
+                        field("key"),
+                        "a device key is required (key= in the URL, or a bearer token)",
+                    ))
+                }
+            },
+        }
+        if let Some(t) = r.fix_time_ms {
+            if t > now + MAX_FUTURE_MS {
+                return Err(ApiError::bad_request(
+                    field(time_field),
+                    format!("is {} s in the future", (t - now) / 1000),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(Serialize)]
+struct Accepted {
+    index: usize,
+    seq: i64,
+    device_id: String,
+    flags: Vec<&'static str>,
+}
+
+#[derive(Serialize)]
+struct Rejected {
+    index: usize,
+    status: u16,
+    field: Option<String>,
+    reason: String,
+}
+
+#[derive(Serialize)]
+struct BatchAnswer {
+    accepted: Vec<Accepted>,
+    rejected: Vec<Rejected>,
+}
+
+/// `POST /api/v1/positions`: a batch of reports in our JSON. Answers which were
+/// accepted (with their sequence numbers) and which were rejected and why.
+pub async fn post_positions(
+    State(s): State<Arc<AppState>>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let who = s.reporter(&headers, uri.query())?;
+    require_json(&headers)?;
+    let bytes = read_body(&headers, body, s.config.ingest.max_body_bytes).await?;
+    let decoded = liandong_ingest::json::decode_batch(&bytes)?;
+    let now = now_ms();
+    let mut items = Vec::new();
+    let mut indexes = Vec::new();
+    let mut rejected = Vec::new();
+    for (index, item) in decoded.into_iter().enumerate() {
+        let prefix = format!("positions[{index}]");
+        let checked = item.map_err(ApiError::from).and_then(|r| {
+            s.admit(&who, &r, now, &prefix, "device_id", "time")
+                .map(|()| r)
+        });
+        match checked {
+            Ok(report) => {
+                indexes.push(index);
+                items.push(Item {
+                    report,
+                    recv_ms: now,
+                });
+            }
+            Err(e) => rejected.push(Rejected {
+                index,
+                status: e.status.as_u16(),
+                field: e.field,
+                reason: e.reason,
+            }),
+        }
+    }
+    s.metrics
+        .reports_rejected
+        .fetch_add(rejected.len() as u64, std::sync::atomic::Ordering::Relaxed);
+    let devices: Vec<String> = items.iter().map(|i| i.report.device_id.clone()).collect();
+    let acks = s.ingest.submit(items).await.map_err(submit_error)?;
+    let accepted: Vec<Accepted> = acks
+        .into_iter()
+        .zip(indexes)
+        .zip(devices)
+        .map(|((a, index), device_id)| Accepted {
+            index,
+            seq: a.seq,
+            device_id,
+            flags: liandong_core::jump::flags::names(a.flags),
+        })
+        .collect();
+    let status = if accepted.is_empty() && !rejected.is_empty() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(BatchAnswer { accepted, rejected })).into_response())
+}
+
+/// `GET|POST /osmand` (and `/` with an OsmAnd query): one report as Traccar Client
+/// sends it. Answers 200 with an empty body once the report is committed.
+pub async fn osmand(
+    State(s): State<Arc<AppState>>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let bytes = read_body(&headers, body, s.config.ingest.max_body_bytes).await?;
+    let report = liandong_ingest::osmand::decode(uri.query(), content_type(&headers), &bytes)
+        .inspect_err(|_| {
+            s.metrics
+                .reports_rejected
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        })?;
+    // Traccar Client puts the key in the query; a bearer header is accepted too.
+    let who = match bearer(&headers, None) {
+        Some(_) => s.reporter(&headers, None)?,
+        None => Reporter::PerReport,
+    };
+    let now = now_ms();
+    if let Err(e) = s.admit(&who, &report, now, "", "id", "timestamp") {
+        s.metrics
+            .reports_rejected
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        return Err(e);
+    }
+    s.ingest
+        .submit(vec![Item {
+            report,
+            recv_ms: now,
+        }])
+        .await
+        .map_err(submit_error)?;
+    Ok(StatusCode::OK.into_response())
+}
+
+/// `GET /`: Traccar Client pointed at the bare server URL sends its reports here;
+/// everyone else gets the web page.
+pub async fn root(
+    state: State<Arc<AppState>>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Body,
+) -> Response {
+    let is_osmand = uri.query().is_some_and(|q| {
+        form_urlencoded::parse(q.as_bytes()).any(|(k, _)| k == "id" || k == "deviceid")
+    });
+    if is_osmand {
+        return osmand(state, headers, uri, body).await.into_response();
+    }
+    match tokio::fs::read(state.config.web_dir.join("index.html")).await {
+        Ok(html) => ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response(),
+        Err(_) => ApiError::not_found("no web page is installed (web/index.html)").into_response(),
+    }
+}
+
+#[derive(Serialize)]
+struct DeviceView<'a> {
+    #[serde(flatten)]
+    device: &'a DeviceRecord,
+    last: Option<&'a RawValue>,
+}
+
+/// `GET /api/v1/devices`: every device with its last committed report.
+pub async fn list_devices(
+    State(s): State<Arc<AppState>>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Result<Response, ApiError> {
+    require_user(
+        &s.tokens,
+        &headers,
+        uri.query(),
+        &[Role::Admin, Role::Operator],
+    )?;
+    let last = s.last.read().unwrap_or_else(|e| e.into_inner()).clone();
+    let raw: std::collections::HashMap<&str, Box<RawValue>> = last
+        .iter()
+        .filter_map(|(id, json)| Some((id.as_str(), RawValue::from_string(json.to_string()).ok()?)))
+        .collect();
+    let devices = s.devices.read().unwrap_or_else(|e| e.into_inner());
+    let mut list: Vec<DeviceView> = devices
+        .all()
+        .map(|d| DeviceView {
+            device: d,
+            last: raw.get(d.device_id.as_str()).map(|b| &**b),
+        })
+        .collect();
+    list.sort_by(|a, b| a.device.device_id.cmp(&b.device.device_id));
+    Ok(Json(serde_json::json!({ "devices": list })).into_response())
+}
+
+/// `POST /api/v1/devices`: registers or updates a device. The key is returned here
+/// and nowhere else.
+pub async fn register_device(
+    State(s): State<Arc<AppState>>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Body,
+) -> Result<Response, ApiError> {
+    require_user(&s.tokens, &headers, uri.query(), &[Role::Admin])?;
+    require_json(&headers)?;
+    let bytes = read_body(&headers, body, 64 * 1024).await?;
+    let new: NewDevice =
+        serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_request("body", e.to_string()))?;
+    new.validate()?;
+    let key = match &new.key {
+        Some(k) => k.clone(),
+        None => generate_key().map_err(|e| ApiError::internal(&e))?,
+    };
+    {
+        let devices = s.devices.read().unwrap_or_else(|e| e.into_inner());
+        if devices
+            .by_key(&key)
+            .is_some_and(|d| d.device_id != new.device_id)
+        {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "key",
+                "is already used by another device",
+            ));
+        }
+    }
+    let now = now_ms();
+    let created_ms = s
+        .devices
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&new.device_id)
+        .map_or(now, |d| d.created_ms);
+    let record = DeviceRecord {
+        device_id: new.device_id,
+        name: new.name,
+        kind: new.kind,
+        unit_id: new.unit_id,
+        key: key.clone(),
+        created_ms,
+        updated_ms: now,
+    };
+    let created = s
+        .store
+        .upsert_device(&record)
+        .await
+        .map_err(|e| ApiError::unavailable(&e))?;
+    tracing::info!(device_id = %record.device_id, kind = %record.kind, created, "device registered");
+    s.devices
+        .write()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(record.clone());
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((
+        status,
+        Json(serde_json::json!({ "device": record, "key": key })),
+    )
+        .into_response())
+}
+
+#[derive(Serialize)]
+struct LayerInfo<'a> {
+    name: &'a str,
+    features: usize,
+    geometry_types: &'a [String],
+    provenance: Option<&'a str>,
+    illustrative: bool,
+    href: String,
+}
+
+/// `GET /api/v1/layers`: the map's layers.
+pub async fn list_layers(
+    State(s): State<Arc<AppState>>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Result<Response, ApiError> {
+    s.any_user(&headers, uri.query())?;
+    let layers: Vec<LayerInfo> = s
+        .map
+        .layers
+        .values()
+        .map(|l| LayerInfo {
+            name: &l.name,
+            features: l.collection.features.len(),
+            geometry_types: &l.geometry_types,
+            provenance: l.provenance.as_deref(),
+            illustrative: l.illustrative,
+            href: format!("/api/v1/layers/{}", l.name),
+        })
+        .collect();
+    Ok(Json(serde_json::json!({ "layers": layers })).into_response())
+}
+
+/// `GET /api/v1/layers/{name}`: one layer as an RFC 7946 FeatureCollection.
+pub async fn get_layer(
+    State(s): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Result<Response, ApiError> {
+    s.any_user(&headers, uri.query())?;
+    match s.layer_json.get(&name) {
+        Some(json) => Ok((
+            [(header::CONTENT_TYPE, "application/geo+json")],
+            json.clone(),
+        )
+            .into_response()),
+        None => Err(ApiError::not_found(format!(
+            "no layer named {name}; GET /api/v1/layers lists them"
+        ))),
+    }
+}
+
+impl AppState {
+    fn any_user(&self, headers: &HeaderMap, query: Option<&str>) -> Result<(), ApiError> {
+        require_user(
+            &self.tokens,
+            headers,
+            query,
+            &[
+                Role::Admin,
+                Role::Operator,
+                Role::PatrolLeader,
+                Role::PostOfficer,
+                Role::GridMember,
+                Role::Partner,
+            ],
+        )
+        .map(|_| ())
+    }
+}

@@ -1,0 +1,414 @@
+//! The HTTP API through `Router::oneshot`: device registration, the three report
+//! shapes, enrichment and fences on the wire, and the bad-input table.
+
+use std::path::PathBuf;
+
+use axum::body::Body;
+use axum::http::{header, Request, StatusCode};
+use http_body_util::BodyExt;
+use liandong_server::auth::Role;
+use liandong_server::config::{Config, Secret, TokenConfig};
+use liandong_server::App;
+use serde_json::{json, Value};
+use tower::ServiceExt;
+
+const ADMIN: &str = "test-admin-token";
+const OPERATOR: &str = "test-operator-token";
+const KEY: &str = "device-key-0001";
+
+fn temp_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("liandong-http-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+fn config(name: &str) -> Config {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut c = Config {
+        data_dir: temp_dir(name),
+        maps: root.join("tests/fixtures/maps/mini"),
+        web_dir: root.join("web"),
+        ..Config::default()
+    };
+    c.store.durability = liandong_store::Durability::Normal;
+    c.ingest.max_body_bytes = 64 * 1024;
+    c.tokens = vec![
+        TokenConfig {
+            token: Secret::new(ADMIN),
+            role: Role::Admin,
+            name: "admin".into(),
+            unit_id: None,
+        },
+        TokenConfig {
+            token: Secret::new(OPERATOR),
+            role: Role::Operator,
+            name: "operator".into(),
+            unit_id: None,
+        },
+    ];
+    c
+}
+
+struct Harness {
+    app: App,
+}
+
+impl Harness {
+    async fn new(name: &str) -> Harness {
+        let app = App::build(config(name)).await.unwrap();
+        let h = Harness { app };
+        let (s, _) = h
+            .send(Request::post("/api/v1/devices").header("authorization", format!("Bearer {ADMIN}")).header("content-type", "application/json"), json!({"device_id": "866001", "name": "石河镇巡防队 1号", "kind": "patrol_member", "unit_id": "team-1", "key": KEY}).to_string())
+            .await;
+        assert_eq!(s, StatusCode::CREATED);
+        h
+    }
+
+    async fn send(
+        &self,
+        req: axum::http::request::Builder,
+        body: impl Into<Body>,
+    ) -> (StatusCode, Value) {
+        let res = self
+            .app
+            .router
+            .clone()
+            .oneshot(req.body(body.into()).unwrap())
+            .await
+            .unwrap();
+        let status = res.status();
+        let bytes = res.into_body().collect().await.unwrap().to_bytes();
+        let v = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
+        };
+        (status, v)
+    }
+
+    async fn get(&self, uri: &str) -> (StatusCode, Value) {
+        self.send(Request::get(uri), Body::empty()).await
+    }
+
+    async fn devices(&self) -> Value {
+        let (s, v) = self
+            .send(
+                Request::get("/api/v1/devices")
+                    .header("authorization", format!("Bearer {OPERATOR}")),
+                Body::empty(),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        v
+    }
+}
+
+fn now_s() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+#[tokio::test]
+async fn an_osmand_report_is_stored_enriched_and_listed() {
+    let h = Harness::new("osmand").await;
+    let t = now_s();
+    let (s, v) = h.get(&format!("/osmand?id=866001&timestamp={t}&lat=30.75&lon=107.05&speed=1.9438&bearing=45&altitude=400&accuracy=8&batt=87&key={KEY}")).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let devices = h.devices().await;
+    let last = &devices["devices"][0]["last"];
+    assert_eq!(last["device_id"], "866001");
+    assert_eq!(last["enrichment"]["township"]["id"], "t-west");
+    assert_eq!(last["enrichment"]["post"]["id"], "p-west");
+    assert_eq!(last["enrichment"]["nearest_posts"][0]["id"], "p-west");
+    assert!(
+        (last["speed_mps"].as_f64().unwrap() - 1.0).abs() < 0.01,
+        "1.9438 knots is 1 m/s: {last}"
+    );
+    assert!(
+        devices["devices"][0].get("key").is_none(),
+        "keys are never listed"
+    );
+    h.app.finish().await;
+}
+
+#[tokio::test]
+async fn a_batch_reports_fence_transitions_and_answers_each_item() {
+    let h = Harness::new("batch").await;
+    let t = now_s() as i64 * 1000 - 120_000;
+    let body = json!({"positions": [
+        {"device_id": "866001", "lon": 107.08, "lat": 30.70, "time": t},
+        {"device_id": "866001", "lon": 107.10, "lat": 30.70, "time": t + 60_000},
+        {"device_id": "866001", "lon": 107.10, "lat": 91.0, "time": t + 61_000},
+        {"device_id": "nobody", "lon": 107.10, "lat": 30.70, "time": t + 62_000},
+    ]});
+    let (s, v) = h
+        .send(
+            Request::post("/api/v1/positions")
+                .header("authorization", format!("Bearer {KEY}"))
+                .header("content-type", "application/json"),
+            body.to_string(),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["accepted"].as_array().unwrap().len(), 2, "{v}");
+    assert_eq!(
+        v["accepted"][1]["seq"].as_i64().unwrap(),
+        v["accepted"][0]["seq"].as_i64().unwrap() + 1
+    );
+    assert_eq!(v["rejected"][0]["index"], 2);
+    assert_eq!(v["rejected"][0]["field"], "positions[2].lat");
+    assert_eq!(v["rejected"][1]["field"], "positions[3].device_id");
+    let last = &h.devices().await["devices"][0]["last"];
+    assert_eq!(
+        last["enrichment"]["fence_events"][0]["detect"], "enter",
+        "{last}"
+    );
+    assert_eq!(last["enrichment"]["fences_inside"][0], "f-school");
+    h.app.finish().await;
+}
+
+/// Each row: a request and the status and field the answer must name. After the whole
+/// table the server still takes a good report.
+#[tokio::test]
+async fn bad_input_gets_a_4xx_naming_the_field() {
+    let h = Harness::new("bad").await;
+    let t = now_s();
+    let json_post = |auth: &str| {
+        Request::post("/api/v1/positions")
+            .header("authorization", format!("Bearer {auth}"))
+            .header("content-type", "application/json")
+    };
+    let big = format!(
+        "{{\"positions\": [{}]}}",
+        vec!["{\"device_id\":\"866001\",\"lon\":107.1,\"lat\":30.7}"; 2000].join(",")
+    );
+    let rows: Vec<(&str, axum::http::request::Builder, String, StatusCode, &str)> = vec![
+        (
+            "malformed JSON",
+            json_post(KEY),
+            "{\"positions\": [".into(),
+            StatusCode::BAD_REQUEST,
+            "body",
+        ),
+        (
+            "lat 91",
+            json_post(KEY),
+            json!({"positions": [{"device_id": "866001", "lon": 107.1, "lat": 91.0}]}).to_string(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "positions[0].lat",
+        ),
+        (
+            "NaN over OsmAnd",
+            Request::get(format!(
+                "/osmand?id=866001&lat=NaN&lon=107.1&timestamp={t}&key={KEY}"
+            )),
+            String::new(),
+            StatusCode::BAD_REQUEST,
+            "lat",
+        ),
+        (
+            "unknown device",
+            Request::get(format!(
+                "/osmand?id=999999&lat=30.7&lon=107.1&timestamp={t}&key={KEY}"
+            )),
+            String::new(),
+            StatusCode::FORBIDDEN,
+            "id",
+        ),
+        (
+            "wrong key",
+            Request::get(format!(
+                "/osmand?id=866001&lat=30.7&lon=107.1&timestamp={t}&key=not-the-key"
+            )),
+            String::new(),
+            StatusCode::UNAUTHORIZED,
+            "key",
+        ),
+        (
+            "no key",
+            Request::get(format!(
+                "/osmand?id=866001&lat=30.7&lon=107.1&timestamp={t}"
+            )),
+            String::new(),
+            StatusCode::UNAUTHORIZED,
+            "key",
+        ),
+        (
+            "oversized body",
+            json_post(KEY),
+            big,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body",
+        ),
+        (
+            "wrong content type",
+            Request::post("/api/v1/positions")
+                .header("authorization", format!("Bearer {KEY}"))
+                .header("content-type", "text/plain"),
+            "hello".into(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "content-type",
+        ),
+        (
+            "bad token",
+            json_post("nope-nope-nope"),
+            "{}".into(),
+            StatusCode::UNAUTHORIZED,
+            "authorization",
+        ),
+        (
+            "operator may not register devices",
+            Request::post("/api/v1/devices")
+                .header("authorization", format!("Bearer {OPERATOR}"))
+                .header("content-type", "application/json"),
+            json!({"device_id": "x1", "name": "x"}).to_string(),
+            StatusCode::FORBIDDEN,
+            "authorization",
+        ),
+        (
+            "device id with a space",
+            Request::post("/api/v1/devices")
+                .header("authorization", format!("Bearer {ADMIN}"))
+                .header("content-type", "application/json"),
+            json!({"device_id": "a b", "name": "x"}).to_string(),
+            StatusCode::BAD_REQUEST,
+            "device_id",
+        ),
+        (
+            "unknown device kind",
+            Request::post("/api/v1/devices")
+                .header("authorization", format!("Bearer {ADMIN}"))
+                .header("content-type", "application/json"),
+            json!({"device_id": "ab", "name": "x", "kind": "tank"}).to_string(),
+            StatusCode::BAD_REQUEST,
+            "kind",
+        ),
+        (
+            "timestamp far in the future",
+            Request::get(format!(
+                "/osmand?id=866001&lat=30.7&lon=107.1&timestamp={}&key={KEY}",
+                t + 86_400
+            )),
+            String::new(),
+            StatusCode::BAD_REQUEST,
+            "timestamp",
+        ),
+    ];
+    for (name, req, body, status, field) in rows {
+        let (s, v) = h.send(req, body).await;
+        assert_eq!(s, status, "{name}: {v}");
+        let named = v["error"]["field"]
+            .as_str()
+            .or_else(|| v["rejected"][0]["field"].as_str());
+        assert_eq!(named, Some(field), "{name}: {v}");
+    }
+    let (s, _) = h
+        .get(&format!(
+            "/osmand?id=866001&lat=30.7&lon=107.1&timestamp={t}&key={KEY}"
+        ))
+        .await;
+    assert_eq!(s, StatusCode::OK, "the server keeps serving");
+    let (s, _) = h.get("/healthz").await;
+    assert_eq!(s, StatusCode::OK);
+    h.app.finish().await;
+}
+
+#[tokio::test]
+async fn layers_are_listed_and_served_as_geojson() {
+    let h = Harness::new("layers").await;
+    let (s, v) = h
+        .send(
+            Request::get("/api/v1/layers").header("authorization", format!("Bearer {OPERATOR}")),
+            Body::empty(),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let names: Vec<&str> = v["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"posts") && names.contains(&"boundary"),
+        "{names:?}"
+    );
+    let res = h
+        .app
+        .router
+        .clone()
+        .oneshot(
+            Request::get("/api/v1/layers/posts?token=test-operator-token")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(res.headers()[header::CONTENT_TYPE], "application/geo+json");
+    let fc: Value =
+        serde_json::from_slice(&res.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    assert_eq!(fc["type"], "FeatureCollection");
+    assert_eq!(fc["features"].as_array().unwrap().len(), 2);
+    let (s, _) = h.get("/api/v1/layers/posts").await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "layers need a token");
+    let (s, _) = h
+        .send(
+            Request::get("/api/v1/layers/nope")
+                .header("authorization", format!("Bearer {OPERATOR}")),
+            Body::empty(),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    h.app.finish().await;
+}
+
+/// GDAL is what analysts' tools (QGIS, ogr2ogr) read layers with: every served layer
+/// must open in `ogrinfo` with its features. `./scripts/test` installs gdal-bin.
+#[tokio::test]
+async fn every_layer_opens_in_gdal_ogrinfo() {
+    let h = Harness::new("ogrinfo").await;
+    let dir = temp_dir("ogrinfo-files");
+    std::fs::create_dir_all(&dir).unwrap();
+    let (_, list) = h
+        .send(
+            Request::get("/api/v1/layers").header("authorization", format!("Bearer {OPERATOR}")),
+            Body::empty(),
+        )
+        .await;
+    for layer in list["layers"].as_array().unwrap() {
+        let name = layer["name"].as_str().unwrap();
+        let res = h
+            .app
+            .router
+            .clone()
+            .oneshot(
+                Request::get(format!("/api/v1/layers/{name}?token={OPERATOR}"))
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        let file = dir.join(format!("{name}.geojson"));
+        std::fs::write(&file, res.into_body().collect().await.unwrap().to_bytes()).unwrap();
+        let out = std::process::Command::new("ogrinfo")
+            .args(["-ro", "-so", "-al"])
+            .arg(&file)
+            .output()
+            .expect("ogrinfo (gdal-bin) must be installed: ./scripts/test installs it");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "ogrinfo failed on {name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let expected = format!("Feature Count: {}", layer["features"]);
+        assert!(
+            text.contains(&expected),
+            "{name}: expected {expected:?} in\n{text}"
+        );
+    }
+    h.app.finish().await;
+}
