@@ -44,7 +44,7 @@ fn points() -> Vec<Position> {
         .collect()
 }
 
-#[divan::bench]
+#[divan::bench(sample_count = 200, sample_size = 2000)]
 fn enrich(b: Bencher) {
     let e = load();
     let pts = points();
@@ -55,7 +55,7 @@ fn enrich(b: Bencher) {
     });
 }
 
-#[divan::bench]
+#[divan::bench(sample_count = 200, sample_size = 2000)]
 fn process_with_fences(b: Bencher) {
     let e = load();
     let pts = points();

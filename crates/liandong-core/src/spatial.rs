@@ -114,7 +114,8 @@ impl AreaIndex {
         }
     }
 
-    /// The first area (in index order) that contains the point.
+    /// The area that contains the point, for areas that tile a region without overlap
+    /// (where areas overlap, use [`AreaIndex::all_containing`]).
     pub fn containing(&self, p: Position) -> Option<u32> {
         let (x, y) = (p.lon(), p.lat());
         self.tree
@@ -183,12 +184,19 @@ impl LocalProjection {
     }
 }
 
+/// Up to this many sites, a linear scan over projected points beats walking the tree
+/// (the county has 26 posts); beyond it the R-tree answers.
+const LINEAR_SCAN_MAX: usize = 64;
+/// The linear scan keeps at most this many nearest sites.
+const LINEAR_SCAN_K_MAX: usize = 8;
+
 /// Nearest-site queries (posts, cameras) with distances in metres.
 #[derive(Debug, Clone)]
 pub struct SiteIndex {
     tree: RTree<GeomWithData<[f64; 2], u32>>,
     proj: LocalProjection,
     positions: Vec<Position>,
+    projected: Vec<[f64; 2]>,
 }
 
 impl SiteIndex {
@@ -197,15 +205,20 @@ impl SiteIndex {
             .into_iter()
             .filter_map(|p| Position::new(p.x(), p.y()).ok())
             .collect();
-        let items = positions
+        let projected: Vec<[f64; 2]> = positions
+            .iter()
+            .map(|p| proj.project(p.lon(), p.lat()))
+            .collect();
+        let items = projected
             .iter()
             .enumerate()
-            .map(|(i, p)| GeomWithData::new(proj.project(p.lon(), p.lat()), i as u32))
+            .map(|(i, q)| GeomWithData::new(*q, i as u32))
             .collect();
         SiteIndex {
             tree: RTree::bulk_load(items),
             proj,
             positions,
+            projected,
         }
     }
 
@@ -214,9 +227,33 @@ impl SiteIndex {
     pub fn nearest(&self, p: Position, out: &mut [(u32, f64)]) -> usize {
         let q = self.proj.project(p.lon(), p.lat());
         let mut n = 0;
-        for item in self.tree.nearest_neighbor_iter(&q).take(out.len()) {
-            out[n] = (item.data, p.haversine_m(self.positions[item.data as usize]));
-            n += 1;
+        if out.is_empty() {
+            return 0;
+        }
+        if self.projected.len() <= LINEAR_SCAN_MAX && out.len() <= LINEAR_SCAN_K_MAX {
+            // Insertion into a sorted window of `out.len()` planar squared distances.
+            let k = out.len().min(self.projected.len());
+            let mut best = [(0u32, f64::INFINITY); LINEAR_SCAN_K_MAX];
+            for (i, s) in self.projected.iter().enumerate() {
+                let d2 = (s[0] - q[0]).powi(2) + (s[1] - q[1]).powi(2);
+                if n < k || d2 < best[k - 1].1 {
+                    let mut j = n.min(k - 1);
+                    while j > 0 && best[j - 1].1 > d2 {
+                        best[j] = best[j - 1];
+                        j -= 1;
+                    }
+                    best[j] = (i as u32, d2);
+                    n = (n + 1).min(k);
+                }
+            }
+            for (slot, (i, _)) in out.iter_mut().zip(&best[..n]) {
+                *slot = (*i, p.haversine_m(self.positions[*i as usize]));
+            }
+        } else {
+            for item in self.tree.nearest_neighbor_iter(&q).take(out.len()) {
+                out[n] = (item.data, p.haversine_m(self.positions[item.data as usize]));
+                n += 1;
+            }
         }
         // The projection ranks within a fraction of a percent; re-sort on the exact
         // distances so the answer is ordered by what it reports.
@@ -370,6 +407,58 @@ mod tests {
         assert_eq!(out[0].0, 0);
         assert_eq!(out[1].0, 1);
         assert!((out[0].1 - 86.1).abs() < 1.0, "{}", out[0].1);
+    }
+
+    #[test]
+    fn linear_scan_and_tree_agree() {
+        let proj = LocalProjection::at_lat(30.7);
+        let grid: Vec<Point<f64>> = (0..100)
+            .map(|i| {
+                Point::new(
+                    107.0 + (i % 10) as f64 * 0.013,
+                    30.6 + (i / 10) as f64 * 0.011,
+                )
+            })
+            .collect();
+        let small = SiteIndex::new(grid[..40].iter().copied(), proj);
+        let big = SiteIndex::new(grid.iter().copied(), proj);
+        for (lon, lat) in [(107.05, 30.65), (106.9, 30.5), (107.2, 30.75)] {
+            let p = Position::new(lon, lat).unwrap();
+            let (mut a, mut b) = ([(0, 0.0); 3], [(0, 0.0); 3]);
+            // Brute force over the first 40 sites is the reference for both indexes.
+            let mut reference: Vec<(u32, f64)> = grid[..40]
+                .iter()
+                .enumerate()
+                .map(|(i, s)| {
+                    (
+                        i as u32,
+                        p.haversine_m(Position::new(s.x(), s.y()).unwrap()),
+                    )
+                })
+                .collect();
+            reference.sort_by(|x, y| x.1.total_cmp(&y.1));
+            assert_eq!(small.nearest(p, &mut a), 3);
+            assert_eq!(
+                a.iter().map(|x| x.0).collect::<Vec<_>>(),
+                reference[..3].iter().map(|x| x.0).collect::<Vec<_>>()
+            );
+            assert_eq!(big.nearest(p, &mut b), 3);
+            let mut all: Vec<(u32, f64)> = grid
+                .iter()
+                .enumerate()
+                .map(|(i, s)| {
+                    (
+                        i as u32,
+                        p.haversine_m(Position::new(s.x(), s.y()).unwrap()),
+                    )
+                })
+                .collect();
+            all.sort_by(|x, y| x.1.total_cmp(&y.1));
+            assert_eq!(
+                b.iter().map(|x| x.0).collect::<Vec<_>>(),
+                all[..3].iter().map(|x| x.0).collect::<Vec<_>>()
+            );
+        }
     }
 
     #[test]
