@@ -52,9 +52,7 @@ fn start(dir: &Path) -> (Child, String) {
             }
         }
     });
-    let addr = rx
-        .recv_timeout(Duration::from_secs(60))
-        .expect("server logs its listening address");
+    let addr = rx.recv_timeout(Duration::from_secs(60)).expect("server logs its listening address");
     (child, format!("http://{addr}"))
 }
 
@@ -76,11 +74,7 @@ async fn sigkill_loses_no_acknowledged_report_and_live_state_is_rebuilt() {
         assert!(r.status().is_success());
     }
     // dev-0 goes into the school fence and stays there.
-    let t0 = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-        - 600_000;
+    let t0 = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64 - 600_000;
     let r = client
         .post(format!("{url}/api/v1/positions"))
         .bearer_auth(ADMIN)
@@ -121,26 +115,16 @@ async fn sigkill_loses_no_acknowledged_report_and_live_state_is_rebuilt() {
         let _ = w.await;
     }
     let acked = acked.lock().unwrap().clone();
-    assert!(
-        acked.len() >= 1000,
-        "load produced only {} acknowledged reports",
-        acked.len()
-    );
+    assert!(acked.len() >= 1000, "load produced only {} acknowledged reports", acked.len());
 
     let (mut server, url) = start(&dir);
-    let store = liandong_store::Store::open(&dir.join("data"), liandong_store::Durability::Normal)
-        .await
-        .unwrap();
+    let store = liandong_store::Store::open(&dir.join("data"), liandong_store::Durability::Normal).await.unwrap();
     let mut stored = Vec::new();
     for w in 1..4 {
         stored.extend(store.position_seqs(&format!("dev-{w}")).await.unwrap());
     }
     stored.sort_unstable();
-    let missing: Vec<i64> = acked
-        .iter()
-        .copied()
-        .filter(|s| stored.binary_search(s).is_err())
-        .collect();
+    let missing: Vec<i64> = acked.iter().copied().filter(|s| stored.binary_search(s).is_err()).collect();
     assert!(
         missing.is_empty(),
         "{} acknowledged reports lost, e.g. {:?}",
@@ -150,25 +134,10 @@ async fn sigkill_loses_no_acknowledged_report_and_live_state_is_rebuilt() {
 
     // Live state: the last position is back, and dev-0 is still inside the fence, so
     // its next report inside is `inside`, not a fresh `enter`.
-    let devices: Value = client
-        .get(format!("{url}/api/v1/devices"))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let dev0 = devices["devices"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["device_id"] == "dev-0")
-        .unwrap();
-    assert_eq!(
-        dev0["last"]["enrichment"]["fences_inside"][0], "f-school",
-        "{dev0}"
-    );
+    let devices: Value =
+        client.get(format!("{url}/api/v1/devices")).bearer_auth(ADMIN).send().await.unwrap().json().await.unwrap();
+    let dev0 = devices["devices"].as_array().unwrap().iter().find(|d| d["device_id"] == "dev-0").unwrap();
+    assert_eq!(dev0["last"]["enrichment"]["fences_inside"][0], "f-school", "{dev0}");
     let v: Value = client
         .post(format!("{url}/api/v1/positions"))
         .bearer_auth(ADMIN)
@@ -180,36 +149,17 @@ async fn sigkill_loses_no_acknowledged_report_and_live_state_is_rebuilt() {
         .await
         .unwrap();
     let seq = v["accepted"][0]["seq"].as_i64().unwrap();
-    assert!(
-        seq > *acked.iter().max().unwrap(),
-        "sequence numbers continue after the restart"
-    );
-    let devices: Value = client
-        .get(format!("{url}/api/v1/devices"))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let dev0 = devices["devices"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["device_id"] == "dev-0")
-        .unwrap();
+    assert!(seq > *acked.iter().max().unwrap(), "sequence numbers continue after the restart");
+    let devices: Value =
+        client.get(format!("{url}/api/v1/devices")).bearer_auth(ADMIN).send().await.unwrap().json().await.unwrap();
+    let dev0 = devices["devices"].as_array().unwrap().iter().find(|d| d["device_id"] == "dev-0").unwrap();
     let events: Vec<&str> = dev0["last"]["enrichment"]["fence_events"]
         .as_array()
         .unwrap()
         .iter()
         .map(|e| e["detect"].as_str().unwrap())
         .collect();
-    assert_eq!(
-        events,
-        ["inside", "dwell"],
-        "membership survived the crash: {dev0}"
-    );
+    assert_eq!(events, ["inside", "dwell"], "membership survived the crash: {dev0}");
     server.kill().unwrap();
     server.wait().unwrap();
     let _ = std::fs::remove_dir_all(&dir);
@@ -218,19 +168,10 @@ async fn sigkill_loses_no_acknowledged_report_and_live_state_is_rebuilt() {
 #[test]
 fn maps_check_passes_on_the_demo_map_and_names_problems_of_a_broken_one() {
     let run = |dir: &str| {
-        Command::new(env!("CARGO_BIN_EXE_liandong"))
-            .args(["maps", "check"])
-            .arg(root().join(dir))
-            .output()
-            .unwrap()
+        Command::new(env!("CARGO_BIN_EXE_liandong")).args(["maps", "check"]).arg(root().join(dir)).output().unwrap()
     };
     let ok = run("maps/dazhu");
-    assert!(
-        ok.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&ok.stdout),
-        String::from_utf8_lossy(&ok.stderr)
-    );
+    assert!(ok.status.success(), "{}{}", String::from_utf8_lossy(&ok.stdout), String::from_utf8_lossy(&ok.stderr));
     let bad = run("tests/fixtures/maps/broken");
     assert!(!bad.status.success());
     let out = String::from_utf8_lossy(&bad.stdout);

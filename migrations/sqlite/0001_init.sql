@@ -43,9 +43,8 @@ CREATE INDEX positions_fix ON positions (fix_ms);
 -- that a restart rebuilds exactly what was acknowledged.
 CREATE TABLE device_state (
     device_id   TEXT PRIMARY KEY NOT NULL,
+    -- the device's last report in fix-time order (a row of positions)
     seq         INTEGER NOT NULL,
-    -- the last report as served to clients (JSON)
-    report      TEXT NOT NULL,
     trusted_ms  INTEGER,
     trusted_lon REAL,
     trusted_lat REAL,

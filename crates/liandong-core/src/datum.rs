@@ -41,8 +41,7 @@ fn gcj_offset(lon: f64, lat: f64) -> (f64, f64) {
     let rad_lat = lat.to_radians();
     let magic = 1.0 - KRASOVSKY_EE * rad_lat.sin().powi(2);
     let sqrt_magic = magic.sqrt();
-    let dlat = shift_lat(x, y) * 180.0
-        / ((KRASOVSKY_A_M * (1.0 - KRASOVSKY_EE)) / (magic * sqrt_magic) * PI);
+    let dlat = shift_lat(x, y) * 180.0 / ((KRASOVSKY_A_M * (1.0 - KRASOVSKY_EE)) / (magic * sqrt_magic) * PI);
     let dlon = shift_lon(x, y) * 180.0 / (KRASOVSKY_A_M / sqrt_magic * rad_lat.cos() * PI);
     (dlon, dlat)
 }
@@ -107,15 +106,9 @@ mod tests {
     fn forward_and_inverse_match_published_pairs() {
         for (wlat, wlon, glat, glon) in PAIRS {
             let (lon, lat) = wgs84_to_gcj02(wlon, wlat);
-            assert!(
-                (lon - glon).abs() < 1e-7 && (lat - glat).abs() < 1e-7,
-                "forward {wlat},{wlon}: got {lat},{lon}"
-            );
+            assert!((lon - glon).abs() < 1e-7 && (lat - glat).abs() < 1e-7, "forward {wlat},{wlon}: got {lat},{lon}");
             let (lon, lat) = gcj02_to_wgs84(glon, glat);
-            assert!(
-                (lon - wlon).abs() < 1e-7 && (lat - wlat).abs() < 1e-7,
-                "inverse {glat},{glon}: got {lat},{lon}"
-            );
+            assert!((lon - wlon).abs() < 1e-7 && (lat - wlat).abs() < 1e-7, "inverse {glat},{glon}: got {lat},{lon}");
         }
     }
 

@@ -73,33 +73,21 @@ pub struct Enricher {
 }
 
 fn names(areas: &[Area]) -> Vec<(String, String)> {
-    areas
-        .iter()
-        .map(|a| (a.id.clone(), a.name.clone()))
-        .collect()
+    areas.iter().map(|a| (a.id.clone(), a.name.clone())).collect()
 }
 
 fn site_names(sites: &[Site]) -> Vec<(String, String)> {
-    sites
-        .iter()
-        .map(|s| (s.id.clone(), s.name.clone()))
-        .collect()
+    sites.iter().map(|s| (s.id.clone(), s.name.clone())).collect()
 }
 
 impl Enricher {
     pub fn new(map: &CountyMap) -> Enricher {
-        let lat0 =
-            map.posts.iter().map(|p| p.point.y()).sum::<f64>() / map.posts.len().max(1) as f64;
+        let lat0 = map.posts.iter().map(|p| p.point.y()).sum::<f64>() / map.posts.len().max(1) as f64;
         let proj = LocalProjection::at_lat(if map.posts.is_empty() { 30.0 } else { lat0 });
         let jurisdiction_post = map
             .jurisdictions
             .iter()
-            .map(|j| {
-                j.parent
-                    .as_deref()
-                    .and_then(|pid| map.posts.iter().position(|p| p.id == pid))
-                    .map(|i| i as u32)
-            })
+            .map(|j| j.parent.as_deref().and_then(|pid| map.posts.iter().position(|p| p.id == pid)).map(|i| i as u32))
             .collect();
         Enricher {
             boundary: PreparedPolygon::new(&map.boundary),
@@ -121,16 +109,10 @@ impl Enricher {
 
     /// Township, grid, jurisdiction and nearest posts of `p`. Pure and allocation-free.
     pub fn enrich(&self, p: Position) -> Enrichment {
-        let mut e = Enrichment {
-            in_county: self.boundary.contains(p.lon(), p.lat()),
-            ..Enrichment::default()
-        };
+        let mut e = Enrichment { in_county: self.boundary.contains(p.lon(), p.lat()), ..Enrichment::default() };
         e.township = self.township_index.containing(p);
         e.grid = self.grid_index.containing(p);
-        e.jurisdiction = self
-            .jurisdiction_index
-            .containing(p)
-            .and_then(|j| self.jurisdiction_post[j as usize]);
+        e.jurisdiction = self.jurisdiction_index.containing(p).and_then(|j| self.jurisdiction_post[j as usize]);
         e.nearest_count = self.post_index.nearest(p, &mut e.nearest_posts) as u8;
         e
     }
@@ -145,17 +127,9 @@ impl Enricher {
         self.posts.iter().position(|(pid, _)| pid == id)
     }
 
-    pub fn view<'a>(
-        &'a self,
-        e: &Enrichment,
-        inside: &[Membership],
-        events: &[FenceEvent],
-    ) -> EnrichmentView<'a> {
+    pub fn view<'a>(&'a self, e: &Enrichment, inside: &[Membership], events: &[FenceEvent]) -> EnrichmentView<'a> {
         let area = |v: &'a [(String, String)], i: Option<u32>| {
-            i.map(|i| AreaRef {
-                id: &v[i as usize].0,
-                name: &v[i as usize].1,
-            })
+            i.map(|i| AreaRef { id: &v[i as usize].0, name: &v[i as usize].1 })
         };
         let fence = |i: u32| &self.fences.fences()[i as usize];
         EnrichmentView {
@@ -216,10 +190,7 @@ pub fn process(
     t_ms: UnixMs,
     accuracy_m: Option<f64>,
 ) -> Processed {
-    let cur = Fix {
-        position: p,
-        time_ms: t_ms,
-    };
+    let cur = Fix { position: p, time_ms: t_ms };
     let mut f = filter.check(track.last_trusted, track.last_marked, cur, accuracy_m);
     let enrichment = enricher.enrich(p);
     if !enrichment.in_county {
@@ -228,18 +199,12 @@ pub fn process(
     let mut fence_events = Vec::new();
     if f & flags::UNTRUSTED == 0 {
         let prev = track.last_trusted.map(|fx| fx.position);
-        enricher
-            .fences
-            .evaluate(prev, &mut track.fences, p, t_ms, &mut fence_events);
+        enricher.fences.evaluate(prev, &mut track.fences, p, t_ms, &mut fence_events);
         track.last_trusted = Some(cur);
     } else if f & flags::OUT_OF_ORDER == 0 {
         track.last_marked = Some(cur);
     }
-    Processed {
-        flags: f,
-        enrichment,
-        fence_events,
-    }
+    Processed { flags: f, enrichment, fence_events }
 }
 
 #[cfg(test)]
@@ -261,35 +226,11 @@ mod tests {
     fn containing_areas_and_nearest_posts_at_known_points() {
         let e = enricher();
         let rows = [
-            (
-                "west town",
-                p(107.05, 30.75),
-                true,
-                Some("t-west"),
-                Some("g-west"),
-                Some("p-west"),
-                Some("p-west"),
-            ),
-            (
-                "east town",
-                p(107.35, 30.55),
-                true,
-                Some("t-east"),
-                Some("g-east"),
-                Some("p-east"),
-                Some("p-east"),
-            ),
+            ("west town", p(107.05, 30.75), true, Some("t-west"), Some("g-west"), Some("p-west"), Some("p-west")),
+            ("east town", p(107.35, 30.55), true, Some("t-east"), Some("g-east"), Some("p-east"), Some("p-east")),
             // On the shared edge: exactly one side (half-open rule: the eastern one). Both
             // posts are equally far, so the nearest is not asserted.
-            (
-                "on the township border",
-                p(107.2, 30.7),
-                true,
-                Some("t-east"),
-                Some("g-east"),
-                Some("p-east"),
-                None,
-            ),
+            ("on the township border", p(107.2, 30.7), true, Some("t-east"), Some("g-east"), Some("p-east"), None),
             (
                 "on the western county edge",
                 p(107.0, 30.7),
@@ -299,15 +240,7 @@ mod tests {
                 Some("p-west"),
                 Some("p-west"),
             ),
-            (
-                "outside the county",
-                p(107.6, 30.7),
-                false,
-                None,
-                None,
-                None,
-                Some("p-east"),
-            ),
+            ("outside the county", p(107.6, 30.7), false, None, None, None, Some("p-east")),
         ];
         for (name, pt, in_county, township, grid, post, nearest) in rows {
             let en = e.enrich(pt);
@@ -319,19 +252,12 @@ mod tests {
             if let Some(nearest) = nearest {
                 assert_eq!(v.nearest_posts[0].id, nearest, "{name}");
             }
-            assert_eq!(
-                v.nearest_posts.len(),
-                2,
-                "{name}: the mini map has two posts"
-            );
+            assert_eq!(v.nearest_posts.len(), 2, "{name}: the mini map has two posts");
         }
         // On the border both posts are 0.1° of longitude away; the answer is in metres.
         let v = e.view(&e.enrich(p(107.2, 30.7)), &[], &[]);
         let d = v.nearest_posts[0].distance_m;
-        assert!(
-            (d - 9564.0).abs() < 30.0,
-            "0.1° of longitude at 30.7°N is about 9.56 km, got {d}"
-        );
+        assert!((d - 9564.0).abs() < 30.0, "0.1° of longitude at 30.7°N is about 9.56 km, got {d}");
     }
 
     #[test]
@@ -342,14 +268,7 @@ mod tests {
         let outside = process(&e, &filter, &mut track, p(107.08, 30.70), 0, Some(5.0));
         assert!(outside.trusted() && outside.fence_events.is_empty());
         let entered = process(&e, &filter, &mut track, p(107.10, 30.70), 60_000, Some(5.0));
-        assert_eq!(
-            entered
-                .fence_events
-                .iter()
-                .map(|f| f.detect.as_str())
-                .collect::<Vec<_>>(),
-            ["enter"]
-        );
+        assert_eq!(entered.fence_events.iter().map(|f| f.detect.as_str()).collect::<Vec<_>>(), ["enter"]);
         // 25 km in 10 s: marked, and the device stays inside the fence.
         let jump = process(&e, &filter, &mut track, p(107.35, 30.70), 70_000, Some(5.0));
         assert_eq!(jump.flags & flags::JUMP, flags::JUMP);

@@ -23,14 +23,8 @@ pub enum Detect {
 }
 
 impl Detect {
-    pub const ALL: [Detect; 6] = [
-        Detect::Enter,
-        Detect::Exit,
-        Detect::Inside,
-        Detect::Outside,
-        Detect::Cross,
-        Detect::Dwell,
-    ];
+    pub const ALL: [Detect; 6] =
+        [Detect::Enter, Detect::Exit, Detect::Inside, Detect::Outside, Detect::Cross, Detect::Dwell];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -69,13 +63,7 @@ impl DetectSet {
 
 impl Default for DetectSet {
     fn default() -> Self {
-        DetectSet::of(&[
-            Detect::Enter,
-            Detect::Exit,
-            Detect::Inside,
-            Detect::Cross,
-            Detect::Dwell,
-        ])
+        DetectSet::of(&[Detect::Enter, Detect::Exit, Detect::Inside, Detect::Cross, Detect::Dwell])
     }
 }
 
@@ -94,12 +82,8 @@ impl Fence {
     /// A fence from a `fences.geojson` area: `dwell_s` (number) and `detect` (comma
     /// separated kinds) come from its properties.
     pub fn from_area(a: &Area) -> Fence {
-        let dwell_s = a
-            .properties
-            .get("dwell_s")
-            .and_then(serde_json::Value::as_u64)
-            .unwrap_or(0)
-            .min(u32::MAX as u64) as u32;
+        let dwell_s =
+            a.properties.get("dwell_s").and_then(serde_json::Value::as_u64).unwrap_or(0).min(u32::MAX as u64) as u32;
         let detect = str_prop(&a.properties, "detect")
             .map(|s| DetectSet::of(&s.split(',').filter_map(Detect::parse).collect::<Vec<_>>()))
             .unwrap_or_default();
@@ -139,14 +123,9 @@ pub struct FenceSet {
 impl FenceSet {
     pub fn new(fences: Vec<Fence>) -> FenceSet {
         let index = AreaIndex::new(fences.iter().map(|f| &f.polygon));
-        let outside_watchers = (0..fences.len() as u32)
-            .filter(|&i| fences[i as usize].detect.has(Detect::Outside))
-            .collect();
-        FenceSet {
-            fences,
-            index,
-            outside_watchers,
-        }
+        let outside_watchers =
+            (0..fences.len() as u32).filter(|&i| fences[i as usize].detect.has(Detect::Outside)).collect();
+        FenceSet { fences, index, outside_watchers }
     }
 
     pub fn fences(&self) -> &[Fence] {
@@ -154,10 +133,7 @@ impl FenceSet {
     }
 
     pub fn position_of(&self, id: &str) -> Option<u32> {
-        self.fences
-            .iter()
-            .position(|f| f.id == id)
-            .map(|i| i as u32)
+        self.fences.iter().position(|f| f.id == id).map(|i| i as u32)
     }
 
     /// Fences containing `p`, ascending.
@@ -198,23 +174,13 @@ impl FenceSet {
                     push(out, f, Detect::Inside);
                     let m = &mut state[i];
                     let dwell_s = self.fences[f as usize].dwell_s;
-                    if dwell_s > 0
-                        && !m.dwell_fired
-                        && t_ms - m.since_ms >= i64::from(dwell_s) * 1000
-                    {
+                    if dwell_s > 0 && !m.dwell_fired && t_ms - m.since_ms >= i64::from(dwell_s) * 1000 {
                         m.dwell_fired = true;
                         push(out, f, Detect::Dwell);
                     }
                 }
                 Err(i) => {
-                    state.insert(
-                        i,
-                        Membership {
-                            fence: f,
-                            since_ms: t_ms,
-                            dwell_fired: false,
-                        },
-                    );
+                    state.insert(i, Membership { fence: f, since_ms: t_ms, dwell_fired: false });
                     push(out, f, Detect::Enter);
                 }
             }
@@ -278,28 +244,12 @@ mod tests {
     fn one_row_per_transition() {
         let rows: [(&str, Fixes, Vec<Detect>); 7] = [
             ("enter", vec![(WEST, 0), (IN, 10)], vec![Detect::Enter]),
-            (
-                "exit",
-                vec![(IN, 0), (WEST, 10)],
-                vec![Detect::Exit, Detect::Outside],
-            ),
+            ("exit", vec![(IN, 0), (WEST, 10)], vec![Detect::Exit, Detect::Outside]),
             ("inside", vec![(IN, 0), (IN2, 10)], vec![Detect::Inside]),
-            (
-                "outside",
-                vec![(WEST, 0), (NORTH, 10)],
-                vec![Detect::Outside],
-            ),
+            ("outside", vec![(WEST, 0), (NORTH, 10)], vec![Detect::Outside]),
             ("cross", vec![(WEST, 0), (EAST, 10)], vec![Detect::Cross]),
-            (
-                "dwell",
-                vec![(IN, 0), (IN2, 30), (IN, 61)],
-                vec![Detect::Inside, Detect::Dwell],
-            ),
-            (
-                "dwell is reported once",
-                vec![(IN, 0), (IN2, 61), (IN, 120)],
-                vec![Detect::Inside],
-            ),
+            ("dwell", vec![(IN, 0), (IN2, 30), (IN, 61)], vec![Detect::Inside, Detect::Dwell]),
+            ("dwell is reported once", vec![(IN, 0), (IN2, 61), (IN, 120)], vec![Detect::Inside]),
         ];
         let set = fences();
         for (name, fixes, expected) in rows {
@@ -324,17 +274,8 @@ mod tests {
         set.evaluate(None, &mut state, p(107.19, 30.72), 0, &mut events);
         events.clear();
         // Both bounding boxes overlap the fence's, but the diagonal passes south-east of it.
-        set.evaluate(
-            Some(p(107.19, 30.72)),
-            &mut state,
-            p(107.22, 30.725),
-            10_000,
-            &mut events,
-        );
-        assert_eq!(
-            events.iter().map(|e| e.detect).collect::<Vec<_>>(),
-            vec![Detect::Outside]
-        );
+        set.evaluate(Some(p(107.19, 30.72)), &mut state, p(107.22, 30.725), 10_000, &mut events);
+        assert_eq!(events.iter().map(|e| e.detect).collect::<Vec<_>>(), vec![Detect::Outside]);
     }
 
     #[test]

@@ -43,10 +43,7 @@ pub struct JumpFilter {
 
 impl Default for JumpFilter {
     fn default() -> Self {
-        JumpFilter {
-            max_speed_mps: 70.0,
-            max_accuracy_m: 200.0,
-        }
+        JumpFilter { max_speed_mps: 70.0, max_accuracy_m: 200.0 }
     }
 }
 
@@ -68,13 +65,7 @@ impl JumpFilter {
     /// Flags for `cur` given the device's last trusted fix and its last marked one.
     /// A jump that is confirmed by the fix after it (the device really moved, the
     /// trusted fix was the bad one) is accepted.
-    pub fn check(
-        &self,
-        last_trusted: Option<Fix>,
-        last_marked: Option<Fix>,
-        cur: Fix,
-        accuracy_m: Option<f64>,
-    ) -> u32 {
+    pub fn check(&self, last_trusted: Option<Fix>, last_marked: Option<Fix>, cur: Fix, accuracy_m: Option<f64>) -> u32 {
         let mut f = 0;
         if accuracy_m.is_some_and(|a| a > self.max_accuracy_m) {
             f |= flags::POOR_ACCURACY;
@@ -83,9 +74,8 @@ impl JumpFilter {
             if cur.time_ms < last.time_ms {
                 f |= flags::OUT_OF_ORDER;
             } else if !self.plausible(last, cur) {
-                let confirmed = last_marked.is_some_and(|m| {
-                    m.time_ms > last.time_ms && m.time_ms <= cur.time_ms && self.plausible(m, cur)
-                });
+                let confirmed = last_marked
+                    .is_some_and(|m| m.time_ms > last.time_ms && m.time_ms <= cur.time_ms && self.plausible(m, cur));
                 if !confirmed {
                     f |= flags::JUMP;
                 }
@@ -100,10 +90,7 @@ mod tests {
     use super::*;
 
     fn fix(lon: f64, lat: f64, t_s: i64) -> Fix {
-        Fix {
-            position: Position::new(lon, lat).unwrap(),
-            time_ms: t_s * 1000,
-        }
+        Fix { position: Position::new(lon, lat).unwrap(), time_ms: t_s * 1000 }
     }
 
     #[test]
@@ -113,46 +100,11 @@ mod tests {
         // (name, last trusted, last marked, current, accuracy, expected flags)
         let rows = [
             ("first fix", None, None, a, None, 0),
-            (
-                "walking",
-                Some(a),
-                None,
-                fix(107.2001, 30.73, 10),
-                Some(10.0),
-                0,
-            ),
-            (
-                "10 km in 10 s",
-                Some(a),
-                None,
-                fix(107.30, 30.73, 10),
-                None,
-                flags::JUMP,
-            ),
-            (
-                "poor accuracy",
-                Some(a),
-                None,
-                fix(107.2001, 30.73, 10),
-                Some(500.0),
-                flags::POOR_ACCURACY,
-            ),
-            (
-                "older than last",
-                Some(fix(107.2, 30.73, 100)),
-                None,
-                fix(107.2, 30.73, 50),
-                None,
-                flags::OUT_OF_ORDER,
-            ),
-            (
-                "jump confirmed by next fix",
-                Some(a),
-                Some(fix(107.30, 30.73, 10)),
-                fix(107.3001, 30.73, 20),
-                None,
-                0,
-            ),
+            ("walking", Some(a), None, fix(107.2001, 30.73, 10), Some(10.0), 0),
+            ("10 km in 10 s", Some(a), None, fix(107.30, 30.73, 10), None, flags::JUMP),
+            ("poor accuracy", Some(a), None, fix(107.2001, 30.73, 10), Some(500.0), flags::POOR_ACCURACY),
+            ("older than last", Some(fix(107.2, 30.73, 100)), None, fix(107.2, 30.73, 50), None, flags::OUT_OF_ORDER),
+            ("jump confirmed by next fix", Some(a), Some(fix(107.30, 30.73, 10)), fix(107.3001, 30.73, 20), None, 0),
         ];
         for (name, last, marked, cur, acc, expected) in rows {
             assert_eq!(f.check(last, marked, cur, acc), expected, "{name}");

@@ -136,11 +136,7 @@ impl CountyMap {
                     check_ids(file, &layer.collection, &mut problems);
                     map.layers.insert(name.to_owned(), layer);
                 }
-                Err(message) => problems.push(MapProblem {
-                    file: file.clone(),
-                    feature: None,
-                    message,
-                }),
+                Err(message) => problems.push(MapProblem { file: file.clone(), feature: None, message }),
             }
         }
         map.type_layers(&mut problems);
@@ -170,10 +166,7 @@ impl CountyMap {
                         problems.push(problem(
                             name,
                             id,
-                            format!(
-                                "expected a Polygon or MultiPolygon, found {}",
-                                type_name(&other)
-                            ),
+                            format!("expected a Polygon or MultiPolygon, found {}", type_name(&other)),
                         ));
                         return None;
                     }
@@ -212,11 +205,7 @@ impl CountyMap {
                     properties: props,
                 }),
                 other => {
-                    problems.push(problem(
-                        name,
-                        id,
-                        format!("expected a Point, found {}", type_name(&other)),
-                    ));
+                    problems.push(problem(name, id, format!("expected a Point, found {}", type_name(&other))));
                     None
                 }
             })
@@ -232,10 +221,7 @@ impl CountyMap {
             features(layer, problems, |id, props, geom, problems| match geom {
                 geo::Geometry::LineString(line) if line.0.len() >= 2 => Some(Line {
                     id: id.to_owned(),
-                    name: str_prop(&props, "name")
-                        .or_else(|| str_prop(&props, "team_name"))
-                        .unwrap_or(id)
-                        .to_owned(),
+                    name: str_prop(&props, "name").or_else(|| str_prop(&props, "team_name")).unwrap_or(id).to_owned(),
                     line,
                     properties: props,
                 }),
@@ -243,10 +229,7 @@ impl CountyMap {
                     problems.push(problem(
                         name,
                         id,
-                        format!(
-                            "expected a LineString of 2 or more positions, found {}",
-                            type_name(&other)
-                        ),
+                        format!("expected a LineString of 2 or more positions, found {}", type_name(&other)),
                     ));
                     None
                 }
@@ -274,11 +257,7 @@ impl CountyMap {
                 problems.push(problem(
                     layer,
                     id,
-                    format!(
-                        "({:.6}, {:.6}) is outside the county boundary",
-                        p.x(),
-                        p.y()
-                    ),
+                    format!("({:.6}, {:.6}) is outside the county boundary", p.x(), p.y()),
                 ));
             }
         };
@@ -295,11 +274,9 @@ impl CountyMap {
         for j in &self.jurisdictions {
             match &j.parent {
                 Some(post) if post_ids.contains(post.as_str()) => {}
-                Some(post) => problems.push(problem(
-                    "jurisdictions",
-                    &j.id,
-                    format!("post_id {post} is not in posts.geojson"),
-                )),
+                Some(post) => {
+                    problems.push(problem("jurisdictions", &j.id, format!("post_id {post} is not in posts.geojson")))
+                }
                 None => problems.push(problem("jurisdictions", &j.id, "has no post_id".into())),
             }
         }
@@ -308,11 +285,7 @@ impl CountyMap {
             for g in &self.grids {
                 if let Some(t) = &g.parent {
                     if !township_ids.contains(t.as_str()) {
-                        problems.push(problem(
-                            "grids",
-                            &g.id,
-                            format!("township_id {t} is not in townships.geojson"),
-                        ));
+                        problems.push(problem("grids", &g.id, format!("township_id {t} is not in townships.geojson")));
                     }
                 }
             }
@@ -322,11 +295,7 @@ impl CountyMap {
             for route in &self.routes {
                 if let Some(post) = str_prop(&route.properties, "post_id") {
                     if !post_ids.contains(post) {
-                        problems.push(problem(
-                            "routes",
-                            &route.id,
-                            format!("post_id {post} is not in posts.geojson"),
-                        ));
+                        problems.push(problem("routes", &route.id, format!("post_id {post} is not in posts.geojson")));
                     }
                 }
                 let off = route.line.0.iter().enumerate().find_map(|(i, c)| {
@@ -352,11 +321,7 @@ pub fn distance_m(a: Coord<f64>, b: Coord<f64>) -> f64 {
 }
 
 fn problem(layer: &str, id: &str, message: String) -> MapProblem {
-    MapProblem {
-        file: format!("{layer}.geojson"),
-        feature: Some(id.to_owned()),
-        message,
-    }
+    MapProblem { file: format!("{layer}.geojson"), feature: Some(id.to_owned()), message }
 }
 
 fn type_name(g: &geo::Geometry<f64>) -> &'static str {
@@ -374,10 +339,7 @@ fn type_name(g: &geo::Geometry<f64>) -> &'static str {
     }
 }
 
-pub(crate) fn str_prop<'a>(
-    props: &'a serde_json::Map<String, Value>,
-    key: &str,
-) -> Option<&'a str> {
+pub(crate) fn str_prop<'a>(props: &'a serde_json::Map<String, Value>, key: &str) -> Option<&'a str> {
     props.get(key).and_then(Value::as_str)
 }
 
@@ -385,15 +347,11 @@ fn feature_id(f: &geojson::Feature) -> Option<String> {
     match &f.id {
         Some(geojson::feature::Id::String(s)) => Some(s.clone()),
         Some(geojson::feature::Id::Number(n)) => Some(n.to_string()),
-        None => f
-            .properties
-            .as_ref()
-            .and_then(|p| p.get("id"))
-            .and_then(|v| match v {
-                Value::String(s) => Some(s.clone()),
-                Value::Number(n) => Some(n.to_string()),
-                _ => None,
-            }),
+        None => f.properties.as_ref().and_then(|p| p.get("id")).and_then(|v| match v {
+            Value::String(s) => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        }),
     }
 }
 
@@ -402,12 +360,7 @@ fn feature_id(f: &geojson::Feature) -> Option<String> {
 fn features<T>(
     layer: &Layer,
     problems: &mut Vec<MapProblem>,
-    mut build: impl FnMut(
-        &str,
-        serde_json::Map<String, Value>,
-        geo::Geometry<f64>,
-        &mut Vec<MapProblem>,
-    ) -> Option<T>,
+    mut build: impl FnMut(&str, serde_json::Map<String, Value>, geo::Geometry<f64>, &mut Vec<MapProblem>) -> Option<T>,
 ) -> Vec<T> {
     let mut out = Vec::with_capacity(layer.collection.features.len());
     for (i, f) in layer.collection.features.iter().enumerate() {
@@ -419,11 +372,7 @@ fn features<T>(
         let geom = match geo::Geometry::<f64>::try_from(&geometry.value) {
             Ok(g) => g,
             Err(e) => {
-                problems.push(problem(
-                    &layer.name,
-                    &id,
-                    format!("unreadable geometry (feature #{i}): {e}"),
-                ));
+                problems.push(problem(&layer.name, &id, format!("unreadable geometry (feature #{i}): {e}")));
                 continue;
             }
         };
@@ -435,12 +384,7 @@ fn features<T>(
             ));
             continue;
         }
-        if let Some(t) = build(
-            &id,
-            f.properties.clone().unwrap_or_default(),
-            geom,
-            problems,
-        ) {
+        if let Some(t) = build(&id, f.properties.clone().unwrap_or_default(), geom, problems) {
             out.push(t);
         }
     }
@@ -449,14 +393,11 @@ fn features<T>(
 
 fn first_bad_coord(g: &geo::Geometry<f64>) -> Option<Coord<f64>> {
     use geo::CoordsIter;
-    g.coords_iter()
-        .find(|c| crate::Position::new(c.x, c.y).is_err())
+    g.coords_iter().find(|c| crate::Position::new(c.x, c.y).is_err())
 }
 
 fn parse_layer(name: &str, text: &str) -> Result<Layer, String> {
-    let gj: geojson::GeoJson = text
-        .parse()
-        .map_err(|e| format!("not valid GeoJSON: {e}"))?;
+    let gj: geojson::GeoJson = text.parse().map_err(|e| format!("not valid GeoJSON: {e}"))?;
     let geojson::GeoJson::FeatureCollection(collection) = gj else {
         return Err("must be a FeatureCollection".into());
     };
@@ -470,14 +411,8 @@ fn parse_layer(name: &str, text: &str) -> Result<Layer, String> {
     geometry_types.dedup();
     Ok(Layer {
         name: name.to_owned(),
-        provenance: members
-            .get("provenance")
-            .and_then(Value::as_str)
-            .map(str::to_owned),
-        illustrative: members
-            .get("illustrative")
-            .and_then(Value::as_bool)
-            .unwrap_or(false),
+        provenance: members.get("provenance").and_then(Value::as_str).map(str::to_owned),
+        illustrative: members.get("illustrative").and_then(Value::as_bool).unwrap_or(false),
         geometry_types,
         collection,
     })
@@ -536,15 +471,7 @@ pub(crate) mod tests {
     fn the_mini_map_has_no_problems() {
         let (map, problems) = CountyMap::parse(&mini());
         assert!(problems.is_empty(), "{problems:#?}");
-        assert_eq!(
-            (
-                map.townships.len(),
-                map.posts.len(),
-                map.routes.len(),
-                map.fences.len()
-            ),
-            (2, 2, 1, 1)
-        );
+        assert_eq!((map.townships.len(), map.posts.len(), map.routes.len(), map.fences.len()), (2, 2, 1, 1));
         assert!(map.layers["boundary"].provenance.is_some());
         assert!(!map.layers["boundary"].illustrative);
     }
@@ -565,28 +492,14 @@ pub(crate) mod tests {
         );
         let (_, problems) = CountyMap::parse(&files);
         let named = |file: &str, feature: &str, needle: &str| {
-            problems.iter().any(|p| {
-                p.file == file
-                    && p.feature.as_deref() == Some(feature)
-                    && p.message.contains(needle)
-            })
+            problems
+                .iter()
+                .any(|p| p.file == file && p.feature.as_deref() == Some(feature) && p.message.contains(needle))
         };
-        assert!(
-            named("posts.geojson", "p-far", "outside the county"),
-            "{problems:#?}"
-        );
-        assert!(
-            named("posts.geojson", "p-west", "not unique"),
-            "{problems:#?}"
-        );
-        assert!(
-            named("fences.geojson", "f-bowtie", "invalid polygon"),
-            "{problems:#?}"
-        );
-        assert!(
-            named("routes.geojson", "route-off", "from the nearest road"),
-            "{problems:#?}"
-        );
+        assert!(named("posts.geojson", "p-far", "outside the county"), "{problems:#?}");
+        assert!(named("posts.geojson", "p-west", "not unique"), "{problems:#?}");
+        assert!(named("fences.geojson", "f-bowtie", "invalid polygon"), "{problems:#?}");
+        assert!(named("routes.geojson", "route-off", "from the nearest road"), "{problems:#?}");
         assert_eq!(problems.len(), 4, "{problems:#?}");
     }
 
@@ -594,16 +507,9 @@ pub(crate) mod tests {
     fn missing_required_layers_and_bad_json_are_named() {
         let (_, problems) = CountyMap::parse(&[("posts.geojson".into(), "{not json".into())]);
         assert!(
-            problems
-                .iter()
-                .any(|p| p.file == "posts.geojson" && p.message.contains("not valid GeoJSON")),
+            problems.iter().any(|p| p.file == "posts.geojson" && p.message.contains("not valid GeoJSON")),
             "{problems:?}"
         );
-        assert!(
-            problems
-                .iter()
-                .any(|p| p.file == "boundary.geojson" && p.message.contains("missing")),
-            "{problems:?}"
-        );
+        assert!(problems.iter().any(|p| p.file == "boundary.geojson" && p.message.contains("missing")), "{problems:?}");
     }
 }

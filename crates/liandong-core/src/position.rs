@@ -68,10 +68,7 @@ impl Position {
     }
 
     pub fn to_coord(self) -> geo::Coord<f64> {
-        geo::Coord {
-            x: self.lon,
-            y: self.lat,
-        }
+        geo::Coord { x: self.lon, y: self.lat }
     }
 
     /// Great-circle distance to `other` in metres (haversine on a sphere of
@@ -80,8 +77,7 @@ impl Position {
         let (phi1, phi2) = (self.lat.to_radians(), other.lat.to_radians());
         let dphi = phi2 - phi1;
         let dlambda = (other.lon - self.lon).to_radians();
-        let a =
-            (dphi / 2.0).sin().powi(2) + phi1.cos() * phi2.cos() * (dlambda / 2.0).sin().powi(2);
+        let a = (dphi / 2.0).sin().powi(2) + phi1.cos() * phi2.cos() * (dlambda / 2.0).sin().powi(2);
         2.0 * EARTH_RADIUS_M * a.sqrt().asin()
     }
 }
@@ -114,11 +110,7 @@ pub enum Datum {
 impl Datum {
     /// Parses the names devices use: `wgs84`, `gcj02`, `bd09` (case and a `-` ignored).
     pub fn parse(s: &str) -> Option<Datum> {
-        let norm: String = s
-            .chars()
-            .filter(|c| *c != '-' && *c != '_')
-            .collect::<String>()
-            .to_ascii_lowercase();
+        let norm: String = s.chars().filter(|c| *c != '-' && *c != '_').collect::<String>().to_ascii_lowercase();
         match norm.as_str() {
             "wgs84" | "wgs" | "epsg4326" => Some(Datum::Wgs84),
             "gcj02" | "gcj" => Some(Datum::Gcj02),

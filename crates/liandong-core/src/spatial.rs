@@ -55,12 +55,7 @@ impl PreparedPolygon {
                 band.push(e);
             }
         }
-        PreparedPolygon {
-            min_y,
-            band_h,
-            bands,
-            bbox: [min_x, min_y, max_x, max_y],
-        }
+        PreparedPolygon { min_y, band_h, bands, bbox: [min_x, min_y, max_x, max_y] }
     }
 
     /// Whether `(x, y)` is inside. Points exactly on an edge shared by two prepared
@@ -98,8 +93,7 @@ pub struct AreaIndex {
 
 impl AreaIndex {
     pub fn new<'a>(polygons: impl IntoIterator<Item = &'a MultiPolygon<f64>>) -> AreaIndex {
-        let prepared: Vec<PreparedPolygon> =
-            polygons.into_iter().map(PreparedPolygon::new).collect();
+        let prepared: Vec<PreparedPolygon> = polygons.into_iter().map(PreparedPolygon::new).collect();
         let rects = prepared
             .iter()
             .enumerate()
@@ -108,10 +102,7 @@ impl AreaIndex {
                 GeomWithData::new(Rectangle::from_corners([x0, y0], [x1, y1]), i as u32)
             })
             .collect();
-        AreaIndex {
-            tree: RTree::bulk_load(rects),
-            prepared,
-        }
+        AreaIndex { tree: RTree::bulk_load(rects), prepared }
     }
 
     /// The area that contains the point, for areas that tile a region without overlap
@@ -142,11 +133,7 @@ impl AreaIndex {
     pub fn candidates_between(&self, a: Position, b: Position, out: &mut Vec<u32>) {
         let env = AABB::from_corners([a.lon(), a.lat()], [b.lon(), b.lat()]);
         out.clear();
-        out.extend(
-            self.tree
-                .locate_in_envelope_intersecting(&env)
-                .map(|r| r.data),
-        );
+        out.extend(self.tree.locate_in_envelope_intersecting(&env).map(|r| r.data));
     }
 
     pub fn contains(&self, area: u32, p: Position) -> bool {
@@ -173,10 +160,7 @@ pub struct LocalProjection {
 impl LocalProjection {
     pub fn at_lat(lat0_deg: f64) -> LocalProjection {
         let m_per_deg_lat = EARTH_RADIUS_M * std::f64::consts::PI / 180.0;
-        LocalProjection {
-            m_per_deg_lon: m_per_deg_lat * lat0_deg.to_radians().cos(),
-            m_per_deg_lat,
-        }
+        LocalProjection { m_per_deg_lon: m_per_deg_lat * lat0_deg.to_radians().cos(), m_per_deg_lat }
     }
 
     pub fn project(&self, lon: f64, lat: f64) -> [f64; 2] {
@@ -201,25 +185,10 @@ pub struct SiteIndex {
 
 impl SiteIndex {
     pub fn new(points: impl IntoIterator<Item = Point<f64>>, proj: LocalProjection) -> SiteIndex {
-        let positions: Vec<Position> = points
-            .into_iter()
-            .filter_map(|p| Position::new(p.x(), p.y()).ok())
-            .collect();
-        let projected: Vec<[f64; 2]> = positions
-            .iter()
-            .map(|p| proj.project(p.lon(), p.lat()))
-            .collect();
-        let items = projected
-            .iter()
-            .enumerate()
-            .map(|(i, q)| GeomWithData::new(*q, i as u32))
-            .collect();
-        SiteIndex {
-            tree: RTree::bulk_load(items),
-            proj,
-            positions,
-            projected,
-        }
+        let positions: Vec<Position> = points.into_iter().filter_map(|p| Position::new(p.x(), p.y()).ok()).collect();
+        let projected: Vec<[f64; 2]> = positions.iter().map(|p| proj.project(p.lon(), p.lat())).collect();
+        let items = projected.iter().enumerate().map(|(i, q)| GeomWithData::new(*q, i as u32)).collect();
+        SiteIndex { tree: RTree::bulk_load(items), proj, positions, projected }
     }
 
     /// The `out.len()` nearest sites to `p`, nearest first, with haversine distances in
@@ -281,33 +250,19 @@ impl LineIndex {
     pub fn new<'a>(lines: impl IntoIterator<Item = &'a LineString<f64>>) -> LineIndex {
         let lines: Vec<&LineString<f64>> = lines.into_iter().collect();
         let n: usize = lines.iter().map(|l| l.0.len()).sum();
-        let lat0 = if n == 0 {
-            30.0
-        } else {
-            lines
-                .iter()
-                .flat_map(|l| l.0.iter())
-                .map(|c| c.y)
-                .sum::<f64>()
-                / n as f64
-        };
+        let lat0 =
+            if n == 0 { 30.0 } else { lines.iter().flat_map(|l| l.0.iter()).map(|c| c.y).sum::<f64>() / n as f64 };
         let proj = LocalProjection::at_lat(lat0);
         let segs = lines
             .iter()
             .enumerate()
             .flat_map(|(i, l)| {
                 l.0.windows(2).map(move |w| {
-                    GeomWithData::new(
-                        RLine::new(proj.project(w[0].x, w[0].y), proj.project(w[1].x, w[1].y)),
-                        i as u32,
-                    )
+                    GeomWithData::new(RLine::new(proj.project(w[0].x, w[0].y), proj.project(w[1].x, w[1].y)), i as u32)
                 })
             })
             .collect();
-        LineIndex {
-            tree: RTree::bulk_load(segs),
-            proj,
-        }
+        LineIndex { tree: RTree::bulk_load(segs), proj }
     }
 
     /// Metres from `p` to the nearest line; infinite when there are no lines.
@@ -323,16 +278,7 @@ impl LineIndex {
 /// Whether the segment `a`–`b` meets the polygon's boundary or interior.
 pub fn segment_meets(a: Position, b: Position, poly: &MultiPolygon<f64>) -> bool {
     use geo::Intersects;
-    let seg = geo::Line::new(
-        Coord {
-            x: a.lon(),
-            y: a.lat(),
-        },
-        Coord {
-            x: b.lon(),
-            y: b.lat(),
-        },
-    );
+    let seg = geo::Line::new(Coord { x: a.lon(), y: a.lat() }, Coord { x: b.lon(), y: b.lat() });
     seg.intersects(poly)
 }
 
@@ -359,15 +305,9 @@ mod tests {
             seed ^= seed << 17;
             let x = (seed % 12_000) as f64 / 1000.0 - 1.0;
             let y = ((seed >> 20) % 12_000) as f64 / 1000.0 - 1.0;
-            let on_edge = [0.0, 4.0, 6.0, 10.0]
-                .iter()
-                .any(|e| (x - e).abs() < 1e-9 || (y - e).abs() < 1e-9);
+            let on_edge = [0.0, 4.0, 6.0, 10.0].iter().any(|e| (x - e).abs() < 1e-9 || (y - e).abs() < 1e-9);
             if !on_edge {
-                assert_eq!(
-                    prepared.contains(x, y),
-                    mp.contains(&Point::new(x, y)),
-                    "({x}, {y})"
-                );
+                assert_eq!(prepared.contains(x, y), mp.contains(&Point::new(x, y)), "({x}, {y})");
             }
         }
         assert!(!prepared.contains(5.0, 5.0), "the hole is outside");
@@ -376,12 +316,10 @@ mod tests {
 
     #[test]
     fn a_point_on_a_shared_edge_belongs_to_exactly_one_side() {
-        let left = MultiPolygon::new(vec![
-            polygon![(x: 0.0, y: 0.0), (x: 1.0, y: 0.0), (x: 1.0, y: 1.0), (x: 0.0, y: 1.0)],
-        ]);
-        let right = MultiPolygon::new(vec![
-            polygon![(x: 1.0, y: 0.0), (x: 2.0, y: 0.0), (x: 2.0, y: 1.0), (x: 1.0, y: 1.0)],
-        ]);
+        let left =
+            MultiPolygon::new(vec![polygon![(x: 0.0, y: 0.0), (x: 1.0, y: 0.0), (x: 1.0, y: 1.0), (x: 0.0, y: 1.0)]]);
+        let right =
+            MultiPolygon::new(vec![polygon![(x: 1.0, y: 0.0), (x: 2.0, y: 0.0), (x: 2.0, y: 1.0), (x: 1.0, y: 1.0)]]);
         let idx = AreaIndex::new([&left, &right]);
         let mut out = Vec::new();
         for y in [0.1, 0.5, 0.9] {
@@ -395,11 +333,7 @@ mod tests {
         let proj = LocalProjection::at_lat(30.7);
         // At 30.7°N a degree of longitude is shorter than one of latitude: a site
         // 0.0009° east (~86 m) is nearer than one 0.0008° north (~89 m).
-        let sites = [
-            Point::new(107.2009, 30.7),
-            Point::new(107.2, 30.7008),
-            Point::new(107.3, 30.8),
-        ];
+        let sites = [Point::new(107.2009, 30.7), Point::new(107.2, 30.7008), Point::new(107.3, 30.8)];
         let idx = SiteIndex::new(sites, proj);
         let mut out = [(0, 0.0); 2];
         let n = idx.nearest(Position::new(107.2, 30.7).unwrap(), &mut out);
@@ -412,14 +346,8 @@ mod tests {
     #[test]
     fn linear_scan_and_tree_agree() {
         let proj = LocalProjection::at_lat(30.7);
-        let grid: Vec<Point<f64>> = (0..100)
-            .map(|i| {
-                Point::new(
-                    107.0 + (i % 10) as f64 * 0.013,
-                    30.6 + (i / 10) as f64 * 0.011,
-                )
-            })
-            .collect();
+        let grid: Vec<Point<f64>> =
+            (0..100).map(|i| Point::new(107.0 + (i % 10) as f64 * 0.013, 30.6 + (i / 10) as f64 * 0.011)).collect();
         let small = SiteIndex::new(grid[..40].iter().copied(), proj);
         let big = SiteIndex::new(grid.iter().copied(), proj);
         for (lon, lat) in [(107.05, 30.65), (106.9, 30.5), (107.2, 30.75)] {
@@ -429,12 +357,7 @@ mod tests {
             let mut reference: Vec<(u32, f64)> = grid[..40]
                 .iter()
                 .enumerate()
-                .map(|(i, s)| {
-                    (
-                        i as u32,
-                        p.haversine_m(Position::new(s.x(), s.y()).unwrap()),
-                    )
-                })
+                .map(|(i, s)| (i as u32, p.haversine_m(Position::new(s.x(), s.y()).unwrap())))
                 .collect();
             reference.sort_by(|x, y| x.1.total_cmp(&y.1));
             assert_eq!(small.nearest(p, &mut a), 3);
@@ -446,18 +369,10 @@ mod tests {
             let mut all: Vec<(u32, f64)> = grid
                 .iter()
                 .enumerate()
-                .map(|(i, s)| {
-                    (
-                        i as u32,
-                        p.haversine_m(Position::new(s.x(), s.y()).unwrap()),
-                    )
-                })
+                .map(|(i, s)| (i as u32, p.haversine_m(Position::new(s.x(), s.y()).unwrap())))
                 .collect();
             all.sort_by(|x, y| x.1.total_cmp(&y.1));
-            assert_eq!(
-                b.iter().map(|x| x.0).collect::<Vec<_>>(),
-                all[..3].iter().map(|x| x.0).collect::<Vec<_>>()
-            );
+            assert_eq!(b.iter().map(|x| x.0).collect::<Vec<_>>(), all[..3].iter().map(|x| x.0).collect::<Vec<_>>());
         }
     }
 

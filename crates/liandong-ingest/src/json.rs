@@ -25,9 +25,7 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use crate::timestamp::MAX_MS;
-use crate::value::{
-    battery_pct, course_deg, json_number, json_required_number, unknown_if_negative,
-};
+use crate::value::{battery_pct, course_deg, json_number, json_required_number, unknown_if_negative};
 use crate::{FieldError, Report};
 
 /// Most items accepted in one request; larger batches are refused whole, so that one
@@ -52,17 +50,14 @@ const ITEM_KEYS: [&str; 11] = [
 /// Decodes a batch. The outer `Err` is for a body that is not a batch at all; the inner
 /// results are per item, in order.
 pub fn decode_batch(body: &[u8]) -> Result<Vec<Result<Report, FieldError>>, FieldError> {
-    let root: Value = serde_json::from_slice(body)
-        .map_err(|e| FieldError::new("body", format!("is not valid JSON: {e}")))?;
+    let root: Value =
+        serde_json::from_slice(body).map_err(|e| FieldError::new("body", format!("is not valid JSON: {e}")))?;
     let items = match root {
         Value::Array(items) => items,
         Value::Object(mut root) => {
             let items = root.remove("positions");
             if let Some(unknown) = root.keys().next() {
-                return Err(FieldError::new(
-                    "body",
-                    format!("unknown key {unknown:?}; expected only \"positions\""),
-                ));
+                return Err(FieldError::new("body", format!("unknown key {unknown:?}; expected only \"positions\"")));
             }
             match items {
                 Some(Value::Array(items)) => items,
@@ -70,20 +65,12 @@ pub fn decode_batch(body: &[u8]) -> Result<Vec<Result<Report, FieldError>>, Fiel
                 Some(_) => return Err(FieldError::new("positions", "must be an array")),
             }
         }
-        _ => {
-            return Err(FieldError::new(
-                "body",
-                "must be an object with \"positions\" or an array of positions",
-            ))
-        }
+        _ => return Err(FieldError::new("body", "must be an object with \"positions\" or an array of positions")),
     };
     if items.len() > MAX_BATCH_ITEMS {
         return Err(FieldError::new(
             "positions",
-            format!(
-                "has {} items; at most {MAX_BATCH_ITEMS} are accepted per request",
-                items.len()
-            ),
+            format!("has {} items; at most {MAX_BATCH_ITEMS} are accepted per request", items.len()),
         ));
     }
     Ok(items
@@ -98,22 +85,14 @@ fn decode_item(item: Value) -> Result<Report, FieldError> {
     let Value::Object(mut item) = item else {
         return Err(FieldError::new("item", "must be an object"));
     };
-    let mut unknown: Vec<&str> = item
-        .keys()
-        .map(String::as_str)
-        .filter(|k| !ITEM_KEYS.contains(k))
-        .collect();
+    let mut unknown: Vec<&str> = item.keys().map(String::as_str).filter(|k| !ITEM_KEYS.contains(k)).collect();
     if !unknown.is_empty() {
         // Sorted so that the field named does not depend on the map's key order.
         unknown.sort_unstable();
         let field = unknown[0].to_owned();
         return Err(FieldError::new(
             field,
-            format!(
-                "unknown key (unknown: {}); allowed: {}",
-                unknown.join(", "),
-                ITEM_KEYS.join(", ")
-            ),
+            format!("unknown key (unknown: {}); allowed: {}", unknown.join(", "), ITEM_KEYS.join(", ")),
         ));
     }
 
@@ -132,16 +111,10 @@ fn decode_item(item: Value) -> Result<Report, FieldError> {
     let position = crate::position(datum, lon, lat, "lon", "lat")?;
     let fix_time_ms = time_ms(item.remove("time"))?;
     let speed_mps = unknown_if_negative(json_number("speed_mps", item.remove("speed_mps"))?);
-    let course_deg = course_deg(
-        "course_deg",
-        json_number("course_deg", item.remove("course_deg"))?,
-    )?;
+    let course_deg = course_deg("course_deg", json_number("course_deg", item.remove("course_deg"))?)?;
     let altitude_m = json_number("altitude_m", item.remove("altitude_m"))?;
     let accuracy_m = unknown_if_negative(json_number("accuracy_m", item.remove("accuracy_m"))?);
-    let battery_pct = battery_pct(
-        "battery_pct",
-        json_number("battery_pct", item.remove("battery_pct"))?,
-    )?;
+    let battery_pct = battery_pct("battery_pct", json_number("battery_pct", item.remove("battery_pct"))?)?;
     let attributes = match item.remove("attributes") {
         None | Some(Value::Null) => Map::new(),
         Some(Value::Object(attributes)) => attributes,
@@ -168,20 +141,14 @@ fn time_ms(value: Option<Value>) -> Result<Option<i64>, FieldError> {
     let ms = match value {
         None | Some(Value::Null) => return Ok(None),
         Some(Value::String(s)) => {
-            let t = OffsetDateTime::parse(&s, &Rfc3339).map_err(|_| {
-                FieldError::new("time", "must be RFC 3339, e.g. 2024-05-01T08:00:00Z")
-            })?;
+            let t = OffsetDateTime::parse(&s, &Rfc3339)
+                .map_err(|_| FieldError::new("time", "must be RFC 3339, e.g. 2024-05-01T08:00:00Z"))?;
             (t.unix_timestamp_nanos() / 1_000_000) as i64
         }
-        Some(Value::Number(n)) => n
-            .as_i64()
-            .ok_or_else(|| FieldError::new("time", "must be an integer of Unix milliseconds"))?,
-        Some(_) => {
-            return Err(FieldError::new(
-                "time",
-                "must be an RFC 3339 string or Unix milliseconds",
-            ))
+        Some(Value::Number(n)) => {
+            n.as_i64().ok_or_else(|| FieldError::new("time", "must be an integer of Unix milliseconds"))?
         }
+        Some(_) => return Err(FieldError::new("time", "must be an RFC 3339 string or Unix milliseconds")),
     };
     if ms < 0 {
         return Err(FieldError::new("time", "must not be before 1970"));
@@ -251,15 +218,11 @@ mod tests {
         let rows: [Row; 9] = [
             ("minimal with RFC 3339 time", item(), |_| {}),
             ("no time", without("time"), |r| r.fix_time_ms = None),
-            ("null time", with(json!({"time": null})), |r| {
-                r.fix_time_ms = None
-            }),
+            ("null time", with(json!({"time": null})), |r| r.fix_time_ms = None),
             ("time in unix ms", with(json!({"time": T0_MS})), |_| {}),
-            (
-                "time in ms is not read as seconds",
-                with(json!({"time": 1_714_550_400})),
-                |r| r.fix_time_ms = Some(1_714_550_400),
-            ),
+            ("time in ms is not read as seconds", with(json!({"time": 1_714_550_400})), |r| {
+                r.fix_time_ms = Some(1_714_550_400)
+            }),
             ("every field", full, |r| {
                 r.fix_time_ms = Some(T0_MS + 250);
                 r.speed_mps = Some(1.2);
@@ -267,23 +230,14 @@ mod tests {
                 r.altitude_m = Some(402.0);
                 r.accuracy_m = Some(8.0);
                 r.battery_pct = Some(87.0);
-                r.attributes = json!({"shift": "night", "team": 3})
-                    .as_object()
-                    .unwrap()
-                    .clone();
+                r.attributes = json!({"shift": "night", "team": 3}).as_object().unwrap().clone();
             }),
             (
                 "negative speed, course, accuracy, battery are unknown",
-                with(
-                    json!({"speed_mps": -1, "course_deg": -1, "accuracy_m": -1, "battery_pct": -1}),
-                ),
+                with(json!({"speed_mps": -1, "course_deg": -1, "accuracy_m": -1, "battery_pct": -1})),
                 |_| {},
             ),
-            (
-                "null optionals",
-                with(json!({"speed_mps": null, "attributes": null, "datum": null})),
-                |_| {},
-            ),
+            ("null optionals", with(json!({"speed_mps": null, "attributes": null, "datum": null})), |_| {}),
             ("explicit wgs84", with(json!({"datum": "WGS84"})), |_| {}),
         ];
         for (name, input, edit) in rows {
@@ -308,104 +262,28 @@ mod tests {
     fn bad_items_name_their_field_with_the_index() {
         let rows = [
             ("not an object", json!(42), "positions[0].item"),
-            (
-                "unknown key",
-                with(json!({"speed": 3})),
-                "positions[0].speed",
-            ),
-            (
-                "missing device_id",
-                without("device_id"),
-                "positions[0].device_id",
-            ),
-            (
-                "device_id a number",
-                with(json!({"device_id": 866001})),
-                "positions[0].device_id",
-            ),
-            (
-                "device_id with a space",
-                with(json!({"device_id": "86 6001"})),
-                "positions[0].device_id",
-            ),
+            ("unknown key", with(json!({"speed": 3})), "positions[0].speed"),
+            ("missing device_id", without("device_id"), "positions[0].device_id"),
+            ("device_id a number", with(json!({"device_id": 866001})), "positions[0].device_id"),
+            ("device_id with a space", with(json!({"device_id": "86 6001"})), "positions[0].device_id"),
             ("missing lon", without("lon"), "positions[0].lon"),
             ("missing lat", without("lat"), "positions[0].lat"),
-            (
-                "lat as a string",
-                with(json!({"lat": "30.7"})),
-                "positions[0].lat",
-            ),
+            ("lat as a string", with(json!({"lat": "30.7"})), "positions[0].lat"),
             ("lat 91", with(json!({"lat": 91.0})), "positions[0].lat"),
-            (
-                "lon -180.5",
-                with(json!({"lon": -180.5})),
-                "positions[0].lon",
-            ),
-            (
-                "time not RFC 3339",
-                with(json!({"time": "2024-05-01 08:00:00"})),
-                "positions[0].time",
-            ),
-            (
-                "time as float",
-                with(json!({"time": 1.5})),
-                "positions[0].time",
-            ),
-            (
-                "time negative",
-                with(json!({"time": -1})),
-                "positions[0].time",
-            ),
-            (
-                "time after 9999",
-                with(json!({"time": 253_402_300_800_000_i64})),
-                "positions[0].time",
-            ),
-            (
-                "time a bool",
-                with(json!({"time": true})),
-                "positions[0].time",
-            ),
-            (
-                "unknown datum",
-                with(json!({"datum": "utm"})),
-                "positions[0].datum",
-            ),
-            (
-                "datum a number",
-                with(json!({"datum": 84})),
-                "positions[0].datum",
-            ),
-            (
-                "speed as a string",
-                with(json!({"speed_mps": "1.2"})),
-                "positions[0].speed_mps",
-            ),
-            (
-                "course over 360",
-                with(json!({"course_deg": 400})),
-                "positions[0].course_deg",
-            ),
-            (
-                "altitude a bool",
-                with(json!({"altitude_m": false})),
-                "positions[0].altitude_m",
-            ),
-            (
-                "accuracy an object",
-                with(json!({"accuracy_m": {}})),
-                "positions[0].accuracy_m",
-            ),
-            (
-                "battery over 100",
-                with(json!({"battery_pct": 101})),
-                "positions[0].battery_pct",
-            ),
-            (
-                "attributes an array",
-                with(json!({"attributes": []})),
-                "positions[0].attributes",
-            ),
+            ("lon -180.5", with(json!({"lon": -180.5})), "positions[0].lon"),
+            ("time not RFC 3339", with(json!({"time": "2024-05-01 08:00:00"})), "positions[0].time"),
+            ("time as float", with(json!({"time": 1.5})), "positions[0].time"),
+            ("time negative", with(json!({"time": -1})), "positions[0].time"),
+            ("time after 9999", with(json!({"time": 253_402_300_800_000_i64})), "positions[0].time"),
+            ("time a bool", with(json!({"time": true})), "positions[0].time"),
+            ("unknown datum", with(json!({"datum": "utm"})), "positions[0].datum"),
+            ("datum a number", with(json!({"datum": 84})), "positions[0].datum"),
+            ("speed as a string", with(json!({"speed_mps": "1.2"})), "positions[0].speed_mps"),
+            ("course over 360", with(json!({"course_deg": 400})), "positions[0].course_deg"),
+            ("altitude a bool", with(json!({"altitude_m": false})), "positions[0].altitude_m"),
+            ("accuracy an object", with(json!({"accuracy_m": {}})), "positions[0].accuracy_m"),
+            ("battery over 100", with(json!({"battery_pct": 101})), "positions[0].battery_pct"),
+            ("attributes an array", with(json!({"attributes": []})), "positions[0].attributes"),
         ];
         for (name, input, field) in rows {
             let err = one(input).expect_err(name);
@@ -424,19 +302,8 @@ mod tests {
     fn one_bad_item_does_not_reject_the_others() {
         let body = json!({"positions": [item(), with(json!({"lat": 91})), item(), 7]}).to_string();
         let out = decode_batch(body.as_bytes()).unwrap();
-        let fields: Vec<Option<String>> = out
-            .iter()
-            .map(|r| r.as_ref().err().map(|e| e.field.clone()))
-            .collect();
-        assert_eq!(
-            fields,
-            [
-                None,
-                Some("positions[1].lat".into()),
-                None,
-                Some("positions[3].item".into())
-            ]
-        );
+        let fields: Vec<Option<String>> = out.iter().map(|r| r.as_ref().err().map(|e| e.field.clone())).collect();
+        assert_eq!(fields, [None, Some("positions[1].lat".into()), None, Some("positions[3].item".into())]);
         assert_eq!(out[0], Ok(minimal()));
         assert_eq!(out[2], Ok(minimal()));
     }
@@ -444,42 +311,20 @@ mod tests {
     #[test]
     fn bodies() {
         let ok = |body: String| decode_batch(body.as_bytes()).map(|v| v.len());
-        assert_eq!(
-            ok(json!({"positions": [item(), item()]}).to_string()),
-            Ok(2)
-        );
+        assert_eq!(ok(json!({"positions": [item(), item()]}).to_string()), Ok(2));
         assert_eq!(ok(json!([item(), item(), item()]).to_string()), Ok(3));
         assert_eq!(ok(json!({"positions": []}).to_string()), Ok(0));
-        assert_eq!(
-            ok(json!(vec![item(); MAX_BATCH_ITEMS]).to_string()),
-            Ok(MAX_BATCH_ITEMS)
-        );
+        assert_eq!(ok(json!(vec![item(); MAX_BATCH_ITEMS]).to_string()), Ok(MAX_BATCH_ITEMS));
 
         let rows = [
             ("not JSON", "{\"positions\": [".to_owned(), "body"),
             ("empty", String::new(), "body"),
             ("a string", json!("positions").to_string(), "body"),
-            (
-                "object without positions",
-                json!({"items": []}).to_string(),
-                "body",
-            ),
+            ("object without positions", json!({"items": []}).to_string(), "body"),
             ("empty object", json!({}).to_string(), "positions"),
-            (
-                "positions not an array",
-                json!({"positions": {}}).to_string(),
-                "positions",
-            ),
-            (
-                "extra root key",
-                json!({"positions": [], "token": "x"}).to_string(),
-                "body",
-            ),
-            (
-                "too many items",
-                json!({"positions": vec![item(); MAX_BATCH_ITEMS + 1]}).to_string(),
-                "positions",
-            ),
+            ("positions not an array", json!({"positions": {}}).to_string(), "positions"),
+            ("extra root key", json!({"positions": [], "token": "x"}).to_string(), "body"),
+            ("too many items", json!({"positions": vec![item(); MAX_BATCH_ITEMS + 1]}).to_string(), "positions"),
         ];
         for (name, body, field) in rows {
             let err = decode_batch(body.as_bytes()).expect_err(name);

@@ -59,18 +59,12 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(field: impl Into<String>, reason: impl Into<String>) -> FieldError {
-        FieldError {
-            field: field.into(),
-            reason: reason.into(),
-        }
+        FieldError { field: field.into(), reason: reason.into() }
     }
 
     /// The same error seen from an enclosing value, e.g. `lat` → `positions[3].lat`.
     fn within(self, prefix: &str) -> FieldError {
-        FieldError {
-            field: format!("{prefix}.{}", self.field),
-            reason: self.reason,
-        }
+        FieldError { field: format!("{prefix}.{}", self.field), reason: self.reason }
     }
 }
 
@@ -94,13 +88,7 @@ fn device_id(field: &str, id: String) -> Result<String, FieldError> {
 
 /// Converts `(lon, lat)` in `datum` to a WGS 84 position, naming the input fields the
 /// coordinates came from when they are out of range.
-fn position(
-    datum: Datum,
-    lon: f64,
-    lat: f64,
-    lon_field: &str,
-    lat_field: &str,
-) -> Result<Position, FieldError> {
+fn position(datum: Datum, lon: f64, lat: f64, lon_field: &str, lat_field: &str) -> Result<Position, FieldError> {
     datum.to_wgs84(lon, lat).map_err(|e| {
         // The field already says which coordinate; the reason need not repeat it.
         let (field, reason) = match e {

@@ -27,8 +27,7 @@ use liandong_core::{Datum, Position};
 use serde_json::{Map, Value};
 
 use crate::value::{
-    battery_pct, boolean, course_deg, json_number, json_required_number, number, optional_number,
-    unknown_if_negative,
+    battery_pct, boolean, course_deg, json_number, json_required_number, number, optional_number, unknown_if_negative,
 };
 use crate::{parse_timestamp, FieldError, Report};
 
@@ -46,11 +45,7 @@ const ID_KEYS: [&str; 2] = ["id", "deviceid"];
 /// An empty body means the query carries everything, whatever the content type says.
 /// Without a content type a body starting with `{` is read as JSON and anything else as
 /// a form, because some HTTP libraries on trackers omit the header.
-pub fn decode(
-    query: Option<&str>,
-    content_type: Option<&str>,
-    body: &[u8],
-) -> Result<Report, FieldError> {
+pub fn decode(query: Option<&str>, content_type: Option<&str>, body: &[u8]) -> Result<Report, FieldError> {
     let mut params = Params::default();
     params.extend(query.unwrap_or("").as_bytes());
     if body.iter().all(u8::is_ascii_whitespace) {
@@ -73,19 +68,10 @@ enum BodyKind {
 fn body_kind(content_type: Option<&str>, body: &[u8]) -> Result<BodyKind, FieldError> {
     let Some(content_type) = content_type else {
         let first = body.iter().find(|b| !b.is_ascii_whitespace());
-        return Ok(if first == Some(&b'{') {
-            BodyKind::Json
-        } else {
-            BodyKind::Form
-        });
+        return Ok(if first == Some(&b'{') { BodyKind::Json } else { BodyKind::Form });
     };
     // Parameters such as `; charset=UTF-8` do not change how we read the body.
-    let media = content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
+    let media = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     match media.as_str() {
         "application/x-www-form-urlencoded" => Ok(BodyKind::Form),
         "application/json" => Ok(BodyKind::Json),
@@ -130,9 +116,7 @@ impl Params {
     }
 
     fn take_datum(&mut self) -> Result<Option<Datum>, FieldError> {
-        self.take_first(&DATUM_KEYS)
-            .map(|(field, name)| crate::datum(field, &name))
-            .transpose()
+        self.take_first(&DATUM_KEYS).map(|(field, name)| crate::datum(field, &name)).transpose()
     }
 
     /// Moves what is left into `attributes`: the few keys Traccar gives a type
@@ -159,9 +143,7 @@ impl Params {
 
 /// Shapes 1 and 2: every value is a URL-encoded string.
 fn from_params(mut p: Params) -> Result<Report, FieldError> {
-    let (id_field, id) = p
-        .take_first(&ID_KEYS)
-        .ok_or_else(|| FieldError::new("id", "is required (id or deviceid)"))?;
+    let (id_field, id) = p.take_first(&ID_KEYS).ok_or_else(|| FieldError::new("id", "is required (id or deviceid)"))?;
     let device_id = crate::device_id(id_field, id)?;
     let key = p.take_key();
     let datum = p.take_datum()?.unwrap_or_default();
@@ -169,9 +151,7 @@ fn from_params(mut p: Params) -> Result<Report, FieldError> {
     let fix_time_ms = match p.take("timestamp") {
         None => None,
         Some(t) if t.is_empty() => None,
-        Some(t) => {
-            Some(parse_timestamp(&restore_plus(&t)).map_err(|r| FieldError::new("timestamp", r))?)
-        }
+        Some(t) => Some(parse_timestamp(&restore_plus(&t)).map_err(|r| FieldError::new("timestamp", r))?),
     };
     let speed_mps = unknown_if_negative(p.take_number("speed")?).map(|kn| kn * MPS_PER_KNOT);
     let course_deg = match p.take_first(&["bearing", "heading"]) {
@@ -203,19 +183,12 @@ fn from_params(mut p: Params) -> Result<Report, FieldError> {
 fn params_position(p: &mut Params, datum: Datum) -> Result<Position, FieldError> {
     let (lat, lon) = (p.take("lat"), p.take("lon"));
     if lat.is_some() || lon.is_some() {
-        let lat = number(
-            "lat",
-            &lat.ok_or_else(|| FieldError::new("lat", "is required"))?,
-        )?;
-        let lon = number(
-            "lon",
-            &lon.ok_or_else(|| FieldError::new("lon", "is required"))?,
-        )?;
+        let lat = number("lat", &lat.ok_or_else(|| FieldError::new("lat", "is required"))?)?;
+        let lon = number("lon", &lon.ok_or_else(|| FieldError::new("lon", "is required"))?)?;
         return crate::position(datum, lon, lat, "lon", "lat");
     }
-    let location = p
-        .take("location")
-        .ok_or_else(|| FieldError::new("lat", "is required (lat and lon, or location=lat,lon)"))?;
+    let location =
+        p.take("location").ok_or_else(|| FieldError::new("lat", "is required (lat and lon, or location=lat,lon)"))?;
     let bad = || FieldError::new("location", "must be lat,lon in decimal degrees");
     let (lat, lon) = location.split_once(',').ok_or_else(bad)?;
     let lat = number("location", lat.trim()).map_err(|_| bad())?;
@@ -251,8 +224,8 @@ fn restore_plus(t: &str) -> Cow<'_, str> {
 /// `activity` and other activity keys as `activity_<key>`; other battery keys as
 /// `battery_<key>`.
 fn from_json(mut query: Params, body: &[u8]) -> Result<Report, FieldError> {
-    let root: Value = serde_json::from_slice(body)
-        .map_err(|e| FieldError::new("body", format!("is not valid JSON: {e}")))?;
+    let root: Value =
+        serde_json::from_slice(body).map_err(|e| FieldError::new("body", format!("is not valid JSON: {e}")))?;
     let Value::Object(mut root) = root else {
         return Err(FieldError::new("body", "must be a JSON object"));
     };
@@ -275,10 +248,7 @@ fn from_json(mut query: Params, body: &[u8]) -> Result<Report, FieldError> {
         None | Some(Value::Null) | Some(Value::String(_)) => query_key,
         Some(_) => return Err(FieldError::new("key", "must be a string")),
     };
-    let datum = match DATUM_KEYS
-        .iter()
-        .find_map(|k| root.remove(*k).map(|v| (*k, v)))
-    {
+    let datum = match DATUM_KEYS.iter().find_map(|k| root.remove(*k).map(|v| (*k, v))) {
         Some((field, Value::String(name))) => crate::datum(field, &name)?,
         Some((field, _)) => return Err(FieldError::new(field, "must be a string")),
         None => query_datum.unwrap_or_default(),
@@ -288,10 +258,7 @@ fn from_json(mut query: Params, body: &[u8]) -> Result<Report, FieldError> {
         Some(Value::Object(location)) => location,
         None | Some(Value::Null) => return Err(FieldError::new("location", "is required")),
         Some(Value::Array(_)) => {
-            return Err(FieldError::new(
-                "location",
-                "must be one location object; batched uploads are not supported",
-            ))
+            return Err(FieldError::new("location", "must be one location object; batched uploads are not supported"))
         }
         Some(_) => return Err(FieldError::new("location", "must be an object")),
     };
@@ -302,25 +269,11 @@ fn from_json(mut query: Params, body: &[u8]) -> Result<Report, FieldError> {
     };
     let lat = json_required_number("location.coords.latitude", coords.remove("latitude"))?;
     let lon = json_required_number("location.coords.longitude", coords.remove("longitude"))?;
-    let position = crate::position(
-        datum,
-        lon,
-        lat,
-        "location.coords.longitude",
-        "location.coords.latitude",
-    )?;
-    let accuracy_m = unknown_if_negative(json_number(
-        "location.coords.accuracy",
-        coords.remove("accuracy"),
-    )?);
-    let speed_mps = unknown_if_negative(json_number(
-        "location.coords.speed",
-        coords.remove("speed"),
-    )?);
-    let course_deg = course_deg(
-        "location.coords.heading",
-        json_number("location.coords.heading", coords.remove("heading"))?,
-    )?;
+    let position = crate::position(datum, lon, lat, "location.coords.longitude", "location.coords.latitude")?;
+    let accuracy_m = unknown_if_negative(json_number("location.coords.accuracy", coords.remove("accuracy"))?);
+    let speed_mps = unknown_if_negative(json_number("location.coords.speed", coords.remove("speed"))?);
+    let course_deg =
+        course_deg("location.coords.heading", json_number("location.coords.heading", coords.remove("heading"))?)?;
     let altitude_m = json_number("location.coords.altitude", coords.remove("altitude"))?;
     let fix_time_ms = json_timestamp("location.timestamp", location.remove("timestamp"))?;
 
@@ -346,11 +299,7 @@ fn from_json(mut query: Params, body: &[u8]) -> Result<Report, FieldError> {
         None | Some(Value::Null) => {}
         Some(Value::Object(activity)) => {
             for (k, v) in activity {
-                let name = if k == "type" {
-                    "activity".to_owned()
-                } else {
-                    format!("activity_{k}")
-                };
+                let name = if k == "type" { "activity".to_owned() } else { format!("activity_{k}") };
                 attributes.insert(name, v);
             }
         }
@@ -386,9 +335,7 @@ fn json_timestamp(field: &str, value: Option<Value>) -> Result<Option<i64>, Fiel
         Some(Value::Number(n)) => n.to_string(),
         Some(_) => return Err(FieldError::new(field, "must be a string or a number")),
     };
-    parse_timestamp(&text)
-        .map(Some)
-        .map_err(|r| FieldError::new(field, r))
+    parse_timestamp(&text).map(Some).map_err(|r| FieldError::new(field, r))
 }
 
 /// The SDK's battery level, a fraction of 1 (`-1` when unknown), as a percentage.
@@ -486,18 +433,8 @@ mod tests {
         assert_eq!(got.device_id, want.device_id, "{name}: device_id");
         assert_eq!(got.datum, want.datum, "{name}: datum");
         assert_eq!(got.fix_time_ms, want.fix_time_ms, "{name}: fix_time_ms");
-        assert!(
-            close(got.speed_mps, want.speed_mps),
-            "{name}: speed {:?} != {:?}",
-            got.speed_mps,
-            want.speed_mps
-        );
-        assert!(
-            close(got.course_deg, want.course_deg),
-            "{name}: course {:?} != {:?}",
-            got.course_deg,
-            want.course_deg
-        );
+        assert!(close(got.speed_mps, want.speed_mps), "{name}: speed {:?} != {:?}", got.speed_mps, want.speed_mps);
+        assert!(close(got.course_deg, want.course_deg), "{name}: course {:?} != {:?}", got.course_deg, want.course_deg);
         assert!(
             close(got.altitude_m, want.altitude_m),
             "{name}: altitude {:?} != {:?}",
@@ -539,13 +476,7 @@ mod tests {
     ) -> Shape {
         let mut want = start;
         edit(&mut want);
-        Shape {
-            name,
-            query: query.map(str::to_owned),
-            content_type,
-            body: body.to_vec(),
-            want,
-        }
+        Shape { name, query: query.map(str::to_owned), content_type, body: body.to_vec(), want }
     }
 
     fn with_query(extra: &str) -> String {
@@ -644,7 +575,14 @@ mod tests {
             shape("empty optional values are missing", Some(&replacing("speed", Some(""))), None, b"", base(), |r| {
                 r.speed_mps = None
             }),
-            shape("timestamp in unix milliseconds", Some(&replacing("timestamp", Some("1714550400000"))), None, b"", base(), |_| {}),
+            shape(
+                "timestamp in unix milliseconds",
+                Some(&replacing("timestamp", Some("1714550400000"))),
+                None,
+                b"",
+                base(),
+                |_| {},
+            ),
             shape(
                 "timestamp ISO 8601 with Z",
                 Some(&replacing("timestamp", Some("2024-05-01T08:00:00Z"))),
@@ -700,7 +638,14 @@ mod tests {
                 },
             ),
             shape("deviceid instead of id", Some(&QUERY.replace("id=", "deviceid=")), None, b"", base(), |_| {}),
-            shape("heading instead of bearing", Some(&QUERY.replace("bearing=", "heading=")), None, b"", base(), |_| {}),
+            shape(
+                "heading instead of bearing",
+                Some(&QUERY.replace("bearing=", "heading=")),
+                None,
+                b"",
+                base(),
+                |_| {},
+            ),
             shape("negative speed is unknown", Some(&replacing("speed", Some("-1.0"))), None, b"", base(), |r| {
                 r.speed_mps = None
             }),
@@ -715,7 +660,9 @@ mod tests {
             }),
             shape(
                 "Traccar's typed extras and unknown keys go to attributes",
-                Some(&with_query("hdop=0.9&valid=1&charge=false&driverUniqueId=007&alarm=sos&event=start&wifi=aa-bb,-60")),
+                Some(&with_query(
+                    "hdop=0.9&valid=1&charge=false&driverUniqueId=007&alarm=sos&event=start&wifi=aa-bb,-60",
+                )),
                 None,
                 b"",
                 base(),
@@ -736,11 +683,7 @@ mod tests {
     #[test]
     fn knots_are_converted_at_1852_m_per_nautical_mile() {
         let r = decode(Some(&replacing("speed", Some("1"))), None, b"").unwrap();
-        assert!(
-            (r.speed_mps.unwrap() - 0.514_444).abs() < 1e-6,
-            "{:?}",
-            r.speed_mps
-        );
+        assert!((r.speed_mps.unwrap() - 0.514_444).abs() < 1e-6, "{:?}", r.speed_mps);
     }
 
     /// GCJ-02 near 107.2E 30.7N is offset a few hundred metres from WGS 84; the decoded
@@ -749,27 +692,9 @@ mod tests {
     fn stated_datums_are_converted_to_wgs84() {
         let sent = Position::new(107.2048, 30.7361).unwrap();
         let rows = [
-            (
-                "query datum",
-                Some(with_query("datum=gcj02")),
-                None,
-                Vec::new(),
-                Datum::Gcj02,
-            ),
-            (
-                "query coordsys",
-                Some(with_query("coordsys=GCJ-02")),
-                None,
-                Vec::new(),
-                Datum::Gcj02,
-            ),
-            (
-                "form coord_type bd09",
-                None,
-                FORM,
-                with_query("coord_type=bd09ll").into_bytes(),
-                Datum::Bd09,
-            ),
+            ("query datum", Some(with_query("datum=gcj02")), None, Vec::new(), Datum::Gcj02),
+            ("query coordsys", Some(with_query("coordsys=GCJ-02")), None, Vec::new(), Datum::Gcj02),
+            ("form coord_type bd09", None, FORM, with_query("coord_type=bd09ll").into_bytes(), Datum::Bd09),
             (
                 "json root datum",
                 None,
@@ -781,42 +706,23 @@ mod tests {
                 },
                 Datum::Gcj02,
             ),
-            (
-                "json body, query datum",
-                Some("datum=gcj02".to_owned()),
-                JSON,
-                json_body(),
-                Datum::Gcj02,
-            ),
+            ("json body, query datum", Some("datum=gcj02".to_owned()), JSON, json_body(), Datum::Gcj02),
         ];
         for (name, query, ct, body, datum) in rows {
             let r = decode(query.as_deref(), ct, &body).unwrap_or_else(|e| panic!("{name}: {e}"));
             assert_eq!(r.datum, datum, "{name}");
             let moved_m = r.position.haversine_m(sent);
-            assert!(
-                (300.0..1500.0).contains(&moved_m),
-                "{name}: moved {moved_m} m"
-            );
-            let (mut lon, mut lat) =
-                liandong_core::datum::wgs84_to_gcj02(r.position.lon(), r.position.lat());
+            assert!((300.0..1500.0).contains(&moved_m), "{name}: moved {moved_m} m");
+            let (mut lon, mut lat) = liandong_core::datum::wgs84_to_gcj02(r.position.lon(), r.position.lat());
             if datum == Datum::Bd09 {
                 (lon, lat) = liandong_core::datum::gcj02_to_bd09(lon, lat);
             }
             // BD-09's published inverse is approximate, to about 1e-7 degrees (1 cm).
             let tolerance_deg = if datum == Datum::Bd09 { 1e-6 } else { 1e-8 };
             let off = (lon - sent.lon()).abs().max((lat - sent.lat()).abs());
-            assert!(
-                off < tolerance_deg,
-                "{name}: round trip ({lon}, {lat}) is {off} deg off"
-            );
-            assert!(
-                r.attributes.is_empty() || name.starts_with("json"),
-                "{name}: datum leaked into attributes"
-            );
-            assert!(
-                !r.attributes.contains_key("datum") && !r.attributes.contains_key("coordsys"),
-                "{name}"
-            );
+            assert!(off < tolerance_deg, "{name}: round trip ({lon}, {lat}) is {off} deg off");
+            assert!(r.attributes.is_empty() || name.starts_with("json"), "{name}: datum leaked into attributes");
+            assert!(!r.attributes.contains_key("datum") && !r.attributes.contains_key("coordsys"), "{name}");
         }
     }
 
@@ -824,24 +730,9 @@ mod tests {
     fn the_key_never_reaches_the_attributes() {
         let rows = [
             ("query", Some(with_query("key=s3cr3t")), None, Vec::new()),
-            (
-                "form",
-                Some("key=s3cr3t".to_owned()),
-                FORM,
-                QUERY.as_bytes().to_vec(),
-            ),
-            (
-                "form body key",
-                None,
-                FORM,
-                with_query("key=s3cr3t").into_bytes(),
-            ),
-            (
-                "json, query key",
-                Some("key=s3cr3t".to_owned()),
-                JSON,
-                json_body(),
-            ),
+            ("form", Some("key=s3cr3t".to_owned()), FORM, QUERY.as_bytes().to_vec()),
+            ("form body key", None, FORM, with_query("key=s3cr3t").into_bytes()),
+            ("json, query key", Some("key=s3cr3t".to_owned()), JSON, json_body()),
             ("json, body key", None, JSON, {
                 let mut v: Value = serde_json::from_slice(&json_body()).unwrap();
                 v["key"] = json!("s3cr3t");
@@ -866,7 +757,13 @@ mod tests {
             ("missing id", Some(replacing("id", None)), None, b"", "id"),
             ("empty id", Some(replacing("id", Some(""))), None, b"", "id"),
             ("id with a space", Some(replacing("id", Some("12%2034"))), None, b"", "id"),
-            ("deviceid too long", Some(QUERY.replace("id=123456", &format!("deviceid={}", "9".repeat(65)))), None, b"", "deviceid"),
+            (
+                "deviceid too long",
+                Some(QUERY.replace("id=123456", &format!("deviceid={}", "9".repeat(65)))),
+                None,
+                b"",
+                "deviceid",
+            ),
             ("missing lat and lon", Some("id=123456".into()), None, b"", "lat"),
             ("lat without lon", Some(replacing("lon", None)), None, b"", "lon"),
             ("lon without lat", Some(replacing("lat", None)), None, b"", "lat"),
@@ -896,11 +793,21 @@ mod tests {
             ("JSON not an object", None, JSON, b"[1, 2]", "body"),
             ("JSON without location", None, JSON, br#"{"device_id":"123456"}"#, "location"),
             ("JSON batched locations", None, JSON, br#"{"device_id":"123456","location":[]}"#, "location"),
-            ("JSON without device id", None, JSON, br#"{"location":{"coords":{"latitude":30.7,"longitude":107.2}}}"#, "device_id"),
+            (
+                "JSON without device id",
+                None,
+                JSON,
+                br#"{"location":{"coords":{"latitude":30.7,"longitude":107.2}}}"#,
+                "device_id",
+            ),
             ("JSON without coordinates", None, JSON, no_coords.as_bytes(), "location.coords.latitude"),
-            ("JSON latitude as a string", None, JSON,
+            (
+                "JSON latitude as a string",
+                None,
+                JSON,
                 br#"{"device_id":"123456","location":{"coords":{"latitude":"30.7","longitude":107.2}}}"#,
-                "location.coords.latitude"),
+                "location.coords.latitude",
+            ),
         ];
         for (name, query, ct, body, field) in rows {
             let got = decode(query.as_deref(), ct, body);
@@ -919,61 +826,17 @@ mod tests {
             v.to_string().into_bytes()
         };
         let rows = [
-            (
-                "latitude 91",
-                json!({"location": {"coords": {"latitude": 91.0}}}),
-                "location.coords.latitude",
-            ),
-            (
-                "longitude -181",
-                json!({"location": {"coords": {"longitude": -181.0}}}),
-                "location.coords.longitude",
-            ),
-            (
-                "speed as text",
-                json!({"location": {"coords": {"speed": "1.5"}}}),
-                "location.coords.speed",
-            ),
-            (
-                "heading 720",
-                json!({"location": {"coords": {"heading": 720.0}}}),
-                "location.coords.heading",
-            ),
-            (
-                "bad timestamp",
-                json!({"location": {"timestamp": "soon"}}),
-                "location.timestamp",
-            ),
-            (
-                "timestamp as bool",
-                json!({"location": {"timestamp": true}}),
-                "location.timestamp",
-            ),
-            (
-                "battery level as percent",
-                json!({"location": {"battery": {"level": 85}}}),
-                "location.battery.level",
-            ),
-            (
-                "battery not an object",
-                json!({"location": {"battery": 0.85}}),
-                "location.battery",
-            ),
-            (
-                "coords not an object",
-                json!({"location": {"coords": [30.7, 107.2]}}),
-                "location.coords",
-            ),
-            (
-                "device id a number",
-                json!({"device_id": 123456}),
-                "device_id",
-            ),
-            (
-                "device id with slash",
-                json!({"device_id": "a/b"}),
-                "device_id",
-            ),
+            ("latitude 91", json!({"location": {"coords": {"latitude": 91.0}}}), "location.coords.latitude"),
+            ("longitude -181", json!({"location": {"coords": {"longitude": -181.0}}}), "location.coords.longitude"),
+            ("speed as text", json!({"location": {"coords": {"speed": "1.5"}}}), "location.coords.speed"),
+            ("heading 720", json!({"location": {"coords": {"heading": 720.0}}}), "location.coords.heading"),
+            ("bad timestamp", json!({"location": {"timestamp": "soon"}}), "location.timestamp"),
+            ("timestamp as bool", json!({"location": {"timestamp": true}}), "location.timestamp"),
+            ("battery level as percent", json!({"location": {"battery": {"level": 85}}}), "location.battery.level"),
+            ("battery not an object", json!({"location": {"battery": 0.85}}), "location.battery"),
+            ("coords not an object", json!({"location": {"coords": [30.7, 107.2]}}), "location.coords"),
+            ("device id a number", json!({"device_id": 123456}), "device_id"),
+            ("device id with slash", json!({"device_id": "a/b"}), "device_id"),
             ("unknown datum", json!({"datum": "utm"}), "datum"),
         ];
         for (name, patch, field) in rows {

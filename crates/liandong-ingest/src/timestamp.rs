@@ -58,22 +58,14 @@ fn unix_number(s: &str) -> Option<Result<UnixMs, String>> {
         let Ok(n) = s.parse::<i64>() else {
             return Some(too_large());
         };
-        return Some(if n.unsigned_abs() < SECONDS_BELOW as u64 {
-            Ok(n * 1000)
-        } else {
-            Ok(n)
-        });
+        return Some(if n.unsigned_abs() < SECONDS_BELOW as u64 { Ok(n * 1000) } else { Ok(n) });
     }
     // A fraction: only seconds need sub-unit precision; parsing as f64 keeps
     // microseconds for present-day seconds, more than any fix time carries.
     let Ok(v) = s.parse::<f64>() else {
         return Some(too_large());
     };
-    let ms = if v.abs() < SECONDS_BELOW as f64 {
-        v * 1000.0
-    } else {
-        v
-    };
+    let ms = if v.abs() < SECONDS_BELOW as f64 { v * 1000.0 } else { v };
     if ms.abs() > MAX_MS as f64 {
         return Some(too_large());
     }
@@ -82,27 +74,19 @@ fn unix_number(s: &str) -> Option<Result<UnixMs, String>> {
 
 /// Calendar forms: with an offset first, then offset-less forms read as UTC.
 fn calendar(s: &str) -> Result<UnixMs, String> {
-    let with_offset = OffsetDateTime::parse(s, &Rfc3339)
-        .or_else(|_| OffsetDateTime::parse(s, &Iso8601::DEFAULT))
-        .ok();
+    let with_offset = OffsetDateTime::parse(s, &Rfc3339).or_else(|_| OffsetDateTime::parse(s, &Iso8601::DEFAULT)).ok();
     let dt = match with_offset {
         Some(dt) => dt,
-        None => local_as_utc(s).ok_or_else(|| {
-            "must be Unix seconds or milliseconds, RFC 3339, or yyyy-MM-dd HH:mm:ss".to_owned()
-        })?,
+        None => local_as_utc(s)
+            .ok_or_else(|| "must be Unix seconds or milliseconds, RFC 3339, or yyyy-MM-dd HH:mm:ss".to_owned())?,
     };
     Ok((dt.unix_timestamp_nanos() / 1_000_000) as i64)
 }
 
 fn local_as_utc(s: &str) -> Option<OffsetDateTime> {
-    let space = format_description!(
-        version = 2,
-        "[year]-[month]-[day] [hour]:[minute]:[second][optional [.[subsecond]]]"
-    );
-    let t = format_description!(
-        version = 2,
-        "[year]-[month]-[day]T[hour]:[minute]:[second][optional [.[subsecond]]]"
-    );
+    let space =
+        format_description!(version = 2, "[year]-[month]-[day] [hour]:[minute]:[second][optional [.[subsecond]]]");
+    let t = format_description!(version = 2, "[year]-[month]-[day]T[hour]:[minute]:[second][optional [.[subsecond]]]");
     PrimitiveDateTime::parse(s, space)
         .or_else(|_| PrimitiveDateTime::parse(s, t))
         .ok()
@@ -127,28 +111,12 @@ mod tests {
             ("rfc 3339 Z with millis", "2024-05-01T08:00:00.000Z", T0_MS),
             ("rfc 3339 Z without fraction", "2024-05-01T08:00:00Z", T0_MS),
             ("rfc 3339 lowercase z", "2024-05-01t08:00:00z", T0_MS),
-            (
-                "rfc 3339 offset with fraction",
-                "2024-05-01T16:00:00.250+08:00",
-                T0_MS + 250,
-            ),
-            (
-                "rfc 3339 negative offset",
-                "2024-05-01T03:00:00-05:00",
-                T0_MS,
-            ),
+            ("rfc 3339 offset with fraction", "2024-05-01T16:00:00.250+08:00", T0_MS + 250),
+            ("rfc 3339 negative offset", "2024-05-01T03:00:00-05:00", T0_MS),
             ("iso 8601 basic", "20240501T080000Z", T0_MS),
-            (
-                "iso 8601 offset without colon",
-                "2024-05-01T16:00:00+0800",
-                T0_MS,
-            ),
+            ("iso 8601 offset without colon", "2024-05-01T16:00:00+0800", T0_MS),
             ("space form is utc", "2024-05-01 08:00:00", T0_MS),
-            (
-                "space form with fraction",
-                "2024-05-01 08:00:00.5",
-                T0_MS + 500,
-            ),
+            ("space form with fraction", "2024-05-01 08:00:00.5", T0_MS + 500),
             ("T form without offset is utc", "2024-05-01T08:00:00", T0_MS),
         ];
         for (name, input, want) in rows {
@@ -174,11 +142,7 @@ mod tests {
             ("slashes", "2024/05/01 08:00:00"),
         ];
         for (name, input) in rows {
-            assert!(
-                parse_timestamp(input).is_err(),
-                "{name}: {input:?} -> {:?}",
-                parse_timestamp(input)
-            );
+            assert!(parse_timestamp(input).is_err(), "{name}: {input:?} -> {:?}", parse_timestamp(input));
         }
     }
 }

@@ -32,10 +32,7 @@ pub(crate) fn optional_number(field: &str, text: Option<&str>) -> Result<Option<
 pub(crate) fn json_number(field: &str, value: Option<Value>) -> Result<Option<f64>, FieldError> {
     match value {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => n
-            .as_f64()
-            .map(Some)
-            .ok_or_else(|| FieldError::new(field, "must be a number")),
+        Some(Value::Number(n)) => n.as_f64().map(Some).ok_or_else(|| FieldError::new(field, "must be a number")),
         Some(_) => Err(FieldError::new(field, "must be a number")),
     }
 }
@@ -107,10 +104,7 @@ mod tests {
         assert_eq!(course_deg("bearing", Some(-1.0)), Ok(None));
         assert_eq!(course_deg("bearing", Some(360.0)), Ok(Some(0.0)));
         assert_eq!(course_deg("bearing", Some(359.9)), Ok(Some(359.9)));
-        assert_eq!(
-            course_deg("bearing", Some(361.0)).unwrap_err().field,
-            "bearing"
-        );
+        assert_eq!(course_deg("bearing", Some(361.0)).unwrap_err().field, "bearing");
         assert_eq!(battery_pct("batt", Some(-1.0)), Ok(None));
         assert_eq!(battery_pct("batt", Some(100.0)), Ok(Some(100.0)));
         assert_eq!(battery_pct("batt", Some(100.5)).unwrap_err().field, "batt");

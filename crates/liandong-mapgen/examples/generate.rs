@@ -5,16 +5,10 @@
 use std::path::PathBuf;
 
 fn main() -> anyhow::Result<()> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()?;
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize()?;
     let mut args = std::env::args().skip(1);
-    let source = args
-        .next()
-        .map_or_else(|| root.join("maps/dazhu/source"), PathBuf::from);
-    let out = args
-        .next()
-        .map_or_else(|| root.join("maps/dazhu"), PathBuf::from);
+    let source = args.next().map_or_else(|| root.join("maps/dazhu/source"), PathBuf::from);
+    let out = args.next().map_or_else(|| root.join("maps/dazhu"), PathBuf::from);
     let summary = liandong_mapgen::generate(&source, &out)?;
     println!("wrote {}: {summary}", out.display());
     Ok(())

@@ -24,27 +24,17 @@ pub struct Proj {
 
 impl Proj {
     pub fn new(lon0: f64, lat0: f64) -> Self {
-        Proj {
-            lon0,
-            lat0,
-            m_per_deg_lon: M_PER_DEG_LON_EQ * lat0.to_radians().cos(),
-        }
+        Proj { lon0, lat0, m_per_deg_lon: M_PER_DEG_LON_EQ * lat0.to_radians().cos() }
     }
 
     /// Lon/lat degrees to local metres (x east, y north).
     pub fn to_m(&self, c: Coord) -> Coord {
-        Coord {
-            x: (c.x - self.lon0) * self.m_per_deg_lon,
-            y: (c.y - self.lat0) * M_PER_DEG_LAT,
-        }
+        Coord { x: (c.x - self.lon0) * self.m_per_deg_lon, y: (c.y - self.lat0) * M_PER_DEG_LAT }
     }
 
     /// Local metres back to lon/lat degrees.
     pub fn to_deg(&self, m: Coord) -> Coord {
-        Coord {
-            x: self.lon0 + m.x / self.m_per_deg_lon,
-            y: self.lat0 + m.y / M_PER_DEG_LAT,
-        }
+        Coord { x: self.lon0 + m.x / self.m_per_deg_lon, y: self.lat0 + m.y / M_PER_DEG_LAT }
     }
 
     /// Planar distance in metres between two lon/lat coordinates.
@@ -56,19 +46,13 @@ impl Proj {
     /// The point `d_m` metres from `c` at bearing `angle_rad` (counter-clockwise from east).
     pub fn offset(&self, c: Coord, d_m: f64, angle_rad: f64) -> Coord {
         let m = self.to_m(c);
-        self.to_deg(Coord {
-            x: m.x + d_m * angle_rad.cos(),
-            y: m.y + d_m * angle_rad.sin(),
-        })
+        self.to_deg(Coord { x: m.x + d_m * angle_rad.cos(), y: m.y + d_m * angle_rad.sin() })
     }
 }
 
 /// Rounds a coordinate to 6 decimals, the precision of every file written.
 pub fn round6(c: Coord) -> Coord {
-    Coord {
-        x: (c.x * 1e6).round() / 1e6,
-        y: (c.y * 1e6).round() / 1e6,
-    }
+    Coord { x: (c.x * 1e6).round() / 1e6, y: (c.y * 1e6).round() / 1e6 }
 }
 
 /// Keeps the part of a convex polygon `poly` (open ring, metres) on the side of the
@@ -84,10 +68,7 @@ fn clip_half_plane(poly: &[Coord], m: Coord, d: Coord) -> Vec<Coord> {
         }
         if (fa < 0.0 && fb > 0.0) || (fa > 0.0 && fb < 0.0) {
             let t = fa / (fa - fb);
-            out.push(Coord {
-                x: a.x + (b.x - a.x) * t,
-                y: a.y + (b.y - a.y) * t,
-            });
+            out.push(Coord { x: a.x + (b.x - a.x) * t, y: a.y + (b.y - a.y) * t });
         }
     }
     out
@@ -100,50 +81,17 @@ fn clip_half_plane(poly: &[Coord], m: Coord, d: Coord) -> Vec<Coord> {
 /// Cells are computed in the local metric plane, where "nearest" is meant.
 pub fn voronoi_clipped(proj: &Proj, sites: &[Coord], clip: &MultiPolygon) -> Vec<MultiPolygon> {
     let sites_m: Vec<Coord> = sites.iter().map(|c| proj.to_m(*c)).collect();
-    let (mut lo, mut hi) = (
-        Coord {
-            x: f64::MAX,
-            y: f64::MAX,
-        },
-        Coord {
-            x: f64::MIN,
-            y: f64::MIN,
-        },
-    );
-    for p in clip
-        .0
-        .iter()
-        .flat_map(|p| p.exterior().0.iter())
-        .map(|c| proj.to_m(*c))
-        .chain(sites_m.iter().copied())
-    {
-        lo = Coord {
-            x: lo.x.min(p.x),
-            y: lo.y.min(p.y),
-        };
-        hi = Coord {
-            x: hi.x.max(p.x),
-            y: hi.y.max(p.y),
-        };
+    let (mut lo, mut hi) = (Coord { x: f64::MAX, y: f64::MAX }, Coord { x: f64::MIN, y: f64::MIN });
+    for p in clip.0.iter().flat_map(|p| p.exterior().0.iter()).map(|c| proj.to_m(*c)).chain(sites_m.iter().copied()) {
+        lo = Coord { x: lo.x.min(p.x), y: lo.y.min(p.y) };
+        hi = Coord { x: hi.x.max(p.x), y: hi.y.max(p.y) };
     }
     let pad = 10_000.0;
     let bbox = vec![
-        Coord {
-            x: lo.x - pad,
-            y: lo.y - pad,
-        },
-        Coord {
-            x: hi.x + pad,
-            y: lo.y - pad,
-        },
-        Coord {
-            x: hi.x + pad,
-            y: hi.y + pad,
-        },
-        Coord {
-            x: lo.x - pad,
-            y: hi.y + pad,
-        },
+        Coord { x: lo.x - pad, y: lo.y - pad },
+        Coord { x: hi.x + pad, y: lo.y - pad },
+        Coord { x: hi.x + pad, y: hi.y + pad },
+        Coord { x: lo.x - pad, y: hi.y + pad },
     ];
     sites_m
         .iter()
@@ -154,14 +102,8 @@ pub fn voronoi_clipped(proj: &Proj, sites: &[Coord], clip: &MultiPolygon) -> Vec
                 if i == j || cell.is_empty() {
                     continue;
                 }
-                let m = Coord {
-                    x: (si.x + sj.x) / 2.0,
-                    y: (si.y + sj.y) / 2.0,
-                };
-                let d = Coord {
-                    x: sj.x - si.x,
-                    y: sj.y - si.y,
-                };
+                let m = Coord { x: (si.x + sj.x) / 2.0, y: (si.y + sj.y) / 2.0 };
+                let d = Coord { x: sj.x - si.x, y: sj.y - si.y };
                 cell = clip_half_plane(&cell, m, d);
             }
             let mut ring: Vec<Coord> = cell.iter().map(|c| proj.to_deg(*c)).collect();
@@ -198,10 +140,7 @@ pub fn clean(mp: &MultiPolygon) -> MultiPolygon {
         mp.0.iter()
             .filter_map(|p| {
                 let ext = ring(p.exterior())?;
-                Some(Polygon::new(
-                    ext,
-                    p.interiors().iter().filter_map(ring).collect(),
-                ))
+                Some(Polygon::new(ext, p.interiors().iter().filter_map(ring).collect()))
             })
             .collect();
     MultiPolygon::new(polys).orient(geo::orient::Direction::Default)
@@ -209,13 +148,7 @@ pub fn clean(mp: &MultiPolygon) -> MultiPolygon {
 
 /// Whether the straight segment `a`–`b` stays inside `area`, sampled every `step_m`.
 /// Takes a prepared polygon: road drawing asks this tens of thousands of times.
-pub fn segment_inside(
-    proj: &Proj,
-    area: &PreparedPolygon,
-    a: Coord,
-    b: Coord,
-    step_m: f64,
-) -> bool {
+pub fn segment_inside(proj: &Proj, area: &PreparedPolygon, a: Coord, b: Coord, step_m: f64) -> bool {
     let n = (proj.dist_m(a, b) / step_m).ceil().max(1.0) as usize;
     (0..=n).all(|k| {
         let t = k as f64 / n as f64;
@@ -244,8 +177,7 @@ pub fn blob(
             .collect();
         let mut closed = ring.clone();
         closed.push(ring[0]);
-        let poly =
-            Polygon::new(LineString::new(closed), vec![]).orient(geo::orient::Direction::Default);
+        let poly = Polygon::new(LineString::new(closed), vec![]).orient(geo::orient::Direction::Default);
         if area.contains(&poly) {
             return Some(poly);
         }
@@ -260,13 +192,7 @@ mod tests {
 
     fn square(x0: f64, y0: f64, s: f64) -> MultiPolygon {
         MultiPolygon::new(vec![Polygon::new(
-            LineString::from(vec![
-                (x0, y0),
-                (x0 + s, y0),
-                (x0 + s, y0 + s),
-                (x0, y0 + s),
-                (x0, y0),
-            ]),
+            LineString::from(vec![(x0, y0), (x0 + s, y0), (x0 + s, y0 + s), (x0, y0 + s), (x0, y0)]),
             vec![],
         )])
     }
@@ -276,26 +202,14 @@ mod tests {
         let proj = Proj::new(107.2, 30.7);
         let area = square(107.1, 30.6, 0.2);
         let sites = [
-            Coord {
-                x: 107.15,
-                y: 30.65,
-            },
-            Coord {
-                x: 107.25,
-                y: 30.66,
-            },
+            Coord { x: 107.15, y: 30.65 },
+            Coord { x: 107.25, y: 30.66 },
             Coord { x: 107.2, y: 30.75 },
-            Coord {
-                x: 107.12,
-                y: 30.78,
-            },
+            Coord { x: 107.12, y: 30.78 },
         ];
         let cells = voronoi_clipped(&proj, &sites, &area);
         let total: f64 = cells.iter().map(|c| c.unsigned_area()).sum();
-        assert!(
-            (total - area.unsigned_area()).abs() / area.unsigned_area() < 1e-6,
-            "{total}"
-        );
+        assert!((total - area.unsigned_area()).abs() / area.unsigned_area() < 1e-6, "{total}");
         for (cell, site) in cells.iter().zip(&sites) {
             assert!(cell.contains(&geo::Point::from(*site)));
             assert!(cell.0.iter().all(|p| geo::Winding::is_ccw(p.exterior())));
@@ -304,12 +218,8 @@ mod tests {
 
     #[test]
     fn half_plane_clip_keeps_the_near_side() {
-        let sq = [
-            Coord { x: 0.0, y: 0.0 },
-            Coord { x: 2.0, y: 0.0 },
-            Coord { x: 2.0, y: 2.0 },
-            Coord { x: 0.0, y: 2.0 },
-        ];
+        let sq =
+            [Coord { x: 0.0, y: 0.0 }, Coord { x: 2.0, y: 0.0 }, Coord { x: 2.0, y: 2.0 }, Coord { x: 0.0, y: 2.0 }];
         let out = clip_half_plane(&sq, Coord { x: 1.0, y: 1.0 }, Coord { x: 1.0, y: 0.0 });
         assert!(out.iter().all(|c| c.x <= 1.0 + 1e-12));
         assert_eq!(out.len(), 4);

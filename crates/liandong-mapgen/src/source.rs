@@ -34,10 +34,7 @@ impl Township {
 
 /// Strips the administrative suffix from a township name (石河镇 → 石河).
 pub fn short_name(name: &str) -> &str {
-    ["街道", "镇", "乡"]
-        .iter()
-        .find_map(|s| name.strip_suffix(s))
-        .unwrap_or(name)
+    ["街道", "镇", "乡"].iter().find_map(|s| name.strip_suffix(s)).unwrap_or(name)
 }
 
 /// A village or community (村/社区): one grid each.
@@ -102,11 +99,7 @@ pub fn read(dir: &Path) -> anyhow::Result<Sources> {
         .collect::<anyhow::Result<Vec<_>>>()?;
     let villages = read_csv(&dir.join("villages.csv"), 3)?
         .into_iter()
-        .map(|r| Village {
-            code: r[0].clone(),
-            name: village_display_name(&r[1]),
-            township_code: r[2].clone(),
-        })
+        .map(|r| Village { code: r[0].clone(), name: village_display_name(&r[1]), township_code: r[2].clone() })
         .collect();
     let places = read_csv(&dir.join("places.csv"), 13)?
         .into_iter()
@@ -127,30 +120,18 @@ pub fn read(dir: &Path) -> anyhow::Result<Sources> {
                 name_en: r[2].clone(),
                 centre: coord(&r[3], &r[4])?,
                 fence_kind: r[5].clone(),
-                fence_radius_m: r[6]
-                    .parse()
-                    .with_context(|| format!("fence_radius_m {:?}", r[6]))?,
+                fence_radius_m: r[6].parse().with_context(|| format!("fence_radius_m {:?}", r[6]))?,
                 post,
             })
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    Ok(Sources {
-        boundary,
-        boundary_gcj02,
-        townships,
-        villages,
-        places,
-    })
+    Ok(Sources { boundary, boundary_gcj02, townships, villages, places })
 }
 
 /// Official 村民委员会/社区居民委员会 names shortened to the everyday 村/社区 form.
 fn village_display_name(official: &str) -> String {
-    for (suffix, short) in [
-        ("社区居民委员会", "社区"),
-        ("村民委员会", "村"),
-        ("居民委员会", "社区"),
-        ("委员会", ""),
-    ] {
+    for (suffix, short) in [("社区居民委员会", "社区"), ("村民委员会", "村"), ("居民委员会", "社区"), ("委员会", "")]
+    {
         if let Some(stem) = official.strip_suffix(suffix) {
             return format!("{stem}{short}");
         }
@@ -166,8 +147,7 @@ fn coord(lon: &str, lat: &str) -> anyhow::Result<Coord> {
 
 /// Rows of a header-first CSV file, each with exactly `columns` fields.
 fn read_csv(path: &Path, columns: usize) -> anyhow::Result<Vec<Vec<String>>> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let mut rows = Vec::new();
     for (n, line) in text.lines().enumerate().skip(1) {
         if line.trim().is_empty() {
@@ -189,27 +169,19 @@ fn read_csv(path: &Path, columns: usize) -> anyhow::Result<Vec<Vec<String>>> {
 /// The boundary as a MultiPolygon; accepts a bare geometry, a Feature or a
 /// FeatureCollection of (Multi)Polygons.
 fn read_boundary(path: &Path) -> anyhow::Result<MultiPolygon> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let gj: geojson::GeoJson = text
-        .parse()
-        .with_context(|| format!("parsing {}", path.display()))?;
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let gj: geojson::GeoJson = text.parse().with_context(|| format!("parsing {}", path.display()))?;
     let geometries: Vec<geojson::Geometry> = match gj {
         geojson::GeoJson::Geometry(g) => vec![g],
         geojson::GeoJson::Feature(f) => f.geometry.into_iter().collect(),
-        geojson::GeoJson::FeatureCollection(fc) => {
-            fc.features.into_iter().filter_map(|f| f.geometry).collect()
-        }
+        geojson::GeoJson::FeatureCollection(fc) => fc.features.into_iter().filter_map(|f| f.geometry).collect(),
     };
     let mut polygons = Vec::new();
     for g in geometries {
         match geo::Geometry::<f64>::try_from(g.value)? {
             geo::Geometry::Polygon(p) => polygons.push(p),
             geo::Geometry::MultiPolygon(mp) => polygons.extend(mp.0),
-            other => bail!(
-                "{}: expected (Multi)Polygon boundary, found {other:?}",
-                path.display()
-            ),
+            other => bail!("{}: expected (Multi)Polygon boundary, found {other:?}", path.display()),
         }
     }
     ensure!(!polygons.is_empty(), "{}: no polygon", path.display());
@@ -222,11 +194,8 @@ mod tests {
 
     #[test]
     fn official_village_names_are_shortened() {
-        for (official, shown) in [
-            ("五四村民委员会", "五四村"),
-            ("大同社区居民委员会", "大同社区"),
-            ("某某", "某某"),
-        ] {
+        for (official, shown) in [("五四村民委员会", "五四村"), ("大同社区居民委员会", "大同社区"), ("某某", "某某")]
+        {
             assert_eq!(village_display_name(official), shown);
         }
         assert_eq!(short_name("石桥铺镇"), "石桥铺");

@@ -20,12 +20,7 @@ pub struct LayerOut {
 
 impl LayerOut {
     pub fn new(name: &'static str, illustrative: bool, provenance: impl Into<String>) -> Self {
-        LayerOut {
-            name,
-            provenance: provenance.into(),
-            illustrative,
-            features: Vec::new(),
-        }
+        LayerOut { name, provenance: provenance.into(), illustrative, features: Vec::new() }
     }
 
     /// Adds a feature; `id` is written both as the feature id and as `properties.id`.
@@ -35,19 +30,14 @@ impl LayerOut {
         if let Value::Object(extra) = properties {
             props.extend(extra);
         }
-        self.features.push(
-            json!({ "type": "Feature", "id": id, "geometry": geometry, "properties": props }),
-        );
+        self.features.push(json!({ "type": "Feature", "id": id, "geometry": geometry, "properties": props }));
     }
 
     /// Writes `<dir>/<name>.geojson`; returns the number of bytes written.
     pub fn write(&self, dir: &Path) -> anyhow::Result<u64> {
         let mut text = String::from("{\"type\":\"FeatureCollection\",\n");
         text += &format!("\"name\":{},\n", Value::String(self.name.to_owned()));
-        text += &format!(
-            "\"provenance\":{},\n",
-            Value::String(self.provenance.clone())
-        );
+        text += &format!("\"provenance\":{},\n", Value::String(self.provenance.clone()));
         text += &format!("\"illustrative\":{},\n\"features\":[\n", self.illustrative);
         let features: Vec<String> = self.features.iter().map(Value::to_string).collect();
         text += &features.join(",\n");
@@ -72,11 +62,7 @@ pub fn line(cs: &[Coord]) -> Value {
 
 fn rings(p: &Polygon) -> Value {
     let mut rings = vec![Value::Array(p.exterior().0.iter().map(pos).collect())];
-    rings.extend(
-        p.interiors()
-            .iter()
-            .map(|r| Value::Array(r.0.iter().map(pos).collect())),
-    );
+    rings.extend(p.interiors().iter().map(|r| Value::Array(r.0.iter().map(pos).collect())));
     Value::Array(rings)
 }
 

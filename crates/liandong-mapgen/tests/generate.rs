@@ -24,12 +24,7 @@ fn read_layers(dir: &Path) -> Vec<(String, String)> {
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "geojson"))
-        .map(|p| {
-            (
-                p.file_name().unwrap().to_string_lossy().into_owned(),
-                std::fs::read_to_string(&p).unwrap(),
-            )
-        })
+        .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read_to_string(&p).unwrap()))
         .collect();
     files.sort();
     files
@@ -41,11 +36,7 @@ fn dist_to_segment_m(p: Coord, a: Coord, b: Coord) -> f64 {
     let (px, py) = ((p.x - a.x) * k, p.y - a.y);
     let (bx, by) = ((b.x - a.x) * k, b.y - a.y);
     let len2 = bx * bx + by * by;
-    let t = if len2 == 0.0 {
-        0.0
-    } else {
-        ((px * bx + py * by) / len2).clamp(0.0, 1.0)
-    };
+    let t = if len2 == 0.0 { 0.0 } else { ((px * bx + py * by) / len2).clamp(0.0, 1.0) };
     let (cx, cy) = (a.x + (b.x - a.x) * t, a.y + (b.y - a.y) * t);
     Haversine.distance(Point::from(p), Point::new(cx, cy))
 }
@@ -69,16 +60,11 @@ fn the_demo_map_loads_cleanly_and_keeps_its_promises() {
         let v: Value = serde_json::from_str(text).unwrap();
         assert_eq!(v["type"], "FeatureCollection");
         assert_eq!(v["name"], stem, "{file}");
-        assert!(
-            v["provenance"].as_str().is_some_and(|p| p.len() > 40),
-            "{file}"
-        );
+        assert!(v["provenance"].as_str().is_some_and(|p| p.len() > 40), "{file}");
         assert_eq!(v["illustrative"], Value::Bool(stem != "boundary"), "{file}");
         let mut ids = HashSet::new();
         for f in v["features"].as_array().unwrap() {
-            let id = f["id"]
-                .as_str()
-                .unwrap_or_else(|| panic!("{file}: feature without a string id"));
+            let id = f["id"].as_str().unwrap_or_else(|| panic!("{file}: feature without a string id"));
             assert_eq!(f["properties"]["id"], f["id"], "{file} {id}");
             assert!(ids.insert(id.to_owned()), "{file}: duplicate id {id}");
         }
@@ -87,8 +73,7 @@ fn the_demo_map_loads_cleanly_and_keeps_its_promises() {
             let g = geo::Geometry::<f64>::try_from(&f.geometry.as_ref().unwrap().value).unwrap();
             for c in g.coords_iter() {
                 assert!(
-                    ((c.x * 1e6).round() / 1e6 - c.x).abs() < 1e-9
-                        && ((c.y * 1e6).round() / 1e6 - c.y).abs() < 1e-9
+                    ((c.x * 1e6).round() / 1e6 - c.x).abs() < 1e-9 && ((c.y * 1e6).round() / 1e6 - c.y).abs() < 1e-9
                 );
             }
             let polygons = match g {
@@ -97,14 +82,8 @@ fn the_demo_map_loads_cleanly_and_keeps_its_promises() {
                 _ => vec![],
             };
             for p in polygons {
-                assert!(
-                    p.exterior().is_ccw(),
-                    "{file}: exterior ring not counter-clockwise"
-                );
-                assert!(
-                    p.interiors().iter().all(|r| r.is_cw()),
-                    "{file}: hole not clockwise"
-                );
+                assert!(p.exterior().is_ccw(), "{file}: exterior ring not counter-clockwise");
+                assert!(p.interiors().iter().all(|r| r.is_cw()), "{file}: hole not clockwise");
             }
         }
     }
@@ -115,23 +94,10 @@ fn the_demo_map_loads_cleanly_and_keeps_its_promises() {
     assert_eq!(map.posts.len(), 26);
     assert_eq!(map.jurisdictions.len(), 26);
     assert_eq!(map.routes.len(), 17);
-    assert!(
-        (150..=250).contains(&map.cameras.len()),
-        "{} cameras",
-        map.cameras.len()
-    );
-    let members: i64 = map
-        .routes
-        .iter()
-        .map(|r| r.properties["members"].as_i64().unwrap())
-        .sum();
+    assert!((150..=250).contains(&map.cameras.len()), "{} cameras", map.cameras.len());
+    let members: i64 = map.routes.iter().map(|r| r.properties["members"].as_i64().unwrap()).sum();
     assert_eq!(members, 219);
-    for name in [
-        "欢喜坪警务室",
-        "商圈警务室",
-        "五峰山景区警务室",
-        "校园警务室",
-    ] {
+    for name in ["欢喜坪警务室", "商圈警务室", "五峰山景区警务室", "校园警务室"] {
         assert!(map.posts.iter().any(|p| p.name == name), "{name} missing");
     }
 
@@ -141,11 +107,7 @@ fn the_demo_map_loads_cleanly_and_keeps_its_promises() {
         assert!(county.contains(&s.point), "{} outside the county", s.id);
     }
     for r in &map.roads {
-        assert!(
-            r.line.0.iter().all(|c| county.contains(&Point::from(*c))),
-            "{} leaves the county",
-            r.id
-        );
+        assert!(r.line.0.iter().all(|c| county.contains(&Point::from(*c))), "{} leaves the county", r.id);
     }
     for f in &map.fences {
         assert!(county.contains(&f.polygon), "{} leaves the county", f.id);
@@ -153,64 +115,29 @@ fn the_demo_map_loads_cleanly_and_keeps_its_promises() {
 
     // Townships, and post jurisdictions, tile the county.
     let county_area = county.unsigned_area();
-    for (layer, areas) in [
-        ("townships", &map.townships),
-        ("jurisdictions", &map.jurisdictions),
-    ] {
+    for (layer, areas) in [("townships", &map.townships), ("jurisdictions", &map.jurisdictions)] {
         let sum: f64 = areas.iter().map(|a| a.polygon.unsigned_area()).sum();
-        assert!(
-            (sum - county_area).abs() / county_area < 0.005,
-            "{layer}: {sum} vs {county_area}"
-        );
+        assert!((sum - county_area).abs() / county_area < 0.005, "{layer}: {sum} vs {county_area}");
     }
     let grid_sum: f64 = map.grids.iter().map(|a| a.polygon.unsigned_area()).sum();
-    assert!(
-        (grid_sum - county_area).abs() / county_area < 0.005,
-        "grids: {grid_sum} vs {county_area}"
-    );
+    assert!((grid_sum - county_area).abs() / county_area < 0.005, "grids: {grid_sum} vs {county_area}");
 
     // Routes run on roads and start and end at their post; checkpoints lie on their route.
-    let segments: Vec<(Coord, Coord)> = map
-        .roads
-        .iter()
-        .flat_map(|r| r.line.0.windows(2).map(|w| (w[0], w[1])))
-        .collect();
+    let segments: Vec<(Coord, Coord)> =
+        map.roads.iter().flat_map(|r| r.line.0.windows(2).map(|w| (w[0], w[1]))).collect();
     let posts: BTreeMap<&str, Point> = map.posts.iter().map(|p| (p.id.as_str(), p.point)).collect();
     for route in &map.routes {
         for c in &route.line.0 {
-            let d = segments
-                .iter()
-                .map(|(a, b)| dist_to_segment_m(*c, *a, *b))
-                .fold(f64::INFINITY, f64::min);
-            assert!(
-                d <= 1.0,
-                "{}: vertex {c:?} is {d} m from the roads",
-                route.id
-            );
+            let d = segments.iter().map(|(a, b)| dist_to_segment_m(*c, *a, *b)).fold(f64::INFINITY, f64::min);
+            assert!(d <= 1.0, "{}: vertex {c:?} is {d} m from the roads", route.id);
         }
         let post = posts[route.properties["post_id"].as_str().unwrap()];
         let (first, last) = (route.line.0[0], *route.line.0.last().unwrap());
-        assert!(
-            Haversine.distance(post, Point::from(first)) <= 1.0,
-            "{} does not start at its post",
-            route.id
-        );
-        assert!(
-            Haversine.distance(post, Point::from(last)) <= 1.0,
-            "{} does not end at its post",
-            route.id
-        );
+        assert!(Haversine.distance(post, Point::from(first)) <= 1.0, "{} does not start at its post", route.id);
+        assert!(Haversine.distance(post, Point::from(last)) <= 1.0, "{} does not end at its post", route.id);
         let team = route.properties["team_id"].as_str().unwrap();
-        let cps: Vec<_> = map
-            .checkpoints
-            .iter()
-            .filter(|c| c.properties["team_id"] == team)
-            .collect();
-        assert!(
-            (2..=5).contains(&cps.len()),
-            "{team}: {} checkpoints",
-            cps.len()
-        );
+        let cps: Vec<_> = map.checkpoints.iter().filter(|c| c.properties["team_id"] == team).collect();
+        assert!((2..=5).contains(&cps.len()), "{team}: {} checkpoints", cps.len());
         for cp in cps {
             let d = route
                 .line
@@ -228,17 +155,12 @@ fn the_demo_map_loads_cleanly_and_keeps_its_promises() {
 fn the_boundary_is_converted_from_gcj02_to_wgs84() {
     let text = std::fs::read_to_string(source_dir().join("dazhu-511724.gcj02.geojson")).unwrap();
     let gj: geojson::GeoJson = text.parse().unwrap();
-    let geojson::GeoJson::Geometry(g) = gj else {
-        panic!("the source is a bare geometry")
-    };
+    let geojson::GeoJson::Geometry(g) = gj else { panic!("the source is a bare geometry") };
     let source = MultiPolygon::<f64>::try_from(g.value).unwrap();
     let gcj = source.0[3].exterior().0[0];
     let (x, y) = liandong_core::datum::gcj02_to_wgs84(gcj.x, gcj.y);
     let shift_m = Haversine.distance(Point::from(gcj), Point::new(x, y));
-    assert!(
-        (150.0..=700.0).contains(&shift_m),
-        "GCJ-02 to WGS 84 shift {shift_m} m"
-    );
+    assert!((150.0..=700.0).contains(&shift_m), "GCJ-02 to WGS 84 shift {shift_m} m");
 
     let out = temp_dir("boundary");
     liandong_mapgen::generate(&source_dir(), &out).unwrap();
@@ -246,24 +168,12 @@ fn the_boundary_is_converted_from_gcj02_to_wgs84() {
         "boundary.geojson".into(),
         std::fs::read_to_string(out.join("boundary.geojson")).unwrap(),
     )]);
-    let wgs = Coord {
-        x: (x * 1e6).round() / 1e6,
-        y: (y * 1e6).round() / 1e6,
-    };
+    let wgs = Coord { x: (x * 1e6).round() / 1e6, y: (y * 1e6).round() / 1e6 };
     let coords: Vec<Coord> = map.boundary.coords_iter().collect();
-    assert!(
-        coords.contains(&wgs),
-        "converted vertex {wgs:?} not in the written boundary"
-    );
-    assert!(
-        !coords.contains(&gcj),
-        "a GCJ-02 vertex leaked into the written boundary"
-    );
+    assert!(coords.contains(&wgs), "converted vertex {wgs:?} not in the written boundary");
+    assert!(!coords.contains(&gcj), "a GCJ-02 vertex leaked into the written boundary");
     let ratio = map.boundary.unsigned_area() / source.unsigned_area();
-    assert!(
-        (ratio - 1.0).abs() < 0.001,
-        "conversion changed the area by {ratio}"
-    );
+    assert!((ratio - 1.0).abs() < 0.001, "conversion changed the area by {ratio}");
     std::fs::remove_dir_all(&out).unwrap();
 }
 

@@ -40,11 +40,7 @@ impl Tokens {
                 .map(|t| {
                     (
                         t.token.expose().to_owned(),
-                        User {
-                            name: t.name.clone(),
-                            role: t.role,
-                            unit_id: t.unit_id.clone(),
-                        },
+                        User { name: t.name.clone(), role: t.role, unit_id: t.unit_id.clone() },
                     )
                 })
                 .collect(),
@@ -59,22 +55,12 @@ impl Tokens {
 /// The bearer token of a request: the `Authorization: Bearer` header, else a
 /// `token=` query parameter (browsers cannot set headers on a websocket).
 pub fn bearer(headers: &HeaderMap, query: Option<&str>) -> Option<String> {
-    if let Some(v) = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-    {
-        if let Some(t) = v
-            .strip_prefix("Bearer ")
-            .or_else(|| v.strip_prefix("bearer "))
-        {
+    if let Some(v) = headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+        if let Some(t) = v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")) {
             return Some(t.trim().to_owned());
         }
     }
-    query.and_then(|q| {
-        form_urlencoded::parse(q.as_bytes())
-            .find(|(k, _)| k == "token")
-            .map(|(_, v)| v.into_owned())
-    })
+    query.and_then(|q| form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "token").map(|(_, v)| v.into_owned()))
 }
 
 /// The user behind a request, who must hold one of `roles`.
@@ -84,18 +70,13 @@ pub fn require_user<'a>(
     query: Option<&str>,
     roles: &[Role],
 ) -> Result<&'a User, ApiError> {
-    let token = bearer(headers, query)
-        .ok_or_else(|| ApiError::unauthorized("authorization", "a bearer token is required"))?;
-    let user = tokens
-        .user(&token)
-        .ok_or_else(|| ApiError::unauthorized("authorization", "the token is not valid"))?;
+    let token =
+        bearer(headers, query).ok_or_else(|| ApiError::unauthorized("authorization", "a bearer token is required"))?;
+    let user = tokens.user(&token).ok_or_else(|| ApiError::unauthorized("authorization", "the token is not valid"))?;
     if roles.contains(&user.role) {
         Ok(user)
     } else {
-        Err(ApiError::forbidden(
-            "authorization",
-            format!("role {:?} may not do this", user.role),
-        ))
+        Err(ApiError::forbidden("authorization", format!("role {:?} may not do this", user.role)))
     }
 }
 
@@ -116,10 +97,7 @@ mod tests {
         h.insert("authorization", "Bearer xyz".parse().unwrap());
         assert_eq!(bearer(&h, Some("token=abc")), Some("xyz".into()));
         assert_eq!(bearer(&HeaderMap::new(), Some("tok=1")), None);
-        assert_eq!(
-            bearer(&HeaderMap::new(), Some("token=%zz%4")),
-            Some("%zz%4".into())
-        );
+        assert_eq!(bearer(&HeaderMap::new(), Some("token=%zz%4")), Some("%zz%4".into()));
     }
 
     #[test]

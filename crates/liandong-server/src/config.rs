@@ -100,34 +100,22 @@ impl Default for Config {
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        StoreConfig {
-            durability: Durability::Full,
-            max_batch: 4096,
-        }
+        StoreConfig { durability: Durability::Full, max_batch: 4096 }
     }
 }
 
 impl Default for IngestConfig {
     fn default() -> Self {
-        IngestConfig {
-            max_body_bytes: 1 << 20,
-            jump: JumpFilter::default(),
-        }
+        IngestConfig { max_body_bytes: 1 << 20, jump: JumpFilter::default() }
     }
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("config file {path}: {source}")]
-    Parse {
-        path: PathBuf,
-        source: toml::de::Error,
-    },
+    Parse { path: PathBuf, source: toml::de::Error },
     #[error("environment variable {name}: {reason}")]
     Env { name: &'static str, reason: String },
     #[error("demo tokens are public: refusing to listen on {0}, which is not a loopback address (set demo = false and real tokens)")]
@@ -140,15 +128,10 @@ impl Config {
     /// Parses a config text, returning the config and the dotted paths of unknown keys.
     pub fn parse(text: &str, path: &Path) -> Result<(Config, Vec<String>), ConfigError> {
         let mut unknown = Vec::new();
-        let de = toml::Deserializer::parse(text).map_err(|source| ConfigError::Parse {
-            path: path.to_owned(),
-            source,
-        })?;
+        let de =
+            toml::Deserializer::parse(text).map_err(|source| ConfigError::Parse { path: path.to_owned(), source })?;
         let config: Config = serde_ignored::deserialize(de, |p| unknown.push(p.to_string()))
-            .map_err(|source| ConfigError::Parse {
-                path: path.to_owned(),
-                source,
-            })?;
+            .map_err(|source| ConfigError::Parse { path: path.to_owned(), source })?;
         Ok((config, unknown))
     }
 
@@ -156,15 +139,9 @@ impl Config {
     /// `config/default.toml`), then applies `LIANDONG_LISTEN`, `LIANDONG_DATA_DIR`,
     /// `LIANDONG_MAPS` and `LIANDONG_WEB_DIR`. `env` is the environment lookup, so tests
     /// can pass their own.
-    pub fn load(
-        env: impl Fn(&str) -> Option<String>,
-    ) -> Result<(Config, Vec<String>), ConfigError> {
-        let path =
-            PathBuf::from(env("LIANDONG_CONFIG").unwrap_or_else(|| "config/default.toml".into()));
-        let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
-            path: path.clone(),
-            source,
-        })?;
+    pub fn load(env: impl Fn(&str) -> Option<String>) -> Result<(Config, Vec<String>), ConfigError> {
+        let path = PathBuf::from(env("LIANDONG_CONFIG").unwrap_or_else(|| "config/default.toml".into()));
+        let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read { path: path.clone(), source })?;
         let (mut config, unknown) = Config::parse(&text, &path)?;
         if let Some(v) = env("LIANDONG_LISTEN") {
             config.listen = v.parse().map_err(|e| ConfigError::Env {
@@ -190,28 +167,18 @@ impl Config {
             return Err(ConfigError::DemoNotLoopback(self.listen));
         }
         if self.store.max_batch == 0 {
-            return Err(ConfigError::Invalid(
-                "store.max_batch must be at least 1".into(),
-            ));
+            return Err(ConfigError::Invalid("store.max_batch must be at least 1".into()));
         }
         if self.ingest.max_body_bytes < 1024 {
-            return Err(ConfigError::Invalid(
-                "ingest.max_body_bytes must be at least 1024".into(),
-            ));
+            return Err(ConfigError::Invalid("ingest.max_body_bytes must be at least 1024".into()));
         }
         let mut seen = std::collections::HashSet::new();
         for t in &self.tokens {
             if t.token.expose().len() < 8 {
-                return Err(ConfigError::Invalid(format!(
-                    "token of {} is shorter than 8 characters",
-                    t.name
-                )));
+                return Err(ConfigError::Invalid(format!("token of {} is shorter than 8 characters", t.name)));
             }
             if !seen.insert(t.token.expose()) {
-                return Err(ConfigError::Invalid(format!(
-                    "token of {} is used twice",
-                    t.name
-                )));
+                return Err(ConfigError::Invalid(format!("token of {} is used twice", t.name)));
             }
         }
         Ok(())
@@ -257,13 +224,7 @@ mod tests {
         let (config, _) = Config::load(env("127.0.0.1:7000")).unwrap();
         assert_eq!(config.maps, PathBuf::from("elsewhere"));
         assert_eq!(config.listen.port(), 7000);
-        assert!(matches!(
-            Config::load(env("0.0.0.0:7000")),
-            Err(ConfigError::DemoNotLoopback(_))
-        ));
-        assert!(matches!(
-            Config::load(env("not-an-address")),
-            Err(ConfigError::Env { .. })
-        ));
+        assert!(matches!(Config::load(env("0.0.0.0:7000")), Err(ConfigError::DemoNotLoopback(_))));
+        assert!(matches!(Config::load(env("not-an-address")), Err(ConfigError::Env { .. })));
     }
 }

@@ -8,13 +8,7 @@ use serde::Deserialize;
 use crate::error::ApiError;
 
 /// Kinds of device a unit carries.
-pub const DEVICE_KINDS: [&str; 5] = [
-    "post_officer",
-    "patrol_member",
-    "patrol_leader",
-    "vehicle",
-    "other",
-];
+pub const DEVICE_KINDS: [&str; 5] = ["post_officer", "patrol_member", "patrol_leader", "vehicle", "other"];
 
 /// `POST /api/v1/devices` body.
 #[derive(Debug, Deserialize)]
@@ -44,17 +38,11 @@ impl NewDevice {
             return Err(ApiError::bad_request("name", "must be 1 to 100 characters"));
         }
         if !DEVICE_KINDS.contains(&self.kind.as_str()) {
-            return Err(ApiError::bad_request(
-                "kind",
-                format!("must be one of {}", DEVICE_KINDS.join(", ")),
-            ));
+            return Err(ApiError::bad_request("kind", format!("must be one of {}", DEVICE_KINDS.join(", "))));
         }
         if let Some(k) = &self.key {
             if k.len() < 8 || k.len() > 128 || !k.bytes().all(|b| b.is_ascii_graphic()) {
-                return Err(ApiError::bad_request(
-                    "key",
-                    "must be 8 to 128 printable ASCII characters",
-                ));
+                return Err(ApiError::bad_request("key", "must be 8 to 128 printable ASCII characters"));
             }
         }
         Ok(())
@@ -66,10 +54,7 @@ pub fn valid_device_id(id: &str) -> Result<(), &'static str> {
     if id.is_empty() || id.len() > 64 {
         return Err("must be 1 to 64 characters");
     }
-    if !id
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b"._:@-".contains(&b))
-    {
+    if !id.bytes().all(|b| b.is_ascii_alphanumeric() || b"._:@-".contains(&b)) {
         return Err("may contain only letters, digits and . _ : @ -");
     }
     Ok(())
@@ -82,10 +67,7 @@ pub fn generate_key() -> std::io::Result<String> {
     let mut raw = [0u8; 24];
     std::fs::File::open("/dev/urandom")?.read_exact(&mut raw)?;
     // 256 is not a multiple of 62: the small bias is irrelevant for a 143-bit key.
-    Ok(raw
-        .iter()
-        .map(|b| ALPHABET[(*b as usize) % ALPHABET.len()] as char)
-        .collect())
+    Ok(raw.iter().map(|b| ALPHABET[(*b as usize) % ALPHABET.len()] as char).collect())
 }
 
 #[derive(Debug, Default)]

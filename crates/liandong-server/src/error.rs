@@ -31,17 +31,8 @@ struct Inner<'a> {
 }
 
 impl ApiError {
-    pub fn new(
-        status: StatusCode,
-        field: impl Into<String>,
-        reason: impl Into<String>,
-    ) -> ApiError {
-        ApiError {
-            status,
-            field: Some(field.into()),
-            reason: reason.into(),
-            retry_after_s: None,
-        }
+    pub fn new(status: StatusCode, field: impl Into<String>, reason: impl Into<String>) -> ApiError {
+        ApiError { status, field: Some(field.into()), reason: reason.into(), retry_after_s: None }
     }
 
     pub fn bad_request(field: impl Into<String>, reason: impl Into<String>) -> ApiError {
@@ -57,12 +48,7 @@ impl ApiError {
     }
 
     pub fn not_found(what: impl Into<String>) -> ApiError {
-        ApiError {
-            status: StatusCode::NOT_FOUND,
-            field: None,
-            reason: what.into(),
-            retry_after_s: None,
-        }
+        ApiError { status: StatusCode::NOT_FOUND, field: None, reason: what.into(), retry_after_s: None }
     }
 
     /// The store could not commit: nothing was acknowledged, the client should retry.
@@ -112,12 +98,10 @@ impl IntoResponse for ApiError {
         };
         let mut res = (self.status, axum::Json(body)).into_response();
         if let Some(s) = self.retry_after_s {
-            res.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(s));
+            res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(s));
         }
         if self.status == StatusCode::UNAUTHORIZED {
-            res.headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         res
     }

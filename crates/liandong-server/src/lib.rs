@@ -72,26 +72,16 @@ impl App {
         let enricher = Arc::new(Enricher::new(&map));
         let store = Store::open(&config.data_dir, config.store.durability).await?;
         let metrics = Arc::new(Metrics::default());
-        let sequencer = Sequencer::start(
-            store.clone(),
-            enricher,
-            config.ingest.jump,
-            config.store.max_batch,
-            metrics.clone(),
-        )
-        .await?;
+        let sequencer =
+            Sequencer::start(store.clone(), enricher, config.ingest.jump, config.store.max_batch, metrics.clone())
+                .await?;
         let last = sequencer.last_reports();
         let (ingest, handle) = sequencer.spawn(4096);
         let devices = RwLock::new(Registry::new(store.devices().await?));
         let layer_json = map
             .layers
             .iter()
-            .map(|(name, l)| {
-                (
-                    name.clone(),
-                    Bytes::from(serde_json::to_vec(&l.collection).unwrap_or_default()),
-                )
-            })
+            .map(|(name, l)| (name.clone(), Bytes::from(serde_json::to_vec(&l.collection).unwrap_or_default())))
             .collect();
         let state = Arc::new(AppState {
             tokens: Tokens::new(&config.tokens),
@@ -104,21 +94,13 @@ impl App {
             layer_json,
             metrics,
         });
-        Ok(App {
-            router: router(state.clone()),
-            state,
-            sequencer: handle,
-        })
+        Ok(App { router: router(state.clone()), state, sequencer: handle })
     }
 
     /// Waits for the sequencer to commit what is queued, then closes the store. Call
     /// after the HTTP server has stopped (all request handlers are gone).
     pub async fn finish(self) {
-        let App {
-            router,
-            state,
-            sequencer,
-        } = self;
+        let App { router, state, sequencer } = self;
         drop(router);
         let store = state.store.clone();
         drop(state);
@@ -137,23 +119,18 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/metrics", get(routes::metrics))
         .route("/osmand", get(routes::osmand).post(routes::osmand))
         .route("/api/v1/positions", post(routes::post_positions))
-        .route(
-            "/api/v1/devices",
-            get(routes::list_devices).post(routes::register_device),
-        )
+        .route("/api/v1/devices", get(routes::list_devices).post(routes::register_device))
         .route("/api/v1/layers", get(routes::list_layers))
         .route("/api/v1/layers/{name}", get(routes::get_layer))
         .fallback_service(tower_http::services::ServeDir::new(&state.config.web_dir))
-        .layer(axum::middleware::from_fn(
-            move |req: axum::extract::Request, next: axum::middleware::Next| {
-                let metrics = metrics.clone();
-                async move {
-                    let res = next.run(req).await;
-                    count_status(&metrics, res.status());
-                    res
-                }
-            },
-        ))
+        .layer(axum::middleware::from_fn(move |req: axum::extract::Request, next: axum::middleware::Next| {
+            let metrics = metrics.clone();
+            async move {
+                let res = next.run(req).await;
+                count_status(&metrics, res.status());
+                res
+            }
+        }))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }
@@ -176,9 +153,7 @@ pub async fn run(
 ) -> Result<(), ServeError> {
     let app = App::build(config).await?;
     tracing::info!(addr = %listener.local_addr()?, "listening");
-    axum::serve(listener, app.router.clone())
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    axum::serve(listener, app.router.clone()).with_graceful_shutdown(shutdown).await?;
     tracing::info!("http server stopped; flushing pending writes");
     app.finish().await;
     Ok(())

@@ -19,17 +19,13 @@ impl Metrics {
     pub fn record_commit(&self, reports: usize, took: Duration) {
         self.commits.fetch_add(1, Relaxed);
         self.reports_accepted.fetch_add(reports as u64, Relaxed);
-        self.commit_seconds_micros
-            .fetch_add(took.as_micros() as u64, Relaxed);
+        self.commit_seconds_micros.fetch_add(took.as_micros() as u64, Relaxed);
     }
 
     pub fn render(&self, devices: usize) -> String {
         let mut out = String::new();
         let mut counter = |name: &str, help: &str, v: u64| {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}"
-            );
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}");
         };
         counter(
             "liandong_reports_accepted_total",
@@ -66,7 +62,10 @@ impl Metrics {
             "# HELP liandong_group_commit_seconds_total Time spent in group commits.\n# TYPE liandong_group_commit_seconds_total counter\nliandong_group_commit_seconds_total {:.6}",
             self.commit_seconds_micros.load(Relaxed) as f64 / 1e6
         );
-        let _ = writeln!(out, "# HELP liandong_devices Registered devices.\n# TYPE liandong_devices gauge\nliandong_devices {devices}");
+        let _ = writeln!(
+            out,
+            "# HELP liandong_devices Registered devices.\n# TYPE liandong_devices gauge\nliandong_devices {devices}"
+        );
         out
     }
 }

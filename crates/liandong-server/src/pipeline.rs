@@ -10,13 +10,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
-use liandong_core::enrich::EnrichmentView;
 use liandong_core::fence::Membership;
 use liandong_core::jump::{flags, Fix, JumpFilter};
 use liandong_core::{process, DeviceTrack, Enricher, Position};
 use liandong_ingest::Report;
 use liandong_store::{DeviceStateRow, PositionRow, Store, StoreError, StoredMembership};
 use serde::Serialize;
+use serde_json::value::RawValue;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::metrics::Metrics;
@@ -67,10 +67,7 @@ impl Ingest {
             return Ok(Vec::new());
         }
         let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(Job { items, reply })
-            .await
-            .map_err(|_| SubmitError::Closed)?;
+        self.tx.send(Job { items, reply }).await.map_err(|_| SubmitError::Closed)?;
         match rx.await {
             Ok(Ok(acks)) => Ok(acks),
             Ok(Err(e)) => Err(SubmitError::Store(e)),
@@ -79,13 +76,17 @@ impl Ingest {
     }
 }
 
+/// What the sequencer keeps per device: the domain's track and the sequence number of
+/// the device's last in-order report.
+type DeviceLive = (DeviceTrack, i64);
+
 pub struct Sequencer {
     store: Store,
     enricher: Arc<Enricher>,
     filter: JumpFilter,
     max_batch: usize,
     next_seq: i64,
-    tracks: HashMap<String, DeviceTrack>,
+    tracks: HashMap<String, DeviceLive>,
     last: LastReports,
     metrics: Arc<Metrics>,
 }
@@ -103,42 +104,27 @@ impl Sequencer {
         let next_seq = store.max_seq().await? + 1;
         let mut tracks = HashMap::new();
         let mut last = HashMap::new();
-        for s in store.device_states().await? {
-            let fix = |f: Option<(i64, f64, f64)>| {
-                f.and_then(|(t, lon, lat)| {
-                    Some(Fix {
-                        position: Position::new(lon, lat).ok()?,
-                        time_ms: t,
-                    })
-                })
-            };
+        let fix = |f: Option<(i64, f64, f64)>| {
+            f.and_then(|(t, lon, lat)| Some(Fix { position: Position::new(lon, lat).ok()?, time_ms: t }))
+        };
+        for (s, row) in store.device_states().await? {
+            // Memberships of fences the current map no longer has are dropped.
             let mut fences: Vec<Membership> = s
                 .fences
                 .iter()
                 .filter_map(|m| {
-                    Some(Membership {
-                        fence: enricher.fences().position_of(&m.fence)?,
-                        since_ms: m.since_ms,
-                        dwell_fired: m.dwell_fired,
-                    })
+                    let fence = enricher.fences().position_of(&m.fence)?;
+                    Some(Membership { fence, since_ms: m.since_ms, dwell_fired: m.dwell_fired })
                 })
                 .collect();
             fences.sort_by_key(|m| m.fence);
-            tracks.insert(
-                s.device_id.clone(),
-                DeviceTrack {
-                    last_trusted: fix(s.trusted),
-                    last_marked: fix(s.marked),
-                    fences,
-                },
-            );
-            last.insert(s.device_id, Arc::from(s.report));
+            if let Some(row) = row {
+                last.insert(s.device_id.clone(), Arc::from(report_json(&row)));
+            }
+            let track = DeviceTrack { last_trusted: fix(s.trusted), last_marked: fix(s.marked), fences };
+            tracks.insert(s.device_id, (track, s.seq));
         }
-        tracing::info!(
-            devices = tracks.len(),
-            next_seq,
-            "live state rebuilt from store"
-        );
+        tracing::info!(devices = tracks.len(), next_seq, "live state rebuilt from store");
         Ok(Sequencer {
             store,
             enricher,
@@ -177,44 +163,32 @@ impl Sequencer {
             }
             self.commit(jobs).await;
         }
-        tracing::info!(
-            next_seq = self.next_seq,
-            "ingest sequencer stopped; all queued reports committed"
-        );
+        tracing::info!(next_seq = self.next_seq, "ingest sequencer stopped; all queued reports committed");
     }
 
     async fn commit(&mut self, jobs: Vec<Job>) {
         let started = Instant::now();
-        // Work on copies of the touched tracks: if the commit fails, memory stays as the
-        // store is.
-        let mut working: HashMap<String, DeviceTrack> = HashMap::new();
+        // Work on copies of the touched devices: if the commit fails, memory stays as
+        // the store is.
+        let mut working: HashMap<String, DeviceLive> = HashMap::new();
         let mut rows = Vec::new();
         let mut acks: Vec<Vec<Ack>> = Vec::with_capacity(jobs.len());
-        let mut newest: HashMap<String, (i64, String)> = HashMap::new();
+        // Index in `rows` of each device's newest in-order report.
+        let mut newest: HashMap<String, usize> = HashMap::new();
         let mut seq = self.next_seq;
         for job in &jobs {
             let mut job_acks = Vec::with_capacity(job.items.len());
             for item in &job.items {
                 let r = &item.report;
-                let track = working
+                let (track, last_seq) = working
                     .entry(r.device_id.clone())
                     .or_insert_with(|| self.tracks.get(&r.device_id).cloned().unwrap_or_default());
                 let fix_ms = r.fix_time_ms.unwrap_or(item.recv_ms);
-                let p = process(
-                    &self.enricher,
-                    &self.filter,
-                    track,
-                    r.position,
-                    fix_ms,
-                    r.accuracy_m,
-                );
-                let view = self
-                    .enricher
-                    .view(&p.enrichment, &track.fences, &p.fence_events);
-                let enrichment = serde_json::to_string(&view).unwrap_or_else(|_| "{}".into());
-                let report_json = report_json(seq, r, fix_ms, item.recv_ms, p.flags, &view);
+                let p = process(&self.enricher, &self.filter, track, r.position, fix_ms, r.accuracy_m);
+                let view = self.enricher.view(&p.enrichment, &track.fences, &p.fence_events);
                 if p.flags & flags::OUT_OF_ORDER == 0 {
-                    newest.insert(r.device_id.clone(), (seq, report_json));
+                    *last_seq = seq;
+                    newest.insert(r.device_id.clone(), rows.len());
                 }
                 rows.push(PositionRow {
                     seq,
@@ -230,45 +204,27 @@ impl Sequencer {
                     accuracy_m: r.accuracy_m,
                     battery_pct: r.battery_pct,
                     flags: p.flags,
-                    attributes: serde_json::Value::Object(r.attributes.clone()).to_string(),
-                    enrichment,
+                    attributes: serde_json::to_string(&r.attributes).unwrap_or_else(|_| "{}".into()),
+                    enrichment: serde_json::to_string(&view).unwrap_or_else(|_| "{}".into()),
                 });
-                job_acks.push(Ack {
-                    seq,
-                    flags: p.flags,
-                });
+                job_acks.push(Ack { seq, flags: p.flags });
                 seq += 1;
             }
             acks.push(job_acks);
         }
+        let fence_id = |m: &Membership| self.enricher.fences().fences()[m.fence as usize].id.clone();
         let states: Vec<DeviceStateRow> = working
             .iter()
-            .map(|(id, t)| {
-                let (seq, report) = newest
-                    .get(id)
-                    .cloned()
-                    .or_else(|| self.current(id))
-                    .unwrap_or((0, "null".into()));
-                DeviceStateRow {
-                    device_id: id.clone(),
-                    seq,
-                    report,
-                    trusted: t
-                        .last_trusted
-                        .map(|f| (f.time_ms, f.position.lon(), f.position.lat())),
-                    marked: t
-                        .last_marked
-                        .map(|f| (f.time_ms, f.position.lon(), f.position.lat())),
-                    fences: t
-                        .fences
-                        .iter()
-                        .map(|m| StoredMembership {
-                            fence: self.enricher.fences().fences()[m.fence as usize].id.clone(),
-                            since_ms: m.since_ms,
-                            dwell_fired: m.dwell_fired,
-                        })
-                        .collect(),
-                }
+            .map(|(id, (t, last_seq))| DeviceStateRow {
+                device_id: id.clone(),
+                seq: *last_seq,
+                trusted: t.last_trusted.map(|f| (f.time_ms, f.position.lon(), f.position.lat())),
+                marked: t.last_marked.map(|f| (f.time_ms, f.position.lon(), f.position.lat())),
+                fences: t
+                    .fences
+                    .iter()
+                    .map(|m| StoredMembership { fence: fence_id(m), since_ms: m.since_ms, dwell_fired: m.dwell_fired })
+                    .collect(),
             })
             .collect();
         let n = rows.len();
@@ -276,12 +232,10 @@ impl Sequencer {
             Ok(()) => {
                 self.next_seq = seq;
                 self.tracks.extend(working);
-                {
-                    let mut last = self.last.write().unwrap_or_else(|e| e.into_inner());
-                    for (id, (_, json)) in newest {
-                        last.insert(id, Arc::from(json));
-                    }
-                }
+                // Serialise outside the lock; readers wait only for the inserts.
+                let fresh: Vec<(String, Arc<str>)> =
+                    newest.into_iter().map(|(id, i)| (id, Arc::from(report_json(&rows[i])))).collect();
+                self.last.write().unwrap_or_else(|e| e.into_inner()).extend(fresh);
                 self.metrics.record_commit(n, started.elapsed());
                 for (job, a) in jobs.into_iter().zip(acks) {
                     // A client that went away before its ack is not an error: the
@@ -291,25 +245,13 @@ impl Sequencer {
             }
             Err(e) => {
                 tracing::error!(error = %e, reports = n, "group commit failed; nothing acknowledged");
-                self.metrics
-                    .commit_failures
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                self.metrics.commit_failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let e = Arc::new(e);
                 for job in jobs {
                     let _ = job.reply.send(Err(e.clone()));
                 }
             }
         }
-    }
-
-    fn current(&self, device: &str) -> Option<(i64, String)> {
-        let last = self.last.read().unwrap_or_else(|e| e.into_inner());
-        let json = last.get(device)?;
-        let seq = serde_json::from_str::<serde_json::Value>(json)
-            .ok()?
-            .get("seq")?
-            .as_i64()?;
-        Some((seq, json.to_string()))
     }
 }
 
@@ -321,7 +263,8 @@ fn datum_name(d: liandong_core::Datum) -> &'static str {
     }
 }
 
-/// A committed report as clients see it.
+/// A committed report as clients see it: the stored row, with its attribute and
+/// enrichment JSON embedded as they were stored.
 #[derive(Serialize)]
 struct ReportView<'a> {
     seq: i64,
@@ -342,34 +285,38 @@ struct ReportView<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     battery_pct: Option<f64>,
     flags: Vec<&'static str>,
-    attributes: &'a serde_json::Map<String, serde_json::Value>,
-    enrichment: &'a EnrichmentView<'a>,
+    attributes: &'a RawValue,
+    enrichment: &'a RawValue,
 }
 
-fn report_json(
-    seq: i64,
-    r: &Report,
-    fix_ms: i64,
-    recv_ms: i64,
-    f: u32,
-    view: &EnrichmentView<'_>,
-) -> String {
+/// The JSON of a committed report, built from its stored row: at commit, and when the
+/// live state is rebuilt after a restart (one code path for both).
+pub fn report_json(row: &PositionRow) -> String {
+    // Both columns are only ever written from serialised JSON; an unreadable one is
+    // shown as an empty object rather than failing the whole report.
+    let empty = || serde_json::from_str::<&RawValue>("{}").ok();
+    let (Some(attributes), Some(enrichment)) = (
+        serde_json::from_str::<&RawValue>(&row.attributes).ok().or_else(empty),
+        serde_json::from_str::<&RawValue>(&row.enrichment).ok().or_else(empty),
+    ) else {
+        return "null".into();
+    };
     let v = ReportView {
-        seq,
-        device_id: &r.device_id,
-        fix_time: crate::time_fmt::rfc3339_ms(fix_ms),
-        recv_ms,
-        lon: r.position.lon(),
-        lat: r.position.lat(),
-        datum: datum_name(r.datum),
-        speed_mps: r.speed_mps,
-        course_deg: r.course_deg,
-        altitude_m: r.altitude_m,
-        accuracy_m: r.accuracy_m,
-        battery_pct: r.battery_pct,
-        flags: flags::names(f),
-        attributes: &r.attributes,
-        enrichment: view,
+        seq: row.seq,
+        device_id: &row.device_id,
+        fix_time: crate::time_fmt::rfc3339_ms(row.fix_ms),
+        recv_ms: row.recv_ms,
+        lon: row.lon,
+        lat: row.lat,
+        datum: row.datum,
+        speed_mps: row.speed_mps,
+        course_deg: row.course_deg,
+        altitude_m: row.altitude_m,
+        accuracy_m: row.accuracy_m,
+        battery_pct: row.battery_pct,
+        flags: flags::names(row.flags),
+        attributes,
+        enrichment,
     };
     serde_json::to_string(&v).unwrap_or_else(|_| "null".into())
 }

@@ -27,74 +27,39 @@ pub async fn healthz() -> &'static str {
     "ok\n"
 }
 
-pub async fn metrics(
-    State(s): State<Arc<AppState>>,
-    headers: HeaderMap,
-    uri: Uri,
-) -> Result<Response, ApiError> {
-    require_user(
-        &s.tokens,
-        &headers,
-        uri.query(),
-        &[Role::Admin, Role::Operator],
-    )?;
+pub async fn metrics(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
+    require_user(&s.tokens, &headers, uri.query(), &[Role::Admin, Role::Operator])?;
     let devices = s.devices.read().unwrap_or_else(|e| e.into_inner()).len();
-    Ok((
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        s.metrics.render(devices),
-    )
-        .into_response())
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], s.metrics.render(devices)).into_response())
 }
 
 /// Reads a body of at most `limit` bytes.
 async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, ApiError> {
-    let too_large = || {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body",
-            format!("larger than the limit of {limit} bytes"),
-        )
-    };
-    if let Some(len) = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
+    let too_large =
+        || ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body", format!("larger than the limit of {limit} bytes"));
+    if let Some(len) =
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok())
     {
         if len > limit as u64 {
             return Err(too_large());
         }
     }
-    axum::body::to_bytes(body, limit)
-        .await
-        .map_err(|_| too_large())
+    axum::body::to_bytes(body, limit).await.map_err(|_| too_large())
 }
 
 fn content_type(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
+    headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok())
 }
 
 fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
     match content_type(headers) {
-        Some(ct)
-            if ct
-                .split(';')
-                .next()
-                .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json")) =>
-        {
-            Ok(())
-        }
+        Some(ct) if ct.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json")) => Ok(()),
         Some(ct) => Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "content-type",
             format!("must be application/json, not {ct}"),
         )),
-        None => Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "content-type",
-            "must be application/json",
-        )),
+        None => Err(ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "content-type", "must be application/json")),
     }
 }
 
@@ -132,10 +97,7 @@ impl AppState {
         let devices = self.devices.read().unwrap_or_else(|e| e.into_inner());
         match devices.by_key(&token) {
             Some(d) => Ok(Reporter::Device(d.device_id.clone())),
-            None => Err(ApiError::unauthorized(
-                "authorization",
-                "the token is not valid",
-            )),
+            None => Err(ApiError::unauthorized("authorization", "the token is not valid")),
         }
     }
 
@@ -160,10 +122,7 @@ impl AppState {
         let Some(device) = devices.get(&r.device_id) else {
             return Err(ApiError::forbidden(
                 field(id_field),
-                format!(
-                    "unknown device {}; an administrator registers it with POST /api/v1/devices",
-                    r.device_id
-                ),
+                format!("unknown device {}; an administrator registers it with POST /api/v1/devices", r.device_id),
             ));
         };
         match who {
@@ -172,20 +131,12 @@ impl AppState {
             Reporter::Device(id) => {
                 return Err(ApiError::forbidden(
                     field(id_field),
-                    format!(
-                        "the key presented belongs to device {id}, not {}",
-                        r.device_id
-                    ),
+                    format!("the key presented belongs to device {id}, not {}", r.device_id),
                 ))
             }
             Reporter::PerReport => match &r.key {
                 Some(k) if secrets_equal(k, &device.key) => {}
-                Some(_) => {
-                    return Err(ApiError::unauthorized(
-                        field("key"),
-                        "does not match the device's key",
-                    ))
-                }
+                Some(_) => return Err(ApiError::unauthorized(field("key"), "does not match the device's key")),
                 None => {
                     return Err(ApiError::unauthorized(
                         field("key"),
@@ -246,29 +197,17 @@ pub async fn post_positions(
     let mut rejected = Vec::new();
     for (index, item) in decoded.into_iter().enumerate() {
         let prefix = format!("positions[{index}]");
-        let checked = item.map_err(ApiError::from).and_then(|r| {
-            s.admit(&who, &r, now, &prefix, "device_id", "time")
-                .map(|()| r)
-        });
+        let checked =
+            item.map_err(ApiError::from).and_then(|r| s.admit(&who, &r, now, &prefix, "device_id", "time").map(|()| r));
         match checked {
             Ok(report) => {
                 indexes.push(index);
-                items.push(Item {
-                    report,
-                    recv_ms: now,
-                });
+                items.push(Item { report, recv_ms: now });
             }
-            Err(e) => rejected.push(Rejected {
-                index,
-                status: e.status.as_u16(),
-                field: e.field,
-                reason: e.reason,
-            }),
+            Err(e) => rejected.push(Rejected { index, status: e.status.as_u16(), field: e.field, reason: e.reason }),
         }
     }
-    s.metrics
-        .reports_rejected
-        .fetch_add(rejected.len() as u64, std::sync::atomic::Ordering::Relaxed);
+    s.metrics.reports_rejected.fetch_add(rejected.len() as u64, std::sync::atomic::Ordering::Relaxed);
     let devices: Vec<String> = items.iter().map(|i| i.report.device_id.clone()).collect();
     let acks = s.ingest.submit(items).await.map_err(submit_error)?;
     let accepted: Vec<Accepted> = acks
@@ -282,11 +221,8 @@ pub async fn post_positions(
             flags: liandong_core::jump::flags::names(a.flags),
         })
         .collect();
-    let status = if accepted.is_empty() && !rejected.is_empty() {
-        StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        StatusCode::OK
-    };
+    let status =
+        if accepted.is_empty() && !rejected.is_empty() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
     Ok((status, Json(BatchAnswer { accepted, rejected })).into_response())
 }
 
@@ -299,12 +235,9 @@ pub async fn osmand(
     body: Body,
 ) -> Result<Response, ApiError> {
     let bytes = read_body(&headers, body, s.config.ingest.max_body_bytes).await?;
-    let report = liandong_ingest::osmand::decode(uri.query(), content_type(&headers), &bytes)
-        .inspect_err(|_| {
-            s.metrics
-                .reports_rejected
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        })?;
+    let report = liandong_ingest::osmand::decode(uri.query(), content_type(&headers), &bytes).inspect_err(|_| {
+        s.metrics.reports_rejected.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    })?;
     // Traccar Client puts the key in the query; a bearer header is accepted too.
     let who = match bearer(&headers, None) {
         Some(_) => s.reporter(&headers, None)?,
@@ -312,32 +245,18 @@ pub async fn osmand(
     };
     let now = now_ms();
     if let Err(e) = s.admit(&who, &report, now, "", "id", "timestamp") {
-        s.metrics
-            .reports_rejected
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        s.metrics.reports_rejected.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         return Err(e);
     }
-    s.ingest
-        .submit(vec![Item {
-            report,
-            recv_ms: now,
-        }])
-        .await
-        .map_err(submit_error)?;
+    s.ingest.submit(vec![Item { report, recv_ms: now }]).await.map_err(submit_error)?;
     Ok(StatusCode::OK.into_response())
 }
 
 /// `GET /`: Traccar Client pointed at the bare server URL sends its reports here;
 /// everyone else gets the web page.
-pub async fn root(
-    state: State<Arc<AppState>>,
-    headers: HeaderMap,
-    uri: Uri,
-    body: Body,
-) -> Response {
-    let is_osmand = uri.query().is_some_and(|q| {
-        form_urlencoded::parse(q.as_bytes()).any(|(k, _)| k == "id" || k == "deviceid")
-    });
+pub async fn root(state: State<Arc<AppState>>, headers: HeaderMap, uri: Uri, body: Body) -> Response {
+    let is_osmand =
+        uri.query().is_some_and(|q| form_urlencoded::parse(q.as_bytes()).any(|(k, _)| k == "id" || k == "deviceid"));
     if is_osmand {
         return osmand(state, headers, uri, body).await.into_response();
     }
@@ -355,30 +274,16 @@ struct DeviceView<'a> {
 }
 
 /// `GET /api/v1/devices`: every device with its last committed report.
-pub async fn list_devices(
-    State(s): State<Arc<AppState>>,
-    headers: HeaderMap,
-    uri: Uri,
-) -> Result<Response, ApiError> {
-    require_user(
-        &s.tokens,
-        &headers,
-        uri.query(),
-        &[Role::Admin, Role::Operator],
-    )?;
+pub async fn list_devices(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
+    require_user(&s.tokens, &headers, uri.query(), &[Role::Admin, Role::Operator])?;
     let last = s.last.read().unwrap_or_else(|e| e.into_inner()).clone();
     let raw: std::collections::HashMap<&str, Box<RawValue>> = last
         .iter()
         .filter_map(|(id, json)| Some((id.as_str(), RawValue::from_string(json.to_string()).ok()?)))
         .collect();
     let devices = s.devices.read().unwrap_or_else(|e| e.into_inner());
-    let mut list: Vec<DeviceView> = devices
-        .all()
-        .map(|d| DeviceView {
-            device: d,
-            last: raw.get(d.device_id.as_str()).map(|b| &**b),
-        })
-        .collect();
+    let mut list: Vec<DeviceView> =
+        devices.all().map(|d| DeviceView { device: d, last: raw.get(d.device_id.as_str()).map(|b| &**b) }).collect();
     list.sort_by(|a, b| a.device.device_id.cmp(&b.device.device_id));
     Ok(Json(serde_json::json!({ "devices": list })).into_response())
 }
@@ -394,8 +299,7 @@ pub async fn register_device(
     require_user(&s.tokens, &headers, uri.query(), &[Role::Admin])?;
     require_json(&headers)?;
     let bytes = read_body(&headers, body, 64 * 1024).await?;
-    let new: NewDevice =
-        serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_request("body", e.to_string()))?;
+    let new: NewDevice = serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_request("body", e.to_string()))?;
     new.validate()?;
     let key = match &new.key {
         Some(k) => k.clone(),
@@ -403,24 +307,13 @@ pub async fn register_device(
     };
     {
         let devices = s.devices.read().unwrap_or_else(|e| e.into_inner());
-        if devices
-            .by_key(&key)
-            .is_some_and(|d| d.device_id != new.device_id)
-        {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "key",
-                "is already used by another device",
-            ));
+        if devices.by_key(&key).is_some_and(|d| d.device_id != new.device_id) {
+            return Err(ApiError::new(StatusCode::CONFLICT, "key", "is already used by another device"));
         }
     }
     let now = now_ms();
-    let created_ms = s
-        .devices
-        .read()
-        .unwrap_or_else(|e| e.into_inner())
-        .get(&new.device_id)
-        .map_or(now, |d| d.created_ms);
+    let created_ms =
+        s.devices.read().unwrap_or_else(|e| e.into_inner()).get(&new.device_id).map_or(now, |d| d.created_ms);
     let record = DeviceRecord {
         device_id: new.device_id,
         name: new.name,
@@ -430,26 +323,11 @@ pub async fn register_device(
         created_ms,
         updated_ms: now,
     };
-    let created = s
-        .store
-        .upsert_device(&record)
-        .await
-        .map_err(|e| ApiError::unavailable(&e))?;
+    let created = s.store.upsert_device(&record).await.map_err(|e| ApiError::unavailable(&e))?;
     tracing::info!(device_id = %record.device_id, kind = %record.kind, created, "device registered");
-    s.devices
-        .write()
-        .unwrap_or_else(|e| e.into_inner())
-        .insert(record.clone());
-    let status = if created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
-    Ok((
-        status,
-        Json(serde_json::json!({ "device": record, "key": key })),
-    )
-        .into_response())
+    s.devices.write().unwrap_or_else(|e| e.into_inner()).insert(record.clone());
+    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, Json(serde_json::json!({ "device": record, "key": key }))).into_response())
 }
 
 #[derive(Serialize)]
@@ -463,11 +341,7 @@ struct LayerInfo<'a> {
 }
 
 /// `GET /api/v1/layers`: the map's layers.
-pub async fn list_layers(
-    State(s): State<Arc<AppState>>,
-    headers: HeaderMap,
-    uri: Uri,
-) -> Result<Response, ApiError> {
+pub async fn list_layers(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
     s.any_user(&headers, uri.query())?;
     let layers: Vec<LayerInfo> = s
         .map
@@ -494,14 +368,8 @@ pub async fn get_layer(
 ) -> Result<Response, ApiError> {
     s.any_user(&headers, uri.query())?;
     match s.layer_json.get(&name) {
-        Some(json) => Ok((
-            [(header::CONTENT_TYPE, "application/geo+json")],
-            json.clone(),
-        )
-            .into_response()),
-        None => Err(ApiError::not_found(format!(
-            "no layer named {name}; GET /api/v1/layers lists them"
-        ))),
+        Some(json) => Ok(([(header::CONTENT_TYPE, "application/geo+json")], json.clone()).into_response()),
+        None => Err(ApiError::not_found(format!("no layer named {name}; GET /api/v1/layers lists them"))),
     }
 }
 
@@ -511,14 +379,7 @@ impl AppState {
             &self.tokens,
             headers,
             query,
-            &[
-                Role::Admin,
-                Role::Operator,
-                Role::PatrolLeader,
-                Role::PostOfficer,
-                Role::GridMember,
-                Role::Partner,
-            ],
+            &[Role::Admin, Role::Operator, Role::PatrolLeader, Role::PostOfficer, Role::GridMember, Role::Partner],
         )
         .map(|_| ())
     }

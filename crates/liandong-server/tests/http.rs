@@ -33,18 +33,8 @@ fn config(name: &str) -> Config {
     c.store.durability = liandong_store::Durability::Normal;
     c.ingest.max_body_bytes = 64 * 1024;
     c.tokens = vec![
-        TokenConfig {
-            token: Secret::new(ADMIN),
-            role: Role::Admin,
-            name: "admin".into(),
-            unit_id: None,
-        },
-        TokenConfig {
-            token: Secret::new(OPERATOR),
-            role: Role::Operator,
-            name: "operator".into(),
-            unit_id: None,
-        },
+        TokenConfig { token: Secret::new(ADMIN), role: Role::Admin, name: "admin".into(), unit_id: None },
+        TokenConfig { token: Secret::new(OPERATOR), role: Role::Operator, name: "operator".into(), unit_id: None },
     ];
     c
 }
@@ -64,25 +54,14 @@ impl Harness {
         h
     }
 
-    async fn send(
-        &self,
-        req: axum::http::request::Builder,
-        body: impl Into<Body>,
-    ) -> (StatusCode, Value) {
-        let res = self
-            .app
-            .router
-            .clone()
-            .oneshot(req.body(body.into()).unwrap())
-            .await
-            .unwrap();
+    async fn send(&self, req: axum::http::request::Builder, body: impl Into<Body>) -> (StatusCode, Value) {
+        let res = self.app.router.clone().oneshot(req.body(body.into()).unwrap()).await.unwrap();
         let status = res.status();
         let bytes = res.into_body().collect().await.unwrap().to_bytes();
         let v = if bytes.is_empty() {
             Value::Null
         } else {
-            serde_json::from_slice(&bytes)
-                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
+            serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
         };
         (status, v)
     }
@@ -93,11 +72,7 @@ impl Harness {
 
     async fn devices(&self) -> Value {
         let (s, v) = self
-            .send(
-                Request::get("/api/v1/devices")
-                    .header("authorization", format!("Bearer {OPERATOR}")),
-                Body::empty(),
-            )
+            .send(Request::get("/api/v1/devices").header("authorization", format!("Bearer {OPERATOR}")), Body::empty())
             .await;
         assert_eq!(s, StatusCode::OK, "{v}");
         v
@@ -105,10 +80,7 @@ impl Harness {
 }
 
 fn now_s() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
 }
 
 #[tokio::test]
@@ -123,14 +95,8 @@ async fn an_osmand_report_is_stored_enriched_and_listed() {
     assert_eq!(last["enrichment"]["township"]["id"], "t-west");
     assert_eq!(last["enrichment"]["post"]["id"], "p-west");
     assert_eq!(last["enrichment"]["nearest_posts"][0]["id"], "p-west");
-    assert!(
-        (last["speed_mps"].as_f64().unwrap() - 1.0).abs() < 0.01,
-        "1.9438 knots is 1 m/s: {last}"
-    );
-    assert!(
-        devices["devices"][0].get("key").is_none(),
-        "keys are never listed"
-    );
+    assert!((last["speed_mps"].as_f64().unwrap() - 1.0).abs() < 0.01, "1.9438 knots is 1 m/s: {last}");
+    assert!(devices["devices"][0].get("key").is_none(), "keys are never listed");
     h.app.finish().await;
 }
 
@@ -154,18 +120,12 @@ async fn a_batch_reports_fence_transitions_and_answers_each_item() {
         .await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["accepted"].as_array().unwrap().len(), 2, "{v}");
-    assert_eq!(
-        v["accepted"][1]["seq"].as_i64().unwrap(),
-        v["accepted"][0]["seq"].as_i64().unwrap() + 1
-    );
+    assert_eq!(v["accepted"][1]["seq"].as_i64().unwrap(), v["accepted"][0]["seq"].as_i64().unwrap() + 1);
     assert_eq!(v["rejected"][0]["index"], 2);
     assert_eq!(v["rejected"][0]["field"], "positions[2].lat");
     assert_eq!(v["rejected"][1]["field"], "positions[3].device_id");
     let last = &h.devices().await["devices"][0]["last"];
-    assert_eq!(
-        last["enrichment"]["fence_events"][0]["detect"], "enter",
-        "{last}"
-    );
+    assert_eq!(last["enrichment"]["fence_events"][0]["detect"], "enter", "{last}");
     assert_eq!(last["enrichment"]["fences_inside"][0], "f-school");
     h.app.finish().await;
 }
@@ -186,13 +146,7 @@ async fn bad_input_gets_a_4xx_naming_the_field() {
         vec!["{\"device_id\":\"866001\",\"lon\":107.1,\"lat\":30.7}"; 2000].join(",")
     );
     let rows: Vec<(&str, axum::http::request::Builder, String, StatusCode, &str)> = vec![
-        (
-            "malformed JSON",
-            json_post(KEY),
-            "{\"positions\": [".into(),
-            StatusCode::BAD_REQUEST,
-            "body",
-        ),
+        ("malformed JSON", json_post(KEY), "{\"positions\": [".into(), StatusCode::BAD_REQUEST, "body"),
         (
             "lat 91",
             json_post(KEY),
@@ -202,47 +156,33 @@ async fn bad_input_gets_a_4xx_naming_the_field() {
         ),
         (
             "NaN over OsmAnd",
-            Request::get(format!(
-                "/osmand?id=866001&lat=NaN&lon=107.1&timestamp={t}&key={KEY}"
-            )),
+            Request::get(format!("/osmand?id=866001&lat=NaN&lon=107.1&timestamp={t}&key={KEY}")),
             String::new(),
             StatusCode::BAD_REQUEST,
             "lat",
         ),
         (
             "unknown device",
-            Request::get(format!(
-                "/osmand?id=999999&lat=30.7&lon=107.1&timestamp={t}&key={KEY}"
-            )),
+            Request::get(format!("/osmand?id=999999&lat=30.7&lon=107.1&timestamp={t}&key={KEY}")),
             String::new(),
             StatusCode::FORBIDDEN,
             "id",
         ),
         (
             "wrong key",
-            Request::get(format!(
-                "/osmand?id=866001&lat=30.7&lon=107.1&timestamp={t}&key=not-the-key"
-            )),
+            Request::get(format!("/osmand?id=866001&lat=30.7&lon=107.1&timestamp={t}&key=not-the-key")),
             String::new(),
             StatusCode::UNAUTHORIZED,
             "key",
         ),
         (
             "no key",
-            Request::get(format!(
-                "/osmand?id=866001&lat=30.7&lon=107.1&timestamp={t}"
-            )),
+            Request::get(format!("/osmand?id=866001&lat=30.7&lon=107.1&timestamp={t}")),
             String::new(),
             StatusCode::UNAUTHORIZED,
             "key",
         ),
-        (
-            "oversized body",
-            json_post(KEY),
-            big,
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body",
-        ),
+        ("oversized body", json_post(KEY), big, StatusCode::PAYLOAD_TOO_LARGE, "body"),
         (
             "wrong content type",
             Request::post("/api/v1/positions")
@@ -252,13 +192,7 @@ async fn bad_input_gets_a_4xx_naming_the_field() {
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "content-type",
         ),
-        (
-            "bad token",
-            json_post("nope-nope-nope"),
-            "{}".into(),
-            StatusCode::UNAUTHORIZED,
-            "authorization",
-        ),
+        ("bad token", json_post("nope-nope-nope"), "{}".into(), StatusCode::UNAUTHORIZED, "authorization"),
         (
             "operator may not register devices",
             Request::post("/api/v1/devices")
@@ -288,10 +222,7 @@ async fn bad_input_gets_a_4xx_naming_the_field() {
         ),
         (
             "timestamp far in the future",
-            Request::get(format!(
-                "/osmand?id=866001&lat=30.7&lon=107.1&timestamp={}&key={KEY}",
-                t + 86_400
-            )),
+            Request::get(format!("/osmand?id=866001&lat=30.7&lon=107.1&timestamp={}&key={KEY}", t + 86_400)),
             String::new(),
             StatusCode::BAD_REQUEST,
             "timestamp",
@@ -300,16 +231,10 @@ async fn bad_input_gets_a_4xx_naming_the_field() {
     for (name, req, body, status, field) in rows {
         let (s, v) = h.send(req, body).await;
         assert_eq!(s, status, "{name}: {v}");
-        let named = v["error"]["field"]
-            .as_str()
-            .or_else(|| v["rejected"][0]["field"].as_str());
+        let named = v["error"]["field"].as_str().or_else(|| v["rejected"][0]["field"].as_str());
         assert_eq!(named, Some(field), "{name}: {v}");
     }
-    let (s, _) = h
-        .get(&format!(
-            "/osmand?id=866001&lat=30.7&lon=107.1&timestamp={t}&key={KEY}"
-        ))
-        .await;
+    let (s, _) = h.get(&format!("/osmand?id=866001&lat=30.7&lon=107.1&timestamp={t}&key={KEY}")).await;
     assert_eq!(s, StatusCode::OK, "the server keeps serving");
     let (s, _) = h.get("/healthz").await;
     assert_eq!(s, StatusCode::OK);
@@ -320,46 +245,26 @@ async fn bad_input_gets_a_4xx_naming_the_field() {
 async fn layers_are_listed_and_served_as_geojson() {
     let h = Harness::new("layers").await;
     let (s, v) = h
-        .send(
-            Request::get("/api/v1/layers").header("authorization", format!("Bearer {OPERATOR}")),
-            Body::empty(),
-        )
+        .send(Request::get("/api/v1/layers").header("authorization", format!("Bearer {OPERATOR}")), Body::empty())
         .await;
     assert_eq!(s, StatusCode::OK);
-    let names: Vec<&str> = v["layers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| l["name"].as_str().unwrap())
-        .collect();
-    assert!(
-        names.contains(&"posts") && names.contains(&"boundary"),
-        "{names:?}"
-    );
+    let names: Vec<&str> = v["layers"].as_array().unwrap().iter().map(|l| l["name"].as_str().unwrap()).collect();
+    assert!(names.contains(&"posts") && names.contains(&"boundary"), "{names:?}");
     let res = h
         .app
         .router
         .clone()
-        .oneshot(
-            Request::get("/api/v1/layers/posts?token=test-operator-token")
-                .body(Body::empty())
-                .unwrap(),
-        )
+        .oneshot(Request::get("/api/v1/layers/posts?token=test-operator-token").body(Body::empty()).unwrap())
         .await
         .unwrap();
     assert_eq!(res.headers()[header::CONTENT_TYPE], "application/geo+json");
-    let fc: Value =
-        serde_json::from_slice(&res.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    let fc: Value = serde_json::from_slice(&res.into_body().collect().await.unwrap().to_bytes()).unwrap();
     assert_eq!(fc["type"], "FeatureCollection");
     assert_eq!(fc["features"].as_array().unwrap().len(), 2);
     let (s, _) = h.get("/api/v1/layers/posts").await;
     assert_eq!(s, StatusCode::UNAUTHORIZED, "layers need a token");
     let (s, _) = h
-        .send(
-            Request::get("/api/v1/layers/nope")
-                .header("authorization", format!("Bearer {OPERATOR}")),
-            Body::empty(),
-        )
+        .send(Request::get("/api/v1/layers/nope").header("authorization", format!("Bearer {OPERATOR}")), Body::empty())
         .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     h.app.finish().await;
@@ -373,10 +278,7 @@ async fn every_layer_opens_in_gdal_ogrinfo() {
     let dir = temp_dir("ogrinfo-files");
     std::fs::create_dir_all(&dir).unwrap();
     let (_, list) = h
-        .send(
-            Request::get("/api/v1/layers").header("authorization", format!("Bearer {OPERATOR}")),
-            Body::empty(),
-        )
+        .send(Request::get("/api/v1/layers").header("authorization", format!("Bearer {OPERATOR}")), Body::empty())
         .await;
     for layer in list["layers"].as_array().unwrap() {
         let name = layer["name"].as_str().unwrap();
@@ -384,11 +286,7 @@ async fn every_layer_opens_in_gdal_ogrinfo() {
             .app
             .router
             .clone()
-            .oneshot(
-                Request::get(format!("/api/v1/layers/{name}?token={OPERATOR}"))
-                    .body(Body::empty())
-                    .unwrap(),
-            )
+            .oneshot(Request::get(format!("/api/v1/layers/{name}?token={OPERATOR}")).body(Body::empty()).unwrap())
             .await
             .unwrap();
         let file = dir.join(format!("{name}.geojson"));
@@ -399,16 +297,9 @@ async fn every_layer_opens_in_gdal_ogrinfo() {
             .output()
             .expect("ogrinfo (gdal-bin) must be installed: ./scripts/test installs it");
         let text = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success(),
-            "ogrinfo failed on {name}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "ogrinfo failed on {name}: {}", String::from_utf8_lossy(&out.stderr));
         let expected = format!("Feature Count: {}", layer["features"]);
-        assert!(
-            text.contains(&expected),
-            "{name}: expected {expected:?} in\n{text}"
-        );
+        assert!(text.contains(&expected), "{name}: expected {expected:?} in\n{text}");
     }
     h.app.finish().await;
 }

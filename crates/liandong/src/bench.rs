@@ -4,6 +4,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use std::io::Write;
+
 use anyhow::Context;
 
 #[derive(clap::Subcommand)]
@@ -57,74 +59,78 @@ fn position(device: usize, step: u64) -> (f64, f64) {
 }
 
 async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(args.concurrency)
-        .timeout(Duration::from_secs(30))
-        .build()?;
-    let run = format!(
-        "{:x}",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)?
-            .as_millis()
-    );
+    let client =
+        reqwest::Client::builder().pool_max_idle_per_host(args.concurrency).timeout(Duration::from_secs(30)).build()?;
+    let run = format!("{:x}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis());
     let ids: Vec<String> = (0..args.devices).map(|i| format!("bench-{i:05}")).collect();
     let key = |id: &str| format!("bench-{run}-{id}");
     for id in &ids {
         let r = client
             .post(format!("{}/api/v1/devices", args.url))
             .bearer_auth(&args.token)
-            .json(
-                &serde_json::json!({"device_id": id, "name": id, "kind": "other", "key": key(id)}),
-            )
+            .json(&serde_json::json!({"device_id": id, "name": id, "kind": "other", "key": key(id)}))
             .send()
             .await
             .context("registering bench devices")?;
         anyhow::ensure!(r.status().is_success(), "registering {id}: {}", r.status());
     }
     let ids = Arc::new(ids);
+    let host =
+        args.url.strip_prefix("http://").context("--url must be http://host:port")?.trim_end_matches('/').to_owned();
     let warmup_end = Instant::now() + Duration::from_secs(1);
     let end = warmup_end + Duration::from_secs_f64(args.duration_s);
+    let stride = args_stride(ids.len());
     let mut workers = tokio::task::JoinSet::new();
     for w in 0..args.concurrency {
-        let (client, ids, url, token, run_id) = (
-            client.clone(),
-            ids.clone(),
-            args.url.clone(),
-            args.token.clone(),
-            run.clone(),
-        );
+        let (ids, host, token, run_id) = (ids.clone(), host.clone(), args.token.clone(), run.clone());
         let (mode, batch) = (args.mode, args.batch.max(1));
-        let stride = args_stride(ids.len());
         workers.spawn(async move {
             let mut latencies_us = Vec::new();
             let (mut acked, mut failed) = (0u64, 0u64);
+            let mut stream = tokio::net::TcpStream::connect(&host).await?;
+            stream.set_nodelay(true)?;
+            let (mut req, mut body, mut buf) = (Vec::new(), String::new(), Vec::new());
             let mut step = 0u64;
             let mut d = w % ids.len();
             while Instant::now() < end {
                 step += 1;
                 let now_s = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-                let started = Instant::now();
-                let (req, n) = match mode {
+                req.clear();
+                let n = match mode {
                     Mode::Osmand => {
                         let dev = d;
                         d = (d + stride) % ids.len();
-                        let id = &ids[dev];
                         let (lon, lat) = position(dev, step);
-                        let url = format!("{url}/osmand?id={id}&timestamp={now_s}&lat={lat:.6}&lon={lon:.6}&speed=2.0&bearing=90&accuracy=8&key=bench-{run_id}-{id}");
-                        (client.get(url), 1)
+                        let id = &ids[dev];
+                        write!(
+                            req,
+                            "GET /osmand?id={id}&timestamp={now_s}&lat={lat:.6}&lon={lon:.6}&speed=2.0&bearing=90&accuracy=8&key=bench-{run_id}-{id} HTTP/1.1\r\nHost: {host}\r\n\r\n"
+                        )?;
+                        1
                     }
                     Mode::Batch => {
-                        let items: Vec<serde_json::Value> = (0..batch)
-                            .map(|_| {
-                                d = (d + 1) % ids.len();
-                                let (lon, lat) = position(d, step);
-                                serde_json::json!({"device_id": ids[d], "lon": lon, "lat": lat, "time": now_s * 1000, "accuracy_m": 8.0})
-                            })
-                            .collect();
-                        (client.post(format!("{url}/api/v1/positions")).bearer_auth(&token).json(&serde_json::json!({ "positions": items })), batch as u64)
+                        body.clear();
+                        body.push_str("{\"positions\":[");
+                        for k in 0..batch {
+                            d = (d + 1) % ids.len();
+                            let (lon, lat) = position(d, step);
+                            let sep = if k == 0 { "" } else { "," };
+                            let _ = std::fmt::Write::write_fmt(
+                                &mut body,
+                                format_args!("{sep}{{\"device_id\":\"{}\",\"lon\":{lon:.6},\"lat\":{lat:.6},\"time\":{},\"accuracy_m\":8.0}}", ids[d], now_s * 1000),
+                            );
+                        }
+                        body.push_str("]}");
+                        write!(
+                            req,
+                            "POST /api/v1/positions HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                            body.len()
+                        )?;
+                        batch as u64
                     }
                 };
-                let ok = matches!(req.send().await, Ok(r) if r.status().is_success());
+                let started = Instant::now();
+                let ok = matches!(roundtrip(&mut stream, &req, &mut buf).await, Ok(200));
                 if started >= warmup_end {
                     if ok {
                         acked += n;
@@ -134,21 +140,19 @@ async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
                     latencies_us.push(started.elapsed().as_micros() as u64);
                 }
             }
-            (acked, failed, latencies_us)
+            Ok::<_, anyhow::Error>((acked, failed, latencies_us))
         });
     }
     let (mut acked, mut failed, mut lat) = (0u64, 0u64, Vec::new());
     while let Some(r) = workers.join_next().await {
-        let (a, f, l) = r?;
+        let (a, f, l) = r??;
         acked += a;
         failed += f;
         lat.extend(l);
     }
     lat.sort_unstable();
     let pct = |p: f64| {
-        lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or(0) as f64
+        lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1))).copied().unwrap_or(0) as f64
             / 1000.0
     };
     println!(
@@ -167,12 +171,41 @@ async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// One HTTP/1.1 request on a kept-alive connection; returns the response status. The
+/// load tool speaks HTTP itself so that the client's own cost stays small next to the
+/// server's on a shared 2-core machine.
+async fn roundtrip(stream: &mut tokio::net::TcpStream, req: &[u8], buf: &mut Vec<u8>) -> std::io::Result<u16> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let bad = |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_owned());
+    stream.write_all(req).await?;
+    buf.clear();
+    loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = std::str::from_utf8(&buf[..end]).map_err(|_| bad("response head is not UTF-8"))?;
+            let status = head.get(9..12).and_then(|s| s.parse().ok()).ok_or_else(|| bad("no status"))?;
+            let len = head
+                .lines()
+                .find_map(|l| {
+                    let (k, v) = l.split_once(':')?;
+                    k.eq_ignore_ascii_case("content-length").then(|| v.trim().parse::<usize>().ok()).flatten()
+                })
+                .unwrap_or(0);
+            while buf.len() < end + 4 + len {
+                if stream.read_buf(buf).await? == 0 {
+                    return Err(std::io::ErrorKind::UnexpectedEof.into());
+                }
+            }
+            return Ok(status);
+        }
+        if stream.read_buf(buf).await? == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+    }
+}
+
 /// A stride coprime with the device count spreads consecutive requests over devices.
 fn args_stride(n: usize) -> usize {
-    (1..n.max(2))
-        .rev()
-        .find(|s| gcd(*s, n) == 1 && *s < n / 2 + 1)
-        .unwrap_or(1)
+    (1..n.max(2)).rev().find(|s| gcd(*s, n) == 1 && *s < n / 2 + 1).unwrap_or(1)
 }
 
 fn gcd(a: usize, b: usize) -> usize {

@@ -11,11 +11,7 @@ use clap::{Parser, Subcommand};
 use liandong_server::config::Config;
 
 #[derive(Parser)]
-#[command(
-    name = "liandong",
-    version,
-    about = "Dazhu county linkage command-centre server"
-)]
+#[command(name = "liandong", version, about = "Dazhu county linkage command-centre server")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -62,15 +58,11 @@ enum MapsCommand {
 
 fn init_tracing() {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("LIANDONG_LOG")
-        .unwrap_or_else(|_| EnvFilter::new("info,tower_http=warn,sqlx=warn"));
+    let filter =
+        EnvFilter::try_from_env("LIANDONG_LOG").unwrap_or_else(|_| EnvFilter::new("info,tower_http=warn,sqlx=warn"));
     let json = std::env::var("LIANDONG_LOG_FORMAT").is_ok_and(|v| v == "json");
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr())
-        && std::env::var_os("NO_COLOR").is_none();
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(ansi);
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("NO_COLOR").is_none();
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
     if json {
         builder.json().init();
     } else {
@@ -80,13 +72,16 @@ fn init_tracing() {
 
 fn load_config(default_file: &str) -> anyhow::Result<Config> {
     let env = |k: &str| std::env::var(k).ok();
-    let (config, unknown) = Config::load(|k| {
-        if k == "LIANDONG_CONFIG" {
-            env(k).or_else(|| Some(default_file.to_owned()))
-        } else {
-            env(k)
-        }
-    })?;
+    let (config, unknown) =
+        Config::load(
+            |k| {
+                if k == "LIANDONG_CONFIG" {
+                    env(k).or_else(|| Some(default_file.to_owned()))
+                } else {
+                    env(k)
+                }
+            },
+        )?;
     for key in unknown {
         tracing::warn!(key = %key, "unknown config key ignored");
     }
@@ -97,11 +92,10 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => return std::future::pending().await,
-            };
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => return std::future::pending().await,
+        };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}
@@ -115,9 +109,7 @@ async fn shutdown_signal() {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     init_tracing();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async move {
         match cli.command {
             Command::Serve => {

@@ -49,10 +49,7 @@ impl Track {
             let last = *cumulative_m.last().unwrap_or(&0.0);
             cumulative_m.push(last + Haversine.distance(w[0], w[1]));
         }
-        Track {
-            points,
-            cumulative_m,
-        }
+        Track { points, cumulative_m }
     }
 
     fn length_m(&self) -> f64 {
@@ -66,22 +63,12 @@ impl Track {
             return (self.points[0], 0.0);
         }
         let d = d.rem_euclid(len);
-        let i = self
-            .cumulative_m
-            .partition_point(|&c| c <= d)
-            .clamp(1, self.points.len() - 1);
+        let i = self.cumulative_m.partition_point(|&c| c <= d).clamp(1, self.points.len() - 1);
         let (a, b) = (self.points[i - 1], self.points[i]);
         let seg = self.cumulative_m[i] - self.cumulative_m[i - 1];
-        let f = if seg > 0.0 {
-            (d - self.cumulative_m[i - 1]) / seg
-        } else {
-            0.0
-        };
+        let f = if seg > 0.0 { (d - self.cumulative_m[i - 1]) / seg } else { 0.0 };
         let p = Point::new(a.x() + (b.x() - a.x()) * f, a.y() + (b.y() - a.y()) * f);
-        let heading = (b.x() - a.x())
-            .atan2(b.y() - a.y())
-            .to_degrees()
-            .rem_euclid(360.0);
+        let heading = (b.x() - a.x()).atan2(b.y() - a.y()).to_degrees().rem_euclid(360.0);
         (p, heading)
     }
 }
@@ -112,10 +99,7 @@ impl SimDevice {
                 let r = OFFICER_RADIUS_M * (0.5 + 0.5 * (a * 3.0).sin().abs());
                 let m_per_deg_lat = 111_195.0;
                 let m_per_deg_lon = m_per_deg_lat * centre.y().to_radians().cos();
-                let p = Point::new(
-                    centre.x() + r * a.cos() / m_per_deg_lon,
-                    centre.y() + r * a.sin() / m_per_deg_lat,
-                );
+                let p = Point::new(centre.x() + r * a.cos() / m_per_deg_lon, centre.y() + r * a.sin() / m_per_deg_lat);
                 (p, r * w, (a.to_degrees() + 90.0).rem_euclid(360.0))
             }
         }
@@ -123,10 +107,7 @@ impl SimDevice {
 }
 
 fn run_key() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
     format!("{:x}{:x}", nanos, std::process::id())
 }
 
@@ -147,42 +128,23 @@ async fn wait_ready(client: &reqwest::Client, url: &str) -> anyhow::Result<()> {
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let map = liandong_server::maps::load_dir(&args.maps)?;
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()?;
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?;
     wait_ready(&client, &args.url).await?;
     let suffix = run_key();
     let mut devices = Vec::new();
     let mut registrations = Vec::new();
     for route in &map.routes {
-        let team = route
-            .properties
-            .get("team_id")
-            .and_then(|v| v.as_str())
-            .unwrap_or(&route.id)
-            .to_owned();
-        let members = route
-            .properties
-            .get("members")
-            .and_then(|v| v.as_u64())
-            .unwrap_or(5)
-            .min(50);
+        let team = route.properties.get("team_id").and_then(|v| v.as_str()).unwrap_or(&route.id).to_owned();
+        let members = route.properties.get("members").and_then(|v| v.as_u64()).unwrap_or(5).min(50);
         let track = Arc::new(Track::new(route.line.points().collect()));
         for m in 0..members {
             let id = format!("{team}-m{:02}", m + 1);
-            let kind = if m == 0 {
-                "patrol_leader"
-            } else {
-                "patrol_member"
-            };
+            let kind = if m == 0 { "patrol_leader" } else { "patrol_member" };
             registrations.push(serde_json::json!({"device_id": id, "name": format!("{} {}号", route.name, m + 1), "kind": kind, "unit_id": team, "key": format!("sim-{suffix}-{id}")}));
             devices.push(SimDevice {
                 key: format!("sim-{suffix}-{id}"),
                 id,
-                motion: Motion::Route {
-                    track: track.clone(),
-                    offset_m: m as f64 * MEMBER_SPACING_M,
-                },
+                motion: Motion::Route { track: track.clone(), offset_m: m as f64 * MEMBER_SPACING_M },
             });
         }
     }
@@ -192,10 +154,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         devices.push(SimDevice {
             key: format!("sim-{suffix}-{id}"),
             id,
-            motion: Motion::Around {
-                centre: post.point,
-                phase: i as f64,
-            },
+            motion: Motion::Around { centre: post.point, phase: i as f64 },
         });
     }
     for body in &registrations {
@@ -234,19 +193,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     loop {
         interval.tick().await;
         let t = started.elapsed().as_secs_f64() * args.speedup;
-        let now_s = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
+        let now_s =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
         for i in 0..devices.len() {
             let permit = limit.clone().acquire_owned().await?;
-            let (devices, client, url, sent, failed) = (
-                devices.clone(),
-                client.clone(),
-                args.url.clone(),
-                sent.clone(),
-                failed.clone(),
-            );
+            let (devices, client, url, sent, failed) =
+                (devices.clone(), client.clone(), args.url.clone(), sent.clone(), failed.clone());
             tokio::spawn(async move {
                 let d = &devices[i];
                 let (p, speed_mps, heading) = d.at(t);
@@ -274,11 +226,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             });
         }
         if last_log.elapsed() > Duration::from_secs(60) {
-            tracing::info!(
-                acknowledged = sent.load(Relaxed),
-                failed = failed.load(Relaxed),
-                "simulator progress"
-            );
+            tracing::info!(acknowledged = sent.load(Relaxed), failed = failed.load(Relaxed), "simulator progress");
             last_log = Instant::now();
         }
     }
