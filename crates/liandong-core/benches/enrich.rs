@@ -1,6 +1,7 @@
 //! Enrichment cost per report on the Dazhu demo map: containing township, grid and
 //! jurisdiction plus the three nearest posts, and the full per-device step with the
-//! jump filter and fence rules. Run: `cargo bench -p liandong-core --bench enrich`.
+//! jump filter and fence rules, and the start-up cost of building the indexes. Run:
+//! `cargo bench -p liandong-core --bench enrich`.
 
 use std::path::Path;
 
@@ -13,6 +14,10 @@ fn main() {
 }
 
 fn load() -> Enricher {
+    Enricher::new(&parse())
+}
+
+fn parse() -> CountyMap {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../maps/dazhu");
     let mut files = Vec::new();
     for entry in std::fs::read_dir(&dir).expect("maps/dazhu exists") {
@@ -26,7 +31,7 @@ fn load() -> Enricher {
     }
     let (map, problems) = CountyMap::parse(&files);
     assert!(problems.is_empty(), "{problems:?}");
-    Enricher::new(&map)
+    map
 }
 
 /// 4096 fixed pseudo-random points over the county's bounding box (some outside it).
@@ -68,4 +73,12 @@ fn process_with_fences(b: Bencher) {
         t += 1000;
         black_box(process(&e, &filter, &mut track, black_box(pts[i]), t, Some(8.0)))
     });
+}
+
+/// Building every index of the map, which the server does at start-up and on each map
+/// reload: bounded so that rasterising the layers stays a small part of start-up.
+#[divan::bench(sample_count = 20)]
+fn build(b: Bencher) {
+    let map = parse();
+    b.bench_local(|| black_box(Enricher::new(black_box(&map))));
 }

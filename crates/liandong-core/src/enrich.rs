@@ -6,7 +6,7 @@ use serde::Serialize;
 use crate::fence::{Fence, FenceEvent, FenceSet, Membership};
 use crate::jump::{flags, Fix, JumpFilter};
 use crate::map::{Area, CountyMap, Site};
-use crate::spatial::{AreaIndex, LocalProjection, PreparedPolygon, SiteIndex};
+use crate::spatial::{AreaIndex, LocalProjection, SiteIndex};
 use crate::{Position, UnixMs};
 
 /// How many nearest posts an enrichment names.
@@ -59,7 +59,8 @@ pub struct FenceEventView<'a> {
 /// The in-memory indexes enrichment reads, built once per map with `bulk_load`.
 #[derive(Debug, Clone)]
 pub struct Enricher {
-    boundary: PreparedPolygon,
+    /// The county boundary as a one-area index, so "in county" is a raster lookup too.
+    boundary: AreaIndex,
     townships: Vec<(String, String)>,
     township_index: AreaIndex,
     grids: Vec<(String, String)>,
@@ -90,7 +91,7 @@ impl Enricher {
             .map(|j| j.parent.as_deref().and_then(|pid| map.posts.iter().position(|p| p.id == pid)).map(|i| i as u32))
             .collect();
         Enricher {
-            boundary: PreparedPolygon::new(&map.boundary),
+            boundary: AreaIndex::new([&map.boundary]),
             townships: names(&map.townships),
             township_index: AreaIndex::new(map.townships.iter().map(|a| &a.polygon)),
             grids: names(&map.grids),
@@ -109,7 +110,7 @@ impl Enricher {
 
     /// Township, grid, jurisdiction and nearest posts of `p`. Pure and allocation-free.
     pub fn enrich(&self, p: Position) -> Enrichment {
-        let mut e = Enrichment { in_county: self.boundary.contains(p.lon(), p.lat()), ..Enrichment::default() };
+        let mut e = Enrichment { in_county: self.boundary.containing(p).is_some(), ..Enrichment::default() };
         e.township = self.township_index.containing(p);
         e.grid = self.grid_index.containing(p);
         e.jurisdiction = self.jurisdiction_index.containing(p).and_then(|j| self.jurisdiction_post[j as usize]);

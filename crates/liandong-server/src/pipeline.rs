@@ -228,7 +228,16 @@ impl Sequencer {
             })
             .collect();
         let n = rows.len();
-        match self.store.write_batch(&rows, &states).await {
+        let prepared = started.elapsed();
+        let result = self.store.write_batch(&rows, &states).await;
+        tracing::debug!(
+            reports = n,
+            devices = states.len(),
+            prepare_us = prepared.as_micros() as u64,
+            write_us = (started.elapsed() - prepared).as_micros() as u64,
+            "group commit"
+        );
+        match result {
             Ok(()) => {
                 self.next_seq = seq;
                 self.tracks.extend(working);

@@ -96,7 +96,11 @@ pub struct DeviceStateRow {
 
 #[derive(Debug, Clone)]
 pub struct Store {
+    /// Readers (and rare administrative writes).
     pool: SqlitePool,
+    /// The one connection group commits go through: SQLite serialises writers anyway,
+    /// and one connection keeps its page cache and prepared statements hot.
+    writer: SqlitePool,
     path: PathBuf,
 }
 
@@ -123,13 +127,19 @@ impl Store {
             // default (2 MiB) makes every group commit re-read them from the WAL.
             .pragma("cache_size", "-65536")
             .pragma("temp_store", "memory");
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .connect_with(opts.clone())
+            .await
+            .map_err(|source| StoreError::Open { path: path.clone(), source })?;
+        MIGRATOR.run(&writer).await?;
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(opts)
             .await
             .map_err(|source| StoreError::Open { path: path.clone(), source })?;
-        MIGRATOR.run(&pool).await?;
-        Ok(Store { pool, path })
+        Ok(Store { pool, writer, path })
     }
 
     pub fn path(&self) -> &Path {
@@ -138,6 +148,7 @@ impl Store {
 
     pub async fn close(&self) {
         self.pool.close().await;
+        self.writer.close().await;
     }
 
     /// Inserts or updates a device. Returns whether it was new.
@@ -197,7 +208,7 @@ impl Store {
     /// Writes a batch of reports and the resulting device states in one transaction.
     /// Returns once the commit is durable.
     pub async fn write_batch(&self, rows: &[PositionRow], states: &[DeviceStateRow]) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(q("begin"))?;
+        let mut tx = self.writer.begin().await.map_err(q("begin"))?;
         insert_positions(&mut tx, rows).await?;
         upsert_states(&mut tx, states).await?;
         tx.commit().await.map_err(q("commit"))
