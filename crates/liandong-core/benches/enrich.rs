@@ -82,3 +82,27 @@ fn build(b: Bencher) {
     let map = parse();
     b.bench_local(|| black_box(Enricher::new(black_box(&map))));
 }
+
+/// The realistic case: a patrol walking (10 m between fixes) through the county seat,
+/// in and out of the fences there. `process_with_fences` above is the worst case: every
+/// step jumps across the county, so every fence's box is a crossing candidate.
+#[divan::bench(sample_count = 200, sample_size = 2000)]
+fn process_walking(b: Bencher) {
+    let e = load();
+    let filter = JumpFilter::default();
+    let mut track = DeviceTrack::default();
+    // A 10 m step east or north, alternating, around the county seat.
+    let walk: Vec<Position> = (0..4096)
+        .map(|i| {
+            let k = (i % 2048) as f64;
+            Position::new(107.19 + (k / 2.0).floor() * 0.0001, 30.73 + (k / 2.0).ceil() * 0.00009).unwrap()
+        })
+        .collect();
+    let mut i = 0;
+    let mut t = 0;
+    b.bench_local(|| {
+        i = (i + 1) & 4095;
+        t += 10_000;
+        black_box(process(&e, &filter, &mut track, black_box(walk[i]), t, Some(8.0)))
+    });
+}
