@@ -20,6 +20,12 @@ fn root() -> PathBuf {
 /// Starts the server on an ephemeral port and returns it with its base URL, read from
 /// its `listening` log line.
 fn start(dir: &Path) -> (Child, String) {
+    let (child, url, _) = start_logged(dir, "info");
+    (child, url)
+}
+
+/// Like [`start`], at the given log level, also returning every line the server logs.
+fn start_logged(dir: &Path, level: &str) -> (Child, String, Arc<Mutex<Vec<String>>>) {
     let config = dir.join("config.toml");
     std::fs::write(
         &config,
@@ -33,7 +39,7 @@ fn start(dir: &Path) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_liandong"))
         .arg("serve")
         .env("LIANDONG_CONFIG", &config)
-        .env("LIANDONG_LOG", "info")
+        .env("LIANDONG_LOG", level)
         .env("NO_COLOR", "1")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -41,19 +47,22 @@ fn start(dir: &Path) -> (Child, String) {
         .unwrap();
     let stderr = child.stderr.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
+    let log: Arc<Mutex<Vec<String>>> = Arc::default();
+    let lines = log.clone();
     std::thread::spawn(move || {
         let mut sent = false;
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if !sent {
+            if !sent && line.contains("listening") {
                 if let Some(addr) = line.split("addr=").nth(1) {
                     let _ = tx.send(addr.split_whitespace().next().unwrap_or("").to_owned());
                     sent = true;
                 }
             }
+            lines.lock().unwrap().push(line);
         }
     });
     let addr = rx.recv_timeout(Duration::from_secs(60)).expect("server logs its listening address");
-    (child, format!("http://{addr}"))
+    (child, format!("http://{addr}"), log)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -183,4 +192,113 @@ fn maps_check_passes_on_the_demo_map_and_names_problems_of_a_broken_one() {
     ] {
         assert!(out.contains(needle), "missing {needle:?} in:\n{out}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn device_keys_and_tokens_never_reach_the_log() {
+    let dir = std::env::temp_dir().join(format!("liandong-secrets-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let (mut server, url, log) = start_logged(&dir, "trace");
+    let client = reqwest::Client::new();
+    let key = "very-secret-device-key-42";
+    let r = client
+        .post(format!("{url}/api/v1/devices"))
+        .bearer_auth(ADMIN)
+        .json(&json!({"device_id": "866777", "name": "officer", "kind": "post_officer", "key": key}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let r = client
+        .get(format!("{url}/osmand?id=866777&lat=30.7&lon=107.1&timestamp={now}&key={key}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = client
+        .get(format!("{url}/osmand?id=866777&lat=30.7&lon=107.1&timestamp={now}&key=wrong-{key}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = client.get(format!("{url}/api/v1/devices?token={ADMIN}")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let log = log.lock().unwrap();
+    assert!(log.len() > 5, "the server logged at trace level: {log:?}");
+    for line in log.iter() {
+        assert!(!line.contains(key), "a device key was logged: {line}");
+        assert!(!line.contains(ADMIN), "a token was logged: {line}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Shutdown stops accepting, lets in-flight requests finish and commits what they
+/// queued: every report answered 200 is in the store after `run` returns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graceful_shutdown_commits_every_acknowledged_report() {
+    use liandong_server::auth::Role;
+    use liandong_server::config::{Config, Secret, TokenConfig};
+    let dir = std::env::temp_dir().join(format!("liandong-shutdown-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut config =
+        Config { data_dir: dir.clone(), maps: root().join("tests/fixtures/maps/mini"), ..Config::default() };
+    config.tokens = vec![TokenConfig { token: Secret::new(ADMIN), role: Role::Admin, name: "t".into(), unit_id: None }];
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(liandong_server::run(listener, config, async move {
+        let _ = stopped.await;
+    }));
+    let client = reqwest::Client::new();
+    let mut ready = false;
+    for _ in 0..200 {
+        if client.get(format!("{url}/healthz")).send().await.is_ok_and(|r| r.status().is_success()) {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(ready);
+    let r = client
+        .post(format!("{url}/api/v1/devices"))
+        .bearer_auth(ADMIN)
+        .json(&json!({"device_id": "d1", "name": "d1", "key": "key-of-d1"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    let t0 = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64 - 60_000;
+    let mut senders = Vec::new();
+    for i in 0..64i64 {
+        let (client, url) = (client.clone(), url.clone());
+        senders.push(tokio::spawn(async move {
+            let body = json!({"positions": [{"device_id": "d1", "lon": 107.3, "lat": 30.6, "time": t0 + i}]});
+            let res =
+                client.post(format!("{url}/api/v1/positions")).bearer_auth(ADMIN).json(&body).send().await.ok()?;
+            if !res.status().is_success() {
+                return None;
+            }
+            res.json::<Value>().await.ok()?["accepted"][0]["seq"].as_i64()
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    stop.send(()).unwrap();
+    let mut acked = Vec::new();
+    for s in senders {
+        if let Some(seq) = s.await.unwrap() {
+            acked.push(seq);
+        }
+    }
+    tokio::time::timeout(Duration::from_secs(30), server).await.expect("run returns after shutdown").unwrap().unwrap();
+    let store = liandong_store::Store::open(&dir, liandong_store::Durability::Normal).await.unwrap();
+    let stored = store.position_seqs("d1").await.unwrap();
+    for seq in &acked {
+        assert!(stored.contains(seq), "acknowledged report {seq} is missing after shutdown");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -131,7 +131,11 @@ pub fn router(state: Arc<AppState>) -> Router {
                 res
             }
         }))
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        // Spans name the method and the path only: query strings carry device keys
+        // (`/osmand?key=…`) and tokens (`?token=…`), which must never reach a log.
+        .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(|req: &axum::extract::Request| {
+            tracing::debug_span!("request", method = %req.method(), path = %req.uri().path())
+        }))
         .with_state(state)
 }
 
