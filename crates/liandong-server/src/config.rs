@@ -49,6 +49,7 @@ pub struct Config {
     pub demo: bool,
     pub store: StoreConfig,
     pub ingest: IngestConfig,
+    pub live: LiveConfig,
     /// Bearer tokens of users, by role.
     pub tokens: Vec<TokenConfig>,
 }
@@ -69,6 +70,19 @@ pub struct IngestConfig {
     pub max_body_bytes: usize,
     /// The GPS jump filter.
     pub jump: JumpFilter,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LiveConfig {
+    /// Events a live client may fall behind before it is resynced with a snapshot.
+    pub queue: usize,
+}
+
+impl Default for LiveConfig {
+    fn default() -> Self {
+        LiveConfig { queue: 16_384 }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -93,6 +107,7 @@ impl Default for Config {
             demo: false,
             store: StoreConfig::default(),
             ingest: IngestConfig::default(),
+            live: LiveConfig::default(),
             tokens: Vec::new(),
         }
     }
@@ -168,6 +183,12 @@ impl Config {
         }
         if self.store.max_batch == 0 {
             return Err(ConfigError::Invalid("store.max_batch must be at least 1".into()));
+        }
+        if self.live.queue < self.store.max_batch {
+            return Err(ConfigError::Invalid(format!(
+                "live.queue ({}) must be at least store.max_batch ({}): one group commit must fit in a client's queue",
+                self.live.queue, self.store.max_batch
+            )));
         }
         if self.ingest.max_body_bytes < 1024 {
             return Err(ConfigError::Invalid("ingest.max_body_bytes must be at least 1024".into()));

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod config;
 pub mod devices;
 pub mod error;
+pub mod live;
 pub mod maps;
 pub mod metrics;
 pub mod pipeline;
@@ -26,8 +27,9 @@ use liandong_store::Store;
 use crate::auth::Tokens;
 use crate::config::Config;
 use crate::devices::Registry;
+use crate::live::{Hub, SharedLive};
 use crate::metrics::Metrics;
-use crate::pipeline::{Ingest, LastReports, Sequencer};
+use crate::pipeline::{Ingest, Sequencer};
 
 /// Everything a request handler may read. Mutable parts are behind short-lived locks
 /// that are never held across an `.await`.
@@ -37,7 +39,12 @@ pub struct AppState {
     pub devices: RwLock<Registry>,
     pub store: Store,
     pub ingest: Ingest,
-    pub last: LastReports,
+    /// Last report per device and the committed sequence number.
+    pub live: SharedLive,
+    /// The live feed.
+    pub hub: Hub,
+    /// Becomes `true` when the server shuts down; live connections close on it.
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
     pub map: Arc<CountyMap>,
     /// Each layer serialised once at start-up.
     pub layer_json: HashMap<String, Bytes>,
@@ -61,6 +68,7 @@ pub struct App {
     pub router: Router,
     pub state: Arc<AppState>,
     sequencer: tokio::task::JoinHandle<()>,
+    stop: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 impl App {
@@ -72,10 +80,18 @@ impl App {
         let enricher = Arc::new(Enricher::new(&map));
         let store = Store::open(&config.data_dir, config.store.durability).await?;
         let metrics = Arc::new(Metrics::default());
-        let sequencer =
-            Sequencer::start(store.clone(), enricher, config.ingest.jump, config.store.max_batch, metrics.clone())
-                .await?;
-        let last = sequencer.last_reports();
+        let hub = Hub::new(config.live.queue);
+        let sequencer = Sequencer::start(
+            store.clone(),
+            enricher,
+            config.ingest.jump,
+            config.store.max_batch,
+            metrics.clone(),
+            hub.clone(),
+        )
+        .await?;
+        let live = sequencer.live_view();
+        let (stop, shutdown) = tokio::sync::watch::channel(false);
         let (ingest, handle) = sequencer.spawn(4096);
         let devices = RwLock::new(Registry::new(store.devices().await?));
         let layer_json = map
@@ -89,18 +105,23 @@ impl App {
             devices,
             store,
             ingest,
-            last,
+            live,
+            hub,
+            shutdown,
             map: Arc::new(map),
             layer_json,
             metrics,
         });
-        Ok(App { router: router(state.clone()), state, sequencer: handle })
+        Ok(App { router: router(state.clone()), state, sequencer: handle, stop: Arc::new(stop) })
     }
 
     /// Waits for the sequencer to commit what is queued, then closes the store. Call
     /// after the HTTP server has stopped (all request handlers are gone).
     pub async fn finish(self) {
-        let App { router, state, sequencer } = self;
+        let App { router, state, sequencer, stop } = self;
+        // Live connections hold the state (and with it the ingest handle the sequencer
+        // waits on): tell them to close.
+        let _ = stop.send(true);
         drop(router);
         let store = state.store.clone();
         drop(state);
@@ -122,6 +143,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/devices", get(routes::list_devices).post(routes::register_device))
         .route("/api/v1/layers", get(routes::list_layers))
         .route("/api/v1/layers/{name}", get(routes::get_layer))
+        .route("/api/v1/live", get(live::live))
         .fallback_service(tower_http::services::ServeDir::new(&state.config.web_dir))
         .layer(axum::middleware::from_fn(move |req: axum::extract::Request, next: axum::middleware::Next| {
             let metrics = metrics.clone();
@@ -157,7 +179,12 @@ pub async fn run(
 ) -> Result<(), ServeError> {
     let app = App::build(config).await?;
     tracing::info!(addr = %listener.local_addr()?, "listening");
-    axum::serve(listener, app.router.clone()).with_graceful_shutdown(shutdown).await?;
+    let stop = app.stop.clone();
+    let signal = async move {
+        shutdown.await;
+        let _ = stop.send(true);
+    };
+    axum::serve(listener, app.router.clone()).with_graceful_shutdown(signal).await?;
     tracing::info!("http server stopped; flushing pending writes");
     app.finish().await;
     Ok(())

@@ -13,6 +13,9 @@ pub struct Metrics {
     pub commit_seconds_micros: AtomicU64,
     pub http_errors_4xx: AtomicU64,
     pub http_errors_5xx: AtomicU64,
+    pub live_clients: AtomicU64,
+    pub live_messages: AtomicU64,
+    pub live_resyncs: AtomicU64,
 }
 
 impl Metrics {
@@ -56,6 +59,21 @@ impl Metrics {
             "liandong_http_server_errors_total",
             "Responses with a 5xx status.",
             self.http_errors_5xx.load(Relaxed),
+        );
+        counter(
+            "liandong_live_messages_total",
+            "Messages delivered to live-feed clients.",
+            self.live_messages.load(Relaxed),
+        );
+        counter(
+            "liandong_live_resyncs_total",
+            "Live-feed clients that fell behind and were resynced.",
+            self.live_resyncs.load(Relaxed),
+        );
+        let _ = writeln!(
+            out,
+            "# HELP liandong_live_clients Connected live-feed clients.\n# TYPE liandong_live_clients gauge\nliandong_live_clients {}",
+            self.live_clients.load(Relaxed)
         );
         let _ = writeln!(
             out,

@@ -19,6 +19,7 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::live::{position_message, FeedEvent, Hub, LastReport, LiveView, SharedLive};
 use crate::metrics::Metrics;
 
 /// A validated report from a known device, with its receive time.
@@ -26,6 +27,8 @@ use crate::metrics::Metrics;
 pub struct Item {
     pub report: Report,
     pub recv_ms: i64,
+    /// The device's post or team, for the live feed's role filters.
+    pub unit_id: Option<Arc<str>>,
 }
 
 /// The acknowledgement of one committed report.
@@ -42,9 +45,6 @@ struct Job {
     items: Vec<Item>,
     reply: Reply,
 }
-
-/// Last committed report of each device, as served (JSON), shared with readers.
-pub type LastReports = Arc<RwLock<HashMap<String, Arc<str>>>>;
 
 /// The handle endpoints submit reports through.
 #[derive(Clone)]
@@ -87,7 +87,8 @@ pub struct Sequencer {
     max_batch: usize,
     next_seq: i64,
     tracks: HashMap<String, DeviceLive>,
-    last: LastReports,
+    live: SharedLive,
+    hub: Hub,
     metrics: Arc<Metrics>,
 }
 
@@ -100,8 +101,11 @@ impl Sequencer {
         filter: JumpFilter,
         max_batch: usize,
         metrics: Arc<Metrics>,
+        hub: Hub,
     ) -> Result<Sequencer, StoreError> {
         let next_seq = store.max_seq().await? + 1;
+        let units: HashMap<String, Option<Arc<str>>> =
+            store.devices().await?.into_iter().map(|d| (d.device_id, d.unit_id.map(Arc::from))).collect();
         let mut tracks = HashMap::new();
         let mut last = HashMap::new();
         let fix = |f: Option<(i64, f64, f64)>| {
@@ -119,7 +123,15 @@ impl Sequencer {
                 .collect();
             fences.sort_by_key(|m| m.fence);
             if let Some(row) = row {
-                last.insert(s.device_id.clone(), Arc::from(report_json(&row)));
+                let unit_id = units.get(&s.device_id).cloned().flatten();
+                let report = LastReport {
+                    seq: row.seq,
+                    lon: row.lon,
+                    lat: row.lat,
+                    unit_id,
+                    json: Arc::from(report_json(&row)),
+                };
+                last.insert(s.device_id.clone(), report);
             }
             let track = DeviceTrack { last_trusted: fix(s.trusted), last_marked: fix(s.marked), fences };
             tracks.insert(s.device_id, (track, s.seq));
@@ -132,13 +144,15 @@ impl Sequencer {
             max_batch,
             next_seq,
             tracks,
-            last: Arc::new(RwLock::new(last)),
+            live: Arc::new(RwLock::new(LiveView { seq: next_seq - 1, devices: last })),
+            hub,
             metrics,
         })
     }
 
-    pub fn last_reports(&self) -> LastReports {
-        self.last.clone()
+    /// The live view (last report per device and committed sequence number).
+    pub fn live_view(&self) -> SharedLive {
+        self.live.clone()
     }
 
     /// Spawns the sequencer task. It ends, after committing everything queued, when
@@ -175,6 +189,7 @@ impl Sequencer {
         let mut acks: Vec<Vec<Ack>> = Vec::with_capacity(jobs.len());
         // Index in `rows` of each device's newest in-order report.
         let mut newest: HashMap<String, usize> = HashMap::new();
+        let mut units: Vec<Option<Arc<str>>> = Vec::new();
         let mut seq = self.next_seq;
         for job in &jobs {
             let mut job_acks = Vec::with_capacity(job.items.len());
@@ -207,6 +222,7 @@ impl Sequencer {
                     attributes: serde_json::to_string(&r.attributes).unwrap_or_else(|_| "{}".into()),
                     enrichment: serde_json::to_string(&view).unwrap_or_else(|_| "{}".into()),
                 });
+                units.push(item.unit_id.clone());
                 job_acks.push(Ack { seq, flags: p.flags });
                 seq += 1;
             }
@@ -241,10 +257,32 @@ impl Sequencer {
             Ok(()) => {
                 self.next_seq = seq;
                 self.tracks.extend(working);
-                // Serialise outside the lock; readers wait only for the inserts.
-                let fresh: Vec<(String, Arc<str>)> =
-                    newest.into_iter().map(|(id, i)| (id, Arc::from(report_json(&rows[i])))).collect();
-                self.last.write().unwrap_or_else(|e| e.into_inner()).extend(fresh);
+                // Serialise outside the lock; readers wait only for the inserts. The
+                // view moves first, then the feed: see `live`'s module comment.
+                let jsons: Vec<Arc<str>> = rows.iter().map(|r| Arc::from(report_json(r))).collect();
+                let fresh: Vec<(String, LastReport)> = newest
+                    .into_iter()
+                    .map(|(id, i)| {
+                        let r = &rows[i];
+                        let last = LastReport {
+                            seq: r.seq,
+                            lon: r.lon,
+                            lat: r.lat,
+                            unit_id: units[i].clone(),
+                            json: jsons[i].clone(),
+                        };
+                        (id, last)
+                    })
+                    .collect();
+                {
+                    let mut live = self.live.write().unwrap_or_else(|e| e.into_inner());
+                    live.devices.extend(fresh);
+                    live.seq = seq - 1;
+                }
+                for ((r, json), unit_id) in rows.iter().zip(&jsons).zip(units) {
+                    let message = Arc::from(position_message(r.seq, json));
+                    self.hub.publish(FeedEvent { seq: r.seq, lon: r.lon, lat: r.lat, unit_id, message });
+                }
                 self.metrics.record_commit(n, started.elapsed());
                 for (job, a) in jobs.into_iter().zip(acks) {
                     // A client that went away before its ack is not an error: the

@@ -110,7 +110,7 @@ impl AppState {
         prefix: &str,
         id_field: &str,
         time_field: &str,
-    ) -> Result<(), ApiError> {
+    ) -> Result<Option<Arc<str>>, ApiError> {
         let field = |f: &str| {
             if prefix.is_empty() {
                 f.to_owned()
@@ -145,15 +145,33 @@ impl AppState {
                 }
             },
         }
+        drop(devices);
+        self.check_device(r, now, &field(id_field), &field(time_field))
+    }
+
+    /// Checks that the report's device is registered and its time plausible, and
+    /// returns the device's unit. Whether the caller may report for the device is the
+    /// caller's check.
+    pub(crate) fn check_device(
+        &self,
+        r: &Report,
+        now: i64,
+        id_field: &str,
+        time_field: &str,
+    ) -> Result<Option<Arc<str>>, ApiError> {
+        let devices = self.devices.read().unwrap_or_else(|e| e.into_inner());
+        let Some(device) = devices.get(&r.device_id) else {
+            return Err(ApiError::forbidden(
+                id_field,
+                format!("unknown device {}; an administrator registers it with POST /api/v1/devices", r.device_id),
+            ));
+        };
         if let Some(t) = r.fix_time_ms {
             if t > now + MAX_FUTURE_MS {
-                return Err(ApiError::bad_request(
-                    field(time_field),
-                    format!("is {} s in the future", (t - now) / 1000),
-                ));
+                return Err(ApiError::bad_request(time_field, format!("is {} s in the future", (t - now) / 1000)));
             }
         }
-        Ok(())
+        Ok(device.unit_id.as_deref().map(Arc::from))
     }
 }
 
@@ -197,12 +215,13 @@ pub async fn post_positions(
     let mut rejected = Vec::new();
     for (index, item) in decoded.into_iter().enumerate() {
         let prefix = format!("positions[{index}]");
-        let checked =
-            item.map_err(ApiError::from).and_then(|r| s.admit(&who, &r, now, &prefix, "device_id", "time").map(|()| r));
+        let checked = item
+            .map_err(ApiError::from)
+            .and_then(|r| s.admit(&who, &r, now, &prefix, "device_id", "time").map(|unit| (r, unit)));
         match checked {
-            Ok(report) => {
+            Ok((report, unit_id)) => {
                 indexes.push(index);
-                items.push(Item { report, recv_ms: now });
+                items.push(Item { report, recv_ms: now, unit_id });
             }
             Err(e) => rejected.push(Rejected { index, status: e.status.as_u16(), field: e.field, reason: e.reason }),
         }
@@ -244,11 +263,10 @@ pub async fn osmand(
         None => Reporter::PerReport,
     };
     let now = now_ms();
-    if let Err(e) = s.admit(&who, &report, now, "", "id", "timestamp") {
+    let unit_id = s.admit(&who, &report, now, "", "id", "timestamp").inspect_err(|_| {
         s.metrics.reports_rejected.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        return Err(e);
-    }
-    s.ingest.submit(vec![Item { report, recv_ms: now }]).await.map_err(submit_error)?;
+    })?;
+    s.ingest.submit(vec![Item { report, recv_ms: now, unit_id }]).await.map_err(submit_error)?;
     Ok(StatusCode::OK.into_response())
 }
 
@@ -276,7 +294,10 @@ struct DeviceView<'a> {
 /// `GET /api/v1/devices`: every device with its last committed report.
 pub async fn list_devices(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
     require_user(&s.tokens, &headers, uri.query(), &[Role::Admin, Role::Operator])?;
-    let last = s.last.read().unwrap_or_else(|e| e.into_inner()).clone();
+    let last: Vec<(String, Arc<str>)> = {
+        let live = s.live.read().unwrap_or_else(|e| e.into_inner());
+        live.devices.iter().map(|(id, d)| (id.clone(), d.json.clone())).collect()
+    };
     let raw: std::collections::HashMap<&str, Box<RawValue>> = last
         .iter()
         .filter_map(|(id, json)| Some((id.as_str(), RawValue::from_string(json.to_string()).ok()?)))

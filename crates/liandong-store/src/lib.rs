@@ -249,6 +249,31 @@ impl Store {
             .collect())
     }
 
+    /// Reports with a sequence number above `after`, oldest first, at most `limit`: the
+    /// live feed's replay for a client that reconnects with `since`.
+    pub async fn positions_after(&self, after: i64, limit: u32) -> Result<Vec<PositionRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, device_id, fix_ms, recv_ms, lon, lat, datum, speed_mps, course_deg, altitude_m, accuracy_m,
+                    battery_pct, flags, attributes, enrichment
+             FROM positions WHERE seq > ? ORDER BY seq LIMIT ?",
+        )
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(q("read positions after a sequence number"))?;
+        Ok(rows.iter().map(|r| position_from_row(r, 0)).collect())
+    }
+
+    /// How many reports have a sequence number above `after`.
+    pub async fn count_after(&self, after: i64) -> Result<i64, StoreError> {
+        sqlx::query_scalar("SELECT COUNT(*) FROM positions WHERE seq > ?")
+            .bind(after)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(q("count positions after a sequence number"))
+    }
+
     pub async fn count_positions(&self, device_id: Option<&str>) -> Result<i64, StoreError> {
         let n = match device_id {
             Some(d) => {

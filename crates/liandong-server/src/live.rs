@@ -1,0 +1,522 @@
+//! The live feed: every committed event is published, in sequence order, to the
+//! websocket clients it concerns.
+//!
+//! The sequencer commits, updates the [`LiveView`] (the last report of each device and
+//! the last committed sequence number, under one lock) and then publishes to a
+//! `broadcast` channel. A client subscribes first and reads the view or the store
+//! second, so that nothing falls between the snapshot (or the replay) and the live
+//! stream; sequence numbers drop the duplicates at the seam. A client that falls more
+//! than the channel's capacity behind is told `resync` and given a fresh snapshot: it is
+//! never silently skipped, and it never slows the others.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::State;
+use axum::http::{HeaderMap, Uri};
+use axum::response::Response;
+use futures_util::{SinkExt, StreamExt};
+use serde::Deserialize;
+use tokio::sync::{broadcast, watch};
+
+use crate::auth::{bearer, Role};
+use crate::error::ApiError;
+use crate::pipeline::Item;
+use crate::time_fmt::now_ms;
+use crate::AppState;
+
+/// One committed event as the feed carries it.
+#[derive(Debug)]
+pub struct FeedEvent {
+    pub seq: i64,
+    pub lon: f64,
+    pub lat: f64,
+    pub unit_id: Option<Arc<str>>,
+    /// The whole message, serialised once for every client.
+    pub message: Arc<str>,
+}
+
+/// The last committed report of a device.
+#[derive(Debug, Clone)]
+pub struct LastReport {
+    pub seq: i64,
+    pub lon: f64,
+    pub lat: f64,
+    pub unit_id: Option<Arc<str>>,
+    /// The report's JSON.
+    pub json: Arc<str>,
+}
+
+/// What is live now: each device's last report and the last committed sequence number.
+#[derive(Debug, Default)]
+pub struct LiveView {
+    pub seq: i64,
+    pub devices: HashMap<String, LastReport>,
+}
+
+pub type SharedLive = Arc<RwLock<LiveView>>;
+
+/// The feed's publishing side, owned by the sequencer; clients subscribe through it.
+#[derive(Debug, Clone)]
+pub struct Hub {
+    tx: broadcast::Sender<Arc<FeedEvent>>,
+}
+
+impl Hub {
+    /// `capacity`: how many events a client may fall behind before it is resynced.
+    pub fn new(capacity: usize) -> Hub {
+        Hub { tx: broadcast::channel(capacity.max(16)).0 }
+    }
+
+    pub fn publish(&self, event: FeedEvent) {
+        // No subscriber is not an error: the event is committed either way.
+        let _ = self.tx.send(Arc::new(event));
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<FeedEvent>> {
+        self.tx.subscribe()
+    }
+
+    pub fn clients(&self) -> usize {
+        self.tx.receiver_count()
+    }
+}
+
+/// The message of a position event.
+pub fn position_message(seq: i64, report_json: &str) -> String {
+    format!("{{\"type\":\"position\",\"seq\":{seq},\"data\":{report_json}}}")
+}
+
+/// Which events a client sees: its role's scope, then its map viewport and kinds.
+#[derive(Debug, Clone, PartialEq)]
+struct Filter {
+    scope: Scope,
+    bbox: Option<[f64; 4]>,
+    positions: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Scope {
+    /// Operators and administrators: the whole county.
+    All,
+    /// A patrol leader or a post officer: the devices of their unit.
+    Unit(Arc<str>),
+    /// Roles that see no unit positions (grid members, partners, devices).
+    Nothing,
+}
+
+impl Filter {
+    fn admits(&self, lon: f64, lat: f64, unit: Option<&Arc<str>>) -> bool {
+        let in_scope = match &self.scope {
+            Scope::All => true,
+            Scope::Unit(u) => unit.is_some_and(|d| d == u),
+            Scope::Nothing => false,
+        };
+        in_scope
+            && self.positions
+            && self.bbox.is_none_or(|[x0, y0, x1, y1]| lon >= x0 && lon <= x1 && lat >= y0 && lat <= y1)
+    }
+}
+
+/// Parses `minLon,minLat,maxLon,maxLat`.
+fn parse_bbox(s: &str) -> Result<[f64; 4], String> {
+    let v: Vec<f64> =
+        s.split(',').map(|p| p.trim().parse::<f64>()).collect::<Result<_, _>>().map_err(|e| format!("{e}"))?;
+    let [x0, y0, x1, y1] = v[..] else { return Err("must be minLon,minLat,maxLon,maxLat".into()) };
+    check_bbox([x0, y0, x1, y1])
+}
+
+fn check_bbox(b: [f64; 4]) -> Result<[f64; 4], String> {
+    let [x0, y0, x1, y1] = b;
+    if !b.iter().all(|v| v.is_finite()) {
+        return Err("coordinates must be finite numbers".into());
+    }
+    if !(-180.0..=180.0).contains(&x0)
+        || !(-180.0..=180.0).contains(&x1)
+        || !(-90.0..=90.0).contains(&y0)
+        || !(-90.0..=90.0).contains(&y1)
+    {
+        return Err("must be lon/lat within ±180/±90".into());
+    }
+    if x0 > x1 || y0 > y1 {
+        return Err("min must not exceed max".into());
+    }
+    Ok(b)
+}
+
+fn parse_kinds(s: &str) -> Result<bool, String> {
+    let mut positions = false;
+    for k in s.split(',').map(str::trim).filter(|k| !k.is_empty()) {
+        match k {
+            "positions" | "position" => positions = true,
+            // Kinds that later issues add are accepted now so clients can ask for them.
+            "alerts" | "incidents" | "routes" => {}
+            other => return Err(format!("unknown kind {other}; known: positions, alerts, incidents, routes")),
+        }
+    }
+    Ok(positions)
+}
+
+/// Connection limits of the live endpoint.
+pub const MAX_CLIENT_MESSAGE_BYTES: usize = 64 * 1024;
+const PING_EVERY: Duration = Duration::from_secs(20);
+const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// A client whose socket accepts nothing for this long is disconnected.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Most events written in one flush.
+const WRITE_BATCH: usize = 512;
+/// A reconnecting client this far behind gets a snapshot instead of a replay.
+pub const MAX_REPLAY: i64 = 100_000;
+
+/// Who is on the socket.
+struct Client {
+    filter: Filter,
+    /// The device whose key authenticated the socket, if any; it may send its positions.
+    device: Option<String>,
+    /// Gateways (admin, device role tokens) may send positions for any device.
+    gateway: bool,
+}
+
+/// `GET /api/v1/live`: the websocket upgrade. Authentication and the query are checked
+/// before upgrading, so a bad token is a plain 401.
+pub async fn live(
+    State(s): State<Arc<AppState>>,
+    headers: HeaderMap,
+    uri: Uri,
+    ws: WebSocketUpgrade,
+) -> Result<Response, ApiError> {
+    let query = uri.query();
+    let token = bearer(&headers, query)
+        .ok_or_else(|| ApiError::unauthorized("token", "a bearer token or ?token= is required"))?;
+    let (scope, device, gateway) = if let Some(user) = s.tokens.user(&token) {
+        let scope = match user.role {
+            Role::Admin | Role::Operator => Scope::All,
+            Role::PatrolLeader | Role::PostOfficer => match &user.unit_id {
+                Some(u) => Scope::Unit(Arc::from(u.as_str())),
+                None => Scope::Nothing,
+            },
+            Role::GridMember | Role::Partner | Role::Device => Scope::Nothing,
+        };
+        (scope, None, matches!(user.role, Role::Admin | Role::Device))
+    } else {
+        let devices = s.devices.read().unwrap_or_else(|e| e.into_inner());
+        match devices.by_key(&token) {
+            // A device sees its own unit, so a patrol member's phone shows its team.
+            Some(d) => (
+                d.unit_id.as_deref().map_or(Scope::Nothing, |u| Scope::Unit(Arc::from(u))),
+                Some(d.device_id.clone()),
+                false,
+            ),
+            None => return Err(ApiError::unauthorized("token", "the token is not valid")),
+        }
+    };
+    let mut bbox = None;
+    let mut positions = true;
+    let mut since = None;
+    for (k, v) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+        match &*k {
+            "bbox" => bbox = Some(parse_bbox(&v).map_err(|r| ApiError::bad_request("bbox", r))?),
+            "kinds" => positions = parse_kinds(&v).map_err(|r| ApiError::bad_request("kinds", r))?,
+            "since" => {
+                since = Some(
+                    v.parse::<i64>()
+                        .ok()
+                        .filter(|n| *n >= 0)
+                        .ok_or_else(|| ApiError::bad_request("since", "must be a sequence number (0 or more)"))?,
+                )
+            }
+            _ => {}
+        }
+    }
+    let client = Client { filter: Filter { scope, bbox, positions }, device, gateway };
+    let shutdown = s.shutdown.clone();
+    Ok(ws.max_message_size(MAX_CLIENT_MESSAGE_BYTES).max_frame_size(MAX_CLIENT_MESSAGE_BYTES).on_upgrade(
+        move |socket| async move {
+            s.metrics.live_clients.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if let Err(e) = serve_client(&s, socket, client, since, shutdown).await {
+                tracing::debug!(error = %e, "live client ended");
+            }
+            s.metrics.live_clients.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        },
+    ))
+}
+
+#[derive(Debug, thiserror::Error)]
+enum ClientError {
+    #[error("websocket: {0}")]
+    Socket(#[from] axum::Error),
+    #[error("the client did not read for {0:?}")]
+    WriteTimeout(Duration),
+    #[error("store: {0}")]
+    Store(#[from] liandong_store::StoreError),
+}
+
+/// Messages the client sends.
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum ClientMessage {
+    /// Change the viewport (`null` for the whole county) and kinds without reconnecting.
+    Subscribe {
+        #[serde(default)]
+        bbox: Option<[f64; 4]>,
+        #[serde(default)]
+        kinds: Option<Vec<String>>,
+    },
+    /// A location report from the device on this socket, in our JSON item format.
+    Position {
+        #[serde(default)]
+        id: Option<serde_json::Value>,
+        #[serde(flatten)]
+        item: serde_json::Map<String, serde_json::Value>,
+    },
+}
+
+async fn serve_client(
+    s: &Arc<AppState>,
+    socket: WebSocket,
+    mut client: Client,
+    since: Option<i64>,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), ClientError> {
+    let (mut tx, mut rx) = socket.split();
+    // Subscribe before reading the snapshot or the store: see the module comment.
+    let mut events = s.hub.subscribe();
+    let mut sent_seq = match since {
+        Some(n) => replay_or_snapshot(s, &mut tx, &client.filter, n).await?,
+        None => send_snapshot(s, &mut tx, &client.filter, None).await?,
+    };
+    let mut ping = tokio::time::interval(PING_EVERY);
+    ping.tick().await;
+    let mut last_heard = tokio::time::Instant::now();
+    loop {
+        tokio::select! {
+            biased;
+            _ = shutdown.changed() => {
+                let close = CloseFrame { code: axum::extract::ws::close_code::AWAY, reason: Utf8Bytes::from_static("server shutting down") };
+                let _ = tokio::time::timeout(Duration::from_secs(1), tx.send(Message::Close(Some(close)))).await;
+                return Ok(());
+            }
+            incoming = rx.next() => {
+                last_heard = tokio::time::Instant::now();
+                match incoming {
+                    None | Some(Ok(Message::Close(_))) => return Ok(()),
+                    Some(Err(e)) => return Err(e.into()),
+                    Some(Ok(Message::Text(text))) => {
+                        if let Some(reply) = handle_client_message(s, &mut client, text.as_str()).await {
+                            match reply {
+                                Reply::Text(t) => write(&mut tx, vec![Message::Text(t.into())]).await?,
+                                Reply::Resubscribed => sent_seq = send_snapshot(s, &mut tx, &client.filter, Some("subscription_changed")).await?,
+                            }
+                        }
+                    }
+                    Some(Ok(_)) => {} // pings are answered by the library; pongs and binary frames only count as life
+                }
+            }
+            event = events.recv() => match event {
+                Ok(first) => {
+                    let mut batch = Vec::new();
+                    let mut next = Some(first);
+                    while let Some(e) = next.take() {
+                        if e.seq > sent_seq {
+                            sent_seq = e.seq;
+                            if client.filter.admits(e.lon, e.lat, e.unit_id.as_ref()) {
+                                batch.push(Message::Text(Utf8Bytes::from(&*e.message)));
+                            }
+                        }
+                        if batch.len() < WRITE_BATCH {
+                            next = events.try_recv().ok();
+                        }
+                    }
+                    if !batch.is_empty() {
+                        s.metrics.live_messages.fetch_add(batch.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                        write(&mut tx, batch).await?;
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(missed)) => {
+                    tracing::info!(missed, "live client fell behind; resync");
+                    s.metrics.live_resyncs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    events = events.resubscribe();
+                    sent_seq = send_snapshot(s, &mut tx, &client.filter, Some("resync")).await?;
+                }
+                Err(broadcast::error::RecvError::Closed) => return Ok(()),
+            },
+            _ = ping.tick() => {
+                if last_heard.elapsed() > IDLE_TIMEOUT {
+                    let close = CloseFrame { code: axum::extract::ws::close_code::POLICY, reason: Utf8Bytes::from_static("idle timeout") };
+                    let _ = tokio::time::timeout(Duration::from_secs(1), tx.send(Message::Close(Some(close)))).await;
+                    return Ok(());
+                }
+                write(&mut tx, vec![Message::Ping(Default::default())]).await?;
+            }
+        }
+    }
+}
+
+type Sink = futures_util::stream::SplitSink<WebSocket, Message>;
+
+/// Queues the messages and flushes once: one write for the batch, not one per message.
+async fn write(tx: &mut Sink, messages: Vec<Message>) -> Result<(), ClientError> {
+    let send = async {
+        for m in messages {
+            tx.feed(m).await?;
+        }
+        tx.flush().await
+    };
+    match tokio::time::timeout(WRITE_TIMEOUT, send).await {
+        Ok(r) => r.map_err(ClientError::from),
+        Err(_) => Err(ClientError::WriteTimeout(WRITE_TIMEOUT)),
+    }
+}
+
+/// Sends a snapshot of what the client may see and returns its sequence number.
+/// `reason`: why a snapshot is sent now (`resync`, `since_too_old`, …), if not on connect.
+async fn send_snapshot(s: &AppState, tx: &mut Sink, filter: &Filter, reason: Option<&str>) -> Result<i64, ClientError> {
+    let (seq, body) = {
+        let live = s.live.read().unwrap_or_else(|e| e.into_inner());
+        let mut body = String::with_capacity(64 + live.devices.len() * 256);
+        let mut first = true;
+        for d in live.devices.values() {
+            if filter.admits(d.lon, d.lat, d.unit_id.as_ref()) {
+                body.push(if first { '[' } else { ',' });
+                body.push_str(&d.json);
+                first = false;
+            }
+        }
+        body.push_str(if first { "[]" } else { "]" });
+        (live.seq, body)
+    };
+    let kind = if reason == Some("resync") { "resync" } else { "snapshot" };
+    let reason = reason.map_or(String::new(), |r| format!(",\"reason\":\"{r}\""));
+    let message = format!("{{\"type\":\"{kind}\",\"seq\":{seq}{reason},\"devices\":{body}}}");
+    write(tx, vec![Message::Text(message.into())]).await?;
+    Ok(seq)
+}
+
+/// Replays what a reconnecting client missed after `since`, from the store; or sends a
+/// snapshot (and says why) when `since` is ahead of the feed or too far behind.
+async fn replay_or_snapshot(s: &AppState, tx: &mut Sink, filter: &Filter, since: i64) -> Result<i64, ClientError> {
+    let head = s.live.read().unwrap_or_else(|e| e.into_inner()).seq;
+    if since > head {
+        return send_snapshot(s, tx, filter, Some("since_ahead_of_feed")).await;
+    }
+    if s.store.count_after(since).await? > MAX_REPLAY {
+        return send_snapshot(s, tx, filter, Some("since_too_old")).await;
+    }
+    let mut sent = since;
+    loop {
+        let rows = s.store.positions_after(sent, 1000).await?;
+        let Some(last) = rows.last().map(|r| r.seq) else { break };
+        let batch: Vec<Message> = {
+            let devices = s.devices.read().unwrap_or_else(|e| e.into_inner());
+            rows.iter()
+                .filter(|r| {
+                    let unit = devices.get(&r.device_id).and_then(|d| d.unit_id.as_deref()).map(Arc::<str>::from);
+                    filter.admits(r.lon, r.lat, unit.as_ref())
+                })
+                .map(|r| Message::Text(position_message(r.seq, &crate::pipeline::report_json(r)).into()))
+                .collect()
+        };
+        if !batch.is_empty() {
+            write(tx, batch).await?;
+        }
+        sent = last;
+    }
+    let done = format!("{{\"type\":\"replayed\",\"since\":{since},\"seq\":{sent}}}");
+    write(tx, vec![Message::Text(done.into())]).await?;
+    Ok(sent)
+}
+
+enum Reply {
+    Text(String),
+    Resubscribed,
+}
+
+fn error_reply(id: Option<&serde_json::Value>, field: &str, reason: &str) -> Reply {
+    Reply::Text(serde_json::json!({"type": "error", "id": id, "field": field, "reason": reason}).to_string())
+}
+
+async fn handle_client_message(s: &AppState, client: &mut Client, text: &str) -> Option<Reply> {
+    let msg: ClientMessage = match serde_json::from_str(text) {
+        Ok(m) => m,
+        Err(e) => return Some(error_reply(None, "message", &format!("not a known message: {e}"))),
+    };
+    match msg {
+        ClientMessage::Subscribe { bbox, kinds } => {
+            let bbox = match bbox.map(check_bbox).transpose() {
+                Ok(b) => b,
+                Err(r) => return Some(error_reply(None, "bbox", &r)),
+            };
+            let positions = match kinds {
+                Some(k) => match parse_kinds(&k.join(",")) {
+                    Ok(p) => p,
+                    Err(r) => return Some(error_reply(None, "kinds", &r)),
+                },
+                None => client.filter.positions,
+            };
+            client.filter.bbox = bbox;
+            client.filter.positions = positions;
+            Some(Reply::Resubscribed)
+        }
+        ClientMessage::Position { id, item } => {
+            let body = serde_json::json!({ "positions": [serde_json::Value::Object(item)] }).to_string();
+            let report = match liandong_ingest::json::decode_batch(body.as_bytes()) {
+                Ok(mut items) => match items.pop() {
+                    Some(Ok(r)) => r,
+                    Some(Err(e)) => {
+                        return Some(error_reply(id.as_ref(), e.field.trim_start_matches("positions[0]."), &e.reason))
+                    }
+                    None => return Some(error_reply(id.as_ref(), "message", "empty")),
+                },
+                Err(e) => return Some(error_reply(id.as_ref(), &e.field, &e.reason)),
+            };
+            let allowed = client.gateway || client.device.as_deref() == Some(report.device_id.as_str());
+            if !allowed {
+                return Some(error_reply(
+                    id.as_ref(),
+                    "device_id",
+                    "this socket may send positions only for its own device",
+                ));
+            }
+            let now = now_ms();
+            let unit = match s.check_device(&report, now, "device_id", "time") {
+                Ok(u) => u,
+                Err(e) => return Some(error_reply(id.as_ref(), e.field.as_deref().unwrap_or("message"), &e.reason)),
+            };
+            match s.ingest.submit(vec![Item { report, recv_ms: now, unit_id: unit }]).await {
+                Ok(acks) => Some(Reply::Text(
+                    serde_json::json!({"type": "ack", "id": id, "seq": acks.first().map(|a| a.seq)}).to_string(),
+                )),
+                Err(e) => Some(error_reply(id.as_ref(), "store", &e.to_string())),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bbox_rows() {
+        assert_eq!(parse_bbox("107.0,30.5,107.4,30.9"), Ok([107.0, 30.5, 107.4, 30.9]));
+        for bad in ["107,30,107.4", "a,b,c,d", "107.4,30.5,107.0,30.9", "107,30,200,31", "NaN,30,107,31"] {
+            assert!(parse_bbox(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn filter_scope_and_viewport() {
+        let team: Arc<str> = Arc::from("team-01");
+        let f = Filter { scope: Scope::Unit(team.clone()), bbox: Some([107.0, 30.5, 107.2, 30.7]), positions: true };
+        assert!(f.admits(107.1, 30.6, Some(&team)));
+        assert!(!f.admits(107.1, 30.6, Some(&Arc::from("team-02"))), "another team");
+        assert!(!f.admits(107.3, 30.6, Some(&team)), "outside the viewport");
+        assert!(!f.admits(107.1, 30.6, None), "a device with no unit");
+        let all = Filter { scope: Scope::All, bbox: None, positions: true };
+        assert!(all.admits(107.1, 30.6, None));
+        assert!(!Filter { positions: false, ..all.clone() }.admits(107.1, 30.6, None));
+        assert!(!Filter { scope: Scope::Nothing, ..all }.admits(107.1, 30.6, None));
+    }
+}

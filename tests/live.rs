@@ -1,0 +1,334 @@
+//! The live feed against a server on 127.0.0.1:0: snapshot on connect, reports with
+//! their enrichment, viewport filters and changing them, replay with `since` (no gap,
+//! no duplicate), a stalled client resynced while another keeps flowing, browser-style
+//! `?token=`, and positions sent over the socket.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use liandong_server::auth::Role;
+use liandong_server::config::{Config, Secret, TokenConfig};
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::Message;
+
+const ADMIN: &str = "live-admin-token";
+const OPERATOR: &str = "live-operator-token";
+const LEADER: &str = "live-leader-token";
+
+type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+struct Server {
+    url: String,
+    ws: String,
+    http: reqwest::Client,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<Result<(), liandong_server::ServeError>>,
+    t0: i64,
+}
+
+impl Server {
+    async fn start(name: &str, tune: impl FnOnce(&mut Config)) -> Server {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let dir = std::env::temp_dir().join(format!("liandong-live-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut config = Config { data_dir: dir, maps: root.join("tests/fixtures/maps/mini"), ..Config::default() };
+        config.store.durability = liandong_store::Durability::Normal;
+        let token = |t: &str, role, unit: Option<&str>| TokenConfig {
+            token: Secret::new(t),
+            role,
+            name: t.into(),
+            unit_id: unit.map(str::to_owned),
+        };
+        config.tokens = vec![
+            token(ADMIN, Role::Admin, None),
+            token(OPERATOR, Role::Operator, None),
+            token(LEADER, Role::PatrolLeader, Some("team-1")),
+        ];
+        tune(&mut config);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(liandong_server::run(listener, config, async move {
+            let _ = stopped.await;
+        }));
+        let http = reqwest::Client::new();
+        let url = format!("http://{addr}");
+        for _ in 0..300 {
+            if http.get(format!("{url}/healthz")).send().await.is_ok_and(|r| r.status().is_success()) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let s = Server {
+            ws: format!("ws://{addr}/api/v1/live"),
+            url,
+            http,
+            stop: Some(stop),
+            task,
+            t0: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
+                - 3_600_000,
+        };
+        for (id, unit) in [("w1", "team-1"), ("e1", "team-2")] {
+            let r = s
+                .http
+                .post(format!("{}/api/v1/devices", s.url))
+                .bearer_auth(ADMIN)
+                .json(&json!({"device_id": id, "name": id, "kind": "patrol_member", "unit_id": unit, "key": format!("key-of-{id}")}))
+                .send()
+                .await
+                .unwrap();
+            assert!(r.status().is_success());
+        }
+        s
+    }
+
+    /// Posts reports `(device, lon, lat, t_s)`; returns their sequence numbers.
+    async fn post(&self, reports: &[(&str, f64, f64, i64)]) -> Vec<i64> {
+        let items: Vec<Value> = reports
+            .iter()
+            .map(|(d, lon, lat, t)| json!({"device_id": d, "lon": lon, "lat": lat, "time": self.t0 + t * 1000}))
+            .collect();
+        let v: Value = self
+            .http
+            .post(format!("{}/api/v1/positions", self.url))
+            .bearer_auth(ADMIN)
+            .json(&json!({ "positions": items }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!(v["rejected"].as_array().unwrap().is_empty(), "{v}");
+        v["accepted"].as_array().unwrap().iter().map(|a| a["seq"].as_i64().unwrap()).collect()
+    }
+
+    async fn connect(&self, query: &str) -> Ws {
+        tokio_tungstenite::connect_async(format!("{}?{query}", self.ws)).await.expect("websocket connects").0
+    }
+
+    async fn stop(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        tokio::time::timeout(Duration::from_secs(20), self.task).await.expect("server stops").unwrap().unwrap();
+    }
+}
+
+/// The next JSON text message, skipping pings; panics after 5 s.
+async fn next(ws: &mut Ws) -> Value {
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(5), ws.next())
+            .await
+            .expect("a message within 5 s")
+            .unwrap()
+            .unwrap();
+        if let Message::Text(t) = msg {
+            return serde_json::from_str(&t).unwrap();
+        }
+    }
+}
+
+/// Whether a text message arrives within `ms`.
+async fn silent_for(ws: &mut Ws, ms: u64) -> bool {
+    loop {
+        match tokio::time::timeout(Duration::from_millis(ms), ws.next()).await {
+            Err(_) => return true,
+            Ok(Some(Ok(Message::Text(_)))) => return false,
+            Ok(_) => {}
+        }
+    }
+}
+
+const WEST: (f64, f64) = (107.05, 30.75);
+const EAST: (f64, f64) = (107.35, 30.55);
+const WEST_BBOX: &str = "107.0,30.5,107.2,30.9";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshot_live_reports_viewports_and_subscription_changes() {
+    let s = Server::start("basic", |_| {}).await;
+    s.post(&[("w1", WEST.0, WEST.1, 0), ("e1", EAST.0, EAST.1, 0)]).await;
+
+    let mut all = s.connect(&format!("token={OPERATOR}")).await;
+    let snap = next(&mut all).await;
+    assert_eq!(snap["type"], "snapshot");
+    assert_eq!(snap["devices"].as_array().unwrap().len(), 2, "{snap}");
+    let mut west = s.connect(&format!("token={OPERATOR}&bbox={WEST_BBOX}")).await;
+    let snap = next(&mut west).await;
+    let ids: Vec<&str> = snap["devices"].as_array().unwrap().iter().map(|d| d["device_id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["w1"], "the snapshot is filtered by the viewport");
+
+    // An eastern report reaches the whole-county client, with its enrichment, and not
+    // the western viewport.
+    let seq = s.post(&[("e1", EAST.0 + 0.001, EAST.1, 60)]).await[0];
+    let m = next(&mut all).await;
+    assert_eq!((m["type"].as_str(), m["seq"].as_i64()), (Some("position"), Some(seq)));
+    assert_eq!(m["data"]["enrichment"]["township"]["id"], "t-east", "{m}");
+    assert_eq!(m["data"]["enrichment"]["post"]["id"], "p-east");
+    assert!(silent_for(&mut west, 300).await, "outside the viewport");
+    let seq = s.post(&[("w1", WEST.0 + 0.001, WEST.1, 60)]).await[0];
+    assert_eq!(next(&mut west).await["seq"], seq, "inside the viewport");
+    assert_eq!(next(&mut all).await["seq"], seq);
+
+    // Moving the viewport east: a snapshot of the new area, then its reports.
+    west.send(Message::Text(json!({"type": "subscribe", "bbox": [107.2, 30.5, 107.4, 30.9]}).to_string().into()))
+        .await
+        .unwrap();
+    let snap = next(&mut west).await;
+    assert_eq!((snap["type"].as_str(), snap["reason"].as_str()), (Some("snapshot"), Some("subscription_changed")));
+    assert_eq!(snap["devices"][0]["device_id"], "e1");
+    let seq = s.post(&[("e1", EAST.0 + 0.002, EAST.1, 120)]).await[0];
+    assert_eq!(next(&mut west).await["seq"], seq);
+    west.send(Message::Text(json!({"type": "subscribe", "bbox": [107.4, 30.5, 107.0, 30.9]}).to_string().into()))
+        .await
+        .unwrap();
+    let err = next(&mut west).await;
+    assert_eq!((err["type"].as_str(), err["field"].as_str()), (Some("error"), Some("bbox")));
+
+    // A patrol leader sees only the team's devices.
+    let mut leader = s.connect(&format!("token={LEADER}")).await;
+    let snap = next(&mut leader).await;
+    assert_eq!(snap["devices"].as_array().unwrap().len(), 1);
+    assert_eq!(snap["devices"][0]["device_id"], "w1");
+    s.post(&[("e1", EAST.0, EAST.1, 180)]).await;
+    assert!(silent_for(&mut leader, 300).await, "another team's device");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconnect_with_since_replays_exactly_what_was_missed() {
+    let s = Server::start("since", |_| {}).await;
+    s.post(&[("w1", WEST.0, WEST.1, 0)]).await;
+    let mut c = s.connect(&format!("token={OPERATOR}")).await;
+    let seen = next(&mut c).await["seq"].as_i64().unwrap();
+    drop(c);
+    let missed = s
+        .post(
+            &(1..=5)
+                .map(|i| if i % 2 == 0 { ("e1", EAST.0, EAST.1, i * 10) } else { ("w1", WEST.0, WEST.1, i * 10) })
+                .collect::<Vec<_>>(),
+        )
+        .await;
+    let mut c = s.connect(&format!("token={OPERATOR}&since={seen}")).await;
+    let mut got = Vec::new();
+    loop {
+        let m = next(&mut c).await;
+        if m["type"] == "replayed" {
+            assert_eq!(m["seq"].as_i64(), missed.last().copied());
+            break;
+        }
+        assert_eq!(m["type"], "position", "{m}");
+        got.push(m["seq"].as_i64().unwrap());
+    }
+    assert_eq!(got, missed, "exactly the missed messages, in order");
+    let live = s.post(&[("w1", WEST.0, WEST.1, 100)]).await[0];
+    assert_eq!(next(&mut c).await["seq"], live, "then the live stream, without a duplicate");
+
+    // A viewport applies to the replay too; a `since` ahead of the feed gets a snapshot.
+    let mut w = s.connect(&format!("token={OPERATOR}&since={seen}&bbox={WEST_BBOX}")).await;
+    let first = next(&mut w).await;
+    assert_eq!(first["seq"], missed[0]);
+    assert_eq!(next(&mut w).await["seq"], missed[2]);
+    let mut ahead = s.connect(&format!("token={OPERATOR}&since=999999")).await;
+    let m = next(&mut ahead).await;
+    assert_eq!((m["type"].as_str(), m["reason"].as_str()), (Some("snapshot"), Some("since_ahead_of_feed")));
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_client_is_resynced_while_another_keeps_flowing() {
+    let s = Server::start("stall", |c| {
+        c.live.queue = 2048;
+        c.store.max_batch = 128;
+    })
+    .await;
+    // The stalled client: a tiny receive buffer, and it reads nothing for a while.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let stream =
+        socket.connect(s.ws.trim_start_matches("ws://").split('/').next().unwrap().parse().unwrap()).await.unwrap();
+    let (mut stalled, _) = tokio_tungstenite::client_async(
+        format!("{}?token={OPERATOR}", s.ws),
+        tokio_tungstenite::MaybeTlsStream::Plain(stream),
+    )
+    .await
+    .unwrap();
+    let mut active = s.connect(&format!("token={OPERATOR}")).await;
+    let start = next(&mut active).await["seq"].as_i64().unwrap();
+    let reader = tokio::spawn(async move {
+        let mut expect = start + 1;
+        let mut count = 0;
+        while count < 20_000 {
+            let m = next(&mut active).await;
+            assert_eq!(m["type"], "position", "the active client is never resynced: {m}");
+            assert_eq!(m["seq"].as_i64().unwrap(), expect, "no gap for the active client");
+            expect += 1;
+            count += 1;
+        }
+    });
+    for b in 0..200i64 {
+        let batch: Vec<(&str, f64, f64, i64)> =
+            (0..100).map(|i| ("w1", WEST.0 + (i as f64) * 1e-6, WEST.1, (b * 100 + i) / 10)).collect();
+        s.post(&batch).await;
+    }
+    tokio::time::timeout(Duration::from_secs(60), reader).await.expect("the active client keeps flowing").unwrap();
+    let mut saw_resync = false;
+    for _ in 0..25_000 {
+        let m = next(&mut stalled).await;
+        if m["type"] == "resync" {
+            saw_resync = true;
+            assert!(m["seq"].as_i64().unwrap() >= start + 20_000, "a resync carries the current sequence number");
+            break;
+        }
+    }
+    assert!(saw_resync, "the stalled client was told to resync");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_are_checked_before_the_upgrade_and_devices_report_over_the_socket() {
+    let s = Server::start("auth", |_| {}).await;
+    match tokio_tungstenite::connect_async(format!("{}?token=wrong-token", s.ws)).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(res)) => assert_eq!(res.status(), 401),
+        other => panic!("a bad token must be refused before the upgrade: {other:?}"),
+    }
+    match tokio_tungstenite::connect_async(s.ws.clone()).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(res)) => assert_eq!(res.status(), 401),
+        other => panic!("no token: {other:?}"),
+    }
+    match tokio_tungstenite::connect_async(format!("{}?token={OPERATOR}&bbox=1,2,3", s.ws)).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(res)) => assert_eq!(res.status(), 400),
+        other => panic!("a bad bbox: {other:?}"),
+    }
+    // A phone on its own key: sends its position, gets the acknowledgement.
+    let mut phone = s.connect("token=key-of-w1").await;
+    assert_eq!(next(&mut phone).await["type"], "snapshot");
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let pos = json!({"type": "position", "id": 7, "device_id": "w1", "lon": WEST.0, "lat": WEST.1, "time": now});
+    phone.send(Message::Text(pos.to_string().into())).await.unwrap();
+    let mut acked = None;
+    for _ in 0..3 {
+        let m = next(&mut phone).await;
+        if m["type"] == "ack" {
+            assert_eq!(m["id"], 7);
+            acked = m["seq"].as_i64();
+            break;
+        }
+    }
+    let seq = acked.expect("an ack with the sequence number");
+    let bad = json!({"type": "position", "id": 8, "device_id": "w1", "lon": WEST.0, "lat": 91.0});
+    phone.send(Message::Text(bad.to_string().into())).await.unwrap();
+    let other = json!({"type": "position", "id": 9, "device_id": "e1", "lon": EAST.0, "lat": EAST.1});
+    phone.send(Message::Text(other.to_string().into())).await.unwrap();
+    let mut errors = Vec::new();
+    while errors.len() < 2 {
+        let m = next(&mut phone).await;
+        if m["type"] == "error" {
+            errors.push((m["id"].as_i64().unwrap(), m["field"].as_str().unwrap().to_owned()));
+        }
+    }
+    assert_eq!(errors, [(8, "lat".to_owned()), (9, "device_id".to_owned())]);
+    // The operator sees the phone's report with the same sequence number.
+    let mut op = s.connect(&format!("token={OPERATOR}&since={}", seq - 1)).await;
+    assert_eq!(next(&mut op).await["seq"], seq);
+    s.stop().await;
+}
