@@ -161,10 +161,19 @@ fn parse_kinds(s: &str) -> Result<bool, String> {
 
 /// Connection limits of the live endpoint.
 pub const MAX_CLIENT_MESSAGE_BYTES: usize = 64 * 1024;
+const READ_BUFFER_BYTES: usize = 4 * 1024;
+const WRITE_BUFFER_BYTES: usize = 32 * 1024;
+/// Largest snapshot part; with the write buffer it bounds a client's buffers.
+const SNAPSHOT_PART_BYTES: usize = 16 * 1024;
 const PING_EVERY: Duration = Duration::from_secs(20);
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
-/// A client whose socket accepts nothing for this long is disconnected.
+/// A replay or first snapshot the client does not take within this long ends the
+/// connection.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// A live write that does not finish within this long marks the client congested.
+const CONGESTED_AFTER: Duration = Duration::from_millis(200);
+/// A congested client whose socket drains nothing for this long is disconnected.
+const STUCK_TIMEOUT: Duration = Duration::from_secs(60);
 /// Most events written in one flush.
 const WRITE_BATCH: usize = 512;
 /// A reconnecting client this far behind gets a snapshot instead of a replay.
@@ -232,15 +241,21 @@ pub async fn live(
     }
     let client = Client { filter: Filter { scope, bbox, positions }, device, gateway };
     let shutdown = s.shutdown.clone();
-    Ok(ws.max_message_size(MAX_CLIENT_MESSAGE_BYTES).max_frame_size(MAX_CLIENT_MESSAGE_BYTES).on_upgrade(
-        move |socket| async move {
-            s.metrics.live_clients.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            if let Err(e) = serve_client(&s, socket, client, since, shutdown).await {
-                tracing::debug!(error = %e, "live client ended");
-            }
-            s.metrics.live_clients.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-        },
-    ))
+    // The library's default buffers (128 KiB each way, allocated up front) would cost
+    // 10,000 idle operators' screens more than a gigabyte; clients send small
+    // messages, and the write buffer still batches many events per flush.
+    let ws = ws
+        .read_buffer_size(READ_BUFFER_BYTES)
+        .write_buffer_size(WRITE_BUFFER_BYTES)
+        .max_message_size(MAX_CLIENT_MESSAGE_BYTES)
+        .max_frame_size(MAX_CLIENT_MESSAGE_BYTES);
+    Ok(ws.on_upgrade(move |socket| async move {
+        s.metrics.live_clients.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if let Err(e) = serve_client(&s, socket, client, since, shutdown).await {
+            tracing::debug!(error = %e, "live client ended");
+        }
+        s.metrics.live_clients.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -285,11 +300,26 @@ async fn serve_client(
     let mut events = s.hub.subscribe();
     let mut sent_seq = match since {
         Some(n) => replay_or_snapshot(s, &mut tx, &client.filter, n).await?,
-        None => send_snapshot(s, &mut tx, &client.filter, None).await?,
+        None => {
+            let (seq, w) = send_snapshot(s, &mut tx, &client.filter, None).await?;
+            if w != Written::Done {
+                // A client that cannot take its first snapshot promptly is given the
+                // full write timeout, then dropped.
+                tokio::time::timeout(WRITE_TIMEOUT, tx.flush())
+                    .await
+                    .map_err(|_| ClientError::WriteTimeout(WRITE_TIMEOUT))??;
+            }
+            seq
+        }
     };
     let mut ping = tokio::time::interval(PING_EVERY);
     ping.tick().await;
     let mut last_heard = tokio::time::Instant::now();
+    // Set when the socket stopped taking data: the task then only drains it, and its
+    // broadcast receiver falls behind, bounded by the channel. When the interrupted
+    // write may have lost messages, the client gets a resync once drained.
+    let mut congested: Option<tokio::time::Instant> = None;
+    let mut resync_when_drained = false;
     loop {
         tokio::select! {
             biased;
@@ -304,17 +334,32 @@ async fn serve_client(
                     None | Some(Ok(Message::Close(_))) => return Ok(()),
                     Some(Err(e)) => return Err(e.into()),
                     Some(Ok(Message::Text(text))) => {
-                        if let Some(reply) = handle_client_message(s, &mut client, text.as_str()).await {
-                            match reply {
-                                Reply::Text(t) => write(&mut tx, vec![Message::Text(t.into())]).await?,
-                                Reply::Resubscribed => sent_seq = send_snapshot(s, &mut tx, &client.filter, Some("subscription_changed")).await?,
+                        let outcome = match handle_client_message(s, &mut client, text.as_str()).await {
+                            None => Written::Done,
+                            Some(Reply::Text(t)) => try_write(&mut tx, vec![Message::Text(t.into())]).await?,
+                            Some(Reply::Resubscribed) => {
+                                let (seq, w) = send_snapshot(s, &mut tx, &client.filter, Some("subscription_changed")).await?;
+                                sent_seq = seq;
+                                w
                             }
-                        }
+                        };
+                        note(outcome, &mut congested, &mut resync_when_drained);
                     }
                     Some(Ok(_)) => {} // pings are answered by the library; pongs and binary frames only count as life
                 }
             }
-            event = events.recv() => match event {
+            drained = tx.flush(), if congested.is_some() => {
+                drained?;
+                congested = None;
+                if std::mem::take(&mut resync_when_drained) {
+                    events = events.resubscribe();
+                    s.metrics.live_resyncs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let (seq, w) = send_snapshot(s, &mut tx, &client.filter, Some("resync")).await?;
+                    sent_seq = seq;
+                    note(w, &mut congested, &mut resync_when_drained);
+                }
+            }
+            event = events.recv(), if congested.is_none() => match event {
                 Ok(first) => {
                     let mut batch = Vec::new();
                     let mut next = Some(first);
@@ -331,14 +376,17 @@ async fn serve_client(
                     }
                     if !batch.is_empty() {
                         s.metrics.live_messages.fetch_add(batch.len() as u64, std::sync::atomic::Ordering::Relaxed);
-                        write(&mut tx, batch).await?;
+                        let w = try_write(&mut tx, batch).await?;
+                        note(w, &mut congested, &mut resync_when_drained);
                     }
                 }
                 Err(broadcast::error::RecvError::Lagged(missed)) => {
                     tracing::info!(missed, "live client fell behind; resync");
                     s.metrics.live_resyncs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     events = events.resubscribe();
-                    sent_seq = send_snapshot(s, &mut tx, &client.filter, Some("resync")).await?;
+                    let (seq, w) = send_snapshot(s, &mut tx, &client.filter, Some("resync")).await?;
+                    sent_seq = seq;
+                    note(w, &mut congested, &mut resync_when_drained);
                 }
                 Err(broadcast::error::RecvError::Closed) => return Ok(()),
             },
@@ -348,15 +396,61 @@ async fn serve_client(
                     let _ = tokio::time::timeout(Duration::from_secs(1), tx.send(Message::Close(Some(close)))).await;
                     return Ok(());
                 }
-                write(&mut tx, vec![Message::Ping(Default::default())]).await?;
+                match congested {
+                    Some(since) if since.elapsed() > STUCK_TIMEOUT => return Err(ClientError::WriteTimeout(STUCK_TIMEOUT)),
+                    Some(_) => {}
+                    None => {
+                        let w = try_write(&mut tx, vec![Message::Ping(Default::default())]).await?;
+                        note(w, &mut congested, &mut resync_when_drained);
+                    }
+                }
             }
+        }
+    }
+}
+
+/// How a write to the client ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Written {
+    /// Everything is on the socket.
+    Done,
+    /// Everything is queued in the websocket's buffer; the socket is full.
+    Flushing,
+    /// The socket filled while queueing: some messages of the batch may be lost.
+    Interrupted,
+}
+
+fn note(w: Written, congested: &mut Option<tokio::time::Instant>, resync: &mut bool) {
+    match w {
+        Written::Done => {}
+        Written::Flushing => *congested = congested.or(Some(tokio::time::Instant::now())),
+        Written::Interrupted => {
+            *congested = congested.or(Some(tokio::time::Instant::now()));
+            *resync = true;
         }
     }
 }
 
 type Sink = futures_util::stream::SplitSink<WebSocket, Message>;
 
-/// Queues the messages and flushes once: one write for the batch, not one per message.
+/// Queues the messages and flushes once (one write for the batch, not one per
+/// message), giving up after [`CONGESTED_AFTER`] instead of blocking the task.
+async fn try_write(tx: &mut Sink, messages: Vec<Message>) -> Result<Written, ClientError> {
+    let deadline = tokio::time::Instant::now() + CONGESTED_AFTER;
+    for m in messages {
+        match tokio::time::timeout_at(deadline, tx.feed(m)).await {
+            Ok(r) => r?,
+            Err(_) => return Ok(Written::Interrupted),
+        }
+    }
+    match tokio::time::timeout_at(deadline, tx.flush()).await {
+        Ok(r) => r.map(|()| Written::Done).map_err(ClientError::from),
+        Err(_) => Ok(Written::Flushing),
+    }
+}
+
+/// Queues the messages and flushes, waiting up to [`WRITE_TIMEOUT`] (the replay of a
+/// reconnecting client, which must arrive whole or not at all).
 async fn write(tx: &mut Sink, messages: Vec<Message>) -> Result<(), ClientError> {
     let send = async {
         for m in messages {
@@ -372,37 +466,79 @@ async fn write(tx: &mut Sink, messages: Vec<Message>) -> Result<(), ClientError>
 
 /// Sends a snapshot of what the client may see and returns its sequence number.
 /// `reason`: why a snapshot is sent now (`resync`, `since_too_old`, …), if not on connect.
-async fn send_snapshot(s: &AppState, tx: &mut Sink, filter: &Filter, reason: Option<&str>) -> Result<i64, ClientError> {
-    let (seq, body) = {
+async fn send_snapshot(
+    s: &AppState,
+    tx: &mut Sink,
+    filter: &Filter,
+    reason: Option<&str>,
+) -> Result<(i64, Written), ClientError> {
+    // Collect the devices' JSON under the lock (cheap `Arc` clones), build outside it.
+    let (seq, devices) = {
         let live = s.live.read().unwrap_or_else(|e| e.into_inner());
-        let mut body = String::with_capacity(64 + live.devices.len() * 256);
-        let mut first = true;
-        for d in live.devices.values() {
-            if filter.admits(d.lon, d.lat, d.unit_id.as_ref()) {
-                body.push(if first { '[' } else { ',' });
-                body.push_str(&d.json);
-                first = false;
-            }
-        }
-        body.push_str(if first { "[]" } else { "]" });
-        (live.seq, body)
+        let devices: Vec<Arc<str>> = live
+            .devices
+            .values()
+            .filter(|d| filter.admits(d.lon, d.lat, d.unit_id.as_ref()))
+            .map(|d| d.json.clone())
+            .collect();
+        (live.seq, devices)
     };
     let kind = if reason == Some("resync") { "resync" } else { "snapshot" };
     let reason = reason.map_or(String::new(), |r| format!(",\"reason\":\"{r}\""));
-    let message = format!("{{\"type\":\"{kind}\",\"seq\":{seq}{reason},\"devices\":{body}}}");
-    write(tx, vec![Message::Text(message.into())]).await?;
-    Ok(seq)
+    Ok((seq, try_write(tx, snapshot_messages(kind, seq, &reason, &devices)).await?))
+}
+
+/// A snapshot in parts of at most about [`SNAPSHOT_PART_BYTES`] each (`part`, `parts`):
+/// a client reassembles them; the server never holds a county-sized frame per client.
+fn snapshot_messages(kind: &str, seq: i64, reason: &str, devices: &[Arc<str>]) -> Vec<Message> {
+    let mut parts: Vec<Vec<&str>> = vec![Vec::new()];
+    let mut size = 0;
+    for d in devices {
+        if size + d.len() > SNAPSHOT_PART_BYTES && !parts.last().is_some_and(Vec::is_empty) {
+            parts.push(Vec::new());
+            size = 0;
+        }
+        size += d.len() + 1;
+        if let Some(p) = parts.last_mut() {
+            p.push(d);
+        }
+    }
+    let n = parts.len();
+    parts
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let body = p.join(",");
+            Message::Text(
+                format!(
+                    "{{\"type\":\"{kind}\",\"seq\":{seq}{reason},\"part\":{},\"parts\":{n},\"devices\":[{body}]}}",
+                    i + 1
+                )
+                .into(),
+            )
+        })
+        .collect()
 }
 
 /// Replays what a reconnecting client missed after `since`, from the store; or sends a
 /// snapshot (and says why) when `since` is ahead of the feed or too far behind.
 async fn replay_or_snapshot(s: &AppState, tx: &mut Sink, filter: &Filter, since: i64) -> Result<i64, ClientError> {
     let head = s.live.read().unwrap_or_else(|e| e.into_inner()).seq;
-    if since > head {
-        return send_snapshot(s, tx, filter, Some("since_ahead_of_feed")).await;
-    }
-    if s.store.count_after(since).await? > MAX_REPLAY {
-        return send_snapshot(s, tx, filter, Some("since_too_old")).await;
+    let reason = if since > head {
+        Some("since_ahead_of_feed")
+    } else if s.store.count_after(since).await? > MAX_REPLAY {
+        Some("since_too_old")
+    } else {
+        None
+    };
+    if let Some(reason) = reason {
+        let (seq, w) = send_snapshot(s, tx, filter, Some(reason)).await?;
+        if w != Written::Done {
+            tokio::time::timeout(WRITE_TIMEOUT, tx.flush())
+                .await
+                .map_err(|_| ClientError::WriteTimeout(WRITE_TIMEOUT))??;
+        }
+        return Ok(seq);
     }
     let mut sent = since;
     loop {
@@ -497,6 +633,29 @@ async fn handle_client_message(s: &AppState, client: &mut Client, text: &str) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn snapshots_come_in_parts_that_hold_every_device_once() {
+        let devices: Vec<Arc<str>> = (0..100)
+            .map(|i| Arc::from(format!("{{\"device_id\":\"d{i}\",\"pad\":\"{}\"}}", "x".repeat(800))))
+            .collect();
+        let msgs = snapshot_messages("snapshot", 42, "", &devices);
+        assert!(msgs.len() >= 5, "{} parts", msgs.len());
+        let mut seen = Vec::new();
+        for (i, m) in msgs.iter().enumerate() {
+            let Message::Text(t) = m else { panic!("text") };
+            assert!(t.len() <= SNAPSHOT_PART_BYTES + 1024);
+            let v: serde_json::Value = serde_json::from_str(t.as_str()).unwrap();
+            assert_eq!(
+                (v["seq"].as_i64(), v["part"].as_u64(), v["parts"].as_u64()),
+                (Some(42), Some(i as u64 + 1), Some(msgs.len() as u64))
+            );
+            seen.extend(v["devices"].as_array().unwrap().iter().map(|d| d["device_id"].as_str().unwrap().to_owned()));
+        }
+        assert_eq!(seen, (0..100).map(|i| format!("d{i}")).collect::<Vec<_>>());
+        let empty = snapshot_messages("resync", 7, ",\"reason\":\"resync\"", &[]);
+        assert_eq!(empty.len(), 1);
+    }
 
     #[test]
     fn bbox_rows() {

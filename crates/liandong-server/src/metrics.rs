@@ -80,10 +80,24 @@ impl Metrics {
             "# HELP liandong_group_commit_seconds_total Time spent in group commits.\n# TYPE liandong_group_commit_seconds_total counter\nliandong_group_commit_seconds_total {:.6}",
             self.commit_seconds_micros.load(Relaxed) as f64 / 1e6
         );
+        if let Some(rss) = resident_bytes() {
+            let _ = writeln!(
+                out,
+                "# HELP process_resident_memory_bytes Resident memory.\n# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes {rss}"
+            );
+        }
         let _ = writeln!(
             out,
             "# HELP liandong_devices Registered devices.\n# TYPE liandong_devices gauge\nliandong_devices {devices}"
         );
         out
     }
+}
+
+/// Resident memory of this process, from `/proc/self/statm` (Linux; None elsewhere).
+fn resident_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    // Linux pages are 4 KiB on the platforms this runs on (x86_64, aarch64 defaults).
+    Some(pages * 4096)
 }

@@ -12,6 +12,9 @@ use anyhow::Context;
 pub enum Command {
     /// Acknowledged location reports per second through OsmAnd GETs or JSON batches.
     Ingest(IngestArgs),
+    /// Live-feed fan-out: websocket clients, a steady event rate through the real
+    /// ingest endpoint, delivered messages/s and ingest→delivery latency.
+    Live(crate::bench_live::LiveArgs),
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,11 +51,12 @@ pub struct IngestArgs {
 pub async fn run(cmd: Command) -> anyhow::Result<()> {
     match cmd {
         Command::Ingest(args) => ingest(args).await,
+        Command::Live(args) => crate::bench_live::run(args).await,
     }
 }
 
 /// A deterministic walk near Dazhu's county seat, so reports pass the jump filter.
-fn position(device: usize, step: u64) -> (f64, f64) {
+pub(crate) fn position(device: usize, step: u64) -> (f64, f64) {
     let lon = 107.16 + (device % 100) as f64 * 0.0008 + (step % 500) as f64 * 0.00001;
     let lat = 30.70 + (device / 100 % 100) as f64 * 0.0006 + (step % 500) as f64 * 0.00001;
     (lon, lat)
@@ -62,19 +66,7 @@ async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
     let client =
         reqwest::Client::builder().pool_max_idle_per_host(args.concurrency).timeout(Duration::from_secs(30)).build()?;
     let run = format!("{:x}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis());
-    let ids: Vec<String> = (0..args.devices).map(|i| format!("bench-{i:05}")).collect();
-    let key = |id: &str| format!("bench-{run}-{id}");
-    for id in &ids {
-        let r = client
-            .post(format!("{}/api/v1/devices", args.url))
-            .bearer_auth(&args.token)
-            .json(&serde_json::json!({"device_id": id, "name": id, "kind": "other", "key": key(id)}))
-            .send()
-            .await
-            .context("registering bench devices")?;
-        anyhow::ensure!(r.status().is_success(), "registering {id}: {}", r.status());
-    }
-    let ids = Arc::new(ids);
+    let ids = Arc::new(register(&client, &args.url, &args.token, args.devices, &run).await?);
     let host =
         args.url.strip_prefix("http://").context("--url must be http://host:port")?.trim_end_matches('/').to_owned();
     let warmup_end = Instant::now() + Duration::from_secs(1);
@@ -171,10 +163,38 @@ async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Registers `n` bench devices (`bench-00000`…) with keys `bench-{run}-{id}`.
+pub(crate) async fn register(
+    client: &reqwest::Client,
+    url: &str,
+    token: &str,
+    n: usize,
+    run: &str,
+) -> anyhow::Result<Vec<String>> {
+    let ids: Vec<String> = (0..n).map(|i| format!("bench-{i:05}")).collect();
+    for id in &ids {
+        let r = client
+            .post(format!("{url}/api/v1/devices"))
+            .bearer_auth(token)
+            .json(
+                &serde_json::json!({"device_id": id, "name": id, "kind": "other", "key": format!("bench-{run}-{id}")}),
+            )
+            .send()
+            .await
+            .context("registering bench devices")?;
+        anyhow::ensure!(r.status().is_success(), "registering {id}: {}", r.status());
+    }
+    Ok(ids)
+}
+
 /// One HTTP/1.1 request on a kept-alive connection; returns the response status. The
 /// load tool speaks HTTP itself so that the client's own cost stays small next to the
 /// server's on a shared 2-core machine.
-async fn roundtrip(stream: &mut tokio::net::TcpStream, req: &[u8], buf: &mut Vec<u8>) -> std::io::Result<u16> {
+pub(crate) async fn roundtrip(
+    stream: &mut tokio::net::TcpStream,
+    req: &[u8],
+    buf: &mut Vec<u8>,
+) -> std::io::Result<u16> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let bad = |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_owned());
     stream.write_all(req).await?;
