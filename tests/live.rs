@@ -332,3 +332,35 @@ async fn tokens_are_checked_before_the_upgrade_and_devices_report_over_the_socke
     assert_eq!(next(&mut op).await["seq"], seq);
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_client_messages_end_the_connection_and_shutdown_closes_cleanly() {
+    let s = Server::start("limits", |_| {}).await;
+    let mut big = s.connect(&format!("token={OPERATOR}")).await;
+    assert_eq!(next(&mut big).await["type"], "snapshot");
+    let _ = big.send(Message::Text("x".repeat(70 * 1024).into())).await;
+    let ended = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match big.next().await {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return true,
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await;
+    assert_eq!(ended, Ok(true), "a 70 KiB message (limit 64 KiB) ends the connection");
+
+    let mut c = s.connect(&format!("token={OPERATOR}")).await;
+    assert_eq!(next(&mut c).await["type"], "snapshot");
+    let closing = tokio::spawn(async move {
+        loop {
+            match tokio::time::timeout(Duration::from_secs(10), c.next()).await.expect("a close frame within 10 s") {
+                Some(Ok(Message::Close(frame))) => return frame.map(|f| u16::from(f.code)),
+                Some(Ok(_)) => {}
+                other => panic!("expected a close frame, got {other:?}"),
+            }
+        }
+    });
+    s.stop().await;
+    assert_eq!(closing.await.unwrap(), Some(1001), "going away");
+}
