@@ -12,6 +12,10 @@ use serde::{Deserialize, Serialize};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Row, SqliteConnection, SqlitePool};
 
+mod alerts;
+
+pub use alerts::{AlertRow, CameraEventRow, CameraRecord, WatchRecord};
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
 
 #[derive(Debug, thiserror::Error)]
@@ -26,7 +30,7 @@ pub enum StoreError {
     Query { op: &'static str, source: sqlx::Error },
 }
 
-fn q(op: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
+pub(crate) fn q(op: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
     move |source| StoreError::Query { op, source }
 }
 
@@ -94,6 +98,15 @@ pub struct DeviceStateRow {
     pub fences: Vec<StoredMembership>,
 }
 
+/// What one group commit writes.
+#[derive(Debug, Default)]
+pub struct Batch<'a> {
+    pub positions: &'a [PositionRow],
+    pub states: &'a [DeviceStateRow],
+    pub camera_events: &'a [CameraEventRow],
+    pub alerts: &'a [AlertRow],
+}
+
 #[derive(Debug, Clone)]
 pub struct Store {
     /// Readers (and rare administrative writes).
@@ -105,7 +118,7 @@ pub struct Store {
 }
 
 /// SQLite allows 32766 bound parameters per statement; 500 rows of 15 stays well under.
-const ROWS_PER_INSERT: usize = 500;
+pub(crate) const ROWS_PER_INSERT: usize = 500;
 
 impl Store {
     /// Opens (creating if needed) `liandong.db` in `data_dir` and applies migrations.
@@ -199,8 +212,11 @@ impl Store {
 
     /// The highest sequence number committed so far (0 for an empty store).
     pub async fn max_seq(&self) -> Result<i64, StoreError> {
-        sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM positions")
-            .fetch_one(&self.pool)
+        sqlx::query_scalar(
+            "SELECT MAX(COALESCE((SELECT MAX(seq) FROM positions), 0), COALESCE((SELECT MAX(seq) FROM camera_events), 0),
+                        COALESCE((SELECT MAX(seq) FROM alerts), 0))",
+        )
+        .fetch_one(&self.pool)
             .await
             .map_err(q("read max seq"))
     }
@@ -208,9 +224,17 @@ impl Store {
     /// Writes a batch of reports and the resulting device states in one transaction.
     /// Returns once the commit is durable.
     pub async fn write_batch(&self, rows: &[PositionRow], states: &[DeviceStateRow]) -> Result<(), StoreError> {
+        self.write(&Batch { positions: rows, states, ..Batch::default() }).await
+    }
+
+    /// Writes everything a group commit produced in one transaction. Returns once the
+    /// commit is durable.
+    pub async fn write(&self, b: &Batch<'_>) -> Result<(), StoreError> {
         let mut tx = self.writer.begin().await.map_err(q("begin"))?;
-        insert_positions(&mut tx, rows).await?;
-        upsert_states(&mut tx, states).await?;
+        insert_positions(&mut tx, b.positions).await?;
+        upsert_states(&mut tx, b.states).await?;
+        alerts::insert_camera_events(&mut tx, b.camera_events).await?;
+        alerts::insert_alerts(&mut tx, b.alerts).await?;
         tx.commit().await.map_err(q("commit"))
     }
 
@@ -265,13 +289,15 @@ impl Store {
         Ok(rows.iter().map(|r| position_from_row(r, 0)).collect())
     }
 
-    /// How many reports have a sequence number above `after`.
+    /// How many feed events (reports and alerts) have a sequence number above `after`.
     pub async fn count_after(&self, after: i64) -> Result<i64, StoreError> {
-        sqlx::query_scalar("SELECT COUNT(*) FROM positions WHERE seq > ?")
-            .bind(after)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(q("count positions after a sequence number"))
+        sqlx::query_scalar(
+            "SELECT (SELECT COUNT(*) FROM positions WHERE seq > ?1) + (SELECT COUNT(*) FROM alerts WHERE seq > ?1)",
+        )
+        .bind(after)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(q("count positions after a sequence number"))
     }
 
     pub async fn count_positions(&self, device_id: Option<&str>) -> Result<i64, StoreError> {
