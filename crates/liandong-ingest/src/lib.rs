@@ -9,8 +9,11 @@
 //! HTTP. A decoder turns bytes into values or says which field is wrong; whether the
 //! device exists and the key matches is the server's business.
 
+pub mod alert_json;
+pub mod isapi;
 pub mod json;
 pub mod osmand;
+pub mod plate;
 mod timestamp;
 mod value;
 

@@ -20,6 +20,21 @@ pub enum Role {
     Device,
 }
 
+impl Role {
+    /// The role's name as in the config and in alerts' visibility lists.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Operator => "operator",
+            Role::PatrolLeader => "patrol_leader",
+            Role::PostOfficer => "post_officer",
+            Role::GridMember => "grid_member",
+            Role::Partner => "partner",
+            Role::Device => "device",
+        }
+    }
+}
+
 /// An authenticated user.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {

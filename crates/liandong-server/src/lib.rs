@@ -3,6 +3,7 @@
 //! completes, then flushes every pending write.
 
 pub mod auth;
+pub mod cameras;
 pub mod config;
 pub mod devices;
 pub mod error;
@@ -29,7 +30,8 @@ use crate::config::Config;
 use crate::devices::Registry;
 use crate::live::{Hub, SharedLive};
 use crate::metrics::Metrics;
-use crate::pipeline::{Ingest, Sequencer};
+use crate::pipeline::{Ingest, Sequencer, SharedWatchlist};
+use liandong_core::alerts::Watchlist;
 
 /// Everything a request handler may read. Mutable parts are behind short-lived locks
 /// that are never held across an `.await`.
@@ -45,6 +47,10 @@ pub struct AppState {
     pub hub: Hub,
     /// Becomes `true` when the server shuts down; live connections close on it.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
+    /// The watch list the alert rules match reads against.
+    pub watchlist: SharedWatchlist,
+    /// Cameras that may push: the map's, and those registered by API.
+    pub cameras: RwLock<cameras::Registry>,
     pub map: Arc<CountyMap>,
     /// Each layer serialised once at start-up.
     pub layer_json: HashMap<String, Bytes>,
@@ -81,6 +87,10 @@ impl App {
         let store = Store::open(&config.data_dir, config.store.durability).await?;
         let metrics = Arc::new(Metrics::default());
         let hub = Hub::new(config.live.queue);
+        let watchlist: SharedWatchlist = Arc::new(RwLock::new(Watchlist::new(
+            store.watchlist().await?.into_iter().filter_map(|w| cameras::watch_entry(&w)),
+        )));
+        let camera_registry = RwLock::new(cameras::Registry::new(&map, store.cameras().await?));
         let sequencer = Sequencer::start(
             store.clone(),
             enricher,
@@ -88,6 +98,7 @@ impl App {
             config.store.max_batch,
             metrics.clone(),
             hub.clone(),
+            watchlist.clone(),
         )
         .await?;
         let live = sequencer.live_view();
@@ -108,6 +119,8 @@ impl App {
             live,
             hub,
             shutdown,
+            watchlist,
+            cameras: camera_registry,
             map: Arc::new(map),
             layer_json,
             metrics,
@@ -144,6 +157,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/layers", get(routes::list_layers))
         .route("/api/v1/layers/{name}", get(routes::get_layer))
         .route("/api/v1/live", get(live::live))
+        .route("/api/v1/cameras", get(cameras::list_cameras).post(cameras::register_camera))
+        .route("/api/v1/watchlist", get(cameras::list_watchlist).post(cameras::add_watch))
+        .route("/api/v1/alerts", post(cameras::post_alert))
+        .route("/isapi/events", post(cameras::isapi_push))
         .fallback_service(tower_http::services::ServeDir::new(&state.config.web_dir))
         .layer(axum::middleware::from_fn(move |req: axum::extract::Request, next: axum::middleware::Next| {
             let metrics = metrics.clone();

@@ -33,9 +33,28 @@ pub struct FeedEvent {
     pub seq: i64,
     pub lon: f64,
     pub lat: f64,
-    pub unit_id: Option<Arc<str>>,
+    pub what: What,
     /// The whole message, serialised once for every client.
     pub message: Arc<str>,
+}
+
+/// The kind of a feed event, with what its visibility depends on.
+#[derive(Debug)]
+pub enum What {
+    /// A unit's position: visible by unit.
+    Position { unit_id: Option<Arc<str>> },
+    /// An alert: visible to the roles it names (administrators see every alert).
+    Alert { roles: Arc<[String]> },
+}
+
+impl FeedEvent {
+    pub fn position(seq: i64, lon: f64, lat: f64, unit_id: Option<Arc<str>>, message: Arc<str>) -> FeedEvent {
+        FeedEvent { seq, lon, lat, what: What::Position { unit_id }, message }
+    }
+
+    pub fn alert(seq: i64, lon: f64, lat: f64, roles: Arc<[String]>, message: Arc<str>) -> FeedEvent {
+        FeedEvent { seq, lon, lat, what: What::Alert { roles }, message }
+    }
 }
 
 /// The last committed report of a device.
@@ -93,8 +112,11 @@ pub fn position_message(seq: i64, report_json: &str) -> String {
 #[derive(Debug, Clone, PartialEq)]
 struct Filter {
     scope: Scope,
+    /// The client's role name, for alert visibility; None for a device.
+    role: Option<&'static str>,
     bbox: Option<[f64; 4]>,
     positions: bool,
+    alerts: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -108,15 +130,33 @@ enum Scope {
 }
 
 impl Filter {
+    fn in_view(&self, lon: f64, lat: f64) -> bool {
+        self.bbox.is_none_or(|[x0, y0, x1, y1]| lon >= x0 && lon <= x1 && lat >= y0 && lat <= y1)
+    }
+
+    fn admits_event(&self, e: &FeedEvent) -> bool {
+        match &e.what {
+            What::Position { unit_id } => self.admits(e.lon, e.lat, unit_id.as_ref()),
+            What::Alert { roles } => self.admits_alert(e.lon, e.lat, roles),
+        }
+    }
+
+    fn admits_alert(&self, lon: f64, lat: f64, roles: &[String]) -> bool {
+        let entitled = match self.role {
+            Some("admin") => true,
+            Some(r) => roles.iter().any(|x| x == r),
+            None => false,
+        };
+        entitled && self.alerts && self.in_view(lon, lat)
+    }
+
     fn admits(&self, lon: f64, lat: f64, unit: Option<&Arc<str>>) -> bool {
         let in_scope = match &self.scope {
             Scope::All => true,
             Scope::Unit(u) => unit.is_some_and(|d| d == u),
             Scope::Nothing => false,
         };
-        in_scope
-            && self.positions
-            && self.bbox.is_none_or(|[x0, y0, x1, y1]| lon >= x0 && lon <= x1 && lat >= y0 && lat <= y1)
+        in_scope && self.positions && self.in_view(lon, lat)
     }
 }
 
@@ -146,17 +186,19 @@ fn check_bbox(b: [f64; 4]) -> Result<[f64; 4], String> {
     Ok(b)
 }
 
-fn parse_kinds(s: &str) -> Result<bool, String> {
-    let mut positions = false;
+/// `(positions, alerts)` from a comma-separated list of kinds.
+fn parse_kinds(s: &str) -> Result<(bool, bool), String> {
+    let (mut positions, mut alerts) = (false, false);
     for k in s.split(',').map(str::trim).filter(|k| !k.is_empty()) {
         match k {
             "positions" | "position" => positions = true,
+            "alerts" | "alert" => alerts = true,
             // Kinds that later issues add are accepted now so clients can ask for them.
-            "alerts" | "incidents" | "routes" => {}
+            "incidents" | "routes" => {}
             other => return Err(format!("unknown kind {other}; known: positions, alerts, incidents, routes")),
         }
     }
-    Ok(positions)
+    Ok((positions, alerts))
 }
 
 /// Connection limits of the live endpoint.
@@ -199,7 +241,7 @@ pub async fn live(
     let query = uri.query();
     let token = bearer(&headers, query)
         .ok_or_else(|| ApiError::unauthorized("token", "a bearer token or ?token= is required"))?;
-    let (scope, device, gateway) = if let Some(user) = s.tokens.user(&token) {
+    let (scope, role, device, gateway) = if let Some(user) = s.tokens.user(&token) {
         let scope = match user.role {
             Role::Admin | Role::Operator => Scope::All,
             Role::PatrolLeader | Role::PostOfficer => match &user.unit_id {
@@ -208,13 +250,14 @@ pub async fn live(
             },
             Role::GridMember | Role::Partner | Role::Device => Scope::Nothing,
         };
-        (scope, None, matches!(user.role, Role::Admin | Role::Device))
+        (scope, Some(user.role.as_str()), None, matches!(user.role, Role::Admin | Role::Device))
     } else {
         let devices = s.devices.read().unwrap_or_else(|e| e.into_inner());
         match devices.by_key(&token) {
             // A device sees its own unit, so a patrol member's phone shows its team.
             Some(d) => (
                 d.unit_id.as_deref().map_or(Scope::Nothing, |u| Scope::Unit(Arc::from(u))),
+                None,
                 Some(d.device_id.clone()),
                 false,
             ),
@@ -222,12 +265,12 @@ pub async fn live(
         }
     };
     let mut bbox = None;
-    let mut positions = true;
+    let (mut positions, mut alerts) = (true, true);
     let mut since = None;
     for (k, v) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
         match &*k {
             "bbox" => bbox = Some(parse_bbox(&v).map_err(|r| ApiError::bad_request("bbox", r))?),
-            "kinds" => positions = parse_kinds(&v).map_err(|r| ApiError::bad_request("kinds", r))?,
+            "kinds" => (positions, alerts) = parse_kinds(&v).map_err(|r| ApiError::bad_request("kinds", r))?,
             "since" => {
                 since = Some(
                     v.parse::<i64>()
@@ -239,7 +282,7 @@ pub async fn live(
             _ => {}
         }
     }
-    let client = Client { filter: Filter { scope, bbox, positions }, device, gateway };
+    let client = Client { filter: Filter { scope, role, bbox, positions, alerts }, device, gateway };
     let shutdown = s.shutdown.clone();
     // The library's default buffers (128 KiB each way, allocated up front) would cost
     // 10,000 idle operators' screens more than a gigabyte; clients send small
@@ -366,7 +409,7 @@ async fn serve_client(
                     while let Some(e) = next.take() {
                         if e.seq > sent_seq {
                             sent_seq = e.seq;
-                            if client.filter.admits(e.lon, e.lat, e.unit_id.as_ref()) {
+                            if client.filter.admits_event(&e) {
                                 batch.push(Message::Text(Utf8Bytes::from(&*e.message)));
                             }
                         }
@@ -541,19 +584,31 @@ async fn replay_or_snapshot(s: &AppState, tx: &mut Sink, filter: &Filter, since:
         return Ok(seq);
     }
     let mut sent = since;
+    const PAGE: u32 = 1000;
     loop {
-        let rows = s.store.positions_after(sent, 1000).await?;
-        let Some(last) = rows.last().map(|r| r.seq) else { break };
-        let batch: Vec<Message> = {
+        // Reports and alerts share one sequence: merge a page of each by `seq`. The
+        // first PAGE events of the union are among the first PAGE of each table.
+        let rows = s.store.positions_after(sent, PAGE).await?;
+        let alerts = s.store.alerts_after(sent, PAGE).await?;
+        let mut page: Vec<(i64, Option<Message>)> = {
             let devices = s.devices.read().unwrap_or_else(|e| e.into_inner());
-            rows.iter()
-                .filter(|r| {
-                    let unit = devices.get(&r.device_id).and_then(|d| d.unit_id.as_deref()).map(Arc::<str>::from);
-                    filter.admits(r.lon, r.lat, unit.as_ref())
-                })
-                .map(|r| Message::Text(position_message(r.seq, &crate::pipeline::report_json(r)).into()))
-                .collect()
+            let positions = rows.iter().map(|r| {
+                let unit = devices.get(&r.device_id).and_then(|d| d.unit_id.as_deref()).map(Arc::<str>::from);
+                let msg = filter
+                    .admits(r.lon, r.lat, unit.as_ref())
+                    .then(|| Message::Text(position_message(r.seq, &crate::pipeline::report_json(r)).into()));
+                (r.seq, msg)
+            });
+            let alerts = alerts.iter().map(|a| {
+                let msg = filter.admits_alert(a.lon, a.lat, &a.roles).then(|| Message::Text(a.payload.clone().into()));
+                (a.seq, msg)
+            });
+            positions.chain(alerts).collect()
         };
+        page.sort_by_key(|(seq, _)| *seq);
+        page.truncate(PAGE as usize);
+        let Some(last) = page.last().map(|(seq, _)| *seq) else { break };
+        let batch: Vec<Message> = page.into_iter().filter_map(|(_, m)| m).collect();
         if !batch.is_empty() {
             write(tx, batch).await?;
         }
@@ -584,15 +639,16 @@ async fn handle_client_message(s: &AppState, client: &mut Client, text: &str) ->
                 Ok(b) => b,
                 Err(r) => return Some(error_reply(None, "bbox", &r)),
             };
-            let positions = match kinds {
+            let (positions, alerts) = match kinds {
                 Some(k) => match parse_kinds(&k.join(",")) {
                     Ok(p) => p,
                     Err(r) => return Some(error_reply(None, "kinds", &r)),
                 },
-                None => client.filter.positions,
+                None => (client.filter.positions, client.filter.alerts),
             };
             client.filter.bbox = bbox;
             client.filter.positions = positions;
+            client.filter.alerts = alerts;
             Some(Reply::Resubscribed)
         }
         ClientMessage::Position { id, item } => {
@@ -668,12 +724,22 @@ mod tests {
     #[test]
     fn filter_scope_and_viewport() {
         let team: Arc<str> = Arc::from("team-01");
-        let f = Filter { scope: Scope::Unit(team.clone()), bbox: Some([107.0, 30.5, 107.2, 30.7]), positions: true };
+        let f = Filter {
+            scope: Scope::Unit(team.clone()),
+            role: Some("patrol_leader"),
+            bbox: Some([107.0, 30.5, 107.2, 30.7]),
+            positions: true,
+            alerts: true,
+        };
         assert!(f.admits(107.1, 30.6, Some(&team)));
         assert!(!f.admits(107.1, 30.6, Some(&Arc::from("team-02"))), "another team");
         assert!(!f.admits(107.3, 30.6, Some(&team)), "outside the viewport");
         assert!(!f.admits(107.1, 30.6, None), "a device with no unit");
-        let all = Filter { scope: Scope::All, bbox: None, positions: true };
+        let all = Filter { scope: Scope::All, role: Some("operator"), bbox: None, positions: true, alerts: true };
+        let roles: Vec<String> = vec!["operator".into(), "partner".into()];
+        assert!(all.admits_alert(107.1, 30.6, &roles));
+        assert!(!f.admits_alert(107.1, 30.6, &roles), "a patrol leader is not named by the alert");
+        assert!(!Filter { alerts: false, ..all.clone() }.admits_alert(107.1, 30.6, &roles));
         assert!(all.admits(107.1, 30.6, None));
         assert!(!Filter { positions: false, ..all.clone() }.admits(107.1, 30.6, None));
         assert!(!Filter { scope: Scope::Nothing, ..all }.admits(107.1, 30.6, None));

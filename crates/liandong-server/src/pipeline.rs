@@ -10,11 +10,15 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
+use liandong_core::alerts::{nearest_units, Dedup, WatchKind, Watchlist};
 use liandong_core::fence::Membership;
 use liandong_core::jump::{flags, Fix, JumpFilter};
 use liandong_core::{process, DeviceTrack, Enricher, Position};
+use liandong_ingest::isapi::{CameraEvent, EventKind};
 use liandong_ingest::Report;
-use liandong_store::{DeviceStateRow, PositionRow, Store, StoreError, StoredMembership};
+use liandong_store::{
+    AlertRow, Batch, CameraEventRow, DeviceStateRow, PositionRow, Store, StoreError, StoredMembership,
+};
 use serde::Serialize;
 use serde_json::value::RawValue;
 use tokio::sync::{mpsc, oneshot};
@@ -39,11 +43,55 @@ pub struct Ack {
     pub flags: u32,
 }
 
-type Reply = oneshot::Sender<Result<Vec<Ack>, Arc<StoreError>>>;
+/// A decoded camera push from a known camera, with its receive time.
+#[derive(Debug, Clone)]
+pub struct CameraItem {
+    pub event: CameraEvent,
+    pub camera: Arc<CameraInfo>,
+    pub recv_ms: i64,
+}
+
+/// What the rules need to know of a camera.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CameraInfo {
+    pub id: String,
+    pub name: String,
+    pub kind: String,
+    pub position: Position,
+}
+
+/// The acknowledgement of a committed camera push.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct CameraAck {
+    pub seq: i64,
+    /// The alert the push raised, if any.
+    pub alert_seq: Option<i64>,
+}
+
+enum Work {
+    Positions(Vec<Item>),
+    Camera(Box<CameraItem>),
+}
+
+enum Acks {
+    Positions(Vec<Ack>),
+    Camera(CameraAck),
+}
+
+type Reply = oneshot::Sender<Result<Acks, Arc<StoreError>>>;
 
 struct Job {
-    items: Vec<Item>,
+    work: Work,
     reply: Reply,
+}
+
+impl Job {
+    fn size(&self) -> usize {
+        match &self.work {
+            Work::Positions(items) => items.len(),
+            Work::Camera(_) => 1,
+        }
+    }
 }
 
 /// The handle endpoints submit reports through.
@@ -66,8 +114,23 @@ impl Ingest {
         if items.is_empty() {
             return Ok(Vec::new());
         }
+        match self.send(Work::Positions(items)).await? {
+            Acks::Positions(acks) => Ok(acks),
+            Acks::Camera(_) => Err(SubmitError::Closed),
+        }
+    }
+
+    /// Submits a camera push and waits until it (and any alert it raised) is committed.
+    pub async fn submit_camera(&self, item: CameraItem) -> Result<CameraAck, SubmitError> {
+        match self.send(Work::Camera(Box::new(item))).await? {
+            Acks::Camera(ack) => Ok(ack),
+            Acks::Positions(_) => Err(SubmitError::Closed),
+        }
+    }
+
+    async fn send(&self, work: Work) -> Result<Acks, SubmitError> {
         let (reply, rx) = oneshot::channel();
-        self.tx.send(Job { items, reply }).await.map_err(|_| SubmitError::Closed)?;
+        self.tx.send(Job { work, reply }).await.map_err(|_| SubmitError::Closed)?;
         match rx.await {
             Ok(Ok(acks)) => Ok(acks),
             Ok(Err(e)) => Err(SubmitError::Store(e)),
@@ -90,7 +153,19 @@ pub struct Sequencer {
     live: SharedLive,
     hub: Hub,
     metrics: Arc<Metrics>,
+    watchlist: SharedWatchlist,
+    dedup: Dedup,
 }
+
+/// The watch list, shared between the administrators' API (writes) and the rules.
+pub type SharedWatchlist = Arc<RwLock<Watchlist>>;
+
+/// How long a repeat of the same read by the same camera raises no new alert.
+const DEDUP_WINDOW_S: u32 = 60;
+/// Units whose last trusted fix is older than this are not "available" for an alert.
+const UNIT_MAX_AGE_MS: i64 = 15 * 60 * 1000;
+/// How many nearest units an alert names.
+const NEAREST_UNITS: usize = 3;
 
 impl Sequencer {
     /// Rebuilds the live state from the store and returns the sequencer with a shared
@@ -102,6 +177,7 @@ impl Sequencer {
         max_batch: usize,
         metrics: Arc<Metrics>,
         hub: Hub,
+        watchlist: SharedWatchlist,
     ) -> Result<Sequencer, StoreError> {
         let next_seq = store.max_seq().await? + 1;
         let units: HashMap<String, Option<Arc<str>>> =
@@ -147,6 +223,8 @@ impl Sequencer {
             live: Arc::new(RwLock::new(LiveView { seq: next_seq - 1, devices: last })),
             hub,
             metrics,
+            watchlist,
+            dedup: Dedup::new(DEDUP_WINDOW_S),
         })
     }
 
@@ -164,12 +242,12 @@ impl Sequencer {
 
     async fn run(mut self, mut rx: mpsc::Receiver<Job>) {
         while let Some(first) = rx.recv().await {
-            let mut n = first.items.len();
+            let mut n = first.size();
             let mut jobs = vec![first];
             while n < self.max_batch {
                 match rx.try_recv() {
                     Ok(job) => {
-                        n += job.items.len();
+                        n += job.size();
                         jobs.push(job);
                     }
                     Err(_) => break,
@@ -186,14 +264,26 @@ impl Sequencer {
         // the store is.
         let mut working: HashMap<String, DeviceLive> = HashMap::new();
         let mut rows = Vec::new();
-        let mut acks: Vec<Vec<Ack>> = Vec::with_capacity(jobs.len());
+        let mut camera_rows = Vec::new();
+        let mut alert_rows: Vec<AlertRow> = Vec::new();
+        // What to publish after the commit, in sequence order.
+        let mut publish: Vec<Publish> = Vec::new();
+        let mut acks: Vec<Acks> = Vec::with_capacity(jobs.len());
         // Index in `rows` of each device's newest in-order report.
         let mut newest: HashMap<String, usize> = HashMap::new();
         let mut units: Vec<Option<Arc<str>>> = Vec::new();
         let mut seq = self.next_seq;
         for job in &jobs {
-            let mut job_acks = Vec::with_capacity(job.items.len());
-            for item in &job.items {
+            let items = match &job.work {
+                Work::Positions(items) => items,
+                Work::Camera(item) => {
+                    let ack = self.camera(item, &mut seq, &mut camera_rows, &mut alert_rows, &mut publish);
+                    acks.push(Acks::Camera(ack));
+                    continue;
+                }
+            };
+            let mut job_acks = Vec::with_capacity(items.len());
+            for item in items {
                 let r = &item.report;
                 let (track, last_seq) = working
                     .entry(r.device_id.clone())
@@ -205,6 +295,7 @@ impl Sequencer {
                     *last_seq = seq;
                     newest.insert(r.device_id.clone(), rows.len());
                 }
+                publish.push(Publish::Position(rows.len()));
                 rows.push(PositionRow {
                     seq,
                     device_id: r.device_id.clone(),
@@ -226,7 +317,7 @@ impl Sequencer {
                 job_acks.push(Ack { seq, flags: p.flags });
                 seq += 1;
             }
-            acks.push(job_acks);
+            acks.push(Acks::Positions(job_acks));
         }
         let fence_id = |m: &Membership| self.enricher.fences().fences()[m.fence as usize].id.clone();
         let states: Vec<DeviceStateRow> = working
@@ -243,11 +334,14 @@ impl Sequencer {
                     .collect(),
             })
             .collect();
-        let n = rows.len();
+        let n = rows.len() + camera_rows.len();
         let prepared = started.elapsed();
-        let result = self.store.write_batch(&rows, &states).await;
+        let batch = Batch { positions: &rows, states: &states, camera_events: &camera_rows, alerts: &alert_rows };
+        let result = self.store.write(&batch).await;
         tracing::debug!(
-            reports = n,
+            reports = rows.len(),
+            camera_events = camera_rows.len(),
+            alerts = alert_rows.len(),
             devices = states.len(),
             prepare_us = prepared.as_micros() as u64,
             write_us = (started.elapsed() - prepared).as_micros() as u64,
@@ -279,19 +373,25 @@ impl Sequencer {
                     live.devices.extend(fresh);
                     live.seq = seq - 1;
                 }
-                for ((r, json), unit_id) in rows.iter().zip(&jsons).zip(units) {
-                    let message = Arc::from(position_message(r.seq, json));
-                    self.hub.publish(FeedEvent { seq: r.seq, lon: r.lon, lat: r.lat, unit_id, message });
+                for p in publish {
+                    match p {
+                        Publish::Position(i) => {
+                            let r = &rows[i];
+                            let message = Arc::from(position_message(r.seq, &jsons[i]));
+                            self.hub.publish(FeedEvent::position(r.seq, r.lon, r.lat, units[i].clone(), message));
+                        }
+                        Publish::Alert(e) => self.hub.publish(e),
+                    }
                 }
-                self.metrics.record_commit(n, started.elapsed());
+                self.metrics.record_commit(rows.len(), started.elapsed());
                 for (job, a) in jobs.into_iter().zip(acks) {
                     // A client that went away before its ack is not an error: the
-                    // reports are committed either way.
+                    // events are committed either way.
                     let _ = job.reply.send(Ok(a));
                 }
             }
             Err(e) => {
-                tracing::error!(error = %e, reports = n, "group commit failed; nothing acknowledged");
+                tracing::error!(error = %e, events = n, "group commit failed; nothing acknowledged");
                 self.metrics.commit_failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let e = Arc::new(e);
                 for job in jobs {
@@ -300,6 +400,117 @@ impl Sequencer {
             }
         }
     }
+
+    /// The rules on one camera push: store it; a watch-list hit that is not a repeat
+    /// raises an alert with the camera's place, the nearest posts and the nearest
+    /// available units.
+    fn camera(
+        &mut self,
+        item: &CameraItem,
+        seq: &mut i64,
+        events: &mut Vec<CameraEventRow>,
+        alerts: &mut Vec<AlertRow>,
+        publish: &mut Vec<Publish>,
+    ) -> CameraAck {
+        let e = &item.event;
+        let cam = &item.camera;
+        let time_ms = e.time_ms.unwrap_or(item.recv_ms);
+        let plate = e.plate.as_ref().and_then(|p| p.normalized.clone());
+        let person = e.face.as_ref().and_then(|f| f.person_id.clone());
+        let kind = match e.kind {
+            EventKind::Anpr => "anpr",
+            EventKind::Face => "face",
+            EventKind::Heartbeat => "heartbeat",
+            EventKind::Other => "other",
+        };
+        let event_seq = *seq;
+        *seq += 1;
+        events.push(CameraEventRow {
+            seq: event_seq,
+            camera_id: cam.id.clone(),
+            event_type: e.event_type.clone(),
+            kind,
+            active: e.state_active,
+            active_post_count: e.active_post_count.map(i64::from),
+            time_ms,
+            recv_ms: item.recv_ms,
+            plate: plate.clone(),
+            person_id: person.clone(),
+            payload: serde_json::to_string(e).unwrap_or_else(|_| "{}".into()),
+        });
+        // A push the camera repeats (activePostCount above 1) is the same alarm.
+        let repeat = e.active_post_count.is_some_and(|c| c > 1);
+        let read = match (&plate, &person) {
+            (Some(p), _) => Some((WatchKind::Plate, p.as_str())),
+            (None, Some(f)) => Some((WatchKind::Person, f.as_str())),
+            (None, None) => None,
+        };
+        let Some((watch_kind, value)) = read.filter(|_| e.state_active && !repeat) else {
+            return CameraAck { seq: event_seq, alert_seq: None };
+        };
+        let hit = {
+            let w = self.watchlist.read().unwrap_or_else(|e| e.into_inner());
+            w.hit(watch_kind, value, time_ms).cloned()
+        };
+        let Some(hit) = hit else { return CameraAck { seq: event_seq, alert_seq: None } };
+        if !self.dedup.admit(&cam.id, value, time_ms) {
+            return CameraAck { seq: event_seq, alert_seq: None };
+        }
+        let alert_seq = *seq;
+        *seq += 1;
+        let place = self.enricher.enrich(cam.position);
+        let place = self.enricher.view(&place, &[], &[]);
+        let fixes = self.tracks.iter().filter_map(|(id, (t, _))| Some((id.as_str(), t.last_trusted?)));
+        let nearest: Vec<serde_json::Value> =
+            nearest_units(fixes, cam.position, time_ms.max(item.recv_ms), UNIT_MAX_AGE_MS, NEAREST_UNITS)
+                .into_iter()
+                .map(|(id, d)| serde_json::json!({"device_id": id, "distance_m": (d * 10.0).round() / 10.0}))
+                .collect();
+        let rule = match watch_kind {
+            WatchKind::Plate => "watchlist_plate",
+            WatchKind::Person => "watchlist_person",
+        };
+        let data = serde_json::json!({
+            "seq": alert_seq,
+            "rule": rule,
+            "priority": hit.priority,
+            "time": crate::time_fmt::rfc3339_ms(time_ms),
+            "camera": {"id": cam.id, "name": cam.name, "kind": cam.kind, "lon": cam.position.lon(), "lat": cam.position.lat()},
+            "place": place,
+            "read": {"kind": watch_kind.as_str(), "value": value, "event_seq": event_seq, "event": e},
+            "watch": {"id": hit.id, "reason": hit.reason},
+            "nearest_units": nearest,
+        });
+        let message = format!("{{\"type\":\"alert\",\"seq\":{alert_seq},\"data\":{data}}}");
+        let roles: Arc<[String]> = hit.roles.clone().into();
+        alerts.push(AlertRow {
+            seq: alert_seq,
+            rule: rule.into(),
+            priority: i64::from(hit.priority),
+            camera_id: Some(cam.id.clone()),
+            event_seq: Some(event_seq),
+            time_ms,
+            lon: cam.position.lon(),
+            lat: cam.position.lat(),
+            roles: hit.roles.clone(),
+            payload: message.clone(),
+        });
+        publish.push(Publish::Alert(FeedEvent::alert(
+            alert_seq,
+            cam.position.lon(),
+            cam.position.lat(),
+            roles,
+            Arc::from(message),
+        )));
+        CameraAck { seq: event_seq, alert_seq: Some(alert_seq) }
+    }
+}
+
+/// Something committed in this batch, to publish once the commit returns.
+enum Publish {
+    /// Index into the batch's position rows.
+    Position(usize),
+    Alert(FeedEvent),
 }
 
 fn datum_name(d: liandong_core::Datum) -> &'static str {

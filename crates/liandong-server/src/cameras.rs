@@ -1,0 +1,304 @@
+//! Cameras, the watch list and camera alert ingest: `POST /isapi/events` (Hikvision
+//! ISAPI pushes), `POST /api/v1/alerts` (our JSON), and their administration.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use liandong_core::alerts::{WatchEntry, WatchKind};
+use liandong_core::{CountyMap, Position};
+use liandong_store::{CameraRecord, WatchRecord};
+use serde::Deserialize;
+
+use crate::auth::{bearer, require_user, secrets_equal, Role};
+use crate::error::ApiError;
+use crate::pipeline::{CameraInfo, CameraItem, SubmitError};
+use crate::routes::{read_body, require_json};
+use crate::time_fmt::now_ms;
+use crate::AppState;
+
+/// Camera kinds of the county's systems.
+pub const CAMERA_KINDS: [&str; 6] = ["skynet", "huiyan", "sharp_eyes", "checkpoint", "parking", "face"];
+/// Largest camera push accepted: an alarm with a few JPEG snapshots.
+const MAX_PUSH_BYTES: usize = 8 << 20;
+
+struct Camera {
+    info: Arc<CameraInfo>,
+    /// None for a map camera nobody gave a key: only a gateway token may push for it.
+    key: Option<String>,
+}
+
+/// The cameras that may push.
+#[derive(Default)]
+pub struct Registry {
+    cameras: HashMap<String, Camera>,
+}
+
+impl Registry {
+    /// The map's cameras, overridden by those registered through the API.
+    pub fn new(map: &CountyMap, stored: Vec<CameraRecord>) -> Registry {
+        let mut r = Registry::default();
+        for c in &map.cameras {
+            let Ok(position) = Position::new(c.point.x(), c.point.y()) else { continue };
+            let info = CameraInfo {
+                id: c.id.clone(),
+                name: c.name.clone(),
+                kind: c.kind.clone().unwrap_or_default(),
+                position,
+            };
+            r.cameras.insert(c.id.clone(), Camera { info: Arc::new(info), key: None });
+        }
+        for c in stored {
+            r.insert(c);
+        }
+        r
+    }
+
+    fn insert(&mut self, c: CameraRecord) {
+        let Ok(position) = Position::new(c.lon, c.lat) else { return };
+        let info = CameraInfo { id: c.camera_id.clone(), name: c.name, kind: c.kind, position };
+        self.cameras.insert(c.camera_id, Camera { info: Arc::new(info), key: Some(c.key) });
+    }
+}
+
+/// The watch-list entry of a stored record; None if the record is not usable.
+pub fn watch_entry(w: &WatchRecord) -> Option<WatchEntry> {
+    Some(WatchEntry {
+        id: w.watch_id.clone(),
+        kind: WatchKind::parse(&w.kind)?,
+        value: w.value.clone(),
+        reason: w.reason.clone(),
+        priority: u8::try_from(w.priority).ok()?,
+        valid_from_ms: w.valid_from,
+        valid_to_ms: w.valid_to,
+        roles: w.roles.clone(),
+    })
+}
+
+fn submit_error(e: SubmitError) -> ApiError {
+    match e {
+        SubmitError::Closed => ApiError::unavailable(&"server shutting down"),
+        SubmitError::Store(e) => ApiError::unavailable(&e),
+    }
+}
+
+/// Finds the camera and checks the caller may push for it: the camera's own key
+/// (`?key=`, as configured in the camera's alarm-host URL) or a gateway token.
+fn authorise_camera(
+    s: &AppState,
+    headers: &HeaderMap,
+    camera_id: &str,
+    key: Option<&str>,
+) -> Result<Arc<CameraInfo>, ApiError> {
+    let gateway = bearer(headers, None)
+        .and_then(|t| s.tokens.user(&t).map(|u| matches!(u.role, Role::Admin | Role::Device)))
+        .unwrap_or(false);
+    let cameras = s.cameras.read().unwrap_or_else(|e| e.into_inner());
+    let Some(cam) = cameras.cameras.get(camera_id) else {
+        return Err(ApiError::forbidden(
+            "camera",
+            format!("unknown camera {camera_id}; register it with POST /api/v1/cameras"),
+        ));
+    };
+    if gateway {
+        return Ok(cam.info.clone());
+    }
+    match (key, &cam.key) {
+        (Some(k), Some(expected)) if secrets_equal(k, expected) => Ok(cam.info.clone()),
+        (Some(_), _) => Err(ApiError::unauthorized("key", "does not match the camera's key")),
+        (None, _) => {
+            Err(ApiError::unauthorized("key", "a camera key is required (key= in the push URL) or a gateway token"))
+        }
+    }
+}
+
+/// `POST /isapi/events?camera=ID&key=K`: a Hikvision ISAPI alarm push, raw
+/// `EventNotificationAlert` XML or multipart with JPEG snapshots. Answers 200 once the
+/// event (and any alert it raised) is committed.
+pub async fn isapi_push(
+    State(s): State<Arc<AppState>>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let params: HashMap<String, String> =
+        form_urlencoded::parse(uri.query().unwrap_or("").as_bytes()).into_owned().collect();
+    let camera_id =
+        params.get("camera").ok_or_else(|| ApiError::bad_request("camera", "required: ?camera=ID in the push URL"))?;
+    let camera = authorise_camera(&s, &headers, camera_id, params.get("key").map(String::as_str))?;
+    let bytes = read_body(&headers, body, MAX_PUSH_BYTES).await?;
+    let ct = headers.get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    let event = liandong_ingest::isapi::decode(ct, &bytes)?;
+    let ack = s.ingest.submit_camera(CameraItem { event, camera, recv_ms: now_ms() }).await.map_err(submit_error)?;
+    Ok(Json(ack).into_response())
+}
+
+/// `POST /api/v1/alerts`: a camera alert in our JSON (`camera_id` names the camera).
+pub async fn post_alert(
+    State(s): State<Arc<AppState>>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Body,
+) -> Result<Response, ApiError> {
+    require_json(&headers)?;
+    let bytes = read_body(&headers, body, MAX_PUSH_BYTES).await?;
+    let event = liandong_ingest::alert_json::decode(&bytes)?;
+    let camera_id = event.camera.id.clone().ok_or_else(|| ApiError::bad_request("camera_id", "required"))?;
+    let key: Option<String> = form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
+        .find(|(k, _)| k == "key")
+        .map(|(_, v)| v.into_owned());
+    let camera = authorise_camera(&s, &headers, &camera_id, key.as_deref())?;
+    let ack = s.ingest.submit_camera(CameraItem { event, camera, recv_ms: now_ms() }).await.map_err(submit_error)?;
+    Ok(Json(ack).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewCamera {
+    camera_id: String,
+    name: String,
+    kind: String,
+    lon: f64,
+    lat: f64,
+    key: String,
+}
+
+/// `POST /api/v1/cameras`: registers a camera or gives a map camera its key.
+pub async fn register_camera(
+    State(s): State<Arc<AppState>>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Body,
+) -> Result<Response, ApiError> {
+    require_user(&s.tokens, &headers, uri.query(), &[Role::Admin])?;
+    require_json(&headers)?;
+    let bytes = read_body(&headers, body, 64 * 1024).await?;
+    let c: NewCamera = serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_request("body", e.to_string()))?;
+    crate::devices::valid_device_id(&c.camera_id).map_err(|r| ApiError::bad_request("camera_id", r))?;
+    if !CAMERA_KINDS.contains(&c.kind.as_str()) {
+        return Err(ApiError::bad_request("kind", format!("must be one of {}", CAMERA_KINDS.join(", "))));
+    }
+    Position::new(c.lon, c.lat).map_err(|e| ApiError::bad_request(e.field(), e.to_string()))?;
+    if c.key.len() < 8 {
+        return Err(ApiError::bad_request("key", "must be at least 8 characters"));
+    }
+    let record = CameraRecord {
+        camera_id: c.camera_id,
+        name: c.name,
+        kind: c.kind,
+        lon: c.lon,
+        lat: c.lat,
+        key: c.key,
+        updated_ms: now_ms(),
+    };
+    s.store.upsert_camera(&record).await.map_err(|e| ApiError::unavailable(&e))?;
+    s.cameras.write().unwrap_or_else(|e| e.into_inner()).insert(record.clone());
+    Ok((StatusCode::OK, Json(serde_json::json!({ "camera": record }))).into_response())
+}
+
+/// `GET /api/v1/cameras`.
+pub async fn list_cameras(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
+    require_user(&s.tokens, &headers, uri.query(), &[Role::Admin, Role::Operator])?;
+    let cameras = s.cameras.read().unwrap_or_else(|e| e.into_inner());
+    let mut list: Vec<serde_json::Value> = cameras
+        .cameras
+        .values()
+        .map(|c| {
+            serde_json::json!({"camera_id": c.info.id, "name": c.info.name, "kind": c.info.kind,
+                "lon": c.info.position.lon(), "lat": c.info.position.lat(), "has_key": c.key.is_some()})
+        })
+        .collect();
+    list.sort_by(|a, b| a["camera_id"].as_str().cmp(&b["camera_id"].as_str()));
+    Ok(Json(serde_json::json!({ "cameras": list })).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewWatch {
+    watch_id: String,
+    kind: String,
+    value: String,
+    reason: String,
+    #[serde(default = "default_priority")]
+    priority: u8,
+    #[serde(default)]
+    valid_from: Option<String>,
+    #[serde(default)]
+    valid_to: Option<String>,
+    #[serde(default = "default_roles")]
+    roles: Vec<String>,
+}
+
+fn default_priority() -> u8 {
+    1
+}
+
+fn default_roles() -> Vec<String> {
+    vec!["operator".into()]
+}
+
+const ROLE_NAMES: [&str; 7] =
+    ["admin", "operator", "patrol_leader", "post_officer", "grid_member", "partner", "device"];
+
+/// `POST /api/v1/watchlist`: adds or replaces a watch-list entry. Plates are
+/// normalised (full-width characters, separators, case) before they are stored.
+pub async fn add_watch(
+    State(s): State<Arc<AppState>>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let user = require_user(&s.tokens, &headers, uri.query(), &[Role::Admin])?;
+    require_json(&headers)?;
+    let bytes = read_body(&headers, body, 64 * 1024).await?;
+    let w: NewWatch = serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_request("body", e.to_string()))?;
+    crate::devices::valid_device_id(&w.watch_id).map_err(|r| ApiError::bad_request("watch_id", r))?;
+    let kind = WatchKind::parse(&w.kind).ok_or_else(|| ApiError::bad_request("kind", "must be plate or person"))?;
+    let value = match kind {
+        WatchKind::Plate => liandong_ingest::plate::normalize_plate(&w.value)
+            .ok_or_else(|| ApiError::bad_request("value", "is not a plate"))?,
+        WatchKind::Person if !w.value.trim().is_empty() && w.value.len() <= 64 => w.value.trim().to_owned(),
+        WatchKind::Person => return Err(ApiError::bad_request("value", "must be 1 to 64 characters")),
+    };
+    if !(1..=5).contains(&w.priority) {
+        return Err(ApiError::bad_request("priority", "must be 1 (highest) to 5"));
+    }
+    if let Some(bad) = w.roles.iter().find(|r| !ROLE_NAMES.contains(&r.as_str())) {
+        return Err(ApiError::bad_request("roles", format!("unknown role {bad}")));
+    }
+    let time = |field: &'static str, v: &Option<String>| -> Result<Option<i64>, ApiError> {
+        v.as_deref().map(liandong_ingest::parse_timestamp).transpose().map_err(|r| ApiError::bad_request(field, r))
+    };
+    let record = WatchRecord {
+        watch_id: w.watch_id,
+        kind: kind.as_str().into(),
+        value,
+        reason: w.reason,
+        priority: i64::from(w.priority),
+        valid_from: time("valid_from", &w.valid_from)?,
+        valid_to: time("valid_to", &w.valid_to)?,
+        roles: w.roles,
+        updated_ms: now_ms(),
+    };
+    s.store.upsert_watch(&record).await.map_err(|e| ApiError::unavailable(&e))?;
+    if let Some(entry) = watch_entry(&record) {
+        s.watchlist.write().unwrap_or_else(|e| e.into_inner()).upsert(entry);
+    }
+    tracing::info!(watch_id = %record.watch_id, kind = %record.kind, by = %user.name, "watch-list entry saved");
+    Ok(Json(serde_json::json!({ "watch": record })).into_response())
+}
+
+/// `GET /api/v1/watchlist`.
+pub async fn list_watchlist(
+    State(s): State<Arc<AppState>>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Result<Response, ApiError> {
+    require_user(&s.tokens, &headers, uri.query(), &[Role::Admin, Role::Operator])?;
+    let list = s.store.watchlist().await.map_err(|e| ApiError::unavailable(&e))?;
+    Ok(Json(serde_json::json!({ "watchlist": list })).into_response())
+}

@@ -1,0 +1,178 @@
+//! Camera alerts end to end, against a server on 127.0.0.1:0: a Hikvision ANPR push of
+//! a watch-listed plate reaches an operator's websocket as a high-priority alert with
+//! the nearest posts and units; the same read 10 s later raises nothing; a repeated push
+//! is not a new alert; heartbeats are stored; malformed and DTD-carrying XML is refused.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use liandong_server::auth::Role;
+use liandong_server::config::{Config, Secret, TokenConfig};
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::Message;
+
+const ADMIN: &str = "alerts-admin-token";
+const OPERATOR: &str = "alerts-operator-token";
+const GRID: &str = "alerts-grid-token";
+const CAMERA_KEY: &str = "camera-key-0001";
+
+type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// An ANPR push as a Hikvision checkpoint camera sends it to its alarm host.
+fn anpr_xml(plate: &str, time: &str, post_count: u32, state: &str) -> String {
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<EventNotificationAlert version="2.0" xmlns="http://www.hikvision.com/ver20/XMLSchema">
+<ipAddress>10.23.1.15</ipAddress>
+<portNo>80</portNo>
+<protocol>HTTP</protocol>
+<macAddress>44:19:b6:0a:1b:2c</macAddress>
+<channelID>1</channelID>
+<dateTime>{time}</dateTime>
+<activePostCount>{post_count}</activePostCount>
+<eventType>ANPR</eventType>
+<eventState>{state}</eventState>
+<eventDescription>ANPR</eventDescription>
+<channelName>横路卡口</channelName>
+<ANPR>
+<country>CN</country>
+<licensePlate>{plate}</licensePlate>
+<line>1</line>
+<direction>forward</direction>
+<confidenceLevel>97</confidenceLevel>
+<plateType>92TypeCivil</plateType>
+<plateColor>blue</plateColor>
+<licenseBright>0</licenseBright>
+<vehicleType>vehicle</vehicleType>
+</ANPR>
+</EventNotificationAlert>"#
+    )
+}
+
+async fn next_alert(ws: &mut Ws, within_ms: u64) -> Option<Value> {
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(within_ms);
+    loop {
+        let msg = tokio::time::timeout_at(deadline, ws.next()).await.ok()??.ok()?;
+        if let Message::Text(t) = msg {
+            let v: Value = serde_json::from_str(&t).unwrap();
+            if v["type"] == "alert" {
+                return Some(v);
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watch_listed_plate_at_a_checkpoint_alerts_the_operator_once() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let dir = std::env::temp_dir().join(format!("liandong-alerts-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut config = Config { data_dir: dir.clone(), maps: root.join("tests/fixtures/maps/mini"), ..Config::default() };
+    config.store.durability = liandong_store::Durability::Normal;
+    let token = |t: &str, role| TokenConfig { token: Secret::new(t), role, name: t.into(), unit_id: None };
+    config.tokens = vec![token(ADMIN, Role::Admin), token(OPERATOR, Role::Operator), token(GRID, Role::GridMember)];
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(liandong_server::run(listener, config, async move {
+        let _ = stopped.await;
+    }));
+    let url = format!("http://{addr}");
+    let http = reqwest::Client::new();
+    for _ in 0..300 {
+        if http.get(format!("{url}/healthz")).send().await.is_ok_and(|r| r.status().is_success()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let admin_post = |path: &str, body: Value| http.post(format!("{url}{path}")).bearer_auth(ADMIN).json(&body).send();
+    // The map's checkpoint camera gets its key; the plate goes on the watch list the way
+    // people write it; a patrol member stands 1 km from the camera.
+    let r = admin_post("/api/v1/cameras", json!({"camera_id": "cam-1", "name": "横路卡口", "kind": "checkpoint", "lon": 107.15, "lat": 30.6, "key": CAMERA_KEY})).await.unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let r = admin_post("/api/v1/watchlist", json!({"watch_id": "w-stolen-1", "kind": "plate", "value": "川S·12345", "reason": "被盗车辆", "priority": 1, "roles": ["operator"]})).await.unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let r = admin_post("/api/v1/devices", json!({"device_id": "w1", "name": "巡防队员", "kind": "patrol_member", "unit_id": "team-1", "key": "key-of-w1"})).await.unwrap();
+    assert!(r.status().is_success());
+    let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let r = admin_post(
+        "/api/v1/positions",
+        json!({"positions": [{"device_id": "w1", "lon": 107.1604, "lat": 30.6, "time": now_ms}]}),
+    )
+    .await
+    .unwrap();
+    assert!(r.status().is_success());
+
+    let (mut operator, _) =
+        tokio_tungstenite::connect_async(format!("ws://{addr}/api/v1/live?token={OPERATOR}")).await.unwrap();
+    let (mut grid, _) =
+        tokio_tungstenite::connect_async(format!("ws://{addr}/api/v1/live?token={GRID}")).await.unwrap();
+    let push = |xml: String, query: &str| {
+        http.post(format!("{url}/isapi/events?{query}")).header("content-type", "application/xml").body(xml).send()
+    };
+    let q = format!("camera=cam-1&key={CAMERA_KEY}");
+
+    let r = push(anpr_xml("川S12345", "2026-11-27T10:00:00+08:00", 1, "active"), &q).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let ack: Value = r.json().await.unwrap();
+    let alert_seq = ack["alert_seq"].as_i64().expect("the read raised an alert");
+    let alert = next_alert(&mut operator, 3000).await.expect("the operator sees the alert");
+    assert_eq!(alert["seq"], alert_seq);
+    let data = &alert["data"];
+    assert_eq!((data["rule"].as_str(), data["priority"].as_i64()), (Some("watchlist_plate"), Some(1)));
+    assert_eq!(data["camera"]["id"], "cam-1");
+    assert_eq!(data["read"]["value"], "川S12345");
+    assert_eq!(data["watch"]["reason"], "被盗车辆");
+    assert_eq!(data["place"]["township"]["id"], "t-west");
+    assert_eq!(data["place"]["nearest_posts"][0]["id"], "p-west", "{data}");
+    assert_eq!(data["nearest_units"][0]["device_id"], "w1", "{data}");
+    assert!((data["nearest_units"][0]["distance_m"].as_f64().unwrap() - 997.0).abs() < 15.0, "{data}");
+    assert!(next_alert(&mut grid, 300).await.is_none(), "a grid member is not entitled to watch-list hits");
+
+    // The same read 10 s later, and the camera repeating its push: no new alert.
+    let r = push(anpr_xml("川S12345", "2026-11-27T10:00:10+08:00", 1, "active"), &q).await.unwrap();
+    assert_eq!(r.json::<Value>().await.unwrap()["alert_seq"], Value::Null);
+    let r = push(anpr_xml("川S12345", "2026-11-27T10:00:00+08:00", 2, "active"), &q).await.unwrap();
+    assert_eq!(r.json::<Value>().await.unwrap()["alert_seq"], Value::Null);
+    // A plate not on the list, and a heartbeat: stored, no alert.
+    let r = push(anpr_xml("川A00001", "2026-11-27T10:00:20+08:00", 1, "active"), &q).await.unwrap();
+    assert_eq!(r.json::<Value>().await.unwrap()["alert_seq"], Value::Null);
+    let heartbeat = anpr_xml("", "2026-11-27T10:00:30+08:00", 1, "inactive")
+        .replace("<eventType>ANPR</eventType>", "<eventType>videoloss</eventType>");
+    assert_eq!(push(heartbeat, &q).await.unwrap().status(), 200);
+    assert!(next_alert(&mut operator, 300).await.is_none(), "no second alert");
+
+    // Refusals: malformed XML, a DTD with an entity, a wrong key, an unknown camera.
+    let rows = [
+        ("<EventNotificationAlert><eventType>ANPR</eventType>".to_owned(), q.clone(), 400, "body"),
+        (
+            r#"<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">]><EventNotificationAlert><eventType>ANPR</eventType></EventNotificationAlert>"#.to_owned(),
+            q.clone(),
+            400,
+            "body",
+        ),
+        (anpr_xml("川S12345", "2026-11-27T10:01:00+08:00", 1, "active"), "camera=cam-1&key=wrong-key".to_owned(), 401, "key"),
+        (anpr_xml("川S12345", "2026-11-27T10:01:00+08:00", 1, "active"), format!("camera=cam-9&key={CAMERA_KEY}"), 403, "camera"),
+    ];
+    for (body, query, status, field) in rows {
+        let r = push(body, &query).await.unwrap();
+        assert_eq!(r.status().as_u16(), status);
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["error"]["field"], field, "{v}");
+    }
+
+    // An operator reconnecting with `since` gets the alert replayed in sequence.
+    let (mut again, _) =
+        tokio_tungstenite::connect_async(format!("ws://{addr}/api/v1/live?token={OPERATOR}&since={}", alert_seq - 1))
+            .await
+            .unwrap();
+    let replayed = next_alert(&mut again, 3000).await.expect("the alert is replayed");
+    assert_eq!(replayed["seq"], alert_seq);
+
+    let store = liandong_store::Store::open(&dir, liandong_store::Durability::Normal).await.unwrap();
+    assert_eq!(store.count_camera_events("cam-1").await.unwrap(), 5, "every accepted push is stored");
+    let _ = stop.send(());
+    tokio::time::timeout(Duration::from_secs(20), server).await.unwrap().unwrap().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
