@@ -23,7 +23,12 @@ pub enum Mode {
     Osmand,
     /// `POST /api/v1/positions` with `--batch` reports per request.
     Batch,
+    /// Hikvision ISAPI ANPR pushes (raw XML), one per request, from one checkpoint camera.
+    Isapi,
 }
+
+/// The camera `--mode isapi` registers and pushes as.
+const BENCH_CAMERA: &str = "bench-cam";
 
 #[derive(clap::Args, Debug)]
 pub struct IngestArgs {
@@ -67,6 +72,17 @@ async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
         reqwest::Client::builder().pool_max_idle_per_host(args.concurrency).timeout(Duration::from_secs(30)).build()?;
     let run = format!("{:x}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis());
     let ids = Arc::new(register(&client, &args.url, &args.token, args.devices, &run).await?);
+    if args.mode == Mode::Isapi {
+        let r = client
+            .post(format!("{}/api/v1/cameras", args.url))
+            .bearer_auth(&args.token)
+            .json(&serde_json::json!({"camera_id": BENCH_CAMERA, "name": "bench checkpoint", "kind": "checkpoint",
+                "lon": 107.2, "lat": 30.73, "key": format!("bench-{run}-camera")}))
+            .send()
+            .await
+            .context("registering the bench camera")?;
+        anyhow::ensure!(r.status().is_success(), "registering the bench camera: {}", r.status());
+    }
     let host =
         args.url.strip_prefix("http://").context("--url must be http://host:port")?.trim_end_matches('/').to_owned();
     let warmup_end = Instant::now() + Duration::from_secs(1);
@@ -97,6 +113,18 @@ async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
                         write!(
                             req,
                             "GET /osmand?id={id}&timestamp={now_s}&lat={lat:.6}&lon={lon:.6}&speed=2.0&bearing=90&accuracy=8&key=bench-{run_id}-{id} HTTP/1.1\r\nHost: {host}\r\n\r\n"
+                        )?;
+                        1
+                    }
+                    Mode::Isapi => {
+                        let xml = format!(
+                            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<EventNotificationAlert version=\"2.0\" xmlns=\"http://www.hikvision.com/ver20/XMLSchema\">\n<ipAddress>10.23.1.15</ipAddress>\n<channelID>1</channelID>\n<dateTime>2026-11-27T10:00:00+08:00</dateTime>\n<activePostCount>1</activePostCount>\n<eventType>ANPR</eventType>\n<eventState>active</eventState>\n<ANPR>\n<licensePlate>川S{:05}</licensePlate>\n<direction>forward</direction>\n<confidenceLevel>97</confidenceLevel>\n<plateColor>blue</plateColor>\n<vehicleType>vehicle</vehicleType>\n</ANPR>\n</EventNotificationAlert>",
+                            (w as u64 * 7919 + step) % 100_000
+                        );
+                        write!(
+                            req,
+                            "POST /isapi/events?camera={BENCH_CAMERA}&key=bench-{run_id}-camera HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/xml\r\nContent-Length: {}\r\n\r\n{xml}",
+                            xml.len()
                         )?;
                         1
                     }
