@@ -15,6 +15,7 @@ use tokio_tungstenite::tungstenite::Message;
 const ADMIN: &str = "alerts-admin-token";
 const OPERATOR: &str = "alerts-operator-token";
 const GRID: &str = "alerts-grid-token";
+const PARTNER: &str = "alerts-partner-token";
 const CAMERA_KEY: &str = "camera-key-0001";
 
 type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
@@ -63,19 +64,32 @@ async fn next_alert(ws: &mut Ws, within_ms: u64) -> Option<Value> {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_watch_listed_plate_at_a_checkpoint_alerts_the_operator_once() {
+struct Server {
+    addr: std::net::SocketAddr,
+    url: String,
+    http: reqwest::Client,
+    dir: PathBuf,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<Result<(), liandong_server::ServeError>>,
+}
+
+async fn start(name: &str) -> Server {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let dir = std::env::temp_dir().join(format!("liandong-alerts-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("liandong-alerts-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let mut config = Config { data_dir: dir.clone(), maps: root.join("tests/fixtures/maps/mini"), ..Config::default() };
     config.store.durability = liandong_store::Durability::Normal;
     let token = |t: &str, role| TokenConfig { token: Secret::new(t), role, name: t.into(), unit_id: None };
-    config.tokens = vec![token(ADMIN, Role::Admin), token(OPERATOR, Role::Operator), token(GRID, Role::GridMember)];
+    config.tokens = vec![
+        token(ADMIN, Role::Admin),
+        token(OPERATOR, Role::Operator),
+        token(GRID, Role::GridMember),
+        token(PARTNER, Role::Partner),
+    ];
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(liandong_server::run(listener, config, async move {
+    let task = tokio::spawn(liandong_server::run(listener, config, async move {
         let _ = stopped.await;
     }));
     let url = format!("http://{addr}");
@@ -86,11 +100,36 @@ async fn a_watch_listed_plate_at_a_checkpoint_alerts_the_operator_once() {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    let r = http
+        .post(format!("{url}/api/v1/cameras"))
+        .bearer_auth(ADMIN)
+        .json(&json!({"camera_id": "cam-1", "name": "横路卡口", "kind": "checkpoint", "lon": 107.15, "lat": 30.6, "key": CAMERA_KEY}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    Server { addr, url, http, dir, stop, task }
+}
+
+impl Server {
+    async fn finish(self) {
+        let _ = self.stop.send(());
+        tokio::time::timeout(Duration::from_secs(20), self.task).await.unwrap().unwrap().unwrap();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+
+    async fn ws(&self, token: &str) -> Ws {
+        tokio_tungstenite::connect_async(format!("ws://{}/api/v1/live?token={token}", self.addr)).await.unwrap().0
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watch_listed_plate_at_a_checkpoint_alerts_the_operator_once() {
+    let srv = start("plate").await;
+    let (addr, url, http, dir) = (srv.addr, srv.url.clone(), srv.http.clone(), srv.dir.clone());
     let admin_post = |path: &str, body: Value| http.post(format!("{url}{path}")).bearer_auth(ADMIN).json(&body).send();
     // The map's checkpoint camera gets its key; the plate goes on the watch list the way
     // people write it; a patrol member stands 1 km from the camera.
-    let r = admin_post("/api/v1/cameras", json!({"camera_id": "cam-1", "name": "横路卡口", "kind": "checkpoint", "lon": 107.15, "lat": 30.6, "key": CAMERA_KEY})).await.unwrap();
-    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     let r = admin_post("/api/v1/watchlist", json!({"watch_id": "w-stolen-1", "kind": "plate", "value": "川S·12345", "reason": "被盗车辆", "priority": 1, "roles": ["operator"]})).await.unwrap();
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     let r = admin_post("/api/v1/devices", json!({"device_id": "w1", "name": "巡防队员", "kind": "patrol_member", "unit_id": "team-1", "key": "key-of-w1"})).await.unwrap();
@@ -172,7 +211,125 @@ async fn a_watch_listed_plate_at_a_checkpoint_alerts_the_operator_once() {
 
     let store = liandong_store::Store::open(&dir, liandong_store::Durability::Normal).await.unwrap();
     assert_eq!(store.count_camera_events("cam-1").await.unwrap(), 5, "every accepted push is stored");
-    let _ = stop.send(());
-    tokio::time::timeout(Duration::from_secs(20), server).await.unwrap().unwrap().unwrap();
-    let _ = std::fs::remove_dir_all(&dir);
+    srv.finish().await;
+}
+
+/// A face-match push as multipart with its JPEG snapshot, as an NVR sends it.
+fn face_multipart(person: &str) -> (String, Vec<u8>) {
+    let boundary = "MIME_boundary_liandong";
+    let xml = format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<EventNotificationAlert version="2.0" xmlns="http://www.hikvision.com/ver20/XMLSchema">
+<ipAddress>10.12.0.46</ipAddress>
+<channelID>2</channelID>
+<dateTime>2026-11-27T22:40:00+08:00</dateTime>
+<activePostCount>1</activePostCount>
+<eventType>faceSnapMatch</eventType>
+<eventState>active</eventState>
+<channelName>汽车站进站口</channelName>
+<faceSnapMatch><FaceCaptureList><FaceCapture>
+<faceID>3</faceID><humanID>{person}</humanID><similarity>0.92</similarity>
+</FaceCapture></FaceCaptureList></faceSnapMatch>
+</EventNotificationAlert>"#
+    );
+    let jpeg: Vec<u8> = [0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, b'J', b'F', b'I', b'F', 0x00, 0xFF, 0xD9].to_vec();
+    let mut body = Vec::new();
+    body.extend(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"faceSnapMatch\"; filename=\"faceSnapMatch.xml\"\r\nContent-Type: application/xml\r\n\r\n{xml}\r\n").bytes());
+    body.extend(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"faceImage\"; filename=\"faceImage.jpg\"\r\nContent-Type: image/jpeg\r\n\r\n").bytes());
+    body.extend(jpeg);
+    body.extend(format!("\r\n--{boundary}--\r\n").bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tagged_person_alert_reaches_the_partner_only_and_every_read_is_audited() {
+    let srv = start("tagged").await;
+    let r = srv
+        .http
+        .post(format!("{}/api/v1/tagged", srv.url))
+        .bearer_auth(ADMIN)
+        .json(&json!({"person_id": "P-0042", "name": "张某", "category": "community_correction", "roles": ["partner"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let mut partner = srv.ws(PARTNER).await;
+    let mut grid = srv.ws(GRID).await;
+    let mut operator = srv.ws(OPERATOR).await;
+
+    let (ct, body) = face_multipart("P-0042");
+    let r = srv
+        .http
+        .post(format!("{}/isapi/events?camera=cam-1&key={CAMERA_KEY}", srv.url))
+        .header("content-type", ct)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let alert = next_alert(&mut partner, 3000).await.expect("the partner sees the tagged-person alert");
+    assert_eq!(alert["data"]["rule"], "watchlist_person");
+    assert_eq!(alert["data"]["read"]["value"], "P-0042");
+    assert!(next_alert(&mut grid, 300).await.is_none(), "not a grid member");
+    assert!(next_alert(&mut operator, 300).await.is_none(), "not an operator either: the entry names partners only");
+
+    // An unknown event type is stored and counted, not refused.
+    let unknown = anpr_xml("", "2026-11-27T22:41:00+08:00", 1, "active")
+        .replace("<eventType>ANPR</eventType>", "<eventType>someFutureThing</eventType>");
+    let r = srv
+        .http
+        .post(format!("{}/isapi/events?camera=cam-1&key={CAMERA_KEY}", srv.url))
+        .body(unknown)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    // A partner's read of the tagged persons is audited, and so is the camera's sighting.
+    let r: Value = srv
+        .http
+        .get(format!("{}/api/v1/tagged", srv.url))
+        .bearer_auth(PARTNER)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["tagged"][0]["person_id"], "P-0042");
+    let r: Value = srv
+        .http
+        .get(format!("{}/api/v1/tagged", srv.url))
+        .bearer_auth(GRID)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["error"]["status"], 403, "grid members may not read tagged persons");
+    let log: Value = srv
+        .http
+        .get(format!("{}/api/v1/audit?subject=P-0042", srv.url))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let actions: Vec<(&str, &str)> = log["audit"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["action"].as_str().unwrap(), e["actor"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        actions,
+        [("tagged_person_read", PARTNER), ("tagged_person_seen", "camera:cam-1"), ("tagged_person_saved", ADMIN)],
+        "{log}"
+    );
+    let store = liandong_store::Store::open(&srv.dir, liandong_store::Durability::Normal).await.unwrap();
+    assert_eq!(store.count_camera_events("cam-1").await.unwrap(), 2);
+    srv.finish().await;
 }

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use liandong_core::alerts::{WatchEntry, WatchKind};
 use liandong_core::{CountyMap, Position};
-use liandong_store::{CameraRecord, WatchRecord};
+use liandong_store::{AuditEntry, CameraRecord, TaggedPerson, WatchRecord};
 use serde::Deserialize;
 
 use crate::auth::{bearer, require_user, secrets_equal, Role};
@@ -20,6 +20,9 @@ use crate::pipeline::{CameraInfo, CameraItem, SubmitError};
 use crate::routes::{read_body, require_json};
 use crate::time_fmt::now_ms;
 use crate::AppState;
+
+/// Watch-list ids of tagged persons: `tagged-{person_id}`.
+pub const TAGGED_WATCH_PREFIX: &str = "tagged-";
 
 /// Camera kinds of the county's systems.
 pub const CAMERA_KINDS: [&str; 6] = ["skynet", "huiyan", "sharp_eyes", "checkpoint", "parking", "face"];
@@ -301,4 +304,117 @@ pub async fn list_watchlist(
     require_user(&s.tokens, &headers, uri.query(), &[Role::Admin, Role::Operator])?;
     let list = s.store.watchlist().await.map_err(|e| ApiError::unavailable(&e))?;
     Ok(Json(serde_json::json!({ "watchlist": list })).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewTagged {
+    person_id: String,
+    name: String,
+    #[serde(default = "default_category")]
+    category: String,
+    #[serde(default)]
+    note: String,
+    #[serde(default = "default_tagged_roles")]
+    roles: Vec<String>,
+}
+
+fn default_category() -> String {
+    "community_correction".into()
+}
+
+fn default_tagged_roles() -> Vec<String> {
+    vec!["partner".into(), "operator".into()]
+}
+
+/// Roles that may ever see tagged persons, whatever an entry says.
+const TAGGED_ROLES: [&str; 3] = ["admin", "operator", "partner"];
+
+/// `POST /api/v1/tagged`: registers a tagged person (e.g. a community-correction
+/// subject); their face hits alert only the roles named. The write is audited.
+pub async fn add_tagged(
+    State(s): State<Arc<AppState>>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let user = require_user(&s.tokens, &headers, uri.query(), &[Role::Admin])?;
+    require_json(&headers)?;
+    let bytes = read_body(&headers, body, 64 * 1024).await?;
+    let t: NewTagged = serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_request("body", e.to_string()))?;
+    crate::devices::valid_device_id(&t.person_id).map_err(|r| ApiError::bad_request("person_id", r))?;
+    if let Some(bad) = t.roles.iter().find(|r| !TAGGED_ROLES.contains(&r.as_str())) {
+        return Err(ApiError::bad_request(
+            "roles",
+            format!("{bad} may not see tagged persons (allowed: {})", TAGGED_ROLES.join(", ")),
+        ));
+    }
+    let now = now_ms();
+    let person = TaggedPerson {
+        person_id: t.person_id,
+        name: t.name,
+        category: t.category,
+        note: t.note,
+        roles: t.roles,
+        updated_ms: now,
+    };
+    let watch = WatchRecord {
+        watch_id: format!("{TAGGED_WATCH_PREFIX}{}", person.person_id),
+        kind: "person".into(),
+        value: person.person_id.clone(),
+        reason: format!("重点人员 tagged person ({})", person.category),
+        priority: 2,
+        valid_from: None,
+        valid_to: None,
+        roles: person.roles.clone(),
+        updated_ms: now,
+    };
+    let unavailable = |e: liandong_store::StoreError| ApiError::unavailable(&e);
+    s.store.upsert_tagged(&person).await.map_err(unavailable)?;
+    s.store.upsert_watch(&watch).await.map_err(unavailable)?;
+    let audit = AuditEntry {
+        at_ms: now,
+        actor: user.name.clone(),
+        action: "tagged_person_saved".into(),
+        subject: person.person_id.clone(),
+        detail: person.category.clone(),
+    };
+    s.store.audit(&[audit]).await.map_err(unavailable)?;
+    if let Some(entry) = watch_entry(&watch) {
+        s.watchlist.write().unwrap_or_else(|e| e.into_inner()).upsert(entry);
+    }
+    Ok(Json(serde_json::json!({ "tagged": person })).into_response())
+}
+
+/// `GET /api/v1/tagged`: the tagged persons the caller's role is entitled to. Every
+/// read is audited, before the answer is sent.
+pub async fn list_tagged(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
+    let user = require_user(&s.tokens, &headers, uri.query(), &[Role::Admin, Role::Operator, Role::Partner])?;
+    let role = user.role.as_str();
+    let all = s.store.tagged_persons().await.map_err(|e| ApiError::unavailable(&e))?;
+    let visible: Vec<TaggedPerson> =
+        all.into_iter().filter(|p| role == "admin" || p.roles.iter().any(|r| r == role)).collect();
+    let now = now_ms();
+    let audit: Vec<AuditEntry> = visible
+        .iter()
+        .map(|p| AuditEntry {
+            at_ms: now,
+            actor: user.name.clone(),
+            action: "tagged_person_read".into(),
+            subject: p.person_id.clone(),
+            detail: format!("role {role}"),
+        })
+        .collect();
+    s.store.audit(&audit).await.map_err(|e| ApiError::unavailable(&e))?;
+    Ok(Json(serde_json::json!({ "tagged": visible })).into_response())
+}
+
+/// `GET /api/v1/audit?subject=ID`: the audit log, newest first (administrators).
+pub async fn list_audit(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
+    require_user(&s.tokens, &headers, uri.query(), &[Role::Admin])?;
+    let subject: Option<String> = form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
+        .find(|(k, _)| k == "subject")
+        .map(|(_, v)| v.into_owned());
+    let log = s.store.audit_log(subject.as_deref(), 1000).await.map_err(|e| ApiError::unavailable(&e))?;
+    Ok(Json(serde_json::json!({ "audit": log })).into_response())
 }

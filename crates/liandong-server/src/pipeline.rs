@@ -17,7 +17,7 @@ use liandong_core::{process, DeviceTrack, Enricher, Position};
 use liandong_ingest::isapi::{CameraEvent, EventKind};
 use liandong_ingest::Report;
 use liandong_store::{
-    AlertRow, Batch, CameraEventRow, DeviceStateRow, PositionRow, Store, StoreError, StoredMembership,
+    AlertRow, AuditEntry, Batch, CameraEventRow, DeviceStateRow, PositionRow, Store, StoreError, StoredMembership,
 };
 use serde::Serialize;
 use serde_json::value::RawValue;
@@ -266,6 +266,7 @@ impl Sequencer {
         let mut rows = Vec::new();
         let mut camera_rows = Vec::new();
         let mut alert_rows: Vec<AlertRow> = Vec::new();
+        let mut audit: Vec<AuditEntry> = Vec::new();
         // What to publish after the commit, in sequence order.
         let mut publish: Vec<Publish> = Vec::new();
         let mut acks: Vec<Acks> = Vec::with_capacity(jobs.len());
@@ -277,7 +278,7 @@ impl Sequencer {
             let items = match &job.work {
                 Work::Positions(items) => items,
                 Work::Camera(item) => {
-                    let ack = self.camera(item, &mut seq, &mut camera_rows, &mut alert_rows, &mut publish);
+                    let ack = self.camera(item, &mut seq, &mut camera_rows, &mut alert_rows, &mut audit, &mut publish);
                     acks.push(Acks::Camera(ack));
                     continue;
                 }
@@ -336,7 +337,13 @@ impl Sequencer {
             .collect();
         let n = rows.len() + camera_rows.len();
         let prepared = started.elapsed();
-        let batch = Batch { positions: &rows, states: &states, camera_events: &camera_rows, alerts: &alert_rows };
+        let batch = Batch {
+            positions: &rows,
+            states: &states,
+            camera_events: &camera_rows,
+            alerts: &alert_rows,
+            audit: &audit,
+        };
         let result = self.store.write(&batch).await;
         tracing::debug!(
             reports = rows.len(),
@@ -410,6 +417,7 @@ impl Sequencer {
         seq: &mut i64,
         events: &mut Vec<CameraEventRow>,
         alerts: &mut Vec<AlertRow>,
+        audit: &mut Vec<AuditEntry>,
         publish: &mut Vec<Publish>,
     ) -> CameraAck {
         let e = &item.event;
@@ -483,6 +491,17 @@ impl Sequencer {
         });
         let message = format!("{{\"type\":\"alert\",\"seq\":{alert_seq},\"data\":{data}}}");
         let roles: Arc<[String]> = hit.roles.clone().into();
+        if hit.id.starts_with(crate::cameras::TAGGED_WATCH_PREFIX) {
+            // A tagged person seen by a camera is a read of their whereabouts: audited in
+            // the same transaction as the alert.
+            audit.push(AuditEntry {
+                at_ms: item.recv_ms,
+                actor: format!("camera:{}", cam.id),
+                action: "tagged_person_seen".into(),
+                subject: value.to_owned(),
+                detail: format!("alert {alert_seq} at {} for roles {}", cam.name, hit.roles.join(",")),
+            });
+        }
         alerts.push(AlertRow {
             seq: alert_seq,
             rule: rule.into(),

@@ -13,8 +13,10 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{QueryBuilder, Row, SqliteConnection, SqlitePool};
 
 mod alerts;
+mod tagged;
 
 pub use alerts::{AlertRow, CameraEventRow, CameraRecord, WatchRecord};
+pub use tagged::{AuditEntry, TaggedPerson};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
 
@@ -105,6 +107,8 @@ pub struct Batch<'a> {
     pub states: &'a [DeviceStateRow],
     pub camera_events: &'a [CameraEventRow],
     pub alerts: &'a [AlertRow],
+    /// Audit entries the batch's events produced (a tagged person seen by a camera).
+    pub audit: &'a [AuditEntry],
 }
 
 #[derive(Debug, Clone)]
@@ -235,6 +239,7 @@ impl Store {
         upsert_states(&mut tx, b.states).await?;
         alerts::insert_camera_events(&mut tx, b.camera_events).await?;
         alerts::insert_alerts(&mut tx, b.alerts).await?;
+        tagged::insert_audit(&mut tx, b.audit).await?;
         tx.commit().await.map_err(q("commit"))
     }
 
