@@ -181,6 +181,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         "simulator registered its devices"
     );
 
+    let checkpoints = setup_checkpoints(&client, &args, &map, &suffix).await?;
+    if !checkpoints.is_empty() {
+        tokio::spawn(push_plate_reads(client.clone(), args.clone(), checkpoints));
+    }
+
     let devices = Arc::new(devices);
     let sent = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicU64::new(0));
@@ -229,5 +234,104 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             tracing::info!(acknowledged = sent.load(Relaxed), failed = failed.load(Relaxed), "simulator progress");
             last_log = Instant::now();
         }
+    }
+}
+
+/// Plates the demo puts on the watch list (illustrative), with the reason shown.
+const DEMO_WATCH: [(&str, &str); 3] = [
+    ("川S·A1234", "被盗车辆 stolen vehicle"),
+    ("川S·B5678", "涉案车辆 vehicle in a case"),
+    ("川J·C9012", "套牌嫌疑 cloned plate"),
+];
+
+/// Gives the map's checkpoint cameras push keys and puts the demo plates on the watch
+/// list, so that the camera side of the demo is alive too. Returns `(camera id, key)`.
+async fn setup_checkpoints(
+    client: &reqwest::Client,
+    args: &Args,
+    map: &liandong_core::CountyMap,
+    suffix: &str,
+) -> anyhow::Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    for cam in map.cameras.iter().filter(|c| c.kind.as_deref() == Some("checkpoint")).take(24) {
+        let key = format!("sim-{suffix}-{}", cam.id);
+        let body = serde_json::json!({"camera_id": cam.id, "name": cam.name, "kind": "checkpoint",
+            "lon": cam.point.x(), "lat": cam.point.y(), "key": key});
+        let r = client.post(format!("{}/api/v1/cameras", args.url)).bearer_auth(&args.token).json(&body).send().await?;
+        anyhow::ensure!(r.status().is_success(), "registering camera {}: {}", cam.id, r.status());
+        out.push((cam.id.clone(), key));
+    }
+    for (i, (plate, reason)) in DEMO_WATCH.iter().enumerate() {
+        let body = serde_json::json!({"watch_id": format!("demo-{}", i + 1), "kind": "plate", "value": plate,
+            "reason": reason, "priority": 1, "roles": ["operator", "patrol_leader"]});
+        let r =
+            client.post(format!("{}/api/v1/watchlist", args.url)).bearer_auth(&args.token).json(&body).send().await?;
+        anyhow::ensure!(r.status().is_success(), "adding watch-list entry {plate}: {}", r.status());
+    }
+    tracing::info!(cameras = out.len(), watch_list = DEMO_WATCH.len(), "simulator set up checkpoint cameras");
+    Ok(out)
+}
+
+/// Every few (simulated) seconds a checkpoint camera reads a plate and pushes it as a
+/// Hikvision ISAPI ANPR alarm; about one read in eight is a watch-listed plate.
+async fn push_plate_reads(client: reqwest::Client, args: Args, cameras: Vec<(String, String)>) {
+    let mut state =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1);
+    let mut rand = move || {
+        // splitmix64
+        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    };
+    let mut tick = tokio::time::interval(Duration::from_secs_f64((4.0 / args.speedup.max(0.01)).max(0.05)));
+    loop {
+        tick.tick().await;
+        let (camera, key) = &cameras[(rand() % cameras.len() as u64) as usize];
+        let plate = if rand() % 8 == 0 {
+            DEMO_WATCH[(rand() % DEMO_WATCH.len() as u64) as usize].0.replace('·', "")
+        } else {
+            format!("川S{}{:04}", (b'A' + (rand() % 26) as u8) as char, rand() % 10_000)
+        };
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        let xml = format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<EventNotificationAlert version=\"2.0\" xmlns=\"http://www.hikvision.com/ver20/XMLSchema\">\n<channelID>1</channelID>\n<dateTime>{}</dateTime>\n<activePostCount>1</activePostCount>\n<eventType>ANPR</eventType>\n<eventState>active</eventState>\n<ANPR>\n<licensePlate>{plate}</licensePlate>\n<direction>forward</direction>\n<confidenceLevel>{}</confidenceLevel>\n<plateColor>blue</plateColor>\n<vehicleType>vehicle</vehicleType>\n</ANPR>\n</EventNotificationAlert>",
+            rfc3339(now),
+            85 + rand() % 15
+        );
+        let url = format!("{}/isapi/events?camera={camera}&key={key}", args.url);
+        match client.post(url).header("content-type", "application/xml").body(xml).send().await {
+            Ok(r) if r.status().is_success() => {}
+            Ok(r) => tracing::warn!(camera = %camera, status = %r.status(), "camera push refused"),
+            Err(e) => tracing::warn!(camera = %camera, error = %e, "camera push not delivered"),
+        }
+    }
+}
+
+/// RFC 3339 in UTC for a Unix time in seconds (civil-from-days, Howard Hinnant's
+/// algorithm), so the simulator needs no date library.
+fn rfc3339(unix_s: u64) -> String {
+    let days = (unix_s / 86_400) as i64;
+    let secs = unix_s % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", secs / 3600, secs % 3600 / 60, secs % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn rfc3339_of_known_instants() {
+        assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(super::rfc3339(1_795_750_000), "2026-11-27T03:26:40Z");
+        assert_eq!(super::rfc3339(951_782_400), "2000-02-29T00:00:00Z");
     }
 }
