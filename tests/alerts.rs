@@ -333,3 +333,101 @@ async fn a_tagged_person_alert_reaches_the_partner_only_and_every_read_is_audite
     assert_eq!(store.count_camera_events("cam-1").await.unwrap(), 2);
     srv.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dispute_report_goes_to_mediation_and_its_outcome_shows_in_the_statistics() {
+    let srv = start("mediation").await;
+    let post = |token: &'static str, path: String, body: Value| {
+        srv.http.post(format!("{}{path}", srv.url)).bearer_auth(token).json(&body).send()
+    };
+    // A tiny JPEG (SOI … EOI) as a phone would attach it, base64.
+    let photo = "/9j/4AAQSkZJRgABAQAAAQABAAD/2Q==";
+    let r = post(GRID, "/api/v1/reports".into(), json!({"category": "dispute", "text": "邻里因宅基地边界发生纠纷", "lon": 107.05, "lat": 30.75, "photos_base64": [photo]})).await.unwrap();
+    assert_eq!(r.status(), 201);
+    let v: Value = r.json().await.unwrap();
+    let case_id = v["mediation_case_id"].as_i64().expect("a dispute opens a mediation case");
+    assert_eq!(v["place"]["township"]["id"], "t-west");
+    let r = post(
+        GRID,
+        "/api/v1/reports".into(),
+        json!({"category": "hazard", "text": "桥栏杆损坏", "lon": 107.35, "lat": 30.55}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 201);
+    assert_eq!(r.json::<Value>().await.unwrap()["mediation_case_id"], Value::Null, "only disputes go to mediation");
+
+    // Bad input names the field.
+    let rows = [
+        (json!({"category": "war", "text": "x", "lon": 107.1, "lat": 30.7}), "category"),
+        (json!({"category": "hazard", "text": "x", "lon": 107.1, "lat": 91.0}), "lat"),
+        (json!({"category": "hazard", "text": "  ", "lon": 107.1, "lat": 30.7}), "text"),
+        (
+            json!({"category": "hazard", "text": "x", "lon": 107.1, "lat": 30.7, "photos_base64": ["aGVsbG8="]}),
+            "photos_base64[0]",
+        ),
+        (json!({"category": "hazard", "text": "x", "lon": 107.1, "lat": 30.7, "colour": "red"}), "body"),
+    ];
+    for (body, field) in rows {
+        let r = post(GRID, "/api/v1/reports".into(), body).await.unwrap();
+        assert_eq!(r.status(), 400);
+        assert_eq!(r.json::<Value>().await.unwrap()["error"]["field"], field);
+    }
+
+    let pending: Value = srv
+        .http
+        .get(format!("{}/api/v1/mediation?status=pending", srv.url))
+        .bearer_auth(PARTNER)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(pending["cases"][0]["case_id"], case_id);
+    let r = post(
+        PARTNER,
+        format!("/api/v1/mediation/{case_id}"),
+        json!({"mediation_type": "judicial", "outcome": "双方达成调解协议", "success": true}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = post(
+        PARTNER,
+        format!("/api/v1/mediation/{case_id}"),
+        json!({"mediation_type": "judicial", "outcome": "again", "success": true}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 409, "a case is closed once");
+    let r = post(
+        GRID,
+        format!("/api/v1/mediation/{case_id}"),
+        json!({"mediation_type": "people", "outcome": "x", "success": true}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 403, "grid members report disputes; they do not close them");
+
+    let stats: Value = srv
+        .http
+        .get(format!("{}/api/v1/statistics", srv.url))
+        .bearer_auth(OPERATOR)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let m = &stats["mediation"];
+    assert_eq!(
+        (m["disputes"].as_i64(), m["mediated"].as_i64(), m["successful"].as_i64()),
+        (Some(1), Some(1), Some(1)),
+        "{stats}"
+    );
+    assert_eq!(m["success_rate"], 1.0);
+    assert_eq!(m["by_type"], json!([["judicial", 1]]));
+    assert_eq!(m["reports_by_category"], json!([["dispute", 1], ["hazard", 1]]));
+    srv.finish().await;
+}

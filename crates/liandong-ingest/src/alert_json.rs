@@ -176,7 +176,7 @@ fn jpeg_base64(text: &str) -> Result<Vec<u8>, FieldError> {
 ///
 /// ASCII whitespace is skipped, so MIME-style line-wrapped input decodes; `=` padding is
 /// optional, but where present it must be last and complete the final group.
-fn base64_decode(text: &str) -> Result<Vec<u8>, String> {
+pub fn base64_decode(text: &str) -> Result<Vec<u8>, String> {
     let mut out = Vec::with_capacity(text.len() / 4 * 3);
     let mut acc: u32 = 0;
     let mut sextets = 0usize;

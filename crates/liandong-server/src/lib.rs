@@ -11,6 +11,7 @@ pub mod live;
 pub mod maps;
 pub mod metrics;
 pub mod pipeline;
+pub mod reports;
 pub mod routes;
 pub mod time_fmt;
 
@@ -52,6 +53,8 @@ pub struct AppState {
     /// Cameras that may push: the map's, and those registered by API.
     pub cameras: RwLock<cameras::Registry>,
     pub map: Arc<CountyMap>,
+    /// The map's spatial indexes, for enriching what does not go through the sequencer.
+    pub enricher: Arc<Enricher>,
     /// Each layer serialised once at start-up.
     pub layer_json: HashMap<String, Bytes>,
     pub metrics: Arc<Metrics>,
@@ -93,7 +96,7 @@ impl App {
         let camera_registry = RwLock::new(cameras::Registry::new(&map, store.cameras().await?));
         let sequencer = Sequencer::start(
             store.clone(),
-            enricher,
+            enricher.clone(),
             config.ingest.jump,
             config.store.max_batch,
             metrics.clone(),
@@ -122,6 +125,7 @@ impl App {
             watchlist,
             cameras: camera_registry,
             map: Arc::new(map),
+            enricher,
             layer_json,
             metrics,
         });
@@ -162,6 +166,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/alerts", post(cameras::post_alert))
         .route("/api/v1/tagged", get(cameras::list_tagged).post(cameras::add_tagged))
         .route("/api/v1/audit", get(cameras::list_audit))
+        .route("/api/v1/reports", post(reports::post_report))
+        .route("/api/v1/mediation", get(reports::list_mediation))
+        .route("/api/v1/mediation/{case_id}", post(reports::close_mediation))
+        .route("/api/v1/statistics", get(reports::statistics))
         .route("/isapi/events", post(cameras::isapi_push))
         .fallback_service(tower_http::services::ServeDir::new(&state.config.web_dir))
         .layer(axum::middleware::from_fn(move |req: axum::extract::Request, next: axum::middleware::Next| {

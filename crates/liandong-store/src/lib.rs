@@ -13,9 +13,11 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{QueryBuilder, Row, SqliteConnection, SqlitePool};
 
 mod alerts;
+mod reports;
 mod tagged;
 
 pub use alerts::{AlertRow, CameraEventRow, CameraRecord, WatchRecord};
+pub use reports::{GridReport, MediationCase, MediationStats};
 pub use tagged::{AuditEntry, TaggedPerson};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");

@@ -1,0 +1,188 @@
+//! Grid-member reports (网格员上报), the joint mediation centre's queue of disputes and
+//! the centre's statistics ("disputes mediated, success rate").
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use liandong_core::Datum;
+use liandong_store::GridReport;
+use serde::Deserialize;
+
+use crate::auth::{require_user, Role};
+use crate::error::ApiError;
+use crate::routes::{read_body, require_json};
+use crate::time_fmt::now_ms;
+use crate::AppState;
+
+pub const REPORT_CATEGORIES: [&str; 6] = ["dispute", "hazard", "suspicious", "fire", "traffic", "other"];
+pub const MEDIATION_TYPES: [&str; 3] = ["people", "judicial", "administrative"];
+const MAX_PHOTOS: usize = 4;
+/// Reports carry up to four phone photos.
+const MAX_REPORT_BYTES: usize = 12 << 20;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewReport {
+    category: String,
+    text: String,
+    lon: f64,
+    lat: f64,
+    #[serde(default)]
+    datum: Option<String>,
+    #[serde(default)]
+    time: Option<serde_json::Value>,
+    #[serde(default)]
+    photos_base64: Vec<String>,
+}
+
+/// `POST /api/v1/reports`: a grid member's report with a place, a category, text and
+/// optional JPEG photos. A dispute opens a case in the mediation queue in the same
+/// transaction. Answers 201 once stored.
+pub async fn post_report(
+    State(s): State<Arc<AppState>>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let user = require_user(
+        &s.tokens,
+        &headers,
+        uri.query(),
+        &[Role::GridMember, Role::PostOfficer, Role::Operator, Role::Admin],
+    )?;
+    require_json(&headers)?;
+    let bytes = read_body(&headers, body, MAX_REPORT_BYTES).await?;
+    let r: NewReport = serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_request("body", e.to_string()))?;
+    if !REPORT_CATEGORIES.contains(&r.category.as_str()) {
+        return Err(ApiError::bad_request("category", format!("must be one of {}", REPORT_CATEGORIES.join(", "))));
+    }
+    let chars = r.text.trim().chars().count();
+    if chars == 0 || chars > 2000 {
+        return Err(ApiError::bad_request("text", "must be 1 to 2000 characters"));
+    }
+    let datum = match r.datum.as_deref() {
+        None => Datum::Wgs84,
+        Some(d) => Datum::parse(d).ok_or_else(|| ApiError::bad_request("datum", "must be wgs84, gcj02 or bd09"))?,
+    };
+    let position = datum.to_wgs84(r.lon, r.lat).map_err(|e| ApiError::bad_request(e.field(), e.to_string()))?;
+    let now = now_ms();
+    let time_ms = match &r.time {
+        None | Some(serde_json::Value::Null) => now,
+        Some(serde_json::Value::Number(n)) => {
+            n.as_i64().ok_or_else(|| ApiError::bad_request("time", "must be unix milliseconds"))?
+        }
+        Some(serde_json::Value::String(t)) => {
+            liandong_ingest::parse_timestamp(t).map_err(|e| ApiError::bad_request("time", e))?
+        }
+        Some(_) => return Err(ApiError::bad_request("time", "must be RFC 3339 or unix milliseconds")),
+    };
+    if time_ms > now + 10 * 60 * 1000 {
+        return Err(ApiError::bad_request("time", "is in the future"));
+    }
+    if r.photos_base64.len() > MAX_PHOTOS {
+        return Err(ApiError::bad_request("photos_base64", format!("at most {MAX_PHOTOS} photos")));
+    }
+    for (i, p) in r.photos_base64.iter().enumerate() {
+        let jpeg = liandong_ingest::alert_json::base64_decode(p)
+            .map_err(|e| ApiError::bad_request(format!("photos_base64[{i}]"), e))?;
+        if !jpeg.starts_with(&[0xFF, 0xD8]) {
+            return Err(ApiError::bad_request(format!("photos_base64[{i}]"), "is not a JPEG"));
+        }
+    }
+    let place = s.enricher.enrich(position);
+    let enrichment = serde_json::to_value(s.enricher.view(&place, &[], &[])).unwrap_or_default();
+    let report = GridReport {
+        report_id: 0,
+        reporter: user.name.clone(),
+        category: r.category,
+        text: r.text.trim().to_owned(),
+        lon: position.lon(),
+        lat: position.lat(),
+        time_ms,
+        recv_ms: now,
+        enrichment: enrichment.clone(),
+        photos: r.photos_base64.len() as i64,
+        status: "new".into(),
+    };
+    let (report_id, case_id) = s.store.insert_report(&report).await.map_err(|e| ApiError::unavailable(&e))?;
+    tracing::info!(report_id, category = %report.category, case_id, "grid report stored");
+    let body = serde_json::json!({"report_id": report_id, "mediation_case_id": case_id, "place": enrichment});
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+/// `GET /api/v1/mediation?status=pending|mediated`: the mediation centre's queue.
+pub async fn list_mediation(
+    State(s): State<Arc<AppState>>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Result<Response, ApiError> {
+    require_user(&s.tokens, &headers, uri.query(), &[Role::Partner, Role::Operator, Role::Admin])?;
+    let status: Option<String> = form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
+        .find(|(k, _)| k == "status")
+        .map(|(_, v)| v.into_owned());
+    if let Some(st) = status.as_deref() {
+        if st != "pending" && st != "mediated" {
+            return Err(ApiError::bad_request("status", "must be pending or mediated"));
+        }
+    }
+    let cases = s.store.mediation_cases(status.as_deref()).await.map_err(|e| ApiError::unavailable(&e))?;
+    Ok(Json(serde_json::json!({ "cases": cases })).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Outcome {
+    mediation_type: String,
+    outcome: String,
+    success: bool,
+}
+
+/// `POST /api/v1/mediation/{case_id}`: records how a dispute was mediated.
+pub async fn close_mediation(
+    State(s): State<Arc<AppState>>,
+    Path(case_id): Path<i64>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let user = require_user(&s.tokens, &headers, uri.query(), &[Role::Partner, Role::Operator, Role::Admin])?;
+    require_json(&headers)?;
+    let bytes = read_body(&headers, body, 64 * 1024).await?;
+    let o: Outcome = serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_request("body", e.to_string()))?;
+    if !MEDIATION_TYPES.contains(&o.mediation_type.as_str()) {
+        return Err(ApiError::bad_request("mediation_type", format!("must be one of {}", MEDIATION_TYPES.join(", "))));
+    }
+    if o.outcome.trim().is_empty() {
+        return Err(ApiError::bad_request("outcome", "must say how the dispute ended"));
+    }
+    let done = s
+        .store
+        .close_mediation(case_id, &o.mediation_type, o.outcome.trim(), o.success, &user.name, now_ms())
+        .await
+        .map_err(|e| ApiError::unavailable(&e))?;
+    if !done {
+        return Err(ApiError::new(StatusCode::CONFLICT, "case_id", format!("no pending mediation case {case_id}")));
+    }
+    Ok(Json(serde_json::json!({ "case_id": case_id, "status": "mediated" })).into_response())
+}
+
+/// `GET /api/v1/statistics?from=…&to=…`: disputes found, mediated and successful, the
+/// success rate, and reports by category (RFC 3339 or unix ms bounds; default: all).
+pub async fn statistics(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
+    require_user(&s.tokens, &headers, uri.query(), &[Role::Partner, Role::Operator, Role::Admin])?;
+    let (mut from, mut to) = (0i64, i64::MAX);
+    for (k, v) in form_urlencoded::parse(uri.query().unwrap_or("").as_bytes()) {
+        let t = || liandong_ingest::parse_timestamp(&v).map_err(|e| ApiError::bad_request(k.to_string(), e));
+        match &*k {
+            "from" => from = t()?,
+            "to" => to = t()?,
+            _ => {}
+        }
+    }
+    let stats = s.store.mediation_stats(from, to).await.map_err(|e| ApiError::unavailable(&e))?;
+    Ok(Json(serde_json::json!({ "mediation": stats })).into_response())
+}

@@ -1,0 +1,170 @@
+//! Grid-member reports, the mediation queue and their statistics.
+
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+
+use crate::{q, Store, StoreError};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GridReport {
+    pub report_id: i64,
+    pub reporter: String,
+    pub category: String,
+    pub text: String,
+    pub lon: f64,
+    pub lat: f64,
+    pub time_ms: i64,
+    pub recv_ms: i64,
+    pub enrichment: serde_json::Value,
+    pub photos: i64,
+    pub status: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MediationCase {
+    pub case_id: i64,
+    pub report_id: i64,
+    pub opened_ms: i64,
+    pub status: String,
+    pub mediation_type: Option<String>,
+    pub outcome: Option<String>,
+    pub success: Option<bool>,
+    pub closed_ms: Option<i64>,
+    pub closed_by: Option<String>,
+}
+
+/// Counts for the centre's report: disputes found, mediated, successful.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MediationStats {
+    pub disputes: i64,
+    pub pending: i64,
+    pub mediated: i64,
+    pub successful: i64,
+    /// Successful / mediated, None before the first outcome.
+    pub success_rate: Option<f64>,
+    /// Mediated cases by type (people, judicial, administrative).
+    pub by_type: Vec<(String, i64)>,
+    /// Reports by category.
+    pub reports_by_category: Vec<(String, i64)>,
+}
+
+impl Store {
+    /// Stores a report; a dispute also opens a mediation case, in the same transaction.
+    /// Returns the report id and the case id.
+    pub async fn insert_report(&self, r: &GridReport) -> Result<(i64, Option<i64>), StoreError> {
+        let mut tx = self.writer.begin().await.map_err(q("begin"))?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO grid_reports (reporter, category, text, lon, lat, time_ms, recv_ms, enrichment, photos, status)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'new') RETURNING report_id",
+        )
+        .bind(&r.reporter)
+        .bind(&r.category)
+        .bind(&r.text)
+        .bind(r.lon)
+        .bind(r.lat)
+        .bind(r.time_ms)
+        .bind(r.recv_ms)
+        .bind(r.enrichment.to_string())
+        .bind(r.photos)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(q("insert report"))?;
+        let case = if r.category == "dispute" {
+            let c: i64 = sqlx::query_scalar(
+                "INSERT INTO mediation_cases (report_id, opened_ms, status) VALUES (?, ?, 'pending') RETURNING case_id",
+            )
+            .bind(id)
+            .bind(r.recv_ms)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(q("open mediation case"))?;
+            Some(c)
+        } else {
+            None
+        };
+        tx.commit().await.map_err(q("commit"))?;
+        Ok((id, case))
+    }
+
+    pub async fn mediation_cases(&self, status: Option<&str>) -> Result<Vec<MediationCase>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT case_id, report_id, opened_ms, status, mediation_type, outcome, success, closed_ms, closed_by
+             FROM mediation_cases WHERE ?1 IS NULL OR status = ?1 ORDER BY case_id",
+        )
+        .bind(status)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(q("list mediation cases"))?;
+        Ok(rows
+            .iter()
+            .map(|r| MediationCase {
+                case_id: r.get(0),
+                report_id: r.get(1),
+                opened_ms: r.get(2),
+                status: r.get(3),
+                mediation_type: r.get(4),
+                outcome: r.get(5),
+                success: r.get::<Option<i64>, _>(6).map(|v| v != 0),
+                closed_ms: r.get(7),
+                closed_by: r.get(8),
+            })
+            .collect())
+    }
+
+    /// Records a case's outcome. Returns false when there is no pending case of that id.
+    pub async fn close_mediation(
+        &self,
+        case_id: i64,
+        mediation_type: &str,
+        outcome: &str,
+        success: bool,
+        by: &str,
+        at_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE mediation_cases SET status = 'mediated', mediation_type = ?, outcome = ?, success = ?, closed_ms = ?, closed_by = ?
+             WHERE case_id = ? AND status = 'pending'",
+        )
+        .bind(mediation_type)
+        .bind(outcome)
+        .bind(success)
+        .bind(at_ms)
+        .bind(by)
+        .bind(case_id)
+        .execute(&self.writer)
+        .await
+        .map_err(q("close mediation case"))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn mediation_stats(&self, from_ms: i64, to_ms: i64) -> Result<MediationStats, StoreError> {
+        let (disputes, pending, mediated, successful): (i64, i64, i64, i64) = sqlx::query_as(
+            "SELECT COUNT(*), COALESCE(SUM(status = 'pending'), 0), COALESCE(SUM(status = 'mediated'), 0), COALESCE(SUM(success = 1), 0)
+             FROM mediation_cases WHERE opened_ms BETWEEN ? AND ?",
+        )
+        .bind(from_ms)
+        .bind(to_ms)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(q("mediation statistics"))?;
+        let by_type: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT mediation_type, COUNT(*) FROM mediation_cases WHERE status = 'mediated' AND opened_ms BETWEEN ? AND ?
+             GROUP BY mediation_type ORDER BY mediation_type",
+        )
+        .bind(from_ms)
+        .bind(to_ms)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(q("mediation statistics by type"))?;
+        let reports_by_category: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT category, COUNT(*) FROM grid_reports WHERE time_ms BETWEEN ? AND ? GROUP BY category ORDER BY category",
+        )
+        .bind(from_ms)
+        .bind(to_ms)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(q("report statistics"))?;
+        let success_rate = (mediated > 0).then(|| successful as f64 / mediated as f64);
+        Ok(MediationStats { disputes, pending, mediated, successful, success_rate, by_type, reports_by_category })
+    }
+}
