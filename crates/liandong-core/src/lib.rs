@@ -9,6 +9,7 @@ pub mod alerts;
 pub mod datum;
 pub mod enrich;
 pub mod fence;
+pub mod incident;
 pub mod jump;
 pub mod map;
 pub mod position;
