@@ -7,6 +7,7 @@ pub mod cameras;
 pub mod config;
 pub mod devices;
 pub mod error;
+pub mod incidents;
 pub mod live;
 pub mod maps;
 pub mod metrics;
@@ -105,8 +106,26 @@ impl App {
         )
         .await?;
         let live = sequencer.live_view();
-        let (stop, shutdown) = tokio::sync::watch::channel(false);
         let (ingest, handle) = sequencer.spawn(4096);
+        let (stop, shutdown) = tokio::sync::watch::channel(false);
+        // Late incident steps are escalated by a tick through the sequencer, like any
+        // other event; the ticker stops with the server.
+        let ticker_ingest = ingest.clone();
+        let mut ticker_stop = shutdown.clone();
+        tokio::spawn(incidents::run_ticker(
+            std::time::Duration::from_secs(1),
+            move |now_ms| {
+                let ingest = ticker_ingest.clone();
+                async move {
+                    if let Err(e) = ingest.submit_incident(pipeline::IncidentCommand::Tick { now_ms }).await {
+                        tracing::warn!(error = %e, "incident escalation tick failed");
+                    }
+                }
+            },
+            async move {
+                let _ = ticker_stop.wait_for(|stopped| *stopped).await;
+            },
+        ));
         let devices = RwLock::new(Registry::new(store.devices().await?));
         let layer_json = map
             .layers
@@ -167,6 +186,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/tagged", get(cameras::list_tagged).post(cameras::add_tagged))
         .route("/api/v1/audit", get(cameras::list_audit))
         .route("/api/v1/reports", post(reports::post_report))
+        .route("/api/v1/incidents", post(incidents::create))
+        .route("/api/v1/incidents/{id}", get(incidents::get))
+        .route("/api/v1/incidents/{id}/actions", post(incidents::act))
         .route("/api/v1/mediation", get(reports::list_mediation))
         .route("/api/v1/mediation/{case_id}", post(reports::close_mediation))
         .route("/api/v1/statistics", get(reports::statistics))

@@ -45,6 +45,8 @@ pub enum What {
     Position { unit_id: Option<Arc<str>> },
     /// An alert: visible to the roles it names (administrators see every alert).
     Alert { roles: Arc<[String]> },
+    /// An incident's change: visible to the whole-county roles and the assigned unit.
+    Incident { unit_id: Option<Arc<str>> },
 }
 
 impl FeedEvent {
@@ -54,6 +56,10 @@ impl FeedEvent {
 
     pub fn alert(seq: i64, lon: f64, lat: f64, roles: Arc<[String]>, message: Arc<str>) -> FeedEvent {
         FeedEvent { seq, lon, lat, what: What::Alert { roles }, message }
+    }
+
+    pub fn incident(seq: i64, lon: f64, lat: f64, unit_id: Option<Arc<str>>, message: Arc<str>) -> FeedEvent {
+        FeedEvent { seq, lon, lat, what: What::Incident { unit_id }, message }
     }
 }
 
@@ -117,6 +123,7 @@ struct Filter {
     bbox: Option<[f64; 4]>,
     positions: bool,
     alerts: bool,
+    incidents: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -138,7 +145,17 @@ impl Filter {
         match &e.what {
             What::Position { unit_id } => self.admits(e.lon, e.lat, unit_id.as_ref()),
             What::Alert { roles } => self.admits_alert(e.lon, e.lat, roles),
+            What::Incident { unit_id } => self.admits_incident(e.lon, e.lat, unit_id.as_ref()),
         }
+    }
+
+    fn admits_incident(&self, lon: f64, lat: f64, unit: Option<&Arc<str>>) -> bool {
+        let in_scope = match &self.scope {
+            Scope::All => true,
+            Scope::Unit(u) => unit.is_some_and(|d| d == u),
+            Scope::Nothing => false,
+        };
+        in_scope && self.incidents && self.in_view(lon, lat)
     }
 
     fn admits_alert(&self, lon: f64, lat: f64, roles: &[String]) -> bool {
@@ -186,19 +203,20 @@ fn check_bbox(b: [f64; 4]) -> Result<[f64; 4], String> {
     Ok(b)
 }
 
-/// `(positions, alerts)` from a comma-separated list of kinds.
-fn parse_kinds(s: &str) -> Result<(bool, bool), String> {
-    let (mut positions, mut alerts) = (false, false);
+/// `(positions, alerts, incidents)` from a comma-separated list of kinds.
+fn parse_kinds(s: &str) -> Result<(bool, bool, bool), String> {
+    let (mut positions, mut alerts, mut incidents) = (false, false, false);
     for k in s.split(',').map(str::trim).filter(|k| !k.is_empty()) {
         match k {
             "positions" | "position" => positions = true,
             "alerts" | "alert" => alerts = true,
-            // Kinds that later issues add are accepted now so clients can ask for them.
-            "incidents" | "routes" => {}
+            "incidents" | "incident" => incidents = true,
+            // Route changes come with the patrol-planning issue; asking for them is fine.
+            "routes" => {}
             other => return Err(format!("unknown kind {other}; known: positions, alerts, incidents, routes")),
         }
     }
-    Ok((positions, alerts))
+    Ok((positions, alerts, incidents))
 }
 
 /// Connection limits of the live endpoint.
@@ -265,12 +283,14 @@ pub async fn live(
         }
     };
     let mut bbox = None;
-    let (mut positions, mut alerts) = (true, true);
+    let (mut positions, mut alerts, mut incidents) = (true, true, true);
     let mut since = None;
     for (k, v) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
         match &*k {
             "bbox" => bbox = Some(parse_bbox(&v).map_err(|r| ApiError::bad_request("bbox", r))?),
-            "kinds" => (positions, alerts) = parse_kinds(&v).map_err(|r| ApiError::bad_request("kinds", r))?,
+            "kinds" => {
+                (positions, alerts, incidents) = parse_kinds(&v).map_err(|r| ApiError::bad_request("kinds", r))?
+            }
             "since" => {
                 since = Some(
                     v.parse::<i64>()
@@ -282,7 +302,7 @@ pub async fn live(
             _ => {}
         }
     }
-    let client = Client { filter: Filter { scope, role, bbox, positions, alerts }, device, gateway };
+    let client = Client { filter: Filter { scope, role, bbox, positions, alerts, incidents }, device, gateway };
     let shutdown = s.shutdown.clone();
     // The library's default buffers (128 KiB each way, allocated up front) would cost
     // 10,000 idle operators' screens more than a gigabyte; clients send small
@@ -590,6 +610,7 @@ async fn replay_or_snapshot(s: &AppState, tx: &mut Sink, filter: &Filter, since:
         // first PAGE events of the union are among the first PAGE of each table.
         let rows = s.store.positions_after(sent, PAGE).await?;
         let alerts = s.store.alerts_after(sent, PAGE).await?;
+        let incident_events = s.store.incident_events_after(sent, PAGE).await?;
         let mut page: Vec<(i64, Option<Message>)> = {
             let devices = s.devices.read().unwrap_or_else(|e| e.into_inner());
             let positions = rows.iter().map(|r| {
@@ -603,7 +624,14 @@ async fn replay_or_snapshot(s: &AppState, tx: &mut Sink, filter: &Filter, since:
                 let msg = filter.admits_alert(a.lon, a.lat, &a.roles).then(|| Message::Text(a.payload.clone().into()));
                 (a.seq, msg)
             });
-            positions.chain(alerts).collect()
+            let incidents = incident_events.iter().map(|e| {
+                let unit = e.unit_id.as_deref().map(Arc::<str>::from);
+                let msg = filter
+                    .admits_incident(e.lon, e.lat, unit.as_ref())
+                    .then(|| Message::Text(e.payload.clone().into()));
+                (e.seq, msg)
+            });
+            positions.chain(alerts).chain(incidents).collect()
         };
         page.sort_by_key(|(seq, _)| *seq);
         page.truncate(PAGE as usize);
@@ -639,16 +667,17 @@ async fn handle_client_message(s: &AppState, client: &mut Client, text: &str) ->
                 Ok(b) => b,
                 Err(r) => return Some(error_reply(None, "bbox", &r)),
             };
-            let (positions, alerts) = match kinds {
+            let (positions, alerts, incidents) = match kinds {
                 Some(k) => match parse_kinds(&k.join(",")) {
                     Ok(p) => p,
                     Err(r) => return Some(error_reply(None, "kinds", &r)),
                 },
-                None => (client.filter.positions, client.filter.alerts),
+                None => (client.filter.positions, client.filter.alerts, client.filter.incidents),
             };
             client.filter.bbox = bbox;
             client.filter.positions = positions;
             client.filter.alerts = alerts;
+            client.filter.incidents = incidents;
             Some(Reply::Resubscribed)
         }
         ClientMessage::Position { id, item } => {
@@ -730,12 +759,20 @@ mod tests {
             bbox: Some([107.0, 30.5, 107.2, 30.7]),
             positions: true,
             alerts: true,
+            incidents: true,
         };
         assert!(f.admits(107.1, 30.6, Some(&team)));
         assert!(!f.admits(107.1, 30.6, Some(&Arc::from("team-02"))), "another team");
         assert!(!f.admits(107.3, 30.6, Some(&team)), "outside the viewport");
         assert!(!f.admits(107.1, 30.6, None), "a device with no unit");
-        let all = Filter { scope: Scope::All, role: Some("operator"), bbox: None, positions: true, alerts: true };
+        let all = Filter {
+            scope: Scope::All,
+            role: Some("operator"),
+            bbox: None,
+            positions: true,
+            alerts: true,
+            incidents: true,
+        };
         let roles: Vec<String> = vec!["operator".into(), "partner".into()];
         assert!(all.admits_alert(107.1, 30.6, &roles));
         assert!(!f.admits_alert(107.1, 30.6, &roles), "a patrol leader is not named by the alert");

@@ -12,12 +12,14 @@ use std::time::Instant;
 
 use liandong_core::alerts::{nearest_units, Dedup, WatchKind, Watchlist};
 use liandong_core::fence::Membership;
+use liandong_core::incident::{escalation_due, Action, Escalation, State as IncidentState};
 use liandong_core::jump::{flags, Fix, JumpFilter};
 use liandong_core::{process, DeviceTrack, Enricher, Position};
 use liandong_ingest::isapi::{CameraEvent, EventKind};
 use liandong_ingest::Report;
 use liandong_store::{
-    AlertRow, AuditEntry, Batch, CameraEventRow, DeviceStateRow, PositionRow, Store, StoreError, StoredMembership,
+    AlertRow, AuditEntry, Batch, CameraEventRow, DeviceStateRow, IncidentEventRow, IncidentRow, PositionRow, Store,
+    StoreError, StoredMembership,
 };
 use serde::Serialize;
 use serde_json::value::RawValue;
@@ -68,14 +70,45 @@ pub struct CameraAck {
     pub alert_seq: Option<i64>,
 }
 
+/// A change to incidents, decided in sequence with everything else.
+#[derive(Debug, Clone)]
+pub enum IncidentCommand {
+    Create {
+        title: String,
+        priority: u8,
+        position: Position,
+        alert_seq: Option<i64>,
+        actor: String,
+        now_ms: i64,
+    },
+    Act {
+        incident_id: i64,
+        action: Action,
+        actor: String,
+        /// The phone acting, if an officer acts: it must be the one assigned.
+        actor_device: Option<String>,
+        /// For a dispatch: the device and its unit.
+        assign: Option<(String, Option<String>)>,
+        note: String,
+        now_ms: i64,
+    },
+    /// Escalates every step that is late at `now_ms`.
+    Tick {
+        now_ms: i64,
+    },
+}
+
 enum Work {
     Positions(Vec<Item>),
     Camera(Box<CameraItem>),
+    Incident(IncidentCommand),
 }
 
 enum Acks {
     Positions(Vec<Ack>),
     Camera(CameraAck),
+    /// The incident after the command, or why the command was refused (nothing stored).
+    Incident(Result<Option<IncidentRow>, String>),
 }
 
 type Reply = oneshot::Sender<Result<Acks, Arc<StoreError>>>;
@@ -89,7 +122,7 @@ impl Job {
     fn size(&self) -> usize {
         match &self.work {
             Work::Positions(items) => items.len(),
-            Work::Camera(_) => 1,
+            Work::Camera(_) | Work::Incident(_) => 1,
         }
     }
 }
@@ -116,7 +149,7 @@ impl Ingest {
         }
         match self.send(Work::Positions(items)).await? {
             Acks::Positions(acks) => Ok(acks),
-            Acks::Camera(_) => Err(SubmitError::Closed),
+            _ => Err(SubmitError::Closed),
         }
     }
 
@@ -124,7 +157,19 @@ impl Ingest {
     pub async fn submit_camera(&self, item: CameraItem) -> Result<CameraAck, SubmitError> {
         match self.send(Work::Camera(Box::new(item))).await? {
             Acks::Camera(ack) => Ok(ack),
-            Acks::Positions(_) => Err(SubmitError::Closed),
+            _ => Err(SubmitError::Closed),
+        }
+    }
+
+    /// Submits an incident command and waits for its commit; `Ok(Err(reason))` when the
+    /// command was refused (an impossible step, someone else's task).
+    pub async fn submit_incident(
+        &self,
+        cmd: IncidentCommand,
+    ) -> Result<Result<Option<IncidentRow>, String>, SubmitError> {
+        match self.send(Work::Incident(cmd)).await? {
+            Acks::Incident(r) => Ok(r),
+            _ => Err(SubmitError::Closed),
         }
     }
 
@@ -155,6 +200,8 @@ pub struct Sequencer {
     metrics: Arc<Metrics>,
     watchlist: SharedWatchlist,
     dedup: Dedup,
+    /// Open incidents by id.
+    incidents: HashMap<i64, IncidentRow>,
 }
 
 /// The watch list, shared between the administrators' API (writes) and the rules.
@@ -180,6 +227,7 @@ impl Sequencer {
         watchlist: SharedWatchlist,
     ) -> Result<Sequencer, StoreError> {
         let next_seq = store.max_seq().await? + 1;
+        let open_incidents = store.open_incidents().await?.into_iter().map(|i| (i.incident_id, i)).collect();
         let units: HashMap<String, Option<Arc<str>>> =
             store.devices().await?.into_iter().map(|d| (d.device_id, d.unit_id.map(Arc::from))).collect();
         let mut tracks = HashMap::new();
@@ -225,6 +273,7 @@ impl Sequencer {
             metrics,
             watchlist,
             dedup: Dedup::new(DEDUP_WINDOW_S),
+            incidents: open_incidents,
         })
     }
 
@@ -267,6 +316,10 @@ impl Sequencer {
         let mut camera_rows = Vec::new();
         let mut alert_rows: Vec<AlertRow> = Vec::new();
         let mut audit: Vec<AuditEntry> = Vec::new();
+        let mut incident_rows: Vec<IncidentRow> = Vec::new();
+        let mut incident_events: Vec<IncidentEventRow> = Vec::new();
+        // Incidents as they will be once committed.
+        let mut incidents_after = self.incidents.clone();
         // What to publish after the commit, in sequence order.
         let mut publish: Vec<Publish> = Vec::new();
         let mut acks: Vec<Acks> = Vec::with_capacity(jobs.len());
@@ -280,6 +333,18 @@ impl Sequencer {
                 Work::Camera(item) => {
                     let ack = self.camera(item, &mut seq, &mut camera_rows, &mut alert_rows, &mut audit, &mut publish);
                     acks.push(Acks::Camera(ack));
+                    continue;
+                }
+                Work::Incident(cmd) => {
+                    let r = incident_command(
+                        cmd,
+                        &mut incidents_after,
+                        &mut seq,
+                        &mut incident_rows,
+                        &mut incident_events,
+                        &mut publish,
+                    );
+                    acks.push(Acks::Incident(r));
                     continue;
                 }
             };
@@ -343,6 +408,8 @@ impl Sequencer {
             camera_events: &camera_rows,
             alerts: &alert_rows,
             audit: &audit,
+            incidents: &incident_rows,
+            incident_events: &incident_events,
         };
         let result = self.store.write(&batch).await;
         tracing::debug!(
@@ -358,6 +425,8 @@ impl Sequencer {
             Ok(()) => {
                 self.next_seq = seq;
                 self.tracks.extend(working);
+                incidents_after.retain(|_, i| i.state != "closed" && i.state != "cancelled");
+                self.incidents = incidents_after;
                 // Serialise outside the lock; readers wait only for the inserts. The
                 // view moves first, then the feed: see `live`'s module comment.
                 let jsons: Vec<Arc<str>> = rows.iter().map(|r| Arc::from(report_json(r))).collect();
@@ -387,7 +456,7 @@ impl Sequencer {
                             let message = Arc::from(position_message(r.seq, &jsons[i]));
                             self.hub.publish(FeedEvent::position(r.seq, r.lon, r.lat, units[i].clone(), message));
                         }
-                        Publish::Alert(e) => self.hub.publish(e),
+                        Publish::Alert(e) | Publish::Incident(e) => self.hub.publish(e),
                     }
                 }
                 self.metrics.record_commit(rows.len(), started.elapsed());
@@ -530,6 +599,149 @@ enum Publish {
     /// Index into the batch's position rows.
     Position(usize),
     Alert(FeedEvent),
+    Incident(FeedEvent),
+}
+
+fn state_name(s: IncidentState) -> String {
+    serde_json::to_value(s).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+}
+
+fn parse_state(s: &str) -> Option<IncidentState> {
+    serde_json::from_value(serde_json::Value::String(s.to_owned())).ok()
+}
+
+fn escalation_name(e: Escalation) -> &'static str {
+    match e {
+        Escalation::None => "none",
+        Escalation::PostLeader => "post_leader",
+        Escalation::CommandCentre => "command_centre",
+    }
+}
+
+fn parse_escalation(s: &str) -> Escalation {
+    match s {
+        "post_leader" => Escalation::PostLeader,
+        "command_centre" => Escalation::CommandCentre,
+        _ => Escalation::None,
+    }
+}
+
+/// Records one incident event: the timeline row, the new incident row and the feed
+/// message (visible to operators and to the assigned unit).
+#[allow(clippy::too_many_arguments)]
+fn incident_event(
+    inc: &IncidentRow,
+    action: &str,
+    from: Option<&str>,
+    actor: &str,
+    note: String,
+    at_ms: i64,
+    seq: &mut i64,
+    rows: &mut Vec<IncidentRow>,
+    events: &mut Vec<IncidentEventRow>,
+    publish: &mut Vec<Publish>,
+) {
+    let s = *seq;
+    *seq += 1;
+    let data = serde_json::json!({
+        "incident": inc,
+        "event": {"seq": s, "action": action, "from": from, "to": inc.state, "actor": actor, "note": note,
+                  "time": crate::time_fmt::rfc3339_ms(at_ms)},
+    });
+    let message = format!("{{\"type\":\"incident\",\"seq\":{s},\"data\":{data}}}");
+    events.push(IncidentEventRow {
+        seq: s,
+        incident_id: inc.incident_id,
+        at_ms,
+        actor: actor.to_owned(),
+        action: action.to_owned(),
+        from_state: from.map(str::to_owned),
+        to_state: inc.state.clone(),
+        note,
+        lon: inc.lon,
+        lat: inc.lat,
+        unit_id: inc.assigned_unit.clone(),
+        payload: message.clone(),
+    });
+    rows.retain(|r| r.incident_id != inc.incident_id);
+    rows.push(inc.clone());
+    let unit = inc.assigned_unit.as_deref().map(Arc::from);
+    publish.push(Publish::Incident(FeedEvent::incident(s, inc.lon, inc.lat, unit, Arc::from(message))));
+}
+
+/// The incident rules: creation, the life-cycle steps (checked by the domain), who may
+/// take them, and escalation of late steps.
+fn incident_command(
+    cmd: &IncidentCommand,
+    incidents: &mut HashMap<i64, IncidentRow>,
+    seq: &mut i64,
+    rows: &mut Vec<IncidentRow>,
+    events: &mut Vec<IncidentEventRow>,
+    publish: &mut Vec<Publish>,
+) -> Result<Option<IncidentRow>, String> {
+    match cmd {
+        IncidentCommand::Create { title, priority, position, alert_seq, actor, now_ms } => {
+            let inc = IncidentRow {
+                incident_id: *seq,
+                title: title.clone(),
+                priority: i64::from(*priority),
+                state: state_name(IncidentState::New),
+                lon: position.lon(),
+                lat: position.lat(),
+                alert_seq: *alert_seq,
+                assigned_device: None,
+                assigned_unit: None,
+                created_ms: *now_ms,
+                state_since_ms: *now_ms,
+                escalation: "none".into(),
+            };
+            incident_event(&inc, "create", None, actor, String::new(), *now_ms, seq, rows, events, publish);
+            incidents.insert(inc.incident_id, inc.clone());
+            Ok(Some(inc))
+        }
+        IncidentCommand::Act { incident_id, action, actor, actor_device, assign, note, now_ms } => {
+            let inc = incidents.get_mut(incident_id).ok_or_else(|| format!("no open incident {incident_id}"))?;
+            if let Some(device) = actor_device {
+                if inc.assigned_device.as_deref() != Some(device.as_str()) {
+                    return Err(format!("incident {incident_id} is not assigned to device {device}"));
+                }
+            }
+            let from = parse_state(&inc.state).ok_or_else(|| format!("incident {incident_id} has an unknown state"))?;
+            let to = from.after(*action)?;
+            if *action == Action::Dispatch {
+                let (device, unit) = assign.clone().ok_or("a dispatch names the device to send")?;
+                inc.assigned_device = Some(device);
+                inc.assigned_unit = unit;
+            }
+            let from_name = inc.state.clone();
+            inc.state = state_name(to);
+            inc.state_since_ms = *now_ms;
+            inc.escalation = "none".into();
+            let verb =
+                serde_json::to_value(action).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+            let inc = inc.clone();
+            incident_event(&inc, &verb, Some(&from_name), actor, note.clone(), *now_ms, seq, rows, events, publish);
+            Ok(Some(inc))
+        }
+        IncidentCommand::Tick { now_ms } => {
+            let mut ids: Vec<i64> = incidents.keys().copied().collect();
+            ids.sort_unstable();
+            for id in ids {
+                let Some(inc) = incidents.get_mut(&id) else { continue };
+                let Some(state) = parse_state(&inc.state) else { continue };
+                let due = escalation_due(state, u8::try_from(inc.priority).unwrap_or(5), inc.state_since_ms, *now_ms);
+                if due > parse_escalation(&inc.escalation) {
+                    inc.escalation = escalation_name(due).into();
+                    let late_s = (*now_ms - inc.state_since_ms) / 1000;
+                    let note = format!("{} for {late_s} s: escalated to {}", inc.state, escalation_name(due));
+                    let inc = inc.clone();
+                    let state = inc.state.clone();
+                    incident_event(&inc, "escalate", Some(&state), "server", note, *now_ms, seq, rows, events, publish);
+                }
+            }
+            Ok(None)
+        }
+    }
 }
 
 fn datum_name(d: liandong_core::Datum) -> &'static str {

@@ -303,3 +303,92 @@ async fn every_layer_opens_in_gdal_ogrinfo() {
     }
     h.app.finish().await;
 }
+
+/// An incident through every state, moved by the officer's phone; a late sign-for
+/// escalates to the post leader, then to the command centre (the escalation tick is
+/// driven here with explicit times; the ticker's clock is tested with paused time).
+#[tokio::test]
+async fn an_incident_goes_through_every_state_and_a_late_sign_for_escalates() {
+    let h = Harness::new("incident").await;
+    let json_req = |token: &str, uri: String| {
+        Request::post(uri).header("authorization", format!("Bearer {token}")).header("content-type", "application/json")
+    };
+    let (s, v) = h
+        .send(
+            json_req(OPERATOR, "/api/v1/incidents".into()),
+            json!({"title": "商圈斗殴", "priority": 1, "lon": 107.05, "lat": 30.75}).to_string(),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let id = v["incident"]["incident_id"].as_i64().unwrap();
+    let step = |token: &'static str, body: Value| {
+        let uri = format!("/api/v1/incidents/{id}/actions");
+        let h = &h;
+        async move { h.send(json_req(token, uri), body.to_string()).await }
+    };
+    let (s, v) = step(OPERATOR, json!({"action": "dispatch", "device_id": "866001"})).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["incident"]["state"], "dispatched");
+    assert_eq!(v["incident"]["assigned_unit"], "team-1");
+    let dispatched_ms = v["incident"]["state_since_ms"].as_i64().unwrap();
+
+    // Nobody signs for it: at +30 s nothing, at +61 s the post leader, at +121 s the centre.
+    use liandong_server::pipeline::IncidentCommand::Tick;
+    for (after_s, escalation) in [(30, "none"), (61, "post_leader"), (90, "post_leader"), (121, "command_centre")] {
+        h.app.state.ingest.submit_incident(Tick { now_ms: dispatched_ms + after_s * 1000 }).await.unwrap().unwrap();
+        let (_, v) = h
+            .send(
+                Request::get(format!("/api/v1/incidents/{id}")).header("authorization", format!("Bearer {OPERATOR}")),
+                Body::empty(),
+            )
+            .await;
+        assert_eq!(v["incident"]["escalation"], escalation, "+{after_s} s: {v}");
+    }
+
+    // Only the assigned phone signs; it cannot close; steps out of order are refused.
+    let (s, v) = step(ADMIN, json!({"action": "arrive"})).await;
+    assert_eq!((s, v["error"]["field"].as_str()), (StatusCode::CONFLICT, Some("action")), "{v}");
+    for (action, state) in
+        [("sign", "signed_for"), ("depart", "en_route"), ("arrive", "on_scene"), ("feedback", "feedback")]
+    {
+        let (s, v) = step(KEY, json!({"action": action, "note": format!("{action} ok")})).await;
+        assert_eq!(s, StatusCode::OK, "{action}: {v}");
+        assert_eq!(v["incident"]["state"], state);
+        assert_eq!(v["incident"]["escalation"], "none", "a step taken clears the escalation");
+    }
+    let (s, _) = step(KEY, json!({"action": "close"})).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "closing is the command centre's step");
+    let (s, v) = step(OPERATOR, json!({"action": "close", "note": "处置完毕"})).await;
+    assert_eq!((s, v["incident"]["state"].as_str()), (StatusCode::OK, Some("closed")));
+    let (s, _) = step(OPERATOR, json!({"action": "cancel"})).await;
+    assert_eq!(s, StatusCode::CONFLICT, "a closed incident is final");
+
+    let (_, v) = h
+        .send(
+            Request::get(format!("/api/v1/incidents/{id}")).header("authorization", format!("Bearer {OPERATOR}")),
+            Body::empty(),
+        )
+        .await;
+    let timeline: Vec<(&str, &str)> = v["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["action"].as_str().unwrap(), e["actor"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        timeline,
+        [
+            ("create", "operator"),
+            ("dispatch", "operator"),
+            ("escalate", "server"),
+            ("escalate", "server"),
+            ("sign", "device:866001"),
+            ("depart", "device:866001"),
+            ("arrive", "device:866001"),
+            ("feedback", "device:866001"),
+            ("close", "operator"),
+        ],
+        "{v}"
+    );
+    h.app.finish().await;
+}

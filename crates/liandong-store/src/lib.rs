@@ -13,10 +13,12 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{QueryBuilder, Row, SqliteConnection, SqlitePool};
 
 mod alerts;
+mod incidents;
 mod reports;
 mod tagged;
 
 pub use alerts::{AlertRow, CameraEventRow, CameraRecord, WatchRecord};
+pub use incidents::{IncidentEventRow, IncidentRow};
 pub use reports::{GridReport, MediationCase, MediationStats};
 pub use tagged::{AuditEntry, TaggedPerson};
 
@@ -111,6 +113,8 @@ pub struct Batch<'a> {
     pub alerts: &'a [AlertRow],
     /// Audit entries the batch's events produced (a tagged person seen by a camera).
     pub audit: &'a [AuditEntry],
+    pub incidents: &'a [IncidentRow],
+    pub incident_events: &'a [IncidentEventRow],
 }
 
 #[derive(Debug, Clone)]
@@ -220,7 +224,7 @@ impl Store {
     pub async fn max_seq(&self) -> Result<i64, StoreError> {
         sqlx::query_scalar(
             "SELECT MAX(COALESCE((SELECT MAX(seq) FROM positions), 0), COALESCE((SELECT MAX(seq) FROM camera_events), 0),
-                        COALESCE((SELECT MAX(seq) FROM alerts), 0))",
+                        COALESCE((SELECT MAX(seq) FROM alerts), 0), COALESCE((SELECT MAX(seq) FROM incident_events), 0))",
         )
         .fetch_one(&self.pool)
             .await
@@ -242,6 +246,8 @@ impl Store {
         alerts::insert_camera_events(&mut tx, b.camera_events).await?;
         alerts::insert_alerts(&mut tx, b.alerts).await?;
         tagged::insert_audit(&mut tx, b.audit).await?;
+        incidents::upsert_incidents(&mut tx, b.incidents).await?;
+        incidents::insert_incident_events(&mut tx, b.incident_events).await?;
         tx.commit().await.map_err(q("commit"))
     }
 
@@ -299,7 +305,8 @@ impl Store {
     /// How many feed events (reports and alerts) have a sequence number above `after`.
     pub async fn count_after(&self, after: i64) -> Result<i64, StoreError> {
         sqlx::query_scalar(
-            "SELECT (SELECT COUNT(*) FROM positions WHERE seq > ?1) + (SELECT COUNT(*) FROM alerts WHERE seq > ?1)",
+            "SELECT (SELECT COUNT(*) FROM positions WHERE seq > ?1) + (SELECT COUNT(*) FROM alerts WHERE seq > ?1)
+                  + (SELECT COUNT(*) FROM incident_events WHERE seq > ?1)",
         )
         .bind(after)
         .fetch_one(&self.pool)
