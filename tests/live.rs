@@ -364,3 +364,53 @@ async fn oversized_client_messages_end_the_connection_and_shutdown_closes_cleanl
     s.stop().await;
     assert_eq!(closing.await.unwrap(), Some(1001), "going away");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dispatched_incident_reaches_the_officers_phone_and_not_another_team() {
+    let s = Server::start("incident", |_| {}).await;
+    let mut phone = s.connect("token=key-of-w1").await;
+    assert_eq!(next(&mut phone).await["type"], "snapshot");
+    let mut other = s.connect("token=key-of-e1").await;
+    assert_eq!(next(&mut other).await["type"], "snapshot");
+    let v: Value = s
+        .http
+        .post(format!("{}/api/v1/incidents", s.url))
+        .bearer_auth(OPERATOR)
+        .json(&json!({"title": "纠纷现场", "priority": 2, "lon": WEST.0, "lat": WEST.1}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = v["incident"]["incident_id"].as_i64().unwrap();
+    let r = s
+        .http
+        .post(format!("{}/api/v1/incidents/{id}/actions", s.url))
+        .bearer_auth(OPERATOR)
+        .json(&json!({"action": "dispatch", "device_id": "w1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let m = next(&mut phone).await;
+    assert_eq!(
+        (m["type"].as_str(), m["data"]["event"]["action"].as_str()),
+        (Some("incident"), Some("dispatch")),
+        "{m}"
+    );
+    assert_eq!(m["data"]["incident"]["assigned_device"], "w1");
+    assert!(silent_for(&mut other, 300).await, "another team's phone does not get the task");
+    // The phone signs for it over HTTP with its own key and sees its own step.
+    let r = s
+        .http
+        .post(format!("{}/api/v1/incidents/{id}/actions", s.url))
+        .bearer_auth("key-of-w1")
+        .json(&json!({"action": "sign"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(next(&mut phone).await["data"]["incident"]["state"], "signed_for");
+    s.stop().await;
+}
