@@ -18,12 +18,9 @@
 //! lose data silently.
 
 use serde_json::{Map, Value};
-use time::format_description::well_known::Rfc3339;
-use time::OffsetDateTime;
 
 use crate::isapi::{CameraEvent, CameraRef, EventKind, FaceRead, PlateRead};
 use crate::plate::normalize_plate;
-use crate::timestamp::MAX_MS;
 use crate::FieldError;
 
 /// The keys an alert may have.
@@ -133,27 +130,9 @@ fn text(root: &mut Map<String, Value>, field: &str) -> Result<Option<String>, Fi
     }
 }
 
-/// `time`: an RFC 3339 string or an integer of Unix milliseconds, from 1970 to 9999.
+/// `time`: required here; the rules are those of the location JSON's `time`.
 fn time_ms(value: Option<Value>) -> Result<i64, FieldError> {
-    let ms = match value {
-        None | Some(Value::Null) => return Err(FieldError::new("time", "is required")),
-        Some(Value::String(s)) => {
-            let t = OffsetDateTime::parse(&s, &Rfc3339)
-                .map_err(|_| FieldError::new("time", "must be RFC 3339, e.g. 2024-05-01T08:00:00+08:00"))?;
-            (t.unix_timestamp_nanos() / 1_000_000) as i64
-        }
-        Some(Value::Number(n)) => {
-            n.as_i64().ok_or_else(|| FieldError::new("time", "must be an integer of Unix milliseconds"))?
-        }
-        Some(_) => return Err(FieldError::new("time", "must be an RFC 3339 string or Unix milliseconds")),
-    };
-    if ms < 0 {
-        return Err(FieldError::new("time", "must not be before 1970"));
-    }
-    if ms > MAX_MS {
-        return Err(FieldError::new("time", "must not be after the year 9999"));
-    }
-    Ok(ms)
+    crate::json::time_ms(value)?.ok_or_else(|| FieldError::new("time", "is required"))
 }
 
 /// Decodes `image_base64` and checks that it is a JPEG (starts with FF D8).

@@ -136,8 +136,9 @@ fn decode_item(item: Value) -> Result<Report, FieldError> {
     })
 }
 
-/// `time`: an RFC 3339 string or an integer of Unix milliseconds, both from 1970 on.
-fn time_ms(value: Option<Value>) -> Result<Option<i64>, FieldError> {
+/// `time`: an RFC 3339 string or an integer of Unix milliseconds, both from 1970 on;
+/// None when absent. Shared with the alert JSON, whose `time` is required.
+pub(crate) fn time_ms(value: Option<Value>) -> Result<Option<i64>, FieldError> {
     let ms = match value {
         None | Some(Value::Null) => return Ok(None),
         Some(Value::String(s)) => {

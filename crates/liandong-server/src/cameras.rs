@@ -16,7 +16,7 @@ use serde::Deserialize;
 
 use crate::auth::{bearer, require_user, secrets_equal, Role};
 use crate::error::ApiError;
-use crate::pipeline::{CameraInfo, CameraItem, SubmitError};
+use crate::pipeline::{CameraInfo, CameraItem};
 use crate::routes::{read_body, require_json};
 use crate::time_fmt::now_ms;
 use crate::AppState;
@@ -82,13 +82,6 @@ pub fn watch_entry(w: &WatchRecord) -> Option<WatchEntry> {
     })
 }
 
-fn submit_error(e: SubmitError) -> ApiError {
-    match e {
-        SubmitError::Closed => ApiError::unavailable(&"server shutting down"),
-        SubmitError::Store(e) => ApiError::unavailable(&e),
-    }
-}
-
 /// Finds the camera and checks the caller may push for it: the camera's own key
 /// (`?key=`, as configured in the camera's alarm-host URL) or a gateway token.
 fn authorise_camera(
@@ -136,7 +129,7 @@ pub async fn isapi_push(
     let bytes = read_body(&headers, body, MAX_PUSH_BYTES).await?;
     let ct = headers.get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
     let event = liandong_ingest::isapi::decode(ct, &bytes)?;
-    let ack = s.ingest.submit_camera(CameraItem { event, camera, recv_ms: now_ms() }).await.map_err(submit_error)?;
+    let ack = s.ingest.submit_camera(CameraItem { event, camera, recv_ms: now_ms() }).await?;
     Ok(Json(ack).into_response())
 }
 
@@ -155,7 +148,7 @@ pub async fn post_alert(
         .find(|(k, _)| k == "key")
         .map(|(_, v)| v.into_owned());
     let camera = authorise_camera(&s, &headers, &camera_id, key.as_deref())?;
-    let ack = s.ingest.submit_camera(CameraItem { event, camera, recv_ms: now_ms() }).await.map_err(submit_error)?;
+    let ack = s.ingest.submit_camera(CameraItem { event, camera, recv_ms: now_ms() }).await?;
     Ok(Json(ack).into_response())
 }
 

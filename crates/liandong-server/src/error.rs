@@ -86,6 +86,13 @@ impl From<liandong_ingest::FieldError> for ApiError {
     }
 }
 
+impl From<crate::pipeline::SubmitError> for ApiError {
+    /// Nothing was acknowledged: the store could not commit, or the server is stopping.
+    fn from(e: crate::pipeline::SubmitError) -> ApiError {
+        ApiError::unavailable(&e)
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = Body {

@@ -17,7 +17,7 @@ use serde::Deserialize;
 
 use crate::auth::{bearer, Role};
 use crate::error::ApiError;
-use crate::pipeline::{IncidentCommand, SubmitError};
+use crate::pipeline::IncidentCommand;
 use crate::routes::{read_body, require_json};
 use crate::time_fmt::now_ms;
 use crate::AppState;
@@ -46,12 +46,8 @@ fn actor(s: &AppState, headers: &HeaderMap) -> Result<Actor, ApiError> {
         .ok_or_else(|| ApiError::unauthorized("authorization", "the token is not valid"))
 }
 
-fn submit_error(e: SubmitError) -> ApiError {
-    ApiError::unavailable(&e)
-}
-
 async fn run(s: &AppState, cmd: IncidentCommand) -> Result<Response, ApiError> {
-    match s.ingest.submit_incident(cmd).await.map_err(submit_error)? {
+    match s.ingest.submit_incident(cmd).await? {
         Ok(inc) => Ok(Json(serde_json::json!({ "incident": inc })).into_response()),
         Err(reason) => Err(ApiError::new(StatusCode::CONFLICT, "action", reason)),
     }

@@ -16,7 +16,7 @@ use serde_json::value::RawValue;
 use crate::auth::{bearer, require_user, secrets_equal, Role};
 use crate::devices::{generate_key, NewDevice};
 use crate::error::ApiError;
-use crate::pipeline::{Item, SubmitError};
+use crate::pipeline::Item;
 use crate::time_fmt::now_ms;
 use crate::AppState;
 
@@ -60,13 +60,6 @@ pub(crate) fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
             format!("must be application/json, not {ct}"),
         )),
         None => Err(ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "content-type", "must be application/json")),
-    }
-}
-
-fn submit_error(e: SubmitError) -> ApiError {
-    match e {
-        SubmitError::Closed => ApiError::unavailable(&"server shutting down"),
-        SubmitError::Store(e) => ApiError::unavailable(&e),
     }
 }
 
@@ -228,7 +221,7 @@ pub async fn post_positions(
     }
     s.metrics.reports_rejected.fetch_add(rejected.len() as u64, std::sync::atomic::Ordering::Relaxed);
     let devices: Vec<String> = items.iter().map(|i| i.report.device_id.clone()).collect();
-    let acks = s.ingest.submit(items).await.map_err(submit_error)?;
+    let acks = s.ingest.submit(items).await?;
     let accepted: Vec<Accepted> = acks
         .into_iter()
         .zip(indexes)
@@ -266,7 +259,7 @@ pub async fn osmand(
     let unit_id = s.admit(&who, &report, now, "", "id", "timestamp").inspect_err(|_| {
         s.metrics.reports_rejected.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     })?;
-    s.ingest.submit(vec![Item { report, recv_ms: now, unit_id }]).await.map_err(submit_error)?;
+    s.ingest.submit(vec![Item { report, recv_ms: now, unit_id }]).await?;
     Ok(StatusCode::OK.into_response())
 }
 
