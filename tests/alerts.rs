@@ -214,6 +214,9 @@ async fn a_watch_listed_plate_at_a_checkpoint_alerts_the_operator_once() {
     srv.finish().await;
 }
 
+/// The smallest JPEG-shaped snapshot: SOI, a JFIF marker, EOI.
+const TINY_JPEG: &[u8] = &[0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, b'J', b'F', b'I', b'F', 0x00, 0xFF, 0xD9];
+
 /// A face-match push as multipart with its JPEG snapshot, as an NVR sends it.
 fn face_multipart(person: &str) -> (String, Vec<u8>) {
     let boundary = "MIME_boundary_liandong";
@@ -232,7 +235,7 @@ fn face_multipart(person: &str) -> (String, Vec<u8>) {
 </FaceCapture></FaceCaptureList></faceSnapMatch>
 </EventNotificationAlert>"#
     );
-    let jpeg: Vec<u8> = [0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, b'J', b'F', b'I', b'F', 0x00, 0xFF, 0xD9].to_vec();
+    let jpeg: Vec<u8> = TINY_JPEG.to_vec();
     let mut body = Vec::new();
     body.extend(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"faceSnapMatch\"; filename=\"faceSnapMatch.xml\"\r\nContent-Type: application/xml\r\n\r\n{xml}\r\n").bytes());
     body.extend(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"faceImage\"; filename=\"faceImage.jpg\"\r\nContent-Type: image/jpeg\r\n\r\n").bytes());
@@ -272,6 +275,17 @@ async fn a_tagged_person_alert_reaches_the_partner_only_and_every_read_is_audite
     assert_eq!(alert["data"]["read"]["value"], "P-0042");
     assert!(next_alert(&mut grid, 300).await.is_none(), "not a grid member");
     assert!(next_alert(&mut operator, 300).await.is_none(), "not an operator either: the entry names partners only");
+    // The snapshot is stored and served to those who handle the alert.
+    let image = alert["data"]["images"][0].as_str().expect("the alert names its snapshot").to_owned();
+    let r = srv.http.get(format!("{}{image}", srv.url)).bearer_auth(PARTNER).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "image/jpeg");
+    assert_eq!(r.bytes().await.unwrap().as_ref(), TINY_JPEG);
+    let r = srv.http.get(format!("{}{image}", srv.url)).bearer_auth(GRID).send().await.unwrap();
+    assert_eq!(r.status(), 403);
+    let r =
+        srv.http.get(format!("{}/api/v1/images/..%2Fliandong.db", srv.url)).bearer_auth(PARTNER).send().await.unwrap();
+    assert_eq!(r.status(), 404, "no path out of the image directory");
 
     // An unknown event type is stored and counted, not refused.
     let unknown = anpr_xml("", "2026-11-27T22:41:00+08:00", 1, "active")

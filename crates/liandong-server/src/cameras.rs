@@ -128,8 +128,9 @@ pub async fn isapi_push(
     let camera = authorise_camera(&s, &headers, camera_id, params.get("key").map(String::as_str))?;
     let bytes = read_body(&headers, body, MAX_PUSH_BYTES).await?;
     let ct = headers.get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
-    let event = liandong_ingest::isapi::decode(ct, &bytes)?;
-    let ack = s.ingest.submit_camera(CameraItem { event, camera, recv_ms: now_ms() }).await?;
+    let mut event = liandong_ingest::isapi::decode(ct, &bytes)?;
+    let images = store_images(&s, std::mem::take(&mut event.images)).await?;
+    let ack = s.ingest.submit_camera(CameraItem { event, camera, recv_ms: now_ms(), images }).await?;
     Ok(Json(ack).into_response())
 }
 
@@ -148,8 +149,67 @@ pub async fn post_alert(
         .find(|(k, _)| k == "key")
         .map(|(_, v)| v.into_owned());
     let camera = authorise_camera(&s, &headers, &camera_id, key.as_deref())?;
-    let ack = s.ingest.submit_camera(CameraItem { event, camera, recv_ms: now_ms() }).await?;
+    let mut event = event;
+    let images = store_images(&s, std::mem::take(&mut event.images)).await?;
+    let ack = s.ingest.submit_camera(CameraItem { event, camera, recv_ms: now_ms(), images }).await?;
     Ok(Json(ack).into_response())
+}
+
+/// Where snapshots are kept: `images/` in the data directory.
+fn images_dir(s: &AppState) -> std::path::PathBuf {
+    s.config.data_dir.join("images")
+}
+
+/// Writes the push's JPEGs durably (fsync of the files and the directory) before the
+/// event is submitted, so that an acknowledged event never names a lost image. Returns
+/// their URLs. Images of an event whose commit then fails stay on disk unreferenced.
+async fn store_images(s: &AppState, images: Vec<Vec<u8>>) -> Result<Vec<String>, ApiError> {
+    if images.is_empty() {
+        return Ok(Vec::new());
+    }
+    let dir = images_dir(s);
+    let stamp = now_ms();
+    let names: Vec<String> = (0..images.len())
+        .map(|i| {
+            let salt = crate::devices::generate_key().unwrap_or_default();
+            format!("{stamp}-{}-{i}.jpg", &salt[..12.min(salt.len())]).to_ascii_lowercase()
+        })
+        .collect();
+    let files = names.clone();
+    tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+        use std::io::Write;
+        std::fs::create_dir_all(&dir)?;
+        for (name, bytes) in files.iter().zip(images) {
+            let mut f = std::fs::File::create(dir.join(name))?;
+            f.write_all(&bytes)?;
+            f.sync_all()?;
+        }
+        std::fs::File::open(&dir)?.sync_all()
+    })
+    .await
+    .map_err(|e| ApiError::internal(&e))?
+    .map_err(|e| ApiError::unavailable(&e))?;
+    Ok(names.into_iter().map(|n| format!("/api/v1/images/{n}")).collect())
+}
+
+/// `GET /api/v1/images/{name}`: a camera snapshot, for the roles that handle alerts.
+pub async fn get_image(
+    State(s): State<Arc<AppState>>,
+    axum::extract::Path(name): axum::extract::Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Result<Response, ApiError> {
+    require_user(&s.tokens, &headers, uri.query(), &[Role::Admin, Role::Operator, Role::Partner])?;
+    let valid = name.ends_with(".jpg")
+        && name.len() <= 64
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+    if !valid || name.contains("..") {
+        return Err(ApiError::not_found(format!("no image {name}")));
+    }
+    match tokio::fs::read(images_dir(&s).join(&name)).await {
+        Ok(bytes) => Ok(([(axum::http::header::CONTENT_TYPE, "image/jpeg")], bytes).into_response()),
+        Err(_) => Err(ApiError::not_found(format!("no image {name}"))),
+    }
 }
 
 #[derive(Deserialize)]

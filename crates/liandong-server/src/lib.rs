@@ -183,6 +183,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/cameras", get(cameras::list_cameras).post(cameras::register_camera))
         .route("/api/v1/watchlist", get(cameras::list_watchlist).post(cameras::add_watch))
         .route("/api/v1/alerts", post(cameras::post_alert))
+        .route("/api/v1/images/{name}", get(cameras::get_image))
         .route("/api/v1/tagged", get(cameras::list_tagged).post(cameras::add_tagged))
         .route("/api/v1/audit", get(cameras::list_audit))
         .route("/api/v1/reports", post(reports::post_report))

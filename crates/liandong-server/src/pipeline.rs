@@ -51,6 +51,8 @@ pub struct CameraItem {
     pub event: CameraEvent,
     pub camera: Arc<CameraInfo>,
     pub recv_ms: i64,
+    /// URLs of the push's JPEG snapshots, already durably stored.
+    pub images: Vec<String>,
 }
 
 /// What the rules need to know of a camera.
@@ -513,7 +515,7 @@ impl Sequencer {
             recv_ms: item.recv_ms,
             plate: plate.clone(),
             person_id: person.clone(),
-            payload: serde_json::to_string(e).unwrap_or_else(|_| "{}".into()),
+            payload: serde_json::json!({"event": e, "images": item.images}).to_string(),
         });
         // A push the camera repeats (activePostCount above 1) is the same alarm.
         let repeat = e.active_post_count.is_some_and(|c| c > 1);
@@ -555,6 +557,7 @@ impl Sequencer {
             "camera": {"id": cam.id, "name": cam.name, "kind": cam.kind, "lon": cam.position.lon(), "lat": cam.position.lat()},
             "place": place,
             "read": {"kind": watch_kind.as_str(), "value": value, "event_seq": event_seq, "event": e},
+            "images": item.images,
             "watch": {"id": hit.id, "reason": hit.reason},
             "nearest_units": nearest,
         });
