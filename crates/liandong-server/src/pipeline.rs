@@ -204,7 +204,16 @@ pub struct Sequencer {
     dedup: Dedup,
     /// Open incidents by id.
     incidents: HashMap<i64, IncidentRow>,
+    /// Devices already reported stale, until they report again.
+    stale: std::collections::HashSet<String>,
+    /// When each device was last heard from (receive time) and where it was.
+    last_heard: HashMap<String, (i64, Position)>,
 }
+
+/// A unit not heard from for this long is reported stale (its phone may have lost
+/// signal or power). Receive time counts, not fix time: a phone uploading fixes it
+/// buffered while offline is reporting.
+pub const STALE_UNIT_MS: i64 = 10 * 60 * 1000;
 
 /// The watch list, shared between the administrators' API (writes) and the rules.
 pub type SharedWatchlist = Arc<RwLock<Watchlist>>;
@@ -234,6 +243,7 @@ impl Sequencer {
             store.devices().await?.into_iter().map(|d| (d.device_id, d.unit_id.map(Arc::from))).collect();
         let mut tracks = HashMap::new();
         let mut last = HashMap::new();
+        let mut last_heard = HashMap::new();
         let fix = |f: Option<(i64, f64, f64)>| {
             f.and_then(|(t, lon, lat)| Some(Fix { position: Position::new(lon, lat).ok()?, time_ms: t }))
         };
@@ -248,6 +258,11 @@ impl Sequencer {
                 })
                 .collect();
             fences.sort_by_key(|m| m.fence);
+            if let Some(row) = &row {
+                if let Ok(p) = Position::new(row.lon, row.lat) {
+                    last_heard.insert(s.device_id.clone(), (row.recv_ms, p));
+                }
+            }
             if let Some(row) = row {
                 let unit_id = units.get(&s.device_id).cloned().flatten();
                 let report = LastReport {
@@ -276,6 +291,8 @@ impl Sequencer {
             watchlist,
             dedup: Dedup::new(DEDUP_WINDOW_S),
             incidents: open_incidents,
+            stale: std::collections::HashSet::new(),
+            last_heard,
         })
     }
 
@@ -338,6 +355,9 @@ impl Sequencer {
                     continue;
                 }
                 Work::Incident(cmd) => {
+                    if let IncidentCommand::Tick { now_ms } = cmd {
+                        self.stale_units(*now_ms, &mut seq, &mut alert_rows, &mut publish);
+                    }
                     let r = incident_command(
                         cmd,
                         &mut incidents_after,
@@ -428,6 +448,13 @@ impl Sequencer {
                 self.next_seq = seq;
                 self.tracks.extend(working);
                 incidents_after.retain(|_, i| i.state != "closed" && i.state != "cancelled");
+                // A device that reported is no longer stale.
+                for r in &rows {
+                    self.stale.remove(&r.device_id);
+                    if let Ok(p) = Position::new(r.lon, r.lat) {
+                        self.last_heard.insert(r.device_id.clone(), (r.recv_ms, p));
+                    }
+                }
                 self.incidents = incidents_after;
                 // Serialise outside the lock; readers wait only for the inserts. The
                 // view moves first, then the feed: see `live`'s module comment.
@@ -477,6 +504,54 @@ impl Sequencer {
                 }
             }
         }
+    }
+
+    /// Alerts operators once about each unit whose last trusted fix went stale.
+    fn stale_units(&mut self, now_ms: i64, seq: &mut i64, alerts: &mut Vec<AlertRow>, publish: &mut Vec<Publish>) {
+        let mut stale: Vec<(&String, i64, Position)> = self
+            .last_heard
+            .iter()
+            .filter(|(id, (heard, _))| now_ms - heard > STALE_UNIT_MS && !self.stale.contains(*id))
+            .map(|(id, (heard, p))| (id, *heard, *p))
+            .collect();
+        stale.sort_by(|a, b| a.0.cmp(b.0));
+        let mut newly = Vec::new();
+        for (device, heard_ms, position) in stale {
+            let alert_seq = *seq;
+            *seq += 1;
+            let minutes = (now_ms - heard_ms) / 60_000;
+            let place = self.enricher.view(&self.enricher.enrich(position), &[], &[]);
+            let data = serde_json::json!({
+                "seq": alert_seq,
+                "rule": "stale_unit",
+                "priority": 3,
+                "time": crate::time_fmt::rfc3339_ms(now_ms),
+                "device_id": device,
+                "last_heard": crate::time_fmt::rfc3339_ms(heard_ms),
+                "silent_min": minutes,
+                "place": place,
+            });
+            let message = format!("{{\"type\":\"alert\",\"seq\":{alert_seq},\"data\":{data}}}");
+            let roles = vec!["operator".to_owned()];
+            alerts.push(AlertRow {
+                seq: alert_seq,
+                rule: "stale_unit".into(),
+                priority: 3,
+                camera_id: None,
+                event_seq: None,
+                time_ms: now_ms,
+                lon: position.lon(),
+                lat: position.lat(),
+                roles: roles.clone(),
+                payload: message.clone(),
+            });
+            let (lon, lat) = (position.lon(), position.lat());
+            publish.push(Publish::Alert(FeedEvent::alert(alert_seq, lon, lat, roles.into(), Arc::from(message))));
+            newly.push(device.clone());
+        }
+        // Remembered now; a failed commit re-raises them at the next tick, which is
+        // what the operator needs anyway.
+        self.stale.extend(newly);
     }
 
     /// The rules on one camera push: store it; a watch-list hit that is not a repeat

@@ -392,3 +392,39 @@ async fn an_incident_goes_through_every_state_and_a_late_sign_for_escalates() {
     );
     h.app.finish().await;
 }
+
+/// A unit that stops reporting is reported stale to operators once, and again only
+/// after it has reported and gone silent anew.
+#[tokio::test]
+async fn a_silent_unit_raises_one_stale_alert_per_silence() {
+    let h = Harness::new("stale").await;
+    let t = now_s();
+    let (s, _) = h.get(&format!("/osmand?id=866001&timestamp={t}&lat=30.75&lon=107.05&key={KEY}")).await;
+    assert_eq!(s, StatusCode::OK);
+    use liandong_server::pipeline::IncidentCommand::Tick;
+    let tick = |after_min: i64| Tick { now_ms: (t as i64) * 1000 + after_min * 60_000 };
+    let stale = || async {
+        h.app.state.store.alerts_after(0, 100).await.unwrap().into_iter().filter(|a| a.rule == "stale_unit").count()
+    };
+    h.app.state.ingest.submit_incident(tick(9)).await.unwrap().unwrap();
+    assert_eq!(stale().await, 0, "9 minutes of silence is not yet stale");
+    h.app.state.ingest.submit_incident(tick(11)).await.unwrap().unwrap();
+    h.app.state.ingest.submit_incident(tick(12)).await.unwrap().unwrap();
+    assert_eq!(stale().await, 1, "one alert per silence");
+    let alert = h.app.state.store.alerts_after(0, 100).await.unwrap().pop().unwrap();
+    assert!(alert.payload.contains("\"device_id\":\"866001\""), "{}", alert.payload);
+    assert_eq!(alert.roles, ["operator"]);
+    // It reports again (a fix 20 minutes on), then falls silent again.
+    let t2 = t + 20 * 60;
+    let (s, _) = h.get(&format!("/osmand?id=866001&timestamp={t2}&lat=30.75&lon=107.05&key={KEY}")).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "a fix 20 minutes in the future is refused");
+    let (s, _) = h.get(&format!("/osmand?id=866001&lat=30.75&lon=107.05&key={KEY}")).await;
+    assert_eq!(s, StatusCode::OK, "a fix without time takes the receive time");
+    let now = now_s();
+    let tick_at = |s: u64| Tick { now_ms: (s as i64) * 1000 };
+    h.app.state.ingest.submit_incident(tick_at(now + 5 * 60)).await.unwrap().unwrap();
+    assert_eq!(stale().await, 1, "reporting again ended the silence");
+    h.app.state.ingest.submit_incident(tick_at(now + 11 * 60)).await.unwrap().unwrap();
+    assert_eq!(stale().await, 2, "a new silence, a new alert");
+    h.app.finish().await;
+}
