@@ -201,6 +201,27 @@ async fn a_watch_listed_plate_at_a_checkpoint_alerts_the_operator_once() {
         assert_eq!(v["error"]["field"], field, "{v}");
     }
 
+    // The operator opens an incident from the alert: it takes the camera's place.
+    let r = http
+        .post(format!("{url}/api/v1/incidents"))
+        .bearer_auth(OPERATOR)
+        .json(&json!({"title": "布控车辆 川S12345", "priority": 1, "alert_seq": alert_seq}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!((v["incident"]["lon"].as_f64(), v["incident"]["lat"].as_f64()), (Some(107.15), Some(30.6)), "{v}");
+    assert_eq!(v["incident"]["alert_seq"], alert_seq);
+    let r = http
+        .post(format!("{url}/api/v1/incidents"))
+        .bearer_auth(OPERATOR)
+        .json(&json!({"title": "x", "alert_seq": 999_999}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.json::<Value>().await.unwrap()["error"]["field"], "alert_seq");
+
     // An operator reconnecting with `since` gets the alert replayed in sequence.
     let (mut again, _) =
         tokio_tungstenite::connect_async(format!("ws://{addr}/api/v1/live?token={OPERATOR}&since={}", alert_seq - 1))

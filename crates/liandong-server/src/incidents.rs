@@ -59,8 +59,11 @@ struct NewIncident {
     title: String,
     #[serde(default = "default_priority")]
     priority: u8,
-    lon: f64,
-    lat: f64,
+    /// The place; taken from the alert when `alert_seq` is given without it.
+    #[serde(default)]
+    lon: Option<f64>,
+    #[serde(default)]
+    lat: Option<f64>,
     #[serde(default)]
     alert_seq: Option<i64>,
 }
@@ -84,7 +87,19 @@ pub async fn create(State(s): State<Arc<AppState>>, headers: HeaderMap, body: Bo
     if !(1..=5).contains(&n.priority) {
         return Err(ApiError::bad_request("priority", "must be 1 (highest) to 5"));
     }
-    let position = Position::new(n.lon, n.lat).map_err(|e| ApiError::bad_request(e.field(), e.to_string()))?;
+    let (lon, lat) = match (n.lon, n.lat, n.alert_seq) {
+        (Some(lon), Some(lat), _) => (lon, lat),
+        (None, None, Some(seq)) => {
+            let alert = s.store.alerts_after(seq - 1, 1).await.map_err(|e| ApiError::unavailable(&e))?.pop();
+            match alert {
+                Some(a) if a.seq == seq => (a.lon, a.lat),
+                _ => return Err(ApiError::bad_request("alert_seq", format!("no alert {seq}"))),
+            }
+        }
+        (None, _, _) => return Err(ApiError::bad_request("lon", "required unless alert_seq names an alert")),
+        (_, None, _) => return Err(ApiError::bad_request("lat", "required unless alert_seq names an alert")),
+    };
+    let position = Position::new(lon, lat).map_err(|e| ApiError::bad_request(e.field(), e.to_string()))?;
     let cmd = IncidentCommand::Create {
         title: n.title.trim().to_owned(),
         priority: n.priority,
