@@ -186,3 +186,103 @@ pub async fn statistics(State(s): State<Arc<AppState>>, headers: HeaderMap, uri:
     let stats = s.store.mediation_stats(from, to).await.map_err(|e| ApiError::unavailable(&e))?;
     Ok(Json(serde_json::json!({ "mediation": stats })).into_response())
 }
+
+/// `GET /api/v1/reports?status=new`: reports to review, newest first (operators).
+pub async fn list_reports(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
+    require_user(&s.tokens, &headers, uri.query(), &[Role::Operator, Role::Admin])?;
+    let status: Option<String> = form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
+        .find(|(k, _)| k == "status")
+        .map(|(_, v)| v.into_owned());
+    if let Some(st) = status.as_deref() {
+        if !["new", "accepted", "merged", "rejected"].contains(&st) {
+            return Err(ApiError::bad_request("status", "must be new, accepted, merged or rejected"));
+        }
+    }
+    let reports = s.store.reports(status.as_deref(), 500).await.map_err(|e| ApiError::unavailable(&e))?;
+    Ok(Json(serde_json::json!({ "reports": reports })).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Review {
+    /// accept | merge | reject
+    decision: String,
+    /// For `merge`: the incident the report joins.
+    #[serde(default)]
+    incident_id: Option<i64>,
+    /// For `accept`: the new incident's priority (default 3).
+    #[serde(default)]
+    priority: Option<u8>,
+    /// Required for `reject`.
+    #[serde(default)]
+    reason: String,
+}
+
+/// `POST /api/v1/reports/{id}/review`: `accept` opens an incident at the report's place,
+/// `merge` attaches the report to an incident, `reject` needs a reason.
+pub async fn review_report(
+    State(s): State<Arc<AppState>>,
+    Path(report_id): Path<i64>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let user = require_user(&s.tokens, &headers, uri.query(), &[Role::Operator, Role::Admin])?;
+    require_json(&headers)?;
+    let bytes = read_body(&headers, body, 64 * 1024).await?;
+    let r: Review = serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_request("body", e.to_string()))?;
+    let report = s
+        .store
+        .report(report_id)
+        .await
+        .map_err(|e| ApiError::unavailable(&e))?
+        .ok_or_else(|| ApiError::not_found(format!("no report {report_id}")))?;
+    if report.status != "new" {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "report_id",
+            format!("report {report_id} is already {}", report.status),
+        ));
+    }
+    let (status, note, incident) = match r.decision.as_str() {
+        "accept" => {
+            let priority = r.priority.unwrap_or(3);
+            if !(1..=5).contains(&priority) {
+                return Err(ApiError::bad_request("priority", "must be 1 (highest) to 5"));
+            }
+            let position = liandong_core::Position::new(report.lon, report.lat).map_err(|e| ApiError::internal(&e))?;
+            let title: String = format!("[{}] {}", report.category, report.text).chars().take(200).collect();
+            let cmd = crate::pipeline::IncidentCommand::Create {
+                title,
+                priority,
+                position,
+                alert_seq: None,
+                actor: user.name.clone(),
+                now_ms: crate::time_fmt::now_ms(),
+            };
+            let inc =
+                s.ingest.submit_incident(cmd).await?.map_err(|e| ApiError::new(StatusCode::CONFLICT, "decision", e))?;
+            let id = inc.as_ref().map(|i| i.incident_id);
+            ("accepted", format!("incident {}", id.unwrap_or_default()), id)
+        }
+        "merge" => {
+            let id = r.incident_id.ok_or_else(|| ApiError::bad_request("incident_id", "a merge names the incident"))?;
+            if s.store.incident(id).await.map_err(|e| ApiError::unavailable(&e))?.is_none() {
+                return Err(ApiError::bad_request("incident_id", format!("no incident {id}")));
+            }
+            ("merged", format!("incident {id}"), Some(id))
+        }
+        "reject" if r.reason.trim().is_empty() => return Err(ApiError::bad_request("reason", "a rejection says why")),
+        "reject" => ("rejected", r.reason.trim().to_owned(), None),
+        _ => return Err(ApiError::bad_request("decision", "must be accept, merge or reject")),
+    };
+    if !s.store.review_report(report_id, status, &note).await.map_err(|e| ApiError::unavailable(&e))? {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "report_id",
+            format!("report {report_id} was reviewed meanwhile"),
+        ));
+    }
+    tracing::info!(report_id, status, by = %user.name, "report reviewed");
+    Ok(Json(serde_json::json!({ "report_id": report_id, "status": status, "incident_id": incident })).into_response())
+}

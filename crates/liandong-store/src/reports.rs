@@ -48,6 +48,25 @@ pub struct MediationStats {
     pub reports_by_category: Vec<(String, i64)>,
 }
 
+const REPORT_SELECT: &str =
+    "SELECT report_id, reporter, category, text, lon, lat, time_ms, recv_ms, enrichment, photos, status FROM grid_reports";
+
+fn grid_report(r: &sqlx::sqlite::SqliteRow) -> GridReport {
+    GridReport {
+        report_id: r.get(0),
+        reporter: r.get(1),
+        category: r.get(2),
+        text: r.get(3),
+        lon: r.get(4),
+        lat: r.get(5),
+        time_ms: r.get(6),
+        recv_ms: r.get(7),
+        enrichment: serde_json::from_str(r.get::<&str, _>(8)).unwrap_or_default(),
+        photos: r.get(9),
+        status: r.get(10),
+    }
+}
+
 impl Store {
     /// Stores a report; a dispute also opens a mediation case, in the same transaction.
     /// Returns the report id and the case id.
@@ -84,6 +103,42 @@ impl Store {
         };
         tx.commit().await.map_err(q("commit"))?;
         Ok((id, case))
+    }
+
+    /// One report.
+    pub async fn report(&self, report_id: i64) -> Result<Option<GridReport>, StoreError> {
+        let row = sqlx::query(&format!("{REPORT_SELECT} WHERE report_id = ?"))
+            .bind(report_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(q("read report"))?;
+        Ok(row.as_ref().map(grid_report))
+    }
+
+    /// Reports, newest first, optionally of one status.
+    pub async fn reports(&self, status: Option<&str>, limit: u32) -> Result<Vec<GridReport>, StoreError> {
+        let rows =
+            sqlx::query(&format!("{REPORT_SELECT} WHERE ?1 IS NULL OR status = ?1 ORDER BY report_id DESC LIMIT ?2"))
+                .bind(status)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(q("list reports"))?;
+        Ok(rows.iter().map(grid_report).collect())
+    }
+
+    /// Moves a new report to `status` with a note. Returns false when the report does
+    /// not exist or was already reviewed.
+    pub async fn review_report(&self, report_id: i64, status: &str, note: &str) -> Result<bool, StoreError> {
+        let done =
+            sqlx::query("UPDATE grid_reports SET status = ?, status_note = ? WHERE report_id = ? AND status = 'new'")
+                .bind(status)
+                .bind(note)
+                .bind(report_id)
+                .execute(&self.writer)
+                .await
+                .map_err(q("review report"))?;
+        Ok(done.rows_affected() == 1)
     }
 
     pub async fn mediation_cases(&self, status: Option<&str>) -> Result<Vec<MediationCase>, StoreError> {
