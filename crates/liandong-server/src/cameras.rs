@@ -17,7 +17,7 @@ use serde::Deserialize;
 use crate::auth::{bearer, require_user, secrets_equal, Role};
 use crate::error::ApiError;
 use crate::pipeline::{CameraInfo, CameraItem};
-use crate::routes::{read_body, require_json};
+use crate::routes::{read_body, read_json, require_json};
 use crate::time_fmt::now_ms;
 use crate::AppState;
 
@@ -231,9 +231,7 @@ pub async fn register_camera(
     body: Body,
 ) -> Result<Response, ApiError> {
     require_user(&s.tokens, &headers, uri.query(), &[Role::Admin])?;
-    require_json(&headers)?;
-    let bytes = read_body(&headers, body, 64 * 1024).await?;
-    let c: NewCamera = serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_request("body", e.to_string()))?;
+    let c: NewCamera = read_json(&headers, body, 64 * 1024).await?;
     crate::devices::valid_device_id(&c.camera_id).map_err(|r| ApiError::bad_request("camera_id", r))?;
     if !CAMERA_KINDS.contains(&c.kind.as_str()) {
         return Err(ApiError::bad_request("kind", format!("must be one of {}", CAMERA_KINDS.join(", "))));
@@ -309,9 +307,7 @@ pub async fn add_watch(
     body: Body,
 ) -> Result<Response, ApiError> {
     let user = require_user(&s.tokens, &headers, uri.query(), &[Role::Admin])?;
-    require_json(&headers)?;
-    let bytes = read_body(&headers, body, 64 * 1024).await?;
-    let w: NewWatch = serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_request("body", e.to_string()))?;
+    let w: NewWatch = read_json(&headers, body, 64 * 1024).await?;
     crate::devices::valid_device_id(&w.watch_id).map_err(|r| ApiError::bad_request("watch_id", r))?;
     let kind = WatchKind::parse(&w.kind).ok_or_else(|| ApiError::bad_request("kind", "must be plate or person"))?;
     let value = match kind {
@@ -392,9 +388,7 @@ pub async fn add_tagged(
     body: Body,
 ) -> Result<Response, ApiError> {
     let user = require_user(&s.tokens, &headers, uri.query(), &[Role::Admin])?;
-    require_json(&headers)?;
-    let bytes = read_body(&headers, body, 64 * 1024).await?;
-    let t: NewTagged = serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_request("body", e.to_string()))?;
+    let t: NewTagged = read_json(&headers, body, 64 * 1024).await?;
     crate::devices::valid_device_id(&t.person_id).map_err(|r| ApiError::bad_request("person_id", r))?;
     if let Some(bad) = t.roles.iter().find(|r| !TAGGED_ROLES.contains(&r.as_str())) {
         return Err(ApiError::bad_request(

@@ -18,7 +18,7 @@ use serde::Deserialize;
 use crate::auth::{bearer, Role};
 use crate::error::ApiError;
 use crate::pipeline::IncidentCommand;
-use crate::routes::{read_body, require_json};
+use crate::routes::read_json;
 use crate::time_fmt::now_ms;
 use crate::AppState;
 
@@ -77,9 +77,7 @@ pub async fn create(State(s): State<Arc<AppState>>, headers: HeaderMap, body: Bo
     let Actor::Operator(name) = actor(&s, &headers)? else {
         return Err(ApiError::forbidden("authorization", "only operators open incidents"));
     };
-    require_json(&headers)?;
-    let bytes = read_body(&headers, body, 64 * 1024).await?;
-    let n: NewIncident = serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_request("body", e.to_string()))?;
+    let n: NewIncident = read_json(&headers, body, 64 * 1024).await?;
     let chars = n.title.trim().chars().count();
     if chars == 0 || chars > 200 {
         return Err(ApiError::bad_request("title", "must be 1 to 200 characters"));
@@ -133,9 +131,7 @@ pub async fn act(
     body: Body,
 ) -> Result<Response, ApiError> {
     let who = actor(&s, &headers)?;
-    require_json(&headers)?;
-    let bytes = read_body(&headers, body, 64 * 1024).await?;
-    let step: Step = serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_request("body", e.to_string()))?;
+    let step: Step = read_json(&headers, body, 64 * 1024).await?;
     let action = Action::parse(&step.action).ok_or_else(|| {
         ApiError::bad_request("action", "must be dispatch, sign, depart, arrive, feedback, close or cancel")
     })?;

@@ -433,7 +433,15 @@ impl Sequencer {
             incidents: &incident_rows,
             incident_events: &incident_events,
         };
-        let result = self.store.write(&batch).await;
+        // An escalation tick with nothing due writes nothing: no transaction, no fsync.
+        let empty = rows.is_empty()
+            && states.is_empty()
+            && camera_rows.is_empty()
+            && alert_rows.is_empty()
+            && audit.is_empty()
+            && incident_rows.is_empty()
+            && incident_events.is_empty();
+        let result = if empty { Ok(()) } else { self.store.write(&batch).await };
         tracing::debug!(
             reports = rows.len(),
             camera_events = camera_rows.len(),
@@ -488,7 +496,9 @@ impl Sequencer {
                         Publish::Alert(e) | Publish::Incident(e) => self.hub.publish(e),
                     }
                 }
-                self.metrics.record_commit(rows.len(), started.elapsed());
+                if !empty {
+                    self.metrics.record_commit(rows.len(), started.elapsed());
+                }
                 for (job, a) in jobs.into_iter().zip(acks) {
                     // A client that went away before its ack is not an error: the
                     // events are committed either way.

@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 use crate::auth::{require_user, Role};
 use crate::error::ApiError;
-use crate::routes::{read_body, require_json};
+use crate::routes::read_json;
 use crate::time_fmt::now_ms;
 use crate::AppState;
 
@@ -54,9 +54,7 @@ pub async fn post_report(
         uri.query(),
         &[Role::GridMember, Role::PostOfficer, Role::Operator, Role::Admin],
     )?;
-    require_json(&headers)?;
-    let bytes = read_body(&headers, body, MAX_REPORT_BYTES).await?;
-    let r: NewReport = serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_request("body", e.to_string()))?;
+    let r: NewReport = read_json(&headers, body, MAX_REPORT_BYTES).await?;
     if !REPORT_CATEGORIES.contains(&r.category.as_str()) {
         return Err(ApiError::bad_request("category", format!("must be one of {}", REPORT_CATEGORIES.join(", "))));
     }
@@ -150,9 +148,7 @@ pub async fn close_mediation(
     body: Body,
 ) -> Result<Response, ApiError> {
     let user = require_user(&s.tokens, &headers, uri.query(), &[Role::Partner, Role::Operator, Role::Admin])?;
-    require_json(&headers)?;
-    let bytes = read_body(&headers, body, 64 * 1024).await?;
-    let o: Outcome = serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_request("body", e.to_string()))?;
+    let o: Outcome = read_json(&headers, body, 64 * 1024).await?;
     if !MEDIATION_TYPES.contains(&o.mediation_type.as_str()) {
         return Err(ApiError::bad_request("mediation_type", format!("must be one of {}", MEDIATION_TYPES.join(", "))));
     }
@@ -228,9 +224,7 @@ pub async fn review_report(
     body: Body,
 ) -> Result<Response, ApiError> {
     let user = require_user(&s.tokens, &headers, uri.query(), &[Role::Operator, Role::Admin])?;
-    require_json(&headers)?;
-    let bytes = read_body(&headers, body, 64 * 1024).await?;
-    let r: Review = serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_request("body", e.to_string()))?;
+    let r: Review = read_json(&headers, body, 64 * 1024).await?;
     let report = s
         .store
         .report(report_id)

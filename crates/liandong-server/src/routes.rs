@@ -47,6 +47,19 @@ pub(crate) async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> 
     axum::body::to_bytes(body, limit).await.map_err(|_| too_large())
 }
 
+/// Reads a JSON body of at most `limit` bytes into `T`: 415 unless the content type is
+/// JSON, 413 when too large, 400 naming `body` (with serde's line, column and field)
+/// when it does not decode.
+pub(crate) async fn read_json<T: serde::de::DeserializeOwned>(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+) -> Result<T, ApiError> {
+    require_json(headers)?;
+    let bytes = read_body(headers, body, limit).await?;
+    serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_request("body", e.to_string()))
+}
+
 fn content_type(headers: &HeaderMap) -> Option<&str> {
     headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok())
 }
@@ -311,9 +324,7 @@ pub async fn register_device(
     body: Body,
 ) -> Result<Response, ApiError> {
     require_user(&s.tokens, &headers, uri.query(), &[Role::Admin])?;
-    require_json(&headers)?;
-    let bytes = read_body(&headers, body, 64 * 1024).await?;
-    let new: NewDevice = serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_request("body", e.to_string()))?;
+    let new: NewDevice = read_json(&headers, body, 64 * 1024).await?;
     new.validate()?;
     let key = match &new.key {
         Some(k) => k.clone(),
