@@ -372,6 +372,9 @@ async fn a_tagged_person_alert_reaches_the_partner_only_and_every_read_is_audite
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dispute_report_goes_to_mediation_and_its_outcome_shows_in_the_statistics() {
     let srv = start("mediation").await;
+    let mut operator = srv.ws(OPERATOR).await;
+    let mut partner = srv.ws(PARTNER).await;
+    let mut grid = srv.ws(GRID).await;
     let post = |token: &'static str, path: String, body: Value| {
         srv.http.post(format!("{}{path}", srv.url)).bearer_auth(token).json(&body).send()
     };
@@ -391,6 +394,23 @@ async fn a_dispute_report_goes_to_mediation_and_its_outcome_shows_in_the_statist
     .unwrap();
     assert_eq!(r.status(), 201);
     assert_eq!(r.json::<Value>().await.unwrap()["mediation_case_id"], Value::Null, "only disputes go to mediation");
+    // Both reports reach the operators' feed; the dispute reaches the mediation
+    // centre's partners too; the grid member who filed them gets no alerts.
+    let seen = alerts_within(&mut operator, 1000).await;
+    let cats: Vec<&str> = seen.iter().map(|a| a["data"]["report"]["category"].as_str().unwrap()).collect();
+    assert_eq!(cats, ["dispute", "hazard"]);
+    assert_eq!(seen[0]["data"]["rule"], "grid_report");
+    assert_eq!(seen[0]["data"]["report"]["report_id"], v["report_id"]);
+    assert_eq!(seen[0]["data"]["place"]["township"]["id"], "t-west");
+    let partner_seen = alerts_within(&mut partner, 300).await;
+    assert_eq!(partner_seen.len(), 1);
+    assert_eq!(partner_seen[0]["data"]["report"]["mediation_case_id"], case_id);
+    assert!(alerts_within(&mut grid, 300).await.is_empty());
+    // The photo is stored and served to the operators.
+    let photo_url = v["photos"][0].as_str().expect("the report names its photo");
+    let r = srv.http.get(format!("{}{photo_url}", srv.url)).bearer_auth(OPERATOR).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(&r.bytes().await.unwrap()[..2], &[0xFF, 0xD8]);
 
     // Bad input names the field.
     let rows = [
@@ -464,5 +484,372 @@ async fn a_dispute_report_goes_to_mediation_and_its_outcome_shows_in_the_statist
     assert_eq!(m["success_rate"], 1.0);
     assert_eq!(m["by_type"], json!([["judicial", 1]]));
     assert_eq!(m["reports_by_category"], json!([["dispute", 1], ["hazard", 1]]));
+    srv.finish().await;
+}
+
+/// Starts a server whose alert rules are tuned for a test: a storm is more than
+/// `storm_max` alerts in `storm_window_s`.
+async fn start_with(name: &str, tune: impl FnOnce(&mut Config)) -> Server {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let dir = std::env::temp_dir().join(format!("liandong-alerts-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut config = Config { data_dir: dir.clone(), maps: root.join("tests/fixtures/maps/mini"), ..Config::default() };
+    config.store.durability = liandong_store::Durability::Normal;
+    let token = |t: &str, role| TokenConfig { token: Secret::new(t), role, name: t.into(), unit_id: None };
+    config.tokens = vec![
+        token(ADMIN, Role::Admin),
+        token(OPERATOR, Role::Operator),
+        token(GRID, Role::GridMember),
+        token(PARTNER, Role::Partner),
+    ];
+    tune(&mut config);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(liandong_server::run(listener, config, async move {
+        let _ = stopped.await;
+    }));
+    let url = format!("http://{addr}");
+    let http = reqwest::Client::new();
+    for _ in 0..300 {
+        if http.get(format!("{url}/healthz")).send().await.is_ok_and(|r| r.status().is_success()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Server { addr, url, http, dir, stop, task }
+}
+
+impl Server {
+    async fn admin(&self, path: &str, body: Value) -> Value {
+        let r = self.http.post(format!("{}{path}", self.url)).bearer_auth(ADMIN).json(&body).send().await.unwrap();
+        let status = r.status();
+        let v: Value = r.json().await.unwrap();
+        assert!(status.is_success(), "{path}: {status} {v}");
+        v
+    }
+
+    async fn get(&self, token: &str, path: &str) -> (u16, Value) {
+        let r = self.http.get(format!("{}{path}", self.url)).bearer_auth(token).send().await.unwrap();
+        (r.status().as_u16(), r.json().await.unwrap())
+    }
+
+    async fn anpr(&self, camera: &str, key: &str, plate: &str, time: &str) -> Value {
+        let r = self
+            .http
+            .post(format!("{}/isapi/events?camera={camera}&key={key}", self.url))
+            .header("content-type", "application/xml")
+            .body(anpr_xml(plate, time, 1, "active"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        r.json().await.unwrap()
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
+}
+
+/// Every alert that arrives within `within_ms`.
+async fn alerts_within(ws: &mut Ws, within_ms: u64) -> Vec<Value> {
+    let mut out = Vec::new();
+    while let Some(a) = next_alert(ws, within_ms).await {
+        out.push(a);
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_camera_storm_raises_one_storm_alert_then_calms_and_priority_one_still_passes() {
+    let srv = start_with("storm", |c| {
+        c.alerts.storm_max_alerts = 5;
+        c.alerts.storm_window_s = 2;
+    })
+    .await;
+    srv.admin("/api/v1/cameras", json!({"camera_id": "cam-1", "name": "横路卡口", "kind": "checkpoint", "lon": 107.15, "lat": 30.6, "key": CAMERA_KEY})).await;
+    for i in 0..10 {
+        srv.admin("/api/v1/watchlist", json!({"watch_id": format!("w-{i}"), "kind": "plate", "value": format!("川S1000{i}"), "reason": "套牌嫌疑", "priority": 3, "roles": ["operator"]})).await;
+    }
+    srv.admin("/api/v1/watchlist", json!({"watch_id": "w-wanted", "kind": "plate", "value": "川S99999", "reason": "在逃人员车辆", "priority": 1, "roles": ["operator"]})).await;
+    let mut operator = srv.ws(OPERATOR).await;
+    // A mis-aimed camera reads ten different watched plates within a second.
+    let mut acks = Vec::new();
+    for i in 0..10 {
+        acks.push(srv.anpr("cam-1", CAMERA_KEY, &format!("川S1000{i}"), "2026-11-27T10:00:00+08:00").await);
+    }
+    let raised: Vec<bool> = acks.iter().map(|a| a["alert_seq"].is_i64()).collect();
+    assert_eq!(raised, [true, true, true, true, true, false, false, false, false, false], "{acks:?}");
+    let wanted = srv.anpr("cam-1", CAMERA_KEY, "川S99999", "2026-11-27T10:00:01+08:00").await;
+    assert!(wanted["alert_seq"].is_i64(), "a priority 1 hit passes the storm");
+    let got = alerts_within(&mut operator, 1000).await;
+    let rules: Vec<&str> = got.iter().map(|a| a["data"]["rule"].as_str().unwrap()).collect();
+    assert_eq!(
+        rules,
+        ["watchlist_plate"; 5].iter().copied().chain(["camera_storm", "watchlist_plate"]).collect::<Vec<_>>()
+    );
+    assert_eq!(got[5]["data"]["camera"]["id"], "cam-1");
+    assert_eq!(got[5]["data"]["storm"]["alerts_in_window"], 6, "{}", got[5]);
+    // Quiet for the window: the storm ends, with the count it held back.
+    let end = next_alert(&mut operator, 5000).await.expect("the storm's end is announced");
+    assert_eq!(end["data"]["rule"], "camera_storm_end");
+    assert_eq!(end["data"]["storm"]["suppressed"], 5, "{end}");
+    // Every read was stored, alert or not.
+    let store = liandong_store::Store::open(&srv.dir, liandong_store::Durability::Normal).await.unwrap();
+    assert_eq!(store.count_camera_events("cam-1").await.unwrap(), 11);
+    srv.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn successive_reads_across_cameras_form_a_track() {
+    let srv = start_with("track", |_| {}).await;
+    srv.admin("/api/v1/cameras", json!({"camera_id": "cam-1", "name": "横路卡口", "kind": "checkpoint", "lon": 107.15, "lat": 30.6, "key": CAMERA_KEY})).await;
+    // cam-2 is about 4.6 km north-east of cam-1.
+    srv.admin("/api/v1/cameras", json!({"camera_id": "cam-2", "name": "东门卡口", "kind": "checkpoint", "lon": 107.18, "lat": 30.63, "key": "camera-key-0002"})).await;
+    srv.admin("/api/v1/watchlist", json!({"watch_id": "w-1", "kind": "plate", "value": "川S·12345", "reason": "被盗车辆", "priority": 2, "roles": ["operator"]})).await;
+    let mut operator = srv.ws(OPERATOR).await;
+    srv.anpr("cam-1", CAMERA_KEY, "川S12345", "2026-11-27T10:00:00+08:00").await;
+    srv.anpr("cam-2", "camera-key-0002", "川S12345", "2026-11-27T10:05:00+08:00").await;
+    let got = alerts_within(&mut operator, 1000).await;
+    assert_eq!(got.len(), 2, "a new camera is a new alert: {got:?}");
+    let track = &got[1]["data"]["track"];
+    assert_eq!(track["cameras"], json!(["cam-1", "cam-2"]), "{track}");
+    assert_eq!(track["coordinates"], json!([[107.15, 30.6], [107.18, 30.63]]));
+    assert_eq!(track["heading"], "NE");
+    let speed = track["speed_kmh"].as_f64().unwrap();
+    assert!((50.0..60.0).contains(&speed), "about 4.4 km in 5 min: {speed}");
+    assert_eq!(track["last"]["camera_id"], "cam-2");
+
+    // The stored track, as GeoJSON, for any period.
+    let q = "/api/v1/tracks?plate=%E5%B7%9DS-12345&from=2026-11-27T00:00:00%2B08:00&to=2026-11-28T00:00:00%2B08:00";
+    let (status, feature) = srv.get(OPERATOR, q).await;
+    assert_eq!(status, 200, "{feature}");
+    assert_eq!(feature["type"], "Feature");
+    assert_eq!(feature["geometry"]["type"], "LineString");
+    assert_eq!(feature["geometry"]["coordinates"], json!([[107.15, 30.6], [107.18, 30.63]]));
+    assert_eq!(feature["properties"]["plate"], "川S12345");
+    assert_eq!(feature["properties"]["heading"], "NE");
+    let bad = [
+        (PARTNER, q.to_owned(), 403, "plate"),
+        (OPERATOR, "/api/v1/tracks".to_owned(), 400, "plate"),
+        (OPERATOR, "/api/v1/tracks?plate=hello".to_owned(), 400, "plate"),
+        (OPERATOR, "/api/v1/tracks?plate=%E5%B7%9DS12345&from=yesterday".to_owned(), 400, "from"),
+        (OPERATOR, "/api/v1/tracks?plate=%E5%B7%9DA00000".to_owned(), 404, "plate"),
+        (GRID, q.to_owned(), 403, "authorization"),
+    ];
+    for (token, path, status, field) in bad {
+        let (s, v) = srv.get(token, &path).await;
+        assert_eq!((s, v["error"]["field"].as_str()), (status, Some(field)), "{path}: {v}");
+    }
+    srv.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tagged_person_inside_a_school_fence_in_forbidden_hours_alerts_the_partner_once() {
+    let srv = start_with("zone", |_| {}).await;
+    srv.admin(
+        "/api/v1/devices",
+        json!({"device_id": "ankle-7", "name": "矫正对象定位", "kind": "other", "key": "key-of-ankle-7"}),
+    )
+    .await;
+    srv.admin("/api/v1/devices", json!({"device_id": "w1", "name": "巡防队员", "kind": "patrol_member", "unit_id": "team-1", "key": "key-of-w1"})).await;
+    // Refusals name the field: an unknown fence kind, a bad time, an unknown phone.
+    let bad = [
+        (json!([{"fence_kind": "casino", "from": "22:00", "to": "06:00"}]), "ankle-7", "zone_rules[0].fence_kind"),
+        (json!([{"fence_kind": "school", "from": "22:00", "to": "30:00"}]), "ankle-7", "zone_rules[0].to"),
+        (json!([{"fence_kind": "school", "from": "22:00", "to": "06:00"}]), "no-such-phone", "device_id"),
+    ];
+    for (rules, device, field) in bad {
+        let r = srv
+            .http
+            .post(format!("{}/api/v1/tagged", srv.url))
+            .bearer_auth(ADMIN)
+            .json(&json!({"person_id": "P-7", "name": "李某", "roles": ["partner"], "device_id": device, "zone_rules": rules}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400);
+        assert_eq!(r.json::<Value>().await.unwrap()["error"]["field"], field);
+    }
+    // All day, so that the test does not depend on the hour it runs at; the hours
+    // themselves are checked by the domain's tests.
+    srv.admin("/api/v1/tagged", json!({"person_id": "P-7", "name": "李某", "roles": ["partner"], "device_id": "ankle-7", "zone_rules": [{"fence_kind": "school", "from": "00:00", "to": "24:00"}]})).await;
+    let mut partner = srv.ws(PARTNER).await;
+    let mut grid = srv.ws(GRID).await;
+    let report = |lon: f64, lat: f64, t: i64| {
+        srv.http
+            .post(format!("{}/api/v1/positions", srv.url))
+            .bearer_auth(ADMIN)
+            .json(&json!({"positions": [{"device_id": "ankle-7", "lon": lon, "lat": lat, "time": t}]}))
+            .send()
+    };
+    // Ten minutes apart: a walk, not a GPS jump (jumps are not trusted, so they break
+    // no rule).
+    let t0 = now_ms() - 50 * 60_000;
+    // Outside, then inside the school fence twice, out, and in again: two alerts.
+    for (i, (lon, lat)) in [(107.08, 30.68), (107.10, 30.70), (107.1001, 30.7001), (107.08, 30.68), (107.10, 30.70)]
+        .into_iter()
+        .enumerate()
+    {
+        assert!(report(lon, lat, t0 + i as i64 * 600_000).await.unwrap().status().is_success());
+    }
+    let got = alerts_within(&mut partner, 1000).await;
+    assert_eq!(got.len(), 2, "one alert per entry, not one per report: {got:?}");
+    let a = &got[0]["data"];
+    assert_eq!((a["rule"].as_str(), a["priority"].as_i64()), (Some("tagged_zone"), Some(2)));
+    assert_eq!(a["person"]["person_id"], "P-7");
+    assert_eq!(a["zone"]["fence"], "f-school");
+    assert!(alerts_within(&mut grid, 300).await.is_empty(), "a grid member sees no tagged-person alert");
+    let (_, log) = srv.get(ADMIN, "/api/v1/audit?subject=P-7").await;
+    let seen = log["audit"].as_array().unwrap().iter().filter(|e| e["action"] == "tagged_person_seen").count();
+    assert_eq!(seen, 2, "{log}");
+    assert_eq!(log["audit"][0]["actor"], "device:ankle-7");
+
+    // A face camera at the school gate sees the person: the sighting is a zone alert.
+    srv.admin("/api/v1/cameras", json!({"camera_id": "cam-gate", "name": "实验小学校门", "kind": "face", "lon": 107.1, "lat": 30.7, "key": "camera-key-gate"})).await;
+    let (ct, body) = face_multipart("P-7");
+    let r = srv
+        .http
+        .post(format!("{}/isapi/events?camera=cam-gate&key=camera-key-gate", srv.url))
+        .header("content-type", ct)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let a = next_alert(&mut partner, 2000).await.expect("the partner sees the camera's zone alert");
+    assert_eq!(
+        (a["data"]["rule"].as_str(), a["data"]["zone"]["source"].as_str()),
+        (Some("tagged_zone"), Some("camera"))
+    );
+    assert_eq!(a["data"]["read"]["value"], "P-7");
+
+    // A unit stands 1 km away; the tagged person's phone, nearer, is never offered.
+    let r = srv
+        .http
+        .post(format!("{}/api/v1/positions", srv.url))
+        .bearer_auth(ADMIN)
+        .json(&json!({"positions": [{"device_id": "w1", "lon": 107.11, "lat": 30.70, "time": now_ms()}]}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    let r = srv
+        .http
+        .post(format!("{}/api/v1/incidents", srv.url))
+        .bearer_auth(OPERATOR)
+        .json(&json!({"title": "校园周边可疑人员", "priority": 2, "lon": 107.10, "lat": 30.70, "kind": "suspicious"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let v: Value = r.json().await.unwrap();
+    let units: Vec<&str> =
+        v["recommended"]["units"].as_array().unwrap().iter().map(|u| u["device_id"].as_str().unwrap()).collect();
+    assert_eq!(units, ["w1"], "{v}");
+    assert_eq!(v["recommended"]["basis"], "straight_line");
+    assert!(v["recommended"]["posts"][0]["id"].is_string(), "{v}");
+    srv.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dispatch_recommends_free_units_and_statistics_count_response_times() {
+    let srv = start_with("stats", |_| {}).await;
+    for (id, key) in [("near", "key-of-near"), ("far", "key-of-far")] {
+        srv.admin(
+            "/api/v1/devices",
+            json!({"device_id": id, "name": id, "kind": "post_officer", "unit_id": "p-west", "key": key}),
+        )
+        .await;
+    }
+    let t = now_ms();
+    srv.admin(
+        "/api/v1/positions",
+        json!({"positions": [
+            {"device_id": "near", "lon": 107.051, "lat": 30.75, "time": t},
+            {"device_id": "far", "lon": 107.08, "lat": 30.75, "time": t},
+        ]}),
+    )
+    .await;
+    let post = |token: &'static str, path: String, body: Value| {
+        srv.http.post(format!("{}{path}", srv.url)).bearer_auth(token).json(&body).send()
+    };
+    let r = post(
+        OPERATOR,
+        "/api/v1/incidents".into(),
+        json!({"title": "盗窃", "kind": "theft", "priority": 2, "lon": 107.05, "lat": 30.75}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 201);
+    let v: Value = r.json().await.unwrap();
+    let id = v["incident"]["incident_id"].as_i64().unwrap();
+    assert_eq!((v["incident"]["kind"].as_str(), v["incident"]["township"].as_str()), (Some("theft"), Some("西镇")));
+    let units: Vec<&str> =
+        v["recommended"]["units"].as_array().unwrap().iter().map(|u| u["device_id"].as_str().unwrap()).collect();
+    assert_eq!(units, ["near", "far"], "nearest first: {v}");
+    // Sent, the near officer is busy: a second incident next door is offered the far one.
+    let r =
+        post(OPERATOR, format!("/api/v1/incidents/{id}/actions"), json!({"action": "dispatch", "device_id": "near"}))
+            .await
+            .unwrap();
+    assert_eq!(r.status(), 200);
+    let (_, second) = srv.get(OPERATOR, &format!("/api/v1/incidents/{id}")).await;
+    assert_eq!(second["recommended"]["units"][0]["device_id"], "near", "an incident's own unit is not busy for it");
+    let r = post(
+        OPERATOR,
+        "/api/v1/incidents".into(),
+        json!({"title": "纠纷", "priority": 3, "lon": 107.05, "lat": 30.75}),
+    )
+    .await
+    .unwrap();
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["incident"]["kind"], "other");
+    let units: Vec<&str> =
+        v["recommended"]["units"].as_array().unwrap().iter().map(|u| u["device_id"].as_str().unwrap()).collect();
+    assert_eq!(units, ["far"], "{v}");
+    let r = post(
+        OPERATOR,
+        "/api/v1/incidents".into(),
+        json!({"title": "x", "kind": "Theft!", "lon": 107.05, "lat": 30.75}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.json::<Value>().await.unwrap()["error"]["field"], "kind");
+
+    // The officer's phone takes the steps; then the statistics show the response.
+    for action in ["sign", "depart", "arrive", "feedback"] {
+        let r = srv
+            .http
+            .post(format!("{}/api/v1/incidents/{id}/actions", srv.url))
+            .bearer_auth("key-of-near")
+            .json(&json!({"action": action}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{action}");
+    }
+    assert_eq!(
+        post(OPERATOR, format!("/api/v1/incidents/{id}/actions"), json!({"action": "close"})).await.unwrap().status(),
+        200
+    );
+    let (status, stats) = srv.get(OPERATOR, "/api/v1/statistics?period=month").await;
+    assert_eq!(status, 200, "{stats}");
+    let inc = &stats["incidents"];
+    assert_eq!(inc["all"]["count"], 2, "{stats}");
+    assert_eq!(inc["all"]["closed"], 1);
+    let theft = inc["by_kind"].as_array().unwrap().iter().find(|g| g["key"] == "theft").expect("theft is a group");
+    assert_eq!((theft["count"].as_i64(), theft["to_sign"]["count"].as_i64()), (Some(1), Some(1)), "{theft}");
+    assert!(theft["to_scene"]["median_s"].as_f64().unwrap() >= 0.0);
+    assert_eq!(theft["to_close"]["count"], 1);
+    let other = inc["by_kind"].as_array().unwrap().iter().find(|g| g["key"] == "other").unwrap();
+    assert_eq!(other["to_sign"], Value::Null, "no sign-for yet, no time");
+    assert_eq!(inc["by_township"][0]["key"], "西镇");
+    assert_eq!(inc["by_township"][0]["count"], 2);
+    let month = inc["by_period"][0]["key"].as_str().unwrap();
+    assert!(month.len() == 7 && month.starts_with("20"), "{month}");
+    let (status, v) = srv.get(OPERATOR, "/api/v1/statistics?period=fortnight").await;
+    assert_eq!((status, v["error"]["field"].as_str()), (400, Some("period")));
     srv.finish().await;
 }

@@ -14,6 +14,10 @@ pub mod jump;
 pub mod map;
 pub mod position;
 pub mod spatial;
+pub mod stats;
+pub mod storm;
+pub mod track;
+pub mod zone;
 
 pub use enrich::{process, DeviceTrack, Enricher, Enrichment, Processed};
 pub use map::CountyMap;

@@ -61,6 +61,11 @@ impl Registry {
         r
     }
 
+    /// What the rules know of a camera, by id.
+    pub fn info(&self, camera_id: &str) -> Option<Arc<CameraInfo>> {
+        self.cameras.get(camera_id).map(|c| c.info.clone())
+    }
+
     fn insert(&mut self, c: CameraRecord) {
         let Ok(position) = Position::new(c.lon, c.lat) else { return };
         let info = CameraInfo { id: c.camera_id.clone(), name: c.name, kind: c.kind, position };
@@ -163,7 +168,7 @@ fn images_dir(s: &AppState) -> std::path::PathBuf {
 /// Writes the push's JPEGs durably (fsync of the files and the directory) before the
 /// event is submitted, so that an acknowledged event never names a lost image. Returns
 /// their URLs. Images of an event whose commit then fails stay on disk unreferenced.
-async fn store_images(s: &AppState, images: Vec<Vec<u8>>) -> Result<Vec<String>, ApiError> {
+pub(crate) async fn store_images(s: &AppState, images: Vec<Vec<u8>>) -> Result<Vec<String>, ApiError> {
     if images.is_empty() {
         return Ok(Vec::new());
     }
@@ -366,6 +371,13 @@ struct NewTagged {
     note: String,
     #[serde(default = "default_tagged_roles")]
     roles: Vec<String>,
+    /// The person's monitoring phone (a registered device), if they carry one.
+    #[serde(default)]
+    device_id: Option<String>,
+    /// Zones the person may not be in at given hours:
+    /// `[{"fence_kind": "school", "from": "22:00", "to": "06:00"}]`.
+    #[serde(default)]
+    zone_rules: Option<serde_json::Value>,
 }
 
 fn default_category() -> String {
@@ -396,6 +408,14 @@ pub async fn add_tagged(
             format!("{bad} may not see tagged persons (allowed: {})", TAGGED_ROLES.join(", ")),
         ));
     }
+    if let Some(d) = &t.device_id {
+        if s.devices.read().unwrap_or_else(|e| e.into_inner()).get(d).is_none() {
+            return Err(ApiError::bad_request("device_id", format!("unknown device {d}; register the phone first")));
+        }
+    }
+    let zone_rules = t.zone_rules.unwrap_or_else(|| serde_json::Value::Array(Vec::new()));
+    let (rules, rule_text) = crate::zones::parse_rules(&zone_rules, s.enricher.fences())
+        .map_err(|e| ApiError::bad_request(e.field, e.reason))?;
     let now = now_ms();
     let person = TaggedPerson {
         person_id: t.person_id,
@@ -404,6 +424,8 @@ pub async fn add_tagged(
         note: t.note,
         roles: t.roles,
         updated_ms: now,
+        device_id: t.device_id,
+        zone_rules,
     };
     let watch = WatchRecord {
         watch_id: format!("{TAGGED_WATCH_PREFIX}{}", person.person_id),
@@ -430,6 +452,7 @@ pub async fn add_tagged(
     if let Some(entry) = watch_entry(&watch) {
         s.watchlist.write().unwrap_or_else(|e| e.into_inner()).upsert(entry);
     }
+    s.zones.write().unwrap_or_else(|e| e.into_inner()).upsert(&person, rules, rule_text);
     Ok(Json(serde_json::json!({ "tagged": person })).into_response())
 }
 

@@ -50,6 +50,7 @@ pub struct Config {
     pub store: StoreConfig,
     pub ingest: IngestConfig,
     pub live: LiveConfig,
+    pub alerts: AlertConfig,
     /// Bearer tokens of users, by role.
     pub tokens: Vec<TokenConfig>,
 }
@@ -77,6 +78,28 @@ pub struct IngestConfig {
 pub struct LiveConfig {
     /// Events a live client may fall behind before it is resynced with a snapshot.
     pub queue: usize,
+}
+
+/// The alert rules' windows.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AlertConfig {
+    /// A repeat of the same read by the same camera within this many seconds raises no
+    /// new alert.
+    pub dedup_window_s: u32,
+    /// More than `storm_max_alerts` alerts from one camera within `storm_window_s` is a
+    /// storm: one storm alert replaces the rest (priority 1 hits still pass) until the
+    /// camera has been quiet for the window.
+    pub storm_max_alerts: u32,
+    pub storm_window_s: u32,
+    /// A unit not heard from for this many minutes raises one stale-unit alert.
+    pub stale_unit_min: u32,
+}
+
+impl Default for AlertConfig {
+    fn default() -> Self {
+        AlertConfig { dedup_window_s: 60, storm_max_alerts: 20, storm_window_s: 60, stale_unit_min: 10 }
+    }
 }
 
 impl Default for LiveConfig {
@@ -108,6 +131,7 @@ impl Default for Config {
             store: StoreConfig::default(),
             ingest: IngestConfig::default(),
             live: LiveConfig::default(),
+            alerts: AlertConfig::default(),
             tokens: Vec::new(),
         }
     }
@@ -189,6 +213,12 @@ impl Config {
                 "live.queue ({}) must be at least store.max_batch ({}): one group commit must fit in a client's queue",
                 self.live.queue, self.store.max_batch
             )));
+        }
+        let a = &self.alerts;
+        if a.storm_max_alerts == 0 || a.storm_window_s == 0 || a.stale_unit_min == 0 {
+            return Err(ConfigError::Invalid(
+                "alerts.storm_max_alerts, alerts.storm_window_s and alerts.stale_unit_min must be at least 1".into(),
+            ));
         }
         if self.ingest.max_body_bytes < 1024 {
             return Err(ConfigError::Invalid("ingest.max_body_bytes must be at least 1024".into()));

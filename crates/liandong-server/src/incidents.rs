@@ -11,8 +11,11 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use liandong_core::alerts::nearest_units;
 use liandong_core::incident::Action;
+use liandong_core::jump::Fix;
 use liandong_core::Position;
+use liandong_store::IncidentRow;
 use serde::Deserialize;
 
 use crate::auth::{bearer, Role};
@@ -66,6 +69,22 @@ struct NewIncident {
     lat: Option<f64>,
     #[serde(default)]
     alert_seq: Option<i64>,
+    /// What it is about (e.g. `theft`, `traffic`); an incident from an alert takes the
+    /// alert's rule when this is not given.
+    #[serde(default)]
+    kind: Option<String>,
+}
+
+/// An incident kind: a short lowercase word (`a-z`, `0-9`, `_`), the key statistics
+/// group by.
+pub(crate) fn valid_kind(k: &str) -> Result<(), &'static str> {
+    if k.is_empty() || k.len() > 40 {
+        return Err("must be 1 to 40 characters");
+    }
+    if !k.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') {
+        return Err("may hold only a-z, 0-9 and _");
+    }
+    Ok(())
 }
 
 fn default_priority() -> u8 {
@@ -85,29 +104,93 @@ pub async fn create(State(s): State<Arc<AppState>>, headers: HeaderMap, body: Bo
     if !(1..=5).contains(&n.priority) {
         return Err(ApiError::bad_request("priority", "must be 1 (highest) to 5"));
     }
-    let (lon, lat) = match (n.lon, n.lat, n.alert_seq) {
-        (Some(lon), Some(lat), _) => (lon, lat),
-        (None, None, Some(seq)) => {
+    if let Some(k) = &n.kind {
+        valid_kind(k).map_err(|r| ApiError::bad_request("kind", r))?;
+    }
+    let alert = match n.alert_seq {
+        Some(seq) => {
             let alert = s.store.alerts_after(seq - 1, 1).await.map_err(|e| ApiError::unavailable(&e))?.pop();
             match alert {
-                Some(a) if a.seq == seq => (a.lon, a.lat),
+                Some(a) if a.seq == seq => Some(a),
                 _ => return Err(ApiError::bad_request("alert_seq", format!("no alert {seq}"))),
             }
         }
+        None => None,
+    };
+    let (lon, lat) = match (n.lon, n.lat, &alert) {
+        (Some(lon), Some(lat), _) => (lon, lat),
+        (None, None, Some(a)) => (a.lon, a.lat),
         (None, _, _) => return Err(ApiError::bad_request("lon", "required unless alert_seq names an alert")),
         (_, None, _) => return Err(ApiError::bad_request("lat", "required unless alert_seq names an alert")),
     };
+    let kind = n.kind.or_else(|| alert.map(|a| a.rule)).unwrap_or_else(|| "other".into());
     let position = Position::new(lon, lat).map_err(|e| ApiError::bad_request(e.field(), e.to_string()))?;
     let cmd = IncidentCommand::Create {
         title: n.title.trim().to_owned(),
+        kind,
         priority: n.priority,
         position,
         alert_seq: n.alert_seq,
         actor: name,
         now_ms: now_ms(),
     };
-    let res = run(&s, cmd).await?;
-    Ok((StatusCode::CREATED, res).into_response())
+    match s.ingest.submit_incident(cmd).await? {
+        Ok(Some(inc)) => {
+            let recommended = recommend(&s, &inc).await?;
+            let body = serde_json::json!({ "incident": inc, "recommended": recommended });
+            Ok((StatusCode::CREATED, Json(body)).into_response())
+        }
+        Ok(None) => Err(ApiError::internal(&"an incident create returned no incident")),
+        Err(reason) => Err(ApiError::new(StatusCode::CONFLICT, "action", reason)),
+    }
+}
+
+/// How many units a recommendation names.
+const RECOMMENDED_UNITS: usize = 5;
+
+/// Whom to send: the nearest available units (last trusted fix at most 15 minutes old,
+/// not busy with another open incident, not a tagged person's phone) and the nearest
+/// posts, by straight-line metres (travel time on roads arrives with the road graph).
+async fn recommend(s: &AppState, inc: &IncidentRow) -> Result<serde_json::Value, ApiError> {
+    let Ok(p) = Position::new(inc.lon, inc.lat) else { return Ok(serde_json::Value::Null) };
+    let open = s.store.open_incidents().await.map_err(|e| ApiError::unavailable(&e))?;
+    let busy: std::collections::HashSet<String> =
+        open.into_iter().filter(|i| i.incident_id != inc.incident_id).filter_map(|i| i.assigned_device).collect();
+    let now = now_ms();
+    let units: Vec<serde_json::Value> = {
+        let live = s.live.read().unwrap_or_else(|e| e.into_inner());
+        let zones = s.zones.read().unwrap_or_else(|e| e.into_inner());
+        let devices = s.devices.read().unwrap_or_else(|e| e.into_inner());
+        let fixes = live
+            .devices
+            .iter()
+            .filter(|(id, r)| r.trusted && !busy.contains(id.as_str()) && !zones.is_tagged_device(id))
+            .filter_map(|(id, r)| {
+                Some((id.as_str(), Fix { position: Position::new(r.lon, r.lat).ok()?, time_ms: r.fix_ms }))
+            });
+        nearest_units(fixes, p, now, crate::pipeline::UNIT_MAX_AGE_MS, RECOMMENDED_UNITS)
+            .into_iter()
+            .map(|(id, d)| {
+                let device = devices.get(id);
+                let age_s = live.devices.get(id).map(|r| (now - r.fix_ms).max(0) / 1000);
+                serde_json::json!({
+                    "device_id": id,
+                    "name": device.map(|d| d.name.as_str()),
+                    "kind": device.map(|d| d.kind.as_str()),
+                    "unit_id": device.and_then(|d| d.unit_id.as_deref()),
+                    "distance_m": (d * 10.0).round() / 10.0,
+                    "fix_age_s": age_s,
+                })
+            })
+            .collect()
+    };
+    let place = s.enricher.view(&s.enricher.enrich(p), &[], &[]);
+    Ok(serde_json::json!({
+        "basis": "straight_line",
+        "units": units,
+        "posts": place.nearest_posts,
+        "jurisdiction": place.post,
+    }))
 }
 
 #[derive(Deserialize)]
@@ -184,7 +267,12 @@ pub async fn get(
         &[Role::Admin, Role::Operator, Role::PatrolLeader, Role::PostOfficer],
     )?;
     match s.store.incident(id).await.map_err(|e| ApiError::unavailable(&e))? {
-        Some((inc, timeline)) => Ok(Json(serde_json::json!({ "incident": inc, "timeline": timeline })).into_response()),
+        Some((inc, timeline)) => {
+            let open = inc.state != "closed" && inc.state != "cancelled";
+            let recommended = if open { recommend(&s, &inc).await? } else { serde_json::Value::Null };
+            let body = serde_json::json!({ "incident": inc, "timeline": timeline, "recommended": recommended });
+            Ok(Json(body).into_response())
+        }
         None => Err(ApiError::not_found(format!("no incident {id}"))),
     }
 }

@@ -15,6 +15,8 @@ pub mod pipeline;
 pub mod reports;
 pub mod routes;
 pub mod time_fmt;
+pub mod tracks;
+pub mod zones;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -51,6 +53,8 @@ pub struct AppState {
     pub shutdown: tokio::sync::watch::Receiver<bool>,
     /// The watch list the alert rules match reads against.
     pub watchlist: SharedWatchlist,
+    /// Tagged persons' zone rules.
+    pub zones: zones::SharedZones,
     /// Cameras that may push: the map's, and those registered by API.
     pub cameras: RwLock<cameras::Registry>,
     pub map: Arc<CountyMap>,
@@ -95,6 +99,8 @@ impl App {
             store.watchlist().await?.into_iter().filter_map(|w| cameras::watch_entry(&w)),
         )));
         let camera_registry = RwLock::new(cameras::Registry::new(&map, store.cameras().await?));
+        let zones: zones::SharedZones =
+            Arc::new(RwLock::new(zones::ZoneBook::from_store(&store.tagged_persons().await?, enricher.fences())));
         let sequencer = Sequencer::start(
             store.clone(),
             enricher.clone(),
@@ -102,7 +108,7 @@ impl App {
             config.store.max_batch,
             metrics.clone(),
             hub.clone(),
-            watchlist.clone(),
+            pipeline::RuleInputs { watchlist: watchlist.clone(), zones: zones.clone(), config: config.alerts },
         )
         .await?;
         let live = sequencer.live_view();
@@ -142,6 +148,7 @@ impl App {
             hub,
             shutdown,
             watchlist,
+            zones,
             cameras: camera_registry,
             map: Arc::new(map),
             enricher,
@@ -183,6 +190,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/cameras", get(cameras::list_cameras).post(cameras::register_camera))
         .route("/api/v1/watchlist", get(cameras::list_watchlist).post(cameras::add_watch))
         .route("/api/v1/alerts", post(cameras::post_alert))
+        .route("/api/v1/tracks", get(tracks::get_track))
         .route("/api/v1/images/{name}", get(cameras::get_image))
         .route("/api/v1/tagged", get(cameras::list_tagged).post(cameras::add_tagged))
         .route("/api/v1/audit", get(cameras::list_audit))

@@ -69,6 +69,9 @@ pub struct LastReport {
     pub seq: i64,
     pub lon: f64,
     pub lat: f64,
+    /// When the fix was taken, and whether the jump filter trusted it.
+    pub fix_ms: i64,
+    pub trusted: bool,
     pub unit_id: Option<Arc<str>>,
     /// The report's JSON.
     pub json: Arc<str>,

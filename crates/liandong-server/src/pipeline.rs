@@ -14,19 +14,23 @@ use liandong_core::alerts::{nearest_units, Dedup, WatchKind, Watchlist};
 use liandong_core::fence::Membership;
 use liandong_core::incident::{escalation_due, Action, Escalation, State as IncidentState};
 use liandong_core::jump::{flags, Fix, JumpFilter};
+use liandong_core::storm::{StormGuard, StormVerdict};
+use liandong_core::track::{Sighting, Track, TrackBook};
 use liandong_core::{process, DeviceTrack, Enricher, Position};
 use liandong_ingest::isapi::{CameraEvent, EventKind};
 use liandong_ingest::Report;
 use liandong_store::{
-    AlertRow, AuditEntry, Batch, CameraEventRow, DeviceStateRow, IncidentEventRow, IncidentRow, PositionRow, Store,
-    StoreError, StoredMembership,
+    AlertRow, AuditEntry, Batch, CameraEventRow, DeviceStateRow, GridReport, IncidentEventRow, IncidentRow,
+    PositionRow, Store, StoreError, StoredMembership,
 };
 use serde::Serialize;
 use serde_json::value::RawValue;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::config::AlertConfig;
 use crate::live::{position_message, FeedEvent, Hub, LastReport, LiveView, SharedLive};
 use crate::metrics::Metrics;
+use crate::zones::SharedZones;
 
 /// A validated report from a known device, with its receive time.
 #[derive(Debug, Clone)]
@@ -77,6 +81,8 @@ pub struct CameraAck {
 pub enum IncidentCommand {
     Create {
         title: String,
+        /// What it is about: an alert's rule, a report's category, or the operator's word.
+        kind: String,
         priority: u8,
         position: Position,
         alert_seq: Option<i64>,
@@ -95,22 +101,24 @@ pub enum IncidentCommand {
         now_ms: i64,
     },
     /// Escalates every step that is late at `now_ms`.
-    Tick {
-        now_ms: i64,
-    },
+    Tick { now_ms: i64 },
 }
 
 enum Work {
     Positions(Vec<Item>),
     Camera(Box<CameraItem>),
     Incident(IncidentCommand),
+    /// A grid member's report and its validated place (its id is assigned in sequence).
+    Report(Box<(GridReport, Position)>),
 }
 
 enum Acks {
     Positions(Vec<Ack>),
     Camera(CameraAck),
+    /// The report's id: the sequence number of its alert.
+    Report(i64),
     /// The incident after the command, or why the command was refused (nothing stored).
-    Incident(Result<Option<IncidentRow>, String>),
+    Incident(Box<Result<Option<IncidentRow>, String>>),
 }
 
 type Reply = oneshot::Sender<Result<Acks, Arc<StoreError>>>;
@@ -124,7 +132,7 @@ impl Job {
     fn size(&self) -> usize {
         match &self.work {
             Work::Positions(items) => items.len(),
-            Work::Camera(_) | Work::Incident(_) => 1,
+            Work::Camera(_) | Work::Incident(_) | Work::Report(_) => 1,
         }
     }
 }
@@ -170,7 +178,16 @@ impl Ingest {
         cmd: IncidentCommand,
     ) -> Result<Result<Option<IncidentRow>, String>, SubmitError> {
         match self.send(Work::Incident(cmd)).await? {
-            Acks::Incident(r) => Ok(r),
+            Acks::Incident(r) => Ok(*r),
+            _ => Err(SubmitError::Closed),
+        }
+    }
+
+    /// Submits a grid member's report and waits until it (and the alert that puts it on
+    /// the live feed, and a dispute's mediation case) is committed. Returns its id.
+    pub async fn submit_report(&self, report: GridReport, position: Position) -> Result<i64, SubmitError> {
+        match self.send(Work::Report(Box::new((report, position)))).await? {
+            Acks::Report(id) => Ok(id),
             _ => Err(SubmitError::Closed),
         }
     }
@@ -208,22 +225,55 @@ pub struct Sequencer {
     stale: std::collections::HashSet<String>,
     /// When each device was last heard from (receive time) and where it was.
     last_heard: HashMap<String, (i64, Position)>,
+    /// Cameras raising alerts faster than a person can read them.
+    storms: StormGuard,
+    /// A unit not heard from for this long is reported stale (its phone may have lost
+    /// signal or power).
+    stale_unit_ms: i64,
+    /// Recent sightings of watched plates and persons, fused into tracks.
+    sightings: TrackBook,
+    /// Tagged persons' zone rules.
+    zones: SharedZones,
+    /// Zone rules a tagged person's phone is breaking now: (person, rule, fence). An
+    /// alert is raised when a pair starts, not on every report inside.
+    zone_breaks: std::collections::HashSet<(String, usize, u32)>,
+    /// Cameras seen pushing, for the alert that ends a storm.
+    cameras: HashMap<String, Arc<CameraInfo>>,
 }
-
-/// A unit not heard from for this long is reported stale (its phone may have lost
-/// signal or power). Receive time counts, not fix time: a phone uploading fixes it
-/// buffered while offline is reporting.
-pub const STALE_UNIT_MS: i64 = 10 * 60 * 1000;
 
 /// The watch list, shared between the administrators' API (writes) and the rules.
 pub type SharedWatchlist = Arc<RwLock<Watchlist>>;
 
-/// How long a repeat of the same read by the same camera raises no new alert.
-const DEDUP_WINDOW_S: u32 = 60;
 /// Units whose last trusted fix is older than this are not "available" for an alert.
-const UNIT_MAX_AGE_MS: i64 = 15 * 60 * 1000;
+pub const UNIT_MAX_AGE_MS: i64 = 15 * 60 * 1000;
 /// How many nearest units an alert names.
 const NEAREST_UNITS: usize = 3;
+/// Sightings kept per watched plate or person, and for how long.
+const TRACK_POINTS: usize = 64;
+const TRACK_MAX_AGE_MS: i64 = 6 * 3600 * 1000;
+const TRACK_MAX_KEYS: usize = 10_000;
+
+/// What the alert rules read besides the map: the lists the API edits, and the
+/// windows from the config.
+pub struct RuleInputs {
+    pub watchlist: SharedWatchlist,
+    pub zones: SharedZones,
+    pub config: AlertConfig,
+}
+
+/// An alert the rules decided on; [`Sequencer::raise`] adds its number, place and the
+/// fields every alert carries.
+struct NewAlert {
+    rule: &'static str,
+    priority: i64,
+    position: Position,
+    time_ms: i64,
+    camera_id: Option<String>,
+    event_seq: Option<i64>,
+    roles: Vec<String>,
+    /// The rule's own fields (a JSON object).
+    fields: serde_json::Value,
+}
 
 impl Sequencer {
     /// Rebuilds the live state from the store and returns the sequencer with a shared
@@ -235,8 +285,9 @@ impl Sequencer {
         max_batch: usize,
         metrics: Arc<Metrics>,
         hub: Hub,
-        watchlist: SharedWatchlist,
+        rules: RuleInputs,
     ) -> Result<Sequencer, StoreError> {
+        let RuleInputs { watchlist, zones, config: rules } = rules;
         let next_seq = store.max_seq().await? + 1;
         let open_incidents = store.open_incidents().await?.into_iter().map(|i| (i.incident_id, i)).collect();
         let units: HashMap<String, Option<Arc<str>>> =
@@ -269,6 +320,8 @@ impl Sequencer {
                     seq: row.seq,
                     lon: row.lon,
                     lat: row.lat,
+                    fix_ms: row.fix_ms,
+                    trusted: row.flags & flags::UNTRUSTED == 0,
                     unit_id,
                     json: Arc::from(report_json(&row)),
                 };
@@ -289,10 +342,18 @@ impl Sequencer {
             hub,
             metrics,
             watchlist,
-            dedup: Dedup::new(DEDUP_WINDOW_S),
+            dedup: Dedup::new(rules.dedup_window_s),
             incidents: open_incidents,
             stale: std::collections::HashSet::new(),
             last_heard,
+            storms: StormGuard::new(i64::from(rules.storm_window_s) * 1000, rules.storm_max_alerts),
+            // Receive time counts, not fix time: a phone uploading fixes it buffered
+            // while offline is reporting.
+            stale_unit_ms: i64::from(rules.stale_unit_min) * 60_000,
+            sightings: TrackBook::new(TRACK_POINTS, TRACK_MAX_AGE_MS, TRACK_MAX_KEYS),
+            zones,
+            zone_breaks: std::collections::HashSet::new(),
+            cameras: HashMap::new(),
         })
     }
 
@@ -337,6 +398,7 @@ impl Sequencer {
         let mut audit: Vec<AuditEntry> = Vec::new();
         let mut incident_rows: Vec<IncidentRow> = Vec::new();
         let mut incident_events: Vec<IncidentEventRow> = Vec::new();
+        let mut report_rows: Vec<GridReport> = Vec::new();
         // Incidents as they will be once committed.
         let mut incidents_after = self.incidents.clone();
         // What to publish after the commit, in sequence order.
@@ -354,19 +416,28 @@ impl Sequencer {
                     acks.push(Acks::Camera(ack));
                     continue;
                 }
+                Work::Report(r) => {
+                    let (report, position) = &**r;
+                    let id = self.report(report, *position, &mut seq, &mut alert_rows, &mut publish);
+                    report_rows.push(GridReport { report_id: id, ..report.clone() });
+                    acks.push(Acks::Report(id));
+                    continue;
+                }
                 Work::Incident(cmd) => {
                     if let IncidentCommand::Tick { now_ms } = cmd {
                         self.stale_units(*now_ms, &mut seq, &mut alert_rows, &mut publish);
+                        self.storms_ended(*now_ms, &mut seq, &mut alert_rows, &mut publish);
                     }
                     let r = incident_command(
                         cmd,
+                        &self.enricher,
                         &mut incidents_after,
                         &mut seq,
                         &mut incident_rows,
                         &mut incident_events,
                         &mut publish,
                     );
-                    acks.push(Acks::Incident(r));
+                    acks.push(Acks::Incident(Box::new(r)));
                     continue;
                 }
             };
@@ -404,6 +475,17 @@ impl Sequencer {
                 units.push(item.unit_id.clone());
                 job_acks.push(Ack { seq, flags: p.flags });
                 seq += 1;
+                if p.trusted() && p.flags & flags::OUT_OF_ORDER == 0 {
+                    self.zone_check(
+                        &r.device_id,
+                        r.position,
+                        fix_ms,
+                        &mut seq,
+                        &mut alert_rows,
+                        &mut audit,
+                        &mut publish,
+                    );
+                }
             }
             acks.push(Acks::Positions(job_acks));
         }
@@ -432,6 +514,7 @@ impl Sequencer {
             audit: &audit,
             incidents: &incident_rows,
             incident_events: &incident_events,
+            reports: &report_rows,
         };
         // An escalation tick with nothing due writes nothing: no transaction, no fsync.
         let empty = rows.is_empty()
@@ -440,7 +523,8 @@ impl Sequencer {
             && alert_rows.is_empty()
             && audit.is_empty()
             && incident_rows.is_empty()
-            && incident_events.is_empty();
+            && incident_events.is_empty()
+            && report_rows.is_empty();
         let result = if empty { Ok(()) } else { self.store.write(&batch).await };
         tracing::debug!(
             reports = rows.len(),
@@ -475,6 +559,8 @@ impl Sequencer {
                             seq: r.seq,
                             lon: r.lon,
                             lat: r.lat,
+                            fix_ms: r.fix_ms,
+                            trusted: r.flags & flags::UNTRUSTED == 0,
                             unit_id: units[i].clone(),
                             json: jsons[i].clone(),
                         };
@@ -516,57 +602,193 @@ impl Sequencer {
         }
     }
 
+    /// Numbers an alert, adds its place (township, grid, post, nearest posts) and the
+    /// fields every alert carries, and queues it for the commit and the feed.
+    fn raise(&self, a: NewAlert, seq: &mut i64, alerts: &mut Vec<AlertRow>, publish: &mut Vec<Publish>) -> i64 {
+        let alert_seq = *seq;
+        *seq += 1;
+        let place = self.enricher.view(&self.enricher.enrich(a.position), &[], &[]);
+        let township = place.township.map(|t| t.name.to_owned());
+        let (lon, lat) = (a.position.lon(), a.position.lat());
+        let mut data = serde_json::json!({
+            "seq": alert_seq,
+            "rule": a.rule,
+            "priority": a.priority,
+            "time": crate::time_fmt::rfc3339_ms(a.time_ms),
+            "lon": lon,
+            "lat": lat,
+            "place": place,
+        });
+        if let (Some(d), serde_json::Value::Object(fields)) = (data.as_object_mut(), a.fields) {
+            d.extend(fields);
+        }
+        let message = format!("{{\"type\":\"alert\",\"seq\":{alert_seq},\"data\":{data}}}");
+        let roles: Arc<[String]> = a.roles.clone().into();
+        alerts.push(AlertRow {
+            seq: alert_seq,
+            rule: a.rule.into(),
+            priority: a.priority,
+            camera_id: a.camera_id,
+            event_seq: a.event_seq,
+            time_ms: a.time_ms,
+            lon,
+            lat,
+            roles: a.roles,
+            payload: message.clone(),
+            township,
+        });
+        publish.push(Publish::Alert(FeedEvent::alert(alert_seq, lon, lat, roles, Arc::from(message))));
+        alert_seq
+    }
+
     /// Alerts operators once about each unit whose last trusted fix went stale.
     fn stale_units(&mut self, now_ms: i64, seq: &mut i64, alerts: &mut Vec<AlertRow>, publish: &mut Vec<Publish>) {
-        let mut stale: Vec<(&String, i64, Position)> = self
+        let mut stale: Vec<(String, i64, Position)> = self
             .last_heard
             .iter()
-            .filter(|(id, (heard, _))| now_ms - heard > STALE_UNIT_MS && !self.stale.contains(*id))
-            .map(|(id, (heard, p))| (id, *heard, *p))
+            .filter(|(id, (heard, _))| now_ms - heard > self.stale_unit_ms && !self.stale.contains(*id))
+            .map(|(id, (heard, p))| (id.clone(), *heard, *p))
             .collect();
-        stale.sort_by(|a, b| a.0.cmp(b.0));
-        let mut newly = Vec::new();
+        stale.sort_by(|a, b| a.0.cmp(&b.0));
         for (device, heard_ms, position) in stale {
-            let alert_seq = *seq;
-            *seq += 1;
-            let minutes = (now_ms - heard_ms) / 60_000;
-            let place = self.enricher.view(&self.enricher.enrich(position), &[], &[]);
-            let data = serde_json::json!({
-                "seq": alert_seq,
-                "rule": "stale_unit",
-                "priority": 3,
-                "time": crate::time_fmt::rfc3339_ms(now_ms),
+            let fields = serde_json::json!({
                 "device_id": device,
                 "last_heard": crate::time_fmt::rfc3339_ms(heard_ms),
-                "silent_min": minutes,
-                "place": place,
+                "silent_min": (now_ms - heard_ms) / 60_000,
             });
-            let message = format!("{{\"type\":\"alert\",\"seq\":{alert_seq},\"data\":{data}}}");
-            let roles = vec!["operator".to_owned()];
-            alerts.push(AlertRow {
-                seq: alert_seq,
-                rule: "stale_unit".into(),
+            let alert = NewAlert {
+                rule: "stale_unit",
                 priority: 3,
+                position,
+                time_ms: now_ms,
                 camera_id: None,
                 event_seq: None,
-                time_ms: now_ms,
-                lon: position.lon(),
-                lat: position.lat(),
-                roles: roles.clone(),
-                payload: message.clone(),
-            });
-            let (lon, lat) = (position.lon(), position.lat());
-            publish.push(Publish::Alert(FeedEvent::alert(alert_seq, lon, lat, roles.into(), Arc::from(message))));
-            newly.push(device.clone());
+                roles: vec!["operator".to_owned()],
+                fields,
+            };
+            self.raise(alert, seq, alerts, publish);
+            // Remembered now; a failed commit re-raises them at the next tick, which is
+            // what the operator needs anyway.
+            self.stale.insert(device);
         }
-        // Remembered now; a failed commit re-raises them at the next tick, which is
-        // what the operator needs anyway.
-        self.stale.extend(newly);
+    }
+
+    /// Tells operators each camera storm that has calmed down, with how many alerts it
+    /// swallowed (the reads themselves are all stored).
+    fn storms_ended(&mut self, now_ms: i64, seq: &mut i64, alerts: &mut Vec<AlertRow>, publish: &mut Vec<Publish>) {
+        for end in self.storms.ended(now_ms) {
+            let Some(camera) = self.cameras.get(&end.camera_id).cloned() else { continue };
+            let fields = serde_json::json!({
+                "camera": camera_json(&camera),
+                "storm": {"began": crate::time_fmt::rfc3339_ms(end.began_ms), "last": crate::time_fmt::rfc3339_ms(end.last_ms),
+                          "suppressed": end.suppressed, "ended": true},
+            });
+            let alert = NewAlert {
+                rule: "camera_storm_end",
+                priority: 4,
+                position: camera.position,
+                time_ms: now_ms,
+                camera_id: Some(camera.id.clone()),
+                event_seq: None,
+                roles: vec!["operator".to_owned()],
+                fields,
+            };
+            self.raise(alert, seq, alerts, publish);
+        }
+    }
+
+    /// A grid member's report goes on the live feed as an alert for those who review it
+    /// (and, for a dispute, the mediation centre's partners). Returns the report's id.
+    fn report(
+        &self,
+        r: &GridReport,
+        position: Position,
+        seq: &mut i64,
+        alerts: &mut Vec<AlertRow>,
+        publish: &mut Vec<Publish>,
+    ) -> i64 {
+        let (priority, mut roles) = match r.category.as_str() {
+            "fire" => (1, vec!["operator".to_owned()]),
+            "dispute" => (3, vec!["operator".to_owned(), "partner".to_owned()]),
+            "other" => (4, vec!["operator".to_owned()]),
+            _ => (3, vec!["operator".to_owned()]),
+        };
+        roles.push("admin".to_owned());
+        let id = *seq;
+        let fields = serde_json::json!({
+            "report": {"report_id": id, "category": r.category, "text": r.text, "reporter": r.reporter,
+                       "reported": crate::time_fmt::rfc3339_ms(r.time_ms), "photos": r.photo_urls,
+                       "mediation_case_id": (r.category == "dispute").then_some(id)},
+        });
+        let alert = NewAlert {
+            rule: "grid_report",
+            priority,
+            position,
+            time_ms: r.recv_ms,
+            camera_id: None,
+            event_seq: None,
+            roles,
+            fields,
+        };
+        self.raise(alert, seq, alerts, publish)
+    }
+
+    /// Zone rules of a tagged person's phone: an alert for the person's roles when a
+    /// (rule, fence) break starts, audited like any sighting; nothing while it lasts.
+    #[allow(clippy::too_many_arguments)]
+    fn zone_check(
+        &mut self,
+        device_id: &str,
+        position: Position,
+        t_ms: i64,
+        seq: &mut i64,
+        alerts: &mut Vec<AlertRow>,
+        audit: &mut Vec<AuditEntry>,
+        publish: &mut Vec<Publish>,
+    ) {
+        let Some(z) = self.zones.read().unwrap_or_else(|e| e.into_inner()).device(device_id) else { return };
+        let now = liandong_core::zone::violations(&z.rules, self.enricher.fences(), position, t_ms);
+        let before = self.zone_breaks.len();
+        self.zone_breaks.retain(|(p, r, f)| p != &z.person_id || now.contains(&(*r, *f)));
+        let ended = before - self.zone_breaks.len();
+        for (rule, fence) in now {
+            if !self.zone_breaks.insert((z.person_id.clone(), rule, fence)) {
+                continue;
+            }
+            let f = &self.enricher.fences().fences()[fence as usize];
+            let fields = serde_json::json!({
+                "person": {"person_id": z.person_id, "name": z.name},
+                "device_id": device_id,
+                "zone": {"rule": z.rule_text[rule], "fence": f.id, "fence_name": f.name, "source": "device"},
+            });
+            let alert = NewAlert {
+                rule: "tagged_zone",
+                priority: 2,
+                position,
+                time_ms: t_ms,
+                camera_id: None,
+                event_seq: None,
+                roles: z.roles.clone(),
+                fields,
+            };
+            let alert_seq = self.raise(alert, seq, alerts, publish);
+            audit.push(AuditEntry {
+                at_ms: t_ms,
+                actor: format!("device:{device_id}"),
+                action: "tagged_person_seen".into(),
+                subject: z.person_id.clone(),
+                detail: format!("alert {alert_seq}: inside {} ({})", f.name, z.rule_text[rule]),
+            });
+        }
+        if ended > 0 {
+            tracing::debug!(person = %z.person_id, ended, "zone rule breaks ended");
+        }
     }
 
     /// The rules on one camera push: store it; a watch-list hit that is not a repeat
     /// raises an alert with the camera's place, the nearest posts and the nearest
-    /// available units.
+    /// available units, and the track the value's sightings make across cameras. A
+    /// camera in a storm raises one storm alert instead of many.
     fn camera(
         &mut self,
         item: &CameraItem,
@@ -578,6 +800,7 @@ impl Sequencer {
     ) -> CameraAck {
         let e = &item.event;
         let cam = &item.camera;
+        self.cameras.insert(cam.id.clone(), cam.clone());
         let time_ms = e.time_ms.unwrap_or(item.recv_ms);
         let plate = e.plate.as_ref().and_then(|p| p.normalized.clone());
         let person = e.face.as_ref().and_then(|f| f.person_id.clone());
@@ -602,6 +825,7 @@ impl Sequencer {
             person_id: person.clone(),
             payload: serde_json::json!({"event": e, "images": item.images}).to_string(),
         });
+        let no_alert = CameraAck { seq: event_seq, alert_seq: None };
         // A push the camera repeats (activePostCount above 1) is the same alarm.
         let repeat = e.active_post_count.is_some_and(|c| c > 1);
         let read = match (&plate, &person) {
@@ -609,46 +833,103 @@ impl Sequencer {
             (None, Some(f)) => Some((WatchKind::Person, f.as_str())),
             (None, None) => None,
         };
-        let Some((watch_kind, value)) = read.filter(|_| e.state_active && !repeat) else {
-            return CameraAck { seq: event_seq, alert_seq: None };
-        };
+        let Some((watch_kind, value)) = read.filter(|_| e.state_active && !repeat) else { return no_alert };
         let hit = {
             let w = self.watchlist.read().unwrap_or_else(|e| e.into_inner());
             w.hit(watch_kind, value, time_ms).cloned()
         };
-        let Some(hit) = hit else { return CameraAck { seq: event_seq, alert_seq: None } };
+        let Some(hit) = hit else { return no_alert };
+        // Every sighting of a watched value extends its track, alert or not.
+        let sighting = Sighting { time_ms, camera_id: cam.id.clone(), position: cam.position };
+        let track = self.sightings.record(&format!("{}:{value}", watch_kind.as_str()), sighting);
         if !self.dedup.admit(&cam.id, value, time_ms) {
-            return CameraAck { seq: event_seq, alert_seq: None };
+            return no_alert;
         }
-        let alert_seq = *seq;
-        *seq += 1;
-        let place = self.enricher.enrich(cam.position);
-        let place = self.enricher.view(&place, &[], &[]);
-        let fixes = self.tracks.iter().filter_map(|(id, (t, _))| Some((id.as_str(), t.last_trusted?)));
-        let nearest: Vec<serde_json::Value> =
+        let tagged = hit.id.starts_with(crate::cameras::TAGGED_WATCH_PREFIX);
+        // A tagged person inside a forbidden zone at a forbidden hour makes the sighting
+        // a zone alert.
+        let zone = if tagged && watch_kind == WatchKind::Person {
+            let z = self.zones.read().unwrap_or_else(|e| e.into_inner()).person(value);
+            z.and_then(|z| {
+                let (rule, fence) =
+                    *liandong_core::zone::violations(&z.rules, self.enricher.fences(), cam.position, time_ms).first()?;
+                let f = &self.enricher.fences().fences()[fence as usize];
+                Some(serde_json::json!({"rule": z.rule_text[rule], "fence": f.id, "fence_name": f.name, "source": "camera"}))
+            })
+        } else {
+            None
+        };
+        let priority = if zone.is_some() { i64::from(hit.priority).min(2) } else { i64::from(hit.priority) };
+        // Priority 1 hits always pass: a storm must not hide the one that matters.
+        // Storms are judged by receive time: the rate at which alerts reach people, and
+        // the clock the ticker that ends storms reads.
+        if priority > 1 {
+            match self.storms.check(&cam.id, item.recv_ms) {
+                StormVerdict::Pass => {}
+                StormVerdict::Suppressed => return no_alert,
+                StormVerdict::Begins { alerts_in_window } => {
+                    let fields = serde_json::json!({
+                        "camera": camera_json(cam),
+                        "storm": {"alerts_in_window": alerts_in_window,
+                                  "note": "further alerts from this camera are held back (priority 1 still passes); every read is stored"},
+                    });
+                    let alert = NewAlert {
+                        rule: "camera_storm",
+                        priority: 2,
+                        position: cam.position,
+                        time_ms,
+                        camera_id: Some(cam.id.clone()),
+                        event_seq: Some(event_seq),
+                        roles: vec!["operator".to_owned(), "admin".to_owned()],
+                        fields,
+                    };
+                    self.raise(alert, seq, alerts, publish);
+                    return no_alert;
+                }
+            }
+        }
+        let busy: std::collections::HashSet<&str> =
+            self.incidents.values().filter_map(|i| i.assigned_device.as_deref()).collect();
+        let nearest: Vec<serde_json::Value> = {
+            let zones = self.zones.read().unwrap_or_else(|e| e.into_inner());
+            let fixes = self
+                .tracks
+                .iter()
+                .filter(|(id, _)| !busy.contains(id.as_str()) && !zones.is_tagged_device(id))
+                .filter_map(|(id, (t, _))| Some((id.as_str(), t.last_trusted?)));
             nearest_units(fixes, cam.position, time_ms.max(item.recv_ms), UNIT_MAX_AGE_MS, NEAREST_UNITS)
                 .into_iter()
                 .map(|(id, d)| serde_json::json!({"device_id": id, "distance_m": (d * 10.0).round() / 10.0}))
-                .collect();
-        let rule = match watch_kind {
-            WatchKind::Plate => "watchlist_plate",
-            WatchKind::Person => "watchlist_person",
+                .collect()
         };
-        let data = serde_json::json!({
-            "seq": alert_seq,
-            "rule": rule,
-            "priority": hit.priority,
-            "time": crate::time_fmt::rfc3339_ms(time_ms),
-            "camera": {"id": cam.id, "name": cam.name, "kind": cam.kind, "lon": cam.position.lon(), "lat": cam.position.lat()},
-            "place": place,
+        let rule = match (watch_kind, zone.is_some()) {
+            (_, true) => "tagged_zone",
+            (WatchKind::Plate, _) => "watchlist_plate",
+            (WatchKind::Person, _) => "watchlist_person",
+        };
+        let mut fields = serde_json::json!({
+            "camera": camera_json(cam),
             "read": {"kind": watch_kind.as_str(), "value": value, "event_seq": event_seq, "event": e},
             "images": item.images,
             "watch": {"id": hit.id, "reason": hit.reason},
             "nearest_units": nearest,
+            "track": track_json(&track),
         });
-        let message = format!("{{\"type\":\"alert\",\"seq\":{alert_seq},\"data\":{data}}}");
-        let roles: Arc<[String]> = hit.roles.clone().into();
-        if hit.id.starts_with(crate::cameras::TAGGED_WATCH_PREFIX) {
+        if let (Some(f), Some(z)) = (fields.as_object_mut(), zone) {
+            f.insert("zone".into(), z);
+        }
+        let alert = NewAlert {
+            rule,
+            priority,
+            position: cam.position,
+            time_ms,
+            camera_id: Some(cam.id.clone()),
+            event_seq: Some(event_seq),
+            roles: hit.roles.clone(),
+            fields,
+        };
+        let alert_seq = self.raise(alert, seq, alerts, publish);
+        if tagged {
             // A tagged person seen by a camera is a read of their whereabouts: audited in
             // the same transaction as the alert.
             audit.push(AuditEntry {
@@ -659,27 +940,29 @@ impl Sequencer {
                 detail: format!("alert {alert_seq} at {} for roles {}", cam.name, hit.roles.join(",")),
             });
         }
-        alerts.push(AlertRow {
-            seq: alert_seq,
-            rule: rule.into(),
-            priority: i64::from(hit.priority),
-            camera_id: Some(cam.id.clone()),
-            event_seq: Some(event_seq),
-            time_ms,
-            lon: cam.position.lon(),
-            lat: cam.position.lat(),
-            roles: hit.roles.clone(),
-            payload: message.clone(),
-        });
-        publish.push(Publish::Alert(FeedEvent::alert(
-            alert_seq,
-            cam.position.lon(),
-            cam.position.lat(),
-            roles,
-            Arc::from(message),
-        )));
         CameraAck { seq: event_seq, alert_seq: Some(alert_seq) }
     }
+}
+
+fn camera_json(cam: &CameraInfo) -> serde_json::Value {
+    serde_json::json!({"id": cam.id, "name": cam.name, "kind": cam.kind, "lon": cam.position.lon(), "lat": cam.position.lat()})
+}
+
+/// A fused track as clients see it: a GeoJSON LineString's coordinates with the time
+/// and camera of each point, the last place, heading and speed.
+pub fn track_json(t: &Track) -> serde_json::Value {
+    let last = t.last();
+    serde_json::json!({
+        "coordinates": t.points.iter().map(|p| [p.position.lon(), p.position.lat()]).collect::<Vec<_>>(),
+        "times": t.points.iter().map(|p| crate::time_fmt::rfc3339_ms(p.time_ms)).collect::<Vec<_>>(),
+        "cameras": t.points.iter().map(|p| p.camera_id.as_str()).collect::<Vec<_>>(),
+        "last": {"camera_id": last.camera_id, "lon": last.position.lon(), "lat": last.position.lat(),
+                 "time": crate::time_fmt::rfc3339_ms(last.time_ms)},
+        "heading_deg": t.heading_deg.map(|h| (h * 10.0).round() / 10.0),
+        "heading": t.heading,
+        "speed_kmh": t.speed_kmh.map(|v| (v * 10.0).round() / 10.0),
+        "length_m": (t.length_m * 10.0).round() / 10.0,
+    })
 }
 
 /// Something committed in this batch, to publish once the commit returns.
@@ -761,6 +1044,7 @@ fn incident_event(
 /// take them, and escalation of late steps.
 fn incident_command(
     cmd: &IncidentCommand,
+    enricher: &Enricher,
     incidents: &mut HashMap<i64, IncidentRow>,
     seq: &mut i64,
     rows: &mut Vec<IncidentRow>,
@@ -768,7 +1052,8 @@ fn incident_command(
     publish: &mut Vec<Publish>,
 ) -> Result<Option<IncidentRow>, String> {
     match cmd {
-        IncidentCommand::Create { title, priority, position, alert_seq, actor, now_ms } => {
+        IncidentCommand::Create { title, kind, priority, position, alert_seq, actor, now_ms } => {
+            let township = enricher.view(&enricher.enrich(*position), &[], &[]).township.map(|t| t.name.to_owned());
             let inc = IncidentRow {
                 incident_id: *seq,
                 title: title.clone(),
@@ -782,6 +1067,8 @@ fn incident_command(
                 created_ms: *now_ms,
                 state_since_ms: *now_ms,
                 escalation: "none".into(),
+                kind: kind.clone(),
+                township,
             };
             incident_event(&inc, "create", None, actor, String::new(), *now_ms, seq, rows, events, publish);
             incidents.insert(inc.incident_id, inc.clone());

@@ -9,7 +9,10 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use liandong_core::Datum;
-use liandong_store::GridReport;
+use std::collections::BTreeMap;
+
+use liandong_core::stats::{self, Period};
+use liandong_store::{AlertFact, GridReport, IncidentFacts};
 use serde::Deserialize;
 
 use crate::auth::{require_user, Role};
@@ -84,13 +87,18 @@ pub async fn post_report(
     if r.photos_base64.len() > MAX_PHOTOS {
         return Err(ApiError::bad_request("photos_base64", format!("at most {MAX_PHOTOS} photos")));
     }
+    let mut photos = Vec::with_capacity(r.photos_base64.len());
     for (i, p) in r.photos_base64.iter().enumerate() {
         let jpeg = liandong_ingest::alert_json::base64_decode(p)
             .map_err(|e| ApiError::bad_request(format!("photos_base64[{i}]"), e))?;
         if !jpeg.starts_with(&[0xFF, 0xD8]) {
             return Err(ApiError::bad_request(format!("photos_base64[{i}]"), "is not a JPEG"));
         }
+        photos.push(jpeg);
     }
+    // The photos are on disk (fsynced) before the report is submitted, so a stored
+    // report never names a lost photo.
+    let photo_urls = crate::cameras::store_images(&s, photos).await?;
     let place = s.enricher.enrich(position);
     let enrichment = serde_json::to_value(s.enricher.view(&place, &[], &[])).unwrap_or_default();
     let report = GridReport {
@@ -103,12 +111,17 @@ pub async fn post_report(
         time_ms,
         recv_ms: now,
         enrichment: enrichment.clone(),
-        photos: r.photos_base64.len() as i64,
+        photos: photo_urls.len() as i64,
         status: "new".into(),
+        photo_urls: photo_urls.clone(),
     };
-    let (report_id, case_id) = s.store.insert_report(&report).await.map_err(|e| ApiError::unavailable(&e))?;
-    tracing::info!(report_id, category = %report.category, case_id, "grid report stored");
-    let body = serde_json::json!({"report_id": report_id, "mediation_case_id": case_id, "place": enrichment});
+    let dispute = report.category == "dispute";
+    let category = report.category.clone();
+    let report_id = s.ingest.submit_report(report, position).await?;
+    let case_id = dispute.then_some(report_id);
+    tracing::info!(report_id, category = %category, case_id, "grid report stored");
+    let body = serde_json::json!({"report_id": report_id, "mediation_case_id": case_id, "place": enrichment,
+                                  "photos": photo_urls});
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
@@ -166,21 +179,97 @@ pub async fn close_mediation(
     Ok(Json(serde_json::json!({ "case_id": case_id, "status": "mediated" })).into_response())
 }
 
-/// `GET /api/v1/statistics?from=…&to=…`: disputes found, mediated and successful, the
-/// success rate, and reports by category (RFC 3339 or unix ms bounds; default: all).
+/// `GET /api/v1/statistics?from=…&to=…&period=day`: for the centre's report —
+/// incidents by kind, township and period with their response times (to sign-for, to
+/// arrival on scene, to close), alerts by rule, township and period, disputes mediated
+/// and the success rate, reports by category. Bounds are RFC 3339 or unix ms (default:
+/// everything); periods are `hour`, `day`, `week`, `month` in China time.
 pub async fn statistics(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
     require_user(&s.tokens, &headers, uri.query(), &[Role::Partner, Role::Operator, Role::Admin])?;
-    let (mut from, mut to) = (0i64, i64::MAX);
+    let (mut from, mut to, mut period) = (0i64, i64::MAX, Period::Day);
     for (k, v) in form_urlencoded::parse(uri.query().unwrap_or("").as_bytes()) {
         let t = || liandong_ingest::parse_timestamp(&v).map_err(|e| ApiError::bad_request(k.to_string(), e));
         match &*k {
             "from" => from = t()?,
             "to" => to = t()?,
+            "period" => {
+                period = Period::parse(&v)
+                    .ok_or_else(|| ApiError::bad_request("period", "must be hour, day, week or month"))?
+            }
             _ => {}
         }
     }
-    let stats = s.store.mediation_stats(from, to).await.map_err(|e| ApiError::unavailable(&e))?;
-    Ok(Json(serde_json::json!({ "mediation": stats })).into_response())
+    if from > to {
+        return Err(ApiError::bad_request("from", "is after to"));
+    }
+    let unavailable = |e: liandong_store::StoreError| ApiError::unavailable(&e);
+    let mediation = s.store.mediation_stats(from, to).await.map_err(unavailable)?;
+    let incidents = s.store.incident_facts(from, to).await.map_err(unavailable)?;
+    let alerts = s.store.alert_facts(from, to).await.map_err(unavailable)?;
+    let township = |t: &Option<String>| t.clone().unwrap_or_else(|| "(outside)".into());
+    let incident_groups = |key: &dyn Fn(&IncidentFacts) -> String| {
+        let mut groups: BTreeMap<String, Vec<&IncidentFacts>> = BTreeMap::new();
+        for i in &incidents {
+            groups.entry(key(i)).or_default().push(i);
+        }
+        groups.into_iter().map(|(k, v)| incident_summary(k, &v)).collect::<Vec<_>>()
+    };
+    let alert_groups = |key: &dyn Fn(&AlertFact) -> String| {
+        let mut groups: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+        for a in &alerts {
+            let g = groups.entry(key(a)).or_default();
+            g.0 += 1;
+            g.1 += usize::from(a.priority <= 2);
+        }
+        groups
+            .into_iter()
+            .map(|(k, (n, high))| serde_json::json!({"key": k, "count": n, "high_priority": high}))
+            .collect::<Vec<_>>()
+    };
+    let all: Vec<&IncidentFacts> = incidents.iter().collect();
+    let body = serde_json::json!({
+        "from": (from > 0).then(|| crate::time_fmt::rfc3339_ms(from)),
+        "to": (to < i64::MAX).then(|| crate::time_fmt::rfc3339_ms(to)),
+        "period": period.as_str(),
+        "incidents": {
+            "all": incident_summary("all".into(), &all),
+            "by_kind": incident_groups(&|i| i.kind.clone()),
+            "by_township": incident_groups(&|i| township(&i.township)),
+            "by_period": incident_groups(&|i| stats::bucket(i.created_ms, period)),
+        },
+        "alerts": {
+            "count": alerts.len(),
+            "by_rule": alert_groups(&|a| a.rule.clone()),
+            "by_township": alert_groups(&|a| township(&a.township)),
+            "by_period": alert_groups(&|a| stats::bucket(a.time_ms, period)),
+        },
+        "mediation": mediation,
+    });
+    Ok(Json(body).into_response())
+}
+
+/// Counts and response times of a group of incidents. Response times are measured from
+/// creation; an incident that never reached a step does not count in that step's times.
+fn incident_summary(key: String, group: &[&IncidentFacts]) -> serde_json::Value {
+    let times = |step: fn(&IncidentFacts) -> Option<i64>| {
+        let secs: Vec<f64> = group.iter().filter_map(|i| step(i).map(|t| (t - i.created_ms) as f64 / 1000.0)).collect();
+        stats::summarize(&secs).map(|d| {
+            let r = |v: f64| (v * 10.0).round() / 10.0;
+            serde_json::json!({"count": d.count, "mean_s": r(d.mean_s), "median_s": r(d.median_s), "p90_s": r(d.p90_s), "max_s": r(d.max_s)})
+        })
+    };
+    let count = |state: &str| group.iter().filter(|i| i.state == state).count();
+    serde_json::json!({
+        "key": key,
+        "count": group.len(),
+        "closed": count("closed"),
+        "cancelled": count("cancelled"),
+        "open": group.len() - count("closed") - count("cancelled"),
+        "to_dispatch": times(|i| i.dispatched_ms),
+        "to_sign": times(|i| i.signed_ms),
+        "to_scene": times(|i| i.on_scene_ms),
+        "to_close": times(|i| i.closed_ms),
+    })
 }
 
 /// `GET /api/v1/reports?status=new`: reports to review, newest first (operators).
@@ -248,6 +337,7 @@ pub async fn review_report(
             let title: String = format!("[{}] {}", report.category, report.text).chars().take(200).collect();
             let cmd = crate::pipeline::IncidentCommand::Create {
                 title,
+                kind: report.category.clone(),
                 priority,
                 position,
                 alert_seq: None,

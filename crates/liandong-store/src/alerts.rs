@@ -63,6 +63,26 @@ pub struct AlertRow {
     pub lat: f64,
     pub roles: Vec<String>,
     pub payload: String,
+    /// The township of the alert's place, for statistics.
+    pub township: Option<String>,
+}
+
+/// What statistics need of an alert.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertFact {
+    pub seq: i64,
+    pub rule: String,
+    pub priority: i64,
+    pub township: Option<String>,
+    pub time_ms: i64,
+}
+
+/// One read of a plate or a face by a camera.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SightingRow {
+    pub event_seq: i64,
+    pub camera_id: String,
+    pub time_ms: i64,
 }
 
 impl Store {
@@ -154,7 +174,7 @@ impl Store {
     /// Alerts with a sequence number above `after`, oldest first, at most `limit`.
     pub async fn alerts_after(&self, after: i64, limit: u32) -> Result<Vec<AlertRow>, StoreError> {
         let rows = sqlx::query(
-            "SELECT seq, rule, priority, camera_id, event_seq, time_ms, lon, lat, roles, payload
+            "SELECT seq, rule, priority, camera_id, event_seq, time_ms, lon, lat, roles, payload, township
              FROM alerts WHERE seq > ? ORDER BY seq LIMIT ?",
         )
         .bind(after)
@@ -175,8 +195,58 @@ impl Store {
                 lat: r.get(7),
                 roles: serde_json::from_str(r.get::<&str, _>(8)).unwrap_or_default(),
                 payload: r.get(9),
+                township: r.get(10),
             })
             .collect())
+    }
+
+    /// Alerts raised in `[from_ms, to_ms]`, oldest first.
+    pub async fn alert_facts(&self, from_ms: i64, to_ms: i64) -> Result<Vec<AlertFact>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, rule, priority, township, time_ms FROM alerts WHERE time_ms BETWEEN ? AND ? ORDER BY time_ms, seq",
+        )
+        .bind(from_ms)
+        .bind(to_ms)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(q("read alerts for statistics"))?;
+        Ok(rows
+            .iter()
+            .map(|r| AlertFact {
+                seq: r.get(0),
+                rule: r.get(1),
+                priority: r.get(2),
+                township: r.get(3),
+                time_ms: r.get(4),
+            })
+            .collect())
+    }
+
+    /// Active reads of one plate (`person == false`) or one person id in
+    /// `[from_ms, to_ms]`, oldest first, at most `limit` (the newest ones when more).
+    pub async fn sightings(
+        &self,
+        person: bool,
+        value: &str,
+        from_ms: i64,
+        to_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<SightingRow>, StoreError> {
+        let column = if person { "person_id" } else { "plate" };
+        let rows = sqlx::query(&format!(
+            "SELECT seq, camera_id, time_ms FROM (
+                SELECT seq, camera_id, time_ms FROM camera_events
+                WHERE {column} = ? AND active = 1 AND time_ms BETWEEN ? AND ? ORDER BY time_ms DESC LIMIT ?
+             ) ORDER BY time_ms, seq"
+        ))
+        .bind(value)
+        .bind(from_ms)
+        .bind(to_ms)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(q("read sightings"))?;
+        Ok(rows.iter().map(|r| SightingRow { event_seq: r.get(0), camera_id: r.get(1), time_ms: r.get(2) }).collect())
     }
 
     pub async fn count_camera_events(&self, camera_id: &str) -> Result<i64, StoreError> {
@@ -217,7 +287,7 @@ pub(crate) async fn insert_camera_events(
 pub(crate) async fn insert_alerts(conn: &mut SqliteConnection, rows: &[AlertRow]) -> Result<(), StoreError> {
     for chunk in rows.chunks(ROWS_PER_INSERT) {
         let mut qb = QueryBuilder::new(
-            "INSERT INTO alerts (seq, rule, priority, camera_id, event_seq, time_ms, lon, lat, roles, payload) ",
+            "INSERT INTO alerts (seq, rule, priority, camera_id, event_seq, time_ms, lon, lat, roles, payload, township) ",
         );
         qb.push_values(chunk, |mut b, r| {
             b.push_bind(r.seq)
@@ -229,7 +299,8 @@ pub(crate) async fn insert_alerts(conn: &mut SqliteConnection, rows: &[AlertRow]
                 .push_bind(r.lon)
                 .push_bind(r.lat)
                 .push_bind(serde_json::to_string(&r.roles).unwrap_or_else(|_| "[]".into()))
-                .push_bind(&r.payload);
+                .push_bind(&r.payload)
+                .push_bind(&r.township);
         });
         qb.build().persistent(false).execute(&mut *conn).await.map_err(q("insert alerts"))?;
     }
@@ -294,6 +365,7 @@ mod tests {
             lat: 30.7,
             roles: vec!["operator".into()],
             payload: "{\"seq\":8}".into(),
+            township: Some("竹阳街道".into()),
         };
         store
             .write(&Batch { camera_events: &[event], alerts: std::slice::from_ref(&alert), ..Batch::default() })

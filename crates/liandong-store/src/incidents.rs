@@ -19,6 +19,10 @@ pub struct IncidentRow {
     pub created_ms: i64,
     pub state_since_ms: i64,
     pub escalation: String,
+    /// What it is about: the alert's rule, the report's category, or the operator's word.
+    pub kind: String,
+    /// The township of its place (None outside every township).
+    pub township: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -38,7 +42,23 @@ pub struct IncidentEventRow {
     pub payload: String,
 }
 
-const INCIDENT_COLUMNS: &str = "incident_id, title, priority, state, lon, lat, alert_seq, assigned_device, assigned_unit, created_ms, state_since_ms, escalation";
+/// An incident's milestones, for response-time statistics.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IncidentFacts {
+    pub incident_id: i64,
+    pub kind: String,
+    pub township: Option<String>,
+    pub priority: i64,
+    pub state: String,
+    pub created_ms: i64,
+    /// The first dispatch, sign-for (签收), arrival on scene and close, when they happened.
+    pub dispatched_ms: Option<i64>,
+    pub signed_ms: Option<i64>,
+    pub on_scene_ms: Option<i64>,
+    pub closed_ms: Option<i64>,
+}
+
+const INCIDENT_COLUMNS: &str = "incident_id, title, priority, state, lon, lat, alert_seq, assigned_device, assigned_unit, created_ms, state_since_ms, escalation, kind, township";
 const EVENT_COLUMNS: &str =
     "seq, incident_id, at_ms, actor, action, from_state, to_state, note, lon, lat, unit_id, payload";
 
@@ -56,6 +76,8 @@ fn incident(r: &sqlx::sqlite::SqliteRow) -> IncidentRow {
         created_ms: r.get(9),
         state_since_ms: r.get(10),
         escalation: r.get(11),
+        kind: r.get(12),
+        township: r.get(13),
     }
 }
 
@@ -106,6 +128,42 @@ impl Store {
         Ok(Some((incident(&row), events.iter().map(event).collect())))
     }
 
+    /// Every incident created in `[from_ms, to_ms]` with its milestones, oldest first.
+    pub async fn incident_facts(&self, from_ms: i64, to_ms: i64) -> Result<Vec<IncidentFacts>, StoreError> {
+        let first = |action: &str| {
+            format!("(SELECT MIN(at_ms) FROM incident_events e WHERE e.incident_id = i.incident_id AND e.action = '{action}')")
+        };
+        let sql = format!(
+            "SELECT i.incident_id, i.kind, i.township, i.priority, i.state, i.created_ms, {}, {}, {}, {}
+             FROM incidents i WHERE i.created_ms BETWEEN ? AND ? ORDER BY i.incident_id",
+            first("dispatch"),
+            first("sign"),
+            first("arrive"),
+            first("close"),
+        );
+        let rows = sqlx::query(&sql)
+            .bind(from_ms)
+            .bind(to_ms)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(q("read incident milestones"))?;
+        Ok(rows
+            .iter()
+            .map(|r| IncidentFacts {
+                incident_id: r.get(0),
+                kind: r.get(1),
+                township: r.get(2),
+                priority: r.get(3),
+                state: r.get(4),
+                created_ms: r.get(5),
+                dispatched_ms: r.get(6),
+                signed_ms: r.get(7),
+                on_scene_ms: r.get(8),
+                closed_ms: r.get(9),
+            })
+            .collect())
+    }
+
     /// Incident events with a sequence number above `after`, oldest first.
     pub async fn incident_events_after(&self, after: i64, limit: u32) -> Result<Vec<IncidentEventRow>, StoreError> {
         let rows =
@@ -134,7 +192,9 @@ pub(crate) async fn upsert_incidents(conn: &mut SqliteConnection, rows: &[Incide
                 .push_bind(&r.assigned_unit)
                 .push_bind(r.created_ms)
                 .push_bind(r.state_since_ms)
-                .push_bind(&r.escalation);
+                .push_bind(&r.escalation)
+                .push_bind(&r.kind)
+                .push_bind(&r.township);
         });
         qb.push(
             " ON CONFLICT (incident_id) DO UPDATE SET state = excluded.state, assigned_device = excluded.assigned_device,

@@ -14,11 +14,12 @@ use sqlx::{QueryBuilder, Row, SqliteConnection, SqlitePool};
 
 mod alerts;
 mod incidents;
+pub mod pg;
 mod reports;
 mod tagged;
 
-pub use alerts::{AlertRow, CameraEventRow, CameraRecord, WatchRecord};
-pub use incidents::{IncidentEventRow, IncidentRow};
+pub use alerts::{AlertFact, AlertRow, CameraEventRow, CameraRecord, SightingRow, WatchRecord};
+pub use incidents::{IncidentEventRow, IncidentFacts, IncidentRow};
 pub use reports::{GridReport, MediationCase, MediationStats};
 pub use tagged::{AuditEntry, TaggedPerson};
 
@@ -34,6 +35,16 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("database error during {op}: {source}")]
     Query { op: &'static str, source: sqlx::Error },
+    /// The PostgreSQL server could not be reached (`target` is host, port and database,
+    /// never the password).
+    #[error("cannot connect to PostgreSQL at {target}: {source}")]
+    Connect { target: String, source: sqlx::Error },
+    /// A server component older than the store supports.
+    #[error("{component} {found} is too old: liandong needs {need} or newer")]
+    Version { component: &'static str, found: String, need: &'static str },
+    /// A PostgreSQL extension the store needs (PostGIS) is missing or cannot be created.
+    #[error("database {database} cannot use the {extension} extension: {reason}")]
+    Extension { extension: &'static str, database: String, reason: String },
 }
 
 pub(crate) fn q(op: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
@@ -115,6 +126,8 @@ pub struct Batch<'a> {
     pub audit: &'a [AuditEntry],
     pub incidents: &'a [IncidentRow],
     pub incident_events: &'a [IncidentEventRow],
+    /// Grid-member reports (a dispute also opens its mediation case).
+    pub reports: &'a [GridReport],
 }
 
 #[derive(Debug, Clone)]
@@ -224,7 +237,8 @@ impl Store {
     pub async fn max_seq(&self) -> Result<i64, StoreError> {
         sqlx::query_scalar(
             "SELECT MAX(COALESCE((SELECT MAX(seq) FROM positions), 0), COALESCE((SELECT MAX(seq) FROM camera_events), 0),
-                        COALESCE((SELECT MAX(seq) FROM alerts), 0), COALESCE((SELECT MAX(seq) FROM incident_events), 0))",
+                        COALESCE((SELECT MAX(seq) FROM alerts), 0), COALESCE((SELECT MAX(seq) FROM incident_events), 0),
+                        COALESCE((SELECT MAX(report_id) FROM grid_reports), 0))",
         )
         .fetch_one(&self.pool)
             .await
@@ -248,6 +262,7 @@ impl Store {
         tagged::insert_audit(&mut tx, b.audit).await?;
         incidents::upsert_incidents(&mut tx, b.incidents).await?;
         incidents::insert_incident_events(&mut tx, b.incident_events).await?;
+        reports::insert_reports(&mut tx, b.reports).await?;
         tx.commit().await.map_err(q("commit"))
     }
 

@@ -1,12 +1,14 @@
 //! Grid-member reports, the mediation queue and their statistics.
 
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
+use sqlx::{QueryBuilder, Row, SqliteConnection};
 
-use crate::{q, Store, StoreError};
+use crate::{q, Store, StoreError, ROWS_PER_INSERT};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GridReport {
+    /// The sequence number of the alert that put the report on the live feed; a
+    /// dispute's mediation case has the same number.
     pub report_id: i64,
     pub reporter: String,
     pub category: String,
@@ -18,6 +20,9 @@ pub struct GridReport {
     pub enrichment: serde_json::Value,
     pub photos: i64,
     pub status: String,
+    /// URLs of the stored photos.
+    #[serde(default)]
+    pub photo_urls: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -49,7 +54,7 @@ pub struct MediationStats {
 }
 
 const REPORT_SELECT: &str =
-    "SELECT report_id, reporter, category, text, lon, lat, time_ms, recv_ms, enrichment, photos, status FROM grid_reports";
+    "SELECT report_id, reporter, category, text, lon, lat, time_ms, recv_ms, enrichment, photos, status, photo_urls FROM grid_reports";
 
 fn grid_report(r: &sqlx::sqlite::SqliteRow) -> GridReport {
     GridReport {
@@ -64,47 +69,45 @@ fn grid_report(r: &sqlx::sqlite::SqliteRow) -> GridReport {
         enrichment: serde_json::from_str(r.get::<&str, _>(8)).unwrap_or_default(),
         photos: r.get(9),
         status: r.get(10),
+        photo_urls: serde_json::from_str(r.get::<&str, _>(11)).unwrap_or_default(),
     }
 }
 
-impl Store {
-    /// Stores a report; a dispute also opens a mediation case, in the same transaction.
-    /// Returns the report id and the case id.
-    pub async fn insert_report(&self, r: &GridReport) -> Result<(i64, Option<i64>), StoreError> {
-        let mut tx = self.writer.begin().await.map_err(q("begin"))?;
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO grid_reports (reporter, category, text, lon, lat, time_ms, recv_ms, enrichment, photos, status)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'new') RETURNING report_id",
-        )
-        .bind(&r.reporter)
-        .bind(&r.category)
-        .bind(&r.text)
-        .bind(r.lon)
-        .bind(r.lat)
-        .bind(r.time_ms)
-        .bind(r.recv_ms)
-        .bind(r.enrichment.to_string())
-        .bind(r.photos)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(q("insert report"))?;
-        let case = if r.category == "dispute" {
-            let c: i64 = sqlx::query_scalar(
-                "INSERT INTO mediation_cases (report_id, opened_ms, status) VALUES (?, ?, 'pending') RETURNING case_id",
-            )
-            .bind(id)
-            .bind(r.recv_ms)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(q("open mediation case"))?;
-            Some(c)
-        } else {
-            None
-        };
-        tx.commit().await.map_err(q("commit"))?;
-        Ok((id, case))
+/// Inserts reports (ids already assigned from the sequence); each dispute opens a
+/// mediation case with the report's number.
+pub(crate) async fn insert_reports(conn: &mut SqliteConnection, rows: &[GridReport]) -> Result<(), StoreError> {
+    for chunk in rows.chunks(ROWS_PER_INSERT) {
+        let mut qb = QueryBuilder::new(
+            "INSERT INTO grid_reports (report_id, reporter, category, text, lon, lat, time_ms, recv_ms, enrichment, photos, status, photo_urls) ",
+        );
+        qb.push_values(chunk, |mut b, r| {
+            b.push_bind(r.report_id)
+                .push_bind(&r.reporter)
+                .push_bind(&r.category)
+                .push_bind(&r.text)
+                .push_bind(r.lon)
+                .push_bind(r.lat)
+                .push_bind(r.time_ms)
+                .push_bind(r.recv_ms)
+                .push_bind(r.enrichment.to_string())
+                .push_bind(r.photos)
+                .push_bind(&r.status)
+                .push_bind(serde_json::to_string(&r.photo_urls).unwrap_or_else(|_| "[]".into()));
+        });
+        qb.build().persistent(false).execute(&mut *conn).await.map_err(q("insert reports"))?;
     }
+    let disputes: Vec<&GridReport> = rows.iter().filter(|r| r.category == "dispute").collect();
+    for chunk in disputes.chunks(ROWS_PER_INSERT) {
+        let mut qb = QueryBuilder::new("INSERT INTO mediation_cases (case_id, report_id, opened_ms, status) ");
+        qb.push_values(chunk, |mut b, r| {
+            b.push_bind(r.report_id).push_bind(r.report_id).push_bind(r.recv_ms).push_bind("pending");
+        });
+        qb.build().persistent(false).execute(&mut *conn).await.map_err(q("open mediation cases"))?;
+    }
+    Ok(())
+}
 
+impl Store {
     /// One report.
     pub async fn report(&self, report_id: i64) -> Result<Option<GridReport>, StoreError> {
         let row = sqlx::query(&format!("{REPORT_SELECT} WHERE report_id = ?"))

@@ -13,6 +13,17 @@ pub struct TaggedPerson {
     pub note: String,
     pub roles: Vec<String>,
     pub updated_ms: i64,
+    /// The person's monitoring phone, a registered device, if they carry one.
+    #[serde(default)]
+    pub device_id: Option<String>,
+    /// Zones the person may not be in at given hours (a JSON array the server
+    /// validates: `{"fence_kind"|"fence_id", "from", "to"}`).
+    #[serde(default = "empty_array")]
+    pub zone_rules: serde_json::Value,
+}
+
+fn empty_array() -> serde_json::Value {
+    serde_json::Value::Array(Vec::new())
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -27,9 +38,11 @@ pub struct AuditEntry {
 impl Store {
     pub async fn upsert_tagged(&self, p: &TaggedPerson) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO tagged_persons (person_id, name, category, note, roles, updated_ms) VALUES (?, ?, ?, ?, ?, ?)
+            "INSERT INTO tagged_persons (person_id, name, category, note, roles, updated_ms, device_id, zone_rules)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT (person_id) DO UPDATE SET name = excluded.name, category = excluded.category,
-               note = excluded.note, roles = excluded.roles, updated_ms = excluded.updated_ms",
+               note = excluded.note, roles = excluded.roles, updated_ms = excluded.updated_ms,
+               device_id = excluded.device_id, zone_rules = excluded.zone_rules",
         )
         .bind(&p.person_id)
         .bind(&p.name)
@@ -37,6 +50,8 @@ impl Store {
         .bind(&p.note)
         .bind(serde_json::to_string(&p.roles).unwrap_or_else(|_| "[]".into()))
         .bind(p.updated_ms)
+        .bind(&p.device_id)
+        .bind(p.zone_rules.to_string())
         .execute(&self.pool)
         .await
         .map_err(q("upsert tagged person"))?;
@@ -45,7 +60,8 @@ impl Store {
 
     pub async fn tagged_persons(&self) -> Result<Vec<TaggedPerson>, StoreError> {
         let rows = sqlx::query(
-            "SELECT person_id, name, category, note, roles, updated_ms FROM tagged_persons ORDER BY person_id",
+            "SELECT person_id, name, category, note, roles, updated_ms, device_id, zone_rules
+             FROM tagged_persons ORDER BY person_id",
         )
         .fetch_all(&self.pool)
         .await
@@ -59,6 +75,8 @@ impl Store {
                 note: r.get(3),
                 roles: serde_json::from_str(r.get::<&str, _>(4)).unwrap_or_default(),
                 updated_ms: r.get(5),
+                device_id: r.get(6),
+                zone_rules: serde_json::from_str(r.get::<&str, _>(7)).unwrap_or_else(|_| empty_array()),
             })
             .collect())
     }

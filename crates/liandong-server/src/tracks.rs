@@ -1,0 +1,105 @@
+//! Fused tracks over HTTP: every stored read of one plate or one person across the
+//! county's cameras, as a GeoJSON Feature (a LineString through the cameras in time
+//! order) with its last place, heading and speed.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use liandong_core::track::{fuse, Sighting};
+use liandong_store::AuditEntry;
+
+use crate::auth::{require_user, Role};
+use crate::error::ApiError;
+use crate::pipeline::track_json;
+use crate::time_fmt::now_ms;
+use crate::AppState;
+
+/// Sightings a track is built from at most (the newest ones).
+const MAX_SIGHTINGS: u32 = 2000;
+/// The default look-back when `from` is not given.
+const DEFAULT_SPAN_MS: i64 = 24 * 3600 * 1000;
+
+/// `GET /api/v1/tracks?plate=川S12345` or `?person=ID`, with optional `from`/`to`
+/// (RFC 3339 or unix ms; default the last 24 h). A tagged person's track is served only
+/// to the roles entitled to them, and the read is audited.
+pub async fn get_track(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
+    let user = require_user(&s.tokens, &headers, uri.query(), &[Role::Admin, Role::Operator, Role::Partner])?;
+    let now = now_ms();
+    let (mut plate, mut person, mut from, mut to) = (None, None, None, now);
+    for (k, v) in form_urlencoded::parse(uri.query().unwrap_or("").as_bytes()) {
+        let t = || liandong_ingest::parse_timestamp(&v).map_err(|e| ApiError::bad_request(k.to_string(), e));
+        match &*k {
+            "plate" => plate = Some(v.to_string()),
+            "person" => person = Some(v.to_string()),
+            "from" => from = Some(t()?),
+            "to" => to = t()?,
+            _ => {}
+        }
+    }
+    let from = from.unwrap_or(to - DEFAULT_SPAN_MS);
+    if from > to {
+        return Err(ApiError::bad_request("from", "is after to"));
+    }
+    let (field, is_person, value) = match (plate, person) {
+        (Some(p), None) => {
+            let v = liandong_ingest::plate::normalize_plate(&p)
+                .ok_or_else(|| ApiError::bad_request("plate", "is not a licence plate"))?;
+            ("plate", false, v)
+        }
+        (None, Some(p)) if !p.is_empty() && p.len() <= 64 => ("person", true, p),
+        (None, Some(_)) => return Err(ApiError::bad_request("person", "must be 1 to 64 characters")),
+        _ => return Err(ApiError::bad_request("plate", "give exactly one of plate and person")),
+    };
+    let role = user.role.as_str();
+    if is_person {
+        let tagged = s.store.tagged_persons().await.map_err(|e| ApiError::unavailable(&e))?;
+        match tagged.iter().find(|p| p.person_id == value) {
+            Some(p) if role == "admin" || p.roles.iter().any(|r| r == role) => {
+                let audit = AuditEntry {
+                    at_ms: now,
+                    actor: user.name.clone(),
+                    action: "tagged_person_track_read".into(),
+                    subject: value.clone(),
+                    detail: format!("role {role}"),
+                };
+                s.store.audit(&[audit]).await.map_err(|e| ApiError::unavailable(&e))?;
+            }
+            Some(_) => return Err(ApiError::forbidden("person", format!("role {role} may not see this person"))),
+            None if user.role == Role::Partner => {
+                return Err(ApiError::forbidden("person", "partners see only the tagged persons entitled to them"))
+            }
+            None => {}
+        }
+    } else if user.role == Role::Partner {
+        return Err(ApiError::forbidden("plate", "partners do not see plate tracks"));
+    }
+    let rows =
+        s.store.sightings(is_person, &value, from, to, MAX_SIGHTINGS).await.map_err(|e| ApiError::unavailable(&e))?;
+    let sightings: Vec<Sighting> = {
+        let cameras = s.cameras.read().unwrap_or_else(|e| e.into_inner());
+        rows.into_iter()
+            .filter_map(|r| {
+                let cam = cameras.info(&r.camera_id)?;
+                Some(Sighting { time_ms: r.time_ms, camera_id: r.camera_id, position: cam.position })
+            })
+            .collect()
+    };
+    let Some(track) = fuse(sightings) else {
+        let reason = format!("no sightings of {field} {value} in the period");
+        return Err(ApiError::new(axum::http::StatusCode::NOT_FOUND, field, reason));
+    };
+    let mut properties = track_json(&track);
+    let coordinates = properties.as_object_mut().and_then(|p| p.remove("coordinates")).unwrap_or_default();
+    let geometry = if track.points.len() == 1 {
+        serde_json::json!({"type": "Point", "coordinates": coordinates[0]})
+    } else {
+        serde_json::json!({"type": "LineString", "coordinates": coordinates})
+    };
+    if let Some(p) = properties.as_object_mut() {
+        p.insert(field.into(), value.into());
+    }
+    Ok(Json(serde_json::json!({"type": "Feature", "geometry": geometry, "properties": properties})).into_response())
+}

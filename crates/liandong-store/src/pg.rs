@@ -1,0 +1,1 @@
+//! The production store: PostgreSQL + PostGIS through sqlx.
