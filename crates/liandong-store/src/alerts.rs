@@ -67,6 +67,24 @@ pub struct AlertRow {
     pub township: Option<String>,
 }
 
+/// Reads an `alerts` row selected as `seq, rule, priority, camera_id, event_seq,
+/// time_ms, lon, lat, roles, payload, township`.
+pub(crate) fn alert_from_row(r: &sqlx::sqlite::SqliteRow) -> AlertRow {
+    AlertRow {
+        seq: r.get(0),
+        rule: r.get(1),
+        priority: r.get(2),
+        camera_id: r.get(3),
+        event_seq: r.get(4),
+        time_ms: r.get(5),
+        lon: r.get(6),
+        lat: r.get(7),
+        roles: serde_json::from_str(r.get::<&str, _>(8)).unwrap_or_default(),
+        payload: r.get(9),
+        township: r.get(10),
+    }
+}
+
 /// What statistics need of an alert.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AlertFact {
@@ -182,22 +200,7 @@ impl Store {
         .fetch_all(&self.pool)
         .await
         .map_err(q("read alerts after a sequence number"))?;
-        Ok(rows
-            .iter()
-            .map(|r| AlertRow {
-                seq: r.get(0),
-                rule: r.get(1),
-                priority: r.get(2),
-                camera_id: r.get(3),
-                event_seq: r.get(4),
-                time_ms: r.get(5),
-                lon: r.get(6),
-                lat: r.get(7),
-                roles: serde_json::from_str(r.get::<&str, _>(8)).unwrap_or_default(),
-                payload: r.get(9),
-                township: r.get(10),
-            })
-            .collect())
+        Ok(rows.iter().map(alert_from_row).collect())
     }
 
     /// Alerts raised in `[from_ms, to_ms]`, oldest first.

@@ -58,11 +58,11 @@ pub struct IncidentFacts {
     pub closed_ms: Option<i64>,
 }
 
-const INCIDENT_COLUMNS: &str = "incident_id, title, priority, state, lon, lat, alert_seq, assigned_device, assigned_unit, created_ms, state_since_ms, escalation, kind, township";
+pub(crate) const INCIDENT_COLUMNS: &str = "incident_id, title, priority, state, lon, lat, alert_seq, assigned_device, assigned_unit, created_ms, state_since_ms, escalation, kind, township";
 const EVENT_COLUMNS: &str =
     "seq, incident_id, at_ms, actor, action, from_state, to_state, note, lon, lat, unit_id, payload";
 
-fn incident(r: &sqlx::sqlite::SqliteRow) -> IncidentRow {
+pub(crate) fn incident(r: &sqlx::sqlite::SqliteRow) -> IncidentRow {
     IncidentRow {
         incident_id: r.get(0),
         title: r.get(1),

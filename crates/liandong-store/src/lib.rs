@@ -13,12 +13,14 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{QueryBuilder, Row, SqliteConnection, SqlitePool};
 
 mod alerts;
+mod history;
 mod incidents;
 pub mod pg;
 mod reports;
 mod tagged;
 
 pub use alerts::{AlertFact, AlertRow, CameraEventRow, CameraRecord, SightingRow, WatchRecord};
+pub use history::{Bbox, HISTORY_EXCLUDED_FLAGS};
 pub use incidents::{IncidentEventRow, IncidentFacts, IncidentRow};
 pub use reports::{GridReport, MediationCase, MediationStats};
 pub use tagged::{AuditEntry, TaggedPerson};

@@ -1,0 +1,144 @@
+//! History: where every unit was at a moment, a unit's track between two times, and
+//! alerts and incidents by area and time. Each question is answered from an index:
+//! `positions (fix_ms)` and `positions (device_id, fix_ms)`, `alerts (time_ms)`,
+//! `incidents (created_ms)`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{q, AlertRow, IncidentRow, PositionRow, Store, StoreError};
+
+/// Fixes the jump filter marked (a GPS jump, a poor accuracy) are left out of history:
+/// they did not move the unit when they arrived, and they do not move it in replay.
+/// Out-of-order fixes (a phone uploading what it buffered offline) are real places and
+/// stay in.
+pub const HISTORY_EXCLUDED_FLAGS: u32 = 1 | 2;
+
+/// A lon/lat rectangle, degrees.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Bbox {
+    pub min_lon: f64,
+    pub min_lat: f64,
+    pub max_lon: f64,
+    pub max_lat: f64,
+}
+
+impl Bbox {
+    /// The whole world: no spatial filter.
+    pub const ALL: Bbox = Bbox { min_lon: -180.0, min_lat: -90.0, max_lon: 180.0, max_lat: 90.0 };
+}
+
+const POSITION_COLUMNS: &str =
+    "p.seq, p.device_id, p.fix_ms, p.recv_ms, p.lon, p.lat, p.datum, p.speed_mps, p.course_deg,
+     p.altitude_m, p.accuracy_m, p.battery_pct, p.flags, p.attributes, p.enrichment";
+
+impl Store {
+    /// Each device's last good fix at or before `at_ms` and no older than `max_age_ms`,
+    /// inside `bbox`, ordered by device id.
+    pub async fn positions_at(&self, at_ms: i64, max_age_ms: i64, bbox: Bbox) -> Result<Vec<PositionRow>, StoreError> {
+        // The newest fix per device in the window; `seq` breaks a tie between two fixes
+        // with the same time.
+        let sql = format!(
+            "SELECT {POSITION_COLUMNS} FROM positions p
+             JOIN (SELECT device_id, MAX(fix_ms) AS fix_ms FROM positions
+                   WHERE fix_ms BETWEEN ?1 AND ?2 AND (flags & ?3) = 0 GROUP BY device_id) last
+               ON p.device_id = last.device_id AND p.fix_ms = last.fix_ms
+             WHERE (p.flags & ?3) = 0
+               AND p.seq = (SELECT MAX(seq) FROM positions x
+                            WHERE x.device_id = p.device_id AND x.fix_ms = p.fix_ms AND (x.flags & ?3) = 0)
+               AND p.lon BETWEEN ?4 AND ?6 AND p.lat BETWEEN ?5 AND ?7
+             ORDER BY p.device_id"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(at_ms - max_age_ms)
+            .bind(at_ms)
+            .bind(i64::from(HISTORY_EXCLUDED_FLAGS))
+            .bind(bbox.min_lon)
+            .bind(bbox.min_lat)
+            .bind(bbox.max_lon)
+            .bind(bbox.max_lat)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(q("read positions at a time"))?;
+        Ok(rows.iter().map(|r| crate::position_from_row(r, 0)).collect())
+    }
+
+    /// A device's good fixes in `[from_ms, to_ms]` in time order, at most `limit` (the
+    /// first ones).
+    pub async fn track(
+        &self,
+        device_id: &str,
+        from_ms: i64,
+        to_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<PositionRow>, StoreError> {
+        let sql = format!(
+            "SELECT {POSITION_COLUMNS} FROM positions p
+             WHERE p.device_id = ? AND p.fix_ms BETWEEN ? AND ? AND (p.flags & ?) = 0
+             ORDER BY p.fix_ms, p.seq LIMIT ?"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(device_id)
+            .bind(from_ms)
+            .bind(to_ms)
+            .bind(i64::from(HISTORY_EXCLUDED_FLAGS))
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(q("read a track"))?;
+        Ok(rows.iter().map(|r| crate::position_from_row(r, 0)).collect())
+    }
+
+    /// Alerts raised in `[from_ms, to_ms]` inside `bbox`, newest first, at most `limit`.
+    pub async fn alerts_in(
+        &self,
+        bbox: Bbox,
+        from_ms: i64,
+        to_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<AlertRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, rule, priority, camera_id, event_seq, time_ms, lon, lat, roles, payload, township FROM alerts
+             WHERE time_ms BETWEEN ? AND ? AND lon BETWEEN ? AND ? AND lat BETWEEN ? AND ?
+             ORDER BY time_ms DESC, seq DESC LIMIT ?",
+        )
+        .bind(from_ms)
+        .bind(to_ms)
+        .bind(bbox.min_lon)
+        .bind(bbox.max_lon)
+        .bind(bbox.min_lat)
+        .bind(bbox.max_lat)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(q("read alerts by area and time"))?;
+        Ok(rows.iter().map(crate::alerts::alert_from_row).collect())
+    }
+
+    /// Incidents created in `[from_ms, to_ms]` inside `bbox`, newest first, at most
+    /// `limit`.
+    pub async fn incidents_in(
+        &self,
+        bbox: Bbox,
+        from_ms: i64,
+        to_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<IncidentRow>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {} FROM incidents
+             WHERE created_ms BETWEEN ? AND ? AND lon BETWEEN ? AND ? AND lat BETWEEN ? AND ?
+             ORDER BY created_ms DESC, incident_id DESC LIMIT ?",
+            crate::incidents::INCIDENT_COLUMNS
+        ))
+        .bind(from_ms)
+        .bind(to_ms)
+        .bind(bbox.min_lon)
+        .bind(bbox.max_lon)
+        .bind(bbox.min_lat)
+        .bind(bbox.max_lat)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(q("read incidents by area and time"))?;
+        Ok(rows.iter().map(crate::incidents::incident).collect())
+    }
+}
