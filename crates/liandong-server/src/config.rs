@@ -58,7 +58,11 @@ pub struct Config {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StoreConfig {
+    /// `postgres://user:password@host:port/db`: the PostgreSQL + PostGIS store instead of
+    /// the embedded one. The password makes it a secret.
+    pub database_url: Option<Secret>,
     /// `full` (fsync at each group commit) or `normal` (survives a crash, not power loss).
+    /// On PostgreSQL the server's `synchronous_commit` decides.
     pub durability: Durability,
     /// Most reports in one group commit.
     pub max_batch: usize,
@@ -139,7 +143,7 @@ impl Default for Config {
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        StoreConfig { durability: Durability::Full, max_batch: 4096 }
+        StoreConfig { database_url: None, durability: Durability::Full, max_batch: 4096 }
     }
 }
 
@@ -176,7 +180,7 @@ impl Config {
 
     /// Loads the config file named by `LIANDONG_CONFIG` (default
     /// `config/default.toml`), then applies `LIANDONG_LISTEN`, `LIANDONG_DATA_DIR`,
-    /// `LIANDONG_MAPS` and `LIANDONG_WEB_DIR`. `env` is the environment lookup, so tests
+    /// `LIANDONG_MAPS`, `LIANDONG_WEB_DIR` and `LIANDONG_DATABASE_URL`. `env` is the environment lookup, so tests
     /// can pass their own.
     pub fn load(env: impl Fn(&str) -> Option<String>) -> Result<(Config, Vec<String>), ConfigError> {
         let path = PathBuf::from(env("LIANDONG_CONFIG").unwrap_or_else(|| "config/default.toml".into()));
@@ -197,6 +201,9 @@ impl Config {
         if let Some(v) = env("LIANDONG_WEB_DIR") {
             config.web_dir = v.into();
         }
+        if let Some(v) = env("LIANDONG_DATABASE_URL").filter(|v| !v.is_empty()) {
+            config.store.database_url = Some(Secret::new(v));
+        }
         config.validate()?;
         Ok((config, unknown))
     }
@@ -204,6 +211,12 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.demo && !self.listen.ip().is_loopback() {
             return Err(ConfigError::DemoNotLoopback(self.listen));
+        }
+        if let Some(url) = &self.store.database_url {
+            let u = url.expose();
+            if !(u.starts_with("postgres://") || u.starts_with("postgresql://")) {
+                return Err(ConfigError::Invalid("store.database_url must start with postgres://".into()));
+            }
         }
         if self.store.max_batch == 0 {
             return Err(ConfigError::Invalid("store.max_batch must be at least 1".into()));

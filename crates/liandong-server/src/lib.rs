@@ -92,7 +92,11 @@ impl App {
         let map = maps::load_dir(&config.maps)?;
         tracing::info!(maps = %config.maps.display(), layers = map.layers.len(), posts = map.posts.len(), fences = map.fences.len(), "map loaded");
         let enricher = Arc::new(Enricher::new(&map));
-        let store = Store::open(&config.data_dir, config.store.durability).await?;
+        let store = match &config.store.database_url {
+            Some(url) => Store::connect(url.expose()).await?,
+            None => Store::open(&config.data_dir, config.store.durability).await?,
+        };
+        tracing::info!(backend = store.backend(), "store open");
         let metrics = Arc::new(Metrics::default());
         let hub = Hub::new(config.live.queue);
         let watchlist: SharedWatchlist = Arc::new(RwLock::new(Watchlist::new(

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use sqlx::{QueryBuilder, Row, SqliteConnection};
 
-use crate::{q, Store, StoreError, ROWS_PER_INSERT};
+use crate::{q, SqliteStore, StoreError, ROWS_PER_INSERT};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CameraRecord {
@@ -103,7 +103,7 @@ pub struct SightingRow {
     pub time_ms: i64,
 }
 
-impl Store {
+impl SqliteStore {
     pub async fn upsert_camera(&self, c: &CameraRecord) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO cameras (camera_id, name, kind, lon, lat, key, updated_ms) VALUES (?, ?, ?, ?, ?, ?, ?)
@@ -313,7 +313,7 @@ pub(crate) async fn insert_alerts(conn: &mut SqliteConnection, rows: &[AlertRow]
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Batch, Durability};
+    use crate::{Batch, Durability, Store};
 
     #[tokio::test]
     async fn cameras_watch_list_events_and_alerts_round_trip_in_one_sequence() {

@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{q, AlertRow, IncidentRow, PositionRow, Store, StoreError};
+use crate::{q, AlertRow, IncidentRow, PositionRow, SqliteStore, StoreError};
 
 /// Fixes the jump filter marked (a GPS jump, a poor accuracy) are left out of history:
 /// they did not move the unit when they arrived, and they do not move it in replay.
@@ -31,7 +31,7 @@ const POSITION_COLUMNS: &str =
     "p.seq, p.device_id, p.fix_ms, p.recv_ms, p.lon, p.lat, p.datum, p.speed_mps, p.course_deg,
      p.altitude_m, p.accuracy_m, p.battery_pct, p.flags, p.attributes, p.enrichment";
 
-impl Store {
+impl SqliteStore {
     /// Each device's last good fix at or before `at_ms` and no older than `max_age_ms`,
     /// inside `bbox`, ordered by device id.
     pub async fn positions_at(&self, at_ms: i64, max_age_ms: i64, bbox: Bbox) -> Result<Vec<PositionRow>, StoreError> {

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use sqlx::{QueryBuilder, Row, SqliteConnection};
 
-use crate::{q, Store, StoreError, ROWS_PER_INSERT};
+use crate::{q, SqliteStore, StoreError, ROWS_PER_INSERT};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IncidentRow {
@@ -98,7 +98,7 @@ fn event(r: &sqlx::sqlite::SqliteRow) -> IncidentEventRow {
     }
 }
 
-impl Store {
+impl SqliteStore {
     /// Incidents not closed or cancelled, to rebuild the sequencer's state.
     pub async fn open_incidents(&self) -> Result<Vec<IncidentRow>, StoreError> {
         let rows = sqlx::query(&format!(

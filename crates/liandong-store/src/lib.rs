@@ -1,7 +1,7 @@
 //! The embedded store: SQLite through sqlx, in a data directory.
 //!
 //! Writes come from one place, the ingest sequencer, which hands a whole batch to
-//! [`Store::write_batch`]: one transaction, one commit (one fsync with
+//! [`SqliteStore::write_batch`]: one transaction, one commit (one fsync with
 //! `synchronous=FULL`) for however many reports arrived meanwhile.
 
 use std::path::{Path, PathBuf};
@@ -17,7 +17,10 @@ mod history;
 mod incidents;
 pub mod pg;
 mod reports;
+mod store;
 mod tagged;
+
+pub use store::Store;
 
 pub use alerts::{AlertFact, AlertRow, CameraEventRow, CameraRecord, SightingRow, WatchRecord};
 pub use history::{Bbox, HISTORY_EXCLUDED_FLAGS};
@@ -132,8 +135,9 @@ pub struct Batch<'a> {
     pub reports: &'a [GridReport],
 }
 
+/// The embedded store: SQLite in a data directory.
 #[derive(Debug, Clone)]
-pub struct Store {
+pub struct SqliteStore {
     /// Readers (and rare administrative writes).
     pool: SqlitePool,
     /// The one connection group commits go through: SQLite serialises writers anyway,
@@ -145,9 +149,9 @@ pub struct Store {
 /// SQLite allows 32766 bound parameters per statement; 500 rows of 15 stays well under.
 pub(crate) const ROWS_PER_INSERT: usize = 500;
 
-impl Store {
+impl SqliteStore {
     /// Opens (creating if needed) `liandong.db` in `data_dir` and applies migrations.
-    pub async fn open(data_dir: &Path, durability: Durability) -> Result<Store, StoreError> {
+    pub async fn open(data_dir: &Path, durability: Durability) -> Result<SqliteStore, StoreError> {
         std::fs::create_dir_all(data_dir)
             .map_err(|source| StoreError::DataDir { path: data_dir.to_owned(), source })?;
         let path = data_dir.join("liandong.db");
@@ -177,7 +181,7 @@ impl Store {
             .connect_with(opts)
             .await
             .map_err(|source| StoreError::Open { path: path.clone(), source })?;
-        Ok(Store { pool, writer, path })
+        Ok(SqliteStore { pool, writer, path })
     }
 
     pub fn path(&self) -> &Path {

@@ -24,6 +24,7 @@ use sqlx::{Connection, PgConnection, PgPool, Row};
 use crate::{q, Batch, DeviceRecord, DeviceStateRow, PositionRow, StoreError, StoredFix};
 
 mod alerts;
+mod history;
 mod incidents;
 mod reports;
 mod tagged;
@@ -301,7 +302,9 @@ async fn prepare(conn: &mut PgConnection) -> Result<(), StoreError> {
     let offered = installed_version.as_deref().or(default_version.as_deref()).unwrap_or("unknown");
     check_postgis_version(offered)?;
 
-    if let Err(e) = MIGRATOR.run(&mut *conn).await {
+    // `run_direct` on the connection itself: `run` takes an `Acquire`, whose
+    // higher-ranked lifetime makes every future above this one non-`Send`.
+    if let Err(e) = MIGRATOR.run_direct(&mut *conn).await {
         // PostGIS is not a trusted extension: on a plain server only a superuser may
         // create it (managed services have roles of their own that may), so whether the
         // role can is learnt by trying, and a refusal is explained here.

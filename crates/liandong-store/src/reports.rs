@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use sqlx::{QueryBuilder, Row, SqliteConnection};
 
-use crate::{q, Store, StoreError, ROWS_PER_INSERT};
+use crate::{q, SqliteStore, StoreError, ROWS_PER_INSERT};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GridReport {
@@ -107,7 +107,7 @@ pub(crate) async fn insert_reports(conn: &mut SqliteConnection, rows: &[GridRepo
     Ok(())
 }
 
-impl Store {
+impl SqliteStore {
     /// One report.
     pub async fn report(&self, report_id: i64) -> Result<Option<GridReport>, StoreError> {
         let row = sqlx::query(&format!("{REPORT_SELECT} WHERE report_id = ?"))

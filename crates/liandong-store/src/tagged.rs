@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use sqlx::{QueryBuilder, Row, SqliteConnection};
 
-use crate::{q, Store, StoreError};
+use crate::{q, SqliteStore, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TaggedPerson {
@@ -35,7 +35,7 @@ pub struct AuditEntry {
     pub detail: String,
 }
 
-impl Store {
+impl SqliteStore {
     pub async fn upsert_tagged(&self, p: &TaggedPerson) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO tagged_persons (person_id, name, category, note, roles, updated_ms, device_id, zone_rules)

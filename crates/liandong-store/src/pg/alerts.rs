@@ -1,5 +1,6 @@
 //! Cameras, camera events, watch lists and alerts in the PostgreSQL store.
 
+use sqlx::postgres::PgRow;
 use sqlx::types::Json;
 use sqlx::{PgConnection, Row};
 
@@ -103,22 +104,7 @@ impl PgStore {
         .fetch_all(&self.pool)
         .await
         .map_err(q("read alerts after a sequence number"))?;
-        Ok(rows
-            .iter()
-            .map(|r| AlertRow {
-                seq: r.get(0),
-                rule: r.get(1),
-                priority: r.get(2),
-                camera_id: r.get(3),
-                event_seq: r.get(4),
-                time_ms: r.get(5),
-                lon: r.get(6),
-                lat: r.get(7),
-                roles: r.try_get::<Json<_>, _>(8).map(|j| j.0).unwrap_or_default(),
-                payload: r.get(9),
-                township: r.get(10),
-            })
-            .collect())
+        Ok(rows.iter().map(alert_from_row).collect())
     }
 
     /// Alerts raised in `[from_ms, to_ms]`, oldest first.
@@ -232,4 +218,22 @@ pub(super) async fn insert_alerts(conn: &mut PgConnection, rows: &[AlertRow]) ->
     .await
     .map_err(q("insert alerts"))?;
     Ok(())
+}
+
+/// Reads an `alerts` row selected as `seq, rule, priority, camera_id, event_seq,
+/// time_ms, lon, lat, roles, payload, township`.
+pub(super) fn alert_from_row(r: &PgRow) -> AlertRow {
+    AlertRow {
+        seq: r.get(0),
+        rule: r.get(1),
+        priority: r.get(2),
+        camera_id: r.get(3),
+        event_seq: r.get(4),
+        time_ms: r.get(5),
+        lon: r.get(6),
+        lat: r.get(7),
+        roles: r.try_get::<Json<_>, _>(8).map(|j| j.0).unwrap_or_default(),
+        payload: r.get(9),
+        township: r.get(10),
+    }
 }

@@ -8,11 +8,11 @@ use sqlx::{PgConnection, Row};
 use super::{col, PgStore};
 use crate::{q, IncidentEventRow, IncidentFacts, IncidentRow, StoreError};
 
-const INCIDENT_COLUMNS: &str = "incident_id, title, priority, state, lon, lat, alert_seq, assigned_device, assigned_unit, created_ms, state_since_ms, escalation, kind, township";
+pub(super) const INCIDENT_COLUMNS: &str = "incident_id, title, priority, state, lon, lat, alert_seq, assigned_device, assigned_unit, created_ms, state_since_ms, escalation, kind, township";
 const EVENT_COLUMNS: &str =
     "seq, incident_id, at_ms, actor, action, from_state, to_state, note, lon, lat, unit_id, payload";
 
-fn incident(r: &PgRow) -> IncidentRow {
+pub(super) fn incident(r: &PgRow) -> IncidentRow {
     IncidentRow {
         incident_id: r.get(0),
         title: r.get(1),

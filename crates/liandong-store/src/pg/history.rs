@@ -1,0 +1,118 @@
+//! History in the PostgreSQL store: the same questions as the embedded store's
+//! `history`, answered with PostGIS's GiST index on `geom` for the area and the B-tree
+//! indexes on time.
+
+use super::{position_columns, position_from_row, PgStore};
+use crate::{q, AlertRow, Bbox, IncidentRow, PositionRow, StoreError, HISTORY_EXCLUDED_FLAGS};
+
+/// `geom && envelope` uses the GiST index; the envelope is in the table's SRID.
+const IN_BBOX: &str = "geom && ST_MakeEnvelope($1, $2, $3, $4, 4326)";
+
+impl PgStore {
+    /// Each device's last good fix at or before `at_ms` and no older than `max_age_ms`,
+    /// inside `bbox`, ordered by device id.
+    pub async fn positions_at(&self, at_ms: i64, max_age_ms: i64, bbox: Bbox) -> Result<Vec<PositionRow>, StoreError> {
+        // The place is filtered after the newest fix per device is chosen: a unit that
+        // was outside the box at T is not shown at an older place inside it.
+        let sql = format!(
+            "SELECT {cols} FROM (
+                SELECT DISTINCT ON (device_id) {cols}, geom FROM positions
+                WHERE fix_ms BETWEEN $5 AND $6 AND (flags & $7) = 0
+                ORDER BY device_id, fix_ms DESC, seq DESC
+             ) last WHERE {IN_BBOX} ORDER BY device_id",
+            cols = position_columns(""),
+        );
+        let rows = sqlx::query(&sql)
+            .bind(bbox.min_lon)
+            .bind(bbox.min_lat)
+            .bind(bbox.max_lon)
+            .bind(bbox.max_lat)
+            .bind(at_ms - max_age_ms)
+            .bind(at_ms)
+            .bind(i64::from(HISTORY_EXCLUDED_FLAGS))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(q("read positions at a time"))?;
+        Ok(rows.iter().map(|r| position_from_row(r, 0)).collect())
+    }
+
+    /// A device's good fixes in `[from_ms, to_ms]` in time order, at most `limit` (the
+    /// first ones).
+    pub async fn track(
+        &self,
+        device_id: &str,
+        from_ms: i64,
+        to_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<PositionRow>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM positions WHERE device_id = $1 AND fix_ms BETWEEN $2 AND $3 AND (flags & $4) = 0
+             ORDER BY fix_ms, seq LIMIT $5",
+            position_columns("")
+        );
+        let rows = sqlx::query(&sql)
+            .bind(device_id)
+            .bind(from_ms)
+            .bind(to_ms)
+            .bind(i64::from(HISTORY_EXCLUDED_FLAGS))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(q("read a track"))?;
+        Ok(rows.iter().map(|r| position_from_row(r, 0)).collect())
+    }
+
+    /// Alerts raised in `[from_ms, to_ms]` inside `bbox`, newest first, at most `limit`.
+    pub async fn alerts_in(
+        &self,
+        bbox: Bbox,
+        from_ms: i64,
+        to_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<AlertRow>, StoreError> {
+        let sql = format!(
+            "SELECT seq, rule, priority, camera_id, event_seq, time_ms, lon, lat, roles, payload, township FROM alerts
+             WHERE {IN_BBOX} AND time_ms BETWEEN $5 AND $6 ORDER BY time_ms DESC, seq DESC LIMIT $7"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(bbox.min_lon)
+            .bind(bbox.min_lat)
+            .bind(bbox.max_lon)
+            .bind(bbox.max_lat)
+            .bind(from_ms)
+            .bind(to_ms)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(q("read alerts by area and time"))?;
+        Ok(rows.iter().map(super::alerts::alert_from_row).collect())
+    }
+
+    /// Incidents created in `[from_ms, to_ms]` inside `bbox`, newest first, at most
+    /// `limit`.
+    pub async fn incidents_in(
+        &self,
+        bbox: Bbox,
+        from_ms: i64,
+        to_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<IncidentRow>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM incidents WHERE {IN_BBOX} AND created_ms BETWEEN $5 AND $6
+             ORDER BY created_ms DESC, incident_id DESC LIMIT $7",
+            super::incidents::INCIDENT_COLUMNS
+        );
+        let rows = sqlx::query(&sql)
+            .bind(bbox.min_lon)
+            .bind(bbox.min_lat)
+            .bind(bbox.max_lon)
+            .bind(bbox.max_lat)
+            .bind(from_ms)
+            .bind(to_ms)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(q("read incidents by area and time"))?;
+        Ok(rows.iter().map(super::incidents::incident).collect())
+    }
+}

@@ -1,0 +1,130 @@
+//! The store the server uses: the embedded SQLite file or a PostgreSQL + PostGIS
+//! database, behind one set of calls. Both backends answer every call with the same
+//! meaning (orders, limits, what `bool` and `Option` say); the conformance suite in
+//! `tests/conformance.rs` holds them to it.
+
+use std::path::Path;
+
+use crate::pg::PgStore;
+use crate::{
+    AlertFact, AlertRow, AuditEntry, Batch, Bbox, CameraRecord, DeviceRecord, DeviceStateRow, Durability, GridReport,
+    IncidentEventRow, IncidentFacts, IncidentRow, MediationCase, MediationStats, PositionRow, SightingRow, SqliteStore,
+    StoreError, TaggedPerson, WatchRecord,
+};
+
+#[derive(Debug, Clone)]
+pub enum Store {
+    Sqlite(SqliteStore),
+    Postgres(PgStore),
+}
+
+impl Store {
+    /// Opens (creating if needed) the embedded store in `data_dir`.
+    pub async fn open(data_dir: &Path, durability: Durability) -> Result<Store, StoreError> {
+        Ok(Store::Sqlite(SqliteStore::open(data_dir, durability).await?))
+    }
+
+    /// Connects to PostgreSQL + PostGIS at `url`, checks versions, applies migrations.
+    pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        Ok(Store::Postgres(PgStore::connect(url).await?))
+    }
+
+    /// The embedded store's database file; None on PostgreSQL.
+    pub fn path(&self) -> Option<&Path> {
+        match self {
+            Store::Sqlite(s) => Some(s.path()),
+            Store::Postgres(_) => None,
+        }
+    }
+
+    /// `sqlite` or `postgres`, for logs and metrics.
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Store::Sqlite(_) => "sqlite",
+            Store::Postgres(_) => "postgres",
+        }
+    }
+}
+
+/// Writes each call once, forwarding it to the backend. The list is the store's
+/// interface: a call missing from either backend does not compile.
+macro_rules! delegate {
+    ($( $(#[$doc:meta])* fn $name:ident(&self $(, $arg:ident: $ty:ty)*) -> $ret:ty; )*) => {
+        impl Store {
+            $(
+                $(#[$doc])*
+                pub async fn $name(&self $(, $arg: $ty)*) -> $ret {
+                    match self {
+                        Store::Sqlite(s) => s.$name($($arg),*).await,
+                        Store::Postgres(s) => s.$name($($arg),*).await,
+                    }
+                }
+            )*
+        }
+    };
+}
+
+delegate! {
+    /// Closes every connection.
+    fn close(&self) -> ();
+    /// Inserts or updates a device. Returns whether it was new.
+    fn upsert_device(&self, d: &DeviceRecord) -> Result<bool, StoreError>;
+    fn devices(&self) -> Result<Vec<DeviceRecord>, StoreError>;
+    /// The highest sequence number committed so far (0 for an empty store).
+    fn max_seq(&self) -> Result<i64, StoreError>;
+    /// Writes reports and their device states in one transaction.
+    fn write_batch(&self, rows: &[PositionRow], states: &[DeviceStateRow]) -> Result<(), StoreError>;
+    /// Writes everything a group commit produced in one transaction; returns once durable.
+    fn write(&self, b: &Batch<'_>) -> Result<(), StoreError>;
+    /// Every device's live state with its last report.
+    fn device_states(&self) -> Result<Vec<(DeviceStateRow, Option<PositionRow>)>, StoreError>;
+    /// Reports after a sequence number, oldest first.
+    fn positions_after(&self, after: i64, limit: u32) -> Result<Vec<PositionRow>, StoreError>;
+    /// How many feed events have a sequence number above `after`.
+    fn count_after(&self, after: i64) -> Result<i64, StoreError>;
+    fn count_positions(&self, device_id: Option<&str>) -> Result<i64, StoreError>;
+    /// Sequence numbers of a device's reports, oldest first.
+    fn position_seqs(&self, device_id: &str) -> Result<Vec<i64>, StoreError>;
+    fn upsert_camera(&self, c: &CameraRecord) -> Result<(), StoreError>;
+    fn cameras(&self) -> Result<Vec<CameraRecord>, StoreError>;
+    fn upsert_watch(&self, w: &WatchRecord) -> Result<(), StoreError>;
+    fn watchlist(&self) -> Result<Vec<WatchRecord>, StoreError>;
+    /// Alerts after a sequence number, oldest first.
+    fn alerts_after(&self, after: i64, limit: u32) -> Result<Vec<AlertRow>, StoreError>;
+    /// Alerts raised in a time range, oldest first.
+    fn alert_facts(&self, from_ms: i64, to_ms: i64) -> Result<Vec<AlertFact>, StoreError>;
+    /// Active reads of one plate or person in a time range, oldest first.
+    fn sightings(&self, person: bool, value: &str, from_ms: i64, to_ms: i64, limit: u32) -> Result<Vec<SightingRow>, StoreError>;
+    fn count_camera_events(&self, camera_id: &str) -> Result<i64, StoreError>;
+    /// Incidents neither closed nor cancelled.
+    fn open_incidents(&self) -> Result<Vec<IncidentRow>, StoreError>;
+    /// One incident with its timeline.
+    fn incident(&self, id: i64) -> Result<Option<(IncidentRow, Vec<IncidentEventRow>)>, StoreError>;
+    /// Incidents created in a time range with their milestones.
+    fn incident_facts(&self, from_ms: i64, to_ms: i64) -> Result<Vec<IncidentFacts>, StoreError>;
+    /// Incident events after a sequence number, oldest first.
+    fn incident_events_after(&self, after: i64, limit: u32) -> Result<Vec<IncidentEventRow>, StoreError>;
+    fn report(&self, report_id: i64) -> Result<Option<GridReport>, StoreError>;
+    /// Reports, newest first, optionally of one status.
+    fn reports(&self, status: Option<&str>, limit: u32) -> Result<Vec<GridReport>, StoreError>;
+    /// Moves a new report to a status; false if it was not new.
+    fn review_report(&self, report_id: i64, status: &str, note: &str) -> Result<bool, StoreError>;
+    fn mediation_cases(&self, status: Option<&str>) -> Result<Vec<MediationCase>, StoreError>;
+    /// Records a pending case's outcome; false if there is none.
+    fn close_mediation(&self, case_id: i64, mediation_type: &str, outcome: &str, success: bool, by: &str, at_ms: i64) -> Result<bool, StoreError>;
+    fn mediation_stats(&self, from_ms: i64, to_ms: i64) -> Result<MediationStats, StoreError>;
+    fn upsert_tagged(&self, p: &TaggedPerson) -> Result<(), StoreError>;
+    fn tagged_persons(&self) -> Result<Vec<TaggedPerson>, StoreError>;
+    /// Appends to the audit log.
+    fn audit(&self, entries: &[AuditEntry]) -> Result<(), StoreError>;
+    /// The newest audit entries, optionally about one subject.
+    fn audit_log(&self, subject: Option<&str>, limit: u32) -> Result<Vec<AuditEntry>, StoreError>;
+    /// Each device's last good fix at a moment, inside a box.
+    fn positions_at(&self, at_ms: i64, max_age_ms: i64, bbox: Bbox) -> Result<Vec<PositionRow>, StoreError>;
+    /// A device's good fixes in a time range, in time order.
+    fn track(&self, device_id: &str, from_ms: i64, to_ms: i64, limit: u32) -> Result<Vec<PositionRow>, StoreError>;
+    /// Alerts by area and time, newest first.
+    fn alerts_in(&self, bbox: Bbox, from_ms: i64, to_ms: i64, limit: u32) -> Result<Vec<AlertRow>, StoreError>;
+    /// Incidents by area and time, newest first.
+    fn incidents_in(&self, bbox: Bbox, from_ms: i64, to_ms: i64, limit: u32) -> Result<Vec<IncidentRow>, StoreError>;
+}
