@@ -77,6 +77,84 @@ pub enum ServeError {
     Io(#[from] std::io::Error),
 }
 
+/// Follows other instances' commits until shutdown: a commit this instance has not
+/// seen (by its sequence number) asks the sequencer to catch up.
+async fn follow(
+    mut listener: liandong_store::FeedListener,
+    ingest: pipeline::Ingest,
+    live: live::SharedLive,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut poll = tokio::time::interval(std::time::Duration::from_secs(1));
+    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let stopped = async move {
+        let _ = stop.wait_for(|stopped| *stopped).await;
+    };
+    tokio::pin!(stopped);
+    loop {
+        let heard = tokio::select! {
+            _ = &mut stopped => return,
+            n = listener.next() => match n {
+                Ok(n) => Some(n),
+                Err(e) => {
+                    tracing::warn!(error = %e, "listening for other instances' commits failed; polling");
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    None
+                }
+            },
+            _ = poll.tick() => None,
+        };
+        let seen = live.read().unwrap_or_else(|e| e.into_inner()).seq;
+        if heard.is_some_and(|n| n <= seen) {
+            continue;
+        }
+        if let Err(e) = ingest.catch_up().await {
+            tracing::debug!(error = %e, "catch-up not done");
+        }
+    }
+}
+
+/// How often an instance on a shared database reloads what administrators edit
+/// (devices, cameras, the watch list, tagged persons) from the store, so that an entry
+/// saved through another instance takes effect here too.
+const REGISTRY_REFRESH: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Reloads the registries every [`REGISTRY_REFRESH`] until shutdown. Holds the state
+/// weakly, so that it never keeps a finished server alive.
+async fn refresh_registries(state: std::sync::Weak<AppState>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let stopped = async move {
+        let _ = stop.wait_for(|stopped| *stopped).await;
+    };
+    tokio::pin!(stopped);
+    let mut every = tokio::time::interval(REGISTRY_REFRESH);
+    every.tick().await;
+    loop {
+        tokio::select! {
+            _ = &mut stopped => return,
+            _ = every.tick() => {}
+        }
+        let Some(s) = state.upgrade() else { return };
+        let loaded = async {
+            let devices = s.store.devices().await?;
+            let cameras = s.store.cameras().await?;
+            let watch = s.store.watchlist().await?;
+            let tagged = s.store.tagged_persons().await?;
+            Ok::<_, liandong_store::StoreError>((devices, cameras, watch, tagged))
+        };
+        match loaded.await {
+            Ok((devices, cameras, watch, tagged)) => {
+                *s.devices.write().unwrap_or_else(|e| e.into_inner()) = Registry::new(devices);
+                *s.cameras.write().unwrap_or_else(|e| e.into_inner()) = cameras::Registry::new(&s.map, cameras);
+                *s.watchlist.write().unwrap_or_else(|e| e.into_inner()) =
+                    Watchlist::new(watch.iter().filter_map(cameras::watch_entry));
+                *s.zones.write().unwrap_or_else(|e| e.into_inner()) =
+                    zones::ZoneBook::from_store(&tagged, s.enricher.fences());
+            }
+            Err(e) => tracing::warn!(error = %e, "reloading registries from the store failed"),
+        }
+    }
+}
+
 /// A built application: the router and the background task to await at shutdown.
 pub struct App {
     pub router: Router,
@@ -136,6 +214,12 @@ impl App {
                 let _ = ticker_stop.wait_for(|stopped| *stopped).await;
             },
         ));
+        // On a shared database, other instances' commits are applied and published here
+        // too: heard by LISTEN, and polled once a second in case a notification was lost.
+        let shared = store.listen().await?;
+        if let Some(listener) = shared {
+            tokio::spawn(follow(listener, ingest.clone(), live.clone(), shutdown.clone()));
+        }
         let devices = RwLock::new(Registry::new(store.devices().await?));
         let layer_json = map
             .layers
@@ -159,6 +243,9 @@ impl App {
             layer_json,
             metrics,
         });
+        if state.store.backend() == "postgres" {
+            tokio::spawn(refresh_registries(Arc::downgrade(&state), state.shutdown.clone()));
+        }
         Ok(App { router: router(state.clone()), state, sequencer: handle, stop: Arc::new(stop) })
     }
 

@@ -110,6 +110,8 @@ enum Work {
     Incident(IncidentCommand),
     /// A grid member's report and its validated place (its id is assigned in sequence).
     Report(Box<(GridReport, Position)>),
+    /// Apply and publish what other instances on the same database committed.
+    CatchUp,
 }
 
 enum Acks {
@@ -117,6 +119,7 @@ enum Acks {
     Camera(CameraAck),
     /// The report's id: the sequence number of its alert.
     Report(i64),
+    CaughtUp,
     /// The incident after the command, or why the command was refused (nothing stored).
     Incident(Box<Result<Option<IncidentRow>, String>>),
 }
@@ -133,6 +136,7 @@ impl Job {
         match &self.work {
             Work::Positions(items) => items.len(),
             Work::Camera(_) | Work::Incident(_) | Work::Report(_) => 1,
+            Work::CatchUp => 0,
         }
     }
 }
@@ -192,6 +196,12 @@ impl Ingest {
         }
     }
 
+    /// Asks the sequencer to apply and publish what other instances committed, and
+    /// waits until it has.
+    pub async fn catch_up(&self) -> Result<(), SubmitError> {
+        self.send(Work::CatchUp).await.map(|_| ())
+    }
+
     async fn send(&self, work: Work) -> Result<Acks, SubmitError> {
         let (reply, rx) = oneshot::channel();
         self.tx.send(Job { work, reply }).await.map_err(|_| SubmitError::Closed)?;
@@ -239,6 +249,9 @@ pub struct Sequencer {
     zone_breaks: std::collections::HashSet<(String, usize, u32)>,
     /// Cameras seen pushing, for the alert that ends a storm.
     cameras: HashMap<String, Arc<CameraInfo>>,
+    /// Each device's unit, for events other instances committed (reloaded from the
+    /// store when an unknown device appears).
+    units: HashMap<String, Option<Arc<str>>>,
 }
 
 /// The watch list, shared between the administrators' API (writes) and the rules.
@@ -354,6 +367,7 @@ impl Sequencer {
             zones,
             zone_breaks: std::collections::HashSet::new(),
             cameras: HashMap::new(),
+            units,
         })
     }
 
@@ -382,13 +396,148 @@ impl Sequencer {
                     Err(_) => break,
                 }
             }
-            self.commit(jobs).await;
+            // Catch-up requests are answered once what others committed is applied.
+            let (catch_ups, mut jobs): (Vec<Job>, Vec<Job>) =
+                jobs.into_iter().partition(|j| matches!(j.work, Work::CatchUp));
+            if !catch_ups.is_empty() {
+                let r = self.catch_up().await.map_err(Arc::new);
+                if let Err(e) = &r {
+                    tracing::warn!(error = %e, "catching up with other instances failed; will retry");
+                }
+                for j in catch_ups {
+                    let _ = j.reply.send(r.clone().map(|()| Acks::CaughtUp));
+                }
+            }
+            // Another instance may take the batch's numbers first: catch up and number
+            // it again, a bounded number of times.
+            let mut attempts = 0;
+            while !jobs.is_empty() {
+                let Some(back) = self.commit(jobs).await else { break };
+                jobs = back;
+                attempts += 1;
+                let caught = self.catch_up().await;
+                if attempts >= MAX_CONFLICT_RETRIES || caught.is_err() {
+                    let e = Arc::new(caught.err().unwrap_or(StoreError::SeqConflict { committed: 0, first: 0 }));
+                    tracing::error!(attempts, error = %e, "group commit kept losing its sequence numbers; nothing acknowledged");
+                    for job in jobs.drain(..) {
+                        let _ = job.reply.send(Err(e.clone()));
+                    }
+                }
+            }
         }
         tracing::info!(next_seq = self.next_seq, "ingest sequencer stopped; all queued reports committed");
     }
 
-    async fn commit(&mut self, jobs: Vec<Job>) {
+    /// Applies what other instances committed since this one last looked, in sequence
+    /// order: reports move units and the live view, incident steps update the open
+    /// incidents, and everything goes out on this instance's live feed.
+    async fn catch_up(&mut self) -> Result<(), StoreError> {
+        let target = self.store.max_seq().await?;
+        let mut after = self.next_seq - 1;
+        while after < target {
+            let limit = 10_000;
+            let positions = self.store.positions_after(after, limit).await?;
+            let alerts = self.store.alerts_after(after, limit).await?;
+            let events = self.store.incident_events_after(after, limit).await?;
+            // Each list is complete up to its last row (or to `target` when short); the
+            // merge goes no further than the shortest complete prefix.
+            let complete =
+                |n: usize, last: Option<i64>| if n < limit as usize { target } else { last.unwrap_or(target) };
+            let upto = complete(positions.len(), positions.last().map(|r| r.seq))
+                .min(complete(alerts.len(), alerts.last().map(|r| r.seq)))
+                .min(complete(events.len(), events.last().map(|r| r.seq)))
+                .min(target);
+            let mut feed: Vec<(i64, Caught)> = Vec::new();
+            feed.extend(positions.into_iter().filter(|r| r.seq <= upto).map(|r| (r.seq, Caught::Position(r))));
+            feed.extend(alerts.into_iter().filter(|r| r.seq <= upto).map(|r| (r.seq, Caught::Alert(r))));
+            feed.extend(events.into_iter().filter(|r| r.seq <= upto).map(|r| (r.seq, Caught::Incident(r))));
+            feed.sort_by_key(|(seq, _)| *seq);
+            let mut touched = std::collections::BTreeSet::new();
+            let unknown =
+                feed.iter().any(|(_, c)| matches!(c, Caught::Position(r) if !self.units.contains_key(&r.device_id)));
+            if unknown {
+                self.units =
+                    self.store.devices().await?.into_iter().map(|d| (d.device_id, d.unit_id.map(Arc::from))).collect();
+            }
+            for (_, c) in &feed {
+                if let Caught::Incident(e) = c {
+                    touched.insert(e.incident_id);
+                }
+            }
+            for id in touched {
+                match self.store.incident(id).await? {
+                    Some((inc, _)) if inc.state != "closed" && inc.state != "cancelled" => {
+                        self.incidents.insert(id, inc);
+                    }
+                    _ => {
+                        self.incidents.remove(&id);
+                    }
+                }
+            }
+            let n = feed.len();
+            for (_, c) in feed {
+                self.apply_caught(c);
+            }
+            self.next_seq = upto + 1;
+            after = upto;
+            let mut live = self.live.write().unwrap_or_else(|e| e.into_inner());
+            live.seq = live.seq.max(upto);
+            drop(live);
+            tracing::debug!(events = n, upto, "caught up with other instances");
+        }
+        Ok(())
+    }
+
+    /// One event another instance committed: applied to memory and published.
+    fn apply_caught(&mut self, c: Caught) {
+        match c {
+            Caught::Position(r) => {
+                let unit = self.units.get(&r.device_id).cloned().flatten();
+                let json: Arc<str> = Arc::from(report_json(&r));
+                let trusted = r.flags & flags::UNTRUSTED == 0;
+                if r.flags & flags::OUT_OF_ORDER == 0 {
+                    let entry = self.tracks.entry(r.device_id.clone()).or_default();
+                    entry.1 = r.seq;
+                    if let (true, Ok(p)) = (trusted, Position::new(r.lon, r.lat)) {
+                        entry.0.last_trusted = Some(Fix { position: p, time_ms: r.fix_ms });
+                    }
+                    let last = LastReport {
+                        seq: r.seq,
+                        lon: r.lon,
+                        lat: r.lat,
+                        fix_ms: r.fix_ms,
+                        trusted,
+                        unit_id: unit.clone(),
+                        json: json.clone(),
+                    };
+                    self.live.write().unwrap_or_else(|e| e.into_inner()).devices.insert(r.device_id.clone(), last);
+                }
+                if let Ok(p) = Position::new(r.lon, r.lat) {
+                    self.last_heard.insert(r.device_id.clone(), (r.recv_ms, p));
+                    self.stale.remove(&r.device_id);
+                }
+                let message = Arc::from(position_message(r.seq, &json));
+                self.hub.publish(FeedEvent::position(r.seq, r.lon, r.lat, unit, message));
+            }
+            Caught::Alert(a) => {
+                let roles: Arc<[String]> = a.roles.into();
+                self.hub.publish(FeedEvent::alert(a.seq, a.lon, a.lat, roles, Arc::from(a.payload)));
+            }
+            Caught::Incident(e) => {
+                let unit = e.unit_id.as_deref().map(Arc::from);
+                self.hub.publish(FeedEvent::incident(e.seq, e.lon, e.lat, unit, Arc::from(e.payload)));
+            }
+        }
+    }
+
+    /// Commits the jobs, or hands them back when another instance took their sequence
+    /// numbers first (nothing stored, nothing answered, memory as before).
+    async fn commit(&mut self, jobs: Vec<Job>) -> Option<Vec<Job>> {
         let started = Instant::now();
+        // The rules' memory (de-duplication, storms, tracks, zone breaks, stale units)
+        // moves while the batch is prepared; a commit that fails puts it back, so that
+        // a camera's retry of a refused push still raises its alert.
+        let rules_before = self.rule_state();
         // Work on copies of the touched devices: if the commit fails, memory stays as
         // the store is.
         let mut working: HashMap<String, DeviceLive> = HashMap::new();
@@ -411,6 +560,10 @@ impl Sequencer {
         for job in &jobs {
             let items = match &job.work {
                 Work::Positions(items) => items,
+                Work::CatchUp => {
+                    acks.push(Acks::CaughtUp);
+                    continue;
+                }
                 Work::Camera(item) => {
                     let ack = self.camera(item, &mut seq, &mut camera_rows, &mut alert_rows, &mut audit, &mut publish);
                     acks.push(Acks::Camera(ack));
@@ -591,7 +744,13 @@ impl Sequencer {
                     let _ = job.reply.send(Ok(a));
                 }
             }
+            Err(StoreError::SeqConflict { committed, first }) => {
+                self.restore_rule_state(rules_before);
+                tracing::debug!(committed, first, "sequence numbers taken by another instance; catching up");
+                return Some(jobs);
+            }
             Err(e) => {
+                self.restore_rule_state(rules_before);
                 tracing::error!(error = %e, events = n, "group commit failed; nothing acknowledged");
                 self.metrics.commit_failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let e = Arc::new(e);
@@ -600,6 +759,25 @@ impl Sequencer {
                 }
             }
         }
+        None
+    }
+
+    fn rule_state(&self) -> RuleState {
+        RuleState {
+            dedup: self.dedup.clone(),
+            storms: self.storms.clone(),
+            sightings: self.sightings.clone(),
+            zone_breaks: self.zone_breaks.clone(),
+            stale: self.stale.clone(),
+        }
+    }
+
+    fn restore_rule_state(&mut self, r: RuleState) {
+        self.dedup = r.dedup;
+        self.storms = r.storms;
+        self.sightings = r.sightings;
+        self.zone_breaks = r.zone_breaks;
+        self.stale = r.stale;
     }
 
     /// Numbers an alert, adds its place (township, grid, post, nearest posts) and the
@@ -964,6 +1142,26 @@ pub fn track_json(t: &Track) -> serde_json::Value {
         "length_m": (t.length_m * 10.0).round() / 10.0,
     })
 }
+
+/// The rules' memory, saved before a batch is prepared.
+struct RuleState {
+    dedup: Dedup,
+    storms: StormGuard,
+    sightings: TrackBook,
+    zone_breaks: std::collections::HashSet<(String, usize, u32)>,
+    stale: std::collections::HashSet<String>,
+}
+
+/// An event another instance committed.
+enum Caught {
+    Position(PositionRow),
+    Alert(AlertRow),
+    Incident(IncidentEventRow),
+}
+
+/// How many times a batch is numbered again after losing its numbers to another
+/// instance before it is refused (503).
+const MAX_CONFLICT_RETRIES: u32 = 20;
 
 /// Something committed in this batch, to publish once the commit returns.
 enum Publish {

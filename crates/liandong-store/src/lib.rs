@@ -20,7 +20,7 @@ mod reports;
 mod store;
 mod tagged;
 
-pub use store::Store;
+pub use store::{FeedListener, Store};
 
 pub use alerts::{AlertFact, AlertRow, CameraEventRow, CameraRecord, SightingRow, WatchRecord};
 pub use history::{Bbox, HISTORY_EXCLUDED_FLAGS};
@@ -47,6 +47,11 @@ pub enum StoreError {
     /// A server component older than the store supports.
     #[error("{component} {found} is too old: liandong needs {need} or newer")]
     Version { component: &'static str, found: String, need: &'static str },
+    /// The batch's sequence numbers are taken: another instance on the same database
+    /// committed up to `committed` meanwhile. Nothing was written; the writer catches up
+    /// and numbers its batch again.
+    #[error("sequence numbers from {first} are taken (committed up to {committed})")]
+    SeqConflict { committed: i64, first: i64 },
     /// A PostgreSQL extension the store needs (PostGIS) is missing or cannot be created.
     #[error("database {database} cannot use the {extension} extension: {reason}")]
     Extension { extension: &'static str, database: String, reason: String },
@@ -136,6 +141,28 @@ pub struct Batch<'a> {
 }
 
 /// The embedded store: SQLite in a data directory.
+impl Batch<'_> {
+    /// The lowest and highest sequence numbers the batch assigns (device states and
+    /// incident rows only refer to numbers of their events).
+    fn seqs(&self) -> impl Iterator<Item = i64> + '_ {
+        self.positions
+            .iter()
+            .map(|r| r.seq)
+            .chain(self.camera_events.iter().map(|r| r.seq))
+            .chain(self.alerts.iter().map(|r| r.seq))
+            .chain(self.incident_events.iter().map(|r| r.seq))
+            .chain(self.reports.iter().map(|r| r.report_id))
+    }
+
+    pub fn first_seq(&self) -> Option<i64> {
+        self.seqs().min()
+    }
+
+    pub fn last_seq(&self) -> Option<i64> {
+        self.seqs().max()
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     /// Readers (and rare administrative writes).
@@ -145,6 +172,12 @@ pub struct SqliteStore {
     writer: SqlitePool,
     path: PathBuf,
 }
+
+/// The highest sequence number committed, over every table the sequence spans.
+const MAX_SEQ: &str =
+    "SELECT MAX(COALESCE((SELECT MAX(seq) FROM positions), 0), COALESCE((SELECT MAX(seq) FROM camera_events), 0),
+                COALESCE((SELECT MAX(seq) FROM alerts), 0), COALESCE((SELECT MAX(seq) FROM incident_events), 0),
+                COALESCE((SELECT MAX(report_id) FROM grid_reports), 0))";
 
 /// SQLite allows 32766 bound parameters per statement; 500 rows of 15 stays well under.
 pub(crate) const ROWS_PER_INSERT: usize = 500;
@@ -241,14 +274,7 @@ impl SqliteStore {
 
     /// The highest sequence number committed so far (0 for an empty store).
     pub async fn max_seq(&self) -> Result<i64, StoreError> {
-        sqlx::query_scalar(
-            "SELECT MAX(COALESCE((SELECT MAX(seq) FROM positions), 0), COALESCE((SELECT MAX(seq) FROM camera_events), 0),
-                        COALESCE((SELECT MAX(seq) FROM alerts), 0), COALESCE((SELECT MAX(seq) FROM incident_events), 0),
-                        COALESCE((SELECT MAX(report_id) FROM grid_reports), 0))",
-        )
-        .fetch_one(&self.pool)
-            .await
-            .map_err(q("read max seq"))
+        sqlx::query_scalar(MAX_SEQ).fetch_one(&self.pool).await.map_err(q("read max seq"))
     }
 
     /// Writes a batch of reports and the resulting device states in one transaction.
@@ -261,6 +287,14 @@ impl SqliteStore {
     /// commit is durable.
     pub async fn write(&self, b: &Batch<'_>) -> Result<(), StoreError> {
         let mut tx = self.writer.begin().await.map_err(q("begin"))?;
+        // One writer connection makes a conflict impossible short of a bug; checking
+        // anyway keeps both backends to one contract (see the PostgreSQL store).
+        if let Some(first) = b.first_seq() {
+            let committed: i64 = sqlx::query_scalar(MAX_SEQ).fetch_one(&mut *tx).await.map_err(q("read max seq"))?;
+            if committed >= first {
+                return Err(StoreError::SeqConflict { committed, first });
+            }
+        }
         insert_positions(&mut tx, b.positions).await?;
         upsert_states(&mut tx, b.states).await?;
         alerts::insert_camera_events(&mut tx, b.camera_events).await?;

@@ -31,6 +31,16 @@ mod tagged;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/postgres");
 
+/// The channel every commit is announced on (`pg_notify`), with its last sequence
+/// number as the payload.
+pub const FEED_CHANNEL: &str = "liandong_feed";
+
+/// The highest sequence number committed, over every table the sequence spans.
+const MAX_SEQ: &str =
+    "SELECT GREATEST(COALESCE((SELECT MAX(seq) FROM positions), 0), COALESCE((SELECT MAX(seq) FROM camera_events), 0),
+                     COALESCE((SELECT MAX(seq) FROM alerts), 0), COALESCE((SELECT MAX(seq) FROM incident_events), 0),
+                     COALESCE((SELECT MAX(report_id) FROM grid_reports), 0))";
+
 /// The key of the advisory lock every group commit holds until it commits: the ASCII
 /// bytes of "liandong", so that it is recognisable in `pg_locks`.
 const WRITE_LOCK_KEY: i64 = 0x6c69_616e_646f_6e67;
@@ -146,14 +156,17 @@ impl PgStore {
 
     /// The highest sequence number committed so far (0 for an empty store).
     pub async fn max_seq(&self) -> Result<i64, StoreError> {
-        sqlx::query_scalar(
-            "SELECT GREATEST(COALESCE((SELECT MAX(seq) FROM positions), 0), COALESCE((SELECT MAX(seq) FROM camera_events), 0),
-                             COALESCE((SELECT MAX(seq) FROM alerts), 0), COALESCE((SELECT MAX(seq) FROM incident_events), 0),
-                             COALESCE((SELECT MAX(report_id) FROM grid_reports), 0))",
-        )
-        .fetch_one(&self.pool)
-        .await
-        .map_err(q("read max seq"))
+        sqlx::query_scalar(MAX_SEQ).fetch_one(&self.pool).await.map_err(q("read max seq"))
+    }
+
+    /// Listens for the commits of every instance on this database: each commit
+    /// notifies [`FEED_CHANNEL`] with its highest sequence number. The listener
+    /// reconnects by itself; notifications sent while it was away are lost, so a
+    /// follower also polls [`PgStore::max_seq`].
+    pub async fn listen(&self) -> Result<sqlx::postgres::PgListener, StoreError> {
+        let mut l = sqlx::postgres::PgListener::connect_with(&self.pool).await.map_err(q("connect a listener"))?;
+        l.listen(FEED_CHANNEL).await.map_err(q("listen for commits"))?;
+        Ok(l)
     }
 
     /// Writes a batch of reports and the resulting device states in one transaction.
@@ -167,12 +180,21 @@ impl PgStore {
     pub async fn write(&self, b: &Batch<'_>) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await.map_err(q("begin"))?;
         // Held until commit or rollback: instances sharing the database commit their
-        // batches one after the other, never interleaved.
+        // batches one after the other, never interleaved, so sequence order is commit
+        // order and what a reader sees committed is always a prefix of the sequence.
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(WRITE_LOCK_KEY)
             .execute(&mut *tx)
             .await
             .map_err(q("take the write lock"))?;
+        // Another instance (or an earlier commit whose answer was lost) may have taken
+        // these numbers: the writer catches up and numbers its batch again.
+        if let Some(first) = b.first_seq() {
+            let committed: i64 = sqlx::query_scalar(MAX_SEQ).fetch_one(&mut *tx).await.map_err(q("read max seq"))?;
+            if committed >= first {
+                return Err(StoreError::SeqConflict { committed, first });
+            }
+        }
         insert_positions(&mut tx, b.positions).await?;
         upsert_states(&mut tx, b.states).await?;
         alerts::insert_camera_events(&mut tx, b.camera_events).await?;
@@ -181,6 +203,15 @@ impl PgStore {
         incidents::upsert_incidents(&mut tx, b.incidents).await?;
         incidents::insert_incident_events(&mut tx, b.incident_events).await?;
         reports::insert_reports(&mut tx, b.reports).await?;
+        if let Some(last) = b.last_seq() {
+            // Delivered at commit, to every instance listening.
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(FEED_CHANNEL)
+                .bind(last.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err(q("notify the commit"))?;
+        }
         tx.commit().await.map_err(q("commit"))
     }
 

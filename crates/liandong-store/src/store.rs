@@ -37,12 +37,34 @@ impl Store {
         }
     }
 
+    /// A listener for other instances' commits, on PostgreSQL; None on the embedded
+    /// store, which has one writer.
+    pub async fn listen(&self) -> Result<Option<FeedListener>, StoreError> {
+        match self {
+            Store::Sqlite(_) => Ok(None),
+            Store::Postgres(p) => Ok(Some(FeedListener(p.listen().await?))),
+        }
+    }
+
     /// `sqlite` or `postgres`, for logs and metrics.
     pub fn backend(&self) -> &'static str {
         match self {
             Store::Sqlite(_) => "sqlite",
             Store::Postgres(_) => "postgres",
         }
+    }
+}
+
+/// Hears other instances' commits.
+pub struct FeedListener(sqlx::postgres::PgListener);
+
+impl FeedListener {
+    /// Waits for the next commit and returns its last sequence number (0 when the
+    /// payload is unreadable: the caller catches up from the store either way).
+    /// Reconnects by itself after a lost connection.
+    pub async fn next(&mut self) -> Result<i64, StoreError> {
+        let n = self.0.recv().await.map_err(crate::q("hear a commit"))?;
+        Ok(n.payload().parse().unwrap_or(0))
     }
 }
 

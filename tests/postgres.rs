@@ -1,0 +1,368 @@
+//! The server on PostgreSQL + PostGIS, as real `liandong serve` processes against a
+//! real cluster: two instances on one database share one live feed and one sequence;
+//! a SIGKILL under load loses no acknowledged report; a database outage is answered
+//! with 503 and `Retry-After`, and ingest resumes by itself when the database is back.
+//!
+//! The cluster is named by `LIANDONG_TEST_PG_URL` (the README's test command starts
+//! one). Without it these tests say they were skipped, unless `LIANDONG_REQUIRE_PG=1`
+//! (set by the test command), where a missing cluster is a failure.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use serde_json::{json, Value};
+use sqlx::Connection;
+use tokio_tungstenite::tungstenite::Message;
+
+const ADMIN: &str = "postgres-admin-token";
+const OPERATOR: &str = "postgres-operator-token";
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The test cluster's URL, or None (after saying so) when the test is to be skipped.
+fn cluster(test: &str) -> Option<String> {
+    match std::env::var("LIANDONG_TEST_PG_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var("LIANDONG_REQUIRE_PG").as_deref() == Ok("1") => {
+            panic!("LIANDONG_REQUIRE_PG=1 but LIANDONG_TEST_PG_URL is not set: start a cluster with scripts/pg start")
+        }
+        _ => {
+            eprintln!("skipped {test}: LIANDONG_TEST_PG_URL is not set (scripts/pg start prints one)");
+            None
+        }
+    }
+}
+
+/// A fresh database on the cluster at `url`; returns its URL.
+async fn fresh_database(url: &str, name: &str) -> String {
+    let mut conn = sqlx::PgConnection::connect(url).await.expect("the test cluster answers");
+    let db = format!("t_{name}_{}", std::process::id());
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")).execute(&mut conn).await.unwrap();
+    sqlx::query(&format!("CREATE DATABASE {db}")).execute(&mut conn).await.unwrap();
+    let base = url.rsplit_once('/').map(|(b, _)| b).unwrap_or(url);
+    format!("{base}/{db}")
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
+}
+
+/// A server process on the database at `db_url`, and its base URL.
+struct Server {
+    child: Child,
+    url: String,
+    addr: String,
+}
+
+impl Server {
+    fn start(dir: &Path, db_url: &str) -> Server {
+        std::fs::create_dir_all(dir).unwrap();
+        let config = dir.join("config.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "listen = \"127.0.0.1:0\"\ndata_dir = \"{}\"\nmaps = \"{}\"\n\
+                 [[tokens]]\ntoken = \"{ADMIN}\"\nrole = \"admin\"\nname = \"admin\"\n\
+                 [[tokens]]\ntoken = \"{OPERATOR}\"\nrole = \"operator\"\nname = \"operator\"\n",
+                dir.join("data").display(),
+                root().join("tests/fixtures/maps/mini").display()
+            ),
+        )
+        .unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_liandong"))
+            .arg("serve")
+            .env("LIANDONG_CONFIG", &config)
+            .env("LIANDONG_DATABASE_URL", db_url)
+            .env("LIANDONG_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let log: Arc<Mutex<Vec<String>>> = Arc::default();
+        let lines = log.clone();
+        std::thread::spawn(move || {
+            let mut sent = false;
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                lines.lock().unwrap().push(line.clone());
+                if !sent && line.contains("listening") {
+                    if let Some(addr) = line.split("addr=").nth(1) {
+                        let _ = tx.send(addr.split_whitespace().next().unwrap_or("").to_owned());
+                        sent = true;
+                    }
+                }
+            }
+        });
+        let Ok(addr) = rx.recv_timeout(Duration::from_secs(60)) else {
+            panic!("the server did not start listening:\n{}", log.lock().unwrap().join("\n"));
+        };
+        Server { child, url: format!("http://{addr}"), addr }
+    }
+
+    fn kill(mut self) {
+        let _ = self.child.kill(); // SIGKILL
+        let _ = self.child.wait();
+    }
+}
+
+type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// The next message of `kind` within `ms`.
+async fn next_of(ws: &mut Ws, kind: &str, ms: u64) -> Option<Value> {
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(ms);
+    loop {
+        let msg = tokio::time::timeout_at(deadline, ws.next()).await.ok()??.ok()?;
+        if let Message::Text(t) = msg {
+            let v: Value = serde_json::from_str(&t).unwrap();
+            if v["type"] == kind {
+                return Some(v);
+            }
+        }
+    }
+}
+
+async fn register(http: &reqwest::Client, url: &str, device: &str) {
+    let r = http
+        .post(format!("{url}/api/v1/devices"))
+        .bearer_auth(ADMIN)
+        .json(&json!({"device_id": device, "name": device, "kind": "patrol_member", "key": format!("key-of-{device}")}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+}
+
+/// Posts one report; the answer's status and body.
+async fn report(http: &reqwest::Client, url: &str, device: &str, lon: f64, t: i64) -> (u16, Value) {
+    let r = http
+        .post(format!("{url}/api/v1/positions"))
+        .bearer_auth(ADMIN)
+        .json(&json!({"positions": [{"device_id": device, "lon": lon, "lat": 30.6, "time": t}]}))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_on_one_database_share_the_live_feed_and_its_sequence() {
+    let Some(cluster) = cluster("two_instances") else { return };
+    let db = fresh_database(&cluster, "two").await;
+    let dir = std::env::temp_dir().join(format!("liandong-pg-two-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let a = Server::start(&dir.join("a"), &db);
+    let b = Server::start(&dir.join("b"), &db);
+    let http = reqwest::Client::new();
+    register(&http, &a.url, "unit-1").await;
+    let (mut on_b, _) =
+        tokio_tungstenite::connect_async(format!("ws://{}/api/v1/live?token={OPERATOR}", b.addr)).await.unwrap();
+    let (mut on_a, _) =
+        tokio_tungstenite::connect_async(format!("ws://{}/api/v1/live?token={OPERATOR}", a.addr)).await.unwrap();
+
+    // A report posted to A reaches a client of B.
+    let t = now_ms() - 60_000;
+    let (status, v) = report(&http, &a.url, "unit-1", 107.3, t).await;
+    assert_eq!(status, 200, "{v}");
+    let seq_a = v["accepted"][0]["seq"].as_i64().unwrap();
+    let m = next_of(&mut on_b, "position", 5000).await.expect("B's client sees A's report");
+    assert_eq!((m["seq"].as_i64(), m["data"]["device_id"].as_str()), (Some(seq_a), Some("unit-1")), "{m}");
+    assert_eq!(m["data"]["enrichment"]["township"]["id"], "t-east", "{m}");
+
+    // B learns the device A registered (its registries follow the database) and
+    // numbers its own report after A's: one sequence, from the database.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let seq_b = loop {
+        let (status, v) = report(&http, &b.url, "unit-1", 107.3001, t + 10_000).await;
+        if status == 200 && v["accepted"][0]["seq"].is_i64() {
+            break v["accepted"][0]["seq"].as_i64().unwrap();
+        }
+        assert!(Instant::now() < deadline, "B never accepted the device registered on A: {status} {v}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert!(seq_b > seq_a, "{seq_b} after {seq_a}");
+    let m = next_of(&mut on_a, "position", 5000).await.expect("A's client sees its own report");
+    assert_eq!(m["seq"], seq_a);
+    let m = next_of(&mut on_a, "position", 5000).await.expect("A's client sees B's report");
+    assert_eq!(m["seq"], seq_b);
+
+    // Interleaved writes to both instances keep one gap-free order on both feeds.
+    let mut posted = Vec::new();
+    for i in 0..20 {
+        let server = if i % 2 == 0 { &a } else { &b };
+        let (status, v) = report(&http, &server.url, "unit-1", 107.3 + i as f64 * 1e-4, t + 20_000 + i * 1000).await;
+        assert_eq!(status, 200, "{v}");
+        posted.push(v["accepted"][0]["seq"].as_i64().unwrap());
+    }
+    let mut seen_on_b = Vec::new();
+    while seen_on_b.len() < posted.len() + 1 {
+        let m = next_of(&mut on_b, "position", 5000).await.expect("every report reaches B");
+        seen_on_b.push(m["seq"].as_i64().unwrap());
+    }
+    let mut expected = vec![seq_b];
+    expected.extend(&posted);
+    assert_eq!(seen_on_b, expected, "B's feed is in the database's order");
+
+    // Replay with `since` on B returns A's report.
+    let (mut replay, _) =
+        tokio_tungstenite::connect_async(format!("ws://{}/api/v1/live?token={OPERATOR}&since={}", b.addr, seq_a - 1))
+            .await
+            .unwrap();
+    let m = next_of(&mut replay, "position", 5000).await.expect("replay on B");
+    assert_eq!(m["seq"], seq_a);
+    a.kill();
+    b.kill();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_under_load_on_postgis_loses_no_acknowledged_report() {
+    let Some(cluster) = cluster("sigkill_on_postgis") else { return };
+    let db = fresh_database(&cluster, "kill").await;
+    let dir = std::env::temp_dir().join(format!("liandong-pg-kill-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let server = Server::start(&dir, &db);
+    let http = reqwest::Client::new();
+    for w in 0..3 {
+        register(&http, &server.url, &format!("dev-{w}")).await;
+    }
+    let acked: Arc<Mutex<Vec<i64>>> = Arc::default();
+    let t0 = now_ms() - 600_000;
+    let mut writers = Vec::new();
+    for w in 0..3 {
+        let (http, url, acked) = (http.clone(), server.url.clone(), acked.clone());
+        writers.push(tokio::spawn(async move {
+            for step in 0i64.. {
+                let items: Vec<Value> = (0..20)
+                    .map(|k| json!({"device_id": format!("dev-{w}"), "lon": 107.3 + (k as f64) * 1e-5, "lat": 30.6, "time": t0 + step * 100 + k}))
+                    .collect();
+                let Ok(res) =
+                    http.post(format!("{url}/api/v1/positions")).bearer_auth(ADMIN).json(&json!({ "positions": items })).send().await
+                else {
+                    break;
+                };
+                if !res.status().is_success() {
+                    break;
+                }
+                let Ok(v) = res.json::<Value>().await else { break };
+                acked.lock().unwrap().extend(v["accepted"].as_array().unwrap().iter().map(|x| x["seq"].as_i64().unwrap()));
+            }
+        }));
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while acked.lock().unwrap().len() < 3000 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    server.kill();
+    for w in writers {
+        let _ = w.await;
+    }
+    let acked = acked.lock().unwrap().clone();
+    assert!(acked.len() >= 1000, "load produced only {} acknowledged reports", acked.len());
+    let store = liandong_store::Store::connect(&db).await.unwrap();
+    let mut stored = Vec::new();
+    for w in 0..3 {
+        stored.extend(store.position_seqs(&format!("dev-{w}")).await.unwrap());
+    }
+    stored.sort_unstable();
+    let missing: Vec<i64> = acked.iter().copied().filter(|s| stored.binary_search(s).is_err()).collect();
+    assert!(
+        missing.is_empty(),
+        "{} acknowledged reports lost, e.g. {:?}",
+        missing.len(),
+        &missing[..missing.len().min(5)]
+    );
+    store.close().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+type Answer = (u16, Option<i64>, Option<String>);
+
+/// Waits (at most a minute) until the answers so far satisfy `done`.
+async fn wait_until(answers: &Mutex<Vec<Answer>>, what: &str, done: impl Fn(&[Answer]) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !done(&answers.lock().unwrap()) {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Runs `scripts/pg` with `args`; its last line of output.
+fn pg_script(args: &[&str]) -> String {
+    let out = Command::new(root().join("scripts/pg")).args(args).output().expect("scripts/pg runs");
+    assert!(out.status.success(), "scripts/pg {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).lines().last().unwrap_or("").to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_outage_is_answered_with_503_and_ingest_resumes_by_itself() {
+    // A cluster of its own: stopping the shared one would fail the other tests.
+    if cluster("database_outage").is_none() {
+        return;
+    }
+    let pg_dir = format!("/tmp/liandong-pg-outage-{}", std::process::id());
+    let port = (55_000 + std::process::id() % 5_000).to_string();
+    let base = pg_script(&["start", &pg_dir, &port]);
+    let db = fresh_database(&base, "outage").await;
+    let dir = std::env::temp_dir().join(format!("liandong-server-outage-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let server = Server::start(&dir, &db);
+    let http = reqwest::Client::new();
+    register(&http, &server.url, "dev-0").await;
+
+    // A stream of reports, one at a time, recording every answer.
+    let answers: Arc<Mutex<Vec<Answer>>> = Arc::default();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (http, url, answers, stop) = (http.clone(), server.url.clone(), answers.clone(), stop.clone());
+        tokio::spawn(async move {
+            let t0 = now_ms() - 600_000;
+            let mut i = 0i64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let r = http
+                    .post(format!("{url}/api/v1/positions"))
+                    .bearer_auth(ADMIN)
+                    .timeout(Duration::from_secs(30))
+                    .json(&json!({"positions": [{"device_id": "dev-0", "lon": 107.3, "lat": 30.6, "time": t0 + i * 100}]}))
+                    .send()
+                    .await;
+                i += 1;
+                let Ok(r) = r else { continue };
+                let status = r.status().as_u16();
+                let retry = r.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_owned);
+                let v: Value = r.json().await.unwrap_or(Value::Null);
+                answers.lock().unwrap().push((status, v["accepted"][0]["seq"].as_i64(), retry));
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+    };
+    wait_until(&answers, "reports before the outage", |a| a.iter().filter(|a| a.0 == 200).count() >= 20).await;
+    pg_script(&["pause", &pg_dir]);
+    wait_until(&answers, "503 answers during the outage", |a| a.iter().filter(|a| a.0 == 503).count() >= 3).await;
+    let before_restart = answers.lock().unwrap().len();
+    pg_script(&["start", &pg_dir, &port]);
+    wait_until(&answers, "ingest to resume", |a| a[before_restart..].iter().filter(|a| a.0 == 200).count() >= 20).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let _ = writer.await;
+    let answers = answers.lock().unwrap().clone();
+    let refused: Vec<_> = answers.iter().filter(|a| a.0 == 503).collect();
+    assert!(refused.iter().all(|a| a.2.is_some()), "every 503 says when to retry");
+    assert!(answers.iter().all(|a| a.0 == 200 || a.0 == 503), "only 200 or 503: {answers:?}");
+    let acked: Vec<i64> = answers.iter().filter_map(|a| a.1).collect();
+    let store = liandong_store::Store::connect(&db).await.unwrap();
+    let stored = store.position_seqs("dev-0").await.unwrap();
+    let missing: Vec<i64> = acked.iter().copied().filter(|s| stored.binary_search(s).is_err()).collect();
+    assert!(missing.is_empty(), "acknowledged reports lost across the outage: {missing:?}");
+    store.close().await;
+    server.kill();
+    pg_script(&["stop", &pg_dir]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
