@@ -7,6 +7,7 @@ pub mod cameras;
 pub mod config;
 pub mod devices;
 pub mod error;
+pub mod history;
 pub mod incidents;
 pub mod live;
 pub mod maps;
@@ -282,6 +283,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/watchlist", get(cameras::list_watchlist).post(cameras::add_watch))
         .route("/api/v1/alerts", post(cameras::post_alert))
         .route("/api/v1/tracks", get(tracks::get_track))
+        .route("/api/v1/history/positions", get(history::positions_at))
+        .route("/api/v1/history/track", get(history::track))
+        .route("/api/v1/history/alerts", get(history::alerts))
+        .route("/api/v1/history/incidents", get(history::incidents))
         .route("/api/v1/images/{name}", get(cameras::get_image))
         .route("/api/v1/tagged", get(cameras::list_tagged).post(cameras::add_tagged))
         .route("/api/v1/audit", get(cameras::list_audit))

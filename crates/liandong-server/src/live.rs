@@ -181,7 +181,7 @@ impl Filter {
 }
 
 /// Parses `minLon,minLat,maxLon,maxLat`.
-fn parse_bbox(s: &str) -> Result<[f64; 4], String> {
+pub(crate) fn parse_bbox(s: &str) -> Result<[f64; 4], String> {
     let v: Vec<f64> =
         s.split(',').map(|p| p.trim().parse::<f64>()).collect::<Result<_, _>>().map_err(|e| format!("{e}"))?;
     let [x0, y0, x1, y1] = v[..] else { return Err("must be minLon,minLat,maxLon,maxLat".into()) };

@@ -428,3 +428,73 @@ async fn a_silent_unit_raises_one_stale_alert_per_silence() {
     assert_eq!(stale().await, 2, "a new silence, a new alert");
     h.app.finish().await;
 }
+
+#[tokio::test]
+async fn history_answers_where_a_unit_was_and_its_track_without_jumps() {
+    let harness = Harness::new("history").await;
+    let h = &harness;
+    let t = now_s() as i64 * 1000 - 3_600_000;
+    // A walk east, a GPS jump to the far east of the county in between (marked, left
+    // out), and a late fix uploaded after the phone was offline (kept).
+    let body = json!({"positions": [
+        {"device_id": "866001", "lon": 107.050, "lat": 30.75, "time": t},
+        {"device_id": "866001", "lon": 107.052, "lat": 30.75, "time": t + 60_000},
+        {"device_id": "866001", "lon": 107.400, "lat": 30.75, "time": t + 90_000},
+        {"device_id": "866001", "lon": 107.054, "lat": 30.75, "time": t + 120_000},
+        {"device_id": "866001", "lon": 107.053, "lat": 30.75, "time": t + 110_000},
+    ]})
+    .to_string();
+    let auth = format!("Bearer {ADMIN}");
+    let (s, v) = h
+        .send(
+            Request::post("/api/v1/positions")
+                .header("authorization", &auth)
+                .header("content-type", "application/json"),
+            body,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let get = |uri: String| async move {
+        h.send(Request::get(uri).header("authorization", format!("Bearer {OPERATOR}")), Body::empty()).await
+    };
+    // Where was it at t + 100 s? At the second fix: the jump at t + 90 s does not count.
+    let (s, v) = get(format!("/api/v1/history/positions?at={}", t + 100_000)).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["features"].as_array().unwrap().len(), 1, "{v}");
+    assert_eq!(v["features"][0]["geometry"]["coordinates"], json!([107.052, 30.75]));
+    assert_eq!(v["features"][0]["properties"]["device_id"], "866001");
+    // At t + 115 s the late-uploaded fix (t + 110 s) is the answer.
+    let (_, v) = get(format!("/api/v1/history/positions?at={}", t + 115_000)).await;
+    assert_eq!(v["features"][0]["geometry"]["coordinates"], json!([107.053, 30.75]));
+    // Outside the box, or silent for longer than max_age_s: nobody.
+    let (_, v) = get(format!("/api/v1/history/positions?at={}&bbox=107.2,30.7,107.5,30.8", t + 115_000)).await;
+    assert_eq!(v["features"], json!([]));
+    let (_, v) = get(format!("/api/v1/history/positions?at={}&max_age_s=60", t + 600_000)).await;
+    assert_eq!(v["features"], json!([]));
+    // The track: time order, the jump left out.
+    let (s, v) = get(format!("/api/v1/history/track?device_id=866001&from={t}&to={}", t + 200_000)).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["geometry"]["type"], "LineString");
+    assert_eq!(
+        v["geometry"]["coordinates"],
+        json!([[107.05, 30.75], [107.052, 30.75], [107.053, 30.75], [107.054, 30.75]])
+    );
+    assert_eq!(v["properties"]["fixes"], 4);
+    // Bad input names the field.
+    for (uri, field) in [
+        ("/api/v1/history/positions".to_owned(), "at"),
+        (format!("/api/v1/history/positions?at={t}&bbox=1,2,3"), "bbox"),
+        (format!("/api/v1/history/positions?at={t}&max_age_s=0"), "max_age_s"),
+        (format!("/api/v1/history/track?from={t}"), "device_id"),
+        ("/api/v1/history/track?device_id=866001&from=noon".to_owned(), "from"),
+        (format!("/api/v1/history/track?device_id=nobody&from={t}"), "device_id"),
+        (format!("/api/v1/history/alerts?from={}&to={t}", t + 1), "from"),
+    ] {
+        let (s, v) = get(uri.clone()).await;
+        assert!(s.is_client_error(), "{uri}: {s}");
+        assert_eq!(v["error"]["field"], field, "{uri}: {v}");
+    }
+    let (s, _) = h.get(&format!("/api/v1/history/positions?at={t}")).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    harness.app.finish().await;
+}

@@ -1,0 +1,162 @@
+//! History over HTTP (the wall map's time slider, analysts, reports): where every unit
+//! was at a moment, a unit's track between two times as a GeoJSON LineString, alerts
+//! and incidents by area and time. GPS-jump-marked fixes are left out; bounds are
+//! RFC 3339 or unix ms; `bbox` is `minLon,minLat,maxLon,maxLat`.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use liandong_store::Bbox;
+use serde_json::value::RawValue;
+
+use crate::auth::{require_user, Role};
+use crate::error::ApiError;
+use crate::pipeline::report_json;
+use crate::time_fmt::now_ms;
+use crate::AppState;
+
+/// Most rows one history answer carries.
+const MAX_ROWS: u32 = 50_000;
+/// How old a unit's last fix may be at `at` for it to count as there (default).
+const DEFAULT_MAX_AGE_S: i64 = 900;
+
+/// The query of a history request, checked.
+struct Query {
+    at: Option<i64>,
+    from: Option<i64>,
+    to: Option<i64>,
+    bbox: Bbox,
+    device_id: Option<String>,
+    max_age_s: i64,
+    limit: u32,
+}
+
+fn query(uri: &Uri) -> Result<Query, ApiError> {
+    let mut q = Query {
+        at: None,
+        from: None,
+        to: None,
+        bbox: Bbox::ALL,
+        device_id: None,
+        max_age_s: DEFAULT_MAX_AGE_S,
+        limit: 1000,
+    };
+    for (k, v) in form_urlencoded::parse(uri.query().unwrap_or("").as_bytes()) {
+        let t = || liandong_ingest::parse_timestamp(&v).map_err(|e| ApiError::bad_request(k.to_string(), e));
+        match &*k {
+            "at" => q.at = Some(t()?),
+            "from" => q.from = Some(t()?),
+            "to" => q.to = Some(t()?),
+            "bbox" => {
+                let [min_lon, min_lat, max_lon, max_lat] =
+                    crate::live::parse_bbox(&v).map_err(|r| ApiError::bad_request("bbox", r))?;
+                q.bbox = Bbox { min_lon, min_lat, max_lon, max_lat };
+            }
+            "device_id" => q.device_id = Some(v.into_owned()),
+            "max_age_s" => {
+                q.max_age_s = v
+                    .parse()
+                    .ok()
+                    .filter(|s| (1..=86_400).contains(s))
+                    .ok_or_else(|| ApiError::bad_request("max_age_s", "must be 1 to 86400 seconds"))?
+            }
+            "limit" => {
+                q.limit = v
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=MAX_ROWS).contains(n))
+                    .ok_or_else(|| ApiError::bad_request("limit", format!("must be 1 to {MAX_ROWS}")))?
+            }
+            _ => {}
+        }
+    }
+    if let (Some(f), Some(t)) = (q.from, q.to) {
+        if f > t {
+            return Err(ApiError::bad_request("from", "is after to"));
+        }
+    }
+    Ok(q)
+}
+
+fn raw(json: &str) -> Box<RawValue> {
+    RawValue::from_string(json.to_owned()).unwrap_or_default()
+}
+
+/// `GET /api/v1/history/positions?at=T[&bbox=…][&max_age_s=900]`: each unit's last good
+/// fix at T (no older than `max_age_s`), as a GeoJSON FeatureCollection of points whose
+/// properties are the reports as the live feed carried them.
+pub async fn positions_at(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
+    require_user(&s.tokens, &headers, uri.query(), &[Role::Admin, Role::Operator])?;
+    let q = query(&uri)?;
+    let at = q.at.ok_or_else(|| ApiError::bad_request("at", "the moment to show is required"))?;
+    let rows = s.store.positions_at(at, q.max_age_s * 1000, q.bbox).await.map_err(|e| ApiError::unavailable(&e))?;
+    let features: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|r| {
+            serde_json::json!({
+                "type": "Feature",
+                "geometry": {"type": "Point", "coordinates": [r.lon, r.lat]},
+                "properties": raw(&report_json(r)),
+            })
+        })
+        .collect();
+    let at_text = crate::time_fmt::rfc3339_ms(at);
+    Ok(Json(serde_json::json!({"type": "FeatureCollection", "at": at_text, "features": features})).into_response())
+}
+
+/// `GET /api/v1/history/track?device_id=…&from=…&to=…`: a unit's good fixes in the
+/// period as a GeoJSON LineString (a Point for one fix), with each fix's time.
+pub async fn track(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
+    require_user(&s.tokens, &headers, uri.query(), &[Role::Admin, Role::Operator])?;
+    let q = query(&uri)?;
+    let device = q.device_id.ok_or_else(|| ApiError::bad_request("device_id", "the unit's device is required"))?;
+    let to = q.to.unwrap_or_else(now_ms);
+    let from = q.from.ok_or_else(|| ApiError::bad_request("from", "the start of the period is required"))?;
+    let rows = s.store.track(&device, from, to, MAX_ROWS).await.map_err(|e| ApiError::unavailable(&e))?;
+    if rows.is_empty() {
+        let reason = format!("no good fix of {device} in the period");
+        return Err(ApiError::new(axum::http::StatusCode::NOT_FOUND, "device_id", reason));
+    }
+    let coordinates: Vec<[f64; 2]> = rows.iter().map(|r| [r.lon, r.lat]).collect();
+    let geometry = if coordinates.len() == 1 {
+        serde_json::json!({"type": "Point", "coordinates": coordinates[0]})
+    } else {
+        serde_json::json!({"type": "LineString", "coordinates": coordinates})
+    };
+    let times: Vec<String> = rows.iter().map(|r| crate::time_fmt::rfc3339_ms(r.fix_ms)).collect();
+    let body = serde_json::json!({
+        "type": "Feature",
+        "geometry": geometry,
+        "properties": {"device_id": device, "fixes": rows.len(), "times": times, "truncated": rows.len() as u32 == MAX_ROWS},
+    });
+    Ok(Json(body).into_response())
+}
+
+/// `GET /api/v1/history/alerts?from=…&to=…[&bbox=…][&limit=…]`: alerts by area and time,
+/// newest first, as pushed on the feed; each caller sees only the alerts their role may.
+pub async fn alerts(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
+    let user = require_user(&s.tokens, &headers, uri.query(), &[Role::Admin, Role::Operator, Role::Partner])?;
+    let q = query(&uri)?;
+    let (from, to) = (q.from.unwrap_or(0), q.to.unwrap_or(i64::MAX));
+    let role = user.role.as_str();
+    let rows = s.store.alerts_in(q.bbox, from, to, q.limit).await.map_err(|e| ApiError::unavailable(&e))?;
+    let visible: Vec<Box<RawValue>> = rows
+        .iter()
+        .filter(|a| user.role == Role::Admin || a.roles.iter().any(|r| r == role))
+        .map(|a| raw(&a.payload))
+        .collect();
+    Ok(Json(serde_json::json!({"alerts": visible})).into_response())
+}
+
+/// `GET /api/v1/history/incidents?from=…&to=…[&bbox=…][&limit=…]`: incidents created in
+/// the area and period, newest first.
+pub async fn incidents(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
+    require_user(&s.tokens, &headers, uri.query(), &[Role::Admin, Role::Operator])?;
+    let q = query(&uri)?;
+    let (from, to) = (q.from.unwrap_or(0), q.to.unwrap_or(i64::MAX));
+    let rows = s.store.incidents_in(q.bbox, from, to, q.limit).await.map_err(|e| ApiError::unavailable(&e))?;
+    Ok(Json(serde_json::json!({"incidents": rows})).into_response())
+}
