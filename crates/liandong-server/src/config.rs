@@ -66,6 +66,9 @@ pub struct StoreConfig {
     pub durability: Durability,
     /// Most reports in one group commit.
     pub max_batch: usize,
+    /// Location reports older than this many days are deleted (each device's last one
+    /// stays); 0 keeps everything.
+    pub retention_days: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -143,7 +146,7 @@ impl Default for Config {
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        StoreConfig { database_url: None, durability: Durability::Full, max_batch: 4096 }
+        StoreConfig { database_url: None, durability: Durability::Full, max_batch: 4096, retention_days: 180 }
     }
 }
 

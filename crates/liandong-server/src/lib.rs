@@ -14,6 +14,7 @@ pub mod maps;
 pub mod metrics;
 pub mod pipeline;
 pub mod reports;
+pub mod retention;
 pub mod routes;
 pub mod time_fmt;
 pub mod tracks;
@@ -217,6 +218,12 @@ impl App {
         ));
         // On a shared database, other instances' commits are applied and published here
         // too: heard by LISTEN, and polled once a second in case a notification was lost.
+        if config.store.retention_days > 0 {
+            let mut stop = shutdown.clone();
+            tokio::spawn(retention::run(store.clone(), config.store.retention_days, async move {
+                let _ = stop.wait_for(|stopped| *stopped).await;
+            }));
+        }
         let shared = store.listen().await?;
         if let Some(listener) = shared {
             tokio::spawn(follow(listener, ingest.clone(), live.clone(), shutdown.clone()));

@@ -142,3 +142,23 @@ impl SqliteStore {
         Ok(rows.iter().map(crate::incidents::incident).collect())
     }
 }
+
+impl SqliteStore {
+    /// Deletes at most `batch` positions whose fix is older than `before_ms`, oldest
+    /// first, except each device's last report (the live state refers to it). Returns
+    /// how many were deleted; called in a loop with pauses, so that ingest's commits
+    /// are never held up for long.
+    pub async fn prune_positions(&self, before_ms: i64, batch: u32) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "DELETE FROM positions WHERE seq IN (
+                SELECT seq FROM positions WHERE fix_ms < ?1 AND seq NOT IN (SELECT seq FROM device_state)
+                ORDER BY fix_ms LIMIT ?2)",
+        )
+        .bind(before_ms)
+        .bind(batch)
+        .execute(&self.writer)
+        .await
+        .map_err(q("prune positions"))?;
+        Ok(done.rows_affected())
+    }
+}

@@ -147,6 +147,8 @@ delegate! {
     fn track(&self, device_id: &str, from_ms: i64, to_ms: i64, limit: u32) -> Result<Vec<PositionRow>, StoreError>;
     /// Alerts by area and time, newest first.
     fn alerts_in(&self, bbox: Bbox, from_ms: i64, to_ms: i64, limit: u32) -> Result<Vec<AlertRow>, StoreError>;
+    /// Deletes a batch of positions older than a time, keeping each device's last one.
+    fn prune_positions(&self, before_ms: i64, batch: u32) -> Result<u64, StoreError>;
     /// Incidents by area and time, newest first.
     fn incidents_in(&self, bbox: Bbox, from_ms: i64, to_ms: i64, limit: u32) -> Result<Vec<IncidentRow>, StoreError>;
 }

@@ -116,3 +116,23 @@ impl PgStore {
         Ok(rows.iter().map(super::incidents::incident).collect())
     }
 }
+
+impl PgStore {
+    /// Deletes at most `batch` positions whose fix is older than `before_ms`, oldest
+    /// first, except each device's last report (the live state refers to it). Returns
+    /// how many were deleted.
+    pub async fn prune_positions(&self, before_ms: i64, batch: u32) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "DELETE FROM positions WHERE seq IN (
+                SELECT p.seq FROM positions p WHERE p.fix_ms < $1
+                  AND NOT EXISTS (SELECT 1 FROM device_state d WHERE d.seq = p.seq)
+                ORDER BY p.fix_ms LIMIT $2)",
+        )
+        .bind(before_ms)
+        .bind(i64::from(batch))
+        .execute(&self.pool)
+        .await
+        .map_err(q("prune positions"))?;
+        Ok(done.rows_affected())
+    }
+}
