@@ -366,3 +366,25 @@ async fn a_database_outage_is_answered_with_503_and_ingest_resumes_by_itself() {
     pg_script(&["stop", &pg_dir]);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gis_tools_open_the_tables_as_point_layers() {
+    let Some(cluster) = cluster("gis_tools") else { return };
+    let db = fresh_database(&cluster, "ogr").await;
+    let store = liandong_store::Store::connect(&db).await.expect("the store migrates a fresh database");
+    store.close().await;
+    // GDAL's PostgreSQL driver, as QGIS uses it, from the URL's parts.
+    let rest = db.trim_start_matches("postgres://");
+    let (user, rest) = rest.split_once('@').unwrap();
+    let (hostport, dbname) = rest.split_once('/').unwrap();
+    let (host, port) = hostport.split_once(':').unwrap();
+    let out = Command::new("ogrinfo")
+        .args(["-ro", "-q", &format!("PG:host={host} port={port} dbname={dbname} user={user}")])
+        .output()
+        .expect("ogrinfo (gdal-bin) is installed by the test command");
+    let listing = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{listing}{}", String::from_utf8_lossy(&out.stderr));
+    for layer in ["positions", "device_state", "cameras", "alerts", "grid_reports", "incidents", "incident_events"] {
+        assert!(listing.contains(&format!(": {layer} (Point)")), "{layer} is not a point layer in:\n{listing}");
+    }
+}
