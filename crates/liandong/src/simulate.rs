@@ -186,6 +186,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         tokio::spawn(push_plate_reads(client.clone(), args.clone(), checkpoints));
     }
 
+    let places: Vec<(f64, f64)> = map.posts.iter().map(|p| (p.point.x(), p.point.y())).collect();
+    if !places.is_empty() {
+        tokio::spawn(file_grid_reports(client.clone(), args.clone(), places));
+    }
+
     let devices = Arc::new(devices);
     let sent = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicU64::new(0));
@@ -305,6 +310,39 @@ async fn push_plate_reads(client: reqwest::Client, args: Args, cameras: Vec<(Str
             Ok(r) if r.status().is_success() => {}
             Ok(r) => tracing::warn!(camera = %camera, status = %r.status(), "camera push refused"),
             Err(e) => tracing::warn!(camera = %camera, error = %e, "camera push not delivered"),
+        }
+    }
+}
+
+/// What grid members report in the demo (illustrative).
+const DEMO_REPORTS: [(&str, &str); 6] = [
+    ("dispute", "两户村民因宅基地边界发生争执，请求调解"),
+    ("hazard", "村道边坡有落石，需设置警示"),
+    ("suspicious", "陌生车辆连续两晚停在村小学附近"),
+    ("traffic", "集镇路口三轮车占道，造成拥堵"),
+    ("fire", "山林边缘有人焚烧秸秆，火势有扩大迹象"),
+    ("other", "独居老人家中无人应门，请民警上门查看"),
+];
+
+/// About once a minute (simulated) a grid member files a report a few hundred metres
+/// from a post, so that the review queue and the mediation centre have work in the demo.
+async fn file_grid_reports(client: reqwest::Client, args: Args, places: Vec<(f64, f64)>) {
+    let mut n: u64 = 0;
+    let mut tick = tokio::time::interval(Duration::from_secs_f64((60.0 / args.speedup.max(0.01)).max(0.5)));
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        n += 1;
+        let (lon, lat) = places[(n as usize * 7) % places.len()];
+        let (category, text) = DEMO_REPORTS[(n as usize) % DEMO_REPORTS.len()];
+        // A few hundred metres off the post, in a direction that turns with each report.
+        let angle = n as f64 * 2.4;
+        let body = serde_json::json!({"category": category, "text": text,
+            "lon": lon + 0.004 * angle.cos(), "lat": lat + 0.003 * angle.sin()});
+        match client.post(format!("{}/api/v1/reports", args.url)).bearer_auth(&args.token).json(&body).send().await {
+            Ok(r) if r.status().is_success() => {}
+            Ok(r) => tracing::warn!(status = %r.status(), "grid report refused"),
+            Err(e) => tracing::warn!(error = %e, "grid report not delivered"),
         }
     }
 }
