@@ -239,7 +239,7 @@ impl SqliteStore {
         let rows = sqlx::query(&format!(
             "SELECT seq, camera_id, time_ms FROM (
                 SELECT seq, camera_id, time_ms FROM camera_events
-                WHERE {column} = ? AND active = 1 AND time_ms BETWEEN ? AND ? ORDER BY time_ms DESC LIMIT ?
+                WHERE {column} = ? AND active = 1 AND time_ms BETWEEN ? AND ? ORDER BY time_ms DESC, seq DESC LIMIT ?
              ) ORDER BY time_ms, seq"
         ))
         .bind(value)

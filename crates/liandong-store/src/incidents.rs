@@ -102,7 +102,7 @@ impl SqliteStore {
     /// Incidents not closed or cancelled, to rebuild the sequencer's state.
     pub async fn open_incidents(&self) -> Result<Vec<IncidentRow>, StoreError> {
         let rows = sqlx::query(&format!(
-            "SELECT {INCIDENT_COLUMNS} FROM incidents WHERE state NOT IN ('closed', 'cancelled')"
+            "SELECT {INCIDENT_COLUMNS} FROM incidents WHERE state NOT IN ('closed', 'cancelled') ORDER BY incident_id"
         ))
         .fetch_all(&self.pool)
         .await

@@ -313,7 +313,7 @@ impl SqliteStore {
             "SELECT d.device_id, d.seq, d.trusted_ms, d.trusted_lon, d.trusted_lat, d.marked_ms, d.marked_lon, d.marked_lat, d.fences,
                     p.seq, p.device_id, p.fix_ms, p.recv_ms, p.lon, p.lat, p.datum, p.speed_mps, p.course_deg, p.altitude_m,
                     p.accuracy_m, p.battery_pct, p.flags, p.attributes, p.enrichment
-             FROM device_state d LEFT JOIN positions p ON p.seq = d.seq",
+             FROM device_state d LEFT JOIN positions p ON p.seq = d.seq ORDER BY d.device_id",
         )
         .fetch_all(&self.pool)
         .await

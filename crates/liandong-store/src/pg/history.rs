@@ -5,8 +5,10 @@
 use super::{position_columns, position_from_row, PgStore};
 use crate::{q, AlertRow, Bbox, IncidentRow, PositionRow, StoreError, HISTORY_EXCLUDED_FLAGS};
 
-/// `geom && envelope` uses the GiST index; the envelope is in the table's SRID.
-const IN_BBOX: &str = "geom && ST_MakeEnvelope($1, $2, $3, $4, 4326)";
+/// `geom && envelope` uses the GiST index, whose boxes are single precision (a point a
+/// metre outside may pass); the exact comparison on lon/lat then decides, as SQLite's.
+const IN_BBOX: &str =
+    "geom && ST_MakeEnvelope($1, $2, $3, $4, 4326) AND lon BETWEEN $1 AND $3 AND lat BETWEEN $2 AND $4";
 
 impl PgStore {
     /// Each device's last good fix at or before `at_ms` and no older than `max_age_ms`,
@@ -19,7 +21,7 @@ impl PgStore {
                 SELECT DISTINCT ON (device_id) {cols}, geom FROM positions
                 WHERE fix_ms BETWEEN $5 AND $6 AND (flags & $7) = 0
                 ORDER BY device_id, fix_ms DESC, seq DESC
-             ) last WHERE {IN_BBOX} ORDER BY device_id",
+             ) last WHERE {IN_BBOX} ORDER BY device_id COLLATE \"C\"",
             cols = position_columns(""),
         );
         let rows = sqlx::query(&sql)
