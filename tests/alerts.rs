@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use futures_util::StreamExt;
+use futures_util::{SinkExt, StreamExt};
 use liandong_server::auth::Role;
 use liandong_server::config::{Config, Secret, TokenConfig};
 use serde_json::{json, Value};
@@ -552,6 +552,20 @@ fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
 }
 
+/// The next route event, acknowledgement or error within `ms`.
+async fn next_route(ws: &mut Ws, ms: u64) -> Option<Value> {
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(ms);
+    loop {
+        let msg = tokio::time::timeout_at(deadline, ws.next()).await.ok()??.ok()?;
+        if let Message::Text(t) = msg {
+            let v: Value = serde_json::from_str(&t).unwrap();
+            if v["type"] == "route" || v["type"] == "ack" || v["type"] == "error" {
+                return Some(v);
+            }
+        }
+    }
+}
+
 /// Every alert that arrives within `within_ms`.
 async fn alerts_within(ws: &mut Ws, within_ms: u64) -> Vec<Value> {
     let mut out = Vec::new();
@@ -851,5 +865,133 @@ async fn dispatch_recommends_free_units_and_statistics_count_response_times() {
     assert!(month.len() == 7 && month.starts_with("20"), "{month}");
     let (status, v) = srv.get(OPERATOR, "/api/v1/statistics?period=fortnight").await;
     assert_eq!((status, v["error"]["field"].as_str()), (400, Some("period")));
+    srv.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_route_adjustment_reaches_the_leader_and_the_acknowledgement_reaches_the_operator() {
+    const LEADER: &str = "alerts-leader-token";
+    const OTHER_LEADER: &str = "alerts-other-leader-token";
+    let srv = start_with("routes", |c| {
+        let leader = |t: &str, team: &str| TokenConfig {
+            token: Secret::new(t),
+            role: Role::PatrolLeader,
+            name: t.into(),
+            unit_id: Some(team.into()),
+        };
+        c.tokens.push(leader(LEADER, "team-1"));
+        c.tokens.push(leader(OTHER_LEADER, "team-2"));
+    })
+    .await;
+    srv.admin("/api/v1/devices", json!({"device_id": "lead-phone", "name": "队长手机", "kind": "patrol_leader", "unit_id": "team-1", "key": "key-of-lead-phone"})).await;
+    let mut leader = srv.ws(LEADER).await;
+    let mut other = srv.ws(OTHER_LEADER).await;
+    let mut operator = srv.ws(OPERATOR).await;
+    let plan = json!({"kind": "diversion", "reason": "校园周边夜间警情，先去学校再回原路线",
+        "coordinates": [[107.05, 30.75], [107.10, 30.70], [107.05, 30.75]],
+        "waypoints": [{"name": "实验小学", "lon": 107.10, "lat": 30.70, "dwell_s": 300}]});
+    let r = srv
+        .http
+        .post(format!("{}/api/v1/teams/team-1/plans", srv.url))
+        .bearer_auth(OPERATOR)
+        .json(&plan)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!((v["plan"]["version"].as_i64(), v["plan"]["status"].as_str()), (Some(1), Some("pending")));
+    // The leader's phone gets the new route; the other team's leader does not.
+    let pushed = next_route(&mut leader, 3000).await.expect("the leader receives the route");
+    assert_eq!(pushed["data"]["event"]["action"], "push");
+    assert_eq!(pushed["data"]["plan"]["plan"]["geometry"]["coordinates"][1], json!([107.10, 30.70]));
+    assert_eq!(pushed["data"]["plan"]["reason"], plan["reason"]);
+    assert!(next_route(&mut other, 300).await.is_none(), "another team's leader sees nothing");
+    assert_eq!(next_route(&mut operator, 2000).await.unwrap()["data"]["event"]["action"], "push");
+
+    // The leader acknowledges on the socket; the operator sees it.
+    leader
+        .send(Message::Text(
+            json!({"type": "ack_route", "id": 7, "team_id": "team-1", "version": 1}).to_string().into(),
+        ))
+        .await
+        .unwrap();
+    let reply = next_route(&mut leader, 3000).await.unwrap();
+    let reply = if reply["type"] == "route" { next_route(&mut leader, 3000).await.unwrap() } else { reply };
+    assert_eq!(
+        (reply["type"].as_str(), reply["id"].as_i64(), reply["status"].as_str()),
+        (Some("ack"), Some(7), Some("acknowledged")),
+        "{reply}"
+    );
+    let acked = next_route(&mut operator, 3000).await.expect("the operator sees the acknowledgement");
+    assert_eq!(
+        (acked["data"]["event"]["action"].as_str(), acked["data"]["plan"]["acked_by"].as_str()),
+        (Some("ack"), Some(LEADER))
+    );
+
+    // Version 2, acknowledged over HTTP by the leader's phone; repeats are refused.
+    let r = srv
+        .http
+        .post(format!("{}/api/v1/teams/team-1/plans", srv.url))
+        .bearer_auth(OPERATOR)
+        .json(&plan)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.json::<Value>().await.unwrap()["plan"]["version"], 2);
+    let ack = |token: &'static str, version: i64| {
+        srv.http.post(format!("{}/api/v1/teams/team-1/plans/{version}/ack", srv.url)).bearer_auth(token).send()
+    };
+    assert_eq!(ack("key-of-lead-phone", 2).await.unwrap().status(), 200);
+    let r = ack("key-of-lead-phone", 2).await.unwrap();
+    assert_eq!(r.status(), 409, "already acknowledged");
+    let r = ack(LEADER, 1).await.unwrap();
+    assert_eq!(r.status(), 409);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"]["field"], "version");
+    assert_eq!(ack(OPERATOR, 2).await.unwrap().status(), 403, "the centre does not acknowledge for the team");
+    assert_eq!(ack(OTHER_LEADER, 2).await.unwrap().status(), 403);
+
+    // The operators' view: every team's current plan and its status.
+    let (status, heads) = srv.get(OPERATOR, "/api/v1/plans").await;
+    assert_eq!(status, 200);
+    assert_eq!((heads["pending"].as_i64(), heads["plans"][0]["version"].as_i64()), (Some(0), Some(2)), "{heads}");
+    assert_eq!(heads["plans"][0]["status"], "acknowledged");
+    let (_, list) = srv.get(LEADER, "/api/v1/teams/team-1/plans").await;
+    let versions: Vec<i64> = list["plans"].as_array().unwrap().iter().map(|p| p["version"].as_i64().unwrap()).collect();
+    assert_eq!(versions, [2, 1]);
+    // A leader reconnecting with `since` gets the route events again.
+    let seq = pushed["seq"].as_i64().unwrap();
+    let (mut again, _) =
+        tokio_tungstenite::connect_async(format!("ws://{}/api/v1/live?token={LEADER}&since={}", srv.addr, seq - 1))
+            .await
+            .unwrap();
+    assert_eq!(next_route(&mut again, 3000).await.unwrap()["seq"], seq);
+
+    // Bad input names the field.
+    for (team, body, status, field) in [
+        ("team-9", plan.clone(), 404, None),
+        (
+            "team-1",
+            json!({"kind": "detour", "reason": "x", "coordinates": [[107.0, 30.7], [107.1, 30.7]]}),
+            400,
+            Some("kind"),
+        ),
+        ("team-1", json!({"reason": "x", "coordinates": [[107.0, 30.7]]}), 400, Some("coordinates")),
+        ("team-1", json!({"reason": "x", "coordinates": [[107.0, 30.7], [207.1, 30.7]]}), 400, Some("coordinates[1]")),
+        ("team-1", json!({"reason": " ", "coordinates": [[107.0, 30.7], [107.1, 30.7]]}), 400, Some("reason")),
+    ] {
+        let r = srv
+            .http
+            .post(format!("{}/api/v1/teams/{team}/plans", srv.url))
+            .bearer_auth(OPERATOR)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), status, "{body}");
+        if let Some(f) = field {
+            assert_eq!(r.json::<Value>().await.unwrap()["error"]["field"], f, "{body}");
+        }
+    }
     srv.finish().await;
 }

@@ -384,7 +384,17 @@ async fn gis_tools_open_the_tables_as_point_layers() {
         .expect("ogrinfo (gdal-bin) is installed by the test command");
     let listing = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{listing}{}", String::from_utf8_lossy(&out.stderr));
-    for layer in ["positions", "device_state", "cameras", "alerts", "grid_reports", "incidents", "incident_events"] {
+    for layer in [
+        "positions",
+        "device_state",
+        "cameras",
+        "alerts",
+        "grid_reports",
+        "incidents",
+        "incident_events",
+        "route_plans",
+        "route_events",
+    ] {
         assert!(listing.contains(&format!(": {layer} (Point)")), "{layer} is not a point layer in:\n{listing}");
     }
 }

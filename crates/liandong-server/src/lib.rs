@@ -12,6 +12,7 @@ pub mod incidents;
 pub mod live;
 pub mod maps;
 pub mod metrics;
+pub mod patrol;
 pub mod pipeline;
 pub mod reports;
 pub mod retention;
@@ -290,6 +291,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/watchlist", get(cameras::list_watchlist).post(cameras::add_watch))
         .route("/api/v1/alerts", post(cameras::post_alert))
         .route("/api/v1/tracks", get(tracks::get_track))
+        .route("/api/v1/plans", get(patrol::heads))
+        .route("/api/v1/teams/{team_id}/plans", get(patrol::list).post(patrol::push))
+        .route("/api/v1/teams/{team_id}/plans/{version}/ack", post(patrol::ack))
         .route("/api/v1/history/positions", get(history::positions_at))
         .route("/api/v1/history/track", get(history::track))
         .route("/api/v1/history/alerts", get(history::alerts))

@@ -47,6 +47,9 @@ pub enum What {
     Alert { roles: Arc<[String]> },
     /// An incident's change: visible to the whole-county roles and the assigned unit.
     Incident { unit_id: Option<Arc<str>> },
+    /// A route plan's change: visible to the whole-county roles and the team, whatever
+    /// their viewport and kinds (a leader must never miss a new route).
+    Route { team_id: Option<Arc<str>> },
 }
 
 impl FeedEvent {
@@ -60,6 +63,10 @@ impl FeedEvent {
 
     pub fn incident(seq: i64, lon: f64, lat: f64, unit_id: Option<Arc<str>>, message: Arc<str>) -> FeedEvent {
         FeedEvent { seq, lon, lat, what: What::Incident { unit_id }, message }
+    }
+
+    pub fn route(seq: i64, lon: f64, lat: f64, team_id: Option<Arc<str>>, message: Arc<str>) -> FeedEvent {
+        FeedEvent { seq, lon, lat, what: What::Route { team_id }, message }
     }
 }
 
@@ -149,6 +156,15 @@ impl Filter {
             What::Position { unit_id } => self.admits(e.lon, e.lat, unit_id.as_ref()),
             What::Alert { roles } => self.admits_alert(e.lon, e.lat, roles),
             What::Incident { unit_id } => self.admits_incident(e.lon, e.lat, unit_id.as_ref()),
+            What::Route { team_id } => self.admits_route(team_id.as_ref()),
+        }
+    }
+
+    fn admits_route(&self, team: Option<&Arc<str>>) -> bool {
+        match &self.scope {
+            Scope::All => true,
+            Scope::Unit(u) => team.is_some_and(|t| t == u),
+            Scope::Nothing => false,
         }
     }
 
@@ -249,6 +265,9 @@ struct Client {
     device: Option<String>,
     /// Gateways (admin, device role tokens) may send positions for any device.
     gateway: bool,
+    /// A patrol leader's socket (user token or the leader's phone): who acts, and the
+    /// team whose routes it may acknowledge.
+    leader_of: Option<(String, String)>,
 }
 
 /// `GET /api/v1/live`: the websocket upgrade. Authentication and the query are checked
@@ -262,7 +281,11 @@ pub async fn live(
     let query = uri.query();
     let token = bearer(&headers, query)
         .ok_or_else(|| ApiError::unauthorized("token", "a bearer token or ?token= is required"))?;
+    let mut leader_of = None;
     let (scope, role, device, gateway) = if let Some(user) = s.tokens.user(&token) {
+        if let (Role::PatrolLeader, Some(team)) = (user.role, &user.unit_id) {
+            leader_of = Some((user.name.clone(), team.clone()));
+        }
         let scope = match user.role {
             Role::Admin | Role::Operator => Scope::All,
             Role::PatrolLeader | Role::PostOfficer => match &user.unit_id {
@@ -276,12 +299,17 @@ pub async fn live(
         let devices = s.devices.read().unwrap_or_else(|e| e.into_inner());
         match devices.by_key(&token) {
             // A device sees its own unit, so a patrol member's phone shows its team.
-            Some(d) => (
-                d.unit_id.as_deref().map_or(Scope::Nothing, |u| Scope::Unit(Arc::from(u))),
-                None,
-                Some(d.device_id.clone()),
-                false,
-            ),
+            Some(d) => {
+                if let (true, Some(team)) = (d.kind == "patrol_leader", &d.unit_id) {
+                    leader_of = Some((format!("device:{}", d.device_id), team.clone()));
+                }
+                (
+                    d.unit_id.as_deref().map_or(Scope::Nothing, |u| Scope::Unit(Arc::from(u))),
+                    None,
+                    Some(d.device_id.clone()),
+                    false,
+                )
+            }
             None => return Err(ApiError::unauthorized("token", "the token is not valid")),
         }
     };
@@ -305,7 +333,8 @@ pub async fn live(
             _ => {}
         }
     }
-    let client = Client { filter: Filter { scope, role, bbox, positions, alerts, incidents }, device, gateway };
+    let client =
+        Client { filter: Filter { scope, role, bbox, positions, alerts, incidents }, device, gateway, leader_of };
     let shutdown = s.shutdown.clone();
     // The library's default buffers (128 KiB each way, allocated up front) would cost
     // 10,000 idle operators' screens more than a gigabyte; clients send small
@@ -338,6 +367,13 @@ enum ClientError {
 #[derive(Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 enum ClientMessage {
+    /// A patrol leader acknowledges a version of the team's route plan.
+    AckRoute {
+        #[serde(default)]
+        id: Option<serde_json::Value>,
+        team_id: String,
+        version: i64,
+    },
     /// Change the viewport (`null` for the whole county) and kinds without reconnecting.
     Subscribe {
         #[serde(default)]
@@ -614,6 +650,7 @@ async fn replay_or_snapshot(s: &AppState, tx: &mut Sink, filter: &Filter, since:
         let rows = s.store.positions_after(sent, PAGE).await?;
         let alerts = s.store.alerts_after(sent, PAGE).await?;
         let incident_events = s.store.incident_events_after(sent, PAGE).await?;
+        let route_events = s.store.route_events_after(sent, PAGE).await?;
         let mut page: Vec<(i64, Option<Message>)> = {
             let devices = s.devices.read().unwrap_or_else(|e| e.into_inner());
             let positions = rows.iter().map(|r| {
@@ -634,7 +671,12 @@ async fn replay_or_snapshot(s: &AppState, tx: &mut Sink, filter: &Filter, since:
                     .then(|| Message::Text(e.payload.clone().into()));
                 (e.seq, msg)
             });
-            positions.chain(alerts).chain(incidents).collect()
+            let routes = route_events.iter().map(|e| {
+                let team = Arc::<str>::from(e.team_id.as_str());
+                let msg = filter.admits_route(Some(&team)).then(|| Message::Text(e.payload.clone().into()));
+                (e.seq, msg)
+            });
+            positions.chain(alerts).chain(incidents).chain(routes).collect()
         };
         page.sort_by_key(|(seq, _)| *seq);
         page.truncate(PAGE as usize);
@@ -665,6 +707,21 @@ async fn handle_client_message(s: &AppState, client: &mut Client, text: &str) ->
         Err(e) => return Some(error_reply(None, "message", &format!("not a known message: {e}"))),
     };
     match msg {
+        ClientMessage::AckRoute { id, team_id, version } => {
+            let Some((actor, team)) = client.leader_of.clone() else {
+                return Some(error_reply(id.as_ref(), "type", "only a patrol leader's socket acknowledges routes"));
+            };
+            if team != team_id {
+                return Some(error_reply(id.as_ref(), "team_id", "not this leader's team"));
+            }
+            match crate::patrol::acknowledge(s, team_id, version, actor).await {
+                Ok(row) => Some(Reply::Text(
+                    serde_json::json!({"type": "ack", "id": id, "plan_seq": row.plan_seq, "version": row.version, "status": row.status})
+                        .to_string(),
+                )),
+                Err(e) => Some(error_reply(id.as_ref(), e.field.as_deref().unwrap_or("message"), &e.reason)),
+            }
+        }
         ClientMessage::Subscribe { bbox, kinds } => {
             let bbox = match bbox.map(check_bbox).transpose() {
                 Ok(b) => b,

@@ -21,7 +21,7 @@ use liandong_ingest::isapi::{CameraEvent, EventKind};
 use liandong_ingest::Report;
 use liandong_store::{
     AlertRow, AuditEntry, Batch, CameraEventRow, DeviceStateRow, GridReport, IncidentEventRow, IncidentRow,
-    PositionRow, Store, StoreError, StoredMembership,
+    PositionRow, RouteEventRow, RoutePlanRow, Store, StoreError, StoredMembership,
 };
 use serde::Serialize;
 use serde_json::value::RawValue;
@@ -104,8 +104,29 @@ pub enum IncidentCommand {
     Tick { now_ms: i64 },
 }
 
+/// A change to a patrol team's route plan, decided in sequence with everything else.
+#[derive(Debug, Clone)]
+pub enum RouteCommand {
+    /// A new version of the team's plan (the pending one before it is superseded).
+    Push {
+        team_id: String,
+        /// `plan`, `diversion` or `manual`.
+        kind: String,
+        reason: String,
+        /// Geometry, waypoints with planned times, expected coverage.
+        plan: serde_json::Value,
+        /// Where the plan starts.
+        anchor: Position,
+        actor: String,
+        now_ms: i64,
+    },
+    /// The patrol leader acknowledges a version: it must be the team's newest and pending.
+    Ack { team_id: String, version: i64, actor: String, now_ms: i64 },
+}
+
 enum Work {
     Positions(Vec<Item>),
+    Route(RouteCommand),
     Camera(Box<CameraItem>),
     Incident(IncidentCommand),
     /// A grid member's report and its validated place (its id is assigned in sequence).
@@ -119,6 +140,8 @@ enum Acks {
     Camera(CameraAck),
     /// The report's id: the sequence number of its alert.
     Report(i64),
+    /// The plan after the command, or why it was refused (nothing stored).
+    Route(Box<Result<RoutePlanRow, String>>),
     CaughtUp,
     /// The incident after the command, or why the command was refused (nothing stored).
     Incident(Box<Result<Option<IncidentRow>, String>>),
@@ -135,7 +158,7 @@ impl Job {
     fn size(&self) -> usize {
         match &self.work {
             Work::Positions(items) => items.len(),
-            Work::Camera(_) | Work::Incident(_) | Work::Report(_) => 1,
+            Work::Camera(_) | Work::Incident(_) | Work::Report(_) | Work::Route(_) => 1,
             Work::CatchUp => 0,
         }
     }
@@ -196,6 +219,15 @@ impl Ingest {
         }
     }
 
+    /// Submits a route plan command and waits for its commit; `Ok(Err(reason))` when it
+    /// was refused (an unknown version, one already acknowledged).
+    pub async fn submit_route(&self, cmd: RouteCommand) -> Result<Result<RoutePlanRow, String>, SubmitError> {
+        match self.send(Work::Route(cmd)).await? {
+            Acks::Route(r) => Ok(*r),
+            _ => Err(SubmitError::Closed),
+        }
+    }
+
     /// Asks the sequencer to apply and publish what other instances committed, and
     /// waits until it has.
     pub async fn catch_up(&self) -> Result<(), SubmitError> {
@@ -252,6 +284,8 @@ pub struct Sequencer {
     /// Each device's unit, for events other instances committed (reloaded from the
     /// store when an unknown device appears).
     units: HashMap<String, Option<Arc<str>>>,
+    /// Each team's newest route plan version.
+    route_heads: HashMap<String, RoutePlanRow>,
 }
 
 /// The watch list, shared between the administrators' API (writes) and the rules.
@@ -344,6 +378,7 @@ impl Sequencer {
             tracks.insert(s.device_id, (track, s.seq));
         }
         tracing::info!(devices = tracks.len(), next_seq, "live state rebuilt from store");
+        let route_heads = store.route_plan_heads().await?.into_iter().map(|p| (p.team_id.clone(), p)).collect();
         Ok(Sequencer {
             store,
             enricher,
@@ -368,6 +403,7 @@ impl Sequencer {
             zone_breaks: std::collections::HashSet::new(),
             cameras: HashMap::new(),
             units,
+            route_heads,
         })
     }
 
@@ -439,6 +475,7 @@ impl Sequencer {
             let positions = self.store.positions_after(after, limit).await?;
             let alerts = self.store.alerts_after(after, limit).await?;
             let events = self.store.incident_events_after(after, limit).await?;
+            let routes = self.store.route_events_after(after, limit).await?;
             // Each list is complete up to its last row (or to `target` when short); the
             // merge goes no further than the shortest complete prefix.
             let complete =
@@ -446,11 +483,18 @@ impl Sequencer {
             let upto = complete(positions.len(), positions.last().map(|r| r.seq))
                 .min(complete(alerts.len(), alerts.last().map(|r| r.seq)))
                 .min(complete(events.len(), events.last().map(|r| r.seq)))
+                .min(complete(routes.len(), routes.last().map(|r| r.seq)))
                 .min(target);
+            let routes_touched = routes.iter().any(|r| r.seq <= upto);
             let mut feed: Vec<(i64, Caught)> = Vec::new();
             feed.extend(positions.into_iter().filter(|r| r.seq <= upto).map(|r| (r.seq, Caught::Position(r))));
             feed.extend(alerts.into_iter().filter(|r| r.seq <= upto).map(|r| (r.seq, Caught::Alert(r))));
             feed.extend(events.into_iter().filter(|r| r.seq <= upto).map(|r| (r.seq, Caught::Incident(r))));
+            feed.extend(routes.into_iter().filter(|r| r.seq <= upto).map(|r| (r.seq, Caught::Route(r))));
+            if routes_touched {
+                self.route_heads =
+                    self.store.route_plan_heads().await?.into_iter().map(|p| (p.team_id.clone(), p)).collect();
+            }
             feed.sort_by_key(|(seq, _)| *seq);
             let mut touched = std::collections::BTreeSet::new();
             let unknown =
@@ -527,6 +571,10 @@ impl Sequencer {
                 let unit = e.unit_id.as_deref().map(Arc::from);
                 self.hub.publish(FeedEvent::incident(e.seq, e.lon, e.lat, unit, Arc::from(e.payload)));
             }
+            Caught::Route(e) => {
+                let team = Some(Arc::from(e.team_id.as_str()));
+                self.hub.publish(FeedEvent::route(e.seq, e.lon, e.lat, team, Arc::from(e.payload)));
+            }
         }
     }
 
@@ -548,6 +596,10 @@ impl Sequencer {
         let mut incident_rows: Vec<IncidentRow> = Vec::new();
         let mut incident_events: Vec<IncidentEventRow> = Vec::new();
         let mut report_rows: Vec<GridReport> = Vec::new();
+        let mut plan_rows: Vec<RoutePlanRow> = Vec::new();
+        let mut route_events: Vec<RouteEventRow> = Vec::new();
+        // Route plan heads as they will be once committed.
+        let mut heads_after = self.route_heads.clone();
         // Incidents as they will be once committed.
         let mut incidents_after = self.incidents.clone();
         // What to publish after the commit, in sequence order.
@@ -562,6 +614,12 @@ impl Sequencer {
                 Work::Positions(items) => items,
                 Work::CatchUp => {
                     acks.push(Acks::CaughtUp);
+                    continue;
+                }
+                Work::Route(cmd) => {
+                    let r =
+                        route_command(cmd, &mut heads_after, &mut seq, &mut plan_rows, &mut route_events, &mut publish);
+                    acks.push(Acks::Route(Box::new(r)));
                     continue;
                 }
                 Work::Camera(item) => {
@@ -580,6 +638,14 @@ impl Sequencer {
                     if let IncidentCommand::Tick { now_ms } = cmd {
                         self.stale_units(*now_ms, &mut seq, &mut alert_rows, &mut publish);
                         self.storms_ended(*now_ms, &mut seq, &mut alert_rows, &mut publish);
+                        route_escalations(
+                            *now_ms,
+                            &mut heads_after,
+                            &mut seq,
+                            &mut plan_rows,
+                            &mut route_events,
+                            &mut publish,
+                        );
                     }
                     let r = incident_command(
                         cmd,
@@ -668,6 +734,8 @@ impl Sequencer {
             incidents: &incident_rows,
             incident_events: &incident_events,
             reports: &report_rows,
+            route_plans: &plan_rows,
+            route_events: &route_events,
         };
         // An escalation tick with nothing due writes nothing: no transaction, no fsync.
         let empty = rows.is_empty()
@@ -677,7 +745,9 @@ impl Sequencer {
             && audit.is_empty()
             && incident_rows.is_empty()
             && incident_events.is_empty()
-            && report_rows.is_empty();
+            && report_rows.is_empty()
+            && plan_rows.is_empty()
+            && route_events.is_empty();
         let result = if empty { Ok(()) } else { self.store.write(&batch).await };
         tracing::debug!(
             reports = rows.len(),
@@ -701,6 +771,7 @@ impl Sequencer {
                     }
                 }
                 self.incidents = incidents_after;
+                self.route_heads = heads_after;
                 // Serialise outside the lock; readers wait only for the inserts. The
                 // view moves first, then the feed: see `live`'s module comment.
                 let jsons: Vec<Arc<str>> = rows.iter().map(|r| Arc::from(report_json(r))).collect();
@@ -732,7 +803,7 @@ impl Sequencer {
                             let message = Arc::from(position_message(r.seq, &jsons[i]));
                             self.hub.publish(FeedEvent::position(r.seq, r.lon, r.lat, units[i].clone(), message));
                         }
-                        Publish::Alert(e) | Publish::Incident(e) => self.hub.publish(e),
+                        Publish::Alert(e) | Publish::Incident(e) | Publish::Route(e) => self.hub.publish(e),
                     }
                 }
                 if !empty {
@@ -1157,6 +1228,7 @@ enum Caught {
     Position(PositionRow),
     Alert(AlertRow),
     Incident(IncidentEventRow),
+    Route(RouteEventRow),
 }
 
 /// How many times a batch is numbered again after losing its numbers to another
@@ -1169,6 +1241,7 @@ enum Publish {
     Position(usize),
     Alert(FeedEvent),
     Incident(FeedEvent),
+    Route(FeedEvent),
 }
 
 fn state_name(s: IncidentState) -> String {
@@ -1317,6 +1390,144 @@ fn incident_command(
     }
 }
 
+/// A pending plan not acknowledged this long escalates to the post leader, and at twice
+/// this to the command centre.
+pub const ROUTE_ACK_S: i64 = 120;
+
+/// Records one route event: the event row, the plan row as it is now, and the feed
+/// message (to operators and the team).
+#[allow(clippy::too_many_arguments)]
+fn route_event(
+    plan: &RoutePlanRow,
+    action: &str,
+    actor: &str,
+    note: &str,
+    at_ms: i64,
+    seq: &mut i64,
+    plans: &mut Vec<RoutePlanRow>,
+    events: &mut Vec<RouteEventRow>,
+    publish: &mut Vec<Publish>,
+) {
+    let s = *seq;
+    *seq += 1;
+    let body = serde_json::from_str::<serde_json::Value>(&plan.plan).unwrap_or_default();
+    let mut row = serde_json::to_value(plan).unwrap_or_default();
+    if let Some(r) = row.as_object_mut() {
+        r.insert("plan".into(), body);
+    }
+    let data = serde_json::json!({
+        "plan": row,
+        "event": {"seq": s, "action": action, "actor": actor, "note": note, "time": crate::time_fmt::rfc3339_ms(at_ms)},
+    });
+    let message = format!("{{\"type\":\"route\",\"seq\":{s},\"data\":{data}}}");
+    events.push(RouteEventRow {
+        seq: s,
+        plan_seq: plan.plan_seq,
+        team_id: plan.team_id.clone(),
+        at_ms,
+        actor: actor.to_owned(),
+        action: action.to_owned(),
+        lon: plan.lon,
+        lat: plan.lat,
+        payload: message.clone(),
+    });
+    plans.push(plan.clone());
+    let team = Some(Arc::from(plan.team_id.as_str()));
+    publish.push(Publish::Route(FeedEvent::route(s, plan.lon, plan.lat, team, Arc::from(message))));
+}
+
+/// The route rules: a push makes a new version (superseding a pending one); an
+/// acknowledgement must name the team's newest pending version.
+fn route_command(
+    cmd: &RouteCommand,
+    heads: &mut HashMap<String, RoutePlanRow>,
+    seq: &mut i64,
+    plans: &mut Vec<RoutePlanRow>,
+    events: &mut Vec<RouteEventRow>,
+    publish: &mut Vec<Publish>,
+) -> Result<RoutePlanRow, String> {
+    match cmd {
+        RouteCommand::Push { team_id, kind, reason, plan, anchor, actor, now_ms } => {
+            let version = heads.get(team_id).map_or(1, |h| h.version + 1);
+            if let Some(old) = heads.get_mut(team_id).filter(|h| h.status == "pending") {
+                old.status = "superseded".into();
+                let old = old.clone();
+                let note = format!("replaced by version {version}");
+                route_event(&old, "supersede", actor, &note, *now_ms, seq, plans, events, publish);
+            }
+            let row = RoutePlanRow {
+                plan_seq: *seq,
+                team_id: team_id.clone(),
+                version,
+                kind: kind.clone(),
+                reason: reason.clone(),
+                created_ms: *now_ms,
+                created_by: actor.clone(),
+                plan: plan.to_string(),
+                lon: anchor.lon(),
+                lat: anchor.lat(),
+                status: "pending".into(),
+                acked_ms: None,
+                acked_by: None,
+                escalation: "none".into(),
+            };
+            route_event(&row, "push", actor, reason, *now_ms, seq, plans, events, publish);
+            heads.insert(team_id.clone(), row.clone());
+            Ok(row)
+        }
+        RouteCommand::Ack { team_id, version, actor, now_ms } => {
+            let head = heads.get_mut(team_id).ok_or_else(|| format!("team {team_id} has no route plan"))?;
+            if head.version != *version {
+                return Err(format!(
+                    "version {version} is not team {team_id}'s current plan (version {})",
+                    head.version
+                ));
+            }
+            if head.status != "pending" {
+                return Err(format!("version {version} is already {}", head.status));
+            }
+            head.status = "acknowledged".into();
+            head.acked_ms = Some(*now_ms);
+            head.acked_by = Some(actor.clone());
+            let head = head.clone();
+            route_event(&head, "ack", actor, "", *now_ms, seq, plans, events, publish);
+            Ok(head)
+        }
+    }
+}
+
+/// Escalates pending plans nobody acknowledged in time: to the post leader after
+/// [`ROUTE_ACK_S`], to the command centre after twice that.
+fn route_escalations(
+    now_ms: i64,
+    heads: &mut HashMap<String, RoutePlanRow>,
+    seq: &mut i64,
+    plans: &mut Vec<RoutePlanRow>,
+    events: &mut Vec<RouteEventRow>,
+    publish: &mut Vec<Publish>,
+) {
+    let mut teams: Vec<String> = heads.keys().cloned().collect();
+    teams.sort_unstable();
+    for team in teams {
+        let Some(h) = heads.get_mut(&team).filter(|h| h.status == "pending") else { continue };
+        let waited_s = (now_ms - h.created_ms) / 1000;
+        let due = if waited_s >= 2 * ROUTE_ACK_S {
+            "command_centre"
+        } else if waited_s >= ROUTE_ACK_S {
+            "post_leader"
+        } else {
+            continue;
+        };
+        if h.escalation == due || h.escalation == "command_centre" {
+            continue;
+        }
+        h.escalation = due.into();
+        let h = h.clone();
+        let note = format!("not acknowledged for {waited_s} s: escalated to {due}");
+        route_event(&h, "escalate", "server", &note, now_ms, seq, plans, events, publish);
+    }
+}
+
 fn datum_name(d: liandong_core::Datum) -> &'static str {
     match d {
         liandong_core::Datum::Wgs84 => "wgs84",
@@ -1381,4 +1592,64 @@ pub fn report_json(row: &PositionRow) -> String {
         enrichment,
     };
     serde_json::to_string(&v).unwrap_or_else(|_| "null".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn push(team: &str, now_ms: i64) -> RouteCommand {
+        RouteCommand::Push {
+            team_id: team.into(),
+            kind: "plan".into(),
+            reason: "r".into(),
+            plan: serde_json::json!({}),
+            anchor: Position::new(107.2, 30.7).unwrap(),
+            actor: "op".into(),
+            now_ms,
+        }
+    }
+
+    /// Pushes supersede a pending version; an acknowledgement names the newest pending
+    /// one; a plan nobody acknowledges escalates once per level, at 120 s and 240 s.
+    #[test]
+    fn route_versions_acknowledgements_and_escalation() {
+        let mut heads = HashMap::new();
+        let (mut seq, mut plans, mut events, mut publish) = (1, Vec::new(), Vec::new(), Vec::new());
+        let mut run = |cmd: &RouteCommand, heads: &mut HashMap<String, RoutePlanRow>| {
+            route_command(cmd, heads, &mut seq, &mut plans, &mut events, &mut publish)
+        };
+        let v1 = run(&push("t", 0), &mut heads).unwrap();
+        let v2 = run(&push("t", 1_000), &mut heads).unwrap();
+        assert_eq!((v1.version, v2.version), (1, 2));
+        let ack = |version, now_ms| RouteCommand::Ack { team_id: "t".into(), version, actor: "lead".into(), now_ms };
+        assert!(run(&ack(1, 2_000), &mut heads).unwrap_err().contains("not team t's current plan"));
+        assert!(run(&RouteCommand::Ack { team_id: "x".into(), version: 1, actor: "l".into(), now_ms: 0 }, &mut heads)
+            .is_err());
+        let actions: Vec<&str> = events.iter().map(|e| e.action.as_str()).collect();
+        assert_eq!(actions, ["push", "supersede", "push"], "the pending v1 was superseded by v2");
+
+        let (mut seq, mut plans, mut events, mut publish) = (100, Vec::new(), Vec::new(), Vec::new());
+        let mut tick = |now_ms, heads: &mut HashMap<String, RoutePlanRow>| {
+            route_escalations(now_ms, heads, &mut seq, &mut plans, &mut events, &mut publish);
+        };
+        tick(1_000 + 119_000, &mut heads);
+        tick(1_000 + 120_000, &mut heads);
+        tick(1_000 + 130_000, &mut heads);
+        tick(1_000 + 240_000, &mut heads);
+        tick(1_000 + 900_000, &mut heads);
+        let notes: Vec<&str> = events.iter().map(|e| e.action.as_str()).collect();
+        assert_eq!(notes, ["escalate", "escalate"], "once per level");
+        assert_eq!(heads["t"].escalation, "command_centre");
+        let payload: serde_json::Value = serde_json::from_str(&events[0].payload).unwrap();
+        assert_eq!(payload["data"]["plan"]["escalation"], "post_leader");
+
+        // Acknowledged, it escalates no more.
+        let (mut seq, mut plans, mut events, mut publish) = (200, Vec::new(), Vec::new(), Vec::new());
+        let v3 = route_command(&push("u", 0), &mut heads, &mut seq, &mut plans, &mut events, &mut publish).unwrap();
+        let ack_u = RouteCommand::Ack { team_id: "u".into(), version: v3.version, actor: "lead".into(), now_ms: 5_000 };
+        route_command(&ack_u, &mut heads, &mut seq, &mut plans, &mut events, &mut publish).unwrap();
+        route_escalations(1_000_000, &mut heads, &mut seq, &mut plans, &mut events, &mut publish);
+        assert!(events.iter().all(|e| e.team_id != "u" || e.action != "escalate"));
+    }
 }

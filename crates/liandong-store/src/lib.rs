@@ -17,6 +17,7 @@ mod history;
 mod incidents;
 pub mod pg;
 mod reports;
+mod routes;
 mod store;
 mod tagged;
 
@@ -26,6 +27,7 @@ pub use alerts::{AlertFact, AlertRow, CameraEventRow, CameraRecord, SightingRow,
 pub use history::{Bbox, HISTORY_EXCLUDED_FLAGS};
 pub use incidents::{IncidentEventRow, IncidentFacts, IncidentRow};
 pub use reports::{GridReport, MediationCase, MediationStats};
+pub use routes::{RouteEventRow, RoutePlanRow};
 pub use tagged::{AuditEntry, TaggedPerson};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
@@ -138,6 +140,9 @@ pub struct Batch<'a> {
     pub incident_events: &'a [IncidentEventRow],
     /// Grid-member reports (a dispute also opens its mediation case).
     pub reports: &'a [GridReport],
+    /// Route plan versions as they are after the batch, and their events.
+    pub route_plans: &'a [RoutePlanRow],
+    pub route_events: &'a [RouteEventRow],
 }
 
 /// The embedded store: SQLite in a data directory.
@@ -152,6 +157,7 @@ impl Batch<'_> {
             .chain(self.alerts.iter().map(|r| r.seq))
             .chain(self.incident_events.iter().map(|r| r.seq))
             .chain(self.reports.iter().map(|r| r.report_id))
+            .chain(self.route_events.iter().map(|r| r.seq))
     }
 
     pub fn first_seq(&self) -> Option<i64> {
@@ -177,7 +183,7 @@ pub struct SqliteStore {
 const MAX_SEQ: &str =
     "SELECT MAX(COALESCE((SELECT MAX(seq) FROM positions), 0), COALESCE((SELECT MAX(seq) FROM camera_events), 0),
                 COALESCE((SELECT MAX(seq) FROM alerts), 0), COALESCE((SELECT MAX(seq) FROM incident_events), 0),
-                COALESCE((SELECT MAX(report_id) FROM grid_reports), 0))";
+                COALESCE((SELECT MAX(report_id) FROM grid_reports), 0), COALESCE((SELECT MAX(seq) FROM route_events), 0))";
 
 /// SQLite allows 32766 bound parameters per statement; 500 rows of 15 stays well under.
 pub(crate) const ROWS_PER_INSERT: usize = 500;
@@ -303,6 +309,8 @@ impl SqliteStore {
         incidents::upsert_incidents(&mut tx, b.incidents).await?;
         incidents::insert_incident_events(&mut tx, b.incident_events).await?;
         reports::insert_reports(&mut tx, b.reports).await?;
+        routes::upsert_plans(&mut tx, b.route_plans).await?;
+        routes::insert_route_events(&mut tx, b.route_events).await?;
         tx.commit().await.map_err(q("commit"))
     }
 
@@ -361,7 +369,7 @@ impl SqliteStore {
     pub async fn count_after(&self, after: i64) -> Result<i64, StoreError> {
         sqlx::query_scalar(
             "SELECT (SELECT COUNT(*) FROM positions WHERE seq > ?1) + (SELECT COUNT(*) FROM alerts WHERE seq > ?1)
-                  + (SELECT COUNT(*) FROM incident_events WHERE seq > ?1)",
+                  + (SELECT COUNT(*) FROM incident_events WHERE seq > ?1) + (SELECT COUNT(*) FROM route_events WHERE seq > ?1)",
         )
         .bind(after)
         .fetch_one(&self.pool)

@@ -27,6 +27,7 @@ mod alerts;
 mod history;
 mod incidents;
 mod reports;
+mod routes;
 mod tagged;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/postgres");
@@ -39,7 +40,8 @@ pub const FEED_CHANNEL: &str = "liandong_feed";
 const MAX_SEQ: &str =
     "SELECT GREATEST(COALESCE((SELECT MAX(seq) FROM positions), 0), COALESCE((SELECT MAX(seq) FROM camera_events), 0),
                      COALESCE((SELECT MAX(seq) FROM alerts), 0), COALESCE((SELECT MAX(seq) FROM incident_events), 0),
-                     COALESCE((SELECT MAX(report_id) FROM grid_reports), 0))";
+                     COALESCE((SELECT MAX(report_id) FROM grid_reports), 0),
+                     COALESCE((SELECT MAX(seq) FROM route_events), 0))";
 
 /// The key of the advisory lock every group commit holds until it commits: the ASCII
 /// bytes of "liandong", so that it is recognisable in `pg_locks`.
@@ -203,6 +205,8 @@ impl PgStore {
         incidents::upsert_incidents(&mut tx, b.incidents).await?;
         incidents::insert_incident_events(&mut tx, b.incident_events).await?;
         reports::insert_reports(&mut tx, b.reports).await?;
+        routes::upsert_plans(&mut tx, b.route_plans).await?;
+        routes::insert_route_events(&mut tx, b.route_events).await?;
         if let Some(last) = b.last_seq() {
             // Delivered at commit, to every instance listening.
             sqlx::query("SELECT pg_notify($1, $2)")
@@ -270,7 +274,7 @@ impl PgStore {
     pub async fn count_after(&self, after: i64) -> Result<i64, StoreError> {
         sqlx::query_scalar(
             "SELECT (SELECT COUNT(*) FROM positions WHERE seq > $1) + (SELECT COUNT(*) FROM alerts WHERE seq > $1)
-                  + (SELECT COUNT(*) FROM incident_events WHERE seq > $1)",
+                  + (SELECT COUNT(*) FROM incident_events WHERE seq > $1) + (SELECT COUNT(*) FROM route_events WHERE seq > $1)",
         )
         .bind(after)
         .fetch_one(&self.pool)

@@ -8,8 +8,8 @@ use std::path::Path;
 use crate::pg::PgStore;
 use crate::{
     AlertFact, AlertRow, AuditEntry, Batch, Bbox, CameraRecord, DeviceRecord, DeviceStateRow, Durability, GridReport,
-    IncidentEventRow, IncidentFacts, IncidentRow, MediationCase, MediationStats, PositionRow, SightingRow, SqliteStore,
-    StoreError, TaggedPerson, WatchRecord,
+    IncidentEventRow, IncidentFacts, IncidentRow, MediationCase, MediationStats, PositionRow, RouteEventRow,
+    RoutePlanRow, SightingRow, SqliteStore, StoreError, TaggedPerson, WatchRecord,
 };
 
 #[derive(Debug, Clone)]
@@ -147,6 +147,14 @@ delegate! {
     fn track(&self, device_id: &str, from_ms: i64, to_ms: i64, limit: u32) -> Result<Vec<PositionRow>, StoreError>;
     /// Alerts by area and time, newest first.
     fn alerts_in(&self, bbox: Bbox, from_ms: i64, to_ms: i64, limit: u32) -> Result<Vec<AlertRow>, StoreError>;
+    /// The newest version of every team's route plan.
+    fn route_plan_heads(&self) -> Result<Vec<RoutePlanRow>, StoreError>;
+    /// A team's route plans (or every team's), newest first.
+    fn route_plans(&self, team_id: Option<&str>, limit: u32) -> Result<Vec<RoutePlanRow>, StoreError>;
+    /// One route plan with its events.
+    fn route_plan(&self, plan_seq: i64) -> Result<Option<(RoutePlanRow, Vec<RouteEventRow>)>, StoreError>;
+    /// Route events after a sequence number, oldest first.
+    fn route_events_after(&self, after: i64, limit: u32) -> Result<Vec<RouteEventRow>, StoreError>;
     /// Deletes a batch of positions older than a time, keeping each device's last one.
     fn prune_positions(&self, before_ms: i64, batch: u32) -> Result<u64, StoreError>;
     /// Incidents by area and time, newest first.

@@ -23,8 +23,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use liandong_store::{
     AlertRow, AuditEntry, Batch, Bbox, CameraEventRow, CameraRecord, DeviceRecord, DeviceStateRow, Durability,
-    GridReport, IncidentEventRow, IncidentRow, PositionRow, SightingRow, Store, StoreError, StoredMembership,
-    TaggedPerson, WatchRecord,
+    GridReport, IncidentEventRow, IncidentRow, PositionRow, RouteEventRow, RoutePlanRow, SightingRow, Store,
+    StoreError, StoredMembership, TaggedPerson, WatchRecord,
 };
 use sqlx::{Connection, Executor, PgConnection};
 
@@ -57,6 +57,7 @@ macro_rules! store_test_suite {
 
 store_test_suite! {
     every_table_round_trips_through_one_batch,
+    route_plans_keep_every_version_and_their_events,
     replays_are_in_sequence_order_and_limited,
     max_seq_spans_every_sequenced_table,
     a_batch_that_fails_writes_nothing,
@@ -372,11 +373,15 @@ async fn every_table_round_trips_through_one_batch(store: Store) {
             incidents: &incidents,
             incident_events: &incident_events,
             reports: &reports,
+            route_plans: &[route_plan(5008, "team-01", 1, "pending")],
+            route_events: &[route_event(5008, 5008, "push")],
         })
         .await
         .unwrap();
 
-    assert_eq!(store.max_seq().await.unwrap(), 5007);
+    assert_eq!(store.max_seq().await.unwrap(), 5008);
+    assert_eq!(store.route_plans(None, 10).await.unwrap(), [route_plan(5008, "team-01", 1, "pending")]);
+    assert_eq!(store.route_events_after(0, 10).await.unwrap(), [route_event(5008, 5008, "push")]);
     assert_eq!(store.count_positions(Some("a")).await.unwrap(), 2500);
     assert_eq!(store.count_positions(Some("nobody")).await.unwrap(), 0);
     assert_eq!(store.count_positions(None).await.unwrap(), 5000);
@@ -393,7 +398,11 @@ async fn every_table_round_trips_through_one_batch(store: Store) {
         [SightingRow { event_seq: 5002, camera_id: "cam-001".into(), time_ms: 11 }]
     );
     assert_eq!(store.alerts_after(0, 10).await.unwrap(), alerts);
-    assert_eq!(store.count_after(4999).await.unwrap(), 4, "one report, two alerts, one incident event");
+    assert_eq!(
+        store.count_after(4999).await.unwrap(),
+        5,
+        "one report, two alerts, one incident event, one route event"
+    );
     assert_eq!(store.audit_log(Some("p-1"), 10).await.unwrap(), [audit_entries[1].clone(), audit_entries[0].clone()]);
     assert_eq!(store.incident(5005).await.unwrap(), Some((incidents[0].clone(), incident_events.to_vec())));
     assert_eq!(store.incident(1).await.unwrap(), None);
@@ -1800,4 +1809,85 @@ async fn history_positions_at_sorts_device_ids_by_bytes(store: Store) {
     let found: Vec<String> =
         store.positions_at(1000, 0, Bbox::ALL).await.unwrap().into_iter().map(|p| p.device_id).collect();
     assert_eq!(found, ["866123", "Dev-B", "dev-C", "dev-a", "设备-1"], "by device id, in bytes (as devices() sorts)");
+}
+
+fn route_plan(plan_seq: i64, team: &str, version: i64, status: &str) -> RoutePlanRow {
+    RoutePlanRow {
+        plan_seq,
+        team_id: team.into(),
+        version,
+        kind: "plan".into(),
+        reason: "夜间热点调整 night hotspots".into(),
+        created_ms: 1_000 + plan_seq,
+        created_by: "operator".into(),
+        plan: format!("{{\"version\":{version}}}"),
+        lon: 107.2,
+        lat: 30.7,
+        status: status.into(),
+        acked_ms: (status == "acknowledged").then_some(2_000 + plan_seq),
+        acked_by: (status == "acknowledged").then(|| "leader".into()),
+        escalation: "none".into(),
+    }
+}
+
+fn route_event(seq: i64, plan_seq: i64, action: &str) -> RouteEventRow {
+    RouteEventRow {
+        seq,
+        plan_seq,
+        team_id: "team-01".into(),
+        at_ms: 3_000 + seq,
+        actor: "operator".into(),
+        action: action.into(),
+        lon: 107.2,
+        lat: 30.7,
+        payload: format!("{{\"seq\":{seq}}}"),
+    }
+}
+
+/// Versions of two teams' plans: pushed, acknowledged in the same batch (written once,
+/// as it ended), superseded; the heads are each team's newest version.
+async fn route_plans_keep_every_version_and_their_events(store: Store) {
+    let v1 = route_plan(1, "team-01", 1, "pending");
+    store
+        .write(&Batch {
+            route_plans: std::slice::from_ref(&v1),
+            route_events: &[route_event(1, 1, "push")],
+            ..Batch::default()
+        })
+        .await
+        .unwrap();
+    let v1_acked = route_plan(1, "team-01", 1, "acknowledged");
+    let other = RoutePlanRow { team_id: "team-02".into(), ..route_plan(3, "team-02", 1, "pending") };
+    store
+        .write(&Batch {
+            route_plans: &[v1_acked.clone(), other.clone(), RoutePlanRow { status: "pending".into(), ..other.clone() }],
+            route_events: &[route_event(2, 1, "ack"), route_event(3, 3, "push")],
+            ..Batch::default()
+        })
+        .await
+        .unwrap();
+    let v1_superseded = RoutePlanRow { status: "superseded".into(), ..v1_acked.clone() };
+    let v2 = route_plan(4, "team-01", 2, "pending");
+    store
+        .write(&Batch {
+            route_plans: &[v1_superseded.clone(), v2.clone()],
+            route_events: &[route_event(4, 4, "push"), route_event(5, 1, "supersede")],
+            ..Batch::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(store.route_plan_heads().await.unwrap(), [v2.clone(), other.clone()], "each team's newest, by team");
+    assert_eq!(store.route_plans(Some("team-01"), 10).await.unwrap(), [v2.clone(), v1_superseded.clone()]);
+    assert_eq!(store.route_plans(None, 2).await.unwrap(), [v2.clone(), other.clone()], "newest first, limited");
+    let (plan, events) = store.route_plan(1).await.unwrap().expect("plan 1");
+    assert_eq!(plan, v1_superseded);
+    let actions: Vec<&str> = events.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["push", "ack", "supersede"]);
+    assert_eq!(store.route_plan(99).await.unwrap(), None);
+    let seqs: Vec<i64> = store.route_events_after(2, 10).await.unwrap().iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, [3, 4, 5]);
+    assert_eq!(store.max_seq().await.unwrap(), 5);
+    assert_eq!(store.count_after(0).await.unwrap(), 5, "route events are feed events");
+    let taken = store.write(&Batch { route_events: &[route_event(5, 4, "ack")], ..Batch::default() }).await;
+    assert!(matches!(taken, Err(StoreError::SeqConflict { .. })), "{taken:?}");
 }

@@ -255,7 +255,17 @@ async fn distances_are_ranked_in_metres_through_geography() {
     .fetch_all(&mut sql)
     .await
     .unwrap();
-    let want = ["alerts", "cameras", "device_state", "grid_reports", "incident_events", "incidents", "positions"];
+    let want = [
+        "alerts",
+        "cameras",
+        "device_state",
+        "grid_reports",
+        "incident_events",
+        "incidents",
+        "positions",
+        "route_events",
+        "route_plans",
+    ];
     assert_eq!(layers, want.map(|t| (t.to_string(), "POINT".to_string(), 4326)));
     let geom: (f64, f64) =
         sqlx::query_as("SELECT ST_X(geom), ST_Y(geom) FROM positions WHERE seq = 2").fetch_one(&mut sql).await.unwrap();

@@ -1,0 +1,217 @@
+//! Patrol route plans over HTTP: a new version of a team's plan (from the planner, a
+//! diversion, or an operator's hand) is pushed to the team's patrol leader on the live
+//! feed; the leader acknowledges it (here or on the websocket); operators see which
+//! adjustments are pending and which acknowledged; one not acknowledged in time
+//! escalates (see `pipeline::ROUTE_ACK_S`).
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use liandong_core::Position;
+use liandong_store::RoutePlanRow;
+use serde::Deserialize;
+
+use crate::auth::{bearer, require_user, Role};
+use crate::error::ApiError;
+use crate::pipeline::RouteCommand;
+use crate::routes::read_json;
+use crate::time_fmt::now_ms;
+use crate::AppState;
+
+/// Most points in a plan's geometry, and waypoints.
+const MAX_POINTS: usize = 20_000;
+const MAX_WAYPOINTS: usize = 500;
+
+/// The teams of the map's routes (`team_id`, or the route's id).
+pub fn map_teams(s: &AppState) -> Vec<String> {
+    s.map
+        .routes
+        .iter()
+        .map(|r| r.properties.get("team_id").and_then(|v| v.as_str()).unwrap_or(&r.id).to_owned())
+        .collect()
+}
+
+fn check_team(s: &AppState, team_id: &str) -> Result<(), ApiError> {
+    if map_teams(s).iter().any(|t| t == team_id) {
+        Ok(())
+    } else {
+        Err(ApiError::not_found(format!("no team {team_id} in the map")))
+    }
+}
+
+/// A plan as JSON clients see it: the stored row with its plan body.
+pub fn plan_json(p: &RoutePlanRow) -> serde_json::Value {
+    let mut v = serde_json::to_value(p).unwrap_or_default();
+    if let Some(o) = v.as_object_mut() {
+        o.insert("plan".into(), serde_json::from_str(&p.plan).unwrap_or_default());
+    }
+    v
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Waypoint {
+    name: String,
+    lon: f64,
+    lat: f64,
+    #[serde(default)]
+    planned_time: Option<String>,
+    #[serde(default)]
+    dwell_s: Option<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewPlan {
+    #[serde(default = "default_kind")]
+    kind: String,
+    reason: String,
+    /// The route as `[[lon, lat], …]` (WGS 84).
+    coordinates: Vec<[f64; 2]>,
+    #[serde(default)]
+    waypoints: Vec<Waypoint>,
+    /// Expected coverage and other planner figures, kept as given.
+    #[serde(default)]
+    figures: Option<serde_json::Value>,
+}
+
+fn default_kind() -> String {
+    "manual".into()
+}
+
+/// `POST /api/v1/teams/{team_id}/plans`: pushes a new version of the team's plan
+/// (operators). Answers 201 with the plan once committed and on the feed.
+pub async fn push(
+    State(s): State<Arc<AppState>>,
+    Path(team_id): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let user = require_user(&s.tokens, &headers, uri.query(), &[Role::Operator, Role::Admin])?;
+    check_team(&s, &team_id)?;
+    let p: NewPlan = read_json(&headers, body, 4 << 20).await?;
+    if !["plan", "diversion", "manual"].contains(&p.kind.as_str()) {
+        return Err(ApiError::bad_request("kind", "must be plan, diversion or manual"));
+    }
+    let chars = p.reason.trim().chars().count();
+    if chars == 0 || chars > 500 {
+        return Err(ApiError::bad_request("reason", "must say why, in 1 to 500 characters"));
+    }
+    if p.coordinates.len() < 2 || p.coordinates.len() > MAX_POINTS {
+        return Err(ApiError::bad_request("coordinates", format!("must hold 2 to {MAX_POINTS} points")));
+    }
+    for (i, [lon, lat]) in p.coordinates.iter().enumerate() {
+        Position::new(*lon, *lat).map_err(|e| ApiError::bad_request(format!("coordinates[{i}]"), e.to_string()))?;
+    }
+    if p.waypoints.len() > MAX_WAYPOINTS {
+        return Err(ApiError::bad_request("waypoints", format!("at most {MAX_WAYPOINTS}")));
+    }
+    for (i, w) in p.waypoints.iter().enumerate() {
+        Position::new(w.lon, w.lat).map_err(|e| ApiError::bad_request(format!("waypoints[{i}]"), e.to_string()))?;
+        if let Some(t) = &w.planned_time {
+            liandong_ingest::parse_timestamp(t)
+                .map_err(|e| ApiError::bad_request(format!("waypoints[{i}].planned_time"), e))?;
+        }
+    }
+    let [lon, lat] = p.coordinates[0];
+    let anchor = Position::new(lon, lat).map_err(|e| ApiError::bad_request("coordinates[0]", e.to_string()))?;
+    let waypoints: Vec<serde_json::Value> = p
+        .waypoints
+        .iter()
+        .map(|w| serde_json::json!({"name": w.name, "lon": w.lon, "lat": w.lat, "planned_time": w.planned_time, "dwell_s": w.dwell_s}))
+        .collect();
+    let plan = serde_json::json!({
+        "geometry": {"type": "LineString", "coordinates": p.coordinates},
+        "waypoints": waypoints,
+        "figures": p.figures,
+    });
+    let cmd = RouteCommand::Push {
+        team_id,
+        kind: p.kind,
+        reason: p.reason.trim().to_owned(),
+        plan,
+        anchor,
+        actor: user.name.clone(),
+        now_ms: now_ms(),
+    };
+    match s.ingest.submit_route(cmd).await? {
+        Ok(row) => Ok((StatusCode::CREATED, Json(serde_json::json!({"plan": plan_json(&row)}))).into_response()),
+        Err(reason) => Err(ApiError::new(StatusCode::CONFLICT, "team_id", reason)),
+    }
+}
+
+/// Who is asking about a team: its leader or officer (by user token or by a device of
+/// the team), or the whole-county roles.
+fn team_reader(s: &AppState, headers: &HeaderMap, uri: &Uri, team_id: &str) -> Result<(String, bool), ApiError> {
+    let token = bearer(headers, uri.query())
+        .ok_or_else(|| ApiError::unauthorized("authorization", "a bearer token is required"))?;
+    if let Some(user) = s.tokens.user(&token) {
+        return match user.role {
+            Role::Admin | Role::Operator => Ok((user.name.clone(), true)),
+            Role::PatrolLeader if user.unit_id.as_deref() == Some(team_id) => Ok((user.name.clone(), false)),
+            role => Err(ApiError::forbidden("authorization", format!("role {role:?} of another unit"))),
+        };
+    }
+    let devices = s.devices.read().unwrap_or_else(|e| e.into_inner());
+    match devices.by_key(&token) {
+        Some(d) if d.unit_id.as_deref() == Some(team_id) && d.kind == "patrol_leader" => {
+            Ok((format!("device:{}", d.device_id), false))
+        }
+        Some(_) => Err(ApiError::forbidden("authorization", "only the team's leader acknowledges its route")),
+        None => Err(ApiError::unauthorized("authorization", "the token is not valid")),
+    }
+}
+
+/// `GET /api/v1/teams/{team_id}/plans`: the team's plan versions, newest first.
+pub async fn list(
+    State(s): State<Arc<AppState>>,
+    Path(team_id): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Result<Response, ApiError> {
+    team_reader(&s, &headers, &uri, &team_id)?;
+    check_team(&s, &team_id)?;
+    let plans = s.store.route_plans(Some(&team_id), 100).await.map_err(|e| ApiError::unavailable(&e))?;
+    let plans: Vec<serde_json::Value> = plans.iter().map(plan_json).collect();
+    Ok(Json(serde_json::json!({"team_id": team_id, "plans": plans})).into_response())
+}
+
+/// `GET /api/v1/plans`: every team's current plan with its status (pending,
+/// acknowledged) and escalation: the operators' view of route adjustments.
+pub async fn heads(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
+    require_user(&s.tokens, &headers, uri.query(), &[Role::Operator, Role::Admin])?;
+    let plans = s.store.route_plan_heads().await.map_err(|e| ApiError::unavailable(&e))?;
+    let pending = plans.iter().filter(|p| p.status == "pending").count();
+    let plans: Vec<serde_json::Value> = plans.iter().map(plan_json).collect();
+    Ok(Json(serde_json::json!({"pending": pending, "plans": plans})).into_response())
+}
+
+/// `POST /api/v1/teams/{team_id}/plans/{version}/ack`: the team's leader acknowledges
+/// a version (a user token of the team's patrol leader, or the leader's phone key).
+pub async fn ack(
+    State(s): State<Arc<AppState>>,
+    Path((team_id, version)): Path<(String, i64)>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Result<Response, ApiError> {
+    let (actor, county) = team_reader(&s, &headers, &uri, &team_id)?;
+    if county {
+        return Err(ApiError::forbidden("authorization", "the team's leader acknowledges its route, not the centre"));
+    }
+    acknowledge(&s, team_id, version, actor)
+        .await
+        .map(|row| Json(serde_json::json!({"plan": plan_json(&row)})).into_response())
+}
+
+/// Acknowledges a version for `actor`: the API's and the websocket's one path.
+pub async fn acknowledge(s: &AppState, team_id: String, version: i64, actor: String) -> Result<RoutePlanRow, ApiError> {
+    match s.ingest.submit_route(RouteCommand::Ack { team_id, version, actor, now_ms: now_ms() }).await? {
+        Ok(row) => Ok(row),
+        Err(reason) => Err(ApiError::new(StatusCode::CONFLICT, "version", reason)),
+    }
+}
