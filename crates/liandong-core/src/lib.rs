@@ -5,10 +5,12 @@
 //! axum. It is pure computation on values, so everything in it is unit-testable.
 //! Coordinates are WGS 84 lon/lat in degrees; distances are metres; times are Unix ms.
 
+pub mod adherence;
 pub mod alerts;
 pub mod datum;
 pub mod enrich;
 pub mod fence;
+pub mod hotspot;
 pub mod incident;
 pub mod jump;
 pub mod map;
