@@ -122,6 +122,11 @@ impl Default for CountyMap {
 }
 
 impl CountyMap {
+    /// The bounding rectangle of the county boundary (None for an empty boundary).
+    pub fn extent(&self) -> Option<geo::Rect<f64>> {
+        geo::BoundingRect::bounding_rect(&self.boundary)
+    }
+
     /// Parses a map from `(file name, text)` pairs. Returns the map and every problem
     /// found; a map with problems must not be served (the caller decides).
     pub fn parse(files: &[(String, String)]) -> (CountyMap, Vec<MapProblem>) {

@@ -8,6 +8,7 @@ pub mod config;
 pub mod devices;
 pub mod error;
 pub mod history;
+pub mod hotspots;
 pub mod incidents;
 pub mod live;
 pub mod maps;
@@ -292,6 +293,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/alerts", post(cameras::post_alert))
         .route("/api/v1/tracks", get(tracks::get_track))
         .route("/api/v1/plans", get(patrol::heads))
+        .route("/api/v1/hotspots", get(hotspots::hotspots))
         .route("/api/v1/teams/{team_id}/plans", get(patrol::list).post(patrol::push))
         .route("/api/v1/teams/{team_id}/plans/{version}/ack", post(patrol::ack))
         .route("/api/v1/history/positions", get(history::positions_at))

@@ -498,3 +498,62 @@ async fn history_answers_where_a_unit_was_and_its_track_without_jumps() {
     assert_eq!(s, StatusCode::UNAUTHORIZED);
     harness.app.finish().await;
 }
+
+#[tokio::test]
+async fn hotspots_rank_where_incidents_cluster_and_name_each_townships_focus() {
+    let harness = Harness::new("hotspots").await;
+    let h = &harness;
+    let post = |body: Value| async move {
+        h.send(
+            Request::post("/api/v1/incidents")
+                .header("authorization", format!("Bearer {OPERATOR}"))
+                .header("content-type", "application/json"),
+            body.to_string(),
+        )
+        .await
+    };
+    // Three thefts at one corner of 西镇, a dispute across the county in 东镇.
+    for i in 0..3 {
+        let (s, v) = post(
+            json!({"title": "盗窃", "kind": "theft", "priority": 2, "lon": 107.05 + i as f64 * 1e-4, "lat": 30.75}),
+        )
+        .await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+    }
+    let (s, _) = post(json!({"title": "纠纷", "kind": "dispute", "priority": 3, "lon": 107.35, "lat": 30.55})).await;
+    assert_eq!(s, StatusCode::CREATED);
+    let get = |uri: &'static str| async move {
+        h.send(Request::get(uri).header("authorization", format!("Bearer {OPERATOR}")), Body::empty()).await
+    };
+    let (s, v) = get("/api/v1/hotspots?top=3").await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["events"], 4);
+    // The band holding now has the theft corner on top.
+    let band = v["top"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| !b["cells"].as_array().unwrap().is_empty())
+        .expect("a band with cells");
+    let best = &band["cells"][0];
+    let ring = best["geometry"]["coordinates"][0].as_array().unwrap();
+    let (lons, lats): (Vec<f64>, Vec<f64>) =
+        ring.iter().map(|p| (p[0].as_f64().unwrap(), p[1].as_f64().unwrap())).unzip();
+    let inside = |x: f64, lo: &[f64]| {
+        x >= lo.iter().cloned().fold(f64::MAX, f64::min) && x <= lo.iter().cloned().fold(f64::MIN, f64::max)
+    };
+    assert!(inside(107.0501, &lons) && inside(30.75, &lats), "the top cell holds the thefts: {best}");
+    assert_eq!(best["properties"]["count"], 3);
+    let west = v["publicity_focus"].as_array().unwrap().iter().find(|t| t["township"] == "西镇").expect("西镇");
+    assert_eq!(west["top_categories"][0]["category"], "theft");
+    let east = v["publicity_focus"].as_array().unwrap().iter().find(|t| t["township"] == "东镇").expect("东镇");
+    assert_eq!(east["top_categories"][0]["category"], "dispute");
+    assert_eq!(v["bands"].as_array().unwrap().len(), 6);
+    for (uri, field) in
+        [("/api/v1/hotspots?days=0", "days"), ("/api/v1/hotspots?band=6", "band"), ("/api/v1/hotspots?top=x", "top")]
+    {
+        let (s, v) = get(uri).await;
+        assert_eq!((s, v["error"]["field"].as_str()), (StatusCode::BAD_REQUEST, Some(field)), "{uri}");
+    }
+    harness.app.finish().await;
+}

@@ -1,0 +1,142 @@
+//! Hotspots over HTTP: incidents and alerts of the last days counted per 250 m cell and
+//! China-time band, smoothed and ranked (`liandong_core::hotspot`), served as a GeoJSON
+//! layer of cell polygons with their density, and the "publicity focus": the top
+//! categories of each township, so the centre knows which legal publicity to push where.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use liandong_core::hotspot::{analyse, top_categories_by, HotspotConfig, HotspotEvent};
+use liandong_core::Position;
+use liandong_store::Bbox;
+
+use crate::auth::{require_user, Role};
+use crate::error::ApiError;
+use crate::time_fmt::now_ms;
+use crate::AppState;
+
+/// Events read for one analysis, at most (of each of incidents and alerts).
+const MAX_EVENTS: u32 = 100_000;
+/// Alert rules that say nothing about where trouble happens.
+const NOT_HOTSPOT_RULES: [&str; 3] = ["stale_unit", "camera_storm", "camera_storm_end"];
+
+/// An incident weighs by its priority; an alert counts less than an incident.
+fn incident_weight(priority: i64) -> f64 {
+    match priority {
+        1 => 3.0,
+        2 => 2.0,
+        _ => 1.0,
+    }
+}
+const ALERT_WEIGHT: f64 = 0.5;
+
+/// `GET /api/v1/hotspots?days=30&band=N&top=20`: cells of every band (or one band) with
+/// their density, as a FeatureCollection, with the bands, the top cells per band and
+/// the publicity focus per township.
+pub async fn hotspots(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
+    require_user(&s.tokens, &headers, uri.query(), &[Role::Admin, Role::Operator])?;
+    let (mut days, mut band, mut top) = (30i64, None, 10usize);
+    for (k, v) in form_urlencoded::parse(uri.query().unwrap_or("").as_bytes()) {
+        match &*k {
+            "days" => {
+                days = v
+                    .parse()
+                    .ok()
+                    .filter(|d| (1..=365).contains(d))
+                    .ok_or_else(|| ApiError::bad_request("days", "must be 1 to 365"))?
+            }
+            "band" => {
+                band = Some(v.parse::<usize>().map_err(|_| ApiError::bad_request("band", "must be a band number"))?)
+            }
+            "top" => {
+                top = v
+                    .parse()
+                    .ok()
+                    .filter(|t| (1..=100).contains(t))
+                    .ok_or_else(|| ApiError::bad_request("top", "must be 1 to 100"))?
+            }
+            _ => {}
+        }
+    }
+    let now = now_ms();
+    let from = now - days * 86_400_000;
+    let unavailable = |e: liandong_store::StoreError| ApiError::unavailable(&e);
+    let incidents = s.store.incidents_in(Bbox::ALL, from, now, MAX_EVENTS).await.map_err(unavailable)?;
+    let alerts = s.store.alerts_in(Bbox::ALL, from, now, MAX_EVENTS).await.map_err(unavailable)?;
+    let mut events = Vec::with_capacity(incidents.len() + alerts.len());
+    for i in &incidents {
+        if let Ok(p) = Position::new(i.lon, i.lat) {
+            events.push(HotspotEvent {
+                position: p,
+                time_ms: i.created_ms,
+                category: &i.kind,
+                weight: incident_weight(i.priority),
+            });
+        }
+    }
+    for a in alerts.iter().filter(|a| !NOT_HOTSPOT_RULES.contains(&a.rule.as_str())) {
+        if let Ok(p) = Position::new(a.lon, a.lat) {
+            events.push(HotspotEvent { position: p, time_ms: a.time_ms, category: &a.rule, weight: ALERT_WEIGHT });
+        }
+    }
+    let extent = s.map.extent().ok_or_else(|| ApiError::internal(&"the map has no boundary"))?;
+    let config = HotspotConfig::default();
+    let spots = analyse(&events, extent, &config).map_err(|e| ApiError::internal(&e))?;
+    let bands = spots.bands();
+    if let Some(b) = band {
+        if b >= bands.len() {
+            return Err(ApiError::bad_request("band", format!("must be 0 to {}", bands.len() - 1)));
+        }
+    }
+    let band_list: Vec<serde_json::Value> = (0..bands.len())
+        .filter_map(|b| bands.get(b).map(|t| serde_json::json!({"band": b, "label": t.label()})))
+        .collect();
+    let cell_json = |c: &liandong_core::hotspot::HotCell, label: String| {
+        let mut ring: Vec<[f64; 2]> = c.corners.iter().map(|p| [p.lon(), p.lat()]).collect();
+        ring.push(ring[0]);
+        serde_json::json!({
+            "type": "Feature",
+            "geometry": {"type": "Polygon", "coordinates": [ring]},
+            "properties": {"band": c.band, "band_label": label, "density_per_km2": (c.density_per_km2 * 100.0).round() / 100.0,
+                           "count": c.count, "weight": c.weight, "cell": [c.cell.i, c.cell.j]},
+        })
+    };
+    let mut features = Vec::new();
+    let mut tops = Vec::new();
+    for b in (0..bands.len()).filter(|b| band.is_none_or(|x| x == *b)) {
+        let label = bands.get(b).map(|t| t.label()).unwrap_or_default();
+        features.extend(spots.band_cells(b).map(|c| cell_json(&c, label.clone())));
+        let best: Vec<serde_json::Value> = spots.top(b, top).iter().map(|c| cell_json(c, label.clone())).collect();
+        tops.push(serde_json::json!({"band": b, "label": label, "cells": best}));
+    }
+    let focus = top_categories_by(&events, 3, |p| {
+        let e = s.enricher.enrich(p);
+        s.enricher.view(&e, &[], &[]).township.map(|t| t.name.to_owned())
+    });
+    let publicity: Vec<serde_json::Value> = focus
+        .into_iter()
+        .map(|a| {
+            let cats: Vec<serde_json::Value> = a
+                .categories
+                .iter()
+                .map(|c| serde_json::json!({"category": c.category, "weight": c.weight, "count": c.count}))
+                .collect();
+            serde_json::json!({"township": a.area, "count": a.count, "weight": a.weight, "top_categories": cats})
+        })
+        .collect();
+    Ok(Json(serde_json::json!({
+        "type": "FeatureCollection",
+        "days": days,
+        "events": events.len(),
+        "cell_m": config.cell_m,
+        "bandwidth_m": config.bandwidth_m,
+        "bands": band_list,
+        "features": features,
+        "top": tops,
+        "publicity_focus": publicity,
+    }))
+    .into_response())
+}
