@@ -15,6 +15,7 @@ pub mod incident;
 pub mod jump;
 pub mod map;
 pub mod position;
+pub mod road;
 pub mod spatial;
 pub mod stats;
 pub mod storm;

@@ -3,6 +3,7 @@
 
 mod bench;
 mod bench_live;
+mod import_osm;
 mod simulate;
 
 use std::path::PathBuf;
@@ -37,6 +38,11 @@ enum Command {
         #[command(subcommand)]
         command: MapsCommand,
     },
+    /// Import data from other formats.
+    Import {
+        #[command(subcommand)]
+        command: ImportCommand,
+    },
     /// Load tools.
     Bench {
         #[command(subcommand)]
@@ -53,6 +59,18 @@ enum MapsCommand {
         #[arg(long, default_value = "maps/dazhu/source")]
         source: PathBuf,
         #[arg(long, default_value = "maps/dazhu")]
+        out: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum ImportCommand {
+    /// Roads of an OpenStreetMap extract (.osm.pbf) as DIR/roads.geojson, progress on stderr.
+    Osm {
+        /// The extract, e.g. one cut from a Geofabrik download with `osmium extract`.
+        file: PathBuf,
+        /// The map directory to write roads.geojson into (created when missing).
+        #[arg(long)]
         out: PathBuf,
     },
 }
@@ -167,6 +185,9 @@ fn main() -> anyhow::Result<()> {
             Command::Maps { command: MapsCommand::Demo { source, out } } => {
                 let summary = liandong_mapgen::generate(&source, &out)?;
                 println!("{}: written ({summary:?})", out.display());
+            }
+            Command::Import { command: ImportCommand::Osm { file, out } } => {
+                import_osm::run(&file, &out)?;
             }
             Command::Bench { command } => bench::run(command).await?,
         }
