@@ -762,7 +762,8 @@ async fn a_tagged_person_inside_a_school_fence_in_forbidden_hours_alerts_the_par
     let units: Vec<&str> =
         v["recommended"]["units"].as_array().unwrap().iter().map(|u| u["device_id"].as_str().unwrap()).collect();
     assert_eq!(units, ["w1"], "{v}");
-    assert_eq!(v["recommended"]["basis"], "straight_line");
+    assert_eq!(v["recommended"]["basis"], "road_time");
+    assert!(v["recommended"]["units"][0]["travel_s"].as_f64().is_some(), "{v}");
     assert!(v["recommended"]["posts"][0]["id"].is_string(), "{v}");
     srv.finish().await;
 }

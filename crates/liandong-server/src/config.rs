@@ -51,6 +51,8 @@ pub struct Config {
     pub ingest: IngestConfig,
     pub live: LiveConfig,
     pub alerts: AlertConfig,
+    /// Planning speeds by road class (km/h), for travel times on the road graph.
+    pub roads: liandong_core::road::RoadSpeeds,
     /// Bearer tokens of users, by role.
     pub tokens: Vec<TokenConfig>,
 }
@@ -139,6 +141,7 @@ impl Default for Config {
             ingest: IngestConfig::default(),
             live: LiveConfig::default(),
             alerts: AlertConfig::default(),
+            roads: liandong_core::road::RoadSpeeds::default(),
             tokens: Vec::new(),
         }
     }
@@ -230,6 +233,7 @@ impl Config {
                 self.live.queue, self.store.max_batch
             )));
         }
+        self.roads.validate().map_err(|e| ConfigError::Invalid(format!("roads: {e}")))?;
         let a = &self.alerts;
         if a.storm_max_alerts == 0 || a.storm_window_s == 0 || a.stale_unit_min == 0 {
             return Err(ConfigError::Invalid(

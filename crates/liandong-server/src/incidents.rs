@@ -145,22 +145,26 @@ pub async fn create(State(s): State<Arc<AppState>>, headers: HeaderMap, body: Bo
     }
 }
 
-/// How many units a recommendation names.
+/// How many units a recommendation names, among how many nearest by straight line, and
+/// the longest travel time considered (beyond it a unit is ranked by distance).
 const RECOMMENDED_UNITS: usize = 5;
+const ROAD_CANDIDATES: usize = 12;
+const MAX_TRAVEL_S: f64 = 3600.0;
 
-/// Whom to send: the nearest available units (last trusted fix at most 15 minutes old,
-/// not busy with another open incident, not a tagged person's phone) and the nearest
-/// posts, by straight-line metres (travel time on roads arrives with the road graph).
+/// Whom to send: the available units (last trusted fix at most 15 minutes old, not
+/// busy with another open incident, not a tagged person's phone) that reach the place
+/// first by road (door-to-door travel time on the road graph, off-road legs at walking
+/// pace), among the nearest by straight line; and the nearest posts.
 async fn recommend(s: &AppState, inc: &IncidentRow) -> Result<serde_json::Value, ApiError> {
     let Ok(p) = Position::new(inc.lon, inc.lat) else { return Ok(serde_json::Value::Null) };
     let open = s.store.open_incidents().await.map_err(|e| ApiError::unavailable(&e))?;
     let busy: std::collections::HashSet<String> =
         open.into_iter().filter(|i| i.incident_id != inc.incident_id).filter_map(|i| i.assigned_device).collect();
     let now = now_ms();
-    let units: Vec<serde_json::Value> = {
+    // The nearest candidates by straight line, then ranked by travel time on the roads.
+    let candidates: Vec<(String, Position, f64, i64)> = {
         let live = s.live.read().unwrap_or_else(|e| e.into_inner());
         let zones = s.zones.read().unwrap_or_else(|e| e.into_inner());
-        let devices = s.devices.read().unwrap_or_else(|e| e.into_inner());
         let fixes = live
             .devices
             .iter()
@@ -168,17 +172,46 @@ async fn recommend(s: &AppState, inc: &IncidentRow) -> Result<serde_json::Value,
             .filter_map(|(id, r)| {
                 Some((id.as_str(), Fix { position: Position::new(r.lon, r.lat).ok()?, time_ms: r.fix_ms }))
             });
-        nearest_units(fixes, p, now, crate::pipeline::UNIT_MAX_AGE_MS, RECOMMENDED_UNITS)
+        nearest_units(fixes, p, now, crate::pipeline::UNIT_MAX_AGE_MS, ROAD_CANDIDATES)
             .into_iter()
-            .map(|(id, d)| {
+            .filter_map(|(id, d)| {
+                let r = live.devices.get(id)?;
+                Some((id.to_owned(), Position::new(r.lon, r.lat).ok()?, d, (now - r.fix_ms).max(0) / 1000))
+            })
+            .collect()
+    };
+    let graph = s.roads.clone();
+    let positions: Vec<Position> = candidates.iter().map(|c| c.1).collect();
+    let travel: Vec<Option<f64>> = tokio::task::spawn_blocking(move || {
+        let Some(times) = graph.travel_times_to(p, MAX_TRAVEL_S) else { return vec![None; positions.len()] };
+        positions.iter().map(|q| times.at(&graph, *q)).collect()
+    })
+    .await
+    .map_err(|e| ApiError::internal(&e))?;
+    let by_road = travel.iter().any(Option::is_some);
+    let mut ranked: Vec<(usize, Option<f64>)> = travel.into_iter().enumerate().collect();
+    // Reachable units by travel time, then the rest by distance.
+    ranked.sort_by(|a, b| match (a.1, b.1) {
+        (Some(x), Some(y)) => x.total_cmp(&y),
+        (Some(_), None) => std::cmp::Ordering::Less,
+        (None, Some(_)) => std::cmp::Ordering::Greater,
+        (None, None) => candidates[a.0].2.total_cmp(&candidates[b.0].2),
+    });
+    let units: Vec<serde_json::Value> = {
+        let devices = s.devices.read().unwrap_or_else(|e| e.into_inner());
+        ranked
+            .into_iter()
+            .take(RECOMMENDED_UNITS)
+            .map(|(i, travel_s)| {
+                let (id, _, d, age_s) = &candidates[i];
                 let device = devices.get(id);
-                let age_s = live.devices.get(id).map(|r| (now - r.fix_ms).max(0) / 1000);
                 serde_json::json!({
                     "device_id": id,
                     "name": device.map(|d| d.name.as_str()),
                     "kind": device.map(|d| d.kind.as_str()),
                     "unit_id": device.and_then(|d| d.unit_id.as_deref()),
                     "distance_m": (d * 10.0).round() / 10.0,
+                    "travel_s": travel_s.map(|t| t.round()),
                     "fix_age_s": age_s,
                 })
             })
@@ -186,7 +219,7 @@ async fn recommend(s: &AppState, inc: &IncidentRow) -> Result<serde_json::Value,
     };
     let place = s.enricher.view(&s.enricher.enrich(p), &[], &[]);
     Ok(serde_json::json!({
-        "basis": "straight_line",
+        "basis": if by_road { "road_time" } else { "straight_line" },
         "units": units,
         "posts": place.nearest_posts,
         "jurisdiction": place.post,

@@ -64,6 +64,8 @@ pub struct AppState {
     pub map: Arc<CountyMap>,
     /// The map's spatial indexes, for enriching what does not go through the sequencer.
     pub enricher: Arc<Enricher>,
+    /// The routable road graph of the map's roads, for travel times.
+    pub roads: Arc<liandong_core::road::RoadGraph>,
     /// Each layer serialised once at start-up.
     pub layer_json: HashMap<String, Bytes>,
     pub metrics: Arc<Metrics>,
@@ -174,6 +176,17 @@ impl App {
         let map = maps::load_dir(&config.maps)?;
         tracing::info!(maps = %config.maps.display(), layers = map.layers.len(), posts = map.posts.len(), fences = map.fences.len(), "map loaded");
         let enricher = Arc::new(Enricher::new(&map));
+        // A county's road graph takes up to a few hundred milliseconds to build: off the
+        // runtime's threads.
+        let roads = {
+            let (roads, speeds) = (map.roads.clone(), config.roads.clone());
+            let graph =
+                tokio::task::spawn_blocking(move || liandong_core::road::RoadGraph::from_roads(&roads, &speeds))
+                    .await
+                    .map_err(|e| std::io::Error::other(e.to_string()))?;
+            tracing::info!(nodes = graph.node_count(), edges = graph.edge_count(), "road graph built");
+            Arc::new(graph)
+        };
         let store = match &config.store.database_url {
             Some(url) => Store::connect(url.expose()).await?,
             None => Store::open(&config.data_dir, config.store.durability).await?,
@@ -250,6 +263,7 @@ impl App {
             cameras: camera_registry,
             map: Arc::new(map),
             enricher,
+            roads,
             layer_json,
             metrics,
         });

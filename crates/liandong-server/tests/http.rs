@@ -557,3 +557,57 @@ async fn hotspots_rank_where_incidents_cluster_and_name_each_townships_focus() {
     }
     harness.app.finish().await;
 }
+
+#[tokio::test]
+async fn dispatch_recommends_the_unit_that_arrives_first_by_road_not_the_nearest() {
+    let harness = Harness::new("roadtime").await;
+    let h = &harness;
+    let admin = |uri: &'static str, body: Value| async move {
+        h.send(
+            Request::post(uri)
+                .header("authorization", format!("Bearer {ADMIN}"))
+                .header("content-type", "application/json"),
+            body.to_string(),
+        )
+        .await
+    };
+    for (id, key) in [("across", "key-across"), ("upstream", "key-upstream")] {
+        let (s, v) =
+            admin("/api/v1/devices", json!({"device_id": id, "name": id, "kind": "post_officer", "key": key})).await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+    }
+    // The incident is on 纵路 (the north-south road). `across` is nearer as the crow
+    // flies but by 横路, which crosses 纵路 on a bridge with no junction; `upstream` is
+    // farther, on 纵路 itself.
+    let t = now_s() as i64 * 1000 - 30_000;
+    let (s, v) = admin(
+        "/api/v1/positions",
+        json!({"positions": [
+            {"device_id": "across", "lon": 107.12, "lat": 30.61, "time": t},
+            {"device_id": "upstream", "lon": 107.1, "lat": 30.8, "time": t},
+        ]}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, v) = h
+        .send(
+            Request::post("/api/v1/incidents")
+                .header("authorization", format!("Bearer {OPERATOR}"))
+                .header("content-type", "application/json"),
+            json!({"title": "交通事故", "kind": "traffic", "priority": 1, "lon": 107.1, "lat": 30.7}).to_string(),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let rec = &v["recommended"];
+    assert_eq!(rec["basis"], "road_time");
+    let units: Vec<&str> = rec["units"].as_array().unwrap().iter().map(|u| u["device_id"].as_str().unwrap()).collect();
+    assert_eq!(units, ["upstream", "across"], "{rec}");
+    let d_across = rec["units"][1]["distance_m"].as_f64().unwrap();
+    let d_upstream = rec["units"][0]["distance_m"].as_f64().unwrap();
+    assert!(d_across < d_upstream, "the crow would send `across`: {rec}");
+    // 11.1 km of township road at 40 km/h: about 1000 s; `across` cannot get there by road.
+    let travel = rec["units"][0]["travel_s"].as_f64().unwrap();
+    assert!((900.0..1200.0).contains(&travel), "{travel}");
+    assert_eq!(rec["units"][1]["travel_s"], Value::Null);
+    harness.app.finish().await;
+}
