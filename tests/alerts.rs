@@ -996,3 +996,43 @@ async fn a_route_adjustment_reaches_the_leader_and_the_acknowledgement_reaches_t
     }
     srv.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_leaving_the_planned_corridor_raises_off_route_once_and_returning_clears_it() {
+    let srv = start_with("adherence", |_| {}).await;
+    srv.admin(
+        "/api/v1/devices",
+        json!({"device_id": "m1", "name": "队员", "kind": "patrol_member", "unit_id": "team-1", "key": "key-of-m1"}),
+    )
+    .await;
+    let plan = json!({"kind": "plan", "reason": "白班巡线", "coordinates": [[107.05, 30.75], [107.10, 30.75]]});
+    let r = srv
+        .http
+        .post(format!("{}/api/v1/teams/team-1/plans", srv.url))
+        .bearer_auth(OPERATOR)
+        .json(&plan)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let mut operator = srv.ws(OPERATOR).await;
+    // Along the line, one noisy fix 200 m off, along again, then 400 m off for three
+    // fixes, then back for three: one off-route alert and one back-on-route alert.
+    let t0 = now_ms() - 30 * 60_000;
+    let off = 0.0036; // about 400 m of latitude
+    let lats = [0.0, 0.0, 0.0018, 0.0, 0.0, off, off, off, off, 0.0, 0.0, 0.0, 0.0];
+    for (i, dlat) in lats.iter().enumerate() {
+        let body = json!({"positions": [{"device_id": "m1", "lon": 107.06 + i as f64 * 0.0005, "lat": 30.75 + dlat, "time": t0 + i as i64 * 60_000, "accuracy_m": 10}]});
+        let r =
+            srv.http.post(format!("{}/api/v1/positions", srv.url)).bearer_auth(ADMIN).json(&body).send().await.unwrap();
+        assert!(r.status().is_success());
+    }
+    let got = alerts_within(&mut operator, 1000).await;
+    let rules: Vec<&str> = got.iter().map(|a| a["data"]["rule"].as_str().unwrap()).collect();
+    assert_eq!(rules, ["route_off", "route_back"], "{got:?}");
+    assert_eq!(got[0]["data"]["device_id"], "m1");
+    assert_eq!(got[0]["data"]["team_id"], "team-1");
+    assert_eq!(got[0]["data"]["plan_version"], 1);
+    assert!(got[0]["data"]["adherence"]["distance_m"].as_f64().unwrap() > 300.0, "{}", got[0]);
+    srv.finish().await;
+}

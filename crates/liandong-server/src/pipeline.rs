@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
+use liandong_core::adherence::{AdherenceConfig, AdherenceEvent, Corridor, MemberAdherence, PlannedCheckpoint};
 use liandong_core::alerts::{nearest_units, Dedup, WatchKind, Watchlist};
 use liandong_core::fence::Membership;
 use liandong_core::incident::{escalation_due, Action, Escalation, State as IncidentState};
@@ -286,6 +287,10 @@ pub struct Sequencer {
     units: HashMap<String, Option<Arc<str>>>,
     /// Each team's newest route plan version.
     route_heads: HashMap<String, RoutePlanRow>,
+    /// Each team's current plan as a corridor to measure members against, by plan.
+    corridors: HashMap<String, (i64, Arc<Corridor>)>,
+    /// Each member's adherence to the plan it is measured against.
+    adherence: HashMap<String, (i64, MemberAdherence)>,
 }
 
 /// The watch list, shared between the administrators' API (writes) and the rules.
@@ -403,7 +408,9 @@ impl Sequencer {
             zone_breaks: std::collections::HashSet::new(),
             cameras: HashMap::new(),
             units,
+            corridors: corridors_of(&route_heads),
             route_heads,
+            adherence: HashMap::new(),
         })
     }
 
@@ -494,6 +501,7 @@ impl Sequencer {
             if routes_touched {
                 self.route_heads =
                     self.store.route_plan_heads().await?.into_iter().map(|p| (p.team_id.clone(), p)).collect();
+                self.corridors = corridors_of(&self.route_heads);
             }
             feed.sort_by_key(|(seq, _)| *seq);
             let mut touched = std::collections::BTreeSet::new();
@@ -638,6 +646,22 @@ impl Sequencer {
                     if let IncidentCommand::Tick { now_ms } = cmd {
                         self.stale_units(*now_ms, &mut seq, &mut alert_rows, &mut publish);
                         self.storms_ended(*now_ms, &mut seq, &mut alert_rows, &mut publish);
+                        let members: Vec<(String, String)> = self
+                            .adherence
+                            .keys()
+                            .filter_map(|d| Some((d.clone(), self.units.get(d).cloned().flatten()?.to_string())))
+                            .collect();
+                        for (device, team) in members {
+                            self.adherence_check(
+                                &device,
+                                &team,
+                                None,
+                                *now_ms,
+                                &mut seq,
+                                &mut alert_rows,
+                                &mut publish,
+                            );
+                        }
                         route_escalations(
                             *now_ms,
                             &mut heads_after,
@@ -704,6 +728,10 @@ impl Sequencer {
                         &mut audit,
                         &mut publish,
                     );
+                    if let Some(team) = &item.unit_id {
+                        let fix = Some((Fix { position: r.position, time_ms: fix_ms }, r.accuracy_m));
+                        self.adherence_check(&r.device_id, team, fix, fix_ms, &mut seq, &mut alert_rows, &mut publish);
+                    }
                 }
             }
             acks.push(Acks::Positions(job_acks));
@@ -772,6 +800,7 @@ impl Sequencer {
                 }
                 self.incidents = incidents_after;
                 self.route_heads = heads_after;
+                self.corridors = corridors_of(&self.route_heads);
                 // Serialise outside the lock; readers wait only for the inserts. The
                 // view moves first, then the feed: see `live`'s module comment.
                 let jsons: Vec<Arc<str>> = rows.iter().map(|r| Arc::from(report_json(r))).collect();
@@ -840,6 +869,7 @@ impl Sequencer {
             sightings: self.sightings.clone(),
             zone_breaks: self.zone_breaks.clone(),
             stale: self.stale.clone(),
+            adherence: self.adherence.clone(),
         }
     }
 
@@ -849,6 +879,83 @@ impl Sequencer {
         self.sightings = r.sightings;
         self.zone_breaks = r.zone_breaks;
         self.stale = r.stale;
+        self.adherence = r.adherence;
+    }
+
+    /// A member's fix (or, without one, the clock) against the team's current plan:
+    /// leaving the corridor, coming back, a checkpoint late or skipped become alerts for
+    /// operators. The member starts afresh with each new version of the plan.
+    #[allow(clippy::too_many_arguments)]
+    fn adherence_check(
+        &mut self,
+        device_id: &str,
+        team_id: &str,
+        fix: Option<(Fix, Option<f64>)>,
+        now_ms: i64,
+        seq: &mut i64,
+        alerts: &mut Vec<AlertRow>,
+        publish: &mut Vec<Publish>,
+    ) {
+        let Some((plan_seq, corridor)) = self.corridors.get(team_id).cloned() else {
+            self.adherence.remove(device_id);
+            return;
+        };
+        let entry =
+            self.adherence.entry(device_id.to_owned()).or_insert_with(|| (plan_seq, MemberAdherence::new(&corridor)));
+        if entry.0 != plan_seq {
+            *entry = (plan_seq, MemberAdherence::new(&corridor));
+        }
+        let events = match fix {
+            Some((f, accuracy)) => {
+                let events = entry.1.update(&corridor, f, accuracy);
+                if !self.units.contains_key(device_id) {
+                    self.units.insert(device_id.to_owned(), Some(Arc::from(team_id)));
+                }
+                events
+            }
+            None => entry.1.tick(&corridor, now_ms),
+        };
+        let version = self.route_heads.get(team_id).map(|h| h.version);
+        let position = fix.map(|(f, _)| f.position);
+        for e in events {
+            let (rule, priority, detail) = match e {
+                AdherenceEvent::OffRoute { since_ms, distance_m, .. } => (
+                    "route_off",
+                    3,
+                    serde_json::json!({"since": crate::time_fmt::rfc3339_ms(since_ms), "distance_m": distance_m.round()}),
+                ),
+                AdherenceEvent::BackOnRoute { distance_m, .. } => {
+                    ("route_back", 4, serde_json::json!({"distance_m": distance_m.round()}))
+                }
+                AdherenceEvent::CheckpointLate { checkpoint, deadline_ms } => (
+                    "checkpoint_late",
+                    3,
+                    serde_json::json!({"checkpoint": checkpoint, "deadline": crate::time_fmt::rfc3339_ms(deadline_ms)}),
+                ),
+                AdherenceEvent::CheckpointSkipped { checkpoint, .. } => {
+                    ("checkpoint_skipped", 3, serde_json::json!({"checkpoint": checkpoint}))
+                }
+                AdherenceEvent::CheckpointVisited { .. } | AdherenceEvent::CheckpointDeparted { .. } => continue,
+            };
+            let at = position
+                .or_else(|| self.last_heard.get(device_id).map(|(_, p)| *p))
+                .or_else(|| corridor.checkpoints().first().map(|c| c.position));
+            let Some(at) = at else { continue };
+            let fields = serde_json::json!({
+                "device_id": device_id, "team_id": team_id, "plan_version": version, "adherence": detail,
+            });
+            let alert = NewAlert {
+                rule,
+                priority,
+                position: at,
+                time_ms: now_ms,
+                camera_id: None,
+                event_seq: None,
+                roles: vec!["operator".to_owned()],
+                fields,
+            };
+            self.raise(alert, seq, alerts, publish);
+        }
     }
 
     /// Numbers an alert, adds its place (township, grid, post, nearest posts) and the
@@ -1221,6 +1328,7 @@ struct RuleState {
     sightings: TrackBook,
     zone_breaks: std::collections::HashSet<(String, usize, u32)>,
     stale: std::collections::HashSet<String>,
+    adherence: HashMap<String, (i64, MemberAdherence)>,
 }
 
 /// An event another instance committed.
@@ -1388,6 +1496,45 @@ fn incident_command(
             Ok(None)
         }
     }
+}
+
+/// Each team's current plan as a corridor: its geometry, and its waypoints as
+/// checkpoints (50 m radius, the waypoint's dwell, its planned time if any). A plan
+/// whose geometry cannot make a corridor is left out (and measured against nothing).
+fn corridors_of(heads: &HashMap<String, RoutePlanRow>) -> HashMap<String, (i64, Arc<Corridor>)> {
+    let config = AdherenceConfig::default();
+    heads
+        .iter()
+        .filter(|(_, h)| h.status != "superseded")
+        .filter_map(|(team, h)| {
+            let plan: serde_json::Value = serde_json::from_str(&h.plan).ok()?;
+            let line: Vec<Position> = plan["geometry"]["coordinates"]
+                .as_array()?
+                .iter()
+                .filter_map(|c| Position::new(c[0].as_f64()?, c[1].as_f64()?).ok())
+                .collect();
+            let checkpoints: Vec<PlannedCheckpoint> = plan["waypoints"]
+                .as_array()
+                .map(|w| {
+                    w.iter()
+                        .filter_map(|w| {
+                            let position = Position::new(w["lon"].as_f64()?, w["lat"].as_f64()?).ok()?;
+                            let planned =
+                                w["planned_time"].as_str().and_then(|t| liandong_ingest::parse_timestamp(t).ok());
+                            Some(PlannedCheckpoint {
+                                position,
+                                radius_m: 50.0,
+                                min_dwell_s: w["dwell_s"].as_f64().unwrap_or(0.0),
+                                planned_arrival_ms: planned.unwrap_or(i64::MAX / 2),
+                            })
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            let corridor = Corridor::new(&line, checkpoints, None, &config).ok()?;
+            Some((team.clone(), (h.plan_seq, Arc::new(corridor))))
+        })
+        .collect()
 }
 
 /// A pending plan not acknowledged this long escalates to the post leader, and at twice
