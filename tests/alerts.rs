@@ -1036,3 +1036,78 @@ async fn a_member_leaving_the_planned_corridor_raises_off_route_once_and_returni
     assert!(got[0]["data"]["adherence"]["distance_m"].as_f64().unwrap() > 300.0, "{}", got[0]);
     srv.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_serious_alert_near_a_team_diverts_it_and_the_leader_is_told() {
+    const LEADER: &str = "alerts-diversion-leader";
+    let srv = start_with("diversion", |c| {
+        c.tokens.push(TokenConfig {
+            token: Secret::new(LEADER),
+            role: Role::PatrolLeader,
+            name: LEADER.into(),
+            unit_id: Some("team-1".into()),
+        });
+    })
+    .await;
+    srv.admin("/api/v1/cameras", json!({"camera_id": "cam-1", "name": "纵路卡口", "kind": "checkpoint", "lon": 107.1, "lat": 30.72, "key": CAMERA_KEY})).await;
+    srv.admin("/api/v1/watchlist", json!({"watch_id": "w-1", "kind": "plate", "value": "川S12345", "reason": "在逃人员车辆", "priority": 1, "roles": ["operator"]})).await;
+    srv.admin(
+        "/api/v1/devices",
+        json!({"device_id": "m1", "name": "队员", "kind": "patrol_member", "unit_id": "team-1", "key": "key-of-m1"}),
+    )
+    .await;
+    // Team 1 walks its plan on 纵路, 2.2 km south of the checkpoint.
+    let plan = json!({"kind": "plan", "reason": "白班", "coordinates": [[107.1, 30.65], [107.1, 30.70]]});
+    let r = srv
+        .http
+        .post(format!("{}/api/v1/teams/team-1/plans", srv.url))
+        .bearer_auth(OPERATOR)
+        .json(&plan)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let body = json!({"positions": [{"device_id": "m1", "lon": 107.1, "lat": 30.70, "time": now_ms() - 10_000}]});
+    assert!(srv
+        .http
+        .post(format!("{}/api/v1/positions", srv.url))
+        .bearer_auth(ADMIN)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .is_success());
+    let mut leader = srv.ws(LEADER).await;
+    let mut operator = srv.ws(OPERATOR).await;
+    // A wanted plate at the checkpoint: an alert, and a diversion for team 1.
+    let ack = srv.anpr("cam-1", CAMERA_KEY, "川S12345", "2026-11-27T10:00:00+08:00").await;
+    let alert_seq = ack["alert_seq"].as_i64().expect("an alert");
+    let superseded = next_route(&mut leader, 3000).await.expect("the leader's pending plan is superseded");
+    assert_eq!(superseded["data"]["event"]["action"], "supersede");
+    let route = next_route(&mut leader, 3000).await.expect("the leader gets the diversion");
+    assert_eq!(route["data"]["event"]["action"], "push");
+    let p = &route["data"]["plan"];
+    assert_eq!(
+        (p["kind"].as_str(), p["version"].as_i64(), p["status"].as_str()),
+        (Some("diversion"), Some(2), Some("pending")),
+        "{route}"
+    );
+    assert_eq!(p["plan"]["figures"]["alert_seq"], alert_seq);
+    assert_eq!(p["plan"]["waypoints"][0]["lon"], 107.1);
+    assert_eq!(p["plan"]["waypoints"][0]["lat"], 30.72);
+    let travel = p["plan"]["figures"]["travel_there_s"].as_f64().expect("by road");
+    assert!((150.0..300.0).contains(&travel), "2.2 km of township road at 40 km/h: {travel}");
+    // The operator sees it too, and it escalates like any plan if nobody acknowledges.
+    let mut saw = false;
+    while let Some(m) = next_route(&mut operator, 2000).await {
+        if m["data"]["plan"]["kind"] == "diversion" {
+            saw = true;
+            break;
+        }
+    }
+    assert!(saw, "the operator sees the diversion");
+    let (_, heads) = srv.get(OPERATOR, "/api/v1/plans").await;
+    assert_eq!(heads["pending"], 1);
+    srv.finish().await;
+}

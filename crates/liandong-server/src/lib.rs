@@ -207,7 +207,12 @@ impl App {
             config.store.max_batch,
             metrics.clone(),
             hub.clone(),
-            pipeline::RuleInputs { watchlist: watchlist.clone(), zones: zones.clone(), config: config.alerts },
+            pipeline::RuleInputs {
+                watchlist: watchlist.clone(),
+                zones: zones.clone(),
+                config: config.alerts,
+                roads: roads.clone(),
+            },
         )
         .await?;
         let live = sequencer.live_view();

@@ -291,6 +291,7 @@ pub struct Sequencer {
     corridors: HashMap<String, (i64, Arc<Corridor>)>,
     /// Each member's adherence to the plan it is measured against.
     adherence: HashMap<String, (i64, MemberAdherence)>,
+    roads: Arc<liandong_core::road::RoadGraph>,
 }
 
 /// The watch list, shared between the administrators' API (writes) and the rules.
@@ -311,6 +312,8 @@ pub struct RuleInputs {
     pub watchlist: SharedWatchlist,
     pub zones: SharedZones,
     pub config: AlertConfig,
+    /// The road graph, for diversions.
+    pub roads: Arc<liandong_core::road::RoadGraph>,
 }
 
 /// An alert the rules decided on; [`Sequencer::raise`] adds its number, place and the
@@ -339,7 +342,7 @@ impl Sequencer {
         hub: Hub,
         rules: RuleInputs,
     ) -> Result<Sequencer, StoreError> {
-        let RuleInputs { watchlist, zones, config: rules } = rules;
+        let RuleInputs { watchlist, zones, config: rules, roads } = rules;
         let next_seq = store.max_seq().await? + 1;
         let open_incidents = store.open_incidents().await?.into_iter().map(|i| (i.incident_id, i)).collect();
         let units: HashMap<String, Option<Arc<str>>> =
@@ -411,6 +414,7 @@ impl Sequencer {
             corridors: corridors_of(&route_heads),
             route_heads,
             adherence: HashMap::new(),
+            roads,
         })
     }
 
@@ -632,6 +636,22 @@ impl Sequencer {
                 }
                 Work::Camera(item) => {
                     let ack = self.camera(item, &mut seq, &mut camera_rows, &mut alert_rows, &mut audit, &mut publish);
+                    // A serious alert near a team diverts it: go there, then resume.
+                    if let Some(a) = alert_rows.last().filter(|a| Some(a.seq) == ack.alert_seq && a.priority <= 2) {
+                        if let Some(cmd) = self.diversion(a, item.recv_ms) {
+                            let r = route_command(
+                                &cmd,
+                                &mut heads_after,
+                                &mut seq,
+                                &mut plan_rows,
+                                &mut route_events,
+                                &mut publish,
+                            );
+                            if let Err(e) = r {
+                                tracing::warn!(reason = %e, "diversion not pushed");
+                            }
+                        }
+                    }
                     acks.push(Acks::Camera(ack));
                     continue;
                 }
@@ -862,6 +882,73 @@ impl Sequencer {
         None
     }
 
+    /// The diversion a serious alert calls for: the team with a current plan whose
+    /// member is nearest the alert (within [`DIVERSION_RADIUS_M`]) goes there by road,
+    /// stays a few minutes, and comes back to where it left its route.
+    fn diversion(&self, alert: &AlertRow, now_ms: i64) -> Option<RouteCommand> {
+        let place = Position::new(alert.lon, alert.lat).ok()?;
+        let (device, team, from, d) = self
+            .tracks
+            .iter()
+            .filter_map(|(id, (t, _))| {
+                let team = self.units.get(id).cloned().flatten()?;
+                let fix = t.last_trusted?;
+                if now_ms - fix.time_ms > UNIT_MAX_AGE_MS {
+                    return None;
+                }
+                let head = self.route_heads.get(team.as_ref())?;
+                (head.status != "superseded").then_some((
+                    id.as_str(),
+                    team,
+                    fix.position,
+                    fix.position.haversine_m(place),
+                ))
+            })
+            .filter(|(.., d)| *d <= DIVERSION_RADIUS_M)
+            .min_by(|a, b| a.3.total_cmp(&b.3).then(a.0.cmp(b.0)))?;
+        let leg = |a: Position, b: Position| -> (Vec<[f64; 2]>, Option<f64>) {
+            match self.roads.route(a, b) {
+                Some(r) => {
+                    let mut line: Vec<[f64; 2]> = vec![[a.lon(), a.lat()]];
+                    line.extend(r.geometry.iter().map(|p| [p.lon(), p.lat()]));
+                    line.push([b.lon(), b.lat()]);
+                    (line, Some(r.travel_s))
+                }
+                None => (vec![[a.lon(), a.lat()], [b.lon(), b.lat()]], None),
+            }
+        };
+        let (mut line, there_s) = leg(from, place);
+        let (back, back_s) = leg(place, from);
+        line.extend(back.into_iter().skip(1));
+        line.dedup();
+        if line.len() < 2 {
+            line.push([place.lon(), place.lat()]);
+        }
+        let arrive_ms = now_ms + (there_s.unwrap_or(d / 5.0) * 1000.0) as i64;
+        let plan = serde_json::json!({
+            "geometry": {"type": "LineString", "coordinates": line},
+            "waypoints": [
+                {"name": format!("alert {}", alert.seq), "lon": place.lon(), "lat": place.lat(),
+                 "planned_time": crate::time_fmt::rfc3339_ms(arrive_ms), "dwell_s": DIVERSION_DWELL_S},
+                {"name": "resume", "lon": from.lon(), "lat": from.lat(), "planned_time": serde_json::Value::Null, "dwell_s": serde_json::Value::Null},
+            ],
+            "figures": {"alert_seq": alert.seq, "distance_m": d.round(), "travel_there_s": there_s.map(f64::round),
+                        "travel_back_s": back_s.map(f64::round), "nearest_member": device},
+        });
+        Some(RouteCommand::Push {
+            team_id: team.to_string(),
+            kind: "diversion".into(),
+            reason: format!(
+                "priority {} alert {} ({}): go to the place, then resume the route",
+                alert.priority, alert.seq, alert.rule
+            ),
+            plan,
+            anchor: from,
+            actor: "server".into(),
+            now_ms,
+        })
+    }
+
     fn rule_state(&self) -> RuleState {
         RuleState {
             dedup: self.dedup.clone(),
@@ -896,6 +983,11 @@ impl Sequencer {
         alerts: &mut Vec<AlertRow>,
         publish: &mut Vec<Publish>,
     ) {
+        // Devices registered after start-up: their team, for the clock's checks and for
+        // diversions.
+        if fix.is_some() && !self.units.contains_key(device_id) {
+            self.units.insert(device_id.to_owned(), Some(Arc::from(team_id)));
+        }
         let Some((plan_seq, corridor)) = self.corridors.get(team_id).cloned() else {
             self.adherence.remove(device_id);
             return;
@@ -906,13 +998,7 @@ impl Sequencer {
             *entry = (plan_seq, MemberAdherence::new(&corridor));
         }
         let events = match fix {
-            Some((f, accuracy)) => {
-                let events = entry.1.update(&corridor, f, accuracy);
-                if !self.units.contains_key(device_id) {
-                    self.units.insert(device_id.to_owned(), Some(Arc::from(team_id)));
-                }
-                events
-            }
+            Some((f, accuracy)) => entry.1.update(&corridor, f, accuracy),
             None => entry.1.tick(&corridor, now_ms),
         };
         let version = self.route_heads.get(team_id).map(|h| h.version);
@@ -1536,6 +1622,11 @@ fn corridors_of(heads: &HashMap<String, RoutePlanRow>) -> HashMap<String, (i64, 
         })
         .collect()
 }
+
+/// How near a serious alert a team's member must be for the team to be diverted, and
+/// how long the diversion plans to stay at the place.
+const DIVERSION_RADIUS_M: f64 = 3000.0;
+const DIVERSION_DWELL_S: u32 = 300;
 
 /// A pending plan not acknowledged this long escalates to the post leader, and at twice
 /// this to the command centre.
