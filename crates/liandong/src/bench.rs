@@ -32,8 +32,11 @@ const BENCH_CAMERA: &str = "bench-cam";
 
 #[derive(clap::Args, Debug)]
 pub struct IngestArgs {
-    #[arg(long, default_value = "http://127.0.0.1:8080")]
-    pub url: String,
+    /// Server base URL; give it more than once (instances sharing one database) to
+    /// spread the connections over them, worker `i` on URL `i mod n`. Devices are
+    /// registered through the first.
+    #[arg(long = "url", default_value = "http://127.0.0.1:8080")]
+    pub urls: Vec<String>,
     /// Admin token (registers the devices and submits batches).
     #[arg(long, env = "LIANDONG_TOKEN")]
     pub token: String,
@@ -71,10 +74,11 @@ async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
     let client =
         reqwest::Client::builder().pool_max_idle_per_host(args.concurrency).timeout(Duration::from_secs(30)).build()?;
     let run = format!("{:x}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis());
-    let ids = Arc::new(register(&client, &args.url, &args.token, args.devices, &run).await?);
+    let first = args.urls.first().context("--url is required")?.trim_end_matches('/').to_owned();
+    let ids = register(&client, &first, &args.token, args.devices, &run).await?;
     if args.mode == Mode::Isapi {
         let r = client
-            .post(format!("{}/api/v1/cameras", args.url))
+            .post(format!("{first}/api/v1/cameras"))
             .bearer_auth(&args.token)
             .json(&serde_json::json!({"camera_id": BENCH_CAMERA, "name": "bench checkpoint", "kind": "checkpoint",
                 "lon": 107.2, "lat": 30.73, "key": format!("bench-{run}-camera")}))
@@ -83,15 +87,28 @@ async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
             .context("registering the bench camera")?;
         anyhow::ensure!(r.status().is_success(), "registering the bench camera: {}", r.status());
     }
-    let host =
-        args.url.strip_prefix("http://").context("--url must be http://host:port")?.trim_end_matches('/').to_owned();
+    let hosts = args
+        .urls
+        .iter()
+        .map(|u| {
+            u.strip_prefix("http://")
+                .map(|h| h.trim_end_matches('/').to_owned())
+                .context("--url must be http://host:port")
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let stride = args_stride(ids.len());
+    let load =
+        Arc::new(Load { ids, run, token: args.token.clone(), mode: args.mode, batch: args.batch.max(1), stride });
+    // Instances sharing one database learn of devices registered through another on
+    // their next registry refresh; the run starts once every one admits them.
+    for host in hosts.iter().skip(1) {
+        wait_admitted(&load, host).await?;
+    }
     let warmup_end = Instant::now() + Duration::from_secs(1);
     let end = warmup_end + Duration::from_secs_f64(args.duration_s);
-    let stride = args_stride(ids.len());
     let mut workers = tokio::task::JoinSet::new();
     for w in 0..args.concurrency {
-        let (ids, host, token, run_id) = (ids.clone(), host.clone(), args.token.clone(), run.clone());
-        let (mode, batch) = (args.mode, args.batch.max(1));
+        let (load, host) = (load.clone(), hosts[w % hosts.len()].clone());
         workers.spawn(async move {
             let mut latencies_us = Vec::new();
             let (mut acked, mut failed) = (0u64, 0u64);
@@ -99,73 +116,34 @@ async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
             stream.set_nodelay(true)?;
             let (mut req, mut body, mut buf) = (Vec::new(), String::new(), Vec::new());
             let mut step = 0u64;
-            let mut d = w % ids.len();
+            let mut d = w % load.ids.len();
             while Instant::now() < end {
                 step += 1;
-                let now_s = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-                req.clear();
-                let n = match mode {
-                    Mode::Osmand => {
-                        let dev = d;
-                        d = (d + stride) % ids.len();
-                        let (lon, lat) = position(dev, step);
-                        let id = &ids[dev];
-                        write!(
-                            req,
-                            "GET /osmand?id={id}&timestamp={now_s}&lat={lat:.6}&lon={lon:.6}&speed=2.0&bearing=90&accuracy=8&key=bench-{run_id}-{id} HTTP/1.1\r\nHost: {host}\r\n\r\n"
-                        )?;
-                        1
-                    }
-                    Mode::Isapi => {
-                        let xml = format!(
-                            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<EventNotificationAlert version=\"2.0\" xmlns=\"http://www.hikvision.com/ver20/XMLSchema\">\n<ipAddress>10.23.1.15</ipAddress>\n<channelID>1</channelID>\n<dateTime>2026-11-27T10:00:00+08:00</dateTime>\n<activePostCount>1</activePostCount>\n<eventType>ANPR</eventType>\n<eventState>active</eventState>\n<ANPR>\n<licensePlate>川S{:05}</licensePlate>\n<direction>forward</direction>\n<confidenceLevel>97</confidenceLevel>\n<plateColor>blue</plateColor>\n<vehicleType>vehicle</vehicleType>\n</ANPR>\n</EventNotificationAlert>",
-                            (w as u64 * 7919 + step) % 100_000
-                        );
-                        write!(
-                            req,
-                            "POST /isapi/events?camera={BENCH_CAMERA}&key=bench-{run_id}-camera HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/xml\r\nContent-Length: {}\r\n\r\n{xml}",
-                            xml.len()
-                        )?;
-                        1
-                    }
-                    Mode::Batch => {
-                        body.clear();
-                        body.push_str("{\"positions\":[");
-                        for k in 0..batch {
-                            d = (d + 1) % ids.len();
-                            let (lon, lat) = position(d, step);
-                            let sep = if k == 0 { "" } else { "," };
-                            let _ = std::fmt::Write::write_fmt(
-                                &mut body,
-                                format_args!("{sep}{{\"device_id\":\"{}\",\"lon\":{lon:.6},\"lat\":{lat:.6},\"time\":{},\"accuracy_m\":8.0}}", ids[d], now_s * 1000),
-                            );
-                        }
-                        body.push_str("]}");
-                        write!(
-                            req,
-                            "POST /api/v1/positions HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-                            body.len()
-                        )?;
-                        batch as u64
-                    }
-                };
+                let n = load.request(&mut req, &mut body, &host, w, step, &mut d)?;
                 let started = Instant::now();
-                let ok = matches!(roundtrip(&mut stream, &req, &mut buf).await, Ok(200));
+                let status = roundtrip(&mut stream, &req, &mut buf).await;
                 if started >= warmup_end {
-                    if ok {
-                        acked += n;
-                    } else {
-                        failed += n;
-                    }
+                    let a = if matches!(status, Ok(200)) { acknowledged(load.mode, n, &buf) } else { 0 };
+                    acked += a;
+                    failed += n - a;
                     latencies_us.push(started.elapsed().as_micros() as u64);
                 }
             }
-            Ok::<_, anyhow::Error>((acked, failed, latencies_us))
+            Ok::<_, anyhow::Error>((w, acked, failed, latencies_us))
         });
     }
+    // A mark on stderr when the measured part begins, for scripts that sample the
+    // server's or the database's counters over exactly that time.
+    let duration_s = args.duration_s;
+    tokio::spawn(async move {
+        tokio::time::sleep_until(warmup_end.into()).await;
+        eprintln!("measuring for {duration_s} s");
+    });
     let (mut acked, mut failed, mut lat) = (0u64, 0u64, Vec::new());
+    let mut acked_via = vec![0u64; hosts.len()];
     while let Some(r) = workers.join_next().await {
-        let (a, f, l) = r??;
+        let (w, a, f, l) = r??;
+        acked_via[w % hosts.len()] += a;
         acked += a;
         failed += f;
         lat.extend(l);
@@ -176,19 +154,140 @@ async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
             / 1000.0
     };
     println!(
-        "mode={:?} devices={} concurrency={} batch={} duration={:.1}s\nacknowledged reports: {acked} ({:.0}/s), failed: {failed}\nrequest latency ms: p50 {:.2}, p99 {:.2}, max {:.2}",
+        "mode={:?} devices={} concurrency={} batch={} urls={} duration={:.1}s\nacknowledged reports: {acked} ({:.0}/s), failed: {failed}\nrequest latency ms: p50 {:.2}, p99 {:.2}, max {:.2}",
         args.mode,
         args.devices,
         args.concurrency,
         if args.mode == Mode::Batch { args.batch } else { 1 },
+        hosts.len(),
         args.duration_s,
         acked as f64 / args.duration_s,
         pct(0.50),
         pct(0.99),
         lat.last().copied().unwrap_or(0) as f64 / 1000.0
     );
+    if hosts.len() > 1 {
+        for (url, a) in args.urls.iter().zip(&acked_via) {
+            println!("acknowledged via {url}: {a} ({:.0}/s)", *a as f64 / args.duration_s);
+        }
+    }
     anyhow::ensure!(failed == 0, "{failed} reports were not acknowledged");
     Ok(())
+}
+
+/// What every worker of one ingest run shares: the registered devices and the shape
+/// of the requests.
+struct Load {
+    ids: Vec<String>,
+    /// Makes the device keys of this run (`bench-{run}-{id}`).
+    run: String,
+    token: String,
+    mode: Mode,
+    batch: usize,
+    /// How far an OsmAnd worker moves through the devices between requests.
+    stride: usize,
+}
+
+impl Load {
+    /// Writes worker `w`'s request number `step` for `host` into `req`, moving the
+    /// worker's device cursor `d`; returns how many reports the request carries.
+    fn request(
+        &self,
+        req: &mut Vec<u8>,
+        body: &mut String,
+        host: &str,
+        w: usize,
+        step: u64,
+        d: &mut usize,
+    ) -> std::io::Result<u64> {
+        let (ids, run_id, token) = (&self.ids, &self.run, &self.token);
+        let now_s =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        req.clear();
+        Ok(match self.mode {
+            Mode::Osmand => {
+                let dev = *d;
+                *d = (*d + self.stride) % ids.len();
+                let (lon, lat) = position(dev, step);
+                let id = &ids[dev];
+                write!(
+                    req,
+                    "GET /osmand?id={id}&timestamp={now_s}&lat={lat:.6}&lon={lon:.6}&speed=2.0&bearing=90&accuracy=8&key=bench-{run_id}-{id} HTTP/1.1\r\nHost: {host}\r\n\r\n"
+                )?;
+                1
+            }
+            Mode::Isapi => {
+                let xml = format!(
+                    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<EventNotificationAlert version=\"2.0\" xmlns=\"http://www.hikvision.com/ver20/XMLSchema\">\n<ipAddress>10.23.1.15</ipAddress>\n<channelID>1</channelID>\n<dateTime>2026-11-27T10:00:00+08:00</dateTime>\n<activePostCount>1</activePostCount>\n<eventType>ANPR</eventType>\n<eventState>active</eventState>\n<ANPR>\n<licensePlate>川S{:05}</licensePlate>\n<direction>forward</direction>\n<confidenceLevel>97</confidenceLevel>\n<plateColor>blue</plateColor>\n<vehicleType>vehicle</vehicleType>\n</ANPR>\n</EventNotificationAlert>",
+                    (w as u64 * 7919 + step) % 100_000
+                );
+                write!(
+                    req,
+                    "POST /isapi/events?camera={BENCH_CAMERA}&key=bench-{run_id}-camera HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/xml\r\nContent-Length: {}\r\n\r\n{xml}",
+                    xml.len()
+                )?;
+                1
+            }
+            Mode::Batch => {
+                body.clear();
+                body.push_str("{\"positions\":[");
+                for k in 0..self.batch {
+                    *d = (*d + 1) % ids.len();
+                    let (lon, lat) = position(*d, step);
+                    let sep = if k == 0 { "" } else { "," };
+                    let _ = std::fmt::Write::write_fmt(
+                        body,
+                        format_args!("{sep}{{\"device_id\":\"{}\",\"lon\":{lon:.6},\"lat\":{lat:.6},\"time\":{},\"accuracy_m\":8.0}}", ids[*d], now_s * 1000),
+                    );
+                }
+                body.push_str("]}");
+                write!(
+                    req,
+                    "POST /api/v1/positions HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                    body.len()
+                )?;
+                self.batch as u64
+            }
+        })
+    }
+}
+
+/// How many of the `n` reports of a request answered `200` (the whole response is in
+/// `response`) were acknowledged: all of them, except in a batch, whose answer lists
+/// the accepted and the rejected items one by one.
+fn acknowledged(mode: Mode, n: u64, response: &[u8]) -> u64 {
+    #[derive(serde::Deserialize)]
+    struct Answer {
+        accepted: Vec<serde::de::IgnoredAny>,
+    }
+    if mode != Mode::Batch {
+        return n;
+    }
+    let body = response.windows(4).position(|w| w == b"\r\n\r\n").map_or(&[][..], |end| &response[end + 4..]);
+    serde_json::from_slice::<Answer>(body).map_or(0, |a| (a.accepted.len() as u64).min(n))
+}
+
+/// Waits (up to 30 s) until the instance at `host` acknowledges a request of the run's
+/// shape: another instance on the same database reloads its registries every few
+/// seconds, and a run that started before would count its refusals as failures.
+async fn wait_admitted(load: &Load, host: &str) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let (mut req, mut body, mut buf) = (Vec::new(), String::new(), Vec::new());
+    let mut d = 0;
+    loop {
+        let n = load.request(&mut req, &mut body, host, 0, 0, &mut d)?;
+        let mut stream = tokio::net::TcpStream::connect(host).await.with_context(|| format!("connecting to {host}"))?;
+        let status = roundtrip(&mut stream, &req, &mut buf).await;
+        if matches!(status, Ok(200)) && acknowledged(load.mode, n, &buf) == n {
+            eprintln!("{host} admits the bench devices after {:.1} s", started.elapsed().as_secs_f64());
+            return Ok(());
+        }
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(30),
+            "{host} did not admit the bench devices: {status:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 /// Registers `n` bench devices (`bench-00000`…) with keys `bench-{run}-{id}`.
