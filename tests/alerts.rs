@@ -73,42 +73,19 @@ struct Server {
     task: tokio::task::JoinHandle<Result<(), liandong_server::ServeError>>,
 }
 
+/// A server on the mini map with cam-1 (a checkpoint) given its push key.
 async fn start(name: &str) -> Server {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let dir = std::env::temp_dir().join(format!("liandong-alerts-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let mut config = Config { data_dir: dir.clone(), maps: root.join("tests/fixtures/maps/mini"), ..Config::default() };
-    config.store.durability = liandong_store::Durability::Normal;
-    let token = |t: &str, role| TokenConfig { token: Secret::new(t), role, name: t.into(), unit_id: None };
-    config.tokens = vec![
-        token(ADMIN, Role::Admin),
-        token(OPERATOR, Role::Operator),
-        token(GRID, Role::GridMember),
-        token(PARTNER, Role::Partner),
-    ];
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(liandong_server::run(listener, config, async move {
-        let _ = stopped.await;
-    }));
-    let url = format!("http://{addr}");
-    let http = reqwest::Client::new();
-    for _ in 0..300 {
-        if http.get(format!("{url}/healthz")).send().await.is_ok_and(|r| r.status().is_success()) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let r = http
-        .post(format!("{url}/api/v1/cameras"))
+    let srv = start_with(name, |_| {}).await;
+    let r = srv
+        .http
+        .post(format!("{}/api/v1/cameras", srv.url))
         .bearer_auth(ADMIN)
         .json(&json!({"camera_id": "cam-1", "name": "横路卡口", "kind": "checkpoint", "lon": 107.15, "lat": 30.6, "key": CAMERA_KEY}))
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
-    Server { addr, url, http, dir, stop, task }
+    srv
 }
 
 impl Server {
