@@ -22,7 +22,7 @@ use liandong_ingest::isapi::{CameraEvent, EventKind};
 use liandong_ingest::Report;
 use liandong_store::{
     AlertRow, AuditEntry, Batch, CameraEventRow, DeviceStateRow, GridReport, IncidentEventRow, IncidentRow,
-    PositionRow, RouteEventRow, RoutePlanRow, Store, StoreError, StoredMembership,
+    PositionRow, RouteEventRow, RoutePlanRow, Store, StoreError, StoredMembership, Writing,
 };
 use serde::Serialize;
 use serde_json::value::RawValue;
@@ -455,22 +455,38 @@ impl Sequencer {
                     let _ = j.reply.send(r.clone().map(|()| Acks::CaughtUp));
                 }
             }
-            // Another instance may take the batch's numbers first: catch up and number
-            // it again, a bounded number of times.
-            let mut attempts = 0;
-            while !jobs.is_empty() {
-                let Some(back) = self.commit(jobs).await else { break };
-                jobs = back;
-                attempts += 1;
-                let caught = self.catch_up().await;
-                if attempts >= MAX_CONFLICT_RETRIES || caught.is_err() {
-                    let e = Arc::new(caught.err().unwrap_or(StoreError::SeqConflict { committed: 0, first: 0 }));
-                    tracing::error!(attempts, error = %e, "group commit kept losing its sequence numbers; nothing acknowledged");
-                    for job in jobs.drain(..) {
-                        let _ = job.reply.send(Err(e.clone()));
+            if jobs.is_empty() {
+                continue;
+            }
+            // Take the write lock first, then number the batch: what other instances
+            // committed before it is caught up with, and nothing lands in between.
+            let writing = match self.store.begin_write().await {
+                Ok(w) => w,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot start a group commit; nothing acknowledged");
+                    self.metrics.commit_failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    fail(jobs, e);
+                    continue;
+                }
+            };
+            // What queued while the lock was awaited joins this commit.
+            while n < self.max_batch {
+                match rx.try_recv() {
+                    Ok(job) => {
+                        n += job.size();
+                        jobs.push(job);
                     }
+                    Err(_) => break,
                 }
             }
+            if writing.committed() >= self.next_seq {
+                if let Err(e) = self.catch_up_to(writing.committed()).await {
+                    tracing::error!(error = %e, "cannot catch up with other instances; nothing acknowledged");
+                    fail(jobs, e);
+                    continue;
+                }
+            }
+            self.commit(jobs, writing).await;
         }
         tracing::info!(next_seq = self.next_seq, "ingest sequencer stopped; all queued reports committed");
     }
@@ -480,6 +496,11 @@ impl Sequencer {
     /// incidents, and everything goes out on this instance's live feed.
     async fn catch_up(&mut self) -> Result<(), StoreError> {
         let target = self.store.max_seq().await?;
+        self.catch_up_to(target).await
+    }
+
+    /// Applies what other instances committed up to `target`.
+    async fn catch_up_to(&mut self, target: i64) -> Result<(), StoreError> {
         let mut after = self.next_seq - 1;
         while after < target {
             let limit = 10_000;
@@ -590,9 +611,10 @@ impl Sequencer {
         }
     }
 
-    /// Commits the jobs, or hands them back when another instance took their sequence
-    /// numbers first (nothing stored, nothing answered, memory as before).
-    async fn commit(&mut self, jobs: Vec<Job>) -> Option<Vec<Job>> {
+    /// Numbers the jobs from the sequencer's next number, writes them under the write
+    /// lock `writing` holds and answers each; a failed write answers each with the
+    /// error and leaves memory as the store is.
+    async fn commit(&mut self, jobs: Vec<Job>, writing: Writing) {
         let started = Instant::now();
         // The rules' memory (de-duplication, storms, tracks, zone breaks, stale units)
         // moves while the batch is prepared; a commit that fails puts it back, so that
@@ -796,7 +818,8 @@ impl Sequencer {
             && report_rows.is_empty()
             && plan_rows.is_empty()
             && route_events.is_empty();
-        let result = if empty { Ok(()) } else { self.store.write(&batch).await };
+        // Dropping the unused transaction rolls it back and releases the lock.
+        let result = if empty { Ok(()) } else { writing.commit(&batch).await };
         tracing::debug!(
             reports = rows.len(),
             camera_events = camera_rows.len(),
@@ -864,22 +887,13 @@ impl Sequencer {
                     let _ = job.reply.send(Ok(a));
                 }
             }
-            Err(StoreError::SeqConflict { committed, first }) => {
-                self.restore_rule_state(rules_before);
-                tracing::debug!(committed, first, "sequence numbers taken by another instance; catching up");
-                return Some(jobs);
-            }
             Err(e) => {
                 self.restore_rule_state(rules_before);
                 tracing::error!(error = %e, events = n, "group commit failed; nothing acknowledged");
                 self.metrics.commit_failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let e = Arc::new(e);
-                for job in jobs {
-                    let _ = job.reply.send(Err(e.clone()));
-                }
+                fail(jobs, e);
             }
         }
-        None
     }
 
     /// The diversion a serious alert calls for: the team with a current plan whose
@@ -1425,10 +1439,6 @@ enum Caught {
     Route(RouteEventRow),
 }
 
-/// How many times a batch is numbered again after losing its numbers to another
-/// instance before it is refused (503).
-const MAX_CONFLICT_RETRIES: u32 = 20;
-
 /// Something committed in this batch, to publish once the commit returns.
 enum Publish {
     /// Index into the batch's position rows.
@@ -1830,6 +1840,14 @@ pub fn report_json(row: &PositionRow) -> String {
         enrichment,
     };
     serde_json::to_string(&v).unwrap_or_else(|_| "null".into())
+}
+
+/// Answers every job with the store's error: nothing of theirs was acknowledged.
+fn fail(jobs: Vec<Job>, e: StoreError) {
+    let e = Arc::new(e);
+    for job in jobs {
+        let _ = job.reply.send(Err(e.clone()));
+    }
 }
 
 #[cfg(test)]

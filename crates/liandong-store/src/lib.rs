@@ -21,7 +21,7 @@ mod routes;
 mod store;
 mod tagged;
 
-pub use store::{FeedListener, Store};
+pub use store::{FeedListener, Store, Writing};
 
 pub use alerts::{AlertFact, AlertRow, CameraEventRow, CameraRecord, SightingRow, WatchRecord};
 pub use history::{Bbox, HISTORY_EXCLUDED_FLAGS};
@@ -292,26 +292,23 @@ impl SqliteStore {
     /// Writes everything a group commit produced in one transaction. Returns once the
     /// commit is durable.
     pub async fn write(&self, b: &Batch<'_>) -> Result<(), StoreError> {
-        let mut tx = self.writer.begin().await.map_err(q("begin"))?;
+        let (tx, committed) = self.begin_write().await?;
         // One writer connection makes a conflict impossible short of a bug; checking
         // anyway keeps both backends to one contract (see the PostgreSQL store).
-        if let Some(first) = b.first_seq() {
-            let committed: i64 = sqlx::query_scalar(MAX_SEQ).fetch_one(&mut *tx).await.map_err(q("read max seq"))?;
-            if committed >= first {
-                return Err(StoreError::SeqConflict { committed, first });
-            }
-        }
-        insert_positions(&mut tx, b.positions).await?;
-        upsert_states(&mut tx, b.states).await?;
-        alerts::insert_camera_events(&mut tx, b.camera_events).await?;
-        alerts::insert_alerts(&mut tx, b.alerts).await?;
-        tagged::insert_audit(&mut tx, b.audit).await?;
-        incidents::upsert_incidents(&mut tx, b.incidents).await?;
-        incidents::insert_incident_events(&mut tx, b.incident_events).await?;
-        reports::insert_reports(&mut tx, b.reports).await?;
-        routes::upsert_plans(&mut tx, b.route_plans).await?;
-        routes::insert_route_events(&mut tx, b.route_events).await?;
-        tx.commit().await.map_err(q("commit"))
+        check_numbers(b, committed)?;
+        finish_write(tx, b).await
+    }
+
+    /// Starts a group commit on the writer connection and returns the highest sequence
+    /// number committed so far; [`finish_write`] writes the batch and commits.
+    pub(crate) async fn begin_write(&self) -> Result<(SqliteTx, i64), StoreError> {
+        // IMMEDIATE takes the database's write lock now (waiting up to the busy
+        // timeout). A deferred transaction would read at a snapshot and then fail with
+        // SQLITE_BUSY_SNAPSHOT, without waiting, if a registry upsert on another
+        // connection committed while the batch was being prepared.
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(q("begin"))?;
+        let committed: i64 = sqlx::query_scalar(MAX_SEQ).fetch_one(&mut *tx).await.map_err(q("read max seq"))?;
+        Ok((tx, committed))
     }
 
     /// Every device's live state with its last report, to rebuild memory after a
@@ -427,6 +424,31 @@ fn datum_static(s: &str) -> &'static str {
         "bd09" => "bd09",
         _ => "wgs84",
     }
+}
+
+pub(crate) type SqliteTx = sqlx::Transaction<'static, sqlx::Sqlite>;
+
+/// A batch numbered at or below what is committed would take numbers already taken.
+pub(crate) fn check_numbers(b: &Batch<'_>, committed: i64) -> Result<(), StoreError> {
+    match b.first_seq() {
+        Some(first) if first <= committed => Err(StoreError::SeqConflict { committed, first }),
+        _ => Ok(()),
+    }
+}
+
+/// Writes the batch inside a transaction from [`SqliteStore::begin_write`] and commits.
+pub(crate) async fn finish_write(mut tx: SqliteTx, b: &Batch<'_>) -> Result<(), StoreError> {
+    insert_positions(&mut tx, b.positions).await?;
+    upsert_states(&mut tx, b.states).await?;
+    alerts::insert_camera_events(&mut tx, b.camera_events).await?;
+    alerts::insert_alerts(&mut tx, b.alerts).await?;
+    tagged::insert_audit(&mut tx, b.audit).await?;
+    incidents::upsert_incidents(&mut tx, b.incidents).await?;
+    incidents::insert_incident_events(&mut tx, b.incident_events).await?;
+    reports::insert_reports(&mut tx, b.reports).await?;
+    routes::upsert_plans(&mut tx, b.route_plans).await?;
+    routes::insert_route_events(&mut tx, b.route_events).await?;
+    tx.commit().await.map_err(q("commit"))
 }
 
 async fn insert_positions(conn: &mut SqliteConnection, rows: &[PositionRow]) -> Result<(), StoreError> {

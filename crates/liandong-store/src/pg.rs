@@ -180,6 +180,18 @@ impl PgStore {
     /// Writes everything a group commit produced in one transaction. Returns once the
     /// commit is durable (with the server's `synchronous_commit`, on by default).
     pub async fn write(&self, b: &Batch<'_>) -> Result<(), StoreError> {
+        let (tx, committed) = self.begin_write().await?;
+        // Another instance (or an earlier commit whose answer was lost) may have taken
+        // these numbers.
+        crate::check_numbers(b, committed)?;
+        finish_write(tx, b).await
+    }
+
+    /// Starts a group commit: begins a transaction, takes the write lock and returns
+    /// the highest sequence number committed so far. Until [`finish_write`] commits (or
+    /// the transaction is dropped), no other instance commits, so a writer that numbers
+    /// its batch from the returned maximum cannot lose its numbers.
+    pub(crate) async fn begin_write(&self) -> Result<(PgTx, i64), StoreError> {
         let mut tx = self.pool.begin().await.map_err(q("begin"))?;
         // Held until commit or rollback: instances sharing the database commit their
         // batches one after the other, never interleaved, so sequence order is commit
@@ -189,34 +201,8 @@ impl PgStore {
             .execute(&mut *tx)
             .await
             .map_err(q("take the write lock"))?;
-        // Another instance (or an earlier commit whose answer was lost) may have taken
-        // these numbers: the writer catches up and numbers its batch again.
-        if let Some(first) = b.first_seq() {
-            let committed: i64 = sqlx::query_scalar(MAX_SEQ).fetch_one(&mut *tx).await.map_err(q("read max seq"))?;
-            if committed >= first {
-                return Err(StoreError::SeqConflict { committed, first });
-            }
-        }
-        insert_positions(&mut tx, b.positions).await?;
-        upsert_states(&mut tx, b.states).await?;
-        alerts::insert_camera_events(&mut tx, b.camera_events).await?;
-        alerts::insert_alerts(&mut tx, b.alerts).await?;
-        tagged::insert_audit(&mut tx, b.audit).await?;
-        incidents::upsert_incidents(&mut tx, b.incidents).await?;
-        incidents::insert_incident_events(&mut tx, b.incident_events).await?;
-        reports::insert_reports(&mut tx, b.reports).await?;
-        routes::upsert_plans(&mut tx, b.route_plans).await?;
-        routes::insert_route_events(&mut tx, b.route_events).await?;
-        if let Some(last) = b.last_seq() {
-            // Delivered at commit, to every instance listening.
-            sqlx::query("SELECT pg_notify($1, $2)")
-                .bind(FEED_CHANNEL)
-                .bind(last.to_string())
-                .execute(&mut *tx)
-                .await
-                .map_err(q("notify the commit"))?;
-        }
-        tx.commit().await.map_err(q("commit"))
+        let committed: i64 = sqlx::query_scalar(MAX_SEQ).fetch_one(&mut *tx).await.map_err(q("read max seq"))?;
+        Ok((tx, committed))
     }
 
     /// Every device's live state with its last report, to rebuild memory after a
@@ -448,6 +434,33 @@ fn datum_static(s: &str) -> &'static str {
 /// One column of a batch, as the array `UNNEST` spreads back into rows.
 pub(crate) fn col<'a, T, U>(rows: &'a [T], f: impl Fn(&'a T) -> U) -> Vec<U> {
     rows.iter().map(f).collect()
+}
+
+pub(crate) type PgTx = sqlx::Transaction<'static, sqlx::Postgres>;
+
+/// Writes the batch inside a transaction from [`PgStore::begin_write`], announces it
+/// and commits.
+pub(crate) async fn finish_write(mut tx: PgTx, b: &Batch<'_>) -> Result<(), StoreError> {
+    insert_positions(&mut tx, b.positions).await?;
+    upsert_states(&mut tx, b.states).await?;
+    alerts::insert_camera_events(&mut tx, b.camera_events).await?;
+    alerts::insert_alerts(&mut tx, b.alerts).await?;
+    tagged::insert_audit(&mut tx, b.audit).await?;
+    incidents::upsert_incidents(&mut tx, b.incidents).await?;
+    incidents::insert_incident_events(&mut tx, b.incident_events).await?;
+    reports::insert_reports(&mut tx, b.reports).await?;
+    routes::upsert_plans(&mut tx, b.route_plans).await?;
+    routes::insert_route_events(&mut tx, b.route_events).await?;
+    if let Some(last) = b.last_seq() {
+        // Delivered at commit, to every instance listening.
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(FEED_CHANNEL)
+            .bind(last.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(q("notify the commit"))?;
+    }
+    tx.commit().await.map_err(q("commit"))
 }
 
 async fn insert_positions(conn: &mut PgConnection, rows: &[PositionRow]) -> Result<(), StoreError> {

@@ -55,6 +55,55 @@ impl Store {
     }
 }
 
+/// A group commit under way: it holds the store's write lock (PostgreSQL's advisory
+/// lock; SQLite's one writer connection) from [`Store::begin_write`] until
+/// [`Writing::commit`] or until dropped, which rolls back. Instances sharing a
+/// database therefore number their batches from [`Writing::committed`] without racing:
+/// no commit lands between reading the maximum and writing the batch.
+pub struct Writing {
+    tx: WritingTx,
+    committed: i64,
+}
+
+enum WritingTx {
+    Sqlite(crate::SqliteTx),
+    Postgres(crate::pg::PgTx),
+}
+
+impl Store {
+    /// Takes the write lock and reads the highest committed sequence number.
+    pub async fn begin_write(&self) -> Result<Writing, StoreError> {
+        Ok(match self {
+            Store::Sqlite(s) => {
+                let (tx, committed) = s.begin_write().await?;
+                Writing { tx: WritingTx::Sqlite(tx), committed }
+            }
+            Store::Postgres(p) => {
+                let (tx, committed) = p.begin_write().await?;
+                Writing { tx: WritingTx::Postgres(tx), committed }
+            }
+        })
+    }
+}
+
+impl Writing {
+    /// The highest sequence number committed when the lock was taken; it cannot move
+    /// while this is held.
+    pub fn committed(&self) -> i64 {
+        self.committed
+    }
+
+    /// Writes the batch and commits; returns once durable. A batch numbered at or below
+    /// [`Writing::committed`] is refused with [`StoreError::SeqConflict`], unwritten.
+    pub async fn commit(self, b: &Batch<'_>) -> Result<(), StoreError> {
+        crate::check_numbers(b, self.committed)?;
+        match self.tx {
+            WritingTx::Sqlite(tx) => crate::finish_write(tx, b).await,
+            WritingTx::Postgres(tx) => crate::pg::finish_write(tx, b).await,
+        }
+    }
+}
+
 /// Hears other instances' commits.
 pub struct FeedListener(sqlx::postgres::PgListener);
 

@@ -61,6 +61,7 @@ store_test_suite! {
     replays_are_in_sequence_order_and_limited,
     max_seq_spans_every_sequenced_table,
     a_batch_that_fails_writes_nothing,
+    a_writer_holding_the_lock_keeps_the_committed_maximum_still,
     upsert_device_reports_whether_it_was_new,
     device_states_join_their_last_report_and_the_last_state_wins,
     incidents_keep_their_description_and_take_each_new_state,
@@ -552,6 +553,63 @@ async fn a_batch_that_fails_writes_nothing(store: Store) {
     // The store takes the next batch as if nothing happened.
     store.write_batch(&[position(4, "a")], &[]).await.unwrap();
     assert_eq!(store.position_seqs("a").await.unwrap(), [1, 2, 4]);
+}
+
+/// Two writers (two instances on one database, or one sequencer): the second to ask for
+/// the write lock waits until the first commits, then numbers from the first's last
+/// number. Without this a commit could land between reading the maximum and writing,
+/// and the second batch would lose its numbers.
+async fn a_writer_holding_the_lock_keeps_the_committed_maximum_still(store: Store) {
+    let b = |seqs: &[i64]| seqs.iter().map(|&s| position(s, "a")).collect::<Vec<_>>();
+    store.write(&Batch { positions: &b(&[1, 2]), ..Batch::default() }).await.unwrap();
+
+    let first = store.begin_write().await.unwrap();
+    assert_eq!(first.committed(), 2);
+    let other = store.clone();
+    let second = tokio::spawn(async move {
+        let w = other.begin_write().await.expect("the second writer gets the lock once the first commits");
+        let from = w.committed();
+        w.commit(&Batch { positions: &b(&[from + 1]), ..Batch::default() }).await.unwrap();
+        from
+    });
+    // Registries change on other connections while a batch is prepared (an operator
+    // adds a device): that must not fail the batch (on SQLite, a deferred transaction
+    // would have read at a snapshot that the registry's commit made stale).
+    let registry = store.clone();
+    let device = tokio::spawn(async move {
+        let d = DeviceRecord {
+            device_id: "866124".into(),
+            name: "new phone".into(),
+            kind: "post_officer".into(),
+            unit_id: None,
+            key: "k".into(),
+            created_ms: 1,
+            updated_ms: 1,
+        };
+        registry.upsert_device(&d).await
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(!second.is_finished(), "the second writer waits while the first holds the lock");
+    first.commit(&Batch { positions: &b(&[3, 4]), ..Batch::default() }).await.unwrap();
+    assert_eq!(second.await.unwrap(), 4, "the second writer numbers after the first's commit");
+    assert!(device.await.unwrap().unwrap(), "the registry change is stored too");
+    assert_eq!(store.max_seq().await.unwrap(), 5);
+
+    // A batch numbered below what the lock holder read is refused unwritten.
+    let w = store.begin_write().await.unwrap();
+    let taken = w.commit(&Batch { positions: &b(&[5]), ..Batch::default() }).await;
+    assert!(matches!(taken, Err(StoreError::SeqConflict { committed: 5, first: 5 })), "{taken:?}");
+
+    // A writer dropped without committing (nothing to write) rolls back and frees the lock.
+    let unused = store.begin_write().await.unwrap();
+    drop(unused);
+    let w = tokio::time::timeout(std::time::Duration::from_secs(5), store.begin_write())
+        .await
+        .expect("a dropped writer releases the lock")
+        .unwrap();
+    assert_eq!(w.committed(), 5);
+    w.commit(&Batch { positions: &b(&[6]), ..Batch::default() }).await.unwrap();
+    assert_eq!(store.position_seqs("a").await.unwrap(), vec![1, 2, 3, 4, 5, 6]);
 }
 
 async fn upsert_device_reports_whether_it_was_new(store: Store) {
