@@ -1088,3 +1088,133 @@ async fn a_serious_alert_near_a_team_diverts_it_and_the_leader_is_told() {
     assert_eq!(heads["pending"], 1);
     srv.finish().await;
 }
+
+/// The next message of `kind` within `ms`.
+async fn next_of(ws: &mut Ws, kind: &str, ms: u64) -> Option<Value> {
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(ms);
+    loop {
+        let msg = tokio::time::timeout_at(deadline, ws.next()).await.ok()??.ok()?;
+        if let Message::Text(t) = msg {
+            let v: Value = serde_json::from_str(&t).unwrap();
+            if v["type"] == kind {
+                return Some(v);
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_planning_run_announces_the_hotspots_and_sends_the_team_a_plan_that_covers_them() {
+    const LEADER: &str = "alerts-planning-leader";
+    let srv = start_with("planning", |c| {
+        c.tokens.push(TokenConfig {
+            token: Secret::new(LEADER),
+            role: Role::PatrolLeader,
+            name: LEADER.into(),
+            unit_id: Some("team-1".into()),
+        });
+        // Scheduled runs are tested below; here only the operator's run.
+        c.planning.interval_s = 0;
+        c.planning.shift_min = 60;
+    })
+    .await;
+    // Team 1's fixed route runs south from its post (107.1, 30.7) and east along 横路.
+    // Trouble clusters 6.7 km north of the post on 纵路, which the fixed route never visits.
+    for i in 0..6 {
+        let r = srv
+            .http
+            .post(format!("{}/api/v1/incidents", srv.url))
+            .bearer_auth(OPERATOR)
+            .json(
+                &json!({"title": "盗窃", "kind": "theft", "priority": 1, "lon": 107.1 + i as f64 * 2e-4, "lat": 30.76}),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+    }
+    let mut leader = srv.ws(LEADER).await;
+    let mut operator = srv.ws(OPERATOR).await;
+    let post = |path: &str| srv.http.post(format!("{}{path}", srv.url)).bearer_auth(OPERATOR).send();
+    let r = post("/api/v1/planning/run").await.unwrap();
+    assert_eq!(r.status(), 200);
+    let run: Value = r.json().await.unwrap();
+    assert_eq!((run["events"].as_i64(), run["pushed"].as_i64()), (Some(6), Some(1)), "{run}");
+
+    // The operator hears of the analysis, with the hottest cell where the thefts were.
+    let spots = next_of(&mut operator, "hotspots", 3000).await.expect("the analysis is announced");
+    let hottest = &spots["top"]["features"][0]["properties"];
+    assert!(hottest["count"].as_i64().unwrap() >= 1, "{spots}");
+    let ring = spots["top"]["features"][0]["geometry"]["coordinates"][0].as_array().unwrap().clone();
+    let (lons, lats): (Vec<f64>, Vec<f64>) =
+        ring.iter().map(|c| (c[0].as_f64().unwrap(), c[1].as_f64().unwrap())).unzip();
+    let inside = |x: f64, v: &[f64]| {
+        v.iter().cloned().fold(f64::MAX, f64::min) <= x && x <= v.iter().cloned().fold(f64::MIN, f64::max)
+    };
+    assert!(inside(107.1005, &lons) && inside(30.76, &lats), "the top cell holds the cluster: {ring:?}");
+
+    // The leader gets a plan that goes there, within the shift, back at the post; the
+    // analysis itself is for the command centre.
+    let mut heard = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(1500);
+    while let Ok(Some(Ok(Message::Text(t)))) = tokio::time::timeout_at(deadline, leader.next()).await {
+        heard.push(serde_json::from_str::<Value>(&t).unwrap());
+    }
+    assert!(heard.iter().all(|m| m["type"] != "hotspots"), "{heard:?}");
+    let route = heard.iter().find(|m| m["type"] == "route").expect("the leader gets the plan");
+    let p = &route["data"]["plan"];
+    assert_eq!((p["kind"].as_str(), p["status"].as_str()), (Some("plan"), Some("pending")), "{route}");
+    let body = &p["plan"];
+    let hot: Vec<&Value> = body["waypoints"].as_array().unwrap().iter().filter(|w| w["kind"] == "hotspot").collect();
+    assert!(!hot.is_empty(), "the plan stops at a hotspot: {body}");
+    assert!(
+        hot.iter().any(|w| (w["lat"].as_f64().unwrap() - 30.76).abs() < 0.003),
+        "a stop at the theft cluster: {hot:?}"
+    );
+    assert!(hot.iter().all(|w| w["planned_time"].is_string() && w["dwell_s"] == 300));
+    let f = &body["figures"];
+    assert!(f["total_s"].as_f64().unwrap() <= 3600.0, "within the shift: {f}");
+    assert!(
+        f["covered_weight"].as_f64().unwrap() > f["fixed_route_covered_weight"].as_f64().unwrap(),
+        "covers more than the fixed route: {f}"
+    );
+    let line = body["geometry"]["coordinates"].as_array().unwrap();
+    for end in [&line[0], &line[line.len() - 1]] {
+        assert!((end[0].as_f64().unwrap() - 107.1).abs() < 1e-3 && (end[1].as_f64().unwrap() - 30.7).abs() < 1e-3);
+    }
+
+    // Nothing changed: a second run pushes nothing.
+    let run: Value = post("/api/v1/planning/run").await.unwrap().json().await.unwrap();
+    assert_eq!(run["pushed"], 0, "{run}");
+    assert_eq!(run["teams"][0]["reason"], "the plan is unchanged");
+    assert!(next_route(&mut leader, 500).await.is_none());
+    // An operator may still re-plan one team by hand; an unknown team is named.
+    let r = post("/api/v1/teams/team-1/replan").await.unwrap();
+    assert_eq!(r.status(), 201);
+    let r = post("/api/v1/teams/team-9/replan").await.unwrap();
+    assert_eq!(r.status(), 404);
+    let r = srv.http.post(format!("{}/api/v1/planning/run", srv.url)).bearer_auth(LEADER).send().await.unwrap();
+    assert_eq!(r.status(), 403, "leaders do not run the analysis");
+    srv.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scheduled_analysis_reaches_the_operator_without_asking() {
+    let srv = start_with("planning-schedule", |c| c.planning.interval_s = 2).await;
+    let mut operator = srv.ws(OPERATOR).await;
+    let r = srv
+        .http
+        .post(format!("{}/api/v1/incidents", srv.url))
+        .bearer_auth(OPERATOR)
+        .json(&json!({"title": "纠纷", "kind": "dispute", "priority": 2, "lon": 107.1, "lat": 30.65}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let spots = next_of(&mut operator, "hotspots", 6000).await.expect("a scheduled analysis within 2 s or so");
+    assert_eq!(spots["events"], 1);
+    let route = next_route(&mut operator, 3000).await.expect("and a plan for team 1");
+    assert_eq!(route["data"]["plan"]["kind"], "plan");
+    assert_eq!(route["data"]["plan"]["created_by"], "schedule");
+    srv.finish().await;
+}

@@ -51,6 +51,7 @@ pub struct Config {
     pub ingest: IngestConfig,
     pub live: LiveConfig,
     pub alerts: AlertConfig,
+    pub planning: PlanningConfig,
     /// Planning speeds by road class (km/h), for travel times on the road graph.
     pub roads: liandong_core::road::RoadSpeeds,
     /// Bearer tokens of users, by role.
@@ -105,6 +106,29 @@ pub struct AlertConfig {
     pub stale_unit_min: u32,
 }
 
+/// Hotspot analysis and patrol re-planning.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PlanningConfig {
+    /// Seconds between scheduled analyses (each followed by a re-plan of every team);
+    /// 0 turns the schedule off (on-demand runs still work).
+    pub interval_s: u32,
+    /// Incidents and alerts of this many days make the analysis.
+    pub days: u32,
+    /// A plan's time budget: the patrol, from the post back to the post, dwell included.
+    pub shift_min: u32,
+    /// Time spent at each hotspot a plan visits.
+    pub hotspot_dwell_s: u32,
+    /// Hotspot cells further than this from a team's post are not considered for it.
+    pub reach_m: u32,
+}
+
+impl Default for PlanningConfig {
+    fn default() -> Self {
+        PlanningConfig { interval_s: 3600, days: 30, shift_min: 240, hotspot_dwell_s: 300, reach_m: 8000 }
+    }
+}
+
 impl Default for AlertConfig {
     fn default() -> Self {
         AlertConfig { dedup_window_s: 60, storm_max_alerts: 20, storm_window_s: 60, stale_unit_min: 10 }
@@ -141,6 +165,7 @@ impl Default for Config {
             ingest: IngestConfig::default(),
             live: LiveConfig::default(),
             alerts: AlertConfig::default(),
+            planning: PlanningConfig::default(),
             roads: liandong_core::road::RoadSpeeds::default(),
             tokens: Vec::new(),
         }
@@ -238,6 +263,12 @@ impl Config {
         if a.storm_max_alerts == 0 || a.storm_window_s == 0 || a.stale_unit_min == 0 {
             return Err(ConfigError::Invalid(
                 "alerts.storm_max_alerts, alerts.storm_window_s and alerts.stale_unit_min must be at least 1".into(),
+            ));
+        }
+        let p = &self.planning;
+        if p.days == 0 || p.days > 365 || p.shift_min == 0 || p.shift_min > 24 * 60 || p.reach_m == 0 {
+            return Err(ConfigError::Invalid(
+                "planning.days must be 1 to 365, planning.shift_min 1 to 1440 and planning.reach_m at least 1".into(),
             ));
         }
         if self.ingest.max_body_bytes < 1024 {

@@ -9,9 +9,9 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use liandong_core::hotspot::{analyse, top_categories_by, HotspotConfig, HotspotEvent};
+use liandong_core::hotspot::{analyse, top_categories_by, HotCell, HotspotConfig, HotspotEvent, Hotspots};
 use liandong_core::Position;
-use liandong_store::Bbox;
+use liandong_store::{AlertRow, Bbox, IncidentRow, StoreError};
 
 use crate::auth::{require_user, Role};
 use crate::error::ApiError;
@@ -32,6 +32,82 @@ fn incident_weight(priority: i64) -> f64 {
     }
 }
 const ALERT_WEIGHT: f64 = 0.5;
+
+/// Incidents and alerts of the last days, as read for one analysis.
+pub struct Recent {
+    pub days: i64,
+    pub at_ms: i64,
+    incidents: Vec<IncidentRow>,
+    alerts: Vec<AlertRow>,
+}
+
+impl Recent {
+    /// Reads the incidents and alerts of the `days` before `now`.
+    pub async fn read(s: &AppState, days: i64, now: i64) -> Result<Recent, StoreError> {
+        let from = now - days * 86_400_000;
+        let incidents = s.store.incidents_in(Bbox::ALL, from, now, MAX_EVENTS).await?;
+        let alerts = s.store.alerts_in(Bbox::ALL, from, now, MAX_EVENTS).await?;
+        Ok(Recent { days, at_ms: now, incidents, alerts })
+    }
+
+    /// Incidents weighted by priority, and the alerts that say where trouble happens.
+    pub fn events(&self) -> Vec<HotspotEvent<'_>> {
+        let mut events = Vec::with_capacity(self.incidents.len() + self.alerts.len());
+        for i in &self.incidents {
+            if let Ok(p) = Position::new(i.lon, i.lat) {
+                events.push(HotspotEvent {
+                    position: p,
+                    time_ms: i.created_ms,
+                    category: &i.kind,
+                    weight: incident_weight(i.priority),
+                });
+            }
+        }
+        for a in self.alerts.iter().filter(|a| !NOT_HOTSPOT_RULES.contains(&a.rule.as_str())) {
+            if let Ok(p) = Position::new(a.lon, a.lat) {
+                events.push(HotspotEvent { position: p, time_ms: a.time_ms, category: &a.rule, weight: ALERT_WEIGHT });
+            }
+        }
+        events
+    }
+
+    /// Cells per band over the county's extent.
+    pub fn analyse(&self, s: &AppState, config: &HotspotConfig) -> Result<Hotspots, ApiError> {
+        let extent = s.map.extent().ok_or_else(|| ApiError::internal(&"the map has no boundary"))?;
+        analyse(&self.events(), extent, config).map_err(|e| ApiError::internal(&e))
+    }
+}
+
+/// A cell as a GeoJSON polygon feature with its figures.
+pub fn cell_json(c: &HotCell, label: String) -> serde_json::Value {
+    let mut ring: Vec<[f64; 2]> = c.corners.iter().map(|p| [p.lon(), p.lat()]).collect();
+    ring.push(ring[0]);
+    serde_json::json!({
+        "type": "Feature",
+        "geometry": {"type": "Polygon", "coordinates": [ring]},
+        "properties": {"band": c.band, "band_label": label, "density_per_km2": (c.density_per_km2 * 100.0).round() / 100.0,
+                       "count": c.count, "weight": c.weight, "cell": [c.cell.i, c.cell.j]},
+    })
+}
+
+/// The top three categories of each township: what legal publicity to push where.
+pub fn publicity_focus(s: &AppState, events: &[HotspotEvent<'_>]) -> Vec<serde_json::Value> {
+    let focus = top_categories_by(events, 3, |p| {
+        let e = s.enricher.enrich(p);
+        s.enricher.view(&e, &[], &[]).township.map(|t| t.name.to_owned())
+    });
+    focus
+        .into_iter()
+        .map(|a| {
+            let cats: Vec<serde_json::Value> = a
+                .categories
+                .iter()
+                .map(|c| serde_json::json!({"category": c.category, "weight": c.weight, "count": c.count}))
+                .collect();
+            serde_json::json!({"township": a.area, "count": a.count, "weight": a.weight, "top_categories": cats})
+        })
+        .collect()
+}
 
 /// `GET /api/v1/hotspots?days=30&band=N&top=20`: cells of every band (or one band) with
 /// their density, as a FeatureCollection, with the bands, the top cells per band and
@@ -61,30 +137,10 @@ pub async fn hotspots(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: U
             _ => {}
         }
     }
-    let now = now_ms();
-    let from = now - days * 86_400_000;
-    let unavailable = |e: liandong_store::StoreError| ApiError::unavailable(&e);
-    let incidents = s.store.incidents_in(Bbox::ALL, from, now, MAX_EVENTS).await.map_err(unavailable)?;
-    let alerts = s.store.alerts_in(Bbox::ALL, from, now, MAX_EVENTS).await.map_err(unavailable)?;
-    let mut events = Vec::with_capacity(incidents.len() + alerts.len());
-    for i in &incidents {
-        if let Ok(p) = Position::new(i.lon, i.lat) {
-            events.push(HotspotEvent {
-                position: p,
-                time_ms: i.created_ms,
-                category: &i.kind,
-                weight: incident_weight(i.priority),
-            });
-        }
-    }
-    for a in alerts.iter().filter(|a| !NOT_HOTSPOT_RULES.contains(&a.rule.as_str())) {
-        if let Ok(p) = Position::new(a.lon, a.lat) {
-            events.push(HotspotEvent { position: p, time_ms: a.time_ms, category: &a.rule, weight: ALERT_WEIGHT });
-        }
-    }
-    let extent = s.map.extent().ok_or_else(|| ApiError::internal(&"the map has no boundary"))?;
+    let recent = Recent::read(&s, days, now_ms()).await.map_err(|e| ApiError::unavailable(&e))?;
+    let events = recent.events();
     let config = HotspotConfig::default();
-    let spots = analyse(&events, extent, &config).map_err(|e| ApiError::internal(&e))?;
+    let spots = recent.analyse(&s, &config)?;
     let bands = spots.bands();
     if let Some(b) = band {
         if b >= bands.len() {
@@ -94,16 +150,6 @@ pub async fn hotspots(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: U
     let band_list: Vec<serde_json::Value> = (0..bands.len())
         .filter_map(|b| bands.get(b).map(|t| serde_json::json!({"band": b, "label": t.label()})))
         .collect();
-    let cell_json = |c: &liandong_core::hotspot::HotCell, label: String| {
-        let mut ring: Vec<[f64; 2]> = c.corners.iter().map(|p| [p.lon(), p.lat()]).collect();
-        ring.push(ring[0]);
-        serde_json::json!({
-            "type": "Feature",
-            "geometry": {"type": "Polygon", "coordinates": [ring]},
-            "properties": {"band": c.band, "band_label": label, "density_per_km2": (c.density_per_km2 * 100.0).round() / 100.0,
-                           "count": c.count, "weight": c.weight, "cell": [c.cell.i, c.cell.j]},
-        })
-    };
     let mut features = Vec::new();
     let mut tops = Vec::new();
     for b in (0..bands.len()).filter(|b| band.is_none_or(|x| x == *b)) {
@@ -112,21 +158,7 @@ pub async fn hotspots(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: U
         let best: Vec<serde_json::Value> = spots.top(b, top).iter().map(|c| cell_json(c, label.clone())).collect();
         tops.push(serde_json::json!({"band": b, "label": label, "cells": best}));
     }
-    let focus = top_categories_by(&events, 3, |p| {
-        let e = s.enricher.enrich(p);
-        s.enricher.view(&e, &[], &[]).township.map(|t| t.name.to_owned())
-    });
-    let publicity: Vec<serde_json::Value> = focus
-        .into_iter()
-        .map(|a| {
-            let cats: Vec<serde_json::Value> = a
-                .categories
-                .iter()
-                .map(|c| serde_json::json!({"category": c.category, "weight": c.weight, "count": c.count}))
-                .collect();
-            serde_json::json!({"township": a.area, "count": a.count, "weight": a.weight, "top_categories": cats})
-        })
-        .collect();
+    let publicity = publicity_focus(&s, &events);
     Ok(Json(serde_json::json!({
         "type": "FeatureCollection",
         "days": days,

@@ -15,6 +15,7 @@ pub mod maps;
 pub mod metrics;
 pub mod patrol;
 pub mod pipeline;
+pub mod planning;
 pub mod reports;
 pub mod retention;
 pub mod routes;
@@ -272,6 +273,7 @@ impl App {
             layer_json,
             metrics,
         });
+        tokio::spawn(planning::schedule(Arc::downgrade(&state), state.shutdown.clone()));
         if state.store.backend() == "postgres" {
             tokio::spawn(refresh_registries(Arc::downgrade(&state), state.shutdown.clone()));
         }
@@ -313,6 +315,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/tracks", get(tracks::get_track))
         .route("/api/v1/plans", get(patrol::heads))
         .route("/api/v1/hotspots", get(hotspots::hotspots))
+        .route("/api/v1/planning/run", post(planning::run_now))
+        .route("/api/v1/teams/{team_id}/replan", post(planning::replan))
         .route("/api/v1/teams/{team_id}/plans", get(patrol::list).post(patrol::push))
         .route("/api/v1/teams/{team_id}/plans/{version}/ack", post(patrol::ack))
         .route("/api/v1/history/positions", get(history::positions_at))

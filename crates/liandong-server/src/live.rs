@@ -50,6 +50,10 @@ pub enum What {
     /// A route plan's change: visible to the whole-county roles and the team, whatever
     /// their viewport and kinds (a leader must never miss a new route).
     Route { team_id: Option<Arc<str>> },
+    /// A notice outside the sequence (seq 0): not stored, never replayed, delivered to
+    /// whole-county readers that are connected when it happens (a new hotspot
+    /// analysis; a client that reconnects asks the HTTP API for the latest).
+    Notice,
 }
 
 impl FeedEvent {
@@ -67,6 +71,11 @@ impl FeedEvent {
 
     pub fn route(seq: i64, lon: f64, lat: f64, team_id: Option<Arc<str>>, message: Arc<str>) -> FeedEvent {
         FeedEvent { seq, lon, lat, what: What::Route { team_id }, message }
+    }
+
+    /// A notice outside the sequence; see [`What::Notice`].
+    pub fn notice(message: Arc<str>) -> FeedEvent {
+        FeedEvent { seq: 0, lon: 0.0, lat: 0.0, what: What::Notice, message }
     }
 }
 
@@ -157,6 +166,7 @@ impl Filter {
             What::Alert { roles } => self.admits_alert(e.lon, e.lat, roles),
             What::Incident { unit_id } => self.admits_incident(e.lon, e.lat, unit_id.as_ref()),
             What::Route { team_id } => self.admits_route(team_id.as_ref()),
+            What::Notice => self.scope == Scope::All,
         }
     }
 
@@ -466,7 +476,11 @@ async fn serve_client(
                     let mut batch = Vec::new();
                     let mut next = Some(first);
                     while let Some(e) = next.take() {
-                        if e.seq > sent_seq {
+                        if matches!(e.what, What::Notice) {
+                            if client.filter.admits_event(&e) {
+                                batch.push(Message::Text(Utf8Bytes::from(&*e.message)));
+                            }
+                        } else if e.seq > sent_seq {
                             sent_seq = e.seq;
                             if client.filter.admits_event(&e) {
                                 batch.push(Message::Text(Utf8Bytes::from(&*e.message)));

@@ -1,0 +1,336 @@
+//! Patrol planning in the server: a hotspot analysis of the last days, on a schedule
+//! (`planning.interval_s`) and on demand, announced on the live feed; then a plan for
+//! every team from it (`liandong_core::plan`): from the team's post and back within the
+//! shift, its checkpoints with their dwell, and the hottest cells of the current time
+//! band within reach. A plan that differs from the team's current one is pushed to the
+//! patrol leader as a new version, to be acknowledged like any other adjustment.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use liandong_core::hotspot::{HotspotConfig, Hotspots};
+use liandong_core::plan::{plan, route_coverage, Candidate, Mandatory, Plan, PlanRequest, PlannerConfig, StopKind};
+use liandong_core::Position;
+use liandong_store::RoutePlanRow;
+
+use crate::auth::{require_user, Role};
+use crate::error::ApiError;
+use crate::hotspots::{cell_json, publicity_focus, Recent};
+use crate::live::FeedEvent;
+use crate::patrol::{map_teams, plan_json};
+use crate::pipeline::RouteCommand;
+use crate::time_fmt::{now_ms, rfc3339_ms};
+use crate::AppState;
+
+/// Hotspot cells announced on the feed per analysis.
+const FEED_TOP_CELLS: usize = 20;
+/// A diversion younger than this is left alone by a re-plan: the team is on its way.
+const DIVERSION_HOLD_MS: i64 = 30 * 60_000;
+
+/// What a team's plan is made from, out of the map.
+struct TeamSetting {
+    post: Position,
+    checkpoints: Vec<Mandatory>,
+    /// The team's fixed route, to compare coverage with.
+    fixed: Vec<Position>,
+}
+
+fn team_setting(s: &AppState, team_id: &str) -> Result<TeamSetting, ApiError> {
+    let route = s
+        .map
+        .routes
+        .iter()
+        .find(|r| r.properties.get("team_id").and_then(|v| v.as_str()).unwrap_or(&r.id) == team_id)
+        .ok_or_else(|| ApiError::not_found(format!("no team {team_id} in the map")))?;
+    let fixed: Vec<Position> = route.line.0.iter().filter_map(|c| Position::new(c.x, c.y).ok()).collect();
+    let post_id = route.properties.get("post_id").and_then(|v| v.as_str());
+    let post = post_id
+        .and_then(|id| s.map.posts.iter().find(|p| p.id == id))
+        .and_then(|p| Position::new(p.point.x(), p.point.y()).ok())
+        .or_else(|| fixed.first().copied())
+        .ok_or_else(|| {
+            ApiError::new(StatusCode::CONFLICT, "team_id", format!("team {team_id} has neither a post nor a route"))
+        })?;
+    let mut checkpoints: Vec<(i64, Mandatory)> = s
+        .map
+        .checkpoints
+        .iter()
+        .filter(|c| c.properties.get("team_id").and_then(|v| v.as_str()) == Some(team_id))
+        .filter_map(|c| {
+            let position = Position::new(c.point.x(), c.point.y()).ok()?;
+            let dwell_s = c.properties.get("min_dwell_s").and_then(|v| v.as_f64()).unwrap_or(0.0);
+            let order = c.properties.get("seq").and_then(|v| v.as_i64()).unwrap_or(0);
+            Some((order, Mandatory { id: c.id.clone(), name: c.name.clone(), position, dwell_s }))
+        })
+        .collect();
+    checkpoints.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.id.cmp(&b.1.id)));
+    Ok(TeamSetting { post, checkpoints: checkpoints.into_iter().map(|c| c.1).collect(), fixed })
+}
+
+/// The hottest cells of `band` within reach of `post`, as the planner's candidates
+/// (weight: the cell's smoothed events, density × area).
+fn candidates(spots: &Hotspots, band: usize, post: Position, reach_m: f64) -> Vec<Candidate> {
+    let cell_km2 = (spots.grid().cell_m() / 1000.0).powi(2);
+    let mut out: Vec<Candidate> = spots
+        .band_cells(band)
+        .filter(|c| c.density_per_km2 > 0.0 && c.centre.haversine_m(post) <= reach_m)
+        .map(|c| Candidate {
+            id: format!("cell-{}-{}", c.cell.i, c.cell.j),
+            position: c.centre,
+            weight: c.density_per_km2 * cell_km2,
+        })
+        .collect();
+    out.sort_by(|a, b| b.weight.total_cmp(&a.weight).then_with(|| a.id.cmp(&b.id)));
+    out
+}
+
+/// A team's plan, made from an analysis, with the figures to judge it by.
+pub struct TeamPlan {
+    pub team_id: String,
+    pub post: Position,
+    pub plan: Plan,
+    /// Weight the team's fixed route covers, with the plan's definition of covered.
+    pub fixed_covered_weight: f64,
+    pub band_label: String,
+}
+
+impl TeamPlan {
+    /// The plan body clients see: geometry, the stops to visit (checkpoints and
+    /// hotspots, with planned times and dwell, which adherence checks) and the figures.
+    fn body(&self, analysed_at_ms: i64, budget_s: f64) -> serde_json::Value {
+        let p = &self.plan;
+        let coordinates: Vec<[f64; 2]> = p.geometry.iter().map(|q| [q.lon(), q.lat()]).collect();
+        let waypoints: Vec<serde_json::Value> = p
+            .waypoints
+            .iter()
+            .filter(|w| matches!(w.kind, StopKind::Checkpoint | StopKind::Hotspot))
+            .map(|w| {
+                let name = if w.name.is_empty() { w.id.clone() } else { w.name.clone() };
+                serde_json::json!({
+                    "name": name, "id": w.id, "kind": w.kind, "lon": w.position.lon(), "lat": w.position.lat(),
+                    "planned_time": rfc3339_ms(w.arrive_ms), "dwell_s": w.dwell_s.round() as u32,
+                })
+            })
+            .collect();
+        let round = |x: f64| (x * 100.0).round() / 100.0;
+        serde_json::json!({
+            "geometry": {"type": "LineString", "coordinates": coordinates},
+            "waypoints": waypoints,
+            "figures": {
+                "budget_s": budget_s.round(), "total_s": p.total_s.round(), "travel_s": p.travel_s.round(),
+                "length_m": p.length_m.round(), "covered_weight": round(p.covered_weight),
+                "fixed_route_covered_weight": round(self.fixed_covered_weight),
+                "visited_weight": round(p.visited_weight), "candidate_weight": round(p.total_candidate_weight),
+                "checkpoints": p.mandatory_visited, "band": self.band_label,
+                "analysed_at": rfc3339_ms(analysed_at_ms),
+            },
+        })
+    }
+
+    /// The hotspot and checkpoint stops in order, to tell whether a new plan changes
+    /// anything for the team.
+    fn stops(&self) -> Vec<String> {
+        self.plan
+            .waypoints
+            .iter()
+            .filter(|w| matches!(w.kind, StopKind::Checkpoint | StopKind::Hotspot))
+            .map(|w| w.id.clone())
+            .collect()
+    }
+}
+
+/// Plans one team from an analysis, starting now. CPU work of a few tens of
+/// milliseconds: it runs on the blocking pool.
+async fn plan_team(s: &Arc<AppState>, team_id: &str, spots: &Arc<Hotspots>, now: i64) -> Result<TeamPlan, ApiError> {
+    let setting = team_setting(s, team_id)?;
+    let cfg = s.config.planning;
+    let band = spots.bands().band_of(now);
+    let label = spots.bands().get(band).map(|b| b.label()).unwrap_or_default();
+    let candidates = candidates(spots, band, setting.post, f64::from(cfg.reach_m));
+    let config = PlannerConfig::default();
+    let fixed_covered_weight = route_coverage(&setting.fixed, &candidates, config.coverage_radius_m);
+    let request = PlanRequest {
+        start: setting.post,
+        end: setting.post,
+        budget_s: f64::from(cfg.shift_min) * 60.0,
+        checkpoints: setting.checkpoints,
+        candidates,
+        hotspot_dwell_s: f64::from(cfg.hotspot_dwell_s),
+        start_ms: now,
+    };
+    let roads = s.roads.clone();
+    let planned = tokio::task::spawn_blocking(move || plan(&roads, &request, &config))
+        .await
+        .map_err(|e| ApiError::internal(&e))?
+        .map_err(|e| ApiError::new(StatusCode::CONFLICT, e.field(), format!("team {team_id}: {e}")))?;
+    Ok(TeamPlan {
+        team_id: team_id.to_owned(),
+        post: setting.post,
+        plan: planned,
+        fixed_covered_weight,
+        band_label: label,
+    })
+}
+
+/// Whether `new` differs from the team's current plan enough to push, and why not.
+fn push_decision(head: Option<&RoutePlanRow>, new: &TeamPlan, now: i64) -> Result<(), &'static str> {
+    if new.plan.visited_weight <= 0.0 {
+        return Err("no hotspot within reach: the current route stands");
+    }
+    let Some(h) = head.filter(|h| h.status != "superseded") else { return Ok(()) };
+    if h.kind == "diversion" && now - h.created_ms < DIVERSION_HOLD_MS {
+        return Err("a diversion is under way");
+    }
+    let current: Vec<String> = serde_json::from_str::<serde_json::Value>(&h.plan)
+        .ok()
+        .and_then(|v| v["waypoints"].as_array().cloned())
+        .map(|w| w.iter().filter_map(|w| w["id"].as_str().map(str::to_owned)).collect())
+        .unwrap_or_default();
+    if h.kind == "plan" && current == new.stops() {
+        return Err("the plan is unchanged");
+    }
+    Ok(())
+}
+
+/// What one run did for one team: the plan's figures, the version pushed, or why not.
+fn team_outcome(
+    team_id: &str,
+    tp: Option<&TeamPlan>,
+    row: Option<&RoutePlanRow>,
+    why_not: Option<&str>,
+) -> serde_json::Value {
+    let round = |x: f64| (x * 100.0).round() / 100.0;
+    serde_json::json!({
+        "team_id": team_id,
+        "pushed": row.is_some(),
+        "version": row.map(|r| r.version),
+        "reason": why_not,
+        "covered_weight": tp.map(|t| round(t.plan.covered_weight)),
+        "fixed_route_covered_weight": tp.map(|t| round(t.fixed_covered_weight)),
+        "total_s": tp.map(|t| t.plan.total_s.round()),
+        "stops": tp.map(|t| t.stops().len()),
+    })
+}
+
+/// One planning run: analyse, announce, re-plan every team. `trigger` says who asked
+/// (`schedule` or an operator's name), for the plans' reason and the logs.
+pub async fn run(s: &Arc<AppState>, trigger: &str) -> Result<serde_json::Value, ApiError> {
+    let cfg = s.config.planning;
+    let now = now_ms();
+    let recent = Recent::read(s, i64::from(cfg.days), now).await.map_err(|e| ApiError::unavailable(&e))?;
+    let spots = Arc::new(recent.analyse(s, &HotspotConfig::default())?);
+    let events = recent.events();
+    let band = spots.bands().band_of(now);
+    let label = spots.bands().get(band).map(|b| b.label()).unwrap_or_default();
+    let top: Vec<serde_json::Value> =
+        spots.top(band, FEED_TOP_CELLS).iter().map(|c| cell_json(c, label.clone())).collect();
+    let notice = serde_json::json!({
+        "type": "hotspots",
+        "analysed_at": rfc3339_ms(now),
+        "days": cfg.days,
+        "events": events.len(),
+        "band": band,
+        "band_label": label,
+        "top": {"type": "FeatureCollection", "features": top},
+        "publicity_focus": publicity_focus(s, &events),
+    });
+    s.hub.publish(FeedEvent::notice(Arc::from(notice.to_string())));
+
+    let heads = s.store.route_plan_heads().await.map_err(|e| ApiError::unavailable(&e))?;
+    let mut teams = Vec::new();
+    let mut pushed = 0;
+    for team_id in map_teams(s) {
+        let outcome = match plan_team(s, &team_id, &spots, now).await {
+            Ok(tp) => match push_decision(heads.iter().find(|h| h.team_id == team_id), &tp, now) {
+                Err(why) => team_outcome(&team_id, Some(&tp), None, Some(why)),
+                Ok(()) => match push(s, &tp, now, trigger).await {
+                    Ok(row) => {
+                        pushed += 1;
+                        team_outcome(&team_id, Some(&tp), Some(&row), None)
+                    }
+                    Err(e) => team_outcome(&team_id, Some(&tp), None, Some(&e.message())),
+                },
+            },
+            Err(e) => team_outcome(&team_id, None, None, Some(&e.message())),
+        };
+        teams.push(outcome);
+    }
+    tracing::info!(trigger, events = events.len(), band = %label, pushed, "planning run");
+    Ok(serde_json::json!({
+        "analysed_at": rfc3339_ms(now),
+        "events": events.len(),
+        "band": band,
+        "band_label": label,
+        "pushed": pushed,
+        "teams": teams,
+    }))
+}
+
+/// Pushes a team's plan as a new version through the sequencer.
+async fn push(s: &AppState, tp: &TeamPlan, now: i64, trigger: &str) -> Result<RoutePlanRow, ApiError> {
+    let cmd = RouteCommand::Push {
+        team_id: tp.team_id.clone(),
+        kind: "plan".into(),
+        reason: format!(
+            "re-plan after the hotspot analysis ({} band): covers {:.1} of hotspot weight, the fixed route {:.1}",
+            tp.band_label, tp.plan.covered_weight, tp.fixed_covered_weight
+        ),
+        plan: tp.body(now, f64::from(s.config.planning.shift_min) * 60.0),
+        anchor: tp.plan.geometry.first().copied().unwrap_or(tp.post),
+        actor: trigger.to_owned(),
+        now_ms: now,
+    };
+    match s.ingest.submit_route(cmd).await? {
+        Ok(row) => Ok(row),
+        Err(reason) => Err(ApiError::new(StatusCode::CONFLICT, "team_id", reason)),
+    }
+}
+
+/// `POST /api/v1/planning/run`: analyse now and re-plan every team (operators).
+pub async fn run_now(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
+    let user = require_user(&s.tokens, &headers, uri.query(), &[Role::Operator, Role::Admin])?;
+    Ok(Json(run(&s, &user.name).await?).into_response())
+}
+
+/// `POST /api/v1/teams/{team_id}/replan`: plans one team from a fresh analysis and
+/// pushes it, changed or not (operators). 201 with the plan.
+pub async fn replan(
+    State(s): State<Arc<AppState>>,
+    Path(team_id): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Result<Response, ApiError> {
+    let user = require_user(&s.tokens, &headers, uri.query(), &[Role::Operator, Role::Admin])?;
+    let now = now_ms();
+    let recent =
+        Recent::read(&s, i64::from(s.config.planning.days), now).await.map_err(|e| ApiError::unavailable(&e))?;
+    let spots = Arc::new(recent.analyse(&s, &HotspotConfig::default())?);
+    let tp = plan_team(&s, &team_id, &spots, now).await?;
+    let row = push(&s, &tp, now, &user.name).await?;
+    Ok((StatusCode::CREATED, Json(serde_json::json!({"plan": plan_json(&row)}))).into_response())
+}
+
+/// Runs the analysis and re-plan every `planning.interval_s` until shutdown (the first
+/// one an interval after start-up). With several instances on one database each runs
+/// its own schedule; a re-plan that changes nothing pushes nothing.
+pub async fn schedule(state: std::sync::Weak<AppState>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let Some(interval_s) = state.upgrade().map(|s| s.config.planning.interval_s).filter(|i| *i > 0) else {
+        return;
+    };
+    let period = std::time::Duration::from_secs(u64::from(interval_s));
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            _ = stop.wait_for(|stopped| *stopped) => return,
+        }
+        let Some(s) = state.upgrade() else { return };
+        if let Err(e) = run(&s, "schedule").await {
+            tracing::warn!(error = %e.message(), "scheduled planning run failed; next one at the next interval");
+        }
+    }
+}
