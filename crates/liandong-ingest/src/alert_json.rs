@@ -34,6 +34,7 @@ const MAX_TEXT_CHARS: usize = 64;
 pub fn decode(body: &[u8]) -> Result<CameraEvent, FieldError> {
     let root: Value =
         serde_json::from_slice(body).map_err(|e| FieldError::new("body", format!("is not valid JSON: {e}")))?;
+    crate::refuse_nul(&root)?;
     let Value::Object(mut root) = root else {
         return Err(FieldError::new("body", "must be a JSON object"));
     };

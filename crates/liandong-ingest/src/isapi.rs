@@ -568,6 +568,10 @@ fn parse(body: &[u8]) -> Result<Doc, FieldError> {
         syntax_error(&String::from_utf8_lossy(&body[..at]), at, "is not UTF-8")
     })?;
     refuse_dtd(text)?;
+    // XML 1.0 has no NUL, raw or as a character reference, and PostgreSQL cannot store one.
+    if let Some(at) = text.find('\0') {
+        return Err(syntax_error(text, at, crate::NUL_REASON));
+    }
     let mut reader = Reader::from_str(text);
     let mut root: Option<String> = None;
     // Open elements below the root: local name and text so far.
@@ -706,6 +710,18 @@ fn syntax_error(text: &str, byte: usize, what: &str) -> FieldError {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn nul_is_refused_raw_or_as_a_character_reference() {
+        for body in [
+            "<EventNotificationAlert>\u{0}</EventNotificationAlert>",
+            "<EventNotificationAlert>&#0;</EventNotificationAlert>",
+        ] {
+            let e = decode(Some("application/xml"), body.as_bytes()).unwrap_err();
+            assert!(e.field == "body" && (e.reason.contains("NUL") || e.reason.contains("0x0")), "{body:?}: {e}");
+        }
+    }
+
     use super::*;
 
     /// 2024-05-01T00:00:00Z, which is 08:00 in Beijing.

@@ -82,6 +82,7 @@ pub fn decode_batch(body: &[u8]) -> Result<Vec<Result<Report, FieldError>>, Fiel
 
 /// Decodes one item; fields in errors are relative to the item.
 fn decode_item(item: Value) -> Result<Report, FieldError> {
+    crate::refuse_nul(&item)?;
     let Value::Object(mut item) = item else {
         return Err(FieldError::new("item", "must be an object"));
     };

@@ -21,6 +21,52 @@ use liandong_core::{CoordError, Datum, Position, UnixMs};
 
 pub use timestamp::parse_timestamp;
 
+/// Why a text holding U+0000 is refused.
+pub const NUL_REASON: &str = "must not contain the NUL character (U+0000)";
+
+/// The path (`attributes.note`, `waypoints[2].name`) of the first key or string in `v`
+/// that holds U+0000, which PostgreSQL cannot store in text or jsonb: accepted, it would
+/// fail the whole group commit it lands in, everyone else's reports with it.
+pub fn nul_path(v: &serde_json::Value) -> Option<String> {
+    fn walk(v: &serde_json::Value, path: &mut String) -> bool {
+        match v {
+            serde_json::Value::String(s) => s.contains('\0'),
+            serde_json::Value::Array(items) => items.iter().enumerate().any(|(i, item)| {
+                let len = path.len();
+                path.push_str(&format!("[{i}]"));
+                let found = walk(item, path);
+                if !found {
+                    path.truncate(len);
+                }
+                found
+            }),
+            serde_json::Value::Object(map) => map.iter().any(|(k, item)| {
+                let len = path.len();
+                if !path.is_empty() {
+                    path.push('.');
+                }
+                path.push_str(k);
+                let found = k.contains('\0') || walk(item, path);
+                if !found {
+                    path.truncate(len);
+                }
+                found
+            }),
+            _ => false,
+        }
+    }
+    let mut path = String::new();
+    walk(v, &mut path).then(|| if path.is_empty() { "body".to_owned() } else { path })
+}
+
+/// Refuses a JSON value holding U+0000 anywhere, naming where.
+pub fn refuse_nul(v: &serde_json::Value) -> Result<(), FieldError> {
+    match nul_path(v) {
+        Some(path) => Err(FieldError::new(path, NUL_REASON)),
+        None => Ok(()),
+    }
+}
+
 /// A decoded, validated location report, before the device is looked up.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Report {
@@ -111,6 +157,21 @@ fn datum(field: &str, name: &str) -> Result<Datum, FieldError> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn nul_is_found_by_its_path_in_keys_values_and_arrays() {
+        let v = serde_json::json!({"a": 1, "b": {"c": ["ok", "x\u{0}"]}});
+        assert_eq!(crate::nul_path(&v).as_deref(), Some("b.c[1]"));
+        let v = serde_json::json!({"ok": {"k\u{0}": 1}});
+        assert_eq!(crate::nul_path(&v).as_deref(), Some("ok.k\u{0}"));
+        assert_eq!(crate::nul_path(&serde_json::json!("\u{0}")).as_deref(), Some("body"));
+        assert_eq!(crate::nul_path(&serde_json::json!({"a": ["b", {"c": "d"}]})), None);
+        let e = crate::osmand::decode(Some("id=1&lat=30&lon=107&x=%00"), None, b"").unwrap_err();
+        assert_eq!((e.field.as_str(), e.reason.as_str()), ("x", crate::NUL_REASON));
+        let e = crate::alert_json::decode(br#"{"camera_id": "c\u0000"}"#).unwrap_err();
+        assert_eq!(e.field, "camera_id");
+    }
+
     use super::*;
 
     #[test]

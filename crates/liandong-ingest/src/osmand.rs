@@ -49,11 +49,13 @@ pub fn decode(query: Option<&str>, content_type: Option<&str>, body: &[u8]) -> R
     let mut params = Params::default();
     params.extend(query.unwrap_or("").as_bytes());
     if body.iter().all(u8::is_ascii_whitespace) {
+        params.refuse_nul()?;
         return from_params(params);
     }
     match body_kind(content_type, body)? {
         BodyKind::Form => {
             params.extend(body);
+            params.refuse_nul()?;
             from_params(params)
         }
         BodyKind::Json => from_json(params, body),
@@ -92,6 +94,14 @@ impl Params {
     fn extend(&mut self, bytes: &[u8]) {
         for (k, v) in form_urlencoded::parse(bytes) {
             self.0.insert(k.into_owned(), v.into_owned());
+        }
+    }
+
+    /// Refuses a parameter (`%00` in its name or value) that PostgreSQL could not store.
+    fn refuse_nul(&self) -> Result<(), FieldError> {
+        match self.0.iter().find(|(k, v)| k.contains('\0') || v.contains('\0')) {
+            Some((k, _)) => Err(FieldError::new(k.replace('\0', "\\0"), crate::NUL_REASON)),
+            None => Ok(()),
         }
     }
 
@@ -226,6 +236,7 @@ fn restore_plus(t: &str) -> Cow<'_, str> {
 fn from_json(mut query: Params, body: &[u8]) -> Result<Report, FieldError> {
     let root: Value =
         serde_json::from_slice(body).map_err(|e| FieldError::new("body", format!("is not valid JSON: {e}")))?;
+    crate::refuse_nul(&root)?;
     let Value::Object(mut root) = root else {
         return Err(FieldError::new("body", "must be a JSON object"));
     };

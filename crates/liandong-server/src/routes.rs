@@ -57,6 +57,12 @@ pub(crate) async fn read_json<T: serde::de::DeserializeOwned>(
 ) -> Result<T, ApiError> {
     require_json(headers)?;
     let bytes = read_body(headers, body, limit).await?;
+    // A JSON string holds U+0000 only as the escape `\u0000`: look closer only then.
+    if bytes.windows(6).any(|w| w == b"\\u0000") {
+        if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes) {
+            liandong_ingest::refuse_nul(&v)?;
+        }
+    }
     serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_request("body", e.to_string()))
 }
 

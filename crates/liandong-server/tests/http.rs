@@ -221,6 +221,32 @@ async fn bad_input_gets_a_4xx_naming_the_field() {
             "kind",
         ),
         (
+            // PostgreSQL stores no U+0000: accepted, one such report would fail the
+            // group commit of everyone's reports that share it.
+            "NUL in an attribute",
+            json_post(KEY),
+            json!({"positions": [{"device_id": "866001", "lon": 107.1, "lat": 30.7, "attributes": {"note": "a\u{0}b"}}]})
+                .to_string(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "positions[0].attributes.note",
+        ),
+        (
+            "NUL over OsmAnd",
+            Request::get(format!("/osmand?id=866001&lat=30.7&lon=107.1&timestamp={t}&key={KEY}&note=a%00b")),
+            String::new(),
+            StatusCode::BAD_REQUEST,
+            "note",
+        ),
+        (
+            "NUL in a device's name",
+            Request::post("/api/v1/devices")
+                .header("authorization", format!("Bearer {ADMIN}"))
+                .header("content-type", "application/json"),
+            json!({"device_id": "ab", "name": "x\u{0}"}).to_string(),
+            StatusCode::BAD_REQUEST,
+            "name",
+        ),
+        (
             "timestamp far in the future",
             Request::get(format!("/osmand?id=866001&lat=30.7&lon=107.1&timestamp={}&key={KEY}", t + 86_400)),
             String::new(),
