@@ -1,0 +1,189 @@
+// The alert queue: every alert the operator may see, from the alerts history on load and
+// from the live feed after, most urgent first (priority 1 on top, newest first within a
+// priority). New alerts flash in the queue and on the map for a while.
+
+import { t, clock } from './i18n.js';
+
+/** How long a new alert flashes. */
+const FRESH_MS = 15_000;
+/** How many alerts the panel lists (the map shows all of the last day). */
+const SHOWN = 40;
+/** How long an alert stays on the map and in the queue. */
+const KEEP_MS = 24 * 3600 * 1000;
+
+export class AlertQueue {
+  /**
+   * @param {HTMLElement} list the queue's `<ol>`
+   * @param {object} o
+   * @param {(alert: object) => void} o.onLocate
+   * @param {(alert: object) => Promise<string>} o.onOpenIncident answers the note to show
+   * @param {() => void} o.onChange the alerts changed (map source, counters)
+   * @param {(deviceId: string) => string} [o.deviceName] a device's name, for unit alerts
+   */
+  constructor(list, o) {
+    this.list = list;
+    this.o = o;
+    /** seq → alert data (with `seq`, `rule`, `priority`, `time`, `lon`, `lat`, `place`, …) */
+    this.alerts = new Map();
+    /** seq → when it arrived on this screen (performance.now), for the flash */
+    this.arrived = new Map();
+    /** seq → a note shown under the alert (e.g. the incident opened from it) */
+    this.notes = new Map();
+    list.addEventListener('click', (ev) => this.click(ev));
+  }
+
+  /** Alerts from the history API: not flashed, they are not new to the centre. */
+  load(messages) {
+    for (const m of messages) {
+      const a = m?.type === 'alert' ? m.data : m;
+      if (a && typeof a.seq === 'number') this.alerts.set(a.seq, a);
+    }
+    this.render();
+  }
+
+  /** An alert from the live feed. */
+  add(msg) {
+    const a = msg.data;
+    if (!a) return;
+    a.seq ??= msg.seq;
+    this.alerts.set(a.seq, a);
+    this.arrived.set(a.seq, performance.now());
+    this.render();
+    setTimeout(() => this.render(), FRESH_MS + 50);
+  }
+
+  isFresh(seq, now = performance.now()) {
+    const at = this.arrived.get(seq);
+    return at !== undefined && now - at < FRESH_MS;
+  }
+
+  anyFresh() {
+    const now = performance.now();
+    for (const seq of this.arrived.keys()) if (this.isFresh(seq, now)) return true;
+    return false;
+  }
+
+  /** The alerts of the last day, most urgent first. */
+  ordered() {
+    const cutoff = Date.now() - KEEP_MS;
+    const list = [];
+    for (const [seq, a] of this.alerts) {
+      const ms = Date.parse(a.time);
+      if (ms < cutoff && !this.isFresh(seq)) {
+        this.alerts.delete(seq);
+        this.arrived.delete(seq);
+        continue;
+      }
+      list.push(a);
+    }
+    return list.sort((x, y) => (x.priority ?? 9) - (y.priority ?? 9) || Date.parse(y.time) - Date.parse(x.time) || y.seq - x.seq);
+  }
+
+  counts() {
+    let p1 = 0;
+    for (const a of this.alerts.values()) if (a.priority === 1) p1 += 1;
+    return { total: this.alerts.size, p1 };
+  }
+
+  /** The alerts as map features. */
+  features() {
+    const now = performance.now();
+    return this.ordered()
+      .filter((a) => Number.isFinite(a.lon) && Number.isFinite(a.lat))
+      .map((a) => ({
+        type: 'Feature',
+        geometry: { type: 'Point', coordinates: [a.lon, a.lat] },
+        properties: { seq: a.seq, rule: a.rule, priority: Math.max(1, Math.min(5, a.priority ?? 3)), fresh: this.isFresh(a.seq, now) },
+      }));
+  }
+
+  render() {
+    const all = this.ordered();
+    this.list.replaceChildren();
+    if (all.length === 0) {
+      const li = document.createElement('li');
+      li.className = 'empty';
+      li.textContent = t('alert_queue_empty');
+      this.list.append(li);
+    }
+    for (const a of all.slice(0, SHOWN)) this.list.append(this.item(a));
+    this.o.onChange();
+  }
+
+  item(a) {
+    const li = document.createElement('li');
+    li.className = `alert p${Math.min(a.priority ?? 3, 4)}${this.isFresh(a.seq) ? ' fresh' : ''}`;
+    li.dataset.seq = String(a.seq);
+    li.dataset.rule = a.rule;
+
+    const head = el('div', 'head');
+    head.append(el('span', 'prio', t('priority', { p: a.priority ?? '?' })), el('span', 'rule', t(`rule.${a.rule}`)), el('time', 'time', clock(Date.parse(a.time))));
+    li.append(head);
+
+    const what = describe(a, this.o.deviceName ?? ((id) => id));
+    if (what) li.append(el('div', 'what', what));
+    const where = place(a);
+    if (where) li.append(el('div', 'where', where));
+    const note = this.notes.get(a.seq);
+    if (note) li.append(el('div', 'note', note));
+
+    const actions = el('div', 'actions');
+    const locate = el('button', 'locate', t('locate'));
+    locate.dataset.action = 'locate';
+    const open = el('button', 'open', t('open_incident'));
+    open.dataset.action = 'open';
+    actions.append(locate, open);
+    li.append(actions);
+    return li;
+  }
+
+  async click(ev) {
+    const button = ev.target.closest('button[data-action]');
+    const li = ev.target.closest('li.alert');
+    if (!li) return;
+    const a = this.alerts.get(Number(li.dataset.seq));
+    if (!a) return;
+    if (!button || button.dataset.action === 'locate') {
+      this.o.onLocate(a);
+      return;
+    }
+    button.disabled = true;
+    this.notes.set(a.seq, await this.o.onOpenIncident(a));
+    this.render();
+  }
+}
+
+function el(tag, cls, text) {
+  const e = document.createElement(tag);
+  e.className = cls;
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+
+/** What the alert is about, in one line: the plate or person and why, the report's text, … */
+function describe(a, deviceName) {
+  const parts = [];
+  if (a.read?.value) parts.push(`${a.rule === 'watchlist_person' ? t('person') : t('plate')} ${a.read.value}`);
+  if (a.watch?.reason) parts.push(a.watch.reason);
+  if (a.person?.name) parts.push(a.person.name);
+  if (a.zone?.fence_name) parts.push(a.zone.fence_name);
+  if (a.report?.category) parts.push(t(`category.${a.report.category}`));
+  if (a.report?.text) parts.push(a.report.text);
+  if (a.storm?.suppressed) parts.push(t('held_back', { n: a.storm.suppressed }));
+  if (a.device_id && !a.read) parts.push(`${t('device')} ${deviceName(a.device_id)}`);
+  if (a.silent_min) parts.push(t('silent_min', { n: a.silent_min }));
+  return parts.join(' · ');
+}
+
+/** Where: the camera, the township and grid, the nearest post. */
+function place(a) {
+  const parts = [];
+  if (a.camera?.name) parts.push(a.camera.name);
+  const p = a.place ?? {};
+  const township = p.township?.name;
+  const grid = p.grid?.name;
+  if (township) parts.push(grid ? `${township} ${grid}` : township);
+  const post = p.nearest_posts?.[0];
+  if (post?.name) parts.push(`${t('nearest_post')} ${post.name}${post.distance_m ? ` ${(post.distance_m / 1000).toFixed(1)} km` : ''}`);
+  return parts.join(' · ');
+}

@@ -1,0 +1,77 @@
+// The wall map's side of the HTTP API: the operator's token and authenticated requests.
+// Everything is fetched from the page's own origin; the page never names another host.
+
+const TOKEN_KEY = 'liandong.token';
+
+/**
+ * The token to use: `?token=` in the address (then remembered and taken out of the
+ * address bar, so it does not linger on a wall screen), else the remembered one.
+ */
+export function takeToken() {
+  const url = new URL(location.href);
+  const given = url.searchParams.get('token');
+  if (given) {
+    localStorage.setItem(TOKEN_KEY, given);
+    url.searchParams.delete('token');
+    history.replaceState(null, '', url.pathname + url.search + url.hash);
+    return given;
+  }
+  return localStorage.getItem(TOKEN_KEY);
+}
+
+export function saveToken(token) {
+  localStorage.setItem(TOKEN_KEY, token);
+}
+
+export function forgetToken() {
+  localStorage.removeItem(TOKEN_KEY);
+}
+
+/** An API failure with the server's status and the field it named. */
+export class ApiFailure extends Error {
+  constructor(status, message, field) {
+    super(message);
+    this.status = status;
+    this.field = field;
+  }
+}
+
+export class Api {
+  constructor(token) {
+    this.token = token;
+  }
+
+  async request(method, path, body) {
+    const init = { method, headers: { Authorization: `Bearer ${this.token}` } };
+    if (body !== undefined) {
+      init.headers['Content-Type'] = 'application/json';
+      init.body = JSON.stringify(body);
+    }
+    let res;
+    try {
+      res = await fetch(path, init);
+    } catch (e) {
+      throw new ApiFailure(0, String(e.message ?? e));
+    }
+    const text = await res.text();
+    let json = null;
+    try {
+      json = text ? JSON.parse(text) : null;
+    } catch {
+      // Not JSON: the status says enough.
+    }
+    if (!res.ok) {
+      const err = json?.error;
+      throw new ApiFailure(res.status, err?.message ?? `${res.status} ${res.statusText}`, err?.field);
+    }
+    return json;
+  }
+
+  get(path) {
+    return this.request('GET', path);
+  }
+
+  post(path, body) {
+    return this.request('POST', path, body);
+  }
+}

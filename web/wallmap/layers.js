@@ -1,0 +1,311 @@
+// The map's style and layers. Everything is drawn from GeoJSON the server serves from
+// its map directory (`GET /api/v1/layers/{name}`) and from the live feed: no tiles, no
+// sprite and no glyphs, so nothing is fetched from outside. Text labels would need
+// glyph files, so the few labels the wall shows (township names) are HTML elements.
+
+export const COLORS = {
+  background: '#050d17',
+  county: '#0b1b2c',
+  countyLine: '#4fd1ff',
+  township: '#0f2439',
+  townshipLine: '#2e5f8a',
+  grid: '#1b3a57',
+  jurisdiction: '#8f7bff',
+  post: '#2f7dff',
+  route: '#35e0a1',
+  unit: {
+    moving: '#3dff8f',
+    idle: '#2fd0ff',
+    busy: '#ff9a1f',
+    stale: '#7d8a99',
+    doubtful: '#ffe14d',
+  },
+  camera: {
+    checkpoint: '#ffa31a',
+    skynet: '#8fd3f0',
+    sharp_eyes: '#9ccc65',
+    huiyan: '#c792ff',
+    face: '#ff6bc1',
+    parking: '#b9b4ff',
+  },
+  fence: {
+    school: '#ffd166',
+    scenic: '#06d6a0',
+    commercial: '#ef476f',
+    industrial: '#f78c6b',
+    community: '#4cc9f0',
+  },
+  /** By alert priority: 1 red, 2 orange, 3 to 5 yellow. */
+  priority: { 1: '#ff2d55', 2: '#ff7a1a', 3: '#ffd23f' },
+};
+
+const byPriority = ['match', ['get', 'priority'], 1, COLORS.priority[1], 2, COLORS.priority[2], COLORS.priority[3]];
+
+/** An empty style: a dark background and nothing that needs a server. */
+export function baseStyle() {
+  return {
+    version: 8,
+    sources: {},
+    layers: [{ id: 'background', type: 'background', paint: { 'background-color': COLORS.background } }],
+  };
+}
+
+const byKind = (table, fallback) => ['match', ['get', 'kind'], ...Object.entries(table).flat(), fallback];
+
+const byZoom = (z0, v0, z1, v1) => ['interpolate', ['linear'], ['zoom'], z0, v0, z1, v1];
+
+/** Vehicles are drawn larger than people. */
+const unitRadius = (r) => ['match', ['get', 'kind'], 'vehicle', r * 1.35, r];
+
+const roadWidth = (county, township, other) => ['match', ['get', 'class'], 'county', county, 'township', township, other];
+
+/**
+ * The toggles of the layer panel, in drawing order (first drawn lowest). `source` is the
+ * map layer (or the live source) it draws from; `layers` the MapLibre layers it switches.
+ * Cameras have one toggle per kind, drawn from one GPU layer each with a filter.
+ */
+export const TOGGLES = [
+  { key: 'boundary', source: 'boundary', on: true },
+  { key: 'townships', source: 'townships', on: true },
+  { key: 'grids', source: 'grids', on: true },
+  { key: 'jurisdictions', source: 'jurisdictions', on: false },
+  { key: 'fences', source: 'fences', on: true },
+  { key: 'roads', source: 'roads', on: true },
+  { key: 'routes', source: 'routes', on: true },
+  { key: 'checkpoints', source: 'checkpoints', on: false },
+  { key: 'posts', source: 'posts', on: true },
+  ...Object.keys(COLORS.camera).map((kind) => ({ key: `cameras.${kind}`, source: 'cameras', kind, on: true })),
+  { key: 'incidents', source: 'incidents', on: true, live: true },
+  { key: 'alerts', source: 'alerts', on: true, live: true },
+  { key: 'units', source: 'units', on: true, live: true },
+];
+
+/** The MapLibre layers of one toggle. */
+export function layersOf(toggle) {
+  const id = toggle.key.replace('.', '-');
+  const src = toggle.source;
+  switch (toggle.key) {
+    case 'boundary':
+      return [
+        { id: 'boundary-fill', type: 'fill', source: src, paint: { 'fill-color': COLORS.county } },
+        {
+          id: 'boundary-glow',
+          type: 'line',
+          source: src,
+          paint: { 'line-color': COLORS.countyLine, 'line-width': 9, 'line-opacity': 0.18, 'line-blur': 4 },
+        },
+        { id: 'boundary-line', type: 'line', source: src, paint: { 'line-color': COLORS.countyLine, 'line-width': 2.5 } },
+      ];
+    case 'townships':
+      return [
+        { id: 'townships-fill', type: 'fill', source: src, paint: { 'fill-color': COLORS.township, 'fill-opacity': 0.55 } },
+        {
+          id: 'townships-line',
+          type: 'line',
+          source: src,
+          paint: { 'line-color': COLORS.townshipLine, 'line-width': byZoom(8, 1, 13, 2.5) },
+        },
+      ];
+    case 'grids':
+      return [
+        {
+          id: 'grids-line',
+          type: 'line',
+          source: src,
+          paint: { 'line-color': COLORS.grid, 'line-width': byZoom(8, 0.4, 13, 1.2), 'line-opacity': 0.8 },
+        },
+      ];
+    case 'jurisdictions':
+      return [
+        {
+          id: 'jurisdictions-line',
+          type: 'line',
+          source: src,
+          paint: { 'line-color': COLORS.jurisdiction, 'line-width': 1.6, 'line-dasharray': [3, 2], 'line-opacity': 0.9 },
+        },
+      ];
+    case 'fences':
+      return [
+        {
+          id: 'fences-fill',
+          type: 'fill',
+          source: src,
+          paint: { 'fill-color': byKind(COLORS.fence, '#cccccc'), 'fill-opacity': 0.22 },
+        },
+        {
+          id: 'fences-line',
+          type: 'line',
+          source: src,
+          paint: { 'line-color': byKind(COLORS.fence, '#cccccc'), 'line-width': 2, 'line-dasharray': [2, 1] },
+        },
+      ];
+    case 'roads':
+      return [
+        {
+          id: 'roads-line',
+          type: 'line',
+          source: src,
+          layout: { 'line-cap': 'round', 'line-join': 'round' },
+          paint: {
+            'line-color': ['match', ['get', 'class'], 'county', '#d9b26f', 'township', '#a88d62', '#6f6552'],
+            // A zoom curve must be the outermost expression; the road class picks the width at each stop.
+            'line-width': ['interpolate', ['linear'], ['zoom'], 8, roadWidth(1.6, 1.1, 0.6), 14, roadWidth(6, 4, 2.5)],
+          },
+        },
+      ];
+    case 'routes':
+      return [
+        {
+          id: 'routes-line',
+          type: 'line',
+          source: src,
+          layout: { 'line-cap': 'round', 'line-join': 'round' },
+          paint: { 'line-color': COLORS.route, 'line-width': byZoom(8, 1.6, 14, 5), 'line-opacity': 0.75 },
+        },
+      ];
+    case 'checkpoints':
+      return [
+        {
+          id: 'checkpoints-circle',
+          type: 'circle',
+          source: src,
+          paint: {
+            'circle-radius': byZoom(8, 3, 14, 7),
+            'circle-color': COLORS.background,
+            'circle-stroke-color': COLORS.route,
+            'circle-stroke-width': 2,
+          },
+        },
+      ];
+    case 'posts':
+      return [
+        {
+          id: 'posts-circle',
+          type: 'circle',
+          source: src,
+          paint: {
+            // A white disc in a thick blue ring: unlike any unit or camera dot.
+            'circle-radius': byZoom(8, 7, 14, 13),
+            'circle-color': '#ffffff',
+            'circle-stroke-color': COLORS.post,
+            'circle-stroke-width': 4,
+          },
+        },
+      ];
+    case 'incidents':
+      return [
+        {
+          id: 'incidents-circle',
+          type: 'circle',
+          source: src,
+          paint: {
+            'circle-radius': byZoom(8, 9, 14, 16),
+            'circle-color': 'rgba(0,0,0,0)',
+            'circle-stroke-color': '#ff9a1f',
+            'circle-stroke-width': 3,
+          },
+        },
+      ];
+    case 'alerts':
+      return [
+        {
+          id: 'alerts-circle',
+          type: 'circle',
+          source: src,
+          paint: {
+            'circle-radius': byZoom(8, 6, 14, 12),
+            'circle-color': byPriority,
+            'circle-opacity': 0.9,
+            'circle-stroke-color': '#ffffff',
+            'circle-stroke-width': 1.5,
+          },
+        },
+        {
+          // New alerts flash: the ring's radius and opacity are animated while any are fresh.
+          id: 'alerts-flash',
+          type: 'circle',
+          source: src,
+          filter: ['==', ['get', 'fresh'], true],
+          paint: {
+            'circle-radius': 14,
+            'circle-color': 'rgba(0,0,0,0)',
+            'circle-stroke-color': byPriority,
+            'circle-stroke-width': 3,
+            'circle-stroke-opacity': 0.9,
+          },
+        },
+      ];
+    case 'units':
+      return [
+        {
+          id: 'units-circle',
+          type: 'circle',
+          source: src,
+          paint: {
+            'circle-radius': ['interpolate', ['linear'], ['zoom'], 8, unitRadius(7), 14, unitRadius(12)],
+            'circle-color': ['match', ['get', 'status'], ...Object.entries(COLORS.unit).flat(), '#ffffff'],
+            'circle-stroke-color': '#02060b',
+            'circle-stroke-width': 1.5,
+          },
+        },
+      ];
+    default:
+      if (toggle.source === 'cameras') {
+        return [
+          {
+            id,
+            type: 'circle',
+            source: src,
+            filter: ['==', ['get', 'kind'], toggle.kind],
+            paint: {
+              'circle-radius': byZoom(8, 3, 14, 7),
+              'circle-color': COLORS.camera[toggle.kind],
+              'circle-stroke-color': '#02060b',
+              'circle-stroke-width': 1,
+            },
+          },
+        ];
+      }
+      return [];
+  }
+}
+
+/** The swatch colour shown beside a toggle in the layer panel. */
+export function swatchOf(toggle) {
+  if (toggle.source === 'cameras') return COLORS.camera[toggle.kind];
+  return {
+    boundary: COLORS.countyLine,
+    townships: COLORS.townshipLine,
+    grids: '#3b6a93',
+    jurisdictions: COLORS.jurisdiction,
+    fences: COLORS.fence.school,
+    roads: '#d9b26f',
+    routes: COLORS.route,
+    checkpoints: COLORS.route,
+    posts: COLORS.post,
+    incidents: '#ff9a1f',
+    alerts: COLORS.priority[1],
+    units: COLORS.unit.moving,
+  }[toggle.key];
+}
+
+export function emptyCollection() {
+  return { type: 'FeatureCollection', features: [] };
+}
+
+/** The bounding box `[minLon, minLat, maxLon, maxLat]` of a FeatureCollection. */
+export function bboxOf(fc) {
+  const b = [Infinity, Infinity, -Infinity, -Infinity];
+  const visit = (c) => {
+    if (typeof c[0] === 'number') {
+      b[0] = Math.min(b[0], c[0]);
+      b[1] = Math.min(b[1], c[1]);
+      b[2] = Math.max(b[2], c[0]);
+      b[3] = Math.max(b[3], c[1]);
+    } else {
+      for (const x of c) visit(x);
+    }
+  };
+  for (const f of fc.features) if (f.geometry) visit(f.geometry.coordinates);
+  return b;
+}
