@@ -1218,3 +1218,68 @@ async fn the_scheduled_analysis_reaches_the_operator_without_asking() {
     assert_eq!(route["data"]["plan"]["created_by"], "schedule");
     srv.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_acknowledged_alert_shows_as_acknowledged_on_every_operators_screen() {
+    const SECOND: &str = "alerts-second-operator";
+    let srv = start_with("ack", |c| {
+        c.tokens.push(TokenConfig {
+            token: Secret::new(SECOND),
+            role: Role::Operator,
+            name: "值班员乙".into(),
+            unit_id: None,
+        });
+    })
+    .await;
+    srv.admin("/api/v1/cameras", json!({"camera_id": "cam-1", "name": "横路卡口", "kind": "checkpoint", "lon": 107.15, "lat": 30.6, "key": CAMERA_KEY})).await;
+    srv.admin("/api/v1/watchlist", json!({"watch_id": "w-1", "kind": "plate", "value": "川S54321", "reason": "涉案车辆", "priority": 2, "roles": ["operator"]})).await;
+    let ack = srv.anpr("cam-1", CAMERA_KEY, "川S54321", "2026-11-27T03:00:00+08:00").await;
+    let alert_seq = ack["alert_seq"].as_i64().expect("an alert");
+    let mut second = srv.ws(SECOND).await;
+    let mut partner = srv.ws(PARTNER).await;
+    let ack_by = |token: &'static str, seq: i64, body: Option<Value>| {
+        let mut r = srv.http.post(format!("{}/api/v1/alerts/{seq}/ack", srv.url)).bearer_auth(token);
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        r.send()
+    };
+
+    // The first operator acknowledges; the second sees it at once.
+    let r = ack_by(OPERATOR, alert_seq, Some(json!({"note": "已通知巡防队拦截"}))).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!((v["alert_seq"].as_i64(), v["by"].as_str()), (Some(alert_seq), Some(OPERATOR)), "{v}");
+    let seen = next_of(&mut second, "alert_ack", 2000).await.expect("the other operator's screen hears of it");
+    assert_eq!(seen["data"]["alert_seq"], alert_seq);
+    assert_eq!(seen["data"]["by"], OPERATOR);
+    assert_eq!(seen["data"]["note"], "已通知巡防队拦截");
+    assert!(next_of(&mut partner, "alert_ack", 500).await.is_none(), "only those who see the alert hear of it");
+
+    // The history says who acknowledged first; a second acknowledgement is kept and told.
+    let r = ack_by(SECOND, alert_seq, None).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["first"]["by"], OPERATOR, "{v}");
+    let (status, h) = srv.get(OPERATOR, "/api/v1/history/alerts").await;
+    assert_eq!(status, 200);
+    assert_eq!(h["acknowledged"][alert_seq.to_string()]["by"], OPERATOR, "{h}");
+
+    // A screen that reconnects gets the acknowledgements it missed.
+    let mut late =
+        tokio_tungstenite::connect_async(format!("ws://{}/api/v1/live?token={OPERATOR}&since={alert_seq}", srv.addr))
+            .await
+            .unwrap()
+            .0;
+    let replayed = next_of(&mut late, "alert_ack", 2000).await.expect("replayed");
+    assert_eq!(replayed["data"]["alert_seq"], alert_seq);
+
+    // Who may not, and what is not there, are told apart.
+    assert_eq!(ack_by(PARTNER, alert_seq, None).await.unwrap().status(), 403);
+    assert_eq!(ack_by(OPERATOR, alert_seq + 1000, None).await.unwrap().status(), 404);
+    let r = ack_by(OPERATOR, alert_seq, Some(json!({"note": "长".repeat(501)}))).await.unwrap();
+    assert_eq!(r.status(), 400);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["field"], "note");
+    srv.finish().await;
+}

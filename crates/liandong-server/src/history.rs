@@ -143,12 +143,20 @@ pub async fn alerts(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri
     let (from, to) = (q.from.unwrap_or(0), q.to.unwrap_or(i64::MAX));
     let role = user.role.as_str();
     let rows = s.store.alerts_in(q.bbox, from, to, q.limit).await.map_err(|e| ApiError::unavailable(&e))?;
-    let visible: Vec<Box<RawValue>> = rows
+    let rows: Vec<&liandong_store::AlertRow> =
+        rows.iter().filter(|a| user.role == Role::Admin || a.roles.iter().any(|r| r == role)).collect();
+    let seqs: Vec<i64> = rows.iter().map(|a| a.seq).collect();
+    let acks = s.store.first_alert_acks(&seqs).await.map_err(|e| ApiError::unavailable(&e))?;
+    // The first acknowledgement of each alert that has one, by alert number.
+    let acknowledged: serde_json::Map<String, serde_json::Value> = acks
         .iter()
-        .filter(|a| user.role == Role::Admin || a.roles.iter().any(|r| r == role))
-        .map(|a| raw(&a.payload))
+        .map(|a| {
+            let v = serde_json::json!({"by": a.actor, "at": crate::time_fmt::rfc3339_ms(a.at_ms), "note": a.note, "seq": a.seq});
+            (a.alert_seq.to_string(), v)
+        })
         .collect();
-    Ok(Json(serde_json::json!({"alerts": visible})).into_response())
+    let visible: Vec<Box<RawValue>> = rows.iter().map(|a| raw(&a.payload)).collect();
+    Ok(Json(serde_json::json!({"alerts": visible, "acknowledged": acknowledged})).into_response())
 }
 
 /// `GET /api/v1/history/incidents?from=…&to=…[&bbox=…][&limit=…]`: incidents created in

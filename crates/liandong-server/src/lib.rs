@@ -2,6 +2,7 @@
 //! sequencer and shutdown. [`run`] serves on a listener until a shutdown future
 //! completes, then flushes every pending write.
 
+pub mod acks;
 pub mod auth;
 pub mod cameras;
 pub mod config;
@@ -312,6 +313,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/cameras", get(cameras::list_cameras).post(cameras::register_camera))
         .route("/api/v1/watchlist", get(cameras::list_watchlist).post(cameras::add_watch))
         .route("/api/v1/alerts", post(cameras::post_alert))
+        .route("/api/v1/alerts/{seq}/ack", post(acks::ack))
         .route("/api/v1/tracks", get(tracks::get_track))
         .route("/api/v1/plans", get(patrol::heads))
         .route("/api/v1/hotspots", get(hotspots::hotspots))

@@ -665,6 +665,7 @@ async fn replay_or_snapshot(s: &AppState, tx: &mut Sink, filter: &Filter, since:
         let alerts = s.store.alerts_after(sent, PAGE).await?;
         let incident_events = s.store.incident_events_after(sent, PAGE).await?;
         let route_events = s.store.route_events_after(sent, PAGE).await?;
+        let alert_acks = s.store.alert_acks_after(sent, PAGE).await?;
         let mut page: Vec<(i64, Option<Message>)> = {
             let devices = s.devices.read().unwrap_or_else(|e| e.into_inner());
             let positions = rows.iter().map(|r| {
@@ -690,7 +691,11 @@ async fn replay_or_snapshot(s: &AppState, tx: &mut Sink, filter: &Filter, since:
                 let msg = filter.admits_route(Some(&team)).then(|| Message::Text(e.payload.clone().into()));
                 (e.seq, msg)
             });
-            positions.chain(alerts).chain(incidents).chain(routes).collect()
+            let acks = alert_acks.iter().map(|a| {
+                let msg = filter.admits_alert(a.lon, a.lat, &a.roles).then(|| Message::Text(a.payload.clone().into()));
+                (a.seq, msg)
+            });
+            positions.chain(alerts).chain(incidents).chain(routes).chain(acks).collect()
         };
         page.sort_by_key(|(seq, _)| *seq);
         page.truncate(PAGE as usize);

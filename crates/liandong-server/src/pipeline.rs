@@ -21,8 +21,8 @@ use liandong_core::{process, DeviceTrack, Enricher, Position};
 use liandong_ingest::isapi::{CameraEvent, EventKind};
 use liandong_ingest::Report;
 use liandong_store::{
-    AlertRow, AuditEntry, Batch, CameraEventRow, DeviceStateRow, GridReport, IncidentEventRow, IncidentRow,
-    PositionRow, RouteEventRow, RoutePlanRow, Store, StoreError, StoredMembership, Writing,
+    AlertAckRow, AlertRow, AuditEntry, Batch, CameraEventRow, DeviceStateRow, GridReport, IncidentEventRow,
+    IncidentRow, PositionRow, RouteEventRow, RoutePlanRow, Store, StoreError, StoredMembership, Writing,
 };
 use serde::Serialize;
 use serde_json::value::RawValue;
@@ -132,8 +132,19 @@ enum Work {
     Incident(IncidentCommand),
     /// A grid member's report and its validated place (its id is assigned in sequence).
     Report(Box<(GridReport, Position)>),
+    /// An operator acknowledges an alert (checked by the caller: it exists and the
+    /// operator may see it).
+    AlertAck(Box<AlertAckCommand>),
     /// Apply and publish what other instances on the same database committed.
     CatchUp,
+}
+
+/// An operator's acknowledgement of an alert.
+pub struct AlertAckCommand {
+    pub alert: AlertRow,
+    pub actor: String,
+    pub note: String,
+    pub now_ms: i64,
 }
 
 enum Acks {
@@ -143,6 +154,8 @@ enum Acks {
     Report(i64),
     /// The plan after the command, or why it was refused (nothing stored).
     Route(Box<Result<RoutePlanRow, String>>),
+    /// The acknowledgement as stored.
+    AlertAck(Box<AlertAckRow>),
     CaughtUp,
     /// The incident after the command, or why the command was refused (nothing stored).
     Incident(Box<Result<Option<IncidentRow>, String>>),
@@ -159,7 +172,7 @@ impl Job {
     fn size(&self) -> usize {
         match &self.work {
             Work::Positions(items) => items.len(),
-            Work::Camera(_) | Work::Incident(_) | Work::Report(_) | Work::Route(_) => 1,
+            Work::Camera(_) | Work::Incident(_) | Work::Report(_) | Work::Route(_) | Work::AlertAck(_) => 1,
             Work::CatchUp => 0,
         }
     }
@@ -216,6 +229,14 @@ impl Ingest {
     pub async fn submit_report(&self, report: GridReport, position: Position) -> Result<i64, SubmitError> {
         match self.send(Work::Report(Box::new((report, position)))).await? {
             Acks::Report(id) => Ok(id),
+            _ => Err(SubmitError::Closed),
+        }
+    }
+
+    /// Submits an operator's acknowledgement of an alert and waits for its commit.
+    pub async fn submit_alert_ack(&self, cmd: AlertAckCommand) -> Result<AlertAckRow, SubmitError> {
+        match self.send(Work::AlertAck(Box::new(cmd))).await? {
+            Acks::AlertAck(row) => Ok(*row),
             _ => Err(SubmitError::Closed),
         }
     }
@@ -508,6 +529,7 @@ impl Sequencer {
             let alerts = self.store.alerts_after(after, limit).await?;
             let events = self.store.incident_events_after(after, limit).await?;
             let routes = self.store.route_events_after(after, limit).await?;
+            let acks = self.store.alert_acks_after(after, limit).await?;
             // Each list is complete up to its last row (or to `target` when short); the
             // merge goes no further than the shortest complete prefix.
             let complete =
@@ -516,6 +538,7 @@ impl Sequencer {
                 .min(complete(alerts.len(), alerts.last().map(|r| r.seq)))
                 .min(complete(events.len(), events.last().map(|r| r.seq)))
                 .min(complete(routes.len(), routes.last().map(|r| r.seq)))
+                .min(complete(acks.len(), acks.last().map(|r| r.seq)))
                 .min(target);
             let routes_touched = routes.iter().any(|r| r.seq <= upto);
             let mut feed: Vec<(i64, Caught)> = Vec::new();
@@ -523,6 +546,7 @@ impl Sequencer {
             feed.extend(alerts.into_iter().filter(|r| r.seq <= upto).map(|r| (r.seq, Caught::Alert(r))));
             feed.extend(events.into_iter().filter(|r| r.seq <= upto).map(|r| (r.seq, Caught::Incident(r))));
             feed.extend(routes.into_iter().filter(|r| r.seq <= upto).map(|r| (r.seq, Caught::Route(r))));
+            feed.extend(acks.into_iter().filter(|r| r.seq <= upto).map(|r| (r.seq, Caught::AlertAck(r))));
             if routes_touched {
                 self.route_heads =
                     self.store.route_plan_heads().await?.into_iter().map(|p| (p.team_id.clone(), p)).collect();
@@ -608,6 +632,10 @@ impl Sequencer {
                 let team = Some(Arc::from(e.team_id.as_str()));
                 self.hub.publish(FeedEvent::route(e.seq, e.lon, e.lat, team, Arc::from(e.payload)));
             }
+            Caught::AlertAck(a) => {
+                let roles: Arc<[String]> = a.roles.into();
+                self.hub.publish(FeedEvent::alert(a.seq, a.lon, a.lat, roles, Arc::from(a.payload)));
+            }
         }
     }
 
@@ -632,6 +660,7 @@ impl Sequencer {
         let mut report_rows: Vec<GridReport> = Vec::new();
         let mut plan_rows: Vec<RoutePlanRow> = Vec::new();
         let mut route_events: Vec<RouteEventRow> = Vec::new();
+        let mut ack_rows: Vec<AlertAckRow> = Vec::new();
         // Route plan heads as they will be once committed.
         let mut heads_after = self.route_heads.clone();
         // Incidents as they will be once committed.
@@ -675,6 +704,41 @@ impl Sequencer {
                         }
                     }
                     acks.push(Acks::Camera(ack));
+                    continue;
+                }
+                Work::AlertAck(cmd) => {
+                    let a = &cmd.alert;
+                    let payload = serde_json::json!({
+                        "type": "alert_ack",
+                        "seq": seq,
+                        "data": {
+                            "alert_seq": a.seq, "rule": a.rule, "priority": a.priority, "by": cmd.actor,
+                            "at": crate::time_fmt::rfc3339_ms(cmd.now_ms), "note": cmd.note,
+                        },
+                    })
+                    .to_string();
+                    let row = AlertAckRow {
+                        seq,
+                        alert_seq: a.seq,
+                        actor: cmd.actor.clone(),
+                        at_ms: cmd.now_ms,
+                        note: cmd.note.clone(),
+                        lon: a.lon,
+                        lat: a.lat,
+                        roles: a.roles.clone(),
+                        payload: payload.clone(),
+                    };
+                    seq += 1;
+                    let roles: Arc<[String]> = row.roles.clone().into();
+                    publish.push(Publish::Alert(FeedEvent::alert(
+                        row.seq,
+                        row.lon,
+                        row.lat,
+                        roles,
+                        Arc::from(payload),
+                    )));
+                    acks.push(Acks::AlertAck(Box::new(row.clone())));
+                    ack_rows.push(row);
                     continue;
                 }
                 Work::Report(r) => {
@@ -806,6 +870,7 @@ impl Sequencer {
             reports: &report_rows,
             route_plans: &plan_rows,
             route_events: &route_events,
+            alert_acks: &ack_rows,
         };
         // An escalation tick with nothing due writes nothing: no transaction, no fsync.
         let empty = rows.is_empty()
@@ -817,7 +882,8 @@ impl Sequencer {
             && incident_events.is_empty()
             && report_rows.is_empty()
             && plan_rows.is_empty()
-            && route_events.is_empty();
+            && route_events.is_empty()
+            && ack_rows.is_empty();
         // Dropping the unused transaction rolls it back and releases the lock.
         let result = if empty { Ok(()) } else { writing.commit(&batch).await };
         tracing::debug!(
@@ -1437,6 +1503,7 @@ enum Caught {
     Alert(AlertRow),
     Incident(IncidentEventRow),
     Route(RouteEventRow),
+    AlertAck(AlertAckRow),
 }
 
 /// Something committed in this batch, to publish once the commit returns.

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Row, SqliteConnection, SqlitePool};
 
+mod acks;
 mod alerts;
 mod history;
 mod incidents;
@@ -23,6 +24,7 @@ mod tagged;
 
 pub use store::{FeedListener, Store, Writing};
 
+pub use acks::AlertAckRow;
 pub use alerts::{AlertFact, AlertRow, CameraEventRow, CameraRecord, SightingRow, WatchRecord};
 pub use history::{Bbox, HISTORY_EXCLUDED_FLAGS};
 pub use incidents::{IncidentEventRow, IncidentFacts, IncidentRow};
@@ -143,6 +145,8 @@ pub struct Batch<'a> {
     /// Route plan versions as they are after the batch, and their events.
     pub route_plans: &'a [RoutePlanRow],
     pub route_events: &'a [RouteEventRow],
+    /// Operators' acknowledgements of alerts.
+    pub alert_acks: &'a [AlertAckRow],
 }
 
 /// The embedded store: SQLite in a data directory.
@@ -158,6 +162,7 @@ impl Batch<'_> {
             .chain(self.incident_events.iter().map(|r| r.seq))
             .chain(self.reports.iter().map(|r| r.report_id))
             .chain(self.route_events.iter().map(|r| r.seq))
+            .chain(self.alert_acks.iter().map(|r| r.seq))
     }
 
     pub fn first_seq(&self) -> Option<i64> {
@@ -183,7 +188,8 @@ pub struct SqliteStore {
 const MAX_SEQ: &str =
     "SELECT MAX(COALESCE((SELECT MAX(seq) FROM positions), 0), COALESCE((SELECT MAX(seq) FROM camera_events), 0),
                 COALESCE((SELECT MAX(seq) FROM alerts), 0), COALESCE((SELECT MAX(seq) FROM incident_events), 0),
-                COALESCE((SELECT MAX(report_id) FROM grid_reports), 0), COALESCE((SELECT MAX(seq) FROM route_events), 0))";
+                COALESCE((SELECT MAX(report_id) FROM grid_reports), 0), COALESCE((SELECT MAX(seq) FROM route_events), 0),
+                COALESCE((SELECT MAX(seq) FROM alert_acks), 0))";
 
 /// SQLite allows 32766 bound parameters per statement; 500 rows of 15 stays well under.
 pub(crate) const ROWS_PER_INSERT: usize = 500;
@@ -366,7 +372,8 @@ impl SqliteStore {
     pub async fn count_after(&self, after: i64) -> Result<i64, StoreError> {
         sqlx::query_scalar(
             "SELECT (SELECT COUNT(*) FROM positions WHERE seq > ?1) + (SELECT COUNT(*) FROM alerts WHERE seq > ?1)
-                  + (SELECT COUNT(*) FROM incident_events WHERE seq > ?1) + (SELECT COUNT(*) FROM route_events WHERE seq > ?1)",
+                  + (SELECT COUNT(*) FROM incident_events WHERE seq > ?1) + (SELECT COUNT(*) FROM route_events WHERE seq > ?1)
+                  + (SELECT COUNT(*) FROM alert_acks WHERE seq > ?1)",
         )
         .bind(after)
         .fetch_one(&self.pool)
@@ -448,6 +455,7 @@ pub(crate) async fn finish_write(mut tx: SqliteTx, b: &Batch<'_>) -> Result<(), 
     reports::insert_reports(&mut tx, b.reports).await?;
     routes::upsert_plans(&mut tx, b.route_plans).await?;
     routes::insert_route_events(&mut tx, b.route_events).await?;
+    acks::insert_alert_acks(&mut tx, b.alert_acks).await?;
     tx.commit().await.map_err(q("commit"))
 }
 

@@ -23,6 +23,7 @@ use sqlx::{Connection, PgConnection, PgPool, Row};
 
 use crate::{q, Batch, DeviceRecord, DeviceStateRow, PositionRow, StoreError, StoredFix};
 
+mod acks;
 mod alerts;
 mod history;
 mod incidents;
@@ -41,7 +42,7 @@ const MAX_SEQ: &str =
     "SELECT GREATEST(COALESCE((SELECT MAX(seq) FROM positions), 0), COALESCE((SELECT MAX(seq) FROM camera_events), 0),
                      COALESCE((SELECT MAX(seq) FROM alerts), 0), COALESCE((SELECT MAX(seq) FROM incident_events), 0),
                      COALESCE((SELECT MAX(report_id) FROM grid_reports), 0),
-                     COALESCE((SELECT MAX(seq) FROM route_events), 0))";
+                     COALESCE((SELECT MAX(seq) FROM route_events), 0), COALESCE((SELECT MAX(seq) FROM alert_acks), 0))";
 
 /// The key of the advisory lock every group commit holds until it commits: the ASCII
 /// bytes of "liandong", so that it is recognisable in `pg_locks`.
@@ -260,7 +261,8 @@ impl PgStore {
     pub async fn count_after(&self, after: i64) -> Result<i64, StoreError> {
         sqlx::query_scalar(
             "SELECT (SELECT COUNT(*) FROM positions WHERE seq > $1) + (SELECT COUNT(*) FROM alerts WHERE seq > $1)
-                  + (SELECT COUNT(*) FROM incident_events WHERE seq > $1) + (SELECT COUNT(*) FROM route_events WHERE seq > $1)",
+                  + (SELECT COUNT(*) FROM incident_events WHERE seq > $1) + (SELECT COUNT(*) FROM route_events WHERE seq > $1)
+                  + (SELECT COUNT(*) FROM alert_acks WHERE seq > $1)",
         )
         .bind(after)
         .fetch_one(&self.pool)
@@ -451,6 +453,7 @@ pub(crate) async fn finish_write(mut tx: PgTx, b: &Batch<'_>) -> Result<(), Stor
     reports::insert_reports(&mut tx, b.reports).await?;
     routes::upsert_plans(&mut tx, b.route_plans).await?;
     routes::insert_route_events(&mut tx, b.route_events).await?;
+    acks::insert_alert_acks(&mut tx, b.alert_acks).await?;
     if let Some(last) = b.last_seq() {
         // Delivered at commit, to every instance listening.
         sqlx::query("SELECT pg_notify($1, $2)")

@@ -7,9 +7,9 @@ use std::path::Path;
 
 use crate::pg::PgStore;
 use crate::{
-    AlertFact, AlertRow, AuditEntry, Batch, Bbox, CameraRecord, DeviceRecord, DeviceStateRow, Durability, GridReport,
-    IncidentEventRow, IncidentFacts, IncidentRow, MediationCase, MediationStats, PositionRow, RouteEventRow,
-    RoutePlanRow, SightingRow, SqliteStore, StoreError, TaggedPerson, WatchRecord,
+    AlertAckRow, AlertFact, AlertRow, AuditEntry, Batch, Bbox, CameraRecord, DeviceRecord, DeviceStateRow, Durability,
+    GridReport, IncidentEventRow, IncidentFacts, IncidentRow, MediationCase, MediationStats, PositionRow,
+    RouteEventRow, RoutePlanRow, SightingRow, SqliteStore, StoreError, TaggedPerson, WatchRecord,
 };
 
 #[derive(Debug, Clone)]
@@ -162,6 +162,12 @@ delegate! {
     fn watchlist(&self) -> Result<Vec<WatchRecord>, StoreError>;
     /// Alerts after a sequence number, oldest first.
     fn alerts_after(&self, after: i64, limit: u32) -> Result<Vec<AlertRow>, StoreError>;
+    /// One alert by its sequence number.
+    fn alert(&self, seq: i64) -> Result<Option<AlertRow>, StoreError>;
+    /// Acknowledgements of alerts after a sequence number, oldest first.
+    fn alert_acks_after(&self, after: i64, limit: u32) -> Result<Vec<AlertAckRow>, StoreError>;
+    /// The first acknowledgement of each alert that has one, by alert number.
+    fn first_alert_acks(&self, alert_seqs: &[i64]) -> Result<Vec<AlertAckRow>, StoreError>;
     /// Alerts raised in a time range, oldest first.
     fn alert_facts(&self, from_ms: i64, to_ms: i64) -> Result<Vec<AlertFact>, StoreError>;
     /// Active reads of one plate or person in a time range, oldest first.

@@ -22,9 +22,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use liandong_store::{
-    AlertRow, AuditEntry, Batch, Bbox, CameraEventRow, CameraRecord, DeviceRecord, DeviceStateRow, Durability,
-    GridReport, IncidentEventRow, IncidentRow, PositionRow, RouteEventRow, RoutePlanRow, SightingRow, Store,
-    StoreError, StoredMembership, TaggedPerson, WatchRecord,
+    AlertAckRow, AlertRow, AuditEntry, Batch, Bbox, CameraEventRow, CameraRecord, DeviceRecord, DeviceStateRow,
+    Durability, GridReport, IncidentEventRow, IncidentRow, PositionRow, RouteEventRow, RoutePlanRow, SightingRow,
+    Store, StoreError, StoredMembership, TaggedPerson, WatchRecord,
 };
 use sqlx::{Connection, Executor, PgConnection};
 
@@ -62,6 +62,7 @@ store_test_suite! {
     max_seq_spans_every_sequenced_table,
     a_batch_that_fails_writes_nothing,
     a_writer_holding_the_lock_keeps_the_committed_maximum_still,
+    alert_acknowledgements_are_sequenced_and_the_first_one_is_found,
     upsert_device_reports_whether_it_was_new,
     device_states_join_their_last_report_and_the_last_state_wins,
     incidents_keep_their_description_and_take_each_new_state,
@@ -376,11 +377,13 @@ async fn every_table_round_trips_through_one_batch(store: Store) {
             reports: &reports,
             route_plans: &[route_plan(5008, "team-01", 1, "pending")],
             route_events: &[route_event(5008, 5008, "push")],
+            alert_acks: &[alert_ack(5009, 5003, "甲")],
         })
         .await
         .unwrap();
 
-    assert_eq!(store.max_seq().await.unwrap(), 5008);
+    assert_eq!(store.max_seq().await.unwrap(), 5009);
+    assert_eq!(store.alert_acks_after(0, 10).await.unwrap(), [alert_ack(5009, 5003, "甲")]);
     assert_eq!(store.route_plans(None, 10).await.unwrap(), [route_plan(5008, "team-01", 1, "pending")]);
     assert_eq!(store.route_events_after(0, 10).await.unwrap(), [route_event(5008, 5008, "push")]);
     assert_eq!(store.count_positions(Some("a")).await.unwrap(), 2500);
@@ -401,8 +404,8 @@ async fn every_table_round_trips_through_one_batch(store: Store) {
     assert_eq!(store.alerts_after(0, 10).await.unwrap(), alerts);
     assert_eq!(
         store.count_after(4999).await.unwrap(),
-        5,
-        "one report, two alerts, one incident event, one route event"
+        6,
+        "one report, two alerts, one incident event, one route event, one acknowledgement"
     );
     assert_eq!(store.audit_log(Some("p-1"), 10).await.unwrap(), [audit_entries[1].clone(), audit_entries[0].clone()]);
     assert_eq!(store.incident(5005).await.unwrap(), Some((incidents[0].clone(), incident_events.to_vec())));
@@ -610,6 +613,40 @@ async fn a_writer_holding_the_lock_keeps_the_committed_maximum_still(store: Stor
     assert_eq!(w.committed(), 5);
     w.commit(&Batch { positions: &b(&[6]), ..Batch::default() }).await.unwrap();
     assert_eq!(store.position_seqs("a").await.unwrap(), vec![1, 2, 3, 4, 5, 6]);
+}
+
+fn alert_ack(seq: i64, alert_seq: i64, actor: &str) -> AlertAckRow {
+    AlertAckRow {
+        seq,
+        alert_seq,
+        actor: actor.into(),
+        at_ms: 1_000 + seq,
+        note: format!("note {seq}"),
+        lon: 107.2,
+        lat: 30.7,
+        roles: vec!["operator".into()],
+        payload: format!("{{\"type\":\"alert_ack\",\"seq\":{seq}}}"),
+    }
+}
+
+async fn alert_acknowledgements_are_sequenced_and_the_first_one_is_found(store: Store) {
+    store.write(&Batch { alerts: &[alert(1, 10), alert(2, 20)], ..Batch::default() }).await.unwrap();
+    assert_eq!(store.alert(2).await.unwrap().map(|a| a.seq), Some(2));
+    assert_eq!(store.alert(9).await.unwrap(), None);
+    // Two operators acknowledge alert 1, one acknowledges alert 2, in two commits.
+    store
+        .write(&Batch { alert_acks: &[alert_ack(3, 1, "甲"), alert_ack(4, 2, "乙")], ..Batch::default() })
+        .await
+        .unwrap();
+    store.write(&Batch { alert_acks: &[alert_ack(5, 1, "丙")], ..Batch::default() }).await.unwrap();
+    assert_eq!(store.max_seq().await.unwrap(), 5, "acknowledgements are in the sequence");
+    assert_eq!(store.count_after(2).await.unwrap(), 3);
+    let after = store.alert_acks_after(3, 10).await.unwrap();
+    assert_eq!(after, vec![alert_ack(4, 2, "乙"), alert_ack(5, 1, "丙")], "oldest first, everything kept");
+    assert_eq!(store.alert_acks_after(0, 1).await.unwrap().len(), 1, "limited");
+    let first = store.first_alert_acks(&[2, 1, 7]).await.unwrap();
+    assert_eq!(first, vec![alert_ack(3, 1, "甲"), alert_ack(4, 2, "乙")], "the first of each, by alert number");
+    assert!(store.first_alert_acks(&[]).await.unwrap().is_empty());
 }
 
 async fn upsert_device_reports_whether_it_was_new(store: Store) {
