@@ -55,6 +55,11 @@ pub struct AdherenceConfig {
     pub max_accuracy_m: f64,
     /// A checkpoint is late when not reached this many seconds after its planned arrival.
     pub late_tolerance_s: f64,
+    /// A new plan gives its members this long to join it: until a member has once been
+    /// within `leave_m` of the new line, or this many seconds after their first fix on
+    /// the plan, being far from it is not being off route (a team a few minutes into
+    /// its walk is some way from a plan that starts at the post).
+    pub join_grace_s: f64,
 }
 
 impl Default for AdherenceConfig {
@@ -71,6 +76,7 @@ impl Default for AdherenceConfig {
             confirm_s: 60.0,
             max_accuracy_m: 100.0,
             late_tolerance_s: 600.0,
+            join_grace_s: 600.0,
         }
     }
 }
@@ -95,6 +101,9 @@ impl AdherenceConfig {
         }
         if !(self.late_tolerance_s.is_finite() && self.late_tolerance_s >= 0.0) {
             return bad("late_tolerance_s", "must be zero or a positive number of seconds");
+        }
+        if !(self.join_grace_s.is_finite() && self.join_grace_s >= 0.0) {
+            return bad("join_grace_s", "must be zero or a positive number of seconds");
         }
         Ok(())
     }
@@ -323,6 +332,9 @@ pub struct MemberAdherence {
     off_route: bool,
     /// The fixes so far that would change `off_route`.
     run: Option<Run>,
+    /// The member's first fix on this plan, and whether they have been on it since.
+    first_fix_ms: Option<UnixMs>,
+    joined: bool,
     last_fix_ms: Option<UnixMs>,
     distance_m: Option<f64>,
     checkpoints: Vec<CheckpointStatus>,
@@ -339,6 +351,8 @@ impl MemberAdherence {
         MemberAdherence {
             off_route: false,
             run: None,
+            first_fix_ms: None,
+            joined: false,
             last_fix_ms: None,
             distance_m: None,
             checkpoints: vec![pending; n],
@@ -430,7 +444,11 @@ impl MemberAdherence {
 
         let distance_m = corridor.distance_m(fix.position);
         self.distance_m = Some(distance_m);
-        let beyond = if self.off_route { distance_m < config.return_m } else { distance_m > config.leave_m };
+        let first_ms = *self.first_fix_ms.get_or_insert(t);
+        self.joined |= distance_m <= config.leave_m;
+        let joining = !self.joined && ((t - first_ms) as f64) < config.join_grace_s * 1000.0;
+        let beyond =
+            if self.off_route { distance_m < config.return_m } else { distance_m > config.leave_m && !joining };
         if !beyond {
             self.run = None;
         } else {
@@ -682,6 +700,27 @@ mod tests {
                 [Pending; 3],
             ),
             (
+                "a member starting away from a new plan has time to join it",
+                Walk::new().jump_to(300.0, 600.0, 0).stay(120).to(300.0, 0.0).to(400.0, 0.0).done(),
+                vec![],
+                MemberState::OnRoute,
+                [Pending; 3],
+            ),
+            (
+                "a member who never joins is off route once the grace has passed, once",
+                Walk::new().jump_to(300.0, 600.0, 0).stay(700).done(),
+                vec!["off_route"],
+                MemberState::OffRoute,
+                [Pending; 3],
+            ),
+            (
+                "once joined, leaving is off route at once, grace or not",
+                Walk::new().to(300.0, 0.0).to(300.0, 600.0).stay(60).done(),
+                vec!["off_route"],
+                MemberState::OffRoute,
+                [Pending; 3],
+            ),
+            (
                 "returning raises back_on_route once",
                 Walk::new().to(300.0, 0.0).to(300.0, 300.0).stay(60).to(300.0, 0.0).to(450.0, 0.0).done(),
                 vec!["off_route", "back_on_route"],
@@ -727,6 +766,7 @@ mod tests {
             (
                 "a poor fix neither counts towards a departure nor interrupts it",
                 Walk::new()
+                    .to(300.0, 0.0)
                     .exact(300.0, 400.0, 2, Some(20.0))
                     .exact(300.0, 0.0, 1, Some(250.0))
                     .exact(300.0, 400.0, 1, Some(20.0))

@@ -1005,13 +1005,18 @@ impl Sequencer {
             line.push([place.lon(), place.lat()]);
         }
         let arrive_ms = now_ms + (there_s.unwrap_or(d / 5.0) * 1000.0) as i64;
+        // Where the team goes on once back: the route it left (the one a diversion left,
+        // when diverted again), from its point nearest the place it left it. The
+        // corridor of the diversion includes it, so going on is not leaving the plan.
+        let resume = self.route_heads.get(team.as_ref()).map(|h| resume_line(h, from)).unwrap_or_default();
         let plan = serde_json::json!({
             "geometry": {"type": "LineString", "coordinates": line},
             "waypoints": [
                 {"name": format!("alert {}", alert.seq), "lon": place.lon(), "lat": place.lat(),
                  "planned_time": crate::time_fmt::rfc3339_ms(arrive_ms), "dwell_s": DIVERSION_DWELL_S},
-                {"name": "resume", "lon": from.lon(), "lat": from.lat(), "planned_time": serde_json::Value::Null, "dwell_s": serde_json::Value::Null},
+                {"name": "resume", "kind": "resume", "lon": from.lon(), "lat": from.lat(), "planned_time": serde_json::Value::Null, "dwell_s": serde_json::Value::Null},
             ],
+            "resume_geometry": {"type": "LineString", "coordinates": resume},
             "figures": {"alert_seq": alert.seq, "distance_m": d.round(), "travel_there_s": there_s.map(f64::round),
                         "travel_back_s": back_s.map(f64::round), "nearest_member": device},
         });
@@ -1671,15 +1676,20 @@ fn corridors_of(heads: &HashMap<String, RoutePlanRow>) -> HashMap<String, (i64, 
         .filter(|(_, h)| h.status != "superseded")
         .filter_map(|(team, h)| {
             let plan: serde_json::Value = serde_json::from_str(&h.plan).ok()?;
+            // A diversion's corridor goes on along the route the team resumes.
             let line: Vec<Position> = plan["geometry"]["coordinates"]
                 .as_array()?
                 .iter()
+                .chain(plan["resume_geometry"]["coordinates"].as_array().into_iter().flatten())
                 .filter_map(|c| Position::new(c[0].as_f64()?, c[1].as_f64()?).ok())
                 .collect();
             let checkpoints: Vec<PlannedCheckpoint> = plan["waypoints"]
                 .as_array()
                 .map(|w| {
                     w.iter()
+                        // Where a diversion resumes is where the team already is: a
+                        // place to go on from, not a checkpoint to visit.
+                        .filter(|w| w["kind"] != "resume")
                         .filter_map(|w| {
                             let position = Position::new(w["lon"].as_f64()?, w["lat"].as_f64()?).ok()?;
                             let planned =
@@ -1698,6 +1708,39 @@ fn corridors_of(heads: &HashMap<String, RoutePlanRow>) -> HashMap<String, (i64, 
             Some((team.clone(), (h.plan_seq, Arc::new(corridor))))
         })
         .collect()
+}
+
+/// The line a team resumes after a diversion: the current plan's (or, when that is a
+/// diversion, the line it resumes), turned to start at its vertex nearest `from`, where
+/// the team leaves it. A loop goes all the way round from there.
+fn resume_line(head: &RoutePlanRow, from: Position) -> Vec<[f64; 2]> {
+    let Ok(plan) = serde_json::from_str::<serde_json::Value>(&head.plan) else { return Vec::new() };
+    let key = if head.kind == "diversion" { "resume_geometry" } else { "geometry" };
+    let line: Vec<[f64; 2]> = plan[key]["coordinates"]
+        .as_array()
+        .map(|c| c.iter().filter_map(|c| Some([c[0].as_f64()?, c[1].as_f64()?])).collect())
+        .unwrap_or_default();
+    let nearest = line
+        .iter()
+        .enumerate()
+        .filter_map(|(i, c)| Some((i, Position::new(c[0], c[1]).ok()?.haversine_m(from))))
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .map_or(0, |(i, _)| i);
+    let closed = line.len() > 2 && line.first() == line.last();
+    if closed {
+        // Round the loop from the nearest vertex back to it.
+        let ring = &line[..line.len() - 1];
+        let mut out: Vec<[f64; 2]> =
+            ring[nearest % ring.len()..].iter().chain(&ring[..nearest % ring.len()]).copied().collect();
+        out.push(out[0]);
+        out
+    } else {
+        // An open line is walked both ways: on from the nearest vertex to its end, then
+        // back along all of it.
+        let mut out: Vec<[f64; 2]> = line[nearest..].to_vec();
+        out.extend(line.iter().rev().skip(1));
+        out
+    }
 }
 
 /// How near a serious alert a team's member must be for the team to be diverted, and
@@ -1974,5 +2017,81 @@ mod tests {
         route_command(&ack_u, &mut heads, &mut seq, &mut plans, &mut events, &mut publish).unwrap();
         route_escalations(1_000_000, &mut heads, &mut seq, &mut plans, &mut events, &mut publish);
         assert!(events.iter().all(|e| e.team_id != "u" || e.action != "escalate"));
+    }
+}
+
+#[cfg(test)]
+mod resume_tests {
+    use super::*;
+
+    fn head(kind: &str, plan: serde_json::Value) -> RoutePlanRow {
+        RoutePlanRow {
+            plan_seq: 1,
+            team_id: "team-1".into(),
+            version: 1,
+            kind: kind.into(),
+            reason: "r".into(),
+            created_ms: 0,
+            created_by: "op".into(),
+            plan: plan.to_string(),
+            lon: 107.0,
+            lat: 30.0,
+            status: "acknowledged".into(),
+            acked_ms: None,
+            acked_by: None,
+            escalation: "none".into(),
+        }
+    }
+
+    fn p(lon: f64, lat: f64) -> Position {
+        Position::new(lon, lat).unwrap()
+    }
+
+    #[test]
+    fn a_loop_is_resumed_from_its_vertex_nearest_where_the_team_left_it() {
+        let ring = [[107.0, 30.0], [107.01, 30.0], [107.01, 30.01], [107.0, 30.01], [107.0, 30.0]];
+        let h = head("plan", serde_json::json!({"geometry": {"coordinates": ring}}));
+        let got = resume_line(&h, p(107.0101, 30.0099));
+        assert_eq!(got, vec![[107.01, 30.01], [107.0, 30.01], [107.0, 30.0], [107.01, 30.0], [107.01, 30.01]]);
+    }
+
+    #[test]
+    fn an_open_line_goes_on_to_its_end_then_back_along_all_of_it() {
+        let line = [[107.0, 30.0], [107.01, 30.0], [107.02, 30.0]];
+        let h = head("plan", serde_json::json!({"geometry": {"coordinates": line}}));
+        let got = resume_line(&h, p(107.0099, 30.0));
+        assert_eq!(got, vec![[107.01, 30.0], [107.02, 30.0], [107.01, 30.0], [107.0, 30.0]]);
+    }
+
+    #[test]
+    fn a_second_diversion_resumes_the_route_the_first_one_left() {
+        let route = [[107.0, 30.0], [107.02, 30.0]];
+        let h = head(
+            "diversion",
+            serde_json::json!({"geometry": {"coordinates": [[107.0, 30.0], [107.0, 30.05]]},
+                               "resume_geometry": {"coordinates": route}}),
+        );
+        assert_eq!(resume_line(&h, p(107.0, 30.0)), vec![[107.0, 30.0], [107.02, 30.0], [107.0, 30.0]]);
+    }
+
+    #[test]
+    fn a_diversions_corridor_goes_on_along_the_resumed_route_and_resume_is_no_checkpoint() {
+        let plan = serde_json::json!({
+            "geometry": {"coordinates": [[107.0, 30.0], [107.0, 30.02], [107.0, 30.0]]},
+            "resume_geometry": {"coordinates": [[107.0, 30.0], [107.03, 30.0]]},
+            "waypoints": [
+                {"name": "alert 9", "lon": 107.0, "lat": 30.02, "planned_time": null, "dwell_s": 300},
+                {"name": "resume", "kind": "resume", "lon": 107.0, "lat": 30.0, "planned_time": null, "dwell_s": null},
+            ],
+        });
+        let heads = HashMap::from([("team-1".to_string(), head("diversion", plan))]);
+        let corridors = corridors_of(&heads);
+        let (_, c) = &corridors["team-1"];
+        assert!(c.distance_m(p(107.025, 30.0)) < 5.0, "the resumed route is in the corridor");
+        assert!(c.distance_m(p(107.0, 30.01)) < 5.0, "so is the way to the alert");
+        let mut member = MemberAdherence::new(c);
+        let events = member.update(c, Fix { position: p(107.0, 30.0), time_ms: 1_000 }, None);
+        assert!(events.is_empty(), "standing where the team left its route skips nothing: {events:?}");
+        assert_eq!(member.checkpoint_status().len(), 1, "only the alert's place is a checkpoint");
     }
 }
