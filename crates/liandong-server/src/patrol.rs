@@ -138,6 +138,7 @@ pub async fn push(
         anchor,
         actor: user.name.clone(),
         now_ms: now_ms(),
+        unless_same_stops: false,
     };
     match s.ingest.submit_route(cmd).await? {
         Ok(row) => Ok((StatusCode::CREATED, Json(serde_json::json!({"plan": plan_json(&row)}))).into_response()),

@@ -120,6 +120,10 @@ pub enum RouteCommand {
         anchor: Position,
         actor: String,
         now_ms: i64,
+        /// Refuse the push when the team's current plan is of the same kind and visits
+        /// the same stops (waypoint ids) in the same order: a re-plan that changes
+        /// nothing, or the same re-plan from another instance sharing the database.
+        unless_same_stops: bool,
     },
     /// The patrol leader acknowledges a version: it must be the team's newest and pending.
     Ack { team_id: String, version: i64, actor: String, now_ms: i64 },
@@ -1031,6 +1035,7 @@ impl Sequencer {
             anchor: from,
             actor: "server".into(),
             now_ms,
+            unless_same_stops: false,
         })
     }
 
@@ -1748,6 +1753,9 @@ fn resume_line(head: &RoutePlanRow, from: Position) -> Vec<[f64; 2]> {
 const DIVERSION_RADIUS_M: f64 = 3000.0;
 const DIVERSION_DWELL_S: u32 = 300;
 
+/// Why a push `unless_same_stops` was refused.
+pub const UNCHANGED_PLAN: &str = "the plan is unchanged";
+
 /// A pending plan not acknowledged this long escalates to the post leader, and at twice
 /// this to the command centre.
 pub const ROUTE_ACK_S: i64 = 120;
@@ -1805,7 +1813,22 @@ fn route_command(
     publish: &mut Vec<Publish>,
 ) -> Result<RoutePlanRow, String> {
     match cmd {
-        RouteCommand::Push { team_id, kind, reason, plan, anchor, actor, now_ms } => {
+        RouteCommand::Push { team_id, kind, reason, plan, anchor, actor, now_ms, unless_same_stops } => {
+            if *unless_same_stops {
+                let stops = |p: &serde_json::Value| -> Vec<String> {
+                    p["waypoints"]
+                        .as_array()
+                        .map(|w| w.iter().filter_map(|w| w["id"].as_str().map(str::to_owned)).collect())
+                        .unwrap_or_default()
+                };
+                let same =
+                    heads.get(team_id).filter(|h| h.status != "superseded" && &h.kind == kind).is_some_and(|h| {
+                        serde_json::from_str::<serde_json::Value>(&h.plan).is_ok_and(|old| stops(&old) == stops(plan))
+                    });
+                if same {
+                    return Err(UNCHANGED_PLAN.into());
+                }
+            }
             let version = heads.get(team_id).map_or(1, |h| h.version + 1);
             if let Some(old) = heads.get_mut(team_id).filter(|h| h.status == "pending") {
                 old.status = "superseded".into();
@@ -1973,7 +1996,38 @@ mod tests {
             anchor: Position::new(107.2, 30.7).unwrap(),
             actor: "op".into(),
             now_ms,
+            unless_same_stops: false,
         }
+    }
+
+    /// Two instances re-planning at once (or a re-plan that changes nothing) push one
+    /// version: the second push with the same stops is refused in sequence.
+    #[test]
+    fn a_push_unless_same_stops_is_refused_when_the_stops_are_the_same() {
+        let mut heads = HashMap::new();
+        let (mut seq, mut plans, mut events, mut publish) = (1, Vec::new(), Vec::new(), Vec::new());
+        let mut run = |cmd: &RouteCommand, heads: &mut HashMap<String, RoutePlanRow>| {
+            route_command(cmd, heads, &mut seq, &mut plans, &mut events, &mut publish)
+        };
+        let replan = |stops: &[&str], kind: &str| {
+            let waypoints: Vec<serde_json::Value> = stops.iter().map(|id| serde_json::json!({"id": id})).collect();
+            let RouteCommand::Push { team_id, reason, anchor, actor, now_ms, .. } = push("t", 0) else { unreachable!() };
+            RouteCommand::Push {
+                team_id,
+                kind: kind.into(),
+                reason,
+                plan: serde_json::json!({"waypoints": waypoints}),
+                anchor,
+                actor,
+                now_ms,
+                unless_same_stops: true,
+            }
+        };
+        assert_eq!(run(&replan(&["cp-1", "cell-3-4"], "plan"), &mut heads).unwrap().version, 1);
+        assert_eq!(run(&replan(&["cp-1", "cell-3-4"], "plan"), &mut heads).unwrap_err(), UNCHANGED_PLAN);
+        assert_eq!(run(&replan(&["cell-3-4", "cp-1"], "plan"), &mut heads).unwrap().version, 2, "another order");
+        assert_eq!(run(&replan(&["cell-3-4", "cp-1"], "manual"), &mut heads).unwrap().version, 3, "another kind");
+        assert_eq!(heads["t"].version, 3);
     }
 
     /// Pushes supersede a pending version; an acknowledgement names the newest pending

@@ -21,7 +21,7 @@ use crate::error::ApiError;
 use crate::hotspots::{cell_json, publicity_focus, Recent};
 use crate::live::FeedEvent;
 use crate::patrol::{map_teams, plan_json};
-use crate::pipeline::RouteCommand;
+use crate::pipeline::{RouteCommand, UNCHANGED_PLAN};
 use crate::time_fmt::{now_ms, rfc3339_ms};
 use crate::AppState;
 
@@ -190,7 +190,7 @@ fn push_decision(head: Option<&RoutePlanRow>, new: &TeamPlan, now: i64) -> Resul
         .map(|w| w.iter().filter_map(|w| w["id"].as_str().map(str::to_owned)).collect())
         .unwrap_or_default();
     if h.kind == "plan" && current == new.stops() {
-        return Err("the plan is unchanged");
+        return Err(UNCHANGED_PLAN);
     }
     Ok(())
 }
@@ -246,10 +246,13 @@ pub async fn run(s: &Arc<AppState>, trigger: &str) -> Result<serde_json::Value, 
         let outcome = match plan_team(s, &team_id, &spots, now).await {
             Ok(tp) => match push_decision(heads.iter().find(|h| h.team_id == team_id), &tp, now) {
                 Err(why) => team_outcome(&team_id, Some(&tp), None, Some(why)),
-                Ok(()) => match push(s, &tp, now, trigger).await {
+                Ok(()) => match push(s, &tp, now, trigger, true).await {
                     Ok(row) => {
                         pushed += 1;
                         team_outcome(&team_id, Some(&tp), Some(&row), None)
+                    }
+                    Err(e) if e.reason == UNCHANGED_PLAN => {
+                        team_outcome(&team_id, Some(&tp), None, Some(UNCHANGED_PLAN))
                     }
                     Err(e) => team_outcome(&team_id, Some(&tp), None, Some(&e.message())),
                 },
@@ -269,8 +272,15 @@ pub async fn run(s: &Arc<AppState>, trigger: &str) -> Result<serde_json::Value, 
     }))
 }
 
-/// Pushes a team's plan as a new version through the sequencer.
-async fn push(s: &AppState, tp: &TeamPlan, now: i64, trigger: &str) -> Result<RoutePlanRow, ApiError> {
+/// Pushes a team's plan as a new version through the sequencer; `if_changed` refuses it
+/// there (with [`UNCHANGED_PLAN`]) when the team's current plan has the same stops.
+async fn push(
+    s: &AppState,
+    tp: &TeamPlan,
+    now: i64,
+    trigger: &str,
+    if_changed: bool,
+) -> Result<RoutePlanRow, ApiError> {
     let cmd = RouteCommand::Push {
         team_id: tp.team_id.clone(),
         kind: "plan".into(),
@@ -282,6 +292,7 @@ async fn push(s: &AppState, tp: &TeamPlan, now: i64, trigger: &str) -> Result<Ro
         anchor: tp.plan.geometry.first().copied().unwrap_or(tp.post),
         actor: trigger.to_owned(),
         now_ms: now,
+        unless_same_stops: if_changed,
     };
     match s.ingest.submit_route(cmd).await? {
         Ok(row) => Ok(row),
@@ -309,7 +320,7 @@ pub async fn replan(
         Recent::read(&s, i64::from(s.config.planning.days), now).await.map_err(|e| ApiError::unavailable(&e))?;
     let spots = Arc::new(recent.analyse(&s, &HotspotConfig::default())?);
     let tp = plan_team(&s, &team_id, &spots, now).await?;
-    let row = push(&s, &tp, now, &user.name).await?;
+    let row = push(&s, &tp, now, &user.name, false).await?;
     Ok((StatusCode::CREATED, Json(serde_json::json!({"plan": plan_json(&row)}))).into_response())
 }
 
