@@ -90,9 +90,15 @@ async fn start(name: &str) -> Server {
 
 impl Server {
     async fn finish(self) {
+        let dir = self.stop_keeping_data().await;
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Stops the server and returns its data directory, left as it is.
+    async fn stop_keeping_data(self) -> PathBuf {
         let _ = self.stop.send(());
         tokio::time::timeout(Duration::from_secs(20), self.task).await.unwrap().unwrap().unwrap();
-        let _ = std::fs::remove_dir_all(&self.dir);
+        self.dir
     }
 
     async fn ws(&self, token: &str) -> Ws {
@@ -467,9 +473,14 @@ async fn a_dispute_report_goes_to_mediation_and_its_outcome_shows_in_the_statist
 /// Starts a server whose alert rules are tuned for a test: a storm is more than
 /// `storm_max` alerts in `storm_window_s`.
 async fn start_with(name: &str, tune: impl FnOnce(&mut Config)) -> Server {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     let dir = std::env::temp_dir().join(format!("liandong-alerts-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
+    start_in(dir, tune).await
+}
+
+/// A server on the data directory `dir` as it is (a restart keeps what is stored).
+async fn start_in(dir: PathBuf, tune: impl FnOnce(&mut Config)) -> Server {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     let mut config = Config { data_dir: dir.clone(), maps: root.join("tests/fixtures/maps/mini"), ..Config::default() };
     config.store.durability = liandong_store::Durability::Normal;
     let token = |t: &str, role| TokenConfig { token: Secret::new(t), role, name: t.into(), unit_id: None };
@@ -1281,5 +1292,32 @@ async fn an_acknowledged_alert_shows_as_acknowledged_on_every_operators_screen()
     assert_eq!(r.status(), 400);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["error"]["field"], "note");
+    srv.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_track_survives_a_restart_of_the_server() {
+    let cameras = [
+        json!({"camera_id": "cam-1", "name": "横路卡口", "kind": "checkpoint", "lon": 107.15, "lat": 30.6, "key": CAMERA_KEY}),
+        json!({"camera_id": "cam-2", "name": "东门卡口", "kind": "checkpoint", "lon": 107.18, "lat": 30.63, "key": "camera-key-0002"}),
+    ];
+    let srv = start_with("track-restart", |_| {}).await;
+    for c in &cameras {
+        srv.admin("/api/v1/cameras", c.clone()).await;
+    }
+    srv.admin("/api/v1/watchlist", json!({"watch_id": "w-1", "kind": "plate", "value": "川S·12345", "reason": "被盗车辆", "priority": 2, "roles": ["operator"]})).await;
+    let at = |min_ago: i64| liandong_server::time_fmt::rfc3339_ms(now_ms() - min_ago * 60_000);
+    srv.anpr("cam-1", CAMERA_KEY, "川S12345", &at(20)).await;
+    let dir = srv.stop_keeping_data().await;
+
+    // Restarted on the same store, the next read's alert still carries the whole track.
+    let srv = start_in(dir, |_| {}).await;
+    let mut operator = srv.ws(OPERATOR).await;
+    srv.anpr("cam-2", "camera-key-0002", "川S12345", &at(10)).await;
+    let got = alerts_within(&mut operator, 1000).await;
+    assert_eq!(got.len(), 1, "{got:?}");
+    let track = &got[0]["data"]["track"];
+    assert_eq!(track["cameras"], json!(["cam-1", "cam-2"]), "the read before the restart is in the track: {track}");
+    assert_eq!(track["heading"], "NE");
     srv.finish().await;
 }

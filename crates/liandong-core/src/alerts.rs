@@ -81,6 +81,11 @@ impl Watchlist {
         self.entries.len()
     }
 
+    /// Every entry, in no particular order.
+    pub fn entries(&self) -> impl Iterator<Item = &WatchEntry> + '_ {
+        self.entries.values()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }

@@ -202,6 +202,13 @@ impl App {
         let camera_registry = RwLock::new(cameras::Registry::new(&map, store.cameras().await?));
         let zones: zones::SharedZones =
             Arc::new(RwLock::new(zones::ZoneBook::from_store(&store.tagged_persons().await?, enricher.fences())));
+        let recent_sightings = {
+            let entries: Vec<(liandong_core::alerts::WatchKind, String)> = {
+                let w = watchlist.read().unwrap_or_else(|e| e.into_inner());
+                w.entries().map(|e| (e.kind, e.value.clone())).collect()
+            };
+            tracks::recent_sightings(&store, &camera_registry, &entries).await?
+        };
         let sequencer = Sequencer::start(
             store.clone(),
             enricher.clone(),
@@ -214,6 +221,7 @@ impl App {
                 zones: zones.clone(),
                 config: config.alerts,
                 roads: roads.clone(),
+                recent_sightings,
             },
         )
         .await?;

@@ -339,6 +339,17 @@ pub struct RuleInputs {
     pub config: AlertConfig,
     /// The road graph, for diversions.
     pub roads: Arc<liandong_core::road::RoadGraph>,
+    /// Stored sightings of watched values from before a restart, by track key
+    /// ([`track_key`]), so that the first alert after it still carries the track.
+    pub recent_sightings: Vec<(String, Sighting)>,
+}
+
+/// How far back a restart looks for the sightings that rebuild the tracks.
+pub const TRACK_REBUILD_MS: i64 = TRACK_MAX_AGE_MS;
+
+/// The key of a watched value's track in the rules' memory.
+pub fn track_key(kind: WatchKind, value: &str) -> String {
+    format!("{}:{value}", kind.as_str())
 }
 
 /// An alert the rules decided on; [`Sequencer::raise`] adds its number, place and the
@@ -367,7 +378,7 @@ impl Sequencer {
         hub: Hub,
         rules: RuleInputs,
     ) -> Result<Sequencer, StoreError> {
-        let RuleInputs { watchlist, zones, config: rules, roads } = rules;
+        let RuleInputs { watchlist, zones, config: rules, roads, recent_sightings } = rules;
         let next_seq = store.max_seq().await? + 1;
         let open_incidents = store.open_incidents().await?.into_iter().map(|i| (i.incident_id, i)).collect();
         let units: HashMap<String, Option<Arc<str>>> =
@@ -431,7 +442,13 @@ impl Sequencer {
             // Receive time counts, not fix time: a phone uploading fixes it buffered
             // while offline is reporting.
             stale_unit_ms: i64::from(rules.stale_unit_min) * 60_000,
-            sightings: TrackBook::new(TRACK_POINTS, TRACK_MAX_AGE_MS, TRACK_MAX_KEYS),
+            sightings: {
+                let mut book = TrackBook::new(TRACK_POINTS, TRACK_MAX_AGE_MS, TRACK_MAX_KEYS);
+                for (key, s) in recent_sightings {
+                    book.record(&key, s);
+                }
+                book
+            },
             zones,
             zone_breaks: std::collections::HashSet::new(),
             cameras: HashMap::new(),
@@ -1373,7 +1390,7 @@ impl Sequencer {
         let Some(hit) = hit else { return no_alert };
         // Every sighting of a watched value extends its track, alert or not.
         let sighting = Sighting { time_ms, camera_id: cam.id.clone(), position: cam.position };
-        let track = self.sightings.record(&format!("{}:{value}", watch_kind.as_str()), sighting);
+        let track = self.sightings.record(&track_key(watch_kind, value), sighting);
         if !self.dedup.admit(&cam.id, value, time_ms) {
             return no_alert;
         }
@@ -2011,7 +2028,9 @@ mod tests {
         };
         let replan = |stops: &[&str], kind: &str| {
             let waypoints: Vec<serde_json::Value> = stops.iter().map(|id| serde_json::json!({"id": id})).collect();
-            let RouteCommand::Push { team_id, reason, anchor, actor, now_ms, .. } = push("t", 0) else { unreachable!() };
+            let RouteCommand::Push { team_id, reason, anchor, actor, now_ms, .. } = push("t", 0) else {
+                unreachable!()
+            };
             RouteCommand::Push {
                 team_id,
                 kind: kind.into(),

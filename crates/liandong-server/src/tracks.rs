@@ -8,6 +8,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use liandong_core::alerts::WatchKind;
 use liandong_core::track::{fuse, Sighting};
 use liandong_store::AuditEntry;
 
@@ -102,4 +103,30 @@ pub async fn get_track(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: 
         p.insert(field.into(), value.into());
     }
     Ok(Json(serde_json::json!({"type": "Feature", "geometry": geometry, "properties": properties})).into_response())
+}
+
+/// The stored sightings of every watched value in the last
+/// [`crate::pipeline::TRACK_REBUILD_MS`], oldest first, keyed as the rules key their
+/// tracks: read at start-up so that a restart does not cut a track short. One query per
+/// watch-list entry (a county's list is hundreds of entries).
+pub async fn recent_sightings(
+    store: &liandong_store::Store,
+    cameras: &std::sync::RwLock<crate::cameras::Registry>,
+    entries: &[(WatchKind, String)],
+) -> Result<Vec<(String, Sighting)>, liandong_store::StoreError> {
+    let now = now_ms();
+    let mut out = Vec::new();
+    for (kind, value) in entries {
+        let person = *kind == WatchKind::Person;
+        let rows = store.sightings(person, value, now - crate::pipeline::TRACK_REBUILD_MS, now, 64).await?;
+        let cameras = cameras.read().unwrap_or_else(|e| e.into_inner());
+        for r in rows {
+            if let Some(cam) = cameras.info(&r.camera_id) {
+                let s = Sighting { time_ms: r.time_ms, camera_id: r.camera_id, position: cam.position };
+                out.push((crate::pipeline::track_key(*kind, value), s));
+            }
+        }
+    }
+    out.sort_by_key(|(_, s)| s.time_ms);
+    Ok(out)
 }
