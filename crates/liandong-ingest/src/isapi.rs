@@ -560,13 +560,56 @@ fn camera_time(t: &str) -> Result<i64, String> {
     parse_timestamp(&text)
 }
 
+/// The text of an XML document: UTF-8, unless its declaration names another encoding.
+/// Devices and platforms in China declare and send GBK, GB2312 or GB18030 (a plate's
+/// province character is then two bytes that are not UTF-8); those are decoded, and a
+/// byte that is not valid in the declared encoding is an error, never a replacement.
+fn xml_text(body: &[u8]) -> Result<std::borrow::Cow<'_, str>, FieldError> {
+    let declared = declared_encoding(body);
+    match declared.and_then(|label| encoding_rs::Encoding::for_label(label.as_bytes()).map(|e| (label, e))) {
+        Some((label, enc)) if enc != encoding_rs::UTF_8 => {
+            enc.decode_without_bom_handling_and_without_replacement(body).ok_or_else(|| {
+                FieldError::new("body", format!("is not valid {label}, the encoding its XML declaration names"))
+            })
+        }
+        _ => {
+            let body = body.strip_prefix(b"\xEF\xBB\xBF".as_slice()).unwrap_or(body);
+            std::str::from_utf8(body).map(std::borrow::Cow::Borrowed).map_err(|e| {
+                let at = e.valid_up_to();
+                let hint = match declared {
+                    Some(label) if encoding_rs::Encoding::for_label(label.as_bytes()).is_none() => {
+                        format!("is not UTF-8 (the declared encoding {label:?} is unknown)")
+                    }
+                    _ => "is not UTF-8 (declare encoding=\"GBK\" or another in the XML declaration if it is)".into(),
+                };
+                syntax_error(&String::from_utf8_lossy(&body[..at]), at, &hint)
+            })
+        }
+    }
+}
+
+/// The `encoding` of an XML declaration at the start of `body`, if any.
+fn declared_encoding(body: &[u8]) -> Option<&str> {
+    let body = body.strip_prefix(b"\xEF\xBB\xBF".as_slice()).unwrap_or(body);
+    let start = body.iter().position(|b| !b.is_ascii_whitespace())?;
+    let head = &body[start..body.len().min(start + 256)];
+    if !head.starts_with(b"<?xml") {
+        return None;
+    }
+    let end = head.windows(2).position(|w| w == b"?>")?;
+    let decl = std::str::from_utf8(&head[..end]).ok()?;
+    let at = decl.find("encoding")? + "encoding".len();
+    let rest = decl[at..].trim_start().strip_prefix('=')?.trim_start();
+    let quote = rest.chars().next().filter(|c| *c == '"' || *c == '\'')?;
+    let value = &rest[1..];
+    Some(&value[..value.find(quote)?])
+}
+
 /// Parses an XML document into its elements, refusing DTDs, unknown entities, deep
 /// nesting and anything after the root element.
 fn parse(body: &[u8]) -> Result<Doc, FieldError> {
-    let text = std::str::from_utf8(body).map_err(|e| {
-        let at = e.valid_up_to();
-        syntax_error(&String::from_utf8_lossy(&body[..at]), at, "is not UTF-8")
-    })?;
+    let decoded = xml_text(body)?;
+    let text: &str = &decoded;
     refuse_dtd(text)?;
     // XML 1.0 has no NUL, raw or as a character reference, and PostgreSQL cannot store one.
     if let Some(at) = text.find('\0') {
@@ -710,6 +753,37 @@ fn syntax_error(text: &str, byte: usize, what: &str) -> FieldError {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn gbk_pushes_are_read_when_declared_and_refused_with_a_hint_when_not() {
+        let inner = "<ANPR>\n<licensePlate>川S12345</licensePlate>\n</ANPR>\n";
+        for label in ["GBK", "gb2312", "GB18030"] {
+            let xml = alert("ANPR", "active", 1, inner).replace("encoding=\"UTF-8\"", &format!("encoding='{label}'"));
+            let (bytes, _, errors) = encoding_rs::GB18030.encode(&xml);
+            assert!(!errors);
+            assert!(std::str::from_utf8(&bytes).is_err(), "the test body really is not UTF-8");
+            let e = decode(Some("application/xml"), &bytes).unwrap_or_else(|e| panic!("{label}: {e}"));
+            let plate = e.plate.expect("a plate");
+            assert_eq!((plate.raw.as_str(), plate.normalized.as_deref()), ("川S12345", Some("川S12345")), "{label}");
+        }
+        // The same bytes declared UTF-8 (or not declared) are refused, saying what to do.
+        let utf8 = alert("ANPR", "active", 1, inner);
+        let (bytes, _, _) = encoding_rs::GBK.encode(&utf8);
+        let e = decode(Some("application/xml"), &bytes).unwrap_err();
+        assert!(e.reason.contains("is not UTF-8") && e.reason.contains("GBK"), "{e}");
+        // A byte sequence that is not GBK either is refused, not replaced.
+        let mut bad = alert("ANPR", "active", 1, inner).replace("UTF-8", "GBK").into_bytes();
+        let at = bad.len() - 30;
+        bad[at] = 0xFF;
+        let e = decode(Some("application/xml"), &bad).unwrap_err();
+        assert!(e.reason.contains("is not valid GBK"), "{e}");
+        // An encoding nobody knows is named.
+        let odd = alert("ANPR", "active", 1, "").replace("UTF-8", "x-klingon");
+        let mut odd = odd.into_bytes();
+        odd.push(0xFF);
+        let e = decode(Some("application/xml"), &odd).unwrap_err();
+        assert!(e.reason.contains("x-klingon"), "{e}");
+    }
 
     #[test]
     fn nul_is_refused_raw_or_as_a_character_reference() {
