@@ -218,6 +218,19 @@ async fn two_instances_on_one_database_share_the_live_feed_and_its_sequence() {
             .unwrap();
     let m = next_of(&mut replay, "position", 5000).await.expect("replay on B");
     assert_eq!(m["seq"], seq_a);
+
+    // A phone registered through A reports through B within a second: A announces the
+    // change and B reloads at once (its periodic reload is every 5 s).
+    register(&http, &a.url, "unit-2").await;
+    let registered = Instant::now();
+    loop {
+        let (status, v) = report(&http, &b.url, "unit-2", 107.31, now_ms() - 1000).await;
+        if status == 200 && v["accepted"][0]["seq"].is_i64() {
+            break;
+        }
+        assert!(registered.elapsed() < Duration::from_secs(1), "B still refuses A's new device: {status} {v}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     a.kill();
     b.kill();
     let _ = std::fs::remove_dir_all(&dir);

@@ -91,6 +91,7 @@ async fn follow(
     mut listener: liandong_store::FeedListener,
     ingest: pipeline::Ingest,
     live: live::SharedLive,
+    registry_changed: Arc<tokio::sync::Notify>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let mut poll = tokio::time::interval(std::time::Duration::from_secs(1));
@@ -103,7 +104,11 @@ async fn follow(
         let heard = tokio::select! {
             _ = &mut stopped => return,
             n = listener.next() => match n {
-                Ok(n) => Some(n),
+                Ok(liandong_store::Heard::Commit(n)) => Some(n),
+                Ok(liandong_store::Heard::Registry) => {
+                    registry_changed.notify_one();
+                    continue;
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "listening for other instances' commits failed; polling");
                     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
@@ -127,9 +132,14 @@ async fn follow(
 /// saved through another instance takes effect here too.
 const REGISTRY_REFRESH: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// Reloads the registries every [`REGISTRY_REFRESH`] until shutdown. Holds the state
+/// Reloads the registries every [`REGISTRY_REFRESH`], and at once when another instance
+/// announces a change, until shutdown. Holds the state
 /// weakly, so that it never keeps a finished server alive.
-async fn refresh_registries(state: std::sync::Weak<AppState>, mut stop: tokio::sync::watch::Receiver<bool>) {
+async fn refresh_registries(
+    state: std::sync::Weak<AppState>,
+    changed: Arc<tokio::sync::Notify>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
     let stopped = async move {
         let _ = stop.wait_for(|stopped| *stopped).await;
     };
@@ -140,6 +150,7 @@ async fn refresh_registries(state: std::sync::Weak<AppState>, mut stop: tokio::s
         tokio::select! {
             _ = &mut stopped => return,
             _ = every.tick() => {}
+            _ = changed.notified() => {}
         }
         let Some(s) = state.upgrade() else { return };
         let loaded = async {
@@ -255,8 +266,9 @@ impl App {
             }));
         }
         let shared = store.listen().await?;
+        let registry_changed = Arc::new(tokio::sync::Notify::new());
         if let Some(listener) = shared {
-            tokio::spawn(follow(listener, ingest.clone(), live.clone(), shutdown.clone()));
+            tokio::spawn(follow(listener, ingest.clone(), live.clone(), registry_changed.clone(), shutdown.clone()));
         }
         let devices = RwLock::new(Registry::new(store.devices().await?));
         let layer_json = map
@@ -284,7 +296,7 @@ impl App {
         });
         tokio::spawn(planning::schedule(Arc::downgrade(&state), state.shutdown.clone()));
         if state.store.backend() == "postgres" {
-            tokio::spawn(refresh_registries(Arc::downgrade(&state), state.shutdown.clone()));
+            tokio::spawn(refresh_registries(Arc::downgrade(&state), registry_changed, state.shutdown.clone()));
         }
         Ok(App { router: router(state.clone()), state, sequencer: handle, stop: Arc::new(stop) })
     }

@@ -22,7 +22,7 @@ mod routes;
 mod store;
 mod tagged;
 
-pub use store::{FeedListener, Store, Writing};
+pub use store::{FeedListener, Heard, Store, Writing};
 
 pub use acks::AlertAckRow;
 pub use alerts::{AlertFact, AlertRow, CameraEventRow, CameraRecord, SightingRow, WatchRecord};

@@ -37,6 +37,11 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/post
 /// number as the payload.
 pub const FEED_CHANNEL: &str = "liandong_feed";
 
+/// The channel an instance announces a change of the registries on (devices, cameras,
+/// the watch list, tagged persons; the payload names which), so that the others reload
+/// them at once instead of at their next periodic reload.
+pub const REGISTRY_CHANNEL: &str = "liandong_registry";
+
 /// The highest sequence number committed, over every table the sequence spans.
 const MAX_SEQ: &str =
     "SELECT GREATEST(COALESCE((SELECT MAX(seq) FROM positions), 0), COALESCE((SELECT MAX(seq) FROM camera_events), 0),
@@ -134,6 +139,17 @@ impl PgStore {
         .fetch_one(&self.pool)
         .await
         .map_err(q("upsert device"))
+        .inspect(|_| self.announce_registry("devices"))
+    }
+
+    /// Tells the other instances a registry changed. Sent after the change committed,
+    /// without waiting: an announcement that is lost only delays the others until
+    /// their periodic reload.
+    pub(crate) fn announce_registry(&self, what: &'static str) {
+        let pool = self.pool.clone();
+        tokio::spawn(async move {
+            let _ = sqlx::query("SELECT pg_notify($1, $2)").bind(REGISTRY_CHANNEL).bind(what).execute(&pool).await;
+        });
     }
 
     pub async fn devices(&self) -> Result<Vec<DeviceRecord>, StoreError> {
@@ -168,7 +184,7 @@ impl PgStore {
     /// follower also polls [`PgStore::max_seq`].
     pub async fn listen(&self) -> Result<sqlx::postgres::PgListener, StoreError> {
         let mut l = sqlx::postgres::PgListener::connect_with(&self.pool).await.map_err(q("connect a listener"))?;
-        l.listen(FEED_CHANNEL).await.map_err(q("listen for commits"))?;
+        l.listen_all([FEED_CHANNEL, REGISTRY_CHANNEL]).await.map_err(q("listen for commits"))?;
         Ok(l)
     }
 

@@ -107,13 +107,25 @@ impl Writing {
 /// Hears other instances' commits.
 pub struct FeedListener(sqlx::postgres::PgListener);
 
+/// What another instance announced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Heard {
+    /// A commit, with its last sequence number (0 when the payload is unreadable: the
+    /// caller catches up from the store either way).
+    Commit(i64),
+    /// A change of the registries (devices, cameras, the watch list, tagged persons).
+    Registry,
+}
+
 impl FeedListener {
-    /// Waits for the next commit and returns its last sequence number (0 when the
-    /// payload is unreadable: the caller catches up from the store either way).
-    /// Reconnects by itself after a lost connection.
-    pub async fn next(&mut self) -> Result<i64, StoreError> {
+    /// Waits for the next announcement. Reconnects by itself after a lost connection.
+    pub async fn next(&mut self) -> Result<Heard, StoreError> {
         let n = self.0.recv().await.map_err(crate::q("hear a commit"))?;
-        Ok(n.payload().parse().unwrap_or(0))
+        Ok(if n.channel() == crate::pg::REGISTRY_CHANNEL {
+            Heard::Registry
+        } else {
+            Heard::Commit(n.payload().parse().unwrap_or(0))
+        })
     }
 }
 

@@ -24,6 +24,7 @@ impl PgStore {
         .execute(&self.pool)
         .await
         .map_err(q("upsert camera"))?;
+        self.announce_registry("cameras");
         Ok(())
     }
 
@@ -67,6 +68,7 @@ impl PgStore {
         .execute(&self.pool)
         .await
         .map_err(q("upsert watch-list entry"))?;
+        self.announce_registry("watchlist");
         Ok(())
     }
 

@@ -26,6 +26,7 @@ impl PgStore {
         .execute(&self.pool)
         .await
         .map_err(q("upsert tagged person"))?;
+        self.announce_registry("tagged");
         Ok(())
     }
 
