@@ -1194,6 +1194,29 @@ async fn a_planning_run_announces_the_hotspots_and_sends_the_team_a_plan_that_co
         assert!((end[0].as_f64().unwrap() - 107.1).abs() < 1e-3 && (end[1].as_f64().unwrap() - 30.7).abs() < 1e-3);
     }
 
+    // The analysis is also the map's `hotspots` layer, for operators only.
+    let (status, layers) = srv.get(OPERATOR, "/api/v1/layers").await;
+    assert_eq!(status, 200);
+    let listed = layers["layers"].as_array().unwrap().iter().find(|l| l["name"] == "hotspots").cloned();
+    assert!(listed.as_ref().is_some_and(|l| l["analysed_at"].is_string()), "{layers}");
+    let (status, layer) = srv.get(OPERATOR, "/api/v1/layers/hotspots").await;
+    assert_eq!(status, 200, "{layer}");
+    assert_eq!(layer["type"], "FeatureCollection");
+    let densest = layer["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .max_by(|a, b| {
+            let d = |f: &Value| f["properties"]["density_per_km2"].as_f64().unwrap();
+            d(a).total_cmp(&d(b))
+        })
+        .expect("cells");
+    assert_eq!(densest["geometry"], spots["top"]["features"][0]["geometry"], "the same analysis");
+    let (status, _) = srv.get(GRID, "/api/v1/layers/hotspots").await;
+    assert_eq!(status, 403);
+    let (_, layers) = srv.get(GRID, "/api/v1/layers").await;
+    assert!(layers["layers"].as_array().unwrap().iter().all(|l| l["name"] != "hotspots"));
+
     // Nothing changed: a second run pushes nothing.
     let run: Value = post("/api/v1/planning/run").await.unwrap().json().await.unwrap();
     assert_eq!(run["pushed"], 0, "{run}");

@@ -70,6 +70,8 @@ pub struct AppState {
     pub roads: Arc<liandong_core::road::RoadGraph>,
     /// Each layer serialised once at start-up.
     pub layer_json: HashMap<String, Bytes>,
+    /// The `hotspots` layer of the latest analysis (see `planning`), once one ran.
+    pub hotspot_layer: RwLock<Option<planning::HotspotLayer>>,
     pub metrics: Arc<Metrics>,
 }
 
@@ -292,6 +294,7 @@ impl App {
             enricher,
             roads,
             layer_json,
+            hotspot_layer: RwLock::new(None),
             metrics,
         });
         tokio::spawn(planning::schedule(Arc::downgrade(&state), state.shutdown.clone()));

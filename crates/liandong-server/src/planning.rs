@@ -30,6 +30,50 @@ const FEED_TOP_CELLS: usize = 20;
 /// A diversion younger than this is left alone by a re-plan: the team is on its way.
 const DIVERSION_HOLD_MS: i64 = 30 * 60_000;
 
+/// The `hotspots` layer (`GET /api/v1/layers/hotspots`): the cells of the band in force
+/// when the latest analysis ran, as a GeoJSON FeatureCollection.
+#[derive(Debug, Clone)]
+pub struct HotspotLayer {
+    pub at_ms: i64,
+    pub band_label: String,
+    pub features: usize,
+    pub json: axum::body::Bytes,
+}
+
+/// Makes the layer from an analysis, for the band of `now`.
+fn hotspot_layer(spots: &Hotspots, days: u32, now: i64) -> HotspotLayer {
+    let band = spots.bands().band_of(now);
+    let label = spots.bands().get(band).map(|b| b.label()).unwrap_or_default();
+    let features: Vec<serde_json::Value> = spots.band_cells(band).map(|c| cell_json(&c, label.clone())).collect();
+    let n = features.len();
+    let collection = serde_json::json!({
+        "type": "FeatureCollection",
+        "name": "hotspots",
+        "provenance": format!("computed by liandong: incidents and alerts of the last {days} days per 250 m cell, \
+                               kernel-smoothed, for the {label} band (China time), analysed at {}", rfc3339_ms(now)),
+        "features": features,
+    });
+    HotspotLayer { at_ms: now, band_label: label, features: n, json: axum::body::Bytes::from(collection.to_string()) }
+}
+
+/// The latest `hotspots` layer, analysing now when none was made yet or the band in
+/// force has changed since.
+pub async fn current_hotspot_layer(s: &AppState) -> Result<HotspotLayer, ApiError> {
+    let now = now_ms();
+    let latest = s.hotspot_layer.read().unwrap_or_else(|e| e.into_inner()).clone();
+    if let Some(l) = latest {
+        let fresh = now - l.at_ms < i64::from(s.config.planning.interval_s.max(60)) * 1000;
+        if fresh {
+            return Ok(l);
+        }
+    }
+    let days = s.config.planning.days;
+    let recent = Recent::read(s, i64::from(days), now).await.map_err(|e| ApiError::unavailable(&e))?;
+    let layer = hotspot_layer(&recent.analyse(s, &HotspotConfig::default())?, days, now);
+    *s.hotspot_layer.write().unwrap_or_else(|e| e.into_inner()) = Some(layer.clone());
+    Ok(layer)
+}
+
 /// What a team's plan is made from, out of the map.
 struct TeamSetting {
     post: Position,
@@ -238,6 +282,7 @@ pub async fn run(s: &Arc<AppState>, trigger: &str) -> Result<serde_json::Value, 
         "publicity_focus": publicity_focus(s, &events),
     });
     s.hub.publish(FeedEvent::notice(Arc::from(notice.to_string())));
+    *s.hotspot_layer.write().unwrap_or_else(|e| e.into_inner()) = Some(hotspot_layer(&spots, cfg.days, now));
 
     let heads = s.store.route_plan_heads().await.map_err(|e| ApiError::unavailable(&e))?;
     let mut teams = Vec::new();

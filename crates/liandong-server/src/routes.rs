@@ -373,7 +373,7 @@ struct LayerInfo<'a> {
 
 /// `GET /api/v1/layers`: the map's layers.
 pub async fn list_layers(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
-    s.any_user(&headers, uri.query())?;
+    let role = s.any_user(&headers, uri.query())?;
     let layers: Vec<LayerInfo> = s
         .map
         .layers
@@ -387,6 +387,23 @@ pub async fn list_layers(State(s): State<Arc<AppState>>, headers: HeaderMap, uri
             href: format!("/api/v1/layers/{}", l.name),
         })
         .collect();
+    let mut layers = serde_json::to_value(layers).unwrap_or_default();
+    // The computed hotspot layer, for the roles that may see where incidents happen.
+    if let (Some(list), true) = (layers.as_array_mut(), matches!(role, Role::Admin | Role::Operator)) {
+        // The latest analysis (made now if there is none, or it is stale).
+        let latest = crate::planning::current_hotspot_layer(&s).await?;
+        list.push(serde_json::json!({
+            "name": "hotspots",
+            "features": latest.features,
+            "geometry_types": ["Polygon"],
+            "provenance": "computed: the latest hotspot analysis of incidents and alerts, for the band in force",
+            "illustrative": false,
+            "computed": true,
+            "analysed_at": crate::time_fmt::rfc3339_ms(latest.at_ms),
+            "band": latest.band_label,
+            "href": "/api/v1/layers/hotspots",
+        }));
+    }
     Ok(Json(serde_json::json!({ "layers": layers })).into_response())
 }
 
@@ -397,7 +414,14 @@ pub async fn get_layer(
     headers: HeaderMap,
     uri: Uri,
 ) -> Result<Response, ApiError> {
-    s.any_user(&headers, uri.query())?;
+    let role = s.any_user(&headers, uri.query())?;
+    if name == "hotspots" && !s.layer_json.contains_key("hotspots") {
+        if !matches!(role, Role::Admin | Role::Operator) {
+            return Err(ApiError::forbidden("authorization", "the hotspot layer is for operators"));
+        }
+        let layer = crate::planning::current_hotspot_layer(&s).await?;
+        return Ok(([(header::CONTENT_TYPE, "application/geo+json")], layer.json).into_response());
+    }
     match s.layer_json.get(&name) {
         Some(json) => Ok(([(header::CONTENT_TYPE, "application/geo+json")], json.clone()).into_response()),
         None => Err(ApiError::not_found(format!("no layer named {name}; GET /api/v1/layers lists them"))),
@@ -405,13 +429,13 @@ pub async fn get_layer(
 }
 
 impl AppState {
-    fn any_user(&self, headers: &HeaderMap, query: Option<&str>) -> Result<(), ApiError> {
+    fn any_user(&self, headers: &HeaderMap, query: Option<&str>) -> Result<Role, ApiError> {
         require_user(
             &self.tokens,
             headers,
             query,
             &[Role::Admin, Role::Operator, Role::PatrolLeader, Role::PostOfficer, Role::GridMember, Role::Partner],
         )
-        .map(|_| ())
+        .map(|u| u.role)
     }
 }
