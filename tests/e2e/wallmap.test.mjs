@@ -6,7 +6,9 @@
 //
 // needs `cargo build` (the binary is `$CARGO_TARGET_DIR/debug/liandong`, default
 // `target/debug/liandong`), `npm ci --prefix web` and `/usr/bin/chromium` (scripts/test
-// sees to all three). It writes docs/screenshots/wallmap-zh.png and wallmap-en.png.
+// sees to all three). It writes the screenshots in docs/screenshots/: wallmap-zh.png (the
+// incident panel), wallmap-en.png (route adjustments), wallmap-replay-zh.png (the time
+// slider replaying) and wallmap-stats-en.png (statistics).
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -148,6 +150,7 @@ async function seed() {
   const routes = readLayer('routes').features;
   const posts = readLayer('posts').features;
   const devices = [];
+  const earlier = [];
   const positions = [];
   const now = Date.now();
   routes.forEach((r, i) => {
@@ -156,6 +159,9 @@ async function seed() {
       const id = `e2e-${r.properties.team_id}-${j}`;
       const at = line[Math.floor(((i * 7 + j * 11) % 17) / 17 * (line.length - 1))];
       devices.push({ device_id: id, name: `${r.properties.team_name} ${j === 0 ? '队长' : '队员'}`, kind: role, unit_id: r.properties.team_id, key: `key-${id}` });
+      // Ten minutes earlier a little way back along the route, for the time slider's picture.
+      const before = line[Math.max(0, line.indexOf(at) - 3)];
+      earlier.push({ device_id: id, lon: before[0], lat: before[1], time: now - 10 * 60_000, speed_mps: 1.2, accuracy_m: 8 });
       positions.push({ device_id: id, lon: at[0], lat: at[1], time: now - 20_000, speed_mps: j === 0 ? 1.3 : 0.2, accuracy_m: 8 });
     }
   });
@@ -164,14 +170,21 @@ async function seed() {
     const [lon, lat] = p.geometry.coordinates;
     devices.push({ device_id: id, name: `${p.properties.name} 民警`, kind: 'post_officer', unit_id: p.properties.id, key: `key-${id}` });
     const stale = i === 3;
+    if (!stale) earlier.push({ device_id: id, lon: lon + 0.003, lat: lat - 0.002, time: now - 10 * 60_000, speed_mps: 0, accuracy_m: 10 });
     positions.push({ device_id: id, lon: lon + 0.004, lat: lat - 0.003, time: now - (stale ? 30 * 60_000 : 30_000), speed_mps: 0, accuracy_m: 10 });
   });
   for (const d of devices) await api('POST', '/api/v1/devices', ADMIN, d);
-  const res = await api('POST', '/api/v1/positions', ADMIN, { positions });
-  assert.equal(res.rejected.length, 0, JSON.stringify(res.rejected));
+  for (const batch of [earlier, positions]) {
+    const res = await api('POST', '/api/v1/positions', ADMIN, { positions: batch });
+    assert.equal(res.rejected.length, 0, JSON.stringify(res.rejected));
+  }
 
   await api('POST', '/api/v1/watchlist', ADMIN, { watch_id: 'e2e-w-theft', kind: 'plate', value: '川S·3K901', reason: '被盗车辆', priority: 2, roles: ['operator'] });
-  await api('POST', '/api/v1/alerts', ADMIN, { camera_id: 'cam-010', time: new Date(now - 5 * 60_000).toISOString(), kind: 'anpr', plate: '川S3K901', confidence: 96 });
+  // The stolen car passes three checkpoints heading north-east: the last alert carries a
+  // fused track of three sightings.
+  for (const [i, camera] of ['cam-010', 'cam-009', 'cam-034'].entries()) {
+    await api('POST', '/api/v1/alerts', ADMIN, { camera_id: camera, time: new Date(now - (5 - 2 * i) * 60_000).toISOString(), kind: 'anpr', plate: '川S3K901', confidence: 96 });
+  }
   await api('POST', '/api/v1/reports', GRID, { category: 'dispute', text: '邻里宅基地纠纷，双方情绪激动', lon: 107.2052, lat: 30.7402 });
   await api('POST', '/api/v1/reports', GRID, { category: 'hazard', text: '村道边坡落石', lon: 107.1531, lat: 30.6513 });
   return devices.length;
@@ -184,6 +197,48 @@ async function waitInPage(what, fn, arg, timeout) {
   } catch (e) {
     throw new Error(`${what}: not within ${timeout} ms (${e.message.split('\n')[0]})`);
   }
+}
+
+/** Waits for the unit's feature in the map's units source to be at `[lon, lat]`. */
+function unitAt(what, deviceId, lon, lat, timeout) {
+  return waitInPage(
+    what,
+    ([id, x, y]) => {
+      const f = window.wallmap.map.querySourceFeatures('units', { filter: ['==', ['get', 'device_id'], id] })[0];
+      return f && Math.abs(f.geometry.coordinates[0] - x) < 1e-4 && Math.abs(f.geometry.coordinates[1] - y) < 1e-4;
+    },
+    [deviceId, lon, lat],
+    timeout,
+  );
+}
+
+/** Polls the server until `check(answer)` holds for `GET urlPath`; answers the last answer. */
+async function untilServer(what, urlPath, token, check, timeout) {
+  const end = Date.now() + timeout;
+  let last = null;
+  while (Date.now() < end) {
+    last = await api('GET', urlPath, token);
+    if (check(last)) return last;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${what}: not within ${timeout} ms (last answer: ${JSON.stringify(last).slice(0, 400)})`);
+}
+
+/** The county in view again, at once, beside the open panel (for the screenshots). */
+function fitCounty() {
+  return page.evaluate(() => {
+    const w = window.wallmap;
+    const stage = document.getElementById('map').getBoundingClientRect();
+    const drawer = document.getElementById('drawer');
+    const right = drawer.hidden ? 40 : stage.right - drawer.getBoundingClientRect().left + 30;
+    w.map.fitBounds(w.countyBbox, { padding: { top: 60, bottom: 80, left: 320, right }, animate: false });
+  });
+}
+
+/** Waits until the map has drawn what it holds, and a moment for the panels. */
+async function settle() {
+  await waitInPage('the map has its tiles', () => window.wallmap.map.areTilesLoaded() && !window.wallmap.map.isMoving(), null, 10_000);
+  await page.waitForTimeout(300);
 }
 
 /** The unit's feature as the map's GeoJSON source holds it, or null. */
@@ -324,11 +379,166 @@ test('the wall map, live, in headless Chromium', { timeout: 240_000 }, async (t)
     assert.ok(onMap, 'the alert is on the map');
   });
 
+  await t.test('route adjustments and hotspots: a planning run reaches the route panel, the plans layer and the heat layer', async (t) => {
+    const sent = Date.now();
+    const run = await api('POST', '/api/v1/planning/run', OPERATOR, {});
+    t.diagnostic(`planning run answered in ${Date.now() - sent} ms: ${JSON.stringify(run).slice(0, 160)}`);
+    const plans = await api('GET', '/api/v1/plans', OPERATOR);
+    assert.ok(plans.plans.length > 0, `the run made plans: ${JSON.stringify(plans).slice(0, 300)}`);
+    const pending = plans.plans.filter((p) => p.status === 'pending').length;
+    // The feed's `route` messages bring every plan; the panel lists them, pending first.
+    await waitInPage('the route panel lists every plan', (n) => document.querySelectorAll('#plan-list li.plan').length === n, plans.plans.length, 5000);
+    await page.click('#toolbar button[data-open="routes"]');
+    const panel = await page.evaluate(() => ({
+      shown: !document.getElementById('drawer').hidden && document.getElementById('routes-panel').classList.contains('on'),
+      first: document.querySelector('#plan-list li.plan')?.dataset.status,
+      pendingItems: document.querySelectorAll('#plan-list li.plan.pending').length,
+      waited: document.querySelector('#plan-list li.plan.pending .waited')?.textContent ?? '',
+      stat: document.getElementById('stat-plans').textContent,
+      summary: document.getElementById('routes-summary').textContent,
+    }));
+    assert.ok(panel.shown, JSON.stringify(panel));
+    assert.equal(panel.pendingItems, pending, JSON.stringify(panel));
+    if (pending) {
+      assert.equal(panel.first, 'pending', `pending plans come first: ${JSON.stringify(panel)}`);
+      assert.match(panel.waited, /已等待/, JSON.stringify(panel));
+    }
+    assert.equal(panel.stat, String(pending), JSON.stringify(panel));
+    const drawn = await page.evaluate(async () => (await window.wallmap.map.getSource('plans').getData()).features.map((f) => f.properties.status));
+    assert.equal(drawn.length, plans.plans.length, 'every current plan is drawn');
+    assert.equal(drawn.filter((s) => s === 'pending').length, pending, 'pending plans are drawn as pending (dashed)');
+    // The notice came on the feed: the card says when, and the heat layer has the cells.
+    await waitInPage('the notice reaches the page', (ms) => window.wallmap.hotspots.analysedMs >= ms, sent - 1000, 5000);
+    await waitInPage('the hotspot card shows the analysis', () => /研判 \d\d:\d\d/.test(document.getElementById('hotspot-card').textContent), null, 5000);
+    await waitInPage('the heat layer has cells', () => window.wallmap.map.querySourceFeatures('hotspots').length > 0, null, 10_000);
+    const card = await page.textContent('#hotspot-card');
+    assert.match(card, /普法宣传重点/, card);
+  });
+
+  await t.test("a watch-list alert's fused track is drawn with its direction", async () => {
+    const seq = await page.evaluate(() => {
+      const a = [...window.wallmap.alerts.alerts.values()].find((x) => x.track?.coordinates?.length >= 3);
+      return a?.seq ?? null;
+    });
+    assert.ok(seq !== null, 'an alert with a three-sighting track is in the queue');
+    await page.click(`#alert-queue li.alert[data-seq="${seq}"] button[data-action="locate"]`);
+    await waitInPage('the alert is picked', (n) => window.wallmap.trackSeq === n, seq, 2000);
+    const track = await page.evaluate(async () => {
+      const fc = await window.wallmap.map.getSource('tracks').getData();
+      return { line: fc.features.find((f) => f.geometry.type === 'LineString').geometry.coordinates, points: fc.features.filter((f) => f.geometry.type === 'Point').length, selected: document.querySelector('#alert-queue li.alert.selected')?.dataset.seq };
+    });
+    assert.equal(track.line.length, 3, JSON.stringify(track));
+    assert.equal(track.points, 3, JSON.stringify(track));
+    assert.equal(Number(track.selected), seq);
+    // North-east, as the car went: the line runs in time order.
+    assert.ok(track.line[2][0] > track.line[0][0] && track.line[2][1] > track.line[0][1], JSON.stringify(track));
+  });
+
+  let dispatched = null;
+  await t.test('the incident panel: open incident from an alert opens it; Dispatch changes the state on the server', async (t) => {
+    // 立案 from the alert queue opens the panel on the new incident.
+    const alertSeq = await page.evaluate(() => [...window.wallmap.alerts.alerts.values()].find((a) => a.rule === 'grid_report')?.seq);
+    await page.click(`#alert-queue li.alert[data-seq="${alertSeq}"] button[data-action="open"]`);
+    await waitInPage('the panel opens on the new incident', () => {
+      const p = document.getElementById('incident-panel');
+      return p.classList.contains('on') && p.dataset.id !== '' && p.dataset.state === 'new';
+    }, null, 5000);
+    const fromAlert = Number(await page.getAttribute('#incident-panel', 'data-id'));
+    const opened = await api('GET', `/api/v1/incidents/${fromAlert}`, OPERATOR);
+    assert.equal(opened.incident.alert_seq, alertSeq, JSON.stringify(opened.incident));
+
+    // A unit reporting now, and an incident opened over the API 300 m from it.
+    const unit = 'e2e-dispatch-1';
+    await api('POST', '/api/v1/devices', ADMIN, { device_id: unit, name: '城东巡逻车 1', kind: 'vehicle', unit_id: 'team-02', key: `key-${unit}` });
+    const [ulon, ulat] = [107.2032, 30.7351];
+    await api('POST', '/api/v1/positions', ADMIN, { positions: [{ device_id: unit, lon: ulon, lat: ulat, speed_mps: 0, accuracy_m: 6 }] });
+    const created = await api('POST', '/api/v1/incidents', OPERATOR, { title: '商铺被盗，嫌疑人骑摩托车逃离', priority: 1, kind: 'theft', lon: ulon + 0.003, lat: ulat + 0.0008 });
+    const id = created.incident.incident_id;
+    assert.ok(created.recommended.units.some((u) => u.device_id === unit), `the unit is recommended: ${JSON.stringify(created.recommended)}`);
+
+    // The feed brings it to the list; clicking it opens the panel with the recommendation.
+    const item = `#incident-list li.incident[data-id="${id}"]`;
+    await waitInPage('the incident is in the list', (sel) => document.querySelector(sel) !== null, item, 2000);
+    await page.click(item);
+    const button = `#incident-panel button[data-dispatch="${unit}"]`;
+    await waitInPage('the panel shows the unit with a Dispatch button', (sel) => document.querySelector(sel) !== null, button, 5000);
+    const row = await page.textContent(`#incident-panel li.unit[data-device="${unit}"]`);
+    assert.match(row, /车程|直线/, row);
+
+    const clicked = Date.now();
+    await page.click(button);
+    const after = await untilServer('the server has the incident dispatched', `/api/v1/incidents/${id}`, OPERATOR, (d) => d.incident.state === 'dispatched', 5000);
+    assert.equal(after.incident.assigned_device, unit);
+    assert.ok(after.timeline.some((e) => e.action === 'dispatch' && e.actor === 'demo operator'), JSON.stringify(after.timeline));
+    await waitInPage('the panel shows the new state', () => document.getElementById('incident-panel').dataset.state === 'dispatched' && document.getElementById('incident-state')?.textContent === '已派警', null, 2000);
+    await waitInPage('the timeline shows the dispatch', () => [...document.querySelectorAll('#incident-panel ol.timeline li')].some((li) => li.classList.contains('ev-dispatch')), null, 2000);
+    t.diagnostic(`dispatched and shown ${Date.now() - clicked} ms after the click`);
+    await waitInPage('the unit is drawn busy', (id) => window.wallmap.map.querySourceFeatures('units', { filter: ['==', ['get', 'device_id'], id] })[0]?.properties.status === 'busy', unit, 2000);
+    assert.match(await page.textContent(`#incident-list li.incident[data-id="${id}"]`), /已派警/);
+    dispatched = id;
+  });
+
+  await t.test('the time slider replays an earlier position, holds live updates and goes back to live', async (t) => {
+    const unit = 'e2e-replay-1';
+    await api('POST', '/api/v1/devices', ADMIN, { device_id: unit, name: '庙坝镇巡防队 李队员', kind: 'patrol_member', unit_id: 'team-03', key: `key-${unit}` });
+    const now = Date.now();
+    const A = [107.1901, 30.7203];
+    const B = [107.1949, 30.7221];
+    const C = [107.1992, 30.7238];
+    await api('POST', '/api/v1/positions', ADMIN, { positions: [{ device_id: unit, lon: A[0], lat: A[1], time: now - 6 * 60_000, speed_mps: 1.5, accuracy_m: 8 }] });
+    await unitAt('the unit shows at A', unit, ...A, LIVE_MS);
+    await api('POST', '/api/v1/positions', ADMIN, { positions: [{ device_id: unit, lon: B[0], lat: B[1], time: now - 60_000, speed_mps: 1.5, accuracy_m: 8 }] });
+    await unitAt('the unit moves to B', unit, ...B, LIVE_MS);
+
+    // Three minutes ago: after A, before B.
+    await page.$eval('#time-slider', (el) => {
+      el.value = '-3';
+      el.dispatchEvent(new Event('input', { bubbles: true }));
+      el.dispatchEvent(new Event('change', { bubbles: true }));
+    });
+    await waitInPage('the page replays', () => document.documentElement.dataset.mode === 'replay' && document.documentElement.dataset.replayAt, null, 2000);
+    await unitAt('the replay shows the unit at A', unit, ...A, 5000);
+    const state = await page.evaluate(() => ({
+      pill: document.getElementById('replay-state').textContent,
+      banner: document.getElementById('replay-banner').hidden ? null : document.getElementById('replay-banner').textContent,
+      live: !document.getElementById('live-button').hidden,
+      at: Number(document.documentElement.dataset.replayAt),
+    }));
+    assert.match(state.pill, /^回放 \d\d:\d\d$/, JSON.stringify(state));
+    assert.match(state.banner ?? '', /历史回放 \d\d:\d\d/, JSON.stringify(state));
+    assert.ok(state.live, 'the back-to-live button shows');
+    assert.ok(state.at > now - 6 * 60_000 && state.at < now - 60_000, `the replayed moment is between A and B: ${JSON.stringify(state)}`);
+
+    // A live report while replaying is held: the map stays at A.
+    await api('POST', '/api/v1/positions', ADMIN, { positions: [{ device_id: unit, lon: C[0], lat: C[1], speed_mps: 1.5, accuracy_m: 8 }] });
+    await waitInPage('the live report is held', () => window.wallmap.replay.held.positions.size > 0, null, LIVE_MS);
+    await page.waitForTimeout(200);
+    const held = await unitFeature(unit);
+    assert.ok(Math.abs(held.coordinates[0] - A[0]) < 1e-4, `still at A while replaying: ${JSON.stringify(held)}`);
+    assert.match(await page.textContent('#replay-banner'), /已暂存 [1-9]/);
+    fs.mkdirSync(SHOTS, { recursive: true });
+    await fitCounty();
+    await settle();
+    await page.screenshot({ path: path.join(SHOTS, 'wallmap-replay-zh.png') });
+
+    const back = Date.now();
+    await page.click('#live-button');
+    await unitAt('back to live shows the held report', unit, ...C, LIVE_MS);
+    t.diagnostic(`live again ${Date.now() - back} ms after the click`);
+    assert.equal(await page.evaluate(() => document.documentElement.dataset.mode ?? null), null);
+    assert.ok(await page.isHidden('#replay-banner'));
+    assert.equal(await page.textContent('#replay-state'), '实时');
+    assert.equal(await page.$eval('#time-slider', (el) => el.value), '0');
+  });
+
   await t.test('screenshots at 1920×1080 in Chinese and in English', async () => {
     fs.mkdirSync(SHOTS, { recursive: true });
+    // The dispatched incident in its panel, over the whole county.
+    await page.click(`#incident-list li.incident[data-id="${dispatched}"]`);
+    await waitInPage('the panel shows the dispatched incident', (id) => document.getElementById('incident-panel').dataset.id === String(id), dispatched, 2000);
+    await fitCounty();
     // Not `idle`: a new alert's flash keeps the map repainting for a while.
-    await waitInPage('the map has its tiles', () => window.wallmap.map.areTilesLoaded() && !window.wallmap.map.isMoving(), null, 10_000);
-    await page.waitForTimeout(300);
+    await settle();
     await page.screenshot({ path: path.join(SHOTS, 'wallmap-zh.png') });
     assert.equal(await page.textContent('#topbar h1'), '大竹县社会治理联动指挥中心');
 
@@ -336,10 +546,26 @@ test('the wall map, live, in headless Chromium', { timeout: 240_000 }, async (t)
     await waitInPage('the page switches to English', () => document.documentElement.lang === 'en', null, 2000);
     assert.equal(await page.textContent('#topbar h1'), 'Dazhu County Linkage Command Centre');
     assert.match(await page.textContent('#alert-queue'), /Watch-listed plate/);
+    assert.match(await page.textContent('#incident-panel'), /Dispatched/);
     assert.ok(page.url().includes('lang=en'), page.url());
-    await page.waitForTimeout(300);
+    await page.click('#drawer button[data-tab="routes"]');
+    assert.match(await page.textContent('#routes-panel'), /pending|Acknowledged/);
+    await settle();
     await page.screenshot({ path: path.join(SHOTS, 'wallmap-en.png') });
-    for (const name of ['wallmap-zh.png', 'wallmap-en.png']) {
+
+    await page.click('#toolbar button[data-open="stats"]');
+    await waitInPage('the statistics are shown', () => document.querySelector('#stats-panel table.response') !== null, null, 5000);
+    const stats = await page.evaluate(() => ({
+      total: document.querySelector('#stats-panel .figure .value')?.textContent,
+      dispatchN: document.querySelector('#stats-panel tr[data-step="to_dispatch"] td.n')?.textContent,
+      kinds: document.querySelector('#stats-panel ul.bars')?.textContent ?? '',
+    }));
+    assert.ok(Number(stats.total) >= 2, `the incidents of the day are counted: ${JSON.stringify(stats)}`);
+    assert.ok(Number(stats.dispatchN) >= 1, `the dispatch has a response time: ${JSON.stringify(stats)}`);
+    assert.match(stats.kinds, /Theft/, JSON.stringify(stats));
+    await settle();
+    await page.screenshot({ path: path.join(SHOTS, 'wallmap-stats-en.png') });
+    for (const name of ['wallmap-zh.png', 'wallmap-en.png', 'wallmap-replay-zh.png', 'wallmap-stats-en.png']) {
       assert.ok(fs.statSync(path.join(SHOTS, name)).size > 100_000, `${name} holds a picture`);
     }
     // The choice survives a reload; `?lang=zh` brings Chinese back.

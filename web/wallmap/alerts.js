@@ -29,6 +29,8 @@ export class AlertQueue {
     this.arrived = new Map();
     /** seq → a note shown under the alert (e.g. the incident opened from it) */
     this.notes = new Map();
+    /** The alert the operator picked (its track is drawn), or null. */
+    this.selected = null;
     list.addEventListener('click', (ev) => this.click(ev));
   }
 
@@ -97,6 +99,12 @@ export class AlertQueue {
       }));
   }
 
+  /** Marks the alert the operator picked. */
+  select(seq) {
+    this.selected = seq;
+    for (const li of this.list.querySelectorAll('li.alert')) li.classList.toggle('selected', Number(li.dataset.seq) === seq);
+  }
+
   render() {
     const all = this.ordered();
     this.list.replaceChildren();
@@ -112,7 +120,7 @@ export class AlertQueue {
 
   item(a) {
     const li = document.createElement('li');
-    li.className = `alert p${Math.min(a.priority ?? 3, 4)}${this.isFresh(a.seq) ? ' fresh' : ''}`;
+    li.className = `alert p${Math.min(a.priority ?? 3, 4)}${this.isFresh(a.seq) ? ' fresh' : ''}${a.seq === this.selected ? ' selected' : ''}`;
     li.dataset.seq = String(a.seq);
     li.dataset.rule = a.rule;
 
@@ -124,6 +132,12 @@ export class AlertQueue {
     if (what) li.append(el('div', 'what', what));
     const where = place(a);
     if (where) li.append(el('div', 'where', where));
+    const track = a.track?.coordinates?.length >= 2 ? a.track : null;
+    if (track) {
+      const parts = [t('track_info', { value: a.read?.value ?? '', n: track.coordinates.length })];
+      if (track.speed_kmh) parts.push(`${track.speed_kmh} km/h`);
+      li.append(el('div', 'track', `➜ ${parts.join(' · ')}`));
+    }
     const note = this.notes.get(a.seq);
     if (note) li.append(el('div', 'note', note));
 

@@ -16,6 +16,7 @@ export class LiveFeed {
    *   headers on a websocket)
    * @param {(devices: object[], reason: string|null) => void} o.onSnapshot
    * @param {(msg: object) => void} o.onEvent position, alert, incident and route messages
+   * @param {(msg: object) => void} [o.onNotice] notices outside the sequence (`hotspots`)
    * @param {(state: 'connecting'|'live'|'offline', attempt: number) => void} o.onState
    * @param {() => Promise<boolean>} o.tokenStillValid asked after a failed connection:
    *   a refused token must not be retried for ever
@@ -127,6 +128,10 @@ export class LiveFeed {
         if (this.lastSeq !== null && msg.seq <= this.lastSeq) return;
         this.lastSeq = msg.seq;
         this.o.onEvent(msg);
+        return;
+      case 'hotspots':
+        // A notice outside the sequence (no `seq`, never replayed): a new analysis.
+        this.o.onNotice?.(msg);
         return;
       default:
         // ack, error and future message kinds: nothing for the wall map to do.

@@ -35,6 +35,11 @@ export const COLORS = {
     industrial: '#f78c6b',
     community: '#4cc9f0',
   },
+  /** Current patrol plans: acknowledged, pending (dashed), escalated (red). */
+  plan: { acknowledged: '#35e0a1', pending: '#ffd23f', escalated: '#ff2d55' },
+  /** The hotspot heat ramp, from a faint cell to the hottest. */
+  heat: ['#1d4f91', '#2fa4c7', '#ffd23f', '#ff7a1a', '#ff2d55'],
+  track: '#ff4fd8',
   /** By alert priority: 1 red, 2 orange, 3 to 5 yellow. */
   priority: { 1: '#ff2d55', 2: '#ff7a1a', 3: '#ffd23f' },
 };
@@ -71,11 +76,14 @@ export const TOGGLES = [
   { key: 'jurisdictions', source: 'jurisdictions', on: false },
   { key: 'fences', source: 'fences', on: true },
   { key: 'roads', source: 'roads', on: true },
+  { key: 'hotspots', source: 'hotspots', on: true, live: true },
   { key: 'routes', source: 'routes', on: true },
+  { key: 'plans', source: 'plans', on: true, live: true },
   { key: 'checkpoints', source: 'checkpoints', on: false },
   { key: 'posts', source: 'posts', on: true },
   ...Object.keys(COLORS.camera).map((kind) => ({ key: `cameras.${kind}`, source: 'cameras', kind, on: true })),
   { key: 'incidents', source: 'incidents', on: true, live: true },
+  { key: 'tracks', source: 'tracks', on: true, live: true },
   { key: 'alerts', source: 'alerts', on: true, live: true },
   { key: 'units', source: 'units', on: true, live: true },
 ];
@@ -163,6 +171,105 @@ export function layersOf(toggle) {
           paint: { 'line-color': COLORS.route, 'line-width': byZoom(8, 1.6, 14, 5), 'line-opacity': 0.75 },
         },
       ];
+    case 'hotspots': {
+      // `heat` is the cell's density over the densest cell's (0–1), set by the page. A
+      // 250 m cell is a few pixels at county zoom: there a heatmap of the cells' centres
+      // shows where, and it gives way to the cells themselves as the map zooms in.
+      const heat = (lo, hi) => ['interpolate', ['linear'], ['get', 'heat'], 0, lo, 1, hi];
+      return [
+        {
+          id: 'hotspots-heat',
+          type: 'heatmap',
+          source: src,
+          filter: ['==', ['geometry-type'], 'Point'],
+          paint: {
+            'heatmap-weight': ['get', 'heat'],
+            'heatmap-radius': byZoom(8, 14, 13, 70),
+            'heatmap-intensity': byZoom(8, 1.2, 13, 2),
+            'heatmap-color': [
+              'interpolate', ['linear'], ['heatmap-density'],
+              0, 'rgba(0,0,0,0)', 0.15, 'rgba(29,79,145,0.45)', 0.35, COLORS.heat[1], 0.55, COLORS.heat[2], 0.8, COLORS.heat[3], 1, COLORS.heat[4],
+            ],
+            'heatmap-opacity': byZoom(11, 0.8, 14, 0),
+          },
+        },
+        {
+          id: 'hotspots-fill',
+          type: 'fill',
+          source: src,
+          filter: ['==', ['geometry-type'], 'Polygon'],
+          paint: {
+            'fill-color': ['interpolate', ['linear'], ['get', 'heat'], 0, COLORS.heat[0], 0.25, COLORS.heat[1], 0.5, COLORS.heat[2], 0.75, COLORS.heat[3], 1, COLORS.heat[4]],
+            'fill-opacity': ['interpolate', ['linear'], ['zoom'], 11, heat(0.05, 0.2), 14, heat(0.3, 0.75)],
+          },
+        },
+      ];
+    }
+    case 'plans': {
+      const color = ['case', ['get', 'escalated'], COLORS.plan.escalated, ['==', ['get', 'status'], 'pending'], COLORS.plan.pending, COLORS.plan.acknowledged];
+      const width = byZoom(8, 2.5, 14, 6);
+      // line-dasharray cannot follow a property: pending plans are a second, dashed layer.
+      return [
+        {
+          id: 'plans-line',
+          type: 'line',
+          source: src,
+          filter: ['!=', ['get', 'status'], 'pending'],
+          layout: { 'line-cap': 'round', 'line-join': 'round' },
+          paint: { 'line-color': color, 'line-width': width, 'line-opacity': 0.95 },
+        },
+        {
+          id: 'plans-pending',
+          type: 'line',
+          source: src,
+          filter: ['==', ['get', 'status'], 'pending'],
+          layout: { 'line-join': 'round' },
+          paint: { 'line-color': color, 'line-width': width, 'line-dasharray': [2, 1.2] },
+        },
+      ];
+    }
+    case 'tracks':
+      // The selected alert's fused track: faint where it began, bright where it ends,
+      // with arrows along it (an image the page draws itself) and a dot per sighting.
+      return [
+        {
+          id: 'tracks-line',
+          type: 'line',
+          source: src,
+          filter: ['==', ['geometry-type'], 'LineString'],
+          layout: { 'line-cap': 'round', 'line-join': 'round' },
+          paint: {
+            'line-width': byZoom(8, 4, 14, 8),
+            'line-gradient': ['interpolate', ['linear'], ['line-progress'], 0, 'rgba(255,79,216,0.25)', 1, COLORS.track],
+          },
+        },
+        {
+          id: 'tracks-arrows',
+          type: 'symbol',
+          source: src,
+          filter: ['==', ['geometry-type'], 'LineString'],
+          layout: {
+            'symbol-placement': 'line',
+            'symbol-spacing': 70,
+            'icon-image': 'track-arrow',
+            'icon-rotation-alignment': 'map',
+            'icon-allow-overlap': true,
+            'icon-ignore-placement': true,
+          },
+        },
+        {
+          id: 'tracks-points',
+          type: 'circle',
+          source: src,
+          filter: ['==', ['geometry-type'], 'Point'],
+          paint: {
+            'circle-radius': ['case', ['get', 'last'], 9, 5],
+            'circle-color': ['case', ['get', 'last'], COLORS.track, '#02060b'],
+            'circle-stroke-color': COLORS.track,
+            'circle-stroke-width': 2.5,
+          },
+        },
+      ];
     case 'checkpoints':
       return [
         {
@@ -200,9 +307,24 @@ export function layersOf(toggle) {
           source: src,
           paint: {
             'circle-radius': byZoom(8, 9, 14, 16),
-            'circle-color': 'rgba(0,0,0,0)',
-            'circle-stroke-color': '#ff9a1f',
+            // Filled faintly so that a click inside the ring picks the incident.
+            'circle-color': 'rgba(255,154,31,0.12)',
+            // Red while nobody is sent or a step is late; orange once handled.
+            'circle-stroke-color': ['case', ['any', ['==', ['get', 'state'], 'new'], ['!=', ['get', 'escalation'], 'none']], '#ff2d55', '#ff9a1f'],
             'circle-stroke-width': 3,
+          },
+        },
+        {
+          id: 'incidents-selected',
+          type: 'circle',
+          source: src,
+          filter: ['==', ['get', 'selected'], true],
+          paint: {
+            'circle-radius': byZoom(8, 15, 14, 24),
+            'circle-color': 'rgba(0,0,0,0)',
+            'circle-stroke-color': '#ffffff',
+            'circle-stroke-width': 2.5,
+            'circle-stroke-opacity': 0.9,
           },
         },
       ];
@@ -284,9 +406,41 @@ export function swatchOf(toggle) {
     checkpoints: COLORS.route,
     posts: COLORS.post,
     incidents: '#ff9a1f',
+    hotspots: COLORS.heat[3],
+    plans: COLORS.plan.pending,
+    tracks: COLORS.track,
     alerts: COLORS.priority[1],
     units: COLORS.unit.moving,
   }[toggle.key];
+}
+
+/** Options of the live sources that need more than GeoJSON data. */
+export const SOURCE_OPTIONS = {
+  // line-gradient needs the line's progress along it.
+  tracks: { lineMetrics: true },
+};
+
+/**
+ * The arrow drawn along a track, pointing east (MapLibre turns it along the line): an
+ * image made here, since the style has no sprite to fetch.
+ */
+export function arrowImage(size = 24) {
+  const canvas = document.createElement('canvas');
+  canvas.width = size;
+  canvas.height = size;
+  const g = canvas.getContext('2d');
+  g.fillStyle = '#ffffff';
+  g.strokeStyle = '#02060b';
+  g.lineWidth = 2;
+  g.beginPath();
+  g.moveTo(size * 0.2, size * 0.18);
+  g.lineTo(size * 0.85, size * 0.5);
+  g.lineTo(size * 0.2, size * 0.82);
+  g.lineTo(size * 0.38, size * 0.5);
+  g.closePath();
+  g.stroke();
+  g.fill();
+  return g.getImageData(0, 0, size, size);
 }
 
 export function emptyCollection() {

@@ -1,19 +1,23 @@
 // The wall map's entry point: signs in, draws the county from the server's layers,
-// follows the live feed and keeps the panels current.
+// follows the live feed and keeps the panels current: the alert queue, the incidents
+// (list and panel), route adjustments, hotspots, statistics and the time slider.
 
 import * as maplibregl from '/node_modules/maplibre-gl/dist/maplibre-gl.mjs';
 import { Api, ApiFailure, takeToken, saveToken, forgetToken } from './api.js';
-import { initialLang, setLang, currentLang, t, featureName, clock, dateLine } from './i18n.js';
-import { baseStyle, TOGGLES, layersOf, swatchOf, emptyCollection, bboxOf, COLORS } from './layers.js';
+import { initialLang, setLang, currentLang, t, featureName, clock, dateLine, setPlaceNames } from './i18n.js';
+import { baseStyle, TOGGLES, layersOf, swatchOf, emptyCollection, bboxOf, COLORS, SOURCE_OPTIONS, arrowImage } from './layers.js';
 import { Units } from './units.js';
 import { AlertQueue } from './alerts.js';
 import { LiveFeed } from './feed.js';
+import { Incidents, CLOSED_STATES } from './incidents.js';
+import { Plans, Hotspots } from './plans.js';
+import { Stats } from './stats.js';
+import { Replay } from './replay.js';
 
 const $ = (id) => document.getElementById(id);
 
 /** States of an incident in which its assigned unit is busy with it. */
 const BUSY_STATES = new Set(['dispatched', 'signed_for', 'en_route', 'on_scene', 'feedback']);
-const CLOSED_STATES = new Set(['closed', 'cancelled']);
 const DAY_MS = 24 * 3600 * 1000;
 
 /** What the page holds; also `window.wallmap`, for the end-to-end tests and for debugging. */
@@ -23,7 +27,16 @@ const app = {
   units: null,
   alerts: null,
   feed: null,
-  incidents: new Map(),
+  /** The Incidents list and panel; `incidents.byId` holds every incident the page knows. */
+  incidents: null,
+  plans: null,
+  hotspots: null,
+  stats: null,
+  replay: null,
+  drawer: null,
+  /** The alert whose fused track is drawn, or null. */
+  trackSeq: null,
+  teamNames: new Map(),
   townshipLabels: [],
   countyBbox: null,
   layerNames: [],
@@ -90,6 +103,16 @@ async function start(tokenValue) {
   const data = Object.fromEntries(collections);
 
   app.countyBbox = bboxOf(data.boundary ?? data.townships ?? emptyCollection());
+  setPlaceNames((data.townships?.features ?? []).map((f) => [f.properties?.name, f.properties?.name_en]));
+  // Team names for the route panel; in English from the post's English name, which the
+  // demo map's routes lack.
+  const postsEn = new Map((data.posts?.features ?? []).map((f) => [f.properties?.id, f.properties?.name_en]));
+  for (const f of data.routes?.features ?? []) {
+    const p = f.properties ?? {};
+    const postEn = postsEn.get(p.post_id)?.replace(/ police post$/i, '');
+    const nameEn = p.team_name_en ?? (postEn ? `${postEn} volunteer patrol` : undefined);
+    if (p.team_id) app.teamNames.set(p.team_id, { name: p.team_name ?? p.team_id, name_en: nameEn });
+  }
   const map = new maplibregl.Map({
     container: 'map',
     style: baseStyle(),
@@ -102,12 +125,15 @@ async function start(tokenValue) {
     pitchWithRotate: false,
   });
   app.map = map;
-  map.addControl(new maplibregl.NavigationControl({ showCompass: false }), 'top-right');
+  map.addControl(new maplibregl.NavigationControl({ showCompass: false }), 'bottom-right');
   map.addControl(new maplibregl.ScaleControl({ unit: 'metric' }), 'bottom-right');
   await new Promise((resolve) => map.once('load', resolve));
 
   for (const [name, fc] of Object.entries(data)) map.addSource(name, { type: 'geojson', data: fc });
-  for (const live of ['incidents', 'alerts', 'units']) map.addSource(live, { type: 'geojson', data: emptyCollection() });
+  for (const live of TOGGLES.filter((g) => g.live).map((g) => g.source)) {
+    map.addSource(live, { type: 'geojson', data: emptyCollection(), ...(SOURCE_OPTIONS[live] ?? {}) });
+  }
+  map.addImage('track-arrow', arrowImage());
   for (const toggle of TOGGLES) {
     if (!toggle.live && !app.layerNames.includes(toggle.source)) continue;
     for (const layer of layersOf(toggle)) {
@@ -121,24 +147,90 @@ async function start(tokenValue) {
 
   app.units = new Units(map, 'units');
   app.units.onChange = updateStats;
+  const deviceName = (id) => app.units.devices.get(id)?.name ?? id;
   app.alerts = new AlertQueue($('alert-queue'), {
-    onLocate: (a) => map.flyTo({ center: [a.lon, a.lat], zoom: Math.max(map.getZoom(), 13) }),
+    onLocate: (a) => {
+      selectAlert(a);
+      map.flyTo({ center: [a.lon, a.lat], zoom: Math.max(map.getZoom(), 13) });
+    },
     onOpenIncident: openIncident,
     onChange: alertsChanged,
-    deviceName: (id) => app.units.devices.get(id)?.name ?? id,
+    deviceName,
   });
+  app.drawer = new Drawer();
+  app.incidents = new Incidents({
+    api: app.api,
+    list: $('incident-list'),
+    count: $('incident-count'),
+    panel: $('incident-panel'),
+    deviceName,
+    onChange: incidentsChanged,
+    onOpen: (inc) => {
+      app.drawer.show('incident');
+      if (inc && Number.isFinite(inc.lon)) map.easeTo({ center: [inc.lon, inc.lat], zoom: Math.max(map.getZoom(), 12) });
+    },
+    toast,
+  });
+  app.plans = new Plans({
+    list: $('plan-list'),
+    summary: $('routes-summary'),
+    teamName: (id) => (app.teamNames.has(id) ? featureName(app.teamNames.get(id)) : id),
+    onChange: plansChanged,
+    onFocus: (p) => {
+      const b = bboxOf({ features: [{ geometry: p.plan?.geometry }] });
+      if (Number.isFinite(b[0])) map.fitBounds(b, { padding: 80, maxZoom: 14 });
+    },
+  });
+  app.hotspots = new Hotspots({ api: app.api, map, card: $('hotspot-card') });
+  app.stats = new Stats({ api: app.api, body: $('stats-panel') });
+  app.replay = new Replay({
+    api: app.api,
+    slider: $('time-slider'),
+    state: $('replay-state'),
+    liveButton: $('live-button'),
+    banner: $('replay-banner'),
+    units: app.units,
+    onPicture: showPicture,
+    onLive: backToLive,
+    toast,
+  });
+  map.on('click', 'incidents-circle', (ev) => {
+    const id = ev.features?.[0]?.properties?.incident_id;
+    if (id !== undefined && !app.replay.active) app.incidents.open(Number(id));
+  });
+  map.on('click', 'alerts-circle', (ev) => {
+    const seq = ev.features?.[0]?.properties?.seq;
+    const a = seq !== undefined ? app.alerts.alerts.get(Number(seq)) : null;
+    if (a) selectAlert(a);
+  });
+  for (const layer of ['incidents-circle', 'alerts-circle']) {
+    map.on('mouseenter', layer, () => (map.getCanvas().style.cursor = 'pointer'));
+    map.on('mouseleave', layer, () => (map.getCanvas().style.cursor = ''));
+  }
 
-  // The state before the feed: devices with their last reports, the last day's alerts and
-  // the open incidents. The feed's snapshot then brings every unit up to date.
-  await Promise.all([loadDevices(), loadAlerts(), loadIncidents()]);
+  // The state before the feed: devices with their last reports, the last day's alerts,
+  // the open incidents and the current plans. The feed's snapshot then brings every unit
+  // up to date. The hotspots come after: the analysis is the slowest answer.
+  await Promise.all([loadDevices(), loadAlerts(), loadIncidents(), loadPlans()]);
+  app.hotspots.refresh().catch((e) => console.warn('hotspots:', e.message));
 
   app.feed = new LiveFeed({
     token: tokenValue,
     onSnapshot: (devices) => {
+      if (app.replay.active) {
+        app.replay.holdSnapshot(devices);
+        return;
+      }
       app.units.replaceAll(devices);
       learnDevices(devices);
     },
-    onEvent: onFeedEvent,
+    onEvent: (msg) => {
+      if (app.replay.active) app.replay.hold(msg);
+      else onFeedEvent(msg);
+    },
+    onNotice: (msg) => {
+      if (msg.type === 'hotspots') app.hotspots.notice(msg).catch((e) => console.warn('hotspots:', e.message));
+    },
     onState: feedState,
     tokenStillValid: async () => {
       try {
@@ -217,10 +309,20 @@ async function loadAlerts() {
 async function loadIncidents() {
   try {
     const { incidents } = await app.api.get(`/api/v1/history/incidents?from=${Date.now() - 7 * DAY_MS}&limit=500`);
-    for (const inc of incidents) app.incidents.set(inc.incident_id, inc);
-    incidentsChanged();
+    app.incidents.load(incidents);
   } catch (e) {
     console.warn('incidents:', e.message);
+    app.incidents.load([]);
+  }
+}
+
+async function loadPlans() {
+  try {
+    const { plans } = await app.api.get('/api/v1/plans');
+    app.plans.load(plans);
+  } catch (e) {
+    console.warn('plans:', e.message);
+    app.plans.load([]);
   }
 }
 
@@ -235,37 +337,146 @@ function onFeedEvent(msg) {
     case 'alert':
       app.alerts.add(msg);
       break;
-    case 'incident': {
-      const inc = msg.data?.incident;
-      if (inc) {
-        app.incidents.set(inc.incident_id, inc);
-        incidentsChanged();
-      }
+    case 'incident':
+      app.incidents.applyFeed(msg);
       break;
-    }
+    case 'route':
+      app.plans.applyFeed(msg);
+      break;
     default:
       break;
   }
 }
 
-function incidentsChanged() {
-  const open = [...app.incidents.values()].filter((i) => !CLOSED_STATES.has(i.state));
-  app.map.getSource('incidents')?.setData({
+function incidentFeatures(list) {
+  return {
     type: 'FeatureCollection',
-    features: open.map((i) => ({
-      type: 'Feature',
-      geometry: { type: 'Point', coordinates: [i.lon, i.lat] },
-      properties: { incident_id: i.incident_id, state: i.state, priority: i.priority },
-    })),
-  });
+    features: list
+      .filter((i) => Number.isFinite(i.lon) && Number.isFinite(i.lat))
+      .map((i) => ({
+        type: 'Feature',
+        geometry: { type: 'Point', coordinates: [i.lon, i.lat] },
+        properties: { incident_id: i.incident_id, state: i.state, priority: i.priority, escalation: i.escalation ?? 'none', selected: i.incident_id === app.incidents.openId },
+      })),
+  };
+}
+
+function incidentsChanged() {
+  const open = app.incidents.openOnes();
   app.units?.setBusy(open.filter((i) => BUSY_STATES.has(i.state) && i.assigned_device).map((i) => i.assigned_device));
+  // While replaying, the map shows the incidents of the replayed moment.
+  if (app.replay?.active) return;
+  const shown = app.incidents.openId !== null ? app.incidents.byId.get(app.incidents.openId) : null;
+  // The incident in the panel stays on the map after it is closed, until the panel moves on.
+  app.map.getSource('incidents')?.setData(incidentFeatures(shown && CLOSED_STATES.has(shown.state) ? [...open, shown] : open));
+}
+
+function plansChanged() {
+  app.map.getSource('plans')?.setData(app.plans.features());
+  const { pending, escalated } = app.plans.counts();
+  $('stat-plans').textContent = String(pending);
+  $('stat-plans').parentElement.classList.toggle('alarm', escalated > 0);
+  const badge = $('routes-badge');
+  badge.hidden = pending === 0;
+  badge.textContent = String(pending);
+  badge.classList.toggle('alarm', escalated > 0);
 }
 
 let flashing = null;
 function alertsChanged() {
-  app.map.getSource('alerts')?.setData({ type: 'FeatureCollection', features: app.alerts.features() });
   updateStats();
+  if (app.replay?.active) return;
+  app.map.getSource('alerts')?.setData({ type: 'FeatureCollection', features: app.alerts.features() });
   if (app.alerts.anyFresh() && flashing === null) flash();
+}
+
+/** The picked alert: its fused track (watch-list hits carry one) is drawn with its direction. */
+function selectAlert(a) {
+  app.trackSeq = a.seq;
+  app.alerts.select(a.seq);
+  const track = a.track;
+  const coords = track?.coordinates ?? [];
+  const features = [];
+  if (coords.length >= 2) {
+    features.push({ type: 'Feature', geometry: { type: 'LineString', coordinates: coords }, properties: { seq: a.seq } });
+  }
+  coords.forEach((c, i) => {
+    features.push({
+      type: 'Feature',
+      geometry: { type: 'Point', coordinates: c },
+      properties: { seq: a.seq, last: i === coords.length - 1, time: track.times?.[i] ?? '', camera: track.cameras?.[i] ?? '' },
+    });
+  });
+  app.map.getSource('tracks')?.setData({ type: 'FeatureCollection', features });
+}
+
+/** The replayed moment's alerts and incidents (the units are drawn by Units). */
+function showPicture({ alerts, incidents }) {
+  app.map.getSource('alerts')?.setData({
+    type: 'FeatureCollection',
+    features: alerts
+      .filter((a) => Number.isFinite(a.lon) && Number.isFinite(a.lat))
+      .map((a) => ({
+        type: 'Feature',
+        geometry: { type: 'Point', coordinates: [a.lon, a.lat] },
+        properties: { seq: a.seq, rule: a.rule, priority: Math.max(1, Math.min(5, a.priority ?? 3)), fresh: false },
+      })),
+  });
+  app.map.getSource('incidents')?.setData(incidentFeatures(incidents));
+  updateStats();
+}
+
+/** Back to live: the held feed applied in order, then the live picture drawn again. */
+function backToLive({ snapshot, positions, events }) {
+  if (snapshot) {
+    app.units.replaceAll(snapshot);
+    learnDevices(snapshot);
+  }
+  for (const p of positions) {
+    app.units.update(p);
+    learnDevices([p]);
+  }
+  for (const msg of events) onFeedEvent(msg);
+  incidentsChanged();
+  alertsChanged();
+  updateStats();
+}
+
+/** The right-hand drawer: the incident panel, route adjustments and statistics, one at a time. */
+class Drawer {
+  constructor() {
+    this.tab = null;
+    $('drawer').addEventListener('click', (ev) => {
+      const b = ev.target.closest('button[data-tab]');
+      if (b) this.show(b.dataset.tab);
+    });
+    $('drawer-close').addEventListener('click', () => this.hide());
+    $('toolbar').addEventListener('click', (ev) => {
+      const b = ev.target.closest('button[data-open]');
+      if (!b) return;
+      if (this.tab === b.dataset.open) this.hide();
+      else this.show(b.dataset.open);
+    });
+  }
+
+  show(tab) {
+    if (this.tab === 'stats' && tab !== 'stats') app.stats.hide();
+    this.tab = tab;
+    $('drawer').hidden = false;
+    $('drawer').dataset.tab = tab;
+    for (const b of document.querySelectorAll('#drawer [data-tab], #toolbar [data-open]')) {
+      b.classList.toggle('on', (b.dataset.tab ?? b.dataset.open) === tab);
+    }
+    if (tab === 'stats') app.stats.show();
+    if (tab === 'incident' && app.incidents.openId === null) app.incidents.renderPanel();
+  }
+
+  hide() {
+    if (this.tab === 'stats') app.stats.hide();
+    this.tab = null;
+    $('drawer').hidden = true;
+    for (const b of document.querySelectorAll('#toolbar [data-open]')) b.classList.remove('on');
+  }
 }
 
 /** The map's flash of new alerts: a ring that grows and fades, about once a second. */
@@ -292,6 +503,8 @@ async function openIncident(a) {
     });
     const id = res.incident?.incident_id;
     toast(t('incident_opened', { id }));
+    // The panel opens on the new incident, with the units the server recommends.
+    app.incidents.open(id, res);
     return t('incident_opened', { id });
   } catch (e) {
     toast(t('incident_failed', { reason: e.message }));
@@ -426,6 +639,15 @@ function switchLang() {
     el.textContent = currentLang() === 'en' && el.dataset.nameEn ? el.dataset.nameEn : el.dataset.name;
   }
   app.alerts?.render();
+  app.incidents?.renderList();
+  app.incidents?.renderPanel();
+  app.plans?.render();
+  app.hotspots?.render();
+  if (app.drawer?.tab === 'stats') app.stats.render();
+  if (app.replay) {
+    app.replay.label(app.replay.atMs ?? Date.now());
+    app.replay.banner();
+  }
   const pill = $('feed-state');
   pill.textContent = t(pill.dataset.i18n);
   if (!$('offline-banner').hidden) {

@@ -25,6 +25,8 @@ export class Units {
     this.busy = new Set();
     this.dirty = false;
     this.frame = null;
+    /** While replaying: `{ reports, atMs }` drawn instead of the live table, which stays as it was. */
+    this.replay = null;
     this.onChange = () => {};
     // Ages move units to `stale` without any report arriving.
     setInterval(() => this.touch(), 15_000);
@@ -116,7 +118,39 @@ export class Units {
     return [u.from[0] + (u.lon - u.from[0]) * e, u.from[1] + (u.lat - u.from[1]) * e];
   }
 
+  /** Shows the units as they were at `atMs` (reports from the history API); live reports are held by the page meanwhile. */
+  showReplay(reports, atMs) {
+    this.replay = { reports, atMs };
+    this.touch();
+  }
+
+  /** Back to the live table. */
+  resumeLive() {
+    this.replay = null;
+    this.touch();
+  }
+
+  /** A replayed unit's status at the replayed moment (who was busy then is not known). */
+  replayStatus(r, atMs) {
+    const fixMs = Date.parse(r.fix_time) || atMs;
+    if (atMs - fixMs > STALE_MS) return 'stale';
+    return (r.speed_mps ?? 0) > MOVING_MPS ? 'moving' : 'idle';
+  }
+
+  feature(deviceId, coordinates, status) {
+    const d = this.devices.get(deviceId);
+    return {
+      type: 'Feature',
+      geometry: { type: 'Point', coordinates },
+      properties: { device_id: deviceId, name: d?.name ?? deviceId, kind: d?.kind ?? 'other', unit_id: d?.unit_id ?? '', status },
+    };
+  }
+
   counts() {
+    if (this.replay) {
+      const { reports, atMs } = this.replay;
+      return { online: reports.filter((r) => this.replayStatus(r, atMs) !== 'stale').length, total: reports.length };
+    }
     const now = Date.now();
     let online = 0;
     for (const u of this.units.values()) if (this.status(u, now) !== 'stale') online += 1;
@@ -130,6 +164,14 @@ export class Units {
 
   draw() {
     this.frame = null;
+    if (this.replay) {
+      const { reports, atMs } = this.replay;
+      const features = reports.map((r) => this.feature(r.device_id, [r.lon, r.lat], this.replayStatus(r, atMs)));
+      this.map.getSource(this.sourceId)?.setData({ type: 'FeatureCollection', features });
+      this.dirty = false;
+      this.onChange();
+      return;
+    }
     const now = performance.now();
     const nowMs = Date.now();
     let gliding = false;
@@ -137,18 +179,7 @@ export class Units {
     for (const u of this.units.values()) {
       const coordinates = this.position(u, now);
       if (u.from) gliding = true;
-      const d = this.devices.get(u.id);
-      features.push({
-        type: 'Feature',
-        geometry: { type: 'Point', coordinates },
-        properties: {
-          device_id: u.id,
-          name: d?.name ?? u.id,
-          kind: d?.kind ?? 'other',
-          unit_id: d?.unit_id ?? '',
-          status: this.status(u, nowMs),
-        },
-      });
+      features.push(this.feature(u.id, coordinates, this.status(u, nowMs)));
     }
     this.map.getSource(this.sourceId)?.setData({ type: 'FeatureCollection', features });
     this.dirty = false;
