@@ -5,6 +5,7 @@ mod bench;
 mod bench_live;
 mod import_osm;
 mod simulate;
+mod simulate_incidents;
 
 use std::path::PathBuf;
 

@@ -8,7 +8,12 @@
 //! it acknowledges it after a human delay with `ack_route`, and the team's members
 //! walk onto the new line from where they are. A diversion is walked once; then the
 //! members go back to the track they left.
+//!
+//! The command centre's side of the demo, incidents opened, dispatched and closed, and
+//! watch-list alerts acknowledged, is in [`crate::simulate_incidents`]; the units it
+//! sends leave their patrol or post for the incident and come back.
 
+use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -19,6 +24,8 @@ use anyhow::Context;
 use futures_util::{SinkExt, StreamExt};
 use geo::{Distance, Haversine, Point};
 use tokio_tungstenite::tungstenite::Message;
+
+use crate::simulate_incidents::{self, Errand, RaisedAlert};
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct Args {
@@ -40,7 +47,7 @@ pub struct Args {
 }
 
 /// Walking pace of a patrol, m/s.
-const PATROL_SPEED_MPS: f64 = 1.4;
+pub(crate) const PATROL_SPEED_MPS: f64 = 1.4;
 /// The fastest a team follows a plan: a patrol car on a county road, m/s.
 const MAX_PLAN_SPEED_MPS: f64 = 15.0;
 /// Spacing of members along the route, metres. A team walks together: a 14-member
@@ -69,16 +76,16 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 /// Metres per degree of latitude (mean Earth radius 6,371,008.8 m); planar
 /// approximations below scale longitude by the cosine of the latitude.
-const M_PER_DEG_LAT: f64 = 111_195.0;
+pub(crate) const M_PER_DEG_LAT: f64 = 111_195.0;
 
 /// A polyline with cumulative haversine lengths.
-struct Track {
-    points: Vec<Point<f64>>,
+pub(crate) struct Track {
+    pub(crate) points: Vec<Point<f64>>,
     cumulative_m: Vec<f64>,
 }
 
 impl Track {
-    fn new(points: Vec<Point<f64>>) -> Track {
+    pub(crate) fn new(points: Vec<Point<f64>>) -> Track {
         let mut cumulative_m = vec![0.0];
         for w in points.windows(2) {
             let last = *cumulative_m.last().unwrap_or(&0.0);
@@ -87,7 +94,7 @@ impl Track {
         Track { points, cumulative_m }
     }
 
-    fn length_m(&self) -> f64 {
+    pub(crate) fn length_m(&self) -> f64 {
         *self.cumulative_m.last().unwrap_or(&0.0)
     }
 
@@ -120,7 +127,7 @@ impl Track {
     /// a candidate, and the one whose offset is closest to `prefer_m` wins. Distances
     /// are planar in a local equirectangular frame around `p`, good to well under a
     /// metre over the few kilometres that matter here.
-    fn nearest(&self, p: Point<f64>, prefer_m: f64, slack_m: f64) -> (f64, f64) {
+    pub(crate) fn nearest(&self, p: Point<f64>, prefer_m: f64, slack_m: f64) -> (f64, f64) {
         if self.points.len() < 2 {
             let d = self.points.first().map_or(f64::INFINITY, |q| Haversine.distance(p, *q));
             return (0.0, d);
@@ -148,7 +155,7 @@ impl Track {
 
 /// What a walk does at the end of its track.
 #[derive(Clone, Copy, Debug, PartialEq)]
-enum End {
+pub(crate) enum End {
     /// A closed loop (a fixed route, a plan from the post and back): round again.
     Wrap,
     /// An open line: walk it back.
@@ -159,19 +166,19 @@ enum End {
 
 /// A place on a track where members stay a while (a waypoint's `dwell_s`).
 #[derive(Clone, Copy, Debug, PartialEq)]
-struct Stop {
+pub(crate) struct Stop {
     offset_m: f64,
     dwell_s: f64,
 }
 
 /// A member's progress along one track.
 #[derive(Clone)]
-struct Walk {
-    track: Arc<Track>,
+pub(crate) struct Walk {
+    pub(crate) track: Arc<Track>,
     /// Ordered by offset.
     stops: Arc<[Stop]>,
     end: End,
-    speed_mps: f64,
+    pub(crate) speed_mps: f64,
     offset_m: f64,
     /// The first stop not yet reached.
     next_stop: usize,
@@ -179,12 +186,17 @@ struct Walk {
 }
 
 impl Walk {
-    fn new(track: Arc<Track>, stops: Arc<[Stop]>, end: End, speed_mps: f64) -> Walk {
+    pub(crate) fn new(track: Arc<Track>, stops: Arc<[Stop]>, end: End, speed_mps: f64) -> Walk {
         Walk { track, stops, end, speed_mps, offset_m: 0.0, next_stop: 0, dwell_left_s: 0.0 }
     }
 
+    /// A one-way leg without stops: an approach, a drive to an incident and back.
+    pub(crate) fn leg(track: Arc<Track>, speed_mps: f64) -> Walk {
+        Walk::new(track, Arc::from([]), End::Finish, speed_mps)
+    }
+
     /// The walk from `offset_m` on: stops before it are behind the member.
-    fn starting_at(mut self, offset_m: f64) -> Walk {
+    pub(crate) fn starting_at(mut self, offset_m: f64) -> Walk {
         self.offset_m = offset_m.clamp(0.0, self.track.length_m());
         self.next_stop = self.stops.partition_point(|s| s.offset_m < self.offset_m);
         self.dwell_left_s = 0.0;
@@ -192,7 +204,7 @@ impl Walk {
     }
 
     /// Position, speed (m/s) and heading (degrees).
-    fn position(&self) -> (Point<f64>, f64, f64) {
+    pub(crate) fn position(&self) -> (Point<f64>, f64, f64) {
         let (p, heading) = self.track.at(self.offset_m);
         let moving = self.dwell_left_s <= 0.0 && self.speed_mps > 0.0;
         (p, if moving { self.speed_mps } else { 0.0 }, heading)
@@ -215,7 +227,7 @@ impl Walk {
 
     /// Walks `dt_s` seconds on, pausing at stops. A [`End::Finish`] walk that reaches
     /// its end answers the seconds left over.
-    fn advance(&mut self, dt_s: f64) -> Option<f64> {
+    pub(crate) fn advance(&mut self, dt_s: f64) -> Option<f64> {
         let mut left_s = dt_s.max(0.0);
         let len = self.track.length_m();
         // Each round consumes a dwell, a stop or an end; the bound only guards against
@@ -263,8 +275,8 @@ impl Walk {
 
 /// A patrol member: the walk they are on, and what comes after it.
 #[derive(Clone)]
-struct Member {
-    walk: Walk,
+pub(crate) struct Member {
+    pub(crate) walk: Walk,
     /// Where the member goes when `walk`, an approach leg, ends.
     then: Option<Walk>,
     /// The walk a diversion interrupted, taken up again when the diversion ends.
@@ -272,15 +284,15 @@ struct Member {
 }
 
 impl Member {
-    fn on(walk: Walk) -> Member {
+    pub(crate) fn on(walk: Walk) -> Member {
         Member { walk, then: None, resume: None }
     }
 
-    fn position(&self) -> (Point<f64>, f64, f64) {
+    pub(crate) fn position(&self) -> (Point<f64>, f64, f64) {
         self.walk.position()
     }
 
-    fn advance(&mut self, dt_s: f64) {
+    pub(crate) fn advance(&mut self, dt_s: f64) {
         let mut left_s = dt_s;
         // An approach, then a diversion, then the approach back and the resumed walk:
         // a few hand-overs in one tick at most.
@@ -332,6 +344,43 @@ impl Member {
         self.then = None;
         self.join(Walk::new(route.track.clone(), route.stops.clone(), route.end, route.speed_mps));
     }
+
+    /// The walk the member is headed for: the one an approach leads to, else the one
+    /// the member is on.
+    fn heading_for(&self) -> &Walk {
+        self.then.as_ref().unwrap_or(&self.walk)
+    }
+
+    /// Where a member away from the patrol at `here` (on an incident) gets back onto
+    /// it: the nearest point of the walk it was on or headed for, preferring the
+    /// point where it left among near-equal ones.
+    pub(crate) fn rejoin_point(&self, here: Point<f64>) -> Point<f64> {
+        let walk = self.heading_for();
+        let (offset_m, _) = walk.track.nearest(here, walk.offset_m, JOIN_SLACK_M);
+        walk.track.at(offset_m).0
+    }
+
+    /// Back from an incident: along `approach` (from where the member is to about
+    /// [`Member::rejoin_point`]) at `speed_mps`, then onto the walk it left, or the plan
+    /// pushed to the team meanwhile, joining at the nearest point.
+    pub(crate) fn come_back(&mut self, approach: Arc<Track>, speed_mps: f64) {
+        let walk = self.then.take().unwrap_or_else(|| self.walk.clone());
+        self.walk = Walk::leg(approach, speed_mps);
+        self.then = Some(walk);
+    }
+}
+
+/// Where the simulated units are: the patrol members' walks, and the units away on an
+/// incident, whose patrol or beat is paused meanwhile. One lock for all, never held
+/// across an await.
+pub(crate) struct Field {
+    pub(crate) members: Vec<Member>,
+    /// Units on an incident, by device index.
+    pub(crate) errands: HashMap<usize, Errand>,
+    /// Every device's position at the last tick, by device index.
+    pub(crate) positions: Vec<Point<f64>>,
+    /// Devices the command centre has sent to an incident, by device index.
+    pub(crate) busy: HashSet<usize>,
 }
 
 /// A waypoint of a pushed plan: where, and how long to stay.
@@ -463,7 +512,7 @@ impl PlanRoute {
     }
 }
 
-enum Motion {
+pub(crate) enum Motion {
     /// A patrol member: an index into the shared members.
     Patrol(usize),
     Around {
@@ -472,15 +521,15 @@ enum Motion {
     },
 }
 
-struct SimDevice {
-    id: String,
-    key: String,
-    motion: Motion,
+pub(crate) struct SimDevice {
+    pub(crate) id: String,
+    pub(crate) key: String,
+    pub(crate) motion: Motion,
 }
 
 /// Position, speed (m/s) and heading of a post officer at simulated second `t`: a slow
 /// circle around the post (one lap an hour), the radius varying.
-fn around(centre: Point<f64>, phase: f64, t: f64) -> (Point<f64>, f64, f64) {
+pub(crate) fn around(centre: Point<f64>, phase: f64, t: f64) -> (Point<f64>, f64, f64) {
     let w = std::f64::consts::TAU / 3600.0;
     let a = phase + t * w;
     let r = OFFICER_RADIUS_M * (0.5 + 0.5 * (a * 3.0).sin().abs());
@@ -501,13 +550,17 @@ struct Team {
 }
 
 fn run_key() -> String {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-    format!("{:x}{:x}", nanos, std::process::id())
+    format!("{:x}{:x}", run_seed(), std::process::id())
+}
+
+/// The clock's nanoseconds: a seed that differs from run to run.
+fn run_seed() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1)
 }
 
 /// splitmix64 (Steele, Lea and Flood, "Fast splittable pseudorandom number
 /// generators", OOPSLA 2014): one step.
-fn splitmix64(state: u64) -> u64 {
+pub(crate) fn splitmix64(state: u64) -> u64 {
     let mut z = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
@@ -602,57 +655,112 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         "simulator registered its devices"
     );
 
-    let members = Arc::new(Mutex::new(members));
+    // Every background task lives in this set: when the simulator stops (the demo
+    // aborts it), dropping the set stops them all.
+    let mut background = tokio::task::JoinSet::new();
+    let positions = devices
+        .iter()
+        .map(|d| match &d.motion {
+            Motion::Patrol(i) => members[*i].position().0,
+            Motion::Around { centre, phase } => around(*centre, *phase, 0.0).0,
+        })
+        .collect();
+    let field = Arc::new(Mutex::new(Field { members, errands: HashMap::new(), positions, busy: HashSet::new() }));
     for team in teams {
-        tokio::spawn(lead_team(client.clone(), args.clone(), team, members.clone()));
+        background.spawn(lead_team(client.clone(), args.clone(), team, field.clone()));
     }
 
+    let (alerts_tx, alerts_rx) = tokio::sync::mpsc::channel(64);
     let checkpoints = setup_checkpoints(&client, &args, &map, &suffix).await?;
     if !checkpoints.is_empty() {
-        tokio::spawn(push_plate_reads(client.clone(), args.clone(), checkpoints));
+        background.spawn(push_plate_reads(client.clone(), args.clone(), checkpoints, alerts_tx));
     }
 
     let places: Vec<(f64, f64)> = map.posts.iter().map(|p| (p.point.x(), p.point.y())).collect();
     if !places.is_empty() {
-        tokio::spawn(file_grid_reports(client.clone(), args.clone(), places));
+        background.spawn(file_grid_reports(client.clone(), args.clone(), places));
     }
 
     let devices = Arc::new(devices);
+    let tick = Duration::from_secs_f64((args.interval_s / args.speedup.max(0.01)).max(0.05));
+    // The road graph the units drive on to incidents; a few hundred milliseconds to
+    // build for a county, off the runtime's threads.
+    let roads = {
+        let roads = map.roads.clone();
+        let speeds = liandong_core::road::RoadSpeeds::default();
+        tokio::task::spawn_blocking(move || liandong_core::road::RoadGraph::from_roads(&roads, &speeds))
+            .await
+            .ok()
+            .filter(|g| g.edge_count() > 0)
+            .map(Arc::new)
+    };
+    let operator = std::env::var("LIANDONG_OPERATOR_TOKEN").ok().filter(|t| !t.is_empty());
+    let desk = simulate_incidents::Desk {
+        client: client.clone(),
+        url: args.url.clone(),
+        operator: operator.unwrap_or_else(|| args.token.clone()),
+        speedup: args.speedup,
+        tick,
+        field: field.clone(),
+        devices: devices.clone(),
+        roads,
+        places: simulate_incidents::Places::of(&map),
+        reviewing: tokio::sync::Mutex::new(()),
+    };
+    background.spawn(simulate_incidents::run_desk(Arc::new(desk), alerts_rx, splitmix64(run_seed())));
+
     let sent = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
-    let tick = Duration::from_secs_f64((args.interval_s / args.speedup.max(0.01)).max(0.05));
     let mut interval = tokio::time::interval(tick);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let limit = Arc::new(tokio::sync::Semaphore::new(32));
+    let mut reports = tokio::task::JoinSet::new();
     let mut last_log = Instant::now();
     let mut last_t = 0.0;
     loop {
         interval.tick().await;
+        while reports.try_join_next().is_some() {}
         let t = started.elapsed().as_secs_f64() * args.speedup;
         let now_s =
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-        // Members walk on by the simulated time since the last tick (ticks may be
+        // Units move on by the simulated time since the last tick (ticks may be
         // skipped when the runtime is busy); the lock is never held across an await.
         let fixes: Vec<(Point<f64>, f64, f64)> = {
-            let mut members = members.lock().unwrap_or_else(|e| e.into_inner());
-            for m in members.iter_mut() {
-                m.advance(t - last_t);
-            }
-            devices
-                .iter()
-                .map(|d| match &d.motion {
-                    Motion::Patrol(i) => members[*i].position(),
+            let mut field = field.lock().unwrap_or_else(|e| e.into_inner());
+            let Field { members, errands, positions, .. } = &mut *field;
+            let mut fixes = Vec::with_capacity(devices.len());
+            for (i, d) in devices.iter().enumerate() {
+                let away = errands.contains_key(&i);
+                let beat = match &d.motion {
+                    Motion::Patrol(k) => {
+                        // A member on an incident leaves the patrol where it was.
+                        if !away {
+                            members[*k].advance(t - last_t);
+                        }
+                        members[*k].position()
+                    }
                     Motion::Around { centre, phase } => around(*centre, *phase, t),
-                })
-                .collect()
+                };
+                let fix = match errands.get_mut(&i).map(|e| simulate_incidents::advance_errand(e, t - last_t, beat.0)) {
+                    Some(Some(fix)) => fix,
+                    Some(None) => {
+                        errands.remove(&i);
+                        beat
+                    }
+                    None => beat,
+                };
+                positions[i] = fix.0;
+                fixes.push(fix);
+            }
+            fixes
         };
         last_t = t;
         for (i, (p, speed_mps, heading)) in fixes.into_iter().enumerate() {
             let permit = limit.clone().acquire_owned().await?;
             let (devices, client, url, sent, failed) =
                 (devices.clone(), client.clone(), args.url.clone(), sent.clone(), failed.clone());
-            tokio::spawn(async move {
+            reports.spawn(async move {
                 let d = &devices[i];
                 let url = format!(
                     "{url}/osmand?id={}&timestamp={now_s}&lat={:.6}&lon={:.6}&speed={:.1}&bearing={:.0}&altitude=350&accuracy=8&batt=80&key={}",
@@ -708,7 +816,7 @@ impl Leading {
 
 /// The patrol leader's phone of one team: keeps its live-feed socket open,
 /// reconnecting with backoff, and acts on every new plan for the team. Never returns.
-async fn lead_team(client: reqwest::Client, args: Args, team: Team, members: Arc<Mutex<Vec<Member>>>) {
+async fn lead_team(client: reqwest::Client, args: Args, team: Team, members: Arc<Mutex<Field>>) {
     let mut leading = Leading::default();
     let mut backoff = Duration::from_secs(1);
     loop {
@@ -735,7 +843,7 @@ async fn lead_session(
     client: &reqwest::Client,
     args: &Args,
     team: &Team,
-    members: &Mutex<Vec<Member>>,
+    members: &Mutex<Field>,
     leading: &mut Leading,
 ) -> anyhow::Result<()> {
     let mut url = reqwest::Url::parse(&args.url).context("the server's URL")?;
@@ -831,11 +939,13 @@ async fn catch_up(client: &reqwest::Client, args: &Args, team: &Team, leading: &
 }
 
 /// Moves the team's members onto the plan.
-fn take_plan(team: &Team, members: &Mutex<Vec<Member>>, push: &PlanPush) {
+fn take_plan(team: &Team, field: &Mutex<Field>, push: &PlanPush) {
     let route = PlanRoute::of(push);
     {
-        let mut members = members.lock().unwrap_or_else(|e| e.into_inner());
-        for m in members.get_mut(team.members.clone()).into_iter().flatten() {
+        let mut field = field.lock().unwrap_or_else(|e| e.into_inner());
+        // A member away on an incident takes the plan too: it walks onto the plan
+        // when it comes back.
+        for m in field.members.get_mut(team.members.clone()).into_iter().flatten() {
             m.take(&route);
         }
     }
@@ -858,13 +968,13 @@ const DEMO_WATCH: [(&str, &str); 3] = [
 ];
 
 /// Gives the map's checkpoint cameras push keys and puts the demo plates on the watch
-/// list, so that the camera side of the demo is alive too. Returns `(camera id, key)`.
+/// list, so that the camera side of the demo is alive too.
 async fn setup_checkpoints(
     client: &reqwest::Client,
     args: &Args,
     map: &liandong_core::CountyMap,
     suffix: &str,
-) -> anyhow::Result<Vec<(String, String)>> {
+) -> anyhow::Result<Vec<Checkpoint>> {
     let mut out = Vec::new();
     for cam in map.cameras.iter().filter(|c| c.kind.as_deref() == Some("checkpoint")).take(24) {
         let key = format!("sim-{suffix}-{}", cam.id);
@@ -872,7 +982,7 @@ async fn setup_checkpoints(
             "lon": cam.point.x(), "lat": cam.point.y(), "key": key});
         let r = client.post(format!("{}/api/v1/cameras", args.url)).bearer_auth(&args.token).json(&body).send().await?;
         anyhow::ensure!(r.status().is_success(), "registering camera {}: {}", cam.id, r.status());
-        out.push((cam.id.clone(), key));
+        out.push(Checkpoint { id: cam.id.clone(), key, name: cam.name.clone() });
     }
     for (i, (plate, reason)) in DEMO_WATCH.iter().enumerate() {
         let body = serde_json::json!({"watch_id": format!("demo-{}", i + 1), "kind": "plate", "value": plate,
@@ -885,9 +995,24 @@ async fn setup_checkpoints(
     Ok(out)
 }
 
+/// A checkpoint camera the simulator pushes plate reads for.
+struct Checkpoint {
+    id: String,
+    /// Its push key.
+    key: String,
+    name: String,
+}
+
 /// Every few (simulated) seconds a checkpoint camera reads a plate and pushes it as a
-/// Hikvision ISAPI ANPR alarm; about one read in eight is a watch-listed plate.
-async fn push_plate_reads(client: reqwest::Client, args: Args, cameras: Vec<(String, String)>) {
+/// Hikvision ISAPI ANPR alarm; about one read in eight is a watch-listed plate. The
+/// alert a push raised (its answer's `alert_seq`) goes to the duty operator, `alerts`;
+/// when the operator lags, it is dropped rather than queued without bound.
+async fn push_plate_reads(
+    client: reqwest::Client,
+    args: Args,
+    cameras: Vec<Checkpoint>,
+    alerts: tokio::sync::mpsc::Sender<RaisedAlert>,
+) {
     let mut state =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1);
     let mut rand = move || {
@@ -901,8 +1026,9 @@ async fn push_plate_reads(client: reqwest::Client, args: Args, cameras: Vec<(Str
     let mut tick = tokio::time::interval(Duration::from_secs_f64((4.0 / args.speedup.max(0.01)).max(0.05)));
     loop {
         tick.tick().await;
-        let (camera, key) = &cameras[(rand() % cameras.len() as u64) as usize];
-        let plate = if rand() % 8 == 0 {
+        let Checkpoint { id: camera, key, name } = &cameras[(rand() % cameras.len() as u64) as usize];
+        let watched = rand() % 8 == 0;
+        let plate = if watched {
             DEMO_WATCH[(rand() % DEMO_WATCH.len() as u64) as usize].0.replace('·', "")
         } else {
             format!("川S{}{:04}", (b'A' + (rand() % 26) as u8) as char, rand() % 10_000)
@@ -915,7 +1041,16 @@ async fn push_plate_reads(client: reqwest::Client, args: Args, cameras: Vec<(Str
         );
         let url = format!("{}/isapi/events?camera={camera}&key={key}", args.url);
         match client.post(url).header("content-type", "application/xml").body(xml).send().await {
-            Ok(r) if r.status().is_success() => {}
+            Ok(r) if r.status().is_success() => {
+                // A repeated read within the server's dedup window raises no alert.
+                let answer: serde_json::Value = r.json().await.unwrap_or_default();
+                if let (true, Some(seq)) = (watched, answer["alert_seq"].as_i64()) {
+                    let alert = RaisedAlert { seq, plate, camera: name.clone() };
+                    if alerts.try_send(alert).is_err() {
+                        tracing::debug!(alert_seq = seq, "the operator is busy; an alert goes unread");
+                    }
+                }
+            }
             Ok(r) => tracing::warn!(camera = %camera, status = %r.status(), "camera push refused"),
             Err(e) => tracing::warn!(camera = %camera, error = %e, "camera push not delivered"),
         }
