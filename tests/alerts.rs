@@ -1344,3 +1344,53 @@ async fn a_track_survives_a_restart_of_the_server() {
     assert_eq!(track["heading"], "NE");
     srv.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_sent_to_an_incident_is_not_off_route() {
+    let srv = start_with("adherence-incident", |_| {}).await;
+    srv.admin(
+        "/api/v1/devices",
+        json!({"device_id": "m1", "name": "队员", "kind": "patrol_member", "unit_id": "team-1", "key": "key-of-m1"}),
+    )
+    .await;
+    let plan = json!({"kind": "plan", "reason": "白班巡线", "coordinates": [[107.05, 30.75], [107.10, 30.75]]});
+    let r = srv
+        .http
+        .post(format!("{}/api/v1/teams/team-1/plans", srv.url))
+        .bearer_auth(OPERATOR)
+        .json(&plan)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let mut operator = srv.ws(OPERATOR).await;
+    let t0 = now_ms() - 10 * 60_000;
+    let fix = |i: i64, dlat: f64| json!({"positions": [{"device_id": "m1", "lon": 107.06, "lat": 30.75 + dlat, "time": t0 + i * 30_000, "accuracy_m": 10}]});
+    let post = |path: String, token: &'static str, body: Value| {
+        srv.http.post(format!("{}{path}", srv.url)).bearer_auth(token).json(&body).send()
+    };
+    for i in 0..2 {
+        assert!(post("/api/v1/positions".into(), ADMIN, fix(i, 0.0)).await.unwrap().status().is_success());
+    }
+    // An incident 400 m off the line; the member is sent there and goes.
+    let r = post(
+        "/api/v1/incidents".into(),
+        OPERATOR,
+        json!({"title": "纠纷", "kind": "dispute", "priority": 2, "lon": 107.06, "lat": 30.7536}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 201);
+    let id = r.json::<Value>().await.unwrap()["incident"]["incident_id"].as_i64().unwrap();
+    let r = post(format!("/api/v1/incidents/{id}/actions"), OPERATOR, json!({"action": "dispatch", "device_id": "m1"}))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    for i in 2..8 {
+        assert!(post("/api/v1/positions".into(), ADMIN, fix(i, 0.0036)).await.unwrap().status().is_success());
+    }
+    let got = alerts_within(&mut operator, 1000).await;
+    let rules: Vec<&str> = got.iter().filter_map(|a| a["data"]["rule"].as_str()).collect();
+    assert!(!rules.contains(&"route_off"), "sent to an incident is not off route: {rules:?}");
+    srv.finish().await;
+}

@@ -1095,7 +1095,10 @@ impl Sequencer {
         if fix.is_some() && !self.units.contains_key(device_id) {
             self.units.insert(device_id.to_owned(), Some(Arc::from(team_id)));
         }
-        let Some((plan_seq, corridor)) = self.corridors.get(team_id).cloned() else {
+        // A member sent to an incident is where the command centre sent them, not off
+        // route; back from it, they start afresh with the plan (and its time to join).
+        let on_incident = self.incidents.values().any(|i| i.assigned_device.as_deref() == Some(device_id));
+        let Some((plan_seq, corridor)) = self.corridors.get(team_id).cloned().filter(|_| !on_incident) else {
             self.adherence.remove(device_id);
             return;
         };
