@@ -147,7 +147,19 @@ fn main() -> anyhow::Result<()> {
                     .find(|t| t.role == liandong_server::auth::Role::Admin)
                     .map(|t| t.token.expose().to_owned())
                     .context("the demo config has no admin token for the simulator")?;
-                let sim = simulate::Args { url: format!("http://{addr}"), token: admin, maps: config.maps.clone(), speedup, interval_s: 5.0 };
+                let operator = config
+                    .tokens
+                    .iter()
+                    .find(|t| t.role == liandong_server::auth::Role::Operator)
+                    .map(|t| t.token.expose().to_owned());
+                let sim = simulate::Args {
+                    url: format!("http://{addr}"),
+                    token: admin,
+                    maps: config.maps.clone(),
+                    speedup,
+                    interval_s: 5.0,
+                    operator_token: operator,
+                };
                 let server = tokio::spawn(liandong_server::run(listener, config, shutdown_signal()));
                 println!("liandong demo: http://{addr}/  (tokens: config/demo.toml; stop with Ctrl-C)");
                 let simulator = tokio::spawn(async move {

@@ -44,6 +44,10 @@ pub struct Args {
     /// Seconds between two reports of one device (simulated time).
     #[arg(long, default_value_t = 5.0)]
     pub interval_s: f64,
+    /// Operator token for the duty operator's steps (opening, dispatching and closing
+    /// incidents, acknowledging alerts); without it, the admin token.
+    #[arg(long, env = "LIANDONG_OPERATOR_TOKEN")]
+    pub operator_token: Option<String>,
 }
 
 /// Walking pace of a patrol, m/s.
@@ -694,7 +698,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             .filter(|g| g.edge_count() > 0)
             .map(Arc::new)
     };
-    let operator = std::env::var("LIANDONG_OPERATOR_TOKEN").ok().filter(|t| !t.is_empty());
+    let operator = args.operator_token.clone().filter(|t| !t.is_empty());
     let desk = simulate_incidents::Desk {
         client: client.clone(),
         url: args.url.clone(),

@@ -5,8 +5,8 @@
 //! off, drives to the place by road, arrives, stays, reports back, and the operator
 //! closes the case. The operator also acknowledges most watch-list alerts.
 //!
-//! Operator steps use the token in `LIANDONG_OPERATOR_TOKEN` when it is set (the demo
-//! publishes `demo-operator-token`), else the simulator's admin token. Times are
+//! Operator steps use the operator token (`--operator-token`, `LIANDONG_OPERATOR_TOKEN`;
+//! the demo passes its operator's), else the simulator's admin token. Times are
 //! simulated seconds, scaled by `--speedup`, except a deliberately slow step: the
 //! server escalates late steps by its own wall clock, so a slow step waits out the
 //! server's deadline in real seconds.
