@@ -361,6 +361,7 @@ test('the wall map, live, in headless Chromium', { timeout: 240_000 }, async (t)
     assert.equal(f.status, 'moving', JSON.stringify(f));
   });
 
+  let hitSeq = null;
   await t.test('a watch-list hit appears in the alert queue within 2 s', async (t) => {
     await api('POST', '/api/v1/watchlist', ADMIN, { watch_id: 'e2e-w-1', kind: 'plate', value: '川S·52101', reason: '涉案车辆', priority: 1, roles: ['operator'] });
     const sent = Date.now();
@@ -377,6 +378,79 @@ test('the wall map, live, in headless Chromium', { timeout: 240_000 }, async (t)
     assert.ok(item.fresh, 'a new alert flashes');
     const onMap = await page.evaluate((seq) => window.wallmap.map.querySourceFeatures('alerts').some((f) => f.properties.seq === seq), ack.alert_seq);
     assert.ok(onMap, 'the alert is on the map');
+    hitSeq = ack.alert_seq;
+  });
+
+  await t.test('acknowledging alerts: the button posts it, and an acknowledgement made elsewhere reaches the page within 2 s', async (t) => {
+    assert.ok(hitSeq !== null, 'the watch-list hit is in the queue');
+    const selector = `#alert-queue li.alert[data-seq="${hitSeq}"]`;
+    // Acknowledged items sink below the unacknowledged ones of their priority.
+    const sunk = () =>
+      page.evaluate(() => {
+        const seen = new Map();
+        for (const li of document.querySelectorAll('#alert-queue li.alert')) {
+          const p = [...li.classList].find((c) => /^p\d$/.test(c));
+          if (li.classList.contains('acked')) seen.set(p, true);
+          else if (seen.get(p)) return `unacknowledged ${li.dataset.seq} below an acknowledged ${p} alert`;
+        }
+        return 'ok';
+      });
+
+    // 确认 in the queue: the server has it, under the operator's name.
+    await page.click(`${selector} button[data-action="ack"]`);
+    // From when the click landed: playwright first waits for the item to hold still.
+    const clicked = Date.now();
+    const history = await untilServer('the server lists the acknowledgement', `/api/v1/history/alerts?from=${Date.now() - 3600_000}`, OPERATOR, (h) => h.acknowledged?.[hitSeq], 5000);
+    assert.equal(history.acknowledged[hitSeq].by, 'demo operator', JSON.stringify(history.acknowledged));
+    await waitInPage(
+      'the item shows it acknowledged',
+      (sel) => {
+        const li = document.querySelector(sel);
+        return li?.classList.contains('acked') && !li.classList.contains('fresh') && !li.querySelector('button[data-action="ack"]');
+      },
+      selector,
+      LIVE_MS,
+    );
+    t.diagnostic(`acknowledged and shown ${Date.now() - clicked} ms after the click`);
+    assert.match(await page.textContent(`${selector} .ack-by`), /^已确认 · demo operator \d\d:\d\d$/);
+    assert.equal(await sunk(), 'ok');
+    const flashing = await page.evaluate((n) => window.wallmap.alerts.features().find((f) => f.properties.seq === n)?.properties.fresh, hitSeq);
+    assert.equal(flashing, false, 'an acknowledged alert no longer flashes on the map');
+
+    // Another user acknowledges the stolen car's alert over the API: the feed brings it.
+    const other = await page.evaluate(() => [...window.wallmap.alerts.alerts.values()].find((a) => a.track?.coordinates?.length >= 3 && !window.wallmap.alerts.isAcked(a.seq))?.seq ?? null);
+    assert.ok(other !== null, 'an unacknowledged watch-list alert with a track is in the queue');
+    assert.ok(await page.isVisible(`#alert-queue li.alert[data-seq="${other}"] button[data-action="ack"]`), 'it has an acknowledge button');
+    const sent = Date.now();
+    const res = await api('POST', `/api/v1/alerts/${other}/ack`, ADMIN, { note: '已通知城东巡逻车' });
+    assert.equal(res.by, 'demo administrator', JSON.stringify(res));
+    assert.equal(res.first.by, 'demo administrator', JSON.stringify(res));
+    await waitInPage(
+      'the feed marks the item acknowledged',
+      (seq) => /已确认 · demo administrator \d\d:\d\d/.test(document.querySelector(`#alert-queue li.alert.acked[data-seq="${seq}"] .ack-by`)?.textContent ?? ''),
+      other,
+      Math.max(1, LIVE_MS - (Date.now() - sent)),
+    );
+    t.diagnostic(`another user's acknowledgement shown ${Date.now() - sent} ms after it was posted`);
+    assert.equal(await sunk(), 'ok');
+    assert.ok(sockets.some((s) => s.frames.some((f) => f.includes('"type":"alert_ack"') && f.includes(`"alert_seq":${other}`))), 'it came on the live feed');
+
+    // A failed acknowledgement says so in the item, briefly, and the button stays usable.
+    const failing = await page.evaluate(() => [...window.wallmap.alerts.alerts.values()].find((a) => a.rule === 'grid_report' && !window.wallmap.alerts.isAcked(a.seq))?.seq ?? null);
+    assert.ok(failing !== null, 'an unacknowledged grid report is in the queue');
+    await page.evaluate(() => {
+      const q = window.wallmap.alerts;
+      q.realAck = q.o.onAck;
+      q.o.onAck = () => Promise.reject(new Error('503 Service Unavailable'));
+    });
+    await page.click(`#alert-queue li.alert[data-seq="${failing}"] button[data-action="ack"]`);
+    await waitInPage('the item shows the error', (seq) => /确认失败：503/.test(document.querySelector(`#alert-queue li.alert[data-seq="${seq}"] .ack-error`)?.textContent ?? ''), failing, LIVE_MS);
+    assert.ok(await page.isEnabled(`#alert-queue li.alert[data-seq="${failing}"] button[data-action="ack"]`), 'the button can be pressed again');
+    await page.evaluate(() => {
+      const q = window.wallmap.alerts;
+      q.o.onAck = q.realAck;
+      delete q.realAck;
+    });
   });
 
   await t.test('route adjustments and hotspots: a planning run reaches the route panel, the plans layer and the heat layer', async (t) => {

@@ -1,6 +1,7 @@
 // The alert queue: every alert the operator may see, from the alerts history on load and
-// from the live feed after, most urgent first (priority 1 on top, newest first within a
-// priority). New alerts flash in the queue and on the map for a while.
+// from the live feed after, most urgent first (priority 1 on top, then the ones nobody has
+// acknowledged yet, newest first). New alerts flash in the queue and on the map for a
+// while, until someone acknowledges them: on any screen, the feed's `alert_ack` says who.
 
 import { t, clock } from './i18n.js';
 
@@ -10,6 +11,8 @@ const FRESH_MS = 15_000;
 const SHOWN = 40;
 /** How long an alert stays on the map and in the queue. */
 const KEEP_MS = 24 * 3600 * 1000;
+/** How long a failed acknowledgement's message stays in the item. */
+const ERROR_MS = 6000;
 
 export class AlertQueue {
   /**
@@ -17,6 +20,8 @@ export class AlertQueue {
    * @param {object} o
    * @param {(alert: object) => void} o.onLocate
    * @param {(alert: object) => Promise<string>} o.onOpenIncident answers the note to show
+   * @param {(alert: object) => Promise<object>} o.onAck posts the acknowledgement; answers
+   *   the server's answer (`by`, `at`, `seq`, `note`, `first`) or throws
    * @param {() => void} o.onChange the alerts changed (map source, counters)
    * @param {(deviceId: string) => string} [o.deviceName] a device's name, for unit alerts
    */
@@ -29,18 +34,49 @@ export class AlertQueue {
     this.arrived = new Map();
     /** seq → a note shown under the alert (e.g. the incident opened from it) */
     this.notes = new Map();
+    /** alert seq → its first acknowledgement `{by, at, note, seq}` */
+    this.acks = new Map();
+    /** alert seq → a failed acknowledgement's message, shown for a while */
+    this.errors = new Map();
+    /** alert seqs whose acknowledgement is on its way to the server */
+    this.acking = new Set();
     /** The alert the operator picked (its track is drawn), or null. */
     this.selected = null;
     list.addEventListener('click', (ev) => this.click(ev));
   }
 
-  /** Alerts from the history API: not flashed, they are not new to the centre. */
-  load(messages) {
+  /**
+   * Alerts from the history API: not flashed, they are not new to the centre.
+   * `acknowledged` is the history's map of alert seq → first acknowledgement.
+   */
+  load(messages, acknowledged = {}) {
     for (const m of messages) {
       const a = m?.type === 'alert' ? m.data : m;
       if (a && typeof a.seq === 'number') this.alerts.set(a.seq, a);
     }
+    for (const [seq, ack] of Object.entries(acknowledged ?? {})) this.noteAck(Number(seq), ack);
     this.render();
+  }
+
+  /** An `alert_ack` from the live feed: someone (maybe this screen) acknowledged an alert. */
+  applyAck(msg) {
+    const d = msg.data;
+    if (!d || typeof d.alert_seq !== 'number') return;
+    if (this.noteAck(d.alert_seq, { by: d.by, at: d.at, note: d.note, seq: msg.seq })) this.render();
+  }
+
+  /** Keeps the first acknowledgement of an alert (the lowest seq); answers whether it changed. */
+  noteAck(alertSeq, ack) {
+    if (!Number.isFinite(alertSeq) || !ack) return false;
+    const known = this.acks.get(alertSeq);
+    if (known && !(typeof ack.seq === 'number' && typeof known.seq === 'number' && ack.seq < known.seq)) return false;
+    this.acks.set(alertSeq, { by: ack.by ?? '', at: ack.at, note: ack.note ?? '', seq: ack.seq });
+    this.errors.delete(alertSeq);
+    return true;
+  }
+
+  isAcked(seq) {
+    return this.acks.has(seq);
   }
 
   /** An alert from the live feed. */
@@ -54,9 +90,10 @@ export class AlertQueue {
     setTimeout(() => this.render(), FRESH_MS + 50);
   }
 
+  /** New and not yet acknowledged: it flashes. */
   isFresh(seq, now = performance.now()) {
     const at = this.arrived.get(seq);
-    return at !== undefined && now - at < FRESH_MS;
+    return at !== undefined && now - at < FRESH_MS && !this.acks.has(seq);
   }
 
   anyFresh() {
@@ -74,11 +111,14 @@ export class AlertQueue {
       if (ms < cutoff && !this.isFresh(seq)) {
         this.alerts.delete(seq);
         this.arrived.delete(seq);
+        this.acks.delete(seq);
+        this.errors.delete(seq);
         continue;
       }
       list.push(a);
     }
-    return list.sort((x, y) => (x.priority ?? 9) - (y.priority ?? 9) || Date.parse(y.time) - Date.parse(x.time) || y.seq - x.seq);
+    const acked = (a) => (this.acks.has(a.seq) ? 1 : 0);
+    return list.sort((x, y) => (x.priority ?? 9) - (y.priority ?? 9) || acked(x) - acked(y) || Date.parse(y.time) - Date.parse(x.time) || y.seq - x.seq);
   }
 
   counts() {
@@ -120,7 +160,8 @@ export class AlertQueue {
 
   item(a) {
     const li = document.createElement('li');
-    li.className = `alert p${Math.min(a.priority ?? 3, 4)}${this.isFresh(a.seq) ? ' fresh' : ''}${a.seq === this.selected ? ' selected' : ''}`;
+    const ack = this.acks.get(a.seq);
+    li.className = `alert p${Math.min(a.priority ?? 3, 4)}${this.isFresh(a.seq) ? ' fresh' : ''}${ack ? ' acked' : ''}${a.seq === this.selected ? ' selected' : ''}`;
     li.dataset.seq = String(a.seq);
     li.dataset.rule = a.rule;
 
@@ -140,6 +181,14 @@ export class AlertQueue {
     }
     const note = this.notes.get(a.seq);
     if (note) li.append(el('div', 'note', note));
+    if (ack) {
+      const ms = Date.parse(ack.at);
+      const line = el('div', 'ack-by', t('acked_line', { who: ack.by, time: Number.isFinite(ms) ? clock(ms, false) : '' }).trim());
+      if (ack.note) line.title = ack.note;
+      li.append(line);
+    }
+    const error = this.errors.get(a.seq);
+    if (error) li.append(el('div', 'ack-error', error));
 
     const actions = el('div', 'actions');
     const locate = el('button', 'locate', t('locate'));
@@ -147,8 +196,39 @@ export class AlertQueue {
     const open = el('button', 'open', t('open_incident'));
     open.dataset.action = 'open';
     actions.append(locate, open);
+    if (!ack) {
+      const acknowledge = el('button', 'ack', t('acknowledge'));
+      acknowledge.dataset.action = 'ack';
+      if (this.acking.has(a.seq)) acknowledge.disabled = true;
+      actions.append(acknowledge);
+    }
     li.append(actions);
     return li;
+  }
+
+  /** Posts the acknowledgement; the item shows it at once, or the error for a while. */
+  async acknowledge(a, button) {
+    if (this.acking.has(a.seq)) return;
+    this.acking.add(a.seq);
+    button.disabled = true;
+    try {
+      const res = await this.o.onAck(a);
+      // Someone else may have been first: the item names who.
+      const first = res?.first?.by ? res.first : res;
+      this.acking.delete(a.seq);
+      this.noteAck(a.seq, { by: first?.by, at: first?.at, note: first?.seq === res?.seq ? res?.note : '', seq: first?.seq });
+    } catch (e) {
+      this.acking.delete(a.seq);
+      const text = t('ack_failed', { reason: e?.message ?? String(e) });
+      this.errors.set(a.seq, text);
+      setTimeout(() => {
+        if (this.errors.get(a.seq) === text) {
+          this.errors.delete(a.seq);
+          this.render();
+        }
+      }, ERROR_MS);
+    }
+    this.render();
   }
 
   async click(ev) {
@@ -159,6 +239,10 @@ export class AlertQueue {
     if (!a) return;
     if (!button || button.dataset.action === 'locate') {
       this.o.onLocate(a);
+      return;
+    }
+    if (button.dataset.action === 'ack') {
+      await this.acknowledge(a, button);
       return;
     }
     button.disabled = true;

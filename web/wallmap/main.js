@@ -154,6 +154,7 @@ async function start(tokenValue) {
       map.flyTo({ center: [a.lon, a.lat], zoom: Math.max(map.getZoom(), 13) });
     },
     onOpenIncident: openIncident,
+    onAck: (a) => app.api.post(`/api/v1/alerts/${a.seq}/ack`, {}),
     onChange: alertsChanged,
     deviceName,
   });
@@ -298,8 +299,8 @@ function learnDevices(reports) {
 
 async function loadAlerts() {
   try {
-    const { alerts } = await app.api.get(`/api/v1/history/alerts?from=${Date.now() - DAY_MS}&limit=500`);
-    app.alerts.load(alerts);
+    const { alerts, acknowledged } = await app.api.get(`/api/v1/history/alerts?from=${Date.now() - DAY_MS}&limit=500`);
+    app.alerts.load(alerts, acknowledged);
   } catch (e) {
     console.warn('alerts:', e.message);
     app.alerts.render();
@@ -336,6 +337,9 @@ function onFeedEvent(msg) {
       break;
     case 'alert':
       app.alerts.add(msg);
+      break;
+    case 'alert_ack':
+      app.alerts.applyAck(msg);
       break;
     case 'incident':
       app.incidents.applyFeed(msg);
