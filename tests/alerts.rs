@@ -988,21 +988,7 @@ async fn a_route_adjustment_reaches_the_leader_and_the_acknowledgement_reaches_t
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_leaving_the_planned_corridor_raises_off_route_once_and_returning_clears_it() {
     let srv = start_with("adherence", |_| {}).await;
-    srv.admin(
-        "/api/v1/devices",
-        json!({"device_id": "m1", "name": "队员", "kind": "patrol_member", "unit_id": "team-1", "key": "key-of-m1"}),
-    )
-    .await;
-    let plan = json!({"kind": "plan", "reason": "白班巡线", "coordinates": [[107.05, 30.75], [107.10, 30.75]]});
-    let r = srv
-        .http
-        .post(format!("{}/api/v1/teams/team-1/plans", srv.url))
-        .bearer_auth(OPERATOR)
-        .json(&plan)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
+    member_on_a_plan(&srv).await;
     let mut operator = srv.ws(OPERATOR).await;
     // Along the line, one noisy fix 200 m off, along again, then 400 m off for three
     // fixes, then back for three: one off-route alert and one back-on-route alert.
@@ -1348,21 +1334,7 @@ async fn a_track_survives_a_restart_of_the_server() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_sent_to_an_incident_is_not_off_route() {
     let srv = start_with("adherence-incident", |_| {}).await;
-    srv.admin(
-        "/api/v1/devices",
-        json!({"device_id": "m1", "name": "队员", "kind": "patrol_member", "unit_id": "team-1", "key": "key-of-m1"}),
-    )
-    .await;
-    let plan = json!({"kind": "plan", "reason": "白班巡线", "coordinates": [[107.05, 30.75], [107.10, 30.75]]});
-    let r = srv
-        .http
-        .post(format!("{}/api/v1/teams/team-1/plans", srv.url))
-        .bearer_auth(OPERATOR)
-        .json(&plan)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
+    member_on_a_plan(&srv).await;
     let mut operator = srv.ws(OPERATOR).await;
     let t0 = now_ms() - 10 * 60_000;
     let fix = |i: i64, dlat: f64| json!({"positions": [{"device_id": "m1", "lon": 107.06, "lat": 30.75 + dlat, "time": t0 + i * 30_000, "accuracy_m": 10}]});
@@ -1393,4 +1365,23 @@ async fn a_member_sent_to_an_incident_is_not_off_route() {
     let rules: Vec<&str> = got.iter().filter_map(|a| a["data"]["rule"].as_str()).collect();
     assert!(!rules.contains(&"route_off"), "sent to an incident is not off route: {rules:?}");
     srv.finish().await;
+}
+
+/// Member m1 of team 1, and team 1's plan along 107.05–107.10 E at 30.75 N.
+async fn member_on_a_plan(srv: &Server) {
+    srv.admin(
+        "/api/v1/devices",
+        json!({"device_id": "m1", "name": "队员", "kind": "patrol_member", "unit_id": "team-1", "key": "key-of-m1"}),
+    )
+    .await;
+    let plan = json!({"kind": "plan", "reason": "白班巡线", "coordinates": [[107.05, 30.75], [107.10, 30.75]]});
+    let r = srv
+        .http
+        .post(format!("{}/api/v1/teams/team-1/plans", srv.url))
+        .bearer_auth(OPERATOR)
+        .json(&plan)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
 }

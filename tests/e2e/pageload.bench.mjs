@@ -23,6 +23,7 @@ import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { ADMIN, OPERATOR, CHROMIUM_ARGS } from './common.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const require = createRequire(path.join(ROOT, 'web/package.json'));
@@ -33,22 +34,6 @@ const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const RUNS = Number(process.env.RUNS || 5);
 const UNITS = Number(process.env.UNITS || 2000);
 const MOVE_S = Number(process.env.MOVE_S || 10);
-const ADMIN = 'demo-admin-token';
-const OPERATOR = 'demo-operator-token';
-/** The same flags as the end-to-end test (ENVIRONMENT.md). */
-const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--disable-default-apps',
-  '--disable-dev-shm-usage',
-  '--use-angle=swiftshader',
-  '--enable-unsafe-swiftshader',
-];
 
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'liandong-pageload-'));
 let server = null;

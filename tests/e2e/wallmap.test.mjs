@@ -19,6 +19,7 @@ import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { ADMIN, OPERATOR, GRID, CHROMIUM_ARGS } from './common.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const require = createRequire(path.join(ROOT, 'web/package.json'));
@@ -28,30 +29,9 @@ const TARGET = path.resolve(ROOT, process.env.CARGO_TARGET_DIR || 'target');
 const BIN = path.join(TARGET, 'debug', 'liandong');
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const SHOTS = path.join(ROOT, 'docs/screenshots');
-const ADMIN = 'demo-admin-token';
-const OPERATOR = 'demo-operator-token';
-const GRID = 'demo-grid-token';
 /** Every wait in this test is bounded; the issue's budget for the live updates is 2 s. */
 const LIVE_MS = 2000;
 
-/**
- * Flags that work on a machine with no GPU and no network (ENVIRONMENT.md). playwright
- * adds `--headless` itself, and a fresh `--user-data-dir` for every launch.
- */
-const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--disable-default-apps',
-  '--disable-dev-shm-usage',
-  // MapLibre needs WebGL: with no GPU, ANGLE's SwiftShader renders it in software.
-  '--use-angle=swiftshader',
-  '--enable-unsafe-swiftshader',
-];
 
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'liandong-wallmap-'));
 let server = null;
