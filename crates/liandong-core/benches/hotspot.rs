@@ -11,6 +11,7 @@ use liandong_core::adherence::{AdherenceConfig, Corridor, MemberAdherence, Plann
 use liandong_core::hotspot::{analyse, top_categories_by, HotspotConfig, HotspotEvent};
 use liandong_core::jump::Fix;
 use liandong_core::spatial::AreaIndex;
+use liandong_core::xorshift::XorShift64;
 use liandong_core::{CountyMap, Position};
 
 const EVENTS: usize = 100_000;
@@ -46,48 +47,32 @@ fn extent(map: &CountyMap) -> Rect<f64> {
     map.boundary.bounding_rect().expect("the county has a boundary")
 }
 
-/// Fixed-seed xorshift64 (Marsaglia), so every run analyses the same events.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
-
 /// 100,000 incidents of 30 days: 70 % around 40 hot places (a triangular spread of
 /// about ±1 km) at each place's own busy hours, 30 % anywhere at any time.
 fn events(extent: Rect<f64>) -> Vec<HotspotEvent<'static>> {
-    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let mut rng = XorShift64::new(0x9E37_79B9_7F4A_7C15);
     let (min, w, h) = (extent.min(), extent.width(), extent.height());
     let places: Vec<(f64, f64, i64)> =
-        (0..40).map(|_| (min.x + rng.unit() * w, min.y + rng.unit() * h, (rng.next() % 24) as i64)).collect();
+        (0..40).map(|_| (min.x + rng.unit() * w, min.y + rng.unit() * h, (rng.next_u64() % 24) as i64)).collect();
     let t0 = 1_790_000_000_000i64;
     (0..EVENTS)
         .map(|_| {
             let (lon, lat, t) = if rng.unit() < 0.7 {
-                let (x, y, hour) = places[(rng.next() % 40) as usize];
+                let (x, y, hour) = places[(rng.next_u64() % 40) as usize];
                 let dx = (rng.unit() - rng.unit()) * 0.01;
                 let dy = (rng.unit() - rng.unit()) * 0.009;
-                let day = (rng.next() % 30) as i64;
-                let minute = (rng.next() % 180) as i64;
+                let day = (rng.next_u64() % 30) as i64;
+                let minute = (rng.next_u64() % 180) as i64;
                 (x + dx, y + dy, t0 + day * 86_400_000 + hour * 3_600_000 + minute * 60_000)
             } else {
-                let t = t0 + (rng.next() % (30 * 86_400_000)) as i64;
+                let t = t0 + (rng.next_u64() % (30 * 86_400_000)) as i64;
                 (min.x + rng.unit() * w, min.y + rng.unit() * h, t)
             };
             HotspotEvent {
                 position: Position::new(lon, lat).unwrap(),
                 time_ms: t,
-                category: CATEGORIES[(rng.next() % 8) as usize],
-                weight: if rng.next().is_multiple_of(10) { 3.0 } else { 1.0 },
+                category: CATEGORIES[(rng.next_u64() % 8) as usize],
+                weight: if rng.next_u64().is_multiple_of(10) { 3.0 } else { 1.0 },
             }
         })
         .collect()

@@ -633,6 +633,7 @@ pub fn top_categories_by<K: Ord>(
 mod tests {
     use super::*;
     use crate::stats::days_from_civil;
+    use crate::xorshift::XorShift64;
 
     /// Roughly the Dazhu county's bounding box.
     fn extent() -> Rect<f64> {
@@ -644,26 +645,10 @@ mod tests {
         days_from_civil(2026, 11, day) * 86_400_000 + (hour - 8) * 3_600_000 + min * 60_000
     }
 
-    /// Fixed-seed xorshift64 (Marsaglia), so that every run sees the same events.
-    struct Rng(u64);
-
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-
-        fn unit(&mut self) -> f64 {
-            (self.next() >> 11) as f64 / (1u64 << 53) as f64
-        }
-    }
-
     /// `n` events within about `spread_m` metres of `(lon, lat)`, on days 1–28 at
     /// random minutes between `from_h` and `from_h + hours` (China time).
     fn cluster(
-        rng: &mut Rng,
+        rng: &mut XorShift64,
         lon: f64,
         lat: f64,
         spread_m: f64,
@@ -675,8 +660,8 @@ mod tests {
             .map(|_| {
                 let dx = (rng.unit() - 0.5) * 2.0 * spread_m / 95_700.0;
                 let dy = (rng.unit() - 0.5) * 2.0 * spread_m / 111_195.0;
-                let day = 1 + (rng.next() % 28) as u32;
-                let min = (rng.next() % (hours as u64 * 60)) as i64;
+                let day = 1 + (rng.next_u64() % 28) as u32;
+                let min = (rng.next_u64() % (hours as u64 * 60)) as i64;
                 HotspotEvent {
                     position: Position::new(lon + dx, lat + dy).unwrap(),
                     time_ms: cst(day, from_h, min),
@@ -693,14 +678,14 @@ mod tests {
 
     #[test]
     fn clusters_top_their_own_time_bands() {
-        let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+        let mut rng = XorShift64::new(0x9E37_79B9_7F4A_7C15);
         let (a, b) = ((107.10, 30.60), (107.40, 30.85));
         let mut events = cluster(&mut rng, a.0, a.1, 100.0, 22, 4, 300);
         events.extend(cluster(&mut rng, b.0, b.1, 100.0, 10, 4, 300));
         // Background: uniform over the county and the day, too thin to make a hotspot.
         for _ in 0..2_000 {
             let p = Position::new(106.95 + rng.unit() * 0.6, 30.50 + rng.unit() * 0.45).unwrap();
-            let t = cst(1 + (rng.next() % 28) as u32, 0, (rng.next() % 1440) as i64);
+            let t = cst(1 + (rng.next_u64() % 28) as u32, 0, (rng.next_u64() % 1440) as i64);
             events.push(HotspotEvent { position: p, time_ms: t, category: "traffic", weight: 1.0 });
         }
         let hs = analyse(&events, extent(), &HotspotConfig::default()).unwrap();

@@ -21,6 +21,7 @@ pub mod spatial;
 pub mod stats;
 pub mod storm;
 pub mod track;
+pub mod xorshift;
 pub mod zone;
 
 pub use enrich::{process, DeviceTrack, Enricher, Enrichment, Processed};

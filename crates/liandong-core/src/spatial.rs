@@ -596,6 +596,7 @@ pub fn segment_meets(a: Position, b: Position, poly: &MultiPolygon<f64>) -> bool
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::xorshift::XorShift64;
     use geo::{polygon, Contains, Polygon};
 
     fn square_with_hole() -> MultiPolygon<f64> {
@@ -639,23 +640,6 @@ mod tests {
         }
     }
 
-    /// Fixed-seed xorshift64 (Marsaglia), so every run tests the same points.
-    struct Rng(u64);
-
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-
-        /// Uniform in `[lo, hi)`.
-        fn range(&mut self, lo: f64, hi: f64) -> f64 {
-            lo + (self.next() >> 11) as f64 / (1u64 << 53) as f64 * (hi - lo)
-        }
-    }
-
     /// A closed ring through `n` points at the given radii around `(cx, cy)`, counter-
     /// clockwise; irregular radii give concave, star-like shapes.
     fn ring(cx: f64, cy: f64, radii: &[f64]) -> LineString<f64> {
@@ -691,7 +675,7 @@ mod tests {
     }
 
     /// Irregular multipolygons with holes, a part inside another's hole, and overlaps.
-    fn holes_and_parts(rng: &mut Rng) -> Vec<MultiPolygon<f64>> {
+    fn holes_and_parts(rng: &mut XorShift64) -> Vec<MultiPolygon<f64>> {
         let mut radii = |n: usize, lo: f64, hi: f64| -> Vec<f64> { (0..n).map(|_| rng.range(lo, hi)).collect() };
         let a = MultiPolygon::new(vec![
             Polygon::new(ring(3.0, 3.0, &radii(40, 2.0, 3.0)), vec![ring(3.0, 3.0, &radii(25, 0.5, 1.5))]),
@@ -709,7 +693,7 @@ mod tests {
 
     #[test]
     fn raster_agrees_with_brute_force_for_holes_and_multipolygons() {
-        let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+        let mut rng = XorShift64::new(0x9E37_79B9_7F4A_7C15);
         let polys = holes_and_parts(&mut rng);
         let random = (0..40_000).map(|_| (rng.range(-0.5, 12.5), rng.range(-1.0, 9.5)));
         let inside = assert_matches_brute_force(&polys, random.collect::<Vec<_>>());
@@ -744,13 +728,13 @@ mod tests {
                 }
             }
         }
-        let mut rng = Rng(0x2545_F491_4F6C_DD1D);
+        let mut rng = XorShift64::new(0x2545_F491_4F6C_DD1D);
         // A lattice of quarter units: vertices, points on shared edges (including the
         // diagonals at (k/4, k/4) offsets), and points strictly inside.
         let lattice: Vec<(f64, f64)> = (0..30_000)
             .map(|_| {
-                let x = (rng.next() % 41) as f64 / 4.0 - 1.0;
-                let y = (rng.next() % 33) as f64 / 4.0 - 1.0;
+                let x = (rng.next_u64() % 41) as f64 / 4.0 - 1.0;
+                let y = (rng.next_u64() % 33) as f64 / 4.0 - 1.0;
                 (x, y)
             })
             .collect();
@@ -768,7 +752,7 @@ mod tests {
 
     #[test]
     fn overlapping_areas_are_all_reported() {
-        let mut rng = Rng(0xD1B5_4A32_D192_ED03);
+        let mut rng = XorShift64::new(0xD1B5_4A32_D192_ED03);
         let mut polys: Vec<MultiPolygon<f64>> = (0..25)
             .map(|_| {
                 let (cx, cy) = (rng.range(1.0, 9.0), rng.range(1.0, 9.0));
@@ -839,7 +823,7 @@ mod tests {
             map.jurisdictions.iter().map(|a| a.polygon.clone()).collect(),
             map.fences.iter().map(|a| a.polygon.clone()).collect(),
         ];
-        let mut rng = Rng(0xA076_1D64_78BD_642F);
+        let mut rng = XorShift64::new(0xA076_1D64_78BD_642F);
         let mut bytes = 0;
         for polys in &layers {
             bytes += AreaIndex::new(polys).raster.heap_bytes();
@@ -877,11 +861,11 @@ mod tests {
 
     #[test]
     fn cached_cosine_haversine_is_bit_identical() {
-        let mut rng = Rng(0x5851_F42D_4C95_7F2D);
+        let mut rng = XorShift64::new(0x5851_F42D_4C95_7F2D);
         for _ in 0..20_000 {
             let a = Position::new(rng.range(-180.0, 180.0), rng.range(-90.0, 90.0)).unwrap();
             // Half the pairs county-sized, half anywhere on the globe.
-            let b = if rng.next().is_multiple_of(2) {
+            let b = if rng.next_u64().is_multiple_of(2) {
                 Position::new(
                     (a.lon() + rng.range(-0.5, 0.5)).clamp(-180.0, 180.0),
                     (a.lat() + rng.range(-0.5, 0.5)).clamp(-90.0, 90.0),

@@ -8,6 +8,7 @@ use std::path::Path;
 use liandong_core::hotspot::{analyse, HotspotConfig, HotspotEvent};
 use liandong_core::plan::{plan, route_coverage, Candidate, Mandatory, PlanRequest, PlannerConfig, StopKind};
 use liandong_core::road::{RoadGraph, RoadSpeeds};
+use liandong_core::xorshift::XorShift64;
 use liandong_core::{CountyMap, Position, UnixMs};
 
 const DAY_MS: i64 = 86_400_000;
@@ -30,22 +31,6 @@ fn dazhu() -> CountyMap {
     map
 }
 
-/// Fixed-seed xorshift64 (Marsaglia), so every run sees the same incidents.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
-
 /// Midnight, China Standard Time, of the first of the 30 days of incidents.
 fn first_day_ms() -> UnixMs {
     let t: UnixMs = 1_790_000_000_000;
@@ -56,17 +41,18 @@ fn first_day_ms() -> UnixMs {
 /// triangular spread of about ±800 m), three in four of those between 10:00 and 14:00;
 /// the rest anywhere in the county at any time.
 fn incidents(map: &CountyMap) -> Vec<(Position, UnixMs)> {
-    let mut rng = Rng(0x5DEE_CE66_D1CE_4E5B);
+    let mut rng = XorShift64::new(0x5DEE_CE66_D1CE_4E5B);
     let vertices: Vec<(f64, f64)> = map.roads.iter().flat_map(|r| r.line.0.iter().map(|c| (c.x, c.y))).collect();
-    let places: Vec<(f64, f64)> = (0..40).map(|_| vertices[(rng.next() % vertices.len() as u64) as usize]).collect();
+    let places: Vec<(f64, f64)> =
+        (0..40).map(|_| vertices[(rng.next_u64() % vertices.len() as u64) as usize]).collect();
     let extent = map.extent().unwrap();
     let (min, w, h) = (extent.min(), extent.width(), extent.height());
     let day0 = first_day_ms();
     (0..20_000)
         .map(|_| {
-            let day = day0 + (rng.next() % 30) as i64 * DAY_MS;
+            let day = day0 + (rng.next_u64() % 30) as i64 * DAY_MS;
             if rng.unit() < 0.8 {
-                let (x, y) = places[(rng.next() % places.len() as u64) as usize];
+                let (x, y) = places[(rng.next_u64() % places.len() as u64) as usize];
                 let (dx, dy) = ((rng.unit() - rng.unit()) * 0.008, (rng.unit() - rng.unit()) * 0.007);
                 let t = if rng.unit() < 0.75 {
                     day + 10 * HOUR_MS + (rng.unit() * 4.0 * HOUR_MS as f64) as i64
