@@ -988,7 +988,7 @@ async fn a_route_adjustment_reaches_the_leader_and_the_acknowledgement_reaches_t
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_leaving_the_planned_corridor_raises_off_route_once_and_returning_clears_it() {
     let srv = start_with("adherence", |_| {}).await;
-    member_on_a_plan(&srv).await;
+    member_on_a_plan(&srv, json!([[107.05, 30.75], [107.10, 30.75]])).await;
     let mut operator = srv.ws(OPERATOR).await;
     // Along the line, one noisy fix 200 m off, along again, then 400 m off for three
     // fixes, then back for three: one off-route alert and one back-on-route alert.
@@ -1025,22 +1025,8 @@ async fn a_serious_alert_near_a_team_diverts_it_and_the_leader_is_told() {
     .await;
     srv.admin("/api/v1/cameras", json!({"camera_id": "cam-1", "name": "纵路卡口", "kind": "checkpoint", "lon": 107.1, "lat": 30.72, "key": CAMERA_KEY})).await;
     srv.admin("/api/v1/watchlist", json!({"watch_id": "w-1", "kind": "plate", "value": "川S12345", "reason": "在逃人员车辆", "priority": 1, "roles": ["operator"]})).await;
-    srv.admin(
-        "/api/v1/devices",
-        json!({"device_id": "m1", "name": "队员", "kind": "patrol_member", "unit_id": "team-1", "key": "key-of-m1"}),
-    )
-    .await;
     // Team 1 walks its plan on 纵路, 2.2 km south of the checkpoint.
-    let plan = json!({"kind": "plan", "reason": "白班", "coordinates": [[107.1, 30.65], [107.1, 30.70]]});
-    let r = srv
-        .http
-        .post(format!("{}/api/v1/teams/team-1/plans", srv.url))
-        .bearer_auth(OPERATOR)
-        .json(&plan)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
+    member_on_a_plan(&srv, json!([[107.1, 30.65], [107.1, 30.70]])).await;
     let body = json!({"positions": [{"device_id": "m1", "lon": 107.1, "lat": 30.70, "time": now_ms() - 10_000}]});
     assert!(srv
         .http
@@ -1334,7 +1320,7 @@ async fn a_track_survives_a_restart_of_the_server() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_sent_to_an_incident_is_not_off_route() {
     let srv = start_with("adherence-incident", |_| {}).await;
-    member_on_a_plan(&srv).await;
+    member_on_a_plan(&srv, json!([[107.05, 30.75], [107.10, 30.75]])).await;
     let mut operator = srv.ws(OPERATOR).await;
     let t0 = now_ms() - 10 * 60_000;
     let fix = |i: i64, dlat: f64| json!({"positions": [{"device_id": "m1", "lon": 107.06, "lat": 30.75 + dlat, "time": t0 + i * 30_000, "accuracy_m": 10}]});
@@ -1367,14 +1353,14 @@ async fn a_member_sent_to_an_incident_is_not_off_route() {
     srv.finish().await;
 }
 
-/// Member m1 of team 1, and team 1's plan along 107.05–107.10 E at 30.75 N.
-async fn member_on_a_plan(srv: &Server) {
+/// Member m1 of team 1, and a plan for team 1 along `coordinates` (`[[lon, lat], …]`).
+async fn member_on_a_plan(srv: &Server, coordinates: Value) {
     srv.admin(
         "/api/v1/devices",
         json!({"device_id": "m1", "name": "队员", "kind": "patrol_member", "unit_id": "team-1", "key": "key-of-m1"}),
     )
     .await;
-    let plan = json!({"kind": "plan", "reason": "白班巡线", "coordinates": [[107.05, 30.75], [107.10, 30.75]]});
+    let plan = json!({"kind": "plan", "reason": "白班巡线", "coordinates": coordinates});
     let r = srv
         .http
         .post(format!("{}/api/v1/teams/team-1/plans", srv.url))
