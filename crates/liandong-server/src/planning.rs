@@ -219,7 +219,9 @@ async fn plan_team(s: &Arc<AppState>, team_id: &str, spots: &Arc<Hotspots>, now:
     })
 }
 
-/// Whether `new` differs from the team's current plan enough to push, and why not.
+/// Whether to push `new` at all, and why not. Whether its stops differ from the current
+/// plan's is decided by the sequencer (`unless_same_stops`), which has caught up with
+/// every instance.
 fn push_decision(head: Option<&RoutePlanRow>, new: &TeamPlan, now: i64) -> Result<(), &'static str> {
     if new.plan.visited_weight <= 0.0 {
         return Err("no hotspot within reach: the current route stands");
@@ -227,14 +229,6 @@ fn push_decision(head: Option<&RoutePlanRow>, new: &TeamPlan, now: i64) -> Resul
     let Some(h) = head.filter(|h| h.status != "superseded") else { return Ok(()) };
     if h.kind == "diversion" && now - h.created_ms < DIVERSION_HOLD_MS {
         return Err("a diversion is under way");
-    }
-    let current: Vec<String> = serde_json::from_str::<serde_json::Value>(&h.plan)
-        .ok()
-        .and_then(|v| v["waypoints"].as_array().cloned())
-        .map(|w| w.iter().filter_map(|w| w["id"].as_str().map(str::to_owned)).collect())
-        .unwrap_or_default();
-    if h.kind == "plan" && current == new.stops() {
-        return Err(UNCHANGED_PLAN);
     }
     Ok(())
 }
