@@ -8,8 +8,10 @@
 //      2,000 units in the units source and rendered — the first map `idle` after the
 //      units source holds every unit;
 //   3. the frame rate while the 2,000 units move: every unit reports a new position
-//      every second for MOVE_S seconds; the page counts animation frames, map renders
-//      and the reports it applied.
+//      every second for MOVE_S seconds; the page counts animation frames, map renders,
+//      unit redraws and the reports it applied. Measured twice in the same run: with the
+//      page's pacing (units stop gliding and are redrawn less often while frames are
+//      slow) and with `?pace=off` (every unit glides every frame).
 //
 //   ./scripts/bench wallmap      (builds the release binary, then runs this)
 //   LIANDONG_BIN=target/release/liandong node tests/e2e/pageload.bench.mjs
@@ -205,14 +207,14 @@ async function main() {
 
   const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, timeout: 60_000 });
   console.log(`browser: Chromium ${browser.version()}, headless, WebGL in SwiftShader; viewport 1920×1080`);
-  const open = async () => {
+  const open = async (query = '') => {
     const context = await browser.newContext({ viewport: { width: 1920, height: 1080 }, deviceScaleFactor: 1, locale: 'zh-CN', timezoneId: 'Asia/Shanghai' });
     const page = await context.newPage();
     const errors = [];
     page.on('pageerror', (e) => errors.push(String(e)));
     page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
     await page.addInitScript(instrument, UNITS);
-    await page.goto(`${base}/?token=${OPERATOR}`, { timeout: 60_000 });
+    await page.goto(`${base}/?token=${OPERATOR}${query}`, { timeout: 60_000 });
     try {
       await page.waitForFunction(() => typeof window.__bench?.full === 'number', null, { timeout: Number(process.env.LOAD_TIMEOUT_MS || 180_000), polling: 100 });
     } catch (e) {
@@ -252,78 +254,92 @@ async function main() {
     console.log(`${label}: min ${ms(s.min)} ms, median ${ms(s.median)} ms, max ${ms(s.max)} ms`);
   }
 
-  // Frame rate while every unit moves once a second (and, first, at rest).
-  const { context, page } = await open();
-  const rest = await page.evaluate(
-    () =>
-      new Promise((resolve) => {
-        let frames = 0;
-        const start = performance.now();
-        const frame = (now) => {
-          frames += 1;
-          if (now - start < 3000) requestAnimationFrame(frame);
-          else resolve(frames / ((now - start) / 1000));
-        };
+  // Frame rate while every unit moves once a second (and, first, at rest): with the
+  // page's own pacing, and with `?pace=off` (every unit glides every frame), in one run.
+  const moving = [];
+  for (const pace of ['auto', 'off']) {
+    const { context, page } = await open(pace === 'off' ? '&pace=off' : '');
+    const rest = await page.evaluate(
+      () =>
+        new Promise((resolve) => {
+          let frames = 0;
+          const start = performance.now();
+          const frame = (now) => {
+            frames += 1;
+            if (now - start < 3000) requestAnimationFrame(frame);
+            else resolve(frames / ((now - start) / 1000));
+          };
+          requestAnimationFrame(frame);
+        }),
+    );
+    await page.evaluate(() => {
+      const w = window.wallmap;
+      const f = (window.__fps = { frames: 0, renders: 0, draws: 0, applied: 0, maxGap: 0, last: null, on: true });
+      const frame = (now) => {
+        if (!f.on) return;
+        if (f.last !== null) f.maxGap = Math.max(f.maxGap, now - f.last);
+        f.last = now;
+        f.frames += 1;
         requestAnimationFrame(frame);
-      }),
-  );
-  await page.evaluate(() => {
-    const w = window.wallmap;
-    const f = (window.__fps = { frames: 0, renders: 0, applied: 0, maxGap: 0, last: null, on: true });
-    const frame = (now) => {
-      if (!f.on) return;
-      if (f.last !== null) f.maxGap = Math.max(f.maxGap, now - f.last);
-      f.last = now;
-      f.frames += 1;
+      };
       requestAnimationFrame(frame);
-    };
-    requestAnimationFrame(frame);
-    w.map.on('render', () => f.on && (f.renders += 1));
-    const update = w.units.update.bind(w.units);
-    w.units.update = (r, glide) => {
-      if (f.on) f.applied += 1;
-      update(r, glide);
-    };
-    f.start = performance.now();
-  });
-  const moveStart = Date.now();
-  for (let s = 0; s < MOVE_S; s++) {
-    const tick = Date.now();
-    // About 15 m a second in a random direction: a walking or slowly driving unit.
-    points = points.map(([x, y], i) => {
-      const a = ((i * 7919 + s * 104729) % 360) * (Math.PI / 180);
-      return [x + 0.00015 * Math.cos(a), y + 0.00012 * Math.sin(a)];
+      w.map.on('render', () => f.on && (f.renders += 1));
+      const update = w.units.update.bind(w.units);
+      w.units.update = (r, glide) => {
+        if (f.on) f.applied += 1;
+        update(r, glide);
+      };
+      const draw = w.units.draw.bind(w.units);
+      w.units.draw = () => {
+        if (f.on) f.draws += 1;
+        draw();
+      };
+      f.start = performance.now();
     });
-    await postPositions(points, 1.5);
-    const rest = 1000 - (Date.now() - tick);
-    if (rest > 0) await new Promise((r) => setTimeout(r, rest));
+    const moveStart = Date.now();
+    for (let s = 0; s < MOVE_S; s++) {
+      const tick = Date.now();
+      // About 15 m a second in a random direction: a walking or slowly driving unit.
+      points = points.map(([x, y], i) => {
+        const a = ((i * 7919 + s * 104729) % 360) * (Math.PI / 180);
+        return [x + 0.00015 * Math.cos(a), y + 0.00012 * Math.sin(a)];
+      });
+      await postPositions(points, 1.5);
+      const left = 1000 - (Date.now() - tick);
+      if (left > 0) await new Promise((r) => setTimeout(r, left));
+    }
+    const sentAll = Date.now();
+    const fps = await page.evaluate(() => {
+      const f = window.__fps;
+      const s = (performance.now() - f.start) / 1000;
+      const p = window.wallmap.units.pace;
+      return { seconds: s, fps: f.frames / s, renders: f.renders / s, draws: f.draws / s, applied: f.applied, maxGap: f.maxGap, mode: p.mode, intervalMs: p.intervalMs, frameMs: window.wallmap.units.cost.frameMs };
+    });
+    // How far behind the page was when the last report was sent: the time until it has
+    // applied every report (bounded at 30 s).
+    let caughtUp = null;
+    try {
+      await page.waitForFunction((n) => window.__fps.applied >= n, UNITS * MOVE_S, { timeout: 30_000, polling: 50 });
+      caughtUp = Date.now() - sentAll;
+    } catch {
+      // Reported as not caught up.
+    }
+    const appliedEnd = await page.evaluate(() => {
+      window.__fps.on = false;
+      return window.__fps.applied;
+    });
+    await context.close();
+    moving.push({ pace, rest, sending: sentAll - moveStart, fps, caughtUp, appliedEnd });
   }
-  const sentAll = Date.now();
-  const fps = await page.evaluate(() => {
-    const f = window.__fps;
-    const s = (performance.now() - f.start) / 1000;
-    return { seconds: s, fps: f.frames / s, renders: f.renders / s, applied: f.applied, maxGap: f.maxGap };
-  });
-  // How far behind the page was when the last report was sent: the time until it has
-  // applied every report (bounded at 30 s).
-  let caughtUp = null;
-  try {
-    await page.waitForFunction((n) => window.__fps.applied >= n, UNITS * MOVE_S, { timeout: 30_000, polling: 50 });
-    caughtUp = Date.now() - sentAll;
-  } catch {
-    // Reported as not caught up.
+  console.log(`\nwhile ${UNITS} units move (each reports once a second for ${MOVE_S} s), page pacing on (auto) and off, one after the other:`);
+  console.log('pacing  at rest fps  frames/s  map renders/s  unit redraws/s  longest frame gap (ms)  smoothed map frame (ms)  mode at end  reports applied while sending  all applied after the last send');
+  for (const m of moving) {
+    console.log(
+      `${m.pace.padEnd(6)}  ${pad(m.rest.toFixed(1), 11)}  ${pad(m.fps.fps.toFixed(1), 8)}  ${pad(m.fps.renders.toFixed(1), 13)}  ${pad(m.fps.draws.toFixed(1), 14)}  ${pad(ms(m.fps.maxGap), 22)}  ${pad(ms(m.fps.frameMs), 23)}  ${pad(m.fps.mode + (m.fps.mode === 'paced' ? ` ${ms(m.fps.intervalMs)} ms` : ''), 11)}  ${pad(`${m.fps.applied} of ${UNITS * MOVE_S}`, 29)}  ${pad(m.caughtUp === null ? `no (${m.appliedEnd} after 30 s)` : `${m.caughtUp} ms`, 31)}`,
+    );
   }
-  const appliedEnd = await page.evaluate(() => {
-    window.__fps.on = false;
-    return window.__fps.applied;
-  });
-  await context.close();
-  console.log(`\nat rest (nothing moving): ${rest.toFixed(1)} animation frames/s`);
-  console.log(`while ${UNITS} units move (each reports once a second for ${MOVE_S} s; sending took ${sentAll - moveStart} ms):`);
-  console.log('animation frames/s  map renders/s  longest frame gap (ms)  reports applied while sending  all applied after the last send');
-  console.log(
-    `${pad(fps.fps.toFixed(1), 18)}  ${pad(fps.renders.toFixed(1), 13)}  ${pad(ms(fps.maxGap), 22)}  ${pad(`${fps.applied} of ${UNITS * MOVE_S}`, 29)}  ${pad(caughtUp === null ? `no (${appliedEnd} after 30 s)` : `${caughtUp} ms`, 31)}`,
-  );
+  const [on, off] = moving;
+  console.log(`reports applied while sending, paced / unpaced: ${(on.fps.applied / Math.max(1, off.fps.applied)).toFixed(2)}×; frames/s: ${(on.fps.fps / Math.max(0.1, off.fps.fps)).toFixed(2)}×`);
   console.log(`load average after: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
   await browser.close();
   server.kill('SIGTERM');

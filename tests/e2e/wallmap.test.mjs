@@ -8,7 +8,8 @@
 // `target/debug/liandong`), `npm ci --prefix web` and `/usr/bin/chromium` (scripts/test
 // sees to all three). It writes the screenshots in docs/screenshots/: wallmap-zh.png (the
 // incident panel), wallmap-en.png (route adjustments), wallmap-replay-zh.png (the time
-// slider replaying) and wallmap-stats-en.png (statistics).
+// slider replaying) and wallmap-stats-en.png (statistics), all at 1920×1080, and
+// wallmap-4k-zh.jpg (the incident panel at 3840×2160).
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -170,10 +171,10 @@ async function seed() {
   return devices.length;
 }
 
-/** Waits for a condition in the page, bounded; the message says what did not happen. */
-async function waitInPage(what, fn, arg, timeout) {
+/** Waits for a condition in the page (`on`, the main page unless said), bounded; the message says what did not happen. */
+async function waitInPage(what, fn, arg, timeout, on = page) {
   try {
-    await page.waitForFunction(fn, arg, { timeout, polling: 50 });
+    await on.waitForFunction(fn, arg, { timeout, polling: 50 });
   } catch (e) {
     throw new Error(`${what}: not within ${timeout} ms (${e.message.split('\n')[0]})`);
   }
@@ -205,20 +206,72 @@ async function untilServer(what, urlPath, token, check, timeout) {
 }
 
 /** The county in view again, at once, beside the open panel (for the screenshots). */
-function fitCounty() {
-  return page.evaluate(() => {
+function fitCounty(on = page) {
+  return on.evaluate(() => {
     const w = window.wallmap;
     const stage = document.getElementById('map').getBoundingClientRect();
     const drawer = document.getElementById('drawer');
     const right = drawer.hidden ? 40 : stage.right - drawer.getBoundingClientRect().left + 30;
-    w.map.fitBounds(w.countyBbox, { padding: { top: 60, bottom: 80, left: 320, right }, animate: false });
+    const k = w.scale;
+    w.map.fitBounds(w.countyBbox, { padding: { top: 60 * k, bottom: 80 * k, left: 320 * k, right }, animate: false });
   });
 }
 
 /** Waits until the map has drawn what it holds, and a moment for the panels. */
-async function settle() {
-  await waitInPage('the map has its tiles', () => window.wallmap.map.areTilesLoaded() && !window.wallmap.map.isMoving(), null, 10_000);
-  await page.waitForTimeout(300);
+async function settle(on = page) {
+  await waitInPage('the map has its tiles', () => window.wallmap.map.areTilesLoaded() && !window.wallmap.map.isMoving(), null, 10_000, on);
+  await on.waitForTimeout(300);
+}
+
+/** Records the page's requests, websockets and errors for the last check (no request leaves 127.0.0.1). */
+function watch(p) {
+  p.on('request', (r) => requested.push(r.url()));
+  p.on('websocket', (ws) => {
+    const s = { url: ws.url(), frames: [] };
+    sockets.push(s);
+    ws.on('framereceived', (f) => s.frames.push(typeof f.payload === 'string' ? f.payload : ''));
+  });
+  p.on('pageerror', (e) => pageErrors.push(String(e)));
+  // A style MapLibre refuses is reported on the console, not thrown: count those too. The
+  // refused connections while the server is down (the offline test) are expected.
+  p.on('console', (m) => {
+    if (m.type() === 'error' && !/WebSocket connection to .* failed|ERR_CONNECTION_REFUSED/.test(m.text())) pageErrors.push(m.text());
+  });
+}
+
+/**
+ * The posts' white discs on the map, counted in the pixels the GPU drew, with every other
+ * layer hidden for one frame: the white area and how many posts are on screen. The map is
+ * put at `center` and `zoom` first, so that two screens can be compared at the same zoom.
+ */
+function postDiscs(on, center, zoom) {
+  return on.evaluate(
+    ([center, zoom]) =>
+      new Promise((resolve) => {
+        const m = window.wallmap.map;
+        const hidden = m.getStyle().layers.filter((l) => !['background', 'posts-circle'].includes(l.id) && m.getLayoutProperty(l.id, 'visibility') !== 'none').map((l) => l.id);
+        for (const id of hidden) m.setLayoutProperty(id, 'visibility', 'none');
+        for (const el of document.querySelectorAll('.place-label')) el.style.visibility = 'hidden';
+        m.jumpTo({ center, zoom });
+        m.once('idle', () => {
+          m.once('render', () => {
+            const gl = m.getCanvas().getContext('webgl2') ?? m.getCanvas().getContext('webgl');
+            const w = gl.drawingBufferWidth;
+            const h = gl.drawingBufferHeight;
+            const buf = new Uint8Array(w * h * 4);
+            gl.readPixels(0, 0, w, h, gl.RGBA, gl.UNSIGNED_BYTE, buf);
+            let white = 0;
+            for (let i = 0; i < buf.length; i += 4) if (buf[i] > 235 && buf[i + 1] > 235 && buf[i + 2] > 235) white += 1;
+            const posts = new Set(m.queryRenderedFeatures({ layers: ['posts-circle'] }).map((f) => f.properties.id)).size;
+            for (const id of hidden) m.setLayoutProperty(id, 'visibility', 'visible');
+            for (const el of document.querySelectorAll('.place-label')) el.style.visibility = '';
+            resolve({ white, posts, scale: window.wallmap.scale });
+          });
+          m.triggerRepaint();
+        });
+      }),
+    [center, zoom],
+  );
 }
 
 /** The unit's feature as the map's GeoJSON source holds it, or null. */
@@ -235,18 +288,7 @@ before(async () => {
   browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, timeout: 60_000 });
   const context = await browser.newContext({ viewport: { width: 1920, height: 1080 }, deviceScaleFactor: 1, locale: 'zh-CN', timezoneId: 'Asia/Shanghai' });
   page = await context.newPage();
-  page.on('request', (r) => requested.push(r.url()));
-  page.on('websocket', (ws) => {
-    const s = { url: ws.url(), frames: [] };
-    sockets.push(s);
-    ws.on('framereceived', (f) => s.frames.push(typeof f.payload === 'string' ? f.payload : ''));
-  });
-  page.on('pageerror', (e) => pageErrors.push(String(e)));
-  // A style MapLibre refuses is reported on the console, not thrown: count those too. The
-  // refused connections while the server is down (the offline test) are expected.
-  page.on('console', (m) => {
-    if (m.type() === 'error' && !/WebSocket connection to .* failed|ERR_CONNECTION_REFUSED/.test(m.text())) pageErrors.push(m.text());
-  });
+  watch(page);
 });
 
 after(async () => {
@@ -626,6 +668,161 @@ test('the wall map, live, in headless Chromium', { timeout: 240_000 }, async (t)
     await page.goto(`${baseUrl}/?lang=zh`, { timeout: 30_000 });
     await waitInPage('the map is ready again', () => document.documentElement.dataset.state === 'ready', null, 30_000);
     assert.equal(await page.textContent('#topbar h1'), '大竹县社会治理联动指挥中心');
+  });
+
+  await t.test('at 3840×2160 the same picture, twice as large: text, panels, dots and lines', async (t) => {
+    const context = await browser.newContext({ viewport: { width: 3840, height: 2160 }, deviceScaleFactor: 1, locale: 'zh-CN', timezoneId: 'Asia/Shanghai' });
+    const wall = await context.newPage();
+    watch(wall);
+    try {
+      await wall.goto(`${baseUrl}/?token=${OPERATOR}&lang=zh`, { timeout: 30_000 });
+      await waitInPage('the 4K wall is ready', () => document.documentElement.dataset.state === 'ready', null, 30_000, wall);
+      await waitInPage('the 4K wall is live', () => document.documentElement.dataset.feed === 'live', null, 10_000, wall);
+      const layout = (p) =>
+        p.evaluate(() => {
+          const px = (sel) => parseFloat(getComputedStyle(document.querySelector(sel)).fontSize);
+          const box = (sel) => document.querySelector(sel).getBoundingClientRect();
+          return {
+            scale: window.wallmap.scale,
+            title: px('#topbar h1'),
+            alert: px('#alert-queue'),
+            side: box('#side').width / innerWidth,
+            layers: box('#layer-panel').height / innerHeight,
+            topbar: box('#topbar').height / innerHeight,
+            zoomButton: box('.maplibregl-ctrl-zoom-in').width,
+            overflow: document.documentElement.scrollWidth > innerWidth || document.documentElement.scrollHeight > innerHeight,
+          };
+        });
+      const [hd, uhd] = [await layout(page), await layout(wall)];
+      t.diagnostic(`1920×1080: ${JSON.stringify(hd)}; 3840×2160: ${JSON.stringify(uhd)}`);
+      assert.equal(hd.scale, 1);
+      assert.equal(uhd.scale, 2);
+      for (const k of ['title', 'alert', 'zoomButton']) {
+        assert.ok(Math.abs(uhd[k] / hd[k] - 2) < 0.1, `${k} is twice as large at 3840×2160: ${hd[k]} → ${uhd[k]}`);
+      }
+      for (const k of ['side', 'layers', 'topbar']) {
+        assert.ok(Math.abs(uhd[k] - hd[k]) < 0.02, `${k} takes the same share of the screen: ${hd[k]} → ${uhd[k]}`);
+      }
+      assert.ok(!uhd.overflow && !hd.overflow, 'nothing overflows the screen');
+
+      // The posts' discs, drawn by the GPU at the same zoom on both screens: at 3840×2160
+      // each covers four times the pixels (twice the radius).
+      const view = await page.evaluate(() => {
+        const b = window.wallmap.countyBbox;
+        return { center: [(b[0] + b[2]) / 2, (b[1] + b[3]) / 2], zoom: window.wallmap.map.cameraForBounds(b, { padding: 40 }).zoom };
+      });
+      const small = await postDiscs(page, view.center, view.zoom);
+      const large = await postDiscs(wall, view.center, view.zoom);
+      t.diagnostic(`post discs at zoom ${view.zoom.toFixed(2)}: 1920×1080 ${JSON.stringify(small)}, 3840×2160 ${JSON.stringify(large)}`);
+      assert.equal(small.posts, 26, 'every post is on the 1920×1080 screen');
+      assert.equal(large.posts, 26, 'every post is on the 3840×2160 screen');
+      const ratio = large.white / large.posts / (small.white / small.posts);
+      assert.ok(ratio > 3.2 && ratio < 4.8, `a post's disc covers about 4× the pixels at 3840×2160: ${ratio.toFixed(2)}×`);
+
+      // The screenshot: the dispatched incident in its panel, over the whole county.
+      await wall.click(`#incident-list li.incident[data-id="${dispatched}"]`);
+      await waitInPage('the 4K panel shows the incident', (id) => document.getElementById('incident-panel').dataset.id === String(id), dispatched, 2000, wall);
+      await fitCounty(wall);
+      await settle(wall);
+      fs.mkdirSync(SHOTS, { recursive: true });
+      await wall.screenshot({ path: path.join(SHOTS, 'wallmap-4k-zh.jpg'), type: 'jpeg', quality: 80 });
+      assert.ok(fs.statSync(path.join(SHOTS, 'wallmap-4k-zh.jpg')).size > 200_000, 'the 4K screenshot holds a picture');
+    } finally {
+      await context.close();
+    }
+  });
+
+  await t.test('on a wall whose frames are slow, units stop gliding, are drawn less often, and every report still reaches the map', async (t) => {
+    // First as if the frames were fast (a GPU's): units glide. Then every frame that
+    // draws the map made 90 ms slower, as on a wall computer without a GPU, and the map
+    // kept drawing: the page measures its frames and paces the units.
+    const fast = await page.evaluate(() => {
+      const u = window.wallmap.units;
+      for (let i = 0; i < 12; i++) u.cost.sample(1000 / 60);
+      return { ...u.pace };
+    });
+    assert.equal(fast.mode, 'smooth', JSON.stringify(fast));
+    await page.evaluate(() => {
+      const w = window.wallmap;
+      window.__slow = () => {
+        const end = performance.now() + 90;
+        while (performance.now() < end);
+      };
+      w.map.on('render', window.__slow);
+      window.__repaint = setInterval(() => w.map.triggerRepaint(), 50);
+    });
+    try {
+      await waitInPage('unit drawing becomes paced', () => window.wallmap.units.pace.mode === 'paced', null, 5000);
+      const pace = await page.evaluate(() => ({ ...window.wallmap.units.pace, frameMs: window.wallmap.units.cost.frameMs }));
+      t.diagnostic(`paced: ${JSON.stringify(pace)}`);
+      assert.ok(pace.frameMs > 50 && pace.intervalMs >= 250 && pace.intervalMs <= 1000, JSON.stringify(pace));
+
+      // Every team's two units report five times, 200 ms apart (fixes a second apart, 29 m
+      // on: a car): each is drawn at its last fix, at once (no glide), with a few redraws
+      // instead of one per frame. The map's tiles hold coordinates to about 1e-5°.
+      const teams = readLayer('routes').features.map((f) => f.properties.team_id);
+      const ids = teams.flatMap((team) => [`e2e-${team}-0`, `e2e-${team}-1`]);
+      const from = await page.evaluate((ids) => ids.map((id) => window.wallmap.units.units.get(id)).map((u) => [u.lon, u.lat]), ids);
+      const fixBase = Date.now() - 6000;
+      await page.evaluate(() => {
+        const u = window.wallmap.units;
+        window.__draws = [];
+        const draw = u.draw.bind(u);
+        u.draw = () => {
+          window.__draws.push({ at: performance.now(), intervalMs: u.pace.intervalMs });
+          draw();
+        };
+      });
+      const started = Date.now();
+      let last = null;
+      for (let round = 1; round <= 5; round++) {
+        last = ids.map((id, i) => ({ device_id: id, lon: from[i][0] + round * 0.0003, lat: from[i][1], time: new Date(fixBase + round * 1000).toISOString(), speed_mps: 28, accuracy_m: 8 }));
+        const res = await api('POST', '/api/v1/positions', ADMIN, { positions: last });
+        assert.equal(res.rejected.length, 0, JSON.stringify(res.rejected));
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      await waitInPage(
+        'every unit is drawn at its last fix',
+        (want) => {
+          const have = new Map(window.wallmap.map.querySourceFeatures('units').map((f) => [f.properties.device_id, f.geometry.coordinates]));
+          return want.every((p) => {
+            const c = have.get(p.device_id);
+            return c && Math.abs(c[0] - p.lon) < 1e-4 && Math.abs(c[1] - p.lat) < 1e-4;
+          });
+        },
+        last,
+        pace.intervalMs + LIVE_MS,
+      ).catch(async (e) => {
+        const dbg = await page.evaluate((want) => {
+          const have = new Map(window.wallmap.map.querySourceFeatures('units').map((f) => [f.properties.device_id, f.geometry.coordinates]));
+          return want.slice(0, 3).map((p) => ({ p, have: have.get(p.device_id), table: window.wallmap.units.units.get(p.device_id) }));
+        }, last);
+        throw new Error(`${e.message}: ${JSON.stringify(dbg)}`);
+      });
+      const elapsed = Date.now() - started;
+      const seen = await page.evaluate(() => ({ draws: window.__draws, gliding: [...window.wallmap.units.units.values()].filter((u) => u.from).length }));
+      const gaps = seen.draws.slice(1).map((d, i) => ({ gapMs: Math.round(d.at - seen.draws[i].at), intervalMs: Math.round(Math.min(d.intervalMs, seen.draws[i].intervalMs)) }));
+      t.diagnostic(`${ids.length} units × 5 reports drawn in ${elapsed} ms with ${seen.draws.length} redraws: ${JSON.stringify(gaps)}`);
+      assert.equal(seen.gliding, 0, 'no unit glides while paced');
+      assert.ok(seen.draws.length >= 1, 'the units were redrawn');
+      // Unpaced, redraws would follow each other frame by frame: a quarter of the interval.
+      for (const g of gaps) assert.ok(g.gapMs >= Math.max(250, g.intervalMs) * 0.9, `redraws are an interval apart: ${JSON.stringify(gaps)}`);
+    } finally {
+      await page.evaluate(() => {
+        window.wallmap.map.off('render', window.__slow);
+        clearInterval(window.__repaint);
+      });
+    }
+    // Fast frames again: units glide again. Software WebGL here cannot draw the county at
+    // 1920×1080 in under 34 ms, so fast frames are given to the measure as a GPU would
+    // produce them.
+    const back = await page.evaluate(() => {
+      const u = window.wallmap.units;
+      for (let i = 0; i < 12; i++) u.cost.sample(1000 / 60);
+      return { ...u.pace };
+    });
+    assert.equal(back.mode, 'smooth', JSON.stringify(back));
+    assert.equal(back.intervalMs, 0, JSON.stringify(back));
   });
 
   await t.test('offline: the page shows it, reconnects by itself with `since` and gets what it missed', async () => {

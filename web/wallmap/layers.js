@@ -62,6 +62,23 @@ const byZoom = (z0, v0, z1, v1) => ['interpolate', ['linear'], ['zoom'], z0, v0,
 /** Vehicles are drawn larger than people. */
 const unitRadius = (r) => ['match', ['get', 'kind'], 'vehicle', r * 1.35, r];
 
+/**
+ * How much larger than on a 1920×1080 screen the map draws its dots and lines: the page's
+ * root font size over its 20 px at 1920 wide (the CSS scales text with the screen's
+ * width), never below 1. A 3840×2160 wall shown at one device pixel per CSS pixel gets 2.
+ */
+export function wallScale() {
+  const rootPx = parseFloat(getComputedStyle(document.documentElement).fontSize) || 20;
+  return Math.max(1, Math.round((rootPx / 20) * 100) / 100);
+}
+
+/** The paint and layout properties `layersOf` scales: what to set again when the scale changes. */
+export const SCALED_PAINT = ['circle-radius', 'circle-stroke-width', 'line-width', 'line-blur', 'heatmap-radius'];
+export const SCALED_LAYOUT = ['symbol-spacing', 'icon-size'];
+
+/** The new-alert ring's radius at rest (the page animates it from there). */
+export const FLASH_RADIUS = 14;
+
 const roadWidth = (county, township, other) => ['match', ['get', 'class'], 'county', county, 'township', township, other];
 
 /**
@@ -88,10 +105,16 @@ export const TOGGLES = [
   { key: 'units', source: 'units', on: true, live: true },
 ];
 
-/** The MapLibre layers of one toggle. */
-export function layersOf(toggle) {
+/**
+ * The MapLibre layers of one toggle, with every size (radius, line width, blur, icon)
+ * multiplied by `scale`: the wall's size over 1920×1080 (`wallScale`), so that a dot is
+ * as large across the room on a 3840×2160 wall as on a 1920×1080 one.
+ */
+export function layersOf(toggle, scale = 1) {
   const id = toggle.key.replace('.', '-');
   const src = toggle.source;
+  const px = (v) => v * scale;
+  const sizeByZoom = (z0, v0, z1, v1) => byZoom(z0, px(v0), z1, px(v1));
   switch (toggle.key) {
     case 'boundary':
       return [
@@ -100,9 +123,9 @@ export function layersOf(toggle) {
           id: 'boundary-glow',
           type: 'line',
           source: src,
-          paint: { 'line-color': COLORS.countyLine, 'line-width': 9, 'line-opacity': 0.18, 'line-blur': 4 },
+          paint: { 'line-color': COLORS.countyLine, 'line-width': px(9), 'line-opacity': 0.18, 'line-blur': px(4) },
         },
-        { id: 'boundary-line', type: 'line', source: src, paint: { 'line-color': COLORS.countyLine, 'line-width': 2.5 } },
+        { id: 'boundary-line', type: 'line', source: src, paint: { 'line-color': COLORS.countyLine, 'line-width': px(2.5) } },
       ];
     case 'townships':
       return [
@@ -111,7 +134,7 @@ export function layersOf(toggle) {
           id: 'townships-line',
           type: 'line',
           source: src,
-          paint: { 'line-color': COLORS.townshipLine, 'line-width': byZoom(8, 1, 13, 2.5) },
+          paint: { 'line-color': COLORS.townshipLine, 'line-width': sizeByZoom(8, 1, 13, 2.5) },
         },
       ];
     case 'grids':
@@ -120,7 +143,7 @@ export function layersOf(toggle) {
           id: 'grids-line',
           type: 'line',
           source: src,
-          paint: { 'line-color': COLORS.grid, 'line-width': byZoom(8, 0.4, 13, 1.2), 'line-opacity': 0.8 },
+          paint: { 'line-color': COLORS.grid, 'line-width': sizeByZoom(8, 0.4, 13, 1.2), 'line-opacity': 0.8 },
         },
       ];
     case 'jurisdictions':
@@ -129,7 +152,7 @@ export function layersOf(toggle) {
           id: 'jurisdictions-line',
           type: 'line',
           source: src,
-          paint: { 'line-color': COLORS.jurisdiction, 'line-width': 1.6, 'line-dasharray': [3, 2], 'line-opacity': 0.9 },
+          paint: { 'line-color': COLORS.jurisdiction, 'line-width': px(1.6), 'line-dasharray': [3, 2], 'line-opacity': 0.9 },
         },
       ];
     case 'fences':
@@ -144,7 +167,7 @@ export function layersOf(toggle) {
           id: 'fences-line',
           type: 'line',
           source: src,
-          paint: { 'line-color': byKind(COLORS.fence, '#cccccc'), 'line-width': 2, 'line-dasharray': [2, 1] },
+          paint: { 'line-color': byKind(COLORS.fence, '#cccccc'), 'line-width': px(2), 'line-dasharray': [2, 1] },
         },
       ];
     case 'roads':
@@ -157,7 +180,7 @@ export function layersOf(toggle) {
           paint: {
             'line-color': ['match', ['get', 'class'], 'county', '#d9b26f', 'township', '#a88d62', '#6f6552'],
             // A zoom curve must be the outermost expression; the road class picks the width at each stop.
-            'line-width': ['interpolate', ['linear'], ['zoom'], 8, roadWidth(1.6, 1.1, 0.6), 14, roadWidth(6, 4, 2.5)],
+            'line-width': ['interpolate', ['linear'], ['zoom'], 8, roadWidth(px(1.6), px(1.1), px(0.6)), 14, roadWidth(px(6), px(4), px(2.5))],
           },
         },
       ];
@@ -168,7 +191,7 @@ export function layersOf(toggle) {
           type: 'line',
           source: src,
           layout: { 'line-cap': 'round', 'line-join': 'round' },
-          paint: { 'line-color': COLORS.route, 'line-width': byZoom(8, 1.6, 14, 5), 'line-opacity': 0.75 },
+          paint: { 'line-color': COLORS.route, 'line-width': sizeByZoom(8, 1.6, 14, 5), 'line-opacity': 0.75 },
         },
       ];
     case 'hotspots': {
@@ -184,7 +207,7 @@ export function layersOf(toggle) {
           filter: ['==', ['geometry-type'], 'Point'],
           paint: {
             'heatmap-weight': ['get', 'heat'],
-            'heatmap-radius': byZoom(8, 14, 13, 70),
+            'heatmap-radius': sizeByZoom(8, 14, 13, 70),
             'heatmap-intensity': byZoom(8, 1.2, 13, 2),
             'heatmap-color': [
               'interpolate', ['linear'], ['heatmap-density'],
@@ -207,7 +230,7 @@ export function layersOf(toggle) {
     }
     case 'plans': {
       const color = ['case', ['get', 'escalated'], COLORS.plan.escalated, ['==', ['get', 'status'], 'pending'], COLORS.plan.pending, COLORS.plan.acknowledged];
-      const width = byZoom(8, 2.5, 14, 6);
+      const width = sizeByZoom(8, 2.5, 14, 6);
       // line-dasharray cannot follow a property: pending plans are a second, dashed layer.
       return [
         {
@@ -239,7 +262,7 @@ export function layersOf(toggle) {
           filter: ['==', ['geometry-type'], 'LineString'],
           layout: { 'line-cap': 'round', 'line-join': 'round' },
           paint: {
-            'line-width': byZoom(8, 4, 14, 8),
+            'line-width': sizeByZoom(8, 4, 14, 8),
             'line-gradient': ['interpolate', ['linear'], ['line-progress'], 0, 'rgba(255,79,216,0.25)', 1, COLORS.track],
           },
         },
@@ -250,7 +273,8 @@ export function layersOf(toggle) {
           filter: ['==', ['geometry-type'], 'LineString'],
           layout: {
             'symbol-placement': 'line',
-            'symbol-spacing': 70,
+            'symbol-spacing': px(70),
+            'icon-size': scale,
             'icon-image': 'track-arrow',
             'icon-rotation-alignment': 'map',
             'icon-allow-overlap': true,
@@ -263,10 +287,10 @@ export function layersOf(toggle) {
           source: src,
           filter: ['==', ['geometry-type'], 'Point'],
           paint: {
-            'circle-radius': ['case', ['get', 'last'], 9, 5],
+            'circle-radius': ['case', ['get', 'last'], px(9), px(5)],
             'circle-color': ['case', ['get', 'last'], COLORS.track, '#02060b'],
             'circle-stroke-color': COLORS.track,
-            'circle-stroke-width': 2.5,
+            'circle-stroke-width': px(2.5),
           },
         },
       ];
@@ -277,10 +301,10 @@ export function layersOf(toggle) {
           type: 'circle',
           source: src,
           paint: {
-            'circle-radius': byZoom(8, 3, 14, 7),
+            'circle-radius': sizeByZoom(8, 3, 14, 7),
             'circle-color': COLORS.background,
             'circle-stroke-color': COLORS.route,
-            'circle-stroke-width': 2,
+            'circle-stroke-width': px(2),
           },
         },
       ];
@@ -292,10 +316,10 @@ export function layersOf(toggle) {
           source: src,
           paint: {
             // A white disc in a thick blue ring: unlike any unit or camera dot.
-            'circle-radius': byZoom(8, 7, 14, 13),
+            'circle-radius': sizeByZoom(8, 7, 14, 13),
             'circle-color': '#ffffff',
             'circle-stroke-color': COLORS.post,
-            'circle-stroke-width': 4,
+            'circle-stroke-width': px(4),
           },
         },
       ];
@@ -306,12 +330,12 @@ export function layersOf(toggle) {
           type: 'circle',
           source: src,
           paint: {
-            'circle-radius': byZoom(8, 9, 14, 16),
+            'circle-radius': sizeByZoom(8, 9, 14, 16),
             // Filled faintly so that a click inside the ring picks the incident.
             'circle-color': 'rgba(255,154,31,0.12)',
             // Red while nobody is sent or a step is late; orange once handled.
             'circle-stroke-color': ['case', ['any', ['==', ['get', 'state'], 'new'], ['!=', ['get', 'escalation'], 'none']], '#ff2d55', '#ff9a1f'],
-            'circle-stroke-width': 3,
+            'circle-stroke-width': px(3),
           },
         },
         {
@@ -320,10 +344,10 @@ export function layersOf(toggle) {
           source: src,
           filter: ['==', ['get', 'selected'], true],
           paint: {
-            'circle-radius': byZoom(8, 15, 14, 24),
+            'circle-radius': sizeByZoom(8, 15, 14, 24),
             'circle-color': 'rgba(0,0,0,0)',
             'circle-stroke-color': '#ffffff',
-            'circle-stroke-width': 2.5,
+            'circle-stroke-width': px(2.5),
             'circle-stroke-opacity': 0.9,
           },
         },
@@ -335,11 +359,11 @@ export function layersOf(toggle) {
           type: 'circle',
           source: src,
           paint: {
-            'circle-radius': byZoom(8, 6, 14, 12),
+            'circle-radius': sizeByZoom(8, 6, 14, 12),
             'circle-color': byPriority,
             'circle-opacity': 0.9,
             'circle-stroke-color': '#ffffff',
-            'circle-stroke-width': 1.5,
+            'circle-stroke-width': px(1.5),
           },
         },
         {
@@ -349,10 +373,10 @@ export function layersOf(toggle) {
           source: src,
           filter: ['==', ['get', 'fresh'], true],
           paint: {
-            'circle-radius': 14,
+            'circle-radius': px(FLASH_RADIUS),
             'circle-color': 'rgba(0,0,0,0)',
             'circle-stroke-color': byPriority,
-            'circle-stroke-width': 3,
+            'circle-stroke-width': px(3),
             'circle-stroke-opacity': 0.9,
           },
         },
@@ -364,10 +388,10 @@ export function layersOf(toggle) {
           type: 'circle',
           source: src,
           paint: {
-            'circle-radius': ['interpolate', ['linear'], ['zoom'], 8, unitRadius(7), 14, unitRadius(12)],
+            'circle-radius': ['interpolate', ['linear'], ['zoom'], 8, unitRadius(px(7)), 14, unitRadius(px(12))],
             'circle-color': ['match', ['get', 'status'], ...Object.entries(COLORS.unit).flat(), '#ffffff'],
             'circle-stroke-color': '#02060b',
-            'circle-stroke-width': 1.5,
+            'circle-stroke-width': px(1.5),
           },
         },
       ];
@@ -380,10 +404,10 @@ export function layersOf(toggle) {
             source: src,
             filter: ['==', ['get', 'kind'], toggle.kind],
             paint: {
-              'circle-radius': byZoom(8, 3, 14, 7),
+              'circle-radius': sizeByZoom(8, 3, 14, 7),
               'circle-color': COLORS.camera[toggle.kind],
               'circle-stroke-color': '#02060b',
-              'circle-stroke-width': 1,
+              'circle-stroke-width': px(1),
             },
           },
         ];

@@ -5,7 +5,7 @@
 import * as maplibregl from '/node_modules/maplibre-gl/dist/maplibre-gl.mjs';
 import { Api, ApiFailure, takeToken, saveToken, forgetToken } from './api.js';
 import { initialLang, setLang, currentLang, t, featureName, clock, dateLine, setPlaceNames } from './i18n.js';
-import { baseStyle, TOGGLES, layersOf, swatchOf, emptyCollection, bboxOf, COLORS, SOURCE_OPTIONS, arrowImage } from './layers.js';
+import { baseStyle, TOGGLES, layersOf, swatchOf, emptyCollection, bboxOf, COLORS, SOURCE_OPTIONS, arrowImage, wallScale, SCALED_PAINT, SCALED_LAYOUT, FLASH_RADIUS } from './layers.js';
 import { Units } from './units.js';
 import { AlertQueue } from './alerts.js';
 import { LiveFeed } from './feed.js';
@@ -40,6 +40,8 @@ const app = {
   townshipLabels: [],
   countyBbox: null,
   layerNames: [],
+  /** How much larger than at 1920×1080 the map draws dots and lines (`wallScale`). */
+  scale: 1,
 };
 window.wallmap = app;
 
@@ -113,11 +115,13 @@ async function start(tokenValue) {
     const nameEn = p.team_name_en ?? (postEn ? `${postEn} volunteer patrol` : undefined);
     if (p.team_id) app.teamNames.set(p.team_id, { name: p.team_name ?? p.team_id, name_en: nameEn });
   }
+  app.scale = wallScale();
+  document.documentElement.style.setProperty('--wall-scale', String(app.scale));
   const map = new maplibregl.Map({
     container: 'map',
     style: baseStyle(),
     bounds: Number.isFinite(app.countyBbox[0]) ? app.countyBbox : undefined,
-    fitBoundsOptions: { padding: 40 },
+    fitBoundsOptions: { padding: 40 * app.scale },
     attributionControl: false,
     fadeDuration: 0,
     maxZoom: 17,
@@ -136,7 +140,7 @@ async function start(tokenValue) {
   map.addImage('track-arrow', arrowImage());
   for (const toggle of TOGGLES) {
     if (!toggle.live && !app.layerNames.includes(toggle.source)) continue;
-    for (const layer of layersOf(toggle)) {
+    for (const layer of layersOf(toggle, app.scale)) {
       layer.layout = { ...(layer.layout ?? {}), visibility: toggle.on ? 'visible' : 'none' };
       map.addLayer(layer);
     }
@@ -144,8 +148,11 @@ async function start(tokenValue) {
   buildLayerPanel();
   buildLegend();
   placeTownshipLabels(data.townships);
+  // The window resized or moved to another screen: dots and lines follow its size.
+  window.addEventListener('resize', rescale);
 
-  app.units = new Units(map, 'units');
+  // `?pace=off` keeps units gliding every frame however slow the frames (for comparison).
+  app.units = new Units(map, 'units', { pace: new URLSearchParams(location.search).get('pace') ?? 'auto' });
   app.units.onChange = updateStats;
   const deviceName = (id) => app.units.devices.get(id)?.name ?? id;
   app.alerts = new AlertQueue($('alert-queue'), {
@@ -179,7 +186,7 @@ async function start(tokenValue) {
     onChange: plansChanged,
     onFocus: (p) => {
       const b = bboxOf({ features: [{ geometry: p.plan?.geometry }] });
-      if (Number.isFinite(b[0])) map.fitBounds(b, { padding: 80, maxZoom: 14 });
+      if (Number.isFinite(b[0])) map.fitBounds(b, { padding: 80 * app.scale, maxZoom: 14 });
     },
   });
   app.hotspots = new Hotspots({ api: app.api, map, card: $('hotspot-card') });
@@ -483,6 +490,21 @@ class Drawer {
   }
 }
 
+/** Sets every scaled size again when a new screen size changes the wall scale. */
+function rescale() {
+  const scale = wallScale();
+  if (scale === app.scale) return;
+  app.scale = scale;
+  document.documentElement.style.setProperty('--wall-scale', String(scale));
+  for (const toggle of TOGGLES) {
+    for (const layer of layersOf(toggle, scale)) {
+      if (!app.map.getLayer(layer.id)) continue;
+      for (const k of SCALED_PAINT) if (layer.paint?.[k] !== undefined) app.map.setPaintProperty(layer.id, k, layer.paint[k]);
+      for (const k of SCALED_LAYOUT) if (layer.layout?.[k] !== undefined) app.map.setLayoutProperty(layer.id, k, layer.layout[k]);
+    }
+  }
+}
+
 /** The map's flash of new alerts: a ring that grows and fades, about once a second. */
 function flash() {
   if (!app.alerts.anyFresh()) {
@@ -491,7 +513,7 @@ function flash() {
   }
   const phase = (performance.now() % 900) / 900;
   if (app.map.getLayer('alerts-flash')) {
-    app.map.setPaintProperty('alerts-flash', 'circle-radius', 10 + 22 * phase);
+    app.map.setPaintProperty('alerts-flash', 'circle-radius', (FLASH_RADIUS - 4 + 22 * phase) * app.scale);
     app.map.setPaintProperty('alerts-flash', 'circle-stroke-opacity', 1 - phase);
   }
   flashing = setTimeout(flash, 80);

@@ -3,6 +3,15 @@
 // only when something changed or a unit is gliding to its new fix, the table becomes one
 // FeatureCollection handed to the source (`setData`), so thousands of units cost one
 // upload per frame, never one DOM node each.
+//
+// Drawing is paced by what the screen can afford. A wall computer without a GPU (WebGL
+// in software) can take 100–300 ms to draw the county once; gliding every unit every
+// frame then keeps it drawing all the time, the page stops reading the feed and falls
+// further behind each second. So the page measures how long a frame that draws the map
+// takes (`RenderCost`), and while that is slow it stops gliding: units jump to their new
+// fix, and the table is redrawn less often (every 250 ms to 1 s), so that drawing units
+// takes about a quarter of the time and the feed is read as it arrives. When frames are
+// fast again, units glide again.
 
 /** How long a unit glides from its old fix to its new one. */
 const GLIDE_MS = 500;
@@ -13,10 +22,73 @@ const MOVING_MPS = 0.5;
 /** Fix flags that mean the server did not move the unit for this fix. */
 const UNTRUSTED = new Set(['jump', 'poor_accuracy', 'out_of_order']);
 
+/** A frame that draws the map slower than this (ms, smoothed) makes unit drawing paced. */
+const SLOW_FRAME_MS = 50;
+/** Faster than this (ms, smoothed), units glide again (the gap between the two is hysteresis). */
+const FAST_FRAME_MS = 34;
+/** While paced, drawing the units may take about this share of the time. */
+const PACE_SHARE = 0.25;
+/**
+ * While paced, the shortest and the longest time between two unit redraws: however slow
+ * the frames, a unit is drawn within a second of its report.
+ */
+const PACE_MIN_MS = 250;
+const PACE_MAX_MS = 1000;
+/** Weight of the newest frame in the smoothed frame time. */
+const COST_ALPHA = 0.25;
+
+/**
+ * How long a frame that draws the map takes, smoothed: from the start of the frame in
+ * which the map rendered to the start of the next one. That covers the map's own work on
+ * the page and the GPU (or software WebGL) catching up, which is what delays the next
+ * frame and every feed message waiting behind it.
+ */
+class RenderCost {
+  constructor(map) {
+    /** Smoothed frame time (ms) of frames in which the map rendered; one 60 Hz frame until measured. */
+    this.frameMs = 1000 / 60;
+    this.samples = 0;
+    this.frameStart = null;
+    this.onSample = () => {};
+    map.on('render', () => {
+      // `render` fires inside the animation frame that drew the map; the document
+      // timeline's current time is that frame's start.
+      const start = document.timeline.currentTime;
+      if (start === null || start === this.frameStart) return;
+      this.frameStart = start;
+      requestAnimationFrame((next) => {
+        this.sample(next - start);
+        if (this.frameStart === start) this.frameStart = null;
+      });
+    });
+  }
+
+  sample(ms) {
+    this.frameMs = this.samples === 0 ? ms : this.frameMs + COST_ALPHA * (ms - this.frameMs);
+    this.samples += 1;
+    this.onSample();
+  }
+}
+
 export class Units {
-  constructor(map, sourceId) {
+  /**
+   * @param {object} map the MapLibre map
+   * @param {string} sourceId the GeoJSON source the units are drawn into
+   * @param {object} [o]
+   * @param {'auto'|'off'} [o.pace] `off` glides every unit every frame however slow the
+   *   frames are (the page-load benchmark compares both; `?pace=off` on the page)
+   */
+  constructor(map, sourceId, o = {}) {
     this.map = map;
     this.sourceId = sourceId;
+    this.cost = new RenderCost(map);
+    /**
+     * `paced` while frames are slow: no gliding, and at most one redraw every `intervalMs`.
+     * `off` when pacing is turned off.
+     */
+    this.pace = { mode: o.pace === 'off' ? 'off' : 'smooth', intervalMs: 0, lastDraw: -Infinity, switches: 0 };
+    this.cost.onSample = () => this.adjustPace();
+    this.timer = null;
     /** device_id → unit */
     this.units = new Map();
     /** device_id → { name, kind, unit_id } from `GET /api/v1/devices` */
@@ -85,7 +157,7 @@ export class Units {
     }
     if (fixMs < u.fixMs) return;
     const now = performance.now();
-    u.from = glide ? this.position(u, now) : null;
+    u.from = glide && this.pace.mode !== 'paced' ? this.position(u, now) : null;
     u.t0 = now;
     u.lon = r.lon;
     u.lat = r.lat;
@@ -157,13 +229,45 @@ export class Units {
     return { online, total: this.units.size };
   }
 
+  /** Follows the measured frame time: paced while frames are slow, gliding once they are fast. */
+  adjustPace() {
+    const p = this.pace;
+    if (p.mode === 'off') return;
+    const ms = this.cost.frameMs;
+    if (p.mode === 'smooth' && ms > SLOW_FRAME_MS) {
+      p.mode = 'paced';
+      p.switches += 1;
+      // Units stop where they are heading: a glide would need a redraw every frame.
+      for (const u of this.units.values()) u.from = null;
+    } else if (p.mode === 'paced' && ms < FAST_FRAME_MS) {
+      p.mode = 'smooth';
+      p.switches += 1;
+    }
+    p.intervalMs = p.mode === 'paced' ? Math.min(PACE_MAX_MS, Math.max(PACE_MIN_MS, ms / PACE_SHARE)) : 0;
+  }
+
   touch() {
     this.dirty = true;
-    if (this.frame === null) this.frame = requestAnimationFrame(() => this.draw());
+    this.schedule();
+  }
+
+  /** Asks for a redraw in the next frame, or, while paced, once the interval since the last one is over. */
+  schedule() {
+    if (this.frame !== null || this.timer !== null) return;
+    const wait = this.pace.mode === 'paced' ? this.pace.lastDraw + this.pace.intervalMs - performance.now() : 0;
+    if (wait > 0) {
+      this.timer = setTimeout(() => {
+        this.timer = null;
+        this.schedule();
+      }, wait);
+    } else {
+      this.frame = requestAnimationFrame(() => this.draw());
+    }
   }
 
   draw() {
     this.frame = null;
+    this.pace.lastDraw = performance.now();
     if (this.replay) {
       const { reports, atMs } = this.replay;
       const features = reports.map((r) => this.feature(r.device_id, [r.lon, r.lat], this.replayStatus(r, atMs)));
@@ -184,6 +288,6 @@ export class Units {
     this.map.getSource(this.sourceId)?.setData({ type: 'FeatureCollection', features });
     this.dirty = false;
     this.onChange();
-    if (gliding) this.frame = requestAnimationFrame(() => this.draw());
+    if (gliding) this.schedule();
   }
 }
