@@ -858,6 +858,88 @@ async fn dispatch_recommends_free_units_and_statistics_count_response_times() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_history_shows_incidents_open_at_a_moment_as_they_were() {
+    let srv = start_with("incidents-at", |_| {}).await;
+    srv.admin(
+        "/api/v1/devices",
+        json!({"device_id": "near", "name": "near", "kind": "post_officer", "unit_id": "p-west", "key": "key-of-near"}),
+    )
+    .await;
+    srv.admin("/api/v1/positions", json!({"positions": [{"device_id": "near", "lon": 107.051, "lat": 30.75}]})).await;
+    let act = |id: i64, body: Value| {
+        srv.http.post(format!("{}/api/v1/incidents/{id}/actions", srv.url)).bearer_auth(OPERATOR).json(&body).send()
+    };
+    let open = |title: &str| {
+        srv.http
+            .post(format!("{}/api/v1/incidents", srv.url))
+            .bearer_auth(OPERATOR)
+            .json(&json!({"title": title, "kind": "theft", "priority": 2, "lon": 107.05, "lat": 30.75}))
+            .send()
+    };
+    let pause = || tokio::time::sleep(Duration::from_millis(30));
+    let r = open("盗窃").await.unwrap();
+    assert_eq!(r.status(), 201);
+    let id = r.json::<Value>().await.unwrap()["incident"]["incident_id"].as_i64().unwrap();
+    pause().await;
+    let created = now_ms();
+    pause().await;
+    assert_eq!(act(id, json!({"action": "dispatch", "device_id": "near"})).await.unwrap().status(), 200);
+    pause().await;
+    let dispatched = now_ms();
+    pause().await;
+    assert_eq!(act(id, json!({"action": "cancel", "note": "误报"})).await.unwrap().status(), 200);
+    pause().await;
+    let cancelled = now_ms();
+    pause().await;
+    let r = open("纠纷").await.unwrap();
+    let other = r.json::<Value>().await.unwrap()["incident"]["incident_id"].as_i64().unwrap();
+
+    let server = &srv;
+    let at = |t: i64| {
+        let path = format!("/api/v1/history/incidents?at={t}");
+        async move { server.get(OPERATOR, &path).await }
+    };
+    let (status, v) = at(created).await;
+    assert_eq!(status, 200, "{v}");
+    let list = v["incidents"].as_array().unwrap();
+    assert_eq!(list.len(), 1, "{v}");
+    assert_eq!((list[0]["incident_id"].as_i64(), list[0]["state"].as_str()), (Some(id), Some("new")), "{v}");
+    assert_eq!(list[0]["assigned_device"], Value::Null);
+    let (_, v) = at(dispatched).await;
+    let list = v["incidents"].as_array().unwrap();
+    assert_eq!(list.len(), 1, "{v}");
+    assert_eq!((list[0]["state"].as_str(), list[0]["assigned_device"].as_str()), (Some("dispatched"), Some("near")));
+    assert_eq!((list[0]["title"].as_str(), list[0]["kind"].as_str()), (Some("盗窃"), Some("theft")));
+    let (_, v) = at(cancelled).await;
+    assert_eq!(v["incidents"], json!([]), "cancelled before then: not open then");
+    // Its current state, for comparison: the plain history lists it cancelled.
+    let (_, v) = srv.get(OPERATOR, &format!("/api/v1/history/incidents?from={}", created - 60_000)).await;
+    let states: Vec<&str> = v["incidents"].as_array().unwrap().iter().map(|i| i["state"].as_str().unwrap()).collect();
+    assert_eq!(states, ["new", "cancelled"], "{v}");
+    // Open now, however old: only the second.
+    let (status, v) = srv.get(OPERATOR, "/api/v1/history/incidents?state=open").await;
+    assert_eq!(status, 200, "{v}");
+    let ids: Vec<i64> = v["incidents"].as_array().unwrap().iter().map(|i| i["incident_id"].as_i64().unwrap()).collect();
+    assert_eq!(ids, [other]);
+    let (_, v) = srv.get(OPERATOR, "/api/v1/history/incidents?state=open&bbox=100,20,100.1,20.1").await;
+    assert_eq!(v["incidents"], json!([]), "outside the box");
+
+    for (query, field) in [
+        (format!("at={cancelled}&to={cancelled}"), "to"),
+        (format!("at={created}&from={cancelled}"), "from"),
+        ("state=closed".to_string(), "state"),
+        (format!("state=open&at={created}"), "state"),
+        ("at=yesterday".to_string(), "at"),
+    ] {
+        let (status, v) = srv.get(OPERATOR, &format!("/api/v1/history/incidents?{query}")).await;
+        assert_eq!((status, v["error"]["field"].as_str()), (400, Some(field)), "{query}: {v}");
+    }
+    let (status, _) = srv.get(GRID, &format!("/api/v1/history/incidents?at={created}")).await;
+    assert_eq!(status, 403, "a grid member does not read incident history");
+    srv.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_route_adjustment_reaches_the_leader_and_the_acknowledgement_reaches_the_operator() {
     const LEADER: &str = "alerts-leader-token";
     const OTHER_LEADER: &str = "alerts-other-leader-token";

@@ -531,6 +531,8 @@ test('the wall map, live, in headless Chromium', { timeout: 240_000 }, async (t)
   });
 
   let dispatched = null;
+  /** A moment after that incident was opened and before it was dispatched. */
+  let beforeDispatch = null;
   await t.test('the incident panel: open incident from an alert opens it; Dispatch changes the state on the server', async (t) => {
     // 立案 from the alert queue opens the panel on the new incident.
     const alertSeq = await page.evaluate(() => [...window.wallmap.alerts.alerts.values()].find((a) => a.rule === 'grid_report')?.seq);
@@ -562,6 +564,7 @@ test('the wall map, live, in headless Chromium', { timeout: 240_000 }, async (t)
     assert.match(row, /车程|直线/, row);
 
     const clicked = Date.now();
+    beforeDispatch = clicked;
     await page.click(button);
     const after = await untilServer('the server has the incident dispatched', `/api/v1/incidents/${id}`, OPERATOR, (d) => d.incident.state === 'dispatched', 5000);
     assert.equal(after.incident.assigned_device, unit);
@@ -625,6 +628,16 @@ test('the wall map, live, in headless Chromium', { timeout: 240_000 }, async (t)
     assert.ok(await page.isHidden('#replay-banner'));
     assert.equal(await page.textContent('#replay-state'), '实时');
     assert.equal(await page.$eval('#time-slider', (el) => el.value), '0');
+
+    // The incident dispatched earlier, replayed at a moment before its dispatch: drawn as
+    // it was then (new, red), not as it is now; back to live, dispatched again.
+    assert.ok(dispatched !== null && beforeDispatch !== null, 'the incident panel test dispatched one');
+    const incidentState = (id) => page.evaluate((id) => window.wallmap.map.querySourceFeatures('incidents').find((f) => f.properties.incident_id === id)?.properties.state ?? null, id);
+    await page.evaluate((at) => window.wallmap.replay.show(at), beforeDispatch);
+    await waitInPage('the replay draws the incident as it was', (id) => window.wallmap.map.querySourceFeatures('incidents').some((f) => f.properties.incident_id === id && f.properties.state === 'new'), dispatched, 5000);
+    await page.click('#live-button');
+    await waitInPage('live again, the incident is dispatched', (id) => window.wallmap.map.querySourceFeatures('incidents').some((f) => f.properties.incident_id === id && f.properties.state === 'dispatched'), dispatched, LIVE_MS);
+    assert.equal(await incidentState(dispatched), 'dispatched');
   });
 
   await t.test('screenshots at 1920×1080 in Chinese and in English', async () => {

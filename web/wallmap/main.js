@@ -316,7 +316,8 @@ async function loadAlerts() {
 
 async function loadIncidents() {
   try {
-    const { incidents } = await app.api.get(`/api/v1/history/incidents?from=${Date.now() - 7 * DAY_MS}&limit=500`);
+    // Every open incident, however old (the feed brings every change after this).
+    const { incidents } = await app.api.get('/api/v1/history/incidents?state=open&limit=5000');
     app.incidents.load(incidents);
   } catch (e) {
     console.warn('incidents:', e.message);

@@ -1,6 +1,7 @@
 // The time slider: the last 24 hours, minute by minute. Moving it replays the picture at
 // that moment — every unit where it was (`GET /api/v1/history/positions?at=T`), the
-// alerts of the hour before and the incidents opened in the hours before — while the
+// alerts of the hour before and the incidents open then, in the state they were in
+// (`GET /api/v1/history/incidents?at=T`) — while the
 // live feed keeps running underneath: its messages are held, not lost (positions kept
 // as the newest per unit, everything else in order) and applied when the operator goes
 // back to live.
@@ -10,8 +11,6 @@ import { t, clock } from './i18n.js';
 const MINUTE_MS = 60_000;
 /** Alerts shown at a replayed moment: those of the hour before it. */
 const ALERT_WINDOW_MS = 3600 * 1000;
-/** Incidents shown at a replayed moment: those opened in the six hours before it. */
-const INCIDENT_WINDOW_MS = 6 * 3600 * 1000;
 /** How long the slider rests before the picture is asked for while it is dragged. */
 const SETTLE_MS = 250;
 
@@ -110,7 +109,7 @@ export class Replay {
       const [positions, alerts, incidents] = await Promise.all([
         this.o.api.get(`/api/v1/history/positions?at=${Math.round(atMs)}`),
         this.o.api.get(`/api/v1/history/alerts?from=${Math.round(atMs - ALERT_WINDOW_MS)}&to=${Math.round(atMs)}&limit=500`),
-        this.o.api.get(`/api/v1/history/incidents?from=${Math.round(atMs - INCIDENT_WINDOW_MS)}&to=${Math.round(atMs)}&limit=500`),
+        this.o.api.get(`/api/v1/history/incidents?at=${Math.round(atMs)}&limit=500`),
       ]);
       if (ask !== this.asked || !this.active) return;
       const reports = positions.features.map((f) => ({ ...f.properties, lon: f.geometry.coordinates[0], lat: f.geometry.coordinates[1] }));

@@ -1,7 +1,8 @@
 //! History over HTTP (the wall map's time slider, analysts, reports): where every unit
 //! was at a moment, a unit's track between two times as a GeoJSON LineString, alerts
-//! and incidents by area and time. GPS-jump-marked fixes are left out; bounds are
-//! RFC 3339 or unix ms; `bbox` is `minLon,minLat,maxLon,maxLat`.
+//! and incidents by area and time, and the incidents open at a moment as they were then.
+//! GPS-jump-marked fixes are left out; bounds are RFC 3339 or unix ms; `bbox` is
+//! `minLon,minLat,maxLon,maxLat`.
 
 use std::sync::Arc;
 
@@ -22,6 +23,8 @@ use crate::AppState;
 const MAX_ROWS: u32 = 50_000;
 /// How old a unit's last fix may be at `at` for it to count as there (default).
 const DEFAULT_MAX_AGE_S: i64 = 900;
+/// How long before `at` an incident still open then may have been created (default `from`).
+const OPEN_AT_LOOKBACK_MS: i64 = 30 * 24 * 3600 * 1000;
 
 /// The query of a history request, checked.
 struct Query {
@@ -32,6 +35,8 @@ struct Query {
     device_id: Option<String>,
     max_age_s: i64,
     limit: u32,
+    /// `state=open`: only what is open now (incidents).
+    open: bool,
 }
 
 fn query(uri: &Uri) -> Result<Query, ApiError> {
@@ -43,6 +48,7 @@ fn query(uri: &Uri) -> Result<Query, ApiError> {
         device_id: None,
         max_age_s: DEFAULT_MAX_AGE_S,
         limit: 1000,
+        open: false,
     };
     for (k, v) in form_urlencoded::parse(uri.query().unwrap_or("").as_bytes()) {
         let t = || liandong_ingest::parse_timestamp(&v).map_err(|e| ApiError::bad_request(k.to_string(), e));
@@ -56,6 +62,8 @@ fn query(uri: &Uri) -> Result<Query, ApiError> {
                 q.bbox = Bbox { min_lon, min_lat, max_lon, max_lat };
             }
             "device_id" => q.device_id = Some(v.into_owned()),
+            "state" if v == "open" => q.open = true,
+            "state" => return Err(ApiError::bad_request("state", "must be open")),
             "max_age_s" => {
                 q.max_age_s = v
                     .parse()
@@ -159,12 +167,58 @@ pub async fn alerts(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri
     Ok(Json(serde_json::json!({"alerts": visible, "acknowledged": acknowledged})).into_response())
 }
 
-/// `GET /api/v1/history/incidents?from=…&to=…[&bbox=…][&limit=…]`: incidents created in
-/// the area and period, newest first.
+/// Incidents, newest first, in one of three ways:
+/// - `GET /api/v1/history/incidents?from=…&to=…[&bbox=…][&limit=…]`: created in the area
+///   and period, in their current state;
+/// - `…?at=T[&from=…][&bbox=…][&limit=…]`: open at T, as they were then (state,
+///   assignment, escalation), created since `from` (default 30 days before T): what the
+///   wall map's time slider draws;
+/// - `…?state=open[&bbox=…]`: every incident open now, however old.
 pub async fn incidents(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
     require_user(&s.tokens, &headers, uri.query(), &[Role::Admin, Role::Operator])?;
     let q = query(&uri)?;
+    if q.open {
+        if q.at.is_some() || q.from.is_some() || q.to.is_some() {
+            return Err(ApiError::bad_request("state", "open is now: it takes no at, from or to"));
+        }
+        let mut rows = s.store.open_incidents().await.map_err(|e| ApiError::unavailable(&e))?;
+        let b = q.bbox;
+        rows.retain(|i| (b.min_lon..=b.max_lon).contains(&i.lon) && (b.min_lat..=b.max_lat).contains(&i.lat));
+        rows.sort_by_key(|i| std::cmp::Reverse((i.created_ms, i.incident_id)));
+        rows.truncate(q.limit as usize);
+        return Ok(Json(serde_json::json!({"incidents": rows})).into_response());
+    }
+    if let Some(at) = q.at {
+        if q.to.is_some() {
+            return Err(ApiError::bad_request("to", "not with at: at is the end"));
+        }
+        let from = q.from.unwrap_or(at.saturating_sub(OPEN_AT_LOOKBACK_MS));
+        if from > at {
+            return Err(ApiError::bad_request("from", "is after at"));
+        }
+        let events =
+            s.store.incident_events_at(q.bbox, from, at, q.limit).await.map_err(|e| ApiError::unavailable(&e))?;
+        let rows: Vec<serde_json::Value> = events.iter().filter_map(incident_as_it_was).collect();
+        return Ok(Json(serde_json::json!({"at": crate::time_fmt::rfc3339_ms(at), "incidents": rows})).into_response());
+    }
     let (from, to) = (q.from.unwrap_or(0), q.to.unwrap_or(i64::MAX));
     let rows = s.store.incidents_in(q.bbox, from, to, q.limit).await.map_err(|e| ApiError::unavailable(&e))?;
     Ok(Json(serde_json::json!({"incidents": rows})).into_response())
+}
+
+/// The incident as an event left it: the event's feed message carries the whole incident
+/// after the change (`data.incident`).
+fn incident_as_it_was(e: &liandong_store::IncidentEventRow) -> Option<serde_json::Value> {
+    let mut message: serde_json::Value = serde_json::from_str(&e.payload).unwrap_or_default();
+    match message.get_mut("data").and_then(|d| d.get_mut("incident")).map(serde_json::Value::take) {
+        Some(incident) if incident.is_object() => Some(incident),
+        _ => {
+            tracing::warn!(
+                seq = e.seq,
+                incident_id = e.incident_id,
+                "incident event without the incident in its message"
+            );
+            None
+        }
+    }
 }

@@ -1,17 +1,22 @@
 //! History: where every unit was at a moment, a unit's track between two times, and
-//! alerts and incidents by area and time. Each question is answered from an index:
-//! `positions (fix_ms)` and `positions (device_id, fix_ms)`, `alerts (time_ms)`,
-//! `incidents (created_ms)`.
+//! alerts and incidents by area and time, and the incidents open at a moment as they were
+//! then. Each question is answered from an index: `positions (fix_ms)` and
+//! `positions (device_id, fix_ms)`, `alerts (time_ms)`, `incidents (created_ms)` and
+//! `incident_events (incident_id, seq)`.
 
 use serde::{Deserialize, Serialize};
 
-use crate::{q, AlertRow, IncidentRow, PositionRow, SqliteStore, StoreError};
+use crate::{q, AlertRow, IncidentEventRow, IncidentRow, PositionRow, SqliteStore, StoreError};
 
 /// Fixes the jump filter marked (a GPS jump, a poor accuracy) are left out of history:
 /// they did not move the unit when they arrived, and they do not move it in replay.
 /// Out-of-order fixes (a phone uploading what it buffered offline) are real places and
 /// stay in.
 pub const HISTORY_EXCLUDED_FLAGS: u32 = 1 | 2;
+
+/// The columns of an incident event, on `incident_events e` (the history join names both tables).
+pub(crate) const EVENT_COLUMNS_E: &str =
+    "e.seq, e.incident_id, e.at_ms, e.actor, e.action, e.from_state, e.to_state, e.note, e.lon, e.lat, e.unit_id, e.payload";
 
 /// A lon/lat rectangle, degrees.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -140,6 +145,39 @@ impl SqliteStore {
         .await
         .map_err(q("read incidents by area and time"))?;
         Ok(rows.iter().map(crate::incidents::incident).collect())
+    }
+
+    /// The incidents open at `at_ms`, as they were then: for each incident created in
+    /// `[from_ms, at_ms]` inside `bbox`, its last event at or before `at_ms` (its state
+    /// then is that event's `to_state`, and the event's payload holds the whole incident
+    /// as it was), unless that event closed or cancelled it. Newest incident first.
+    pub async fn incident_events_at(
+        &self,
+        bbox: Bbox,
+        from_ms: i64,
+        at_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<IncidentEventRow>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {EVENT_COLUMNS_E} FROM incidents i
+             JOIN incident_events e ON e.seq = (SELECT MAX(x.seq) FROM incident_events x
+                                                WHERE x.incident_id = i.incident_id AND x.at_ms <= ?1)
+             WHERE i.created_ms BETWEEN ?2 AND ?1
+               AND i.lon BETWEEN ?3 AND ?5 AND i.lat BETWEEN ?4 AND ?6
+               AND e.to_state NOT IN ('closed', 'cancelled')
+             ORDER BY i.created_ms DESC, i.incident_id DESC LIMIT ?7"
+        ))
+        .bind(at_ms)
+        .bind(from_ms)
+        .bind(bbox.min_lon)
+        .bind(bbox.min_lat)
+        .bind(bbox.max_lon)
+        .bind(bbox.max_lat)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(q("read incidents at a moment"))?;
+        Ok(rows.iter().map(crate::incidents::event).collect())
     }
 }
 

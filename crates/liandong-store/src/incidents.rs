@@ -81,7 +81,7 @@ pub(crate) fn incident(r: &sqlx::sqlite::SqliteRow) -> IncidentRow {
     }
 }
 
-fn event(r: &sqlx::sqlite::SqliteRow) -> IncidentEventRow {
+pub(crate) fn event(r: &sqlx::sqlite::SqliteRow) -> IncidentEventRow {
     IncidentEventRow {
         seq: r.get(0),
         incident_id: r.get(1),

@@ -226,4 +226,6 @@ delegate! {
     fn prune_positions(&self, before_ms: i64, batch: u32) -> Result<u64, StoreError>;
     /// Incidents by area and time, newest first.
     fn incidents_in(&self, bbox: Bbox, from_ms: i64, to_ms: i64, limit: u32) -> Result<Vec<IncidentRow>, StoreError>;
+    /// The incidents open at a moment, as each one's last event until then, newest first.
+    fn incident_events_at(&self, bbox: Bbox, from_ms: i64, at_ms: i64, limit: u32) -> Result<Vec<IncidentEventRow>, StoreError>;
 }

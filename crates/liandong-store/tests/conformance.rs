@@ -77,6 +77,7 @@ store_test_suite! {
     history_tracks_on_a_seeded_day,
     history_alerts_in_on_a_seeded_day,
     history_incidents_in_on_a_seeded_day,
+    history_incidents_open_at_a_moment_are_as_they_were,
     history_boxes_include_their_edges,
     history_boxes_exclude_points_just_outside,
     history_positions_at_sorts_device_ids_by_bytes,
@@ -1820,6 +1821,55 @@ async fn history_incidents_in_on_a_seeded_day(store: Store) {
     assert!(answer("nowhere").is_empty());
     let per_place: usize = queries.iter().zip(&answers).filter(|(q, _)| q.0 == "a place").map(|(_, a)| a.len()).sum();
     assert_eq!(per_place, day.incidents.len());
+}
+
+async fn history_incidents_open_at_a_moment_are_as_they_were(store: Store) {
+    // 10: created at 10 s, dispatched at 20 s, escalated at 30 s, closed at 40 s.
+    // 12: created at 12 s out of town, never handled. 15: created at 15 s, cancelled at
+    // 25 s. 50: created at 50 s.
+    let incidents = [
+        incident(10, "closed"),
+        IncidentRow { lon: 107.5, lat: 31.0, ..incident(12, "new") },
+        incident(15, "cancelled"),
+        incident(50, "new"),
+    ];
+    let events = [
+        incident_event(10, 10, "create", "new", 10_000),
+        incident_event(12, 12, "create", "new", 12_000),
+        incident_event(15, 15, "create", "new", 15_000),
+        incident_event(20, 10, "dispatch", "dispatched", 20_000),
+        incident_event(25, 15, "cancel", "cancelled", 25_000),
+        incident_event(30, 10, "escalate", "dispatched", 30_000),
+        incident_event(40, 10, "close", "closed", 40_000),
+        incident_event(50, 50, "create", "new", 50_000),
+    ];
+    store.write(&Batch { incidents: &incidents, incident_events: &events, ..Batch::default() }).await.unwrap();
+
+    let town = grid_box(107.2, 30.7, 107.3, 30.8);
+    /// What is asked, in which box, from, at, limit, and the (incident, event) pairs expected.
+    type Case = (&'static str, Bbox, i64, i64, u32, &'static [(i64, i64)]);
+    let cases: [Case; 11] = [
+        ("before any", Bbox::ALL, 0, 9_999, 100, &[]),
+        ("at the first creation", Bbox::ALL, 0, 10_000, 100, &[(10, 10)]),
+        ("three open, newest first", Bbox::ALL, 0, 16_000, 100, &[(15, 15), (12, 12), (10, 10)]),
+        ("just before the cancel", Bbox::ALL, 0, 24_999, 100, &[(15, 15), (12, 12), (10, 20)]),
+        ("cancelled: gone", Bbox::ALL, 0, 25_000, 100, &[(12, 12), (10, 20)]),
+        ("escalated, still dispatched", Bbox::ALL, 0, 35_000, 100, &[(12, 12), (10, 30)]),
+        ("closed: gone", Bbox::ALL, 0, 40_000, 100, &[(12, 12)]),
+        ("a later one", Bbox::ALL, 0, 60_000, 100, &[(50, 50), (12, 12)]),
+        ("created before from", Bbox::ALL, 11_000, 35_000, 100, &[(12, 12)]),
+        ("the box leaves out the one out of town", town, 0, 35_000, 100, &[(10, 30)]),
+        ("limited", Bbox::ALL, 0, 16_000, 2, &[(15, 15), (12, 12)]),
+    ];
+    for (what, b, from_ms, at_ms, limit, want) in cases {
+        let got = store.incident_events_at(b, from_ms, at_ms, limit).await.unwrap();
+        let pairs: Vec<(i64, i64)> = got.iter().map(|e| (e.incident_id, e.seq)).collect();
+        assert_eq!(pairs, want, "{what}: at {at_ms} from {from_ms} in {b:?}, limit {limit}");
+        for e in &got {
+            let written = events.iter().find(|w| w.seq == e.seq).expect("a written event");
+            assert_eq!(e, written, "{what}: the event as written, payload included");
+        }
+    }
 }
 
 /// A box `[107.2, 107.3] × [30.7, 30.8]` and a point on each of its edges and corners.

@@ -3,7 +3,7 @@
 //! indexes on time.
 
 use super::{position_columns, position_from_row, PgStore};
-use crate::{q, AlertRow, Bbox, IncidentRow, PositionRow, StoreError, HISTORY_EXCLUDED_FLAGS};
+use crate::{q, AlertRow, Bbox, IncidentEventRow, IncidentRow, PositionRow, StoreError, HISTORY_EXCLUDED_FLAGS};
 
 /// `geom && envelope` uses the GiST index, whose boxes are single precision (a point a
 /// metre outside may pass); the exact comparison on lon/lat then decides, as SQLite's.
@@ -116,6 +116,40 @@ impl PgStore {
             .await
             .map_err(q("read incidents by area and time"))?;
         Ok(rows.iter().map(super::incidents::incident).collect())
+    }
+
+    /// The incidents open at `at_ms`, as they were then: each one's last event at or
+    /// before `at_ms` (see the SQLite store's).
+    pub async fn incident_events_at(
+        &self,
+        bbox: Bbox,
+        from_ms: i64,
+        at_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<IncidentEventRow>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM incidents i
+             JOIN incident_events e ON e.seq = (SELECT MAX(x.seq) FROM incident_events x
+                                                WHERE x.incident_id = i.incident_id AND x.at_ms <= $6)
+             WHERE i.geom && ST_MakeEnvelope($1, $2, $3, $4, 4326)
+               AND i.lon BETWEEN $1 AND $3 AND i.lat BETWEEN $2 AND $4
+               AND i.created_ms BETWEEN $5 AND $6
+               AND e.to_state NOT IN ('closed', 'cancelled')
+             ORDER BY i.created_ms DESC, i.incident_id DESC LIMIT $7",
+            crate::history::EVENT_COLUMNS_E
+        );
+        let rows = sqlx::query(&sql)
+            .bind(bbox.min_lon)
+            .bind(bbox.min_lat)
+            .bind(bbox.max_lon)
+            .bind(bbox.max_lat)
+            .bind(from_ms)
+            .bind(at_ms)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(q("read incidents at a moment"))?;
+        Ok(rows.iter().map(super::incidents::event).collect())
     }
 }
 

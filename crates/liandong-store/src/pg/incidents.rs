@@ -31,7 +31,7 @@ pub(super) fn incident(r: &PgRow) -> IncidentRow {
     }
 }
 
-fn event(r: &PgRow) -> IncidentEventRow {
+pub(super) fn event(r: &PgRow) -> IncidentEventRow {
     IncidentEventRow {
         seq: r.get(0),
         incident_id: r.get(1),
