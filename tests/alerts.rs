@@ -858,6 +858,57 @@ async fn dispatch_recommends_free_units_and_statistics_count_response_times() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_alert_is_one_open_incident_whoever_opens_it_and_however_often() {
+    let srv = start_with("one-incident", |_| {}).await;
+    let post = |path: String, body: Value| {
+        srv.http.post(format!("{}{path}", srv.url)).bearer_auth(OPERATOR).json(&body).send()
+    };
+    let r = srv
+        .http
+        .post(format!("{}/api/v1/reports", srv.url))
+        .bearer_auth(GRID)
+        .json(&json!({"category": "hazard", "text": "村道边坡落石", "lon": 107.05, "lat": 30.75}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let report = r.json::<Value>().await.unwrap()["report_id"].as_i64().unwrap();
+
+    // Two screens open the report's alert as an incident at the same moment.
+    let open = || post("/api/v1/incidents".into(), json!({"title": "落石", "priority": 3, "alert_seq": report}));
+    let (a, b) = tokio::join!(open(), open());
+    let (a, b) = (a.unwrap(), b.unwrap());
+    let mut statuses = [a.status().as_u16(), b.status().as_u16()];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 201], "one opened it, the other was given it");
+    let (a, b): (Value, Value) = (a.json().await.unwrap(), b.json().await.unwrap());
+    let id = a["incident"]["incident_id"].as_i64().unwrap();
+    assert_eq!(b["incident"]["incident_id"].as_i64(), Some(id), "the same incident: {a} {b}");
+    assert_eq!([a["existing"].as_bool(), b["existing"].as_bool()].iter().filter(|e| **e == Some(true)).count(), 1);
+    assert!(b["recommended"].is_object(), "the one given it gets the recommendation too: {b}");
+
+    // Accepting the report now opens nothing new: the report's alert is that incident.
+    let r = post(format!("/api/v1/reports/{report}/review"), json!({"decision": "accept"})).await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["incident_id"].as_i64(), Some(id));
+    let r = post(format!("/api/v1/reports/{report}/review"), json!({"decision": "accept"})).await.unwrap();
+    assert_eq!(r.status(), 409, "accepted once");
+    let (_, v) = srv.get(OPERATOR, "/api/v1/history/incidents?state=open").await;
+    assert_eq!(v["incidents"].as_array().unwrap().len(), 1, "{v}");
+
+    // Closed, the alert may be opened again: a new incident.
+    let r =
+        post(format!("/api/v1/incidents/{id}/actions"), json!({"action": "cancel", "note": "已清理"})).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let r = open().await.unwrap();
+    assert_eq!(r.status(), 201);
+    let v: Value = r.json().await.unwrap();
+    assert_ne!(v["incident"]["incident_id"].as_i64(), Some(id));
+    assert_eq!(v["existing"], false);
+    srv.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_history_shows_incidents_open_at_a_moment_as_they_were() {
     let srv = start_with("incidents-at", |_| {}).await;
     srv.admin(

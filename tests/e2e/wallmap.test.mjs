@@ -544,6 +544,12 @@ test('the wall map, live, in headless Chromium', { timeout: 240_000 }, async (t)
     const fromAlert = Number(await page.getAttribute('#incident-panel', 'data-id'));
     const opened = await api('GET', `/api/v1/incidents/${fromAlert}`, OPERATOR);
     assert.equal(opened.incident.alert_seq, alertSeq, JSON.stringify(opened.incident));
+    // The same alert opened again, from another screen or this one: the same incident.
+    const again = await api('POST', '/api/v1/incidents', OPERATOR, { title: '重复立案', priority: 3, alert_seq: alertSeq });
+    assert.deepEqual([again.existing, again.incident.incident_id], [true, fromAlert], JSON.stringify(again));
+    await page.click(`#alert-queue li.alert[data-seq="${alertSeq}"] button[data-action="open"]`);
+    await waitInPage('the page says it is already an incident', (id) => document.getElementById('toast').textContent === `该告警已立案 #${id}`, fromAlert, 5000);
+    assert.equal(Number(await page.getAttribute('#incident-panel', 'data-id')), fromAlert);
 
     // A unit reporting now, and an incident opened over the API 300 m from it.
     const unit = 'e2e-dispatch-1';

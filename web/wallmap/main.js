@@ -529,10 +529,12 @@ async function openIncident(a) {
       alert_seq: a.seq,
     });
     const id = res.incident?.incident_id;
-    toast(t('incident_opened', { id }));
-    // The panel opens on the new incident, with the units the server recommends.
+    // Another screen may have opened it first: the server answers that incident.
+    const said = t(res.existing ? 'incident_existing' : 'incident_opened', { id });
+    toast(said);
+    // The panel opens on the incident, with the units the server recommends.
     app.incidents.open(id, res);
-    return t('incident_opened', { id });
+    return said;
   } catch (e) {
     toast(t('incident_failed', { reason: e.message }));
     return t('incident_failed', { reason: e.message });

@@ -20,7 +20,7 @@ use serde::Deserialize;
 
 use crate::auth::{bearer, Role};
 use crate::error::ApiError;
-use crate::pipeline::IncidentCommand;
+use crate::pipeline::{IncidentCommand, IncidentDone};
 use crate::routes::read_json;
 use crate::time_fmt::now_ms;
 use crate::AppState;
@@ -51,7 +51,7 @@ fn actor(s: &AppState, headers: &HeaderMap) -> Result<Actor, ApiError> {
 
 async fn run(s: &AppState, cmd: IncidentCommand) -> Result<Response, ApiError> {
     match s.ingest.submit_incident(cmd).await? {
-        Ok(inc) => Ok(Json(serde_json::json!({ "incident": inc })).into_response()),
+        Ok(done) => Ok(Json(serde_json::json!({ "incident": done.incident })).into_response()),
         Err(reason) => Err(ApiError::new(StatusCode::CONFLICT, "action", reason)),
     }
 }
@@ -91,7 +91,8 @@ fn default_priority() -> u8 {
     2
 }
 
-/// `POST /api/v1/incidents`: opens an incident (operators).
+/// `POST /api/v1/incidents`: opens an incident (operators); from an alert already an open
+/// incident, answers that one (200, `existing`).
 pub async fn create(State(s): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
     let Actor::Operator(name) = actor(&s, &headers)? else {
         return Err(ApiError::forbidden("authorization", "only operators open incidents"));
@@ -135,12 +136,15 @@ pub async fn create(State(s): State<Arc<AppState>>, headers: HeaderMap, body: Bo
         now_ms: now_ms(),
     };
     match s.ingest.submit_incident(cmd).await? {
-        Ok(Some(inc)) => {
+        Ok(IncidentDone { incident: Some(inc), existing }) => {
             let recommended = recommend(&s, &inc).await?;
-            let body = serde_json::json!({ "incident": inc, "recommended": recommended });
-            Ok((StatusCode::CREATED, Json(body)).into_response())
+            // The alert was already an open incident (opened from another screen): that
+            // one is answered, 200 instead of 201, so this screen opens it too.
+            let body = serde_json::json!({ "incident": inc, "recommended": recommended, "existing": existing });
+            let status = if existing { StatusCode::OK } else { StatusCode::CREATED };
+            Ok((status, Json(body)).into_response())
         }
-        Ok(None) => Err(ApiError::internal(&"an incident create returned no incident")),
+        Ok(IncidentDone { incident: None, .. }) => Err(ApiError::internal(&"an incident create returned no incident")),
         Err(reason) => Err(ApiError::new(StatusCode::CONFLICT, "action", reason)),
     }
 }

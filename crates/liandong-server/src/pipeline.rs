@@ -162,7 +162,7 @@ enum Acks {
     AlertAck(Box<AlertAckRow>),
     CaughtUp,
     /// The incident after the command, or why the command was refused (nothing stored).
-    Incident(Box<Result<Option<IncidentRow>, String>>),
+    Incident(Box<Result<IncidentDone, String>>),
 }
 
 type Reply = oneshot::Sender<Result<Acks, Arc<StoreError>>>;
@@ -218,10 +218,7 @@ impl Ingest {
 
     /// Submits an incident command and waits for its commit; `Ok(Err(reason))` when the
     /// command was refused (an impossible step, someone else's task).
-    pub async fn submit_incident(
-        &self,
-        cmd: IncidentCommand,
-    ) -> Result<Result<Option<IncidentRow>, String>, SubmitError> {
+    pub async fn submit_incident(&self, cmd: IncidentCommand) -> Result<Result<IncidentDone, String>, SubmitError> {
         match self.send(Work::Incident(cmd)).await? {
             Acks::Incident(r) => Ok(*r),
             _ => Err(SubmitError::Closed),
@@ -1612,6 +1609,15 @@ fn incident_event(
     publish.push(Publish::Incident(FeedEvent::incident(s, inc.lon, inc.lat, unit, Arc::from(message))));
 }
 
+/// What an incident command did.
+#[derive(Debug, Default)]
+pub struct IncidentDone {
+    /// The incident after the command (none for a tick).
+    pub incident: Option<IncidentRow>,
+    /// A create that found its alert already an open incident, and answered that one.
+    pub existing: bool,
+}
+
 /// The incident rules: creation, the life-cycle steps (checked by the domain), who may
 /// take them, and escalation of late steps.
 fn incident_command(
@@ -1622,9 +1628,17 @@ fn incident_command(
     rows: &mut Vec<IncidentRow>,
     events: &mut Vec<IncidentEventRow>,
     publish: &mut Vec<Publish>,
-) -> Result<Option<IncidentRow>, String> {
+) -> Result<IncidentDone, String> {
     match cmd {
         IncidentCommand::Create { title, kind, priority, position, alert_seq, actor, now_ms } => {
+            // One alert, one open incident: two operators opening the same alert from two
+            // screens (or two accepts of one grid report) get the incident opened first.
+            if let Some(a) = alert_seq {
+                if let Some(open) = incidents.values().filter(|i| i.alert_seq == Some(*a)).min_by_key(|i| i.incident_id)
+                {
+                    return Ok(IncidentDone { incident: Some(open.clone()), existing: true });
+                }
+            }
             let township = enricher.view(&enricher.enrich(*position), &[], &[]).township.map(|t| t.name.to_owned());
             let inc = IncidentRow {
                 incident_id: *seq,
@@ -1644,7 +1658,7 @@ fn incident_command(
             };
             incident_event(&inc, "create", None, actor, String::new(), *now_ms, seq, rows, events, publish);
             incidents.insert(inc.incident_id, inc.clone());
-            Ok(Some(inc))
+            Ok(IncidentDone { incident: Some(inc), existing: false })
         }
         IncidentCommand::Act { incident_id, action, actor, actor_device, assign, note, now_ms } => {
             let inc = incidents.get_mut(incident_id).ok_or_else(|| format!("no open incident {incident_id}"))?;
@@ -1668,7 +1682,7 @@ fn incident_command(
                 serde_json::to_value(action).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
             let inc = inc.clone();
             incident_event(&inc, &verb, Some(&from_name), actor, note.clone(), *now_ms, seq, rows, events, publish);
-            Ok(Some(inc))
+            Ok(IncidentDone { incident: Some(inc), existing: false })
         }
         IncidentCommand::Tick { now_ms } => {
             let mut ids: Vec<i64> = incidents.keys().copied().collect();
@@ -1686,7 +1700,7 @@ fn incident_command(
                     incident_event(&inc, "escalate", Some(&state), "server", note, *now_ms, seq, rows, events, publish);
                 }
             }
-            Ok(None)
+            Ok(IncidentDone::default())
         }
     }
 }

@@ -335,18 +335,20 @@ pub async fn review_report(
             }
             let position = liandong_core::Position::new(report.lon, report.lat).map_err(|e| ApiError::internal(&e))?;
             let title: String = format!("[{}] {}", report.category, report.text).chars().take(200).collect();
+            // The report's alert (its id is the alert's number) becomes the incident's: two
+            // accepts at once then open one incident, not two.
             let cmd = crate::pipeline::IncidentCommand::Create {
                 title,
                 kind: report.category.clone(),
                 priority,
                 position,
-                alert_seq: None,
+                alert_seq: Some(report_id),
                 actor: user.name.clone(),
                 now_ms: crate::time_fmt::now_ms(),
             };
             let inc =
                 s.ingest.submit_incident(cmd).await?.map_err(|e| ApiError::new(StatusCode::CONFLICT, "decision", e))?;
-            let id = inc.as_ref().map(|i| i.incident_id);
+            let id = inc.incident.as_ref().map(|i| i.incident_id);
             ("accepted", format!("incident {}", id.unwrap_or_default()), id)
         }
         "merge" => {
