@@ -1190,7 +1190,8 @@ async fn a_serious_alert_near_a_team_diverts_it_and_the_leader_is_told() {
     assert_eq!(p["plan"]["waypoints"][0]["lon"], 107.1);
     assert_eq!(p["plan"]["waypoints"][0]["lat"], 30.72);
     let travel = p["plan"]["figures"]["travel_there_s"].as_f64().expect("by road");
-    assert!((150.0..300.0).contains(&travel), "2.2 km of township road at 40 km/h: {travel}");
+    // The team walks (planning.patrol_kph 5): not the 200 s a car would take on 40 km/h road.
+    assert!((1400.0..1900.0).contains(&travel), "2.2 km of township road on foot at 5 km/h: {travel}");
     // The operator sees it too, and it escalates like any plan if nobody acknowledges.
     let mut saw = false;
     while let Some(m) = next_route(&mut operator, 2000).await {
@@ -1232,6 +1233,9 @@ async fn a_planning_run_announces_the_hotspots_and_sends_the_team_a_plan_that_co
         // Scheduled runs are tested below; here only the operator's run.
         c.planning.interval_s = 0;
         c.planning.shift_min = 60;
+        // A patrol car (road speeds): 6.7 km there and back within the hour. Walking
+        // teams are planned at 5 km/h (the diversion test below).
+        c.planning.patrol_kph = 0.0;
     })
     .await;
     // Team 1's fixed route runs south from its post (107.1, 30.7) and east along 横路.

@@ -93,6 +93,10 @@ pub struct RoadSpeeds {
     /// Off the road, in a straight line between a position and its snap point: 5
     /// (walking: the last metres to a door are on foot).
     pub access_kph: f64,
+    /// Set by [`RoadSpeeds::on_foot`], never by configuration: every road is travelled
+    /// at most this fast and both ways, one-way or not (a patrol on foot).
+    #[serde(skip)]
+    pub foot_kph: Option<f64>,
 }
 
 impl Default for RoadSpeeds {
@@ -109,6 +113,7 @@ impl Default for RoadSpeeds {
             track_kph: 15.0,
             other_kph: 30.0,
             access_kph: 5.0,
+            foot_kph: None,
         }
     }
 }
@@ -122,6 +127,12 @@ pub struct SpeedError {
 }
 
 impl RoadSpeeds {
+    /// The same table for a patrol on foot (or on bicycles) at `kph`: no road faster than
+    /// that, and one-way roads walked both ways.
+    pub fn on_foot(&self, kph: f64) -> RoadSpeeds {
+        RoadSpeeds { foot_kph: Some(clamp_kph(kph)), ..self.clone() }
+    }
+
     /// The table's entry for a road class, `None` for a class it does not know.
     pub fn class_kph(&self, class: &str) -> Option<f64> {
         let base = class.strip_suffix("_link").unwrap_or(class);
@@ -146,7 +157,12 @@ impl RoadSpeeds {
             .and_then(|c| self.class_kph(c))
             .or_else(|| properties.get("speed_kph").and_then(Value::as_f64))
             .unwrap_or(self.other_kph);
-        clamp_kph(kph)
+        clamp_kph(self.foot_kph.map_or(kph, |foot| kph.min(foot)))
+    }
+
+    /// Off-road speed: [`RoadSpeeds::access_kph`], no faster than on foot.
+    fn access_kph(&self) -> f64 {
+        clamp_kph(self.foot_kph.map_or(self.access_kph, |foot| self.access_kph.min(foot)))
     }
 
     /// Every entry must be a positive, finite number; the first that is not is named.
@@ -493,7 +509,8 @@ impl RoadGraph {
             let road_ix = road_ids.len() as u32;
             road_ids.push(road.id.clone());
             let speed_mps = speeds.road_kph(&road.properties) / 3.6;
-            let (forward, backward) = directions(&road.properties);
+            let (forward, backward) =
+                if speeds.foot_kph.is_some() { (true, true) } else { directions(&road.properties) };
             let mut prev: Option<NodeIndex<u32>> = None;
             for c in &road.line.0 {
                 let Ok(p) = Position::new(c.x, c.y) else {
@@ -545,7 +562,7 @@ impl RoadGraph {
             segments: RTree::bulk_load(segments),
             proj,
             max_speed_mps: if max_speed_mps > 0.0 { max_speed_mps } else { 1.0 },
-            access_mps: clamp_kph(speeds.access_kph) / 3.6,
+            access_mps: speeds.access_kph() / 3.6,
         }
     }
 
@@ -1105,6 +1122,38 @@ mod tests {
                 (got, expected) => panic!("{name}: got {got:?}, expected {expected:?}"),
             }
         }
+    }
+
+    #[test]
+    fn on_foot_every_road_is_walked_both_ways_at_walking_pace() {
+        let roads = [
+            road("direct", "residential", false, &[(0.0, 0.0), (2000.0, 0.0)]),
+            road("detour", "primary", false, &[(0.0, 0.0), (1000.0, 1000.0), (2000.0, 0.0)]),
+            road("east", "tertiary", false, &[(2000.0, 0.0), (4000.0, 0.0)]),
+            road("oneway", "residential", true, &[(4000.0, 0.0), (6000.0, 2000.0)]),
+            road("track", "track", false, &[(4000.0, 0.0), (6000.0, 0.0), (6000.0, 2000.0)]),
+        ];
+        let g = RoadGraph::from_roads(&roads, &RoadSpeeds::default().on_foot(4.5));
+        let walk = |p: &[(f64, f64)]| legs_s(4.5, p);
+        // (case, from, to, nodes passed): at one pace everywhere, the shortest way is the fastest.
+        let rows = [
+            ("the street, not the faster primary detour", A, B, vec![A, B]),
+            ("against the one-way, not round by the track", F, E, vec![F, E]),
+        ];
+        for (name, from, to, path) in rows {
+            let r = g.route(at(from.0, from.1), at(to.0, to.1)).unwrap();
+            assert_eq!(r.geometry, path.iter().map(|p| at(p.0, p.1)).collect::<Vec<_>>(), "{name}");
+            assert!((r.travel_s - walk(&path)).abs() < 1e-6, "{name}: {} s, expected {} s", r.travel_s, walk(&path));
+        }
+        // A road's own speed and the off-road pace are capped too; the configuration's
+        // table is not changed.
+        let props = |pairs: &[(&str, Value)]| pairs.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect();
+        let foot = RoadSpeeds::default().on_foot(4.5);
+        assert_eq!(foot.road_kph(&props(&[("class", "busway".into()), ("speed_kph", 25.into())])), 4.5);
+        assert_eq!(foot.road_kph(&props(&[("class", "motorway".into())])), 4.5);
+        assert_eq!(foot.access_kph(), 4.5);
+        assert_eq!(foot.motorway_kph, 100.0);
+        assert_eq!(RoadSpeeds::default().on_foot(12.0).access_kph(), 5.0, "off the road no faster than walking");
     }
 
     #[test]

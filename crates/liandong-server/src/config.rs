@@ -121,11 +121,22 @@ pub struct PlanningConfig {
     pub hotspot_dwell_s: u32,
     /// Hotspot cells further than this from a team's post are not considered for it.
     pub reach_m: u32,
+    /// How fast the patrols go, km/h: plans are made at this pace at most on every road,
+    /// one-way streets both ways (volunteer patrols walk: 5). 0 plans at the road
+    /// speeds of `[roads]`, as for patrol cars.
+    pub patrol_kph: f64,
 }
 
 impl Default for PlanningConfig {
     fn default() -> Self {
-        PlanningConfig { interval_s: 3600, days: 30, shift_min: 240, hotspot_dwell_s: 300, reach_m: 8000 }
+        PlanningConfig {
+            interval_s: 3600,
+            days: 30,
+            shift_min: 240,
+            hotspot_dwell_s: 300,
+            reach_m: 8000,
+            patrol_kph: 5.0,
+        }
     }
 }
 
@@ -270,6 +281,12 @@ impl Config {
             return Err(ConfigError::Invalid(
                 "planning.days must be 1 to 365, planning.shift_min 1 to 1440 and planning.reach_m at least 1".into(),
             ));
+        }
+        if !(p.patrol_kph == 0.0 || (1.0..=130.0).contains(&p.patrol_kph)) {
+            return Err(ConfigError::Invalid(format!(
+                "planning.patrol_kph must be 0 (road speeds) or 1 to 130 km/h, got {}",
+                p.patrol_kph
+            )));
         }
         if self.ingest.max_body_bytes < 1024 {
             return Err(ConfigError::Invalid("ingest.max_body_bytes must be at least 1024".into()));

@@ -68,6 +68,9 @@ pub struct AppState {
     pub enricher: Arc<Enricher>,
     /// The routable road graph of the map's roads, for travel times.
     pub roads: Arc<liandong_core::road::RoadGraph>,
+    /// The same roads at the patrols' pace (`planning.patrol_kph`), for their plans; the
+    /// road graph itself when that is 0.
+    pub patrol_roads: Arc<liandong_core::road::RoadGraph>,
     /// Each layer serialised once at start-up.
     pub layer_json: HashMap<String, Bytes>,
     /// The `hotspots` layer of the latest analysis (see `planning`), once one ran.
@@ -202,6 +205,18 @@ impl App {
             tracing::info!(nodes = graph.node_count(), edges = graph.edge_count(), "road graph built");
             Arc::new(graph)
         };
+        let patrol_roads = match config.planning.patrol_kph {
+            kph if kph > 0.0 => {
+                let (roads, speeds) = (map.roads.clone(), config.roads.on_foot(kph));
+                let graph =
+                    tokio::task::spawn_blocking(move || liandong_core::road::RoadGraph::from_roads(&roads, &speeds))
+                        .await
+                        .map_err(|e| std::io::Error::other(e.to_string()))?;
+                tracing::info!(patrol_kph = kph, "patrol road graph built");
+                Arc::new(graph)
+            }
+            _ => roads.clone(),
+        };
         let store = match &config.store.database_url {
             Some(url) => Store::connect(url.expose()).await?,
             None => Store::open(&config.data_dir, config.store.durability).await?,
@@ -233,7 +248,7 @@ impl App {
                 watchlist: watchlist.clone(),
                 zones: zones.clone(),
                 config: config.alerts,
-                roads: roads.clone(),
+                roads: patrol_roads.clone(),
                 recent_sightings,
             },
         )
@@ -293,6 +308,7 @@ impl App {
             map: Arc::new(map),
             enricher,
             roads,
+            patrol_roads,
             layer_json,
             hotspot_layer: RwLock::new(None),
             metrics,

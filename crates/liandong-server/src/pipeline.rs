@@ -334,7 +334,8 @@ pub struct RuleInputs {
     pub watchlist: SharedWatchlist,
     pub zones: SharedZones,
     pub config: AlertConfig,
-    /// The road graph, for diversions.
+    /// The road graph at the patrols' pace (`planning.patrol_kph`), for diversions: the
+    /// team goes there as it patrols.
     pub roads: Arc<liandong_core::road::RoadGraph>,
     /// Stored sightings of watched values from before a restart, by track key
     /// ([`track_key`]), so that the first alert after it still carries the track.

@@ -205,7 +205,7 @@ async fn plan_team(s: &Arc<AppState>, team_id: &str, spots: &Arc<Hotspots>, now:
         hotspot_dwell_s: f64::from(cfg.hotspot_dwell_s),
         start_ms: now,
     };
-    let roads = s.roads.clone();
+    let roads = s.patrol_roads.clone();
     let planned = tokio::task::spawn_blocking(move || plan(&roads, &request, &config))
         .await
         .map_err(|e| ApiError::internal(&e))?
