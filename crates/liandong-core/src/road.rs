@@ -1056,15 +1056,18 @@ mod tests {
     /// A→B is 2000 m on a 30 km/h street (240 s) or 2828 m on 70 km/h roads via C
     /// (145 s): the shortest path is not the fastest.
     fn hand_made() -> RoadGraph {
-        let roads = [
+        RoadGraph::from_roads(&hand_made_roads(), &RoadSpeeds::default())
+    }
+
+    fn hand_made_roads() -> [Line; 6] {
+        [
             road("direct", "residential", false, &[(0.0, 0.0), (2000.0, 0.0)]),
             road("detour", "primary", false, &[(0.0, 0.0), (1000.0, 1000.0), (2000.0, 0.0)]),
             road("east", "tertiary", false, &[(2000.0, 0.0), (4000.0, 0.0)]),
             road("oneway", "residential", true, &[(4000.0, 0.0), (6000.0, 2000.0)]),
             road("track", "track", false, &[(4000.0, 0.0), (6000.0, 0.0), (6000.0, 2000.0)]),
             road("island", "residential", false, &[(20000.0, 0.0), (21000.0, 0.0)]),
-        ];
-        RoadGraph::from_roads(&roads, &RoadSpeeds::default())
+        ]
     }
 
     const A: (f64, f64) = (0.0, 0.0);
@@ -1126,14 +1129,7 @@ mod tests {
 
     #[test]
     fn on_foot_every_road_is_walked_both_ways_at_walking_pace() {
-        let roads = [
-            road("direct", "residential", false, &[(0.0, 0.0), (2000.0, 0.0)]),
-            road("detour", "primary", false, &[(0.0, 0.0), (1000.0, 1000.0), (2000.0, 0.0)]),
-            road("east", "tertiary", false, &[(2000.0, 0.0), (4000.0, 0.0)]),
-            road("oneway", "residential", true, &[(4000.0, 0.0), (6000.0, 2000.0)]),
-            road("track", "track", false, &[(4000.0, 0.0), (6000.0, 0.0), (6000.0, 2000.0)]),
-        ];
-        let g = RoadGraph::from_roads(&roads, &RoadSpeeds::default().on_foot(4.5));
+        let g = RoadGraph::from_roads(&hand_made_roads(), &RoadSpeeds::default().on_foot(4.5));
         let walk = |p: &[(f64, f64)]| legs_s(4.5, p);
         // (case, from, to, nodes passed): at one pace everywhere, the shortest way is the fastest.
         let rows = [
