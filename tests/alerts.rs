@@ -290,6 +290,14 @@ async fn a_tagged_person_alert_reaches_the_partner_only_and_every_read_is_audite
     let r =
         srv.http.get(format!("{}/api/v1/images/..%2Fliandong.db", srv.url)).bearer_auth(PARTNER).send().await.unwrap();
     assert_eq!(r.status(), 404, "no path out of the image directory");
+    // A snapshot older than the image retention (180 days by default) was deleted: 410,
+    // not 404, so the screen can say why.
+    let r =
+        srv.http.get(format!("{}/api/v1/images/1000-abcdef-0.jpg", srv.url)).bearer_auth(PARTNER).send().await.unwrap();
+    assert_eq!(r.status(), 410);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"]["field"], "name");
+    let fresh = format!("{}/api/v1/images/{}-abcdef-0.jpg", srv.url, now_ms());
+    assert_eq!(srv.http.get(fresh).bearer_auth(PARTNER).send().await.unwrap().status(), 404, "never there");
 
     // An unknown event type is stored and counted, not refused.
     let unknown = anpr_xml("", "2026-11-27T22:41:00+08:00", 1, "active")

@@ -160,9 +160,9 @@ pub async fn post_alert(
     Ok(Json(ack).into_response())
 }
 
-/// Where snapshots are kept: `images/` in the data directory.
-fn images_dir(s: &AppState) -> std::path::PathBuf {
-    s.config.data_dir.join("images")
+/// Where snapshots and photos are kept: `images/` in the data directory.
+pub(crate) fn images_dir(data_dir: &std::path::Path) -> std::path::PathBuf {
+    data_dir.join("images")
 }
 
 /// Writes the push's JPEGs durably (fsync of the files and the directory) before the
@@ -172,7 +172,7 @@ pub(crate) async fn store_images(s: &AppState, images: Vec<Vec<u8>>) -> Result<V
     if images.is_empty() {
         return Ok(Vec::new());
     }
-    let dir = images_dir(s);
+    let dir = images_dir(&s.config.data_dir);
     let stamp = now_ms();
     let names: Vec<String> = (0..images.len())
         .map(|i| {
@@ -211,10 +211,22 @@ pub async fn get_image(
     if !valid || name.contains("..") {
         return Err(ApiError::not_found(format!("no image {name}")));
     }
-    match tokio::fs::read(images_dir(&s).join(&name)).await {
+    match tokio::fs::read(images_dir(&s.config.data_dir).join(&name)).await {
         Ok(bytes) => Ok(([(axum::http::header::CONTENT_TYPE, "image/jpeg")], bytes).into_response()),
+        // Older than the image retention: it was deleted, not never there.
+        Err(_) if expired(&s, &name) => Err(ApiError::new(
+            axum::http::StatusCode::GONE,
+            "name",
+            format!("image {name} was deleted after store.image_retention_days"),
+        )),
         Err(_) => Err(ApiError::not_found(format!("no image {name}"))),
     }
+}
+
+/// Whether an image of this name is older than the image retention.
+fn expired(s: &AppState, name: &str) -> bool {
+    let days = s.config.store.image_retention_days;
+    days > 0 && crate::retention::image_stamp_ms(name).is_some_and(|t| t < now_ms() - i64::from(days) * 86_400_000)
 }
 
 #[derive(Deserialize)]

@@ -72,6 +72,9 @@ pub struct StoreConfig {
     /// Location reports older than this many days are deleted (each device's last one
     /// stays); 0 keeps everything.
     pub retention_days: u32,
+    /// Camera snapshots and grid members' photos older than this many days are deleted
+    /// from `images/` in the data directory; 0 keeps everything.
+    pub image_retention_days: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -185,7 +188,13 @@ impl Default for Config {
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        StoreConfig { database_url: None, durability: Durability::Full, max_batch: 4096, retention_days: 180 }
+        StoreConfig {
+            database_url: None,
+            durability: Durability::Full,
+            max_batch: 4096,
+            retention_days: 180,
+            image_retention_days: 180,
+        }
     }
 }
 

@@ -276,9 +276,14 @@ impl App {
         ));
         // On a shared database, other instances' commits are applied and published here
         // too: heard by LISTEN, and polled once a second in case a notification was lost.
-        if config.store.retention_days > 0 {
+        if config.store.retention_days > 0 || config.store.image_retention_days > 0 {
             let mut stop = shutdown.clone();
-            tokio::spawn(retention::run(store.clone(), config.store.retention_days, async move {
+            let r = retention::Retention {
+                reports_days: config.store.retention_days,
+                images_days: config.store.image_retention_days,
+                images_dir: cameras::images_dir(&config.data_dir),
+            };
+            tokio::spawn(retention::run(store.clone(), r, async move {
                 let _ = stop.wait_for(|stopped| *stopped).await;
             }));
         }
