@@ -1153,6 +1153,39 @@ async fn a_member_leaving_the_planned_corridor_raises_off_route_once_and_returni
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_patrol_leader_gets_the_alerts_of_the_team_area_only() {
+    const LEADER: &str = "alerts-area-leader";
+    let srv = start_with("leader-area", |c| {
+        c.tokens.push(TokenConfig {
+            token: Secret::new(LEADER),
+            role: Role::PatrolLeader,
+            name: LEADER.into(),
+            unit_id: Some("team-1".into()),
+        });
+    })
+    .await;
+    // Team 1's post is p-west (107.1, 30.7); the leader's area is 8 km around it.
+    for (id, lon) in [("cam-near", 107.1), ("cam-far", 107.3)] {
+        srv.admin("/api/v1/cameras", json!({"camera_id": id, "name": id, "kind": "checkpoint", "lon": lon, "lat": 30.72, "key": CAMERA_KEY})).await;
+    }
+    srv.admin("/api/v1/watchlist", json!({"watch_id": "w-1", "kind": "plate", "value": "川S12345", "reason": "被盗车辆", "priority": 2, "roles": ["operator", "patrol_leader"]})).await;
+    let mut leader = srv.ws(LEADER).await;
+    let mut operator = srv.ws(OPERATOR).await;
+    // 19 km east, in another team's area: the operator is told, not this leader.
+    srv.anpr("cam-far", CAMERA_KEY, "川S12345", "2026-11-27T22:40:00+08:00").await;
+    let far = alerts_within(&mut operator, 1000).await;
+    assert_eq!(far.len(), 1, "{far:?}");
+    assert!(alerts_within(&mut leader, 500).await.is_empty(), "not in team 1's area");
+    // 2.2 km from the post: both.
+    srv.anpr("cam-near", CAMERA_KEY, "川S12345", "2026-11-27T22:45:00+08:00").await;
+    let near = alerts_within(&mut leader, 1000).await;
+    assert_eq!(near.len(), 1, "{near:?}");
+    assert_eq!(near[0]["data"]["camera"]["id"], "cam-near", "{}", near[0]);
+    assert_eq!(alerts_within(&mut operator, 1000).await.len(), 1);
+    srv.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_serious_alert_near_a_team_diverts_it_and_the_leader_is_told() {
     const LEADER: &str = "alerts-diversion-leader";
     let srv = start_with("diversion", |c| {

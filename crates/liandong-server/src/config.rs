@@ -107,6 +107,9 @@ pub struct AlertConfig {
     pub storm_window_s: u32,
     /// A unit not heard from for this many minutes raises one stale-unit alert.
     pub stale_unit_min: u32,
+    /// A patrol leader receives the alerts their role is named for only within this many
+    /// metres of the team's post (the team's own area); 0: county-wide.
+    pub leader_radius_m: u32,
 }
 
 /// Hotspot analysis and patrol re-planning.
@@ -145,7 +148,13 @@ impl Default for PlanningConfig {
 
 impl Default for AlertConfig {
     fn default() -> Self {
-        AlertConfig { dedup_window_s: 60, storm_max_alerts: 20, storm_window_s: 60, stale_unit_min: 10 }
+        AlertConfig {
+            dedup_window_s: 60,
+            storm_max_alerts: 20,
+            storm_window_s: 60,
+            stale_unit_min: 10,
+            leader_radius_m: 8000,
+        }
     }
 }
 

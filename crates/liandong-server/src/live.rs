@@ -18,6 +18,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
+use liandong_core::Position;
 use serde::Deserialize;
 use tokio::sync::{broadcast, watch};
 
@@ -143,6 +144,9 @@ struct Filter {
     positions: bool,
     alerts: bool,
     incidents: bool,
+    /// A patrol leader's area: alerts farther than this many metres from the team's base
+    /// are not theirs (`alerts.leader_radius_m`).
+    area: Option<(Position, f64)>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -193,7 +197,10 @@ impl Filter {
             Some(r) => roles.iter().any(|x| x == r),
             None => false,
         };
-        entitled && self.alerts && self.in_view(lon, lat)
+        let in_area = self
+            .area
+            .is_none_or(|(base, radius_m)| Position::new(lon, lat).is_ok_and(|p| p.haversine_m(base) <= radius_m));
+        entitled && in_area && self.alerts && self.in_view(lon, lat)
     }
 
     fn admits(&self, lon: f64, lat: f64, unit: Option<&Arc<str>>) -> bool {
@@ -292,9 +299,14 @@ pub async fn live(
     let token = bearer(&headers, query)
         .ok_or_else(|| ApiError::unauthorized("token", "a bearer token or ?token= is required"))?;
     let mut leader_of = None;
+    let mut area = None;
     let (scope, role, device, gateway) = if let Some(user) = s.tokens.user(&token) {
         if let (Role::PatrolLeader, Some(team)) = (user.role, &user.unit_id) {
             leader_of = Some((user.name.clone(), team.clone()));
+            let radius_m = f64::from(s.config.alerts.leader_radius_m);
+            if radius_m > 0.0 {
+                area = crate::planning::team_base(&s, team).map(|base| (base, radius_m));
+            }
         }
         let scope = match user.role {
             Role::Admin | Role::Operator => Scope::All,
@@ -344,7 +356,7 @@ pub async fn live(
         }
     }
     let client =
-        Client { filter: Filter { scope, role, bbox, positions, alerts, incidents }, device, gateway, leader_of };
+        Client { filter: Filter { scope, role, bbox, positions, alerts, incidents, area }, device, gateway, leader_of };
     let shutdown = s.shutdown.clone();
     // The library's default buffers (128 KiB each way, allocated up front) would cost
     // 10,000 idle operators' screens more than a gigabyte; clients send small
@@ -839,6 +851,7 @@ mod tests {
             positions: true,
             alerts: true,
             incidents: true,
+            area: None,
         };
         assert!(f.admits(107.1, 30.6, Some(&team)));
         assert!(!f.admits(107.1, 30.6, Some(&Arc::from("team-02"))), "another team");
@@ -851,6 +864,7 @@ mod tests {
             positions: true,
             alerts: true,
             incidents: true,
+            area: None,
         };
         let roles: Vec<String> = vec!["operator".into(), "partner".into()];
         assert!(all.admits_alert(107.1, 30.6, &roles));
@@ -859,5 +873,13 @@ mod tests {
         assert!(all.admits(107.1, 30.6, None));
         assert!(!Filter { positions: false, ..all.clone() }.admits(107.1, 30.6, None));
         assert!(!Filter { scope: Scope::Nothing, ..all }.admits(107.1, 30.6, None));
+
+        // A leader named by the alert, with an 8 km area around the team's post at
+        // (107.1, 30.6): 0.07° of latitude is 7.8 km, 0.08° is 8.9 km.
+        let leader = Filter { bbox: None, area: Some((Position::new(107.1, 30.6).unwrap(), 8000.0)), ..f };
+        let named: Vec<String> = vec!["patrol_leader".into()];
+        assert!(leader.admits_alert(107.1, 30.67, &named), "inside the team's area");
+        assert!(!leader.admits_alert(107.1, 30.68, &named), "beyond it");
+        assert!(Filter { area: None, ..leader }.admits_alert(107.1, 30.68, &named), "county-wide when 0");
     }
 }

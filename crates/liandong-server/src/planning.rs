@@ -82,22 +82,32 @@ struct TeamSetting {
     fixed: Vec<Position>,
 }
 
+/// The post of a team's route (its `post_id` in the map's posts).
+fn post_of(map: &liandong_core::map::CountyMap, route: &liandong_core::map::Line) -> Option<Position> {
+    let post_id = route.properties.get("post_id").and_then(|v| v.as_str())?;
+    let post = map.posts.iter().find(|p| p.id == post_id)?;
+    Position::new(post.point.x(), post.point.y()).ok()
+}
+
+/// Where a team is based: its post, else the start of its route; `None` for a team the
+/// map does not know.
+pub(crate) fn team_base(s: &AppState, team_id: &str) -> Option<Position> {
+    let route = team_route(&s.map, team_id)?;
+    post_of(&s.map, route).or_else(|| route.line.0.first().and_then(|c| Position::new(c.x, c.y).ok()))
+}
+
+/// A team's route in the map: the route whose `team_id` (else id) is the team's.
+fn team_route<'m>(map: &'m liandong_core::map::CountyMap, team_id: &str) -> Option<&'m liandong_core::map::Line> {
+    map.routes.iter().find(|r| r.properties.get("team_id").and_then(|v| v.as_str()).unwrap_or(&r.id) == team_id)
+}
+
 fn team_setting(s: &AppState, team_id: &str) -> Result<TeamSetting, ApiError> {
-    let route = s
-        .map
-        .routes
-        .iter()
-        .find(|r| r.properties.get("team_id").and_then(|v| v.as_str()).unwrap_or(&r.id) == team_id)
-        .ok_or_else(|| ApiError::not_found(format!("no team {team_id} in the map")))?;
+    let route =
+        team_route(&s.map, team_id).ok_or_else(|| ApiError::not_found(format!("no team {team_id} in the map")))?;
     let fixed: Vec<Position> = route.line.0.iter().filter_map(|c| Position::new(c.x, c.y).ok()).collect();
-    let post_id = route.properties.get("post_id").and_then(|v| v.as_str());
-    let post = post_id
-        .and_then(|id| s.map.posts.iter().find(|p| p.id == id))
-        .and_then(|p| Position::new(p.point.x(), p.point.y()).ok())
-        .or_else(|| fixed.first().copied())
-        .ok_or_else(|| {
-            ApiError::new(StatusCode::CONFLICT, "team_id", format!("team {team_id} has neither a post nor a route"))
-        })?;
+    let post = post_of(&s.map, route).or_else(|| fixed.first().copied()).ok_or_else(|| {
+        ApiError::new(StatusCode::CONFLICT, "team_id", format!("team {team_id} has neither a post nor a route"))
+    })?;
     let mut checkpoints: Vec<(i64, Mandatory)> = s
         .map
         .checkpoints
