@@ -1166,7 +1166,11 @@ async fn a_patrol_leader_gets_the_alerts_of_the_team_area_only() {
     .await;
     // Team 1's post is p-west (107.1, 30.7); the leader's area is 8 km around it.
     for (id, lon) in [("cam-near", 107.1), ("cam-far", 107.3)] {
-        srv.admin("/api/v1/cameras", json!({"camera_id": id, "name": id, "kind": "checkpoint", "lon": lon, "lat": 30.72, "key": CAMERA_KEY})).await;
+        srv.admin(
+            "/api/v1/cameras",
+            json!({"camera_id": id, "name": id, "kind": "checkpoint", "lon": lon, "lat": 30.72, "key": CAMERA_KEY}),
+        )
+        .await;
     }
     srv.admin("/api/v1/watchlist", json!({"watch_id": "w-1", "kind": "plate", "value": "川S12345", "reason": "被盗车辆", "priority": 2, "roles": ["operator", "patrol_leader"]})).await;
     let mut leader = srv.ws(LEADER).await;

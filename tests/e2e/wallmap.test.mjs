@@ -223,8 +223,25 @@ async function settle(on = page) {
   await on.waitForTimeout(300);
 }
 
-/** Records the page's requests, websockets and errors for the last check (no request leaves 127.0.0.1). */
-function watch(p) {
+/**
+ * Records the page's requests, websockets and errors for the last check (no request
+ * leaves 127.0.0.1), and gives the page `__drawnPixels(map)`: the WebGL drawing buffer
+ * read during the next render, before it is presented (`{ w, h, buf }`, RGBA).
+ */
+async function watch(p) {
+  await p.addInitScript(() => {
+    window.__drawnPixels = (m) =>
+      new Promise((resolve) => {
+        m.once('render', () => {
+          const gl = m.getCanvas().getContext('webgl2') ?? m.getCanvas().getContext('webgl');
+          const [w, h] = [gl.drawingBufferWidth, gl.drawingBufferHeight];
+          const buf = new Uint8Array(w * h * 4);
+          gl.readPixels(0, 0, w, h, gl.RGBA, gl.UNSIGNED_BYTE, buf);
+          resolve({ w, h, buf });
+        });
+        m.triggerRepaint();
+      });
+  });
   p.on('request', (r) => requested.push(r.url()));
   p.on('websocket', (ws) => {
     const s = { url: ws.url(), frames: [] };
@@ -253,21 +270,14 @@ function postDiscs(on, center, zoom) {
         for (const id of hidden) m.setLayoutProperty(id, 'visibility', 'none');
         for (const el of document.querySelectorAll('.place-label')) el.style.visibility = 'hidden';
         m.jumpTo({ center, zoom });
-        m.once('idle', () => {
-          m.once('render', () => {
-            const gl = m.getCanvas().getContext('webgl2') ?? m.getCanvas().getContext('webgl');
-            const w = gl.drawingBufferWidth;
-            const h = gl.drawingBufferHeight;
-            const buf = new Uint8Array(w * h * 4);
-            gl.readPixels(0, 0, w, h, gl.RGBA, gl.UNSIGNED_BYTE, buf);
-            let white = 0;
-            for (let i = 0; i < buf.length; i += 4) if (buf[i] > 235 && buf[i + 1] > 235 && buf[i + 2] > 235) white += 1;
-            const posts = new Set(m.queryRenderedFeatures({ layers: ['posts-circle'] }).map((f) => f.properties.id)).size;
-            for (const id of hidden) m.setLayoutProperty(id, 'visibility', 'visible');
-            for (const el of document.querySelectorAll('.place-label')) el.style.visibility = '';
-            resolve({ white, posts, scale: window.wallmap.scale });
-          });
-          m.triggerRepaint();
+        m.once('idle', async () => {
+          const { buf } = await window.__drawnPixels(m);
+          let white = 0;
+          for (let i = 0; i < buf.length; i += 4) if (buf[i] > 235 && buf[i + 1] > 235 && buf[i + 2] > 235) white += 1;
+          const posts = new Set(m.queryRenderedFeatures({ layers: ['posts-circle'] }).map((f) => f.properties.id)).size;
+          for (const id of hidden) m.setLayoutProperty(id, 'visibility', 'visible');
+          for (const el of document.querySelectorAll('.place-label')) el.style.visibility = '';
+          resolve({ white, posts, scale: window.wallmap.scale });
         });
       }),
     [center, zoom],
@@ -288,7 +298,7 @@ before(async () => {
   browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, timeout: 60_000 });
   const context = await browser.newContext({ viewport: { width: 1920, height: 1080 }, deviceScaleFactor: 1, locale: 'zh-CN', timezoneId: 'Asia/Shanghai' });
   page = await context.newPage();
-  watch(page);
+  await watch(page);
 });
 
 after(async () => {
@@ -328,29 +338,18 @@ test('the wall map, live, in headless Chromium', { timeout: 240_000 }, async (t)
     assert.ok(layers.roads > 50 && layers.cameras > 150, JSON.stringify(layers));
     assert.equal(layers.labels, 31, JSON.stringify(layers));
 
-    // Pixels: read the WebGL drawing buffer during a render, before it is presented.
-    const pixels = await page.evaluate(
-      () =>
-        new Promise((resolve) => {
-          const m = window.wallmap.map;
-          m.once('render', () => {
-            const gl = m.getCanvas().getContext('webgl2') ?? m.getCanvas().getContext('webgl');
-            const w = gl.drawingBufferWidth;
-            const h = gl.drawingBufferHeight;
-            const buf = new Uint8Array(w * h * 4);
-            gl.readPixels(0, 0, w, h, gl.RGBA, gl.UNSIGNED_BYTE, buf);
-            const colours = new Set();
-            let lit = 0;
-            for (let i = 0; i < buf.length; i += 4 * 7) {
-              colours.add((buf[i] << 16) | (buf[i + 1] << 8) | buf[i + 2]);
-              // The background is #050d17; anything clearly brighter is drawn map.
-              if (buf[i] + buf[i + 1] + buf[i + 2] > 5 + 13 + 23 + 30) lit += 1;
-            }
-            resolve({ w, h, colours: colours.size, litShare: lit / (buf.length / 4 / 7) });
-          });
-          m.triggerRepaint();
-        }),
-    );
+    // Pixels, as the GPU drew them.
+    const pixels = await page.evaluate(async () => {
+      const { w, h, buf } = await window.__drawnPixels(window.wallmap.map);
+      const colours = new Set();
+      let lit = 0;
+      for (let i = 0; i < buf.length; i += 4 * 7) {
+        colours.add((buf[i] << 16) | (buf[i + 1] << 8) | buf[i + 2]);
+        // The background is #050d17; anything clearly brighter is drawn map.
+        if (buf[i] + buf[i + 1] + buf[i + 2] > 5 + 13 + 23 + 30) lit += 1;
+      }
+      return { w, h, colours: colours.size, litShare: lit / (buf.length / 4 / 7) };
+    });
     assert.ok(pixels.w >= 1400 && pixels.h >= 900, JSON.stringify(pixels));
     assert.ok(pixels.colours > 50, `the canvas shows a map, not a flat colour: ${JSON.stringify(pixels)}`);
     assert.ok(pixels.litShare > 0.2, `the county covers the canvas: ${JSON.stringify(pixels)}`);
@@ -692,7 +691,7 @@ test('the wall map, live, in headless Chromium', { timeout: 240_000 }, async (t)
   await t.test('at 3840×2160 the same picture, twice as large: text, panels, dots and lines', async (t) => {
     const context = await browser.newContext({ viewport: { width: 3840, height: 2160 }, deviceScaleFactor: 1, locale: 'zh-CN', timezoneId: 'Asia/Shanghai' });
     const wall = await context.newPage();
-    watch(wall);
+    await watch(wall);
     try {
       await wall.goto(`${baseUrl}/?token=${OPERATOR}&lang=zh`, { timeout: 30_000 });
       await waitInPage('the 4K wall is ready', () => document.documentElement.dataset.state === 'ready', null, 30_000, wall);

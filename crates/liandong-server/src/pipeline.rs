@@ -421,6 +421,7 @@ impl Sequencer {
         }
         tracing::info!(devices = tracks.len(), next_seq, "live state rebuilt from store");
         let route_heads = store.route_plan_heads().await?.into_iter().map(|p| (p.team_id.clone(), p)).collect();
+        let stale = told_stale(&store, &last_heard, crate::time_fmt::now_ms()).await?;
         Ok(Sequencer {
             store,
             enricher,
@@ -434,7 +435,7 @@ impl Sequencer {
             watchlist,
             dedup: Dedup::new(rules.dedup_window_s),
             incidents: open_incidents,
-            stale: std::collections::HashSet::new(),
+            stale,
             last_heard,
             storms: StormGuard::new(i64::from(rules.storm_window_s) * 1000, rules.storm_max_alerts),
             // Receive time counts, not fix time: a phone uploading fixes it buffered
@@ -1608,6 +1609,30 @@ fn incident_event(
     rows.push(inc.clone());
     let unit = inc.assigned_unit.as_deref().map(Arc::from);
     publish.push(Publish::Incident(FeedEvent::incident(s, inc.lon, inc.lat, unit, Arc::from(message))));
+}
+
+/// How far back a restart looks for the stale-unit alerts it must not raise again.
+const STALE_MEMORY_MS: i64 = 7 * 24 * 3600 * 1000;
+
+/// The units whose present silence the operators were already told of: a `stale_unit`
+/// alert of the last week at or after the unit's last report. Rebuilt at start, so that a
+/// restart does not report every silent unit again (one alert per silence, restart or
+/// not); a unit that fell silent while the server was down is still reported.
+async fn told_stale(
+    store: &Store,
+    last_heard: &HashMap<String, (i64, Position)>,
+    now_ms: i64,
+) -> Result<std::collections::HashSet<String>, StoreError> {
+    let alerts = store.alerts_in(liandong_store::Bbox::ALL, now_ms - STALE_MEMORY_MS, i64::MAX, u32::MAX).await?;
+    let mut told = std::collections::HashSet::new();
+    for a in alerts.iter().filter(|a| a.rule == "stale_unit") {
+        let message: serde_json::Value = serde_json::from_str(&a.payload).unwrap_or_default();
+        let Some(device) = message["data"]["device_id"].as_str() else { continue };
+        if last_heard.get(device).is_some_and(|(heard_ms, _)| a.time_ms >= *heard_ms) {
+            told.insert(device.to_owned());
+        }
+    }
+    Ok(told)
 }
 
 /// What an incident command did.

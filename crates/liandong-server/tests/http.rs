@@ -23,9 +23,14 @@ fn temp_dir(name: &str) -> PathBuf {
 }
 
 fn config(name: &str) -> Config {
+    config_in(temp_dir(name))
+}
+
+/// The test configuration on a data directory as it is (a restart keeps its data).
+fn config_in(data_dir: PathBuf) -> Config {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     let mut c = Config {
-        data_dir: temp_dir(name),
+        data_dir,
         maps: root.join("tests/fixtures/maps/mini"),
         web_dir: root.join("web"),
         ..Config::default()
@@ -453,6 +458,51 @@ async fn a_silent_unit_raises_one_stale_alert_per_silence() {
     h.app.state.ingest.submit_incident(tick_at(now + 11 * 60)).await.unwrap().unwrap();
     assert_eq!(stale().await, 2, "a new silence, a new alert");
     h.app.finish().await;
+}
+
+/// A restart does not report again a silence the operators were told of; a unit that
+/// fell silent and was not yet reported is reported after it.
+#[tokio::test]
+async fn a_restart_does_not_repeat_stale_alerts() {
+    use liandong_server::pipeline::IncidentCommand::Tick;
+    let h = Harness::new("stale-restart").await;
+    let t = now_s();
+    let tick = |after_min: i64| Tick { now_ms: (t as i64) * 1000 + after_min * 60_000 };
+    let (s, _) = h.get(&format!("/osmand?id=866001&timestamp={t}&lat=30.75&lon=107.05&key={KEY}")).await;
+    assert_eq!(s, StatusCode::OK);
+    h.app.state.ingest.submit_incident(tick(11)).await.unwrap().unwrap();
+    // A second unit reports after that tick: its silence is not yet reported.
+    let (s, _) = h
+        .send(Request::post("/api/v1/devices").header("authorization", format!("Bearer {ADMIN}")).header("content-type", "application/json"), json!({"device_id": "866002", "name": "石河镇巡防队 2号", "kind": "patrol_member", "unit_id": "team-1", "key": "device-key-0002"}).to_string())
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let (s, _) = h.get("/osmand?id=866002&lat=30.75&lon=107.06&key=device-key-0002").await;
+    assert_eq!(s, StatusCode::OK);
+    let stale_of = |app: &App| {
+        let store = app.state.store.clone();
+        async move {
+            let alerts = store.alerts_after(0, 100).await.unwrap();
+            let mut devices: Vec<String> = alerts
+                .iter()
+                .filter(|a| a.rule == "stale_unit")
+                .map(|a| {
+                    serde_json::from_str::<Value>(&a.payload).unwrap()["data"]["device_id"].as_str().unwrap().to_owned()
+                })
+                .collect();
+            devices.sort();
+            devices
+        }
+    };
+    assert_eq!(stale_of(&h.app).await, ["866001"]);
+
+    let dir = h.app.state.config.data_dir.clone();
+    h.app.finish().await;
+    let app = App::build(config_in(dir)).await.unwrap();
+    app.state.ingest.submit_incident(tick(25)).await.unwrap().unwrap();
+    assert_eq!(stale_of(&app).await, ["866001", "866002"], "866001 not again; 866002 once");
+    app.state.ingest.submit_incident(tick(26)).await.unwrap().unwrap();
+    assert_eq!(stale_of(&app).await.len(), 2);
+    app.finish().await;
 }
 
 #[tokio::test]
