@@ -1371,9 +1371,29 @@ async fn a_planning_run_announces_the_hotspots_and_sends_the_team_a_plan_that_co
     let (_, layers) = srv.get(GRID, "/api/v1/layers").await;
     assert!(layers["layers"].as_array().unwrap().iter().all(|l| l["name"] != "hotspots"));
 
+    // Screens asking for the analysis at once (as after a notice) get one analysis.
+    let ask = || srv.get(OPERATOR, "/api/v1/hotspots?top=3");
+    let ((s1, a1), (s2, a2)) = tokio::join!(ask(), ask());
+    assert_eq!((s1, s2), (200, 200));
+    assert!(a1["analysed_at"].is_string(), "{a1}");
+    assert_eq!(a1["analysed_at"], a2["analysed_at"], "one analysis for both");
+    assert_eq!(a1, a2);
+    let cells =
+        |v: &Value| v["top"].as_array().unwrap().iter().map(|b| b["cells"].as_array().unwrap().len()).sum::<usize>();
+    let (_, one) = srv.get(OPERATOR, "/api/v1/hotspots?top=1").await;
+    assert!(cells(&one) < cells(&a1), "another query, its own answer: {} then {}", cells(&one), cells(&a1));
+
     // Nothing changed: a second run pushes nothing.
+    tokio::time::sleep(Duration::from_millis(5)).await;
     let run: Value = post("/api/v1/planning/run").await.unwrap().json().await.unwrap();
     assert_eq!(run["pushed"], 0, "{run}");
+    let (_, a3) = ask().await;
+    assert!(
+        a3["analysed_at"].as_str() > a1["analysed_at"].as_str(),
+        "a new run, a new analysis: {} then {}",
+        a1["analysed_at"],
+        a3["analysed_at"]
+    );
     assert_eq!(run["teams"][0]["reason"], "the plan is unchanged");
     assert!(next_route(&mut leader, 500).await.is_none());
     // An operator may still re-plan one team by hand; an unknown team is named.

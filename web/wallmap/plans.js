@@ -182,8 +182,8 @@ export class Hotspots {
     if (ask !== this.asked) return;
     this.band ??= band ?? guess;
     this.bandLabel = fc.bands?.find((b) => b.band === this.band)?.label ?? this.bandLabel;
-    // The API analyses when asked: without a notice, that moment is when it was analysed.
-    this.analysedMs ??= asked;
+    // Without a notice, the answer says when it was analysed (it may be another screen's).
+    this.analysedMs ??= Date.parse(fc.analysed_at) || asked;
     this.events ??= fc.events;
     if (!this.focus.length) this.focus = fc.publicity_focus ?? [];
     const max = Math.max(0, ...fc.features.map((f) => f.properties.density_per_km2 ?? 0));

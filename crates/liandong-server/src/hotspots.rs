@@ -8,7 +8,6 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::http::{HeaderMap, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use liandong_core::hotspot::{analyse, top_categories_by, HotCell, HotspotConfig, HotspotEvent, Hotspots};
 use liandong_core::Position;
 use liandong_store::{AlertRow, Bbox, IncidentRow, StoreError};
@@ -109,9 +108,19 @@ pub fn publicity_focus(s: &AppState, events: &[HotspotEvent<'_>]) -> Vec<serde_j
         .collect()
 }
 
+/// Answers of `GET /api/v1/hotspots` already made: by (days, band, top), when it was
+/// analysed and the body.
+#[derive(Debug, Default)]
+pub struct Answers(std::collections::HashMap<(i64, Option<usize>, usize), (i64, axum::body::Bytes)>);
+
+/// At most this many different queries are remembered (a wall asks one or two).
+const MAX_ANSWERS: usize = 64;
+
 /// `GET /api/v1/hotspots?days=30&band=N&top=20`: cells of every band (or one band) with
-/// their density, as a FeatureCollection, with the bands, the top cells per band and
-/// the publicity focus per township.
+/// their density, as a FeatureCollection, with the bands, the top cells per band, the
+/// publicity focus per township and when it was analysed (`analysed_at`). An answer is
+/// made once and given to every screen that asks the same until a newer analysis runs
+/// (a planning run) or `planning.interval_s` has passed.
 pub async fn hotspots(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
     require_user(&s.tokens, &headers, uri.query(), &[Role::Admin, Role::Operator])?;
     let (mut days, mut band, mut top) = (30i64, None, 10usize);
@@ -137,7 +146,17 @@ pub async fn hotspots(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: U
             _ => {}
         }
     }
-    let recent = Recent::read(&s, days, now_ms()).await.map_err(|e| ApiError::unavailable(&e))?;
+    let key = (days, band, top);
+    let mut answers = s.hotspot_answers.lock().await;
+    let now = now_ms();
+    let latest_analysis = s.hotspot_layer.read().unwrap_or_else(|e| e.into_inner()).as_ref().map(|l| l.at_ms);
+    let max_age_ms = i64::from(s.config.planning.interval_s.max(60)) * 1000;
+    if let Some((at, body)) = answers.0.get(&key) {
+        if latest_analysis.is_none_or(|l| *at >= l) && now - at < max_age_ms {
+            return Ok(json_bytes(body.clone()));
+        }
+    }
+    let recent = Recent::read(&s, days, now).await.map_err(|e| ApiError::unavailable(&e))?;
     let events = recent.events();
     let config = HotspotConfig::default();
     let spots = recent.analyse(&s, &config)?;
@@ -159,8 +178,9 @@ pub async fn hotspots(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: U
         tops.push(serde_json::json!({"band": b, "label": label, "cells": best}));
     }
     let publicity = publicity_focus(&s, &events);
-    Ok(Json(serde_json::json!({
+    let body = serde_json::json!({
         "type": "FeatureCollection",
+        "analysed_at": crate::time_fmt::rfc3339_ms(now),
         "days": days,
         "events": events.len(),
         "cell_m": config.cell_m,
@@ -169,6 +189,15 @@ pub async fn hotspots(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: U
         "features": features,
         "top": tops,
         "publicity_focus": publicity,
-    }))
-    .into_response())
+    });
+    let body = axum::body::Bytes::from(body.to_string());
+    if answers.0.len() >= MAX_ANSWERS {
+        answers.0.clear();
+    }
+    answers.0.insert(key, (now, body.clone()));
+    Ok(json_bytes(body))
+}
+
+fn json_bytes(body: axum::body::Bytes) -> Response {
+    ([(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response()
 }

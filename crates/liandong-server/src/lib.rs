@@ -75,6 +75,10 @@ pub struct AppState {
     pub layer_json: HashMap<String, Bytes>,
     /// The `hotspots` layer of the latest analysis (see `planning`), once one ran.
     pub hotspot_layer: RwLock<Option<planning::HotspotLayer>>,
+    /// Answers of `GET /api/v1/hotspots`, by query (see `hotspots`). A Tokio mutex, held
+    /// across the analysis, so that every wall screen asking at once after a `hotspots`
+    /// notice waits for one analysis instead of running its own.
+    pub hotspot_answers: tokio::sync::Mutex<hotspots::Answers>,
     pub metrics: Arc<Metrics>,
 }
 
@@ -316,6 +320,7 @@ impl App {
             patrol_roads,
             layer_json,
             hotspot_layer: RwLock::new(None),
+            hotspot_answers: tokio::sync::Mutex::new(hotspots::Answers::default()),
             metrics,
         });
         tokio::spawn(planning::schedule(Arc::downgrade(&state), state.shutdown.clone()));
