@@ -478,6 +478,23 @@ async fn a_dispute_report_goes_to_mediation_and_its_outcome_shows_in_the_statist
     srv.finish().await;
 }
 
+/// A copy of the test map in which team 1 patrols by car (`travel: vehicle`).
+fn map_with_vehicle_team(name: &str) -> PathBuf {
+    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/maps/mini");
+    let dir = std::env::temp_dir().join(format!("liandong-alerts-map-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    for entry in std::fs::read_dir(&src).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, dir.join(path.file_name().unwrap())).unwrap();
+    }
+    let routes = dir.join("routes.geojson");
+    let mut fc: Value = serde_json::from_str(&std::fs::read_to_string(&routes).unwrap()).unwrap();
+    fc["features"][0]["properties"]["travel"] = json!("vehicle");
+    std::fs::write(&routes, fc.to_string()).unwrap();
+    dir
+}
+
 /// Starts a server whose alert rules are tuned for a test: a storm is more than
 /// `storm_max` alerts in `storm_window_s`.
 async fn start_with(name: &str, tune: impl FnOnce(&mut Config)) -> Server {
@@ -1278,9 +1295,10 @@ async fn a_planning_run_announces_the_hotspots_and_sends_the_team_a_plan_that_co
         // Scheduled runs are tested below; here only the operator's run.
         c.planning.interval_s = 0;
         c.planning.shift_min = 60;
-        // A patrol car (road speeds): 6.7 km there and back within the hour. Walking
-        // teams are planned at 5 km/h (the diversion test below).
-        c.planning.patrol_kph = 0.0;
+        // Team 1 patrols by car (`travel: vehicle` on its route): at road speeds, 6.7 km
+        // there and back fit in the hour. Walking teams are planned at 5 km/h (the
+        // diversion test below), and could not.
+        c.maps = map_with_vehicle_team("planning");
     })
     .await;
     // Team 1's fixed route runs south from its post (107.1, 30.7) and east along 横路.

@@ -68,9 +68,8 @@ pub struct AppState {
     pub enricher: Arc<Enricher>,
     /// The routable road graph of the map's roads, for travel times.
     pub roads: Arc<liandong_core::road::RoadGraph>,
-    /// The same roads at the patrols' pace (`planning.patrol_kph`), for their plans; the
-    /// road graph itself when that is 0.
-    pub patrol_roads: Arc<liandong_core::road::RoadGraph>,
+    /// How each team gets around: the graph its plans and diversions are made on.
+    pub travel: Arc<planning::TeamTravel>,
     /// Each layer serialised once at start-up.
     pub layer_json: HashMap<String, Bytes>,
     /// The `hotspots` layer of the latest analysis (see `planning`), once one ran.
@@ -221,6 +220,7 @@ impl App {
             }
             _ => roads.clone(),
         };
+        let travel = Arc::new(planning::TeamTravel::new(&map, patrol_roads, roads.clone()));
         let store = match &config.store.database_url {
             Some(url) => Store::connect(url.expose()).await?,
             None => Store::open(&config.data_dir, config.store.durability).await?,
@@ -252,7 +252,7 @@ impl App {
                 watchlist: watchlist.clone(),
                 zones: zones.clone(),
                 config: config.alerts,
-                roads: patrol_roads.clone(),
+                travel: travel.clone(),
                 recent_sightings,
             },
         )
@@ -317,7 +317,7 @@ impl App {
             map: Arc::new(map),
             enricher,
             roads,
-            patrol_roads,
+            travel,
             layer_json,
             hotspot_layer: RwLock::new(None),
             hotspot_answers: tokio::sync::Mutex::new(hotspots::Answers::default()),

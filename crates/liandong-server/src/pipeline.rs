@@ -313,7 +313,7 @@ pub struct Sequencer {
     corridors: HashMap<String, (i64, Arc<Corridor>)>,
     /// Each member's adherence to the plan it is measured against.
     adherence: HashMap<String, (i64, MemberAdherence)>,
-    roads: Arc<liandong_core::road::RoadGraph>,
+    travel: Arc<crate::planning::TeamTravel>,
 }
 
 /// The watch list, shared between the administrators' API (writes) and the rules.
@@ -334,9 +334,9 @@ pub struct RuleInputs {
     pub watchlist: SharedWatchlist,
     pub zones: SharedZones,
     pub config: AlertConfig,
-    /// The road graph at the patrols' pace (`planning.patrol_kph`), for diversions: the
-    /// team goes there as it patrols.
-    pub roads: Arc<liandong_core::road::RoadGraph>,
+    /// Each team's road graph (its pace), for diversions: the team goes there as it
+    /// patrols.
+    pub travel: Arc<crate::planning::TeamTravel>,
     /// Stored sightings of watched values from before a restart, by track key
     /// ([`track_key`]), so that the first alert after it still carries the track.
     pub recent_sightings: Vec<(String, Sighting)>,
@@ -376,7 +376,7 @@ impl Sequencer {
         hub: Hub,
         rules: RuleInputs,
     ) -> Result<Sequencer, StoreError> {
-        let RuleInputs { watchlist, zones, config: rules, roads, recent_sightings } = rules;
+        let RuleInputs { watchlist, zones, config: rules, travel, recent_sightings } = rules;
         let next_seq = store.max_seq().await? + 1;
         let open_incidents = store.open_incidents().await?.into_iter().map(|i| (i.incident_id, i)).collect();
         let units: HashMap<String, Option<Arc<str>>> =
@@ -455,7 +455,7 @@ impl Sequencer {
             corridors: corridors_of(&route_heads),
             route_heads,
             adherence: HashMap::new(),
-            roads,
+            travel,
         })
     }
 
@@ -1007,7 +1007,7 @@ impl Sequencer {
             .filter(|(.., d)| *d <= DIVERSION_RADIUS_M)
             .min_by(|a, b| a.3.total_cmp(&b.3).then(a.0.cmp(b.0)))?;
         let leg = |a: Position, b: Position| -> (Vec<[f64; 2]>, Option<f64>) {
-            match self.roads.route(a, b) {
+            match self.travel.of(&team).route(a, b) {
                 Some(r) => {
                     let mut line: Vec<[f64; 2]> = vec![[a.lon(), a.lat()]];
                     line.extend(r.geometry.iter().map(|p| [p.lon(), p.lat()]));

@@ -5,6 +5,7 @@
 //! band within reach. A plan that differs from the team's current one is pushed to the
 //! patrol leader as a new version, to be acknowledged like any other adjustment.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
@@ -12,7 +13,9 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use liandong_core::hotspot::{HotspotConfig, Hotspots};
+use liandong_core::map::{CountyMap, Line};
 use liandong_core::plan::{plan, route_coverage, Candidate, Mandatory, Plan, PlanRequest, PlannerConfig, StopKind};
+use liandong_core::road::RoadGraph;
 use liandong_core::Position;
 use liandong_store::RoutePlanRow;
 
@@ -74,6 +77,41 @@ pub async fn current_hotspot_layer(s: &AppState) -> Result<HotspotLayer, ApiErro
     Ok(layer)
 }
 
+/// How each team gets around, from its route's `travel` property in the map: `vehicle`
+/// teams are planned at road speeds, every other team (`foot`, the default: volunteer
+/// patrols walk) at `planning.patrol_kph`.
+pub struct TeamTravel {
+    patrol: Arc<RoadGraph>,
+    vehicle: Arc<RoadGraph>,
+    vehicle_teams: HashSet<String>,
+}
+
+impl TeamTravel {
+    pub fn new(map: &CountyMap, patrol: Arc<RoadGraph>, vehicle: Arc<RoadGraph>) -> TeamTravel {
+        let mut vehicle_teams = HashSet::new();
+        for r in &map.routes {
+            let team = r.properties.get("team_id").and_then(|v| v.as_str()).unwrap_or(&r.id);
+            match r.properties.get("travel").and_then(|v| v.as_str()) {
+                Some("vehicle") => {
+                    vehicle_teams.insert(team.to_owned());
+                }
+                None | Some("foot") => {}
+                Some(other) => tracing::warn!(team, travel = other, "unknown route travel, planned on foot"),
+            }
+        }
+        TeamTravel { patrol, vehicle, vehicle_teams }
+    }
+
+    /// The graph a team's plans and diversions are made on.
+    pub fn of(&self, team_id: &str) -> &Arc<RoadGraph> {
+        if self.vehicle_teams.contains(team_id) {
+            &self.vehicle
+        } else {
+            &self.patrol
+        }
+    }
+}
+
 /// What a team's plan is made from, out of the map.
 struct TeamSetting {
     post: Position,
@@ -83,7 +121,7 @@ struct TeamSetting {
 }
 
 /// The post of a team's route (its `post_id` in the map's posts).
-fn post_of(map: &liandong_core::map::CountyMap, route: &liandong_core::map::Line) -> Option<Position> {
+fn post_of(map: &CountyMap, route: &Line) -> Option<Position> {
     let post_id = route.properties.get("post_id").and_then(|v| v.as_str())?;
     let post = map.posts.iter().find(|p| p.id == post_id)?;
     Position::new(post.point.x(), post.point.y()).ok()
@@ -97,7 +135,7 @@ pub(crate) fn team_base(s: &AppState, team_id: &str) -> Option<Position> {
 }
 
 /// A team's route in the map: the route whose `team_id` (else id) is the team's.
-fn team_route<'m>(map: &'m liandong_core::map::CountyMap, team_id: &str) -> Option<&'m liandong_core::map::Line> {
+fn team_route<'m>(map: &'m CountyMap, team_id: &str) -> Option<&'m Line> {
     map.routes.iter().find(|r| r.properties.get("team_id").and_then(|v| v.as_str()).unwrap_or(&r.id) == team_id)
 }
 
@@ -215,7 +253,7 @@ async fn plan_team(s: &Arc<AppState>, team_id: &str, spots: &Arc<Hotspots>, now:
         hotspot_dwell_s: f64::from(cfg.hotspot_dwell_s),
         start_ms: now,
     };
-    let roads = s.patrol_roads.clone();
+    let roads = s.travel.of(team_id).clone();
     let planned = tokio::task::spawn_blocking(move || plan(&roads, &request, &config))
         .await
         .map_err(|e| ApiError::internal(&e))?
