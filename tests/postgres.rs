@@ -231,6 +231,21 @@ async fn two_instances_on_one_database_share_the_live_feed_and_its_sequence() {
         assert!(registered.elapsed() < Duration::from_secs(1), "B still refuses A's new device: {status} {v}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+
+    // A photo taken in through A is served by B: images live in the database.
+    let photo = "/9j/4AAQSkZJRgABAQAAAQABAAD/2Q==";
+    let r = http
+        .post(format!("{}/api/v1/reports", a.url))
+        .bearer_auth(ADMIN)
+        .json(&json!({"category": "hazard", "text": "桥栏杆损坏", "lon": 107.3, "lat": 30.6, "photos_base64": [photo]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let url = r.json::<Value>().await.unwrap()["photos"][0].as_str().expect("the photo's address").to_owned();
+    let r = http.get(format!("{}{url}", b.url)).bearer_auth(OPERATOR).send().await.unwrap();
+    assert_eq!(r.status(), 200, "B serves the photo A stored");
+    assert_eq!(&r.bytes().await.unwrap()[..2], &[0xFF, 0xD8]);
     a.kill();
     b.kill();
     let _ = std::fs::remove_dir_all(&dir);

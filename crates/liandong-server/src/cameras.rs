@@ -160,41 +160,32 @@ pub async fn post_alert(
     Ok(Json(ack).into_response())
 }
 
-/// Where snapshots and photos are kept: `images/` in the data directory.
-pub(crate) fn images_dir(data_dir: &std::path::Path) -> std::path::PathBuf {
+/// Where images were kept before the store kept them (files in the data directory: the
+/// embedded store still keeps them there), for a PostgreSQL deployment's older images.
+fn legacy_images_dir(data_dir: &std::path::Path) -> std::path::PathBuf {
     data_dir.join("images")
 }
 
-/// Writes the push's JPEGs durably (fsync of the files and the directory) before the
-/// event is submitted, so that an acknowledged event never names a lost image. Returns
-/// their URLs. Images of an event whose commit then fails stay on disk unreferenced.
+/// Stores the push's JPEGs durably (`Store::put_images`: fsynced files beside the
+/// embedded database, a table on PostgreSQL, so that every instance serves them) before
+/// the event is submitted, so that an acknowledged event never names a lost image.
+/// Returns their URLs. Images of an event whose commit then fails stay unreferenced.
 pub(crate) async fn store_images(s: &AppState, images: Vec<Vec<u8>>) -> Result<Vec<String>, ApiError> {
     if images.is_empty() {
         return Ok(Vec::new());
     }
-    let dir = images_dir(&s.config.data_dir);
     let stamp = now_ms();
-    let names: Vec<String> = (0..images.len())
-        .map(|i| {
+    let rows: Vec<liandong_store::ImageRow> = images
+        .into_iter()
+        .enumerate()
+        .map(|(i, bytes)| {
             let salt = crate::devices::generate_key().unwrap_or_default();
-            format!("{stamp}-{}-{i}.jpg", &salt[..12.min(salt.len())]).to_ascii_lowercase()
+            let name = format!("{stamp}-{}-{i}.jpg", &salt[..12.min(salt.len())]).to_ascii_lowercase();
+            liandong_store::ImageRow { name, stored_ms: stamp, bytes }
         })
         .collect();
-    let files = names.clone();
-    tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-        use std::io::Write;
-        std::fs::create_dir_all(&dir)?;
-        for (name, bytes) in files.iter().zip(images) {
-            let mut f = std::fs::File::create(dir.join(name))?;
-            f.write_all(&bytes)?;
-            f.sync_all()?;
-        }
-        std::fs::File::open(&dir)?.sync_all()
-    })
-    .await
-    .map_err(|e| ApiError::internal(&e))?
-    .map_err(|e| ApiError::unavailable(&e))?;
-    Ok(names.into_iter().map(|n| format!("/api/v1/images/{n}")).collect())
+    s.store.put_images(&rows).await.map_err(|e| ApiError::unavailable(&e))?;
+    Ok(rows.into_iter().map(|r| format!("/api/v1/images/{}", r.name)).collect())
 }
 
 /// `GET /api/v1/images/{name}`: a camera snapshot, for the roles that handle alerts.
@@ -211,7 +202,12 @@ pub async fn get_image(
     if !valid || name.contains("..") {
         return Err(ApiError::not_found(format!("no image {name}")));
     }
-    match tokio::fs::read(images_dir(&s.config.data_dir).join(&name)).await {
+    let stored = s.store.image(&name).await.map_err(|e| ApiError::unavailable(&e))?;
+    let found = match stored {
+        Some(bytes) => Ok(bytes),
+        None => tokio::fs::read(legacy_images_dir(&s.config.data_dir).join(&name)).await,
+    };
+    match found {
         Ok(bytes) => Ok(([(axum::http::header::CONTENT_TYPE, "image/jpeg")], bytes).into_response()),
         // Older than the image retention: it was deleted, not never there.
         Err(_) if expired(&s, &name) => Err(ApiError::new(
@@ -226,7 +222,7 @@ pub async fn get_image(
 /// Whether an image of this name is older than the image retention.
 fn expired(s: &AppState, name: &str) -> bool {
     let days = s.config.store.image_retention_days;
-    days > 0 && crate::retention::image_stamp_ms(name).is_some_and(|t| t < now_ms() - i64::from(days) * 86_400_000)
+    days > 0 && liandong_store::image_stamp_ms(name).is_some_and(|t| t < now_ms() - i64::from(days) * 86_400_000)
 }
 
 #[derive(Deserialize)]

@@ -285,7 +285,6 @@ impl App {
             let r = retention::Retention {
                 reports_days: config.store.retention_days,
                 images_days: config.store.image_retention_days,
-                images_dir: cameras::images_dir(&config.data_dir),
             };
             tokio::spawn(retention::run(store.clone(), r, async move {
                 let _ = stop.wait_for(|stopped| *stopped).await;

@@ -15,6 +15,7 @@ use sqlx::{QueryBuilder, Row, SqliteConnection, SqlitePool};
 mod acks;
 mod alerts;
 mod history;
+mod images;
 mod incidents;
 pub mod pg;
 mod reports;
@@ -27,6 +28,7 @@ pub use store::{FeedListener, Heard, Store, Writing};
 pub use acks::AlertAckRow;
 pub use alerts::{AlertFact, AlertRow, CameraEventRow, CameraRecord, SightingRow, WatchRecord};
 pub use history::{Bbox, HISTORY_EXCLUDED_FLAGS};
+pub use images::{image_stamp_ms, ImageRow};
 pub use incidents::{IncidentEventRow, IncidentFacts, IncidentRow};
 pub use reports::{GridReport, MediationCase, MediationStats};
 pub use routes::{RouteEventRow, RoutePlanRow};
@@ -56,6 +58,10 @@ pub enum StoreError {
     /// and numbers its batch again.
     #[error("sequence numbers from {first} are taken (committed up to {committed})")]
     SeqConflict { committed: i64, first: i64 },
+    /// An image file could not be written, read or deleted (the embedded store keeps
+    /// images as files beside the database).
+    #[error("cannot {op} in {path}: {source}")]
+    Images { op: &'static str, path: PathBuf, source: std::io::Error },
     /// A PostgreSQL extension the store needs (PostGIS) is missing or cannot be created.
     #[error("database {database} cannot use the {extension} extension: {reason}")]
     Extension { extension: &'static str, database: String, reason: String },

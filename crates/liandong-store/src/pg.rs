@@ -26,6 +26,7 @@ use crate::{q, Batch, DeviceRecord, DeviceStateRow, PositionRow, StoreError, Sto
 mod acks;
 mod alerts;
 mod history;
+mod images;
 mod incidents;
 mod reports;
 mod routes;

@@ -8,7 +8,7 @@ use std::path::Path;
 use crate::pg::PgStore;
 use crate::{
     AlertAckRow, AlertFact, AlertRow, AuditEntry, Batch, Bbox, CameraRecord, DeviceRecord, DeviceStateRow, Durability,
-    GridReport, IncidentEventRow, IncidentFacts, IncidentRow, MediationCase, MediationStats, PositionRow,
+    GridReport, ImageRow, IncidentEventRow, IncidentFacts, IncidentRow, MediationCase, MediationStats, PositionRow,
     RouteEventRow, RoutePlanRow, SightingRow, SqliteStore, StoreError, TaggedPerson, WatchRecord,
 };
 
@@ -224,6 +224,12 @@ delegate! {
     fn route_events_after(&self, after: i64, limit: u32) -> Result<Vec<RouteEventRow>, StoreError>;
     /// Deletes a batch of positions older than a time, keeping each device's last one.
     fn prune_positions(&self, before_ms: i64, batch: u32) -> Result<u64, StoreError>;
+    /// Stores images durably (files beside the embedded database; a table on PostgreSQL).
+    fn put_images(&self, images: &[ImageRow]) -> Result<(), StoreError>;
+    /// An image's bytes, `None` when there is none of that name.
+    fn image(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Deletes the images stored before a time; returns how many.
+    fn prune_images(&self, before_ms: i64) -> Result<u64, StoreError>;
     /// Incidents by area and time, newest first.
     fn incidents_in(&self, bbox: Bbox, from_ms: i64, to_ms: i64, limit: u32) -> Result<Vec<IncidentRow>, StoreError>;
     /// The incidents open at a moment, as each one's last event until then, newest first.

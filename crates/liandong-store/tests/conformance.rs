@@ -23,8 +23,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use liandong_store::{
     AlertAckRow, AlertRow, AuditEntry, Batch, Bbox, CameraEventRow, CameraRecord, DeviceRecord, DeviceStateRow,
-    Durability, GridReport, IncidentEventRow, IncidentRow, PositionRow, RouteEventRow, RoutePlanRow, SightingRow,
-    Store, StoreError, StoredMembership, TaggedPerson, WatchRecord,
+    Durability, GridReport, ImageRow, IncidentEventRow, IncidentRow, PositionRow, RouteEventRow, RoutePlanRow,
+    SightingRow, Store, StoreError, StoredMembership, TaggedPerson, WatchRecord,
 };
 use sqlx::{Connection, Executor, PgConnection};
 
@@ -78,6 +78,7 @@ store_test_suite! {
     history_alerts_in_on_a_seeded_day,
     history_incidents_in_on_a_seeded_day,
     history_incidents_open_at_a_moment_are_as_they_were,
+    images_are_stored_served_and_pruned,
     history_boxes_include_their_edges,
     history_boxes_exclude_points_just_outside,
     history_positions_at_sorts_device_ids_by_bytes,
@@ -1821,6 +1822,36 @@ async fn history_incidents_in_on_a_seeded_day(store: Store) {
     assert!(answer("nowhere").is_empty());
     let per_place: usize = queries.iter().zip(&answers).filter(|(q, _)| q.0 == "a place").map(|(_, a)| a.len()).sum();
     assert_eq!(per_place, day.incidents.len());
+}
+
+async fn images_are_stored_served_and_pruned(store: Store) {
+    let img = |stamp: i64, n: u8| ImageRow {
+        name: format!("{stamp}-abc-{n}.jpg"),
+        stored_ms: stamp,
+        bytes: vec![0xFF, 0xD8, n, 0xFF, 0xD9],
+    };
+    let images = [img(1000, 0), img(1000, 1), img(2000, 0), img(3000, 0)];
+    store.put_images(&images).await.unwrap();
+    store.put_images(&[]).await.unwrap();
+    for i in &images {
+        assert_eq!(store.image(&i.name).await.unwrap().as_deref(), Some(&i.bytes[..]), "{}", i.name);
+    }
+    assert_eq!(store.image("4000-abc-0.jpg").await.unwrap(), None);
+    // A snapshot's real size.
+    let big = ImageRow {
+        name: "5000-big-0.jpg".into(),
+        stored_ms: 5000,
+        bytes: (0..300_000).map(|i| (i % 251) as u8).collect(),
+    };
+    store.put_images(std::slice::from_ref(&big)).await.unwrap();
+    assert_eq!(store.image(&big.name).await.unwrap(), Some(big.bytes.clone()));
+
+    assert_eq!(store.prune_images(2000).await.unwrap(), 2, "the two stored before 2000");
+    assert_eq!(store.image(&images[0].name).await.unwrap(), None);
+    assert_eq!(store.image(&images[1].name).await.unwrap(), None);
+    assert!(store.image(&images[2].name).await.unwrap().is_some(), "stored at 2000: not before it");
+    assert!(store.image(&big.name).await.unwrap().is_some());
+    assert_eq!(store.prune_images(2000).await.unwrap(), 0, "nothing left that old");
 }
 
 async fn history_incidents_open_at_a_moment_are_as_they_were(store: Store) {
