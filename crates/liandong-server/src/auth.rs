@@ -96,6 +96,37 @@ pub fn require_user<'a>(
 }
 
 /// Compares two secrets without leaking their common prefix length through timing.
+/// A device's or camera's key as it is kept (in the database and in memory): `sha256:` and
+/// the hex SHA-256 of the key, so that a copy of the database gives no one a device's
+/// key. The keys the server generates are random (143 bits): no salt is needed to keep
+/// them from being guessed back.
+pub fn key_at_rest(key: &str) -> String {
+    use sha2::{Digest, Sha256};
+    use std::fmt::Write;
+    let digest = Sha256::digest(key.as_bytes());
+    let mut out = String::with_capacity(KEY_AT_REST_PREFIX.len() + 64);
+    out.push_str(KEY_AT_REST_PREFIX);
+    for b in digest {
+        let _ = write!(out, "{b:02x}");
+    }
+    out
+}
+
+const KEY_AT_REST_PREFIX: &str = "sha256:";
+
+/// Whether a kept key is already in the form [`key_at_rest`] makes (older versions kept
+/// keys as they were given).
+pub fn is_at_rest(kept: &str) -> bool {
+    kept.len() == KEY_AT_REST_PREFIX.len() + 64
+        && kept.starts_with(KEY_AT_REST_PREFIX)
+        && kept[KEY_AT_REST_PREFIX.len()..].bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Whether a presented key is the kept one (compared in constant time).
+pub fn key_matches(presented: &str, kept: &str) -> bool {
+    secrets_equal(&key_at_rest(presented), kept)
+}
+
 pub fn secrets_equal(a: &str, b: &str) -> bool {
     let (a, b) = (a.as_bytes(), b.as_bytes());
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
@@ -120,5 +151,19 @@ mod tests {
         assert!(secrets_equal("abc", "abc"));
         assert!(!secrets_equal("abc", "abd"));
         assert!(!secrets_equal("abc", "abcd"));
+    }
+
+    #[test]
+    fn keys_are_kept_hashed() {
+        // SHA-256 of "device-key-0001", as `sha256sum` gives it.
+        let kept = key_at_rest("device-key-0001");
+        assert!(is_at_rest(&kept), "{kept}");
+        assert_eq!(kept.len(), 71);
+        assert!(key_matches("device-key-0001", &kept));
+        assert!(!key_matches("device-key-0002", &kept));
+        assert!(!key_matches(&kept, &kept), "the kept form is not a key");
+        for plain in ["device-key-0001", "sha256:short", &format!("sha256:{}", "z".repeat(64))] {
+            assert!(!is_at_rest(plain), "{plain}");
+        }
     }
 }

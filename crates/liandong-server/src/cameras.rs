@@ -14,7 +14,7 @@ use liandong_core::{CountyMap, Position};
 use liandong_store::{AuditEntry, CameraRecord, TaggedPerson, WatchRecord};
 use serde::Deserialize;
 
-use crate::auth::{bearer, require_user, secrets_equal, Role};
+use crate::auth::{bearer, is_at_rest, key_at_rest, key_matches, require_user, Role};
 use crate::error::ApiError;
 use crate::pipeline::{CameraInfo, CameraItem};
 use crate::routes::{read_body, read_json, require_json};
@@ -69,7 +69,8 @@ impl Registry {
     fn insert(&mut self, c: CameraRecord) {
         let Ok(position) = Position::new(c.lon, c.lat) else { return };
         let info = CameraInfo { id: c.camera_id.clone(), name: c.name, kind: c.kind, position };
-        self.cameras.insert(c.camera_id, Camera { info: Arc::new(info), key: Some(c.key) });
+        let key = if is_at_rest(&c.key) { c.key } else { key_at_rest(&c.key) };
+        self.cameras.insert(c.camera_id, Camera { info: Arc::new(info), key: Some(key) });
     }
 }
 
@@ -109,7 +110,7 @@ fn authorise_camera(
         return Ok(cam.info.clone());
     }
     match (key, &cam.key) {
-        (Some(k), Some(expected)) if secrets_equal(k, expected) => Ok(cam.info.clone()),
+        (Some(k), Some(expected)) if key_matches(k, expected) => Ok(cam.info.clone()),
         (Some(_), _) => Err(ApiError::unauthorized("key", "does not match the camera's key")),
         (None, _) => {
             Err(ApiError::unauthorized("key", "a camera key is required (key= in the push URL) or a gateway token"))
@@ -259,7 +260,7 @@ pub async fn register_camera(
         kind: c.kind,
         lon: c.lon,
         lat: c.lat,
-        key: c.key,
+        key: key_at_rest(&c.key),
         updated_ms: now_ms(),
     };
     s.store.upsert_camera(&record).await.map_err(|e| ApiError::unavailable(&e))?;

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use liandong_store::DeviceRecord;
 use serde::Deserialize;
 
+use crate::auth::{is_at_rest, key_at_rest};
 use crate::error::ApiError;
 
 /// Kinds of device a unit carries.
@@ -70,6 +71,25 @@ pub fn generate_key() -> std::io::Result<String> {
     Ok(raw.iter().map(|b| ALPHABET[(*b as usize) % ALPHABET.len()] as char).collect())
 }
 
+/// Rewrites the keys an older version kept in plaintext, devices' and cameras', into
+/// their hashed form, so that the database holds no usable key. Returns how many.
+pub async fn hash_kept_keys(store: &liandong_store::Store) -> Result<usize, liandong_store::StoreError> {
+    let mut n = 0;
+    for d in store.devices().await? {
+        if !is_at_rest(&d.key) {
+            store.upsert_device(&DeviceRecord { key: key_at_rest(&d.key), ..d }).await?;
+            n += 1;
+        }
+    }
+    for c in store.cameras().await? {
+        if !is_at_rest(&c.key) {
+            store.upsert_camera(&liandong_store::CameraRecord { key: key_at_rest(&c.key), ..c }).await?;
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
 #[derive(Debug, Default)]
 pub struct Registry {
     by_id: HashMap<String, DeviceRecord>,
@@ -85,7 +105,11 @@ impl Registry {
         r
     }
 
-    pub fn insert(&mut self, d: DeviceRecord) {
+    /// Adds or replaces a device; a key given in plaintext (an older store) is kept hashed.
+    pub fn insert(&mut self, mut d: DeviceRecord) {
+        if !is_at_rest(&d.key) {
+            d.key = key_at_rest(&d.key);
+        }
         if let Some(old) = self.by_id.get(&d.device_id) {
             self.by_key.remove(&old.key);
         }
@@ -97,8 +121,9 @@ impl Registry {
         self.by_id.get(id)
     }
 
+    /// The device whose key this is (the presented key, not its kept form).
     pub fn by_key(&self, key: &str) -> Option<&DeviceRecord> {
-        self.by_key.get(key).and_then(|id| self.by_id.get(id))
+        self.by_key.get(&key_at_rest(key)).and_then(|id| self.by_id.get(id))
     }
 
     pub fn all(&self) -> impl Iterator<Item = &DeviceRecord> {

@@ -226,6 +226,10 @@ impl App {
             None => Store::open(&config.data_dir, config.store.durability).await?,
         };
         tracing::info!(backend = store.backend(), "store open");
+        let rehashed = devices::hash_kept_keys(&store).await?;
+        if rehashed > 0 {
+            tracing::info!(keys = rehashed, "device and camera keys kept in plaintext are now kept hashed");
+        }
         let metrics = Arc::new(Metrics::default());
         let hub = Hub::new(config.live.queue);
         let watchlist: SharedWatchlist = Arc::new(RwLock::new(Watchlist::new(

@@ -13,7 +13,7 @@ use liandong_store::DeviceRecord;
 use serde::Serialize;
 use serde_json::value::RawValue;
 
-use crate::auth::{bearer, require_user, secrets_equal, Role};
+use crate::auth::{bearer, key_at_rest, key_matches, require_user, Role};
 use crate::devices::{generate_key, NewDevice};
 use crate::error::ApiError;
 use crate::pipeline::Item;
@@ -147,7 +147,7 @@ impl AppState {
                 ))
             }
             Reporter::PerReport => match &r.key {
-                Some(k) if secrets_equal(k, &device.key) => {}
+                Some(k) if key_matches(k, &device.key) => {}
                 Some(_) => return Err(ApiError::unauthorized(field("key"), "does not match the device's key")),
                 None => {
                     return Err(ApiError::unauthorized(
@@ -350,7 +350,7 @@ pub async fn register_device(
         name: new.name,
         kind: new.kind,
         unit_id: new.unit_id,
-        key: key.clone(),
+        key: key_at_rest(&key),
         created_ms,
         updated_ms: now,
     };

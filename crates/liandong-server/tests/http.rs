@@ -460,6 +460,68 @@ async fn a_silent_unit_raises_one_stale_alert_per_silence() {
     h.app.finish().await;
 }
 
+/// Device and camera keys are kept hashed: the database holds no usable key; keys an
+/// older version kept in plaintext are hashed at start, and still sign in.
+#[tokio::test]
+async fn keys_are_kept_hashed_and_old_plaintext_keys_are_hashed_at_start() {
+    use liandong_store::{CameraRecord, DeviceRecord, Durability, Store};
+    let dir = temp_dir("keys");
+    {
+        let store = Store::open(&dir, Durability::Normal).await.unwrap();
+        let device = DeviceRecord {
+            device_id: "866009".into(),
+            name: "旧手机".into(),
+            kind: "patrol_member".into(),
+            unit_id: Some("team-1".into()),
+            key: "legacy-key-0009".into(),
+            created_ms: 1,
+            updated_ms: 1,
+        };
+        store.upsert_device(&device).await.unwrap();
+        let camera = CameraRecord {
+            camera_id: "cam-9".into(),
+            name: "旧卡口".into(),
+            kind: "checkpoint".into(),
+            lon: 107.15,
+            lat: 30.6,
+            key: "legacy-camera-key".into(),
+            updated_ms: 1,
+        };
+        store.upsert_camera(&camera).await.unwrap();
+        store.close().await;
+    }
+    let h = Harness { app: App::build(config_in(dir)).await.unwrap() };
+    let kept_devices = h.app.state.store.devices().await.unwrap();
+    let kept_cameras = h.app.state.store.cameras().await.unwrap();
+    let kept: Vec<&str> =
+        kept_devices.iter().map(|d| d.key.as_str()).chain(kept_cameras.iter().map(|c| c.key.as_str())).collect();
+    assert_eq!(kept.len(), 2);
+    assert!(kept.iter().all(|k| k.starts_with("sha256:") && !k.contains("legacy")), "{kept:?}");
+    let t = now_s();
+    let (s, v) = h.get(&format!("/osmand?id=866009&timestamp={t}&lat=30.75&lon=107.05&key=legacy-key-0009")).await;
+    assert_eq!(s, StatusCode::OK, "the old key still signs in: {v}");
+    let (s, _) = h.get(&format!("/osmand?id=866009&timestamp={t}&lat=30.75&lon=107.05&key={}", kept[0])).await;
+    assert!(s.is_client_error(), "the kept form is not a key: {s}");
+
+    // A device registered now: its key is answered once and kept hashed.
+    let (s, v) = h
+        .send(
+            Request::post("/api/v1/devices")
+                .header("authorization", format!("Bearer {ADMIN}"))
+                .header("content-type", "application/json"),
+            json!({"device_id": "866010", "name": "新手机", "kind": "patrol_member", "unit_id": "team-1"}).to_string(),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let key = v["key"].as_str().expect("the new key, once").to_owned();
+    assert!(v["device"].get("key").is_none(), "{v}");
+    let stored = h.app.state.store.devices().await.unwrap().into_iter().find(|d| d.device_id == "866010").unwrap();
+    assert!(stored.key.starts_with("sha256:") && !stored.key.contains(&key));
+    let (s, _) = h.get(&format!("/osmand?id=866010&timestamp={t}&lat=30.75&lon=107.05&key={key}")).await;
+    assert_eq!(s, StatusCode::OK);
+    h.app.finish().await;
+}
+
 /// A restart does not report again a silence the operators were told of; a unit that
 /// fell silent and was not yet reported is reported after it.
 #[tokio::test]
