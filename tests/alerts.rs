@@ -1406,8 +1406,16 @@ async fn a_planning_run_announces_the_hotspots_and_sends_the_team_a_plan_that_co
     let run: Value = post("/api/v1/planning/run").await.unwrap().json().await.unwrap();
     assert_eq!(run["pushed"], 0, "{run}");
     let (_, a3) = ask().await;
+    // The server's times are UTC milliseconds without trailing zeros (…21.3Z, …21.32Z).
+    let sortable = |v: &Value| {
+        let t = v.as_str().unwrap().trim_end_matches('Z');
+        match t.split_once('.') {
+            Some((s, f)) => format!("{s}.{f:0<3}"),
+            None => format!("{t}.000"),
+        }
+    };
     assert!(
-        a3["analysed_at"].as_str() > a1["analysed_at"].as_str(),
+        sortable(&a3["analysed_at"]) > sortable(&a1["analysed_at"]),
         "a new run, a new analysis: {} then {}",
         a1["analysed_at"],
         a3["analysed_at"]
