@@ -478,6 +478,16 @@ async fn a_dispute_report_goes_to_mediation_and_its_outcome_shows_in_the_statist
     srv.finish().await;
 }
 
+/// A patrol leader's token, for team 1 (the test map's one team).
+fn team_1_leader(token: &str) -> TokenConfig {
+    TokenConfig {
+        token: Secret::new(token),
+        role: Role::PatrolLeader,
+        name: token.into(),
+        unit_id: Some("team-1".into()),
+    }
+}
+
 /// A copy of the test map in which team 1 patrols by car (`travel: vehicle`).
 fn map_with_vehicle_team(name: &str) -> PathBuf {
     let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/maps/mini");
@@ -1173,12 +1183,7 @@ async fn a_member_leaving_the_planned_corridor_raises_off_route_once_and_returni
 async fn a_patrol_leader_gets_the_alerts_of_the_team_area_only() {
     const LEADER: &str = "alerts-area-leader";
     let srv = start_with("leader-area", |c| {
-        c.tokens.push(TokenConfig {
-            token: Secret::new(LEADER),
-            role: Role::PatrolLeader,
-            name: LEADER.into(),
-            unit_id: Some("team-1".into()),
-        });
+        c.tokens.push(team_1_leader(LEADER));
     })
     .await;
     // Team 1's post is p-west (107.1, 30.7); the leader's area is 8 km around it.
@@ -1210,12 +1215,7 @@ async fn a_patrol_leader_gets_the_alerts_of_the_team_area_only() {
 async fn a_serious_alert_near_a_team_diverts_it_and_the_leader_is_told() {
     const LEADER: &str = "alerts-diversion-leader";
     let srv = start_with("diversion", |c| {
-        c.tokens.push(TokenConfig {
-            token: Secret::new(LEADER),
-            role: Role::PatrolLeader,
-            name: LEADER.into(),
-            unit_id: Some("team-1".into()),
-        });
+        c.tokens.push(team_1_leader(LEADER));
     })
     .await;
     srv.admin("/api/v1/cameras", json!({"camera_id": "cam-1", "name": "纵路卡口", "kind": "checkpoint", "lon": 107.1, "lat": 30.72, "key": CAMERA_KEY})).await;
@@ -1286,12 +1286,7 @@ async fn next_of(ws: &mut Ws, kind: &str, ms: u64) -> Option<Value> {
 async fn a_planning_run_announces_the_hotspots_and_sends_the_team_a_plan_that_covers_them() {
     const LEADER: &str = "alerts-planning-leader";
     let srv = start_with("planning", |c| {
-        c.tokens.push(TokenConfig {
-            token: Secret::new(LEADER),
-            role: Role::PatrolLeader,
-            name: LEADER.into(),
-            unit_id: Some("team-1".into()),
-        });
+        c.tokens.push(team_1_leader(LEADER));
         // Scheduled runs are tested below; here only the operator's run.
         c.planning.interval_s = 0;
         c.planning.shift_min = 60;
