@@ -1514,7 +1514,7 @@ async fn an_acknowledged_alert_shows_as_acknowledged_on_every_operators_screen()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_track_survives_a_restart_of_the_server() {
+async fn a_track_and_the_de_duplication_survive_a_restart_of_the_server() {
     let cameras = [
         json!({"camera_id": "cam-1", "name": "横路卡口", "kind": "checkpoint", "lon": 107.15, "lat": 30.6, "key": CAMERA_KEY}),
         json!({"camera_id": "cam-2", "name": "东门卡口", "kind": "checkpoint", "lon": 107.18, "lat": 30.63, "key": "camera-key-0002"}),
@@ -1537,6 +1537,12 @@ async fn a_track_survives_a_restart_of_the_server() {
     let track = &got[0]["data"]["track"];
     assert_eq!(track["cameras"], json!(["cam-1", "cam-2"]), "the read before the restart is in the track: {track}");
     assert_eq!(track["heading"], "NE");
+    // cam-1 reads the plate again 30 s after its read before the restart: within the
+    // 60 s de-duplication window, a repeat, restart or not.
+    let again = liandong_server::time_fmt::rfc3339_ms(now_ms() - 20 * 60_000 + 30_000);
+    srv.anpr("cam-1", CAMERA_KEY, "川S12345", &again).await;
+    let got = alerts_within(&mut operator, 500).await;
+    assert!(got.is_empty(), "a repeat within the window is not alerted after a restart either: {got:?}");
     srv.finish().await;
 }
 

@@ -422,6 +422,15 @@ impl Sequencer {
         tracing::info!(devices = tracks.len(), next_seq, "live state rebuilt from store");
         let route_heads = store.route_plan_heads().await?.into_iter().map(|p| (p.team_id.clone(), p)).collect();
         let stale = told_stale(&store, &last_heard, crate::time_fmt::now_ms()).await?;
+        // The stored sightings of watched values, replayed in time order through the
+        // de-duplication, give it the memory it had before a restart: a camera repeating a
+        // read just after the restart is still a repeat.
+        let mut dedup = Dedup::new(rules.dedup_window_s);
+        for (key, s) in &recent_sightings {
+            if let Some((_, value)) = key.split_once(':') {
+                dedup.admit(&s.camera_id, value, s.time_ms);
+            }
+        }
         Ok(Sequencer {
             store,
             enricher,
@@ -433,7 +442,7 @@ impl Sequencer {
             hub,
             metrics,
             watchlist,
-            dedup: Dedup::new(rules.dedup_window_s),
+            dedup,
             incidents: open_incidents,
             stale,
             last_heard,
