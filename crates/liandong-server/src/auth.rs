@@ -122,6 +122,16 @@ pub fn is_at_rest(kept: &str) -> bool {
         && kept[KEY_AT_REST_PREFIX.len()..].bytes().all(|b| b.is_ascii_hexdigit())
 }
 
+/// A key in the form it is kept: hashed, unless it already is (read from a store that an
+/// older version wrote in plaintext, or from one that is up to date).
+pub fn kept_key(key: String) -> String {
+    if is_at_rest(&key) {
+        key
+    } else {
+        key_at_rest(&key)
+    }
+}
+
 /// Whether a presented key is the kept one (compared in constant time).
 pub fn key_matches(presented: &str, kept: &str) -> bool {
     secrets_equal(&key_at_rest(presented), kept)

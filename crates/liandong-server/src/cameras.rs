@@ -14,7 +14,7 @@ use liandong_core::{CountyMap, Position};
 use liandong_store::{AuditEntry, CameraRecord, TaggedPerson, WatchRecord};
 use serde::Deserialize;
 
-use crate::auth::{bearer, is_at_rest, key_at_rest, key_matches, require_user, Role};
+use crate::auth::{bearer, kept_key, key_at_rest, key_matches, require_user, Role};
 use crate::error::ApiError;
 use crate::pipeline::{CameraInfo, CameraItem};
 use crate::routes::{read_body, read_json, require_json};
@@ -69,8 +69,7 @@ impl Registry {
     fn insert(&mut self, c: CameraRecord) {
         let Ok(position) = Position::new(c.lon, c.lat) else { return };
         let info = CameraInfo { id: c.camera_id.clone(), name: c.name, kind: c.kind, position };
-        let key = if is_at_rest(&c.key) { c.key } else { key_at_rest(&c.key) };
-        self.cameras.insert(c.camera_id, Camera { info: Arc::new(info), key: Some(key) });
+        self.cameras.insert(c.camera_id, Camera { info: Arc::new(info), key: Some(kept_key(c.key)) });
     }
 }
 
@@ -223,7 +222,9 @@ pub async fn get_image(
 /// Whether an image of this name is older than the image retention.
 fn expired(s: &AppState, name: &str) -> bool {
     let days = s.config.store.image_retention_days;
-    days > 0 && liandong_store::image_stamp_ms(name).is_some_and(|t| t < now_ms() - i64::from(days) * 86_400_000)
+    days > 0
+        && liandong_store::image_stamp_ms(name)
+            .is_some_and(|t| t < now_ms() - i64::from(days) * crate::retention::DAY_MS)
 }
 
 #[derive(Deserialize)]

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use liandong_store::DeviceRecord;
 use serde::Deserialize;
 
-use crate::auth::{is_at_rest, key_at_rest};
+use crate::auth::{is_at_rest, kept_key, key_at_rest};
 use crate::error::ApiError;
 
 /// Kinds of device a unit carries.
@@ -107,9 +107,7 @@ impl Registry {
 
     /// Adds or replaces a device; a key given in plaintext (an older store) is kept hashed.
     pub fn insert(&mut self, mut d: DeviceRecord) {
-        if !is_at_rest(&d.key) {
-            d.key = key_at_rest(&d.key);
-        }
+        d.key = kept_key(d.key);
         if let Some(old) = self.by_id.get(&d.device_id) {
             self.by_key.remove(&old.key);
         }

@@ -28,11 +28,12 @@ const MAX_WAYPOINTS: usize = 500;
 
 /// The teams of the map's routes (`team_id`, or the route's id).
 pub fn map_teams(s: &AppState) -> Vec<String> {
-    s.map
-        .routes
-        .iter()
-        .map(|r| r.properties.get("team_id").and_then(|v| v.as_str()).unwrap_or(&r.id).to_owned())
-        .collect()
+    s.map.routes.iter().map(|r| route_team(r).to_owned()).collect()
+}
+
+/// The team a route of the map belongs to: its `team_id`, else the route's id.
+pub(crate) fn route_team(r: &liandong_core::map::Line) -> &str {
+    r.properties.get("team_id").and_then(|v| v.as_str()).unwrap_or(&r.id)
 }
 
 fn check_team(s: &AppState, team_id: &str) -> Result<(), ApiError> {

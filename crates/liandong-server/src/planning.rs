@@ -23,7 +23,7 @@ use crate::auth::{require_user, Role};
 use crate::error::ApiError;
 use crate::hotspots::{cell_json, publicity_focus, Recent};
 use crate::live::FeedEvent;
-use crate::patrol::{map_teams, plan_json};
+use crate::patrol::{map_teams, plan_json, route_team};
 use crate::pipeline::{RouteCommand, UNCHANGED_PLAN};
 use crate::time_fmt::{now_ms, rfc3339_ms};
 use crate::AppState;
@@ -90,7 +90,7 @@ impl TeamTravel {
     pub fn new(map: &CountyMap, patrol: Arc<RoadGraph>, vehicle: Arc<RoadGraph>) -> TeamTravel {
         let mut vehicle_teams = HashSet::new();
         for r in &map.routes {
-            let team = r.properties.get("team_id").and_then(|v| v.as_str()).unwrap_or(&r.id);
+            let team = route_team(r);
             match r.properties.get("travel").and_then(|v| v.as_str()) {
                 Some("vehicle") => {
                     vehicle_teams.insert(team.to_owned());
@@ -136,7 +136,7 @@ pub(crate) fn team_base(s: &AppState, team_id: &str) -> Option<Position> {
 
 /// A team's route in the map: the route whose `team_id` (else id) is the team's.
 fn team_route<'m>(map: &'m CountyMap, team_id: &str) -> Option<&'m Line> {
-    map.routes.iter().find(|r| r.properties.get("team_id").and_then(|v| v.as_str()).unwrap_or(&r.id) == team_id)
+    map.routes.iter().find(|r| route_team(r) == team_id)
 }
 
 fn team_setting(s: &AppState, team_id: &str) -> Result<TeamSetting, ApiError> {

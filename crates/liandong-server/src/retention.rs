@@ -57,7 +57,7 @@ pub struct Retention {
     pub images_days: u32,
 }
 
-const DAY_MS: i64 = 86_400_000;
+pub(crate) const DAY_MS: i64 = 86_400_000;
 
 /// Prunes every [`EVERY`] until `stop` resolves.
 pub async fn run(store: Store, r: Retention, stop: impl Future<Output = ()>) {
