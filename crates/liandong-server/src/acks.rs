@@ -49,8 +49,7 @@ pub async fn ack(
     let unavailable = |e: liandong_store::StoreError| ApiError::unavailable(&e);
     let alert = s.store.alert(alert_seq).await.map_err(unavailable)?;
     // An alert the operator's role may not see does not exist for them.
-    let Some(alert) = alert.filter(|a| user.role == Role::Admin || a.roles.iter().any(|r| r == user.role.as_str()))
-    else {
+    let Some(alert) = alert.filter(|a| crate::scope::sees_alert(user.role, &a.roles)) else {
         return Err(ApiError::not_found(format!("no alert {alert_seq}")));
     };
     let first = s.store.first_alert_acks(&[alert_seq]).await.map_err(unavailable)?.into_iter().next();

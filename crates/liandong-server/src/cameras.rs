@@ -359,14 +359,17 @@ pub async fn add_watch(
     Ok(Json(serde_json::json!({ "watch": record })).into_response())
 }
 
-/// `GET /api/v1/watchlist`.
+/// `GET /api/v1/watchlist`: the entries whose hits the caller's role is told of. The
+/// entries of tagged persons are not listed: `GET /api/v1/tagged` lists them, audited, to
+/// the roles on their records.
 pub async fn list_watchlist(
     State(s): State<Arc<AppState>>,
     headers: HeaderMap,
     uri: Uri,
 ) -> Result<Response, ApiError> {
-    require_user(&s.tokens, &headers, uri.query(), &[Role::Admin, Role::Operator])?;
-    let list = s.store.watchlist().await.map_err(|e| ApiError::unavailable(&e))?;
+    let user = require_user(&s.tokens, &headers, uri.query(), &[Role::Admin, Role::Operator])?;
+    let mut list = s.store.watchlist().await.map_err(|e| ApiError::unavailable(&e))?;
+    list.retain(|w| !w.watch_id.starts_with(TAGGED_WATCH_PREFIX) && crate::scope::sees_alert(user.role, &w.roles));
     Ok(Json(serde_json::json!({ "watchlist": list })).into_response())
 }
 
@@ -472,8 +475,7 @@ pub async fn list_tagged(State(s): State<Arc<AppState>>, headers: HeaderMap, uri
     let user = require_user(&s.tokens, &headers, uri.query(), &[Role::Admin, Role::Operator, Role::Partner])?;
     let role = user.role.as_str();
     let all = s.store.tagged_persons().await.map_err(|e| ApiError::unavailable(&e))?;
-    let visible: Vec<TaggedPerson> =
-        all.into_iter().filter(|p| role == "admin" || p.roles.iter().any(|r| r == role)).collect();
+    let visible: Vec<TaggedPerson> = all.into_iter().filter(|p| crate::scope::role_entitled(role, &p.roles)).collect();
     let now = now_ms();
     let audit: Vec<AuditEntry> = visible
         .iter()

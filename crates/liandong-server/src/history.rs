@@ -95,38 +95,82 @@ fn raw(json: &str) -> Box<RawValue> {
 
 /// `GET /api/v1/history/positions?at=T[&bbox=…][&max_age_s=900]`: each unit's last good
 /// fix at T (no older than `max_age_s`), as a GeoJSON FeatureCollection of points whose
-/// properties are the reports as the live feed carried them.
+/// properties are the reports as the live feed carried them. A tagged person's phone is
+/// shown only to the roles on the person's record (a partner sees only those), and each
+/// one shown is an audited read.
 pub async fn positions_at(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
-    require_user(&s.tokens, &headers, uri.query(), &[Role::Admin, Role::Operator])?;
+    let user = require_user(&s.tokens, &headers, uri.query(), &[Role::Admin, Role::Operator, Role::Partner])?;
     let q = query(&uri)?;
     let at = q.at.ok_or_else(|| ApiError::bad_request("at", "the moment to show is required"))?;
     let rows = s.store.positions_at(at, q.max_age_s * 1000, q.bbox).await.map_err(|e| ApiError::unavailable(&e))?;
-    let features: Vec<serde_json::Value> = rows
-        .iter()
-        .map(|r| {
-            serde_json::json!({
-                "type": "Feature",
-                "geometry": {"type": "Point", "coordinates": [r.lon, r.lat]},
-                "properties": raw(&report_json(r)),
-            })
-        })
-        .collect();
     let at_text = crate::time_fmt::rfc3339_ms(at);
+    let mut audit = Vec::new();
+    let features: Vec<serde_json::Value> = {
+        let zones = s.zones.read().unwrap_or_else(|e| e.into_inner());
+        rows.iter()
+            .filter(|r| match zones.tagged_phone(&r.device_id) {
+                Some(phone) => {
+                    let entitled = crate::scope::role_entitled(user.role.as_str(), &phone.roles);
+                    if entitled {
+                        let what = format!("where the phone was at {at_text}");
+                        let action = "tagged_person_position_read";
+                        let now = now_ms();
+                        let role = user.role.as_str();
+                        audit.push(crate::scope::read_entry(&user.name, role, action, &phone.person_id, &what, now));
+                    }
+                    entitled
+                }
+                None => user.role != Role::Partner,
+            })
+            .map(|r| {
+                serde_json::json!({
+                    "type": "Feature",
+                    "geometry": {"type": "Point", "coordinates": [r.lon, r.lat]},
+                    "properties": raw(&report_json(r)),
+                })
+            })
+            .collect()
+    };
+    s.store.audit(&audit).await.map_err(|e| ApiError::unavailable(&e))?;
     Ok(Json(serde_json::json!({"type": "FeatureCollection", "at": at_text, "features": features})).into_response())
 }
 
 /// `GET /api/v1/history/track?device_id=…&from=…&to=…`: a unit's good fixes in the
-/// period as a GeoJSON LineString (a Point for one fix), with each fix's time.
+/// period as a GeoJSON LineString (a Point for one fix), with each fix's time. A tagged
+/// person's phone answers only the roles on the person's record (audited); to anyone
+/// else it is a device with no fix in the period.
 pub async fn track(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
-    require_user(&s.tokens, &headers, uri.query(), &[Role::Admin, Role::Operator])?;
+    let user = require_user(&s.tokens, &headers, uri.query(), &[Role::Admin, Role::Operator, Role::Partner])?;
     let q = query(&uri)?;
     let device = q.device_id.ok_or_else(|| ApiError::bad_request("device_id", "the unit's device is required"))?;
     let to = q.to.unwrap_or_else(now_ms);
     let from = q.from.ok_or_else(|| ApiError::bad_request("from", "the start of the period is required"))?;
+    let no_fix = || {
+        let reason = format!("no good fix of {device} in the period");
+        ApiError::new(axum::http::StatusCode::NOT_FOUND, "device_id", reason)
+    };
+    let phone = s.zones.read().unwrap_or_else(|e| e.into_inner()).tagged_phone(&device);
+    match &phone {
+        Some(p) if crate::scope::role_entitled(user.role.as_str(), &p.roles) => {
+            let what = format!("the phone's track of {device}");
+            let role = user.role.as_str();
+            let entry = crate::scope::read_entry(
+                &user.name,
+                role,
+                "tagged_person_position_read",
+                &p.person_id,
+                &what,
+                now_ms(),
+            );
+            s.store.audit(&[entry]).await.map_err(|e| ApiError::unavailable(&e))?;
+        }
+        Some(_) => return Err(no_fix()),
+        None if user.role == Role::Partner => return Err(no_fix()),
+        None => {}
+    }
     let rows = s.store.track(&device, from, to, MAX_ROWS).await.map_err(|e| ApiError::unavailable(&e))?;
     if rows.is_empty() {
-        let reason = format!("no good fix of {device} in the period");
-        return Err(ApiError::new(axum::http::StatusCode::NOT_FOUND, "device_id", reason));
+        return Err(no_fix());
     }
     let coordinates: Vec<[f64; 2]> = rows.iter().map(|r| [r.lon, r.lat]).collect();
     let geometry = if coordinates.len() == 1 {
@@ -152,7 +196,18 @@ pub async fn alerts(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri
     let role = user.role.as_str();
     let rows = s.store.alerts_in(q.bbox, from, to, q.limit).await.map_err(|e| ApiError::unavailable(&e))?;
     let rows: Vec<&liandong_store::AlertRow> =
-        rows.iter().filter(|a| user.role == Role::Admin || a.roles.iter().any(|r| r == role)).collect();
+        rows.iter().filter(|a| crate::scope::sees_alert(user.role, &a.roles)).collect();
+    // Alerts about tagged persons are reads of where they were: audited.
+    let now = now_ms();
+    let audit: Vec<liandong_store::AuditEntry> = rows
+        .iter()
+        .filter_map(|a| {
+            let subject = crate::scope::tagged_subject(a)?;
+            let what = format!("alert {} in the alert history", a.seq);
+            Some(crate::scope::read_entry(&user.name, role, "tagged_person_alert_read", &subject, &what, now))
+        })
+        .collect();
+    s.store.audit(&audit).await.map_err(|e| ApiError::unavailable(&e))?;
     let seqs: Vec<i64> = rows.iter().map(|a| a.seq).collect();
     let acks = s.store.first_alert_acks(&seqs).await.map_err(|e| ApiError::unavailable(&e))?;
     // The first acknowledgement of each alert that has one, by alert number.

@@ -9,7 +9,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Uri};
 use axum::response::{IntoResponse, Response};
 use liandong_core::hotspot::{analyse, top_categories_by, HotCell, HotspotConfig, HotspotEvent, Hotspots};
-use liandong_core::Position;
+use liandong_core::{Enricher, Position};
 use liandong_store::{AlertRow, Bbox, IncidentRow, StoreError};
 
 use crate::auth::{require_user, Role};
@@ -41,11 +41,13 @@ pub struct Recent {
 }
 
 impl Recent {
-    /// Reads the incidents and alerts of the `days` before `now`.
-    pub async fn read(s: &AppState, days: i64, now: i64) -> Result<Recent, StoreError> {
+    /// Reads the incidents and the alerts of the `days` before `now` that `audience` is
+    /// told of: an analysis shown to a role counts only what that role may see.
+    pub async fn read(s: &AppState, days: i64, now: i64, audience: Role) -> Result<Recent, StoreError> {
         let from = now - days * 86_400_000;
         let incidents = s.store.incidents_in(Bbox::ALL, from, now, MAX_EVENTS).await?;
-        let alerts = s.store.alerts_in(Bbox::ALL, from, now, MAX_EVENTS).await?;
+        let mut alerts = s.store.alerts_in(Bbox::ALL, from, now, MAX_EVENTS).await?;
+        alerts.retain(|a| crate::scope::sees_alert(audience, &a.roles));
         Ok(Recent { days, at_ms: now, incidents, alerts })
     }
 
@@ -69,12 +71,33 @@ impl Recent {
         }
         events
     }
+}
 
-    /// Cells per band over the county's extent.
-    pub fn analyse(&self, s: &AppState, config: &HotspotConfig) -> Result<Hotspots, ApiError> {
-        let extent = s.map.extent().ok_or_else(|| ApiError::internal(&"the map has no boundary"))?;
-        analyse(&self.events(), extent, config).map_err(|e| ApiError::internal(&e))
-    }
+/// One analysis: the cells of every band and the publicity focus, from the events of
+/// the days before `at_ms` that its audience may see.
+pub struct Analysis {
+    pub at_ms: i64,
+    pub days: i64,
+    pub events: usize,
+    pub spots: Arc<Hotspots>,
+    pub publicity: Vec<serde_json::Value>,
+}
+
+/// Reads and analyses the `days` before `now` for `audience`. The analysis (smoothing
+/// over every cell, placing every event in its township) is CPU work of up to seconds:
+/// it runs on the blocking pool, never on the threads that answer requests.
+pub async fn analyse_recent(s: &AppState, days: i64, now: i64, audience: Role) -> Result<Analysis, ApiError> {
+    let recent = Recent::read(s, days, now, audience).await.map_err(|e| ApiError::unavailable(&e))?;
+    let extent = s.map.extent().ok_or_else(|| ApiError::internal(&"the map has no boundary"))?;
+    let enricher = s.enricher.clone();
+    tokio::task::spawn_blocking(move || {
+        let events = recent.events();
+        let spots = analyse(&events, extent, &HotspotConfig::default()).map_err(|e| ApiError::internal(&e))?;
+        let publicity = publicity_focus(&enricher, &events);
+        Ok(Analysis { at_ms: now, days, events: events.len(), spots: Arc::new(spots), publicity })
+    })
+    .await
+    .map_err(|e| ApiError::internal(&e))?
 }
 
 /// A cell as a GeoJSON polygon feature with its figures.
@@ -90,10 +113,10 @@ pub fn cell_json(c: &HotCell, label: String) -> serde_json::Value {
 }
 
 /// The top three categories of each township: what legal publicity to push where.
-pub fn publicity_focus(s: &AppState, events: &[HotspotEvent<'_>]) -> Vec<serde_json::Value> {
+pub fn publicity_focus(enricher: &Enricher, events: &[HotspotEvent<'_>]) -> Vec<serde_json::Value> {
     let focus = top_categories_by(events, 3, |p| {
-        let e = s.enricher.enrich(p);
-        s.enricher.view(&e, &[], &[]).township.map(|t| t.name.to_owned())
+        let e = enricher.enrich(p);
+        enricher.view(&e, &[], &[]).township.map(|t| t.name.to_owned())
     });
     focus
         .into_iter()
@@ -108,21 +131,30 @@ pub fn publicity_focus(s: &AppState, events: &[HotspotEvent<'_>]) -> Vec<serde_j
         .collect()
 }
 
-/// Answers of `GET /api/v1/hotspots` already made: by (days, band, top), when it was
-/// analysed and the body.
-#[derive(Debug, Default)]
-pub struct Answers(std::collections::HashMap<(i64, Option<usize>, usize), (i64, axum::body::Bytes)>);
+/// Answers of `GET /api/v1/hotspots` already made, by (audience, days, band, top): when
+/// it was analysed and the body; and the analyses they were made from, by (audience,
+/// days), so that asking another band or another `top` reuses the analysis.
+#[derive(Default)]
+pub struct Answers {
+    bodies: std::collections::HashMap<(Role, i64, Option<usize>, usize), (i64, axum::body::Bytes)>,
+    analyses: Vec<((Role, i64), Arc<Analysis>)>,
+}
 
 /// At most this many different queries are remembered (a wall asks one or two).
 const MAX_ANSWERS: usize = 64;
+/// At most this many analyses are kept (the oldest goes first): a caller who varies
+/// `days` costs one analysis each, one at a time, off the request threads.
+const MAX_ANALYSES: usize = 4;
 
 /// `GET /api/v1/hotspots?days=30&band=N&top=20`: cells of every band (or one band) with
 /// their density, as a FeatureCollection, with the bands, the top cells per band, the
 /// publicity focus per township and when it was analysed (`analysed_at`). An answer is
 /// made once and given to every screen that asks the same until a newer analysis runs
-/// (a planning run) or `planning.interval_s` has passed.
+/// (a planning run) or `planning.interval_s` has passed. Operators and administrators;
+/// each counts only the alerts their role is told of.
 pub async fn hotspots(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
-    require_user(&s.tokens, &headers, uri.query(), &[Role::Admin, Role::Operator])?;
+    let user = require_user(&s.tokens, &headers, uri.query(), &[Role::Admin, Role::Operator])?;
+    let audience = user.role;
     let (mut days, mut band, mut top) = (30i64, None, 10usize);
     for (k, v) in form_urlencoded::parse(uri.query().unwrap_or("").as_bytes()) {
         match &*k {
@@ -146,20 +178,33 @@ pub async fn hotspots(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: U
             _ => {}
         }
     }
-    let key = (days, band, top);
+    let key = (audience, days, band, top);
     let mut answers = s.hotspot_answers.lock().await;
     let now = now_ms();
     let latest_analysis = s.hotspot_layer.read().unwrap_or_else(|e| e.into_inner()).as_ref().map(|l| l.at_ms);
     let max_age_ms = i64::from(s.config.planning.interval_s.max(60)) * 1000;
-    if let Some((at, body)) = answers.0.get(&key) {
-        if latest_analysis.is_none_or(|l| *at >= l) && now - at < max_age_ms {
+    let current = |at: i64| latest_analysis.is_none_or(|l| at >= l) && now - at < max_age_ms;
+    if let Some((at, body)) = answers.bodies.get(&key) {
+        if current(*at) {
             return Ok(json_bytes(body.clone()));
         }
     }
-    let recent = Recent::read(&s, days, now).await.map_err(|e| ApiError::unavailable(&e))?;
-    let events = recent.events();
+    let kept =
+        answers.analyses.iter().find(|(k, a)| *k == (audience, days) && current(a.at_ms)).map(|(_, a)| a.clone());
+    let analysis = match kept {
+        Some(a) => a,
+        None => {
+            let a = Arc::new(analyse_recent(&s, days, now, audience).await?);
+            answers.analyses.retain(|(k, _)| *k != (audience, days));
+            if answers.analyses.len() >= MAX_ANALYSES {
+                answers.analyses.remove(0);
+            }
+            answers.analyses.push(((audience, days), a.clone()));
+            a
+        }
+    };
+    let spots = &analysis.spots;
     let config = HotspotConfig::default();
-    let spots = recent.analyse(&s, &config)?;
     let bands = spots.bands();
     if let Some(b) = band {
         if b >= bands.len() {
@@ -177,24 +222,23 @@ pub async fn hotspots(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: U
         let best: Vec<serde_json::Value> = spots.top(b, top).iter().map(|c| cell_json(c, label.clone())).collect();
         tops.push(serde_json::json!({"band": b, "label": label, "cells": best}));
     }
-    let publicity = publicity_focus(&s, &events);
     let body = serde_json::json!({
         "type": "FeatureCollection",
-        "analysed_at": crate::time_fmt::rfc3339_ms(now),
+        "analysed_at": crate::time_fmt::rfc3339_ms(analysis.at_ms),
         "days": days,
-        "events": events.len(),
+        "events": analysis.events,
         "cell_m": config.cell_m,
         "bandwidth_m": config.bandwidth_m,
         "bands": band_list,
         "features": features,
         "top": tops,
-        "publicity_focus": publicity,
+        "publicity_focus": analysis.publicity,
     });
     let body = axum::body::Bytes::from(body.to_string());
-    if answers.0.len() >= MAX_ANSWERS {
-        answers.0.clear();
+    if answers.bodies.len() >= MAX_ANSWERS {
+        answers.bodies.clear();
     }
-    answers.0.insert(key, (now, body.clone()));
+    answers.bodies.insert(key, (analysis.at_ms, body.clone()));
     Ok(json_bytes(body))
 }
 

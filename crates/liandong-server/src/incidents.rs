@@ -27,8 +27,8 @@ use crate::AppState;
 
 /// Who acts on an incident.
 enum Actor {
-    /// An operator or administrator: any step.
-    Operator(String),
+    /// An operator or administrator (name, role): any step.
+    Operator(String, Role),
     /// An officer's phone (its device key): the steps of its own task.
     Device(String),
 }
@@ -38,7 +38,7 @@ fn actor(s: &AppState, headers: &HeaderMap) -> Result<Actor, ApiError> {
         bearer(headers, None).ok_or_else(|| ApiError::unauthorized("authorization", "a bearer token is required"))?;
     if let Some(user) = s.tokens.user(&token) {
         return match user.role {
-            Role::Admin | Role::Operator => Ok(Actor::Operator(user.name.clone())),
+            Role::Admin | Role::Operator => Ok(Actor::Operator(user.name.clone(), user.role)),
             role => Err(ApiError::forbidden("authorization", format!("role {role:?} may not handle incidents"))),
         };
     }
@@ -94,7 +94,7 @@ fn default_priority() -> u8 {
 /// `POST /api/v1/incidents`: opens an incident (operators); from an alert already an open
 /// incident, answers that one (200, `existing`).
 pub async fn create(State(s): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
-    let Actor::Operator(name) = actor(&s, &headers)? else {
+    let Actor::Operator(name, role) = actor(&s, &headers)? else {
         return Err(ApiError::forbidden("authorization", "only operators open incidents"));
     };
     let n: NewIncident = read_json(&headers, body, 64 * 1024).await?;
@@ -110,14 +110,24 @@ pub async fn create(State(s): State<Arc<AppState>>, headers: HeaderMap, body: Bo
     }
     let alert = match n.alert_seq {
         Some(seq) => {
-            let alert = s.store.alerts_after(seq - 1, 1).await.map_err(|e| ApiError::unavailable(&e))?.pop();
+            let alert = s.store.alert(seq).await.map_err(|e| ApiError::unavailable(&e))?;
+            // An alert the operator's role may not see does not exist for them, as when
+            // acknowledging it.
             match alert {
-                Some(a) if a.seq == seq => Some(a),
+                Some(a) if crate::scope::sees_alert(role, &a.roles) => Some(a),
                 _ => return Err(ApiError::bad_request("alert_seq", format!("no alert {seq}"))),
             }
         }
         None => None,
     };
+    // Opening an incident from a tagged person's alert reads where they were: audited
+    // before the answer.
+    if let Some(subject) = alert.as_ref().and_then(crate::scope::tagged_subject) {
+        let what = format!("alert {} opened as an incident", n.alert_seq.unwrap_or_default());
+        let entry =
+            crate::scope::read_entry(&name, role.as_str(), "tagged_person_alert_read", &subject, &what, now_ms());
+        s.store.audit(&[entry]).await.map_err(|e| ApiError::unavailable(&e))?;
+    }
     let (lon, lat) = match (n.lon, n.lat, &alert) {
         (Some(lon), Some(lat), _) => (lon, lat),
         (None, None, Some(a)) => (a.lon, a.lat),
@@ -257,7 +267,7 @@ pub async fn act(
     })?;
     let officer_step = matches!(action, Action::Sign | Action::Depart | Action::Arrive | Action::Feedback);
     let (actor_name, actor_device) = match who {
-        Actor::Operator(name) => (name, None),
+        Actor::Operator(name, _) => (name, None),
         Actor::Device(d) if officer_step => (format!("device:{d}"), Some(d)),
         Actor::Device(_) => {
             return Err(ApiError::forbidden("action", format!("{} is the command centre's step", step.action)))
@@ -290,27 +300,54 @@ pub async fn act(
     run(&s, cmd).await
 }
 
-/// `GET /api/v1/incidents/{id}`: the incident and its timeline.
+/// `GET /api/v1/incidents/{id}`: the incident and its timeline. Operators and
+/// administrators read any incident, with the units recommended to send; a patrol leader
+/// or a post officer only the incidents assigned to their unit or in their area (a
+/// leader's: within `alerts.leader_radius_m` of the team's post; an officer's: the post's
+/// jurisdiction), without the recommendation. Any other incident does not exist for them.
 pub async fn get(
     State(s): State<Arc<AppState>>,
     Path(id): Path<i64>,
     headers: HeaderMap,
     uri: Uri,
 ) -> Result<Response, ApiError> {
-    crate::auth::require_user(
+    let user = crate::auth::require_user(
         &s.tokens,
         &headers,
         uri.query(),
         &[Role::Admin, Role::Operator, Role::PatrolLeader, Role::PostOfficer],
     )?;
-    match s.store.incident(id).await.map_err(|e| ApiError::unavailable(&e))? {
-        Some((inc, timeline)) => {
-            let open = inc.state != "closed" && inc.state != "cancelled";
-            let recommended = if open { recommend(&s, &inc).await? } else { serde_json::Value::Null };
-            let body = serde_json::json!({ "incident": inc, "timeline": timeline, "recommended": recommended });
-            Ok(Json(body).into_response())
+    let not_found = || ApiError::not_found(format!("no incident {id}"));
+    let (inc, timeline) = s.store.incident(id).await.map_err(|e| ApiError::unavailable(&e))?.ok_or_else(not_found)?;
+    let whole_county = matches!(user.role, Role::Admin | Role::Operator);
+    if !whole_county && !in_field_scope(&s, user, &inc) {
+        return Err(not_found());
+    }
+    let open = inc.state != "closed" && inc.state != "cancelled";
+    let recommended = if open && whole_county { recommend(&s, &inc).await? } else { serde_json::Value::Null };
+    let body = serde_json::json!({ "incident": inc, "timeline": timeline, "recommended": recommended });
+    Ok(Json(body).into_response())
+}
+
+/// Whether a patrol leader or a post officer may read an incident: assigned to their
+/// unit, or in their area.
+fn in_field_scope(s: &AppState, user: &crate::auth::User, inc: &IncidentRow) -> bool {
+    let Some(unit) = user.unit_id.as_deref() else { return false };
+    if inc.assigned_unit.as_deref() == Some(unit) {
+        return true;
+    }
+    let Ok(place) = Position::new(inc.lon, inc.lat) else { return false };
+    match user.role {
+        Role::PatrolLeader => {
+            let radius_m = f64::from(s.config.alerts.leader_radius_m);
+            radius_m > 0.0
+                && crate::planning::team_base(s, unit).is_some_and(|base| base.haversine_m(place) <= radius_m)
         }
-        None => Err(ApiError::not_found(format!("no incident {id}"))),
+        Role::PostOfficer => {
+            let e = s.enricher.enrich(place);
+            s.enricher.view(&e, &[], &[]).post.is_some_and(|p| p.id == unit)
+        }
+        _ => false,
     }
 }
 

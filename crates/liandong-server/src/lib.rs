@@ -20,6 +20,7 @@ pub mod planning;
 pub mod reports;
 pub mod retention;
 pub mod routes;
+pub mod scope;
 pub mod time_fmt;
 pub mod tracks;
 pub mod zones;

@@ -26,6 +26,7 @@ use crate::auth::{bearer, Role};
 use crate::error::ApiError;
 use crate::pipeline::Item;
 use crate::time_fmt::now_ms;
+use crate::zones::TaggedPhone;
 use crate::AppState;
 
 /// One committed event as the feed carries it.
@@ -42,8 +43,9 @@ pub struct FeedEvent {
 /// The kind of a feed event, with what its visibility depends on.
 #[derive(Debug)]
 pub enum What {
-    /// A unit's position: visible by unit.
-    Position { unit_id: Option<Arc<str>> },
+    /// A unit's position: visible by unit; a tagged person's phone only to the roles on
+    /// the person's record.
+    Position { unit_id: Option<Arc<str>>, tagged: Option<Arc<TaggedPhone>> },
     /// An alert: visible to the roles it names (administrators see every alert).
     Alert { roles: Arc<[String]> },
     /// An incident's change: visible to the whole-county roles and the assigned unit.
@@ -58,8 +60,15 @@ pub enum What {
 }
 
 impl FeedEvent {
-    pub fn position(seq: i64, lon: f64, lat: f64, unit_id: Option<Arc<str>>, message: Arc<str>) -> FeedEvent {
-        FeedEvent { seq, lon, lat, what: What::Position { unit_id }, message }
+    pub fn position(
+        seq: i64,
+        lon: f64,
+        lat: f64,
+        unit_id: Option<Arc<str>>,
+        tagged: Option<Arc<TaggedPhone>>,
+        message: Arc<str>,
+    ) -> FeedEvent {
+        FeedEvent { seq, lon, lat, what: What::Position { unit_id, tagged }, message }
     }
 
     pub fn alert(seq: i64, lon: f64, lat: f64, roles: Arc<[String]>, message: Arc<str>) -> FeedEvent {
@@ -166,7 +175,7 @@ impl Filter {
 
     fn admits_event(&self, e: &FeedEvent) -> bool {
         match &e.what {
-            What::Position { unit_id } => self.admits(e.lon, e.lat, unit_id.as_ref()),
+            What::Position { unit_id, tagged } => self.admits(e.lon, e.lat, unit_id.as_ref(), tagged.as_deref()),
             What::Alert { roles } => self.admits_alert(e.lon, e.lat, roles),
             What::Incident { unit_id } => self.admits_incident(e.lon, e.lat, unit_id.as_ref()),
             What::Route { team_id } => self.admits_route(team_id.as_ref()),
@@ -203,11 +212,14 @@ impl Filter {
         entitled && in_area && self.alerts && self.in_view(lon, lat)
     }
 
-    fn admits(&self, lon: f64, lat: f64, unit: Option<&Arc<str>>) -> bool {
-        let in_scope = match &self.scope {
-            Scope::All => true,
-            Scope::Unit(u) => unit.is_some_and(|d| d == u),
-            Scope::Nothing => false,
+    /// A position of a device of `unit`; of a tagged person's phone when `tagged`, which
+    /// only the roles on the person's record see, whatever their scope.
+    fn admits(&self, lon: f64, lat: f64, unit: Option<&Arc<str>>, tagged: Option<&TaggedPhone>) -> bool {
+        let in_scope = match (tagged, &self.scope) {
+            (Some(t), _) => self.role.is_some_and(|r| crate::scope::role_entitled(r, &t.roles)),
+            (None, Scope::All) => true,
+            (None, Scope::Unit(u)) => unit.is_some_and(|d| d == u),
+            (None, Scope::Nothing) => false,
         };
         in_scope && self.positions && self.in_view(lon, lat)
     }
@@ -285,6 +297,8 @@ struct Client {
     /// A patrol leader's socket (user token or the leader's phone): who acts, and the
     /// team whose routes it may acknowledge.
     leader_of: Option<(String, String)>,
+    /// Reads of tagged persons' phones on this connection, audited.
+    audit: ReadAudit,
 }
 
 /// `GET /api/v1/live`: the websocket upgrade. Authentication and the query are checked
@@ -300,7 +314,9 @@ pub async fn live(
         .ok_or_else(|| ApiError::unauthorized("token", "a bearer token or ?token= is required"))?;
     let mut leader_of = None;
     let mut area = None;
+    let actor: String;
     let (scope, role, device, gateway) = if let Some(user) = s.tokens.user(&token) {
+        actor = user.name.clone();
         if let (Role::PatrolLeader, Some(team)) = (user.role, &user.unit_id) {
             leader_of = Some((user.name.clone(), team.clone()));
             let radius_m = f64::from(s.config.alerts.leader_radius_m);
@@ -322,6 +338,7 @@ pub async fn live(
         match devices.by_key(&token) {
             // A device sees its own unit, so a patrol member's phone shows its team.
             Some(d) => {
+                actor = format!("device:{}", d.device_id);
                 if let (true, Some(team)) = (d.kind == "patrol_leader", &d.unit_id) {
                     leader_of = Some((format!("device:{}", d.device_id), team.clone()));
                 }
@@ -355,8 +372,13 @@ pub async fn live(
             _ => {}
         }
     }
-    let client =
-        Client { filter: Filter { scope, role, bbox, positions, alerts, incidents, area }, device, gateway, leader_of };
+    let client = Client {
+        filter: Filter { scope, role, bbox, positions, alerts, incidents, area },
+        device,
+        gateway,
+        leader_of,
+        audit: ReadAudit::new(actor, role),
+    };
     let shutdown = s.shutdown.clone();
     // The library's default buffers (128 KiB each way, allocated up front) would cost
     // 10,000 idle operators' screens more than a gigabyte; clients send small
@@ -423,9 +445,9 @@ async fn serve_client(
     // Subscribe before reading the snapshot or the store: see the module comment.
     let mut events = s.hub.subscribe();
     let mut sent_seq = match since {
-        Some(n) => replay_or_snapshot(s, &mut tx, &client.filter, n).await?,
+        Some(n) => replay_or_snapshot(s, &mut tx, &client.filter, &mut client.audit, n).await?,
         None => {
-            let (seq, w) = send_snapshot(s, &mut tx, &client.filter, None).await?;
+            let (seq, w) = send_snapshot(s, &mut tx, &client.filter, &mut client.audit, None).await?;
             if w != Written::Done {
                 // A client that cannot take its first snapshot promptly is given the
                 // full write timeout, then dropped.
@@ -462,7 +484,7 @@ async fn serve_client(
                             None => Written::Done,
                             Some(Reply::Text(t)) => try_write(&mut tx, vec![Message::Text(t.into())]).await?,
                             Some(Reply::Resubscribed) => {
-                                let (seq, w) = send_snapshot(s, &mut tx, &client.filter, Some("subscription_changed")).await?;
+                                let (seq, w) = send_snapshot(s, &mut tx, &client.filter, &mut client.audit, Some("subscription_changed")).await?;
                                 sent_seq = seq;
                                 w
                             }
@@ -478,7 +500,7 @@ async fn serve_client(
                 if std::mem::take(&mut resync_when_drained) {
                     events = events.resubscribe();
                     s.metrics.live_resyncs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let (seq, w) = send_snapshot(s, &mut tx, &client.filter, Some("resync")).await?;
+                    let (seq, w) = send_snapshot(s, &mut tx, &client.filter, &mut client.audit, Some("resync")).await?;
                     sent_seq = seq;
                     note(w, &mut congested, &mut resync_when_drained);
                 }
@@ -495,6 +517,9 @@ async fn serve_client(
                         } else if e.seq > sent_seq {
                             sent_seq = e.seq;
                             if client.filter.admits_event(&e) {
+                                if let What::Position { tagged: Some(phone), .. } = &e.what {
+                                    client.audit.note(phone, "live");
+                                }
                                 batch.push(Message::Text(Utf8Bytes::from(&*e.message)));
                             }
                         }
@@ -502,6 +527,7 @@ async fn serve_client(
                             next = events.try_recv().ok();
                         }
                     }
+                    client.audit.flush(s).await?;
                     if !batch.is_empty() {
                         s.metrics.live_messages.fetch_add(batch.len() as u64, std::sync::atomic::Ordering::Relaxed);
                         let w = try_write(&mut tx, batch).await?;
@@ -512,7 +538,7 @@ async fn serve_client(
                     tracing::info!(missed, "live client fell behind; resync");
                     s.metrics.live_resyncs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     events = events.resubscribe();
-                    let (seq, w) = send_snapshot(s, &mut tx, &client.filter, Some("resync")).await?;
+                    let (seq, w) = send_snapshot(s, &mut tx, &client.filter, &mut client.audit, Some("resync")).await?;
                     sent_seq = seq;
                     note(w, &mut congested, &mut resync_when_drained);
                 }
@@ -598,22 +624,78 @@ async fn send_snapshot(
     s: &AppState,
     tx: &mut Sink,
     filter: &Filter,
+    audit: &mut ReadAudit,
     reason: Option<&str>,
 ) -> Result<(i64, Written), ClientError> {
     // Collect the devices' JSON under the lock (cheap `Arc` clones), build outside it.
-    let (seq, devices) = {
+    let (seq, devices, tagged) = {
         let live = s.live.read().unwrap_or_else(|e| e.into_inner());
+        let zones = s.zones.read().unwrap_or_else(|e| e.into_inner());
+        let mut tagged = Vec::new();
         let devices: Vec<Arc<str>> = live
             .devices
-            .values()
-            .filter(|d| filter.admits(d.lon, d.lat, d.unit_id.as_ref()))
-            .map(|d| d.json.clone())
+            .iter()
+            .filter(|(id, d)| {
+                let phone = zones.tagged_phone(id);
+                let admitted = filter.admits(d.lon, d.lat, d.unit_id.as_ref(), phone.as_deref());
+                if let (true, Some(p)) = (admitted, phone) {
+                    tagged.push(p);
+                }
+                admitted
+            })
+            .map(|(_, d)| d.json.clone())
             .collect();
-        (live.seq, devices)
+        (live.seq, devices, tagged)
     };
+    for phone in &tagged {
+        audit.note(phone, "snapshot");
+    }
+    audit.flush(s).await?;
     let kind = if reason == Some("resync") { "resync" } else { "snapshot" };
     let reason = reason.map_or(String::new(), |r| format!(",\"reason\":\"{r}\""));
     Ok((seq, try_write(tx, snapshot_messages(kind, seq, &reason, &devices)).await?))
+}
+
+/// The audit of a connection's reads of tagged persons' phones: the first time a
+/// connection is sent a person's position (in a snapshot, a replay or live), the read is
+/// written to the audit log before the message goes out; later positions of the same
+/// person on the same connection are the same read.
+struct ReadAudit {
+    actor: String,
+    role: &'static str,
+    seen: std::collections::HashSet<String>,
+    pending: Vec<liandong_store::AuditEntry>,
+}
+
+impl ReadAudit {
+    fn new(actor: String, role: Option<&'static str>) -> ReadAudit {
+        ReadAudit { actor, role: role.unwrap_or("device"), seen: Default::default(), pending: Vec::new() }
+    }
+
+    fn note(&mut self, phone: &TaggedPhone, how: &str) {
+        if self.seen.insert(phone.person_id.clone()) {
+            let what = format!("the phone's positions on the live feed ({how})");
+            let entry = crate::scope::read_entry(
+                &self.actor,
+                self.role,
+                "tagged_person_position_read",
+                &phone.person_id,
+                &what,
+                now_ms(),
+            );
+            self.pending.push(entry);
+        }
+    }
+
+    /// Writes what was noted; an audit that cannot be written stops the delivery.
+    async fn flush(&mut self, s: &AppState) -> Result<(), ClientError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let entries = std::mem::take(&mut self.pending);
+        s.store.audit(&entries).await?;
+        Ok(())
+    }
 }
 
 /// A snapshot in parts of at most about [`SNAPSHOT_PART_BYTES`] each (`part`, `parts`):
@@ -650,7 +732,13 @@ fn snapshot_messages(kind: &str, seq: i64, reason: &str, devices: &[Arc<str>]) -
 
 /// Replays what a reconnecting client missed after `since`, from the store; or sends a
 /// snapshot (and says why) when `since` is ahead of the feed or too far behind.
-async fn replay_or_snapshot(s: &AppState, tx: &mut Sink, filter: &Filter, since: i64) -> Result<i64, ClientError> {
+async fn replay_or_snapshot(
+    s: &AppState,
+    tx: &mut Sink,
+    filter: &Filter,
+    audit: &mut ReadAudit,
+    since: i64,
+) -> Result<i64, ClientError> {
     let head = s.live.read().unwrap_or_else(|e| e.into_inner()).seq;
     let reason = if since > head {
         Some("since_ahead_of_feed")
@@ -660,7 +748,7 @@ async fn replay_or_snapshot(s: &AppState, tx: &mut Sink, filter: &Filter, since:
         None
     };
     if let Some(reason) = reason {
-        let (seq, w) = send_snapshot(s, tx, filter, Some(reason)).await?;
+        let (seq, w) = send_snapshot(s, tx, filter, audit, Some(reason)).await?;
         if w != Written::Done {
             tokio::time::timeout(WRITE_TIMEOUT, tx.flush())
                 .await
@@ -680,11 +768,16 @@ async fn replay_or_snapshot(s: &AppState, tx: &mut Sink, filter: &Filter, since:
         let alert_acks = s.store.alert_acks_after(sent, PAGE).await?;
         let mut page: Vec<(i64, Option<Message>)> = {
             let devices = s.devices.read().unwrap_or_else(|e| e.into_inner());
+            let zones = s.zones.read().unwrap_or_else(|e| e.into_inner());
             let positions = rows.iter().map(|r| {
                 let unit = devices.get(&r.device_id).and_then(|d| d.unit_id.as_deref()).map(Arc::<str>::from);
-                let msg = filter
-                    .admits(r.lon, r.lat, unit.as_ref())
-                    .then(|| Message::Text(position_message(r.seq, &crate::pipeline::report_json(r)).into()));
+                let phone = zones.tagged_phone(&r.device_id);
+                let admitted = filter.admits(r.lon, r.lat, unit.as_ref(), phone.as_deref());
+                if let (true, Some(p)) = (admitted, &phone) {
+                    audit.note(p, "replay");
+                }
+                let msg =
+                    admitted.then(|| Message::Text(position_message(r.seq, &crate::pipeline::report_json(r)).into()));
                 (r.seq, msg)
             });
             let alerts = alerts.iter().map(|a| {
@@ -713,6 +806,7 @@ async fn replay_or_snapshot(s: &AppState, tx: &mut Sink, filter: &Filter, since:
         page.truncate(PAGE as usize);
         let Some(last) = page.last().map(|(seq, _)| *seq) else { break };
         let batch: Vec<Message> = page.into_iter().filter_map(|(_, m)| m).collect();
+        audit.flush(s).await?;
         if !batch.is_empty() {
             write(tx, batch).await?;
         }
@@ -853,10 +947,10 @@ mod tests {
             incidents: true,
             area: None,
         };
-        assert!(f.admits(107.1, 30.6, Some(&team)));
-        assert!(!f.admits(107.1, 30.6, Some(&Arc::from("team-02"))), "another team");
-        assert!(!f.admits(107.3, 30.6, Some(&team)), "outside the viewport");
-        assert!(!f.admits(107.1, 30.6, None), "a device with no unit");
+        assert!(f.admits(107.1, 30.6, Some(&team), None));
+        assert!(!f.admits(107.1, 30.6, Some(&Arc::from("team-02")), None), "another team");
+        assert!(!f.admits(107.3, 30.6, Some(&team), None), "outside the viewport");
+        assert!(!f.admits(107.1, 30.6, None, None), "a device with no unit");
         let all = Filter {
             scope: Scope::All,
             role: Some("operator"),
@@ -870,9 +964,18 @@ mod tests {
         assert!(all.admits_alert(107.1, 30.6, &roles));
         assert!(!f.admits_alert(107.1, 30.6, &roles), "a patrol leader is not named by the alert");
         assert!(!Filter { alerts: false, ..all.clone() }.admits_alert(107.1, 30.6, &roles));
-        assert!(all.admits(107.1, 30.6, None));
-        assert!(!Filter { positions: false, ..all.clone() }.admits(107.1, 30.6, None));
-        assert!(!Filter { scope: Scope::Nothing, ..all }.admits(107.1, 30.6, None));
+        assert!(all.admits(107.1, 30.6, None, None));
+        assert!(!Filter { positions: false, ..all.clone() }.admits(107.1, 30.6, None, None));
+        assert!(!Filter { scope: Scope::Nothing, ..all.clone() }.admits(107.1, 30.6, None, None));
+
+        // A tagged person's phone: only the roles on the record, whatever the scope.
+        let phone = TaggedPhone { person_id: "p1".into(), roles: vec!["partner".into()] };
+        assert!(!all.admits(107.1, 30.6, None, Some(&phone)), "an operator not on the record");
+        let partner = Filter { scope: Scope::Nothing, role: Some("partner"), ..all.clone() };
+        assert!(partner.admits(107.1, 30.6, None, Some(&phone)), "the partner on the record");
+        assert!(!partner.admits(107.1, 30.6, None, None), "but no other unit");
+        assert!(Filter { role: Some("admin"), ..all.clone() }.admits(107.1, 30.6, None, Some(&phone)));
+        assert!(!Filter { role: None, ..all.clone() }.admits(107.1, 30.6, None, Some(&phone)), "a device");
 
         // A leader named by the alert, with an 8 km area around the team's post at
         // (107.1, 30.6): 0.07° of latitude is 7.8 km, 0.08° is 8.9 km.

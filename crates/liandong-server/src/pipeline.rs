@@ -647,7 +647,8 @@ impl Sequencer {
                     self.stale.remove(&r.device_id);
                 }
                 let message = Arc::from(position_message(r.seq, &json));
-                self.hub.publish(FeedEvent::position(r.seq, r.lon, r.lat, unit, message));
+                let tagged = self.zones.read().unwrap_or_else(|e| e.into_inner()).tagged_phone(&r.device_id);
+                self.hub.publish(FeedEvent::position(r.seq, r.lon, r.lat, unit, tagged, message));
             }
             Caught::Alert(a) => {
                 let roles: Arc<[String]> = a.roles.into();
@@ -963,12 +964,16 @@ impl Sequencer {
                     live.devices.extend(fresh);
                     live.seq = seq - 1;
                 }
+                let zones = self.zones.clone();
+                let zones = zones.read().unwrap_or_else(|e| e.into_inner());
                 for p in publish {
                     match p {
                         Publish::Position(i) => {
                             let r = &rows[i];
                             let message = Arc::from(position_message(r.seq, &jsons[i]));
-                            self.hub.publish(FeedEvent::position(r.seq, r.lon, r.lat, units[i].clone(), message));
+                            let tagged = zones.tagged_phone(&r.device_id);
+                            let unit = units[i].clone();
+                            self.hub.publish(FeedEvent::position(r.seq, r.lon, r.lat, unit, tagged, message));
                         }
                         Publish::Alert(e) | Publish::Incident(e) | Publish::Route(e) => self.hub.publish(e),
                     }

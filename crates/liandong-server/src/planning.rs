@@ -12,7 +12,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use liandong_core::hotspot::{HotspotConfig, Hotspots};
+use liandong_core::hotspot::Hotspots;
 use liandong_core::map::{CountyMap, Line};
 use liandong_core::plan::{plan, route_coverage, Candidate, Mandatory, Plan, PlanRequest, PlannerConfig, StopKind};
 use liandong_core::road::RoadGraph;
@@ -21,7 +21,7 @@ use liandong_store::RoutePlanRow;
 
 use crate::auth::{require_user, Role};
 use crate::error::ApiError;
-use crate::hotspots::{cell_json, publicity_focus, Recent};
+use crate::hotspots::{analyse_recent, cell_json};
 use crate::live::FeedEvent;
 use crate::patrol::{map_teams, plan_json, route_team};
 use crate::pipeline::{RouteCommand, UNCHANGED_PLAN};
@@ -71,8 +71,9 @@ pub async fn current_hotspot_layer(s: &AppState) -> Result<HotspotLayer, ApiErro
         }
     }
     let days = s.config.planning.days;
-    let recent = Recent::read(s, i64::from(days), now).await.map_err(|e| ApiError::unavailable(&e))?;
-    let layer = hotspot_layer(&recent.analyse(s, &HotspotConfig::default())?, days, now);
+    // The layer is shown to operators and administrators: it counts what operators see.
+    let analysis = analyse_recent(s, i64::from(days), now, Role::Operator).await?;
+    let layer = hotspot_layer(&analysis.spots, days, now);
     *s.hotspot_layer.write().unwrap_or_else(|e| e.into_inner()) = Some(layer.clone());
     Ok(layer)
 }
@@ -306,9 +307,10 @@ fn team_outcome(
 pub async fn run(s: &Arc<AppState>, trigger: &str) -> Result<serde_json::Value, ApiError> {
     let cfg = s.config.planning;
     let now = now_ms();
-    let recent = Recent::read(s, i64::from(cfg.days), now).await.map_err(|e| ApiError::unavailable(&e))?;
-    let spots = Arc::new(recent.analyse(s, &HotspotConfig::default())?);
-    let events = recent.events();
+    // Plans and the announced analysis are seen by operators: they count what operators
+    // see (no alert restricted to other roles weighs on a route).
+    let analysis = analyse_recent(s, i64::from(cfg.days), now, Role::Operator).await?;
+    let spots = analysis.spots.clone();
     let band = spots.bands().band_of(now);
     let label = spots.bands().get(band).map(|b| b.label()).unwrap_or_default();
     let top: Vec<serde_json::Value> =
@@ -317,11 +319,11 @@ pub async fn run(s: &Arc<AppState>, trigger: &str) -> Result<serde_json::Value, 
         "type": "hotspots",
         "analysed_at": rfc3339_ms(now),
         "days": cfg.days,
-        "events": events.len(),
+        "events": analysis.events,
         "band": band,
         "band_label": label,
         "top": {"type": "FeatureCollection", "features": top},
-        "publicity_focus": publicity_focus(s, &events),
+        "publicity_focus": analysis.publicity,
     });
     s.hub.publish(FeedEvent::notice(Arc::from(notice.to_string())));
     *s.hotspot_layer.write().unwrap_or_else(|e| e.into_inner()) = Some(hotspot_layer(&spots, cfg.days, now));
@@ -348,10 +350,10 @@ pub async fn run(s: &Arc<AppState>, trigger: &str) -> Result<serde_json::Value, 
         };
         teams.push(outcome);
     }
-    tracing::info!(trigger, events = events.len(), band = %label, pushed, "planning run");
+    tracing::info!(trigger, events = analysis.events, band = %label, pushed, "planning run");
     Ok(serde_json::json!({
         "analysed_at": rfc3339_ms(now),
-        "events": events.len(),
+        "events": analysis.events,
         "band": band,
         "band_label": label,
         "pushed": pushed,
@@ -403,9 +405,7 @@ pub async fn replan(
 ) -> Result<Response, ApiError> {
     let user = require_user(&s.tokens, &headers, uri.query(), &[Role::Operator, Role::Admin])?;
     let now = now_ms();
-    let recent =
-        Recent::read(&s, i64::from(s.config.planning.days), now).await.map_err(|e| ApiError::unavailable(&e))?;
-    let spots = Arc::new(recent.analyse(&s, &HotspotConfig::default())?);
+    let spots = analyse_recent(&s, i64::from(s.config.planning.days), now, Role::Operator).await?.spots;
     let tp = plan_team(&s, &team_id, &spots, now).await?;
     let row = push(&s, &tp, now, &user.name, false).await?;
     Ok((StatusCode::CREATED, Json(serde_json::json!({"plan": plan_json(&row)}))).into_response())

@@ -185,7 +185,7 @@ pub async fn close_mediation(
 /// and the success rate, reports by category. Bounds are RFC 3339 or unix ms (default:
 /// everything); periods are `hour`, `day`, `week`, `month` in China time.
 pub async fn statistics(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
-    require_user(&s.tokens, &headers, uri.query(), &[Role::Partner, Role::Operator, Role::Admin])?;
+    let user = require_user(&s.tokens, &headers, uri.query(), &[Role::Partner, Role::Operator, Role::Admin])?;
     let (mut from, mut to, mut period) = (0i64, i64::MAX, Period::Day);
     for (k, v) in form_urlencoded::parse(uri.query().unwrap_or("").as_bytes()) {
         let t = || liandong_ingest::parse_timestamp(&v).map_err(|e| ApiError::bad_request(k.to_string(), e));
@@ -205,7 +205,10 @@ pub async fn statistics(State(s): State<Arc<AppState>>, headers: HeaderMap, uri:
     let unavailable = |e: liandong_store::StoreError| ApiError::unavailable(&e);
     let mediation = s.store.mediation_stats(from, to).await.map_err(unavailable)?;
     let incidents = s.store.incident_facts(from, to).await.map_err(unavailable)?;
-    let alerts = s.store.alert_facts(from, to).await.map_err(unavailable)?;
+    let mut alerts = s.store.alert_facts(from, to).await.map_err(unavailable)?;
+    // Each caller counts only the alerts their role is told of: the judicial office does
+    // not learn how many watch-list hits each township had.
+    alerts.retain(|a| crate::scope::sees_alert(user.role, &a.roles));
     let township = |t: &Option<String>| t.clone().unwrap_or_else(|| "(outside)".into());
     let incident_groups = |key: &dyn Fn(&IncidentFacts) -> String| {
         let mut groups: BTreeMap<String, Vec<&IncidentFacts>> = BTreeMap::new();

@@ -303,9 +303,13 @@ struct DeviceView<'a> {
     last: Option<&'a RawValue>,
 }
 
-/// `GET /api/v1/devices`: every device with its last committed report.
+/// `GET /api/v1/devices`: the devices the caller may see, with their last committed
+/// report: every device for operators and administrators, except tagged persons' phones,
+/// which only the roles on the person's record see (a partner sees only those). Each
+/// tagged phone listed is an audited read.
 pub async fn list_devices(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
-    require_user(&s.tokens, &headers, uri.query(), &[Role::Admin, Role::Operator])?;
+    let user = require_user(&s.tokens, &headers, uri.query(), &[Role::Admin, Role::Operator, Role::Partner])?;
+    let role = user.role.as_str();
     let last: Vec<(String, Arc<str>)> = {
         let live = s.live.read().unwrap_or_else(|e| e.into_inner());
         live.devices.iter().map(|(id, d)| (id.clone(), d.json.clone())).collect()
@@ -314,11 +318,30 @@ pub async fn list_devices(State(s): State<Arc<AppState>>, headers: HeaderMap, ur
         .iter()
         .filter_map(|(id, json)| Some((id.as_str(), RawValue::from_string(json.to_string()).ok()?)))
         .collect();
-    let devices = s.devices.read().unwrap_or_else(|e| e.into_inner());
-    let mut list: Vec<DeviceView> =
-        devices.all().map(|d| DeviceView { device: d, last: raw.get(d.device_id.as_str()).map(|b| &**b) }).collect();
-    list.sort_by(|a, b| a.device.device_id.cmp(&b.device.device_id));
-    Ok(Json(serde_json::json!({ "devices": list })).into_response())
+    let mut audit = Vec::new();
+    let now = now_ms();
+    let body = {
+        let devices = s.devices.read().unwrap_or_else(|e| e.into_inner());
+        let zones = s.zones.read().unwrap_or_else(|e| e.into_inner());
+        let mut list: Vec<DeviceView> = devices
+            .all()
+            .filter(|d| match zones.tagged_phone(&d.device_id) {
+                Some(phone) if crate::scope::role_entitled(role, &phone.roles) => {
+                    let what = format!("device {} in the device list", d.device_id);
+                    let action = "tagged_person_position_read";
+                    audit.push(crate::scope::read_entry(&user.name, role, action, &phone.person_id, &what, now));
+                    true
+                }
+                Some(_) => false,
+                None => user.role != Role::Partner,
+            })
+            .map(|d| DeviceView { device: d, last: raw.get(d.device_id.as_str()).map(|b| &**b) })
+            .collect();
+        list.sort_by(|a, b| a.device.device_id.cmp(&b.device.device_id));
+        serde_json::to_vec(&serde_json::json!({ "devices": list })).map_err(|e| ApiError::internal(&e))?
+    };
+    s.store.audit(&audit).await.map_err(|e| ApiError::unavailable(&e))?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
 /// `POST /api/v1/devices`: registers or updates a device. The key is returned here

@@ -10,7 +10,6 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use liandong_core::alerts::WatchKind;
 use liandong_core::track::{fuse, Sighting};
-use liandong_store::AuditEntry;
 
 use crate::auth::{require_user, Role};
 use crate::error::ApiError;
@@ -55,23 +54,23 @@ pub async fn get_track(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: 
         _ => return Err(ApiError::bad_request("plate", "give exactly one of plate and person")),
     };
     let role = user.role.as_str();
+    // A tagged person the caller may not see is answered exactly as a person nobody saw:
+    // neither the status code nor the reason tells them apart.
+    let unseen = || {
+        let reason = format!("no sightings of {field} {value} in the period");
+        ApiError::new(axum::http::StatusCode::NOT_FOUND, field, reason)
+    };
     if is_person {
         let tagged = s.store.tagged_persons().await.map_err(|e| ApiError::unavailable(&e))?;
         match tagged.iter().find(|p| p.person_id == value) {
-            Some(p) if role == "admin" || p.roles.iter().any(|r| r == role) => {
-                let audit = AuditEntry {
-                    at_ms: now,
-                    actor: user.name.clone(),
-                    action: "tagged_person_track_read".into(),
-                    subject: value.clone(),
-                    detail: format!("role {role}"),
-                };
-                s.store.audit(&[audit]).await.map_err(|e| ApiError::unavailable(&e))?;
+            Some(p) if crate::scope::role_entitled(role, &p.roles) => {
+                let entry =
+                    crate::scope::read_entry(&user.name, role, "tagged_person_track_read", &value, "fused track", now);
+                s.store.audit(&[entry]).await.map_err(|e| ApiError::unavailable(&e))?;
             }
-            Some(_) => return Err(ApiError::forbidden("person", format!("role {role} may not see this person"))),
-            None if user.role == Role::Partner => {
-                return Err(ApiError::forbidden("person", "partners see only the tagged persons entitled to them"))
-            }
+            Some(_) => return Err(unseen()),
+            // Partners see only the tagged persons entitled to them.
+            None if user.role == Role::Partner => return Err(unseen()),
             None => {}
         }
     } else if user.role == Role::Partner {
@@ -88,10 +87,7 @@ pub async fn get_track(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: 
             })
             .collect()
     };
-    let Some(track) = fuse(sightings) else {
-        let reason = format!("no sightings of {field} {value} in the period");
-        return Err(ApiError::new(axum::http::StatusCode::NOT_FOUND, field, reason));
-    };
+    let Some(track) = fuse(sightings) else { return Err(unseen()) };
     let mut properties = track_json(&track);
     let coordinates = properties.as_object_mut().and_then(|p| p.remove("coordinates")).unwrap_or_default();
     let geometry = if track.points.len() == 1 {

@@ -29,8 +29,17 @@ pub struct TaggedZones {
 pub struct ZoneBook {
     by_person: HashMap<String, Arc<TaggedZones>>,
     by_device: HashMap<String, Arc<TaggedZones>>,
-    /// Every tagged person's phone, rules or not: never offered as a unit to dispatch.
-    tagged_devices: HashMap<String, String>,
+    /// Every tagged person's phone, rules or not: never offered as a unit to dispatch,
+    /// and its positions are seen only by the roles on the person's record.
+    tagged_devices: HashMap<String, Arc<TaggedPhone>>,
+}
+
+/// A tagged person's phone: whose it is and who may see where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaggedPhone {
+    pub person_id: String,
+    /// The roles on the person's record.
+    pub roles: Vec<String>,
 }
 
 pub type SharedZones = Arc<RwLock<ZoneBook>>;
@@ -115,9 +124,10 @@ impl ZoneBook {
     pub fn upsert(&mut self, p: &TaggedPerson, rules: Vec<ZoneRule>, rule_text: Vec<String>) {
         self.by_device.retain(|_, z| z.person_id != p.person_id);
         self.by_person.remove(&p.person_id);
-        self.tagged_devices.retain(|_, person| person != &p.person_id);
+        self.tagged_devices.retain(|_, phone| phone.person_id != p.person_id);
         if let Some(d) = &p.device_id {
-            self.tagged_devices.insert(d.clone(), p.person_id.clone());
+            let phone = TaggedPhone { person_id: p.person_id.clone(), roles: p.roles.clone() };
+            self.tagged_devices.insert(d.clone(), Arc::new(phone));
         }
         if rules.is_empty() {
             return;
@@ -146,6 +156,11 @@ impl ZoneBook {
     /// Whether the device is a tagged person's phone.
     pub fn is_tagged_device(&self, device_id: &str) -> bool {
         self.tagged_devices.contains_key(device_id)
+    }
+
+    /// The tagged person whose phone the device is, with the roles entitled to them.
+    pub fn tagged_phone(&self, device_id: &str) -> Option<Arc<TaggedPhone>> {
+        self.tagged_devices.get(device_id).cloned()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -224,5 +239,6 @@ mod tests {
         assert!(book.person("p1").is_none() && book.device("phone-b").is_none() && book.is_empty());
         assert!(book.is_tagged_device("phone-b"), "a phone stays a tagged person's phone without rules");
         assert!(!book.is_tagged_device("phone-a"));
+        assert_eq!(book.tagged_phone("phone-b").map(|t| t.roles.clone()), Some(vec!["partner".to_owned()]));
     }
 }

@@ -93,6 +93,8 @@ pub struct AlertFact {
     pub priority: i64,
     pub township: Option<String>,
     pub time_ms: i64,
+    /// The roles that may see the alert: statistics count, for each caller, only these.
+    pub roles: Vec<String>,
 }
 
 /// One read of a plate or a face by a camera.
@@ -206,7 +208,7 @@ impl SqliteStore {
     /// Alerts raised in `[from_ms, to_ms]`, oldest first.
     pub async fn alert_facts(&self, from_ms: i64, to_ms: i64) -> Result<Vec<AlertFact>, StoreError> {
         let rows = sqlx::query(
-            "SELECT seq, rule, priority, township, time_ms FROM alerts WHERE time_ms BETWEEN ? AND ? ORDER BY time_ms, seq",
+            "SELECT seq, rule, priority, township, time_ms, roles FROM alerts WHERE time_ms BETWEEN ? AND ? ORDER BY time_ms, seq",
         )
         .bind(from_ms)
         .bind(to_ms)
@@ -221,6 +223,7 @@ impl SqliteStore {
                 priority: r.get(2),
                 township: r.get(3),
                 time_ms: r.get(4),
+                roles: serde_json::from_str(r.get::<&str, _>(5)).unwrap_or_default(),
             })
             .collect())
     }

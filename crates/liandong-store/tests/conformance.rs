@@ -1028,6 +1028,9 @@ async fn alert_facts_are_in_time_then_sequence_order(store: Store) {
         ("watchlist_plate", 1, Some("竹阳街道"))
     );
     assert_eq!((facts[1].rule.as_str(), facts[1].priority, facts[1].township.as_deref()), ("tagged_zone", 2, None));
+    // Each fact names the roles that may see its alert, so statistics count per caller.
+    assert_eq!(facts[0].roles, alert(12, 500).roles);
+    assert!(!facts[0].roles.is_empty());
     assert_eq!(store.alert_facts(501, 899).await.unwrap(), vec![]);
     assert_eq!(store.alert_facts(0, 10_000).await.unwrap().len(), 5);
 }

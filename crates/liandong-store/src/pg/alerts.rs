@@ -112,7 +112,7 @@ impl PgStore {
     /// Alerts raised in `[from_ms, to_ms]`, oldest first.
     pub async fn alert_facts(&self, from_ms: i64, to_ms: i64) -> Result<Vec<AlertFact>, StoreError> {
         let rows = sqlx::query(
-            "SELECT seq, rule, priority, township, time_ms FROM alerts WHERE time_ms BETWEEN $1 AND $2 ORDER BY time_ms, seq",
+            "SELECT seq, rule, priority, township, time_ms, roles FROM alerts WHERE time_ms BETWEEN $1 AND $2 ORDER BY time_ms, seq",
         )
         .bind(from_ms)
         .bind(to_ms)
@@ -127,6 +127,7 @@ impl PgStore {
                 priority: r.get(2),
                 township: r.get(3),
                 time_ms: r.get(4),
+                roles: r.try_get::<Json<_>, _>(5).map(|j| j.0).unwrap_or_default(),
             })
             .collect())
     }

@@ -1,0 +1,486 @@
+//! Issue 12's privacy findings, each against a real server on 127.0.0.1:0, on the
+//! embedded store and on PostGIS (`LIANDONG_TEST_PG_URL`, started by `scripts/test`):
+//! a tagged person's alert, phone, watch-list entry, track and counts reach only the
+//! roles on their record, every read of them is audited, and field roles read only the
+//! incidents of their unit and area.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use liandong_server::auth::Role;
+use liandong_server::config::{Config, Secret, TokenConfig};
+use serde_json::{json, Value};
+use sqlx::Connection;
+use tokio_tungstenite::tungstenite::Message;
+
+const ADMIN: &str = "hard-admin-token";
+const OPERATOR: &str = "hard-operator-token";
+const PARTNER: &str = "hard-partner-token";
+const LEADER: &str = "hard-leader-token";
+const OFFICER: &str = "hard-officer-token";
+const CAMERA_KEY: &str = "camera-key-hard-1";
+/// The tagged person of every test, entitled to partners only, and their phone.
+const PERSON: &str = "P-77";
+const PHONE: &str = "phone-p77";
+
+type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+#[derive(Clone, Copy, Debug)]
+enum Backend {
+    Sqlite,
+    Postgis,
+}
+
+struct Server {
+    addr: std::net::SocketAddr,
+    url: String,
+    http: reqwest::Client,
+    dir: PathBuf,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<Result<(), liandong_server::ServeError>>,
+}
+
+/// A fresh database on the test cluster, or None (the test is skipped) when there is
+/// none and none is required.
+async fn postgis(name: &str) -> Option<String> {
+    let url = match std::env::var("LIANDONG_TEST_PG_URL") {
+        Ok(url) if !url.is_empty() => url,
+        _ if std::env::var("LIANDONG_REQUIRE_PG").as_deref() == Ok("1") => {
+            panic!("LIANDONG_REQUIRE_PG=1 but LIANDONG_TEST_PG_URL is not set")
+        }
+        _ => {
+            eprintln!("skipped {name} on PostGIS: LIANDONG_TEST_PG_URL is not set");
+            return None;
+        }
+    };
+    let mut conn = sqlx::PgConnection::connect(&url).await.expect("the test cluster answers");
+    let db = format!("h_{}_{}", name.replace('-', "_"), std::process::id());
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")).execute(&mut conn).await.unwrap();
+    sqlx::query(&format!("CREATE DATABASE {db}")).execute(&mut conn).await.unwrap();
+    let base = url.rsplit_once('/').map(|(b, _)| b).unwrap_or(&url);
+    Some(format!("{base}/{db}"))
+}
+
+/// A server on the mini map with camera cam-1 (key [`CAMERA_KEY`]), the tagged person
+/// [`PERSON`] entitled to partners only, carrying the registered phone [`PHONE`], and a
+/// patrol member's phone `w1` of team 1. None when the backend is not available.
+async fn start(name: &str, backend: Backend) -> Option<Server> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let dir = std::env::temp_dir().join(format!("liandong-hardening-{name}-{backend:?}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut config = Config { data_dir: dir.clone(), maps: root.join("tests/fixtures/maps/mini"), ..Config::default() };
+    config.store.durability = liandong_store::Durability::Normal;
+    if let Backend::Postgis = backend {
+        config.store.database_url = Some(Secret::new(postgis(name).await?));
+    }
+    let token = |t: &str, role, unit: Option<&str>| TokenConfig {
+        token: Secret::new(t),
+        role,
+        name: t.into(),
+        unit_id: unit.map(str::to_owned),
+    };
+    config.tokens = vec![
+        token(ADMIN, Role::Admin, None),
+        token(OPERATOR, Role::Operator, None),
+        token(PARTNER, Role::Partner, None),
+        token(LEADER, Role::PatrolLeader, Some("team-1")),
+        token(OFFICER, Role::PostOfficer, Some("p-west")),
+    ];
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(liandong_server::run(listener, config, async move {
+        let _ = stopped.await;
+    }));
+    let url = format!("http://{addr}");
+    let http = reqwest::Client::new();
+    for _ in 0..300 {
+        if http.get(format!("{url}/healthz")).send().await.is_ok_and(|r| r.status().is_success()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let srv = Server { addr, url, http, dir, stop, task };
+    srv.admin("/api/v1/cameras", json!({"camera_id": "cam-1", "name": "横路卡口", "kind": "checkpoint", "lon": 107.15, "lat": 30.6, "key": CAMERA_KEY})).await;
+    srv.admin(
+        "/api/v1/devices",
+        json!({"device_id": PHONE, "name": "矫正对象手机", "kind": "other", "key": "key-of-phone-p77"}),
+    )
+    .await;
+    srv.admin("/api/v1/devices", json!({"device_id": "w1", "name": "巡防队员", "kind": "patrol_member", "unit_id": "team-1", "key": "key-of-w1"})).await;
+    srv.admin(
+        "/api/v1/tagged",
+        json!({"person_id": PERSON, "name": "王某", "category": "community_correction", "roles": ["partner"], "device_id": PHONE}),
+    )
+    .await;
+    Some(srv)
+}
+
+impl Server {
+    async fn finish(self) {
+        let _ = self.stop.send(());
+        tokio::time::timeout(Duration::from_secs(20), self.task).await.unwrap().unwrap().unwrap();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+
+    async fn admin(&self, path: &str, body: Value) -> Value {
+        let (status, v) = self.post(ADMIN, path, body).await;
+        assert!((200..300).contains(&status), "{path}: {status} {v}");
+        v
+    }
+
+    async fn post(&self, token: &str, path: &str, body: Value) -> (u16, Value) {
+        let r = self.http.post(format!("{}{path}", self.url)).bearer_auth(token).json(&body).send().await.unwrap();
+        (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn get(&self, token: &str, path: &str) -> (u16, Value) {
+        let r = self.http.get(format!("{}{path}", self.url)).bearer_auth(token).send().await.unwrap();
+        (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn ws(&self, token: &str, query: &str) -> Ws {
+        let url = format!("ws://{}/api/v1/live?token={token}{query}", self.addr);
+        tokio_tungstenite::connect_async(url).await.unwrap().0
+    }
+
+    /// A face hit on `person` at cam-1, as an NVR pushes it; answers the alert's number.
+    async fn face_hit(&self, person: &str) -> i64 {
+        let xml = format!(
+            r#"<?xml version="1.0" encoding="UTF-8"?>
+<EventNotificationAlert version="2.0" xmlns="http://www.hikvision.com/ver20/XMLSchema">
+<channelID>2</channelID><dateTime>{}</dateTime><activePostCount>1</activePostCount>
+<eventType>faceSnapMatch</eventType><eventState>active</eventState>
+<faceSnapMatch><FaceCaptureList><FaceCapture><faceID>3</faceID><humanID>{person}</humanID>
+<similarity>0.92</similarity></FaceCapture></FaceCaptureList></faceSnapMatch>
+</EventNotificationAlert>"#,
+            rfc3339(now_ms())
+        );
+        let r = self
+            .http
+            .post(format!("{}/isapi/events?camera=cam-1&key={CAMERA_KEY}", self.url))
+            .header("content-type", "application/xml")
+            .body(xml)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        r.json::<Value>().await.unwrap()["alert_seq"].as_i64().expect("a watch-listed face raises an alert")
+    }
+
+    /// A plate hit at cam-1 on a watch-list entry for operators; answers its alert.
+    async fn plate_hit(&self, plate: &str) -> i64 {
+        let xml = format!(
+            r#"<?xml version="1.0" encoding="UTF-8"?>
+<EventNotificationAlert version="2.0" xmlns="http://www.hikvision.com/ver20/XMLSchema">
+<channelID>1</channelID><dateTime>{}</dateTime><activePostCount>1</activePostCount>
+<eventType>ANPR</eventType><eventState>active</eventState>
+<ANPR><licensePlate>{plate}</licensePlate><confidenceLevel>97</confidenceLevel></ANPR>
+</EventNotificationAlert>"#,
+            rfc3339(now_ms())
+        );
+        let r = self
+            .http
+            .post(format!("{}/isapi/events?camera=cam-1&key={CAMERA_KEY}", self.url))
+            .header("content-type", "application/xml")
+            .body(xml)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        r.json::<Value>().await.unwrap()["alert_seq"].as_i64().expect("a watch-listed plate raises an alert")
+    }
+
+    /// Reports of `device` through the gateway (admin) token; answers their numbers.
+    async fn report(&self, device: &str, fixes: &[(f64, f64, i64)]) -> Vec<i64> {
+        let items: Vec<Value> =
+            fixes.iter().map(|(lon, lat, t)| json!({"device_id": device, "lon": lon, "lat": lat, "time": t})).collect();
+        let v = self.admin("/api/v1/positions", json!({ "positions": items })).await;
+        assert_eq!(v["rejected"], json!([]), "{v}");
+        v["accepted"].as_array().unwrap().iter().map(|a| a["seq"].as_i64().unwrap()).collect()
+    }
+
+    /// The audit log about the tagged person, as (action, actor), newest first.
+    async fn audit(&self) -> Vec<(String, String)> {
+        let (_, log) = self.get(ADMIN, &format!("/api/v1/audit?subject={PERSON}")).await;
+        log["audit"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| (e["action"].as_str().unwrap().to_owned(), e["actor"].as_str().unwrap().to_owned()))
+            .collect()
+    }
+
+    /// How many audited reads `actor` made with `action`.
+    async fn reads(&self, action: &str, actor: &str) -> usize {
+        self.audit().await.iter().filter(|(a, who)| a == action && who == actor).count()
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
+}
+
+fn rfc3339(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap()
+}
+
+/// Every text message of the socket until it is quiet for `quiet_ms`.
+async fn drain(ws: &mut Ws, quiet_ms: u64) -> Vec<Value> {
+    let mut out = Vec::new();
+    while let Ok(Some(Ok(m))) = tokio::time::timeout(Duration::from_millis(quiet_ms), ws.next()).await {
+        if let Message::Text(t) = m {
+            out.push(serde_json::from_str(&t).unwrap());
+        }
+    }
+    out
+}
+
+/// The devices named in snapshots and position messages among `messages`.
+fn devices_seen(messages: &[Value]) -> Vec<String> {
+    let mut out = Vec::new();
+    for m in messages {
+        let named = match m["type"].as_str() {
+            Some("snapshot" | "resync") => m["devices"].as_array().cloned().unwrap_or_default(),
+            Some("position") => vec![m["data"].clone()],
+            _ => Vec::new(),
+        };
+        out.extend(named.iter().filter_map(|d| d["device_id"].as_str().map(str::to_owned)));
+    }
+    out
+}
+
+/// Runs a scenario on the embedded store and on PostGIS, as two tests.
+macro_rules! on_both_stores {
+    ($scenario:ident) => {
+        mod $scenario {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn on_sqlite() {
+                super::$scenario(super::Backend::Sqlite).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn on_postgis() {
+                super::$scenario(super::Backend::Postgis).await
+            }
+        }
+    };
+}
+
+on_both_stores!(opening_an_incident_from_an_alert_the_operator_may_not_see_is_as_if_it_did_not_exist);
+on_both_stores!(a_tagged_persons_phone_is_seen_only_by_the_roles_on_the_record_everywhere_and_audited);
+on_both_stores!(the_watch_list_and_tracks_do_not_give_a_tagged_person_away);
+on_both_stores!(statistics_and_hotspots_count_for_each_caller_only_what_the_caller_may_see);
+on_both_stores!(field_roles_read_only_the_incidents_of_their_unit_and_area);
+
+/// Finding 1.
+async fn opening_an_incident_from_an_alert_the_operator_may_not_see_is_as_if_it_did_not_exist(backend: Backend) {
+    let Some(srv) = start("incident-from-alert", backend).await else { return };
+    let hidden = srv.face_hit(PERSON).await;
+    let (status, hidden_answer) =
+        srv.post(OPERATOR, "/api/v1/incidents", json!({"title": "x", "alert_seq": hidden})).await;
+    let (status_none, none_answer) =
+        srv.post(OPERATOR, "/api/v1/incidents", json!({"title": "x", "alert_seq": hidden + 1000})).await;
+    assert_eq!((status, status_none), (400, 400), "{hidden_answer} {none_answer}");
+    assert_eq!(hidden_answer["error"]["field"], "alert_seq");
+    assert_eq!(
+        hidden_answer["error"]["reason"].as_str().unwrap().replace(&hidden.to_string(), "N"),
+        none_answer["error"]["reason"].as_str().unwrap().replace(&(hidden + 1000).to_string(), "N"),
+        "the same answer as for an alert that does not exist"
+    );
+    assert!(!hidden_answer.to_string().contains("cam-1"), "nothing of the alert: {hidden_answer}");
+    let (_, open) = srv.get(OPERATOR, "/api/v1/history/incidents?state=open").await;
+    assert_eq!(open["incidents"], json!([]), "no incident was opened");
+    assert_eq!(srv.reads("tagged_person_alert_read", OPERATOR).await, 0);
+
+    // An administrator (who maintains the records) opens it: the read is audited.
+    let (status, v) = srv.post(ADMIN, "/api/v1/incidents", json!({"title": "x", "alert_seq": hidden})).await;
+    assert_eq!(status, 201, "{v}");
+    assert_eq!(srv.reads("tagged_person_alert_read", ADMIN).await, 1);
+    srv.finish().await;
+}
+
+/// Finding 2.
+async fn a_tagged_persons_phone_is_seen_only_by_the_roles_on_the_record_everywhere_and_audited(backend: Backend) {
+    let Some(srv) = start("tagged-phone", backend).await else { return };
+    let t0 = now_ms() - 120_000;
+    let mut operator_live = srv.ws(OPERATOR, "").await;
+    let mut partner_live = srv.ws(PARTNER, "").await;
+    drain(&mut operator_live, 300).await;
+    drain(&mut partner_live, 300).await;
+    let seqs = srv.report(PHONE, &[(107.10, 30.70, t0), (107.1002, 30.7002, t0 + 60_000)]).await;
+    srv.report("w1", &[(107.15, 30.60, t0 + 60_000)]).await;
+
+    // Live.
+    let seen = devices_seen(&drain(&mut operator_live, 500).await);
+    assert_eq!(seen, ["w1"], "the operator is not on the record");
+    let seen = devices_seen(&drain(&mut partner_live, 500).await);
+    assert_eq!(seen, [PHONE, PHONE], "the partner is, and sees the phone but no other unit");
+
+    // Snapshot and replay.
+    for (query, what) in [("", "snapshot"), (&*format!("&since={}", seqs[0] - 1), "replay")] {
+        let seen = devices_seen(&drain(&mut srv.ws(OPERATOR, query).await, 500).await);
+        assert!(!seen.contains(&PHONE.to_owned()), "{what}: {seen:?}");
+        assert!(seen.contains(&"w1".to_owned()), "{what}: {seen:?}");
+        let seen = devices_seen(&drain(&mut srv.ws(PARTNER, query).await, 500).await);
+        assert!(seen.contains(&PHONE.to_owned()) && !seen.contains(&"w1".to_owned()), "{what}: {seen:?}");
+    }
+
+    // The device list, the picture at a moment and the track.
+    let listed = |v: &Value| -> Vec<String> {
+        v["devices"].as_array().unwrap().iter().map(|d| d["device_id"].as_str().unwrap().to_owned()).collect()
+    };
+    let (_, v) = srv.get(OPERATOR, "/api/v1/devices").await;
+    assert_eq!(listed(&v), ["w1"]);
+    let (_, v) = srv.get(PARTNER, "/api/v1/devices").await;
+    assert_eq!(listed(&v), [PHONE]);
+    let at = format!("/api/v1/history/positions?at={}", t0 + 90_000);
+    let shown = |v: &Value| -> Vec<String> {
+        v["features"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["properties"]["device_id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(shown(&srv.get(OPERATOR, &at).await.1), ["w1"]);
+    assert_eq!(shown(&srv.get(PARTNER, &at).await.1), [PHONE]);
+    let track = |device: &str| format!("/api/v1/history/track?device_id={device}&from={}", t0 - 1000);
+    let (status, hidden) = srv.get(OPERATOR, &track(PHONE)).await;
+    let (status_none, none) = srv.get(OPERATOR, &track("ghost")).await;
+    assert_eq!((status, status_none), (404, 404), "{hidden} {none}");
+    assert_eq!(
+        hidden["error"]["reason"].as_str().unwrap().replace(PHONE, "X"),
+        none["error"]["reason"].as_str().unwrap().replace("ghost", "X")
+    );
+    let (status, v) = srv.get(PARTNER, &track(PHONE)).await;
+    assert_eq!((status, v["properties"]["fixes"].as_i64()), (200, Some(2)), "{v}");
+
+    // Every read by the partner is in the audit log; the operator read nothing.
+    let reads = srv.reads("tagged_person_position_read", PARTNER).await;
+    assert!(reads >= 6, "live, snapshot, replay, list, moment and track: {reads} {:?}", srv.audit().await);
+    assert_eq!(srv.reads("tagged_person_position_read", OPERATOR).await, 0);
+    srv.finish().await;
+}
+
+/// Finding 3.
+async fn the_watch_list_and_tracks_do_not_give_a_tagged_person_away(backend: Backend) {
+    let Some(srv) = start("watchlist", backend).await else { return };
+    srv.admin(
+        "/api/v1/watchlist",
+        json!({"watch_id": "w-plate", "kind": "plate", "value": "川S12345", "reason": "stolen", "roles": ["operator"]}),
+    )
+    .await;
+    let (_, v) = srv.get(OPERATOR, "/api/v1/watchlist").await;
+    let ids: Vec<&str> = v["watchlist"].as_array().unwrap().iter().map(|w| w["watch_id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["w-plate"], "the tagged person's entry is not listed: {v}");
+    srv.face_hit(PERSON).await;
+    let (status, hidden) = srv.get(OPERATOR, &format!("/api/v1/tracks?person={PERSON}")).await;
+    let (status_none, none) = srv.get(OPERATOR, "/api/v1/tracks?person=NOBODY-1").await;
+    assert_eq!(status, status_none, "{hidden} {none}");
+    assert_eq!(hidden["error"]["field"], none["error"]["field"]);
+    assert_eq!(
+        hidden["error"]["reason"].as_str().unwrap().replace(PERSON, "X"),
+        none["error"]["reason"].as_str().unwrap().replace("NOBODY-1", "X")
+    );
+    // The partner on the record sees the track, audited; unknown persons look the same to
+    // them as persons of other records.
+    let (status, v) = srv.get(PARTNER, &format!("/api/v1/tracks?person={PERSON}")).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(srv.reads("tagged_person_track_read", PARTNER).await, 1);
+    assert_eq!(srv.get(PARTNER, "/api/v1/tracks?person=NOBODY-1").await.0, 404);
+    srv.finish().await;
+}
+
+/// Finding 4.
+async fn statistics_and_hotspots_count_for_each_caller_only_what_the_caller_may_see(backend: Backend) {
+    let Some(srv) = start("counts", backend).await else { return };
+    srv.admin(
+        "/api/v1/watchlist",
+        json!({"watch_id": "w-plate", "kind": "plate", "value": "川S12345", "reason": "stolen", "roles": ["operator"]}),
+    )
+    .await;
+    srv.face_hit(PERSON).await;
+    srv.plate_hit("川S12345").await;
+    let rules = |v: &Value| -> Vec<(String, i64)> {
+        v["alerts"]["by_rule"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| (g["key"].as_str().unwrap().to_owned(), g["count"].as_i64().unwrap()))
+            .collect()
+    };
+    let (_, partner) = srv.get(PARTNER, "/api/v1/statistics").await;
+    assert_eq!(rules(&partner), [("watchlist_person".to_owned(), 1)], "{partner}");
+    let (_, operator) = srv.get(OPERATOR, "/api/v1/statistics").await;
+    assert_eq!(rules(&operator), [("watchlist_plate".to_owned(), 1)], "{operator}");
+    let (_, admin) = srv.get(ADMIN, "/api/v1/statistics").await;
+    assert_eq!(admin["alerts"]["count"], 2);
+    let events = |token: &'static str| {
+        let srv = &srv;
+        async move {
+            let (status, v) = srv.get(token, "/api/v1/hotspots?days=1").await;
+            assert_eq!(status, 200, "{v}");
+            v["events"].as_i64().unwrap()
+        }
+    };
+    assert_eq!((events(OPERATOR).await, events(ADMIN).await), (1, 2), "the face hit weighs only for the admin");
+    srv.finish().await;
+}
+
+/// Finding 16.
+async fn field_roles_read_only_the_incidents_of_their_unit_and_area(backend: Backend) {
+    let Some(srv) = start("incident-scope", backend).await else { return };
+    let open = |lon: f64, lat: f64| {
+        let srv = &srv;
+        async move {
+            let (status, v) = srv
+                .post(OPERATOR, "/api/v1/incidents", json!({"title": "纠纷", "priority": 2, "lon": lon, "lat": lat}))
+                .await;
+            assert_eq!(status, 201, "{v}");
+            v["incident"]["incident_id"].as_i64().unwrap()
+        }
+    };
+    // The officer's post is p-west (107.0–107.2 E); team 1's post is near 107.1 E 30.7 N.
+    let far_east = open(107.45, 30.75).await;
+    let in_west = open(107.12, 30.52).await;
+    let near_team = open(107.105, 30.69).await;
+    srv.report("w1", &[(107.44, 30.75, now_ms())]).await;
+    let assigned_far = open(107.46, 30.76).await;
+    let (status, v) = srv
+        .post(
+            OPERATOR,
+            &format!("/api/v1/incidents/{assigned_far}/actions"),
+            json!({"action": "dispatch", "device_id": "w1"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    let read = |token: &'static str, id: i64| {
+        let srv = &srv;
+        async move { srv.get(token, &format!("/api/v1/incidents/{id}")).await }
+    };
+    let (status, v) = read(OPERATOR, far_east).await;
+    assert_eq!(status, 200);
+    assert!(v["recommended"].is_object(), "the centre gets the recommendation");
+    for (token, id, want) in [
+        (LEADER, far_east, 404),
+        (LEADER, near_team, 200),
+        (LEADER, assigned_far, 200),
+        (OFFICER, far_east, 404),
+        (OFFICER, in_west, 200),
+        (OFFICER, assigned_far, 404),
+    ] {
+        let (status, v) = read(token, id).await;
+        assert_eq!(status, want, "{token} reading incident {id}: {v}");
+        if status == 200 {
+            assert!(v["recommended"].is_null(), "no names and distances of units for the field: {v}");
+        } else {
+            assert_eq!(v["error"]["reason"], format!("no incident {id}"), "as if it did not exist");
+        }
+    }
+    srv.finish().await;
+}
