@@ -1,8 +1,11 @@
-//! Issue 12's privacy findings, each against a real server on 127.0.0.1:0, on the
-//! embedded store and on PostGIS (`LIANDONG_TEST_PG_URL`, started by `scripts/test`):
-//! a tagged person's alert, phone, watch-list entry, track and counts reach only the
-//! roles on their record, every read of them is audited, and field roles read only the
-//! incidents of their unit and area.
+//! Issue 12's findings, each against a real server on 127.0.0.1:0, on the embedded store
+//! and, where the store is involved, on PostGIS (`LIANDONG_TEST_PG_URL`, started by
+//! `scripts/test`): a tagged person's alert, phone, watch-list entry, track and counts
+//! reach only the roles on their record, every read of them is audited, and field roles
+//! read only the incidents of their unit and area; callers are known before their bodies
+//! are read, and bodies share a budget; event times are bounded around the server's
+//! clock, a fast phone clock freezes nothing and a repeated report is kept once; camera
+//! keys are bounded and not shared; a camera's snapshots are bounded per minute.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -66,6 +69,11 @@ async fn postgis(name: &str) -> Option<String> {
 /// [`PERSON`] entitled to partners only, carrying the registered phone [`PHONE`], and a
 /// patrol member's phone `w1` of team 1. None when the backend is not available.
 async fn start(name: &str, backend: Backend) -> Option<Server> {
+    start_with(name, backend, |_| {}).await
+}
+
+/// [`start`] with the config tuned for a test.
+async fn start_with(name: &str, backend: Backend, tune: impl FnOnce(&mut Config)) -> Option<Server> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     let dir = std::env::temp_dir().join(format!("liandong-hardening-{name}-{backend:?}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -87,6 +95,7 @@ async fn start(name: &str, backend: Backend) -> Option<Server> {
         token(LEADER, Role::PatrolLeader, Some("team-1")),
         token(OFFICER, Role::PostOfficer, Some("p-west")),
     ];
+    tune(&mut config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -483,4 +492,206 @@ async fn field_roles_read_only_the_incidents_of_their_unit_and_area(backend: Bac
         }
     }
     srv.finish().await;
+}
+
+/// Sends `head` (a request line and headers, without the blank line) and no body, and
+/// answers the status line the server gives within `within`, if any.
+async fn status_before_body(addr: std::net::SocketAddr, head: &str, within: Duration) -> Option<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(format!("{head}\r\nHost: 127.0.0.1\r\n\r\n").as_bytes()).await.unwrap();
+    let mut buf = vec![0u8; 1024];
+    let n = tokio::time::timeout(within, tcp.read(&mut buf)).await.ok()?.ok()?;
+    String::from_utf8_lossy(&buf[..n]).lines().next().map(str::to_owned)
+}
+
+/// Finding 7.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_without_credentials_is_refused_before_its_body_is_read_and_bodies_share_a_budget() {
+    let srv = start_with("before-body", Backend::Sqlite, |c| {
+        c.ingest.body_budget_bytes = 96 << 10;
+        c.ingest.body_wait_ms = 300;
+    })
+    .await
+    .unwrap();
+    let quick = Duration::from_millis(1500);
+    let rows = [
+        ("POST /api/v1/alerts HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 8388608", "401"),
+        ("POST /api/v1/alerts?key=not-a-camera-key HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 8000000", "401"),
+        ("POST /osmand?id=w1&key=not-the-key HTTP/1.1\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000000", "401"),
+        ("POST /osmand HTTP/1.1\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000000", "413"),
+        ("POST /api/v1/positions HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 1000000", "413"),
+    ];
+    for (head, want) in rows {
+        let line = status_before_body(srv.addr, head, quick).await;
+        assert!(
+            line.as_deref().is_some_and(|l| l.contains(want)),
+            "{head}: answered {line:?} without reading the body"
+        );
+    }
+    // A camera with its key may send a large push; while two such bodies are being read
+    // (each reserving 64 KiB of the 96 KiB budget), a third waits, then is told to retry.
+    use tokio::io::AsyncWriteExt;
+    let head = |len: usize| {
+        format!("POST /api/v1/alerts?key={CAMERA_KEY} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {len}\r\n\r\n")
+    };
+    let mut slow = tokio::net::TcpStream::connect(srv.addr).await.unwrap();
+    slow.write_all(head(64 << 10).as_bytes()).await.unwrap();
+    slow.write_all(b"{").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let line = status_before_body(srv.addr, head(64 << 10).trim_end(), Duration::from_secs(3)).await;
+    assert!(line.as_deref().is_some_and(|l| l.contains("503")), "the budget is taken: {line:?}");
+    drop(slow);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Freed when the slow body's connection goes: a whole alert is read and refused for
+    // what it says, not for the budget.
+    let (status, v) = srv.post(ADMIN, "/api/v1/alerts", json!({"camera_id": "cam-1"})).await;
+    assert_eq!(status, 400, "{v}");
+    srv.finish().await;
+}
+
+/// Finding 10.
+async fn event_times_are_bounded_a_fast_clock_freezes_nothing_and_a_repeat_is_kept_once(backend: Backend) {
+    let Some(srv) = start("times", backend).await else { return };
+    let now = now_ms();
+    // A fix dated 1970 over OsmAnd, a camera alarm dated 9999, a grid report at -9e18.
+    let r = srv
+        .http
+        .get(format!("{}/osmand?id=w1&lat=30.7&lon=107.1&timestamp=1000&key=key-of-w1", srv.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"]["field"], "timestamp");
+    let xml = r#"<EventNotificationAlert><dateTime>9999-12-31T23:59:59+08:00</dateTime><eventType>ANPR</eventType><eventState>active</eventState><ANPR><licensePlate>川S99999</licensePlate></ANPR></EventNotificationAlert>"#;
+    let r = srv
+        .http
+        .post(format!("{}/isapi/events?camera=cam-1&key={CAMERA_KEY}", srv.url))
+        .header("content-type", "application/xml")
+        .body(xml)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"]["field"], "dateTime");
+    let report = json!({"category": "hazard", "text": "井盖缺失", "lon": 107.1, "lat": 30.7, "time": -9_000_000_000_000_000_000i64});
+    let (status, v) = srv.post(OPERATOR, "/api/v1/reports", report).await;
+    assert_eq!((status, v["error"]["field"].as_str()), (400, Some("time")), "{v}");
+
+    // One fix nine minutes ahead: kept, marked, and the next twelve real fixes move the
+    // unit as usual.
+    let post = |t: i64, lon: f64| {
+        let srv = &srv;
+        async move {
+            let v = srv
+                .admin(
+                    "/api/v1/positions",
+                    json!({"positions": [{"device_id": "w1", "lon": lon, "lat": 30.7, "time": t}]}),
+                )
+                .await;
+            v["accepted"][0].clone()
+        }
+    };
+    let ahead = post(now + 9 * 60_000, 107.1).await;
+    assert_eq!(ahead["flags"], json!(["ahead_of_clock"]), "{ahead}");
+    for i in 1..=12 {
+        let a = post(now + i * 1000, 107.1 + i as f64 * 0.0001).await;
+        assert_eq!(a["flags"], json!([]), "real fix {i}: {a}");
+    }
+    let (_, v) = srv.get(OPERATOR, "/api/v1/devices").await;
+    let w1 = v["devices"].as_array().unwrap().iter().find(|d| d["device_id"] == "w1").unwrap().clone();
+    assert_eq!(w1["last"]["lon"].as_f64(), Some(107.1012), "the unit is at its last real fix: {w1}");
+
+    // The same report twice (a phone that lost the answer): one kept, the same answer.
+    let again = post(now + 12_000, 107.1012).await;
+    let (_, v) = srv.get(OPERATOR, "/api/v1/devices").await;
+    let last_seq =
+        v["devices"].as_array().unwrap().iter().find(|d| d["device_id"] == "w1").unwrap()["last"]["seq"].clone();
+    assert_eq!(again["seq"], last_seq, "acknowledged with the number it first got");
+    let grid = json!({"category": "hazard", "text": "井盖缺失", "lon": 107.1, "lat": 30.7, "time": now - 60_000});
+    let (first, a) = srv.post(OPERATOR, "/api/v1/reports", grid.clone()).await;
+    let (second, b) = srv.post(OPERATOR, "/api/v1/reports", grid).await;
+    assert_eq!((first, second), (201, 200));
+    assert_eq!(a["report_id"], b["report_id"]);
+    let (_, list) = srv.get(OPERATOR, "/api/v1/reports").await;
+    assert_eq!(list["reports"].as_array().unwrap().len(), 1, "{list}");
+    srv.finish().await;
+}
+on_both_stores!(event_times_are_bounded_a_fast_clock_freezes_nothing_and_a_repeat_is_kept_once);
+
+/// Finding 11 (the camera half).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn camera_keys_and_names_are_bounded_and_a_key_names_one_camera() {
+    let srv = start("camera-keys", Backend::Sqlite).await.unwrap();
+    let camera = |id: &str, name: &str, key: &str| json!({"camera_id": id, "name": name, "kind": "checkpoint", "lon": 107.15, "lat": 30.6, "key": key});
+    let long = "k".repeat(60_000);
+    for (body, status, field) in [
+        (camera("cam-2", "二号卡口", &long), 400, "key"),
+        (camera("cam-2", &long, "camera-key-two-2"), 400, "name"),
+        (camera("cam-2", "二号卡口", CAMERA_KEY), 409, "key"),
+        (camera("cam-2", "二号卡口", "key-of-w1"), 409, "key"),
+    ] {
+        let (got, v) = srv.post(ADMIN, "/api/v1/cameras", body).await;
+        assert_eq!((got, v["error"]["field"].as_str()), (status, Some(field)), "{v}");
+    }
+    srv.admin("/api/v1/cameras", camera("cam-2", "二号卡口", "camera-key-two-2")).await;
+    srv.admin("/api/v1/cameras", camera("cam-1", "横路卡口", CAMERA_KEY)).await;
+    srv.finish().await;
+}
+
+/// A face-match push with `images` JPEG snapshots.
+fn face_push(person: &str, images: usize) -> (String, Vec<u8>) {
+    const JPEG: &[u8] = &[0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, b'J', b'F', b'I', b'F', 0x00, 0xFF, 0xD9];
+    let boundary = "MIME_boundary_hardening";
+    let xml = format!(
+        r#"<EventNotificationAlert version="2.0"><dateTime>{}</dateTime><eventType>faceSnapMatch</eventType><eventState>active</eventState><faceSnapMatch><FaceCaptureList><FaceCapture><humanID>{person}</humanID><similarity>0.9</similarity></FaceCapture></FaceCaptureList></faceSnapMatch></EventNotificationAlert>"#,
+        rfc3339(now_ms())
+    );
+    let mut body = Vec::new();
+    body.extend(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"faceSnapMatch\"\r\nContent-Type: application/xml\r\n\r\n{xml}\r\n").bytes());
+    for i in 0..images {
+        body.extend(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"img{i}\"; filename=\"img{i}.jpg\"\r\nContent-Type: image/jpeg\r\n\r\n").bytes());
+        body.extend(JPEG);
+        body.extend(b"\r\n");
+    }
+    body.extend(format!("--{boundary}--\r\n").bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+/// Finding 12.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cameras_snapshots_are_bounded_per_minute_and_its_alarms_still_arrive() {
+    let srv = start_with("images", Backend::Sqlite, |c| c.ingest.camera_images_per_min = 10).await.unwrap();
+    let mut partner = srv.ws(PARTNER, "").await;
+    drain(&mut partner, 300).await;
+    let mut kept = Vec::new();
+    for _ in 0..3 {
+        let (ct, body) = face_push(PERSON, 6);
+        let r = srv
+            .http
+            .post(format!("{}/isapi/events?camera=cam-1&key={CAMERA_KEY}", srv.url))
+            .header("content-type", ct)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "the alarm is taken in whatever its images");
+    }
+    for m in drain(&mut partner, 800).await {
+        if m["type"] == "alert" {
+            kept.push(m["data"]["images"].as_array().map_or(0, Vec::len));
+        }
+    }
+    // The repeats of the same face within a minute raise no new alert (de-duplication);
+    // their events are kept, with the images the camera still had a right to.
+    assert_eq!(kept, [6], "the first alert keeps its six snapshots");
+    let files = std::fs::read_dir(srv.dir.join("images")).map_or(0, |d| d.count());
+    assert_eq!(files, 10, "a minute's worth (10) at once, then none until it refills: 6 + 4 + 0");
+    let dir = srv.dir.clone();
+    let _ = srv.stop.send(());
+    tokio::time::timeout(Duration::from_secs(20), srv.task).await.unwrap().unwrap().unwrap();
+    let store = liandong_store::Store::open(&dir, liandong_store::Durability::Normal).await.unwrap();
+    assert_eq!(store.count_camera_events("cam-1").await.unwrap(), 3, "every alarm is kept");
+    store.close().await;
+    let _ = std::fs::remove_dir_all(&dir);
 }

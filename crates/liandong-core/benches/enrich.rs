@@ -64,14 +64,14 @@ fn enrich(b: Bencher) {
 fn process_with_fences(b: Bencher) {
     let e = load();
     let pts = points();
-    let filter = JumpFilter { max_speed_mps: 1e9, max_accuracy_m: 200.0 };
+    let filter = JumpFilter { max_speed_mps: 1e9, max_accuracy_m: 200.0, ..JumpFilter::default() };
     let mut track = DeviceTrack::default();
     let mut i = 0;
     let mut t = 0;
     b.bench_local(|| {
         i = (i + 1) & 4095;
         t += 1000;
-        black_box(process(&e, &filter, &mut track, black_box(pts[i]), t, Some(8.0)))
+        black_box(process(&e, &filter, &mut track, black_box(pts[i]), t, t, Some(8.0)))
     });
 }
 
@@ -103,6 +103,6 @@ fn process_walking(b: Bencher) {
     b.bench_local(|| {
         i = (i + 1) & 4095;
         t += 10_000;
-        black_box(process(&e, &filter, &mut track, black_box(walk[i]), t, Some(8.0)))
+        black_box(process(&e, &filter, &mut track, black_box(walk[i]), t, t, Some(8.0)))
     });
 }

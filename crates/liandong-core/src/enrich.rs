@@ -182,17 +182,22 @@ impl Processed {
 }
 
 /// Runs the jump filter, enrichment and (for trusted fixes) the fence rules, updating
-/// the device's track.
+/// the device's track. `recv_ms` is the server's clock when the fix arrived: a fix dated
+/// ahead of it by more than the filter's `clock_skew_s` is marked and moves nothing.
 pub fn process(
     enricher: &Enricher,
     filter: &JumpFilter,
     track: &mut DeviceTrack,
     p: Position,
     t_ms: UnixMs,
+    recv_ms: UnixMs,
     accuracy_m: Option<f64>,
 ) -> Processed {
     let cur = Fix { position: p, time_ms: t_ms };
     let mut f = filter.check(track.last_trusted, track.last_marked, cur, accuracy_m);
+    if (t_ms - recv_ms) as f64 > filter.clock_skew_s * 1000.0 {
+        f |= flags::AHEAD_OF_CLOCK;
+    }
     let enrichment = enricher.enrich(p);
     if !enrichment.in_county {
         f |= flags::OUTSIDE_COUNTY;
@@ -202,7 +207,7 @@ pub fn process(
         let prev = track.last_trusted.map(|fx| fx.position);
         enricher.fences.evaluate(prev, &mut track.fences, p, t_ms, &mut fence_events);
         track.last_trusted = Some(cur);
-    } else if f & flags::OUT_OF_ORDER == 0 {
+    } else if f & (flags::OUT_OF_ORDER | flags::AHEAD_OF_CLOCK) == 0 {
         track.last_marked = Some(cur);
     }
     Processed { flags: f, enrichment, fence_events }
@@ -266,16 +271,39 @@ mod tests {
         let e = enricher();
         let filter = JumpFilter::default();
         let mut track = DeviceTrack::default();
-        let outside = process(&e, &filter, &mut track, p(107.08, 30.70), 0, Some(5.0));
+        let outside = process(&e, &filter, &mut track, p(107.08, 30.70), 0, 0, Some(5.0));
         assert!(outside.trusted() && outside.fence_events.is_empty());
-        let entered = process(&e, &filter, &mut track, p(107.10, 30.70), 60_000, Some(5.0));
+        let entered = process(&e, &filter, &mut track, p(107.10, 30.70), 60_000, 60_000, Some(5.0));
         assert_eq!(entered.fence_events.iter().map(|f| f.detect.as_str()).collect::<Vec<_>>(), ["enter"]);
         // 25 km in 10 s: marked, and the device stays inside the fence.
-        let jump = process(&e, &filter, &mut track, p(107.35, 30.70), 70_000, Some(5.0));
+        let jump = process(&e, &filter, &mut track, p(107.35, 30.70), 70_000, 70_000, Some(5.0));
         assert_eq!(jump.flags & flags::JUMP, flags::JUMP);
         assert!(jump.fence_events.is_empty());
         assert_eq!(track.fences.len(), 1);
-        let outside_county = process(&e, &filter, &mut track, p(107.1001, 30.7001), 80_000, None);
+        let outside_county = process(&e, &filter, &mut track, p(107.1001, 30.7001), 80_000, 80_000, None);
         assert!(outside_county.trusted());
+    }
+
+    /// One fix dated nine minutes ahead of the server's clock must not freeze the unit:
+    /// it is marked and the real fixes after it are trusted, in order, and move it.
+    #[test]
+    fn a_fix_dated_ahead_of_the_clock_does_not_freeze_the_unit() {
+        let e = enricher();
+        let filter = JumpFilter::default();
+        let mut track = DeviceTrack::default();
+        let first = process(&e, &filter, &mut track, p(107.08, 30.70), 0, 0, Some(5.0));
+        assert!(first.trusted());
+        let ahead = process(&e, &filter, &mut track, p(107.0801, 30.70), 540_000, 10_000, Some(5.0));
+        assert_eq!(ahead.flags & flags::AHEAD_OF_CLOCK, flags::AHEAD_OF_CLOCK);
+        assert!(!ahead.trusted());
+        for i in 1..=12 {
+            let t = 10_000 + i * 10_000;
+            let real = process(&e, &filter, &mut track, p(107.08 + i as f64 * 0.0001, 30.70), t, t, Some(5.0));
+            assert_eq!(real.flags, 0, "real fix {i} after the one ahead: {:?}", flags::names(real.flags));
+        }
+        assert_eq!(track.last_trusted.map(|f| f.time_ms), Some(130_000));
+        // Within the allowed skew a fix is trusted as usual.
+        let skewed = process(&e, &filter, &mut track, p(107.0813, 30.70), 170_000, 140_000, Some(5.0));
+        assert!(skewed.trusted());
     }
 }

@@ -15,8 +15,13 @@ pub mod flags {
     pub const OUT_OF_ORDER: u32 = 4;
     /// The fix is outside the county boundary (informational; it still moves the unit).
     pub const OUTSIDE_COUNTY: u32 = 8;
+    /// The fix is dated further ahead of the server's clock than
+    /// [`JumpFilter::clock_skew_s`](super::JumpFilter): its time is wrong (a phone whose
+    /// clock runs fast), so it must not become the unit's last fix, or every real fix
+    /// after it would look out of order.
+    pub const AHEAD_OF_CLOCK: u32 = 16;
     /// Bits that keep a fix from moving the unit.
-    pub const UNTRUSTED: u32 = JUMP | POOR_ACCURACY | OUT_OF_ORDER;
+    pub const UNTRUSTED: u32 = JUMP | POOR_ACCURACY | OUT_OF_ORDER | AHEAD_OF_CLOCK;
 
     pub fn names(f: u32) -> Vec<&'static str> {
         [
@@ -24,6 +29,7 @@ pub mod flags {
             (POOR_ACCURACY, "poor_accuracy"),
             (OUT_OF_ORDER, "out_of_order"),
             (OUTSIDE_COUNTY, "outside_county"),
+            (AHEAD_OF_CLOCK, "ahead_of_clock"),
         ]
         .into_iter()
         .filter(|(bit, _)| f & bit != 0)
@@ -39,11 +45,14 @@ pub struct JumpFilter {
     pub max_speed_mps: f64,
     /// Worst accuracy trusted, metres.
     pub max_accuracy_m: f64,
+    /// How far ahead of the server's clock a fix may be dated and still be trusted,
+    /// seconds: phones' clocks drift a little; more is a wrong clock.
+    pub clock_skew_s: f64,
 }
 
 impl Default for JumpFilter {
     fn default() -> Self {
-        JumpFilter { max_speed_mps: 70.0, max_accuracy_m: 200.0 }
+        JumpFilter { max_speed_mps: 70.0, max_accuracy_m: 200.0, clock_skew_s: 60.0 }
     }
 }
 

@@ -41,7 +41,7 @@ pub async fn ack(
 ) -> Result<Response, ApiError> {
     let user = require_user(&s.tokens, &headers, uri.query(), &[Role::Operator, Role::Admin])?;
     let has_body = headers.get(axum::http::header::CONTENT_TYPE).is_some();
-    let b: AckBody = if has_body { read_json(&headers, body, 16 << 10).await? } else { AckBody::default() };
+    let b: AckBody = if has_body { read_json(&s, &headers, body, 16 << 10).await? } else { AckBody::default() };
     let note = b.note.trim().to_owned();
     if note.chars().count() > MAX_NOTE_CHARS {
         return Err(ApiError::bad_request("note", format!("at most {MAX_NOTE_CHARS} characters")));

@@ -28,6 +28,13 @@ pub const TAGGED_WATCH_PREFIX: &str = "tagged-";
 pub const CAMERA_KINDS: [&str; 6] = ["skynet", "huiyan", "sharp_eyes", "checkpoint", "parking", "face"];
 /// Largest camera push accepted: an alarm with a few JPEG snapshots.
 const MAX_PUSH_BYTES: usize = 8 << 20;
+/// Snapshots kept from one push at most (the decoder refuses more; a face match sends a
+/// scene and a face).
+pub const MAX_IMAGES_PER_PUSH: usize = 8;
+/// A camera's key: long enough not to be guessed, short enough to fit a URL.
+const KEY_CHARS: std::ops::RangeInclusive<usize> = 8..=128;
+/// Longest camera name, in characters.
+const MAX_NAME_CHARS: usize = 100;
 
 struct Camera {
     info: Arc<CameraInfo>,
@@ -39,6 +46,10 @@ struct Camera {
 #[derive(Default)]
 pub struct Registry {
     cameras: HashMap<String, Camera>,
+    /// Each camera's allowance of snapshots (`ingest.camera_images_per_min`): a token
+    /// bucket of (tokens, when last filled), so that a camera, or a stolen key, pushing
+    /// images without end cannot fill the disk with fsynced files.
+    images: HashMap<String, (f64, i64)>,
 }
 
 impl Registry {
@@ -64,6 +75,27 @@ impl Registry {
     /// What the rules know of a camera, by id.
     pub fn info(&self, camera_id: &str) -> Option<Arc<CameraInfo>> {
         self.cameras.get(camera_id).map(|c| c.info.clone())
+    }
+
+    /// The camera whose key this is (keys are not shared between cameras).
+    fn by_key(&self, key: &str) -> Option<&str> {
+        let kept = key_at_rest(key);
+        self.cameras
+            .iter()
+            .find(|(_, c)| c.key.as_deref().is_some_and(|k| crate::auth::secrets_equal(k, &kept)))
+            .map(|(id, _)| id.as_str())
+    }
+
+    /// How many of `offered` snapshots the camera may keep now, at `per_min` a minute
+    /// (a burst of a minute's worth at most), counting them as kept.
+    fn take_images(&mut self, camera_id: &str, offered: usize, per_min: u32, now_ms: i64) -> usize {
+        let cap = f64::from(per_min);
+        let (tokens, at) = self.images.entry(camera_id.to_owned()).or_insert((cap, now_ms));
+        *tokens = (*tokens + (now_ms - *at).max(0) as f64 * cap / 60_000.0).min(cap);
+        *at = now_ms;
+        let allowed = (tokens.floor() as usize).min(offered);
+        *tokens -= allowed as f64;
+        allowed
     }
 
     fn insert(&mut self, c: CameraRecord) {
@@ -131,15 +163,47 @@ pub async fn isapi_push(
     let camera_id =
         params.get("camera").ok_or_else(|| ApiError::bad_request("camera", "required: ?camera=ID in the push URL"))?;
     let camera = authorise_camera(&s, &headers, camera_id, params.get("key").map(String::as_str))?;
-    let bytes = read_body(&headers, body, MAX_PUSH_BYTES).await?;
-    let ct = headers.get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
-    let mut event = liandong_ingest::isapi::decode(ct, &bytes)?;
-    let images = store_images(&s, std::mem::take(&mut event.images)).await?;
-    let ack = s.ingest.submit_camera(CameraItem { event, camera, recv_ms: now_ms(), images }).await?;
+    let bytes = read_body(&s, &headers, body, MAX_PUSH_BYTES).await?;
+    let ct = headers.get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    // Splitting a multipart push and parsing its XML is CPU work proportional to the
+    // body: off the threads that answer requests.
+    let event = tokio::task::spawn_blocking(move || liandong_ingest::isapi::decode(ct.as_deref(), &bytes))
+        .await
+        .map_err(|e| ApiError::internal(&e))??;
+    submit_camera_event(&s, event, camera, "dateTime").await
+}
+
+/// Checks the event's time against the server's clock, keeps its snapshots (at most
+/// [`MAX_IMAGES_PER_PUSH`], and `ingest.camera_images_per_min` a camera: the alarm is
+/// kept without the rest), and submits it.
+async fn submit_camera_event(
+    s: &AppState,
+    mut event: liandong_ingest::isapi::CameraEvent,
+    camera: Arc<CameraInfo>,
+    time_field: &str,
+) -> Result<Response, ApiError> {
+    let now = now_ms();
+    if let Some(t) = event.time_ms {
+        s.check_event_time(t, now, time_field)?;
+    }
+    let mut images = std::mem::take(&mut event.images);
+    let offered = images.len();
+    images.truncate(MAX_IMAGES_PER_PUSH);
+    let per_min = s.config.ingest.camera_images_per_min;
+    let allowed =
+        s.cameras.write().unwrap_or_else(|e| e.into_inner()).take_images(&camera.id, images.len(), per_min, now);
+    images.truncate(allowed);
+    if images.len() < offered {
+        tracing::warn!(camera = %camera.id, offered, kept = images.len(), "camera snapshots over the limit were dropped");
+    }
+    let images = store_images(s, images).await?;
+    let ack = s.ingest.submit_camera(CameraItem { event, camera, recv_ms: now, images }).await?;
     Ok(Json(ack).into_response())
 }
 
 /// `POST /api/v1/alerts`: a camera alert in our JSON (`camera_id` names the camera).
+/// The caller is known before the body is read: the camera's key (`?key=`, which names
+/// one camera) or a gateway token; the body's camera must then be the key's.
 pub async fn post_alert(
     State(s): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -147,17 +211,29 @@ pub async fn post_alert(
     body: Body,
 ) -> Result<Response, ApiError> {
     require_json(&headers)?;
-    let bytes = read_body(&headers, body, MAX_PUSH_BYTES).await?;
-    let event = liandong_ingest::alert_json::decode(&bytes)?;
-    let camera_id = event.camera.id.clone().ok_or_else(|| ApiError::bad_request("camera_id", "required"))?;
     let key: Option<String> = form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
         .find(|(k, _)| k == "key")
         .map(|(_, v)| v.into_owned());
+    let gateway = bearer(&headers, None)
+        .and_then(|t| s.tokens.user(&t).map(|u| matches!(u.role, Role::Admin | Role::Device)))
+        .unwrap_or(false);
+    if !gateway {
+        let known =
+            key.as_deref().is_some_and(|k| s.cameras.read().unwrap_or_else(|e| e.into_inner()).by_key(k).is_some());
+        if !known {
+            return Err(ApiError::unauthorized(
+                "key",
+                "a camera key is required (key= in the push URL) or a gateway token",
+            ));
+        }
+    }
+    let bytes = read_body(&s, &headers, body, MAX_PUSH_BYTES).await?;
+    let event = tokio::task::spawn_blocking(move || liandong_ingest::alert_json::decode(&bytes))
+        .await
+        .map_err(|e| ApiError::internal(&e))??;
+    let camera_id = event.camera.id.clone().ok_or_else(|| ApiError::bad_request("camera_id", "required"))?;
     let camera = authorise_camera(&s, &headers, &camera_id, key.as_deref())?;
-    let mut event = event;
-    let images = store_images(&s, std::mem::take(&mut event.images)).await?;
-    let ack = s.ingest.submit_camera(CameraItem { event, camera, recv_ms: now_ms(), images }).await?;
-    Ok(Json(ack).into_response())
+    submit_camera_event(&s, event, camera, "time").await
 }
 
 /// Where images were kept before the store kept them (files in the data directory: the
@@ -246,14 +322,29 @@ pub async fn register_camera(
     body: Body,
 ) -> Result<Response, ApiError> {
     require_user(&s.tokens, &headers, uri.query(), &[Role::Admin])?;
-    let c: NewCamera = read_json(&headers, body, 64 * 1024).await?;
+    let c: NewCamera = read_json(&s, &headers, body, 64 * 1024).await?;
     crate::devices::valid_device_id(&c.camera_id).map_err(|r| ApiError::bad_request("camera_id", r))?;
     if !CAMERA_KINDS.contains(&c.kind.as_str()) {
         return Err(ApiError::bad_request("kind", format!("must be one of {}", CAMERA_KINDS.join(", "))));
     }
     Position::new(c.lon, c.lat).map_err(|e| ApiError::bad_request(e.field(), e.to_string()))?;
-    if c.key.len() < 8 {
-        return Err(ApiError::bad_request("key", "must be at least 8 characters"));
+    if !KEY_CHARS.contains(&c.key.chars().count()) {
+        return Err(ApiError::bad_request(
+            "key",
+            format!("must be {} to {} characters", KEY_CHARS.start(), KEY_CHARS.end()),
+        ));
+    }
+    let name_chars = c.name.trim().chars().count();
+    if name_chars == 0 || name_chars > MAX_NAME_CHARS {
+        return Err(ApiError::bad_request("name", format!("must be 1 to {MAX_NAME_CHARS} characters")));
+    }
+    // A key names one camera: pushes are told apart by it, and a leaked key must not
+    // speak for several cameras. A device's key is not a camera's either.
+    let taken_by_camera =
+        s.cameras.read().unwrap_or_else(|e| e.into_inner()).by_key(&c.key).is_some_and(|id| id != c.camera_id);
+    let taken_by_device = s.devices.read().unwrap_or_else(|e| e.into_inner()).by_key(&c.key).is_some();
+    if taken_by_camera || taken_by_device {
+        return Err(ApiError::new(StatusCode::CONFLICT, "key", "is already used by another camera or device"));
     }
     let record = CameraRecord {
         camera_id: c.camera_id,
@@ -265,7 +356,7 @@ pub async fn register_camera(
         updated_ms: now_ms(),
     };
     s.store.upsert_camera(&record).await.map_err(|e| ApiError::unavailable(&e))?;
-    s.cameras.write().unwrap_or_else(|e| e.into_inner()).insert(record.clone());
+    s.edit_registry(&s.cameras, |r| r.insert(record.clone()));
     Ok((StatusCode::OK, Json(serde_json::json!({ "camera": record }))).into_response())
 }
 
@@ -322,7 +413,7 @@ pub async fn add_watch(
     body: Body,
 ) -> Result<Response, ApiError> {
     let user = require_user(&s.tokens, &headers, uri.query(), &[Role::Admin])?;
-    let w: NewWatch = read_json(&headers, body, 64 * 1024).await?;
+    let w: NewWatch = read_json(&s, &headers, body, 64 * 1024).await?;
     crate::devices::valid_device_id(&w.watch_id).map_err(|r| ApiError::bad_request("watch_id", r))?;
     let kind = WatchKind::parse(&w.kind).ok_or_else(|| ApiError::bad_request("kind", "must be plate or person"))?;
     let value = match kind {
@@ -353,7 +444,7 @@ pub async fn add_watch(
     };
     s.store.upsert_watch(&record).await.map_err(|e| ApiError::unavailable(&e))?;
     if let Some(entry) = watch_entry(&record) {
-        s.watchlist.write().unwrap_or_else(|e| e.into_inner()).upsert(entry);
+        s.edit_registry(&s.watchlist, |w| w.upsert(entry));
     }
     tracing::info!(watch_id = %record.watch_id, kind = %record.kind, by = %user.name, "watch-list entry saved");
     Ok(Json(serde_json::json!({ "watch": record })).into_response())
@@ -413,7 +504,7 @@ pub async fn add_tagged(
     body: Body,
 ) -> Result<Response, ApiError> {
     let user = require_user(&s.tokens, &headers, uri.query(), &[Role::Admin])?;
-    let t: NewTagged = read_json(&headers, body, 64 * 1024).await?;
+    let t: NewTagged = read_json(&s, &headers, body, 64 * 1024).await?;
     crate::devices::valid_device_id(&t.person_id).map_err(|r| ApiError::bad_request("person_id", r))?;
     if let Some(bad) = t.roles.iter().find(|r| !TAGGED_ROLES.contains(&r.as_str())) {
         return Err(ApiError::bad_request(
@@ -463,9 +554,9 @@ pub async fn add_tagged(
     };
     s.store.audit(&[audit]).await.map_err(unavailable)?;
     if let Some(entry) = watch_entry(&watch) {
-        s.watchlist.write().unwrap_or_else(|e| e.into_inner()).upsert(entry);
+        s.edit_registry(&s.watchlist, |w| w.upsert(entry));
     }
-    s.zones.write().unwrap_or_else(|e| e.into_inner()).upsert(&person, rules, rule_text);
+    s.edit_registry(&s.zones, |z| z.upsert(&person, rules, rule_text));
     Ok(Json(serde_json::json!({ "tagged": person })).into_response())
 }
 

@@ -84,6 +84,25 @@ pub struct IngestConfig {
     pub max_body_bytes: usize,
     /// The GPS jump filter.
     pub jump: JumpFilter,
+    /// How old an event (a fix, a camera alarm, a grid report) may be dated and still be
+    /// accepted, seconds: a phone that was offline uploads what it buffered; a fix dated
+    /// 1970 is a broken clock, refused with the reason.
+    pub accept_past_s: u64,
+    /// How far ahead of the server's clock an event may be dated and still be accepted,
+    /// seconds (fixes between `jump.clock_skew_s` and this are kept but marked).
+    pub accept_ahead_s: u64,
+    /// Bytes of request bodies read at once, over all requests: a request whose body
+    /// would go over waits (up to 10 s, then 503), so that many large bodies at once
+    /// cannot take the server's memory.
+    pub body_budget_bytes: usize,
+    /// Largest body read from a request that names no credentials in its headers or URL
+    /// (an OsmAnd form carrying its key in the body, a batch whose items carry theirs).
+    pub anonymous_body_bytes: usize,
+    /// How long a request waits for its share of `body_budget_bytes`, milliseconds.
+    pub body_wait_ms: u64,
+    /// Snapshots a camera may have stored per minute (a minute's worth may come at once);
+    /// beyond, the alarm is kept and the images are dropped with a warning.
+    pub camera_images_per_min: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -209,7 +228,16 @@ impl Default for StoreConfig {
 
 impl Default for IngestConfig {
     fn default() -> Self {
-        IngestConfig { max_body_bytes: 1 << 20, jump: JumpFilter::default() }
+        IngestConfig {
+            max_body_bytes: 1 << 20,
+            jump: JumpFilter::default(),
+            accept_past_s: 30 * 86_400,
+            accept_ahead_s: 600,
+            body_budget_bytes: 64 << 20,
+            anonymous_body_bytes: 16 << 10,
+            body_wait_ms: 10_000,
+            camera_images_per_min: 60,
+        }
     }
 }
 

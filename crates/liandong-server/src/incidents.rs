@@ -97,7 +97,7 @@ pub async fn create(State(s): State<Arc<AppState>>, headers: HeaderMap, body: Bo
     let Actor::Operator(name, role) = actor(&s, &headers)? else {
         return Err(ApiError::forbidden("authorization", "only operators open incidents"));
     };
-    let n: NewIncident = read_json(&headers, body, 64 * 1024).await?;
+    let n: NewIncident = read_json(&s, &headers, body, 64 * 1024).await?;
     let chars = n.title.trim().chars().count();
     if chars == 0 || chars > 200 {
         return Err(ApiError::bad_request("title", "must be 1 to 200 characters"));
@@ -261,7 +261,7 @@ pub async fn act(
     body: Body,
 ) -> Result<Response, ApiError> {
     let who = actor(&s, &headers)?;
-    let step: Step = read_json(&headers, body, 64 * 1024).await?;
+    let step: Step = read_json(&s, &headers, body, 64 * 1024).await?;
     let action = Action::parse(&step.action).ok_or_else(|| {
         ApiError::bad_request("action", "must be dispatch, sign, depart, arrive, feedback, close or cancel")
     })?;

@@ -80,6 +80,16 @@ pub struct AppState {
     /// notice waits for one analysis instead of running its own.
     pub hotspot_answers: tokio::sync::Mutex<hotspots::Answers>,
     pub metrics: Arc<Metrics>,
+    /// The bytes of request bodies being read at once (`ingest.body_budget_bytes`).
+    pub body_budget: routes::BodyBudget,
+    /// Edits of the registries (devices, cameras, the watch list, tagged persons) made
+    /// here, counted under each registry's lock: a reload from the store that began before
+    /// an edit does not replace the registries with what it read (see
+    /// [`AppState::edit_registry`]).
+    pub registry_edits: std::sync::atomic::AtomicU64,
+    /// Grid reports recently stored, by their content, so that a phone re-sending the
+    /// same report (its answer was lost) gets the same report back, not a second one.
+    pub recent_reports: std::sync::Mutex<reports::RecentReports>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -162,6 +172,7 @@ async fn refresh_registries(
             _ = changed.notified() => {}
         }
         let Some(s) = state.upgrade() else { return };
+        let edits_before = s.registry_edits.load(std::sync::atomic::Ordering::SeqCst);
         let loaded = async {
             let devices = s.store.devices().await?;
             let cameras = s.store.cameras().await?;
@@ -171,15 +182,35 @@ async fn refresh_registries(
         };
         match loaded.await {
             Ok((devices, cameras, watch, tagged)) => {
-                *s.devices.write().unwrap_or_else(|e| e.into_inner()) = Registry::new(devices);
-                *s.cameras.write().unwrap_or_else(|e| e.into_inner()) = cameras::Registry::new(&s.map, cameras);
-                *s.watchlist.write().unwrap_or_else(|e| e.into_inner()) =
-                    Watchlist::new(watch.iter().filter_map(cameras::watch_entry));
-                *s.zones.write().unwrap_or_else(|e| e.into_inner()) =
-                    zones::ZoneBook::from_store(&tagged, s.enricher.fences());
+                // What was read may predate an edit made here meanwhile (its store write
+                // raced the read): then this round replaces nothing, and the next one
+                // reads it. The check is under each registry's lock, as the edits are.
+                let unchanged = || s.registry_edits.load(std::sync::atomic::Ordering::SeqCst) == edits_before;
+                replace_if(&s.devices, unchanged, || Registry::new(devices));
+                replace_if(&s.cameras, unchanged, || cameras::Registry::new(&s.map, cameras));
+                replace_if(&s.watchlist, unchanged, || Watchlist::new(watch.iter().filter_map(cameras::watch_entry)));
+                replace_if(&s.zones, unchanged, || zones::ZoneBook::from_store(&tagged, s.enricher.fences()));
             }
             Err(e) => tracing::warn!(error = %e, "reloading registries from the store failed"),
         }
+    }
+}
+
+/// Replaces what `lock` holds by `make()`, under the lock, if `unchanged()` still holds.
+fn replace_if<T>(lock: &RwLock<T>, unchanged: impl Fn() -> bool, make: impl FnOnce() -> T) {
+    let mut guard = lock.write().unwrap_or_else(|e| e.into_inner());
+    if unchanged() {
+        *guard = make();
+    }
+}
+
+impl AppState {
+    /// Edits a registry in memory (after its store write), counting the edit under the
+    /// registry's lock so that a reload that read the store before it cannot undo it.
+    pub(crate) fn edit_registry<T>(&self, lock: &RwLock<T>, edit: impl FnOnce(&mut T)) {
+        let mut guard = lock.write().unwrap_or_else(|e| e.into_inner());
+        edit(&mut guard);
+        self.registry_edits.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     }
 }
 
@@ -306,6 +337,7 @@ impl App {
             .iter()
             .map(|(name, l)| (name.clone(), Bytes::from(serde_json::to_vec(&l.collection).unwrap_or_default())))
             .collect();
+        let config_body_budget = config.ingest.body_budget_bytes;
         let state = Arc::new(AppState {
             tokens: Tokens::new(&config.tokens),
             config,
@@ -326,6 +358,9 @@ impl App {
             hotspot_layer: RwLock::new(None),
             hotspot_answers: tokio::sync::Mutex::new(hotspots::Answers::default()),
             metrics,
+            body_budget: routes::BodyBudget::new(config_body_budget),
+            recent_reports: std::sync::Mutex::new(reports::RecentReports::default()),
+            registry_edits: std::sync::atomic::AtomicU64::new(0),
         });
         tokio::spawn(planning::schedule(Arc::downgrade(&state), state.shutdown.clone()));
         if state.store.backend() == "postgres" {

@@ -98,6 +98,8 @@ pub struct LastReport {
     /// When the fix was taken, and whether the jump filter trusted it.
     pub fix_ms: i64,
     pub trusted: bool,
+    /// The jump filter's marks (`liandong_core::jump::flags`).
+    pub flags: u32,
     pub unit_id: Option<Arc<str>>,
     /// The report's JSON.
     pub json: Arc<str>,

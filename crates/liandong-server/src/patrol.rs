@@ -95,7 +95,7 @@ pub async fn push(
 ) -> Result<Response, ApiError> {
     let user = require_user(&s.tokens, &headers, uri.query(), &[Role::Operator, Role::Admin])?;
     check_team(&s, &team_id)?;
-    let p: NewPlan = read_json(&headers, body, 4 << 20).await?;
+    let p: NewPlan = read_json(&s, &headers, body, 4 << 20).await?;
     if !["plan", "diversion", "manual"].contains(&p.kind.as_str()) {
         return Err(ApiError::bad_request("kind", "must be plan, diversion or manual"));
     }

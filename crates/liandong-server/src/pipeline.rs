@@ -411,6 +411,7 @@ impl Sequencer {
                     lat: row.lat,
                     fix_ms: row.fix_ms,
                     trusted: row.flags & flags::UNTRUSTED == 0,
+                    flags: row.flags,
                     unit_id,
                     json: Arc::from(report_json(&row)),
                 };
@@ -637,6 +638,7 @@ impl Sequencer {
                         lat: r.lat,
                         fix_ms: r.fix_ms,
                         trusted,
+                        flags: r.flags,
                         unit_id: unit.clone(),
                         json: json.clone(),
                     };
@@ -823,11 +825,17 @@ impl Sequencer {
             let mut job_acks = Vec::with_capacity(items.len());
             for item in items {
                 let r = &item.report;
+                // The same fix again (a phone that lost the answer re-sends it) is the
+                // report already kept: acknowledged with its number, not stored twice.
+                if let Some(ack) = self.repeat_of(r, &newest, &rows) {
+                    job_acks.push(ack);
+                    continue;
+                }
                 let (track, last_seq) = working
                     .entry(r.device_id.clone())
                     .or_insert_with(|| self.tracks.get(&r.device_id).cloned().unwrap_or_default());
                 let fix_ms = r.fix_time_ms.unwrap_or(item.recv_ms);
-                let p = process(&self.enricher, &self.filter, track, r.position, fix_ms, r.accuracy_m);
+                let p = process(&self.enricher, &self.filter, track, r.position, fix_ms, item.recv_ms, r.accuracy_m);
                 let view = self.enricher.view(&p.enrichment, &track.fences, &p.fence_events);
                 if p.flags & flags::OUT_OF_ORDER == 0 {
                     *last_seq = seq;
@@ -953,6 +961,7 @@ impl Sequencer {
                             lat: r.lat,
                             fix_ms: r.fix_ms,
                             trusted: r.flags & flags::UNTRUSTED == 0,
+                            flags: r.flags,
                             unit_id: units[i].clone(),
                             json: jsons[i].clone(),
                         };
@@ -1204,6 +1213,26 @@ impl Sequencer {
         });
         publish.push(Publish::Alert(FeedEvent::alert(alert_seq, lon, lat, roles, Arc::from(message))));
         alert_seq
+    }
+
+    /// The acknowledgement a report already got, when it repeats the device's last kept
+    /// report (same fix time and place): in this batch, else in the live view. A report
+    /// without its own time is never a repeat (its time is when it arrived).
+    fn repeat_of(
+        &self,
+        r: &liandong_ingest::Report,
+        newest: &HashMap<String, usize>,
+        rows: &[PositionRow],
+    ) -> Option<Ack> {
+        let t = r.fix_time_ms?;
+        let same = |fix_ms: i64, lon: f64, lat: f64| fix_ms == t && lon == r.position.lon() && lat == r.position.lat();
+        if let Some(&i) = newest.get(&r.device_id) {
+            let row = &rows[i];
+            return same(row.fix_ms, row.lon, row.lat).then_some(Ack { seq: row.seq, flags: row.flags });
+        }
+        let live = self.live.read().unwrap_or_else(|e| e.into_inner());
+        let last = live.devices.get(&r.device_id)?;
+        same(last.fix_ms, last.lon, last.lat).then_some(Ack { seq: last.seq, flags: last.flags })
     }
 
     /// Alerts operators once about each unit whose last trusted fix went stale.

@@ -57,7 +57,7 @@ pub async fn post_report(
         uri.query(),
         &[Role::GridMember, Role::PostOfficer, Role::Operator, Role::Admin],
     )?;
-    let r: NewReport = read_json(&headers, body, MAX_REPORT_BYTES).await?;
+    let r: NewReport = read_json(&s, &headers, body, MAX_REPORT_BYTES).await?;
     if !REPORT_CATEGORIES.contains(&r.category.as_str()) {
         return Err(ApiError::bad_request("category", format!("must be one of {}", REPORT_CATEGORIES.join(", "))));
     }
@@ -81,9 +81,7 @@ pub async fn post_report(
         }
         Some(_) => return Err(ApiError::bad_request("time", "must be RFC 3339 or unix milliseconds")),
     };
-    if time_ms > now + 10 * 60 * 1000 {
-        return Err(ApiError::bad_request("time", "is in the future"));
-    }
+    s.check_event_time(time_ms, now, "time")?;
     if r.photos_base64.len() > MAX_PHOTOS {
         return Err(ApiError::bad_request("photos_base64", format!("at most {MAX_PHOTOS} photos")));
     }
@@ -95,6 +93,15 @@ pub async fn post_report(
             return Err(ApiError::bad_request(format!("photos_base64[{i}]"), "is not a JPEG"));
         }
         photos.push(jpeg);
+    }
+    // The same report again from the same person (a phone that lost the answer and
+    // re-sent it) is the report already stored: answered again, not stored twice. A
+    // report that gives its time is the same only at the same time.
+    let given_time = r.time.as_ref().filter(|t| !t.is_null()).map(|_| time_ms);
+    let text = r.text.trim();
+    let fingerprint = RecentReports::fingerprint(&user.name, &r.category, text, position, given_time, &r.photos_base64);
+    if let Some(earlier) = s.recent_reports.lock().unwrap_or_else(|e| e.into_inner()).get(&fingerprint, now) {
+        return Ok((StatusCode::OK, Json(earlier)).into_response());
     }
     // The photos are on disk (fsynced) before the report is submitted, so a stored
     // report never names a lost photo.
@@ -122,7 +129,61 @@ pub async fn post_report(
     tracing::info!(report_id, category = %category, case_id, "grid report stored");
     let body = serde_json::json!({"report_id": report_id, "mediation_case_id": case_id, "place": enrichment,
                                   "photos": photo_urls});
+    s.recent_reports.lock().unwrap_or_else(|e| e.into_inner()).insert(fingerprint, body.clone(), now);
     Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+/// Grid reports stored in the last [`RecentReports::WINDOW_MS`], by a fingerprint of
+/// who sent what, where and when, with the answer they got. In memory: on a shared
+/// database each instance knows only its own.
+#[derive(Default)]
+pub struct RecentReports {
+    by_fingerprint: std::collections::HashMap<[u8; 32], (i64, serde_json::Value)>,
+}
+
+impl RecentReports {
+    /// A re-sent report arrives within minutes of the first.
+    const WINDOW_MS: i64 = 10 * 60 * 1000;
+    /// At most this many reports are remembered (a county files hundreds a day).
+    const MAX: usize = 10_000;
+
+    fn fingerprint(
+        reporter: &str,
+        category: &str,
+        text: &str,
+        place: liandong_core::Position,
+        time_ms: Option<i64>,
+        photos: &[String],
+    ) -> [u8; 32] {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        for part in [reporter, category, text] {
+            h.update((part.len() as u64).to_le_bytes());
+            h.update(part.as_bytes());
+        }
+        let time = time_ms.map_or(u64::MAX, |t| t as u64);
+        for n in [place.lon().to_bits(), place.lat().to_bits(), time, photos.len() as u64] {
+            h.update(n.to_le_bytes());
+        }
+        for p in photos {
+            h.update((p.len() as u64).to_le_bytes());
+            h.update(p.as_bytes());
+        }
+        h.finalize().into()
+    }
+
+    fn get(&self, f: &[u8; 32], now_ms: i64) -> Option<serde_json::Value> {
+        self.by_fingerprint.get(f).filter(|(at, _)| now_ms - at < Self::WINDOW_MS).map(|(_, v)| v.clone())
+    }
+
+    fn insert(&mut self, f: [u8; 32], answer: serde_json::Value, now_ms: i64) {
+        if self.by_fingerprint.len() >= Self::MAX {
+            self.by_fingerprint.retain(|_, (at, _)| now_ms - *at < Self::WINDOW_MS);
+        }
+        if self.by_fingerprint.len() < Self::MAX {
+            self.by_fingerprint.insert(f, (now_ms, answer));
+        }
+    }
 }
 
 /// `GET /api/v1/mediation?status=pending|mediated`: the mediation centre's queue.
@@ -161,7 +222,7 @@ pub async fn close_mediation(
     body: Body,
 ) -> Result<Response, ApiError> {
     let user = require_user(&s.tokens, &headers, uri.query(), &[Role::Partner, Role::Operator, Role::Admin])?;
-    let o: Outcome = read_json(&headers, body, 64 * 1024).await?;
+    let o: Outcome = read_json(&s, &headers, body, 64 * 1024).await?;
     if !MEDIATION_TYPES.contains(&o.mediation_type.as_str()) {
         return Err(ApiError::bad_request("mediation_type", format!("must be one of {}", MEDIATION_TYPES.join(", "))));
     }
@@ -316,7 +377,7 @@ pub async fn review_report(
     body: Body,
 ) -> Result<Response, ApiError> {
     let user = require_user(&s.tokens, &headers, uri.query(), &[Role::Operator, Role::Admin])?;
-    let r: Review = read_json(&headers, body, 64 * 1024).await?;
+    let r: Review = read_json(&s, &headers, body, 64 * 1024).await?;
     let report = s
         .store
         .report(report_id)

@@ -20,9 +20,6 @@ use crate::pipeline::Item;
 use crate::time_fmt::now_ms;
 use crate::AppState;
 
-/// How far in the future a fix time may be before it is refused (phone clocks drift).
-const MAX_FUTURE_MS: i64 = 10 * 60 * 1000;
-
 pub async fn healthz() -> &'static str {
     "ok\n"
 }
@@ -33,30 +30,72 @@ pub async fn metrics(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Ur
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], s.metrics.render(devices)).into_response())
 }
 
-/// Reads a body of at most `limit` bytes.
-pub(crate) async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, ApiError> {
+/// Reads a body of at most `limit` bytes, within the server's body budget
+/// (`ingest.body_budget_bytes`): the bytes it may take are reserved before reading (the
+/// declared length, else the limit), so that however many requests read at once, their
+/// bodies cannot take more memory than the budget; a request that cannot get its share
+/// within `ingest.body_wait_ms` is answered 503 with `Retry-After`.
+pub(crate) async fn read_body(s: &AppState, headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, ApiError> {
     let too_large =
         || ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body", format!("larger than the limit of {limit} bytes"));
-    if let Some(len) =
-        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok())
-    {
-        if len > limit as u64 {
-            return Err(too_large());
-        }
+    let declared =
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limit as u64) {
+        return Err(too_large());
     }
-    axum::body::to_bytes(body, limit).await.map_err(|_| too_large())
+    let want = declared.map_or(limit, |len| len as usize).min(limit);
+    let units = s.body_budget.units(want);
+    let wait = std::time::Duration::from_millis(s.config.ingest.body_wait_ms);
+    let permit = match tokio::time::timeout(wait, s.body_budget.permits.acquire_many(units)).await {
+        Ok(Ok(p)) => p,
+        _ => {
+            let mut e = ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "body",
+                "the server is reading as many request bodies as it may; retry",
+            );
+            e.retry_after_s = Some(1);
+            return Err(e);
+        }
+    };
+    let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| too_large());
+    drop(permit);
+    bytes
+}
+
+/// The bytes of request bodies being read, over all requests (see [`read_body`]), in
+/// units of [`BodyBudget::UNIT`] bytes.
+pub struct BodyBudget {
+    permits: tokio::sync::Semaphore,
+    total: u32,
+}
+
+impl BodyBudget {
+    const UNIT: usize = 1024;
+
+    pub fn new(bytes: usize) -> BodyBudget {
+        let total = u32::try_from(bytes.div_ceil(Self::UNIT)).unwrap_or(u32::MAX >> 4).max(1);
+        BodyBudget { permits: tokio::sync::Semaphore::new(total as usize), total }
+    }
+
+    /// The units a body of `bytes` reserves: never more than the whole budget, so that
+    /// a body larger than it is read alone rather than never.
+    fn units(&self, bytes: usize) -> u32 {
+        u32::try_from(bytes.div_ceil(Self::UNIT)).unwrap_or(u32::MAX).clamp(1, self.total)
+    }
 }
 
 /// Reads a JSON body of at most `limit` bytes into `T`: 415 unless the content type is
 /// JSON, 413 when too large, 400 naming `body` (with serde's line, column and field)
 /// when it does not decode.
 pub(crate) async fn read_json<T: serde::de::DeserializeOwned>(
+    s: &AppState,
     headers: &HeaderMap,
     body: Body,
     limit: usize,
 ) -> Result<T, ApiError> {
     require_json(headers)?;
-    let bytes = read_body(headers, body, limit).await?;
+    let bytes = read_body(s, headers, body, limit).await?;
     // A JSON string holds U+0000 only as the escape `\u0000`: look closer only then.
     if bytes.windows(6).any(|w| w == b"\\u0000") {
         if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes) {
@@ -179,11 +218,33 @@ impl AppState {
             ));
         };
         if let Some(t) = r.fix_time_ms {
-            if t > now + MAX_FUTURE_MS {
-                return Err(ApiError::bad_request(time_field, format!("is {} s in the future", (t - now) / 1000)));
-            }
+            self.check_event_time(t, now, time_field)?;
         }
         Ok(device.unit_id.as_deref().map(Arc::from))
+    }
+
+    /// Refuses an event dated outside the window around the server's clock
+    /// (`ingest.accept_past_s` before, `ingest.accept_ahead_s` after), naming the field.
+    pub(crate) fn check_event_time(&self, t_ms: i64, now: i64, field: &str) -> Result<(), ApiError> {
+        let (past_s, ahead_s) = (self.config.ingest.accept_past_s, self.config.ingest.accept_ahead_s);
+        let ahead_ms = t_ms.saturating_sub(now);
+        if ahead_ms > (ahead_s as i64).saturating_mul(1000) {
+            return Err(ApiError::bad_request(
+                field,
+                format!(
+                    "is {} s ahead of the server's clock (at most {ahead_s} s: ingest.accept_ahead_s)",
+                    ahead_ms / 1000
+                ),
+            ));
+        }
+        let age_ms = now.saturating_sub(t_ms);
+        if age_ms > (past_s as i64).saturating_mul(1000) {
+            return Err(ApiError::bad_request(
+                field,
+                format!("is {} s before the server's clock (at most {past_s} s: ingest.accept_past_s)", age_ms / 1000),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -219,7 +280,11 @@ pub async fn post_positions(
 ) -> Result<Response, ApiError> {
     let who = s.reporter(&headers, uri.query())?;
     require_json(&headers)?;
-    let bytes = read_body(&headers, body, s.config.ingest.max_body_bytes).await?;
+    let limit = match who {
+        Reporter::PerReport => s.config.ingest.anonymous_body_bytes,
+        _ => s.config.ingest.max_body_bytes,
+    };
+    let bytes = read_body(&s, &headers, body, limit).await?;
     let decoded = liandong_ingest::json::decode_batch(&bytes)?;
     let now = now_ms();
     let mut items = Vec::new();
@@ -265,15 +330,35 @@ pub async fn osmand(
     uri: Uri,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let bytes = read_body(&headers, body, s.config.ingest.max_body_bytes).await?;
+    // Who is calling is known from the headers and the URL before the body is read:
+    // Traccar Client puts the key in the query; a bearer header is accepted too. A
+    // request naming neither (an old client's form with the key in the body) gets only a
+    // small body.
+    let query_key = uri.query().and_then(|q| {
+        form_urlencoded::parse(q.as_bytes()).find(|(k, v)| k == "key" && !v.is_empty()).map(|(_, v)| v.into_owned())
+    });
+    let who = match (bearer(&headers, None), query_key) {
+        (Some(_), _) => s.reporter(&headers, None)?,
+        (None, Some(key)) => {
+            let devices = s.devices.read().unwrap_or_else(|e| e.into_inner());
+            match devices.by_key(&key) {
+                Some(d) => Reporter::Device(d.device_id.clone()),
+                None => {
+                    s.metrics.reports_rejected.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    return Err(ApiError::unauthorized("key", "does not match a registered device's key"));
+                }
+            }
+        }
+        (None, None) => Reporter::PerReport,
+    };
+    let limit = match who {
+        Reporter::PerReport => s.config.ingest.anonymous_body_bytes,
+        _ => s.config.ingest.max_body_bytes,
+    };
+    let bytes = read_body(&s, &headers, body, limit).await?;
     let report = liandong_ingest::osmand::decode(uri.query(), content_type(&headers), &bytes).inspect_err(|_| {
         s.metrics.reports_rejected.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     })?;
-    // Traccar Client puts the key in the query; a bearer header is accepted too.
-    let who = match bearer(&headers, None) {
-        Some(_) => s.reporter(&headers, None)?,
-        None => Reporter::PerReport,
-    };
     let now = now_ms();
     let unit_id = s.admit(&who, &report, now, "", "id", "timestamp").inspect_err(|_| {
         s.metrics.reports_rejected.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -353,7 +438,7 @@ pub async fn register_device(
     body: Body,
 ) -> Result<Response, ApiError> {
     require_user(&s.tokens, &headers, uri.query(), &[Role::Admin])?;
-    let new: NewDevice = read_json(&headers, body, 64 * 1024).await?;
+    let new: NewDevice = read_json(&s, &headers, body, 64 * 1024).await?;
     new.validate()?;
     let key = match &new.key {
         Some(k) => k.clone(),
@@ -379,7 +464,7 @@ pub async fn register_device(
     };
     let created = s.store.upsert_device(&record).await.map_err(|e| ApiError::unavailable(&e))?;
     tracing::info!(device_id = %record.device_id, kind = %record.kind, created, "device registered");
-    s.devices.write().unwrap_or_else(|e| e.into_inner()).insert(record.clone());
+    s.edit_registry(&s.devices, |d| d.insert(record.clone()));
     let status = if created { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(serde_json::json!({ "device": record, "key": key }))).into_response())
 }

@@ -11,8 +11,9 @@ use crate::{q, AlertRow, IncidentEventRow, IncidentRow, PositionRow, SqliteStore
 /// Fixes the jump filter marked (a GPS jump, a poor accuracy) are left out of history:
 /// they did not move the unit when they arrived, and they do not move it in replay.
 /// Out-of-order fixes (a phone uploading what it buffered offline) are real places and
-/// stay in.
-pub const HISTORY_EXCLUDED_FLAGS: u32 = 1 | 2;
+/// stay in. Fixes dated ahead of the server's clock (16) are left out too: their time is
+/// wrong, so their moment in history is unknown.
+pub const HISTORY_EXCLUDED_FLAGS: u32 = 1 | 2 | 16;
 
 /// The columns of an incident event, on `incident_events e` (the history join names both tables).
 pub(crate) const EVENT_COLUMNS_E: &str =

@@ -1096,7 +1096,7 @@ async fn file_grid_reports(client: reqwest::Client, args: Args, places: Vec<(f64
 
 /// RFC 3339 in UTC for a Unix time in seconds (civil-from-days, Howard Hinnant's
 /// algorithm), so the simulator needs no date library.
-fn rfc3339(unix_s: u64) -> String {
+pub(crate) fn rfc3339(unix_s: u64) -> String {
     let days = (unix_s / 86_400) as i64;
     let secs = unix_s % 86_400;
     let z = days + 719_468;
