@@ -891,6 +891,23 @@ test('the wall map, live, in headless Chromium', { timeout: 240_000 }, async (t)
     assert.match(reconnect.url, /[?&]since=\d+/, reconnect.url);
   });
 
+  await t.test('signing in through the form works under the policy, which refuses only a native submission', async () => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale: 'zh-CN', timezoneId: 'Asia/Shanghai' });
+    const p = await context.newPage();
+    await watch(p);
+    try {
+      await p.goto(`${baseUrl}/`, { timeout: 30_000 });
+      await waitInPage('the page asks for a token', () => document.documentElement.dataset.state === 'login', null, 10_000, p);
+      await p.fill('#login-token', OPERATOR);
+      await p.press('#login-token', 'Enter');
+      await waitInPage('the map is ready after signing in', () => document.documentElement.dataset.state === 'ready', null, 30_000, p);
+      // `form-action 'none'`: had the form been submitted natively, the token would be in the address.
+      assert.ok(!p.url().includes('token'), p.url());
+    } finally {
+      await context.close();
+    }
+  });
+
   await t.test('no request leaves 127.0.0.1, and the page raised no error', () => {
     assert.ok(requested.length > 10, `requests were recorded: ${requested.length}`);
     const outside = [...requested, ...sockets.map((s) => s.url)].filter((u) => {
