@@ -9,7 +9,9 @@
 // sees to all three). It writes the screenshots in docs/screenshots/: wallmap-zh.png (the
 // incident panel), wallmap-en.png (route adjustments), wallmap-replay-zh.png (the time
 // slider replaying) and wallmap-stats-en.png (statistics), all at 1920×1080, and
-// wallmap-4k-zh.jpg (the incident panel at 3840×2160).
+// wallmap-4k-zh.jpg (the incident panel at 3840×2160). The page runs under the
+// Content-Security-Policy the server sends: the test checks the page's protective headers,
+// and fails on any `securitypolicyviolation` or any file of the page the server refused.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -20,7 +22,7 @@ import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { ADMIN, OPERATOR, GRID, CHROMIUM_ARGS } from './common.mjs';
+import { ADMIN, OPERATOR, GRID, CHROMIUM_ARGS, PAGE_CSP, PROTECTIONS } from './common.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const require = createRequire(path.join(ROOT, 'web/package.json'));
@@ -43,6 +45,10 @@ let page = null;
 const requested = [];
 const sockets = [];
 const pageErrors = [];
+/** Every `securitypolicyviolation` the pages saw, every answer of the server, and the workers started. */
+const cspViolations = [];
+const responses = [];
+let workersStarted = 0;
 
 // The server must not outlive the test, however it ends.
 process.on('exit', () => server?.proc.kill('SIGKILL'));
@@ -229,7 +235,12 @@ async function settle(on = page) {
  * read during the next render, before it is presented (`{ w, h, buf }`, RGBA).
  */
 async function watch(p) {
+  // Reported at once through a binding, so that a violation during a navigation is not lost.
+  await p.exposeFunction('__cspViolation', (v) => cspViolations.push(v));
   await p.addInitScript(() => {
+    document.addEventListener('securitypolicyviolation', (e) =>
+      window.__cspViolation({ directive: e.effectiveDirective, blocked: e.blockedURI, source: e.sourceFile, line: e.lineNumber, sample: e.sample }),
+    );
     window.__drawnPixels = (m) =>
       new Promise((resolve) => {
         m.once('render', () => {
@@ -243,6 +254,13 @@ async function watch(p) {
       });
   });
   p.on('request', (r) => requested.push(r.url()));
+  p.on('response', async (r) => {
+    if (!r.url().startsWith(baseUrl)) return;
+    const entry = { url: r.url(), status: r.status(), headers: {} };
+    responses.push(entry);
+    entry.headers = await r.allHeaders().catch(() => ({}));
+  });
+  p.on('worker', () => (workersStarted += 1));
   p.on('websocket', (ws) => {
     const s = { url: ws.url(), frames: [] };
     sockets.push(s);
@@ -311,7 +329,10 @@ test('the wall map, live, in headless Chromium', { timeout: 240_000 }, async (t)
   const seeded = await seed();
 
   await t.test('loads the county: boundary and townships in the map, drawn on a non-blank canvas', async () => {
-    await page.goto(`${baseUrl}/?token=${OPERATOR}`, { timeout: 30_000 });
+    const res = await page.goto(`${baseUrl}/?token=${OPERATOR}`, { timeout: 30_000 });
+    const headers = await res.allHeaders();
+    assert.equal(headers['content-security-policy'], PAGE_CSP);
+    for (const [name, value] of Object.entries(PROTECTIONS)) assert.equal(headers[name], value, name);
     await waitInPage('the map is ready', () => document.documentElement.dataset.state === 'ready', null, 30_000);
     await waitInPage('the live feed is connected', () => document.documentElement.dataset.feed === 'live', null, 10_000);
     // The token left the address bar and was remembered.
@@ -870,6 +891,23 @@ test('the wall map, live, in headless Chromium', { timeout: 240_000 }, async (t)
     assert.match(reconnect.url, /[?&]since=\d+/, reconnect.url);
   });
 
+  await t.test('signing in through the form works under the policy, which refuses only a native submission', async () => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale: 'zh-CN', timezoneId: 'Asia/Shanghai' });
+    const p = await context.newPage();
+    await watch(p);
+    try {
+      await p.goto(`${baseUrl}/`, { timeout: 30_000 });
+      await waitInPage('the page asks for a token', () => document.documentElement.dataset.state === 'login', null, 10_000, p);
+      await p.fill('#login-token', OPERATOR);
+      await p.press('#login-token', 'Enter');
+      await waitInPage('the map is ready after signing in', () => document.documentElement.dataset.state === 'ready', null, 30_000, p);
+      // `form-action 'none'`: had the form been submitted natively, the token would be in the address.
+      assert.ok(!p.url().includes('token'), p.url());
+    } finally {
+      await context.close();
+    }
+  });
+
   await t.test('no request leaves 127.0.0.1, and the page raised no error', () => {
     assert.ok(requested.length > 10, `requests were recorded: ${requested.length}`);
     const outside = [...requested, ...sockets.map((s) => s.url)].filter((u) => {
@@ -879,5 +917,19 @@ test('the wall map, live, in headless Chromium', { timeout: 240_000 }, async (t)
     });
     assert.deepEqual(outside, [], 'requests to anywhere but 127.0.0.1');
     assert.deepEqual(pageErrors, []);
+  });
+
+  await t.test('the page worked under its Content-Security-Policy: nothing refused, every file it asked for served', () => {
+    assert.deepEqual(cspViolations, [], 'securitypolicyviolation events');
+    // MapLibre draws in web workers; a worker the policy refused would not have started.
+    assert.ok(workersStarted >= 1, `MapLibre's workers started: ${workersStarted}`);
+    const files = responses.filter((r) => /^\/(node_modules|wallmap)\/|^\/$/.test(new URL(r.url).pathname));
+    assert.ok(files.some((r) => r.url.includes('/node_modules/maplibre-gl/dist/maplibre-gl-worker.mjs')), 'the worker was loaded from the server');
+    const missing = files.filter((r) => r.status !== 200 && r.status !== 304).map((r) => `${r.status} ${r.url}`);
+    assert.deepEqual(missing, [], 'files of the page the server did not serve');
+    for (const r of responses.filter((r) => Object.keys(r.headers).length > 0)) {
+      assert.match(r.headers['content-security-policy'] ?? '', /frame-ancestors 'none'/, r.url);
+      for (const [name, value] of Object.entries(PROTECTIONS)) assert.equal(r.headers[name], value, `${name} of ${r.url}`);
+    }
   });
 });

@@ -23,6 +23,7 @@ pub mod routes;
 pub mod scope;
 pub mod time_fmt;
 pub mod tracks;
+pub mod web;
 pub mod zones;
 
 use std::collections::HashMap;
@@ -425,7 +426,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/mediation/{case_id}", post(reports::close_mediation))
         .route("/api/v1/statistics", get(reports::statistics))
         .route("/isapi/events", post(cameras::isapi_push))
-        .fallback_service(tower_http::services::ServeDir::new(&state.config.web_dir))
+        .fallback_service(web::files(&state.config.web_dir))
         .layer(axum::middleware::from_fn(move |req: axum::extract::Request, next: axum::middleware::Next| {
             let metrics = metrics.clone();
             async move {
@@ -439,6 +440,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(|req: &axum::extract::Request| {
             tracing::debug_span!("request", method = %req.method(), path = %req.uri().path())
         }))
+        // Outermost, so that every answer carries the browser protections, whichever
+        // layer or handler produced it.
+        .layer(axum::middleware::map_response(web::protect))
         .with_state(state)
 }
 

@@ -375,10 +375,7 @@ pub async fn root(state: State<Arc<AppState>>, headers: HeaderMap, uri: Uri, bod
     if is_osmand {
         return osmand(state, headers, uri, body).await.into_response();
     }
-    match tokio::fs::read(state.config.web_dir.join("index.html")).await {
-        Ok(html) => ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response(),
-        Err(_) => ApiError::not_found("no web page is installed (web/index.html)").into_response(),
-    }
+    crate::web::page(&state.config.web_dir).await
 }
 
 #[derive(Serialize)]
