@@ -695,3 +695,41 @@ async fn a_cameras_snapshots_are_bounded_per_minute_and_its_alarms_still_arrive(
     store.close().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Findings 8 and 13 (the server's half): replays are bounded per caller, and a caller
+/// who may see nothing of what happened replays nothing of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replays_are_bounded_per_caller_and_cost_only_what_the_caller_may_see() {
+    let srv = start("replays", Backend::Sqlite).await.unwrap();
+    let t0 = now_ms() - 3_600_000;
+    // Enough events that a replay the client does not read stays open.
+    for batch in 0..20 {
+        let items: Vec<Value> = (0..1000)
+            .map(|i| {
+                let t = t0 + (batch * 1000 + i) as i64 * 100;
+                json!({"device_id": "w1", "lon": 107.1 + (i % 50) as f64 * 1e-5, "lat": 30.7, "time": t})
+            })
+            .collect();
+        srv.admin("/api/v1/positions", json!({ "positions": items })).await;
+    }
+    let url = format!("ws://{}/api/v1/live?token={OPERATOR}&since=0", srv.addr);
+    let first = tokio_tungstenite::connect_async(&url).await.expect("a first replay");
+    let second = tokio_tungstenite::connect_async(&url).await.expect("a second replay");
+    match tokio_tungstenite::connect_async(&url).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => assert_eq!(r.status(), 429),
+        other => panic!("a third replay at once by the same caller: {:?}", other.map(|(_, r)| r.status())),
+    }
+    // Another caller is not held up by this one.
+    let other = format!("ws://{}/api/v1/live?token={ADMIN}&since=0", srv.addr);
+    let mut admin = tokio_tungstenite::connect_async(&other).await.expect("another caller replays").0;
+    drop((first, second));
+    // A partner sees no unit of these reports (w1 is no tagged person's phone): the
+    // replay sends none of them and says it is caught up to the head.
+    let mut partner = srv.ws(PARTNER, "&since=0").await;
+    let got = drain(&mut partner, 1000).await;
+    assert!(devices_seen(&got).is_empty(), "{got:?}");
+    let done = got.iter().find(|m| m["type"] == "replayed").expect("the replay ends");
+    assert!(done["seq"].as_i64().unwrap() >= 20_000, "{done}");
+    assert!(drain(&mut admin, 2000).await.iter().any(|m| m["type"] == "replayed"), "the admin's replay ends");
+    srv.finish().await;
+}

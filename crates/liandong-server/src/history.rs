@@ -168,7 +168,7 @@ pub async fn track(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri)
         None if user.role == Role::Partner => return Err(no_fix()),
         None => {}
     }
-    let rows = s.store.track(&device, from, to, MAX_ROWS).await.map_err(|e| ApiError::unavailable(&e))?;
+    let rows = s.store.track_points(&device, from, to, MAX_ROWS).await.map_err(|e| ApiError::unavailable(&e))?;
     if rows.is_empty() {
         return Err(no_fix());
     }

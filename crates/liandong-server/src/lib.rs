@@ -88,6 +88,8 @@ pub struct AppState {
     /// an edit does not replace the registries with what it read (see
     /// [`AppState::edit_registry`]).
     pub registry_edits: std::sync::atomic::AtomicU64,
+    /// Replays of the live feed running now (`since=`), bounded per caller and in all.
+    pub replays: Arc<live::Replays>,
     /// Grid reports recently stored, by their content, so that a phone re-sending the
     /// same report (its answer was lost) gets the same report back, not a second one.
     pub recent_reports: std::sync::Mutex<reports::RecentReports>,
@@ -362,6 +364,7 @@ impl App {
             body_budget: routes::BodyBudget::new(config_body_budget),
             recent_reports: std::sync::Mutex::new(reports::RecentReports::default()),
             registry_edits: std::sync::atomic::AtomicU64::new(0),
+            replays: Arc::default(),
         });
         tokio::spawn(planning::schedule(Arc::downgrade(&state), state.shutdown.clone()));
         if state.store.backend() == "postgres" {

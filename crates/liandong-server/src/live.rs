@@ -288,6 +288,71 @@ const STUCK_TIMEOUT: Duration = Duration::from_secs(60);
 const WRITE_BATCH: usize = 512;
 /// A reconnecting client this far behind gets a snapshot instead of a replay.
 pub const MAX_REPLAY: i64 = 100_000;
+/// Events of each table read per replay page.
+const REPLAY_PAGE: u32 = 256;
+/// Replays one caller (a token's user, a device) may run at once, and all callers.
+pub const MAX_REPLAYS_PER_CALLER: usize = 2;
+pub const MAX_REPLAYS: usize = 16;
+
+/// The replays running now, by caller: a replay reads the store page by page for as long
+/// as the client takes it, so their number is bounded per caller and in all.
+#[derive(Debug)]
+pub struct Replays {
+    by_caller: std::sync::Mutex<HashMap<String, usize>>,
+    all: Arc<tokio::sync::Semaphore>,
+}
+
+impl Default for Replays {
+    fn default() -> Self {
+        Replays { by_caller: Default::default(), all: Arc::new(tokio::sync::Semaphore::new(MAX_REPLAYS)) }
+    }
+}
+
+/// A running replay; dropping it ends it.
+pub struct ReplayPermit {
+    replays: Arc<Replays>,
+    caller: String,
+    _all: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl Replays {
+    /// Starts a replay for `caller`: 429 when they run as many as they may, 503 when the
+    /// server does.
+    fn start(self: &Arc<Self>, caller: &str) -> Result<ReplayPermit, ApiError> {
+        let all = self.all.clone().try_acquire_owned().map_err(|_| {
+            let mut e = ApiError::new(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "since",
+                format!("the server runs {MAX_REPLAYS} replays already; retry"),
+            );
+            e.retry_after_s = Some(1);
+            e
+        })?;
+        let mut by_caller = self.by_caller.lock().unwrap_or_else(|e| e.into_inner());
+        let n = by_caller.entry(caller.to_owned()).or_default();
+        if *n >= MAX_REPLAYS_PER_CALLER {
+            return Err(ApiError::new(
+                axum::http::StatusCode::TOO_MANY_REQUESTS,
+                "since",
+                format!("at most {MAX_REPLAYS_PER_CALLER} replays at once per caller"),
+            ));
+        }
+        *n += 1;
+        Ok(ReplayPermit { replays: self.clone(), caller: caller.to_owned(), _all: all })
+    }
+}
+
+impl Drop for ReplayPermit {
+    fn drop(&mut self) {
+        let mut by_caller = self.replays.by_caller.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = by_caller.get_mut(&self.caller) {
+            *n -= 1;
+            if *n == 0 {
+                by_caller.remove(&self.caller);
+            }
+        }
+    }
+}
 
 /// Who is on the socket.
 struct Client {
@@ -374,6 +439,10 @@ pub async fn live(
             _ => {}
         }
     }
+    let replay = match since {
+        Some(_) => Some(s.replays.start(&actor)?),
+        None => None,
+    };
     let client = Client {
         filter: Filter { scope, role, bbox, positions, alerts, incidents, area },
         device,
@@ -392,7 +461,7 @@ pub async fn live(
         .max_frame_size(MAX_CLIENT_MESSAGE_BYTES);
     Ok(ws.on_upgrade(move |socket| async move {
         s.metrics.live_clients.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        if let Err(e) = serve_client(&s, socket, client, since, shutdown).await {
+        if let Err(e) = serve_client(&s, socket, client, since, replay, shutdown).await {
             tracing::debug!(error = %e, "live client ended");
         }
         s.metrics.live_clients.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
@@ -441,13 +510,18 @@ async fn serve_client(
     socket: WebSocket,
     mut client: Client,
     since: Option<i64>,
+    replay: Option<ReplayPermit>,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), ClientError> {
     let (mut tx, mut rx) = socket.split();
     // Subscribe before reading the snapshot or the store: see the module comment.
     let mut events = s.hub.subscribe();
     let mut sent_seq = match since {
-        Some(n) => replay_or_snapshot(s, &mut tx, &client.filter, &mut client.audit, n).await?,
+        Some(n) => {
+            let seq = replay_or_snapshot(s, &mut tx, &client.filter, &mut client.audit, n).await?;
+            drop(replay);
+            seq
+        }
         None => {
             let (seq, w) = send_snapshot(s, &mut tx, &client.filter, &mut client.audit, None).await?;
             if w != Written::Done {
@@ -742,9 +816,11 @@ async fn replay_or_snapshot(
     since: i64,
 ) -> Result<i64, ClientError> {
     let head = s.live.read().unwrap_or_else(|e| e.into_inner()).seq;
+    // Sequence numbers are dense (one sequence over every table), so how far behind the
+    // client is needs no counting; retention only makes it fewer.
     let reason = if since > head {
         Some("since_ahead_of_feed")
-    } else if s.store.count_after(since).await? > MAX_REPLAY {
+    } else if head - since > MAX_REPLAY {
         Some("since_too_old")
     } else {
         None
@@ -758,16 +834,29 @@ async fn replay_or_snapshot(
         }
         return Ok(seq);
     }
+    // Only the tables whose events the client may see are read: a role that sees
+    // nothing replays nothing, whatever the county did meanwhile.
+    let sees_tagged_phones = filter.positions
+        && filter.role.is_some_and(|r| {
+            let zones = s.zones.read().unwrap_or_else(|e| e.into_inner());
+            zones.any_phone_entitled(r)
+        });
+    let read_positions = filter.positions && (filter.scope != Scope::Nothing || sees_tagged_phones);
+    let read_alerts = filter.alerts && filter.role.is_some();
+    let read_incidents = filter.incidents && filter.scope != Scope::Nothing;
+    let read_routes = filter.scope != Scope::Nothing;
     let mut sent = since;
-    const PAGE: u32 = 1000;
     loop {
         // Reports and alerts share one sequence: merge a page of each by `seq`. The
-        // first PAGE events of the union are among the first PAGE of each table.
-        let rows = s.store.positions_after(sent, PAGE).await?;
-        let alerts = s.store.alerts_after(sent, PAGE).await?;
-        let incident_events = s.store.incident_events_after(sent, PAGE).await?;
-        let route_events = s.store.route_events_after(sent, PAGE).await?;
-        let alert_acks = s.store.alert_acks_after(sent, PAGE).await?;
+        // first PAGE events of the union are among the first PAGE of each table. Pages
+        // are small so that a replay holds little at a time (a report may carry a few
+        // KiB of attributes), however many replays run.
+        let rows = if read_positions { s.store.positions_after(sent, REPLAY_PAGE).await? } else { Vec::new() };
+        let alerts = if read_alerts { s.store.alerts_after(sent, REPLAY_PAGE).await? } else { Vec::new() };
+        let incident_events =
+            if read_incidents { s.store.incident_events_after(sent, REPLAY_PAGE).await? } else { Vec::new() };
+        let route_events = if read_routes { s.store.route_events_after(sent, REPLAY_PAGE).await? } else { Vec::new() };
+        let alert_acks = if read_alerts { s.store.alert_acks_after(sent, REPLAY_PAGE).await? } else { Vec::new() };
         let mut page: Vec<(i64, Option<Message>)> = {
             let devices = s.devices.read().unwrap_or_else(|e| e.into_inner());
             let zones = s.zones.read().unwrap_or_else(|e| e.into_inner());
@@ -805,7 +894,7 @@ async fn replay_or_snapshot(
             positions.chain(alerts).chain(incidents).chain(routes).chain(acks).collect()
         };
         page.sort_by_key(|(seq, _)| *seq);
-        page.truncate(PAGE as usize);
+        page.truncate(REPLAY_PAGE as usize);
         let Some(last) = page.last().map(|(seq, _)| *seq) else { break };
         let batch: Vec<Message> = page.into_iter().filter_map(|(_, m)| m).collect();
         audit.flush(s).await?;
@@ -814,6 +903,8 @@ async fn replay_or_snapshot(
         }
         sent = last;
     }
+    // What was not read is not behind the client either: it is caught up to the head.
+    let sent = sent.max(head);
     let done = format!("{{\"type\":\"replayed\",\"since\":{since},\"seq\":{sent}}}");
     write(tx, vec![Message::Text(done.into())]).await?;
     Ok(sent)

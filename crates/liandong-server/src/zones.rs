@@ -158,6 +158,12 @@ impl ZoneBook {
         self.tagged_devices.contains_key(device_id)
     }
 
+    /// Whether a role is entitled to some tagged person's phone (whose positions it may
+    /// then receive whatever its scope).
+    pub fn any_phone_entitled(&self, role: &str) -> bool {
+        self.tagged_devices.values().any(|p| crate::scope::role_entitled(role, &p.roles))
+    }
+
     /// The tagged person whose phone the device is, with the roles entitled to them.
     pub fn tagged_phone(&self, device_id: &str) -> Option<Arc<TaggedPhone>> {
         self.tagged_devices.get(device_id).cloned()

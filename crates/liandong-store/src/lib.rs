@@ -114,6 +114,16 @@ pub struct PositionRow {
     pub enrichment: String,
 }
 
+/// A point of a track as history draws it: only what a track view sends, so that
+/// reading a long track never holds the reports' attributes and enrichment.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TrackPoint {
+    pub seq: i64,
+    pub fix_ms: i64,
+    pub lon: f64,
+    pub lat: f64,
+}
+
 /// A fix kept in the live state: `(time_ms, lon, lat)`.
 pub type StoredFix = (i64, f64, f64);
 

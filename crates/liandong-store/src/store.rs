@@ -9,7 +9,7 @@ use crate::pg::PgStore;
 use crate::{
     AlertAckRow, AlertFact, AlertRow, AuditEntry, Batch, Bbox, CameraRecord, DeviceRecord, DeviceStateRow, Durability,
     GridReport, ImageRow, IncidentEventRow, IncidentFacts, IncidentRow, MediationCase, MediationStats, PositionRow,
-    RouteEventRow, RoutePlanRow, SightingRow, SqliteStore, StoreError, TaggedPerson, WatchRecord,
+    RouteEventRow, RoutePlanRow, SightingRow, SqliteStore, StoreError, TaggedPerson, TrackPoint, WatchRecord,
 };
 
 #[derive(Debug, Clone)]
@@ -212,6 +212,8 @@ delegate! {
     fn positions_at(&self, at_ms: i64, max_age_ms: i64, bbox: Bbox) -> Result<Vec<PositionRow>, StoreError>;
     /// A device's good fixes in a time range, in time order.
     fn track(&self, device_id: &str, from_ms: i64, to_ms: i64, limit: u32) -> Result<Vec<PositionRow>, StoreError>;
+    /// The same fixes as [`Store::track`], only their number, time and place.
+    fn track_points(&self, device_id: &str, from_ms: i64, to_ms: i64, limit: u32) -> Result<Vec<TrackPoint>, StoreError>;
     /// Alerts by area and time, newest first.
     fn alerts_in(&self, bbox: Bbox, from_ms: i64, to_ms: i64, limit: u32) -> Result<Vec<AlertRow>, StoreError>;
     /// The newest version of every team's route plan.

@@ -1673,6 +1673,10 @@ async fn history_tracks_on_a_seeded_day(store: Store) {
         let want = expected_track(&day, &device, from_ms, to_ms, limit as usize);
         let got = store.track(&device, from_ms, to_ms, limit).await.unwrap();
         assert_eq!(seqs_of(&got), seqs_of(&want), "{what}: {device} from {from_ms} to {to_ms}, limit {limit}");
+        // The points a track view reads are the same fixes, only their time and place.
+        let points = store.track_points(&device, from_ms, to_ms, limit).await.unwrap();
+        let projected: Vec<(i64, i64, f64, f64)> = got.iter().map(|p| (p.seq, p.fix_ms, p.lon, p.lat)).collect();
+        assert_eq!(points.iter().map(|p| (p.seq, p.fix_ms, p.lon, p.lat)).collect::<Vec<_>>(), projected, "{what}");
         assert_same_rows(&got, &want, what);
         answers.push(got);
     }

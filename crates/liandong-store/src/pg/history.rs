@@ -64,6 +64,30 @@ impl PgStore {
         Ok(rows.iter().map(|r| position_from_row(r, 0)).collect())
     }
 
+    /// The fixes of [`PgStore::track`], only their number, time and place.
+    pub async fn track_points(
+        &self,
+        device_id: &str,
+        from_ms: i64,
+        to_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<crate::TrackPoint>, StoreError> {
+        let rows = sqlx::query_as::<_, (i64, i64, f64, f64)>(
+            "SELECT seq, fix_ms, lon, lat FROM positions
+             WHERE device_id = $1 AND fix_ms BETWEEN $2 AND $3 AND (flags & $4) = 0
+             ORDER BY fix_ms, seq LIMIT $5",
+        )
+        .bind(device_id)
+        .bind(from_ms)
+        .bind(to_ms)
+        .bind(i64::from(HISTORY_EXCLUDED_FLAGS))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(q("read a track"))?;
+        Ok(rows.into_iter().map(|(seq, fix_ms, lon, lat)| crate::TrackPoint { seq, fix_ms, lon, lat }).collect())
+    }
+
     /// Alerts raised in `[from_ms, to_ms]` inside `bbox`, newest first, at most `limit`.
     pub async fn alerts_in(
         &self,
