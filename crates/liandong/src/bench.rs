@@ -15,6 +15,9 @@ pub enum Command {
     /// Live-feed fan-out: websocket clients, a steady event rate through the real
     /// ingest endpoint, delivered messages/s and ingest→delivery latency.
     Live(crate::bench_live::LiveArgs),
+    /// The security floods of issue 12, each while a prober asks /healthz and a device
+    /// keeps reporting: peak memory, /healthz latency, acknowledged reports stored.
+    Floods(crate::bench_floods::FloodsArgs),
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,6 +63,7 @@ pub async fn run(cmd: Command) -> anyhow::Result<()> {
     match cmd {
         Command::Ingest(args) => ingest(args).await,
         Command::Live(args) => crate::bench_live::run(args).await,
+        Command::Floods(args) => crate::bench_floods::run(args).await,
     }
 }
 

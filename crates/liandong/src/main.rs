@@ -2,6 +2,7 @@
 //! server, the simulator and the tools; nothing else lives here.
 
 mod bench;
+mod bench_floods;
 mod bench_live;
 mod import_osm;
 mod simulate;
