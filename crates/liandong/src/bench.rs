@@ -219,7 +219,7 @@ impl Load {
             Mode::Isapi => {
                 let xml = format!(
                     "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<EventNotificationAlert version=\"2.0\" xmlns=\"http://www.hikvision.com/ver20/XMLSchema\">\n<ipAddress>10.23.1.15</ipAddress>\n<channelID>1</channelID>\n<dateTime>{}</dateTime>\n<activePostCount>1</activePostCount>\n<eventType>ANPR</eventType>\n<eventState>active</eventState>\n<ANPR>\n<licensePlate>川S{:05}</licensePlate>\n<direction>forward</direction>\n<confidenceLevel>97</confidenceLevel>\n<plateColor>blue</plateColor>\n<vehicleType>vehicle</vehicleType>\n</ANPR>\n</EventNotificationAlert>",
-                    crate::simulate::rfc3339(now_s as u64),
+                    crate::simulate::rfc3339(now_s),
                     (w as u64 * 7919 + step) % 100_000
                 );
                 write!(
