@@ -626,7 +626,9 @@ fn unsigned(field: &str, text: Option<&str>) -> Result<Option<u32>, FieldError> 
 ///
 /// With an offset (`2024-05-01T08:00:00+08:00`, `...Z`) it is read as sent; older
 /// firmwares write a one-digit offset hour (`-8:00`), which is padded first. Without an
-/// offset it is camera local time, read at [`DEFAULT_OFFSET_S`].
+/// offset it is camera local time, read at [`DEFAULT_OFFSET_S`]. Times outside 2000 to
+/// 2099 are refused ([`crate::device_time`]): a camera whose clock says 9999-12-31 would
+/// otherwise outrank every later real sighting of the same plate.
 fn camera_time(t: &str) -> Result<i64, String> {
     let Some((date, time)) = t.split_once(['T', 't']) else {
         return Err("must be an ISO 8601 date-time, e.g. 2024-05-01T08:00:00+08:00".to_owned());
@@ -643,7 +645,7 @@ fn camera_time(t: &str) -> Result<i64, String> {
             format!("{t}{h:+03}:{m:02}")
         }
     };
-    parse_timestamp(&text)
+    parse_timestamp(&text).and_then(crate::device_time)
 }
 
 /// The text of an XML document: UTF-8, unless its declaration names another encoding.
@@ -1284,6 +1286,20 @@ mod tests {
                 alert("VMD", "active", 1, "").replace("2024-05-01T", "2024-05-01 ").into(),
                 "dateTime",
                 "",
+            ),
+            (
+                "dateTime in 9999",
+                XML,
+                alert("VMD", "active", 1, "").replace("2024-05-01T08:00:00+08:00", "9999-12-31T23:59:59+08:00").into(),
+                "dateTime",
+                "2000 to 2099",
+            ),
+            (
+                "dateTime of a clock never set",
+                XML,
+                alert("VMD", "active", 1, "").replace("2024-05-01T08:00:00+08:00", "1970-01-01T08:00:00").into(),
+                "dateTime",
+                "2000 to 2099",
             ),
             (
                 "bad channel",
