@@ -32,6 +32,7 @@ use std::collections::BTreeMap;
 use liandong_core::{Datum, Position};
 use serde_json::{Map, Value};
 
+use crate::attributes::MAX_ATTRIBUTES;
 use crate::value::{
     battery_pct, boolean, course_deg, json_number, json_required_number, number, optional_number, unknown_if_negative,
 };
@@ -43,6 +44,11 @@ pub const MPS_PER_KNOT: f64 = 1852.0 / 3600.0;
 /// The keys a device may state its datum under, in order of preference.
 const DATUM_KEYS: [&str; 3] = ["datum", "coordsys", "coord_type"];
 
+/// Most distinct parameters read from a query and a form together: every attribute a
+/// report may keep and 32 more for the keys read into report fields (`id`, `lat`,
+/// `timestamp`, ...).
+const MAX_PARAMS: usize = MAX_ATTRIBUTES + 32;
+
 /// The keys a device may send its id under, in order of preference.
 const ID_KEYS: [&str; 2] = ["id", "deviceid"];
 
@@ -53,14 +59,14 @@ const ID_KEYS: [&str; 2] = ["id", "deviceid"];
 /// a form, because some HTTP libraries on trackers omit the header.
 pub fn decode(query: Option<&str>, content_type: Option<&str>, body: &[u8]) -> Result<Report, FieldError> {
     let mut params = Params::default();
-    params.extend(query.unwrap_or("").as_bytes());
+    params.extend(query.unwrap_or("").as_bytes())?;
     if body.iter().all(u8::is_ascii_whitespace) {
         params.refuse_nul()?;
         return from_params(params);
     }
     match body_kind(content_type, body)? {
         BodyKind::Form => {
-            params.extend(body);
+            params.extend(body)?;
             params.refuse_nul()?;
             from_params(params)
         }
@@ -97,10 +103,22 @@ fn body_kind(content_type: Option<&str>, body: &[u8]) -> Result<BodyKind, FieldE
 struct Params(BTreeMap<String, String>);
 
 impl Params {
-    fn extend(&mut self, bytes: &[u8]) {
+    /// Adds the pairs of `bytes`, refusing as soon as there are more distinct keys than
+    /// [`MAX_PARAMS`]: such a report would be refused for its attributes anyway, and
+    /// stopping early keeps a body of many tiny parameters from costing a map of them.
+    fn extend(&mut self, bytes: &[u8]) -> Result<(), FieldError> {
         for (k, v) in form_urlencoded::parse(bytes) {
             self.0.insert(k.into_owned(), v.into_owned());
+            if self.0.len() > MAX_PARAMS {
+                return Err(FieldError::new(
+                    "attributes",
+                    format!(
+                        "more than {MAX_PARAMS} parameters; at most {MAX_ATTRIBUTES} attributes are accepted per report"
+                    ),
+                ));
+            }
         }
+        Ok(())
     }
 
     /// Refuses a parameter (`%00` in its name or value) that PostgreSQL could not store.
