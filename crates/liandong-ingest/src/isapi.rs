@@ -1388,6 +1388,60 @@ mod tests {
     }
 
     #[test]
+    fn multipart_framing_that_cameras_send_is_still_accepted() {
+        let xml = ANPR_XML.replace('\n', "\r\n");
+        let jpg = jpeg(1);
+        let framings: [(&str, Vec<u8>); 5] = [
+            (
+                "a preamble, transport padding after delimiters and an epilogue",
+                [
+                    b"This is a multi-part message in MIME format.\r\n".as_slice(),
+                    format!("--{BOUNDARY}  \r\nContent-Type: text/xml\r\n\r\n").as_bytes(),
+                    xml.as_bytes(),
+                    format!("\r\n--{BOUNDARY}\t\r\nContent-Type: image/jpeg\r\n\r\n").as_bytes(),
+                    &jpg,
+                    format!("\r\n--{BOUNDARY}--\r\nepilogue\r\n").as_bytes(),
+                ]
+                .concat(),
+            ),
+            (
+                "a part without headers, sniffed as XML, then an empty part",
+                [
+                    format!("--{BOUNDARY}\r\n\r\n").as_bytes(),
+                    xml.as_bytes(),
+                    format!("\r\n--{BOUNDARY}\r\nContent-Type: text/plain\r\n\r\n\r\n--{BOUNDARY}--").as_bytes(),
+                ]
+                .concat(),
+            ),
+            (
+                "headers ending in LF then a CRLF blank line, no closing line end",
+                [
+                    format!("--{BOUNDARY}\nContent-Type: application/xml\n\n").as_bytes(),
+                    xml.as_bytes(),
+                    format!("\n--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"p.jpg\"\r\n\r\n").as_bytes(),
+                    &jpg,
+                    format!("\r\n--{BOUNDARY}--").as_bytes(),
+                ]
+                .concat(),
+            ),
+            (
+                "a boundary string inside a part that is not at a line start",
+                [
+                    format!("--{BOUNDARY}\r\nContent-Type: application/xml\r\n\r\n").as_bytes(),
+                    xml.replace("ANPR</eventDescription>", &format!("ANPR --{BOUNDARY}</eventDescription>")).as_bytes(),
+                    format!("\r\n--{BOUNDARY}--\r\n").as_bytes(),
+                ]
+                .concat(),
+            ),
+            ("a push of one XML part", multipart_body(&[("anpr.xml", "application/xml", ANPR_XML.as_bytes())])),
+        ];
+        for (name, body) in framings {
+            let event = decode(MULTIPART, &body).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(event.plate.map(|p| p.raw), Some("川S12345".to_owned()), "{name}");
+        }
+    }
+
+    #[test]
     fn pushes_beyond_the_limits_are_refused_naming_the_limit() {
         let limits = Limits::default();
         let long_name = "n".repeat(limits.max_name_bytes + 1);
