@@ -839,9 +839,12 @@ fn predefined_entity(name: &str) -> Option<&'static str> {
 /// a camera never sends either, and everything that makes XML dangerous to parse
 /// (entity expansion, external entities) needs one of them.
 fn refuse_dtd(text: &str) -> Result<(), FieldError> {
-    let lower = text.as_bytes().to_ascii_lowercase();
-    for marker in [&b"<!doctype"[..], &b"<!entity"[..]] {
-        if let Some(at) = memchr::memmem::find(&lower, marker) {
+    // Compared in place after each `<!`, so that no lower-case copy of the body is made.
+    let bytes = text.as_bytes();
+    for at in memchr::memmem::find_iter(bytes, b"<!") {
+        let rest = &bytes[at + 2..];
+        let starts = |word: &[u8]| rest.get(..word.len()).is_some_and(|r| r.eq_ignore_ascii_case(word));
+        if starts(b"doctype") || starts(b"entity") {
             return Err(dtd_error(text, at));
         }
     }

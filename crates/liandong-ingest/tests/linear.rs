@@ -182,3 +182,53 @@ fn json_batches_with_many_attributes_decode_in_linear_time_and_memory() {
         assert!(items.iter().all(Result::is_ok));
     });
 }
+
+/// The alert endpoint's body limit, the largest push the server reads.
+const BODY_BYTES: usize = 8 << 20;
+
+#[test]
+fn the_worst_pushes_within_the_default_limits_hold_at_most_their_size_again() {
+    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let envelope = |inner: &str| {
+        format!("<EventNotificationAlert><eventType>VMD</eventType>{inner}</EventNotificationAlert>").into_bytes()
+    };
+    let multipart = |parts: &[(&str, &[u8])]| {
+        let mut body = Vec::new();
+        for (content_type, content) in parts {
+            body.extend_from_slice(format!("--B\r\nContent-Type: {content_type}\r\n\r\n").as_bytes());
+            body.extend_from_slice(content);
+            body.extend_from_slice(b"\r\n");
+        }
+        body.extend_from_slice(b"--B--\r\n");
+        body
+    };
+    let xml = envelope("");
+    let mut jpeg = vec![0xFF, 0xD8];
+    jpeg.resize(BODY_BYTES / 8 - 200, 0x55);
+    let images: Vec<(&str, &[u8])> = std::iter::once(("text/xml", xml.as_slice()))
+        .chain(std::iter::repeat_n(("image/jpeg", jpeg.as_slice()), 8))
+        .collect();
+    let tiny: Vec<(&str, &[u8])> = std::iter::repeat_n(("text/plain", b"x".as_slice()), BODY_BYTES / 40).collect();
+    let depth = "<a>".repeat(30);
+    let names = format!("<{0}>1</{0}>", "n".repeat(128));
+    let shapes: [(&str, Option<&str>, Vec<u8>); 6] = [
+        ("empty elements", Some("application/xml"), envelope(&"<b/>".repeat(BODY_BYTES / 4))),
+        ("one long text", Some("application/xml"), envelope(&format!("<x>{}</x>", "t".repeat(BODY_BYTES)))),
+        (
+            "deep and long names",
+            Some("application/xml"),
+            envelope(&format!("{depth}{}", names.repeat(BODY_BYTES / 270))),
+        ),
+        ("eight large images", Some("multipart/form-data; boundary=B"), multipart(&images)),
+        ("tiny parts", Some("multipart/form-data; boundary=B"), multipart(&tiny)),
+        ("no content type, many tags", None, envelope(&"<c></c>".repeat(BODY_BYTES / 7))),
+    ];
+    for (name, content_type, body) in shapes {
+        let before = ALLOCATOR.current_usage();
+        ALLOCATOR.reset_peak_usage();
+        let outcome = isapi::decode(content_type, &body).map(|e| e.images.len());
+        let peak = ALLOCATOR.peak_usage().saturating_sub(before);
+        eprintln!("{name}: {} B body, peak {peak} B, {outcome:?}", body.len());
+        assert!(peak < 2 * body.len(), "{name}: {peak} B held for a {} B body", body.len());
+    }
+}
