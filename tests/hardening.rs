@@ -733,3 +733,31 @@ async fn replays_are_bounded_per_caller_and_cost_only_what_the_caller_may_see() 
     assert!(drain(&mut admin, 2000).await.iter().any(|m| m["type"] == "replayed"), "the admin's replay ends");
     srv.finish().await;
 }
+
+/// Findings 8 and 11 (the decoders' half, through the server): a report's attributes
+/// are bounded, and a token or password sent with a report is neither stored nor
+/// published.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reports_attributes_are_bounded_and_secrets_are_never_kept() {
+    let srv = start("attributes", Backend::Sqlite).await.unwrap();
+    let mut operator = srv.ws(OPERATOR, "").await;
+    drain(&mut operator, 300).await;
+    let t = now_ms() / 1000;
+    let url = |extra: &str| format!("{}/osmand?id=w1&timestamp={t}&lat=30.7&lon=107.1&key=key-of-w1{extra}", srv.url);
+    let huge = "x".repeat(100_000);
+    let r = srv.http.post(url("")).form(&[("note", huge.as_str())]).send().await.unwrap();
+    assert_eq!(r.status(), 400, "100 kB of one attribute");
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["field"], "note", "{v}");
+    let r = srv.http.get(url("&token=abc123&Password=hunter2&batt=80&hdop=0.9")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let got = drain(&mut operator, 500).await;
+    let position = got.iter().find(|m| m["type"] == "position").expect("the report is published");
+    let text = position.to_string();
+    assert!(!text.contains("abc123") && !text.contains("hunter2"), "published: {text}");
+    assert_eq!(position["data"]["attributes"]["hdop"], 0.9, "the other attributes are kept: {text}");
+    let (_, v) = srv.get(OPERATOR, "/api/v1/devices").await;
+    let stored = v.to_string();
+    assert!(!stored.contains("abc123") && !stored.contains("hunter2"), "kept: {stored}");
+    srv.finish().await;
+}
