@@ -311,6 +311,17 @@ impl Ca {
 
 use rustls::pki_types::pem::PemObject;
 
+/// Waits until `/healthz` answers over HTTPS.
+async fn https_ready(https: &reqwest::Client, url: &str) {
+    for _ in 0..500 {
+        if https.get(format!("{url}/healthz")).send().await.is_ok_and(|r| r.status().is_success()) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("/healthz does not answer over https");
+}
+
 /// A TLS connection to the server and the certificate it presented.
 async fn tls_connect(
     addr: std::net::SocketAddr,
@@ -335,15 +346,7 @@ async fn tls_carries_an_osmand_report_to_a_wss_feed_refuses_plain_http_and_reloa
     let client_config = ca.client_config();
     let https = reqwest::Client::builder().use_preconfigured_tls((*client_config).clone()).build().unwrap();
     let url = format!("https://127.0.0.1:{}", s.addr.port());
-    let mut healthy = false;
-    for _ in 0..500 {
-        if https.get(format!("{url}/healthz")).send().await.is_ok_and(|r| r.status().is_success()) {
-            healthy = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(healthy, "/healthz answers over https");
+    https_ready(&https, &url).await;
 
     // Register a phone, as an administrator does, and listen on the feed over wss.
     let r = https
@@ -405,6 +408,60 @@ async fn tls_carries_an_osmand_report_to_a_wss_feed_refuses_plain_http_and_reloa
 
     drop(feed);
     drop(open);
+    s.stop().await;
+    let _ = std::fs::remove_dir_all(&files);
+}
+
+/// Runs the `liandong` binary with `args`; answers (success, stdout, stderr).
+async fn liandong(args: &[&str]) -> (bool, String, String) {
+    let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_liandong"))
+        .args(args)
+        .env_remove("LIANDONG_TOKEN")
+        .env_remove("LIANDONG_CA_CERT")
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(60), run).await.expect("the tool ends within 60 s").unwrap();
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_load_tools_report_over_https_and_follow_the_feed_over_wss_trusting_the_given_ca() {
+    let ca = Ca::new();
+    let files = std::env::temp_dir().join(format!("liandong-transport-tools-certs-{}", std::process::id()));
+    std::fs::create_dir_all(&files).unwrap();
+    let (cert, key, ca_file) = (files.join("server.pem"), files.join("server.key"), files.join("ca.pem"));
+    ca.issue(&cert, &key);
+    std::fs::write(&ca_file, &ca.pem).unwrap();
+    let s = Server::start("tools", |c| c.tls = Some(TlsConfig { cert: cert.clone(), key: key.clone(), reload_s: 10 }))
+        .await;
+    let https = reqwest::Client::builder().use_preconfigured_tls((*ca.client_config()).clone()).build().unwrap();
+    let url = format!("https://127.0.0.1:{}", s.addr.port());
+    https_ready(&https, &url).await;
+    let ca_arg = ca_file.to_str().unwrap();
+
+    let common = ["--url", &url, "--token", ADMIN, "--devices", "5", "--duration-s", "1"];
+    let ingest = [&["bench", "ingest"][..], &common, &["--concurrency", "2", "--ca-cert", ca_arg]].concat();
+    let (ok, out, err) = liandong(&ingest).await;
+    assert!(ok, "bench ingest over https: {out}{err}");
+    assert!(out.contains("acknowledged reports:") && out.contains("failed: 0"), "{out}");
+
+    let live =
+        [&["bench", "live"][..], &common, &["--clients", "2", "--slow", "0", "--rate", "50", "--ca-cert", ca_arg]]
+            .concat();
+    let (ok, out, err) = liandong(&live).await;
+    assert!(ok, "bench live over https and wss: {out}{err}");
+    let delivered: u64 = out
+        .lines()
+        .find_map(|l| l.strip_prefix("delivered messages: "))
+        .and_then(|v| v.split(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    assert!(delivered > 0, "the wss clients received reports: {out}");
+
+    // Without the CA nothing is trusted: the tool says what it needs.
+    let untrusted = [&["bench", "ingest"][..], &common].concat();
+    let (ok, out, err) = liandong(&untrusted).await;
+    assert!(!ok && err.contains("--ca-cert"), "{out}{err}");
     s.stop().await;
     let _ = std::fs::remove_dir_all(&files);
 }
