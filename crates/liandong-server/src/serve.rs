@@ -12,9 +12,9 @@
 //! - `IDLE`: from the end of an answer until the next request's first byte:
 //!   `http.idle_timeout_s`.
 //!
-//! hyper's own `header_read_timeout` was measured and left out: it starts when hyper
-//! waits for the next request, so on a kept-alive connection it also bounds the idle
-//! time, and an idle timeout longer than the header timeout could not be had. A
+//! hyper's own `header_read_timeout` is turned off: its clock starts whenever hyper waits
+//! for a request head, idle keep-alive time included (hyper 1.x `proto/h1/conn.rs`), so
+//! with it no idle timeout could be longer than the header timeout. A
 //! connection past its deadline is dropped (the socket closes); an upgraded websocket
 //! leaves the phases (the live feed has its own pings) but keeps its place in the count.
 //!
@@ -40,7 +40,7 @@ use axum::body::Bytes;
 use axum::Router;
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify, OwnedSemaphorePermit, Semaphore};
@@ -405,15 +405,18 @@ pub async fn serve(
             let registered = connections.register();
             match acceptor {
                 Some(acceptor) => {
-                    // The handshake is part of the headers' time.
-                    let tls = match tokio::time::timeout(limits.header_timeout, acceptor.accept(tcp)).await {
-                        Ok(Ok(tls)) => tls,
-                        Ok(Err(e)) => {
-                            tracing::debug!(%peer, error = %e, "tls handshake failed");
-                            return;
-                        }
-                        Err(_) => {
-                            tracing::debug!(%peer, "tls handshake timed out");
+                    // The handshake is part of the headers' time, and a connection in
+                    // its handshake may be closed to make room like any other.
+                    let tls = tokio::select! {
+                        accepted = acceptor.accept(tcp) => match accepted {
+                            Ok(tls) => tls,
+                            Err(e) => {
+                                tracing::debug!(%peer, error = %e, "tls handshake failed");
+                                return;
+                            }
+                        },
+                        why = registered.watch.expired(&limits) => {
+                            tracing::debug!(%peer, reason = why, "tls handshake abandoned");
                             return;
                         }
                     };
@@ -458,8 +461,10 @@ async fn serve_connection<S>(
             Ok::<_, Infallible>(response.map(|inner| ResponseBody { inner, watch }))
         }
     });
+    // hyper's own header timeout (30 s by default once a timer is set) is off: it would
+    // also cut kept-alive connections short of the idle timeout. The watch keeps time.
     let connection = hyper::server::conn::http1::Builder::new()
-        .timer(TokioTimer::new())
+        .header_read_timeout(None)
         .serve_connection(io, service)
         .with_upgrades();
     tokio::pin!(connection);
