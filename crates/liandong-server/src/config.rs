@@ -421,4 +421,30 @@ mod tests {
         assert!(matches!(Config::load(env("0.0.0.0:7000")), Err(ConfigError::DemoNotLoopback(_))));
         assert!(matches!(Config::load(env("not-an-address")), Err(ConfigError::Env { .. })));
     }
+
+    #[test]
+    fn http_and_tls_sections_parse_with_their_defaults_and_zero_timeouts_are_refused() {
+        let shipped = include_str!("../../../config/default.toml");
+        let (config, unknown) = Config::parse(shipped, Path::new("config/default.toml")).unwrap();
+        assert!(unknown.is_empty(), "{unknown:?}");
+        let (h, d) = (&config.http, HttpConfig::default());
+        assert_eq!(
+            (h.header_timeout_s, h.body_timeout_s, h.idle_timeout_s, h.max_connections),
+            (d.header_timeout_s, d.body_timeout_s, d.idle_timeout_s, d.max_connections),
+            "the documented values are the built-in ones"
+        );
+        assert!(config.tls.is_none());
+
+        let text = "[tls]\ncert = \"c.pem\"\nkey = \"k.pem\"\n[http]\nidle_timeout_s = 5\n";
+        let (config, unknown) = Config::parse(text, Path::new("t.toml")).unwrap();
+        assert!(unknown.is_empty(), "{unknown:?}");
+        let tls = config.tls.as_ref().unwrap();
+        assert_eq!((tls.cert.as_path(), tls.key.as_path(), tls.reload_s), (Path::new("c.pem"), Path::new("k.pem"), 10));
+        assert_eq!((config.http.idle_timeout_s, config.http.header_timeout_s), (5, 10));
+        assert!(Config::parse("[tls]\ncert = \"c.pem\"\n", Path::new("t.toml")).is_err(), "a key is required");
+
+        let (config, _) = Config::parse("[http]\nbody_timeout_s = 0\n", Path::new("t.toml")).unwrap();
+        let e = config.validate().unwrap_err().to_string();
+        assert!(e.contains("http.body_timeout_s"), "{e}");
+    }
 }
