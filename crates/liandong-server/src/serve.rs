@@ -3,7 +3,7 @@
 //! open connections kept below the open-file limit, optional TLS, and graceful
 //! shutdown.
 //!
-//! Each connection is in one phase at a time, and each phase but one has a deadline:
+//! Each connection is in one phase at a time, each with its deadline:
 //! - `HEAD`: from the opening of the connection, or the first byte of a request on a
 //!   kept-alive one, until its headers are parsed: `http.header_timeout_s`;
 //! - `BODY`: from the headers until the body has arrived whole: `http.body_timeout_s`;
@@ -15,8 +15,8 @@
 //!
 //! hyper's own `header_read_timeout` is turned off: its clock starts whenever hyper waits
 //! for a request head, idle keep-alive time included (hyper 1.x `proto/h1/conn.rs`), so
-//! with it no idle timeout could be longer than the header timeout. A
-//! connection past its deadline is dropped (the socket closes); an upgraded websocket
+//! with it no idle timeout could be longer than the header timeout. A connection past
+//! its deadline is dropped (the socket closes); an upgraded websocket
 //! leaves the phases (the live feed has its own pings) but keeps its place in the count.
 //!
 //! When every place is taken, a new connection closes the one that has been idle (or
