@@ -1,6 +1,7 @@
 //! How the server holds its connections, against a server on 127.0.0.1:0: a trickled
 //! request is cut off by the header timeout, a stalled body by the body timeout, an idle
-//! keep-alive connection by the idle timeout (and not sooner); over the connection limit
+//! keep-alive connection by the idle timeout (and not sooner), an answer the client does
+//! not read by the same; over the connection limit
 //! idle sockets make room for `/healthz`, websockets keep their places, and the soft
 //! open-file limit is raised; and TLS end to end: a Traccar-style OsmAnd report over
 //! HTTPS reaches a `wss://` live feed, plain HTTP is not served on the TLS port, and a
@@ -206,6 +207,36 @@ async fn an_idle_keep_alive_connection_is_closed_after_the_idle_timeout_and_not_
     let idle = t.elapsed();
     assert!(idle >= Duration::from_millis(2900) && idle < Duration::from_millis(4500), "{idle:?}");
     s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_the_client_does_not_read_is_dropped_after_the_idle_timeout() {
+    // A page far larger than the sockets' buffers, served at `/`.
+    const PAGE_BYTES: usize = 32 << 20;
+    let web = std::env::temp_dir().join(format!("liandong-transport-web-{}", std::process::id()));
+    std::fs::create_dir_all(&web).unwrap();
+    std::fs::write(web.join("index.html"), vec![b'a'; PAGE_BYTES]).unwrap();
+    let s = Server::start("slowread", |c| {
+        c.http.idle_timeout_s = 2;
+        c.web_dir = web.clone();
+    })
+    .await;
+    s.ready().await;
+    let mut c = TcpStream::connect(s.addr).await.unwrap();
+    c.write_all(b"GET /index.html HTTP/1.1\r\nHost: liandong\r\n\r\n").await.unwrap();
+    // Not reading: the server's writes stall once the buffers are full.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let (mut received, mut chunk) = (0usize, vec![0u8; 1 << 16]);
+    let closed = loop {
+        match tokio::time::timeout(Duration::from_secs(3), c.read(&mut chunk)).await {
+            Err(_) => break false,
+            Ok(Ok(0)) | Ok(Err(_)) => break true,
+            Ok(Ok(n)) => received += n,
+        }
+    };
+    assert!(closed && received < PAGE_BYTES, "closed: {closed}, {received} of {PAGE_BYTES} bytes received");
+    s.stop().await;
+    let _ = std::fs::remove_dir_all(&web);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -196,7 +196,8 @@ pub struct HttpConfig {
     pub header_timeout_s: u32,
     /// A request's body must arrive whole within this many seconds of its headers.
     pub body_timeout_s: u32,
-    /// A keep-alive connection with no request for this many seconds is closed.
+    /// A keep-alive connection with no request for this many seconds is closed, and so
+    /// is one whose answer the client stops taking (nothing written for as long).
     pub idle_timeout_s: u32,
     /// Most open connections, upgraded websockets included; lowered at start to stay
     /// below the process's open-file limit. When full, the connection idle the longest

@@ -3,19 +3,20 @@
 //! open connections kept below the open-file limit, optional TLS, and graceful
 //! shutdown.
 //!
-//! Each connection is in one phase at a time, and each phase but one has a deadline:
+//! Each connection is in one phase at a time, each with its deadline:
 //! - `HEAD`: from the opening of the connection, or the first byte of a request on a
 //!   kept-alive one, until its headers are parsed: `http.header_timeout_s`;
 //! - `BODY`: from the headers until the body has arrived whole: `http.body_timeout_s`;
-//! - `BUSY`: the handler works and the answer is written: no deadline here (a replay
-//!   may stream for long; the handlers bound their own work);
+//! - `BUSY`: the handler works and the answer is written: no deadline for the whole (a
+//!   replay may stream for long), but an answer of which nothing could be written for
+//!   `http.idle_timeout_s` (a client that does not read) ends the connection;
 //! - `IDLE`: from the end of an answer until the next request's first byte:
 //!   `http.idle_timeout_s`.
 //!
 //! hyper's own `header_read_timeout` is turned off: its clock starts whenever hyper waits
 //! for a request head, idle keep-alive time included (hyper 1.x `proto/h1/conn.rs`), so
-//! with it no idle timeout could be longer than the header timeout. A
-//! connection past its deadline is dropped (the socket closes); an upgraded websocket
+//! with it no idle timeout could be longer than the header timeout. A connection past
+//! its deadline is dropped (the socket closes); an upgraded websocket
 //! leaves the phases (the live feed has its own pings) but keeps its place in the count.
 //!
 //! When every place is taken, a new connection closes the one that has been idle (or
@@ -54,8 +55,6 @@ use crate::config::HttpConfig;
 const FILES_KEPT: u64 = 256;
 /// How long a new connection waits for a place when no open one can be closed.
 const PLACE_WAIT: Duration = Duration::from_millis(250);
-/// A busy connection has no deadline; its watchdog sleeps this long or until the phase changes.
-const BUSY_NAP: Duration = Duration::from_secs(3600);
 /// Pause after a failed `accept` (e.g. out of file descriptors), so the loop does not spin.
 const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 
@@ -129,6 +128,8 @@ struct Watch {
     phase: AtomicU8,
     /// When the phase began, milliseconds after `epoch`.
     since_ms: AtomicU64,
+    /// When bytes were last written to the socket, milliseconds after `epoch`.
+    wrote_ms: AtomicU64,
     epoch: Instant,
     /// Told when the connection is chosen to make room for a new one.
     close: Notify,
@@ -141,6 +142,7 @@ impl Watch {
         let w = Watch {
             phase: AtomicU8::new(HEAD),
             since_ms: AtomicU64::new(0),
+            wrote_ms: AtomicU64::new(0),
             epoch,
             close: Notify::new(),
             changed: Notify::new(),
@@ -174,24 +176,24 @@ impl Watch {
     /// make room. Answers why, for the log.
     async fn expired(&self, limits: &Limits) -> &'static str {
         loop {
-            let phase = self.phase.load(Ordering::SeqCst);
-            let since = self.epoch + Duration::from_millis(self.since_ms.load(Ordering::SeqCst));
-            let (deadline, why) = match phase {
-                HEAD => (since + limits.header_timeout, "header timeout"),
-                BODY => (since + limits.body_timeout, "body timeout"),
-                IDLE => (since + limits.idle_timeout, "idle timeout"),
-                CLOSING => return "closed to make room",
-                _ => (Instant::now() + BUSY_NAP, ""),
+            let since = |ms: &AtomicU64| self.epoch + Duration::from_millis(ms.load(Ordering::SeqCst));
+            let (deadline, why) = match self.phase.load(Ordering::SeqCst) {
+                HEAD => (since(&self.since_ms) + limits.header_timeout, "header timeout"),
+                BODY => (since(&self.since_ms) + limits.body_timeout, "body timeout"),
+                IDLE => (since(&self.since_ms) + limits.idle_timeout, "idle timeout"),
+                // A handler may work or stream for long, but an answer that the client
+                // does not take (nothing written for the idle timeout) holds a place
+                // and its buffers for nothing.
+                BUSY => (since(&self.since_ms).max(since(&self.wrote_ms)) + limits.idle_timeout, "answer not taken"),
+                _ => return "closed to make room",
             };
+            if Instant::now() >= deadline {
+                return why;
+            }
             tokio::select! {
-                () = tokio::time::sleep_until(deadline) => {
-                    // The phase may have moved on while this slept: look again.
-                    let same = self.phase.load(Ordering::SeqCst) == phase
-                        && self.epoch + Duration::from_millis(self.since_ms.load(Ordering::SeqCst)) == since;
-                    if same && phase != BUSY {
-                        return why;
-                    }
-                }
+                // Woken at the deadline, the loop looks again: the phase may have
+                // moved on, or the answer made progress.
+                () = tokio::time::sleep_until(deadline) => {}
                 () = self.close.notified() => return "closed to make room",
                 () = self.changed.notified() => {}
             }
@@ -262,6 +264,14 @@ struct Tracked<S> {
     _place: OwnedSemaphorePermit,
 }
 
+impl<S> Tracked<S> {
+    fn wrote(&self, polled: &Poll<io::Result<usize>>) {
+        if matches!(polled, Poll::Ready(Ok(n)) if *n > 0) {
+            self.watch.wrote_ms.store(self.watch.now_ms(), Ordering::SeqCst);
+        }
+    }
+}
+
 impl<S: AsyncRead + Unpin> AsyncRead for Tracked<S> {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
@@ -275,7 +285,9 @@ impl<S: AsyncRead + Unpin> AsyncRead for Tracked<S> {
 
 impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
+        let polled = Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.wrote(&polled);
+        polled
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -291,7 +303,9 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+        let polled = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.wrote(&polled);
+        polled
     }
 
     fn is_write_vectored(&self) -> bool {
