@@ -156,37 +156,25 @@ impl Server {
 
     /// A face hit on `person` at cam-1, as an NVR pushes it; answers the alert's number.
     async fn face_hit(&self, person: &str) -> i64 {
-        let xml = format!(
-            r#"<?xml version="1.0" encoding="UTF-8"?>
-<EventNotificationAlert version="2.0" xmlns="http://www.hikvision.com/ver20/XMLSchema">
-<channelID>2</channelID><dateTime>{}</dateTime><activePostCount>1</activePostCount>
-<eventType>faceSnapMatch</eventType><eventState>active</eventState>
-<faceSnapMatch><FaceCaptureList><FaceCapture><faceID>3</faceID><humanID>{person}</humanID>
-<similarity>0.92</similarity></FaceCapture></FaceCaptureList></faceSnapMatch>
-</EventNotificationAlert>"#,
-            rfc3339(now_ms())
+        let event = format!(
+            "<eventType>faceSnapMatch</eventType><eventState>active</eventState>\n<faceSnapMatch><FaceCaptureList><FaceCapture><faceID>3</faceID><humanID>{person}</humanID>\n<similarity>0.92</similarity></FaceCapture></FaceCaptureList></faceSnapMatch>"
         );
-        let r = self
-            .http
-            .post(format!("{}/isapi/events?camera=cam-1&key={CAMERA_KEY}", self.url))
-            .header("content-type", "application/xml")
-            .body(xml)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
-        r.json::<Value>().await.unwrap()["alert_seq"].as_i64().expect("a watch-listed face raises an alert")
+        self.hit(2, &event).await
     }
 
     /// A plate hit at cam-1 on a watch-list entry for operators; answers its alert.
     async fn plate_hit(&self, plate: &str) -> i64 {
+        let event = format!(
+            "<eventType>ANPR</eventType><eventState>active</eventState>\n<ANPR><licensePlate>{plate}</licensePlate><confidenceLevel>97</confidenceLevel></ANPR>"
+        );
+        self.hit(1, &event).await
+    }
+
+    /// An ISAPI alarm of cam-1's `channel`, dated now, holding `event`; answers the alert
+    /// it raised (a watch-listed read).
+    async fn hit(&self, channel: u32, event: &str) -> i64 {
         let xml = format!(
-            r#"<?xml version="1.0" encoding="UTF-8"?>
-<EventNotificationAlert version="2.0" xmlns="http://www.hikvision.com/ver20/XMLSchema">
-<channelID>1</channelID><dateTime>{}</dateTime><activePostCount>1</activePostCount>
-<eventType>ANPR</eventType><eventState>active</eventState>
-<ANPR><licensePlate>{plate}</licensePlate><confidenceLevel>97</confidenceLevel></ANPR>
-</EventNotificationAlert>"#,
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<EventNotificationAlert version=\"2.0\" xmlns=\"http://www.hikvision.com/ver20/XMLSchema\">\n<channelID>{channel}</channelID><dateTime>{}</dateTime><activePostCount>1</activePostCount>\n{event}\n</EventNotificationAlert>",
             rfc3339(now_ms())
         );
         let r = self
@@ -198,7 +186,7 @@ impl Server {
             .await
             .unwrap();
         assert_eq!(r.status(), 200);
-        r.json::<Value>().await.unwrap()["alert_seq"].as_i64().expect("a watch-listed plate raises an alert")
+        r.json::<Value>().await.unwrap()["alert_seq"].as_i64().expect("a watch-listed read raises an alert")
     }
 
     /// Reports of `device` through the gateway (admin) token; answers their numbers.
