@@ -156,37 +156,25 @@ impl Server {
 
     /// A face hit on `person` at cam-1, as an NVR pushes it; answers the alert's number.
     async fn face_hit(&self, person: &str) -> i64 {
-        let xml = format!(
-            r#"<?xml version="1.0" encoding="UTF-8"?>
-<EventNotificationAlert version="2.0" xmlns="http://www.hikvision.com/ver20/XMLSchema">
-<channelID>2</channelID><dateTime>{}</dateTime><activePostCount>1</activePostCount>
-<eventType>faceSnapMatch</eventType><eventState>active</eventState>
-<faceSnapMatch><FaceCaptureList><FaceCapture><faceID>3</faceID><humanID>{person}</humanID>
-<similarity>0.92</similarity></FaceCapture></FaceCaptureList></faceSnapMatch>
-</EventNotificationAlert>"#,
-            rfc3339(now_ms())
+        let event = format!(
+            "<eventType>faceSnapMatch</eventType><eventState>active</eventState>\n<faceSnapMatch><FaceCaptureList><FaceCapture><faceID>3</faceID><humanID>{person}</humanID>\n<similarity>0.92</similarity></FaceCapture></FaceCaptureList></faceSnapMatch>"
         );
-        let r = self
-            .http
-            .post(format!("{}/isapi/events?camera=cam-1&key={CAMERA_KEY}", self.url))
-            .header("content-type", "application/xml")
-            .body(xml)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
-        r.json::<Value>().await.unwrap()["alert_seq"].as_i64().expect("a watch-listed face raises an alert")
+        self.hit(2, &event).await
     }
 
     /// A plate hit at cam-1 on a watch-list entry for operators; answers its alert.
     async fn plate_hit(&self, plate: &str) -> i64 {
+        let event = format!(
+            "<eventType>ANPR</eventType><eventState>active</eventState>\n<ANPR><licensePlate>{plate}</licensePlate><confidenceLevel>97</confidenceLevel></ANPR>"
+        );
+        self.hit(1, &event).await
+    }
+
+    /// An ISAPI alarm of cam-1's `channel`, dated now, holding `event`; answers the alert
+    /// it raised (a watch-listed read).
+    async fn hit(&self, channel: u32, event: &str) -> i64 {
         let xml = format!(
-            r#"<?xml version="1.0" encoding="UTF-8"?>
-<EventNotificationAlert version="2.0" xmlns="http://www.hikvision.com/ver20/XMLSchema">
-<channelID>1</channelID><dateTime>{}</dateTime><activePostCount>1</activePostCount>
-<eventType>ANPR</eventType><eventState>active</eventState>
-<ANPR><licensePlate>{plate}</licensePlate><confidenceLevel>97</confidenceLevel></ANPR>
-</EventNotificationAlert>"#,
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<EventNotificationAlert version=\"2.0\" xmlns=\"http://www.hikvision.com/ver20/XMLSchema\">\n<channelID>{channel}</channelID><dateTime>{}</dateTime><activePostCount>1</activePostCount>\n{event}\n</EventNotificationAlert>",
             rfc3339(now_ms())
         );
         let r = self
@@ -198,7 +186,7 @@ impl Server {
             .await
             .unwrap();
         assert_eq!(r.status(), 200);
-        r.json::<Value>().await.unwrap()["alert_seq"].as_i64().expect("a watch-listed plate raises an alert")
+        r.json::<Value>().await.unwrap()["alert_seq"].as_i64().expect("a watch-listed read raises an alert")
     }
 
     /// Reports of `device` through the gateway (admin) token; answers their numbers.
@@ -731,5 +719,33 @@ async fn replays_are_bounded_per_caller_and_cost_only_what_the_caller_may_see() 
     let done = got.iter().find(|m| m["type"] == "replayed").expect("the replay ends");
     assert!(done["seq"].as_i64().unwrap() >= 20_000, "{done}");
     assert!(drain(&mut admin, 2000).await.iter().any(|m| m["type"] == "replayed"), "the admin's replay ends");
+    srv.finish().await;
+}
+
+/// Findings 8 and 11 (the decoders' half, through the server): a report's attributes
+/// are bounded, and a token or password sent with a report is neither stored nor
+/// published.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reports_attributes_are_bounded_and_secrets_are_never_kept() {
+    let srv = start("attributes", Backend::Sqlite).await.unwrap();
+    let mut operator = srv.ws(OPERATOR, "").await;
+    drain(&mut operator, 300).await;
+    let t = now_ms() / 1000;
+    let url = |extra: &str| format!("{}/osmand?id=w1&timestamp={t}&lat=30.7&lon=107.1&key=key-of-w1{extra}", srv.url);
+    let huge = "x".repeat(100_000);
+    let r = srv.http.post(url("")).form(&[("note", huge.as_str())]).send().await.unwrap();
+    assert_eq!(r.status(), 400, "100 kB of one attribute");
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["field"], "note", "{v}");
+    let r = srv.http.get(url("&token=abc123&Password=hunter2&batt=80&hdop=0.9")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let got = drain(&mut operator, 500).await;
+    let position = got.iter().find(|m| m["type"] == "position").expect("the report is published");
+    let text = position.to_string();
+    assert!(!text.contains("abc123") && !text.contains("hunter2"), "published: {text}");
+    assert_eq!(position["data"]["attributes"]["hdop"], 0.9, "the other attributes are kept: {text}");
+    let (_, v) = srv.get(OPERATOR, "/api/v1/devices").await;
+    let stored = v.to_string();
+    assert!(!stored.contains("abc123") && !stored.contains("hunter2"), "kept: {stored}");
     srv.finish().await;
 }

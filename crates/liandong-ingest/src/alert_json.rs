@@ -9,7 +9,8 @@
 //! ```
 //!
 //! `camera_id`, `time` and `kind` are required. `time` is an RFC 3339 string or an integer
-//! of Unix **milliseconds** (no guessing by magnitude: this is our format). `kind` is
+//! of Unix **milliseconds** (no guessing by magnitude: this is our format), from 2000
+//! to 2099 ([`crate::device_time`]). `kind` is
 //! `anpr`, `face` or `other`. `plate` (with `plate_color`) makes a [`PlateRead`],
 //! `person_id` a [`FaceRead`]; `confidence` (0 to 100) is the plate read's for `anpr`
 //! and the face match's for `face`. `image_base64` is one JPEG in standard base64
@@ -328,6 +329,9 @@ mod tests {
             ("bad camera id", with(json!({"camera_id": "cam 1"})).to_string().into_bytes(), "camera_id"),
             ("missing time", with(json!({"time": null})).to_string().into_bytes(), "time"),
             ("time without offset", with(json!({"time": "2024-05-01 08:00:00"})).to_string().into_bytes(), "time"),
+            ("time in 1970", with(json!({"time": 0})).to_string().into_bytes(), "time"),
+            ("time in 9999", with(json!({"time": "9999-12-31T23:59:59Z"})).to_string().into_bytes(), "time"),
+            ("time -9e18", with(json!({"time": -9_000_000_000_000_000_000_i64})).to_string().into_bytes(), "time"),
             ("missing kind", with(json!({"kind": null})).to_string().into_bytes(), "kind"),
             ("unknown kind", with(json!({"kind": "ANPR"})).to_string().into_bytes(), "kind"),
             ("confidence over 100", with(json!({"confidence": 101})).to_string().into_bytes(), "confidence"),

@@ -40,6 +40,12 @@
 //! expansion ("billion laughs") and external entities (XXE) whatever the parser does
 //! with them; only the five predefined entities and character references are resolved;
 //! nesting is capped at [`MAX_DEPTH`]. Capping the body size is the caller's job.
+//!
+//! Decoding costs time and memory linear in the body: each element keeps its own name
+//! and the index of its parent, never a copy of its ancestors' names, and the multipart
+//! splitter reads every byte a bounded number of times. [`Limits`] caps what a body
+//! within the caller's size limit may still hold: elements, name lengths, nesting,
+//! parts and images.
 
 use quick_xml::events::Event;
 use quick_xml::Reader;
@@ -51,6 +57,36 @@ use crate::{parse_timestamp, FieldError};
 /// Deepest element nesting accepted, counting the root as 1. Real pushes nest 5 levels
 /// at most (`EventNotificationAlert/ANPR/pictureInfoList/pictureInfo/fileName`).
 pub const MAX_DEPTH: usize = 32;
+
+/// Longest header block of one multipart part, in bytes. Cameras send two or three short
+/// header lines; the bound stops the search for a part's blank line at a fixed distance.
+pub const MAX_PART_HEADER_BYTES: usize = 8 * 1024;
+
+/// What one push may hold, beyond the body size the caller caps.
+///
+/// The defaults are far above what real cameras send (an ANPR push is one XML part of
+/// some 60 elements and two or three JPEGs) and low enough that the worst body within
+/// the server's size limit decodes in a few milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Most parts in a multipart push, XML and images and any other part together.
+    pub max_parts: usize,
+    /// Most JPEG parts in a multipart push; each becomes a stored file.
+    pub max_images: usize,
+    /// Most elements in the XML document, the root included.
+    pub max_elements: usize,
+    /// Longest element name, prefix included, in bytes. Hikvision's longest are about
+    /// 30 (`faceRecognitionAlarmList`).
+    pub max_name_bytes: usize,
+    /// Deepest nesting, counting the root as 1.
+    pub max_depth: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits { max_parts: 16, max_images: 8, max_elements: 4096, max_name_bytes: 128, max_depth: MAX_DEPTH }
+    }
+}
 
 /// The UTC offset of a `dateTime` sent without one, in seconds east of UTC.
 ///
@@ -173,21 +209,28 @@ const FACE_TYPES: [&str; 8] = [
     "alarmresult",
 ];
 
-/// Decodes one ISAPI push from its `Content-Type` header and body.
+/// Decodes one ISAPI push from its `Content-Type` header and body, within the default
+/// [`Limits`].
 pub fn decode(content_type: Option<&str>, body: &[u8]) -> Result<CameraEvent, FieldError> {
+    decode_with(&Limits::default(), content_type, body)
+}
+
+/// Decodes one ISAPI push from its `Content-Type` header and body, refusing one that
+/// holds more than `limits` allow with a [`FieldError`] naming the limit.
+pub fn decode_with(limits: &Limits, content_type: Option<&str>, body: &[u8]) -> Result<CameraEvent, FieldError> {
     let Some(content_type) = content_type.filter(|c| !c.trim().is_empty()) else {
-        return from_xml(body, Vec::new());
+        return from_xml(limits, body, Vec::new());
     };
     let media = media_type(content_type);
     if media.starts_with("multipart/") {
         let boundary = parameter(content_type, "boundary")
             .filter(|b| !b.is_empty())
             .ok_or_else(|| FieldError::new("content-type", format!("{media} needs a boundary parameter")))?;
-        let (xml, images) = multipart(body, &boundary)?;
-        return from_xml(xml, images);
+        let (xml, images) = multipart(limits, body, &boundary)?;
+        return from_xml(limits, xml, images);
     }
     if media == "application/xml" || media == "text/xml" || media.ends_with("+xml") {
-        return from_xml(body, Vec::new());
+        return from_xml(limits, body, Vec::new());
     }
     Err(FieldError::new(
         "content-type",
@@ -214,11 +257,12 @@ fn parameter(header: &str, name: &str) -> Option<String> {
 /// A part is XML when its content type says `xml`, or, without a content type, when its
 /// file name ends in `.xml` or its body starts with `<`. A part is a JPEG when its content
 /// type is `image/jpeg` (or, without one, its name ends in `.jpg`), and then it must
-/// start with FF D8. Other parts are ignored.
-fn multipart<'a>(body: &'a [u8], boundary: &str) -> Result<(&'a [u8], Vec<Vec<u8>>), FieldError> {
+/// start with FF D8. Other parts are ignored. More than [`Limits::max_images`] JPEG parts
+/// are refused, naming `image`.
+fn multipart<'a>(limits: &Limits, body: &'a [u8], boundary: &str) -> Result<(&'a [u8], Vec<Vec<u8>>), FieldError> {
     let mut xml: Option<&[u8]> = None;
     let mut images = Vec::new();
-    for (i, part) in split_multipart(body, boundary)?.into_iter().enumerate() {
+    for (i, part) in split_multipart(body, boundary, limits.max_parts)?.into_iter().enumerate() {
         let headers = PartHeaders::parse(part.headers);
         let label = headers.name().map_or_else(|| format!("part {}", i + 1), |n| format!("part {n:?}"));
         match headers.classify(part.body) {
@@ -233,6 +277,12 @@ fn multipart<'a>(body: &'a [u8], boundary: &str) -> Result<(&'a [u8], Vec<Vec<u8
                     return Err(FieldError::new(
                         "image",
                         format!("{label} is declared a JPEG but does not start with the JPEG marker FF D8"),
+                    ));
+                }
+                if images.len() == limits.max_images {
+                    return Err(FieldError::new(
+                        "image",
+                        format!("{label} is one JPEG too many; at most {} are accepted per push", limits.max_images),
                     ));
                 }
                 images.push(part.body.to_vec());
@@ -251,18 +301,29 @@ struct Part<'a> {
 
 /// Finds the parts between `--boundary` delimiter lines; the preamble and epilogue are
 /// dropped. Bare LF line ends are accepted as well as CRLF, as some embedded HTTP stacks
-/// send them.
-fn split_multipart<'a>(body: &'a [u8], boundary: &str) -> Result<Vec<Part<'a>>, FieldError> {
+/// send them. More than `max_parts` parts are refused, naming `body`.
+///
+/// Linear in the body: each delimiter search starts where the previous part ended and
+/// stops at the next delimiter (memchr's `memmem` is linear in the haystack), and each
+/// header search stops at the part's blank line or [`MAX_PART_HEADER_BYTES`].
+fn split_multipart<'a>(body: &'a [u8], boundary: &str, max_parts: usize) -> Result<Vec<Part<'a>>, FieldError> {
     let delimiter = format!("--{boundary}");
     let delimiter = delimiter.as_bytes();
     let line_delimiter = [b"\n", delimiter].concat();
-    let start = find(body, delimiter, 0)
+    let line_finder = memchr::memmem::Finder::new(&line_delimiter);
+    let start = memchr::memmem::find(body, delimiter)
         .ok_or_else(|| FieldError::new("body", format!("no multipart delimiter --{boundary} found")))?;
     let mut pos = start + delimiter.len();
     let mut parts = Vec::new();
     loop {
         if body[pos..].starts_with(b"--") {
             return Ok(parts);
+        }
+        if parts.len() == max_parts {
+            return Err(FieldError::new(
+                "body",
+                format!("has more than {max_parts} multipart parts; at most {max_parts} are accepted per push"),
+            ));
         }
         // Transport padding (RFC 2046 §5.1.1) may follow a delimiter before its line end.
         while matches!(body.get(pos), Some(b' ' | b'\t')) {
@@ -274,13 +335,19 @@ fn split_multipart<'a>(body: &'a [u8], boundary: &str) -> Result<Vec<Part<'a>>, 
                 format!("multipart delimiter --{boundary} at byte {pos} is not followed by a line end"),
             )
         })?;
-        let (headers, content_start) = split_headers(&body[pos..])
-            .map(|(h, len)| (h, pos + len))
-            .ok_or_else(|| FieldError::new("body", format!("part {} has no end of headers", parts.len() + 1)))?;
+        let (headers, content_start) = split_headers(body, pos).ok_or_else(|| {
+            FieldError::new(
+                "body",
+                format!(
+                    "part {} has no end of headers within {MAX_PART_HEADER_BYTES} bytes (a blank line)",
+                    parts.len() + 1
+                ),
+            )
+        })?;
         // A delimiter only counts at the start of a line, and the line end before it
         // belongs to the delimiter, not to the content (RFC 2046 §5.1.1). Searching from
         // the blank line's own LF finds a delimiter that follows an empty part at once.
-        let next = find(body, &line_delimiter, content_start - 1).ok_or_else(|| {
+        let next = line_finder.find(&body[content_start - 1..]).map(|i| i + content_start - 1).ok_or_else(|| {
             FieldError::new(
                 "body",
                 format!("part {} is not closed; the closing --{boundary}-- is missing", parts.len() + 1),
@@ -304,24 +371,21 @@ fn skip_line_end(body: &[u8], pos: usize) -> Option<usize> {
     }
 }
 
-/// Splits a part into its header block and the offset of its content: headers end at
-/// the first empty line. A part with no headers starts with the empty line.
-fn split_headers(part: &[u8]) -> Option<(&[u8], usize)> {
-    if let Some(after) = skip_line_end(part, 0) {
-        return Some((&[], after));
+/// Splits the part starting at `start` into its header block and the offset of its
+/// content: headers end at the first empty line (CRLF or bare LF). A part with no headers
+/// starts with the empty line. `None` when no empty line comes within
+/// [`MAX_PART_HEADER_BYTES`].
+fn split_headers(body: &[u8], start: usize) -> Option<(&[u8], usize)> {
+    let window = &body[start..body.len().min(start + MAX_PART_HEADER_BYTES + 2)];
+    let mut line_start = 0;
+    for lf in memchr::memchr_iter(b'\n', window) {
+        let line = &window[line_start..lf];
+        if line.is_empty() || line == b"\r" {
+            return Some((&window[..line_start], start + lf + 1));
+        }
+        line_start = lf + 1;
     }
-    let crlf = find(part, b"\r\n\r\n", 0).map(|i| (i, i + 4));
-    let lf = find(part, b"\n\n", 0).map(|i| (i, i + 2));
-    let (end, content) = match (crlf, lf) {
-        (Some(a), Some(b)) => std::cmp::min(a, b),
-        (a, b) => a.or(b)?,
-    };
-    Some((&part[..end], content))
-}
-
-/// The first index at or after `from` where `needle` occurs in `haystack`.
-fn find(haystack: &[u8], needle: &[u8], from: usize) -> Option<usize> {
-    haystack.get(from..)?.windows(needle.len()).position(|w| w == needle).map(|i| i + from)
+    None
 }
 
 struct PartHeaders {
@@ -374,14 +438,23 @@ impl PartHeaders {
     }
 }
 
-/// One element's text, with the local names of its ancestors below the root and its own
-/// (`["ANPR", "licensePlate"]`).
+/// One element below the root: its own local name, its parent and its text. Ancestors'
+/// names are reached through `parent`, never copied, so that the document's memory stays
+/// linear in the body however deep and long-named its elements are.
 struct Element {
-    path: Vec<String>,
+    name: String,
+    /// Index in [`Doc::elements`] of the parent; `None` for a child of the root.
+    parent: Option<usize>,
+    /// Index in [`Doc::elements`] of the top-level ancestor (the element itself when it
+    /// is a child of the root), which names the block it belongs to (`ANPR`, ...).
+    top: usize,
+    /// 1 for a child of the root.
+    depth: usize,
     text: String,
 }
 
-/// A parsed push: the root's local name and every element below it, in document order.
+/// A parsed push: the root's local name and every element below it, in document order
+/// (of start tags).
 struct Doc {
     root: String,
     elements: Vec<Element>,
@@ -392,27 +465,49 @@ impl Doc {
     /// empty element counts as absent, as devices send `<channelName></channelName>`
     /// when nothing is set.
     fn get(&self, path: &[&str]) -> Option<&str> {
-        self.elements.iter().find(|e| same_path(&e.path, path)).map(|e| e.text.as_str()).filter(|t| !t.is_empty())
+        self.elements.iter().find(|e| self.at_path(e, path)).map(|e| e.text.as_str()).filter(|t| !t.is_empty())
+    }
+
+    /// Whether `e` sits at exactly `path` below the root, comparing its own name first so
+    /// that most elements are rejected without walking their ancestors.
+    fn at_path(&self, e: &Element, path: &[&str]) -> bool {
+        if e.depth != path.len() {
+            return false;
+        }
+        let mut at = Some(e);
+        path.iter().rev().all(|want| match at {
+            Some(el) if el.name.eq_ignore_ascii_case(want) => {
+                at = el.parent.map(|p| &self.elements[p]);
+                true
+            }
+            _ => false,
+        })
     }
 
     /// The first non-empty element named `name` at any depth below a top-level element
-    /// for which `block` holds, with its path.
+    /// for which `block` holds.
     fn find_in(&self, block: impl Fn(&str) -> bool, name: &str) -> Option<&Element> {
         self.elements.iter().find(|e| {
-            e.path.len() >= 2
-                && block(&e.path[0])
-                && e.path.last().is_some_and(|n| n.eq_ignore_ascii_case(name))
-                && !e.text.is_empty()
+            e.depth >= 2 && e.name.eq_ignore_ascii_case(name) && !e.text.is_empty() && block(&self.elements[e.top].name)
         })
+    }
+
+    /// The dotted path of `e` below the root (`faceSnapMatch.FaceCaptureList.similarity`),
+    /// built only for an error message.
+    fn path(&self, e: &Element) -> String {
+        let mut names = vec![e.name.as_str()];
+        let mut at = e.parent;
+        while let Some(p) = at {
+            names.push(&self.elements[p].name);
+            at = self.elements[p].parent;
+        }
+        names.reverse();
+        names.join(".")
     }
 }
 
-fn same_path(have: &[String], want: &[&str]) -> bool {
-    have.len() == want.len() && have.iter().zip(want).all(|(h, w)| h.eq_ignore_ascii_case(w))
-}
-
-fn from_xml(body: &[u8], images: Vec<Vec<u8>>) -> Result<CameraEvent, FieldError> {
-    let doc = parse(body)?;
+fn from_xml(limits: &Limits, body: &[u8], images: Vec<Vec<u8>>) -> Result<CameraEvent, FieldError> {
+    let doc = parse(limits, body)?;
     if !doc.root.eq_ignore_ascii_case("EventNotificationAlert") {
         return Err(FieldError::new(
             "body",
@@ -502,30 +597,21 @@ fn is_face_block(name: &str) -> bool {
 
 /// The face block's best identifier and similarity; `None` without a face block.
 fn face(doc: &Doc) -> Result<Option<FaceRead>, FieldError> {
-    if !doc.elements.iter().any(|e| is_face_block(&e.path[0])) {
+    if !doc.elements.iter().any(|e| e.depth == 1 && is_face_block(&e.name)) {
         return Ok(None);
     }
     let id = FACE_ID_KEYS.iter().find_map(|k| doc.find_in(is_face_block, k));
     // `similarity` is unambiguous; a `confidence` counts only beside the chosen id, as
     // face attributes (age, glasses) carry confidences of their own.
     let similarity = doc.find_in(is_face_block, "similarity").or_else(|| {
-        let parent = &id?.path[..id?.path.len() - 1];
-        doc.elements.iter().find(|e| {
-            e.path.len() == parent.len() + 1
-                && e.path.starts_with(parent)
-                && e.path.last().is_some_and(|n| n.eq_ignore_ascii_case("confidence"))
-        })
+        let parent = id?.parent;
+        doc.elements.iter().find(|e| e.parent == parent && e.name.eq_ignore_ascii_case("confidence"))
     });
     let similarity = match similarity {
         None => None,
         Some(e) => match e.text.parse::<f64>() {
             Ok(s) if s.is_finite() && s >= 0.0 => Some(s),
-            _ => {
-                return Err(FieldError::new(
-                    e.path.join("."),
-                    format!("must be a non-negative number, not {:?}", e.text),
-                ))
-            }
+            _ => return Err(FieldError::new(doc.path(e), format!("must be a non-negative number, not {:?}", e.text))),
         },
     };
     Ok(Some(FaceRead { person_id: id.map(|e| e.text.clone()), similarity }))
@@ -540,7 +626,9 @@ fn unsigned(field: &str, text: Option<&str>) -> Result<Option<u32>, FieldError> 
 ///
 /// With an offset (`2024-05-01T08:00:00+08:00`, `...Z`) it is read as sent; older
 /// firmwares write a one-digit offset hour (`-8:00`), which is padded first. Without an
-/// offset it is camera local time, read at [`DEFAULT_OFFSET_S`].
+/// offset it is camera local time, read at [`DEFAULT_OFFSET_S`]. Times outside 2000 to
+/// 2099 are refused ([`crate::device_time`]): a camera whose clock says 9999-12-31 would
+/// otherwise outrank every later real sighting of the same plate.
 fn camera_time(t: &str) -> Result<i64, String> {
     let Some((date, time)) = t.split_once(['T', 't']) else {
         return Err("must be an ISO 8601 date-time, e.g. 2024-05-01T08:00:00+08:00".to_owned());
@@ -557,7 +645,7 @@ fn camera_time(t: &str) -> Result<i64, String> {
             format!("{t}{h:+03}:{m:02}")
         }
     };
-    parse_timestamp(&text)
+    parse_timestamp(&text).and_then(crate::device_time)
 }
 
 /// The text of an XML document: UTF-8, unless its declaration names another encoding.
@@ -605,9 +693,10 @@ fn declared_encoding(body: &[u8]) -> Option<&str> {
     Some(&value[..value.find(quote)?])
 }
 
-/// Parses an XML document into its elements, refusing DTDs, unknown entities, deep
-/// nesting and anything after the root element.
-fn parse(body: &[u8]) -> Result<Doc, FieldError> {
+/// Parses an XML document into its elements, refusing DTDs, unknown entities, anything
+/// after the root element, and documents beyond `limits` (elements, name length,
+/// nesting).
+fn parse(limits: &Limits, body: &[u8]) -> Result<Doc, FieldError> {
     let decoded = xml_text(body)?;
     let text: &str = &decoded;
     refuse_dtd(text)?;
@@ -617,10 +706,10 @@ fn parse(body: &[u8]) -> Result<Doc, FieldError> {
     }
     let mut reader = Reader::from_str(text);
     let mut root: Option<String> = None;
-    // Open elements below the root: local name and text so far.
-    let mut open: Vec<(String, String)> = Vec::new();
+    // Indices in `elements` of the open elements below the root, innermost last.
+    let mut open: Vec<usize> = Vec::new();
     let mut depth = 0usize;
-    let mut elements = Vec::new();
+    let mut elements: Vec<Element> = Vec::new();
     loop {
         let position = reader.buffer_position() as usize;
         let event =
@@ -631,35 +720,58 @@ fn parse(body: &[u8]) -> Result<Doc, FieldError> {
             Event::Start(_) | Event::Empty(_) if closed_root => {
                 return Err(syntax_error(text, position, "a second root element; one event per push"))
             }
-            Event::Start(e) | Event::Empty(e) if depth == 0 => {
-                root = Some(e.local_name().as_ref().to_owned());
+            Event::Start(e) | Event::Empty(e) => {
+                let name_bytes = e.name().as_ref().len();
+                if name_bytes > limits.max_name_bytes {
+                    let what = format!(
+                        "an element name of {name_bytes} bytes; at most {} are accepted",
+                        limits.max_name_bytes
+                    );
+                    return Err(syntax_error(text, position, &what));
+                }
+                // The root counts as an element too.
+                let count = if root.is_none() { 1 } else { elements.len() + 2 };
+                if count > limits.max_elements {
+                    let n = limits.max_elements;
+                    let what = format!("more than {n} elements; at most {n} are accepted per push");
+                    return Err(syntax_error(text, position, &what));
+                }
+                let name = e.local_name().as_ref().to_owned();
+                if depth == 0 {
+                    root = Some(name);
+                    if is_start {
+                        depth = 1;
+                    }
+                    continue;
+                }
+                // An empty element nests as deep as a started one would.
+                if depth + 1 > limits.max_depth {
+                    let what = format!("elements nest deeper than {}", limits.max_depth);
+                    return Err(syntax_error(text, position, &what));
+                }
                 if is_start {
-                    depth = 1;
+                    depth += 1;
                 }
-            }
-            Event::Start(e) => {
-                depth += 1;
-                if depth > MAX_DEPTH {
-                    return Err(syntax_error(text, position, &format!("elements nest deeper than {MAX_DEPTH}")));
+                let parent = open.last().copied();
+                let top = parent.map_or(elements.len(), |p| elements[p].top);
+                elements.push(Element { name, parent, top, depth: open.len() + 1, text: String::new() });
+                if is_start {
+                    open.push(elements.len() - 1);
                 }
-                open.push((e.local_name().as_ref().to_owned(), String::new()));
-            }
-            Event::Empty(e) => {
-                let mut path: Vec<String> = open.iter().map(|(n, _)| n.clone()).collect();
-                path.push(e.local_name().as_ref().to_owned());
-                elements.push(Element { path, text: String::new() });
             }
             Event::End(_) => {
                 // quick-xml has already refused an end tag that closes nothing.
                 depth = depth.saturating_sub(1);
-                if let Some((_, body)) = open.last() {
-                    let path = open.iter().map(|(n, _)| n.clone()).collect();
-                    elements.push(Element { path, text: body.trim().to_owned() });
-                    open.pop();
+                if let Some(i) = open.pop() {
+                    let element = &mut elements[i];
+                    let trimmed = element.text.trim();
+                    if trimmed.len() != element.text.len() {
+                        element.text = trimmed.to_owned();
+                    }
                 }
             }
-            Event::Text(t) => push_text(text, position, &mut open, depth, &t.xml10_content())?,
-            Event::CData(t) => push_text(text, position, &mut open, depth, &t.xml10_content())?,
+            Event::Text(t) => push_text(text, position, &open, &mut elements, depth, &t.xml10_content())?,
+            Event::CData(t) => push_text(text, position, &open, &mut elements, depth, &t.xml10_content())?,
             Event::GeneralRef(r) => {
                 let resolved = match r.resolve_char_ref() {
                     Ok(Some(c)) => c.to_string(),
@@ -671,7 +783,7 @@ fn parse(body: &[u8]) -> Result<Doc, FieldError> {
                     },
                     Err(e) => return Err(syntax_error(text, position, &e.to_string())),
                 };
-                push_text(text, position, &mut open, depth, &resolved)?;
+                push_text(text, position, &open, &mut elements, depth, &resolved)?;
             }
             Event::DocType(_) => return Err(dtd_error(text, position)),
             Event::Decl(_) | Event::PI(_) | Event::Comment(_) => {}
@@ -680,7 +792,7 @@ fn parse(body: &[u8]) -> Result<Doc, FieldError> {
                     return Err(syntax_error(text, position, "no root element"));
                 };
                 if depth > 0 {
-                    let innermost = open.last().map_or(&root, |(n, _)| n);
+                    let innermost = open.last().map_or(&root, |i| &elements[*i].name);
                     return Err(syntax_error(text, position, &format!("document ends before </{innermost}>")));
                 }
                 return Ok(Doc { root, elements });
@@ -693,7 +805,8 @@ fn parse(body: &[u8]) -> Result<Doc, FieldError> {
 fn push_text(
     doc: &str,
     position: usize,
-    open: &mut [(String, String)],
+    open: &[usize],
+    elements: &mut [Element],
     depth: usize,
     text: &str,
 ) -> Result<(), FieldError> {
@@ -704,8 +817,8 @@ fn push_text(
         return Err(syntax_error(doc, position, "text outside the root element"));
     }
     // Text directly in the root (between its children) is whitespace we do not keep.
-    if let Some((_, body)) = open.last_mut() {
-        body.push_str(text);
+    if let Some(i) = open.last() {
+        elements[*i].text.push_str(text);
     }
     Ok(())
 }
@@ -726,9 +839,12 @@ fn predefined_entity(name: &str) -> Option<&'static str> {
 /// a camera never sends either, and everything that makes XML dangerous to parse
 /// (entity expansion, external entities) needs one of them.
 fn refuse_dtd(text: &str) -> Result<(), FieldError> {
-    let lower = text.as_bytes().to_ascii_lowercase();
-    for marker in [&b"<!doctype"[..], &b"<!entity"[..]] {
-        if let Some(at) = find(&lower, marker, 0) {
+    // Compared in place after each `<!`, so that no lower-case copy of the body is made.
+    let bytes = text.as_bytes();
+    for at in memchr::memmem::find_iter(bytes, b"<!") {
+        let rest = &bytes[at + 2..];
+        let starts = |word: &[u8]| rest.get(..word.len()).is_some_and(|r| r.eq_ignore_ascii_case(word));
+        if starts(b"doctype") || starts(b"entity") {
             return Err(dtd_error(text, at));
         }
     }
@@ -1175,6 +1291,20 @@ mod tests {
                 "",
             ),
             (
+                "dateTime in 9999",
+                XML,
+                alert("VMD", "active", 1, "").replace("2024-05-01T08:00:00+08:00", "9999-12-31T23:59:59+08:00").into(),
+                "dateTime",
+                "2000 to 2099",
+            ),
+            (
+                "dateTime of a clock never set",
+                XML,
+                alert("VMD", "active", 1, "").replace("2024-05-01T08:00:00+08:00", "1970-01-01T08:00:00").into(),
+                "dateTime",
+                "2000 to 2099",
+            ),
+            (
                 "bad channel",
                 XML,
                 alert("VMD", "active", 1, "").replace("<channelID>4", "<channelID>D4").into(),
@@ -1258,6 +1388,145 @@ mod tests {
                 Ok(v) => panic!("{name}: accepted {v:?}"),
             }
         }
+    }
+
+    #[test]
+    fn multipart_framing_that_cameras_send_is_still_accepted() {
+        let xml = ANPR_XML.replace('\n', "\r\n");
+        let jpg = jpeg(1);
+        let framings: [(&str, Vec<u8>); 5] = [
+            (
+                "a preamble, transport padding after delimiters and an epilogue",
+                [
+                    b"This is a multi-part message in MIME format.\r\n".as_slice(),
+                    format!("--{BOUNDARY}  \r\nContent-Type: text/xml\r\n\r\n").as_bytes(),
+                    xml.as_bytes(),
+                    format!("\r\n--{BOUNDARY}\t\r\nContent-Type: image/jpeg\r\n\r\n").as_bytes(),
+                    &jpg,
+                    format!("\r\n--{BOUNDARY}--\r\nepilogue\r\n").as_bytes(),
+                ]
+                .concat(),
+            ),
+            (
+                "a part without headers, sniffed as XML, then an empty part",
+                [
+                    format!("--{BOUNDARY}\r\n\r\n").as_bytes(),
+                    xml.as_bytes(),
+                    format!("\r\n--{BOUNDARY}\r\nContent-Type: text/plain\r\n\r\n\r\n--{BOUNDARY}--").as_bytes(),
+                ]
+                .concat(),
+            ),
+            (
+                "headers ending in LF then a CRLF blank line, no closing line end",
+                [
+                    format!("--{BOUNDARY}\nContent-Type: application/xml\n\n").as_bytes(),
+                    xml.as_bytes(),
+                    format!("\n--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"p.jpg\"\r\n\r\n").as_bytes(),
+                    &jpg,
+                    format!("\r\n--{BOUNDARY}--").as_bytes(),
+                ]
+                .concat(),
+            ),
+            (
+                "a boundary string inside a part that is not at a line start",
+                [
+                    format!("--{BOUNDARY}\r\nContent-Type: application/xml\r\n\r\n").as_bytes(),
+                    xml.replace("ANPR</eventDescription>", &format!("ANPR --{BOUNDARY}</eventDescription>")).as_bytes(),
+                    format!("\r\n--{BOUNDARY}--\r\n").as_bytes(),
+                ]
+                .concat(),
+            ),
+            ("a push of one XML part", multipart_body(&[("anpr.xml", "application/xml", ANPR_XML.as_bytes())])),
+        ];
+        for (name, body) in framings {
+            let event = decode(MULTIPART, &body).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(event.plate.map(|p| p.raw), Some("川S12345".to_owned()), "{name}");
+        }
+    }
+
+    #[test]
+    fn pushes_beyond_the_limits_are_refused_naming_the_limit() {
+        let limits = Limits::default();
+        let long_name = "n".repeat(limits.max_name_bytes + 1);
+        let many_parts: Vec<(&str, &str, &[u8])> =
+            std::iter::once(("anpr.xml", "application/xml", ANPR_XML.as_bytes()))
+                .chain(std::iter::repeat_n(("note.txt", "text/plain", b"x".as_slice()), limits.max_parts))
+                .collect();
+        let jpg = jpeg(1);
+        let many_images: Vec<(&str, &str, &[u8])> =
+            std::iter::once(("anpr.xml", "application/xml", ANPR_XML.as_bytes()))
+                .chain(std::iter::repeat_n(("plate.jpg", "image/jpeg", jpg.as_slice()), limits.max_images + 1))
+                .collect();
+        let long_headers = format!(
+            "--{BOUNDARY}\r\nX-Padding: {}\r\n\r\n<a/>\r\n--{BOUNDARY}--\r\n",
+            "p".repeat(MAX_PART_HEADER_BYTES)
+        );
+        let rows: Vec<Refusal> = vec![
+            (
+                "an element name one byte too long",
+                XML,
+                alert("VMD", "active", 1, &format!("<{long_name}>1</{long_name}>")).into(),
+                "body",
+                "an element name of 129 bytes; at most 128",
+            ),
+            (
+                "a root name one byte too long",
+                XML,
+                format!("<{long_name}/>").into(),
+                "body",
+                "an element name of 129 bytes",
+            ),
+            (
+                "too many elements, empty ones included",
+                XML,
+                alert("VMD", "active", 1, &"<b/>".repeat(limits.max_elements - 10)).into(),
+                "body",
+                "more than 4096 elements",
+            ),
+            ("one part too many", MULTIPART, multipart_body(&many_parts), "body", "more than 16 multipart parts"),
+            ("one image too many", MULTIPART, multipart_body(&many_images), "image", "at most 8 are accepted per push"),
+            ("part headers without end", MULTIPART, long_headers.into(), "body", "no end of headers within 8192"),
+        ];
+        for (name, content_type, body, field, reason) in rows {
+            match decode(content_type, &body) {
+                Err(e) => {
+                    assert_eq!(e.field, field, "{name}: {e}");
+                    assert!(e.reason.contains(reason), "{name}: reason {:?} lacks {reason:?}", e.reason);
+                }
+                Ok(v) => panic!("{name}: accepted {v:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn pushes_at_the_limits_are_accepted_and_the_limits_can_be_set() {
+        let limits = Limits::default();
+        let jpg = jpeg(1);
+        let parts: Vec<(&str, &str, &[u8])> = std::iter::once(("anpr.xml", "application/xml", ANPR_XML.as_bytes()))
+            .chain(std::iter::repeat_n(("plate.jpg", "image/jpeg", jpg.as_slice()), limits.max_images))
+            .chain(std::iter::repeat_n(
+                ("note.txt", "text/plain", b"x".as_slice()),
+                limits.max_parts - 1 - limits.max_images,
+            ))
+            .collect();
+        let body = multipart_body(&parts);
+        let event = decode(MULTIPART, &body).expect("a push at the limits");
+        assert_eq!(event.images.len(), limits.max_images);
+        let name = "n".repeat(limits.max_name_bytes);
+        // The root, the envelope's 10 elements and the padding reach the element limit.
+        let padded = alert("VMD", "active", 1, &"<b/>".repeat(limits.max_elements - 11));
+        for xml in [alert("VMD", "active", 1, &format!("<{name}>1</{name}>")), padded] {
+            assert_eq!(decode(XML, xml.as_bytes()).map(|e| e.event_type), Ok("VMD".to_owned()));
+        }
+
+        let strict = Limits { max_parts: 3, max_images: 1, max_elements: 8, max_name_bytes: 32, max_depth: 2 };
+        let two_images = multipart_body(&parts[..3]);
+        let e = decode_with(&strict, MULTIPART, &two_images).unwrap_err();
+        assert!(e.field == "image" && e.reason.contains("at most 1"), "{e}");
+        let e = decode_with(&strict, XML, ANPR_XML.as_bytes()).unwrap_err();
+        assert!(e.field == "body" && e.reason.contains("at most 8 are accepted"), "{e}");
+        let e = decode_with(&strict, XML, b"<EventNotificationAlert><a><b/></a></EventNotificationAlert>").unwrap_err();
+        assert!(e.field == "body" && e.reason.contains("deeper than 2"), "{e}");
     }
 
     #[test]

@@ -13,7 +13,8 @@
 //! magnitude: this is our format) and, when absent, the server uses the time it
 //! received the batch. Unlike OsmAnd the format is strict: an unknown item key is an
 //! error, because a typo such as `speed` for `speed_mps` would otherwise lose data
-//! silently.
+//! silently. `attributes` are bounded as [`crate::attributes`] says, and any `key`,
+//! `token` or `password` among them is dropped.
 //!
 //! Errors are two-level so that one bad item does not reject the others: a body that
 //! cannot be read at all is the outer `Err`; each item is its own `Result`, its field
@@ -24,7 +25,6 @@ use serde_json::{Map, Value};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use crate::timestamp::MAX_MS;
 use crate::value::{battery_pct, course_deg, json_number, json_required_number, unknown_if_negative};
 use crate::{FieldError, Report};
 
@@ -118,7 +118,10 @@ fn decode_item(item: Value) -> Result<Report, FieldError> {
     let battery_pct = battery_pct("battery_pct", json_number("battery_pct", item.remove("battery_pct"))?)?;
     let attributes = match item.remove("attributes") {
         None | Some(Value::Null) => Map::new(),
-        Some(Value::Object(attributes)) => attributes,
+        Some(Value::Object(mut attributes)) => {
+            crate::attributes::bound("attributes", &mut attributes)?;
+            attributes
+        }
         Some(_) => return Err(FieldError::new("attributes", "must be an object")),
     };
     Ok(Report {
@@ -137,8 +140,8 @@ fn decode_item(item: Value) -> Result<Report, FieldError> {
     })
 }
 
-/// `time`: an RFC 3339 string or an integer of Unix milliseconds, both from 1970 on;
-/// None when absent. Shared with the alert JSON, whose `time` is required.
+/// `time`: an RFC 3339 string or an integer of Unix milliseconds, both from 2000 to
+/// 2099 ([`crate::device_time`]); None when absent. Shared with the alert JSON, whose `time` is required.
 pub(crate) fn time_ms(value: Option<Value>) -> Result<Option<i64>, FieldError> {
     let ms = match value {
         None | Some(Value::Null) => return Ok(None),
@@ -152,13 +155,7 @@ pub(crate) fn time_ms(value: Option<Value>) -> Result<Option<i64>, FieldError> {
         }
         Some(_) => return Err(FieldError::new("time", "must be an RFC 3339 string or Unix milliseconds")),
     };
-    if ms < 0 {
-        return Err(FieldError::new("time", "must not be before 1970"));
-    }
-    if ms > MAX_MS {
-        return Err(FieldError::new("time", "must not be after the year 9999"));
-    }
-    Ok(Some(ms))
+    crate::device_time(ms).map(Some).map_err(|r| FieldError::new("time", r))
 }
 
 #[cfg(test)]
@@ -217,14 +214,11 @@ mod tests {
             "altitude_m": 402.0, "accuracy_m": 8, "battery_pct": 87,
             "attributes": {"shift": "night", "team": 3}});
         type Row = (&'static str, Value, fn(&mut Report));
-        let rows: [Row; 9] = [
+        let rows: [Row; 8] = [
             ("minimal with RFC 3339 time", item(), |_| {}),
             ("no time", without("time"), |r| r.fix_time_ms = None),
             ("null time", with(json!({"time": null})), |r| r.fix_time_ms = None),
             ("time in unix ms", with(json!({"time": T0_MS})), |_| {}),
-            ("time in ms is not read as seconds", with(json!({"time": 1_714_550_400})), |r| {
-                r.fix_time_ms = Some(1_714_550_400)
-            }),
             ("every field", full, |r| {
                 r.fix_time_ms = Some(T0_MS + 250);
                 r.speed_mps = Some(1.2);
@@ -277,6 +271,11 @@ mod tests {
             ("time as float", with(json!({"time": 1.5})), "positions[0].time"),
             ("time negative", with(json!({"time": -1})), "positions[0].time"),
             ("time after 9999", with(json!({"time": 253_402_300_800_000_i64})), "positions[0].time"),
+            // Milliseconds are never guessed from seconds: seconds read as 1970 and are refused.
+            ("time in seconds", with(json!({"time": 1_714_550_400})), "positions[0].time"),
+            ("time before 2000", with(json!({"time": "1999-12-31T23:59:59Z"})), "positions[0].time"),
+            ("time in 2100", with(json!({"time": "2100-01-01T00:00:00Z"})), "positions[0].time"),
+            ("time -9e18", with(json!({"time": -9_000_000_000_000_000_000_i64})), "positions[0].time"),
             ("time a bool", with(json!({"time": true})), "positions[0].time"),
             ("unknown datum", with(json!({"datum": "utm"})), "positions[0].datum"),
             ("datum a number", with(json!({"datum": 84})), "positions[0].datum"),
@@ -291,6 +290,18 @@ mod tests {
             let err = one(input).expect_err(name);
             assert_eq!(err.field, field, "{name}: {err}");
         }
+    }
+
+    #[test]
+    fn attributes_are_bounded_and_lose_their_secrets() {
+        let e = one(with(json!({"attributes": {"blob": "x".repeat(1 << 20)}}))).unwrap_err();
+        assert_eq!(e.field, "positions[0].attributes.blob");
+        assert!(e.reason.contains("at most 1024"), "{e}");
+        let many: Map<String, Value> = (0..65).map(|i| (format!("a{i}"), json!(i))).collect();
+        let e = one(with(json!({ "attributes": many }))).unwrap_err();
+        assert_eq!(e.field, "positions[0].attributes");
+        let r = one(with(json!({"attributes": {"shift": "night", "Token": "t", "password": "p"}}))).unwrap();
+        assert_eq!(Value::Object(r.attributes), json!({"shift": "night"}));
     }
 
     #[test]

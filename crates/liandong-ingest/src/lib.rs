@@ -10,6 +10,7 @@
 //! device exists and the key matches is the server's business.
 
 pub mod alert_json;
+pub mod attributes;
 pub mod isapi;
 pub mod json;
 pub mod osmand;
@@ -19,7 +20,7 @@ mod value;
 
 use liandong_core::{CoordError, Datum, Position, UnixMs};
 
-pub use timestamp::parse_timestamp;
+pub use timestamp::{device_time, parse_timestamp, MAX_DEVICE_MS, MIN_DEVICE_MS};
 
 /// Why a text holding U+0000 is refused.
 pub const NUL_REASON: &str = "must not contain the NUL character (U+0000)";
@@ -76,8 +77,9 @@ pub struct Report {
     pub position: Position,
     /// The datum the device sent its coordinates in.
     pub datum: Datum,
-    /// When the fix was taken; `None` when the device sent no time, in which case the
-    /// server uses the time it received the report.
+    /// When the fix was taken, from 2000 to 2099 ([`device_time`]); `None` when the
+    /// device sent no time, in which case the server uses the time it received the
+    /// report.
     pub fix_time_ms: Option<UnixMs>,
     /// Ground speed; `None` if missing or negative (Android's "unknown").
     pub speed_mps: Option<f64>,
@@ -90,7 +92,9 @@ pub struct Report {
     pub accuracy_m: Option<f64>,
     /// Battery charge in `[0, 100]`; `None` if missing or negative.
     pub battery_pct: Option<f64>,
-    /// Every key the decoder did not turn into a field above, kept for the record.
+    /// Every key the decoder did not turn into a field above, kept for the record,
+    /// within the bounds of [`attributes`] and never one of its
+    /// [`attributes::SECRET_NAMES`].
     pub attributes: serde_json::Map<String, serde_json::Value>,
     /// The device key (OsmAnd `key=`). A secret: never log it, never store it in
     /// attributes.

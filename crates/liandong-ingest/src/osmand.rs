@@ -19,6 +19,12 @@
 //! A datum may be stated with `datum`, `coordsys` or `coord_type` (`wgs84`, `gcj02`,
 //! `bd09`) in the query, the form or the JSON root; coordinates are converted to WGS 84
 //! and the datum is kept in [`Report::datum`].
+//!
+//! Every parameter not read into a [`Report`] field becomes an attribute, within the
+//! bounds of [`crate::attributes`] (64 attributes, names of 64 bytes, values of 1 KiB,
+//! 8 KiB in all; over one is a [`FieldError`] naming the attribute). `key` is read as the
+//! device key; `token`, `password` and `key` in any other case are dropped, never kept.
+//! A fix `timestamp` must fall in 2000 to 2099 ([`crate::device_time`]).
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -26,16 +32,22 @@ use std::collections::BTreeMap;
 use liandong_core::{Datum, Position};
 use serde_json::{Map, Value};
 
+use crate::attributes::MAX_ATTRIBUTES;
 use crate::value::{
     battery_pct, boolean, course_deg, json_number, json_required_number, number, optional_number, unknown_if_negative,
 };
-use crate::{parse_timestamp, FieldError, Report};
+use crate::{device_time, parse_timestamp, FieldError, Report};
 
 /// One knot in metres per second: one nautical mile (1852 m) per hour.
 pub const MPS_PER_KNOT: f64 = 1852.0 / 3600.0;
 
 /// The keys a device may state its datum under, in order of preference.
 const DATUM_KEYS: [&str; 3] = ["datum", "coordsys", "coord_type"];
+
+/// Most distinct parameters read from a query and a form together: every attribute a
+/// report may keep and 32 more for the keys read into report fields (`id`, `lat`,
+/// `timestamp`, ...).
+const MAX_PARAMS: usize = MAX_ATTRIBUTES + 32;
 
 /// The keys a device may send its id under, in order of preference.
 const ID_KEYS: [&str; 2] = ["id", "deviceid"];
@@ -47,14 +59,14 @@ const ID_KEYS: [&str; 2] = ["id", "deviceid"];
 /// a form, because some HTTP libraries on trackers omit the header.
 pub fn decode(query: Option<&str>, content_type: Option<&str>, body: &[u8]) -> Result<Report, FieldError> {
     let mut params = Params::default();
-    params.extend(query.unwrap_or("").as_bytes());
+    params.extend(query.unwrap_or("").as_bytes())?;
     if body.iter().all(u8::is_ascii_whitespace) {
         params.refuse_nul()?;
         return from_params(params);
     }
     match body_kind(content_type, body)? {
         BodyKind::Form => {
-            params.extend(body);
+            params.extend(body)?;
             params.refuse_nul()?;
             from_params(params)
         }
@@ -91,10 +103,22 @@ fn body_kind(content_type: Option<&str>, body: &[u8]) -> Result<BodyKind, FieldE
 struct Params(BTreeMap<String, String>);
 
 impl Params {
-    fn extend(&mut self, bytes: &[u8]) {
+    /// Adds the pairs of `bytes`, refusing as soon as there are more distinct keys than
+    /// [`MAX_PARAMS`]: such a report would be refused for its attributes anyway, and
+    /// stopping early keeps a body of many tiny parameters from costing a map of them.
+    fn extend(&mut self, bytes: &[u8]) -> Result<(), FieldError> {
         for (k, v) in form_urlencoded::parse(bytes) {
             self.0.insert(k.into_owned(), v.into_owned());
+            if self.0.len() > MAX_PARAMS {
+                return Err(FieldError::new(
+                    "attributes",
+                    format!(
+                        "more than {MAX_PARAMS} parameters; at most {MAX_ATTRIBUTES} attributes are accepted per report"
+                    ),
+                ));
+            }
         }
+        Ok(())
     }
 
     /// Refuses a parameter (`%00` in its name or value) that PostgreSQL could not store.
@@ -161,7 +185,9 @@ fn from_params(mut p: Params) -> Result<Report, FieldError> {
     let fix_time_ms = match p.take("timestamp") {
         None => None,
         Some(t) if t.is_empty() => None,
-        Some(t) => Some(parse_timestamp(&restore_plus(&t)).map_err(|r| FieldError::new("timestamp", r))?),
+        Some(t) => Some(
+            parse_timestamp(&restore_plus(&t)).and_then(device_time).map_err(|r| FieldError::new("timestamp", r))?,
+        ),
     };
     let speed_mps = unknown_if_negative(p.take_number("speed")?).map(|kn| kn * MPS_PER_KNOT);
     let course_deg = match p.take_first(&["bearing", "heading"]) {
@@ -173,6 +199,7 @@ fn from_params(mut p: Params) -> Result<Report, FieldError> {
     let battery_pct = battery_pct("batt", p.take_number("batt")?)?;
     let mut attributes = Map::new();
     p.into_attributes(&mut attributes)?;
+    crate::attributes::bound("", &mut attributes)?;
     Ok(Report {
         device_id,
         position,
@@ -321,6 +348,7 @@ fn from_json(mut query: Params, body: &[u8]) -> Result<Report, FieldError> {
     attributes.extend(coords);
     attributes.extend(location);
     attributes.extend(root);
+    crate::attributes::bound("", &mut attributes)?;
 
     Ok(Report {
         device_id,
@@ -346,7 +374,7 @@ fn json_timestamp(field: &str, value: Option<Value>) -> Result<Option<i64>, Fiel
         Some(Value::Number(n)) => n.to_string(),
         Some(_) => return Err(FieldError::new(field, "must be a string or a number")),
     };
-    parse_timestamp(&text).map(Some).map_err(|r| FieldError::new(field, r))
+    parse_timestamp(&text).and_then(device_time).map(Some).map_err(|r| FieldError::new(field, r))
 }
 
 /// The SDK's battery level, a fraction of 1 (`-1` when unknown), as a percentage.
@@ -756,6 +784,155 @@ mod tests {
             let dump = Value::Object(r.attributes).to_string();
             assert!(!dump.contains("s3cr3t"), "{name}: {dump}");
         }
+    }
+
+    #[test]
+    fn token_and_password_are_never_kept_in_any_case_or_shape() {
+        let json_with = |patch: Value| {
+            let mut v: Value = serde_json::from_slice(&json_body()).unwrap();
+            json_merge(&mut v, patch);
+            v.to_string().into_bytes()
+        };
+        let secrets = "token=t0k3n&Password=pa55&KEY=upper&Token=t0k3n2";
+        let rows = [
+            ("query", Some(with_query(&format!("key=s3cr3t&{secrets}"))), None, Vec::new()),
+            ("form", Some("key=s3cr3t&token=t0k3n".to_owned()), FORM, with_query(secrets).into_bytes()),
+            ("json, query secrets", Some(format!("key=s3cr3t&{secrets}")), JSON, json_body()),
+            (
+                "json, body secrets at every level",
+                Some("key=s3cr3t".to_owned()),
+                JSON,
+                json_with(json!({
+                    "token": "t0k3n", "PASSWORD": "pa55",
+                    "location": {"Key": "upper", "coords": {"token": "t0k3n2"},
+                                 "extras": {"password": "pa55", "shift": "night"}}
+                })),
+            ),
+        ];
+        for (name, query, ct, body) in rows {
+            let r = decode(query.as_deref(), ct, &body).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(r.key.as_deref(), Some("s3cr3t"), "{name}");
+            let dump = Value::Object(r.attributes.clone()).to_string();
+            for secret in ["s3cr3t", "t0k3n", "pa55", "upper"] {
+                assert!(!dump.contains(secret), "{name}: {dump}");
+            }
+            if ct == JSON {
+                assert_eq!(r.attributes["extras"], json!({"shift": "night"}), "{name}");
+            }
+        }
+    }
+
+    #[test]
+    fn attributes_are_bounded_in_every_shape() {
+        use crate::attributes::{
+            MAX_ATTRIBUTES, MAX_ATTRIBUTES_BYTES, MAX_ATTRIBUTE_KEY_BYTES, MAX_ATTRIBUTE_VALUE_BYTES,
+        };
+        let json_with = |patch: Value| {
+            let mut v: Value = serde_json::from_slice(&json_body()).unwrap();
+            json_merge(&mut v, patch);
+            v.to_string().into_bytes()
+        };
+        let many = (0..=MAX_ATTRIBUTES).map(|i| format!("p{i}=1")).collect::<Vec<_>>().join("&");
+        let long_name = "n".repeat(MAX_ATTRIBUTE_KEY_BYTES + 1);
+        let long_value = "v".repeat(MAX_ATTRIBUTE_VALUE_BYTES + 1);
+        let bulky = (0..MAX_ATTRIBUTES_BYTES / 1000 + 1)
+            .map(|i| format!("b{i}={}", "v".repeat(1000)))
+            .collect::<Vec<_>>()
+            .join("&");
+        let mib_extras = json_with(json!({"location": {"extras": {"blob": "x".repeat(1 << 20)}}}));
+        let many_json: Map<String, Value> = (0..=MAX_ATTRIBUTES).map(|i| (format!("p{i}"), json!(1))).collect();
+        /// Name, query, content type, body, the field the error must name, a part of its reason.
+        type Row<'a> = (&'a str, Option<String>, Option<&'a str>, Vec<u8>, String, &'a str);
+        let rows: Vec<Row> = vec![
+            ("query, too many", Some(with_query(&many)), None, vec![], "attributes".into(), "at most 64"),
+            ("form, too many", None, FORM, with_query(&many).into_bytes(), "attributes".into(), "at most 64"),
+            (
+                "query, long name",
+                Some(with_query(&format!("{long_name}=1"))),
+                None,
+                vec![],
+                format!("{}…", &long_name[..64]),
+                "name of 65 bytes",
+            ),
+            (
+                "form, long value",
+                None,
+                FORM,
+                with_query(&format!("note={long_value}")).into_bytes(),
+                "note".into(),
+                "value of 1025",
+            ),
+            ("query, bulky", Some(with_query(&bulky)), None, vec![], "attributes".into(), "at most 8192"),
+            ("json, 1 MiB of extras", None, JSON, mib_extras, "extras".into(), "value of 1048"),
+            (
+                "json, too many",
+                None,
+                JSON,
+                json_with(json!({"location": many_json})),
+                "attributes".into(),
+                "at most 64",
+            ),
+            (
+                "json, long root value",
+                None,
+                JSON,
+                json_with(json!({"note": long_value})),
+                "note".into(),
+                "value of 1025",
+            ),
+        ];
+        for (name, query, ct, body, field, reason) in rows {
+            let e = decode(query.as_deref(), ct, &body).expect_err(name);
+            assert_eq!(e.field, field, "{name}: {e}");
+            assert!(e.reason.contains(reason), "{name}: {e}");
+        }
+        // A Traccar Client 9 report with every optional key it sends stays far inside.
+        let full = json_with(json!({"location": {
+            "uuid": "2f8a6f0c-43c1-4b8e-9a55-5c4a37e4b1b7", "age": 40, "mock": false,
+            "coords": {"speed_accuracy": 0.5, "heading_accuracy": 10.0, "ellipsoidal_altitude": 430.1, "floor": null},
+            "battery": {"level": 0.85, "is_charging": true}
+        }}));
+        assert!(decode(None, JSON, &full).is_ok());
+    }
+
+    #[test]
+    fn fix_times_no_device_could_mean_are_refused() {
+        let rows = [
+            ("1970, unix seconds", Some(replacing("timestamp", Some("0"))), None, Vec::new(), "timestamp"),
+            ("1999", Some(replacing("timestamp", Some("1999-12-31T23:59:59Z"))), None, Vec::new(), "timestamp"),
+            ("2100", Some(replacing("timestamp", Some("4102444800"))), None, Vec::new(), "timestamp"),
+            ("form, 9999", None, FORM, replacing("timestamp", Some("9999-12-31%2023:59:59")).into_bytes(), "timestamp"),
+            (
+                "json, -9e18",
+                None,
+                JSON,
+                {
+                    let mut v: Value = serde_json::from_slice(&json_body()).unwrap();
+                    v["location"]["timestamp"] = json!(-9_000_000_000_000_000_000_i64);
+                    v.to_string().into_bytes()
+                },
+                "location.timestamp",
+            ),
+            (
+                "json, 1970 string",
+                None,
+                JSON,
+                {
+                    let mut v: Value = serde_json::from_slice(&json_body()).unwrap();
+                    v["location"]["timestamp"] = json!("1970-01-01T00:00:00Z");
+                    v.to_string().into_bytes()
+                },
+                "location.timestamp",
+            ),
+        ];
+        for (name, query, ct, body, field) in rows {
+            let e = decode(query.as_deref(), ct, &body).expect_err(name);
+            assert_eq!(e.field, field, "{name}: {e}");
+            // Negative times are already refused by the parser, as before 1970.
+            assert!(e.reason.contains("2000 to 2099") || e.reason.contains("before 1970"), "{name}: {e}");
+        }
+        let edge = decode(Some(&replacing("timestamp", Some("946684800"))), None, b"").unwrap();
+        assert_eq!(edge.fix_time_ms, Some(946_684_800_000));
     }
 
     #[test]

@@ -15,7 +15,26 @@ const SECONDS_BELOW: i64 = 100_000_000_000;
 
 /// 9999-12-31T23:59:59.999Z: the last instant `time` represents by default. Refusing
 /// later values keeps every accepted timestamp formattable.
-pub(crate) const MAX_MS: UnixMs = 253_402_300_799_999;
+const MAX_MS: UnixMs = 253_402_300_799_999;
+
+/// 2000-01-01T00:00:00Z, the earliest time a device's event is accepted at.
+pub const MIN_DEVICE_MS: UnixMs = 946_684_800_000;
+
+/// 2100-01-01T00:00:00Z, the first time a device's event is no longer accepted at.
+pub const MAX_DEVICE_MS: UnixMs = 4_102_444_800_000;
+
+/// Checks that a time a device stamped its event with is one a device could mean: from
+/// 2000 to 2099 (UTC). A clock that was never set says 1970 (or 2000 on some cameras'
+/// first boot, which is accepted here and left to the server's window around its own
+/// clock), and a far-future time such as 9999-12-31 would outrank every real fix of the
+/// same unit. The error is a reason, without a field name.
+pub fn device_time(ms: UnixMs) -> Result<UnixMs, String> {
+    if (MIN_DEVICE_MS..MAX_DEVICE_MS).contains(&ms) {
+        Ok(ms)
+    } else {
+        Err("must be a time from the year 2000 to 2099 (UTC); a device clock that was never set says 1970".to_owned())
+    }
+}
 
 /// Parses a fix time into Unix milliseconds (UTC).
 ///
@@ -29,7 +48,9 @@ pub(crate) const MAX_MS: UnixMs = 253_402_300_799_999;
 ///   we cannot know the device's zone, and UTC is what Traccar Client itself means.
 ///
 /// Times before 1970 and after the year 9999 are refused. The error is a reason,
-/// without a field name: the caller knows which field it parsed.
+/// without a field name: the caller knows which field it parsed. Decoders of device
+/// events narrow this further with [`device_time`]; the server's query parameters
+/// (`from`, `to`) keep the wide range.
 pub fn parse_timestamp(s: &str) -> Result<UnixMs, String> {
     let ms = match unix_number(s) {
         Some(ms) => ms?,
@@ -122,6 +143,24 @@ mod tests {
         for (name, input, want) in rows {
             assert_eq!(parse_timestamp(input), Ok(want), "{name}: {input:?}");
         }
+    }
+
+    #[test]
+    fn device_times_are_from_2000_to_2099() {
+        let rows = [
+            ("2000-01-01T00:00:00Z", true),
+            ("2099-12-31T23:59:59.999Z", true),
+            ("1714550400", true),
+            ("1999-12-31T23:59:59.999Z", false),
+            ("2100-01-01T00:00:00Z", false),
+            ("0", false),
+            ("9999-12-31T23:59:59Z", false),
+        ];
+        for (input, ok) in rows {
+            let ms = parse_timestamp(input).unwrap();
+            assert_eq!(device_time(ms).is_ok(), ok, "{input}");
+        }
+        assert!(device_time(i64::MIN).is_err() && device_time(-9_000_000_000_000_000_000).is_err());
     }
 
     #[test]

@@ -56,6 +56,10 @@ pub struct Config {
     pub roads: liandong_core::road::RoadSpeeds,
     /// Bearer tokens of users, by role.
     pub tokens: Vec<TokenConfig>,
+    /// How long the server waits for a client, and how many connections it keeps.
+    pub http: HttpConfig,
+    /// TLS on the listener; plain HTTP when absent.
+    pub tls: Option<TlsConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -183,6 +187,51 @@ impl Default for LiveConfig {
     }
 }
 
+/// Timeouts and the connection limit of the listener (see `docs/TRANSPORT.md`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    /// A request's line and headers must arrive within this many seconds of its first
+    /// byte (or of the connection's opening): a client that trickles them is cut off.
+    pub header_timeout_s: u32,
+    /// A request's body must arrive whole within this many seconds of its headers.
+    pub body_timeout_s: u32,
+    /// A keep-alive connection with no request for this many seconds is closed, and so
+    /// is one whose answer the client stops taking (nothing written for as long).
+    pub idle_timeout_s: u32,
+    /// Most open connections, upgraded websockets included; lowered at start to stay
+    /// below the process's open-file limit. When full, the connection idle the longest
+    /// (or still sending its headers) is closed to make room for a new one.
+    pub max_connections: u32,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig { header_timeout_s: 10, body_timeout_s: 30, idle_timeout_s: 75, max_connections: 16_384 }
+    }
+}
+
+/// TLS on the listener. The files are read again when they change (checked every
+/// `reload_s` seconds) and on SIGHUP; open connections keep the certificate they began
+/// with, and a new pair that does not load leaves the old one in service.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM file of the certificate chain, the server's certificate first.
+    pub cert: PathBuf,
+    /// PEM file of the private key (PKCS #8, PKCS #1 or SEC1).
+    pub key: PathBuf,
+    /// Seconds between checks of the files' modification times; 0: only on SIGHUP.
+    #[serde(default = "TlsConfig::default_reload_s")]
+    pub reload_s: u32,
+}
+
+impl TlsConfig {
+    fn default_reload_s() -> u32 {
+        10
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TokenConfig {
@@ -210,6 +259,8 @@ impl Default for Config {
             planning: PlanningConfig::default(),
             roads: liandong_core::road::RoadSpeeds::default(),
             tokens: Vec::new(),
+            http: HttpConfig::default(),
+            tls: None,
         }
     }
 }
@@ -337,6 +388,13 @@ impl Config {
         if self.ingest.max_body_bytes < 1024 {
             return Err(ConfigError::Invalid("ingest.max_body_bytes must be at least 1024".into()));
         }
+        let h = &self.http;
+        if h.header_timeout_s == 0 || h.body_timeout_s == 0 || h.idle_timeout_s == 0 || h.max_connections == 0 {
+            return Err(ConfigError::Invalid(
+                "http.header_timeout_s, http.body_timeout_s, http.idle_timeout_s and http.max_connections must be at least 1"
+                    .into(),
+            ));
+        }
         let mut seen = std::collections::HashSet::new();
         for t in &self.tokens {
             if t.token.expose().len() < 8 {
@@ -391,5 +449,31 @@ mod tests {
         assert_eq!(config.listen.port(), 7000);
         assert!(matches!(Config::load(env("0.0.0.0:7000")), Err(ConfigError::DemoNotLoopback(_))));
         assert!(matches!(Config::load(env("not-an-address")), Err(ConfigError::Env { .. })));
+    }
+
+    #[test]
+    fn http_and_tls_sections_parse_with_their_defaults_and_zero_timeouts_are_refused() {
+        let shipped = include_str!("../../../config/default.toml");
+        let (config, unknown) = Config::parse(shipped, Path::new("config/default.toml")).unwrap();
+        assert!(unknown.is_empty(), "{unknown:?}");
+        let (h, d) = (&config.http, HttpConfig::default());
+        assert_eq!(
+            (h.header_timeout_s, h.body_timeout_s, h.idle_timeout_s, h.max_connections),
+            (d.header_timeout_s, d.body_timeout_s, d.idle_timeout_s, d.max_connections),
+            "the documented values are the built-in ones"
+        );
+        assert!(config.tls.is_none());
+
+        let text = "[tls]\ncert = \"c.pem\"\nkey = \"k.pem\"\n[http]\nidle_timeout_s = 5\n";
+        let (config, unknown) = Config::parse(text, Path::new("t.toml")).unwrap();
+        assert!(unknown.is_empty(), "{unknown:?}");
+        let tls = config.tls.as_ref().unwrap();
+        assert_eq!((tls.cert.as_path(), tls.key.as_path(), tls.reload_s), (Path::new("c.pem"), Path::new("k.pem"), 10));
+        assert_eq!((config.http.idle_timeout_s, config.http.header_timeout_s), (5, 10));
+        assert!(Config::parse("[tls]\ncert = \"c.pem\"\n", Path::new("t.toml")).is_err(), "a key is required");
+
+        let (config, _) = Config::parse("[http]\nbody_timeout_s = 0\n", Path::new("t.toml")).unwrap();
+        let e = config.validate().unwrap_err().to_string();
+        assert!(e.contains("http.body_timeout_s"), "{e}");
     }
 }

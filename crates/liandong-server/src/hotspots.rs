@@ -136,9 +136,12 @@ pub fn publicity_focus(enricher: &Enricher, events: &[HotspotEvent<'_>]) -> Vec<
 /// days), so that asking another band or another `top` reuses the analysis.
 #[derive(Default)]
 pub struct Answers {
-    bodies: std::collections::HashMap<(Role, i64, Option<usize>, usize), (i64, axum::body::Bytes)>,
+    bodies: std::collections::HashMap<AnswerKey, (i64, axum::body::Bytes)>,
     analyses: Vec<((Role, i64), Arc<Analysis>)>,
 }
+
+/// A query of `GET /api/v1/hotspots`: (audience, days, band, top).
+type AnswerKey = (Role, i64, Option<usize>, usize);
 
 /// At most this many different queries are remembered (a wall asks one or two).
 const MAX_ANSWERS: usize = 64;

@@ -21,6 +21,7 @@ pub mod reports;
 pub mod retention;
 pub mod routes;
 pub mod scope;
+pub mod serve;
 pub mod time_fmt;
 pub mod tracks;
 pub mod web;
@@ -105,6 +106,8 @@ pub enum ServeError {
     Store(#[from] liandong_store::StoreError),
     #[error("cannot serve: {0}")]
     Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Tls(#[from] serve::tls::TlsError),
 }
 
 /// Follows other instances' commits until shutdown: a commit this instance has not
@@ -465,14 +468,19 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
+    config.validate()?;
+    let limits = serve::prepare(&config.http);
+    // A configured certificate that does not load stops the start: serving plain HTTP
+    // where TLS was asked for would send keys and tokens in the clear.
+    let tls = config.tls.as_ref().map(serve::tls::Certificates::load).transpose()?;
     let app = App::build(config).await?;
-    tracing::info!(addr = %listener.local_addr()?, "listening");
+    tracing::info!(addr = %listener.local_addr()?, tls = tls.is_some(), "listening");
     let stop = app.stop.clone();
     let signal = async move {
         shutdown.await;
         let _ = stop.send(true);
     };
-    axum::serve(listener, app.router.clone()).with_graceful_shutdown(signal).await?;
+    serve::serve(listener, app.router.clone(), limits, tls, signal).await?;
     tracing::info!("http server stopped; flushing pending writes");
     app.finish().await;
     Ok(())

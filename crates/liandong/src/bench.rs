@@ -57,6 +57,9 @@ pub struct IngestArgs {
     /// Seconds to run (after a 1 s warm-up).
     #[arg(long, default_value_t = 10.0)]
     pub duration_s: f64,
+    /// PEM file of the CA that signed the server's certificate, for `https://` URLs.
+    #[arg(long, env = "LIANDONG_CA_CERT")]
+    pub ca_cert: Option<std::path::PathBuf>,
 }
 
 pub async fn run(cmd: Command) -> anyhow::Result<()> {
@@ -75,8 +78,16 @@ pub(crate) fn position(device: usize, step: u64) -> (f64, f64) {
 }
 
 async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
-    let client =
-        reqwest::Client::builder().pool_max_idle_per_host(args.concurrency).timeout(Duration::from_secs(30)).build()?;
+    // The URLs first: an https:// one without its CA fails here, with the reason.
+    let hosts = args
+        .urls
+        .iter()
+        .map(|u| crate::tls::Target::parse(u, args.ca_cert.as_deref()))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let client = crate::tls::http_client(
+        reqwest::Client::builder().pool_max_idle_per_host(args.concurrency).timeout(Duration::from_secs(30)),
+        args.ca_cert.as_deref(),
+    )?;
     let run = format!("{:x}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis());
     let first = args.urls.first().context("--url is required")?.trim_end_matches('/').to_owned();
     let ids = register(&client, &first, &args.token, args.devices, &run).await?;
@@ -91,15 +102,6 @@ async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
             .context("registering the bench camera")?;
         anyhow::ensure!(r.status().is_success(), "registering the bench camera: {}", r.status());
     }
-    let hosts = args
-        .urls
-        .iter()
-        .map(|u| {
-            u.strip_prefix("http://")
-                .map(|h| h.trim_end_matches('/').to_owned())
-                .context("--url must be http://host:port")
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
     let stride = args_stride(ids.len());
     let load =
         Arc::new(Load { ids, run, token: args.token.clone(), mode: args.mode, batch: args.batch.max(1), stride });
@@ -116,14 +118,13 @@ async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
         workers.spawn(async move {
             let mut latencies_us = Vec::new();
             let (mut acked, mut failed) = (0u64, 0u64);
-            let mut stream = tokio::net::TcpStream::connect(&host).await?;
-            stream.set_nodelay(true)?;
+            let mut stream = host.connect().await?;
             let (mut req, mut body, mut buf) = (Vec::new(), String::new(), Vec::new());
             let mut step = 0u64;
             let mut d = w % load.ids.len();
             while Instant::now() < end {
                 step += 1;
-                let n = load.request(&mut req, &mut body, &host, w, step, &mut d)?;
+                let n = load.request(&mut req, &mut body, &host.host, w, step, &mut d)?;
                 let started = Instant::now();
                 let status = roundtrip(&mut stream, &req, &mut buf).await;
                 if started >= warmup_end {
@@ -223,7 +224,7 @@ impl Load {
             Mode::Isapi => {
                 let xml = format!(
                     "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<EventNotificationAlert version=\"2.0\" xmlns=\"http://www.hikvision.com/ver20/XMLSchema\">\n<ipAddress>10.23.1.15</ipAddress>\n<channelID>1</channelID>\n<dateTime>{}</dateTime>\n<activePostCount>1</activePostCount>\n<eventType>ANPR</eventType>\n<eventState>active</eventState>\n<ANPR>\n<licensePlate>川S{:05}</licensePlate>\n<direction>forward</direction>\n<confidenceLevel>97</confidenceLevel>\n<plateColor>blue</plateColor>\n<vehicleType>vehicle</vehicleType>\n</ANPR>\n</EventNotificationAlert>",
-                    crate::simulate::rfc3339(now_s as u64),
+                    crate::simulate::rfc3339(now_s),
                     (w as u64 * 7919 + step) % 100_000
                 );
                 write!(
@@ -275,13 +276,14 @@ fn acknowledged(mode: Mode, n: u64, response: &[u8]) -> u64 {
 /// Waits (up to 30 s) until the instance at `host` acknowledges a request of the run's
 /// shape: another instance on the same database reloads its registries every few
 /// seconds, and a run that started before would count its refusals as failures.
-async fn wait_admitted(load: &Load, host: &str) -> anyhow::Result<()> {
+async fn wait_admitted(load: &Load, target: &crate::tls::Target) -> anyhow::Result<()> {
+    let host = &target.host;
     let started = Instant::now();
     let (mut req, mut body, mut buf) = (Vec::new(), String::new(), Vec::new());
     let mut d = 0;
     loop {
         let n = load.request(&mut req, &mut body, host, 0, 0, &mut d)?;
-        let mut stream = tokio::net::TcpStream::connect(host).await.with_context(|| format!("connecting to {host}"))?;
+        let mut stream = target.connect().await.with_context(|| format!("connecting to {host}"))?;
         let status = roundtrip(&mut stream, &req, &mut buf).await;
         if matches!(status, Ok(200)) && acknowledged(load.mode, n, &buf) == n {
             eprintln!("{host} admits the bench devices after {:.1} s", started.elapsed().as_secs_f64());
@@ -322,11 +324,10 @@ pub(crate) async fn register(
 /// One HTTP/1.1 request on a kept-alive connection; returns the response status. The
 /// load tool speaks HTTP itself so that the client's own cost stays small next to the
 /// server's on a shared 2-core machine.
-pub(crate) async fn roundtrip(
-    stream: &mut tokio::net::TcpStream,
-    req: &[u8],
-    buf: &mut Vec<u8>,
-) -> std::io::Result<u16> {
+pub(crate) async fn roundtrip<S>(stream: &mut S, req: &[u8], buf: &mut Vec<u8>) -> std::io::Result<u16>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let bad = |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_owned());
     stream.write_all(req).await?;

@@ -34,6 +34,10 @@ pub struct LiveArgs {
     /// Seconds to measure (after the clients are connected and a 1 s warm-up).
     #[arg(long, default_value_t = 10.0)]
     pub duration_s: f64,
+    /// PEM file of the CA that signed the server's certificate, for an `https://` URL
+    /// (the feed is then `wss://`).
+    #[arg(long, env = "LIANDONG_CA_CERT")]
+    pub ca_cert: Option<std::path::PathBuf>,
 }
 
 #[derive(Default)]
@@ -55,20 +59,22 @@ fn recv_ms(text: &str) -> Option<i64> {
 }
 
 pub async fn run(args: LiveArgs) -> anyhow::Result<()> {
-    let http = reqwest::Client::new();
+    let target = crate::tls::Target::parse(&args.url, args.ca_cert.as_deref())?;
+    let http = crate::tls::http_client(reqwest::Client::builder(), args.ca_cert.as_deref())?;
     let run_id = format!("{:x}", now_ms());
     let ids = Arc::new(register(&http, &args.url, &args.token, args.devices, &run_id).await?);
-    let host =
-        args.url.strip_prefix("http://").context("--url must be http://host:port")?.trim_end_matches('/').to_owned();
-    let ws_url = format!("ws://{host}/api/v1/live?token={}", args.token);
+    let host = target.host.clone();
+    let scheme = if target.tls.is_some() { "wss" } else { "ws" };
+    let ws_url = format!("{scheme}://{host}/api/v1/live?token={}", args.token);
 
     let totals = Arc::new(Totals::default());
     let measuring = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let mut readers = tokio::task::JoinSet::new();
     for c in 0..args.clients {
-        let (mut ws, _) =
-            tokio_tungstenite::connect_async(&ws_url).await.with_context(|| format!("connecting client {c}"))?;
+        let mut ws = crate::tls::connect_ws(&ws_url, args.ca_cert.as_deref())
+            .await
+            .with_context(|| format!("connecting client {c}"))?;
         let slow = c < args.slow;
         let (totals, measuring, mut stopped) = (totals.clone(), measuring.clone(), stopped.clone());
         readers.spawn(async move {
@@ -105,8 +111,7 @@ pub async fn run(args: LiveArgs) -> anyhow::Result<()> {
     let end = warmup_end + Duration::from_secs_f64(args.duration_s);
     let mut sent = 0u64;
     if args.rate > 0 {
-        let mut stream = tokio::net::TcpStream::connect(&host).await?;
-        stream.set_nodelay(true)?;
+        let mut stream = target.connect().await?;
         let mut tick = tokio::time::interval(Duration::from_millis(10));
         let (mut req, mut body, mut buf) = (Vec::new(), String::new(), Vec::new());
         let mut d = 0usize;

@@ -7,6 +7,7 @@ mod bench_live;
 mod import_osm;
 mod simulate;
 mod simulate_incidents;
+mod tls;
 
 use std::path::PathBuf;
 
@@ -160,6 +161,7 @@ fn main() -> anyhow::Result<()> {
                     speedup,
                     interval_s: 5.0,
                     operator_token: operator,
+                    ca_cert: None,
                 };
                 let server = tokio::spawn(liandong_server::run(listener, config, shutdown_signal()));
                 println!("liandong demo: http://{addr}/  (tokens: config/demo.toml; stop with Ctrl-C)");

@@ -48,6 +48,10 @@ pub struct Args {
     /// incidents, acknowledging alerts); without it, the admin token.
     #[arg(long, env = "LIANDONG_OPERATOR_TOKEN")]
     pub operator_token: Option<String>,
+    /// PEM file of the CA that signed the server's certificate, for an `https://` URL
+    /// (the team leaders' feeds are then `wss://`).
+    #[arg(long, env = "LIANDONG_CA_CERT")]
+    pub ca_cert: Option<PathBuf>,
 }
 
 /// Walking pace of a patrol, m/s.
@@ -596,7 +600,12 @@ async fn wait_ready(client: &reqwest::Client, url: &str) -> anyhow::Result<()> {
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let map = liandong_server::maps::load_dir(&args.maps)?;
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?;
+    if args.url.starts_with("https://") {
+        // Fails early, with the reason, when no CA is given or it does not load.
+        crate::tls::client_config(args.ca_cert.as_deref())?;
+    }
+    let client =
+        crate::tls::http_client(reqwest::Client::builder().timeout(Duration::from_secs(30)), args.ca_cert.as_deref())?;
     wait_ready(&client, &args.url).await?;
     let suffix = run_key();
     let mut devices = Vec::new();
@@ -856,7 +865,8 @@ async fn lead_session(
     url.set_path("/api/v1/live");
     // Route messages reach a leader whatever the kinds; positions are not needed here.
     url.query_pairs_mut().clear().append_pair("token", &team.leader_key).append_pair("kinds", "routes");
-    let (socket, _) = tokio_tungstenite::connect_async(url.as_str()).await.context("connecting to the live feed")?;
+    let socket =
+        crate::tls::connect_ws(url.as_str(), args.ca_cert.as_deref()).await.context("connecting to the live feed")?;
     let (mut tx, mut rx) = socket.split();
     catch_up(client, args, team, leading).await?;
     loop {
