@@ -102,6 +102,9 @@ pub struct FloodsArgs {
     /// Decoder pushes in flight at once.
     #[arg(long, default_value_t = 4)]
     pub decoder_concurrency: usize,
+    /// Only these decoder pushes, comma-separated (default: all; the names are printed).
+    #[arg(long, value_delimiter = ',')]
+    pub pushes: Vec<String>,
 }
 
 /// Targets of issue 12's "Done when".
@@ -269,6 +272,8 @@ fn kib_to_mib(kib: u64) -> f64 {
 struct Probes {
     latencies_us: Vec<u64>,
     failures: BTreeMap<String, u64>,
+    /// When the slowest probe was sent, seconds into the phase.
+    slowest_at_s: f64,
 }
 
 impl Probes {
@@ -348,13 +353,14 @@ fn print_figures(f: &Figures, flood_s: f64) {
         f.hwm_kib.map_or("?".to_owned(), |k| format!("{:.1}", kib_to_mib(k)))
     );
     println!(
-        "  healthz: {} probes, {} failed{}; ms p50 {:.2}, p99 {:.2}, max {:.2}",
+        "  healthz: {} probes, {} failed{}; ms p50 {:.2}, p99 {:.2}, max {:.2} (at +{:.1} s)",
         p.latencies_us.len(),
         p.failures.values().sum::<u64>(),
         if p.failures.is_empty() { String::new() } else { format!(" ({})", counts(&p.failures)) },
         p.percentile_ms(0.50),
         p.percentile_ms(0.99),
         p.percentile_ms(1.0),
+        p.slowest_at_s,
     );
     println!(
         "  normal client: {} sent, {} acknowledged, {} stored{}; ms p50 {:.2}, p99 {:.2}, max {:.2}",
@@ -436,6 +442,7 @@ async fn probe_healthz(host: String, mut stopped: watch::Receiver<bool>) -> Prob
     let req = format!("GET /healthz HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").into_bytes();
     let mut probes = Probes::default();
     let mut buf = Vec::new();
+    let (began, mut slowest_us) = (Instant::now(), 0);
     loop {
         let started = Instant::now();
         let answer = tokio::time::timeout(PROBE_TIMEOUT, async {
@@ -444,7 +451,12 @@ async fn probe_healthz(host: String, mut stopped: watch::Receiver<bool>) -> Prob
             roundtrip(&mut stream, &req, &mut buf).await
         })
         .await;
-        probes.latencies_us.push(started.elapsed().as_micros() as u64);
+        let took_us = started.elapsed().as_micros() as u64;
+        probes.latencies_us.push(took_us);
+        if took_us > slowest_us {
+            slowest_us = took_us;
+            probes.slowest_at_s = started.duration_since(began).as_secs_f64();
+        }
         let failure = match answer {
             Ok(Ok(200)) => None,
             Ok(Ok(status)) => Some(format!("status {status}")),
@@ -986,15 +998,18 @@ async fn websockets(ctx: Arc<Ctx>) -> anyhow::Result<String> {
     let end = ctx.deadline();
     let gate = Arc::new(tokio::sync::Semaphore::new(64));
     let answers: Arc<Mutex<BTreeMap<String, u64>>> = Arc::default();
+    // When the last upgrade was answered, microseconds after the first was sent.
+    let (started, last_answer_us) = (Instant::now(), Arc::new(AtomicU64::new(0)));
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..ctx.args.websockets {
-        let (ctx, gate, answers) = (ctx.clone(), gate.clone(), answers.clone());
+        let (ctx, gate, answers, last_answer_us) = (ctx.clone(), gate.clone(), answers.clone(), last_answer_us.clone());
         tasks.spawn(async move {
             let path = format!("/api/v1/live?token={}", ctx.operator(i));
             let (answer, socket) = {
                 let _permit = gate.acquire().await;
                 upgrade(&ctx.host, &path).await
             };
+            last_answer_us.fetch_max(started.elapsed().as_micros() as u64, Relaxed);
             *answers.lock().unwrap_or_else(|e| e.into_inner()).entry(answer).or_default() += 1;
             tokio::time::sleep_until(end.into()).await;
             socket.map(still_open)
@@ -1009,9 +1024,10 @@ async fn websockets(ctx: Arc<Ctx>) -> anyhow::Result<String> {
         }
     }
     Ok(format!(
-        "{} websocket upgrades with operator tokens, never read: answers {}; at the end {open} still open, {closed} closed by the server",
+        "{} websocket upgrades with operator tokens, 64 at a time, never read: answers {} (the last after {:.1} s); at the end {open} still open, {closed} closed by the server",
         ctx.args.websockets,
-        counts(&answers.lock().unwrap_or_else(|e| e.into_inner()))
+        counts(&answers.lock().unwrap_or_else(|e| e.into_inner())),
+        last_answer_us.load(Relaxed) as f64 / 1e6
     ))
 }
 
@@ -1150,7 +1166,12 @@ struct Push {
 /// `decoder_concurrency` at once, round after round, with the camera's key.
 async fn decoders(ctx: Arc<Ctx>) -> anyhow::Result<String> {
     let end = ctx.deadline();
-    let pushes = Arc::new(worst_pushes());
+    let mut pushes = worst_pushes();
+    if !ctx.args.pushes.is_empty() {
+        pushes.retain(|p| ctx.args.pushes.iter().any(|n| n == p.name));
+        anyhow::ensure!(!pushes.is_empty(), "--pushes names no push");
+    }
+    let pushes = Arc::new(pushes);
     let seen: Arc<Mutex<Vec<(BTreeMap<String, u64>, Vec<u64>)>>> =
         Arc::new(Mutex::new(pushes.iter().map(|_| Default::default()).collect()));
     let mut tasks = tokio::task::JoinSet::new();
