@@ -808,7 +808,7 @@ async fn replays(ctx: Arc<Ctx>) -> anyhow::Result<String> {
             // Held unread until the flood ends: the server must bound what it keeps
             // for a client that takes nothing.
             tokio::time::sleep_until(end.into()).await;
-            held.map(|s| still_open(s))
+            held.map(still_open)
         });
     }
     let mut open = 0;
@@ -1162,6 +1162,13 @@ struct Push {
     body: Vec<u8>,
 }
 
+/// What the server answered to one kind of push, and how fast.
+#[derive(Default)]
+struct PushAnswers {
+    answers: BTreeMap<String, u64>,
+    latencies_us: Vec<u64>,
+}
+
 /// The worst pushes at the decoder's limits (accepted) and just over them (refused),
 /// `decoder_concurrency` at once, round after round, with the camera's key.
 async fn decoders(ctx: Arc<Ctx>) -> anyhow::Result<String> {
@@ -1172,8 +1179,8 @@ async fn decoders(ctx: Arc<Ctx>) -> anyhow::Result<String> {
         anyhow::ensure!(!pushes.is_empty(), "--pushes names no push");
     }
     let pushes = Arc::new(pushes);
-    let seen: Arc<Mutex<Vec<(BTreeMap<String, u64>, Vec<u64>)>>> =
-        Arc::new(Mutex::new(pushes.iter().map(|_| Default::default()).collect()));
+    let seen: Arc<Mutex<Vec<PushAnswers>>> =
+        Arc::new(Mutex::new(pushes.iter().map(|_| PushAnswers::default()).collect()));
     let mut tasks = tokio::task::JoinSet::new();
     for w in 0..ctx.args.decoder_concurrency.max(1) {
         let (ctx, pushes, seen) = (ctx.clone(), pushes.clone(), seen.clone());
@@ -1215,8 +1222,8 @@ async fn decoders(ctx: Arc<Ctx>) -> anyhow::Result<String> {
                     }
                 };
                 let mut seen = seen.lock().unwrap_or_else(|e| e.into_inner());
-                *seen[p].0.entry(answer).or_default() += 1;
-                seen[p].1.push(started.elapsed().as_micros() as u64);
+                *seen[p].answers.entry(answer).or_default() += 1;
+                seen[p].latencies_us.push(started.elapsed().as_micros() as u64);
             }
         });
     }
@@ -1225,7 +1232,7 @@ async fn decoders(ctx: Arc<Ctx>) -> anyhow::Result<String> {
     }
     let mut out = format!("{} pushes in flight at once, with the camera's key:", ctx.args.decoder_concurrency);
     let mut seen = seen.lock().unwrap_or_else(|e| e.into_inner());
-    for (push, (answers, latencies)) in pushes.iter().zip(seen.iter_mut()) {
+    for (push, PushAnswers { answers, latencies_us: latencies }) in pushes.iter().zip(seen.iter_mut()) {
         latencies.sort_unstable();
         let _ = write!(
             out,
