@@ -209,25 +209,26 @@ pub async fn run(args: FloodsArgs) -> anyhow::Result<()> {
     let mut phases = Vec::new();
     let quiet = Duration::from_secs_f64(ctx.args.quiet_s);
     phases.push(
-        phase(&ctx, "quiet", async move {
+        phase(&ctx, "quiet", quiet + Duration::from_secs(1), async move {
             tokio::time::sleep(quiet).await;
             Ok("no flood: the baseline".to_owned())
         })
         .await?,
     );
+    let length = Duration::from_secs_f64(ctx.args.duration_s);
     for flood in ctx.args.floods.clone() {
         let figures = match flood {
             Flood::Replays => {
                 let prepared = prepare_attributes(&ctx).await?;
                 println!("{prepared}");
-                phase(&ctx, flood.name(), replays(ctx.clone())).await?
+                phase(&ctx, flood.name(), length, replays(ctx.clone())).await?
             }
-            Flood::Bodies => phase(&ctx, flood.name(), bodies(ctx.clone())).await?,
-            Flood::Websockets => phase(&ctx, flood.name(), websockets(ctx.clone())).await?,
-            Flood::Slowloris => phase(&ctx, flood.name(), slowloris(ctx.clone())).await?,
+            Flood::Bodies => phase(&ctx, flood.name(), length, bodies(ctx.clone())).await?,
+            Flood::Websockets => phase(&ctx, flood.name(), length, websockets(ctx.clone())).await?,
+            Flood::Slowloris => phase(&ctx, flood.name(), length, slowloris(ctx.clone())).await?,
             Flood::Decoders => {
                 register_camera(&ctx).await?;
-                phase(&ctx, flood.name(), decoders(ctx.clone())).await?
+                phase(&ctx, flood.name(), length, decoders(ctx.clone())).await?
             }
         };
         phases.push(figures);
@@ -309,14 +310,19 @@ struct Figures {
     probes: Probes,
     reports: Reports,
     stored: u64,
+    /// How long the flood took to end after its time was up, and the probes meanwhile.
+    teardown: Option<(f64, Probes)>,
 }
 
 /// Runs `flood` while the prober, the normal client (a device of its own) and the
-/// memory sampler watch, then checks the normal client's acknowledged reports are
-/// stored, and prints the phase's figures.
+/// memory sampler watch, for `length`; then measures the flood's teardown (closing its
+/// sockets, reading what they hold) apart with a prober of its own, checks that the
+/// normal client's acknowledged reports are stored, and prints the phase's figures. The
+/// memory peak spans the teardown too.
 async fn phase(
     ctx: &Arc<Ctx>,
     name: &str,
+    length: Duration,
     flood: impl Future<Output = anyhow::Result<String>>,
 ) -> anyhow::Result<Figures> {
     let device = format!("floods-normal-{name}");
@@ -324,21 +330,39 @@ async fn phase(
     println!("== {name}");
     let from_ms = now_ms();
     let (stop, stopped) = watch::channel(false);
-    let memory = tokio::spawn(sample_memory(ctx.pid, stopped.clone()));
+    let (stop_memory, memory_stopped) = watch::channel(false);
+    let memory = tokio::spawn(sample_memory(ctx.pid, memory_stopped));
     let prober = tokio::spawn(probe_healthz(ctx.host.clone(), stopped.clone()));
     let client = tokio::spawn(normal_client(ctx.clone(), device.clone(), stopped));
     let started = Instant::now();
-    let detail = flood.await;
+    tokio::pin!(flood);
+    let done = tokio::select! {
+        d = &mut flood => Some(d),
+        _ = tokio::time::sleep(length) => None,
+    };
     let flood_s = started.elapsed().as_secs_f64();
     let _ = stop.send(true);
-    let peak_rss_kib = memory.await?;
     let probes = prober.await?;
     let reports = client.await?;
+    let (detail, teardown) = match done {
+        Some(d) => (d, None),
+        None => {
+            let (stop_teardown, teardown_stopped) = watch::channel(false);
+            let prober = tokio::spawn(probe_healthz(ctx.host.clone(), teardown_stopped));
+            let began = Instant::now();
+            let d = flood.await;
+            let teardown_s = began.elapsed().as_secs_f64();
+            let _ = stop_teardown.send(true);
+            (d, Some((teardown_s, prober.await?)))
+        }
+    };
+    let _ = stop_memory.send(true);
+    let peak_rss_kib = memory.await?;
     let detail = detail.with_context(|| format!("flood {name}"))?;
     println!("{detail}");
     let stored = stored_fixes(ctx, &device, from_ms).await?;
     let hwm_kib = ctx.pid.and_then(|pid| status_kib(pid, "VmHWM"));
-    let figures = Figures { name: name.to_owned(), peak_rss_kib, hwm_kib, probes, reports, stored };
+    let figures = Figures { name: name.to_owned(), peak_rss_kib, hwm_kib, probes, reports, stored, teardown };
     print_figures(&figures, flood_s);
     Ok(figures)
 }
@@ -372,6 +396,15 @@ fn print_figures(f: &Figures, flood_s: f64) {
         percentile_ms(&r.latencies_us, 0.99),
         percentile_ms(&r.latencies_us, 1.0),
     );
+    if let Some((teardown_s, p)) = &f.teardown {
+        println!(
+            "  teardown (the flood's sockets closed) {teardown_s:.1} s: healthz {} probes, {} failed; ms p50 {:.2}, max {:.2}",
+            p.latencies_us.len(),
+            p.failures.values().sum::<u64>(),
+            p.percentile_ms(0.50),
+            p.percentile_ms(1.0),
+        );
+    }
 }
 
 /// `a ×3, b ×1`.
@@ -381,7 +414,7 @@ fn counts<K: std::fmt::Display>(m: &BTreeMap<K, u64>) -> String {
 
 fn summary(phases: &[Figures]) {
     println!("== summary (targets: peak RSS under {TARGET_RSS_MIB} MiB, /healthz within {TARGET_HEALTHZ_MS} ms, every acknowledged report stored)");
-    println!("phase       peak RSS MiB  healthz p99 ms  (x quiet)  healthz max ms  failed  acked  stored  lost");
+    println!("phase       peak RSS MiB  healthz p99 ms  (x quiet)  healthz max ms  failed  acked  stored  lost  teardown healthz max ms");
     let quiet_p99 = phases.first().map_or(f64::NAN, |q| q.probes.percentile_ms(0.99));
     let mut missed = Vec::new();
     for f in phases {
@@ -391,7 +424,7 @@ fn summary(phases: &[Figures]) {
         let lost = f.reports.acked.saturating_sub(f.stored);
         let rss = kib_to_mib(f.peak_rss_kib);
         println!(
-            "{:<11} {:>12.1}  {:>14.2}  {:>9.1}  {:>14.2}  {:>6}  {:>5}  {:>6}  {:>4}",
+            "{:<11} {:>12.1}  {:>14.2}  {:>9.1}  {:>14.2}  {:>6}  {:>5}  {:>6}  {:>4}  {:>23}",
             f.name,
             rss,
             p99,
@@ -400,7 +433,8 @@ fn summary(phases: &[Figures]) {
             failed,
             f.reports.acked,
             f.stored,
-            lost
+            lost,
+            f.teardown.as_ref().map_or("-".to_owned(), |(_, p)| format!("{:.2}", p.percentile_ms(1.0)))
         );
         if rss >= TARGET_RSS_MIB {
             missed.push(format!("{}: peak RSS {rss:.1} MiB", f.name));
