@@ -80,11 +80,22 @@ pub struct Limits {
     pub max_name_bytes: usize,
     /// Deepest nesting, counting the root as 1.
     pub max_depth: usize,
+    /// Most text one element may hold, in bytes. Cameras' texts are names, plates,
+    /// numbers and one-line descriptions; an `eventDescription` of megabytes would be
+    /// stored, published to every operator and replayed.
+    pub max_text_bytes: usize,
 }
 
 impl Default for Limits {
     fn default() -> Limits {
-        Limits { max_parts: 16, max_images: 8, max_elements: 4096, max_name_bytes: 128, max_depth: MAX_DEPTH }
+        Limits {
+            max_parts: 16,
+            max_images: 8,
+            max_elements: 4096,
+            max_name_bytes: 128,
+            max_depth: MAX_DEPTH,
+            max_text_bytes: 1024,
+        }
     }
 }
 
@@ -770,8 +781,8 @@ fn parse(limits: &Limits, body: &[u8]) -> Result<Doc, FieldError> {
                     }
                 }
             }
-            Event::Text(t) => push_text(text, position, &open, &mut elements, depth, &t.xml10_content())?,
-            Event::CData(t) => push_text(text, position, &open, &mut elements, depth, &t.xml10_content())?,
+            Event::Text(t) => push_text(limits, text, position, &open, &mut elements, depth, &t.xml10_content())?,
+            Event::CData(t) => push_text(limits, text, position, &open, &mut elements, depth, &t.xml10_content())?,
             Event::GeneralRef(r) => {
                 let resolved = match r.resolve_char_ref() {
                     Ok(Some(c)) => c.to_string(),
@@ -783,7 +794,7 @@ fn parse(limits: &Limits, body: &[u8]) -> Result<Doc, FieldError> {
                     },
                     Err(e) => return Err(syntax_error(text, position, &e.to_string())),
                 };
-                push_text(text, position, &open, &mut elements, depth, &resolved)?;
+                push_text(limits, text, position, &open, &mut elements, depth, &resolved)?;
             }
             Event::DocType(_) => return Err(dtd_error(text, position)),
             Event::Decl(_) | Event::PI(_) | Event::Comment(_) => {}
@@ -803,6 +814,7 @@ fn parse(limits: &Limits, body: &[u8]) -> Result<Doc, FieldError> {
 
 /// Adds text to the innermost open element; outside the root only whitespace may appear.
 fn push_text(
+    limits: &Limits,
     doc: &str,
     position: usize,
     open: &[usize],
@@ -818,7 +830,15 @@ fn push_text(
     }
     // Text directly in the root (between its children) is whitespace we do not keep.
     if let Some(i) = open.last() {
-        elements[*i].text.push_str(text);
+        let element = &mut elements[*i];
+        // Surrounding whitespace (indentation) does not count against the limit.
+        if element.text.len() + text.trim().len() > limits.max_text_bytes {
+            return Err(FieldError::new(
+                element.name.clone(),
+                format!("holds more than {} bytes of text; at most that many are accepted", limits.max_text_bytes),
+            ));
+        }
+        element.text.push_str(text);
     }
     Ok(())
 }
@@ -1519,7 +1539,25 @@ mod tests {
             assert_eq!(decode(XML, xml.as_bytes()).map(|e| e.event_type), Ok("VMD".to_owned()));
         }
 
-        let strict = Limits { max_parts: 3, max_images: 1, max_elements: 8, max_name_bytes: 32, max_depth: 2 };
+        // Text at the limit is kept; a byte more names the element.
+        let at_limit = alert("VMD", "active", 1, "").replace(
+            "<eventDescription>VMD alarm</eventDescription>",
+            &format!("<eventDescription>{}</eventDescription>", "d".repeat(limits.max_text_bytes)),
+        );
+        let kept = decode(XML, at_limit.as_bytes()).map(|e| e.description.map(|d| d.len()));
+        assert_eq!(kept, Ok(Some(limits.max_text_bytes)));
+        let over = at_limit.replace("<eventDescription>d", "<eventDescription>dd");
+        let e = decode(XML, over.as_bytes()).unwrap_err();
+        assert!(e.field == "eventDescription" && e.reason.contains("1024 bytes"), "{e}");
+
+        let strict = Limits {
+            max_parts: 3,
+            max_images: 1,
+            max_elements: 8,
+            max_name_bytes: 32,
+            max_depth: 2,
+            max_text_bytes: 64,
+        };
         let two_images = multipart_body(&parts[..3]);
         let e = decode_with(&strict, MULTIPART, &two_images).unwrap_err();
         assert!(e.field == "image" && e.reason.contains("at most 1"), "{e}");

@@ -82,6 +82,7 @@ const UNLIMITED: Limits = Limits {
     max_elements: usize::MAX,
     max_name_bytes: usize::MAX,
     max_depth: 32,
+    max_text_bytes: usize::MAX,
 };
 
 /// 31 nested elements with names of `250 * scale` characters around `2,000 * scale`
