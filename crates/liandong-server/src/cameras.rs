@@ -50,6 +50,9 @@ pub struct Registry {
     /// bucket of (tokens, when last filled), so that a camera, or a stolen key, pushing
     /// images without end cannot fill the disk with fsynced files.
     images: HashMap<String, (f64, i64)>,
+    /// When each camera was last warned about for dropped snapshots: once a minute, so
+    /// that a flood of pushes does not become a flood of log lines.
+    drop_warned: HashMap<String, i64>,
 }
 
 impl Registry {
@@ -72,6 +75,12 @@ impl Registry {
         r
     }
 
+    /// The cameras as `new` makes them, keeping each camera's snapshot allowance: a
+    /// reload from the store must not refill it.
+    pub fn reload(&mut self, map: &CountyMap, stored: Vec<CameraRecord>) {
+        self.cameras = Registry::new(map, stored).cameras;
+    }
+
     /// What the rules know of a camera, by id.
     pub fn info(&self, camera_id: &str) -> Option<Arc<CameraInfo>> {
         self.cameras.get(camera_id).map(|c| c.info.clone())
@@ -84,6 +93,16 @@ impl Registry {
             .iter()
             .find(|(_, c)| c.key.as_deref().is_some_and(|k| crate::auth::secrets_equal(k, &kept)))
             .map(|(id, _)| id.as_str())
+    }
+
+    /// Whether dropping a camera's snapshots now is worth a warning (the first in a minute).
+    fn warn_drop(&mut self, camera_id: &str, now_ms: i64) -> bool {
+        let last = self.drop_warned.entry(camera_id.to_owned()).or_insert(i64::MIN);
+        let warn = now_ms.saturating_sub(*last) >= 60_000;
+        if warn {
+            *last = now_ms;
+        }
+        warn
     }
 
     /// How many of `offered` snapshots the camera may keep now, at `per_min` a minute
@@ -190,11 +209,13 @@ async fn submit_camera_event(
     let offered = images.len();
     images.truncate(MAX_IMAGES_PER_PUSH);
     let per_min = s.config.ingest.camera_images_per_min;
-    let allowed =
-        s.cameras.write().unwrap_or_else(|e| e.into_inner()).take_images(&camera.id, images.len(), per_min, now);
-    images.truncate(allowed);
-    if images.len() < offered {
-        tracing::warn!(camera = %camera.id, offered, kept = images.len(), "camera snapshots over the limit were dropped");
+    let warn = {
+        let mut cameras = s.cameras.write().unwrap_or_else(|e| e.into_inner());
+        images.truncate(cameras.take_images(&camera.id, images.len(), per_min, now));
+        images.len() < offered && cameras.warn_drop(&camera.id, now)
+    };
+    if warn {
+        tracing::warn!(camera = %camera.id, offered, kept = images.len(), "camera snapshots over the limit were dropped (warned once a minute)");
     }
     let images = store_images(s, images).await?;
     let ack = s.ingest.submit_camera(CameraItem { event, camera, recv_ms: now, images }).await?;

@@ -193,7 +193,13 @@ async fn refresh_registries(
                 // reads it. The check is under each registry's lock, as the edits are.
                 let unchanged = || s.registry_edits.load(std::sync::atomic::Ordering::SeqCst) == edits_before;
                 replace_if(&s.devices, unchanged, || Registry::new(devices));
-                replace_if(&s.cameras, unchanged, || cameras::Registry::new(&s.map, cameras));
+                {
+                    // The cameras are reloaded in place: their snapshot allowances stay.
+                    let mut registry = s.cameras.write().unwrap_or_else(|e| e.into_inner());
+                    if unchanged() {
+                        registry.reload(&s.map, cameras);
+                    }
+                }
                 replace_if(&s.watchlist, unchanged, || Watchlist::new(watch.iter().filter_map(cameras::watch_entry)));
                 replace_if(&s.zones, unchanged, || zones::ZoneBook::from_store(&tagged, s.enricher.fences()));
             }
