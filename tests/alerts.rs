@@ -1399,6 +1399,9 @@ async fn a_planning_run_announces_the_hotspots_and_sends_the_team_a_plan_that_co
         |v: &Value| v["top"].as_array().unwrap().iter().map(|b| b["cells"].as_array().unwrap().len()).sum::<usize>();
     let (_, one) = srv.get(OPERATOR, "/api/v1/hotspots?top=1").await;
     assert!(cells(&one) < cells(&a1), "another query, its own answer: {} then {}", cells(&one), cells(&a1));
+    // Another `top` or `band` is cut from the same analysis: varying them costs no new one.
+    let (_, band0) = srv.get(OPERATOR, "/api/v1/hotspots?band=0&top=2").await;
+    assert_eq!((&one["analysed_at"], &band0["analysed_at"]), (&a1["analysed_at"], &a1["analysed_at"]), "{band0}");
 
     // Nothing changed: a second run pushes nothing.
     tokio::time::sleep(Duration::from_millis(5)).await;

@@ -749,3 +749,50 @@ async fn a_reports_attributes_are_bounded_and_secrets_are_never_kept() {
     assert!(!stored.contains("abc123") && !stored.contains("hunter2"), "kept: {stored}");
     srv.finish().await;
 }
+
+/// Findings 5 and 6 through the server: the worst XML (31 levels of 1,000-byte
+/// names around many empty elements) and a push of many tiny multipart parts are refused
+/// at once, naming the limit, and the server keeps answering meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_worst_xml_and_multipart_pushes_are_refused_at_once_naming_the_limit() {
+    let srv = start("worst-pushes", Backend::Sqlite).await.unwrap();
+    let names: Vec<String> = (0..31).map(|i| format!("n{i}{}", "x".repeat(1000))).collect();
+    let mut xml = String::from("<EventNotificationAlert><eventType>VMD</eventType>");
+    for n in &names {
+        xml.push_str(&format!("<{n}>"));
+    }
+    xml.push_str(&"<b/>".repeat(2000));
+    for n in names.iter().rev() {
+        xml.push_str(&format!("</{n}>"));
+    }
+    xml.push_str("</EventNotificationAlert>");
+    let boundary = "tiny";
+    let mut tiny = Vec::new();
+    for _ in 0..20_000 {
+        tiny.extend_from_slice(format!("--{boundary}\r\n\r\n\r\n").as_bytes());
+    }
+    tiny.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    let pushes = [
+        ("application/xml".to_owned(), xml.into_bytes(), "at most 128 are accepted"),
+        (format!("multipart/form-data; boundary={boundary}"), tiny, "multipart parts"),
+    ];
+    for (ct, body, says) in pushes {
+        let started = std::time::Instant::now();
+        let r = srv
+            .http
+            .post(format!("{}/isapi/events?camera=cam-1&key={CAMERA_KEY}", srv.url))
+            .header("content-type", ct.as_str())
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let took = started.elapsed();
+        assert_eq!(r.status(), 400, "{ct}");
+        let v: Value = r.json().await.unwrap();
+        let reason = v["error"]["reason"].as_str().unwrap_or_default().to_owned();
+        assert!(says.split('|').any(|s| reason.contains(s)), "{ct}: {v}");
+        assert!(took < Duration::from_secs(2), "{ct}: answered after {took:?}");
+    }
+    assert_eq!(srv.get(OPERATOR, "/healthz").await.0, 200);
+    srv.finish().await;
+}
