@@ -775,9 +775,12 @@ test('the wall map, live, in headless Chromium', { timeout: 240_000 }, async (t)
     // First as if the frames were fast (a GPU's): units glide. Then every frame that
     // draws the map made 90 ms slower, as on a wall computer without a GPU, and the map
     // kept drawing: the page measures its frames and paces the units.
+    // Enough fast samples to outweigh whatever the real frames measured before: on a
+    // loaded machine a software-WebGL frame can take seconds, and the smoothing keeps a
+    // quarter of the old value per sample.
     const fast = await page.evaluate(() => {
       const u = window.wallmap.units;
-      for (let i = 0; i < 12; i++) u.cost.sample(1000 / 60);
+      for (let i = 0; i < 48; i++) u.cost.sample(1000 / 60);
       return { ...u.pace };
     });
     assert.equal(fast.mode, 'smooth', JSON.stringify(fast));
@@ -857,7 +860,7 @@ test('the wall map, live, in headless Chromium', { timeout: 240_000 }, async (t)
     // produce them.
     const back = await page.evaluate(() => {
       const u = window.wallmap.units;
-      for (let i = 0; i < 12; i++) u.cost.sample(1000 / 60);
+      for (let i = 0; i < 48; i++) u.cost.sample(1000 / 60);
       return { ...u.pace };
     });
     assert.equal(back.mode, 'smooth', JSON.stringify(back));
