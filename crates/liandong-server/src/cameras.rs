@@ -28,9 +28,6 @@ pub const TAGGED_WATCH_PREFIX: &str = "tagged-";
 pub const CAMERA_KINDS: [&str; 6] = ["skynet", "huiyan", "sharp_eyes", "checkpoint", "parking", "face"];
 /// Largest camera push accepted: an alarm with a few JPEG snapshots.
 const MAX_PUSH_BYTES: usize = 8 << 20;
-/// Snapshots kept from one push at most (the decoder refuses more; a face match sends a
-/// scene and a face).
-pub const MAX_IMAGES_PER_PUSH: usize = 8;
 /// A camera's key: long enough not to be guessed, short enough to fit a URL.
 const KEY_CHARS: std::ops::RangeInclusive<usize> = 8..=128;
 /// Longest camera name, in characters.
@@ -138,6 +135,14 @@ pub fn watch_entry(w: &WatchRecord) -> Option<WatchEntry> {
     })
 }
 
+/// Whether the request carries a gateway's token (an administrator's or a device
+/// platform's), which may push for any camera.
+fn is_gateway(s: &AppState, headers: &HeaderMap) -> bool {
+    bearer(headers, None)
+        .and_then(|t| s.tokens.user(&t).map(|u| matches!(u.role, Role::Admin | Role::Device)))
+        .unwrap_or(false)
+}
+
 /// Finds the camera and checks the caller may push for it: the camera's own key
 /// (`?key=`, as configured in the camera's alarm-host URL) or a gateway token.
 fn authorise_camera(
@@ -146,9 +151,7 @@ fn authorise_camera(
     camera_id: &str,
     key: Option<&str>,
 ) -> Result<Arc<CameraInfo>, ApiError> {
-    let gateway = bearer(headers, None)
-        .and_then(|t| s.tokens.user(&t).map(|u| matches!(u.role, Role::Admin | Role::Device)))
-        .unwrap_or(false);
+    let gateway = is_gateway(s, headers);
     let cameras = s.cameras.read().unwrap_or_else(|e| e.into_inner());
     let Some(cam) = cameras.cameras.get(camera_id) else {
         return Err(ApiError::forbidden(
@@ -192,9 +195,9 @@ pub async fn isapi_push(
     submit_camera_event(&s, event, camera, "dateTime").await
 }
 
-/// Checks the event's time against the server's clock, keeps its snapshots (at most
-/// [`MAX_IMAGES_PER_PUSH`], and `ingest.camera_images_per_min` a camera: the alarm is
-/// kept without the rest), and submits it.
+/// Checks the event's time against the server's clock, keeps its snapshots (the decoders
+/// bound them per push; `ingest.camera_images_per_min` a camera: the alarm is kept
+/// without the rest), and submits it.
 async fn submit_camera_event(
     s: &AppState,
     mut event: liandong_ingest::isapi::CameraEvent,
@@ -207,7 +210,6 @@ async fn submit_camera_event(
     }
     let mut images = std::mem::take(&mut event.images);
     let offered = images.len();
-    images.truncate(MAX_IMAGES_PER_PUSH);
     let per_min = s.config.ingest.camera_images_per_min;
     let warn = {
         let mut cameras = s.cameras.write().unwrap_or_else(|e| e.into_inner());
@@ -235,10 +237,7 @@ pub async fn post_alert(
     let key: Option<String> = form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
         .find(|(k, _)| k == "key")
         .map(|(_, v)| v.into_owned());
-    let gateway = bearer(&headers, None)
-        .and_then(|t| s.tokens.user(&t).map(|u| matches!(u.role, Role::Admin | Role::Device)))
-        .unwrap_or(false);
-    if !gateway {
+    if !is_gateway(&s, &headers) {
         let known =
             key.as_deref().is_some_and(|k| s.cameras.read().unwrap_or_else(|e| e.into_inner()).by_key(k).is_some());
         if !known {

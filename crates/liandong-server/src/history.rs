@@ -108,19 +108,13 @@ pub async fn positions_at(State(s): State<Arc<AppState>>, headers: HeaderMap, ur
     let features: Vec<serde_json::Value> = {
         let zones = s.zones.read().unwrap_or_else(|e| e.into_inner());
         rows.iter()
-            .filter(|r| match zones.tagged_phone(&r.device_id) {
-                Some(phone) => {
-                    let entitled = crate::scope::role_entitled(user.role.as_str(), &phone.roles);
-                    if entitled {
-                        let what = format!("where the phone was at {at_text}");
-                        let action = "tagged_person_position_read";
-                        let now = now_ms();
-                        let role = user.role.as_str();
-                        audit.push(crate::scope::read_entry(&user.name, role, action, &phone.person_id, &what, now));
-                    }
-                    entitled
-                }
-                None => user.role != Role::Partner,
+            .filter(|r| {
+                let phone = zones.tagged_phone(&r.device_id);
+                let what = || format!("where the phone was at {at_text}");
+                let read = crate::scope::position_read(user, phone.as_deref(), what, now_ms());
+                let seen = read.is_some();
+                audit.extend(read.flatten());
+                seen
             })
             .map(|r| {
                 serde_json::json!({
@@ -150,23 +144,11 @@ pub async fn track(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri)
         ApiError::new(axum::http::StatusCode::NOT_FOUND, "device_id", reason)
     };
     let phone = s.zones.read().unwrap_or_else(|e| e.into_inner()).tagged_phone(&device);
-    match &phone {
-        Some(p) if crate::scope::role_entitled(user.role.as_str(), &p.roles) => {
-            let what = format!("the phone's track of {device}");
-            let role = user.role.as_str();
-            let entry = crate::scope::read_entry(
-                &user.name,
-                role,
-                "tagged_person_position_read",
-                &p.person_id,
-                &what,
-                now_ms(),
-            );
-            s.store.audit(&[entry]).await.map_err(|e| ApiError::unavailable(&e))?;
-        }
-        Some(_) => return Err(no_fix()),
-        None if user.role == Role::Partner => return Err(no_fix()),
-        None => {}
+    let what = || format!("the phone's track of {device}");
+    match crate::scope::position_read(user, phone.as_deref(), what, now_ms()) {
+        None => return Err(no_fix()),
+        Some(Some(entry)) => s.store.audit(&[entry]).await.map_err(|e| ApiError::unavailable(&e))?,
+        Some(None) => {}
     }
     let rows = s.store.track_points(&device, from, to, MAX_ROWS).await.map_err(|e| ApiError::unavailable(&e))?;
     if rows.is_empty() {

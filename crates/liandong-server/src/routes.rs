@@ -391,7 +391,6 @@ struct DeviceView<'a> {
 /// tagged phone listed is an audited read.
 pub async fn list_devices(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
     let user = require_user(&s.tokens, &headers, uri.query(), &[Role::Admin, Role::Operator, Role::Partner])?;
-    let role = user.role.as_str();
     let last: Vec<(String, Arc<str>)> = {
         let live = s.live.read().unwrap_or_else(|e| e.into_inner());
         live.devices.iter().map(|(id, d)| (id.clone(), d.json.clone())).collect()
@@ -407,15 +406,13 @@ pub async fn list_devices(State(s): State<Arc<AppState>>, headers: HeaderMap, ur
         let zones = s.zones.read().unwrap_or_else(|e| e.into_inner());
         let mut list: Vec<DeviceView> = devices
             .all()
-            .filter(|d| match zones.tagged_phone(&d.device_id) {
-                Some(phone) if crate::scope::role_entitled(role, &phone.roles) => {
-                    let what = format!("device {} in the device list", d.device_id);
-                    let action = "tagged_person_position_read";
-                    audit.push(crate::scope::read_entry(&user.name, role, action, &phone.person_id, &what, now));
-                    true
-                }
-                Some(_) => false,
-                None => user.role != Role::Partner,
+            .filter(|d| {
+                let phone = zones.tagged_phone(&d.device_id);
+                let what = || format!("device {} in the device list", d.device_id);
+                let read = crate::scope::position_read(user, phone.as_deref(), what, now);
+                let seen = read.is_some();
+                audit.extend(read.flatten());
+                seen
             })
             .map(|d| DeviceView { device: d, last: raw.get(d.device_id.as_str()).map(|b| &**b) })
             .collect();

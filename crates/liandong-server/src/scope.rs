@@ -45,6 +45,27 @@ pub fn tagged_subject(a: &AlertRow) -> Option<String> {
     None
 }
 
+/// Whether `user` may see a device's positions, given the tagged person's phone it is
+/// (if it is one), for the lists and history: `None` when hidden; otherwise the audit
+/// entry of the read, which there is only for a tagged person's phone. A phone is seen
+/// by the roles on the person's record; any other device by the whole-county roles, not
+/// by partners, who see only the phones entitled to them. `what` says what was read.
+pub fn position_read(
+    user: &crate::auth::User,
+    phone: Option<&crate::zones::TaggedPhone>,
+    what: impl FnOnce() -> String,
+    now_ms: i64,
+) -> Option<Option<AuditEntry>> {
+    let role = user.role.as_str();
+    match phone {
+        Some(p) if role_entitled(role, &p.roles) => {
+            Some(Some(read_entry(&user.name, role, "tagged_person_position_read", &p.person_id, &what(), now_ms)))
+        }
+        Some(_) => None,
+        None => (user.role != Role::Partner).then_some(None),
+    }
+}
+
 /// An audit entry for a read of a tagged person's data by `actor` (a user's name).
 pub fn read_entry(actor: &str, role: &str, action: &str, subject: &str, what: &str, now_ms: i64) -> AuditEntry {
     AuditEntry {
