@@ -19,6 +19,7 @@ pub mod pipeline;
 pub mod planning;
 pub mod reports;
 pub mod retention;
+pub mod role;
 pub mod routes;
 pub mod scope;
 pub mod serve;

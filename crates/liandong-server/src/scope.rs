@@ -10,12 +10,7 @@
 use liandong_store::{AlertRow, AuditEntry};
 
 use crate::auth::Role;
-
-/// Whether a role (by its name, as in records and alerts) is among `roles`, or is an
-/// administrator's.
-pub fn role_entitled(role: &str, roles: &[String]) -> bool {
-    role == Role::Admin.as_str() || roles.iter().any(|r| r == role)
-}
+pub use crate::role::role_entitled;
 
 /// Whether `role` may see an alert meant for `roles`.
 pub fn sees_alert(role: Role, roles: &[String]) -> bool {
