@@ -26,6 +26,7 @@ pub mod serve;
 pub mod time_fmt;
 pub mod tracks;
 pub mod web;
+pub mod ws;
 pub mod zones;
 
 use std::collections::HashMap;
@@ -91,7 +92,7 @@ pub struct AppState {
     /// [`AppState::edit_registry`]).
     pub registry_edits: std::sync::atomic::AtomicU64,
     /// Replays of the live feed running now (`since=`), bounded per caller and in all.
-    pub replays: Arc<live::Replays>,
+    pub replays: Arc<ws::Replays>,
     /// Grid reports recently stored, by their content, so that a phone re-sending the
     /// same report (its answer was lost) gets the same report back, not a second one.
     pub recent_reports: std::sync::Mutex<reports::RecentReports>,
@@ -411,7 +412,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/devices", get(routes::list_devices).post(routes::register_device))
         .route("/api/v1/layers", get(routes::list_layers))
         .route("/api/v1/layers/{name}", get(routes::get_layer))
-        .route("/api/v1/live", get(live::live))
+        .route("/api/v1/live", get(ws::live))
         .route("/api/v1/cameras", get(cameras::list_cameras).post(cameras::register_camera))
         .route("/api/v1/watchlist", get(cameras::list_watchlist).post(cameras::add_watch))
         .route("/api/v1/alerts", post(cameras::post_alert))
