@@ -9,6 +9,7 @@ use std::path::Path;
 use divan::{black_box, Bencher};
 use liandong_core::plan::{plan, Candidate, Mandatory, PlanRequest, PlannerConfig};
 use liandong_core::road::{GridSpec, RoadGraph, RoadSpeeds};
+use liandong_core::xorshift::XorShift64;
 use liandong_core::{CountyMap, Position};
 
 fn main() {
@@ -45,13 +46,8 @@ fn grid() -> RoadGraph {
 
 /// Fixed-seed xorshift64 (Marsaglia), uniform in [0, 1).
 fn unit_fn(seed: u64) -> impl FnMut() -> f64 {
-    let mut s = seed;
-    move || {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        (s >> 11) as f64 / (1u64 << 53) as f64
-    }
+    let mut rng = XorShift64::new(seed);
+    move || rng.unit()
 }
 
 /// A post at (107.2°E, 30.7°N), 4 checkpoints near it and 40 candidates of weight 1–10

@@ -6,6 +6,7 @@ use geo::{Coord, LineString};
 use super::{RoadGraph, RoadSpeeds};
 use crate::map::Line;
 use crate::position::EARTH_RADIUS_M;
+use crate::xorshift::XorShift64;
 use crate::Position;
 
 /// A jittered square grid of roads around a south-west corner: the synthetic network
@@ -44,14 +45,8 @@ impl GridSpec {
         let lat0 = self.south_west.lat();
         let deg_lat_per_m = 180.0 / (std::f64::consts::PI * EARTH_RADIUS_M);
         let deg_lon_per_m = deg_lat_per_m / lat0.to_radians().cos();
-        let mut state = self.seed | 1;
-        let mut unit = move || {
-            // xorshift64 (Marsaglia), uniform in [-1, 1).
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 11) as f64 / (1u64 << 52) as f64 - 1.0
-        };
+        let mut rng = XorShift64::new(self.seed | 1);
+        let mut unit = move || rng.range(-1.0, 1.0);
         let mut at = Vec::with_capacity(cols * rows);
         for r in 0..rows {
             for c in 0..cols {
