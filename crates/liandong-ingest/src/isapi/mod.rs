@@ -47,11 +47,11 @@
 //! within the caller's size limit may still hold: elements, name lengths, nesting,
 //! parts and images.
 //!
-//! The module is three rooms and an entry: [`multipart`] splits a multipart body into its
-//! XML part and its JPEGs (RFC 7578), [`xml`] reads an XML 1.0 document into a tree of
-//! elements with the hardening above, and [`fields`] maps that tree to a
-//! [`CameraEvent`] ([`event`]). The splitter and the reader know nothing of cameras; the
-//! mapping knows nothing of bytes.
+//! The decoding is split by concern: `multipart` splits a multipart body into its XML
+//! part and its JPEGs (RFC 7578), `xml` reads an XML 1.0 document into a tree of
+//! elements with the hardening above, and `fields` maps that tree to a [`CameraEvent`]
+//! (whose types `event` declares). The splitter and the reader know nothing of cameras;
+//! the mapping knows nothing of bytes. This file holds the entry points and the limits.
 
 mod event;
 mod fields;
