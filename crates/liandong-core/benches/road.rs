@@ -3,12 +3,13 @@
 //! points, travel times from one place (Dijkstra) and a planner's travel-time matrix.
 //! Run: `cargo bench -p liandong-core --bench road`.
 
-use std::path::Path;
-
 use divan::{black_box, Bencher};
 use liandong_core::road::{GridSpec, RoadGraph, RoadSpeeds};
 use liandong_core::xorshift::XorShift64;
 use liandong_core::{CountyMap, Position};
+
+#[path = "../tests/support/mod.rs"]
+mod support;
 
 fn main() {
     let g = grid();
@@ -22,14 +23,7 @@ fn main() {
 }
 
 fn dazhu() -> CountyMap {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../maps/dazhu");
-    let files: Vec<(String, String)> = ["boundary", "posts", "roads"]
-        .iter()
-        .map(|l| (format!("{l}.geojson"), std::fs::read_to_string(dir.join(format!("{l}.geojson"))).unwrap()))
-        .collect();
-    let (map, problems) = CountyMap::parse(&files);
-    assert!(problems.is_empty(), "{problems:?}");
-    map
+    support::dazhu(&["boundary", "posts", "roads"])
 }
 
 fn grid() -> RoadGraph {
