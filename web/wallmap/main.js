@@ -13,8 +13,7 @@ import { Incidents, CLOSED_STATES } from './incidents.js';
 import { Plans, Hotspots } from './plans.js';
 import { Stats } from './stats.js';
 import { Replay } from './replay.js';
-
-const $ = (id) => document.getElementById(id);
+import { $, el, swatch } from './dom.js';
 
 /** States of an incident in which its assigned unit is busy with it. */
 const BUSY_STATES = new Set(['dispatched', 'signed_for', 'en_route', 'on_scene', 'feedback']);
@@ -583,8 +582,7 @@ function buildLayerPanel() {
     if (!toggle.live && !app.layerNames.includes(toggle.source)) continue;
     if (toggle.source === 'cameras' && !camerasHeader) {
       camerasHeader = true;
-      const li = document.createElement('li');
-      li.className = 'group';
+      const li = el('li', 'group');
       li.innerHTML = '<label><input type="checkbox" data-group="cameras"><span class="swatch"></span><span data-i18n="layer.cameras"></span></label>';
       li.querySelector('.swatch').style.background = COLORS.camera.checkpoint;
       li.querySelector('[data-i18n]').textContent = t('layer.cameras');
@@ -598,10 +596,9 @@ function buildLayerPanel() {
       });
       list.append(li);
     }
-    const li = document.createElement('li');
-    if (toggle.source === 'cameras') li.className = 'sub';
-    const label = document.createElement('label');
-    const box = document.createElement('input');
+    const li = el('li', toggle.source === 'cameras' ? 'sub' : '');
+    const label = el('label');
+    const box = el('input');
     box.type = 'checkbox';
     box.checked = toggle.on;
     box.dataset.layer = toggle.key;
@@ -612,14 +609,10 @@ function buildLayerPanel() {
       }
       if (toggle.key === 'townships') for (const m of app.townshipLabels) m.getElement().hidden = !box.checked;
     });
-    const swatch = document.createElement('span');
-    swatch.className = 'swatch';
-    swatch.style.background = swatchOf(toggle);
-    const text = document.createElement('span');
     const key = toggle.source === 'cameras' ? `camera_kind.${toggle.kind}` : `layer.${toggle.key}`;
+    const text = el('span', '', t(key));
     text.dataset.i18n = key;
-    text.textContent = t(key);
-    label.append(box, swatch, text);
+    label.append(box, swatch(swatchOf(toggle)), text);
     li.append(label);
     list.append(li);
   }
@@ -629,14 +622,10 @@ function buildLegend() {
   const legend = $('unit-legend');
   legend.replaceChildren();
   for (const [status, color] of Object.entries(COLORS.unit)) {
-    const li = document.createElement('li');
-    const swatch = document.createElement('span');
-    swatch.className = 'swatch';
-    swatch.style.background = color;
-    const text = document.createElement('span');
+    const text = el('span', '', t(`status.${status}`));
     text.dataset.i18n = `status.${status}`;
-    text.textContent = t(`status.${status}`);
-    li.append(swatch, text);
+    const li = el('li');
+    li.append(swatch(color), text);
     legend.append(li);
   }
 }
@@ -649,12 +638,10 @@ function placeTownshipLabels(fc) {
   for (const f of fc.features) {
     const seat = f.properties?.seat;
     if (!Array.isArray(seat)) continue;
-    const el = document.createElement('div');
-    el.className = 'place-label';
-    el.textContent = featureName(f.properties);
-    el.dataset.name = f.properties.name;
-    el.dataset.nameEn = f.properties.name_en ?? '';
-    app.townshipLabels.push(new maplibregl.Marker({ element: el, anchor: 'top', offset: [0, 10] }).setLngLat(seat).addTo(app.map));
+    const label = el('div', 'place-label', featureName(f.properties));
+    label.dataset.name = f.properties.name;
+    label.dataset.nameEn = f.properties.name_en ?? '';
+    app.townshipLabels.push(new maplibregl.Marker({ element: label, anchor: 'top', offset: [0, 10] }).setLngLat(seat).addTo(app.map));
   }
 }
 
@@ -664,8 +651,8 @@ function switchLang() {
   url.searchParams.set('lang', currentLang());
   history.replaceState(null, '', url.pathname + url.search + url.hash);
   for (const m of app.townshipLabels) {
-    const el = m.getElement();
-    el.textContent = currentLang() === 'en' && el.dataset.nameEn ? el.dataset.nameEn : el.dataset.name;
+    const label = m.getElement();
+    label.textContent = currentLang() === 'en' && label.dataset.nameEn ? label.dataset.nameEn : label.dataset.name;
   }
   app.alerts?.render();
   app.incidents?.renderList();
