@@ -5,6 +5,7 @@
 // the button in the top bar, and kept in localStorage so a wall screen that reloads stays
 // in the language it was set to.
 
+import { el } from './dom.js';
 import zh from './strings.zh.js';
 import en from './strings.en.js';
 
@@ -49,6 +50,16 @@ export function t(path, params = {}) {
     return path.split('.').pop();
   }
   return v.replace(/\{(\w+)\}/g, (_, k) => String(params[k] ?? ''));
+}
+
+/**
+ * A `tag` element showing the string at `key`, marked with `data-i18n` so that `setLang`
+ * translates it again when the operator switches language.
+ */
+export function translated(key, tag = 'span') {
+  const e = el(tag, '', t(key));
+  e.dataset.i18n = key;
+  return e;
 }
 
 /** Whether a string exists at `path` in the current language. */

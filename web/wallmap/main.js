@@ -4,7 +4,7 @@
 
 import * as maplibregl from '/node_modules/maplibre-gl/dist/maplibre-gl.mjs';
 import { Api, ApiFailure, takeToken, saveToken, forgetToken } from './api.js';
-import { initialLang, setLang, currentLang, t, featureName, clock, dateLine, setPlaceNames } from './i18n.js';
+import { initialLang, setLang, currentLang, t, translated, featureName, clock, dateLine, setPlaceNames } from './i18n.js';
 import { baseStyle, TOGGLES, layersOf, swatchOf, emptyCollection, bboxOf, COLORS, SOURCE_OPTIONS, arrowImage, wallScale, SCALED_PAINT, SCALED_LAYOUT, FLASH_RADIUS } from './layers.js';
 import { Units } from './units.js';
 import { AlertQueue } from './alerts.js';
@@ -582,11 +582,9 @@ function buildLayerPanel() {
     if (!toggle.live && !app.layerNames.includes(toggle.source)) continue;
     if (toggle.source === 'cameras' && !camerasHeader) {
       camerasHeader = true;
-      const li = el('li', 'group');
-      li.innerHTML = '<label><input type="checkbox" data-group="cameras"><span class="swatch"></span><span data-i18n="layer.cameras"></span></label>';
-      li.querySelector('.swatch').style.background = COLORS.camera.checkpoint;
-      li.querySelector('[data-i18n]').textContent = t('layer.cameras');
-      const all = li.querySelector('input');
+      const all = el('input');
+      all.type = 'checkbox';
+      all.dataset.group = 'cameras';
       all.checked = TOGGLES.some((g) => g.source === 'cameras' && g.on);
       all.addEventListener('change', () => {
         for (const box of list.querySelectorAll('input[data-source="cameras"]')) {
@@ -594,10 +592,11 @@ function buildLayerPanel() {
           box.dispatchEvent(new Event('change'));
         }
       });
+      const li = el('li', 'group');
+      li.append(layerLabel(all, COLORS.camera.checkpoint, 'layer.cameras'));
       list.append(li);
     }
     const li = el('li', toggle.source === 'cameras' ? 'sub' : '');
-    const label = el('label');
     const box = el('input');
     box.type = 'checkbox';
     box.checked = toggle.on;
@@ -610,22 +609,24 @@ function buildLayerPanel() {
       if (toggle.key === 'townships') for (const m of app.townshipLabels) m.getElement().hidden = !box.checked;
     });
     const key = toggle.source === 'cameras' ? `camera_kind.${toggle.kind}` : `layer.${toggle.key}`;
-    const text = el('span', '', t(key));
-    text.dataset.i18n = key;
-    label.append(box, swatch(swatchOf(toggle)), text);
-    li.append(label);
+    li.append(layerLabel(box, swatchOf(toggle), key));
     list.append(li);
   }
+}
+
+/** A line of the layer panel: its check box, the layer's colour and its name. */
+function layerLabel(box, color, key) {
+  const label = el('label');
+  label.append(box, swatch(color), translated(key));
+  return label;
 }
 
 function buildLegend() {
   const legend = $('unit-legend');
   legend.replaceChildren();
   for (const [status, color] of Object.entries(COLORS.unit)) {
-    const text = el('span', '', t(`status.${status}`));
-    text.dataset.i18n = `status.${status}`;
     const li = el('li');
-    li.append(swatch(color), text);
+    li.append(swatch(color), translated(`status.${status}`));
     legend.append(li);
   }
 }
