@@ -47,6 +47,11 @@ impl ApiError {
         ApiError::new(StatusCode::FORBIDDEN, field, reason)
     }
 
+    /// The request contradicts what was decided before it.
+    pub fn conflict(field: impl Into<String>, reason: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::CONFLICT, field, reason)
+    }
+
     pub fn not_found(what: impl Into<String>) -> ApiError {
         ApiError { status: StatusCode::NOT_FOUND, field: None, reason: what.into(), retry_after_s: None }
     }
@@ -83,13 +88,6 @@ impl ApiError {
 impl From<liandong_ingest::FieldError> for ApiError {
     fn from(e: liandong_ingest::FieldError) -> ApiError {
         ApiError::bad_request(e.field, e.reason)
-    }
-}
-
-impl From<crate::pipeline::SubmitError> for ApiError {
-    /// Nothing was acknowledged: the store could not commit, or the server is stopping.
-    fn from(e: crate::pipeline::SubmitError) -> ApiError {
-        ApiError::unavailable(&e)
     }
 }
 

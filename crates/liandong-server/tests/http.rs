@@ -364,7 +364,7 @@ async fn an_incident_goes_through_every_state_and_a_late_sign_for_escalates() {
     let dispatched_ms = v["incident"]["state_since_ms"].as_i64().unwrap();
 
     // Nobody signs for it: at +30 s nothing, at +61 s the post leader, at +121 s the centre.
-    use liandong_server::pipeline::IncidentCommand::Tick;
+    use liandong_server::sequencer::IncidentCommand::Tick;
     for (after_s, escalation) in [(30, "none"), (61, "post_leader"), (90, "post_leader"), (121, "command_centre")] {
         h.app.state.ingest.submit_incident(Tick { now_ms: dispatched_ms + after_s * 1000 }).await.unwrap().unwrap();
         let (_, v) = h
@@ -432,7 +432,7 @@ async fn a_silent_unit_raises_one_stale_alert_per_silence() {
     let t = now_s();
     let (s, _) = h.get(&format!("/osmand?id=866001&timestamp={t}&lat=30.75&lon=107.05&key={KEY}")).await;
     assert_eq!(s, StatusCode::OK);
-    use liandong_server::pipeline::IncidentCommand::Tick;
+    use liandong_server::sequencer::IncidentCommand::Tick;
     let tick = |after_min: i64| Tick { now_ms: (t as i64) * 1000 + after_min * 60_000 };
     let stale = || async {
         h.app.state.store.alerts_after(0, 100).await.unwrap().into_iter().filter(|a| a.rule == "stale_unit").count()
@@ -526,7 +526,7 @@ async fn keys_are_kept_hashed_and_old_plaintext_keys_are_hashed_at_start() {
 /// fell silent and was not yet reported is reported after it.
 #[tokio::test]
 async fn a_restart_does_not_repeat_stale_alerts() {
-    use liandong_server::pipeline::IncidentCommand::Tick;
+    use liandong_server::sequencer::IncidentCommand::Tick;
     let h = Harness::new("stale-restart").await;
     let t = now_s();
     let tick = |after_min: i64| Tick { now_ms: (t as i64) * 1000 + after_min * 60_000 };
