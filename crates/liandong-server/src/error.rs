@@ -47,9 +47,19 @@ impl ApiError {
         ApiError::new(StatusCode::FORBIDDEN, field, reason)
     }
 
+    /// The thing a request names (in `field`) does not exist.
+    pub fn not_found_at(field: impl Into<String>, reason: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, field, reason)
+    }
+
     /// The request contradicts what was decided before it.
     pub fn conflict(field: impl Into<String>, reason: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::CONFLICT, field, reason)
+    }
+
+    /// The request's action is not allowed in the state its subject is in.
+    pub fn unprocessable(field: impl Into<String>, reason: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, field, reason)
     }
 
     pub fn not_found(what: impl Into<String>) -> ApiError {

@@ -185,12 +185,17 @@ pub enum NotAllowed {
 
 impl Refusal {
     /// The answer to a refused request, naming `field` (the request's input the refusal
-    /// is about): 409, as every refusal was answered before refusals were typed. The conversion lives here, not in `error`, because
+    /// is about): 404 for an unknown thing, 409 for a conflict, 422 for an action the
+    /// current state does not allow. The conversion lives here, not in `error`, because
     /// `error` sits below every module that answers HTTP (the feed among them) and so
     /// below the sequencer: it must not import it.
     pub fn into_api_error(self, field: &str) -> ApiError {
         let reason = self.to_string();
-        ApiError::conflict(field, reason)
+        match self {
+            Refusal::Unknown(_) => ApiError::not_found_at(field, reason),
+            Refusal::Conflict(_) => ApiError::conflict(field, reason),
+            Refusal::NotAllowed(_) => ApiError::unprocessable(field, reason),
+        }
     }
 }
 
