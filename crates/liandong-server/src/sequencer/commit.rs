@@ -16,10 +16,13 @@ use liandong_store::{DeviceStateRow, StoredMembership, Writing};
 use super::draft::{After, Draft, Publish, Rows};
 use super::handle::{fail, Acks, Job, Work};
 use super::incidents::incident_state;
+use super::memory::RuleMemory;
 use super::plans::corridors_of;
 use super::positions::report_json;
 use super::start::last_report;
-use super::{acks, cameras, clock, incidents, plans, positions, reports, DeviceLive, Known, Sequencer};
+use super::{
+    acks, cameras, clock, incidents, plans, positions, reports, DeviceLive, IncidentCommand, Known, Sequencer,
+};
 use crate::live::{position_message, FeedEvent};
 
 impl Sequencer {
@@ -126,7 +129,7 @@ impl Sequencer {
 }
 
 /// One job through its family of rules: what it adds to the draft, and its answer.
-fn decide(draft: &mut Draft, memory: &mut super::memory::RuleMemory, known: &Known, work: &Work) -> Acks {
+fn decide(draft: &mut Draft, memory: &mut RuleMemory, known: &Known, work: &Work) -> Acks {
     match work {
         Work::Positions(items) => Acks::Positions(positions::positions(draft, memory, known, items)),
         Work::Camera(item) => {
@@ -136,7 +139,7 @@ fn decide(draft: &mut Draft, memory: &mut super::memory::RuleMemory, known: &Kno
             Acks::Camera(ack)
         }
         Work::Incident(cmd) => {
-            if let super::IncidentCommand::Tick { now_ms } = cmd {
+            if let IncidentCommand::Tick { now_ms } = cmd {
                 clock::tick(draft, memory, known, *now_ms);
             }
             Acks::Incident(Box::new(incidents::incident_command(draft, cmd)))

@@ -9,7 +9,7 @@
 //! reports queue up, and the next commit takes them all (up to `max_batch`).
 //!
 //! The rooms: `handle` is the submit side (the commands, their answers, the typed
-//! refusals); the run loop is here; `commit` prepares a [`draft::Draft`] from the jobs,
+//! refusals); the run loop is here; `commit` prepares a `Draft` (`draft`) from the jobs,
 //! writes it under `Writing` and then answers and publishes; `catch_up` applies what
 //! other instances committed; `memory` is the rules' memory, saved and restored whole.
 //! The rules live by family, each a function of the draft, the memory (or the part it

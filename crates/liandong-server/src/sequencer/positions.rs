@@ -38,12 +38,10 @@ pub(super) fn positions(draft: &mut Draft, memory: &mut RuleMemory, known: &Know
         let fix_ms = r.fix_time_ms.unwrap_or(item.recv_ms);
         let p = process(&known.enricher, &known.filter, track, r.position, fix_ms, item.recv_ms, r.accuracy_m);
         let view = known.enricher.view(&p.enrichment, &track.fences, &p.fence_events);
+        let enrichment = serde_json::to_string(&view).unwrap_or_else(|_| "{}".into());
         let in_order = p.flags & flags::OUT_OF_ORDER == 0;
         if in_order {
             *last_seq = seq;
-        }
-        let enrichment = serde_json::to_string(&view).unwrap_or_else(|_| "{}".into());
-        if in_order {
             draft.after.newest.insert(r.device_id.clone(), draft.rows.positions.len());
         }
         draft.position(position_row(item, seq, fix_ms, p.flags, enrichment), item.unit_id.clone());
