@@ -10,6 +10,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
+use liandong_store::RoutePlanRow;
 use tokio::sync::broadcast;
 
 use crate::zones::TaggedPhone;
@@ -128,4 +129,13 @@ impl Hub {
 /// The message of a position event.
 pub fn position_message(seq: i64, report_json: &str) -> String {
     format!("{{\"type\":\"position\",\"seq\":{seq},\"data\":{report_json}}}")
+}
+
+/// A plan as JSON clients see it: the stored row with its plan body.
+pub fn plan_json(p: &RoutePlanRow) -> serde_json::Value {
+    let mut v = serde_json::to_value(p).unwrap_or_default();
+    if let Some(o) = v.as_object_mut() {
+        o.insert("plan".into(), serde_json::from_str(&p.plan).unwrap_or_default());
+    }
+    v
 }

@@ -12,6 +12,10 @@ use liandong_store::{AlertRow, AuditEntry};
 use crate::auth::Role;
 pub use crate::role::role_entitled;
 
+/// Watch-list ids of tagged persons: `tagged-{person_id}`. Who may see such an entry
+/// and its hits is decided here; the sequencer and the watch-list API name entries by it.
+pub const TAGGED_WATCH_PREFIX: &str = "tagged-";
+
 /// Whether `role` may see an alert meant for `roles`.
 pub fn sees_alert(role: Role, roles: &[String]) -> bool {
     role_entitled(role.as_str(), roles)
@@ -28,7 +32,7 @@ pub fn tagged_subject(a: &AlertRow) -> Option<String> {
     let watched = data
         .pointer("/watch/id")
         .and_then(serde_json::Value::as_str)
-        .is_some_and(|id| id.starts_with(crate::cameras::TAGGED_WATCH_PREFIX));
+        .is_some_and(|id| id.starts_with(TAGGED_WATCH_PREFIX));
     if a.rule == "tagged_zone" {
         if let Some(p) = data.pointer("/person/person_id").and_then(serde_json::Value::as_str) {
             return Some(p.to_owned());

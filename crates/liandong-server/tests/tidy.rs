@@ -17,13 +17,16 @@ const LAYERS: &[(&str, &[&str])] = &[
     // The crate root builds the application and the transport serves it.
     ("root", &["lib", "serve"]),
     // HTTP: handlers, the router, request extractors and the answers to errors.
-    ("http", &["routes", "acks", "cameras", "devices", "history", "incidents", "patrol", "reports", "tracks", "web"]),
+    (
+        "http",
+        &["routes", "acks", "cameras", "devices", "history", "incidents", "patrol", "reports", "tracks", "web", "ws"],
+    ),
     // Services: work a handler or a timer asks for that is more than one command.
     ("services", &["planning", "hotspots", "retention"]),
     // The single writer: numbers, commits and publishes every change.
-    ("sequencer", &["pipeline"]),
+    ("sequencer", &["sequencer"]),
     // The live feed and the registries the sequencer and the handlers read.
-    ("feed and registries", &["live", "zones", "scope", "maps", "metrics", "auth"]),
+    ("feed and registries", &["live", "zones", "scope", "travel", "maps", "metrics", "auth"]),
     // Vocabulary every layer uses.
     ("base", &["config", "error", "role", "time_fmt"]),
 ];
