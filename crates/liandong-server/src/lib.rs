@@ -8,10 +8,10 @@ pub mod cameras;
 pub mod config;
 pub mod devices;
 pub mod error;
+pub mod feed;
 pub mod history;
 pub mod hotspots;
 pub mod incidents;
-pub mod live;
 pub mod maps;
 pub mod metrics;
 pub mod patrol;
@@ -44,7 +44,7 @@ use liandong_store::Store;
 use crate::auth::Tokens;
 use crate::config::Config;
 use crate::devices::Registry;
-use crate::live::{Hub, SharedLive};
+use crate::feed::{Hub, SharedLive};
 use crate::metrics::Metrics;
 use crate::sequencer::{Ingest, Sequencer, SharedWatchlist};
 use liandong_core::alerts::Watchlist;
@@ -118,7 +118,7 @@ pub enum ServeError {
 async fn follow(
     mut listener: liandong_store::FeedListener,
     ingest: sequencer::Ingest,
-    live: live::SharedLive,
+    live: feed::SharedLive,
     registry_changed: Arc<tokio::sync::Notify>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {

@@ -17,7 +17,7 @@ use serde::Deserialize;
 
 use crate::auth::{bearer, require_user, Role};
 use crate::error::ApiError;
-use crate::live::plan_json;
+use crate::feed::plan_json;
 use crate::routes::read_json;
 use crate::sequencer::RouteCommand;
 use crate::time_fmt::now_ms;

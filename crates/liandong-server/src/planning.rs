@@ -19,9 +19,9 @@ use liandong_store::RoutePlanRow;
 
 use crate::auth::{require_user, Role};
 use crate::error::ApiError;
+use crate::feed::plan_json;
+use crate::feed::FeedEvent;
 use crate::hotspots::{analyse_recent, cell_json};
-use crate::live::plan_json;
-use crate::live::FeedEvent;
 use crate::sequencer::{Conflict, Refusal, RouteCommand};
 use crate::time_fmt::{now_ms, rfc3339_ms};
 use crate::travel::{map_teams, route_team};

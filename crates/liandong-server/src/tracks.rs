@@ -13,7 +13,7 @@ use liandong_core::track::{fuse, Sighting};
 
 use crate::auth::{require_user, Role};
 use crate::error::ApiError;
-use crate::sequencer::track_json;
+use crate::feed::track_json;
 use crate::time_fmt::now_ms;
 use crate::AppState;
 

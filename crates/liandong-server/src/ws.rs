@@ -25,7 +25,7 @@ use tokio::sync::{broadcast, watch};
 
 use crate::auth::{bearer, Role};
 use crate::error::ApiError;
-use crate::live::{position_message, FeedEvent, What};
+use crate::feed::{position_message, FeedEvent, What};
 use crate::sequencer::Item;
 use crate::time_fmt::now_ms;
 use crate::zones::TaggedPhone;
@@ -776,8 +776,7 @@ async fn replay_or_snapshot(
                 if let (true, Some(p)) = (admitted, &phone) {
                     audit.note(p, "replay");
                 }
-                let msg =
-                    admitted.then(|| Message::Text(position_message(r.seq, &crate::sequencer::report_json(r)).into()));
+                let msg = admitted.then(|| Message::Text(position_message(r.seq, &crate::feed::report_json(r)).into()));
                 (r.seq, msg)
             });
             let alerts = alerts.iter().map(|a| {

@@ -7,7 +7,7 @@ use liandong_store::AlertAckRow;
 
 use super::draft::Draft;
 use super::AlertAckCommand;
-use crate::live::FeedEvent;
+use crate::feed::FeedEvent;
 
 /// Adds the acknowledgement to the draft; returns it as it will be stored.
 pub(super) fn alert_ack(draft: &mut Draft, cmd: &AlertAckCommand) -> AlertAckRow {

@@ -8,7 +8,7 @@ use std::collections::HashSet;
 
 use liandong_core::alerts::{nearest_units, WatchEntry, WatchKind};
 use liandong_core::storm::StormVerdict;
-use liandong_core::track::{Sighting, Track};
+use liandong_core::track::Sighting;
 use liandong_core::Position;
 use liandong_ingest::isapi::EventKind;
 use liandong_store::{AuditEntry, CameraEventRow};
@@ -16,6 +16,7 @@ use liandong_store::{AuditEntry, CameraEventRow};
 use super::draft::{Draft, NewAlert};
 use super::memory::RuleMemory;
 use super::{CameraAck, CameraInfo, CameraItem, Known, UNIT_MAX_AGE_MS};
+use crate::feed::track_json;
 use crate::scope::TAGGED_WATCH_PREFIX;
 
 /// How many nearest units an alert names.
@@ -207,21 +208,4 @@ pub(super) fn storms_ended(draft: &mut Draft, memory: &mut RuleMemory, now_ms: i
 
 fn camera_json(cam: &CameraInfo) -> serde_json::Value {
     serde_json::json!({"id": cam.id, "name": cam.name, "kind": cam.kind, "lon": cam.position.lon(), "lat": cam.position.lat()})
-}
-
-/// A fused track as clients see it: a GeoJSON LineString's coordinates with the time
-/// and camera of each point, the last place, heading and speed.
-pub fn track_json(t: &Track) -> serde_json::Value {
-    let last = t.last();
-    serde_json::json!({
-        "coordinates": t.points.iter().map(|p| [p.position.lon(), p.position.lat()]).collect::<Vec<_>>(),
-        "times": t.points.iter().map(|p| crate::time_fmt::rfc3339_ms(p.time_ms)).collect::<Vec<_>>(),
-        "cameras": t.points.iter().map(|p| p.camera_id.as_str()).collect::<Vec<_>>(),
-        "last": {"camera_id": last.camera_id, "lon": last.position.lon(), "lat": last.position.lat(),
-                 "time": crate::time_fmt::rfc3339_ms(last.time_ms)},
-        "heading_deg": t.heading_deg.map(|h| (h * 10.0).round() / 10.0),
-        "heading": t.heading,
-        "speed_kmh": t.speed_kmh.map(|v| (v * 10.0).round() / 10.0),
-        "length_m": (t.length_m * 10.0).round() / 10.0,
-    })
 }

@@ -13,10 +13,10 @@ use liandong_store::{AlertAckRow, AlertRow, IncidentEventRow, PositionRow, Route
 
 use super::incidents::incident_state;
 use super::plans::corridors_of;
-use super::positions::report_json;
 use super::start::last_report;
 use super::Sequencer;
-use crate::live::{position_message, FeedEvent};
+use crate::feed::report_json;
+use crate::feed::{position_message, FeedEvent};
 
 /// An event another instance committed.
 enum Caught {

@@ -18,12 +18,12 @@ use super::handle::{fail, Acks, Job, Work};
 use super::incidents::incident_state;
 use super::memory::RuleMemory;
 use super::plans::corridors_of;
-use super::positions::report_json;
 use super::start::last_report;
 use super::{
     acks, cameras, clock, incidents, plans, positions, reports, DeviceLive, IncidentCommand, Known, Sequencer,
 };
-use crate::live::{position_message, FeedEvent};
+use crate::feed::report_json;
+use crate::feed::{position_message, FeedEvent};
 
 impl Sequencer {
     /// Numbers the jobs from the sequencer's next number, writes them under the write

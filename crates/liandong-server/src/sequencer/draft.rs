@@ -14,7 +14,7 @@ use liandong_store::{
 };
 
 use super::DeviceLive;
-use crate::live::FeedEvent;
+use crate::feed::FeedEvent;
 
 /// A batch being prepared.
 pub(super) struct Draft {

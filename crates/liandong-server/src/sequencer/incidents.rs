@@ -10,7 +10,7 @@ use liandong_store::{IncidentEventRow, IncidentRow};
 use super::draft::Draft;
 use super::handle::{Conflict, NotAllowed, Unknown};
 use super::{IncidentCommand, IncidentDone, Refusal};
-use crate::live::FeedEvent;
+use crate::feed::FeedEvent;
 
 /// An incident's state as the core knows it, from the text the store keeps (an
 /// `IncidentRow`'s or an `IncidentFacts`' `state`); none for a text the core does not

@@ -44,17 +44,16 @@ use liandong_core::{DeviceTrack, Enricher, Position};
 use liandong_store::{IncidentRow, RoutePlanRow, Store};
 use tokio::sync::mpsc;
 
-pub use cameras::{track_json, track_key, TRACK_REBUILD_MS};
+pub use cameras::{track_key, TRACK_REBUILD_MS};
 pub use handle::{
     Ack, AlertAckCommand, CameraAck, CameraInfo, CameraItem, Conflict, IncidentCommand, IncidentDone, Ingest, Item,
     NotAllowed, Refusal, RouteCommand, SubmitError, Unknown,
 };
 pub use incidents::{incident_state, state_text};
 pub use plans::ROUTE_ACK_S;
-pub use positions::report_json;
 pub use start::RuleInputs;
 
-use crate::live::{Hub, SharedLive};
+use crate::feed::{Hub, SharedLive};
 use crate::metrics::Metrics;
 use crate::travel::TeamTravel;
 use crate::zones::SharedZones;

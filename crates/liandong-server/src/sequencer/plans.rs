@@ -14,7 +14,7 @@ use liandong_store::{AlertRow, RouteEventRow, RoutePlanRow};
 use super::draft::Draft;
 use super::handle::{Conflict, NotAllowed, Unknown};
 use super::{Known, Refusal, RouteCommand, UNIT_MAX_AGE_MS};
-use crate::live::FeedEvent;
+use crate::feed::FeedEvent;
 
 /// How near a serious alert a team's member must be for the team to be diverted, and
 /// how long the diversion plans to stay at the place.

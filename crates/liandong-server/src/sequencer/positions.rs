@@ -1,7 +1,7 @@
 //! The rules on a device's position reports: the domain's per-device processing (jump
 //! filter, enrichment, fences), a repeat answered with the number it already has, a
 //! tagged person's zone rules, a patrol member's adherence to the team's plan, and
-//! units gone silent. Also the JSON of a committed report, as clients see it.
+//! units gone silent.
 
 use std::sync::Arc;
 
@@ -10,8 +10,6 @@ use liandong_core::jump::{flags, Fix};
 use liandong_core::{process, Position};
 use liandong_ingest::Report;
 use liandong_store::{AuditEntry, PositionRow};
-use serde::Serialize;
-use serde_json::value::RawValue;
 
 use super::draft::{Draft, NewAlert};
 use super::memory::RuleMemory;
@@ -234,62 +232,4 @@ fn datum_name(d: liandong_core::Datum) -> &'static str {
         liandong_core::Datum::Gcj02 => "gcj02",
         liandong_core::Datum::Bd09 => "bd09",
     }
-}
-
-/// A committed report as clients see it: the stored row, with its attribute and
-/// enrichment JSON embedded as they were stored.
-#[derive(Serialize)]
-struct ReportView<'a> {
-    seq: i64,
-    device_id: &'a str,
-    fix_time: String,
-    recv_ms: i64,
-    lon: f64,
-    lat: f64,
-    datum: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    speed_mps: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    course_deg: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    altitude_m: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    accuracy_m: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    battery_pct: Option<f64>,
-    flags: Vec<&'static str>,
-    attributes: &'a RawValue,
-    enrichment: &'a RawValue,
-}
-
-/// The JSON of a committed report, built from its stored row: at commit, and when the
-/// live state is rebuilt after a restart (one code path for both).
-pub fn report_json(row: &PositionRow) -> String {
-    // Both columns are only ever written from serialised JSON; an unreadable one is
-    // shown as an empty object rather than failing the whole report.
-    let empty = || serde_json::from_str::<&RawValue>("{}").ok();
-    let (Some(attributes), Some(enrichment)) = (
-        serde_json::from_str::<&RawValue>(&row.attributes).ok().or_else(empty),
-        serde_json::from_str::<&RawValue>(&row.enrichment).ok().or_else(empty),
-    ) else {
-        return "null".into();
-    };
-    let v = ReportView {
-        seq: row.seq,
-        device_id: &row.device_id,
-        fix_time: crate::time_fmt::rfc3339_ms(row.fix_ms),
-        recv_ms: row.recv_ms,
-        lon: row.lon,
-        lat: row.lat,
-        datum: row.datum,
-        speed_mps: row.speed_mps,
-        course_deg: row.course_deg,
-        altitude_m: row.altitude_m,
-        accuracy_m: row.accuracy_m,
-        battery_pct: row.battery_pct,
-        flags: flags::names(row.flags),
-        attributes,
-        enrichment,
-    };
-    serde_json::to_string(&v).unwrap_or_else(|_| "null".into())
 }

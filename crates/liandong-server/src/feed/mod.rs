@@ -10,7 +10,6 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use liandong_store::RoutePlanRow;
 use tokio::sync::broadcast;
 
 use crate::zones::TaggedPhone;
@@ -126,16 +125,6 @@ impl Hub {
     }
 }
 
-/// The message of a position event.
-pub fn position_message(seq: i64, report_json: &str) -> String {
-    format!("{{\"type\":\"position\",\"seq\":{seq},\"data\":{report_json}}}")
-}
+pub mod messages;
 
-/// A plan as JSON clients see it: the stored row with its plan body.
-pub fn plan_json(p: &RoutePlanRow) -> serde_json::Value {
-    let mut v = serde_json::to_value(p).unwrap_or_default();
-    if let Some(o) = v.as_object_mut() {
-        o.insert("plan".into(), serde_json::from_str(&p.plan).unwrap_or_default());
-    }
-    v
-}
+pub use messages::{plan_json, position_message, report_json, track_json};
