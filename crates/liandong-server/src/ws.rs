@@ -813,9 +813,13 @@ async fn replay_or_snapshot(
     }
     // What was not read is not behind the client either: it is caught up to the head.
     let sent = sent.max(head);
-    let done = format!("{{\"type\":\"replayed\",\"since\":{since},\"seq\":{sent}}}");
-    write(tx, vec![Message::Text(done.into())]).await?;
+    write(tx, vec![Message::Text(replayed_message(since, sent).into())]).await?;
     Ok(sent)
+}
+
+/// Tells a reconnecting client its replay from `since` is complete up to `seq`.
+fn replayed_message(since: i64, seq: i64) -> String {
+    format!("{{\"type\":\"replayed\",\"since\":{since},\"seq\":{seq}}}")
 }
 
 enum Reply {
@@ -825,6 +829,17 @@ enum Reply {
 
 fn error_reply(id: Option<&serde_json::Value>, field: &str, reason: &str) -> Reply {
     Reply::Text(serde_json::json!({"type": "error", "id": id, "field": field, "reason": reason}).to_string())
+}
+
+fn route_ack_reply(id: Option<&serde_json::Value>, row: &liandong_store::RoutePlanRow) -> Reply {
+    Reply::Text(
+        serde_json::json!({"type": "ack", "id": id, "plan_seq": row.plan_seq, "version": row.version, "status": row.status})
+            .to_string(),
+    )
+}
+
+fn position_ack_reply(id: Option<&serde_json::Value>, seq: Option<i64>) -> Reply {
+    Reply::Text(serde_json::json!({"type": "ack", "id": id, "seq": seq}).to_string())
 }
 
 async fn handle_client_message(s: &AppState, client: &mut Client, text: &str) -> Option<Reply> {
@@ -841,10 +856,7 @@ async fn handle_client_message(s: &AppState, client: &mut Client, text: &str) ->
                 return Some(error_reply(id.as_ref(), "team_id", "not this leader's team"));
             }
             match crate::patrol::acknowledge(s, team_id, version, actor).await {
-                Ok(row) => Some(Reply::Text(
-                    serde_json::json!({"type": "ack", "id": id, "plan_seq": row.plan_seq, "version": row.version, "status": row.status})
-                        .to_string(),
-                )),
+                Ok(row) => Some(route_ack_reply(id.as_ref(), &row)),
                 Err(e) => Some(error_reply(id.as_ref(), e.field.as_deref().unwrap_or("message"), &e.reason)),
             }
         }
@@ -892,9 +904,7 @@ async fn handle_client_message(s: &AppState, client: &mut Client, text: &str) ->
                 Err(e) => return Some(error_reply(id.as_ref(), e.field.as_deref().unwrap_or("message"), &e.reason)),
             };
             match s.ingest.submit(vec![Item { report, recv_ms: now, unit_id: unit }]).await {
-                Ok(acks) => Some(Reply::Text(
-                    serde_json::json!({"type": "ack", "id": id, "seq": acks.first().map(|a| a.seq)}).to_string(),
-                )),
+                Ok(acks) => Some(position_ack_reply(id.as_ref(), acks.first().map(|a| a.seq))),
                 Err(e) => Some(error_reply(id.as_ref(), "store", &e.to_string())),
             }
         }
@@ -926,6 +936,74 @@ mod tests {
         assert_eq!(seen, (0..100).map(|i| format!("d{i}")).collect::<Vec<_>>());
         let empty = snapshot_messages("resync", 7, ",\"reason\":\"resync\"", &[]);
         assert_eq!(empty.len(), 1);
+    }
+
+    fn reply_json(r: Reply) -> serde_json::Value {
+        let Reply::Text(t) = r else { panic!("a text reply") };
+        serde_json::from_str(&t).unwrap()
+    }
+
+    #[test]
+    fn the_replies_to_a_clients_messages_keep_their_fields_and_nulls() {
+        let id = serde_json::json!("m-7");
+        let row = liandong_store::RoutePlanRow {
+            plan_seq: 3,
+            team_id: "team-01".into(),
+            version: 2,
+            kind: "plan".into(),
+            reason: String::new(),
+            created_ms: 0,
+            created_by: "op".into(),
+            plan: "{}".into(),
+            lon: 107.2,
+            lat: 30.7,
+            status: "acknowledged".into(),
+            acked_ms: Some(1),
+            acked_by: Some("lead".into()),
+            escalation: "none".into(),
+        };
+        let rows = [
+            (
+                error_reply(Some(&id), "team_id", "not this leader's team"),
+                serde_json::json!({"type": "error", "id": "m-7", "field": "team_id", "reason": "not this leader's team"}),
+            ),
+            (
+                error_reply(None, "message", "not a known message"),
+                serde_json::json!({"type": "error", "id": null, "field": "message", "reason": "not a known message"}),
+            ),
+            (
+                route_ack_reply(Some(&id), &row),
+                serde_json::json!({"type": "ack", "id": "m-7", "plan_seq": 3, "version": 2, "status": "acknowledged"}),
+            ),
+            (position_ack_reply(Some(&id), Some(12)), serde_json::json!({"type": "ack", "id": "m-7", "seq": 12})),
+            (position_ack_reply(None, None), serde_json::json!({"type": "ack", "id": null, "seq": null})),
+        ];
+        for (reply, expected) in rows {
+            assert_eq!(reply_json(reply), expected);
+        }
+        let replayed: serde_json::Value = serde_json::from_str(&replayed_message(10, 25)).unwrap();
+        assert_eq!(replayed, serde_json::json!({"type": "replayed", "since": 10, "seq": 25}));
+    }
+
+    #[test]
+    fn a_snapshot_part_names_its_kind_sequence_reason_part_and_devices() {
+        let devices: Vec<Arc<str>> = vec![Arc::from(r#"{"device_id":"d1"}"#), Arc::from(r#"{"device_id":"d2"}"#)];
+        let text = |m: &Message| match m {
+            Message::Text(t) => serde_json::from_str::<serde_json::Value>(t.as_str()).unwrap(),
+            _ => panic!("text"),
+        };
+        let first = snapshot_messages("snapshot", 9, "", &devices);
+        assert_eq!(
+            text(&first[0]),
+            serde_json::json!({"type": "snapshot", "seq": 9, "part": 1, "parts": 1,
+                               "devices": [{"device_id": "d1"}, {"device_id": "d2"}]})
+        );
+        let resync = snapshot_messages("resync", 9, ",\"reason\":\"resync\"", &devices[..1]);
+        assert_eq!(
+            text(&resync[0]),
+            serde_json::json!({"type": "resync", "seq": 9, "reason": "resync", "part": 1, "parts": 1,
+                               "devices": [{"device_id": "d1"}]})
+        );
     }
 
     #[test]

@@ -95,3 +95,105 @@ pub fn track_json(t: &Track) -> serde_json::Value {
         "length_m": (t.length_m * 10.0).round() / 10.0,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use liandong_core::track::Sighting;
+    use liandong_core::Position;
+    use serde_json::{json, Value};
+
+    use super::*;
+    use crate::time_fmt::rfc3339_ms;
+
+    const T0: i64 = 1_767_225_600_000;
+
+    fn row() -> PositionRow {
+        PositionRow {
+            seq: 5,
+            device_id: "dev-1".into(),
+            fix_ms: T0,
+            recv_ms: T0 + 900,
+            lon: 107.2,
+            lat: 30.7,
+            datum: "gcj02",
+            speed_mps: Some(3.5),
+            course_deg: None,
+            altitude_m: Some(310.0),
+            accuracy_m: None,
+            battery_pct: Some(80.0),
+            flags: flags::JUMP | flags::POOR_ACCURACY,
+            attributes: r#"{"ignition":true}"#.into(),
+            enrichment: r#"{"in_county":true,"township":{"id":"t1","name":"Zhuyang"}}"#.into(),
+        }
+    }
+
+    #[test]
+    fn a_position_message_carries_the_report_with_its_stored_attributes_and_enrichment() {
+        let message: Value = serde_json::from_str(&position_message(5, &report_json(&row()))).unwrap();
+        assert_eq!(
+            message,
+            json!({"type": "position", "seq": 5, "data": {
+                "seq": 5, "device_id": "dev-1", "fix_time": rfc3339_ms(T0), "recv_ms": T0 + 900,
+                "lon": 107.2, "lat": 30.7, "datum": "gcj02", "speed_mps": 3.5, "altitude_m": 310.0,
+                "battery_pct": 80.0, "flags": ["jump", "poor_accuracy"], "attributes": {"ignition": true},
+                "enrichment": {"in_county": true, "township": {"id": "t1", "name": "Zhuyang"}},
+            }})
+        );
+    }
+
+    #[test]
+    fn a_report_with_unreadable_stored_json_shows_empty_objects() {
+        let bad = PositionRow { attributes: "{not json".into(), enrichment: String::new(), ..row() };
+        let v: Value = serde_json::from_str(&report_json(&bad)).unwrap();
+        assert_eq!((&v["attributes"], &v["enrichment"]), (&json!({}), &json!({})));
+    }
+
+    #[test]
+    fn a_plan_is_its_row_with_the_plan_body_as_json() {
+        let row = RoutePlanRow {
+            plan_seq: 3,
+            team_id: "team-01".into(),
+            version: 2,
+            kind: "plan".into(),
+            reason: "r".into(),
+            created_ms: T0,
+            created_by: "op".into(),
+            plan: r#"{"waypoints":[{"id":"cp-1"}]}"#.into(),
+            lon: 107.2,
+            lat: 30.7,
+            status: "acknowledged".into(),
+            acked_ms: Some(T0 + 1),
+            acked_by: Some("lead".into()),
+            escalation: "none".into(),
+        };
+        let expected = json!({"plan_seq": 3, "team_id": "team-01", "version": 2, "kind": "plan", "reason": "r",
+            "created_ms": T0, "created_by": "op", "plan": {"waypoints": [{"id": "cp-1"}]}, "lon": 107.2, "lat": 30.7,
+            "status": "acknowledged", "acked_ms": T0 + 1, "acked_by": "lead", "escalation": "none"});
+        assert_eq!(serde_json::to_value(plan_json(&row)).unwrap(), expected);
+        let unreadable = RoutePlanRow { plan: "{".into(), ..row };
+        assert_eq!(serde_json::to_value(plan_json(&unreadable)).unwrap()["plan"], Value::Null);
+    }
+
+    #[test]
+    fn a_track_carries_its_line_times_cameras_last_place_heading_and_speed() {
+        let sighting = |camera: &str, lon: f64, time_ms: i64| Sighting {
+            time_ms,
+            camera_id: camera.into(),
+            position: Position::new(lon, 30.7).unwrap(),
+        };
+        let track = Track {
+            points: vec![sighting("cam-1", 107.2, T0), sighting("cam-2", 107.21, T0 + 60_000)],
+            heading_deg: Some(89.987_6),
+            heading: Some("E"),
+            speed_kmh: Some(57.345),
+            length_m: 956.789,
+        };
+        assert_eq!(
+            serde_json::to_value(track_json(&track)).unwrap(),
+            json!({"coordinates": [[107.2, 30.7], [107.21, 30.7]], "times": [rfc3339_ms(T0), rfc3339_ms(T0 + 60_000)],
+                   "cameras": ["cam-1", "cam-2"],
+                   "last": {"camera_id": "cam-2", "lon": 107.21, "lat": 30.7, "time": rfc3339_ms(T0 + 60_000)},
+                   "heading_deg": 90.0, "heading": "E", "speed_kmh": 57.3, "length_m": 956.8})
+        );
+    }
+}

@@ -33,6 +33,8 @@ mod plans;
 mod positions;
 mod reports;
 mod start;
+#[cfg(test)]
+mod wire_tests;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};

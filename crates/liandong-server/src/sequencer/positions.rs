@@ -182,7 +182,7 @@ pub(super) fn adherence_check(draft: &mut Draft, memory: &mut RuleMemory, known:
 }
 
 /// The alert an adherence event is for operators (rule, priority, detail), if any.
-fn adherence_alert(e: AdherenceEvent) -> Option<(&'static str, i64, serde_json::Value)> {
+pub(super) fn adherence_alert(e: AdherenceEvent) -> Option<(&'static str, i64, serde_json::Value)> {
     Some(match e {
         AdherenceEvent::OffRoute { since_ms, distance_m, .. } => (
             "route_off",

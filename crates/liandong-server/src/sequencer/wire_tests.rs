@@ -1,0 +1,421 @@
+//! The feed messages the rules publish, as their clients read them: each test runs a
+//! rule on a fixed input and compares the parsed message with the JSON clients were
+//! sent when the messages were still built with `json!` (key order aside, which JSON
+//! readers ignore). A field renamed, moved or turned from `null` into absent fails here.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use liandong_core::incident::Action;
+use liandong_core::storm::StormGuard;
+use liandong_core::{CountyMap, Enricher, Position};
+use liandong_store::{AlertRow, GridReport};
+use serde_json::{json, Value};
+
+use super::draft::{Draft, Publish};
+use super::memory::RuleMemory;
+use super::{AlertAckCommand, CameraInfo, CameraItem, IncidentCommand, Known, RouteCommand};
+use crate::time_fmt::rfc3339_ms;
+
+const T0: i64 = 1_767_225_600_000;
+
+fn draft(seq: i64) -> Draft {
+    Draft::new(Arc::new(Enricher::new(&CountyMap::default())), seq, HashMap::new(), HashMap::new())
+}
+
+fn at() -> Position {
+    Position::new(107.2, 30.7).unwrap()
+}
+
+/// The place an empty map gives every alert, as clients read it.
+fn no_place() -> Value {
+    json!({"in_county": false, "township": null, "grid": null, "post": null, "nearest_posts": [],
+           "fences_inside": [], "fence_events": []})
+}
+
+/// Every message the draft would publish, parsed, in order (positions left out).
+fn published(d: Draft) -> Vec<Value> {
+    let (_, _, _, publish) = d.into_parts();
+    publish
+        .into_iter()
+        .filter_map(|p| match p {
+            Publish::Event(e) => Some(serde_json::from_str(&e.message).unwrap()),
+            Publish::Position(_) => None,
+        })
+        .collect()
+}
+
+/// What the sequencer knows on an empty map: one watched plate, and unit `dev-1`'s
+/// last trusted fix 250 m east of [`at`], heard at `T0`.
+fn known() -> Known {
+    let map = CountyMap::default();
+    let roads = || Arc::new(liandong_core::road::RoadGraph::from_roads(&[], &Default::default()));
+    let watch = liandong_core::alerts::WatchEntry {
+        id: "w-1".into(),
+        kind: liandong_core::alerts::WatchKind::Plate,
+        value: "川S12345".into(),
+        reason: "stolen".into(),
+        priority: 2,
+        valid_from_ms: None,
+        valid_to_ms: None,
+        roles: vec!["operator".into()],
+    };
+    let unit_at = Position::new(107.202_6, 30.7).unwrap();
+    let track = liandong_core::DeviceTrack {
+        last_trusted: Some(liandong_core::jump::Fix { position: unit_at, time_ms: T0 }),
+        ..Default::default()
+    };
+    Known {
+        enricher: Arc::new(Enricher::new(&map)),
+        filter: Default::default(),
+        watchlist: Arc::new(std::sync::RwLock::new(liandong_core::alerts::Watchlist::new([watch]))),
+        zones: Default::default(),
+        travel: Arc::new(crate::travel::TeamTravel::new(&map, roads(), roads())),
+        stale_unit_ms: 600_000,
+        live: Default::default(),
+        tracks: HashMap::from([("dev-1".to_owned(), (track, 1))]),
+        last_heard: HashMap::from([("dev-1".to_owned(), (T0, unit_at))]),
+        incidents: HashMap::new(),
+        units: HashMap::new(),
+        route_heads: HashMap::new(),
+        corridors: HashMap::new(),
+    }
+}
+
+fn memory() -> RuleMemory {
+    RuleMemory {
+        dedup: liandong_core::alerts::Dedup::new(60),
+        storms: StormGuard::new(300_000, 2),
+        sightings: liandong_core::track::TrackBook::new(4, 6 * 3_600_000, 10),
+        zone_breaks: Default::default(),
+        stale: Default::default(),
+        adherence: HashMap::new(),
+        cameras: HashMap::new(),
+    }
+}
+
+/// A plate read by camera `cam-1` at [`at`].
+fn plate_read(plate: &str, time_ms: i64) -> CameraItem {
+    let event = liandong_ingest::isapi::CameraEvent {
+        event_type: "ANPR".into(),
+        kind: liandong_ingest::isapi::EventKind::Anpr,
+        state_active: true,
+        active_post_count: Some(1),
+        time_ms: Some(time_ms),
+        camera: Default::default(),
+        plate: Some(liandong_ingest::isapi::PlateRead {
+            raw: plate.into(),
+            normalized: Some(plate.into()),
+            color: None,
+            vehicle_type: None,
+            direction: None,
+            confidence: None,
+            lane: None,
+            vehicle_color: None,
+            vehicle_brand: None,
+        }),
+        face: None,
+        description: None,
+        images: Vec::new(),
+    };
+    let camera = CameraInfo { id: "cam-1".into(), name: "North gate".into(), kind: "anpr".into(), position: at() };
+    CameraItem { event, camera: Arc::new(camera), recv_ms: time_ms, images: vec!["/api/v1/images/9.jpg".into()] }
+}
+
+fn camera_json() -> Value {
+    json!({"id": "cam-1", "name": "North gate", "kind": "anpr", "lon": 107.2, "lat": 30.7})
+}
+
+fn parsed(text: &str) -> Value {
+    serde_json::from_str(text).unwrap()
+}
+
+#[test]
+fn a_grid_reports_alert_carries_the_alert_fields_and_the_report() {
+    let mut d = draft(100);
+    let report = GridReport {
+        report_id: 0,
+        reporter: "gm-1".into(),
+        category: "dispute".into(),
+        text: "noise at night".into(),
+        lon: 107.2,
+        lat: 30.7,
+        time_ms: T0,
+        recv_ms: T0 + 5_000,
+        enrichment: Value::Null,
+        photos: 1,
+        status: "new".into(),
+        photo_urls: vec!["/api/v1/images/1.jpg".into()],
+    };
+    assert_eq!(super::reports::report(&mut d, &report, at()), 100);
+    let expected = json!({"type": "alert", "seq": 100, "data": {
+        "seq": 100, "rule": "grid_report", "priority": 3, "time": rfc3339_ms(T0 + 5_000),
+        "lon": 107.2, "lat": 30.7, "place": no_place(),
+        "report": {"report_id": 100, "category": "dispute", "text": "noise at night", "reporter": "gm-1",
+                   "reported": rfc3339_ms(T0), "photos": ["/api/v1/images/1.jpg"], "mediation_case_id": 100},
+    }});
+    assert_eq!(parsed(&d.rows.alerts[0].payload), expected, "as stored");
+    assert_eq!(published(d), [expected], "as published");
+}
+
+#[test]
+fn a_grid_report_other_than_a_dispute_has_no_mediation_case() {
+    let mut d = draft(7);
+    let report = GridReport {
+        report_id: 0,
+        reporter: "gm-1".into(),
+        category: "fire".into(),
+        text: "smoke".into(),
+        lon: 107.2,
+        lat: 30.7,
+        time_ms: T0,
+        recv_ms: T0,
+        enrichment: Value::Null,
+        photos: 0,
+        status: "new".into(),
+        photo_urls: Vec::new(),
+    };
+    super::reports::report(&mut d, &report, at());
+    let v = parsed(&d.rows.alerts[0].payload);
+    assert_eq!(v["data"]["report"]["mediation_case_id"], Value::Null);
+    assert!(v["data"]["report"].as_object().unwrap().contains_key("mediation_case_id"), "null, not absent");
+    assert_eq!(v["data"]["priority"], 1);
+}
+
+#[test]
+fn an_alert_acknowledgement_names_the_alert_its_rule_priority_actor_and_note() {
+    let mut d = draft(50);
+    let alert = AlertRow {
+        seq: 42,
+        rule: "watchlist_plate".into(),
+        priority: 2,
+        camera_id: Some("cam-1".into()),
+        event_seq: Some(41),
+        time_ms: T0,
+        lon: 107.2,
+        lat: 30.7,
+        roles: vec!["operator".into()],
+        payload: "{}".into(),
+        township: None,
+    };
+    let cmd = AlertAckCommand { alert, actor: "op-li".into(), note: "seen".into(), now_ms: T0 + 1_000 };
+    super::acks::alert_ack(&mut d, &cmd);
+    let expected = json!({"type": "alert_ack", "seq": 50, "data": {
+        "alert_seq": 42, "rule": "watchlist_plate", "priority": 2, "by": "op-li", "at": rfc3339_ms(T0 + 1_000),
+        "note": "seen",
+    }});
+    assert_eq!(parsed(&d.rows.alert_acks[0].payload), expected, "as stored");
+    assert_eq!(published(d), [expected], "as published");
+}
+
+#[test]
+fn an_incident_message_carries_the_whole_incident_and_the_step() {
+    let mut d = draft(10);
+    let create = IncidentCommand::Create {
+        title: "fight".into(),
+        kind: "dispute".into(),
+        priority: 2,
+        position: at(),
+        alert_seq: Some(9),
+        actor: "op-li".into(),
+        now_ms: T0,
+    };
+    super::incidents::incident_command(&mut d, &create).unwrap();
+    let dispatch = IncidentCommand::Act {
+        incident_id: 10,
+        action: Action::Dispatch,
+        actor: "op-li".into(),
+        actor_device: None,
+        assign: Some(("dev-1".into(), Some("team-01".into()))),
+        note: "go".into(),
+        now_ms: T0 + 2_000,
+    };
+    super::incidents::incident_command(&mut d, &dispatch).unwrap();
+    let incident = |state: &str, since_ms: i64, device: Value, unit: Value| {
+        json!({"incident_id": 10, "title": "fight", "priority": 2, "state": state, "lon": 107.2, "lat": 30.7,
+               "alert_seq": 9, "assigned_device": device, "assigned_unit": unit, "created_ms": T0,
+               "state_since_ms": since_ms, "escalation": "none", "kind": "dispute", "township": null})
+    };
+    let expected = [
+        json!({"type": "incident", "seq": 10, "data": {
+            "incident": incident("new", T0, Value::Null, Value::Null),
+            "event": {"seq": 10, "action": "create", "from": null, "to": "new", "actor": "op-li", "note": "",
+                      "time": rfc3339_ms(T0)},
+        }}),
+        json!({"type": "incident", "seq": 11, "data": {
+            "incident": incident("dispatched", T0 + 2_000, json!("dev-1"), json!("team-01")),
+            "event": {"seq": 11, "action": "dispatch", "from": "new", "to": "dispatched", "actor": "op-li",
+                      "note": "go", "time": rfc3339_ms(T0 + 2_000)},
+        }}),
+    ];
+    let stored: Vec<Value> = d.rows.incident_events.iter().map(|e| parsed(&e.payload)).collect();
+    assert_eq!(stored, expected, "as stored");
+    assert_eq!(published(d), expected, "as published");
+}
+
+#[test]
+fn a_route_message_carries_the_plan_row_with_its_body_and_the_event() {
+    let mut d = draft(20);
+    let plan = json!({"geometry": {"type": "LineString", "coordinates": [[107.2, 30.7], [107.21, 30.7]]},
+                      "waypoints": [{"id": "cp-1", "name": "post", "dwell_s": 60}]});
+    let push = RouteCommand::Push {
+        team_id: "team-01".into(),
+        kind: "plan".into(),
+        reason: "hotspots".into(),
+        plan: plan.clone(),
+        anchor: at(),
+        actor: "op-li".into(),
+        now_ms: T0,
+        unless_same_stops: false,
+    };
+    super::plans::route_command(&mut d, &push).unwrap();
+    let expected = json!({"type": "route", "seq": 20, "data": {
+        "plan": {"plan_seq": 20, "team_id": "team-01", "version": 1, "kind": "plan", "reason": "hotspots",
+                 "created_ms": T0, "created_by": "op-li", "plan": plan, "lon": 107.2, "lat": 30.7,
+                 "status": "pending", "acked_ms": null, "acked_by": null, "escalation": "none"},
+        "event": {"seq": 20, "action": "push", "actor": "op-li", "note": "hotspots", "time": rfc3339_ms(T0)},
+    }});
+    assert_eq!(parsed(&d.rows.route_events[0].payload), expected, "as stored");
+    assert_eq!(published(d), [expected], "as published");
+}
+
+#[test]
+fn a_storms_end_tells_the_camera_and_how_many_alerts_it_held_back() {
+    let mut memory = memory();
+    let camera = CameraInfo { id: "cam-1".into(), name: "North gate".into(), kind: "anpr".into(), position: at() };
+    memory.cameras.insert("cam-1".into(), Arc::new(camera));
+    for t in [0, 1_000, 2_000, 3_000] {
+        memory.storms.check("cam-1", T0 + t);
+    }
+    let mut d = draft(30);
+    let now = T0 + 3_000 + 400_000;
+    super::cameras::storms_ended(&mut d, &mut memory, now);
+    let expected = json!({"type": "alert", "seq": 30, "data": {
+        "seq": 30, "rule": "camera_storm_end", "priority": 4, "time": rfc3339_ms(now), "lon": 107.2, "lat": 30.7,
+        "place": no_place(),
+        "camera": camera_json(),
+        "storm": {"began": rfc3339_ms(T0 + 2_000), "last": rfc3339_ms(T0 + 3_000), "suppressed": 2, "ended": true},
+    }});
+    assert_eq!(published(d), [expected]);
+}
+
+#[test]
+fn a_watched_plates_alert_carries_the_camera_the_read_the_watch_entry_the_nearest_units_and_the_track() {
+    let (known, mut memory, mut d) = (known(), memory(), draft(60));
+    let item = plate_read("川S12345", T0 + 60_000);
+    let ack = super::cameras::camera(&mut d, &mut memory, &known, &item);
+    assert_eq!((ack.seq, ack.alert_seq), (60, Some(61)));
+    let event = serde_json::to_value(&item.event).unwrap();
+    assert_eq!(parsed(&d.rows.camera_events[0].payload), json!({"event": event, "images": ["/api/v1/images/9.jpg"]}));
+    let expected = json!({"type": "alert", "seq": 61, "data": {
+        "seq": 61, "rule": "watchlist_plate", "priority": 2, "time": rfc3339_ms(T0 + 60_000),
+        "lon": 107.2, "lat": 30.7, "place": no_place(),
+        "camera": camera_json(),
+        "read": {"kind": "plate", "value": "川S12345", "event_seq": 60, "event": event},
+        "images": ["/api/v1/images/9.jpg"],
+        "watch": {"id": "w-1", "reason": "stolen"},
+        "nearest_units": [{"device_id": "dev-1", "distance_m": 248.6}],
+        "track": {"coordinates": [[107.2, 30.7]], "times": [rfc3339_ms(T0 + 60_000)], "cameras": ["cam-1"],
+                  "last": {"camera_id": "cam-1", "lon": 107.2, "lat": 30.7, "time": rfc3339_ms(T0 + 60_000)},
+                  "heading_deg": null, "heading": null, "speed_kmh": null, "length_m": 0.0},
+    }});
+    assert_eq!(parsed(&d.rows.alerts[0].payload), expected, "as stored");
+    assert_eq!(published(d), [expected], "as published");
+}
+
+#[test]
+fn a_camera_storm_raises_one_storm_alert_that_says_what_is_held_back() {
+    let (known, mut memory, mut d) = (known(), memory(), draft(70));
+    for (i, plate) in ["川S12345", "川S12345", "川S12345"].iter().enumerate() {
+        // Each read is a new sighting: the de-duplication window is passed each time.
+        super::cameras::camera(&mut d, &mut memory, &known, &plate_read(plate, T0 + i as i64 * 61_000));
+    }
+    let storm = d.rows.alerts.iter().find(|a| a.rule == "camera_storm").expect("a storm alert");
+    let v = parsed(&storm.payload);
+    let seq = storm.seq;
+    assert_eq!(
+        v,
+        json!({"type": "alert", "seq": seq, "data": {
+            "seq": seq, "rule": "camera_storm", "priority": 2, "time": rfc3339_ms(T0 + 122_000),
+            "lon": 107.2, "lat": 30.7, "place": no_place(), "camera": camera_json(),
+            "storm": {"alerts_in_window": 3,
+                      "note": "further alerts from this camera are held back (priority 1 still passes); every read is stored"},
+        }})
+    );
+}
+
+#[test]
+fn a_stale_units_alert_says_when_it_was_last_heard_and_for_how_long_it_is_silent() {
+    let (known, mut memory, mut d) = (known(), memory(), draft(80));
+    let now = T0 + 25 * 60_000 + 5_000;
+    super::positions::stale_units(&mut d, &mut memory, &known, now);
+    let expected = json!({"type": "alert", "seq": 80, "data": {
+        "seq": 80, "rule": "stale_unit", "priority": 3, "time": rfc3339_ms(now), "lon": 107.2026, "lat": 30.7,
+        "place": no_place(), "device_id": "dev-1", "last_heard": rfc3339_ms(T0), "silent_min": 25,
+    }});
+    assert_eq!(published(d), [expected]);
+}
+
+#[test]
+fn an_adherence_alert_names_the_member_the_team_the_plan_version_and_what_happened() {
+    let mut known = known();
+    let checkpoint = liandong_core::adherence::PlannedCheckpoint {
+        position: at(),
+        radius_m: 50.0,
+        min_dwell_s: 0.0,
+        planned_arrival_ms: T0,
+    };
+    let line = [at(), Position::new(107.21, 30.7).unwrap()];
+    let corridor = liandong_core::adherence::Corridor::new(&line, vec![checkpoint], None, &Default::default()).unwrap();
+    known.corridors.insert("team-01".into(), (5, Arc::new(corridor)));
+    let (mut memory, mut d) = (memory(), draft(90));
+    let now = T0 + 3_600_000;
+    let member = super::positions::Member { device_id: "dev-1", team_id: "team-01", fix: None, now_ms: now };
+    super::positions::adherence_check(&mut d, &mut memory, &known, member);
+    let messages = published(d);
+    assert!(!messages.is_empty(), "the checkpoint an hour late raises an alert");
+    let data = &messages[0]["data"];
+    let rule = data["rule"].as_str().unwrap();
+    let adherence = match rule {
+        "checkpoint_late" => json!({"checkpoint": 0, "deadline": data["adherence"]["deadline"]}),
+        "checkpoint_skipped" => json!({"checkpoint": 0}),
+        other => panic!("unexpected rule {other}"),
+    };
+    assert_eq!(
+        messages[0],
+        json!({"type": "alert", "seq": 90, "data": {
+            "seq": 90, "rule": rule, "priority": 3, "time": rfc3339_ms(now), "lon": 107.2026, "lat": 30.7,
+            "place": no_place(), "device_id": "dev-1", "team_id": "team-01", "plan_version": null,
+            "adherence": adherence,
+        }})
+    );
+}
+
+/// The adherence events that are alerts, one row each: the rule, its priority and the
+/// `adherence` object clients are sent.
+#[test]
+fn each_adherence_event_is_an_alert_with_its_own_detail() {
+    use liandong_core::adherence::AdherenceEvent as E;
+    let rows = [
+        (
+            E::OffRoute { since_ms: T0, at_ms: T0 + 1, distance_m: 123.4 },
+            Some(("route_off", 3, json!({"since": rfc3339_ms(T0), "distance_m": 123.0}))),
+        ),
+        (
+            E::BackOnRoute { since_ms: T0, at_ms: T0 + 1, distance_m: 7.6 },
+            Some(("route_back", 4, json!({"distance_m": 8.0}))),
+        ),
+        (
+            E::CheckpointLate { checkpoint: 2, deadline_ms: T0 },
+            Some(("checkpoint_late", 3, json!({"checkpoint": 2, "deadline": rfc3339_ms(T0)}))),
+        ),
+        (E::CheckpointSkipped { checkpoint: 1, at_ms: T0 }, Some(("checkpoint_skipped", 3, json!({"checkpoint": 1})))),
+        (E::CheckpointVisited { checkpoint: 1, arrived_ms: T0, at_ms: T0, was_late: false }, None),
+        (E::CheckpointDeparted { checkpoint: 1, arrived_ms: T0, departed_ms: T0 }, None),
+    ];
+    for (event, expected) in rows {
+        let got = super::positions::adherence_alert(event)
+            .map(|(rule, priority, detail)| (rule, priority, serde_json::to_value(detail).unwrap()));
+        assert_eq!(got, expected, "{event:?}");
+    }
+}
