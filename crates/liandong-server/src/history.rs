@@ -120,7 +120,7 @@ pub async fn positions_at(State(s): State<Arc<AppState>>, headers: HeaderMap, ur
                 serde_json::json!({
                     "type": "Feature",
                     "geometry": {"type": "Point", "coordinates": [r.lon, r.lat]},
-                    "properties": raw(&report_json(r)),
+                    "properties": report_json(r),
                 })
             })
             .collect()

@@ -17,6 +17,7 @@ use serde::Deserialize;
 
 use crate::auth::{bearer, require_user, Role};
 use crate::error::ApiError;
+use crate::feed::messages::PlanView;
 use crate::feed::plan_json;
 use crate::routes::read_json;
 use crate::sequencer::RouteCommand;
@@ -162,7 +163,7 @@ pub async fn list(
     team_reader(&s, &headers, &uri, &team_id)?;
     check_team(&s, &team_id)?;
     let plans = s.store.route_plans(Some(&team_id), 100).await.map_err(|e| ApiError::unavailable(&e))?;
-    let plans: Vec<serde_json::Value> = plans.iter().map(plan_json).collect();
+    let plans: Vec<PlanView<'_>> = plans.iter().map(plan_json).collect();
     Ok(Json(serde_json::json!({"team_id": team_id, "plans": plans})).into_response())
 }
 
@@ -172,7 +173,7 @@ pub async fn heads(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri)
     require_user(&s.tokens, &headers, uri.query(), &[Role::Operator, Role::Admin])?;
     let plans = s.store.route_plan_heads().await.map_err(|e| ApiError::unavailable(&e))?;
     let pending = plans.iter().filter(|p| p.status == "pending").count();
-    let plans: Vec<serde_json::Value> = plans.iter().map(plan_json).collect();
+    let plans: Vec<PlanView<'_>> = plans.iter().map(plan_json).collect();
     Ok(Json(serde_json::json!({"pending": pending, "plans": plans})).into_response())
 }
 

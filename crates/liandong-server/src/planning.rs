@@ -19,8 +19,9 @@ use liandong_store::RoutePlanRow;
 
 use crate::auth::{require_user, Role};
 use crate::error::ApiError;
+use crate::feed::messages::{FeatureCollection, HotspotsNotice};
 use crate::feed::plan_json;
-use crate::feed::FeedEvent;
+use crate::feed::{FeedEvent, FeedMessage};
 use crate::hotspots::{analyse_recent, cell_json};
 use crate::sequencer::{Conflict, Refusal, RouteCommand};
 use crate::time_fmt::{now_ms, rfc3339_ms};
@@ -279,17 +280,16 @@ pub async fn run(s: &Arc<AppState>, trigger: &str) -> Result<serde_json::Value, 
     let label = spots.bands().get(band).map(|b| b.label()).unwrap_or_default();
     let top: Vec<serde_json::Value> =
         spots.top(band, FEED_TOP_CELLS).iter().map(|c| cell_json(c, label.clone())).collect();
-    let notice = serde_json::json!({
-        "type": "hotspots",
-        "analysed_at": rfc3339_ms(now),
-        "days": cfg.days,
-        "events": analysis.events,
-        "band": band,
-        "band_label": label,
-        "top": {"type": "FeatureCollection", "features": top},
-        "publicity_focus": analysis.publicity,
+    let notice = FeedMessage::Hotspots(HotspotsNotice {
+        analysed_at: rfc3339_ms(now),
+        days: cfg.days,
+        events: analysis.events,
+        band,
+        band_label: &label,
+        top: FeatureCollection::new(&top),
+        publicity_focus: &analysis.publicity,
     });
-    s.hub.publish(FeedEvent::notice(Arc::from(notice.to_string())));
+    s.hub.publish(FeedEvent::notice(Arc::from(notice.to_json())));
     *s.hotspot_layer.write().unwrap_or_else(|e| e.into_inner()) = Some(hotspot_layer(&spots, cfg.days, now));
 
     let heads = s.store.route_plan_heads().await.map_err(|e| ApiError::unavailable(&e))?;

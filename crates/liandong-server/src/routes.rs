@@ -391,14 +391,10 @@ struct DeviceView<'a> {
 /// tagged phone listed is an audited read.
 pub async fn list_devices(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
     let user = require_user(&s.tokens, &headers, uri.query(), &[Role::Admin, Role::Operator, Role::Partner])?;
-    let last: Vec<(String, Arc<str>)> = {
+    let raw: std::collections::HashMap<String, Arc<RawValue>> = {
         let live = s.live.read().unwrap_or_else(|e| e.into_inner());
         live.devices.iter().map(|(id, d)| (id.clone(), d.json.clone())).collect()
     };
-    let raw: std::collections::HashMap<&str, Box<RawValue>> = last
-        .iter()
-        .filter_map(|(id, json)| Some((id.as_str(), RawValue::from_string(json.to_string()).ok()?)))
-        .collect();
     let mut audit = Vec::new();
     let now = now_ms();
     let body = {
@@ -414,7 +410,7 @@ pub async fn list_devices(State(s): State<Arc<AppState>>, headers: HeaderMap, ur
                 audit.extend(read.flatten());
                 seen
             })
-            .map(|d| DeviceView { device: d, last: raw.get(d.device_id.as_str()).map(|b| &**b) })
+            .map(|d| DeviceView { device: d, last: raw.get(d.device_id.as_str()).map(|j| &**j) })
             .collect();
         list.sort_by(|a, b| a.device.device_id.cmp(&b.device.device_id));
         serde_json::to_vec(&serde_json::json!({ "devices": list })).map_err(|e| ApiError::internal(&e))?

@@ -88,7 +88,7 @@ pub async fn get_track(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: 
             .collect()
     };
     let Some(track) = fuse(sightings) else { return Err(unseen()) };
-    let mut properties = track_json(&track);
+    let mut properties = serde_json::to_value(track_json(&track)).unwrap_or_default();
     let coordinates = properties.as_object_mut().and_then(|p| p.remove("coordinates")).unwrap_or_default();
     let geometry = if track.points.len() == 1 {
         serde_json::json!({"type": "Point", "coordinates": coordinates[0]})

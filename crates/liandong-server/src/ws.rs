@@ -21,11 +21,13 @@ use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
 use liandong_core::Position;
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use tokio::sync::{broadcast, watch};
 
 use crate::auth::{bearer, Role};
 use crate::error::ApiError;
-use crate::feed::{position_message, FeedEvent, What};
+use crate::feed::messages::{ClientReply, SnapshotPart};
+use crate::feed::{position_message, FeedEvent, FeedMessage, What};
 use crate::sequencer::Item;
 use crate::time_fmt::now_ms;
 use crate::zones::TaggedPhone;
@@ -617,7 +619,7 @@ async fn send_snapshot(
         let live = s.live.read().unwrap_or_else(|e| e.into_inner());
         let zones = s.zones.read().unwrap_or_else(|e| e.into_inner());
         let mut tagged = Vec::new();
-        let devices: Vec<Arc<str>> = live
+        let devices: Vec<Arc<RawValue>> = live
             .devices
             .iter()
             .filter(|(id, d)| {
@@ -636,9 +638,7 @@ async fn send_snapshot(
         audit.note(phone, "snapshot");
     }
     audit.flush(s).await?;
-    let kind = if reason == Some("resync") { "resync" } else { "snapshot" };
-    let reason = reason.map_or(String::new(), |r| format!(",\"reason\":\"{r}\""));
-    Ok((seq, try_write(tx, snapshot_messages(kind, seq, &reason, &devices)).await?))
+    Ok((seq, try_write(tx, snapshot_messages(seq, reason, &devices)).await?))
 }
 
 /// The audit of a connection's reads of tagged persons' phones: the first time a
@@ -685,15 +685,17 @@ impl ReadAudit {
 
 /// A snapshot in parts of at most about [`SNAPSHOT_PART_BYTES`] each (`part`, `parts`):
 /// a client reassembles them; the server never holds a county-sized frame per client.
-fn snapshot_messages(kind: &str, seq: i64, reason: &str, devices: &[Arc<str>]) -> Vec<Message> {
-    let mut parts: Vec<Vec<&str>> = vec![Vec::new()];
+/// A `resync` when `reason` is `resync`, a `snapshot` otherwise (with its reason, if any).
+fn snapshot_messages(seq: i64, reason: Option<&str>, devices: &[Arc<RawValue>]) -> Vec<Message> {
+    let mut parts: Vec<Vec<&RawValue>> = vec![Vec::new()];
     let mut size = 0;
     for d in devices {
-        if size + d.len() > SNAPSHOT_PART_BYTES && !parts.last().is_some_and(Vec::is_empty) {
+        let len = d.get().len();
+        if size + len > SNAPSHOT_PART_BYTES && !parts.last().is_some_and(Vec::is_empty) {
             parts.push(Vec::new());
             size = 0;
         }
-        size += d.len() + 1;
+        size += len + 1;
         if let Some(p) = parts.last_mut() {
             p.push(d);
         }
@@ -703,14 +705,10 @@ fn snapshot_messages(kind: &str, seq: i64, reason: &str, devices: &[Arc<str>]) -
         .iter()
         .enumerate()
         .map(|(i, p)| {
-            let body = p.join(",");
-            Message::Text(
-                format!(
-                    "{{\"type\":\"{kind}\",\"seq\":{seq}{reason},\"part\":{},\"parts\":{n},\"devices\":[{body}]}}",
-                    i + 1
-                )
-                .into(),
-            )
+            let part = SnapshotPart { seq, reason, part: i + 1, parts: n, devices: p };
+            let message =
+                if reason == Some("resync") { FeedMessage::Resync(part) } else { FeedMessage::Snapshot(part) };
+            Message::Text(message.to_json().into())
         })
         .collect()
 }
@@ -819,7 +817,7 @@ async fn replay_or_snapshot(
 
 /// Tells a reconnecting client its replay from `since` is complete up to `seq`.
 fn replayed_message(since: i64, seq: i64) -> String {
-    format!("{{\"type\":\"replayed\",\"since\":{since},\"seq\":{seq}}}")
+    FeedMessage::Replayed { since, seq }.to_json()
 }
 
 enum Reply {
@@ -828,18 +826,17 @@ enum Reply {
 }
 
 fn error_reply(id: Option<&serde_json::Value>, field: &str, reason: &str) -> Reply {
-    Reply::Text(serde_json::json!({"type": "error", "id": id, "field": field, "reason": reason}).to_string())
+    Reply::Text(ClientReply::Error { id, field, reason }.to_json())
 }
 
 fn route_ack_reply(id: Option<&serde_json::Value>, row: &liandong_store::RoutePlanRow) -> Reply {
     Reply::Text(
-        serde_json::json!({"type": "ack", "id": id, "plan_seq": row.plan_seq, "version": row.version, "status": row.status})
-            .to_string(),
+        ClientReply::RouteAck { id, plan_seq: row.plan_seq, version: row.version, status: &row.status }.to_json(),
     )
 }
 
 fn position_ack_reply(id: Option<&serde_json::Value>, seq: Option<i64>) -> Reply {
-    Reply::Text(serde_json::json!({"type": "ack", "id": id, "seq": seq}).to_string())
+    Reply::Text(ClientReply::PositionAck { id, seq }.to_json())
 }
 
 async fn handle_client_message(s: &AppState, client: &mut Client, text: &str) -> Option<Reply> {
@@ -917,10 +914,9 @@ mod tests {
 
     #[test]
     fn snapshots_come_in_parts_that_hold_every_device_once() {
-        let devices: Vec<Arc<str>> = (0..100)
-            .map(|i| Arc::from(format!("{{\"device_id\":\"d{i}\",\"pad\":\"{}\"}}", "x".repeat(800))))
-            .collect();
-        let msgs = snapshot_messages("snapshot", 42, "", &devices);
+        let devices: Vec<Arc<RawValue>> =
+            (0..100).map(|i| raw(&format!("{{\"device_id\":\"d{i}\",\"pad\":\"{}\"}}", "x".repeat(800)))).collect();
+        let msgs = snapshot_messages(42, None, &devices);
         assert!(msgs.len() >= 5, "{} parts", msgs.len());
         let mut seen = Vec::new();
         for (i, m) in msgs.iter().enumerate() {
@@ -934,8 +930,12 @@ mod tests {
             seen.extend(v["devices"].as_array().unwrap().iter().map(|d| d["device_id"].as_str().unwrap().to_owned()));
         }
         assert_eq!(seen, (0..100).map(|i| format!("d{i}")).collect::<Vec<_>>());
-        let empty = snapshot_messages("resync", 7, ",\"reason\":\"resync\"", &[]);
+        let empty = snapshot_messages(7, Some("resync"), &[]);
         assert_eq!(empty.len(), 1);
+    }
+
+    fn raw(json: &str) -> Arc<RawValue> {
+        Arc::from(RawValue::from_string(json.to_owned()).unwrap())
     }
 
     fn reply_json(r: Reply) -> serde_json::Value {
@@ -987,18 +987,24 @@ mod tests {
 
     #[test]
     fn a_snapshot_part_names_its_kind_sequence_reason_part_and_devices() {
-        let devices: Vec<Arc<str>> = vec![Arc::from(r#"{"device_id":"d1"}"#), Arc::from(r#"{"device_id":"d2"}"#)];
+        let devices: Vec<Arc<RawValue>> = vec![raw(r#"{"device_id":"d1"}"#), raw(r#"{"device_id":"d2"}"#)];
         let text = |m: &Message| match m {
             Message::Text(t) => serde_json::from_str::<serde_json::Value>(t.as_str()).unwrap(),
             _ => panic!("text"),
         };
-        let first = snapshot_messages("snapshot", 9, "", &devices);
+        let first = snapshot_messages(9, None, &devices);
         assert_eq!(
             text(&first[0]),
             serde_json::json!({"type": "snapshot", "seq": 9, "part": 1, "parts": 1,
                                "devices": [{"device_id": "d1"}, {"device_id": "d2"}]})
         );
-        let resync = snapshot_messages("resync", 9, ",\"reason\":\"resync\"", &devices[..1]);
+        let too_old = snapshot_messages(9, Some("since_too_old"), &[]);
+        assert_eq!(
+            text(&too_old[0]),
+            serde_json::json!({"type": "snapshot", "seq": 9, "reason": "since_too_old", "part": 1, "parts": 1,
+                               "devices": []})
+        );
+        let resync = snapshot_messages(9, Some("resync"), &devices[..1]);
         assert_eq!(
             text(&resync[0]),
             serde_json::json!({"type": "resync", "seq": 9, "reason": "resync", "part": 1, "parts": 1,

@@ -1,24 +1,375 @@
-//! Every message the feed carries, and the JSON of the things they carry (a committed
-//! report, a route plan, a fused track) as clients see them.
+//! Every message the feed carries, as a typed value serialised by serde: positions,
+//! alerts and their acknowledgements, incident and route changes, the hotspot notice,
+//! snapshots and replays, and the replies to a client's own messages. Also the JSON of
+//! the things they carry (a committed report, a route plan, a fused track) as clients
+//! see them.
+//!
+//! The rules decide what a message says; this module decides how it is written. Alerts,
+//! incident events and route events are stored as the message they were published as,
+//! and replays send those stored texts again, so a field renamed here changes what
+//! every reader of the store sees: the wire tests (`sequencer/wire_tests.rs` and below)
+//! hold each message's fields.
 
+use liandong_core::enrich::EnrichmentView;
 use liandong_core::jump::flags;
 use liandong_core::track::Track;
-use liandong_store::{PositionRow, RoutePlanRow};
+use liandong_ingest::isapi::CameraEvent;
+use liandong_store::{IncidentRow, PositionRow, RoutePlanRow};
 use serde::Serialize;
 use serde_json::value::RawValue;
 
-/// The message of a position event.
-pub fn position_message(seq: i64, report_json: &str) -> String {
-    format!("{{\"type\":\"position\",\"seq\":{seq},\"data\":{report_json}}}")
+use crate::time_fmt::rfc3339_ms;
+
+/// A message on the feed; `type` names the variant (`position`, `alert`, ...).
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum FeedMessage<'a> {
+    /// A committed report, as [`report_json`] wrote it.
+    Position {
+        seq: i64,
+        data: &'a RawValue,
+    },
+    /// Boxed: an alert's place and detail are far larger than the other messages.
+    Alert {
+        seq: i64,
+        data: Box<Alert<'a>>,
+    },
+    /// An operator's acknowledgement of an alert.
+    AlertAck {
+        seq: i64,
+        data: AlertAck<'a>,
+    },
+    Incident {
+        seq: i64,
+        data: IncidentChange<'a>,
+    },
+    Route {
+        seq: i64,
+        data: RouteChange<'a>,
+    },
+    /// A new hotspot analysis: a notice outside the sequence.
+    Hotspots(HotspotsNotice<'a>),
+    /// A part of the snapshot a client gets on connecting (or on changing its subscription).
+    Snapshot(SnapshotPart<'a>),
+    /// A part of the snapshot a client that fell behind gets instead of what it missed.
+    Resync(SnapshotPart<'a>),
+    /// The end of a reconnecting client's replay: everything from `since` to `seq` was sent.
+    Replayed {
+        since: i64,
+        seq: i64,
+    },
 }
 
-/// A plan as JSON clients see it: the stored row with its plan body.
-pub fn plan_json(p: &RoutePlanRow) -> serde_json::Value {
-    let mut v = serde_json::to_value(p).unwrap_or_default();
-    if let Some(o) = v.as_object_mut() {
-        o.insert("plan".into(), serde_json::from_str(&p.plan).unwrap_or_default());
+impl FeedMessage<'_> {
+    /// The message as it goes on the socket (and, for alerts, incident and route events,
+    /// into the store).
+    pub fn to_json(&self) -> String {
+        to_json(self)
     }
-    v
+}
+
+/// A value as JSON text. The feed's types hold only strings, numbers and JSON already
+/// checked, which always serialise; should one not, the reader gets `null` and the log
+/// says why.
+fn to_json<T: Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_else(|e| {
+        tracing::error!(error = %e, "feed message not serialisable");
+        "null".to_owned()
+    })
+}
+
+/// The message of a position event.
+pub fn position_message(seq: i64, report: &RawValue) -> String {
+    FeedMessage::Position { seq, data: report }.to_json()
+}
+
+/// An alert: the fields every alert has, and its rule's own.
+#[derive(Serialize)]
+pub struct Alert<'a> {
+    pub seq: i64,
+    pub rule: &'a str,
+    pub priority: i64,
+    pub time: String,
+    pub lon: f64,
+    pub lat: f64,
+    pub place: EnrichmentView<'a>,
+    #[serde(flatten)]
+    pub detail: AlertDetail<'a>,
+}
+
+/// What an alert's rule adds to it, one variant per family of rules. The fields are
+/// written beside the common ones, as `data`'s own.
+#[derive(Serialize)]
+#[serde(untagged)]
+pub enum AlertDetail<'a> {
+    /// A watched plate or person read by a camera.
+    Watch(Box<WatchHit<'a>>),
+    /// A camera whose alerts come faster than a person can read them.
+    StormBegins { camera: CameraView<'a>, storm: StormBegins },
+    /// A camera storm that has calmed down.
+    StormEnded { camera: CameraView<'a>, storm: StormEnded },
+    /// A tagged person's phone inside a forbidden zone.
+    TaggedZone { person: PersonRef<'a>, device_id: &'a str, zone: ZoneBreak<'a> },
+    /// A patrol member's adherence to the team's plan.
+    Adherence { device_id: &'a str, team_id: &'a str, plan_version: Option<i64>, adherence: Adherence },
+    /// A unit not heard from for too long.
+    StaleUnit { device_id: &'a str, last_heard: String, silent_min: i64 },
+    /// A grid member's report.
+    GridReport { report: GridReportFields<'a> },
+}
+
+/// A camera as an alert names it.
+#[derive(Serialize)]
+pub struct CameraView<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+    pub kind: &'a str,
+    pub lon: f64,
+    pub lat: f64,
+}
+
+/// A watch-list hit: the camera, the read, its images, the entry it matched, the units
+/// nearest, the value's track across cameras and, for a tagged person in a forbidden
+/// zone, the zone.
+#[derive(Serialize)]
+pub struct WatchHit<'a> {
+    pub camera: CameraView<'a>,
+    pub read: WatchRead<'a>,
+    pub images: &'a [String],
+    pub watch: WatchRef<'a>,
+    pub nearest_units: Vec<NearUnit<'a>>,
+    pub track: TrackView<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub zone: Option<ZoneBreak<'a>>,
+}
+
+/// The read that hit: `plate` or `person`, the value, and the camera event it came in.
+#[derive(Serialize)]
+pub struct WatchRead<'a> {
+    pub kind: &'a str,
+    pub value: &'a str,
+    pub event_seq: i64,
+    pub event: &'a CameraEvent,
+}
+
+/// The watch-list entry a read matched.
+#[derive(Serialize)]
+pub struct WatchRef<'a> {
+    pub id: &'a str,
+    pub reason: &'a str,
+}
+
+/// A unit free to go, with its distance in metres (to the decimetre).
+#[derive(Serialize)]
+pub struct NearUnit<'a> {
+    pub device_id: &'a str,
+    pub distance_m: f64,
+}
+
+impl<'a> NearUnit<'a> {
+    pub fn new(device_id: &'a str, distance_m: f64) -> NearUnit<'a> {
+        NearUnit { device_id, distance_m: round_1(distance_m) }
+    }
+}
+
+/// The zone rule a tagged person breaks, and whether a camera or their phone saw it.
+#[derive(Serialize)]
+pub struct ZoneBreak<'a> {
+    pub rule: &'a str,
+    pub fence: &'a str,
+    pub fence_name: &'a str,
+    /// `camera` or `device`.
+    pub source: &'static str,
+}
+
+#[derive(Serialize)]
+pub struct PersonRef<'a> {
+    pub person_id: &'a str,
+    pub name: &'a str,
+}
+
+#[derive(Serialize)]
+pub struct StormBegins {
+    pub alerts_in_window: u32,
+    pub note: &'static str,
+}
+
+impl StormBegins {
+    pub fn new(alerts_in_window: u32) -> StormBegins {
+        StormBegins {
+            alerts_in_window,
+            note: "further alerts from this camera are held back (priority 1 still passes); every read is stored",
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct StormEnded {
+    pub began: String,
+    pub last: String,
+    pub suppressed: u32,
+    pub ended: bool,
+}
+
+impl StormEnded {
+    pub fn new(began_ms: i64, last_ms: i64, suppressed: u32) -> StormEnded {
+        StormEnded { began: rfc3339_ms(began_ms), last: rfc3339_ms(last_ms), suppressed, ended: true }
+    }
+}
+
+/// What a patrol member's adherence alert says happened (distances in whole metres).
+#[derive(Serialize)]
+#[serde(untagged)]
+pub enum Adherence {
+    OffRoute { since: String, distance_m: f64 },
+    BackOnRoute { distance_m: f64 },
+    CheckpointLate { checkpoint: usize, deadline: String },
+    CheckpointSkipped { checkpoint: usize },
+}
+
+impl Adherence {
+    pub fn off_route(since_ms: i64, distance_m: f64) -> Adherence {
+        Adherence::OffRoute { since: rfc3339_ms(since_ms), distance_m: distance_m.round() }
+    }
+
+    pub fn back_on_route(distance_m: f64) -> Adherence {
+        Adherence::BackOnRoute { distance_m: distance_m.round() }
+    }
+
+    pub fn checkpoint_late(checkpoint: usize, deadline_ms: i64) -> Adherence {
+        Adherence::CheckpointLate { checkpoint, deadline: rfc3339_ms(deadline_ms) }
+    }
+}
+
+/// A grid member's report as its alert carries it; a dispute's mediation case has the
+/// report's id.
+#[derive(Serialize)]
+pub struct GridReportFields<'a> {
+    pub report_id: i64,
+    pub category: &'a str,
+    pub text: &'a str,
+    pub reporter: &'a str,
+    pub reported: String,
+    pub photos: &'a [String],
+    pub mediation_case_id: Option<i64>,
+}
+
+/// An operator's acknowledgement of an alert, carrying the alert's rule and priority.
+#[derive(Serialize)]
+pub struct AlertAck<'a> {
+    pub alert_seq: i64,
+    pub rule: &'a str,
+    pub priority: i64,
+    pub by: &'a str,
+    pub at: String,
+    pub note: &'a str,
+}
+
+/// An incident's change: the whole incident after it, and the step.
+#[derive(Serialize)]
+pub struct IncidentChange<'a> {
+    pub incident: &'a IncidentRow,
+    pub event: IncidentStep<'a>,
+}
+
+#[derive(Serialize)]
+pub struct IncidentStep<'a> {
+    pub seq: i64,
+    pub action: &'a str,
+    /// The state before the step (none for a create).
+    pub from: Option<&'a str>,
+    pub to: &'a str,
+    pub actor: &'a str,
+    pub note: &'a str,
+    pub time: String,
+}
+
+/// A route plan's change: the plan as it is now, and the event.
+#[derive(Serialize)]
+pub struct RouteChange<'a> {
+    pub plan: PlanView<'a>,
+    pub event: RouteStep<'a>,
+}
+
+#[derive(Serialize)]
+pub struct RouteStep<'a> {
+    pub seq: i64,
+    pub action: &'a str,
+    pub actor: &'a str,
+    pub note: &'a str,
+    pub time: String,
+}
+
+/// A hotspot analysis as the feed announces it: the top cells of the band in force.
+#[derive(Serialize)]
+pub struct HotspotsNotice<'a> {
+    pub analysed_at: String,
+    pub days: u32,
+    pub events: usize,
+    pub band: usize,
+    pub band_label: &'a str,
+    pub top: FeatureCollection<'a>,
+    pub publicity_focus: &'a [serde_json::Value],
+}
+
+/// A GeoJSON FeatureCollection of features already built.
+#[derive(Serialize)]
+pub struct FeatureCollection<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    features: &'a [serde_json::Value],
+}
+
+impl<'a> FeatureCollection<'a> {
+    pub fn new(features: &'a [serde_json::Value]) -> FeatureCollection<'a> {
+        FeatureCollection { kind: "FeatureCollection", features }
+    }
+}
+
+/// One part of a snapshot (`part` of `parts`): the last report of each device the
+/// client may see; `reason` says why a snapshot is sent now, if not on connecting.
+#[derive(Serialize)]
+pub struct SnapshotPart<'a> {
+    pub seq: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'a str>,
+    pub part: usize,
+    pub parts: usize,
+    pub devices: &'a [&'a RawValue],
+}
+
+/// The server's answer to a message a client sent on its socket; `id` is the client's
+/// own, echoed (`null` when it gave none).
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientReply<'a> {
+    /// The message was refused: which field, and why.
+    Error { id: Option<&'a serde_json::Value>, field: &'a str, reason: &'a str },
+    /// A route acknowledgement was recorded: the plan's number, version and status now.
+    #[serde(rename = "ack")]
+    RouteAck { id: Option<&'a serde_json::Value>, plan_seq: i64, version: i64, status: &'a str },
+    /// A position was committed with this number.
+    #[serde(rename = "ack")]
+    PositionAck { id: Option<&'a serde_json::Value>, seq: Option<i64> },
+}
+
+impl ClientReply<'_> {
+    pub fn to_json(&self) -> String {
+        to_json(self)
+    }
+}
+
+/// A plan as clients see it: the stored row with its plan body as JSON (`null` when
+/// the stored body cannot be read).
+#[derive(Serialize)]
+pub struct PlanView<'a> {
+    #[serde(flatten)]
+    row: &'a RoutePlanRow,
+    plan: Option<&'a RawValue>,
+}
+
+pub fn plan_json(p: &RoutePlanRow) -> PlanView<'_> {
+    PlanView { row: p, plan: serde_json::from_str(&p.plan).ok() }
 }
 
 /// A committed report as clients see it: the stored row, with its attribute and
@@ -49,7 +400,7 @@ struct ReportView<'a> {
 
 /// The JSON of a committed report, built from its stored row: at commit, and when the
 /// live state is rebuilt after a restart (one code path for both).
-pub fn report_json(row: &PositionRow) -> String {
+pub fn report_json(row: &PositionRow) -> Box<RawValue> {
     // Both columns are only ever written from serialised JSON; an unreadable one is
     // shown as an empty object rather than failing the whole report.
     let empty = || serde_json::from_str::<&RawValue>("{}").ok();
@@ -57,12 +408,12 @@ pub fn report_json(row: &PositionRow) -> String {
         serde_json::from_str::<&RawValue>(&row.attributes).ok().or_else(empty),
         serde_json::from_str::<&RawValue>(&row.enrichment).ok().or_else(empty),
     ) else {
-        return "null".into();
+        return RawValue::NULL.to_owned();
     };
     let v = ReportView {
         seq: row.seq,
         device_id: &row.device_id,
-        fix_time: crate::time_fmt::rfc3339_ms(row.fix_ms),
+        fix_time: rfc3339_ms(row.fix_ms),
         recv_ms: row.recv_ms,
         lon: row.lon,
         lat: row.lat,
@@ -76,24 +427,53 @@ pub fn report_json(row: &PositionRow) -> String {
         attributes,
         enrichment,
     };
-    serde_json::to_string(&v).unwrap_or_else(|_| "null".into())
+    serde_json::value::to_raw_value(&v).unwrap_or_else(|_| RawValue::NULL.to_owned())
 }
 
 /// A fused track as clients see it: a GeoJSON LineString's coordinates with the time
-/// and camera of each point, the last place, heading and speed.
-pub fn track_json(t: &Track) -> serde_json::Value {
+/// and camera of each point, the last place, heading and speed (to a tenth).
+#[derive(Serialize)]
+pub struct TrackView<'a> {
+    coordinates: Vec<[f64; 2]>,
+    times: Vec<String>,
+    cameras: Vec<&'a str>,
+    last: TrackEnd<'a>,
+    heading_deg: Option<f64>,
+    heading: Option<&'static str>,
+    speed_kmh: Option<f64>,
+    length_m: f64,
+}
+
+#[derive(Serialize)]
+struct TrackEnd<'a> {
+    camera_id: &'a str,
+    lon: f64,
+    lat: f64,
+    time: String,
+}
+
+pub fn track_json(t: &Track) -> TrackView<'_> {
     let last = t.last();
-    serde_json::json!({
-        "coordinates": t.points.iter().map(|p| [p.position.lon(), p.position.lat()]).collect::<Vec<_>>(),
-        "times": t.points.iter().map(|p| crate::time_fmt::rfc3339_ms(p.time_ms)).collect::<Vec<_>>(),
-        "cameras": t.points.iter().map(|p| p.camera_id.as_str()).collect::<Vec<_>>(),
-        "last": {"camera_id": last.camera_id, "lon": last.position.lon(), "lat": last.position.lat(),
-                 "time": crate::time_fmt::rfc3339_ms(last.time_ms)},
-        "heading_deg": t.heading_deg.map(|h| (h * 10.0).round() / 10.0),
-        "heading": t.heading,
-        "speed_kmh": t.speed_kmh.map(|v| (v * 10.0).round() / 10.0),
-        "length_m": (t.length_m * 10.0).round() / 10.0,
-    })
+    TrackView {
+        coordinates: t.points.iter().map(|p| [p.position.lon(), p.position.lat()]).collect(),
+        times: t.points.iter().map(|p| rfc3339_ms(p.time_ms)).collect(),
+        cameras: t.points.iter().map(|p| p.camera_id.as_str()).collect(),
+        last: TrackEnd {
+            camera_id: &last.camera_id,
+            lon: last.position.lon(),
+            lat: last.position.lat(),
+            time: rfc3339_ms(last.time_ms),
+        },
+        heading_deg: t.heading_deg.map(round_1),
+        heading: t.heading,
+        speed_kmh: t.speed_kmh.map(round_1),
+        length_m: round_1(t.length_m),
+    }
+}
+
+/// To a tenth, as distances, headings and speeds are shown.
+fn round_1(v: f64) -> f64 {
+    (v * 10.0).round() / 10.0
 }
 
 #[cfg(test)]
@@ -144,7 +524,7 @@ mod tests {
     #[test]
     fn a_report_with_unreadable_stored_json_shows_empty_objects() {
         let bad = PositionRow { attributes: "{not json".into(), enrichment: String::new(), ..row() };
-        let v: Value = serde_json::from_str(&report_json(&bad)).unwrap();
+        let v: Value = serde_json::from_str(report_json(&bad).get()).unwrap();
         assert_eq!((&v["attributes"], &v["enrichment"]), (&json!({}), &json!({})));
     }
 
@@ -194,6 +574,66 @@ mod tests {
                    "cameras": ["cam-1", "cam-2"],
                    "last": {"camera_id": "cam-2", "lon": 107.21, "lat": 30.7, "time": rfc3339_ms(T0 + 60_000)},
                    "heading_deg": 90.0, "heading": "E", "speed_kmh": 57.3, "length_m": 956.8})
+        );
+    }
+
+    #[test]
+    fn a_tagged_persons_zone_alert_names_the_person_the_phone_and_the_zone() {
+        let detail = AlertDetail::TaggedZone {
+            person: PersonRef { person_id: "p-1", name: "Wang" },
+            device_id: "phone-1",
+            zone: ZoneBreak { rule: "school 07:00-18:00", fence: "f-3", fence_name: "No. 2 School", source: "device" },
+        };
+        assert_eq!(
+            serde_json::to_value(detail).unwrap(),
+            json!({"person": {"person_id": "p-1", "name": "Wang"}, "device_id": "phone-1",
+                   "zone": {"rule": "school 07:00-18:00", "fence": "f-3", "fence_name": "No. 2 School", "source": "device"}})
+        );
+    }
+
+    #[test]
+    fn a_hotspot_notice_carries_the_analysis_and_its_top_cells_as_geojson() {
+        let top = vec![json!({"type": "Feature", "properties": {"band": 1}})];
+        let publicity = vec![json!({"township": "Zhuyang", "categories": ["fraud"]})];
+        let notice = FeedMessage::Hotspots(HotspotsNotice {
+            analysed_at: rfc3339_ms(T0),
+            days: 28,
+            events: 312,
+            band: 1,
+            band_label: "08:00-16:00",
+            top: FeatureCollection::new(&top),
+            publicity_focus: &publicity,
+        });
+        assert_eq!(
+            serde_json::from_str::<Value>(&notice.to_json()).unwrap(),
+            json!({"type": "hotspots", "analysed_at": rfc3339_ms(T0), "days": 28, "events": 312, "band": 1,
+                   "band_label": "08:00-16:00", "top": {"type": "FeatureCollection", "features": top},
+                   "publicity_focus": publicity})
+        );
+    }
+
+    #[test]
+    fn an_alert_writes_its_rules_fields_beside_the_common_ones() {
+        let enricher = liandong_core::Enricher::new(&liandong_core::CountyMap::default());
+        let at = Position::new(107.2, 30.7).unwrap();
+        let place = enricher.view(&enricher.enrich(at), &[], &[]);
+        let detail = AlertDetail::StaleUnit { device_id: "dev-1", last_heard: rfc3339_ms(T0), silent_min: 12 };
+        let data = Alert {
+            seq: 3,
+            rule: "stale_unit",
+            priority: 3,
+            time: rfc3339_ms(T0),
+            lon: 107.2,
+            lat: 30.7,
+            place,
+            detail,
+        };
+        let v: Value = serde_json::from_str(&FeedMessage::Alert { seq: 3, data: Box::new(data) }.to_json()).unwrap();
+        let keys: Vec<&str> = v["data"].as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(
+            keys,
+            ["device_id", "last_heard", "lat", "lon", "place", "priority", "rule", "seq", "silent_min", "time"],
+            "one flat object"
         );
     }
 }

@@ -10,6 +10,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
+use serde_json::value::RawValue;
 use tokio::sync::broadcast;
 
 use crate::zones::TaggedPhone;
@@ -86,8 +87,8 @@ pub struct LastReport {
     /// The jump filter's marks (`liandong_core::jump::flags`).
     pub flags: u32,
     pub unit_id: Option<Arc<str>>,
-    /// The report's JSON.
-    pub json: Arc<str>,
+    /// The report's JSON ([`report_json`]), checked once and shared by every snapshot.
+    pub json: Arc<RawValue>,
 }
 
 /// What is live now: each device's last report and the last committed sequence number.
@@ -127,4 +128,4 @@ impl Hub {
 
 pub mod messages;
 
-pub use messages::{plan_json, position_message, report_json, track_json};
+pub use messages::{plan_json, position_message, report_json, track_json, FeedMessage};

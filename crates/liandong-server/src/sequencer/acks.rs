@@ -7,21 +7,22 @@ use liandong_store::AlertAckRow;
 
 use super::draft::Draft;
 use super::AlertAckCommand;
-use crate::feed::FeedEvent;
+use crate::feed::messages::AlertAck;
+use crate::feed::{FeedEvent, FeedMessage};
 
 /// Adds the acknowledgement to the draft; returns it as it will be stored.
 pub(super) fn alert_ack(draft: &mut Draft, cmd: &AlertAckCommand) -> AlertAckRow {
     let seq = draft.number();
     let a = &cmd.alert;
-    let payload = serde_json::json!({
-        "type": "alert_ack",
-        "seq": seq,
-        "data": {
-            "alert_seq": a.seq, "rule": a.rule, "priority": a.priority, "by": cmd.actor,
-            "at": crate::time_fmt::rfc3339_ms(cmd.now_ms), "note": cmd.note,
-        },
-    })
-    .to_string();
+    let data = AlertAck {
+        alert_seq: a.seq,
+        rule: &a.rule,
+        priority: a.priority,
+        by: &cmd.actor,
+        at: crate::time_fmt::rfc3339_ms(cmd.now_ms),
+        note: &cmd.note,
+    };
+    let payload = FeedMessage::AlertAck { seq, data }.to_json();
     let row = AlertAckRow {
         seq,
         alert_seq: a.seq,

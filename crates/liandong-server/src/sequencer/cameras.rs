@@ -16,6 +16,9 @@ use liandong_store::{AuditEntry, CameraEventRow};
 use super::draft::{Draft, NewAlert};
 use super::memory::RuleMemory;
 use super::{CameraAck, CameraInfo, CameraItem, Known, UNIT_MAX_AGE_MS};
+use crate::feed::messages::{
+    AlertDetail, CameraView, NearUnit, StormBegins, StormEnded, WatchHit, WatchRead, WatchRef, ZoneBreak,
+};
 use crate::feed::track_json;
 use crate::scope::TAGGED_WATCH_PREFIX;
 
@@ -74,22 +77,23 @@ pub(super) fn camera(draft: &mut Draft, memory: &mut RuleMemory, known: &Known, 
         (WatchKind::Plate, _) => "watchlist_plate",
         (WatchKind::Person, _) => "watchlist_person",
     };
-    let mut fields = serde_json::json!({
-        "camera": camera_json(cam),
-        "read": {"kind": watch_kind.as_str(), "value": value, "event_seq": event_seq, "event": e},
-        "images": item.images,
-        "watch": {"id": hit.id, "reason": hit.reason},
-        "nearest_units": nearest_free_units(known, cam.position, time_ms.max(item.recv_ms)),
-        "track": track_json(&track),
-    });
-    if let (Some(f), Some(z)) = (fields.as_object_mut(), zone) {
-        f.insert("zone".into(), z);
-    }
+    let detail = AlertDetail::Watch(Box::new(WatchHit {
+        camera: camera_view(cam),
+        read: WatchRead { kind: watch_kind.as_str(), value, event_seq, event: e },
+        images: &item.images,
+        watch: WatchRef { id: &hit.id, reason: &hit.reason },
+        nearest_units: nearest_free_units(known, cam.position, time_ms.max(item.recv_ms)),
+        track: track_json(&track),
+        zone: zone.as_ref().map(|(rule, fence)| {
+            let f = &known.enricher.fences().fences()[*fence];
+            ZoneBreak { rule, fence: &f.id, fence_name: &f.name, source: "camera" }
+        }),
+    }));
     let alert = NewAlert {
         camera_id: Some(cam.id.clone()),
         event_seq: Some(event_seq),
         roles: hit.roles.clone(),
-        ..NewAlert::for_operators(rule, priority, cam.position, time_ms).with_fields(fields)
+        ..NewAlert::for_operators(rule, priority, cam.position, time_ms, detail)
     };
     let alert_seq = draft.raise(alert);
     if tagged {
@@ -124,13 +128,13 @@ fn record(draft: &mut Draft, item: &CameraItem, time_ms: i64) -> i64 {
     event_seq
 }
 
-/// The zone rule a tagged person seen at `cam` breaks now, as the alert's `zone` field.
-fn zone_of(known: &Known, person: &str, cam: &CameraInfo, time_ms: i64) -> Option<serde_json::Value> {
+/// The zone rule a tagged person seen at `cam` breaks now: its text and fence, for the
+/// alert's `zone` field.
+fn zone_of(known: &Known, person: &str, cam: &CameraInfo, time_ms: i64) -> Option<(String, usize)> {
     let z = known.zones.read().unwrap_or_else(|e| e.into_inner()).person(person)?;
     let fences = known.enricher.fences();
     let (rule, fence) = *liandong_core::zone::violations(&z.rules, fences, cam.position, time_ms).first()?;
-    let f = &fences.fences()[fence as usize];
-    Some(serde_json::json!({"rule": z.rule_text[rule], "fence": f.id, "fence_name": f.name, "source": "camera"}))
+    Some((z.rule_text[rule].clone(), fence as usize))
 }
 
 /// Whether the camera's storm holds this alert back; the first alert over the limit
@@ -142,16 +146,13 @@ fn storm_holds(draft: &mut Draft, memory: &mut RuleMemory, item: &CameraItem, ti
         StormVerdict::Pass => false,
         StormVerdict::Suppressed => true,
         StormVerdict::Begins { alerts_in_window } => {
-            let fields = serde_json::json!({
-                "camera": camera_json(cam),
-                "storm": {"alerts_in_window": alerts_in_window,
-                          "note": "further alerts from this camera are held back (priority 1 still passes); every read is stored"},
-            });
+            let detail =
+                AlertDetail::StormBegins { camera: camera_view(cam), storm: StormBegins::new(alerts_in_window) };
             let alert = NewAlert {
                 camera_id: Some(cam.id.clone()),
                 event_seq: Some(event_seq),
                 roles: vec!["operator".to_owned(), "admin".to_owned()],
-                ..NewAlert::for_operators("camera_storm", 2, cam.position, time_ms).with_fields(fields)
+                ..NewAlert::for_operators("camera_storm", 2, cam.position, time_ms, detail)
             };
             draft.raise(alert);
             true
@@ -161,7 +162,7 @@ fn storm_holds(draft: &mut Draft, memory: &mut RuleMemory, item: &CameraItem, ti
 
 /// The nearest units free to go (not on an incident, not a tagged person's phone) with
 /// a recent trusted fix, as the alert's `nearest_units` field.
-fn nearest_free_units(known: &Known, place: Position, now_ms: i64) -> Vec<serde_json::Value> {
+fn nearest_free_units<'a>(known: &'a Known, place: Position, now_ms: i64) -> Vec<NearUnit<'a>> {
     let busy: HashSet<&str> = known.incidents.values().filter_map(|i| i.assigned_device.as_deref()).collect();
     let zones = known.zones.read().unwrap_or_else(|e| e.into_inner());
     let fixes = known
@@ -171,7 +172,7 @@ fn nearest_free_units(known: &Known, place: Position, now_ms: i64) -> Vec<serde_
         .filter_map(|(id, (t, _))| Some((id.as_str(), t.last_trusted?)));
     nearest_units(fixes, place, now_ms, UNIT_MAX_AGE_MS, NEAREST_UNITS)
         .into_iter()
-        .map(|(id, d)| serde_json::json!({"device_id": id, "distance_m": (d * 10.0).round() / 10.0}))
+        .map(|(id, d)| NearUnit::new(id, d))
         .collect()
 }
 
@@ -193,19 +194,16 @@ fn audit_sighting(draft: &mut Draft, item: &CameraItem, hit: &WatchEntry, value:
 pub(super) fn storms_ended(draft: &mut Draft, memory: &mut RuleMemory, now_ms: i64) {
     for end in memory.storms.ended(now_ms) {
         let Some(camera) = memory.cameras.get(&end.camera_id).cloned() else { continue };
-        let fields = serde_json::json!({
-            "camera": camera_json(&camera),
-            "storm": {"began": crate::time_fmt::rfc3339_ms(end.began_ms), "last": crate::time_fmt::rfc3339_ms(end.last_ms),
-                      "suppressed": end.suppressed, "ended": true},
-        });
+        let storm = StormEnded::new(end.began_ms, end.last_ms, end.suppressed);
+        let detail = AlertDetail::StormEnded { camera: camera_view(&camera), storm };
         let alert = NewAlert {
             camera_id: Some(camera.id.clone()),
-            ..NewAlert::for_operators("camera_storm_end", 4, camera.position, now_ms).with_fields(fields)
+            ..NewAlert::for_operators("camera_storm_end", 4, camera.position, now_ms, detail)
         };
         draft.raise(alert);
     }
 }
 
-fn camera_json(cam: &CameraInfo) -> serde_json::Value {
-    serde_json::json!({"id": cam.id, "name": cam.name, "kind": cam.kind, "lon": cam.position.lon(), "lat": cam.position.lat()})
+fn camera_view(cam: &CameraInfo) -> CameraView<'_> {
+    CameraView { id: &cam.id, name: &cam.name, kind: &cam.kind, lon: cam.position.lon(), lat: cam.position.lat() }
 }

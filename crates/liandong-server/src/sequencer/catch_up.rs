@@ -10,6 +10,7 @@ use liandong_core::incident::State as IncidentState;
 use liandong_core::jump::{flags, Fix};
 use liandong_core::Position;
 use liandong_store::{AlertAckRow, AlertRow, IncidentEventRow, PositionRow, RouteEventRow, StoreError};
+use serde_json::value::RawValue;
 
 use super::incidents::incident_state;
 use super::plans::corridors_of;
@@ -149,7 +150,7 @@ impl Sequencer {
     /// order), and goes out on the feed.
     fn apply_position(&mut self, r: PositionRow) {
         let unit = self.known.units.get(&r.device_id).cloned().flatten();
-        let json: Arc<str> = Arc::from(report_json(&r));
+        let json: Arc<RawValue> = Arc::from(report_json(&r));
         let trusted = r.flags & flags::UNTRUSTED == 0;
         if r.flags & flags::OUT_OF_ORDER == 0 {
             let entry = self.known.tracks.entry(r.device_id.clone()).or_default();

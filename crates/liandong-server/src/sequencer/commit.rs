@@ -12,6 +12,7 @@ use liandong_core::fence::Membership;
 use liandong_core::incident::State as IncidentState;
 use liandong_core::Position;
 use liandong_store::{DeviceStateRow, StoredMembership, Writing};
+use serde_json::value::RawValue;
 
 use super::draft::{After, Draft, Publish, Rows};
 use super::handle::{fail, Acks, Job, Work};
@@ -102,7 +103,7 @@ impl Sequencer {
         known.route_heads = route_heads;
         known.corridors = corridors_of(&known.route_heads);
         // Serialise outside the lock; readers wait only for the inserts.
-        let jsons: Vec<Arc<str>> = rows.positions.iter().map(|r| Arc::from(report_json(r))).collect();
+        let jsons: Vec<Arc<RawValue>> = rows.positions.iter().map(|r| Arc::from(report_json(r))).collect();
         let fresh: Vec<_> = newest
             .into_iter()
             .map(|(id, i)| (id, last_report(&rows.positions[i], position_units[i].clone(), jsons[i].clone())))

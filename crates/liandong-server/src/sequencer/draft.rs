@@ -14,7 +14,8 @@ use liandong_store::{
 };
 
 use super::DeviceLive;
-use crate::feed::FeedEvent;
+use crate::feed::messages::{Alert, AlertDetail};
+use crate::feed::{FeedEvent, FeedMessage};
 
 /// A batch being prepared.
 pub(super) struct Draft {
@@ -71,7 +72,7 @@ pub(super) enum Publish {
 
 /// An alert a rule decided on; [`Draft::raise`] adds its number, place and the fields
 /// every alert carries.
-pub(super) struct NewAlert {
+pub(super) struct NewAlert<'a> {
     pub rule: &'static str,
     pub priority: i64,
     pub position: Position,
@@ -79,13 +80,19 @@ pub(super) struct NewAlert {
     pub camera_id: Option<String>,
     pub event_seq: Option<i64>,
     pub roles: Vec<String>,
-    /// The rule's own fields (a JSON object).
-    pub fields: serde_json::Value,
+    /// The rule's own fields.
+    pub detail: AlertDetail<'a>,
 }
 
-impl NewAlert {
+impl<'a> NewAlert<'a> {
     /// An alert for operators only, of no camera: most rules' shape.
-    pub fn for_operators(rule: &'static str, priority: i64, position: Position, time_ms: i64) -> NewAlert {
+    pub fn for_operators(
+        rule: &'static str,
+        priority: i64,
+        position: Position,
+        time_ms: i64,
+        detail: AlertDetail<'a>,
+    ) -> NewAlert<'a> {
         NewAlert {
             rule,
             priority,
@@ -94,12 +101,8 @@ impl NewAlert {
             camera_id: None,
             event_seq: None,
             roles: vec!["operator".to_owned()],
-            fields: serde_json::Value::Null,
+            detail,
         }
-    }
-
-    pub fn with_fields(self, fields: serde_json::Value) -> NewAlert {
-        NewAlert { fields, ..self }
     }
 }
 
@@ -154,24 +157,22 @@ impl Draft {
 
     /// Numbers an alert, adds its place (township, grid, post, nearest posts) and the
     /// fields every alert carries, and queues it for the commit and the feed.
-    pub fn raise(&mut self, a: NewAlert) -> i64 {
+    pub fn raise(&mut self, a: NewAlert<'_>) -> i64 {
         let alert_seq = self.number();
         let place = self.place(a.position);
         let township = place.township.map(|t| t.name.to_owned());
         let (lon, lat) = (a.position.lon(), a.position.lat());
-        let mut data = serde_json::json!({
-            "seq": alert_seq,
-            "rule": a.rule,
-            "priority": a.priority,
-            "time": crate::time_fmt::rfc3339_ms(a.time_ms),
-            "lon": lon,
-            "lat": lat,
-            "place": place,
-        });
-        if let (Some(d), serde_json::Value::Object(fields)) = (data.as_object_mut(), a.fields) {
-            d.extend(fields);
-        }
-        let message = format!("{{\"type\":\"alert\",\"seq\":{alert_seq},\"data\":{data}}}");
+        let data = Alert {
+            seq: alert_seq,
+            rule: a.rule,
+            priority: a.priority,
+            time: crate::time_fmt::rfc3339_ms(a.time_ms),
+            lon,
+            lat,
+            place,
+            detail: a.detail,
+        };
+        let message = FeedMessage::Alert { seq: alert_seq, data: Box::new(data) }.to_json();
         let roles: Arc<[String]> = a.roles.clone().into();
         self.rows.alerts.push(AlertRow {
             seq: alert_seq,

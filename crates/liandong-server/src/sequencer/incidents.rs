@@ -10,7 +10,8 @@ use liandong_store::{IncidentEventRow, IncidentRow};
 use super::draft::Draft;
 use super::handle::{Conflict, NotAllowed, Unknown};
 use super::{IncidentCommand, IncidentDone, Refusal};
-use crate::feed::FeedEvent;
+use crate::feed::messages::{IncidentChange, IncidentStep};
+use crate::feed::{FeedEvent, FeedMessage};
 
 /// An incident's state as the core knows it, from the text the store keeps (an
 /// `IncidentRow`'s or an `IncidentFacts`' `state`); none for a text the core does not
@@ -55,12 +56,16 @@ struct Step<'a> {
 fn incident_event(draft: &mut Draft, inc: &IncidentRow, step: Step<'_>) {
     let s = draft.number();
     let Step { action, from, actor, note, at_ms } = step;
-    let data = serde_json::json!({
-        "incident": inc,
-        "event": {"seq": s, "action": action, "from": from, "to": inc.state, "actor": actor, "note": note,
-                  "time": crate::time_fmt::rfc3339_ms(at_ms)},
-    });
-    let message = format!("{{\"type\":\"incident\",\"seq\":{s},\"data\":{data}}}");
+    let event = IncidentStep {
+        seq: s,
+        action,
+        from,
+        to: &inc.state,
+        actor,
+        note: &note,
+        time: crate::time_fmt::rfc3339_ms(at_ms),
+    };
+    let message = FeedMessage::Incident { seq: s, data: IncidentChange { incident: inc, event } }.to_json();
     draft.rows.incident_events.push(IncidentEventRow {
         seq: s,
         incident_id: inc.incident_id,

@@ -14,7 +14,8 @@ use liandong_store::{AlertRow, RouteEventRow, RoutePlanRow};
 use super::draft::Draft;
 use super::handle::{Conflict, NotAllowed, Unknown};
 use super::{Known, Refusal, RouteCommand, UNIT_MAX_AGE_MS};
-use crate::feed::FeedEvent;
+use crate::feed::messages::{RouteChange, RouteStep};
+use crate::feed::{plan_json, FeedEvent, FeedMessage};
 
 /// How near a serious alert a team's member must be for the team to be diverted, and
 /// how long the diversion plans to stay at the place.
@@ -38,16 +39,8 @@ struct Step<'a> {
 fn route_event(draft: &mut Draft, plan: &RoutePlanRow, step: Step<'_>) {
     let s = draft.number();
     let Step { action, actor, note, at_ms } = step;
-    let body = serde_json::from_str::<serde_json::Value>(&plan.plan).unwrap_or_default();
-    let mut row = serde_json::to_value(plan).unwrap_or_default();
-    if let Some(r) = row.as_object_mut() {
-        r.insert("plan".into(), body);
-    }
-    let data = serde_json::json!({
-        "plan": row,
-        "event": {"seq": s, "action": action, "actor": actor, "note": note, "time": crate::time_fmt::rfc3339_ms(at_ms)},
-    });
-    let message = format!("{{\"type\":\"route\",\"seq\":{s},\"data\":{data}}}");
+    let event = RouteStep { seq: s, action, actor, note, time: crate::time_fmt::rfc3339_ms(at_ms) };
+    let message = FeedMessage::Route { seq: s, data: RouteChange { plan: plan_json(plan), event } }.to_json();
     draft.rows.route_events.push(RouteEventRow {
         seq: s,
         plan_seq: plan.plan_seq,

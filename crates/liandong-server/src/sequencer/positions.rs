@@ -14,6 +14,7 @@ use liandong_store::{AuditEntry, PositionRow};
 use super::draft::{Draft, NewAlert};
 use super::memory::RuleMemory;
 use super::{Ack, Item, Known};
+use crate::feed::messages::{Adherence, AlertDetail, PersonRef, ZoneBreak};
 
 /// The rules on one job of reports: each is processed against its device's track (a
 /// copy, in the draft), numbered, and checked against zones and plans.
@@ -108,14 +109,14 @@ fn zone_check(draft: &mut Draft, memory: &mut RuleMemory, known: &Known, device_
             continue;
         }
         let f = &fences.fences()[fence as usize];
-        let fields = serde_json::json!({
-            "person": {"person_id": z.person_id, "name": z.name},
-            "device_id": device_id,
-            "zone": {"rule": z.rule_text[rule], "fence": f.id, "fence_name": f.name, "source": "device"},
-        });
+        let detail = AlertDetail::TaggedZone {
+            person: PersonRef { person_id: &z.person_id, name: &z.name },
+            device_id,
+            zone: ZoneBreak { rule: &z.rule_text[rule], fence: &f.id, fence_name: &f.name, source: "device" },
+        };
         let alert = NewAlert {
             roles: z.roles.clone(),
-            ..NewAlert::for_operators("tagged_zone", 2, fix.position, fix.time_ms).with_fields(fields)
+            ..NewAlert::for_operators("tagged_zone", 2, fix.position, fix.time_ms, detail)
         };
         let alert_seq = draft.raise(alert);
         draft.rows.audit.push(AuditEntry {
@@ -174,31 +175,23 @@ pub(super) fn adherence_check(draft: &mut Draft, memory: &mut RuleMemory, known:
             .or_else(|| known.last_heard.get(device_id).map(|(_, p)| *p))
             .or_else(|| corridor.checkpoints().first().map(|c| c.position));
         let Some(at) = at else { continue };
-        let fields = serde_json::json!({
-            "device_id": device_id, "team_id": team_id, "plan_version": version, "adherence": detail,
-        });
-        draft.raise(NewAlert::for_operators(rule, priority, at, now_ms).with_fields(fields));
+        let detail = AlertDetail::Adherence { device_id, team_id, plan_version: version, adherence: detail };
+        draft.raise(NewAlert::for_operators(rule, priority, at, now_ms, detail));
     }
 }
 
 /// The alert an adherence event is for operators (rule, priority, detail), if any.
-pub(super) fn adherence_alert(e: AdherenceEvent) -> Option<(&'static str, i64, serde_json::Value)> {
+pub(super) fn adherence_alert(e: AdherenceEvent) -> Option<(&'static str, i64, Adherence)> {
     Some(match e {
-        AdherenceEvent::OffRoute { since_ms, distance_m, .. } => (
-            "route_off",
-            3,
-            serde_json::json!({"since": crate::time_fmt::rfc3339_ms(since_ms), "distance_m": distance_m.round()}),
-        ),
-        AdherenceEvent::BackOnRoute { distance_m, .. } => {
-            ("route_back", 4, serde_json::json!({"distance_m": distance_m.round()}))
+        AdherenceEvent::OffRoute { since_ms, distance_m, .. } => {
+            ("route_off", 3, Adherence::off_route(since_ms, distance_m))
         }
-        AdherenceEvent::CheckpointLate { checkpoint, deadline_ms } => (
-            "checkpoint_late",
-            3,
-            serde_json::json!({"checkpoint": checkpoint, "deadline": crate::time_fmt::rfc3339_ms(deadline_ms)}),
-        ),
+        AdherenceEvent::BackOnRoute { distance_m, .. } => ("route_back", 4, Adherence::back_on_route(distance_m)),
+        AdherenceEvent::CheckpointLate { checkpoint, deadline_ms } => {
+            ("checkpoint_late", 3, Adherence::checkpoint_late(checkpoint, deadline_ms))
+        }
         AdherenceEvent::CheckpointSkipped { checkpoint, .. } => {
-            ("checkpoint_skipped", 3, serde_json::json!({"checkpoint": checkpoint}))
+            ("checkpoint_skipped", 3, Adherence::CheckpointSkipped { checkpoint })
         }
         AdherenceEvent::CheckpointVisited { .. } | AdherenceEvent::CheckpointDeparted { .. } => return None,
     })
@@ -214,12 +207,12 @@ pub(super) fn stale_units(draft: &mut Draft, memory: &mut RuleMemory, known: &Kn
         .collect();
     stale.sort_by(|a, b| a.0.cmp(&b.0));
     for (device, heard_ms, position) in stale {
-        let fields = serde_json::json!({
-            "device_id": device,
-            "last_heard": crate::time_fmt::rfc3339_ms(heard_ms),
-            "silent_min": (now_ms - heard_ms) / 60_000,
-        });
-        draft.raise(NewAlert::for_operators("stale_unit", 3, position, now_ms).with_fields(fields));
+        let detail = AlertDetail::StaleUnit {
+            device_id: &device,
+            last_heard: crate::time_fmt::rfc3339_ms(heard_ms),
+            silent_min: (now_ms - heard_ms) / 60_000,
+        };
+        draft.raise(NewAlert::for_operators("stale_unit", 3, position, now_ms, detail));
         // Remembered now; a failed commit re-raises them at the next tick, which is
         // what the operator needs anyway.
         memory.stale.insert(device);

@@ -6,6 +6,7 @@ use liandong_core::Position;
 use liandong_store::GridReport;
 
 use super::draft::{Draft, NewAlert};
+use crate::feed::messages::{AlertDetail, GridReportFields};
 
 /// Adds the report and its alert to the draft; returns the report's id.
 pub(super) fn report(draft: &mut Draft, r: &GridReport, position: Position) -> i64 {
@@ -17,13 +18,17 @@ pub(super) fn report(draft: &mut Draft, r: &GridReport, position: Position) -> i
     };
     roles.push("admin".to_owned());
     let id = draft.next_seq();
-    let fields = serde_json::json!({
-        "report": {"report_id": id, "category": r.category, "text": r.text, "reporter": r.reporter,
-                   "reported": crate::time_fmt::rfc3339_ms(r.time_ms), "photos": r.photo_urls,
-                   "mediation_case_id": (r.category == "dispute").then_some(id)},
-    });
-    let alert =
-        NewAlert { roles, ..NewAlert::for_operators("grid_report", priority, position, r.recv_ms).with_fields(fields) };
+    let report = GridReportFields {
+        report_id: id,
+        category: &r.category,
+        text: &r.text,
+        reporter: &r.reporter,
+        reported: crate::time_fmt::rfc3339_ms(r.time_ms),
+        photos: &r.photo_urls,
+        mediation_case_id: (r.category == "dispute").then_some(id),
+    };
+    let detail = AlertDetail::GridReport { report };
+    let alert = NewAlert { roles, ..NewAlert::for_operators("grid_report", priority, position, r.recv_ms, detail) };
     let id = draft.raise(alert);
     draft.rows.reports.push(GridReport { report_id: id, ..r.clone() });
     id

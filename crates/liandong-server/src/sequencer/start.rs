@@ -12,6 +12,7 @@ use liandong_core::storm::StormGuard;
 use liandong_core::track::{Sighting, TrackBook};
 use liandong_core::{DeviceTrack, Enricher, Position};
 use liandong_store::{DeviceStateRow, PositionRow, Store, StoreError};
+use serde_json::value::RawValue;
 
 use super::cameras::{TRACK_MAX_AGE_MS, TRACK_MAX_KEYS, TRACK_POINTS};
 use super::memory::RuleMemory;
@@ -152,7 +153,7 @@ fn device_track(s: &DeviceStateRow, enricher: &Enricher) -> DeviceTrack {
 }
 
 /// The live view's entry for a committed report.
-pub(super) fn last_report(row: &PositionRow, unit_id: Option<Arc<str>>, json: Arc<str>) -> LastReport {
+pub(super) fn last_report(row: &PositionRow, unit_id: Option<Arc<str>>, json: Arc<RawValue>) -> LastReport {
     LastReport {
         seq: row.seq,
         lon: row.lon,
