@@ -96,28 +96,8 @@ fn memory() -> RuleMemory {
 
 /// A plate read by camera `cam-1` at [`at`].
 fn plate_read(plate: &str, time_ms: i64) -> CameraItem {
-    let event = liandong_ingest::isapi::CameraEvent {
-        event_type: "ANPR".into(),
-        kind: liandong_ingest::isapi::EventKind::Anpr,
-        state_active: true,
-        active_post_count: Some(1),
-        time_ms: Some(time_ms),
-        camera: Default::default(),
-        plate: Some(liandong_ingest::isapi::PlateRead {
-            raw: plate.into(),
-            normalized: Some(plate.into()),
-            color: None,
-            vehicle_type: None,
-            direction: None,
-            confidence: None,
-            lane: None,
-            vehicle_color: None,
-            vehicle_brand: None,
-        }),
-        face: None,
-        description: None,
-        images: Vec::new(),
-    };
+    let body = json!({"camera_id": "cam-1", "time": time_ms, "kind": "anpr", "plate": plate}).to_string();
+    let event = liandong_ingest::alert_json::decode(body.as_bytes()).unwrap();
     let camera = CameraInfo { id: "cam-1".into(), name: "North gate".into(), kind: "anpr".into(), position: at() };
     CameraItem { event, camera: Arc::new(camera), recv_ms: time_ms, images: vec!["/api/v1/images/9.jpg".into()] }
 }
@@ -130,22 +110,33 @@ fn parsed(text: &str) -> Value {
     serde_json::from_str(text).unwrap()
 }
 
+/// A grid member's report at [`at`], made and received at `T0`, without photos.
+fn grid_report(category: &str, text: &str) -> GridReport {
+    GridReport {
+        report_id: 0,
+        reporter: "gm-1".into(),
+        category: category.into(),
+        text: text.into(),
+        lon: 107.2,
+        lat: 30.7,
+        time_ms: T0,
+        recv_ms: T0,
+        enrichment: Value::Null,
+        photos: 0,
+        status: "new".into(),
+        photo_urls: Vec::new(),
+    }
+}
+
 #[test]
 fn a_grid_reports_alert_carries_the_alert_fields_and_the_report() {
     let mut d = draft(100);
     let report = GridReport {
-        report_id: 0,
-        reporter: "gm-1".into(),
-        category: "dispute".into(),
-        text: "noise at night".into(),
-        lon: 107.2,
-        lat: 30.7,
         time_ms: T0,
         recv_ms: T0 + 5_000,
-        enrichment: Value::Null,
         photos: 1,
-        status: "new".into(),
         photo_urls: vec!["/api/v1/images/1.jpg".into()],
+        ..grid_report("dispute", "noise at night")
     };
     assert_eq!(super::reports::report(&mut d, &report, at()), 100);
     let expected = json!({"type": "alert", "seq": 100, "data": {
@@ -161,20 +152,7 @@ fn a_grid_reports_alert_carries_the_alert_fields_and_the_report() {
 #[test]
 fn a_grid_report_other_than_a_dispute_has_no_mediation_case() {
     let mut d = draft(7);
-    let report = GridReport {
-        report_id: 0,
-        reporter: "gm-1".into(),
-        category: "fire".into(),
-        text: "smoke".into(),
-        lon: 107.2,
-        lat: 30.7,
-        time_ms: T0,
-        recv_ms: T0,
-        enrichment: Value::Null,
-        photos: 0,
-        status: "new".into(),
-        photo_urls: Vec::new(),
-    };
+    let report = grid_report("fire", "smoke");
     super::reports::report(&mut d, &report, at());
     let v = parsed(&d.rows.alerts[0].payload);
     assert_eq!(v["data"]["report"]["mediation_case_id"], Value::Null);
