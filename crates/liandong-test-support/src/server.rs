@@ -139,15 +139,21 @@ impl Server {
     /// Stops the server, waits until `run` has returned without error, and answers its
     /// data directory, left as it is (for a restart, or to open the store).
     pub async fn stop_keeping_data(mut self) -> PathBuf {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
+        self.signal_stop();
         let task = self.task.take().expect("a server is stopped once");
         tokio::time::timeout(STOP_WITHIN, task)
             .await
             .expect("the server stops in time")
             .expect("the server stops cleanly");
         std::mem::take(&mut self.dir)
+    }
+
+    /// Tells the server to stop and returns at once, for a test that keeps requests in
+    /// flight across the shutdown; [`Server::stop`] then waits for it.
+    pub fn signal_stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
     }
 
     /// `GET path` with `token`; answers the status and the body (see [`answer`]).
@@ -196,8 +202,6 @@ impl Drop for Server {
     fn drop(&mut self) {
         // A test that failed before stopping its server still ends it, rather than
         // leaving it serving until the runtime is torn down.
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
+        self.signal_stop();
     }
 }
