@@ -225,14 +225,7 @@ async fn a_tagged_person_alert_reaches_the_partner_only_and_every_read_is_audite
     let mut operator = srv.ws(OPERATOR).await;
 
     let (ct, body) = face_multipart("P-0042");
-    let r = srv
-        .http
-        .post(format!("{}/isapi/events?camera=cam-1&key={CAMERA_KEY}", srv.url))
-        .header("content-type", ct)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    let r = srv.isapi("cam-1", CAMERA_KEY, &ct, body).await;
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     let alert = next_of(&mut partner, "alert", 3000).await.expect("the partner sees the tagged-person alert");
     assert_eq!(alert["data"]["rule"], "watchlist_person");
@@ -488,14 +481,7 @@ async fn start_in(dir: PathBuf, tune: impl FnOnce(&mut Config)) -> Server {
 /// An ANPR read of `plate` pushed by `camera` with its `key`, dated `time`; answers the
 /// push's acknowledgement.
 async fn anpr(srv: &Server, camera: &str, key: &str, plate: &str, time: &str) -> Value {
-    let r = srv
-        .http
-        .post(format!("{}/isapi/events?camera={camera}&key={key}", srv.url))
-        .header("content-type", "application/xml")
-        .body(anpr_xml(plate, time, 1, "active"))
-        .send()
-        .await
-        .unwrap();
+    let r = srv.isapi(camera, key, "application/xml", anpr_xml(plate, time, 1, "active")).await;
     assert_eq!(r.status(), 200);
     r.json().await.unwrap()
 }
@@ -653,14 +639,7 @@ async fn a_tagged_person_inside_a_school_fence_in_forbidden_hours_alerts_the_par
     // A face camera at the school gate sees the person: the sighting is a zone alert.
     srv.admin("/api/v1/cameras", json!({"camera_id": "cam-gate", "name": "实验小学校门", "kind": "face", "lon": 107.1, "lat": 30.7, "key": "camera-key-gate"})).await;
     let (ct, body) = face_multipart("P-7");
-    let r = srv
-        .http
-        .post(format!("{}/isapi/events?camera=cam-gate&key=camera-key-gate", srv.url))
-        .header("content-type", ct)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    let r = srv.isapi("cam-gate", "camera-key-gate", &ct, body).await;
     assert_eq!(r.status(), 200);
     let a = next_of(&mut partner, "alert", 2000).await.expect("the partner sees the camera's zone alert");
     assert_eq!(

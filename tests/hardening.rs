@@ -83,14 +83,7 @@ async fn hit(srv: &Server, channel: u32, event: &str) -> i64 {
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<EventNotificationAlert version=\"2.0\" xmlns=\"http://www.hikvision.com/ver20/XMLSchema\">\n<channelID>{channel}</channelID><dateTime>{}</dateTime><activePostCount>1</activePostCount>\n{event}\n</EventNotificationAlert>",
         rfc3339(now_ms())
     );
-    let r = srv
-        .http
-        .post(format!("{}/isapi/events?camera=cam-1&key={CAMERA_KEY}", srv.url))
-        .header("content-type", "application/xml")
-        .body(xml)
-        .send()
-        .await
-        .unwrap();
+    let r = srv.isapi("cam-1", CAMERA_KEY, "application/xml", xml).await;
     assert_eq!(r.status(), 200);
     r.json::<Value>().await.unwrap()["alert_seq"].as_i64().expect("a watch-listed read raises an alert")
 }
@@ -435,14 +428,7 @@ async fn event_times_are_bounded_a_fast_clock_freezes_nothing_and_a_repeat_is_ke
     assert_eq!(r.status(), 400);
     assert_eq!(r.json::<Value>().await.unwrap()["error"]["field"], "timestamp");
     let xml = r#"<EventNotificationAlert><dateTime>9999-12-31T23:59:59+08:00</dateTime><eventType>ANPR</eventType><eventState>active</eventState><ANPR><licensePlate>川S99999</licensePlate></ANPR></EventNotificationAlert>"#;
-    let r = srv
-        .http
-        .post(format!("{}/isapi/events?camera=cam-1&key={CAMERA_KEY}", srv.url))
-        .header("content-type", "application/xml")
-        .body(xml)
-        .send()
-        .await
-        .unwrap();
+    let r = srv.isapi("cam-1", CAMERA_KEY, "application/xml", xml).await;
     assert_eq!(r.status(), 400);
     assert_eq!(r.json::<Value>().await.unwrap()["error"]["field"], "dateTime");
     let report = json!({"category": "hazard", "text": "井盖缺失", "lon": 107.1, "lat": 30.7, "time": -9_000_000_000_000_000_000i64});
@@ -538,14 +524,7 @@ async fn a_cameras_snapshots_are_bounded_per_minute_and_its_alarms_still_arrive(
     let mut kept = Vec::new();
     for _ in 0..3 {
         let (ct, body) = face_push(PERSON, 6);
-        let r = srv
-            .http
-            .post(format!("{}/isapi/events?camera=cam-1&key={CAMERA_KEY}", srv.url))
-            .header("content-type", ct)
-            .body(body)
-            .send()
-            .await
-            .unwrap();
+        let r = srv.isapi("cam-1", CAMERA_KEY, &ct, body).await;
         assert_eq!(r.status(), 200, "the alarm is taken in whatever its images");
     }
     for m in drain(&mut partner, 800).await {
@@ -659,14 +638,7 @@ async fn the_worst_xml_and_multipart_pushes_are_refused_at_once_naming_the_limit
     ];
     for (ct, body, says) in pushes {
         let started = std::time::Instant::now();
-        let r = srv
-            .http
-            .post(format!("{}/isapi/events?camera=cam-1&key={CAMERA_KEY}", srv.url))
-            .header("content-type", ct.as_str())
-            .body(body)
-            .send()
-            .await
-            .unwrap();
+        let r = srv.isapi("cam-1", CAMERA_KEY, &ct, body).await;
         let took = started.elapsed();
         assert_eq!(r.status(), 400, "{ct}");
         let v: Value = r.json().await.unwrap();

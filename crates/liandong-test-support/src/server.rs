@@ -175,6 +175,20 @@ impl Server {
         v
     }
 
+    /// A camera's alarm push to `/isapi/events` as `camera` with its `key`, of
+    /// `content_type` (`application/xml`, or a multipart with snapshots); answers the
+    /// answer as it is.
+    pub async fn isapi(
+        &self,
+        camera: &str,
+        key: &str,
+        content_type: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> reqwest::Response {
+        let url = format!("{}/isapi/events?camera={camera}&key={key}", self.url);
+        self.http.post(url).header("content-type", content_type).body(body).send().await.unwrap()
+    }
+
     /// A live feed client with `token`.
     pub async fn ws(&self, token: &str) -> Ws {
         self.live(&format!("token={token}")).await
