@@ -5,11 +5,11 @@
 
 use std::path::Path;
 use std::process::Command;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use liandong_server::auth::Role;
 use liandong_server::config::Config;
+use liandong_test_support::load::{missing, Load};
 use liandong_test_support::process::ServeProcess;
 use liandong_test_support::{fresh_dir, mini_map, now_ms, now_s, token, Server};
 use serde_json::{json, Value};
@@ -60,36 +60,12 @@ async fn sigkill_loses_no_acknowledged_report_and_live_state_is_rebuilt() {
         .unwrap();
     assert!(r.status().is_success());
 
-    // Load: four writers post small batches as fast as acknowledgements come back.
-    let acked: Arc<Mutex<Vec<i64>>> = Arc::default();
-    let mut writers = Vec::new();
-    for w in 1..4 {
-        let (client, url, acked) = (client.clone(), url.clone(), acked.clone());
-        writers.push(tokio::spawn(async move {
-            for step in 0i64.. {
-                let items: Vec<Value> = (0..20)
-                    .map(|k| json!({"device_id": format!("dev-{w}"), "lon": 107.3 + (k as f64) * 1e-5, "lat": 30.6, "time": t0 + 20_000 + step * 100 + k}))
-                    .collect();
-                let res = client.post(format!("{url}/api/v1/positions")).bearer_auth(ADMIN).json(&json!({ "positions": items })).send().await;
-                let Ok(res) = res else { break };
-                if !res.status().is_success() {
-                    break;
-                }
-                let Ok(v) = res.json::<Value>().await else { break };
-                let mut a = acked.lock().unwrap();
-                a.extend(v["accepted"].as_array().unwrap().iter().map(|x| x["seq"].as_i64().unwrap()));
-            }
-        }));
-    }
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while acked.lock().unwrap().len() < 3000 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    // Load: three writers post small batches as fast as acknowledgements come back.
+    let devices: Vec<String> = (1..4).map(|w| format!("dev-{w}")).collect();
+    let load = Load::start(&client, &url, ADMIN, &devices, t0 + 20_000);
+    load.wait_for(3000, Duration::from_secs(20)).await;
     server.kill();
-    for w in writers {
-        let _ = w.await;
-    }
-    let acked = acked.lock().unwrap().clone();
+    let acked = load.acknowledged().await;
     assert!(acked.len() >= 1000, "load produced only {} acknowledged reports", acked.len());
 
     let server = start(&dir, "info");
@@ -99,8 +75,7 @@ async fn sigkill_loses_no_acknowledged_report_and_live_state_is_rebuilt() {
     for w in 1..4 {
         stored.extend(store.position_seqs(&format!("dev-{w}")).await.unwrap());
     }
-    stored.sort_unstable();
-    let missing: Vec<i64> = acked.iter().copied().filter(|s| stored.binary_search(s).is_err()).collect();
+    let missing = missing(&acked, &stored);
     assert!(
         missing.is_empty(),
         "{} acknowledged reports lost, e.g. {:?}",

@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use liandong_test_support::feed::next_of;
+use liandong_test_support::load::{missing, Load};
 use liandong_test_support::pg::{cluster, fresh_database};
 use liandong_test_support::process::ServeProcess;
 use liandong_test_support::{mini_map, now_ms};
@@ -173,46 +174,18 @@ async fn sigkill_under_load_on_postgis_loses_no_acknowledged_report() {
     for w in 0..3 {
         register(&http, &server.url, &format!("dev-{w}")).await;
     }
-    let acked: Arc<Mutex<Vec<i64>>> = Arc::default();
-    let t0 = now_ms() - 600_000;
-    let mut writers = Vec::new();
-    for w in 0..3 {
-        let (http, url, acked) = (http.clone(), server.url.clone(), acked.clone());
-        writers.push(tokio::spawn(async move {
-            for step in 0i64.. {
-                let items: Vec<Value> = (0..20)
-                    .map(|k| json!({"device_id": format!("dev-{w}"), "lon": 107.3 + (k as f64) * 1e-5, "lat": 30.6, "time": t0 + step * 100 + k}))
-                    .collect();
-                let Ok(res) =
-                    http.post(format!("{url}/api/v1/positions")).bearer_auth(ADMIN).json(&json!({ "positions": items })).send().await
-                else {
-                    break;
-                };
-                if !res.status().is_success() {
-                    break;
-                }
-                let Ok(v) = res.json::<Value>().await else { break };
-                acked.lock().unwrap().extend(v["accepted"].as_array().unwrap().iter().map(|x| x["seq"].as_i64().unwrap()));
-            }
-        }));
-    }
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while acked.lock().unwrap().len() < 3000 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let devices: Vec<String> = (0..3).map(|w| format!("dev-{w}")).collect();
+    let load = Load::start(&http, &server.url, ADMIN, &devices, now_ms() - 600_000);
+    load.wait_for(3000, Duration::from_secs(30)).await;
     server.kill();
-    for w in writers {
-        let _ = w.await;
-    }
-    let acked = acked.lock().unwrap().clone();
+    let acked = load.acknowledged().await;
     assert!(acked.len() >= 1000, "load produced only {} acknowledged reports", acked.len());
     let store = liandong_store::Store::connect(&db).await.unwrap();
     let mut stored = Vec::new();
     for w in 0..3 {
         stored.extend(store.position_seqs(&format!("dev-{w}")).await.unwrap());
     }
-    stored.sort_unstable();
-    let missing: Vec<i64> = acked.iter().copied().filter(|s| stored.binary_search(s).is_err()).collect();
+    let missing = missing(&acked, &stored);
     assert!(
         missing.is_empty(),
         "{} acknowledged reports lost, e.g. {:?}",
@@ -299,7 +272,7 @@ async fn a_database_outage_is_answered_with_503_and_ingest_resumes_by_itself() {
     let acked: Vec<i64> = answers.iter().filter_map(|a| a.1).collect();
     let store = liandong_store::Store::connect(&db).await.unwrap();
     let stored = store.position_seqs("dev-0").await.unwrap();
-    let missing: Vec<i64> = acked.iter().copied().filter(|s| stored.binary_search(s).is_err()).collect();
+    let missing = missing(&acked, &stored);
     assert!(missing.is_empty(), "acknowledged reports lost across the outage: {missing:?}");
     store.close().await;
     server.kill();

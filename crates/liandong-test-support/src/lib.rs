@@ -7,6 +7,7 @@
 //! device registered at start) stays in that file as a thin wrapper over these.
 
 pub mod feed;
+pub mod load;
 pub mod pg;
 pub mod process;
 pub mod server;
