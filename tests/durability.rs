@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use liandong_server::auth::Role;
 use liandong_server::config::Config;
-use liandong_test_support::load::{missing, Load};
+use liandong_test_support::load::{assert_none_lost, Load};
 use liandong_test_support::process::ServeProcess;
 use liandong_test_support::{fresh_dir, mini_map, now_ms, now_s, token, Server};
 use serde_json::{json, Value};
@@ -75,13 +75,7 @@ async fn sigkill_loses_no_acknowledged_report_and_live_state_is_rebuilt() {
     for w in 1..4 {
         stored.extend(store.position_seqs(&format!("dev-{w}")).await.unwrap());
     }
-    let missing = missing(&acked, &stored);
-    assert!(
-        missing.is_empty(),
-        "{} acknowledged reports lost, e.g. {:?}",
-        missing.len(),
-        &missing[..missing.len().min(5)]
-    );
+    assert_none_lost(&acked, &stored);
 
     // Live state: the last position is back, and dev-0 is still inside the fence, so
     // its next report inside is `inside`, not a fresh `enter`.

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use liandong_test_support::feed::next_of;
-use liandong_test_support::load::{missing, Load};
+use liandong_test_support::load::{assert_none_lost, missing, Load};
 use liandong_test_support::pg::{cluster, fresh_database};
 use liandong_test_support::process::ServeProcess;
 use liandong_test_support::{mini_map, now_ms};
@@ -185,13 +185,7 @@ async fn sigkill_under_load_on_postgis_loses_no_acknowledged_report() {
     for w in 0..3 {
         stored.extend(store.position_seqs(&format!("dev-{w}")).await.unwrap());
     }
-    let missing = missing(&acked, &stored);
-    assert!(
-        missing.is_empty(),
-        "{} acknowledged reports lost, e.g. {:?}",
-        missing.len(),
-        &missing[..missing.len().min(5)]
-    );
+    assert_none_lost(&acked, &stored);
     store.close().await;
     let _ = std::fs::remove_dir_all(&dir);
 }

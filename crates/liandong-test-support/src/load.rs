@@ -69,6 +69,18 @@ impl Load {
     }
 }
 
+/// Fails the test when a number of `acked` is not among `stored`, saying how many were
+/// lost and the first few.
+pub fn assert_none_lost(acked: &[i64], stored: &[i64]) {
+    let missing = missing(acked, stored);
+    assert!(
+        missing.is_empty(),
+        "{} acknowledged reports lost, e.g. {:?}",
+        missing.len(),
+        &missing[..missing.len().min(5)]
+    );
+}
+
 /// The acknowledged numbers of `acked` that are not among `stored`.
 pub fn missing(acked: &[i64], stored: &[i64]) -> Vec<i64> {
     let mut stored = stored.to_vec();
