@@ -13,7 +13,9 @@ const BATCH: i64 = 20;
 
 /// Writers posting reports, one per device, and what was acknowledged to them.
 pub struct Load {
+    /// Every sequence number acknowledged so far, in the order the answers came.
     acked: Arc<Mutex<Vec<i64>>>,
+    /// One task per device, ending when the server stops answering.
     writers: Vec<JoinHandle<()>>,
 }
 

@@ -16,6 +16,7 @@ const LISTENING_WITHIN: Duration = Duration::from_secs(60);
 
 /// A `liandong serve` process, killed (SIGKILL) when the handle is dropped.
 pub struct ServeProcess {
+    /// The process, its stderr read by a thread into `log`.
     child: Child,
     /// The address it listens on, as it logged it (`127.0.0.1:PORT`).
     pub addr: String,

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use liandong_server::auth::Role;
-use liandong_server::config::{Config, Secret};
+use liandong_server::config::{Config, Secret, TokenConfig};
 use serde_json::Value;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -59,7 +59,9 @@ pub struct Server {
     pub dir: PathBuf,
     /// The configuration's first administrator token, for [`Server::admin`].
     admin: Option<String>,
+    /// The shutdown signal `run` waits on; taken when it is sent.
     stop: Option<oneshot::Sender<()>>,
+    /// The task running `run`, which panics when `run` fails; taken when awaited.
     task: Option<JoinHandle<()>>,
 }
 
@@ -67,11 +69,7 @@ impl Server {
     /// Starts a server with the test configuration ([`crate::config`]) on the data
     /// directory `dir` as it is (a restart on the same directory keeps what is stored),
     /// with `tokens`, tuned by `tune`, and waits until it is healthy.
-    pub async fn start_in(
-        dir: PathBuf,
-        tokens: Vec<liandong_server::config::TokenConfig>,
-        tune: impl FnOnce(&mut Config),
-    ) -> Server {
+    pub async fn start_in(dir: PathBuf, tokens: Vec<TokenConfig>, tune: impl FnOnce(&mut Config)) -> Server {
         let mut config = crate::config(dir);
         config.tokens = tokens;
         tune(&mut config);
@@ -156,7 +154,8 @@ impl Server {
         }
     }
 
-    /// `GET path` with `token`; answers the status and the body (see [`answer`]).
+    /// `GET path` with `token`; answers the status and the body: its JSON, null when it
+    /// is empty, or its text as a JSON string when it is not JSON.
     pub async fn get(&self, token: &str, path: &str) -> (u16, Value) {
         answer(self.http.get(format!("{}{path}", self.url)).bearer_auth(token).send().await.unwrap()).await
     }
