@@ -981,7 +981,7 @@ async fn a_route_adjustment_reaches_the_leader_and_the_acknowledgement_reaches_t
     };
     assert_eq!(ack("key-of-lead-phone", 2).await.unwrap().status(), 200);
     let r = ack("key-of-lead-phone", 2).await.unwrap();
-    assert_eq!(r.status(), 409, "already acknowledged");
+    assert_eq!(r.status(), 422, "already acknowledged: not allowed once the version is no longer pending");
     let r = ack(LEADER, 1).await.unwrap();
     assert_eq!(r.status(), 409);
     assert_eq!(r.json::<Value>().await.unwrap()["error"]["field"], "version");

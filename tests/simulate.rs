@@ -177,7 +177,7 @@ async fn the_simulated_desk_closes_an_incident_and_acknowledges_an_alert() {
     let url = server.url.clone();
     let http = reqwest::Client::new();
     let simulator =
-        simulator(&server, "400", "info,liandong::simulate_incidents=debug", &[("LIANDONG_OPERATOR_TOKEN", OPERATOR)]);
+        simulator(&server, "400", "info,liandong::simulate::incidents=debug", &[("LIANDONG_OPERATOR_TOKEN", OPERATOR)]);
     let get = |path: String| {
         let http = http.clone();
         async move {

@@ -3,6 +3,7 @@
 // acknowledged yet, newest first). New alerts flash in the queue and on the map for a
 // while, until someone acknowledges them: on any screen, the feed's `alert_ack` says who.
 
+import { el } from './dom.js';
 import { t, clock } from './i18n.js';
 
 /** How long a new alert flashes. */
@@ -149,19 +150,15 @@ export class AlertQueue {
     const all = this.ordered();
     this.list.replaceChildren();
     if (all.length === 0) {
-      const li = document.createElement('li');
-      li.className = 'empty';
-      li.textContent = t('alert_queue_empty');
-      this.list.append(li);
+      this.list.append(el('li', 'empty', t('alert_queue_empty')));
     }
     for (const a of all.slice(0, SHOWN)) this.list.append(this.item(a));
     this.o.onChange();
   }
 
   item(a) {
-    const li = document.createElement('li');
     const ack = this.acks.get(a.seq);
-    li.className = `alert p${Math.min(a.priority ?? 3, 4)}${this.isFresh(a.seq) ? ' fresh' : ''}${ack ? ' acked' : ''}${a.seq === this.selected ? ' selected' : ''}`;
+    const li = el('li', `alert p${Math.min(a.priority ?? 3, 4)}${this.isFresh(a.seq) ? ' fresh' : ''}${ack ? ' acked' : ''}${a.seq === this.selected ? ' selected' : ''}`);
     li.dataset.seq = String(a.seq);
     li.dataset.rule = a.rule;
 
@@ -251,12 +248,6 @@ export class AlertQueue {
   }
 }
 
-function el(tag, cls, text) {
-  const e = document.createElement(tag);
-  e.className = cls;
-  if (text !== undefined) e.textContent = text;
-  return e;
-}
 
 /** What the alert is about, in one line: the plate or person and why, the report's text, … */
 function describe(a, deviceName) {

@@ -5,6 +5,7 @@
 // `incident` messages; the panel asks `GET /api/v1/incidents/{id}` for the timeline and
 // the recommendation, and again whenever the feed says the incident moved.
 
+import { el } from './dom.js';
 import { t, clock, kindName, duration, distance, placeName } from './i18n.js';
 
 export const CLOSED_STATES = new Set(['closed', 'cancelled']);
@@ -322,11 +323,4 @@ export class Incidents {
 function actorName(actor, deviceName) {
   if (actor?.startsWith('device:')) return deviceName(actor.slice(7));
   return actor ?? '';
-}
-
-function el(tag, cls, text) {
-  const e = document.createElement(tag);
-  if (cls) e.className = cls;
-  if (text !== undefined) e.textContent = text;
-  return e;
 }

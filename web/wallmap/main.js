@@ -4,7 +4,7 @@
 
 import * as maplibregl from '/node_modules/maplibre-gl/dist/maplibre-gl.mjs';
 import { Api, ApiFailure, takeToken, saveToken, forgetToken } from './api.js';
-import { initialLang, setLang, currentLang, t, featureName, clock, dateLine, setPlaceNames } from './i18n.js';
+import { initialLang, setLang, currentLang, t, translated, featureName, clock, dateLine, setPlaceNames } from './i18n.js';
 import { baseStyle, TOGGLES, layersOf, swatchOf, emptyCollection, bboxOf, COLORS, SOURCE_OPTIONS, arrowImage, wallScale, SCALED_PAINT, SCALED_LAYOUT, FLASH_RADIUS } from './layers.js';
 import { Units } from './units.js';
 import { AlertQueue } from './alerts.js';
@@ -13,8 +13,7 @@ import { Incidents, CLOSED_STATES } from './incidents.js';
 import { Plans, Hotspots } from './plans.js';
 import { Stats } from './stats.js';
 import { Replay } from './replay.js';
-
-const $ = (id) => document.getElementById(id);
+import { $, el, swatch } from './dom.js';
 
 /** States of an incident in which its assigned unit is busy with it. */
 const BUSY_STATES = new Set(['dispatched', 'signed_for', 'en_route', 'on_scene', 'feedback']);
@@ -583,12 +582,9 @@ function buildLayerPanel() {
     if (!toggle.live && !app.layerNames.includes(toggle.source)) continue;
     if (toggle.source === 'cameras' && !camerasHeader) {
       camerasHeader = true;
-      const li = document.createElement('li');
-      li.className = 'group';
-      li.innerHTML = '<label><input type="checkbox" data-group="cameras"><span class="swatch"></span><span data-i18n="layer.cameras"></span></label>';
-      li.querySelector('.swatch').style.background = COLORS.camera.checkpoint;
-      li.querySelector('[data-i18n]').textContent = t('layer.cameras');
-      const all = li.querySelector('input');
+      const all = el('input');
+      all.type = 'checkbox';
+      all.dataset.group = 'cameras';
       all.checked = TOGGLES.some((g) => g.source === 'cameras' && g.on);
       all.addEventListener('change', () => {
         for (const box of list.querySelectorAll('input[data-source="cameras"]')) {
@@ -596,12 +592,12 @@ function buildLayerPanel() {
           box.dispatchEvent(new Event('change'));
         }
       });
+      const li = el('li', 'group');
+      li.append(layerLabel(all, COLORS.camera.checkpoint, 'layer.cameras'));
       list.append(li);
     }
-    const li = document.createElement('li');
-    if (toggle.source === 'cameras') li.className = 'sub';
-    const label = document.createElement('label');
-    const box = document.createElement('input');
+    const li = el('li', toggle.source === 'cameras' ? 'sub' : '');
+    const box = el('input');
     box.type = 'checkbox';
     box.checked = toggle.on;
     box.dataset.layer = toggle.key;
@@ -612,31 +608,25 @@ function buildLayerPanel() {
       }
       if (toggle.key === 'townships') for (const m of app.townshipLabels) m.getElement().hidden = !box.checked;
     });
-    const swatch = document.createElement('span');
-    swatch.className = 'swatch';
-    swatch.style.background = swatchOf(toggle);
-    const text = document.createElement('span');
     const key = toggle.source === 'cameras' ? `camera_kind.${toggle.kind}` : `layer.${toggle.key}`;
-    text.dataset.i18n = key;
-    text.textContent = t(key);
-    label.append(box, swatch, text);
-    li.append(label);
+    li.append(layerLabel(box, swatchOf(toggle), key));
     list.append(li);
   }
+}
+
+/** A line of the layer panel: its check box, the layer's colour and its name. */
+function layerLabel(box, color, key) {
+  const label = el('label');
+  label.append(box, swatch(color), translated(key));
+  return label;
 }
 
 function buildLegend() {
   const legend = $('unit-legend');
   legend.replaceChildren();
   for (const [status, color] of Object.entries(COLORS.unit)) {
-    const li = document.createElement('li');
-    const swatch = document.createElement('span');
-    swatch.className = 'swatch';
-    swatch.style.background = color;
-    const text = document.createElement('span');
-    text.dataset.i18n = `status.${status}`;
-    text.textContent = t(`status.${status}`);
-    li.append(swatch, text);
+    const li = el('li');
+    li.append(swatch(color), translated(`status.${status}`));
     legend.append(li);
   }
 }
@@ -649,12 +639,10 @@ function placeTownshipLabels(fc) {
   for (const f of fc.features) {
     const seat = f.properties?.seat;
     if (!Array.isArray(seat)) continue;
-    const el = document.createElement('div');
-    el.className = 'place-label';
-    el.textContent = featureName(f.properties);
-    el.dataset.name = f.properties.name;
-    el.dataset.nameEn = f.properties.name_en ?? '';
-    app.townshipLabels.push(new maplibregl.Marker({ element: el, anchor: 'top', offset: [0, 10] }).setLngLat(seat).addTo(app.map));
+    const label = el('div', 'place-label', featureName(f.properties));
+    label.dataset.name = f.properties.name;
+    label.dataset.nameEn = f.properties.name_en ?? '';
+    app.townshipLabels.push(new maplibregl.Marker({ element: label, anchor: 'top', offset: [0, 10] }).setLngLat(seat).addTo(app.map));
   }
 }
 
@@ -664,8 +652,8 @@ function switchLang() {
   url.searchParams.set('lang', currentLang());
   history.replaceState(null, '', url.pathname + url.search + url.hash);
   for (const m of app.townshipLabels) {
-    const el = m.getElement();
-    el.textContent = currentLang() === 'en' && el.dataset.nameEn ? el.dataset.nameEn : el.dataset.name;
+    const label = m.getElement();
+    label.textContent = currentLang() === 'en' && label.dataset.nameEn ? label.dataset.nameEn : label.dataset.name;
   }
   app.alerts?.render();
   app.incidents?.renderList();

@@ -5,6 +5,7 @@
 // current time band, again on every `hotspots` notice of the feed) is the heat layer,
 // and a compact card says when it was analysed and what legal publicity to push where.
 
+import { el } from './dom.js';
 import { t, clock, kindName, duration, placeName } from './i18n.js';
 
 export class Plans {
@@ -219,11 +220,4 @@ export class Hotspots {
     }
     card.append(line);
   }
-}
-
-function el(tag, cls, text) {
-  const e = document.createElement(tag);
-  if (cls) e.className = cls;
-  if (text !== undefined) e.textContent = text;
-  return e;
 }

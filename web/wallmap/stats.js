@@ -3,6 +3,7 @@
 // and 90th percentile per step), alerts by rule and mediation — for the last day, week
 // or month, asked again every minute while the panel is open.
 
+import { el } from './dom.js';
 import { t, clock, kindName, duration, placeName } from './i18n.js';
 
 const RANGES = { '24h': 24 * 3600 * 1000, '7d': 7 * 24 * 3600 * 1000, '30d': 30 * 24 * 3600 * 1000 };
@@ -131,11 +132,4 @@ function bars(body, title, groups, label, cls = '') {
     ul.append(li);
   }
   body.append(ul);
-}
-
-function el(tag, cls, text) {
-  const e = document.createElement(tag);
-  if (cls) e.className = cls;
-  if (text !== undefined) e.textContent = text;
-  return e;
 }

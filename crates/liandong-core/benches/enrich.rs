@@ -3,11 +3,13 @@
 //! jump filter and fence rules, and the start-up cost of building the indexes. Run:
 //! `cargo bench -p liandong-core --bench enrich`.
 
-use std::path::Path;
-
 use divan::{black_box, Bencher};
 use liandong_core::jump::JumpFilter;
+use liandong_core::xorshift::XorShift64;
 use liandong_core::{process, CountyMap, DeviceTrack, Enricher, Position};
+
+#[path = "../tests/support/mod.rs"]
+mod support;
 
 fn main() {
     divan::main();
@@ -18,30 +20,15 @@ fn load() -> Enricher {
 }
 
 fn parse() -> CountyMap {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../maps/dazhu");
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(&dir).expect("maps/dazhu exists") {
-        let path = entry.unwrap().path();
-        if path.extension().is_some_and(|e| e == "geojson") {
-            files.push((
-                path.file_name().unwrap().to_string_lossy().into_owned(),
-                std::fs::read_to_string(&path).unwrap(),
-            ));
-        }
-    }
-    let (map, problems) = CountyMap::parse(&files);
-    assert!(problems.is_empty(), "{problems:?}");
-    map
+    support::dazhu_every_layer()
 }
 
 /// 4096 fixed pseudo-random points over the county's bounding box (some outside it).
 fn points() -> Vec<Position> {
-    let mut s = 0x2545_F491_4F6C_DD1Du64;
+    let mut rng = XorShift64::new(0x2545_F491_4F6C_DD1D);
     (0..4096)
         .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
+            let s = rng.next_u64();
             let fx = (s & 0xFFFF) as f64 / 65535.0;
             let fy = ((s >> 16) & 0xFFFF) as f64 / 65535.0;
             Position::new(106.95 + fx * 0.6, 30.50 + fy * 0.45).unwrap()

@@ -3,8 +3,6 @@
 //! with a real township lookup, and the adherence step of one patrol member's fix.
 //! Run: `cargo bench -p liandong-core --bench hotspot`.
 
-use std::path::Path;
-
 use divan::{black_box, Bencher};
 use geo::{BoundingRect, Rect};
 use liandong_core::adherence::{AdherenceConfig, Corridor, MemberAdherence, PlannedCheckpoint};
@@ -16,6 +14,9 @@ use liandong_core::{CountyMap, Position};
 
 const EVENTS: usize = 100_000;
 const CATEGORIES: [&str; 8] = ["theft", "fraud", "brawl", "traffic", "gambling", "dispute", "drugs", "other"];
+
+#[path = "../tests/support/mod.rs"]
+mod support;
 
 fn main() {
     let map = dazhu();
@@ -33,14 +34,7 @@ fn main() {
 }
 
 fn dazhu() -> CountyMap {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../maps/dazhu");
-    let files: Vec<(String, String)> = ["boundary", "posts", "townships"]
-        .iter()
-        .map(|l| (format!("{l}.geojson"), std::fs::read_to_string(dir.join(format!("{l}.geojson"))).unwrap()))
-        .collect();
-    let (map, problems) = CountyMap::parse(&files);
-    assert!(problems.is_empty(), "{problems:?}");
-    map
+    support::dazhu(&["boundary", "posts", "townships"])
 }
 
 fn extent(map: &CountyMap) -> Rect<f64> {

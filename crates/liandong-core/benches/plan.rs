@@ -4,12 +4,14 @@
 //! (the matrix's worst case), and one team's plan on the Dazhu demo map.
 //! Run: `cargo bench -p liandong-core --bench plan`.
 
-use std::path::Path;
-
 use divan::{black_box, Bencher};
 use liandong_core::plan::{plan, Candidate, Mandatory, PlanRequest, PlannerConfig};
 use liandong_core::road::{GridSpec, RoadGraph, RoadSpeeds};
-use liandong_core::{CountyMap, Position};
+use liandong_core::xorshift::XorShift64;
+use liandong_core::Position;
+
+#[path = "../tests/support/mod.rs"]
+mod support;
 
 fn main() {
     let g = grid();
@@ -45,13 +47,8 @@ fn grid() -> RoadGraph {
 
 /// Fixed-seed xorshift64 (Marsaglia), uniform in [0, 1).
 fn unit_fn(seed: u64) -> impl FnMut() -> f64 {
-    let mut s = seed;
-    move || {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        (s >> 11) as f64 / (1u64 << 53) as f64
-    }
+    let mut rng = XorShift64::new(seed);
+    move || rng.unit()
 }
 
 /// A post at (107.2°E, 30.7°N), 4 checkpoints near it and 40 candidates of weight 1–10
@@ -86,13 +83,7 @@ fn grid_request(w: f64, h: f64) -> PlanRequest {
 /// Team 01 of the Dazhu demo map: its post and checkpoints, and 150 candidates of
 /// weight 1–100 at road vertices within 8 km of the post.
 fn dazhu_request() -> (RoadGraph, PlanRequest) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../maps/dazhu");
-    let files: Vec<(String, String)> = ["boundary", "posts", "roads", "checkpoints"]
-        .iter()
-        .map(|l| (format!("{l}.geojson"), std::fs::read_to_string(dir.join(format!("{l}.geojson"))).unwrap()))
-        .collect();
-    let (map, problems) = CountyMap::parse(&files);
-    assert!(problems.is_empty(), "{problems:?}");
+    let map = support::dazhu(&["boundary", "posts", "roads", "checkpoints"]);
     let at = |p: geo::Point<f64>| Position::new(p.x(), p.y()).unwrap();
     let post = at(map.posts.iter().find(|p| p.id == "post-01").unwrap().point);
     let checkpoints = map

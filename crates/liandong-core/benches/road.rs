@@ -3,11 +3,13 @@
 //! points, travel times from one place (Dijkstra) and a planner's travel-time matrix.
 //! Run: `cargo bench -p liandong-core --bench road`.
 
-use std::path::Path;
-
 use divan::{black_box, Bencher};
 use liandong_core::road::{GridSpec, RoadGraph, RoadSpeeds};
+use liandong_core::xorshift::XorShift64;
 use liandong_core::{CountyMap, Position};
+
+#[path = "../tests/support/mod.rs"]
+mod support;
 
 fn main() {
     let g = grid();
@@ -21,14 +23,7 @@ fn main() {
 }
 
 fn dazhu() -> CountyMap {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../maps/dazhu");
-    let files: Vec<(String, String)> = ["boundary", "posts", "roads"]
-        .iter()
-        .map(|l| (format!("{l}.geojson"), std::fs::read_to_string(dir.join(format!("{l}.geojson"))).unwrap()))
-        .collect();
-    let (map, problems) = CountyMap::parse(&files);
-    assert!(problems.is_empty(), "{problems:?}");
-    map
+    support::dazhu(&["boundary", "posts", "roads"])
 }
 
 fn grid() -> RoadGraph {
@@ -37,14 +32,8 @@ fn grid() -> RoadGraph {
 
 /// `n` fixed pseudo-random points (xorshift64) in the box `[lon0, lon0 + w] × [lat0, lat0 + h]`.
 fn points(n: usize, lon0: f64, lat0: f64, w: f64, h: f64) -> Vec<Position> {
-    let mut s = 0x2545_F491_4F6C_DD1Du64;
-    let mut unit = move || {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        (s >> 11) as f64 / (1u64 << 53) as f64
-    };
-    (0..n).map(|_| Position::new(lon0 + unit() * w, lat0 + unit() * h).unwrap()).collect()
+    let mut rng = XorShift64::new(0x2545_F491_4F6C_DD1D);
+    (0..n).map(|_| Position::new(lon0 + rng.unit() * w, lat0 + rng.unit() * h).unwrap()).collect()
 }
 
 /// Points anywhere on the synthetic grid (about 56 km × 56 km).

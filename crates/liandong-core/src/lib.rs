@@ -21,6 +21,7 @@ pub mod spatial;
 pub mod stats;
 pub mod storm;
 pub mod track;
+#[cfg(any(test, feature = "bench-fixtures"))]
 pub mod xorshift;
 pub mod zone;
 

@@ -34,7 +34,6 @@ use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashMap};
 
 use fixedbitset::FixedBitSet;
-use geo::{Coord, LineString};
 use petgraph::graph::{DiGraph, EdgeIndex, NodeIndex};
 use petgraph::visit::{Data, EdgeRef, GraphBase, GraphRef, IntoEdgeReferences, IntoEdges, IntoNeighbors, Visitable};
 use petgraph::{Directed, Direction};
@@ -44,9 +43,16 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::map::{str_prop, CountyMap, Line};
-use crate::position::EARTH_RADIUS_M;
 use crate::spatial::LocalProjection;
 use crate::Position;
+
+/// The synthetic benchmark grid, a fixture kept out of the production API: only the
+/// crate's own tests and, through the `bench-fixtures` feature, its benchmarks and
+/// integration tests can reach it.
+#[cfg(any(test, feature = "bench-fixtures"))]
+mod grid;
+#[cfg(any(test, feature = "bench-fixtures"))]
+pub use grid::GridSpec;
 
 /// Coordinates are merged into one node when they are equal after rounding to this
 /// many units per degree (1e-7°, about 1 cm; OpenStreetMap's own precision).
@@ -377,83 +383,6 @@ impl TravelTimes {
     }
 }
 
-/// A jittered square grid of roads around a south-west corner: the synthetic network
-/// of the benchmarks and tests. Every 16th line is `primary`, every 4th `tertiary`, the
-/// rest `residential`, so the fastest path often differs from the shortest.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct GridSpec {
-    pub south_west: Position,
-    /// Nodes per row.
-    pub cols: u32,
-    /// Nodes per column.
-    pub rows: u32,
-    pub spacing_m: f64,
-    /// Each node moves by up to this fraction of the spacing along each axis.
-    pub jitter: f64,
-    pub seed: u64,
-}
-
-impl GridSpec {
-    /// 224 × 224 nodes 250 m apart over Dazhu county (50,176 nodes, 99,904 edges).
-    pub fn dazhu_100k_edges() -> GridSpec {
-        GridSpec {
-            south_west: Position::new(106.95, 30.50).expect("a valid corner"),
-            cols: 224,
-            rows: 224,
-            spacing_m: 250.0,
-            jitter: 0.3,
-            seed: 0x9E37_79B9_7F4A_7C15,
-        }
-    }
-
-    /// The grid as road lines: one per row and one per column, with a vertex at every
-    /// crossing (shared exactly, so crossings are junctions).
-    pub fn roads(&self) -> Vec<Line> {
-        let (cols, rows) = (self.cols as usize, self.rows as usize);
-        let lat0 = self.south_west.lat();
-        let deg_lat_per_m = 180.0 / (std::f64::consts::PI * EARTH_RADIUS_M);
-        let deg_lon_per_m = deg_lat_per_m / lat0.to_radians().cos();
-        let mut state = self.seed | 1;
-        let mut unit = move || {
-            // xorshift64 (Marsaglia), uniform in [-1, 1).
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 11) as f64 / (1u64 << 52) as f64 - 1.0
-        };
-        let mut at = Vec::with_capacity(cols * rows);
-        for r in 0..rows {
-            for c in 0..cols {
-                let x_m = (c as f64 + self.jitter * unit()) * self.spacing_m;
-                let y_m = (r as f64 + self.jitter * unit()) * self.spacing_m;
-                at.push(Coord { x: self.south_west.lon() + x_m * deg_lon_per_m, y: lat0 + y_m * deg_lat_per_m });
-            }
-        }
-        let class = |i: usize| match i {
-            i if i % 16 == 0 => "primary",
-            i if i % 4 == 0 => "tertiary",
-            _ => "residential",
-        };
-        let line = |id: String, class: &str, coords: Vec<Coord<f64>>| {
-            let mut properties = serde_json::Map::new();
-            properties.insert("class".into(), class.into());
-            Line { id: id.clone(), name: id, line: LineString::new(coords), properties }
-        };
-        let mut roads = Vec::with_capacity(cols + rows);
-        if cols >= 2 {
-            for r in 0..rows {
-                roads.push(line(format!("grid-row-{r}"), class(r), at[r * cols..(r + 1) * cols].to_vec()));
-            }
-        }
-        if rows >= 2 {
-            for c in 0..cols {
-                roads.push(line(format!("grid-col-{c}"), class(c), (0..rows).map(|r| at[r * cols + c]).collect()));
-            }
-        }
-        roads
-    }
-}
-
 /// An arc between a snap point and one end of its edge.
 #[derive(Debug, Clone, Copy)]
 struct SnapArc {
@@ -481,11 +410,6 @@ impl RoadGraph {
     /// The graph of a map's `roads` layer.
     pub fn from_map(map: &CountyMap, speeds: &RoadSpeeds) -> RoadGraph {
         RoadGraph::from_roads(&map.roads, speeds)
-    }
-
-    /// The synthetic grid of [`GridSpec`].
-    pub fn grid(spec: &GridSpec, speeds: &RoadSpeeds) -> RoadGraph {
-        RoadGraph::from_roads(&spec.roads(), speeds)
     }
 
     /// The graph of a set of road lines. Vertices that are not valid WGS 84 positions
@@ -1022,7 +946,10 @@ impl Visitable for SearchView<'_> {
 
 #[cfg(test)]
 mod tests {
+    use geo::LineString;
+
     use super::*;
+    use crate::position::EARTH_RADIUS_M;
 
     /// Metres east and north of (107.2°E, 30.7°N) as a position, in the same
     /// equirectangular approximation the grid uses.

@@ -3,13 +3,13 @@
 //! seeded synthetic incidents, measured against the team's fixed route with the same
 //! coverage rule. Run with `--nocapture` to see the table.
 
-use std::path::Path;
-
 use liandong_core::hotspot::{analyse, HotspotConfig, HotspotEvent};
 use liandong_core::plan::{plan, route_coverage, Candidate, Mandatory, PlanRequest, PlannerConfig, StopKind};
 use liandong_core::road::{RoadGraph, RoadSpeeds};
 use liandong_core::xorshift::XorShift64;
 use liandong_core::{CountyMap, Position, UnixMs};
+
+mod support;
 
 const DAY_MS: i64 = 86_400_000;
 const HOUR_MS: i64 = 3_600_000;
@@ -21,14 +21,7 @@ const BUDGET_S: f64 = 4.0 * 3600.0;
 const AREA_M: f64 = 8_000.0;
 
 fn dazhu() -> CountyMap {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../maps/dazhu");
-    let files: Vec<(String, String)> = ["boundary", "posts", "roads", "routes", "checkpoints"]
-        .iter()
-        .map(|l| (format!("{l}.geojson"), std::fs::read_to_string(dir.join(format!("{l}.geojson"))).unwrap()))
-        .collect();
-    let (map, problems) = CountyMap::parse(&files);
-    assert!(problems.is_empty(), "{problems:?}");
-    map
+    support::dazhu(&["boundary", "posts", "roads", "routes", "checkpoints"])
 }
 
 /// Midnight, China Standard Time, of the first of the 30 days of incidents.

@@ -13,8 +13,8 @@ use serde::Deserialize;
 
 use crate::auth::{require_user, Role};
 use crate::error::ApiError;
-use crate::pipeline::AlertAckCommand;
 use crate::routes::read_json;
+use crate::sequencer::AlertAckCommand;
 use crate::time_fmt::{now_ms, rfc3339_ms};
 use crate::AppState;
 

@@ -16,13 +16,11 @@ use serde::Deserialize;
 
 use crate::auth::{bearer, kept_key, key_at_rest, key_matches, require_user, Role};
 use crate::error::ApiError;
-use crate::pipeline::{CameraInfo, CameraItem};
 use crate::routes::{read_body, read_json, require_json};
+use crate::scope::TAGGED_WATCH_PREFIX;
+use crate::sequencer::{CameraInfo, CameraItem};
 use crate::time_fmt::now_ms;
 use crate::AppState;
-
-/// Watch-list ids of tagged persons: `tagged-{person_id}`.
-pub const TAGGED_WATCH_PREFIX: &str = "tagged-";
 
 /// Camera kinds of the county's systems.
 pub const CAMERA_KINDS: [&str; 6] = ["skynet", "huiyan", "sharp_eyes", "checkpoint", "parking", "face"];

@@ -47,6 +47,21 @@ impl ApiError {
         ApiError::new(StatusCode::FORBIDDEN, field, reason)
     }
 
+    /// The thing a request names (in `field`) does not exist.
+    pub fn not_found_at(field: impl Into<String>, reason: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, field, reason)
+    }
+
+    /// The request contradicts what was decided before it.
+    pub fn conflict(field: impl Into<String>, reason: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::CONFLICT, field, reason)
+    }
+
+    /// The request's action is not allowed in the state its subject is in.
+    pub fn unprocessable(field: impl Into<String>, reason: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, field, reason)
+    }
+
     pub fn not_found(what: impl Into<String>) -> ApiError {
         ApiError { status: StatusCode::NOT_FOUND, field: None, reason: what.into(), retry_after_s: None }
     }
@@ -83,13 +98,6 @@ impl ApiError {
 impl From<liandong_ingest::FieldError> for ApiError {
     fn from(e: liandong_ingest::FieldError) -> ApiError {
         ApiError::bad_request(e.field, e.reason)
-    }
-}
-
-impl From<crate::pipeline::SubmitError> for ApiError {
-    /// Nothing was acknowledged: the store could not commit, or the server is stopping.
-    fn from(e: crate::pipeline::SubmitError) -> ApiError {
-        ApiError::unavailable(&e)
     }
 }
 

@@ -15,7 +15,7 @@ use serde_json::value::RawValue;
 
 use crate::auth::{require_user, Role};
 use crate::error::ApiError;
-use crate::pipeline::report_json;
+use crate::sequencer::report_json;
 use crate::time_fmt::now_ms;
 use crate::AppState;
 

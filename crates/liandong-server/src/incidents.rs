@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use liandong_core::alerts::nearest_units;
-use liandong_core::incident::Action;
+use liandong_core::incident::{Action, State as IncidentState};
 use liandong_core::jump::Fix;
 use liandong_core::Position;
 use liandong_store::IncidentRow;
@@ -20,8 +20,8 @@ use serde::Deserialize;
 
 use crate::auth::{bearer, Role};
 use crate::error::ApiError;
-use crate::pipeline::{IncidentCommand, IncidentDone};
 use crate::routes::read_json;
+use crate::sequencer::{incident_state, IncidentCommand, IncidentDone};
 use crate::time_fmt::now_ms;
 use crate::AppState;
 
@@ -52,7 +52,7 @@ fn actor(s: &AppState, headers: &HeaderMap) -> Result<Actor, ApiError> {
 async fn run(s: &AppState, cmd: IncidentCommand) -> Result<Response, ApiError> {
     match s.ingest.submit_incident(cmd).await? {
         Ok(done) => Ok(Json(serde_json::json!({ "incident": done.incident })).into_response()),
-        Err(reason) => Err(ApiError::new(StatusCode::CONFLICT, "action", reason)),
+        Err(refusal) => Err(refusal.into_api_error("action")),
     }
 }
 
@@ -155,7 +155,7 @@ pub async fn create(State(s): State<Arc<AppState>>, headers: HeaderMap, body: Bo
             Ok((status, Json(body)).into_response())
         }
         Ok(IncidentDone { incident: None, .. }) => Err(ApiError::internal(&"an incident create returned no incident")),
-        Err(reason) => Err(ApiError::new(StatusCode::CONFLICT, "action", reason)),
+        Err(refusal) => Err(refusal.into_api_error("action")),
     }
 }
 
@@ -186,7 +186,7 @@ async fn recommend(s: &AppState, inc: &IncidentRow) -> Result<serde_json::Value,
             .filter_map(|(id, r)| {
                 Some((id.as_str(), Fix { position: Position::new(r.lon, r.lat).ok()?, time_ms: r.fix_ms }))
             });
-        nearest_units(fixes, p, now, crate::pipeline::UNIT_MAX_AGE_MS, ROAD_CANDIDATES)
+        nearest_units(fixes, p, now, crate::sequencer::UNIT_MAX_AGE_MS, ROAD_CANDIDATES)
             .into_iter()
             .filter_map(|(id, d)| {
                 let r = live.devices.get(id)?;
@@ -323,7 +323,7 @@ pub async fn get(
     if !whole_county && !in_field_scope(&s, user, &inc) {
         return Err(not_found());
     }
-    let open = inc.state != "closed" && inc.state != "cancelled";
+    let open = incident_state(&inc.state).is_none_or(IncidentState::is_open);
     let recommended = if open && whole_county { recommend(&s, &inc).await? } else { serde_json::Value::Null };
     let body = serde_json::json!({ "incident": inc, "timeline": timeline, "recommended": recommended });
     Ok(Json(body).into_response())

@@ -15,15 +15,16 @@ pub mod live;
 pub mod maps;
 pub mod metrics;
 pub mod patrol;
-pub mod pipeline;
 pub mod planning;
 pub mod reports;
 pub mod retention;
 pub mod routes;
 pub mod scope;
+pub mod sequencer;
 pub mod serve;
 pub mod time_fmt;
 pub mod tracks;
+pub mod travel;
 pub mod web;
 pub mod zones;
 
@@ -43,7 +44,7 @@ use crate::config::Config;
 use crate::devices::Registry;
 use crate::live::{Hub, SharedLive};
 use crate::metrics::Metrics;
-use crate::pipeline::{Ingest, Sequencer, SharedWatchlist};
+use crate::sequencer::{Ingest, Sequencer, SharedWatchlist};
 use liandong_core::alerts::Watchlist;
 
 /// Everything a request handler may read. Mutable parts are behind short-lived locks
@@ -72,7 +73,7 @@ pub struct AppState {
     /// The routable road graph of the map's roads, for travel times.
     pub roads: Arc<liandong_core::road::RoadGraph>,
     /// How each team gets around: the graph its plans and diversions are made on.
-    pub travel: Arc<planning::TeamTravel>,
+    pub travel: Arc<travel::TeamTravel>,
     /// Each layer serialised once at start-up.
     pub layer_json: HashMap<String, Bytes>,
     /// The `hotspots` layer of the latest analysis (see `planning`), once one ran.
@@ -114,7 +115,7 @@ pub enum ServeError {
 /// seen (by its sequence number) asks the sequencer to catch up.
 async fn follow(
     mut listener: liandong_store::FeedListener,
-    ingest: pipeline::Ingest,
+    ingest: sequencer::Ingest,
     live: live::SharedLive,
     registry_changed: Arc<tokio::sync::Notify>,
     mut stop: tokio::sync::watch::Receiver<bool>,
@@ -264,7 +265,7 @@ impl App {
             }
             _ => roads.clone(),
         };
-        let travel = Arc::new(planning::TeamTravel::new(&map, patrol_roads, roads.clone()));
+        let travel = Arc::new(travel::TeamTravel::new(&map, patrol_roads, roads.clone()));
         let store = match &config.store.database_url {
             Some(url) => Store::connect(url.expose()).await?,
             None => Store::open(&config.data_dir, config.store.durability).await?,
@@ -296,7 +297,7 @@ impl App {
             config.store.max_batch,
             metrics.clone(),
             hub.clone(),
-            pipeline::RuleInputs {
+            sequencer::RuleInputs {
                 watchlist: watchlist.clone(),
                 zones: zones.clone(),
                 config: config.alerts,
@@ -317,7 +318,7 @@ impl App {
             move |now_ms| {
                 let ingest = ticker_ingest.clone();
                 async move {
-                    if let Err(e) = ingest.submit_incident(pipeline::IncidentCommand::Tick { now_ms }).await {
+                    if let Err(e) = ingest.submit_incident(sequencer::IncidentCommand::Tick { now_ms }).await {
                         tracing::warn!(error = %e, "incident escalation tick failed");
                     }
                 }

@@ -24,7 +24,7 @@ use tokio::sync::{broadcast, watch};
 
 use crate::auth::{bearer, Role};
 use crate::error::ApiError;
-use crate::pipeline::Item;
+use crate::sequencer::Item;
 use crate::time_fmt::now_ms;
 use crate::zones::TaggedPhone;
 use crate::AppState;
@@ -868,7 +868,7 @@ async fn replay_or_snapshot(
                     audit.note(p, "replay");
                 }
                 let msg =
-                    admitted.then(|| Message::Text(position_message(r.seq, &crate::pipeline::report_json(r)).into()));
+                    admitted.then(|| Message::Text(position_message(r.seq, &crate::sequencer::report_json(r)).into()));
                 (r.seq, msg)
             });
             let alerts = alerts.iter().map(|a| {

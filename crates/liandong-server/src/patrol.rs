@@ -2,7 +2,7 @@
 //! diversion, or an operator's hand) is pushed to the team's patrol leader on the live
 //! feed; the leader acknowledges it (here or on the websocket); operators see which
 //! adjustments are pending and which acknowledged; one not acknowledged in time
-//! escalates (see `pipeline::ROUTE_ACK_S`).
+//! escalates (see `sequencer::ROUTE_ACK_S`).
 
 use std::sync::Arc;
 
@@ -17,9 +17,10 @@ use serde::Deserialize;
 
 use crate::auth::{bearer, require_user, Role};
 use crate::error::ApiError;
-use crate::pipeline::RouteCommand;
 use crate::routes::read_json;
+use crate::sequencer::RouteCommand;
 use crate::time_fmt::now_ms;
+use crate::travel::route_team;
 use crate::AppState;
 
 /// Most points in a plan's geometry, and waypoints.
@@ -29,11 +30,6 @@ const MAX_WAYPOINTS: usize = 500;
 /// The teams of the map's routes (`team_id`, or the route's id).
 pub fn map_teams(s: &AppState) -> Vec<String> {
     s.map.routes.iter().map(|r| route_team(r).to_owned()).collect()
-}
-
-/// The team a route of the map belongs to: its `team_id`, else the route's id.
-pub(crate) fn route_team(r: &liandong_core::map::Line) -> &str {
-    r.properties.get("team_id").and_then(|v| v.as_str()).unwrap_or(&r.id)
 }
 
 fn check_team(s: &AppState, team_id: &str) -> Result<(), ApiError> {
@@ -143,7 +139,7 @@ pub async fn push(
     };
     match s.ingest.submit_route(cmd).await? {
         Ok(row) => Ok((StatusCode::CREATED, Json(serde_json::json!({"plan": plan_json(&row)}))).into_response()),
-        Err(reason) => Err(ApiError::new(StatusCode::CONFLICT, "team_id", reason)),
+        Err(refusal) => Err(refusal.into_api_error("team_id")),
     }
 }
 
@@ -214,6 +210,6 @@ pub async fn ack(
 pub async fn acknowledge(s: &AppState, team_id: String, version: i64, actor: String) -> Result<RoutePlanRow, ApiError> {
     match s.ingest.submit_route(RouteCommand::Ack { team_id, version, actor, now_ms: now_ms() }).await? {
         Ok(row) => Ok(row),
-        Err(reason) => Err(ApiError::new(StatusCode::CONFLICT, "version", reason)),
+        Err(refusal) => Err(refusal.into_api_error("version")),
     }
 }

@@ -5,7 +5,6 @@
 //! band within reach. A plan that differs from the team's current one is pushed to the
 //! patrol leader as a new version, to be acknowledged like any other adjustment.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
@@ -15,7 +14,6 @@ use axum::Json;
 use liandong_core::hotspot::Hotspots;
 use liandong_core::map::{CountyMap, Line};
 use liandong_core::plan::{plan, route_coverage, Candidate, Mandatory, Plan, PlanRequest, PlannerConfig, StopKind};
-use liandong_core::road::RoadGraph;
 use liandong_core::Position;
 use liandong_store::RoutePlanRow;
 
@@ -23,9 +21,10 @@ use crate::auth::{require_user, Role};
 use crate::error::ApiError;
 use crate::hotspots::{analyse_recent, cell_json};
 use crate::live::FeedEvent;
-use crate::patrol::{map_teams, plan_json, route_team};
-use crate::pipeline::{RouteCommand, UNCHANGED_PLAN};
+use crate::patrol::{map_teams, plan_json};
+use crate::sequencer::{Conflict, Refusal, RouteCommand};
 use crate::time_fmt::{now_ms, rfc3339_ms};
+use crate::travel::route_team;
 use crate::AppState;
 
 /// Hotspot cells announced on the feed per analysis.
@@ -76,41 +75,6 @@ pub async fn current_hotspot_layer(s: &AppState) -> Result<HotspotLayer, ApiErro
     let layer = hotspot_layer(&analysis.spots, days, now);
     *s.hotspot_layer.write().unwrap_or_else(|e| e.into_inner()) = Some(layer.clone());
     Ok(layer)
-}
-
-/// How each team gets around, from its route's `travel` property in the map: `vehicle`
-/// teams are planned at road speeds, every other team (`foot`, the default: volunteer
-/// patrols walk) at `planning.patrol_kph`.
-pub struct TeamTravel {
-    patrol: Arc<RoadGraph>,
-    vehicle: Arc<RoadGraph>,
-    vehicle_teams: HashSet<String>,
-}
-
-impl TeamTravel {
-    pub fn new(map: &CountyMap, patrol: Arc<RoadGraph>, vehicle: Arc<RoadGraph>) -> TeamTravel {
-        let mut vehicle_teams = HashSet::new();
-        for r in &map.routes {
-            let team = route_team(r);
-            match r.properties.get("travel").and_then(|v| v.as_str()) {
-                Some("vehicle") => {
-                    vehicle_teams.insert(team.to_owned());
-                }
-                None | Some("foot") => {}
-                Some(other) => tracing::warn!(team, travel = other, "unknown route travel, planned on foot"),
-            }
-        }
-        TeamTravel { patrol, vehicle, vehicle_teams }
-    }
-
-    /// The graph a team's plans and diversions are made on.
-    pub fn of(&self, team_id: &str) -> &Arc<RoadGraph> {
-        if self.vehicle_teams.contains(team_id) {
-            &self.vehicle
-        } else {
-            &self.patrol
-        }
-    }
 }
 
 /// What a team's plan is made from, out of the map.
@@ -336,12 +300,15 @@ pub async fn run(s: &Arc<AppState>, trigger: &str) -> Result<serde_json::Value, 
             Ok(tp) => match push_decision(heads.iter().find(|h| h.team_id == team_id), &tp, now) {
                 Err(why) => team_outcome(&team_id, Some(&tp), None, Some(why)),
                 Ok(()) => match push(s, &tp, now, trigger, true).await {
-                    Ok(row) => {
+                    Ok(Ok(row)) => {
                         pushed += 1;
                         team_outcome(&team_id, Some(&tp), Some(&row), None)
                     }
-                    Err(e) if e.reason == UNCHANGED_PLAN => {
-                        team_outcome(&team_id, Some(&tp), None, Some(UNCHANGED_PLAN))
+                    Ok(Err(unchanged @ Refusal::Conflict(Conflict::PlanUnchanged))) => {
+                        team_outcome(&team_id, Some(&tp), None, Some(&unchanged.to_string()))
+                    }
+                    Ok(Err(refusal)) => {
+                        team_outcome(&team_id, Some(&tp), None, Some(&refusal.into_api_error("team_id").message()))
                     }
                     Err(e) => team_outcome(&team_id, Some(&tp), None, Some(&e.message())),
                 },
@@ -362,14 +329,15 @@ pub async fn run(s: &Arc<AppState>, trigger: &str) -> Result<serde_json::Value, 
 }
 
 /// Pushes a team's plan as a new version through the sequencer; `if_changed` refuses it
-/// there (with [`UNCHANGED_PLAN`]) when the team's current plan has the same stops.
+/// there (with [`Conflict::PlanUnchanged`]) when the team's current plan has the same
+/// stops. `Ok(Err(refusal))` when the sequencer refused it.
 async fn push(
     s: &AppState,
     tp: &TeamPlan,
     now: i64,
     trigger: &str,
     if_changed: bool,
-) -> Result<RoutePlanRow, ApiError> {
+) -> Result<Result<RoutePlanRow, Refusal>, ApiError> {
     let cmd = RouteCommand::Push {
         team_id: tp.team_id.clone(),
         kind: "plan".into(),
@@ -383,10 +351,7 @@ async fn push(
         now_ms: now,
         unless_same_stops: if_changed,
     };
-    match s.ingest.submit_route(cmd).await? {
-        Ok(row) => Ok(row),
-        Err(reason) => Err(ApiError::new(StatusCode::CONFLICT, "team_id", reason)),
-    }
+    Ok(s.ingest.submit_route(cmd).await?)
 }
 
 /// `POST /api/v1/planning/run`: analyse now and re-plan every team (operators).
@@ -407,7 +372,7 @@ pub async fn replan(
     let now = now_ms();
     let spots = analyse_recent(&s, i64::from(s.config.planning.days), now, Role::Operator).await?.spots;
     let tp = plan_team(&s, &team_id, &spots, now).await?;
-    let row = push(&s, &tp, now, &user.name, false).await?;
+    let row = push(&s, &tp, now, &user.name, false).await?.map_err(|r| r.into_api_error("team_id"))?;
     Ok((StatusCode::CREATED, Json(serde_json::json!({"plan": plan_json(&row)}))).into_response())
 }
 

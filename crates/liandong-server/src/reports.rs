@@ -8,6 +8,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use liandong_core::incident::State as IncidentState;
 use liandong_core::Datum;
 use std::collections::BTreeMap;
 
@@ -18,6 +19,7 @@ use serde::Deserialize;
 use crate::auth::{require_user, Role};
 use crate::error::ApiError;
 use crate::routes::read_json;
+use crate::sequencer::incident_state;
 use crate::time_fmt::now_ms;
 use crate::AppState;
 
@@ -322,13 +324,13 @@ fn incident_summary(key: String, group: &[&IncidentFacts]) -> serde_json::Value 
             serde_json::json!({"count": d.count, "mean_s": r(d.mean_s), "median_s": r(d.median_s), "p90_s": r(d.p90_s), "max_s": r(d.max_s)})
         })
     };
-    let count = |state: &str| group.iter().filter(|i| i.state == state).count();
+    let count = |state: IncidentState| group.iter().filter(|i| incident_state(&i.state) == Some(state)).count();
     serde_json::json!({
         "key": key,
         "count": group.len(),
-        "closed": count("closed"),
-        "cancelled": count("cancelled"),
-        "open": group.len() - count("closed") - count("cancelled"),
+        "closed": count(IncidentState::Closed),
+        "cancelled": count(IncidentState::Cancelled),
+        "open": group.len() - count(IncidentState::Closed) - count(IncidentState::Cancelled),
         "to_dispatch": times(|i| i.dispatched_ms),
         "to_sign": times(|i| i.signed_ms),
         "to_scene": times(|i| i.on_scene_ms),
@@ -401,7 +403,7 @@ pub async fn review_report(
             let title: String = format!("[{}] {}", report.category, report.text).chars().take(200).collect();
             // The report's alert (its id is the alert's number) becomes the incident's: two
             // accepts at once then open one incident, not two.
-            let cmd = crate::pipeline::IncidentCommand::Create {
+            let cmd = crate::sequencer::IncidentCommand::Create {
                 title,
                 kind: report.category.clone(),
                 priority,
@@ -410,8 +412,7 @@ pub async fn review_report(
                 actor: user.name.clone(),
                 now_ms: crate::time_fmt::now_ms(),
             };
-            let inc =
-                s.ingest.submit_incident(cmd).await?.map_err(|e| ApiError::new(StatusCode::CONFLICT, "decision", e))?;
+            let inc = s.ingest.submit_incident(cmd).await?.map_err(|r| r.into_api_error("decision"))?;
             let id = inc.incident.as_ref().map(|i| i.incident_id);
             ("accepted", format!("incident {}", id.unwrap_or_default()), id)
         }

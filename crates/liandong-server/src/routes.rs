@@ -16,7 +16,7 @@ use serde_json::value::RawValue;
 use crate::auth::{bearer, key_at_rest, key_matches, require_user, Role};
 use crate::devices::{generate_key, NewDevice};
 use crate::error::ApiError;
-use crate::pipeline::Item;
+use crate::sequencer::Item;
 use crate::time_fmt::now_ms;
 use crate::AppState;
 

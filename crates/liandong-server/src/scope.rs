@@ -11,6 +11,10 @@ use liandong_store::{AlertRow, AuditEntry};
 
 use crate::auth::Role;
 
+/// Watch-list ids of tagged persons: `tagged-{person_id}`. Who may see such an entry
+/// and its hits is decided here; the sequencer and the watch-list API name entries by it.
+pub const TAGGED_WATCH_PREFIX: &str = "tagged-";
+
 /// Whether a role (by its name, as in records and alerts) is among `roles`, or is an
 /// administrator's.
 pub fn role_entitled(role: &str, roles: &[String]) -> bool {
@@ -33,7 +37,7 @@ pub fn tagged_subject(a: &AlertRow) -> Option<String> {
     let watched = data
         .pointer("/watch/id")
         .and_then(serde_json::Value::as_str)
-        .is_some_and(|id| id.starts_with(crate::cameras::TAGGED_WATCH_PREFIX));
+        .is_some_and(|id| id.starts_with(TAGGED_WATCH_PREFIX));
     if a.rule == "tagged_zone" {
         if let Some(p) = data.pointer("/person/person_id").and_then(serde_json::Value::as_str) {
             return Some(p.to_owned());

@@ -13,7 +13,7 @@ use liandong_core::track::{fuse, Sighting};
 
 use crate::auth::{require_user, Role};
 use crate::error::ApiError;
-use crate::pipeline::track_json;
+use crate::sequencer::track_json;
 use crate::time_fmt::now_ms;
 use crate::AppState;
 
@@ -102,7 +102,7 @@ pub async fn get_track(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: 
 }
 
 /// The stored sightings of every watched value in the last
-/// [`crate::pipeline::TRACK_REBUILD_MS`], oldest first, keyed as the rules key their
+/// [`crate::sequencer::TRACK_REBUILD_MS`], oldest first, keyed as the rules key their
 /// tracks: read at start-up so that a restart does not cut a track short. One query per
 /// watch-list entry (a county's list is hundreds of entries).
 pub async fn recent_sightings(
@@ -114,12 +114,12 @@ pub async fn recent_sightings(
     let mut out = Vec::new();
     for (kind, value) in entries {
         let person = *kind == WatchKind::Person;
-        let rows = store.sightings(person, value, now - crate::pipeline::TRACK_REBUILD_MS, now, 64).await?;
+        let rows = store.sightings(person, value, now - crate::sequencer::TRACK_REBUILD_MS, now, 64).await?;
         let cameras = cameras.read().unwrap_or_else(|e| e.into_inner());
         for r in rows {
             if let Some(cam) = cameras.info(&r.camera_id) {
                 let s = Sighting { time_ms: r.time_ms, camera_id: r.camera_id, position: cam.position };
-                out.push((crate::pipeline::track_key(*kind, value), s));
+                out.push((crate::sequencer::track_key(*kind, value), s));
             }
         }
     }

@@ -356,7 +356,7 @@ async fn an_incident_goes_through_every_state_and_a_late_sign_for_escalates() {
     let dispatched_ms = v["incident"]["state_since_ms"].as_i64().unwrap();
 
     // Nobody signs for it: at +30 s nothing, at +61 s the post leader, at +121 s the centre.
-    use liandong_server::pipeline::IncidentCommand::Tick;
+    use liandong_server::sequencer::IncidentCommand::Tick;
     for (after_s, escalation) in [(30, "none"), (61, "post_leader"), (90, "post_leader"), (121, "command_centre")] {
         h.app.state.ingest.submit_incident(Tick { now_ms: dispatched_ms + after_s * 1000 }).await.unwrap().unwrap();
         let (_, v) = h
@@ -370,7 +370,7 @@ async fn an_incident_goes_through_every_state_and_a_late_sign_for_escalates() {
 
     // Only the assigned phone signs; it cannot close; steps out of order are refused.
     let (s, v) = step(ADMIN, json!({"action": "arrive"})).await;
-    assert_eq!((s, v["error"]["field"].as_str()), (StatusCode::CONFLICT, Some("action")), "{v}");
+    assert_eq!((s, v["error"]["field"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("action")), "{v}");
     for (action, state) in
         [("sign", "signed_for"), ("depart", "en_route"), ("arrive", "on_scene"), ("feedback", "feedback")]
     {
@@ -384,7 +384,7 @@ async fn an_incident_goes_through_every_state_and_a_late_sign_for_escalates() {
     let (s, v) = step(OPERATOR, json!({"action": "close", "note": "处置完毕"})).await;
     assert_eq!((s, v["incident"]["state"].as_str()), (StatusCode::OK, Some("closed")));
     let (s, _) = step(OPERATOR, json!({"action": "cancel"})).await;
-    assert_eq!(s, StatusCode::CONFLICT, "a closed incident is final");
+    assert_eq!(s, StatusCode::NOT_FOUND, "a closed incident is final: no open incident has its id");
 
     let (_, v) = h
         .send(
@@ -416,6 +416,61 @@ async fn an_incident_goes_through_every_state_and_a_late_sign_for_escalates() {
     h.app.finish().await;
 }
 
+/// The sequencer's refusals are answered by kind, each naming the field and giving the
+/// reason as it always did: an incident that is not open is not found (404), a phone
+/// acting on an incident assigned to someone else conflicts with the dispatch (409), and
+/// a step the incident's state does not allow cannot be processed (422).
+#[tokio::test]
+async fn refusals_are_404_for_an_unknown_incident_409_for_another_units_task_and_422_for_a_step_out_of_order() {
+    let h = Harness::new("refusals").await;
+    let send = |token: &'static str, uri: String, body: Value| {
+        let h = &h;
+        async move {
+            let req = Request::post(uri)
+                .header("authorization", format!("Bearer {token}"))
+                .header("content-type", "application/json");
+            h.send(req, body.to_string()).await
+        }
+    };
+    let (s, v) = send(
+        OPERATOR,
+        "/api/v1/incidents".into(),
+        json!({"title": "refusals", "priority": 3, "lon": 107.05, "lat": 30.75}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let id = v["incident"]["incident_id"].as_i64().unwrap();
+    let actions = |id: i64| format!("/api/v1/incidents/{id}/actions");
+    let error =
+        |v: &Value| (v["error"]["field"].as_str().map(str::to_owned), v["error"]["reason"].as_str().map(str::to_owned));
+
+    let (s, v) = send(OPERATOR, actions(id + 1_000_000), json!({"action": "cancel"})).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{v}");
+    assert_eq!(error(&v), (Some("action".into()), Some(format!("no open incident {}", id + 1_000_000))));
+
+    let (s, v) = send(KEY, actions(id), json!({"action": "sign"})).await;
+    assert_eq!(s, StatusCode::CONFLICT, "{v}");
+    assert_eq!(error(&v), (Some("action".into()), Some(format!("incident {id} is not assigned to device 866001"))));
+
+    let (s, v) = send(OPERATOR, actions(id), json!({"action": "arrive"})).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_eq!(error(&v), (Some("action".into()), Some("cannot arrive an incident that is new".into())));
+
+    // Nothing refused was stored: the incident is as it was created.
+    let (_, v) = h
+        .send(
+            Request::get(format!("/api/v1/incidents/{id}")).header("authorization", format!("Bearer {OPERATOR}")),
+            Body::empty(),
+        )
+        .await;
+    assert_eq!(
+        (v["incident"]["state"].as_str(), v["timeline"].as_array().map(Vec::len)),
+        (Some("new"), Some(1)),
+        "{v}"
+    );
+    h.app.finish().await;
+}
+
 /// A unit that stops reporting is reported stale to operators once, and again only
 /// after it has reported and gone silent anew.
 #[tokio::test]
@@ -424,7 +479,7 @@ async fn a_silent_unit_raises_one_stale_alert_per_silence() {
     let t = now_s();
     let (s, _) = h.get(&format!("/osmand?id=866001&timestamp={t}&lat=30.75&lon=107.05&key={KEY}")).await;
     assert_eq!(s, StatusCode::OK);
-    use liandong_server::pipeline::IncidentCommand::Tick;
+    use liandong_server::sequencer::IncidentCommand::Tick;
     let tick = |after_min: i64| Tick { now_ms: (t as i64) * 1000 + after_min * 60_000 };
     let stale = || async {
         h.app.state.store.alerts_after(0, 100).await.unwrap().into_iter().filter(|a| a.rule == "stale_unit").count()
@@ -518,7 +573,7 @@ async fn keys_are_kept_hashed_and_old_plaintext_keys_are_hashed_at_start() {
 /// fell silent and was not yet reported is reported after it.
 #[tokio::test]
 async fn a_restart_does_not_repeat_stale_alerts() {
-    use liandong_server::pipeline::IncidentCommand::Tick;
+    use liandong_server::sequencer::IncidentCommand::Tick;
     let h = Harness::new("stale-restart").await;
     let t = now_s();
     let tick = |after_min: i64| Tick { now_ms: (t as i64) * 1000 + after_min * 60_000 };

@@ -6,7 +6,6 @@ mod bench_floods;
 mod bench_live;
 mod import_osm;
 mod simulate;
-mod simulate_incidents;
 mod tls;
 
 use std::path::PathBuf;

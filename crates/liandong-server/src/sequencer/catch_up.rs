@@ -1,0 +1,171 @@
+//! Catching up with other instances on a shared database: what they committed is read
+//! back in sequence order, applied to what this instance knows (reports move units and
+//! the live view, incident steps update the open incidents, plans the route heads) and
+//! published on this instance's live feed.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use liandong_core::incident::State as IncidentState;
+use liandong_core::jump::{flags, Fix};
+use liandong_core::Position;
+use liandong_store::{AlertAckRow, AlertRow, IncidentEventRow, PositionRow, RouteEventRow, StoreError};
+
+use super::incidents::incident_state;
+use super::plans::corridors_of;
+use super::positions::report_json;
+use super::start::last_report;
+use super::Sequencer;
+use crate::live::{position_message, FeedEvent};
+
+/// An event another instance committed.
+enum Caught {
+    Position(PositionRow),
+    Alert(AlertRow),
+    Incident(IncidentEventRow),
+    Route(RouteEventRow),
+    AlertAck(AlertAckRow),
+}
+
+impl Caught {
+    fn seq(&self) -> i64 {
+        match self {
+            Caught::Position(r) => r.seq,
+            Caught::Alert(r) => r.seq,
+            Caught::Incident(r) => r.seq,
+            Caught::Route(r) => r.seq,
+            Caught::AlertAck(r) => r.seq,
+        }
+    }
+}
+
+/// Rows read per table and round.
+const PAGE: u32 = 10_000;
+
+impl Sequencer {
+    /// Applies what other instances committed since this one last looked, in sequence
+    /// order.
+    pub(super) async fn catch_up(&mut self) -> Result<(), StoreError> {
+        let target = self.store.max_seq().await?;
+        self.catch_up_to(target).await
+    }
+
+    /// Applies what other instances committed up to `target`.
+    pub(super) async fn catch_up_to(&mut self, target: i64) -> Result<(), StoreError> {
+        let mut after = self.next_seq - 1;
+        while after < target {
+            let (feed, upto) = self.read_after(after, target).await?;
+            if feed.iter().any(|c| matches!(c, Caught::Route(_))) {
+                self.known.route_heads =
+                    self.store.route_plan_heads().await?.into_iter().map(|p| (p.team_id.clone(), p)).collect();
+                self.known.corridors = corridors_of(&self.known.route_heads);
+            }
+            let unknown =
+                feed.iter().any(|c| matches!(c, Caught::Position(r) if !self.known.units.contains_key(&r.device_id)));
+            if unknown {
+                self.known.units =
+                    self.store.devices().await?.into_iter().map(|d| (d.device_id, d.unit_id.map(Arc::from))).collect();
+            }
+            let touched: BTreeSet<i64> = feed
+                .iter()
+                .filter_map(|c| if let Caught::Incident(e) = c { Some(e.incident_id) } else { None })
+                .collect();
+            for id in touched {
+                match self.store.incident(id).await? {
+                    Some((inc, _)) if incident_state(&inc.state).is_none_or(IncidentState::is_open) => {
+                        self.known.incidents.insert(id, inc);
+                    }
+                    _ => {
+                        self.known.incidents.remove(&id);
+                    }
+                }
+            }
+            let n = feed.len();
+            for c in feed {
+                self.apply_caught(c);
+            }
+            self.next_seq = upto + 1;
+            after = upto;
+            let mut live = self.known.live.write().unwrap_or_else(|e| e.into_inner());
+            live.seq = live.seq.max(upto);
+            drop(live);
+            tracing::debug!(events = n, upto, "caught up with other instances");
+        }
+        Ok(())
+    }
+
+    /// What others committed after `after`, merged in sequence order, and how far the
+    /// merge is complete (at most `target`).
+    async fn read_after(&self, after: i64, target: i64) -> Result<(Vec<Caught>, i64), StoreError> {
+        let positions = self.store.positions_after(after, PAGE).await?;
+        let alerts = self.store.alerts_after(after, PAGE).await?;
+        let events = self.store.incident_events_after(after, PAGE).await?;
+        let routes = self.store.route_events_after(after, PAGE).await?;
+        let acks = self.store.alert_acks_after(after, PAGE).await?;
+        // Each list is complete up to its last row (or to `target` when short); the
+        // merge goes no further than the shortest complete prefix.
+        let complete = |n: usize, last: Option<i64>| if n < PAGE as usize { target } else { last.unwrap_or(target) };
+        let upto = complete(positions.len(), positions.last().map(|r| r.seq))
+            .min(complete(alerts.len(), alerts.last().map(|r| r.seq)))
+            .min(complete(events.len(), events.last().map(|r| r.seq)))
+            .min(complete(routes.len(), routes.last().map(|r| r.seq)))
+            .min(complete(acks.len(), acks.last().map(|r| r.seq)))
+            .min(target);
+        let mut feed: Vec<Caught> = Vec::new();
+        feed.extend(positions.into_iter().map(Caught::Position));
+        feed.extend(alerts.into_iter().map(Caught::Alert));
+        feed.extend(events.into_iter().map(Caught::Incident));
+        feed.extend(routes.into_iter().map(Caught::Route));
+        feed.extend(acks.into_iter().map(Caught::AlertAck));
+        feed.retain(|c| c.seq() <= upto);
+        feed.sort_by_key(Caught::seq);
+        Ok((feed, upto))
+    }
+
+    /// One event another instance committed: applied to memory and published.
+    fn apply_caught(&mut self, c: Caught) {
+        match c {
+            Caught::Position(r) => self.apply_position(r),
+            Caught::Alert(a) => {
+                let roles: Arc<[String]> = a.roles.into();
+                self.hub.publish(FeedEvent::alert(a.seq, a.lon, a.lat, roles, Arc::from(a.payload)));
+            }
+            Caught::Incident(e) => {
+                let unit = e.unit_id.as_deref().map(Arc::from);
+                self.hub.publish(FeedEvent::incident(e.seq, e.lon, e.lat, unit, Arc::from(e.payload)));
+            }
+            Caught::Route(e) => {
+                let team = Some(Arc::from(e.team_id.as_str()));
+                self.hub.publish(FeedEvent::route(e.seq, e.lon, e.lat, team, Arc::from(e.payload)));
+            }
+            Caught::AlertAck(a) => {
+                let roles: Arc<[String]> = a.roles.into();
+                self.hub.publish(FeedEvent::alert(a.seq, a.lon, a.lat, roles, Arc::from(a.payload)));
+            }
+        }
+    }
+
+    /// A report another instance committed moves its unit and the live view (when in
+    /// order), and goes out on the feed.
+    fn apply_position(&mut self, r: PositionRow) {
+        let unit = self.known.units.get(&r.device_id).cloned().flatten();
+        let json: Arc<str> = Arc::from(report_json(&r));
+        let trusted = r.flags & flags::UNTRUSTED == 0;
+        if r.flags & flags::OUT_OF_ORDER == 0 {
+            let entry = self.known.tracks.entry(r.device_id.clone()).or_default();
+            entry.1 = r.seq;
+            if let (true, Ok(p)) = (trusted, Position::new(r.lon, r.lat)) {
+                entry.0.last_trusted = Some(Fix { position: p, time_ms: r.fix_ms });
+            }
+            let last = last_report(&r, unit.clone(), json.clone());
+            self.known.live.write().unwrap_or_else(|e| e.into_inner()).devices.insert(r.device_id.clone(), last);
+        }
+        if let Ok(p) = Position::new(r.lon, r.lat) {
+            self.known.last_heard.insert(r.device_id.clone(), (r.recv_ms, p));
+            self.memory.stale.remove(&r.device_id);
+        }
+        let message = Arc::from(position_message(r.seq, &json));
+        let tagged = self.known.zones.read().unwrap_or_else(|e| e.into_inner()).tagged_phone(&r.device_id);
+        self.hub.publish(FeedEvent::position(r.seq, r.lon, r.lat, unit, tagged, message));
+    }
+}

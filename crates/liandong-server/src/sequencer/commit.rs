@@ -1,0 +1,171 @@
+//! The commit: the jobs of a batch become a [`Draft`] (each job dispatched to its
+//! family of rules), the draft is written under the write lock `Writing` holds, and
+//! only when the write returns are the jobs answered, the sequencer's state moved and
+//! the messages published. A write that fails (a `SeqConflict` among the reasons)
+//! answers every job with the error and puts the rules' memory back as it was.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use liandong_core::fence::Membership;
+use liandong_core::incident::State as IncidentState;
+use liandong_core::Position;
+use liandong_store::{DeviceStateRow, StoredMembership, Writing};
+
+use super::draft::{After, Draft, Publish, Rows};
+use super::handle::{fail, Acks, Job, Work};
+use super::incidents::incident_state;
+use super::memory::RuleMemory;
+use super::plans::corridors_of;
+use super::positions::report_json;
+use super::start::last_report;
+use super::{
+    acks, cameras, clock, incidents, plans, positions, reports, DeviceLive, IncidentCommand, Known, Sequencer,
+};
+use crate::live::{position_message, FeedEvent};
+
+impl Sequencer {
+    /// Numbers the jobs from the sequencer's next number, writes them under the write
+    /// lock `writing` holds and answers each; a failed write answers each with the
+    /// error and leaves memory as the store is.
+    pub(super) async fn commit(&mut self, jobs: Vec<Job>, writing: Writing) {
+        let started = Instant::now();
+        // The rules' memory moves while the batch is prepared; a commit that fails puts
+        // it back, so that a camera's retry of a refused push still raises its alert.
+        let memory_before = self.memory.clone();
+        let mut draft = Draft::new(
+            self.known.enricher.clone(),
+            self.next_seq,
+            self.known.incidents.clone(),
+            self.known.route_heads.clone(),
+        );
+        let acks: Vec<Acks> =
+            jobs.iter().map(|job| decide(&mut draft, &mut self.memory, &self.known, &job.work)).collect();
+        let (next_seq, rows, after, publish) = draft.into_parts();
+        let states = device_states(&self.known, &after.tracks);
+        let prepared = started.elapsed();
+        // An escalation tick with nothing due writes nothing: no transaction, no fsync.
+        let empty = rows.is_empty() && states.is_empty();
+        // Dropping the unused transaction rolls it back and releases the lock.
+        let result = if empty { Ok(()) } else { writing.commit(&rows.batch(&states)).await };
+        tracing::debug!(
+            reports = rows.positions.len(),
+            camera_events = rows.camera_events.len(),
+            alerts = rows.alerts.len(),
+            devices = states.len(),
+            prepare_us = prepared.as_micros() as u64,
+            write_us = (started.elapsed() - prepared).as_micros() as u64,
+            "group commit"
+        );
+        match result {
+            Ok(()) => {
+                self.next_seq = next_seq;
+                self.committed(&rows, after, publish);
+                if !empty {
+                    self.metrics.record_commit(rows.positions.len(), started.elapsed());
+                }
+                for (job, a) in jobs.into_iter().zip(acks) {
+                    // A client that went away before its ack is not an error: the
+                    // events are committed either way.
+                    let _ = job.reply.send(Ok(a));
+                }
+            }
+            Err(e) => {
+                self.memory = memory_before;
+                let events = rows.positions.len() + rows.camera_events.len();
+                tracing::error!(error = %e, events, "group commit failed; nothing acknowledged");
+                self.metrics.commit_failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                fail(jobs, e);
+            }
+        }
+    }
+
+    /// The batch is committed: what the sequencer knows becomes the draft's state
+    /// after it, the live view moves, then the feed (see `live`'s module comment).
+    fn committed(&mut self, rows: &Rows, after: After, publish: Vec<Publish>) {
+        let After { tracks, newest, position_units, mut incidents, route_heads, units } = after;
+        let known = &mut self.known;
+        known.tracks.extend(tracks);
+        incidents.retain(|_, i| incident_state(&i.state).is_none_or(IncidentState::is_open));
+        // A device that reported is no longer stale.
+        for r in &rows.positions {
+            self.memory.stale.remove(&r.device_id);
+            if let Ok(p) = Position::new(r.lon, r.lat) {
+                known.last_heard.insert(r.device_id.clone(), (r.recv_ms, p));
+            }
+        }
+        for (device, unit) in units {
+            known.units.entry(device).or_insert(Some(unit));
+        }
+        known.incidents = incidents;
+        known.route_heads = route_heads;
+        known.corridors = corridors_of(&known.route_heads);
+        // Serialise outside the lock; readers wait only for the inserts.
+        let jsons: Vec<Arc<str>> = rows.positions.iter().map(|r| Arc::from(report_json(r))).collect();
+        let fresh: Vec<_> = newest
+            .into_iter()
+            .map(|(id, i)| (id, last_report(&rows.positions[i], position_units[i].clone(), jsons[i].clone())))
+            .collect();
+        {
+            let mut live = known.live.write().unwrap_or_else(|e| e.into_inner());
+            live.devices.extend(fresh);
+            live.seq = self.next_seq - 1;
+        }
+        let zones = known.zones.read().unwrap_or_else(|e| e.into_inner());
+        for p in publish {
+            match p {
+                Publish::Position(i) => {
+                    let r = &rows.positions[i];
+                    let message = Arc::from(position_message(r.seq, &jsons[i]));
+                    let tagged = zones.tagged_phone(&r.device_id);
+                    let unit = position_units[i].clone();
+                    self.hub.publish(FeedEvent::position(r.seq, r.lon, r.lat, unit, tagged, message));
+                }
+                Publish::Event(e) => self.hub.publish(e),
+            }
+        }
+    }
+}
+
+/// One job through its family of rules: what it adds to the draft, and its answer.
+fn decide(draft: &mut Draft, memory: &mut RuleMemory, known: &Known, work: &Work) -> Acks {
+    match work {
+        Work::Positions(items) => Acks::Positions(positions::positions(draft, memory, known, items)),
+        Work::Camera(item) => {
+            let ack = cameras::camera(draft, memory, known, item);
+            // A serious alert near a team diverts it: go there, then resume.
+            plans::divert(draft, known, ack.alert_seq, item.recv_ms);
+            Acks::Camera(ack)
+        }
+        Work::Incident(cmd) => {
+            if let IncidentCommand::Tick { now_ms } = cmd {
+                clock::tick(draft, memory, known, *now_ms);
+            }
+            Acks::Incident(Box::new(incidents::incident_command(draft, cmd)))
+        }
+        Work::Route(cmd) => Acks::Route(Box::new(plans::route_command(draft, cmd))),
+        Work::Report(r) => Acks::Report(reports::report(draft, &r.0, r.1)),
+        Work::AlertAck(cmd) => Acks::AlertAck(Box::new(acks::alert_ack(draft, cmd))),
+        Work::CatchUp => Acks::CaughtUp,
+    }
+}
+
+/// The stored state of each device the batch's reports touched.
+fn device_states(known: &Known, tracks: &HashMap<String, DeviceLive>) -> Vec<DeviceStateRow> {
+    let fence_id = |m: &Membership| known.enricher.fences().fences()[m.fence as usize].id.clone();
+    tracks
+        .iter()
+        .map(|(id, (t, last_seq))| DeviceStateRow {
+            device_id: id.clone(),
+            seq: *last_seq,
+            trusted: t.last_trusted.map(|f| (f.time_ms, f.position.lon(), f.position.lat())),
+            marked: t.last_marked.map(|f| (f.time_ms, f.position.lon(), f.position.lat())),
+            fences: t
+                .fences
+                .iter()
+                .map(|m| StoredMembership { fence: fence_id(m), since_ms: m.since_ms, dwell_fired: m.dwell_fired })
+                .collect(),
+        })
+        .collect()
+}

@@ -1,0 +1,231 @@
+//! The batch a commit prepares: the next sequence number, the rows the rules decided to
+//! write, the messages to publish once they are written, and the sequencer's state as it
+//! will be after the commit. Rules add to a draft; only a commit that returns makes it
+//! real, so a failed commit drops the draft and nothing of it was seen.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use liandong_core::enrich::EnrichmentView;
+use liandong_core::{Enricher, Position};
+use liandong_store::{
+    AlertAckRow, AlertRow, AuditEntry, Batch, CameraEventRow, DeviceStateRow, GridReport, IncidentEventRow,
+    IncidentRow, PositionRow, RouteEventRow, RoutePlanRow,
+};
+
+use super::DeviceLive;
+use crate::live::FeedEvent;
+
+/// A batch being prepared.
+pub(super) struct Draft {
+    enricher: Arc<Enricher>,
+    /// The number the next row takes.
+    next_seq: i64,
+    /// What the commit writes.
+    pub rows: Rows,
+    /// The sequencer's state once the commit returns.
+    pub after: After,
+    /// What to publish after the commit, in sequence order.
+    publish: Vec<Publish>,
+}
+
+/// The rows a batch writes, one list per table.
+#[derive(Default)]
+pub(super) struct Rows {
+    pub positions: Vec<PositionRow>,
+    pub camera_events: Vec<CameraEventRow>,
+    pub alerts: Vec<AlertRow>,
+    pub audit: Vec<AuditEntry>,
+    pub incidents: Vec<IncidentRow>,
+    pub incident_events: Vec<IncidentEventRow>,
+    pub reports: Vec<GridReport>,
+    pub route_plans: Vec<RoutePlanRow>,
+    pub route_events: Vec<RouteEventRow>,
+    pub alert_acks: Vec<AlertAckRow>,
+}
+
+/// What the sequencer's state becomes once the batch is committed: work on copies, so
+/// that a failed commit leaves memory as the store is.
+#[derive(Default)]
+pub(super) struct After {
+    /// Copies of the devices the batch's reports touched.
+    pub tracks: HashMap<String, DeviceLive>,
+    /// Index in the position rows of each device's newest in-order report.
+    pub newest: HashMap<String, usize>,
+    /// The unit of each position row, by index.
+    pub position_units: Vec<Option<Arc<str>>>,
+    /// Open incidents (closed ones are dropped once committed).
+    pub incidents: HashMap<i64, IncidentRow>,
+    /// Each team's newest route plan version.
+    pub route_heads: HashMap<String, RoutePlanRow>,
+    /// Teams learnt from the reports of devices registered after start-up.
+    pub units: HashMap<String, Arc<str>>,
+}
+
+/// Something committed in this batch, to publish once the commit returns.
+pub(super) enum Publish {
+    /// Index into the batch's position rows (their message is built after the commit).
+    Position(usize),
+    Event(FeedEvent),
+}
+
+/// An alert a rule decided on; [`Draft::raise`] adds its number, place and the fields
+/// every alert carries.
+pub(super) struct NewAlert {
+    pub rule: &'static str,
+    pub priority: i64,
+    pub position: Position,
+    pub time_ms: i64,
+    pub camera_id: Option<String>,
+    pub event_seq: Option<i64>,
+    pub roles: Vec<String>,
+    /// The rule's own fields (a JSON object).
+    pub fields: serde_json::Value,
+}
+
+impl NewAlert {
+    /// An alert for operators only, of no camera: most rules' shape.
+    pub fn for_operators(rule: &'static str, priority: i64, position: Position, time_ms: i64) -> NewAlert {
+        NewAlert {
+            rule,
+            priority,
+            position,
+            time_ms,
+            camera_id: None,
+            event_seq: None,
+            roles: vec!["operator".to_owned()],
+            fields: serde_json::Value::Null,
+        }
+    }
+
+    pub fn with_fields(self, fields: serde_json::Value) -> NewAlert {
+        NewAlert { fields, ..self }
+    }
+}
+
+impl Draft {
+    /// An empty draft numbering from `next_seq`, starting from the committed open
+    /// incidents and route plan heads.
+    pub fn new(
+        enricher: Arc<Enricher>,
+        next_seq: i64,
+        incidents: HashMap<i64, IncidentRow>,
+        route_heads: HashMap<String, RoutePlanRow>,
+    ) -> Draft {
+        Draft {
+            enricher,
+            next_seq,
+            rows: Rows::default(),
+            after: After { incidents, route_heads, ..After::default() },
+            publish: Vec::new(),
+        }
+    }
+
+    /// The number the next row will take, without taking it.
+    pub fn next_seq(&self) -> i64 {
+        self.next_seq
+    }
+
+    /// Takes the next sequence number.
+    pub fn number(&mut self) -> i64 {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        seq
+    }
+
+    /// Queues a feed message for after the commit.
+    pub fn publish(&mut self, event: FeedEvent) {
+        self.publish.push(Publish::Event(event));
+    }
+
+    /// Adds a report's row (numbered by [`Draft::next_seq`]) and queues its message.
+    pub fn position(&mut self, row: PositionRow, unit: Option<Arc<str>>) {
+        debug_assert_eq!(row.seq, self.next_seq, "a report takes the next number");
+        self.next_seq += 1;
+        self.publish.push(Publish::Position(self.rows.positions.len()));
+        self.rows.positions.push(row);
+        self.after.position_units.push(unit);
+    }
+
+    /// Where a place is: township, grid, post, nearest posts.
+    pub fn place(&self, position: Position) -> EnrichmentView<'_> {
+        self.enricher.view(&self.enricher.enrich(position), &[], &[])
+    }
+
+    /// Numbers an alert, adds its place (township, grid, post, nearest posts) and the
+    /// fields every alert carries, and queues it for the commit and the feed.
+    pub fn raise(&mut self, a: NewAlert) -> i64 {
+        let alert_seq = self.number();
+        let place = self.place(a.position);
+        let township = place.township.map(|t| t.name.to_owned());
+        let (lon, lat) = (a.position.lon(), a.position.lat());
+        let mut data = serde_json::json!({
+            "seq": alert_seq,
+            "rule": a.rule,
+            "priority": a.priority,
+            "time": crate::time_fmt::rfc3339_ms(a.time_ms),
+            "lon": lon,
+            "lat": lat,
+            "place": place,
+        });
+        if let (Some(d), serde_json::Value::Object(fields)) = (data.as_object_mut(), a.fields) {
+            d.extend(fields);
+        }
+        let message = format!("{{\"type\":\"alert\",\"seq\":{alert_seq},\"data\":{data}}}");
+        let roles: Arc<[String]> = a.roles.clone().into();
+        self.rows.alerts.push(AlertRow {
+            seq: alert_seq,
+            rule: a.rule.into(),
+            priority: a.priority,
+            camera_id: a.camera_id,
+            event_seq: a.event_seq,
+            time_ms: a.time_ms,
+            lon,
+            lat,
+            roles: a.roles,
+            payload: message.clone(),
+            township,
+        });
+        self.publish(FeedEvent::alert(alert_seq, lon, lat, roles, Arc::from(message)));
+        alert_seq
+    }
+
+    /// The draft's parts: the number after its last row, its rows, the state after it,
+    /// and what to publish.
+    pub fn into_parts(self) -> (i64, Rows, After, Vec<Publish>) {
+        (self.next_seq, self.rows, self.after, self.publish)
+    }
+}
+
+impl Rows {
+    /// The batch to write, with the device states the reports leave.
+    pub fn batch<'a>(&'a self, states: &'a [DeviceStateRow]) -> Batch<'a> {
+        Batch {
+            positions: &self.positions,
+            states,
+            camera_events: &self.camera_events,
+            alerts: &self.alerts,
+            audit: &self.audit,
+            incidents: &self.incidents,
+            incident_events: &self.incident_events,
+            reports: &self.reports,
+            route_plans: &self.route_plans,
+            route_events: &self.route_events,
+            alert_acks: &self.alert_acks,
+        }
+    }
+
+    /// Whether the batch writes nothing (an escalation tick with nothing due).
+    pub fn is_empty(&self) -> bool {
+        self.positions.is_empty()
+            && self.camera_events.is_empty()
+            && self.alerts.is_empty()
+            && self.audit.is_empty()
+            && self.incidents.is_empty()
+            && self.incident_events.is_empty()
+            && self.reports.is_empty()
+            && self.route_plans.is_empty()
+            && self.route_events.is_empty()
+            && self.alert_acks.is_empty()
+    }
+}

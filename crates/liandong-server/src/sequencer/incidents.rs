@@ -1,0 +1,173 @@
+//! The incident rules: creation (one open incident per alert), the life-cycle steps
+//! (checked by the core's `incident::State`), who may take them, and the escalation of
+//! late steps. Also the one boundary between the core's states and the store's text.
+
+use std::sync::Arc;
+
+use liandong_core::incident::{escalation_due, Action, Escalation, State as IncidentState};
+use liandong_store::{IncidentEventRow, IncidentRow};
+
+use super::draft::Draft;
+use super::handle::{Conflict, NotAllowed, Unknown};
+use super::{IncidentCommand, IncidentDone, Refusal};
+use crate::live::FeedEvent;
+
+/// An incident's state as the core knows it, from the text the store keeps (an
+/// `IncidentRow`'s or an `IncidentFacts`' `state`); none for a text the core does not
+/// know. This and [`state_text`] are the one boundary between the two.
+pub fn incident_state(text: &str) -> Option<IncidentState> {
+    serde_json::from_value(serde_json::Value::String(text.to_owned())).ok()
+}
+
+/// A state as the store and the API write it (`new`, `signed_for`, ...).
+pub fn state_text(s: IncidentState) -> String {
+    serde_json::to_value(s).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+}
+
+fn escalation_name(e: Escalation) -> &'static str {
+    match e {
+        Escalation::None => "none",
+        Escalation::PostLeader => "post_leader",
+        Escalation::CommandCentre => "command_centre",
+    }
+}
+
+fn parse_escalation(s: &str) -> Escalation {
+    match s {
+        "post_leader" => Escalation::PostLeader,
+        "command_centre" => Escalation::CommandCentre,
+        _ => Escalation::None,
+    }
+}
+
+/// One step of an incident's timeline, as recorded.
+struct Step<'a> {
+    action: &'a str,
+    /// The state before the step (none for a create).
+    from: Option<&'a str>,
+    actor: &'a str,
+    note: String,
+    at_ms: i64,
+}
+
+/// Records one incident event: the timeline row, the new incident row and the feed
+/// message (visible to operators and to the assigned unit).
+fn incident_event(draft: &mut Draft, inc: &IncidentRow, step: Step<'_>) {
+    let s = draft.number();
+    let Step { action, from, actor, note, at_ms } = step;
+    let data = serde_json::json!({
+        "incident": inc,
+        "event": {"seq": s, "action": action, "from": from, "to": inc.state, "actor": actor, "note": note,
+                  "time": crate::time_fmt::rfc3339_ms(at_ms)},
+    });
+    let message = format!("{{\"type\":\"incident\",\"seq\":{s},\"data\":{data}}}");
+    draft.rows.incident_events.push(IncidentEventRow {
+        seq: s,
+        incident_id: inc.incident_id,
+        at_ms,
+        actor: actor.to_owned(),
+        action: action.to_owned(),
+        from_state: from.map(str::to_owned),
+        to_state: inc.state.clone(),
+        note,
+        lon: inc.lon,
+        lat: inc.lat,
+        unit_id: inc.assigned_unit.clone(),
+        payload: message.clone(),
+    });
+    draft.rows.incidents.retain(|r| r.incident_id != inc.incident_id);
+    draft.rows.incidents.push(inc.clone());
+    let unit = inc.assigned_unit.as_deref().map(Arc::from);
+    draft.publish(FeedEvent::incident(s, inc.lon, inc.lat, unit, Arc::from(message)));
+}
+
+/// The incident rules on one command: creation (one open incident per alert: two
+/// operators opening the same alert from two screens, or two accepts of one grid report,
+/// get the incident opened first), a life-cycle step on an open incident (by the
+/// assigned phone when a phone acts), and the escalation of late steps.
+pub(super) fn incident_command(draft: &mut Draft, cmd: &IncidentCommand) -> Result<IncidentDone, Refusal> {
+    match cmd {
+        IncidentCommand::Create { title, kind, priority, position, alert_seq, actor, now_ms } => {
+            if let Some(open) = alert_seq.and_then(|a| open_of_alert(draft, a)) {
+                return Ok(IncidentDone { incident: Some(open), existing: true });
+            }
+            let township = draft.place(*position).township.map(|t| t.name.to_owned());
+            let inc = IncidentRow {
+                incident_id: draft.next_seq(),
+                title: title.clone(),
+                priority: i64::from(*priority),
+                state: state_text(IncidentState::New),
+                lon: position.lon(),
+                lat: position.lat(),
+                alert_seq: *alert_seq,
+                assigned_device: None,
+                assigned_unit: None,
+                created_ms: *now_ms,
+                state_since_ms: *now_ms,
+                escalation: "none".into(),
+                kind: kind.clone(),
+                township,
+            };
+            let step = Step { action: "create", from: None, actor, note: String::new(), at_ms: *now_ms };
+            incident_event(draft, &inc, step);
+            draft.after.incidents.insert(inc.incident_id, inc.clone());
+            Ok(IncidentDone { incident: Some(inc), existing: false })
+        }
+        IncidentCommand::Act { incident_id, action, actor, actor_device, assign, note, now_ms } => {
+            let id = *incident_id;
+            let inc = draft.after.incidents.get_mut(&id).ok_or(Unknown::OpenIncident(id))?;
+            if let Some(device) = actor_device.as_ref().filter(|d| inc.assigned_device.as_ref() != Some(*d)) {
+                return Err(Conflict::NotAssigned { incident_id: id, device: device.clone() }.into());
+            }
+            let from = incident_state(&inc.state).ok_or(Conflict::UnreadableState(id))?;
+            let to = from.after(*action).map_err(|reason| NotAllowed::IncidentStep {
+                state: from,
+                action: *action,
+                reason,
+            })?;
+            if *action == Action::Dispatch {
+                let (device, unit) = assign.clone().ok_or(NotAllowed::DispatchWithoutDevice)?;
+                inc.assigned_device = Some(device);
+                inc.assigned_unit = unit;
+            }
+            let from_name = std::mem::replace(&mut inc.state, state_text(to));
+            inc.state_since_ms = *now_ms;
+            inc.escalation = "none".into();
+            let inc = inc.clone();
+            let verb =
+                serde_json::to_value(action).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+            let step = Step { action: &verb, from: Some(&from_name), actor, note: note.clone(), at_ms: *now_ms };
+            incident_event(draft, &inc, step);
+            Ok(IncidentDone { incident: Some(inc), existing: false })
+        }
+        IncidentCommand::Tick { now_ms } => {
+            escalate(draft, *now_ms);
+            Ok(IncidentDone::default())
+        }
+    }
+}
+
+/// The open incident already made of an alert (the first opened, if several).
+fn open_of_alert(draft: &Draft, alert_seq: i64) -> Option<IncidentRow> {
+    let incidents = draft.after.incidents.values();
+    incidents.filter(|i| i.alert_seq == Some(alert_seq)).min_by_key(|i| i.incident_id).cloned()
+}
+
+/// Escalates every open incident whose step is late at `now_ms`, once per level.
+fn escalate(draft: &mut Draft, now_ms: i64) {
+    let mut ids: Vec<i64> = draft.after.incidents.keys().copied().collect();
+    ids.sort_unstable();
+    for id in ids {
+        let Some(inc) = draft.after.incidents.get_mut(&id) else { continue };
+        let Some(state) = incident_state(&inc.state) else { continue };
+        let due = escalation_due(state, u8::try_from(inc.priority).unwrap_or(5), inc.state_since_ms, now_ms);
+        if due > parse_escalation(&inc.escalation) {
+            inc.escalation = escalation_name(due).into();
+            let late_s = (now_ms - inc.state_since_ms) / 1000;
+            let note = format!("{} for {late_s} s: escalated to {}", inc.state, escalation_name(due));
+            let inc = inc.clone();
+            let step = Step { action: "escalate", from: Some(&inc.state), actor: "server", note, at_ms: now_ms };
+            incident_event(draft, &inc, step);
+        }
+    }
+}

@@ -1,0 +1,195 @@
+//! The ingest sequencer: the one task that takes validated reports and commands from
+//! every endpoint, runs the rules on them in sequence, numbers what the rules decide,
+//! commits the whole batch in one transaction and only then answers and publishes.
+//!
+//! **Nothing is acknowledged or published before its commit returns.** The sequencer is
+//! the only writer of sequenced rows, so the feed's order is the store's order; a
+//! commit that fails answers every job with the error and leaves memory as the store is.
+//! Group commit falls out of the shape: while one commit waits for the disk, new
+//! reports queue up, and the next commit takes them all (up to `max_batch`).
+//!
+//! The rooms: `handle` is the submit side (the commands, their answers, the typed
+//! refusals); the run loop is here; `commit` prepares a `Draft` (`draft`) from the jobs,
+//! writes it under `Writing` and then answers and publishes; `catch_up` applies what
+//! other instances committed; `memory` is the rules' memory, saved and restored whole.
+//! The rules live by family, each a function of the draft, the memory (or the part it
+//! needs), what the sequencer knows, and one input: `positions` (fixes, zones,
+//! adherence, stale units), `cameras` (watch lists, storms, tracks), `incidents`,
+//! `plans` (route commands, diversions, corridors), `reports` (grid reports), `acks`
+//! (alert acknowledgements), and `clock` (what the ticker's tick runs). A new rule goes
+//! into its family's file, or a new file; `commit` only dispatches each job to its
+//! family.
+
+mod acks;
+mod cameras;
+mod catch_up;
+mod clock;
+mod commit;
+mod draft;
+mod handle;
+mod incidents;
+mod memory;
+mod plans;
+mod positions;
+mod reports;
+mod start;
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use liandong_core::adherence::Corridor;
+use liandong_core::alerts::Watchlist;
+use liandong_core::jump::JumpFilter;
+use liandong_core::{DeviceTrack, Enricher, Position};
+use liandong_store::{IncidentRow, RoutePlanRow, Store};
+use tokio::sync::mpsc;
+
+pub use cameras::{track_json, track_key, TRACK_REBUILD_MS};
+pub use handle::{
+    Ack, AlertAckCommand, CameraAck, CameraInfo, CameraItem, Conflict, IncidentCommand, IncidentDone, Ingest, Item,
+    NotAllowed, Refusal, RouteCommand, SubmitError, Unknown,
+};
+pub use incidents::{incident_state, state_text};
+pub use plans::ROUTE_ACK_S;
+pub use positions::report_json;
+pub use start::RuleInputs;
+
+use crate::live::{Hub, SharedLive};
+use crate::metrics::Metrics;
+use crate::travel::TeamTravel;
+use crate::zones::SharedZones;
+use handle::{fail, Acks, Job, Work};
+use memory::RuleMemory;
+
+/// The watch list, shared between the administrators' API (writes) and the rules.
+pub type SharedWatchlist = Arc<RwLock<Watchlist>>;
+
+/// Units whose last trusted fix is older than this are not "available" for an alert.
+pub const UNIT_MAX_AGE_MS: i64 = 15 * 60 * 1000;
+
+/// What the sequencer keeps per device: the domain's track and the sequence number of
+/// the device's last in-order report.
+type DeviceLive = (DeviceTrack, i64);
+
+pub struct Sequencer {
+    store: Store,
+    max_batch: usize,
+    next_seq: i64,
+    hub: Hub,
+    metrics: Arc<Metrics>,
+    /// What the rules read and a batch does not change until it is committed.
+    known: Known,
+    /// What the rules remember between batches.
+    memory: RuleMemory,
+}
+
+/// What the rules read while a batch is prepared: the map and the registries, and the
+/// state as committed (a batch changes a copy of it, in its draft).
+struct Known {
+    enricher: Arc<Enricher>,
+    filter: JumpFilter,
+    watchlist: SharedWatchlist,
+    /// Tagged persons' zone rules.
+    zones: SharedZones,
+    /// Each team's road graph (its pace), for diversions.
+    travel: Arc<TeamTravel>,
+    /// A unit not heard from for this long is reported stale (its phone may have lost
+    /// signal or power).
+    stale_unit_ms: i64,
+    /// The last report per device, as the feed's clients see it.
+    live: SharedLive,
+    tracks: HashMap<String, DeviceLive>,
+    /// When each device was last heard from (receive time) and where it was.
+    last_heard: HashMap<String, (i64, Position)>,
+    /// Open incidents by id.
+    incidents: HashMap<i64, IncidentRow>,
+    /// Each device's unit, for events other instances committed (reloaded from the
+    /// store when an unknown device appears).
+    units: HashMap<String, Option<Arc<str>>>,
+    /// Each team's newest route plan version.
+    route_heads: HashMap<String, RoutePlanRow>,
+    /// Each team's current plan as a corridor to measure members against, by plan.
+    corridors: HashMap<String, (i64, Arc<Corridor>)>,
+}
+
+impl Known {
+    /// A device's unit: as registered, else as learnt from its reports in this batch.
+    fn unit_of(&self, device_id: &str, learnt: &HashMap<String, Arc<str>>) -> Option<Arc<str>> {
+        match self.units.get(device_id) {
+            Some(unit) => unit.clone(),
+            None => learnt.get(device_id).cloned(),
+        }
+    }
+}
+
+impl Sequencer {
+    /// The live view (last report per device and committed sequence number).
+    pub fn live_view(&self) -> SharedLive {
+        self.known.live.clone()
+    }
+
+    /// Spawns the sequencer task. It ends, after committing everything queued, when
+    /// every [`Ingest`] handle is dropped.
+    pub fn spawn(self, queue: usize) -> (Ingest, tokio::task::JoinHandle<()>) {
+        let (tx, rx) = mpsc::channel(queue);
+        (Ingest { tx }, tokio::spawn(self.run(rx)))
+    }
+
+    async fn run(mut self, mut rx: mpsc::Receiver<Job>) {
+        while let Some(first) = rx.recv().await {
+            let mut n = first.size();
+            let mut jobs = vec![first];
+            self.take_queued(&mut rx, &mut jobs, &mut n);
+            // Catch-up requests are answered once what others committed is applied.
+            let (catch_ups, mut jobs): (Vec<Job>, Vec<Job>) =
+                jobs.into_iter().partition(|j| matches!(j.work, Work::CatchUp));
+            if !catch_ups.is_empty() {
+                let r = self.catch_up().await.map_err(Arc::new);
+                if let Err(e) = &r {
+                    tracing::warn!(error = %e, "catching up with other instances failed; will retry");
+                }
+                for j in catch_ups {
+                    let _ = j.reply.send(r.clone().map(|()| Acks::CaughtUp));
+                }
+            }
+            if jobs.is_empty() {
+                continue;
+            }
+            // Take the write lock first, then number the batch: what other instances
+            // committed before it is caught up with, and nothing lands in between.
+            let writing = match self.store.begin_write().await {
+                Ok(w) => w,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot start a group commit; nothing acknowledged");
+                    self.metrics.commit_failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    fail(jobs, e);
+                    continue;
+                }
+            };
+            // What queued while the lock was awaited joins this commit.
+            self.take_queued(&mut rx, &mut jobs, &mut n);
+            if writing.committed() >= self.next_seq {
+                if let Err(e) = self.catch_up_to(writing.committed()).await {
+                    tracing::error!(error = %e, "cannot catch up with other instances; nothing acknowledged");
+                    fail(jobs, e);
+                    continue;
+                }
+            }
+            self.commit(jobs, writing).await;
+        }
+        tracing::info!(next_seq = self.next_seq, "ingest sequencer stopped; all queued reports committed");
+    }
+
+    /// Adds what is queued now to `jobs`, up to the batch's size.
+    fn take_queued(&self, rx: &mut mpsc::Receiver<Job>, jobs: &mut Vec<Job>, n: &mut usize) {
+        while *n < self.max_batch {
+            match rx.try_recv() {
+                Ok(job) => {
+                    *n += job.size();
+                    jobs.push(job);
+                }
+                Err(_) => break,
+            }
+        }
+    }
+}
