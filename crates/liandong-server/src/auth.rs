@@ -3,37 +3,10 @@
 use std::collections::HashMap;
 
 use axum::http::HeaderMap;
-use serde::{Deserialize, Serialize};
 
 use crate::config::TokenConfig;
 use crate::error::ApiError;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    Admin,
-    Operator,
-    PatrolLeader,
-    PostOfficer,
-    GridMember,
-    Partner,
-    Device,
-}
-
-impl Role {
-    /// The role's name as in the config and in alerts' visibility lists.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Admin => "admin",
-            Role::Operator => "operator",
-            Role::PatrolLeader => "patrol_leader",
-            Role::PostOfficer => "post_officer",
-            Role::GridMember => "grid_member",
-            Role::Partner => "partner",
-            Role::Device => "device",
-        }
-    }
-}
+pub use crate::role::Role;
 
 /// An authenticated user.
 #[derive(Debug, Clone, PartialEq, Eq)]

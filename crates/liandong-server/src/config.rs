@@ -10,7 +10,7 @@ use liandong_core::jump::JumpFilter;
 use liandong_store::Durability;
 use serde::Deserialize;
 
-use crate::auth::Role;
+use crate::role::Role;
 
 /// A string that must never reach a log: `Debug` prints `"***"`.
 #[derive(Clone, PartialEq, Eq, Hash, Deserialize)]

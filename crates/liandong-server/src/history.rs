@@ -58,7 +58,7 @@ fn query(uri: &Uri) -> Result<Query, ApiError> {
             "to" => q.to = Some(t()?),
             "bbox" => {
                 let [min_lon, min_lat, max_lon, max_lat] =
-                    crate::live::parse_bbox(&v).map_err(|r| ApiError::bad_request("bbox", r))?;
+                    crate::ws::parse_bbox(&v).map_err(|r| ApiError::bad_request("bbox", r))?;
                 q.bbox = Bbox { min_lon, min_lat, max_lon, max_lat };
             }
             "device_id" => q.device_id = Some(v.into_owned()),

@@ -18,6 +18,7 @@ pub mod patrol;
 pub mod planning;
 pub mod reports;
 pub mod retention;
+pub mod role;
 pub mod routes;
 pub mod scope;
 pub mod sequencer;
@@ -26,6 +27,7 @@ pub mod time_fmt;
 pub mod tracks;
 pub mod travel;
 pub mod web;
+pub mod ws;
 pub mod zones;
 
 use std::collections::HashMap;
@@ -91,7 +93,7 @@ pub struct AppState {
     /// [`AppState::edit_registry`]).
     pub registry_edits: std::sync::atomic::AtomicU64,
     /// Replays of the live feed running now (`since=`), bounded per caller and in all.
-    pub replays: Arc<live::Replays>,
+    pub replays: Arc<ws::Replays>,
     /// Grid reports recently stored, by their content, so that a phone re-sending the
     /// same report (its answer was lost) gets the same report back, not a second one.
     pub recent_reports: std::sync::Mutex<reports::RecentReports>,
@@ -242,30 +244,7 @@ impl App {
         let map = maps::load_dir(&config.maps)?;
         tracing::info!(maps = %config.maps.display(), layers = map.layers.len(), posts = map.posts.len(), fences = map.fences.len(), "map loaded");
         let enricher = Arc::new(Enricher::new(&map));
-        // A county's road graph takes up to a few hundred milliseconds to build: off the
-        // runtime's threads.
-        let roads = {
-            let (roads, speeds) = (map.roads.clone(), config.roads.clone());
-            let graph =
-                tokio::task::spawn_blocking(move || liandong_core::road::RoadGraph::from_roads(&roads, &speeds))
-                    .await
-                    .map_err(|e| std::io::Error::other(e.to_string()))?;
-            tracing::info!(nodes = graph.node_count(), edges = graph.edge_count(), "road graph built");
-            Arc::new(graph)
-        };
-        let patrol_roads = match config.planning.patrol_kph {
-            kph if kph > 0.0 => {
-                let (roads, speeds) = (map.roads.clone(), config.roads.on_foot(kph));
-                let graph =
-                    tokio::task::spawn_blocking(move || liandong_core::road::RoadGraph::from_roads(&roads, &speeds))
-                        .await
-                        .map_err(|e| std::io::Error::other(e.to_string()))?;
-                tracing::info!(patrol_kph = kph, "patrol road graph built");
-                Arc::new(graph)
-            }
-            _ => roads.clone(),
-        };
-        let travel = Arc::new(travel::TeamTravel::new(&map, patrol_roads, roads.clone()));
+        let (roads, travel) = road_graphs(&map, &config).await?;
         let store = match &config.store.database_url {
             Some(url) => Store::connect(url.expose()).await?,
             None => Store::open(&config.data_dir, config.store.durability).await?,
@@ -309,36 +288,9 @@ impl App {
         let live = sequencer.live_view();
         let (ingest, handle) = sequencer.spawn(4096);
         let (stop, shutdown) = tokio::sync::watch::channel(false);
-        // Late incident steps are escalated by a tick through the sequencer, like any
-        // other event; the ticker stops with the server.
-        let ticker_ingest = ingest.clone();
-        let mut ticker_stop = shutdown.clone();
-        tokio::spawn(incidents::run_ticker(
-            std::time::Duration::from_secs(1),
-            move |now_ms| {
-                let ingest = ticker_ingest.clone();
-                async move {
-                    if let Err(e) = ingest.submit_incident(sequencer::IncidentCommand::Tick { now_ms }).await {
-                        tracing::warn!(error = %e, "incident escalation tick failed");
-                    }
-                }
-            },
-            async move {
-                let _ = ticker_stop.wait_for(|stopped| *stopped).await;
-            },
-        ));
+        spawn_timers(&config, &store, &ingest, &shutdown);
         // On a shared database, other instances' commits are applied and published here
         // too: heard by LISTEN, and polled once a second in case a notification was lost.
-        if config.store.retention_days > 0 || config.store.image_retention_days > 0 {
-            let mut stop = shutdown.clone();
-            let r = retention::Retention {
-                reports_days: config.store.retention_days,
-                images_days: config.store.image_retention_days,
-            };
-            tokio::spawn(retention::run(store.clone(), r, async move {
-                let _ = stop.wait_for(|stopped| *stopped).await;
-            }));
-        }
         let shared = store.listen().await?;
         let registry_changed = Arc::new(tokio::sync::Notify::new());
         if let Some(listener) = shared {
@@ -411,7 +363,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/devices", get(routes::list_devices).post(routes::register_device))
         .route("/api/v1/layers", get(routes::list_layers))
         .route("/api/v1/layers/{name}", get(routes::get_layer))
-        .route("/api/v1/live", get(live::live))
+        .route("/api/v1/live", get(ws::live))
         .route("/api/v1/cameras", get(cameras::list_cameras).post(cameras::register_camera))
         .route("/api/v1/watchlist", get(cameras::list_watchlist).post(cameras::add_watch))
         .route("/api/v1/alerts", post(cameras::post_alert))
@@ -491,4 +443,69 @@ pub async fn run(
     tracing::info!("http server stopped; flushing pending writes");
     app.finish().await;
     Ok(())
+}
+
+/// The road graph of dispatch (at the configured vehicle speeds) and the teams' travel
+/// (on foot at `planning.patrol_kph` when it is set, else on the same graph).
+async fn road_graphs(
+    map: &CountyMap,
+    config: &Config,
+) -> Result<(Arc<liandong_core::road::RoadGraph>, Arc<travel::TeamTravel>), ServeError> {
+    let roads = Arc::new(graph_off_runtime(map, config.roads.clone()).await?);
+    tracing::info!(nodes = roads.node_count(), edges = roads.edge_count(), "road graph built");
+    let patrol_roads = match config.planning.patrol_kph {
+        kph if kph > 0.0 => {
+            let graph = graph_off_runtime(map, config.roads.on_foot(kph)).await?;
+            tracing::info!(patrol_kph = kph, "patrol road graph built");
+            Arc::new(graph)
+        }
+        _ => roads.clone(),
+    };
+    let travel = Arc::new(travel::TeamTravel::new(map, patrol_roads, roads.clone()));
+    Ok((roads, travel))
+}
+
+/// A road graph of the map's roads: a county's takes up to a few hundred milliseconds
+/// to build, so it is built off the runtime's threads.
+async fn graph_off_runtime(
+    map: &CountyMap,
+    speeds: liandong_core::road::RoadSpeeds,
+) -> Result<liandong_core::road::RoadGraph, ServeError> {
+    let roads = map.roads.clone();
+    let graph = tokio::task::spawn_blocking(move || liandong_core::road::RoadGraph::from_roads(&roads, &speeds))
+        .await
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    Ok(graph)
+}
+
+/// The server's timers, stopped with it: the incident escalation tick, which goes
+/// through the sequencer like any other event, and the retention of old reports and
+/// images when it is configured.
+fn spawn_timers(config: &Config, store: &Store, ingest: &Ingest, shutdown: &tokio::sync::watch::Receiver<bool>) {
+    let ticker_ingest = ingest.clone();
+    let mut ticker_stop = shutdown.clone();
+    tokio::spawn(incidents::run_ticker(
+        std::time::Duration::from_secs(1),
+        move |now_ms| {
+            let ingest = ticker_ingest.clone();
+            async move {
+                if let Err(e) = ingest.submit_incident(sequencer::IncidentCommand::Tick { now_ms }).await {
+                    tracing::warn!(error = %e, "incident escalation tick failed");
+                }
+            }
+        },
+        async move {
+            let _ = ticker_stop.wait_for(|stopped| *stopped).await;
+        },
+    ));
+    if config.store.retention_days > 0 || config.store.image_retention_days > 0 {
+        let mut stop = shutdown.clone();
+        let r = retention::Retention {
+            reports_days: config.store.retention_days,
+            images_days: config.store.image_retention_days,
+        };
+        tokio::spawn(retention::run(store.clone(), r, async move {
+            let _ = stop.wait_for(|stopped| *stopped).await;
+        }));
+    }
 }

@@ -17,36 +17,23 @@ use serde::Deserialize;
 
 use crate::auth::{bearer, require_user, Role};
 use crate::error::ApiError;
+use crate::live::plan_json;
 use crate::routes::read_json;
 use crate::sequencer::RouteCommand;
 use crate::time_fmt::now_ms;
-use crate::travel::route_team;
+use crate::travel::map_teams;
 use crate::AppState;
 
 /// Most points in a plan's geometry, and waypoints.
 const MAX_POINTS: usize = 20_000;
 const MAX_WAYPOINTS: usize = 500;
 
-/// The teams of the map's routes (`team_id`, or the route's id).
-pub fn map_teams(s: &AppState) -> Vec<String> {
-    s.map.routes.iter().map(|r| route_team(r).to_owned()).collect()
-}
-
 fn check_team(s: &AppState, team_id: &str) -> Result<(), ApiError> {
-    if map_teams(s).iter().any(|t| t == team_id) {
+    if map_teams(&s.map).iter().any(|t| t == team_id) {
         Ok(())
     } else {
         Err(ApiError::not_found(format!("no team {team_id} in the map")))
     }
-}
-
-/// A plan as JSON clients see it: the stored row with its plan body.
-pub fn plan_json(p: &RoutePlanRow) -> serde_json::Value {
-    let mut v = serde_json::to_value(p).unwrap_or_default();
-    if let Some(o) = v.as_object_mut() {
-        o.insert("plan".into(), serde_json::from_str(&p.plan).unwrap_or_default());
-    }
-    v
 }
 
 #[derive(Deserialize)]

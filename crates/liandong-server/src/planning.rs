@@ -20,11 +20,11 @@ use liandong_store::RoutePlanRow;
 use crate::auth::{require_user, Role};
 use crate::error::ApiError;
 use crate::hotspots::{analyse_recent, cell_json};
+use crate::live::plan_json;
 use crate::live::FeedEvent;
-use crate::patrol::{map_teams, plan_json};
 use crate::sequencer::{Conflict, Refusal, RouteCommand};
 use crate::time_fmt::{now_ms, rfc3339_ms};
-use crate::travel::route_team;
+use crate::travel::{map_teams, route_team};
 use crate::AppState;
 
 /// Hotspot cells announced on the feed per analysis.
@@ -295,7 +295,7 @@ pub async fn run(s: &Arc<AppState>, trigger: &str) -> Result<serde_json::Value, 
     let heads = s.store.route_plan_heads().await.map_err(|e| ApiError::unavailable(&e))?;
     let mut teams = Vec::new();
     let mut pushed = 0;
-    for team_id in map_teams(s) {
+    for team_id in map_teams(&s.map) {
         let outcome = match plan_team(s, &team_id, &spots, now).await {
             Ok(tp) => match push_decision(heads.iter().find(|h| h.team_id == team_id), &tp, now) {
                 Err(why) => team_outcome(&team_id, Some(&tp), None, Some(why)),

@@ -10,16 +10,11 @@
 use liandong_store::{AlertRow, AuditEntry};
 
 use crate::auth::Role;
+pub use crate::role::role_entitled;
 
 /// Watch-list ids of tagged persons: `tagged-{person_id}`. Who may see such an entry
 /// and its hits is decided here; the sequencer and the watch-list API name entries by it.
 pub const TAGGED_WATCH_PREFIX: &str = "tagged-";
-
-/// Whether a role (by its name, as in records and alerts) is among `roles`, or is an
-/// administrator's.
-pub fn role_entitled(role: &str, roles: &[String]) -> bool {
-    role == Role::Admin.as_str() || roles.iter().any(|r| r == role)
-}
 
 /// Whether `role` may see an alert meant for `roles`.
 pub fn sees_alert(role: Role, roles: &[String]) -> bool {

@@ -47,3 +47,8 @@ impl TeamTravel {
         }
     }
 }
+
+/// The teams of the map's routes (`team_id`, or the route's id).
+pub fn map_teams(map: &CountyMap) -> Vec<String> {
+    map.routes.iter().map(|r| route_team(r).to_owned()).collect()
+}

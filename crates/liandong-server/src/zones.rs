@@ -161,7 +161,7 @@ impl ZoneBook {
     /// Whether a role is entitled to some tagged person's phone (whose positions it may
     /// then receive whatever its scope).
     pub fn any_phone_entitled(&self, role: &str) -> bool {
-        self.tagged_devices.values().any(|p| crate::scope::role_entitled(role, &p.roles))
+        self.tagged_devices.values().any(|p| crate::role::role_entitled(role, &p.roles))
     }
 
     /// The tagged person whose phone the device is, with the roles entitled to them.

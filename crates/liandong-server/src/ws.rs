@@ -1,0 +1,990 @@
+//! The websocket endpoint of the live feed, `GET /api/v1/live`: who may subscribe, what
+//! each client is sent (its role's scope, viewport and kinds), snapshots and replays on
+//! (re)connection, and the messages a client may send (positions, route
+//! acknowledgements).
+//!
+//! A client subscribes to the [`Hub`] first and reads the view or the store second, so
+//! that nothing falls between the snapshot (or the replay) and the live stream; sequence
+//! numbers drop the duplicates at the seam. A client that falls more than the channel's
+//! capacity behind is told `resync` and given a fresh snapshot: it is never silently
+//! skipped, and it never slows the others. A slow socket is written in batches and
+//! dropped only when it is stuck.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::State;
+use axum::http::{HeaderMap, Uri};
+use axum::response::Response;
+use futures_util::{SinkExt, StreamExt};
+use liandong_core::Position;
+use serde::Deserialize;
+use tokio::sync::{broadcast, watch};
+
+use crate::auth::{bearer, Role};
+use crate::error::ApiError;
+use crate::live::{position_message, FeedEvent, What};
+use crate::sequencer::Item;
+use crate::time_fmt::now_ms;
+use crate::zones::TaggedPhone;
+use crate::AppState;
+
+/// Which events a client sees: its role's scope, then its map viewport and kinds.
+#[derive(Debug, Clone, PartialEq)]
+struct Filter {
+    scope: Scope,
+    /// The client's role name, for alert visibility; None for a device.
+    role: Option<&'static str>,
+    bbox: Option<[f64; 4]>,
+    positions: bool,
+    alerts: bool,
+    incidents: bool,
+    /// A patrol leader's area: alerts farther than this many metres from the team's base
+    /// are not theirs (`alerts.leader_radius_m`).
+    area: Option<(Position, f64)>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Scope {
+    /// Operators and administrators: the whole county.
+    All,
+    /// A patrol leader or a post officer: the devices of their unit.
+    Unit(Arc<str>),
+    /// Roles that see no unit positions (grid members, partners, devices).
+    Nothing,
+}
+
+impl Filter {
+    fn in_view(&self, lon: f64, lat: f64) -> bool {
+        self.bbox.is_none_or(|[x0, y0, x1, y1]| lon >= x0 && lon <= x1 && lat >= y0 && lat <= y1)
+    }
+
+    fn admits_event(&self, e: &FeedEvent) -> bool {
+        match &e.what {
+            What::Position { unit_id, tagged } => self.admits(e.lon, e.lat, unit_id.as_ref(), tagged.as_deref()),
+            What::Alert { roles } => self.admits_alert(e.lon, e.lat, roles),
+            What::Incident { unit_id } => self.admits_incident(e.lon, e.lat, unit_id.as_ref()),
+            What::Route { team_id } => self.admits_route(team_id.as_ref()),
+            What::Notice => self.scope == Scope::All,
+        }
+    }
+
+    fn admits_route(&self, team: Option<&Arc<str>>) -> bool {
+        match &self.scope {
+            Scope::All => true,
+            Scope::Unit(u) => team.is_some_and(|t| t == u),
+            Scope::Nothing => false,
+        }
+    }
+
+    fn admits_incident(&self, lon: f64, lat: f64, unit: Option<&Arc<str>>) -> bool {
+        let in_scope = match &self.scope {
+            Scope::All => true,
+            Scope::Unit(u) => unit.is_some_and(|d| d == u),
+            Scope::Nothing => false,
+        };
+        in_scope && self.incidents && self.in_view(lon, lat)
+    }
+
+    fn admits_alert(&self, lon: f64, lat: f64, roles: &[String]) -> bool {
+        let entitled = match self.role {
+            Some("admin") => true,
+            Some(r) => roles.iter().any(|x| x == r),
+            None => false,
+        };
+        let in_area = self
+            .area
+            .is_none_or(|(base, radius_m)| Position::new(lon, lat).is_ok_and(|p| p.haversine_m(base) <= radius_m));
+        entitled && in_area && self.alerts && self.in_view(lon, lat)
+    }
+
+    /// A position of a device of `unit`; of a tagged person's phone when `tagged`, which
+    /// only the roles on the person's record see, whatever their scope.
+    fn admits(&self, lon: f64, lat: f64, unit: Option<&Arc<str>>, tagged: Option<&TaggedPhone>) -> bool {
+        let in_scope = match (tagged, &self.scope) {
+            (Some(t), _) => self.role.is_some_and(|r| crate::scope::role_entitled(r, &t.roles)),
+            (None, Scope::All) => true,
+            (None, Scope::Unit(u)) => unit.is_some_and(|d| d == u),
+            (None, Scope::Nothing) => false,
+        };
+        in_scope && self.positions && self.in_view(lon, lat)
+    }
+}
+
+/// Parses `minLon,minLat,maxLon,maxLat`.
+pub(crate) fn parse_bbox(s: &str) -> Result<[f64; 4], String> {
+    let v: Vec<f64> =
+        s.split(',').map(|p| p.trim().parse::<f64>()).collect::<Result<_, _>>().map_err(|e| format!("{e}"))?;
+    let [x0, y0, x1, y1] = v[..] else { return Err("must be minLon,minLat,maxLon,maxLat".into()) };
+    check_bbox([x0, y0, x1, y1])
+}
+
+fn check_bbox(b: [f64; 4]) -> Result<[f64; 4], String> {
+    let [x0, y0, x1, y1] = b;
+    if !b.iter().all(|v| v.is_finite()) {
+        return Err("coordinates must be finite numbers".into());
+    }
+    if !(-180.0..=180.0).contains(&x0)
+        || !(-180.0..=180.0).contains(&x1)
+        || !(-90.0..=90.0).contains(&y0)
+        || !(-90.0..=90.0).contains(&y1)
+    {
+        return Err("must be lon/lat within ±180/±90".into());
+    }
+    if x0 > x1 || y0 > y1 {
+        return Err("min must not exceed max".into());
+    }
+    Ok(b)
+}
+
+/// `(positions, alerts, incidents)` from a comma-separated list of kinds.
+fn parse_kinds(s: &str) -> Result<(bool, bool, bool), String> {
+    let (mut positions, mut alerts, mut incidents) = (false, false, false);
+    for k in s.split(',').map(str::trim).filter(|k| !k.is_empty()) {
+        match k {
+            "positions" | "position" => positions = true,
+            "alerts" | "alert" => alerts = true,
+            "incidents" | "incident" => incidents = true,
+            // Route changes come with the patrol-planning issue; asking for them is fine.
+            "routes" => {}
+            other => return Err(format!("unknown kind {other}; known: positions, alerts, incidents, routes")),
+        }
+    }
+    Ok((positions, alerts, incidents))
+}
+
+/// Connection limits of the live endpoint.
+pub const MAX_CLIENT_MESSAGE_BYTES: usize = 64 * 1024;
+const READ_BUFFER_BYTES: usize = 4 * 1024;
+const WRITE_BUFFER_BYTES: usize = 32 * 1024;
+/// Largest snapshot part; with the write buffer it bounds a client's buffers.
+const SNAPSHOT_PART_BYTES: usize = 16 * 1024;
+const PING_EVERY: Duration = Duration::from_secs(20);
+const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// A replay or first snapshot the client does not take within this long ends the
+/// connection.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// A live write that does not finish within this long marks the client congested.
+const CONGESTED_AFTER: Duration = Duration::from_millis(200);
+/// A congested client whose socket drains nothing for this long is disconnected.
+const STUCK_TIMEOUT: Duration = Duration::from_secs(60);
+/// Most events written in one flush.
+const WRITE_BATCH: usize = 512;
+/// A reconnecting client this far behind gets a snapshot instead of a replay.
+pub const MAX_REPLAY: i64 = 100_000;
+/// Events of each table read per replay page.
+const REPLAY_PAGE: u32 = 256;
+/// Replays one caller (a token's user, a device) may run at once, and all callers.
+pub const MAX_REPLAYS_PER_CALLER: usize = 2;
+pub const MAX_REPLAYS: usize = 16;
+
+/// The replays running now, by caller: a replay reads the store page by page for as long
+/// as the client takes it, so their number is bounded per caller and in all.
+#[derive(Debug)]
+pub struct Replays {
+    by_caller: std::sync::Mutex<HashMap<String, usize>>,
+    all: Arc<tokio::sync::Semaphore>,
+}
+
+impl Default for Replays {
+    fn default() -> Self {
+        Replays { by_caller: Default::default(), all: Arc::new(tokio::sync::Semaphore::new(MAX_REPLAYS)) }
+    }
+}
+
+/// A running replay; dropping it ends it.
+pub struct ReplayPermit {
+    replays: Arc<Replays>,
+    caller: String,
+    _all: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl Replays {
+    /// Starts a replay for `caller`: 429 when they run as many as they may, 503 when the
+    /// server does.
+    fn start(self: &Arc<Self>, caller: &str) -> Result<ReplayPermit, ApiError> {
+        let all = self.all.clone().try_acquire_owned().map_err(|_| {
+            let mut e = ApiError::new(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "since",
+                format!("the server runs {MAX_REPLAYS} replays already; retry"),
+            );
+            e.retry_after_s = Some(1);
+            e
+        })?;
+        let mut by_caller = self.by_caller.lock().unwrap_or_else(|e| e.into_inner());
+        let n = by_caller.entry(caller.to_owned()).or_default();
+        if *n >= MAX_REPLAYS_PER_CALLER {
+            return Err(ApiError::new(
+                axum::http::StatusCode::TOO_MANY_REQUESTS,
+                "since",
+                format!("at most {MAX_REPLAYS_PER_CALLER} replays at once per caller"),
+            ));
+        }
+        *n += 1;
+        Ok(ReplayPermit { replays: self.clone(), caller: caller.to_owned(), _all: all })
+    }
+}
+
+impl Drop for ReplayPermit {
+    fn drop(&mut self) {
+        let mut by_caller = self.replays.by_caller.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = by_caller.get_mut(&self.caller) {
+            *n -= 1;
+            if *n == 0 {
+                by_caller.remove(&self.caller);
+            }
+        }
+    }
+}
+
+/// Who is on the socket.
+struct Client {
+    filter: Filter,
+    /// The device whose key authenticated the socket, if any; it may send its positions.
+    device: Option<String>,
+    /// Gateways (admin, device role tokens) may send positions for any device.
+    gateway: bool,
+    /// A patrol leader's socket (user token or the leader's phone): who acts, and the
+    /// team whose routes it may acknowledge.
+    leader_of: Option<(String, String)>,
+    /// Reads of tagged persons' phones on this connection, audited.
+    audit: ReadAudit,
+}
+
+/// `GET /api/v1/live`: the websocket upgrade. Authentication and the query are checked
+/// before upgrading, so a bad token is a plain 401.
+pub async fn live(
+    State(s): State<Arc<AppState>>,
+    headers: HeaderMap,
+    uri: Uri,
+    ws: WebSocketUpgrade,
+) -> Result<Response, ApiError> {
+    let query = uri.query();
+    let token = bearer(&headers, query)
+        .ok_or_else(|| ApiError::unauthorized("token", "a bearer token or ?token= is required"))?;
+    let mut leader_of = None;
+    let mut area = None;
+    let actor: String;
+    let (scope, role, device, gateway) = if let Some(user) = s.tokens.user(&token) {
+        actor = user.name.clone();
+        if let (Role::PatrolLeader, Some(team)) = (user.role, &user.unit_id) {
+            leader_of = Some((user.name.clone(), team.clone()));
+            let radius_m = f64::from(s.config.alerts.leader_radius_m);
+            if radius_m > 0.0 {
+                area = crate::planning::team_base(&s, team).map(|base| (base, radius_m));
+            }
+        }
+        let scope = match user.role {
+            Role::Admin | Role::Operator => Scope::All,
+            Role::PatrolLeader | Role::PostOfficer => match &user.unit_id {
+                Some(u) => Scope::Unit(Arc::from(u.as_str())),
+                None => Scope::Nothing,
+            },
+            Role::GridMember | Role::Partner | Role::Device => Scope::Nothing,
+        };
+        (scope, Some(user.role.as_str()), None, matches!(user.role, Role::Admin | Role::Device))
+    } else {
+        let devices = s.devices.read().unwrap_or_else(|e| e.into_inner());
+        match devices.by_key(&token) {
+            // A device sees its own unit, so a patrol member's phone shows its team.
+            Some(d) => {
+                actor = format!("device:{}", d.device_id);
+                if let (true, Some(team)) = (d.kind == "patrol_leader", &d.unit_id) {
+                    leader_of = Some((format!("device:{}", d.device_id), team.clone()));
+                }
+                (
+                    d.unit_id.as_deref().map_or(Scope::Nothing, |u| Scope::Unit(Arc::from(u))),
+                    None,
+                    Some(d.device_id.clone()),
+                    false,
+                )
+            }
+            None => return Err(ApiError::unauthorized("token", "the token is not valid")),
+        }
+    };
+    let mut bbox = None;
+    let (mut positions, mut alerts, mut incidents) = (true, true, true);
+    let mut since = None;
+    for (k, v) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+        match &*k {
+            "bbox" => bbox = Some(parse_bbox(&v).map_err(|r| ApiError::bad_request("bbox", r))?),
+            "kinds" => {
+                (positions, alerts, incidents) = parse_kinds(&v).map_err(|r| ApiError::bad_request("kinds", r))?
+            }
+            "since" => {
+                since = Some(
+                    v.parse::<i64>()
+                        .ok()
+                        .filter(|n| *n >= 0)
+                        .ok_or_else(|| ApiError::bad_request("since", "must be a sequence number (0 or more)"))?,
+                )
+            }
+            _ => {}
+        }
+    }
+    let replay = match since {
+        Some(_) => Some(s.replays.start(&actor)?),
+        None => None,
+    };
+    let client = Client {
+        filter: Filter { scope, role, bbox, positions, alerts, incidents, area },
+        device,
+        gateway,
+        leader_of,
+        audit: ReadAudit::new(actor, role),
+    };
+    let shutdown = s.shutdown.clone();
+    // The library's default buffers (128 KiB each way, allocated up front) would cost
+    // 10,000 idle operators' screens more than a gigabyte; clients send small
+    // messages, and the write buffer still batches many events per flush.
+    let ws = ws
+        .read_buffer_size(READ_BUFFER_BYTES)
+        .write_buffer_size(WRITE_BUFFER_BYTES)
+        .max_message_size(MAX_CLIENT_MESSAGE_BYTES)
+        .max_frame_size(MAX_CLIENT_MESSAGE_BYTES);
+    Ok(ws.on_upgrade(move |socket| async move {
+        s.metrics.live_clients.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if let Err(e) = serve_client(&s, socket, client, since, replay, shutdown).await {
+            tracing::debug!(error = %e, "live client ended");
+        }
+        s.metrics.live_clients.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }))
+}
+
+#[derive(Debug, thiserror::Error)]
+enum ClientError {
+    #[error("websocket: {0}")]
+    Socket(#[from] axum::Error),
+    #[error("the client did not read for {0:?}")]
+    WriteTimeout(Duration),
+    #[error("store: {0}")]
+    Store(#[from] liandong_store::StoreError),
+}
+
+/// Messages the client sends.
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum ClientMessage {
+    /// A patrol leader acknowledges a version of the team's route plan.
+    AckRoute {
+        #[serde(default)]
+        id: Option<serde_json::Value>,
+        team_id: String,
+        version: i64,
+    },
+    /// Change the viewport (`null` for the whole county) and kinds without reconnecting.
+    Subscribe {
+        #[serde(default)]
+        bbox: Option<[f64; 4]>,
+        #[serde(default)]
+        kinds: Option<Vec<String>>,
+    },
+    /// A location report from the device on this socket, in our JSON item format.
+    Position {
+        #[serde(default)]
+        id: Option<serde_json::Value>,
+        #[serde(flatten)]
+        item: serde_json::Map<String, serde_json::Value>,
+    },
+}
+
+async fn serve_client(
+    s: &Arc<AppState>,
+    socket: WebSocket,
+    mut client: Client,
+    since: Option<i64>,
+    replay: Option<ReplayPermit>,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), ClientError> {
+    let (mut tx, mut rx) = socket.split();
+    // Subscribe before reading the snapshot or the store: see the module comment.
+    let mut events = s.hub.subscribe();
+    let mut sent_seq = first_send(s, &mut tx, &mut client, since, replay).await?;
+    let mut ping = tokio::time::interval(PING_EVERY);
+    ping.tick().await;
+    let mut last_heard = tokio::time::Instant::now();
+    // Set when the socket stopped taking data: the task then only drains it, and its
+    // broadcast receiver falls behind, bounded by the channel. When the interrupted
+    // write may have lost messages, the client gets a resync once drained.
+    let mut congested: Option<tokio::time::Instant> = None;
+    let mut resync_when_drained = false;
+    loop {
+        tokio::select! {
+            biased;
+            _ = shutdown.changed() => {
+                let close = CloseFrame { code: axum::extract::ws::close_code::AWAY, reason: Utf8Bytes::from_static("server shutting down") };
+                let _ = tokio::time::timeout(Duration::from_secs(1), tx.send(Message::Close(Some(close)))).await;
+                return Ok(());
+            }
+            incoming = rx.next() => {
+                last_heard = tokio::time::Instant::now();
+                match incoming {
+                    None | Some(Ok(Message::Close(_))) => return Ok(()),
+                    Some(Err(e)) => return Err(e.into()),
+                    Some(Ok(Message::Text(text))) => {
+                        let outcome = match handle_client_message(s, &mut client, text.as_str()).await {
+                            None => Written::Done,
+                            Some(Reply::Text(t)) => try_write(&mut tx, vec![Message::Text(t.into())]).await?,
+                            Some(Reply::Resubscribed) => {
+                                let (seq, w) = send_snapshot(s, &mut tx, &client.filter, &mut client.audit, Some("subscription_changed")).await?;
+                                sent_seq = seq;
+                                w
+                            }
+                        };
+                        note(outcome, &mut congested, &mut resync_when_drained);
+                    }
+                    Some(Ok(_)) => {} // pings are answered by the library; pongs and binary frames only count as life
+                }
+            }
+            drained = tx.flush(), if congested.is_some() => {
+                drained?;
+                congested = None;
+                if std::mem::take(&mut resync_when_drained) {
+                    events = events.resubscribe();
+                    s.metrics.live_resyncs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let (seq, w) = send_snapshot(s, &mut tx, &client.filter, &mut client.audit, Some("resync")).await?;
+                    sent_seq = seq;
+                    note(w, &mut congested, &mut resync_when_drained);
+                }
+            }
+            event = events.recv(), if congested.is_none() => match event {
+                Ok(first) => {
+                    let batch = client.take_batch(first, &mut events, &mut sent_seq);
+                    client.audit.flush(s).await?;
+                    if !batch.is_empty() {
+                        s.metrics.live_messages.fetch_add(batch.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                        let w = try_write(&mut tx, batch).await?;
+                        note(w, &mut congested, &mut resync_when_drained);
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(missed)) => {
+                    tracing::info!(missed, "live client fell behind; resync");
+                    s.metrics.live_resyncs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    events = events.resubscribe();
+                    let (seq, w) = send_snapshot(s, &mut tx, &client.filter, &mut client.audit, Some("resync")).await?;
+                    sent_seq = seq;
+                    note(w, &mut congested, &mut resync_when_drained);
+                }
+                Err(broadcast::error::RecvError::Closed) => return Ok(()),
+            },
+            _ = ping.tick() => {
+                if last_heard.elapsed() > IDLE_TIMEOUT {
+                    let close = CloseFrame { code: axum::extract::ws::close_code::POLICY, reason: Utf8Bytes::from_static("idle timeout") };
+                    let _ = tokio::time::timeout(Duration::from_secs(1), tx.send(Message::Close(Some(close)))).await;
+                    return Ok(());
+                }
+                match congested {
+                    Some(since) if since.elapsed() > STUCK_TIMEOUT => return Err(ClientError::WriteTimeout(STUCK_TIMEOUT)),
+                    Some(_) => {}
+                    None => {
+                        let w = try_write(&mut tx, vec![Message::Ping(Default::default())]).await?;
+                        note(w, &mut congested, &mut resync_when_drained);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The first thing a new connection is sent: the replay it asked for (`since`), or a
+/// snapshot of the live view. Answers the sequence number sent up to.
+async fn first_send(
+    s: &AppState,
+    tx: &mut Sink,
+    client: &mut Client,
+    since: Option<i64>,
+    replay: Option<ReplayPermit>,
+) -> Result<i64, ClientError> {
+    if let Some(n) = since {
+        let seq = replay_or_snapshot(s, tx, &client.filter, &mut client.audit, n).await?;
+        drop(replay);
+        return Ok(seq);
+    }
+    let (seq, w) = send_snapshot(s, tx, &client.filter, &mut client.audit, None).await?;
+    if w != Written::Done {
+        // A client that cannot take its first snapshot promptly is given the full write
+        // timeout, then dropped.
+        tokio::time::timeout(WRITE_TIMEOUT, tx.flush())
+            .await
+            .map_err(|_| ClientError::WriteTimeout(WRITE_TIMEOUT))??;
+    }
+    Ok(seq)
+}
+
+impl Client {
+    /// The messages of `first` and of the events already waiting behind it (up to
+    /// [`WRITE_BATCH`]) that this client is to be sent. Events at or below `sent_seq` were
+    /// in its snapshot or replay; notices carry no sequence number.
+    fn take_batch(
+        &mut self,
+        first: Arc<FeedEvent>,
+        events: &mut broadcast::Receiver<Arc<FeedEvent>>,
+        sent_seq: &mut i64,
+    ) -> Vec<Message> {
+        let mut batch = Vec::new();
+        let mut next = Some(first);
+        while let Some(e) = next.take() {
+            if matches!(e.what, What::Notice) {
+                if self.filter.admits_event(&e) {
+                    batch.push(Message::Text(Utf8Bytes::from(&*e.message)));
+                }
+            } else if e.seq > *sent_seq {
+                *sent_seq = e.seq;
+                if self.filter.admits_event(&e) {
+                    if let What::Position { tagged: Some(phone), .. } = &e.what {
+                        self.audit.note(phone, "live");
+                    }
+                    batch.push(Message::Text(Utf8Bytes::from(&*e.message)));
+                }
+            }
+            if batch.len() < WRITE_BATCH {
+                next = events.try_recv().ok();
+            }
+        }
+        batch
+    }
+}
+
+/// How a write to the client ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Written {
+    /// Everything is on the socket.
+    Done,
+    /// Everything is queued in the websocket's buffer; the socket is full.
+    Flushing,
+    /// The socket filled while queueing: some messages of the batch may be lost.
+    Interrupted,
+}
+
+fn note(w: Written, congested: &mut Option<tokio::time::Instant>, resync: &mut bool) {
+    match w {
+        Written::Done => {}
+        Written::Flushing => *congested = congested.or(Some(tokio::time::Instant::now())),
+        Written::Interrupted => {
+            *congested = congested.or(Some(tokio::time::Instant::now()));
+            *resync = true;
+        }
+    }
+}
+
+type Sink = futures_util::stream::SplitSink<WebSocket, Message>;
+
+/// Queues the messages and flushes once (one write for the batch, not one per
+/// message), giving up after [`CONGESTED_AFTER`] instead of blocking the task.
+async fn try_write(tx: &mut Sink, messages: Vec<Message>) -> Result<Written, ClientError> {
+    let deadline = tokio::time::Instant::now() + CONGESTED_AFTER;
+    for m in messages {
+        match tokio::time::timeout_at(deadline, tx.feed(m)).await {
+            Ok(r) => r?,
+            Err(_) => return Ok(Written::Interrupted),
+        }
+    }
+    match tokio::time::timeout_at(deadline, tx.flush()).await {
+        Ok(r) => r.map(|()| Written::Done).map_err(ClientError::from),
+        Err(_) => Ok(Written::Flushing),
+    }
+}
+
+/// Queues the messages and flushes, waiting up to [`WRITE_TIMEOUT`] (the replay of a
+/// reconnecting client, which must arrive whole or not at all).
+async fn write(tx: &mut Sink, messages: Vec<Message>) -> Result<(), ClientError> {
+    let send = async {
+        for m in messages {
+            tx.feed(m).await?;
+        }
+        tx.flush().await
+    };
+    match tokio::time::timeout(WRITE_TIMEOUT, send).await {
+        Ok(r) => r.map_err(ClientError::from),
+        Err(_) => Err(ClientError::WriteTimeout(WRITE_TIMEOUT)),
+    }
+}
+
+/// Sends a snapshot of what the client may see and returns its sequence number.
+/// `reason`: why a snapshot is sent now (`resync`, `since_too_old`, …), if not on connect.
+async fn send_snapshot(
+    s: &AppState,
+    tx: &mut Sink,
+    filter: &Filter,
+    audit: &mut ReadAudit,
+    reason: Option<&str>,
+) -> Result<(i64, Written), ClientError> {
+    // Collect the devices' JSON under the lock (cheap `Arc` clones), build outside it.
+    let (seq, devices, tagged) = {
+        let live = s.live.read().unwrap_or_else(|e| e.into_inner());
+        let zones = s.zones.read().unwrap_or_else(|e| e.into_inner());
+        let mut tagged = Vec::new();
+        let devices: Vec<Arc<str>> = live
+            .devices
+            .iter()
+            .filter(|(id, d)| {
+                let phone = zones.tagged_phone(id);
+                let admitted = filter.admits(d.lon, d.lat, d.unit_id.as_ref(), phone.as_deref());
+                if let (true, Some(p)) = (admitted, phone) {
+                    tagged.push(p);
+                }
+                admitted
+            })
+            .map(|(_, d)| d.json.clone())
+            .collect();
+        (live.seq, devices, tagged)
+    };
+    for phone in &tagged {
+        audit.note(phone, "snapshot");
+    }
+    audit.flush(s).await?;
+    let kind = if reason == Some("resync") { "resync" } else { "snapshot" };
+    let reason = reason.map_or(String::new(), |r| format!(",\"reason\":\"{r}\""));
+    Ok((seq, try_write(tx, snapshot_messages(kind, seq, &reason, &devices)).await?))
+}
+
+/// The audit of a connection's reads of tagged persons' phones: the first time a
+/// connection is sent a person's position (in a snapshot, a replay or live), the read is
+/// written to the audit log before the message goes out; later positions of the same
+/// person on the same connection are the same read.
+struct ReadAudit {
+    actor: String,
+    role: &'static str,
+    seen: std::collections::HashSet<String>,
+    pending: Vec<liandong_store::AuditEntry>,
+}
+
+impl ReadAudit {
+    fn new(actor: String, role: Option<&'static str>) -> ReadAudit {
+        ReadAudit { actor, role: role.unwrap_or("device"), seen: Default::default(), pending: Vec::new() }
+    }
+
+    fn note(&mut self, phone: &TaggedPhone, how: &str) {
+        if self.seen.insert(phone.person_id.clone()) {
+            let what = format!("the phone's positions on the live feed ({how})");
+            let entry = crate::scope::read_entry(
+                &self.actor,
+                self.role,
+                "tagged_person_position_read",
+                &phone.person_id,
+                &what,
+                now_ms(),
+            );
+            self.pending.push(entry);
+        }
+    }
+
+    /// Writes what was noted; an audit that cannot be written stops the delivery.
+    async fn flush(&mut self, s: &AppState) -> Result<(), ClientError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let entries = std::mem::take(&mut self.pending);
+        s.store.audit(&entries).await?;
+        Ok(())
+    }
+}
+
+/// A snapshot in parts of at most about [`SNAPSHOT_PART_BYTES`] each (`part`, `parts`):
+/// a client reassembles them; the server never holds a county-sized frame per client.
+fn snapshot_messages(kind: &str, seq: i64, reason: &str, devices: &[Arc<str>]) -> Vec<Message> {
+    let mut parts: Vec<Vec<&str>> = vec![Vec::new()];
+    let mut size = 0;
+    for d in devices {
+        if size + d.len() > SNAPSHOT_PART_BYTES && !parts.last().is_some_and(Vec::is_empty) {
+            parts.push(Vec::new());
+            size = 0;
+        }
+        size += d.len() + 1;
+        if let Some(p) = parts.last_mut() {
+            p.push(d);
+        }
+    }
+    let n = parts.len();
+    parts
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let body = p.join(",");
+            Message::Text(
+                format!(
+                    "{{\"type\":\"{kind}\",\"seq\":{seq}{reason},\"part\":{},\"parts\":{n},\"devices\":[{body}]}}",
+                    i + 1
+                )
+                .into(),
+            )
+        })
+        .collect()
+}
+
+/// Replays what a reconnecting client missed after `since`, from the store; or sends a
+/// snapshot (and says why) when `since` is ahead of the feed or too far behind.
+async fn replay_or_snapshot(
+    s: &AppState,
+    tx: &mut Sink,
+    filter: &Filter,
+    audit: &mut ReadAudit,
+    since: i64,
+) -> Result<i64, ClientError> {
+    let head = s.live.read().unwrap_or_else(|e| e.into_inner()).seq;
+    // Sequence numbers are dense (one sequence over every table), so how far behind the
+    // client is needs no counting; retention only makes it fewer.
+    let reason = if since > head {
+        Some("since_ahead_of_feed")
+    } else if head - since > MAX_REPLAY {
+        Some("since_too_old")
+    } else {
+        None
+    };
+    if let Some(reason) = reason {
+        let (seq, w) = send_snapshot(s, tx, filter, audit, Some(reason)).await?;
+        if w != Written::Done {
+            tokio::time::timeout(WRITE_TIMEOUT, tx.flush())
+                .await
+                .map_err(|_| ClientError::WriteTimeout(WRITE_TIMEOUT))??;
+        }
+        return Ok(seq);
+    }
+    // Only the tables whose events the client may see are read: a role that sees
+    // nothing replays nothing, whatever the county did meanwhile.
+    let sees_tagged_phones = filter.positions
+        && filter.role.is_some_and(|r| {
+            let zones = s.zones.read().unwrap_or_else(|e| e.into_inner());
+            zones.any_phone_entitled(r)
+        });
+    let read_positions = filter.positions && (filter.scope != Scope::Nothing || sees_tagged_phones);
+    let read_alerts = filter.alerts && filter.role.is_some();
+    let read_incidents = filter.incidents && filter.scope != Scope::Nothing;
+    let read_routes = filter.scope != Scope::Nothing;
+    let mut sent = since;
+    loop {
+        // Reports and alerts share one sequence: merge a page of each by `seq`. The
+        // first PAGE events of the union are among the first PAGE of each table. Pages
+        // are small so that a replay holds little at a time (a report may carry a few
+        // KiB of attributes), however many replays run.
+        let rows = if read_positions { s.store.positions_after(sent, REPLAY_PAGE).await? } else { Vec::new() };
+        let alerts = if read_alerts { s.store.alerts_after(sent, REPLAY_PAGE).await? } else { Vec::new() };
+        let incident_events =
+            if read_incidents { s.store.incident_events_after(sent, REPLAY_PAGE).await? } else { Vec::new() };
+        let route_events = if read_routes { s.store.route_events_after(sent, REPLAY_PAGE).await? } else { Vec::new() };
+        let alert_acks = if read_alerts { s.store.alert_acks_after(sent, REPLAY_PAGE).await? } else { Vec::new() };
+        let mut page: Vec<(i64, Option<Message>)> = {
+            let devices = s.devices.read().unwrap_or_else(|e| e.into_inner());
+            let zones = s.zones.read().unwrap_or_else(|e| e.into_inner());
+            let positions = rows.iter().map(|r| {
+                let unit = devices.get(&r.device_id).and_then(|d| d.unit_id.as_deref()).map(Arc::<str>::from);
+                let phone = zones.tagged_phone(&r.device_id);
+                let admitted = filter.admits(r.lon, r.lat, unit.as_ref(), phone.as_deref());
+                if let (true, Some(p)) = (admitted, &phone) {
+                    audit.note(p, "replay");
+                }
+                let msg =
+                    admitted.then(|| Message::Text(position_message(r.seq, &crate::sequencer::report_json(r)).into()));
+                (r.seq, msg)
+            });
+            let alerts = alerts.iter().map(|a| {
+                let msg = filter.admits_alert(a.lon, a.lat, &a.roles).then(|| Message::Text(a.payload.clone().into()));
+                (a.seq, msg)
+            });
+            let incidents = incident_events.iter().map(|e| {
+                let unit = e.unit_id.as_deref().map(Arc::<str>::from);
+                let msg = filter
+                    .admits_incident(e.lon, e.lat, unit.as_ref())
+                    .then(|| Message::Text(e.payload.clone().into()));
+                (e.seq, msg)
+            });
+            let routes = route_events.iter().map(|e| {
+                let team = Arc::<str>::from(e.team_id.as_str());
+                let msg = filter.admits_route(Some(&team)).then(|| Message::Text(e.payload.clone().into()));
+                (e.seq, msg)
+            });
+            let acks = alert_acks.iter().map(|a| {
+                let msg = filter.admits_alert(a.lon, a.lat, &a.roles).then(|| Message::Text(a.payload.clone().into()));
+                (a.seq, msg)
+            });
+            positions.chain(alerts).chain(incidents).chain(routes).chain(acks).collect()
+        };
+        page.sort_by_key(|(seq, _)| *seq);
+        page.truncate(REPLAY_PAGE as usize);
+        let Some(last) = page.last().map(|(seq, _)| *seq) else { break };
+        let batch: Vec<Message> = page.into_iter().filter_map(|(_, m)| m).collect();
+        audit.flush(s).await?;
+        if !batch.is_empty() {
+            write(tx, batch).await?;
+        }
+        sent = last;
+    }
+    // What was not read is not behind the client either: it is caught up to the head.
+    let sent = sent.max(head);
+    let done = format!("{{\"type\":\"replayed\",\"since\":{since},\"seq\":{sent}}}");
+    write(tx, vec![Message::Text(done.into())]).await?;
+    Ok(sent)
+}
+
+enum Reply {
+    Text(String),
+    Resubscribed,
+}
+
+fn error_reply(id: Option<&serde_json::Value>, field: &str, reason: &str) -> Reply {
+    Reply::Text(serde_json::json!({"type": "error", "id": id, "field": field, "reason": reason}).to_string())
+}
+
+async fn handle_client_message(s: &AppState, client: &mut Client, text: &str) -> Option<Reply> {
+    let msg: ClientMessage = match serde_json::from_str(text) {
+        Ok(m) => m,
+        Err(e) => return Some(error_reply(None, "message", &format!("not a known message: {e}"))),
+    };
+    match msg {
+        ClientMessage::AckRoute { id, team_id, version } => {
+            let Some((actor, team)) = client.leader_of.clone() else {
+                return Some(error_reply(id.as_ref(), "type", "only a patrol leader's socket acknowledges routes"));
+            };
+            if team != team_id {
+                return Some(error_reply(id.as_ref(), "team_id", "not this leader's team"));
+            }
+            match crate::patrol::acknowledge(s, team_id, version, actor).await {
+                Ok(row) => Some(Reply::Text(
+                    serde_json::json!({"type": "ack", "id": id, "plan_seq": row.plan_seq, "version": row.version, "status": row.status})
+                        .to_string(),
+                )),
+                Err(e) => Some(error_reply(id.as_ref(), e.field.as_deref().unwrap_or("message"), &e.reason)),
+            }
+        }
+        ClientMessage::Subscribe { bbox, kinds } => {
+            let bbox = match bbox.map(check_bbox).transpose() {
+                Ok(b) => b,
+                Err(r) => return Some(error_reply(None, "bbox", &r)),
+            };
+            let (positions, alerts, incidents) = match kinds {
+                Some(k) => match parse_kinds(&k.join(",")) {
+                    Ok(p) => p,
+                    Err(r) => return Some(error_reply(None, "kinds", &r)),
+                },
+                None => (client.filter.positions, client.filter.alerts, client.filter.incidents),
+            };
+            client.filter.bbox = bbox;
+            client.filter.positions = positions;
+            client.filter.alerts = alerts;
+            client.filter.incidents = incidents;
+            Some(Reply::Resubscribed)
+        }
+        ClientMessage::Position { id, item } => {
+            let body = serde_json::json!({ "positions": [serde_json::Value::Object(item)] }).to_string();
+            let report = match liandong_ingest::json::decode_batch(body.as_bytes()) {
+                Ok(mut items) => match items.pop() {
+                    Some(Ok(r)) => r,
+                    Some(Err(e)) => {
+                        return Some(error_reply(id.as_ref(), e.field.trim_start_matches("positions[0]."), &e.reason))
+                    }
+                    None => return Some(error_reply(id.as_ref(), "message", "empty")),
+                },
+                Err(e) => return Some(error_reply(id.as_ref(), &e.field, &e.reason)),
+            };
+            let allowed = client.gateway || client.device.as_deref() == Some(report.device_id.as_str());
+            if !allowed {
+                return Some(error_reply(
+                    id.as_ref(),
+                    "device_id",
+                    "this socket may send positions only for its own device",
+                ));
+            }
+            let now = now_ms();
+            let unit = match s.check_device(&report, now, "device_id", "time") {
+                Ok(u) => u,
+                Err(e) => return Some(error_reply(id.as_ref(), e.field.as_deref().unwrap_or("message"), &e.reason)),
+            };
+            match s.ingest.submit(vec![Item { report, recv_ms: now, unit_id: unit }]).await {
+                Ok(acks) => Some(Reply::Text(
+                    serde_json::json!({"type": "ack", "id": id, "seq": acks.first().map(|a| a.seq)}).to_string(),
+                )),
+                Err(e) => Some(error_reply(id.as_ref(), "store", &e.to_string())),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snapshots_come_in_parts_that_hold_every_device_once() {
+        let devices: Vec<Arc<str>> = (0..100)
+            .map(|i| Arc::from(format!("{{\"device_id\":\"d{i}\",\"pad\":\"{}\"}}", "x".repeat(800))))
+            .collect();
+        let msgs = snapshot_messages("snapshot", 42, "", &devices);
+        assert!(msgs.len() >= 5, "{} parts", msgs.len());
+        let mut seen = Vec::new();
+        for (i, m) in msgs.iter().enumerate() {
+            let Message::Text(t) = m else { panic!("text") };
+            assert!(t.len() <= SNAPSHOT_PART_BYTES + 1024);
+            let v: serde_json::Value = serde_json::from_str(t.as_str()).unwrap();
+            assert_eq!(
+                (v["seq"].as_i64(), v["part"].as_u64(), v["parts"].as_u64()),
+                (Some(42), Some(i as u64 + 1), Some(msgs.len() as u64))
+            );
+            seen.extend(v["devices"].as_array().unwrap().iter().map(|d| d["device_id"].as_str().unwrap().to_owned()));
+        }
+        assert_eq!(seen, (0..100).map(|i| format!("d{i}")).collect::<Vec<_>>());
+        let empty = snapshot_messages("resync", 7, ",\"reason\":\"resync\"", &[]);
+        assert_eq!(empty.len(), 1);
+    }
+
+    #[test]
+    fn bbox_rows() {
+        assert_eq!(parse_bbox("107.0,30.5,107.4,30.9"), Ok([107.0, 30.5, 107.4, 30.9]));
+        for bad in ["107,30,107.4", "a,b,c,d", "107.4,30.5,107.0,30.9", "107,30,200,31", "NaN,30,107,31"] {
+            assert!(parse_bbox(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn filter_scope_and_viewport() {
+        let team: Arc<str> = Arc::from("team-01");
+        let f = Filter {
+            scope: Scope::Unit(team.clone()),
+            role: Some("patrol_leader"),
+            bbox: Some([107.0, 30.5, 107.2, 30.7]),
+            positions: true,
+            alerts: true,
+            incidents: true,
+            area: None,
+        };
+        assert!(f.admits(107.1, 30.6, Some(&team), None));
+        assert!(!f.admits(107.1, 30.6, Some(&Arc::from("team-02")), None), "another team");
+        assert!(!f.admits(107.3, 30.6, Some(&team), None), "outside the viewport");
+        assert!(!f.admits(107.1, 30.6, None, None), "a device with no unit");
+        let all = Filter {
+            scope: Scope::All,
+            role: Some("operator"),
+            bbox: None,
+            positions: true,
+            alerts: true,
+            incidents: true,
+            area: None,
+        };
+        let roles: Vec<String> = vec!["operator".into(), "partner".into()];
+        assert!(all.admits_alert(107.1, 30.6, &roles));
+        assert!(!f.admits_alert(107.1, 30.6, &roles), "a patrol leader is not named by the alert");
+        assert!(!Filter { alerts: false, ..all.clone() }.admits_alert(107.1, 30.6, &roles));
+        assert!(all.admits(107.1, 30.6, None, None));
+        assert!(!Filter { positions: false, ..all.clone() }.admits(107.1, 30.6, None, None));
+        assert!(!Filter { scope: Scope::Nothing, ..all.clone() }.admits(107.1, 30.6, None, None));
+
+        // A tagged person's phone: only the roles on the record, whatever the scope.
+        let phone = TaggedPhone { person_id: "p1".into(), roles: vec!["partner".into()] };
+        assert!(!all.admits(107.1, 30.6, None, Some(&phone)), "an operator not on the record");
+        let partner = Filter { scope: Scope::Nothing, role: Some("partner"), ..all.clone() };
+        assert!(partner.admits(107.1, 30.6, None, Some(&phone)), "the partner on the record");
+        assert!(!partner.admits(107.1, 30.6, None, None), "but no other unit");
+        assert!(Filter { role: Some("admin"), ..all.clone() }.admits(107.1, 30.6, None, Some(&phone)));
+        assert!(!Filter { role: None, ..all.clone() }.admits(107.1, 30.6, None, Some(&phone)), "a device");
+
+        // A leader named by the alert, with an 8 km area around the team's post at
+        // (107.1, 30.6): 0.07° of latitude is 7.8 km, 0.08° is 8.9 km.
+        let leader = Filter { bbox: None, area: Some((Position::new(107.1, 30.6).unwrap(), 8000.0)), ..f };
+        let named: Vec<String> = vec!["patrol_leader".into()];
+        assert!(leader.admits_alert(107.1, 30.67, &named), "inside the team's area");
+        assert!(!leader.admits_alert(107.1, 30.68, &named), "beyond it");
+        assert!(Filter { area: None, ..leader }.admits_alert(107.1, 30.68, &named), "county-wide when 0");
+    }
+}
