@@ -71,6 +71,30 @@ pub async fn all_of<S: AsyncRead + AsyncWrite + Unpin>(
     out
 }
 
+/// Every text message up to and including the first of `type` `kind`, or until
+/// `within_ms` have passed or the feed ends (then the answer has no message of `kind`).
+/// For an answer whose length depends on the machine's speed, such as a long replay,
+/// where waiting for a quiet feed would stop too early on a loaded machine.
+pub async fn until<S: AsyncRead + AsyncWrite + Unpin>(
+    ws: &mut WebSocketStream<S>,
+    kind: &str,
+    within_ms: u64,
+) -> Vec<Value> {
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(within_ms);
+    let mut out = Vec::new();
+    while let Ok(Some(Ok(m))) = tokio::time::timeout_at(deadline, ws.next()).await {
+        if let Message::Text(t) = m {
+            let v: Value = serde_json::from_str(&t).expect("feed messages are JSON");
+            let last = v["type"] == kind;
+            out.push(v);
+            if last {
+                break;
+            }
+        }
+    }
+    out
+}
+
 /// Every text message until the feed is quiet for `quiet_ms` (or ends).
 pub async fn drain<S: AsyncRead + AsyncWrite + Unpin>(ws: &mut WebSocketStream<S>, quiet_ms: u64) -> Vec<Value> {
     let mut out = Vec::new();
@@ -83,13 +107,14 @@ pub async fn drain<S: AsyncRead + AsyncWrite + Unpin>(ws: &mut WebSocketStream<S
 }
 
 /// Whether no text message arrives within `ms` (other frames are skipped, each one
-/// starting the wait again).
+/// starting the wait again; a feed that ends sends none).
 pub async fn silent_for<S: AsyncRead + AsyncWrite + Unpin>(ws: &mut WebSocketStream<S>, ms: u64) -> bool {
     loop {
         match tokio::time::timeout(Duration::from_millis(ms), ws.next()).await {
             Err(_) => return true,
             Ok(Some(Ok(Message::Text(_)))) => return false,
-            Ok(_) => {}
+            Ok(None) | Ok(Some(Err(_))) => return true,
+            Ok(Some(Ok(_))) => {}
         }
     }
 }
