@@ -17,20 +17,16 @@ use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
-use sqlx::types::Json;
-use sqlx::{Connection, PgConnection, PgPool, Row};
+use sqlx::postgres::{PgArguments, PgConnectOptions, PgPoolOptions};
+use sqlx::{Connection, PgConnection, PgPool};
 
-use crate::{q, Batch, DeviceRecord, DeviceStateRow, PositionRow, StoreError, StoredFix};
+use crate::batch::{check_numbers, fold_plans, Batch};
+use crate::columns::{ColumnSink, ColumnValue, Written};
+use crate::error::{q, StoreError};
+use crate::rows::{AuditEntry, DeviceRecord, DeviceStateRow, IncidentRow, OpenCase, PositionRow};
 
-mod acks;
-mod alerts;
 mod history;
 mod images;
-mod incidents;
-mod reports;
-mod routes;
-mod tagged;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/postgres");
 
@@ -42,13 +38,6 @@ pub const FEED_CHANNEL: &str = "liandong_feed";
 /// the watch list, tagged persons; the payload names which), so that the others reload
 /// them at once instead of at their next periodic reload.
 pub const REGISTRY_CHANNEL: &str = "liandong_registry";
-
-/// The highest sequence number committed, over every table the sequence spans.
-const MAX_SEQ: &str =
-    "SELECT GREATEST(COALESCE((SELECT MAX(seq) FROM positions), 0), COALESCE((SELECT MAX(seq) FROM camera_events), 0),
-                     COALESCE((SELECT MAX(seq) FROM alerts), 0), COALESCE((SELECT MAX(seq) FROM incident_events), 0),
-                     COALESCE((SELECT MAX(report_id) FROM grid_reports), 0),
-                     COALESCE((SELECT MAX(seq) FROM route_events), 0), COALESCE((SELECT MAX(seq) FROM alert_acks), 0))";
 
 /// The key of the advisory lock every group commit holds until it commits: the ASCII
 /// bytes of "liandong", so that it is recognisable in `pg_locks`.
@@ -74,6 +63,8 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct PgStore {
     pool: PgPool,
 }
+
+crate::reads::shared_reads!(PgStore, sqlx::postgres::PgRow);
 
 impl PgStore {
     /// Connects to the database at `url` (`postgres://user[:password]@host:port/db`),
@@ -153,30 +144,12 @@ impl PgStore {
         });
     }
 
-    pub async fn devices(&self) -> Result<Vec<DeviceRecord>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT device_id, name, kind, unit_id, key, created_ms, updated_ms FROM devices ORDER BY device_id",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .map_err(q("list devices"))?;
-        Ok(rows
-            .iter()
-            .map(|r| DeviceRecord {
-                device_id: r.get(0),
-                name: r.get(1),
-                kind: r.get(2),
-                unit_id: r.get(3),
-                key: r.get(4),
-                created_ms: r.get(5),
-                updated_ms: r.get(6),
-            })
-            .collect())
-    }
-
     /// The highest sequence number committed so far (0 for an empty store).
     pub async fn max_seq(&self) -> Result<i64, StoreError> {
-        sqlx::query_scalar(MAX_SEQ).fetch_one(&self.pool).await.map_err(q("read max seq"))
+        sqlx::query_scalar(&crate::reads::max_seq_sql("GREATEST"))
+            .fetch_one(&self.pool)
+            .await
+            .map_err(q("read max seq"))
     }
 
     /// Listens for the commits of every instance on this database: each commit
@@ -201,7 +174,7 @@ impl PgStore {
         let (tx, committed) = self.begin_write().await?;
         // Another instance (or an earlier commit whose answer was lost) may have taken
         // these numbers.
-        crate::check_numbers(b, committed)?;
+        check_numbers(b, committed)?;
         finish_write(tx, b).await
     }
 
@@ -219,96 +192,25 @@ impl PgStore {
             .execute(&mut *tx)
             .await
             .map_err(q("take the write lock"))?;
-        let committed: i64 = sqlx::query_scalar(MAX_SEQ).fetch_one(&mut *tx).await.map_err(q("read max seq"))?;
+        let committed: i64 = sqlx::query_scalar(&crate::reads::max_seq_sql("GREATEST"))
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(q("read max seq"))?;
         Ok((tx, committed))
     }
 
-    /// Every device's live state with its last report, to rebuild memory after a
-    /// restart, by device id.
-    pub async fn device_states(&self) -> Result<Vec<(DeviceStateRow, Option<PositionRow>)>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "SELECT d.device_id, d.seq, d.trusted_ms, d.trusted_lon, d.trusted_lat, d.marked_ms, d.marked_lon, d.marked_lat, d.fences,
-                    {}
-             FROM device_state d LEFT JOIN positions p ON p.seq = d.seq ORDER BY d.device_id",
-            position_columns("p.")
-        ))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(q("read device states"))?;
-        let fix = |r: &PgRow, i: usize| -> Option<StoredFix> {
-            let t: Option<i64> = r.get(i);
-            let lon: Option<f64> = r.get(i + 1);
-            let lat: Option<f64> = r.get(i + 2);
-            Some((t?, lon?, lat?))
-        };
-        Ok(rows
-            .iter()
-            .map(|r| {
-                let state = DeviceStateRow {
-                    device_id: r.get(0),
-                    seq: r.get(1),
-                    trusted: fix(r, 2),
-                    marked: fix(r, 5),
-                    // Only `upsert_states` writes the column, from the same type.
-                    fences: r.try_get::<Json<_>, _>(8).map(|j| j.0).unwrap_or_default(),
-                };
-                let last = r.get::<Option<i64>, _>(9).map(|_| position_from_row(r, 9));
-                (state, last)
-            })
-            .collect())
+    /// Where single-row updates go: any connection of the pool.
+    fn write_pool(&self) -> &PgPool {
+        &self.pool
     }
 
-    /// Reports with a sequence number above `after`, oldest first, at most `limit`: the
-    /// live feed's replay for a client that reconnects with `since`.
-    pub async fn positions_after(&self, after: i64, limit: u32) -> Result<Vec<PositionRow>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "SELECT {} FROM positions WHERE seq > $1 ORDER BY seq LIMIT $2",
-            position_columns("")
-        ))
-        .bind(after)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(q("read positions after a sequence number"))?;
-        Ok(rows.iter().map(|r| position_from_row(r, 0)).collect())
-    }
-
-    /// How many feed events (reports, alerts and incident events) have a sequence
-    /// number above `after`.
-    pub async fn count_after(&self, after: i64) -> Result<i64, StoreError> {
-        sqlx::query_scalar(
-            "SELECT (SELECT COUNT(*) FROM positions WHERE seq > $1) + (SELECT COUNT(*) FROM alerts WHERE seq > $1)
-                  + (SELECT COUNT(*) FROM incident_events WHERE seq > $1) + (SELECT COUNT(*) FROM route_events WHERE seq > $1)
-                  + (SELECT COUNT(*) FROM alert_acks WHERE seq > $1)",
-        )
-        .bind(after)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(q("count positions after a sequence number"))
-    }
-
-    pub async fn count_positions(&self, device_id: Option<&str>) -> Result<i64, StoreError> {
-        // Two statements rather than `$1 IS NULL OR …`, so each has a plan of its own
-        // (the device's count uses the (device_id, fix_ms) index).
-        let n = match device_id {
-            Some(d) => {
-                sqlx::query_scalar("SELECT COUNT(*) FROM positions WHERE device_id = $1")
-                    .bind(d)
-                    .fetch_one(&self.pool)
-                    .await
-            }
-            None => sqlx::query_scalar("SELECT COUNT(*) FROM positions").fetch_one(&self.pool).await,
-        };
-        n.map_err(q("count positions"))
-    }
-
-    /// Sequence numbers of a device's reports, oldest first (for tests and audits).
-    pub async fn position_seqs(&self, device_id: &str) -> Result<Vec<i64>, StoreError> {
-        sqlx::query_scalar("SELECT seq FROM positions WHERE device_id = $1 ORDER BY seq")
-            .bind(device_id)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(q("list positions"))
+    /// Appends to the audit log on its own (reads made through the API).
+    pub async fn audit(&self, entries: &[AuditEntry]) -> Result<(), StoreError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self.pool.acquire().await.map_err(q("acquire a connection"))?;
+        insert(&mut conn, entries.iter()).await
     }
 }
 
@@ -396,81 +298,29 @@ fn major_minor(version: &str) -> Option<(u32, u32)> {
     Some((major, number().unwrap_or(0)))
 }
 
-/// The columns of `positions` in the order [`position_from_row`] reads them.
-fn position_columns(prefix: &str) -> String {
-    [
-        "seq",
-        "device_id",
-        "fix_ms",
-        "recv_ms",
-        "lon",
-        "lat",
-        "datum",
-        "speed_mps",
-        "course_deg",
-        "altitude_m",
-        "accuracy_m",
-        "battery_pct",
-        "flags",
-        "attributes",
-        "enrichment",
-    ]
-    .map(|c| format!("{prefix}{c}"))
-    .join(", ")
-}
-
-/// Reads a `positions` row whose columns start at `at`, in the order of
-/// [`position_columns`].
-fn position_from_row(r: &PgRow, at: usize) -> PositionRow {
-    PositionRow {
-        seq: r.get(at),
-        device_id: r.get(at + 1),
-        fix_ms: r.get(at + 2),
-        recv_ms: r.get(at + 3),
-        lon: r.get(at + 4),
-        lat: r.get(at + 5),
-        datum: datum_static(r.get(at + 6)),
-        speed_mps: r.get(at + 7),
-        course_deg: r.get(at + 8),
-        altitude_m: r.get(at + 9),
-        accuracy_m: r.get(at + 10),
-        battery_pct: r.get(at + 11),
-        flags: r.get::<i64, _>(at + 12) as u32,
-        attributes: r.get(at + 13),
-        enrichment: r.get(at + 14),
-    }
-}
-
-/// The datums a report may name; anything else reads back as WGS 84, as in SQLite.
-fn datum_static(s: &str) -> &'static str {
-    match s {
-        "gcj02" => "gcj02",
-        "bd09" => "bd09",
-        _ => "wgs84",
-    }
-}
-
-/// One column of a batch, as the array `UNNEST` spreads back into rows.
-pub(crate) fn col<'a, T, U>(rows: &'a [T], f: impl Fn(&'a T) -> U) -> Vec<U> {
-    rows.iter().map(f).collect()
-}
-
 pub(crate) type PgTx = sqlx::Transaction<'static, sqlx::Postgres>;
 
 /// Writes the batch inside a transaction from [`PgStore::begin_write`], announces it
 /// and commits.
 pub(crate) async fn finish_write(mut tx: PgTx, b: &Batch<'_>) -> Result<(), StoreError> {
-    insert_positions(&mut tx, b.positions).await?;
-    upsert_states(&mut tx, b.states).await?;
-    alerts::insert_camera_events(&mut tx, b.camera_events).await?;
-    alerts::insert_alerts(&mut tx, b.alerts).await?;
-    tagged::insert_audit(&mut tx, b.audit).await?;
-    incidents::upsert_incidents(&mut tx, b.incidents).await?;
-    incidents::insert_incident_events(&mut tx, b.incident_events).await?;
-    reports::insert_reports(&mut tx, b.reports).await?;
-    routes::upsert_plans(&mut tx, b.route_plans).await?;
-    routes::insert_route_events(&mut tx, b.route_events).await?;
-    acks::insert_alert_acks(&mut tx, b.alert_acks).await?;
+    insert(&mut tx, b.positions.iter()).await?;
+    insert(&mut tx, last_per_device(b.states).into_iter()).await?;
+    insert(&mut tx, b.camera_events.iter()).await?;
+    insert(&mut tx, b.alerts.iter()).await?;
+    insert(&mut tx, b.audit.iter()).await?;
+    insert(&mut tx, fold_incidents(b.incidents).iter()).await?;
+    insert(&mut tx, b.incident_events.iter()).await?;
+    insert(&mut tx, b.reports.iter()).await?;
+    let cases: Vec<OpenCase> = b
+        .reports
+        .iter()
+        .filter(|r| r.category == "dispute")
+        .map(|r| OpenCase { report_id: r.report_id, opened_ms: r.recv_ms })
+        .collect();
+    insert(&mut tx, cases.iter()).await?;
+    insert(&mut tx, fold_plans(b.route_plans).iter()).await?;
+    insert(&mut tx, b.route_events.iter()).await?;
+    insert(&mut tx, b.alert_acks.iter()).await?;
     if let Some(last) = b.last_seq() {
         // Delivered at commit, to every instance listening.
         sqlx::query("SELECT pg_notify($1, $2)")
@@ -481,38 +331,6 @@ pub(crate) async fn finish_write(mut tx: PgTx, b: &Batch<'_>) -> Result<(), Stor
             .map_err(q("notify the commit"))?;
     }
     tx.commit().await.map_err(q("commit"))
-}
-
-async fn insert_positions(conn: &mut PgConnection, rows: &[PositionRow]) -> Result<(), StoreError> {
-    if rows.is_empty() {
-        return Ok(());
-    }
-    sqlx::query(
-        "INSERT INTO positions (seq, device_id, fix_ms, recv_ms, lon, lat, datum, speed_mps, course_deg, altitude_m,
-                                accuracy_m, battery_pct, flags, attributes, enrichment)
-         SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::bigint[], $4::bigint[], $5::float8[], $6::float8[], $7::text[],
-                              $8::float8[], $9::float8[], $10::float8[], $11::float8[], $12::float8[], $13::bigint[],
-                              $14::text[], $15::text[])",
-    )
-    .bind(col(rows, |r| r.seq))
-    .bind(col(rows, |r| r.device_id.as_str()))
-    .bind(col(rows, |r| r.fix_ms))
-    .bind(col(rows, |r| r.recv_ms))
-    .bind(col(rows, |r| r.lon))
-    .bind(col(rows, |r| r.lat))
-    .bind(col(rows, |r| r.datum))
-    .bind(col(rows, |r| r.speed_mps))
-    .bind(col(rows, |r| r.course_deg))
-    .bind(col(rows, |r| r.altitude_m))
-    .bind(col(rows, |r| r.accuracy_m))
-    .bind(col(rows, |r| r.battery_pct))
-    .bind(col(rows, |r| i64::from(r.flags)))
-    .bind(col(rows, |r| r.attributes.as_str()))
-    .bind(col(rows, |r| r.enrichment.as_str()))
-    .execute(conn)
-    .await
-    .map_err(q("insert positions"))?;
-    Ok(())
 }
 
 /// The last state of each device in the batch, in order of first appearance.
@@ -534,69 +352,68 @@ fn last_per_device(states: &[DeviceStateRow]) -> Vec<&DeviceStateRow> {
     out
 }
 
-async fn upsert_states(conn: &mut PgConnection, states: &[DeviceStateRow]) -> Result<(), StoreError> {
-    if states.is_empty() {
+/// Collects a batch's columns as arrays, one argument each.
+#[derive(Default)]
+struct ColumnArrays {
+    args: PgArguments,
+    /// The first column that could not be encoded, if any.
+    error: Option<sqlx::error::BoxDynError>,
+}
+
+impl<'a> ColumnSink<'a> for ColumnArrays {
+    fn column<T: ColumnValue<'a>>(&mut self, values: impl Iterator<Item = T>) {
+        if let Err(e) = T::add_array(values.collect(), &mut self.args) {
+            self.error.get_or_insert(e);
+        }
+    }
+}
+
+/// Inserts rows into their table with one statement, one array parameter per column
+/// (so no chunking under PostgreSQL's 65535-parameter limit, and one prepared
+/// statement per table, reused by every commit). Unlike SQLite, PostgreSQL refuses to
+/// update one row twice in a statement: callers fold repeated keys first.
+async fn insert<'a, R: Written>(
+    conn: &mut PgConnection,
+    rows: impl ExactSizeIterator<Item = &'a R> + Clone,
+) -> Result<(), StoreError> {
+    if rows.len() == 0 {
         return Ok(());
     }
-    let states = last_per_device(states);
-    sqlx::query(
-        "INSERT INTO device_state (device_id, seq, trusted_ms, trusted_lon, trusted_lat, marked_ms, marked_lon, marked_lat, fences)
-         SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::bigint[], $4::float8[], $5::float8[], $6::bigint[],
-                              $7::float8[], $8::float8[], $9::jsonb[])
-         ON CONFLICT (device_id) DO UPDATE SET seq = excluded.seq,
-           trusted_ms = excluded.trusted_ms, trusted_lon = excluded.trusted_lon, trusted_lat = excluded.trusted_lat,
-           marked_ms = excluded.marked_ms, marked_lon = excluded.marked_lon, marked_lat = excluded.marked_lat,
-           fences = excluded.fences",
-    )
-    .bind(col(&states, |s| s.device_id.as_str()))
-    .bind(col(&states, |s| s.seq))
-    .bind(col(&states, |s| s.trusted.map(|f| f.0)))
-    .bind(col(&states, |s| s.trusted.map(|f| f.1)))
-    .bind(col(&states, |s| s.trusted.map(|f| f.2)))
-    .bind(col(&states, |s| s.marked.map(|f| f.0)))
-    .bind(col(&states, |s| s.marked.map(|f| f.1)))
-    .bind(col(&states, |s| s.marked.map(|f| f.2)))
-    .bind(col(&states, |s| Json(&s.fences)))
-    .execute(conn)
-    .await
-    .map_err(q("upsert device state"))?;
+    let mut arrays = ColumnArrays::default();
+    R::columns(rows, &mut arrays);
+    if let Some(e) = arrays.error {
+        return Err(q(R::TABLE.op)(sqlx::Error::Encode(e)));
+    }
+    sqlx::query_with(&R::TABLE.pg_insert(), arrays.args).execute(conn).await.map_err(q(R::TABLE.op))?;
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn versions_are_read_by_major_and_minor() {
-        let cases = [
-            ("3.3.2", Some((3, 3))),
-            ("3.0.0", Some((3, 0))),
-            ("3.5.0alpha1", Some((3, 5))),
-            ("3.4dev", Some((3, 4))),
-            ("2.5.5", Some((2, 5))),
-            ("3", Some((3, 0))),
-            (" 3.1.4 ", Some((3, 1))),
-            ("unknown", None),
-            ("", None),
-        ];
-        for (text, want) in cases {
-            assert_eq!(major_minor(text), want, "{text:?}");
+/// One row per incident, as SQLite's row-by-row upsert would leave it: the first row of
+/// an incident gives what an update never changes (title, place, kind, creation), the
+/// last one what it does (state, assignment, escalation). PostgreSQL refuses to update
+/// one row twice in a statement, and an incident created and dispatched within one
+/// group commit appears twice.
+fn fold_incidents(rows: &[IncidentRow]) -> Vec<IncidentRow> {
+    let mut out: Vec<IncidentRow> = Vec::with_capacity(rows.len());
+    let mut at: HashMap<i64, usize> = HashMap::with_capacity(rows.len());
+    for r in rows {
+        match at.get(&r.incident_id) {
+            Some(&i) => {
+                let kept = &mut out[i];
+                kept.state.clone_from(&r.state);
+                kept.assigned_device.clone_from(&r.assigned_device);
+                kept.assigned_unit.clone_from(&r.assigned_unit);
+                kept.state_since_ms = r.state_since_ms;
+                kept.escalation.clone_from(&r.escalation);
+            }
+            None => {
+                at.insert(r.incident_id, out.len());
+                out.push(r.clone());
+            }
         }
     }
-
-    #[test]
-    fn postgis_2_is_refused_and_3_accepted() {
-        assert!(check_postgis_version("3.0.0").is_ok());
-        assert!(check_postgis_version("3.3.2").is_ok());
-        let e = check_postgis_version("2.5.5").unwrap_err().to_string();
-        assert_eq!(e, "PostGIS 2.5.5 is too old: liandong needs 3.0 or newer");
-        assert!(check_postgis_version("garbage").is_err());
-    }
-
-    #[test]
-    fn the_position_columns_follow_the_reader() {
-        assert!(position_columns("p.").starts_with("p.seq, p.device_id, p.fix_ms"));
-        assert!(position_columns("").ends_with("attributes, enrichment"));
-    }
+    out
 }
+
+#[cfg(test)]
+mod tests;
