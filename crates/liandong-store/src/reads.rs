@@ -6,8 +6,10 @@
 //! ON`, the write lock, images) stays in each backend.
 //!
 //! A store that expands it provides `pool` (its readers), `write_pool()` (where
-//! single-row updates go: SQLite's one writer connection) and `announce_registry()`
-//! (PostgreSQL tells the other instances; SQLite has none).
+//! single-row updates go: SQLite's one writer connection), `announce_registry()`
+//! (PostgreSQL tells the other instances; SQLite has none), `begin_write()` and
+//! `finish_write()` (the write lock and the inserts), and `in_bbox(alias)`, the
+//! condition "inside the box of `$1` to `$4`" (PostgreSQL asks its GiST index first).
 
 use crate::columns::{Table, Written};
 use crate::feed::FeedTables;
@@ -65,6 +67,7 @@ macro_rules! shared_reads {
     ($store:ty, $row:ty) => {
         const _: () = {
             use sqlx::FromRow;
+            use $crate::batch::{check_numbers, Batch};
             use $crate::columns::Written;
             use $crate::error::{q, StoreError};
             use $crate::feed::{FeedRow, FeedTables};
@@ -583,6 +586,98 @@ macro_rules! shared_reads {
                         .fetch_all(&self.pool)
                         .await
                         .map_err(q("read a track"))
+                }
+
+                /// Writes a batch of reports and the resulting device states in one
+                /// transaction. Returns once the commit is durable.
+                pub async fn write_batch(&self, rows: &[PositionRow], states: &[DeviceStateRow]) -> Result<(), StoreError> {
+                    self.write(&Batch { positions: rows, states, ..Batch::default() }).await
+                }
+
+                /// Writes everything a group commit produced in one transaction. Returns
+                /// once the commit is durable.
+                pub async fn write(&self, b: &Batch<'_>) -> Result<(), StoreError> {
+                    let (tx, committed) = self.begin_write().await?;
+                    // Another instance (or an earlier commit whose answer was lost) may
+                    // have taken these numbers; on SQLite's one writer only a bug could,
+                    // and checking anyway keeps both backends to one contract.
+                    check_numbers(b, committed)?;
+                    finish_write(tx, b).await
+                }
+
+                /// Alerts raised in `[from_ms, to_ms]` inside `bbox`, newest first, at most
+                /// `limit`.
+                pub async fn alerts_in(&self, bbox: Bbox, from_ms: i64, to_ms: i64, limit: u32) -> Result<Vec<AlertRow>, StoreError> {
+                    let sql = format!(
+                        "SELECT {} FROM alerts WHERE {} AND time_ms BETWEEN $5 AND $6 ORDER BY time_ms DESC, seq DESC LIMIT $7",
+                        AlertRow::TABLE.select(""),
+                        in_bbox(""),
+                    );
+                    self.in_box(&sql, bbox, from_ms, to_ms, limit, "read alerts by area and time").await
+                }
+
+                /// Incidents created in `[from_ms, to_ms]` inside `bbox`, newest first, at
+                /// most `limit`.
+                pub async fn incidents_in(&self, bbox: Bbox, from_ms: i64, to_ms: i64, limit: u32) -> Result<Vec<IncidentRow>, StoreError> {
+                    let sql = format!(
+                        "SELECT {} FROM incidents WHERE {} AND created_ms BETWEEN $5 AND $6
+                         ORDER BY created_ms DESC, incident_id DESC LIMIT $7",
+                        IncidentRow::TABLE.select(""),
+                        in_bbox(""),
+                    );
+                    self.in_box(&sql, bbox, from_ms, to_ms, limit, "read incidents by area and time").await
+                }
+
+                /// The incidents open at `at_ms`, as they were then: for each incident
+                /// created in `[from_ms, at_ms]` inside `bbox`, its last event at or before
+                /// `at_ms` (its state then is that event's `to_state`, and the event's
+                /// payload holds the whole incident as it was), unless that event closed or
+                /// cancelled it. Newest incident first.
+                pub async fn incident_events_at(
+                    &self,
+                    bbox: Bbox,
+                    from_ms: i64,
+                    at_ms: i64,
+                    limit: u32,
+                ) -> Result<Vec<IncidentEventRow>, StoreError> {
+                    let sql = format!(
+                        "SELECT {} FROM incidents i
+                         JOIN incident_events e ON e.seq = (SELECT MAX(x.seq) FROM incident_events x
+                                                            WHERE x.incident_id = i.incident_id AND x.at_ms <= $6)
+                         WHERE {} AND i.created_ms BETWEEN $5 AND $6 AND e.to_state NOT IN ('closed', 'cancelled')
+                         ORDER BY i.created_ms DESC, i.incident_id DESC LIMIT $7",
+                        IncidentEventRow::TABLE.select("e."),
+                        in_bbox("i."),
+                    );
+                    self.in_box(&sql, bbox, from_ms, at_ms, limit, "read incidents at a moment").await
+                }
+
+                /// Runs a history query whose parameters are the box (`$1` to `$4`: min
+                /// lon, min lat, max lon, max lat), a time range (`$5`, `$6`) and a limit
+                /// (`$7`).
+                async fn in_box<R>(
+                    &self,
+                    sql: &str,
+                    bbox: Bbox,
+                    from_ms: i64,
+                    to_ms: i64,
+                    limit: u32,
+                    op: &'static str,
+                ) -> Result<Vec<R>, StoreError>
+                where
+                    R: for<'r> FromRow<'r, $row> + Send + Unpin,
+                {
+                    sqlx::query_as(sql)
+                        .bind(bbox.min_lon)
+                        .bind(bbox.min_lat)
+                        .bind(bbox.max_lon)
+                        .bind(bbox.max_lat)
+                        .bind(from_ms)
+                        .bind(to_ms)
+                        .bind(i64::from(limit))
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(q(op))
                 }
 
                 /// The feed's events committed after `after`, in sequence order, at most

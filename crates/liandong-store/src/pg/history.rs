@@ -1,18 +1,22 @@
-//! The reads whose SQL is PostgreSQL's own: history by area with PostGIS's GiST index
-//! on `geom` and the B-tree indexes on time, each team's newest plan and each alert's
-//! first acknowledgement with `DISTINCT ON`, and retention.
+//! The reads whose SQL is PostgreSQL's own: where every unit was at a moment, what
+//! "inside a box" means (PostGIS's GiST index on `geom` first), each team's newest plan
+//! and each alert's first acknowledgement with `DISTINCT ON`, and retention.
 
 use super::PgStore;
 use crate::columns::Written;
 use crate::error::{q, StoreError};
-use crate::rows::{
-    AlertAckRow, AlertRow, Bbox, IncidentEventRow, IncidentRow, PositionRow, RoutePlanRow, HISTORY_EXCLUDED_FLAGS,
-};
+use crate::rows::{AlertAckRow, Bbox, PositionRow, RoutePlanRow, HISTORY_EXCLUDED_FLAGS};
 
-/// `geom && envelope` uses the GiST index, whose boxes are single precision (a point a
-/// metre outside may pass); the exact comparison on lon/lat then decides, as SQLite's.
-const IN_BBOX: &str =
-    "geom && ST_MakeEnvelope($1, $2, $3, $4, 4326) AND lon BETWEEN $1 AND $3 AND lat BETWEEN $2 AND $4";
+/// A place inside the box of parameters `$1` to `$4`, edges included, on the table
+/// `alias` names. `geom && envelope` uses the GiST index, whose boxes are single
+/// precision (a point a metre outside may pass); the exact comparison on lon/lat then
+/// decides, as SQLite's.
+pub(super) fn in_bbox(alias: &str) -> String {
+    format!(
+        "{alias}geom && ST_MakeEnvelope($1, $2, $3, $4, 4326) \
+         AND {alias}lon BETWEEN $1 AND $3 AND {alias}lat BETWEEN $2 AND $4"
+    )
+}
 
 impl PgStore {
     /// Each device's last good fix at or before `at_ms` and no older than `max_age_ms`,
@@ -25,8 +29,9 @@ impl PgStore {
                 SELECT DISTINCT ON (device_id) {cols}, geom FROM positions
                 WHERE fix_ms BETWEEN $5 AND $6 AND (flags & $7) = 0
                 ORDER BY device_id, fix_ms DESC, seq DESC
-             ) last WHERE {IN_BBOX} ORDER BY device_id COLLATE \"C\"",
+             ) last WHERE {in_box} ORDER BY device_id COLLATE \"C\"",
             cols = PositionRow::TABLE.select(""),
+            in_box = in_bbox(""),
         );
         sqlx::query_as(&sql)
             .bind(bbox.min_lon)
@@ -39,88 +44,6 @@ impl PgStore {
             .fetch_all(&self.pool)
             .await
             .map_err(q("read positions at a time"))
-    }
-
-    /// Alerts raised in `[from_ms, to_ms]` inside `bbox`, newest first, at most `limit`.
-    pub async fn alerts_in(
-        &self,
-        bbox: Bbox,
-        from_ms: i64,
-        to_ms: i64,
-        limit: u32,
-    ) -> Result<Vec<AlertRow>, StoreError> {
-        let sql = format!(
-            "SELECT {} FROM alerts WHERE {IN_BBOX} AND time_ms BETWEEN $5 AND $6 ORDER BY time_ms DESC, seq DESC LIMIT $7",
-            AlertRow::TABLE.select("")
-        );
-        self.in_box(&sql, bbox, from_ms, to_ms, limit, "read alerts by area and time").await
-    }
-
-    /// Incidents created in `[from_ms, to_ms]` inside `bbox`, newest first, at most
-    /// `limit`.
-    pub async fn incidents_in(
-        &self,
-        bbox: Bbox,
-        from_ms: i64,
-        to_ms: i64,
-        limit: u32,
-    ) -> Result<Vec<IncidentRow>, StoreError> {
-        let sql = format!(
-            "SELECT {} FROM incidents WHERE {IN_BBOX} AND created_ms BETWEEN $5 AND $6
-             ORDER BY created_ms DESC, incident_id DESC LIMIT $7",
-            IncidentRow::TABLE.select("")
-        );
-        self.in_box(&sql, bbox, from_ms, to_ms, limit, "read incidents by area and time").await
-    }
-
-    /// The incidents open at `at_ms`, as they were then: each one's last event at or
-    /// before `at_ms` (see the SQLite store's).
-    pub async fn incident_events_at(
-        &self,
-        bbox: Bbox,
-        from_ms: i64,
-        at_ms: i64,
-        limit: u32,
-    ) -> Result<Vec<IncidentEventRow>, StoreError> {
-        let sql = format!(
-            "SELECT {} FROM incidents i
-             JOIN incident_events e ON e.seq = (SELECT MAX(x.seq) FROM incident_events x
-                                                WHERE x.incident_id = i.incident_id AND x.at_ms <= $6)
-             WHERE i.geom && ST_MakeEnvelope($1, $2, $3, $4, 4326)
-               AND i.lon BETWEEN $1 AND $3 AND i.lat BETWEEN $2 AND $4
-               AND i.created_ms BETWEEN $5 AND $6
-               AND e.to_state NOT IN ('closed', 'cancelled')
-             ORDER BY i.created_ms DESC, i.incident_id DESC LIMIT $7",
-            IncidentEventRow::TABLE.select("e.")
-        );
-        self.in_box(&sql, bbox, from_ms, at_ms, limit, "read incidents at a moment").await
-    }
-
-    /// Runs a history query whose parameters are the box (`$1` to `$4`: min lon, min
-    /// lat, max lon, max lat), a time range (`$5`, `$6`) and a limit (`$7`).
-    async fn in_box<R>(
-        &self,
-        sql: &str,
-        bbox: Bbox,
-        from_ms: i64,
-        to_ms: i64,
-        limit: u32,
-        op: &'static str,
-    ) -> Result<Vec<R>, StoreError>
-    where
-        R: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
-    {
-        sqlx::query_as(sql)
-            .bind(bbox.min_lon)
-            .bind(bbox.min_lat)
-            .bind(bbox.max_lon)
-            .bind(bbox.max_lat)
-            .bind(from_ms)
-            .bind(to_ms)
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(q(op))
     }
 
     /// The newest version of every team's plan, by team id.

@@ -13,17 +13,18 @@
 //! PostgreSQL's 65535-parameter limit, and one prepared statement per table, reused by
 //! every commit.
 
-use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::postgres::{PgArguments, PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgConnection, PgPool};
 
-use crate::batch::{check_numbers, fold_plans, Batch};
+use crate::batch::{insert_batch, Batch};
 use crate::columns::{ColumnSink, ColumnValue, Written};
 use crate::error::{q, StoreError};
-use crate::rows::{AuditEntry, DeviceRecord, DeviceStateRow, IncidentRow, OpenCase, PositionRow};
+use crate::rows::{AuditEntry, DeviceRecord};
+
+use history::in_bbox;
 
 mod history;
 mod images;
@@ -162,22 +163,6 @@ impl PgStore {
         Ok(l)
     }
 
-    /// Writes a batch of reports and the resulting device states in one transaction.
-    /// Returns once the commit is durable.
-    pub async fn write_batch(&self, rows: &[PositionRow], states: &[DeviceStateRow]) -> Result<(), StoreError> {
-        self.write(&Batch { positions: rows, states, ..Batch::default() }).await
-    }
-
-    /// Writes everything a group commit produced in one transaction. Returns once the
-    /// commit is durable (with the server's `synchronous_commit`, on by default).
-    pub async fn write(&self, b: &Batch<'_>) -> Result<(), StoreError> {
-        let (tx, committed) = self.begin_write().await?;
-        // Another instance (or an earlier commit whose answer was lost) may have taken
-        // these numbers.
-        check_numbers(b, committed)?;
-        finish_write(tx, b).await
-    }
-
     /// Starts a group commit: begins a transaction, takes the write lock and returns
     /// the highest sequence number committed so far. Until [`finish_write`] commits (or
     /// the transaction is dropped), no other instance commits, so a writer that numbers
@@ -303,24 +288,7 @@ pub(crate) type PgTx = sqlx::Transaction<'static, sqlx::Postgres>;
 /// Writes the batch inside a transaction from [`PgStore::begin_write`], announces it
 /// and commits.
 pub(crate) async fn finish_write(mut tx: PgTx, b: &Batch<'_>) -> Result<(), StoreError> {
-    insert(&mut tx, b.positions.iter()).await?;
-    insert(&mut tx, last_per_device(b.states).into_iter()).await?;
-    insert(&mut tx, b.camera_events.iter()).await?;
-    insert(&mut tx, b.alerts.iter()).await?;
-    insert(&mut tx, b.audit.iter()).await?;
-    insert(&mut tx, fold_incidents(b.incidents).iter()).await?;
-    insert(&mut tx, b.incident_events.iter()).await?;
-    insert(&mut tx, b.reports.iter()).await?;
-    let cases: Vec<OpenCase> = b
-        .reports
-        .iter()
-        .filter(|r| r.category == "dispute")
-        .map(|r| OpenCase { report_id: r.report_id, opened_ms: r.recv_ms })
-        .collect();
-    insert(&mut tx, cases.iter()).await?;
-    insert(&mut tx, fold_plans(b.route_plans).iter()).await?;
-    insert(&mut tx, b.route_events.iter()).await?;
-    insert(&mut tx, b.alert_acks.iter()).await?;
+    insert_batch!(insert, tx, b);
     if let Some(last) = b.last_seq() {
         // Delivered at commit, to every instance listening.
         sqlx::query("SELECT pg_notify($1, $2)")
@@ -331,25 +299,6 @@ pub(crate) async fn finish_write(mut tx: PgTx, b: &Batch<'_>) -> Result<(), Stor
             .map_err(q("notify the commit"))?;
     }
     tx.commit().await.map_err(q("commit"))
-}
-
-/// The last state of each device in the batch, in order of first appearance.
-/// SQLite's multi-row upsert applies repeated rows one after the other, so the last
-/// wins; PostgreSQL refuses to update one row twice in a statement, so the batch is
-/// folded first to the same outcome.
-fn last_per_device(states: &[DeviceStateRow]) -> Vec<&DeviceStateRow> {
-    let mut out: Vec<&DeviceStateRow> = Vec::with_capacity(states.len());
-    let mut at: HashMap<&str, usize> = HashMap::with_capacity(states.len());
-    for s in states {
-        match at.get(s.device_id.as_str()) {
-            Some(&i) => out[i] = s,
-            None => {
-                at.insert(&s.device_id, out.len());
-                out.push(s);
-            }
-        }
-    }
-    out
 }
 
 /// Collects a batch's columns as arrays, one argument each.
@@ -371,7 +320,7 @@ impl<'a> ColumnSink<'a> for ColumnArrays {
 /// Inserts rows into their table with one statement, one array parameter per column
 /// (so no chunking under PostgreSQL's 65535-parameter limit, and one prepared
 /// statement per table, reused by every commit). Unlike SQLite, PostgreSQL refuses to
-/// update one row twice in a statement: callers fold repeated keys first.
+/// update one row twice in a statement: `insert_batch` folds repeated keys first.
 async fn insert<'a, R: Written>(
     conn: &mut PgConnection,
     rows: impl ExactSizeIterator<Item = &'a R> + Clone,
@@ -386,33 +335,6 @@ async fn insert<'a, R: Written>(
     }
     sqlx::query_with(&R::TABLE.pg_insert(), arrays.args).execute(conn).await.map_err(q(R::TABLE.op))?;
     Ok(())
-}
-
-/// One row per incident, as SQLite's row-by-row upsert would leave it: the first row of
-/// an incident gives what an update never changes (title, place, kind, creation), the
-/// last one what it does (state, assignment, escalation). PostgreSQL refuses to update
-/// one row twice in a statement, and an incident created and dispatched within one
-/// group commit appears twice.
-fn fold_incidents(rows: &[IncidentRow]) -> Vec<IncidentRow> {
-    let mut out: Vec<IncidentRow> = Vec::with_capacity(rows.len());
-    let mut at: HashMap<i64, usize> = HashMap::with_capacity(rows.len());
-    for r in rows {
-        match at.get(&r.incident_id) {
-            Some(&i) => {
-                let kept = &mut out[i];
-                kept.state.clone_from(&r.state);
-                kept.assigned_device.clone_from(&r.assigned_device);
-                kept.assigned_unit.clone_from(&r.assigned_unit);
-                kept.state_since_ms = r.state_since_ms;
-                kept.escalation.clone_from(&r.escalation);
-            }
-            None => {
-                at.insert(r.incident_id, out.len());
-                out.push(r.clone());
-            }
-        }
-    }
-    out
 }
 
 #[cfg(test)]

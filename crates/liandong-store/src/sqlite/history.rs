@@ -1,6 +1,7 @@
-//! The reads whose SQL is SQLite's own: history by area (plain comparisons on lon/lat,
-//! answered from the time indexes), each team's newest plan and each alert's first
-//! acknowledgement (no `DISTINCT ON`), and retention. Each question is answered from an
+//! The reads whose SQL is SQLite's own: where every unit was at a moment, what "inside a
+//! box" means (plain comparisons on lon/lat, answered from the time indexes), each
+//! team's newest plan and each alert's first acknowledgement (no `DISTINCT ON`), and
+//! retention. Each question is answered from an
 //! index: `positions (fix_ms)` and `positions (device_id, fix_ms)`, `alerts (time_ms)`,
 //! `incidents (created_ms)` and `incident_events (incident_id, seq)`.
 
@@ -9,9 +10,7 @@ use sqlx::QueryBuilder;
 use super::{SqliteStore, ROWS_PER_INSERT};
 use crate::columns::Written;
 use crate::error::{q, StoreError};
-use crate::rows::{
-    AlertAckRow, AlertRow, Bbox, IncidentEventRow, IncidentRow, PositionRow, RoutePlanRow, HISTORY_EXCLUDED_FLAGS,
-};
+use crate::rows::{AlertAckRow, Bbox, PositionRow, RoutePlanRow, HISTORY_EXCLUDED_FLAGS};
 
 impl SqliteStore {
     /// Each device's last good fix at or before `at_ms` and no older than `max_age_ms`,
@@ -42,90 +41,6 @@ impl SqliteStore {
             .fetch_all(&self.pool)
             .await
             .map_err(q("read positions at a time"))
-    }
-
-    /// Alerts raised in `[from_ms, to_ms]` inside `bbox`, newest first, at most `limit`.
-    pub async fn alerts_in(
-        &self,
-        bbox: Bbox,
-        from_ms: i64,
-        to_ms: i64,
-        limit: u32,
-    ) -> Result<Vec<AlertRow>, StoreError> {
-        let sql = format!(
-            "SELECT {} FROM alerts WHERE time_ms BETWEEN ?5 AND ?6 AND {IN_BBOX}
-             ORDER BY time_ms DESC, seq DESC LIMIT ?7",
-            AlertRow::TABLE.select("")
-        );
-        self.in_box(&sql, bbox, from_ms, to_ms, limit, "read alerts by area and time").await
-    }
-
-    /// Incidents created in `[from_ms, to_ms]` inside `bbox`, newest first, at most
-    /// `limit`.
-    pub async fn incidents_in(
-        &self,
-        bbox: Bbox,
-        from_ms: i64,
-        to_ms: i64,
-        limit: u32,
-    ) -> Result<Vec<IncidentRow>, StoreError> {
-        let sql = format!(
-            "SELECT {} FROM incidents WHERE created_ms BETWEEN ?5 AND ?6 AND {IN_BBOX}
-             ORDER BY created_ms DESC, incident_id DESC LIMIT ?7",
-            IncidentRow::TABLE.select("")
-        );
-        self.in_box(&sql, bbox, from_ms, to_ms, limit, "read incidents by area and time").await
-    }
-
-    /// The incidents open at `at_ms`, as they were then: for each incident created in
-    /// `[from_ms, at_ms]` inside `bbox`, its last event at or before `at_ms` (its state
-    /// then is that event's `to_state`, and the event's payload holds the whole incident
-    /// as it was), unless that event closed or cancelled it. Newest incident first.
-    pub async fn incident_events_at(
-        &self,
-        bbox: Bbox,
-        from_ms: i64,
-        at_ms: i64,
-        limit: u32,
-    ) -> Result<Vec<IncidentEventRow>, StoreError> {
-        let sql = format!(
-            "SELECT {} FROM incidents i
-             JOIN incident_events e ON e.seq = (SELECT MAX(x.seq) FROM incident_events x
-                                                WHERE x.incident_id = i.incident_id AND x.at_ms <= ?6)
-             WHERE i.created_ms BETWEEN ?5 AND ?6
-               AND i.lon BETWEEN ?1 AND ?3 AND i.lat BETWEEN ?2 AND ?4
-               AND e.to_state NOT IN ('closed', 'cancelled')
-             ORDER BY i.created_ms DESC, i.incident_id DESC LIMIT ?7",
-            IncidentEventRow::TABLE.select("e.")
-        );
-        self.in_box(&sql, bbox, from_ms, at_ms, limit, "read incidents at a moment").await
-    }
-
-    /// Runs a history query whose parameters are the box (`?1` to `?4`: min lon, min
-    /// lat, max lon, max lat), a time range (`?5`, `?6`) and a limit (`?7`).
-    async fn in_box<R>(
-        &self,
-        sql: &str,
-        bbox: Bbox,
-        from_ms: i64,
-        to_ms: i64,
-        limit: u32,
-        op: &'static str,
-    ) -> Result<Vec<R>, StoreError>
-    where
-        R: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow> + Send + Unpin,
-    {
-        sqlx::query_as(sql)
-            .bind(bbox.min_lon)
-            .bind(bbox.min_lat)
-            .bind(bbox.max_lon)
-            .bind(bbox.max_lat)
-            .bind(from_ms)
-            .bind(to_ms)
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(q(op))
     }
 
     /// The newest version of every team's plan, by team id.
@@ -179,5 +94,8 @@ impl SqliteStore {
     }
 }
 
-/// A place inside the box of parameters `?1` to `?4`, edges included.
-const IN_BBOX: &str = "lon BETWEEN ?1 AND ?3 AND lat BETWEEN ?2 AND ?4";
+/// A place inside the box of parameters `$1` to `$4`, edges included, on the table
+/// `alias` names.
+pub(super) fn in_bbox(alias: &str) -> String {
+    format!("{alias}lon BETWEEN $1 AND $3 AND {alias}lat BETWEEN $2 AND $4")
+}

@@ -12,10 +12,12 @@ use sqlx::query_builder::Separated;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
 
-use crate::batch::{check_numbers, fold_plans, Batch};
+use crate::batch::{insert_batch, Batch};
 use crate::columns::{ColumnSink, ColumnValue, Written};
 use crate::error::{q, StoreError};
-use crate::rows::{AuditEntry, DeviceRecord, DeviceStateRow, Durability, OpenCase, PositionRow};
+use crate::rows::{AuditEntry, DeviceRecord, Durability};
+
+use history::in_bbox;
 
 mod history;
 mod images;
@@ -123,22 +125,6 @@ impl SqliteStore {
         sqlx::query_scalar(&crate::reads::max_seq_sql("MAX")).fetch_one(&self.pool).await.map_err(q("read max seq"))
     }
 
-    /// Writes a batch of reports and the resulting device states in one transaction.
-    /// Returns once the commit is durable.
-    pub async fn write_batch(&self, rows: &[PositionRow], states: &[DeviceStateRow]) -> Result<(), StoreError> {
-        self.write(&Batch { positions: rows, states, ..Batch::default() }).await
-    }
-
-    /// Writes everything a group commit produced in one transaction. Returns once the
-    /// commit is durable.
-    pub async fn write(&self, b: &Batch<'_>) -> Result<(), StoreError> {
-        let (tx, committed) = self.begin_write().await?;
-        // One writer connection makes a conflict impossible short of a bug; checking
-        // anyway keeps both backends to one contract (see the PostgreSQL store).
-        check_numbers(b, committed)?;
-        finish_write(tx, b).await
-    }
-
     /// Starts a group commit on the writer connection and returns the highest sequence
     /// number committed so far; [`finish_write`] writes the batch and commits.
     pub(crate) async fn begin_write(&self) -> Result<(SqliteTx, i64), StoreError> {
@@ -167,24 +153,7 @@ impl SqliteStore {
 
 /// Writes the batch inside a transaction from [`SqliteStore::begin_write`] and commits.
 pub(crate) async fn finish_write(mut tx: SqliteTx, b: &Batch<'_>) -> Result<(), StoreError> {
-    insert(&mut tx, b.positions.iter()).await?;
-    insert(&mut tx, b.states.iter()).await?;
-    insert(&mut tx, b.camera_events.iter()).await?;
-    insert(&mut tx, b.alerts.iter()).await?;
-    insert(&mut tx, b.audit.iter()).await?;
-    insert(&mut tx, b.incidents.iter()).await?;
-    insert(&mut tx, b.incident_events.iter()).await?;
-    insert(&mut tx, b.reports.iter()).await?;
-    let cases: Vec<OpenCase> = b
-        .reports
-        .iter()
-        .filter(|r| r.category == "dispute")
-        .map(|r| OpenCase { report_id: r.report_id, opened_ms: r.recv_ms })
-        .collect();
-    insert(&mut tx, cases.iter()).await?;
-    insert(&mut tx, fold_plans(b.route_plans).iter()).await?;
-    insert(&mut tx, b.route_events.iter()).await?;
-    insert(&mut tx, b.alert_acks.iter()).await?;
+    insert_batch!(insert, tx, b);
     tx.commit().await.map_err(q("commit"))
 }
 
