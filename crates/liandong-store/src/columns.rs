@@ -288,3 +288,56 @@ written!(AlertAckRow, r => "alert_acks" {
     roles: "jsonb" = Json(&r.roles),
     payload: "text" = r.payload.as_str(),
 });
+
+/// Every written table, for the snapshot of the SQL they generate.
+#[cfg(test)]
+pub(crate) const ALL: [&Table; 12] = [
+    &PositionRow::TABLE,
+    &DeviceStateRow::TABLE,
+    &CameraEventRow::TABLE,
+    &AlertRow::TABLE,
+    &AuditEntry::TABLE,
+    &IncidentRow::TABLE,
+    &IncidentEventRow::TABLE,
+    &GridReport::TABLE,
+    &OpenCase::TABLE,
+    &RoutePlanRow::TABLE,
+    &RouteEventRow::TABLE,
+    &AlertAckRow::TABLE,
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The SQL every table's declaration generates, as `src/snapshots/sql.snap` holds
+    /// it: a change of a column, a type or a conflict clause shows here as a diff to
+    /// review. `UPDATE_SNAPSHOTS=1` rewrites the file instead of failing.
+    #[test]
+    fn the_generated_sql_is_the_reviewed_sql() {
+        let mut got = String::new();
+        for t in ALL {
+            got += &format!("-- {} on SQLite (push_values adds VALUES (…), (…))\n", t.name);
+            got += &format!("{}VALUES (…){}\n", t.sqlite_head(), t.sqlite_tail());
+            got += &format!("-- {} on PostgreSQL\n{}\n\n", t.name, t.pg_insert());
+        }
+        let tables = crate::feed::FeedTables::ALL;
+        got +=
+            &format!("-- the feed's window over every table\n{}\n\n", crate::reads::feed_window_sql(tables).unwrap());
+        got += &format!("-- alerts after a number\n{}\n\n", crate::reads::after_sql(&AlertRow::TABLE));
+        got += &format!("-- the highest number on SQLite\n{}\n", crate::reads::max_seq_sql("MAX"));
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/src/snapshots/sql.snap");
+        if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+            std::fs::write(path, &got).unwrap();
+            return;
+        }
+        assert_eq!(got, include_str!("snapshots/sql.snap"), "the SQL generated from the column declarations changed");
+    }
+
+    #[test]
+    fn column_lists_follow_the_declaration_and_the_alias() {
+        assert!(PositionRow::TABLE.select("p.").starts_with("p.seq, p.device_id, p.fix_ms"));
+        assert!(PositionRow::TABLE.select("").ends_with("attributes, enrichment"));
+        assert_eq!(AuditEntry::TABLE.select("a."), "a.at_ms, a.actor, a.action, a.subject, a.detail");
+    }
+}
