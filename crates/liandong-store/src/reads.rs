@@ -48,7 +48,10 @@ pub(crate) fn feed_window_sql(tables: FeedTables) -> Option<String> {
 
 /// The first time each incident took one action, as a column named `alias`.
 fn milestone(action: &str, alias: &str) -> String {
-    format!("(SELECT MIN(at_ms) FROM incident_events e WHERE e.incident_id = i.incident_id AND e.action = '{action}') AS {alias}")
+    format!(
+        "(SELECT MIN(at_ms) FROM incident_events e WHERE e.incident_id = i.incident_id AND e.action = '{action}')
+         AS {alias}"
+    )
 }
 
 pub(crate) fn incident_facts_sql() -> String {
@@ -88,22 +91,29 @@ macro_rules! shared_reads {
                         .map_err(q(op))
                 }
 
-                /// Rows of `R`'s table in `(after, upto]`, oldest first.
-                async fn rows_within<R>(&self, after: i64, upto: i64) -> Result<Vec<R>, StoreError>
+                /// Rows of `R`'s table in `(after, upto]`, oldest first, as feed rows.
+                async fn rows_within<R>(
+                    &self,
+                    after: i64,
+                    upto: i64,
+                    feed: fn(R) -> FeedRow,
+                ) -> Result<Vec<FeedRow>, StoreError>
                 where
                     R: Written + for<'r> FromRow<'r, $row> + Send + Unpin,
                 {
-                    sqlx::query_as(&reads::window_sql(&R::TABLE))
+                    let rows: Vec<R> = sqlx::query_as(&reads::window_sql(&R::TABLE))
                         .bind(after)
                         .bind(upto)
                         .fetch_all(&self.pool)
                         .await
-                        .map_err(q("read the feed"))
+                        .map_err(q("read the feed"))?;
+                    Ok(rows.into_iter().map(feed).collect())
                 }
 
                 pub async fn devices(&self) -> Result<Vec<DeviceRecord>, StoreError> {
                     sqlx::query_as(
-                        "SELECT device_id, name, kind, unit_id, key, created_ms, updated_ms FROM devices ORDER BY device_id",
+                        "SELECT device_id, name, kind, unit_id, key, created_ms, updated_ms
+                         FROM devices ORDER BY device_id",
                     )
                     .fetch_all(&self.pool)
                     .await
@@ -134,9 +144,11 @@ macro_rules! shared_reads {
                 /// How many feed events have a sequence number above `after`.
                 pub async fn count_after(&self, after: i64) -> Result<i64, StoreError> {
                     sqlx::query_scalar(
-                        "SELECT (SELECT COUNT(*) FROM positions WHERE seq > $1) + (SELECT COUNT(*) FROM alerts WHERE seq > $1)
+                        "SELECT (SELECT COUNT(*) FROM positions WHERE seq > $1)
+                              + (SELECT COUNT(*) FROM alerts WHERE seq > $1)
                               + (SELECT COUNT(*) FROM incident_events WHERE seq > $1)
-                              + (SELECT COUNT(*) FROM route_events WHERE seq > $1) + (SELECT COUNT(*) FROM alert_acks WHERE seq > $1)",
+                              + (SELECT COUNT(*) FROM route_events WHERE seq > $1)
+                              + (SELECT COUNT(*) FROM alert_acks WHERE seq > $1)",
                     )
                     .bind(after)
                     .fetch_one(&self.pool)
@@ -170,8 +182,10 @@ macro_rules! shared_reads {
 
                 pub async fn upsert_camera(&self, c: &CameraRecord) -> Result<(), StoreError> {
                     sqlx::query(
-                        "INSERT INTO cameras (camera_id, name, kind, lon, lat, key, updated_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)
-                         ON CONFLICT (camera_id) DO UPDATE SET name = excluded.name, kind = excluded.kind, lon = excluded.lon,
+                        "INSERT INTO cameras (camera_id, name, kind, lon, lat, key, updated_ms)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7)
+                         ON CONFLICT (camera_id) DO UPDATE SET name = excluded.name, kind = excluded.kind,
+                           lon = excluded.lon,
                            lat = excluded.lat, key = excluded.key, updated_ms = excluded.updated_ms",
                     )
                     .bind(&c.camera_id)
@@ -189,17 +203,21 @@ macro_rules! shared_reads {
                 }
 
                 pub async fn cameras(&self) -> Result<Vec<CameraRecord>, StoreError> {
-                    sqlx::query_as("SELECT camera_id, name, kind, lon, lat, key, updated_ms FROM cameras ORDER BY camera_id")
-                        .fetch_all(&self.pool)
-                        .await
-                        .map_err(q("list cameras"))
+                    sqlx::query_as(
+                        "SELECT camera_id, name, kind, lon, lat, key, updated_ms FROM cameras ORDER BY camera_id",
+                    )
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(q("list cameras"))
                 }
 
                 pub async fn upsert_watch(&self, w: &WatchRecord) -> Result<(), StoreError> {
                     sqlx::query(
-                        "INSERT INTO watchlist (watch_id, kind, value, reason, priority, valid_from, valid_to, roles, updated_ms)
+                        "INSERT INTO watchlist
+                           (watch_id, kind, value, reason, priority, valid_from, valid_to, roles, updated_ms)
                          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-                         ON CONFLICT (watch_id) DO UPDATE SET kind = excluded.kind, value = excluded.value, reason = excluded.reason,
+                         ON CONFLICT (watch_id) DO UPDATE SET kind = excluded.kind, value = excluded.value,
+                           reason = excluded.reason,
                            priority = excluded.priority, valid_from = excluded.valid_from, valid_to = excluded.valid_to,
                            roles = excluded.roles, updated_ms = excluded.updated_ms",
                     )
@@ -273,7 +291,8 @@ macro_rules! shared_reads {
                     sqlx::query_as(&format!(
                         "SELECT seq AS event_seq, camera_id, time_ms FROM (
                             SELECT seq, camera_id, time_ms FROM camera_events
-                            WHERE {column} = $1 AND active AND time_ms BETWEEN $2 AND $3 ORDER BY time_ms DESC, seq DESC LIMIT $4
+                            WHERE {column} = $1 AND active AND time_ms BETWEEN $2 AND $3
+                            ORDER BY time_ms DESC, seq DESC LIMIT $4
                          ) AS newest ORDER BY time_ms, seq"
                     ))
                     .bind(value)
@@ -310,7 +329,10 @@ macro_rules! shared_reads {
                     .map_err(q("read open incidents"))
                 }
 
-                pub async fn incident(&self, id: i64) -> Result<Option<(IncidentRow, Vec<IncidentEventRow>)>, StoreError> {
+                pub async fn incident(
+                    &self,
+                    id: i64,
+                ) -> Result<Option<(IncidentRow, Vec<IncidentEventRow>)>, StoreError> {
                     let sql = format!("SELECT {} FROM incidents WHERE incident_id = $1", IncidentRow::TABLE.select(""));
                     let Some(row) =
                         sqlx::query_as(&sql).bind(id).fetch_optional(&self.pool).await.map_err(q("read incident"))?
@@ -337,7 +359,11 @@ macro_rules! shared_reads {
                 }
 
                 /// Incident events with a sequence number above `after`, oldest first.
-                pub async fn incident_events_after(&self, after: i64, limit: u32) -> Result<Vec<IncidentEventRow>, StoreError> {
+                pub async fn incident_events_after(
+                    &self,
+                    after: i64,
+                    limit: u32,
+                ) -> Result<Vec<IncidentEventRow>, StoreError> {
                     self.rows_after(after, limit, "read incident events after a sequence number").await
                 }
 
@@ -364,7 +390,12 @@ macro_rules! shared_reads {
 
                 /// Moves a new report to `status` with a note. Returns false when the report
                 /// does not exist or was already reviewed.
-                pub async fn review_report(&self, report_id: i64, status: &str, note: &str) -> Result<bool, StoreError> {
+                pub async fn review_report(
+                    &self,
+                    report_id: i64,
+                    status: &str,
+                    note: &str,
+                ) -> Result<bool, StoreError> {
                     let done = sqlx::query(
                         "UPDATE grid_reports SET status = $1, status_note = $2 WHERE report_id = $3 AND status = 'new'",
                     )
@@ -379,7 +410,8 @@ macro_rules! shared_reads {
 
                 pub async fn mediation_cases(&self, status: Option<&str>) -> Result<Vec<MediationCase>, StoreError> {
                     sqlx::query_as(
-                        "SELECT case_id, report_id, opened_ms, status, mediation_type, outcome, success, closed_ms, closed_by
+                        "SELECT case_id, report_id, opened_ms, status, mediation_type, outcome, success, closed_ms,
+                                closed_by
                          FROM mediation_cases WHERE CAST($1 AS TEXT) IS NULL OR status = $1 ORDER BY case_id",
                     )
                     .bind(status)
@@ -400,7 +432,8 @@ macro_rules! shared_reads {
                     at_ms: i64,
                 ) -> Result<bool, StoreError> {
                     let done = sqlx::query(
-                        "UPDATE mediation_cases SET status = 'mediated', mediation_type = $1, outcome = $2, success = $3,
+                        "UPDATE mediation_cases
+                         SET status = 'mediated', mediation_type = $1, outcome = $2, success = $3,
                            closed_ms = $4, closed_by = $5
                          WHERE case_id = $6 AND status = 'pending'",
                     )
@@ -418,7 +451,8 @@ macro_rules! shared_reads {
 
                 pub async fn mediation_stats(&self, from_ms: i64, to_ms: i64) -> Result<MediationStats, StoreError> {
                     let (disputes, pending, mediated, successful): (i64, i64, i64, i64) = sqlx::query_as(
-                        "SELECT COUNT(*), COUNT(*) FILTER (WHERE status = 'pending'), COUNT(*) FILTER (WHERE status = 'mediated'),
+                        "SELECT COUNT(*), COUNT(*) FILTER (WHERE status = 'pending'),
+                                COUNT(*) FILTER (WHERE status = 'mediated'),
                                 COUNT(*) FILTER (WHERE success)
                          FROM mediation_cases WHERE opened_ms BETWEEN $1 AND $2",
                     )
@@ -428,7 +462,8 @@ macro_rules! shared_reads {
                     .await
                     .map_err(q("mediation statistics"))?;
                     let by_type: Vec<(String, i64)> = sqlx::query_as(
-                        "SELECT mediation_type, COUNT(*) FROM mediation_cases WHERE status = 'mediated' AND opened_ms BETWEEN $1 AND $2
+                        "SELECT mediation_type, COUNT(*) FROM mediation_cases
+                         WHERE status = 'mediated' AND opened_ms BETWEEN $1 AND $2
                          GROUP BY mediation_type ORDER BY mediation_type",
                     )
                     .bind(from_ms)
@@ -437,7 +472,8 @@ macro_rules! shared_reads {
                     .await
                     .map_err(q("mediation statistics by type"))?;
                     let reports_by_category: Vec<(String, i64)> = sqlx::query_as(
-                        "SELECT category, COUNT(*) FROM grid_reports WHERE time_ms BETWEEN $1 AND $2 GROUP BY category ORDER BY category",
+                        "SELECT category, COUNT(*) FROM grid_reports WHERE time_ms BETWEEN $1 AND $2
+                         GROUP BY category ORDER BY category",
                     )
                     .bind(from_ms)
                     .bind(to_ms)
@@ -445,12 +481,21 @@ macro_rules! shared_reads {
                     .await
                     .map_err(q("report statistics"))?;
                     let success_rate = (mediated > 0).then(|| successful as f64 / mediated as f64);
-                    Ok(MediationStats { disputes, pending, mediated, successful, success_rate, by_type, reports_by_category })
+                    Ok(MediationStats {
+                        disputes,
+                        pending,
+                        mediated,
+                        successful,
+                        success_rate,
+                        by_type,
+                        reports_by_category,
+                    })
                 }
 
                 pub async fn upsert_tagged(&self, p: &TaggedPerson) -> Result<(), StoreError> {
                     sqlx::query(
-                        "INSERT INTO tagged_persons (person_id, name, category, note, roles, updated_ms, device_id, zone_rules)
+                        "INSERT INTO tagged_persons
+                           (person_id, name, category, note, roles, updated_ms, device_id, zone_rules)
                          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
                          ON CONFLICT (person_id) DO UPDATE SET name = excluded.name, category = excluded.category,
                            note = excluded.note, roles = excluded.roles, updated_ms = excluded.updated_ms,
@@ -483,12 +528,17 @@ macro_rules! shared_reads {
 
                 /// The newest audit entries about `subject` (all subjects when None),
                 /// newest first.
-                pub async fn audit_log(&self, subject: Option<&str>, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
+                pub async fn audit_log(
+                    &self,
+                    subject: Option<&str>,
+                    limit: u32,
+                ) -> Result<Vec<AuditEntry>, StoreError> {
                     let columns = AuditEntry::TABLE.select("");
                     let limit = i64::from(limit);
                     match subject {
                         Some(s) => {
-                            let sql = format!("SELECT {columns} FROM audit_log WHERE subject = $1 ORDER BY id DESC LIMIT $2");
+                            let sql =
+                                format!("SELECT {columns} FROM audit_log WHERE subject = $1 ORDER BY id DESC LIMIT $2");
                             sqlx::query_as(&sql).bind(s).bind(limit).fetch_all(&self.pool).await
                         }
                         None => {
@@ -500,7 +550,11 @@ macro_rules! shared_reads {
                 }
 
                 /// A team's plans (every team's when None), newest first, at most `limit`.
-                pub async fn route_plans(&self, team_id: Option<&str>, limit: u32) -> Result<Vec<RoutePlanRow>, StoreError> {
+                pub async fn route_plans(
+                    &self,
+                    team_id: Option<&str>,
+                    limit: u32,
+                ) -> Result<Vec<RoutePlanRow>, StoreError> {
                     let sql = format!(
                         "SELECT {} FROM route_plans WHERE CAST($1 AS TEXT) IS NULL OR team_id = $1
                          ORDER BY plan_seq DESC LIMIT $2",
@@ -515,11 +569,13 @@ macro_rules! shared_reads {
                 }
 
                 /// One plan with its events, oldest first.
-                pub async fn route_plan(&self, plan_seq: i64) -> Result<Option<(RoutePlanRow, Vec<RouteEventRow>)>, StoreError> {
+                pub async fn route_plan(
+                    &self,
+                    plan_seq: i64,
+                ) -> Result<Option<(RoutePlanRow, Vec<RouteEventRow>)>, StoreError> {
                     let sql = format!("SELECT {} FROM route_plans WHERE plan_seq = $1", RoutePlanRow::TABLE.select(""));
-                    let Some(plan) =
-                        sqlx::query_as(&sql).bind(plan_seq).fetch_optional(&self.pool).await.map_err(q("read route plan"))?
-                    else {
+                    let plan = sqlx::query_as(&sql).bind(plan_seq).fetch_optional(&self.pool).await;
+                    let Some(plan) = plan.map_err(q("read route plan"))? else {
                         return Ok(None);
                     };
                     let sql = format!(
@@ -535,7 +591,11 @@ macro_rules! shared_reads {
                 }
 
                 /// Route events with a sequence number above `after`, oldest first.
-                pub async fn route_events_after(&self, after: i64, limit: u32) -> Result<Vec<RouteEventRow>, StoreError> {
+                pub async fn route_events_after(
+                    &self,
+                    after: i64,
+                    limit: u32,
+                ) -> Result<Vec<RouteEventRow>, StoreError> {
                     self.rows_after(after, limit, "read route events after a sequence number").await
                 }
 
@@ -574,7 +634,8 @@ macro_rules! shared_reads {
                     R: for<'r> FromRow<'r, $row> + Send + Unpin,
                 {
                     let sql = format!(
-                        "SELECT {columns} FROM positions WHERE device_id = $1 AND fix_ms BETWEEN $2 AND $3 AND (flags & $4) = 0
+                        "SELECT {columns} FROM positions
+                         WHERE device_id = $1 AND fix_ms BETWEEN $2 AND $3 AND (flags & $4) = 0
                          ORDER BY fix_ms, seq LIMIT $5"
                     );
                     sqlx::query_as(&sql)
@@ -590,7 +651,11 @@ macro_rules! shared_reads {
 
                 /// Writes a batch of reports and the resulting device states in one
                 /// transaction. Returns once the commit is durable.
-                pub async fn write_batch(&self, rows: &[PositionRow], states: &[DeviceStateRow]) -> Result<(), StoreError> {
+                pub async fn write_batch(
+                    &self,
+                    rows: &[PositionRow],
+                    states: &[DeviceStateRow],
+                ) -> Result<(), StoreError> {
                     self.write(&Batch { positions: rows, states, ..Batch::default() }).await
                 }
 
@@ -607,9 +672,16 @@ macro_rules! shared_reads {
 
                 /// Alerts raised in `[from_ms, to_ms]` inside `bbox`, newest first, at most
                 /// `limit`.
-                pub async fn alerts_in(&self, bbox: Bbox, from_ms: i64, to_ms: i64, limit: u32) -> Result<Vec<AlertRow>, StoreError> {
+                pub async fn alerts_in(
+                    &self,
+                    bbox: Bbox,
+                    from_ms: i64,
+                    to_ms: i64,
+                    limit: u32,
+                ) -> Result<Vec<AlertRow>, StoreError> {
                     let sql = format!(
-                        "SELECT {} FROM alerts WHERE {} AND time_ms BETWEEN $5 AND $6 ORDER BY time_ms DESC, seq DESC LIMIT $7",
+                        "SELECT {} FROM alerts WHERE {} AND time_ms BETWEEN $5 AND $6
+                         ORDER BY time_ms DESC, seq DESC LIMIT $7",
                         AlertRow::TABLE.select(""),
                         in_bbox(""),
                     );
@@ -618,7 +690,13 @@ macro_rules! shared_reads {
 
                 /// Incidents created in `[from_ms, to_ms]` inside `bbox`, newest first, at
                 /// most `limit`.
-                pub async fn incidents_in(&self, bbox: Bbox, from_ms: i64, to_ms: i64, limit: u32) -> Result<Vec<IncidentRow>, StoreError> {
+                pub async fn incidents_in(
+                    &self,
+                    bbox: Bbox,
+                    from_ms: i64,
+                    to_ms: i64,
+                    limit: u32,
+                ) -> Result<Vec<IncidentRow>, StoreError> {
                     let sql = format!(
                         "SELECT {} FROM incidents WHERE {} AND created_ms BETWEEN $5 AND $6
                          ORDER BY created_ms DESC, incident_id DESC LIMIT $7",
@@ -682,7 +760,12 @@ macro_rules! shared_reads {
 
                 /// The feed's events committed after `after`, in sequence order, at most
                 /// `limit`, from the chosen tables; complete up to the last one returned.
-                pub async fn feed_after(&self, after: i64, limit: u32, tables: FeedTables) -> Result<Vec<FeedRow>, StoreError> {
+                pub async fn feed_after(
+                    &self,
+                    after: i64,
+                    limit: u32,
+                    tables: FeedTables,
+                ) -> Result<Vec<FeedRow>, StoreError> {
                     let Some(sql) = reads::feed_window_sql(tables) else {
                         return Ok(Vec::new());
                     };
@@ -701,20 +784,19 @@ macro_rules! shared_reads {
                     let mut rows = Vec::with_capacity(window.len());
                     let has = |table: &str| window.iter().any(|(_, k)| k == table);
                     if has(PositionRow::TABLE.name) {
-                        rows.extend(self.rows_within::<PositionRow>(after, upto).await?.into_iter().map(FeedRow::Position));
+                        rows.extend(self.rows_within(after, upto, FeedRow::Position).await?);
                     }
                     if has(AlertRow::TABLE.name) {
-                        rows.extend(self.rows_within::<AlertRow>(after, upto).await?.into_iter().map(FeedRow::Alert));
+                        rows.extend(self.rows_within(after, upto, FeedRow::Alert).await?);
                     }
                     if has(IncidentEventRow::TABLE.name) {
-                        let events = self.rows_within::<IncidentEventRow>(after, upto).await?;
-                        rows.extend(events.into_iter().map(FeedRow::IncidentEvent));
+                        rows.extend(self.rows_within(after, upto, FeedRow::IncidentEvent).await?);
                     }
                     if has(RouteEventRow::TABLE.name) {
-                        rows.extend(self.rows_within::<RouteEventRow>(after, upto).await?.into_iter().map(FeedRow::RouteEvent));
+                        rows.extend(self.rows_within(after, upto, FeedRow::RouteEvent).await?);
                     }
                     if has(AlertAckRow::TABLE.name) {
-                        rows.extend(self.rows_within::<AlertAckRow>(after, upto).await?.into_iter().map(FeedRow::AlertAck));
+                        rows.extend(self.rows_within(after, upto, FeedRow::AlertAck).await?);
                     }
                     rows.sort_unstable_by_key(FeedRow::seq);
                     Ok(rows)
