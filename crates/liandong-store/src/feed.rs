@@ -2,6 +2,7 @@
 //! sequence number, are what the feed published. [`FeedTables`] chooses which of them a
 //! read looks at, so that a caller who may not see alerts does not pay for reading them.
 
+use crate::columns::{Table, Written};
 use crate::rows::{AlertAckRow, AlertRow, IncidentEventRow, PositionRow, RouteEventRow};
 
 /// One event of the feed, as stored.
@@ -45,17 +46,17 @@ impl FeedTables {
     pub const NONE: FeedTables =
         FeedTables { positions: false, alerts: false, incident_events: false, route_events: false, alert_acks: false };
 
-    /// The chosen tables' names, in a fixed order.
-    pub(crate) fn names(self) -> impl Iterator<Item = &'static str> {
+    /// The chosen tables, in a fixed order.
+    pub(crate) fn tables(self) -> impl Iterator<Item = &'static Table> {
         [
-            (self.positions, "positions"),
-            (self.alerts, "alerts"),
-            (self.incident_events, "incident_events"),
-            (self.route_events, "route_events"),
-            (self.alert_acks, "alert_acks"),
+            (self.positions, &PositionRow::TABLE),
+            (self.alerts, &AlertRow::TABLE),
+            (self.incident_events, &IncidentEventRow::TABLE),
+            (self.route_events, &RouteEventRow::TABLE),
+            (self.alert_acks, &AlertAckRow::TABLE),
         ]
         .into_iter()
-        .filter_map(|(chosen, name)| chosen.then_some(name))
+        .filter_map(|(chosen, table)| chosen.then_some(table))
     }
 }
 

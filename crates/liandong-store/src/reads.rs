@@ -20,11 +20,6 @@ pub(crate) fn after_sql(table: &Table) -> String {
     format!("SELECT {} FROM {} WHERE seq > $1 ORDER BY seq LIMIT $2", table.select(""), table.name)
 }
 
-/// The rows of a sequenced table in `($1, $2]`, oldest first.
-pub(crate) fn window_sql(table: &Table) -> String {
-    format!("SELECT {} FROM {} WHERE seq > $1 AND seq <= $2 ORDER BY seq", table.select(""), table.name)
-}
-
 /// Every device's state beside its last report (the report's columns keep their names).
 pub(crate) fn device_states_sql() -> String {
     format!(
@@ -33,17 +28,37 @@ pub(crate) fn device_states_sql() -> String {
     )
 }
 
-/// The numbers and tables of the first `$2` feed rows after `$1`, over the chosen
-/// tables: each table gives at most `$2` by its primary key, the union is cut to `$2`.
-pub(crate) fn feed_window_sql(tables: FeedTables) -> Option<String> {
-    let parts: Vec<String> = tables
-        .names()
-        .map(|t| {
-            format!("SELECT seq, '{t}' AS kind FROM (SELECT seq FROM {t} WHERE seq > $1 ORDER BY seq LIMIT $2) AS {t}")
-        })
-        .collect();
-    (!parts.is_empty())
-        .then(|| format!("SELECT seq, kind FROM ({}) AS feed ORDER BY seq LIMIT $2", parts.join(" UNION ALL ")))
+/// The first `$2` feed rows after `$1` over the chosen tables, in one statement (one
+/// snapshot): each table gives at most `$2` rows by its primary key, as the union of
+/// every chosen table's columns with the table named in `feed_table`; the union is cut
+/// to `$2`. Rows are then read by column name, each as its table's row type. A column a
+/// table lacks is a NULL of the column's type: PostgreSQL types a union arm by arm, and
+/// an untyped NULL would be taken for text.
+pub(crate) fn feed_sql(tables: FeedTables) -> Option<String> {
+    let chosen: Vec<&Table> = tables.tables().collect();
+    let mut columns: Vec<(&str, &str)> = Vec::new();
+    for &(c, ty) in chosen.iter().flat_map(|t| t.columns) {
+        if !columns.iter().any(|(seen, _)| *seen == c) {
+            columns.push((c, ty));
+        }
+    }
+    let branch = |t: &Table| {
+        let has = |c: &str| t.columns.iter().any(|(own, _)| *own == c);
+        let list: Vec<String> = columns
+            .iter()
+            .map(|&(c, ty)| if has(c) { c.to_string() } else { format!("CAST(NULL AS {ty}) AS {c}") })
+            .collect();
+        format!(
+            "SELECT '{name}' AS feed_table, {list} \
+             FROM (SELECT {own} FROM {name} WHERE seq > $1 ORDER BY seq LIMIT $2) AS {name}",
+            name = t.name,
+            list = list.join(", "),
+            own = t.select(""),
+        )
+    };
+    let branches: Vec<String> = chosen.iter().map(|t| branch(t)).collect();
+    (!branches.is_empty())
+        .then(|| format!("SELECT * FROM ({}) AS feed ORDER BY seq LIMIT $2", branches.join(" UNION ALL ")))
 }
 
 /// The first time each incident took one action, as a column named `alias`.
@@ -89,25 +104,6 @@ macro_rules! shared_reads {
                         .fetch_all(&self.pool)
                         .await
                         .map_err(q(op))
-                }
-
-                /// Rows of `R`'s table in `(after, upto]`, oldest first, as feed rows.
-                async fn rows_within<R>(
-                    &self,
-                    after: i64,
-                    upto: i64,
-                    feed: fn(R) -> FeedRow,
-                ) -> Result<Vec<FeedRow>, StoreError>
-                where
-                    R: Written + for<'r> FromRow<'r, $row> + Send + Unpin,
-                {
-                    let rows: Vec<R> = sqlx::query_as(&reads::window_sql(&R::TABLE))
-                        .bind(after)
-                        .bind(upto)
-                        .fetch_all(&self.pool)
-                        .await
-                        .map_err(q("read the feed"))?;
-                    Ok(rows.into_iter().map(feed).collect())
                 }
 
                 pub async fn devices(&self) -> Result<Vec<DeviceRecord>, StoreError> {
@@ -759,47 +755,36 @@ macro_rules! shared_reads {
                 }
 
                 /// The feed's events committed after `after`, in sequence order, at most
-                /// `limit`, from the chosen tables; complete up to the last one returned.
+                /// `limit`, from the chosen tables; complete up to the last one returned,
+                /// since one statement reads them all at one snapshot and commits are in
+                /// sequence order.
                 pub async fn feed_after(
                     &self,
                     after: i64,
                     limit: u32,
                     tables: FeedTables,
                 ) -> Result<Vec<FeedRow>, StoreError> {
-                    let Some(sql) = reads::feed_window_sql(tables) else {
+                    let Some(sql) = reads::feed_sql(tables) else {
                         return Ok(Vec::new());
                     };
-                    let window: Vec<(i64, String)> = sqlx::query_as(&sql)
+                    let rows = sqlx::query(&sql)
                         .bind(after)
                         .bind(i64::from(limit))
                         .fetch_all(&self.pool)
                         .await
                         .map_err(q("read the feed"))?;
-                    let Some(&(upto, _)) = window.last() else {
-                        return Ok(Vec::new());
+                    let feed_row = |r: &$row| -> Result<FeedRow, sqlx::Error> {
+                        let table: String = sqlx::Row::try_get(r, "feed_table")?;
+                        Ok(match table.as_str() {
+                            "positions" => FeedRow::Position(PositionRow::from_row(r)?),
+                            "alerts" => FeedRow::Alert(AlertRow::from_row(r)?),
+                            "incident_events" => FeedRow::IncidentEvent(IncidentEventRow::from_row(r)?),
+                            "route_events" => FeedRow::RouteEvent(RouteEventRow::from_row(r)?),
+                            "alert_acks" => FeedRow::AlertAck(AlertAckRow::from_row(r)?),
+                            other => return Err(sqlx::Error::Decode(format!("no feed table {other}").into())),
+                        })
                     };
-                    // Commits are in sequence order, so everything up to the window's last
-                    // number was committed when the window was read: reading each table's
-                    // part of it now finds the same rows.
-                    let mut rows = Vec::with_capacity(window.len());
-                    let has = |table: &str| window.iter().any(|(_, k)| k == table);
-                    if has(PositionRow::TABLE.name) {
-                        rows.extend(self.rows_within(after, upto, FeedRow::Position).await?);
-                    }
-                    if has(AlertRow::TABLE.name) {
-                        rows.extend(self.rows_within(after, upto, FeedRow::Alert).await?);
-                    }
-                    if has(IncidentEventRow::TABLE.name) {
-                        rows.extend(self.rows_within(after, upto, FeedRow::IncidentEvent).await?);
-                    }
-                    if has(RouteEventRow::TABLE.name) {
-                        rows.extend(self.rows_within(after, upto, FeedRow::RouteEvent).await?);
-                    }
-                    if has(AlertAckRow::TABLE.name) {
-                        rows.extend(self.rows_within(after, upto, FeedRow::AlertAck).await?);
-                    }
-                    rows.sort_unstable_by_key(FeedRow::seq);
-                    Ok(rows)
+                    rows.iter().map(feed_row).collect::<Result<_, _>>().map_err(q("read the feed"))
                 }
             }
         };
