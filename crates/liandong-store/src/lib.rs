@@ -6,7 +6,7 @@
 //!   (the feed's tables and rows) are the vocabulary both backends speak;
 //! - `columns` declares each written table's columns once, and generates both
 //!   dialects' inserts and the column lists reads select;
-//! - `reads` holds the calls whose SQL both databases agree on, written once;
+//! - `shared` holds the calls whose SQL both databases agree on, written once;
 //! - `sqlite` and `pg` are the backends: each has only what is really its own
 //!   (connecting, the write lock, PostGIS or plain history queries, images), and neither
 //!   imports the other;
@@ -17,8 +17,8 @@ mod columns;
 mod error;
 mod feed;
 pub mod pg;
-mod reads;
 mod rows;
+mod shared;
 mod sqlite;
 mod store;
 

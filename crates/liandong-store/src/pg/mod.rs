@@ -65,7 +65,7 @@ pub struct PgStore {
     pool: PgPool,
 }
 
-crate::reads::shared_reads!(PgStore, sqlx::postgres::PgRow);
+crate::shared::shared_calls!(PgStore, sqlx::postgres::PgRow);
 
 impl PgStore {
     /// Connects to the database at `url` (`postgres://user[:password]@host:port/db`),
@@ -147,7 +147,7 @@ impl PgStore {
 
     /// The highest sequence number committed so far (0 for an empty store).
     pub async fn max_seq(&self) -> Result<i64, StoreError> {
-        sqlx::query_scalar(&crate::reads::max_seq_sql("GREATEST"))
+        sqlx::query_scalar(&crate::shared::max_seq_sql("GREATEST"))
             .fetch_one(&self.pool)
             .await
             .map_err(q("read max seq"))
@@ -177,7 +177,7 @@ impl PgStore {
             .execute(&mut *tx)
             .await
             .map_err(q("take the write lock"))?;
-        let committed: i64 = sqlx::query_scalar(&crate::reads::max_seq_sql("GREATEST"))
+        let committed: i64 = sqlx::query_scalar(&crate::shared::max_seq_sql("GREATEST"))
             .fetch_one(&mut *tx)
             .await
             .map_err(q("read max seq"))?;

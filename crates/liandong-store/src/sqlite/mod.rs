@@ -38,7 +38,7 @@ pub struct SqliteStore {
     path: PathBuf,
 }
 
-crate::reads::shared_reads!(SqliteStore, sqlx::sqlite::SqliteRow);
+crate::shared::shared_calls!(SqliteStore, sqlx::sqlite::SqliteRow);
 
 pub(crate) type SqliteTx = sqlx::Transaction<'static, Sqlite>;
 
@@ -122,7 +122,7 @@ impl SqliteStore {
 
     /// The highest sequence number committed so far (0 for an empty store).
     pub async fn max_seq(&self) -> Result<i64, StoreError> {
-        sqlx::query_scalar(&crate::reads::max_seq_sql("MAX")).fetch_one(&self.pool).await.map_err(q("read max seq"))
+        sqlx::query_scalar(&crate::shared::max_seq_sql("MAX")).fetch_one(&self.pool).await.map_err(q("read max seq"))
     }
 
     /// Starts a group commit on the writer connection and returns the highest sequence
@@ -133,7 +133,7 @@ impl SqliteStore {
         // SQLITE_BUSY_SNAPSHOT, without waiting, if a registry upsert on another
         // connection committed while the batch was being prepared.
         let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(q("begin"))?;
-        let committed: i64 = sqlx::query_scalar(&crate::reads::max_seq_sql("MAX"))
+        let committed: i64 = sqlx::query_scalar(&crate::shared::max_seq_sql("MAX"))
             .fetch_one(&mut *tx)
             .await
             .map_err(q("read max seq"))?;

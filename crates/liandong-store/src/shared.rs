@@ -1,5 +1,5 @@
 //! The calls whose SQL the two databases agree on, written once. Both backends expand
-//! [`shared_reads!`] over their store type; the SQL uses `$n` placeholders, which
+//! [`shared_calls!`] over their store type; the SQL uses `$n` placeholders, which
 //! PostgreSQL takes natively and sqlx's SQLite driver binds by number, and portable
 //! spellings (`CAST(… AS TEXT)` rather than `::text`, a boolean column tested by its
 //! own truth, `COUNT(*) FILTER (…)`). What really differs (PostGIS boxes, `DISTINCT
@@ -69,6 +69,7 @@ fn milestone(action: &str, alias: &str) -> String {
     )
 }
 
+/// Every incident created in `[$1, $2]` with its milestones, oldest first.
 pub(crate) fn incident_facts_sql() -> String {
     format!(
         "SELECT i.incident_id, i.kind, i.township, i.priority, i.state, i.created_ms, {}, {}, {}, {}
@@ -81,7 +82,7 @@ pub(crate) fn incident_facts_sql() -> String {
 }
 
 /// Implements the shared calls on `$store`, whose rows are `$row`.
-macro_rules! shared_reads {
+macro_rules! shared_calls {
     ($store:ty, $row:ty) => {
         const _: () = {
             use sqlx::FromRow;
@@ -89,7 +90,7 @@ macro_rules! shared_reads {
             use $crate::columns::Written;
             use $crate::error::{q, StoreError};
             use $crate::feed::{FeedRow, FeedTables};
-            use $crate::reads;
+            use $crate::shared;
             use $crate::rows::*;
 
             impl $store {
@@ -98,7 +99,7 @@ macro_rules! shared_reads {
                 where
                     R: Written + for<'r> FromRow<'r, $row> + Send + Unpin,
                 {
-                    sqlx::query_as(&reads::after_sql(&R::TABLE))
+                    sqlx::query_as(&shared::after_sql(&R::TABLE))
                         .bind(after)
                         .bind(i64::from(limit))
                         .fetch_all(&self.pool)
@@ -125,7 +126,7 @@ macro_rules! shared_reads {
                 /// Every device's live state with its last report, to rebuild memory after
                 /// a restart, by device id.
                 pub async fn device_states(&self) -> Result<Vec<(DeviceStateRow, Option<PositionRow>)>, StoreError> {
-                    let rows = sqlx::query(&reads::device_states_sql())
+                    let rows = sqlx::query(&shared::device_states_sql())
                         .fetch_all(&self.pool)
                         .await
                         .map_err(q("read device states"))?;
@@ -346,7 +347,7 @@ macro_rules! shared_reads {
 
                 /// Every incident created in `[from_ms, to_ms]` with its milestones, oldest first.
                 pub async fn incident_facts(&self, from_ms: i64, to_ms: i64) -> Result<Vec<IncidentFacts>, StoreError> {
-                    sqlx::query_as(&reads::incident_facts_sql())
+                    sqlx::query_as(&shared::incident_facts_sql())
                         .bind(from_ms)
                         .bind(to_ms)
                         .fetch_all(&self.pool)
@@ -764,7 +765,7 @@ macro_rules! shared_reads {
                     limit: u32,
                     tables: FeedTables,
                 ) -> Result<Vec<FeedRow>, StoreError> {
-                    let Some(sql) = reads::feed_sql(tables) else {
+                    let Some(sql) = shared::feed_sql(tables) else {
                         return Ok(Vec::new());
                     };
                     let rows = sqlx::query(&sql)
@@ -791,7 +792,7 @@ macro_rules! shared_reads {
     };
 }
 
-pub(crate) use shared_reads;
+pub(crate) use shared_calls;
 
 /// The highest sequence number committed, over every table the sequence spans;
 /// `greatest` is the dialect's many-argument maximum (`MAX` on SQLite, `GREATEST` on
