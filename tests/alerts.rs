@@ -9,6 +9,8 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use liandong_server::auth::Role;
 use liandong_server::config::{Config, Secret, TokenConfig};
+use liandong_test_support::feed::{all_of, next_among, next_of};
+use liandong_test_support::{fresh_dir, mini_map, now_ms, token, unit_token, Server, Ws};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -17,8 +19,6 @@ const OPERATOR: &str = "alerts-operator-token";
 const GRID: &str = "alerts-grid-token";
 const PARTNER: &str = "alerts-partner-token";
 const CAMERA_KEY: &str = "camera-key-0001";
-
-type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// An ANPR push as a Hikvision checkpoint camera sends it to its alarm host.
 fn anpr_xml(plate: &str, time: &str, post_count: u32, state: &str) -> String {
@@ -51,28 +51,6 @@ fn anpr_xml(plate: &str, time: &str, post_count: u32, state: &str) -> String {
     )
 }
 
-async fn next_alert(ws: &mut Ws, within_ms: u64) -> Option<Value> {
-    let deadline = tokio::time::Instant::now() + Duration::from_millis(within_ms);
-    loop {
-        let msg = tokio::time::timeout_at(deadline, ws.next()).await.ok()??.ok()?;
-        if let Message::Text(t) = msg {
-            let v: Value = serde_json::from_str(&t).unwrap();
-            if v["type"] == "alert" {
-                return Some(v);
-            }
-        }
-    }
-}
-
-struct Server {
-    addr: std::net::SocketAddr,
-    url: String,
-    http: reqwest::Client,
-    dir: PathBuf,
-    stop: tokio::sync::oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<Result<(), liandong_server::ServeError>>,
-}
-
 /// A server on the mini map with cam-1 (a checkpoint) given its push key.
 async fn start(name: &str) -> Server {
     let srv = start_with(name, |_| {}).await;
@@ -88,24 +66,6 @@ async fn start(name: &str) -> Server {
     srv
 }
 
-impl Server {
-    async fn finish(self) {
-        let dir = self.stop_keeping_data().await;
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-
-    /// Stops the server and returns its data directory, left as it is.
-    async fn stop_keeping_data(self) -> PathBuf {
-        let _ = self.stop.send(());
-        tokio::time::timeout(Duration::from_secs(20), self.task).await.unwrap().unwrap().unwrap();
-        self.dir
-    }
-
-    async fn ws(&self, token: &str) -> Ws {
-        tokio_tungstenite::connect_async(format!("ws://{}/api/v1/live?token={token}", self.addr)).await.unwrap().0
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_watch_listed_plate_at_a_checkpoint_alerts_the_operator_once() {
     let srv = start("plate").await;
@@ -117,7 +77,7 @@ async fn a_watch_listed_plate_at_a_checkpoint_alerts_the_operator_once() {
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     let r = admin_post("/api/v1/devices", json!({"device_id": "w1", "name": "巡防队员", "kind": "patrol_member", "unit_id": "team-1", "key": "key-of-w1"})).await.unwrap();
     assert!(r.status().is_success());
-    let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let now_ms = now_ms();
     let r = admin_post(
         "/api/v1/positions",
         json!({"positions": [{"device_id": "w1", "lon": 107.1604, "lat": 30.6, "time": now_ms}]}),
@@ -139,7 +99,7 @@ async fn a_watch_listed_plate_at_a_checkpoint_alerts_the_operator_once() {
     assert_eq!(r.status(), 200);
     let ack: Value = r.json().await.unwrap();
     let alert_seq = ack["alert_seq"].as_i64().expect("the read raised an alert");
-    let alert = next_alert(&mut operator, 3000).await.expect("the operator sees the alert");
+    let alert = next_of(&mut operator, "alert", 3000).await.expect("the operator sees the alert");
     assert_eq!(alert["seq"], alert_seq);
     let data = &alert["data"];
     assert_eq!((data["rule"].as_str(), data["priority"].as_i64()), (Some("watchlist_plate"), Some(1)));
@@ -150,7 +110,7 @@ async fn a_watch_listed_plate_at_a_checkpoint_alerts_the_operator_once() {
     assert_eq!(data["place"]["nearest_posts"][0]["id"], "p-west", "{data}");
     assert_eq!(data["nearest_units"][0]["device_id"], "w1", "{data}");
     assert!((data["nearest_units"][0]["distance_m"].as_f64().unwrap() - 997.0).abs() < 15.0, "{data}");
-    assert!(next_alert(&mut grid, 300).await.is_none(), "a grid member is not entitled to watch-list hits");
+    assert!(next_of(&mut grid, "alert", 300).await.is_none(), "a grid member is not entitled to watch-list hits");
 
     // The same read 10 s later, and the camera repeating its push: no new alert.
     let r = push(anpr_xml("川S12345", "2026-11-27T10:00:10+08:00", 1, "active"), &q).await.unwrap();
@@ -163,7 +123,7 @@ async fn a_watch_listed_plate_at_a_checkpoint_alerts_the_operator_once() {
     let heartbeat = anpr_xml("", "2026-11-27T10:00:30+08:00", 1, "inactive")
         .replace("<eventType>ANPR</eventType>", "<eventType>videoloss</eventType>");
     assert_eq!(push(heartbeat, &q).await.unwrap().status(), 200);
-    assert!(next_alert(&mut operator, 300).await.is_none(), "no second alert");
+    assert!(next_of(&mut operator, "alert", 300).await.is_none(), "no second alert");
 
     // Refusals: malformed XML, a DTD with an entity, a wrong key, an unknown camera.
     let rows = [
@@ -210,12 +170,12 @@ async fn a_watch_listed_plate_at_a_checkpoint_alerts_the_operator_once() {
         tokio_tungstenite::connect_async(format!("ws://{addr}/api/v1/live?token={OPERATOR}&since={}", alert_seq - 1))
             .await
             .unwrap();
-    let replayed = next_alert(&mut again, 3000).await.expect("the alert is replayed");
+    let replayed = next_of(&mut again, "alert", 3000).await.expect("the alert is replayed");
     assert_eq!(replayed["seq"], alert_seq);
 
     let store = liandong_store::Store::open(&dir, liandong_store::Durability::Normal).await.unwrap();
     assert_eq!(store.count_camera_events("cam-1").await.unwrap(), 5, "every accepted push is stored");
-    srv.finish().await;
+    srv.stop().await;
 }
 
 /// The smallest JPEG-shaped snapshot: SOI, a JFIF marker, EOI.
@@ -265,20 +225,16 @@ async fn a_tagged_person_alert_reaches_the_partner_only_and_every_read_is_audite
     let mut operator = srv.ws(OPERATOR).await;
 
     let (ct, body) = face_multipart("P-0042");
-    let r = srv
-        .http
-        .post(format!("{}/isapi/events?camera=cam-1&key={CAMERA_KEY}", srv.url))
-        .header("content-type", ct)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    let r = srv.isapi("cam-1", CAMERA_KEY, &ct, body).await;
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
-    let alert = next_alert(&mut partner, 3000).await.expect("the partner sees the tagged-person alert");
+    let alert = next_of(&mut partner, "alert", 3000).await.expect("the partner sees the tagged-person alert");
     assert_eq!(alert["data"]["rule"], "watchlist_person");
     assert_eq!(alert["data"]["read"]["value"], "P-0042");
-    assert!(next_alert(&mut grid, 300).await.is_none(), "not a grid member");
-    assert!(next_alert(&mut operator, 300).await.is_none(), "not an operator either: the entry names partners only");
+    assert!(next_of(&mut grid, "alert", 300).await.is_none(), "not a grid member");
+    assert!(
+        next_of(&mut operator, "alert", 300).await.is_none(),
+        "not an operator either: the entry names partners only"
+    );
     // The snapshot is stored and served to those who handle the alert.
     let image = alert["data"]["images"][0].as_str().expect("the alert names its snapshot").to_owned();
     let r = srv.http.get(format!("{}{image}", srv.url)).bearer_auth(PARTNER).send().await.unwrap();
@@ -357,7 +313,7 @@ async fn a_tagged_person_alert_reaches_the_partner_only_and_every_read_is_audite
     );
     let store = liandong_store::Store::open(&srv.dir, liandong_store::Durability::Normal).await.unwrap();
     assert_eq!(store.count_camera_events("cam-1").await.unwrap(), 2);
-    srv.finish().await;
+    srv.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -387,16 +343,16 @@ async fn a_dispute_report_goes_to_mediation_and_its_outcome_shows_in_the_statist
     assert_eq!(r.json::<Value>().await.unwrap()["mediation_case_id"], Value::Null, "only disputes go to mediation");
     // Both reports reach the operators' feed; the dispute reaches the mediation
     // centre's partners too; the grid member who filed them gets no alerts.
-    let seen = alerts_within(&mut operator, 1000).await;
+    let seen = all_of(&mut operator, "alert", 1000).await;
     let cats: Vec<&str> = seen.iter().map(|a| a["data"]["report"]["category"].as_str().unwrap()).collect();
     assert_eq!(cats, ["dispute", "hazard"]);
     assert_eq!(seen[0]["data"]["rule"], "grid_report");
     assert_eq!(seen[0]["data"]["report"]["report_id"], v["report_id"]);
     assert_eq!(seen[0]["data"]["place"]["township"]["id"], "t-west");
-    let partner_seen = alerts_within(&mut partner, 300).await;
+    let partner_seen = all_of(&mut partner, "alert", 300).await;
     assert_eq!(partner_seen.len(), 1);
     assert_eq!(partner_seen[0]["data"]["report"]["mediation_case_id"], case_id);
-    assert!(alerts_within(&mut grid, 300).await.is_empty());
+    assert!(all_of(&mut grid, "alert", 300).await.is_empty());
     // The photo is stored and served to the operators.
     let photo_url = v["photos"][0].as_str().expect("the report names its photo");
     let r = srv.http.get(format!("{}{photo_url}", srv.url)).bearer_auth(OPERATOR).send().await.unwrap();
@@ -475,24 +431,18 @@ async fn a_dispute_report_goes_to_mediation_and_its_outcome_shows_in_the_statist
     assert_eq!(m["success_rate"], 1.0);
     assert_eq!(m["by_type"], json!([["judicial", 1]]));
     assert_eq!(m["reports_by_category"], json!([["dispute", 1], ["hazard", 1]]));
-    srv.finish().await;
+    srv.stop().await;
 }
 
 /// A patrol leader's token, for team 1 (the test map's one team).
 fn team_1_leader(token: &str) -> TokenConfig {
-    TokenConfig {
-        token: Secret::new(token),
-        role: Role::PatrolLeader,
-        name: token.into(),
-        unit_id: Some("team-1".into()),
-    }
+    unit_token(token, Role::PatrolLeader, "team-1")
 }
 
 /// A copy of the test map in which team 1 patrols by car (`travel: vehicle`).
 fn map_with_vehicle_team(name: &str) -> PathBuf {
-    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/maps/mini");
-    let dir = std::env::temp_dir().join(format!("liandong-alerts-map-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let src = mini_map();
+    let dir = fresh_dir(&format!("alerts-map-{name}"));
     std::fs::create_dir_all(&dir).unwrap();
     for entry in std::fs::read_dir(&src).unwrap() {
         let path = entry.unwrap().path();
@@ -508,97 +458,37 @@ fn map_with_vehicle_team(name: &str) -> PathBuf {
 /// Starts a server whose alert rules are tuned for a test: a storm is more than
 /// `storm_max` alerts in `storm_window_s`.
 async fn start_with(name: &str, tune: impl FnOnce(&mut Config)) -> Server {
-    let dir = std::env::temp_dir().join(format!("liandong-alerts-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    start_in(dir, tune).await
+    start_in(fresh_dir(&format!("alerts-{name}")), tune).await
 }
 
 /// A server on the data directory `dir` as it is (a restart keeps what is stored).
 async fn start_in(dir: PathBuf, tune: impl FnOnce(&mut Config)) -> Server {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let mut config = Config { data_dir: dir.clone(), maps: root.join("tests/fixtures/maps/mini"), ..Config::default() };
-    config.store.durability = liandong_store::Durability::Normal;
-    // These tests push camera alarms at fixed moments (2026-11-27) to compare their
-    // times: accept them however long ago that is when the tests run.
-    config.ingest.accept_past_s = 20 * 365 * 86_400;
-    let token = |t: &str, role| TokenConfig { token: Secret::new(t), role, name: t.into(), unit_id: None };
-    config.tokens = vec![
+    let tokens = vec![
         token(ADMIN, Role::Admin),
         token(OPERATOR, Role::Operator),
         token(GRID, Role::GridMember),
         token(PARTNER, Role::Partner),
     ];
-    tune(&mut config);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(liandong_server::run(listener, config, async move {
-        let _ = stopped.await;
-    }));
-    let url = format!("http://{addr}");
-    let http = reqwest::Client::new();
-    for _ in 0..300 {
-        if http.get(format!("{url}/healthz")).send().await.is_ok_and(|r| r.status().is_success()) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    Server { addr, url, http, dir, stop, task }
+    Server::start_in(dir, tokens, |config| {
+        // These tests push camera alarms at fixed moments (2026-11-27) to compare their
+        // times: accept them however long ago that is when the tests run.
+        config.ingest.accept_past_s = 20 * 365 * 86_400;
+        tune(config);
+    })
+    .await
 }
 
-impl Server {
-    async fn admin(&self, path: &str, body: Value) -> Value {
-        let r = self.http.post(format!("{}{path}", self.url)).bearer_auth(ADMIN).json(&body).send().await.unwrap();
-        let status = r.status();
-        let v: Value = r.json().await.unwrap();
-        assert!(status.is_success(), "{path}: {status} {v}");
-        v
-    }
-
-    async fn get(&self, token: &str, path: &str) -> (u16, Value) {
-        let r = self.http.get(format!("{}{path}", self.url)).bearer_auth(token).send().await.unwrap();
-        (r.status().as_u16(), r.json().await.unwrap())
-    }
-
-    async fn anpr(&self, camera: &str, key: &str, plate: &str, time: &str) -> Value {
-        let r = self
-            .http
-            .post(format!("{}/isapi/events?camera={camera}&key={key}", self.url))
-            .header("content-type", "application/xml")
-            .body(anpr_xml(plate, time, 1, "active"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
-        r.json().await.unwrap()
-    }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
+/// An ANPR read of `plate` pushed by `camera` with its `key`, dated `time`; answers the
+/// push's acknowledgement.
+async fn anpr(srv: &Server, camera: &str, key: &str, plate: &str, time: &str) -> Value {
+    let r = srv.isapi(camera, key, "application/xml", anpr_xml(plate, time, 1, "active")).await;
+    assert_eq!(r.status(), 200);
+    r.json().await.unwrap()
 }
 
 /// The next route event, acknowledgement or error within `ms`.
 async fn next_route(ws: &mut Ws, ms: u64) -> Option<Value> {
-    let deadline = tokio::time::Instant::now() + Duration::from_millis(ms);
-    loop {
-        let msg = tokio::time::timeout_at(deadline, ws.next()).await.ok()??.ok()?;
-        if let Message::Text(t) = msg {
-            let v: Value = serde_json::from_str(&t).unwrap();
-            if v["type"] == "route" || v["type"] == "ack" || v["type"] == "error" {
-                return Some(v);
-            }
-        }
-    }
-}
-
-/// Every alert that arrives within `within_ms`.
-async fn alerts_within(ws: &mut Ws, within_ms: u64) -> Vec<Value> {
-    let mut out = Vec::new();
-    while let Some(a) = next_alert(ws, within_ms).await {
-        out.push(a);
-    }
-    out
+    next_among(ws, &["route", "ack", "error"], ms).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -617,13 +507,13 @@ async fn a_camera_storm_raises_one_storm_alert_then_calms_and_priority_one_still
     // A mis-aimed camera reads ten different watched plates within a second.
     let mut acks = Vec::new();
     for i in 0..10 {
-        acks.push(srv.anpr("cam-1", CAMERA_KEY, &format!("川S1000{i}"), "2026-11-27T10:00:00+08:00").await);
+        acks.push(anpr(&srv, "cam-1", CAMERA_KEY, &format!("川S1000{i}"), "2026-11-27T10:00:00+08:00").await);
     }
     let raised: Vec<bool> = acks.iter().map(|a| a["alert_seq"].is_i64()).collect();
     assert_eq!(raised, [true, true, true, true, true, false, false, false, false, false], "{acks:?}");
-    let wanted = srv.anpr("cam-1", CAMERA_KEY, "川S99999", "2026-11-27T10:00:01+08:00").await;
+    let wanted = anpr(&srv, "cam-1", CAMERA_KEY, "川S99999", "2026-11-27T10:00:01+08:00").await;
     assert!(wanted["alert_seq"].is_i64(), "a priority 1 hit passes the storm");
-    let got = alerts_within(&mut operator, 1000).await;
+    let got = all_of(&mut operator, "alert", 1000).await;
     let rules: Vec<&str> = got.iter().map(|a| a["data"]["rule"].as_str().unwrap()).collect();
     assert_eq!(
         rules,
@@ -632,13 +522,13 @@ async fn a_camera_storm_raises_one_storm_alert_then_calms_and_priority_one_still
     assert_eq!(got[5]["data"]["camera"]["id"], "cam-1");
     assert_eq!(got[5]["data"]["storm"]["alerts_in_window"], 6, "{}", got[5]);
     // Quiet for the window: the storm ends, with the count it held back.
-    let end = next_alert(&mut operator, 5000).await.expect("the storm's end is announced");
+    let end = next_of(&mut operator, "alert", 5000).await.expect("the storm's end is announced");
     assert_eq!(end["data"]["rule"], "camera_storm_end");
     assert_eq!(end["data"]["storm"]["suppressed"], 5, "{end}");
     // Every read was stored, alert or not.
     let store = liandong_store::Store::open(&srv.dir, liandong_store::Durability::Normal).await.unwrap();
     assert_eq!(store.count_camera_events("cam-1").await.unwrap(), 11);
-    srv.finish().await;
+    srv.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -649,9 +539,9 @@ async fn successive_reads_across_cameras_form_a_track() {
     srv.admin("/api/v1/cameras", json!({"camera_id": "cam-2", "name": "东门卡口", "kind": "checkpoint", "lon": 107.18, "lat": 30.63, "key": "camera-key-0002"})).await;
     srv.admin("/api/v1/watchlist", json!({"watch_id": "w-1", "kind": "plate", "value": "川S·12345", "reason": "被盗车辆", "priority": 2, "roles": ["operator"]})).await;
     let mut operator = srv.ws(OPERATOR).await;
-    srv.anpr("cam-1", CAMERA_KEY, "川S12345", "2026-11-27T10:00:00+08:00").await;
-    srv.anpr("cam-2", "camera-key-0002", "川S12345", "2026-11-27T10:05:00+08:00").await;
-    let got = alerts_within(&mut operator, 1000).await;
+    anpr(&srv, "cam-1", CAMERA_KEY, "川S12345", "2026-11-27T10:00:00+08:00").await;
+    anpr(&srv, "cam-2", "camera-key-0002", "川S12345", "2026-11-27T10:05:00+08:00").await;
+    let got = all_of(&mut operator, "alert", 1000).await;
     assert_eq!(got.len(), 2, "a new camera is a new alert: {got:?}");
     let track = &got[1]["data"]["track"];
     assert_eq!(track["cameras"], json!(["cam-1", "cam-2"]), "{track}");
@@ -682,7 +572,7 @@ async fn successive_reads_across_cameras_form_a_track() {
         let (s, v) = srv.get(token, &path).await;
         assert_eq!((s, v["error"]["field"].as_str()), (status, Some(field)), "{path}: {v}");
     }
-    srv.finish().await;
+    srv.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -734,13 +624,13 @@ async fn a_tagged_person_inside_a_school_fence_in_forbidden_hours_alerts_the_par
     {
         assert!(report(lon, lat, t0 + i as i64 * 600_000).await.unwrap().status().is_success());
     }
-    let got = alerts_within(&mut partner, 1000).await;
+    let got = all_of(&mut partner, "alert", 1000).await;
     assert_eq!(got.len(), 2, "one alert per entry, not one per report: {got:?}");
     let a = &got[0]["data"];
     assert_eq!((a["rule"].as_str(), a["priority"].as_i64()), (Some("tagged_zone"), Some(2)));
     assert_eq!(a["person"]["person_id"], "P-7");
     assert_eq!(a["zone"]["fence"], "f-school");
-    assert!(alerts_within(&mut grid, 300).await.is_empty(), "a grid member sees no tagged-person alert");
+    assert!(all_of(&mut grid, "alert", 300).await.is_empty(), "a grid member sees no tagged-person alert");
     let (_, log) = srv.get(ADMIN, "/api/v1/audit?subject=P-7").await;
     let seen = log["audit"].as_array().unwrap().iter().filter(|e| e["action"] == "tagged_person_seen").count();
     assert_eq!(seen, 2, "{log}");
@@ -749,16 +639,9 @@ async fn a_tagged_person_inside_a_school_fence_in_forbidden_hours_alerts_the_par
     // A face camera at the school gate sees the person: the sighting is a zone alert.
     srv.admin("/api/v1/cameras", json!({"camera_id": "cam-gate", "name": "实验小学校门", "kind": "face", "lon": 107.1, "lat": 30.7, "key": "camera-key-gate"})).await;
     let (ct, body) = face_multipart("P-7");
-    let r = srv
-        .http
-        .post(format!("{}/isapi/events?camera=cam-gate&key=camera-key-gate", srv.url))
-        .header("content-type", ct)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    let r = srv.isapi("cam-gate", "camera-key-gate", &ct, body).await;
     assert_eq!(r.status(), 200);
-    let a = next_alert(&mut partner, 2000).await.expect("the partner sees the camera's zone alert");
+    let a = next_of(&mut partner, "alert", 2000).await.expect("the partner sees the camera's zone alert");
     assert_eq!(
         (a["data"]["rule"].as_str(), a["data"]["zone"]["source"].as_str()),
         (Some("tagged_zone"), Some("camera"))
@@ -791,7 +674,7 @@ async fn a_tagged_person_inside_a_school_fence_in_forbidden_hours_alerts_the_par
     assert_eq!(v["recommended"]["basis"], "road_time");
     assert!(v["recommended"]["units"][0]["travel_s"].as_f64().is_some(), "{v}");
     assert!(v["recommended"]["posts"][0]["id"].is_string(), "{v}");
-    srv.finish().await;
+    srv.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -892,7 +775,7 @@ async fn dispatch_recommends_free_units_and_statistics_count_response_times() {
     assert!(month.len() == 7 && month.starts_with("20"), "{month}");
     let (status, v) = srv.get(OPERATOR, "/api/v1/statistics?period=fortnight").await;
     assert_eq!((status, v["error"]["field"].as_str()), (400, Some("period")));
-    srv.finish().await;
+    srv.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -943,7 +826,7 @@ async fn one_alert_is_one_open_incident_whoever_opens_it_and_however_often() {
     let v: Value = r.json().await.unwrap();
     assert_ne!(v["incident"]["incident_id"].as_i64(), Some(id));
     assert_eq!(v["existing"], false);
-    srv.finish().await;
+    srv.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1025,7 +908,7 @@ async fn the_history_shows_incidents_open_at_a_moment_as_they_were() {
     }
     let (status, _) = srv.get(GRID, &format!("/api/v1/history/incidents?at={created}")).await;
     assert_eq!(status, 403, "a grid member does not read incident history");
-    srv.finish().await;
+    srv.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1033,14 +916,8 @@ async fn a_route_adjustment_reaches_the_leader_and_the_acknowledgement_reaches_t
     const LEADER: &str = "alerts-leader-token";
     const OTHER_LEADER: &str = "alerts-other-leader-token";
     let srv = start_with("routes", |c| {
-        let leader = |t: &str, team: &str| TokenConfig {
-            token: Secret::new(t),
-            role: Role::PatrolLeader,
-            name: t.into(),
-            unit_id: Some(team.into()),
-        };
-        c.tokens.push(leader(LEADER, "team-1"));
-        c.tokens.push(leader(OTHER_LEADER, "team-2"));
+        c.tokens.push(unit_token(LEADER, Role::PatrolLeader, "team-1"));
+        c.tokens.push(unit_token(OTHER_LEADER, Role::PatrolLeader, "team-2"));
     })
     .await;
     srv.admin("/api/v1/devices", json!({"device_id": "lead-phone", "name": "队长手机", "kind": "patrol_leader", "unit_id": "team-1", "key": "key-of-lead-phone"})).await;
@@ -1153,7 +1030,7 @@ async fn a_route_adjustment_reaches_the_leader_and_the_acknowledgement_reaches_t
             assert_eq!(r.json::<Value>().await.unwrap()["error"]["field"], f, "{body}");
         }
     }
-    srv.finish().await;
+    srv.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1172,14 +1049,14 @@ async fn a_member_leaving_the_planned_corridor_raises_off_route_once_and_returni
             srv.http.post(format!("{}/api/v1/positions", srv.url)).bearer_auth(ADMIN).json(&body).send().await.unwrap();
         assert!(r.status().is_success());
     }
-    let got = alerts_within(&mut operator, 1000).await;
+    let got = all_of(&mut operator, "alert", 1000).await;
     let rules: Vec<&str> = got.iter().map(|a| a["data"]["rule"].as_str().unwrap()).collect();
     assert_eq!(rules, ["route_off", "route_back"], "{got:?}");
     assert_eq!(got[0]["data"]["device_id"], "m1");
     assert_eq!(got[0]["data"]["team_id"], "team-1");
     assert_eq!(got[0]["data"]["plan_version"], 1);
     assert!(got[0]["data"]["adherence"]["distance_m"].as_f64().unwrap() > 300.0, "{}", got[0]);
-    srv.finish().await;
+    srv.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1202,17 +1079,17 @@ async fn a_patrol_leader_gets_the_alerts_of_the_team_area_only() {
     let mut leader = srv.ws(LEADER).await;
     let mut operator = srv.ws(OPERATOR).await;
     // 19 km east, in another team's area: the operator is told, not this leader.
-    srv.anpr("cam-far", &format!("{CAMERA_KEY}-cam-far"), "川S12345", "2026-11-27T22:40:00+08:00").await;
-    let far = alerts_within(&mut operator, 1000).await;
+    anpr(&srv, "cam-far", &format!("{CAMERA_KEY}-cam-far"), "川S12345", "2026-11-27T22:40:00+08:00").await;
+    let far = all_of(&mut operator, "alert", 1000).await;
     assert_eq!(far.len(), 1, "{far:?}");
-    assert!(alerts_within(&mut leader, 500).await.is_empty(), "not in team 1's area");
+    assert!(all_of(&mut leader, "alert", 500).await.is_empty(), "not in team 1's area");
     // 2.2 km from the post: both.
-    srv.anpr("cam-near", &format!("{CAMERA_KEY}-cam-near"), "川S12345", "2026-11-27T22:45:00+08:00").await;
-    let near = alerts_within(&mut leader, 1000).await;
+    anpr(&srv, "cam-near", &format!("{CAMERA_KEY}-cam-near"), "川S12345", "2026-11-27T22:45:00+08:00").await;
+    let near = all_of(&mut leader, "alert", 1000).await;
     assert_eq!(near.len(), 1, "{near:?}");
     assert_eq!(near[0]["data"]["camera"]["id"], "cam-near", "{}", near[0]);
-    assert_eq!(alerts_within(&mut operator, 1000).await.len(), 1);
-    srv.finish().await;
+    assert_eq!(all_of(&mut operator, "alert", 1000).await.len(), 1);
+    srv.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1240,7 +1117,7 @@ async fn a_serious_alert_near_a_team_diverts_it_and_the_leader_is_told() {
     let mut leader = srv.ws(LEADER).await;
     let mut operator = srv.ws(OPERATOR).await;
     // A wanted plate at the checkpoint: an alert, and a diversion for team 1.
-    let ack = srv.anpr("cam-1", CAMERA_KEY, "川S12345", "2026-11-27T10:00:00+08:00").await;
+    let ack = anpr(&srv, "cam-1", CAMERA_KEY, "川S12345", "2026-11-27T10:00:00+08:00").await;
     let alert_seq = ack["alert_seq"].as_i64().expect("an alert");
     let superseded = next_route(&mut leader, 3000).await.expect("the leader's pending plan is superseded");
     assert_eq!(superseded["data"]["event"]["action"], "supersede");
@@ -1269,21 +1146,7 @@ async fn a_serious_alert_near_a_team_diverts_it_and_the_leader_is_told() {
     assert!(saw, "the operator sees the diversion");
     let (_, heads) = srv.get(OPERATOR, "/api/v1/plans").await;
     assert_eq!(heads["pending"], 1);
-    srv.finish().await;
-}
-
-/// The next message of `kind` within `ms`.
-async fn next_of(ws: &mut Ws, kind: &str, ms: u64) -> Option<Value> {
-    let deadline = tokio::time::Instant::now() + Duration::from_millis(ms);
-    loop {
-        let msg = tokio::time::timeout_at(deadline, ws.next()).await.ok()??.ok()?;
-        if let Message::Text(t) = msg {
-            let v: Value = serde_json::from_str(&t).unwrap();
-            if v["type"] == kind {
-                return Some(v);
-            }
-        }
-    }
+    srv.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1431,7 +1294,7 @@ async fn a_planning_run_announces_the_hotspots_and_sends_the_team_a_plan_that_co
     assert_eq!(r.status(), 404);
     let r = srv.http.post(format!("{}/api/v1/planning/run", srv.url)).bearer_auth(LEADER).send().await.unwrap();
     assert_eq!(r.status(), 403, "leaders do not run the analysis");
-    srv.finish().await;
+    srv.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1452,7 +1315,7 @@ async fn the_scheduled_analysis_reaches_the_operator_without_asking() {
     let route = next_route(&mut operator, 3000).await.expect("and a plan for team 1");
     assert_eq!(route["data"]["plan"]["kind"], "plan");
     assert_eq!(route["data"]["plan"]["created_by"], "schedule");
-    srv.finish().await;
+    srv.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1469,7 +1332,7 @@ async fn an_acknowledged_alert_shows_as_acknowledged_on_every_operators_screen()
     .await;
     srv.admin("/api/v1/cameras", json!({"camera_id": "cam-1", "name": "横路卡口", "kind": "checkpoint", "lon": 107.15, "lat": 30.6, "key": CAMERA_KEY})).await;
     srv.admin("/api/v1/watchlist", json!({"watch_id": "w-1", "kind": "plate", "value": "川S54321", "reason": "涉案车辆", "priority": 2, "roles": ["operator"]})).await;
-    let ack = srv.anpr("cam-1", CAMERA_KEY, "川S54321", "2026-11-27T03:00:00+08:00").await;
+    let ack = anpr(&srv, "cam-1", CAMERA_KEY, "川S54321", "2026-11-27T03:00:00+08:00").await;
     let alert_seq = ack["alert_seq"].as_i64().expect("an alert");
     let mut second = srv.ws(SECOND).await;
     let mut partner = srv.ws(PARTNER).await;
@@ -1517,7 +1380,7 @@ async fn an_acknowledged_alert_shows_as_acknowledged_on_every_operators_screen()
     assert_eq!(r.status(), 400);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["error"]["field"], "note");
-    srv.finish().await;
+    srv.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1532,14 +1395,14 @@ async fn a_track_and_the_de_duplication_survive_a_restart_of_the_server() {
     }
     srv.admin("/api/v1/watchlist", json!({"watch_id": "w-1", "kind": "plate", "value": "川S·12345", "reason": "被盗车辆", "priority": 2, "roles": ["operator"]})).await;
     let at = |min_ago: i64| liandong_server::time_fmt::rfc3339_ms(now_ms() - min_ago * 60_000);
-    srv.anpr("cam-1", CAMERA_KEY, "川S12345", &at(20)).await;
+    anpr(&srv, "cam-1", CAMERA_KEY, "川S12345", &at(20)).await;
     let dir = srv.stop_keeping_data().await;
 
     // Restarted on the same store, the next read's alert still carries the whole track.
     let srv = start_in(dir, |_| {}).await;
     let mut operator = srv.ws(OPERATOR).await;
-    srv.anpr("cam-2", "camera-key-0002", "川S12345", &at(10)).await;
-    let got = alerts_within(&mut operator, 1000).await;
+    anpr(&srv, "cam-2", "camera-key-0002", "川S12345", &at(10)).await;
+    let got = all_of(&mut operator, "alert", 1000).await;
     assert_eq!(got.len(), 1, "{got:?}");
     let track = &got[0]["data"]["track"];
     assert_eq!(track["cameras"], json!(["cam-1", "cam-2"]), "the read before the restart is in the track: {track}");
@@ -1547,10 +1410,10 @@ async fn a_track_and_the_de_duplication_survive_a_restart_of_the_server() {
     // cam-1 reads the plate again 30 s after its read before the restart: within the
     // 60 s de-duplication window, a repeat, restart or not.
     let again = liandong_server::time_fmt::rfc3339_ms(now_ms() - 20 * 60_000 + 30_000);
-    srv.anpr("cam-1", CAMERA_KEY, "川S12345", &again).await;
-    let got = alerts_within(&mut operator, 500).await;
+    anpr(&srv, "cam-1", CAMERA_KEY, "川S12345", &again).await;
+    let got = all_of(&mut operator, "alert", 500).await;
     assert!(got.is_empty(), "a repeat within the window is not alerted after a restart either: {got:?}");
-    srv.finish().await;
+    srv.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1583,10 +1446,10 @@ async fn a_member_sent_to_an_incident_is_not_off_route() {
     for i in 2..8 {
         assert!(post("/api/v1/positions".into(), ADMIN, fix(i, 0.0036)).await.unwrap().status().is_success());
     }
-    let got = alerts_within(&mut operator, 1000).await;
+    let got = all_of(&mut operator, "alert", 1000).await;
     let rules: Vec<&str> = got.iter().filter_map(|a| a["data"]["rule"].as_str()).collect();
     assert!(!rules.contains(&"route_off"), "sent to an incident is not off route: {rules:?}");
-    srv.finish().await;
+    srv.stop().await;
 }
 
 /// Member m1 of team 1, and a plan for team 1 along `coordinates` (`[[lon, lat], …]`).

@@ -3,74 +3,41 @@
 //! acknowledged report must be in the store, and the live state (last position, fence
 //! membership) must be rebuilt.
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
 
+use liandong_server::auth::Role;
+use liandong_server::config::Config;
+use liandong_test_support::load::{assert_none_lost, Load};
+use liandong_test_support::process::ServeProcess;
+use liandong_test_support::{fresh_dir, mini_map, now_ms, now_s, token, Server};
 use serde_json::{json, Value};
 
 const ADMIN: &str = "durability-admin-token";
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// Starts the server on an ephemeral port and returns it with its base URL, read from
-/// its `listening` log line.
-fn start(dir: &Path) -> (Child, String) {
-    let (child, url, _) = start_logged(dir, "info");
-    (child, url)
-}
-
-/// Like [`start`], at the given log level, also returning every line the server logs.
-fn start_logged(dir: &Path, level: &str) -> (Child, String, Arc<Mutex<Vec<String>>>) {
+/// Starts `liandong serve` on `dir` (full durability) on an ephemeral port, logging at
+/// `level`; its base URL is read from its `listening` log line.
+fn start(dir: &Path, level: &str) -> ServeProcess {
     let config = dir.join("config.toml");
     std::fs::write(
         &config,
         format!(
             "listen = \"127.0.0.1:0\"\ndata_dir = \"{}\"\nmaps = \"{}\"\n[store]\ndurability = \"full\"\n[[tokens]]\ntoken = \"{ADMIN}\"\nrole = \"admin\"\nname = \"test\"\n",
             dir.join("data").display(),
-            root().join("tests/fixtures/maps/mini").display()
+            mini_map().display()
         ),
     )
     .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_liandong"))
-        .arg("serve")
-        .env("LIANDONG_CONFIG", &config)
-        .env("LIANDONG_LOG", level)
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let log: Arc<Mutex<Vec<String>>> = Arc::default();
-    let lines = log.clone();
-    std::thread::spawn(move || {
-        let mut sent = false;
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if !sent && line.contains("listening") {
-                if let Some(addr) = line.split("addr=").nth(1) {
-                    let _ = tx.send(addr.split_whitespace().next().unwrap_or("").to_owned());
-                    sent = true;
-                }
-            }
-            lines.lock().unwrap().push(line);
-        }
-    });
-    let addr = rx.recv_timeout(Duration::from_secs(60)).expect("server logs its listening address");
-    (child, format!("http://{addr}"), log)
+    ServeProcess::start(env!("CARGO_BIN_EXE_liandong"), &config, &[("LIANDONG_LOG", level)])
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_loses_no_acknowledged_report_and_live_state_is_rebuilt() {
-    let dir = std::env::temp_dir().join(format!("liandong-durability-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = fresh_dir("durability");
     std::fs::create_dir_all(&dir).unwrap();
-    let (mut server, url) = start(&dir);
+    let server = start(&dir, "info");
+    let url = server.url.clone();
     let client = reqwest::Client::new();
     for i in 0..4 {
         let r = client
@@ -83,7 +50,7 @@ async fn sigkill_loses_no_acknowledged_report_and_live_state_is_rebuilt() {
         assert!(r.status().is_success());
     }
     // dev-0 goes into the school fence and stays there.
-    let t0 = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64 - 600_000;
+    let t0 = now_ms() - 600_000;
     let r = client
         .post(format!("{url}/api/v1/positions"))
         .bearer_auth(ADMIN)
@@ -93,53 +60,22 @@ async fn sigkill_loses_no_acknowledged_report_and_live_state_is_rebuilt() {
         .unwrap();
     assert!(r.status().is_success());
 
-    // Load: four writers post small batches as fast as acknowledgements come back.
-    let acked: Arc<Mutex<Vec<i64>>> = Arc::default();
-    let mut writers = Vec::new();
-    for w in 1..4 {
-        let (client, url, acked) = (client.clone(), url.clone(), acked.clone());
-        writers.push(tokio::spawn(async move {
-            for step in 0i64.. {
-                let items: Vec<Value> = (0..20)
-                    .map(|k| json!({"device_id": format!("dev-{w}"), "lon": 107.3 + (k as f64) * 1e-5, "lat": 30.6, "time": t0 + 20_000 + step * 100 + k}))
-                    .collect();
-                let res = client.post(format!("{url}/api/v1/positions")).bearer_auth(ADMIN).json(&json!({ "positions": items })).send().await;
-                let Ok(res) = res else { break };
-                if !res.status().is_success() {
-                    break;
-                }
-                let Ok(v) = res.json::<Value>().await else { break };
-                let mut a = acked.lock().unwrap();
-                a.extend(v["accepted"].as_array().unwrap().iter().map(|x| x["seq"].as_i64().unwrap()));
-            }
-        }));
-    }
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while acked.lock().unwrap().len() < 3000 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    server.kill().unwrap(); // SIGKILL
-    server.wait().unwrap();
-    for w in writers {
-        let _ = w.await;
-    }
-    let acked = acked.lock().unwrap().clone();
+    // Load: three writers post small batches as fast as acknowledgements come back.
+    let devices: Vec<String> = (1..4).map(|w| format!("dev-{w}")).collect();
+    let load = Load::start(&client, &url, ADMIN, &devices, t0 + 20_000);
+    load.wait_for(3000, Duration::from_secs(20)).await;
+    server.kill();
+    let acked = load.acknowledged().await;
     assert!(acked.len() >= 1000, "load produced only {} acknowledged reports", acked.len());
 
-    let (mut server, url) = start(&dir);
+    let server = start(&dir, "info");
+    let url = server.url.clone();
     let store = liandong_store::Store::open(&dir.join("data"), liandong_store::Durability::Normal).await.unwrap();
     let mut stored = Vec::new();
     for w in 1..4 {
         stored.extend(store.position_seqs(&format!("dev-{w}")).await.unwrap());
     }
-    stored.sort_unstable();
-    let missing: Vec<i64> = acked.iter().copied().filter(|s| stored.binary_search(s).is_err()).collect();
-    assert!(
-        missing.is_empty(),
-        "{} acknowledged reports lost, e.g. {:?}",
-        missing.len(),
-        &missing[..missing.len().min(5)]
-    );
+    assert_none_lost(&acked, &stored);
 
     // Live state: the last position is back, and dev-0 is still inside the fence, so
     // its next report inside is `inside`, not a fresh `enter`.
@@ -169,15 +105,18 @@ async fn sigkill_loses_no_acknowledged_report_and_live_state_is_rebuilt() {
         .map(|e| e["detect"].as_str().unwrap())
         .collect();
     assert_eq!(events, ["inside", "dwell"], "membership survived the crash: {dev0}");
-    server.kill().unwrap();
-    server.wait().unwrap();
+    server.kill();
     let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn maps_check_passes_on_the_demo_map_and_names_problems_of_a_broken_one() {
     let run = |dir: &str| {
-        Command::new(env!("CARGO_BIN_EXE_liandong")).args(["maps", "check"]).arg(root().join(dir)).output().unwrap()
+        Command::new(env!("CARGO_BIN_EXE_liandong"))
+            .args(["maps", "check"])
+            .arg(liandong_test_support::root().join(dir))
+            .output()
+            .unwrap()
     };
     let ok = run("maps/dazhu");
     assert!(ok.status.success(), "{}{}", String::from_utf8_lossy(&ok.stdout), String::from_utf8_lossy(&ok.stderr));
@@ -196,10 +135,10 @@ fn maps_check_passes_on_the_demo_map_and_names_problems_of_a_broken_one() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn device_keys_and_tokens_never_reach_the_log() {
-    let dir = std::env::temp_dir().join(format!("liandong-secrets-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = fresh_dir("secrets");
     std::fs::create_dir_all(&dir).unwrap();
-    let (mut server, url, log) = start_logged(&dir, "trace");
+    let server = start(&dir, "trace");
+    let (url, log) = (server.url.clone(), server.log.clone());
     let client = reqwest::Client::new();
     let key = "very-secret-device-key-42";
     let r = client
@@ -210,7 +149,7 @@ async fn device_keys_and_tokens_never_reach_the_log() {
         .await
         .unwrap();
     assert!(r.status().is_success());
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let now = now_s();
     let r = client
         .get(format!("{url}/osmand?id=866777&lat=30.7&lon=107.1&timestamp={now}&key={key}"))
         .send()
@@ -226,8 +165,7 @@ async fn device_keys_and_tokens_never_reach_the_log() {
     let r = client.get(format!("{url}/api/v1/devices?token={ADMIN}")).send().await.unwrap();
     assert_eq!(r.status(), 200);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    server.kill().unwrap();
-    server.wait().unwrap();
+    server.kill();
     let log = log.lock().unwrap();
     assert!(log.len() > 5, "the server logged at trace level: {log:?}");
     for line in log.iter() {
@@ -241,29 +179,15 @@ async fn device_keys_and_tokens_never_reach_the_log() {
 /// queued: every report answered 200 is in the store after `run` returns.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn graceful_shutdown_commits_every_acknowledged_report() {
-    use liandong_server::auth::Role;
-    use liandong_server::config::{Config, Secret, TokenConfig};
-    let dir = std::env::temp_dir().join(format!("liandong-shutdown-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let mut config =
-        Config { data_dir: dir.clone(), maps: root().join("tests/fixtures/maps/mini"), ..Config::default() };
-    config.tokens = vec![TokenConfig { token: Secret::new(ADMIN), role: Role::Admin, name: "t".into(), unit_id: None }];
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(liandong_server::run(listener, config, async move {
-        let _ = stopped.await;
-    }));
-    let client = reqwest::Client::new();
-    let mut ready = false;
-    for _ in 0..200 {
-        if client.get(format!("{url}/healthz")).send().await.is_ok_and(|r| r.status().is_success()) {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(ready);
+    // The default durability, as `serve` runs: not the tests' `Normal`.
+    let config = Config {
+        data_dir: fresh_dir("shutdown"),
+        maps: mini_map(),
+        tokens: vec![token(ADMIN, Role::Admin)],
+        ..Config::default()
+    };
+    let mut server = Server::start(config).await;
+    let (client, url) = (server.http.clone(), server.url.clone());
     let r = client
         .post(format!("{url}/api/v1/devices"))
         .bearer_auth(ADMIN)
@@ -272,7 +196,7 @@ async fn graceful_shutdown_commits_every_acknowledged_report() {
         .await
         .unwrap();
     assert!(r.status().is_success());
-    let t0 = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64 - 60_000;
+    let t0 = now_ms() - 60_000;
     let mut senders = Vec::new();
     for i in 0..64i64 {
         let (client, url) = (client.clone(), url.clone());
@@ -287,14 +211,14 @@ async fn graceful_shutdown_commits_every_acknowledged_report() {
         }));
     }
     tokio::time::sleep(Duration::from_millis(5)).await;
-    stop.send(()).unwrap();
+    server.signal_stop();
     let mut acked = Vec::new();
     for s in senders {
         if let Some(seq) = s.await.unwrap() {
             acked.push(seq);
         }
     }
-    tokio::time::timeout(Duration::from_secs(30), server).await.expect("run returns after shutdown").unwrap().unwrap();
+    let dir = server.stop_keeping_data().await;
     let store = liandong_store::Store::open(&dir, liandong_store::Durability::Normal).await.unwrap();
     let stored = store.position_seqs("d1").await.unwrap();
     for seq in &acked {

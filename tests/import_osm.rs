@@ -10,6 +10,7 @@ use std::process::{Command, Output};
 
 use liandong_core::road::{RoadGraph, RoadSpeeds};
 use liandong_core::{CountyMap, Position};
+use liandong_test_support::{fresh_dir, mini_map};
 use serde_json::Value;
 
 /// Nodes of the fixture: id, lon, lat. The mini test map's posts are at nodes 5 and 7.
@@ -183,13 +184,9 @@ fn osm_pbf() -> Vec<u8> {
     file
 }
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
+/// An empty directory of this test's own.
 fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("liandong-import-osm-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = fresh_dir(&format!("import-osm-{name}"));
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
@@ -253,7 +250,7 @@ fn imports_the_roads_of_an_extract_and_routes_on_them() {
 
     // A map directory with it: the mini map's other layers (its patrol route runs on
     // the imported 纵路 and 横路).
-    let mini = root().join("tests/fixtures/maps/mini");
+    let mini = mini_map();
     for entry in std::fs::read_dir(&mini).unwrap() {
         let path = entry.unwrap().path();
         if path.file_name().unwrap() != "roads.geojson" {

@@ -3,12 +3,13 @@
 //! no duplicate), a stalled client resynced while another keeps flowing, browser-style
 //! `?token=`, and positions sent over the socket.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use liandong_server::auth::Role;
-use liandong_server::config::{Config, Secret, TokenConfig};
+use liandong_server::config::Config;
+use liandong_test_support::feed::{next, silent_for};
+use liandong_test_support::{fresh_dir, now_ms, token, unit_token, Server, Ws};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -16,71 +17,29 @@ const ADMIN: &str = "live-admin-token";
 const OPERATOR: &str = "live-operator-token";
 const LEADER: &str = "live-leader-token";
 
-type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-struct Server {
-    url: String,
-    ws: String,
-    http: reqwest::Client,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<Result<(), liandong_server::ServeError>>,
+/// The server of these tests: patrol members w1 (team 1) and e1 (team 2) registered, and
+/// reports timed in seconds from `t0`, an hour before the start.
+struct Live {
+    srv: Server,
     t0: i64,
 }
 
-impl Server {
-    async fn start(name: &str, tune: impl FnOnce(&mut Config)) -> Server {
-        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-        let dir = std::env::temp_dir().join(format!("liandong-live-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let mut config = Config { data_dir: dir, maps: root.join("tests/fixtures/maps/mini"), ..Config::default() };
-        config.store.durability = liandong_store::Durability::Normal;
-        let token = |t: &str, role, unit: Option<&str>| TokenConfig {
-            token: Secret::new(t),
-            role,
-            name: t.into(),
-            unit_id: unit.map(str::to_owned),
-        };
-        config.tokens = vec![
-            token(ADMIN, Role::Admin, None),
-            token(OPERATOR, Role::Operator, None),
-            token(LEADER, Role::PatrolLeader, Some("team-1")),
+impl Live {
+    async fn start(name: &str, tune: impl FnOnce(&mut Config)) -> Live {
+        let tokens = vec![
+            token(ADMIN, Role::Admin),
+            token(OPERATOR, Role::Operator),
+            unit_token(LEADER, Role::PatrolLeader, "team-1"),
         ];
-        tune(&mut config);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(liandong_server::run(listener, config, async move {
-            let _ = stopped.await;
-        }));
-        let http = reqwest::Client::new();
-        let url = format!("http://{addr}");
-        for _ in 0..300 {
-            if http.get(format!("{url}/healthz")).send().await.is_ok_and(|r| r.status().is_success()) {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        let s = Server {
-            ws: format!("ws://{addr}/api/v1/live"),
-            url,
-            http,
-            stop: Some(stop),
-            task,
-            t0: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
-                - 3_600_000,
-        };
+        let srv = Server::start_in(fresh_dir(&format!("live-{name}")), tokens, tune).await;
         for (id, unit) in [("w1", "team-1"), ("e1", "team-2")] {
-            let r = s
-                .http
-                .post(format!("{}/api/v1/devices", s.url))
-                .bearer_auth(ADMIN)
-                .json(&json!({"device_id": id, "name": id, "kind": "patrol_member", "unit_id": unit, "key": format!("key-of-{id}")}))
-                .send()
-                .await
-                .unwrap();
-            assert!(r.status().is_success());
+            srv.admin(
+                "/api/v1/devices",
+                json!({"device_id": id, "name": id, "kind": "patrol_member", "unit_id": unit, "key": format!("key-of-{id}")}),
+            )
+            .await;
         }
-        s
+        Live { srv, t0: now_ms() - 3_600_000 }
     }
 
     /// Posts reports `(device, lon, lat, t_s)`; returns their sequence numbers.
@@ -89,53 +48,17 @@ impl Server {
             .iter()
             .map(|(d, lon, lat, t)| json!({"device_id": d, "lon": lon, "lat": lat, "time": self.t0 + t * 1000}))
             .collect();
-        let v: Value = self
-            .http
-            .post(format!("{}/api/v1/positions", self.url))
-            .bearer_auth(ADMIN)
-            .json(&json!({ "positions": items }))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let v = self.srv.admin("/api/v1/positions", json!({ "positions": items })).await;
         assert!(v["rejected"].as_array().unwrap().is_empty(), "{v}");
         v["accepted"].as_array().unwrap().iter().map(|a| a["seq"].as_i64().unwrap()).collect()
     }
 
     async fn connect(&self, query: &str) -> Ws {
-        tokio_tungstenite::connect_async(format!("{}?{query}", self.ws)).await.expect("websocket connects").0
+        self.srv.live(query).await
     }
 
-    async fn stop(mut self) {
-        let _ = self.stop.take().unwrap().send(());
-        tokio::time::timeout(Duration::from_secs(20), self.task).await.expect("server stops").unwrap().unwrap();
-    }
-}
-
-/// The next JSON text message, skipping pings; panics after 5 s.
-async fn next(ws: &mut Ws) -> Value {
-    loop {
-        let msg = tokio::time::timeout(Duration::from_secs(5), ws.next())
-            .await
-            .expect("a message within 5 s")
-            .unwrap()
-            .unwrap();
-        if let Message::Text(t) = msg {
-            return serde_json::from_str(&t).unwrap();
-        }
-    }
-}
-
-/// Whether a text message arrives within `ms`.
-async fn silent_for(ws: &mut Ws, ms: u64) -> bool {
-    loop {
-        match tokio::time::timeout(Duration::from_millis(ms), ws.next()).await {
-            Err(_) => return true,
-            Ok(Some(Ok(Message::Text(_)))) => return false,
-            Ok(_) => {}
-        }
+    async fn stop(self) {
+        self.srv.stop().await;
     }
 }
 
@@ -145,7 +68,7 @@ const WEST_BBOX: &str = "107.0,30.5,107.2,30.9";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn snapshot_live_reports_viewports_and_subscription_changes() {
-    let s = Server::start("basic", |_| {}).await;
+    let s = Live::start("basic", |_| {}).await;
     s.post(&[("w1", WEST.0, WEST.1, 0), ("e1", EAST.0, EAST.1, 0)]).await;
 
     let mut all = s.connect(&format!("token={OPERATOR}")).await;
@@ -196,7 +119,7 @@ async fn snapshot_live_reports_viewports_and_subscription_changes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reconnect_with_since_replays_exactly_what_was_missed() {
-    let s = Server::start("since", |_| {}).await;
+    let s = Live::start("since", |_| {}).await;
     s.post(&[("w1", WEST.0, WEST.1, 0)]).await;
     let mut c = s.connect(&format!("token={OPERATOR}")).await;
     let seen = next(&mut c).await["seq"].as_i64().unwrap();
@@ -236,7 +159,7 @@ async fn reconnect_with_since_replays_exactly_what_was_missed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_client_is_resynced_while_another_keeps_flowing() {
-    let s = Server::start("stall", |c| {
+    let s = Live::start("stall", |c| {
         c.live.queue = 2048;
         c.store.max_batch = 128;
     })
@@ -244,10 +167,9 @@ async fn a_stalled_client_is_resynced_while_another_keeps_flowing() {
     // The stalled client: a tiny receive buffer, and it reads nothing for a while.
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
     socket.set_recv_buffer_size(4096).unwrap();
-    let stream =
-        socket.connect(s.ws.trim_start_matches("ws://").split('/').next().unwrap().parse().unwrap()).await.unwrap();
+    let stream = socket.connect(s.srv.addr).await.unwrap();
     let (mut stalled, _) = tokio_tungstenite::client_async(
-        format!("{}?token={OPERATOR}", s.ws),
+        format!("{}?token={OPERATOR}", s.srv.live_url),
         tokio_tungstenite::MaybeTlsStream::Plain(stream),
     )
     .await
@@ -286,16 +208,16 @@ async fn a_stalled_client_is_resynced_while_another_keeps_flowing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_are_checked_before_the_upgrade_and_devices_report_over_the_socket() {
-    let s = Server::start("auth", |_| {}).await;
-    match tokio_tungstenite::connect_async(format!("{}?token=wrong-token", s.ws)).await {
+    let s = Live::start("auth", |_| {}).await;
+    match tokio_tungstenite::connect_async(format!("{}?token=wrong-token", s.srv.live_url)).await {
         Err(tokio_tungstenite::tungstenite::Error::Http(res)) => assert_eq!(res.status(), 401),
         other => panic!("a bad token must be refused before the upgrade: {other:?}"),
     }
-    match tokio_tungstenite::connect_async(s.ws.clone()).await {
+    match tokio_tungstenite::connect_async(s.srv.live_url.clone()).await {
         Err(tokio_tungstenite::tungstenite::Error::Http(res)) => assert_eq!(res.status(), 401),
         other => panic!("no token: {other:?}"),
     }
-    match tokio_tungstenite::connect_async(format!("{}?token={OPERATOR}&bbox=1,2,3", s.ws)).await {
+    match tokio_tungstenite::connect_async(format!("{}?token={OPERATOR}&bbox=1,2,3", s.srv.live_url)).await {
         Err(tokio_tungstenite::tungstenite::Error::Http(res)) => assert_eq!(res.status(), 400),
         other => panic!("a bad bbox: {other:?}"),
     }
@@ -335,7 +257,7 @@ async fn tokens_are_checked_before_the_upgrade_and_devices_report_over_the_socke
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_client_messages_end_the_connection_and_shutdown_closes_cleanly() {
-    let s = Server::start("limits", |_| {}).await;
+    let s = Live::start("limits", |_| {}).await;
     let mut big = s.connect(&format!("token={OPERATOR}")).await;
     assert_eq!(next(&mut big).await["type"], "snapshot");
     let _ = big.send(Message::Text("x".repeat(70 * 1024).into())).await;
@@ -367,14 +289,15 @@ async fn oversized_client_messages_end_the_connection_and_shutdown_closes_cleanl
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dispatched_incident_reaches_the_officers_phone_and_not_another_team() {
-    let s = Server::start("incident", |_| {}).await;
+    let s = Live::start("incident", |_| {}).await;
     let mut phone = s.connect("token=key-of-w1").await;
     assert_eq!(next(&mut phone).await["type"], "snapshot");
     let mut other = s.connect("token=key-of-e1").await;
     assert_eq!(next(&mut other).await["type"], "snapshot");
     let v: Value = s
+        .srv
         .http
-        .post(format!("{}/api/v1/incidents", s.url))
+        .post(format!("{}/api/v1/incidents", s.srv.url))
         .bearer_auth(OPERATOR)
         .json(&json!({"title": "纠纷现场", "priority": 2, "lon": WEST.0, "lat": WEST.1}))
         .send()
@@ -385,8 +308,9 @@ async fn a_dispatched_incident_reaches_the_officers_phone_and_not_another_team()
         .unwrap();
     let id = v["incident"]["incident_id"].as_i64().unwrap();
     let r = s
+        .srv
         .http
-        .post(format!("{}/api/v1/incidents/{id}/actions", s.url))
+        .post(format!("{}/api/v1/incidents/{id}/actions", s.srv.url))
         .bearer_auth(OPERATOR)
         .json(&json!({"action": "dispatch", "device_id": "w1"}))
         .send()
@@ -403,8 +327,9 @@ async fn a_dispatched_incident_reaches_the_officers_phone_and_not_another_team()
     assert!(silent_for(&mut other, 300).await, "another team's phone does not get the task");
     // The phone signs for it over HTTP with its own key and sees its own step.
     let r = s
+        .srv
         .http
-        .post(format!("{}/api/v1/incidents/{id}/actions", s.url))
+        .post(format!("{}/api/v1/incidents/{id}/actions", s.srv.url))
         .bearer_auth("key-of-w1")
         .json(&json!({"action": "sign"}))
         .send()

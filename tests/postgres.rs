@@ -7,126 +7,38 @@
 //! one). Without it these tests say they were skipped, unless `LIANDONG_REQUIRE_PG=1`
 //! (set by the test command), where a missing cluster is a failure.
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures_util::StreamExt;
+use liandong_test_support::feed::next_of;
+use liandong_test_support::load::{assert_none_lost, missing, Load};
+use liandong_test_support::pg::{cluster, fresh_database};
+use liandong_test_support::process::ServeProcess;
+use liandong_test_support::{mini_map, now_ms};
 use serde_json::{json, Value};
-use sqlx::Connection;
-use tokio_tungstenite::tungstenite::Message;
 
 const ADMIN: &str = "postgres-admin-token";
 const OPERATOR: &str = "postgres-operator-token";
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// The test cluster's URL, or None (after saying so) when the test is to be skipped.
-fn cluster(test: &str) -> Option<String> {
-    match std::env::var("LIANDONG_TEST_PG_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ if std::env::var("LIANDONG_REQUIRE_PG").as_deref() == Ok("1") => {
-            panic!("LIANDONG_REQUIRE_PG=1 but LIANDONG_TEST_PG_URL is not set: start a cluster with scripts/pg start")
-        }
-        _ => {
-            eprintln!("skipped {test}: LIANDONG_TEST_PG_URL is not set (scripts/pg start prints one)");
-            None
-        }
-    }
-}
-
-/// A fresh database on the cluster at `url`; returns its URL.
-async fn fresh_database(url: &str, name: &str) -> String {
-    let mut conn = sqlx::PgConnection::connect(url).await.expect("the test cluster answers");
-    let db = format!("t_{name}_{}", std::process::id());
-    sqlx::query(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")).execute(&mut conn).await.unwrap();
-    sqlx::query(&format!("CREATE DATABASE {db}")).execute(&mut conn).await.unwrap();
-    let base = url.rsplit_once('/').map(|(b, _)| b).unwrap_or(url);
-    format!("{base}/{db}")
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
-}
-
-/// A server process on the database at `db_url`, and its base URL.
-struct Server {
-    child: Child,
-    url: String,
-    addr: String,
-}
-
-impl Server {
-    fn start(dir: &Path, db_url: &str) -> Server {
-        std::fs::create_dir_all(dir).unwrap();
-        let config = dir.join("config.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "listen = \"127.0.0.1:0\"\ndata_dir = \"{}\"\nmaps = \"{}\"\n\
-                 [[tokens]]\ntoken = \"{ADMIN}\"\nrole = \"admin\"\nname = \"admin\"\n\
-                 [[tokens]]\ntoken = \"{OPERATOR}\"\nrole = \"operator\"\nname = \"operator\"\n",
-                dir.join("data").display(),
-                root().join("tests/fixtures/maps/mini").display()
-            ),
-        )
-        .unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_liandong"))
-            .arg("serve")
-            .env("LIANDONG_CONFIG", &config)
-            .env("LIANDONG_DATABASE_URL", db_url)
-            .env("LIANDONG_LOG", "info")
-            .env("NO_COLOR", "1")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        let log: Arc<Mutex<Vec<String>>> = Arc::default();
-        let lines = log.clone();
-        std::thread::spawn(move || {
-            let mut sent = false;
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                lines.lock().unwrap().push(line.clone());
-                if !sent && line.contains("listening") {
-                    if let Some(addr) = line.split("addr=").nth(1) {
-                        let _ = tx.send(addr.split_whitespace().next().unwrap_or("").to_owned());
-                        sent = true;
-                    }
-                }
-            }
-        });
-        let Ok(addr) = rx.recv_timeout(Duration::from_secs(60)) else {
-            panic!("the server did not start listening:\n{}", log.lock().unwrap().join("\n"));
-        };
-        Server { child, url: format!("http://{addr}"), addr }
-    }
-
-    fn kill(mut self) {
-        let _ = self.child.kill(); // SIGKILL
-        let _ = self.child.wait();
-    }
-}
-
-type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-/// The next message of `kind` within `ms`.
-async fn next_of(ws: &mut Ws, kind: &str, ms: u64) -> Option<Value> {
-    let deadline = tokio::time::Instant::now() + Duration::from_millis(ms);
-    loop {
-        let msg = tokio::time::timeout_at(deadline, ws.next()).await.ok()??.ok()?;
-        if let Message::Text(t) = msg {
-            let v: Value = serde_json::from_str(&t).unwrap();
-            if v["type"] == kind {
-                return Some(v);
-            }
-        }
-    }
+/// A `liandong serve` process on the database at `db_url`, its files in `dir`.
+fn serve(dir: &Path, db_url: &str) -> ServeProcess {
+    std::fs::create_dir_all(dir).unwrap();
+    let config = dir.join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "listen = \"127.0.0.1:0\"\ndata_dir = \"{}\"\nmaps = \"{}\"\n\
+             [[tokens]]\ntoken = \"{ADMIN}\"\nrole = \"admin\"\nname = \"admin\"\n\
+             [[tokens]]\ntoken = \"{OPERATOR}\"\nrole = \"operator\"\nname = \"operator\"\n",
+            dir.join("data").display(),
+            mini_map().display()
+        ),
+    )
+    .unwrap();
+    let env = [("LIANDONG_DATABASE_URL", db_url), ("LIANDONG_LOG", "info")];
+    ServeProcess::start(env!("CARGO_BIN_EXE_liandong"), &config, &env)
 }
 
 async fn register(http: &reqwest::Client, url: &str, device: &str) {
@@ -159,8 +71,8 @@ async fn two_instances_on_one_database_share_the_live_feed_and_its_sequence() {
     let db = fresh_database(&cluster, "two").await;
     let dir = std::env::temp_dir().join(format!("liandong-pg-two-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let a = Server::start(&dir.join("a"), &db);
-    let b = Server::start(&dir.join("b"), &db);
+    let a = serve(&dir.join("a"), &db);
+    let b = serve(&dir.join("b"), &db);
     let http = reqwest::Client::new();
     register(&http, &a.url, "unit-1").await;
     let (mut on_b, _) =
@@ -257,57 +169,23 @@ async fn sigkill_under_load_on_postgis_loses_no_acknowledged_report() {
     let db = fresh_database(&cluster, "kill").await;
     let dir = std::env::temp_dir().join(format!("liandong-pg-kill-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let server = Server::start(&dir, &db);
+    let server = serve(&dir, &db);
     let http = reqwest::Client::new();
     for w in 0..3 {
         register(&http, &server.url, &format!("dev-{w}")).await;
     }
-    let acked: Arc<Mutex<Vec<i64>>> = Arc::default();
-    let t0 = now_ms() - 600_000;
-    let mut writers = Vec::new();
-    for w in 0..3 {
-        let (http, url, acked) = (http.clone(), server.url.clone(), acked.clone());
-        writers.push(tokio::spawn(async move {
-            for step in 0i64.. {
-                let items: Vec<Value> = (0..20)
-                    .map(|k| json!({"device_id": format!("dev-{w}"), "lon": 107.3 + (k as f64) * 1e-5, "lat": 30.6, "time": t0 + step * 100 + k}))
-                    .collect();
-                let Ok(res) =
-                    http.post(format!("{url}/api/v1/positions")).bearer_auth(ADMIN).json(&json!({ "positions": items })).send().await
-                else {
-                    break;
-                };
-                if !res.status().is_success() {
-                    break;
-                }
-                let Ok(v) = res.json::<Value>().await else { break };
-                acked.lock().unwrap().extend(v["accepted"].as_array().unwrap().iter().map(|x| x["seq"].as_i64().unwrap()));
-            }
-        }));
-    }
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while acked.lock().unwrap().len() < 3000 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let devices: Vec<String> = (0..3).map(|w| format!("dev-{w}")).collect();
+    let load = Load::start(&http, &server.url, ADMIN, &devices, now_ms() - 600_000);
+    load.wait_for(3000, Duration::from_secs(30)).await;
     server.kill();
-    for w in writers {
-        let _ = w.await;
-    }
-    let acked = acked.lock().unwrap().clone();
+    let acked = load.acknowledged().await;
     assert!(acked.len() >= 1000, "load produced only {} acknowledged reports", acked.len());
     let store = liandong_store::Store::connect(&db).await.unwrap();
     let mut stored = Vec::new();
     for w in 0..3 {
         stored.extend(store.position_seqs(&format!("dev-{w}")).await.unwrap());
     }
-    stored.sort_unstable();
-    let missing: Vec<i64> = acked.iter().copied().filter(|s| stored.binary_search(s).is_err()).collect();
-    assert!(
-        missing.is_empty(),
-        "{} acknowledged reports lost, e.g. {:?}",
-        missing.len(),
-        &missing[..missing.len().min(5)]
-    );
+    assert_none_lost(&acked, &stored);
     store.close().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -325,7 +203,8 @@ async fn wait_until(answers: &Mutex<Vec<Answer>>, what: &str, done: impl Fn(&[An
 
 /// Runs `scripts/pg` with `args`; its last line of output.
 fn pg_script(args: &[&str]) -> String {
-    let out = Command::new(root().join("scripts/pg")).args(args).output().expect("scripts/pg runs");
+    let out =
+        Command::new(liandong_test_support::root().join("scripts/pg")).args(args).output().expect("scripts/pg runs");
     assert!(out.status.success(), "scripts/pg {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).lines().last().unwrap_or("").to_owned()
 }
@@ -342,7 +221,7 @@ async fn a_database_outage_is_answered_with_503_and_ingest_resumes_by_itself() {
     let db = fresh_database(&base, "outage").await;
     let dir = std::env::temp_dir().join(format!("liandong-server-outage-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let server = Server::start(&dir, &db);
+    let server = serve(&dir, &db);
     let http = reqwest::Client::new();
     register(&http, &server.url, "dev-0").await;
 
@@ -387,7 +266,7 @@ async fn a_database_outage_is_answered_with_503_and_ingest_resumes_by_itself() {
     let acked: Vec<i64> = answers.iter().filter_map(|a| a.1).collect();
     let store = liandong_store::Store::connect(&db).await.unwrap();
     let stored = store.position_seqs("dev-0").await.unwrap();
-    let missing: Vec<i64> = acked.iter().copied().filter(|s| stored.binary_search(s).is_err()).collect();
+    let missing = missing(&acked, &stored);
     assert!(missing.is_empty(), "acknowledged reports lost across the outage: {missing:?}");
     store.close().await;
     server.kill();

@@ -11,14 +11,14 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use liandong_server::auth::Role;
-use liandong_server::config::{Config, Secret, TokenConfig};
+use liandong_test_support::{fresh_dir, mini_map, token, Server};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 
 const ADMIN: &str = "sim-admin-token";
 const OPERATOR: &str = "sim-operator-token";
 
-/// The simulator process, killed when the test ends however it ends.
+/// The simulator process, killed when the test ends however it ends, its log removed.
 struct Simulator {
     child: Child,
     log: PathBuf,
@@ -34,6 +34,7 @@ impl Drop for Simulator {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.log);
     }
 }
 
@@ -54,60 +55,29 @@ fn distance_to_line_m(p: [f64; 2], line: &[[f64; 2]]) -> f64 {
 }
 
 /// A server on 127.0.0.1:0 with the mini map, its data in a fresh directory.
-struct Server {
-    url: String,
-    addr: std::net::SocketAddr,
-    dir: PathBuf,
-    maps: PathBuf,
-    stop: tokio::sync::oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<Result<(), liandong_server::ServeError>>,
+async fn start(name: &str) -> Server {
+    let tokens = vec![token(ADMIN, Role::Admin), token(OPERATOR, Role::Operator)];
+    Server::start_in(fresh_dir(name), tokens, |_| {}).await
 }
 
-impl Server {
-    async fn start(name: &str) -> Server {
-        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-        let dir = std::env::temp_dir().join(format!("liandong-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let maps = root.join("tests/fixtures/maps/mini");
-        let mut config = Config { data_dir: dir.clone(), maps: maps.clone(), ..Config::default() };
-        config.store.durability = liandong_store::Durability::Normal;
-        let token = |t: &str, role| TokenConfig { token: Secret::new(t), role, name: t.into(), unit_id: None };
-        config.tokens = vec![token(ADMIN, Role::Admin), token(OPERATOR, Role::Operator)];
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(liandong_server::run(listener, config, async move {
-            let _ = stopped.await;
-        }));
-        Server { url: format!("http://{addr}"), addr, dir, maps, stop, task }
-    }
-
-    /// Runs `liandong simulate` against the server, its log next to the data directory.
-    fn simulator(&self, speedup: &str, log_filter: &str, env: &[(&str, &str)]) -> Simulator {
-        let log = self.dir.with_extension("log");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_liandong"));
-        cmd.args(["simulate", "--url", &self.url, "--token", ADMIN, "--speedup", speedup, "--maps"])
-            .arg(&self.maps)
-            .env("LIANDONG_LOG", log_filter)
-            .env("NO_COLOR", "1")
-            .env_remove("LIANDONG_OPERATOR_TOKEN")
-            .envs(env.iter().copied())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap());
-        Simulator { child: cmd.spawn().expect("the simulator starts"), log }
-    }
-
-    async fn stop(self) {
-        let _ = self.stop.send(());
-        tokio::time::timeout(Duration::from_secs(20), self.task).await.expect("server stops").unwrap().unwrap();
-        let _ = std::fs::remove_dir_all(&self.dir);
-        let _ = std::fs::remove_file(self.dir.with_extension("log"));
-    }
+/// Runs `liandong simulate` against `server`, its log next to the data directory.
+fn simulator(server: &Server, speedup: &str, log_filter: &str, env: &[(&str, &str)]) -> Simulator {
+    let log = server.dir.with_extension("log");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_liandong"));
+    cmd.args(["simulate", "--url", &server.url, "--token", ADMIN, "--speedup", speedup, "--maps"])
+        .arg(mini_map())
+        .env("LIANDONG_LOG", log_filter)
+        .env("NO_COLOR", "1")
+        .env_remove("LIANDONG_OPERATOR_TOKEN")
+        .envs(env.iter().copied())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap());
+    Simulator { child: cmd.spawn().expect("the simulator starts"), log }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_simulated_leader_acknowledges_a_pushed_plan_and_the_team_walks_it() {
-    let server = Server::start("simulate").await;
+    let server = start("simulate").await;
     let (url, addr) = (server.url.clone(), server.addr);
     let http = reqwest::Client::new();
 
@@ -116,7 +86,7 @@ async fn the_simulated_leader_acknowledges_a_pushed_plan_and_the_team_walks_it()
         .expect("the operator's socket connects");
     // Simulated time at 4× real: the leader answers within 5 s, and the first fire
     // report of the simulated grid members (which diverts the team) is a minute away.
-    let simulator = server.simulator("4", "info", &[]);
+    let simulator = simulator(&server, "4", "info", &[]);
 
     // Team 1 walks its fixed route (south from the west post at 107.1, 30.7); the plan
     // goes round a 2 km square whose last side is the route's first 2.2 km, walked
@@ -203,11 +173,11 @@ fn actions(timeline: &Value) -> Vec<&str> {
 /// and the operator closes; and the operator acknowledges a watch-list alert.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_simulated_desk_closes_an_incident_and_acknowledges_an_alert() {
-    let server = Server::start("simulate-desk").await;
+    let server = start("simulate-desk").await;
     let url = server.url.clone();
     let http = reqwest::Client::new();
     let simulator =
-        server.simulator("400", "info,liandong::simulate::incidents=debug", &[("LIANDONG_OPERATOR_TOKEN", OPERATOR)]);
+        simulator(&server, "400", "info,liandong::simulate::incidents=debug", &[("LIANDONG_OPERATOR_TOKEN", OPERATOR)]);
     let get = |path: String| {
         let http = http.clone();
         async move {

@@ -7,14 +7,15 @@
 //! HTTPS reaches a `wss://` live feed, plain HTTP is not served on the TLS port, and a
 //! replaced certificate is presented to new connections while open ones keep working.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures_util::StreamExt;
 use liandong_server::auth::Role;
-use liandong_server::config::{Config, Secret, TlsConfig, TokenConfig};
-use serde_json::{json, Value};
+use liandong_server::config::{Config, TlsConfig};
+use liandong_test_support::feed::next;
+use liandong_test_support::{fresh_dir, now_s, token, Server};
+use serde_json::json;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
@@ -22,52 +23,26 @@ use tokio_tungstenite::tungstenite::Message;
 const ADMIN: &str = "transport-admin-token";
 const OPERATOR: &str = "transport-operator-token";
 
-struct Server {
-    addr: std::net::SocketAddr,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<Result<(), liandong_server::ServeError>>,
-    dir: PathBuf,
+/// Starts a server tuned by `tune` without waiting for it: a TLS server does not answer
+/// the plain HTTP that [`Server::start`] waits with (see [`ready`]).
+async fn start(name: &str, tune: impl FnOnce(&mut Config)) -> Server {
+    let mut config = liandong_test_support::config(fresh_dir(&format!("transport-{name}")));
+    config.tokens = vec![token(ADMIN, Role::Admin), token(OPERATOR, Role::Operator)];
+    tune(&mut config);
+    Server::spawn(config).await
 }
 
-impl Server {
-    async fn start(name: &str, tune: impl FnOnce(&mut Config)) -> Server {
-        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-        let dir = std::env::temp_dir().join(format!("liandong-transport-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut config =
-            Config { data_dir: dir.join("data"), maps: root.join("tests/fixtures/maps/mini"), ..Config::default() };
-        config.store.durability = liandong_store::Durability::Normal;
-        let token = |t: &str, role| TokenConfig { token: Secret::new(t), role, name: t.into(), unit_id: None };
-        config.tokens = vec![token(ADMIN, Role::Admin), token(OPERATOR, Role::Operator)];
-        tune(&mut config);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(liandong_server::run(listener, config, async move {
-            let _ = stopped.await;
-        }));
-        Server { addr, stop: Some(stop), task, dir }
-    }
-
-    /// Waits until `/healthz` answers on plain HTTP.
-    async fn ready(&self) {
-        for _ in 0..500 {
-            if let Ok(mut c) = TcpStream::connect(self.addr).await {
-                if get(&mut c, "/healthz", "close").await.is_some_and(|(status, _)| status == 200) {
-                    return;
-                }
+/// Waits until `/healthz` answers on plain HTTP, over a bare connection.
+async fn ready(s: &Server) {
+    for _ in 0..500 {
+        if let Ok(mut c) = TcpStream::connect(s.addr).await {
+            if get(&mut c, "/healthz", "close").await.is_some_and(|(status, _)| status == 200) {
+                return;
             }
-            tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        panic!("the server did not become healthy");
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
-
-    async fn stop(mut self) {
-        let _ = self.stop.take().unwrap().send(());
-        tokio::time::timeout(Duration::from_secs(20), self.task).await.expect("server stops").unwrap().unwrap();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
+    panic!("the server did not become healthy");
 }
 
 /// Sends `GET path` and reads the answer (status and body), or `None` when the
@@ -136,8 +111,8 @@ fn assert_fast(healthz_ms: &mut [u128]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_trickled_a_byte_a_second_is_cut_off_by_the_header_timeout_while_healthz_answers() {
-    let s = Server::start("slowloris", |c| c.http.header_timeout_s = 2).await;
-    s.ready().await;
+    let s = start("slowloris", |c| c.http.header_timeout_s = 2).await;
+    ready(&s).await;
     let mut slow = TcpStream::connect(s.addr).await.unwrap();
     let request = b"GET /healthz HTTP/1.1\r\nHost: liandong\r\nX-Padding: aaaaaaaaaaaaaaaaaaaa\r\n\r\n";
     let t = Instant::now();
@@ -163,8 +138,8 @@ async fn a_request_trickled_a_byte_a_second_is_cut_off_by_the_header_timeout_whi
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_body_that_stops_arriving_is_cut_off_by_the_body_timeout() {
-    let s = Server::start("body", |c| c.http.body_timeout_s = 2).await;
-    s.ready().await;
+    let s = start("body", |c| c.http.body_timeout_s = 2).await;
+    ready(&s).await;
     let mut c = TcpStream::connect(s.addr).await.unwrap();
     let head = format!(
         "POST /api/v1/positions HTTP/1.1\r\nHost: liandong\r\nAuthorization: Bearer {ADMIN}\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n{{\"positions\": ["
@@ -191,12 +166,12 @@ async fn a_request_body_that_stops_arriving_is_cut_off_by_the_body_timeout() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_keep_alive_connection_is_closed_after_the_idle_timeout_and_not_at_the_header_timeout() {
-    let s = Server::start("idle", |c| {
+    let s = start("idle", |c| {
         c.http.header_timeout_s = 1;
         c.http.idle_timeout_s = 3;
     })
     .await;
-    s.ready().await;
+    ready(&s).await;
     let mut c = TcpStream::connect(s.addr).await.unwrap();
     assert_eq!(get(&mut c, "/healthz", "keep-alive").await.map(|a| a.0), Some(200));
     // Longer than the header timeout, shorter than the idle one: still open.
@@ -216,12 +191,12 @@ async fn an_answer_the_client_does_not_read_is_dropped_after_the_idle_timeout() 
     let web = std::env::temp_dir().join(format!("liandong-transport-web-{}", std::process::id()));
     std::fs::create_dir_all(&web).unwrap();
     std::fs::write(web.join("index.html"), vec![b'a'; PAGE_BYTES]).unwrap();
-    let s = Server::start("slowread", |c| {
+    let s = start("slowread", |c| {
         c.http.idle_timeout_s = 2;
         c.web_dir = web.clone();
     })
     .await;
-    s.ready().await;
+    ready(&s).await;
     let mut c = TcpStream::connect(s.addr).await.unwrap();
     c.write_all(b"GET /index.html HTTP/1.1\r\nHost: liandong\r\n\r\n").await.unwrap();
     // Not reading: the server's writes stall once the buffers are full.
@@ -249,8 +224,8 @@ async fn over_the_connection_limit_idle_sockets_make_room_for_healthz_and_websoc
     let lowered = hard.map_or(4096, |h| (h / 2).min(4096));
     setrlimit(Resource::Nofile, Rlimit { current: Some(lowered), maximum: hard }).unwrap();
 
-    let s = Server::start("limit", |c| c.http.max_connections = 50).await;
-    s.ready().await;
+    let s = start("limit", |c| c.http.max_connections = 50).await;
+    ready(&s).await;
     let after = getrlimit(Resource::Nofile);
     assert_eq!(after.current, hard, "the soft open-file limit was raised to the hard one ({hard:?})");
 
@@ -259,7 +234,7 @@ async fn over_the_connection_limit_idle_sockets_make_room_for_healthz_and_websoc
     for _ in 0..5 {
         let url = format!("ws://{}/api/v1/live?token={OPERATOR}", s.addr);
         let (mut ws, _) = tokio_tungstenite::connect_async(url).await.expect("websocket connects");
-        assert_eq!(next_json(&mut ws).await["type"], "snapshot");
+        assert_eq!(next(&mut ws).await["type"], "snapshot");
         feeds.push(ws);
     }
     // 60 sockets that say nothing, more than the places left.
@@ -293,21 +268,6 @@ async fn over_the_connection_limit_idle_sockets_make_room_for_healthz_and_websoc
 }
 
 use futures_util::SinkExt;
-
-type Feed<S> = tokio_tungstenite::WebSocketStream<S>;
-
-async fn next_json<S: AsyncRead + AsyncWrite + Unpin>(ws: &mut Feed<S>) -> Value {
-    loop {
-        let msg = tokio::time::timeout(Duration::from_secs(5), ws.next())
-            .await
-            .expect("a message within 5 s")
-            .expect("the feed is open")
-            .expect("a message");
-        if let Message::Text(t) = msg {
-            return serde_json::from_str(&t).unwrap();
-        }
-    }
-}
 
 /// A throwaway certificate authority and server certificates it signs for 127.0.0.1.
 struct Ca {
@@ -385,8 +345,7 @@ async fn tls_carries_an_osmand_report_to_a_wss_feed_refuses_plain_http_and_reloa
     std::fs::create_dir_all(&files).unwrap();
     let (cert, key) = (files.join("server.pem"), files.join("server.key"));
     let first = ca.issue(&cert, &key);
-    let s =
-        Server::start("tls", |c| c.tls = Some(TlsConfig { cert: cert.clone(), key: key.clone(), reload_s: 1 })).await;
+    let s = start("tls", |c| c.tls = Some(TlsConfig { cert: cert.clone(), key: key.clone(), reload_s: 1 })).await;
     let client_config = ca.client_config();
     let https = reqwest::Client::builder().use_preconfigured_tls((*client_config).clone()).build().unwrap();
     let url = format!("https://127.0.0.1:{}", s.addr.port());
@@ -409,17 +368,17 @@ async fn tls_carries_an_osmand_report_to_a_wss_feed_refuses_plain_http_and_reloa
     )
     .await
     .expect("the feed connects over wss");
-    assert_eq!(next_json(&mut feed).await["type"], "snapshot");
+    assert_eq!(next(&mut feed).await["type"], "snapshot");
 
     // Traccar Client's report: the key in the query string, which TLS now hides.
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let now = now_s();
     let r = https
         .get(format!("{url}/osmand?id=866777&lat=30.7&lon=107.1&timestamp={now}&speed=1.5&key=key-of-866777"))
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 200, "the report is acknowledged");
-    let m = next_json(&mut feed).await;
+    let m = next(&mut feed).await;
     assert_eq!((m["type"].as_str(), m["data"]["device_id"].as_str()), (Some("position"), Some("866777")), "{m}");
 
     // Plain HTTP on the TLS port is not served.
@@ -476,8 +435,7 @@ async fn the_load_tools_report_over_https_and_follow_the_feed_over_wss_trusting_
     let (cert, key, ca_file) = (files.join("server.pem"), files.join("server.key"), files.join("ca.pem"));
     ca.issue(&cert, &key);
     std::fs::write(&ca_file, &ca.pem).unwrap();
-    let s = Server::start("tools", |c| c.tls = Some(TlsConfig { cert: cert.clone(), key: key.clone(), reload_s: 10 }))
-        .await;
+    let s = start("tools", |c| c.tls = Some(TlsConfig { cert: cert.clone(), key: key.clone(), reload_s: 10 })).await;
     let https = reqwest::Client::builder().use_preconfigured_tls((*ca.client_config()).clone()).build().unwrap();
     let url = format!("https://127.0.0.1:{}", s.addr.port());
     https_ready(&https, &url).await;

@@ -9,6 +9,7 @@ use http_body_util::BodyExt;
 use liandong_server::auth::Role;
 use liandong_server::config::{Config, Secret, TokenConfig};
 use liandong_server::App;
+use liandong_test_support::{fresh_dir, now_s};
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
@@ -16,26 +17,21 @@ const ADMIN: &str = "test-admin-token";
 const OPERATOR: &str = "test-operator-token";
 const KEY: &str = "device-key-0001";
 
+/// A fresh directory for `name` (not created).
 fn temp_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("liandong-http-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    d
+    fresh_dir(&format!("http-{name}"))
 }
 
 fn config(name: &str) -> Config {
     config_in(temp_dir(name))
 }
 
-/// The test configuration on a data directory as it is (a restart keeps its data).
+/// The test configuration on a data directory as it is (a restart keeps its data): the
+/// repository's page, a 64 KiB body limit, and tokens named after their roles (the
+/// timelines name them).
 fn config_in(data_dir: PathBuf) -> Config {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let mut c = Config {
-        data_dir,
-        maps: root.join("tests/fixtures/maps/mini"),
-        web_dir: root.join("web"),
-        ..Config::default()
-    };
-    c.store.durability = liandong_store::Durability::Normal;
+    let mut c = liandong_test_support::config(data_dir);
+    c.web_dir = liandong_test_support::root().join("web");
     c.ingest.max_body_bytes = 64 * 1024;
     c.tokens = vec![
         TokenConfig { token: Secret::new(ADMIN), role: Role::Admin, name: "admin".into(), unit_id: None },
@@ -82,10 +78,6 @@ impl Harness {
         assert_eq!(s, StatusCode::OK, "{v}");
         v
     }
-}
-
-fn now_s() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
 }
 
 #[tokio::test]

@@ -9,8 +9,9 @@ use axum::body::Body;
 use axum::http::{header, HeaderMap, Request, StatusCode};
 use http_body_util::BodyExt;
 use liandong_server::auth::Role;
-use liandong_server::config::{Config, Secret, TokenConfig};
+use liandong_server::config::{Secret, TokenConfig};
 use liandong_server::App;
+use liandong_test_support::fresh_dir;
 use tower::ServiceExt;
 
 const OPERATOR: &str = "test-operator-token";
@@ -29,8 +30,7 @@ const SECRET: &str = "secret outside the web folder";
 /// of MapLibre it loads, and files of `node_modules` it does not load; beside it, files
 /// that must stay out of reach. Answers the web folder.
 fn web_tree(name: &str) -> PathBuf {
-    let root = std::env::temp_dir().join(format!("liandong-web-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&root);
+    let root = fresh_dir(&format!("web-{name}"));
     let web = root.join("web");
     let files: &[(&str, &str)] = &[
         ("index.html", "<!doctype html><title>wall map</title>"),
@@ -57,14 +57,8 @@ fn web_tree(name: &str) -> PathBuf {
 }
 
 async fn app(name: &str, web_dir: &Path) -> App {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let mut c = Config {
-        data_dir: web_dir.parent().unwrap().join("data"),
-        maps: root.join("tests/fixtures/maps/mini"),
-        web_dir: web_dir.to_path_buf(),
-        ..Config::default()
-    };
-    c.store.durability = liandong_store::Durability::Normal;
+    let mut c = liandong_test_support::config(web_dir.parent().unwrap().join("data"));
+    c.web_dir = web_dir.to_path_buf();
     c.tokens =
         vec![TokenConfig { token: Secret::new(OPERATOR), role: Role::Operator, name: name.into(), unit_id: None }];
     App::build(c).await.unwrap()
@@ -209,7 +203,7 @@ async fn api_answers_carry_nosniff_and_may_not_be_framed() {
 /// the repository's page and modules name is served (given a tree holding it).
 #[tokio::test]
 async fn every_node_modules_file_the_repositorys_page_names_is_served() {
-    let repo_web = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../web");
+    let repo_web = liandong_test_support::root().join("web");
     let mut sources = vec![repo_web.join("index.html")];
     for entry in std::fs::read_dir(repo_web.join("wallmap")).unwrap() {
         sources.push(entry.unwrap().path());

@@ -5,12 +5,16 @@
 
 use std::path::Path;
 
+use crate::batch::{check_numbers, Batch};
+use crate::error::{q, StoreError};
+use crate::feed::{FeedRow, FeedTables};
 use crate::pg::PgStore;
-use crate::{
-    AlertAckRow, AlertFact, AlertRow, AuditEntry, Batch, Bbox, CameraRecord, DeviceRecord, DeviceStateRow, Durability,
+use crate::rows::{
+    AlertAckRow, AlertFact, AlertRow, AuditEntry, Bbox, CameraRecord, DeviceRecord, DeviceStateRow, Durability,
     GridReport, ImageRow, IncidentEventRow, IncidentFacts, IncidentRow, MediationCase, MediationStats, PositionRow,
-    RouteEventRow, RoutePlanRow, SightingRow, SqliteStore, StoreError, TaggedPerson, TrackPoint, WatchRecord,
+    RouteEventRow, RoutePlanRow, SightingRow, TaggedPerson, TrackPoint, WatchRecord,
 };
+use crate::sqlite::{self, SqliteStore};
 
 #[derive(Debug, Clone)]
 pub enum Store {
@@ -66,7 +70,7 @@ pub struct Writing {
 }
 
 enum WritingTx {
-    Sqlite(crate::SqliteTx),
+    Sqlite(sqlite::SqliteTx),
     Postgres(crate::pg::PgTx),
 }
 
@@ -96,9 +100,9 @@ impl Writing {
     /// Writes the batch and commits; returns once durable. A batch numbered at or below
     /// [`Writing::committed`] is refused with [`StoreError::SeqConflict`], unwritten.
     pub async fn commit(self, b: &Batch<'_>) -> Result<(), StoreError> {
-        crate::check_numbers(b, self.committed)?;
+        check_numbers(b, self.committed)?;
         match self.tx {
-            WritingTx::Sqlite(tx) => crate::finish_write(tx, b).await,
+            WritingTx::Sqlite(tx) => sqlite::finish_write(tx, b).await,
             WritingTx::Postgres(tx) => crate::pg::finish_write(tx, b).await,
         }
     }
@@ -120,7 +124,7 @@ pub enum Heard {
 impl FeedListener {
     /// Waits for the next announcement. Reconnects by itself after a lost connection.
     pub async fn next(&mut self) -> Result<Heard, StoreError> {
-        let n = self.0.recv().await.map_err(crate::q("hear a commit"))?;
+        let n = self.0.recv().await.map_err(q("hear a commit"))?;
         Ok(if n.channel() == crate::pg::REGISTRY_CHANNEL {
             Heard::Registry
         } else {
@@ -163,6 +167,9 @@ delegate! {
     fn device_states(&self) -> Result<Vec<(DeviceStateRow, Option<PositionRow>)>, StoreError>;
     /// Reports after a sequence number, oldest first.
     fn positions_after(&self, after: i64, limit: u32) -> Result<Vec<PositionRow>, StoreError>;
+    /// The feed's events committed after `after_seq`, from the chosen tables, merged in
+    /// sequence order, at most `limit`, complete up to the last one returned.
+    fn feed_after(&self, after_seq: i64, limit: u32, tables: FeedTables) -> Result<Vec<FeedRow>, StoreError>;
     /// How many feed events have a sequence number above `after`.
     fn count_after(&self, after: i64) -> Result<i64, StoreError>;
     fn count_positions(&self, device_id: Option<&str>) -> Result<i64, StoreError>;

@@ -23,8 +23,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use liandong_store::{
     AlertAckRow, AlertRow, AuditEntry, Batch, Bbox, CameraEventRow, CameraRecord, DeviceRecord, DeviceStateRow,
-    Durability, GridReport, ImageRow, IncidentEventRow, IncidentRow, PositionRow, RouteEventRow, RoutePlanRow,
-    SightingRow, Store, StoreError, StoredMembership, TaggedPerson, WatchRecord,
+    Durability, FeedRow, FeedTables, GridReport, ImageRow, IncidentEventRow, IncidentRow, PositionRow, RouteEventRow,
+    RoutePlanRow, SightingRow, Store, StoreError, StoredMembership, TaggedPerson, WatchRecord,
 };
 use sqlx::{Connection, Executor, PgConnection};
 
@@ -82,6 +82,11 @@ store_test_suite! {
     history_boxes_include_their_edges,
     history_boxes_exclude_points_just_outside,
     history_positions_at_sorts_device_ids_by_bytes,
+    the_feed_merges_its_five_tables_in_sequence_order,
+    the_feed_stops_at_its_limit_complete_up_to_its_last_row,
+    the_feed_reads_only_the_chosen_tables,
+    an_empty_feed_answers_nothing,
+    the_feed_holds_what_two_writers_committed_in_their_order,
 }
 
 // ---------------------------------------------------------------------------------------
@@ -2073,4 +2078,152 @@ async fn route_plans_keep_every_version_and_their_events(store: Store) {
     assert_eq!(store.count_after(0).await.unwrap(), 5, "route events are feed events");
     let taken = store.write(&Batch { route_events: &[route_event(5, 4, "ack")], ..Batch::default() }).await;
     assert!(matches!(taken, Err(StoreError::SeqConflict { .. })), "{taken:?}");
+}
+
+// ---------------------------------------------------------------------------------------
+// The feed: five tables merged by sequence number.
+
+/// One batch holding every feed table, given out of order, beside rows that take
+/// numbers but are not feed events (a camera event, a grid report). Returns the feed
+/// rows in the order the feed must answer them.
+async fn write_every_feed_table(store: &Store) -> Vec<FeedRow> {
+    let positions = [position(9, "a"), position(1, "a"), position(12, "b")];
+    let alerts = [alert(7, 1), alert(3, 2)];
+    let events = [incident_event(10, 10, "create", "new", 1), incident_event(4, 4, "create", "new", 2)];
+    let route_events = [route_event(11, 11, "push"), route_event(5, 11, "ack")];
+    let acks = [alert_ack(8, 7, "王警官"), alert_ack(13, 3, "operator")];
+    store
+        .write(&Batch {
+            positions: &positions,
+            camera_events: &[camera_event(2, Some("川S12345"), 1, true)],
+            alerts: &alerts,
+            incident_events: &events,
+            reports: &[report(6, "hazard", 1)],
+            route_events: &route_events,
+            alert_acks: &acks,
+            ..Batch::default()
+        })
+        .await
+        .unwrap();
+    let mut want: Vec<FeedRow> = positions.into_iter().map(FeedRow::Position).collect();
+    want.extend(alerts.into_iter().map(FeedRow::Alert));
+    want.extend(events.into_iter().map(FeedRow::IncidentEvent));
+    want.extend(route_events.into_iter().map(FeedRow::RouteEvent));
+    want.extend(acks.into_iter().map(FeedRow::AlertAck));
+    want.sort_by_key(FeedRow::seq);
+    want
+}
+
+fn feed_seqs(rows: &[FeedRow]) -> Vec<i64> {
+    rows.iter().map(FeedRow::seq).collect()
+}
+
+async fn the_feed_merges_its_five_tables_in_sequence_order(store: Store) {
+    let want = write_every_feed_table(&store).await;
+    let got = store.feed_after(0, 100, FeedTables::ALL).await.unwrap();
+    assert_eq!(feed_seqs(&got), [1, 3, 4, 5, 7, 8, 9, 10, 11, 12, 13], "camera events and reports are not feed events");
+    assert_eq!(got, want, "each row whole, as its table's own replay answers it");
+    assert_eq!(store.feed_after(7, 100, FeedTables::ALL).await.unwrap(), want[5..], "after a number, exclusive");
+    assert_eq!(store.feed_after(6, 100, FeedTables::ALL).await.unwrap(), want[4..], "after a number not a feed event");
+    assert_eq!(store.count_after(0).await.unwrap(), got.len() as i64, "the feed counts what it answers");
+}
+
+async fn the_feed_stops_at_its_limit_complete_up_to_its_last_row(store: Store) {
+    let want = write_every_feed_table(&store).await;
+    assert_eq!(store.feed_after(0, 3, FeedTables::ALL).await.unwrap(), want[..3]);
+    // Reading on from the last row returned, page after page, gives every row once.
+    let mut pages = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = store.feed_after(after, 4, FeedTables::ALL).await.unwrap();
+        assert!(page.len() <= 4, "a page holds at most the limit: {page:?}");
+        let Some(last) = page.last() else { break };
+        after = last.seq();
+        pages.extend(page);
+    }
+    assert_eq!(pages, want, "pages joined are the whole feed, without gap or repeat");
+    assert_eq!(store.feed_after(0, 0, FeedTables::ALL).await.unwrap(), vec![], "a limit of 0");
+    assert_eq!(feed_seqs(&store.feed_after(0, u32::MAX, FeedTables::ALL).await.unwrap()), feed_seqs(&want));
+}
+
+async fn the_feed_reads_only_the_chosen_tables(store: Store) {
+    let want = write_every_feed_table(&store).await;
+    let no_alerts = FeedTables { alerts: false, alert_acks: false, ..FeedTables::ALL };
+    let got = store.feed_after(0, 100, no_alerts).await.unwrap();
+    let without: Vec<FeedRow> =
+        want.iter().filter(|r| !matches!(r, FeedRow::Alert(_) | FeedRow::AlertAck(_))).cloned().collect();
+    assert_eq!(got, without);
+    // The limit counts only the chosen tables' rows: 3 rows, none of them an alert.
+    assert_eq!(feed_seqs(&store.feed_after(0, 3, no_alerts).await.unwrap()), [1, 4, 5]);
+    let only = |t: FeedTables| {
+        let store = store.clone();
+        async move { feed_seqs(&store.feed_after(0, 100, t).await.unwrap()) }
+    };
+    assert_eq!(only(FeedTables { positions: true, ..FeedTables::NONE }).await, [1, 9, 12]);
+    assert_eq!(only(FeedTables { alerts: true, ..FeedTables::NONE }).await, [3, 7]);
+    assert_eq!(only(FeedTables { incident_events: true, ..FeedTables::NONE }).await, [4, 10]);
+    assert_eq!(only(FeedTables { route_events: true, ..FeedTables::NONE }).await, [5, 11]);
+    assert_eq!(only(FeedTables { alert_acks: true, ..FeedTables::NONE }).await, [8, 13]);
+    assert_eq!(only(FeedTables::NONE).await, Vec::<i64>::new(), "no table chosen, nothing read");
+}
+
+async fn an_empty_feed_answers_nothing(store: Store) {
+    assert_eq!(store.feed_after(0, 100, FeedTables::ALL).await.unwrap(), vec![], "an empty store");
+    // Rows that take numbers without being feed events leave the feed empty.
+    store
+        .write(&Batch {
+            camera_events: &[camera_event(1, None, 1, false)],
+            reports: &[report(2, "hazard", 1)],
+            ..Batch::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(store.feed_after(0, 100, FeedTables::ALL).await.unwrap(), vec![]);
+    write_every_feed_table_after(&store, 2).await;
+    assert_eq!(store.feed_after(103, 100, FeedTables::ALL).await.unwrap(), vec![], "after the last row");
+    assert_eq!(store.feed_after(0, 100, FeedTables::NONE).await.unwrap(), vec![], "no table chosen");
+}
+
+/// A position, an alert and its acknowledgement numbered just after `base`, and a last
+/// position numbered `base + 101`.
+async fn write_every_feed_table_after(store: &Store, base: i64) {
+    store
+        .write(&Batch {
+            positions: &[position(base + 1, "a"), position(base + 101, "a")],
+            alerts: &[alert(base + 2, 1)],
+            alert_acks: &[alert_ack(base + 3, base + 2, "operator")],
+            ..Batch::default()
+        })
+        .await
+        .unwrap();
+}
+
+/// Two writers (two instances on one database, or one sequencer's successive commits)
+/// take turns under the write lock; the feed answers both commits merged, in order, and
+/// a read between the commits answers the first one whole.
+async fn the_feed_holds_what_two_writers_committed_in_their_order(store: Store) {
+    let first = store.begin_write().await.unwrap();
+    let other = store.clone();
+    let second = tokio::spawn(async move {
+        let w = other.begin_write().await.unwrap();
+        let from = w.committed();
+        let positions = [position(from + 1, "b"), position(from + 3, "b")];
+        let events = [incident_event(from + 2, from + 2, "create", "new", 1)];
+        w.commit(&Batch { positions: &positions, incident_events: &events, ..Batch::default() }).await.unwrap();
+        from
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    first.commit(&Batch { positions: &[position(2, "a")], alerts: &[alert(1, 1)], ..Batch::default() }).await.unwrap();
+    let between = store.feed_after(0, 100, FeedTables::ALL).await.unwrap();
+    assert!(
+        feed_seqs(&between) == [1, 2] || feed_seqs(&between) == [1, 2, 3, 4, 5],
+        "a read sees whole commits, in order: {between:?}"
+    );
+    assert_eq!(second.await.unwrap(), 2, "the second writer numbers after the first's commit");
+    let got = store.feed_after(0, 100, FeedTables::ALL).await.unwrap();
+    assert_eq!(feed_seqs(&got), [1, 2, 3, 4, 5]);
+    assert!(matches!(&got[0], FeedRow::Alert(a) if a.seq == 1));
+    assert!(matches!(&got[3], FeedRow::IncidentEvent(e) if e.seq == 4));
+    assert!(matches!(&got[4], FeedRow::Position(p) if p.device_id == "b"));
+    assert_eq!(store.feed_after(2, 2, FeedTables::ALL).await.unwrap(), got[2..4], "the second commit, paged");
 }

@@ -4,7 +4,8 @@
 use sqlx::Row;
 
 use super::PgStore;
-use crate::{q, ImageRow, StoreError};
+use crate::error::{q, StoreError};
+use crate::rows::ImageRow;
 
 /// Rows one prune deletes at most: a few megabytes of snapshots.
 const PRUNE_BATCH: i64 = 500;

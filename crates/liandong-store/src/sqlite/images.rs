@@ -7,24 +7,9 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::{SqliteStore, StoreError};
-
-/// An image to store: its name (as the server makes it) and its bytes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ImageRow {
-    pub name: String,
-    pub stored_ms: i64,
-    pub bytes: Vec<u8>,
-}
-
-/// When an image was stored, from its name; `None` for any other name.
-pub fn image_stamp_ms(name: &str) -> Option<i64> {
-    let (stamp, rest) = name.split_once('-')?;
-    if !rest.ends_with(".jpg") || stamp.is_empty() || !stamp.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    stamp.parse().ok()
-}
+use super::SqliteStore;
+use crate::error::StoreError;
+use crate::rows::{image_stamp_ms, ImageRow};
 
 fn io(op: &'static str, dir: &Path) -> impl FnOnce(std::io::Error) -> StoreError {
     let path = dir.to_owned();
@@ -106,22 +91,6 @@ fn prune_dir(dir: &Path, before_ms: i64) -> Result<u64, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn image_names_carry_their_time() {
-        let rows = [
-            ("1795777449608-abc123def456-0.jpg", Some(1_795_777_449_608)),
-            ("1795777449608-x-12.jpg", Some(1_795_777_449_608)),
-            ("1795777449608-x-0.png", None),
-            ("evidence.jpg", None),
-            ("-x-0.jpg", None),
-            ("12a4-x-0.jpg", None),
-            ("99999999999999999999999-x-0.jpg", None),
-        ];
-        for (name, want) in rows {
-            assert_eq!(image_stamp_ms(name), want, "{name}");
-        }
-    }
 
     #[test]
     fn files_named_otherwise_stay() {

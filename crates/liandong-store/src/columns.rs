@@ -1,0 +1,342 @@
+//! Each written table's columns, declared once: the name, the PostgreSQL array type a
+//! group commit binds it as, and how a row gives its value. From one declaration come
+//! the SQLite multi-row `INSERT … VALUES`, the PostgreSQL `INSERT … SELECT FROM
+//! UNNEST(…)` and the column lists reads select, so a column cannot be added to one of
+//! them and forgotten in another.
+
+use sqlx::error::BoxDynError;
+use sqlx::postgres::PgArguments;
+use sqlx::types::Json;
+use sqlx::{Encode, Postgres, Sqlite, Type};
+
+use crate::rows::{
+    AlertAckRow, AlertRow, AuditEntry, CameraEventRow, DeviceStateRow, GridReport, IncidentEventRow, IncidentRow,
+    OpenCase, PositionRow, RouteEventRow, RoutePlanRow,
+};
+
+/// A written table: its name and columns (with the PostgreSQL type of each), and what
+/// a repeated key updates.
+#[derive(Debug)]
+pub(crate) struct Table {
+    pub name: &'static str,
+    /// What a failed write is reported as.
+    pub op: &'static str,
+    /// `(column, PostgreSQL element type)` in insert order.
+    pub columns: &'static [(&'static str, &'static str)],
+    /// The conflict target and the columns a repeated key overwrites; None for tables
+    /// that only ever grow.
+    pub upsert: Option<(&'static str, &'static [&'static str])>,
+    /// Whether PostgreSQL must insert the rows in the order given (an identity column
+    /// numbers them, and readers sort by it).
+    pub keep_order: bool,
+}
+
+impl Table {
+    /// The column names, each behind `prefix` (a table alias such as `p.`, or none).
+    pub fn select(&self, prefix: &str) -> String {
+        self.columns.iter().map(|(c, _)| format!("{prefix}{c}")).collect::<Vec<_>>().join(", ")
+    }
+
+    fn on_conflict(&self) -> String {
+        match self.upsert {
+            None => String::new(),
+            Some((key, updates)) => {
+                let set: Vec<String> = updates.iter().map(|c| format!("{c} = excluded.{c}")).collect();
+                format!(" ON CONFLICT ({key}) DO UPDATE SET {}", set.join(", "))
+            }
+        }
+    }
+
+    /// The head of SQLite's multi-row insert; `QueryBuilder::push_values` adds the rows
+    /// and [`Table::sqlite_tail`] the conflict clause.
+    pub fn sqlite_head(&self) -> String {
+        format!("INSERT INTO {} ({}) ", self.name, self.select(""))
+    }
+
+    pub fn sqlite_tail(&self) -> String {
+        self.on_conflict()
+    }
+
+    /// PostgreSQL's insert of a whole batch: one array parameter per column, whatever
+    /// the row count.
+    pub fn pg_insert(&self) -> String {
+        let arrays: Vec<String> =
+            self.columns.iter().enumerate().map(|(i, (_, ty))| format!("${}::{ty}[]", i + 1)).collect();
+        let columns = self.select("");
+        let source = if self.keep_order {
+            format!("SELECT {columns} FROM UNNEST({}) WITH ORDINALITY AS u({columns}, n) ORDER BY n", arrays.join(", "))
+        } else {
+            format!("SELECT * FROM UNNEST({})", arrays.join(", "))
+        };
+        format!("INSERT INTO {} ({columns}) {source}{}", self.name, self.on_conflict())
+    }
+}
+
+/// A value one column takes: something SQLite binds as one value and PostgreSQL, as a
+/// column of a batch, binds as an array.
+pub(crate) trait ColumnValue<'a>: 'a + Send + Sized + Encode<'a, Sqlite> + Type<Sqlite> {
+    /// Adds a column of values to PostgreSQL arguments as one array.
+    fn add_array(values: Vec<Self>, args: &mut PgArguments) -> Result<(), BoxDynError>;
+}
+
+impl<'a, T> ColumnValue<'a> for T
+where
+    T: 'a + Send + Encode<'a, Sqlite> + Type<Sqlite>,
+    Vec<T>: Encode<'a, Postgres> + Type<Postgres>,
+{
+    fn add_array(values: Vec<T>, args: &mut PgArguments) -> Result<(), BoxDynError> {
+        <PgArguments as sqlx::Arguments<'a>>::add(args, values)
+    }
+}
+
+/// Takes the columns of some rows, in declaration order: one value per row on SQLite,
+/// one array per column on PostgreSQL.
+pub(crate) trait ColumnSink<'a> {
+    fn column<T: ColumnValue<'a>>(&mut self, values: impl Iterator<Item = T>);
+}
+
+/// A row type with a table it is written to.
+pub(crate) trait Written: Sized + 'static {
+    const TABLE: Table;
+    /// Hands `rows`' values to `sink`, column by column.
+    fn columns<'a>(rows: impl Iterator<Item = &'a Self> + Clone, sink: &mut impl ColumnSink<'a>);
+}
+
+/// Declares a written table: `Row, r => "table" [, upsert on "key" [updated columns]]
+/// [ordered] { column: "pg type" = value of r, … }`.
+macro_rules! written {
+    ($row:ty, $r:ident => $name:literal $(, upsert on $key:literal [$($update:ident),+])? $([$ordered:ident])?
+     { $($column:ident: $pg:literal = $value:expr),+ $(,)? }) => {
+        impl Written for $row {
+            const TABLE: Table = Table {
+                name: $name,
+                op: concat!("write ", $name),
+                columns: &[$((stringify!($column), $pg)),+],
+                upsert: written!(@upsert $($key [$($update),+])?),
+                keep_order: written!(@flag $($ordered)?),
+            };
+            fn columns<'a>(rows: impl Iterator<Item = &'a Self> + Clone, sink: &mut impl ColumnSink<'a>) {
+                $(sink.column(rows.clone().map(|$r: &'a $row| $value));)+
+            }
+        }
+    };
+    (@upsert) => { None };
+    (@upsert $key:literal [$($update:ident),+]) => { Some(($key, &[$(stringify!($update)),+])) };
+    (@flag) => { false };
+    (@flag $ordered:ident) => { true };
+}
+
+written!(PositionRow, r => "positions" {
+    seq: "bigint" = r.seq,
+    device_id: "text" = r.device_id.as_str(),
+    fix_ms: "bigint" = r.fix_ms,
+    recv_ms: "bigint" = r.recv_ms,
+    lon: "float8" = r.lon,
+    lat: "float8" = r.lat,
+    datum: "text" = r.datum,
+    speed_mps: "float8" = r.speed_mps,
+    course_deg: "float8" = r.course_deg,
+    altitude_m: "float8" = r.altitude_m,
+    accuracy_m: "float8" = r.accuracy_m,
+    battery_pct: "float8" = r.battery_pct,
+    flags: "bigint" = i64::from(r.flags),
+    attributes: "text" = r.attributes.as_str(),
+    enrichment: "text" = r.enrichment.as_str(),
+});
+
+written!(DeviceStateRow, s => "device_state",
+    upsert on "device_id" [seq, trusted_ms, trusted_lon, trusted_lat, marked_ms, marked_lon, marked_lat, fences] {
+    device_id: "text" = s.device_id.as_str(),
+    seq: "bigint" = s.seq,
+    trusted_ms: "bigint" = s.trusted.map(|f| f.0),
+    trusted_lon: "float8" = s.trusted.map(|f| f.1),
+    trusted_lat: "float8" = s.trusted.map(|f| f.2),
+    marked_ms: "bigint" = s.marked.map(|f| f.0),
+    marked_lon: "float8" = s.marked.map(|f| f.1),
+    marked_lat: "float8" = s.marked.map(|f| f.2),
+    fences: "jsonb" = Json(&s.fences),
+});
+
+written!(CameraEventRow, r => "camera_events" {
+    seq: "bigint" = r.seq,
+    camera_id: "text" = r.camera_id.as_str(),
+    event_type: "text" = r.event_type.as_str(),
+    kind: "text" = r.kind,
+    active: "bool" = r.active,
+    active_post_count: "bigint" = r.active_post_count,
+    time_ms: "bigint" = r.time_ms,
+    recv_ms: "bigint" = r.recv_ms,
+    plate: "text" = r.plate.as_deref(),
+    person_id: "text" = r.person_id.as_deref(),
+    payload: "text" = r.payload.as_str(),
+});
+
+written!(AlertRow, r => "alerts" {
+    seq: "bigint" = r.seq,
+    rule: "text" = r.rule.as_str(),
+    priority: "bigint" = r.priority,
+    camera_id: "text" = r.camera_id.as_deref(),
+    event_seq: "bigint" = r.event_seq,
+    time_ms: "bigint" = r.time_ms,
+    lon: "float8" = r.lon,
+    lat: "float8" = r.lat,
+    roles: "jsonb" = Json(&r.roles),
+    payload: "text" = r.payload.as_str(),
+    township: "text" = r.township.as_deref(),
+});
+
+written!(AuditEntry, e => "audit_log" [ordered] {
+    at_ms: "bigint" = e.at_ms,
+    actor: "text" = e.actor.as_str(),
+    action: "text" = e.action.as_str(),
+    subject: "text" = e.subject.as_str(),
+    detail: "text" = e.detail.as_str(),
+});
+
+written!(IncidentRow, r => "incidents",
+    upsert on "incident_id" [state, assigned_device, assigned_unit, state_since_ms, escalation] {
+    incident_id: "bigint" = r.incident_id,
+    title: "text" = r.title.as_str(),
+    priority: "bigint" = r.priority,
+    state: "text" = r.state.as_str(),
+    lon: "float8" = r.lon,
+    lat: "float8" = r.lat,
+    alert_seq: "bigint" = r.alert_seq,
+    assigned_device: "text" = r.assigned_device.as_deref(),
+    assigned_unit: "text" = r.assigned_unit.as_deref(),
+    created_ms: "bigint" = r.created_ms,
+    state_since_ms: "bigint" = r.state_since_ms,
+    escalation: "text" = r.escalation.as_str(),
+    kind: "text" = r.kind.as_str(),
+    township: "text" = r.township.as_deref(),
+});
+
+written!(IncidentEventRow, r => "incident_events" {
+    seq: "bigint" = r.seq,
+    incident_id: "bigint" = r.incident_id,
+    at_ms: "bigint" = r.at_ms,
+    actor: "text" = r.actor.as_str(),
+    action: "text" = r.action.as_str(),
+    from_state: "text" = r.from_state.as_deref(),
+    to_state: "text" = r.to_state.as_str(),
+    note: "text" = r.note.as_str(),
+    lon: "float8" = r.lon,
+    lat: "float8" = r.lat,
+    unit_id: "text" = r.unit_id.as_deref(),
+    payload: "text" = r.payload.as_str(),
+});
+
+written!(GridReport, r => "grid_reports" {
+    report_id: "bigint" = r.report_id,
+    reporter: "text" = r.reporter.as_str(),
+    category: "text" = r.category.as_str(),
+    text: "text" = r.text.as_str(),
+    lon: "float8" = r.lon,
+    lat: "float8" = r.lat,
+    time_ms: "bigint" = r.time_ms,
+    recv_ms: "bigint" = r.recv_ms,
+    enrichment: "jsonb" = Json(&r.enrichment),
+    photos: "bigint" = r.photos,
+    status: "text" = r.status.as_str(),
+    photo_urls: "jsonb" = Json(&r.photo_urls),
+});
+
+written!(OpenCase, c => "mediation_cases" {
+    case_id: "bigint" = c.report_id,
+    report_id: "bigint" = c.report_id,
+    opened_ms: "bigint" = c.opened_ms,
+    status: "text" = c.status(),
+});
+
+written!(RoutePlanRow, r => "route_plans", upsert on "plan_seq" [status, acked_ms, acked_by, escalation] {
+    plan_seq: "bigint" = r.plan_seq,
+    team_id: "text" = r.team_id.as_str(),
+    version: "bigint" = r.version,
+    kind: "text" = r.kind.as_str(),
+    reason: "text" = r.reason.as_str(),
+    created_ms: "bigint" = r.created_ms,
+    created_by: "text" = r.created_by.as_str(),
+    plan: "text" = r.plan.as_str(),
+    lon: "float8" = r.lon,
+    lat: "float8" = r.lat,
+    status: "text" = r.status.as_str(),
+    acked_ms: "bigint" = r.acked_ms,
+    acked_by: "text" = r.acked_by.as_deref(),
+    escalation: "text" = r.escalation.as_str(),
+});
+
+written!(RouteEventRow, r => "route_events" {
+    seq: "bigint" = r.seq,
+    plan_seq: "bigint" = r.plan_seq,
+    team_id: "text" = r.team_id.as_str(),
+    at_ms: "bigint" = r.at_ms,
+    actor: "text" = r.actor.as_str(),
+    action: "text" = r.action.as_str(),
+    lon: "float8" = r.lon,
+    lat: "float8" = r.lat,
+    payload: "text" = r.payload.as_str(),
+});
+
+written!(AlertAckRow, r => "alert_acks" {
+    seq: "bigint" = r.seq,
+    alert_seq: "bigint" = r.alert_seq,
+    actor: "text" = r.actor.as_str(),
+    at_ms: "bigint" = r.at_ms,
+    note: "text" = r.note.as_str(),
+    lon: "float8" = r.lon,
+    lat: "float8" = r.lat,
+    roles: "jsonb" = Json(&r.roles),
+    payload: "text" = r.payload.as_str(),
+});
+
+/// Every written table, for the snapshot of the SQL they generate.
+#[cfg(test)]
+pub(crate) const ALL: [&Table; 12] = [
+    &PositionRow::TABLE,
+    &DeviceStateRow::TABLE,
+    &CameraEventRow::TABLE,
+    &AlertRow::TABLE,
+    &AuditEntry::TABLE,
+    &IncidentRow::TABLE,
+    &IncidentEventRow::TABLE,
+    &GridReport::TABLE,
+    &OpenCase::TABLE,
+    &RoutePlanRow::TABLE,
+    &RouteEventRow::TABLE,
+    &AlertAckRow::TABLE,
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The SQL every table's declaration generates, as `src/snapshots/sql.snap` holds
+    /// it: a change of a column, a type or a conflict clause shows here as a diff to
+    /// review. `UPDATE_SNAPSHOTS=1` rewrites the file instead of failing.
+    #[test]
+    fn the_generated_sql_is_the_reviewed_sql() {
+        let mut got = String::new();
+        for t in ALL {
+            got += &format!("-- {} on SQLite (push_values adds VALUES (…), (…))\n", t.name);
+            got += &format!("{}VALUES (…){}\n", t.sqlite_head(), t.sqlite_tail());
+            got += &format!("-- {} on PostgreSQL\n{}\n\n", t.name, t.pg_insert());
+        }
+        let tables = crate::feed::FeedTables::ALL;
+        got += &format!("-- the feed over every table\n{}\n\n", crate::shared::feed_sql(tables).unwrap());
+        got += &format!("-- alerts after a number\n{}\n\n", crate::shared::after_sql(&AlertRow::TABLE));
+        got += &format!("-- the highest number on SQLite\n{}\n", crate::shared::max_seq_sql("MAX"));
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/src/snapshots/sql.snap");
+        if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+            std::fs::write(path, &got).unwrap();
+            return;
+        }
+        assert_eq!(got, include_str!("snapshots/sql.snap"), "the SQL generated from the column declarations changed");
+    }
+
+    #[test]
+    fn column_lists_follow_the_declaration_and_the_alias() {
+        assert!(PositionRow::TABLE.select("p.").starts_with("p.seq, p.device_id, p.fix_ms"));
+        assert!(PositionRow::TABLE.select("").ends_with("attributes, enrichment"));
+        assert_eq!(AuditEntry::TABLE.select("a."), "a.at_ms, a.actor, a.action, a.subject, a.detail");
+    }
+}

@@ -1,0 +1,814 @@
+//! The calls whose SQL the two databases agree on, written once. Both backends expand
+//! [`shared_calls!`] over their store type; the SQL uses `$n` placeholders, which
+//! PostgreSQL takes natively and sqlx's SQLite driver binds by number, and portable
+//! spellings (`CAST(… AS TEXT)` rather than `::text`, a boolean column tested by its
+//! own truth, `COUNT(*) FILTER (…)`). What really differs (PostGIS boxes, `DISTINCT
+//! ON`, the write lock, images) stays in each backend.
+//!
+//! A store that expands it provides `pool` (its readers), `write_pool()` (where
+//! single-row updates go: SQLite's one writer connection), `announce_registry()`
+//! (PostgreSQL tells the other instances; SQLite has none), `begin_write()` and
+//! `finish_write()` (the write lock and the inserts), and `in_bbox(alias)`, the
+//! condition "inside the box of `$1` to `$4`" (PostgreSQL asks its GiST index first).
+
+use crate::columns::{Table, Written};
+use crate::feed::FeedTables;
+use crate::rows::STATE_COLUMNS;
+
+/// The rows of a sequenced table committed after a number, oldest first.
+pub(crate) fn after_sql(table: &Table) -> String {
+    format!("SELECT {} FROM {} WHERE seq > $1 ORDER BY seq LIMIT $2", table.select(""), table.name)
+}
+
+/// Every device's state beside its last report (the report's columns keep their names).
+pub(crate) fn device_states_sql() -> String {
+    format!(
+        "SELECT {STATE_COLUMNS}, {} FROM device_state d LEFT JOIN positions p ON p.seq = d.seq ORDER BY d.device_id",
+        crate::PositionRow::TABLE.select("p.")
+    )
+}
+
+/// The first `$2` feed rows after `$1` over the chosen tables, in one statement (one
+/// snapshot): each table gives at most `$2` rows by its primary key, as the union of
+/// every chosen table's columns with the table named in `feed_table`; the union is cut
+/// to `$2`. Rows are then read by column name, each as its table's row type. A column a
+/// table lacks is a NULL of the column's type: PostgreSQL types a union arm by arm, and
+/// an untyped NULL would be taken for text.
+pub(crate) fn feed_sql(tables: FeedTables) -> Option<String> {
+    let chosen: Vec<&Table> = tables.tables().collect();
+    let mut columns: Vec<(&str, &str)> = Vec::new();
+    for &(c, ty) in chosen.iter().flat_map(|t| t.columns) {
+        if !columns.iter().any(|(seen, _)| *seen == c) {
+            columns.push((c, ty));
+        }
+    }
+    let branch = |t: &Table| {
+        let has = |c: &str| t.columns.iter().any(|(own, _)| *own == c);
+        let list: Vec<String> = columns
+            .iter()
+            .map(|&(c, ty)| if has(c) { c.to_string() } else { format!("CAST(NULL AS {ty}) AS {c}") })
+            .collect();
+        format!(
+            "SELECT '{name}' AS feed_table, {list} \
+             FROM (SELECT {own} FROM {name} WHERE seq > $1 ORDER BY seq LIMIT $2) AS {name}",
+            name = t.name,
+            list = list.join(", "),
+            own = t.select(""),
+        )
+    };
+    let branches: Vec<String> = chosen.iter().map(|t| branch(t)).collect();
+    (!branches.is_empty())
+        .then(|| format!("SELECT * FROM ({}) AS feed ORDER BY seq LIMIT $2", branches.join(" UNION ALL ")))
+}
+
+/// The first time each incident took one action, as a column named `alias`.
+fn milestone(action: &str, alias: &str) -> String {
+    format!(
+        "(SELECT MIN(at_ms) FROM incident_events e WHERE e.incident_id = i.incident_id AND e.action = '{action}')
+         AS {alias}"
+    )
+}
+
+/// Every incident created in `[$1, $2]` with its milestones, oldest first.
+pub(crate) fn incident_facts_sql() -> String {
+    format!(
+        "SELECT i.incident_id, i.kind, i.township, i.priority, i.state, i.created_ms, {}, {}, {}, {}
+         FROM incidents i WHERE i.created_ms BETWEEN $1 AND $2 ORDER BY i.incident_id",
+        milestone("dispatch", "dispatched_ms"),
+        milestone("sign", "signed_ms"),
+        milestone("arrive", "on_scene_ms"),
+        milestone("close", "closed_ms"),
+    )
+}
+
+/// Implements the shared calls on `$store`, whose rows are `$row`.
+macro_rules! shared_calls {
+    ($store:ty, $row:ty) => {
+        const _: () = {
+            use sqlx::FromRow;
+            use $crate::batch::{check_numbers, Batch};
+            use $crate::columns::Written;
+            use $crate::error::{q, StoreError};
+            use $crate::feed::{FeedRow, FeedTables};
+            use $crate::shared;
+            use $crate::rows::*;
+
+            impl $store {
+                /// Rows of `R`'s table after a sequence number, oldest first.
+                async fn rows_after<R>(&self, after: i64, limit: u32, op: &'static str) -> Result<Vec<R>, StoreError>
+                where
+                    R: Written + for<'r> FromRow<'r, $row> + Send + Unpin,
+                {
+                    sqlx::query_as(&shared::after_sql(&R::TABLE))
+                        .bind(after)
+                        .bind(i64::from(limit))
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(q(op))
+                }
+
+                pub async fn devices(&self) -> Result<Vec<DeviceRecord>, StoreError> {
+                    sqlx::query_as(
+                        "SELECT device_id, name, kind, unit_id, key, created_ms, updated_ms
+                         FROM devices ORDER BY device_id",
+                    )
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(q("list devices"))
+                }
+
+                /// Reports with a sequence number above `after`, oldest first, at most
+                /// `limit`: the live feed's replay for a client that reconnects with `since`.
+                pub async fn positions_after(&self, after: i64, limit: u32) -> Result<Vec<PositionRow>, StoreError> {
+                    self.rows_after(after, limit, "read positions after a sequence number").await
+                }
+
+                /// Every device's live state with its last report, to rebuild memory after
+                /// a restart, by device id.
+                pub async fn device_states(&self) -> Result<Vec<(DeviceStateRow, Option<PositionRow>)>, StoreError> {
+                    let rows = sqlx::query(&shared::device_states_sql())
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(q("read device states"))?;
+                    let pair = |r: &$row| -> Result<(DeviceStateRow, Option<PositionRow>), sqlx::Error> {
+                        let state = StateColumns::from_row(r)?.into();
+                        let has_last = sqlx::Row::try_get::<Option<i64>, _>(r, "seq")?.is_some();
+                        Ok((state, if has_last { Some(PositionRow::from_row(r)?) } else { None }))
+                    };
+                    rows.iter().map(pair).collect::<Result<_, _>>().map_err(q("read device states"))
+                }
+
+                /// How many feed events have a sequence number above `after`.
+                pub async fn count_after(&self, after: i64) -> Result<i64, StoreError> {
+                    sqlx::query_scalar(
+                        "SELECT (SELECT COUNT(*) FROM positions WHERE seq > $1)
+                              + (SELECT COUNT(*) FROM alerts WHERE seq > $1)
+                              + (SELECT COUNT(*) FROM incident_events WHERE seq > $1)
+                              + (SELECT COUNT(*) FROM route_events WHERE seq > $1)
+                              + (SELECT COUNT(*) FROM alert_acks WHERE seq > $1)",
+                    )
+                    .bind(after)
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(q("count positions after a sequence number"))
+                }
+
+                pub async fn count_positions(&self, device_id: Option<&str>) -> Result<i64, StoreError> {
+                    // Two statements rather than `$1 IS NULL OR …`, so each has a plan of
+                    // its own (the device's count uses the (device_id, fix_ms) index).
+                    let n = match device_id {
+                        Some(d) => {
+                            sqlx::query_scalar("SELECT COUNT(*) FROM positions WHERE device_id = $1")
+                                .bind(d)
+                                .fetch_one(&self.pool)
+                                .await
+                        }
+                        None => sqlx::query_scalar("SELECT COUNT(*) FROM positions").fetch_one(&self.pool).await,
+                    };
+                    n.map_err(q("count positions"))
+                }
+
+                /// Sequence numbers of a device's reports, oldest first (for tests and audits).
+                pub async fn position_seqs(&self, device_id: &str) -> Result<Vec<i64>, StoreError> {
+                    sqlx::query_scalar("SELECT seq FROM positions WHERE device_id = $1 ORDER BY seq")
+                        .bind(device_id)
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(q("list positions"))
+                }
+
+                pub async fn upsert_camera(&self, c: &CameraRecord) -> Result<(), StoreError> {
+                    sqlx::query(
+                        "INSERT INTO cameras (camera_id, name, kind, lon, lat, key, updated_ms)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7)
+                         ON CONFLICT (camera_id) DO UPDATE SET name = excluded.name, kind = excluded.kind,
+                           lon = excluded.lon,
+                           lat = excluded.lat, key = excluded.key, updated_ms = excluded.updated_ms",
+                    )
+                    .bind(&c.camera_id)
+                    .bind(&c.name)
+                    .bind(&c.kind)
+                    .bind(c.lon)
+                    .bind(c.lat)
+                    .bind(&c.key)
+                    .bind(c.updated_ms)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(q("upsert camera"))?;
+                    self.announce_registry("cameras");
+                    Ok(())
+                }
+
+                pub async fn cameras(&self) -> Result<Vec<CameraRecord>, StoreError> {
+                    sqlx::query_as(
+                        "SELECT camera_id, name, kind, lon, lat, key, updated_ms FROM cameras ORDER BY camera_id",
+                    )
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(q("list cameras"))
+                }
+
+                pub async fn upsert_watch(&self, w: &WatchRecord) -> Result<(), StoreError> {
+                    sqlx::query(
+                        "INSERT INTO watchlist
+                           (watch_id, kind, value, reason, priority, valid_from, valid_to, roles, updated_ms)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                         ON CONFLICT (watch_id) DO UPDATE SET kind = excluded.kind, value = excluded.value,
+                           reason = excluded.reason,
+                           priority = excluded.priority, valid_from = excluded.valid_from, valid_to = excluded.valid_to,
+                           roles = excluded.roles, updated_ms = excluded.updated_ms",
+                    )
+                    .bind(&w.watch_id)
+                    .bind(&w.kind)
+                    .bind(&w.value)
+                    .bind(&w.reason)
+                    .bind(w.priority)
+                    .bind(w.valid_from)
+                    .bind(w.valid_to)
+                    .bind(sqlx::types::Json(&w.roles))
+                    .bind(w.updated_ms)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(q("upsert watch-list entry"))?;
+                    self.announce_registry("watchlist");
+                    Ok(())
+                }
+
+                pub async fn watchlist(&self) -> Result<Vec<WatchRecord>, StoreError> {
+                    sqlx::query_as(
+                        "SELECT watch_id, kind, value, reason, priority, valid_from, valid_to, roles, updated_ms
+                         FROM watchlist ORDER BY watch_id",
+                    )
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(q("list watch list"))
+                }
+
+                /// Alerts with a sequence number above `after`, oldest first, at most `limit`.
+                pub async fn alerts_after(&self, after: i64, limit: u32) -> Result<Vec<AlertRow>, StoreError> {
+                    self.rows_after(after, limit, "read alerts after a sequence number").await
+                }
+
+                /// One alert by its sequence number.
+                pub async fn alert(&self, seq: i64) -> Result<Option<AlertRow>, StoreError> {
+                    sqlx::query_as(&format!("SELECT {} FROM alerts WHERE seq = $1", AlertRow::TABLE.select("")))
+                        .bind(seq)
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(q("read an alert"))
+                }
+
+                /// Alerts raised in `[from_ms, to_ms]`, oldest first.
+                pub async fn alert_facts(&self, from_ms: i64, to_ms: i64) -> Result<Vec<AlertFact>, StoreError> {
+                    sqlx::query_as(
+                        "SELECT seq, rule, priority, township, time_ms, roles FROM alerts
+                         WHERE time_ms BETWEEN $1 AND $2 ORDER BY time_ms, seq",
+                    )
+                    .bind(from_ms)
+                    .bind(to_ms)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(q("read alerts for statistics"))
+                }
+
+                /// Active reads of one plate (`person == false`) or one person id in
+                /// `[from_ms, to_ms]`, oldest first, at most `limit` (the newest ones when more).
+                pub async fn sightings(
+                    &self,
+                    person: bool,
+                    value: &str,
+                    from_ms: i64,
+                    to_ms: i64,
+                    limit: u32,
+                ) -> Result<Vec<SightingRow>, StoreError> {
+                    let column = if person { "person_id" } else { "plate" };
+                    // `seq DESC` breaks ties of time in the inner cut, so which reads are
+                    // kept when more than `limit` share the boundary's time does not
+                    // depend on the plan.
+                    sqlx::query_as(&format!(
+                        "SELECT seq AS event_seq, camera_id, time_ms FROM (
+                            SELECT seq, camera_id, time_ms FROM camera_events
+                            WHERE {column} = $1 AND active AND time_ms BETWEEN $2 AND $3
+                            ORDER BY time_ms DESC, seq DESC LIMIT $4
+                         ) AS newest ORDER BY time_ms, seq"
+                    ))
+                    .bind(value)
+                    .bind(from_ms)
+                    .bind(to_ms)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(q("read sightings"))
+                }
+
+                pub async fn count_camera_events(&self, camera_id: &str) -> Result<i64, StoreError> {
+                    sqlx::query_scalar("SELECT COUNT(*) FROM camera_events WHERE camera_id = $1")
+                        .bind(camera_id)
+                        .fetch_one(&self.pool)
+                        .await
+                        .map_err(q("count camera events"))
+                }
+
+                /// Acknowledgements with a sequence number above `after`, oldest first.
+                pub async fn alert_acks_after(&self, after: i64, limit: u32) -> Result<Vec<AlertAckRow>, StoreError> {
+                    self.rows_after(after, limit, "read alert acknowledgements after a sequence number").await
+                }
+
+                /// Incidents not closed or cancelled, to rebuild the sequencer's state,
+                /// oldest first.
+                pub async fn open_incidents(&self) -> Result<Vec<IncidentRow>, StoreError> {
+                    sqlx::query_as(&format!(
+                        "SELECT {} FROM incidents WHERE state NOT IN ('closed', 'cancelled') ORDER BY incident_id",
+                        IncidentRow::TABLE.select("")
+                    ))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(q("read open incidents"))
+                }
+
+                pub async fn incident(
+                    &self,
+                    id: i64,
+                ) -> Result<Option<(IncidentRow, Vec<IncidentEventRow>)>, StoreError> {
+                    let sql = format!("SELECT {} FROM incidents WHERE incident_id = $1", IncidentRow::TABLE.select(""));
+                    let Some(row) =
+                        sqlx::query_as(&sql).bind(id).fetch_optional(&self.pool).await.map_err(q("read incident"))?
+                    else {
+                        return Ok(None);
+                    };
+                    let sql = format!(
+                        "SELECT {} FROM incident_events WHERE incident_id = $1 ORDER BY seq",
+                        IncidentEventRow::TABLE.select("")
+                    );
+                    let events =
+                        sqlx::query_as(&sql).bind(id).fetch_all(&self.pool).await.map_err(q("read incident timeline"))?;
+                    Ok(Some((row, events)))
+                }
+
+                /// Every incident created in `[from_ms, to_ms]` with its milestones, oldest first.
+                pub async fn incident_facts(&self, from_ms: i64, to_ms: i64) -> Result<Vec<IncidentFacts>, StoreError> {
+                    sqlx::query_as(&shared::incident_facts_sql())
+                        .bind(from_ms)
+                        .bind(to_ms)
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(q("read incident milestones"))
+                }
+
+                /// Incident events with a sequence number above `after`, oldest first.
+                pub async fn incident_events_after(
+                    &self,
+                    after: i64,
+                    limit: u32,
+                ) -> Result<Vec<IncidentEventRow>, StoreError> {
+                    self.rows_after(after, limit, "read incident events after a sequence number").await
+                }
+
+                /// One report.
+                pub async fn report(&self, report_id: i64) -> Result<Option<GridReport>, StoreError> {
+                    let sql = format!("SELECT {} FROM grid_reports WHERE report_id = $1", GridReport::TABLE.select(""));
+                    sqlx::query_as(&sql).bind(report_id).fetch_optional(&self.pool).await.map_err(q("read report"))
+                }
+
+                /// Reports, newest first, optionally of one status.
+                pub async fn reports(&self, status: Option<&str>, limit: u32) -> Result<Vec<GridReport>, StoreError> {
+                    let sql = format!(
+                        "SELECT {} FROM grid_reports WHERE CAST($1 AS TEXT) IS NULL OR status = $1
+                         ORDER BY report_id DESC LIMIT $2",
+                        GridReport::TABLE.select("")
+                    );
+                    sqlx::query_as(&sql)
+                        .bind(status)
+                        .bind(i64::from(limit))
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(q("list reports"))
+                }
+
+                /// Moves a new report to `status` with a note. Returns false when the report
+                /// does not exist or was already reviewed.
+                pub async fn review_report(
+                    &self,
+                    report_id: i64,
+                    status: &str,
+                    note: &str,
+                ) -> Result<bool, StoreError> {
+                    let done = sqlx::query(
+                        "UPDATE grid_reports SET status = $1, status_note = $2 WHERE report_id = $3 AND status = 'new'",
+                    )
+                    .bind(status)
+                    .bind(note)
+                    .bind(report_id)
+                    .execute(self.write_pool())
+                    .await
+                    .map_err(q("review report"))?;
+                    Ok(done.rows_affected() == 1)
+                }
+
+                pub async fn mediation_cases(&self, status: Option<&str>) -> Result<Vec<MediationCase>, StoreError> {
+                    sqlx::query_as(
+                        "SELECT case_id, report_id, opened_ms, status, mediation_type, outcome, success, closed_ms,
+                                closed_by
+                         FROM mediation_cases WHERE CAST($1 AS TEXT) IS NULL OR status = $1 ORDER BY case_id",
+                    )
+                    .bind(status)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(q("list mediation cases"))
+                }
+
+                /// Records a case's outcome. Returns false when there is no pending case of
+                /// that id.
+                pub async fn close_mediation(
+                    &self,
+                    case_id: i64,
+                    mediation_type: &str,
+                    outcome: &str,
+                    success: bool,
+                    by: &str,
+                    at_ms: i64,
+                ) -> Result<bool, StoreError> {
+                    let done = sqlx::query(
+                        "UPDATE mediation_cases
+                         SET status = 'mediated', mediation_type = $1, outcome = $2, success = $3,
+                           closed_ms = $4, closed_by = $5
+                         WHERE case_id = $6 AND status = 'pending'",
+                    )
+                    .bind(mediation_type)
+                    .bind(outcome)
+                    .bind(success)
+                    .bind(at_ms)
+                    .bind(by)
+                    .bind(case_id)
+                    .execute(self.write_pool())
+                    .await
+                    .map_err(q("close mediation case"))?;
+                    Ok(done.rows_affected() == 1)
+                }
+
+                pub async fn mediation_stats(&self, from_ms: i64, to_ms: i64) -> Result<MediationStats, StoreError> {
+                    let (disputes, pending, mediated, successful): (i64, i64, i64, i64) = sqlx::query_as(
+                        "SELECT COUNT(*), COUNT(*) FILTER (WHERE status = 'pending'),
+                                COUNT(*) FILTER (WHERE status = 'mediated'),
+                                COUNT(*) FILTER (WHERE success)
+                         FROM mediation_cases WHERE opened_ms BETWEEN $1 AND $2",
+                    )
+                    .bind(from_ms)
+                    .bind(to_ms)
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(q("mediation statistics"))?;
+                    let by_type: Vec<(String, i64)> = sqlx::query_as(
+                        "SELECT mediation_type, COUNT(*) FROM mediation_cases
+                         WHERE status = 'mediated' AND opened_ms BETWEEN $1 AND $2
+                         GROUP BY mediation_type ORDER BY mediation_type",
+                    )
+                    .bind(from_ms)
+                    .bind(to_ms)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(q("mediation statistics by type"))?;
+                    let reports_by_category: Vec<(String, i64)> = sqlx::query_as(
+                        "SELECT category, COUNT(*) FROM grid_reports WHERE time_ms BETWEEN $1 AND $2
+                         GROUP BY category ORDER BY category",
+                    )
+                    .bind(from_ms)
+                    .bind(to_ms)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(q("report statistics"))?;
+                    let success_rate = (mediated > 0).then(|| successful as f64 / mediated as f64);
+                    Ok(MediationStats {
+                        disputes,
+                        pending,
+                        mediated,
+                        successful,
+                        success_rate,
+                        by_type,
+                        reports_by_category,
+                    })
+                }
+
+                pub async fn upsert_tagged(&self, p: &TaggedPerson) -> Result<(), StoreError> {
+                    sqlx::query(
+                        "INSERT INTO tagged_persons
+                           (person_id, name, category, note, roles, updated_ms, device_id, zone_rules)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                         ON CONFLICT (person_id) DO UPDATE SET name = excluded.name, category = excluded.category,
+                           note = excluded.note, roles = excluded.roles, updated_ms = excluded.updated_ms,
+                           device_id = excluded.device_id, zone_rules = excluded.zone_rules",
+                    )
+                    .bind(&p.person_id)
+                    .bind(&p.name)
+                    .bind(&p.category)
+                    .bind(&p.note)
+                    .bind(sqlx::types::Json(&p.roles))
+                    .bind(p.updated_ms)
+                    .bind(&p.device_id)
+                    .bind(sqlx::types::Json(&p.zone_rules))
+                    .execute(&self.pool)
+                    .await
+                    .map_err(q("upsert tagged person"))?;
+                    self.announce_registry("tagged");
+                    Ok(())
+                }
+
+                pub async fn tagged_persons(&self) -> Result<Vec<TaggedPerson>, StoreError> {
+                    sqlx::query_as(
+                        "SELECT person_id, name, category, note, roles, updated_ms, device_id, zone_rules
+                         FROM tagged_persons ORDER BY person_id",
+                    )
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(q("list tagged persons"))
+                }
+
+                /// The newest audit entries about `subject` (all subjects when None),
+                /// newest first.
+                pub async fn audit_log(
+                    &self,
+                    subject: Option<&str>,
+                    limit: u32,
+                ) -> Result<Vec<AuditEntry>, StoreError> {
+                    let columns = AuditEntry::TABLE.select("");
+                    let limit = i64::from(limit);
+                    match subject {
+                        Some(s) => {
+                            let sql =
+                                format!("SELECT {columns} FROM audit_log WHERE subject = $1 ORDER BY id DESC LIMIT $2");
+                            sqlx::query_as(&sql).bind(s).bind(limit).fetch_all(&self.pool).await
+                        }
+                        None => {
+                            let sql = format!("SELECT {columns} FROM audit_log ORDER BY id DESC LIMIT $1");
+                            sqlx::query_as(&sql).bind(limit).fetch_all(&self.pool).await
+                        }
+                    }
+                    .map_err(q("read audit log"))
+                }
+
+                /// A team's plans (every team's when None), newest first, at most `limit`.
+                pub async fn route_plans(
+                    &self,
+                    team_id: Option<&str>,
+                    limit: u32,
+                ) -> Result<Vec<RoutePlanRow>, StoreError> {
+                    let sql = format!(
+                        "SELECT {} FROM route_plans WHERE CAST($1 AS TEXT) IS NULL OR team_id = $1
+                         ORDER BY plan_seq DESC LIMIT $2",
+                        RoutePlanRow::TABLE.select("")
+                    );
+                    sqlx::query_as(&sql)
+                        .bind(team_id)
+                        .bind(i64::from(limit))
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(q("list route plans"))
+                }
+
+                /// One plan with its events, oldest first.
+                pub async fn route_plan(
+                    &self,
+                    plan_seq: i64,
+                ) -> Result<Option<(RoutePlanRow, Vec<RouteEventRow>)>, StoreError> {
+                    let sql = format!("SELECT {} FROM route_plans WHERE plan_seq = $1", RoutePlanRow::TABLE.select(""));
+                    let plan = sqlx::query_as(&sql).bind(plan_seq).fetch_optional(&self.pool).await;
+                    let Some(plan) = plan.map_err(q("read route plan"))? else {
+                        return Ok(None);
+                    };
+                    let sql = format!(
+                        "SELECT {} FROM route_events WHERE plan_seq = $1 ORDER BY seq",
+                        RouteEventRow::TABLE.select("")
+                    );
+                    let events = sqlx::query_as(&sql)
+                        .bind(plan_seq)
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(q("read route plan events"))?;
+                    Ok(Some((plan, events)))
+                }
+
+                /// Route events with a sequence number above `after`, oldest first.
+                pub async fn route_events_after(
+                    &self,
+                    after: i64,
+                    limit: u32,
+                ) -> Result<Vec<RouteEventRow>, StoreError> {
+                    self.rows_after(after, limit, "read route events after a sequence number").await
+                }
+
+                /// A device's good fixes in `[from_ms, to_ms]` in time order, at most
+                /// `limit` (the first ones).
+                pub async fn track(
+                    &self,
+                    device_id: &str,
+                    from_ms: i64,
+                    to_ms: i64,
+                    limit: u32,
+                ) -> Result<Vec<PositionRow>, StoreError> {
+                    self.track_of(&PositionRow::TABLE.select(""), device_id, from_ms, to_ms, limit).await
+                }
+
+                /// The fixes of `track`, only their number, time and place.
+                pub async fn track_points(
+                    &self,
+                    device_id: &str,
+                    from_ms: i64,
+                    to_ms: i64,
+                    limit: u32,
+                ) -> Result<Vec<TrackPoint>, StoreError> {
+                    self.track_of("seq, fix_ms, lon, lat", device_id, from_ms, to_ms, limit).await
+                }
+
+                async fn track_of<R>(
+                    &self,
+                    columns: &str,
+                    device_id: &str,
+                    from_ms: i64,
+                    to_ms: i64,
+                    limit: u32,
+                ) -> Result<Vec<R>, StoreError>
+                where
+                    R: for<'r> FromRow<'r, $row> + Send + Unpin,
+                {
+                    let sql = format!(
+                        "SELECT {columns} FROM positions
+                         WHERE device_id = $1 AND fix_ms BETWEEN $2 AND $3 AND (flags & $4) = 0
+                         ORDER BY fix_ms, seq LIMIT $5"
+                    );
+                    sqlx::query_as(&sql)
+                        .bind(device_id)
+                        .bind(from_ms)
+                        .bind(to_ms)
+                        .bind(i64::from(HISTORY_EXCLUDED_FLAGS))
+                        .bind(i64::from(limit))
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(q("read a track"))
+                }
+
+                /// Writes a batch of reports and the resulting device states in one
+                /// transaction. Returns once the commit is durable.
+                pub async fn write_batch(
+                    &self,
+                    rows: &[PositionRow],
+                    states: &[DeviceStateRow],
+                ) -> Result<(), StoreError> {
+                    self.write(&Batch { positions: rows, states, ..Batch::default() }).await
+                }
+
+                /// Writes everything a group commit produced in one transaction. Returns
+                /// once the commit is durable.
+                pub async fn write(&self, b: &Batch<'_>) -> Result<(), StoreError> {
+                    let (tx, committed) = self.begin_write().await?;
+                    // Another instance (or an earlier commit whose answer was lost) may
+                    // have taken these numbers; on SQLite's one writer only a bug could,
+                    // and checking anyway keeps both backends to one contract.
+                    check_numbers(b, committed)?;
+                    finish_write(tx, b).await
+                }
+
+                /// Alerts raised in `[from_ms, to_ms]` inside `bbox`, newest first, at most
+                /// `limit`.
+                pub async fn alerts_in(
+                    &self,
+                    bbox: Bbox,
+                    from_ms: i64,
+                    to_ms: i64,
+                    limit: u32,
+                ) -> Result<Vec<AlertRow>, StoreError> {
+                    let sql = format!(
+                        "SELECT {} FROM alerts WHERE {} AND time_ms BETWEEN $5 AND $6
+                         ORDER BY time_ms DESC, seq DESC LIMIT $7",
+                        AlertRow::TABLE.select(""),
+                        in_bbox(""),
+                    );
+                    self.in_box(&sql, bbox, from_ms, to_ms, limit, "read alerts by area and time").await
+                }
+
+                /// Incidents created in `[from_ms, to_ms]` inside `bbox`, newest first, at
+                /// most `limit`.
+                pub async fn incidents_in(
+                    &self,
+                    bbox: Bbox,
+                    from_ms: i64,
+                    to_ms: i64,
+                    limit: u32,
+                ) -> Result<Vec<IncidentRow>, StoreError> {
+                    let sql = format!(
+                        "SELECT {} FROM incidents WHERE {} AND created_ms BETWEEN $5 AND $6
+                         ORDER BY created_ms DESC, incident_id DESC LIMIT $7",
+                        IncidentRow::TABLE.select(""),
+                        in_bbox(""),
+                    );
+                    self.in_box(&sql, bbox, from_ms, to_ms, limit, "read incidents by area and time").await
+                }
+
+                /// The incidents open at `at_ms`, as they were then: for each incident
+                /// created in `[from_ms, at_ms]` inside `bbox`, its last event at or before
+                /// `at_ms` (its state then is that event's `to_state`, and the event's
+                /// payload holds the whole incident as it was), unless that event closed or
+                /// cancelled it. Newest incident first.
+                pub async fn incident_events_at(
+                    &self,
+                    bbox: Bbox,
+                    from_ms: i64,
+                    at_ms: i64,
+                    limit: u32,
+                ) -> Result<Vec<IncidentEventRow>, StoreError> {
+                    let sql = format!(
+                        "SELECT {} FROM incidents i
+                         JOIN incident_events e ON e.seq = (SELECT MAX(x.seq) FROM incident_events x
+                                                            WHERE x.incident_id = i.incident_id AND x.at_ms <= $6)
+                         WHERE {} AND i.created_ms BETWEEN $5 AND $6 AND e.to_state NOT IN ('closed', 'cancelled')
+                         ORDER BY i.created_ms DESC, i.incident_id DESC LIMIT $7",
+                        IncidentEventRow::TABLE.select("e."),
+                        in_bbox("i."),
+                    );
+                    self.in_box(&sql, bbox, from_ms, at_ms, limit, "read incidents at a moment").await
+                }
+
+                /// Runs a history query whose parameters are the box (`$1` to `$4`: min
+                /// lon, min lat, max lon, max lat), a time range (`$5`, `$6`) and a limit
+                /// (`$7`).
+                async fn in_box<R>(
+                    &self,
+                    sql: &str,
+                    bbox: Bbox,
+                    from_ms: i64,
+                    to_ms: i64,
+                    limit: u32,
+                    op: &'static str,
+                ) -> Result<Vec<R>, StoreError>
+                where
+                    R: for<'r> FromRow<'r, $row> + Send + Unpin,
+                {
+                    sqlx::query_as(sql)
+                        .bind(bbox.min_lon)
+                        .bind(bbox.min_lat)
+                        .bind(bbox.max_lon)
+                        .bind(bbox.max_lat)
+                        .bind(from_ms)
+                        .bind(to_ms)
+                        .bind(i64::from(limit))
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(q(op))
+                }
+
+                /// The feed's events committed after `after`, in sequence order, at most
+                /// `limit`, from the chosen tables; complete up to the last one returned,
+                /// since one statement reads them all at one snapshot and commits are in
+                /// sequence order.
+                pub async fn feed_after(
+                    &self,
+                    after: i64,
+                    limit: u32,
+                    tables: FeedTables,
+                ) -> Result<Vec<FeedRow>, StoreError> {
+                    let Some(sql) = shared::feed_sql(tables) else {
+                        return Ok(Vec::new());
+                    };
+                    let rows = sqlx::query(&sql)
+                        .bind(after)
+                        .bind(i64::from(limit))
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(q("read the feed"))?;
+                    let feed_row = |r: &$row| -> Result<FeedRow, sqlx::Error> {
+                        let table: String = sqlx::Row::try_get(r, "feed_table")?;
+                        Ok(match table.as_str() {
+                            "positions" => FeedRow::Position(PositionRow::from_row(r)?),
+                            "alerts" => FeedRow::Alert(AlertRow::from_row(r)?),
+                            "incident_events" => FeedRow::IncidentEvent(IncidentEventRow::from_row(r)?),
+                            "route_events" => FeedRow::RouteEvent(RouteEventRow::from_row(r)?),
+                            "alert_acks" => FeedRow::AlertAck(AlertAckRow::from_row(r)?),
+                            other => return Err(sqlx::Error::Decode(format!("no feed table {other}").into())),
+                        })
+                    };
+                    rows.iter().map(feed_row).collect::<Result<_, _>>().map_err(q("read the feed"))
+                }
+            }
+        };
+    };
+}
+
+pub(crate) use shared_calls;
+
+/// The highest sequence number committed, over every table the sequence spans;
+/// `greatest` is the dialect's many-argument maximum (`MAX` on SQLite, `GREATEST` on
+/// PostgreSQL).
+pub(crate) fn max_seq_sql(greatest: &str) -> String {
+    let each: Vec<String> = [
+        ("seq", "positions"),
+        ("seq", "camera_events"),
+        ("seq", "alerts"),
+        ("seq", "incident_events"),
+        ("report_id", "grid_reports"),
+        ("seq", "route_events"),
+        ("seq", "alert_acks"),
+    ]
+    .iter()
+    .map(|(column, table)| format!("COALESCE((SELECT MAX({column}) FROM {table}), 0)"))
+    .collect();
+    format!("SELECT {greatest}({})", each.join(", "))
+}

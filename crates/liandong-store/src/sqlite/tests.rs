@@ -1,0 +1,146 @@
+//! The embedded store's own tests: what survives reopening the file, and a round trip
+//! of every registry and event table in one sequence.
+
+use std::path::PathBuf;
+
+use crate::{
+    AlertRow, Batch, CameraEventRow, CameraRecord, DeviceRecord, DeviceStateRow, Durability, PositionRow, Store,
+    StoredMembership, WatchRecord,
+};
+
+fn tmpdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("liandong-store-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+fn row(seq: i64, device: &str) -> PositionRow {
+    PositionRow {
+        seq,
+        device_id: device.into(),
+        fix_ms: seq * 1000,
+        recv_ms: seq * 1000 + 5,
+        lon: 107.2,
+        lat: 30.73,
+        datum: "wgs84",
+        speed_mps: None,
+        course_deg: Some(90.0),
+        altitude_m: None,
+        accuracy_m: Some(8.0),
+        battery_pct: None,
+        flags: 0,
+        attributes: "{}".into(),
+        enrichment: "{}".into(),
+    }
+}
+
+#[tokio::test]
+async fn a_batch_and_its_states_survive_reopening() {
+    let dir = tmpdir("reopen");
+    let store = Store::open(&dir, Durability::Full).await.unwrap();
+    let rows: Vec<PositionRow> = (1..=1200).map(|s| row(s, if s % 2 == 0 { "a" } else { "b" })).collect();
+    let state = DeviceStateRow {
+        device_id: "a".into(),
+        seq: 1200,
+        trusted: Some((1_200_000, 107.2, 30.73)),
+        marked: None,
+        fences: vec![StoredMembership { fence: "fence-school-1".into(), since_ms: 5, dwell_fired: true }],
+    };
+    store.write_batch(&rows, std::slice::from_ref(&state)).await.unwrap();
+    store.close().await;
+
+    let store = Store::open(&dir, Durability::Full).await.unwrap();
+    assert_eq!(store.max_seq().await.unwrap(), 1200);
+    assert_eq!(store.count_positions(Some("a")).await.unwrap(), 600);
+    let states = store.device_states().await.unwrap();
+    assert_eq!(states.len(), 1);
+    assert_eq!(states[0].0, state);
+    assert_eq!(states[0].1.as_ref(), rows.last(), "the state joins its last report");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn upsert_device_reports_whether_it_was_new() {
+    let dir = tmpdir("devices");
+    let store = Store::open(&dir, Durability::Normal).await.unwrap();
+    let mut d = DeviceRecord {
+        device_id: "866123".into(),
+        name: "officer".into(),
+        kind: "post_officer".into(),
+        unit_id: Some("post-01".into()),
+        key: "k".into(),
+        created_ms: 1,
+        updated_ms: 1,
+    };
+    assert!(store.upsert_device(&d).await.unwrap());
+    d.name = "renamed".into();
+    assert!(!store.upsert_device(&d).await.unwrap());
+    assert_eq!(store.devices().await.unwrap()[0].name, "renamed");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn cameras_watch_list_events_and_alerts_round_trip_in_one_sequence() {
+    let dir = std::env::temp_dir().join(format!("liandong-store-alerts-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let store = Store::open(&dir, Durability::Normal).await.unwrap();
+    let cam = CameraRecord {
+        camera_id: "cam-001".into(),
+        name: "卡口".into(),
+        kind: "checkpoint".into(),
+        lon: 107.2,
+        lat: 30.7,
+        key: "camera-key-1".into(),
+        updated_ms: 1,
+    };
+    store.upsert_camera(&cam).await.unwrap();
+    assert_eq!(store.cameras().await.unwrap(), vec![cam]);
+    let watch = WatchRecord {
+        watch_id: "w-1".into(),
+        kind: "plate".into(),
+        value: "川S12345".into(),
+        reason: "stolen".into(),
+        priority: 1,
+        valid_from: None,
+        valid_to: Some(99),
+        roles: vec!["operator".into()],
+        updated_ms: 1,
+    };
+    store.upsert_watch(&watch).await.unwrap();
+    assert_eq!(store.watchlist().await.unwrap(), vec![watch]);
+    let event = CameraEventRow {
+        seq: 7,
+        camera_id: "cam-001".into(),
+        event_type: "ANPR".into(),
+        kind: "anpr",
+        active: true,
+        active_post_count: Some(1),
+        time_ms: 5,
+        recv_ms: 6,
+        plate: Some("川S12345".into()),
+        person_id: None,
+        payload: "{}".into(),
+    };
+    let alert = AlertRow {
+        seq: 8,
+        rule: "watchlist_plate".into(),
+        priority: 1,
+        camera_id: Some("cam-001".into()),
+        event_seq: Some(7),
+        time_ms: 5,
+        lon: 107.2,
+        lat: 30.7,
+        roles: vec!["operator".into()],
+        payload: "{\"seq\":8}".into(),
+        township: Some("竹阳街道".into()),
+    };
+    store
+        .write(&Batch { camera_events: &[event], alerts: std::slice::from_ref(&alert), ..Batch::default() })
+        .await
+        .unwrap();
+    assert_eq!(store.max_seq().await.unwrap(), 8, "the sequence spans every table");
+    assert_eq!(store.alerts_after(7, 10).await.unwrap(), vec![alert]);
+    assert_eq!(store.count_after(0).await.unwrap(), 1, "alerts count in the feed; camera events do not");
+    assert_eq!(store.count_camera_events("cam-001").await.unwrap(), 1);
+    let _ = std::fs::remove_dir_all(&dir);
+}

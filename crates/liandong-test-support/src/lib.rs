@@ -1,0 +1,80 @@
+//! What the integration tests share: a server started in-process on `127.0.0.1:0` (on
+//! SQLite in a fresh directory or on a fresh PostGIS database), the `liandong` binary
+//! started as a process, websocket clients of the live feed, and the clock.
+//!
+//! The tests of the `liandong` and `liandong-server` crates used to write each of these
+//! again in every file; a helper a file needs in a special shape (a particular map, a
+//! device registered at start) stays in that file as a thin wrapper over these.
+
+pub mod feed;
+pub mod load;
+pub mod pg;
+pub mod process;
+pub mod server;
+
+use std::path::PathBuf;
+
+use liandong_server::auth::Role;
+use liandong_server::config::{Config, Secret, TokenConfig};
+
+pub use feed::Ws;
+pub use server::{Backend, Server};
+
+/// The repository's root directory, where `tests/fixtures`, `maps` and `web` are.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The small test map of `tests/fixtures/maps/mini` that most tests run on.
+pub fn mini_map() -> PathBuf {
+    root().join("tests/fixtures/maps/mini")
+}
+
+/// A directory of its own for `name` in this test process (named after the process, so
+/// that test binaries running side by side do not meet), emptied of what an earlier run
+/// left there. It is not created: the server creates its data directory itself.
+pub fn fresh_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("liandong-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// The tests' configuration: the mini map, the embedded store in `data_dir` with
+/// `Durability::Normal` (no fsync per commit: the tests that need full durability say so),
+/// and no tokens.
+pub fn config(data_dir: PathBuf) -> Config {
+    let mut config = Config { data_dir, maps: mini_map(), ..Config::default() };
+    config.store.durability = liandong_store::Durability::Normal;
+    config
+}
+
+/// A user token of `role`, named after the token itself (an answer's actor is the token's
+/// name, so a test can compare it with the token).
+pub fn token(token: &str, role: Role) -> TokenConfig {
+    TokenConfig { token: Secret::new(token), role, name: token.into(), unit_id: None }
+}
+
+/// Like [`token`], for a role bound to a unit (a patrol leader's team, an officer's post).
+pub fn unit_token(token: &str, role: Role, unit_id: &str) -> TokenConfig {
+    TokenConfig { unit_id: Some(unit_id.into()), ..self::token(token, role) }
+}
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> i64 {
+    let since_epoch =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("the clock is after 1970");
+    i64::try_from(since_epoch.as_millis()).expect("milliseconds fit in an i64")
+}
+
+/// Seconds since the Unix epoch, now (the OsmAnd protocol's `timestamp`).
+pub fn now_s() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("the clock is after 1970").as_secs()
+}
+
+/// `ms` (Unix milliseconds) as an RFC 3339 time in UTC, as cameras date their alarms.
+pub fn rfc3339(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .expect("a time the calendar holds")
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("RFC 3339 formats every time from year 0 to 9999")
+}
