@@ -20,6 +20,7 @@ use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
 use liandong_core::Position;
+use liandong_store::{FeedRow, FeedTables};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use tokio::sync::{broadcast, watch};
@@ -748,61 +749,48 @@ async fn replay_or_snapshot(
             let zones = s.zones.read().unwrap_or_else(|e| e.into_inner());
             zones.any_phone_entitled(r)
         });
-    let read_positions = filter.positions && (filter.scope != Scope::Nothing || sees_tagged_phones);
-    let read_alerts = filter.alerts && filter.role.is_some();
-    let read_incidents = filter.incidents && filter.scope != Scope::Nothing;
-    let read_routes = filter.scope != Scope::Nothing;
+    let tables = FeedTables {
+        positions: filter.positions && (filter.scope != Scope::Nothing || sees_tagged_phones),
+        alerts: filter.alerts && filter.role.is_some(),
+        incident_events: filter.incidents && filter.scope != Scope::Nothing,
+        route_events: filter.scope != Scope::Nothing,
+        alert_acks: filter.alerts && filter.role.is_some(),
+    };
     let mut sent = since;
     loop {
-        // Reports and alerts share one sequence: merge a page of each by `seq`. The
-        // first PAGE events of the union are among the first PAGE of each table. Pages
-        // are small so that a replay holds little at a time (a report may carry a few
-        // KiB of attributes), however many replays run.
-        let rows = if read_positions { s.store.positions_after(sent, REPLAY_PAGE).await? } else { Vec::new() };
-        let alerts = if read_alerts { s.store.alerts_after(sent, REPLAY_PAGE).await? } else { Vec::new() };
-        let incident_events =
-            if read_incidents { s.store.incident_events_after(sent, REPLAY_PAGE).await? } else { Vec::new() };
-        let route_events = if read_routes { s.store.route_events_after(sent, REPLAY_PAGE).await? } else { Vec::new() };
-        let alert_acks = if read_alerts { s.store.alert_acks_after(sent, REPLAY_PAGE).await? } else { Vec::new() };
-        let mut page: Vec<(i64, Option<Message>)> = {
+        // One read of the chosen tables, merged by `seq` in the store. Pages are small
+        // so that a replay holds little at a time (a report may carry a few KiB of
+        // attributes), however many replays run.
+        let rows = s.store.feed_after(sent, REPLAY_PAGE, tables).await?;
+        let Some(last) = rows.last().map(FeedRow::seq) else { break };
+        let batch: Vec<Message> = {
             let devices = s.devices.read().unwrap_or_else(|e| e.into_inner());
             let zones = s.zones.read().unwrap_or_else(|e| e.into_inner());
-            let positions = rows.iter().map(|r| {
-                let unit = devices.get(&r.device_id).and_then(|d| d.unit_id.as_deref()).map(Arc::<str>::from);
-                let phone = zones.tagged_phone(&r.device_id);
-                let admitted = filter.admits(r.lon, r.lat, unit.as_ref(), phone.as_deref());
-                if let (true, Some(p)) = (admitted, &phone) {
-                    audit.note(p, "replay");
-                }
-                let msg = admitted.then(|| Message::Text(position_message(r.seq, &crate::feed::report_json(r)).into()));
-                (r.seq, msg)
-            });
-            let alerts = alerts.iter().map(|a| {
-                let msg = filter.admits_alert(a.lon, a.lat, &a.roles).then(|| Message::Text(a.payload.clone().into()));
-                (a.seq, msg)
-            });
-            let incidents = incident_events.iter().map(|e| {
-                let unit = e.unit_id.as_deref().map(Arc::<str>::from);
-                let msg = filter
-                    .admits_incident(e.lon, e.lat, unit.as_ref())
-                    .then(|| Message::Text(e.payload.clone().into()));
-                (e.seq, msg)
-            });
-            let routes = route_events.iter().map(|e| {
-                let team = Arc::<str>::from(e.team_id.as_str());
-                let msg = filter.admits_route(Some(&team)).then(|| Message::Text(e.payload.clone().into()));
-                (e.seq, msg)
-            });
-            let acks = alert_acks.iter().map(|a| {
-                let msg = filter.admits_alert(a.lon, a.lat, &a.roles).then(|| Message::Text(a.payload.clone().into()));
-                (a.seq, msg)
-            });
-            positions.chain(alerts).chain(incidents).chain(routes).chain(acks).collect()
+            rows.iter()
+                .filter_map(|row| match row {
+                    FeedRow::Position(r) => {
+                        let unit = devices.get(&r.device_id).and_then(|d| d.unit_id.as_deref()).map(Arc::<str>::from);
+                        let phone = zones.tagged_phone(&r.device_id);
+                        let admitted = filter.admits(r.lon, r.lat, unit.as_ref(), phone.as_deref());
+                        if let (true, Some(p)) = (admitted, &phone) {
+                            audit.note(p, "replay");
+                        }
+                        admitted.then(|| position_message(r.seq, &crate::feed::report_json(r)))
+                    }
+                    FeedRow::Alert(a) => filter.admits_alert(a.lon, a.lat, &a.roles).then(|| a.payload.clone()),
+                    FeedRow::IncidentEvent(e) => {
+                        let unit = e.unit_id.as_deref().map(Arc::<str>::from);
+                        filter.admits_incident(e.lon, e.lat, unit.as_ref()).then(|| e.payload.clone())
+                    }
+                    FeedRow::RouteEvent(e) => {
+                        let team = Arc::<str>::from(e.team_id.as_str());
+                        filter.admits_route(Some(&team)).then(|| e.payload.clone())
+                    }
+                    FeedRow::AlertAck(a) => filter.admits_alert(a.lon, a.lat, &a.roles).then(|| a.payload.clone()),
+                })
+                .map(|text| Message::Text(text.into()))
+                .collect()
         };
-        page.sort_by_key(|(seq, _)| *seq);
-        page.truncate(REPLAY_PAGE as usize);
-        let Some(last) = page.last().map(|(seq, _)| *seq) else { break };
-        let batch: Vec<Message> = page.into_iter().filter_map(|(_, m)| m).collect();
         audit.flush(s).await?;
         if !batch.is_empty() {
             write(tx, batch).await?;

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use liandong_core::incident::State as IncidentState;
 use liandong_core::jump::{flags, Fix};
 use liandong_core::Position;
-use liandong_store::{AlertAckRow, AlertRow, IncidentEventRow, PositionRow, RouteEventRow, StoreError};
+use liandong_store::{FeedRow, FeedTables, PositionRow, StoreError};
 use serde_json::value::RawValue;
 
 use super::incidents::incident_state;
@@ -19,28 +19,7 @@ use super::Sequencer;
 use crate::feed::report_json;
 use crate::feed::{position_message, FeedEvent};
 
-/// An event another instance committed.
-enum Caught {
-    Position(PositionRow),
-    Alert(AlertRow),
-    Incident(IncidentEventRow),
-    Route(RouteEventRow),
-    AlertAck(AlertAckRow),
-}
-
-impl Caught {
-    fn seq(&self) -> i64 {
-        match self {
-            Caught::Position(r) => r.seq,
-            Caught::Alert(r) => r.seq,
-            Caught::Incident(r) => r.seq,
-            Caught::Route(r) => r.seq,
-            Caught::AlertAck(r) => r.seq,
-        }
-    }
-}
-
-/// Rows read per table and round.
+/// Events read per round.
 const PAGE: u32 = 10_000;
 
 impl Sequencer {
@@ -56,20 +35,20 @@ impl Sequencer {
         let mut after = self.next_seq - 1;
         while after < target {
             let (feed, upto) = self.read_after(after, target).await?;
-            if feed.iter().any(|c| matches!(c, Caught::Route(_))) {
+            if feed.iter().any(|c| matches!(c, FeedRow::RouteEvent(_))) {
                 self.known.route_heads =
                     self.store.route_plan_heads().await?.into_iter().map(|p| (p.team_id.clone(), p)).collect();
                 self.known.corridors = corridors_of(&self.known.route_heads);
             }
             let unknown =
-                feed.iter().any(|c| matches!(c, Caught::Position(r) if !self.known.units.contains_key(&r.device_id)));
+                feed.iter().any(|c| matches!(c, FeedRow::Position(r) if !self.known.units.contains_key(&r.device_id)));
             if unknown {
                 self.known.units =
                     self.store.devices().await?.into_iter().map(|d| (d.device_id, d.unit_id.map(Arc::from))).collect();
             }
             let touched: BTreeSet<i64> = feed
                 .iter()
-                .filter_map(|c| if let Caught::Incident(e) = c { Some(e.incident_id) } else { None })
+                .filter_map(|c| if let FeedRow::IncidentEvent(e) = c { Some(e.incident_id) } else { None })
                 .collect();
             for id in touched {
                 match self.store.incident(id).await? {
@@ -95,51 +74,37 @@ impl Sequencer {
         Ok(())
     }
 
-    /// What others committed after `after`, merged in sequence order, and how far the
-    /// merge is complete (at most `target`).
-    async fn read_after(&self, after: i64, target: i64) -> Result<(Vec<Caught>, i64), StoreError> {
-        let positions = self.store.positions_after(after, PAGE).await?;
-        let alerts = self.store.alerts_after(after, PAGE).await?;
-        let events = self.store.incident_events_after(after, PAGE).await?;
-        let routes = self.store.route_events_after(after, PAGE).await?;
-        let acks = self.store.alert_acks_after(after, PAGE).await?;
-        // Each list is complete up to its last row (or to `target` when short); the
-        // merge goes no further than the shortest complete prefix.
-        let complete = |n: usize, last: Option<i64>| if n < PAGE as usize { target } else { last.unwrap_or(target) };
-        let upto = complete(positions.len(), positions.last().map(|r| r.seq))
-            .min(complete(alerts.len(), alerts.last().map(|r| r.seq)))
-            .min(complete(events.len(), events.last().map(|r| r.seq)))
-            .min(complete(routes.len(), routes.last().map(|r| r.seq)))
-            .min(complete(acks.len(), acks.last().map(|r| r.seq)))
-            .min(target);
-        let mut feed: Vec<Caught> = Vec::new();
-        feed.extend(positions.into_iter().map(Caught::Position));
-        feed.extend(alerts.into_iter().map(Caught::Alert));
-        feed.extend(events.into_iter().map(Caught::Incident));
-        feed.extend(routes.into_iter().map(Caught::Route));
-        feed.extend(acks.into_iter().map(Caught::AlertAck));
+    /// What others committed after `after`, in sequence order, and how far it is
+    /// complete (at most `target`).
+    async fn read_after(&self, after: i64, target: i64) -> Result<(Vec<FeedRow>, i64), StoreError> {
+        let mut feed = self.store.feed_after(after, PAGE, FeedTables::ALL).await?;
+        // The read is complete up to its last event; a short one, up to everything
+        // committed when it ran, which includes `target`.
+        let upto = match feed.last() {
+            Some(last) if feed.len() >= PAGE as usize => last.seq().min(target),
+            _ => target,
+        };
         feed.retain(|c| c.seq() <= upto);
-        feed.sort_by_key(Caught::seq);
         Ok((feed, upto))
     }
 
     /// One event another instance committed: applied to memory and published.
-    fn apply_caught(&mut self, c: Caught) {
+    fn apply_caught(&mut self, c: FeedRow) {
         match c {
-            Caught::Position(r) => self.apply_position(r),
-            Caught::Alert(a) => {
+            FeedRow::Position(r) => self.apply_position(r),
+            FeedRow::Alert(a) => {
                 let roles: Arc<[String]> = a.roles.into();
                 self.hub.publish(FeedEvent::alert(a.seq, a.lon, a.lat, roles, Arc::from(a.payload)));
             }
-            Caught::Incident(e) => {
+            FeedRow::IncidentEvent(e) => {
                 let unit = e.unit_id.as_deref().map(Arc::from);
                 self.hub.publish(FeedEvent::incident(e.seq, e.lon, e.lat, unit, Arc::from(e.payload)));
             }
-            Caught::Route(e) => {
+            FeedRow::RouteEvent(e) => {
                 let team = Some(Arc::from(e.team_id.as_str()));
                 self.hub.publish(FeedEvent::route(e.seq, e.lon, e.lat, team, Arc::from(e.payload)));
             }
-            Caught::AlertAck(a) => {
+            FeedRow::AlertAck(a) => {
                 let roles: Arc<[String]> = a.roles.into();
                 self.hub.publish(FeedEvent::alert(a.seq, a.lon, a.lat, roles, Arc::from(a.payload)));
             }
