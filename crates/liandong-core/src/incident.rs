@@ -20,6 +20,20 @@ pub enum State {
     Cancelled,
 }
 
+impl std::fmt::Display for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A stored name read back (the store's rows decode their state columns through it).
+impl TryFrom<String> for State {
+    type Error = String;
+    fn try_from(name: String) -> Result<State, String> {
+        State::parse(&name).ok_or_else(|| format!("unknown incident state {name:?}"))
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
@@ -48,6 +62,37 @@ impl Action {
 }
 
 impl State {
+    /// Every state, in the order of the life cycle.
+    pub const ALL: [State; 8] = [
+        State::New,
+        State::Dispatched,
+        State::SignedFor,
+        State::EnRoute,
+        State::OnScene,
+        State::Feedback,
+        State::Closed,
+        State::Cancelled,
+    ];
+
+    /// The state's name as stored and sent (`signed_for`), the same as its serde name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::New => "new",
+            State::Dispatched => "dispatched",
+            State::SignedFor => "signed_for",
+            State::EnRoute => "en_route",
+            State::OnScene => "on_scene",
+            State::Feedback => "feedback",
+            State::Closed => "closed",
+            State::Cancelled => "cancelled",
+        }
+    }
+
+    /// The state of a stored or sent name.
+    pub fn parse(name: &str) -> Option<State> {
+        State::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+
     pub fn is_open(self) -> bool {
         !matches!(self, State::Closed | State::Cancelled)
     }
@@ -115,6 +160,15 @@ pub fn escalation_due(state: State, priority: u8, since_ms: UnixMs, now: UnixMs)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_state_is_stored_under_its_serde_name_and_read_back_from_it() {
+        for s in State::ALL {
+            assert_eq!(serde_json::to_value(s).unwrap(), serde_json::Value::from(s.as_str()));
+            assert_eq!(State::try_from(s.as_str().to_owned()), Ok(s));
+        }
+        assert_eq!(State::try_from("Closed".to_owned()), Err("unknown incident state \"Closed\"".to_owned()));
+    }
 
     #[test]
     fn the_happy_path_and_refusals() {

@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use liandong_core::alerts::nearest_units;
-use liandong_core::incident::{Action, State as IncidentState};
+use liandong_core::incident::Action;
 use liandong_core::jump::Fix;
 use liandong_core::Position;
 use liandong_store::IncidentRow;
@@ -21,7 +21,7 @@ use serde::Deserialize;
 use crate::auth::{bearer, Role};
 use crate::error::ApiError;
 use crate::routes::read_json;
-use crate::sequencer::{incident_state, IncidentCommand, IncidentDone};
+use crate::sequencer::{IncidentCommand, IncidentDone};
 use crate::time_fmt::now_ms;
 use crate::AppState;
 
@@ -323,7 +323,7 @@ pub async fn get(
     if !whole_county && !in_field_scope(&s, user, &inc) {
         return Err(not_found());
     }
-    let open = incident_state(&inc.state).is_none_or(IncidentState::is_open);
+    let open = inc.state.is_open();
     let recommended = if open && whole_county { recommend(&s, &inc).await? } else { serde_json::Value::Null };
     let body = serde_json::json!({ "incident": inc, "timeline": timeline, "recommended": recommended });
     Ok(Json(body).into_response())

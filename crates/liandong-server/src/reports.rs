@@ -19,7 +19,6 @@ use serde::Deserialize;
 use crate::auth::{require_user, Role};
 use crate::error::ApiError;
 use crate::routes::read_json;
-use crate::sequencer::incident_state;
 use crate::time_fmt::now_ms;
 use crate::AppState;
 
@@ -324,7 +323,7 @@ fn incident_summary(key: String, group: &[&IncidentFacts]) -> serde_json::Value 
             serde_json::json!({"count": d.count, "mean_s": r(d.mean_s), "median_s": r(d.median_s), "p90_s": r(d.p90_s), "max_s": r(d.max_s)})
         })
     };
-    let count = |state: IncidentState| group.iter().filter(|i| incident_state(&i.state) == Some(state)).count();
+    let count = |state: IncidentState| group.iter().filter(|i| i.state == state).count();
     serde_json::json!({
         "key": key,
         "count": group.len(),

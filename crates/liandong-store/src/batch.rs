@@ -135,7 +135,7 @@ pub(crate) fn fold_incidents(rows: &[IncidentRow]) -> Vec<IncidentRow> {
         match at.get(&r.incident_id) {
             Some(&i) => {
                 let kept = &mut out[i];
-                kept.state.clone_from(&r.state);
+                kept.state = r.state;
                 kept.assigned_device.clone_from(&r.assigned_device);
                 kept.assigned_unit.clone_from(&r.assigned_unit);
                 kept.state_since_ms = r.state_since_ms;
@@ -153,13 +153,14 @@ pub(crate) fn fold_incidents(rows: &[IncidentRow]) -> Vec<IncidentRow> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rows::IncidentState;
 
     fn row(id: i64, state: &str, title: &str, since_ms: i64) -> IncidentRow {
         IncidentRow {
             incident_id: id,
             title: title.into(),
             priority: 2,
-            state: state.into(),
+            state: IncidentState::parse(state).expect("a state name"),
             lon: 107.2,
             lat: 30.7,
             alert_seq: None,
@@ -183,7 +184,7 @@ mod tests {
         assert_eq!(folded.len(), 2);
         assert_eq!(folded[0].incident_id, 5);
         assert_eq!(folded[0].title, "first title");
-        assert_eq!(folded[0].state, "dispatched");
+        assert_eq!(folded[0].state, IncidentState::Dispatched);
         assert_eq!(folded[0].assigned_device.as_deref(), Some("866123"));
         assert_eq!(folded[0].state_since_ms, 2);
         assert_eq!(folded[1].incident_id, 6);

@@ -11,7 +11,7 @@ use sqlx::{Encode, Postgres, Sqlite, Type};
 
 use crate::rows::{
     AlertAckRow, AlertRow, AuditEntry, CameraEventRow, DeviceStateRow, GridReport, IncidentEventRow, IncidentRow,
-    OpenCase, PositionRow, RouteEventRow, RoutePlanRow,
+    IncidentState, OpenCase, PositionRow, RouteEventRow, RoutePlanRow,
 };
 
 /// A written table: its name and columns (with the PostgreSQL type of each), and what
@@ -217,7 +217,7 @@ written!(IncidentEventRow, r => "incident_events" {
     at_ms: "bigint" = r.at_ms,
     actor: "text" = r.actor.as_str(),
     action: "text" = r.action.as_str(),
-    from_state: "text" = r.from_state.as_deref(),
+    from_state: "text" = r.from_state.map(IncidentState::as_str),
     to_state: "text" = r.to_state.as_str(),
     note: "text" = r.note.as_str(),
     lon: "float8" = r.lon,

@@ -5,6 +5,7 @@
 //! `#[sqlx(json)]`, flags through `i64`, a datum through [`DatumText`]. Reports, read by
 //! the ten thousand, have a reader of their own that is as cheap as reading by position.
 
+pub use liandong_core::incident::State as IncidentState;
 use serde::{Deserialize, Serialize};
 
 /// How hard a commit waits for the disk.
@@ -290,7 +291,8 @@ pub struct IncidentRow {
     pub incident_id: i64,
     pub title: String,
     pub priority: i64,
-    pub state: String,
+    #[sqlx(try_from = "String")]
+    pub state: IncidentState,
     pub lon: f64,
     pub lat: f64,
     pub alert_seq: Option<i64>,
@@ -305,21 +307,54 @@ pub struct IncidentRow {
     pub township: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
+/// A step of an incident's life cycle. Read by hand (by column name) rather than derived,
+/// because its `from_state` is an optional state that sqlx cannot convert on its own.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IncidentEventRow {
     pub seq: i64,
     pub incident_id: i64,
     pub at_ms: i64,
     pub actor: String,
     pub action: String,
-    pub from_state: Option<String>,
-    pub to_state: String,
+    pub from_state: Option<IncidentState>,
+    pub to_state: IncidentState,
     pub note: String,
     pub lon: f64,
     pub lat: f64,
     pub unit_id: Option<String>,
     #[serde(skip)]
     pub payload: String,
+}
+
+impl<'r, R> sqlx::FromRow<'r, R> for IncidentEventRow
+where
+    R: sqlx::Row,
+    &'r str: sqlx::ColumnIndex<R>,
+    i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    f64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    fn from_row(row: &'r R) -> Result<IncidentEventRow, sqlx::Error> {
+        let state = |column: &str, name: String| {
+            IncidentState::try_from(name)
+                .map_err(|reason| sqlx::Error::ColumnDecode { index: column.to_owned(), source: reason.into() })
+        };
+        let from_state: Option<String> = row.try_get("from_state")?;
+        Ok(IncidentEventRow {
+            seq: row.try_get("seq")?,
+            incident_id: row.try_get("incident_id")?,
+            at_ms: row.try_get("at_ms")?,
+            actor: row.try_get("actor")?,
+            action: row.try_get("action")?,
+            from_state: from_state.map(|s| state("from_state", s)).transpose()?,
+            to_state: state("to_state", row.try_get("to_state")?)?,
+            note: row.try_get("note")?,
+            lon: row.try_get("lon")?,
+            lat: row.try_get("lat")?,
+            unit_id: row.try_get("unit_id")?,
+            payload: row.try_get("payload")?,
+        })
+    }
 }
 
 /// An incident's milestones, for response-time statistics.
@@ -329,7 +364,8 @@ pub struct IncidentFacts {
     pub kind: String,
     pub township: Option<String>,
     pub priority: i64,
-    pub state: String,
+    #[sqlx(try_from = "String")]
+    pub state: IncidentState,
     pub created_ms: i64,
     /// The first dispatch, sign-for (签收), arrival on scene and close, when they happened.
     pub dispatched_ms: Option<i64>,

@@ -23,8 +23,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use liandong_store::{
     AlertAckRow, AlertRow, AuditEntry, Batch, Bbox, CameraEventRow, CameraRecord, DeviceRecord, DeviceStateRow,
-    Durability, FeedRow, FeedTables, GridReport, ImageRow, IncidentEventRow, IncidentRow, PositionRow, RouteEventRow,
-    RoutePlanRow, SightingRow, Store, StoreError, StoredMembership, TaggedPerson, WatchRecord,
+    Durability, FeedRow, FeedTables, GridReport, ImageRow, IncidentEventRow, IncidentRow, IncidentState, PositionRow,
+    RouteEventRow, RoutePlanRow, SightingRow, Store, StoreError, StoredMembership, TaggedPerson, WatchRecord,
 };
 use sqlx::{Connection, Executor, PgConnection};
 
@@ -267,7 +267,7 @@ fn incident(id: i64, state: &str) -> IncidentRow {
         incident_id: id,
         title: "川S12345 seen at checkpoint".into(),
         priority: 1,
-        state: state.into(),
+        state: IncidentState::parse(state).expect("a state name"),
         lon: 107.21,
         lat: 30.74,
         alert_seq: Some(id - 1),
@@ -288,8 +288,8 @@ fn incident_event(seq: i64, incident_id: i64, action: &str, to_state: &str, at_m
         at_ms,
         actor: "operator-1".into(),
         action: action.into(),
-        from_state: (action != "create").then(|| "new".into()),
-        to_state: to_state.into(),
+        from_state: (action != "create").then_some(IncidentState::New),
+        to_state: IncidentState::parse(to_state).expect("a state name"),
         note: String::new(),
         lon: 107.21,
         lat: 30.74,
@@ -727,7 +727,7 @@ async fn device_states_join_their_last_report_and_the_last_state_wins(store: Sto
 async fn incidents_keep_their_description_and_take_each_new_state(store: Store) {
     let created = incident(20, "new");
     let dispatched = IncidentRow {
-        state: "dispatched".into(),
+        state: IncidentState::Dispatched,
         assigned_device: Some("866123".into()),
         assigned_unit: Some("post-01".into()),
         state_since_ms: 21_000,
@@ -743,7 +743,7 @@ async fn incidents_keep_their_description_and_take_each_new_state(store: Store) 
     // Created and dispatched within one group commit.
     store.write(&Batch { incidents: &[created.clone(), dispatched.clone()], ..Batch::default() }).await.unwrap();
     let want = IncidentRow {
-        state: dispatched.state.clone(),
+        state: dispatched.state,
         assigned_device: dispatched.assigned_device.clone(),
         assigned_unit: dispatched.assigned_unit.clone(),
         state_since_ms: dispatched.state_since_ms,
@@ -751,24 +751,28 @@ async fn incidents_keep_their_description_and_take_each_new_state(store: Store) 
     };
     assert_eq!(store.open_incidents().await.unwrap(), std::slice::from_ref(&want));
 
-    let closed =
-        IncidentRow { state: "closed".into(), escalation: "post_leader".into(), state_since_ms: 30_000, ..dispatched };
+    let closed = IncidentRow {
+        state: IncidentState::Closed,
+        escalation: "post_leader".into(),
+        state_since_ms: 30_000,
+        ..dispatched
+    };
     // Open incidents in several states, written out of id order.
     let others = [incident(25, "new"), incident(22, "signed_for"), incident(24, "cancelled"), incident(23, "new")];
     let mut batch = vec![closed];
     batch.extend(others.iter().cloned());
     store.write(&Batch { incidents: &batch, ..Batch::default() }).await.unwrap();
-    let open: Vec<(i64, String)> =
+    let open: Vec<(i64, IncidentState)> =
         store.open_incidents().await.unwrap().into_iter().map(|i| (i.incident_id, i.state)).collect();
     assert_eq!(
         open,
-        [(22, "signed_for".to_string()), (23, "new".to_string()), (25, "new".to_string())],
+        [(22, IncidentState::SignedFor), (23, IncidentState::New), (25, IncidentState::New)],
         "closed and cancelled incidents are not open; the rest by id"
     );
     let (row, timeline) = store.incident(20).await.unwrap().unwrap();
     assert_eq!(
         row,
-        IncidentRow { state: "closed".into(), escalation: "post_leader".into(), state_since_ms: 30_000, ..want }
+        IncidentRow { state: IncidentState::Closed, escalation: "post_leader".into(), state_since_ms: 30_000, ..want }
     );
     assert!(timeline.is_empty());
 }
@@ -1366,7 +1370,7 @@ impl Day {
                         incident_id: seq,
                         title: format!("incident {j}"),
                         priority: a.priority,
-                        state: "new".into(),
+                        state: IncidentState::New,
                         lon: a.lon,
                         lat: a.lat,
                         alert_seq: Some(a.seq),
@@ -1385,7 +1389,7 @@ impl Day {
                         actor: "operator-1".into(),
                         action: "create".into(),
                         from_state: None,
-                        to_state: "new".into(),
+                        to_state: IncidentState::New,
                         note: String::new(),
                         lon: row.lon,
                         lat: row.lat,
@@ -1400,7 +1404,7 @@ impl Day {
                 Ev::Dispatch(j) => {
                     let i = incident_of[j].expect("created before dispatched");
                     let current = &mut day.incidents[i];
-                    current.state = "dispatched".into();
+                    current.state = IncidentState::Dispatched;
                     current.assigned_unit = Some(format!("post-{j:02}"));
                     current.state_since_ms = current.created_ms + 300_000;
                     let event = IncidentEventRow {
@@ -1409,8 +1413,8 @@ impl Day {
                         at_ms: current.state_since_ms,
                         actor: "operator-1".into(),
                         action: "dispatch".into(),
-                        from_state: Some("new".into()),
-                        to_state: "dispatched".into(),
+                        from_state: Some(IncidentState::New),
+                        to_state: IncidentState::Dispatched,
                         note: String::new(),
                         lon: current.lon,
                         lat: current.lat,
@@ -1824,7 +1828,10 @@ async fn history_incidents_in_on_a_seeded_day(store: Store) {
     assert_eq!(whole.len(), day.incidents.len());
     assert!(whole.len() > 50);
     assert!(whole.windows(2).all(|w| (w[0].created_ms, w[0].incident_id) > (w[1].created_ms, w[1].incident_id)));
-    assert!(whole.iter().filter(|i| i.state == "dispatched").count() >= whole.len() / 3, "their last state");
+    assert!(
+        whole.iter().filter(|i| i.state == IncidentState::Dispatched).count() >= whole.len() / 3,
+        "their last state"
+    );
     assert_eq!(answer("the whole day, limited")[..], whole[..4]);
     assert_eq!(answer("one creation time").len(), 1);
     assert!(answer("just after one").is_empty());

@@ -14,7 +14,7 @@ use liandong_core::enrich::EnrichmentView;
 use liandong_core::jump::flags;
 use liandong_core::track::Track;
 use liandong_ingest::isapi::CameraEvent;
-use liandong_store::{IncidentRow, PositionRow, RoutePlanRow};
+use liandong_store::{IncidentRow, IncidentState, PositionRow, RoutePlanRow};
 use serde::Serialize;
 use serde_json::value::RawValue;
 
@@ -277,8 +277,8 @@ pub struct IncidentStep<'a> {
     pub seq: i64,
     pub action: &'a str,
     /// The state before the step (none for a create).
-    pub from: Option<&'a str>,
-    pub to: &'a str,
+    pub from: Option<IncidentState>,
+    pub to: IncidentState,
     pub actor: &'a str,
     pub note: &'a str,
     pub time: String,

@@ -6,13 +6,11 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use liandong_core::incident::State as IncidentState;
 use liandong_core::jump::{flags, Fix};
 use liandong_core::Position;
 use liandong_store::{FeedRow, FeedTables, PositionRow, StoreError};
 use serde_json::value::RawValue;
 
-use super::incidents::incident_state;
 use super::plans::corridors_of;
 use super::start::last_report;
 use super::Sequencer;
@@ -52,7 +50,7 @@ impl Sequencer {
                 .collect();
             for id in touched {
                 match self.store.incident(id).await? {
-                    Some((inc, _)) if incident_state(&inc.state).is_none_or(IncidentState::is_open) => {
+                    Some((inc, _)) if inc.state.is_open() => {
                         self.known.incidents.insert(id, inc);
                     }
                     _ => {

@@ -9,14 +9,12 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use liandong_core::fence::Membership;
-use liandong_core::incident::State as IncidentState;
 use liandong_core::Position;
 use liandong_store::{DeviceStateRow, StoredMembership, Writing};
 use serde_json::value::RawValue;
 
 use super::draft::{After, Draft, Publish, Rows};
 use super::handle::{fail, Acks, Job, Work};
-use super::incidents::incident_state;
 use super::memory::RuleMemory;
 use super::plans::corridors_of;
 use super::start::last_report;
@@ -88,7 +86,7 @@ impl Sequencer {
         let After { tracks, newest, position_units, mut incidents, route_heads, units } = after;
         let known = &mut self.known;
         known.tracks.extend(tracks);
-        incidents.retain(|_, i| incident_state(&i.state).is_none_or(IncidentState::is_open));
+        incidents.retain(|_, i| i.state.is_open());
         // A device that reported is no longer stale.
         for r in &rows.positions {
             self.memory.stale.remove(&r.device_id);

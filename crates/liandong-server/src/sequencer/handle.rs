@@ -159,9 +159,6 @@ pub enum Unknown {
 pub enum Conflict {
     #[error("incident {incident_id} is not assigned to device {device}")]
     NotAssigned { incident_id: i64, device: String },
-    /// The stored state is not one the core knows: the incident cannot be stepped.
-    #[error("incident {0} has an unknown state")]
-    UnreadableState(i64),
     #[error("version {version} is not team {team_id}'s current plan (version {current})")]
     NotCurrentVersion { team_id: String, version: i64, current: i64 },
     /// A push `unless_same_stops` whose stops are the current plan's.

@@ -1,6 +1,6 @@
 //! The incident rules: creation (one open incident per alert), the life-cycle steps
 //! (checked by the core's `incident::State`), who may take them, and the escalation of
-//! late steps. Also the one boundary between the core's states and the store's text.
+//! late steps.
 
 use std::sync::Arc;
 
@@ -12,18 +12,6 @@ use super::handle::{Conflict, NotAllowed, Unknown};
 use super::{IncidentCommand, IncidentDone, Refusal};
 use crate::feed::messages::{IncidentChange, IncidentStep};
 use crate::feed::{FeedEvent, FeedMessage};
-
-/// An incident's state as the core knows it, from the text the store keeps (an
-/// `IncidentRow`'s or an `IncidentFacts`' `state`); none for a text the core does not
-/// know. This and [`state_text`] are the one boundary between the two.
-pub fn incident_state(text: &str) -> Option<IncidentState> {
-    serde_json::from_value(serde_json::Value::String(text.to_owned())).ok()
-}
-
-/// A state as the store and the API write it (`new`, `signed_for`, ...).
-pub fn state_text(s: IncidentState) -> String {
-    serde_json::to_value(s).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
-}
 
 fn escalation_name(e: Escalation) -> &'static str {
     match e {
@@ -45,7 +33,7 @@ fn parse_escalation(s: &str) -> Escalation {
 struct Step<'a> {
     action: &'a str,
     /// The state before the step (none for a create).
-    from: Option<&'a str>,
+    from: Option<IncidentState>,
     actor: &'a str,
     note: String,
     at_ms: i64,
@@ -60,7 +48,7 @@ fn incident_event(draft: &mut Draft, inc: &IncidentRow, step: Step<'_>) {
         seq: s,
         action,
         from,
-        to: &inc.state,
+        to: inc.state,
         actor,
         note: &note,
         time: crate::time_fmt::rfc3339_ms(at_ms),
@@ -72,8 +60,8 @@ fn incident_event(draft: &mut Draft, inc: &IncidentRow, step: Step<'_>) {
         at_ms,
         actor: actor.to_owned(),
         action: action.to_owned(),
-        from_state: from.map(str::to_owned),
-        to_state: inc.state.clone(),
+        from_state: from,
+        to_state: inc.state,
         note,
         lon: inc.lon,
         lat: inc.lat,
@@ -101,7 +89,7 @@ pub(super) fn incident_command(draft: &mut Draft, cmd: &IncidentCommand) -> Resu
                 incident_id: draft.next_seq(),
                 title: title.clone(),
                 priority: i64::from(*priority),
-                state: state_text(IncidentState::New),
+                state: IncidentState::New,
                 lon: position.lon(),
                 lat: position.lat(),
                 alert_seq: *alert_seq,
@@ -124,7 +112,7 @@ pub(super) fn incident_command(draft: &mut Draft, cmd: &IncidentCommand) -> Resu
             if let Some(device) = actor_device.as_ref().filter(|d| inc.assigned_device.as_ref() != Some(*d)) {
                 return Err(Conflict::NotAssigned { incident_id: id, device: device.clone() }.into());
             }
-            let from = incident_state(&inc.state).ok_or(Conflict::UnreadableState(id))?;
+            let from = inc.state;
             let to = from.after(*action).map_err(|reason| NotAllowed::IncidentStep {
                 state: from,
                 action: *action,
@@ -135,13 +123,13 @@ pub(super) fn incident_command(draft: &mut Draft, cmd: &IncidentCommand) -> Resu
                 inc.assigned_device = Some(device);
                 inc.assigned_unit = unit;
             }
-            let from_name = std::mem::replace(&mut inc.state, state_text(to));
+            inc.state = to;
             inc.state_since_ms = *now_ms;
             inc.escalation = "none".into();
             let inc = inc.clone();
             let verb =
                 serde_json::to_value(action).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
-            let step = Step { action: &verb, from: Some(&from_name), actor, note: note.clone(), at_ms: *now_ms };
+            let step = Step { action: &verb, from: Some(from), actor, note: note.clone(), at_ms: *now_ms };
             incident_event(draft, &inc, step);
             Ok(IncidentDone { incident: Some(inc), existing: false })
         }
@@ -164,14 +152,13 @@ fn escalate(draft: &mut Draft, now_ms: i64) {
     ids.sort_unstable();
     for id in ids {
         let Some(inc) = draft.after.incidents.get_mut(&id) else { continue };
-        let Some(state) = incident_state(&inc.state) else { continue };
-        let due = escalation_due(state, u8::try_from(inc.priority).unwrap_or(5), inc.state_since_ms, now_ms);
+        let due = escalation_due(inc.state, u8::try_from(inc.priority).unwrap_or(5), inc.state_since_ms, now_ms);
         if due > parse_escalation(&inc.escalation) {
             inc.escalation = escalation_name(due).into();
             let late_s = (now_ms - inc.state_since_ms) / 1000;
             let note = format!("{} for {late_s} s: escalated to {}", inc.state, escalation_name(due));
             let inc = inc.clone();
-            let step = Step { action: "escalate", from: Some(&inc.state), actor: "server", note, at_ms: now_ms };
+            let step = Step { action: "escalate", from: Some(inc.state), actor: "server", note, at_ms: now_ms };
             incident_event(draft, &inc, step);
         }
     }

@@ -51,7 +51,6 @@ pub use handle::{
     Ack, AlertAckCommand, CameraAck, CameraInfo, CameraItem, Conflict, IncidentCommand, IncidentDone, Ingest, Item,
     NotAllowed, Refusal, RouteCommand, SubmitError, Unknown,
 };
-pub use incidents::{incident_state, state_text};
 pub use plans::ROUTE_ACK_S;
 pub use start::RuleInputs;
 
