@@ -794,6 +794,18 @@ macro_rules! shared_calls {
 
 pub(crate) use shared_calls;
 
+/// [`max_seq_sql`] for SQLite, built once (every group commit reads it).
+pub(crate) fn max_seq_sqlite() -> &'static str {
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| max_seq_sql("MAX"));
+    &SQL
+}
+
+/// [`max_seq_sql`] for PostgreSQL, built once.
+pub(crate) fn max_seq_pg() -> &'static str {
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| max_seq_sql("GREATEST"));
+    &SQL
+}
+
 /// The highest sequence number committed, over every table the sequence spans;
 /// `greatest` is the dialect's many-argument maximum (`MAX` on SQLite, `GREATEST` on
 /// PostgreSQL).
