@@ -39,7 +39,9 @@ fn tokens() -> Vec<TokenConfig> {
 /// A server on `backend` with the two phones registered; None when PostGIS is to be
 /// skipped.
 async fn start(name: &str, backend: Backend) -> Option<Server> {
-    let mut config = liandong_test_support::config(liandong_test_support::fresh_dir(&format!("field-{name}")));
+    // The scenario runs on both stores at once: each run has a directory of its own.
+    let dir = liandong_test_support::fresh_dir(&format!("field-{name}-{backend:?}"));
+    let mut config = liandong_test_support::config(dir);
     config.tokens = tokens();
     backend.configure(&mut config, &format!("field_{name}").replace('-', "_")).await?;
     let srv = Server::start(config).await;
@@ -208,7 +210,10 @@ async fn feedback_photos_are_at_most_three_jpegs_and_only_on_a_feedback() {
     for action in ["sign", "depart", "arrive"] {
         assert_eq!(step(&srv, PHONE, id, json!({"action": action})).await.0, 200);
     }
-    let (s, v) = step(&srv, PHONE, id, json!({"action": "feedback", "photos_base64": vec![JPEG_BASE64; 3]})).await;
+    // Three phone photos of about 1.9 MiB each (a JPEG's first and last bytes around
+    // zeros), 7.8 MB of base64 in one body, are taken.
+    let large = format!("/9j/{}2Q==", "A".repeat(2_600_000));
+    let (s, v) = step(&srv, PHONE, id, json!({"action": "feedback", "photos_base64": vec![large; 3]})).await;
     assert_eq!(s, 200, "three photos: {v}");
     let (_, v) = srv.get(OPERATOR, &format!("/api/v1/incidents/{id}")).await;
     assert_eq!(v["timeline"].as_array().unwrap().last().unwrap()["photo_urls"].as_array().map(Vec::len), Some(3));
