@@ -251,6 +251,7 @@ written!(IncidentEventRow, r => "incident_events" {
     lat: "float8" = r.lat,
     unit_id: "text" = r.unit_id.as_deref(),
     payload: "text" = r.payload.as_str(),
+    photo_urls: "jsonb" = Json(&r.photo_urls),
 });
 
 written!(GridReport, r => "grid_reports" {
