@@ -87,6 +87,10 @@ function askToken(error) {
 async function start(tokenValue) {
   document.documentElement.dataset.state = 'loading';
   app.api = new Api(tokenValue);
+  // Who the token is, asked beside the layers: the role decides which panels the page
+  // offers; without an answer it offers the operator's (the server refuses what the role
+  // may not do either way).
+  const me = app.api.get('/api/v1/whoami').catch(() => null);
   let listing;
   try {
     listing = await app.api.get('/api/v1/layers');
@@ -100,9 +104,7 @@ async function start(tokenValue) {
     return;
   }
   app.layerNames = listing.layers.map((l) => l.name);
-  // The role decides which panels the page offers; without an answer it offers the
-  // operator's (the server refuses what the role may not do either way).
-  app.me = await app.api.get('/api/v1/whoami').catch(() => null);
+  app.me = await me;
   $('provenance').hidden = !listing.layers.some((l) => l.illustrative);
 
   const wanted = [...new Set(TOGGLES.filter((g) => !g.live).map((g) => g.source))].filter((n) => app.layerNames.includes(n));
