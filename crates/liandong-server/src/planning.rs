@@ -381,10 +381,16 @@ async fn push(
     trigger: &str,
     if_changed: bool,
 ) -> Result<Result<RoutePlanRow, Refusal>, ApiError> {
-    let mut reason = format!(
-        "re-plan after the hotspot analysis ({} band): covers {:.1} of hotspot weight, the fixed route {:.1}",
-        tp.band_label, tp.plan.covered_weight, tp.fixed_covered_weight
-    );
+    let mut reason = if tp.plan.visited_weight > 0.0 {
+        format!(
+            "re-plan after the hotspot analysis ({} band): covers {:.1} of hotspot weight, the fixed route {:.1}",
+            tp.band_label, tp.plan.covered_weight, tp.fixed_covered_weight
+        )
+    } else {
+        // Pushed for the checkpoints it leaves out (`push_decision`): there is no
+        // coverage to speak of (an empty sum is -0.0, which would print as such).
+        format!("re-plan after the hotspot analysis ({} band): no hotspot within reach", tp.band_label)
+    };
     if !tp.plan.left_out.is_empty() {
         let ids: Vec<&str> = tp.plan.left_out.iter().map(|l| l.id.as_str()).collect();
         reason.push_str(&format!("; checkpoints left out: {}", ids.join(", ")));

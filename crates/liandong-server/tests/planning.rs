@@ -181,7 +181,7 @@ async fn a_team_whose_checkpoints_do_not_fit_gets_a_plan_naming_the_ones_left_ou
     assert_eq!(s, StatusCode::OK, "{plans}");
     let p = &plans["plans"][0];
     assert_eq!((p["kind"].as_str(), p["status"].as_str()), (Some("plan"), Some("pending")), "{p}");
-    assert!(p["reason"].as_str().unwrap().ends_with("checkpoints left out: cp-far"), "{p}");
+    assert!(p["reason"].as_str().unwrap().ends_with("no hotspot within reach; checkpoints left out: cp-far"), "{p}");
     let body = &p["plan"];
     let left = body["left_out"].as_array().unwrap();
     assert_eq!(left.len(), 1, "{body}");
