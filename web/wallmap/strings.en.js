@@ -107,6 +107,13 @@ export default {
   acked_by: 'acknowledged by {who} at {time}',
   version: 'v{n}',
   no_plans: 'No route plans yet',
+  left_out_n: 'Checkpoints left out: {n}',
+  left_out_item: '{name}: {why}',
+  left_out_why: {
+    budget: 'the shift is {budget}; with it the tour needs {need}',
+    off_road: '{d} from the nearest road',
+    unreachable: 'no road leads there',
+  },
   pending_n: '{n} pending',
   escalated_n: '{n} escalated',
   hotspot_title: 'Hotspots',

@@ -107,6 +107,13 @@ export default {
   acked_by: '{who} {time} 确认',
   version: '第{n}版',
   no_plans: '暂无路线计划',
+  left_out_n: '未纳入 {n} 个必巡点',
+  left_out_item: '{name}：{why}',
+  left_out_why: {
+    budget: '班次 {budget}，连同此点需 {need}',
+    off_road: '距最近道路 {d}',
+    unreachable: '无道路可达',
+  },
   pending_n: '待确认 {n}',
   escalated_n: '已升级 {n}',
   hotspot_title: '热点研判',
