@@ -30,7 +30,7 @@ export const CHROMIUM_ARGS = [
  */
 export const PAGE_CSP =
   "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
-  "connect-src 'self'; worker-src 'self'; base-uri 'none'; form-action 'none'; " +
+  "connect-src 'self'; worker-src 'self'; manifest-src 'self'; base-uri 'none'; form-action 'none'; " +
   "frame-ancestors 'none'";
 
 /** The headers every answer of the server carries besides its policy. */

@@ -361,6 +361,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/osmand", get(routes::osmand).post(routes::osmand))
         .route("/api/v1/positions", post(routes::post_positions))
         .route("/api/v1/devices", get(routes::list_devices).post(routes::register_device))
+        .route("/api/v1/whoami", get(routes::whoami))
         .route("/api/v1/layers", get(routes::list_layers))
         .route("/api/v1/layers/{name}", get(routes::get_layer))
         .route("/api/v1/live", get(ws::live))

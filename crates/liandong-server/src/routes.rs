@@ -419,6 +419,31 @@ pub async fn list_devices(State(s): State<Arc<AppState>>, headers: HeaderMap, ur
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
+/// `GET /api/v1/whoami`: who the caller's token says it is, so that a screen can show
+/// what its caller may do. Any valid user token answers its own name, role and unit; any
+/// registered device's key its own device (id, name, kind, unit, and whether it is a
+/// team leader's phone, which acknowledges the team's routes). Each caller learns only
+/// about itself; no token or an unknown one is 401.
+pub async fn whoami(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
+    let token = bearer(&headers, uri.query())
+        .ok_or_else(|| ApiError::unauthorized("authorization", "a bearer token is required"))?;
+    if let Some(user) = s.tokens.user(&token) {
+        return Ok(Json(serde_json::json!({
+            "caller": "user", "name": user.name, "role": user.role.as_str(), "unit_id": user.unit_id,
+        }))
+        .into_response());
+    }
+    let devices = s.devices.read().unwrap_or_else(|e| e.into_inner());
+    let d = devices.by_key(&token).ok_or_else(|| ApiError::unauthorized("authorization", "the token is not valid"))?;
+    // The same test as the live feed's: a patrol leader's phone with a unit leads it.
+    let leader = d.kind == "patrol_leader" && d.unit_id.is_some();
+    Ok(Json(serde_json::json!({
+        "caller": "device", "name": d.name, "device_id": d.device_id, "kind": d.kind, "unit_id": d.unit_id,
+        "leader": leader,
+    }))
+    .into_response())
+}
+
 /// `POST /api/v1/devices`: registers or updates a device. The key is returned here
 /// and nowhere else.
 pub async fn register_device(
@@ -469,7 +494,9 @@ struct LayerInfo<'a> {
     href: String,
 }
 
-/// `GET /api/v1/layers`: the map's layers.
+/// `GET /api/v1/layers`: the map's layers, for every user but a device gateway and for
+/// a registered device's key; the computed hotspot layer is listed for operators and
+/// administrators only.
 pub async fn list_layers(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
     let role = s.any_user(&headers, uri.query())?;
     let layers: Vec<LayerInfo> = s
@@ -505,7 +532,8 @@ pub async fn list_layers(State(s): State<Arc<AppState>>, headers: HeaderMap, uri
     Ok(Json(serde_json::json!({ "layers": layers })).into_response())
 }
 
-/// `GET /api/v1/layers/{name}`: one layer as an RFC 7946 FeatureCollection.
+/// `GET /api/v1/layers/{name}`: one layer as an RFC 7946 FeatureCollection, for the
+/// callers of [`list_layers`]; the hotspot layer for operators and administrators only.
 pub async fn get_layer(
     State(s): State<Arc<AppState>>,
     Path(name): Path<String>,
@@ -527,7 +555,17 @@ pub async fn get_layer(
 }
 
 impl AppState {
+    /// The role of a caller who may read the map's layers: any user but a device
+    /// gateway's token, or a registered device's own key (answered as [`Role::Device`]),
+    /// so that a phone signed in with its key draws the county (the field app). Neither
+    /// of the last two may read the computed hotspot layer.
     fn any_user(&self, headers: &HeaderMap, query: Option<&str>) -> Result<Role, ApiError> {
+        if let Some(token) = bearer(headers, query) {
+            let devices = self.devices.read().unwrap_or_else(|e| e.into_inner());
+            if self.tokens.user(&token).is_none() && devices.by_key(&token).is_some() {
+                return Ok(Role::Device);
+            }
+        }
         require_user(
             &self.tokens,
             headers,

@@ -796,3 +796,89 @@ async fn dispatch_recommends_the_unit_that_arrives_first_by_road_not_the_nearest
     assert_eq!(rec["units"][1]["travel_s"], Value::Null);
     harness.app.finish().await;
 }
+
+#[tokio::test]
+async fn whoami_tells_each_caller_only_about_itself_and_refuses_a_missing_or_unknown_token() {
+    let mut c = config("whoami");
+    for (token, role, name, unit) in [
+        ("tok-leader", Role::PatrolLeader, "leader", Some("team-1")),
+        ("tok-officer", Role::PostOfficer, "officer", Some("post-01")),
+        ("tok-grid-member", Role::GridMember, "grid", None),
+        ("tok-partner", Role::Partner, "partner", None),
+        ("tok-gateway", Role::Device, "gateway", None),
+    ] {
+        c.tokens.push(TokenConfig { token: Secret::new(token), role, name: name.into(), unit_id: unit.map(Into::into) });
+    }
+    let h = Harness { app: App::build(c).await.unwrap() };
+    let admin = |r: axum::http::request::Builder| {
+        r.header("authorization", format!("Bearer {ADMIN}")).header("content-type", "application/json")
+    };
+    for d in [
+        json!({"device_id": "lead-1", "name": "石河镇巡防队 队长", "kind": "patrol_leader", "unit_id": "team-1", "key": "key-lead-0001"}),
+        json!({"device_id": "post-1", "name": "竹阳派出所 民警", "kind": "post_officer", "unit_id": "post-01", "key": "key-post-0001"}),
+        json!({"device_id": "866001", "name": "石河镇巡防队 1号", "kind": "patrol_member", "unit_id": "team-1", "key": KEY}),
+    ] {
+        let (s, v) = h.send(admin(Request::post("/api/v1/devices")), d.to_string()).await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+    }
+    let ask = |token: Option<&'static str>| {
+        let mut r = Request::get("/api/v1/whoami");
+        if let Some(t) = token {
+            r = r.header("authorization", format!("Bearer {t}"));
+        }
+        h.send(r, Body::empty())
+    };
+    let table: &[(&str, Value)] = &[
+        (ADMIN, json!({"caller": "user", "name": "admin", "role": "admin", "unit_id": null})),
+        (OPERATOR, json!({"caller": "user", "name": "operator", "role": "operator", "unit_id": null})),
+        ("tok-leader", json!({"caller": "user", "name": "leader", "role": "patrol_leader", "unit_id": "team-1"})),
+        ("tok-officer", json!({"caller": "user", "name": "officer", "role": "post_officer", "unit_id": "post-01"})),
+        ("tok-grid-member", json!({"caller": "user", "name": "grid", "role": "grid_member", "unit_id": null})),
+        ("tok-partner", json!({"caller": "user", "name": "partner", "role": "partner", "unit_id": null})),
+        ("tok-gateway", json!({"caller": "user", "name": "gateway", "role": "device", "unit_id": null})),
+        (
+            "key-lead-0001",
+            json!({"caller": "device", "name": "石河镇巡防队 队长", "device_id": "lead-1", "kind": "patrol_leader", "unit_id": "team-1", "leader": true}),
+        ),
+        (
+            "key-post-0001",
+            json!({"caller": "device", "name": "竹阳派出所 民警", "device_id": "post-1", "kind": "post_officer", "unit_id": "post-01", "leader": false}),
+        ),
+        (
+            KEY,
+            json!({"caller": "device", "name": "石河镇巡防队 1号", "device_id": "866001", "kind": "patrol_member", "unit_id": "team-1", "leader": false}),
+        ),
+    ];
+    for (token, expected) in table {
+        let (s, v) = ask(Some(token)).await;
+        assert_eq!(s, StatusCode::OK, "{token}: {v}");
+        assert_eq!(&v, expected, "{token}");
+    }
+    for token in [None, Some("no-such-token")] {
+        let (s, v) = ask(token).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED, "{token:?}: {v}");
+        assert_eq!(v["error"]["field"], "authorization", "{v}");
+    }
+    h.app.finish().await;
+}
+
+#[tokio::test]
+async fn a_phone_signed_in_with_its_device_key_reads_the_maps_layers_but_not_the_hotspots() {
+    let h = Harness::new("device-layers").await;
+    let with = |token: &str, uri: &str| Request::get(uri).header("authorization", format!("Bearer {token}"));
+    let (s, v) = h.send(with(KEY, "/api/v1/layers"), Body::empty()).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let names: Vec<&str> = v["layers"].as_array().unwrap().iter().filter_map(|l| l["name"].as_str()).collect();
+    assert!(names.contains(&"boundary") && names.contains(&"roads"), "{names:?}");
+    assert!(!names.contains(&"hotspots"), "the hotspot layer is the centre's: {names:?}");
+    let (s, v) = h.send(with(KEY, "/api/v1/layers/boundary"), Body::empty()).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["type"], "FeatureCollection");
+    let (s, v) = h.send(with(KEY, "/api/v1/layers/hotspots"), Body::empty()).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{v}");
+    for token in ["not-a-key", "device-key-0002"] {
+        let (s, _) = h.send(with(token, "/api/v1/layers/boundary"), Body::empty()).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED, "{token}");
+    }
+    h.app.finish().await;
+}
