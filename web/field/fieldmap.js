@@ -1,0 +1,106 @@
+// The field app's map: the county's layers from the server (kept by the service worker,
+// so the map opens with no signal) drawn light for sunlight, and the app's own overlays
+// (the team's plan, its checkpoints and hotspot cells, the members, this phone, a task's
+// place and the way there, a report's place). No tiles, no sprite, no glyphs: nothing is
+// fetched from anywhere but this server, and names are listed in the panels.
+
+import * as maplibregl from '/node_modules/maplibre-gl/dist/maplibre-gl.mjs';
+
+/** The county's layers the phone draws, bottom to top. */
+export const LAYERS = ['boundary', 'townships', 'roads', 'posts'];
+
+/** The overlays the app fills, each a GeoJSON source. */
+const OVERLAYS = ['plan', 'stops', 'cells', 'members', 'me', 'target', 'way', 'pick'];
+
+const empty = () => ({ type: 'FeatureCollection', features: [] });
+
+export function bboxOf(fc) {
+  const b = [Infinity, Infinity, -Infinity, -Infinity];
+  const walk = (c) => {
+    if (typeof c[0] === 'number') {
+      b[0] = Math.min(b[0], c[0]);
+      b[1] = Math.min(b[1], c[1]);
+      b[2] = Math.max(b[2], c[0]);
+      b[3] = Math.max(b[3], c[1]);
+    } else c.forEach(walk);
+  };
+  for (const f of fc?.features ?? []) if (f.geometry) walk(f.geometry.coordinates);
+  return b;
+}
+
+function style(layers) {
+  const sources = {};
+  for (const [name, fc] of Object.entries(layers)) sources[name] = { type: 'geojson', data: fc };
+  for (const name of OVERLAYS) sources[name] = { type: 'geojson', data: empty() };
+  const has = (n) => n in layers;
+  const stopColor = ['match', ['get', 'state'], 'visited', '#0a6b2d', 'late', '#c8102e', 'skipped', '#c8102e', '#0047b3'];
+  return {
+    version: 8,
+    sources,
+    layers: [
+      { id: 'background', type: 'background', paint: { 'background-color': '#f4f1ea' } },
+      ...(has('boundary')
+        ? [
+            { id: 'boundary-fill', type: 'fill', source: 'boundary', paint: { 'fill-color': '#ffffff' } },
+            { id: 'boundary-line', type: 'line', source: 'boundary', paint: { 'line-color': '#000', 'line-width': 2.5 } },
+          ]
+        : []),
+      ...(has('townships')
+        ? [{ id: 'townships-line', type: 'line', source: 'townships', paint: { 'line-color': '#8a8a8a', 'line-width': 1, 'line-dasharray': [3, 2] } }]
+        : []),
+      ...(has('roads') ? [{ id: 'roads-line', type: 'line', source: 'roads', paint: { 'line-color': '#5a5a5a', 'line-width': ['interpolate', ['linear'], ['zoom'], 9, 1, 15, 4] } }] : []),
+      ...(has('posts') ? [{ id: 'posts-circle', type: 'circle', source: 'posts', paint: { 'circle-radius': 5, 'circle-color': '#0b2545', 'circle-stroke-color': '#fff', 'circle-stroke-width': 2 } }] : []),
+      { id: 'cells-fill', type: 'fill', source: 'cells', paint: { 'fill-color': '#ff7a1a', 'fill-opacity': 0.35, 'fill-outline-color': '#8a3b00' } },
+      { id: 'plan-line', type: 'line', source: 'plan', paint: { 'line-color': '#0047b3', 'line-width': 5, 'line-opacity': 0.85 } },
+      { id: 'way-line', type: 'line', source: 'way', paint: { 'line-color': '#c8102e', 'line-width': 5, 'line-dasharray': [2, 1] } },
+      { id: 'stops-circle', type: 'circle', source: 'stops', paint: { 'circle-radius': 8, 'circle-color': '#fff', 'circle-stroke-color': stopColor, 'circle-stroke-width': 4 } },
+      { id: 'target-circle', type: 'circle', source: 'target', paint: { 'circle-radius': 11, 'circle-color': '#c8102e', 'circle-stroke-color': '#fff', 'circle-stroke-width': 3 } },
+      { id: 'pick-circle', type: 'circle', source: 'pick', paint: { 'circle-radius': 10, 'circle-color': '#ffd23f', 'circle-stroke-color': '#000', 'circle-stroke-width': 3 } },
+      { id: 'members-circle', type: 'circle', source: 'members', paint: { 'circle-radius': 7, 'circle-color': '#0a6b2d', 'circle-stroke-color': '#fff', 'circle-stroke-width': 2 } },
+      { id: 'me-circle', type: 'circle', source: 'me', paint: { 'circle-radius': 9, 'circle-color': '#0047b3', 'circle-stroke-color': '#fff', 'circle-stroke-width': 3 } },
+    ],
+  };
+}
+
+export class FieldMap {
+  /** Draws the county's `layers` (name → FeatureCollection) in the element `container`. */
+  constructor(container, layers) {
+    this.bbox = bboxOf(layers.boundary ?? layers.townships ?? empty());
+    const bounds = Number.isFinite(this.bbox[0]) ? this.bbox : undefined;
+    this.map = new maplibregl.Map({
+      container,
+      style: style(layers),
+      bounds,
+      fitBoundsOptions: { padding: 16 },
+      attributionControl: false,
+      fadeDuration: 0,
+      maxZoom: 18,
+      dragRotate: false,
+      pitchWithRotate: false,
+      touchPitch: false,
+    });
+    this.map.touchZoomRotate.disableRotation();
+    this.map.addControl(new maplibregl.NavigationControl({ showCompass: false }), 'top-right');
+    this.loaded = new Promise((resolve) => this.map.once('load', resolve));
+  }
+
+  async set(name, features) {
+    await this.loaded;
+    this.map.getSource(name)?.setData({ type: 'FeatureCollection', features });
+  }
+
+  /** Shows `coords` (`[[lon, lat], …]`) on screen. */
+  async fit(coords, maxZoom = 15) {
+    await this.loaded;
+    if (!coords.length) return;
+    const b = bboxOf({ features: [{ geometry: { coordinates: coords } }] });
+    this.map.fitBounds(b, { padding: 40, maxZoom, animate: false });
+  }
+
+  /** Calls `fn([lon, lat])` when the map is tapped. */
+  onTap(fn) {
+    this.map.on('click', (e) => fn([e.lngLat.lng, e.lngLat.lat]));
+  }
+}
+
+export const point = (lon, lat, properties = {}) => ({ type: 'Feature', properties, geometry: { type: 'Point', coordinates: [lon, lat] } });
