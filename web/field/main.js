@@ -40,6 +40,8 @@ const app = {
   reports: null,
   here: null,
   sos: null,
+  /** The last fix the server acknowledged: its time and `seq`. */
+  lastSent: null,
 };
 window.field = app;
 
@@ -151,6 +153,8 @@ function showTab(name) {
   for (const b of document.querySelectorAll('#tabs button')) b.classList.toggle('on', b.dataset.tab === name);
   for (const p of document.querySelectorAll('#sheet .panel')) p.hidden = p.id !== `panel-${name}`;
   document.documentElement.dataset.tab = name;
+  // Opening "my reports" asks for their states now rather than at the next refresh.
+  if (name === 'mine') app.reports?.load();
 }
 
 function buildTabs(role) {
@@ -228,6 +232,7 @@ async function sos() {
 }
 
 function settled(entry, outcome) {
+  if (entry.tag === 'fix' && outcome.ok) app.lastSent = { time: entry.item.time, seq: outcome.answer.seq };
   if (entry.tag === 'sos') {
     app.sos = { state: outcome.ok ? 'sent' : 'refused', time: entry.item.time, seq: outcome.answer?.seq };
     document.documentElement.dataset.sos = app.sos.state;
@@ -326,7 +331,7 @@ async function start(cred) {
     await app.leader.load();
   }
   if (app.role === 'leader' || app.role === 'officer') {
-    app.tasks = new Tasks({ ...common, me: device, unit: app.me.unit_id });
+    app.tasks = new Tasks({ ...common, me: device, unit: app.me.unit_id, here: () => (app.here ? [app.here.lon, app.here.lat] : null) });
     await app.tasks.load();
     startFeed(cred.token);
   }

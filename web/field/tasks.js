@@ -26,6 +26,7 @@ export class Tasks {
    * @param {import('./fieldmap.js').FieldMap} o.map
    * @param {string|null} o.me this phone's device id (null for a user token)
    * @param {string|null} o.unit
+   * @param {() => ([number, number]|null)} o.here the phone's last known place
    * @param {(text: string) => void} o.toast
    */
   constructor(o) {
@@ -142,6 +143,11 @@ export class Tasks {
     if (this.unavailable) out.push(el('p', 'note', t('tasks_unavailable')));
     if (!list.length) out.push(el('p', 'line', t('tasks_none')));
     this.o.map.set('target', list.slice(0, 1).map((i) => point(i.lon, i.lat, { id: i.incident_id })));
+    // A new first task: the map shows its place and the phone together.
+    if (list[0] && this.fitted !== list[0].incident_id) {
+      this.fitted = list[0].incident_id;
+      this.o.map.fit([[list[0].lon, list[0].lat], ...(this.o.here() ? [this.o.here()] : [])], 16);
+    }
     if (!list.length) this.o.map.set('way', []);
     // Keep a feedback form being filled in across redraws.
     const keep = this.feedback && list.some((i) => i.incident_id === this.feedback.id);
