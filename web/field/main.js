@@ -133,14 +133,22 @@ async function whoami(cred) {
     if (kept) return kept;
     if (e instanceof ApiFailure && e.status === 404 && cred.device) {
       // A server without whoami: a device that says nothing of its unit.
-      return { caller: 'device', device_id: cred.device, name: cred.device, kind: 'other', unit_id: null, leader: false };
+      return { role: 'device', device_id: cred.device, name: cred.device, kind: 'other', unit_id: null };
     }
     throw e;
   }
 }
 
+/** A device's key answers whoami with its `device_id` (a gateway's user token has none). */
+const isDevice = (me) => Boolean(me.device_id);
+
+/**
+ * What the app shows the caller. A device leads its team when it is a patrol leader's
+ * phone with a unit, the test the live feed makes before it takes the phone's route
+ * acknowledgements.
+ */
 function roleOf(me) {
-  if (me.caller === 'device') return me.leader ? 'leader' : 'officer';
+  if (isDevice(me)) return me.kind === 'patrol_leader' && me.unit_id ? 'leader' : 'officer';
   if (me.role === 'patrol_leader' && me.unit_id) return 'leader';
   if (me.role === 'post_officer' && me.unit_id) return 'officer';
   if (me.role === 'grid_member') return 'grid';
@@ -180,7 +188,7 @@ async function loadLayers() {
 
 function drawWho() {
   const me = app.me;
-  $('who-name').textContent = me.caller === 'device' ? t('who_device', { name: me.name, device: me.device_id }) : me.name;
+  $('who-name').textContent = isDevice(me) ? t('who_device', { name: me.name, device: me.device_id }) : me.name;
   $('who-role').textContent = app.role ? t(`role.${app.role}`) : '';
 }
 
@@ -324,7 +332,7 @@ async function start(cred) {
     onChange: drawOutbox,
   });
   await app.outbox.open();
-  const device = app.me.caller === 'device' ? app.me.device_id : null;
+  const device = isDevice(app.me) ? app.me.device_id : null;
   const common = { api: app.api, outbox: app.outbox, map: app.map, toast };
   if (app.role === 'leader') {
     app.leader = new Leader({ ...common, team: app.me.unit_id, me: device });
