@@ -249,7 +249,7 @@ test('the field app on phones, live, in headless Chromium', { timeout: 300_000 }
     const headers = await res.allHeaders();
     assert.equal(headers['content-security-policy'], PAGE_CSP);
     for (const [name, value] of Object.entries(PROTECTIONS)) assert.equal(headers[name], value, name);
-    await waitIn(leader, 'the app is ready', () => document.documentElement.dataset.state === 'ready', null, 30_000);
+    await waitIn(leader, 'the app is ready', () => document.documentElement.dataset.state === 'ready' && document.documentElement.dataset.map === 'ready', null, 30_000);
     assert.equal(new URL(leader.url()).hash, '', `the key left the address bar: ${leader.url()}`);
     assert.ok(!leader.url().includes(LEADER.key), leader.url());
     const d = await dataset(leader);
@@ -349,7 +349,7 @@ test('the field app on phones, live, in headless Chromium', { timeout: 300_000 }
     await officer.fill('#login-device', OFFICER.device_id);
     await officer.fill('#login-key', OFFICER.key);
     await officer.tap('#login-form button[type=submit]');
-    await waitIn(officer, 'the app is ready', () => document.documentElement.dataset.state === 'ready', null, 30_000);
+    await waitIn(officer, 'the app is ready', () => document.documentElement.dataset.state === 'ready' && document.documentElement.dataset.map === 'ready', null, 30_000);
     assert.equal((await dataset(officer)).role, 'officer');
     await waitIn(officer, 'the feed is live', () => document.documentElement.dataset.feed === 'live', null, 10_000);
     await untilServer("the officer's fix is stored", '/api/v1/devices', OPERATOR, (v) => v.devices.find((x) => x.device_id === OFFICER.device_id)?.last, 10_000);
@@ -487,7 +487,7 @@ test('the field app on phones, live, in headless Chromium', { timeout: 300_000 }
     await post.context.setOffline(true);
     try {
       await officer.reload({ timeout: 30_000 });
-      await waitIn(officer, 'the app is ready with no signal', () => document.documentElement.dataset.state === 'ready', null, 30_000);
+      await waitIn(officer, 'the app is ready with no signal', () => document.documentElement.dataset.state === 'ready' && document.documentElement.dataset.map === 'ready', null, 30_000);
       const d = await dataset(officer);
       assert.equal(d.role, 'officer', JSON.stringify(d));
       assert.equal(d.net, 'offline', JSON.stringify(d));
@@ -511,7 +511,7 @@ test('the field app on phones, live, in headless Chromium', { timeout: 300_000 }
     await member.tap('#login [data-login="token"]');
     await member.fill('#login-token', GRID);
     await member.tap('#login-form button[type=submit]');
-    await waitIn(member, 'the app is ready', () => document.documentElement.dataset.state === 'ready', null, 30_000);
+    await waitIn(member, 'the app is ready', () => document.documentElement.dataset.state === 'ready' && document.documentElement.dataset.map === 'ready', null, 30_000);
     assert.equal((await dataset(member)).role, 'grid');
     assert.ok(await member.isHidden('#sos-button'), 'a grid member has no device to raise an SOS from');
     await settle(member);

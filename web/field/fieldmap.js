@@ -3,8 +3,13 @@
 // (the team's plan, its checkpoints and hotspot cells, the members, this phone, a task's
 // place and the way there, a report's place). No tiles, no sprite, no glyphs: nothing is
 // fetched from anywhere but this server, and names are listed in the panels.
+//
+// MapLibre GL JS (1.7 MB with its worker and style sheet) is loaded after the app is
+// usable, not before: on a weak signal the SOS button, the tasks and the banner must not
+// wait for the map. Until the map is there, what the app draws is kept and drawn on load.
 
-import * as maplibregl from '/node_modules/maplibre-gl/dist/maplibre-gl.mjs';
+const MAPLIBRE = '/node_modules/maplibre-gl/dist/maplibre-gl.mjs';
+const MAPLIBRE_CSS = '/node_modules/maplibre-gl/dist/maplibre-gl.css';
 
 /** The county's layers the phone draws, bottom to top. */
 export const LAYERS = ['boundary', 'townships', 'roads', 'posts'];
@@ -63,13 +68,26 @@ function style(layers) {
 }
 
 export class FieldMap {
-  /** Draws the county's `layers` (name → FeatureCollection) in the element `container`. */
+  /**
+   * Starts drawing the county in the element `container`: `layers()` answers its layers
+   * (name → FeatureCollection); MapLibre and its style sheet are loaded meanwhile.
+   * `loaded` resolves once the map is drawn.
+   */
   constructor(container, layers) {
-    this.bbox = bboxOf(layers.boundary ?? layers.townships ?? empty());
+    this.map = null;
+    this.bbox = null;
+    this.loaded = this.load(container, layers);
+  }
+
+  async load(container, layers) {
+    const css = Object.assign(document.createElement('link'), { rel: 'stylesheet', href: MAPLIBRE_CSS });
+    document.head.append(css);
+    const [maplibregl, data] = await Promise.all([import(MAPLIBRE), layers()]);
+    this.bbox = bboxOf(data.boundary ?? data.townships ?? empty());
     const bounds = Number.isFinite(this.bbox[0]) ? this.bbox : undefined;
-    this.map = new maplibregl.Map({
+    const map = new maplibregl.Map({
       container,
-      style: style(layers),
+      style: style(data),
       bounds,
       fitBoundsOptions: { padding: 16 },
       attributionControl: false,
@@ -79,9 +97,11 @@ export class FieldMap {
       pitchWithRotate: false,
       touchPitch: false,
     });
-    this.map.touchZoomRotate.disableRotation();
-    this.map.addControl(new maplibregl.NavigationControl({ showCompass: false }), 'top-right');
-    this.loaded = new Promise((resolve) => this.map.once('load', resolve));
+    map.touchZoomRotate.disableRotation();
+    map.addControl(new maplibregl.NavigationControl({ showCompass: false }), 'top-right');
+    await new Promise((resolve) => map.once('load', resolve));
+    this.map = map;
+    document.documentElement.dataset.map = 'ready';
   }
 
   async set(name, features) {
@@ -98,7 +118,8 @@ export class FieldMap {
   }
 
   /** Calls `fn([lon, lat])` when the map is tapped. */
-  onTap(fn) {
+  async onTap(fn) {
+    await this.loaded;
     this.map.on('click', (e) => fn([e.lngLat.lng, e.lngLat.lat]));
   }
 }

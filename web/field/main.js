@@ -125,11 +125,11 @@ function showLogin(error, note) {
 async function whoami(cred) {
   try {
     const me = await app.api.get('/api/v1/whoami');
-    localStorage.setItem(ME_KEY, JSON.stringify(me));
+    localStorage.setItem(ME_KEY, JSON.stringify({ token: cred.token, me }));
     return me;
   } catch (e) {
     if (e instanceof ApiFailure && (e.status === 401 || e.status === 403)) throw e;
-    const kept = JSON.parse(localStorage.getItem(ME_KEY) ?? 'null');
+    const kept = keptMe(cred);
     if (kept) return kept;
     if (e instanceof ApiFailure && e.status === 404 && cred.device) {
       // A server without whoami: a device that says nothing of its unit.
@@ -302,11 +302,23 @@ function startDevice() {
   drawShare();
 }
 
+/** Who the phone was last time with this token: a repeat start need not wait for the network. */
+function keptMe(cred) {
+  const kept = JSON.parse(localStorage.getItem(ME_KEY) ?? 'null');
+  return kept?.token === cred.token ? kept.me : null;
+}
+
 async function start(cred) {
   document.documentElement.dataset.state = 'loading';
   app.api = new Api(cred.token);
   try {
-    app.me = await whoami(cred);
+    app.me = keptMe(cred);
+    if (app.me) {
+      // Asked again behind the start: a key withdrawn meanwhile signs the phone out.
+      whoami(cred).catch((e) => {
+        if (e instanceof ApiFailure && (e.status === 401 || e.status === 403)) signOut(t('login_bad'));
+      });
+    } else app.me = await whoami(cred);
   } catch (e) {
     if (e instanceof ApiFailure && (e.status === 401 || e.status === 403)) {
       localStorage.removeItem(CRED_KEY);
@@ -323,7 +335,7 @@ async function start(cred) {
     return;
   }
   buildTabs(app.role);
-  app.map = new FieldMap('map', await loadLayers());
+  app.map = new FieldMap('map', loadLayers);
   app.outbox = new Outbox({
     api: app.api,
     canSendFix: () => app.feed?.open ?? false,
@@ -334,26 +346,29 @@ async function start(cred) {
   await app.outbox.open();
   const device = isDevice(app.me) ? app.me.device_id : null;
   const common = { api: app.api, outbox: app.outbox, map: app.map, toast };
+  // What the server holds now (plans, tasks, reports) is asked for behind the start: the
+  // panels show what the phone kept until it comes.
   if (app.role === 'leader') {
     app.leader = new Leader({ ...common, team: app.me.unit_id, me: device });
-    await app.leader.load();
+    app.leader.render();
+    app.leader.load();
   }
   if (app.role === 'leader' || app.role === 'officer') {
     app.tasks = new Tasks({ ...common, me: device, unit: app.me.unit_id, here: () => (app.here ? [app.here.lon, app.here.lat] : null) });
-    await app.tasks.load();
+    app.tasks.load();
     startFeed(cred.token);
   }
   if (app.role === 'grid') {
     app.reports = new Reports({ ...common, here: () => (app.here ? [app.here.lon, app.here.lat] : null) });
-    await app.reports.load();
+    app.reports.load();
   }
   if (device) startDevice();
   else {
     $('share-button').hidden = true;
     $('sos-button').hidden = true;
   }
-  await app.map.loaded;
   drawNet();
+  // Usable: signed in, the panels and the buttons live. The map follows (fieldmap.js).
   document.documentElement.dataset.state = 'ready';
 }
 
