@@ -337,7 +337,9 @@ test('the field app on phones, live, in headless Chromium', { timeout: 300_000 }
     assert.match(await leader.textContent('#panel-plan'), /下一检查点：欢喜坪小学/);
     const at = routeLine[8];
     await api('POST', '/api/v1/positions', ADMIN, { positions: [{ device_id: MEMBER.device_id, lon: at[0], lat: at[1], speed_mps: 1.2, accuracy_m: 8 }] });
-    await waitIn(leader, 'the member is on the map', (id) => window.field.map.map.querySourceFeatures('members').some((f) => f.properties.device_id === id), MEMBER.device_id, LIVE_MS);
+    await waitIn(leader, 'the member is listed', (id) => window.field.leader.members.has(id), MEMBER.device_id, LIVE_MS);
+    await waitIn(leader, 'the member is on the map', (id) => (window.field.map.drawn.members ?? []).some((f) => f.properties.device_id === id), MEMBER.device_id, LIVE_MS);
+    assert.match(await leader.textContent('#panel-plan'), new RegExp(`${MEMBER.device_id} · 距路线 \\d+ m`));
   });
 
   const post = await phone(OFFICER_AT);

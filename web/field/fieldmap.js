@@ -10,6 +10,11 @@
 
 const MAPLIBRE = '/node_modules/maplibre-gl/dist/maplibre-gl.mjs';
 const MAPLIBRE_CSS = '/node_modules/maplibre-gl/dist/maplibre-gl.css';
+/**
+ * MapLibre's worker, named without the `?v=` MapLibre would add, so that the service
+ * worker's installation finds it in the browser's HTTP cache under the name it keeps.
+ */
+const MAPLIBRE_WORKER = '/node_modules/maplibre-gl/dist/maplibre-gl-worker.mjs';
 
 /** The county's layers the phone draws, bottom to top. */
 export const LAYERS = ['boundary', 'townships', 'roads', 'posts'];
@@ -76,6 +81,8 @@ export class FieldMap {
   constructor(container, layers) {
     this.map = null;
     this.bbox = null;
+    /** What each overlay was last given (the features), as the browser test reads it. */
+    this.drawn = {};
     this.loaded = this.load(container, layers);
   }
 
@@ -83,6 +90,7 @@ export class FieldMap {
     const css = Object.assign(document.createElement('link'), { rel: 'stylesheet', href: MAPLIBRE_CSS });
     document.head.append(css);
     const [maplibregl, data] = await Promise.all([import(MAPLIBRE), layers()]);
+    maplibregl.setWorkerUrl(MAPLIBRE_WORKER);
     this.bbox = bboxOf(data.boundary ?? data.townships ?? empty());
     const bounds = Number.isFinite(this.bbox[0]) ? this.bbox : undefined;
     const map = new maplibregl.Map({
@@ -107,6 +115,7 @@ export class FieldMap {
   async set(name, features) {
     await this.loaded;
     this.map.getSource(name)?.setData({ type: 'FeatureCollection', features });
+    this.drawn[name] = features;
   }
 
   /** Shows `coords` (`[[lon, lat], …]`) on screen. */

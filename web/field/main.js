@@ -96,6 +96,7 @@ function loadCred() {
 
 function showLogin(error, note) {
   document.documentElement.dataset.state = 'login';
+  registerWorker();
   $('login').hidden = false;
   $('login-error').hidden = !error;
   $('login-error').textContent = error ?? '';
@@ -181,8 +182,25 @@ function buildTabs(role) {
   showTab(tabs[0]);
 }
 
+/**
+ * The county's layers. On a first visit no service worker answers yet: the layers are
+ * put in its cache here, so that the next start, with or without signal, has them.
+ */
 async function loadLayers() {
-  const got = await Promise.all(LAYERS.map((n) => app.api.get(`/api/v1/layers/${n}`).then((fc) => [n, fc], () => null)));
+  const keep = !navigator.serviceWorker?.controller && 'caches' in window;
+  const cache = keep ? await caches.open(API_CACHE) : null;
+  const got = await Promise.all(
+    LAYERS.map((n) =>
+      app.api.get(`/api/v1/layers/${n}`).then(
+        (fc) => {
+          const headers = { 'content-type': 'application/geo+json', date: new Date().toUTCString() };
+          cache?.put(new URL(`/api/v1/layers/${n}`, location.href), new Response(JSON.stringify(fc), { headers })).catch(() => {});
+          return [n, fc];
+        },
+        () => null,
+      ),
+    ),
+  );
   return Object.fromEntries(got.filter(Boolean));
 }
 
@@ -370,6 +388,11 @@ async function start(cred) {
   drawNet();
   // Usable: signed in, the panels and the buttons live. The map follows (fieldmap.js).
   document.documentElement.dataset.state = 'ready';
+  performance.mark('field-usable');
+  app.map.loaded.then(() => {
+    performance.mark('field-map');
+    registerWorker();
+  });
 }
 
 /** Forgets the key, what the phone kept for it (unsent items included) and the cached API answers. */
@@ -394,6 +417,16 @@ function rerender() {
   app.reports?.render();
 }
 
+/**
+ * Registers the service worker. On a first visit it is registered once the map is drawn
+ * (or at the sign-in form), so that its installation takes the files the page has just
+ * loaded from the browser's HTTP cache instead of downloading them a second time, over a
+ * weak signal, while the page still waits for them.
+ */
+function registerWorker() {
+  if ('serviceWorker' in navigator) navigator.serviceWorker.register('/field/sw.js', { scope: '/field/' }).catch(() => {});
+}
+
 function boot() {
   setLang(currentLang());
   $('lang-button').onclick = () => {
@@ -403,9 +436,6 @@ function boot() {
   $('logout-button').onclick = () => signOut();
   addEventListener('online', drawNet);
   addEventListener('offline', drawNet);
-  if ('serviceWorker' in navigator) {
-    navigator.serviceWorker.register('/field/sw.js', { scope: '/field/' }).catch(() => {});
-  }
   const scanned = fromFragment();
   const cred = loadCred();
   const error = sessionStorage.getItem('liandong.field.error');

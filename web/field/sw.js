@@ -5,17 +5,20 @@
 //   answered from the cache first; each answer from the cache is refreshed from the
 //   network behind it, so the next start has the newest files.
 // - The county's layers (`GET /api/v1/layers/…`) change with the map, not with the day:
-//   answered from the cache when kept and refreshed behind it, like the shell, so a
-//   repeat start on a weak signal does not wait for 200 KB of GeoJSON.
+//   answered from the cache when kept, and refreshed behind it only when the kept copy is
+//   more than LAYERS_MAX_AGE_MS old, so a start on a weak signal neither waits for nor
+//   spends 200 KB of GeoJSON.
 // - Other API answers (whoami, plans, tasks, my reports, the route) go to the network
 //   first and are kept; with no signal, or no answer within NETWORK_WAIT_MS while one is
 //   kept, the kept answer is given. The app deletes this cache when the phone signs out.
 // - Nothing else is touched: other methods, the live websocket, other origins.
 
-const SHELL_CACHE = 'field-shell-v2';
+const SHELL_CACHE = 'field-shell-v4';
 const API_CACHE = 'field-api';
 /** How long an API answer kept on the phone waits for a fresher one from the network. */
 const NETWORK_WAIT_MS = 4000;
+/** How old a kept layer may be before a start refreshes it behind the answer. */
+const LAYERS_MAX_AGE_MS = 24 * 3600 * 1000;
 
 const SHELL = [
   '/field/',
@@ -43,11 +46,22 @@ const SHELL = [
   '/node_modules/maplibre-gl/dist/maplibre-gl.css',
 ];
 
+// The files are taken from the browser's HTTP cache where the page has just loaded them
+// (`force-cache`): the worker is registered once the page has drawn its map, and a phone
+// on a weak signal should not download MapLibre twice.
 self.addEventListener('install', (event) => {
   event.waitUntil(
     caches
       .open(SHELL_CACHE)
-      .then((cache) => cache.addAll(SHELL))
+      .then((cache) =>
+        Promise.all(
+          SHELL.map(async (path) => {
+            const res = await fetch(new Request(path, { cache: 'force-cache' }));
+            if (!res.ok) throw new Error(`${path}: ${res.status}`);
+            await cache.put(path, res);
+          }),
+        ),
+      )
       .then(() => self.skipWaiting()),
   );
 });
@@ -94,19 +108,19 @@ async function fromNetwork(request) {
   return Promise.race([fresh.catch(() => kept), late]);
 }
 
-/** The layers: the kept copy at once, refreshed behind it; the network when none is kept. */
+/** The layers: the kept copy at once (refreshed behind it once a day); the network when none is kept. */
 async function fromKept(request) {
   const cache = await caches.open(API_CACHE);
   const kept = await cache.match(request);
-  const fresh = fetch(request).then(async (res) => {
-    if (res.ok) await cache.put(request, res.clone());
-    return res;
-  });
-  if (kept) {
-    fresh.catch(() => {});
-    return kept;
-  }
-  return fresh;
+  const refresh = () =>
+    fetch(request).then(async (res) => {
+      if (res.ok) await cache.put(request, res.clone());
+      return res;
+    });
+  if (!kept) return refresh();
+  const age = Date.now() - Date.parse(kept.headers.get('date') ?? '');
+  if (!(age < LAYERS_MAX_AGE_MS)) refresh().catch(() => {});
+  return kept;
 }
 
 self.addEventListener('fetch', (event) => {
