@@ -141,6 +141,15 @@ export default {
   mine_reason: 'Reason: {reason}',
   mine_mediation: 'Mediation #{id} · {state}',
   mine_outcome: 'Outcome: {outcome}',
+  kinds: {
+    theft: 'Theft',
+    fight: 'Fight',
+    watchlist_plate: 'Watch-listed plate',
+    watchlist_person: 'Watch-listed person',
+    tagged_zone: 'Tagged person in a forbidden zone',
+    grid_report: 'Grid report',
+    sos: 'SOS',
+  },
   category: {
     dispute: 'Dispute',
     hazard: 'Hazard',

@@ -141,6 +141,15 @@ export default {
   mine_reason: '原因：{reason}',
   mine_mediation: '调解 #{id} · {state}',
   mine_outcome: '结果：{outcome}',
+  kinds: {
+    theft: '盗窃',
+    fight: '打架斗殴',
+    watchlist_plate: '布控车辆',
+    watchlist_person: '布控人员',
+    tagged_zone: '矫正对象进入禁入区域',
+    grid_report: '网格员上报',
+    sos: '紧急求助',
+  },
   category: {
     dispute: '矛盾纠纷',
     hazard: '安全隐患',

@@ -11,6 +11,15 @@ import { t, duration, distance } from './i18n.js';
 import { photoPicker, base64Of } from './photos.js';
 import { point } from './fieldmap.js';
 
+/** What an incident is about, in words: a report's category, an alert's rule or the operator's word. */
+function kindName(kind) {
+  for (const table of ['kinds', 'category']) {
+    const name = t(`${table}.${kind}`);
+    if (name !== kind) return name;
+  }
+  return kind ?? '';
+}
+
 /** The step each state waits for, and the state each step leads to. */
 const NEXT = { dispatched: 'sign', signed_for: 'depart', en_route: 'arrive', on_scene: 'feedback' };
 const AFTER = { sign: 'signed_for', depart: 'en_route', arrive: 'on_scene', feedback: 'feedback' };
@@ -163,7 +172,7 @@ export class Tasks {
     card.dataset.id = String(i.incident_id);
     card.dataset.state = state;
     card.append(el('h3', '', t('task_title', { id: i.incident_id, title: i.title })));
-    card.append(el('p', 'meta', [t('priority', { p: i.priority }), i.kind, i.township].filter(Boolean).join(' · ')));
+    card.append(el('p', 'meta', [t('priority', { p: i.priority }), kindName(i.kind), i.township].filter(Boolean).join(' · ')));
     card.append(el('p', 'meta state', t(`state.${state}`)));
     if ((this.pending.get(i.incident_id) ?? []).length) card.append(el('p', 'meta queued', t('queued', { n: this.pending.get(i.incident_id).length })));
     if (first && this.route?.id === i.incident_id) card.append(el('p', 'meta route', this.route.text));
