@@ -516,6 +516,7 @@ test('the field app on phones, live, in headless Chromium', { timeout: 300_000 }
     await waitIn(member, 'the app is ready', () => document.documentElement.dataset.state === 'ready' && document.documentElement.dataset.map === 'ready', null, 30_000);
     assert.equal((await dataset(member)).role, 'grid');
     assert.ok(await member.isHidden('#sos-button'), 'a grid member has no device to raise an SOS from');
+    assert.deepEqual(await layoutFaults(member), []);
     await settle(member);
 
     await grid.context.setOffline(true);

@@ -382,8 +382,9 @@ async function start(cred) {
   }
   if (device) startDevice();
   else {
-    $('share-button').hidden = true;
-    $('sos-button').hidden = true;
+    // No device, nothing to share and no SOS to raise: what waits to be sent shows in
+    // "my reports".
+    $('actions').hidden = true;
   }
   drawNet();
   // Usable: signed in, the panels and the buttons live. The map follows (fieldmap.js).
