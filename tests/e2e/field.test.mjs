@@ -182,7 +182,7 @@ function layoutFaults(p) {
     for (const id of ['sos-button', 'share-button']) {
       const el = document.getElementById(id);
       const r = el.getBoundingClientRect();
-      if (!el.hidden && (r.bottom > innerHeight + 0.5 || r.top < innerHeight / 2)) faults.push(`${id} is not in the lower half of the screen: ${Math.round(r.top)}–${Math.round(r.bottom)} of ${innerHeight}`);
+      if (r.height > 0 && (r.bottom > innerHeight + 0.5 || r.top < innerHeight / 2)) faults.push(`${id} is not in the lower half of the screen: ${Math.round(r.top)}–${Math.round(r.bottom)} of ${innerHeight}`);
     }
     return faults;
   });
