@@ -13,8 +13,9 @@
 //
 // Parts of issue 14 built on other branches are found out by asking the server, and
 // the checks that need them run when it has them (each says so in its diagnostic when
-// it does not): the task list, the road route, photos with feedback and "my reports"
-// (`GET /api/v1/tasks`), and SOS (`"alarm": "sos"` in our JSON item).
+// it does not): the task list, the road route, photos with feedback, repeated steps and
+// "my reports" (`GET /api/v1/tasks`), and SOS with repeated fixes (`"alarm": "sos"` in
+// our JSON item).
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -266,6 +267,12 @@ test('the field app on phones, live, in headless Chromium', { timeout: 300_000 }
     const sent = await leader.evaluate(() => window.field.lastSent);
     assert.equal(Date.parse(last.fix_time), Date.parse(sent.time), `${last.fix_time} is the fix's own time ${sent.time}`);
     assert.equal(last.seq, sent.seq);
+    if (has.sos) {
+      // The same fix sent again (its ack lost on the way): the server answers with the
+      // original number, and the phone takes that as done.
+      await leader.evaluate((item) => window.field.outbox.put({ lane: 'fix', tag: 'fix', item }), sent.item);
+      await waitIn(leader, 'the resent fix is acknowledged', (seq) => document.documentElement.dataset.outbox === '0' && window.field.lastSent.seq === seq, sent.seq, 5000);
+    }
     await waitIn(leader, 'the outbox is empty', () => document.documentElement.dataset.outbox === '0', null, 5000);
     // The service worker and the manifest are the app's.
     const manifest = await leader.evaluate(async () => (await fetch(document.querySelector('link[rel=manifest]').href)).json());

@@ -40,7 +40,7 @@ const app = {
   reports: null,
   here: null,
   sos: null,
-  /** The last fix the server acknowledged: its time and `seq`. */
+  /** The last fix the server acknowledged: its time, `seq` and item. */
   lastSent: null,
 };
 window.field = app;
@@ -258,7 +258,7 @@ async function sos() {
 }
 
 function settled(entry, outcome) {
-  if (entry.tag === 'fix' && outcome.ok) app.lastSent = { time: entry.item.time, seq: outcome.answer.seq };
+  if (entry.tag === 'fix' && outcome.ok) app.lastSent = { time: entry.item.time, seq: outcome.answer.seq, item: entry.item };
   if (entry.tag === 'sos') {
     app.sos = { state: outcome.ok ? 'sent' : 'refused', time: entry.item.time, seq: outcome.answer?.seq };
     document.documentElement.dataset.sos = app.sos.state;
