@@ -301,7 +301,9 @@ test('the field app on phones, live, in headless Chromium', { timeout: 300_000 }
     const countBefore = Number((await wall.textContent('#stat-plans')).replace('–', '0'));
     const line = routeLine.slice(0, 14);
     const due = Date.now() + 20 * 60_000;
+    // The first checkpoint was due five minutes ago: late from the start.
     const waypoints = [
+      { name: '场镇路口', lon: line[2][0], lat: line[2][1], planned_time: new Date(Date.now() - 5 * 60_000).toISOString(), dwell_s: 120 },
       { name: '欢喜坪村委会', lon: line[5][0], lat: line[5][1], planned_time: new Date(due).toISOString(), dwell_s: 300 },
       { name: '欢喜坪小学', lon: line[12][0], lat: line[12][1], planned_time: new Date(due + 15 * 60_000).toISOString(), dwell_s: 600 },
     ];
@@ -319,8 +321,10 @@ test('the field app on phones, live, in headless Chromium', { timeout: 300_000 }
     // Adherence: on the route, the next checkpoint and its due time.
     const panel = await leader.textContent('#panel-plan');
     assert.match(panel, /在路线上/, panel);
-    assert.match(panel, /下一检查点：欢喜坪村委会/, panel);
-    assert.match(panel, /应到 \d\d:\d\d · 停留 5分钟/, panel);
+    assert.match(panel, /下一检查点：场镇路口/, panel);
+    assert.match(panel, /应到 \d\d:\d\d · 停留 2分钟/, panel);
+    assert.deepEqual(await leader.$$eval('#panel-plan li.cp', (li) => li.map((x) => x.dataset.state)), ['late', 'ahead', 'ahead']);
+    assert.match(await leader.textContent('#panel-plan li.cp'), /迟到/);
     await shoot(leader, 'field-leader-zh.png');
 
     await leader.tap('#banner-ack');
@@ -332,15 +336,17 @@ test('the field app on phones, live, in headless Chromium', { timeout: 300_000 }
     await waitIn(leader, 'the banner goes', () => document.getElementById('banner').hidden, null, LIVE_MS);
   });
 
-  await t.test('adherence on the phone: off the route and back, a checkpoint visited and a member on the map', async () => {
+  await t.test('adherence on the phone: off the route and back, a checkpoint visited, a late one then skipped, and a member on the map', async () => {
     await lead.context.setGeolocation({ longitude: leaderAt[0] + 0.004, latitude: leaderAt[1] + 0.004, accuracy: 8 });
     await waitIn(leader, 'the phone says it is off the route', () => /偏离路线 \d+ m/.test(document.getElementById('panel-plan').textContent), null, 5000);
     const cp = routeLine[5];
     await lead.context.setGeolocation({ longitude: cp[0], latitude: cp[1], accuracy: 8 });
-    await waitIn(leader, 'back on the route, the first checkpoint visited', () => {
+    await waitIn(leader, 'back on the route, the second checkpoint visited and the late one skipped', () => {
       const text = document.getElementById('panel-plan').textContent;
-      return /在路线上/.test(text) && document.querySelector('#panel-plan li.cp')?.dataset.state === 'visited';
+      const states = [...document.querySelectorAll('#panel-plan li.cp')].map((li) => li.dataset.state).join(',');
+      return /在路线上/.test(text) && states === 'skipped,visited,ahead';
     }, null, 5000);
+    assert.match(await leader.textContent('#panel-plan li.cp'), /漏检/);
     assert.match(await leader.textContent('#panel-plan'), /下一检查点：欢喜坪小学/);
     const at = routeLine[8];
     await api('POST', '/api/v1/positions', ADMIN, { positions: [{ device_id: MEMBER.device_id, lon: at[0], lat: at[1], speed_mps: 1.2, accuracy_m: 8 }] });
