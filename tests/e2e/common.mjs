@@ -30,7 +30,7 @@ export const CHROMIUM_ARGS = [
  */
 export const PAGE_CSP =
   "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
-  "connect-src 'self'; worker-src 'self'; base-uri 'none'; form-action 'none'; " +
+  "connect-src 'self'; worker-src 'self'; manifest-src 'self'; base-uri 'none'; form-action 'none'; " +
   "frame-ancestors 'none'";
 
 /** The headers every answer of the server carries besides its policy. */
@@ -39,3 +39,58 @@ export const PROTECTIONS = {
   'x-frame-options': 'DENY',
   'referrer-policy': 'no-referrer',
 };
+
+/**
+ * Starts `bin serve` on the demo configuration with the data in `dataDir`, the repository
+ * at `root`; resolves with `{ proc, addr, log }` once it logs its address (the field app's
+ * test and benchmark; the wall map's own files keep their copies).
+ */
+export async function startServer({ bin, root, dataDir, listen = '127.0.0.1:0' }) {
+  const { spawn } = await import('node:child_process');
+  const fs = await import('node:fs');
+  const path = await import('node:path');
+  const readline = await import('node:readline');
+  if (!fs.existsSync(bin)) throw new Error(`${bin} is missing: run cargo build first (CARGO_TARGET_DIR is honoured)`);
+  const proc = spawn(bin, ['serve'], {
+    cwd: root,
+    env: {
+      ...process.env,
+      LIANDONG_CONFIG: path.join(root, 'config/demo.toml'),
+      LIANDONG_LISTEN: listen,
+      LIANDONG_DATA_DIR: dataDir,
+      LIANDONG_MAPS: path.join(root, 'maps/dazhu'),
+      LIANDONG_WEB_DIR: path.join(root, 'web'),
+      LIANDONG_LOG: 'info',
+      NO_COLOR: '1',
+    },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  const log = [];
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`the server did not start within 60 s:\n${log.join('\n')}`)), 60_000);
+    proc.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`the server exited (${code}) before listening:\n${log.join('\n')}`));
+    });
+    readline.createInterface({ input: proc.stderr }).on('line', (line) => {
+      log.push(line);
+      const m = /listening.*addr=(\S+)/.exec(line);
+      if (m) {
+        clearTimeout(timer);
+        resolve({ proc, addr: m[1], log });
+      }
+    });
+  });
+}
+
+/** Stops a server started by `startServer`: SIGTERM, then SIGKILL after 10 s. */
+export async function stopServer(server) {
+  if (!server) return;
+  const { proc } = server;
+  if (proc.exitCode !== null || proc.signalCode !== null) return;
+  const exited = new Promise((resolve) => proc.once('exit', resolve));
+  proc.kill('SIGTERM');
+  const timer = setTimeout(() => proc.kill('SIGKILL'), 10_000);
+  await exited;
+  clearTimeout(timer);
+}

@@ -1,5 +1,6 @@
-// The wall map's two languages say the same things: web/wallmap/strings.zh.js and
-// strings.en.js have exactly the same keys, and each key the same `{placeholders}`. A key
+// The wall map's and the field app's two languages say the same things: for each,
+// strings.zh.js and strings.en.js (web/wallmap/, web/field/) have exactly the same keys,
+// and each key the same `{placeholders}`. A key
 // one language lacks shows on the wall as its bare name (`incident_title`), and a
 // placeholder one language lacks drops a number from the sentence, so either fails here,
 // naming the key.
@@ -17,6 +18,8 @@ import { fileURLToPath } from 'node:url';
 
 import zh from '../../web/wallmap/strings.zh.js';
 import en from '../../web/wallmap/strings.en.js';
+import fieldZh from '../../web/field/strings.zh.js';
+import fieldEn from '../../web/field/strings.en.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -71,6 +74,11 @@ test('the Chinese and English strings have the same keys and the same placeholde
   assert.deepEqual(found, [], `the two languages differ:\n  ${found.join('\n  ')}`);
 });
 
+test("the field app's Chinese and English strings have the same keys and the same placeholders per key", () => {
+  const found = differences(fieldZh, fieldEn, 'field/strings.zh.js', 'field/strings.en.js');
+  assert.deepEqual(found, [], `the two languages differ:\n  ${found.join('\n  ')}`);
+});
+
 test('the check names the key that differs: a missing key, a nested one, a placeholder, a stray value', () => {
   const base = { title: 'a', incident_title: 'b #{id}', state: { new: 'c', closed: 'd' } };
   const table = [
@@ -85,11 +93,25 @@ test('the check names the key that differs: a missing key, a nested one, a place
   for (const [other, expected] of table) assert.deepEqual(differences(base, other, 'a', 'b'), expected);
 });
 
-test('every key the page names in index.html has a string', () => {
-  const html = fs.readFileSync(path.join(ROOT, 'web/index.html'), 'utf8');
-  const named = [...html.matchAll(/data-i18n(?:-placeholder)?="([^"]+)"/g)].map((m) => m[1]);
-  assert.ok(named.length > 10, `index.html names its strings with data-i18n: ${named.length} found`);
-  const known = leaves(zh);
-  const missing = named.filter((key) => typeof known.get(key) !== 'string');
-  assert.deepEqual(missing, [], `index.html names keys that have no string: ${missing.join(', ')}`);
+for (const [page, strings] of [['web/index.html', zh], ['web/field/index.html', fieldZh]]) {
+  test(`every key ${page} names has a string`, () => {
+    const html = fs.readFileSync(path.join(ROOT, page), 'utf8');
+    const named = [...html.matchAll(/data-i18n(?:-placeholder)?="([^"]+)"/g)].map((m) => m[1]);
+    assert.ok(named.length > 10, `${page} names its strings with data-i18n: ${named.length} found`);
+    const known = leaves(strings);
+    const missing = named.filter((key) => typeof known.get(key) !== 'string');
+    assert.deepEqual(missing, [], `${page} names keys that have no string: ${missing.join(', ')}`);
+  });
+}
+
+test("every key the field app's modules look up with t('…') has a string", () => {
+  const dir = path.join(ROOT, 'web/field');
+  const known = leaves(fieldZh);
+  const missing = [];
+  for (const file of fs.readdirSync(dir).filter((f) => f.endsWith('.js') && !f.startsWith('strings.'))) {
+    const text = fs.readFileSync(path.join(dir, file), 'utf8');
+    // Literal keys only: a key built at run time (`state.${s}`) is checked by its table.
+    for (const m of text.matchAll(/\bt\('([a-z_.]+)'/g)) if (typeof known.get(m[1]) !== 'string') missing.push(`${file}: ${m[1]}`);
+  }
+  assert.deepEqual(missing, [], `keys with no string: ${missing.join(', ')}`);
 });

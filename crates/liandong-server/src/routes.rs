@@ -498,7 +498,9 @@ struct LayerInfo<'a> {
     href: String,
 }
 
-/// `GET /api/v1/layers`: the map's layers.
+/// `GET /api/v1/layers`: the map's layers, for every user but a device gateway and for
+/// a registered device's key; the computed hotspot layer is listed for operators and
+/// administrators only.
 pub async fn list_layers(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
     let role = s.any_user(&headers, uri.query())?;
     let layers: Vec<LayerInfo> = s
@@ -534,7 +536,8 @@ pub async fn list_layers(State(s): State<Arc<AppState>>, headers: HeaderMap, uri
     Ok(Json(serde_json::json!({ "layers": layers })).into_response())
 }
 
-/// `GET /api/v1/layers/{name}`: one layer as an RFC 7946 FeatureCollection.
+/// `GET /api/v1/layers/{name}`: one layer as an RFC 7946 FeatureCollection, for the
+/// callers of [`list_layers`]; the hotspot layer for operators and administrators only.
 pub async fn get_layer(
     State(s): State<Arc<AppState>>,
     Path(name): Path<String>,
@@ -556,7 +559,17 @@ pub async fn get_layer(
 }
 
 impl AppState {
+    /// The role of a caller who may read the map's layers: any user but a device
+    /// gateway's token, or a registered device's own key (answered as [`Role::Device`]),
+    /// so that a phone signed in with its key draws the county (the field app). Neither
+    /// of the last two may read the computed hotspot layer.
     fn any_user(&self, headers: &HeaderMap, query: Option<&str>) -> Result<Role, ApiError> {
+        if let Some(token) = bearer(headers, query) {
+            let devices = self.devices.read().unwrap_or_else(|e| e.into_inner());
+            if self.tokens.user(&token).is_none() && devices.by_key(&token).is_some() {
+                return Ok(Role::Device);
+            }
+        }
         require_user(
             &self.tokens,
             headers,

@@ -1,5 +1,5 @@
-//! How the server serves the wall map (the page and its files from `web/`) and the browser
-//! protections that every answer carries.
+//! How the server serves the wall map and the field app (the pages and their files from
+//! `web/`) and the browser protections that every answer carries.
 //!
 //! The page's Content-Security-Policy ([`PAGE_CSP`]) lets the page load and connect to
 //! nothing but this server. Each directive is there because the page needs it, checked in
@@ -18,15 +18,20 @@
 //!   `maplibre-gl-worker.mjs` beside its module. It builds a `blob:` (or `data:`) worker
 //!   only when that URL is on another origin or the page's origin is opaque, neither of
 //!   which happens here, so no `blob:` is allowed.
-//! - `default-src 'none'` for everything else (fonts, media, frames, objects, manifests),
+//! - `manifest-src 'self'`: the field app (`web/field/`) is installed on a phone's home
+//!   screen from its web app manifest. Its service worker (`/field/sw.js`) needs no more
+//!   than `worker-src 'self'`, and its default scope, the folder it is served from, is the
+//!   app's, so no `Service-Worker-Allowed` header is sent.
+//! - `default-src 'none'` for everything else (fonts, media, frames, objects),
 //!   `base-uri 'none'`, and `form-action 'none'`: the login form is handled by a script, so
 //!   a native submission (which would put the token in an address) is refused.
 //! - `frame-ancestors 'none'`: nothing the server answers may be framed (clickjacking).
 //!
 //! Of `web/node_modules`, only the files the page loads ([`VENDOR_FILES`]) are served;
 //! the rest of that folder (other packages, source maps, development builds) is not.
-//! Every other file of `web/` is served as it is, but never a hidden file, never a path
-//! that climbs out of `web/`.
+//! Every other file of `web/` is served as it is (a folder's `index.html` for the folder,
+//! so `/field/` is the field app), but never a hidden file, never a path that climbs out
+//! of `web/`.
 
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
@@ -45,8 +50,8 @@ use crate::error::ApiError;
 /// worker is the one its script is served with). Why each directive: see the module's
 /// documentation.
 pub const PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-                            connect-src 'self'; worker-src 'self'; base-uri 'none'; form-action 'none'; \
-                            frame-ancestors 'none'";
+                            connect-src 'self'; worker-src 'self'; manifest-src 'self'; base-uri 'none'; \
+                            form-action 'none'; frame-ancestors 'none'";
 
 /// The Content-Security-Policy of every other answer (the API's JSON, images, metrics): a
 /// document opened from one may run and load nothing, and may not be framed.

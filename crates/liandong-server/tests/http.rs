@@ -889,3 +889,24 @@ async fn whoami_tells_each_role_who_it_is_and_refuses_a_missing_or_unknown_token
     }
     h.app.finish().await;
 }
+
+#[tokio::test]
+async fn a_phone_signed_in_with_its_device_key_reads_the_maps_layers_but_not_the_hotspots() {
+    let h = Harness::new("device-layers").await;
+    let with = |token: &str, uri: &str| Request::get(uri).header("authorization", format!("Bearer {token}"));
+    let (s, v) = h.send(with(KEY, "/api/v1/layers"), Body::empty()).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let names: Vec<&str> = v["layers"].as_array().unwrap().iter().filter_map(|l| l["name"].as_str()).collect();
+    assert!(names.contains(&"boundary") && names.contains(&"roads"), "{names:?}");
+    assert!(!names.contains(&"hotspots"), "the hotspot layer is the centre's: {names:?}");
+    let (s, v) = h.send(with(KEY, "/api/v1/layers/boundary"), Body::empty()).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["type"], "FeatureCollection");
+    let (s, v) = h.send(with(KEY, "/api/v1/layers/hotspots"), Body::empty()).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{v}");
+    for token in ["not-a-key", "device-key-0002"] {
+        let (s, _) = h.send(with(token, "/api/v1/layers/boundary"), Body::empty()).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED, "{token}");
+    }
+    h.app.finish().await;
+}

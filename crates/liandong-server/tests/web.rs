@@ -19,8 +19,8 @@ const OPERATOR: &str = "test-operator-token";
 /// The page's policy, spelt out here rather than read from the crate: a change to it must
 /// be made in both places, on purpose.
 const PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-                        connect-src 'self'; worker-src 'self'; base-uri 'none'; form-action 'none'; \
-                        frame-ancestors 'none'";
+                        connect-src 'self'; worker-src 'self'; manifest-src 'self'; base-uri 'none'; \
+                        form-action 'none'; frame-ancestors 'none'";
 const API_CSP: &str = "default-src 'none'; frame-ancestors 'none'";
 
 /// A file outside the web folder that no request may reach.
@@ -36,6 +36,9 @@ fn web_tree(name: &str) -> PathBuf {
         ("index.html", "<!doctype html><title>wall map</title>"),
         ("wallmap/main.js", "import * as maplibregl from '/node_modules/maplibre-gl/dist/maplibre-gl.mjs';"),
         ("wallmap/wallmap.css", "body { margin: 0 }"),
+        ("field/index.html", "<!doctype html><title>field app</title>"),
+        ("field/sw.js", "self.addEventListener('fetch', () => {});"),
+        ("field/manifest.webmanifest", "{\"name\": \"field\", \"scope\": \"/field/\"}"),
         ("node_modules/maplibre-gl/dist/maplibre-gl.mjs", "export const version = 'test';"),
         ("node_modules/maplibre-gl/dist/maplibre-gl-worker.mjs", "self.onmessage = () => {};"),
         ("node_modules/maplibre-gl/dist/maplibre-gl.css", ".maplibregl-map { overflow: hidden }"),
@@ -140,6 +143,36 @@ async fn the_files_the_page_loads_from_node_modules_are_served_with_their_conten
 }
 
 #[tokio::test]
+async fn the_field_app_is_served_at_field_with_its_service_worker_and_its_manifest() {
+    let web = web_tree("field");
+    let app = app("field", &web).await;
+    // The folder is the app: its address opens its page, under the page policy (which
+    // lets it load its manifest and start its service worker).
+    let (status, headers, body) = get(&app, "/field/", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("field app"), "{body}");
+    assert!(header(&headers, "content-type").starts_with("text/html"), "{headers:?}");
+    assert_eq!(header(&headers, "content-security-policy"), PAGE_CSP);
+    assert!(PAGE_CSP.contains("manifest-src 'self'") && PAGE_CSP.contains("worker-src 'self'"));
+    assert_protected("/field/", &headers);
+    // Typed without its slash, the address is redirected to the folder, so that the
+    // page's relative addresses and the service worker's scope are the folder's.
+    let (status, headers, _) = get(&app, "/field", None).await;
+    assert!(status.is_redirection(), "{status}");
+    assert_eq!(header(&headers, "location"), "/field/");
+    for (uri, content_type) in
+        [("/field/sw.js", "text/javascript"), ("/field/manifest.webmanifest", "application/manifest+json")]
+    {
+        let (status, headers, _) = get(&app, uri, None).await;
+        assert_eq!(status, StatusCode::OK, "{uri}");
+        assert!(header(&headers, "content-type").starts_with(content_type), "{uri}: {headers:?}");
+        assert_eq!(header(&headers, "content-security-policy"), PAGE_CSP, "{uri}");
+        assert_protected(uri, &headers);
+    }
+    app.finish().await;
+}
+
+#[tokio::test]
 async fn a_file_of_node_modules_the_page_does_not_load_is_not_served() {
     let web = web_tree("unlisted");
     let app = app("unlisted", &web).await;
@@ -209,8 +242,14 @@ async fn api_answers_carry_nosniff_and_may_not_be_framed() {
 async fn every_node_modules_file_the_repositorys_page_names_is_served() {
     let repo_web = liandong_test_support::root().join("web");
     let mut sources = vec![repo_web.join("index.html")];
-    for entry in std::fs::read_dir(repo_web.join("wallmap")).unwrap() {
-        sources.push(entry.unwrap().path());
+    for app in ["wallmap", "field"] {
+        for entry in std::fs::read_dir(repo_web.join(app)).unwrap() {
+            let path = entry.unwrap().path();
+            // The field app's icons are pictures, not text naming files.
+            if path.extension().is_some_and(|e| e == "js" || e == "html" || e == "css" || e == "webmanifest") {
+                sources.push(path);
+            }
+        }
     }
     let mut named = Vec::new();
     for source in sources {
