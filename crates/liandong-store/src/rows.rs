@@ -128,6 +128,16 @@ pub struct TrackPoint {
     pub lat: f64,
 }
 
+/// The report stored for a device's fix time, as its acknowledgement named it: a fix
+/// sent again is answered with these and not stored twice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FixAck {
+    pub device_id: String,
+    pub fix_ms: i64,
+    pub seq: i64,
+    pub flags: u32,
+}
+
 /// A fix kept in the live state: `(time_ms, lon, lat)`.
 pub type StoredFix = (i64, f64, f64);
 
