@@ -90,9 +90,23 @@ fn position_row(item: &Item, seq: i64, fix_ms: i64, flags: u32, enrichment: Stri
         accuracy_m: r.accuracy_m,
         battery_pct: r.battery_pct,
         flags,
-        attributes: serde_json::to_string(&r.attributes).unwrap_or_else(|_| "{}".into()),
+        attributes: attributes_json(r),
         enrichment,
     }
+}
+
+/// A report's attributes as stored, with its alarm among them: the report is kept as
+/// the device sent it, whatever the alarm raised.
+fn attributes_json(r: &liandong_ingest::Report) -> String {
+    let json = match r.alarm {
+        None => serde_json::to_string(&r.attributes),
+        Some(alarm) => {
+            let mut attributes = r.attributes.clone();
+            attributes.insert("alarm".to_owned(), alarm.as_str().into());
+            serde_json::to_string(&attributes)
+        }
+    };
+    json.unwrap_or_else(|_| "{}".into())
 }
 
 /// Presses of the SOS button this close to the device's last SOS alert (by fix time)
