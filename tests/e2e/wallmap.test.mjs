@@ -9,9 +9,11 @@
 // sees to all three). It writes the screenshots in docs/screenshots/: wallmap-zh.png (the
 // incident panel), wallmap-en.png (route adjustments), wallmap-replay-zh.png (the time
 // slider replaying) and wallmap-stats-en.png (statistics), all at 1920×1080, and
-// wallmap-4k-zh.jpg (the incident panel at 3840×2160). The page runs under the
-// Content-Security-Policy the server sends: the test checks the page's protective headers,
-// and fails on any `securitypolicyviolation` or any file of the page the server refused.
+// wallmap-4k-zh.jpg (the incident panel at 3840×2160). An administrator's wall registers
+// a phone and shows its sign-in QR code; an operator's has no such panel. The page runs
+// under the Content-Security-Policy the server sends: the test checks the page's
+// protective headers, and fails on any `securitypolicyviolation` or any file of the page
+// the server refused.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -34,6 +36,8 @@ const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const SHOTS = path.join(ROOT, 'docs/screenshots');
 /** Every wait in this test is bounded; the issue's budget for the live updates is 2 s. */
 const LIVE_MS = 2000;
+/** The bound of a wait for the page to answer a click where no budget applies. */
+const UI_MS = 10_000;
 
 
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'liandong-wallmap-'));
@@ -302,6 +306,40 @@ function postDiscs(on, center, zoom) {
   );
 }
 
+/** The sheet of a newly issued key as the page shows it: the QR code's size and modules, the link, the device id and the key. */
+async function readSheet(p, what) {
+  await waitInPage(what, () => !document.getElementById('device-sheet').hidden && document.querySelector('#device-sheet .qr svg path') !== null, null, UI_MS, p);
+  return p.evaluate(() => {
+    const sheet = document.getElementById('device-sheet');
+    const svg = sheet.querySelector('.qr svg');
+    const box = svg.getBoundingClientRect();
+    const quiet = (svg.viewBox.baseVal.width - Number(svg.dataset.modules)) / 2;
+    const dark = [...svg.querySelector('path').getAttribute('d').matchAll(/M(\d+) (\d+)/g)].map((m) => [Number(m[2]) - quiet, Number(m[1]) - quiet]);
+    return {
+      qr: { width: box.width, height: box.height, modules: Number(svg.dataset.modules), dark },
+      link: sheet.querySelector('.link').textContent,
+      id: sheet.querySelector('dd.id').textContent,
+      key: sheet.querySelector('dd.key').textContent,
+    };
+  });
+}
+
+/**
+ * Asserts that the dark modules the page drew are those of `text` encoded by the same
+ * package in Node: the code carries the link, not something else.
+ */
+function assertQrHolds(qr, text) {
+  const qrcode = require('qrcode-generator');
+  const want = qrcode(0, 'M');
+  want.addData(text);
+  want.make();
+  const n = want.getModuleCount();
+  assert.equal(qr.modules, n, 'the code has the size of the link encoded');
+  const expected = [];
+  for (let r = 0; r < n; r++) for (let c = 0; c < n; c++) if (want.isDark(r, c)) expected.push(`${r},${c}`);
+  assert.deepEqual(qr.dark.map(([r, c]) => `${r},${c}`).sort(), expected.sort(), 'the drawn modules encode the link');
+}
+
 /** The unit's feature as the map's GeoJSON source holds it, or null. */
 function unitFeature(deviceId) {
   return page.evaluate((id) => {
@@ -325,7 +363,7 @@ after(async () => {
   fs.rmSync(dataDir, { recursive: true, force: true });
 });
 
-test('the wall map, live, in headless Chromium', { timeout: 240_000 }, async (t) => {
+test('the wall map, live, in headless Chromium', { timeout: 300_000 }, async (t) => {
   const seeded = await seed();
 
   await t.test('loads the county: boundary and townships in the map, drawn on a non-blank canvas', async () => {
@@ -909,6 +947,91 @@ test('the wall map, live, in headless Chromium', { timeout: 240_000 }, async (t)
       await waitInPage('the map is ready after signing in', () => document.documentElement.dataset.state === 'ready', null, 30_000, p);
       // `form-action 'none'`: had the form been submitted natively, the token would be in the address.
       assert.ok(!p.url().includes('token'), p.url());
+    } finally {
+      await context.close();
+    }
+  });
+
+  await t.test("an administrator registers a phone: the sheet shows its sign-in link as a QR code, and the new key reports; an operator's wall has no device panel", async (t) => {
+    // The operator's wall (the main page) offers no device registration.
+    assert.equal(await page.isVisible('#toolbar button[data-open="devices"]'), false, "the operator's toolbar has no device button");
+    assert.equal(await page.isVisible('#drawer button[data-tab="devices"]'), false, "the operator's drawer has no device tab");
+    assert.equal(await page.evaluate(() => window.wallmap.devices), null, "the operator's page built no device panel");
+    assert.ok(!responses.some((r) => r.url.includes('qrcode')), "the operator's page never loaded the QR code encoder");
+
+    // No step here has a budget of its own (the live updates' 2 s are checked above): the
+    // waits are generous, as software WebGL drawing the county behind the sheet can hold
+    // the page's thread for seconds on a loaded machine.
+    const context = await browser.newContext({ viewport: { width: 1920, height: 1080 }, deviceScaleFactor: 1, locale: 'zh-CN', timezoneId: 'Asia/Shanghai' });
+    const admin = await context.newPage();
+    await watch(admin);
+    try {
+      await admin.goto(`${baseUrl}/?token=${ADMIN}&lang=zh`, { timeout: 30_000 });
+      await waitInPage("the administrator's wall is ready", () => document.documentElement.dataset.state === 'ready', null, 30_000, admin);
+      await admin.click('#toolbar button[data-open="devices"]');
+      await waitInPage('the registered devices are listed', (n) => document.querySelectorAll('#devices-panel li.device').length >= n, seeded, UI_MS, admin);
+      const seen = await admin.textContent(`#devices-panel li.device[data-id="e2e-team-01-0"]`);
+      assert.match(seen, /巡防队长/, seen);
+      assert.match(seen, /最后上报 \d\d:\d\d/, `a device that reported says when: ${seen}`);
+
+      // A new post officer's phone.
+      const post = readLayer('posts').features[0];
+      const phone = 'e2e-phone-1';
+      await admin.fill('#devices-panel input[name="device_id"]', phone);
+      await admin.fill('#devices-panel input[name="device_name"]', `${post.properties.name} 值班手机`);
+      await admin.selectOption('#devices-panel select[name="kind"]', 'post_officer');
+      await admin.fill('#devices-panel input[name="unit_id"]', post.properties.id);
+      assert.equal(await admin.inputValue('#devices-panel input[name="server"]'), baseUrl, 'the server address is the one the wall was opened at');
+      await admin.click('#devices-panel form button[type="submit"]');
+      const sheet = await readSheet(admin, 'the sheet with the new key shows');
+      t.diagnostic(`QR code ${sheet.qr.width}×${sheet.qr.height} px, ${sheet.qr.modules} modules; link ${sheet.link.length} characters`);
+      assert.ok(sheet.qr.width >= 200 && sheet.qr.height >= 200, `the QR code is large enough to scan from the wall: ${JSON.stringify(sheet.qr)}`);
+      assert.equal(sheet.id, phone);
+      assert.match(sheet.key, /^[A-Za-z0-9]{24}$/, sheet.key);
+      assert.ok(sheet.link.startsWith(`${baseUrl}/field/#`), sheet.link);
+      const fragment = new URLSearchParams(new URL(sheet.link).hash.slice(1));
+      assert.deepEqual(Object.fromEntries(fragment), { server: baseUrl, device: phone, key: sheet.key }, 'the link carries the server, the device id and the key');
+      assert.ok(sheet.link.includes(phone), 'the link text holds the device id');
+      assertQrHolds(sheet.qr, sheet.link);
+
+      // The key works: Traccar Client's OsmAnd request and the field app's bearer token.
+      const [lon, lat] = post.geometry.coordinates;
+      await osmand(phone, sheet.key, lon + 0.001, lat, Math.floor(Date.now() / 1000) - 5);
+      const batch = await fetch(`${baseUrl}/api/v1/positions`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${sheet.key}`, 'Content-Type': 'application/json' },
+        body: JSON.stringify({ positions: [{ device_id: phone, lon: lon + 0.002, lat, time: new Date().toISOString() }] }),
+        signal: AbortSignal.timeout(10_000),
+      });
+      const answer = await batch.json();
+      assert.equal(batch.status, 200, JSON.stringify(answer));
+      assert.equal(answer.accepted.length, 1, JSON.stringify(answer));
+
+      // Done: the key is gone from the page and was never stored.
+      await admin.click('#device-sheet button[data-sheet="done"]');
+      await waitInPage('the sheet closes', () => document.getElementById('device-sheet').hidden, null, UI_MS, admin);
+      const left = await admin.evaluate((key) => ({
+        dom: document.documentElement.outerHTML.includes(key),
+        stored: JSON.stringify({ ...localStorage }).includes(key) || JSON.stringify({ ...sessionStorage }).includes(key),
+        address: location.href.includes(key),
+      }), sheet.key);
+      assert.deepEqual(left, { dom: false, stored: false, address: false }, 'the key left no trace in the page');
+
+      // The phone is lost: its key is reissued from the list (a second click confirms), and the old key stops working.
+      const row = `#devices-panel li.device[data-id="${phone}"]`;
+      await waitInPage('the new phone is listed with its report', (sel) => /最后上报/.test(document.querySelector(sel)?.textContent ?? ''), row, UI_MS, admin);
+      await admin.click(`${row} button.rekey`);
+      await waitInPage('the button asks for a second click', (sel) => document.querySelector(`${sel} button.rekey`)?.classList.contains('confirming'), row, UI_MS, admin);
+      await admin.click(`${row} button.rekey`);
+      const again = await readSheet(admin, 'the sheet with the reissued key shows');
+      assert.equal(again.id, phone);
+      assert.notEqual(again.key, sheet.key, 'a new key');
+      assertQrHolds(again.qr, again.link);
+      const old = await fetch(`${baseUrl}/osmand?${new URLSearchParams({ id: phone, timestamp: String(Math.floor(Date.now() / 1000)), lat: String(lat), lon: String(lon), key: sheet.key })}`, { signal: AbortSignal.timeout(10_000) });
+      assert.equal(old.status, 401, `the lost phone's key is refused: ${await old.text()}`);
+      await osmand(phone, again.key, lon + 0.003, lat, Math.floor(Date.now() / 1000));
+      await admin.click('#device-sheet button[data-sheet="done"]');
+      await waitInPage('the sheet closes again', () => document.getElementById('device-sheet').hidden, null, UI_MS, admin);
     } finally {
       await context.close();
     }

@@ -1,6 +1,7 @@
 // The wall map's entry point: signs in, draws the county from the server's layers,
 // follows the live feed and keeps the panels current: the alert queue, the incidents
-// (list and panel), route adjustments, hotspots, statistics and the time slider.
+// (list and panel), route adjustments, hotspots, statistics and the time slider; and, for
+// an administrator, device registration.
 
 import * as maplibregl from '/node_modules/maplibre-gl/dist/maplibre-gl.mjs';
 import { Api, ApiFailure, takeToken, saveToken, forgetToken } from './api.js';
@@ -32,6 +33,10 @@ const app = {
   hotspots: null,
   stats: null,
   replay: null,
+  /** The device registration panel, for an administrator only (else null). */
+  devices: null,
+  /** Who the token is (`GET /api/v1/whoami`): `{ name, role, unit_id }`, or null if unknown. */
+  me: null,
   drawer: null,
   /** The alert whose fused track is drawn, or null. */
   trackSeq: null,
@@ -82,6 +87,10 @@ function askToken(error) {
 async function start(tokenValue) {
   document.documentElement.dataset.state = 'loading';
   app.api = new Api(tokenValue);
+  // Who the token is, asked beside the layers: the role decides which panels the page
+  // offers; without an answer it offers the operator's (the server refuses what the role
+  // may not do either way).
+  const me = app.api.get('/api/v1/whoami').catch(() => null);
   let listing;
   try {
     listing = await app.api.get('/api/v1/layers');
@@ -95,6 +104,7 @@ async function start(tokenValue) {
     return;
   }
   app.layerNames = listing.layers.map((l) => l.name);
+  app.me = await me;
   $('provenance').hidden = !listing.layers.some((l) => l.illustrative);
 
   const wanted = [...new Set(TOGGLES.filter((g) => !g.live).map((g) => g.source))].filter((n) => app.layerNames.includes(n));
@@ -189,6 +199,7 @@ async function start(tokenValue) {
     },
   });
   app.hotspots = new Hotspots({ api: app.api, map, card: $('hotspot-card') });
+  if (app.me?.role === 'admin') await startDevices(data);
   app.stats = new Stats({ api: app.api, body: $('stats-panel') });
   app.replay = new Replay({
     api: app.api,
@@ -259,6 +270,23 @@ async function start(tokenValue) {
     document.documentElement.dataset.state = 'ready';
   });
   map.triggerRepaint();
+}
+
+/**
+ * Device registration, offered to an administrator only. Its module (and the QR code
+ * encoder it imports) is loaded only here, so that an operator's wall loads neither.
+ */
+async function startDevices(data) {
+  const { DevicesPanel } = await import('./devices.js');
+  const units = [...app.teamNames.keys(), ...(data.posts?.features ?? []).map((f) => f.properties?.id)].filter(Boolean);
+  app.devices = new DevicesPanel({
+    api: app.api,
+    body: $('devices-panel'),
+    sheet: $('device-sheet'),
+    units: [...new Set(units)].sort(),
+    onList: (devices) => app.units?.setDevices(devices),
+  });
+  for (const b of document.querySelectorAll('[data-open="devices"], [data-tab="devices"]')) b.hidden = false;
 }
 
 /**
@@ -479,6 +507,7 @@ class Drawer {
       b.classList.toggle('on', (b.dataset.tab ?? b.dataset.open) === tab);
     }
     if (tab === 'stats') app.stats.show();
+    if (tab === 'devices') app.devices?.show();
     if (tab === 'incident' && app.incidents.openId === null) app.incidents.renderPanel();
   }
 
@@ -660,6 +689,7 @@ function switchLang() {
   app.incidents?.renderPanel();
   app.plans?.render();
   app.hotspots?.render();
+  app.devices?.render();
   if (app.drawer?.tab === 'stats') app.stats.render();
   if (app.replay) {
     app.replay.label(app.replay.atMs ?? Date.now());

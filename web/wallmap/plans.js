@@ -4,9 +4,11 @@
 // map (pending ones dashed). The hotspot analysis (`GET /api/v1/hotspots` for the
 // current time band, again on every `hotspots` notice of the feed) is the heat layer,
 // and a compact card says when it was analysed and what legal publicity to push where.
+// A plan whose shift could not fit every checkpoint lists the ones it left out (the
+// plan's `left_out`), each with why, worded from its `cause` and figures.
 
 import { el } from './dom.js';
-import { t, clock, kindName, duration, placeName } from './i18n.js';
+import { t, clock, kindName, duration, distance, placeName } from './i18n.js';
 
 export class Plans {
   /**
@@ -105,6 +107,8 @@ export class Plans {
       head.append(el('span', 'team', this.o.teamName(p.team_id)), el('span', 'ver', t('version', { n: p.version })), el('span', 'kind', t(`plan_kind.${p.kind}`)), el('span', `status st-${p.status}`, t(`plan_status.${p.status}`)));
       li.append(head);
       if (p.reason) li.append(el('div', 'reason', p.reason));
+      const left = Array.isArray(p.plan?.left_out) ? p.plan.left_out : [];
+      if (left.length) li.append(leftOutBox(left));
       const foot = el('div', 'foot');
       if (p.status === 'pending') {
         const waited = el('span', 'waited', t('waited', { t: duration((Date.now() - p.created_ms) / 1000) }));
@@ -124,6 +128,33 @@ export class Plans {
       w.textContent = t('waited', { t: duration((Date.now() - Number(w.dataset.since)) / 1000) });
     }
   }
+}
+
+/** Why a checkpoint was left out, in the page's language (the server's sentence when the cause is new to the page). */
+function leftOutWhy(l) {
+  switch (l.cause) {
+    case 'budget':
+      return t('left_out_why.budget', { need: duration(l.needed_s), budget: duration(l.budget_s) });
+    case 'off_road':
+      return t('left_out_why.off_road', { d: distance(l.distance_m) });
+    case 'unreachable':
+      return t('left_out_why.unreachable');
+    default:
+      return l.reason ?? '';
+  }
+}
+
+/** The checkpoints a plan leaves out: a count, then one line each (the server's own sentence on hover). */
+function leftOutBox(left) {
+  const box = el('div', 'left-out');
+  box.append(el('div', 'reason left-out-head', t('left_out_n', { n: left.length })));
+  for (const l of left) {
+    const line = el('div', 'reason left-out-item', t('left_out_item', { name: l.name || l.id, why: leftOutWhy(l) }));
+    line.dataset.id = l.id ?? '';
+    line.title = l.reason ?? '';
+    box.append(line);
+  }
+  return box;
 }
 
 /** The band (0…) whose `HH:MM–HH:MM` label holds the China-time minute of `ms`. */

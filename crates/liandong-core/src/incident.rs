@@ -61,6 +61,23 @@ impl Action {
     }
 }
 
+impl Action {
+    /// The state the action leads to wherever it is allowed: an incident in this state
+    /// has already taken the action (and has taken no other since, as every step leaves
+    /// it).
+    pub fn leads_to(self) -> State {
+        match self {
+            Action::Dispatch => State::Dispatched,
+            Action::Sign => State::SignedFor,
+            Action::Depart => State::EnRoute,
+            Action::Arrive => State::OnScene,
+            Action::Feedback => State::Feedback,
+            Action::Close => State::Closed,
+            Action::Cancel => State::Cancelled,
+        }
+    }
+}
+
 impl State {
     /// Every state, in the order of the life cycle.
     pub const ALL: [State; 8] = [
@@ -191,6 +208,22 @@ mod tests {
         assert!(State::SignedFor.after(Action::Dispatch).is_err());
         assert_eq!(State::EnRoute.after(Action::Cancel), Ok(State::Cancelled));
         assert_eq!(Action::parse("sign"), Some(Action::Sign));
+        // Wherever an action is allowed, it leads to the state it names.
+        for from in State::ALL {
+            for a in [
+                Action::Dispatch,
+                Action::Sign,
+                Action::Depart,
+                Action::Arrive,
+                Action::Feedback,
+                Action::Close,
+                Action::Cancel,
+            ] {
+                if let Ok(to) = from.after(a) {
+                    assert_eq!(to, a.leads_to(), "{from:?} {a:?}");
+                }
+            }
+        }
         assert_eq!(Action::parse("teleport"), None);
     }
 

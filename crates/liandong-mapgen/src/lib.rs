@@ -42,6 +42,18 @@ pub const CAMERAS: usize = 200;
 /// Minimum dwell at a checkpoint, cycled over a route's checkpoints.
 const DWELLS_S: [u32; 3] = [120, 180, 300];
 
+/// Checkpoints lie on their route within this many metres of road from the post (more
+/// only when the route has too few vertices that near), so that a team on foot can
+/// visit them all and come back early in its shift. The routes themselves run 18–33 km
+/// and are not walked whole: the planner makes each shift's tour.
+const CHECKPOINT_REACH_M: [f64; 3] = [2_000.0, 3_000.0, 4_000.0];
+/// The walking pace and the shift the checkpoints must fit, the server's defaults
+/// (`planning.patrol_kph`, `planning.shift_min`): the tour through a team's checkpoints
+/// in their order, with the dwells, takes at most half the shift, leaving the other
+/// half for the hotspots of the day.
+const WALK_KPH: f64 = 5.0;
+const SHIFT_S: f64 = 4.0 * 3600.0;
+
 const PROVENANCE_SYNTH: &str =
     "Illustrative, synthesised by liandong-mapgen (fixed seed) for the demo; not survey data.";
 
@@ -374,7 +386,10 @@ fn patrols(
     let mut checkpoints = LayerOut::new(
         "checkpoints",
         true,
-        format!("Mandatory checkpoints on the patrol routes, on route vertices. {PROVENANCE_SYNTH}"),
+        format!(
+            "Mandatory checkpoints on the patrol routes, on route vertices within walking reach of the team's post. \
+             {PROVENANCE_SYNTH}"
+        ),
     );
     for (k, &pi) in team_posts.iter().enumerate() {
         let post = &posts[pi];
@@ -390,13 +405,9 @@ fn patrols(
         );
 
         let n_cp = 2 + k % 4;
-        let mut used = BTreeSet::new();
-        for c in 1..=n_cp {
-            let idx = (c * (coords.len() - 1) / (n_cp + 1)).clamp(1, coords.len() - 2);
-            if !used.insert(idx) {
-                continue;
-            }
-            let at = coords[idx];
+        let picked = checkpoint_vertices(graph, &path, n_cp).with_context(|| format!("checkpoints of {team_name}"))?;
+        for (n, &(v, c)) in picked.iter().enumerate() {
+            let at = graph.verts[v];
             let near = nodes
                 .iter()
                 .filter(|n| proj.dist_m(n.at, at) < 800.0)
@@ -406,13 +417,54 @@ fn patrols(
                 None => format!("{}第{}巡查点", post.name.trim_end_matches("警务室"), c),
             };
             checkpoints.push(
-                &format!("cp-{:02}-{}", k + 1, used.len()),
+                &format!("cp-{:02}-{}", k + 1, n + 1),
                 point(at),
-                json!({ "team_id": team_id, "seq": used.len(), "name": name, "min_dwell_s": DWELLS_S[c % 3] }),
+                json!({ "team_id": team_id, "seq": n + 1, "name": name, "min_dwell_s": DWELLS_S[c % 3] }),
             );
         }
     }
     Ok((routes, checkpoints))
+}
+
+/// Up to `n_cp` distinct vertices of the route `path` (a loop from the post, its first
+/// vertex) for checkpoints, as (vertex, 1-based pick number for the dwell and the
+/// name): spread evenly in route order over the route's vertices within
+/// [`CHECKPOINT_REACH_M`] of road from the post. Fails unless the tour through them in
+/// that order and back, walked at [`WALK_KPH`] with their dwells, fits half a shift.
+fn checkpoint_vertices(graph: &Graph, path: &[usize], n_cp: usize) -> anyhow::Result<Vec<(usize, usize)>> {
+    let post = path[0];
+    let (dist, _) = graph.shortest_from(post);
+    for reach_m in CHECKPOINT_REACH_M {
+        let mut eligible: Vec<usize> = Vec::new();
+        for &v in &path[1..path.len() - 1] {
+            if v != post && dist[v] <= reach_m && !eligible.contains(&v) {
+                eligible.push(v);
+            }
+        }
+        let mut picked: Vec<(usize, usize)> = Vec::new();
+        for c in 1..=n_cp {
+            let Some(&v) = eligible.get(c * eligible.len() / (n_cp + 1)) else { continue };
+            if picked.iter().all(|&(w, _)| w != v) {
+                picked.push((v, c));
+            }
+        }
+        if picked.len() < 2 {
+            continue;
+        }
+        let mut tour_m = 0.0;
+        let stops: Vec<usize> = std::iter::once(post).chain(picked.iter().map(|p| p.0)).chain([post]).collect();
+        for w in stops.windows(2) {
+            tour_m += graph.shortest_from(w[0]).0[w[1]];
+        }
+        let dwell_s: f64 = picked.iter().map(|&(_, c)| f64::from(DWELLS_S[c % 3])).sum();
+        let tour_s = tour_m / (WALK_KPH / 3.6) + dwell_s;
+        ensure!(
+            tour_s <= SHIFT_S / 2.0,
+            "the tour through the checkpoints takes {tour_s:.0} s on foot, more than half a shift"
+        );
+        return Ok(picked);
+    }
+    bail!("fewer than two route vertices within {:.0} m of the post", CHECKPOINT_REACH_M[2])
 }
 
 /// A loop from `start` through three well-spread road vertices 1.5–6 km away by road

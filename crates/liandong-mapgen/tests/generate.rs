@@ -193,3 +193,47 @@ fn generation_is_deterministic() {
     std::fs::remove_dir_all(&a).unwrap();
     std::fs::remove_dir_all(&b).unwrap();
 }
+
+#[test]
+fn every_teams_checkpoints_are_walkable_within_half_a_shift() {
+    use liandong_core::plan::{plan, Mandatory, PlanRequest, PlannerConfig};
+    use liandong_core::road::{RoadGraph, RoadSpeeds};
+    use liandong_core::Position;
+
+    // The committed map (`generation_is_deterministic` checks it is the generator's).
+    let committed = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../maps/dazhu");
+    let (map, problems) = CountyMap::parse(&read_layers(&committed));
+    assert!(problems.is_empty(), "{problems:#?}");
+    // On foot at the server's default pace (`planning.patrol_kph` 5), as it plans them.
+    let graph = RoadGraph::from_map(&map, &RoadSpeeds::default().on_foot(5.0));
+    let at = |p: Point| Position::new(p.x(), p.y()).unwrap();
+    const SHIFT_S: f64 = 4.0 * 3600.0;
+    for route in &map.routes {
+        let team = route.properties["team_id"].as_str().unwrap();
+        let post = map.posts.iter().find(|p| p.id == route.properties["post_id"].as_str().unwrap()).unwrap();
+        let checkpoints: Vec<Mandatory> = map
+            .checkpoints
+            .iter()
+            .filter(|c| c.properties["team_id"] == team)
+            .map(|c| Mandatory {
+                id: c.id.clone(),
+                name: c.name.clone(),
+                position: at(c.point),
+                dwell_s: c.properties["min_dwell_s"].as_f64().unwrap(),
+            })
+            .collect();
+        let request = PlanRequest {
+            start: at(post.point),
+            end: at(post.point),
+            budget_s: SHIFT_S,
+            checkpoints: checkpoints.clone(),
+            candidates: vec![],
+            hotspot_dwell_s: 300.0,
+            start_ms: 0,
+        };
+        let p = plan(&graph, &request, &PlannerConfig::default()).unwrap_or_else(|e| panic!("{team}: {e}"));
+        assert!(p.left_out.is_empty(), "{team}: {:?}", p.left_out);
+        assert_eq!(p.mandatory_visited, checkpoints.len(), "{team}");
+        assert!(p.total_s <= SHIFT_S / 2.0, "{team}: the checkpoints take {:.0} s on foot", p.total_s);
+    }
+}

@@ -49,12 +49,19 @@ fn actor(s: &AppState, headers: &HeaderMap) -> Result<Actor, ApiError> {
         .ok_or_else(|| ApiError::unauthorized("authorization", "the token is not valid"))
 }
 
+/// Submits a step; answers the incident after it, and `"repeat": true` when it was a
+/// phone's step the incident had already taken.
 async fn run(s: &AppState, cmd: IncidentCommand) -> Result<Response, ApiError> {
     match s.ingest.submit_incident(cmd).await? {
-        Ok(done) => Ok(Json(serde_json::json!({ "incident": done.incident })).into_response()),
+        Ok(done) => Ok(Json(serde_json::json!({ "incident": done.incident, "repeat": done.repeat })).into_response()),
         Err(refusal) => Err(refusal.into_api_error("action")),
     }
 }
+
+/// Photos one feedback may carry, and the body that holds them: three phone photos,
+/// shrunk on the phone, in base64 (a third larger than the JPEGs).
+const MAX_FEEDBACK_PHOTOS: usize = 3;
+const MAX_STEP_BYTES: usize = 10 << 20;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -146,7 +153,7 @@ pub async fn create(State(s): State<Arc<AppState>>, headers: HeaderMap, body: Bo
         now_ms: now_ms(),
     };
     match s.ingest.submit_incident(cmd).await? {
-        Ok(IncidentDone { incident: Some(inc), existing }) => {
+        Ok(IncidentDone { incident: Some(inc), existing, .. }) => {
             let recommended = recommend(&s, &inc).await?;
             // The alert was already an open incident (opened from another screen): that
             // one is answered, 200 instead of 201, so this screen opens it too.
@@ -249,11 +256,20 @@ struct Step {
     device_id: Option<String>,
     #[serde(default)]
     note: String,
+    /// For `feedback`: up to three JPEG photos, base64.
+    #[serde(default)]
+    photos_base64: Vec<String>,
 }
 
 /// `POST /api/v1/incidents/{id}/actions`: a step — `dispatch` (operators, with
 /// `device_id`), `sign`, `depart`, `arrive`, `feedback` (the assigned phone or an
-/// operator), `close`, `cancel` (operators).
+/// operator; with up to three JPEGs in `photos_base64`), `close`, `cancel` (operators).
+/// Who may call: administrators and operators (any step), the assigned phone by its
+/// device key (its own steps); other roles 403, no or an unknown token 401.
+///
+/// A phone that sends again a step the incident has already taken (its answer was lost)
+/// gets 200 with the incident and `"repeat": true`, and nothing is recorded twice; any
+/// other step out of order is refused (422).
 pub async fn act(
     State(s): State<Arc<AppState>>,
     Path(id): Path<i64>,
@@ -261,7 +277,7 @@ pub async fn act(
     body: Body,
 ) -> Result<Response, ApiError> {
     let who = actor(&s, &headers)?;
-    let step: Step = read_json(&s, &headers, body, 64 * 1024).await?;
+    let step: Step = read_json(&s, &headers, body, MAX_STEP_BYTES).await?;
     let action = Action::parse(&step.action).ok_or_else(|| {
         ApiError::bad_request("action", "must be dispatch, sign, depart, arrive, feedback, close or cancel")
     })?;
@@ -288,6 +304,17 @@ pub async fn act(
     if step.note.chars().count() > 2000 {
         return Err(ApiError::bad_request("note", "must be at most 2000 characters"));
     }
+    if action != Action::Feedback && !step.photos_base64.is_empty() {
+        return Err(ApiError::bad_request("photos_base64", "only a feedback carries photos"));
+    }
+    let photos = crate::reports::decode_photos(&step.photos_base64, MAX_FEEDBACK_PHOTOS)?;
+    // A phone re-sending its feedback (the incident is at feedback already) is answered
+    // as a repeat: its photos are not stored a second time.
+    let photo_urls = if photos.is_empty() || already_at(&s, id, action).await? {
+        Vec::new()
+    } else {
+        crate::cameras::store_images(&s, photos).await?
+    };
     let cmd = IncidentCommand::Act {
         incident_id: id,
         action,
@@ -295,9 +322,17 @@ pub async fn act(
         actor_device,
         assign,
         note: step.note,
+        photo_urls,
         now_ms: now_ms(),
     };
     run(&s, cmd).await
+}
+
+/// Whether the incident has already taken `action` (as stored now): the sequencer
+/// decides, this only spares storing a repeat's photos again.
+async fn already_at(s: &AppState, id: i64, action: Action) -> Result<bool, ApiError> {
+    let stored = s.store.incident(id).await.map_err(|e| ApiError::unavailable(&e))?;
+    Ok(stored.is_some_and(|(inc, _)| inc.state == action.leads_to()))
 }
 
 /// `GET /api/v1/incidents/{id}`: the incident and its timeline. Operators and

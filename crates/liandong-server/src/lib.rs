@@ -9,6 +9,7 @@ pub mod config;
 pub mod devices;
 pub mod error;
 pub mod feed;
+pub mod field;
 pub mod history;
 pub mod hotspots;
 pub mod incidents;
@@ -97,6 +98,8 @@ pub struct AppState {
     /// Grid reports recently stored, by their content, so that a phone re-sending the
     /// same report (its answer was lost) gets the same report back, not a second one.
     pub recent_reports: std::sync::Mutex<reports::RecentReports>,
+    /// Road searches for the field app's routes, bounded (see `field`).
+    pub route_searches: field::RouteSearches,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -327,6 +330,7 @@ impl App {
             recent_reports: std::sync::Mutex::new(reports::RecentReports::default()),
             registry_edits: std::sync::atomic::AtomicU64::new(0),
             replays: Arc::default(),
+            route_searches: field::RouteSearches::default(),
         });
         tokio::spawn(planning::schedule(Arc::downgrade(&state), state.shutdown.clone()));
         if state.store.backend() == "postgres" {
@@ -361,6 +365,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/osmand", get(routes::osmand).post(routes::osmand))
         .route("/api/v1/positions", post(routes::post_positions))
         .route("/api/v1/devices", get(routes::list_devices).post(routes::register_device))
+        .route("/api/v1/whoami", get(routes::whoami))
         .route("/api/v1/layers", get(routes::list_layers))
         .route("/api/v1/layers/{name}", get(routes::get_layer))
         .route("/api/v1/live", get(ws::live))
@@ -384,6 +389,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/audit", get(cameras::list_audit))
         .route("/api/v1/reports", get(reports::list_reports).post(reports::post_report))
         .route("/api/v1/reports/{id}/review", post(reports::review_report))
+        .route("/api/v1/reports/mine", get(field::own_reports))
+        .route("/api/v1/tasks", get(field::tasks))
+        .route("/api/v1/route", get(field::route))
         .route("/api/v1/incidents", post(incidents::create))
         .route("/api/v1/incidents/{id}", get(incidents::get))
         .route("/api/v1/incidents/{id}/actions", post(incidents::act))

@@ -4,6 +4,11 @@
 //! shift, its checkpoints with their dwell, and the hottest cells of the current time
 //! band within reach. A plan that differs from the team's current one is pushed to the
 //! patrol leader as a new version, to be acknowledged like any other adjustment.
+//!
+//! No team is left without a plan because its checkpoints do not fit the shift: the
+//! planner keeps the most important that fit (by the checkpoint's `priority` in the
+//! map, 1 first, then its `seq`) and the plan's `left_out` names the others with the
+//! reason, for the leader's phone and the wall map.
 
 use std::sync::Arc;
 
@@ -13,7 +18,9 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use liandong_core::hotspot::Hotspots;
 use liandong_core::map::{CountyMap, Line};
-use liandong_core::plan::{plan, route_coverage, Candidate, Mandatory, Plan, PlanRequest, PlannerConfig, StopKind};
+use liandong_core::plan::{
+    plan, route_coverage, Candidate, LeftOut, LeftOutReason, Mandatory, Plan, PlanRequest, PlannerConfig, StopKind,
+};
 use liandong_core::Position;
 use liandong_store::RoutePlanRow;
 
@@ -81,6 +88,7 @@ pub async fn current_hotspot_layer(s: &AppState) -> Result<HotspotLayer, ApiErro
 /// What a team's plan is made from, out of the map.
 struct TeamSetting {
     post: Position,
+    /// In order of importance (see [`importance`]).
     checkpoints: Vec<Mandatory>,
     /// The team's fixed route, to compare coverage with.
     fixed: Vec<Position>,
@@ -112,7 +120,7 @@ fn team_setting(s: &AppState, team_id: &str) -> Result<TeamSetting, ApiError> {
     let post = post_of(&s.map, route).or_else(|| fixed.first().copied()).ok_or_else(|| {
         ApiError::new(StatusCode::CONFLICT, "team_id", format!("team {team_id} has neither a post nor a route"))
     })?;
-    let mut checkpoints: Vec<(i64, Mandatory)> = s
+    let mut checkpoints: Vec<((i64, i64), Mandatory)> = s
         .map
         .checkpoints
         .iter()
@@ -120,12 +128,42 @@ fn team_setting(s: &AppState, team_id: &str) -> Result<TeamSetting, ApiError> {
         .filter_map(|c| {
             let position = Position::new(c.point.x(), c.point.y()).ok()?;
             let dwell_s = c.properties.get("min_dwell_s").and_then(|v| v.as_f64()).unwrap_or(0.0);
-            let order = c.properties.get("seq").and_then(|v| v.as_i64()).unwrap_or(0);
-            Some((order, Mandatory { id: c.id.clone(), name: c.name.clone(), position, dwell_s }))
+            Some((importance(&c.properties), Mandatory { id: c.id.clone(), name: c.name.clone(), position, dwell_s }))
         })
         .collect();
     checkpoints.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.id.cmp(&b.1.id)));
     Ok(TeamSetting { post, checkpoints: checkpoints.into_iter().map(|c| c.1).collect(), fixed })
+}
+
+/// A checkpoint's rank, the most important first: its `priority` (1 the highest; one
+/// without comes after every one with), then its `seq`, the order its post gave. The
+/// planner keeps the most important when they do not all fit the shift; the map's
+/// order is the bureau's word on what matters, where nearness to the post would drop
+/// the far checkpoints that are often the reason for the patrol.
+fn importance(properties: &serde_json::Map<String, serde_json::Value>) -> (i64, i64) {
+    let number = |key: &str| properties.get(key).and_then(|v| v.as_i64());
+    (number("priority").unwrap_or(i64::MAX), number("seq").unwrap_or(0))
+}
+
+/// A checkpoint the plan leaves out, as the plan JSON names it: `id`, `name`, `reason`
+/// (a sentence) and, for screens that word it in their own language, `cause`
+/// (`budget`, `off_road`, `unreachable`) with its figures (`needed_s` and `budget_s`,
+/// or `distance_m` and `max_m`).
+fn left_out_json(l: &LeftOut) -> serde_json::Value {
+    let mut v = serde_json::json!({"id": l.id, "name": l.name, "reason": l.reason.to_string()});
+    let figures = match &l.reason {
+        LeftOutReason::Budget { needed_s, budget_s } => {
+            serde_json::json!({"cause": "budget", "needed_s": needed_s.round(), "budget_s": budget_s.round()})
+        }
+        LeftOutReason::OffRoad { distance_m, max_m } => {
+            serde_json::json!({"cause": "off_road", "distance_m": distance_m.round(), "max_m": max_m.round()})
+        }
+        LeftOutReason::Unreachable => serde_json::json!({"cause": "unreachable"}),
+    };
+    if let (Some(v), serde_json::Value::Object(f)) = (v.as_object_mut(), figures) {
+        v.extend(f);
+    }
+    v
 }
 
 /// The hottest cells of `band` within reach of `post`, as the planner's candidates
@@ -157,7 +195,8 @@ pub struct TeamPlan {
 
 impl TeamPlan {
     /// The plan body clients see: geometry, the stops to visit (checkpoints and
-    /// hotspots, with planned times and dwell, which adherence checks) and the figures.
+    /// hotspots, with planned times and dwell, which adherence checks), the checkpoints
+    /// left out with why (`left_out`, empty when all fit) and the figures.
     fn body(&self, analysed_at_ms: i64, budget_s: f64) -> serde_json::Value {
         let p = &self.plan;
         let coordinates: Vec<[f64; 2]> = p.geometry.iter().map(|q| [q.lon(), q.lat()]).collect();
@@ -177,6 +216,7 @@ impl TeamPlan {
         serde_json::json!({
             "geometry": {"type": "LineString", "coordinates": coordinates},
             "waypoints": waypoints,
+            "left_out": p.left_out.iter().map(left_out_json).collect::<Vec<_>>(),
             "figures": {
                 "budget_s": budget_s.round(), "total_s": p.total_s.round(), "travel_s": p.travel_s.round(),
                 "length_m": p.length_m.round(), "covered_weight": round(p.covered_weight),
@@ -237,7 +277,9 @@ async fn plan_team(s: &Arc<AppState>, team_id: &str, spots: &Arc<Hotspots>, now:
 /// plan's is decided by the sequencer (`unless_same_stops`), which has caught up with
 /// every instance.
 fn push_decision(head: Option<&RoutePlanRow>, new: &TeamPlan, now: i64) -> Result<(), &'static str> {
-    if new.plan.visited_weight <= 0.0 {
+    // With checkpoints left out the fixed route, which visits them all, does not fit
+    // the shift either: the leader needs the plan that says what to skip.
+    if new.plan.visited_weight <= 0.0 && new.plan.left_out.is_empty() {
         return Err("no hotspot within reach: the current route stands");
     }
     let Some(h) = head.filter(|h| h.status != "superseded") else { return Ok(()) };
@@ -264,6 +306,7 @@ fn team_outcome(
         "fixed_route_covered_weight": tp.map(|t| round(t.fixed_covered_weight)),
         "total_s": tp.map(|t| t.plan.total_s.round()),
         "stops": tp.map(|t| t.stops().len()),
+        "left_out": tp.map(|t| t.plan.left_out.iter().map(left_out_json).collect::<Vec<_>>()),
     })
 }
 
@@ -338,13 +381,24 @@ async fn push(
     trigger: &str,
     if_changed: bool,
 ) -> Result<Result<RoutePlanRow, Refusal>, ApiError> {
+    let mut reason = if tp.plan.visited_weight > 0.0 {
+        format!(
+            "re-plan after the hotspot analysis ({} band): covers {:.1} of hotspot weight, the fixed route {:.1}",
+            tp.band_label, tp.plan.covered_weight, tp.fixed_covered_weight
+        )
+    } else {
+        // Pushed for the checkpoints it leaves out (`push_decision`): there is no
+        // coverage to speak of (an empty sum is -0.0, which would print as such).
+        format!("re-plan after the hotspot analysis ({} band): no hotspot within reach", tp.band_label)
+    };
+    if !tp.plan.left_out.is_empty() {
+        let ids: Vec<&str> = tp.plan.left_out.iter().map(|l| l.id.as_str()).collect();
+        reason.push_str(&format!("; checkpoints left out: {}", ids.join(", ")));
+    }
     let cmd = RouteCommand::Push {
         team_id: tp.team_id.clone(),
         kind: "plan".into(),
-        reason: format!(
-            "re-plan after the hotspot analysis ({} band): covers {:.1} of hotspot weight, the fixed route {:.1}",
-            tp.band_label, tp.plan.covered_weight, tp.fixed_covered_weight
-        ),
+        reason,
         plan: tp.body(now, f64::from(s.config.planning.shift_min) * 60.0),
         anchor: tp.plan.geometry.first().copied().unwrap_or(tp.post),
         actor: trigger.to_owned(),

@@ -83,18 +83,7 @@ pub async fn post_report(
         Some(_) => return Err(ApiError::bad_request("time", "must be RFC 3339 or unix milliseconds")),
     };
     s.check_event_time(time_ms, now, "time")?;
-    if r.photos_base64.len() > MAX_PHOTOS {
-        return Err(ApiError::bad_request("photos_base64", format!("at most {MAX_PHOTOS} photos")));
-    }
-    let mut photos = Vec::with_capacity(r.photos_base64.len());
-    for (i, p) in r.photos_base64.iter().enumerate() {
-        let jpeg = liandong_ingest::alert_json::base64_decode(p)
-            .map_err(|e| ApiError::bad_request(format!("photos_base64[{i}]"), e))?;
-        if !jpeg.starts_with(&[0xFF, 0xD8]) {
-            return Err(ApiError::bad_request(format!("photos_base64[{i}]"), "is not a JPEG"));
-        }
-        photos.push(jpeg);
-    }
+    let photos = decode_photos(&r.photos_base64, MAX_PHOTOS)?;
     // The same report again from the same person (a phone that lost the answer and
     // re-sent it) is the report already stored: answered again, not stored twice. A
     // report that gives its time is the same only at the same time.
@@ -132,6 +121,24 @@ pub async fn post_report(
                                   "photos": photo_urls});
     s.recent_reports.lock().unwrap_or_else(|e| e.into_inner()).insert(fingerprint, body.clone(), now);
     Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+/// Decodes a request's `photos_base64`: at most `max` base64 JPEGs, each refused by its
+/// index when it is not base64 or not a JPEG.
+pub(crate) fn decode_photos(photos_base64: &[String], max: usize) -> Result<Vec<Vec<u8>>, ApiError> {
+    if photos_base64.len() > max {
+        return Err(ApiError::bad_request("photos_base64", format!("at most {max} photos")));
+    }
+    let mut photos = Vec::with_capacity(photos_base64.len());
+    for (i, p) in photos_base64.iter().enumerate() {
+        let jpeg = liandong_ingest::alert_json::base64_decode(p)
+            .map_err(|e| ApiError::bad_request(format!("photos_base64[{i}]"), e))?;
+        if !jpeg.starts_with(&[0xFF, 0xD8]) {
+            return Err(ApiError::bad_request(format!("photos_base64[{i}]"), "is not a JPEG"));
+        }
+        photos.push(jpeg);
+    }
+    Ok(photos)
 }
 
 /// Grid reports stored in the last [`RecentReports::WINDOW_MS`], by a fingerprint of
@@ -426,7 +433,7 @@ pub async fn review_report(
         "reject" => ("rejected", r.reason.trim().to_owned(), None),
         _ => return Err(ApiError::bad_request("decision", "must be accept, merge or reject")),
     };
-    if !s.store.review_report(report_id, status, &note).await.map_err(|e| ApiError::unavailable(&e))? {
+    if !s.store.review_report(report_id, status, &note, incident).await.map_err(|e| ApiError::unavailable(&e))? {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "report_id",

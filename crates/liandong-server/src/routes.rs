@@ -423,8 +423,37 @@ pub async fn list_devices(State(s): State<Arc<AppState>>, headers: HeaderMap, ur
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
+/// `GET /api/v1/whoami`: who the caller's token says it is, so that a page can show what
+/// the caller may use (the wall map shows its device registration to administrators only)
+/// and a phone can check the device id and key it was given before it relies on them.
+///
+/// Any valid token may ask, and learns only about itself: a user token answers
+/// `{"name", "role", "unit_id"}` from the config; a device's key answers
+/// `{"name", "role": "device", "unit_id", "device_id", "kind"}` from the registry (never
+/// the key). A missing or unknown token is refused with 401.
+pub async fn whoami(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
+    let token = bearer(&headers, uri.query())
+        .ok_or_else(|| ApiError::unauthorized("authorization", "a bearer token is required"))?;
+    if let Some(user) = s.tokens.user(&token) {
+        return Ok(
+            Json(serde_json::json!({ "name": user.name, "role": user.role, "unit_id": user.unit_id })).into_response()
+        );
+    }
+    let devices = s.devices.read().unwrap_or_else(|e| e.into_inner());
+    let d = devices.by_key(&token).ok_or_else(|| ApiError::unauthorized("authorization", "the token is not valid"))?;
+    Ok(Json(serde_json::json!({
+        "name": d.name,
+        "role": Role::Device,
+        "unit_id": d.unit_id,
+        "device_id": d.device_id,
+        "kind": d.kind,
+    }))
+    .into_response())
+}
+
 /// `POST /api/v1/devices`: registers or updates a device. The key is returned here
-/// and nowhere else.
+/// and nowhere else. Registering a known device id again without a key issues a new one
+/// and the old key stops working at once: how a lost phone is replaced.
 pub async fn register_device(
     State(s): State<Arc<AppState>>,
     headers: HeaderMap,

@@ -58,11 +58,14 @@ pub const PROTECTIONS: [(&str, &str); 3] =
     [("x-content-type-options", "nosniff"), ("x-frame-options", "DENY"), ("referrer-policy", "no-referrer")];
 
 /// The files of `web/node_modules` the page loads, relative to that folder: MapLibre GL JS's
-/// ES module, the worker module it starts from the URL beside it, and its style sheet.
+/// ES module, the worker module it starts from the URL beside it, and its style sheet; and
+/// the QR code encoder's ES module, with which an administrator's wall map shows a newly
+/// registered phone its sign-in link.
 pub const VENDOR_FILES: &[&str] = &[
     "maplibre-gl/dist/maplibre-gl.mjs",
     "maplibre-gl/dist/maplibre-gl-worker.mjs",
     "maplibre-gl/dist/maplibre-gl.css",
+    "qrcode-generator/dist/qrcode.mjs",
 ];
 
 /// The service that answers every path no route takes: the files of `web_dir`.

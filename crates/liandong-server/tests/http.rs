@@ -796,3 +796,96 @@ async fn dispatch_recommends_the_unit_that_arrives_first_by_road_not_the_nearest
     assert_eq!(rec["units"][1]["travel_s"], Value::Null);
     harness.app.finish().await;
 }
+
+/// Re-registering a lost phone: the same device id without a key gets a fresh key, and
+/// the lost phone's key no longer reports or signs in.
+#[tokio::test]
+async fn registering_a_device_again_issues_a_new_key_and_the_old_one_stops_working() {
+    let h = Harness::new("rekey").await;
+    let register = |body: Value| {
+        h.send(
+            Request::post("/api/v1/devices")
+                .header("authorization", format!("Bearer {ADMIN}"))
+                .header("content-type", "application/json"),
+            body.to_string(),
+        )
+    };
+    let (s, v) = register(
+        json!({"device_id": "866001", "name": "石河镇巡防队 1号", "kind": "patrol_member", "unit_id": "team-1"}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "an existing device is updated, not created: {v}");
+    let key = v["key"].as_str().expect("a new key, once").to_owned();
+    assert_ne!(key, KEY);
+    assert_eq!(key.len(), 24, "{key}");
+    let t = now_s();
+    let (s, v) = h.get(&format!("/osmand?id=866001&timestamp={t}&lat=30.75&lon=107.05&key={KEY}")).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "the lost phone's key is refused: {v}");
+    let (s, v) = h.get(&format!("/osmand?id=866001&timestamp={t}&lat=30.75&lon=107.05&key={key}")).await;
+    assert_eq!(s, StatusCode::OK, "the new key reports: {v}");
+    let whoami = |token: String| {
+        h.send(Request::get("/api/v1/whoami").header("authorization", format!("Bearer {token}")), Body::empty())
+    };
+    assert_eq!(whoami(KEY.into()).await.0, StatusCode::UNAUTHORIZED);
+    let (s, v) = whoami(key).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["device_id"], "866001");
+    h.app.finish().await;
+}
+
+/// `GET /api/v1/whoami`: every kind of valid token learns who it is, and only that; a
+/// missing or unknown token is refused.
+#[tokio::test]
+async fn whoami_tells_each_role_who_it_is_and_refuses_a_missing_or_unknown_token() {
+    let mut config = config("whoami");
+    let roles = [
+        ("whoami-leader", Role::PatrolLeader, Some("team-1")),
+        ("whoami-officer", Role::PostOfficer, Some("p-west")),
+        ("whoami-grid", Role::GridMember, None),
+        ("whoami-partner", Role::Partner, None),
+        ("whoami-gateway", Role::Device, None),
+    ];
+    for (token, role, unit) in roles {
+        config.tokens.push(TokenConfig {
+            token: Secret::new(token),
+            role,
+            name: token.into(),
+            unit_id: unit.map(Into::into),
+        });
+    }
+    let h = Harness { app: App::build(config).await.unwrap() };
+    let (s, _) = h
+        .send(Request::post("/api/v1/devices").header("authorization", format!("Bearer {ADMIN}")).header("content-type", "application/json"), json!({"device_id": "866001", "name": "石河镇巡防队 1号", "kind": "patrol_member", "unit_id": "team-1", "key": KEY}).to_string())
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let ask = |auth: Option<&str>| {
+        let req = Request::get("/api/v1/whoami");
+        let req = match auth {
+            Some(a) => req.header("authorization", a),
+            None => req,
+        };
+        h.send(req, Body::empty())
+    };
+    let mut users = vec![(ADMIN, "admin", "admin", None), (OPERATOR, "operator", "operator", None)];
+    users.extend(roles.iter().map(|(token, role, unit)| (*token, *token, role.as_str(), *unit)));
+    for (token, name, role, unit) in users {
+        let (s, v) = ask(Some(&format!("Bearer {token}"))).await;
+        assert_eq!(s, StatusCode::OK, "{role}: {v}");
+        assert_eq!(v, json!({"name": name, "role": role, "unit_id": unit}), "{role}");
+    }
+    let (s, v) = ask(Some(&format!("Bearer {KEY}"))).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        v,
+        json!({"name": "石河镇巡防队 1号", "role": "device", "unit_id": "team-1", "device_id": "866001", "kind": "patrol_member"}),
+        "a device's key names its device, never the key"
+    );
+    for (auth, reason) in [(None, "a bearer token is required"), (Some("Bearer not-a-token"), "the token is not valid")]
+    {
+        let (s, v) = ask(auth).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED, "{v}");
+        assert_eq!(v["error"]["field"], "authorization", "{v}");
+        assert_eq!(v["error"]["reason"], reason, "{v}");
+    }
+    h.app.finish().await;
+}

@@ -19,7 +19,20 @@ const LAYERS: &[(&str, &[&str])] = &[
     // HTTP: handlers, the router, request extractors and the answers to errors.
     (
         "http",
-        &["routes", "acks", "cameras", "devices", "history", "incidents", "patrol", "reports", "tracks", "web", "ws"],
+        &[
+            "routes",
+            "acks",
+            "cameras",
+            "devices",
+            "field",
+            "history",
+            "incidents",
+            "patrol",
+            "reports",
+            "tracks",
+            "web",
+            "ws",
+        ],
     ),
     // Services: work a handler or a timer asks for that is more than one command.
     ("services", &["planning", "hotspots", "retention"]),

@@ -42,6 +42,8 @@ fn web_tree(name: &str) -> PathBuf {
         ("node_modules/maplibre-gl/dist/maplibre-gl.mjs.map", "{}"),
         ("node_modules/maplibre-gl/dist/maplibre-gl-dev.mjs", "export const dev = true;"),
         ("node_modules/maplibre-gl/package.json", "{\"name\": \"maplibre-gl\"}"),
+        ("node_modules/qrcode-generator/dist/qrcode.mjs", "export const qrcode = () => {};"),
+        ("node_modules/qrcode-generator/dist/qrcode.js", "var qrcode = function () {};"),
         ("node_modules/playwright-core/package.json", "{\"name\": \"playwright-core\"}"),
         ("node_modules/.package-lock.json", "{}"),
         (".env", SECRET),
@@ -124,6 +126,7 @@ async fn the_files_the_page_loads_from_node_modules_are_served_with_their_conten
         // MapLibre asks for its worker with its version in the query.
         ("/node_modules/maplibre-gl/dist/maplibre-gl-worker.mjs?v=6.17.0", "javascript"),
         ("/node_modules/maplibre-gl/dist/maplibre-gl.css", "text/css"),
+        ("/node_modules/qrcode-generator/dist/qrcode.mjs", "javascript"),
     ] {
         let (status, headers, body) = get(&app, uri, None).await;
         assert_eq!(status, StatusCode::OK, "{uri}");
@@ -145,6 +148,7 @@ async fn a_file_of_node_modules_the_page_does_not_load_is_not_served() {
         "/node_modules/maplibre-gl/package.json",
         "/node_modules/maplibre-gl/dist/maplibre-gl.mjs.map",
         "/node_modules/maplibre-gl/dist/maplibre-gl-dev.mjs",
+        "/node_modules/qrcode-generator/dist/qrcode.js",
         "/node_modules/.package-lock.json",
         "/node_modules/",
         // The same file, named so that a check of the raw text would miss it.

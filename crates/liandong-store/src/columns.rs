@@ -95,9 +95,31 @@ pub(crate) trait ColumnSink<'a> {
     fn column<T: ColumnValue<'a>>(&mut self, values: impl Iterator<Item = T>);
 }
 
+/// The statements a table's group-commit insert uses, built once from its declaration:
+/// a commit is on the path from a report's arrival to its delivery, and building them
+/// per commit (a `format!` per column) cost more than the rest of the sequencer's own
+/// work for a small batch.
+#[derive(Debug)]
+pub(crate) struct InsertSql {
+    /// SQLite's `INSERT INTO t (…) `, before `push_values`.
+    pub sqlite_head: String,
+    /// SQLite's conflict clause, after the values.
+    pub sqlite_tail: String,
+    /// PostgreSQL's whole-batch `INSERT … SELECT FROM UNNEST(…)`.
+    pub pg: String,
+}
+
+impl InsertSql {
+    pub fn of(t: &Table) -> InsertSql {
+        InsertSql { sqlite_head: t.sqlite_head(), sqlite_tail: t.sqlite_tail(), pg: t.pg_insert() }
+    }
+}
+
 /// A row type with a table it is written to.
 pub(crate) trait Written: Sized + 'static {
     const TABLE: Table;
+    /// The table's insert statements, built on first use.
+    fn insert_sql() -> &'static InsertSql;
     /// Hands `rows`' values to `sink`, column by column.
     fn columns<'a>(rows: impl Iterator<Item = &'a Self> + Clone, sink: &mut impl ColumnSink<'a>);
 }
@@ -115,6 +137,11 @@ macro_rules! written {
                 upsert: written!(@upsert $($key [$($update),+])?),
                 keep_order: written!(@flag $($ordered)?),
             };
+            fn insert_sql() -> &'static InsertSql {
+                static SQL: std::sync::LazyLock<InsertSql> =
+                    std::sync::LazyLock::new(|| InsertSql::of(&<$row as Written>::TABLE));
+                &SQL
+            }
             fn columns<'a>(rows: impl Iterator<Item = &'a Self> + Clone, sink: &mut impl ColumnSink<'a>) {
                 $(sink.column(rows.clone().map(|$r: &'a $row| $value));)+
             }
@@ -224,6 +251,7 @@ written!(IncidentEventRow, r => "incident_events" {
     lat: "float8" = r.lat,
     unit_id: "text" = r.unit_id.as_deref(),
     payload: "text" = r.payload.as_str(),
+    photo_urls: "jsonb" = Json(&r.photo_urls),
 });
 
 written!(GridReport, r => "grid_reports" {
@@ -331,6 +359,15 @@ mod tests {
             return;
         }
         assert_eq!(got, include_str!("snapshots/sql.snap"), "the SQL generated from the column declarations changed");
+    }
+
+    #[test]
+    fn the_cached_statements_are_the_generated_ones() {
+        let sql = PositionRow::insert_sql();
+        assert_eq!(sql.sqlite_head, PositionRow::TABLE.sqlite_head());
+        assert_eq!(sql.pg, PositionRow::TABLE.pg_insert());
+        assert_eq!(RoutePlanRow::insert_sql().sqlite_tail, RoutePlanRow::TABLE.sqlite_tail());
+        assert!(std::ptr::eq(sql, PositionRow::insert_sql()), "built once, then reused");
     }
 
     #[test]

@@ -334,6 +334,9 @@ pub struct IncidentEventRow {
     pub unit_id: Option<String>,
     #[serde(skip)]
     pub payload: String,
+    /// URLs of the photos the step sent (an officer's feedback), else empty.
+    #[serde(default)]
+    pub photo_urls: Vec<String>,
 }
 
 impl<'r, R> sqlx::FromRow<'r, R> for IncidentEventRow
@@ -343,6 +346,7 @@ where
     i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
     f64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
     String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    sqlx::types::Json<Vec<String>>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
 {
     fn from_row(row: &'r R) -> Result<IncidentEventRow, sqlx::Error> {
         let state = |column: &str, name: String| {
@@ -363,6 +367,7 @@ where
             lat: row.try_get("lat")?,
             unit_id: row.try_get("unit_id")?,
             payload: row.try_get("payload")?,
+            photo_urls: row.try_get::<sqlx::types::Json<Vec<String>>, _>("photo_urls")?.0,
         })
     }
 }
@@ -404,6 +409,34 @@ pub struct GridReport {
     #[serde(default)]
     #[sqlx(json)]
     pub photo_urls: Vec<String>,
+}
+
+/// A grid member's own report and what became of it: its review, the incident it became
+/// or joined with that incident's state now, and its mediation case.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
+pub struct OwnReport {
+    pub report_id: i64,
+    pub time_ms: i64,
+    pub category: String,
+    pub text: String,
+    pub lon: f64,
+    pub lat: f64,
+    #[sqlx(json)]
+    pub photo_urls: Vec<String>,
+    /// `new`, `accepted`, `merged` or `rejected`.
+    pub status: String,
+    /// The review's note: a rejection's reason.
+    pub status_note: Option<String>,
+    /// The incident the report became (accepted) or joined (merged).
+    pub incident_id: Option<i64>,
+    /// That incident's state now (a stored state name: `on_scene`, `closed`, …).
+    pub incident_state: Option<String>,
+    /// The mediation case a dispute opened (numbered as the report), its status
+    /// (`pending` or `mediated`) and, once mediated, its outcome and success.
+    pub case_id: Option<i64>,
+    pub case_status: Option<String>,
+    pub case_outcome: Option<String>,
+    pub case_success: Option<bool>,
 }
 
 /// The mediation case a dispute opens, numbered as its report.

@@ -426,6 +426,55 @@ macro_rules! shared_calls {
                     self.rows_after(after, limit, "read incident events after a sequence number").await
                 }
 
+                /// The open incidents assigned to a device or to a unit, newest first, at
+                /// most `limit`.
+                pub async fn assigned_incidents(
+                    &self,
+                    device_id: Option<&str>,
+                    unit_id: Option<&str>,
+                    limit: u32,
+                ) -> Result<Vec<IncidentRow>, StoreError> {
+                    let sql = format!(
+                        "SELECT {} FROM incidents
+                         WHERE state NOT IN ('closed', 'cancelled') AND (assigned_device = $1 OR assigned_unit = $2)
+                         ORDER BY incident_id DESC LIMIT $3",
+                        IncidentRow::TABLE.select("")
+                    );
+                    sqlx::query_as(&sql)
+                        .bind(device_id)
+                        .bind(unit_id)
+                        .bind(i64::from(limit))
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(q("read assigned incidents"))
+                }
+
+                /// One reporter's reports numbered below `before`, newest first, at most
+                /// `limit`, each with its incident's state and its mediation case.
+                pub async fn own_reports(
+                    &self,
+                    reporter: &str,
+                    before: i64,
+                    limit: u32,
+                ) -> Result<Vec<OwnReport>, StoreError> {
+                    sqlx::query_as(
+                        "SELECT r.report_id, r.time_ms, r.category, r.text, r.lon, r.lat, r.photo_urls, r.status,
+                                r.status_note, r.incident_id, i.state AS incident_state, m.case_id,
+                                m.status AS case_status, m.outcome AS case_outcome, m.success AS case_success
+                         FROM grid_reports r
+                         LEFT JOIN incidents i ON i.incident_id = r.incident_id
+                         LEFT JOIN mediation_cases m ON m.report_id = r.report_id
+                         WHERE r.reporter = $1 AND r.report_id < $2
+                         ORDER BY r.report_id DESC LIMIT $3",
+                    )
+                    .bind(reporter)
+                    .bind(before)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(q("read a reporter's reports"))
+                }
+
                 /// One report.
                 pub async fn report(&self, report_id: i64) -> Result<Option<GridReport>, StoreError> {
                     let sql = format!("SELECT {} FROM grid_reports WHERE report_id = $1", GridReport::TABLE.select(""));
@@ -447,19 +496,23 @@ macro_rules! shared_calls {
                         .map_err(q("list reports"))
                 }
 
-                /// Moves a new report to `status` with a note. Returns false when the report
-                /// does not exist or was already reviewed.
+                /// Moves a new report to `status` with a note and the incident it became or
+                /// joined. Returns false when the report does not exist or was already
+                /// reviewed.
                 pub async fn review_report(
                     &self,
                     report_id: i64,
                     status: &str,
                     note: &str,
+                    incident_id: Option<i64>,
                 ) -> Result<bool, StoreError> {
                     let done = sqlx::query(
-                        "UPDATE grid_reports SET status = $1, status_note = $2 WHERE report_id = $3 AND status = 'new'",
+                        "UPDATE grid_reports SET status = $1, status_note = $2, incident_id = $3
+                         WHERE report_id = $4 AND status = 'new'",
                     )
                     .bind(status)
                     .bind(note)
+                    .bind(incident_id)
                     .bind(report_id)
                     .execute(self.write_pool())
                     .await
@@ -855,6 +908,18 @@ macro_rules! shared_calls {
 }
 
 pub(crate) use shared_calls;
+
+/// [`max_seq_sql`] for SQLite, built once (every group commit reads it).
+pub(crate) fn max_seq_sqlite() -> &'static str {
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| max_seq_sql("MAX"));
+    &SQL
+}
+
+/// [`max_seq_sql`] for PostgreSQL, built once.
+pub(crate) fn max_seq_pg() -> &'static str {
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| max_seq_sql("GREATEST"));
+    &SQL
+}
 
 /// The highest sequence number committed, over every table the sequence spans;
 /// `greatest` is the dialect's many-argument maximum (`MAX` on SQLite, `GREATEST` on

@@ -11,8 +11,8 @@ use crate::feed::{FeedRow, FeedTables};
 use crate::pg::PgStore;
 use crate::rows::{
     AlertAckRow, AlertFact, AlertRow, AuditEntry, Bbox, CameraRecord, DeviceRecord, DeviceStateRow, Durability, FixAck,
-    GridReport, ImageRow, IncidentEventRow, IncidentFacts, IncidentRow, MediationCase, MediationStats, PositionRow,
-    RouteEventRow, RoutePlanRow, SightingRow, TaggedPerson, TrackPoint, WatchRecord,
+    GridReport, ImageRow, IncidentEventRow, IncidentFacts, IncidentRow, MediationCase, MediationStats, OwnReport,
+    PositionRow, RouteEventRow, RoutePlanRow, SightingRow, TaggedPerson, TrackPoint, WatchRecord,
 };
 use crate::sqlite::{self, SqliteStore};
 
@@ -208,8 +208,14 @@ delegate! {
     fn report(&self, report_id: i64) -> Result<Option<GridReport>, StoreError>;
     /// Reports, newest first, optionally of one status.
     fn reports(&self, status: Option<&str>, limit: u32) -> Result<Vec<GridReport>, StoreError>;
-    /// Moves a new report to a status; false if it was not new.
-    fn review_report(&self, report_id: i64, status: &str, note: &str) -> Result<bool, StoreError>;
+    /// Moves a new report to a status, naming the incident it became or joined; false if
+    /// it was not new.
+    fn review_report(&self, report_id: i64, status: &str, note: &str, incident_id: Option<i64>) -> Result<bool, StoreError>;
+    /// The open incidents assigned to a device or a unit (a phone's or a unit's tasks),
+    /// newest first.
+    fn assigned_incidents(&self, device_id: Option<&str>, unit_id: Option<&str>, limit: u32) -> Result<Vec<IncidentRow>, StoreError>;
+    /// A reporter's reports numbered below `before`, newest first, with what became of each.
+    fn own_reports(&self, reporter: &str, before: i64, limit: u32) -> Result<Vec<OwnReport>, StoreError>;
     fn mediation_cases(&self, status: Option<&str>) -> Result<Vec<MediationCase>, StoreError>;
     /// Records a pending case's outcome; false if there is none.
     fn close_mediation(&self, case_id: i64, mediation_type: &str, outcome: &str, success: bool, by: &str, at_ms: i64) -> Result<bool, StoreError>;

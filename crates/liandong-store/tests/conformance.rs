@@ -89,6 +89,9 @@ store_test_suite! {
     an_empty_feed_answers_nothing,
     the_feed_holds_what_two_writers_committed_in_their_order,
     a_fix_is_found_by_its_device_and_time_with_its_number_and_flags,
+    a_phones_and_a_units_tasks_are_their_open_incidents_newest_first,
+    a_reporters_own_reports_carry_their_incident_and_mediation_case,
+    a_feedbacks_photos_are_kept_with_its_timeline_event,
 }
 
 // ---------------------------------------------------------------------------------------
@@ -297,6 +300,11 @@ fn incident_event(seq: i64, incident_id: i64, action: &str, to_state: &str, at_m
         lat: 30.74,
         unit_id: Some("post-01".into()),
         payload: format!("{{\"seq\":{seq}}}"),
+        photo_urls: if action == "feedback" {
+            vec![format!("/api/v1/images/{seq}-feedback-0.jpg")]
+        } else {
+            Vec::new()
+        },
     }
 }
 
@@ -863,9 +871,9 @@ async fn reports_reviews_mediation_and_their_statistics(store: Store) {
     let ids = |rows: Vec<GridReport>| rows.iter().map(|r| r.report_id).collect::<Vec<_>>();
     assert_eq!(ids(store.reports(None, 10).await.unwrap()), [6, 5, 4, 3, 2, 1], "newest first");
     assert_eq!(ids(store.reports(None, 2).await.unwrap()), [6, 5]);
-    assert!(store.review_report(2, "accepted", "sent to the post").await.unwrap());
-    assert!(!store.review_report(2, "rejected", "twice").await.unwrap(), "already reviewed");
-    assert!(!store.review_report(99, "rejected", "").await.unwrap(), "no such report");
+    assert!(store.review_report(2, "accepted", "sent to the post", Some(40)).await.unwrap());
+    assert!(!store.review_report(2, "rejected", "twice", None).await.unwrap(), "already reviewed");
+    assert!(!store.review_report(99, "rejected", "", None).await.unwrap(), "no such report");
     assert_eq!(ids(store.reports(Some("new"), 10).await.unwrap()), [6, 5, 4, 3, 1]);
     assert_eq!(ids(store.reports(Some("new"), 2).await.unwrap()), [6, 5]);
     assert_eq!(ids(store.reports(Some("accepted"), 10).await.unwrap()), [2]);
@@ -1437,6 +1445,7 @@ impl Day {
                         lat: row.lat,
                         unit_id: None,
                         payload: "{}".into(),
+                        photo_urls: Vec::new(),
                     };
                     incident_of[j] = Some(day.incidents.len());
                     batch.incidents.push(row.clone());
@@ -1462,6 +1471,7 @@ impl Day {
                         lat: current.lat,
                         unit_id: current.assigned_unit.clone(),
                         payload: "{}".into(),
+                        photo_urls: Vec::new(),
                     };
                     batch.incidents.push(current.clone());
                     batch.incident_events.push(event);
@@ -2275,4 +2285,107 @@ async fn the_feed_holds_what_two_writers_committed_in_their_order(store: Store) 
     assert!(matches!(&got[3], FeedRow::IncidentEvent(e) if e.seq == 4));
     assert!(matches!(&got[4], FeedRow::Position(p) if p.device_id == "b"));
     assert_eq!(store.feed_after(2, 2, FeedTables::ALL).await.unwrap(), got[2..4], "the second commit, paged");
+}
+
+// ---------------------------------------------------------------------------------------
+// What the field app reads (issue 14).
+
+async fn a_phones_and_a_units_tasks_are_their_open_incidents_newest_first(store: Store) {
+    let assigned = |id: i64, state: &str, device: &str, unit: &str| IncidentRow {
+        assigned_device: Some(device.into()),
+        assigned_unit: Some(unit.into()),
+        ..incident(id, state)
+    };
+    let incidents = [
+        assigned(10, "dispatched", "phone-1", "team-1"),
+        assigned(11, "on_scene", "phone-2", "team-1"),
+        assigned(12, "closed", "phone-1", "team-1"),
+        assigned(13, "cancelled", "phone-1", "team-1"),
+        assigned(14, "signed_for", "phone-1", "team-1"),
+        assigned(15, "dispatched", "phone-3", "post-1"),
+        incident(16, "new"),
+    ];
+    store.write(&Batch { incidents: &incidents, ..Batch::default() }).await.unwrap();
+    let ids = |rows: Vec<IncidentRow>| rows.iter().map(|r| r.incident_id).collect::<Vec<_>>();
+    assert_eq!(ids(store.assigned_incidents(Some("phone-1"), None, 50).await.unwrap()), [14, 10], "open, newest first");
+    assert_eq!(
+        ids(store.assigned_incidents(None, Some("team-1"), 50).await.unwrap()),
+        [14, 11, 10],
+        "every phone of the unit"
+    );
+    assert_eq!(ids(store.assigned_incidents(None, Some("team-1"), 2).await.unwrap()), [14, 11], "at most the limit");
+    assert_eq!(ids(store.assigned_incidents(Some("phone-3"), None, 50).await.unwrap()), [15]);
+    assert_eq!(ids(store.assigned_incidents(Some("phone-9"), None, 50).await.unwrap()), Vec::<i64>::new());
+    assert_eq!(ids(store.assigned_incidents(None, None, 50).await.unwrap()), Vec::<i64>::new(), "nobody's tasks");
+    let read = store.assigned_incidents(Some("phone-1"), None, 1).await.unwrap();
+    assert_eq!(read, [incidents[4].clone()], "the whole incident row");
+}
+
+async fn a_reporters_own_reports_carry_their_incident_and_mediation_case(store: Store) {
+    let by = |id: i64, category: &str, reporter: &str| GridReport {
+        reporter: reporter.into(),
+        ..report(id, category, id * 100)
+    };
+    let reports = [
+        by(1, "hazard", "grid-a"),
+        by(2, "dispute", "grid-a"),
+        by(3, "other", "grid-a"),
+        by(4, "hazard", "grid-b"),
+        by(5, "suspicious", "grid-a"),
+        by(6, "traffic", "grid-a"),
+    ];
+    let incidents = [IncidentRow { state: IncidentState::OnScene, ..incident(20, "new") }];
+    store.write(&Batch { reports: &reports, incidents: &incidents, ..Batch::default() }).await.unwrap();
+    assert!(store.review_report(1, "accepted", "incident 20", Some(20)).await.unwrap());
+    assert!(store.review_report(3, "rejected", "不属实", None).await.unwrap());
+    assert!(store.review_report(5, "merged", "incident 20", Some(20)).await.unwrap());
+    assert!(store.close_mediation(2, "people", "双方和解", true, "mediator-1", 900).await.unwrap());
+
+    let mine = store.own_reports("grid-a", i64::MAX, 100).await.unwrap();
+    let summary: Vec<_> = mine
+        .iter()
+        .map(|r| (r.report_id, r.status.as_str(), r.incident_id, r.incident_state.as_deref(), r.case_id))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (6, "new", None, None, None),
+            (5, "merged", Some(20), Some("on_scene"), None),
+            (3, "rejected", None, None, None),
+            (2, "new", None, None, Some(2)),
+            (1, "accepted", Some(20), Some("on_scene"), None),
+        ],
+        "only grid-a's, newest first, each with the incident's state now"
+    );
+    assert_eq!(mine[2].status_note.as_deref(), Some("不属实"), "a rejection's reason");
+    assert_eq!(
+        (mine[3].case_status.as_deref(), mine[3].case_outcome.as_deref(), mine[3].case_success),
+        (Some("mediated"), Some("双方和解"), Some(true))
+    );
+    assert_eq!(
+        (mine[4].category.as_str(), mine[4].text.as_str(), mine[4].time_ms, mine[4].lon, mine[4].lat),
+        ("hazard", "两户因宅基地争执", 100, 107.22, 30.71)
+    );
+    assert_eq!(mine[4].photo_urls, ["/reports/1/photo/0"]);
+    let ids = |rows: Vec<liandong_store::OwnReport>| rows.iter().map(|r| r.report_id).collect::<Vec<_>>();
+    assert_eq!(ids(store.own_reports("grid-a", 5, 2).await.unwrap()), [3, 2], "a page back from a report");
+    assert_eq!(ids(store.own_reports("grid-b", i64::MAX, 100).await.unwrap()), [4]);
+    assert_eq!(ids(store.own_reports("nobody", i64::MAX, 100).await.unwrap()), Vec::<i64>::new());
+}
+
+async fn a_feedbacks_photos_are_kept_with_its_timeline_event(store: Store) {
+    let incidents = [IncidentRow { state: IncidentState::Feedback, ..incident(30, "new") }];
+    let events = [incident_event(30, 30, "create", "new", 1), incident_event(31, 30, "feedback", "feedback", 2)];
+    store.write(&Batch { incidents: &incidents, incident_events: &events, ..Batch::default() }).await.unwrap();
+    let (_, timeline) = store.incident(30).await.unwrap().expect("the incident");
+    assert_eq!(timeline, events, "every event as written");
+    assert_eq!(timeline[1].photo_urls, ["/api/v1/images/31-feedback-0.jpg"]);
+    assert!(timeline[0].photo_urls.is_empty());
+    let replayed = store.incident_events_after(0, 10).await.unwrap();
+    assert_eq!(replayed, events, "and as the live feed's replay reads them");
+    let feed = store.feed_after(0, 10, FeedTables::ALL).await.unwrap();
+    assert!(
+        feed.iter().any(|r| matches!(r, FeedRow::IncidentEvent(e) if e.photo_urls == events[1].photo_urls)),
+        "and through the merged feed: {feed:?}"
+    );
 }

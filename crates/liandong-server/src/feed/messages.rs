@@ -292,6 +292,9 @@ pub struct IncidentStep<'a> {
     pub actor: &'a str,
     pub note: &'a str,
     pub time: String,
+    /// The photos the step sent (an officer's feedback); absent when there are none.
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    pub photo_urls: &'a [String],
 }
 
 /// A route plan's change: the plan as it is now, and the event.

@@ -82,6 +82,8 @@ pub enum IncidentCommand {
         /// For a dispatch: the device and its unit.
         assign: Option<(String, Option<String>)>,
         note: String,
+        /// URLs of the photos a feedback sent (already stored).
+        photo_urls: Vec<String>,
         now_ms: i64,
     },
     /// Escalates every step that is late at `now_ms`, and runs the other rules of the
@@ -96,6 +98,9 @@ pub struct IncidentDone {
     pub incident: Option<IncidentRow>,
     /// A create that found its alert already an open incident, and answered that one.
     pub existing: bool,
+    /// A phone's step that the incident had already taken (its answer was lost and it
+    /// sent the step again): answered with the incident as it is, nothing recorded.
+    pub repeat: bool,
 }
 
 /// A change to a patrol team's route plan, decided in sequence with everything else.

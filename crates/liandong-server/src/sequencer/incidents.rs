@@ -36,6 +36,8 @@ struct Step<'a> {
     from: Option<IncidentState>,
     actor: &'a str,
     note: String,
+    /// The photos the step sent (an officer's feedback).
+    photo_urls: Vec<String>,
     at_ms: i64,
 }
 
@@ -43,7 +45,7 @@ struct Step<'a> {
 /// message (visible to operators and to the assigned unit).
 fn incident_event(draft: &mut Draft, inc: &IncidentRow, step: Step<'_>) {
     let s = draft.number();
-    let Step { action, from, actor, note, at_ms } = step;
+    let Step { action, from, actor, note, photo_urls, at_ms } = step;
     let event = IncidentStep {
         seq: s,
         action,
@@ -52,6 +54,7 @@ fn incident_event(draft: &mut Draft, inc: &IncidentRow, step: Step<'_>) {
         actor,
         note: &note,
         time: crate::time_fmt::rfc3339_ms(at_ms),
+        photo_urls: &photo_urls,
     };
     let message = FeedMessage::Incident { seq: s, data: IncidentChange { incident: inc, event } }.to_json();
     draft.rows.incident_events.push(IncidentEventRow {
@@ -67,6 +70,7 @@ fn incident_event(draft: &mut Draft, inc: &IncidentRow, step: Step<'_>) {
         lat: inc.lat,
         unit_id: inc.assigned_unit.clone(),
         payload: message.clone(),
+        photo_urls,
     });
     draft.rows.incidents.retain(|r| r.incident_id != inc.incident_id);
     draft.rows.incidents.push(inc.clone());
@@ -82,7 +86,7 @@ pub(super) fn incident_command(draft: &mut Draft, cmd: &IncidentCommand) -> Resu
     match cmd {
         IncidentCommand::Create { title, kind, priority, position, alert_seq, actor, now_ms } => {
             if let Some(open) = alert_seq.and_then(|a| open_of_alert(draft, a)) {
-                return Ok(IncidentDone { incident: Some(open), existing: true });
+                return Ok(IncidentDone { incident: Some(open), existing: true, repeat: false });
             }
             let township = draft.place(*position).township.map(|t| t.name.to_owned());
             let inc = IncidentRow {
@@ -101,16 +105,28 @@ pub(super) fn incident_command(draft: &mut Draft, cmd: &IncidentCommand) -> Resu
                 kind: kind.clone(),
                 township,
             };
-            let step = Step { action: "create", from: None, actor, note: String::new(), at_ms: *now_ms };
+            let step = Step {
+                action: "create",
+                from: None,
+                actor,
+                note: String::new(),
+                photo_urls: Vec::new(),
+                at_ms: *now_ms,
+            };
             incident_event(draft, &inc, step);
             draft.after.incidents.insert(inc.incident_id, inc.clone());
-            Ok(IncidentDone { incident: Some(inc), existing: false })
+            Ok(IncidentDone { incident: Some(inc), existing: false, repeat: false })
         }
-        IncidentCommand::Act { incident_id, action, actor, actor_device, assign, note, now_ms } => {
+        IncidentCommand::Act { incident_id, action, actor, actor_device, assign, note, photo_urls, now_ms } => {
             let id = *incident_id;
             let inc = draft.after.incidents.get_mut(&id).ok_or(Unknown::OpenIncident(id))?;
             if let Some(device) = actor_device.as_ref().filter(|d| inc.assigned_device.as_ref() != Some(*d)) {
                 return Err(Conflict::NotAssigned { incident_id: id, device: device.clone() }.into());
+            }
+            // The assigned phone sending a step the incident has already taken is a
+            // phone whose answer was lost: it is told so, and nothing is recorded twice.
+            if actor_device.is_some() && action.leads_to() == inc.state {
+                return Ok(IncidentDone { incident: Some(inc.clone()), existing: false, repeat: true });
             }
             let from = inc.state;
             let to = from.after(*action).map_err(|reason| NotAllowed::IncidentStep {
@@ -129,9 +145,10 @@ pub(super) fn incident_command(draft: &mut Draft, cmd: &IncidentCommand) -> Resu
             let inc = inc.clone();
             let verb =
                 serde_json::to_value(action).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
-            let step = Step { action: &verb, from: Some(from), actor, note: note.clone(), at_ms: *now_ms };
+            let photo_urls = photo_urls.clone();
+            let step = Step { action: &verb, from: Some(from), actor, note: note.clone(), photo_urls, at_ms: *now_ms };
             incident_event(draft, &inc, step);
-            Ok(IncidentDone { incident: Some(inc), existing: false })
+            Ok(IncidentDone { incident: Some(inc), existing: false, repeat: false })
         }
         IncidentCommand::Tick { now_ms } => {
             escalate(draft, *now_ms);
@@ -158,7 +175,14 @@ fn escalate(draft: &mut Draft, now_ms: i64) {
             let late_s = (now_ms - inc.state_since_ms) / 1000;
             let note = format!("{} for {late_s} s: escalated to {}", inc.state, escalation_name(due));
             let inc = inc.clone();
-            let step = Step { action: "escalate", from: Some(inc.state), actor: "server", note, at_ms: now_ms };
+            let step = Step {
+                action: "escalate",
+                from: Some(inc.state),
+                actor: "server",
+                note,
+                photo_urls: Vec::new(),
+                at_ms: now_ms,
+            };
             incident_event(draft, &inc, step);
         }
     }

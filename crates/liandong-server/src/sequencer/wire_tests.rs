@@ -217,6 +217,7 @@ fn an_incident_message_carries_the_whole_incident_and_the_step() {
         actor_device: None,
         assign: Some(("dev-1".into(), Some("team-01".into()))),
         note: "go".into(),
+        photo_urls: Vec::new(),
         now_ms: T0 + 2_000,
     };
     super::incidents::incident_command(&mut d, &dispatch).unwrap();
@@ -240,6 +241,53 @@ fn an_incident_message_carries_the_whole_incident_and_the_step() {
     let stored: Vec<Value> = d.rows.incident_events.iter().map(|e| parsed(&e.payload)).collect();
     assert_eq!(stored, expected, "as stored");
     assert_eq!(published(d), expected, "as published");
+}
+
+/// A phone's feedback names its photos in the event (stored and published alike); a
+/// step the phone sends again, the incident being at it, records and publishes nothing.
+#[test]
+fn a_feedback_event_names_its_photos_and_a_phones_repeated_step_adds_nothing() {
+    let mut d = draft(10);
+    let create = IncidentCommand::Create {
+        title: "fight".into(),
+        kind: "dispute".into(),
+        priority: 2,
+        position: at(),
+        alert_seq: None,
+        actor: "op-li".into(),
+        now_ms: T0,
+    };
+    super::incidents::incident_command(&mut d, &create).unwrap();
+    let act = |action: Action, actor_device: Option<&str>, photo_urls: Vec<String>| IncidentCommand::Act {
+        incident_id: 10,
+        action,
+        actor: actor_device.map_or("op-li".into(), |d| format!("device:{d}")),
+        actor_device: actor_device.map(str::to_owned),
+        assign: (action == Action::Dispatch).then(|| ("dev-1".into(), Some("team-01".into()))),
+        note: String::new(),
+        photo_urls,
+        now_ms: T0 + 1_000,
+    };
+    for a in [Action::Dispatch, Action::Sign, Action::Depart, Action::Arrive] {
+        let device = (a != Action::Dispatch).then_some("dev-1");
+        super::incidents::incident_command(&mut d, &act(a, device, Vec::new())).unwrap();
+    }
+    let photo = "/api/v1/images/1-abc-0.jpg".to_owned();
+    let done = super::incidents::incident_command(&mut d, &act(Action::Feedback, Some("dev-1"), vec![photo.clone()]));
+    assert!(!done.unwrap().repeat);
+    let again = super::incidents::incident_command(&mut d, &act(Action::Feedback, Some("dev-1"), vec![photo.clone()]));
+    assert!(again.unwrap().repeat, "the phone's second feedback is a repeat");
+    let refused = super::incidents::incident_command(&mut d, &act(Action::Feedback, None, Vec::new()));
+    assert!(refused.is_err(), "an operator's second feedback is a step out of order");
+    let events = &d.rows.incident_events;
+    assert_eq!(events.len(), 6, "create, dispatch, sign, depart, arrive, feedback: once each");
+    let feedback = events.last().unwrap();
+    assert_eq!(feedback.photo_urls, std::slice::from_ref(&photo), "as stored in its column");
+    assert_eq!(parsed(&feedback.payload)["data"]["event"]["photo_urls"], json!([photo]), "as stored in the message");
+    let published = published(d);
+    assert_eq!(published.len(), 6);
+    assert_eq!(published[5]["data"]["event"]["photo_urls"], json!([photo]), "as published");
+    assert!(published[4]["data"]["event"].get("photo_urls").is_none(), "an arrival names no photos");
 }
 
 #[test]

@@ -147,10 +147,7 @@ impl PgStore {
 
     /// The highest sequence number committed so far (0 for an empty store).
     pub async fn max_seq(&self) -> Result<i64, StoreError> {
-        sqlx::query_scalar(&crate::shared::max_seq_sql("GREATEST"))
-            .fetch_one(&self.pool)
-            .await
-            .map_err(q("read max seq"))
+        sqlx::query_scalar(crate::shared::max_seq_pg()).fetch_one(&self.pool).await.map_err(q("read max seq"))
     }
 
     /// Listens for the commits of every instance on this database: each commit
@@ -177,10 +174,8 @@ impl PgStore {
             .execute(&mut *tx)
             .await
             .map_err(q("take the write lock"))?;
-        let committed: i64 = sqlx::query_scalar(&crate::shared::max_seq_sql("GREATEST"))
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(q("read max seq"))?;
+        let committed: i64 =
+            sqlx::query_scalar(crate::shared::max_seq_pg()).fetch_one(&mut *tx).await.map_err(q("read max seq"))?;
         Ok((tx, committed))
     }
 
@@ -333,7 +328,7 @@ async fn insert<'a, R: Written>(
     if let Some(e) = arrays.error {
         return Err(q(R::TABLE.op)(sqlx::Error::Encode(e)));
     }
-    sqlx::query_with(&R::TABLE.pg_insert(), arrays.args).execute(conn).await.map_err(q(R::TABLE.op))?;
+    sqlx::query_with(&R::insert_sql().pg, arrays.args).execute(conn).await.map_err(q(R::TABLE.op))?;
     Ok(())
 }
 

@@ -122,7 +122,7 @@ impl SqliteStore {
 
     /// The highest sequence number committed so far (0 for an empty store).
     pub async fn max_seq(&self) -> Result<i64, StoreError> {
-        sqlx::query_scalar(&crate::shared::max_seq_sql("MAX")).fetch_one(&self.pool).await.map_err(q("read max seq"))
+        sqlx::query_scalar(crate::shared::max_seq_sqlite()).fetch_one(&self.pool).await.map_err(q("read max seq"))
     }
 
     /// Starts a group commit on the writer connection and returns the highest sequence
@@ -133,10 +133,8 @@ impl SqliteStore {
         // SQLITE_BUSY_SNAPSHOT, without waiting, if a registry upsert on another
         // connection committed while the batch was being prepared.
         let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(q("begin"))?;
-        let committed: i64 = sqlx::query_scalar(&crate::shared::max_seq_sql("MAX"))
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(q("read max seq"))?;
+        let committed: i64 =
+            sqlx::query_scalar(crate::shared::max_seq_sqlite()).fetch_one(&mut *tx).await.map_err(q("read max seq"))?;
         Ok((tx, committed))
     }
 
@@ -176,9 +174,10 @@ async fn insert<'a, R: Written>(
 ) -> Result<(), StoreError> {
     let rows: Vec<&'a R> = rows.collect();
     for chunk in rows.chunks(ROWS_PER_INSERT) {
-        let mut qb = QueryBuilder::<Sqlite>::new(R::TABLE.sqlite_head());
+        let sql = R::insert_sql();
+        let mut qb = QueryBuilder::<Sqlite>::new(&sql.sqlite_head);
         qb.push_values(chunk, |mut b, r| R::columns(std::iter::once(*r), &mut RowValues(&mut b)));
-        qb.push(R::TABLE.sqlite_tail());
+        qb.push(&sql.sqlite_tail);
         qb.build().persistent(false).execute(&mut *conn).await.map_err(q(R::TABLE.op))?;
     }
     Ok(())
