@@ -259,7 +259,9 @@ function describe(a, deviceName) {
   if (a.report?.category) parts.push(t(`category.${a.report.category}`));
   if (a.report?.text) parts.push(a.report.text);
   if (a.storm?.suppressed) parts.push(t('held_back', { n: a.storm.suppressed }));
-  if (a.device_id && !a.read) parts.push(`${t('device')} ${deviceName(a.device_id)}`);
+  // An SOS names its device and unit itself (`device_name`, `unit_id`).
+  if (a.device_id && !a.read) parts.push(`${t('device')} ${a.device_name ?? deviceName(a.device_id)}`);
+  if (a.unit_id) parts.push(`${t('alert_unit')} ${a.unit_id}`);
   if (a.silent_min) parts.push(t('silent_min', { n: a.silent_min }));
   return parts.join(' · ');
 }

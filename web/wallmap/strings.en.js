@@ -71,6 +71,7 @@ export default {
   reason: 'Reason',
   nearest_post: 'Nearest post',
   device: 'Device',
+  alert_unit: 'Unit',
   held_back: '{n} held back',
   silent_min: 'silent for {n} min',
   plans_pending: 'Routes to ack',
@@ -241,6 +242,7 @@ export default {
     doubtful: 'Doubtful fix',
   },
   rule: {
+    sos: 'SOS: call for help',
     watchlist_plate: 'Watch-listed plate',
     watchlist_person: 'Watch-listed person',
     tagged_zone: 'Tagged person in a forbidden zone',

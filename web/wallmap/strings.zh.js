@@ -71,6 +71,7 @@ export default {
   reason: '布控原因',
   nearest_post: '最近警务室',
   device: '设备',
+  alert_unit: '所属单位',
   held_back: '抑制 {n} 条',
   silent_min: '已失联 {n} 分钟',
   plans_pending: '待确认路线',
@@ -241,6 +242,7 @@ export default {
     doubtful: '定位可疑',
   },
   rule: {
+    sos: '紧急求助 SOS',
     watchlist_plate: '布控车辆',
     watchlist_person: '布控人员',
     tagged_zone: '矫正对象进入禁入区域',

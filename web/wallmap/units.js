@@ -20,7 +20,7 @@ const STALE_MS = 10 * 60 * 1000;
 /** Faster than this (m/s) counts as moving. */
 const MOVING_MPS = 0.5;
 /** Fix flags that mean the server did not move the unit for this fix. */
-const UNTRUSTED = new Set(['jump', 'poor_accuracy', 'out_of_order', 'ahead_of_clock']);
+const UNTRUSTED = new Set(['jump', 'poor_accuracy', 'out_of_order', 'ahead_of_clock', 'mock']);
 
 /** A frame that draws the map slower than this (ms, smoothed) makes unit drawing paced. */
 const SLOW_FRAME_MS = 50;

@@ -181,6 +181,19 @@ impl Processed {
     }
 }
 
+/// One fix as the device reported it, for [`process_reading`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Reading {
+    pub position: Position,
+    /// When the fix was taken.
+    pub time_ms: UnixMs,
+    /// The server's clock when the fix arrived.
+    pub recv_ms: UnixMs,
+    pub accuracy_m: Option<f64>,
+    /// The device says the fix is not from its own receiver (a mock location).
+    pub mock: bool,
+}
+
 /// Runs the jump filter, enrichment and (for trusted fixes) the fence rules, updating
 /// the device's track. `recv_ms` is the server's clock when the fix arrived: a fix dated
 /// ahead of it by more than the filter's `clock_skew_s` is marked and moves nothing.
@@ -193,10 +206,22 @@ pub fn process(
     recv_ms: UnixMs,
     accuracy_m: Option<f64>,
 ) -> Processed {
+    let reading = Reading { position: p, time_ms: t_ms, recv_ms, accuracy_m, mock: false };
+    process_reading(enricher, filter, track, reading)
+}
+
+/// [`process`] for a reading that may be a mock location: a mocked fix is marked
+/// [`flags::MOCK`] and, like one dated ahead of the clock, moves nothing, not even the
+/// last marked fix that could confirm a jump.
+pub fn process_reading(enricher: &Enricher, filter: &JumpFilter, track: &mut DeviceTrack, r: Reading) -> Processed {
+    let Reading { position: p, time_ms: t_ms, recv_ms, accuracy_m, mock } = r;
     let cur = Fix { position: p, time_ms: t_ms };
     let mut f = filter.check(track.last_trusted, track.last_marked, cur, accuracy_m);
     if (t_ms - recv_ms) as f64 > filter.clock_skew_s * 1000.0 {
         f |= flags::AHEAD_OF_CLOCK;
+    }
+    if mock {
+        f |= flags::MOCK;
     }
     let enrichment = enricher.enrich(p);
     if !enrichment.in_county {
@@ -207,7 +232,7 @@ pub fn process(
         let prev = track.last_trusted.map(|fx| fx.position);
         enricher.fences.evaluate(prev, &mut track.fences, p, t_ms, &mut fence_events);
         track.last_trusted = Some(cur);
-    } else if f & (flags::OUT_OF_ORDER | flags::AHEAD_OF_CLOCK) == 0 {
+    } else if f & (flags::OUT_OF_ORDER | flags::AHEAD_OF_CLOCK | flags::MOCK) == 0 {
         track.last_marked = Some(cur);
     }
     Processed { flags: f, enrichment, fence_events }
@@ -305,5 +330,29 @@ mod tests {
         // Within the allowed skew a fix is trusted as usual.
         let skewed = process(&e, &filter, &mut track, p(107.0813, 30.70), 170_000, 140_000, Some(5.0));
         assert!(skewed.trusted());
+    }
+
+    /// A mock location is kept and named, but neither moves the unit nor fires a fence
+    /// nor becomes the marked fix that would confirm a jump to it.
+    #[test]
+    fn a_mocked_fix_is_marked_and_moves_nothing() {
+        let e = enricher();
+        let filter = JumpFilter::default();
+        let mut track = DeviceTrack::default();
+        assert!(process(&e, &filter, &mut track, p(107.08, 30.70), 0, 0, Some(5.0)).trusted());
+        let before = track.clone();
+        let reading = |lon: f64, t: i64| Reading {
+            position: p(lon, 30.70),
+            time_ms: t,
+            recv_ms: t,
+            accuracy_m: None,
+            mock: true,
+        };
+        let mocked = process_reading(&e, &filter, &mut track, reading(107.10, 60_000));
+        assert_eq!(flags::names(mocked.flags), ["mock"]);
+        assert!(!mocked.trusted() && mocked.fence_events.is_empty());
+        assert_eq!(track, before, "the mocked fix changed the track");
+        let real = process_reading(&e, &filter, &mut track, Reading { mock: false, ..reading(107.0801, 70_000) });
+        assert_eq!(real.flags, 0);
     }
 }

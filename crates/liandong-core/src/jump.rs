@@ -20,8 +20,12 @@ pub mod flags {
     /// clock runs fast), so it must not become the unit's last fix, or every real fix
     /// after it would look out of order.
     pub const AHEAD_OF_CLOCK: u32 = 16;
+    /// The device says the fix is not from its own receiver (Android's mock location,
+    /// Traccar Client's `mock=true`): an app can put the phone anywhere, so the fix is
+    /// doubtful and moves nothing.
+    pub const MOCK: u32 = 32;
     /// Bits that keep a fix from moving the unit.
-    pub const UNTRUSTED: u32 = JUMP | POOR_ACCURACY | OUT_OF_ORDER | AHEAD_OF_CLOCK;
+    pub const UNTRUSTED: u32 = JUMP | POOR_ACCURACY | OUT_OF_ORDER | AHEAD_OF_CLOCK | MOCK;
 
     pub fn names(f: u32) -> Vec<&'static str> {
         [
@@ -30,6 +34,7 @@ pub mod flags {
             (OUT_OF_ORDER, "out_of_order"),
             (OUTSIDE_COUNTY, "outside_county"),
             (AHEAD_OF_CLOCK, "ahead_of_clock"),
+            (MOCK, "mock"),
         ]
         .into_iter()
         .filter(|(bit, _)| f & bit != 0)

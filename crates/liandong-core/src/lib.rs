@@ -25,6 +25,6 @@ pub mod track;
 pub mod xorshift;
 pub mod zone;
 
-pub use enrich::{process, DeviceTrack, Enricher, Enrichment, Processed};
+pub use enrich::{process, process_reading, DeviceTrack, Enricher, Enrichment, Processed, Reading};
 pub use map::CountyMap;
 pub use position::{CoordError, Datum, Position, UnixMs};

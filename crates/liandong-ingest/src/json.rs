@@ -4,7 +4,8 @@
 //! {"positions": [
 //!   {"device_id": "866001", "lon": 107.2048, "lat": 30.7361, "time": "2024-05-01T08:00:00Z",
 //!    "datum": "gcj02", "speed_mps": 1.2, "course_deg": 90, "altitude_m": 402,
-//!    "accuracy_m": 8, "battery_pct": 87, "attributes": {"shift": "night"}}
+//!    "accuracy_m": 8, "battery_pct": 87, "attributes": {"shift": "night"},
+//!    "alarm": "sos", "mock": false}
 //! ]}
 //! ```
 //!
@@ -13,7 +14,10 @@
 //! magnitude: this is our format) and, when absent, the server uses the time it
 //! received the batch. Unlike OsmAnd the format is strict: an unknown item key is an
 //! error, because a typo such as `speed` for `speed_mps` would otherwise lose data
-//! silently. `attributes` are bounded as [`crate::attributes`] says, and any `key`,
+//! silently. `alarm` names an alarm raised with the fix: only `"sos"` (the SOS button),
+//! any other name is an error naming `alarm`, since a typed alarm the server does not
+//! act on would be a silent loss. `mock: true` says the fix is not from the device's own
+//! receiver, and marks it doubtful. `attributes` are bounded as [`crate::attributes`] says, and any `key`,
 //! `token` or `password` among them is dropped.
 //!
 //! Errors are two-level so that one bad item does not reject the others: a body that
@@ -33,7 +37,7 @@ use crate::{FieldError, Report};
 pub const MAX_BATCH_ITEMS: usize = 10_000;
 
 /// The keys an item may have.
-const ITEM_KEYS: [&str; 11] = [
+const ITEM_KEYS: [&str; 13] = [
     "device_id",
     "lon",
     "lat",
@@ -45,6 +49,8 @@ const ITEM_KEYS: [&str; 11] = [
     "accuracy_m",
     "battery_pct",
     "attributes",
+    "alarm",
+    "mock",
 ];
 
 /// Decodes a batch. The outer `Err` is for a body that is not a batch at all; the inner
@@ -124,6 +130,19 @@ fn decode_item(item: Value) -> Result<Report, FieldError> {
         }
         Some(_) => return Err(FieldError::new("attributes", "must be an object")),
     };
+    let alarm = match item.remove("alarm") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(name)) => Some(
+            crate::Alarm::parse(&name)
+                .ok_or_else(|| FieldError::new("alarm", format!("unknown alarm {name:?}; the one alarm is \"sos\"")))?,
+        ),
+        Some(_) => return Err(FieldError::new("alarm", "must be a string (\"sos\")")),
+    };
+    let mock = match item.remove("mock") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => b,
+        Some(_) => return Err(FieldError::new("mock", "must be true or false")),
+    };
     Ok(Report {
         device_id,
         position,
@@ -137,6 +156,8 @@ fn decode_item(item: Value) -> Result<Report, FieldError> {
         attributes,
         // Batches authenticate with a bearer token, never per item.
         key: None,
+        alarm,
+        mock,
     })
 }
 
@@ -197,6 +218,8 @@ mod tests {
             battery_pct: None,
             attributes: Map::new(),
             key: None,
+            alarm: None,
+            mock: false,
         }
     }
 
@@ -214,7 +237,7 @@ mod tests {
             "altitude_m": 402.0, "accuracy_m": 8, "battery_pct": 87,
             "attributes": {"shift": "night", "team": 3}});
         type Row = (&'static str, Value, fn(&mut Report));
-        let rows: [Row; 8] = [
+        let rows: [Row; 12] = [
             ("minimal with RFC 3339 time", item(), |_| {}),
             ("no time", without("time"), |r| r.fix_time_ms = None),
             ("null time", with(json!({"time": null})), |r| r.fix_time_ms = None),
@@ -235,6 +258,10 @@ mod tests {
             ),
             ("null optionals", with(json!({"speed_mps": null, "attributes": null, "datum": null})), |_| {}),
             ("explicit wgs84", with(json!({"datum": "WGS84"})), |_| {}),
+            ("SOS alarm", with(json!({"alarm": "sos"})), |r| r.alarm = Some(crate::Alarm::Sos)),
+            ("SOS alarm in capitals", with(json!({"alarm": "SOS"})), |r| r.alarm = Some(crate::Alarm::Sos)),
+            ("mock location", with(json!({"mock": true})), |r| r.mock = true),
+            ("null alarm, mock false", with(json!({"alarm": null, "mock": false})), |_| {}),
         ];
         for (name, input, edit) in rows {
             let mut want = minimal();
@@ -285,6 +312,9 @@ mod tests {
             ("accuracy an object", with(json!({"accuracy_m": {}})), "positions[0].accuracy_m"),
             ("battery over 100", with(json!({"battery_pct": 101})), "positions[0].battery_pct"),
             ("attributes an array", with(json!({"attributes": []})), "positions[0].attributes"),
+            ("an alarm the server does not know", with(json!({"alarm": "powerCut"})), "positions[0].alarm"),
+            ("alarm a bool", with(json!({"alarm": true})), "positions[0].alarm"),
+            ("mock as a string", with(json!({"mock": "true"})), "positions[0].mock"),
         ];
         for (name, input, field) in rows {
             let err = one(input).expect_err(name);

@@ -99,6 +99,34 @@ pub struct Report {
     /// The device key (OsmAnd `key=`). A secret: never log it, never store it in
     /// attributes.
     pub key: Option<String>,
+    /// The alarm the device raised with this fix, if any (the SOS button).
+    pub alarm: Option<Alarm>,
+    /// The device says the fix is not from its own receiver (Android's mock location,
+    /// Traccar Client's `mock=true`): kept, but marked doubtful.
+    pub mock: bool,
+}
+
+/// An alarm a device raises with a report. Only the alarms the rules act on are typed:
+/// OsmAnd's other alarm names (Traccar knows dozens, `lowBattery`, `powerCut`, ...) stay
+/// in the attributes as sent, while our strict JSON refuses them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Alarm {
+    /// The wearer pressed the SOS (panic) button: Traccar Client's `alarm=sos`.
+    Sos,
+}
+
+impl Alarm {
+    /// The alarm a device names, in any case (`sos`, `SOS`); None for one not typed.
+    pub fn parse(name: &str) -> Option<Alarm> {
+        name.trim().eq_ignore_ascii_case("sos").then_some(Alarm::Sos)
+    }
+
+    /// The alarm's name on the wire and in the store.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Alarm::Sos => "sos",
+        }
+    }
 }
 
 /// Why an input was refused, naming the field as the sender spelt it (`lat`,

@@ -25,6 +25,14 @@
 //! 8 KiB in all; over one is a [`FieldError`] naming the attribute). `key` is read as the
 //! device key; `token`, `password` and `key` in any other case are dropped, never kept.
 //! A fix `timestamp` must fall in 2000 to 2099 ([`crate::device_time`]).
+//!
+//! Traccar Client's SOS button sends `alarm=sos` (the JSON shape: `alarm` in
+//! `location.extras`, as the app's panic screen asks the SDK for, or at the root); it
+//! becomes [`Report::alarm`]. Any other alarm name stays in the attributes as sent, as
+//! Traccar's own server keeps it: the devices speaking OsmAnd are many and lenient
+//! decoding is this module's rule. `mock=true` (JSON: `location.mock`, which the SDK
+//! sets for a mocked location) becomes [`Report::mock`]; a `mock` that is not a boolean
+//! is refused, naming it.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -36,7 +44,7 @@ use crate::attributes::MAX_ATTRIBUTES;
 use crate::value::{
     battery_pct, boolean, course_deg, json_number, json_required_number, number, optional_number, unknown_if_negative,
 };
-use crate::{device_time, parse_timestamp, FieldError, Report};
+use crate::{device_time, parse_timestamp, Alarm, FieldError, Report};
 
 /// One knot in metres per second: one nautical mile (1852 m) per hour.
 pub const MPS_PER_KNOT: f64 = 1852.0 / 3600.0;
@@ -149,6 +157,22 @@ impl Params {
         self.take("key").filter(|k| !k.is_empty())
     }
 
+    /// The typed alarm, taken out only when it is one ([`crate::Alarm`]); another name
+    /// stays and ends up in the attributes.
+    fn take_alarm(&mut self) -> Option<Alarm> {
+        let alarm = Alarm::parse(self.0.get("alarm")?)?;
+        self.0.remove("alarm");
+        Some(alarm)
+    }
+
+    /// `mock`: true or false (`1`/`0`); absent or empty is false.
+    fn take_mock(&mut self) -> Result<bool, FieldError> {
+        match self.take("mock") {
+            Some(v) if !v.is_empty() => boolean("mock", &v),
+            _ => Ok(false),
+        }
+    }
+
     fn take_datum(&mut self) -> Result<Option<Datum>, FieldError> {
         self.take_first(&DATUM_KEYS).map(|(field, name)| crate::datum(field, &name)).transpose()
     }
@@ -197,6 +221,8 @@ fn from_params(mut p: Params) -> Result<Report, FieldError> {
     let altitude_m = p.take_number("altitude")?;
     let accuracy_m = unknown_if_negative(p.take_number("accuracy")?);
     let battery_pct = battery_pct("batt", p.take_number("batt")?)?;
+    let alarm = p.take_alarm();
+    let mock = p.take_mock()?;
     let mut attributes = Map::new();
     p.into_attributes(&mut attributes)?;
     crate::attributes::bound("", &mut attributes)?;
@@ -212,6 +238,8 @@ fn from_params(mut p: Params) -> Result<Report, FieldError> {
         battery_pct,
         attributes,
         key,
+        alarm,
+        mock,
     })
 }
 
@@ -314,6 +342,12 @@ fn from_json(mut query: Params, body: &[u8]) -> Result<Report, FieldError> {
         course_deg("location.coords.heading", json_number("location.coords.heading", coords.remove("heading"))?)?;
     let altitude_m = json_number("location.coords.altitude", coords.remove("altitude"))?;
     let fix_time_ms = json_timestamp("location.timestamp", location.remove("timestamp"))?;
+    let mock = match location.remove("mock") {
+        None | Some(Value::Null) => query.take_mock()?,
+        Some(Value::Bool(b)) => b,
+        Some(_) => return Err(FieldError::new("location.mock", "must be true or false")),
+    };
+    let alarm = json_alarm(&mut root, &location).or_else(|| query.take_alarm());
 
     // Query parameters first, so that the body wins when both name the same attribute.
     let mut attributes = Map::new();
@@ -362,7 +396,22 @@ fn from_json(mut query: Params, body: &[u8]) -> Result<Report, FieldError> {
         battery_pct,
         attributes,
         key,
+        alarm,
+        mock,
     })
+}
+
+/// The typed alarm of a JSON body: `location.extras.alarm`, where Traccar Client's
+/// panic button puts it (the extras stay in the attributes as the device sent them),
+/// else `alarm` at the root, taken out only when it is a typed one.
+fn json_alarm(root: &mut Map<String, Value>, location: &Map<String, Value>) -> Option<Alarm> {
+    let named = |v: Option<&Value>| v.and_then(Value::as_str).and_then(Alarm::parse);
+    if let Some(alarm) = named(location.get("extras").and_then(|e| e.get("alarm"))) {
+        return Some(alarm);
+    }
+    let alarm = named(root.get("alarm"))?;
+    root.remove("alarm");
+    Some(alarm)
 }
 
 /// A timestamp in JSON: a string in any form [`parse_timestamp`] reads, or a number of
@@ -411,6 +460,8 @@ mod tests {
             battery_pct: Some(87.0),
             attributes: Map::new(),
             key: None,
+            alarm: None,
+            mock: false,
         }
     }
 
@@ -494,6 +545,8 @@ mod tests {
         );
         assert_eq!(got.attributes, want.attributes, "{name}: attributes");
         assert_eq!(got.key, want.key, "{name}: key");
+        assert_eq!(got.alarm, want.alarm, "{name}: alarm");
+        assert_eq!(got.mock, want.mock, "{name}: mock");
     }
 
     struct Shape {
@@ -537,6 +590,20 @@ mod tests {
     #[test]
     fn every_traccar_client_request_shape() {
         let json = json_body();
+        // Traccar Client 9's panic button: the SDK's extras carry the alarm, and the SDK
+        // says whether the location was mocked.
+        let sos_json = {
+            let mut v: Value = serde_json::from_slice(&json).unwrap();
+            v["location"]["extras"] = json!({"alarm": "sos", "shift": "night"});
+            v["location"]["mock"] = json!(true);
+            v.to_string().into_bytes()
+        };
+        let root_alarm_json = {
+            let mut v: Value = serde_json::from_slice(&json).unwrap();
+            v["alarm"] = json!("sos");
+            v["location"]["mock"] = json!(false);
+            v.to_string().into_bytes()
+        };
         let rows = [
             shape("query-only GET", Some(QUERY), None, b"", base(), |_| {}),
             shape("query-only POST, empty body with a form content type", Some(QUERY), FORM, b"", base(), |_| {}),
@@ -565,6 +632,16 @@ mod tests {
                 },
             ),
             shape("JSON 9+ body", None, JSON, &json, json_base(), |_| {}),
+            shape("JSON 9+ SOS in extras, mocked location", None, JSON, &sos_json, json_base(), |r| {
+                r.alarm = Some(Alarm::Sos);
+                r.mock = true;
+                r.attributes.insert("extras".into(), json!({"alarm": "sos", "shift": "night"}));
+            }),
+            shape("JSON 9+ SOS at the root", None, JSON, &root_alarm_json, json_base(), |r| r.alarm = Some(Alarm::Sos)),
+            shape("JSON 9+ SOS and mock in the query", Some("alarm=sos&mock=1"), JSON, &json, json_base(), |r| {
+                r.alarm = Some(Alarm::Sos);
+                r.mock = true;
+            }),
             shape("JSON 9+ body, key in query", Some("key=s3cr3t"), JSON, &json, json_base(), |r| {
                 r.key = Some("s3cr3t".into())
             }),
@@ -706,10 +783,26 @@ mod tests {
                 b"",
                 base(),
                 |r| {
+                    r.alarm = Some(Alarm::Sos);
                     r.attributes = attrs(json!({"hdop": 0.9, "valid": true, "charge": false,
-                        "driverUniqueId": "007", "alarm": "sos", "event": "start", "wifi": "aa-bb,-60"}))
+                        "driverUniqueId": "007", "event": "start", "wifi": "aa-bb,-60"}))
                 },
             ),
+            shape("SOS button", Some(&with_query("alarm=sos")), None, b"", base(), |r| r.alarm = Some(Alarm::Sos)),
+            shape("SOS in a form", None, FORM, with_query("alarm=SOS").as_bytes(), base(), |r| {
+                r.alarm = Some(Alarm::Sos)
+            }),
+            shape(
+                "an alarm not typed stays an attribute",
+                Some(&with_query("alarm=powerCut")),
+                None,
+                b"",
+                base(),
+                |r| r.attributes = attrs(json!({"alarm": "powerCut"})),
+            ),
+            shape("mock location", Some(&with_query("mock=true")), None, b"", base(), |r| r.mock = true),
+            shape("mock=0 is a real fix", Some(&with_query("mock=0")), None, b"", base(), |_| {}),
+            shape("empty mock is a real fix", Some(&with_query("mock=")), None, b"", base(), |_| {}),
             shape("wgs84 datum stated", Some(&with_query("datum=wgs84")), None, b"", base(), |_| {}),
         ];
         for row in rows {
@@ -940,7 +1033,7 @@ mod tests {
         let no_coords = r#"{"device_id":"123456","location":{"coords":{}}}"#;
         /// Name, query, content type, body, the field the error must name.
         type Row<'a> = (&'a str, Option<String>, Option<&'a str>, &'a [u8], &'a str);
-        let rows: [Row; 37] = [
+        let rows: [Row; 38] = [
             ("nothing at all", None, None, b"", "id"),
             ("missing id", Some(replacing("id", None)), None, b"", "id"),
             ("empty id", Some(replacing("id", Some(""))), None, b"", "id"),
@@ -975,6 +1068,7 @@ mod tests {
             ("battery over 100", Some(replacing("batt", Some("187"))), None, b"", "batt"),
             ("bad hdop", Some(with_query("hdop=x")), None, b"", "hdop"),
             ("bad valid", Some(with_query("valid=maybe")), None, b"", "valid"),
+            ("mock neither true nor false", Some(with_query("mock=yes")), None, b"", "mock"),
             ("unknown datum", Some(with_query("datum=utm")), None, b"", "datum"),
             ("unsupported content type", Some(QUERY.into()), Some("text/plain"), b"x=1", "content-type"),
             ("bad JSON", None, JSON, b"{\"device_id\": ", "body"),
@@ -1026,6 +1120,7 @@ mod tests {
             ("device id a number", json!({"device_id": 123456}), "device_id"),
             ("device id with slash", json!({"device_id": "a/b"}), "device_id"),
             ("unknown datum", json!({"datum": "utm"}), "datum"),
+            ("mock as text", json!({"location": {"mock": "true"}}), "location.mock"),
         ];
         for (name, patch, field) in rows {
             let err = decode(None, JSON, &bad(patch)).expect_err(name);

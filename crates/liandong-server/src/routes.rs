@@ -152,7 +152,8 @@ impl AppState {
         }
     }
 
-    /// Checks that the report's device is known and that the caller may report for it.
+    /// Checks that the report's device is known and that the caller may report for it;
+    /// answers the device's unit and name.
     fn admit(
         &self,
         who: &Reporter,
@@ -161,7 +162,7 @@ impl AppState {
         prefix: &str,
         id_field: &str,
         time_field: &str,
-    ) -> Result<Option<Arc<str>>, ApiError> {
+    ) -> Result<DeviceOf, ApiError> {
         let field = |f: &str| {
             if prefix.is_empty() {
                 f.to_owned()
@@ -201,15 +202,15 @@ impl AppState {
     }
 
     /// Checks that the report's device is registered and its time plausible, and
-    /// returns the device's unit. Whether the caller may report for the device is the
-    /// caller's check.
+    /// returns the device's unit and name. Whether the caller may report for the device
+    /// is the caller's check.
     pub(crate) fn check_device(
         &self,
         r: &Report,
         now: i64,
         id_field: &str,
         time_field: &str,
-    ) -> Result<Option<Arc<str>>, ApiError> {
+    ) -> Result<DeviceOf, ApiError> {
         let devices = self.devices.read().unwrap_or_else(|e| e.into_inner());
         let Some(device) = devices.get(&r.device_id) else {
             return Err(ApiError::forbidden(
@@ -220,7 +221,7 @@ impl AppState {
         if let Some(t) = r.fix_time_ms {
             self.check_event_time(t, now, time_field)?;
         }
-        Ok(device.unit_id.as_deref().map(Arc::from))
+        Ok((device.unit_id.as_deref().map(Arc::from), Arc::from(device.name.as_str())))
     }
 
     /// Refuses an event dated outside the window around the server's clock
@@ -247,6 +248,9 @@ impl AppState {
         Ok(())
     }
 }
+
+/// A registered device's unit and name, as a report's checks find them.
+pub(crate) type DeviceOf = (Option<Arc<str>>, Arc<str>);
 
 #[derive(Serialize)]
 struct Accepted {
@@ -294,11 +298,11 @@ pub async fn post_positions(
         let prefix = format!("positions[{index}]");
         let checked = item
             .map_err(ApiError::from)
-            .and_then(|r| s.admit(&who, &r, now, &prefix, "device_id", "time").map(|unit| (r, unit)));
+            .and_then(|r| s.admit(&who, &r, now, &prefix, "device_id", "time").map(|of| (r, of)));
         match checked {
-            Ok((report, unit_id)) => {
+            Ok((report, (unit_id, device_name))) => {
                 indexes.push(index);
-                items.push(Item { report, recv_ms: now, unit_id });
+                items.push(Item { report, recv_ms: now, unit_id, device_name });
             }
             Err(e) => rejected.push(Rejected { index, status: e.status.as_u16(), field: e.field, reason: e.reason }),
         }
@@ -360,10 +364,10 @@ pub async fn osmand(
         s.metrics.reports_rejected.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     })?;
     let now = now_ms();
-    let unit_id = s.admit(&who, &report, now, "", "id", "timestamp").inspect_err(|_| {
+    let (unit_id, device_name) = s.admit(&who, &report, now, "", "id", "timestamp").inspect_err(|_| {
         s.metrics.reports_rejected.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     })?;
-    s.ingest.submit(vec![Item { report, recv_ms: now, unit_id }]).await?;
+    s.ingest.submit(vec![Item { report, recv_ms: now, unit_id, device_name }]).await?;
     Ok(StatusCode::OK.into_response())
 }
 

@@ -884,11 +884,11 @@ async fn handle_client_message(s: &AppState, client: &mut Client, text: &str) ->
                 ));
             }
             let now = now_ms();
-            let unit = match s.check_device(&report, now, "device_id", "time") {
-                Ok(u) => u,
+            let (unit_id, device_name) = match s.check_device(&report, now, "device_id", "time") {
+                Ok(of) => of,
                 Err(e) => return Some(error_reply(id.as_ref(), e.field.as_deref().unwrap_or("message"), &e.reason)),
             };
-            match s.ingest.submit(vec![Item { report, recv_ms: now, unit_id: unit }]).await {
+            match s.ingest.submit(vec![Item { report, recv_ms: now, unit_id, device_name }]).await {
                 Ok(acks) => Some(position_ack_reply(id.as_ref(), acks.first().map(|a| a.seq))),
                 Err(e) => Some(error_reply(id.as_ref(), "store", &e.to_string())),
             }

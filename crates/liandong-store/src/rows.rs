@@ -128,6 +128,16 @@ pub struct TrackPoint {
     pub lat: f64,
 }
 
+/// The report stored for a device's fix time, as its acknowledgement named it: a fix
+/// sent again is answered with these and not stored twice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FixAck {
+    pub device_id: String,
+    pub fix_ms: i64,
+    pub seq: i64,
+    pub flags: u32,
+}
+
 /// A fix kept in the live state: `(time_ms, lon, lat)`.
 pub type StoredFix = (i64, f64, f64);
 
@@ -565,8 +575,9 @@ pub fn image_stamp_ms(name: &str) -> Option<i64> {
 /// they did not move the unit when they arrived, and they do not move it in replay.
 /// Out-of-order fixes (a phone uploading what it buffered offline) are real places and
 /// stay in. Fixes dated ahead of the server's clock (16) are left out too: their time is
-/// wrong, so their moment in history is unknown.
-pub const HISTORY_EXCLUDED_FLAGS: u32 = 1 | 2 | 16;
+/// wrong, so their moment in history is unknown; and mock locations (32), whose place an
+/// app on the phone made up.
+pub const HISTORY_EXCLUDED_FLAGS: u32 = 1 | 2 | 16 | 32;
 
 /// A lon/lat rectangle, degrees.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

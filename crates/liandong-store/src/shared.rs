@@ -15,6 +15,26 @@ use crate::columns::{Table, Written};
 use crate::feed::FeedTables;
 use crate::rows::STATE_COLUMNS;
 
+/// Most (device, fix time) keys one statement of [`stored_fixes_sql`] looks up: two
+/// parameters each, far under either database's limit.
+pub(crate) const FIX_KEYS_PER_QUERY: usize = 500;
+
+/// The reports stored at `n` (device, fix time) keys, bound as `$1, $2` (the first key's
+/// device and time), `$3, $4`, …: the keys join the (device_id, fix_ms) index, so each
+/// costs one index lookup however long the table. Several reports at one key (stored
+/// before fixes were keyed, or without a time of their own) come lowest number first.
+pub(crate) fn stored_fixes_sql(n: usize) -> String {
+    let keys: Vec<String> =
+        (0..n).map(|i| format!("(CAST(${} AS TEXT), CAST(${} AS BIGINT))", 2 * i + 1, 2 * i + 2)).collect();
+    format!(
+        "WITH k (device_id, fix_ms) AS (VALUES {})
+         SELECT p.device_id, p.fix_ms, p.seq, p.flags FROM k
+         JOIN positions p ON p.device_id = k.device_id AND p.fix_ms = k.fix_ms
+         ORDER BY p.seq",
+        keys.join(", ")
+    )
+}
+
 /// The rows of a sequenced table committed after a number, oldest first.
 pub(crate) fn after_sql(table: &Table) -> String {
     format!("SELECT {} FROM {} WHERE seq > $1 ORDER BY seq LIMIT $2", table.select(""), table.name)
@@ -166,6 +186,48 @@ macro_rules! shared_calls {
                         None => sqlx::query_scalar("SELECT COUNT(*) FROM positions").fetch_one(&self.pool).await,
                     };
                     n.map_err(q("count positions"))
+                }
+
+                /// The report stored at each (device, fix time) key that has one, in
+                /// sequence order: a key with several (the lowest number is the original)
+                /// appears once per report.
+                pub async fn stored_fixes(&self, keys: &[(&str, i64)]) -> Result<Vec<FixAck>, StoreError> {
+                    let mut found = Vec::new();
+                    for chunk in keys.chunks(shared::FIX_KEYS_PER_QUERY) {
+                        let sql = shared::stored_fixes_sql(chunk.len());
+                        let mut query = sqlx::query_as::<_, (String, i64, i64, i64)>(&sql);
+                        for (device_id, fix_ms) in chunk {
+                            query = query.bind(*device_id).bind(*fix_ms);
+                        }
+                        let rows = query.fetch_all(&self.pool).await.map_err(q("look up stored fixes"))?;
+                        for (device_id, fix_ms, seq, flags) in rows {
+                            let flags = u32::try_from(flags).map_err(|e| StoreError::Query {
+                                op: "look up stored fixes",
+                                source: sqlx::Error::ColumnDecode { index: "flags".into(), source: Box::new(e) },
+                            })?;
+                            found.push(FixAck { device_id, fix_ms, seq, flags });
+                        }
+                    }
+                    found.sort_by_key(|f| f.seq);
+                    Ok(found)
+                }
+
+                /// Each device's newest stored fix time, by device id: a fix newer than
+                /// its device's cannot be one already stored. One index lookup per device
+                /// that has a state, however long the table.
+                pub async fn newest_fixes(&self) -> Result<Vec<(String, i64)>, StoreError> {
+                    // A subquery per device rather than a GROUP BY over the table: each
+                    // is one step down the (device_id, fix_ms) index, where the GROUP BY
+                    // would read every entry of it.
+                    let rows: Vec<(String, Option<i64>)> = sqlx::query_as(
+                        "SELECT d.device_id,
+                           (SELECT MAX(p.fix_ms) FROM positions p WHERE p.device_id = d.device_id) AS fix_ms
+                         FROM device_state d ORDER BY d.device_id",
+                    )
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(q("read each device's newest fix"))?;
+                    Ok(rows.into_iter().filter_map(|(d, t)| Some((d, t?))).collect())
                 }
 
                 /// Sequence numbers of a device's reports, oldest first (for tests and audits).

@@ -10,7 +10,7 @@ use crate::error::{q, StoreError};
 use crate::feed::{FeedRow, FeedTables};
 use crate::pg::PgStore;
 use crate::rows::{
-    AlertAckRow, AlertFact, AlertRow, AuditEntry, Bbox, CameraRecord, DeviceRecord, DeviceStateRow, Durability,
+    AlertAckRow, AlertFact, AlertRow, AuditEntry, Bbox, CameraRecord, DeviceRecord, DeviceStateRow, Durability, FixAck,
     GridReport, ImageRow, IncidentEventRow, IncidentFacts, IncidentRow, MediationCase, MediationStats, OwnReport,
     PositionRow, RouteEventRow, RoutePlanRow, SightingRow, TaggedPerson, TrackPoint, WatchRecord,
 };
@@ -173,6 +173,11 @@ delegate! {
     /// How many feed events have a sequence number above `after`.
     fn count_after(&self, after: i64) -> Result<i64, StoreError>;
     fn count_positions(&self, device_id: Option<&str>) -> Result<i64, StoreError>;
+    /// The report stored at each (device id, fix time) key that has one, in sequence
+    /// order (a key holding several appears once per report; the first is the original).
+    fn stored_fixes(&self, keys: &[(&str, i64)]) -> Result<Vec<FixAck>, StoreError>;
+    /// Each device's newest stored fix time, by device id.
+    fn newest_fixes(&self) -> Result<Vec<(String, i64)>, StoreError>;
     /// Sequence numbers of a device's reports, oldest first.
     fn position_seqs(&self, device_id: &str) -> Result<Vec<i64>, StoreError>;
     fn upsert_camera(&self, c: &CameraRecord) -> Result<(), StoreError>;

@@ -23,8 +23,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use liandong_store::{
     AlertAckRow, AlertRow, AuditEntry, Batch, Bbox, CameraEventRow, CameraRecord, DeviceRecord, DeviceStateRow,
-    Durability, FeedRow, FeedTables, GridReport, ImageRow, IncidentEventRow, IncidentRow, IncidentState, PositionRow,
-    RouteEventRow, RoutePlanRow, SightingRow, Store, StoreError, StoredMembership, TaggedPerson, WatchRecord,
+    Durability, FeedRow, FeedTables, FixAck, GridReport, ImageRow, IncidentEventRow, IncidentRow, IncidentState,
+    PositionRow, RouteEventRow, RoutePlanRow, SightingRow, Store, StoreError, StoredMembership, TaggedPerson,
+    WatchRecord,
 };
 use sqlx::{Connection, Executor, PgConnection};
 
@@ -87,6 +88,7 @@ store_test_suite! {
     the_feed_reads_only_the_chosen_tables,
     an_empty_feed_answers_nothing,
     the_feed_holds_what_two_writers_committed_in_their_order,
+    a_fix_is_found_by_its_device_and_time_with_its_number_and_flags,
     a_phones_and_a_units_tasks_are_their_open_incidents_newest_first,
     a_reporters_own_reports_carry_their_incident_and_mediation_case,
     a_feedbacks_photos_are_kept_with_its_timeline_event,
@@ -431,6 +433,46 @@ async fn every_table_round_trips_through_one_batch(store: Store) {
     assert_eq!(store.report(1).await.unwrap(), None);
     let cases = store.mediation_cases(None).await.unwrap();
     assert_eq!(cases.iter().map(|c| (c.case_id, c.report_id, c.opened_ms)).collect::<Vec<_>>(), [(5006, 5006, 15)]);
+}
+
+/// The idempotency key of a fix is (device, fix time): the store finds the report kept at
+/// each key asked for, whatever its age, with its number and flags, the original first
+/// when a key holds two; a key nobody reported at, or another device's time, finds
+/// nothing. Each device's newest fix time bounds what can be a repeat at all.
+async fn a_fix_is_found_by_its_device_and_time_with_its_number_and_flags(store: Store) {
+    let at = |seq: i64, device: &str, fix_ms: i64, flags: u32| PositionRow { fix_ms, flags, ..position(seq, device) };
+    // Device "a" reports 1,200 fixes (more keys than one statement looks up), then an
+    // old one again out of order; "b" reports at one of "a"'s times; the same key twice
+    // (a report kept before fixes were keyed) for "a" at 5 s.
+    let mut positions: Vec<PositionRow> = (1..=1200).map(|s| at(s, "a", s * 1000, 0)).collect();
+    positions.push(at(1201, "a", 500, 4));
+    positions.push(at(1202, "b", 7000, 1));
+    positions.push(at(1203, "a", 5000, 0));
+    let states = [
+        DeviceStateRow { device_id: "a".into(), seq: 1200, trusted: None, marked: None, fences: vec![] },
+        DeviceStateRow { device_id: "b".into(), seq: 1202, trusted: None, marked: None, fences: vec![] },
+        DeviceStateRow { device_id: "silent".into(), seq: 0, trusted: None, marked: None, fences: vec![] },
+    ];
+    store.write_batch(&positions, &states).await.unwrap();
+
+    let ack = |device: &str, fix_ms: i64, seq: i64, flags: u32| FixAck { device_id: device.into(), fix_ms, seq, flags };
+    let found = store.stored_fixes(&[("a", 500), ("b", 7000), ("a", 5000), ("b", 5000), ("c", 1000)]).await.unwrap();
+    assert_eq!(
+        found,
+        [ack("a", 5000, 5, 0), ack("a", 500, 1201, 4), ack("b", 7000, 1202, 1), ack("a", 5000, 1203, 0)],
+        "each key's reports in sequence order, the original first; b's 5 s and c find nothing"
+    );
+    let many: Vec<(&str, i64)> = (1..=1200).rev().map(|s| ("a", s * 1000)).collect();
+    let found = store.stored_fixes(&many).await.unwrap();
+    assert_eq!(found.len(), 1201, "every one of 1,200 keys, and the second report at 5 s");
+    assert_eq!(found.first(), Some(&ack("a", 1000, 1, 0)));
+    assert!(found.windows(2).all(|w| w[0].seq < w[1].seq), "in sequence order across statements");
+    assert_eq!(store.stored_fixes(&[]).await.unwrap(), []);
+    assert_eq!(
+        store.newest_fixes().await.unwrap(),
+        [("a".to_owned(), 1_200_000), ("b".to_owned(), 7000)],
+        "the newest time, not the last report's; a device without reports has none"
+    );
 }
 
 async fn replays_are_in_sequence_order_and_limited(store: Store) {

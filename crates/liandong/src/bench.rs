@@ -1,6 +1,8 @@
 //! `liandong bench`: load tools that drive a running server through its real HTTP
 //! endpoints and report what was acknowledged, how fast and with what latency.
 
+use std::sync::atomic::AtomicI64;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -103,8 +105,15 @@ async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
         anyhow::ensure!(r.status().is_success(), "registering the bench camera: {}", r.status());
     }
     let stride = args_stride(ids.len());
-    let load =
-        Arc::new(Load { ids, run, token: args.token.clone(), mode: args.mode, batch: args.batch.max(1), stride });
+    let load = Arc::new(Load {
+        last_fix_ms: ids.iter().map(|_| AtomicI64::new(0)).collect(),
+        ids,
+        run,
+        token: args.token.clone(),
+        mode: args.mode,
+        batch: args.batch.max(1),
+        stride,
+    });
     // Instances sharing one database learn of devices registered through another on
     // their next registry refresh; the run starts once every one admits them.
     for host in hosts.iter().skip(1) {
@@ -191,9 +200,22 @@ struct Load {
     batch: usize,
     /// How far an OsmAnd worker moves through the devices between requests.
     stride: usize,
+    /// Each device's last fix time sent, in Unix milliseconds: every report is a new
+    /// fix, as a phone's are. The server keeps one report per device and fix time and
+    /// answers a repeat with the number it has, so reports stamped with the same second
+    /// would measure answers, not writes.
+    last_fix_ms: Vec<AtomicI64>,
 }
 
 impl Load {
+    /// A fix time for device `dev`: now, or a millisecond after its last one when that
+    /// is not before now (many reports of a device in one millisecond).
+    fn fix_ms(&self, dev: usize, now_ms: i64) -> i64 {
+        let last = &self.last_fix_ms[dev];
+        let prev = last.fetch_update(Relaxed, Relaxed, |prev| Some(now_ms.max(prev + 1))).unwrap_or(now_ms);
+        now_ms.max(prev + 1)
+    }
+
     /// Writes worker `w`'s request number `step` for `host` into `req`, moving the
     /// worker's device cursor `d`; returns how many reports the request carries.
     fn request(
@@ -206,8 +228,11 @@ impl Load {
         d: &mut usize,
     ) -> std::io::Result<u64> {
         let (ids, run_id, token) = (&self.ids, &self.run, &self.token);
-        let now_s =
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        let now_s = u64::try_from(now_ms / 1000).unwrap_or(0);
         req.clear();
         Ok(match self.mode {
             Mode::Osmand => {
@@ -215,9 +240,10 @@ impl Load {
                 *d = (*d + self.stride) % ids.len();
                 let (lon, lat) = position(dev, step);
                 let id = &ids[dev];
+                let fix_ms = self.fix_ms(dev, now_ms);
                 write!(
                     req,
-                    "GET /osmand?id={id}&timestamp={now_s}&lat={lat:.6}&lon={lon:.6}&speed=2.0&bearing=90&accuracy=8&key=bench-{run_id}-{id} HTTP/1.1\r\nHost: {host}\r\n\r\n"
+                    "GET /osmand?id={id}&timestamp={fix_ms}&lat={lat:.6}&lon={lon:.6}&speed=2.0&bearing=90&accuracy=8&key=bench-{run_id}-{id} HTTP/1.1\r\nHost: {host}\r\n\r\n"
                 )?;
                 1
             }
@@ -241,9 +267,10 @@ impl Load {
                     *d = (*d + 1) % ids.len();
                     let (lon, lat) = position(*d, step);
                     let sep = if k == 0 { "" } else { "," };
+                    let fix_ms = self.fix_ms(*d, now_ms);
                     let _ = std::fmt::Write::write_fmt(
                         body,
-                        format_args!("{sep}{{\"device_id\":\"{}\",\"lon\":{lon:.6},\"lat\":{lat:.6},\"time\":{},\"accuracy_m\":8.0}}", ids[*d], now_s * 1000),
+                        format_args!("{sep}{{\"device_id\":\"{}\",\"lon\":{lon:.6},\"lat\":{lat:.6},\"time\":{fix_ms},\"accuracy_m\":8.0}}", ids[*d]),
                     );
                 }
                 body.push_str("]}");

@@ -116,6 +116,16 @@ pub enum AlertDetail<'a> {
     StaleUnit { device_id: &'a str, last_heard: String, silent_min: i64 },
     /// A grid member's report.
     GridReport { report: GridReportFields<'a> },
+    /// A device's SOS button: who pressed it (the device, its registered name, its post
+    /// or team), the report that carried it and that report's flags (`mock`, `jump`, …:
+    /// how far its place can be trusted).
+    Sos {
+        device_id: &'a str,
+        device_name: &'a str,
+        unit_id: Option<&'a str>,
+        report_seq: i64,
+        flags: Vec<&'static str>,
+    },
 }
 
 /// A camera as an alert names it.

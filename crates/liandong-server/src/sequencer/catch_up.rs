@@ -112,6 +112,7 @@ impl Sequencer {
     /// A report another instance committed moves its unit and the live view (when in
     /// order), and goes out on the feed.
     fn apply_position(&mut self, r: PositionRow) {
+        super::note_fix(&mut self.known.newest_fix, &r.device_id, r.fix_ms);
         let unit = self.known.units.get(&r.device_id).cloned().flatten();
         let json: Arc<RawValue> = Arc::from(report_json(&r));
         let trusted = r.flags & flags::UNTRUSTED == 0;

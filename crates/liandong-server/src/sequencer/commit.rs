@@ -10,16 +10,16 @@ use std::time::Instant;
 
 use liandong_core::fence::Membership;
 use liandong_core::Position;
-use liandong_store::{DeviceStateRow, StoredMembership, Writing};
+use liandong_store::{DeviceStateRow, StoreError, StoredMembership, Writing};
 use serde_json::value::RawValue;
 
-use super::draft::{After, Draft, Publish, Rows};
+use super::draft::{After, Draft, KeptFixes, Publish, Rows};
 use super::handle::{fail, Acks, Job, Work};
 use super::memory::RuleMemory;
 use super::plans::corridors_of;
 use super::start::last_report;
 use super::{
-    acks, cameras, clock, incidents, plans, positions, reports, DeviceLive, IncidentCommand, Known, Sequencer,
+    acks, cameras, clock, incidents, plans, positions, reports, Ack, DeviceLive, IncidentCommand, Known, Sequencer,
 };
 use crate::feed::report_json;
 use crate::feed::{position_message, FeedEvent};
@@ -33,12 +33,24 @@ impl Sequencer {
         // The rules' memory moves while the batch is prepared; a commit that fails puts
         // it back, so that a camera's retry of a refused push still raises its alert.
         let memory_before = self.memory.clone();
+        // The stored fixes the batch's reports may repeat, read under the write lock (no
+        // one else writes meanwhile) before the rules decide; in-order fixes need none.
+        let fixes = match self.kept_fixes(&jobs).await {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot look up repeated fixes; nothing acknowledged");
+                self.metrics.commit_failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                fail(jobs, e);
+                return;
+            }
+        };
         let mut draft = Draft::new(
             self.known.enricher.clone(),
             self.next_seq,
             self.known.incidents.clone(),
             self.known.route_heads.clone(),
         );
+        draft.fixes = fixes;
         let acks: Vec<Acks> =
             jobs.iter().map(|job| decide(&mut draft, &mut self.memory, &self.known, &job.work)).collect();
         let (next_seq, rows, after, publish) = draft.into_parts();
@@ -80,6 +92,46 @@ impl Sequencer {
         }
     }
 
+    /// The acknowledgements of the stored fixes the jobs' reports may repeat: a report
+    /// with its own time at or before its device's newest stored fix. The device's last
+    /// report answers the usual case (an answer lost, the fix sent again) from memory;
+    /// the others are looked up in the store in one query (per 500 keys).
+    async fn kept_fixes(&self, jobs: &[Job]) -> Result<KeptFixes, StoreError> {
+        let mut fixes = KeptFixes::default();
+        let mut keys: Vec<(&str, i64)> = Vec::new();
+        for job in jobs {
+            let Work::Positions(items) = &job.work else { continue };
+            for r in items.iter().map(|i| &i.report) {
+                let Some(t) = r.fix_time_ms else { continue };
+                if self.known.newest_fix.get(&r.device_id).is_some_and(|newest| t <= *newest) {
+                    keys.push((&r.device_id, t));
+                }
+            }
+        }
+        if keys.is_empty() {
+            return Ok(fixes);
+        }
+        {
+            let live = self.known.live.read().unwrap_or_else(|e| e.into_inner());
+            keys.retain(|&(device_id, t)| match live.devices.get(device_id) {
+                Some(last) if last.fix_ms == t => {
+                    fixes.keep(device_id, t, Ack { seq: last.seq, flags: last.flags });
+                    false
+                }
+                _ => true,
+            });
+        }
+        keys.sort_unstable();
+        keys.dedup();
+        if !keys.is_empty() {
+            // In sequence order, so that the original of a key held twice is kept.
+            for f in self.store.stored_fixes(&keys).await? {
+                fixes.keep(&f.device_id, f.fix_ms, Ack { seq: f.seq, flags: f.flags });
+            }
+        }
+        Ok(fixes)
+    }
+
     /// The batch is committed: what the sequencer knows becomes the draft's state
     /// after it, the live view moves, then the feed (see `live`'s module comment).
     fn committed(&mut self, rows: &Rows, after: After, publish: Vec<Publish>) {
@@ -89,6 +141,7 @@ impl Sequencer {
         incidents.retain(|_, i| i.state.is_open());
         // A device that reported is no longer stale.
         for r in &rows.positions {
+            super::note_fix(&mut known.newest_fix, &r.device_id, r.fix_ms);
             self.memory.stale.remove(&r.device_id);
             if let Ok(p) = Position::new(r.lon, r.lat) {
                 known.last_heard.insert(r.device_id.clone(), (r.recv_ms, p));

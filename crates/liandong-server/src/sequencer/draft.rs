@@ -13,7 +13,7 @@ use liandong_store::{
     IncidentRow, PositionRow, RouteEventRow, RoutePlanRow,
 };
 
-use super::DeviceLive;
+use super::{Ack, DeviceLive};
 use crate::feed::messages::{Alert, AlertDetail};
 use crate::feed::{FeedEvent, FeedMessage};
 
@@ -28,6 +28,33 @@ pub(super) struct Draft {
     pub after: After,
     /// What to publish after the commit, in sequence order.
     publish: Vec<Publish>,
+    /// The acknowledgements of the fixes a report of the batch may repeat: those the
+    /// store holds (looked up before the rules run) and those the batch keeps.
+    pub fixes: KeptFixes,
+}
+
+/// Acknowledgements of kept fixes by their idempotency key, (device, fix time).
+#[derive(Default)]
+pub(super) struct KeptFixes(HashMap<String, HashMap<i64, Ack>>);
+
+impl KeptFixes {
+    /// The acknowledgement of the fix kept at `fix_ms` for `device_id`, if one is.
+    pub fn get(&self, device_id: &str, fix_ms: i64) -> Option<Ack> {
+        self.0.get(device_id)?.get(&fix_ms).copied()
+    }
+
+    /// Records the fix kept at a key; the first recorded stays (the original report).
+    pub fn keep(&mut self, device_id: &str, fix_ms: i64, ack: Ack) {
+        // Looked up by reference first: a device already here costs no new key.
+        match self.0.get_mut(device_id) {
+            Some(times) => {
+                times.entry(fix_ms).or_insert(ack);
+            }
+            None => {
+                self.0.insert(device_id.to_owned(), HashMap::from([(fix_ms, ack)]));
+            }
+        }
+    }
 }
 
 /// The rows a batch writes, one list per table.
@@ -121,6 +148,7 @@ impl Draft {
             rows: Rows::default(),
             after: After { incidents, route_heads, ..After::default() },
             publish: Vec::new(),
+            fixes: KeptFixes::default(),
         }
     }
 

@@ -21,6 +21,8 @@ pub struct Item {
     pub recv_ms: i64,
     /// The device's post or team, for the live feed's role filters.
     pub unit_id: Option<Arc<str>>,
+    /// The device's registered name, for the alerts that name who raised them (SOS).
+    pub device_name: Arc<str>,
 }
 
 /// The acknowledgement of one committed report.

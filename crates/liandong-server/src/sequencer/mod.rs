@@ -98,6 +98,10 @@ struct Known {
     stale_unit_ms: i64,
     /// The last report per device, as the feed's clients see it.
     live: SharedLive,
+    /// Each device's newest stored fix time. A fix newer than its device's cannot repeat
+    /// one already stored, so only fixes at or before it are looked up in the store (a
+    /// phone resending what it queued offline); fixes arriving in order never are.
+    newest_fix: HashMap<String, i64>,
     tracks: HashMap<String, DeviceLive>,
     /// When each device was last heard from (receive time) and where it was.
     last_heard: HashMap<String, (i64, Position)>,
@@ -118,6 +122,17 @@ impl Known {
         match self.units.get(device_id) {
             Some(unit) => unit.clone(),
             None => learnt.get(device_id).cloned(),
+        }
+    }
+}
+
+/// Moves a device's newest stored fix time forward to `fix_ms` (never back).
+fn note_fix(newest: &mut HashMap<String, i64>, device_id: &str, fix_ms: i64) {
+    // Looked up by reference first: a device already known costs no new key.
+    match newest.get_mut(device_id) {
+        Some(t) => *t = (*t).max(fix_ms),
+        None => {
+            newest.insert(device_id.to_owned(), fix_ms);
         }
     }
 }

@@ -1,14 +1,14 @@
 //! The rules on a device's position reports: the domain's per-device processing (jump
-//! filter, enrichment, fences), a repeat answered with the number it already has, a
-//! tagged person's zone rules, a patrol member's adherence to the team's plan, and
-//! units gone silent.
+//! filter, enrichment, fences), a repeat answered with the number it already has, the
+//! SOS button, a tagged person's zone rules, a patrol member's adherence to the team's
+//! plan, and units gone silent.
 
 use std::sync::Arc;
 
 use liandong_core::adherence::{AdherenceEvent, MemberAdherence};
 use liandong_core::jump::{flags, Fix};
-use liandong_core::{process, Position};
-use liandong_ingest::Report;
+use liandong_core::{process_reading, Position, Reading};
+use liandong_ingest::Alarm;
 use liandong_store::{AuditEntry, PositionRow};
 
 use super::draft::{Draft, NewAlert};
@@ -22,9 +22,10 @@ pub(super) fn positions(draft: &mut Draft, memory: &mut RuleMemory, known: &Know
     let mut acks = Vec::with_capacity(items.len());
     for item in items {
         let r = &item.report;
-        // The same fix again (a phone that lost the answer re-sends it) is the report
-        // already kept: acknowledged with its number, not stored twice.
-        if let Some(ack) = repeat_of(draft, known, r) {
+        // The same fix again (a phone that lost the answer, or that sends what it kept
+        // offline once more) is the report already kept: acknowledged with its number
+        // and flags, not stored twice, and it raises nothing again.
+        if let Some(ack) = r.fix_time_ms.and_then(|t| draft.fixes.get(&r.device_id, t)) {
             acks.push(ack);
             continue;
         }
@@ -35,7 +36,14 @@ pub(super) fn positions(draft: &mut Draft, memory: &mut RuleMemory, known: &Know
             .entry(r.device_id.clone())
             .or_insert_with(|| known.tracks.get(&r.device_id).cloned().unwrap_or_default());
         let fix_ms = r.fix_time_ms.unwrap_or(item.recv_ms);
-        let p = process(&known.enricher, &known.filter, track, r.position, fix_ms, item.recv_ms, r.accuracy_m);
+        let reading = Reading {
+            position: r.position,
+            time_ms: fix_ms,
+            recv_ms: item.recv_ms,
+            accuracy_m: r.accuracy_m,
+            mock: r.mock,
+        };
+        let p = process_reading(&known.enricher, &known.filter, track, reading);
         let view = known.enricher.view(&p.enrichment, &track.fences, &p.fence_events);
         let enrichment = serde_json::to_string(&view).unwrap_or_else(|_| "{}".into());
         let in_order = p.flags & flags::OUT_OF_ORDER == 0;
@@ -44,7 +52,14 @@ pub(super) fn positions(draft: &mut Draft, memory: &mut RuleMemory, known: &Know
             draft.after.newest.insert(r.device_id.clone(), draft.rows.positions.len());
         }
         draft.position(position_row(item, seq, fix_ms, p.flags, enrichment), item.unit_id.clone());
-        acks.push(Ack { seq, flags: p.flags });
+        let ack = Ack { seq, flags: p.flags };
+        if let Some(t) = r.fix_time_ms {
+            draft.fixes.keep(&r.device_id, t, ack);
+        }
+        acks.push(ack);
+        if r.alarm == Some(Alarm::Sos) {
+            sos(draft, memory, item, ack, fix_ms);
+        }
         if p.trusted() && in_order {
             let fix = Fix { position: r.position, time_ms: fix_ms };
             zone_check(draft, memory, known, &r.device_id, fix);
@@ -75,24 +90,50 @@ fn position_row(item: &Item, seq: i64, fix_ms: i64, flags: u32, enrichment: Stri
         accuracy_m: r.accuracy_m,
         battery_pct: r.battery_pct,
         flags,
-        attributes: serde_json::to_string(&r.attributes).unwrap_or_else(|_| "{}".into()),
+        attributes: attributes_json(r),
         enrichment,
     }
 }
 
-/// The acknowledgement a report already got, when it repeats the device's last kept
-/// report (same fix time and place): in this batch, else in the live view. A report
-/// without its own time is never a repeat (its time is when it arrived).
-fn repeat_of(draft: &Draft, known: &Known, r: &Report) -> Option<Ack> {
-    let t = r.fix_time_ms?;
-    let same = |fix_ms: i64, lon: f64, lat: f64| fix_ms == t && lon == r.position.lon() && lat == r.position.lat();
-    if let Some(&i) = draft.after.newest.get(&r.device_id) {
-        let row = &draft.rows.positions[i];
-        return same(row.fix_ms, row.lon, row.lat).then_some(Ack { seq: row.seq, flags: row.flags });
+/// A report's attributes as stored, with its alarm among them: the report is kept as
+/// the device sent it, whatever the alarm raised.
+fn attributes_json(r: &liandong_ingest::Report) -> String {
+    let json = match r.alarm {
+        None => serde_json::to_string(&r.attributes),
+        Some(alarm) => {
+            let mut attributes = r.attributes.clone();
+            attributes.insert("alarm".to_owned(), alarm.as_str().into());
+            serde_json::to_string(&attributes)
+        }
+    };
+    json.unwrap_or_else(|_| "{}".into())
+}
+
+/// Presses of the SOS button this close to the device's last SOS alert (by fix time)
+/// are the same call for help: a burst raises one alert, a press after it another.
+pub(super) const SOS_BURST_MS: i64 = 60_000;
+
+/// The SOS button: a priority-1 alert for operators (and administrators, who see every
+/// alert) at the fix's place, naming the device, its name and unit, raised whatever the
+/// fix's flags (a doubtful place is still where help was asked from; the flags say how
+/// far to trust it). Presses within [`SOS_BURST_MS`] of the device's last alert raise
+/// nothing new.
+fn sos(draft: &mut Draft, memory: &mut RuleMemory, item: &Item, report: Ack, fix_ms: i64) {
+    let r = &item.report;
+    if memory.sos.get(&r.device_id).is_some_and(|last| (fix_ms - last).abs() < SOS_BURST_MS) {
+        tracing::debug!(device = %r.device_id, seq = report.seq, "sos press within the burst of the last alert");
+        return;
     }
-    let live = known.live.read().unwrap_or_else(|e| e.into_inner());
-    let last = live.devices.get(&r.device_id)?;
-    same(last.fix_ms, last.lon, last.lat).then_some(Ack { seq: last.seq, flags: last.flags })
+    let detail = AlertDetail::Sos {
+        device_id: &r.device_id,
+        device_name: &item.device_name,
+        unit_id: item.unit_id.as_deref(),
+        report_seq: report.seq,
+        flags: flags::names(report.flags),
+    };
+    let alert_seq = draft.raise(NewAlert::for_operators("sos", 1, r.position, fix_ms, detail));
+    tracing::info!(device = %r.device_id, alert_seq, "sos raised");
+    memory.sos.insert(r.device_id.clone(), fix_ms);
 }
 
 /// Zone rules of a tagged person's phone: an alert for the person's roles when a

@@ -67,6 +67,7 @@ impl Sequencer {
         let units: HashMap<String, Option<Arc<str>>> =
             store.devices().await?.into_iter().map(|d| (d.device_id, d.unit_id.map(Arc::from))).collect();
         let DevicesNow { tracks, last, last_heard } = devices_now(&store, &enricher, &units).await?;
+        let newest_fix = store.newest_fixes().await?.into_iter().collect();
         tracing::info!(devices = tracks.len(), next_seq, "live state rebuilt from store");
         let route_heads = store.route_plan_heads().await?.into_iter().map(|p| (p.team_id.clone(), p)).collect();
         let stale = told_stale(&store, &last_heard, crate::time_fmt::now_ms()).await?;
@@ -91,6 +92,9 @@ impl Sequencer {
             stale,
             adherence: HashMap::new(),
             cameras: HashMap::new(),
+            // A restart forgets the SOS bursts: one press more after it raises an alert
+            // again, which errs the safe way.
+            sos: HashMap::new(),
         };
         let known = Known {
             enricher,
@@ -102,6 +106,7 @@ impl Sequencer {
             // while offline is reporting.
             stale_unit_ms: i64::from(rules.stale_unit_min) * 60_000,
             live: Arc::new(RwLock::new(LiveView { seq: next_seq - 1, devices: last })),
+            newest_fix,
             tracks,
             last_heard,
             incidents,

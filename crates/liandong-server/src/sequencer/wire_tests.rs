@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 
 use super::draft::{Draft, Publish};
 use super::memory::RuleMemory;
-use super::{AlertAckCommand, CameraInfo, CameraItem, IncidentCommand, Known, RouteCommand};
+use super::{AlertAckCommand, CameraInfo, CameraItem, IncidentCommand, Item, Known, RouteCommand};
 use crate::time_fmt::rfc3339_ms;
 
 const T0: i64 = 1_767_225_600_000;
@@ -79,6 +79,7 @@ fn known() -> Known {
         units: HashMap::new(),
         route_heads: HashMap::new(),
         corridors: HashMap::new(),
+        newest_fix: HashMap::new(),
     }
 }
 
@@ -91,7 +92,17 @@ fn memory() -> RuleMemory {
         stale: Default::default(),
         adherence: HashMap::new(),
         cameras: HashMap::new(),
+        sos: HashMap::new(),
     }
+}
+
+/// A fix of `w-7` (team-1's "巡防队员 7") at [`at`] taken at `time_ms`, as our JSON
+/// item with `extra` fields (`alarm`, `mock`).
+fn fix(time_ms: i64, extra: Value) -> Item {
+    let mut item = json!({"device_id": "w-7", "lon": 107.2, "lat": 30.7, "time": time_ms});
+    item.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+    let report = liandong_ingest::json::decode_batch(json!([item]).to_string().as_bytes()).unwrap().remove(0).unwrap();
+    Item { report, recv_ms: time_ms, unit_id: Some(Arc::from("team-1")), device_name: Arc::from("巡防队员 7") }
 }
 
 /// A plate read by camera `cam-1` at [`at`].
@@ -444,4 +455,66 @@ fn each_adherence_event_is_an_alert_with_its_own_detail() {
             .map(|(rule, priority, detail)| (rule, priority, serde_json::to_value(detail).unwrap()));
         assert_eq!(got, expected, "{event:?}");
     }
+}
+
+#[test]
+fn an_sos_alert_names_the_device_its_name_unit_and_report_and_a_burst_raises_one() {
+    let (known, mut memory) = (known(), memory());
+    let mut d = draft(100);
+    let sos = || json!({"alarm": "sos"});
+    // A press, a press 30 s later, and the first press sent again (its answer lost).
+    let items = [fix(T0, sos()), fix(T0 + 30_000, json!({"alarm": "sos", "mock": true})), fix(T0, sos())];
+    let acks = super::positions::positions(&mut d, &mut memory, &known, &items);
+    let numbers: Vec<i64> = acks.iter().map(|a| a.seq).collect();
+    assert_eq!(numbers, [100, 102, 100], "the alert took 101; the repeat has its original number");
+    assert_eq!(d.rows.positions.len(), 2, "the repeat is not stored again");
+    let expected = json!({"type": "alert", "seq": 101, "data": {
+        "seq": 101, "rule": "sos", "priority": 1, "time": rfc3339_ms(T0), "lon": 107.2, "lat": 30.7,
+        "place": no_place(), "device_id": "w-7", "device_name": "巡防队员 7", "unit_id": "team-1",
+        "report_seq": 100, "flags": ["outside_county"],
+    }});
+    assert_eq!(
+        d.rows.alerts.iter().map(|a| (a.rule.as_str(), a.roles.clone())).collect::<Vec<_>>(),
+        [("sos", vec!["operator".to_owned()])]
+    );
+    assert_eq!(parsed(&d.rows.alerts[0].payload), expected, "as stored");
+    assert_eq!(published(d), [expected], "as published: one alert for the burst");
+
+    // Pressed again a minute after the alert: a new call for help, its flags on it.
+    let mut d = draft(200);
+    super::positions::positions(
+        &mut d,
+        &mut memory,
+        &known,
+        &[fix(T0 + 60_000, json!({"alarm": "sos", "mock": true}))],
+    );
+    let alerts = published(d);
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(
+        (alerts[0]["data"]["report_seq"].as_i64(), alerts[0]["data"]["flags"].clone()),
+        (Some(200), json!(["outside_county", "mock"]))
+    );
+}
+
+#[test]
+fn a_fix_at_a_kept_time_is_answered_with_the_kept_number_and_flags_and_stored_once() {
+    let (known, mut memory) = (known(), memory());
+    let mut d = draft(10);
+    // The store holds the fix at T0 (looked up before the rules ran) as number 3, marked.
+    d.fixes.keep("w-7", T0, super::Ack { seq: 3, flags: 1 });
+    let items = [
+        fix(T0 + 1_000, json!({})),
+        fix(T0, json!({})),
+        fix(T0 + 1_000, json!({"mock": true})),
+        fix(T0 + 2_000, json!({})),
+    ];
+    let acks = super::positions::positions(&mut d, &mut memory, &known, &items);
+    let got: Vec<(i64, u32)> = acks.iter().map(|a| (a.seq, a.flags)).collect();
+    let outside = liandong_core::jump::flags::OUTSIDE_COUNTY;
+    assert_eq!(
+        got,
+        [(10, outside), (3, 1), (10, outside), (11, outside)],
+        "the same time in one batch too, whatever else differs"
+    );
+    assert_eq!(d.rows.positions.iter().map(|p| p.seq).collect::<Vec<_>>(), [10, 11]);
 }
