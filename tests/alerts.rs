@@ -1150,6 +1150,45 @@ async fn a_serious_alert_near_a_team_diverts_it_and_the_leader_is_told() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_sos_near_a_team_diverts_it_to_the_caller_and_the_leader_is_told() {
+    const LEADER: &str = "alerts-sos-leader";
+    let srv = start_with("sos-diversion", |c| {
+        c.tokens.push(team_1_leader(LEADER));
+    })
+    .await;
+    // Team 1 walks its plan on 纵路, 2.2 km south of the officer who will call for help.
+    member_on_a_plan(&srv, json!([[107.1, 30.65], [107.1, 30.70]])).await;
+    srv.admin(
+        "/api/v1/devices",
+        json!({"device_id": "o1", "name": "王警官", "kind": "post_officer", "unit_id": "post-1", "key": "key-of-o1"}),
+    )
+    .await;
+    let report = |q: String| srv.http.get(format!("{}/?{q}", srv.url)).send();
+    let t = now_ms() / 1000;
+    let r = report(format!("id=m1&key=key-of-m1&lat=30.70&lon=107.1&timestamp={}", t - 10)).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let mut leader = srv.ws(LEADER).await;
+    let mut operator = srv.ws(OPERATOR).await;
+    // The officer's phone: Traccar Client's SOS button, as it sends it.
+    let r = report(format!("id=o1&key=key-of-o1&lat=30.72&lon=107.1&timestamp={t}&alarm=sos")).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let alert = next_of(&mut operator, "alert", 3000).await.expect("the operator sees the sos");
+    assert_eq!(alert["data"]["rule"], "sos", "{alert}");
+    let alert_seq = alert["data"]["seq"].as_i64().expect("the alert's number");
+    let superseded = next_route(&mut leader, 3000).await.expect("the leader's pending plan is superseded");
+    assert_eq!(superseded["data"]["event"]["action"], "supersede");
+    let route = next_route(&mut leader, 3000).await.expect("the leader is sent to the officer");
+    let p = &route["data"]["plan"];
+    assert_eq!((p["kind"].as_str(), p["status"].as_str()), (Some("diversion"), Some("pending")), "{route}");
+    assert_eq!(p["plan"]["figures"]["alert_seq"], alert_seq);
+    assert_eq!(
+        (p["plan"]["waypoints"][0]["lon"].as_f64(), p["plan"]["waypoints"][0]["lat"].as_f64()),
+        (Some(107.1), Some(30.72))
+    );
+    srv.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_planning_run_announces_the_hotspots_and_sends_the_team_a_plan_that_covers_them() {
     const LEADER: &str = "alerts-planning-leader";
     let srv = start_with("planning", |c| {

@@ -153,10 +153,23 @@ pub(super) fn route_escalations(draft: &mut Draft, now_ms: i64) {
 /// Diverts the team nearest a serious alert (priority 1 or 2) the push raised: go
 /// there, then resume. A diversion the route rules refuse is logged, not answered.
 pub(super) fn divert(draft: &mut Draft, known: &Known, alert_seq: Option<i64>, now_ms: i64) {
+    divert_to_help(draft, known, alert_seq, now_ms, None);
+}
+
+/// [`divert`], choosing among the members of teams other than `caller`, the device that
+/// raised the alert (an SOS): the help that is sent is the nearest other member's team,
+/// never the caller's own position mistaken for the nearest unit.
+pub(super) fn divert_to_help(
+    draft: &mut Draft,
+    known: &Known,
+    alert_seq: Option<i64>,
+    now_ms: i64,
+    caller: Option<&str>,
+) {
     let Some(alert) = draft.rows.alerts.last().filter(|a| Some(a.seq) == alert_seq && a.priority <= 2) else {
         return;
     };
-    let Some(cmd) = diversion(known, &draft.after.units, alert, now_ms) else { return };
+    let Some(cmd) = diversion(known, &draft.after.units, alert, now_ms, caller) else { return };
     if let Err(e) = route_command(draft, &cmd) {
         tracing::warn!(reason = %e, "diversion not pushed");
     }
@@ -165,11 +178,18 @@ pub(super) fn divert(draft: &mut Draft, known: &Known, alert_seq: Option<i64>, n
 /// The diversion a serious alert calls for: the team with a current plan whose
 /// member is nearest the alert (within [`DIVERSION_RADIUS_M`]) goes there by road,
 /// stays a few minutes, and comes back to where it left its route.
-fn diversion(known: &Known, learnt: &HashMap<String, Arc<str>>, alert: &AlertRow, now_ms: i64) -> Option<RouteCommand> {
+fn diversion(
+    known: &Known,
+    learnt: &HashMap<String, Arc<str>>,
+    alert: &AlertRow,
+    now_ms: i64,
+    caller: Option<&str>,
+) -> Option<RouteCommand> {
     let place = Position::new(alert.lon, alert.lat).ok()?;
     let (device, team, from, d) = known
         .tracks
         .iter()
+        .filter(|(id, _)| Some(id.as_str()) != caller)
         .filter_map(|(id, (t, _))| {
             let team = known.unit_of(id, learnt)?;
             let fix = t.last_trusted?;

@@ -58,7 +58,7 @@ pub(super) fn positions(draft: &mut Draft, memory: &mut RuleMemory, known: &Know
         }
         acks.push(ack);
         if r.alarm == Some(Alarm::Sos) {
-            sos(draft, memory, item, ack, fix_ms);
+            sos(draft, memory, known, item, ack, fix_ms);
         }
         if p.trusted() && in_order {
             let fix = Fix { position: r.position, time_ms: fix_ms };
@@ -114,11 +114,12 @@ fn attributes_json(r: &liandong_ingest::Report) -> String {
 pub(super) const SOS_BURST_MS: i64 = 60_000;
 
 /// The SOS button: a priority-1 alert for operators (and administrators, who see every
-/// alert) at the fix's place, naming the device, its name and unit, raised whatever the
+/// alert) at the fix's place, naming the device, its name and unit, and the diversion of
+/// the nearest other team on a plan to that place; raised whatever the
 /// fix's flags (a doubtful place is still where help was asked from; the flags say how
 /// far to trust it). Presses within [`SOS_BURST_MS`] of the device's last alert raise
 /// nothing new.
-fn sos(draft: &mut Draft, memory: &mut RuleMemory, item: &Item, report: Ack, fix_ms: i64) {
+fn sos(draft: &mut Draft, memory: &mut RuleMemory, known: &Known, item: &Item, report: Ack, fix_ms: i64) {
     let r = &item.report;
     if memory.sos.get(&r.device_id).is_some_and(|last| (fix_ms - last).abs() < SOS_BURST_MS) {
         tracing::debug!(device = %r.device_id, seq = report.seq, "sos press within the burst of the last alert");
@@ -134,6 +135,9 @@ fn sos(draft: &mut Draft, memory: &mut RuleMemory, item: &Item, report: Ack, fix
     let alert_seq = draft.raise(NewAlert::for_operators("sos", 1, r.position, fix_ms, detail));
     tracing::info!(device = %r.device_id, alert_seq, "sos raised");
     memory.sos.insert(r.device_id.clone(), fix_ms);
+    // Help is sent as for any serious alert: the nearest team on a plan (other than the
+    // caller) is diverted to the caller's place and its leader told.
+    super::plans::divert_to_help(draft, known, Some(alert_seq), item.recv_ms, Some(&r.device_id));
 }
 
 /// Zone rules of a tagged person's phone: an alert for the person's roles when a
