@@ -705,7 +705,7 @@ test('the wall map, live, in headless Chromium', { timeout: 300_000 }, async (t)
     assert.equal(await incidentState(dispatched), 'dispatched');
   });
 
-  await t.test('the grid-report review queue: a new report arrives live with its photo, a rejection with its reason takes it out, and the server has it rejected', async (t) => {
+  await t.test('the grid-report review queue: a new report arrives live with its photo, a rejection with its reason takes it out, a merge joins an open incident, and the server has both', async (t) => {
     // The two reports filed before the page loaded wait in the queue, counted in the top bar.
     await waitInPage('the top bar counts the reports awaiting review', () => Number(document.getElementById('stat-reports').textContent) >= 2, null, UI_MS);
     const before = Number(await page.textContent('#stat-reports'));
@@ -769,6 +769,18 @@ test('the wall map, live, in headless Chromium', { timeout: 300_000 }, async (t)
     // Asked again, the server's queue does not bring it back.
     await page.evaluate(() => window.wallmap.reports.load());
     assert.equal(await page.$(item), null);
+
+    // The rock fall filed before the page loaded joins the incident dispatched earlier.
+    const rockfall = (await api('GET', '/api/v1/reports?status=new', OPERATOR)).reports.find((r) => r.text === '村道边坡落石');
+    const other = `#reports-panel ol.reports li.report[data-id="${rockfall.report_id}"]`;
+    assert.ok(dispatched !== null, 'the incident panel test dispatched one');
+    await page.selectOption(`${other} select[name="incident"]`, String(dispatched));
+    await page.click(`${other} button[data-act="merge"]`);
+    await waitInPage('it is listed as merged', ([i, n]) => document.querySelector(`#reports-panel ol.reports-done li[data-id="${i}"]`)?.textContent.includes(`已并入警情 #${n}`), [rockfall.report_id, dispatched], UI_MS);
+    assert.equal(await page.$(other), null, 'the merged report left the queue');
+    const merged = await api('GET', '/api/v1/reports?status=merged', OPERATOR);
+    assert.ok(merged.reports.some((r) => r.report_id === rockfall.report_id), JSON.stringify(merged).slice(0, 300));
+    assert.equal(await page.textContent('#stat-reports'), String(before - 1));
   });
 
   await t.test('screenshots at 1920×1080 in Chinese and in English', async () => {
