@@ -61,6 +61,12 @@ export class ReportQueue {
     o.body.addEventListener('click', (ev) => this.click(ev));
     o.body.addEventListener('input', (ev) => this.input(ev));
     o.body.addEventListener('change', (ev) => this.input(ev));
+    // Enter in a reason rejects, as the button beside it does.
+    o.body.addEventListener('keydown', (ev) => {
+      if (ev.key !== 'Enter' || ev.target.name !== 'reason') return;
+      ev.preventDefault();
+      ev.target.closest('li.report')?.querySelector('button[data-act=reject]')?.click();
+    });
   }
 
   /** Asks the server for the reports awaiting review; the newest answer wins. */
