@@ -11,6 +11,9 @@
 // Chinese, one per role, to docs/screenshots/field-leader-zh.png, field-officer-zh.png and
 // field-grid-zh.png.
 //
+// The operator's side is the wall map's: the officer's task is dispatched from its
+// incident panel, and the grid member's report accepted in its review queue.
+//
 // Parts of issue 14 built on other branches are found out by asking the server, and
 // the checks that need them run when it has them (each says so in its diagnostic when
 // it does not): the task list, the road route, photos with feedback, repeated steps and
@@ -371,10 +374,21 @@ test('the field app on phones, live, in headless Chromium', { timeout: 300_000 }
 
     const created = await api('POST', '/api/v1/incidents', OPERATOR, { title: '商铺被盗，嫌疑人骑摩托车逃离', priority: 1, kind: 'theft', lon: INCIDENT_AT[0], lat: INCIDENT_AT[1] });
     incidentId = created.incident.incident_id;
+    // The operator dispatches from the wall map: the incident from the list, the officer's
+    // phone among the units the panel recommends, its Dispatch button.
+    const listed = `#incident-list li.incident[data-id="${incidentId}"]`;
+    await waitIn(wall, 'the incident is in the wall map\'s list', (sel) => document.querySelector(sel) !== null, listed, LIVE_MS);
+    await wall.click(listed);
+    const dispatch = `#incident-panel button[data-dispatch="${OFFICER.device_id}"]`;
+    await waitIn(wall, "the incident panel recommends the officer's phone", (sel) => document.querySelector(sel) !== null && !document.querySelector(sel).disabled, dispatch, 10_000);
     const sent = Date.now();
-    await api('POST', `/api/v1/incidents/${incidentId}/actions`, OPERATOR, { action: 'dispatch', device_id: OFFICER.device_id });
+    await wall.click(dispatch);
     await waitIn(officer, 'the task is on the phone', (id) => document.querySelector(`#panel-tasks article.task[data-id="${id}"] button[data-step="sign"]`) !== null, incidentId, LIVE_MS);
-    t.diagnostic(`task on the phone ${Date.now() - sent} ms after the dispatch`);
+    t.diagnostic(`task on the phone ${Date.now() - sent} ms after the Dispatch click on the wall map`);
+    await waitIn(wall, 'the panel shows the incident dispatched', (id) => document.getElementById('incident-panel').dataset.id === String(id) && document.getElementById('incident-panel').dataset.state === 'dispatched', incidentId, LIVE_MS);
+    const dispatched = await api('GET', `/api/v1/incidents/${incidentId}`, OPERATOR);
+    assert.equal(dispatched.incident.assigned_device, OFFICER.device_id);
+    assert.ok(dispatched.timeline.some((e) => e.action === 'dispatch' && e.actor === 'demo operator'), JSON.stringify(dispatched.timeline));
     const card = await officer.textContent(`#panel-tasks article.task[data-id="${incidentId}"]`);
     assert.match(card, /商铺被盗/, card);
     assert.match(card, /1级/, card);
@@ -561,9 +575,23 @@ test('the field app on phones, live, in headless Chromium', { timeout: 300_000 }
     await waitIn(member, 'the resend is answered', () => document.documentElement.dataset.outbox === '0', null, 10_000);
     assert.equal((await mine()).length, 1, 'the resent report is stored once');
     const reportId = stored[0].report_id;
-    const review = await api('POST', `/api/v1/reports/${reportId}/review`, OPERATOR, { decision: 'accept', priority: 2 });
-    const incident = review.incident_id;
-    assert.ok(incident, JSON.stringify(review));
+    // The operator accepts it in the wall map's review queue, at priority 2.
+    await wall.click('#stat-reports-button');
+    const inQueue = `#reports-panel ol.reports li.report[data-id="${reportId}"]`;
+    await waitIn(wall, "the report is in the wall map's review queue", (sel) => document.querySelector(sel) !== null, inQueue, 10_000);
+    const row = await wall.textContent(inQueue);
+    assert.match(row, /村道边坡落石/, row);
+    await waitIn(wall, 'its photo is shown', (sel) => document.querySelector(`${sel} .thumbs img`)?.naturalWidth > 0, inQueue, 10_000);
+    await wall.selectOption(`${inQueue} select[name="priority"]`, '2');
+    await wall.click(`${inQueue} button[data-act="accept"]`);
+    const accepted = `#reports-panel ol.reports-done li[data-id="${reportId}"] button[data-incident]`;
+    await waitIn(wall, 'the queue shows the incident it became', (sel) => /已立案 #\d+/.test(document.querySelector(sel)?.textContent ?? ''), accepted, 10_000);
+    assert.equal(await wall.$(inQueue), null, 'the report left the queue');
+    const incident = Number(await wall.getAttribute(accepted, 'data-incident'));
+    assert.ok(incident, `the accept answered an incident: ${incident}`);
+    const opened = await api('GET', `/api/v1/incidents/${incident}`, OPERATOR);
+    assert.equal(opened.incident.priority, 2, JSON.stringify(opened.incident));
+    assert.equal((await mine())[0].status, 'accepted');
     if (!has.tasks) {
       t.diagnostic('GET /api/v1/reports/mine is not on this server: the report\'s state on the phone is not checked');
       return;

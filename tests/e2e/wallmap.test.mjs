@@ -8,7 +8,8 @@
 // `target/debug/liandong`), `npm ci --prefix web` and `/usr/bin/chromium` (scripts/test
 // sees to all three). It writes the screenshots in docs/screenshots/: wallmap-zh.png (the
 // incident panel), wallmap-en.png (route adjustments), wallmap-replay-zh.png (the time
-// slider replaying) and wallmap-stats-en.png (statistics), all at 1920×1080, and
+// slider replaying), wallmap-stats-en.png (statistics) and wallmap-reports-zh.png (the
+// grid-report review queue), all at 1920×1080, and
 // wallmap-4k-zh.jpg (the incident panel at 3840×2160). An administrator's wall registers
 // a phone and shows its sign-in QR code; an operator's has no such panel. The page runs
 // under the Content-Security-Policy the server sends: the test checks the page's
@@ -702,6 +703,84 @@ test('the wall map, live, in headless Chromium', { timeout: 300_000 }, async (t)
     await page.click('#live-button');
     await waitInPage('live again, the incident is dispatched', (id) => window.wallmap.map.querySourceFeatures('incidents').some((f) => f.properties.incident_id === id && f.properties.state === 'dispatched'), dispatched, LIVE_MS);
     assert.equal(await incidentState(dispatched), 'dispatched');
+  });
+
+  await t.test('the grid-report review queue: a new report arrives live with its photo, a rejection with its reason takes it out, a merge joins an open incident, and the server has both', async (t) => {
+    // The two reports filed before the page loaded wait in the queue, counted in the top bar.
+    await waitInPage('the top bar counts the reports awaiting review', () => Number(document.getElementById('stat-reports').textContent) >= 2, null, UI_MS);
+    const before = Number(await page.textContent('#stat-reports'));
+    await page.click('#stat-reports-button');
+    await waitInPage('the queue is shown', () => document.getElementById('reports-panel').classList.contains('on') && document.querySelectorAll('#reports-panel ol.reports li.report').length >= 2, null, UI_MS);
+    assert.match(await page.textContent('#reports-panel'), /邻里宅基地纠纷/);
+    assert.match(await page.textContent('#reports-panel'), /已转调解中心/, 'the dispute says it went to mediation');
+
+    const jpeg = await page.evaluate(() => {
+      const c = document.createElement('canvas');
+      c.width = 480;
+      c.height = 360;
+      const g = c.getContext('2d');
+      g.fillStyle = '#6b8e4e';
+      g.fillRect(0, 0, 480, 360);
+      g.fillStyle = '#7a6a58';
+      g.beginPath();
+      g.arc(240, 220, 110, 0, Math.PI * 2);
+      g.fill();
+      return c.toDataURL('image/jpeg', 0.85).split(',')[1];
+    });
+    const text = `路灯杆倾斜，随时可能倒塌 ${Date.now() % 100000}`;
+    const sent = Date.now();
+    const filed = await api('POST', '/api/v1/reports', GRID, { category: 'hazard', text, lon: 107.2078, lat: 30.7385, photos_base64: [jpeg] });
+    const id = filed.report_id;
+    const item = `#reports-panel ol.reports li.report[data-id="${id}"]`;
+    await waitInPage('the new report is in the queue', (sel) => document.querySelector(sel) !== null, item, LIVE_MS);
+    t.diagnostic(`report in the queue ${Date.now() - sent} ms after it was filed`);
+    await waitInPage('the top bar counts it', (n) => document.getElementById('stat-reports').textContent === String(n), before + 1, LIVE_MS);
+    assert.equal(await page.textContent('#reports-badge'), String(before + 1));
+    const row = await page.textContent(item);
+    assert.match(row, /安全隐患/, row);
+    assert.match(row, /路灯杆倾斜/, row);
+    assert.match(row, /demo grid member|网格/, row);
+    await waitInPage('its photo is shown', (sel) => document.querySelector(`${sel} .thumbs img`)?.naturalWidth === 480, item, UI_MS);
+
+    // Its place: a click flies the map there.
+    await page.click(`${item} button.where`);
+    await waitInPage('the map flies to the report', () => {
+      const c = window.wallmap.map.getCenter();
+      return !window.wallmap.map.isMoving() && Math.abs(c.lng - 107.2078) < 1e-3 && Math.abs(c.lat - 30.7385) < 1e-3;
+    }, null, UI_MS);
+
+    // A rejection without a reason is refused on the page and sends nothing.
+    await page.click(`${item} button[data-act="reject"]`);
+    assert.match(await page.textContent(`${item} .error`), /驳回须填写理由/);
+    assert.equal((await api('GET', '/api/v1/reports?status=new', OPERATOR)).reports.filter((r) => r.report_id === id).length, 1);
+    await page.fill(`${item} input[name="reason"]`, '已由城管部门处理，非警情');
+    await fitCounty();
+    await settle();
+    await page.screenshot({ path: path.join(SHOTS, 'wallmap-reports-zh.png') });
+
+    await page.click(`${item} button[data-act="reject"]`);
+    await waitInPage('the report leaves the queue', (sel) => document.querySelector(sel) === null, item, UI_MS);
+    await waitInPage('it is listed as rejected with its reason', (i) => /已驳回：已由城管部门处理/.test(document.querySelector(`#reports-panel ol.reports-done li[data-id="${i}"]`)?.textContent ?? ''), id, UI_MS);
+    assert.equal(await page.textContent('#stat-reports'), String(before));
+    const rejected = await api('GET', '/api/v1/reports?status=rejected', OPERATOR);
+    const stored = rejected.reports.find((r) => r.report_id === id);
+    assert.ok(stored, `the server lists the report as rejected: ${JSON.stringify(rejected).slice(0, 300)}`);
+    assert.equal(stored.status, 'rejected');
+    // Asked again, the server's queue does not bring it back.
+    await page.evaluate(() => window.wallmap.reports.load());
+    assert.equal(await page.$(item), null);
+
+    // The rock fall filed before the page loaded joins the incident dispatched earlier.
+    const rockfall = (await api('GET', '/api/v1/reports?status=new', OPERATOR)).reports.find((r) => r.text === '村道边坡落石');
+    const other = `#reports-panel ol.reports li.report[data-id="${rockfall.report_id}"]`;
+    assert.ok(dispatched !== null, 'the incident panel test dispatched one');
+    await page.selectOption(`${other} select[name="incident"]`, String(dispatched));
+    await page.click(`${other} button[data-act="merge"]`);
+    await waitInPage('it is listed as merged', ([i, n]) => document.querySelector(`#reports-panel ol.reports-done li[data-id="${i}"]`)?.textContent.includes(`已并入警情 #${n}`), [rockfall.report_id, dispatched], UI_MS);
+    assert.equal(await page.$(other), null, 'the merged report left the queue');
+    const merged = await api('GET', '/api/v1/reports?status=merged', OPERATOR);
+    assert.ok(merged.reports.some((r) => r.report_id === rockfall.report_id), JSON.stringify(merged).slice(0, 300));
+    assert.equal(await page.textContent('#stat-reports'), String(before - 1));
   });
 
   await t.test('screenshots at 1920×1080 in Chinese and in English', async () => {

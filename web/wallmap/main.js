@@ -1,6 +1,6 @@
 // The wall map's entry point: signs in, draws the county from the server's layers,
 // follows the live feed and keeps the panels current: the alert queue, the incidents
-// (list and panel), route adjustments, hotspots, statistics and the time slider; and, for
+// (list and panel), the grid reports awaiting review, route adjustments, hotspots, statistics and the time slider; and, for
 // an administrator, device registration.
 
 import * as maplibregl from '/node_modules/maplibre-gl/dist/maplibre-gl.mjs';
@@ -11,6 +11,7 @@ import { Units } from './units.js';
 import { AlertQueue } from './alerts.js';
 import { LiveFeed } from './feed.js';
 import { Incidents, CLOSED_STATES } from './incidents.js';
+import { ReportQueue } from './reports.js';
 import { Plans, Hotspots } from './plans.js';
 import { Stats } from './stats.js';
 import { Replay } from './replay.js';
@@ -29,6 +30,8 @@ const app = {
   feed: null,
   /** The Incidents list and panel; `incidents.byId` holds every incident the page knows. */
   incidents: null,
+  /** The grid reports awaiting review (operators and administrators; else null). */
+  reports: null,
   plans: null,
   hotspots: null,
   stats: null,
@@ -188,6 +191,21 @@ async function start(tokenValue) {
     },
     toast,
   });
+  // Only operators and administrators review grid reports; other roles' walls do not offer it.
+  if (!app.me || ['operator', 'admin'].includes(app.me.role)) {
+    app.reports = new ReportQueue({
+      api: app.api,
+      body: $('reports-panel'),
+      openIncidents: () => app.incidents.openOnes(),
+      onLocate: (r) => map.flyTo({ center: [r.lon, r.lat], zoom: Math.max(map.getZoom(), 14) }),
+      onOpenIncident: (id) => app.incidents.open(id),
+      onCount: reportsCounted,
+      toast,
+    });
+    $('stat-reports-button').addEventListener('click', () => (app.drawer.tab === 'reports' ? app.drawer.hide() : app.drawer.show('reports')));
+  } else {
+    for (const b of document.querySelectorAll('#stat-reports-button, [data-open="reports"], [data-tab="reports"]')) b.hidden = true;
+  }
   app.plans = new Plans({
     list: $('plan-list'),
     summary: $('routes-summary'),
@@ -229,7 +247,7 @@ async function start(tokenValue) {
   // The state before the feed: devices with their last reports, the last day's alerts,
   // the open incidents and the current plans. The feed's snapshot then brings every unit
   // up to date. The hotspots come after: the analysis is the slowest answer.
-  await Promise.all([loadDevices(), loadAlerts(), loadIncidents(), loadPlans()]);
+  await Promise.all([loadDevices(), loadAlerts(), loadIncidents(), loadPlans(), app.reports?.load()]);
   app.hotspots.refresh().catch((e) => console.warn('hotspots:', e.message));
 
   app.feed = new LiveFeed({
@@ -372,6 +390,7 @@ function onFeedEvent(msg) {
       break;
     case 'alert':
       app.alerts.add(msg);
+      if (msg.data?.rule === 'grid_report') app.reports?.addFromAlert(msg);
       break;
     case 'alert_ack':
       app.alerts.applyAck(msg);
@@ -408,6 +427,17 @@ function incidentsChanged() {
   const shown = app.incidents.openId !== null ? app.incidents.byId.get(app.incidents.openId) : null;
   // The incident in the panel stays on the map after it is closed, until the panel moves on.
   app.map.getSource('incidents')?.setData(incidentFeatures(shown && CLOSED_STATES.has(shown.state) ? [...open, shown] : open));
+  // The queue offers the open incidents to merge a report into.
+  if (app.drawer?.tab === 'reports') app.reports?.render();
+}
+
+/** The number of grid reports awaiting review: in the top bar and on the queue's button. */
+function reportsCounted(n) {
+  $('stat-reports').textContent = String(n);
+  $('stat-reports-button').classList.toggle('none', n === 0);
+  const badge = $('reports-badge');
+  badge.hidden = n === 0;
+  badge.textContent = String(n);
 }
 
 function plansChanged() {
@@ -500,6 +530,7 @@ class Drawer {
 
   show(tab) {
     if (this.tab === 'stats' && tab !== 'stats') app.stats.hide();
+    if (this.tab === 'reports' && tab !== 'reports') app.reports?.hide();
     this.tab = tab;
     $('drawer').hidden = false;
     $('drawer').dataset.tab = tab;
@@ -508,11 +539,13 @@ class Drawer {
     }
     if (tab === 'stats') app.stats.show();
     if (tab === 'devices') app.devices?.show();
+    if (tab === 'reports') app.reports?.show();
     if (tab === 'incident' && app.incidents.openId === null) app.incidents.renderPanel();
   }
 
   hide() {
     if (this.tab === 'stats') app.stats.hide();
+    if (this.tab === 'reports') app.reports?.hide();
     this.tab = null;
     $('drawer').hidden = true;
     for (const b of document.querySelectorAll('#toolbar [data-open]')) b.classList.remove('on');
@@ -687,6 +720,7 @@ function switchLang() {
   app.alerts?.render();
   app.incidents?.renderList();
   app.incidents?.renderPanel();
+  app.reports?.rebuild();
   app.plans?.render();
   app.hotspots?.render();
   app.devices?.render();
