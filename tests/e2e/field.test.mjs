@@ -513,6 +513,19 @@ test('the field app on phones, live, in headless Chromium', { timeout: 300_000 }
 
   await t.test('after a first visit the app opens with the network off: the shell, MapLibre and the county from the phone', async () => {
     await waitIn(officer, 'the service worker controls the page', () => navigator.serviceWorker.controller !== null, null, 10_000);
+    // Activation follows installation, which keeps the shell; wait for MapLibre's worker in
+    // the kept shell all the same, so that a slow machine cannot go offline before it.
+    await officer.waitForFunction(
+      async () => {
+        const names = (await caches.keys()).filter((n) => n.startsWith('field-shell-'));
+        for (const n of names) {
+          if (await (await caches.open(n)).match('/node_modules/maplibre-gl/dist/maplibre-gl-worker.mjs')) return true;
+        }
+        return false;
+      },
+      null,
+      { timeout: 10_000, polling: 100 },
+    );
     await post.context.setOffline(true);
     try {
       await officer.reload({ timeout: 30_000 });
