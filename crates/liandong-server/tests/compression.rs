@@ -144,7 +144,7 @@ async fn a_client_that_does_not_ask_for_gzip_gets_the_plain_bytes_and_the_answer
 }
 
 #[tokio::test]
-async fn a_revalidation_is_answered_not_modified_and_a_byte_range_comes_from_the_plain_file() {
+async fn a_revalidation_is_not_modified_a_head_tells_the_gzipped_length_and_a_byte_range_is_plain() {
     let web = web_tree("conditional");
     let app = app(&web, None).await;
     let (_, headers, _) = get(&app, "/field/main.js", &[("accept-encoding", "gzip")]).await;
@@ -155,6 +155,15 @@ async fn a_revalidation_is_answered_not_modified_and_a_byte_range_comes_from_the
     assert_eq!(status, StatusCode::NOT_MODIFIED);
     assert!(body.is_empty());
     assert!(varies_by_encoding(&headers), "{headers:?}");
+    // A HEAD request tells the gzipped answer's length without sending it.
+    let (_, gz_headers, gz) = get(&app, "/field/main.js", &[("accept-encoding", "gzip")]).await;
+    let req = Request::head("/field/main.js").header("accept-encoding", "gzip").body(Body::empty()).unwrap();
+    let res = app.router.clone().oneshot(req).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(header(res.headers(), "content-encoding"), "gzip");
+    assert_eq!(header(res.headers(), "content-length"), gz.len().to_string());
+    assert_eq!(header(res.headers(), "content-length"), header(&gz_headers, "content-length"));
+    assert!(res.into_body().collect().await.unwrap().to_bytes().is_empty());
     // A range counts in the file's own bytes, so it is answered from the plain file.
     let (status, headers, body) =
         get(&app, "/field/main.js", &[("accept-encoding", "gzip"), ("range", "bytes=0-5")]).await;
