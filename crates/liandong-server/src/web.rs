@@ -224,6 +224,10 @@ const MAX_GZIP_FILE_BYTES: u64 = 16 << 20;
 #[derive(Default)]
 pub struct GzipCache {
     files: std::sync::Mutex<HashMap<PathBuf, GzipEntry>>,
+    /// Held while a file is read and compressed, so that phones arriving together after
+    /// a start do not each compress MapLibre: one compression at a time, on one thread of
+    /// the blocking pool, and those who waited find it kept.
+    compressing: tokio::sync::Mutex<()>,
 }
 
 #[derive(Clone)]
@@ -271,8 +275,14 @@ impl GzipCache {
             // Changed since the service opened it: the answer stays plain.
             return None;
         }
-        if let Some(e) = self.lock().get(file).filter(|e| e.len == len && e.modified == modified) {
-            return e.gzipped.clone();
+        let kept =
+            || self.lock().get(file).filter(|e| e.len == len && e.modified == modified).map(|e| e.gzipped.clone());
+        if let Some(gzipped) = kept() {
+            return gzipped;
+        }
+        let _compressing = self.compressing.lock().await;
+        if let Some(gzipped) = kept() {
+            return gzipped;
         }
         let path = file.to_path_buf();
         let entry = tokio::task::spawn_blocking(move || {
