@@ -5,6 +5,7 @@
 pub mod acks;
 pub mod auth;
 pub mod cameras;
+pub mod compress;
 pub mod config;
 pub mod devices;
 pub mod error;
@@ -77,8 +78,9 @@ pub struct AppState {
     pub roads: Arc<liandong_core::road::RoadGraph>,
     /// How each team gets around: the graph its plans and diversions are made on.
     pub travel: Arc<travel::TeamTravel>,
-    /// Each layer serialised once at start-up.
-    pub layer_json: HashMap<String, Bytes>,
+    /// Each layer serialised once at start-up, and gzipped on its first request that
+    /// accepts gzip (the map is loaded only at start-up, so both stay valid).
+    pub layer_json: HashMap<String, compress::Precompressed>,
     /// The `hotspots` layer of the latest analysis (see `planning`), once one ran.
     pub hotspot_layer: RwLock<Option<planning::HotspotLayer>>,
     /// Answers of `GET /api/v1/hotspots`, by query (see `hotspots`). A Tokio mutex, held
@@ -303,7 +305,10 @@ impl App {
         let layer_json = map
             .layers
             .iter()
-            .map(|(name, l)| (name.clone(), Bytes::from(serde_json::to_vec(&l.collection).unwrap_or_default())))
+            .map(|(name, l)| {
+                let json = Bytes::from(serde_json::to_vec(&l.collection).unwrap_or_default());
+                (name.clone(), compress::Precompressed::new(json, "application/geo+json"))
+            })
             .collect();
         let config_body_budget = config.ingest.body_budget_bytes;
         let state = Arc::new(AppState {

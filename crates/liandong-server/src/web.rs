@@ -32,18 +32,28 @@
 //! Every other file of `web/` is served as it is (a folder's `index.html` for the folder,
 //! so `/field/` is the field app), but never a hidden file, never a path that climbs out
 //! of `web/`.
+//!
+//! A text file of 1 KiB or more is gzipped for a client that accepts gzip: compressed on
+//! its first such request and kept ([`GzipCache`]) until the file changes on disk. The
+//! file service still answers every request first, so that redirects, `304 Not
+//! Modified` and byte ranges (served from the plain file) are its own; `Last-Modified`
+//! is the file's for both forms and every answer that could have been gzipped says
+//! `Vary: Accept-Encoding` (see `compress`).
 
+use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
+use std::time::SystemTime;
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::Request;
-use axum::http::{header, HeaderName, HeaderValue};
+use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use tower::ServiceExt;
 use tower_http::services::{ServeDir, ServeFile};
 
+use crate::compress;
 use crate::error::ApiError;
 
 /// The Content-Security-Policy of the page and of the files it loads (the policy of a
@@ -76,7 +86,8 @@ pub const VENDOR_FILES: &[&str] = &[
 /// The service that answers every path no route takes: the files of `web_dir`.
 pub fn files(web_dir: &Path) -> Router {
     let dir: Arc<PathBuf> = Arc::new(web_dir.to_path_buf());
-    Router::new().fallback(move |req: Request| serve_file(dir.clone(), req))
+    let cache = Arc::new(GzipCache::default());
+    Router::new().fallback(move |req: Request| serve_file(dir.clone(), cache.clone(), req))
 }
 
 /// The page itself (`GET /`), with the page's policy.
@@ -108,9 +119,9 @@ fn with_page_policy(mut res: Response) -> Response {
 /// What a request path names, decided on the path as the file service decodes it.
 #[derive(Debug, PartialEq, Eq)]
 enum Wanted {
-    /// A file of `web/` outside `node_modules` (the service refuses directories and
-    /// missing files itself).
-    Own,
+    /// A file of `web/` outside `node_modules`, by its path in `web/` (the service
+    /// refuses directories and missing files itself).
+    Own(PathBuf),
     /// One of [`VENDOR_FILES`].
     Vendor(&'static str),
     /// Anything else: a path climbing out of `web/`, a hidden file, another file of
@@ -143,23 +154,155 @@ fn wanted(path: &str) -> Wanted {
             let rest = rest.join("/");
             VENDOR_FILES.iter().find(|f| **f == rest).copied().map_or(Wanted::Refused, Wanted::Vendor)
         }
-        _ => Wanted::Own,
+        _ => Wanted::Own(parts.iter().collect()),
     }
 }
 
-async fn serve_file(dir: Arc<PathBuf>, req: Request) -> Response {
-    let served = match wanted(req.uri().path()) {
-        Wanted::Own => ServeDir::new(&*dir).oneshot(req).await.map(|r| r.map(Body::new)),
-        Wanted::Vendor(file) => {
-            ServeFile::new(dir.join("node_modules").join(file)).oneshot(req).await.map(|r| r.map(Body::new))
+async fn serve_file(dir: Arc<PathBuf>, cache: Arc<GzipCache>, req: Request) -> Response {
+    let gzip = GzipWanted::of(&req);
+    let (served, file) = match wanted(req.uri().path()) {
+        Wanted::Own(rel) => {
+            let file = own_file(dir.join(rel), req.uri().path()).await;
+            (ServeDir::new(&*dir).oneshot(req).await.map(|r| r.map(Body::new)), Some(file))
         }
-        Wanted::Refused => Ok(ApiError::not_found("no such file").into_response()),
+        Wanted::Vendor(name) => {
+            let file = dir.join("node_modules").join(name);
+            (ServeFile::new(&file).oneshot(req).await.map(|r| r.map(Body::new)), Some(file))
+        }
+        Wanted::Refused => (Ok(ApiError::not_found("no such file").into_response()), None),
     };
     let res = match served {
         Ok(res) => res,
         Err(never) => match never {},
     };
+    let res = match file {
+        Some(file) => cache.compressed(res, &file, gzip).await,
+        None => res,
+    };
     with_page_policy(res)
+}
+
+/// The file `ServeDir` opens for a path of `web/`: a folder's `index.html` when the
+/// path names a folder and ends with `/` (without the `/`, the service redirects).
+async fn own_file(path: PathBuf, request_path: &str) -> PathBuf {
+    if request_path.ends_with('/') && tokio::fs::metadata(&path).await.is_ok_and(|m| m.is_dir()) {
+        return path.join("index.html");
+    }
+    path
+}
+
+/// What a request allows the file service to do with gzip.
+#[derive(Debug, Clone, Copy)]
+struct GzipWanted {
+    /// The client accepts gzip, and asked for the whole file (a range is served plain,
+    /// counted in the file's own bytes).
+    accepted: bool,
+    /// A `HEAD` request: the headers of the gzipped answer, without its body.
+    head_only: bool,
+}
+
+impl GzipWanted {
+    fn of(req: &Request) -> GzipWanted {
+        let method = req.method();
+        GzipWanted {
+            accepted: compress::accepts_gzip(req.headers())
+                && (method == Method::GET || method == Method::HEAD)
+                && !req.headers().contains_key(header::RANGE),
+            head_only: method == Method::HEAD,
+        }
+    }
+}
+
+/// The largest file gzipped and kept in memory; a larger one is sent as it is (the
+/// repository's largest, MapLibre GL JS, is 1.1 MB).
+const MAX_GZIP_FILE_BYTES: u64 = 16 << 20;
+
+/// The web files gzipped so far, by path, each with the length and modification time of
+/// the file it was made from: a file that changes on disk (a new release, a developer's
+/// edit) is compressed again on its next request, never served stale. Holds at most one
+/// entry per compressible file of `web/`.
+#[derive(Default)]
+pub struct GzipCache {
+    files: std::sync::Mutex<HashMap<PathBuf, GzipEntry>>,
+    /// Held while a file is read and compressed, so that phones arriving together after
+    /// a start do not each compress MapLibre: one compression at a time, on one thread of
+    /// the blocking pool, and those who waited find it kept.
+    compressing: tokio::sync::Mutex<()>,
+}
+
+#[derive(Clone)]
+struct GzipEntry {
+    len: u64,
+    modified: Option<SystemTime>,
+    /// `None` when gzip would not have saved enough.
+    gzipped: Option<Bytes>,
+}
+
+impl GzipCache {
+    /// `res`, the file service's answer for `file`, gzipped when the request accepts it
+    /// and the file is text worth compressing; `Vary: Accept-Encoding` on every answer
+    /// that could have been gzipped, plain or not, and on its `304 Not Modified`
+    /// (`Last-Modified` is the file's, the same for both forms).
+    async fn compressed(&self, mut res: Response, file: &Path, gzip: GzipWanted) -> Response {
+        let status = res.status();
+        if status == StatusCode::NOT_MODIFIED {
+            compress::vary(res.headers_mut());
+            return res;
+        }
+        let h = res.headers();
+        let text = h.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(compress::compressible);
+        if status != StatusCode::OK || !text || h.contains_key(header::CONTENT_ENCODING) {
+            return res;
+        }
+        compress::vary(res.headers_mut());
+        let len = res.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+        let Some(len) = len.filter(|&n| gzip.accepted && n >= compress::MIN_BYTES as u64 && n <= MAX_GZIP_FILE_BYTES)
+        else {
+            return res;
+        };
+        match self.gzipped(file, len).await {
+            Some(gz) => compress::as_gzip(res, gz, gzip.head_only),
+            None => res,
+        }
+    }
+
+    /// The gzipped bytes of `file` as it is now, if it is still `len` bytes long: kept, or
+    /// read and compressed on the blocking pool (and kept).
+    async fn gzipped(&self, file: &Path, len: u64) -> Option<Bytes> {
+        let meta = tokio::fs::metadata(file).await.ok()?;
+        let modified = meta.modified().ok();
+        if meta.len() != len {
+            // Changed since the service opened it: the answer stays plain.
+            return None;
+        }
+        let kept =
+            || self.lock().get(file).filter(|e| e.len == len && e.modified == modified).map(|e| e.gzipped.clone());
+        if let Some(gzipped) = kept() {
+            return gzipped;
+        }
+        let _compressing = self.compressing.lock().await;
+        if let Some(gzipped) = kept() {
+            return gzipped;
+        }
+        let path = file.to_path_buf();
+        let entry = tokio::task::spawn_blocking(move || {
+            let bytes = std::fs::read(&path).ok()?;
+            // Kept only if the file did not change while it was read.
+            let after = std::fs::metadata(&path).ok()?;
+            let same = bytes.len() as u64 == len && after.len() == len && after.modified().ok() == modified;
+            same.then(|| GzipEntry { len, modified, gzipped: compress::gzip(&bytes) })
+        })
+        .await
+        .ok()
+        .flatten()?;
+        tracing::debug!(file = %file.display(), plain = len, gzipped = entry.gzipped.as_ref().map(Bytes::len), "web file gzipped");
+        self.lock().insert(file.to_path_buf(), entry.clone());
+        entry.gzipped
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<PathBuf, GzipEntry>> {
+        self.files.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 #[cfg(test)]
@@ -169,9 +312,9 @@ mod tests {
     #[test]
     fn a_path_is_judged_as_the_file_it_would_open() {
         let table: &[(&str, Wanted)] = &[
-            ("/index.html", Wanted::Own),
-            ("/wallmap/main.js", Wanted::Own),
-            ("/wallmap/", Wanted::Own),
+            ("/index.html", Wanted::Own("index.html".into())),
+            ("/wallmap/main.js", Wanted::Own("wallmap/main.js".into())),
+            ("/wallmap/", Wanted::Own("wallmap".into())),
             ("/node_modules/maplibre-gl/dist/maplibre-gl.mjs", Wanted::Vendor("maplibre-gl/dist/maplibre-gl.mjs")),
             (
                 "/node_modules/maplibre-gl/dist/maplibre-gl%2Dworker.mjs",
