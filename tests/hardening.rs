@@ -127,22 +127,7 @@ fn devices_seen(messages: &[Value]) -> Vec<String> {
     out
 }
 
-/// Runs a scenario on the embedded store and on PostGIS, as two tests.
-macro_rules! on_both_stores {
-    ($scenario:ident) => {
-        mod $scenario {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn on_sqlite() {
-                super::$scenario(liandong_test_support::Backend::Sqlite).await
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn on_postgis() {
-                super::$scenario(liandong_test_support::Backend::Postgis).await
-            }
-        }
-    };
-}
+use liandong_test_support::on_both_stores;
 
 on_both_stores!(opening_an_incident_from_an_alert_the_operator_may_not_see_is_as_if_it_did_not_exist);
 on_both_stores!(a_tagged_persons_phone_is_seen_only_by_the_roles_on_the_record_everywhere_and_audited);

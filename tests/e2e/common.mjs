@@ -42,8 +42,8 @@ export const PROTECTIONS = {
 
 /**
  * Starts `bin serve` on the demo configuration with the data in `dataDir`, the repository
- * at `root`; resolves with `{ proc, addr, log }` once it logs its address (the field app's
- * test and benchmark; the wall map's own files keep their copies).
+ * at `root`; resolves with `{ proc, addr, log }` once it logs its address (the wall map's and
+ * the field app's tests, the field app's benchmark).
  */
 export async function startServer({ bin, root, dataDir, listen = '127.0.0.1:0' }) {
   const { spawn } = await import('node:child_process');

@@ -18,14 +18,12 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { ADMIN, OPERATOR, GRID, CHROMIUM_ARGS, PAGE_CSP, PROTECTIONS } from './common.mjs';
+import { ADMIN, OPERATOR, GRID, CHROMIUM_ARGS, PAGE_CSP, PROTECTIONS, startServer as startDemoServer, stopServer as stopDemoServer } from './common.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const require = createRequire(path.join(ROOT, 'web/package.json'));
@@ -64,52 +62,16 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
   });
 }
 
-/** Starts `liandong serve` on the demo configuration; resolves once it logs its address. */
+/** Starts `liandong serve` on the demo configuration (`common.mjs`); resolves once it logs its address. */
 function startServer(listen = '127.0.0.1:0') {
-  assert.ok(fs.existsSync(BIN), `${BIN} is missing: run cargo build first (CARGO_TARGET_DIR is honoured)`);
-  const proc = spawn(BIN, ['serve'], {
-    cwd: ROOT,
-    env: {
-      ...process.env,
-      LIANDONG_CONFIG: path.join(ROOT, 'config/demo.toml'),
-      LIANDONG_LISTEN: listen,
-      LIANDONG_DATA_DIR: dataDir,
-      LIANDONG_MAPS: path.join(ROOT, 'maps/dazhu'),
-      LIANDONG_WEB_DIR: path.join(ROOT, 'web'),
-      LIANDONG_LOG: 'info',
-      NO_COLOR: '1',
-    },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  const log = [];
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`the server did not start within 60 s:\n${log.join('\n')}`)), 60_000);
-    proc.on('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`the server exited (${code}) before listening:\n${log.join('\n')}`));
-    });
-    readline.createInterface({ input: proc.stderr }).on('line', (line) => {
-      log.push(line);
-      const m = /listening.*addr=(\S+)/.exec(line);
-      if (m) {
-        clearTimeout(timer);
-        resolve({ proc, addr: m[1], log });
-      }
-    });
-  });
+  return startDemoServer({ bin: BIN, root: ROOT, dataDir, listen });
 }
 
 /** Stops the server: SIGTERM, then SIGKILL after 10 s. */
 async function stopServer() {
-  if (!server) return;
-  const { proc } = server;
+  const s = server;
   server = null;
-  if (proc.exitCode !== null || proc.signalCode !== null) return;
-  const exited = new Promise((resolve) => proc.once('exit', resolve));
-  proc.kill('SIGTERM');
-  const timer = setTimeout(() => proc.kill('SIGKILL'), 10_000);
-  await exited;
-  clearTimeout(timer);
+  await stopDemoServer(s);
 }
 
 async function api(method, urlPath, token, body) {

@@ -11,10 +11,11 @@
 const MAPLIBRE = '/node_modules/maplibre-gl/dist/maplibre-gl.mjs';
 const MAPLIBRE_CSS = '/node_modules/maplibre-gl/dist/maplibre-gl.css';
 /**
- * MapLibre's worker, named without the `?v=` MapLibre would add, so that the service
- * worker's installation finds it in the browser's HTTP cache under the name it keeps.
+ * MapLibre's worker, started from the field app's own scope (see `map-worker.mjs`) so
+ * that the service worker answers it with no signal, and named without the `?v=`
+ * MapLibre would add, so that the installation finds it under the name it keeps.
  */
-const MAPLIBRE_WORKER = '/node_modules/maplibre-gl/dist/maplibre-gl-worker.mjs';
+const MAPLIBRE_WORKER = '/field/map-worker.mjs';
 
 /** The county's layers the phone draws, bottom to top. */
 export const LAYERS = ['boundary', 'townships', 'roads', 'posts'];

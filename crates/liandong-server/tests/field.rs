@@ -95,21 +95,7 @@ fn task_ids(v: &Value) -> Vec<i64> {
         .collect()
 }
 
-macro_rules! on_both_stores {
-    ($scenario:ident) => {
-        mod $scenario {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn on_sqlite() {
-                super::$scenario(liandong_test_support::Backend::Sqlite).await
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn on_postgis() {
-                super::$scenario(liandong_test_support::Backend::Postgis).await
-            }
-        }
-    };
-}
+use liandong_test_support::on_both_stores;
 
 on_both_stores!(a_phone_sees_only_its_own_tasks_and_a_unit_token_its_units_newest_first);
 on_both_stores!(steps_sent_twice_are_recorded_once_and_a_feedback_photo_is_served);

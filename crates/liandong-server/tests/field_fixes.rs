@@ -26,22 +26,7 @@ const KEY: &str = "key-of-w-7";
 const LON: f64 = 107.1;
 const LAT: f64 = 30.7;
 
-/// Runs a scenario on the embedded store and on PostGIS.
-macro_rules! on_both_stores {
-    ($scenario:ident) => {
-        mod $scenario {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn on_sqlite() {
-                super::$scenario(liandong_test_support::Backend::Sqlite).await
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn on_postgis() {
-                super::$scenario(liandong_test_support::Backend::Postgis).await
-            }
-        }
-    };
-}
+use liandong_test_support::on_both_stores;
 
 on_both_stores!(a_repeated_fix_gets_its_original_number_and_is_stored_once);
 on_both_stores!(sos_reaches_operators_and_administrators_once_per_burst_and_mock_marks_the_fix);

@@ -20,6 +20,26 @@ use liandong_server::config::{Config, Secret, TokenConfig};
 pub use feed::Ws;
 pub use server::{Backend, Server};
 
+/// Runs an `async fn(Backend)` scenario on the embedded store and on PostGIS, as two
+/// tests in a module of the scenario's name (`scenario::on_sqlite`, `scenario::on_postgis`;
+/// the PostGIS one skips without `LIANDONG_TEST_PG_URL` unless `LIANDONG_REQUIRE_PG` is set).
+#[macro_export]
+macro_rules! on_both_stores {
+    ($scenario:ident) => {
+        mod $scenario {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn on_sqlite() {
+                super::$scenario($crate::Backend::Sqlite).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn on_postgis() {
+                super::$scenario($crate::Backend::Postgis).await
+            }
+        }
+    };
+}
+
 /// The repository's root directory, where `tests/fixtures`, `maps` and `web` are.
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
