@@ -268,7 +268,8 @@ pub async fn create(
 /// `PATCH /api/v1/people/{id}`: changes a person's name, phone, roles, unit or active
 /// flag (deactivating is how a person leaves), audited with what changed in the same
 /// transaction. Administrators only; every other role, a device's key and a missing or
-/// unknown token are refused; 404 when there is no such person.
+/// unknown token are refused; 404 when there is no such person, 409 naming `person_id`
+/// when another change was stored between this one's reading and its writing.
 pub async fn change(
     State(s): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -299,8 +300,10 @@ pub async fn change(
         return Ok(Json(serde_json::json!({ "person": before })).into_response());
     }
     let audit = audit_entry(&user.name, "person_changed", &id, changed.join("; "), now);
-    if !s.store.update_person(&p, &audit).await.map_err(|e| ApiError::unavailable(&e))? {
-        return Err(ApiError::not_found(format!("no person {id}")));
+    if !s.store.update_person(&p, before.updated_ms, &audit).await.map_err(|e| ApiError::unavailable(&e))? {
+        // People are never deleted: the person read above was changed by someone else
+        // since, and this change was made from what they replaced.
+        return Err(ApiError::conflict("person_id", format!("{id} was changed meanwhile; read it again")));
     }
     tracing::info!(person_id = %id, actor = %user.name, changed = %changed.join("; "), "person changed");
     Ok(Json(serde_json::json!({ "person": p })).into_response())

@@ -695,14 +695,22 @@ macro_rules! shared_calls {
                 }
 
                 /// Changes a person (everything but the id and creation time) and writes
-                /// its audit entry in one transaction. Returns false, writing nothing,
-                /// when there is no such person.
-                pub async fn update_person(&self, p: &PersonRecord, audit: &AuditEntry) -> Result<bool, StoreError> {
+                /// its audit entry in one transaction, if the stored person was last
+                /// changed at `seen_ms` (so that two administrators' changes made from the
+                /// same reading cannot silently undo each other, nor audit a difference
+                /// from a state that is no longer stored). Returns false, writing nothing,
+                /// when there is no such person or it changed since.
+                pub async fn update_person(
+                    &self,
+                    p: &PersonRecord,
+                    seen_ms: i64,
+                    audit: &AuditEntry,
+                ) -> Result<bool, StoreError> {
                     let mut tx = self.write_pool().begin().await.map_err(q("begin"))?;
                     let found = sqlx::query(
                         "UPDATE people SET name = $2, phone = $3, roles = $4, unit_kind = $5, unit_id = $6,
                            active = $7, updated_ms = $8
-                         WHERE person_id = $1",
+                         WHERE person_id = $1 AND updated_ms = $9",
                     )
                     .bind(&p.person_id)
                     .bind(&p.name)
@@ -712,6 +720,7 @@ macro_rules! shared_calls {
                     .bind(&p.unit_id)
                     .bind(p.active)
                     .bind(p.updated_ms)
+                    .bind(seen_ms)
                     .execute(&mut *tx)
                     .await
                     .map_err(q("update person"))?

@@ -226,9 +226,10 @@ delegate! {
     /// Adds a person and its audit entry in one transaction; false (nothing written)
     /// when the id is taken.
     fn insert_person(&self, p: &PersonRecord, audit: &AuditEntry) -> Result<bool, StoreError>;
-    /// Changes a person and writes its audit entry in one transaction; false (nothing
-    /// written) when there is no such person.
-    fn update_person(&self, p: &PersonRecord, audit: &AuditEntry) -> Result<bool, StoreError>;
+    /// Changes a person and writes its audit entry in one transaction if it was last
+    /// changed at `seen_ms`; false (nothing written) when there is no such person or it
+    /// changed since.
+    fn update_person(&self, p: &PersonRecord, seen_ms: i64, audit: &AuditEntry) -> Result<bool, StoreError>;
     fn person(&self, person_id: &str) -> Result<Option<PersonRecord>, StoreError>;
     /// People matching every filter given, by id, at most `f.limit`.
     fn people(&self, f: &PeopleFilter) -> Result<Vec<PersonRecord>, StoreError>;

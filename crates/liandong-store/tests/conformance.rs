@@ -809,10 +809,14 @@ async fn people_are_added_changed_listed_and_never_deleted(store: Store) {
         updated_ms: 20,
         ..a.clone()
     };
-    assert!(store.update_person(&changed, &person_audit("a1", "person_changed")).await.unwrap());
+    assert!(store.update_person(&changed, 10, &person_audit("a1", "person_changed")).await.unwrap());
+    assert_eq!(store.person("a1").await.unwrap(), Some(changed.clone()));
+    // A change made from a reading older than the stored person writes nothing.
+    let stale = PersonRecord { name: "from an old reading".into(), updated_ms: 30, ..changed.clone() };
+    assert!(!store.update_person(&stale, 10, &person_audit("a1", "person_changed")).await.unwrap(), "changed since");
     assert_eq!(store.person("a1").await.unwrap(), Some(changed));
     let ghost = person("zz", &["operator"], None, true);
-    assert!(!store.update_person(&ghost, &person_audit("zz", "person_changed")).await.unwrap(), "no such person");
+    assert!(!store.update_person(&ghost, 10, &person_audit("zz", "person_changed")).await.unwrap(), "no such person");
     assert_eq!(store.person("zz").await.unwrap(), None, "an update creates nobody");
     assert!(store.audit_log(Some("person:zz"), 10).await.unwrap().is_empty(), "nor audits");
     assert_eq!(store.people(&all).await.unwrap().len(), 4, "a deactivated person is still there");
