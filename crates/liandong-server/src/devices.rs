@@ -24,6 +24,9 @@ pub struct NewDevice {
     /// The device's key; generated when absent.
     #[serde(default)]
     pub key: Option<String>,
+    /// The person the device's key acts for: an existing, active person.
+    #[serde(default)]
+    pub person_id: Option<String>,
 }
 
 fn default_kind() -> String {

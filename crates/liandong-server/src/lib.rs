@@ -17,6 +17,7 @@ pub mod incidents;
 pub mod maps;
 pub mod metrics;
 pub mod patrol;
+pub mod people;
 pub mod planning;
 pub mod reports;
 pub mod retention;
@@ -38,7 +39,7 @@ use std::sync::{Arc, RwLock};
 
 use axum::body::Bytes;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
+use axum::routing::{get, patch, post};
 use axum::Router;
 use liandong_core::{CountyMap, Enricher};
 use liandong_store::Store;
@@ -370,6 +371,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/osmand", get(routes::osmand).post(routes::osmand))
         .route("/api/v1/positions", post(routes::post_positions))
         .route("/api/v1/devices", get(routes::list_devices).post(routes::register_device))
+        .route("/api/v1/people", get(people::list).post(people::create))
+        .route("/api/v1/people/{id}", get(people::get_one).merge(patch(people::change)))
         .route("/api/v1/whoami", get(routes::whoami))
         .route("/api/v1/layers", get(routes::list_layers))
         .route("/api/v1/layers/{name}", get(routes::get_layer))

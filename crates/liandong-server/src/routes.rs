@@ -473,6 +473,15 @@ pub async fn register_device(
             return Err(ApiError::new(StatusCode::CONFLICT, "key", "is already used by another device"));
         }
     }
+    if let Some(person_id) = &new.person_id {
+        // A device's key acts for its person, and nobody may act for someone unknown or
+        // who has left.
+        match s.store.person(person_id).await.map_err(|e| ApiError::unavailable(&e))? {
+            Some(p) if p.active => {}
+            Some(_) => return Err(ApiError::unprocessable("person_id", format!("{person_id} is inactive"))),
+            None => return Err(ApiError::unprocessable("person_id", format!("no person {person_id}"))),
+        }
+    }
     let now = now_ms();
     let created_ms =
         s.devices.read().unwrap_or_else(|e| e.into_inner()).get(&new.device_id).map_or(now, |d| d.created_ms);
@@ -484,6 +493,7 @@ pub async fn register_device(
         key: key_at_rest(&key),
         created_ms,
         updated_ms: now,
+        person_id: new.person_id,
     };
     let created = s.store.upsert_device(&record).await.map_err(|e| ApiError::unavailable(&e))?;
     tracing::info!(device_id = %record.device_id, kind = %record.kind, created, "device registered");

@@ -522,6 +522,7 @@ async fn keys_are_kept_hashed_and_old_plaintext_keys_are_hashed_at_start() {
             unit_id: Some("team-1".into()),
             key: "legacy-key-0009".into(),
             created_ms: 1,
+            person_id: None,
             updated_ms: 1,
         };
         store.upsert_device(&device).await.unwrap();

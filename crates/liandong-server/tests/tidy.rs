@@ -28,6 +28,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "history",
             "incidents",
             "patrol",
+            "people",
             "reports",
             "tracks",
             "web",

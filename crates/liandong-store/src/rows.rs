@@ -29,6 +29,41 @@ pub struct DeviceRecord {
     pub key: String,
     pub created_ms: i64,
     pub updated_ms: i64,
+    /// The person the device's key acts for, an active person when bound; None for a
+    /// shared or unbound device.
+    #[serde(default)]
+    pub person_id: Option<String>,
+}
+
+/// Someone who uses the system. Never deleted: deactivated, so that history keeps
+/// naming them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
+pub struct PersonRecord {
+    pub person_id: String,
+    pub name: String,
+    pub phone: Option<String>,
+    /// The server's role names, never empty, sorted.
+    #[sqlx(json)]
+    pub roles: Vec<String>,
+    /// What the person belongs to: post, team, grid, judicial_office or command_centre.
+    pub unit_kind: String,
+    /// The post, patrol team or village grid; None for the judicial office and the
+    /// command centre.
+    pub unit_id: Option<String>,
+    pub active: bool,
+    pub created_ms: i64,
+    pub updated_ms: i64,
+}
+
+/// Which people a list shows: all matching filters, ordered by id, after a cursor.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PeopleFilter {
+    pub unit_id: Option<String>,
+    pub role: Option<String>,
+    pub active: Option<bool>,
+    /// Only ids after this one (the previous page's last).
+    pub after: Option<String>,
+    pub limit: u32,
 }
 
 /// One accepted report, ready to insert.

@@ -101,6 +101,10 @@ pub(crate) fn incident_facts_sql() -> String {
     )
 }
 
+/// The columns of a [`crate::PersonRecord`], in its order.
+pub(crate) const PEOPLE_COLUMNS: &str =
+    "person_id, name, phone, roles, unit_kind, unit_id, active, created_ms, updated_ms";
+
 /// Implements the shared calls on `$store`, whose rows are `$row`.
 macro_rules! shared_calls {
     ($store:ty, $row:ty) => {
@@ -129,7 +133,7 @@ macro_rules! shared_calls {
 
                 pub async fn devices(&self) -> Result<Vec<DeviceRecord>, StoreError> {
                     sqlx::query_as(
-                        "SELECT device_id, name, kind, unit_id, key, created_ms, updated_ms
+                        "SELECT device_id, name, kind, unit_id, key, created_ms, updated_ms, person_id
                          FROM devices ORDER BY device_id",
                     )
                     .fetch_all(&self.pool)
@@ -636,6 +640,128 @@ macro_rules! shared_calls {
                     .fetch_all(&self.pool)
                     .await
                     .map_err(q("list tagged persons"))
+                }
+
+                /// Writes one audit entry inside the caller's transaction, so that a
+                /// change and its record commit together or not at all.
+                async fn audit_in(
+                    tx: &mut sqlx::Transaction<'static, <$row as sqlx::Row>::Database>,
+                    e: &AuditEntry,
+                ) -> Result<(), StoreError> {
+                    sqlx::query(
+                        "INSERT INTO audit_log (at_ms, actor, action, subject, detail) VALUES ($1, $2, $3, $4, $5)",
+                    )
+                    .bind(e.at_ms)
+                    .bind(&e.actor)
+                    .bind(&e.action)
+                    .bind(&e.subject)
+                    .bind(&e.detail)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(q("write audit log"))?;
+                    Ok(())
+                }
+
+                /// Adds a person and its audit entry in one transaction. Returns false,
+                /// writing nothing, when the id is taken.
+                pub async fn insert_person(&self, p: &PersonRecord, audit: &AuditEntry) -> Result<bool, StoreError> {
+                    let mut tx = self.write_pool().begin().await.map_err(q("begin"))?;
+                    let added = sqlx::query(
+                        "INSERT INTO people
+                           (person_id, name, phone, roles, unit_kind, unit_id, active, created_ms, updated_ms)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                         ON CONFLICT (person_id) DO NOTHING",
+                    )
+                    .bind(&p.person_id)
+                    .bind(&p.name)
+                    .bind(&p.phone)
+                    .bind(sqlx::types::Json(&p.roles))
+                    .bind(&p.unit_kind)
+                    .bind(&p.unit_id)
+                    .bind(p.active)
+                    .bind(p.created_ms)
+                    .bind(p.updated_ms)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(q("insert person"))?
+                    .rows_affected()
+                        == 1;
+                    if !added {
+                        return Ok(false);
+                    }
+                    Self::audit_in(&mut tx, audit).await?;
+                    tx.commit().await.map_err(q("commit"))?;
+                    Ok(true)
+                }
+
+                /// Changes a person (everything but the id and creation time) and writes
+                /// its audit entry in one transaction, if the stored person was last
+                /// changed at `seen_ms` (so that two administrators' changes made from the
+                /// same reading cannot silently undo each other, nor audit a difference
+                /// from a state that is no longer stored). Returns false, writing nothing,
+                /// when there is no such person or it changed since.
+                pub async fn update_person(
+                    &self,
+                    p: &PersonRecord,
+                    seen_ms: i64,
+                    audit: &AuditEntry,
+                ) -> Result<bool, StoreError> {
+                    let mut tx = self.write_pool().begin().await.map_err(q("begin"))?;
+                    let found = sqlx::query(
+                        "UPDATE people SET name = $2, phone = $3, roles = $4, unit_kind = $5, unit_id = $6,
+                           active = $7, updated_ms = $8
+                         WHERE person_id = $1 AND updated_ms = $9",
+                    )
+                    .bind(&p.person_id)
+                    .bind(&p.name)
+                    .bind(&p.phone)
+                    .bind(sqlx::types::Json(&p.roles))
+                    .bind(&p.unit_kind)
+                    .bind(&p.unit_id)
+                    .bind(p.active)
+                    .bind(p.updated_ms)
+                    .bind(seen_ms)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(q("update person"))?
+                    .rows_affected()
+                        == 1;
+                    if !found {
+                        return Ok(false);
+                    }
+                    Self::audit_in(&mut tx, audit).await?;
+                    tx.commit().await.map_err(q("commit"))?;
+                    Ok(true)
+                }
+
+                pub async fn person(&self, person_id: &str) -> Result<Option<PersonRecord>, StoreError> {
+                    let sql = format!("SELECT {} FROM people WHERE person_id = $1", shared::PEOPLE_COLUMNS);
+                    sqlx::query_as(&sql).bind(person_id).fetch_optional(&self.pool).await.map_err(q("read person"))
+                }
+
+                /// People matching every filter given, by id, at most `f.limit`.
+                pub async fn people(&self, f: &PeopleFilter) -> Result<Vec<PersonRecord>, StoreError> {
+                    // Role names are `[a-z_]` (the server checks them), so the quoted name
+                    // matches exactly one element of the JSON array's text; `_` matching
+                    // any one character cannot join two role names.
+                    let sql = format!(
+                        "SELECT {} FROM people
+                         WHERE (CAST($1 AS TEXT) IS NULL OR unit_id = $1)
+                           AND (CAST($2 AS TEXT) IS NULL OR CAST(roles AS TEXT) LIKE '%\"' || $2 || '\"%')
+                           AND (CAST($3 AS BIGINT) IS NULL OR (CASE WHEN active THEN 1 ELSE 0 END) = $3)
+                           AND (CAST($4 AS TEXT) IS NULL OR person_id > $4)
+                         ORDER BY person_id LIMIT $5",
+                        shared::PEOPLE_COLUMNS
+                    );
+                    sqlx::query_as(&sql)
+                        .bind(&f.unit_id)
+                        .bind(&f.role)
+                        .bind(f.active.map(i64::from))
+                        .bind(&f.after)
+                        .bind(i64::from(f.limit))
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(q("list people"))
                 }
 
                 /// The newest audit entries about `subject` (all subjects when None),

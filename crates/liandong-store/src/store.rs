@@ -12,7 +12,8 @@ use crate::pg::PgStore;
 use crate::rows::{
     AlertAckRow, AlertFact, AlertRow, AuditEntry, Bbox, CameraRecord, DeviceRecord, DeviceStateRow, Durability, FixAck,
     GridReport, ImageRow, IncidentEventRow, IncidentFacts, IncidentRow, MediationCase, MediationStats, OwnReport,
-    PositionRow, RouteEventRow, RoutePlanRow, SightingRow, TaggedPerson, TrackPoint, WatchRecord,
+    PeopleFilter, PersonRecord, PositionRow, RouteEventRow, RoutePlanRow, SightingRow, TaggedPerson, TrackPoint,
+    WatchRecord,
 };
 use crate::sqlite::{self, SqliteStore};
 
@@ -222,6 +223,16 @@ delegate! {
     fn mediation_stats(&self, from_ms: i64, to_ms: i64) -> Result<MediationStats, StoreError>;
     fn upsert_tagged(&self, p: &TaggedPerson) -> Result<(), StoreError>;
     fn tagged_persons(&self) -> Result<Vec<TaggedPerson>, StoreError>;
+    /// Adds a person and its audit entry in one transaction; false (nothing written)
+    /// when the id is taken.
+    fn insert_person(&self, p: &PersonRecord, audit: &AuditEntry) -> Result<bool, StoreError>;
+    /// Changes a person and writes its audit entry in one transaction if it was last
+    /// changed at `seen_ms`; false (nothing written) when there is no such person or it
+    /// changed since.
+    fn update_person(&self, p: &PersonRecord, seen_ms: i64, audit: &AuditEntry) -> Result<bool, StoreError>;
+    fn person(&self, person_id: &str) -> Result<Option<PersonRecord>, StoreError>;
+    /// People matching every filter given, by id, at most `f.limit`.
+    fn people(&self, f: &PeopleFilter) -> Result<Vec<PersonRecord>, StoreError>;
     /// Appends to the audit log.
     fn audit(&self, entries: &[AuditEntry]) -> Result<(), StoreError>;
     /// The newest audit entries, optionally about one subject.

@@ -24,8 +24,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use liandong_store::{
     AlertAckRow, AlertRow, AuditEntry, Batch, Bbox, CameraEventRow, CameraRecord, DeviceRecord, DeviceStateRow,
     Durability, FeedRow, FeedTables, FixAck, GridReport, ImageRow, IncidentEventRow, IncidentRow, IncidentState,
-    PositionRow, RouteEventRow, RoutePlanRow, SightingRow, Store, StoreError, StoredMembership, TaggedPerson,
-    WatchRecord,
+    PeopleFilter, PersonRecord, PositionRow, RouteEventRow, RoutePlanRow, SightingRow, Store, StoreError,
+    StoredMembership, TaggedPerson, WatchRecord,
 };
 use sqlx::{Connection, Executor, PgConnection};
 
@@ -65,6 +65,7 @@ store_test_suite! {
     a_writer_holding_the_lock_keeps_the_committed_maximum_still,
     alert_acknowledgements_are_sequenced_and_the_first_one_is_found,
     upsert_device_reports_whether_it_was_new,
+    people_are_added_changed_listed_and_never_deleted,
     device_states_join_their_last_report_and_the_last_state_wins,
     incidents_keep_their_description_and_take_each_new_state,
     incident_facts_take_the_first_time_of_each_milestone,
@@ -645,6 +646,7 @@ async fn a_writer_holding_the_lock_keeps_the_committed_maximum_still(store: Stor
             key: "k".into(),
             created_ms: 1,
             updated_ms: 1,
+            person_id: None,
         };
         registry.upsert_device(&d).await
     });
@@ -715,6 +717,7 @@ async fn upsert_device_reports_whether_it_was_new(store: Store) {
         key: "k".into(),
         created_ms: 1,
         updated_ms: 1,
+        person_id: None,
     };
     assert!(store.upsert_device(&d).await.unwrap(), "new");
     d.name = "renamed".into();
@@ -733,6 +736,96 @@ async fn upsert_device_reports_whether_it_was_new(store: Store) {
         ["100", "866123", "Zeta", "patrol-b", "设备-1"]
     );
     assert_eq!(devices[1], DeviceRecord { created_ms: 1, ..d }, "an update keeps the creation time only");
+    // A device bound to a person keeps the binding, and an update can clear it.
+    let bound = DeviceRecord { person_id: Some("wang_li".into()), ..devices[1].clone() };
+    assert!(!store.upsert_device(&bound).await.unwrap());
+    assert_eq!(store.devices().await.unwrap()[1].person_id.as_deref(), Some("wang_li"));
+    assert!(!store.upsert_device(&DeviceRecord { person_id: None, ..bound }).await.unwrap());
+    assert_eq!(store.devices().await.unwrap()[1].person_id, None);
+}
+
+fn person(id: &str, roles: &[&str], unit: Option<&str>, active: bool) -> PersonRecord {
+    PersonRecord {
+        person_id: id.into(),
+        name: format!("姓名 {id}"),
+        phone: Some("+8613800000000".into()),
+        roles: roles.iter().map(|r| r.to_string()).collect(),
+        unit_kind: if unit.is_some() { "post".into() } else { "command_centre".into() },
+        unit_id: unit.map(str::to_string),
+        active,
+        created_ms: 10,
+        updated_ms: 10,
+    }
+}
+
+fn person_audit(id: &str, action: &str) -> AuditEntry {
+    AuditEntry {
+        at_ms: 10,
+        actor: "admin".into(),
+        action: action.into(),
+        subject: format!("person:{id}"),
+        detail: "d".into(),
+    }
+}
+
+async fn people_are_added_changed_listed_and_never_deleted(store: Store) {
+    let a = person("a1", &["post_officer"], Some("post-01"), true);
+    assert!(store.insert_person(&a, &person_audit("a1", "person_created")).await.unwrap(), "new");
+    let taken = PersonRecord { name: "someone else".into(), ..a.clone() };
+    assert!(!store.insert_person(&taken, &person_audit("a1", "person_created")).await.unwrap(), "the id is taken");
+    assert_eq!(store.person("a1").await.unwrap(), Some(a.clone()), "a taken id keeps the first person");
+    assert_eq!(store.audit_log(Some("person:a1"), 10).await.unwrap().len(), 1, "a refused insert audits nothing");
+    assert_eq!(store.person("nobody").await.unwrap(), None);
+
+    for p in [
+        person("b2", &["patrol_leader", "post_officer"], Some("post-01"), false),
+        person("c3", &["operator"], None, true),
+        person("d4", &["admin", "operator"], None, true),
+    ] {
+        assert!(store.insert_person(&p, &person_audit(&p.person_id, "person_created")).await.unwrap());
+    }
+    let ids = |v: Vec<PersonRecord>| v.into_iter().map(|p| p.person_id).collect::<Vec<_>>();
+    let all = PeopleFilter { limit: 10, ..PeopleFilter::default() };
+    assert_eq!(ids(store.people(&all).await.unwrap()), ["a1", "b2", "c3", "d4"]);
+    let f = PeopleFilter { unit_id: Some("post-01".into()), ..all.clone() };
+    assert_eq!(ids(store.people(&f).await.unwrap()), ["a1", "b2"], "by unit");
+    let f = PeopleFilter { role: Some("operator".into()), ..all.clone() };
+    assert_eq!(ids(store.people(&f).await.unwrap()), ["c3", "d4"], "by role, any of the person's roles");
+    let f = PeopleFilter { role: Some("post_officer".into()), active: Some(true), ..all.clone() };
+    assert_eq!(ids(store.people(&f).await.unwrap()), ["a1"], "by role and active");
+    let f = PeopleFilter { active: Some(false), ..all.clone() };
+    assert_eq!(ids(store.people(&f).await.unwrap()), ["b2"], "inactive only");
+    let f = PeopleFilter { after: Some("a1".into()), limit: 2, ..all.clone() };
+    assert_eq!(ids(store.people(&f).await.unwrap()), ["b2", "c3"], "a page after a cursor");
+
+    // A change keeps the id and creation time; deactivating keeps the person listed.
+    let changed = PersonRecord {
+        name: "改名".into(),
+        phone: None,
+        roles: vec!["grid_member".into()],
+        unit_kind: "grid".into(),
+        unit_id: Some("grid-7".into()),
+        active: false,
+        updated_ms: 20,
+        ..a.clone()
+    };
+    assert!(store.update_person(&changed, 10, &person_audit("a1", "person_changed")).await.unwrap());
+    assert_eq!(store.person("a1").await.unwrap(), Some(changed.clone()));
+    // A change made from a reading older than the stored person writes nothing.
+    let stale = PersonRecord { name: "from an old reading".into(), updated_ms: 30, ..changed.clone() };
+    assert!(!store.update_person(&stale, 10, &person_audit("a1", "person_changed")).await.unwrap(), "changed since");
+    assert_eq!(store.person("a1").await.unwrap(), Some(changed));
+    let ghost = person("zz", &["operator"], None, true);
+    assert!(!store.update_person(&ghost, 10, &person_audit("zz", "person_changed")).await.unwrap(), "no such person");
+    assert_eq!(store.person("zz").await.unwrap(), None, "an update creates nobody");
+    assert!(store.audit_log(Some("person:zz"), 10).await.unwrap().is_empty(), "nor audits");
+    assert_eq!(store.people(&all).await.unwrap().len(), 4, "a deactivated person is still there");
+    let log = store.audit_log(Some("person:a1"), 10).await.unwrap();
+    assert_eq!(
+        log.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(),
+        ["person_changed", "person_created"],
+        "each change is audited, newest first"
+    );
 }
 
 async fn device_states_join_their_last_report_and_the_last_state_wins(store: Store) {

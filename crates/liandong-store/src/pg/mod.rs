@@ -116,10 +116,11 @@ impl PgStore {
         // upsert, two first registrations of one device racing each other both say new.
         sqlx::query_scalar(
             "WITH before AS (SELECT 1 FROM devices WHERE device_id = $1)
-             INSERT INTO devices (device_id, name, kind, unit_id, key, created_ms, updated_ms)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)
+             INSERT INTO devices (device_id, name, kind, unit_id, key, created_ms, updated_ms, person_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
              ON CONFLICT (device_id) DO UPDATE SET name = excluded.name, kind = excluded.kind,
-               unit_id = excluded.unit_id, key = excluded.key, updated_ms = excluded.updated_ms
+               unit_id = excluded.unit_id, key = excluded.key, updated_ms = excluded.updated_ms,
+               person_id = excluded.person_id
              RETURNING NOT EXISTS (SELECT 1 FROM before)",
         )
         .bind(&d.device_id)
@@ -129,6 +130,7 @@ impl PgStore {
         .bind(&d.key)
         .bind(d.created_ms)
         .bind(d.updated_ms)
+        .bind(&d.person_id)
         .fetch_one(&self.pool)
         .await
         .map_err(q("upsert device"))

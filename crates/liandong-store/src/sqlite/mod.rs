@@ -103,9 +103,10 @@ impl SqliteStore {
             .await
             .map_err(q("look up device"))?;
         sqlx::query(
-            "INSERT INTO devices (device_id, name, kind, unit_id, key, created_ms, updated_ms) VALUES (?, ?, ?, ?, ?, ?, ?)
+            "INSERT INTO devices (device_id, name, kind, unit_id, key, created_ms, updated_ms, person_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT (device_id) DO UPDATE SET name = excluded.name, kind = excluded.kind,
-               unit_id = excluded.unit_id, key = excluded.key, updated_ms = excluded.updated_ms",
+               unit_id = excluded.unit_id, key = excluded.key, updated_ms = excluded.updated_ms,
+               person_id = excluded.person_id",
         )
         .bind(&d.device_id)
         .bind(&d.name)
@@ -114,6 +115,7 @@ impl SqliteStore {
         .bind(&d.key)
         .bind(d.created_ms)
         .bind(d.updated_ms)
+        .bind(&d.person_id)
         .execute(&self.pool)
         .await
         .map_err(q("upsert device"))?;

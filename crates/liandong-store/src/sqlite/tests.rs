@@ -71,6 +71,7 @@ async fn upsert_device_reports_whether_it_was_new() {
         key: "k".into(),
         created_ms: 1,
         updated_ms: 1,
+        person_id: None,
     };
     assert!(store.upsert_device(&d).await.unwrap());
     d.name = "renamed".into();
