@@ -106,6 +106,7 @@ async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
     }
     let stride = args_stride(ids.len());
     let load = Arc::new(Load {
+        workers: args.concurrency.max(1),
         last_fix_ms: ids.iter().map(|_| AtomicI64::new(0)).collect(),
         ids,
         run,
@@ -200,6 +201,8 @@ struct Load {
     batch: usize,
     /// How far an OsmAnd worker moves through the devices between requests.
     stride: usize,
+    /// How many workers send at once (a batch worker sends only its own devices).
+    workers: usize,
     /// Each device's last fix time sent, in Unix milliseconds: every report is a new
     /// fix, as a phone's are. The server keeps one report per device and fix time and
     /// answers a repeat with the number it has, so reports stamped with the same second
@@ -263,14 +266,21 @@ impl Load {
             Mode::Batch => {
                 body.clear();
                 body.push_str("{\"positions\":[");
+                // Each worker is a gateway with phones of its own (devices w, w + workers,
+                // …): a device's reports then arrive in the order of their fix times, as a
+                // phone's do. Workers sharing devices would deliver one device's reports
+                // out of order, and each such report costs the server's lookup of a repeat.
+                let own = w % ids.len();
+                let owned = (ids.len() - own).div_ceil(self.workers.min(ids.len()));
                 for k in 0..self.batch {
-                    *d = (*d + 1) % ids.len();
-                    let (lon, lat) = position(*d, step);
+                    *d = (*d + 1) % owned;
+                    let dev = own + *d * self.workers.min(ids.len());
+                    let (lon, lat) = position(dev, step);
                     let sep = if k == 0 { "" } else { "," };
-                    let fix_ms = self.fix_ms(*d, now_ms);
+                    let fix_ms = self.fix_ms(dev, now_ms);
                     let _ = std::fmt::Write::write_fmt(
                         body,
-                        format_args!("{sep}{{\"device_id\":\"{}\",\"lon\":{lon:.6},\"lat\":{lat:.6},\"time\":{fix_ms},\"accuracy_m\":8.0}}", ids[*d]),
+                        format_args!("{sep}{{\"device_id\":\"{}\",\"lon\":{lon:.6},\"lat\":{lat:.6},\"time\":{fix_ms},\"accuracy_m\":8.0}}", ids[dev]),
                     );
                 }
                 body.push_str("]}");
