@@ -1366,6 +1366,7 @@ async fn an_acknowledged_alert_shows_as_acknowledged_on_every_operators_screen()
             role: Role::Operator,
             name: "值班员乙".into(),
             unit_id: None,
+            person_id: None,
         });
     })
     .await;

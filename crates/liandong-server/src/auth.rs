@@ -14,6 +14,9 @@ pub struct User {
     pub name: String,
     pub role: Role,
     pub unit_id: Option<String>,
+    /// The person the caller acts for (a signed-in person, or a config token naming
+    /// one); `None` for service accounts.
+    pub person_id: Option<String>,
 }
 
 /// User tokens from the config, looked up in constant time per request.
@@ -28,7 +31,12 @@ impl Tokens {
                 .map(|t| {
                     (
                         t.token.expose().to_owned(),
-                        User { name: t.name.clone(), role: t.role, unit_id: t.unit_id.clone() },
+                        User {
+                            name: t.name.clone(),
+                            role: t.role,
+                            unit_id: t.unit_id.clone(),
+                            person_id: t.person_id.clone(),
+                        },
                     )
                 })
                 .collect(),

@@ -242,6 +242,10 @@ pub struct TokenConfig {
     /// The unit (post or team) of a patrol leader or post officer.
     #[serde(default)]
     pub unit_id: Option<String>,
+    /// The person (in the people table) the token acts for, if any: escalations and
+    /// tasks addressed to that person reach a socket opened with it.
+    #[serde(default)]
+    pub person_id: Option<String>,
 }
 
 impl Default for Config {

@@ -436,7 +436,8 @@ pub async fn whoami(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri
         .ok_or_else(|| ApiError::unauthorized("authorization", "a bearer token is required"))?;
     if let Some(user) = s.tokens.user(&token) {
         return Ok(
-            Json(serde_json::json!({ "name": user.name, "role": user.role, "unit_id": user.unit_id })).into_response()
+            Json(serde_json::json!({ "name": user.name, "role": user.role, "unit_id": user.unit_id, "person_id": user.person_id }))
+                .into_response()
         );
     }
     let devices = s.devices.read().unwrap_or_else(|e| e.into_inner());

@@ -55,8 +55,20 @@ async fn app(web_dir: &Path, maps: Option<PathBuf>) -> App {
         c.maps = maps;
     }
     c.tokens = vec![
-        TokenConfig { token: Secret::new(OPERATOR), role: Role::Operator, name: "operator".into(), unit_id: None },
-        TokenConfig { token: Secret::new(ADMIN), role: Role::Admin, name: "admin".into(), unit_id: None },
+        TokenConfig {
+            token: Secret::new(OPERATOR),
+            role: Role::Operator,
+            name: "operator".into(),
+            unit_id: None,
+            person_id: None,
+        },
+        TokenConfig {
+            token: Secret::new(ADMIN),
+            role: Role::Admin,
+            name: "admin".into(),
+            unit_id: None,
+            person_id: None,
+        },
     ];
     App::build(c).await.unwrap()
 }

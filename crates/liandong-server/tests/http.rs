@@ -34,8 +34,20 @@ fn config_in(data_dir: PathBuf) -> Config {
     c.web_dir = liandong_test_support::root().join("web");
     c.ingest.max_body_bytes = 64 * 1024;
     c.tokens = vec![
-        TokenConfig { token: Secret::new(ADMIN), role: Role::Admin, name: "admin".into(), unit_id: None },
-        TokenConfig { token: Secret::new(OPERATOR), role: Role::Operator, name: "operator".into(), unit_id: None },
+        TokenConfig {
+            token: Secret::new(ADMIN),
+            role: Role::Admin,
+            name: "admin".into(),
+            unit_id: None,
+            person_id: None,
+        },
+        TokenConfig {
+            token: Secret::new(OPERATOR),
+            role: Role::Operator,
+            name: "operator".into(),
+            unit_id: None,
+            person_id: None,
+        },
     ];
     c
 }
@@ -852,6 +864,7 @@ async fn whoami_tells_each_role_who_it_is_and_refuses_a_missing_or_unknown_token
             role,
             name: token.into(),
             unit_id: unit.map(Into::into),
+            person_id: None,
         });
     }
     let h = Harness { app: App::build(config).await.unwrap() };
@@ -872,7 +885,7 @@ async fn whoami_tells_each_role_who_it_is_and_refuses_a_missing_or_unknown_token
     for (token, name, role, unit) in users {
         let (s, v) = ask(Some(&format!("Bearer {token}"))).await;
         assert_eq!(s, StatusCode::OK, "{role}: {v}");
-        assert_eq!(v, json!({"name": name, "role": role, "unit_id": unit}), "{role}");
+        assert_eq!(v, json!({"name": name, "role": role, "unit_id": unit, "person_id": null}), "{role}");
     }
     let (s, v) = ask(Some(&format!("Bearer {KEY}"))).await;
     assert_eq!(s, StatusCode::OK, "{v}");

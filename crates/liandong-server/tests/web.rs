@@ -64,8 +64,13 @@ fn web_tree(name: &str) -> PathBuf {
 async fn app(name: &str, web_dir: &Path) -> App {
     let mut c = liandong_test_support::config(web_dir.parent().unwrap().join("data"));
     c.web_dir = web_dir.to_path_buf();
-    c.tokens =
-        vec![TokenConfig { token: Secret::new(OPERATOR), role: Role::Operator, name: name.into(), unit_id: None }];
+    c.tokens = vec![TokenConfig {
+        token: Secret::new(OPERATOR),
+        role: Role::Operator,
+        name: name.into(),
+        unit_id: None,
+        person_id: None,
+    }];
     App::build(c).await.unwrap()
 }
 

@@ -71,12 +71,17 @@ pub fn config(data_dir: PathBuf) -> Config {
 /// A user token of `role`, named after the token itself (an answer's actor is the token's
 /// name, so a test can compare it with the token).
 pub fn token(token: &str, role: Role) -> TokenConfig {
-    TokenConfig { token: Secret::new(token), role, name: token.into(), unit_id: None }
+    TokenConfig { token: Secret::new(token), role, name: token.into(), unit_id: None, person_id: None }
 }
 
 /// Like [`token`], for a role bound to a unit (a patrol leader's team, an officer's post).
 pub fn unit_token(token: &str, role: Role, unit_id: &str) -> TokenConfig {
     TokenConfig { unit_id: Some(unit_id.into()), ..self::token(token, role) }
+}
+
+/// Like [`unit_token`], for a token that acts for a person of the people table.
+pub fn person_token(token: &str, role: Role, unit_id: Option<&str>, person_id: &str) -> TokenConfig {
+    TokenConfig { unit_id: unit_id.map(Into::into), person_id: Some(person_id.into()), ..self::token(token, role) }
 }
 
 /// Milliseconds since the Unix epoch, now.
