@@ -226,6 +226,15 @@ fn replace_if<T>(lock: &RwLock<T>, unchanged: impl Fn() -> bool, make: impl FnOn
 }
 
 impl AppState {
+    /// The part of the county `user` reads ([`scope::Reach`]): a patrol leader's area is
+    /// `alerts.leader_radius_m` around the team's post (none when the radius is 0).
+    pub(crate) fn reach(&self, user: &auth::User) -> scope::Reach {
+        let radius_m = f64::from(self.config.alerts.leader_radius_m);
+        scope::Reach::of_user(user, |team| {
+            (radius_m > 0.0).then(|| planning::team_base(self, team)).flatten().map(|base| (base, radius_m))
+        })
+    }
+
     /// Edits a registry in memory (after its store write), counting the edit under the
     /// registry's lock so that a reload that read the store before it cannot undo it.
     pub(crate) fn edit_registry<T>(&self, lock: &RwLock<T>, edit: impl FnOnce(&mut T)) {
