@@ -122,7 +122,7 @@ fn raw(json: &str) -> Box<RawValue> {
 /// partner sees only those), and each one shown is an audited read.
 pub async fn positions_at(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
     let user = require_user(&s.tokens, &headers, uri.query(), POSITION_READERS)?;
-    let reach = s.reach(&user);
+    let reach = s.reach(user.role, user.unit_id.as_deref());
     let q = query(&uri)?;
     let at = q.at.ok_or_else(|| ApiError::bad_request("at", "the moment to show is required"))?;
     let rows = s.store.positions_at(at, q.max_age_s * 1000, q.bbox).await.map_err(|e| ApiError::unavailable(&e))?;
@@ -136,7 +136,13 @@ pub async fn positions_at(State(s): State<Arc<AppState>>, headers: HeaderMap, ur
                 let phone = zones.tagged_phone(&r.device_id);
                 let unit = devices.get(&r.device_id).and_then(|d| d.unit_id.as_deref());
                 let what = || format!("where the phone was at {at_text}");
-                let read = crate::scope::position_read(&user, &reach, (unit, phone.as_deref()), what, now_ms());
+                let read = crate::scope::position_read(
+                    (&user.name, user.role),
+                    &reach,
+                    (unit, phone.as_deref()),
+                    what,
+                    now_ms(),
+                );
                 let seen = read.is_some();
                 audit.extend(read.flatten());
                 seen
@@ -161,7 +167,7 @@ pub async fn positions_at(State(s): State<Arc<AppState>>, headers: HeaderMap, ur
 /// person's record (audited). To anyone else it is a device with no fix in the period.
 pub async fn track(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
     let user = require_user(&s.tokens, &headers, uri.query(), POSITION_READERS)?;
-    let reach = s.reach(&user);
+    let reach = s.reach(user.role, user.unit_id.as_deref());
     let q = query(&uri)?;
     let device = q.device_id.ok_or_else(|| ApiError::bad_request("device_id", "the unit's device is required"))?;
     let to = q.to.unwrap_or_else(now_ms);
@@ -173,7 +179,13 @@ pub async fn track(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri)
     let phone = s.zones.read().unwrap_or_else(|e| e.into_inner()).tagged_phone(&device);
     let unit = s.devices.read().unwrap_or_else(|e| e.into_inner()).get(&device).and_then(|d| d.unit_id.clone());
     let what = || format!("the phone's track of {device}");
-    match crate::scope::position_read(&user, &reach, (unit.as_deref(), phone.as_deref()), what, now_ms()) {
+    match crate::scope::position_read(
+        (&user.name, user.role),
+        &reach,
+        (unit.as_deref(), phone.as_deref()),
+        what,
+        now_ms(),
+    ) {
         None => return Err(no_fix()),
         Some(Some(entry)) => s.store.audit(&[entry]).await.map_err(|e| ApiError::unavailable(&e))?,
         Some(None) => {}
@@ -206,7 +218,7 @@ pub async fn alerts(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri
     let q = query(&uri)?;
     let (from, to) = (q.from.unwrap_or(0), q.to.unwrap_or(i64::MAX));
     let role = user.role.as_str();
-    let reach = s.reach(&user);
+    let reach = s.reach(user.role, user.unit_id.as_deref());
     let rows = s.store.alerts_in(q.bbox, from, to, scoped_limit(&reach, q.limit)).await;
     let rows = rows.map_err(|e| ApiError::unavailable(&e))?;
     let rows: Vec<&liandong_store::AlertRow> =
@@ -249,7 +261,7 @@ pub async fn alerts(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri
 /// them (`scope::Reach::sees_incident`), the others are left out. Devices are refused.
 pub async fn incidents(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
     let user = require_user(&s.tokens, &headers, uri.query(), INCIDENT_READERS)?;
-    let reach = s.reach(&user);
+    let reach = s.reach(user.role, user.unit_id.as_deref());
     let sees = |facts: IncidentFacts<'_>| reach.sees_incident(facts, &s.enricher);
     let q = query(&uri)?;
     if q.open {

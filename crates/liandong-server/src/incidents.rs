@@ -356,7 +356,7 @@ pub async fn get(
     )?;
     let not_found = || ApiError::not_found(format!("no incident {id}"));
     let (inc, timeline) = s.store.incident(id).await.map_err(|e| ApiError::unavailable(&e))?.ok_or_else(not_found)?;
-    let reach = s.reach(&user);
+    let reach = s.reach(user.role, user.unit_id.as_deref());
     if !reach.sees_incident((&inc).into(), &s.enricher) {
         return Err(not_found());
     }

@@ -226,11 +226,12 @@ fn replace_if<T>(lock: &RwLock<T>, unchanged: impl Fn() -> bool, make: impl FnOn
 }
 
 impl AppState {
-    /// The part of the county `user` reads ([`scope::Reach`]): a patrol leader's area is
-    /// `alerts.leader_radius_m` around the team's post (none when the radius is 0).
-    pub(crate) fn reach(&self, user: &auth::User) -> scope::Reach {
+    /// The part of the county a user of `role` and `unit_id` reads ([`scope::Reach`]): a
+    /// patrol leader's area is `alerts.leader_radius_m` around the team's post (none when
+    /// the radius is 0).
+    pub(crate) fn reach(&self, role: auth::Role, unit_id: Option<&str>) -> scope::Reach {
         let radius_m = f64::from(self.config.alerts.leader_radius_m);
-        scope::Reach::of_user(user, |team| {
+        scope::Reach::of_user(role, unit_id, |team| {
             (radius_m > 0.0).then(|| planning::team_base(self, team)).flatten().map(|base| (base, radius_m))
         })
     }

@@ -191,7 +191,7 @@ fn leads_another_team(s: &AppState, headers: &HeaderMap, uri: &Uri) -> bool {
 /// administrators see every team's; a patrol leader only their team's.
 pub async fn heads(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
     let user = require_user(&s.tokens, &headers, uri.query(), &[Role::Operator, Role::Admin, Role::PatrolLeader])?;
-    let reach = s.reach(&user);
+    let reach = s.reach(user.role, user.unit_id.as_deref());
     let mut plans = s.store.route_plan_heads().await.map_err(|e| ApiError::unavailable(&e))?;
     plans.retain(|p| reach.sees_unit(Some(&p.team_id)));
     let pending = plans.iter().filter(|p| p.status == "pending").count();

@@ -397,7 +397,7 @@ struct DeviceView<'a> {
 pub async fn list_devices(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
     let readers = [Role::Admin, Role::Operator, Role::PatrolLeader, Role::PostOfficer, Role::Partner];
     let user = require_user(&s.tokens, &headers, uri.query(), &readers)?;
-    let reach = s.reach(&user);
+    let reach = s.reach(user.role, user.unit_id.as_deref());
     let raw: std::collections::HashMap<String, Arc<RawValue>> = {
         let live = s.live.read().unwrap_or_else(|e| e.into_inner());
         live.devices.iter().map(|(id, d)| (id.clone(), d.json.clone())).collect()
@@ -413,7 +413,7 @@ pub async fn list_devices(State(s): State<Arc<AppState>>, headers: HeaderMap, ur
                 let phone = zones.tagged_phone(&d.device_id);
                 let what = || format!("device {} in the device list", d.device_id);
                 let device = (d.unit_id.as_deref(), phone.as_deref());
-                let read = crate::scope::position_read(&user, &reach, device, what, now);
+                let read = crate::scope::position_read((&user.name, user.role), &reach, device, what, now);
                 let seen = read.is_some();
                 audit.extend(read.flatten());
                 seen

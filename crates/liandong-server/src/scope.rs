@@ -20,7 +20,7 @@ use liandong_core::enrich::Enricher;
 use liandong_core::Position;
 use liandong_store::{AlertRow, AuditEntry, IncidentRow};
 
-use crate::auth::{Role, User};
+use crate::auth::Role;
 pub use crate::role::role_entitled;
 
 /// The part of the county a caller reads, decided once per request or connection from
@@ -63,10 +63,14 @@ impl<'a> From<&'a IncidentRow> for IncidentFacts<'a> {
 }
 
 impl Reach {
-    /// A user's reach; `team_area` gives a team's post and the leader's radius in metres
-    /// (`None` when the map has no such team or the radius is 0).
-    pub fn of_user(user: &User, team_area: impl FnOnce(&str) -> Option<(Position, f64)>) -> Reach {
-        match (user.role, user.unit_id.as_deref()) {
+    /// A user's reach, from their role and unit; `team_area` gives a team's post and the
+    /// leader's radius in metres (`None` when the map has no such team or the radius is 0).
+    pub fn of_user(
+        role: Role,
+        unit_id: Option<&str>,
+        team_area: impl FnOnce(&str) -> Option<(Position, f64)>,
+    ) -> Reach {
+        match (role, unit_id) {
             (Role::Admin | Role::Operator, _) => Reach::County,
             (Role::PatrolLeader, Some(team)) => Reach::Team { team: Arc::from(team), area: team_area(team) },
             (Role::PostOfficer, Some(post)) => Reach::Post(Arc::from(post)),
@@ -181,24 +185,24 @@ pub fn tagged_subject(a: &AlertRow) -> Option<String> {
     None
 }
 
-/// Whether `user` may see a device's positions, given its unit and the tagged person's
+/// Whether a user (name, role) may see a device's positions, given its unit and the tagged person's
 /// phone it is (if it is one), for the lists and history: `None` when hidden; otherwise
 /// the audit entry of the read, which there is only for a tagged person's phone. A phone
 /// is seen by the roles on the person's record; any other device by the whole-county
 /// roles and by the leader or officer of its unit, not by partners, who see only the
 /// phones entitled to them. `what` says what was read.
 pub fn position_read(
-    user: &User,
+    user: (&str, Role),
     reach: &Reach,
     device: (Option<&str>, Option<&crate::zones::TaggedPhone>),
     what: impl FnOnce() -> String,
     now_ms: i64,
 ) -> Option<Option<AuditEntry>> {
-    let role = user.role.as_str();
+    let (name, role) = (user.0, user.1.as_str());
     let (unit, phone) = device;
     match phone {
         Some(p) if role_entitled(role, &p.roles) => {
-            Some(Some(read_entry(&user.name, role, "tagged_person_position_read", &p.person_id, &what(), now_ms)))
+            Some(Some(read_entry(name, role, "tagged_person_position_read", &p.person_id, &what(), now_ms)))
         }
         Some(_) => None,
         None => reach.sees_unit(unit).then_some(None),

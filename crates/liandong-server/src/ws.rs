@@ -252,7 +252,12 @@ pub async fn live(
         if let (Role::PatrolLeader, Some(team)) = (user.role, &user.unit_id) {
             leader_of = Some((user.name.clone(), team.clone()));
         }
-        (s.reach(user), Some(user.role), None, matches!(user.role, Role::Admin | Role::Device))
+        (
+            s.reach(user.role, user.unit_id.as_deref()),
+            Some(user.role),
+            None,
+            matches!(user.role, Role::Admin | Role::Device),
+        )
     } else {
         let devices = s.devices.read().unwrap_or_else(|e| e.into_inner());
         match devices.by_key(&token) {
