@@ -241,6 +241,76 @@ mod tests {
     }
 
     #[test]
+    fn each_role_and_unit_has_its_reach() {
+        let base = Position::new(107.1, 30.7).unwrap();
+        let area = |_: &str| Some((base, 8000.0));
+        let rows = [
+            (Role::Admin, Some("team-1"), Reach::County),
+            (Role::Operator, None, Reach::County),
+            (Role::PatrolLeader, Some("team-1"), Reach::Team { team: Arc::from("team-1"), area: Some((base, 8000.0)) }),
+            (Role::PatrolLeader, None, Reach::Nothing),
+            (Role::PostOfficer, Some("p-west"), Reach::Post(Arc::from("p-west"))),
+            (Role::PostOfficer, None, Reach::Nothing),
+            (Role::GridMember, Some("g-west"), Reach::Grid(Arc::from("g-west"))),
+            (Role::GridMember, None, Reach::Nothing),
+            (Role::Partner, None, Reach::Partner),
+            (Role::Device, Some("team-1"), Reach::Nothing),
+        ];
+        for (role, unit, want) in rows {
+            assert_eq!(Reach::of_user(role, unit, area), want, "{role:?} {unit:?}");
+        }
+        assert_eq!(Reach::of_device(Some("team-1")), Reach::Unit(Arc::from("team-1")));
+        assert_eq!(Reach::of_device(None), Reach::Nothing);
+    }
+
+    #[test]
+    fn units_and_incidents_in_each_reach() {
+        // An empty map: no place is in a jurisdiction or grid, so only assignment,
+        // distance and priority decide here (the places are tested over HTTP).
+        let places = Enricher::new(&liandong_core::CountyMap::default());
+        let team = Reach::Team { team: Arc::from("team-1"), area: Some((Position::new(107.1, 30.7).unwrap(), 8000.0)) };
+        let incident = |unit: Option<&'static str>, priority: i64, lon: f64| IncidentFacts {
+            assigned_unit: unit,
+            priority,
+            lon,
+            lat: 30.7,
+        };
+        let near = incident(None, 2, 107.15); // 4.8 km from the team's post
+        let far = incident(None, 2, 107.3); // 19 km
+        let assigned_far = incident(Some("team-1"), 2, 107.3);
+        let major_far = incident(None, 1, 107.3);
+        let post_task = incident(Some("p-west"), 3, 107.3);
+        let rows: [(&Reach, [bool; 5]); 7] = [
+            (&Reach::County, [true, true, true, true, true]),
+            (&team, [true, false, true, false, false]),
+            (&Reach::Post(Arc::from("p-west")), [false, false, false, false, true]),
+            (&Reach::Grid(Arc::from("g-west")), [false, false, false, false, false]),
+            (&Reach::Partner, [false, false, false, true, false]),
+            (&Reach::Unit(Arc::from("team-1")), [false, false, true, false, false]),
+            (&Reach::Nothing, [false, false, false, false, false]),
+        ];
+        for (reach, want) in rows {
+            let got = [near, far, assigned_far, major_far, post_task].map(|i| reach.sees_incident(i, &places));
+            assert_eq!(got, want, "{reach:?}");
+        }
+        for (reach, unit, want) in [
+            (&Reach::County, None, true),
+            (&team, Some("team-1"), true),
+            (&team, Some("team-2"), false),
+            (&team, None, false),
+            (&Reach::Post(Arc::from("p-west")), Some("p-west"), true),
+            (&Reach::Grid(Arc::from("g-west")), Some("g-west"), false),
+            (&Reach::Partner, None, false),
+        ] {
+            assert_eq!(reach.sees_unit(unit), want, "{reach:?} {unit:?}");
+        }
+        let named = vec!["patrol_leader".to_owned()];
+        assert!(team.sees_alert(Role::PatrolLeader, &named, 107.15, 30.7), "inside the area");
+        assert!(!team.sees_alert(Role::PatrolLeader, &named, 107.3, 30.7), "beyond it");
+        assert!(!team.sees_alert(Role::PatrolLeader, &["operator".to_owned()], 107.15, 30.7), "not named");
+    }
+
+    #[test]
     fn roles_and_administrators() {
         let partner_only = vec!["partner".to_owned()];
         assert!(sees_alert(Role::Partner, &partner_only));
