@@ -140,13 +140,23 @@ async fn open(srv: &Server, title: &str, priority: u8, lon: f64, lat: f64, devic
     id
 }
 
-/// What a feed client was sent: incidents, devices (positions and snapshots) and the
-/// teams of route plans.
+/// What a feed client was sent: incidents, devices (positions and snapshots), the
+/// teams of route plans and alerts (their [`alert_label`]).
 #[derive(Debug, Default, PartialEq)]
 struct Seen {
     incidents: BTreeSet<i64>,
     devices: BTreeSet<String>,
     teams: BTreeSet<String>,
+    alerts: BTreeSet<String>,
+}
+
+/// An alert's rule, and a grid report's category: `grid_report:dispute`.
+fn alert_label(alert: &Value) -> String {
+    let data = &alert["data"];
+    match data["report"]["category"].as_str() {
+        Some(category) => format!("{}:{category}", data["rule"].as_str().unwrap()),
+        None => data["rule"].as_str().unwrap().to_owned(),
+    }
 }
 
 /// Everything the client is sent until the feed is quiet for a while.
@@ -167,6 +177,9 @@ async fn seen(ws: &mut Ws) -> Seen {
             }
             Some("route") => {
                 out.teams.insert(m["data"]["plan"]["team_id"].as_str().unwrap().to_owned());
+            }
+            Some("alert") => {
+                out.alerts.insert(alert_label(&m));
             }
             _ => {}
         }
@@ -282,11 +295,20 @@ async fn a_patrol_leader_sees_the_team_its_plans_and_the_area_around_its_post(ba
     let teams: Vec<&str> = heads["plans"].as_array().unwrap().iter().map(|p| p["team_id"].as_str().unwrap()).collect();
     assert_eq!(teams, ["team-1"]);
     let feed = on_the_feed(&srv, &mut leader, LEADER).await;
-    assert_eq!(feed, Seen { incidents: own, devices: set(["t1-phone"]), teams: set(["team-1"]) }, "the leader's feed");
+    assert_eq!(
+        feed,
+        Seen { incidents: own, devices: set(["t1-phone"]), teams: set(["team-1"]), alerts: BTreeSet::new() },
+        "the leader's feed"
+    );
     let feed = on_the_feed(&srv, &mut other, OTHER_LEADER).await;
     assert_eq!(
         feed,
-        Seen { incidents: BTreeSet::from([scene.east]), devices: set(["t2-phone"]), teams: set(["team-2"]) },
+        Seen {
+            incidents: BTreeSet::from([scene.east]),
+            devices: set(["t2-phone"]),
+            teams: set(["team-2"]),
+            alerts: BTreeSet::new(),
+        },
         "the other team's leader's feed"
     );
     // Writes stay as they were: another team's route is not the leader's to acknowledge.
@@ -313,7 +335,10 @@ async fn a_post_officer_sees_the_posts_jurisdiction_and_its_own_tasks(backend: B
     assert_eq!(srv.get(OFFICER, "/api/v1/teams/team-1/plans").await.0, 403, "plans are the teams'");
     assert_eq!(srv.get(OFFICER, "/api/v1/plans").await.0, 403);
     let feed = on_the_feed(&srv, &mut officer, OFFICER).await;
-    assert_eq!(feed, Seen { incidents: own, devices: set(["w-phone"]), teams: BTreeSet::new() });
+    assert_eq!(
+        feed,
+        Seen { incidents: own, devices: set(["w-phone"]), teams: BTreeSet::new(), alerts: BTreeSet::new() }
+    );
     srv.stop().await;
 }
 
@@ -336,17 +361,35 @@ async fn a_grid_member_sees_their_grid_and_their_own_reports(backend: Backend) {
     assert_eq!(srv.get(GRID, "/api/v1/devices").await.0, 403, "no units' positions");
     assert_eq!(track_status(&srv, GRID, "t1-phone").await, 403);
     let feed = on_the_feed(&srv, &mut grid, GRID).await;
-    assert_eq!(feed, Seen { incidents: own, devices: BTreeSet::new(), teams: BTreeSet::new() });
+    assert_eq!(
+        feed,
+        Seen { incidents: own, devices: BTreeSet::new(), teams: BTreeSet::new(), alerts: BTreeSet::new() }
+    );
     let (status, v) = srv.get(OTHER_GRID, &format!("/api/v1/incidents/{}", scene.west)).await;
     assert_eq!(status, 404, "another grid's incident does not exist: {v}");
     srv.stop().await;
 }
 
-/// The judicial office: the priority-1 incidents, read only; mediation; no units.
+/// The judicial office: the priority-1 incidents, read only; disputes and mediation; no
+/// units.
 async fn the_judicial_office_reads_priority_one_incidents_and_mediation(backend: Backend) {
     let Some(srv) = start("partner", backend).await else { return };
     let mut partner = srv.ws(PARTNER).await;
     let scene = scene(&srv).await;
+    // A grid member's dispute goes to the mediation centre; a hazard does not concern it.
+    let mut filed = Vec::new();
+    for (category, text) in [("dispute", "邻里宅基地纠纷"), ("hazard", "路灯坏了")] {
+        let report = json!({"category": category, "text": text, "lon": 107.12, "lat": 30.75});
+        let (status, v) = srv.post(GRID, "/api/v1/reports", report).await;
+        assert_eq!(status, 201, "{v}");
+        filed.push(v["report_id"].as_i64().unwrap());
+    }
+    let (status, v) = srv.get(PARTNER, "/api/v1/history/alerts").await;
+    let labels: Vec<String> = v["alerts"].as_array().unwrap().iter().map(alert_label).collect();
+    assert_eq!((status, labels), (200, vec!["grid_report:dispute".to_owned()]), "{v}");
+    let (status, v) = srv.get(PARTNER, "/api/v1/mediation").await;
+    let cases: Vec<i64> = v["cases"].as_array().unwrap().iter().map(|c| c["report_id"].as_i64().unwrap()).collect();
+    assert_eq!((status, cases), (200, vec![filed[0]]), "the dispute's case, not the hazard: {v}");
     let major = BTreeSet::from([scene.major]);
     assert_eq!(readable_incidents(&srv, PARTNER, &scene).await, major);
     assert_eq!(incident_history(&srv, PARTNER).await, major);
@@ -356,11 +399,11 @@ async fn the_judicial_office_reads_priority_one_incidents_and_mediation(backend:
     let (status, _) =
         srv.post(PARTNER, &format!("/api/v1/incidents/{}/actions", scene.major), json!({"action": "close"})).await;
     assert_eq!(status, 403, "read only");
-    assert_eq!(srv.get(PARTNER, "/api/v1/mediation").await.0, 200);
     assert_eq!(device_list(&srv, PARTNER).await, BTreeSet::new(), "no unit's phone");
     assert_eq!(track_status(&srv, PARTNER, "t1-phone").await, 404);
     let feed = on_the_feed(&srv, &mut partner, PARTNER).await;
-    assert_eq!(feed, Seen { incidents: major, devices: BTreeSet::new(), teams: BTreeSet::new() });
+    let alerts = set(["grid_report:dispute"]);
+    assert_eq!(feed, Seen { incidents: major, devices: BTreeSet::new(), teams: BTreeSet::new(), alerts });
     srv.stop().await;
 }
 
