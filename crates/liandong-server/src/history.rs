@@ -32,14 +32,19 @@ const INCIDENT_READERS: &[Role] =
 /// Every user role (alerts are filtered by role and reach).
 const USERS: &[Role] = INCIDENT_READERS;
 
-/// How many rows to read for a caller who sees part of the county: as many as an answer
-/// may carry, since what is left out of their reach must not crowd out what is in it;
-/// the answer is then cut to `limit`.
+/// Rows read for a caller who sees part of the county, before their reach filters them.
+const SCOPED_READ_ROWS: u32 = 10_000;
+
+/// How many rows to read for a caller who sees part of the county: ten times the answer
+/// (at most [`SCOPED_READ_ROWS`], so that an alert history with its tracks stays a few
+/// megabytes), since what is outside their reach must not crowd out what is in it; the
+/// answer is then cut to `limit`. A caller whose part is a small share of a busy period
+/// narrows it with `from`, `to` or `bbox`.
 fn scoped_limit(reach: &Reach, limit: u32) -> u32 {
     if reach.is_county() {
         limit
     } else {
-        MAX_ROWS
+        limit.saturating_mul(10).min(SCOPED_READ_ROWS).max(limit)
     }
 }
 /// How old a unit's last fix may be at `at` for it to count as there (default).

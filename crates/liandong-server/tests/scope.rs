@@ -370,11 +370,22 @@ async fn a_grid_member_sees_their_grid_and_their_own_reports(backend: Backend) {
     srv.stop().await;
 }
 
-/// The judicial office: the priority-1 incidents, read only; disputes and mediation; no
-/// units.
+/// The judicial office: the priority-1 incidents, read only; disputes and mediation; the
+/// tagged persons entitled to it and their phones; no units.
 async fn the_judicial_office_reads_priority_one_incidents_and_mediation(backend: Backend) {
     let Some(srv) = start("partner", backend).await else { return };
+    // Two tagged persons with monitoring phones: one the judicial office is entitled to,
+    // one only the operators are.
+    for (person, roles) in [("tag-a", json!(["partner", "operator"])), ("tag-b", json!(["operator"]))] {
+        let phone = format!("{person}-phone");
+        srv.admin("/api/v1/devices", json!({"device_id": phone, "name": phone, "kind": "other"})).await;
+        srv.admin("/api/v1/tagged", json!({"person_id": person, "name": person, "roles": roles, "device_id": phone}))
+            .await;
+    }
     let mut partner = srv.ws(PARTNER).await;
+    let fixes = json!({"positions": [{"device_id": "tag-a-phone", "lon": 107.15, "lat": 30.75},
+                                     {"device_id": "tag-b-phone", "lon": 107.16, "lat": 30.75}]});
+    srv.admin("/api/v1/positions", fixes).await;
     let scene = scene(&srv).await;
     // A grid member's dispute goes to the mediation centre; a hazard does not concern it.
     let mut filed = Vec::new();
@@ -399,11 +410,17 @@ async fn the_judicial_office_reads_priority_one_incidents_and_mediation(backend:
     let (status, _) =
         srv.post(PARTNER, &format!("/api/v1/incidents/{}/actions", scene.major), json!({"action": "close"})).await;
     assert_eq!(status, 403, "read only");
-    assert_eq!(device_list(&srv, PARTNER).await, BTreeSet::new(), "no unit's phone");
-    assert_eq!(track_status(&srv, PARTNER, "t1-phone").await, 404);
+    let (status, v) = srv.get(PARTNER, "/api/v1/tagged").await;
+    let tagged: Vec<&str> = v["tagged"].as_array().unwrap().iter().map(|p| p["person_id"].as_str().unwrap()).collect();
+    assert_eq!((status, tagged), (200, vec!["tag-a"]), "only the tagged persons entitled to it: {v}");
+    assert_eq!(device_list(&srv, PARTNER).await, set(["tag-a-phone"]), "no unit's phone, the entitled person's");
+    assert_eq!(track_status(&srv, PARTNER, "tag-a-phone").await, 200);
+    for phone in ["tag-b-phone", "t1-phone"] {
+        assert_eq!(track_status(&srv, PARTNER, phone).await, 404, "{phone}");
+    }
     let feed = on_the_feed(&srv, &mut partner, PARTNER).await;
     let alerts = set(["grid_report:dispute"]);
-    assert_eq!(feed, Seen { incidents: major, devices: BTreeSet::new(), teams: BTreeSet::new(), alerts });
+    assert_eq!(feed, Seen { incidents: major, devices: set(["tag-a-phone"]), teams: BTreeSet::new(), alerts });
     srv.stop().await;
 }
 
