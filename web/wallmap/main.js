@@ -1,7 +1,7 @@
 // The wall map's entry point: signs in, draws the county from the server's layers,
 // follows the live feed and keeps the panels current: the alert queue, the incidents
 // (list and panel), the grid reports awaiting review, route adjustments, hotspots, statistics and the time slider; and, for
-// an administrator, device registration.
+// an administrator, device registration and the people view.
 
 import * as maplibregl from '/node_modules/maplibre-gl/dist/maplibre-gl.mjs';
 import { Api, ApiFailure, takeToken, saveToken, forgetToken } from './api.js';
@@ -38,6 +38,8 @@ const app = {
   replay: null,
   /** The device registration panel, for an administrator only (else null). */
   devices: null,
+  /** The people view, for an administrator only (else null). */
+  people: null,
   /** Who the token is (`GET /api/v1/whoami`): `{ name, role, unit_id }`, or null if unknown. */
   me: null,
   drawer: null,
@@ -217,7 +219,7 @@ async function start(tokenValue) {
     },
   });
   app.hotspots = new Hotspots({ api: app.api, map, card: $('hotspot-card') });
-  if (app.me?.role === 'admin') await startDevices(data);
+  if (app.me?.role === 'admin') await Promise.all([startDevices(data), startPeople(data)]);
   app.stats = new Stats({ api: app.api, body: $('stats-panel') });
   app.replay = new Replay({
     api: app.api,
@@ -305,6 +307,23 @@ async function startDevices(data) {
     onList: (devices) => app.units?.setDevices(devices),
   });
   for (const b of document.querySelectorAll('[data-open="devices"], [data-tab="devices"]')) b.hidden = false;
+}
+
+/**
+ * The people view, offered to an administrator only (the server refuses every other role's
+ * changes anyway). The units a person may belong to come from the map's layers, with their
+ * names.
+ */
+async function startPeople(data) {
+  const { PeoplePanel } = await import('./people.js');
+  const named = (fc) => (fc?.features ?? []).map((f) => ({ id: f.properties?.id, name: featureName(f.properties) })).filter((u) => u.id);
+  const teams = [...app.teamNames].map(([id, names]) => ({ id, name: featureName(names) }));
+  app.people = new PeoplePanel({
+    api: app.api,
+    body: $('people-panel'),
+    units: { post: named(data.posts), team: teams, grid: named(data.grids) },
+  });
+  for (const b of document.querySelectorAll('[data-open="people"], [data-tab="people"]')) b.hidden = false;
 }
 
 /**
@@ -539,6 +558,7 @@ class Drawer {
     }
     if (tab === 'stats') app.stats.show();
     if (tab === 'devices') app.devices?.show();
+    if (tab === 'people') app.people?.show();
     if (tab === 'reports') app.reports?.show();
     if (tab === 'incident' && app.incidents.openId === null) app.incidents.renderPanel();
   }
@@ -724,6 +744,7 @@ function switchLang() {
   app.plans?.render();
   app.hotspots?.render();
   app.devices?.render();
+  app.people?.render();
   if (app.drawer?.tab === 'stats') app.stats.render();
   if (app.replay) {
     app.replay.label(app.replay.atMs ?? Date.now());
