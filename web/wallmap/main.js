@@ -1,7 +1,8 @@
 // The wall map's entry point: signs in, draws the county from the server's layers,
 // follows the live feed and keeps the panels current: the alert queue, the incidents
 // (list and panel), the grid reports awaiting review, route adjustments, hotspots, statistics and the time slider; and, for
-// an administrator, device registration and the people view.
+// operators and administrators, the duty roster; and for an administrator, device
+// registration, the people view and the roster editor.
 
 import * as maplibregl from '/node_modules/maplibre-gl/dist/maplibre-gl.mjs';
 import { Api, ApiFailure, takeToken, saveToken, forgetToken } from './api.js';
@@ -40,6 +41,8 @@ const app = {
   devices: null,
   /** The people view, for an administrator only (else null). */
   people: null,
+  /** The duty panel, for operators and administrators (else null). */
+  duty: null,
   /** Who the token is (`GET /api/v1/whoami`): `{ name, role, unit_id }`, or null if unknown. */
   me: null,
   drawer: null,
@@ -220,6 +223,7 @@ async function start(tokenValue) {
   });
   app.hotspots = new Hotspots({ api: app.api, map, card: $('hotspot-card') });
   if (app.me?.role === 'admin') await Promise.all([startDevices(data), startPeople(data)]);
+  if (['operator', 'admin'].includes(app.me?.role)) await startDuty(data);
   app.stats = new Stats({ api: app.api, body: $('stats-panel') });
   app.replay = new Replay({
     api: app.api,
@@ -324,6 +328,17 @@ async function startPeople(data) {
     units: { post: named(data.posts), team: teams, grid: named(data.grids) },
   });
   for (const b of document.querySelectorAll('[data-open="people"], [data-tab="people"]')) b.hidden = false;
+}
+
+/**
+ * The duty panel (今日值班), for operators and administrators; an administrator's has the
+ * roster editor too. Other roles' walls do not offer it.
+ */
+async function startDuty(data) {
+  const { DutyPanel } = await import('./duty.js');
+  const posts = (data.posts?.features ?? []).map((f) => ({ id: f.properties?.id, name: featureName(f.properties) })).filter((p) => p.id);
+  app.duty = new DutyPanel({ api: app.api, body: $('duty-panel'), posts, admin: app.me.role === 'admin' });
+  for (const b of document.querySelectorAll('[data-open="duty"], [data-tab="duty"]')) b.hidden = false;
 }
 
 /**
@@ -550,6 +565,7 @@ class Drawer {
   show(tab) {
     if (this.tab === 'stats' && tab !== 'stats') app.stats.hide();
     if (this.tab === 'reports' && tab !== 'reports') app.reports?.hide();
+    if (this.tab === 'duty' && tab !== 'duty') app.duty?.hide();
     this.tab = tab;
     $('drawer').hidden = false;
     $('drawer').dataset.tab = tab;
@@ -559,6 +575,7 @@ class Drawer {
     if (tab === 'stats') app.stats.show();
     if (tab === 'devices') app.devices?.show();
     if (tab === 'people') app.people?.show();
+    if (tab === 'duty') app.duty?.show();
     if (tab === 'reports') app.reports?.show();
     if (tab === 'incident' && app.incidents.openId === null) app.incidents.renderPanel();
   }
@@ -566,6 +583,7 @@ class Drawer {
   hide() {
     if (this.tab === 'stats') app.stats.hide();
     if (this.tab === 'reports') app.reports?.hide();
+    if (this.tab === 'duty') app.duty?.hide();
     this.tab = null;
     $('drawer').hidden = true;
     for (const b of document.querySelectorAll('#toolbar [data-open]')) b.classList.remove('on');
@@ -745,6 +763,7 @@ function switchLang() {
   app.hotspots?.render();
   app.devices?.render();
   app.people?.render();
+  app.duty?.render();
   if (app.drawer?.tab === 'stats') app.stats.render();
   if (app.replay) {
     app.replay.label(app.replay.atMs ?? Date.now());
