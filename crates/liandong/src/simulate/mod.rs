@@ -15,11 +15,13 @@
 //!
 //! The parts, each file importing only the files listed after it:
 //!
-//! - this file: the entry point, [`run`], which creates the demo's people, enlists and
+//! - this file: the entry point, [`run`], which creates the demo's people and their duty
+//!   roster, enlists and
 //!   registers the devices (each bound to its person), starts the other parts and
 //!   reports every unit's position each tick;
 //! - [`people`]: everyone the seed counts (teams, posts, grids, mediators, the command
-//!   centre), created through the people API;
+//!   centre), created through the people API; [`duty`]: today's and tomorrow's duty
+//!   roster for them;
 //! - [`leaders`]: the patrol leaders' phones on the live feed, taking the team's plans;
 //! - [`incidents`]: the duty operator's desk, opening and dispatching incidents, with
 //!   [`places`] (where incidents happen) and [`cases`] (what they are about);
@@ -34,6 +36,7 @@
 mod cameras;
 mod cases;
 mod drive;
+mod duty;
 mod fleet;
 mod grid_reports;
 mod incidents;
@@ -165,6 +168,13 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let roster = people::roster(&map);
     let done = people::create_people(&client, &args, &roster).await?;
     tracing::info!(people = roster.len(), created = done.created, existing = done.existing, "simulator has its people");
+    let now_ms =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
+    // The demo runs on without a roster: it is what the wall's duty panel shows and whom
+    // escalations reach, not what moves the units.
+    if let Err(e) = duty::set_roster(&client, &args, &map, now_ms).await {
+        tracing::warn!(error = %format!("{e:#}"), "the demo's duty roster was not set");
+    }
     let Enlisted { devices, members, teams, registrations } = enlist(&map, &suffix);
     register(&client, &args, &registrations).await?;
     tracing::info!(
