@@ -284,6 +284,78 @@ test('the people view and the duty panel, in headless Chromium', { timeout: 240_
     assert.ok(fs.statSync(path.join(SHOTS, 'wallmap-people-zh.png')).size > 100_000, 'the screenshot holds a picture');
   });
 
+  await t.test('the duty panel shows a roster set through the API; the administrator adds a shift and cancels it', async (t) => {
+    if ((await call('GET', '/api/v1/duty', OPERATOR)).status === 404) {
+      t.skip('the duty API (the duty helper\'s /api/v1/duty) is not in this build');
+      return;
+    }
+    const H = 3600_000;
+    const now = Date.now();
+    await api('POST', '/api/v1/people', ADMIN, { person_id: 'cc-operator-02', name: '钱浩', roles: ['operator'], unit_kind: 'command_centre' });
+    const until = now + 5 * H;
+    const { shift_ids: ids } = await api('POST', '/api/v1/duty', ADMIN, {
+      shifts: [
+        { unit_kind: 'command_centre', person_id: 'cc-operator-01', duty: 'leader', starts_ms: now - H, ends_ms: until },
+        { unit_kind: 'command_centre', person_id: 'cc-operator-02', duty: 'on_duty', starts_ms: now - H, ends_ms: until },
+        { unit_kind: 'post', unit_id: post.id, person_id: `${post.id}-leader`, duty: 'leader', starts_ms: now - H, ends_ms: now + 3 * H },
+      ],
+    });
+    assert.equal(ids.length, 3);
+    const untilText = new Date(until).toLocaleTimeString('zh-CN', { timeZone: 'Asia/Shanghai', hour12: false, hour: '2-digit', minute: '2-digit' });
+
+    // The operator's wall: today's duty, no editor.
+    const op = await wall(OPERATOR);
+    await op.click('#toolbar button[data-open="duty"]');
+    const centre = '#duty-panel section.duty-unit[data-unit="command_centre"]';
+    await waitInPage(op, "the command centre's duty is shown", (sel) => document.querySelectorAll(`${sel} li.shift.now`).length === 2, centre);
+    assert.equal(await op.textContent('#duty-panel h4'), '今日值班');
+    const leader = await op.textContent(`${centre} .duty-line.leader`);
+    assert.match(leader, /值班领导/);
+    assert.match(leader, /赵敏/);
+    assert.ok(leader.includes(`至 ${untilText}`), `${leader} says until ${untilText}`);
+    assert.match(await op.textContent(`${centre} .duty-line.on_duty`), /值班人员.*钱浩.*在岗/);
+    assert.match(await op.textContent(`#duty-panel section.duty-unit[data-unit="${post.id}"]`), new RegExp(`${post.name}.*值班领导.*周国平`));
+    assert.match(await op.textContent('#duty-panel .duty-summary'), /26 个警务室中 25 个此刻无人值班/);
+    assert.equal(await op.evaluate(() => document.querySelector('#duty-panel details.duty-editor')), null, "the operator's panel has no editor");
+    assert.equal(await op.evaluate(() => document.querySelectorAll('#duty-panel button.cancel').length), 0, 'nor cancel buttons');
+    await op.close();
+
+    // The administrator adds an officer's shift on the post, is refused a second leader, and cancels the shift.
+    await admin.click('#toolbar button[data-open="duty"]');
+    await waitInPage(admin, "the administrator's panel shows the roster", (sel) => document.querySelectorAll(`${sel} li.shift`).length === 2, centre);
+    await admin.click('#duty-panel details.duty-editor summary');
+    const dutyForm = '#duty-panel form.duty-form';
+    await admin.selectOption(`${dutyForm} select[name="unit"]`, post.id);
+    await admin.selectOption(`${dutyForm} select[name="duty"]`, 'on_duty');
+    await admin.fill(`${dutyForm} input[name="person_id"]`, id);
+    await admin.fill(`${dutyForm} input[name="start"]`, '09:00');
+    await admin.fill(`${dutyForm} input[name="hours"]`, '2');
+    await admin.click(`${dutyForm} button[type="submit"]`);
+    const mine = `#duty-panel section.duty-unit[data-unit="${post.id}"] li.shift[data-person="${id}"]`;
+    await waitInPage(admin, 'the new shift is listed', (sel) => document.querySelector(sel) !== null, mine);
+    assert.match(await admin.textContent(mine), /王明.*09:00–11:00/);
+    assert.match(await admin.textContent(`${dutyForm} p.saved`), /已添加：王明 09:00–11:00/);
+    const listed = (await api('GET', '/api/v1/duty', ADMIN)).shifts.filter((s) => s.person_id === id);
+    assert.equal(listed.length, 1, JSON.stringify(listed));
+    assert.equal(listed[0].ends_ms - listed[0].starts_ms, 2 * H);
+
+    // A second leader for the post while its leader is on duty: 409, said in the form.
+    const nowText = new Date(now).toLocaleTimeString('zh-CN', { timeZone: 'Asia/Shanghai', hour12: false, hour: '2-digit', minute: '2-digit' });
+    await admin.selectOption(`${dutyForm} select[name="duty"]`, 'leader');
+    await admin.fill(`${dutyForm} input[name="person_id"]`, id);
+    await admin.fill(`${dutyForm} input[name="start"]`, nowText);
+    await admin.fill(`${dutyForm} input[name="hours"]`, '1');
+    await admin.click(`${dutyForm} button[type="submit"]`);
+    await waitInPage(admin, 'the form says the roster conflicts', () => /与已有排班冲突/.test(document.querySelector('#duty-panel form p.error')?.textContent ?? ''));
+    assert.equal((await api('GET', '/api/v1/duty', ADMIN)).shifts.filter((s) => s.person_id === id).length, 1, 'nothing was added');
+
+    await admin.click(`${mine} button.cancel`);
+    await waitInPage(admin, 'the cancel asks for a second click', (sel) => document.querySelector(`${sel} button.cancel`)?.classList.contains('confirming'), mine);
+    await admin.click(`${mine} button.cancel`);
+    await waitInPage(admin, 'the cancelled shift is gone', (sel) => document.querySelector(sel) === null, mine);
+    assert.equal((await api('GET', '/api/v1/duty', ADMIN)).shifts.filter((s) => s.person_id === id).length, 0, 'the server has it cancelled');
+  });
+
   await t.test('no page error and no policy violation', () => {
     assert.deepEqual(pageErrors, []);
     assert.deepEqual(cspViolations, []);
