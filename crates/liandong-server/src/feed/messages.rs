@@ -47,6 +47,11 @@ pub enum FeedMessage<'a> {
         seq: i64,
         data: RouteChange<'a>,
     },
+    /// A late step's escalation to a person on duty, or that person's acknowledgement.
+    Escalation {
+        seq: i64,
+        data: EscalationNotice<'a>,
+    },
     /// A new hotspot analysis: a notice outside the sequence.
     Hotspots(HotspotsNotice<'a>),
     /// A part of the snapshot a client gets on connecting (or on changing its subscription).
@@ -273,6 +278,32 @@ pub struct AlertAck<'a> {
     pub by: &'a str,
     pub at: String,
     pub note: &'a str,
+}
+
+/// An escalation event: a late incident step notified to a person on duty (`notify`),
+/// or that person's acknowledgement (`ack`), which stops the next level. Addressed to
+/// the person it reached; a command-centre escalation is also on every operator's
+/// screen.
+#[derive(Serialize)]
+pub struct EscalationNotice<'a> {
+    /// The notice's number (a notice's own `seq`), which its acknowledgement names.
+    pub escalation_id: i64,
+    /// `notify` or `ack`.
+    pub action: &'a str,
+    /// `post_leader` or `command_centre`.
+    pub level: &'a str,
+    /// The person the notice reached; null when nobody was on duty.
+    pub person_id: Option<&'a str>,
+    pub person_name: Option<&'a str>,
+    /// The post whose leader was notified; null at the command centre.
+    pub unit_id: Option<&'a str>,
+    /// Why, in a sentence (how late the step is, or that nobody was on duty at the post).
+    pub note: &'a str,
+    pub actor: &'a str,
+    pub time: String,
+    /// The incident as it is; null when it is no longer open (an acknowledgement after
+    /// it was closed).
+    pub incident: Option<&'a IncidentRow>,
 }
 
 /// An incident's change: the whole incident after it, and the step.
