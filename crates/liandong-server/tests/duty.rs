@@ -281,6 +281,55 @@ async fn a_unit_has_one_leader_at_a_time_and_cancelled_shifts_are_kept_and_audit
     srv.stop().await;
 }
 
+/// Sends a fix for a phone at (lon, lat), now.
+async fn fix(srv: &Server, key: &str, device: &str, lon: f64, lat: f64) {
+    let (s, v) =
+        srv.post(key, "/api/v1/positions", json!({"positions": [{"device_id": device, "lon": lon, "lat": lat}]})).await;
+    assert_eq!((s, v["accepted"].as_array().map(Vec::len)), (200, Some(1)), "{v}");
+}
+
+/// The device ids a recommendation names, in its order, with whether each is on duty.
+fn recommended(v: &Value) -> Vec<(String, bool)> {
+    let units = v["recommended"]["units"].as_array().cloned().unwrap_or_default();
+    units.iter().map(|u| (u["device_id"].as_str().unwrap_or("").to_owned(), u["on_duty"] == json!(true))).collect()
+}
+
+/// On the mini map's road along 30.6°, an east post's phone is nearer an incident than
+/// team-1's (based at p-west); with someone on duty at p-west only, team-1's is
+/// recommended first, saying why.
+async fn dispatch_recommends_units_on_duty_first_and_says_so(backend: Backend) {
+    let Some(srv) = start("dispatch", backend).await else { return };
+    for (id, kind, unit, key) in
+        [("east-1", "post_officer", "p-east", "east-key-0001"), ("team-9", "patrol_member", "team-1", "team-key-0001")]
+    {
+        srv.admin("/api/v1/devices", json!({"device_id": id, "name": id, "kind": kind, "unit_id": unit, "key": key}))
+            .await;
+    }
+    fix(&srv, "east-key-0001", "east-1", 107.22, 30.6).await;
+    fix(&srv, "team-key-0001", "team-9", 107.12, 30.6).await;
+    let incident = json!({"title": "纠纷", "priority": 2, "lon": 107.2, "lat": 30.6});
+    let (s, v) = srv.post(OPERATOR, "/api/v1/incidents", incident.clone()).await;
+    assert_eq!(s, 201, "{v}");
+    let off = |id: &str| (id.to_owned(), false);
+    assert_eq!(recommended(&v), [off("east-1"), off("team-9")], "nobody on duty: the nearest first: {v}");
+    assert_eq!(v["recommended"]["units"][0]["on_duty_reason"], "post p-east has nobody on duty now");
+
+    let now = now_ms();
+    let roster = json!({"shifts": [shift(Some("p-west"), "off-w", "on_duty", now - HOUR, now + HOUR)]});
+    assert_eq!(srv.post(ADMIN, "/api/v1/duty", roster).await.0, 201);
+    let (s, v) = srv.post(OPERATOR, "/api/v1/incidents", incident).await;
+    assert_eq!(s, 201, "{v}");
+    assert_eq!(recommended(&v), [("team-9".to_owned(), true), off("east-1")], "the unit on duty first: {v}");
+    assert_eq!(v["recommended"]["prefers"], "on_duty");
+    assert_eq!(v["recommended"]["units"][0]["on_duty_reason"], "team-1's post p-west has someone on duty now");
+    let posts = v["recommended"]["posts"].as_array().unwrap();
+    let west = posts.iter().find(|p| p["id"] == "p-west").unwrap();
+    let east = posts.iter().find(|p| p["id"] == "p-east").unwrap();
+    assert_eq!((&west["on_duty"], &east["on_duty"]), (&json!(true), &json!(false)), "{v}");
+    srv.stop().await;
+}
+
+on_both_stores!(dispatch_recommends_units_on_duty_first_and_says_so);
 on_both_stores!(every_caller_reads_and_sets_the_roster_as_its_role_allows);
 on_both_stores!(each_bad_shift_is_refused_naming_its_field_and_nothing_is_stored);
 on_both_stores!(a_unit_has_one_leader_at_a_time_and_cancelled_shifts_are_kept_and_audited);
