@@ -1078,4 +1078,41 @@ mod tests {
         assert!(!leader.admits_alert(107.1, 30.68, &named), "beyond it");
         assert!(Filter { area: None, ..leader }.admits_alert(107.1, 30.68, &named), "county-wide when 0");
     }
+
+    /// An escalation reaches the person it names on any role's client (a user's token
+    /// or a bound phone), and a command-centre escalation every operator and
+    /// administrator too, whatever their viewport and kinds; no one else.
+    #[test]
+    fn an_escalation_reaches_its_person_and_at_the_command_centre_the_operators() {
+        let base = Filter {
+            scope: Scope::Nothing,
+            role: None,
+            bbox: Some([0.0, 0.0, 1.0, 1.0]),
+            positions: false,
+            alerts: false,
+            incidents: false,
+            area: None,
+            person: None,
+        };
+        let as_role = |role: &'static str, person: Option<&str>| Filter {
+            role: Some(role),
+            person: person.map(Arc::from),
+            ..base.clone()
+        };
+        for role in ["admin", "operator", "patrol_leader", "post_officer", "grid_member", "partner"] {
+            let theirs = as_role(role, Some("lead-w"));
+            assert!(theirs.admits_escalation(Some("lead-w"), false), "{role} acting for the person");
+            assert!(!as_role(role, Some("off-w")).admits_escalation(Some("lead-w"), false), "{role}, someone else");
+            assert!(!as_role(role, None).admits_escalation(Some("lead-w"), false), "{role} acting for nobody");
+            let operators = matches!(role, "admin" | "operator");
+            assert_eq!(as_role(role, None).admits_escalation(Some("cc-1"), true), operators, "{role}, command centre");
+            assert_eq!(as_role(role, None).admits_escalation(None, true), operators, "{role}, reached nobody");
+        }
+        let phone = Filter { person: Some(Arc::from("lead-w")), ..base.clone() };
+        assert!(phone.admits_escalation(Some("lead-w"), false), "a phone bound to the person");
+        assert!(!phone.admits_escalation(Some("cc-1"), true), "a phone is no operator");
+        assert!(!base.admits_escalation(Some("lead-w"), true), "an unbound phone");
+        let event = FeedEvent::escalation(9, 107.1, 30.7, Some(Arc::from("lead-w")), false, Arc::from("{}"));
+        assert!(phone.admits_event(&event), "outside the viewport, with every kind off");
+    }
 }

@@ -573,6 +573,50 @@ mod tests {
     }
 
     #[test]
+    fn an_escalation_names_its_notice_level_person_and_incident() {
+        let inc = IncidentRow {
+            incident_id: 4,
+            title: "斗殴".into(),
+            priority: 1,
+            state: IncidentState::Dispatched,
+            lon: 107.1,
+            lat: 30.7,
+            alert_seq: None,
+            assigned_device: Some("dev-1".into()),
+            assigned_unit: Some("team-1".into()),
+            created_ms: T0,
+            state_since_ms: T0,
+            escalation: "post_leader".into(),
+            kind: "other".into(),
+            township: None,
+        };
+        let data = EscalationNotice {
+            escalation_id: 9,
+            action: "notify",
+            level: "post_leader",
+            person_id: Some("lead-w"),
+            person_name: Some("西所长"),
+            unit_id: Some("p-west"),
+            note: "dispatched for 61 s",
+            actor: "server",
+            time: rfc3339_ms(T0 + 61_000),
+            incident: Some(&inc),
+        };
+        let v: Value = serde_json::from_str(&FeedMessage::Escalation { seq: 9, data }.to_json()).unwrap();
+        assert_eq!(v["type"], "escalation");
+        assert_eq!(v["seq"], 9);
+        let mut d = v["data"].clone();
+        assert_eq!(d["incident"]["incident_id"], 4, "the whole incident: {d}");
+        d["incident"] = Value::Null;
+        assert_eq!(
+            d,
+            json!({"escalation_id": 9, "action": "notify", "level": "post_leader", "person_id": "lead-w",
+                   "person_name": "西所长", "unit_id": "p-west", "note": "dispatched for 61 s", "actor": "server",
+                   "time": rfc3339_ms(T0 + 61_000), "incident": null})
+        );
+    }
+
+    #[test]
     fn a_plan_is_its_row_with_the_plan_body_as_json() {
         let row = RoutePlanRow {
             plan_seq: 3,
