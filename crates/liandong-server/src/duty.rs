@@ -399,6 +399,36 @@ pub async fn ack_escalation(
     Ok(Json(serde_json::json!({ "escalation": done, "repeat": done.repeat })).into_response())
 }
 
+/// The most open escalations one read answers.
+const MAX_OPEN: usize = 100;
+
+/// `GET /api/v1/escalations`: the escalation notices not yet acknowledged that concern
+/// the caller, newest first (at most 100), each as the live feed sent it: those that
+/// reached the caller's person (a user acting for them, or a device bound to them), and
+/// for operators and administrators also every command-centre notice. Any caller with a
+/// token or a device's key may ask and gets only these (an empty list when none); a
+/// missing or unknown token is refused with 401. A screen shows them on starting, and
+/// the live feed brings the rest.
+pub async fn open_escalations(
+    State(s): State<Arc<AppState>>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Result<Response, ApiError> {
+    let (_, person_id, operator) = acknowledger(&s, &headers, uri.query())?;
+    let open = s.store.open_escalations().await.map_err(|e| ApiError::unavailable(&e))?;
+    let mine: Vec<serde_json::Value> = open
+        .iter()
+        .rev()
+        .filter(|e| {
+            let addressed = e.person_id.is_some() && e.person_id == person_id;
+            addressed || (operator && e.level == "command_centre")
+        })
+        .take(MAX_OPEN)
+        .filter_map(|e| serde_json::from_str(&e.payload).ok())
+        .collect();
+    Ok(Json(serde_json::json!({ "escalations": mine })).into_response())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -387,6 +387,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/people/{id}", get(people::get_one).merge(patch(people::change)))
         .route("/api/v1/duty", get(duty::list).post(duty::create))
         .route("/api/v1/duty/{shift_id}", axum::routing::delete(duty::cancel))
+        .route("/api/v1/escalations", get(duty::open_escalations))
         .route("/api/v1/escalations/{id}/ack", post(duty::ack_escalation))
         .route("/api/v1/whoami", get(routes::whoami))
         .route("/api/v1/layers", get(routes::list_layers))

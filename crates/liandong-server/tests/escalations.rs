@@ -207,6 +207,14 @@ async fn a_late_step_reaches_the_post_leader_whose_acknowledgement_stops_the_nex
     assert_eq!((d["unit_id"].as_str(), d["incident"]["incident_id"].as_i64()), (Some("p-west"), Some(id)), "{n}");
     let eid = d["escalation_id"].as_i64().unwrap();
     assert_eq!(n["seq"].as_i64(), Some(eid), "a notice is numbered in the sequence");
+    // A screen starting now reads it: the person's own notices only.
+    for (who, count) in [(LEAD, 1), (LEAD_PHONE, 1), (OTHER, 0), (CENTRE, 0), (OPERATOR, 0), (EAST_PHONE, 0)] {
+        let (s, v) = h.send("GET", who, "/api/v1/escalations", None).await;
+        assert_eq!((s, v["escalations"].as_array().map(Vec::len)), (StatusCode::OK, Some(count)), "{who}: {v}");
+    }
+    assert_eq!(h.send("GET", "", "/api/v1/escalations", None).await.0, StatusCode::UNAUTHORIZED);
+    let (_, v) = h.send("GET", LEAD, "/api/v1/escalations", None).await;
+    assert_eq!(v["escalations"][0], n, "as the feed sent it");
     let on_phone = escalation(&mut lead_phone).await.expect("the leader's own phone is told too");
     assert_eq!(on_phone["data"]["escalation_id"].as_i64(), Some(eid));
     for (who, ws) in
@@ -235,6 +243,8 @@ async fn a_late_step_reaches_the_post_leader_whose_acknowledgement_stops_the_nex
     assert!(no_escalation(&mut centre).await, "the acknowledgement stopped the next level");
     assert!(no_escalation(&mut operator).await);
     assert_eq!(h.escalation_label(id).await, "post_leader");
+    let (_, v) = h.send("GET", LEAD, "/api/v1/escalations", None).await;
+    assert_eq!(v["escalations"], json!([]), "acknowledged, it is no longer open");
 
     // A reconnecting leader gets the notice and its acknowledgement again.
     let mut again = h.ws(&format!("token={LEAD}&since=0")).await;
@@ -270,6 +280,11 @@ async fn unacknowledged_the_escalation_reaches_the_duty_officer_and_the_operator
     assert_eq!(seen["data"]["escalation_id"], d["escalation_id"]);
     assert!(no_escalation(&mut east).await, "another post is not told");
     assert!(no_escalation(&mut lead).await, "the leader is not told twice");
+    // Operators' screens read the command centre's open notices; the duty officer theirs.
+    for (who, count) in [(OPERATOR, 1), (CENTRE, 1), (LEAD, 1), (EAST, 0)] {
+        let (_, v) = h.send("GET", who, "/api/v1/escalations", None).await;
+        assert_eq!(v["escalations"].as_array().map(Vec::len), Some(count), "{who}: {v}");
+    }
     assert_eq!(h.escalation_label(id).await, "command_centre");
     // The duty officer acknowledges theirs; the leader's own is still theirs to close.
     let eid = d["escalation_id"].as_i64().unwrap();
