@@ -14,6 +14,7 @@ import { LiveFeed } from './feed.js';
 import { Incidents, CLOSED_STATES } from './incidents.js';
 import { ReportQueue } from './reports.js';
 import { Plans, Hotspots } from './plans.js';
+import { Escalations } from './escalations.js';
 import { Stats } from './stats.js';
 import { Replay } from './replay.js';
 import { $, el, swatch } from './dom.js';
@@ -34,6 +35,8 @@ const app = {
   /** The grid reports awaiting review (operators and administrators; else null). */
   reports: null,
   plans: null,
+  /** The open escalations this screen is told of, in the banner above the map. */
+  escalations: null,
   hotspots: null,
   stats: null,
   replay: null,
@@ -221,6 +224,13 @@ async function start(tokenValue) {
       if (Number.isFinite(b[0])) map.fitBounds(b, { padding: 80 * app.scale, maxZoom: 14 });
     },
   });
+  app.escalations = new Escalations({
+    api: app.api,
+    banner: $('escalation-banner'),
+    me: () => app.me,
+    onOpen: (id) => app.incidents.open(id),
+    toast,
+  });
   app.hotspots = new Hotspots({ api: app.api, map, card: $('hotspot-card') });
   if (app.me?.role === 'admin') await Promise.all([startDevices(data), startPeople(data)]);
   if (['operator', 'admin'].includes(app.me?.role)) await startDuty(data);
@@ -253,7 +263,7 @@ async function start(tokenValue) {
   // The state before the feed: devices with their last reports, the last day's alerts,
   // the open incidents and the current plans. The feed's snapshot then brings every unit
   // up to date. The hotspots come after: the analysis is the slowest answer.
-  await Promise.all([loadDevices(), loadAlerts(), loadIncidents(), loadPlans(), app.reports?.load()]);
+  await Promise.all([loadDevices(), loadAlerts(), loadIncidents(), loadPlans(), loadEscalations(), app.reports?.load()]);
   app.hotspots.refresh().catch((e) => console.warn('hotspots:', e.message));
 
   app.feed = new LiveFeed({
@@ -404,6 +414,14 @@ async function loadIncidents() {
   }
 }
 
+async function loadEscalations() {
+  try {
+    await app.escalations.load();
+  } catch (e) {
+    console.warn('escalations:', e.message);
+  }
+}
+
 async function loadPlans() {
   try {
     const { plans } = await app.api.get('/api/v1/plans');
@@ -434,6 +452,9 @@ function onFeedEvent(msg) {
       break;
     case 'route':
       app.plans.applyFeed(msg);
+      break;
+    case 'escalation':
+      app.escalations.applyFeed(msg);
       break;
     default:
       break;
@@ -760,6 +781,7 @@ function switchLang() {
   app.incidents?.renderPanel();
   app.reports?.rebuild();
   app.plans?.render();
+  app.escalations?.render();
   app.hotspots?.render();
   app.devices?.render();
   app.people?.render();

@@ -304,6 +304,16 @@ export default {
     post_leader: 'Escalated to the post leader',
     command_centre: 'Escalated to the command centre',
   },
+  esc: {
+    level: { post_leader: 'Late step · post leader on duty', command_centre: 'Late step · command centre duty officer' },
+    incident: 'Incident #{id} “{title}”',
+    incident_gone: 'Escalation #{id} (incident closed)',
+    to: 'sent to {name}',
+    to_nobody: 'nobody on duty',
+    ack: 'Acknowledge',
+    acking: 'Acknowledging…',
+    ack_failed: 'Could not acknowledge: {reason}',
+  },
   plan_kind: {
     plan: 'Re-plan',
     diversion: 'Diversion',

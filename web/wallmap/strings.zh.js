@@ -304,6 +304,16 @@ export default {
     post_leader: '已升级至警务室负责人',
     command_centre: '已升级至指挥中心',
   },
+  esc: {
+    level: { post_leader: '超时升级 · 警务室值班负责人', command_centre: '超时升级 · 指挥中心值班员' },
+    incident: '警情 #{id}「{title}」',
+    incident_gone: '升级 #{id}（警情已办结）',
+    to: '已通知 {name}',
+    to_nobody: '无人值班',
+    ack: '确认收到',
+    acking: '确认中…',
+    ack_failed: '确认失败：{reason}',
+  },
   plan_kind: {
     plan: '研判调整',
     diversion: '临时绕行',

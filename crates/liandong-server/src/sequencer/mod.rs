@@ -26,6 +26,7 @@ mod catch_up;
 mod clock;
 mod commit;
 mod draft;
+mod escalations;
 mod handle;
 mod incidents;
 mod memory;
@@ -48,8 +49,8 @@ use tokio::sync::mpsc;
 
 pub use cameras::{track_key, TRACK_REBUILD_MS};
 pub use handle::{
-    Ack, AlertAckCommand, CameraAck, CameraInfo, CameraItem, Conflict, IncidentCommand, IncidentDone, Ingest, Item,
-    NotAllowed, Refusal, RouteCommand, SubmitError, Unknown,
+    Ack, AlertAckCommand, CameraAck, CameraInfo, CameraItem, Conflict, EscalationAckCommand, EscalationAckDone,
+    IncidentCommand, IncidentDone, Ingest, Item, NotAllowed, Refusal, RouteCommand, SubmitError, Unknown,
 };
 pub use plans::ROUTE_ACK_S;
 pub use start::RuleInputs;
@@ -114,6 +115,10 @@ struct Known {
     route_heads: HashMap<String, RoutePlanRow>,
     /// Each team's current plan as a corridor to measure members against, by plan.
     corridors: HashMap<String, (i64, Arc<Corridor>)>,
+    /// The duty roster: whom a late step's escalation reaches.
+    roster: Arc<crate::roster::Roster>,
+    /// Escalation notices: the unacknowledged, and those of open incidents.
+    notices: escalations::Notices,
 }
 
 impl Known {
