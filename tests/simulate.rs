@@ -268,10 +268,11 @@ async fn people_done(simulator: &Simulator) -> String {
 }
 
 /// The demo's people on the mini map (1 team of 3, 2 posts, 2 grids): created through
-/// the API with the admin token, each device bound to its person; a second simulator
-/// finds them there (409) and creates no one twice.
+/// the API with the admin token, each device bound to its person, and today's duty
+/// roster set for them; a second simulator finds them there (409), creates no one
+/// twice and leaves the roster as it is.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_simulator_creates_the_demo_people_once_and_binds_its_devices_to_them() {
+async fn the_simulator_creates_the_demo_people_and_their_roster_once_and_binds_its_devices_to_them() {
     let server = start("simulate-people").await;
     let url = server.url.clone();
     let http = reqwest::Client::new();
@@ -311,6 +312,31 @@ async fn the_simulator_creates_the_demo_people_once_and_binds_its_devices_to_the
     assert_eq!(bound("team-1-m03"), Some(json!("team-1-m03")), "{devices}");
     assert_eq!(bound("p-west-officer"), Some(json!("p-west-officer-1")), "{devices}");
 
+    // Today's roster: the command centre's three shifts of a leader and an operator, and
+    // each post's leader and two officers.
+    let roster = |http: reqwest::Client, url: String| async move {
+        let v: Value =
+            http.get(format!("{url}/api/v1/duty")).bearer_auth(ADMIN).send().await.unwrap().json().await.unwrap();
+        let mut shifts: Vec<(String, String, String)> = v["shifts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                let unit = s["unit_id"].as_str().unwrap_or("command_centre").to_owned();
+                (unit, s["duty"].as_str().unwrap().to_owned(), s["person_id"].as_str().unwrap().to_owned())
+            })
+            .collect();
+        shifts.sort();
+        shifts
+    };
+    let today = roster(http.clone(), url.clone()).await;
+    let of = |unit: &str, duty: &str| today.iter().filter(|s| s.0 == unit && s.1 == duty).count();
+    assert_eq!((of("command_centre", "leader"), of("command_centre", "on_duty")), (3, 3), "{today:?}");
+    for post in ["p-west", "p-east"] {
+        assert_eq!((of(post, "leader"), of(post, "on_duty")), (1, 2), "{post}: {today:?}");
+    }
+    assert!(today.contains(&("p-west".into(), "leader".into(), "p-west-leader".into())), "{today:?}");
+
     // A second start: everyone is there already, the names are what they were.
     let second = simulator(&server, "1", "info", &[]);
     let log = people_done(&second).await;
@@ -318,5 +344,6 @@ async fn the_simulator_creates_the_demo_people_once_and_binds_its_devices_to_the
     drop(second);
     let again = all_people(&http, &url).await;
     assert_eq!(again, people, "a second start changes no one");
+    assert_eq!(roster(http.clone(), url.clone()).await, today, "nor doubles the roster");
     server.stop().await;
 }
