@@ -6,7 +6,7 @@
 // another screen of the same person), the notice leaves the banner, and the command
 // centre is not raised.
 
-import { t, clock } from './i18n.js';
+import { t, clock, duration } from './i18n.js';
 
 export class Escalations {
   /**
@@ -77,6 +77,13 @@ export class Escalations {
     this.render();
   }
 
+  /** How late the step is and why the notice came here, in the app's language. */
+  why(d) {
+    const state = d.incident ? t(`state.${d.incident.state}`) : '';
+    const known = ['late', 'nobody_on_duty', 'no_post'].includes(d.reason) && d.late_s !== null && d.late_s !== undefined;
+    return known ? t(`esc_reason.${d.reason}`, { state, late: duration(d.late_s), post: d.post_name ?? d.post_id ?? '' }) : d.note;
+  }
+
   render() {
     const banner = document.getElementById('esc-banner');
     const d = this.current();
@@ -86,7 +93,7 @@ export class Escalations {
     const title = inc ? t('esc_incident', { id: inc.incident_id, title: inc.title }) : t('esc_incident_gone');
     document.getElementById('esc-text').textContent = `${t(`esc_level.${d.level}`)}：${title}`;
     const more = this.open.size > 1 ? ` · ${t('esc_more', { n: this.open.size - 1 })}` : '';
-    document.getElementById('esc-reason').textContent = `${d.note} · ${clock(Date.parse(d.time))}${more}`;
+    document.getElementById('esc-reason').textContent = `${this.why(d)} · ${clock(Date.parse(d.time))}${more}`;
     const button = document.getElementById('esc-ack');
     const queued = this.queued.has(d.escalation_id);
     button.disabled = queued;

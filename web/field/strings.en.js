@@ -70,6 +70,11 @@ export default {
   esc_level: { post_leader: 'Late incident: the post leader on duty is asked', command_centre: 'Late incident: raised to the command centre' },
   esc_incident: '#{id} “{title}”',
   esc_incident_gone: 'the incident is closed',
+  esc_reason: {
+    late: '{state} for {late}',
+    nobody_on_duty: '{state} for {late}; nobody leads {post} on duty: sent to the command centre',
+    no_post: '{state} for {late}; in no post’s jurisdiction: sent to the command centre',
+  },
   esc_more: '{n} more',
   esc_ack_queued: 'Acknowledged, waiting to send',
   esc_ack_sent: 'Escalation acknowledged',

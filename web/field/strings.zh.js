@@ -70,6 +70,11 @@ export default {
   esc_level: { post_leader: '警情超时，请值班负责人督办', command_centre: '警情超时，已升至指挥中心' },
   esc_incident: '#{id}「{title}」',
   esc_incident_gone: '警情已办结',
+  esc_reason: {
+    late: '{state}已 {late}',
+    nobody_on_duty: '{state}已 {late}；{post}无值班负责人，直报指挥中心',
+    no_post: '{state}已 {late}；不在任何警务室辖区，直报指挥中心',
+  },
   esc_more: '另有 {n} 条',
   esc_ack_queued: '已确认，待发送',
   esc_ack_sent: '已确认升级提醒',

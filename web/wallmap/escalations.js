@@ -7,7 +7,7 @@
 // takes the notice off.
 
 import { el } from './dom.js';
-import { t, clock } from './i18n.js';
+import { t, clock, duration, placeName } from './i18n.js';
 
 export class Escalations {
   /**
@@ -76,7 +76,7 @@ export class Escalations {
     const what = el('span', 'esc-what', title);
     if (inc) what.onclick = () => this.o.onOpen(inc.incident_id);
     const who = d.person_id ? t('esc.to', { name: d.person_name ?? d.person_id }) : t('esc.to_nobody');
-    const detail = el('span', 'esc-detail', `${d.note} · ${who} · ${clock(Date.parse(d.time))}`);
+    const detail = el('span', 'esc-detail', `${this.why(d)} · ${who} · ${clock(Date.parse(d.time))}`);
     li.append(head, what, detail);
     if (this.mine(d)) {
       const b = el('button', 'esc-ack', t(this.sending.has(d.escalation_id) ? 'esc.acking' : 'esc.ack'));
@@ -86,6 +86,14 @@ export class Escalations {
       li.append(b);
     }
     return li;
+  }
+
+  /** How late the step is and why the notice went where it went, in the screen's language. */
+  why(d) {
+    const state = d.incident ? t(`state.${d.incident.state}`) : '';
+    const post = d.post_name ? placeName(d.post_name) : (d.post_id ?? '');
+    const known = ['late', 'nobody_on_duty', 'no_post'].includes(d.reason) && d.late_s !== null && d.late_s !== undefined;
+    return known ? t(`esc.reason.${d.reason}`, { state, late: duration(d.late_s), post }) : d.note;
   }
 
   render() {

@@ -310,6 +310,11 @@ export default {
     incident_gone: 'Escalation #{id} (incident closed)',
     to: 'sent to {name}',
     to_nobody: 'nobody on duty',
+    reason: {
+      late: '{state} for {late}',
+      nobody_on_duty: '{state} for {late}; nobody leads {post} on duty: sent to the command centre',
+      no_post: '{state} for {late}; in no post’s jurisdiction: sent to the command centre',
+    },
     ack: 'Acknowledge',
     acking: 'Acknowledging…',
     ack_failed: 'Could not acknowledge: {reason}',

@@ -310,6 +310,11 @@ export default {
     incident_gone: '升级 #{id}（警情已办结）',
     to: '已通知 {name}',
     to_nobody: '无人值班',
+    reason: {
+      late: '{state}已 {late}',
+      nobody_on_duty: '{state}已 {late}；{post}无值班负责人，直报指挥中心',
+      no_post: '{state}已 {late}；不在任何警务室辖区，直报指挥中心',
+    },
     ack: '确认收到',
     acking: '确认中…',
     ack_failed: '确认失败：{reason}',

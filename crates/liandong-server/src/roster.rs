@@ -32,6 +32,8 @@ pub struct Roster {
     tickets: AtomicU64,
     /// The post of each unit of the map: a post's own id, a team's base post.
     unit_posts: HashMap<String, String>,
+    /// Each post's name, by id.
+    post_names: HashMap<String, String>,
 }
 
 /// What one read of the store gave.
@@ -53,14 +55,15 @@ impl Roster {
                 unit_posts.insert(route_team(r).to_owned(), post.to_owned());
             }
         }
-        Roster { unit_posts, ..Roster::default() }
+        let post_names = map.posts.iter().map(|p| (p.id.clone(), p.name.clone())).collect();
+        Roster { unit_posts, post_names, ..Roster::default() }
     }
 
     /// A roster holding `shifts` and the names of their people (tests; the server reads
     /// it with [`Roster::reload`]).
     pub fn with(unit_posts: HashMap<String, String>, shifts: Vec<DutyShift>, names: HashMap<String, String>) -> Roster {
         let held = Held { ticket: 0, shifts: Arc::new(shifts), names: Arc::new(names) };
-        Roster { held: RwLock::new(held), tickets: AtomicU64::new(0), unit_posts }
+        Roster { held: RwLock::new(held), tickets: AtomicU64::new(0), unit_posts, post_names: HashMap::new() }
     }
 
     /// Reads the shifts around `now_ms` and their people's names from the store and
@@ -90,6 +93,11 @@ impl Roster {
     /// A rostered person's name.
     pub fn name(&self, person_id: &str) -> Option<String> {
         self.held.read().unwrap_or_else(|e| e.into_inner()).names.get(person_id).cloned()
+    }
+
+    /// A post's name in the map.
+    pub fn post_name(&self, post_id: &str) -> Option<&str> {
+        self.post_names.get(post_id).map(String::as_str)
     }
 
     /// The post a unit belongs to: a post is its own, a team is based at one.

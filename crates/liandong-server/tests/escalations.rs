@@ -205,6 +205,8 @@ async fn a_late_step_reaches_the_post_leader_whose_acknowledgement_stops_the_nex
     assert_eq!((d["action"].as_str(), d["level"].as_str()), (Some("notify"), Some("post_leader")), "{n}");
     assert_eq!((d["person_id"].as_str(), d["person_name"].as_str()), (Some("lead-w"), Some("西所长")), "{n}");
     assert_eq!((d["unit_id"].as_str(), d["incident"]["incident_id"].as_i64()), (Some("p-west"), Some(id)), "{n}");
+    assert_eq!((d["reason"].as_str(), d["late_s"].as_i64()), (Some("late"), Some(61)), "{n}");
+    assert_eq!((d["post_id"].as_str(), d["post_name"].as_str()), (Some("p-west"), Some("西警务室")), "{n}");
     let eid = d["escalation_id"].as_i64().unwrap();
     assert_eq!(n["seq"].as_i64(), Some(eid), "a notice is numbered in the sequence");
     // A screen starting now reads it: the person's own notices only.
@@ -304,6 +306,8 @@ async fn nobody_on_duty_at_the_post_sends_it_straight_to_the_duty_officer_saying
     let d = &n["data"];
     assert_eq!((d["level"].as_str(), d["person_id"].as_str()), (Some("command_centre"), Some("cc-1")), "{n}");
     assert!(d["note"].as_str().unwrap_or("").contains("nobody on duty leads post p-east"), "says why: {n}");
+    assert_eq!((d["reason"].as_str(), d["post_id"].as_str()), (Some("nobody_on_duty"), Some("p-east")), "{n}");
+    assert_eq!(d["post_name"], "东警务室");
     assert!(no_escalation(&mut east).await);
     h.tick(since, 121).await;
     assert!(no_escalation(&mut centre).await, "once per step");

@@ -297,8 +297,18 @@ pub struct EscalationNotice<'a> {
     pub person_name: Option<&'a str>,
     /// The post whose leader was notified; null at the command centre.
     pub unit_id: Option<&'a str>,
-    /// Why, in a sentence (how late the step is, or that nobody was on duty at the post).
+    /// Why, in a sentence (how late the step is, or that nobody was on duty at the post),
+    /// for the timeline and the logs; screens word it from the fields below.
     pub note: &'a str,
+    /// `late` (the level's person was reached), `nobody_on_duty` (no leader on duty at
+    /// the post: sent to the command centre instead), `no_post` (the incident is in no
+    /// post's jurisdiction: sent to the command centre), or `acknowledged` (an `ack`).
+    pub reason: &'a str,
+    /// How long the step has waited, in seconds (a notice's).
+    pub late_s: Option<i64>,
+    /// The incident's post (the assigned unit's, else the place's) and its name.
+    pub post_id: Option<&'a str>,
+    pub post_name: Option<&'a str>,
     pub actor: &'a str,
     pub time: String,
     /// The incident as it is; null when it is no longer open (an acknowledgement after
@@ -598,6 +608,10 @@ mod tests {
             person_name: Some("西所长"),
             unit_id: Some("p-west"),
             note: "dispatched for 61 s",
+            reason: "late",
+            late_s: Some(61),
+            post_id: Some("p-west"),
+            post_name: Some("西警务室"),
             actor: "server",
             time: rfc3339_ms(T0 + 61_000),
             incident: Some(&inc),
@@ -611,7 +625,8 @@ mod tests {
         assert_eq!(
             d,
             json!({"escalation_id": 9, "action": "notify", "level": "post_leader", "person_id": "lead-w",
-                   "person_name": "西所长", "unit_id": "p-west", "note": "dispatched for 61 s", "actor": "server",
+                   "person_name": "西所长", "unit_id": "p-west", "note": "dispatched for 61 s", "reason": "late",
+                   "late_s": 61, "post_id": "p-west", "post_name": "西警务室", "actor": "server",
                    "time": rfc3339_ms(T0 + 61_000), "incident": null})
         );
     }

@@ -117,29 +117,39 @@ fn post_of(draft: &Draft, roster: &Roster, inc: &IncidentRow) -> Option<String> 
     draft.place(place).post.map(|p| p.id.to_owned())
 }
 
+/// Why a notice went where it went, for the screens to word it.
+struct Why<'a> {
+    /// `late`, `nobody_on_duty`, `no_post` or `acknowledged` (see `EscalationNotice`).
+    reason: &'a str,
+    late_s: Option<i64>,
+    post_id: Option<&'a str>,
+}
+
 /// Sends the notice a late step is due at `due`: to the post's leader on duty, or, when
 /// there is none or the command centre is due, to the duty officer (once per step and
-/// level). `late` says how late the step is.
-pub(super) fn notify(draft: &mut Draft, known: &Known, inc: &IncidentRow, due: Escalation, late: &str, now_ms: i64) {
+/// level).
+pub(super) fn notify(draft: &mut Draft, known: &Known, inc: &IncidentRow, due: Escalation, now_ms: i64) {
     let roster = &known.roster;
-    let (level, person, unit, note) = match due {
+    let late_s = (now_ms - inc.state_since_ms) / 1000;
+    let late = format!("{} for {late_s} s", inc.state);
+    let post = post_of(draft, roster, inc);
+    let officer = || roster.duty_officer(now_ms).map(|s| s.person_id);
+    let (level, person, unit, reason, note) = match due {
         Escalation::None => return,
-        Escalation::PostLeader => {
-            let post = post_of(draft, roster, inc);
-            match post.as_deref().and_then(|p| roster.post_leader(p, now_ms)) {
-                Some(leader) => ("post_leader", Some(leader.person_id), post, late.to_owned()),
-                None => {
-                    let why = match &post {
-                        Some(p) => format!("{late}; nobody on duty leads post {p}: sent to the command centre"),
-                        None => format!("{late}; the incident has no post: sent to the command centre"),
-                    };
-                    ("command_centre", roster.duty_officer(now_ms).map(|s| s.person_id), None, why)
+        Escalation::PostLeader => match post.as_deref().and_then(|p| roster.post_leader(p, now_ms)) {
+            Some(leader) => ("post_leader", Some(leader.person_id), post.clone(), "late", late),
+            None => match &post {
+                Some(p) => {
+                    let note = format!("{late}; nobody on duty leads post {p}: sent to the command centre");
+                    ("command_centre", officer(), None, "nobody_on_duty", note)
                 }
-            }
-        }
-        Escalation::CommandCentre => {
-            ("command_centre", roster.duty_officer(now_ms).map(|s| s.person_id), None, late.to_owned())
-        }
+                None => {
+                    let note = format!("{late}; the incident is in no post's jurisdiction: sent to the command centre");
+                    ("command_centre", officer(), None, "no_post", note)
+                }
+            },
+        },
+        Escalation::CommandCentre => ("command_centre", officer(), None, "late", late),
     };
     if step_notices(draft, inc.incident_id, inc.state_since_ms, level).0 {
         return;
@@ -163,11 +173,12 @@ pub(super) fn notify(draft: &mut Draft, known: &Known, inc: &IncidentRow, due: E
     if row.person_id.is_none() {
         tracing::warn!(incident_id = inc.incident_id, level, "escalation reached nobody on duty");
     }
-    record(draft, roster, row, Some(inc));
+    let why = Why { reason, late_s: Some(late_s), post_id: post.as_deref() };
+    record(draft, roster, row, Some(inc), why);
 }
 
 /// Adds a numbered escalation event: its message, row, notice and publication.
-fn record(draft: &mut Draft, roster: &Roster, mut row: EscalationRow, inc: Option<&IncidentRow>) {
+fn record(draft: &mut Draft, roster: &Roster, mut row: EscalationRow, inc: Option<&IncidentRow>, why: Why<'_>) {
     let name = row.person_id.as_deref().and_then(|p| roster.name(p));
     let data = EscalationNotice {
         escalation_id: row.escalation_id,
@@ -177,6 +188,10 @@ fn record(draft: &mut Draft, roster: &Roster, mut row: EscalationRow, inc: Optio
         person_name: name.as_deref(),
         unit_id: row.unit_id.as_deref(),
         note: &row.note,
+        reason: why.reason,
+        late_s: why.late_s,
+        post_id: why.post_id,
+        post_name: why.post_id.and_then(|p| roster.post_name(p)),
         actor: &row.actor,
         time: crate::time_fmt::rfc3339_ms(row.at_ms),
         incident: inc,
@@ -229,6 +244,7 @@ pub(super) fn escalation_ack(
         payload: String::new(),
     };
     let inc = draft.after.incidents.get(&n.incident_id).cloned();
-    record(draft, &known.roster, row, inc.as_ref());
+    let why = Why { reason: "acknowledged", late_s: None, post_id: n.unit_id.as_deref() };
+    record(draft, &known.roster, row, inc.as_ref(), why);
     Ok(done(false))
 }

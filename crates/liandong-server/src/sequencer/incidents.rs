@@ -186,9 +186,8 @@ pub(super) fn escalate(draft: &mut Draft, known: &Known, now_ms: i64) {
                 photo_urls: Vec::new(),
                 at_ms: now_ms,
             };
-            let late = format!("{} for {late_s} s", inc.state);
             incident_event(draft, &inc, step);
-            escalations::notify(draft, known, &inc, due, &late, now_ms);
+            escalations::notify(draft, known, &inc, due, now_ms);
         }
     }
 }

@@ -15,6 +15,7 @@
 //! The rules live by family, each a function of the draft, the memory (or the part it
 //! needs), what the sequencer knows, and one input: `positions` (fixes, zones,
 //! adherence, stale units), `cameras` (watch lists, storms, tracks), `incidents`,
+//! `escalations` (late steps to the people on duty, and their acknowledgements),
 //! `plans` (route commands, diversions, corridors), `reports` (grid reports), `acks`
 //! (alert acknowledgements), and `clock` (what the ticker's tick runs). A new rule goes
 //! into its family's file, or a new file; `commit` only dispatches each job to its
