@@ -11,6 +11,8 @@ pub mod devices;
 pub mod error;
 pub mod feed;
 pub mod field;
+pub mod handover;
+pub mod handovers;
 pub mod history;
 pub mod hotspots;
 pub mod incidents;
@@ -373,6 +375,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/devices", get(routes::list_devices).post(routes::register_device))
         .route("/api/v1/people", get(people::list).post(people::create))
         .route("/api/v1/people/{id}", get(people::get_one).merge(patch(people::change)))
+        .route("/api/v1/handovers", get(handovers::list).post(handovers::create))
+        .route("/api/v1/handovers/{id}", get(handovers::get_one))
+        .route("/api/v1/handovers/{id}/sign", post(handovers::sign))
+        .route("/api/v1/handovers/{id}/accept", post(handovers::accept))
         .route("/api/v1/whoami", get(routes::whoami))
         .route("/api/v1/layers", get(routes::list_layers))
         .route("/api/v1/layers/{name}", get(routes::get_layer))
