@@ -198,16 +198,26 @@ pub struct EventItem {
     pub what: String,
 }
 
+/// What a sheet says of itself besides its rows: names as they were when it was
+/// prepared (a person renamed later is still named as they signed).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SheetHead {
+    /// The post's name, or the command centre's.
+    pub unit_name: String,
+    pub outgoing_name: String,
+    pub incoming_name: String,
+    pub prepared_ms: i64,
+}
+
 /// A handover sheet, as stored in `handovers.sheet` and shown on the printable page.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Sheet {
     pub unit_kind: &'static str,
     pub unit_id: Option<String>,
-    /// The post's name, or the command centre's.
-    pub unit_name: String,
+    #[serde(flatten)]
+    pub head: SheetHead,
     pub from_ms: i64,
     pub to_ms: i64,
-    pub prepared_ms: i64,
     pub open_incidents: Section<IncidentItem>,
     pub unacked_alerts: Section<AlertItem>,
     pub escalated_incidents: Section<IncidentItem>,
@@ -220,8 +230,7 @@ pub struct Sheet {
 /// what waited longest leads), the alerts of the shift its role is told of and nobody
 /// acknowledged, the open incidents escalated beyond their unit, its teams' plans still
 /// pending, and the shift's notable events in time order.
-pub fn build_sheet(rows: &SheetRows, extent: &Extent<'_>, sheet_head: (String, &Shift, i64)) -> Sheet {
-    let (unit_name, shift, prepared_ms) = sheet_head;
+pub fn build_sheet(rows: &SheetRows, extent: &Extent<'_>, shift: &Shift, head: SheetHead) -> Sheet {
     let mut open: Vec<&IncidentRow> = rows.open.iter().filter(|i| extent.has_incident(i)).collect();
     open.sort_by_key(|i| (i.state_since_ms, i.incident_id));
     let escalated = open.iter().filter(|i| i.escalation != "none").map(|i| IncidentItem::from(*i)).collect();
@@ -248,10 +257,9 @@ pub fn build_sheet(rows: &SheetRows, extent: &Extent<'_>, sheet_head: (String, &
     Sheet {
         unit_kind: shift.unit.kind(),
         unit_id: shift.unit.id().map(str::to_owned),
-        unit_name,
+        head,
         from_ms: shift.from_ms,
         to_ms: shift.to_ms,
-        prepared_ms,
         open_incidents: Section::of(open.into_iter().map(IncidentItem::from).collect()),
         unacked_alerts: Section::of(unacked),
         escalated_incidents: Section::of(escalated),
@@ -320,24 +328,40 @@ fn in_jurisdiction(s: &AppState, post_id: &str, lon: f64, lat: f64) -> bool {
     s.enricher.view(&e, &[], &[]).post.is_some_and(|p| p.id == post_id)
 }
 
+/// A person's name as stored now, or their id when there is no such person.
+async fn person_name(s: &AppState, id: &str) -> Result<String, ApiError> {
+    let p = s.store.person(id).await.map_err(|e| ApiError::unavailable(&e))?;
+    Ok(p.map_or_else(|| id.to_owned(), |p| p.name))
+}
+
 /// Prepares the sheet of `shift` from the store as it is now and stores the handover
 /// with its audit entry (`actor` prepared it). The shift is taken as checked (a post of
 /// the map, two persons of the unit): the API checks it, and the duty roster names
 /// only its own shifts. Returns the stored handover.
 pub async fn prepare(s: &AppState, shift: &Shift, actor: &str) -> Result<HandoverRow, ApiError> {
     let rows = read_rows(s, shift).await?;
-    let prepared_ms = now_ms();
+    let head = SheetHead {
+        unit_name: match &shift.unit {
+            Unit::CommandCentre => "指挥中心".to_owned(),
+            Unit::Post(post) => {
+                s.map.posts.iter().find(|p| &p.id == post).map_or_else(|| post.clone(), |p| p.name.clone())
+            }
+        },
+        outgoing_name: person_name(s, &shift.outgoing_person_id).await?,
+        incoming_name: person_name(s, &shift.incoming_person_id).await?,
+        prepared_ms: now_ms(),
+    };
+    let (prepared_ms, unit_name) = (head.prepared_ms, head.unit_name.clone());
     let whole = |_: f64, _: f64| true;
-    let (sheet, unit_name) = match &shift.unit {
+    let sheet = match &shift.unit {
         Unit::CommandCentre => {
             let extent = Extent { role: Role::Operator, place: &whole, units: None };
-            (build_sheet(&rows, &extent, ("指挥中心".into(), shift, prepared_ms)), "指挥中心".to_owned())
+            build_sheet(&rows, &extent, shift, head)
         }
         Unit::Post(post) => {
-            let name = s.map.posts.iter().find(|p| &p.id == post).map_or_else(|| post.clone(), |p| p.name.clone());
             let place = |lon: f64, lat: f64| in_jurisdiction(s, post, lon, lat);
             let extent = Extent { role: Role::PostOfficer, place: &place, units: Some(post_units(s, post)) };
-            (build_sheet(&rows, &extent, (name.clone(), shift, prepared_ms)), name)
+            build_sheet(&rows, &extent, shift, head)
         }
     };
     let mut row = HandoverRow {
@@ -446,6 +470,12 @@ mod tests {
         }
     }
 
+    fn head(unit: &str) -> SheetHead {
+        SheetHead {
+            unit_name: unit.into(), outgoing_name: "甲".into(), incoming_name: "乙".into(), prepared_ms: 9_500
+        }
+    }
+
     /// A post's sheet: places west of 107° are its jurisdiction, `team-1` its team.
     #[test]
     fn a_post_sheet_lists_only_its_open_unacknowledged_and_pending_items() {
@@ -477,7 +507,7 @@ mod tests {
             ended: vec![incident(5, "closed", 106.5, None, "none"), incident(6, "cancelled", 106.9, None, "none")],
             read_limit_reached: false,
         };
-        let sheet = build_sheet(&rows, &extent, ("西警务室".into(), &shift(), 9_500));
+        let sheet = build_sheet(&rows, &extent, &shift(), head("西警务室"));
         let ids = |s: &Section<IncidentItem>| s.items.iter().map(|i| i.incident_id).collect::<Vec<_>>();
         // In its place or assigned to its team; the longest waiting first.
         assert_eq!(ids(&sheet.open_incidents), [3, 1]);
@@ -489,7 +519,7 @@ mod tests {
         let events: Vec<(&str, i64)> = sheet.events.items.iter().map(|e| (e.event, e.id)).collect();
         assert_eq!(events, [("incident_opened", 1), ("sos", 10), ("incident_cancelled", 6), ("incident_closed", 5)]);
         assert_eq!(
-            (sheet.unit_kind, sheet.unit_id.as_deref(), sheet.unit_name.as_str()),
+            (sheet.unit_kind, sheet.unit_id.as_deref(), sheet.head.unit_name.as_str()),
             ("post", Some("p-west"), "西警务室")
         );
     }
@@ -501,7 +531,7 @@ mod tests {
         let open: Vec<IncidentRow> =
             (1..=SECTION_CAP as i64 + 7).map(|i| incident(i, "new", 107.0, None, "none")).collect();
         let rows = SheetRows { open, ..SheetRows::default() };
-        let sheet = build_sheet(&rows, &extent, ("指挥中心".into(), &shift(), 9_500));
+        let sheet = build_sheet(&rows, &extent, &shift(), head("指挥中心"));
         assert_eq!((sheet.open_incidents.items.len(), sheet.open_incidents.more), (SECTION_CAP, 7));
         assert_eq!((sheet.unacked_alerts.items.len(), sheet.unacked_alerts.more), (0, 0));
     }

@@ -142,6 +142,8 @@ async fn a_sheet_lists_the_open_items_and_is_signed_then_accepted_by_its_two_per
     let id = h["handover_id"].as_i64().unwrap();
     assert_eq!((h["state"].as_str(), h["unit_kind"].as_str()), (Some("prepared"), Some("command_centre")));
     let sheet = &h["sheet"];
+    let names = (sheet["unit_name"].as_str(), sheet["outgoing_name"].as_str(), sheet["incoming_name"].as_str());
+    assert_eq!(names, (Some("指挥中心"), Some("张值班"), Some("李接班")), "the sheet names the unit and both persons");
     assert_eq!(ids(sheet, "open_incidents", "incident_id"), [open_id], "{sheet}");
     assert_eq!(sheet["open_incidents"]["items"][0]["state"], "new");
     assert_eq!(ids(sheet, "unacked_alerts", "seq"), [unacked], "the acknowledged SOS is not handed over");
