@@ -70,6 +70,14 @@ fn answer(row: &HandoverRow) -> Answer<'_> {
     Answer { row, state: row.state() }
 }
 
+/// The caller, who must be a person's role (a device's key and a missing or unknown token
+/// are 401). Owned, so that this reads the same whether `require_user` answers the user
+/// by reference or owned.
+fn caller(s: &AppState, headers: &HeaderMap, uri: &Uri) -> Result<User, ApiError> {
+    let user = require_user(&s.tokens, headers, uri.query(), &PERSON_ROLES)?;
+    Ok(user.to_owned())
+}
+
 fn whole_county(user: &User) -> bool {
     matches!(user.role, Role::Admin | Role::Operator)
 }
@@ -96,8 +104,7 @@ fn may_read(user: &User, h: &HandoverRow) -> bool {
 /// previous page's last `handover_id`) and `limit` (1 to 100, default 20); the answer's
 /// `next_before` is absent on the last page.
 pub async fn list(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
-    let user = require_user(&s.tokens, &headers, uri.query(), &PERSON_ROLES)?;
-    let user: &User = &user;
+    let user = &caller(&s, &headers, &uri)?;
     if !whole_county(user) && own_post(user).is_none() {
         return Err(ApiError::forbidden("authorization", format!("role {:?} may not list handovers", user.role)));
     }
@@ -158,8 +165,7 @@ pub async fn create(
     uri: Uri,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let user = require_user(&s.tokens, &headers, uri.query(), &PERSON_ROLES)?;
-    let user: &User = &user;
+    let user = &caller(&s, &headers, &uri)?;
     if !whole_county(user) && own_post(user).is_none() {
         return Err(ApiError::forbidden("authorization", format!("role {:?} may not prepare handovers", user.role)));
     }
@@ -238,8 +244,7 @@ pub async fn get_one(
     uri: Uri,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let user = require_user(&s.tokens, &headers, uri.query(), &PERSON_ROLES)?;
-    let user: &User = &user;
+    let user = &caller(&s, &headers, &uri)?;
     let h = readable(&s, user, &id).await?;
     Ok(Json(serde_json::json!({ "handover": answer(&h) })).into_response())
 }
@@ -289,8 +294,7 @@ async fn step(
     body: Body,
     step: Step,
 ) -> Result<Response, ApiError> {
-    let user = require_user(&s.tokens, &headers, uri.query(), &PERSON_ROLES)?;
-    let user: &User = &user;
+    let user = &caller(&s, &headers, &uri)?;
     let h = readable(&s, user, &id).await?;
     let (person, action, verb) = match step {
         Step::Sign => (&h.outgoing_person_id, "handover_signed", "signs"),
