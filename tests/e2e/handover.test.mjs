@@ -166,7 +166,7 @@ test('the outgoing officer sees the open items and signs; the incoming officer a
   assert.match(alerts[0], /紧急求助 SOS/);
   const plans = await rows(out, 'unacked_plans');
   assert.equal(plans.length, 1, plans.join('\n'));
-  assert.match(plans[0], /team-01.*人工调整/);
+  assert.match(plans[0], /欢喜坪平安志愿巡防队.*人工调整/, 'the team by its name');
   assert.equal(await out.locator('#accept-button').count(), 0, 'the outgoing officer is not offered to accept');
   await out.fill('#outgoing-note', '村口纠纷已约双方明早调解');
   await out.click('#sign-button');

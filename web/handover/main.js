@@ -66,7 +66,7 @@ const ALERT_COLUMNS = [
 ];
 
 const PLAN_COLUMNS = [
-  ['col_team', (p) => p.team_id],
+  ['col_team', (p) => p.team_name ?? p.team_id],
   ['col_version', (p) => String(p.version)],
   ['col_kind', (p) => t(`plan_kind.${p.kind}`)],
   ['col_time', (p) => moment(p.created_ms)],

@@ -179,6 +179,8 @@ impl From<&AlertRow> for AlertItem {
 pub struct PlanItem {
     pub plan_seq: i64,
     pub team_id: String,
+    /// The team's name in the map (its route's `team_name`), when it has one.
+    pub team_name: Option<String>,
     pub version: i64,
     pub kind: String,
     pub created_ms: i64,
@@ -245,6 +247,7 @@ pub fn build_sheet(rows: &SheetRows, extent: &Extent<'_>, shift: &Shift, head: S
         .map(|p| PlanItem {
             plan_seq: p.plan_seq,
             team_id: p.team_id.clone(),
+            team_name: None,
             version: p.version,
             kind: p.kind.clone(),
             created_ms: p.created_ms,
@@ -321,6 +324,12 @@ pub fn post_units(s: &AppState, post_id: &str) -> HashSet<String> {
     units
 }
 
+/// A team's name from its route in the map.
+fn team_name(s: &AppState, team_id: &str) -> Option<String> {
+    let route = s.map.routes.iter().find(|r| route_team(r) == team_id)?;
+    route.properties.get("team_name").and_then(|v| v.as_str()).map(str::to_owned)
+}
+
 /// Whether a place lies in a post's jurisdiction.
 fn in_jurisdiction(s: &AppState, post_id: &str, lon: f64, lat: f64) -> bool {
     let Ok(place) = Position::new(lon, lat) else { return false };
@@ -353,7 +362,7 @@ pub async fn prepare(s: &AppState, shift: &Shift, actor: &str) -> Result<Handove
     };
     let (prepared_ms, unit_name) = (head.prepared_ms, head.unit_name.clone());
     let whole = |_: f64, _: f64| true;
-    let sheet = match &shift.unit {
+    let mut sheet = match &shift.unit {
         Unit::CommandCentre => {
             let extent = Extent { role: Role::Operator, place: &whole, units: None };
             build_sheet(&rows, &extent, shift, head)
@@ -364,6 +373,9 @@ pub async fn prepare(s: &AppState, shift: &Shift, actor: &str) -> Result<Handove
             build_sheet(&rows, &extent, shift, head)
         }
     };
+    for p in &mut sheet.unacked_plans.items {
+        p.team_name = team_name(s, &p.team_id);
+    }
     let mut row = HandoverRow {
         handover_id: 0,
         unit_kind: shift.unit.kind().to_owned(),

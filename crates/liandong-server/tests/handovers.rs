@@ -171,6 +171,7 @@ async fn a_sheet_lists_the_open_items_and_is_signed_then_accepted_by_its_two_per
     let west = &v["handover"]["sheet"];
     assert_eq!(ids(west, "open_incidents", "incident_id"), [open_id]);
     assert_eq!(ids(west, "unacked_plans", "plan_seq"), [plan_seq], "its team's plan");
+    assert_eq!(west["unacked_plans"]["items"][0]["team_name"], "西镇巡防队", "named as in the map");
     assert!(!west.to_string().contains("走失老人"), "another post's incident is not on it: {west}");
     assert_eq!(west["unit_name"], "西警务室");
 
