@@ -28,3 +28,8 @@ CREATE TABLE handovers (
 
 -- One unit's sheets, newest first.
 CREATE INDEX handovers_unit ON handovers (unit_kind, unit_id, handover_id);
+
+-- One sheet per unit and shift: a shift's end may be seen by more than one instance
+-- (or a repeated request), and the second preparation must not make a second sheet.
+-- The command centre's NULL unit is made comparable, as NULLs never conflict.
+CREATE UNIQUE INDEX handovers_shift ON handovers (unit_kind, COALESCE(unit_id, ''), from_ms, to_ms);

@@ -346,7 +346,9 @@ async fn person_name(s: &AppState, id: &str) -> Result<String, ApiError> {
 /// Prepares the sheet of `shift` from the store as it is now and stores the handover
 /// with its audit entry (`actor` prepared it). The shift is taken as checked (a post of
 /// the map, two persons of the unit): the API checks it, and the duty roster names
-/// only its own shifts. Returns the stored handover.
+/// only its own shifts. Returns the stored handover; 409 naming `to_ms` when the unit's
+/// shift (the same unit, `from_ms` and `to_ms`) has one already, so a shift end seen
+/// twice makes one sheet.
 pub async fn prepare(s: &AppState, shift: &Shift, actor: &str) -> Result<HandoverRow, ApiError> {
     let rows = read_rows(s, shift).await?;
     let head = SheetHead {
@@ -408,7 +410,9 @@ pub async fn prepare(s: &AppState, shift: &Shift, actor: &str) -> Result<Handove
         subject: String::new(),
         detail,
     };
-    row.handover_id = s.store.insert_handover(&row, &audit).await.map_err(|e| ApiError::unavailable(&e))?;
+    let id = s.store.insert_handover(&row, &audit).await.map_err(|e| ApiError::unavailable(&e))?;
+    // A shift's end may be seen twice (two instances, a repeated request): one sheet.
+    row.handover_id = id.ok_or_else(|| ApiError::conflict("to_ms", "this unit's shift has a handover already"))?;
     tracing::info!(handover_id = row.handover_id, unit = %unit_name, actor, "handover prepared");
     Ok(row)
 }

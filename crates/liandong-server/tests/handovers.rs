@@ -307,5 +307,11 @@ async fn a_prepare_names_a_unit_of_the_map_and_two_active_persons_of_it(backend:
     let (s, v) = srv.get(ADMIN, "/api/v1/handovers?state=lost").await;
     assert_eq!((s, field(&v)), (400, "state"));
     assert_eq!(srv.get(ADMIN, "/api/v1/handovers").await.1["handovers"], json!([]), "nothing refused was kept");
+    // One sheet per unit and shift: the same shift's end seen twice prepares it once.
+    let once = shift("post", Some("p-west"), "west_out", "west_in");
+    assert_eq!(srv.post(ADMIN, "/api/v1/handovers", once.clone()).await.0, 201);
+    let (s, v) = srv.post(OPERATOR, "/api/v1/handovers", once).await;
+    assert_eq!((s, field(&v)), (409, "to_ms"), "{v}");
+    assert_eq!(srv.get(ADMIN, "/api/v1/handovers").await.1["handovers"].as_array().map(Vec::len), Some(1));
     srv.stop().await;
 }

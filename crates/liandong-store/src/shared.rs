@@ -765,18 +765,23 @@ macro_rules! shared_calls {
                 }
 
                 /// Adds a handover and its audit entry in one transaction; returns the
-                /// number the store gave it. The entry's subject is set here to
+                /// number the store gave it, or None (nothing written) when the unit's
+                /// shift has a handover already. The entry's subject is set here to
                 /// `handover:<number>`, which only the insert knows.
-                pub async fn insert_handover(&self, h: &HandoverRow, audit: &AuditEntry) -> Result<i64, StoreError> {
+                pub async fn insert_handover(
+                    &self,
+                    h: &HandoverRow,
+                    audit: &AuditEntry,
+                ) -> Result<Option<i64>, StoreError> {
                     let t = &HandoverRow::TABLE;
                     let marks: Vec<String> = (1..=t.columns.len()).map(|i| format!("${i}")).collect();
                     let sql = format!(
-                        "INSERT INTO handovers ({}) VALUES ({}) RETURNING handover_id",
+                        "INSERT INTO handovers ({}) VALUES ({}) ON CONFLICT DO NOTHING RETURNING handover_id",
                         t.select(""),
                         marks.join(", ")
                     );
                     let mut tx = self.write_pool().begin().await.map_err(q("begin"))?;
-                    let id: i64 = sqlx::query_scalar(&sql)
+                    let id: Option<i64> = sqlx::query_scalar(&sql)
                         .bind(&h.unit_kind)
                         .bind(&h.unit_id)
                         .bind(h.from_ms)
@@ -791,13 +796,14 @@ macro_rules! shared_calls {
                         .bind(h.accepted_ms)
                         .bind(&h.accepted_by)
                         .bind(&h.accept_note)
-                        .fetch_one(&mut *tx)
+                        .fetch_optional(&mut *tx)
                         .await
                         .map_err(q("insert handover"))?;
+                    let Some(id) = id else { return Ok(None) };
                     let audit = AuditEntry { subject: format!("handover:{id}"), ..audit.clone() };
                     Self::audit_in(&mut tx, &audit).await?;
                     tx.commit().await.map_err(q("commit"))?;
-                    Ok(id)
+                    Ok(Some(id))
                 }
 
                 pub async fn handover(&self, handover_id: i64) -> Result<Option<HandoverRow>, StoreError> {

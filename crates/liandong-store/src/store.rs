@@ -234,8 +234,9 @@ delegate! {
     /// People matching every filter given, by id, at most `f.limit`.
     fn people(&self, f: &PeopleFilter) -> Result<Vec<PersonRecord>, StoreError>;
     /// Adds a handover and its audit entry (subject `handover:<number>`) in one
-    /// transaction; returns its number.
-    fn insert_handover(&self, h: &HandoverRow, audit: &AuditEntry) -> Result<i64, StoreError>;
+    /// transaction; returns its number, or None (nothing written) when the unit's shift
+    /// (unit, from, to) has one already.
+    fn insert_handover(&self, h: &HandoverRow, audit: &AuditEntry) -> Result<Option<i64>, StoreError>;
     fn handover(&self, handover_id: i64) -> Result<Option<HandoverRow>, StoreError>;
     /// Handovers matching every filter given, newest first, at most `f.limit`.
     fn handovers(&self, f: &HandoverFilter) -> Result<Vec<HandoverRow>, StoreError>;

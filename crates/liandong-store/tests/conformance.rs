@@ -862,7 +862,10 @@ fn handover_audit(action: &str) -> AuditEntry {
 
 async fn handovers_are_signed_once_then_accepted_and_every_step_is_audited(store: Store) {
     let h = handover("post", Some("post-01"), 1_000);
-    let id = store.insert_handover(&h, &handover_audit("handover_prepared")).await.unwrap();
+    let id = store.insert_handover(&h, &handover_audit("handover_prepared")).await.unwrap().expect("new");
+    // The same unit's same shift again makes no second sheet, nor an audit entry.
+    let again = HandoverRow { outgoing_person_id: "someone".into(), ..h.clone() };
+    assert_eq!(store.insert_handover(&again, &handover_audit("handover_prepared")).await.unwrap(), None);
     let stored = store.handover(id).await.unwrap().expect("stored");
     assert_eq!(stored, HandoverRow { handover_id: id, ..h.clone() }, "every column round-trips, the sheet too");
     assert_eq!(stored.state(), "prepared");
@@ -904,8 +907,12 @@ async fn handovers_are_signed_once_then_accepted_and_every_step_is_audited(store
     );
 
     // More sheets: the list is newest first, filtered by unit and state, paged by number.
-    let cc = store.insert_handover(&handover("command_centre", None, 4_000), &handover_audit("p")).await.unwrap();
-    let west = store.insert_handover(&handover("post", Some("post-02"), 5_000), &handover_audit("p")).await.unwrap();
+    let cc =
+        store.insert_handover(&handover("command_centre", None, 4_000), &handover_audit("p")).await.unwrap().unwrap();
+    let cc_again = store.insert_handover(&handover("command_centre", None, 4_000), &handover_audit("p")).await.unwrap();
+    assert_eq!(cc_again, None, "the command centre's shift too, though it names no unit");
+    let west =
+        store.insert_handover(&handover("post", Some("post-02"), 5_000), &handover_audit("p")).await.unwrap().unwrap();
     assert!(store.sign_handover(west, 5_100, "out", None, &handover_audit("s")).await.unwrap());
     let ids = |v: Vec<HandoverRow>| v.into_iter().map(|h| h.handover_id).collect::<Vec<_>>();
     let all = HandoverFilter { limit: 10, ..HandoverFilter::default() };
