@@ -17,6 +17,7 @@ import { Plans, Hotspots } from './plans.js';
 import { Escalations } from './escalations.js';
 import { Stats } from './stats.js';
 import { Replay } from './replay.js';
+import { HandoversPanel } from './handovers.js';
 import { $, el, swatch } from './dom.js';
 
 /** States of an incident in which its assigned unit is busy with it. */
@@ -234,6 +235,7 @@ async function start(tokenValue) {
   app.hotspots = new Hotspots({ api: app.api, map, card: $('hotspot-card') });
   if (app.me?.role === 'admin') await Promise.all([startDevices(data), startPeople(data)]);
   if (['operator', 'admin'].includes(app.me?.role)) await startDuty(data);
+  startHandovers(data);
   app.stats = new Stats({ api: app.api, body: $('stats-panel') });
   app.replay = new Replay({
     api: app.api,
@@ -304,6 +306,21 @@ async function start(tokenValue) {
     document.documentElement.dataset.state = 'ready';
   });
   map.triggerRepaint();
+}
+
+/**
+ * The shift handovers (交接班), offered to the roles that may list them: operators and
+ * administrators (every unit's), and a post officer (their post's).
+ */
+function startHandovers(data) {
+  if (app.me && !['operator', 'admin', 'post_officer'].includes(app.me.role)) return;
+  const posts = new Map((data.posts?.features ?? []).map((f) => [f.properties?.id, f.properties]));
+  app.handovers = new HandoversPanel({
+    api: app.api,
+    body: $('handovers-panel'),
+    postName: (id) => (posts.has(id) ? featureName(posts.get(id)) : id),
+  });
+  for (const b of document.querySelectorAll('[data-open="handovers"], [data-tab="handovers"]')) b.hidden = false;
 }
 
 /**
@@ -597,6 +614,7 @@ class Drawer {
     if (tab === 'devices') app.devices?.show();
     if (tab === 'people') app.people?.show();
     if (tab === 'duty') app.duty?.show();
+    if (tab === 'handovers') app.handovers?.show();
     if (tab === 'reports') app.reports?.show();
     if (tab === 'incident' && app.incidents.openId === null) app.incidents.renderPanel();
   }
@@ -786,6 +804,7 @@ function switchLang() {
   app.devices?.render();
   app.people?.render();
   app.duty?.render();
+  app.handovers?.render();
   if (app.drawer?.tab === 'stats') app.stats.render();
   if (app.replay) {
     app.replay.label(app.replay.atMs ?? Date.now());

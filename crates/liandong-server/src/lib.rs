@@ -12,6 +12,8 @@ pub mod duty;
 pub mod error;
 pub mod feed;
 pub mod field;
+pub mod handover;
+pub mod handovers;
 pub mod history;
 pub mod hotspots;
 pub mod incidents;
@@ -399,6 +401,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/duty/{shift_id}", axum::routing::delete(duty::cancel))
         .route("/api/v1/escalations", get(duty::open_escalations))
         .route("/api/v1/escalations/{id}/ack", post(duty::ack_escalation))
+        .route("/api/v1/handovers", get(handovers::list).post(handovers::create))
+        .route("/api/v1/handovers/{id}", get(handovers::get_one))
+        .route("/api/v1/handovers/{id}/sign", post(handovers::sign))
+        .route("/api/v1/handovers/{id}/accept", post(handovers::accept))
         .route("/api/v1/whoami", get(routes::whoami))
         .route("/api/v1/layers", get(routes::list_layers))
         .route("/api/v1/layers/{name}", get(routes::get_layer))
