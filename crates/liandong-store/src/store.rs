@@ -10,7 +10,10 @@ use crate::error::{q, StoreError};
 use crate::feed::{FeedRow, FeedTables};
 use crate::pg::PgStore;
 use crate::rows::{
-    AlertAckRow, AlertFact, AlertRow, AuditEntry, Bbox, CameraRecord, DeviceRecord, DeviceStateRow, Durability, DutyShift, EscalationRow, FixAck, GridReport, HandoverFilter, HandoverRow, ImageRow, IncidentEventRow, IncidentFacts, IncidentRow, MediationCase, MediationStats, OwnReport, PeopleFilter, PersonRecord, PositionRow, RouteEventRow, RoutePlanRow, SightingRow, TaggedPerson, TrackPoint, WatchRecord,
+    AlertAckRow, AlertFact, AlertRow, AuditEntry, Bbox, CameraRecord, DeviceRecord, DeviceStateRow, Durability,
+    DutyShift, EscalationRow, FixAck, GridReport, HandoverFilter, HandoverRow, ImageRow, IncidentEventRow,
+    IncidentFacts, IncidentRow, MediationCase, MediationStats, OwnReport, PeopleFilter, PersonRecord, PositionRow,
+    RouteEventRow, RoutePlanRow, SightingRow, TaggedPerson, TrackPoint, WatchRecord,
 };
 use crate::sqlite::{self, SqliteStore};
 

@@ -23,9 +23,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use liandong_store::{
     AlertAckRow, AlertRow, AuditEntry, Batch, Bbox, CameraEventRow, CameraRecord, DeviceRecord, DeviceStateRow,
-    Durability, DutyShift, EscalationRow, FeedRow, FeedTables, FixAck, GridReport, HandoverFilter, HandoverRow, ImageRow, IncidentEventRow,
-    IncidentRow, IncidentState, PeopleFilter, PersonRecord, PositionRow, RouteEventRow, RoutePlanRow, SightingRow,
-    Store, StoreError, StoredMembership, TaggedPerson, WatchRecord,
+    Durability, DutyShift, EscalationRow, FeedRow, FeedTables, FixAck, GridReport, HandoverFilter, HandoverRow,
+    ImageRow, IncidentEventRow, IncidentRow, IncidentState, PeopleFilter, PersonRecord, PositionRow, RouteEventRow,
+    RoutePlanRow, SightingRow, Store, StoreError, StoredMembership, TaggedPerson, WatchRecord,
 };
 use sqlx::{Connection, Executor, PgConnection};
 
