@@ -111,7 +111,7 @@ pub async fn positions_at(State(s): State<Arc<AppState>>, headers: HeaderMap, ur
             .filter(|r| {
                 let phone = zones.tagged_phone(&r.device_id);
                 let what = || format!("where the phone was at {at_text}");
-                let read = crate::scope::position_read(user, phone.as_deref(), what, now_ms());
+                let read = crate::scope::position_read(&user, phone.as_deref(), what, now_ms());
                 let seen = read.is_some();
                 audit.extend(read.flatten());
                 seen
@@ -145,7 +145,7 @@ pub async fn track(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri)
     };
     let phone = s.zones.read().unwrap_or_else(|e| e.into_inner()).tagged_phone(&device);
     let what = || format!("the phone's track of {device}");
-    match crate::scope::position_read(user, phone.as_deref(), what, now_ms()) {
+    match crate::scope::position_read(&user, phone.as_deref(), what, now_ms()) {
         None => return Err(no_fix()),
         Some(Some(entry)) => s.store.audit(&[entry]).await.map_err(|e| ApiError::unavailable(&e))?,
         Some(None) => {}

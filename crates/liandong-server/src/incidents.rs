@@ -284,7 +284,10 @@ pub async fn act(
     let officer_step = matches!(action, Action::Sign | Action::Depart | Action::Arrive | Action::Feedback);
     let (actor_name, actor_device) = match who {
         Actor::Operator(name, _) => (name, None),
-        Actor::Device(d) if officer_step => (format!("device:{d}"), Some(d)),
+        Actor::Device(d) if officer_step => {
+            let registered = s.devices.read().unwrap_or_else(|e| e.into_inner()).get(&d).map(crate::devices::actor);
+            (registered.unwrap_or_else(|| format!("device:{d}")), Some(d))
+        }
         Actor::Device(_) => {
             return Err(ApiError::forbidden("action", format!("{} is the command centre's step", step.action)))
         }
@@ -355,7 +358,7 @@ pub async fn get(
     let not_found = || ApiError::not_found(format!("no incident {id}"));
     let (inc, timeline) = s.store.incident(id).await.map_err(|e| ApiError::unavailable(&e))?.ok_or_else(not_found)?;
     let whole_county = matches!(user.role, Role::Admin | Role::Operator);
-    if !whole_county && !in_field_scope(&s, user, &inc) {
+    if !whole_county && !in_field_scope(&s, &user, &inc) {
         return Err(not_found());
     }
     let open = inc.state.is_open();

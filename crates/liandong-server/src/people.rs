@@ -267,8 +267,9 @@ pub async fn create(
 
 /// `PATCH /api/v1/people/{id}`: changes a person's name, phone, roles, unit or active
 /// flag (deactivating is how a person leaves), audited with what changed in the same
-/// transaction. Administrators only; every other role, a device's key and a missing or
-/// unknown token are refused; 404 when there is no such person, 409 naming `person_id`
+/// transaction; deactivating revokes the person's sessions. Administrators only; every
+/// other role, a device's key and a missing or unknown token are refused; 404 when there
+/// is no such person, 409 naming `person_id`
 /// when another change was stored between this one's reading and its writing.
 pub async fn change(
     State(s): State<Arc<AppState>>,
@@ -306,6 +307,12 @@ pub async fn change(
         return Err(ApiError::conflict("person_id", format!("{id} was changed meanwhile; read it again")));
     }
     tracing::info!(person_id = %id, actor = %user.name, changed = %changed.join("; "), "person changed");
+    if before.active && !p.active {
+        // A person who leaves is signed out everywhere at once: their sessions would
+        // stop resolving anyway (an inactive person's session is refused), but revoking
+        // them puts it on record and closes their sockets without waiting.
+        crate::sessions::revoke_all(&s, &id, &user.name, "person deactivated").await?;
+    }
     Ok(Json(serde_json::json!({ "person": p })).into_response())
 }
 
