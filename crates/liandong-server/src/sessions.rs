@@ -221,31 +221,54 @@ fn audit(actor: &str, action: &str, person_id: &str, detail: String, now: i64) -
     }
 }
 
+/// Who a refused or limited attempt was about: the account its failure counts against
+/// (a person id as typed; none for a code, whose failures count against the address only,
+/// so that guessing codes cannot lock anyone out), and the person it is audited under.
+#[derive(Clone, Copy)]
+struct Attempt<'a> {
+    account: Option<&'a str>,
+    person: Option<&'a str>,
+    address: &'a str,
+}
+
+impl Attempt<'_> {
+    fn audit(&self, action: &str, detail: String, now: i64) -> AuditEntry {
+        AuditEntry {
+            at_ms: now,
+            actor: "sign-in".into(),
+            action: action.into(),
+            // An unknown code names no person: its refusals are kept under one subject.
+            subject: self.person.map_or_else(|| "sign_in_code".to_owned(), |p| format!("person:{p}")),
+            detail: format!("{detail}; address {}", self.address),
+        }
+    }
+}
+
 /// A refused sign-in: counted, logged (never the password or code) and audited.
-async fn refuse(s: &AppState, account: &str, address: &str, why: &'static str, field: &str) -> ApiError {
+async fn refuse(s: &AppState, a: Attempt<'_>, why: &'static str, field: &str) -> ApiError {
     let now = now_ms();
-    s.signin.by_account.fail(account, now);
-    s.signin.by_address.fail(address, now);
-    tracing::warn!(person_id = %account, address = %address, reason = why, "sign-in refused");
-    let entry = audit("sign-in", "sign_in_refused", account, format!("{why}; address {address}"), now);
-    if let Err(e) = s.store.audit(&[entry]).await {
+    if let Some(account) = a.account {
+        s.signin.by_account.fail(account, now);
+    }
+    s.signin.by_address.fail(a.address, now);
+    tracing::warn!(person_id = a.person.unwrap_or("-"), address = %a.address, reason = why, "sign-in refused");
+    if let Err(e) = s.store.audit(&[a.audit("sign_in_refused", why.into(), now)]).await {
         tracing::warn!(error = %e, "auditing a refused sign-in failed");
     }
     ApiError::unauthorized(field, "the person id, password or code is not right")
 }
 
 /// 429 when the account or the address has had too many failures.
-async fn check_limits(s: &AppState, account: &str, address: &str) -> Result<(), ApiError> {
+async fn check_limits(s: &AppState, a: Attempt<'_>) -> Result<(), ApiError> {
     let now = now_ms();
-    let (field, wait) = match (s.signin.by_account.blocked(account, now), s.signin.by_address.blocked(address, now)) {
+    let by_account = a.account.and_then(|id| s.signin.by_account.blocked(id, now));
+    let (field, wait) = match (by_account, s.signin.by_address.blocked(a.address, now)) {
         (Some(w), _) => ("person_id", w),
         (None, Some(w)) => ("address", w),
         (None, None) => return Ok(()),
     };
-    tracing::warn!(person_id = %account, address = %address, field, retry_after_s = wait, "sign-in refused: too many failures");
-    let entry =
-        audit("sign-in", "sign_in_limited", account, format!("too many failures by {field}; address {address}"), now);
-    if let Err(e) = s.store.audit(&[entry]).await {
+    tracing::warn!(person_id = a.person.unwrap_or("-"), address = %a.address, field, retry_after_s = wait, "sign-in refused: too many failures");
+    if let Err(e) = s.store.audit(&[a.audit("sign_in_limited", format!("too many failures by {field}"), now)]).await {
         tracing::warn!(error = %e, "auditing a limited sign-in failed");
     }
     let mut e =
@@ -351,7 +374,8 @@ async fn with_password(
 ) -> Result<Response, ApiError> {
     check_person_id(id)?;
     check_length("password", password)?;
-    check_limits(s, id, address).await?;
+    let attempt = Attempt { account: Some(id), person: Some(id), address };
+    check_limits(s, attempt).await?;
     let person = s.store.person(id).await.map_err(|e| ApiError::unavailable(&e))?;
     let phc = match &person {
         Some(p) => s.store.password(&p.person_id).await.map_err(|e| ApiError::unavailable(&e))?,
@@ -360,8 +384,8 @@ async fn with_password(
     let right = s.signin.passwords.verify(password, phc).await.map_err(|e| ApiError::internal(&e))?;
     let p = match person {
         Some(p) if right && p.active => p,
-        Some(_) if right => return Err(refuse(s, id, address, "person inactive", "password").await),
-        _ => return Err(refuse(s, id, address, "wrong password or unknown person", "password").await),
+        Some(_) if right => return Err(refuse(s, attempt, "person inactive", "password").await),
+        _ => return Err(refuse(s, attempt, "wrong password or unknown person", "password").await),
     };
     let role = session_role(&p, role)?;
     let (token, row) = new_session(s, &p, role, "password", headers)?;
@@ -386,16 +410,18 @@ async fn with_code(
     if code.is_empty() || code.len() > 64 {
         return Err(ApiError::bad_request("code", "must be 1 to 64 characters"));
     }
-    check_limits(s, "code", address).await?;
+    let unknown = Attempt { account: None, person: None, address };
+    check_limits(s, unknown).await?;
     let hash = key_at_rest(code);
     let now = now_ms();
     let found = s.store.sign_in_code(&hash).await.map_err(|e| ApiError::unavailable(&e))?;
     let Some(c) = found.filter(|c| c.used_ms.is_none() && c.expires_ms > now) else {
-        return Err(refuse(s, "code", address, "unknown, used or expired sign-in code", "code").await);
+        return Err(refuse(s, unknown, "unknown, used or expired sign-in code", "code").await);
     };
     let person = s.store.person(&c.person_id).await.map_err(|e| ApiError::unavailable(&e))?;
     let Some(p) = person.filter(|p| p.active) else {
-        return Err(refuse(s, &c.person_id, address, "sign-in code of an inactive person", "code").await);
+        let a = Attempt { person: Some(&c.person_id), ..unknown };
+        return Err(refuse(s, a, "sign-in code of an inactive person", "code").await);
     };
     let role = session_role(&p, role)?;
     let (token, row) = new_session(s, &p, role, "code", headers)?;
@@ -408,7 +434,8 @@ async fn with_code(
     );
     if !s.store.use_sign_in_code(&hash, now, &row, &entry).await.map_err(|e| ApiError::unavailable(&e))? {
         // Another request used the code between the read and this write.
-        return Err(refuse(s, &p.person_id, address, "sign-in code used meanwhile", "code").await);
+        let a = Attempt { person: Some(&p.person_id), ..unknown };
+        return Err(refuse(s, a, "sign-in code used meanwhile", "code").await);
     }
     Ok(opened(s, &p, role, token, row, address))
 }
@@ -514,10 +541,11 @@ pub async fn set_password(
             .old_password
             .as_deref()
             .ok_or_else(|| ApiError::bad_request("old_password", "is required to change your own password"))?;
-        check_limits(&s, &id, &address).await?;
+        let attempt = Attempt { account: Some(&id), person: Some(&id), address: &address };
+        check_limits(&s, attempt).await?;
         let phc = s.store.password(&id).await.map_err(|e| ApiError::unavailable(&e))?;
         if !s.signin.passwords.verify(old, phc).await.map_err(|e| ApiError::internal(&e))? {
-            return Err(refuse(&s, &id, &address, "wrong old password", "old_password").await);
+            return Err(refuse(&s, attempt, "wrong old password", "old_password").await);
         }
     }
     let phc = s.signin.passwords.hash(&b.password).await.map_err(|e| ApiError::internal(&e))?;

@@ -68,16 +68,26 @@ fn logged() -> String {
     String::from_utf8_lossy(&logs().lock().unwrap()).into_owned()
 }
 
-/// A server on `backend` tuned by `tune`, with two people (wang, a post officer with a
-/// password; li, an operator and administrator with one) and a phone bound to wang;
-/// None when PostGIS is to be skipped.
-async fn start(name: &str, backend: Backend, tune: impl FnOnce(&mut Config)) -> Option<Server> {
+/// The test configuration on `backend`, tuned by `tune`; None when PostGIS is to be
+/// skipped.
+async fn configured(name: &str, backend: Backend, tune: impl FnOnce(&mut Config)) -> Option<Config> {
     logs();
     let dir = liandong_test_support::fresh_dir(&format!("signin-{name}-{backend:?}"));
     let mut config = liandong_test_support::config(dir);
     config.tokens = tokens();
     tune(&mut config);
     backend.configure(&mut config, &format!("signin_{name}")).await?;
+    Some(config)
+}
+
+/// A server on `backend` tuned by `tune`, with two people (wang, a post officer with a
+/// password; li, an operator and administrator with one) and a phone bound to wang;
+/// None when PostGIS is to be skipped.
+async fn start(name: &str, backend: Backend, tune: impl FnOnce(&mut Config)) -> Option<Server> {
+    Some(populated(configured(name, backend, tune).await?).await)
+}
+
+async fn populated(config: Config) -> Server {
     let srv = Server::start(config).await;
     srv.admin(
         "/api/v1/people",
@@ -89,21 +99,17 @@ async fn start(name: &str, backend: Backend, tune: impl FnOnce(&mut Config)) -> 
         json!({"person_id": "li", "name": "李主任", "roles": ["admin", "operator"], "unit_kind": "command_centre"}),
     )
     .await;
-    assert_eq!(
-        send(&srv, "PUT", Some(ADMIN), "/api/v1/people/wang/password", json!({"password": WANG_PASSWORD})).await.0,
-        204
-    );
-    assert_eq!(
-        send(&srv, "PUT", Some(ADMIN), "/api/v1/people/li/password", json!({"password": LI_PASSWORD})).await.0,
-        204
-    );
+    for (id, password) in [("wang", WANG_PASSWORD), ("li", LI_PASSWORD)] {
+        let path = format!("/api/v1/people/{id}/password");
+        assert_eq!(send(&srv, "PUT", Some(ADMIN), &path, json!({"password": password})).await.0, 204);
+    }
     srv.admin(
         "/api/v1/devices",
         json!({"device_id": "866001", "name": "phone", "kind": "post_officer", "unit_id": "p-west", "key": PHONE,
                "person_id": "wang"}),
     )
     .await;
-    Some(srv)
+    srv
 }
 
 /// `method path` with `token` (none when None) and the JSON `body` (none when null):
@@ -452,9 +458,46 @@ async fn failed_sign_ins_are_limited_per_account_and_per_address_until_the_windo
 
     tokio::time::sleep(Duration::from_millis(3_100)).await;
     assert_eq!(attempt(&here, "wang", WANG_PASSWORD).await.0 .0, 201, "after the window");
+    // Guessing codes counts against the guesser's address only: no account is held.
+    let guesser = from([127, 0, 0, 3]);
+    let code =
+        |n: u32| send_with(&guesser, &srv, "POST", None, "/api/v1/sessions", json!({"code": format!("guess-{n}")}));
+    for n in 0..5 {
+        assert_eq!(code(n).await.0 .0, 401);
+    }
+    let ((s, v), _) = code(5).await;
+    assert_eq!((s, field(&v)), (429, "address"), "{v}");
+    assert_eq!(
+        attempt(&here, "wang", WANG_PASSWORD).await.0 .0,
+        201,
+        "wang's account is not held by others' code guesses"
+    );
     let (_, v) = srv.get(ADMIN, "/api/v1/audit?subject=person:wang").await;
     assert!(v["audit"].as_array().unwrap().iter().any(|e| e["action"] == "sign_in_limited"), "{v}");
     assert!(logged().contains("too many failures"), "limits are logged");
     srv.stop().await;
 }
 on_both_stores!(failed_sign_ins_are_limited_per_account_and_per_address_until_the_window_passes);
+
+/// Two instances on one PostgreSQL database: a session opened on one works on the other,
+/// and signing out on one ends it on the other within seconds (each re-reads a cached
+/// session after 5 s).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_signed_out_on_one_instance_ends_on_the_other_within_seconds() {
+    let Some(config) = configured("instances", Backend::Postgis, |_| {}).await else { return };
+    let other = Config { data_dir: liandong_test_support::fresh_dir("signin-instances-b"), ..config.clone() };
+    let a = populated(config).await;
+    let b = Server::start(other).await;
+    let t = wang(&a).await;
+    assert_eq!(b.get(&t, "/api/v1/whoami").await.1["person_id"], "wang", "a session opened on A works on B");
+    assert_eq!(send(&a, "DELETE", Some(&t), "/api/v1/sessions", Value::Null).await.0, 204);
+    assert_eq!(a.get(&t, "/api/v1/whoami").await.0, 401, "at once where it was signed out");
+    let started = std::time::Instant::now();
+    while b.get(&t, "/api/v1/whoami").await.0 == 200 {
+        assert!(started.elapsed() < Duration::from_secs(8), "B still accepts the session after 8 s");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert_eq!(b.get(&t, "/api/v1/whoami").await.0, 401);
+    b.stop().await;
+    a.stop().await;
+}
