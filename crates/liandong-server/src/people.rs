@@ -311,7 +311,10 @@ pub async fn change(
         // A person who leaves is signed out everywhere at once: their sessions would
         // stop resolving anyway (an inactive person's session is refused), but revoking
         // them puts it on record and closes their sockets without waiting.
-        crate::sessions::revoke_all(&s, &id, &user.name, "person deactivated").await?;
+        // The change is stored: a failed revocation must not answer as if it were not.
+        if let Err(e) = crate::sessions::revoke_all(&s, &id, &user.name, "person deactivated").await {
+            tracing::warn!(person_id = %id, reason = %e.message(), "revoking a deactivated person's sessions failed");
+        }
     }
     Ok(Json(serde_json::json!({ "person": p })).into_response())
 }

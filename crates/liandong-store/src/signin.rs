@@ -137,8 +137,8 @@ macro_rules! signin_calls {
                 }
 
                 /// Revokes every unrevoked session of a person and writes the audit entry
-                /// in one transaction (also when there was none, so that the request is on
-                /// record); returns the revoked sessions' token hashes.
+                /// in one transaction; returns the revoked sessions' token hashes. When
+                /// there was none, nothing is written, the audit entry neither.
                 pub async fn revoke_sessions(
                     &self,
                     person_id: &str,
@@ -155,6 +155,9 @@ macro_rules! signin_calls {
                     .fetch_all(&mut *tx)
                     .await
                     .map_err(q("revoke sessions"))?;
+                    if hashes.is_empty() {
+                        return Ok(hashes);
+                    }
                     Self::audit_in(&mut tx, audit).await?;
                     tx.commit().await.map_err(q("commit"))?;
                     Ok(hashes)

@@ -245,7 +245,8 @@ delegate! {
     fn renew_session(&self, token_hash: &str, expires_ms: i64, now_ms: i64) -> Result<bool, StoreError>;
     /// Revokes one session with its audit entry; false when it already was or never was.
     fn revoke_session(&self, token_hash: &str, now_ms: i64, audit: &AuditEntry) -> Result<bool, StoreError>;
-    /// Revokes every session of a person with one audit entry; answers their token hashes.
+    /// Revokes every session of a person with one audit entry (none when there was none);
+    /// answers their token hashes.
     fn revoke_sessions(&self, person_id: &str, now_ms: i64, audit: &AuditEntry) -> Result<Vec<String>, StoreError>;
     /// A person's live sessions, newest first.
     fn live_sessions(&self, person_id: &str, now_ms: i64) -> Result<Vec<SessionRow>, StoreError>;
