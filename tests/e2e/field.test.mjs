@@ -647,6 +647,8 @@ test('the field app on phones, live, in headless Chromium', { timeout: 300_000 }
       await waitIn(p, 'the app asks to sign in again', () => document.documentElement.dataset.state === 'login', null, 10_000);
       const after = await fetch(`${baseUrl}/api/v1/whoami`, { headers: { Authorization: `Bearer ${token}` } });
       assert.equal(after.status, 401, 'signed out on the server');
+      // Opened afresh, as from the QR code (a change of the fragment alone does not reload the app).
+      await p.goto('about:blank');
       await p.goto(`${baseUrl}/field/${fragment}`, { timeout: 30_000 });
       await waitIn(p, 'a used code is refused', () => !document.getElementById('login-error').hidden, null, 10_000);
       assert.match(await p.textContent('#login-error'), /登录码无效/);
