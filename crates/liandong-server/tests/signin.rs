@@ -1,7 +1,7 @@
 //! Signing in against a server on `127.0.0.1:0`, on both stores: passwords (right,
 //! wrong, too short; an unknown person answered as a wrong password), sessions (expiry,
 //! renewal up to the cap, sign out, sign out everywhere, revocation by an administrator
-//! and by deactivation, a revoked session's live socket closed), one-time codes (once,
+//! and by deactivation, a revoked or ended session's live socket closed), one-time codes (once,
 //! not after expiry), failed sign-ins limited per account and per client address, who
 //! may call each endpoint, a device acting for its person, and no secret in an answer,
 //! the audit log or the server's log.
@@ -15,6 +15,7 @@ use liandong_server::auth::Role;
 use liandong_server::config::{Config, TokenConfig};
 use liandong_test_support::{on_both_stores, token, unit_token, Backend, Server};
 use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message;
 
 const ADMIN: &str = "admin-token";
@@ -149,6 +150,22 @@ async fn wang(srv: &Server) -> String {
     let (s, v) = sign_in(srv, json!({"person_id": "wang", "password": WANG_PASSWORD})).await;
     assert_eq!(s, 201, "{v}");
     v["token"].as_str().unwrap().to_owned()
+}
+
+/// The close frame a live socket gets within `limit`; the test fails without one.
+async fn closed_within(ws: &mut liandong_test_support::Ws, limit: Duration) -> CloseFrame {
+    let closed = tokio::time::timeout(limit, async {
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Close(frame))) => return frame,
+                Some(Ok(_)) => continue,
+                other => panic!("the socket ended without a close frame: {other:?}"),
+            }
+        }
+    })
+    .await
+    .expect("the socket is closed in time");
+    closed.expect("a close frame with a reason")
 }
 
 fn field(v: &Value) -> &str {
@@ -322,9 +339,12 @@ async fn sessions_end_when_idle_renew_up_to_their_cap_and_sign_out_everywhere_en
         "an ended session is not renewed"
     );
 
-    // An unrenewed session ends after its idle lifetime.
+    // An unrenewed session ends after its idle lifetime, and its live socket is closed.
     let idle = wang(&srv).await;
-    tokio::time::sleep(Duration::from_millis(2_100)).await;
+    let mut ws = srv.ws(&idle).await;
+    assert_eq!(liandong_test_support::feed::next(&mut ws).await["type"], "snapshot");
+    let frame = closed_within(&mut ws, Duration::from_secs(6)).await;
+    assert_eq!((u16::from(frame.code), frame.reason.as_str()), (1008, "session ended"));
     assert_eq!(srv.get(&idle, "/api/v1/whoami").await.0, 401, "idle for 2 s: ended");
 
     // Signing out ends one session; signing out everywhere, all of the person's.
@@ -359,18 +379,7 @@ async fn an_administrator_and_deactivation_revoke_a_persons_sessions_and_close_t
     let (s, v) = send(&srv, "DELETE", Some(ADMIN), "/api/v1/people/wang/sessions", Value::Null).await;
     assert_eq!((s, &v["revoked"]), (200, &json!(1)), "{v}");
     assert_eq!(srv.get(&t, "/api/v1/whoami").await.0, 401, "revoked at once on this instance");
-    let closed = tokio::time::timeout(Duration::from_secs(5), async {
-        loop {
-            match ws.next().await {
-                Some(Ok(Message::Close(frame))) => return frame,
-                Some(Ok(_)) => continue,
-                other => panic!("the socket ended without a close frame: {other:?}"),
-            }
-        }
-    })
-    .await
-    .expect("the socket is closed within seconds");
-    let frame = closed.expect("a close frame with a reason");
+    let frame = closed_within(&mut ws, Duration::from_secs(5)).await;
     assert_eq!((u16::from(frame.code), frame.reason.as_str()), (1008, "session ended"));
 
     // Deactivating a person revokes their sessions; they cannot sign in again, and are
