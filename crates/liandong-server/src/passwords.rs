@@ -8,6 +8,7 @@
 //! runtime threads if each ran at once on the runtime: they queue for a permit instead,
 //! and run on the blocking pool.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
@@ -18,6 +19,10 @@ use crate::error::ApiError;
 
 /// Hashes computed at once, over every request.
 pub const AT_ONCE: usize = 2;
+
+/// Requests waiting for a hash at most; beyond, they are answered at once with
+/// [`PasswordError::Busy`] (503) rather than queued for minutes behind a flood.
+pub const MAX_WAITING: usize = 64;
 
 /// Shortest and longest password, bytes (UTF-8): long enough for a passphrase, short
 /// enough that hashing one is not itself a way to spend the server's time.
@@ -33,6 +38,8 @@ const P_LANES: u32 = 1;
 #[derive(Debug)]
 pub struct Passwords {
     permits: Semaphore,
+    /// Requests holding or waiting for a permit now.
+    waiting: AtomicUsize,
     /// A hash of no one's password, checked when the person named has none, so that an
     /// unknown person costs the same time as a wrong password (no account probing).
     decoy: OnceLock<String>,
@@ -40,7 +47,7 @@ pub struct Passwords {
 
 impl Default for Passwords {
     fn default() -> Self {
-        Passwords { permits: Semaphore::new(AT_ONCE), decoy: OnceLock::new() }
+        Passwords { permits: Semaphore::new(AT_ONCE), waiting: AtomicUsize::new(0), decoy: OnceLock::new() }
     }
 }
 
@@ -52,6 +59,33 @@ pub enum PasswordError {
     Hash(String),
     #[error("hashing task failed: {0}")]
     Task(String),
+    #[error("too many password checks waiting")]
+    Busy,
+}
+
+impl PasswordError {
+    /// The answer to a request whose hash could not be made: 503 with `Retry-After`
+    /// when too many wait, else an internal error (logged, not shown).
+    pub fn into_api_error(self) -> ApiError {
+        match self {
+            PasswordError::Busy => ApiError {
+                status: axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                field: None,
+                reason: "too many sign-ins at once; retry".into(),
+                retry_after_s: Some(1),
+            },
+            e => ApiError::internal(&e),
+        }
+    }
+}
+
+/// A place in the queue for a permit, given back when dropped.
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 fn argon2() -> Result<Argon2<'static>, PasswordError> {
@@ -76,8 +110,18 @@ fn verify_blocking(password: &str, phc: &str) -> bool {
 }
 
 impl Passwords {
+    /// Takes a place in the queue for a permit, or refuses when [`MAX_WAITING`] wait.
+    fn queue(&self) -> Result<Waiting<'_>, PasswordError> {
+        if self.waiting.fetch_add(1, Ordering::SeqCst) >= MAX_WAITING {
+            self.waiting.fetch_sub(1, Ordering::SeqCst);
+            return Err(PasswordError::Busy);
+        }
+        Ok(Waiting(&self.waiting))
+    }
+
     /// Hashes a password on the blocking pool, waiting for a permit.
     pub async fn hash(&self, password: &str) -> Result<String, PasswordError> {
+        let _place = self.queue()?;
         let _permit = self.permits.acquire().await.map_err(|e| PasswordError::Task(e.to_string()))?;
         let password = password.to_owned();
         tokio::task::spawn_blocking(move || hash_blocking(&password))
@@ -98,6 +142,7 @@ impl Passwords {
             }
             None => None,
         };
+        let _place = self.queue()?;
         let _permit = self.permits.acquire().await.map_err(|e| PasswordError::Task(e.to_string()))?;
         let known = phc.is_some();
         let phc = phc.or_else(|| self.decoy.get().cloned()).unwrap_or_default();
@@ -206,6 +251,18 @@ mod tests {
         assert!(!p.verify("correct horse battery", None).await.unwrap(), "no hash, no match");
         assert!(!p.verify("correct horse battery", None).await.unwrap(), "the decoy matches nothing either");
         assert!(!p.verify("x", Some("not a phc string".into())).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn beyond_the_waiting_bound_a_check_is_refused_at_once_with_503() {
+        let p = Passwords::default();
+        let held: Vec<_> = (0..MAX_WAITING).map(|_| p.queue().unwrap()).collect();
+        let e = p.hash("correct horse battery").await.unwrap_err();
+        assert!(matches!(e, PasswordError::Busy), "{e}");
+        let answer = e.into_api_error();
+        assert_eq!((answer.status.as_u16(), answer.retry_after_s), (503, Some(1)));
+        drop(held);
+        assert!(p.hash("correct horse battery").await.is_ok(), "places are given back");
     }
 
     #[test]

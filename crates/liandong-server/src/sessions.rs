@@ -29,7 +29,7 @@ use tokio::sync::watch;
 use crate::auth::{bearer, key_at_rest, require_user, CachedSession, Role, User};
 use crate::config::SessionsConfig;
 use crate::error::ApiError;
-use crate::passwords::{check_length, is_session_token, new_session_token, new_sign_in_code, Passwords};
+use crate::passwords::{check_length, is_session_token, new_session_token, new_sign_in_code, PasswordError, Passwords};
 use crate::ratelimit::FailureLimit;
 use crate::routes::read_json;
 use crate::time_fmt::now_ms;
@@ -381,7 +381,7 @@ async fn with_password(
         Some(p) => s.store.password(&p.person_id).await.map_err(|e| ApiError::unavailable(&e))?,
         None => None,
     };
-    let right = s.signin.passwords.verify(password, phc).await.map_err(|e| ApiError::internal(&e))?;
+    let right = s.signin.passwords.verify(password, phc).await.map_err(PasswordError::into_api_error)?;
     let p = match person {
         Some(p) if right && p.active => p,
         Some(_) if right => return Err(refuse(s, attempt, "person inactive", "password").await),
@@ -544,11 +544,11 @@ pub async fn set_password(
         let attempt = Attempt { account: Some(&id), person: Some(&id), address: &address };
         check_limits(&s, attempt).await?;
         let phc = s.store.password(&id).await.map_err(|e| ApiError::unavailable(&e))?;
-        if !s.signin.passwords.verify(old, phc).await.map_err(|e| ApiError::internal(&e))? {
+        if !s.signin.passwords.verify(old, phc).await.map_err(PasswordError::into_api_error)? {
             return Err(refuse(&s, attempt, "wrong old password", "old_password").await);
         }
     }
-    let phc = s.signin.passwords.hash(&b.password).await.map_err(|e| ApiError::internal(&e))?;
+    let phc = s.signin.passwords.hash(&b.password).await.map_err(PasswordError::into_api_error)?;
     let now = now_ms();
     let entry = audit(
         &user.name,
