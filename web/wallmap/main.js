@@ -1,7 +1,8 @@
 // The wall map's entry point: signs in, draws the county from the server's layers,
 // follows the live feed and keeps the panels current: the alert queue, the incidents
 // (list and panel), the grid reports awaiting review, route adjustments, hotspots, statistics and the time slider; and, for
-// an administrator, device registration.
+// operators and administrators, the duty roster; and for an administrator, device
+// registration, the people view and the roster editor.
 
 import * as maplibregl from '/node_modules/maplibre-gl/dist/maplibre-gl.mjs';
 import { Api, ApiFailure, takeToken, saveToken, forgetToken, signIn, isSession } from './api.js';
@@ -13,6 +14,7 @@ import { LiveFeed } from './feed.js';
 import { Incidents, CLOSED_STATES } from './incidents.js';
 import { ReportQueue } from './reports.js';
 import { Plans, Hotspots } from './plans.js';
+import { Escalations } from './escalations.js';
 import { Stats } from './stats.js';
 import { Replay } from './replay.js';
 import { $, el, swatch } from './dom.js';
@@ -33,11 +35,17 @@ const app = {
   /** The grid reports awaiting review (operators and administrators; else null). */
   reports: null,
   plans: null,
+  /** The open escalations this screen is told of, in the banner above the map. */
+  escalations: null,
   hotspots: null,
   stats: null,
   replay: null,
   /** The device registration panel, for an administrator only (else null). */
   devices: null,
+  /** The people view, for an administrator only (else null). */
+  people: null,
+  /** The duty panel, for operators and administrators (else null). */
+  duty: null,
   /** Who the token is (`GET /api/v1/whoami`): `{ name, role, unit_id }`, or null if unknown. */
   me: null,
   drawer: null,
@@ -247,8 +255,16 @@ async function start(tokenValue) {
       if (Number.isFinite(b[0])) map.fitBounds(b, { padding: 80 * app.scale, maxZoom: 14 });
     },
   });
+  app.escalations = new Escalations({
+    api: app.api,
+    banner: $('escalation-banner'),
+    me: () => app.me,
+    onOpen: (id) => app.incidents.open(id),
+    toast,
+  });
   app.hotspots = new Hotspots({ api: app.api, map, card: $('hotspot-card') });
-  if (app.me?.role === 'admin') await startDevices(data);
+  if (app.me?.role === 'admin') await Promise.all([startDevices(data), startPeople(data)]);
+  if (['operator', 'admin'].includes(app.me?.role)) await startDuty(data);
   app.stats = new Stats({ api: app.api, body: $('stats-panel') });
   app.replay = new Replay({
     api: app.api,
@@ -278,7 +294,7 @@ async function start(tokenValue) {
   // The state before the feed: devices with their last reports, the last day's alerts,
   // the open incidents and the current plans. The feed's snapshot then brings every unit
   // up to date. The hotspots come after: the analysis is the slowest answer.
-  await Promise.all([loadDevices(), loadAlerts(), loadIncidents(), loadPlans(), app.reports?.load()]);
+  await Promise.all([loadDevices(), loadAlerts(), loadIncidents(), loadPlans(), loadEscalations(), app.reports?.load()]);
   app.hotspots.refresh().catch((e) => console.warn('hotspots:', e.message));
 
   app.feed = new LiveFeed({
@@ -336,6 +352,34 @@ async function startDevices(data) {
     onList: (devices) => app.units?.setDevices(devices),
   });
   for (const b of document.querySelectorAll('[data-open="devices"], [data-tab="devices"]')) b.hidden = false;
+}
+
+/**
+ * The people view, offered to an administrator only (the server refuses every other role's
+ * changes anyway). The units a person may belong to come from the map's layers, with their
+ * names.
+ */
+async function startPeople(data) {
+  const { PeoplePanel } = await import('./people.js');
+  const named = (fc) => (fc?.features ?? []).map((f) => ({ id: f.properties?.id, name: featureName(f.properties) })).filter((u) => u.id);
+  const teams = [...app.teamNames].map(([id, names]) => ({ id, name: featureName(names) }));
+  app.people = new PeoplePanel({
+    api: app.api,
+    body: $('people-panel'),
+    units: { post: named(data.posts), team: teams, grid: named(data.grids) },
+  });
+  for (const b of document.querySelectorAll('[data-open="people"], [data-tab="people"]')) b.hidden = false;
+}
+
+/**
+ * The duty panel (今日值班), for operators and administrators; an administrator's has the
+ * roster editor too. Other roles' walls do not offer it.
+ */
+async function startDuty(data) {
+  const { DutyPanel } = await import('./duty.js');
+  const posts = (data.posts?.features ?? []).map((f) => ({ id: f.properties?.id, name: featureName(f.properties) })).filter((p) => p.id);
+  app.duty = new DutyPanel({ api: app.api, body: $('duty-panel'), posts, admin: app.me.role === 'admin' });
+  for (const b of document.querySelectorAll('[data-open="duty"], [data-tab="duty"]')) b.hidden = false;
 }
 
 /**
@@ -401,6 +445,14 @@ async function loadIncidents() {
   }
 }
 
+async function loadEscalations() {
+  try {
+    await app.escalations.load();
+  } catch (e) {
+    console.warn('escalations:', e.message);
+  }
+}
+
 async function loadPlans() {
   try {
     const { plans } = await app.api.get('/api/v1/plans');
@@ -431,6 +483,9 @@ function onFeedEvent(msg) {
       break;
     case 'route':
       app.plans.applyFeed(msg);
+      break;
+    case 'escalation':
+      app.escalations.applyFeed(msg);
       break;
     default:
       break;
@@ -562,6 +617,7 @@ class Drawer {
   show(tab) {
     if (this.tab === 'stats' && tab !== 'stats') app.stats.hide();
     if (this.tab === 'reports' && tab !== 'reports') app.reports?.hide();
+    if (this.tab === 'duty' && tab !== 'duty') app.duty?.hide();
     this.tab = tab;
     $('drawer').hidden = false;
     $('drawer').dataset.tab = tab;
@@ -570,6 +626,8 @@ class Drawer {
     }
     if (tab === 'stats') app.stats.show();
     if (tab === 'devices') app.devices?.show();
+    if (tab === 'people') app.people?.show();
+    if (tab === 'duty') app.duty?.show();
     if (tab === 'reports') app.reports?.show();
     if (tab === 'incident' && app.incidents.openId === null) app.incidents.renderPanel();
   }
@@ -577,6 +635,7 @@ class Drawer {
   hide() {
     if (this.tab === 'stats') app.stats.hide();
     if (this.tab === 'reports') app.reports?.hide();
+    if (this.tab === 'duty') app.duty?.hide();
     this.tab = null;
     $('drawer').hidden = true;
     for (const b of document.querySelectorAll('#toolbar [data-open]')) b.classList.remove('on');
@@ -753,8 +812,11 @@ function switchLang() {
   app.incidents?.renderPanel();
   app.reports?.rebuild();
   app.plans?.render();
+  app.escalations?.render();
   app.hotspots?.render();
   app.devices?.render();
+  app.people?.render();
+  app.duty?.render();
   if (app.drawer?.tab === 'stats') app.stats.render();
   if (app.replay) {
     app.replay.label(app.replay.atMs ?? Date.now());

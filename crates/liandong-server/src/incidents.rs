@@ -172,10 +172,22 @@ const RECOMMENDED_UNITS: usize = 5;
 const ROAD_CANDIDATES: usize = 12;
 const MAX_TRAVEL_S: f64 = 3600.0;
 
+/// Whether a unit is on duty at `now`, and why: a post with someone on the duty roster
+/// now, or a team whose base post has.
+fn unit_on_duty(s: &AppState, unit_id: Option<&str>, now: i64) -> (bool, String) {
+    let Some(unit) = unit_id else { return (false, "the device belongs to no unit".into()) };
+    let Some(post) = s.roster.post_of(unit) else { return (false, format!("{unit} belongs to no post")) };
+    let on = s.roster.post_on_duty(post, now);
+    let whose = if post == unit { format!("post {post}") } else { format!("{unit}'s post {post}") };
+    (on, format!("{whose} has {} on duty now", if on { "someone" } else { "nobody" }))
+}
+
 /// Whom to send: the available units (last trusted fix at most 15 minutes old, not
 /// busy with another open incident, not a tagged person's phone) that reach the place
 /// first by road (door-to-door travel time on the road graph, off-road legs at walking
-/// pace), among the nearest by straight line; and the nearest posts.
+/// pace), among the nearest by straight line, those on duty (their post has someone on
+/// the duty roster now) before the others; and the nearest posts, each saying whether
+/// it has someone on duty.
 async fn recommend(s: &AppState, inc: &IncidentRow) -> Result<serde_json::Value, ApiError> {
     let Ok(p) = Position::new(inc.lon, inc.lat) else { return Ok(serde_json::Value::Null) };
     let open = s.store.open_incidents().await.map_err(|e| ApiError::unavailable(&e))?;
@@ -210,27 +222,39 @@ async fn recommend(s: &AppState, inc: &IncidentRow) -> Result<serde_json::Value,
     .await
     .map_err(|e| ApiError::internal(&e))?;
     let by_road = travel.iter().any(Option::is_some);
+    // Each candidate's name, kind and unit, read under one short lock.
+    let registered: Vec<Option<(String, String, Option<String>)>> = {
+        let devices = s.devices.read().unwrap_or_else(|e| e.into_inner());
+        let info = |id: &String| devices.get(id).map(|d| (d.name.clone(), d.kind.clone(), d.unit_id.clone()));
+        candidates.iter().map(|c| info(&c.0)).collect()
+    };
+    let duty: Vec<(bool, String)> =
+        registered.iter().map(|r| unit_on_duty(s, r.as_ref().and_then(|r| r.2.as_deref()), now)).collect();
     let mut ranked: Vec<(usize, Option<f64>)> = travel.into_iter().enumerate().collect();
-    // Reachable units by travel time, then the rest by distance.
-    ranked.sort_by(|a, b| match (a.1, b.1) {
-        (Some(x), Some(y)) => x.total_cmp(&y),
-        (Some(_), None) => std::cmp::Ordering::Less,
-        (None, Some(_)) => std::cmp::Ordering::Greater,
-        (None, None) => candidates[a.0].2.total_cmp(&candidates[b.0].2),
+    // Units on duty first; within each, reachable units by travel time, then the rest
+    // by distance.
+    ranked.sort_by(|a, b| {
+        duty[b.0].0.cmp(&duty[a.0].0).then_with(|| match (a.1, b.1) {
+            (Some(x), Some(y)) => x.total_cmp(&y),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (None, None) => candidates[a.0].2.total_cmp(&candidates[b.0].2),
+        })
     });
     let units: Vec<serde_json::Value> = {
-        let devices = s.devices.read().unwrap_or_else(|e| e.into_inner());
         ranked
             .into_iter()
             .take(RECOMMENDED_UNITS)
             .map(|(i, travel_s)| {
                 let (id, _, d, age_s) = &candidates[i];
-                let device = devices.get(id);
+                let device = registered[i].as_ref();
                 serde_json::json!({
+                    "on_duty": duty[i].0,
+                    "on_duty_reason": duty[i].1,
                     "device_id": id,
-                    "name": device.map(|d| d.name.as_str()),
-                    "kind": device.map(|d| d.kind.as_str()),
-                    "unit_id": device.and_then(|d| d.unit_id.as_deref()),
+                    "name": device.map(|d| d.0.as_str()),
+                    "kind": device.map(|d| d.1.as_str()),
+                    "unit_id": device.and_then(|d| d.2.as_deref()),
                     "distance_m": (d * 10.0).round() / 10.0,
                     "travel_s": travel_s.map(|t| t.round()),
                     "fix_age_s": age_s,
@@ -239,10 +263,20 @@ async fn recommend(s: &AppState, inc: &IncidentRow) -> Result<serde_json::Value,
             .collect()
     };
     let place = s.enricher.view(&s.enricher.enrich(p), &[], &[]);
+    let posts: Vec<serde_json::Value> = place
+        .nearest_posts
+        .iter()
+        .map(|n| {
+            let mut v = serde_json::to_value(n).unwrap_or_default();
+            v["on_duty"] = serde_json::Value::Bool(s.roster.post_on_duty(n.id, now));
+            v
+        })
+        .collect();
     Ok(serde_json::json!({
         "basis": if by_road { "road_time" } else { "straight_line" },
+        "prefers": "on_duty",
         "units": units,
-        "posts": place.nearest_posts,
+        "posts": posts,
         "jurisdiction": place.post,
     }))
 }
@@ -339,10 +373,12 @@ async fn already_at(s: &AppState, id: i64, action: Action) -> Result<bool, ApiEr
 }
 
 /// `GET /api/v1/incidents/{id}`: the incident and its timeline. Operators and
-/// administrators read any incident, with the units recommended to send; a patrol leader
-/// or a post officer only the incidents assigned to their unit or in their area (a
-/// leader's: within `alerts.leader_radius_m` of the team's post; an officer's: the post's
-/// jurisdiction), without the recommendation. Any other incident does not exist for them.
+/// administrators read any incident, with the units recommended to send; the others only
+/// the incidents in their reach (`scope::Reach::sees_incident`), without the
+/// recommendation: a patrol leader those assigned to the team or within
+/// `alerts.leader_radius_m` of its post, a post officer those assigned to the post or in
+/// its jurisdiction, a grid member those in their grid, the judicial office (partner)
+/// those of priority 1, read only. Any other incident does not exist for them (404).
 pub async fn get(
     State(s): State<Arc<AppState>>,
     Path(id): Path<i64>,
@@ -353,40 +389,18 @@ pub async fn get(
         &s.tokens,
         &headers,
         uri.query(),
-        &[Role::Admin, Role::Operator, Role::PatrolLeader, Role::PostOfficer],
+        &[Role::Admin, Role::Operator, Role::PatrolLeader, Role::PostOfficer, Role::GridMember, Role::Partner],
     )?;
     let not_found = || ApiError::not_found(format!("no incident {id}"));
     let (inc, timeline) = s.store.incident(id).await.map_err(|e| ApiError::unavailable(&e))?.ok_or_else(not_found)?;
-    let whole_county = matches!(user.role, Role::Admin | Role::Operator);
-    if !whole_county && !in_field_scope(&s, &user, &inc) {
+    let reach = s.reach(user.role, user.unit_id.as_deref());
+    if !reach.sees_incident((&inc).into(), &s.enricher) {
         return Err(not_found());
     }
     let open = inc.state.is_open();
-    let recommended = if open && whole_county { recommend(&s, &inc).await? } else { serde_json::Value::Null };
+    let recommended = if open && reach.is_county() { recommend(&s, &inc).await? } else { serde_json::Value::Null };
     let body = serde_json::json!({ "incident": inc, "timeline": timeline, "recommended": recommended });
     Ok(Json(body).into_response())
-}
-
-/// Whether a patrol leader or a post officer may read an incident: assigned to their
-/// unit, or in their area.
-fn in_field_scope(s: &AppState, user: &crate::auth::User, inc: &IncidentRow) -> bool {
-    let Some(unit) = user.unit_id.as_deref() else { return false };
-    if inc.assigned_unit.as_deref() == Some(unit) {
-        return true;
-    }
-    let Ok(place) = Position::new(inc.lon, inc.lat) else { return false };
-    match user.role {
-        Role::PatrolLeader => {
-            let radius_m = f64::from(s.config.alerts.leader_radius_m);
-            radius_m > 0.0
-                && crate::planning::team_base(s, unit).is_some_and(|base| base.haversine_m(place) <= radius_m)
-        }
-        Role::PostOfficer => {
-            let e = s.enricher.enrich(place);
-            s.enricher.view(&e, &[], &[]).post.is_some_and(|p| p.id == unit)
-        }
-        _ => false,
-    }
 }
 
 /// Every `period`, asks for the escalation of late steps at the clock's time, until

@@ -8,6 +8,7 @@ pub mod cameras;
 pub mod compress;
 pub mod config;
 pub mod devices;
+pub mod duty;
 pub mod error;
 pub mod feed;
 pub mod field;
@@ -24,6 +25,7 @@ pub mod ratelimit;
 pub mod reports;
 pub mod retention;
 pub mod role;
+pub mod roster;
 pub mod routes;
 pub mod scope;
 pub mod sequencer;
@@ -108,6 +110,8 @@ pub struct AppState {
     pub route_searches: field::RouteSearches,
     /// Password hashing and the counts of failed sign-ins (see `sessions`).
     pub signin: sessions::SignIn,
+    /// The duty roster of the days around now (see `roster`).
+    pub roster: Arc<roster::Roster>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -231,6 +235,16 @@ fn replace_if<T>(lock: &RwLock<T>, unchanged: impl Fn() -> bool, make: impl FnOn
 }
 
 impl AppState {
+    /// The part of the county a user of `role` and `unit_id` reads ([`scope::Reach`]): a
+    /// patrol leader's area is `alerts.leader_radius_m` around the team's post (none when
+    /// the radius is 0).
+    pub(crate) fn reach(&self, role: auth::Role, unit_id: Option<&str>) -> scope::Reach {
+        let radius_m = f64::from(self.config.alerts.leader_radius_m);
+        scope::Reach::of_user(role, unit_id, |team| {
+            (radius_m > 0.0).then(|| planning::team_base(self, team)).flatten().map(|base| (base, radius_m))
+        })
+    }
+
     /// Edits a registry in memory (after its store write), counting the edit under the
     /// registry's lock so that a reload that read the store before it cannot undo it.
     pub(crate) fn edit_registry<T>(&self, lock: &RwLock<T>, edit: impl FnOnce(&mut T)) {
@@ -280,6 +294,8 @@ impl App {
             };
             tracks::recent_sightings(&store, &camera_registry, &entries).await?
         };
+        let roster = Arc::new(roster::Roster::for_map(&map));
+        roster.reload(&store, time_fmt::now_ms()).await?;
         let sequencer = Sequencer::start(
             store.clone(),
             enricher.clone(),
@@ -293,6 +309,7 @@ impl App {
                 config: config.alerts,
                 travel: travel.clone(),
                 recent_sightings,
+                roster: roster.clone(),
             },
         )
         .await?;
@@ -344,7 +361,12 @@ impl App {
             replays: Arc::default(),
             route_searches: field::RouteSearches::default(),
             signin: sessions::SignIn::new(&config_sessions),
+            roster,
         });
+        let mut roster_stop = state.shutdown.clone();
+        tokio::spawn(roster::refresh(state.roster.clone(), state.store.clone(), async move {
+            let _ = roster_stop.wait_for(|stopped| *stopped).await;
+        }));
         tokio::spawn(planning::schedule(Arc::downgrade(&state), state.shutdown.clone()));
         if state.store.backend() == "postgres" {
             tokio::spawn(refresh_registries(Arc::downgrade(&state), registry_changed, state.shutdown.clone()));
@@ -385,6 +407,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/people/{id}/sessions", delete(sessions::revoke_person))
         .route("/api/v1/sessions", post(sessions::sign_in).delete(sessions::sign_out))
         .route("/api/v1/sessions/renew", post(sessions::renew))
+        .route("/api/v1/duty", get(duty::list).post(duty::create))
+        .route("/api/v1/duty/{shift_id}", axum::routing::delete(duty::cancel))
+        .route("/api/v1/escalations", get(duty::open_escalations))
+        .route("/api/v1/escalations/{id}/ack", post(duty::ack_escalation))
         .route("/api/v1/whoami", get(routes::whoami))
         .route("/api/v1/layers", get(routes::list_layers))
         .route("/api/v1/layers/{name}", get(routes::get_layer))

@@ -24,6 +24,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "acks",
             "cameras",
             "devices",
+            "duty",
             "field",
             "history",
             "incidents",
@@ -41,7 +42,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     // The single writer: numbers, commits and publishes every change.
     ("sequencer", &["sequencer"]),
     // The live feed and the registries the sequencer and the handlers read.
-    ("feed and registries", &["feed", "zones", "scope", "travel", "maps", "metrics", "auth"]),
+    ("feed and registries", &["feed", "zones", "scope", "travel", "maps", "metrics", "auth", "roster"]),
     // Vocabulary every layer uses.
     ("base", &["config", "error", "role", "time_fmt", "compress", "passwords", "ratelimit"]),
 ];

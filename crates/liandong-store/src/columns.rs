@@ -10,8 +10,8 @@ use sqlx::types::Json;
 use sqlx::{Encode, Postgres, Sqlite, Type};
 
 use crate::rows::{
-    AlertAckRow, AlertRow, AuditEntry, CameraEventRow, DeviceStateRow, GridReport, IncidentEventRow, IncidentRow,
-    IncidentState, OpenCase, PositionRow, RouteEventRow, RoutePlanRow,
+    AlertAckRow, AlertRow, AuditEntry, CameraEventRow, DeviceStateRow, DutyShift, EscalationRow, GridReport,
+    IncidentEventRow, IncidentRow, IncidentState, OpenCase, PositionRow, RouteEventRow, RoutePlanRow,
 };
 
 /// A written table: its name and columns (with the PostgreSQL type of each), and what
@@ -317,9 +317,38 @@ written!(AlertAckRow, r => "alert_acks" {
     payload: "text" = r.payload.as_str(),
 });
 
+written!(DutyShift, r => "duty_shifts" {
+    shift_id: "text" = r.shift_id.as_str(),
+    unit_kind: "text" = r.unit_kind.as_str(),
+    unit_id: "text" = r.unit_id.as_deref(),
+    person_id: "text" = r.person_id.as_str(),
+    duty: "text" = r.duty.as_str(),
+    starts_ms: "bigint" = r.starts_ms,
+    ends_ms: "bigint" = r.ends_ms,
+    created_ms: "bigint" = r.created_ms,
+    created_by: "text" = r.created_by.as_str(),
+    cancelled_ms: "bigint" = r.cancelled_ms,
+});
+
+written!(EscalationRow, r => "escalations" {
+    seq: "bigint" = r.seq,
+    escalation_id: "bigint" = r.escalation_id,
+    incident_id: "bigint" = r.incident_id,
+    action: "text" = r.action.as_str(),
+    level: "text" = r.level.as_str(),
+    person_id: "text" = r.person_id.as_deref(),
+    unit_id: "text" = r.unit_id.as_deref(),
+    actor: "text" = r.actor.as_str(),
+    at_ms: "bigint" = r.at_ms,
+    note: "text" = r.note.as_str(),
+    lon: "float8" = r.lon,
+    lat: "float8" = r.lat,
+    payload: "text" = r.payload.as_str(),
+});
+
 /// Every written table, for the snapshot of the SQL they generate.
 #[cfg(test)]
-pub(crate) const ALL: [&Table; 12] = [
+pub(crate) const ALL: [&Table; 14] = [
     &PositionRow::TABLE,
     &DeviceStateRow::TABLE,
     &CameraEventRow::TABLE,
@@ -332,6 +361,8 @@ pub(crate) const ALL: [&Table; 12] = [
     &RoutePlanRow::TABLE,
     &RouteEventRow::TABLE,
     &AlertAckRow::TABLE,
+    &DutyShift::TABLE,
+    &EscalationRow::TABLE,
 ];
 
 #[cfg(test)]

@@ -685,3 +685,51 @@ mod tests {
         }
     }
 }
+
+/// One person's shift on the 24-hour duty roster (24小时值班) of the command centre or
+/// a post. Never deleted: a cancelled shift keeps its row with `cancelled_ms`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
+pub struct DutyShift {
+    pub shift_id: String,
+    /// `command_centre` or `post`.
+    pub unit_kind: String,
+    /// The post; None for the command centre.
+    pub unit_id: Option<String>,
+    pub person_id: String,
+    /// `leader` (the leader on duty, at most one per unit at a time) or `on_duty`.
+    pub duty: String,
+    pub starts_ms: i64,
+    /// The moment the shift ends, which is when its handover is due.
+    pub ends_ms: i64,
+    pub created_ms: i64,
+    pub created_by: String,
+    pub cancelled_ms: Option<i64>,
+}
+
+/// One escalation event, in the global sequence: a notice of a late incident step that
+/// reached a person on duty (or nobody, when nobody was on duty), or that person's
+/// acknowledgement of it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
+pub struct EscalationRow {
+    pub seq: i64,
+    /// The notice this event belongs to: a notice's own number.
+    pub escalation_id: i64,
+    pub incident_id: i64,
+    /// `notify` or `ack`.
+    pub action: String,
+    /// `post_leader` or `command_centre`.
+    pub level: String,
+    /// The person the notice reached; None when nobody was on duty.
+    pub person_id: Option<String>,
+    /// The post whose leader was notified; None at the command centre.
+    pub unit_id: Option<String>,
+    pub actor: String,
+    pub at_ms: i64,
+    pub note: String,
+    /// The incident's place.
+    pub lon: f64,
+    pub lat: f64,
+    /// The message as pushed on the live feed (JSON).
+    #[serde(skip)]
+    pub payload: String,
+}

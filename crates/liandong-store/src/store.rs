@@ -10,10 +10,10 @@ use crate::error::{q, StoreError};
 use crate::feed::{FeedRow, FeedTables};
 use crate::pg::PgStore;
 use crate::rows::{
-    AlertAckRow, AlertFact, AlertRow, AuditEntry, Bbox, CameraRecord, DeviceRecord, DeviceStateRow, Durability, FixAck,
-    GridReport, ImageRow, IncidentEventRow, IncidentFacts, IncidentRow, MediationCase, MediationStats, OwnReport,
-    PeopleFilter, PersonRecord, PositionRow, RouteEventRow, RoutePlanRow, SessionRow, SightingRow, SignInCode,
-    TaggedPerson, TrackPoint, WatchRecord,
+    AlertAckRow, AlertFact, AlertRow, AuditEntry, Bbox, CameraRecord, DeviceRecord, DeviceStateRow, Durability,
+    DutyShift, EscalationRow, FixAck, GridReport, ImageRow, IncidentEventRow, IncidentFacts, IncidentRow,
+    MediationCase, MediationStats, OwnReport, PeopleFilter, PersonRecord, PositionRow, RouteEventRow, RoutePlanRow,
+    SessionRow, SightingRow, SignInCode, TaggedPerson, TrackPoint, WatchRecord,
 };
 use crate::sqlite::{self, SqliteStore};
 
@@ -257,6 +257,21 @@ delegate! {
     /// Uses a code once and opens its session with the audit entry, in one transaction;
     /// false when the code is unknown, someone else's, used or expired.
     fn use_sign_in_code(&self, code_hash: &str, now_ms: i64, session: &SessionRow, audit: &AuditEntry) -> Result<bool, StoreError>;
+    /// Adds duty shifts with their audit entries in one transaction, all or none: the
+    /// leader shifts they would overlap (nothing written), or none (all written).
+    fn insert_duty_shifts(&self, shifts: &[DutyShift], audit: &[AuditEntry]) -> Result<Vec<DutyShift>, StoreError>;
+    /// Cancels a shift (kept) with its audit entry; false when none is uncancelled.
+    fn cancel_duty_shift(&self, shift_id: &str, at_ms: i64, audit: &AuditEntry) -> Result<bool, StoreError>;
+    fn duty_shift(&self, shift_id: &str) -> Result<Option<DutyShift>, StoreError>;
+    /// Every uncancelled shift under way at a moment (starts <= at < ends).
+    fn duty_at(&self, at_ms: i64) -> Result<Vec<DutyShift>, StoreError>;
+    /// Every uncancelled shift overlapping `[from_ms, to_ms)`, optionally of one unit kind
+    /// and unit, by unit and start.
+    fn duty_between(&self, from_ms: i64, to_ms: i64, unit_kind: Option<&str>, unit_id: Option<&str>) -> Result<Vec<DutyShift>, StoreError>;
+    /// Escalation notices nobody acknowledged, oldest first.
+    fn open_escalations(&self) -> Result<Vec<EscalationRow>, StoreError>;
+    /// One incident's escalation events, oldest first.
+    fn escalations_of(&self, incident_id: i64) -> Result<Vec<EscalationRow>, StoreError>;
     /// Appends to the audit log.
     fn audit(&self, entries: &[AuditEntry]) -> Result<(), StoreError>;
     /// The newest audit entries, optionally about one subject.
