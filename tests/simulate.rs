@@ -218,8 +218,15 @@ async fn the_simulated_desk_closes_an_incident_and_acknowledges_an_alert() {
     for action in ["create", "dispatch", "close"] {
         assert_eq!(by(action), OPERATOR, "the operator takes the {action} step");
     }
+    // A phone bound to a person (the demo binds each to its officer) acts for that person.
+    let devices = get(format!("{url}/api/v1/devices")).await;
+    let bound = devices["devices"]
+        .as_array()
+        .and_then(|all| all.iter().find(|d| d["device_id"] == device))
+        .and_then(|d| d["person_id"].as_str().map(str::to_owned));
+    let phone = bound.map_or_else(|| format!("device:{device}"), |p| format!("person:{p}"));
     for action in ["sign", "depart", "arrive", "feedback"] {
-        assert_eq!(by(action), format!("device:{device}"), "the unit's phone takes the {action} step");
+        assert_eq!(by(action), phone, "the unit's phone takes the {action} step, for its person");
     }
     assert!(inc["incident"]["state"] == "closed" && inc["recommended"].is_null(), "{inc}");
     let Some(ack) = acked else { panic!("no alert was acknowledged; simulator log:\n{}", simulator.log()) };

@@ -628,6 +628,35 @@ test('the field app on phones, live, in headless Chromium', { timeout: 300_000 }
     assert.deepEqual(kept, { cred: null, api: false });
   });
 
+  await t.test("a person's one-time code link signs a phone in as that person, once, and signing out ends the session on the server", async () => {
+    await api('POST', '/api/v1/people', ADMIN, { person_id: 'e2e-wang', name: '王警官', roles: ['post_officer'], unit_kind: 'post', unit_id: 'post-02' });
+    const issued = await api('POST', '/api/v1/people/e2e-wang/sign-in-code', ADMIN);
+    const fragment = new URL(issued.link).hash;
+    assert.match(fragment, /^#server=.+&code=[A-Za-z0-9_-]+$/, issued.link);
+    const coded = await phone(OFFICER_AT);
+    const p = coded.page;
+    try {
+      await p.goto(`${baseUrl}/field/${fragment}`, { timeout: 30_000 });
+      await waitIn(p, 'the app is ready, signed in by the code', () => document.documentElement.dataset.state === 'ready', null, 30_000);
+      assert.equal((await dataset(p)).role, 'officer');
+      assert.ok(!p.url().includes('code='), `the code is taken out of the address: ${p.url()}`);
+      const token = await p.evaluate(() => JSON.parse(localStorage.getItem('liandong.field.cred')).token);
+      assert.match(token, /^lds_[A-Za-z0-9_-]{43}$/);
+      assert.equal((await api('GET', '/api/v1/whoami', token)).person_id, 'e2e-wang');
+      await p.tap('#logout-button');
+      await waitIn(p, 'the app asks to sign in again', () => document.documentElement.dataset.state === 'login', null, 10_000);
+      const after = await fetch(`${baseUrl}/api/v1/whoami`, { headers: { Authorization: `Bearer ${token}` } });
+      assert.equal(after.status, 401, 'signed out on the server');
+      // Opened afresh, as from the QR code (a change of the fragment alone does not reload the app).
+      await p.goto('about:blank');
+      await p.goto(`${baseUrl}/field/${fragment}`, { timeout: 30_000 });
+      await waitIn(p, 'a used code is refused', () => !document.getElementById('login-error').hidden, null, 10_000);
+      assert.match(await p.textContent('#login-error'), /登录码无效/);
+    } finally {
+      await coded.context.close();
+    }
+  });
+
   await t.test('no request leaves 127.0.0.1, the pages raised no error and nothing broke their policy', () => {
     const outside = requested.filter((u) => {
       const url = new URL(u);

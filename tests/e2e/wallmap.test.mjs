@@ -993,6 +993,49 @@ test('the wall map, live, in headless Chromium', { timeout: 300_000 }, async (t)
     }
   });
 
+  await t.test('a person signs in with their id and password in Chinese, and signing out ends the session on the server', async () => {
+    await api('POST', '/api/v1/people', ADMIN, { person_id: 'e2e-zhang', name: '张值班', roles: ['operator'], unit_kind: 'command_centre' });
+    const password = 'e2e-desk-password-1';
+    const res = await fetch(`${baseUrl}/api/v1/people/e2e-zhang/password`, {
+      method: 'PUT',
+      headers: { Authorization: `Bearer ${ADMIN}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ password }),
+    });
+    assert.equal(res.status, 204, await res.text());
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale: 'zh-CN', timezoneId: 'Asia/Shanghai' });
+    const p = await context.newPage();
+    await watch(p);
+    try {
+      await p.goto(`${baseUrl}/`, { timeout: 30_000 });
+      await waitInPage('the page asks to sign in', () => document.documentElement.dataset.state === 'login', null, 10_000, p);
+      assert.equal((await p.textContent('label[for="signin-person"]')).trim(), '人员编号');
+      assert.equal((await p.textContent('label[for="signin-password"]')).trim(), '密码');
+      await p.fill('#signin-person', 'e2e-zhang');
+      await p.fill('#signin-password', 'not-the-password');
+      const errorsBefore = pageErrors.length;
+      await p.click('#signin-form button[type=submit]');
+      await waitInPage('a wrong password is told in Chinese', () => !document.getElementById('signin-error').hidden, null, UI_MS, p);
+      assert.equal((await p.textContent('#signin-error')).trim(), '人员编号或密码不正确。');
+      // The refused sign-in's 401 shows on the console as a failed load: expected here only.
+      const refused = pageErrors.splice(errorsBefore);
+      assert.ok(refused.every((m) => /status of 401/.test(m)), refused.join('\n'));
+      await p.fill('#signin-password', password);
+      await p.click('#signin-form button[type=submit]');
+      await waitInPage('the map is ready after signing in', () => document.documentElement.dataset.state === 'ready', null, 30_000, p);
+      const token = await p.evaluate(() => localStorage.getItem('liandong.token'));
+      assert.match(token, /^lds_[A-Za-z0-9_-]{43}$/, 'the page keeps a session token');
+      assert.ok(!p.url().includes('password') && !p.url().includes('lds_'), p.url());
+      const me = await api('GET', '/api/v1/whoami', token);
+      assert.deepEqual([me.name, me.role, me.person_id], ['张值班', 'operator', 'e2e-zhang']);
+      await p.click('#logout-button');
+      await waitInPage('the page asks to sign in again', () => document.documentElement.dataset.state === 'login', null, UI_MS, p);
+      const after = await fetch(`${baseUrl}/api/v1/whoami`, { headers: { Authorization: `Bearer ${token}` } });
+      assert.equal(after.status, 401, 'signed out on the server: the kept token is no longer valid');
+    } finally {
+      await context.close();
+    }
+  });
+
   await t.test("an administrator registers a phone: the sheet shows its sign-in link as a QR code, and the new key reports; an operator's wall has no device panel", async (t) => {
     // The operator's wall (the main page) offers no device registration.
     assert.equal(await page.isVisible('#toolbar button[data-open="devices"]'), false, "the operator's toolbar has no device button");

@@ -1,6 +1,7 @@
 // The field app (`/field/`): a phone's side of the loop. It signs in with a device's id
-// and key (typed, or from the QR code's link `/field/#server=…&device=…&key=…`) or a grid
-// member's token, learns who it is (`GET /api/v1/whoami`), and shows what that caller
+// and key (typed, or from the QR code's link `/field/#server=…&device=…&key=…`), a
+// person's one-time sign-in code (the link `/field/#server=…&code=…`) or a grid member's
+// token, learns who it is (`GET /api/v1/whoami`), and shows what that caller
 // works with: a patrol leader the team's plan, a post officer or patrol member the tasks,
 // a grid member the report form and their reports. A device shares its position on the
 // live feed and has the SOS button. Everything to send goes through the outbox, so no
@@ -77,17 +78,48 @@ function toast(text) {
   toast.timer = setTimeout(() => (box.hidden = true), 4000);
 }
 
-/** The credentials the QR code's link carries in its fragment, stored and taken out of the address bar. */
+/**
+ * What the QR code's link carries in its fragment, taken out of the address bar: a
+ * device's id and key (stored as the credentials), or a person's one-time sign-in code
+ * (`#server=…&code=…`, exchanged for a session by [`exchangeCode`]).
+ */
 function fromFragment() {
-  if (!location.hash) return null;
+  if (!location.hash) return {};
   const p = new URLSearchParams(location.hash.slice(1));
   history.replaceState(null, '', location.pathname + location.search);
+  const code = p.get('code');
+  if (code) return { code };
   const device = p.get('device');
   const key = p.get('key');
-  if (!device || !key) return null;
+  if (!device || !key) return {};
   localStorage.setItem(CRED_KEY, JSON.stringify({ token: key, device }));
-  return device;
+  return { device };
 }
+
+/** A session token (a person signed in), not a device's key or a config token. */
+function isSession(token) {
+  return typeof token === 'string' && token.startsWith('lds_');
+}
+
+/**
+ * Exchanges a one-time sign-in code for a session and stores it as the credentials;
+ * answers them, or null when the code is refused (used, expired or unknown).
+ */
+async function exchangeCode(code) {
+  const res = await fetch('/api/v1/sessions', {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ code }),
+  });
+  if (!res.ok) return null;
+  const session = await res.json();
+  const cred = { token: session.token };
+  localStorage.setItem(CRED_KEY, JSON.stringify(cred));
+  return cred;
+}
+
+/** How often a signed-in phone renews its session (well inside the idle lifetime). */
+const RENEW_EVERY_MS = 30 * 60 * 1000;
 
 function loadCred() {
   try {
@@ -334,6 +366,7 @@ function keptMe(cred) {
 async function start(cred) {
   document.documentElement.dataset.state = 'loading';
   app.api = new Api(cred.token);
+  if (isSession(cred.token)) setInterval(() => app.api.post('/api/v1/sessions/renew').catch(() => {}), RENEW_EVERY_MS);
   try {
     app.me = keptMe(cred);
     if (app.me) {
@@ -405,6 +438,9 @@ async function start(cred) {
 
 /** Forgets the key, what the phone kept for it (unsent items included) and the cached API answers. */
 async function signOut(error) {
+  // A person's session ends on the server too (when there is signal), so that the token
+  // left on the phone signs no one in.
+  if (app.api && isSession(app.api.token) && !error) await app.api.request('DELETE', '/api/v1/sessions').catch(() => {});
   app.feed?.stop();
   app.sharing?.stop();
   await app.outbox?.clear();
@@ -446,12 +482,18 @@ function boot() {
   addEventListener('online', drawNet);
   addEventListener('offline', drawNet);
   const scanned = fromFragment();
-  const cred = loadCred();
   const error = sessionStorage.getItem('liandong.field.error');
   sessionStorage.removeItem('liandong.field.error');
+  if (scanned.code) {
+    exchangeCode(scanned.code)
+      .then((cred) => (cred ? start(cred) : showLogin(t('login_code_bad'))))
+      .catch((e) => showLogin(t('login_failed', { reason: e.message })));
+    return;
+  }
+  const cred = loadCred();
   if (!cred) showLogin(error);
   else {
-    if (scanned) toast(t('login_scanned', { device: scanned }));
+    if (scanned.device) toast(t('login_scanned', { device: scanned.device }));
     start(cred);
   }
 }

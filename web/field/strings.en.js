@@ -16,6 +16,7 @@ export default {
   login_button: 'Sign in',
   login_bad: 'Unknown id or key; please try again.',
   login_failed: 'Cannot reach the server: {reason}',
+  login_code_bad: 'The sign-in code is not valid, used or expired; ask an administrator for a new one.',
   login_scanned: 'Read device {device} from the QR code',
   role_unknown: 'This app is for patrol leaders, post officers, patrol members and grid members.',
   loading: 'Loading…',

@@ -16,6 +16,7 @@ export default {
   login_button: '登录',
   login_bad: '编号或密钥无效，请重新输入。',
   login_failed: '无法连接服务器：{reason}',
+  login_code_bad: '登录码无效、已使用或已过期，请向管理员重新获取。',
   login_scanned: '已读取二维码中的设备 {device}',
   role_unknown: '本应用供巡逻队长、驻点民警、巡逻队员和网格员使用。',
   loading: '正在加载…',

@@ -27,6 +27,36 @@ export function forgetToken() {
   localStorage.removeItem(TOKEN_KEY);
 }
 
+/** Whether a token is a signed-in person's session (not a duty token from the config). */
+export function isSession(token) {
+  return typeof token === 'string' && token.startsWith('lds_');
+}
+
+/**
+ * Signs a person in with their id and password; answers the session
+ * `{ token, expires_ms, person }`. A refusal throws an `ApiFailure`, with `retryAfter`
+ * (seconds) when there were too many failed sign-ins.
+ */
+export async function signIn(personId, password) {
+  let res;
+  try {
+    res = await fetch('/api/v1/sessions', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ person_id: personId, password }),
+    });
+  } catch (e) {
+    throw new ApiFailure(0, String(e.message ?? e));
+  }
+  const json = await res.json().catch(() => null);
+  if (!res.ok) {
+    const failure = new ApiFailure(res.status, json?.error?.message ?? `${res.status}`, json?.error?.field);
+    failure.retryAfter = Number(res.headers.get('Retry-After')) || null;
+    throw failure;
+  }
+  return json;
+}
+
 /** An API failure with the server's status and the field it named. */
 export class ApiFailure extends Error {
   constructor(status, message, field) {
@@ -73,6 +103,10 @@ export class Api {
 
   post(path, body) {
     return this.request('POST', path, body);
+  }
+
+  delete(path) {
+    return this.request('DELETE', path);
   }
 
   /**

@@ -5,7 +5,7 @@
 // registration, the people view and the roster editor.
 
 import * as maplibregl from '/node_modules/maplibre-gl/dist/maplibre-gl.mjs';
-import { Api, ApiFailure, takeToken, saveToken, forgetToken } from './api.js';
+import { Api, ApiFailure, takeToken, saveToken, forgetToken, signIn, isSession } from './api.js';
 import { initialLang, setLang, currentLang, t, translated, featureName, clock, dateLine, setPlaceNames } from './i18n.js';
 import { baseStyle, TOGGLES, layersOf, swatchOf, emptyCollection, bboxOf, COLORS, SOURCE_OPTIONS, arrowImage, wallScale, SCALED_PAINT, SCALED_LAYOUT, FLASH_RADIUS } from './layers.js';
 import { Units } from './units.js';
@@ -63,7 +63,10 @@ window.wallmap = app;
 
 setLang(initialLang());
 $('lang-button').addEventListener('click', () => switchLang());
-$('logout-button').addEventListener('click', () => {
+$('logout-button').addEventListener('click', async () => {
+  // A session is ended on the server too, so that the token left in this browser's
+  // storage or history signs no one in; a duty token is only forgotten here.
+  if (app.api && isSession(app.api.token)) await app.api.delete('/api/v1/sessions').catch(() => {});
   forgetToken();
   location.replace(location.pathname);
 });
@@ -85,7 +88,27 @@ function askToken(error) {
   $('login').hidden = false;
   $('login-error').hidden = !error;
   $('login-error').textContent = error ?? '';
-  $('login-token').focus();
+  $('signin-error').hidden = true;
+  $('signin-person').focus();
+  $('signin-form').onsubmit = async (ev) => {
+    ev.preventDefault();
+    const person = $('signin-person').value.trim();
+    const password = $('signin-password').value;
+    if (!person || !password) return;
+    try {
+      const session = await signIn(person, password);
+      $('signin-password').value = '';
+      saveToken(session.token);
+      $('login').hidden = true;
+      start(session.token);
+    } catch (e) {
+      $('signin-error').hidden = false;
+      $('signin-error').textContent =
+        e.status === 429 ? t('signin_limited', { seconds: e.retryAfter ?? '' })
+          : e.status === 401 || e.status === 400 ? t('signin_wrong')
+            : t('login_failed', { reason: e.message });
+    }
+  };
   $('login-form').onsubmit = (ev) => {
     ev.preventDefault();
     const value = $('login-token').value.trim();
@@ -96,9 +119,17 @@ function askToken(error) {
   };
 }
 
+/** How often a signed-in wall renews its session (well inside the idle lifetime). */
+const RENEW_EVERY_MS = 30 * 60 * 1000;
+
 async function start(tokenValue) {
   document.documentElement.dataset.state = 'loading';
   app.api = new Api(tokenValue);
+  if (isSession(tokenValue)) {
+    // A wall left on through a shift stays signed in while it is in use; the server
+    // still ends the session at its absolute lifetime.
+    setInterval(() => app.api.post('/api/v1/sessions/renew').catch(() => {}), RENEW_EVERY_MS);
+  }
   // Who the token is, asked beside the layers: the role decides which panels the page
   // offers; without an answer it offers the operator's (the server refuses what the role
   // may not do either way).

@@ -1,12 +1,16 @@
-//! Who is calling: users by bearer token and role, devices by their own key.
+//! Who is calling: users by bearer token (the config's, or a signed-in session's) and
+//! role, devices by their own key.
 
 use std::collections::HashMap;
+use std::sync::Mutex;
 
 use axum::http::HeaderMap;
 
 use crate::config::TokenConfig;
 use crate::error::ApiError;
+use crate::passwords::is_session_token;
 pub use crate::role::Role;
+use crate::time_fmt::now_ms;
 
 /// An authenticated user.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,32 +23,96 @@ pub struct User {
     pub person_id: Option<String>,
 }
 
-/// User tokens from the config, looked up in constant time per request.
+/// The users behind tokens: the config's, looked up per request, and signed-in
+/// sessions', cached here by the hash of their token. The cache is filled and re-checked
+/// against the store by `sessions::resolve` (which a middleware runs before every
+/// handler), so that handlers ask synchronously, as they do for config tokens.
 #[derive(Debug, Default)]
-pub struct Tokens(HashMap<String, User>);
+pub struct Tokens {
+    config: HashMap<String, User>,
+    sessions: Mutex<HashMap<String, CachedSession>>,
+}
+
+/// A session as this instance last read it from the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CachedSession {
+    pub user: User,
+    pub expires_ms: i64,
+    pub max_expires_ms: i64,
+    /// When it was read from the store: after a few seconds it is read again, so that a
+    /// revocation on another instance takes effect here too.
+    pub checked_ms: i64,
+}
+
+/// Sessions cached at once; beyond, the cache is emptied and refilled from the store
+/// as requests come (a bound on memory, not a limit on sessions).
+const MAX_CACHED_SESSIONS: usize = 50_000;
 
 impl Tokens {
     pub fn new(tokens: &[TokenConfig]) -> Tokens {
-        Tokens(
-            tokens
-                .iter()
-                .map(|t| {
-                    (
-                        t.token.expose().to_owned(),
-                        User {
-                            name: t.name.clone(),
-                            role: t.role,
-                            unit_id: t.unit_id.clone(),
-                            person_id: t.person_id.clone(),
-                        },
-                    )
-                })
-                .collect(),
-        )
+        let config = tokens
+            .iter()
+            .map(|t| {
+                (
+                    t.token.expose().to_owned(),
+                    User {
+                        name: t.name.clone(),
+                        role: t.role,
+                        unit_id: t.unit_id.clone(),
+                        person_id: t.person_id.clone(),
+                    },
+                )
+            })
+            .collect();
+        Tokens { config, sessions: Mutex::default() }
     }
 
-    pub fn user(&self, token: &str) -> Option<&User> {
-        self.0.get(token)
+    /// The user of a config token, or of a session token whose session this instance
+    /// has read and which has not ended.
+    pub fn user(&self, token: &str) -> Option<User> {
+        if let Some(u) = self.config.get(token) {
+            return Some(u.clone());
+        }
+        if !is_session_token(token) {
+            return None;
+        }
+        let c = self.session(&key_at_rest(token))?;
+        (c.expires_ms > now_ms()).then_some(c.user)
+    }
+
+    /// Whether a token is one of the config's (a service account's, or the first
+    /// administrator's).
+    pub fn is_config_token(&self, token: &str) -> bool {
+        self.config.contains_key(token)
+    }
+
+    /// The cached session of a token hash.
+    pub fn session(&self, token_hash: &str) -> Option<CachedSession> {
+        self.sessions.lock().unwrap_or_else(|e| e.into_inner()).get(token_hash).cloned()
+    }
+
+    /// Caches a session as read from the store (or as just opened or renewed).
+    pub fn remember(&self, token_hash: String, session: CachedSession) {
+        let mut cache = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.len() >= MAX_CACHED_SESSIONS && !cache.contains_key(&token_hash) {
+            let now = now_ms();
+            cache.retain(|_, c| c.expires_ms > now);
+            if cache.len() >= MAX_CACHED_SESSIONS {
+                cache.clear();
+            }
+        }
+        cache.insert(token_hash, session);
+    }
+
+    /// Drops a session from the cache (signed out or revoked here: at once).
+    pub fn forget(&self, token_hash: &str) {
+        self.sessions.lock().unwrap_or_else(|e| e.into_inner()).remove(token_hash);
+    }
+
+    /// Drops every cached session of a person.
+    pub fn forget_person(&self, person_id: &str) {
+        let mut cache = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        cache.retain(|_, c| c.user.person_id.as_deref() != Some(person_id));
     }
 }
 
@@ -59,13 +127,14 @@ pub fn bearer(headers: &HeaderMap, query: Option<&str>) -> Option<String> {
     query.and_then(|q| form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "token").map(|(_, v)| v.into_owned()))
 }
 
-/// The user behind a request, who must hold one of `roles`.
-pub fn require_user<'a>(
-    tokens: &'a Tokens,
+/// The user behind a request, who must hold one of `roles`: a config token's, or a
+/// signed-in session's (resolved before the handler by `sessions::resolve_sessions`).
+pub fn require_user(
+    tokens: &Tokens,
     headers: &HeaderMap,
     query: Option<&str>,
     roles: &[Role],
-) -> Result<&'a User, ApiError> {
+) -> Result<User, ApiError> {
     let token =
         bearer(headers, query).ok_or_else(|| ApiError::unauthorized("authorization", "a bearer token is required"))?;
     let user = tokens.user(&token).ok_or_else(|| ApiError::unauthorized("authorization", "the token is not valid"))?;

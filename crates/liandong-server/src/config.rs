@@ -60,6 +60,40 @@ pub struct Config {
     pub http: HttpConfig,
     /// TLS on the listener; plain HTTP when absent.
     pub tls: Option<TlsConfig>,
+    /// Signed-in sessions' lifetimes, sign-in codes and the limits on failed sign-ins.
+    pub sessions: SessionsConfig,
+}
+
+/// Sessions opened by signing in (`POST /api/v1/sessions`).
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SessionsConfig {
+    /// A session unused (not renewed) for this many seconds ends: a desk shift's length,
+    /// so that a screen left signed in after the shift stops working.
+    pub idle_s: u64,
+    /// However often it is renewed, a session ends this many seconds after sign-in.
+    pub max_s: u64,
+    /// A one-time sign-in code for a phone is good for this many seconds.
+    pub code_s: u64,
+    /// Failed sign-ins one account may have within `failure_window_s` before further
+    /// attempts are refused with 429 until the window has passed.
+    pub failures_per_account: u32,
+    /// Failed sign-ins one client address may have within `failure_window_s`.
+    pub failures_per_address: u32,
+    pub failure_window_s: u64,
+}
+
+impl Default for SessionsConfig {
+    fn default() -> Self {
+        SessionsConfig {
+            idle_s: 12 * 3600,
+            max_s: 30 * 86_400,
+            code_s: 600,
+            failures_per_account: 5,
+            failures_per_address: 20,
+            failure_window_s: 900,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -265,6 +299,7 @@ impl Default for Config {
             tokens: Vec::new(),
             http: HttpConfig::default(),
             tls: None,
+            sessions: SessionsConfig::default(),
         }
     }
 }
@@ -397,6 +432,17 @@ impl Config {
             return Err(ConfigError::Invalid(
                 "http.header_timeout_s, http.body_timeout_s, http.idle_timeout_s and http.max_connections must be at least 1"
                     .into(),
+            ));
+        }
+        let sn = &self.sessions;
+        if sn.idle_s == 0 || sn.max_s < sn.idle_s || sn.code_s == 0 || sn.failure_window_s == 0 {
+            return Err(ConfigError::Invalid(
+                "sessions.idle_s, sessions.code_s and sessions.failure_window_s must be at least 1, and sessions.max_s at least sessions.idle_s".into(),
+            ));
+        }
+        if sn.failures_per_account == 0 || sn.failures_per_address == 0 {
+            return Err(ConfigError::Invalid(
+                "sessions.failures_per_account and sessions.failures_per_address must be at least 1".into(),
             ));
         }
         let mut seen = std::collections::HashSet::new();

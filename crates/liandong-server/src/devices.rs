@@ -74,6 +74,16 @@ pub fn generate_key() -> std::io::Result<String> {
     Ok(raw.iter().map(|b| ALPHABET[(*b as usize) % ALPHABET.len()] as char).collect())
 }
 
+/// Who a device's actions are attributed to: its person (`person:{id}`) when the device
+/// is bound to one, for a device's key acts for its person; else the device itself
+/// (`device:{id}`).
+pub fn actor(d: &DeviceRecord) -> String {
+    match &d.person_id {
+        Some(p) => format!("person:{p}"),
+        None => format!("device:{}", d.device_id),
+    }
+}
+
 /// Rewrites the keys an older version kept in plaintext, devices' and cameras', into
 /// their hashed form, so that the database holds no usable key. Returns how many.
 pub async fn hash_kept_keys(store: &liandong_store::Store) -> Result<usize, liandong_store::StoreError> {

@@ -318,7 +318,10 @@ pub async fn act(
     let officer_step = matches!(action, Action::Sign | Action::Depart | Action::Arrive | Action::Feedback);
     let (actor_name, actor_device) = match who {
         Actor::Operator(name, _) => (name, None),
-        Actor::Device(d) if officer_step => (format!("device:{d}"), Some(d)),
+        Actor::Device(d) if officer_step => {
+            let registered = s.devices.read().unwrap_or_else(|e| e.into_inner()).get(&d).map(crate::devices::actor);
+            (registered.unwrap_or_else(|| format!("device:{d}")), Some(d))
+        }
         Actor::Device(_) => {
             return Err(ApiError::forbidden("action", format!("{} is the command centre's step", step.action)))
         }

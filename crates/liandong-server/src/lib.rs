@@ -19,9 +19,11 @@ pub mod hotspots;
 pub mod incidents;
 pub mod maps;
 pub mod metrics;
+pub mod passwords;
 pub mod patrol;
 pub mod people;
 pub mod planning;
+pub mod ratelimit;
 pub mod reports;
 pub mod retention;
 pub mod role;
@@ -30,6 +32,7 @@ pub mod routes;
 pub mod scope;
 pub mod sequencer;
 pub mod serve;
+pub mod sessions;
 pub mod time_fmt;
 pub mod tracks;
 pub mod travel;
@@ -43,7 +46,7 @@ use std::sync::{Arc, RwLock};
 
 use axum::body::Bytes;
 use axum::http::StatusCode;
-use axum::routing::{get, patch, post};
+use axum::routing::{delete, get, patch, post, put};
 use axum::Router;
 use liandong_core::{CountyMap, Enricher};
 use liandong_store::Store;
@@ -107,6 +110,8 @@ pub struct AppState {
     pub recent_reports: std::sync::Mutex<reports::RecentReports>,
     /// Road searches for the field app's routes, bounded (see `field`).
     pub route_searches: field::RouteSearches,
+    /// Password hashing and the counts of failed sign-ins (see `sessions`).
+    pub signin: sessions::SignIn,
     /// The duty roster of the days around now (see `roster`).
     pub roster: Arc<roster::Roster>,
 }
@@ -331,6 +336,7 @@ impl App {
             })
             .collect();
         let config_body_budget = config.ingest.body_budget_bytes;
+        let config_sessions = config.sessions;
         let state = Arc::new(AppState {
             tokens: Tokens::new(&config.tokens),
             config,
@@ -356,6 +362,7 @@ impl App {
             registry_edits: std::sync::atomic::AtomicU64::new(0),
             replays: Arc::default(),
             route_searches: field::RouteSearches::default(),
+            signin: sessions::SignIn::new(&config_sessions),
             roster,
         });
         let mut roster_stop = state.shutdown.clone();
@@ -397,6 +404,11 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/devices", get(routes::list_devices).post(routes::register_device))
         .route("/api/v1/people", get(people::list).post(people::create))
         .route("/api/v1/people/{id}", get(people::get_one).merge(patch(people::change)))
+        .route("/api/v1/people/{id}/password", put(sessions::set_password))
+        .route("/api/v1/people/{id}/sign-in-code", post(sessions::issue_code))
+        .route("/api/v1/people/{id}/sessions", delete(sessions::revoke_person))
+        .route("/api/v1/sessions", post(sessions::sign_in).delete(sessions::sign_out))
+        .route("/api/v1/sessions/renew", post(sessions::renew))
         .route("/api/v1/duty", get(duty::list).post(duty::create))
         .route("/api/v1/duty/{shift_id}", axum::routing::delete(duty::cancel))
         .route("/api/v1/escalations", get(duty::open_escalations))
@@ -440,6 +452,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/statistics", get(reports::statistics))
         .route("/isapi/events", post(cameras::isapi_push))
         .fallback_service(web::files(&state.config.web_dir))
+        // A session token is read from the store (or the cache) before the handler, which
+        // then authenticates it as it does a config token.
+        .layer(axum::middleware::from_fn_with_state(state.clone(), sessions::resolve_sessions))
         .layer(axum::middleware::from_fn(move |req: axum::extract::Request, next: axum::middleware::Next| {
             let metrics = metrics.clone();
             async move {

@@ -272,11 +272,11 @@ pub async fn create(
 
 /// `PATCH /api/v1/people/{id}`: changes a person's name, phone, roles, unit or active
 /// flag (deactivating is how a person leaves), audited with what changed in the same
-/// transaction. Administrators only; every other role, a device's key and a missing or
-/// unknown token are refused; 404 when there is no such person, 409 naming `updated_ms`
-/// when the body's `updated_ms` (the person as the caller read it) is not the stored
-/// one, and 409 naming `person_id` when another change was stored between this one's
-/// reading and its writing.
+/// transaction; deactivating revokes the person's sessions. Administrators only; every
+/// other role, a device's key and a missing or unknown token are refused; 404 when there
+/// is no such person, 409 naming `updated_ms` when the body's `updated_ms` (the person as
+/// the caller read it) is not the stored one, and 409 naming `person_id` when another
+/// change was stored between this one's reading and its writing.
 pub async fn change(
     State(s): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -316,6 +316,15 @@ pub async fn change(
         return Err(ApiError::conflict("person_id", format!("{id} was changed meanwhile; read it again")));
     }
     tracing::info!(person_id = %id, actor = %user.name, changed = %changed.join("; "), "person changed");
+    if before.active && !p.active {
+        // A person who leaves is signed out everywhere at once: their sessions would
+        // stop resolving anyway (an inactive person's session is refused), but revoking
+        // them puts it on record and closes their sockets without waiting.
+        // The change is stored: a failed revocation must not answer as if it were not.
+        if let Err(e) = crate::sessions::revoke_all(&s, &id, &user.name, "person deactivated").await {
+            tracing::warn!(person_id = %id, reason = %e.message(), "revoking a deactivated person's sessions failed");
+        }
+    }
     Ok(Json(serde_json::json!({ "person": p })).into_response())
 }
 

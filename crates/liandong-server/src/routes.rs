@@ -433,8 +433,10 @@ pub async fn list_devices(State(s): State<Arc<AppState>>, headers: HeaderMap, ur
 ///
 /// Any valid token may ask, and learns only about itself: a user token answers
 /// `{"name", "role", "unit_id"}` from the config; a device's key answers
-/// `{"name", "role": "device", "unit_id", "device_id", "kind"}` from the registry (never
-/// the key). A missing or unknown token is refused with 401.
+/// `{"name", "role": "device", "unit_id", "device_id", "kind", "person_id"}` from the
+/// registry (never the key; a device bound to a person names the person, and `name` is
+/// the person's). A signed-in session answers its person and chosen role. A missing,
+/// unknown, revoked or ended token is refused with 401.
 pub async fn whoami(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
     let token = bearer(&headers, uri.query())
         .ok_or_else(|| ApiError::unauthorized("authorization", "a bearer token is required"))?;
@@ -444,14 +446,25 @@ pub async fn whoami(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri
                 .into_response()
         );
     }
-    let devices = s.devices.read().unwrap_or_else(|e| e.into_inner());
-    let d = devices.by_key(&token).ok_or_else(|| ApiError::unauthorized("authorization", "the token is not valid"))?;
+    let d = {
+        let devices = s.devices.read().unwrap_or_else(|e| e.into_inner());
+        devices
+            .by_key(&token)
+            .cloned()
+            .ok_or_else(|| ApiError::unauthorized("authorization", "the token is not valid"))?
+    };
+    // A device bound to a person acts for that person: it answers with the person's name.
+    let person = match &d.person_id {
+        Some(id) => s.store.person(id).await.map_err(|e| ApiError::unavailable(&e))?,
+        None => None,
+    };
     Ok(Json(serde_json::json!({
-        "name": d.name,
+        "name": person.as_ref().map_or(&d.name, |p| &p.name),
         "role": Role::Device,
         "unit_id": d.unit_id,
         "device_id": d.device_id,
         "kind": d.kind,
+        "person_id": d.person_id,
     }))
     .into_response())
 }

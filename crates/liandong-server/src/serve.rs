@@ -434,9 +434,9 @@ pub async fn serve(
                             return;
                         }
                     };
-                    serve_connection(tls, place, &registered, router, &limits, stop).await;
+                    serve_connection(tls, peer, place, &registered, router, &limits, stop).await;
                 }
-                None => serve_connection(tcp, place, &registered, router, &limits, stop).await,
+                None => serve_connection(tcp, peer, place, &registered, router, &limits, stop).await,
             }
         });
     }
@@ -453,6 +453,7 @@ pub async fn serve(
 
 async fn serve_connection<S>(
     stream: S,
+    peer: std::net::SocketAddr,
     place: OwnedSemaphorePermit,
     registered: &Registered,
     router: Router,
@@ -467,7 +468,9 @@ async fn serve_connection<S>(
         let (router, watch) = (router.clone(), watch.clone());
         async move {
             watch.enter(if request.body().is_end_stream() { BUSY } else { BODY });
-            let request = request.map(|inner| axum::body::Body::new(RequestBody { inner, watch: watch.clone() }));
+            let mut request = request.map(|inner| axum::body::Body::new(RequestBody { inner, watch: watch.clone() }));
+            // The peer's address, for what is counted per client (failed sign-ins).
+            request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
             let response = match router.oneshot(request).await {
                 Ok(r) => r,
                 Err(never) => match never {},

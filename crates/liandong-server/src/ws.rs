@@ -23,7 +23,7 @@ use liandong_core::Enricher;
 use liandong_store::{FeedRow, FeedTables};
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use tokio::sync::{broadcast, watch};
+use tokio::sync::broadcast;
 
 use crate::auth::{bearer, Role};
 use crate::error::ApiError;
@@ -276,7 +276,7 @@ pub async fn live(
         match devices.by_key(&token) {
             // A device sees its own unit, so a patrol member's phone shows its team.
             Some(d) => {
-                actor = format!("device:{}", d.device_id);
+                actor = crate::devices::actor(d);
                 person = d.person_id.as_deref().map(Arc::from);
                 if let (true, Some(team)) = (d.kind == "patrol_leader", &d.unit_id) {
                     leader_of = Some((format!("device:{}", d.device_id), team.clone()));
@@ -317,7 +317,8 @@ pub async fn live(
         leader_of,
         audit: ReadAudit::new(actor, role.map(Role::as_str)),
     };
-    let shutdown = s.shutdown.clone();
+    // Closes the socket when the server stops, or when its session is revoked or ends.
+    let shutdown = crate::sessions::watch_socket(&s, &token);
     // The library's default buffers (128 KiB each way, allocated up front) would cost
     // 10,000 idle operators' screens more than a gigabyte; clients send small
     // messages, and the write buffer still batches many events per flush.
@@ -378,7 +379,7 @@ async fn serve_client(
     mut client: Client,
     since: Option<i64>,
     replay: Option<ReplayPermit>,
-    mut shutdown: watch::Receiver<bool>,
+    mut shutdown: crate::sessions::SocketEnd,
 ) -> Result<(), ClientError> {
     let (mut tx, mut rx) = socket.split();
     // Subscribe before reading the snapshot or the store: see the module comment.
@@ -395,8 +396,9 @@ async fn serve_client(
     loop {
         tokio::select! {
             biased;
-            _ = shutdown.changed() => {
-                let close = CloseFrame { code: axum::extract::ws::close_code::AWAY, reason: Utf8Bytes::from_static("server shutting down") };
+            _ = shutdown.rx.changed() => {
+                let code = if shutdown.why.get().is_some() { axum::extract::ws::close_code::POLICY } else { axum::extract::ws::close_code::AWAY };
+                let close = CloseFrame { code, reason: Utf8Bytes::from_static(shutdown.reason()) };
                 let _ = tokio::time::timeout(Duration::from_secs(1), tx.send(Message::Close(Some(close)))).await;
                 return Ok(());
             }

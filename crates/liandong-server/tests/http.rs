@@ -891,8 +891,9 @@ async fn whoami_tells_each_role_who_it_is_and_refuses_a_missing_or_unknown_token
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(
         v,
-        json!({"name": "石河镇巡防队 1号", "role": "device", "unit_id": "team-1", "device_id": "866001", "kind": "patrol_member"}),
-        "a device's key names its device, never the key"
+        json!({"name": "石河镇巡防队 1号", "role": "device", "unit_id": "team-1", "device_id": "866001", "kind": "patrol_member",
+               "person_id": null}),
+        "a device's key names its device, never the key, and the person it acts for (none here)"
     );
     for (auth, reason) in [(None, "a bearer token is required"), (Some("Bearer not-a-token"), "the token is not valid")]
     {

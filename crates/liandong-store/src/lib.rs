@@ -6,7 +6,8 @@
 //!   (the feed's tables and rows) are the vocabulary both backends speak;
 //! - `columns` declares each written table's columns once, and generates both
 //!   dialects' inserts and the column lists reads select;
-//! - `shared` holds the calls whose SQL both databases agree on, written once;
+//! - `shared` holds the calls whose SQL both databases agree on, written once, and
+//!   `signin` those of passwords, sessions and sign-in codes, likewise;
 //! - `sqlite` and `pg` are the backends: each has only what is really its own
 //!   (connecting, the write lock, PostGIS or plain history queries, images), and neither
 //!   imports the other;
@@ -19,6 +20,7 @@ mod feed;
 pub mod pg;
 mod rows;
 mod shared;
+mod signin;
 mod sqlite;
 mod store;
 
@@ -29,8 +31,8 @@ pub use rows::{
     image_stamp_ms, AlertAckRow, AlertFact, AlertRow, AuditEntry, Bbox, CameraEventRow, CameraRecord, DeviceRecord,
     DeviceStateRow, Durability, DutyShift, EscalationRow, FixAck, GridReport, HandoverFilter, HandoverRow, ImageRow,
     IncidentEventRow, IncidentFacts, IncidentRow, IncidentState, MediationCase, MediationStats, OwnReport,
-    PeopleFilter, PersonRecord, PositionRow, RouteEventRow, RoutePlanRow, SightingRow, StoredFix, StoredMembership,
-    TaggedPerson, TrackPoint, WatchRecord, HISTORY_EXCLUDED_FLAGS,
+    PeopleFilter, PersonRecord, PositionRow, RouteEventRow, RoutePlanRow, SessionRow, SightingRow, SignInCode,
+    StoredFix, StoredMembership, TaggedPerson, TrackPoint, WatchRecord, HISTORY_EXCLUDED_FLAGS,
 };
 pub use sqlite::SqliteStore;
 pub use store::{FeedListener, Heard, Store, Writing};

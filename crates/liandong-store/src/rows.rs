@@ -115,6 +115,36 @@ pub struct HandoverFilter {
     pub limit: u32,
 }
 
+/// A signed-in session, kept by the hash of its token (the token itself is never
+/// stored). It ends at `expires_ms`, which renewal pushes on up to `max_expires_ms`, or
+/// when `revoked_ms` is set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct SessionRow {
+    #[serde(skip_serializing)]
+    pub token_hash: String,
+    pub person_id: String,
+    /// The role chosen at sign-in.
+    pub role: String,
+    pub created_ms: i64,
+    pub expires_ms: i64,
+    pub max_expires_ms: i64,
+    pub last_used_ms: i64,
+    pub revoked_ms: Option<i64>,
+    /// `password` or `code`: how the session was opened.
+    pub kind: String,
+    pub user_agent: Option<String>,
+}
+
+/// A one-time sign-in code, kept by its hash: good once, until `expires_ms`.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct SignInCode {
+    pub code_hash: String,
+    pub person_id: String,
+    pub created_ms: i64,
+    pub expires_ms: i64,
+    pub used_ms: Option<i64>,
+}
+
 /// One accepted report, ready to insert.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PositionRow {

@@ -13,7 +13,7 @@ use crate::rows::{
     AlertAckRow, AlertFact, AlertRow, AuditEntry, Bbox, CameraRecord, DeviceRecord, DeviceStateRow, Durability,
     DutyShift, EscalationRow, FixAck, GridReport, HandoverFilter, HandoverRow, ImageRow, IncidentEventRow,
     IncidentFacts, IncidentRow, MediationCase, MediationStats, OwnReport, PeopleFilter, PersonRecord, PositionRow,
-    RouteEventRow, RoutePlanRow, SightingRow, TaggedPerson, TrackPoint, WatchRecord,
+    RouteEventRow, RoutePlanRow, SessionRow, SightingRow, SignInCode, TaggedPerson, TrackPoint, WatchRecord,
 };
 use crate::sqlite::{self, SqliteStore};
 
@@ -233,6 +233,30 @@ delegate! {
     fn person(&self, person_id: &str) -> Result<Option<PersonRecord>, StoreError>;
     /// People matching every filter given, by id, at most `f.limit`.
     fn people(&self, f: &PeopleFilter) -> Result<Vec<PersonRecord>, StoreError>;
+    /// Sets a person's password (a PHC string) with its audit entry, in one transaction.
+    fn set_password(&self, person_id: &str, phc: &str, at_ms: i64, audit: &AuditEntry) -> Result<(), StoreError>;
+    /// A person's password as a PHC string; None when none is set.
+    fn password(&self, person_id: &str) -> Result<Option<String>, StoreError>;
+    /// Opens a session with its audit entry, in one transaction.
+    fn insert_session(&self, s: &SessionRow, audit: &AuditEntry) -> Result<(), StoreError>;
+    /// A session by its token's hash, as stored (revoked and ended ones too).
+    fn session(&self, token_hash: &str) -> Result<Option<SessionRow>, StoreError>;
+    /// Pushes a live session's end on (never past its cap); false when it is revoked or ended.
+    fn renew_session(&self, token_hash: &str, expires_ms: i64, now_ms: i64) -> Result<bool, StoreError>;
+    /// Revokes one session with its audit entry; false when it already was or never was.
+    fn revoke_session(&self, token_hash: &str, now_ms: i64, audit: &AuditEntry) -> Result<bool, StoreError>;
+    /// Revokes every session of a person with one audit entry (none when there was none);
+    /// answers their token hashes.
+    fn revoke_sessions(&self, person_id: &str, now_ms: i64, audit: &AuditEntry) -> Result<Vec<String>, StoreError>;
+    /// A person's live sessions, newest first.
+    fn live_sessions(&self, person_id: &str, now_ms: i64) -> Result<Vec<SessionRow>, StoreError>;
+    /// Stores a one-time sign-in code with its audit entry, in one transaction.
+    fn insert_sign_in_code(&self, c: &SignInCode, audit: &AuditEntry) -> Result<(), StoreError>;
+    /// A sign-in code by its hash, as stored (used and expired ones too).
+    fn sign_in_code(&self, code_hash: &str) -> Result<Option<SignInCode>, StoreError>;
+    /// Uses a code once and opens its session with the audit entry, in one transaction;
+    /// false when the code is unknown, someone else's, used or expired.
+    fn use_sign_in_code(&self, code_hash: &str, now_ms: i64, session: &SessionRow, audit: &AuditEntry) -> Result<bool, StoreError>;
     /// Adds duty shifts with their audit entries in one transaction, all or none: the
     /// leader shifts they would overlap (nothing written), or none (all written).
     fn insert_duty_shifts(&self, shifts: &[DutyShift], audit: &[AuditEntry]) -> Result<Vec<DutyShift>, StoreError>;

@@ -25,7 +25,7 @@ use liandong_store::{
     AlertAckRow, AlertRow, AuditEntry, Batch, Bbox, CameraEventRow, CameraRecord, DeviceRecord, DeviceStateRow,
     Durability, DutyShift, EscalationRow, FeedRow, FeedTables, FixAck, GridReport, HandoverFilter, HandoverRow,
     ImageRow, IncidentEventRow, IncidentRow, IncidentState, PeopleFilter, PersonRecord, PositionRow, RouteEventRow,
-    RoutePlanRow, SightingRow, Store, StoreError, StoredMembership, TaggedPerson, WatchRecord,
+    RoutePlanRow, SessionRow, SightingRow, SignInCode, Store, StoreError, StoredMembership, TaggedPerson, WatchRecord,
 };
 use sqlx::{Connection, Executor, PgConnection};
 
@@ -66,6 +66,9 @@ store_test_suite! {
     alert_acknowledgements_are_sequenced_and_the_first_one_is_found,
     upsert_device_reports_whether_it_was_new,
     people_are_added_changed_listed_and_never_deleted,
+    passwords_are_set_replaced_and_audited,
+    sessions_are_renewed_up_to_their_cap_and_revoked_one_or_all,
+    a_sign_in_code_is_used_once_before_it_expires,
     duty_shifts_are_added_all_or_none_read_by_time_and_cancelled_but_kept,
     escalations_are_sequenced_fed_and_open_until_acknowledged,
     handovers_are_signed_once_then_accepted_and_every_step_is_audited,
@@ -2710,5 +2713,129 @@ async fn a_feedbacks_photos_are_kept_with_its_timeline_event(store: Store) {
     assert!(
         feed.iter().any(|r| matches!(r, FeedRow::IncidentEvent(e) if e.photo_urls == events[1].photo_urls)),
         "and through the merged feed: {feed:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Signing in.
+
+fn session(hash: &str, person: &str, expires_ms: i64, max_expires_ms: i64) -> SessionRow {
+    SessionRow {
+        token_hash: hash.into(),
+        person_id: person.into(),
+        role: "operator".into(),
+        created_ms: 100,
+        expires_ms,
+        max_expires_ms,
+        last_used_ms: 100,
+        revoked_ms: None,
+        kind: "password".into(),
+        user_agent: Some("Mozilla/5.0 测试".into()),
+    }
+}
+
+async fn actions(store: &Store, person: &str) -> Vec<String> {
+    store.audit_log(Some(&format!("person:{person}")), 50).await.unwrap().into_iter().map(|e| e.action).collect()
+}
+
+async fn passwords_are_set_replaced_and_audited(store: Store) {
+    assert_eq!(store.password("a1").await.unwrap(), None);
+    store
+        .set_password("a1", "$argon2id$v=19$m=19456,t=2,p=1$one", 10, &person_audit("a1", "password_set"))
+        .await
+        .unwrap();
+    assert_eq!(store.password("a1").await.unwrap().as_deref(), Some("$argon2id$v=19$m=19456,t=2,p=1$one"));
+    store
+        .set_password("a1", "$argon2id$v=19$m=19456,t=2,p=1$two", 20, &person_audit("a1", "password_set"))
+        .await
+        .unwrap();
+    assert_eq!(store.password("a1").await.unwrap().as_deref(), Some("$argon2id$v=19$m=19456,t=2,p=1$two"), "replaced");
+    assert_eq!(store.password("b2").await.unwrap(), None, "another person's is not set");
+    assert_eq!(actions(&store, "a1").await, ["password_set", "password_set"]);
+}
+
+async fn sessions_are_renewed_up_to_their_cap_and_revoked_one_or_all(store: Store) {
+    let s1 = session("sha256:s1", "a1", 1_000, 5_000);
+    store.insert_session(&s1, &person_audit("a1", "signed_in")).await.unwrap();
+    assert_eq!(store.session("sha256:s1").await.unwrap(), Some(s1.clone()));
+    assert_eq!(store.session("sha256:none").await.unwrap(), None);
+
+    assert!(store.renew_session("sha256:s1", 3_000, 900).await.unwrap(), "live: renewed");
+    let renewed = store.session("sha256:s1").await.unwrap().unwrap();
+    assert_eq!((renewed.expires_ms, renewed.last_used_ms), (3_000, 900));
+    assert!(!store.renew_session("sha256:s1", 5_001, 900).await.unwrap(), "never past the cap");
+    assert!(!store.renew_session("sha256:s1", 4_000, 3_000).await.unwrap(), "ended at its expiry: not renewed");
+    assert_eq!(
+        store.session("sha256:s1").await.unwrap().unwrap().expires_ms,
+        3_000,
+        "a refused renewal writes nothing"
+    );
+
+    for h in ["sha256:s2", "sha256:s3"] {
+        store.insert_session(&session(h, "a1", 9_000, 9_000), &person_audit("a1", "signed_in")).await.unwrap();
+    }
+    store.insert_session(&session("sha256:b", "b2", 9_000, 9_000), &person_audit("b2", "signed_in")).await.unwrap();
+    let live: Vec<String> = store.live_sessions("a1", 3_500).await.unwrap().into_iter().map(|s| s.token_hash).collect();
+    assert_eq!(live, ["sha256:s2", "sha256:s3"], "ended ones are not live");
+
+    assert!(store.revoke_session("sha256:s2", 4_000, &person_audit("a1", "signed_out")).await.unwrap());
+    assert!(!store.revoke_session("sha256:s2", 4_001, &person_audit("a1", "signed_out")).await.unwrap(), "once");
+    assert_eq!(
+        store.session("sha256:s2").await.unwrap().unwrap().revoked_ms,
+        Some(4_000),
+        "the first revocation stays"
+    );
+    assert!(!store.renew_session("sha256:s2", 8_000, 4_100).await.unwrap(), "a revoked session is not renewed");
+
+    let mut revoked = store.revoke_sessions("a1", 5_000, &person_audit("a1", "sessions_revoked")).await.unwrap();
+    revoked.sort();
+    assert_eq!(revoked, ["sha256:s1", "sha256:s3"], "every unrevoked session of the person, ended ones too");
+    assert_eq!(store.session("sha256:b").await.unwrap().unwrap().revoked_ms, None, "another person's stays");
+    assert!(store.revoke_sessions("a1", 6_000, &person_audit("a1", "sessions_revoked")).await.unwrap().is_empty());
+    assert_eq!(
+        actions(&store, "a1").await,
+        ["sessions_revoked", "signed_out", "signed_in", "signed_in", "signed_in"],
+        "newest first; a refused revocation and a revocation of none audit nothing"
+    );
+}
+
+async fn a_sign_in_code_is_used_once_before_it_expires(store: Store) {
+    let code = SignInCode {
+        code_hash: "sha256:c".into(),
+        person_id: "a1".into(),
+        created_ms: 0,
+        expires_ms: 600,
+        used_ms: None,
+    };
+    store.insert_sign_in_code(&code, &person_audit("a1", "sign_in_code_issued")).await.unwrap();
+    assert_eq!(store.sign_in_code("sha256:c").await.unwrap(), Some(code.clone()));
+    let opened = session("sha256:t1", "a1", 9_000, 9_000);
+    let someone_else = session("sha256:t0", "b2", 9_000, 9_000);
+    assert!(
+        !store.use_sign_in_code("sha256:c", 100, &someone_else, &person_audit("b2", "signed_in")).await.unwrap(),
+        "a code opens a session of its own person only"
+    );
+    assert!(store.use_sign_in_code("sha256:c", 100, &opened, &person_audit("a1", "signed_in")).await.unwrap());
+    assert_eq!(store.sign_in_code("sha256:c").await.unwrap().unwrap().used_ms, Some(100));
+    assert_eq!(store.session("sha256:t1").await.unwrap(), Some(opened), "the session opened with the code's use");
+    let again = session("sha256:t2", "a1", 9_000, 9_000);
+    assert!(!store.use_sign_in_code("sha256:c", 200, &again, &person_audit("a1", "signed_in")).await.unwrap(), "once");
+    assert_eq!(store.session("sha256:t2").await.unwrap(), None, "a refused use opens nothing");
+
+    let late = SignInCode { code_hash: "sha256:late".into(), expires_ms: 600, ..code };
+    store.insert_sign_in_code(&late, &person_audit("a1", "sign_in_code_issued")).await.unwrap();
+    let s = session("sha256:t3", "a1", 9_000, 9_000);
+    assert!(
+        !store.use_sign_in_code("sha256:late", 600, &s, &person_audit("a1", "signed_in")).await.unwrap(),
+        "expired"
+    );
+    assert!(
+        !store.use_sign_in_code("sha256:none", 100, &s, &person_audit("a1", "signed_in")).await.unwrap(),
+        "unknown"
+    );
+    assert_eq!(
+        actions(&store, "a1").await,
+        ["sign_in_code_issued", "signed_in", "sign_in_code_issued"],
+        "a refused use audits nothing"
     );
 }
