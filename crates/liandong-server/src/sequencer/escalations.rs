@@ -36,11 +36,13 @@ pub(super) struct Notice {
     pub acked: bool,
 }
 
-/// The notices the sequencer keeps, by escalation id.
-pub(super) type Notices = HashMap<i64, Notice>;
+/// The notices the sequencer keeps, by escalation id, shared between what it knows and
+/// a draft until a rule changes them: a commit without escalations copies no notice.
+pub(super) type Notices = Arc<HashMap<i64, Notice>>;
 
 /// Applies one stored escalation event to the notices.
 pub(super) fn fold(notices: &mut Notices, r: &EscalationRow) {
+    let notices = Arc::make_mut(notices);
     match r.action.as_str() {
         "ack" => {
             if let Some(n) = notices.get_mut(&r.escalation_id) {
@@ -71,7 +73,7 @@ pub(super) async fn notices_from_store(
     store: &Store,
     incidents: &HashMap<i64, IncidentRow>,
 ) -> Result<Notices, StoreError> {
-    let mut notices = Notices::new();
+    let mut notices = Notices::default();
     for r in store.open_escalations().await? {
         fold(&mut notices, &r);
     }
@@ -85,7 +87,9 @@ pub(super) async fn notices_from_store(
 
 /// Forgets the acknowledged notices of incidents no longer open.
 pub(super) fn prune(notices: &mut Notices, open: &HashMap<i64, IncidentRow>) {
-    notices.retain(|_, n| !n.acked || open.contains_key(&n.incident_id));
+    if notices.values().any(|n| n.acked && !open.contains_key(&n.incident_id)) {
+        Arc::make_mut(notices).retain(|_, n| !n.acked || open.contains_key(&n.incident_id));
+    }
 }
 
 /// Whether this step of the incident (begun at `since_ms`) has a notice at `level`, and
