@@ -301,6 +301,25 @@ async fn unacknowledged_the_escalation_reaches_the_duty_officer_and_the_operator
     let eid = d["escalation_id"].as_i64().unwrap();
     assert_eq!(h.ack(LEAD, eid).await.0, StatusCode::FORBIDDEN);
     assert_eq!(h.ack(CENTRE, eid).await.0, StatusCode::OK);
+    // The team signs for it at last: the leader's notice, never acknowledged, is moot.
+    let path = format!("/api/v1/incidents/{id}/actions");
+    let (s, v) = h.send("POST", TEAM_PHONE, &path, Some(json!({"action": "sign"}))).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let mut resolved = None;
+    while let Some(m) = escalation(&mut lead).await {
+        if m["data"]["action"] == "resolve" {
+            resolved = Some(m);
+            break;
+        }
+    }
+    let resolved = resolved.expect("the leader is told the notice is moot");
+    assert_eq!(resolved["data"]["escalation_id"], first["data"]["escalation_id"]);
+    assert_eq!(
+        (resolved["data"]["reason"].as_str(), resolved["data"]["actor"].as_str()),
+        (Some("resolved"), Some("device:team-phone"))
+    );
+    let (_, v) = h.send("GET", LEAD, "/api/v1/escalations", None).await;
+    assert_eq!(v["escalations"], json!([]), "nothing open for the leader: {v}");
     h.stop().await;
 }
 
