@@ -16,11 +16,37 @@ use serde_json::value::RawValue;
 use crate::auth::{require_user, Role};
 use crate::error::ApiError;
 use crate::feed::report_json;
+use crate::scope::{IncidentFacts, Reach};
 use crate::time_fmt::now_ms;
 use crate::AppState;
 
 /// Most rows one history answer carries.
 const MAX_ROWS: u32 = 50_000;
+
+/// Who may read positions in history: the roles that see units, and partners for the
+/// tagged persons' phones entitled to them.
+const POSITION_READERS: &[Role] = &[Role::Admin, Role::Operator, Role::PatrolLeader, Role::PostOfficer, Role::Partner];
+/// Who may read incidents: every user role (each within their reach).
+const INCIDENT_READERS: &[Role] =
+    &[Role::Admin, Role::Operator, Role::PatrolLeader, Role::PostOfficer, Role::GridMember, Role::Partner];
+/// Every user role (alerts are filtered by role and reach).
+const USERS: &[Role] = INCIDENT_READERS;
+
+/// Rows read for a caller who sees part of the county, before their reach filters them.
+const SCOPED_READ_ROWS: u32 = 10_000;
+
+/// How many rows to read for a caller who sees part of the county: ten times the answer
+/// (at most [`SCOPED_READ_ROWS`], so that an alert history with its tracks stays a few
+/// megabytes), since what is outside their reach must not crowd out what is in it; the
+/// answer is then cut to `limit`. A caller whose part is a small share of a busy period
+/// narrows it with `from`, `to` or `bbox`.
+fn scoped_limit(reach: &Reach, limit: u32) -> u32 {
+    if reach.is_county() {
+        limit
+    } else {
+        limit.saturating_mul(10).min(SCOPED_READ_ROWS).max(limit)
+    }
+}
 /// How old a unit's last fix may be at `at` for it to count as there (default).
 const DEFAULT_MAX_AGE_S: i64 = 900;
 /// How long before `at` an incident still open then may have been created (default `from`).
@@ -95,11 +121,13 @@ fn raw(json: &str) -> Box<RawValue> {
 
 /// `GET /api/v1/history/positions?at=T[&bbox=…][&max_age_s=900]`: each unit's last good
 /// fix at T (no older than `max_age_s`), as a GeoJSON FeatureCollection of points whose
-/// properties are the reports as the live feed carried them. A tagged person's phone is
-/// shown only to the roles on the person's record (a partner sees only those), and each
-/// one shown is an audited read.
+/// properties are the reports as the live feed carried them. Operators and
+/// administrators see every unit, a patrol leader or post officer the devices of their
+/// unit. A tagged person's phone is shown only to the roles on the person's record (a
+/// partner sees only those), and each one shown is an audited read.
 pub async fn positions_at(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
-    let user = require_user(&s.tokens, &headers, uri.query(), &[Role::Admin, Role::Operator, Role::Partner])?;
+    let user = require_user(&s.tokens, &headers, uri.query(), POSITION_READERS)?;
+    let reach = s.reach(user.role, user.unit_id.as_deref());
     let q = query(&uri)?;
     let at = q.at.ok_or_else(|| ApiError::bad_request("at", "the moment to show is required"))?;
     let rows = s.store.positions_at(at, q.max_age_s * 1000, q.bbox).await.map_err(|e| ApiError::unavailable(&e))?;
@@ -107,11 +135,19 @@ pub async fn positions_at(State(s): State<Arc<AppState>>, headers: HeaderMap, ur
     let mut audit = Vec::new();
     let features: Vec<serde_json::Value> = {
         let zones = s.zones.read().unwrap_or_else(|e| e.into_inner());
+        let devices = s.devices.read().unwrap_or_else(|e| e.into_inner());
         rows.iter()
             .filter(|r| {
                 let phone = zones.tagged_phone(&r.device_id);
+                let unit = devices.get(&r.device_id).and_then(|d| d.unit_id.as_deref());
                 let what = || format!("where the phone was at {at_text}");
-                let read = crate::scope::position_read(user, phone.as_deref(), what, now_ms());
+                let read = crate::scope::position_read(
+                    (&user.name, user.role),
+                    &reach,
+                    (unit, phone.as_deref()),
+                    what,
+                    now_ms(),
+                );
                 let seen = read.is_some();
                 audit.extend(read.flatten());
                 seen
@@ -130,11 +166,13 @@ pub async fn positions_at(State(s): State<Arc<AppState>>, headers: HeaderMap, ur
 }
 
 /// `GET /api/v1/history/track?device_id=…&from=…&to=…`: a unit's good fixes in the
-/// period as a GeoJSON LineString (a Point for one fix), with each fix's time. A tagged
-/// person's phone answers only the roles on the person's record (audited); to anyone
-/// else it is a device with no fix in the period.
+/// period as a GeoJSON LineString (a Point for one fix), with each fix's time: any
+/// device's for operators and administrators, a device of their unit's for a patrol
+/// leader or post officer. A tagged person's phone answers only the roles on the
+/// person's record (audited). To anyone else it is a device with no fix in the period.
 pub async fn track(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
-    let user = require_user(&s.tokens, &headers, uri.query(), &[Role::Admin, Role::Operator, Role::Partner])?;
+    let user = require_user(&s.tokens, &headers, uri.query(), POSITION_READERS)?;
+    let reach = s.reach(user.role, user.unit_id.as_deref());
     let q = query(&uri)?;
     let device = q.device_id.ok_or_else(|| ApiError::bad_request("device_id", "the unit's device is required"))?;
     let to = q.to.unwrap_or_else(now_ms);
@@ -144,8 +182,15 @@ pub async fn track(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri)
         ApiError::new(axum::http::StatusCode::NOT_FOUND, "device_id", reason)
     };
     let phone = s.zones.read().unwrap_or_else(|e| e.into_inner()).tagged_phone(&device);
+    let unit = s.devices.read().unwrap_or_else(|e| e.into_inner()).get(&device).and_then(|d| d.unit_id.clone());
     let what = || format!("the phone's track of {device}");
-    match crate::scope::position_read(user, phone.as_deref(), what, now_ms()) {
+    match crate::scope::position_read(
+        (&user.name, user.role),
+        &reach,
+        (unit.as_deref(), phone.as_deref()),
+        what,
+        now_ms(),
+    ) {
         None => return Err(no_fix()),
         Some(Some(entry)) => s.store.audit(&[entry]).await.map_err(|e| ApiError::unavailable(&e))?,
         Some(None) => {}
@@ -170,15 +215,19 @@ pub async fn track(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri)
 }
 
 /// `GET /api/v1/history/alerts?from=…&to=…[&bbox=…][&limit=…]`: alerts by area and time,
-/// newest first, as pushed on the feed; each caller sees only the alerts their role may.
+/// newest first, as pushed on the feed; each caller sees only the alerts the feed shows
+/// them: those naming their role (administrators: all), a patrol leader's only within
+/// the team's area. Any user may ask.
 pub async fn alerts(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
-    let user = require_user(&s.tokens, &headers, uri.query(), &[Role::Admin, Role::Operator, Role::Partner])?;
+    let user = require_user(&s.tokens, &headers, uri.query(), USERS)?;
     let q = query(&uri)?;
     let (from, to) = (q.from.unwrap_or(0), q.to.unwrap_or(i64::MAX));
     let role = user.role.as_str();
-    let rows = s.store.alerts_in(q.bbox, from, to, q.limit).await.map_err(|e| ApiError::unavailable(&e))?;
+    let reach = s.reach(user.role, user.unit_id.as_deref());
+    let rows = s.store.alerts_in(q.bbox, from, to, scoped_limit(&reach, q.limit)).await;
+    let rows = rows.map_err(|e| ApiError::unavailable(&e))?;
     let rows: Vec<&liandong_store::AlertRow> =
-        rows.iter().filter(|a| crate::scope::sees_alert(user.role, &a.roles)).collect();
+        rows.iter().filter(|a| reach.sees_alert(user.role, &a.roles, a.lon, a.lat)).take(q.limit as usize).collect();
     // Alerts about tagged persons are reads of where they were: audited.
     let now = now_ms();
     let audit: Vec<liandong_store::AuditEntry> = rows
@@ -211,8 +260,14 @@ pub async fn alerts(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri
 ///   assignment, escalation), created since `from` (default 30 days before T): what the
 ///   wall map's time slider draws;
 /// - `…?state=open[&bbox=…]`: every incident open now, however old.
+///
+/// Operators and administrators see every incident; a patrol leader, post officer, grid
+/// member or the judicial office (partner) those `GET /api/v1/incidents/{id}` shows
+/// them (`scope::Reach::sees_incident`), the others are left out. Devices are refused.
 pub async fn incidents(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
-    require_user(&s.tokens, &headers, uri.query(), &[Role::Admin, Role::Operator])?;
+    let user = require_user(&s.tokens, &headers, uri.query(), INCIDENT_READERS)?;
+    let reach = s.reach(user.role, user.unit_id.as_deref());
+    let sees = |facts: IncidentFacts<'_>| reach.sees_incident(facts, &s.enricher);
     let q = query(&uri)?;
     if q.open {
         if q.at.is_some() || q.from.is_some() || q.to.is_some() {
@@ -221,6 +276,7 @@ pub async fn incidents(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: 
         let mut rows = s.store.open_incidents().await.map_err(|e| ApiError::unavailable(&e))?;
         let b = q.bbox;
         rows.retain(|i| (b.min_lon..=b.max_lon).contains(&i.lon) && (b.min_lat..=b.max_lat).contains(&i.lat));
+        rows.retain(|i| sees(i.into()));
         rows.sort_by_key(|i| std::cmp::Reverse((i.created_ms, i.incident_id)));
         rows.truncate(q.limit as usize);
         return Ok(Json(serde_json::json!({"incidents": rows})).into_response());
@@ -233,13 +289,24 @@ pub async fn incidents(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: 
         if from > at {
             return Err(ApiError::bad_request("from", "is after at"));
         }
-        let events =
-            s.store.incident_events_at(q.bbox, from, at, q.limit).await.map_err(|e| ApiError::unavailable(&e))?;
-        let rows: Vec<serde_json::Value> = events.iter().filter_map(incident_as_it_was).collect();
+        let events = s.store.incident_events_at(q.bbox, from, at, scoped_limit(&reach, q.limit)).await;
+        let events = events.map_err(|e| ApiError::unavailable(&e))?;
+        let rows: Vec<serde_json::Value> = events
+            .iter()
+            .filter(|e| {
+                let priority = crate::feed::incident_priority(&e.payload);
+                sees(IncidentFacts { assigned_unit: e.unit_id.as_deref(), priority, lon: e.lon, lat: e.lat })
+            })
+            .filter_map(incident_as_it_was)
+            .take(q.limit as usize)
+            .collect();
         return Ok(Json(serde_json::json!({"at": crate::time_fmt::rfc3339_ms(at), "incidents": rows})).into_response());
     }
     let (from, to) = (q.from.unwrap_or(0), q.to.unwrap_or(i64::MAX));
-    let rows = s.store.incidents_in(q.bbox, from, to, q.limit).await.map_err(|e| ApiError::unavailable(&e))?;
+    let rows = s.store.incidents_in(q.bbox, from, to, scoped_limit(&reach, q.limit)).await;
+    let mut rows = rows.map_err(|e| ApiError::unavailable(&e))?;
+    rows.retain(|i| sees(i.into()));
+    rows.truncate(q.limit as usize);
     Ok(Json(serde_json::json!({"incidents": rows})).into_response())
 }
 

@@ -370,10 +370,12 @@ async fn already_at(s: &AppState, id: i64, action: Action) -> Result<bool, ApiEr
 }
 
 /// `GET /api/v1/incidents/{id}`: the incident and its timeline. Operators and
-/// administrators read any incident, with the units recommended to send; a patrol leader
-/// or a post officer only the incidents assigned to their unit or in their area (a
-/// leader's: within `alerts.leader_radius_m` of the team's post; an officer's: the post's
-/// jurisdiction), without the recommendation. Any other incident does not exist for them.
+/// administrators read any incident, with the units recommended to send; the others only
+/// the incidents in their reach (`scope::Reach::sees_incident`), without the
+/// recommendation: a patrol leader those assigned to the team or within
+/// `alerts.leader_radius_m` of its post, a post officer those assigned to the post or in
+/// its jurisdiction, a grid member those in their grid, the judicial office (partner)
+/// those of priority 1, read only. Any other incident does not exist for them (404).
 pub async fn get(
     State(s): State<Arc<AppState>>,
     Path(id): Path<i64>,
@@ -384,40 +386,18 @@ pub async fn get(
         &s.tokens,
         &headers,
         uri.query(),
-        &[Role::Admin, Role::Operator, Role::PatrolLeader, Role::PostOfficer],
+        &[Role::Admin, Role::Operator, Role::PatrolLeader, Role::PostOfficer, Role::GridMember, Role::Partner],
     )?;
     let not_found = || ApiError::not_found(format!("no incident {id}"));
     let (inc, timeline) = s.store.incident(id).await.map_err(|e| ApiError::unavailable(&e))?.ok_or_else(not_found)?;
-    let whole_county = matches!(user.role, Role::Admin | Role::Operator);
-    if !whole_county && !in_field_scope(&s, user, &inc) {
+    let reach = s.reach(user.role, user.unit_id.as_deref());
+    if !reach.sees_incident((&inc).into(), &s.enricher) {
         return Err(not_found());
     }
     let open = inc.state.is_open();
-    let recommended = if open && whole_county { recommend(&s, &inc).await? } else { serde_json::Value::Null };
+    let recommended = if open && reach.is_county() { recommend(&s, &inc).await? } else { serde_json::Value::Null };
     let body = serde_json::json!({ "incident": inc, "timeline": timeline, "recommended": recommended });
     Ok(Json(body).into_response())
-}
-
-/// Whether a patrol leader or a post officer may read an incident: assigned to their
-/// unit, or in their area.
-fn in_field_scope(s: &AppState, user: &crate::auth::User, inc: &IncidentRow) -> bool {
-    let Some(unit) = user.unit_id.as_deref() else { return false };
-    if inc.assigned_unit.as_deref() == Some(unit) {
-        return true;
-    }
-    let Ok(place) = Position::new(inc.lon, inc.lat) else { return false };
-    match user.role {
-        Role::PatrolLeader => {
-            let radius_m = f64::from(s.config.alerts.leader_radius_m);
-            radius_m > 0.0
-                && crate::planning::team_base(s, unit).is_some_and(|base| base.haversine_m(place) <= radius_m)
-        }
-        Role::PostOfficer => {
-            let e = s.enricher.enrich(place);
-            s.enricher.view(&e, &[], &[]).post.is_some_and(|p| p.id == unit)
-        }
-        _ => false,
-    }
 }
 
 /// Every `period`, asks for the escalation of late steps at the clock's time, until

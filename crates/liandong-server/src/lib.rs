@@ -12,6 +12,8 @@ pub mod duty;
 pub mod error;
 pub mod feed;
 pub mod field;
+pub mod handover;
+pub mod handovers;
 pub mod history;
 pub mod hotspots;
 pub mod incidents;
@@ -230,6 +232,16 @@ fn replace_if<T>(lock: &RwLock<T>, unchanged: impl Fn() -> bool, make: impl FnOn
 }
 
 impl AppState {
+    /// The part of the county a user of `role` and `unit_id` reads ([`scope::Reach`]): a
+    /// patrol leader's area is `alerts.leader_radius_m` around the team's post (none when
+    /// the radius is 0).
+    pub(crate) fn reach(&self, role: auth::Role, unit_id: Option<&str>) -> scope::Reach {
+        let radius_m = f64::from(self.config.alerts.leader_radius_m);
+        scope::Reach::of_user(role, unit_id, |team| {
+            (radius_m > 0.0).then(|| planning::team_base(self, team)).flatten().map(|base| (base, radius_m))
+        })
+    }
+
     /// Edits a registry in memory (after its store write), counting the edit under the
     /// registry's lock so that a reload that read the store before it cannot undo it.
     pub(crate) fn edit_registry<T>(&self, lock: &RwLock<T>, edit: impl FnOnce(&mut T)) {
@@ -389,6 +401,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/duty/{shift_id}", axum::routing::delete(duty::cancel))
         .route("/api/v1/escalations", get(duty::open_escalations))
         .route("/api/v1/escalations/{id}/ack", post(duty::ack_escalation))
+        .route("/api/v1/handovers", get(handovers::list).post(handovers::create))
+        .route("/api/v1/handovers/{id}", get(handovers::get_one))
+        .route("/api/v1/handovers/{id}/sign", post(handovers::sign))
+        .route("/api/v1/handovers/{id}/accept", post(handovers::accept))
         .route("/api/v1/whoami", get(routes::whoami))
         .route("/api/v1/layers", get(routes::list_layers))
         .route("/api/v1/layers/{name}", get(routes::get_layer))

@@ -154,24 +154,46 @@ fn team_reader(s: &AppState, headers: &HeaderMap, uri: &Uri, team_id: &str) -> R
 }
 
 /// `GET /api/v1/teams/{team_id}/plans`: the team's plan versions, newest first.
+/// Operators and administrators read any team's; the team's patrol leader (user token
+/// or the leader's phone) its own. Another team does not exist for a leader (404, as a
+/// team the map does not know); other roles are refused (403).
 pub async fn list(
     State(s): State<Arc<AppState>>,
     Path(team_id): Path<String>,
     headers: HeaderMap,
     uri: Uri,
 ) -> Result<Response, ApiError> {
-    team_reader(&s, &headers, &uri, &team_id)?;
+    if let Err(e) = team_reader(&s, &headers, &uri, &team_id) {
+        return Err(if leads_another_team(&s, &headers, &uri) {
+            ApiError::not_found(format!("no team {team_id} in the map"))
+        } else {
+            e
+        });
+    }
     check_team(&s, &team_id)?;
     let plans = s.store.route_plans(Some(&team_id), 100).await.map_err(|e| ApiError::unavailable(&e))?;
     let plans: Vec<PlanView<'_>> = plans.iter().map(plan_json).collect();
     Ok(Json(serde_json::json!({"team_id": team_id, "plans": plans})).into_response())
 }
 
+/// Whether the caller is a patrol leader (user token or leader's phone), to whom another
+/// team's plans answer as if the team did not exist.
+fn leads_another_team(s: &AppState, headers: &HeaderMap, uri: &Uri) -> bool {
+    let Some(token) = bearer(headers, uri.query()) else { return false };
+    if let Some(user) = s.tokens.user(&token) {
+        return user.role == Role::PatrolLeader;
+    }
+    s.devices.read().unwrap_or_else(|e| e.into_inner()).by_key(&token).is_some_and(|d| d.kind == "patrol_leader")
+}
+
 /// `GET /api/v1/plans`: every team's current plan with its status (pending,
-/// acknowledged) and escalation: the operators' view of route adjustments.
+/// acknowledged) and escalation: the operators' view of route adjustments. Operators and
+/// administrators see every team's; a patrol leader only their team's.
 pub async fn heads(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
-    require_user(&s.tokens, &headers, uri.query(), &[Role::Operator, Role::Admin])?;
-    let plans = s.store.route_plan_heads().await.map_err(|e| ApiError::unavailable(&e))?;
+    let user = require_user(&s.tokens, &headers, uri.query(), &[Role::Operator, Role::Admin, Role::PatrolLeader])?;
+    let reach = s.reach(user.role, user.unit_id.as_deref());
+    let mut plans = s.store.route_plan_heads().await.map_err(|e| ApiError::unavailable(&e))?;
+    plans.retain(|p| reach.sees_unit(Some(&p.team_id)));
     let pending = plans.iter().filter(|p| p.status == "pending").count();
     let plans: Vec<PlanView<'_>> = plans.iter().map(plan_json).collect();
     Ok(Json(serde_json::json!({"pending": pending, "plans": plans})).into_response())

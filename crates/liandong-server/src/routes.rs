@@ -390,11 +390,14 @@ struct DeviceView<'a> {
 }
 
 /// `GET /api/v1/devices`: the devices the caller may see, with their last committed
-/// report: every device for operators and administrators, except tagged persons' phones,
-/// which only the roles on the person's record see (a partner sees only those). Each
-/// tagged phone listed is an audited read.
+/// report: every device for operators and administrators, the devices of their unit for
+/// a patrol leader or post officer, except tagged persons' phones, which only the roles
+/// on the person's record see (a partner sees only those). Each tagged phone listed is
+/// an audited read.
 pub async fn list_devices(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
-    let user = require_user(&s.tokens, &headers, uri.query(), &[Role::Admin, Role::Operator, Role::Partner])?;
+    let readers = [Role::Admin, Role::Operator, Role::PatrolLeader, Role::PostOfficer, Role::Partner];
+    let user = require_user(&s.tokens, &headers, uri.query(), &readers)?;
+    let reach = s.reach(user.role, user.unit_id.as_deref());
     let raw: std::collections::HashMap<String, Arc<RawValue>> = {
         let live = s.live.read().unwrap_or_else(|e| e.into_inner());
         live.devices.iter().map(|(id, d)| (id.clone(), d.json.clone())).collect()
@@ -409,7 +412,8 @@ pub async fn list_devices(State(s): State<Arc<AppState>>, headers: HeaderMap, ur
             .filter(|d| {
                 let phone = zones.tagged_phone(&d.device_id);
                 let what = || format!("device {} in the device list", d.device_id);
-                let read = crate::scope::position_read(user, phone.as_deref(), what, now);
+                let device = (d.unit_id.as_deref(), phone.as_deref());
+                let read = crate::scope::position_read((&user.name, user.role), &reach, device, what, now);
                 let seen = read.is_some();
                 audit.extend(read.flatten());
                 seen

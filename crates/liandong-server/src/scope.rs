@@ -6,11 +6,152 @@
 //! the live feed, snapshots and replays). Administrators see everything, as they maintain
 //! the records; every read of a tagged person's data is audited, administrators' too.
 //! A caller who may not see something is answered as if it did not exist.
+//!
+//! Beside tagged persons, each caller has a [`Reach`]: the part of the county their
+//! reads cover (the whole county, a team and the area around its post, a post's
+//! jurisdiction, a grid, the priority-1 incidents of the judicial office, a device's
+//! unit). Every read over HTTP and every message of the live feed asks the same small
+//! functions of it, so that what a person sees in a list, one item, the history and the
+//! feed is the same.
 
-use liandong_store::{AlertRow, AuditEntry};
+use std::sync::Arc;
+
+use liandong_core::enrich::Enricher;
+use liandong_core::Position;
+use liandong_store::{AlertRow, AuditEntry, IncidentRow};
 
 use crate::auth::Role;
 pub use crate::role::role_entitled;
+
+/// The part of the county a caller reads, decided once per request or connection from
+/// their role and unit.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reach {
+    /// Operators and administrators: everything.
+    County,
+    /// A patrol leader: the team's devices and plans, the incidents assigned to it, and
+    /// the area within `alerts.leader_radius_m` of the team's post (`None`: no area).
+    Team { team: Arc<str>, area: Option<(Position, f64)> },
+    /// A post officer: the post's devices, its tasks, and its jurisdiction's incidents.
+    Post(Arc<str>),
+    /// A grid member: the incidents in their grid (their reports are theirs by name).
+    Grid(Arc<str>),
+    /// The judicial office: priority-1 incidents, read only (the county's major
+    /// incidents it discusses jointly); disputes, mediation and the tagged persons and
+    /// alerts its role is named for are decided by role.
+    Partner,
+    /// A phone by its device key: its unit's devices, tasks and routes.
+    Unit(Arc<str>),
+    /// Nothing beyond what the role is named for (a field role's token without a unit,
+    /// a gateway's token).
+    Nothing,
+}
+
+/// What an incident's visibility depends on.
+#[derive(Debug, Clone, Copy)]
+pub struct IncidentFacts<'a> {
+    pub assigned_unit: Option<&'a str>,
+    pub priority: i64,
+    pub lon: f64,
+    pub lat: f64,
+}
+
+impl<'a> From<&'a IncidentRow> for IncidentFacts<'a> {
+    fn from(i: &'a IncidentRow) -> Self {
+        IncidentFacts { assigned_unit: i.assigned_unit.as_deref(), priority: i.priority, lon: i.lon, lat: i.lat }
+    }
+}
+
+impl Reach {
+    /// A user's reach, from their role and unit; `team_area` gives a team's post and the
+    /// leader's radius in metres (`None` when the map has no such team or the radius is 0).
+    pub fn of_user(
+        role: Role,
+        unit_id: Option<&str>,
+        team_area: impl FnOnce(&str) -> Option<(Position, f64)>,
+    ) -> Reach {
+        match (role, unit_id) {
+            (Role::Admin | Role::Operator, _) => Reach::County,
+            (Role::PatrolLeader, Some(team)) => Reach::Team { team: Arc::from(team), area: team_area(team) },
+            (Role::PostOfficer, Some(post)) => Reach::Post(Arc::from(post)),
+            (Role::GridMember, Some(grid)) => Reach::Grid(Arc::from(grid)),
+            (Role::Partner, _) => Reach::Partner,
+            _ => Reach::Nothing,
+        }
+    }
+
+    /// A phone's reach: its unit.
+    pub fn of_device(unit_id: Option<&str>) -> Reach {
+        unit_id.map_or(Reach::Nothing, |u| Reach::Unit(Arc::from(u)))
+    }
+
+    /// Whether the caller reads the whole county (and is recommended units to send).
+    pub fn is_county(&self) -> bool {
+        *self == Reach::County
+    }
+
+    /// The unit (team, post) whose devices, tasks and plans are the caller's own.
+    pub fn unit(&self) -> Option<&str> {
+        match self {
+            Reach::Team { team: u, .. } | Reach::Post(u) | Reach::Unit(u) => Some(u),
+            _ => None,
+        }
+    }
+
+    /// Whether the caller sees the positions of a device of `unit` that is not a tagged
+    /// person's phone (those follow [`position_read`]), and the plans of a team `unit`.
+    pub fn sees_unit(&self, unit: Option<&str>) -> bool {
+        match self {
+            Reach::County => true,
+            _ => self.unit().is_some_and(|own| unit == Some(own)),
+        }
+    }
+
+    /// Whether a place is in a patrol leader's area; every other caller has no such
+    /// bound (what they see is bounded by role or unit).
+    pub fn in_area(&self, lon: f64, lat: f64) -> bool {
+        match self {
+            Reach::Team { area: Some((base, radius_m)), .. } => {
+                Position::new(lon, lat).is_ok_and(|p| p.haversine_m(*base) <= *radius_m)
+            }
+            _ => true,
+        }
+    }
+
+    /// Whether a caller of `role` sees an alert meant for `roles` at a place: named by
+    /// it (administrators see every alert) and, for a patrol leader, within the area.
+    pub fn sees_alert(&self, role: Role, roles: &[String], lon: f64, lat: f64) -> bool {
+        sees_alert(role, roles) && self.in_area(lon, lat)
+    }
+
+    /// Whether the caller may see any incident at all (the live feed's replay reads the
+    /// incidents' table only then).
+    pub fn reads_incidents(&self) -> bool {
+        *self != Reach::Nothing
+    }
+
+    /// Whether the caller sees an incident: the county; the incidents assigned to their
+    /// unit; a leader's in the team's area, an officer's in the post's jurisdiction, a
+    /// grid member's in their grid (by the map, `places`); the judicial office's of
+    /// priority 1.
+    pub fn sees_incident(&self, i: IncidentFacts<'_>, places: &Enricher) -> bool {
+        let assigned = |u: &str| i.assigned_unit == Some(u);
+        let place = || Position::new(i.lon, i.lat).ok().map(|p| places.enrich(p));
+        match self {
+            Reach::County => true,
+            Reach::Partner => i.priority == 1,
+            Reach::Team { team, area } => assigned(team) || (area.is_some() && self.in_area(i.lon, i.lat)),
+            Reach::Post(post) => {
+                assigned(post) || place().and_then(|e| e.jurisdiction).is_some_and(|j| places.post(j).0 == &**post)
+            }
+            Reach::Grid(grid) => {
+                place().is_some_and(|e| places.view(&e, &[], &[]).grid.is_some_and(|g| g.id == &**grid))
+            }
+            Reach::Unit(unit) => assigned(unit),
+            Reach::Nothing => false,
+        }
+    }
+}
 
 /// Watch-list ids of tagged persons: `tagged-{person_id}`. Who may see such an entry
 /// and its hits is decided here; the sequencer and the watch-list API name entries by it.
@@ -44,24 +185,27 @@ pub fn tagged_subject(a: &AlertRow) -> Option<String> {
     None
 }
 
-/// Whether `user` may see a device's positions, given the tagged person's phone it is
-/// (if it is one), for the lists and history: `None` when hidden; otherwise the audit
-/// entry of the read, which there is only for a tagged person's phone. A phone is seen
-/// by the roles on the person's record; any other device by the whole-county roles, not
-/// by partners, who see only the phones entitled to them. `what` says what was read.
+/// Whether a user (name, role) may see a device's positions, given its unit and the tagged person's
+/// phone it is (if it is one), for the lists and history: `None` when hidden; otherwise
+/// the audit entry of the read, which there is only for a tagged person's phone. A phone
+/// is seen by the roles on the person's record; any other device by the whole-county
+/// roles and by the leader or officer of its unit, not by partners, who see only the
+/// phones entitled to them. `what` says what was read.
 pub fn position_read(
-    user: &crate::auth::User,
-    phone: Option<&crate::zones::TaggedPhone>,
+    user: (&str, Role),
+    reach: &Reach,
+    device: (Option<&str>, Option<&crate::zones::TaggedPhone>),
     what: impl FnOnce() -> String,
     now_ms: i64,
 ) -> Option<Option<AuditEntry>> {
-    let role = user.role.as_str();
+    let (name, role) = (user.0, user.1.as_str());
+    let (unit, phone) = device;
     match phone {
         Some(p) if role_entitled(role, &p.roles) => {
-            Some(Some(read_entry(&user.name, role, "tagged_person_position_read", &p.person_id, &what(), now_ms)))
+            Some(Some(read_entry(name, role, "tagged_person_position_read", &p.person_id, &what(), now_ms)))
         }
         Some(_) => None,
-        None => (user.role != Role::Partner).then_some(None),
+        None => reach.sees_unit(unit).then_some(None),
     }
 }
 
@@ -94,6 +238,76 @@ mod tests {
             payload: serde_json::json!({"type": "alert", "seq": 7, "data": data}).to_string(),
             township: None,
         }
+    }
+
+    #[test]
+    fn each_role_and_unit_has_its_reach() {
+        let base = Position::new(107.1, 30.7).unwrap();
+        let area = |_: &str| Some((base, 8000.0));
+        let rows = [
+            (Role::Admin, Some("team-1"), Reach::County),
+            (Role::Operator, None, Reach::County),
+            (Role::PatrolLeader, Some("team-1"), Reach::Team { team: Arc::from("team-1"), area: Some((base, 8000.0)) }),
+            (Role::PatrolLeader, None, Reach::Nothing),
+            (Role::PostOfficer, Some("p-west"), Reach::Post(Arc::from("p-west"))),
+            (Role::PostOfficer, None, Reach::Nothing),
+            (Role::GridMember, Some("g-west"), Reach::Grid(Arc::from("g-west"))),
+            (Role::GridMember, None, Reach::Nothing),
+            (Role::Partner, None, Reach::Partner),
+            (Role::Device, Some("team-1"), Reach::Nothing),
+        ];
+        for (role, unit, want) in rows {
+            assert_eq!(Reach::of_user(role, unit, area), want, "{role:?} {unit:?}");
+        }
+        assert_eq!(Reach::of_device(Some("team-1")), Reach::Unit(Arc::from("team-1")));
+        assert_eq!(Reach::of_device(None), Reach::Nothing);
+    }
+
+    #[test]
+    fn units_and_incidents_in_each_reach() {
+        // An empty map: no place is in a jurisdiction or grid, so only assignment,
+        // distance and priority decide here (the places are tested over HTTP).
+        let places = Enricher::new(&liandong_core::CountyMap::default());
+        let team = Reach::Team { team: Arc::from("team-1"), area: Some((Position::new(107.1, 30.7).unwrap(), 8000.0)) };
+        let incident = |unit: Option<&'static str>, priority: i64, lon: f64| IncidentFacts {
+            assigned_unit: unit,
+            priority,
+            lon,
+            lat: 30.7,
+        };
+        let near = incident(None, 2, 107.15); // 4.8 km from the team's post
+        let far = incident(None, 2, 107.3); // 19 km
+        let assigned_far = incident(Some("team-1"), 2, 107.3);
+        let major_far = incident(None, 1, 107.3);
+        let post_task = incident(Some("p-west"), 3, 107.3);
+        let rows: [(&Reach, [bool; 5]); 7] = [
+            (&Reach::County, [true, true, true, true, true]),
+            (&team, [true, false, true, false, false]),
+            (&Reach::Post(Arc::from("p-west")), [false, false, false, false, true]),
+            (&Reach::Grid(Arc::from("g-west")), [false, false, false, false, false]),
+            (&Reach::Partner, [false, false, false, true, false]),
+            (&Reach::Unit(Arc::from("team-1")), [false, false, true, false, false]),
+            (&Reach::Nothing, [false, false, false, false, false]),
+        ];
+        for (reach, want) in rows {
+            let got = [near, far, assigned_far, major_far, post_task].map(|i| reach.sees_incident(i, &places));
+            assert_eq!(got, want, "{reach:?}");
+        }
+        for (reach, unit, want) in [
+            (&Reach::County, None, true),
+            (&team, Some("team-1"), true),
+            (&team, Some("team-2"), false),
+            (&team, None, false),
+            (&Reach::Post(Arc::from("p-west")), Some("p-west"), true),
+            (&Reach::Grid(Arc::from("g-west")), Some("g-west"), false),
+            (&Reach::Partner, None, false),
+        ] {
+            assert_eq!(reach.sees_unit(unit), want, "{reach:?} {unit:?}");
+        }
+        let named = vec!["patrol_leader".to_owned()];
+        assert!(team.sees_alert(Role::PatrolLeader, &named, 107.15, 30.7), "inside the area");
+        assert!(!team.sees_alert(Role::PatrolLeader, &named, 107.3, 30.7), "beyond it");
+        assert!(!team.sees_alert(Role::PatrolLeader, &["operator".to_owned()], 107.15, 30.7), "not named");
     }
 
     #[test]

@@ -19,7 +19,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
-use liandong_core::Position;
+use liandong_core::Enricher;
 use liandong_store::{FeedRow, FeedTables};
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -29,37 +29,28 @@ use crate::auth::{bearer, Role};
 use crate::error::ApiError;
 use crate::feed::messages::{ClientReply, SnapshotPart};
 use crate::feed::{position_message, FeedEvent, FeedMessage, What};
+use crate::scope::{IncidentFacts, Reach};
 use crate::sequencer::Item;
 use crate::time_fmt::now_ms;
 use crate::zones::TaggedPhone;
 use crate::AppState;
 
-/// Which events a client sees: its role's scope, then its map viewport and kinds.
-#[derive(Debug, Clone, PartialEq)]
+/// Which events a client sees: its reach (`scope::Reach`, the same rules as over HTTP)
+/// and role, then its map viewport and kinds.
+#[derive(Debug, Clone)]
 struct Filter {
-    scope: Scope,
-    /// The client's role name, for alert visibility; None for a device.
-    role: Option<&'static str>,
+    reach: Reach,
+    /// The client's role, for alert visibility; None for a device.
+    role: Option<Role>,
     bbox: Option<[f64; 4]>,
     positions: bool,
     alerts: bool,
     incidents: bool,
-    /// A patrol leader's area: alerts farther than this many metres from the team's base
-    /// are not theirs (`alerts.leader_radius_m`).
-    area: Option<(Position, f64)>,
+    /// The map's places: which post's jurisdiction or grid an incident is in.
+    places: Arc<Enricher>,
     /// The person the client acts for (a user's, or the person a device is bound to):
     /// escalations addressed to them reach this client.
     person: Option<Arc<str>>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-enum Scope {
-    /// Operators and administrators: the whole county.
-    All,
-    /// A patrol leader or a post officer: the devices of their unit.
-    Unit(Arc<str>),
-    /// Roles that see no unit positions (grid members, partners, devices).
-    Nothing,
 }
 
 impl Filter {
@@ -71,9 +62,13 @@ impl Filter {
         match &e.what {
             What::Position { unit_id, tagged } => self.admits(e.lon, e.lat, unit_id.as_ref(), tagged.as_deref()),
             What::Alert { roles } => self.admits_alert(e.lon, e.lat, roles),
-            What::Incident { unit_id } => self.admits_incident(e.lon, e.lat, unit_id.as_ref()),
-            What::Route { team_id } => self.admits_route(team_id.as_ref()),
-            What::Notice => self.scope == Scope::All,
+            What::Incident { unit_id, priority } => {
+                let facts =
+                    IncidentFacts { assigned_unit: unit_id.as_deref(), priority: *priority, lon: e.lon, lat: e.lat };
+                self.admits_incident(facts)
+            }
+            What::Route { team_id } => self.admits_route(team_id.as_deref()),
+            What::Notice => self.reach.is_county(),
             What::Escalation { person_id, operators } => self.admits_escalation(person_id.as_deref(), *operators),
         }
     }
@@ -82,46 +77,28 @@ impl Filter {
     /// operator's and administrator's screen too.
     fn admits_escalation(&self, person: Option<&str>, operators: bool) -> bool {
         let addressed = person.is_some_and(|p| self.person.as_deref() == Some(p));
-        addressed || (operators && matches!(self.role, Some("operator" | "admin")))
+        addressed || (operators && matches!(self.role, Some(Role::Operator | Role::Admin)))
     }
 
-    fn admits_route(&self, team: Option<&Arc<str>>) -> bool {
-        match &self.scope {
-            Scope::All => true,
-            Scope::Unit(u) => team.is_some_and(|t| t == u),
-            Scope::Nothing => false,
-        }
+    fn admits_route(&self, team: Option<&str>) -> bool {
+        team.is_some() && self.reach.sees_unit(team)
     }
 
-    fn admits_incident(&self, lon: f64, lat: f64, unit: Option<&Arc<str>>) -> bool {
-        let in_scope = match &self.scope {
-            Scope::All => true,
-            Scope::Unit(u) => unit.is_some_and(|d| d == u),
-            Scope::Nothing => false,
-        };
-        in_scope && self.incidents && self.in_view(lon, lat)
+    fn admits_incident(&self, facts: IncidentFacts<'_>) -> bool {
+        self.incidents && self.in_view(facts.lon, facts.lat) && self.reach.sees_incident(facts, &self.places)
     }
 
     fn admits_alert(&self, lon: f64, lat: f64, roles: &[String]) -> bool {
-        let entitled = match self.role {
-            Some("admin") => true,
-            Some(r) => roles.iter().any(|x| x == r),
-            None => false,
-        };
-        let in_area = self
-            .area
-            .is_none_or(|(base, radius_m)| Position::new(lon, lat).is_ok_and(|p| p.haversine_m(base) <= radius_m));
-        entitled && in_area && self.alerts && self.in_view(lon, lat)
+        let entitled = self.role.is_some_and(|r| self.reach.sees_alert(r, roles, lon, lat));
+        entitled && self.alerts && self.in_view(lon, lat)
     }
 
     /// A position of a device of `unit`; of a tagged person's phone when `tagged`, which
     /// only the roles on the person's record see, whatever their scope.
     fn admits(&self, lon: f64, lat: f64, unit: Option<&Arc<str>>, tagged: Option<&TaggedPhone>) -> bool {
-        let in_scope = match (tagged, &self.scope) {
-            (Some(t), _) => self.role.is_some_and(|r| crate::scope::role_entitled(r, &t.roles)),
-            (None, Scope::All) => true,
-            (None, Scope::Unit(u)) => unit.is_some_and(|d| d == u),
-            (None, Scope::Nothing) => false,
+        let in_scope = match tagged {
+            Some(t) => self.role.is_some_and(|r| crate::scope::role_entitled(r.as_str(), &t.roles)),
+            None => self.reach.sees_unit(unit.map(|u| &**u)),
         };
         in_scope && self.positions && self.in_view(lon, lat)
     }
@@ -280,28 +257,20 @@ pub async fn live(
     let token = bearer(&headers, query)
         .ok_or_else(|| ApiError::unauthorized("token", "a bearer token or ?token= is required"))?;
     let mut leader_of = None;
-    let mut area = None;
     let person: Option<Arc<str>>;
     let actor: String;
-    let (scope, role, device, gateway) = if let Some(user) = s.tokens.user(&token) {
+    let (reach, role, device, gateway) = if let Some(user) = s.tokens.user(&token) {
         actor = user.name.clone();
         person = user.person_id.as_deref().map(Arc::from);
         if let (Role::PatrolLeader, Some(team)) = (user.role, &user.unit_id) {
             leader_of = Some((user.name.clone(), team.clone()));
-            let radius_m = f64::from(s.config.alerts.leader_radius_m);
-            if radius_m > 0.0 {
-                area = crate::planning::team_base(&s, team).map(|base| (base, radius_m));
-            }
         }
-        let scope = match user.role {
-            Role::Admin | Role::Operator => Scope::All,
-            Role::PatrolLeader | Role::PostOfficer => match &user.unit_id {
-                Some(u) => Scope::Unit(Arc::from(u.as_str())),
-                None => Scope::Nothing,
-            },
-            Role::GridMember | Role::Partner | Role::Device => Scope::Nothing,
-        };
-        (scope, Some(user.role.as_str()), None, matches!(user.role, Role::Admin | Role::Device))
+        (
+            s.reach(user.role, user.unit_id.as_deref()),
+            Some(user.role),
+            None,
+            matches!(user.role, Role::Admin | Role::Device),
+        )
     } else {
         let devices = s.devices.read().unwrap_or_else(|e| e.into_inner());
         match devices.by_key(&token) {
@@ -312,12 +281,7 @@ pub async fn live(
                 if let (true, Some(team)) = (d.kind == "patrol_leader", &d.unit_id) {
                     leader_of = Some((format!("device:{}", d.device_id), team.clone()));
                 }
-                (
-                    d.unit_id.as_deref().map_or(Scope::Nothing, |u| Scope::Unit(Arc::from(u))),
-                    None,
-                    Some(d.device_id.clone()),
-                    false,
-                )
+                (Reach::of_device(d.unit_id.as_deref()), None, Some(d.device_id.clone()), false)
             }
             None => return Err(ApiError::unauthorized("token", "the token is not valid")),
         }
@@ -347,11 +311,11 @@ pub async fn live(
         None => None,
     };
     let client = Client {
-        filter: Filter { scope, role, bbox, positions, alerts, incidents, area, person },
+        filter: Filter { reach, role, bbox, positions, alerts, incidents, places: s.enricher.clone(), person },
         device,
         gateway,
         leader_of,
-        audit: ReadAudit::new(actor, role),
+        audit: ReadAudit::new(actor, role.map(Role::as_str)),
     };
     let shutdown = s.shutdown.clone();
     // The library's default buffers (128 KiB each way, allocated up front) would cost
@@ -761,15 +725,16 @@ async fn replay_or_snapshot(
     let sees_tagged_phones = filter.positions
         && filter.role.is_some_and(|r| {
             let zones = s.zones.read().unwrap_or_else(|e| e.into_inner());
-            zones.any_phone_entitled(r)
+            zones.any_phone_entitled(r.as_str())
         });
+    let sees_units = filter.reach.is_county() || filter.reach.unit().is_some();
     let tables = FeedTables {
-        positions: filter.positions && (filter.scope != Scope::Nothing || sees_tagged_phones),
+        positions: filter.positions && (sees_units || sees_tagged_phones),
         alerts: filter.alerts && filter.role.is_some(),
-        incident_events: filter.incidents && filter.scope != Scope::Nothing,
-        route_events: filter.scope != Scope::Nothing,
+        incident_events: filter.incidents && filter.reach.reads_incidents(),
+        route_events: sees_units,
         alert_acks: filter.alerts && filter.role.is_some(),
-        escalations: filter.person.is_some() || matches!(filter.role, Some("operator" | "admin")),
+        escalations: filter.person.is_some() || matches!(filter.role, Some(Role::Operator | Role::Admin)),
     };
     let mut sent = since;
     loop {
@@ -794,13 +759,12 @@ async fn replay_or_snapshot(
                     }
                     FeedRow::Alert(a) => filter.admits_alert(a.lon, a.lat, &a.roles).then(|| a.payload.clone()),
                     FeedRow::IncidentEvent(e) => {
-                        let unit = e.unit_id.as_deref().map(Arc::<str>::from);
-                        filter.admits_incident(e.lon, e.lat, unit.as_ref()).then(|| e.payload.clone())
+                        let priority = crate::feed::incident_priority(&e.payload);
+                        let facts =
+                            IncidentFacts { assigned_unit: e.unit_id.as_deref(), priority, lon: e.lon, lat: e.lat };
+                        filter.admits_incident(facts).then(|| e.payload.clone())
                     }
-                    FeedRow::RouteEvent(e) => {
-                        let team = Arc::<str>::from(e.team_id.as_str());
-                        filter.admits_route(Some(&team)).then(|| e.payload.clone())
-                    }
+                    FeedRow::RouteEvent(e) => filter.admits_route(Some(&e.team_id)).then(|| e.payload.clone()),
                     FeedRow::AlertAck(a) => filter.admits_alert(a.lon, a.lat, &a.roles).then(|| a.payload.clone()),
                     FeedRow::Escalation(e) => filter
                         .admits_escalation(e.person_id.as_deref(), e.level == "command_centre")
@@ -1029,14 +993,15 @@ mod tests {
     #[test]
     fn filter_scope_and_viewport() {
         let team: Arc<str> = Arc::from("team-01");
+        let places = Arc::new(Enricher::new(&liandong_core::CountyMap::default()));
         let f = Filter {
-            scope: Scope::Unit(team.clone()),
-            role: Some("patrol_leader"),
+            reach: Reach::Team { team: team.clone(), area: None },
+            role: Some(Role::PatrolLeader),
             bbox: Some([107.0, 30.5, 107.2, 30.7]),
             positions: true,
             alerts: true,
             incidents: true,
-            area: None,
+            places: places.clone(),
             person: None,
         };
         assert!(f.admits(107.1, 30.6, Some(&team), None));
@@ -1044,13 +1009,13 @@ mod tests {
         assert!(!f.admits(107.3, 30.6, Some(&team), None), "outside the viewport");
         assert!(!f.admits(107.1, 30.6, None, None), "a device with no unit");
         let all = Filter {
-            scope: Scope::All,
-            role: Some("operator"),
+            reach: Reach::County,
+            role: Some(Role::Operator),
             bbox: None,
             positions: true,
             alerts: true,
             incidents: true,
-            area: None,
+            places,
             person: None,
         };
         let roles: Vec<String> = vec!["operator".into(), "partner".into()];
@@ -1059,24 +1024,26 @@ mod tests {
         assert!(!Filter { alerts: false, ..all.clone() }.admits_alert(107.1, 30.6, &roles));
         assert!(all.admits(107.1, 30.6, None, None));
         assert!(!Filter { positions: false, ..all.clone() }.admits(107.1, 30.6, None, None));
-        assert!(!Filter { scope: Scope::Nothing, ..all.clone() }.admits(107.1, 30.6, None, None));
+        assert!(!Filter { reach: Reach::Nothing, ..all.clone() }.admits(107.1, 30.6, None, None));
 
         // A tagged person's phone: only the roles on the record, whatever the scope.
         let phone = TaggedPhone { person_id: "p1".into(), roles: vec!["partner".into()] };
         assert!(!all.admits(107.1, 30.6, None, Some(&phone)), "an operator not on the record");
-        let partner = Filter { scope: Scope::Nothing, role: Some("partner"), ..all.clone() };
+        let partner = Filter { reach: Reach::Partner, role: Some(Role::Partner), ..all.clone() };
         assert!(partner.admits(107.1, 30.6, None, Some(&phone)), "the partner on the record");
         assert!(!partner.admits(107.1, 30.6, None, None), "but no other unit");
-        assert!(Filter { role: Some("admin"), ..all.clone() }.admits(107.1, 30.6, None, Some(&phone)));
+        assert!(Filter { role: Some(Role::Admin), ..all.clone() }.admits(107.1, 30.6, None, Some(&phone)));
         assert!(!Filter { role: None, ..all.clone() }.admits(107.1, 30.6, None, Some(&phone)), "a device");
 
         // A leader named by the alert, with an 8 km area around the team's post at
         // (107.1, 30.6): 0.07° of latitude is 7.8 km, 0.08° is 8.9 km.
-        let leader = Filter { bbox: None, area: Some((Position::new(107.1, 30.6).unwrap(), 8000.0)), ..f };
+        let area = Some((liandong_core::Position::new(107.1, 30.6).unwrap(), 8000.0));
+        let leader = Filter { bbox: None, reach: Reach::Team { team: team.clone(), area }, ..f };
         let named: Vec<String> = vec!["patrol_leader".into()];
         assert!(leader.admits_alert(107.1, 30.67, &named), "inside the team's area");
         assert!(!leader.admits_alert(107.1, 30.68, &named), "beyond it");
-        assert!(Filter { area: None, ..leader }.admits_alert(107.1, 30.68, &named), "county-wide when 0");
+        let county_wide = Filter { reach: Reach::Team { team, area: None }, ..leader };
+        assert!(county_wide.admits_alert(107.1, 30.68, &named), "county-wide when 0");
     }
 
     /// An escalation reaches the person it names on any role's client (a user's token
@@ -1085,17 +1052,17 @@ mod tests {
     #[test]
     fn an_escalation_reaches_its_person_and_at_the_command_centre_the_operators() {
         let base = Filter {
-            scope: Scope::Nothing,
+            reach: Reach::Nothing,
             role: None,
             bbox: Some([0.0, 0.0, 1.0, 1.0]),
             positions: false,
             alerts: false,
             incidents: false,
-            area: None,
+            places: Arc::new(Enricher::new(&liandong_core::CountyMap::default())),
             person: None,
         };
         let as_role = |role: &'static str, person: Option<&str>| Filter {
-            role: Some(role),
+            role: Some(serde_json::from_value(serde_json::Value::from(role)).expect("a role's name")),
             person: person.map(Arc::from),
             ..base.clone()
         };

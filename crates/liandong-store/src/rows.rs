@@ -66,6 +66,55 @@ pub struct PeopleFilter {
     pub limit: u32,
 }
 
+/// A shift handover sheet (交接班): prepared by the server for a unit and a shift, signed
+/// by the outgoing person, then accepted by the incoming one. Never deleted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
+pub struct HandoverRow {
+    /// Assigned by the store on insert (0 before).
+    pub handover_id: i64,
+    /// `command_centre` or `post`.
+    pub unit_kind: String,
+    /// The post; None for the command centre.
+    pub unit_id: Option<String>,
+    pub from_ms: i64,
+    pub to_ms: i64,
+    pub outgoing_person_id: String,
+    pub incoming_person_id: String,
+    /// The sheet as prepared, a JSON object the server builds; never changed afterwards.
+    #[sqlx(json)]
+    pub sheet: serde_json::Value,
+    pub prepared_ms: i64,
+    pub signed_ms: Option<i64>,
+    pub signed_by: Option<String>,
+    pub sign_note: Option<String>,
+    pub accepted_ms: Option<i64>,
+    pub accepted_by: Option<String>,
+    pub accept_note: Option<String>,
+}
+
+impl HandoverRow {
+    /// `prepared`, `signed` or `accepted`: how far the handover has gone.
+    pub fn state(&self) -> &'static str {
+        match (self.signed_ms, self.accepted_ms) {
+            (_, Some(_)) => "accepted",
+            (Some(_), None) => "signed",
+            (None, None) => "prepared",
+        }
+    }
+}
+
+/// Which handovers a list shows: those matching every filter, newest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HandoverFilter {
+    pub unit_kind: Option<String>,
+    pub unit_id: Option<String>,
+    /// `prepared` (not signed), `signed` (not accepted) or `accepted`.
+    pub state: Option<String>,
+    /// Only ids below this one (the previous page's last).
+    pub before: Option<i64>,
+    pub limit: u32,
+}
+
 /// One accepted report, ready to insert.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PositionRow {

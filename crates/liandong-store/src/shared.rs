@@ -847,6 +847,143 @@ macro_rules! shared_calls {
                     Ok(true)
                 }
 
+                /// Adds a handover and its audit entry in one transaction; returns the
+                /// number the store gave it, or None (nothing written) when the unit's
+                /// shift has a handover already. The entry's subject is set here to
+                /// `handover:<number>`, which only the insert knows.
+                pub async fn insert_handover(
+                    &self,
+                    h: &HandoverRow,
+                    audit: &AuditEntry,
+                ) -> Result<Option<i64>, StoreError> {
+                    let t = &HandoverRow::TABLE;
+                    let marks: Vec<String> = (1..=t.columns.len()).map(|i| format!("${i}")).collect();
+                    let sql = format!(
+                        "INSERT INTO handovers ({}) VALUES ({}) ON CONFLICT DO NOTHING RETURNING handover_id",
+                        t.select(""),
+                        marks.join(", ")
+                    );
+                    let mut tx = self.write_pool().begin().await.map_err(q("begin"))?;
+                    let id: Option<i64> = sqlx::query_scalar(&sql)
+                        .bind(&h.unit_kind)
+                        .bind(&h.unit_id)
+                        .bind(h.from_ms)
+                        .bind(h.to_ms)
+                        .bind(&h.outgoing_person_id)
+                        .bind(&h.incoming_person_id)
+                        .bind(sqlx::types::Json(&h.sheet))
+                        .bind(h.prepared_ms)
+                        .bind(h.signed_ms)
+                        .bind(&h.signed_by)
+                        .bind(&h.sign_note)
+                        .bind(h.accepted_ms)
+                        .bind(&h.accepted_by)
+                        .bind(&h.accept_note)
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(q("insert handover"))?;
+                    let Some(id) = id else { return Ok(None) };
+                    let audit = AuditEntry { subject: format!("handover:{id}"), ..audit.clone() };
+                    Self::audit_in(&mut tx, &audit).await?;
+                    tx.commit().await.map_err(q("commit"))?;
+                    Ok(Some(id))
+                }
+
+                pub async fn handover(&self, handover_id: i64) -> Result<Option<HandoverRow>, StoreError> {
+                    let sql = format!(
+                        "SELECT handover_id, {} FROM handovers WHERE handover_id = $1",
+                        HandoverRow::TABLE.select("")
+                    );
+                    sqlx::query_as(&sql).bind(handover_id).fetch_optional(&self.pool).await.map_err(q("read handover"))
+                }
+
+                /// Handovers matching every filter given, newest first, at most `f.limit`.
+                pub async fn handovers(&self, f: &HandoverFilter) -> Result<Vec<HandoverRow>, StoreError> {
+                    let sql = format!(
+                        "SELECT handover_id, {} FROM handovers
+                         WHERE (CAST($1 AS TEXT) IS NULL OR unit_kind = $1)
+                           AND (CAST($2 AS TEXT) IS NULL OR unit_id = $2)
+                           AND (CAST($3 AS TEXT) IS NULL
+                                OR ($3 = 'prepared' AND signed_ms IS NULL)
+                                OR ($3 = 'signed' AND signed_ms IS NOT NULL AND accepted_ms IS NULL)
+                                OR ($3 = 'accepted' AND accepted_ms IS NOT NULL))
+                           AND (CAST($4 AS BIGINT) IS NULL OR handover_id < $4)
+                         ORDER BY handover_id DESC LIMIT $5",
+                        HandoverRow::TABLE.select("")
+                    );
+                    sqlx::query_as(&sql)
+                        .bind(&f.unit_kind)
+                        .bind(&f.unit_id)
+                        .bind(&f.state)
+                        .bind(f.before)
+                        .bind(i64::from(f.limit))
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(q("list handovers"))
+                }
+
+                /// Records the outgoing person's signature and its audit entry in one
+                /// transaction, if the handover is not signed yet; false (nothing
+                /// written) when there is no such handover or it is signed already.
+                pub async fn sign_handover(
+                    &self,
+                    handover_id: i64,
+                    at_ms: i64,
+                    by: &str,
+                    note: Option<&str>,
+                    audit: &AuditEntry,
+                ) -> Result<bool, StoreError> {
+                    let sql = "UPDATE handovers SET signed_ms = $2, signed_by = $3, sign_note = $4
+                               WHERE handover_id = $1 AND signed_ms IS NULL";
+                    self.handover_step(sql, handover_id, at_ms, by, note, audit).await
+                }
+
+                /// Records the incoming person's acceptance and its audit entry in one
+                /// transaction, if the handover is signed and not accepted yet; false
+                /// (nothing written) otherwise.
+                pub async fn accept_handover(
+                    &self,
+                    handover_id: i64,
+                    at_ms: i64,
+                    by: &str,
+                    note: Option<&str>,
+                    audit: &AuditEntry,
+                ) -> Result<bool, StoreError> {
+                    let sql = "UPDATE handovers SET accepted_ms = $2, accepted_by = $3, accept_note = $4
+                               WHERE handover_id = $1 AND signed_ms IS NOT NULL AND accepted_ms IS NULL";
+                    self.handover_step(sql, handover_id, at_ms, by, note, audit).await
+                }
+
+                /// One step of a handover (`sql` binds the id, time, person and note),
+                /// audited in the same transaction when it changed a row.
+                async fn handover_step(
+                    &self,
+                    sql: &str,
+                    handover_id: i64,
+                    at_ms: i64,
+                    by: &str,
+                    note: Option<&str>,
+                    audit: &AuditEntry,
+                ) -> Result<bool, StoreError> {
+                    let mut tx = self.write_pool().begin().await.map_err(q("begin"))?;
+                    let done = sqlx::query(sql)
+                        .bind(handover_id)
+                        .bind(at_ms)
+                        .bind(by)
+                        .bind(note)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(q("change handover"))?
+                        .rows_affected()
+                        == 1;
+                    if !done {
+                        return Ok(false);
+                    }
+                    Self::audit_in(&mut tx, audit).await?;
+                    tx.commit().await.map_err(q("commit"))?;
+                    Ok(true)
+                }
+
                 /// One shift, cancelled or not.
                 pub async fn duty_shift(&self, shift_id: &str) -> Result<Option<DutyShift>, StoreError> {
                     let sql = format!("SELECT {} FROM duty_shifts WHERE shift_id = $1", DutyShift::TABLE.select(""));
@@ -888,6 +1025,29 @@ macro_rules! shared_calls {
                         .fetch_all(&self.pool)
                         .await
                         .map_err(q("read the duty roster"))
+                }
+
+                /// Incidents closed or cancelled in `[from_ms, to_ms]` (their last state's
+                /// time), newest first, at most `limit`.
+                pub async fn incidents_ended(
+                    &self,
+                    from_ms: i64,
+                    to_ms: i64,
+                    limit: u32,
+                ) -> Result<Vec<IncidentRow>, StoreError> {
+                    let sql = format!(
+                        "SELECT {} FROM incidents
+                         WHERE state IN ('closed', 'cancelled') AND state_since_ms BETWEEN $1 AND $2
+                         ORDER BY state_since_ms DESC, incident_id DESC LIMIT $3",
+                        IncidentRow::TABLE.select("")
+                    );
+                    sqlx::query_as(&sql)
+                        .bind(from_ms)
+                        .bind(to_ms)
+                        .bind(i64::from(limit))
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(q("read ended incidents"))
                 }
 
                 /// The escalation notices nobody has acknowledged (nor resolved by the

@@ -11,9 +11,9 @@ use crate::feed::{FeedRow, FeedTables};
 use crate::pg::PgStore;
 use crate::rows::{
     AlertAckRow, AlertFact, AlertRow, AuditEntry, Bbox, CameraRecord, DeviceRecord, DeviceStateRow, Durability,
-    DutyShift, EscalationRow, FixAck, GridReport, ImageRow, IncidentEventRow, IncidentFacts, IncidentRow,
-    MediationCase, MediationStats, OwnReport, PeopleFilter, PersonRecord, PositionRow, RouteEventRow, RoutePlanRow,
-    SightingRow, TaggedPerson, TrackPoint, WatchRecord,
+    DutyShift, EscalationRow, FixAck, GridReport, HandoverFilter, HandoverRow, ImageRow, IncidentEventRow,
+    IncidentFacts, IncidentRow, MediationCase, MediationStats, OwnReport, PeopleFilter, PersonRecord, PositionRow,
+    RouteEventRow, RoutePlanRow, SightingRow, TaggedPerson, TrackPoint, WatchRecord,
 };
 use crate::sqlite::{self, SqliteStore};
 
@@ -248,6 +248,21 @@ delegate! {
     fn open_escalations(&self) -> Result<Vec<EscalationRow>, StoreError>;
     /// One incident's escalation events, oldest first.
     fn escalations_of(&self, incident_id: i64) -> Result<Vec<EscalationRow>, StoreError>;
+    /// Adds a handover and its audit entry (subject `handover:<number>`) in one
+    /// transaction; returns its number, or None (nothing written) when the unit's shift
+    /// (unit, from, to) has one already.
+    fn insert_handover(&self, h: &HandoverRow, audit: &AuditEntry) -> Result<Option<i64>, StoreError>;
+    fn handover(&self, handover_id: i64) -> Result<Option<HandoverRow>, StoreError>;
+    /// Handovers matching every filter given, newest first, at most `f.limit`.
+    fn handovers(&self, f: &HandoverFilter) -> Result<Vec<HandoverRow>, StoreError>;
+    /// Signs a handover not yet signed, audited in the same transaction; false (nothing
+    /// written) when there is none or it is signed already.
+    fn sign_handover(&self, handover_id: i64, at_ms: i64, by: &str, note: Option<&str>, audit: &AuditEntry) -> Result<bool, StoreError>;
+    /// Accepts a signed handover not yet accepted, audited in the same transaction; false
+    /// (nothing written) when there is none, it is not signed, or it is accepted already.
+    fn accept_handover(&self, handover_id: i64, at_ms: i64, by: &str, note: Option<&str>, audit: &AuditEntry) -> Result<bool, StoreError>;
+    /// Incidents closed or cancelled in a time range, newest first.
+    fn incidents_ended(&self, from_ms: i64, to_ms: i64, limit: u32) -> Result<Vec<IncidentRow>, StoreError>;
     /// Appends to the audit log.
     fn audit(&self, entries: &[AuditEntry]) -> Result<(), StoreError>;
     /// The newest audit entries, optionally about one subject.

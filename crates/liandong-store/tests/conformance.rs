@@ -23,9 +23,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use liandong_store::{
     AlertAckRow, AlertRow, AuditEntry, Batch, Bbox, CameraEventRow, CameraRecord, DeviceRecord, DeviceStateRow,
-    Durability, DutyShift, EscalationRow, FeedRow, FeedTables, FixAck, GridReport, ImageRow, IncidentEventRow,
-    IncidentRow, IncidentState, PeopleFilter, PersonRecord, PositionRow, RouteEventRow, RoutePlanRow, SightingRow,
-    Store, StoreError, StoredMembership, TaggedPerson, WatchRecord,
+    Durability, DutyShift, EscalationRow, FeedRow, FeedTables, FixAck, GridReport, HandoverFilter, HandoverRow,
+    ImageRow, IncidentEventRow, IncidentRow, IncidentState, PeopleFilter, PersonRecord, PositionRow, RouteEventRow,
+    RoutePlanRow, SightingRow, Store, StoreError, StoredMembership, TaggedPerson, WatchRecord,
 };
 use sqlx::{Connection, Executor, PgConnection};
 
@@ -68,6 +68,8 @@ store_test_suite! {
     people_are_added_changed_listed_and_never_deleted,
     duty_shifts_are_added_all_or_none_read_by_time_and_cancelled_but_kept,
     escalations_are_sequenced_fed_and_open_until_acknowledged_or_resolved,
+    handovers_are_signed_once_then_accepted_and_every_step_is_audited,
+    incidents_ended_in_a_range_are_the_closed_and_cancelled_newest_first,
     device_states_join_their_last_report_and_the_last_state_wins,
     incidents_keep_their_description_and_take_each_new_state,
     incident_facts_take_the_first_time_of_each_milestone,
@@ -951,6 +953,115 @@ async fn people_are_added_changed_listed_and_never_deleted(store: Store) {
         ["person_changed", "person_created"],
         "each change is audited, newest first"
     );
+}
+
+fn handover(unit_kind: &str, unit_id: Option<&str>, prepared_ms: i64) -> HandoverRow {
+    HandoverRow {
+        handover_id: 0,
+        unit_kind: unit_kind.into(),
+        unit_id: unit_id.map(str::to_string),
+        from_ms: prepared_ms - 8 * 3_600_000,
+        to_ms: prepared_ms,
+        outgoing_person_id: "out".into(),
+        incoming_person_id: "in".into(),
+        sheet: serde_json::json!({"open_incidents": {"items": [{"incident_id": 7, "title": "纠纷"}], "more": 0}}),
+        prepared_ms,
+        signed_ms: None,
+        signed_by: None,
+        sign_note: None,
+        accepted_ms: None,
+        accepted_by: None,
+        accept_note: None,
+    }
+}
+
+fn handover_audit(action: &str) -> AuditEntry {
+    AuditEntry {
+        at_ms: 10,
+        actor: "值班员".into(),
+        action: action.into(),
+        subject: "set by the store".into(),
+        detail: "d".into(),
+    }
+}
+
+async fn handovers_are_signed_once_then_accepted_and_every_step_is_audited(store: Store) {
+    let h = handover("post", Some("post-01"), 1_000);
+    let id = store.insert_handover(&h, &handover_audit("handover_prepared")).await.unwrap().expect("new");
+    // The same unit's same shift again makes no second sheet, nor an audit entry.
+    let again = HandoverRow { outgoing_person_id: "someone".into(), ..h.clone() };
+    assert_eq!(store.insert_handover(&again, &handover_audit("handover_prepared")).await.unwrap(), None);
+    let stored = store.handover(id).await.unwrap().expect("stored");
+    assert_eq!(stored, HandoverRow { handover_id: id, ..h.clone() }, "every column round-trips, the sheet too");
+    assert_eq!(stored.state(), "prepared");
+    assert_eq!(store.handover(id + 1000).await.unwrap(), None);
+    let subject = format!("handover:{id}");
+    assert_eq!(store.audit_log(Some(&subject), 10).await.unwrap()[0].action, "handover_prepared", "audited by number");
+
+    // Accepting before signing, and signing an unknown handover, write nothing.
+    assert!(!store.accept_handover(id, 2_000, "in", None, &handover_audit("handover_accepted")).await.unwrap());
+    assert!(!store.sign_handover(id + 1000, 2_000, "out", None, &handover_audit("handover_signed")).await.unwrap());
+    assert_eq!(store.audit_log(Some(&subject), 10).await.unwrap().len(), 1, "a refused step audits nothing");
+
+    let mut sign = handover_audit("handover_signed");
+    sign.subject = subject.clone();
+    assert!(store.sign_handover(id, 2_000, "out", Some("钥匙在抽屉"), &sign).await.unwrap());
+    assert!(!store.sign_handover(id, 2_500, "out", None, &sign).await.unwrap(), "signed once");
+    let signed = store.handover(id).await.unwrap().unwrap();
+    assert_eq!(
+        (signed.signed_ms, signed.signed_by.as_deref(), signed.sign_note.as_deref()),
+        (Some(2_000), Some("out"), Some("钥匙在抽屉"))
+    );
+    assert_eq!(signed.state(), "signed");
+
+    let mut accept = handover_audit("handover_accepted");
+    accept.subject = subject.clone();
+    assert!(store.accept_handover(id, 3_000, "in", None, &accept).await.unwrap());
+    assert!(!store.accept_handover(id, 3_500, "in", Some("again"), &accept).await.unwrap(), "accepted once");
+    let accepted = store.handover(id).await.unwrap().unwrap();
+    assert_eq!(
+        (accepted.accepted_ms, accepted.accepted_by.as_deref(), accepted.accept_note.as_deref()),
+        (Some(3_000), Some("in"), None)
+    );
+    assert_eq!(accepted.state(), "accepted");
+    let log = store.audit_log(Some(&subject), 10).await.unwrap();
+    assert_eq!(
+        log.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(),
+        ["handover_accepted", "handover_signed", "handover_prepared"],
+        "newest first"
+    );
+
+    // More sheets: the list is newest first, filtered by unit and state, paged by number.
+    let cc =
+        store.insert_handover(&handover("command_centre", None, 4_000), &handover_audit("p")).await.unwrap().unwrap();
+    let cc_again = store.insert_handover(&handover("command_centre", None, 4_000), &handover_audit("p")).await.unwrap();
+    assert_eq!(cc_again, None, "the command centre's shift too, though it names no unit");
+    let west =
+        store.insert_handover(&handover("post", Some("post-02"), 5_000), &handover_audit("p")).await.unwrap().unwrap();
+    assert!(store.sign_handover(west, 5_100, "out", None, &handover_audit("s")).await.unwrap());
+    let ids = |v: Vec<HandoverRow>| v.into_iter().map(|h| h.handover_id).collect::<Vec<_>>();
+    let all = HandoverFilter { limit: 10, ..HandoverFilter::default() };
+    assert_eq!(ids(store.handovers(&all).await.unwrap()), [west, cc, id]);
+    let f = HandoverFilter { unit_kind: Some("post".into()), ..all.clone() };
+    assert_eq!(ids(store.handovers(&f).await.unwrap()), [west, id], "by unit kind");
+    let f = HandoverFilter { unit_id: Some("post-01".into()), ..all.clone() };
+    assert_eq!(ids(store.handovers(&f).await.unwrap()), [id], "by unit");
+    for (state, want) in [("prepared", vec![cc]), ("signed", vec![west]), ("accepted", vec![id])] {
+        let f = HandoverFilter { state: Some(state.into()), ..all.clone() };
+        assert_eq!(ids(store.handovers(&f).await.unwrap()), want, "{state}");
+    }
+    let f = HandoverFilter { before: Some(west), limit: 1, ..all.clone() };
+    assert_eq!(ids(store.handovers(&f).await.unwrap()), [cc], "a page before a cursor");
+}
+
+async fn incidents_ended_in_a_range_are_the_closed_and_cancelled_newest_first(store: Store) {
+    let at = |id: i64, state: &str, since: i64| IncidentRow { state_since_ms: since, ..incident(id, state) };
+    let rows = [at(1, "closed", 100), at(2, "cancelled", 200), at(3, "dispatched", 150), at(4, "closed", 900)];
+    let b = Batch { incidents: &rows, ..Batch::default() };
+    store.write(&b).await.unwrap();
+    let ended = store.incidents_ended(100, 500, 10).await.unwrap();
+    assert_eq!(ended.iter().map(|i| i.incident_id).collect::<Vec<_>>(), [2, 1], "open and later ones left out");
+    assert_eq!(store.incidents_ended(100, 500, 1).await.unwrap().len(), 1, "at most the limit");
 }
 
 async fn device_states_join_their_last_report_and_the_last_state_wins(store: Store) {

@@ -34,8 +34,9 @@ pub enum What {
     Position { unit_id: Option<Arc<str>>, tagged: Option<Arc<TaggedPhone>> },
     /// An alert: visible to the roles it names (administrators see every alert).
     Alert { roles: Arc<[String]> },
-    /// An incident's change: visible to the whole-county roles and the assigned unit.
-    Incident { unit_id: Option<Arc<str>> },
+    /// An incident's change: visible as `scope::Reach::sees_incident` says, by its
+    /// assigned unit, its place and its priority.
+    Incident { unit_id: Option<Arc<str>>, priority: i64 },
     /// A route plan's change: visible to the whole-county roles and the team, whatever
     /// their viewport and kinds (a leader must never miss a new route).
     Route { team_id: Option<Arc<str>> },
@@ -65,8 +66,15 @@ impl FeedEvent {
         FeedEvent { seq, lon, lat, what: What::Alert { roles }, message }
     }
 
-    pub fn incident(seq: i64, lon: f64, lat: f64, unit_id: Option<Arc<str>>, message: Arc<str>) -> FeedEvent {
-        FeedEvent { seq, lon, lat, what: What::Incident { unit_id }, message }
+    pub fn incident(
+        seq: i64,
+        lon: f64,
+        lat: f64,
+        unit_id: Option<Arc<str>>,
+        priority: i64,
+        message: Arc<str>,
+    ) -> FeedEvent {
+        FeedEvent { seq, lon, lat, what: What::Incident { unit_id, priority }, message }
     }
 
     pub fn route(seq: i64, lon: f64, lat: f64, team_id: Option<Arc<str>>, message: Arc<str>) -> FeedEvent {
@@ -88,6 +96,24 @@ impl FeedEvent {
     pub fn notice(message: Arc<str>) -> FeedEvent {
         FeedEvent { seq: 0, lon: 0.0, lat: 0.0, what: What::Notice, message }
     }
+}
+
+/// The priority of the incident an incident event's stored message carries
+/// (`data.incident.priority`); 0, which no incident has, when it carries none.
+pub fn incident_priority(payload: &str) -> i64 {
+    #[derive(serde::Deserialize)]
+    struct Message {
+        data: Data,
+    }
+    #[derive(serde::Deserialize)]
+    struct Data {
+        incident: Incident,
+    }
+    #[derive(serde::Deserialize)]
+    struct Incident {
+        priority: i64,
+    }
+    serde_json::from_str::<Message>(payload).map_or(0, |m| m.data.incident.priority)
 }
 
 /// The last committed report of a device.

@@ -96,7 +96,8 @@ impl Sequencer {
             }
             FeedRow::IncidentEvent(e) => {
                 let unit = e.unit_id.as_deref().map(Arc::from);
-                self.hub.publish(FeedEvent::incident(e.seq, e.lon, e.lat, unit, Arc::from(e.payload)));
+                let priority = crate::feed::incident_priority(&e.payload);
+                self.hub.publish(FeedEvent::incident(e.seq, e.lon, e.lat, unit, priority, Arc::from(e.payload)));
             }
             FeedRow::RouteEvent(e) => {
                 let team = Some(Arc::from(e.team_id.as_str()));

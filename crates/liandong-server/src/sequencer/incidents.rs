@@ -76,7 +76,7 @@ fn incident_event(draft: &mut Draft, inc: &IncidentRow, step: Step<'_>) {
     draft.rows.incidents.retain(|r| r.incident_id != inc.incident_id);
     draft.rows.incidents.push(inc.clone());
     let unit = inc.assigned_unit.as_deref().map(Arc::from);
-    draft.publish(FeedEvent::incident(s, inc.lon, inc.lat, unit, Arc::from(message)));
+    draft.publish(FeedEvent::incident(s, inc.lon, inc.lat, unit, inc.priority, Arc::from(message)));
 }
 
 /// The incident rules on one command: creation (one open incident per alert: two
