@@ -27,7 +27,7 @@ CREATE TABLE escalations (
     seq           bigint PRIMARY KEY,
     escalation_id bigint NOT NULL,
     incident_id   bigint NOT NULL,
-    -- notify | ack
+    -- notify | ack | resolve (the incident's next step came first)
     action        text NOT NULL,
     -- post_leader | command_centre
     level         text NOT NULL,

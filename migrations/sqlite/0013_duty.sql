@@ -25,13 +25,14 @@ CREATE TABLE duty_shifts (
 CREATE INDEX duty_shifts_start ON duty_shifts (starts_ms);
 
 -- Every escalation event, one row each, in the global sequence: a notice that reached
--- a person (or nobody, when nobody was on duty) and that person's acknowledgement.
+-- a person (or nobody, when nobody was on duty), and that person's acknowledgement or
+-- its resolution by the incident's next step.
 CREATE TABLE escalations (
     seq           INTEGER PRIMARY KEY NOT NULL,
     -- the notice this event belongs to: its own number for a notice
     escalation_id INTEGER NOT NULL,
     incident_id   INTEGER NOT NULL,
-    -- notify | ack
+    -- notify | ack | resolve (the incident's next step came first)
     action        TEXT NOT NULL,
     -- post_leader | command_centre
     level         TEXT NOT NULL,

@@ -4,7 +4,7 @@
 // incident and how late, with a button to acknowledge; the acknowledgement goes through
 // the outbox like every step, so no signal only delays it. Acknowledged (here, or on
 // another screen of the same person), the notice leaves the banner, and the command
-// centre is not raised.
+// centre is not raised; so does a notice whose incident took its next step meanwhile.
 
 import { t, clock, duration } from './i18n.js';
 
@@ -45,10 +45,12 @@ export class Escalations {
   apply(msg) {
     const d = msg.data;
     if (!d) return;
-    if (d.action === 'ack') {
+    // An acknowledgement, or the incident's next step (`resolve`), closes the notice.
+    if (d.action === 'notify') this.open.set(d.escalation_id, d);
+    else {
       this.open.delete(d.escalation_id);
       this.queued.delete(d.escalation_id);
-    } else this.open.set(d.escalation_id, d);
+    }
   }
 
   /** The notice the banner shows: the newest open one. */

@@ -3,8 +3,8 @@
 // up). A banner above the map lists the open ones this screen is told of — the duty
 // officer's own, and every command-centre escalation on an operator's wall — each with
 // its incident, how late the step is, whom it reached, and, for the person it reached,
-// a button to acknowledge it. An acknowledgement, from this screen or from another,
-// takes the notice off.
+// a button to acknowledge it. An acknowledgement, from this screen or from another, or
+// the incident's next step taken meanwhile, takes the notice off.
 
 import { el } from './dom.js';
 import { t, clock, duration, placeName } from './i18n.js';
@@ -32,7 +32,7 @@ export class Escalations {
     this.render();
   }
 
-  /** An `escalation` message: a notice, or the acknowledgement that closes one. */
+  /** An `escalation` message: a notice, or the acknowledgement or resolution that closes one. */
   applyFeed(msg) {
     this.apply(msg);
     this.render();
@@ -41,8 +41,9 @@ export class Escalations {
   apply(msg) {
     const d = msg.data;
     if (!d) return;
-    if (d.action === 'ack') this.open.delete(d.escalation_id);
-    else this.open.set(d.escalation_id, d);
+    // An acknowledgement, or the incident's next step (`resolve`), closes the notice.
+    if (d.action === 'notify') this.open.set(d.escalation_id, d);
+    else this.open.delete(d.escalation_id);
   }
 
   /** Whether this screen's user is the one to acknowledge the notice. */

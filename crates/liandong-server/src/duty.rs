@@ -377,8 +377,9 @@ fn acknowledger(
 /// it (a user acting for that person, or a device bound to them), which stops its next
 /// level; a notice that reached nobody (nobody on duty) may be acknowledged by an
 /// operator or an administrator. Anyone else is refused with 403, an unknown
-/// escalation is a 404, a missing or unknown token a 401. A repeated acknowledgement
-/// answers `"repeat": true` and stores nothing.
+/// escalation is a 404, a missing or unknown token a 401. A repeated acknowledgement, or
+/// one of a notice the incident's next step already resolved, answers `"repeat": true`
+/// and stores nothing.
 pub async fn ack_escalation(
     State(s): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -402,7 +403,8 @@ pub async fn ack_escalation(
 /// The most open escalations one read answers.
 const MAX_OPEN: usize = 100;
 
-/// `GET /api/v1/escalations`: the escalation notices not yet acknowledged that concern
+/// `GET /api/v1/escalations`: the escalation notices neither acknowledged nor resolved
+/// (by the incident's next step) that concern
 /// the caller, newest first (at most 100), each as the live feed sent it: those that
 /// reached the caller's person (a user acting for them, or a device bound to them), and
 /// for operators and administrators also every command-centre notice. Any caller with a

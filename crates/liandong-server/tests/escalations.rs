@@ -3,7 +3,8 @@
 //! only that person acknowledges it, and the acknowledgement stops the next level;
 //! unacknowledged, the command centre's duty officer gets it, and operators' screens
 //! see it; nobody on duty at the post sends it straight to the duty officer, saying so;
-//! a reconnecting client gets its escalations again.
+//! a reconnecting client gets its escalations again; on a shared PostgreSQL database a
+//! notice raised by one instance is acknowledged through another.
 //!
 //! A step is made late the way the other escalation tests do it: the escalation tick
 //! (`IncidentCommand::Tick`) is submitted with explicit times after the step, while the
@@ -41,6 +42,9 @@ const EAST_PHONE: &str = "esc-east-phone-0001";
 /// and the same router served on `127.0.0.1:0` for the websockets.
 struct Harness {
     app: App,
+    /// The configuration it was built with (another instance on the same database is
+    /// built with it too).
+    config: liandong_server::config::Config,
     live_url: String,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     served: tokio::task::JoinHandle<()>,
@@ -59,8 +63,15 @@ impl Harness {
             unit_token(EAST, Role::PostOfficer, "p-east"),
         ];
         backend.configure(&mut config, &format!("escalations_{name}")).await?;
+        let h = Harness::serve(config).await;
+        h.setup().await;
+        Some(h)
+    }
+
+    /// Builds and serves an instance on `config`.
+    async fn serve(config: liandong_server::config::Config) -> Harness {
         let limits = liandong_server::serve::prepare(&config.http);
-        let app = App::build(config).await.expect("the server builds");
+        let app = App::build(config.clone()).await.expect("the server builds");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let live_url = format!("ws://{}/api/v1/live", listener.local_addr().unwrap());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -71,9 +82,7 @@ impl Harness {
             };
             liandong_server::serve::serve(listener, router, limits, None, signal).await.expect("serves");
         });
-        let h = Harness { app, live_url, stop: Some(stop), served };
-        h.setup().await;
-        Some(h)
+        Harness { app, config, live_url, stop: Some(stop), served }
     }
 
     /// People, phones and the roster: p-west's leader and the command centre's duty
@@ -292,6 +301,25 @@ async fn unacknowledged_the_escalation_reaches_the_duty_officer_and_the_operator
     let eid = d["escalation_id"].as_i64().unwrap();
     assert_eq!(h.ack(LEAD, eid).await.0, StatusCode::FORBIDDEN);
     assert_eq!(h.ack(CENTRE, eid).await.0, StatusCode::OK);
+    // The team signs for it at last: the leader's notice, never acknowledged, is moot.
+    let path = format!("/api/v1/incidents/{id}/actions");
+    let (s, v) = h.send("POST", TEAM_PHONE, &path, Some(json!({"action": "sign"}))).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let mut resolved = None;
+    while let Some(m) = escalation(&mut lead).await {
+        if m["data"]["action"] == "resolve" {
+            resolved = Some(m);
+            break;
+        }
+    }
+    let resolved = resolved.expect("the leader is told the notice is moot");
+    assert_eq!(resolved["data"]["escalation_id"], first["data"]["escalation_id"]);
+    assert_eq!(
+        (resolved["data"]["reason"].as_str(), resolved["data"]["actor"].as_str()),
+        (Some("resolved"), Some("device:team-phone"))
+    );
+    let (_, v) = h.send("GET", LEAD, "/api/v1/escalations", None).await;
+    assert_eq!(v["escalations"], json!([]), "nothing open for the leader: {v}");
     h.stop().await;
 }
 
@@ -312,6 +340,34 @@ async fn nobody_on_duty_at_the_post_sends_it_straight_to_the_duty_officer_saying
     h.tick(since, 121).await;
     assert!(no_escalation(&mut centre).await, "once per step");
     h.stop().await;
+}
+
+/// Two instances on one PostgreSQL database: a notice raised by the first is on the
+/// leader's socket on the second, the leader acknowledges it through the second, and the
+/// first, told of it, does not raise the command centre.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_shared_database_a_notice_raised_by_one_instance_is_acknowledged_through_another() {
+    let Some(first) = Harness::start("shared", Backend::Postgis).await else { return };
+    let second = Harness::serve(first.config.clone()).await;
+    // The roster set through the first is read by the second (as its refresh would).
+    second.app.state.roster.reload(&second.app.state.store, now_ms()).await.unwrap();
+    let mut lead = second.ws(&format!("token={LEAD}")).await;
+    let mut centre = first.ws(&format!("token={CENTRE}")).await;
+    let (id, since) = first.incident(107.1, 30.7, Some("team-phone")).await;
+    first.tick(since, 61).await;
+    let n = escalation(&mut lead).await.expect("the leader's socket on the other instance is told");
+    let eid = n["data"]["escalation_id"].as_i64().unwrap();
+    let (s, v) = second.ack(LEAD, eid).await;
+    assert_eq!(s, StatusCode::OK, "acknowledged through the other instance: {v}");
+    // The first instance catches up (heard, or polled each second) before its next commit.
+    let mut other = first.ws(&format!("token={LEAD}&since={eid}")).await;
+    let acked = next_of(&mut other, "escalation", 5000).await.expect("the first instance has the acknowledgement");
+    assert_eq!(acked["data"]["action"], "ack");
+    first.tick(since, 121).await;
+    assert!(no_escalation(&mut centre).await, "the first instance knows it was acknowledged");
+    assert_eq!(first.escalation_label(id).await, "post_leader");
+    second.stop().await;
+    first.stop().await;
 }
 
 on_both_stores!(a_late_step_reaches_the_post_leader_whose_acknowledgement_stops_the_next_level);

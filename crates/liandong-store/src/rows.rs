@@ -764,7 +764,8 @@ pub struct EscalationRow {
     /// The notice this event belongs to: a notice's own number.
     pub escalation_id: i64,
     pub incident_id: i64,
-    /// `notify` or `ack`.
+    /// `notify`, `ack` (by the person it reached) or `resolve` (the incident's next step
+    /// came first).
     pub action: String,
     /// `post_leader` or `command_centre`.
     pub level: String,

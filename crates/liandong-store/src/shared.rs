@@ -1050,12 +1050,13 @@ macro_rules! shared_calls {
                         .map_err(q("read ended incidents"))
                 }
 
-                /// The escalation notices nobody has acknowledged, oldest first.
+                /// The escalation notices nobody has acknowledged (nor resolved by the
+                /// incident's next step), oldest first.
                 pub async fn open_escalations(&self) -> Result<Vec<EscalationRow>, StoreError> {
                     let sql = format!(
                         "SELECT {} FROM escalations e WHERE e.action = 'notify'
                            AND NOT EXISTS (SELECT 1 FROM escalations a
-                                           WHERE a.escalation_id = e.escalation_id AND a.action = 'ack')
+                                           WHERE a.escalation_id = e.escalation_id AND a.action <> 'notify')
                          ORDER BY e.seq",
                         EscalationRow::TABLE.select("e.")
                     );

@@ -268,7 +268,7 @@ delegate! {
     /// Every uncancelled shift overlapping `[from_ms, to_ms)`, optionally of one unit kind
     /// and unit, by unit and start.
     fn duty_between(&self, from_ms: i64, to_ms: i64, unit_kind: Option<&str>, unit_id: Option<&str>) -> Result<Vec<DutyShift>, StoreError>;
-    /// Escalation notices nobody acknowledged, oldest first.
+    /// Escalation notices neither acknowledged nor resolved, oldest first.
     fn open_escalations(&self) -> Result<Vec<EscalationRow>, StoreError>;
     /// One incident's escalation events, oldest first.
     fn escalations_of(&self, incident_id: i64) -> Result<Vec<EscalationRow>, StoreError>;

@@ -70,7 +70,7 @@ store_test_suite! {
     sessions_are_renewed_up_to_their_cap_and_revoked_one_or_all,
     a_sign_in_code_is_used_once_before_it_expires,
     duty_shifts_are_added_all_or_none_read_by_time_and_cancelled_but_kept,
-    escalations_are_sequenced_fed_and_open_until_acknowledged,
+    escalations_are_sequenced_fed_and_open_until_acknowledged_or_resolved,
     handovers_are_signed_once_then_accepted_and_every_step_is_audited,
     incidents_ended_in_a_range_are_the_closed_and_cancelled_newest_first,
     device_states_join_their_last_report_and_the_last_state_wins,
@@ -811,7 +811,7 @@ fn escalation(seq: i64, notice: i64, incident: i64, action: &str, person: Option
     }
 }
 
-async fn escalations_are_sequenced_fed_and_open_until_acknowledged(store: Store) {
+async fn escalations_are_sequenced_fed_and_open_until_acknowledged_or_resolved(store: Store) {
     let first = [escalation(1, 1, 10, "notify", Some("lead1")), escalation(2, 2, 11, "notify", None)];
     store.write(&Batch { escalations: &first, ..Batch::default() }).await.unwrap();
     store
@@ -821,12 +821,18 @@ async fn escalations_are_sequenced_fed_and_open_until_acknowledged(store: Store)
     assert_eq!(store.max_seq().await.unwrap(), 3, "escalations are in the sequence");
     assert_eq!(store.count_after(1).await.unwrap(), 2);
     assert_eq!(store.open_escalations().await.unwrap(), vec![first[1].clone()], "an acknowledged notice is closed");
+    store.write(&Batch { escalations: &[escalation(4, 2, 11, "resolve", None)], ..Batch::default() }).await.unwrap();
+    assert_eq!(store.open_escalations().await.unwrap(), vec![], "so is one the incident's next step resolved");
     let of10 = store.escalations_of(10).await.unwrap();
     assert_eq!(of10.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 3]);
     let fed = store.feed_after(1, 10, FeedTables::ALL).await.unwrap();
     assert_eq!(
         fed,
-        vec![FeedRow::Escalation(first[1].clone()), FeedRow::Escalation(escalation(3, 1, 10, "ack", Some("lead1")))]
+        vec![
+            FeedRow::Escalation(first[1].clone()),
+            FeedRow::Escalation(escalation(3, 1, 10, "ack", Some("lead1"))),
+            FeedRow::Escalation(escalation(4, 2, 11, "resolve", None)),
+        ]
     );
     let none = FeedTables { escalations: false, ..FeedTables::ALL };
     assert!(store.feed_after(0, 10, none).await.unwrap().is_empty(), "only the chosen tables");

@@ -288,7 +288,8 @@ pub struct AlertAck<'a> {
 pub struct EscalationNotice<'a> {
     /// The notice's number (a notice's own `seq`), which its acknowledgement names.
     pub escalation_id: i64,
-    /// `notify` or `ack`.
+    /// `notify`, `ack` (the person acknowledged it) or `resolve` (the incident took its
+    /// next step first: the notice is moot).
     pub action: &'a str,
     /// `post_leader` or `command_centre`.
     pub level: &'a str,
@@ -302,7 +303,8 @@ pub struct EscalationNotice<'a> {
     pub note: &'a str,
     /// `late` (the level's person was reached), `nobody_on_duty` (no leader on duty at
     /// the post: sent to the command centre instead), `no_post` (the incident is in no
-    /// post's jurisdiction: sent to the command centre), or `acknowledged` (an `ack`).
+    /// post's jurisdiction: sent to the command centre), `acknowledged` (an `ack`) or
+    /// `resolved` (a `resolve`).
     pub reason: &'a str,
     /// How long the step has waited, in seconds (a notice's).
     pub late_s: Option<i64>,

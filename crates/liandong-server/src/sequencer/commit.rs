@@ -137,7 +137,7 @@ impl Sequencer {
     /// The batch is committed: what the sequencer knows becomes the draft's state
     /// after it, the live view moves, then the feed (see `live`'s module comment).
     fn committed(&mut self, rows: &Rows, after: After, publish: Vec<Publish>) {
-        let After { tracks, newest, position_units, mut incidents, route_heads, units, mut notices } = after;
+        let After { tracks, newest, position_units, mut incidents, route_heads, units, notices } = after;
         let known = &mut self.known;
         known.tracks.extend(tracks);
         incidents.retain(|_, i| i.state.is_open());
@@ -152,8 +152,11 @@ impl Sequencer {
         for (device, unit) in units {
             known.units.entry(device).or_insert(Some(unit));
         }
-        escalations::prune(&mut notices, &incidents);
         known.notices = notices;
+        // Only a batch that changed incidents or escalations can leave a notice to forget.
+        if !rows.incidents.is_empty() || !rows.escalations.is_empty() {
+            escalations::prune(&mut known.notices, &incidents);
+        }
         known.incidents = incidents;
         known.route_heads = route_heads;
         known.corridors = corridors_of(&known.route_heads);

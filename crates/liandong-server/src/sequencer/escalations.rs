@@ -3,7 +3,8 @@
 //! jurisdiction holds the place), at the second the command centre's duty officer,
 //! unless the post's leader acknowledged the first. Nobody on duty at the post sends the
 //! first level straight to the duty officer, saying so. Each notice is an event in the
-//! sequence, addressed to the person it reached, and so is its acknowledgement.
+//! sequence, addressed to the person it reached, and so is its acknowledgement, or its
+//! resolution when the incident takes its next step first (the notice is then moot).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -36,13 +37,15 @@ pub(super) struct Notice {
     pub acked: bool,
 }
 
-/// The notices the sequencer keeps, by escalation id.
-pub(super) type Notices = HashMap<i64, Notice>;
+/// The notices the sequencer keeps, by escalation id, shared between what it knows and
+/// a draft until a rule changes them: a commit without escalations copies no notice.
+pub(super) type Notices = Arc<HashMap<i64, Notice>>;
 
 /// Applies one stored escalation event to the notices.
 pub(super) fn fold(notices: &mut Notices, r: &EscalationRow) {
+    let notices = Arc::make_mut(notices);
     match r.action.as_str() {
-        "ack" => {
+        "ack" | "resolve" => {
             if let Some(n) = notices.get_mut(&r.escalation_id) {
                 n.acked = true;
             }
@@ -71,7 +74,7 @@ pub(super) async fn notices_from_store(
     store: &Store,
     incidents: &HashMap<i64, IncidentRow>,
 ) -> Result<Notices, StoreError> {
-    let mut notices = Notices::new();
+    let mut notices = Notices::default();
     for r in store.open_escalations().await? {
         fold(&mut notices, &r);
     }
@@ -85,7 +88,9 @@ pub(super) async fn notices_from_store(
 
 /// Forgets the acknowledged notices of incidents no longer open.
 pub(super) fn prune(notices: &mut Notices, open: &HashMap<i64, IncidentRow>) {
-    notices.retain(|_, n| !n.acked || open.contains_key(&n.incident_id));
+    if notices.values().any(|n| n.acked && !open.contains_key(&n.incident_id)) {
+        Arc::make_mut(notices).retain(|_, n| !n.acked || open.contains_key(&n.incident_id));
+    }
 }
 
 /// Whether this step of the incident (begun at `since_ms`) has a notice at `level`, and
@@ -119,7 +124,8 @@ fn post_of(draft: &Draft, roster: &Roster, inc: &IncidentRow) -> Option<String> 
 
 /// Why a notice went where it went, for the screens to word it.
 struct Why<'a> {
-    /// `late`, `nobody_on_duty`, `no_post` or `acknowledged` (see `EscalationNotice`).
+    /// `late`, `nobody_on_duty`, `no_post`, `acknowledged` or `resolved` (see
+    /// `EscalationNotice`).
     reason: &'a str,
     late_s: Option<i64>,
     post_id: Option<&'a str>,
@@ -174,12 +180,40 @@ pub(super) fn notify(draft: &mut Draft, known: &Known, inc: &IncidentRow, due: E
         tracing::warn!(incident_id = inc.incident_id, level, "escalation reached nobody on duty");
     }
     let why = Why { reason, late_s: Some(late_s), post_id: post.as_deref() };
-    record(draft, roster, row, Some(inc), why);
+    record(draft, Some(roster), row, Some(inc), why);
+}
+
+/// Closes every open notice of an incident that took a step: the step they were about is
+/// no longer late. Each is an event to the notice's audience, so that its banner goes.
+pub(super) fn resolve(draft: &mut Draft, inc: &IncidentRow, actor: &str, now_ms: i64) {
+    let mut open: Vec<Notice> =
+        draft.after.notices.values().filter(|n| n.incident_id == inc.incident_id && !n.acked).cloned().collect();
+    open.sort_by_key(|n| n.escalation_id);
+    for n in open {
+        let seq = draft.number();
+        let row = EscalationRow {
+            seq,
+            escalation_id: n.escalation_id,
+            incident_id: n.incident_id,
+            action: "resolve".into(),
+            level: n.level.clone(),
+            person_id: n.person_id.clone(),
+            unit_id: n.unit_id.clone(),
+            actor: actor.to_owned(),
+            at_ms: now_ms,
+            note: format!("the incident is {} now", inc.state),
+            lon: n.lon,
+            lat: n.lat,
+            payload: String::new(),
+        };
+        let why = Why { reason: "resolved", late_s: None, post_id: n.unit_id.as_deref() };
+        record(draft, None, row, Some(inc), why);
+    }
 }
 
 /// Adds a numbered escalation event: its message, row, notice and publication.
-fn record(draft: &mut Draft, roster: &Roster, mut row: EscalationRow, inc: Option<&IncidentRow>, why: Why<'_>) {
-    let name = row.person_id.as_deref().and_then(|p| roster.name(p));
+fn record(draft: &mut Draft, roster: Option<&Roster>, mut row: EscalationRow, inc: Option<&IncidentRow>, why: Why<'_>) {
+    let name = row.person_id.as_deref().and_then(|p| roster?.name(p));
     let data = EscalationNotice {
         escalation_id: row.escalation_id,
         action: &row.action,
@@ -191,7 +225,7 @@ fn record(draft: &mut Draft, roster: &Roster, mut row: EscalationRow, inc: Optio
         reason: why.reason,
         late_s: why.late_s,
         post_id: why.post_id,
-        post_name: why.post_id.and_then(|p| roster.post_name(p)),
+        post_name: why.post_id.and_then(|p| roster?.post_name(p)),
         actor: &row.actor,
         time: crate::time_fmt::rfc3339_ms(row.at_ms),
         incident: inc,
@@ -245,6 +279,6 @@ pub(super) fn escalation_ack(
     };
     let inc = draft.after.incidents.get(&n.incident_id).cloned();
     let why = Why { reason: "acknowledged", late_s: None, post_id: n.unit_id.as_deref() };
-    record(draft, &known.roster, row, inc.as_ref(), why);
+    record(draft, Some(&known.roster), row, inc.as_ref(), why);
     Ok(done(false))
 }

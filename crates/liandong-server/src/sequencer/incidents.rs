@@ -149,6 +149,8 @@ pub(super) fn incident_command(draft: &mut Draft, cmd: &IncidentCommand) -> Resu
             let photo_urls = photo_urls.clone();
             let step = Step { action: &verb, from: Some(from), actor, note: note.clone(), photo_urls, at_ms: *now_ms };
             incident_event(draft, &inc, step);
+            // The late step was taken: what was escalated about it is moot.
+            escalations::resolve(draft, &inc, actor, *now_ms);
             Ok(IncidentDone { incident: Some(inc), existing: false, repeat: false })
         }
         // The clock's rules, escalation among them, run in `clock::tick`.

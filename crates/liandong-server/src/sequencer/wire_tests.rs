@@ -81,7 +81,7 @@ fn known() -> Known {
         corridors: HashMap::new(),
         newest_fix: HashMap::new(),
         roster: Default::default(),
-        notices: HashMap::new(),
+        notices: Default::default(),
     }
 }
 
