@@ -151,7 +151,27 @@ test('the wall map lists the handover under 交接班 and links to its sheet', a
   assert.match(await item.textContent(), /指挥中心.*待交班签字/s);
   assert.match(await item.textContent(), /张值班 → 李接班/);
   assert.equal(await item.locator('a.open').getAttribute('href'), `/handover.html?id=${handoverId}`);
+  assert.equal(await item.evaluate((li) => li.classList.contains('mine')), false, 'an operator who is no person has none waiting');
   await page.context().close();
+});
+
+test('the wall map marks the handover waiting for the outgoing officer, and only for them', async () => {
+  const page = await open(`/?token=${OUT}`, { width: 1920, height: 1080 });
+  const entry = page.locator('#toolbar [data-open="handovers"].waiting');
+  await entry.waitFor({ state: 'visible', timeout: UI_MS });
+  await entry.click();
+  const item = page.locator(`#handovers-panel li.mine[data-id="${handoverId}"]`);
+  await item.waitFor({ timeout: UI_MS });
+  assert.match(await item.textContent(), /待交班签字.*待您签字交班/s);
+  await page.context().close();
+
+  const incoming = await open(`/?token=${IN}`, { width: 1920, height: 1080 });
+  await incoming.locator('#toolbar [data-open="handovers"]').click({ timeout: UI_MS });
+  const theirs = incoming.locator(`#handovers-panel li[data-id="${handoverId}"]`);
+  await theirs.waitFor({ timeout: UI_MS });
+  assert.equal(await theirs.evaluate((li) => li.classList.contains('mine')), false, 'not theirs until it is signed');
+  assert.equal(await incoming.locator('#toolbar [data-open="handovers"].waiting').count(), 0);
+  await incoming.context().close();
 });
 
 test('the outgoing officer sees the open items and signs; the incoming officer accepts; printed, no buttons', async () => {

@@ -1,7 +1,9 @@
 // The shift handovers (交接班) panel: the newest handover sheets the caller may see
 // (`GET /api/v1/handovers`), each with its unit, shift, the two persons and how far it
 // has gone, and a link that opens the printable sheet (`/handover.html?id=…`) in a tab
-// of its own, where it is signed, accepted and printed.
+// of its own, where it is signed, accepted and printed. A sheet waiting for the viewer
+// (prepared and naming them as outgoing, or signed and naming them as incoming) is marked,
+// and listed first; the toolbar's 交接班 entry is marked while one waits.
 
 import { el } from './dom.js';
 import { t, clock, dateLine } from './i18n.js';
@@ -20,6 +22,8 @@ export class HandoversPanel {
    * @param {import('./api.js').Api} o.api
    * @param {HTMLElement} o.body the panel's body in the drawer
    * @param {(postId: string) => string} o.postName a post's name for its id
+   * @param {() => object|null} o.me who this screen is (`GET /api/v1/whoami`)
+   * @param {(waiting: number) => void} o.onWaiting told how many sheets wait for the viewer
    */
   constructor(o) {
     this.o = o;
@@ -32,8 +36,10 @@ export class HandoversPanel {
   async show() {
     try {
       const { handovers } = await this.o.api.get(`/api/v1/handovers?limit=${PAGE}`);
-      this.handovers = handovers;
+      // What waits for the viewer first, each part newest first as the server lists it.
+      this.handovers = [...handovers.filter((h) => this.waiting(h)), ...handovers.filter((h) => !this.waiting(h))];
       this.error = null;
+      this.o.onWaiting?.(handovers.filter((h) => this.waiting(h)).length);
     } catch (e) {
       this.error = e.message;
     }
@@ -58,12 +64,23 @@ export class HandoversPanel {
     body.append(list);
   }
 
+  /** The step `h` waits for the viewer to take (`sign` or `accept`), or null. */
+  waiting(h) {
+    const me = this.o.me?.()?.person_id;
+    if (!me) return null;
+    if (h.state === 'prepared' && h.outgoing_person_id === me) return 'sign';
+    if (h.state === 'signed' && h.incoming_person_id === me) return 'accept';
+    return null;
+  }
+
   item(h) {
-    const li = el('li', `handover-item ${h.state}`);
+    const step = this.waiting(h);
+    const li = el('li', `handover-item ${h.state}${step ? ' mine' : ''}`);
     li.dataset.id = String(h.handover_id);
     const unit = h.unit_kind === 'post' ? this.o.postName(h.unit_id) : t('handover.command_centre');
     const head = el('div', 'head');
     head.append(el('strong', '', unit), el('span', `pill ${h.state}`, t(`handover.state.${h.state}`)));
+    if (step) head.append(el('span', 'pill mine', t(`handover.yours.${step}`)));
     const shift = el('div', 'shift', t('handover.shift', { from: moment(h.from_ms), to: moment(h.to_ms) }));
     const names = h.sheet ?? {};
     const people = el(

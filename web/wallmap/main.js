@@ -341,17 +341,25 @@ async function start(tokenValue) {
 
 /**
  * The shift handovers (交接班), offered to the roles that may list them: operators and
- * administrators (every unit's), and a post officer (their post's).
+ * administrators (every unit's), a post officer (their post's), and anyone acting for a
+ * person (the sheets naming them). For a person, the list is read at start so that the
+ * entry is marked while a sheet waits for them to sign or accept.
  */
 function startHandovers(data) {
-  if (app.me && !['operator', 'admin', 'post_officer'].includes(app.me.role)) return;
+  if (app.me && !['operator', 'admin', 'post_officer'].includes(app.me.role) && !app.me.person_id) return;
   const posts = new Map((data.posts?.features ?? []).map((f) => [f.properties?.id, f.properties]));
+  const entries = document.querySelectorAll('[data-open="handovers"], [data-tab="handovers"]');
   app.handovers = new HandoversPanel({
     api: app.api,
     body: $('handovers-panel'),
     postName: (id) => (posts.has(id) ? featureName(posts.get(id)) : id),
+    me: () => app.me,
+    onWaiting: (n) => {
+      for (const b of entries) b.classList.toggle('waiting', n > 0);
+    },
   });
-  for (const b of document.querySelectorAll('[data-open="handovers"], [data-tab="handovers"]')) b.hidden = false;
+  for (const b of entries) b.hidden = false;
+  if (app.me?.person_id) app.handovers.show();
 }
 
 /**

@@ -413,6 +413,10 @@ export default {
       signed: 'Awaiting acceptance',
       accepted: 'Accepted',
     },
+    yours: {
+      sign: 'Yours to sign',
+      accept: 'Yours to accept',
+    },
     shift: '{from} to {to}',
     people: '{out} → {in}',
     page_title: 'Shift handover',

@@ -413,6 +413,10 @@ export default {
       signed: '待接班确认',
       accepted: '已接班',
     },
+    yours: {
+      sign: '待您签字交班',
+      accept: '待您确认接班',
+    },
     shift: '{from} 至 {to}',
     people: '{out} → {in}',
     page_title: '交接班记录',

@@ -3,7 +3,8 @@
 //! written straight to the store with its audit entry in one transaction.
 //!
 //! Who may see a handover: operators and administrators every one; a post officer
-//! those of their own post; the two persons a handover names that one. Anyone else is
+//! those of their own post; the two persons a handover names that one, whatever role
+//! they signed in with (their list holds the handovers naming them). Anyone else is
 //! answered as if it did not exist (list: 403, one: 404).
 
 use std::sync::Arc;
@@ -98,17 +99,23 @@ fn may_read(user: &User, h: &HandoverRow) -> bool {
 
 /// `GET /api/v1/handovers`: handovers newest first, a page at a time. Operators and
 /// administrators list every unit's; a post officer only their own post's (a filter
-/// naming another unit finds none); every other role is refused (403), a device's key
-/// and a missing or unknown token too (401). Query: `unit_kind` (`command_centre` or
+/// naming another unit finds none); any other caller acting for a person (a patrol
+/// leader, a grid member, a partner signed in as a person) those naming that person as
+/// outgoing or incoming, so that the two persons of a sheet the roster prepared find
+/// it; every other caller is refused (403), a device's key and a missing or unknown
+/// token too (401). Query: `unit_kind` (`command_centre` or
 /// `post`), `unit_id`, `state` (`prepared`, `signed`, `accepted`), `before` (the
 /// previous page's last `handover_id`) and `limit` (1 to 100, default 20); the answer's
 /// `next_before` is absent on the last page.
 pub async fn list(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
     let user = &caller(&s, &headers, &uri)?;
-    if !whole_county(user) && own_post(user).is_none() {
+    if !whole_county(user) && own_post(user).is_none() && user.person_id.is_none() {
         return Err(ApiError::forbidden("authorization", format!("role {:?} may not list handovers", user.role)));
     }
     let mut f = filter(uri.query())?;
+    if !whole_county(user) && own_post(user).is_none() {
+        f.person_id = user.person_id.clone();
+    }
     if let Some(post) = own_post(user).filter(|_| !whole_county(user)) {
         let other =
             f.unit_kind.as_deref().is_some_and(|k| k != "post") || f.unit_id.as_deref().is_some_and(|u| u != post);

@@ -33,6 +33,7 @@ pub mod scope;
 pub mod sequencer;
 pub mod serve;
 pub mod sessions;
+pub mod shift_ends;
 pub mod time_fmt;
 pub mod tracks;
 pub mod travel;
@@ -370,6 +371,8 @@ impl App {
             let _ = roster_stop.wait_for(|stopped| *stopped).await;
         }));
         tokio::spawn(planning::schedule(Arc::downgrade(&state), state.shutdown.clone()));
+        // A shift's end prepares its handover sheet; the first tick catches up at start.
+        tokio::spawn(shift_ends::run(Arc::downgrade(&state), state.shutdown.clone()));
         if state.store.backend() == "postgres" {
             tokio::spawn(refresh_registries(Arc::downgrade(&state), registry_changed, state.shutdown.clone()));
         }

@@ -18,6 +18,8 @@ const CC_IN: &str = "cc-in-token";
 const WEST_OUT: &str = "west-out-token";
 const WEST_IN: &str = "west-in-token";
 const EAST: &str = "east-token";
+/// The west post's incoming person signed in as a patrol leader: named, not of the post's role.
+const WEST_IN_LEADER: &str = "west-in-leader-token";
 const LEADER: &str = "leader-team-1";
 const GRID: &str = "grid-token";
 const PARTNER: &str = "partner-token";
@@ -34,6 +36,7 @@ fn tokens() -> Vec<TokenConfig> {
         person_token(WEST_OUT, Role::PostOfficer, Some("p-west"), "west_out"),
         person_token(WEST_IN, Role::PostOfficer, Some("p-west"), "west_in"),
         person_token(EAST, Role::PostOfficer, Some("p-east"), "east_officer"),
+        person_token(WEST_IN_LEADER, Role::PatrolLeader, Some("team-1"), "west_in"),
         unit_token(LEADER, Role::PatrolLeader, "team-1"),
         token(GRID, Role::GridMember),
         token(PARTNER, Role::Partner),
@@ -111,6 +114,7 @@ fn field(v: &Value) -> &str {
 on_both_stores!(a_sheet_lists_the_open_items_and_is_signed_then_accepted_by_its_two_persons);
 on_both_stores!(every_caller_is_allowed_or_refused_as_the_handover_rules_say);
 on_both_stores!(a_prepare_names_a_unit_of_the_map_and_two_active_persons_of_it);
+on_both_stores!(a_shift_end_on_the_roster_prepares_the_sheet_its_leaders_sign_and_accept);
 
 async fn a_sheet_lists_the_open_items_and_is_signed_then_accepted_by_its_two_persons(backend: Backend) {
     let Some(srv) = start("sheet", backend).await else { return };
@@ -237,6 +241,7 @@ async fn every_caller_is_allowed_or_refused_as_the_handover_rules_say(backend: B
         (CC_OUT, 200, vec![west, cc], 200, 200, 201, 201),
         (WEST_OUT, 200, vec![west], 404, 200, 403, 201),
         (EAST, 200, vec![], 404, 404, 403, 403),
+        (WEST_IN_LEADER, 200, vec![west], 404, 200, 403, 403),
         (LEADER, 403, vec![], 404, 404, 403, 403),
         (GRID, 403, vec![], 404, 404, 403, 403),
         (PARTNER, 403, vec![], 404, 404, 403, 403),
@@ -314,4 +319,125 @@ async fn a_prepare_names_a_unit_of_the_map_and_two_active_persons_of_it(backend:
     assert_eq!((s, field(&v)), (409, "to_ms"), "{v}");
     assert_eq!(srv.get(ADMIN, "/api/v1/handovers").await.1["handovers"].as_array().map(Vec::len), Some(1));
     srv.stop().await;
+}
+
+/// The handovers an operator lists, by unit kind.
+async fn sheets_of(srv: &Server, unit_kind: &str) -> Vec<Value> {
+    let (s, v) = srv.get(OPERATOR, &format!("/api/v1/handovers?unit_kind={unit_kind}")).await;
+    assert_eq!(s, 200, "{v}");
+    v["handovers"].as_array().unwrap().clone()
+}
+
+/// The "done when": a roster set through the API, a shift end, the sheet the
+/// server prepared by itself with exactly the open items, signed by the outgoing leader
+/// and accepted by the incoming one, every step audited; a shift that ended before
+/// (while a server was down) is prepared too, and each shift once however often the
+/// roster is looked at.
+async fn a_shift_end_on_the_roster_prepares_the_sheet_its_leaders_sign_and_accept(backend: Backend) {
+    let Some(srv) = start("roster", backend).await else { return };
+    let (s, open) = srv
+        .post(OPERATOR, "/api/v1/incidents", json!({"title": "村口纠纷", "lon": 107.1, "lat": 30.65, "priority": 2}))
+        .await;
+    assert_eq!(s, 201, "{open}");
+    let open_id = open["incident"]["incident_id"].as_i64().unwrap();
+    let (_, done) =
+        srv.post(OPERATOR, "/api/v1/incidents", json!({"title": "走失老人", "lon": 107.3, "lat": 30.7})).await;
+    let done_id = done["incident"]["incident_id"].as_i64().unwrap();
+    let (s, v) = srv.post(OPERATOR, &format!("/api/v1/incidents/{done_id}/actions"), json!({"action": "cancel"})).await;
+    assert_eq!(s, 200, "{v}");
+    let unacked = sos(&srv, "866001", PHONE).await;
+    let acked = sos(&srv, "866002", "phone-key-0002").await;
+    let (s, v) = srv.post(OPERATOR, &format!("/api/v1/alerts/{acked}/ack"), json!({})).await;
+    assert_eq!(s, 200, "{v}");
+    let plan = json!({"kind": "manual", "reason": "夜间加强巡逻", "coordinates": [[107.1, 30.7], [107.1, 30.6]]});
+    let (s, v) = srv.post(OPERATOR, "/api/v1/teams/team-1/plans", plan).await;
+    assert_eq!(s, 201, "{v}");
+    let plan_seq = v["plan"]["plan_seq"].as_i64().unwrap();
+
+    // The command centre's night shift ends in a few seconds; the west post's ended an
+    // hour ago, as if no server had been running then.
+    let h = 3_600_000;
+    let end = now_ms() + 4_000;
+    let west_end = now_ms() - h;
+    let leader = |kind: &str, unit: Option<&str>, person: &str, starts: i64, ends: i64| {
+        json!({"unit_kind": kind, "unit_id": unit, "person_id": person, "duty": "leader",
+               "starts_ms": starts, "ends_ms": ends})
+    };
+    let roster = json!({"shifts": [
+        leader("command_centre", None, "cc_out", end - 12 * h, end),
+        leader("command_centre", None, "cc_in", end, end + 12 * h),
+        leader("post", Some("p-west"), "west_out", west_end - 8 * h, west_end),
+        leader("post", Some("p-west"), "west_in", west_end, west_end + 8 * h),
+    ]});
+    let (s, v) = srv.post(ADMIN, "/api/v1/duty", roster).await;
+    assert_eq!(s, 201, "{v}");
+    assert_eq!(sheets_of(&srv, "command_centre").await, Vec::<Value>::new(), "the shift has not ended yet");
+
+    let mut cc = Vec::new();
+    for _ in 0..150 {
+        cc = sheets_of(&srv, "command_centre").await;
+        if !cc.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(now_ms() >= end, "prepared once the shift ended, not before");
+    assert_eq!(cc.len(), 1, "the shift's end prepared the centre's sheet: {cc:?}");
+    let h0 = &cc[0];
+    let id = h0["handover_id"].as_i64().unwrap();
+    assert_eq!(
+        (h0["from_ms"].as_i64(), h0["to_ms"].as_i64(), h0["state"].as_str()),
+        (Some(end - 12 * h), Some(end), Some("prepared"))
+    );
+    assert_eq!(
+        (h0["outgoing_person_id"].as_str(), h0["incoming_person_id"].as_str()),
+        (Some("cc_out"), Some("cc_in")),
+        "from the leader whose shift ended to the leader of the next"
+    );
+    let sheet = &h0["sheet"];
+    assert_eq!(ids(sheet, "open_incidents", "incident_id"), [open_id], "{sheet}");
+    assert_eq!(ids(sheet, "unacked_alerts", "seq"), [unacked], "the acknowledged SOS is not handed over");
+    assert_eq!(ids(sheet, "unacked_plans", "plan_seq"), [plan_seq]);
+    assert_eq!((sheet["outgoing_name"].as_str(), sheet["incoming_name"].as_str()), (Some("张值班"), Some("李接班")));
+
+    // The west post's shift that ended before is prepared too, and for its two persons.
+    let west = sheets_of(&srv, "post").await;
+    assert_eq!(west.len(), 1, "{west:?}");
+    assert_eq!((west[0]["to_ms"].as_i64(), west[0]["incoming_person_id"].as_str()), (Some(west_end), Some("west_in")));
+    assert_eq!(ids(&west[0]["sheet"], "open_incidents", "incident_id"), [open_id]);
+    assert_eq!(ids(&west[0]["sheet"], "unacked_plans", "plan_seq"), [plan_seq]);
+    let (s, v) = srv.get(WEST_IN_LEADER, "/api/v1/handovers?state=prepared").await;
+    let listed: Vec<i64> =
+        v["handovers"].as_array().unwrap().iter().map(|h| h["handover_id"].as_i64().unwrap()).collect();
+    assert_eq!((s, listed), (200, vec![west[0]["handover_id"].as_i64().unwrap()]), "the incoming person finds it");
+
+    // More ticks make no second sheet.
+    tokio::time::sleep(shift_ends_tick() * 2).await;
+    assert_eq!(sheets_of(&srv, "command_centre").await.len(), 1);
+    assert_eq!(sheets_of(&srv, "post").await.len(), 1);
+
+    let path = |step: &str| format!("/api/v1/handovers/{id}/{step}");
+    assert_eq!(srv.post(CC_IN, &path("sign"), json!({})).await.0, 403, "the incoming leader does not sign");
+    let (s, v) = srv.post(CC_OUT, &path("sign"), json!({"note": "一起纠纷待处置"})).await;
+    assert_eq!((s, v["handover"]["state"].as_str()), (200, Some("signed")), "{v}");
+    let (s, v) = srv.post(CC_IN, &path("accept"), json!({})).await;
+    assert_eq!((s, v["handover"]["state"].as_str()), (200, Some("accepted")), "{v}");
+    assert_eq!(v["handover"]["sheet"], *sheet, "the sheet is kept as prepared");
+    let (_, log) = srv.get(ADMIN, &format!("/api/v1/audit?subject=handover:{id}")).await;
+    let steps: Vec<(&str, &str)> = log["audit"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["action"].as_str().unwrap(), e["actor"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        steps,
+        [("handover_accepted", CC_IN), ("handover_signed", CC_OUT), ("handover_prepared", "duty_roster")],
+        "{log}"
+    );
+    srv.stop().await;
+}
+
+fn shift_ends_tick() -> std::time::Duration {
+    liandong_server::shift_ends::TICK
 }

@@ -39,7 +39,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         ],
     ),
     // Services: work a handler or a timer asks for that is more than one command.
-    ("services", &["planning", "hotspots", "retention", "handover"]),
+    ("services", &["planning", "hotspots", "retention", "handover", "shift_ends"]),
     // The single writer: numbers, commits and publishes every change.
     ("sequencer", &["sequencer"]),
     // The live feed and the registries the sequencer and the handlers read.

@@ -110,6 +110,8 @@ pub struct HandoverFilter {
     pub unit_id: Option<String>,
     /// `prepared` (not signed), `signed` (not accepted) or `accepted`.
     pub state: Option<String>,
+    /// Only those naming this person, outgoing or incoming.
+    pub person_id: Option<String>,
     /// Only ids below this one (the previous page's last).
     pub before: Option<i64>,
     pub limit: u32,

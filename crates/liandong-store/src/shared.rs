@@ -908,6 +908,7 @@ macro_rules! shared_calls {
                                 OR ($3 = 'signed' AND signed_ms IS NOT NULL AND accepted_ms IS NULL)
                                 OR ($3 = 'accepted' AND accepted_ms IS NOT NULL))
                            AND (CAST($4 AS BIGINT) IS NULL OR handover_id < $4)
+                           AND (CAST($6 AS TEXT) IS NULL OR outgoing_person_id = $6 OR incoming_person_id = $6)
                          ORDER BY handover_id DESC LIMIT $5",
                         HandoverRow::TABLE.select("")
                     );
@@ -917,6 +918,7 @@ macro_rules! shared_calls {
                         .bind(&f.state)
                         .bind(f.before)
                         .bind(i64::from(f.limit))
+                        .bind(&f.person_id)
                         .fetch_all(&self.pool)
                         .await
                         .map_err(q("list handovers"))

@@ -1039,8 +1039,8 @@ async fn handovers_are_signed_once_then_accepted_and_every_step_is_audited(store
         store.insert_handover(&handover("command_centre", None, 4_000), &handover_audit("p")).await.unwrap().unwrap();
     let cc_again = store.insert_handover(&handover("command_centre", None, 4_000), &handover_audit("p")).await.unwrap();
     assert_eq!(cc_again, None, "the command centre's shift too, though it names no unit");
-    let west =
-        store.insert_handover(&handover("post", Some("post-02"), 5_000), &handover_audit("p")).await.unwrap().unwrap();
+    let named = HandoverRow { incoming_person_id: "zhao".into(), ..handover("post", Some("post-02"), 5_000) };
+    let west = store.insert_handover(&named, &handover_audit("p")).await.unwrap().unwrap();
     assert!(store.sign_handover(west, 5_100, "out", None, &handover_audit("s")).await.unwrap());
     let ids = |v: Vec<HandoverRow>| v.into_iter().map(|h| h.handover_id).collect::<Vec<_>>();
     let all = HandoverFilter { limit: 10, ..HandoverFilter::default() };
@@ -1053,6 +1053,12 @@ async fn handovers_are_signed_once_then_accepted_and_every_step_is_audited(store
         let f = HandoverFilter { state: Some(state.into()), ..all.clone() };
         assert_eq!(ids(store.handovers(&f).await.unwrap()), want, "{state}");
     }
+    let f = HandoverFilter { person_id: Some("zhao".into()), ..all.clone() };
+    assert_eq!(ids(store.handovers(&f).await.unwrap()), [west], "by a person it names, incoming");
+    let f = HandoverFilter { person_id: Some("out".into()), ..all.clone() };
+    assert_eq!(ids(store.handovers(&f).await.unwrap()), [west, cc, id], "by a person it names, outgoing");
+    let f = HandoverFilter { person_id: Some("in".into()), ..all.clone() };
+    assert_eq!(ids(store.handovers(&f).await.unwrap()), [cc, id], "not by a person it does not name");
     let f = HandoverFilter { before: Some(west), limit: 1, ..all.clone() };
     assert_eq!(ids(store.handovers(&f).await.unwrap()), [cc], "a page before a cursor");
 }
