@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use liandong_core::enrich::Enricher;
 use liandong_core::Position;
-use liandong_store::{AlertRow, AuditEntry, IncidentRow};
+use liandong_store::{AlertRow, AuditEntry, IncidentRow, PeopleFilter, PersonRecord};
 
 use crate::auth::Role;
 pub use crate::role::role_entitled;
@@ -151,6 +151,71 @@ impl Reach {
             Reach::Nothing => false,
         }
     }
+}
+
+/// Whose records in the people list (`/api/v1/people`) a caller reads: their unit's
+/// people (a patrol leader their team's members, a post officer their post's people),
+/// the judicial office's people (a partner), only themself (a grid member, or a field
+/// role's token without a unit), or everyone (operators and administrators).
+#[derive(Debug, Clone, PartialEq)]
+pub enum PeopleReach {
+    All,
+    /// The people belonging to one unit of the map: its kind (`team`, `post`) and id.
+    Unit(&'static str, Arc<str>),
+    /// The people of a kind of unit that is one of a kind (the judicial office).
+    Kind(&'static str),
+    /// The caller's own record, when the caller is a person.
+    Only(Option<String>),
+}
+
+impl PeopleReach {
+    /// Whose people `reach` covers, for a caller acting for `person_id`.
+    pub fn of(reach: &Reach, person_id: Option<&str>) -> PeopleReach {
+        match reach {
+            Reach::County => PeopleReach::All,
+            Reach::Team { team, .. } => PeopleReach::Unit("team", team.clone()),
+            Reach::Post(post) => PeopleReach::Unit("post", post.clone()),
+            Reach::Partner => PeopleReach::Kind("judicial_office"),
+            Reach::Grid(_) | Reach::Unit(_) | Reach::Nothing => PeopleReach::Only(person_id.map(str::to_owned)),
+        }
+    }
+
+    /// Whether a person (their unit's kind and id, their id) is in this reach.
+    pub fn admits(&self, unit_kind: &str, unit_id: Option<&str>, person_id: &str) -> bool {
+        match self {
+            PeopleReach::All => true,
+            PeopleReach::Unit(kind, id) => unit_kind == *kind && unit_id == Some(&**id),
+            PeopleReach::Kind(kind) => unit_kind == *kind,
+            PeopleReach::Only(own) => own.as_deref() == Some(person_id),
+        }
+    }
+
+    /// Narrows a list's filter to this reach, so that the store pages over the caller's
+    /// people only; false when the filter asks for a unit outside it (the answer is then
+    /// empty). The caller's own record ([`PeopleReach::Only`]) is read by id instead.
+    pub fn narrow(&self, f: &mut PeopleFilter) -> bool {
+        fn to(field: &mut Option<String>, value: &str) -> bool {
+            let fits = field.as_deref().is_none_or(|v| v == value);
+            *field = Some(value.to_owned());
+            fits
+        }
+        match self {
+            PeopleReach::All | PeopleReach::Only(_) => true,
+            PeopleReach::Unit(kind, id) => to(&mut f.unit_kind, kind) & to(&mut f.unit_id, id),
+            PeopleReach::Kind(kind) => to(&mut f.unit_kind, kind),
+        }
+    }
+}
+
+/// Whether a person passes a list's filter (for a record read by id, as the store's
+/// list would have filtered it).
+pub fn passes(f: &PeopleFilter, p: &PersonRecord) -> bool {
+    let eq = |want: &Option<String>, have: Option<&str>| want.as_deref().is_none_or(|w| have == Some(w));
+    eq(&f.unit_id, p.unit_id.as_deref())
+        && eq(&f.unit_kind, Some(&p.unit_kind))
+        && f.role.as_ref().is_none_or(|r| p.roles.contains(r))
+        && f.active.is_none_or(|a| a == p.active)
+        && f.after.as_ref().is_none_or(|a| p.person_id > *a)
 }
 
 /// Watch-list ids of tagged persons: `tagged-{person_id}`. Who may see such an entry

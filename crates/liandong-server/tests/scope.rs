@@ -248,14 +248,84 @@ async fn track_status(srv: &Server, caller: &str, device: &str) -> u16 {
     srv.get(caller, &format!("/api/v1/history/track?device_id={device}&from=0")).await.0
 }
 
+/// The people of the county: (id, roles, unit kind, unit id).
+const PEOPLE: [(&str, &str, &str, Option<&str>); 10] = [
+    ("leader-1", "patrol_leader", "team", Some("team-1")),
+    ("deputy-1", "patrol_leader", "team", Some("team-1")),
+    ("leader-2", "patrol_leader", "team", Some("team-2")),
+    ("officer-1", "post_officer", "post", Some("p-west")),
+    ("officer-2", "post_officer", "post", Some("p-east")),
+    ("grid-1", "grid_member", "grid", Some("g-west")),
+    ("grid-2", "grid_member", "grid", Some("g-east")),
+    ("mediator-1", "partner", "judicial_office", None),
+    ("mediator-2", "partner", "judicial_office", None),
+    ("duty-1", "operator", "command_centre", None),
+];
+
+/// The administrator adds the county's people.
+async fn add_people(srv: &Server) {
+    for (id, role, kind, unit) in PEOPLE {
+        let body = json!({"person_id": id, "name": id, "roles": [role], "unit_kind": kind, "unit_id": unit});
+        srv.admin("/api/v1/people", body).await;
+    }
+}
+
+/// The people `caller` reads: the list (`GET /api/v1/people`) and one by one (`GET
+/// /api/v1/people/{id}`, 200, or 404 as if absent) must agree. A filter naming a unit
+/// outside the reach answers no one, and people are the administrator's to change.
+async fn readable_people(srv: &Server, caller: &str) -> BTreeSet<String> {
+    let ids = |v: &Value| -> BTreeSet<String> {
+        v["people"].as_array().unwrap().iter().map(|p| p["person_id"].as_str().unwrap().to_owned()).collect()
+    };
+    let (status, v) = srv.get(caller, "/api/v1/people").await;
+    assert_eq!(status, 200, "{caller}: {v}");
+    let listed = ids(&v);
+    let mut read = BTreeSet::new();
+    for (id, ..) in PEOPLE {
+        let (status, v) = srv.get(caller, &format!("/api/v1/people/{id}")).await;
+        match status {
+            200 => assert!(read.insert(v["person"]["person_id"].as_str().unwrap().to_owned()), "{v}"),
+            404 => assert_eq!(v["error"]["status"], 404, "{v}"),
+            other => panic!("{caller} reading person {id}: {other} {v}"),
+        }
+    }
+    assert_eq!(listed, read, "{caller}: the list and the records agree");
+    for (id, _, kind, unit) in PEOPLE.into_iter().filter(|(id, ..)| !read.contains(*id)) {
+        let query = match unit {
+            Some(u) => format!("unit_kind={kind}&unit_id={u}"),
+            None => format!("unit_kind={kind}"),
+        };
+        let (status, v) = srv.get(caller, &format!("/api/v1/people?{query}")).await;
+        assert!(status == 200 && !ids(&v).contains(id), "{caller} asking for {query}: {status} {v}");
+    }
+    if caller != ADMIN {
+        let (status, _) = srv
+            .post(
+                caller,
+                "/api/v1/people",
+                json!({"person_id": "x", "name": "x",
+            "roles": ["operator"], "unit_kind": "command_centre"}),
+            )
+            .await;
+        assert_eq!(status, 403, "{caller}: people are the administrator's to add");
+    }
+    read
+}
+
+fn people<const N: usize>(ids: [&str; N]) -> BTreeSet<String> {
+    set(ids)
+}
+
 /// Operators and administrators: everything, with the units recommended to send.
 async fn operators_and_administrators_see_the_whole_county(backend: Backend) {
     let Some(srv) = start("county", backend).await else { return };
     let mut operator = srv.ws(OPERATOR).await;
     let mut admin = srv.ws(ADMIN).await;
     let scene = scene(&srv).await;
+    add_people(&srv).await;
     let every_phone = set(["t1-phone", "t2-phone", "w-phone", "e-phone"]);
     for (caller, live) in [(OPERATOR, &mut operator), (ADMIN, &mut admin)] {
+        assert_eq!(readable_people(&srv, caller).await, PEOPLE.iter().map(|p| p.0.to_owned()).collect(), "{caller}");
         assert_eq!(readable_incidents(&srv, caller, &scene).await, scene.all(), "{caller}");
         assert_eq!(incident_history(&srv, caller).await, scene.all(), "{caller}");
         assert_eq!(device_list(&srv, caller).await, every_phone, "{caller}");
@@ -278,6 +348,9 @@ async fn a_patrol_leader_sees_the_team_its_plans_and_the_area_around_its_post(ba
     let mut leader = srv.ws(LEADER).await;
     let mut other = srv.ws(OTHER_LEADER).await;
     let scene = scene(&srv).await;
+    add_people(&srv).await;
+    assert_eq!(readable_people(&srv, LEADER).await, people(["leader-1", "deputy-1"]), "the team's members");
+    assert_eq!(readable_people(&srv, OTHER_LEADER).await, people(["leader-2"]), "a token of the team without a person");
     let own = BTreeSet::from([scene.west, scene.team_task]);
     assert_eq!(readable_incidents(&srv, LEADER, &scene).await, own);
     assert_eq!(incident_history(&srv, LEADER).await, own);
@@ -323,6 +396,8 @@ async fn a_post_officer_sees_the_posts_jurisdiction_and_its_own_tasks(backend: B
     let Some(srv) = start("officer", backend).await else { return };
     let mut officer = srv.ws(OFFICER).await;
     let scene = scene(&srv).await;
+    add_people(&srv).await;
+    assert_eq!(readable_people(&srv, OFFICER).await, people(["officer-1"]), "the post's people");
     let own = BTreeSet::from([scene.west, scene.post_task]);
     assert_eq!(readable_incidents(&srv, OFFICER, &scene).await, own);
     assert_eq!(incident_history(&srv, OFFICER).await, own);
@@ -352,6 +427,9 @@ async fn a_grid_member_sees_their_grid_and_their_own_reports(backend: Backend) {
         let (status, v) = srv.post(caller, "/api/v1/reports", report).await;
         assert_eq!(status, 201, "{v}");
     }
+    add_people(&srv).await;
+    assert_eq!(readable_people(&srv, GRID).await, people(["grid-1"]), "themself only");
+    assert_eq!(readable_people(&srv, OTHER_GRID).await, people([]), "a token without a person: no one");
     let own = BTreeSet::from([scene.west]);
     assert_eq!(readable_incidents(&srv, GRID, &scene).await, own);
     assert_eq!(incident_history(&srv, GRID).await, own);
@@ -401,6 +479,8 @@ async fn the_judicial_office_reads_priority_one_incidents_and_mediation(backend:
     let (status, v) = srv.get(PARTNER, "/api/v1/mediation").await;
     let cases: Vec<i64> = v["cases"].as_array().unwrap().iter().map(|c| c["report_id"].as_i64().unwrap()).collect();
     assert_eq!((status, cases), (200, vec![filed[0]]), "the dispute's case, not the hazard: {v}");
+    add_people(&srv).await;
+    assert_eq!(readable_people(&srv, PARTNER).await, people(["mediator-1", "mediator-2"]), "the judicial office's");
     let major = BTreeSet::from([scene.major]);
     assert_eq!(readable_incidents(&srv, PARTNER, &scene).await, major);
     assert_eq!(incident_history(&srv, PARTNER).await, major);

@@ -59,6 +59,9 @@ pub struct PersonRecord {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PeopleFilter {
     pub unit_id: Option<String>,
+    /// Only people belonging to this kind of unit (post, team, grid, judicial_office,
+    /// command_centre): with `unit_id`, one unit exactly, whatever other kind shares its id.
+    pub unit_kind: Option<String>,
     pub role: Option<String>,
     pub active: Option<bool>,
     /// Only ids after this one (the previous page's last).

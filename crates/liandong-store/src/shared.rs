@@ -750,6 +750,7 @@ macro_rules! shared_calls {
                            AND (CAST($2 AS TEXT) IS NULL OR CAST(roles AS TEXT) LIKE '%\"' || $2 || '\"%')
                            AND (CAST($3 AS BIGINT) IS NULL OR (CASE WHEN active THEN 1 ELSE 0 END) = $3)
                            AND (CAST($4 AS TEXT) IS NULL OR person_id > $4)
+                           AND (CAST($6 AS TEXT) IS NULL OR unit_kind = $6)
                          ORDER BY person_id LIMIT $5",
                         shared::PEOPLE_COLUMNS
                     );
@@ -759,6 +760,7 @@ macro_rules! shared_calls {
                         .bind(f.active.map(i64::from))
                         .bind(&f.after)
                         .bind(i64::from(f.limit))
+                        .bind(&f.unit_kind)
                         .fetch_all(&self.pool)
                         .await
                         .map_err(q("list people"))

@@ -797,6 +797,10 @@ async fn people_are_added_changed_listed_and_never_deleted(store: Store) {
     assert_eq!(ids(store.people(&f).await.unwrap()), ["b2"], "inactive only");
     let f = PeopleFilter { after: Some("a1".into()), limit: 2, ..all.clone() };
     assert_eq!(ids(store.people(&f).await.unwrap()), ["b2", "c3"], "a page after a cursor");
+    let f = PeopleFilter { unit_kind: Some("command_centre".into()), ..all.clone() };
+    assert_eq!(ids(store.people(&f).await.unwrap()), ["c3", "d4"], "by kind of unit");
+    let f = PeopleFilter { unit_kind: Some("team".into()), unit_id: Some("post-01".into()), ..all.clone() };
+    assert!(store.people(&f).await.unwrap().is_empty(), "a post's id is not a team's");
 
     // A change keeps the id and creation time; deactivating keeps the person listed.
     let changed = PersonRecord {
