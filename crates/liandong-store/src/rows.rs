@@ -277,6 +277,19 @@ pub struct CameraEventRow {
     pub payload: String,
 }
 
+/// The records that name an image (by its URL), by which a read of it is decided.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ImageOwners {
+    /// Alerts whose message names it: a camera's snapshot of a watch-list hit, a grid
+    /// report's photo.
+    pub alerts: Vec<AlertRow>,
+    /// The reporters of the grid reports it is a photo of.
+    pub reporters: Vec<String>,
+    /// The incidents it belongs to: one of their steps sent it (an officer's feedback),
+    /// or they were opened from one of the alerts above.
+    pub incidents: Vec<IncidentRow>,
+}
+
 /// One alert as stored and pushed.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct AlertRow {

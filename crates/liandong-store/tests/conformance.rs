@@ -66,6 +66,7 @@ store_test_suite! {
     alert_acknowledgements_are_sequenced_and_the_first_one_is_found,
     upsert_device_reports_whether_it_was_new,
     people_are_added_changed_listed_and_never_deleted,
+    each_image_is_found_by_the_records_that_name_it,
     device_states_join_their_last_report_and_the_last_state_wins,
     incidents_keep_their_description_and_take_each_new_state,
     incident_facts_take_the_first_time_of_each_milestone,
@@ -766,6 +767,60 @@ fn person_audit(id: &str, action: &str) -> AuditEntry {
         subject: format!("person:{id}"),
         detail: "d".into(),
     }
+}
+
+async fn each_image_is_found_by_the_records_that_name_it(store: Store) {
+    let named = |seq: i64, time_ms: i64, url: &str| AlertRow {
+        payload: serde_json::json!({"type": "alert", "seq": seq, "data": {"images": [url]}}).to_string(),
+        ..alert(seq, time_ms)
+    };
+    let snapshot = "/api/v1/images/1000-a-0.jpg";
+    let photo = "/api/v1/images/3000-r-0.jpg";
+    let feedback = "/api/v1/images/32-feedback-0.jpg";
+    let alerts = [
+        named(10, 1000, snapshot),
+        // Another image whose name begins with the snapshot's, and the snapshot named
+        // by an alert outside the time searched.
+        named(14, 1000, &format!("{snapshot}.jpg")),
+        named(16, 999_999, snapshot),
+        named(40, 1000, photo),
+    ];
+    let reports = [GridReport { photo_urls: vec![photo.into()], ..report(39, "dispute", 1000) }];
+    let incidents = [
+        IncidentRow { alert_seq: Some(10), ..incident(20, "new") },
+        IncidentRow { state: IncidentState::Feedback, ..incident(30, "new") },
+        incident(41, "new"),
+    ];
+    let events = [
+        incident_event(21, 20, "create", "new", 1000),
+        incident_event(31, 30, "create", "new", 1000),
+        incident_event(32, 30, "feedback", "feedback", 2000),
+        incident_event(42, 41, "create", "new", 1000),
+    ];
+    let batch = Batch {
+        alerts: &alerts,
+        reports: &reports,
+        incidents: &incidents,
+        incident_events: &events,
+        ..Batch::default()
+    };
+    store.write(&batch).await.unwrap();
+    let owners = |url: &'static str| {
+        let store = store.clone();
+        async move {
+            let o = store.image_owners(url, 0, 5000).await.unwrap();
+            let alerts: Vec<i64> = o.alerts.iter().map(|a| a.seq).collect();
+            let incidents: Vec<i64> = o.incidents.iter().map(|i| i.incident_id).collect();
+            (alerts, o.reporters, incidents)
+        }
+    };
+    assert_eq!(owners(snapshot).await, (vec![10], vec![], vec![20]), "the alert, and the incident opened from it");
+    assert_eq!(owners(photo).await, (vec![40], vec!["grid-07".to_owned()], vec![41]), "a report's photo");
+    assert_eq!(owners(feedback).await, (vec![], vec![], vec![30]), "a feedback photo");
+    assert_eq!(owners("/api/v1/images/9000-x-0.jpg").await, (vec![], vec![], vec![]), "named by nothing");
+    assert_eq!(owners("/api/v1/images/%").await, (vec![], vec![], vec![]), "a pattern is not a name");
+    let later = store.image_owners(snapshot, 990_000, 1_000_000).await.unwrap();
+    assert_eq!(later.alerts.iter().map(|a| a.seq).collect::<Vec<_>>(), [16], "only the time searched");
 }
 
 async fn people_are_added_changed_listed_and_never_deleted(store: Store) {
