@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use liandong_core::enrich::Enricher;
 use liandong_core::Position;
-use liandong_store::{AlertRow, AuditEntry, IncidentRow, PeopleFilter, PersonRecord};
+use liandong_store::{AlertRow, AuditEntry, ImageOwners, IncidentRow, PeopleFilter, PersonRecord};
 
 use crate::auth::Role;
 pub use crate::role::role_entitled;
@@ -272,6 +272,38 @@ pub fn position_read(
         Some(_) => None,
         None => reach.sees_unit(unit).then_some(None),
     }
+}
+
+/// Whether a user (name, role) may read an image, from the records that name it: `None`
+/// when hidden; otherwise the audit entries of the read, one for each tagged person it
+/// shows. An image follows its records: the whole county reads any image, the others
+/// those of an alert they see, of their own report (by its reporter) or of an incident in
+/// their reach (an officer's feedback photo, a report's photo once it became an
+/// incident). An image of an alert about a tagged person is seen only by the roles on the
+/// person's record, whoever else would see it, and its read is audited.
+pub fn image_read(
+    user: (&str, Role),
+    reach: &Reach,
+    owners: &ImageOwners,
+    places: &Enricher,
+    what: &str,
+    now_ms: i64,
+) -> Option<Vec<AuditEntry>> {
+    let (name, role) = user;
+    let mut audit = Vec::new();
+    for a in &owners.alerts {
+        if let Some(subject) = tagged_subject(a) {
+            if !sees_alert(role, &a.roles) {
+                return None;
+            }
+            audit.push(read_entry(name, role.as_str(), "tagged_person_image_read", &subject, what, now_ms));
+        }
+    }
+    let seen = reach.is_county()
+        || owners.alerts.iter().any(|a| reach.sees_alert(role, &a.roles, a.lon, a.lat))
+        || owners.reporters.iter().any(|r| r == name)
+        || owners.incidents.iter().any(|i| reach.sees_incident(i.into(), places));
+    seen.then_some(audit)
 }
 
 /// An audit entry for a read of a tagged person's data by `actor` (a user's name).

@@ -316,6 +316,76 @@ fn people<const N: usize>(ids: [&str; N]) -> BTreeSet<String> {
     set(ids)
 }
 
+/// The photos of the scene, each named by the record that holds it.
+struct Photos {
+    /// A grid member's hazard report in the west grid, accepted as an incident there.
+    west_report: String,
+    /// The east grid member's hazard report, left for review.
+    east_report: String,
+    /// The west grid member's dispute, with the mediation centre.
+    dispute: String,
+    /// The feedback of the west post's task.
+    feedback: String,
+}
+
+/// A JPEG's start and end markers: what the server checks of a photo.
+const JPEG_BASE64: &str = "/9j/2Q==";
+
+/// Grid members file reports with photos, the operator accepts the west one, and the
+/// west post's task is carried out to its feedback with a photo.
+async fn photos(srv: &Server, scene: &Scene) -> Photos {
+    let mut filed = Vec::new();
+    for (caller, category, text, lon) in [
+        (GRID, "hazard", "西村井盖缺失(照片)", 107.12),
+        (OTHER_GRID, "hazard", "东村路面塌陷(照片)", 107.32),
+        (GRID, "dispute", "邻里纠纷(照片)", 107.13),
+    ] {
+        let report =
+            json!({"category": category, "text": text, "lon": lon, "lat": 30.75, "photos_base64": [JPEG_BASE64]});
+        let (status, v) = srv.post(caller, "/api/v1/reports", report).await;
+        assert_eq!(status, 201, "{v}");
+        filed.push((v["report_id"].as_i64().unwrap(), v["photos"][0].as_str().unwrap().to_owned()));
+    }
+    let review = json!({"decision": "accept", "priority": 3});
+    let (status, v) = srv.post(OPERATOR, &format!("/api/v1/reports/{}/review", filed[0].0), review).await;
+    assert_eq!(status, 200, "{v}");
+    let steps = "/api/v1/incidents/".to_owned() + &scene.post_task.to_string() + "/actions";
+    for action in ["sign", "depart", "arrive"] {
+        let (status, v) = srv.post(OPERATOR, &steps, json!({"action": action})).await;
+        assert_eq!(status, 200, "{action}: {v}");
+    }
+    let step = json!({"action": "feedback", "note": "已处置", "photos_base64": [JPEG_BASE64]});
+    let (status, v) = srv.post(OPERATOR, &steps, step).await;
+    assert_eq!(status, 200, "{v}");
+    let (_, v) = srv.get(OPERATOR, &format!("/api/v1/incidents/{}", scene.post_task)).await;
+    let feedback = v["timeline"].as_array().unwrap().iter().find_map(|e| e["photo_urls"][0].as_str()).unwrap();
+    let mut urls = filed.into_iter().map(|(_, url)| url);
+    let mut next = || urls.next().unwrap();
+    Photos { west_report: next(), east_report: next(), dispute: next(), feedback: feedback.to_owned() }
+}
+
+/// The photos `caller` may read (200, the JPEG); each other one is 404, as if absent.
+async fn readable_photos(srv: &Server, caller: &str, photos: &Photos) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for (label, url) in [
+        ("west_report", &photos.west_report),
+        ("east_report", &photos.east_report),
+        ("dispute", &photos.dispute),
+        ("feedback", &photos.feedback),
+    ] {
+        let r = srv.http.get(format!("{}{url}", srv.url)).bearer_auth(caller).send().await.unwrap();
+        match r.status().as_u16() {
+            200 => {
+                assert_eq!(r.bytes().await.unwrap().as_ref(), [0xFF, 0xD8, 0xFF, 0xD9], "{caller} {label}");
+                out.insert(label.to_owned());
+            }
+            404 => {}
+            other => panic!("{caller} reading the {label} photo: {other}"),
+        }
+    }
+    out
+}
+
 /// Operators and administrators: everything, with the units recommended to send.
 async fn operators_and_administrators_see_the_whole_county(backend: Backend) {
     let Some(srv) = start("county", backend).await else { return };
@@ -338,6 +408,11 @@ async fn operators_and_administrators_see_the_whole_county(backend: Backend) {
     }
     let (_, v) = srv.get(OPERATOR, &format!("/api/v1/incidents/{}", scene.east)).await;
     assert!(v["recommended"]["units"].is_array(), "the centre is told whom to send: {v}");
+    let photos = photos(&srv, &scene).await;
+    for caller in [OPERATOR, ADMIN] {
+        let all = set(["west_report", "east_report", "dispute", "feedback"]);
+        assert_eq!(readable_photos(&srv, caller, &photos).await, all, "{caller}");
+    }
     srv.stop().await;
 }
 
@@ -387,6 +462,9 @@ async fn a_patrol_leader_sees_the_team_its_plans_and_the_area_around_its_post(ba
     // Writes stay as they were: another team's route is not the leader's to acknowledge.
     let (status, _) = srv.post(LEADER, "/api/v1/teams/team-2/plans/1/ack", json!({})).await;
     assert_eq!(status, 403);
+    // Photos: the west report's, once it is an incident in the team's area.
+    let photos = photos(&srv, &scene).await;
+    assert_eq!(readable_photos(&srv, LEADER, &photos).await, set(["west_report"]));
     srv.stop().await;
 }
 
@@ -414,6 +492,10 @@ async fn a_post_officer_sees_the_posts_jurisdiction_and_its_own_tasks(backend: B
         feed,
         Seen { incidents: own, devices: set(["w-phone"]), teams: BTreeSet::new(), alerts: BTreeSet::new() }
     );
+    // Photos: the feedback of the post's task, and the report that became an incident in
+    // its jurisdiction.
+    let photos = photos(&srv, &scene).await;
+    assert_eq!(readable_photos(&srv, OFFICER, &photos).await, set(["west_report", "feedback"]));
     srv.stop().await;
 }
 
@@ -445,6 +527,11 @@ async fn a_grid_member_sees_their_grid_and_their_own_reports(backend: Backend) {
     );
     let (status, v) = srv.get(OTHER_GRID, &format!("/api/v1/incidents/{}", scene.west)).await;
     assert_eq!(status, 404, "another grid's incident does not exist: {v}");
+    // Photos: each grid member their own reports', and those of the incidents in their
+    // grid they read (the west post's task lies in the east grid: its feedback).
+    let photos = photos(&srv, &scene).await;
+    assert_eq!(readable_photos(&srv, GRID, &photos).await, set(["west_report", "dispute"]));
+    assert_eq!(readable_photos(&srv, OTHER_GRID, &photos).await, set(["east_report", "feedback"]));
     srv.stop().await;
 }
 
@@ -501,6 +588,10 @@ async fn the_judicial_office_reads_priority_one_incidents_and_mediation(backend:
     let feed = on_the_feed(&srv, &mut partner, PARTNER).await;
     let alerts = set(["grid_report:dispute"]);
     assert_eq!(feed, Seen { incidents: major, devices: set(["tag-a-phone"]), teams: BTreeSet::new(), alerts });
+    // Photos: the dispute's (its alert names the judicial office), no other report's, no
+    // task's.
+    let photos = photos(&srv, &scene).await;
+    assert_eq!(readable_photos(&srv, PARTNER, &photos).await, set(["dispute"]));
     srv.stop().await;
 }
 
