@@ -462,6 +462,29 @@ async fn a_patrol_leader_sees_the_team_its_plans_and_the_area_around_its_post(ba
     // Writes stay as they were: another team's route is not the leader's to acknowledge.
     let (status, _) = srv.post(LEADER, "/api/v1/teams/team-2/plans/1/ack", json!({})).await;
     assert_eq!(status, 403);
+    // The team's task sent to the other team leaves the leader's reach: the feed says it
+    // is gone for them (live and replayed) and shows it to the other team's leader.
+    let mut live = srv.ws(LEADER).await;
+    drain(&mut live, 300).await;
+    let mut other_live = srv.ws(OTHER_LEADER).await;
+    drain(&mut other_live, 300).await;
+    let steps = format!("/api/v1/incidents/{}/actions", scene.team_task);
+    let (status, v) = srv.post(OPERATOR, &steps, json!({"action": "dispatch", "device_id": "t2-phone"})).await;
+    assert_eq!(status, 200, "{v}");
+    let about = |msgs: &[Value]| -> Vec<(String, i64)> {
+        let id = |m: &Value| m["data"]["incident_id"].as_i64().or(m["data"]["incident"]["incident_id"].as_i64());
+        let kinds = msgs.iter().filter(|m| m["type"] == "incident" || m["type"] == "incident_gone");
+        kinds.map(|m| (m["type"].as_str().unwrap().to_owned(), id(m).unwrap())).collect()
+    };
+    let gone = vec![("incident_gone".to_owned(), scene.team_task)];
+    assert_eq!(about(&drain(&mut live, 800).await), gone, "the leader's feed");
+    let mut again = srv.live(&format!("token={LEADER}&since=0")).await;
+    let replayed = about(&drain(&mut again, 800).await);
+    assert_eq!(replayed.last(), gone.last(), "the replay ends the same: {replayed:?}");
+    let arrived = vec![("incident".to_owned(), scene.team_task)];
+    assert_eq!(about(&drain(&mut other_live, 800).await), arrived, "the other leader's feed");
+    assert_eq!(srv.get(LEADER, &format!("/api/v1/incidents/{}", scene.team_task)).await.0, 404);
+    assert_eq!(srv.get(OTHER_LEADER, &format!("/api/v1/incidents/{}", scene.team_task)).await.0, 200);
     // Photos: the west report's, once it is an incident in the team's area.
     let photos = photos(&srv, &scene).await;
     assert_eq!(readable_photos(&srv, LEADER, &photos).await, set(["west_report"]));
