@@ -278,6 +278,7 @@ function startFeed(token) {
     onEvent: (msg) => {
       if (msg.type === 'position') app.leader?.onPosition(msg.data);
       else if (msg.type === 'incident') app.tasks?.onIncident(msg);
+      else if (msg.type === 'incident_gone') app.tasks?.onGone(msg);
       else if (msg.type === 'route') app.leader?.onRoute(msg);
     },
     onState: (state) => {
