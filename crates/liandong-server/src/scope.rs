@@ -408,6 +408,55 @@ mod tests {
     }
 
     #[test]
+    fn an_image_follows_its_records_and_a_tagged_persons_only_its_roles() {
+        let places = Enricher::new(&liandong_core::CountyMap::default());
+        let hit = alert("watchlist_person", serde_json::json!({"watch": {"id": "tagged-p2"}, "read": {"value": "p2"}}));
+        let tagged = ImageOwners { alerts: vec![hit], ..ImageOwners::default() };
+        let report = ImageOwners { reporters: vec!["grid-7".into()], ..ImageOwners::default() };
+        let grid = Reach::Grid(Arc::from("g-west"));
+        let read = |name: &str, role: Role, reach: &Reach, owners: &ImageOwners| {
+            image_read((name, role), reach, owners, &places, "image x.jpg", 5).map(|a| a.len())
+        };
+        assert_eq!(read("op", Role::Operator, &Reach::County, &tagged), None, "not on the record");
+        assert_eq!(read("admin", Role::Admin, &Reach::County, &tagged), Some(1), "audited");
+        assert_eq!(read("mediator", Role::Partner, &Reach::Partner, &tagged), Some(1), "on the record: audited");
+        assert_eq!(read("op", Role::Operator, &Reach::County, &report), Some(0), "the county, unaudited");
+        assert_eq!(read("grid-7", Role::GridMember, &grid, &report), Some(0), "their own report");
+        assert_eq!(read("grid-8", Role::GridMember, &grid, &report), None, "another's");
+        assert_eq!(read("op", Role::Operator, &Reach::County, &ImageOwners::default()), Some(0));
+        assert_eq!(read("grid-7", Role::GridMember, &grid, &ImageOwners::default()), None, "named by nothing");
+    }
+
+    #[test]
+    fn each_reach_has_its_people() {
+        let team = Reach::Team { team: Arc::from("team-1"), area: None };
+        let rows = [
+            (PeopleReach::of(&Reach::County, None), [true, true, true, true]),
+            (PeopleReach::of(&team, Some("a")), [true, false, false, false]),
+            (PeopleReach::of(&Reach::Post(Arc::from("team-1")), Some("a")), [false, false, false, false]),
+            (PeopleReach::of(&Reach::Partner, Some("m")), [false, false, true, false]),
+            (PeopleReach::of(&Reach::Grid(Arc::from("g")), Some("g1")), [false, false, false, true]),
+            (PeopleReach::of(&Reach::Nothing, None), [false, false, false, false]),
+        ];
+        // A member of team-1, of team-2, the judicial office, and grid member g1.
+        let people = [
+            ("team", Some("team-1"), "a"),
+            ("team", Some("team-2"), "b"),
+            ("judicial_office", None, "m"),
+            ("grid", Some("g"), "g1"),
+        ];
+        for (reach, want) in rows {
+            let got = people.map(|(kind, unit, id)| reach.admits(kind, unit, id));
+            assert_eq!(got, want, "{reach:?}");
+        }
+        let mut f = PeopleFilter { unit_id: Some("team-2".into()), ..PeopleFilter::default() };
+        assert!(!PeopleReach::of(&team, None).narrow(&mut f), "another team asked for: no one");
+        let mut f = PeopleFilter::default();
+        assert!(PeopleReach::of(&team, None).narrow(&mut f));
+        assert_eq!((f.unit_kind.as_deref(), f.unit_id.as_deref()), (Some("team"), Some("team-1")));
+    }
+
+    #[test]
     fn roles_and_administrators() {
         let partner_only = vec!["partner".to_owned()];
         assert!(sees_alert(Role::Partner, &partner_only));
