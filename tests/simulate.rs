@@ -3,7 +3,8 @@
 //! within the human delay, and the team's members walk onto the new line without
 //! leaving its corridor. And the simulated command centre runs the closed loop: an
 //! incident opened, dispatched, signed for, reached, reported on and closed, and a
-//! watch-list alert acknowledged.
+//! watch-list alert acknowledged. And the demo's people are created through the people API
+//! once, however often the simulator starts, with its devices bound to them.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -229,5 +230,120 @@ async fn the_simulated_desk_closes_an_incident_and_acknowledges_an_alert() {
     assert!(!log.contains("panicked"), "{log}");
 
     drop(simulator);
+    server.stop().await;
+}
+
+/// Lists every person with the admin token, a page at a time.
+async fn all_people(http: &reqwest::Client, url: &str) -> Vec<Value> {
+    let mut out = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let mut page = format!("{url}/api/v1/people?limit=500");
+        if let Some(a) = &after {
+            page.push_str(&format!("&after={a}"));
+        }
+        let r = http.get(page).bearer_auth(ADMIN).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        let v: Value = r.json().await.unwrap();
+        out.extend(v["people"].as_array().unwrap().iter().cloned());
+        match v["next_after"].as_str() {
+            Some(a) => after = Some(a.to_owned()),
+            None => return out,
+        }
+    }
+}
+
+/// Waits until the simulator's log says it has its people, and answers the log.
+async fn people_done(simulator: &Simulator) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        let log = simulator.log();
+        if log.contains("simulator registered its devices") {
+            return log;
+        }
+        assert!(!log.contains("failed"), "{log}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("the simulator did not create its people within 30 s:\n{}", simulator.log())
+}
+
+/// The demo's people on the mini map (1 team of 3, 2 posts, 2 grids): created through
+/// the API with the admin token, each device bound to its person, and today's duty
+/// roster set for them; a second simulator finds them there (409), creates no one
+/// twice and leaves the roster as it is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_simulator_creates_the_demo_people_and_their_roster_once_and_binds_its_devices_to_them() {
+    let server = start("simulate-people").await;
+    let url = server.url.clone();
+    let http = reqwest::Client::new();
+    let first = simulator(&server, "1", "info", &[]);
+    let log = people_done(&first).await;
+    assert!(log.contains("created=30") && log.contains("existing=0"), "{log}");
+    drop(first);
+
+    let people = all_people(&http, &url).await;
+    let count = |kind: &str, role: &str| {
+        people
+            .iter()
+            .filter(|p| p["unit_kind"] == kind && p["roles"].as_array().unwrap().contains(&json!(role)))
+            .count()
+    };
+    assert_eq!(people.len(), 30, "{people:?}");
+    assert_eq!(count("team", "patrol_leader"), 1, "the team's one leader");
+    assert_eq!(count("team", "post_officer"), 2, "the team's other members");
+    assert_eq!(count("post", "post_officer"), 6, "each of the 2 posts: a leader and 2 officers");
+    assert_eq!(count("grid", "grid_member"), 2, "one grid member per village grid");
+    assert_eq!(count("judicial_office", "partner"), 12, "the 12 mediators");
+    assert_eq!(count("command_centre", "operator"), 6);
+    assert_eq!(count("command_centre", "admin"), 1);
+    let leader = people.iter().find(|p| p["person_id"] == "team-1-m01").expect("the leader of team 1");
+    assert_eq!(leader["unit_id"], "team-1");
+    assert!(leader["name"].as_str().unwrap().chars().all(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)), "{leader}");
+    let post_leaders: Vec<_> =
+        people.iter().filter(|p| p["person_id"].as_str().unwrap().ends_with("-leader")).collect();
+    assert_eq!(post_leaders.len(), 2, "{post_leaders:?}");
+
+    let devices: Value =
+        http.get(format!("{url}/api/v1/devices")).bearer_auth(ADMIN).send().await.unwrap().json().await.unwrap();
+    let bound = |id: &str| {
+        devices["devices"].as_array().unwrap().iter().find(|d| d["device_id"] == id).map(|d| d["person_id"].clone())
+    };
+    assert_eq!(bound("team-1-m01"), Some(json!("team-1-m01")), "{devices}");
+    assert_eq!(bound("team-1-m03"), Some(json!("team-1-m03")), "{devices}");
+    assert_eq!(bound("p-west-officer"), Some(json!("p-west-officer-1")), "{devices}");
+
+    // Today's roster: the command centre's three shifts of a leader and an operator, and
+    // each post's leader and two officers.
+    let roster = |http: reqwest::Client, url: String| async move {
+        let v: Value =
+            http.get(format!("{url}/api/v1/duty")).bearer_auth(ADMIN).send().await.unwrap().json().await.unwrap();
+        let mut shifts: Vec<(String, String, String)> = v["shifts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                let unit = s["unit_id"].as_str().unwrap_or("command_centre").to_owned();
+                (unit, s["duty"].as_str().unwrap().to_owned(), s["person_id"].as_str().unwrap().to_owned())
+            })
+            .collect();
+        shifts.sort();
+        shifts
+    };
+    let today = roster(http.clone(), url.clone()).await;
+    let of = |unit: &str, duty: &str| today.iter().filter(|s| s.0 == unit && s.1 == duty).count();
+    assert_eq!((of("command_centre", "leader"), of("command_centre", "on_duty")), (3, 3), "{today:?}");
+    for post in ["p-west", "p-east"] {
+        assert_eq!((of(post, "leader"), of(post, "on_duty")), (1, 2), "{post}: {today:?}");
+    }
+    assert!(today.contains(&("p-west".into(), "leader".into(), "p-west-leader".into())), "{today:?}");
+
+    // A second start: everyone is there already, the names are what they were.
+    let second = simulator(&server, "1", "info", &[]);
+    let log = people_done(&second).await;
+    assert!(log.contains("created=0") && log.contains("existing=30"), "{log}");
+    drop(second);
+    let again = all_people(&http, &url).await;
+    assert_eq!(again, people, "a second start changes no one");
+    assert_eq!(roster(http.clone(), url.clone()).await, today, "nor doubles the roster");
     server.stop().await;
 }

@@ -41,11 +41,12 @@ export const PROTECTIONS = {
 };
 
 /**
- * Starts `bin serve` on the demo configuration with the data in `dataDir`, the repository
- * at `root`; resolves with `{ proc, addr, log }` once it logs its address (the wall map's and
- * the field app's tests, the field app's benchmark).
+ * Starts `bin serve` on the demo configuration (or the file `config`, for a test that adds
+ * to it) with the data in `dataDir`, the repository at `root`; resolves with
+ * `{ proc, addr, log }` once it logs its address (the wall map's, the field app's and the
+ * handover page's tests, the field app's benchmark).
  */
-export async function startServer({ bin, root, dataDir, listen = '127.0.0.1:0' }) {
+export async function startServer({ bin, root, dataDir, listen = '127.0.0.1:0', config = null }) {
   const { spawn } = await import('node:child_process');
   const fs = await import('node:fs');
   const path = await import('node:path');
@@ -55,7 +56,7 @@ export async function startServer({ bin, root, dataDir, listen = '127.0.0.1:0' }
     cwd: root,
     env: {
       ...process.env,
-      LIANDONG_CONFIG: path.join(root, 'config/demo.toml'),
+      LIANDONG_CONFIG: config ?? path.join(root, 'config/demo.toml'),
       LIANDONG_LISTEN: listen,
       LIANDONG_DATA_DIR: dataDir,
       LIANDONG_MAPS: path.join(root, 'maps/dazhu'),

@@ -18,6 +18,7 @@ import { holdToFire } from './sos.js';
 import { Leader } from './leader.js';
 import { Tasks } from './tasks.js';
 import { Reports } from './reports.js';
+import { Escalations } from './escalations.js';
 
 const CRED_KEY = 'liandong.field.cred';
 const ME_KEY = 'liandong.field.me';
@@ -38,6 +39,8 @@ const app = {
   leader: null,
   tasks: null,
   reports: null,
+  /** The escalations that reached this phone's person (leaders' and officers' phones). */
+  escalations: null,
   here: null,
   sos: null,
   /** The last fix the server acknowledged: its time, `seq` and item. */
@@ -267,6 +270,7 @@ function settled(entry, outcome) {
   } else if (entry.tag === 'ack') app.leader?.settled(entry, outcome);
   else if (entry.tag === 'step') app.tasks?.settled(entry, outcome);
   else if (entry.tag === 'report') app.reports?.settled(entry, outcome);
+  else if (entry.tag === 'esc_ack') app.escalations?.settled(entry, outcome);
 }
 
 function startFeed(token) {
@@ -280,6 +284,7 @@ function startFeed(token) {
       else if (msg.type === 'incident') app.tasks?.onIncident(msg);
       else if (msg.type === 'incident_gone') app.tasks?.onGone(msg);
       else if (msg.type === 'route') app.leader?.onRoute(msg);
+      else if (msg.type === 'escalation') app.escalations?.onFeed(msg);
     },
     onState: (state) => {
       document.documentElement.dataset.feed = state;
@@ -375,6 +380,8 @@ async function start(cred) {
   if (app.role === 'leader' || app.role === 'officer') {
     app.tasks = new Tasks({ ...common, me: device, unit: app.me.unit_id, here: () => (app.here ? [app.here.lon, app.here.lat] : null) });
     app.tasks.load();
+    app.escalations = new Escalations(common);
+    app.escalations.load();
     startFeed(cred.token);
   }
   if (app.role === 'grid') {
@@ -417,6 +424,7 @@ function rerender() {
   app.leader?.render();
   app.tasks?.render(false);
   app.reports?.render();
+  app.escalations?.render();
 }
 
 /**

@@ -13,7 +13,7 @@
 //   kept, the kept answer is given. The app deletes this cache when the phone signs out.
 // - Nothing else is touched: other methods, the live websocket, other origins.
 
-const SHELL_CACHE = 'field-shell-v5';
+const SHELL_CACHE = 'field-shell-v6';
 const API_CACHE = 'field-api';
 /** How long an API answer kept on the phone waits for a fresher one from the network. */
 const NETWORK_WAIT_MS = 4000;
@@ -34,6 +34,7 @@ const SHELL = [
   '/field/leader.js',
   '/field/tasks.js',
   '/field/reports.js',
+  '/field/escalations.js',
   '/field/map-worker.mjs',
   '/field/field.css',
   '/field/manifest.webmanifest',

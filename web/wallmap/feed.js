@@ -126,6 +126,7 @@ export class LiveFeed {
       case 'incident':
       case 'incident_gone':
       case 'route':
+      case 'escalation':
         // The server guarantees no duplicate at the replay seam; the check costs nothing
         // and keeps a message from being applied twice whatever happens.
         if (this.lastSeq !== null && msg.seq <= this.lastSeq) return;

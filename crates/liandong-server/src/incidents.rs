@@ -172,10 +172,22 @@ const RECOMMENDED_UNITS: usize = 5;
 const ROAD_CANDIDATES: usize = 12;
 const MAX_TRAVEL_S: f64 = 3600.0;
 
+/// Whether a unit is on duty at `now`, and why: a post with someone on the duty roster
+/// now, or a team whose base post has.
+fn unit_on_duty(s: &AppState, unit_id: Option<&str>, now: i64) -> (bool, String) {
+    let Some(unit) = unit_id else { return (false, "the device belongs to no unit".into()) };
+    let Some(post) = s.roster.post_of(unit) else { return (false, format!("{unit} belongs to no post")) };
+    let on = s.roster.post_on_duty(post, now);
+    let whose = if post == unit { format!("post {post}") } else { format!("{unit}'s post {post}") };
+    (on, format!("{whose} has {} on duty now", if on { "someone" } else { "nobody" }))
+}
+
 /// Whom to send: the available units (last trusted fix at most 15 minutes old, not
 /// busy with another open incident, not a tagged person's phone) that reach the place
 /// first by road (door-to-door travel time on the road graph, off-road legs at walking
-/// pace), among the nearest by straight line; and the nearest posts.
+/// pace), among the nearest by straight line, those on duty (their post has someone on
+/// the duty roster now) before the others; and the nearest posts, each saying whether
+/// it has someone on duty.
 async fn recommend(s: &AppState, inc: &IncidentRow) -> Result<serde_json::Value, ApiError> {
     let Ok(p) = Position::new(inc.lon, inc.lat) else { return Ok(serde_json::Value::Null) };
     let open = s.store.open_incidents().await.map_err(|e| ApiError::unavailable(&e))?;
@@ -210,27 +222,39 @@ async fn recommend(s: &AppState, inc: &IncidentRow) -> Result<serde_json::Value,
     .await
     .map_err(|e| ApiError::internal(&e))?;
     let by_road = travel.iter().any(Option::is_some);
+    // Each candidate's name, kind and unit, read under one short lock.
+    let registered: Vec<Option<(String, String, Option<String>)>> = {
+        let devices = s.devices.read().unwrap_or_else(|e| e.into_inner());
+        let info = |id: &String| devices.get(id).map(|d| (d.name.clone(), d.kind.clone(), d.unit_id.clone()));
+        candidates.iter().map(|c| info(&c.0)).collect()
+    };
+    let duty: Vec<(bool, String)> =
+        registered.iter().map(|r| unit_on_duty(s, r.as_ref().and_then(|r| r.2.as_deref()), now)).collect();
     let mut ranked: Vec<(usize, Option<f64>)> = travel.into_iter().enumerate().collect();
-    // Reachable units by travel time, then the rest by distance.
-    ranked.sort_by(|a, b| match (a.1, b.1) {
-        (Some(x), Some(y)) => x.total_cmp(&y),
-        (Some(_), None) => std::cmp::Ordering::Less,
-        (None, Some(_)) => std::cmp::Ordering::Greater,
-        (None, None) => candidates[a.0].2.total_cmp(&candidates[b.0].2),
+    // Units on duty first; within each, reachable units by travel time, then the rest
+    // by distance.
+    ranked.sort_by(|a, b| {
+        duty[b.0].0.cmp(&duty[a.0].0).then_with(|| match (a.1, b.1) {
+            (Some(x), Some(y)) => x.total_cmp(&y),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (None, None) => candidates[a.0].2.total_cmp(&candidates[b.0].2),
+        })
     });
     let units: Vec<serde_json::Value> = {
-        let devices = s.devices.read().unwrap_or_else(|e| e.into_inner());
         ranked
             .into_iter()
             .take(RECOMMENDED_UNITS)
             .map(|(i, travel_s)| {
                 let (id, _, d, age_s) = &candidates[i];
-                let device = devices.get(id);
+                let device = registered[i].as_ref();
                 serde_json::json!({
+                    "on_duty": duty[i].0,
+                    "on_duty_reason": duty[i].1,
                     "device_id": id,
-                    "name": device.map(|d| d.name.as_str()),
-                    "kind": device.map(|d| d.kind.as_str()),
-                    "unit_id": device.and_then(|d| d.unit_id.as_deref()),
+                    "name": device.map(|d| d.0.as_str()),
+                    "kind": device.map(|d| d.1.as_str()),
+                    "unit_id": device.and_then(|d| d.2.as_deref()),
                     "distance_m": (d * 10.0).round() / 10.0,
                     "travel_s": travel_s.map(|t| t.round()),
                     "fix_age_s": age_s,
@@ -239,10 +263,20 @@ async fn recommend(s: &AppState, inc: &IncidentRow) -> Result<serde_json::Value,
             .collect()
     };
     let place = s.enricher.view(&s.enricher.enrich(p), &[], &[]);
+    let posts: Vec<serde_json::Value> = place
+        .nearest_posts
+        .iter()
+        .map(|n| {
+            let mut v = serde_json::to_value(n).unwrap_or_default();
+            v["on_duty"] = serde_json::Value::Bool(s.roster.post_on_duty(n.id, now));
+            v
+        })
+        .collect();
     Ok(serde_json::json!({
         "basis": if by_road { "road_time" } else { "straight_line" },
+        "prefers": "on_duty",
         "units": units,
-        "posts": place.nearest_posts,
+        "posts": posts,
         "jurisdiction": place.post,
     }))
 }

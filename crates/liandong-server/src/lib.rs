@@ -8,9 +8,12 @@ pub mod cameras;
 pub mod compress;
 pub mod config;
 pub mod devices;
+pub mod duty;
 pub mod error;
 pub mod feed;
 pub mod field;
+pub mod handover;
+pub mod handovers;
 pub mod history;
 pub mod hotspots;
 pub mod incidents;
@@ -22,6 +25,7 @@ pub mod planning;
 pub mod reports;
 pub mod retention;
 pub mod role;
+pub mod roster;
 pub mod routes;
 pub mod scope;
 pub mod sequencer;
@@ -103,6 +107,8 @@ pub struct AppState {
     pub recent_reports: std::sync::Mutex<reports::RecentReports>,
     /// Road searches for the field app's routes, bounded (see `field`).
     pub route_searches: field::RouteSearches,
+    /// The duty roster of the days around now (see `roster`).
+    pub roster: Arc<roster::Roster>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -285,6 +291,8 @@ impl App {
             };
             tracks::recent_sightings(&store, &camera_registry, &entries).await?
         };
+        let roster = Arc::new(roster::Roster::for_map(&map));
+        roster.reload(&store, time_fmt::now_ms()).await?;
         let sequencer = Sequencer::start(
             store.clone(),
             enricher.clone(),
@@ -298,6 +306,7 @@ impl App {
                 config: config.alerts,
                 travel: travel.clone(),
                 recent_sightings,
+                roster: roster.clone(),
             },
         )
         .await?;
@@ -347,7 +356,12 @@ impl App {
             registry_edits: std::sync::atomic::AtomicU64::new(0),
             replays: Arc::default(),
             route_searches: field::RouteSearches::default(),
+            roster,
         });
+        let mut roster_stop = state.shutdown.clone();
+        tokio::spawn(roster::refresh(state.roster.clone(), state.store.clone(), async move {
+            let _ = roster_stop.wait_for(|stopped| *stopped).await;
+        }));
         tokio::spawn(planning::schedule(Arc::downgrade(&state), state.shutdown.clone()));
         if state.store.backend() == "postgres" {
             tokio::spawn(refresh_registries(Arc::downgrade(&state), registry_changed, state.shutdown.clone()));
@@ -383,6 +397,14 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/devices", get(routes::list_devices).post(routes::register_device))
         .route("/api/v1/people", get(people::list).post(people::create))
         .route("/api/v1/people/{id}", get(people::get_one).merge(patch(people::change)))
+        .route("/api/v1/duty", get(duty::list).post(duty::create))
+        .route("/api/v1/duty/{shift_id}", axum::routing::delete(duty::cancel))
+        .route("/api/v1/escalations", get(duty::open_escalations))
+        .route("/api/v1/escalations/{id}/ack", post(duty::ack_escalation))
+        .route("/api/v1/handovers", get(handovers::list).post(handovers::create))
+        .route("/api/v1/handovers/{id}", get(handovers::get_one))
+        .route("/api/v1/handovers/{id}/sign", post(handovers::sign))
+        .route("/api/v1/handovers/{id}/accept", post(handovers::accept))
         .route("/api/v1/whoami", get(routes::whoami))
         .route("/api/v1/layers", get(routes::list_layers))
         .route("/api/v1/layers/{name}", get(routes::get_layer))

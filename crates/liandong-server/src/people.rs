@@ -72,6 +72,11 @@ struct PersonChange {
     unit_id: Option<Option<String>>,
     #[serde(default)]
     active: Option<bool>,
+    /// The person's `updated_ms` as the caller read it (the form an administrator
+    /// edits): when given and the person has been changed since, the change is refused
+    /// (409), as it was made from what the other change replaced.
+    #[serde(default)]
+    updated_ms: Option<i64>,
 }
 
 /// Tells a field sent as `null` (Some(None)) from a field not sent (None).
@@ -288,8 +293,10 @@ pub async fn create(
 /// `PATCH /api/v1/people/{id}`: changes a person's name, phone, roles, unit or active
 /// flag (deactivating is how a person leaves), audited with what changed in the same
 /// transaction. Administrators only; every other role, a device's key and a missing or
-/// unknown token are refused; 404 when there is no such person, 409 naming `person_id`
-/// when another change was stored between this one's reading and its writing.
+/// unknown token are refused; 404 when there is no such person, 409 naming `updated_ms`
+/// when the body's `updated_ms` (the person as the caller read it) is not the stored
+/// one, and 409 naming `person_id` when another change was stored between this one's
+/// reading and its writing.
 pub async fn change(
     State(s): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -302,6 +309,9 @@ pub async fn change(
     let c: PersonChange = read_json(&s, &headers, body, MAX_BODY).await?;
     let before = s.store.person(&id).await.map_err(|e| ApiError::unavailable(&e))?;
     let before = before.ok_or_else(|| ApiError::not_found(format!("no person {id}")))?;
+    if c.updated_ms.is_some_and(|read| read != before.updated_ms) {
+        return Err(ApiError::conflict("updated_ms", format!("{id} was changed since it was read; read it again")));
+    }
     let now = now_ms();
     let mut p = PersonRecord {
         name: c.name.unwrap_or_else(|| before.name.clone()),

@@ -48,6 +48,9 @@ struct Filter {
     incidents: bool,
     /// The map's places: which post's jurisdiction or grid an incident is in.
     places: Arc<Enricher>,
+    /// The person the client acts for (a user's, or the person a device is bound to):
+    /// escalations addressed to them reach this client.
+    person: Option<Arc<str>>,
 }
 
 impl Filter {
@@ -66,6 +69,7 @@ impl Filter {
             }
             What::Route { team_id } => self.admits_route(team_id.as_deref()),
             What::Notice => self.reach.is_county(),
+            What::Escalation { person_id, operators } => self.admits_escalation(person_id.as_deref(), *operators),
         }
     }
 
@@ -81,6 +85,13 @@ impl Filter {
     fn gone_event(&self, e: &FeedEvent) -> Option<String> {
         let What::Incident { priority, .. } = &e.what else { return None };
         self.gone(e.seq, e.lon, e.lat, *priority, &e.message)
+    }
+
+    /// An escalation reaches the person it names, and a command-centre escalation every
+    /// operator's and administrator's screen too.
+    fn admits_escalation(&self, person: Option<&str>, operators: bool) -> bool {
+        let addressed = person.is_some_and(|p| self.person.as_deref() == Some(p));
+        addressed || (operators && matches!(self.role, Some(Role::Operator | Role::Admin)))
     }
 
     fn admits_route(&self, team: Option<&str>) -> bool {
@@ -260,9 +271,11 @@ pub async fn live(
     let token = bearer(&headers, query)
         .ok_or_else(|| ApiError::unauthorized("token", "a bearer token or ?token= is required"))?;
     let mut leader_of = None;
+    let person: Option<Arc<str>>;
     let actor: String;
     let (reach, role, device, gateway) = if let Some(user) = s.tokens.user(&token) {
         actor = user.name.clone();
+        person = user.person_id.as_deref().map(Arc::from);
         if let (Role::PatrolLeader, Some(team)) = (user.role, &user.unit_id) {
             leader_of = Some((user.name.clone(), team.clone()));
         }
@@ -278,6 +291,7 @@ pub async fn live(
             // A device sees its own unit, so a patrol member's phone shows its team.
             Some(d) => {
                 actor = format!("device:{}", d.device_id);
+                person = d.person_id.as_deref().map(Arc::from);
                 if let (true, Some(team)) = (d.kind == "patrol_leader", &d.unit_id) {
                     leader_of = Some((format!("device:{}", d.device_id), team.clone()));
                 }
@@ -311,7 +325,7 @@ pub async fn live(
         None => None,
     };
     let client = Client {
-        filter: Filter { reach, role, bbox, positions, alerts, incidents, places: s.enricher.clone() },
+        filter: Filter { reach, role, bbox, positions, alerts, incidents, places: s.enricher.clone(), person },
         device,
         gateway,
         leader_of,
@@ -736,6 +750,7 @@ async fn replay_or_snapshot(
         incident_events: filter.incidents && filter.reach.reads_incidents(),
         route_events: sees_units,
         alert_acks: filter.alerts && filter.role.is_some(),
+        escalations: filter.person.is_some() || matches!(filter.role, Some(Role::Operator | Role::Admin)),
     };
     let mut sent = since;
     loop {
@@ -768,6 +783,9 @@ async fn replay_or_snapshot(
                     }
                     FeedRow::RouteEvent(e) => filter.admits_route(Some(&e.team_id)).then(|| e.payload.clone()),
                     FeedRow::AlertAck(a) => filter.admits_alert(a.lon, a.lat, &a.roles).then(|| a.payload.clone()),
+                    FeedRow::Escalation(e) => filter
+                        .admits_escalation(e.person_id.as_deref(), e.level == "command_centre")
+                        .then(|| e.payload.clone()),
                 })
                 .map(|text| Message::Text(text.into()))
                 .collect()
@@ -1001,6 +1019,7 @@ mod tests {
             alerts: true,
             incidents: true,
             places: places.clone(),
+            person: None,
         };
         assert!(f.admits(107.1, 30.6, Some(&team), None));
         assert!(!f.admits(107.1, 30.6, Some(&Arc::from("team-02")), None), "another team");
@@ -1014,6 +1033,7 @@ mod tests {
             alerts: true,
             incidents: true,
             places,
+            person: None,
         };
         let roles: Vec<String> = vec!["operator".into(), "partner".into()];
         assert!(all.admits_alert(107.1, 30.6, &roles));
@@ -1041,5 +1061,42 @@ mod tests {
         assert!(!leader.admits_alert(107.1, 30.68, &named), "beyond it");
         let county_wide = Filter { reach: Reach::Team { team, area: None }, ..leader };
         assert!(county_wide.admits_alert(107.1, 30.68, &named), "county-wide when 0");
+    }
+
+    /// An escalation reaches the person it names on any role's client (a user's token
+    /// or a bound phone), and a command-centre escalation every operator and
+    /// administrator too, whatever their viewport and kinds; no one else.
+    #[test]
+    fn an_escalation_reaches_its_person_and_at_the_command_centre_the_operators() {
+        let base = Filter {
+            reach: Reach::Nothing,
+            role: None,
+            bbox: Some([0.0, 0.0, 1.0, 1.0]),
+            positions: false,
+            alerts: false,
+            incidents: false,
+            places: Arc::new(Enricher::new(&liandong_core::CountyMap::default())),
+            person: None,
+        };
+        let as_role = |role: &'static str, person: Option<&str>| Filter {
+            role: Some(serde_json::from_value(serde_json::Value::from(role)).expect("a role's name")),
+            person: person.map(Arc::from),
+            ..base.clone()
+        };
+        for role in ["admin", "operator", "patrol_leader", "post_officer", "grid_member", "partner"] {
+            let theirs = as_role(role, Some("lead-w"));
+            assert!(theirs.admits_escalation(Some("lead-w"), false), "{role} acting for the person");
+            assert!(!as_role(role, Some("off-w")).admits_escalation(Some("lead-w"), false), "{role}, someone else");
+            assert!(!as_role(role, None).admits_escalation(Some("lead-w"), false), "{role} acting for nobody");
+            let operators = matches!(role, "admin" | "operator");
+            assert_eq!(as_role(role, None).admits_escalation(Some("cc-1"), true), operators, "{role}, command centre");
+            assert_eq!(as_role(role, None).admits_escalation(None, true), operators, "{role}, reached nobody");
+        }
+        let phone = Filter { person: Some(Arc::from("lead-w")), ..base.clone() };
+        assert!(phone.admits_escalation(Some("lead-w"), false), "a phone bound to the person");
+        assert!(!phone.admits_escalation(Some("cc-1"), true), "a phone is no operator");
+        assert!(!base.admits_escalation(Some("lead-w"), true), "an unbound phone");
+        let event = FeedEvent::escalation(9, 107.1, 30.7, Some(Arc::from("lead-w")), false, Arc::from("{}"));
+        assert!(phone.admits_event(&event), "outside the viewport, with every kind off");
     }
 }

@@ -1,7 +1,8 @@
 //! The people admin API against a server on `127.0.0.1:0`, on both stores: who may list,
 //! read, create and change people (every role, a device key, no token, an unknown
 //! token); each validation rule refused naming its field; filters and pages; every
-//! change in the audit log; a device bound only to an existing, active person.
+//! change in the audit log; a change from a stale read refused; a device bound only to an
+//! existing, active person.
 
 use liandong_server::auth::Role;
 use liandong_server::config::TokenConfig;
@@ -271,7 +272,26 @@ async fn a_device_is_bound_only_to_an_existing_active_person(backend: Backend) {
     srv.stop().await;
 }
 
+async fn a_change_made_from_a_stale_read_is_refused_and_names_the_version(backend: Backend) {
+    let Some(srv) = start("stale", backend).await else { return };
+    let (_, v) = srv.post(ADMIN, "/api/v1/people", officer("wang")).await;
+    let read = v["person"]["updated_ms"].as_i64().expect("the person's version");
+    // Another administrator changes the person after this one's form was filled.
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let (s, v) = patch(&srv, Some(ADMIN), "/api/v1/people/wang", json!({"name": "王一"})).await;
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = patch(&srv, Some(ADMIN), "/api/v1/people/wang", json!({"name": "王二", "updated_ms": read})).await;
+    assert_eq!((s, field(&v)), (409, "updated_ms"), "a change from the old version: {v}");
+    let (_, now) = srv.get(ADMIN, "/api/v1/people/wang").await;
+    assert_eq!(now["person"]["name"], "王一", "the other change stands");
+    let current = now["person"]["updated_ms"].as_i64().unwrap();
+    let (s, v) = patch(&srv, Some(ADMIN), "/api/v1/people/wang", json!({"name": "王二", "updated_ms": current})).await;
+    assert_eq!((s, &v["person"]["name"]), (200, &json!("王二")), "read again, the change is taken: {v}");
+    srv.stop().await;
+}
+
 on_both_stores!(every_caller_is_allowed_or_refused_as_the_role_table_says);
+on_both_stores!(a_change_made_from_a_stale_read_is_refused_and_names_the_version);
 on_both_stores!(an_admin_adds_changes_and_deactivates_people_and_every_change_is_audited);
 on_both_stores!(each_bad_field_is_refused_naming_it);
 on_both_stores!(the_list_filters_by_unit_role_and_activity_a_page_at_a_time);

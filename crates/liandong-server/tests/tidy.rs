@@ -24,7 +24,9 @@ const LAYERS: &[(&str, &[&str])] = &[
             "acks",
             "cameras",
             "devices",
+            "duty",
             "field",
+            "handovers",
             "history",
             "incidents",
             "patrol",
@@ -36,11 +38,11 @@ const LAYERS: &[(&str, &[&str])] = &[
         ],
     ),
     // Services: work a handler or a timer asks for that is more than one command.
-    ("services", &["planning", "hotspots", "retention"]),
+    ("services", &["planning", "hotspots", "retention", "handover"]),
     // The single writer: numbers, commits and publishes every change.
     ("sequencer", &["sequencer"]),
     // The live feed and the registries the sequencer and the handlers read.
-    ("feed and registries", &["feed", "zones", "scope", "travel", "maps", "metrics", "auth"]),
+    ("feed and registries", &["feed", "zones", "scope", "travel", "maps", "metrics", "auth", "roster"]),
     // Vocabulary every layer uses.
     ("base", &["config", "error", "role", "time_fmt", "compress"]),
 ];

@@ -4,8 +4,8 @@ use std::collections::HashMap;
 
 use crate::error::StoreError;
 use crate::rows::{
-    AlertAckRow, AlertRow, AuditEntry, CameraEventRow, DeviceStateRow, GridReport, IncidentEventRow, IncidentRow,
-    OpenCase, PositionRow, RouteEventRow, RoutePlanRow,
+    AlertAckRow, AlertRow, AuditEntry, CameraEventRow, DeviceStateRow, EscalationRow, GridReport, IncidentEventRow,
+    IncidentRow, OpenCase, PositionRow, RouteEventRow, RoutePlanRow,
 };
 
 /// What one group commit writes.
@@ -26,6 +26,8 @@ pub struct Batch<'a> {
     pub route_events: &'a [RouteEventRow],
     /// Operators' acknowledgements of alerts.
     pub alert_acks: &'a [AlertAckRow],
+    /// Escalations of late steps to the people on duty, and their acknowledgements.
+    pub escalations: &'a [EscalationRow],
 }
 
 impl Batch<'_> {
@@ -41,6 +43,7 @@ impl Batch<'_> {
             .chain(self.reports.iter().map(|r| r.report_id))
             .chain(self.route_events.iter().map(|r| r.seq))
             .chain(self.alert_acks.iter().map(|r| r.seq))
+            .chain(self.escalations.iter().map(|r| r.seq))
     }
 
     pub fn first_seq(&self) -> Option<i64> {
@@ -94,6 +97,7 @@ macro_rules! insert_batch {
         $insert(&mut $tx, $crate::batch::fold_plans(b.route_plans).iter()).await?;
         $insert(&mut $tx, b.route_events.iter()).await?;
         $insert(&mut $tx, b.alert_acks.iter()).await?;
+        $insert(&mut $tx, b.escalations.iter()).await?;
     }};
 }
 

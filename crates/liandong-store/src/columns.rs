@@ -10,8 +10,8 @@ use sqlx::types::Json;
 use sqlx::{Encode, Postgres, Sqlite, Type};
 
 use crate::rows::{
-    AlertAckRow, AlertRow, AuditEntry, CameraEventRow, DeviceStateRow, GridReport, IncidentEventRow, IncidentRow,
-    IncidentState, OpenCase, PositionRow, RouteEventRow, RoutePlanRow,
+    AlertAckRow, AlertRow, AuditEntry, CameraEventRow, DeviceStateRow, DutyShift, EscalationRow, GridReport,
+    HandoverRow, IncidentEventRow, IncidentRow, IncidentState, OpenCase, PositionRow, RouteEventRow, RoutePlanRow,
 };
 
 /// A written table: its name and columns (with the PostgreSQL type of each), and what
@@ -317,9 +317,57 @@ written!(AlertAckRow, r => "alert_acks" {
     payload: "text" = r.payload.as_str(),
 });
 
+written!(DutyShift, r => "duty_shifts" {
+    shift_id: "text" = r.shift_id.as_str(),
+    unit_kind: "text" = r.unit_kind.as_str(),
+    unit_id: "text" = r.unit_id.as_deref(),
+    person_id: "text" = r.person_id.as_str(),
+    duty: "text" = r.duty.as_str(),
+    starts_ms: "bigint" = r.starts_ms,
+    ends_ms: "bigint" = r.ends_ms,
+    created_ms: "bigint" = r.created_ms,
+    created_by: "text" = r.created_by.as_str(),
+    cancelled_ms: "bigint" = r.cancelled_ms,
+});
+
+written!(EscalationRow, r => "escalations" {
+    seq: "bigint" = r.seq,
+    escalation_id: "bigint" = r.escalation_id,
+    incident_id: "bigint" = r.incident_id,
+    action: "text" = r.action.as_str(),
+    level: "text" = r.level.as_str(),
+    person_id: "text" = r.person_id.as_deref(),
+    unit_id: "text" = r.unit_id.as_deref(),
+    actor: "text" = r.actor.as_str(),
+    at_ms: "bigint" = r.at_ms,
+    note: "text" = r.note.as_str(),
+    lon: "float8" = r.lon,
+    lat: "float8" = r.lat,
+    payload: "text" = r.payload.as_str(),
+});
+
+// A handover is written one at a time with its audit entry, never in a group commit;
+// its number (`handover_id`) is the database's, so it is not among the written columns.
+written!(HandoverRow, r => "handovers" {
+    unit_kind: "text" = r.unit_kind.as_str(),
+    unit_id: "text" = r.unit_id.as_deref(),
+    from_ms: "bigint" = r.from_ms,
+    to_ms: "bigint" = r.to_ms,
+    outgoing_person_id: "text" = r.outgoing_person_id.as_str(),
+    incoming_person_id: "text" = r.incoming_person_id.as_str(),
+    sheet: "jsonb" = Json(&r.sheet),
+    prepared_ms: "bigint" = r.prepared_ms,
+    signed_ms: "bigint" = r.signed_ms,
+    signed_by: "text" = r.signed_by.as_deref(),
+    sign_note: "text" = r.sign_note.as_deref(),
+    accepted_ms: "bigint" = r.accepted_ms,
+    accepted_by: "text" = r.accepted_by.as_deref(),
+    accept_note: "text" = r.accept_note.as_deref(),
+});
+
 /// Every written table, for the snapshot of the SQL they generate.
 #[cfg(test)]
-pub(crate) const ALL: [&Table; 12] = [
+pub(crate) const ALL: [&Table; 15] = [
     &PositionRow::TABLE,
     &DeviceStateRow::TABLE,
     &CameraEventRow::TABLE,
@@ -332,6 +380,9 @@ pub(crate) const ALL: [&Table; 12] = [
     &RoutePlanRow::TABLE,
     &RouteEventRow::TABLE,
     &AlertAckRow::TABLE,
+    &DutyShift::TABLE,
+    &EscalationRow::TABLE,
+    &HandoverRow::TABLE,
 ];
 
 #[cfg(test)]

@@ -27,10 +27,10 @@ pub use error::StoreError;
 pub use feed::{FeedRow, FeedTables};
 pub use rows::{
     image_stamp_ms, AlertAckRow, AlertFact, AlertRow, AuditEntry, Bbox, CameraEventRow, CameraRecord, DeviceRecord,
-    DeviceStateRow, Durability, FixAck, GridReport, ImageOwners, ImageRow, IncidentEventRow, IncidentFacts,
-    IncidentRow, IncidentState, MediationCase, MediationStats, OwnReport, PeopleFilter, PersonRecord, PositionRow,
-    RouteEventRow, RoutePlanRow, SightingRow, StoredFix, StoredMembership, TaggedPerson, TrackPoint, WatchRecord,
-    HISTORY_EXCLUDED_FLAGS,
+    DeviceStateRow, Durability, DutyShift, EscalationRow, FixAck, GridReport, HandoverFilter, HandoverRow, ImageOwners,
+    ImageRow, IncidentEventRow, IncidentFacts, IncidentRow, IncidentState, MediationCase, MediationStats, OwnReport,
+    PeopleFilter, PersonRecord, PositionRow, RouteEventRow, RoutePlanRow, SightingRow, StoredFix, StoredMembership,
+    TaggedPerson, TrackPoint, WatchRecord, HISTORY_EXCLUDED_FLAGS,
 };
 pub use sqlite::SqliteStore;
 pub use store::{FeedListener, Heard, Store, Writing};

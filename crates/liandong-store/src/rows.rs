@@ -69,6 +69,55 @@ pub struct PeopleFilter {
     pub limit: u32,
 }
 
+/// A shift handover sheet (交接班): prepared by the server for a unit and a shift, signed
+/// by the outgoing person, then accepted by the incoming one. Never deleted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
+pub struct HandoverRow {
+    /// Assigned by the store on insert (0 before).
+    pub handover_id: i64,
+    /// `command_centre` or `post`.
+    pub unit_kind: String,
+    /// The post; None for the command centre.
+    pub unit_id: Option<String>,
+    pub from_ms: i64,
+    pub to_ms: i64,
+    pub outgoing_person_id: String,
+    pub incoming_person_id: String,
+    /// The sheet as prepared, a JSON object the server builds; never changed afterwards.
+    #[sqlx(json)]
+    pub sheet: serde_json::Value,
+    pub prepared_ms: i64,
+    pub signed_ms: Option<i64>,
+    pub signed_by: Option<String>,
+    pub sign_note: Option<String>,
+    pub accepted_ms: Option<i64>,
+    pub accepted_by: Option<String>,
+    pub accept_note: Option<String>,
+}
+
+impl HandoverRow {
+    /// `prepared`, `signed` or `accepted`: how far the handover has gone.
+    pub fn state(&self) -> &'static str {
+        match (self.signed_ms, self.accepted_ms) {
+            (_, Some(_)) => "accepted",
+            (Some(_), None) => "signed",
+            (None, None) => "prepared",
+        }
+    }
+}
+
+/// Which handovers a list shows: those matching every filter, newest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HandoverFilter {
+    pub unit_kind: Option<String>,
+    pub unit_id: Option<String>,
+    /// `prepared` (not signed), `signed` (not accepted) or `accepted`.
+    pub state: Option<String>,
+    /// Only ids below this one (the previous page's last).
+    pub before: Option<i64>,
+    pub limit: u32,
+}
+
 /// One accepted report, ready to insert.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PositionRow {
@@ -670,4 +719,52 @@ mod tests {
             assert_eq!(<&str>::from(DatumText(stored.into())), want, "{stored}");
         }
     }
+}
+
+/// One person's shift on the 24-hour duty roster (24小时值班) of the command centre or
+/// a post. Never deleted: a cancelled shift keeps its row with `cancelled_ms`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
+pub struct DutyShift {
+    pub shift_id: String,
+    /// `command_centre` or `post`.
+    pub unit_kind: String,
+    /// The post; None for the command centre.
+    pub unit_id: Option<String>,
+    pub person_id: String,
+    /// `leader` (the leader on duty, at most one per unit at a time) or `on_duty`.
+    pub duty: String,
+    pub starts_ms: i64,
+    /// The moment the shift ends, which is when its handover is due.
+    pub ends_ms: i64,
+    pub created_ms: i64,
+    pub created_by: String,
+    pub cancelled_ms: Option<i64>,
+}
+
+/// One escalation event, in the global sequence: a notice of a late incident step that
+/// reached a person on duty (or nobody, when nobody was on duty), or that person's
+/// acknowledgement of it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
+pub struct EscalationRow {
+    pub seq: i64,
+    /// The notice this event belongs to: a notice's own number.
+    pub escalation_id: i64,
+    pub incident_id: i64,
+    /// `notify` or `ack`.
+    pub action: String,
+    /// `post_leader` or `command_centre`.
+    pub level: String,
+    /// The person the notice reached; None when nobody was on duty.
+    pub person_id: Option<String>,
+    /// The post whose leader was notified; None at the command centre.
+    pub unit_id: Option<String>,
+    pub actor: String,
+    pub at_ms: i64,
+    pub note: String,
+    /// The incident's place.
+    pub lon: f64,
+    pub lat: f64,
+    /// The message as pushed on the live feed (JSON).
+    #[serde(skip)]
+    pub payload: String,
 }

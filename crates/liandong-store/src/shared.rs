@@ -101,6 +101,9 @@ pub(crate) fn incident_facts_sql() -> String {
     )
 }
 
+/// The longest a duty shift may be (a day), which bounds the roster's reads by start.
+pub(crate) const MAX_SHIFT_MS: i64 = 24 * 3600 * 1000;
+
 /// The columns of a [`crate::PersonRecord`], in its order.
 pub(crate) const PEOPLE_COLUMNS: &str =
     "person_id, name, phone, roles, unit_kind, unit_id, active, created_ms, updated_ms";
@@ -169,7 +172,8 @@ macro_rules! shared_calls {
                               + (SELECT COUNT(*) FROM alerts WHERE seq > $1)
                               + (SELECT COUNT(*) FROM incident_events WHERE seq > $1)
                               + (SELECT COUNT(*) FROM route_events WHERE seq > $1)
-                              + (SELECT COUNT(*) FROM alert_acks WHERE seq > $1)",
+                              + (SELECT COUNT(*) FROM alert_acks WHERE seq > $1)
+                              + (SELECT COUNT(*) FROM escalations WHERE seq > $1)",
                     )
                     .bind(after)
                     .fetch_one(&self.pool)
@@ -817,6 +821,313 @@ macro_rules! shared_calls {
                         .map_err(q("list people"))
                 }
 
+                /// Adds shifts to the duty roster with their audit entries in one
+                /// transaction, all or none. A `leader` shift overlapping an uncancelled
+                /// leader shift of the same unit (stored, or earlier in `shifts`) is a
+                /// conflict: the conflicting stored or earlier shifts are returned and
+                /// nothing is written. Checked inside the transaction, so that on SQLite's
+                /// one writer two rosters cannot both pass.
+                pub async fn insert_duty_shifts(
+                    &self,
+                    shifts: &[DutyShift],
+                    audit: &[AuditEntry],
+                ) -> Result<Vec<DutyShift>, StoreError> {
+                    let mut tx = self.write_pool().begin().await.map_err(q("begin"))?;
+                    let mut conflicts: Vec<DutyShift> = Vec::new();
+                    for (i, s) in shifts.iter().enumerate().filter(|(_, s)| s.duty == "leader") {
+                        let sql = format!(
+                            "SELECT {} FROM duty_shifts
+                             WHERE duty = 'leader' AND cancelled_ms IS NULL AND unit_kind = $1
+                               AND COALESCE(unit_id, '') = COALESCE(CAST($2 AS TEXT), '')
+                               AND starts_ms < $3 AND ends_ms > $4
+                             ORDER BY starts_ms",
+                            DutyShift::TABLE.select("")
+                        );
+                        let stored: Vec<DutyShift> = sqlx::query_as(&sql)
+                            .bind(&s.unit_kind)
+                            .bind(&s.unit_id)
+                            .bind(s.ends_ms)
+                            .bind(s.starts_ms)
+                            .fetch_all(&mut *tx)
+                            .await
+                            .map_err(q("read the duty roster"))?;
+                        conflicts.extend(stored);
+                        let earlier = shifts[..i].iter().filter(|o| {
+                            o.duty == "leader"
+                                && o.unit_kind == s.unit_kind
+                                && o.unit_id == s.unit_id
+                                && o.starts_ms < s.ends_ms
+                                && o.ends_ms > s.starts_ms
+                        });
+                        conflicts.extend(earlier.cloned());
+                    }
+                    if !conflicts.is_empty() {
+                        return Ok(conflicts);
+                    }
+                    insert(&mut *tx, shifts.iter()).await?;
+                    for e in audit {
+                        Self::audit_in(&mut tx, e).await?;
+                    }
+                    tx.commit().await.map_err(q("commit"))?;
+                    Ok(Vec::new())
+                }
+
+                /// Cancels an uncancelled shift at `at_ms` with its audit entry in one
+                /// transaction; false (nothing written) when there is no such shift or it
+                /// is cancelled already.
+                pub async fn cancel_duty_shift(
+                    &self,
+                    shift_id: &str,
+                    at_ms: i64,
+                    audit: &AuditEntry,
+                ) -> Result<bool, StoreError> {
+                    let mut tx = self.write_pool().begin().await.map_err(q("begin"))?;
+                    let done = sqlx::query(
+                        "UPDATE duty_shifts SET cancelled_ms = $2 WHERE shift_id = $1 AND cancelled_ms IS NULL",
+                    )
+                    .bind(shift_id)
+                    .bind(at_ms)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(q("cancel a shift"))?
+                    .rows_affected()
+                        == 1;
+                    if !done {
+                        return Ok(false);
+                    }
+                    Self::audit_in(&mut tx, audit).await?;
+                    tx.commit().await.map_err(q("commit"))?;
+                    Ok(true)
+                }
+
+                /// Adds a handover and its audit entry in one transaction; returns the
+                /// number the store gave it, or None (nothing written) when the unit's
+                /// shift has a handover already. The entry's subject is set here to
+                /// `handover:<number>`, which only the insert knows.
+                pub async fn insert_handover(
+                    &self,
+                    h: &HandoverRow,
+                    audit: &AuditEntry,
+                ) -> Result<Option<i64>, StoreError> {
+                    let t = &HandoverRow::TABLE;
+                    let marks: Vec<String> = (1..=t.columns.len()).map(|i| format!("${i}")).collect();
+                    let sql = format!(
+                        "INSERT INTO handovers ({}) VALUES ({}) ON CONFLICT DO NOTHING RETURNING handover_id",
+                        t.select(""),
+                        marks.join(", ")
+                    );
+                    let mut tx = self.write_pool().begin().await.map_err(q("begin"))?;
+                    let id: Option<i64> = sqlx::query_scalar(&sql)
+                        .bind(&h.unit_kind)
+                        .bind(&h.unit_id)
+                        .bind(h.from_ms)
+                        .bind(h.to_ms)
+                        .bind(&h.outgoing_person_id)
+                        .bind(&h.incoming_person_id)
+                        .bind(sqlx::types::Json(&h.sheet))
+                        .bind(h.prepared_ms)
+                        .bind(h.signed_ms)
+                        .bind(&h.signed_by)
+                        .bind(&h.sign_note)
+                        .bind(h.accepted_ms)
+                        .bind(&h.accepted_by)
+                        .bind(&h.accept_note)
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(q("insert handover"))?;
+                    let Some(id) = id else { return Ok(None) };
+                    let audit = AuditEntry { subject: format!("handover:{id}"), ..audit.clone() };
+                    Self::audit_in(&mut tx, &audit).await?;
+                    tx.commit().await.map_err(q("commit"))?;
+                    Ok(Some(id))
+                }
+
+                pub async fn handover(&self, handover_id: i64) -> Result<Option<HandoverRow>, StoreError> {
+                    let sql = format!(
+                        "SELECT handover_id, {} FROM handovers WHERE handover_id = $1",
+                        HandoverRow::TABLE.select("")
+                    );
+                    sqlx::query_as(&sql).bind(handover_id).fetch_optional(&self.pool).await.map_err(q("read handover"))
+                }
+
+                /// Handovers matching every filter given, newest first, at most `f.limit`.
+                pub async fn handovers(&self, f: &HandoverFilter) -> Result<Vec<HandoverRow>, StoreError> {
+                    let sql = format!(
+                        "SELECT handover_id, {} FROM handovers
+                         WHERE (CAST($1 AS TEXT) IS NULL OR unit_kind = $1)
+                           AND (CAST($2 AS TEXT) IS NULL OR unit_id = $2)
+                           AND (CAST($3 AS TEXT) IS NULL
+                                OR ($3 = 'prepared' AND signed_ms IS NULL)
+                                OR ($3 = 'signed' AND signed_ms IS NOT NULL AND accepted_ms IS NULL)
+                                OR ($3 = 'accepted' AND accepted_ms IS NOT NULL))
+                           AND (CAST($4 AS BIGINT) IS NULL OR handover_id < $4)
+                         ORDER BY handover_id DESC LIMIT $5",
+                        HandoverRow::TABLE.select("")
+                    );
+                    sqlx::query_as(&sql)
+                        .bind(&f.unit_kind)
+                        .bind(&f.unit_id)
+                        .bind(&f.state)
+                        .bind(f.before)
+                        .bind(i64::from(f.limit))
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(q("list handovers"))
+                }
+
+                /// Records the outgoing person's signature and its audit entry in one
+                /// transaction, if the handover is not signed yet; false (nothing
+                /// written) when there is no such handover or it is signed already.
+                pub async fn sign_handover(
+                    &self,
+                    handover_id: i64,
+                    at_ms: i64,
+                    by: &str,
+                    note: Option<&str>,
+                    audit: &AuditEntry,
+                ) -> Result<bool, StoreError> {
+                    let sql = "UPDATE handovers SET signed_ms = $2, signed_by = $3, sign_note = $4
+                               WHERE handover_id = $1 AND signed_ms IS NULL";
+                    self.handover_step(sql, handover_id, at_ms, by, note, audit).await
+                }
+
+                /// Records the incoming person's acceptance and its audit entry in one
+                /// transaction, if the handover is signed and not accepted yet; false
+                /// (nothing written) otherwise.
+                pub async fn accept_handover(
+                    &self,
+                    handover_id: i64,
+                    at_ms: i64,
+                    by: &str,
+                    note: Option<&str>,
+                    audit: &AuditEntry,
+                ) -> Result<bool, StoreError> {
+                    let sql = "UPDATE handovers SET accepted_ms = $2, accepted_by = $3, accept_note = $4
+                               WHERE handover_id = $1 AND signed_ms IS NOT NULL AND accepted_ms IS NULL";
+                    self.handover_step(sql, handover_id, at_ms, by, note, audit).await
+                }
+
+                /// One step of a handover (`sql` binds the id, time, person and note),
+                /// audited in the same transaction when it changed a row.
+                async fn handover_step(
+                    &self,
+                    sql: &str,
+                    handover_id: i64,
+                    at_ms: i64,
+                    by: &str,
+                    note: Option<&str>,
+                    audit: &AuditEntry,
+                ) -> Result<bool, StoreError> {
+                    let mut tx = self.write_pool().begin().await.map_err(q("begin"))?;
+                    let done = sqlx::query(sql)
+                        .bind(handover_id)
+                        .bind(at_ms)
+                        .bind(by)
+                        .bind(note)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(q("change handover"))?
+                        .rows_affected()
+                        == 1;
+                    if !done {
+                        return Ok(false);
+                    }
+                    Self::audit_in(&mut tx, audit).await?;
+                    tx.commit().await.map_err(q("commit"))?;
+                    Ok(true)
+                }
+
+                /// One shift, cancelled or not.
+                pub async fn duty_shift(&self, shift_id: &str) -> Result<Option<DutyShift>, StoreError> {
+                    let sql = format!("SELECT {} FROM duty_shifts WHERE shift_id = $1", DutyShift::TABLE.select(""));
+                    sqlx::query_as(&sql).bind(shift_id).fetch_optional(&self.pool).await.map_err(q("read a shift"))
+                }
+
+                /// Every uncancelled shift under way at `at_ms` (starts at or before it,
+                /// ends after it), by unit and start.
+                pub async fn duty_at(&self, at_ms: i64) -> Result<Vec<DutyShift>, StoreError> {
+                    self.duty_between(at_ms, at_ms + 1, None, None).await
+                }
+
+                /// Every uncancelled shift overlapping `[from_ms, to_ms)`, by unit kind,
+                /// unit and start; only a unit kind's (and a unit's) when given. Shifts
+                /// are at most a day long (the server refuses longer ones), so the start
+                /// index bounds the read.
+                pub async fn duty_between(
+                    &self,
+                    from_ms: i64,
+                    to_ms: i64,
+                    unit_kind: Option<&str>,
+                    unit_id: Option<&str>,
+                ) -> Result<Vec<DutyShift>, StoreError> {
+                    let sql = format!(
+                        "SELECT {} FROM duty_shifts
+                         WHERE starts_ms < $2 AND starts_ms > $1 - {day} AND ends_ms > $1
+                           AND cancelled_ms IS NULL
+                           AND (CAST($3 AS TEXT) IS NULL OR unit_kind = $3)
+                           AND (CAST($4 AS TEXT) IS NULL OR unit_id = $4)
+                         ORDER BY unit_kind, unit_id, starts_ms, shift_id",
+                        DutyShift::TABLE.select(""),
+                        day = shared::MAX_SHIFT_MS,
+                    );
+                    sqlx::query_as(&sql)
+                        .bind(from_ms)
+                        .bind(to_ms)
+                        .bind(unit_kind)
+                        .bind(unit_id)
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(q("read the duty roster"))
+                }
+
+                /// Incidents closed or cancelled in `[from_ms, to_ms]` (their last state's
+                /// time), newest first, at most `limit`.
+                pub async fn incidents_ended(
+                    &self,
+                    from_ms: i64,
+                    to_ms: i64,
+                    limit: u32,
+                ) -> Result<Vec<IncidentRow>, StoreError> {
+                    let sql = format!(
+                        "SELECT {} FROM incidents
+                         WHERE state IN ('closed', 'cancelled') AND state_since_ms BETWEEN $1 AND $2
+                         ORDER BY state_since_ms DESC, incident_id DESC LIMIT $3",
+                        IncidentRow::TABLE.select("")
+                    );
+                    sqlx::query_as(&sql)
+                        .bind(from_ms)
+                        .bind(to_ms)
+                        .bind(i64::from(limit))
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(q("read ended incidents"))
+                }
+
+                /// The escalation notices nobody has acknowledged, oldest first.
+                pub async fn open_escalations(&self) -> Result<Vec<EscalationRow>, StoreError> {
+                    let sql = format!(
+                        "SELECT {} FROM escalations e WHERE e.action = 'notify'
+                           AND NOT EXISTS (SELECT 1 FROM escalations a
+                                           WHERE a.escalation_id = e.escalation_id AND a.action = 'ack')
+                         ORDER BY e.seq",
+                        EscalationRow::TABLE.select("e.")
+                    );
+                    sqlx::query_as(&sql).fetch_all(&self.pool).await.map_err(q("read open escalations"))
+                }
+
+                /// Every escalation event of one incident, oldest first.
+                pub async fn escalations_of(&self, incident_id: i64) -> Result<Vec<EscalationRow>, StoreError> {
+                    let sql = format!(
+                        "SELECT {} FROM escalations WHERE incident_id = $1 ORDER BY seq",
+                        EscalationRow::TABLE.select("")
+                    );
+                    sqlx::query_as(&sql)
+                        .bind(incident_id)
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(q("read an incident's escalations"))
+                }
+
                 /// The newest audit entries about `subject` (all subjects when None),
                 /// newest first.
                 pub async fn audit_log(
@@ -1076,6 +1387,7 @@ macro_rules! shared_calls {
                             "incident_events" => FeedRow::IncidentEvent(IncidentEventRow::from_row(r)?),
                             "route_events" => FeedRow::RouteEvent(RouteEventRow::from_row(r)?),
                             "alert_acks" => FeedRow::AlertAck(AlertAckRow::from_row(r)?),
+                            "escalations" => FeedRow::Escalation(EscalationRow::from_row(r)?),
                             other => return Err(sqlx::Error::Decode(format!("no feed table {other}").into())),
                         })
                     };
@@ -1112,6 +1424,7 @@ pub(crate) fn max_seq_sql(greatest: &str) -> String {
         ("report_id", "grid_reports"),
         ("seq", "route_events"),
         ("seq", "alert_acks"),
+        ("seq", "escalations"),
     ]
     .iter()
     .map(|(column, table)| format!("COALESCE((SELECT MAX({column}) FROM {table}), 0)"))

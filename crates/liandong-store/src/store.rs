@@ -10,10 +10,10 @@ use crate::error::{q, StoreError};
 use crate::feed::{FeedRow, FeedTables};
 use crate::pg::PgStore;
 use crate::rows::{
-    AlertAckRow, AlertFact, AlertRow, AuditEntry, Bbox, CameraRecord, DeviceRecord, DeviceStateRow, Durability, FixAck,
-    GridReport, ImageOwners, ImageRow, IncidentEventRow, IncidentFacts, IncidentRow, MediationCase, MediationStats,
-    OwnReport, PeopleFilter, PersonRecord, PositionRow, RouteEventRow, RoutePlanRow, SightingRow, TaggedPerson,
-    TrackPoint, WatchRecord,
+    AlertAckRow, AlertFact, AlertRow, AuditEntry, Bbox, CameraRecord, DeviceRecord, DeviceStateRow, Durability,
+    DutyShift, EscalationRow, FixAck, GridReport, HandoverFilter, HandoverRow, ImageOwners, ImageRow, IncidentEventRow,
+    IncidentFacts, IncidentRow, MediationCase, MediationStats, OwnReport, PeopleFilter, PersonRecord, PositionRow,
+    RouteEventRow, RoutePlanRow, SightingRow, TaggedPerson, TrackPoint, WatchRecord,
 };
 use crate::sqlite::{self, SqliteStore};
 
@@ -233,6 +233,36 @@ delegate! {
     fn person(&self, person_id: &str) -> Result<Option<PersonRecord>, StoreError>;
     /// People matching every filter given, by id, at most `f.limit`.
     fn people(&self, f: &PeopleFilter) -> Result<Vec<PersonRecord>, StoreError>;
+    /// Adds duty shifts with their audit entries in one transaction, all or none: the
+    /// leader shifts they would overlap (nothing written), or none (all written).
+    fn insert_duty_shifts(&self, shifts: &[DutyShift], audit: &[AuditEntry]) -> Result<Vec<DutyShift>, StoreError>;
+    /// Cancels a shift (kept) with its audit entry; false when none is uncancelled.
+    fn cancel_duty_shift(&self, shift_id: &str, at_ms: i64, audit: &AuditEntry) -> Result<bool, StoreError>;
+    fn duty_shift(&self, shift_id: &str) -> Result<Option<DutyShift>, StoreError>;
+    /// Every uncancelled shift under way at a moment (starts <= at < ends).
+    fn duty_at(&self, at_ms: i64) -> Result<Vec<DutyShift>, StoreError>;
+    /// Every uncancelled shift overlapping `[from_ms, to_ms)`, optionally of one unit kind
+    /// and unit, by unit and start.
+    fn duty_between(&self, from_ms: i64, to_ms: i64, unit_kind: Option<&str>, unit_id: Option<&str>) -> Result<Vec<DutyShift>, StoreError>;
+    /// Escalation notices nobody acknowledged, oldest first.
+    fn open_escalations(&self) -> Result<Vec<EscalationRow>, StoreError>;
+    /// One incident's escalation events, oldest first.
+    fn escalations_of(&self, incident_id: i64) -> Result<Vec<EscalationRow>, StoreError>;
+    /// Adds a handover and its audit entry (subject `handover:<number>`) in one
+    /// transaction; returns its number, or None (nothing written) when the unit's shift
+    /// (unit, from, to) has one already.
+    fn insert_handover(&self, h: &HandoverRow, audit: &AuditEntry) -> Result<Option<i64>, StoreError>;
+    fn handover(&self, handover_id: i64) -> Result<Option<HandoverRow>, StoreError>;
+    /// Handovers matching every filter given, newest first, at most `f.limit`.
+    fn handovers(&self, f: &HandoverFilter) -> Result<Vec<HandoverRow>, StoreError>;
+    /// Signs a handover not yet signed, audited in the same transaction; false (nothing
+    /// written) when there is none or it is signed already.
+    fn sign_handover(&self, handover_id: i64, at_ms: i64, by: &str, note: Option<&str>, audit: &AuditEntry) -> Result<bool, StoreError>;
+    /// Accepts a signed handover not yet accepted, audited in the same transaction; false
+    /// (nothing written) when there is none, it is not signed, or it is accepted already.
+    fn accept_handover(&self, handover_id: i64, at_ms: i64, by: &str, note: Option<&str>, audit: &AuditEntry) -> Result<bool, StoreError>;
+    /// Incidents closed or cancelled in a time range, newest first.
+    fn incidents_ended(&self, from_ms: i64, to_ms: i64, limit: u32) -> Result<Vec<IncidentRow>, StoreError>;
     /// Appends to the audit log.
     fn audit(&self, entries: &[AuditEntry]) -> Result<(), StoreError>;
     /// The newest audit entries, optionally about one subject.

@@ -23,9 +23,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use liandong_store::{
     AlertAckRow, AlertRow, AuditEntry, Batch, Bbox, CameraEventRow, CameraRecord, DeviceRecord, DeviceStateRow,
-    Durability, FeedRow, FeedTables, FixAck, GridReport, ImageRow, IncidentEventRow, IncidentRow, IncidentState,
-    PeopleFilter, PersonRecord, PositionRow, RouteEventRow, RoutePlanRow, SightingRow, Store, StoreError,
-    StoredMembership, TaggedPerson, WatchRecord,
+    Durability, DutyShift, EscalationRow, FeedRow, FeedTables, FixAck, GridReport, HandoverFilter, HandoverRow,
+    ImageRow, IncidentEventRow, IncidentRow, IncidentState, PeopleFilter, PersonRecord, PositionRow, RouteEventRow,
+    RoutePlanRow, SightingRow, Store, StoreError, StoredMembership, TaggedPerson, WatchRecord,
 };
 use sqlx::{Connection, Executor, PgConnection};
 
@@ -67,6 +67,10 @@ store_test_suite! {
     upsert_device_reports_whether_it_was_new,
     people_are_added_changed_listed_and_never_deleted,
     each_image_is_found_by_the_records_that_name_it,
+    duty_shifts_are_added_all_or_none_read_by_time_and_cancelled_but_kept,
+    escalations_are_sequenced_fed_and_open_until_acknowledged,
+    handovers_are_signed_once_then_accepted_and_every_step_is_audited,
+    incidents_ended_in_a_range_are_the_closed_and_cancelled_newest_first,
     device_states_join_their_last_report_and_the_last_state_wins,
     incidents_keep_their_description_and_take_each_new_state,
     incident_facts_take_the_first_time_of_each_milestone,
@@ -397,11 +401,13 @@ async fn every_table_round_trips_through_one_batch(store: Store) {
             route_plans: &[route_plan(5008, "team-01", 1, "pending")],
             route_events: &[route_event(5008, 5008, "push")],
             alert_acks: &[alert_ack(5009, 5003, "甲")],
+            escalations: &[escalation(5010, 5010, 5005, "notify", Some("lead1"))],
         })
         .await
         .unwrap();
 
-    assert_eq!(store.max_seq().await.unwrap(), 5009);
+    assert_eq!(store.max_seq().await.unwrap(), 5010);
+    assert_eq!(store.escalations_of(5005).await.unwrap(), [escalation(5010, 5010, 5005, "notify", Some("lead1"))]);
     assert_eq!(store.alert_acks_after(0, 10).await.unwrap(), [alert_ack(5009, 5003, "甲")]);
     assert_eq!(store.route_plans(None, 10).await.unwrap(), [route_plan(5008, "team-01", 1, "pending")]);
     assert_eq!(store.route_events_after(0, 10).await.unwrap(), [route_event(5008, 5008, "push")]);
@@ -423,8 +429,8 @@ async fn every_table_round_trips_through_one_batch(store: Store) {
     assert_eq!(store.alerts_after(0, 10).await.unwrap(), alerts);
     assert_eq!(
         store.count_after(4999).await.unwrap(),
-        6,
-        "one report, two alerts, one incident event, one route event, one acknowledgement"
+        7,
+        "one report, two alerts, one incident event, one route event, one acknowledgement, one escalation"
     );
     assert_eq!(store.audit_log(Some("p-1"), 10).await.unwrap(), [audit_entries[1].clone(), audit_entries[0].clone()]);
     assert_eq!(store.incident(5005).await.unwrap(), Some((incidents[0].clone(), incident_events.to_vec())));
@@ -709,6 +715,121 @@ async fn alert_acknowledgements_are_sequenced_and_the_first_one_is_found(store: 
     assert!(store.first_alert_acks(&[]).await.unwrap().is_empty());
 }
 
+const HOUR: i64 = 3_600_000;
+
+fn shift(id: &str, post: Option<&str>, person: &str, duty: &str, starts_ms: i64, ends_ms: i64) -> DutyShift {
+    DutyShift {
+        shift_id: id.into(),
+        unit_kind: if post.is_some() { "post" } else { "command_centre" }.into(),
+        unit_id: post.map(Into::into),
+        person_id: person.into(),
+        duty: duty.into(),
+        starts_ms,
+        ends_ms,
+        created_ms: 1,
+        created_by: "admin".into(),
+        cancelled_ms: None,
+    }
+}
+
+fn roster_audit(id: &str, action: &str) -> AuditEntry {
+    AuditEntry {
+        at_ms: 1,
+        actor: "admin".into(),
+        action: action.into(),
+        subject: format!("duty_shift:{id}"),
+        detail: String::new(),
+    }
+}
+
+async fn duty_shifts_are_added_all_or_none_read_by_time_and_cancelled_but_kept(store: Store) {
+    let day = 100 * 24 * HOUR;
+    let shifts = [
+        shift("s1", Some("post-01"), "lead1", "leader", day, day + 24 * HOUR),
+        shift("s2", Some("post-01"), "off1", "on_duty", day + 8 * HOUR, day + 20 * HOUR),
+        shift("s3", None, "cc1", "leader", day - 12 * HOUR, day + 12 * HOUR),
+        shift("s4", Some("post-02"), "lead2", "leader", day + 12 * HOUR, day + 36 * HOUR),
+    ];
+    let audits: Vec<AuditEntry> = shifts.iter().map(|s| roster_audit(&s.shift_id, "duty_shift_added")).collect();
+    assert!(store.insert_duty_shifts(&shifts, &audits).await.unwrap().is_empty(), "no conflict");
+    assert_eq!(store.audit_log(Some("duty_shift:s2"), 10).await.unwrap().len(), 1, "audited");
+    let ids = |v: Vec<DutyShift>| v.into_iter().map(|s| s.shift_id).collect::<Vec<_>>();
+    // Under way at a moment: started at or before it, ending after it.
+    assert_eq!(ids(store.duty_at(day + 8 * HOUR).await.unwrap()), ["s3", "s1", "s2"], "by unit kind, unit, start");
+    assert_eq!(ids(store.duty_at(day + 12 * HOUR).await.unwrap()), ["s1", "s2", "s4"], "the end is not inside");
+    assert_eq!(ids(store.duty_at(day - 1).await.unwrap()), ["s3"]);
+    // Overlapping a window, optionally of one unit.
+    assert_eq!(ids(store.duty_between(day + 20 * HOUR, day + 48 * HOUR, None, None).await.unwrap()), ["s1", "s4"]);
+    let post1 = store.duty_between(day - 24 * HOUR, day + 48 * HOUR, Some("post"), Some("post-01")).await.unwrap();
+    assert_eq!(ids(post1), ["s1", "s2"]);
+    let cc = store.duty_between(day - 24 * HOUR, day + 48 * HOUR, Some("command_centre"), None).await.unwrap();
+    assert_eq!(ids(cc), ["s3"]);
+    // A second leader of post-01 overlapping s1 refuses the whole roster, naming s1.
+    let clash = [
+        shift("s5", Some("post-03"), "lead3", "leader", day, day + HOUR),
+        shift("s6", Some("post-01"), "lead9", "leader", day + 23 * HOUR, day + 25 * HOUR),
+    ];
+    let refused = store.insert_duty_shifts(&clash, &[roster_audit("s5", "duty_shift_added")]).await.unwrap();
+    assert_eq!(ids(refused), ["s1"]);
+    assert_eq!(store.duty_shift("s5").await.unwrap(), None, "all or none");
+    assert!(store.audit_log(Some("duty_shift:s5"), 10).await.unwrap().is_empty(), "nothing audited");
+    // Two leaders of one unit within one roster are a conflict too.
+    let twice = [
+        shift("s7", None, "cc2", "leader", day + 24 * HOUR, day + 36 * HOUR),
+        shift("s8", None, "cc3", "leader", day + 30 * HOUR, day + 40 * HOUR),
+    ];
+    assert_eq!(ids(store.insert_duty_shifts(&twice, &[]).await.unwrap()), ["s7"]);
+    // A leader starting when the other ends does not overlap it.
+    let next = [shift("s9", Some("post-01"), "lead9", "leader", day + 24 * HOUR, day + 48 * HOUR)];
+    assert!(store.insert_duty_shifts(&next, &[]).await.unwrap().is_empty());
+    // Cancelling keeps the shift, stamped, and takes it off the roster.
+    assert!(store.cancel_duty_shift("s2", 77, &roster_audit("s2", "duty_shift_cancelled")).await.unwrap());
+    assert!(!store.cancel_duty_shift("s2", 78, &roster_audit("s2", "duty_shift_cancelled")).await.unwrap(), "once");
+    assert!(!store.cancel_duty_shift("nope", 78, &roster_audit("nope", "duty_shift_cancelled")).await.unwrap());
+    assert_eq!(store.duty_shift("s2").await.unwrap().and_then(|s| s.cancelled_ms), Some(77));
+    assert_eq!(ids(store.duty_at(day + 8 * HOUR).await.unwrap()), ["s3", "s1"]);
+    assert_eq!(store.audit_log(Some("duty_shift:s2"), 10).await.unwrap().len(), 2, "added and cancelled");
+}
+
+fn escalation(seq: i64, notice: i64, incident: i64, action: &str, person: Option<&str>) -> EscalationRow {
+    EscalationRow {
+        seq,
+        escalation_id: notice,
+        incident_id: incident,
+        action: action.into(),
+        level: "post_leader".into(),
+        person_id: person.map(Into::into),
+        unit_id: Some("post-01".into()),
+        actor: "server".into(),
+        at_ms: 1_000 + seq,
+        note: String::new(),
+        lon: 107.2,
+        lat: 30.7,
+        payload: format!("{{\"type\":\"escalation\",\"seq\":{seq}}}"),
+    }
+}
+
+async fn escalations_are_sequenced_fed_and_open_until_acknowledged(store: Store) {
+    let first = [escalation(1, 1, 10, "notify", Some("lead1")), escalation(2, 2, 11, "notify", None)];
+    store.write(&Batch { escalations: &first, ..Batch::default() }).await.unwrap();
+    store
+        .write(&Batch { escalations: &[escalation(3, 1, 10, "ack", Some("lead1"))], ..Batch::default() })
+        .await
+        .unwrap();
+    assert_eq!(store.max_seq().await.unwrap(), 3, "escalations are in the sequence");
+    assert_eq!(store.count_after(1).await.unwrap(), 2);
+    assert_eq!(store.open_escalations().await.unwrap(), vec![first[1].clone()], "an acknowledged notice is closed");
+    let of10 = store.escalations_of(10).await.unwrap();
+    assert_eq!(of10.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 3]);
+    let fed = store.feed_after(1, 10, FeedTables::ALL).await.unwrap();
+    assert_eq!(
+        fed,
+        vec![FeedRow::Escalation(first[1].clone()), FeedRow::Escalation(escalation(3, 1, 10, "ack", Some("lead1")))]
+    );
+    let none = FeedTables { escalations: false, ..FeedTables::ALL };
+    assert!(store.feed_after(0, 10, none).await.unwrap().is_empty(), "only the chosen tables");
+}
+
 async fn upsert_device_reports_whether_it_was_new(store: Store) {
     let mut d = DeviceRecord {
         device_id: "866123".into(),
@@ -885,6 +1006,115 @@ async fn people_are_added_changed_listed_and_never_deleted(store: Store) {
         ["person_changed", "person_created"],
         "each change is audited, newest first"
     );
+}
+
+fn handover(unit_kind: &str, unit_id: Option<&str>, prepared_ms: i64) -> HandoverRow {
+    HandoverRow {
+        handover_id: 0,
+        unit_kind: unit_kind.into(),
+        unit_id: unit_id.map(str::to_string),
+        from_ms: prepared_ms - 8 * 3_600_000,
+        to_ms: prepared_ms,
+        outgoing_person_id: "out".into(),
+        incoming_person_id: "in".into(),
+        sheet: serde_json::json!({"open_incidents": {"items": [{"incident_id": 7, "title": "纠纷"}], "more": 0}}),
+        prepared_ms,
+        signed_ms: None,
+        signed_by: None,
+        sign_note: None,
+        accepted_ms: None,
+        accepted_by: None,
+        accept_note: None,
+    }
+}
+
+fn handover_audit(action: &str) -> AuditEntry {
+    AuditEntry {
+        at_ms: 10,
+        actor: "值班员".into(),
+        action: action.into(),
+        subject: "set by the store".into(),
+        detail: "d".into(),
+    }
+}
+
+async fn handovers_are_signed_once_then_accepted_and_every_step_is_audited(store: Store) {
+    let h = handover("post", Some("post-01"), 1_000);
+    let id = store.insert_handover(&h, &handover_audit("handover_prepared")).await.unwrap().expect("new");
+    // The same unit's same shift again makes no second sheet, nor an audit entry.
+    let again = HandoverRow { outgoing_person_id: "someone".into(), ..h.clone() };
+    assert_eq!(store.insert_handover(&again, &handover_audit("handover_prepared")).await.unwrap(), None);
+    let stored = store.handover(id).await.unwrap().expect("stored");
+    assert_eq!(stored, HandoverRow { handover_id: id, ..h.clone() }, "every column round-trips, the sheet too");
+    assert_eq!(stored.state(), "prepared");
+    assert_eq!(store.handover(id + 1000).await.unwrap(), None);
+    let subject = format!("handover:{id}");
+    assert_eq!(store.audit_log(Some(&subject), 10).await.unwrap()[0].action, "handover_prepared", "audited by number");
+
+    // Accepting before signing, and signing an unknown handover, write nothing.
+    assert!(!store.accept_handover(id, 2_000, "in", None, &handover_audit("handover_accepted")).await.unwrap());
+    assert!(!store.sign_handover(id + 1000, 2_000, "out", None, &handover_audit("handover_signed")).await.unwrap());
+    assert_eq!(store.audit_log(Some(&subject), 10).await.unwrap().len(), 1, "a refused step audits nothing");
+
+    let mut sign = handover_audit("handover_signed");
+    sign.subject = subject.clone();
+    assert!(store.sign_handover(id, 2_000, "out", Some("钥匙在抽屉"), &sign).await.unwrap());
+    assert!(!store.sign_handover(id, 2_500, "out", None, &sign).await.unwrap(), "signed once");
+    let signed = store.handover(id).await.unwrap().unwrap();
+    assert_eq!(
+        (signed.signed_ms, signed.signed_by.as_deref(), signed.sign_note.as_deref()),
+        (Some(2_000), Some("out"), Some("钥匙在抽屉"))
+    );
+    assert_eq!(signed.state(), "signed");
+
+    let mut accept = handover_audit("handover_accepted");
+    accept.subject = subject.clone();
+    assert!(store.accept_handover(id, 3_000, "in", None, &accept).await.unwrap());
+    assert!(!store.accept_handover(id, 3_500, "in", Some("again"), &accept).await.unwrap(), "accepted once");
+    let accepted = store.handover(id).await.unwrap().unwrap();
+    assert_eq!(
+        (accepted.accepted_ms, accepted.accepted_by.as_deref(), accepted.accept_note.as_deref()),
+        (Some(3_000), Some("in"), None)
+    );
+    assert_eq!(accepted.state(), "accepted");
+    let log = store.audit_log(Some(&subject), 10).await.unwrap();
+    assert_eq!(
+        log.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(),
+        ["handover_accepted", "handover_signed", "handover_prepared"],
+        "newest first"
+    );
+
+    // More sheets: the list is newest first, filtered by unit and state, paged by number.
+    let cc =
+        store.insert_handover(&handover("command_centre", None, 4_000), &handover_audit("p")).await.unwrap().unwrap();
+    let cc_again = store.insert_handover(&handover("command_centre", None, 4_000), &handover_audit("p")).await.unwrap();
+    assert_eq!(cc_again, None, "the command centre's shift too, though it names no unit");
+    let west =
+        store.insert_handover(&handover("post", Some("post-02"), 5_000), &handover_audit("p")).await.unwrap().unwrap();
+    assert!(store.sign_handover(west, 5_100, "out", None, &handover_audit("s")).await.unwrap());
+    let ids = |v: Vec<HandoverRow>| v.into_iter().map(|h| h.handover_id).collect::<Vec<_>>();
+    let all = HandoverFilter { limit: 10, ..HandoverFilter::default() };
+    assert_eq!(ids(store.handovers(&all).await.unwrap()), [west, cc, id]);
+    let f = HandoverFilter { unit_kind: Some("post".into()), ..all.clone() };
+    assert_eq!(ids(store.handovers(&f).await.unwrap()), [west, id], "by unit kind");
+    let f = HandoverFilter { unit_id: Some("post-01".into()), ..all.clone() };
+    assert_eq!(ids(store.handovers(&f).await.unwrap()), [id], "by unit");
+    for (state, want) in [("prepared", vec![cc]), ("signed", vec![west]), ("accepted", vec![id])] {
+        let f = HandoverFilter { state: Some(state.into()), ..all.clone() };
+        assert_eq!(ids(store.handovers(&f).await.unwrap()), want, "{state}");
+    }
+    let f = HandoverFilter { before: Some(west), limit: 1, ..all.clone() };
+    assert_eq!(ids(store.handovers(&f).await.unwrap()), [cc], "a page before a cursor");
+}
+
+async fn incidents_ended_in_a_range_are_the_closed_and_cancelled_newest_first(store: Store) {
+    let at = |id: i64, state: &str, since: i64| IncidentRow { state_since_ms: since, ..incident(id, state) };
+    let rows = [at(1, "closed", 100), at(2, "cancelled", 200), at(3, "dispatched", 150), at(4, "closed", 900)];
+    let b = Batch { incidents: &rows, ..Batch::default() };
+    store.write(&b).await.unwrap();
+    let ended = store.incidents_ended(100, 500, 10).await.unwrap();
+    assert_eq!(ended.iter().map(|i| i.incident_id).collect::<Vec<_>>(), [2, 1], "open and later ones left out");
+    assert_eq!(store.incidents_ended(100, 500, 1).await.unwrap().len(), 1, "at most the limit");
 }
 
 async fn device_states_join_their_last_report_and_the_last_state_wins(store: Store) {

@@ -47,6 +47,11 @@ pub enum FeedMessage<'a> {
         seq: i64,
         data: RouteChange<'a>,
     },
+    /// A late step's escalation to a person on duty, or that person's acknowledgement.
+    Escalation {
+        seq: i64,
+        data: EscalationNotice<'a>,
+    },
     /// A new hotspot analysis: a notice outside the sequence.
     Hotspots(HotspotsNotice<'a>),
     /// A part of the snapshot a client gets on connecting (or on changing its subscription).
@@ -273,6 +278,42 @@ pub struct AlertAck<'a> {
     pub by: &'a str,
     pub at: String,
     pub note: &'a str,
+}
+
+/// An escalation event: a late incident step notified to a person on duty (`notify`),
+/// or that person's acknowledgement (`ack`), which stops the next level. Addressed to
+/// the person it reached; a command-centre escalation is also on every operator's
+/// screen.
+#[derive(Serialize)]
+pub struct EscalationNotice<'a> {
+    /// The notice's number (a notice's own `seq`), which its acknowledgement names.
+    pub escalation_id: i64,
+    /// `notify` or `ack`.
+    pub action: &'a str,
+    /// `post_leader` or `command_centre`.
+    pub level: &'a str,
+    /// The person the notice reached; null when nobody was on duty.
+    pub person_id: Option<&'a str>,
+    pub person_name: Option<&'a str>,
+    /// The post whose leader was notified; null at the command centre.
+    pub unit_id: Option<&'a str>,
+    /// Why, in a sentence (how late the step is, or that nobody was on duty at the post),
+    /// for the timeline and the logs; screens word it from the fields below.
+    pub note: &'a str,
+    /// `late` (the level's person was reached), `nobody_on_duty` (no leader on duty at
+    /// the post: sent to the command centre instead), `no_post` (the incident is in no
+    /// post's jurisdiction: sent to the command centre), or `acknowledged` (an `ack`).
+    pub reason: &'a str,
+    /// How long the step has waited, in seconds (a notice's).
+    pub late_s: Option<i64>,
+    /// The incident's post (the assigned unit's, else the place's) and its name.
+    pub post_id: Option<&'a str>,
+    pub post_name: Option<&'a str>,
+    pub actor: &'a str,
+    pub time: String,
+    /// The incident as it is; null when it is no longer open (an acknowledgement after
+    /// it was closed).
+    pub incident: Option<&'a IncidentRow>,
 }
 
 /// An incident's change: the whole incident after it, and the step.
@@ -543,6 +584,55 @@ mod tests {
         let bad = PositionRow { attributes: "{not json".into(), enrichment: String::new(), ..row() };
         let v: Value = serde_json::from_str(report_json(&bad).get()).unwrap();
         assert_eq!((&v["attributes"], &v["enrichment"]), (&json!({}), &json!({})));
+    }
+
+    #[test]
+    fn an_escalation_names_its_notice_level_person_and_incident() {
+        let inc = IncidentRow {
+            incident_id: 4,
+            title: "斗殴".into(),
+            priority: 1,
+            state: IncidentState::Dispatched,
+            lon: 107.1,
+            lat: 30.7,
+            alert_seq: None,
+            assigned_device: Some("dev-1".into()),
+            assigned_unit: Some("team-1".into()),
+            created_ms: T0,
+            state_since_ms: T0,
+            escalation: "post_leader".into(),
+            kind: "other".into(),
+            township: None,
+        };
+        let data = EscalationNotice {
+            escalation_id: 9,
+            action: "notify",
+            level: "post_leader",
+            person_id: Some("lead-w"),
+            person_name: Some("西所长"),
+            unit_id: Some("p-west"),
+            note: "dispatched for 61 s",
+            reason: "late",
+            late_s: Some(61),
+            post_id: Some("p-west"),
+            post_name: Some("西警务室"),
+            actor: "server",
+            time: rfc3339_ms(T0 + 61_000),
+            incident: Some(&inc),
+        };
+        let v: Value = serde_json::from_str(&FeedMessage::Escalation { seq: 9, data }.to_json()).unwrap();
+        assert_eq!(v["type"], "escalation");
+        assert_eq!(v["seq"], 9);
+        let mut d = v["data"].clone();
+        assert_eq!(d["incident"]["incident_id"], 4, "the whole incident: {d}");
+        d["incident"] = Value::Null;
+        assert_eq!(
+            d,
+            json!({"escalation_id": 9, "action": "notify", "level": "post_leader", "person_id": "lead-w",
+                   "person_name": "西所长", "unit_id": "p-west", "note": "dispatched for 61 s", "reason": "late",
+                   "late_s": 61, "post_id": "p-west", "post_name": "西警务室", "actor": "server",
+                   "time": rfc3339_ms(T0 + 61_000), "incident": null})
+        );
     }
 
     #[test]

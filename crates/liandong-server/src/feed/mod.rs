@@ -40,6 +40,10 @@ pub enum What {
     /// A route plan's change: visible to the whole-county roles and the team, whatever
     /// their viewport and kinds (a leader must never miss a new route).
     Route { team_id: Option<Arc<str>> },
+    /// An escalation: visible to the person it names (a user acting for that person, or
+    /// a device bound to them), and, at the command centre's level, to operators and
+    /// administrators, whatever their viewport and kinds.
+    Escalation { person_id: Option<Arc<str>>, operators: bool },
     /// A notice outside the sequence (seq 0): not stored, never replayed, delivered to
     /// whole-county readers that are connected when it happens (a new hotspot
     /// analysis; a client that reconnects asks the HTTP API for the latest).
@@ -75,6 +79,17 @@ impl FeedEvent {
 
     pub fn route(seq: i64, lon: f64, lat: f64, team_id: Option<Arc<str>>, message: Arc<str>) -> FeedEvent {
         FeedEvent { seq, lon, lat, what: What::Route { team_id }, message }
+    }
+
+    pub fn escalation(
+        seq: i64,
+        lon: f64,
+        lat: f64,
+        person_id: Option<Arc<str>>,
+        operators: bool,
+        message: Arc<str>,
+    ) -> FeedEvent {
+        FeedEvent { seq, lon, lat, what: What::Escalation { person_id, operators }, message }
     }
 
     /// A notice outside the sequence; see [`What::Notice`].

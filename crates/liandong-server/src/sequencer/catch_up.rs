@@ -107,7 +107,17 @@ impl Sequencer {
                 let roles: Arc<[String]> = a.roles.into();
                 self.hub.publish(FeedEvent::alert(a.seq, a.lon, a.lat, roles, Arc::from(a.payload)));
             }
+            FeedRow::Escalation(e) => self.apply_escalation(e),
         }
+    }
+
+    /// An escalation event another instance committed: remembered (its acknowledgement
+    /// may come here) and published.
+    fn apply_escalation(&mut self, e: liandong_store::EscalationRow) {
+        super::escalations::fold(&mut self.known.notices, &e);
+        let person = e.person_id.as_deref().map(Arc::from);
+        let operators = e.level == "command_centre";
+        self.hub.publish(FeedEvent::escalation(e.seq, e.lon, e.lat, person, operators, Arc::from(e.payload)));
     }
 
     /// A report another instance committed moves its unit and the live view (when in

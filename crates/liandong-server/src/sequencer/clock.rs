@@ -1,7 +1,7 @@
 //! The rules of the clock, run by the ticker's tick (an `IncidentCommand::Tick`) in
 //! sequence with everything else: units gone silent, camera storms that calmed down,
-//! patrol members late for or skipping checkpoints, plans nobody acknowledged. The
-//! incidents' own escalations follow in `incidents`.
+//! patrol members late for or skipping checkpoints, plans nobody acknowledged, and the
+//! incidents' late steps (`incidents::escalate`, which notifies through `escalations`).
 
 use super::draft::Draft;
 use super::memory::RuleMemory;
@@ -18,4 +18,5 @@ pub(super) fn tick(draft: &mut Draft, memory: &mut RuleMemory, known: &Known, no
         adherence_check(draft, memory, known, Member { device_id: &device_id, team_id: &team, fix: None, now_ms });
     }
     plans::route_escalations(draft, now_ms);
+    super::incidents::escalate(draft, known, now_ms);
 }

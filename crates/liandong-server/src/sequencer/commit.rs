@@ -19,7 +19,8 @@ use super::memory::RuleMemory;
 use super::plans::corridors_of;
 use super::start::last_report;
 use super::{
-    acks, cameras, clock, incidents, plans, positions, reports, Ack, DeviceLive, IncidentCommand, Known, Sequencer,
+    acks, cameras, clock, escalations, incidents, plans, positions, reports, Ack, DeviceLive, IncidentCommand, Known,
+    Sequencer,
 };
 use crate::feed::report_json;
 use crate::feed::{position_message, FeedEvent};
@@ -51,6 +52,7 @@ impl Sequencer {
             self.known.route_heads.clone(),
         );
         draft.fixes = fixes;
+        draft.after.notices = self.known.notices.clone();
         let acks: Vec<Acks> =
             jobs.iter().map(|job| decide(&mut draft, &mut self.memory, &self.known, &job.work)).collect();
         let (next_seq, rows, after, publish) = draft.into_parts();
@@ -135,7 +137,7 @@ impl Sequencer {
     /// The batch is committed: what the sequencer knows becomes the draft's state
     /// after it, the live view moves, then the feed (see `live`'s module comment).
     fn committed(&mut self, rows: &Rows, after: After, publish: Vec<Publish>) {
-        let After { tracks, newest, position_units, mut incidents, route_heads, units } = after;
+        let After { tracks, newest, position_units, mut incidents, route_heads, units, mut notices } = after;
         let known = &mut self.known;
         known.tracks.extend(tracks);
         incidents.retain(|_, i| i.state.is_open());
@@ -150,6 +152,8 @@ impl Sequencer {
         for (device, unit) in units {
             known.units.entry(device).or_insert(Some(unit));
         }
+        escalations::prune(&mut notices, &incidents);
+        known.notices = notices;
         known.incidents = incidents;
         known.route_heads = route_heads;
         known.corridors = corridors_of(&known.route_heads);
@@ -199,6 +203,7 @@ fn decide(draft: &mut Draft, memory: &mut RuleMemory, known: &Known, work: &Work
         Work::Route(cmd) => Acks::Route(Box::new(plans::route_command(draft, cmd))),
         Work::Report(r) => Acks::Report(reports::report(draft, &r.0, r.1)),
         Work::AlertAck(cmd) => Acks::AlertAck(Box::new(acks::alert_ack(draft, cmd))),
+        Work::EscalationAck(cmd) => Acks::EscalationAck(Box::new(escalations::escalation_ack(draft, known, cmd))),
         Work::CatchUp => Acks::CaughtUp,
     }
 }

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use liandong_core::enrich::EnrichmentView;
 use liandong_core::{Enricher, Position};
 use liandong_store::{
-    AlertAckRow, AlertRow, AuditEntry, Batch, CameraEventRow, DeviceStateRow, GridReport, IncidentEventRow,
-    IncidentRow, PositionRow, RouteEventRow, RoutePlanRow,
+    AlertAckRow, AlertRow, AuditEntry, Batch, CameraEventRow, DeviceStateRow, EscalationRow, GridReport,
+    IncidentEventRow, IncidentRow, PositionRow, RouteEventRow, RoutePlanRow,
 };
 
 use super::{Ack, DeviceLive};
@@ -70,6 +70,7 @@ pub(super) struct Rows {
     pub route_plans: Vec<RoutePlanRow>,
     pub route_events: Vec<RouteEventRow>,
     pub alert_acks: Vec<AlertAckRow>,
+    pub escalations: Vec<EscalationRow>,
 }
 
 /// What the sequencer's state becomes once the batch is committed: work on copies, so
@@ -88,6 +89,8 @@ pub(super) struct After {
     pub route_heads: HashMap<String, RoutePlanRow>,
     /// Teams learnt from the reports of devices registered after start-up.
     pub units: HashMap<String, Arc<str>>,
+    /// Escalation notices (see `escalations`).
+    pub notices: super::escalations::Notices,
 }
 
 /// Something committed in this batch, to publish once the commit returns.
@@ -241,6 +244,7 @@ impl Rows {
             route_plans: &self.route_plans,
             route_events: &self.route_events,
             alert_acks: &self.alert_acks,
+            escalations: &self.escalations,
         }
     }
 
@@ -256,5 +260,6 @@ impl Rows {
             && self.route_plans.is_empty()
             && self.route_events.is_empty()
             && self.alert_acks.is_empty()
+            && self.escalations.is_empty()
     }
 }

@@ -136,6 +136,29 @@ pub struct AlertAckCommand {
     pub now_ms: i64,
 }
 
+/// A person's acknowledgement of an escalation that reached them.
+#[derive(Debug, Clone)]
+pub struct EscalationAckCommand {
+    pub escalation_id: i64,
+    /// The person the caller acts for (a user's, or the person a device is bound to).
+    pub person_id: Option<String>,
+    /// Whether the caller is an operator or an administrator, who may acknowledge a
+    /// notice that reached nobody.
+    pub operator: bool,
+    pub actor: String,
+    pub now_ms: i64,
+}
+
+/// What an acknowledgement of an escalation did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EscalationAckDone {
+    pub escalation_id: i64,
+    pub incident_id: i64,
+    pub level: String,
+    /// Acknowledged before: nothing was stored this time.
+    pub repeat: bool,
+}
+
 /// Why the rules turned a command down; nothing of it was stored. Matched by variant,
 /// never by its text, which is the reason a person is shown.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -150,6 +173,9 @@ pub enum Refusal {
     /// The command's action cannot be taken in the state its subject is in.
     #[error(transparent)]
     NotAllowed(NotAllowed),
+    /// The command is someone else's to give (an escalation that reached another person).
+    #[error("{0}")]
+    Forbidden(String),
 }
 
 /// What a command named that the sequencer does not know.
@@ -159,6 +185,8 @@ pub enum Unknown {
     OpenIncident(i64),
     #[error("team {0} has no route plan")]
     RoutePlan(String),
+    #[error("no escalation {0}")]
+    Escalation(i64),
 }
 
 /// How a command contradicts what was decided before it.
@@ -199,6 +227,7 @@ impl Refusal {
             Refusal::Unknown(_) => ApiError::not_found_at(field, reason),
             Refusal::Conflict(_) => ApiError::conflict(field, reason),
             Refusal::NotAllowed(_) => ApiError::unprocessable(field, reason),
+            Refusal::Forbidden(_) => ApiError::forbidden(field, reason),
         }
     }
 }
@@ -231,6 +260,7 @@ pub(super) enum Work {
     /// A grid member's report and its validated place (its id is assigned in sequence).
     Report(Box<(GridReport, Position)>),
     AlertAck(Box<AlertAckCommand>),
+    EscalationAck(Box<EscalationAckCommand>),
     /// Apply and publish what other instances on the same database committed.
     CatchUp,
 }
@@ -248,6 +278,8 @@ pub(super) enum Acks {
     CaughtUp,
     /// The incident after the command, or why the command was refused (nothing stored).
     Incident(Box<Result<IncidentDone, Refusal>>),
+    /// The acknowledgement, or why it was refused (nothing stored).
+    EscalationAck(Box<Result<EscalationAckDone, Refusal>>),
 }
 
 type Reply = oneshot::Sender<Result<Acks, Arc<StoreError>>>;
@@ -263,6 +295,7 @@ impl Job {
         match &self.work {
             Work::Positions(items) => items.len(),
             Work::Camera(_) | Work::Incident(_) | Work::Report(_) | Work::Route(_) | Work::AlertAck(_) => 1,
+            Work::EscalationAck(_) => 1,
             Work::CatchUp => 0,
         }
     }
@@ -331,6 +364,18 @@ impl Ingest {
     pub async fn submit_report(&self, report: GridReport, position: Position) -> Result<i64, SubmitError> {
         match self.send(Work::Report(Box::new((report, position)))).await? {
             Acks::Report(id) => Ok(id),
+            _ => Err(SubmitError::Closed),
+        }
+    }
+
+    /// Submits a person's acknowledgement of an escalation and waits for its commit;
+    /// `Ok(Err(refusal))` for an unknown escalation or someone else's.
+    pub async fn submit_escalation_ack(
+        &self,
+        cmd: EscalationAckCommand,
+    ) -> Result<Result<EscalationAckDone, Refusal>, SubmitError> {
+        match self.send(Work::EscalationAck(Box::new(cmd))).await? {
+            Acks::EscalationAck(r) => Ok(*r),
             _ => Err(SubmitError::Closed),
         }
     }

@@ -9,6 +9,7 @@ use liandong_store::{IncidentEventRow, IncidentRow};
 
 use super::draft::Draft;
 use super::handle::{Conflict, NotAllowed, Unknown};
+use super::{escalations, Known};
 use super::{IncidentCommand, IncidentDone, Refusal};
 use crate::feed::messages::{IncidentChange, IncidentStep};
 use crate::feed::{FeedEvent, FeedMessage};
@@ -166,10 +167,8 @@ pub(super) fn incident_command(draft: &mut Draft, cmd: &IncidentCommand) -> Resu
             incident_event(draft, &inc, step);
             Ok(IncidentDone { incident: Some(inc), existing: false, repeat: false })
         }
-        IncidentCommand::Tick { now_ms } => {
-            escalate(draft, *now_ms);
-            Ok(IncidentDone::default())
-        }
+        // The clock's rules, escalation among them, run in `clock::tick`.
+        IncidentCommand::Tick { .. } => Ok(IncidentDone::default()),
     }
 }
 
@@ -179,14 +178,18 @@ fn open_of_alert(draft: &Draft, alert_seq: i64) -> Option<IncidentRow> {
     incidents.filter(|i| i.alert_seq == Some(alert_seq)).min_by_key(|i| i.incident_id).cloned()
 }
 
-/// Escalates every open incident whose step is late at `now_ms`, once per level.
-fn escalate(draft: &mut Draft, now_ms: i64) {
+/// Escalates every open incident whose step is late at `now_ms`, once per level: the
+/// incident's label and timeline, and a notice to the person on duty the level reaches
+/// (see `escalations`). A step whose first level the post's leader acknowledged goes
+/// no higher.
+pub(super) fn escalate(draft: &mut Draft, known: &Known, now_ms: i64) {
     let mut ids: Vec<i64> = draft.after.incidents.keys().copied().collect();
     ids.sort_unstable();
     for id in ids {
-        let Some(inc) = draft.after.incidents.get_mut(&id) else { continue };
+        let Some(inc) = draft.after.incidents.get(&id) else { continue };
         let due = escalation_due(inc.state, u8::try_from(inc.priority).unwrap_or(5), inc.state_since_ms, now_ms);
-        if due > parse_escalation(&inc.escalation) {
+        if due > parse_escalation(&inc.escalation) && !escalations::stopped(draft, inc, due) {
+            let Some(inc) = draft.after.incidents.get_mut(&id) else { continue };
             inc.escalation = escalation_name(due).into();
             let late_s = (now_ms - inc.state_since_ms) / 1000;
             let note = format!("{} for {late_s} s: escalated to {}", inc.state, escalation_name(due));
@@ -201,6 +204,7 @@ fn escalate(draft: &mut Draft, now_ms: i64) {
                 reassigned_from: None,
             };
             incident_event(draft, &inc, step);
+            escalations::notify(draft, known, &inc, due, now_ms);
         }
     }
 }

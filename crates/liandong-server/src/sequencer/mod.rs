@@ -15,6 +15,7 @@
 //! The rules live by family, each a function of the draft, the memory (or the part it
 //! needs), what the sequencer knows, and one input: `positions` (fixes, zones,
 //! adherence, stale units), `cameras` (watch lists, storms, tracks), `incidents`,
+//! `escalations` (late steps to the people on duty, and their acknowledgements),
 //! `plans` (route commands, diversions, corridors), `reports` (grid reports), `acks`
 //! (alert acknowledgements), and `clock` (what the ticker's tick runs). A new rule goes
 //! into its family's file, or a new file; `commit` only dispatches each job to its
@@ -26,6 +27,7 @@ mod catch_up;
 mod clock;
 mod commit;
 mod draft;
+mod escalations;
 mod handle;
 mod incidents;
 mod memory;
@@ -48,8 +50,8 @@ use tokio::sync::mpsc;
 
 pub use cameras::{track_key, TRACK_REBUILD_MS};
 pub use handle::{
-    Ack, AlertAckCommand, CameraAck, CameraInfo, CameraItem, Conflict, IncidentCommand, IncidentDone, Ingest, Item,
-    NotAllowed, Refusal, RouteCommand, SubmitError, Unknown,
+    Ack, AlertAckCommand, CameraAck, CameraInfo, CameraItem, Conflict, EscalationAckCommand, EscalationAckDone,
+    IncidentCommand, IncidentDone, Ingest, Item, NotAllowed, Refusal, RouteCommand, SubmitError, Unknown,
 };
 pub use plans::ROUTE_ACK_S;
 pub use start::RuleInputs;
@@ -114,6 +116,10 @@ struct Known {
     route_heads: HashMap<String, RoutePlanRow>,
     /// Each team's current plan as a corridor to measure members against, by plan.
     corridors: HashMap<String, (i64, Arc<Corridor>)>,
+    /// The duty roster: whom a late step's escalation reaches.
+    roster: Arc<crate::roster::Roster>,
+    /// Escalation notices: the unacknowledged, and those of open incidents.
+    notices: escalations::Notices,
 }
 
 impl Known {

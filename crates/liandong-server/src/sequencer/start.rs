@@ -37,6 +37,8 @@ pub struct RuleInputs {
     /// Stored sightings of watched values from before a restart, by track key
     /// ([`super::track_key`]), so that the first alert after it still carries the track.
     pub recent_sightings: Vec<(String, Sighting)>,
+    /// The duty roster, whom a late step's escalation reaches.
+    pub roster: Arc<crate::roster::Roster>,
 }
 
 /// How far back a restart looks for the stale-unit alerts it must not raise again.
@@ -61,9 +63,10 @@ impl Sequencer {
         hub: Hub,
         rules: RuleInputs,
     ) -> Result<Sequencer, StoreError> {
-        let RuleInputs { watchlist, zones, config: rules, travel, recent_sightings } = rules;
+        let RuleInputs { watchlist, zones, config: rules, travel, recent_sightings, roster } = rules;
         let next_seq = store.max_seq().await? + 1;
         let incidents = store.open_incidents().await?.into_iter().map(|i| (i.incident_id, i)).collect();
+        let notices = super::escalations::notices_from_store(&store, &incidents).await?;
         let units: HashMap<String, Option<Arc<str>>> =
             store.devices().await?.into_iter().map(|d| (d.device_id, d.unit_id.map(Arc::from))).collect();
         let DevicesNow { tracks, last, last_heard } = devices_now(&store, &enricher, &units).await?;
@@ -113,6 +116,8 @@ impl Sequencer {
             units,
             corridors: corridors_of(&route_heads),
             route_heads,
+            roster,
+            notices,
         };
         Ok(Sequencer { store, max_batch, next_seq, hub, metrics, known, memory })
     }

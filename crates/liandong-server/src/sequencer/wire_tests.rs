@@ -80,6 +80,8 @@ fn known() -> Known {
         route_heads: HashMap::new(),
         corridors: HashMap::new(),
         newest_fix: HashMap::new(),
+        roster: Default::default(),
+        notices: HashMap::new(),
     }
 }
 

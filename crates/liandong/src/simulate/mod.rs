@@ -15,8 +15,13 @@
 //!
 //! The parts, each file importing only the files listed after it:
 //!
-//! - this file: the entry point, [`run`], which enlists and registers the devices,
-//!   starts the other parts and reports every unit's position each tick;
+//! - this file: the entry point, [`run`], which creates the demo's people and their duty
+//!   roster, enlists and
+//!   registers the devices (each bound to its person), starts the other parts and
+//!   reports every unit's position each tick;
+//! - [`people`]: everyone the seed counts (teams, posts, grids, mediators, the command
+//!   centre), created through the people API; [`duty`]: today's and tomorrow's duty
+//!   roster for them;
 //! - [`leaders`]: the patrol leaders' phones on the live feed, taking the team's plans;
 //! - [`incidents`]: the duty operator's desk, opening and dispatching incidents, with
 //!   [`places`] (where incidents happen) and [`cases`] (what they are about);
@@ -31,11 +36,13 @@
 mod cameras;
 mod cases;
 mod drive;
+mod duty;
 mod fleet;
 mod grid_reports;
 mod incidents;
 mod leaders;
 mod options;
+mod people;
 mod places;
 mod plan;
 mod support;
@@ -81,15 +88,16 @@ struct Enlisted {
 }
 
 /// Every route's team, its members spaced along the route, and every post's officer,
-/// with keys unique to this run (`suffix`).
+/// with keys unique to this run (`suffix`), each device bound to the demo person who
+/// carries it.
 fn enlist(map: &CountyMap, suffix: &str) -> Enlisted {
     let mut devices = Vec::new();
     let mut members = Vec::new();
     let mut teams = Vec::new();
     let mut registrations = Vec::new();
     for (n, route) in map.routes.iter().enumerate() {
-        let team = route.properties.get("team_id").and_then(|v| v.as_str()).unwrap_or(&route.id).to_owned();
-        let count = route.properties.get("members").and_then(|v| v.as_u64()).unwrap_or(5).clamp(1, 50);
+        let team = people::route_team(route).to_owned();
+        let count = people::team_size(route);
         let track = Arc::new(Track::new(route.line.points().collect()));
         let end = if track.is_closed() { End::Wrap } else { End::Reverse };
         let first = members.len();
@@ -97,7 +105,7 @@ fn enlist(map: &CountyMap, suffix: &str) -> Enlisted {
             let id = format!("{team}-m{:02}", m + 1);
             // The first member carries the leader's phone, which takes the team's plans.
             let kind = if m == 0 { "patrol_leader" } else { "patrol_member" };
-            registrations.push(serde_json::json!({"device_id": id, "name": format!("{} {}号", route.name, m + 1), "kind": kind, "unit_id": team, "key": format!("sim-{suffix}-{id}")}));
+            registrations.push(serde_json::json!({"device_id": id, "name": format!("{} {}号", route.name, m + 1), "kind": kind, "unit_id": team, "key": format!("sim-{suffix}-{id}"), "person_id": people::team_member_id(&team, m + 1)}));
             let walk = Walk::new(track.clone(), Arc::from([]), end, PATROL_SPEED_MPS)
                 .starting_at((m as f64 * MEMBER_SPACING_M).rem_euclid(track.length_m().max(1.0)));
             devices.push(SimDevice { key: format!("sim-{suffix}-{id}"), id, motion: Motion::Patrol(members.len()) });
@@ -112,7 +120,7 @@ fn enlist(map: &CountyMap, suffix: &str) -> Enlisted {
     }
     for (i, post) in map.posts.iter().enumerate() {
         let id = format!("{}-officer", post.id);
-        registrations.push(serde_json::json!({"device_id": id, "name": format!("{}民警", post.name), "kind": "post_officer", "unit_id": post.id, "key": format!("sim-{suffix}-{id}")}));
+        registrations.push(serde_json::json!({"device_id": id, "name": format!("{}民警", post.name), "kind": "post_officer", "unit_id": post.id, "key": format!("sim-{suffix}-{id}"), "person_id": people::post_phone_person(&post.id)}));
         devices.push(SimDevice {
             key: format!("sim-{suffix}-{id}"),
             id,
@@ -156,6 +164,17 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         crate::tls::http_client(reqwest::Client::builder().timeout(Duration::from_secs(30)), args.ca_cert.as_deref())?;
     wait_ready(&client, &args.url).await?;
     let suffix = run_key();
+    // The people first: a device is bound only to a person who exists.
+    let roster = people::roster(&map);
+    let done = people::create_people(&client, &args, &roster).await?;
+    tracing::info!(people = roster.len(), created = done.created, existing = done.existing, "simulator has its people");
+    let now_ms =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
+    // The demo runs on without a roster: it is what the wall's duty panel shows and whom
+    // escalations reach, not what moves the units.
+    if let Err(e) = duty::set_roster(&client, &args, &map, now_ms).await {
+        tracing::warn!(error = %format!("{e:#}"), "the demo's duty roster was not set");
+    }
     let Enlisted { devices, members, teams, registrations } = enlist(&map, &suffix);
     register(&client, &args, &registrations).await?;
     tracing::info!(
