@@ -314,6 +314,7 @@ function startFeed(token) {
     onEvent: (msg) => {
       if (msg.type === 'position') app.leader?.onPosition(msg.data);
       else if (msg.type === 'incident') app.tasks?.onIncident(msg);
+      else if (msg.type === 'incident_gone') app.tasks?.onGone(msg);
       else if (msg.type === 'route') app.leader?.onRoute(msg);
       else if (msg.type === 'escalation') app.escalations?.onFeed(msg);
     },

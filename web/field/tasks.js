@@ -78,6 +78,11 @@ export class Tasks {
     this.render();
   }
 
+  /** A task sent to another unit (`incident_gone`): no longer this phone's. */
+  onGone(msg) {
+    if (this.tasks.delete(msg.data?.incident_id)) this.render();
+  }
+
   /** The state the phone shows: the server's, with the steps still in the outbox applied. */
   shown(i) {
     let state = i.state;

@@ -15,8 +15,8 @@ export class LiveFeed {
    * @param {string} o.token the operator's token (sent as `?token=`: browsers cannot set
    *   headers on a websocket)
    * @param {(devices: object[], reason: string|null) => void} o.onSnapshot
-   * @param {(msg: object) => void} o.onEvent position, alert, alert_ack, incident and route
-   *   messages
+   * @param {(msg: object) => void} o.onEvent position, alert, alert_ack, incident,
+   *   incident_gone and route messages
    * @param {(msg: object) => void} [o.onNotice] notices outside the sequence (`hotspots`)
    * @param {(state: 'connecting'|'live'|'offline', attempt: number) => void} o.onState
    * @param {() => Promise<boolean>} o.tokenStillValid asked after a failed connection:
@@ -124,6 +124,7 @@ export class LiveFeed {
       case 'alert':
       case 'alert_ack':
       case 'incident':
+      case 'incident_gone':
       case 'route':
       case 'escalation':
         // The server guarantees no duplicate at the replay seam; the check costs nothing

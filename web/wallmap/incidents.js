@@ -83,6 +83,16 @@ export class Incidents {
     this.changed();
   }
 
+  /** An incident that left this screen's reach (`incident_gone`): no longer shown. */
+  forget(id) {
+    if (!this.byId.delete(id)) return;
+    if (this.openId === id) {
+      this.openId = null;
+      this.detail = null;
+    }
+    this.changed();
+  }
+
   /** The incidents not closed or cancelled. */
   openOnes() {
     return [...this.byId.values()].filter((i) => !CLOSED_STATES.has(i.state));

@@ -506,6 +506,9 @@ function onFeedEvent(msg) {
     case 'incident':
       app.incidents.applyFeed(msg);
       break;
+    case 'incident_gone':
+      app.incidents.forget(msg.data?.incident_id);
+      break;
     case 'route':
       app.plans.applyFeed(msg);
       break;

@@ -282,35 +282,72 @@ pub(crate) async fn store_images(s: &AppState, images: Vec<Vec<u8>>) -> Result<V
     Ok(rows.into_iter().map(|r| format!("/api/v1/images/{}", r.name)).collect())
 }
 
-/// `GET /api/v1/images/{name}`: a camera snapshot, for the roles that handle alerts.
+/// `GET /api/v1/images/{name}`: a camera snapshot, a grid report's photo or a feedback
+/// photo, to whoever sees a record naming it (`scope::image_read`): operators and
+/// administrators any image; a grid member the photos of their own reports; a patrol
+/// leader or post officer those of the alerts, reports and incidents in their reach
+/// (their tasks' feedback photos); a partner those of the alerts (disputes, the tagged
+/// persons entitled to it) and priority-1 incidents it sees. An image of an alert about
+/// a tagged person only to the roles on the record, every read audited before it is
+/// sent. Any other image is 404, as if it did not exist; a device's key is refused.
 pub async fn get_image(
     State(s): State<Arc<AppState>>,
     axum::extract::Path(name): axum::extract::Path<String>,
     headers: HeaderMap,
     uri: Uri,
 ) -> Result<Response, ApiError> {
-    require_user(&s.tokens, &headers, uri.query(), &[Role::Admin, Role::Operator, Role::Partner])?;
+    let roles = [Role::Admin, Role::Operator, Role::PatrolLeader, Role::PostOfficer, Role::GridMember, Role::Partner];
+    let user = require_user(&s.tokens, &headers, uri.query(), &roles)?;
     let valid = name.ends_with(".jpg")
         && name.len() <= 64
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
     if !valid || name.contains("..") {
         return Err(ApiError::not_found(format!("no image {name}")));
     }
+    let now = now_ms();
+    let owners = image_owners(&s, &name).await?;
+    let reach = s.reach(user.role, user.unit_id.as_deref());
+    let what = format!("image {name}");
+    let Some(audit) = crate::scope::image_read((&user.name, user.role), &reach, &owners, &s.enricher, &what, now)
+    else {
+        // Whether an image is past the retention is told by its name alone, so saying so
+        // tells nothing of what the caller may not see.
+        return Err(if expired(&s, &name) { gone(&name) } else { ApiError::not_found(format!("no image {name}")) });
+    };
     let stored = s.store.image(&name).await.map_err(|e| ApiError::unavailable(&e))?;
     let found = match stored {
         Some(bytes) => Ok(bytes),
         None => tokio::fs::read(legacy_images_dir(&s.config.data_dir).join(&name)).await,
     };
     match found {
-        Ok(bytes) => Ok(([(axum::http::header::CONTENT_TYPE, "image/jpeg")], bytes).into_response()),
+        Ok(bytes) => {
+            // The read of a tagged person's image is on record before it is sent.
+            s.store.audit(&audit).await.map_err(|e| ApiError::unavailable(&e))?;
+            Ok(([(axum::http::header::CONTENT_TYPE, "image/jpeg")], bytes).into_response())
+        }
         // Older than the image retention: it was deleted, not never there.
-        Err(_) if expired(&s, &name) => Err(ApiError::new(
-            axum::http::StatusCode::GONE,
-            "name",
-            format!("image {name} was deleted after store.image_retention_days"),
-        )),
+        Err(_) if expired(&s, &name) => Err(gone(&name)),
         Err(_) => Err(ApiError::not_found(format!("no image {name}"))),
     }
+}
+
+/// The records naming an image. Its name starts with the time it was stored, just
+/// after its push or report was received and checked: the alerts and reports naming it
+/// are of a time `ingest.accept_past_s` before to `ingest.accept_ahead_s` after (a
+/// minute's leeway each way), its feedback step later. A name without that time (from
+/// before names had it) is named by nothing the lookup finds.
+async fn image_owners(s: &AppState, name: &str) -> Result<liandong_store::ImageOwners, ApiError> {
+    let Some(stamp) = liandong_store::image_stamp_ms(name) else { return Ok(Default::default()) };
+    let ms = |secs: u64| i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+    let from = stamp.saturating_sub(ms(s.config.ingest.accept_past_s + 60));
+    let to = stamp.saturating_add(ms(s.config.ingest.accept_ahead_s + 60));
+    let url = format!("/api/v1/images/{name}");
+    s.store.image_owners(&url, from, to).await.map_err(|e| ApiError::unavailable(&e))
+}
+
+/// The answer for an image deleted after the image retention.
+fn gone(name: &str) -> ApiError {
+    ApiError::new(StatusCode::GONE, "name", format!("image {name} was deleted after store.image_retention_days"))
 }
 
 /// Whether an image of this name is older than the image retention.

@@ -15,6 +15,7 @@ use serde::{Deserialize, Deserializer};
 use crate::auth::{require_user, Role};
 use crate::error::ApiError;
 use crate::routes::read_json;
+use crate::scope::{passes, PeopleReach};
 use crate::time_fmt::now_ms;
 use crate::travel::map_teams;
 use crate::AppState;
@@ -182,17 +183,24 @@ fn changes(before: &PersonRecord, after: &PersonRecord) -> Vec<String> {
     out
 }
 
-/// `GET /api/v1/people`: people by id, a page at a time. Administrators and operators
-/// may list; every other role, a device's key and a missing or unknown token are
-/// refused. Query: `unit_id`, `role`, `active` (`true`/`false`), `after` (the previous
-/// page's last id) and `limit` (1 to 500, default 100). The answer's `next_after` is
-/// the id to ask after for the next page, absent on the last page.
+/// `GET /api/v1/people`: people by id, a page at a time, those in the caller's reach
+/// ([`PeopleReach`]): administrators and operators everyone, a patrol leader the team's
+/// members, a post officer the post's people, a partner the judicial office's people,
+/// a grid member only themself; a device's key and a missing or unknown token are
+/// refused. Query: `unit_kind`, `unit_id`, `role`, `active` (`true`/`false`), `after`
+/// (the previous page's last id) and `limit` (1 to 500, default 100). The answer's
+/// `next_after` is the id to ask after for the next page, absent on the last page.
 pub async fn list(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
-    require_user(&s.tokens, &headers, uri.query(), &[Role::Admin, Role::Operator])?;
+    let user = require_user(&s.tokens, &headers, uri.query(), &PERSON_ROLES)?;
+    let reach = PeopleReach::of(&s.reach(user.role, user.unit_id.as_deref()), user.person_id.as_deref());
     let mut f = PeopleFilter { limit: DEFAULT_PAGE, ..PeopleFilter::default() };
     for (k, v) in form_urlencoded::parse(uri.query().unwrap_or("").as_bytes()) {
         match &*k {
             "unit_id" => f.unit_id = Some(v.into_owned()),
+            "unit_kind" if UNIT_KINDS.contains(&&*v) => f.unit_kind = Some(v.into_owned()),
+            "unit_kind" => {
+                return Err(ApiError::bad_request("unit_kind", format!("must be one of {}", UNIT_KINDS.join(", "))))
+            }
             "role" => f.role = Some(check_roles(&[v.into_owned()]).map_err(|e| rename(e, "role"))?.remove(0)),
             "active" => {
                 f.active = Some(v.parse().map_err(|_| ApiError::bad_request("active", "must be true or false"))?)
@@ -210,7 +218,17 @@ pub async fn list(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) 
             other => return Err(ApiError::bad_request(other, "is not a filter of the people list")),
         }
     }
-    let people = s.store.people(&f).await.map_err(|e| ApiError::unavailable(&e))?;
+    let people = match &reach {
+        PeopleReach::Only(own) => match own {
+            Some(id) => s.store.person(id).await.map_err(|e| ApiError::unavailable(&e))?,
+            None => None,
+        }
+        .into_iter()
+        .filter(|p| passes(&f, p))
+        .collect(),
+        _ if !reach.narrow(&mut f) => Vec::new(),
+        _ => s.store.people(&f).await.map_err(|e| ApiError::unavailable(&e))?,
+    };
     let next_after = (people.len() == f.limit as usize).then(|| people.last().map(|p| p.person_id.clone())).flatten();
     Ok(Json(serde_json::json!({ "people": people, "next_after": next_after })).into_response())
 }
@@ -220,18 +238,20 @@ fn rename(e: ApiError, field: &str) -> ApiError {
     ApiError::bad_request(field, e.message())
 }
 
-/// `GET /api/v1/people/{id}`: one person. Administrators and operators may read; every
-/// other role, a device's key and a missing or unknown token are refused; 404 when
-/// there is no such person.
+/// `GET /api/v1/people/{id}`: one person in the caller's reach, as for the list; a
+/// device's key and a missing or unknown token are refused; 404 when there is no such
+/// person or they are outside the caller's reach (as if they did not exist).
 pub async fn get_one(
     State(s): State<Arc<AppState>>,
     headers: HeaderMap,
     uri: Uri,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    require_user(&s.tokens, &headers, uri.query(), &[Role::Admin, Role::Operator])?;
+    let user = require_user(&s.tokens, &headers, uri.query(), &PERSON_ROLES)?;
+    let reach = PeopleReach::of(&s.reach(user.role, user.unit_id.as_deref()), user.person_id.as_deref());
     check_person_id(&id)?;
     let p = s.store.person(&id).await.map_err(|e| ApiError::unavailable(&e))?;
+    let p = p.filter(|p| reach.admits(&p.unit_kind, p.unit_id.as_deref(), &p.person_id));
     let p = p.ok_or_else(|| ApiError::not_found(format!("no person {id}")))?;
     Ok(Json(serde_json::json!({ "person": p })).into_response())
 }

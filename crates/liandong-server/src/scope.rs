@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use liandong_core::enrich::Enricher;
 use liandong_core::Position;
-use liandong_store::{AlertRow, AuditEntry, IncidentRow};
+use liandong_store::{AlertRow, AuditEntry, ImageOwners, IncidentRow, PeopleFilter, PersonRecord};
 
 use crate::auth::Role;
 pub use crate::role::role_entitled;
@@ -153,6 +153,71 @@ impl Reach {
     }
 }
 
+/// Whose records in the people list (`/api/v1/people`) a caller reads: their unit's
+/// people (a patrol leader their team's members, a post officer their post's people),
+/// the judicial office's people (a partner), only themself (a grid member, or a field
+/// role's token without a unit), or everyone (operators and administrators).
+#[derive(Debug, Clone, PartialEq)]
+pub enum PeopleReach {
+    All,
+    /// The people belonging to one unit of the map: its kind (`team`, `post`) and id.
+    Unit(&'static str, Arc<str>),
+    /// The people of a kind of unit that is one of a kind (the judicial office).
+    Kind(&'static str),
+    /// The caller's own record, when the caller is a person.
+    Only(Option<String>),
+}
+
+impl PeopleReach {
+    /// Whose people `reach` covers, for a caller acting for `person_id`.
+    pub fn of(reach: &Reach, person_id: Option<&str>) -> PeopleReach {
+        match reach {
+            Reach::County => PeopleReach::All,
+            Reach::Team { team, .. } => PeopleReach::Unit("team", team.clone()),
+            Reach::Post(post) => PeopleReach::Unit("post", post.clone()),
+            Reach::Partner => PeopleReach::Kind("judicial_office"),
+            Reach::Grid(_) | Reach::Unit(_) | Reach::Nothing => PeopleReach::Only(person_id.map(str::to_owned)),
+        }
+    }
+
+    /// Whether a person (their unit's kind and id, their id) is in this reach.
+    pub fn admits(&self, unit_kind: &str, unit_id: Option<&str>, person_id: &str) -> bool {
+        match self {
+            PeopleReach::All => true,
+            PeopleReach::Unit(kind, id) => unit_kind == *kind && unit_id == Some(&**id),
+            PeopleReach::Kind(kind) => unit_kind == *kind,
+            PeopleReach::Only(own) => own.as_deref() == Some(person_id),
+        }
+    }
+
+    /// Narrows a list's filter to this reach, so that the store pages over the caller's
+    /// people only; false when the filter asks for a unit outside it (the answer is then
+    /// empty). The caller's own record ([`PeopleReach::Only`]) is read by id instead.
+    pub fn narrow(&self, f: &mut PeopleFilter) -> bool {
+        fn to(field: &mut Option<String>, value: &str) -> bool {
+            let fits = field.as_deref().is_none_or(|v| v == value);
+            *field = Some(value.to_owned());
+            fits
+        }
+        match self {
+            PeopleReach::All | PeopleReach::Only(_) => true,
+            PeopleReach::Unit(kind, id) => to(&mut f.unit_kind, kind) & to(&mut f.unit_id, id),
+            PeopleReach::Kind(kind) => to(&mut f.unit_kind, kind),
+        }
+    }
+}
+
+/// Whether a person passes a list's filter (for a record read by id, as the store's
+/// list would have filtered it).
+pub fn passes(f: &PeopleFilter, p: &PersonRecord) -> bool {
+    let eq = |want: &Option<String>, have: Option<&str>| want.as_deref().is_none_or(|w| have == Some(w));
+    eq(&f.unit_id, p.unit_id.as_deref())
+        && eq(&f.unit_kind, Some(&p.unit_kind))
+        && f.role.as_ref().is_none_or(|r| p.roles.contains(r))
+        && f.active.is_none_or(|a| a == p.active)
+        && f.after.as_ref().is_none_or(|a| p.person_id > *a)
+}
+
 /// Watch-list ids of tagged persons: `tagged-{person_id}`. Who may see such an entry
 /// and its hits is decided here; the sequencer and the watch-list API name entries by it.
 pub const TAGGED_WATCH_PREFIX: &str = "tagged-";
@@ -207,6 +272,38 @@ pub fn position_read(
         Some(_) => None,
         None => reach.sees_unit(unit).then_some(None),
     }
+}
+
+/// Whether a user (name, role) may read an image, from the records that name it: `None`
+/// when hidden; otherwise the audit entries of the read, one for each tagged person it
+/// shows. An image follows its records: the whole county reads any image, the others
+/// those of an alert they see, of their own report (by its reporter) or of an incident in
+/// their reach (an officer's feedback photo, a report's photo once it became an
+/// incident). An image of an alert about a tagged person is seen only by the roles on the
+/// person's record, whoever else would see it, and its read is audited.
+pub fn image_read(
+    user: (&str, Role),
+    reach: &Reach,
+    owners: &ImageOwners,
+    places: &Enricher,
+    what: &str,
+    now_ms: i64,
+) -> Option<Vec<AuditEntry>> {
+    let (name, role) = user;
+    let mut audit = Vec::new();
+    for a in &owners.alerts {
+        if let Some(subject) = tagged_subject(a) {
+            if !sees_alert(role, &a.roles) {
+                return None;
+            }
+            audit.push(read_entry(name, role.as_str(), "tagged_person_image_read", &subject, what, now_ms));
+        }
+    }
+    let seen = reach.is_county()
+        || owners.alerts.iter().any(|a| reach.sees_alert(role, &a.roles, a.lon, a.lat))
+        || owners.reporters.iter().any(|r| r == name)
+        || owners.incidents.iter().any(|i| reach.sees_incident(i.into(), places));
+    seen.then_some(audit)
 }
 
 /// An audit entry for a read of a tagged person's data by `actor` (a user's name).
@@ -308,6 +405,55 @@ mod tests {
         assert!(team.sees_alert(Role::PatrolLeader, &named, 107.15, 30.7), "inside the area");
         assert!(!team.sees_alert(Role::PatrolLeader, &named, 107.3, 30.7), "beyond it");
         assert!(!team.sees_alert(Role::PatrolLeader, &["operator".to_owned()], 107.15, 30.7), "not named");
+    }
+
+    #[test]
+    fn an_image_follows_its_records_and_a_tagged_persons_only_its_roles() {
+        let places = Enricher::new(&liandong_core::CountyMap::default());
+        let hit = alert("watchlist_person", serde_json::json!({"watch": {"id": "tagged-p2"}, "read": {"value": "p2"}}));
+        let tagged = ImageOwners { alerts: vec![hit], ..ImageOwners::default() };
+        let report = ImageOwners { reporters: vec!["grid-7".into()], ..ImageOwners::default() };
+        let grid = Reach::Grid(Arc::from("g-west"));
+        let read = |name: &str, role: Role, reach: &Reach, owners: &ImageOwners| {
+            image_read((name, role), reach, owners, &places, "image x.jpg", 5).map(|a| a.len())
+        };
+        assert_eq!(read("op", Role::Operator, &Reach::County, &tagged), None, "not on the record");
+        assert_eq!(read("admin", Role::Admin, &Reach::County, &tagged), Some(1), "audited");
+        assert_eq!(read("mediator", Role::Partner, &Reach::Partner, &tagged), Some(1), "on the record: audited");
+        assert_eq!(read("op", Role::Operator, &Reach::County, &report), Some(0), "the county, unaudited");
+        assert_eq!(read("grid-7", Role::GridMember, &grid, &report), Some(0), "their own report");
+        assert_eq!(read("grid-8", Role::GridMember, &grid, &report), None, "another's");
+        assert_eq!(read("op", Role::Operator, &Reach::County, &ImageOwners::default()), Some(0));
+        assert_eq!(read("grid-7", Role::GridMember, &grid, &ImageOwners::default()), None, "named by nothing");
+    }
+
+    #[test]
+    fn each_reach_has_its_people() {
+        let team = Reach::Team { team: Arc::from("team-1"), area: None };
+        let rows = [
+            (PeopleReach::of(&Reach::County, None), [true, true, true, true]),
+            (PeopleReach::of(&team, Some("a")), [true, false, false, false]),
+            (PeopleReach::of(&Reach::Post(Arc::from("team-1")), Some("a")), [false, false, false, false]),
+            (PeopleReach::of(&Reach::Partner, Some("m")), [false, false, true, false]),
+            (PeopleReach::of(&Reach::Grid(Arc::from("g")), Some("g1")), [false, false, false, true]),
+            (PeopleReach::of(&Reach::Nothing, None), [false, false, false, false]),
+        ];
+        // A member of team-1, of team-2, the judicial office, and grid member g1.
+        let people = [
+            ("team", Some("team-1"), "a"),
+            ("team", Some("team-2"), "b"),
+            ("judicial_office", None, "m"),
+            ("grid", Some("g"), "g1"),
+        ];
+        for (reach, want) in rows {
+            let got = people.map(|(kind, unit, id)| reach.admits(kind, unit, id));
+            assert_eq!(got, want, "{reach:?}");
+        }
+        let mut f = PeopleFilter { unit_id: Some("team-2".into()), ..PeopleFilter::default() };
+        assert!(!PeopleReach::of(&team, None).narrow(&mut f), "another team asked for: no one");
+        let mut f = PeopleFilter::default();
+        assert!(PeopleReach::of(&team, None).narrow(&mut f));
+        assert_eq!((f.unit_kind.as_deref(), f.unit_id.as_deref()), (Some("team"), Some("team-1")));
     }
 
     #[test]

@@ -73,6 +73,20 @@ impl Filter {
         }
     }
 
+    /// The `incident_gone` message for an incident event the client is not shown when
+    /// it was shown the incident until this step (a dispatch took it from the unit
+    /// through which the client saw it).
+    fn gone(&self, seq: i64, lon: f64, lat: f64, priority: i64, payload: &str) -> Option<String> {
+        let (id, from) = crate::feed::incident_reassigned(payload)?;
+        let before = IncidentFacts { assigned_unit: Some(&from), priority, lon, lat };
+        self.admits_incident(before).then(|| crate::feed::incident_gone_message(seq, id))
+    }
+
+    fn gone_event(&self, e: &FeedEvent) -> Option<String> {
+        let What::Incident { priority, .. } = &e.what else { return None };
+        self.gone(e.seq, e.lon, e.lat, *priority, &e.message)
+    }
+
     /// An escalation reaches the person it names, and a command-centre escalation every
     /// operator's and administrator's screen too.
     fn admits_escalation(&self, person: Option<&str>, operators: bool) -> bool {
@@ -521,6 +535,8 @@ impl Client {
                         self.audit.note(phone, "live");
                     }
                     batch.push(Message::Text(Utf8Bytes::from(&*e.message)));
+                } else if let Some(gone) = self.filter.gone_event(&e) {
+                    batch.push(Message::Text(gone.into()));
                 }
             }
             if batch.len() < WRITE_BATCH {
@@ -764,7 +780,8 @@ async fn replay_or_snapshot(
                         let priority = crate::feed::incident_priority(&e.payload);
                         let facts =
                             IncidentFacts { assigned_unit: e.unit_id.as_deref(), priority, lon: e.lon, lat: e.lat };
-                        filter.admits_incident(facts).then(|| e.payload.clone())
+                        (filter.admits_incident(facts).then(|| e.payload.clone()))
+                            .or_else(|| filter.gone(e.seq, e.lon, e.lat, priority, &e.payload))
                     }
                     FeedRow::RouteEvent(e) => filter.admits_route(Some(&e.team_id)).then(|| e.payload.clone()),
                     FeedRow::AlertAck(a) => filter.admits_alert(a.lon, a.lat, &a.roles).then(|| a.payload.clone()),

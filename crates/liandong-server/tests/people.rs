@@ -80,14 +80,15 @@ async fn every_caller_is_allowed_or_refused_as_the_role_table_says(backend: Back
     let Some(srv) = start("roles", backend).await else { return };
     let (s, v) = srv.post(ADMIN, "/api/v1/people", officer("wang")).await;
     assert_eq!(s, 201, "an administrator creates: {v}");
-    // (caller, list, read, create, change)
+    // (caller, list, read, create, change): every role lists the people in its reach
+    // (tests/scope.rs); wang, an officer of the west post, is the west post officer's.
     let expected: [(&str, u16, u16, u16, u16); 8] = [
         (ADMIN, 200, 200, 201, 200),
         (OPERATOR, 200, 200, 403, 403),
-        (LEADER, 403, 403, 403, 403),
-        (OFFICER, 403, 403, 403, 403),
-        (GRID, 403, 403, 403, 403),
-        (PARTNER, 403, 403, 403, 403),
+        (LEADER, 200, 404, 403, 403),
+        (OFFICER, 200, 200, 403, 403),
+        (GRID, 200, 404, 403, 403),
+        (PARTNER, 200, 404, 403, 403),
         (PHONE, 401, 401, 401, 401),
         (UNKNOWN, 401, 401, 401, 401),
     ];

@@ -248,14 +248,154 @@ async fn track_status(srv: &Server, caller: &str, device: &str) -> u16 {
     srv.get(caller, &format!("/api/v1/history/track?device_id={device}&from=0")).await.0
 }
 
+/// The people of the county: (id, roles, unit kind, unit id).
+const PEOPLE: [(&str, &str, &str, Option<&str>); 10] = [
+    ("leader-1", "patrol_leader", "team", Some("team-1")),
+    ("deputy-1", "patrol_leader", "team", Some("team-1")),
+    ("leader-2", "patrol_leader", "team", Some("team-2")),
+    ("officer-1", "post_officer", "post", Some("p-west")),
+    ("officer-2", "post_officer", "post", Some("p-east")),
+    ("grid-1", "grid_member", "grid", Some("g-west")),
+    ("grid-2", "grid_member", "grid", Some("g-east")),
+    ("mediator-1", "partner", "judicial_office", None),
+    ("mediator-2", "partner", "judicial_office", None),
+    ("duty-1", "operator", "command_centre", None),
+];
+
+/// The administrator adds the county's people.
+async fn add_people(srv: &Server) {
+    for (id, role, kind, unit) in PEOPLE {
+        let body = json!({"person_id": id, "name": id, "roles": [role], "unit_kind": kind, "unit_id": unit});
+        srv.admin("/api/v1/people", body).await;
+    }
+}
+
+/// The people `caller` reads: the list (`GET /api/v1/people`) and one by one (`GET
+/// /api/v1/people/{id}`, 200, or 404 as if absent) must agree. A filter naming a unit
+/// outside the reach answers no one, and people are the administrator's to change.
+async fn readable_people(srv: &Server, caller: &str) -> BTreeSet<String> {
+    let ids = |v: &Value| -> BTreeSet<String> {
+        v["people"].as_array().unwrap().iter().map(|p| p["person_id"].as_str().unwrap().to_owned()).collect()
+    };
+    let (status, v) = srv.get(caller, "/api/v1/people").await;
+    assert_eq!(status, 200, "{caller}: {v}");
+    let listed = ids(&v);
+    let mut read = BTreeSet::new();
+    for (id, ..) in PEOPLE {
+        let (status, v) = srv.get(caller, &format!("/api/v1/people/{id}")).await;
+        match status {
+            200 => assert!(read.insert(v["person"]["person_id"].as_str().unwrap().to_owned()), "{v}"),
+            404 => assert_eq!(v["error"]["status"], 404, "{v}"),
+            other => panic!("{caller} reading person {id}: {other} {v}"),
+        }
+    }
+    assert_eq!(listed, read, "{caller}: the list and the records agree");
+    for (id, _, kind, unit) in PEOPLE.into_iter().filter(|(id, ..)| !read.contains(*id)) {
+        let query = match unit {
+            Some(u) => format!("unit_kind={kind}&unit_id={u}"),
+            None => format!("unit_kind={kind}"),
+        };
+        let (status, v) = srv.get(caller, &format!("/api/v1/people?{query}")).await;
+        assert!(status == 200 && !ids(&v).contains(id), "{caller} asking for {query}: {status} {v}");
+    }
+    if caller != ADMIN {
+        let (status, _) = srv
+            .post(
+                caller,
+                "/api/v1/people",
+                json!({"person_id": "x", "name": "x",
+            "roles": ["operator"], "unit_kind": "command_centre"}),
+            )
+            .await;
+        assert_eq!(status, 403, "{caller}: people are the administrator's to add");
+    }
+    read
+}
+
+fn people<const N: usize>(ids: [&str; N]) -> BTreeSet<String> {
+    set(ids)
+}
+
+/// The photos of the scene, each named by the record that holds it.
+struct Photos {
+    /// A grid member's hazard report in the west grid, accepted as an incident there.
+    west_report: String,
+    /// The east grid member's hazard report, left for review.
+    east_report: String,
+    /// The west grid member's dispute, with the mediation centre.
+    dispute: String,
+    /// The feedback of the west post's task.
+    feedback: String,
+}
+
+/// A JPEG's start and end markers: what the server checks of a photo.
+const JPEG_BASE64: &str = "/9j/2Q==";
+
+/// Grid members file reports with photos, the operator accepts the west one, and the
+/// west post's task is carried out to its feedback with a photo.
+async fn photos(srv: &Server, scene: &Scene) -> Photos {
+    let mut filed = Vec::new();
+    for (caller, category, text, lon) in [
+        (GRID, "hazard", "西村井盖缺失(照片)", 107.12),
+        (OTHER_GRID, "hazard", "东村路面塌陷(照片)", 107.32),
+        (GRID, "dispute", "邻里纠纷(照片)", 107.13),
+    ] {
+        let report =
+            json!({"category": category, "text": text, "lon": lon, "lat": 30.75, "photos_base64": [JPEG_BASE64]});
+        let (status, v) = srv.post(caller, "/api/v1/reports", report).await;
+        assert_eq!(status, 201, "{v}");
+        filed.push((v["report_id"].as_i64().unwrap(), v["photos"][0].as_str().unwrap().to_owned()));
+    }
+    let review = json!({"decision": "accept", "priority": 3});
+    let (status, v) = srv.post(OPERATOR, &format!("/api/v1/reports/{}/review", filed[0].0), review).await;
+    assert_eq!(status, 200, "{v}");
+    let steps = "/api/v1/incidents/".to_owned() + &scene.post_task.to_string() + "/actions";
+    for action in ["sign", "depart", "arrive"] {
+        let (status, v) = srv.post(OPERATOR, &steps, json!({"action": action})).await;
+        assert_eq!(status, 200, "{action}: {v}");
+    }
+    let step = json!({"action": "feedback", "note": "已处置", "photos_base64": [JPEG_BASE64]});
+    let (status, v) = srv.post(OPERATOR, &steps, step).await;
+    assert_eq!(status, 200, "{v}");
+    let (_, v) = srv.get(OPERATOR, &format!("/api/v1/incidents/{}", scene.post_task)).await;
+    let feedback = v["timeline"].as_array().unwrap().iter().find_map(|e| e["photo_urls"][0].as_str()).unwrap();
+    let mut urls = filed.into_iter().map(|(_, url)| url);
+    let mut next = || urls.next().unwrap();
+    Photos { west_report: next(), east_report: next(), dispute: next(), feedback: feedback.to_owned() }
+}
+
+/// The photos `caller` may read (200, the JPEG); each other one is 404, as if absent.
+async fn readable_photos(srv: &Server, caller: &str, photos: &Photos) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for (label, url) in [
+        ("west_report", &photos.west_report),
+        ("east_report", &photos.east_report),
+        ("dispute", &photos.dispute),
+        ("feedback", &photos.feedback),
+    ] {
+        let r = srv.http.get(format!("{}{url}", srv.url)).bearer_auth(caller).send().await.unwrap();
+        match r.status().as_u16() {
+            200 => {
+                assert_eq!(r.bytes().await.unwrap().as_ref(), [0xFF, 0xD8, 0xFF, 0xD9], "{caller} {label}");
+                out.insert(label.to_owned());
+            }
+            404 => {}
+            other => panic!("{caller} reading the {label} photo: {other}"),
+        }
+    }
+    out
+}
+
 /// Operators and administrators: everything, with the units recommended to send.
 async fn operators_and_administrators_see_the_whole_county(backend: Backend) {
     let Some(srv) = start("county", backend).await else { return };
     let mut operator = srv.ws(OPERATOR).await;
     let mut admin = srv.ws(ADMIN).await;
     let scene = scene(&srv).await;
+    add_people(&srv).await;
     let every_phone = set(["t1-phone", "t2-phone", "w-phone", "e-phone"]);
     for (caller, live) in [(OPERATOR, &mut operator), (ADMIN, &mut admin)] {
+        assert_eq!(readable_people(&srv, caller).await, PEOPLE.iter().map(|p| p.0.to_owned()).collect(), "{caller}");
         assert_eq!(readable_incidents(&srv, caller, &scene).await, scene.all(), "{caller}");
         assert_eq!(incident_history(&srv, caller).await, scene.all(), "{caller}");
         assert_eq!(device_list(&srv, caller).await, every_phone, "{caller}");
@@ -268,6 +408,11 @@ async fn operators_and_administrators_see_the_whole_county(backend: Backend) {
     }
     let (_, v) = srv.get(OPERATOR, &format!("/api/v1/incidents/{}", scene.east)).await;
     assert!(v["recommended"]["units"].is_array(), "the centre is told whom to send: {v}");
+    let photos = photos(&srv, &scene).await;
+    for caller in [OPERATOR, ADMIN] {
+        let all = set(["west_report", "east_report", "dispute", "feedback"]);
+        assert_eq!(readable_photos(&srv, caller, &photos).await, all, "{caller}");
+    }
     srv.stop().await;
 }
 
@@ -278,6 +423,9 @@ async fn a_patrol_leader_sees_the_team_its_plans_and_the_area_around_its_post(ba
     let mut leader = srv.ws(LEADER).await;
     let mut other = srv.ws(OTHER_LEADER).await;
     let scene = scene(&srv).await;
+    add_people(&srv).await;
+    assert_eq!(readable_people(&srv, LEADER).await, people(["leader-1", "deputy-1"]), "the team's members");
+    assert_eq!(readable_people(&srv, OTHER_LEADER).await, people(["leader-2"]), "a token of the team without a person");
     let own = BTreeSet::from([scene.west, scene.team_task]);
     assert_eq!(readable_incidents(&srv, LEADER, &scene).await, own);
     assert_eq!(incident_history(&srv, LEADER).await, own);
@@ -314,6 +462,32 @@ async fn a_patrol_leader_sees_the_team_its_plans_and_the_area_around_its_post(ba
     // Writes stay as they were: another team's route is not the leader's to acknowledge.
     let (status, _) = srv.post(LEADER, "/api/v1/teams/team-2/plans/1/ack", json!({})).await;
     assert_eq!(status, 403);
+    // The team's task sent to the other team leaves the leader's reach: the feed says it
+    // is gone for them (live and replayed) and shows it to the other team's leader.
+    let mut live = srv.ws(LEADER).await;
+    drain(&mut live, 300).await;
+    let mut other_live = srv.ws(OTHER_LEADER).await;
+    drain(&mut other_live, 300).await;
+    let steps = format!("/api/v1/incidents/{}/actions", scene.team_task);
+    let (status, v) = srv.post(OPERATOR, &steps, json!({"action": "dispatch", "device_id": "t2-phone"})).await;
+    assert_eq!(status, 200, "{v}");
+    let about = |msgs: &[Value]| -> Vec<(String, i64)> {
+        let id = |m: &Value| m["data"]["incident_id"].as_i64().or(m["data"]["incident"]["incident_id"].as_i64());
+        let kinds = msgs.iter().filter(|m| m["type"] == "incident" || m["type"] == "incident_gone");
+        kinds.map(|m| (m["type"].as_str().unwrap().to_owned(), id(m).unwrap())).collect()
+    };
+    let gone = vec![("incident_gone".to_owned(), scene.team_task)];
+    assert_eq!(about(&drain(&mut live, 800).await), gone, "the leader's feed");
+    let mut again = srv.live(&format!("token={LEADER}&since=0")).await;
+    let replayed = about(&drain(&mut again, 800).await);
+    assert_eq!(replayed.last(), gone.last(), "the replay ends the same: {replayed:?}");
+    let arrived = vec![("incident".to_owned(), scene.team_task)];
+    assert_eq!(about(&drain(&mut other_live, 800).await), arrived, "the other leader's feed");
+    assert_eq!(srv.get(LEADER, &format!("/api/v1/incidents/{}", scene.team_task)).await.0, 404);
+    assert_eq!(srv.get(OTHER_LEADER, &format!("/api/v1/incidents/{}", scene.team_task)).await.0, 200);
+    // Photos: the west report's, once it is an incident in the team's area.
+    let photos = photos(&srv, &scene).await;
+    assert_eq!(readable_photos(&srv, LEADER, &photos).await, set(["west_report"]));
     srv.stop().await;
 }
 
@@ -323,6 +497,8 @@ async fn a_post_officer_sees_the_posts_jurisdiction_and_its_own_tasks(backend: B
     let Some(srv) = start("officer", backend).await else { return };
     let mut officer = srv.ws(OFFICER).await;
     let scene = scene(&srv).await;
+    add_people(&srv).await;
+    assert_eq!(readable_people(&srv, OFFICER).await, people(["officer-1"]), "the post's people");
     let own = BTreeSet::from([scene.west, scene.post_task]);
     assert_eq!(readable_incidents(&srv, OFFICER, &scene).await, own);
     assert_eq!(incident_history(&srv, OFFICER).await, own);
@@ -339,6 +515,10 @@ async fn a_post_officer_sees_the_posts_jurisdiction_and_its_own_tasks(backend: B
         feed,
         Seen { incidents: own, devices: set(["w-phone"]), teams: BTreeSet::new(), alerts: BTreeSet::new() }
     );
+    // Photos: the feedback of the post's task, and the report that became an incident in
+    // its jurisdiction.
+    let photos = photos(&srv, &scene).await;
+    assert_eq!(readable_photos(&srv, OFFICER, &photos).await, set(["west_report", "feedback"]));
     srv.stop().await;
 }
 
@@ -352,6 +532,9 @@ async fn a_grid_member_sees_their_grid_and_their_own_reports(backend: Backend) {
         let (status, v) = srv.post(caller, "/api/v1/reports", report).await;
         assert_eq!(status, 201, "{v}");
     }
+    add_people(&srv).await;
+    assert_eq!(readable_people(&srv, GRID).await, people(["grid-1"]), "themself only");
+    assert_eq!(readable_people(&srv, OTHER_GRID).await, people([]), "a token without a person: no one");
     let own = BTreeSet::from([scene.west]);
     assert_eq!(readable_incidents(&srv, GRID, &scene).await, own);
     assert_eq!(incident_history(&srv, GRID).await, own);
@@ -367,6 +550,11 @@ async fn a_grid_member_sees_their_grid_and_their_own_reports(backend: Backend) {
     );
     let (status, v) = srv.get(OTHER_GRID, &format!("/api/v1/incidents/{}", scene.west)).await;
     assert_eq!(status, 404, "another grid's incident does not exist: {v}");
+    // Photos: each grid member their own reports', and those of the incidents in their
+    // grid they read (the west post's task lies in the east grid: its feedback).
+    let photos = photos(&srv, &scene).await;
+    assert_eq!(readable_photos(&srv, GRID, &photos).await, set(["west_report", "dispute"]));
+    assert_eq!(readable_photos(&srv, OTHER_GRID, &photos).await, set(["east_report", "feedback"]));
     srv.stop().await;
 }
 
@@ -401,6 +589,8 @@ async fn the_judicial_office_reads_priority_one_incidents_and_mediation(backend:
     let (status, v) = srv.get(PARTNER, "/api/v1/mediation").await;
     let cases: Vec<i64> = v["cases"].as_array().unwrap().iter().map(|c| c["report_id"].as_i64().unwrap()).collect();
     assert_eq!((status, cases), (200, vec![filed[0]]), "the dispute's case, not the hazard: {v}");
+    add_people(&srv).await;
+    assert_eq!(readable_people(&srv, PARTNER).await, people(["mediator-1", "mediator-2"]), "the judicial office's");
     let major = BTreeSet::from([scene.major]);
     assert_eq!(readable_incidents(&srv, PARTNER, &scene).await, major);
     assert_eq!(incident_history(&srv, PARTNER).await, major);
@@ -421,6 +611,10 @@ async fn the_judicial_office_reads_priority_one_incidents_and_mediation(backend:
     let feed = on_the_feed(&srv, &mut partner, PARTNER).await;
     let alerts = set(["grid_report:dispute"]);
     assert_eq!(feed, Seen { incidents: major, devices: set(["tag-a-phone"]), teams: BTreeSet::new(), alerts });
+    // Photos: the dispute's (its alert names the judicial office), no other report's, no
+    // task's.
+    let photos = photos(&srv, &scene).await;
+    assert_eq!(readable_photos(&srv, PARTNER, &photos).await, set(["dispute"]));
     srv.stop().await;
 }
 

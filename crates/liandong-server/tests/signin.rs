@@ -185,7 +185,7 @@ async fn a_right_password_signs_in_and_a_wrong_one_or_an_unknown_person_gets_the
     assert_eq!(who, json!({"name": "王警官", "role": "post_officer", "unit_id": "p-west", "person_id": "wang"}));
     // The session is a post officer's token like any other: what a post officer may not
     // do, it may not either.
-    assert_eq!(srv.get(token, "/api/v1/people").await.0, 403);
+    assert_eq!(srv.get(token, "/api/v1/audit").await.0, 403);
 
     let (s, wrong) = sign_in(&srv, json!({"person_id": "wang", "password": "not-the-password"})).await;
     assert_eq!((s, field(&wrong)), (401, "password"), "{wrong}");

@@ -29,8 +29,8 @@ pub use error::StoreError;
 pub use feed::{FeedRow, FeedTables};
 pub use rows::{
     image_stamp_ms, AlertAckRow, AlertFact, AlertRow, AuditEntry, Bbox, CameraEventRow, CameraRecord, DeviceRecord,
-    DeviceStateRow, Durability, DutyShift, EscalationRow, FixAck, GridReport, HandoverFilter, HandoverRow, ImageRow,
-    IncidentEventRow, IncidentFacts, IncidentRow, IncidentState, MediationCase, MediationStats, OwnReport,
+    DeviceStateRow, Durability, DutyShift, EscalationRow, FixAck, GridReport, HandoverFilter, HandoverRow, ImageOwners,
+    ImageRow, IncidentEventRow, IncidentFacts, IncidentRow, IncidentState, MediationCase, MediationStats, OwnReport,
     PeopleFilter, PersonRecord, PositionRow, RouteEventRow, RoutePlanRow, SessionRow, SightingRow, SignInCode,
     StoredFix, StoredMembership, TaggedPerson, TrackPoint, WatchRecord, HISTORY_EXCLUDED_FLAGS,
 };

@@ -59,6 +59,9 @@ pub struct PersonRecord {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PeopleFilter {
     pub unit_id: Option<String>,
+    /// Only people belonging to this kind of unit (post, team, grid, judicial_office,
+    /// command_centre): with `unit_id`, one unit exactly, whatever other kind shares its id.
+    pub unit_kind: Option<String>,
     pub role: Option<String>,
     pub active: Option<bool>,
     /// Only ids after this one (the previous page's last).
@@ -353,6 +356,19 @@ pub struct CameraEventRow {
     pub plate: Option<String>,
     pub person_id: Option<String>,
     pub payload: String,
+}
+
+/// The records that name an image (by its URL), by which a read of it is decided.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ImageOwners {
+    /// Alerts whose message names it: a camera's snapshot of a watch-list hit, a grid
+    /// report's photo.
+    pub alerts: Vec<AlertRow>,
+    /// The reporters of the grid reports it is a photo of.
+    pub reporters: Vec<String>,
+    /// The incidents it belongs to: one of their steps sent it (an officer's feedback),
+    /// or they were opened from one of the alerts above.
+    pub incidents: Vec<IncidentRow>,
 }
 
 /// One alert as stored and pushed.

@@ -743,6 +743,57 @@ macro_rules! shared_calls {
                     sqlx::query_as(&sql).bind(person_id).fetch_optional(&self.pool).await.map_err(q("read person"))
                 }
 
+                /// The records that name an image by its URL (see `Store::image_owners`).
+                /// The URL is matched in JSON text with its quotes, so that one image's
+                /// URL never matches inside another's; the time bounds keep each search
+                /// on the tables' time indexes, but for incident steps, which are few.
+                pub async fn image_owners(
+                    &self,
+                    url: &str,
+                    from_ms: i64,
+                    to_ms: i64,
+                ) -> Result<ImageOwners, StoreError> {
+                    if url.contains(['%', '_', '\\', '"']) {
+                        return Ok(ImageOwners::default());
+                    }
+                    let pattern = format!("%\"{url}\"%");
+                    let naming = "FROM alerts WHERE time_ms BETWEEN $2 AND $3 AND payload LIKE $1";
+                    let sql = format!("SELECT {} {naming} LIMIT 50", AlertRow::TABLE.select(""));
+                    let alerts: Vec<AlertRow> = sqlx::query_as(&sql)
+                        .bind(&pattern)
+                        .bind(from_ms)
+                        .bind(to_ms)
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(q("read the alerts of an image"))?;
+                    let reporters: Vec<String> = sqlx::query_scalar(
+                        "SELECT reporter FROM grid_reports
+                         WHERE time_ms BETWEEN $2 AND $3 AND CAST(photo_urls AS TEXT) LIKE $1 LIMIT 50",
+                    )
+                    .bind(&pattern)
+                    .bind(from_ms)
+                    .bind(to_ms)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(q("read the reports of an image"))?;
+                    let sql = format!(
+                        "SELECT {} FROM incidents
+                         WHERE incident_id IN (SELECT incident_id FROM incident_events
+                                               WHERE at_ms >= $2 AND CAST(photo_urls AS TEXT) LIKE $1)
+                            OR alert_seq IN (SELECT seq {naming})
+                         ORDER BY incident_id LIMIT 50",
+                        IncidentRow::TABLE.select("")
+                    );
+                    let incidents = sqlx::query_as(&sql)
+                        .bind(&pattern)
+                        .bind(from_ms)
+                        .bind(to_ms)
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(q("read the incidents of an image"))?;
+                    Ok(ImageOwners { alerts, reporters, incidents })
+                }
+
                 /// People matching every filter given, by id, at most `f.limit`.
                 pub async fn people(&self, f: &PeopleFilter) -> Result<Vec<PersonRecord>, StoreError> {
                     // Role names are `[a-z_]` (the server checks them), so the quoted name
@@ -754,6 +805,7 @@ macro_rules! shared_calls {
                            AND (CAST($2 AS TEXT) IS NULL OR CAST(roles AS TEXT) LIKE '%\"' || $2 || '\"%')
                            AND (CAST($3 AS BIGINT) IS NULL OR (CASE WHEN active THEN 1 ELSE 0 END) = $3)
                            AND (CAST($4 AS TEXT) IS NULL OR person_id > $4)
+                           AND (CAST($6 AS TEXT) IS NULL OR unit_kind = $6)
                          ORDER BY person_id LIMIT $5",
                         shared::PEOPLE_COLUMNS
                     );
@@ -763,6 +815,7 @@ macro_rules! shared_calls {
                         .bind(f.active.map(i64::from))
                         .bind(&f.after)
                         .bind(i64::from(f.limit))
+                        .bind(&f.unit_kind)
                         .fetch_all(&self.pool)
                         .await
                         .map_err(q("list people"))

@@ -11,7 +11,7 @@ use crate::feed::{FeedRow, FeedTables};
 use crate::pg::PgStore;
 use crate::rows::{
     AlertAckRow, AlertFact, AlertRow, AuditEntry, Bbox, CameraRecord, DeviceRecord, DeviceStateRow, Durability,
-    DutyShift, EscalationRow, FixAck, GridReport, HandoverFilter, HandoverRow, ImageRow, IncidentEventRow,
+    DutyShift, EscalationRow, FixAck, GridReport, HandoverFilter, HandoverRow, ImageOwners, ImageRow, IncidentEventRow,
     IncidentFacts, IncidentRow, MediationCase, MediationStats, OwnReport, PeopleFilter, PersonRecord, PositionRow,
     RouteEventRow, RoutePlanRow, SessionRow, SightingRow, SignInCode, TaggedPerson, TrackPoint, WatchRecord,
 };
@@ -315,6 +315,11 @@ delegate! {
     fn image(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError>;
     /// Deletes the images stored before a time; returns how many.
     fn prune_images(&self, before_ms: i64) -> Result<u64, StoreError>;
+    /// The records that name an image by its URL: alerts of `from_ms` to `to_ms` and
+    /// grid reports of that time, incident steps since `from_ms`, and the incidents of
+    /// both. A URL that no image of the server's could have (with `%`, `_`, `\\` or `"`)
+    /// has none.
+    fn image_owners(&self, url: &str, from_ms: i64, to_ms: i64) -> Result<ImageOwners, StoreError>;
     /// Incidents by area and time, newest first.
     fn incidents_in(&self, bbox: Bbox, from_ms: i64, to_ms: i64, limit: u32) -> Result<Vec<IncidentRow>, StoreError>;
     /// The incidents open at a moment, as each one's last event until then, newest first.

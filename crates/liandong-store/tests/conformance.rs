@@ -69,6 +69,7 @@ store_test_suite! {
     passwords_are_set_replaced_and_audited,
     sessions_are_renewed_up_to_their_cap_and_revoked_one_or_all,
     a_sign_in_code_is_used_once_before_it_expires,
+    each_image_is_found_by_the_records_that_name_it,
     duty_shifts_are_added_all_or_none_read_by_time_and_cancelled_but_kept,
     escalations_are_sequenced_fed_and_open_until_acknowledged_or_resolved,
     handovers_are_signed_once_then_accepted_and_every_step_is_audited,
@@ -898,6 +899,60 @@ fn person_audit(id: &str, action: &str) -> AuditEntry {
     }
 }
 
+async fn each_image_is_found_by_the_records_that_name_it(store: Store) {
+    let named = |seq: i64, time_ms: i64, url: &str| AlertRow {
+        payload: serde_json::json!({"type": "alert", "seq": seq, "data": {"images": [url]}}).to_string(),
+        ..alert(seq, time_ms)
+    };
+    let snapshot = "/api/v1/images/1000-a-0.jpg";
+    let photo = "/api/v1/images/3000-r-0.jpg";
+    let feedback = "/api/v1/images/32-feedback-0.jpg";
+    let alerts = [
+        named(10, 1000, snapshot),
+        // Another image whose name begins with the snapshot's, and the snapshot named
+        // by an alert outside the time searched.
+        named(14, 1000, &format!("{snapshot}.jpg")),
+        named(16, 999_999, snapshot),
+        named(40, 1000, photo),
+    ];
+    let reports = [GridReport { photo_urls: vec![photo.into()], ..report(39, "dispute", 1000) }];
+    let incidents = [
+        IncidentRow { alert_seq: Some(10), ..incident(20, "new") },
+        IncidentRow { state: IncidentState::Feedback, ..incident(30, "new") },
+        incident(41, "new"),
+    ];
+    let events = [
+        incident_event(21, 20, "create", "new", 1000),
+        incident_event(31, 30, "create", "new", 1000),
+        incident_event(32, 30, "feedback", "feedback", 2000),
+        incident_event(42, 41, "create", "new", 1000),
+    ];
+    let batch = Batch {
+        alerts: &alerts,
+        reports: &reports,
+        incidents: &incidents,
+        incident_events: &events,
+        ..Batch::default()
+    };
+    store.write(&batch).await.unwrap();
+    let owners = |url: &'static str| {
+        let store = store.clone();
+        async move {
+            let o = store.image_owners(url, 0, 5000).await.unwrap();
+            let alerts: Vec<i64> = o.alerts.iter().map(|a| a.seq).collect();
+            let incidents: Vec<i64> = o.incidents.iter().map(|i| i.incident_id).collect();
+            (alerts, o.reporters, incidents)
+        }
+    };
+    assert_eq!(owners(snapshot).await, (vec![10], vec![], vec![20]), "the alert, and the incident opened from it");
+    assert_eq!(owners(photo).await, (vec![40], vec!["grid-07".to_owned()], vec![41]), "a report's photo");
+    assert_eq!(owners(feedback).await, (vec![], vec![], vec![30]), "a feedback photo");
+    assert_eq!(owners("/api/v1/images/9000-x-0.jpg").await, (vec![], vec![], vec![]), "named by nothing");
+    assert_eq!(owners("/api/v1/images/%").await, (vec![], vec![], vec![]), "a pattern is not a name");
+    let later = store.image_owners(snapshot, 990_000, 1_000_000).await.unwrap();
+    assert_eq!(later.alerts.iter().map(|a| a.seq).collect::<Vec<_>>(), [16], "only the time searched");
+}
+
 async fn people_are_added_changed_listed_and_never_deleted(store: Store) {
     let a = person("a1", &["post_officer"], Some("post-01"), true);
     assert!(store.insert_person(&a, &person_audit("a1", "person_created")).await.unwrap(), "new");
@@ -927,6 +982,10 @@ async fn people_are_added_changed_listed_and_never_deleted(store: Store) {
     assert_eq!(ids(store.people(&f).await.unwrap()), ["b2"], "inactive only");
     let f = PeopleFilter { after: Some("a1".into()), limit: 2, ..all.clone() };
     assert_eq!(ids(store.people(&f).await.unwrap()), ["b2", "c3"], "a page after a cursor");
+    let f = PeopleFilter { unit_kind: Some("command_centre".into()), ..all.clone() };
+    assert_eq!(ids(store.people(&f).await.unwrap()), ["c3", "d4"], "by kind of unit");
+    let f = PeopleFilter { unit_kind: Some("team".into()), unit_id: Some("post-01".into()), ..all.clone() };
+    assert!(store.people(&f).await.unwrap().is_empty(), "a post's id is not a team's");
 
     // A change keeps the id and creation time; deactivating keeps the person listed.
     let changed = PersonRecord {

@@ -338,6 +338,10 @@ pub struct IncidentStep<'a> {
     /// The photos the step sent (an officer's feedback); absent when there are none.
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     pub photo_urls: &'a [String],
+    /// The unit the incident was assigned to before this step sent it to another one;
+    /// absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reassigned_from: Option<&'a str>,
 }
 
 /// A route plan's change: the plan as it is now, and the event.

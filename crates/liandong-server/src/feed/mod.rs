@@ -116,6 +116,21 @@ pub fn incident_priority(payload: &str) -> i64 {
     serde_json::from_str::<Message>(payload).map_or(0, |m| m.data.incident.priority)
 }
 
+/// The incident an incident event's stored message is about and the unit a dispatch
+/// took it from (`data.event.reassigned_from`), when it did.
+pub fn incident_reassigned(payload: &str) -> Option<(i64, String)> {
+    let m: serde_json::Value = serde_json::from_str(payload).ok()?;
+    let id = m.pointer("/data/incident/incident_id")?.as_i64()?;
+    let from = m.pointer("/data/event/reassigned_from")?.as_str()?;
+    Some((id, from.to_owned()))
+}
+
+/// `incident_gone`: an incident the client was shown has left its reach (dispatched to
+/// another unit), so that its copy does not go stale; at the step's sequence number.
+pub fn incident_gone_message(seq: i64, incident_id: i64) -> String {
+    serde_json::json!({"type": "incident_gone", "seq": seq, "data": {"incident_id": incident_id}}).to_string()
+}
+
 /// The last committed report of a device.
 #[derive(Debug, Clone)]
 pub struct LastReport {

@@ -40,13 +40,15 @@ struct Step<'a> {
     /// The photos the step sent (an officer's feedback).
     photo_urls: Vec<String>,
     at_ms: i64,
+    /// The unit the incident was assigned to before a dispatch to another unit.
+    reassigned_from: Option<String>,
 }
 
 /// Records one incident event: the timeline row, the new incident row and the feed
 /// message (visible to operators and to the assigned unit).
 fn incident_event(draft: &mut Draft, inc: &IncidentRow, step: Step<'_>) {
     let s = draft.number();
-    let Step { action, from, actor, note, photo_urls, at_ms } = step;
+    let Step { action, from, actor, note, photo_urls, at_ms, reassigned_from } = step;
     let event = IncidentStep {
         seq: s,
         action,
@@ -56,6 +58,7 @@ fn incident_event(draft: &mut Draft, inc: &IncidentRow, step: Step<'_>) {
         note: &note,
         time: crate::time_fmt::rfc3339_ms(at_ms),
         photo_urls: &photo_urls,
+        reassigned_from: reassigned_from.as_deref(),
     };
     let message = FeedMessage::Incident { seq: s, data: IncidentChange { incident: inc, event } }.to_json();
     draft.rows.incident_events.push(IncidentEventRow {
@@ -113,6 +116,7 @@ pub(super) fn incident_command(draft: &mut Draft, cmd: &IncidentCommand) -> Resu
                 note: String::new(),
                 photo_urls: Vec::new(),
                 at_ms: *now_ms,
+                reassigned_from: None,
             };
             incident_event(draft, &inc, step);
             draft.after.incidents.insert(inc.incident_id, inc.clone());
@@ -135,9 +139,13 @@ pub(super) fn incident_command(draft: &mut Draft, cmd: &IncidentCommand) -> Resu
                 action: *action,
                 reason,
             })?;
+            let mut reassigned_from = None;
             if *action == Action::Dispatch {
                 let (device, unit) = assign.clone().ok_or(NotAllowed::DispatchWithoutDevice)?;
                 inc.assigned_device = Some(device);
+                // Sent to another unit, the incident leaves the reach of those who saw it
+                // through the first one: the feed tells them (`incident_gone`).
+                reassigned_from = inc.assigned_unit.take().filter(|before| unit.as_ref() != Some(before));
                 inc.assigned_unit = unit;
             }
             inc.state = to;
@@ -147,7 +155,15 @@ pub(super) fn incident_command(draft: &mut Draft, cmd: &IncidentCommand) -> Resu
             let verb =
                 serde_json::to_value(action).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
             let photo_urls = photo_urls.clone();
-            let step = Step { action: &verb, from: Some(from), actor, note: note.clone(), photo_urls, at_ms: *now_ms };
+            let step = Step {
+                action: &verb,
+                from: Some(from),
+                actor,
+                note: note.clone(),
+                photo_urls,
+                at_ms: *now_ms,
+                reassigned_from,
+            };
             incident_event(draft, &inc, step);
             // The late step was taken: what was escalated about it is moot.
             escalations::resolve(draft, &inc, actor, *now_ms);
@@ -187,6 +203,7 @@ pub(super) fn escalate(draft: &mut Draft, known: &Known, now_ms: i64) {
                 note,
                 photo_urls: Vec::new(),
                 at_ms: now_ms,
+                reassigned_from: None,
             };
             incident_event(draft, &inc, step);
             escalations::notify(draft, known, &inc, due, now_ms);
