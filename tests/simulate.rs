@@ -3,7 +3,8 @@
 //! within the human delay, and the team's members walk onto the new line without
 //! leaving its corridor. And the simulated command centre runs the closed loop: an
 //! incident opened, dispatched, signed for, reached, reported on and closed, and a
-//! watch-list alert acknowledged. And the demo's people are created through the people API
+//! watch-list alert acknowledged, as a signed-in operator person, while grid-member
+//! persons file reports. And the demo's people are created through the people API
 //! once, however often the simulator starts, with its devices bound to them.
 
 use std::path::PathBuf;
@@ -169,9 +170,11 @@ fn actions(timeline: &Value) -> Vec<&str> {
     timeline.as_array().map(|t| t.iter().filter_map(|e| e["action"].as_str()).collect()).unwrap_or_default()
 }
 
-/// The closed loop at 400× real: the simulated operator opens incidents, dispatches the
-/// first recommended unit, the unit's phone signs for, sets off, arrives, reports back,
-/// and the operator closes; and the operator acknowledges a watch-list alert.
+/// The closed loop at 400× real: the simulated operator, a command-centre person signed
+/// in with the demo password, opens incidents, dispatches the first recommended unit, the
+/// unit's phone signs for, sets off, arrives, reports back, and the operator closes; the
+/// operator acknowledges a watch-list alert; and grid members signed in with one-time
+/// codes file reports under their own names.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_simulated_desk_closes_an_incident_and_acknowledges_an_alert() {
     let server = start("simulate-desk").await;
@@ -215,9 +218,19 @@ async fn the_simulated_desk_closes_an_incident_and_acknowledges_an_alert() {
     let by =
         |action: &str| timeline.as_array().unwrap().iter().find(|e| e["action"] == action).unwrap()["actor"].clone();
     let device = inc["incident"]["assigned_device"].as_str().expect("a unit was assigned");
+    // The operator's steps are a command-centre operator's, signed in with a session:
+    // the timeline names the person, not the operator token the simulator was given.
+    let people = all_people(&http, &url).await;
+    let operator = by("create");
+    let person = people
+        .iter()
+        .find(|p| p["name"] == operator && p["person_id"].as_str().unwrap().starts_with("cc-operator-"))
+        .unwrap_or_else(|| panic!("the operator {operator} is no command-centre operator; {inc}"));
     for action in ["create", "dispatch", "close"] {
-        assert_eq!(by(action), OPERATOR, "the operator takes the {action} step");
+        assert_eq!(by(action), operator, "the signed-in operator takes the {action} step");
     }
+    assert_ne!(operator, OPERATOR);
+    assert!(signed_in(&http, &url, &person["person_id"]).await, "the operator's session is in the audit: {person}");
     // A phone bound to a person (the demo binds each to its officer) acts for that person.
     let devices = get(format!("{url}/api/v1/devices")).await;
     let bound = devices["devices"]
@@ -230,14 +243,49 @@ async fn the_simulated_desk_closes_an_incident_and_acknowledges_an_alert() {
     }
     assert!(inc["incident"]["state"] == "closed" && inc["recommended"].is_null(), "{inc}");
     let Some(ack) = acked else { panic!("no alert was acknowledged; simulator log:\n{}", simulator.log()) };
-    assert_eq!(ack["by"], OPERATOR, "{ack}");
+    assert_eq!(ack["by"], operator, "the signed-in operator acknowledges: {ack}");
     assert!(!ack["note"].as_str().unwrap_or_default().is_empty(), "{ack}");
+
+    // Grid reports are filed by grid members signed in with one-time codes: the
+    // reporter is a grid-member person, whose session is in the audit.
+    let reports = get(format!("{url}/api/v1/reports")).await;
+    let reporters: Vec<&str> =
+        reports["reports"].as_array().unwrap().iter().filter_map(|r| r["reporter"].as_str()).collect();
+    assert!(!reporters.is_empty(), "no grid report was filed; simulator log:\n{}", simulator.log());
+    let members: Vec<&Value> = people.iter().filter(|p| p["unit_kind"] == "grid").collect();
+    for reporter in &reporters {
+        assert!(members.iter().any(|p| p["name"] == *reporter), "{reporter} is no grid member: {members:?}");
+    }
+    let member = members.iter().find(|p| p["name"] == reporters[0]).unwrap();
+    assert!(signed_in(&http, &url, &member["person_id"]).await, "the grid member's session is in the audit: {member}");
+    // One session per grid member however many reports they filed.
+    let audit: Value = http
+        .get(format!("{url}/api/v1/audit?subject=person:{}", member["person_id"].as_str().unwrap()))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let sessions = audit["audit"].as_array().unwrap().iter().filter(|e| e["action"] == "signed_in").count();
+    assert_eq!(sessions, 1, "{audit}");
+    assert!(reporters.len() > members.len(), "more reports than members, so sessions were reused: {reporters:?}");
     let log = simulator.log();
     assert!(log.contains("incident opened") && log.contains("incident closed"), "{log}");
     assert!(!log.contains("panicked"), "{log}");
 
     drop(simulator);
     server.stop().await;
+}
+
+/// Whether the audit log has a sign-in of `person_id` by a session.
+async fn signed_in(http: &reqwest::Client, url: &str, person_id: &Value) -> bool {
+    let subject = format!("person:{}", person_id.as_str().unwrap());
+    let r = http.get(format!("{url}/api/v1/audit?subject={subject}")).bearer_auth(ADMIN).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    v["audit"].as_array().unwrap().iter().any(|e| e["action"] == "signed_in" && e["actor"] == *person_id)
 }
 
 /// Lists every person with the admin token, a page at a time.

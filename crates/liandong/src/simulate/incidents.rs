@@ -5,8 +5,10 @@
 //! off, drives to the place by road, arrives, stays, reports back, and the operator
 //! closes the case. The operator also acknowledges most watch-list alerts.
 //!
-//! Operator steps use the operator token (`--operator-token`, `LIANDONG_OPERATOR_TOKEN`;
-//! the demo passes its operator's), else the simulator's admin token. Times are
+//! Operator steps are a command-centre operator's, signed in with the demo password (the
+//! operator on duty by the roster; see `signin`), so that the timeline names the person;
+//! only when signing in fails, the operator token (`--operator-token`,
+//! `LIANDONG_OPERATOR_TOKEN`), else the simulator's admin token. Times are
 //! simulated seconds, scaled by `--speedup`, except a deliberately slow step: the
 //! server escalates late steps by its own wall clock, so a slow step waits out the
 //! server's deadline in real seconds.
@@ -33,6 +35,7 @@ use super::cases::{draw_case, feedback_note};
 use super::drive::{max_response_speed_mps, way, Errand};
 use super::fleet::{Field, Motion, SimDevice};
 use super::places::Places;
+use super::signin::Caller;
 use super::support::Rng;
 use super::track::Track;
 use super::walk::Walk;
@@ -131,6 +134,12 @@ fn step_wait(step: Step, priority: u8, slow: bool, rng: &mut Rng) -> Wait {
     }
 }
 
+/// An answer's JSON, or an error naming the status and the server's message.
+fn answer(method: &reqwest::Method, path: &str, status: reqwest::StatusCode, text: &str) -> anyhow::Result<Value> {
+    anyhow::ensure!(status.is_success(), "{method} {path}: {status} {}", text.chars().take(300).collect::<String>());
+    Ok(serde_json::from_str(text).unwrap_or(Value::Null))
+}
+
 /// A unit the desk may send: an index into the simulator's devices.
 type DeviceIndex = usize;
 
@@ -180,7 +189,8 @@ enum Origin {
 pub(crate) struct Desk {
     pub(crate) client: reqwest::Client,
     pub(crate) url: String,
-    pub(crate) operator: String,
+    /// The duty operator: a command-centre person's session (or a fixed token).
+    pub(crate) operator: Caller,
     pub(crate) speedup: f64,
     pub(crate) tick: Duration,
     pub(crate) field: Arc<Mutex<Field>>,
@@ -201,6 +211,24 @@ impl Desk {
         tokio::time::sleep(wait.duration(self.speedup)).await;
     }
 
+    /// One API call: the answer's status and text.
+    async fn send(
+        &self,
+        method: &reqwest::Method,
+        path: &str,
+        bearer: &str,
+        body: Option<&Value>,
+    ) -> anyhow::Result<(reqwest::StatusCode, String)> {
+        let mut req = self.client.request(method.clone(), format!("{}{path}", self.url)).bearer_auth(bearer);
+        if let Some(body) = body {
+            req = req.json(body);
+        }
+        let r = req.send().await.with_context(|| format!("{method} {path}"))?;
+        let status = r.status();
+        let text = r.text().await.with_context(|| format!("{method} {path}: reading the answer"))?;
+        Ok((status, text))
+    }
+
     /// One API call: the answer's JSON, or an error naming the status and the
     /// server's message.
     async fn call(
@@ -210,19 +238,26 @@ impl Desk {
         bearer: &str,
         body: Option<Value>,
     ) -> anyhow::Result<Value> {
-        let mut req = self.client.request(method.clone(), format!("{}{path}", self.url)).bearer_auth(bearer);
-        if let Some(body) = body {
-            req = req.json(&body);
+        let (status, text) = self.send(&method, path, bearer, body.as_ref()).await?;
+        answer(&method, path, status, &text)
+    }
+
+    /// One API call as the duty operator: with a session refused (401, revoked or
+    /// ended), signed in again and asked once more.
+    async fn as_operator(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
+        let token = self.operator.token().await?;
+        let (mut status, mut text) = self.send(&method, path, &token, body.as_ref()).await?;
+        if status == reqwest::StatusCode::UNAUTHORIZED {
+            self.operator.refused(&token).await;
+            let token = self.operator.token().await?;
+            (status, text) = self.send(&method, path, &token, body.as_ref()).await?;
         }
-        let r = req.send().await.with_context(|| format!("{method} {path}"))?;
-        let status = r.status();
-        let text = r.text().await.with_context(|| format!("{method} {path}: reading the answer"))?;
-        anyhow::ensure!(
-            status.is_success(),
-            "{method} {path}: {status} {}",
-            text.chars().take(300).collect::<String>()
-        );
-        Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
+        answer(&method, path, status, &text)
+    }
+
+    /// An incident step of the duty operator's.
+    async fn operator_act(&self, id: i64, body: Value) -> anyhow::Result<Value> {
+        self.as_operator(reqwest::Method::POST, &format!("/api/v1/incidents/{id}/actions"), Some(body)).await
     }
 
     /// An incident step; `bearer` is the operator's token or the assigned phone's key.
@@ -423,7 +458,7 @@ async fn acknowledge(desk: Arc<Desk>, alert: RaisedAlert, wait: Wait) {
     desk.sleep(wait).await;
     let note = format!("已核实，已通知{}附近警力关注布控车辆{}", alert.camera, alert.plate);
     let path = format!("/api/v1/alerts/{}/ack", alert.seq);
-    match desk.call(reqwest::Method::POST, &path, &desk.operator, Some(json!({"note": note}))).await {
+    match desk.as_operator(reqwest::Method::POST, &path, Some(json!({"note": note}))).await {
         Ok(_) => tracing::debug!(alert_seq = alert.seq, "alert acknowledged"),
         Err(e) => tracing::warn!(alert_seq = alert.seq, error = %format!("{e:#}"), "acknowledging an alert failed"),
     }
@@ -447,7 +482,7 @@ async fn handle_incident(desk: Arc<Desk>, origin: Origin, seed: u64) {
     if let Err(e) = see_through(&desk, opened, &mut rng).await {
         tracing::warn!(incident = id, error = %format!("{e:#}"), "handling an incident failed; cancelling it");
         let body = json!({"action": "cancel", "note": "模拟处置中断，撤销"});
-        if let Err(e) = desk.act(id, &desk.operator, body).await {
+        if let Err(e) = desk.operator_act(id, body).await {
             tracing::debug!(incident = id, error = %format!("{e:#}"), "cancelling an incident failed");
         }
     }
@@ -465,7 +500,7 @@ async fn open(desk: &Desk, origin: Origin, rng: &mut Rng) -> anyhow::Result<Opti
         Origin::Alert(alert) => {
             let title = format!("布控车辆{}出现于{}", alert.plate, alert.camera);
             let body = json!({"title": title, "priority": 2, "alert_seq": alert.seq});
-            match desk.call(reqwest::Method::POST, "/api/v1/incidents", &desk.operator, Some(body)).await {
+            match desk.as_operator(reqwest::Method::POST, "/api/v1/incidents", Some(body)).await {
                 Ok(answer) => return Ok(Opened::of(&answer, answer["recommended"].clone())),
                 Err(e) => {
                     tracing::debug!(alert_seq = alert.seq, error = %format!("{e:#}"), "no incident from the alert; one by hand instead")
@@ -477,7 +512,7 @@ async fn open(desk: &Desk, origin: Origin, rng: &mut Rng) -> anyhow::Result<Opti
     let Some(place) = desk.places.sample(rng) else { return Ok(None) };
     let (kind, title, priority) = draw_case(rng);
     let body = json!({"title": title, "kind": kind.kind, "priority": priority, "lon": place.x(), "lat": place.y()});
-    let answer = desk.call(reqwest::Method::POST, "/api/v1/incidents", &desk.operator, Some(body)).await?;
+    let answer = desk.as_operator(reqwest::Method::POST, "/api/v1/incidents", Some(body)).await?;
     Ok(Opened::of(&answer, answer["recommended"].clone()))
 }
 
@@ -485,12 +520,12 @@ async fn open(desk: &Desk, origin: Origin, rng: &mut Rng) -> anyhow::Result<Opti
 /// none waits (or another review took it).
 async fn open_from_report(desk: &Desk, rng: &mut Rng) -> anyhow::Result<Option<Opened>> {
     let _one_at_a_time = desk.reviewing.lock().await;
-    let queue = desk.call(reqwest::Method::GET, "/api/v1/reports?status=new", &desk.operator, None).await?;
+    let queue = desk.as_operator(reqwest::Method::GET, "/api/v1/reports?status=new", None).await?;
     let Some(report_id) = queue["reports"].get(0).and_then(|r| r["report_id"].as_i64()) else { return Ok(None) };
     let priority = if rng.unit() < 0.5 { 3 } else { 4 };
     let body = json!({"decision": "accept", "priority": priority});
     let path = format!("/api/v1/reports/{report_id}/review");
-    let reviewed = match desk.call(reqwest::Method::POST, &path, &desk.operator, Some(body)).await {
+    let reviewed = match desk.as_operator(reqwest::Method::POST, &path, Some(body)).await {
         Ok(r) => r,
         Err(e) => {
             tracing::debug!(report_id, error = %format!("{e:#}"), "accepting a report failed; an incident by hand instead");
@@ -498,7 +533,7 @@ async fn open_from_report(desk: &Desk, rng: &mut Rng) -> anyhow::Result<Option<O
         }
     };
     let Some(id) = reviewed["incident_id"].as_i64() else { return Ok(None) };
-    let answer = desk.call(reqwest::Method::GET, &format!("/api/v1/incidents/{id}"), &desk.operator, None).await?;
+    let answer = desk.as_operator(reqwest::Method::GET, &format!("/api/v1/incidents/{id}"), None).await?;
     tracing::debug!(report_id, incident = id, "report accepted into an incident");
     Ok(Opened::of(&answer, answer["recommended"].clone()))
 }
@@ -525,17 +560,15 @@ async fn see_through(desk: &Arc<Desk>, inc: Opened, rng: &mut Rng) -> anyhow::Re
         }
         desk.sleep(Wait::Simulated(UNIT_RETRY_S)).await;
         let path = format!("/api/v1/incidents/{}", inc.id);
-        recommended = desk.call(reqwest::Method::GET, &path, &desk.operator, None).await?["recommended"].clone();
+        recommended = desk.as_operator(reqwest::Method::GET, &path, None).await?["recommended"].clone();
     }
     let Some((claim, device_id)) = claim else {
         tracing::info!(incident = inc.id, "no unit available; the incident is handed to the local station");
-        desk.act(inc.id, &desk.operator, json!({"action": "cancel", "note": "附近无可用警力，转属地派出所处置"}))
-            .await?;
+        desk.operator_act(inc.id, json!({"action": "cancel", "note": "附近无可用警力，转属地派出所处置"})).await?;
         return Ok(());
     };
     let key = desk.devices[claim.unit].key.clone();
-    desk.act(inc.id, &desk.operator, json!({"action": "dispatch", "device_id": device_id, "note": "请立即前往处置"}))
-        .await?;
+    desk.operator_act(inc.id, json!({"action": "dispatch", "device_id": device_id, "note": "请立即前往处置"})).await?;
     tracing::debug!(incident = inc.id, device = %device_id, "unit dispatched");
 
     desk.sleep(wait(Step::Sign, rng)).await;
@@ -568,7 +601,7 @@ async fn see_through(desk: &Arc<Desk>, inc: Opened, rng: &mut Rng) -> anyhow::Re
     claim.release().await;
 
     desk.sleep(wait(Step::Close, rng)).await;
-    desk.act(inc.id, &desk.operator, json!({"action": "close", "note": "处置完毕，结案归档"})).await?;
+    desk.operator_act(inc.id, json!({"action": "close", "note": "处置完毕，结案归档"})).await?;
     tracing::info!(incident = inc.id, device = %device_id, kind = %inc.kind, slow_step = ?slow, "incident closed");
     Ok(())
 }

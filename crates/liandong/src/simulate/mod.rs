@@ -22,6 +22,8 @@
 //! - [`people`]: everyone the seed counts (teams, posts, grids, mediators, the command
 //!   centre), created through the people API; [`duty`]: today's and tomorrow's duty
 //!   roster for them;
+//! - [`signin`]: the demo's people signing in (the duty operator with the demo
+//!   password, grid members' phones with one-time codes), their sessions kept and renewed;
 //! - [`leaders`]: the patrol leaders' phones on the live feed, taking the team's plans;
 //! - [`incidents`]: the duty operator's desk, opening and dispatching incidents, with
 //!   [`places`] (where incidents happen) and [`cases`] (what they are about);
@@ -45,6 +47,7 @@ mod options;
 mod people;
 mod places;
 mod plan;
+mod signin;
 mod support;
 #[cfg(test)]
 mod test_support;
@@ -152,6 +155,56 @@ async fn register(client: &reqwest::Client, args: &Args, registrations: &[serde_
     Ok(())
 }
 
+/// Each village grid's member and a point inside the grid to report from.
+fn grid_members(map: &CountyMap) -> Vec<grid_reports::GridMember> {
+    use geo::InteriorPoint;
+    map.grids
+        .iter()
+        .filter_map(|g| {
+            let p = g.polygon.interior_point()?;
+            Some(grid_reports::GridMember { person_id: people::grid_member_id(&g.id), place: (p.x(), p.y()) })
+        })
+        .collect()
+}
+
+/// The duty operator: the demo's command-centre people get the published demo password,
+/// and the operator on duty now by the roster (else the first operator) signs in with
+/// it. When that fails (a server that refuses it), the operator token, else the admin
+/// token, with a warning: the demo runs on.
+async fn duty_operator(client: &reqwest::Client, args: &Args, roster: &[people::DemoPerson]) -> signin::Caller {
+    let fallback = args.operator_token.clone().filter(|t| !t.is_empty()).unwrap_or_else(|| args.token.clone());
+    let desk: Vec<String> =
+        roster.iter().filter(|p| p.unit_kind == "command_centre").map(|p| p.person_id.clone()).collect();
+    if let Err(e) = signin::set_passwords(client, &args.url, &args.token, &desk, signin::DEMO_PASSWORD).await {
+        tracing::warn!(error = %format!("{e:#}"), "the demo password was not set; the operator acts with a token");
+        return signin::Caller::Token(fallback);
+    }
+    let duty = match client.get(format!("{}/api/v1/duty", args.url)).bearer_auth(&args.token).send().await {
+        Ok(r) if r.status().is_success() => r.json::<serde_json::Value>().await.unwrap_or_default(),
+        _ => serde_json::Value::Null,
+    };
+    let now_ms =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
+    let person = signin::operator_on_duty(&duty, now_ms).unwrap_or_else(|| people::operator_id(1));
+    let session = signin::Session::with_password(
+        client.clone(),
+        args.url.clone(),
+        person,
+        "operator",
+        signin::DEMO_PASSWORD.to_owned(),
+    );
+    match session.token().await {
+        Ok(_) => {
+            tracing::info!(person = %session.person_id(), "the duty operator is signed in");
+            signin::Caller::Person(session)
+        }
+        Err(e) => {
+            tracing::warn!(error = %format!("{e:#}"), "the duty operator could not sign in; acting with a token");
+            signin::Caller::Token(fallback)
+        }
+    }
+}
+
 /// Runs the simulator against the server at `args.url`: answers an error if setting up
 /// fails, else runs until its task is dropped (the background parts with it).
 pub async fn run(args: Args) -> anyhow::Result<()> {
@@ -205,9 +258,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         background.spawn(cameras::push_plate_reads(client.clone(), args.clone(), checkpoints, alerts_tx));
     }
 
-    let places: Vec<(f64, f64)> = map.posts.iter().map(|p| (p.point.x(), p.point.y())).collect();
-    if !places.is_empty() {
-        background.spawn(grid_reports::file_grid_reports(client.clone(), args.clone(), places));
+    let grid_members = grid_members(&map);
+    if !grid_members.is_empty() {
+        background.spawn(grid_reports::file_grid_reports(client.clone(), args.clone(), grid_members));
     }
 
     let devices = Arc::new(devices);
@@ -223,11 +276,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             .filter(|g| g.edge_count() > 0)
             .map(Arc::new)
     };
-    let operator = args.operator_token.clone().filter(|t| !t.is_empty());
+    let operator = duty_operator(&client, &args, &roster).await;
     let desk = incidents::Desk {
         client: client.clone(),
         url: args.url.clone(),
-        operator: operator.unwrap_or_else(|| args.token.clone()),
+        operator,
         speedup: args.speedup,
         tick,
         field: field.clone(),

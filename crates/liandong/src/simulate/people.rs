@@ -122,6 +122,16 @@ pub(super) fn post_phone_person(post: &str) -> String {
     person_id("", post, "officer-1")
 }
 
+/// The member of a village grid.
+pub(super) fn grid_member_id(grid: &str) -> String {
+    person_id("grid", grid, "")
+}
+
+/// The command centre's `n`th operator (from 1).
+pub(super) fn operator_id(n: usize) -> String {
+    format!("cc-operator-{n:02}")
+}
+
 /// Everyone the demo has, in a fixed order: teams, posts, grids, mediators, the
 /// command centre.
 pub(super) fn roster(map: &CountyMap) -> Vec<DemoPerson> {
@@ -145,13 +155,13 @@ pub(super) fn roster(map: &CountyMap) -> Vec<DemoPerson> {
         }
     }
     for grid in &map.grids {
-        out.push(person(person_id("grid", &grid.id, ""), vec!["grid_member"], "grid", Some(&grid.id)));
+        out.push(person(grid_member_id(&grid.id), vec!["grid_member"], "grid", Some(&grid.id)));
     }
     for n in 1..=MEDIATORS {
         out.push(person(format!("mediator-{n:02}"), vec!["partner"], "judicial_office", None));
     }
     for n in 1..=OPERATORS {
-        out.push(person(format!("cc-operator-{n:02}"), vec!["operator"], "command_centre", None));
+        out.push(person(operator_id(n), vec!["operator"], "command_centre", None));
     }
     out.push(person("cc-admin".into(), vec!["admin"], "command_centre", None));
     out
