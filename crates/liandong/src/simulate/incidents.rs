@@ -260,7 +260,7 @@ impl Desk {
         self.as_operator(reqwest::Method::POST, &format!("/api/v1/incidents/{id}/actions"), Some(body)).await
     }
 
-    /// An incident step; `bearer` is the operator's token or the assigned phone's key.
+    /// An incident step of the assigned phone's, with its device key.
     async fn act(&self, id: i64, bearer: &str, body: Value) -> anyhow::Result<Value> {
         self.call(reqwest::Method::POST, &format!("/api/v1/incidents/{id}/actions"), bearer, Some(body)).await
     }

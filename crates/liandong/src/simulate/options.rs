@@ -21,7 +21,8 @@ pub struct Args {
     #[arg(long, default_value_t = 5.0)]
     pub interval_s: f64,
     /// Operator token for the duty operator's steps (opening, dispatching and closing
-    /// incidents, acknowledging alerts); without it, the admin token.
+    /// incidents, acknowledging alerts) when the operator on duty cannot sign in as
+    /// their person; without it, the admin token.
     #[arg(long, env = "LIANDONG_OPERATOR_TOKEN")]
     pub operator_token: Option<String>,
     /// PEM file of the CA that signed the server's certificate, for an `https://` URL
