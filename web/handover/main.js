@@ -73,6 +73,13 @@ const PLAN_COLUMNS = [
   ['col_escalation', (p) => escalation(p.escalation)],
 ];
 
+const NOTICE_COLUMNS = [
+  ['col_incident', (n) => String(n.incident_id)],
+  ['col_escalation', (n) => escalation(n.level)],
+  ['col_person', (n) => dash(n.person_id)],
+  ['col_time', (n) => moment(n.at_ms)],
+];
+
 const EVENT_COLUMNS = [
   ['col_time', (e) => moment(e.at_ms)],
   ['col_event', (e) => t(`handover.event.${e.event}`)],
@@ -148,6 +155,7 @@ function render(h) {
     part('open_incidents', 'open_incidents', s.open_incidents, INCIDENT_COLUMNS),
     part('unacked_alerts', 'unacked_alerts', s.unacked_alerts, ALERT_COLUMNS),
     part('escalated_incidents', 'escalated', s.escalated_incidents, INCIDENT_COLUMNS),
+    part('unacked_escalations', 'unacked_escalations', s.unacked_escalations ?? { items: [], more: 0 }, NOTICE_COLUMNS),
     part('unacked_plans', 'unacked_plans', s.unacked_plans, PLAN_COLUMNS),
     part('events', 'events', s.events, EVENT_COLUMNS),
   ];

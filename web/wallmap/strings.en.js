@@ -428,6 +428,7 @@ export default {
     open_incidents: 'Open incidents',
     unacked_alerts: 'Unacknowledged alerts',
     escalated: 'Escalated incidents still open',
+    unacked_escalations: 'Escalation notices not acknowledged',
     unacked_plans: 'Route plans not acknowledged',
     events: 'Notable events of the shift',
     more: '{n} more not listed',
@@ -446,6 +447,8 @@ export default {
     col_kind: 'Kind',
     col_event: 'Event',
     col_what: 'What',
+    col_incident: 'Incident',
+    col_person: 'Notified',
     col_escalation: 'Escalation',
     event: {
       incident_opened: 'Opened',

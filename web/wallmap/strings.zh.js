@@ -428,6 +428,7 @@ export default {
     open_incidents: '未结警情',
     unacked_alerts: '未确认告警',
     escalated: '已升级未结警情',
+    unacked_escalations: '未确认的升级通知',
     unacked_plans: '未确认巡防路线',
     events: '本班重要事项',
     more: '另有 {n} 条未列出',
@@ -446,6 +447,8 @@ export default {
     col_kind: '类别',
     col_event: '事项',
     col_what: '内容',
+    col_incident: '警情编号',
+    col_person: '通知对象',
     col_escalation: '升级',
     event: {
       incident_opened: '立案',

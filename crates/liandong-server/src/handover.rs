@@ -9,7 +9,7 @@
 use std::collections::HashSet;
 
 use liandong_core::position::Position;
-use liandong_store::{AlertRow, AuditEntry, Bbox, HandoverRow, IncidentRow, RoutePlanRow};
+use liandong_store::{AlertRow, AuditEntry, Bbox, EscalationRow, HandoverRow, IncidentRow, RoutePlanRow};
 use serde::Serialize;
 
 use crate::error::ApiError;
@@ -76,6 +76,8 @@ pub struct SheetRows {
     pub opened: Vec<IncidentRow>,
     /// Incidents closed or cancelled during the shift.
     pub ended: Vec<IncidentRow>,
+    /// Escalation notices nobody has acknowledged yet (their `notify` events).
+    pub escalations: Vec<EscalationRow>,
     /// Whether a read stopped at its limit, so the sheet may miss older rows.
     pub read_limit_reached: bool,
 }
@@ -187,6 +189,18 @@ pub struct PlanItem {
     pub escalation: String,
 }
 
+/// An escalation notice nobody acknowledged: the person it reached (None when nobody
+/// was on duty) still owes an answer, or the incident its next step.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EscalationItem {
+    pub escalation_id: i64,
+    pub incident_id: i64,
+    /// `post_leader` or `command_centre`.
+    pub level: String,
+    pub person_id: Option<String>,
+    pub at_ms: i64,
+}
+
 /// A notable event of the shift: an incident opened, closed or cancelled, a priority-1
 /// alert or an SOS.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -223,6 +237,7 @@ pub struct Sheet {
     pub open_incidents: Section<IncidentItem>,
     pub unacked_alerts: Section<AlertItem>,
     pub escalated_incidents: Section<IncidentItem>,
+    pub unacked_escalations: Section<EscalationItem>,
     pub unacked_plans: Section<PlanItem>,
     pub events: Section<EventItem>,
     pub read_limit_reached: bool,
@@ -255,6 +270,21 @@ pub fn build_sheet(rows: &SheetRows, extent: &Extent<'_>, shift: &Shift, head: S
         })
         .collect();
     plans.sort_by_key(|p| (p.created_ms, p.plan_seq));
+    // A post's notices are those raised to its leader or about a place it holds; the
+    // command centre's extent takes every one.
+    let mut notices: Vec<EscalationItem> = rows
+        .escalations
+        .iter()
+        .filter(|e| (extent.place)(e.lon, e.lat) || (extent.units.is_some() && extent.has_unit(e.unit_id.as_deref())))
+        .map(|e| EscalationItem {
+            escalation_id: e.escalation_id,
+            incident_id: e.incident_id,
+            level: e.level.clone(),
+            person_id: e.person_id.clone(),
+            at_ms: e.at_ms,
+        })
+        .collect();
+    notices.sort_by_key(|n| (n.at_ms, n.escalation_id));
     let mut events = shift_events(rows, extent, &alerts);
     events.sort_by_key(|e| (e.at_ms, e.id));
     Sheet {
@@ -266,6 +296,7 @@ pub fn build_sheet(rows: &SheetRows, extent: &Extent<'_>, shift: &Shift, head: S
         open_incidents: Section::of(open.into_iter().map(IncidentItem::from).collect()),
         unacked_alerts: Section::of(unacked),
         escalated_incidents: Section::of(escalated),
+        unacked_escalations: Section::of(notices),
         unacked_plans: Section::of(plans),
         events: Section::of(events),
         read_limit_reached: rows.read_limit_reached,
@@ -306,9 +337,10 @@ async fn read_rows(s: &AppState, shift: &Shift) -> Result<SheetRows, ApiError> {
     let plans = st.route_plan_heads().await.map_err(e)?;
     let opened = st.incidents_in(Bbox::ALL, shift.from_ms, shift.to_ms, READ_LIMIT).await.map_err(e)?;
     let ended = st.incidents_ended(shift.from_ms, shift.to_ms, READ_LIMIT).await.map_err(e)?;
+    let escalations = st.open_escalations().await.map_err(e)?;
     let full = |n: usize| n >= READ_LIMIT as usize;
     let read_limit_reached = full(alerts.len()) || full(opened.len()) || full(ended.len());
-    Ok(SheetRows { open, alerts, acked, plans, opened, ended, read_limit_reached })
+    Ok(SheetRows { open, alerts, acked, plans, opened, ended, escalations, read_limit_reached })
 }
 
 /// The patrol teams of a post (their routes' `post_id` in the map) and the post itself.
@@ -476,6 +508,24 @@ mod tests {
         }
     }
 
+    fn notice(id: i64, incident_id: i64, level: &str, unit: Option<&str>, lon: f64) -> EscalationRow {
+        EscalationRow {
+            seq: id,
+            escalation_id: id,
+            incident_id,
+            action: "notify".into(),
+            level: level.into(),
+            person_id: Some("lead".into()),
+            unit_id: unit.map(Into::into),
+            actor: "sequencer".into(),
+            at_ms: 5_000 + id,
+            note: String::new(),
+            lon,
+            lat: 30.0,
+            payload: String::new(),
+        }
+    }
+
     fn shift() -> Shift {
         Shift {
             unit: Unit::Post("p-west".into()),
@@ -521,6 +571,11 @@ mod tests {
             ],
             opened: vec![incident(1, "dispatched", 106.5, None, "none"), incident(4, "new", 107.5, None, "none")],
             ended: vec![incident(5, "closed", 106.5, None, "none"), incident(6, "cancelled", 106.9, None, "none")],
+            escalations: vec![
+                notice(30, 3, "post_leader", Some("p-west"), 107.5),
+                notice(31, 2, "command_centre", None, 107.5),
+                notice(32, 1, "command_centre", None, 106.5),
+            ],
             read_limit_reached: false,
         };
         let sheet = build_sheet(&rows, &extent, &shift(), head("西警务室"));
@@ -529,6 +584,9 @@ mod tests {
         assert_eq!(ids(&sheet.open_incidents), [3, 1]);
         assert_eq!(sheet.open_incidents.items[0].since_ms, 4_997, "with the time of its state");
         assert_eq!(ids(&sheet.escalated_incidents), [3]);
+        // Raised to its leader, or about a place it holds; not another post's place.
+        let notices: Vec<i64> = sheet.unacked_escalations.items.iter().map(|n| n.escalation_id).collect();
+        assert_eq!(notices, [30, 32]);
         // Acknowledged, another post's, and one its role is not told of are left out.
         assert_eq!(sheet.unacked_alerts.items.iter().map(|a| a.seq).collect::<Vec<_>>(), [10]);
         assert_eq!(sheet.unacked_plans.items.iter().map(|p| p.plan_seq).collect::<Vec<_>>(), [20]);
