@@ -145,6 +145,17 @@ pub fn require_user(
     }
 }
 
+/// `[a-z0-9_-]{1,64}`: short enough to type, safe in a URL path and a log line.
+pub fn check_person_id(id: &str) -> Result<(), ApiError> {
+    if id.is_empty()
+        || id.len() > 64
+        || !id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_-".contains(&b))
+    {
+        return Err(ApiError::bad_request("person_id", "must be 1 to 64 of a-z, 0-9, _ and -"));
+    }
+    Ok(())
+}
+
 /// Compares two secrets without leaking their common prefix length through timing.
 /// A device's or camera's key as it is kept (in the database and in memory): `sha256:` and
 /// the hex SHA-256 of the key, so that a copy of the database gives no one a device's

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use crate::auth::{require_user, Role, User};
 use crate::error::ApiError;
 use crate::handover::{prepare, Shift, Unit};
-use crate::routes::read_json;
+use crate::routes::{page_limit, read_json};
 use crate::time_fmt::now_ms;
 use crate::AppState;
 
@@ -144,13 +144,7 @@ fn filter(query: Option<&str>) -> Result<HandoverFilter, ApiError> {
             "before" => {
                 f.before = Some(v.parse().map_err(|_| ApiError::bad_request("before", "must be a handover number"))?)
             }
-            "limit" => {
-                f.limit = v
-                    .parse()
-                    .ok()
-                    .filter(|n| (1..=MAX_PAGE).contains(n))
-                    .ok_or_else(|| ApiError::bad_request("limit", format!("must be 1 to {MAX_PAGE}")))?
-            }
+            "limit" => f.limit = page_limit(&v, MAX_PAGE)?,
             // The bearer token may come in the query, as for every read.
             "token" => {}
             other => return Err(ApiError::bad_request(other, "is not a filter of the handover list")),

@@ -16,6 +16,7 @@ use serde_json::value::RawValue;
 use crate::auth::{require_user, Role};
 use crate::error::ApiError;
 use crate::feed::report_json;
+use crate::routes::page_limit;
 use crate::scope::{IncidentFacts, Reach};
 use crate::time_fmt::now_ms;
 use crate::AppState;
@@ -97,13 +98,7 @@ fn query(uri: &Uri) -> Result<Query, ApiError> {
                     .filter(|s| (1..=86_400).contains(s))
                     .ok_or_else(|| ApiError::bad_request("max_age_s", "must be 1 to 86400 seconds"))?
             }
-            "limit" => {
-                q.limit = v
-                    .parse()
-                    .ok()
-                    .filter(|n| (1..=MAX_ROWS).contains(n))
-                    .ok_or_else(|| ApiError::bad_request("limit", format!("must be 1 to {MAX_ROWS}")))?
-            }
+            "limit" => q.limit = page_limit(&v, MAX_ROWS)?,
             _ => {}
         }
     }

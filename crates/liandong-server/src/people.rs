@@ -12,9 +12,9 @@ use liandong_core::map::CountyMap;
 use liandong_store::{AuditEntry, PeopleFilter, PersonRecord};
 use serde::{Deserialize, Deserializer};
 
-use crate::auth::{require_user, Role};
+use crate::auth::{check_person_id, require_user, Role};
 use crate::error::ApiError;
-use crate::routes::read_json;
+use crate::routes::{page_limit, read_json};
 use crate::scope::{passes, PeopleReach};
 use crate::time_fmt::now_ms;
 use crate::travel::map_teams;
@@ -82,17 +82,6 @@ struct PersonChange {
 /// Tells a field sent as `null` (Some(None)) from a field not sent (None).
 fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(d).map(Some)
-}
-
-/// `[a-z0-9_-]{1,64}`: short enough to type, safe in a URL path and a log line.
-fn check_person_id(id: &str) -> Result<(), ApiError> {
-    if id.is_empty()
-        || id.len() > 64
-        || !id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_-".contains(&b))
-    {
-        return Err(ApiError::bad_request("person_id", "must be 1 to 64 of a-z, 0-9, _ and -"));
-    }
-    Ok(())
 }
 
 fn check_name(name: &str) -> Result<(), ApiError> {
@@ -206,13 +195,7 @@ pub async fn list(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) 
                 f.active = Some(v.parse().map_err(|_| ApiError::bad_request("active", "must be true or false"))?)
             }
             "after" => f.after = Some(v.into_owned()),
-            "limit" => {
-                f.limit = v
-                    .parse()
-                    .ok()
-                    .filter(|n| (1..=MAX_PAGE).contains(n))
-                    .ok_or_else(|| ApiError::bad_request("limit", format!("must be 1 to {MAX_PAGE}")))?
-            }
+            "limit" => f.limit = page_limit(&v, MAX_PAGE)?,
             // The bearer token may come in the query, for the browser's websocket.
             "token" => {}
             other => return Err(ApiError::bad_request(other, "is not a filter of the people list")),

@@ -109,6 +109,16 @@ fn content_type(headers: &HeaderMap) -> Option<&str> {
     headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok())
 }
 
+/// A list's `limit` query value: a whole number from 1 to `max`, else a 400 naming
+/// `limit`. Every paged list takes its page size through here.
+pub(crate) fn page_limit(value: &str, max: u32) -> Result<u32, ApiError> {
+    value
+        .parse()
+        .ok()
+        .filter(|n| (1..=max).contains(n))
+        .ok_or_else(|| ApiError::bad_request("limit", format!("must be 1 to {max}")))
+}
+
 pub(crate) fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
     match content_type(headers) {
         Some(ct) if ct.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json")) => Ok(()),

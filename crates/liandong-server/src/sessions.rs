@@ -26,7 +26,7 @@ use liandong_store::{AuditEntry, PersonRecord, SessionRow, SignInCode, StoreErro
 use serde::Deserialize;
 use tokio::sync::watch;
 
-use crate::auth::{bearer, key_at_rest, require_user, CachedSession, Role, User};
+use crate::auth::{bearer, check_person_id, key_at_rest, require_user, CachedSession, Role, User};
 use crate::config::SessionsConfig;
 use crate::error::ApiError;
 use crate::passwords::{check_length, is_session_token, new_session_token, new_sign_in_code, PasswordError, Passwords};
@@ -66,18 +66,6 @@ impl SignIn {
             by_address: FailureLimit::new(c.failures_per_address, window_ms),
         }
     }
-}
-
-/// A person id's shape (`[a-z0-9_-]{1,64}`, as the people API keeps them), checked before
-/// it reaches the store or a log line.
-fn check_person_id(id: &str) -> Result<(), ApiError> {
-    if id.is_empty()
-        || id.len() > 64
-        || !id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_-".contains(&b))
-    {
-        return Err(ApiError::bad_request("person_id", "must be 1 to 64 of a-z, 0-9, _ and -"));
-    }
-    Ok(())
 }
 
 fn ms(s: u64) -> i64 {
