@@ -62,6 +62,10 @@ pub struct Config {
     pub tls: Option<TlsConfig>,
     /// Signed-in sessions' lifetimes, sign-in codes and the limits on failed sign-ins.
     pub sessions: SessionsConfig,
+    /// The clock of the joint work's time limits: the system clock, or one a test sets
+    /// (never read from a file).
+    #[serde(skip)]
+    pub clock: crate::clock::Clock,
 }
 
 /// Sessions opened by signing in (`POST /api/v1/sessions`).
@@ -300,6 +304,7 @@ impl Default for Config {
             http: HttpConfig::default(),
             tls: None,
             sessions: SessionsConfig::default(),
+            clock: crate::clock::Clock::system(),
         }
     }
 }

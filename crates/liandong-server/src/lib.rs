@@ -5,6 +5,7 @@
 pub mod acks;
 pub mod auth;
 pub mod cameras;
+pub mod clock;
 pub mod compress;
 pub mod config;
 pub mod devices;
