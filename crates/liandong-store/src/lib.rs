@@ -21,6 +21,7 @@ pub mod pg;
 mod rows;
 mod shared;
 mod signin;
+mod mediation;
 mod sqlite;
 mod store;
 
@@ -30,7 +31,7 @@ pub use feed::{FeedRow, FeedTables};
 pub use rows::{
     image_stamp_ms, AlertAckRow, AlertFact, AlertRow, AuditEntry, Bbox, CameraEventRow, CameraRecord, DeviceRecord,
     DeviceStateRow, Durability, DutyShift, EscalationRow, FixAck, GridReport, HandoverFilter, HandoverRow, ImageOwners,
-    ImageRow, IncidentEventRow, IncidentFacts, IncidentRow, IncidentState, MediationCase, MediationStats, OwnReport,
+    ImageRow, IncidentEventRow, IncidentFacts, IncidentRow, IncidentState, MediationCase, MediationStats, OwnReport, CaseFilter, MediationSession, CaseOutcome, CaseOverdueRow, DisputeLinkRow, Party,
     PeopleFilter, PersonRecord, PositionRow, RouteEventRow, RoutePlanRow, SessionRow, SightingRow, SignInCode,
     StoredFix, StoredMembership, TaggedPerson, TrackPoint, WatchRecord, HISTORY_EXCLUDED_FLAGS,
 };
