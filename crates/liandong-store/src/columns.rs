@@ -405,7 +405,7 @@ written!(HandoverRow, r => "handovers" {
 
 /// Every written table, for the snapshot of the SQL they generate.
 #[cfg(test)]
-pub(crate) const ALL: [&Table; 15] = [
+pub(crate) const ALL: [&Table; 17] = [
     &PositionRow::TABLE,
     &DeviceStateRow::TABLE,
     &CameraEventRow::TABLE,

@@ -714,7 +714,8 @@ pub struct DisputeLinkRow {
     pub linked_ms: i64,
 }
 
-/// Counts for the centre's report: disputes found, mediated, successful.
+/// Counts for the centre's report: disputes (cases of every source), mediated (with an
+/// outcome, followed up or not), successful.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MediationStats {
     pub disputes: i64,

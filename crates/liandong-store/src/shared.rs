@@ -546,7 +546,7 @@ macro_rules! shared_calls {
                 pub async fn mediation_stats(&self, from_ms: i64, to_ms: i64) -> Result<MediationStats, StoreError> {
                     let (disputes, pending, mediated, successful): (i64, i64, i64, i64) = sqlx::query_as(
                         "SELECT COUNT(*), COUNT(*) FILTER (WHERE status = 'pending'),
-                                COUNT(*) FILTER (WHERE status = 'mediated'),
+                                COUNT(*) FILTER (WHERE status IN ('mediated', 'followed_up')),
                                 COUNT(*) FILTER (WHERE success)
                          FROM mediation_cases WHERE opened_ms BETWEEN $1 AND $2",
                     )
@@ -557,7 +557,7 @@ macro_rules! shared_calls {
                     .map_err(q("mediation statistics"))?;
                     let by_type: Vec<(String, i64)> = sqlx::query_as(
                         "SELECT mediation_type, COUNT(*) FROM mediation_cases
-                         WHERE status = 'mediated' AND opened_ms BETWEEN $1 AND $2
+                         WHERE status IN ('mediated', 'followed_up') AND opened_ms BETWEEN $1 AND $2
                          GROUP BY mediation_type ORDER BY mediation_type",
                     )
                     .bind(from_ms)
