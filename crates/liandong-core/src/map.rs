@@ -480,7 +480,8 @@ pub(crate) mod tests {
             "fences",
             "roads",
             "routes",
-            "cameras"
+            "cameras",
+            "venues"
         )
     }
 
@@ -491,6 +492,31 @@ pub(crate) mod tests {
         assert_eq!((map.townships.len(), map.posts.len(), map.routes.len(), map.fences.len()), (2, 2, 1, 1));
         assert!(map.layers["boundary"].provenance.is_some());
         assert!(!map.layers["boundary"].illustrative);
+        assert_eq!(
+            map.venues.iter().map(|v| (v.id.as_str(), v.kind.as_deref())).collect::<Vec<_>>(),
+            [("v-centre", Some("centre")), ("v-east", Some("sub_centre"))]
+        );
+    }
+
+    #[test]
+    fn venues_are_optional_and_each_is_a_centre_or_a_sub_centre_inside_the_county() {
+        let without: Vec<_> = mini().into_iter().filter(|(f, _)| f != "venues.geojson").collect();
+        let (map, problems) = CountyMap::parse(&without);
+        assert!(problems.is_empty() && map.venues.is_empty(), "{problems:#?}");
+        let bad = r#"{"type": "FeatureCollection", "features": [
+            {"type": "Feature", "id": "v-1", "geometry": {"type": "Point", "coordinates": [107.12, 30.72]},
+             "properties": {"id": "v-1", "name": "x", "kind": "office"}},
+            {"type": "Feature", "id": "v-2", "geometry": {"type": "Point", "coordinates": [100.0, 30.72]},
+             "properties": {"id": "v-2", "name": "y", "kind": "centre"}}]}"#;
+        let mut files = without;
+        files.push(("venues.geojson".into(), bad.into()));
+        let (_, problems) = CountyMap::parse(&files);
+        let named: Vec<(Option<&str>, bool)> = problems
+            .iter()
+            .filter(|p| p.file == "venues.geojson")
+            .map(|p| (p.feature.as_deref(), p.message.contains("outside")))
+            .collect();
+        assert_eq!(named, [(Some("v-1"), false), (Some("v-2"), true)], "{problems:#?}");
     }
 
     #[test]

@@ -579,7 +579,13 @@ fn venues_layer(src: &Sources, centroids: &[(String, Coord)]) -> anyhow::Result<
     let venues = [
         ("venue-centre", "大竹县联合调解中心", "Joint Mediation Centre", "centre", seat("石河镇")?),
         ("venue-market", "市场监管所调解室", "Market Supervision Office", "sub_centre", seat("竹阳街道")?),
-        ("venue-wufengshan", "五峰山国家森林公园管委会调解室", "Wufengshan Park Committee", "sub_centre", fence("wufengshan")?),
+        (
+            "venue-wufengshan",
+            "五峰山国家森林公园管委会调解室",
+            "Wufengshan Park Committee",
+            "sub_centre",
+            fence("wufengshan")?,
+        ),
         ("venue-conch", "海螺水泥厂调解室", "Conch Cement Works", "sub_centre", fence("conch")?),
     ];
     for (id, name, name_en, kind, at) in venues {

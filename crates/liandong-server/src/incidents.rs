@@ -159,11 +159,15 @@ pub async fn create(State(s): State<Arc<AppState>>, headers: HeaderMap, body: Bo
     match s.ingest.submit_incident(cmd).await? {
         Ok(IncidentDone { incident: Some(inc), existing, .. }) => {
             // A crime that touches a dispute (民转刑) is flagged once, when it is opened.
-            let disputes = if existing { Vec::new() } else { crate::mediation_watch::check_incident(&s, &inc, &parties).await? };
+            let disputes =
+                if existing { Vec::new() } else { crate::mediation_watch::check_incident(&s, &inc, &parties).await? };
             let recommended = recommend(&s, &inc).await?;
             // The alert was already an open incident (opened from another screen): that
             // one is answered, 200 instead of 201, so this screen opens it too.
-            let disputes: Vec<_> = disputes.iter().map(|(case_id, reason)| serde_json::json!({"case_id": case_id, "reason": reason})).collect();
+            let disputes: Vec<_> = disputes
+                .iter()
+                .map(|(case_id, reason)| serde_json::json!({"case_id": case_id, "reason": reason}))
+                .collect();
             let body = serde_json::json!({ "incident": inc, "recommended": recommended, "existing": existing, "disputes": disputes });
             let status = if existing { StatusCode::OK } else { StatusCode::CREATED };
             Ok((status, Json(body)).into_response())

@@ -27,7 +27,8 @@ use crate::routes::{page_limit, read_json};
 use crate::sequencer::CaseCommand;
 use crate::AppState;
 
-pub const DISPUTE_TYPES: [&str; 8] = ["neighbour", "family", "land", "labour", "consumer", "traffic", "property", "other"];
+pub const DISPUTE_TYPES: [&str; 8] =
+    ["neighbour", "family", "land", "labour", "consumer", "traffic", "property", "other"];
 pub const MEDIATION_TYPES: [&str; 3] = ["people", "judicial", "administrative"];
 const STATUSES: [&str; 5] = ["pending", "accepted", "mediated", "followed_up", "declined"];
 const SOURCES: [&str; 3] = ["grid_report", "incident", "walk_in"];
@@ -125,8 +126,7 @@ async fn views(
             },
         };
         let due = step_due(&s.config.mediation, &case).map(|(_, due)| due);
-        let mut turned: Vec<i64> =
-            links.iter().filter(|l| l.case_id == case.case_id).map(|l| l.incident_id).collect();
+        let mut turned: Vec<i64> = links.iter().filter(|l| l.case_id == case.case_id).map(|l| l.incident_id).collect();
         turned.dedup();
         let sessions = sessions.take().map(|list| {
             list.into_iter()
@@ -168,7 +168,11 @@ async fn one(s: &AppState, case_id: i64) -> Result<CaseView, ApiError> {
 
 /// `GET /api/v1/mediation?status=&source=&mediator_id=&mine=true&limit=&before=`: cases,
 /// newest first (partners, operators, administrators).
-pub async fn list_mediation(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
+pub async fn list_mediation(
+    State(s): State<Arc<AppState>>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Result<Response, ApiError> {
     let user = require_user(&s.tokens, &headers, uri.query(), &READERS)?;
     let mut f = CaseFilter { limit: 100, ..CaseFilter::default() };
     for (k, v) in query(&uri) {
@@ -187,9 +191,7 @@ pub async fn list_mediation(State(s): State<Arc<AppState>>, headers: HeaderMap, 
                 f.mediator_id = Some(me.ok_or_else(|| ApiError::bad_request("mine", "the caller is no person"))?);
             }
             "limit" => f.limit = page_limit(&v, 500)?,
-            "before" => {
-                f.before = Some(v.parse().map_err(|_| ApiError::bad_request("before", "must be a case id"))?)
-            }
+            "before" => f.before = Some(v.parse().map_err(|_| ApiError::bad_request("before", "must be a case id"))?),
             _ => {}
         }
     }
@@ -433,8 +435,12 @@ struct NewSession {
 /// A time given as RFC 3339 or unix milliseconds.
 fn time_of(field: &str, v: &serde_json::Value) -> Result<i64, ApiError> {
     match v {
-        serde_json::Value::Number(n) => n.as_i64().ok_or_else(|| ApiError::bad_request(field, "must be unix milliseconds")),
-        serde_json::Value::String(t) => liandong_ingest::parse_timestamp(t).map_err(|e| ApiError::bad_request(field, e)),
+        serde_json::Value::Number(n) => {
+            n.as_i64().ok_or_else(|| ApiError::bad_request(field, "must be unix milliseconds"))
+        }
+        serde_json::Value::String(t) => {
+            liandong_ingest::parse_timestamp(t).map_err(|e| ApiError::bad_request(field, e))
+        }
         _ => Err(ApiError::bad_request(field, "must be RFC 3339 or unix milliseconds")),
     }
 }
@@ -648,8 +654,20 @@ pub async fn places(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri
     let (mut days, mut min) = (180u32, 2usize);
     for (k, v) in query(&uri) {
         match k.as_str() {
-            "days" => days = v.parse().ok().filter(|d| (1..=3650).contains(d)).ok_or_else(|| ApiError::bad_request("days", "must be 1 to 3650"))?,
-            "min" => min = v.parse().ok().filter(|m| (1..=1000).contains(m)).ok_or_else(|| ApiError::bad_request("min", "must be 1 to 1000"))?,
+            "days" => {
+                days = v
+                    .parse()
+                    .ok()
+                    .filter(|d| (1..=3650).contains(d))
+                    .ok_or_else(|| ApiError::bad_request("days", "must be 1 to 3650"))?
+            }
+            "min" => {
+                min = v
+                    .parse()
+                    .ok()
+                    .filter(|m| (1..=1000).contains(m))
+                    .ok_or_else(|| ApiError::bad_request("min", "must be 1 to 1000"))?
+            }
             _ => {}
         }
     }
@@ -668,7 +686,7 @@ pub async fn places(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri
         }
     }
     spots.retain(|(_, list)| list.len() >= min);
-    spots.sort_by(|a, b| b.1.len().cmp(&a.1.len()));
+    spots.sort_by_key(|(_, list)| std::cmp::Reverse(list.len()));
     spots.truncate(MAX_PLACES);
     let places: Vec<serde_json::Value> = spots
         .iter()

@@ -166,7 +166,7 @@ pub async fn check_incident(
     parties: &[Party],
 ) -> Result<Vec<(i64, String)>, ApiError> {
     let c = &s.config.mediation;
-    if !c.criminal_kinds.iter().any(|k| *k == incident.kind) {
+    if !c.criminal_kinds.contains(&incident.kind) {
         return Ok(Vec::new());
     }
     let now = s.config.clock.now_ms();

@@ -5,8 +5,6 @@
 //! do what; a late step escalated once, not again after a restart; a criminal incident
 //! flagged by a party and by a place, a non-criminal one not; the statistics of the set.
 
-
-
 use liandong_server::auth::Role;
 use liandong_server::clock::Clock;
 use liandong_server::config::{Config, TokenConfig};
@@ -49,7 +47,8 @@ async fn start(name: &str, backend: Backend, clock: &Clock) -> Option<(Server, C
         ("mediator-2", "partner", "judicial_office", None),
         ("west-officer", "post_officer", "post", Some("p-west")),
     ] {
-        let body = json!({"person_id": id, "name": format!("{id}-name"), "roles": [role], "unit_kind": kind, "unit_id": unit});
+        let body =
+            json!({"person_id": id, "name": format!("{id}-name"), "roles": [role], "unit_kind": kind, "unit_id": unit});
         srv.admin("/api/v1/people", body).await;
     }
     Some((srv, config))
@@ -77,7 +76,11 @@ async fn incident(srv: &Server, kind: &str, lon: f64, parties: Value) -> (i64, V
 async fn work_through(srv: &Server, case_id: i64, venue: &str, success: bool) {
     let accept = json!({"mediator_id": "mediator-1", "venue_id": venue, "note": "受理"});
     let (s, v) = srv.post(PARTNER, &format!("/api/v1/mediation/{case_id}/accept"), accept).await;
-    assert_eq!((s, v["status"].as_str(), v["mediator_name"].as_str()), (200, Some("accepted"), Some("mediator-1-name")), "{v}");
+    assert_eq!(
+        (s, v["status"].as_str(), v["mediator_name"].as_str()),
+        (200, Some("accepted"), Some("mediator-1-name")),
+        "{v}"
+    );
     let session = json!({"starts": "2026-03-02T14:00:00+08:00", "venue_id": venue, "note": "第一次调解"});
     let (s, v) = srv.post(PARTNER, &format!("/api/v1/mediation/{case_id}/sessions"), session).await;
     assert_eq!((s, v["sessions"][0]["session_no"].as_i64()), (200, Some(1)), "{v}");
@@ -99,10 +102,12 @@ async fn a_case_from_each_source_is_accepted_mediated_and_followed_up(backend: B
     let grid_case = v["mediation_case_id"].as_i64().unwrap();
     let walk = walk_in(&srv, POST, "neighbour", 107.25, json!([{"name": "张三", "phone": "13800000001"}])).await;
     let (inc, _) = incident(&srv, "traffic", 107.14, json!([])).await;
-    let (s, v) = srv.post(OPERATOR, &format!("/api/v1/incidents/{inc}/mediation"), json!({"dispute_type": "traffic"})).await;
+    let (s, v) =
+        srv.post(OPERATOR, &format!("/api/v1/incidents/{inc}/mediation"), json!({"dispute_type": "traffic"})).await;
     assert_eq!((s, v["source"].as_str(), v["incident_id"].as_i64()), (201, Some("incident"), Some(inc)), "{v}");
     let inc_case = v["case_id"].as_i64().unwrap();
-    let (s, v) = srv.post(OPERATOR, &format!("/api/v1/incidents/{inc}/mediation"), json!({"dispute_type": "traffic"})).await;
+    let (s, v) =
+        srv.post(OPERATOR, &format!("/api/v1/incidents/{inc}/mediation"), json!({"dispute_type": "traffic"})).await;
     assert_eq!((s, v["error"]["field"].as_str()), (409, Some("incident_id")), "one case per incident: {v}");
     assert!(grid_case < walk && walk < inc_case, "ids are sequence numbers, unique across sources");
 
@@ -124,20 +129,32 @@ async fn a_case_from_each_source_is_accepted_mediated_and_followed_up(backend: B
         let (s, v) = srv.post(PARTNER, &format!("/api/v1/mediation/{walk}/accept"), body).await;
         assert_eq!((s, v["error"]["field"].as_str()), (400, Some(field)), "{v}");
     }
-    let (s, _) = srv.post(PARTNER, "/api/v1/mediation/999999/accept", json!({"mediator_id": "mediator-1", "venue_id": "v-centre"})).await;
+    let (s, _) = srv
+        .post(PARTNER, "/api/v1/mediation/999999/accept", json!({"mediator_id": "mediator-1", "venue_id": "v-centre"}))
+        .await;
     assert_eq!(s, 404);
 
     clock.advance(H);
     work_through(&srv, grid_case, "v-centre", true).await;
     work_through(&srv, walk, "v-east", false).await;
     work_through(&srv, inc_case, "v-centre", true).await;
-    let (s, v) = srv.post(PARTNER, &format!("/api/v1/mediation/{walk}/accept"), json!({"mediator_id": "mediator-1", "venue_id": "v-centre"})).await;
+    let (s, v) = srv
+        .post(
+            PARTNER,
+            &format!("/api/v1/mediation/{walk}/accept"),
+            json!({"mediator_id": "mediator-1", "venue_id": "v-centre"}),
+        )
+        .await;
     assert_eq!((s, v["error"]["field"].as_str()), (409, Some("status")), "{v}");
 
     // A declined walk-in, declined once.
     let declined = walk_in(&srv, PARTNER, "family", 107.2, json!([{"name": "王五"}])).await;
     let (s, v) = srv.post(PARTNER, &format!("/api/v1/mediation/{declined}/decline"), json!({"reason": "已起诉"})).await;
-    assert_eq!((s, v["status"].as_str(), v["declined_reason"].as_str()), (200, Some("declined"), Some("已起诉")), "{v}");
+    assert_eq!(
+        (s, v["status"].as_str(), v["declined_reason"].as_str()),
+        (200, Some("declined"), Some("已起诉")),
+        "{v}"
+    );
     let (s, v) = srv.post(PARTNER, &format!("/api/v1/mediation/{declined}/decline"), json!({"reason": "again"})).await;
     assert_eq!((s, v["error"]["field"].as_str()), (409, Some("status")), "{v}");
 
@@ -146,28 +163,48 @@ async fn a_case_from_each_source_is_accepted_mediated_and_followed_up(backend: B
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["cases"], 4, "{v}");
     assert_eq!(v["success_rate"].as_f64().map(|r| (r * 1000.0).round()), Some(667.0), "2 of 3: {v}");
-    assert_eq!(v["by_source"], json!([
-        {"key": "grid_report", "count": 1, "agreements": 1, "success_rate": 1.0},
-        {"key": "incident", "count": 1, "agreements": 1, "success_rate": 1.0},
-        {"key": "walk_in", "count": 2, "agreements": 0, "success_rate": 0.0},
-    ]), "{v}");
-    assert_eq!(v["by_type"], json!([
-        {"key": "family", "count": 1, "agreements": 0, "success_rate": null},
-        {"key": "neighbour", "count": 1, "agreements": 0, "success_rate": 0.0},
-        {"key": "other", "count": 1, "agreements": 1, "success_rate": 1.0},
-        {"key": "traffic", "count": 1, "agreements": 1, "success_rate": 1.0},
-    ]), "{v}");
-    assert_eq!(v["by_venue"], json!([
-        {"key": "v-centre", "count": 2, "agreements": 2, "success_rate": 1.0},
-        {"key": "v-east", "count": 1, "agreements": 0, "success_rate": 0.0},
-    ]), "{v}");
-    assert_eq!(v["by_mediator"], json!([{"key": "mediator-1", "count": 3, "agreements": 2, "success_rate": 2.0 / 3.0}]), "{v}");
+    assert_eq!(
+        v["by_source"],
+        json!([
+            {"key": "grid_report", "count": 1, "agreements": 1, "success_rate": 1.0},
+            {"key": "incident", "count": 1, "agreements": 1, "success_rate": 1.0},
+            {"key": "walk_in", "count": 2, "agreements": 0, "success_rate": 0.0},
+        ]),
+        "{v}"
+    );
+    assert_eq!(
+        v["by_type"],
+        json!([
+            {"key": "family", "count": 1, "agreements": 0, "success_rate": null},
+            {"key": "neighbour", "count": 1, "agreements": 0, "success_rate": 0.0},
+            {"key": "other", "count": 1, "agreements": 1, "success_rate": 1.0},
+            {"key": "traffic", "count": 1, "agreements": 1, "success_rate": 1.0},
+        ]),
+        "{v}"
+    );
+    assert_eq!(
+        v["by_venue"],
+        json!([
+            {"key": "v-centre", "count": 2, "agreements": 2, "success_rate": 1.0},
+            {"key": "v-east", "count": 1, "agreements": 0, "success_rate": 0.0},
+        ]),
+        "{v}"
+    );
+    assert_eq!(
+        v["by_mediator"],
+        json!([{"key": "mediator-1", "count": 3, "agreements": 2, "success_rate": 2.0 / 3.0}]),
+        "{v}"
+    );
     let resolution = &v["resolution_s"];
     assert_eq!((resolution["count"].as_i64(), resolution["max_s"].as_f64()), (Some(3), Some(3600.0)), "{v}");
     assert_eq!((v["overdue"].as_i64(), v["turned_criminal"].as_i64()), (Some(0), Some(0)), "{v}");
     let (_, all) = srv.get(OPERATOR, "/api/v1/statistics").await;
     let old = &all["mediation"];
-    assert_eq!((old["disputes"].as_i64(), old["mediated"].as_i64(), old["successful"].as_i64()), (Some(4), Some(3), Some(2)), "{all}");
+    assert_eq!(
+        (old["disputes"].as_i64(), old["mediated"].as_i64(), old["successful"].as_i64()),
+        (Some(4), Some(3), Some(2)),
+        "{all}"
+    );
     assert_eq!(old["by_type"], json!([["people", 3]]), "the old keys keep their meaning: {all}");
     assert_eq!(all["mediation"]["cases"], 4, "{all}");
 
@@ -178,7 +215,11 @@ async fn a_case_from_each_source_is_accepted_mediated_and_followed_up(backend: B
     let (_, v) = srv.get(PARTNER, "/api/v1/mediation?mine=true&limit=2").await;
     assert_eq!(v["cases"].as_array().unwrap().len(), 2, "{v}");
     let (s, v) = srv.get(OPERATOR, &format!("/api/v1/mediation/{walk}")).await;
-    assert_eq!((s, v["parties"][0]["name"].as_str(), v["sessions"].as_array().map(Vec::len)), (200, Some("张三"), Some(1)), "{v}");
+    assert_eq!(
+        (s, v["parties"][0]["name"].as_str(), v["sessions"].as_array().map(Vec::len)),
+        (200, Some("张三"), Some(1)),
+        "{v}"
+    );
     let (_, v) = srv.get(ADMIN, "/api/v1/mediation/venues").await;
     assert_eq!(v["venues"][0]["venue_id"], "v-centre", "{v}");
     srv.stop().await;
@@ -192,20 +233,30 @@ async fn bad_input_is_refused_naming_the_field_and_each_role_may_do_what_it_may(
         (json!({"dispute_type": "war", "summary": "x", "parties": party, "lon": 107.1, "lat": 30.7}), "dispute_type"),
         (json!({"dispute_type": "land", "summary": " ", "parties": party, "lon": 107.1, "lat": 30.7}), "summary"),
         (json!({"dispute_type": "land", "summary": "x", "parties": [], "lon": 107.1, "lat": 30.7}), "parties"),
-        (json!({"dispute_type": "land", "summary": "x", "parties": [{"name": ""}], "lon": 107.1, "lat": 30.7}), "parties[0].name"),
-        (json!({"dispute_type": "land", "summary": "x", "parties": [{"name": "a", "phone": "12ab"}], "lon": 107.1, "lat": 30.7}), "parties[0].phone"),
+        (
+            json!({"dispute_type": "land", "summary": "x", "parties": [{"name": ""}], "lon": 107.1, "lat": 30.7}),
+            "parties[0].name",
+        ),
+        (
+            json!({"dispute_type": "land", "summary": "x", "parties": [{"name": "a", "phone": "12ab"}], "lon": 107.1, "lat": 30.7}),
+            "parties[0].phone",
+        ),
         (json!({"dispute_type": "land", "summary": "x", "parties": party, "lon": 107.1, "lat": 91.0}), "lat"),
     ] {
         let (s, v) = srv.post(ADMIN, "/api/v1/mediation", body).await;
         assert_eq!((s, v["error"]["field"].as_str()), (400, Some(field)), "{v}");
     }
     // Filing a walk-in: partner, post officer, operator, admin; not grid members or leaders.
-    for (who, allowed) in [(PARTNER, true), (POST, true), (OPERATOR, true), (ADMIN, true), (GRID, false), (LEADER, false)] {
+    for (who, allowed) in
+        [(PARTNER, true), (POST, true), (OPERATOR, true), (ADMIN, true), (GRID, false), (LEADER, false)]
+    {
         let (s, v) = srv.post(who, "/api/v1/mediation", walk_in_body("land", 107.1, party.clone())).await;
         assert_eq!(s, if allowed { 201 } else { 403 }, "{who}: {v}");
     }
     // Reading: partner, operator, admin; the post officer files but does not list.
-    for (who, allowed) in [(PARTNER, true), (OPERATOR, true), (ADMIN, true), (POST, false), (GRID, false), (LEADER, false)] {
+    for (who, allowed) in
+        [(PARTNER, true), (OPERATOR, true), (ADMIN, true), (POST, false), (GRID, false), (LEADER, false)]
+    {
         let (s, v) = srv.get(who, "/api/v1/mediation").await;
         assert_eq!(s, if allowed { 200 } else { 403 }, "{who}: {v}");
         let (s, _) = srv.get(who, "/api/v1/mediation/statistics").await;
@@ -256,7 +307,8 @@ async fn a_late_step_is_escalated_once_and_not_again_after_a_restart(backend: Ba
 async fn a_criminal_incident_touching_a_dispute_is_flagged_by_party_or_place(backend: Backend) {
     let clock = Clock::manual(T0);
     let Some((srv, _)) = start("criminal", backend, &clock).await else { return };
-    let by_party = walk_in(&srv, PARTNER, "neighbour", 107.10, json!([{"name": "张三", "phone": "138-0000-0001"}])).await;
+    let by_party =
+        walk_in(&srv, PARTNER, "neighbour", 107.10, json!([{"name": "张三", "phone": "138-0000-0001"}])).await;
     let by_place = walk_in(&srv, PARTNER, "land", 107.30, json!([{"name": "李四"}])).await;
     // A theft is no crime of the list: not flagged though at the same place.
     let (_, v) = incident(&srv, "theft", 107.30, json!([{"name": "张三", "phone": "13800000001"}])).await;
@@ -272,7 +324,8 @@ async fn a_criminal_incident_touching_a_dispute_is_flagged_by_party_or_place(bac
     assert_eq!(v["disputes"], json!([]), "{v}");
 
     let (_, v) = srv.get(ADMIN, "/api/v1/history/alerts").await;
-    let flagged: Vec<&Value> = v["alerts"].as_array().unwrap().iter().filter(|a| a["data"]["rule"] == "dispute_turned_criminal").collect();
+    let flagged: Vec<&Value> =
+        v["alerts"].as_array().unwrap().iter().filter(|a| a["data"]["rule"] == "dispute_turned_criminal").collect();
     assert_eq!(flagged.len(), 2, "{v}");
     assert!(flagged.iter().all(|a| a["data"]["priority"] == 1));
     let (_, v) = srv.get(PARTNER, &format!("/api/v1/mediation/{by_party}")).await;
@@ -290,4 +343,3 @@ on_both_stores!(a_case_from_each_source_is_accepted_mediated_and_followed_up);
 on_both_stores!(bad_input_is_refused_naming_the_field_and_each_role_may_do_what_it_may);
 on_both_stores!(a_late_step_is_escalated_once_and_not_again_after_a_restart);
 on_both_stores!(a_criminal_incident_touching_a_dispute_is_flagged_by_party_or_place);
-

@@ -4,8 +4,8 @@ use std::collections::HashMap;
 
 use crate::error::StoreError;
 use crate::rows::{
-    AlertAckRow, AlertRow, AuditEntry, CameraEventRow, DeviceStateRow, EscalationRow, GridReport, IncidentEventRow,
-    IncidentRow, MediationCase, CaseOverdueRow, DisputeLinkRow, PositionRow, RouteEventRow, RoutePlanRow,
+    AlertAckRow, AlertRow, AuditEntry, CameraEventRow, CaseOverdueRow, DeviceStateRow, DisputeLinkRow, EscalationRow,
+    GridReport, IncidentEventRow, IncidentRow, MediationCase, PositionRow, RouteEventRow, RoutePlanRow,
 };
 
 /// What one group commit writes.

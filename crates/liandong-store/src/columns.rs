@@ -10,8 +10,9 @@ use sqlx::types::Json;
 use sqlx::{Encode, Postgres, Sqlite, Type};
 
 use crate::rows::{
-    AlertAckRow, AlertRow, AuditEntry, CameraEventRow, DeviceStateRow, DutyShift, EscalationRow, GridReport,
-    HandoverRow, IncidentEventRow, IncidentRow, IncidentState, MediationCase, CaseOverdueRow, DisputeLinkRow, PositionRow, RouteEventRow, RoutePlanRow,
+    AlertAckRow, AlertRow, AuditEntry, CameraEventRow, CaseOverdueRow, DeviceStateRow, DisputeLinkRow, DutyShift,
+    EscalationRow, GridReport, HandoverRow, IncidentEventRow, IncidentRow, IncidentState, MediationCase, PositionRow,
+    RouteEventRow, RoutePlanRow,
 };
 
 /// A written table: its name and columns (with the PostgreSQL type of each), and what

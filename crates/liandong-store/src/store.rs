@@ -10,10 +10,11 @@ use crate::error::{q, StoreError};
 use crate::feed::{FeedRow, FeedTables};
 use crate::pg::PgStore;
 use crate::rows::{
-    AlertAckRow, AlertFact, AlertRow, AuditEntry, Bbox, CameraRecord, DeviceRecord, DeviceStateRow, Durability,
-    DutyShift, EscalationRow, FixAck, GridReport, HandoverFilter, HandoverRow, ImageOwners, ImageRow, IncidentEventRow,
-    IncidentFacts, IncidentRow, MediationCase, MediationStats, CaseFilter, CaseOutcome, DisputeLinkRow, MediationSession, OwnReport, PeopleFilter, PersonRecord, PositionRow,
-    RouteEventRow, RoutePlanRow, SessionRow, SightingRow, SignInCode, TaggedPerson, TrackPoint, WatchRecord,
+    AlertAckRow, AlertFact, AlertRow, AuditEntry, Bbox, CameraRecord, CaseFilter, CaseOutcome, DeviceRecord,
+    DeviceStateRow, DisputeLinkRow, Durability, DutyShift, EscalationRow, FixAck, GridReport, HandoverFilter,
+    HandoverRow, ImageOwners, ImageRow, IncidentEventRow, IncidentFacts, IncidentRow, MediationCase, MediationSession,
+    MediationStats, OwnReport, PeopleFilter, PersonRecord, PositionRow, RouteEventRow, RoutePlanRow, SessionRow,
+    SightingRow, SignInCode, TaggedPerson, TrackPoint, WatchRecord,
 };
 use crate::sqlite::{self, SqliteStore};
 

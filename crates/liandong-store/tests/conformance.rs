@@ -337,8 +337,17 @@ fn report(id: i64, category: &str, time_ms: i64) -> GridReport {
 }
 
 /// Records a case's outcome with an audit entry, the follow-up due a day later.
-async fn close(store: &Store, id: i64, kind: &str, outcome: &str, success: bool, by: &str, at_ms: i64) -> Result<bool, StoreError> {
-    let o = CaseOutcome { mediation_type: kind, outcome, success, by, at_ms, follow_up_due_ms: Some(at_ms + 86_400_000) };
+async fn close(
+    store: &Store,
+    id: i64,
+    kind: &str,
+    outcome: &str,
+    success: bool,
+    by: &str,
+    at_ms: i64,
+) -> Result<bool, StoreError> {
+    let o =
+        CaseOutcome { mediation_type: kind, outcome, success, by, at_ms, follow_up_due_ms: Some(at_ms + 86_400_000) };
     store.close_mediation(id, &o, &case_audit(id, at_ms)).await
 }
 
@@ -471,7 +480,10 @@ async fn every_table_round_trips_through_one_batch(store: Store) {
     assert_eq!(store.report(5007).await.unwrap(), Some(reports[1].clone()));
     assert_eq!(store.report(1).await.unwrap(), None);
     let cases = store.mediation_cases(None).await.unwrap();
-    assert_eq!(cases.iter().map(|c| (c.case_id, c.report_id, c.opened_ms)).collect::<Vec<_>>(), [(5006, Some(5006), 15)]);
+    assert_eq!(
+        cases.iter().map(|c| (c.case_id, c.report_id, c.opened_ms)).collect::<Vec<_>>(),
+        [(5006, Some(5006), 15)]
+    );
 }
 
 /// The idempotency key of a fix is (device, fix time): the store finds the report kept at
@@ -1306,7 +1318,10 @@ async fn reports_reviews_mediation_and_their_statistics(store: Store) {
     assert_eq!(store.report(2).await.unwrap().unwrap().status, "accepted");
 
     let cases = store.mediation_cases(None).await.unwrap();
-    assert_eq!(cases.iter().map(|c| (c.case_id, c.report_id)).collect::<Vec<_>>(), [(1, Some(1)), (3, Some(3)), (4, Some(4))]);
+    assert_eq!(
+        cases.iter().map(|c| (c.case_id, c.report_id)).collect::<Vec<_>>(),
+        [(1, Some(1)), (3, Some(3)), (4, Some(4))]
+    );
     assert_eq!((cases[0].opened_ms, cases[0].status.as_str(), cases[0].success), (1003, "pending", None));
     assert_eq!(
         (cases[0].mediation_type.as_deref(), cases[0].closed_ms, cases[0].closed_by.as_deref()),
@@ -2951,7 +2966,8 @@ async fn mediation_cases_from_every_source_go_through_their_steps_once(store: St
         DisputeLinkRow { incident_id: 601, case_id: 11, reason: "place".into(), alert_seq: 21, linked_ms: 5100 },
     ];
     let overdue = [CaseOverdueRow { case_id: 12, step: "accept".into(), alert_seq: 22, due_ms: 4000 }];
-    let batch = Batch { reports: &reports, cases: &cases, dispute_links: &links, case_overdue: &overdue, ..Batch::default() };
+    let batch =
+        Batch { reports: &reports, cases: &cases, dispute_links: &links, case_overdue: &overdue, ..Batch::default() };
     store.write(&batch).await.unwrap();
 
     let grid = store.mediation_case(10).await.unwrap().unwrap();

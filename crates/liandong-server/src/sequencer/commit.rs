@@ -19,8 +19,8 @@ use super::memory::RuleMemory;
 use super::plans::corridors_of;
 use super::start::last_report;
 use super::{
-    acks, cameras, cases, clock, escalations, incidents, plans, positions, reports, Ack, DeviceLive, IncidentCommand, Known,
-    Sequencer,
+    acks, cameras, cases, clock, escalations, incidents, plans, positions, reports, Ack, DeviceLive, IncidentCommand,
+    Known, Sequencer,
 };
 use crate::feed::report_json;
 use crate::feed::{position_message, FeedEvent};
