@@ -43,6 +43,7 @@ ALTER TABLE mediation_cases
 CREATE INDEX mediation_cases_report ON mediation_cases (report_id);
 CREATE INDEX mediation_cases_status ON mediation_cases (status, case_id);
 CREATE INDEX mediation_cases_incident ON mediation_cases (incident_id) WHERE incident_id IS NOT NULL;
+CREATE INDEX mediation_cases_geom ON mediation_cases USING gist (geom);
 CREATE INDEX mediation_cases_geog ON mediation_cases USING gist ((geom::geography));
 
 -- A case's mediation sessions, numbered from 1 per case.

@@ -62,12 +62,13 @@ fn text(field: &str, value: &str, max: usize) -> Result<String, ApiError> {
     Ok(t.to_owned())
 }
 
-fn entry(user: &User, action: &str, case_id: i64, detail: String, at_ms: i64) -> AuditEntry {
+/// An audit entry about one case (`Some`), or about a list of them (`None`).
+fn entry(user: &User, action: &str, case_id: Option<i64>, detail: String, at_ms: i64) -> AuditEntry {
     AuditEntry {
         at_ms,
         actor: user.name.clone(),
         action: action.into(),
-        subject: format!("mediation_case:{case_id}"),
+        subject: case_id.map_or_else(|| "mediation_cases".to_owned(), |id| format!("mediation_case:{id}")),
         detail,
     }
 }
@@ -198,7 +199,7 @@ pub async fn list_mediation(
     let cases = s.store.mediation_list(&f).await.map_err(unavailable)?;
     let now = s.config.clock.now_ms();
     let detail = format!("listed {} cases", cases.len());
-    s.store.audit(&[entry(&user, "mediation_cases_read", 0, detail, now)]).await.map_err(unavailable)?;
+    s.store.audit(&[entry(&user, "mediation_cases_read", None, detail, now)]).await.map_err(unavailable)?;
     let next = (cases.len() == f.limit as usize).then(|| cases.last().map(|c| c.case_id)).flatten();
     let cases = views(&s, cases, None).await?;
     Ok(Json(serde_json::json!({ "cases": cases, "next_before": next })).into_response())
@@ -214,7 +215,10 @@ pub async fn get_case(
     let user = require_user(&s.tokens, &headers, uri.query(), &READERS)?;
     let view = one(&s, case_id).await?;
     let now = s.config.clock.now_ms();
-    s.store.audit(&[entry(&user, "mediation_case_read", case_id, String::new(), now)]).await.map_err(unavailable)?;
+    s.store
+        .audit(&[entry(&user, "mediation_case_read", Some(case_id), String::new(), now)])
+        .await
+        .map_err(unavailable)?;
     Ok(Json(view).into_response())
 }
 
@@ -383,7 +387,7 @@ pub async fn accept(
     }
     let now = s.config.clock.now_ms();
     let detail = format!("mediator {} venue {} {}", a.mediator_id.trim(), a.venue_id, a.note.unwrap_or_default());
-    let audit = entry(&user, "mediation_case_accepted", case_id, detail, now);
+    let audit = entry(&user, "mediation_case_accepted", Some(case_id), detail, now);
     let done = s
         .store
         .accept_mediation(case_id, a.mediator_id.trim(), &a.venue_id, &user.name, now, &audit)
@@ -413,7 +417,7 @@ pub async fn decline(
     let d: Decline = read_json(&s, &headers, body, BODY_BYTES).await?;
     let reason = text("reason", &d.reason, 500)?;
     let now = s.config.clock.now_ms();
-    let audit = entry(&user, "mediation_case_declined", case_id, reason.clone(), now);
+    let audit = entry(&user, "mediation_case_declined", Some(case_id), reason.clone(), now);
     if !s.store.decline_mediation(case_id, &reason, &user.name, now, &audit).await.map_err(unavailable)? {
         return Err(wrong_state(&s, case_id, "pending or accepted").await);
     }
@@ -476,7 +480,7 @@ pub async fn add_session(
         recorded_by: user.name.clone(),
         recorded_ms: now,
     };
-    let audit = entry(&user, "mediation_session_added", case_id, format!("starts {starts_ms}"), now);
+    let audit = entry(&user, "mediation_session_added", Some(case_id), format!("starts {starts_ms}"), now);
     if s.store.add_mediation_session(&session, &audit).await.map_err(unavailable)?.is_none() {
         return Err(wrong_state(&s, case_id, "accepted").await);
     }
@@ -518,7 +522,7 @@ pub async fn close_mediation(
         follow_up_due_ms: Some(due),
     };
     let detail = format!("{} success={}", o.mediation_type, o.success);
-    let audit = entry(&user, "mediation_case_mediated", case_id, detail, now);
+    let audit = entry(&user, "mediation_case_mediated", Some(case_id), detail, now);
     if !s.store.close_mediation(case_id, &record, &audit).await.map_err(unavailable)? {
         return Err(wrong_state(&s, case_id, "pending or accepted").await);
     }
@@ -543,7 +547,7 @@ pub async fn follow_up(
     let f: FollowUp = read_json(&s, &headers, body, BODY_BYTES).await?;
     let note = text("note", &f.note, 2000)?;
     let now = s.config.clock.now_ms();
-    let audit = entry(&user, "mediation_case_followed_up", case_id, String::new(), now);
+    let audit = entry(&user, "mediation_case_followed_up", Some(case_id), String::new(), now);
     if !s.store.follow_up_mediation(case_id, &note, &user.name, now, &audit).await.map_err(unavailable)? {
         return Err(wrong_state(&s, case_id, "mediated").await);
     }

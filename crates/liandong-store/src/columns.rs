@@ -300,14 +300,16 @@ written!(MediationCase, c => "mediation_cases" {
     followed_up_by: "text" = c.followed_up_by.as_deref(),
 });
 
-written!(CaseOverdueRow, r => "mediation_overdue" {
+// Upserts: a second instance escalating the same step, or linking the same incident,
+// must not fail the group commit it shares with other work (it costs a second alert).
+written!(CaseOverdueRow, r => "mediation_overdue", upsert on "case_id, step" [alert_seq, due_ms] {
     case_id: "bigint" = r.case_id,
     step: "text" = r.step.as_str(),
     alert_seq: "bigint" = r.alert_seq,
     due_ms: "bigint" = r.due_ms,
 });
 
-written!(DisputeLinkRow, r => "dispute_links" {
+written!(DisputeLinkRow, r => "dispute_links", upsert on "incident_id, case_id" [reason, alert_seq, linked_ms] {
     incident_id: "bigint" = r.incident_id,
     case_id: "bigint" = r.case_id,
     reason: "text" = r.reason.as_str(),
