@@ -430,8 +430,9 @@ struct NewSession {
     starts: serde_json::Value,
     #[serde(default)]
     venue_id: Option<String>,
+    /// Where, when not at a venue: a text, or a JSON object kept as its text.
     #[serde(default)]
-    place: Option<String>,
+    place: Option<serde_json::Value>,
     #[serde(default)]
     note: String,
 }
@@ -465,7 +466,12 @@ pub async fn add_session(
             return Err(ApiError::bad_request("venue_id", "must be one of GET /api/v1/mediation/venues"));
         }
     }
-    let place = n.place.as_deref().map(|p| text("place", p, 200)).transpose()?;
+    let place = match n.place {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::String(p)) => Some(text("place", &p, 200)?),
+        Some(v @ serde_json::Value::Object(_)) if v.to_string().len() <= 2000 => Some(v.to_string()),
+        Some(_) => return Err(ApiError::bad_request("place", "must be a text or an object of at most 2000 bytes")),
+    };
     if n.note.chars().count() > 2000 || n.note.contains('\0') {
         return Err(ApiError::bad_request("note", "must be at most 2000 characters"));
     }

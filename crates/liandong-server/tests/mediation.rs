@@ -81,9 +81,10 @@ async fn work_through(srv: &Server, case_id: i64, venue: &str, success: bool) {
         (200, Some("accepted"), Some("mediator-1-name")),
         "{v}"
     );
-    let session = json!({"starts": "2026-03-02T14:00:00+08:00", "venue_id": venue, "note": "第一次调解"});
+    let session = json!({"starts": "2026-03-02T14:00:00+08:00", "venue_id": venue, "place": {"room": "二楼调解室"}, "note": "第一次调解"});
     let (s, v) = srv.post(PARTNER, &format!("/api/v1/mediation/{case_id}/sessions"), session).await;
     assert_eq!((s, v["sessions"][0]["session_no"].as_i64()), (200, Some(1)), "{v}");
+    assert!(v["sessions"][0]["place"].as_str().is_some_and(|p| p.contains("二楼调解室")), "{v}");
     let outcome = json!({"mediation_type": "people", "outcome": "达成协议", "success": success});
     let (s, v) = srv.post(PARTNER, &format!("/api/v1/mediation/{case_id}"), outcome).await;
     assert_eq!((s, v["status"].as_str()), (200, Some("mediated")), "{v}");
