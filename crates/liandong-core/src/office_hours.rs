@@ -74,7 +74,8 @@ impl OfficeHours {
         let mut ranges_min = Vec::with_capacity(spec.hours.len());
         for (i, h) in spec.hours.iter().enumerate() {
             let key = format!("{section}.hours[{i}]");
-            let range = parse_range(h).ok_or_else(|| err(&key, format!("{h:?} is not a range like \"08:30-12:00\"")))?;
+            let range =
+                parse_range(h).ok_or_else(|| err(&key, format!("{h:?} is not a range like \"08:30-12:00\"")))?;
             if ranges_min.last().is_some_and(|&(_, end)| range.0 < end) {
                 return Err(err(&key, "must start after the range before it ends"));
             }
@@ -178,7 +179,9 @@ fn parse_days(key: &str, days: &[String]) -> Result<BTreeSet<i64>, OfficeHoursEr
     }
     days.iter()
         .enumerate()
-        .map(|(i, d)| parse_date(d).ok_or_else(|| err(format!("{key}[{i}]"), format!("{d:?} is not a date YYYY-MM-DD"))))
+        .map(|(i, d)| {
+            parse_date(d).ok_or_else(|| err(format!("{key}[{i}]"), format!("{d:?} is not a date YYYY-MM-DD")))
+        })
         .collect()
 }
 
@@ -317,7 +320,8 @@ mod tests {
                 format!("{y:04}-{m:02}-{d:02}")
             })
             .collect();
-        let spec = OfficeHoursSpec { section: "s", hours: &hours, weekdays: &weekdays, holidays: &holidays, workdays: &[] };
+        let spec =
+            OfficeHoursSpec { section: "s", hours: &hours, weekdays: &weekdays, holidays: &holidays, workdays: &[] };
         let o = OfficeHours::parse(&spec).expect("valid");
         assert_eq!(o.open_at_or_after(cst(2026, 11, 23, 9, 0)), None);
     }

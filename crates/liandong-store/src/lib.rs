@@ -7,7 +7,8 @@
 //! - `columns` declares each written table's columns once, and generates both
 //!   dialects' inserts and the column lists reads select;
 //! - `shared` holds the calls whose SQL both databases agree on, written once, and
-//!   `signin` those of passwords, sessions and sign-in codes, likewise;
+//!   `signin` those of passwords, sessions and sign-in codes, and `referrals` those of
+//!   after-hours referrals and home visits, likewise;
 //! - `sqlite` and `pg` are the backends: each has only what is really its own
 //!   (connecting, the write lock, PostGIS or plain history queries, images), and neither
 //!   imports the other;
@@ -18,6 +19,7 @@ mod columns;
 mod error;
 mod feed;
 pub mod pg;
+mod referrals;
 mod rows;
 mod shared;
 mod signin;
@@ -29,10 +31,11 @@ pub use error::StoreError;
 pub use feed::{FeedRow, FeedTables};
 pub use rows::{
     image_stamp_ms, AlertAckRow, AlertFact, AlertRow, AuditEntry, Bbox, CameraEventRow, CameraRecord, DeviceRecord,
-    DeviceStateRow, Durability, DutyShift, EscalationRow, FixAck, GridReport, HandoverFilter, HandoverRow, ImageOwners,
-    ImageRow, IncidentEventRow, IncidentFacts, IncidentRow, IncidentState, MediationCase, MediationStats, OwnReport,
-    PeopleFilter, PersonRecord, PositionRow, RouteEventRow, RoutePlanRow, SessionRow, SightingRow, SignInCode,
-    StoredFix, StoredMembership, TaggedPerson, TrackPoint, WatchRecord, HISTORY_EXCLUDED_FLAGS,
+    DeviceStateRow, Durability, DutyShift, EscalationRow, FixAck, GridReport, HandoverFilter, HandoverRow,
+    HomeVisitFilter, HomeVisitRow, ImageOwners, ImageRow, IncidentEventRow, IncidentFacts, IncidentRow, IncidentState,
+    MediationCase, MediationStats, OwnReport, PeopleFilter, PersonRecord, PositionRow, ReferralFilter, ReferralRow,
+    RouteEventRow, RoutePlanRow, SessionRow, SightingRow, SignInCode, StoredFix, StoredMembership, TaggedPerson,
+    TrackPoint, WatchRecord, HISTORY_EXCLUDED_FLAGS,
 };
 pub use sqlite::SqliteStore;
 pub use store::{FeedListener, Heard, Store, Writing};
