@@ -346,13 +346,15 @@ fn distance_from_phone(s: &AppState, v: &HomeVisitRow) -> Result<f64, ApiError> 
         devices
             .iter()
             .filter_map(|d| live.devices.get(d))
-            .filter(|r| r.trusted)
             .max_by_key(|r| r.fix_ms)
-            .map(|r| (r.lon, r.lat, r.fix_ms))
+            .map(|r| (r.lon, r.lat, r.fix_ms, r.trusted))
     };
-    let Some((lon, lat, fix_ms)) = newest else {
+    let Some((lon, lat, fix_ms, trusted)) = newest else {
         return Err(ApiError::conflict("position", "no position of the assignee's phone is known"));
     };
+    if !trusted {
+        return Err(ApiError::conflict("position", "the phone's latest position is not trusted (a jump)"));
+    }
     // Fix times are the phone's clock, compared with the system clock (not the deadline
     // clock, which a test may have set to another day).
     let age_s = (crate::time_fmt::now_ms() - fix_ms) / 1000;
