@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::{require_user, Role, User};
 use crate::error::ApiError;
-use crate::referrals::{durations_json, person, text, time_range, PersonBody};
+use crate::referrals::{caller, durations_json, person, text, time_range, PersonBody};
 use crate::routes::{page_limit, read_json};
 use crate::AppState;
 
@@ -236,7 +236,7 @@ async fn check_assignee(s: &AppState, id: &str) -> Result<liandong_store::Person
 /// member their own. Query: `status` (`assigned`, `arrived`, `done`, `cancelled`),
 /// `before` (the previous page's last `visit_id`), `limit` (1 to 500, default 100).
 pub async fn list(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
-    let user = require_user(&s.tokens, &headers, uri.query(), &PERSON_ROLES)?;
+    let user = caller(&s, &headers, &uri, &PERSON_ROLES).await?;
     let mut f = HomeVisitFilter { limit: DEFAULT_PAGE, ..HomeVisitFilter::default() };
     let mut mine = false;
     for (k, v) in form_urlencoded::parse(uri.query().unwrap_or("").as_bytes()) {
@@ -301,7 +301,7 @@ pub async fn get_one(
     uri: Uri,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let user = require_user(&s.tokens, &headers, uri.query(), &PERSON_ROLES)?;
+    let user = caller(&s, &headers, &uri, &PERSON_ROLES).await?;
     let v = readable(&s, &user, &id).await?;
     Ok(Json(serde_json::json!({ "visit": answer(&v, s.config.clock.now_ms()) })).into_response())
 }
@@ -316,7 +316,7 @@ pub async fn arrive(
     uri: Uri,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let user = require_user(&s.tokens, &headers, uri.query(), &PERSON_ROLES)?;
+    let user = caller(&s, &headers, &uri, &PERSON_ROLES).await?;
     let v = assignees(&s, &user, &id, "assigned").await?;
     let distance_m = distance_from_phone(&s, &v)?;
     let now = s.config.clock.now_ms();
@@ -383,7 +383,7 @@ pub async fn complete(
     Path(id): Path<String>,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let user = require_user(&s.tokens, &headers, uri.query(), &PERSON_ROLES)?;
+    let user = caller(&s, &headers, &uri, &PERSON_ROLES).await?;
     let v = assignees(&s, &user, &id, "arrived").await?;
     let b: CompleteBody = read_json(&s, &headers, body, MAX_COMPLETE_BODY).await?;
     let note = text("note", &b.note, MAX_TEXT)?;

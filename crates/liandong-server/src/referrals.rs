@@ -142,6 +142,27 @@ pub(crate) fn person(p: &PersonBody, phone_required: bool) -> Result<(String, Op
     Ok((name, phone))
 }
 
+/// The caller as a user: a user token, or a phone's key when the phone is bound to an
+/// active person, for a device's key acts for its person (`devices::actor`): it is that
+/// person, with the first of `roles` the person holds (and their unit). A phone bound to
+/// nobody, or to a person holding none of `roles`, is refused (403).
+pub(crate) async fn caller(s: &AppState, headers: &HeaderMap, uri: &Uri, roles: &[Role]) -> Result<User, ApiError> {
+    let token = crate::auth::bearer(headers, uri.query());
+    let device = token.as_deref().filter(|t| s.tokens.user(t).is_none()).and_then(|t| {
+        let devices = s.devices.read().unwrap_or_else(|e| e.into_inner());
+        devices.by_key(t).map(|d| (d.device_id.clone(), d.person_id.clone()))
+    });
+    let Some((device_id, person_id)) = device else {
+        return require_user(&s.tokens, headers, uri.query(), roles);
+    };
+    let refused = || ApiError::forbidden("authorization", format!("phone {device_id} acts for no person who may do this"));
+    let person_id = person_id.ok_or_else(refused)?;
+    let p = s.store.person(&person_id).await.map_err(|e| ApiError::unavailable(&e))?;
+    let p = p.filter(|p| p.active).ok_or_else(refused)?;
+    let role = roles.iter().copied().find(|r| p.roles.iter().any(|held| held == r.as_str())).ok_or_else(refused)?;
+    Ok(User { name: format!("person:{person_id}"), role, unit_id: p.unit_id, person_id: Some(person_id) })
+}
+
 fn own_post(user: &User) -> Option<&str> {
     (user.role == Role::PostOfficer).then_some(user.unit_id.as_deref()).flatten()
 }
@@ -220,7 +241,7 @@ pub async fn create(
 /// `next_before` is absent on the last page. Other roles are refused (403).
 pub async fn list(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
     let roles = [Role::PostOfficer, Role::Partner, Role::Operator, Role::Admin];
-    let user = require_user(&s.tokens, &headers, uri.query(), &roles)?;
+    let user = caller(&s, &headers, &uri, &roles).await?;
     let now = s.config.clock.now_ms();
     let mut f = ReferralFilter { limit: DEFAULT_PAGE, now_ms: now, ..ReferralFilter::default() };
     for (k, v) in form_urlencoded::parse(uri.query().unwrap_or("").as_bytes()) {

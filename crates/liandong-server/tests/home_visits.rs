@@ -24,6 +24,8 @@ const LEADER: &str = "leader-team-1";
 /// The key of grid member a's phone.
 const PHONE_KEY: &str = "grid-a-phone-key";
 const PHONE: &str = "866200";
+/// A phone bound to nobody.
+const UNBOUND_KEY: &str = "unbound-phone-key";
 /// A JPEG as small as can be, base64.
 const JPEG_BASE64: &str = "/9j/4AAQSkZJRgABAQAAAQABAAD/2Q==";
 /// The visit's place, in the west post's jurisdiction.
@@ -68,6 +70,8 @@ async fn start(name: &str, backend: Backend) -> Option<Server> {
         json!({"device_id": PHONE, "name": "网格员手机", "kind": "other", "key": PHONE_KEY, "person_id": "grid_a"}),
     )
     .await;
+    srv.admin("/api/v1/devices", json!({"device_id": "866201", "name": "公用手机", "kind": "other", "key": UNBOUND_KEY}))
+        .await;
     Some(srv)
 }
 
@@ -202,6 +206,11 @@ async fn every_caller_is_allowed_or_refused_as_the_home_visit_rules_say(backend:
     assert!(listed(&srv, WEST, "?mine=true").await.is_empty(), "none assigned to the officer");
     assert_eq!(listed(&srv, GRID, "?status=done").await.len(), 0);
     assert_eq!(srv.get(LEADER, "/api/v1/home-visits").await.0, 403);
+    // A phone bound to the grid member acts for her; a phone bound to nobody for no one.
+    assert_eq!(listed(&srv, PHONE_KEY, "?mine=true").await.len(), 4, "her phone lists her visits");
+    assert_eq!(srv.get(PHONE_KEY, &format!("/api/v1/home-visits/{id}")).await.0, 200);
+    assert_eq!(srv.get(UNBOUND_KEY, "/api/v1/home-visits?mine=true").await.0, 403);
+    assert_eq!(srv.post(PHONE_KEY, "/api/v1/home-visits", new_visit()).await.0, 403, "a grid member creates none");
     // One visit: who may not see it finds none.
     for (who, status) in [(GRID, 200), (WEST, 200), (PARTNER, 200), (EAST, 404), (GRID_B, 404)] {
         assert_eq!(srv.get(who, &format!("/api/v1/home-visits/{id}")).await.0, status, "{who} reads");
