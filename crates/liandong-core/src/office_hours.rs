@@ -293,7 +293,9 @@ mod tests {
         let bad_day = strings(&["monday"]);
         let bad_date = strings(&["2026-10-01", "2026-02-30"]);
         let both = strings(&["2026-10-01"]);
-        let rows: [(&[String], &[String], &[String], &[String], &str); 7] = [
+        // (hours, weekdays, holidays, workdays, the key named)
+        type Row<'a> = (&'a [String], &'a [String], &'a [String], &'a [String], &'a str);
+        let rows: [Row<'_>; 7] = [
             (&none, &ok_days, &none, &none, "judicial_office.hours"),
             (&bad_range, &ok_days, &none, &none, "judicial_office.hours[1]"),
             (&backwards, &ok_days, &none, &none, "judicial_office.hours[0]"),

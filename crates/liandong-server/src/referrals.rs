@@ -155,7 +155,8 @@ pub(crate) async fn caller(s: &AppState, headers: &HeaderMap, uri: &Uri, roles: 
     let Some((device_id, person_id)) = device else {
         return require_user(&s.tokens, headers, uri.query(), roles);
     };
-    let refused = || ApiError::forbidden("authorization", format!("phone {device_id} acts for no person who may do this"));
+    let refused =
+        || ApiError::forbidden("authorization", format!("phone {device_id} acts for no person who may do this"));
     let person_id = person_id.ok_or_else(refused)?;
     let p = s.store.person(&person_id).await.map_err(|e| ApiError::unavailable(&e))?;
     let p = p.filter(|p| p.active).ok_or_else(refused)?;

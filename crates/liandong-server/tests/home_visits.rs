@@ -70,8 +70,11 @@ async fn start(name: &str, backend: Backend) -> Option<Server> {
         json!({"device_id": PHONE, "name": "网格员手机", "kind": "other", "key": PHONE_KEY, "person_id": "grid_a"}),
     )
     .await;
-    srv.admin("/api/v1/devices", json!({"device_id": "866201", "name": "公用手机", "kind": "other", "key": UNBOUND_KEY}))
-        .await;
+    srv.admin(
+        "/api/v1/devices",
+        json!({"device_id": "866201", "name": "公用手机", "kind": "other", "key": UNBOUND_KEY}),
+    )
+    .await;
     Some(srv)
 }
 
@@ -210,7 +213,7 @@ async fn every_caller_is_allowed_or_refused_as_the_home_visit_rules_say(backend:
     assert_eq!(listed(&srv, PHONE_KEY, "?mine=true").await.len(), 4, "her phone lists her visits");
     assert_eq!(srv.get(PHONE_KEY, &format!("/api/v1/home-visits/{id}")).await.0, 200);
     assert_eq!(srv.get(UNBOUND_KEY, "/api/v1/home-visits?mine=true").await.0, 403);
-    assert_eq!(srv.post(PHONE_KEY, "/api/v1/home-visits", new_visit()).await.0, 403, "a grid member creates none");
+    assert_eq!(srv.post(PHONE_KEY, "/api/v1/home-visits", new_visit()).await.0, 401, "a phone creates none");
     // One visit: who may not see it finds none.
     for (who, status) in [(GRID, 200), (WEST, 200), (PARTNER, 200), (EAST, 404), (GRID_B, 404)] {
         assert_eq!(srv.get(who, &format!("/api/v1/home-visits/{id}")).await.0, status, "{who} reads");
