@@ -41,6 +41,9 @@ const PHONE = {
 const PERSON = { person_id: 'visit_grid', name: '孙网格', roles: ['grid_member'], unit_kind: 'grid', unit_id: '511724001001' };
 const DEVICE = { device_id: 'f-grid-visit', name: '孙网格的手机', kind: 'other', key: 'key-f-grid-visit', person_id: PERSON.person_id };
 const PLACE = [107.2032, 30.7351];
+/** A post officer of 商圈警务室 and his phone, which lists the post's referrals. */
+const OFFICER = { person_id: 'visit_officer', name: '王警官', roles: ['post_officer'], unit_kind: 'post', unit_id: 'post-02' };
+const OFFICER_PHONE = { device_id: 'f-post-visit', name: '王警官的手机', kind: 'post_officer', unit_id: 'post-02', key: 'key-f-post-visit', person_id: OFFICER.person_id };
 /** Where the phone stands: some 40 m from the place. */
 const NEAR = [107.2035, 30.7354];
 
@@ -80,6 +83,8 @@ before(async () => {
   browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, timeout: 60_000 });
   await api('POST', '/api/v1/people', ADMIN, PERSON);
   await api('POST', '/api/v1/devices', ADMIN, DEVICE);
+  await api('POST', '/api/v1/people', ADMIN, OFFICER);
+  await api('POST', '/api/v1/devices', ADMIN, OFFICER_PHONE);
 });
 
 after(async () => {
@@ -132,6 +137,29 @@ test('a grid member arrives at a home visit and completes it from the field app'
   assert.equal(done.visit.overdue, false);
   const stats = await api('GET', '/api/v1/home-visits/statistics', ADMIN);
   assert.equal(stats.by_status.done, 1);
+  assert.deepEqual(pageErrors, []);
+  await context.close();
+});
+
+test("a post officer's phone lists the post's referrals with their status, read only", { timeout: 120_000 }, async () => {
+  const { referral } = await api('POST', '/api/v1/referrals', ADMIN, {
+    business: 'legal_aid',
+    person: { name: '张三' },
+    summary: '工资被拖欠三个月',
+    post_id: 'post-02',
+  });
+  const context = await browser.newContext({ ...PHONE, geolocation: { longitude: PLACE[0], latitude: PLACE[1], accuracy: 8 } });
+  const p = await context.newPage();
+  p.on('pageerror', (e) => pageErrors.push(String(e)));
+  await p.goto(`${baseUrl}/field/#server=${encodeURIComponent(baseUrl)}&device=${OFFICER_PHONE.device_id}&key=${OFFICER_PHONE.key}`, { timeout: 30_000 });
+  await waitIn(p, 'the app is ready', () => document.documentElement.dataset.state === 'ready', null, 30_000);
+  await p.click('#tabs button[data-tab="visits"]');
+  const sel = `#panel-visits li.referral[data-id="${referral.referral_id}"][data-status="${referral.status}"]`;
+  await waitIn(p, 'the referral is listed', (s) => document.querySelector(s), sel, 15_000);
+  const text = await p.textContent(sel);
+  assert.match(text, /法律援助 · 张三/);
+  assert.match(text, referral.status === 'waiting' ? /等待司法所上班/ : /已转交/);
+  assert.equal(await p.locator('#panel-visits li.referral button').count(), 0, 'read only');
   assert.deepEqual(pageErrors, []);
   await context.close();
 });
