@@ -233,6 +233,7 @@ mod tests {
             updated_ms: 0,
             device_id: Some("phone-a".into()),
             zone_rules: serde_json::json!([{"fence_id": id, "from": "00:00", "to": "24:00"}]),
+            post_id: None,
         };
         let mut book = ZoneBook::from_store(std::slice::from_ref(&p), &f);
         assert!(book.device("phone-a").is_some());
