@@ -250,6 +250,19 @@ pub fn tagged_subject(a: &AlertRow) -> Option<String> {
     None
 }
 
+/// Whether a caller of `role` with `reach` may read a tagged person's record and
+/// sanctions (community correction): the roles on the record name the caller's
+/// (administrators always), and a post officer reads only the persons of their own
+/// post's jurisdiction (`post_id`; a person registered without one is no post's).
+pub fn sees_tagged(role: Role, reach: &Reach, roles: &[String], post_id: Option<&str>) -> bool {
+    role_entitled(role.as_str(), roles)
+        && match (role, reach) {
+            (Role::PostOfficer, Reach::Post(own)) => post_id == Some(&**own),
+            (Role::PostOfficer, _) => false,
+            _ => true,
+        }
+}
+
 /// Whether a user (name, role) may see a device's positions, given its unit and the tagged person's
 /// phone it is (if it is one), for the lists and history: `None` when hidden; otherwise
 /// the audit entry of the read, which there is only for a tagged person's phone. A phone
@@ -315,6 +328,36 @@ pub fn read_entry(actor: &str, role: &str, action: &str, subject: &str, what: &s
         subject: subject.to_owned(),
         detail: format!("role {role}: {what}"),
     }
+}
+
+/// One audit entry for a read of several tagged persons' data in one request (a list),
+/// with the persons it names (`Store::audit_reads` files it under each, so that "who
+/// read person X" finds it); None when no person was read. The entry's own subject is
+/// the person when there is one, `tagged_persons` otherwise, and its detail names the
+/// first few.
+pub fn reads_entry(
+    actor: &str,
+    role: &str,
+    action: &str,
+    subjects: &[String],
+    what: &str,
+    now_ms: i64,
+) -> Option<(AuditEntry, Vec<String>)> {
+    const NAMED_IN_DETAIL: usize = 20;
+    let mut subjects = subjects.to_vec();
+    subjects.sort();
+    subjects.dedup();
+    let subject = match subjects.as_slice() {
+        [] => return None,
+        [one] => one.clone(),
+        _ => "tagged_persons".to_owned(),
+    };
+    let mut named = subjects.iter().take(NAMED_IN_DETAIL).cloned().collect::<Vec<_>>().join(", ");
+    if subjects.len() > NAMED_IN_DETAIL {
+        named.push_str(&format!(" and {} more", subjects.len() - NAMED_IN_DETAIL));
+    }
+    let what = format!("{what}: {} person(s): {named}", subjects.len());
+    Some((read_entry(actor, role, action, &subject, &what, now_ms), subjects))
 }
 
 #[cfg(test)]
@@ -454,6 +497,28 @@ mod tests {
         let mut f = PeopleFilter::default();
         assert!(PeopleReach::of(&team, None).narrow(&mut f));
         assert_eq!((f.unit_kind.as_deref(), f.unit_id.as_deref()), (Some("team"), Some("team-1")));
+    }
+
+    #[test]
+    fn a_tagged_person_is_read_by_the_roles_on_the_record_and_a_post_officer_of_its_post() {
+        let named = ["partner".to_owned(), "post_officer".to_owned(), "operator".to_owned()];
+        let west = Reach::Post(Arc::from("p-west"));
+        let rows = [
+            (Role::Admin, &Reach::County, &[][..], None, true),
+            (Role::Operator, &Reach::County, &named[..], None, true),
+            (Role::Operator, &Reach::County, &named[..1], Some("p-west"), false),
+            (Role::Partner, &Reach::Partner, &named[..], Some("p-west"), true),
+            (Role::Partner, &Reach::Partner, &named[1..], Some("p-west"), false),
+            (Role::PostOfficer, &west, &named[..], Some("p-west"), true),
+            (Role::PostOfficer, &west, &named[..], Some("p-east"), false),
+            (Role::PostOfficer, &west, &named[..], None, false),
+            (Role::PostOfficer, &Reach::Nothing, &named[..], Some("p-west"), false),
+            (Role::PostOfficer, &west, &named[..1], Some("p-west"), false),
+            (Role::GridMember, &Reach::Grid(Arc::from("g")), &named[..], Some("p-west"), false),
+        ];
+        for (role, reach, roles, post, want) in rows {
+            assert_eq!(sees_tagged(role, reach, roles, post), want, "{role:?} {reach:?} {roles:?} {post:?}");
+        }
     }
 
     #[test]
