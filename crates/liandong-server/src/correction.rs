@@ -165,9 +165,10 @@ fn check_sanction(n: NewSanction, now_ms: i64) -> Result<(String, i64, String, S
         return Err(ApiError::bad_request("kind", format!("must be one of {}", SANCTION_KINDS.join(", "))));
     }
     let decided_ms = match &n.decided {
-        serde_json::Value::Number(ms) => {
-            ms.as_i64().filter(|ms| *ms >= 0).ok_or_else(|| ApiError::bad_request("decided", "must be unix milliseconds"))?
-        }
+        serde_json::Value::Number(ms) => ms
+            .as_i64()
+            .filter(|ms| *ms >= 0)
+            .ok_or_else(|| ApiError::bad_request("decided", "must be unix milliseconds"))?,
         serde_json::Value::String(t) => {
             liandong_ingest::parse_timestamp(t).map_err(|e| ApiError::bad_request("decided", e))?
         }

@@ -229,7 +229,8 @@ pub async fn alerts(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri
         rows.iter().filter_map(|a| Some((a.seq, crate::scope::tagged_subject(a)?))).collect();
     let persons: Vec<String> = tagged.iter().map(|(_, p)| p.clone()).collect();
     let seqs: Vec<String> = tagged.iter().take(20).map(|(seq, _)| seq.to_string()).collect();
-    let more = if tagged.len() > seqs.len() { format!(" and {} more", tagged.len() - seqs.len()) } else { String::new() };
+    let more =
+        if tagged.len() > seqs.len() { format!(" and {} more", tagged.len() - seqs.len()) } else { String::new() };
     let what = format!("alert(s) {}{more} in the alert history", seqs.join(", "));
     let action = "tagged_person_alert_read";
     if let Some((entry, subjects)) = crate::scope::reads_entry(&user.name, role, action, &persons, &what, now_ms()) {

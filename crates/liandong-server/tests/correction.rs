@@ -45,7 +45,8 @@ async fn start(name: &str, backend: Backend) -> Option<Server> {
 
 /// Registers a tagged person of `post` whose record names `roles`.
 async fn tag(srv: &Server, id: &str, post: Option<&str>, roles: &[&str]) {
-    srv.admin("/api/v1/tagged", json!({"person_id": id, "name": "社区矫正对象", "roles": roles, "post_id": post})).await;
+    srv.admin("/api/v1/tagged", json!({"person_id": id, "name": "社区矫正对象", "roles": roles, "post_id": post}))
+        .await;
 }
 
 /// The field an error answer names.
@@ -82,7 +83,8 @@ async fn the_police_record_sanctions_and_the_judicial_office_reads_them_on_recor
     let Some(srv) = start("record", backend).await else { return };
     tag(&srv, "c-1", Some("p-west"), &["partner", "operator", "post_officer"]).await;
 
-    let (status, v) = srv.post(OPERATOR, "/api/v1/tagged/c-1/sanctions", sanction("administrative_detention", 30)).await;
+    let (status, v) =
+        srv.post(OPERATOR, "/api/v1/tagged/c-1/sanctions", sanction("administrative_detention", 30)).await;
     assert_eq!(status, 201, "{v}");
     let first = v["sanction"].clone();
     assert_eq!(first["person_id"], "c-1");
@@ -221,7 +223,11 @@ async fn a_sanction_or_a_person_with_a_bad_field_is_refused_naming_it(backend: B
     assert_eq!((status, field(&v)), (400, "after"));
 
     let (status, v) = srv
-        .post(ADMIN, "/api/v1/tagged", json!({"person_id": "c-9", "name": "某", "post_id": "p-north", "roles": ["partner"]}))
+        .post(
+            ADMIN,
+            "/api/v1/tagged",
+            json!({"person_id": "c-9", "name": "某", "post_id": "p-north", "roles": ["partner"]}),
+        )
         .await;
     assert_eq!((status, field(&v)), (400, "post_id"), "{v}");
     let (status, v) =

@@ -32,8 +32,9 @@ pub use rows::{
     image_stamp_ms, AlertAckRow, AlertFact, AlertRow, AuditEntry, Bbox, CameraEventRow, CameraRecord, DeviceRecord,
     DeviceStateRow, Durability, DutyShift, EscalationRow, FixAck, GridReport, HandoverFilter, HandoverRow, ImageOwners,
     ImageRow, IncidentEventRow, IncidentFacts, IncidentRow, IncidentState, MediationCase, MediationStats, OwnReport,
-    PeopleFilter, PersonRecord, PositionRow, RouteEventRow, RoutePlanRow, SanctionRow, SessionRow, SightingRow, SignInCode,
-    StoredFix, StoredMembership, TaggedPerson, TrackPoint, WatchRecord, HISTORY_EXCLUDED_FLAGS, SANCTION_KINDS,
+    PeopleFilter, PersonRecord, PositionRow, RouteEventRow, RoutePlanRow, SanctionRow, SessionRow, SightingRow,
+    SignInCode, StoredFix, StoredMembership, TaggedPerson, TrackPoint, WatchRecord, HISTORY_EXCLUDED_FLAGS,
+    SANCTION_KINDS,
 };
 pub use sqlite::SqliteStore;
 pub use store::{FeedListener, Heard, Store, Writing};

@@ -13,7 +13,8 @@ use crate::rows::{
     AlertAckRow, AlertFact, AlertRow, AuditEntry, Bbox, CameraRecord, DeviceRecord, DeviceStateRow, Durability,
     DutyShift, EscalationRow, FixAck, GridReport, HandoverFilter, HandoverRow, ImageOwners, ImageRow, IncidentEventRow,
     IncidentFacts, IncidentRow, MediationCase, MediationStats, OwnReport, PeopleFilter, PersonRecord, PositionRow,
-    RouteEventRow, RoutePlanRow, SanctionRow, SessionRow, SightingRow, SignInCode, TaggedPerson, TrackPoint, WatchRecord,
+    RouteEventRow, RoutePlanRow, SanctionRow, SessionRow, SightingRow, SignInCode, TaggedPerson, TrackPoint,
+    WatchRecord,
 };
 use crate::sqlite::{self, SqliteStore};
 

@@ -1449,7 +1449,7 @@ async fn a_tagged_person_is_saved_with_their_watch_entry_and_its_audit_entry(sto
     store.save_tagged(&person, &watch, &audit(5, "c-1")).await.unwrap();
     assert_eq!(store.tagged_person("c-1").await.unwrap(), Some(person.clone()));
     assert_eq!(store.tagged_person("C-1").await.unwrap(), None, "ids are compared exactly");
-    assert_eq!(store.watchlist().await.unwrap(), [watch.clone()]);
+    assert_eq!(store.watchlist().await.unwrap(), std::slice::from_ref(&watch));
     assert_eq!(store.audit_log(Some("c-1"), 10).await.unwrap(), [audit(5, "c-1")]);
     // Moved to another post: the same person, replaced.
     let moved = TaggedPerson { post_id: Some("p-east".into()), updated_ms: 2, ..person };
@@ -1500,7 +1500,7 @@ async fn sanctions_are_recorded_with_their_audit_entry_and_read_newest_first(sto
     assert_eq!(page, stored[..2]);
     let next = store.sanctions("c-1", Some(page[1].sanction_id), 100).await.unwrap();
     assert_eq!(next, stored[2..], "the next page");
-    assert_eq!(store.sanctions("c-2", None, 100).await.unwrap(), [other.clone()]);
+    assert_eq!(store.sanctions("c-2", None, 100).await.unwrap(), std::slice::from_ref(&other));
 
     // Each record's audit entry names the number it was given.
     let log = store.audit_log(Some("c-2"), 10).await.unwrap();
@@ -1515,7 +1515,7 @@ async fn a_read_of_many_persons_is_one_entry_found_under_each(store: Store) {
     let one = AuditEntry { action: "tagged_person_read".into(), ..audit(8, "c-03") };
     store.audit_reads(&one, &["c-03".to_owned()]).await.unwrap();
     assert_eq!(store.audit_log(None, 100).await.unwrap(), [one.clone(), entry.clone()], "two entries in all");
-    assert_eq!(store.audit_log(Some("c-29"), 100).await.unwrap(), [entry.clone()]);
+    assert_eq!(store.audit_log(Some("c-29"), 100).await.unwrap(), std::slice::from_ref(&entry));
     assert_eq!(store.audit_log(Some("c-03"), 100).await.unwrap(), [one, entry.clone()], "newest first");
     assert_eq!(store.audit_log(Some("tagged_persons"), 100).await.unwrap(), [entry]);
     assert!(store.audit_log(Some("c-30"), 100).await.unwrap().is_empty());
