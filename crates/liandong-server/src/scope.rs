@@ -233,18 +233,41 @@ pub fn tagged_subject(a: &AlertRow) -> Option<String> {
     if a.rule != "tagged_zone" && a.rule != "watchlist_person" {
         return None;
     }
-    let message: serde_json::Value = serde_json::from_str(&a.payload).ok()?;
+    subject_of(&a.rule, &a.payload)
+}
+
+/// The tagged person an alert's feed message (`{"type": "alert", "data": {"rule", …}}`)
+/// is about, as [`tagged_subject`] says of its row; for the live feed, which holds the
+/// message only. Most alerts are told apart without parsing: a message about a tagged
+/// person names `tagged_zone` or a `tagged-` watch entry.
+pub fn tagged_message_subject(message: &str) -> Option<String> {
+    if !message.contains("tagged") {
+        return None;
+    }
+    let v: serde_json::Value = serde_json::from_str(message).ok()?;
+    if v.get("type").and_then(serde_json::Value::as_str) != Some("alert") {
+        return None;
+    }
+    let rule = v.pointer("/data/rule").and_then(serde_json::Value::as_str)?;
+    if rule != "tagged_zone" && rule != "watchlist_person" {
+        return None;
+    }
+    subject_of(rule, message)
+}
+
+fn subject_of(rule: &str, payload: &str) -> Option<String> {
+    let message: serde_json::Value = serde_json::from_str(payload).ok()?;
     let data = message.get("data")?;
     let watched = data
         .pointer("/watch/id")
         .and_then(serde_json::Value::as_str)
         .is_some_and(|id| id.starts_with(TAGGED_WATCH_PREFIX));
-    if a.rule == "tagged_zone" {
+    if rule == "tagged_zone" {
         if let Some(p) = data.pointer("/person/person_id").and_then(serde_json::Value::as_str) {
             return Some(p.to_owned());
         }
     }
-    if a.rule == "tagged_zone" || watched {
+    if rule == "tagged_zone" || watched {
         return data.pointer("/read/value").and_then(serde_json::Value::as_str).map(str::to_owned);
     }
     None
@@ -555,6 +578,14 @@ mod tests {
         ];
         for (a, want) in rows {
             assert_eq!(tagged_subject(&a).as_deref(), want, "{}", a.payload);
+            let message = serde_json::json!({"type": "alert", "seq": 7, "data": {"rule": a.rule,
+                "person": serde_json::from_str::<serde_json::Value>(&a.payload).unwrap()["data"]["person"],
+                "watch": serde_json::from_str::<serde_json::Value>(&a.payload).unwrap()["data"]["watch"],
+                "read": serde_json::from_str::<serde_json::Value>(&a.payload).unwrap()["data"]["read"]}});
+            assert_eq!(tagged_message_subject(&message.to_string()).as_deref(), want, "{message}");
         }
+        let ack =
+            serde_json::json!({"type": "alert_ack", "data": {"rule": "tagged_zone", "person": {"person_id": "p1"}}});
+        assert_eq!(tagged_message_subject(&ack.to_string()), None, "an acknowledgement names no one's place");
     }
 }

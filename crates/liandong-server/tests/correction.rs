@@ -78,6 +78,7 @@ on_both_stores!(the_police_record_sanctions_and_the_judicial_office_reads_them_o
 on_both_stores!(a_tagged_person_is_read_by_the_roles_on_the_record_and_the_officers_of_its_post);
 on_both_stores!(a_sanction_or_a_person_with_a_bad_field_is_refused_naming_it);
 on_both_stores!(a_tagged_persons_zone_alert_read_through_the_history_is_on_record);
+on_both_stores!(a_tagged_persons_zone_alert_on_the_live_feed_is_on_record_live_and_replayed);
 
 async fn the_police_record_sanctions_and_the_judicial_office_reads_them_on_record(backend: Backend) {
     let Some(srv) = start("record", backend).await else { return };
@@ -237,8 +238,9 @@ async fn a_sanction_or_a_person_with_a_bad_field_is_refused_naming_it(backend: B
     srv.stop().await;
 }
 
-async fn a_tagged_persons_zone_alert_read_through_the_history_is_on_record(backend: Backend) {
-    let Some(srv) = start("history", backend).await else { return };
+/// A tagged person `c-1` of the west post with a monitoring phone, whose record names
+/// operator, partner and post_officer, and who may never be inside a school fence.
+async fn tag_with_phone(srv: &Server) {
     srv.admin(
         "/api/v1/devices",
         json!({"device_id": "866900", "name": "monitor", "kind": "other", "key": "tagged-phone-key"}),
@@ -252,10 +254,20 @@ async fn a_tagged_persons_zone_alert_read_through_the_history_is_on_record(backe
                "zone_rules": [{"fence_kind": "school", "from": "00:00", "to": "00:00"}]}),
     )
     .await;
+}
+
+/// The phone reports from inside the school fence: a zone break.
+async fn break_the_zone(srv: &Server) {
     let url =
         format!("{}/?id=866900&key=tagged-phone-key&lat=30.7&lon=107.1&timestamp={}&accuracy=8", srv.url, now_s());
     let r = srv.http.get(url).send().await.unwrap();
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+}
+
+async fn a_tagged_persons_zone_alert_read_through_the_history_is_on_record(backend: Backend) {
+    let Some(srv) = start("history", backend).await else { return };
+    tag_with_phone(&srv).await;
+    break_the_zone(&srv).await;
 
     let mut seq = None;
     for _ in 0..100 {
@@ -283,5 +295,45 @@ async fn a_tagged_persons_zone_alert_read_through_the_history_is_on_record(backe
     let log = audit_of(&srv, "c-1").await;
     assert!(log.contains(&entry(PARTNER, "tagged_person_alert_read")), "{log:?}");
     assert!(!log.iter().any(|e| e.0 == WEST), "{log:?}");
+    srv.stop().await;
+}
+
+async fn a_tagged_persons_zone_alert_on_the_live_feed_is_on_record_live_and_replayed(backend: Backend) {
+    use liandong_test_support::feed::{next_of, until};
+    let Some(srv) = start("feed", backend).await else { return };
+    tag_with_phone(&srv).await;
+    let mut partner = srv.ws(PARTNER).await;
+    let mut west = srv.ws(WEST).await;
+    for ws in [&mut partner, &mut west] {
+        assert!(next_of(ws, "snapshot", 5000).await.is_some());
+    }
+    break_the_zone(&srv).await;
+    let alert = loop {
+        let a = next_of(&mut partner, "alert", 5000).await.expect("the zone alert on the partner's feed");
+        if a["data"]["rule"] == "tagged_zone" {
+            break a;
+        }
+    };
+    let seq = alert["seq"].as_i64().or_else(|| alert["data"]["seq"].as_i64()).unwrap();
+    let log = audit_of(&srv, "c-1").await;
+    assert!(log.contains(&entry(PARTNER, "tagged_person_alert_read")), "{log:?}");
+
+    // Replayed from the store to a client that reconnects from before it: on record too.
+    let mut operator = srv.live(&format!("token={OPERATOR}&since={}", seq - 1)).await;
+    let replayed = until(&mut operator, "alert", 5000).await;
+    assert!(replayed.iter().any(|m| m["data"]["rule"] == "tagged_zone"), "{replayed:?}");
+    let (_, v) = srv.get(ADMIN, "/api/v1/audit?subject=c-1").await;
+    let reads: Vec<&str> = v["audit"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "tagged_person_alert_read")
+        .map(|e| e["detail"].as_str().unwrap())
+        .collect();
+    assert!(reads.iter().any(|d| d.contains("live feed (replay)") && d.contains("operator")), "{reads:?}");
+    assert!(reads.iter().any(|d| d.contains("live feed (live)") && d.contains("partner")), "{reads:?}");
+    // The west post's officer was not told of it, so there is nothing to record.
+    assert!(!audit_of(&srv, "c-1").await.iter().any(|e| e.0 == WEST));
+    drop((partner, west, operator));
     srv.stop().await;
 }
