@@ -295,6 +295,38 @@ async fn a_tagged_persons_zone_alert_read_through_the_history_is_on_record(backe
     let log = audit_of(&srv, "c-1").await;
     assert!(log.contains(&entry(PARTNER, "tagged_person_alert_read")), "{log:?}");
     assert!(!log.iter().any(|e| e.0 == WEST), "{log:?}");
+
+    // The command centre's handover sheet lists it unacknowledged: a read of it, too.
+    for id in ["cc_out", "cc_in"] {
+        srv.admin(
+            "/api/v1/people",
+            json!({"person_id": id, "name": id, "roles": ["operator"], "unit_kind": "command_centre"}),
+        )
+        .await;
+    }
+    let now = now_ms();
+    let shift = json!({"unit_kind": "command_centre", "from_ms": now - 3_600_000, "to_ms": now + 60_000,
+                       "outgoing_person_id": "cc_out", "incoming_person_id": "cc_in"});
+    let (status, v) = srv.post(OPERATOR, "/api/v1/handovers", shift).await;
+    assert_eq!(status, 201, "{v}");
+    let listed: Vec<i64> = v["handover"]["sheet"]["unacked_alerts"]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a["seq"].as_i64())
+        .collect();
+    assert!(listed.contains(&seq), "{v}");
+    let id = v["handover"]["handover_id"].as_i64().unwrap();
+    assert_eq!(srv.get(ADMIN, &format!("/api/v1/handovers/{id}")).await.0, 200);
+    let (_, v) = srv.get(ADMIN, "/api/v1/audit?subject=c-1").await;
+    let sheets: Vec<&str> = v["audit"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "tagged_person_alert_read" && e["detail"].as_str().unwrap().contains("handover"))
+        .map(|e| e["actor"].as_str().unwrap())
+        .collect();
+    assert_eq!(sheets, [ADMIN, OPERATOR], "prepared, then read: {v}");
     srv.stop().await;
 }
 
