@@ -2,7 +2,8 @@
 // half year gather, from `GET /api/v1/mediation/places` ({"places": [{lon, lat, count,
 // last_ms, case_ids, township}]}). A live source of its own, toggled in the layer panel
 // and off at first; a dot grows with the number of disputes. A server without the
-// endpoint (404), or a role that may not read it (403), hides the toggle and draws nothing.
+// endpoint (404, or 400/405 from a neighbouring route), or a role that may not read it
+// (403), hides the toggle and draws nothing.
 
 import { t, clock, dateLine, placeName } from './i18n.js';
 import { el } from './dom.js';
@@ -10,7 +11,7 @@ import { el } from './dom.js';
 /** The layer panel's toggle: a live source, drawn above the incidents' layer in TOGGLES. */
 export const DISPUTES_TOGGLE = { key: 'disputes', source: 'disputes', on: false, live: true };
 
-export const DISPUTE_COLOR = '#c77dff';
+export const DISPUTE_COLOR = '#c6ff00';
 
 /** How often the places are read again: they change with cases, slowly. */
 const REFRESH_MS = 5 * 60 * 1000;
@@ -90,8 +91,9 @@ export class Disputes {
     try {
       answer = await this.api.get('/api/v1/mediation/places?days=180&min=2');
     } catch (e) {
-      if (e?.status === 404 || e?.status === 403) {
-        // Not this server's, or not this role's: as if the layer did not exist.
+      if ([400, 403, 404, 405].includes(e?.status)) {
+        // Not this server's (a server before the endpoint may answer the path as another
+        // route's: 400 or 405), or not this role's: as if the layer did not exist.
         this.available = false;
         clearInterval(this.timer);
         this.onUnavailable?.();
