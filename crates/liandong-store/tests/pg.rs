@@ -260,6 +260,7 @@ async fn distances_are_ranked_in_metres_through_geography() {
         "cameras",
         "device_state",
         "grid_reports",
+        "home_visits",
         "incident_events",
         "incidents",
         "mediation_cases",
