@@ -118,17 +118,17 @@ export function failure(e) {
 
 /**
  * Runs `act` with `button` disabled; on success `done(answer)`, on failure the reason
- * through `toast`. Answers whether it succeeded.
+ * through `toast`, and `stale()` when the server says the item moved on meanwhile (409:
+ * another desk took the step), so that the view shows it as it is now.
  */
-export async function busy(buttonEl, act, done, toast) {
+export async function busy(buttonEl, act, done, toast, stale) {
   buttonEl.disabled = true;
   try {
     const answer = await act();
     await done(answer);
-    return true;
   } catch (e) {
     toast(failure(e));
-    return false;
+    if (e?.status === 409) stale?.();
   } finally {
     buttonEl.disabled = false;
   }

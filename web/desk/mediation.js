@@ -41,6 +41,8 @@ export class Mediation {
     this.drawn = '';
     /** Whether a form of the open case has been typed in since it was drawn. */
     this.dirty = false;
+    /** The open case's copy in the list when it was last read whole. */
+    this.listed = '';
     this.build();
   }
 
@@ -91,12 +93,16 @@ export class Mediation {
     } catch (e) {
       this.error = failure(e);
     }
-    if (this.selectedId !== null) {
+    // The open case is read again only when its copy in the list changed: every read of
+    // one case is audited, and a desk left open all night would fill the log.
+    const listed = this.cases.find((c) => c.case_id === this.selectedId);
+    if (this.selectedId !== null && listed && JSON.stringify(listed) !== this.listed) {
+      this.listed = JSON.stringify(listed);
       try {
         this.selected = itemIn(await this.o.api.get(`/api/v1/mediation/${this.selectedId}`), 'case');
       } catch (e) {
         // Not readable (any more): the list's copy stands in.
-        this.selected = this.cases.find((c) => c.case_id === this.selectedId) ?? this.selected;
+        this.selected = listed;
       }
     }
     const waiting = this.cases.filter((c) => c.status === 'pending' || c.status === 'accepted');
@@ -156,6 +162,7 @@ export class Mediation {
   async select(id) {
     this.selectedId = id;
     this.selected = this.cases.find((c) => c.case_id === id) ?? null;
+    this.listed = JSON.stringify(this.selected);
     this.dirty = false;
     this.drawn = '';
     this.renderList();
@@ -250,7 +257,11 @@ export class Mediation {
       busy(go, () => this.o.api.post(body.path, body.json), (answer) => {
         this.o.toast(t(`desk.done.${cls}`));
         return this.applied(answer);
-      }, this.o.toast);
+      }, this.o.toast, () => {
+        this.dirty = false;
+        this.listed = '';
+        this.load();
+      });
     });
     return form;
   }

@@ -16,8 +16,8 @@ export class Referrals {
     this.polled = true;
     this.items = [];
     this.error = null;
-    /** A done form being filled in, by referral id: not redrawn by a poll. */
-    this.editing = new Set();
+    /** What was typed into each referral's note, by id: kept when a poll redraws the list. */
+    this.notes = new Map();
     this.list = el('ol', 'items wide');
     this.list.id = 'referral-list';
     o.body.replaceChildren(this.list);
@@ -32,7 +32,7 @@ export class Referrals {
     }
     const open = this.items.filter((r) => r.status === 'handed' || r.status === 'taken');
     this.o.onCount('referrals', open.length, open.filter((r) => r.overdue).length);
-    if (!this.editing.size) this.render();
+    this.render();
   }
 
   render() {
@@ -40,8 +40,16 @@ export class Referrals {
       this.list.replaceChildren(el('li', 'empty', this.error));
       return;
     }
+    // The note being typed keeps its text, focus and caret across the redraw.
+    const typing = document.activeElement?.closest?.('#referral-list li')?.dataset.id;
+    const caret = typing ? document.activeElement.selectionStart : null;
     const rows = this.items.map((r) => this.item(r));
     this.list.replaceChildren(...(rows.length ? rows : [el('li', 'empty', t('desk.no_referrals'))]));
+    const note = typing ? this.list.querySelector(`li[data-id="${typing}"] textarea`) : null;
+    if (note) {
+      note.focus();
+      note.setSelectionRange(caret, caret);
+    }
   }
 
   item(r) {
@@ -62,18 +70,25 @@ export class Referrals {
       const take = button('desk.take', () => busy(take, () => this.o.api.post(`/api/v1/referrals/${r.referral_id}/take`, {}), () => {
         this.o.toast(t('desk.done.take'));
         return this.load();
-      }, this.o.toast), 'primary take');
+      }, this.o.toast, () => this.load()), 'primary take');
       actions.append(take);
     }
     if (r.status === 'taken') {
       const note = textarea('note', 1000);
       note.placeholder = t('desk.done_note');
-      note.addEventListener('input', () => this.editing.add(r.referral_id));
-      const done = button('desk.finish', () => busy(done, () => this.o.api.post(`/api/v1/referrals/${r.referral_id}/done`, { note: note.value.trim() }), () => {
-        this.editing.delete(r.referral_id);
-        this.o.toast(t('desk.done.finish'));
-        return this.load();
-      }, this.o.toast), 'primary done');
+      note.value = this.notes.get(r.referral_id) ?? '';
+      note.addEventListener('input', () => this.notes.set(r.referral_id, note.value));
+      const done = button('desk.finish', () => {
+        if (!note.value.trim()) {
+          this.o.toast(t('desk.need_done_note'));
+          return;
+        }
+        busy(done, () => this.o.api.post(`/api/v1/referrals/${r.referral_id}/done`, { note: note.value.trim() }), () => {
+          this.notes.delete(r.referral_id);
+          this.o.toast(t('desk.done.finish'));
+          return this.load();
+        }, this.o.toast, () => this.load());
+      }, 'primary done');
       actions.append(note, done);
     }
     li.append(actions);

@@ -68,6 +68,7 @@ export default {
   assignee_line: 'assignee {name}',
   photos: '{n} photos',
   need_mediator_venue: 'Choose a mediator and a venue.',
+  need_done_note: 'Say what was done.',
   need_reason: 'Say why the case is declined.',
   need_time: 'Give the session a time.',
   need_outcome: 'Say how the mediation ended.',

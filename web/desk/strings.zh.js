@@ -68,6 +68,7 @@ export default {
   assignee_line: '承办人 {name}',
   photos: '照片 {n} 张',
   need_mediator_venue: '请选择调解员和调解场所。',
+  need_done_note: '请填写办理情况。',
   need_reason: '请填写不予受理的理由。',
   need_time: '请填写调解时间。',
   need_outcome: '请填写调解结果。',
