@@ -313,7 +313,7 @@ async fn walk_ins(joint: Arc<Joint>, seed: u64) {
         let body = draw_walk_in(&mut rng, place);
         match joint.call(&joint.officer(post), reqwest::Method::POST, "/api/v1/mediation", Some(body)).await {
             Ok(answer) => {
-                tracing::debug!(post = %post.id, case = ?case_of(&answer)["case_id"], "walk-in dispute registered")
+                tracing::debug!(post = %post.id, case = ?case_of(&answer)["case_id"].as_i64(), "walk-in dispute registered")
             }
             Err(e) => tracing::debug!(post = %post.id, error = %format!("{e:#}"), "walk-in dispute not registered"),
         }
