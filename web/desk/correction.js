@@ -8,7 +8,7 @@ import { t } from '/wallmap/i18n.js';
 import { moment, listIn, dash, button, failure } from './common.js';
 
 export class Correction {
-  /** @param {object} o as the other views: api, body, me, toast, onCount */
+  /** @param {object} o as the other views (see mediation.js): api, body, me, toast, onCount, postName */
   constructor(o) {
     this.o = o;
     this.polled = false;

@@ -7,7 +7,7 @@ import { t, kindName, placeName } from '/wallmap/i18n.js';
 import { moment, listIn, dash, failure } from './common.js';
 
 export class MajorIncidents {
-  /** @param {object} o as the other views: api, body, me, toast, onCount */
+  /** @param {object} o as the other views (see mediation.js): api, body, me, toast, onCount, postName */
   constructor(o) {
     this.o = o;
     this.polled = true;

@@ -11,7 +11,7 @@
 
 import { Api, ApiFailure, takeToken, forgetToken, isSession } from '/wallmap/api.js';
 import { $ } from '/wallmap/dom.js';
-import { initialLang, setLang, currentLang, t, addStrings, setTitle, clock, dateLine } from '/wallmap/i18n.js';
+import { initialLang, setLang, currentLang, t, addStrings, setTitle, clock, dateLine, featureName } from '/wallmap/i18n.js';
 import { LiveFeed } from '/wallmap/feed.js';
 import { wireSignIn } from '/wallmap/signin.js';
 import zh from './strings.zh.js';
@@ -88,7 +88,8 @@ async function start(tokenValue) {
   if (isSession(tokenValue)) setInterval(() => app.api.post('/api/v1/sessions/renew').catch(() => {}), RENEW_EVERY_MS);
   $('who').textContent = t('desk.signed_in_as', { name: app.me.name ?? '', role: t(`desk.role.${app.me.role}`) });
 
-  const common = { api: app.api, me: () => app.me, toast, onCount: counted };
+  const posts = await postNames();
+  const common = { api: app.api, me: () => app.me, toast, onCount: counted, postName: (id) => (posts.has(id) ? featureName(posts.get(id)) : id ?? '—') };
   app.views = {
     referrals: new Referrals({ ...common, body: $('view-referrals') }),
     mediation: new Mediation({ ...common, body: $('view-mediation') }),
@@ -102,6 +103,18 @@ async function start(tokenValue) {
   setInterval(refresh, POLL_MS);
   startFeed(tokenValue);
   document.documentElement.dataset.state = 'ready';
+}
+
+/** The posts' properties by id, from the map's posts layer (their names in both languages). */
+async function postNames() {
+  const names = new Map();
+  try {
+    const fc = await app.api.get('/api/v1/layers/posts');
+    for (const f of fc.features ?? []) if (f.properties?.id) names.set(f.properties.id, f.properties);
+  } catch (e) {
+    console.warn('posts:', e.message);
+  }
+  return names;
 }
 
 /** Shows one view, and reads it at once. */

@@ -25,6 +25,7 @@ export class Mediation {
    * @param {() => object} o.me who signed in (`GET /api/v1/whoami`)
    * @param {(text: string) => void} o.toast
    * @param {(view: string, n: number, late: number) => void} o.onCount
+   * @param {(postId: string) => string} o.postName a post's name in the current language
    */
   constructor(o) {
     this.o = o;
@@ -234,6 +235,8 @@ export class Mediation {
       }
       d.append(el('h3', '', t('desk.sessions')), ol);
     }
+    // The office's mediators (and an administrator) take the steps; an operator watches.
+    if (!['partner', 'admin'].includes(this.o.me()?.role)) return;
     const steps = el('div', 'steps');
     if (c.status === 'pending') steps.append(this.acceptForm(c), this.declineForm(c));
     if (c.status === 'accepted') steps.append(this.sessionForm(c));

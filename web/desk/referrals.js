@@ -10,7 +10,7 @@ import { moment, listIn, dash, button, textarea, statusPill, overdueMark, failur
 const LIMIT = 200;
 
 export class Referrals {
-  /** @param {object} o as the other views: api, body, me, toast, onCount */
+  /** @param {object} o as the other views (see mediation.js): api, body, me, toast, onCount, postName */
   constructor(o) {
     this.o = o;
     this.polled = true;
@@ -59,21 +59,23 @@ export class Referrals {
     const head = el('div', 'head');
     head.append(el('span', 'id', `#${r.referral_id}`), el('span', 'kind', t(`desk.business.${r.business}`)), statusPill('referral_status', r.status), ...overdueMark(r));
     li.append(head, el('div', 'summary', dash(r.summary)));
-    const meta = [personText(r.person), t('desk.registered_at', { at: moment(r.registered_ms), post: dash(r.post_id) })];
+    const meta = [personText(r.person), t('desk.registered_at', { at: moment(r.registered_ms), post: this.o.postName(r.post_id) })];
     if (r.handed_ms && r.handed_ms !== r.registered_ms) meta.push(t('desk.handed_at', { at: moment(r.handed_ms) }));
     if (r.due_ms && (r.status === 'handed' || r.status === 'waiting')) meta.push(t('desk.due_at', { at: moment(r.due_ms) }));
     if (r.taken_ms) meta.push(t('desk.taken_at', { at: moment(r.taken_ms), by: dash(r.taken_by) }));
     if (r.done_ms) meta.push(t('desk.done_at', { at: moment(r.done_ms), note: r.note ?? '' }));
     li.append(el('div', 'meta', meta.join(' · ')));
     const actions = el('div', 'actions');
-    if (r.status === 'handed') {
+    // Only the judicial office takes referrals up and finishes them; others watch.
+    const office = this.o.me()?.role === 'partner';
+    if (office && r.status === 'handed') {
       const take = button('desk.take', () => busy(take, () => this.o.api.post(`/api/v1/referrals/${r.referral_id}/take`, {}), () => {
         this.o.toast(t('desk.done.take'));
         return this.load();
       }, this.o.toast, () => this.load()), 'primary take');
       actions.append(take);
     }
-    if (r.status === 'taken') {
+    if (office && r.status === 'taken') {
       const note = textarea('note', 1000);
       note.placeholder = t('desk.done_note');
       note.value = this.notes.get(r.referral_id) ?? '';

@@ -11,7 +11,7 @@ const LIMIT = 200;
 const DAY_MS = 24 * 3600 * 1000;
 
 export class Visits {
-  /** @param {object} o as the other views: api, body, me, toast, onCount */
+  /** @param {object} o as the other views (see mediation.js): api, body, me, toast, onCount, postName */
   constructor(o) {
     this.o = o;
     this.polled = true;
