@@ -9,8 +9,10 @@
 // of the judicial office) signs in with their password; a walk-in case filed through the
 // API after the page opened appears without a reload; the mediator accepts it (themself
 // as the mediator, a venue), books a session and records an agreement reached in
-// people's mediation, and the API then shows the case mediated with those values. The
-// 重大警情 view lists an open priority-1 incident and offers no button. It writes
+// people's mediation, and the API then shows the case mediated with those values. A
+// referral a post registered is taken up and done at the 转办队列 (the office open around
+// the clock for the test). The 重大警情 view lists an open priority-1 incident and offers
+// no button. It writes
 // docs/screenshots/desk-zh.png and fails on any `securitypolicyviolation` or page error.
 
 import { test, before, after } from 'node:test';
@@ -21,6 +23,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ADMIN, OPERATOR, CHROMIUM_ARGS, startServer, stopServer } from './common.mjs';
+
+/** The demo configuration's post officer (post-01), who registers after-hours business. */
+const OFFICER = 'demo-officer-token';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const require = createRequire(path.join(ROOT, 'web/package.json'));
@@ -47,6 +52,29 @@ const pageErrors = [];
 
 process.on('exit', () => server?.proc.kill('SIGKILL'));
 
+/**
+ * The demo configuration with the judicial office open around the clock, every day, so
+ * that a referral is handed over at once whenever the test runs (the office's hours
+ * themselves are the server tests' business).
+ */
+function config() {
+  let demo = fs.readFileSync(path.join(ROOT, 'config/demo.toml'), 'utf8');
+  const always = { hours: '["00:00-23:59"]', weekdays: '["mon", "tue", "wed", "thu", "fri", "sat", "sun"]', holidays: '[]' };
+  if (/^\[judicial_office\]$/m.test(demo)) {
+    for (const [key, value] of Object.entries(always)) {
+      // A key's value may span lines (the holidays): up to its closing bracket.
+      const re = new RegExp(`^${key} = \\[[^\\]]*\\]`, 'm');
+      assert.match(demo, re, `config/demo.toml's [judicial_office] has ${key}`);
+      demo = demo.replace(re, `${key} = ${value}`);
+    }
+  } else {
+    demo += `\n[judicial_office]\n${Object.entries(always).map(([k, v]) => `${k} = ${v}`).join('\n')}\n`;
+  }
+  const file = path.join(dataDir, 'desk.toml');
+  fs.writeFileSync(file, demo);
+  return file;
+}
+
 async function api(method, urlPath, token, body) {
   const res = await fetch(`${baseUrl}${urlPath}`, {
     method,
@@ -65,7 +93,7 @@ const theCase = (answer) => answer?.case ?? answer;
 let incidentId = null;
 
 before(async () => {
-  server = await startServer({ bin: BIN, root: ROOT, dataDir });
+  server = await startServer({ bin: BIN, root: ROOT, dataDir, config: config() });
   baseUrl = `http://${server.addr}`;
   browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
   await api('POST', '/api/v1/people', ADMIN, { person_id: MEDIATOR, name: MEDIATOR_NAME, roles: ['partner'], unit_kind: 'judicial_office' });
@@ -91,7 +119,12 @@ after(async () => {
   fs.rmSync(dataDir, { recursive: true, force: true });
 });
 
-test('a mediator signs in, sees a walk-in case appear, accepts it, books a session and records an agreement', async () => {
+let signedIn = false;
+
+/** The mediator signs in at the desk's form, once; each test may be the first to ask. */
+async function signIn() {
+  if (signedIn) return;
+  signedIn = true;
   await page.goto(`${baseUrl}/desk.html`);
   await page.locator('#signin-form').waitFor({ state: 'visible', timeout: UI_MS });
   assert.equal((await page.textContent('#signin-form h2')).trim(), '登录司法所工作台');
@@ -101,6 +134,10 @@ test('a mediator signs in, sees a walk-in case appear, accepts it, books a sessi
   await page.waitForFunction(() => document.documentElement.dataset.state === 'ready', null, { timeout: UI_MS });
   assert.match(await page.textContent('#who'), new RegExp(`${MEDIATOR_NAME}.*司法所`));
   assert.equal((await page.textContent('#tabs button.on [data-i18n]')).trim(), '调解案件', 'a mediator starts at the cases');
+}
+
+test('a mediator signs in, sees a walk-in case appear, accepts it, books a session and records an agreement', async () => {
+  await signIn();
 
   // Filed after the page opened: the poll brings it in without a reload.
   const filed = theCase(
@@ -160,7 +197,33 @@ test('a mediator signs in, sees a walk-in case appear, accepts it, books a sessi
   assert.equal(c.sessions[0].starts_ms, Date.parse(`${tomorrow}T09:30:00+08:00`));
 });
 
+test('the office takes up a referral a post handed over and marks it done', async () => {
+  const { referral } = await api('POST', '/api/v1/referrals', OFFICER, {
+    business: 'legal_aid',
+    person: { name: '赵大爷', phone: '13800000003' },
+    summary: '老人因赡养纠纷申请法律援助',
+  });
+  const id = referral.referral_id;
+  assert.equal(referral.status, 'handed', 'the office is open: handed at once');
+  await signIn();
+  await page.click('#tabs button[data-view="referrals"]');
+  const item = page.locator(`#referral-list li[data-id="${id}"]`);
+  await item.locator('button.take').waitFor({ timeout: UI_MS });
+  assert.match(await item.textContent(), /法律援助.*待接办.*老人因赡养纠纷申请法律援助.*赵大爷/s);
+  await item.locator('button.take').click();
+  await page.locator(`#referral-list li[data-id="${id}"][data-status="taken"] button.done`).waitFor({ timeout: UI_MS });
+  await page.fill(`#referral-list li[data-id="${id}"] textarea`, '已电话联系，约定明日到所办理');
+  await page.click(`#referral-list li[data-id="${id}"] button.done`);
+  await page.locator(`#referral-list li[data-id="${id}"][data-status="done"]`).waitFor({ timeout: UI_MS });
+  const { referrals } = await api('GET', '/api/v1/referrals?limit=10', OPERATOR);
+  const r = referrals.find((x) => x.referral_id === id);
+  assert.equal(r.status, 'done');
+  assert.equal(r.note, '已电话联系，约定明日到所办理');
+  assert.equal(r.taken_by, MEDIATOR_NAME);
+});
+
 test('重大警情 lists the open priority-1 incident, read only', async () => {
+  await signIn();
   await page.click('#tabs button[data-view="incidents"]');
   const item = page.locator(`#incident-list li[data-id="${incidentId}"]`);
   await item.waitFor({ timeout: UI_MS });
