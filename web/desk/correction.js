@@ -27,6 +27,7 @@ export class Correction {
     columns.append(this.list, this.detail);
     o.body.replaceChildren(this.toolbar, columns);
     this.renderToolbar();
+    this.renderDetail();
   }
 
   renderToolbar() {
@@ -50,6 +51,7 @@ export class Correction {
     }
     this.loaded = true;
     this.renderList();
+    this.renderDetail();
   }
 
   render() {
