@@ -231,7 +231,7 @@ export class Mediation {
     if (c.sessions?.length) {
       const ol = el('ol', 'sessions');
       for (const s of c.sessions) {
-        ol.append(el('li', '', t('desk.session_line', { n: s.session_no, at: moment(s.starts_ms), venue: s.venue_id ? this.venueName(s.venue_id) : dash(s.place), note: s.note ?? '' })));
+        ol.append(el('li', '', t('desk.session_line', { n: s.session_no, at: moment(s.starts_ms), venue: s.venue_id ? this.venueName(s.venue_id) : dash(typeof s.place === 'object' && s.place ? Object.values(s.place).join(' ') : s.place), note: s.note ?? '' })));
       }
       d.append(el('h3', '', t('desk.sessions')), ol);
     }
