@@ -11,7 +11,7 @@ use geo::{Contains, Coord, Distance, Haversine, LineString, MultiPolygon, Point}
 use serde_json::Value;
 
 /// Layers with a meaning to the server. Any other `*.geojson` file is served as-is.
-pub const KNOWN_LAYERS: [&str; 11] = [
+pub const KNOWN_LAYERS: [&str; 12] = [
     "boundary",
     "townships",
     "grids",
@@ -23,6 +23,7 @@ pub const KNOWN_LAYERS: [&str; 11] = [
     "checkpoints",
     "fences",
     "hotspots",
+    "venues",
 ];
 
 /// How far (metres) a route vertex may lie from the nearest road before `maps check`
@@ -101,6 +102,9 @@ pub struct CountyMap {
     pub routes: Vec<Line>,
     pub checkpoints: Vec<Site>,
     pub fences: Vec<Area>,
+    /// The mediation venues (optional layer): the joint mediation centre (`kind`
+    /// `centre`) and its sub-centres (`sub_centre`).
+    pub venues: Vec<Site>,
 }
 
 impl Default for CountyMap {
@@ -117,6 +121,7 @@ impl Default for CountyMap {
             routes: Vec::new(),
             checkpoints: Vec::new(),
             fences: Vec::new(),
+            venues: Vec::new(),
         }
     }
 }
@@ -218,6 +223,7 @@ impl CountyMap {
         self.posts = sites("posts", problems);
         self.cameras = sites("cameras", problems);
         self.checkpoints = sites("checkpoints", problems);
+        self.venues = sites("venues", problems);
 
         let lines = |name: &str, problems: &mut Vec<MapProblem>| -> Vec<Line> {
             let Some(layer) = self.layers.get(name) else {
@@ -274,6 +280,12 @@ impl CountyMap {
         }
         for s in &self.checkpoints {
             inside("checkpoints", &s.id, &s.point, problems);
+        }
+        for v in &self.venues {
+            inside("venues", &v.id, &v.point, problems);
+            if !matches!(v.kind.as_deref(), Some("centre" | "sub_centre")) {
+                problems.push(problem("venues", &v.id, "kind must be centre or sub_centre".into()));
+            }
         }
         let post_ids: HashSet<&str> = self.posts.iter().map(|p| p.id.as_str()).collect();
         for j in &self.jurisdictions {
@@ -468,7 +480,8 @@ pub(crate) mod tests {
             "fences",
             "roads",
             "routes",
-            "cameras"
+            "cameras",
+            "venues"
         )
     }
 
@@ -479,6 +492,31 @@ pub(crate) mod tests {
         assert_eq!((map.townships.len(), map.posts.len(), map.routes.len(), map.fences.len()), (2, 2, 1, 1));
         assert!(map.layers["boundary"].provenance.is_some());
         assert!(!map.layers["boundary"].illustrative);
+        assert_eq!(
+            map.venues.iter().map(|v| (v.id.as_str(), v.kind.as_deref())).collect::<Vec<_>>(),
+            [("v-centre", Some("centre")), ("v-east", Some("sub_centre"))]
+        );
+    }
+
+    #[test]
+    fn venues_are_optional_and_each_is_a_centre_or_a_sub_centre_inside_the_county() {
+        let without: Vec<_> = mini().into_iter().filter(|(f, _)| f != "venues.geojson").collect();
+        let (map, problems) = CountyMap::parse(&without);
+        assert!(problems.is_empty() && map.venues.is_empty(), "{problems:#?}");
+        let bad = r#"{"type": "FeatureCollection", "features": [
+            {"type": "Feature", "id": "v-1", "geometry": {"type": "Point", "coordinates": [107.12, 30.72]},
+             "properties": {"id": "v-1", "name": "x", "kind": "office"}},
+            {"type": "Feature", "id": "v-2", "geometry": {"type": "Point", "coordinates": [100.0, 30.72]},
+             "properties": {"id": "v-2", "name": "y", "kind": "centre"}}]}"#;
+        let mut files = without;
+        files.push(("venues.geojson".into(), bad.into()));
+        let (_, problems) = CountyMap::parse(&files);
+        let named: Vec<(Option<&str>, bool)> = problems
+            .iter()
+            .filter(|p| p.file == "venues.geojson")
+            .map(|p| (p.feature.as_deref(), p.message.contains("outside")))
+            .collect();
+        assert_eq!(named, [(Some("v-1"), false), (Some("v-2"), true)], "{problems:#?}");
     }
 
     #[test]

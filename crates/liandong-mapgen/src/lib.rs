@@ -138,8 +138,9 @@ pub fn generate(source_dir: &Path, out_dir: &Path) -> anyhow::Result<Summary> {
     layers.push(routes);
     layers.push(checkpoints);
 
-    let fences = fences_layer(&src, &proj, county, &mut rng)?;
+    let (fences, centroids) = fences_layer(&src, &proj, county, &mut rng)?;
     layers.push(fences);
+    layers.push(venues_layer(&src, &centroids)?);
     layers.push(cameras_layer(&src, &proj, county, &roads, &seats, &village_points, &mut rng)?);
 
     let mut summary = Summary::default();
@@ -514,7 +515,13 @@ fn patrol_loop(proj: &Proj, graph: &Graph, start: Coord, rng: &mut SplitMix64) -
     Ok(path)
 }
 
-fn fences_layer(src: &Sources, proj: &Proj, county: &MultiPolygon, rng: &mut SplitMix64) -> anyhow::Result<LayerOut> {
+/// The fences and each fence's centroid by its place's key.
+fn fences_layer(
+    src: &Sources,
+    proj: &Proj,
+    county: &MultiPolygon,
+    rng: &mut SplitMix64,
+) -> anyhow::Result<(LayerOut, Vec<(String, Coord)>)> {
     let mut layer = LayerOut::new(
         "fences",
         true,
@@ -524,6 +531,7 @@ fn fences_layer(src: &Sources, proj: &Proj, county: &MultiPolygon, rng: &mut Spl
              descriptions (107°16′–107°25′E, 30°43′–30°51′N, 876 ha) only roughly. {PROVENANCE_SYNTH}"
         ),
     );
+    let mut centroids = Vec::new();
     for p in &src.places {
         let (vertices, dwell_s) = match p.fence_kind.as_str() {
             "school" => (8, 600),
@@ -534,11 +542,54 @@ fn fences_layer(src: &Sources, proj: &Proj, county: &MultiPolygon, rng: &mut Spl
         };
         let poly = blob(proj, county, p.centre, p.fence_radius_m, vertices, rng)
             .with_context(|| format!("fence of {} does not fit inside the county", p.name))?;
+        if let Some(c) = geo::Centroid::centroid(&poly) {
+            centroids.push((p.key.clone(), round6(c.0)));
+        }
         layer.push(
             &format!("fence-{}", p.key),
             area(&MultiPolygon::new(vec![poly])),
             json!({ "name": p.name, "name_en": p.name_en, "kind": p.fence_kind, "dwell_s": dwell_s }),
         );
+    }
+    Ok((layer, centroids))
+}
+
+/// The mediation venues (调解场所) of issue 16: the joint mediation centre (联合调解中心)
+/// at the 石河镇 seat, and its sub-centres: the market supervision office (市场监管所) at
+/// the county seat (竹阳街道) and the 五峰山 park management committee and the 海螺 cement
+/// works at their fences' centroids. Uses no randomness, so the layers after it are
+/// as they were.
+fn venues_layer(src: &Sources, centroids: &[(String, Coord)]) -> anyhow::Result<LayerOut> {
+    let mut layer = LayerOut::new(
+        "venues",
+        true,
+        format!(
+            "Mediation venues: the joint mediation centre at the 石河镇 seat, the market supervision office at the \
+             county seat (竹阳街道), the 五峰山 park management committee and the 海螺水泥厂 mediation room at their \
+             fences' centroids; illustrative positions. {PROVENANCE_SYNTH}"
+        ),
+    );
+    let seat = |name: &str| -> anyhow::Result<Coord> {
+        let t = src.townships.iter().find(|t| t.name == name).with_context(|| format!("no township {name}"))?;
+        Ok(round6(t.seat))
+    };
+    let fence = |key: &str| -> anyhow::Result<Coord> {
+        centroids.iter().find(|(k, _)| k == key).map(|(_, c)| *c).with_context(|| format!("no fence {key}"))
+    };
+    let venues = [
+        ("venue-centre", "大竹县联合调解中心", "Joint Mediation Centre", "centre", seat("石河镇")?),
+        ("venue-market", "市场监管所调解室", "Market Supervision Office", "sub_centre", seat("竹阳街道")?),
+        (
+            "venue-wufengshan",
+            "五峰山国家森林公园管委会调解室",
+            "Wufengshan Park Committee",
+            "sub_centre",
+            fence("wufengshan")?,
+        ),
+        ("venue-conch", "海螺水泥厂调解室", "Conch Cement Works", "sub_centre", fence("conch")?),
+    ];
+    for (id, name, name_en, kind, at) in venues {
+        layer.push(id, point(at), json!({ "name": name, "name_en": name_en, "kind": kind }));
     }
     Ok(layer)
 }

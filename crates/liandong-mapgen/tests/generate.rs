@@ -47,7 +47,7 @@ fn the_demo_map_loads_cleanly_and_keeps_its_promises() {
     let summary = liandong_mapgen::generate(&source_dir(), &out).unwrap();
     assert!(summary.bytes < 3_000_000, "{summary}");
     let files = read_layers(&out);
-    assert_eq!(files.len(), 10, "{files:?}");
+    assert_eq!(files.len(), 11, "{files:?}");
 
     // The server's own loader finds nothing wrong (ids, validity, inside, routes on roads).
     let (map, problems) = CountyMap::parse(&files);

@@ -62,10 +62,47 @@ pub struct Config {
     pub tls: Option<TlsConfig>,
     /// Signed-in sessions' lifetimes, sign-in codes and the limits on failed sign-ins.
     pub sessions: SessionsConfig,
+    /// The joint mediation centre's time limits and the dispute-turned-criminal check.
+    pub mediation: MediationConfig,
     /// The clock of the joint work's time limits: the system clock, or one a test sets
     /// (never read from a file).
     #[serde(skip)]
     pub clock: crate::clock::Clock,
+}
+
+/// The joint mediation centre (`[mediation]`): each step's time limit, after which the
+/// case is escalated once (`mediation_overdue`), and which incidents are checked against
+/// the disputes (民转刑).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MediationConfig {
+    /// A registered case is accepted (mediator and venue) within this many hours.
+    pub accept_within_h: u32,
+    /// An accepted case has its outcome within this many days.
+    pub resolve_within_days: u32,
+    /// A mediated case is followed up (回访) within this many days.
+    pub follow_up_within_days: u32,
+    /// Incident kinds that are crimes: such an incident is checked against disputes.
+    pub criminal_kinds: Vec<String>,
+    /// An incident this close (metres) to a dispute's place touches it.
+    pub repeat_radius_m: f64,
+    /// Disputes opened in the last this many days count as recent (open ones always do).
+    pub recent_days: u32,
+}
+
+impl Default for MediationConfig {
+    fn default() -> Self {
+        MediationConfig {
+            accept_within_h: 24,
+            resolve_within_days: 30,
+            follow_up_within_days: 7,
+            criminal_kinds: ["assault", "injury", "fight", "homicide", "criminal_damage", "arson", "kidnapping"]
+                .map(String::from)
+                .to_vec(),
+            repeat_radius_m: 150.0,
+            recent_days: 180,
+        }
+    }
 }
 
 /// Sessions opened by signing in (`POST /api/v1/sessions`).
@@ -304,6 +341,7 @@ impl Default for Config {
             http: HttpConfig::default(),
             tls: None,
             sessions: SessionsConfig::default(),
+            mediation: MediationConfig::default(),
             clock: crate::clock::Clock::system(),
         }
     }

@@ -228,7 +228,7 @@ struct OwnReportView {
 #[derive(Serialize)]
 struct MediationView {
     case_id: i64,
-    /// `pending` or `mediated`.
+    /// The case's status: `pending`, `accepted`, `mediated`, `followed_up` or `declined`.
     state: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     outcome: Option<String>,

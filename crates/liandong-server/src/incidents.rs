@@ -80,6 +80,9 @@ struct NewIncident {
     /// alert's rule when this is not given.
     #[serde(default)]
     kind: Option<String>,
+    /// The people involved: a criminal incident is checked against the disputes by them.
+    #[serde(default)]
+    parties: Vec<crate::mediation_watch::PartyIn>,
 }
 
 /// An incident kind: a short lowercase word (`a-z`, `0-9`, `_`), the key statistics
@@ -141,6 +144,7 @@ pub async fn create(State(s): State<Arc<AppState>>, headers: HeaderMap, body: Bo
         (None, _, _) => return Err(ApiError::bad_request("lon", "required unless alert_seq names an alert")),
         (_, None, _) => return Err(ApiError::bad_request("lat", "required unless alert_seq names an alert")),
     };
+    let parties = crate::mediation_watch::parties("parties", &n.parties)?;
     let kind = n.kind.or_else(|| alert.map(|a| a.rule)).unwrap_or_else(|| "other".into());
     let position = Position::new(lon, lat).map_err(|e| ApiError::bad_request(e.field(), e.to_string()))?;
     let cmd = IncidentCommand::Create {
@@ -154,10 +158,17 @@ pub async fn create(State(s): State<Arc<AppState>>, headers: HeaderMap, body: Bo
     };
     match s.ingest.submit_incident(cmd).await? {
         Ok(IncidentDone { incident: Some(inc), existing, .. }) => {
+            // A crime that touches a dispute (民转刑) is flagged once, when it is opened.
+            let disputes =
+                if existing { Vec::new() } else { crate::mediation_watch::check_incident(&s, &inc, &parties).await? };
             let recommended = recommend(&s, &inc).await?;
             // The alert was already an open incident (opened from another screen): that
             // one is answered, 200 instead of 201, so this screen opens it too.
-            let body = serde_json::json!({ "incident": inc, "recommended": recommended, "existing": existing });
+            let disputes: Vec<_> = disputes
+                .iter()
+                .map(|(case_id, reason)| serde_json::json!({"case_id": case_id, "reason": reason}))
+                .collect();
+            let body = serde_json::json!({ "incident": inc, "recommended": recommended, "existing": existing, "disputes": disputes });
             let status = if existing { StatusCode::OK } else { StatusCode::CREATED };
             Ok((status, Json(body)).into_response())
         }

@@ -19,6 +19,8 @@ pub mod history;
 pub mod hotspots;
 pub mod incidents;
 pub mod maps;
+pub mod mediation;
+pub mod mediation_watch;
 pub mod metrics;
 pub mod passwords;
 pub mod patrol;
@@ -374,6 +376,7 @@ impl App {
         tokio::spawn(planning::schedule(Arc::downgrade(&state), state.shutdown.clone()));
         // A shift's end prepares its handover sheet; the first tick catches up at start.
         tokio::spawn(shift_ends::run(Arc::downgrade(&state), state.shutdown.clone()));
+        tokio::spawn(mediation_watch::run(Arc::downgrade(&state), state.shutdown.clone()));
         if state.store.backend() == "postgres" {
             tokio::spawn(refresh_registries(Arc::downgrade(&state), registry_changed, state.shutdown.clone()));
         }
@@ -451,8 +454,16 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/incidents", post(incidents::create))
         .route("/api/v1/incidents/{id}", get(incidents::get))
         .route("/api/v1/incidents/{id}/actions", post(incidents::act))
-        .route("/api/v1/mediation", get(reports::list_mediation))
-        .route("/api/v1/mediation/{case_id}", post(reports::close_mediation))
+        .route("/api/v1/mediation", get(mediation::list_mediation).post(mediation::walk_in))
+        .route("/api/v1/mediation/venues", get(mediation::venues))
+        .route("/api/v1/mediation/statistics", get(mediation::statistics))
+        .route("/api/v1/mediation/places", get(mediation::places))
+        .route("/api/v1/mediation/{case_id}", get(mediation::get_case).post(mediation::close_mediation))
+        .route("/api/v1/mediation/{case_id}/accept", post(mediation::accept))
+        .route("/api/v1/mediation/{case_id}/decline", post(mediation::decline))
+        .route("/api/v1/mediation/{case_id}/sessions", post(mediation::add_session))
+        .route("/api/v1/mediation/{case_id}/follow-up", post(mediation::follow_up))
+        .route("/api/v1/incidents/{incident_id}/mediation", post(mediation::send_incident))
         .route("/api/v1/statistics", get(reports::statistics))
         .route("/isapi/events", post(cameras::isapi_push))
         .fallback_service(web::files(&state.config.web_dir))

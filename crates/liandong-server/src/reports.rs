@@ -1,5 +1,5 @@
-//! Grid-member reports (网格员上报), the joint mediation centre's queue of disputes and
-//! the centre's statistics ("disputes mediated, success rate").
+//! Grid-member reports (网格员上报) and the centre's statistics (incidents, alerts, and
+//! the mediation centre's, from `mediation`).
 
 use std::sync::Arc;
 
@@ -23,7 +23,6 @@ use crate::time_fmt::now_ms;
 use crate::AppState;
 
 pub const REPORT_CATEGORIES: [&str; 6] = ["dispute", "hazard", "suspicious", "fire", "traffic", "other"];
-pub const MEDIATION_TYPES: [&str; 3] = ["people", "judicial", "administrative"];
 const MAX_PHOTOS: usize = 4;
 /// Reports carry up to four phone photos.
 const MAX_REPORT_BYTES: usize = 12 << 20;
@@ -194,60 +193,6 @@ impl RecentReports {
     }
 }
 
-/// `GET /api/v1/mediation?status=pending|mediated`: the mediation centre's queue.
-pub async fn list_mediation(
-    State(s): State<Arc<AppState>>,
-    headers: HeaderMap,
-    uri: Uri,
-) -> Result<Response, ApiError> {
-    require_user(&s.tokens, &headers, uri.query(), &[Role::Partner, Role::Operator, Role::Admin])?;
-    let status: Option<String> = form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
-        .find(|(k, _)| k == "status")
-        .map(|(_, v)| v.into_owned());
-    if let Some(st) = status.as_deref() {
-        if st != "pending" && st != "mediated" {
-            return Err(ApiError::bad_request("status", "must be pending or mediated"));
-        }
-    }
-    let cases = s.store.mediation_cases(status.as_deref()).await.map_err(|e| ApiError::unavailable(&e))?;
-    Ok(Json(serde_json::json!({ "cases": cases })).into_response())
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Outcome {
-    mediation_type: String,
-    outcome: String,
-    success: bool,
-}
-
-/// `POST /api/v1/mediation/{case_id}`: records how a dispute was mediated.
-pub async fn close_mediation(
-    State(s): State<Arc<AppState>>,
-    Path(case_id): Path<i64>,
-    headers: HeaderMap,
-    uri: Uri,
-    body: Body,
-) -> Result<Response, ApiError> {
-    let user = require_user(&s.tokens, &headers, uri.query(), &[Role::Partner, Role::Operator, Role::Admin])?;
-    let o: Outcome = read_json(&s, &headers, body, 64 * 1024).await?;
-    if !MEDIATION_TYPES.contains(&o.mediation_type.as_str()) {
-        return Err(ApiError::bad_request("mediation_type", format!("must be one of {}", MEDIATION_TYPES.join(", "))));
-    }
-    if o.outcome.trim().is_empty() {
-        return Err(ApiError::bad_request("outcome", "must say how the dispute ended"));
-    }
-    let done = s
-        .store
-        .close_mediation(case_id, &o.mediation_type, o.outcome.trim(), o.success, &user.name, now_ms())
-        .await
-        .map_err(|e| ApiError::unavailable(&e))?;
-    if !done {
-        return Err(ApiError::new(StatusCode::CONFLICT, "case_id", format!("no pending mediation case {case_id}")));
-    }
-    Ok(Json(serde_json::json!({ "case_id": case_id, "status": "mediated" })).into_response())
-}
-
 /// `GET /api/v1/statistics?from=…&to=…&period=day`: for the centre's report —
 /// incidents by kind, township and period with their response times (to sign-for, to
 /// arrival on scene, to close), alerts by rule, township and period, disputes mediated
@@ -273,6 +218,17 @@ pub async fn statistics(State(s): State<Arc<AppState>>, headers: HeaderMap, uri:
     }
     let unavailable = |e: liandong_store::StoreError| ApiError::unavailable(&e);
     let mediation = s.store.mediation_stats(from, to).await.map_err(unavailable)?;
+    // The centre's own statistics beside the old keys; only `by_type` meant the
+    // mediation types there before, so the dispute types go as `by_dispute_type`.
+    let mut mediation = serde_json::to_value(mediation).map_err(|e| ApiError::internal(&e))?;
+    if let (Some(old), serde_json::Value::Object(new)) =
+        (mediation.as_object_mut(), crate::mediation::case_statistics(&s, from, to).await?)
+    {
+        for (k, v) in new {
+            let k = if k == "by_type" { "by_dispute_type".to_owned() } else { k };
+            old.entry(k).or_insert(v);
+        }
+    }
     let incidents = s.store.incident_facts(from, to).await.map_err(unavailable)?;
     let mut alerts = s.store.alert_facts(from, to).await.map_err(unavailable)?;
     // Each caller counts only the alerts their role is told of: the judicial office does

@@ -4,8 +4,8 @@ use std::collections::HashMap;
 
 use crate::error::StoreError;
 use crate::rows::{
-    AlertAckRow, AlertRow, AuditEntry, CameraEventRow, DeviceStateRow, EscalationRow, GridReport, IncidentEventRow,
-    IncidentRow, OpenCase, PositionRow, RouteEventRow, RoutePlanRow,
+    AlertAckRow, AlertRow, AuditEntry, CameraEventRow, CaseOverdueRow, DeviceStateRow, DisputeLinkRow, EscalationRow,
+    GridReport, IncidentEventRow, IncidentRow, MediationCase, PositionRow, RouteEventRow, RoutePlanRow,
 };
 
 /// What one group commit writes.
@@ -28,6 +28,13 @@ pub struct Batch<'a> {
     pub alert_acks: &'a [AlertAckRow],
     /// Escalations of late steps to the people on duty, and their acknowledgements.
     pub escalations: &'a [EscalationRow],
+    /// Mediation cases registered through the sequencer (walk-ins, incidents sent to
+    /// mediation), each numbered as its `mediation_case` alert.
+    pub cases: &'a [MediationCase],
+    /// Late steps of cases escalated, each with its alert.
+    pub case_overdue: &'a [CaseOverdueRow],
+    /// Criminal incidents linked to the disputes they touched, with their alert.
+    pub dispute_links: &'a [DisputeLinkRow],
 }
 
 impl Batch<'_> {
@@ -93,23 +100,23 @@ macro_rules! insert_batch {
         $insert(&mut $tx, $crate::batch::fold_incidents(b.incidents).iter()).await?;
         $insert(&mut $tx, b.incident_events.iter()).await?;
         $insert(&mut $tx, b.reports.iter()).await?;
-        $insert(&mut $tx, $crate::batch::open_cases(b.reports).iter()).await?;
+        $insert(&mut $tx, $crate::batch::open_cases(b).iter()).await?;
         $insert(&mut $tx, $crate::batch::fold_plans(b.route_plans).iter()).await?;
         $insert(&mut $tx, b.route_events.iter()).await?;
         $insert(&mut $tx, b.alert_acks.iter()).await?;
         $insert(&mut $tx, b.escalations.iter()).await?;
+        $insert(&mut $tx, b.case_overdue.iter()).await?;
+        $insert(&mut $tx, b.dispute_links.iter()).await?;
     }};
 }
 
 pub(crate) use insert_batch;
 
-/// The mediation case each dispute opens, numbered as the report.
-pub(crate) fn open_cases(reports: &[GridReport]) -> Vec<OpenCase> {
-    reports
-        .iter()
-        .filter(|r| r.category == "dispute")
-        .map(|r| OpenCase { report_id: r.report_id, opened_ms: r.recv_ms })
-        .collect()
+/// The mediation cases a batch opens: each dispute's, numbered as the report, and those
+/// registered through the sequencer.
+pub(crate) fn open_cases(b: &Batch<'_>) -> Vec<MediationCase> {
+    let disputes = b.reports.iter().filter(|r| r.category == "dispute").map(MediationCase::of_report);
+    disputes.chain(b.cases.iter().cloned()).collect()
 }
 
 /// The last state of each device in the batch, in order of first appearance.

@@ -10,8 +10,9 @@ use sqlx::types::Json;
 use sqlx::{Encode, Postgres, Sqlite, Type};
 
 use crate::rows::{
-    AlertAckRow, AlertRow, AuditEntry, CameraEventRow, DeviceStateRow, DutyShift, EscalationRow, GridReport,
-    HandoverRow, IncidentEventRow, IncidentRow, IncidentState, OpenCase, PositionRow, RouteEventRow, RoutePlanRow,
+    AlertAckRow, AlertRow, AuditEntry, CameraEventRow, CaseOverdueRow, DeviceStateRow, DisputeLinkRow, DutyShift,
+    EscalationRow, GridReport, HandoverRow, IncidentEventRow, IncidentRow, IncidentState, MediationCase, PositionRow,
+    RouteEventRow, RoutePlanRow,
 };
 
 /// A written table: its name and columns (with the PostgreSQL type of each), and what
@@ -269,11 +270,51 @@ written!(GridReport, r => "grid_reports" {
     photo_urls: "jsonb" = Json(&r.photo_urls),
 });
 
-written!(OpenCase, c => "mediation_cases" {
-    case_id: "bigint" = c.report_id,
+written!(MediationCase, c => "mediation_cases" {
+    case_id: "bigint" = c.case_id,
+    source: "text" = c.source.as_str(),
     report_id: "bigint" = c.report_id,
+    incident_id: "bigint" = c.incident_id,
+    dispute_type: "text" = c.dispute_type.as_str(),
+    summary: "text" = c.summary.as_str(),
+    parties: "jsonb" = Json(&c.parties),
+    lon: "float8" = c.lon,
+    lat: "float8" = c.lat,
+    place: "jsonb" = Json(&c.place),
+    filed_by: "text" = c.filed_by.as_str(),
     opened_ms: "bigint" = c.opened_ms,
-    status: "text" = c.status(),
+    status: "text" = c.status.as_str(),
+    mediator_id: "text" = c.mediator_id.as_deref(),
+    venue_id: "text" = c.venue_id.as_deref(),
+    accepted_ms: "bigint" = c.accepted_ms,
+    accepted_by: "text" = c.accepted_by.as_deref(),
+    declined_reason: "text" = c.declined_reason.as_deref(),
+    mediation_type: "text" = c.mediation_type.as_deref(),
+    outcome: "text" = c.outcome.as_deref(),
+    success: "bool" = c.success,
+    closed_ms: "bigint" = c.closed_ms,
+    closed_by: "text" = c.closed_by.as_deref(),
+    follow_up_due_ms: "bigint" = c.follow_up_due_ms,
+    followed_up_ms: "bigint" = c.followed_up_ms,
+    follow_up_note: "text" = c.follow_up_note.as_deref(),
+    followed_up_by: "text" = c.followed_up_by.as_deref(),
+});
+
+// Upserts: a second instance escalating the same step, or linking the same incident,
+// must not fail the group commit it shares with other work (it costs a second alert).
+written!(CaseOverdueRow, r => "mediation_overdue", upsert on "case_id, step" [alert_seq, due_ms] {
+    case_id: "bigint" = r.case_id,
+    step: "text" = r.step.as_str(),
+    alert_seq: "bigint" = r.alert_seq,
+    due_ms: "bigint" = r.due_ms,
+});
+
+written!(DisputeLinkRow, r => "dispute_links", upsert on "incident_id, case_id" [reason, alert_seq, linked_ms] {
+    incident_id: "bigint" = r.incident_id,
+    case_id: "bigint" = r.case_id,
+    reason: "text" = r.reason.as_str(),
+    alert_seq: "bigint" = r.alert_seq,
+    linked_ms: "bigint" = r.linked_ms,
 });
 
 written!(RoutePlanRow, r => "route_plans", upsert on "plan_seq" [status, acked_ms, acked_by, escalation] {
@@ -367,7 +408,7 @@ written!(HandoverRow, r => "handovers" {
 
 /// Every written table, for the snapshot of the SQL they generate.
 #[cfg(test)]
-pub(crate) const ALL: [&Table; 15] = [
+pub(crate) const ALL: [&Table; 17] = [
     &PositionRow::TABLE,
     &DeviceStateRow::TABLE,
     &CameraEventRow::TABLE,
@@ -376,7 +417,9 @@ pub(crate) const ALL: [&Table; 15] = [
     &IncidentRow::TABLE,
     &IncidentEventRow::TABLE,
     &GridReport::TABLE,
-    &OpenCase::TABLE,
+    &MediationCase::TABLE,
+    &CaseOverdueRow::TABLE,
+    &DisputeLinkRow::TABLE,
     &RoutePlanRow::TABLE,
     &RouteEventRow::TABLE,
     &AlertAckRow::TABLE,

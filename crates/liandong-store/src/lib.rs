@@ -17,6 +17,7 @@ mod batch;
 mod columns;
 mod error;
 mod feed;
+mod mediation;
 pub mod pg;
 mod rows;
 mod shared;
@@ -28,11 +29,12 @@ pub use batch::Batch;
 pub use error::StoreError;
 pub use feed::{FeedRow, FeedTables};
 pub use rows::{
-    image_stamp_ms, AlertAckRow, AlertFact, AlertRow, AuditEntry, Bbox, CameraEventRow, CameraRecord, DeviceRecord,
-    DeviceStateRow, Durability, DutyShift, EscalationRow, FixAck, GridReport, HandoverFilter, HandoverRow, ImageOwners,
-    ImageRow, IncidentEventRow, IncidentFacts, IncidentRow, IncidentState, MediationCase, MediationStats, OwnReport,
-    PeopleFilter, PersonRecord, PositionRow, RouteEventRow, RoutePlanRow, SessionRow, SightingRow, SignInCode,
-    StoredFix, StoredMembership, TaggedPerson, TrackPoint, WatchRecord, HISTORY_EXCLUDED_FLAGS,
+    image_stamp_ms, AlertAckRow, AlertFact, AlertRow, AuditEntry, Bbox, CameraEventRow, CameraRecord, CaseFilter,
+    CaseOutcome, CaseOverdueRow, DeviceRecord, DeviceStateRow, DisputeLinkRow, Durability, DutyShift, EscalationRow,
+    FixAck, GridReport, HandoverFilter, HandoverRow, ImageOwners, ImageRow, IncidentEventRow, IncidentFacts,
+    IncidentRow, IncidentState, MediationCase, MediationSession, MediationStats, OwnReport, Party, PeopleFilter,
+    PersonRecord, PositionRow, RouteEventRow, RoutePlanRow, SessionRow, SightingRow, SignInCode, StoredFix,
+    StoredMembership, TaggedPerson, TrackPoint, WatchRecord, HISTORY_EXCLUDED_FLAGS,
 };
 pub use sqlite::SqliteStore;
 pub use store::{FeedListener, Heard, Store, Writing};

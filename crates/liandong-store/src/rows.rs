@@ -571,34 +571,151 @@ pub struct OwnReport {
     pub case_success: Option<bool>,
 }
 
-/// The mediation case a dispute opens, numbered as its report.
-pub(crate) struct OpenCase {
-    pub report_id: i64,
-    pub opened_ms: i64,
+/// A party to a dispute: a name and, when given, a phone number.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Party {
+    pub name: String,
+    pub phone: Option<String>,
 }
 
-impl OpenCase {
-    /// Every case opens pending.
-    pub fn status(&self) -> &str {
-        "pending"
-    }
-}
-
+/// A case of the joint mediation centre (三调融合), from whichever source: a grid
+/// member's dispute (numbered as the report), an incident sent to mediation or a walk-in
+/// (numbered as the `mediation_case` alert that announced it).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct MediationCase {
     pub case_id: i64,
-    pub report_id: i64,
+    /// `grid_report`, `incident` or `walk_in`.
+    pub source: String,
+    pub report_id: Option<i64>,
+    pub incident_id: Option<i64>,
+    /// `neighbour`, `family`, `land`, `labour`, `consumer`, `traffic`, `property`, `other`.
+    pub dispute_type: String,
+    pub summary: String,
+    #[sqlx(json)]
+    pub parties: Vec<Party>,
+    pub lon: f64,
+    pub lat: f64,
+    /// Township, grid and post of the place.
+    #[sqlx(json)]
+    pub place: serde_json::Value,
+    pub filed_by: String,
     pub opened_ms: i64,
+    /// `pending`, `accepted`, `mediated`, `followed_up` or `declined`.
     pub status: String,
+    /// The mediator (a person with role partner) and the venue, once accepted.
+    pub mediator_id: Option<String>,
+    pub venue_id: Option<String>,
+    pub accepted_ms: Option<i64>,
+    pub accepted_by: Option<String>,
+    pub declined_reason: Option<String>,
     pub mediation_type: Option<String>,
     pub outcome: Option<String>,
     /// A boolean on PostgreSQL, 0 or 1 on SQLite; sqlx reads both as `bool`.
     pub success: Option<bool>,
+    /// When the outcome was recorded (or the case declined), and by whom.
     pub closed_ms: Option<i64>,
     pub closed_by: Option<String>,
+    pub follow_up_due_ms: Option<i64>,
+    pub followed_up_ms: Option<i64>,
+    pub follow_up_note: Option<String>,
+    pub followed_up_by: Option<String>,
 }
 
-/// Counts for the centre's report: disputes found, mediated, successful.
+impl MediationCase {
+    /// The case a grid member's dispute opens, numbered as the report: its text, place
+    /// and reporter, of no known type yet.
+    pub fn of_report(r: &GridReport) -> MediationCase {
+        MediationCase {
+            case_id: r.report_id,
+            source: "grid_report".into(),
+            report_id: Some(r.report_id),
+            incident_id: None,
+            dispute_type: "other".into(),
+            summary: r.text.clone(),
+            parties: Vec::new(),
+            lon: r.lon,
+            lat: r.lat,
+            place: r.enrichment.clone(),
+            filed_by: r.reporter.clone(),
+            opened_ms: r.recv_ms,
+            status: "pending".into(),
+            mediator_id: None,
+            venue_id: None,
+            accepted_ms: None,
+            accepted_by: None,
+            declined_reason: None,
+            mediation_type: None,
+            outcome: None,
+            success: None,
+            closed_ms: None,
+            closed_by: None,
+            follow_up_due_ms: None,
+            followed_up_ms: None,
+            follow_up_note: None,
+            followed_up_by: None,
+        }
+    }
+}
+
+/// Which cases a list reads: every filter given, case ids below `before`, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct CaseFilter {
+    pub status: Option<String>,
+    pub source: Option<String>,
+    pub mediator_id: Option<String>,
+    pub incident_id: Option<i64>,
+    pub before: Option<i64>,
+    pub limit: u32,
+}
+
+/// One mediation session of a case.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
+pub struct MediationSession {
+    pub case_id: i64,
+    pub session_no: i64,
+    pub starts_ms: i64,
+    pub venue_id: Option<String>,
+    pub place: Option<String>,
+    pub note: String,
+    pub recorded_by: String,
+    pub recorded_ms: i64,
+}
+
+/// The outcome of a mediation as recorded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CaseOutcome<'a> {
+    pub mediation_type: &'a str,
+    pub outcome: &'a str,
+    pub success: bool,
+    pub by: &'a str,
+    pub at_ms: i64,
+    /// When the follow-up is due.
+    pub follow_up_due_ms: Option<i64>,
+}
+
+/// A step of a case escalated as late (`accept`, `resolve`, `follow_up`), written with
+/// its `mediation_overdue` alert.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
+pub struct CaseOverdueRow {
+    pub case_id: i64,
+    pub step: String,
+    pub alert_seq: i64,
+    pub due_ms: i64,
+}
+
+/// A criminal incident that touched a dispute (民转刑), by `party` or `place`, written
+/// with its `dispute_turned_criminal` alert.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
+pub struct DisputeLinkRow {
+    pub incident_id: i64,
+    pub case_id: i64,
+    pub reason: String,
+    pub alert_seq: i64,
+    pub linked_ms: i64,
+}
+
+/// Counts for the centre's report: disputes (cases of every source), mediated (with an
+/// outcome, followed up or not), successful.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MediationStats {
     pub disputes: i64,

@@ -528,51 +528,25 @@ macro_rules! shared_calls {
                     Ok(done.rows_affected() == 1)
                 }
 
+                /// Every case, optionally of one status, oldest first (the old queue's
+                /// read; lists page with `mediation_list`).
                 pub async fn mediation_cases(&self, status: Option<&str>) -> Result<Vec<MediationCase>, StoreError> {
-                    sqlx::query_as(
-                        "SELECT case_id, report_id, opened_ms, status, mediation_type, outcome, success, closed_ms,
-                                closed_by
-                         FROM mediation_cases WHERE CAST($1 AS TEXT) IS NULL OR status = $1 ORDER BY case_id",
-                    )
-                    .bind(status)
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(q("list mediation cases"))
-                }
-
-                /// Records a case's outcome. Returns false when there is no pending case of
-                /// that id.
-                pub async fn close_mediation(
-                    &self,
-                    case_id: i64,
-                    mediation_type: &str,
-                    outcome: &str,
-                    success: bool,
-                    by: &str,
-                    at_ms: i64,
-                ) -> Result<bool, StoreError> {
-                    let done = sqlx::query(
-                        "UPDATE mediation_cases
-                         SET status = 'mediated', mediation_type = $1, outcome = $2, success = $3,
-                           closed_ms = $4, closed_by = $5
-                         WHERE case_id = $6 AND status = 'pending'",
-                    )
-                    .bind(mediation_type)
-                    .bind(outcome)
-                    .bind(success)
-                    .bind(at_ms)
-                    .bind(by)
-                    .bind(case_id)
-                    .execute(self.write_pool())
-                    .await
-                    .map_err(q("close mediation case"))?;
-                    Ok(done.rows_affected() == 1)
+                    let sql = format!(
+                        "SELECT {} FROM mediation_cases WHERE CAST($1 AS TEXT) IS NULL OR status = $1
+                         ORDER BY case_id",
+                        MediationCase::TABLE.select("")
+                    );
+                    sqlx::query_as(&sql)
+                        .bind(status)
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(q("list mediation cases"))
                 }
 
                 pub async fn mediation_stats(&self, from_ms: i64, to_ms: i64) -> Result<MediationStats, StoreError> {
                     let (disputes, pending, mediated, successful): (i64, i64, i64, i64) = sqlx::query_as(
                         "SELECT COUNT(*), COUNT(*) FILTER (WHERE status = 'pending'),
-                                COUNT(*) FILTER (WHERE status = 'mediated'),
+                                COUNT(*) FILTER (WHERE status IN ('mediated', 'followed_up')),
                                 COUNT(*) FILTER (WHERE success)
                          FROM mediation_cases WHERE opened_ms BETWEEN $1 AND $2",
                     )
@@ -583,7 +557,7 @@ macro_rules! shared_calls {
                     .map_err(q("mediation statistics"))?;
                     let by_type: Vec<(String, i64)> = sqlx::query_as(
                         "SELECT mediation_type, COUNT(*) FROM mediation_cases
-                         WHERE status = 'mediated' AND opened_ms BETWEEN $1 AND $2
+                         WHERE status IN ('mediated', 'followed_up') AND opened_ms BETWEEN $1 AND $2
                          GROUP BY mediation_type ORDER BY mediation_type",
                     )
                     .bind(from_ms)

@@ -10,10 +10,11 @@ use crate::error::{q, StoreError};
 use crate::feed::{FeedRow, FeedTables};
 use crate::pg::PgStore;
 use crate::rows::{
-    AlertAckRow, AlertFact, AlertRow, AuditEntry, Bbox, CameraRecord, DeviceRecord, DeviceStateRow, Durability,
-    DutyShift, EscalationRow, FixAck, GridReport, HandoverFilter, HandoverRow, ImageOwners, ImageRow, IncidentEventRow,
-    IncidentFacts, IncidentRow, MediationCase, MediationStats, OwnReport, PeopleFilter, PersonRecord, PositionRow,
-    RouteEventRow, RoutePlanRow, SessionRow, SightingRow, SignInCode, TaggedPerson, TrackPoint, WatchRecord,
+    AlertAckRow, AlertFact, AlertRow, AuditEntry, Bbox, CameraRecord, CaseFilter, CaseOutcome, DeviceRecord,
+    DeviceStateRow, DisputeLinkRow, Durability, DutyShift, EscalationRow, FixAck, GridReport, HandoverFilter,
+    HandoverRow, ImageOwners, ImageRow, IncidentEventRow, IncidentFacts, IncidentRow, MediationCase, MediationSession,
+    MediationStats, OwnReport, PeopleFilter, PersonRecord, PositionRow, RouteEventRow, RoutePlanRow, SessionRow,
+    SightingRow, SignInCode, TaggedPerson, TrackPoint, WatchRecord,
 };
 use crate::sqlite::{self, SqliteStore};
 
@@ -218,8 +219,31 @@ delegate! {
     /// A reporter's reports numbered below `before`, newest first, with what became of each.
     fn own_reports(&self, reporter: &str, before: i64, limit: u32) -> Result<Vec<OwnReport>, StoreError>;
     fn mediation_cases(&self, status: Option<&str>) -> Result<Vec<MediationCase>, StoreError>;
-    /// Records a pending case's outcome; false if there is none.
-    fn close_mediation(&self, case_id: i64, mediation_type: &str, outcome: &str, success: bool, by: &str, at_ms: i64) -> Result<bool, StoreError>;
+    /// Records a pending or accepted case's outcome with its audit entry; false if there is none.
+    fn close_mediation(&self, case_id: i64, o: &CaseOutcome<'_>, audit: &AuditEntry) -> Result<bool, StoreError>;
+    fn mediation_case(&self, case_id: i64) -> Result<Option<MediationCase>, StoreError>;
+    /// Cases matching a filter, newest first.
+    fn mediation_list(&self, f: &CaseFilter) -> Result<Vec<MediationCase>, StoreError>;
+    /// Cases under way (oldest first, bounded) and the steps of each already escalated.
+    fn mediation_under_way(&self, limit: u32) -> Result<(Vec<MediationCase>, Vec<(i64, String)>), StoreError>;
+    /// Cases open or opened since a time, newest first, bounded.
+    fn mediation_recent(&self, since_ms: i64, limit: u32) -> Result<Vec<MediationCase>, StoreError>;
+    /// Cases opened in a time range.
+    fn mediation_facts(&self, from_ms: i64, to_ms: i64) -> Result<Vec<MediationCase>, StoreError>;
+    /// Of the cases opened in a range: how many were escalated as late, and how many
+    /// distinct criminal incidents touched them.
+    fn mediation_flags(&self, from_ms: i64, to_ms: i64) -> Result<(i64, i64), StoreError>;
+    /// Links of the cases numbered `first..=last` to criminal incidents.
+    fn dispute_links(&self, first: i64, last: i64) -> Result<Vec<DisputeLinkRow>, StoreError>;
+    fn mediation_sessions(&self, case_id: i64) -> Result<Vec<MediationSession>, StoreError>;
+    /// Accepts a pending case (mediator, venue) with its audit entry; false if not pending.
+    fn accept_mediation(&self, case_id: i64, mediator_id: &str, venue_id: &str, by: &str, at_ms: i64, audit: &AuditEntry) -> Result<bool, StoreError>;
+    /// Declines a pending or accepted case with its audit entry; false otherwise.
+    fn decline_mediation(&self, case_id: i64, reason: &str, by: &str, at_ms: i64, audit: &AuditEntry) -> Result<bool, StoreError>;
+    /// Records a mediated case's follow-up with its audit entry; false otherwise.
+    fn follow_up_mediation(&self, case_id: i64, note: &str, by: &str, at_ms: i64, audit: &AuditEntry) -> Result<bool, StoreError>;
+    /// Adds a session to an accepted case with its audit entry; its number, or None.
+    fn add_mediation_session(&self, s: &MediationSession, audit: &AuditEntry) -> Result<Option<i64>, StoreError>;
     fn mediation_stats(&self, from_ms: i64, to_ms: i64) -> Result<MediationStats, StoreError>;
     fn upsert_tagged(&self, p: &TaggedPerson) -> Result<(), StoreError>;
     fn tagged_persons(&self) -> Result<Vec<TaggedPerson>, StoreError>;

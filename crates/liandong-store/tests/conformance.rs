@@ -27,6 +27,7 @@ use liandong_store::{
     ImageRow, IncidentEventRow, IncidentRow, IncidentState, PeopleFilter, PersonRecord, PositionRow, RouteEventRow,
     RoutePlanRow, SessionRow, SightingRow, SignInCode, Store, StoreError, StoredMembership, TaggedPerson, WatchRecord,
 };
+use liandong_store::{CaseFilter, CaseOutcome, CaseOverdueRow, DisputeLinkRow, MediationCase, MediationSession, Party};
 use sqlx::{Connection, Executor, PgConnection};
 
 /// Generates `sqlite::$case` and `postgres::$case` for every case listed. A case that
@@ -101,6 +102,7 @@ store_test_suite! {
     a_phones_and_a_units_tasks_are_their_open_incidents_newest_first,
     a_reporters_own_reports_carry_their_incident_and_mediation_case,
     a_feedbacks_photos_are_kept_with_its_timeline_event,
+    mediation_cases_from_every_source_go_through_their_steps_once,
 }
 
 // ---------------------------------------------------------------------------------------
@@ -334,6 +336,40 @@ fn report(id: i64, category: &str, time_ms: i64) -> GridReport {
     }
 }
 
+/// Records a case's outcome with an audit entry, the follow-up due a day later.
+async fn close(
+    store: &Store,
+    id: i64,
+    kind: &str,
+    outcome: &str,
+    success: bool,
+    by: &str,
+    at_ms: i64,
+) -> Result<bool, StoreError> {
+    let o =
+        CaseOutcome { mediation_type: kind, outcome, success, by, at_ms, follow_up_due_ms: Some(at_ms + 86_400_000) };
+    store.close_mediation(id, &o, &case_audit(id, at_ms)).await
+}
+
+fn case_audit(case_id: i64, at_ms: i64) -> AuditEntry {
+    AuditEntry {
+        at_ms,
+        actor: "mediator-1".into(),
+        action: "mediation_case_step".into(),
+        subject: format!("mediation_case:{case_id}"),
+        detail: String::new(),
+    }
+}
+
+fn walk_in(case_id: i64, opened_ms: i64, parties: &[(&str, Option<&str>)]) -> MediationCase {
+    let mut c = MediationCase::of_report(&report(case_id, "dispute", opened_ms - 3));
+    c.source = "walk_in".into();
+    c.report_id = None;
+    c.dispute_type = "neighbour".into();
+    c.parties = parties.iter().map(|(n, p)| Party { name: (*n).into(), phone: p.map(String::from) }).collect();
+    c
+}
+
 fn audit(at_ms: i64, subject: &str) -> AuditEntry {
     AuditEntry {
         at_ms,
@@ -405,6 +441,7 @@ async fn every_table_round_trips_through_one_batch(store: Store) {
             route_events: &[route_event(5008, 5008, "push")],
             alert_acks: &[alert_ack(5009, 5003, "甲")],
             escalations: &[escalation(5010, 5010, 5005, "notify", Some("lead1"))],
+            ..Batch::default()
         })
         .await
         .unwrap();
@@ -443,7 +480,10 @@ async fn every_table_round_trips_through_one_batch(store: Store) {
     assert_eq!(store.report(5007).await.unwrap(), Some(reports[1].clone()));
     assert_eq!(store.report(1).await.unwrap(), None);
     let cases = store.mediation_cases(None).await.unwrap();
-    assert_eq!(cases.iter().map(|c| (c.case_id, c.report_id, c.opened_ms)).collect::<Vec<_>>(), [(5006, 5006, 15)]);
+    assert_eq!(
+        cases.iter().map(|c| (c.case_id, c.report_id, c.opened_ms)).collect::<Vec<_>>(),
+        [(5006, Some(5006), 15)]
+    );
 }
 
 /// The idempotency key of a fix is (device, fix time): the store finds the report kept at
@@ -1278,16 +1318,19 @@ async fn reports_reviews_mediation_and_their_statistics(store: Store) {
     assert_eq!(store.report(2).await.unwrap().unwrap().status, "accepted");
 
     let cases = store.mediation_cases(None).await.unwrap();
-    assert_eq!(cases.iter().map(|c| (c.case_id, c.report_id)).collect::<Vec<_>>(), [(1, 1), (3, 3), (4, 4)]);
+    assert_eq!(
+        cases.iter().map(|c| (c.case_id, c.report_id)).collect::<Vec<_>>(),
+        [(1, Some(1)), (3, Some(3)), (4, Some(4))]
+    );
     assert_eq!((cases[0].opened_ms, cases[0].status.as_str(), cases[0].success), (1003, "pending", None));
     assert_eq!(
         (cases[0].mediation_type.as_deref(), cases[0].closed_ms, cases[0].closed_by.as_deref()),
         (None, None, None)
     );
-    assert!(store.close_mediation(1, "people", "agreement signed", true, "mediator-1", 5000).await.unwrap());
-    assert!(!store.close_mediation(1, "judicial", "again", false, "mediator-1", 5001).await.unwrap(), "not pending");
-    assert!(!store.close_mediation(2, "people", "", true, "m", 1).await.unwrap(), "a hazard has no case");
-    assert!(store.close_mediation(3, "judicial", "no agreement", false, "mediator-2", 6000).await.unwrap());
+    assert!(close(&store, 1, "people", "agreement signed", true, "mediator-1", 5000).await.unwrap());
+    assert!(!close(&store, 1, "judicial", "again", false, "mediator-1", 5001).await.unwrap(), "not pending");
+    assert!(!close(&store, 2, "people", "", true, "m", 1).await.unwrap(), "a hazard has no case");
+    assert!(close(&store, 3, "judicial", "no agreement", false, "mediator-2", 6000).await.unwrap());
     let mediated = store.mediation_cases(Some("mediated")).await.unwrap();
     assert_eq!(mediated.iter().map(|c| c.case_id).collect::<Vec<_>>(), [1, 3]);
     assert_eq!(
@@ -2736,7 +2779,7 @@ async fn a_reporters_own_reports_carry_their_incident_and_mediation_case(store: 
     assert!(store.review_report(1, "accepted", "incident 20", Some(20)).await.unwrap());
     assert!(store.review_report(3, "rejected", "不属实", None).await.unwrap());
     assert!(store.review_report(5, "merged", "incident 20", Some(20)).await.unwrap());
-    assert!(store.close_mediation(2, "people", "双方和解", true, "mediator-1", 900).await.unwrap());
+    assert!(close(&store, 2, "people", "双方和解", true, "mediator-1", 900).await.unwrap());
 
     let mine = store.own_reports("grid-a", i64::MAX, 100).await.unwrap();
     let summary: Vec<_> = mine
@@ -2909,4 +2952,88 @@ async fn a_sign_in_code_is_used_once_before_it_expires(store: Store) {
         ["sign_in_code_issued", "signed_in", "sign_in_code_issued"],
         "a refused use audits nothing"
     );
+}
+
+async fn mediation_cases_from_every_source_go_through_their_steps_once(store: Store) {
+    let reports = [report(10, "dispute", 1000)];
+    let cases = [
+        walk_in(11, 2000, &[("张三", Some("13800000001")), ("李四", None)]),
+        MediationCase { source: "incident".into(), incident_id: Some(500), ..walk_in(12, 3000, &[]) },
+    ];
+    let links = [
+        DisputeLinkRow { incident_id: 600, case_id: 11, reason: "party".into(), alert_seq: 20, linked_ms: 5000 },
+        DisputeLinkRow { incident_id: 600, case_id: 12, reason: "place".into(), alert_seq: 20, linked_ms: 5000 },
+        DisputeLinkRow { incident_id: 601, case_id: 11, reason: "place".into(), alert_seq: 21, linked_ms: 5100 },
+    ];
+    let overdue = [CaseOverdueRow { case_id: 12, step: "accept".into(), alert_seq: 22, due_ms: 4000 }];
+    let batch =
+        Batch { reports: &reports, cases: &cases, dispute_links: &links, case_overdue: &overdue, ..Batch::default() };
+    store.write(&batch).await.unwrap();
+
+    let grid = store.mediation_case(10).await.unwrap().unwrap();
+    assert_eq!(
+        (grid.source.as_str(), grid.report_id, grid.dispute_type.as_str(), grid.filed_by.as_str(), grid.opened_ms),
+        ("grid_report", Some(10), "other", "grid-07", 1003),
+        "a dispute's case takes the report's text, place and reporter"
+    );
+    assert_eq!(grid.place["township"], "竹阳街道");
+    let walk = store.mediation_case(11).await.unwrap().unwrap();
+    assert_eq!(walk, cases[0], "a case reads back as written");
+    assert_eq!(store.mediation_case(99).await.unwrap(), None);
+
+    let ids = |v: Vec<MediationCase>| v.iter().map(|c| c.case_id).collect::<Vec<_>>();
+    let all = CaseFilter { limit: 10, ..CaseFilter::default() };
+    assert_eq!(ids(store.mediation_list(&all).await.unwrap()), [12, 11, 10], "newest first");
+    let page = CaseFilter { limit: 2, before: Some(12), ..CaseFilter::default() };
+    assert_eq!(ids(store.mediation_list(&page).await.unwrap()), [11, 10]);
+    let by_source = CaseFilter { source: Some("walk_in".into()), ..all.clone() };
+    assert_eq!(ids(store.mediation_list(&by_source).await.unwrap()), [11]);
+    let by_incident = CaseFilter { incident_id: Some(500), ..all.clone() };
+    assert_eq!(ids(store.mediation_list(&by_incident).await.unwrap()), [12]);
+
+    // Accepted once; a session only on an accepted case; declined from pending or accepted.
+    assert!(store.accept_mediation(11, "mediator-1", "v-centre", "admin", 6000, &case_audit(11, 6000)).await.unwrap());
+    assert!(!store.accept_mediation(11, "mediator-2", "v-east", "admin", 6001, &case_audit(11, 6001)).await.unwrap());
+    let session = |case_id: i64, starts_ms: i64| MediationSession {
+        case_id,
+        session_no: 0,
+        starts_ms,
+        venue_id: Some("v-centre".into()),
+        place: None,
+        note: "第一次调解".into(),
+        recorded_by: "mediator-1".into(),
+        recorded_ms: starts_ms,
+    };
+    assert_eq!(store.add_mediation_session(&session(11, 7000), &case_audit(11, 7000)).await.unwrap(), Some(1));
+    assert_eq!(store.add_mediation_session(&session(11, 8000), &case_audit(11, 8000)).await.unwrap(), Some(2));
+    assert_eq!(store.add_mediation_session(&session(10, 8000), &case_audit(10, 8000)).await.unwrap(), None, "pending");
+    let sessions = store.mediation_sessions(11).await.unwrap();
+    assert_eq!(sessions.iter().map(|s| (s.session_no, s.starts_ms)).collect::<Vec<_>>(), [(1, 7000), (2, 8000)]);
+    assert!(store.decline_mediation(12, "已诉讼", "mediator-1", 6500, &case_audit(12, 6500)).await.unwrap());
+    assert!(!store.decline_mediation(12, "again", "mediator-1", 6600, &case_audit(12, 6600)).await.unwrap());
+
+    // The outcome from accepted (or pending), then the follow-up once.
+    assert!(!store.follow_up_mediation(11, "回访", "m", 9000, &case_audit(11, 9000)).await.unwrap(), "not mediated");
+    assert!(close(&store, 11, "people", "达成协议", true, "mediator-1", 9000).await.unwrap());
+    assert!(!close(&store, 12, "people", "declined", true, "mediator-1", 9000).await.unwrap(), "declined");
+    assert!(store.follow_up_mediation(11, "协议已履行", "mediator-1", 9500, &case_audit(11, 9500)).await.unwrap());
+    let done = store.mediation_case(11).await.unwrap().unwrap();
+    assert_eq!(
+        (done.status.as_str(), done.mediator_id.as_deref(), done.venue_id.as_deref(), done.success),
+        ("followed_up", Some("mediator-1"), Some("v-centre"), Some(true))
+    );
+    assert_eq!((done.follow_up_due_ms, done.followed_up_ms), (Some(9000 + 86_400_000), Some(9500)));
+    let audited = store.audit_log(Some("mediation_case:11"), 10).await.unwrap();
+    assert_eq!(audited.len(), 5, "accept, two sessions, outcome, follow-up: only the changes");
+
+    // Under way: the pending grid case; its escalated steps only of cases under way.
+    let (under_way, steps) = store.mediation_under_way(10).await.unwrap();
+    assert_eq!((ids(under_way), steps), (vec![10], vec![]));
+    assert_eq!(ids(store.mediation_recent(0, 10).await.unwrap()), [12, 11, 10]);
+    assert_eq!(ids(store.mediation_recent(2500, 10).await.unwrap()), [12, 10], "open, or opened since");
+    assert_eq!(ids(store.mediation_facts(1500, 3000).await.unwrap()), [11, 12]);
+    assert_eq!(store.mediation_flags(0, 10_000).await.unwrap(), (1, 2), "one escalated case, two distinct incidents");
+    assert_eq!(store.mediation_flags(2500, 10_000).await.unwrap(), (1, 1));
+    let linked = store.dispute_links(11, 11).await.unwrap();
+    assert_eq!(linked.iter().map(|l| l.incident_id).collect::<Vec<_>>(), [600, 601]);
 }

@@ -262,6 +262,7 @@ async fn distances_are_ranked_in_metres_through_geography() {
         "grid_reports",
         "incident_events",
         "incidents",
+        "mediation_cases",
         "positions",
         "route_events",
         "route_plans",

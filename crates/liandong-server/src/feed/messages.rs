@@ -121,6 +121,12 @@ pub enum AlertDetail<'a> {
     StaleUnit { device_id: &'a str, last_heard: String, silent_min: i64 },
     /// A grid member's report.
     GridReport { report: GridReportFields<'a> },
+    /// A mediation case registered (a walk-in, an incident sent to mediation).
+    MediationCase { case: MediationCaseFields<'a> },
+    /// A mediation case's step past its time limit.
+    MediationOverdue { overdue: MediationOverdueFields<'a> },
+    /// A criminal incident that touched open or recent disputes (民转刑).
+    DisputeTurnedCriminal { turned: TurnedCriminalFields<'a> },
     /// A device's SOS button: who pressed it (the device, its registered name, its post
     /// or team), the report that carried it and that report's flags (`mock`, `jump`, …:
     /// how far its place can be trusted).
@@ -267,6 +273,43 @@ pub struct GridReportFields<'a> {
     pub reported: String,
     pub photos: &'a [String],
     pub mediation_case_id: Option<i64>,
+}
+
+/// A registered mediation case as its `mediation_case` alert carries it.
+#[derive(Serialize)]
+pub struct MediationCaseFields<'a> {
+    pub case_id: i64,
+    /// `incident` or `walk_in` (a grid report's case is announced by the report's alert).
+    pub source: &'a str,
+    pub incident_id: Option<i64>,
+    pub dispute_type: &'a str,
+    pub summary: &'a str,
+    pub filed_by: &'a str,
+}
+
+/// A late step of a mediation case: `accept`, `resolve` or `follow_up`, and when it was due.
+#[derive(Serialize)]
+pub struct MediationOverdueFields<'a> {
+    pub case_id: i64,
+    pub step: &'a str,
+    pub due: String,
+    pub status: &'a str,
+    pub dispute_type: &'a str,
+}
+
+/// A criminal incident and the disputes it touched, each by `party` or `place`.
+#[derive(Serialize)]
+pub struct TurnedCriminalFields<'a> {
+    pub incident_id: i64,
+    pub kind: &'a str,
+    pub cases: Vec<LinkedCase<'a>>,
+}
+
+/// One dispute a criminal incident touched, and why.
+#[derive(Serialize)]
+pub struct LinkedCase<'a> {
+    pub case_id: i64,
+    pub reason: &'a str,
 }
 
 /// An operator's acknowledgement of an alert, carrying the alert's rule and priority.

@@ -19,8 +19,8 @@ use super::memory::RuleMemory;
 use super::plans::corridors_of;
 use super::start::last_report;
 use super::{
-    acks, cameras, clock, escalations, incidents, plans, positions, reports, Ack, DeviceLive, IncidentCommand, Known,
-    Sequencer,
+    acks, cameras, cases, clock, escalations, incidents, plans, positions, reports, Ack, DeviceLive, IncidentCommand,
+    Known, Sequencer,
 };
 use crate::feed::report_json;
 use crate::feed::{position_message, FeedEvent};
@@ -207,6 +207,7 @@ fn decide(draft: &mut Draft, memory: &mut RuleMemory, known: &Known, work: &Work
         Work::Report(r) => Acks::Report(reports::report(draft, &r.0, r.1)),
         Work::AlertAck(cmd) => Acks::AlertAck(Box::new(acks::alert_ack(draft, cmd))),
         Work::EscalationAck(cmd) => Acks::EscalationAck(Box::new(escalations::escalation_ack(draft, known, cmd))),
+        Work::Case(cmd) => Acks::Case(cases::case_command(draft, cmd)),
         Work::CatchUp => Acks::CaughtUp,
     }
 }

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use liandong_core::enrich::EnrichmentView;
 use liandong_core::{Enricher, Position};
 use liandong_store::{
-    AlertAckRow, AlertRow, AuditEntry, Batch, CameraEventRow, DeviceStateRow, EscalationRow, GridReport,
-    IncidentEventRow, IncidentRow, PositionRow, RouteEventRow, RoutePlanRow,
+    AlertAckRow, AlertRow, AuditEntry, Batch, CameraEventRow, CaseOverdueRow, DeviceStateRow, DisputeLinkRow,
+    EscalationRow, GridReport, IncidentEventRow, IncidentRow, MediationCase, PositionRow, RouteEventRow, RoutePlanRow,
 };
 
 use super::{Ack, DeviceLive};
@@ -71,6 +71,9 @@ pub(super) struct Rows {
     pub route_events: Vec<RouteEventRow>,
     pub alert_acks: Vec<AlertAckRow>,
     pub escalations: Vec<EscalationRow>,
+    pub cases: Vec<MediationCase>,
+    pub case_overdue: Vec<CaseOverdueRow>,
+    pub dispute_links: Vec<DisputeLinkRow>,
 }
 
 /// What the sequencer's state becomes once the batch is committed: work on copies, so
@@ -245,6 +248,9 @@ impl Rows {
             route_events: &self.route_events,
             alert_acks: &self.alert_acks,
             escalations: &self.escalations,
+            cases: &self.cases,
+            case_overdue: &self.case_overdue,
+            dispute_links: &self.dispute_links,
         }
     }
 
@@ -261,5 +267,8 @@ impl Rows {
             && self.route_events.is_empty()
             && self.alert_acks.is_empty()
             && self.escalations.is_empty()
+            && self.cases.is_empty()
+            && self.case_overdue.is_empty()
+            && self.dispute_links.is_empty()
     }
 }

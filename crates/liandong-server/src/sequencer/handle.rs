@@ -261,6 +261,8 @@ pub(super) enum Work {
     Report(Box<(GridReport, Position)>),
     AlertAck(Box<AlertAckCommand>),
     EscalationAck(Box<EscalationAckCommand>),
+    /// A mediation case registered, a late step, a dispute turned criminal.
+    Case(Box<super::cases::CaseCommand>),
     /// Apply and publish what other instances on the same database committed.
     CatchUp,
 }
@@ -280,6 +282,8 @@ pub(super) enum Acks {
     Incident(Box<Result<IncidentDone, Refusal>>),
     /// The acknowledgement, or why it was refused (nothing stored).
     EscalationAck(Box<Result<EscalationAckDone, Refusal>>),
+    /// The number a mediation command took (a new case's id).
+    Case(i64),
 }
 
 type Reply = oneshot::Sender<Result<Acks, Arc<StoreError>>>;
@@ -295,7 +299,7 @@ impl Job {
         match &self.work {
             Work::Positions(items) => items.len(),
             Work::Camera(_) | Work::Incident(_) | Work::Report(_) | Work::Route(_) | Work::AlertAck(_) => 1,
-            Work::EscalationAck(_) => 1,
+            Work::EscalationAck(_) | Work::Case(_) => 1,
             Work::CatchUp => 0,
         }
     }
@@ -364,6 +368,15 @@ impl Ingest {
     pub async fn submit_report(&self, report: GridReport, position: Position) -> Result<i64, SubmitError> {
         match self.send(Work::Report(Box::new((report, position)))).await? {
             Acks::Report(id) => Ok(id),
+            _ => Err(SubmitError::Closed),
+        }
+    }
+
+    /// Submits a mediation command and waits for its commit: a new case (answered with
+    /// its id), a late step, a dispute turned criminal (answered with the alert's number).
+    pub async fn submit_case(&self, cmd: super::cases::CaseCommand) -> Result<i64, SubmitError> {
+        match self.send(Work::Case(Box::new(cmd))).await? {
+            Acks::Case(id) => Ok(id),
             _ => Err(SubmitError::Closed),
         }
     }

@@ -16,13 +16,14 @@
 //! needs), what the sequencer knows, and one input: `positions` (fixes, zones,
 //! adherence, stale units), `cameras` (watch lists, storms, tracks), `incidents`,
 //! `escalations` (late steps to the people on duty, and their acknowledgements),
-//! `plans` (route commands, diversions, corridors), `reports` (grid reports), `acks`
+//! `plans` (route commands, diversions, corridors), `reports` (grid reports), `cases` (mediation cases), `acks`
 //! (alert acknowledgements), and `clock` (what the ticker's tick runs). A new rule goes
 //! into its family's file, or a new file; `commit` only dispatches each job to its
 //! family.
 
 mod acks;
 mod cameras;
+mod cases;
 mod catch_up;
 mod clock;
 mod commit;
@@ -49,6 +50,7 @@ use liandong_store::{IncidentRow, RoutePlanRow, Store};
 use tokio::sync::mpsc;
 
 pub use cameras::{track_key, TRACK_REBUILD_MS};
+pub use cases::CaseCommand;
 pub use handle::{
     Ack, AlertAckCommand, CameraAck, CameraInfo, CameraItem, Conflict, EscalationAckCommand, EscalationAckDone,
     IncidentCommand, IncidentDone, Ingest, Item, NotAllowed, Refusal, RouteCommand, SubmitError, Unknown,

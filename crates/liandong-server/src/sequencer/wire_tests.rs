@@ -520,3 +520,67 @@ fn a_fix_at_a_kept_time_is_answered_with_the_kept_number_and_flags_and_stored_on
     );
     assert_eq!(d.rows.positions.iter().map(|p| p.seq).collect::<Vec<_>>(), [10, 11]);
 }
+
+#[test]
+fn a_registered_case_is_numbered_as_its_mediation_case_alert_for_the_centre() {
+    let mut d = draft(40);
+    let mut case = liandong_store::MediationCase::of_report(&grid_report("dispute", "排水沟纠纷"));
+    case.source = "walk_in".into();
+    case.report_id = None;
+    case.dispute_type = "neighbour".into();
+    case.filed_by = "mediator-1".into();
+    let cmd = super::cases::CaseCommand::Register { case: Box::new(case), position: at() };
+    assert_eq!(super::cases::case_command(&mut d, &cmd), 40);
+    let expected = json!({"type": "alert", "seq": 40, "data": {
+        "seq": 40, "rule": "mediation_case", "priority": 3, "time": rfc3339_ms(T0),
+        "lon": 107.2, "lat": 30.7, "place": no_place(),
+        "case": {"case_id": 40, "source": "walk_in", "incident_id": null, "dispute_type": "neighbour",
+                 "summary": "排水沟纠纷", "filed_by": "mediator-1"},
+    }});
+    assert_eq!(parsed(&d.rows.alerts[0].payload), expected);
+    assert_eq!(d.rows.alerts[0].roles, ["partner", "admin"]);
+    assert_eq!(d.rows.cases[0].case_id, 40, "the case row has the alert's number");
+}
+
+#[test]
+fn a_late_step_and_a_turned_dispute_carry_their_case_fields_and_rows() {
+    let mut d = draft(50);
+    let case = liandong_store::MediationCase {
+        case_id: 12,
+        ..liandong_store::MediationCase::of_report(&grid_report("dispute", "x"))
+    };
+    let late = super::cases::CaseCommand::Overdue {
+        case: Box::new(case),
+        step: "accept".into(),
+        due_ms: T0,
+        position: at(),
+        now_ms: T0 + 1,
+    };
+    assert_eq!(super::cases::case_command(&mut d, &late), 50);
+    let v = parsed(&d.rows.alerts[0].payload);
+    assert_eq!(
+        v["data"]["overdue"],
+        json!({"case_id": 12, "step": "accept", "due": rfc3339_ms(T0), "status": "pending", "dispute_type": "other"})
+    );
+    assert_eq!(d.rows.alerts[0].roles, ["partner", "operator", "admin"]);
+    assert_eq!((d.rows.case_overdue[0].case_id, d.rows.case_overdue[0].alert_seq), (12, 50));
+    let links = vec![(12, "party".to_owned()), (13, "place".to_owned())];
+    let turned = super::cases::CaseCommand::TurnedCriminal {
+        incident_id: 9,
+        kind: "assault".into(),
+        links,
+        position: at(),
+        now_ms: T0,
+    };
+    assert_eq!(super::cases::case_command(&mut d, &turned), 51);
+    let v = parsed(&d.rows.alerts[1].payload);
+    assert_eq!(
+        (v["data"]["rule"].as_str(), v["data"]["priority"].as_i64()),
+        (Some("dispute_turned_criminal"), Some(1))
+    );
+    assert_eq!(
+        v["data"]["turned"],
+        json!({"incident_id": 9, "kind": "assault", "cases": [{"case_id": 12, "reason": "party"}, {"case_id": 13, "reason": "place"}]})
+    );
+    assert_eq!(d.rows.dispute_links.len(), 2, "one link per case, one alert");
+}
