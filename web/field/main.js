@@ -20,6 +20,7 @@ import { Leader } from './leader.js';
 import { Tasks } from './tasks.js';
 import { Reports } from './reports.js';
 import { Escalations } from './escalations.js';
+import { Visits } from './visits.js';
 
 const CRED_KEY = 'liandong.field.cred';
 const ME_KEY = 'liandong.field.me';
@@ -42,6 +43,8 @@ const app = {
   reports: null,
   /** The escalations that reached this phone's person (leaders' and officers' phones). */
   escalations: null,
+  /** The person's home visits (and a post officer's referrals). */
+  visits: null,
   here: null,
   sos: null,
   /** The last fix the server acknowledged: its time, `seq` and item. */
@@ -199,10 +202,17 @@ function showTab(name) {
   document.documentElement.dataset.tab = name;
   // Opening "my reports" asks for their states now rather than at the next refresh.
   if (name === 'mine') app.reports?.load();
+  if (name === 'visits') app.visits?.load();
 }
 
+/** A caller acting for a person (a session, or a phone bound to one) has home visits. */
+const hasVisits = (me) => Boolean(me.person_id);
+
+/** A post officer's phone or session also lists the post's referrals. */
+const hasReferrals = (me) => me.role === 'post_officer' || (isDevice(me) && me.kind === 'post_officer' && Boolean(me.person_id));
+
 function buildTabs(role) {
-  const tabs = TABS[role];
+  const tabs = hasVisits(app.me) && role !== 'leader' ? [...TABS[role], 'visits'] : TABS[role];
   $('tabs').replaceChildren(
     ...tabs.map((name) => {
       const b = el('button', '', t(`tab.${name}`));
@@ -303,6 +313,7 @@ function settled(entry, outcome) {
   else if (entry.tag === 'step') app.tasks?.settled(entry, outcome);
   else if (entry.tag === 'report') app.reports?.settled(entry, outcome);
   else if (entry.tag === 'esc_ack') app.escalations?.settled(entry, outcome);
+  else if (entry.tag === 'visit_fix') app.visits?.settled(entry, outcome);
 }
 
 function startFeed(token) {
@@ -421,6 +432,10 @@ async function start(cred) {
     app.reports = new Reports({ ...common, here: () => (app.here ? [app.here.lon, app.here.lat] : null) });
     app.reports.load();
   }
+  if (hasVisits(app.me) && app.role !== 'leader') {
+    app.visits = new Visits({ api: app.api, outbox: app.outbox, device, referrals: hasReferrals(app.me), toast });
+    app.visits.load();
+  }
   if (device) startDevice();
   else {
     // No device, nothing to share and no SOS to raise: what waits to be sent shows in
@@ -461,6 +476,7 @@ function rerender() {
   app.tasks?.render(false);
   app.reports?.render();
   app.escalations?.render();
+  app.visits?.render();
 }
 
 /**

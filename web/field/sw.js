@@ -13,7 +13,7 @@
 //   kept, the kept answer is given. The app deletes this cache when the phone signs out.
 // - Nothing else is touched: other methods, the live websocket, other origins.
 
-const SHELL_CACHE = 'field-shell-v6';
+const SHELL_CACHE = 'field-shell-v7';
 const API_CACHE = 'field-api';
 /** How long an API answer kept on the phone waits for a fresher one from the network. */
 const NETWORK_WAIT_MS = 4000;
@@ -35,6 +35,7 @@ const SHELL = [
   '/field/tasks.js',
   '/field/reports.js',
   '/field/escalations.js',
+  '/field/visits.js',
   '/field/map-worker.mjs',
   '/field/field.css',
   '/field/manifest.webmanifest',

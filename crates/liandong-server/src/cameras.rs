@@ -308,8 +308,12 @@ pub async fn get_image(
     let owners = image_owners(&s, &name).await?;
     let reach = s.reach(user.role, user.unit_id.as_deref());
     let what = format!("image {name}");
-    let Some(audit) = crate::scope::image_read((&user.name, user.role), &reach, &owners, &s.enricher, &what, now)
-    else {
+    let audit = match crate::scope::image_read((&user.name, user.role), &reach, &owners, &s.enricher, &what, now) {
+        Some(audit) => Some(audit),
+        // A home visit's photo follows its visit.
+        None => visit_photo_readable(&s, &user, &name).await?.then(Vec::new),
+    };
+    let Some(audit) = audit else {
         // Whether an image is past the retention is told by its name alone, so saying so
         // tells nothing of what the caller may not see.
         return Err(if expired(&s, &name) { gone(&name) } else { ApiError::not_found(format!("no image {name}")) });
@@ -329,6 +333,22 @@ pub async fn get_image(
         Err(_) if expired(&s, &name) => Err(gone(&name)),
         Err(_) => Err(ApiError::not_found(format!("no image {name}"))),
     }
+}
+
+/// Whether `user` sees the home visit whose photo `name` is (`scope::sees_home_visit`);
+/// false when no visit names it.
+async fn visit_photo_readable(s: &AppState, user: &crate::auth::User, name: &str) -> Result<bool, ApiError> {
+    let url = format!("/api/v1/images/{name}");
+    let visit = s.store.home_visit_of_photo(&url).await.map_err(|e| ApiError::unavailable(&e))?;
+    Ok(visit.is_some_and(|v| {
+        crate::scope::sees_home_visit(
+            user.role,
+            user.unit_id.as_deref(),
+            user.person_id.as_deref(),
+            v.post_id.as_deref(),
+            &v.assignee_id,
+        )
+    }))
 }
 
 /// The records naming an image. Its name starts with the time it was stored, just

@@ -64,6 +64,10 @@ pub struct Config {
     pub sessions: SessionsConfig,
     /// The joint mediation centre's time limits and the dispute-turned-criminal check.
     pub mediation: MediationConfig,
+    /// The judicial office's hours, for referrals registered after hours.
+    pub judicial_office: JudicialOfficeConfig,
+    /// Home visits (上门办理): how near the place an arrival must be.
+    pub home_visits: HomeVisitsConfig,
     /// The clock of the joint work's time limits: the system clock, or one a test sets
     /// (never read from a file).
     #[serde(skip)]
@@ -102,6 +106,71 @@ impl Default for MediationConfig {
             repeat_radius_m: 150.0,
             recent_days: 180,
         }
+    }
+}
+
+/// The judicial office's hours (司法所), China time: a referral registered while it is
+/// closed waits for its next opening, and its time limit counts only open hours.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JudicialOfficeConfig {
+    /// Opening ranges of a working day, `"08:30-12:00"`.
+    pub hours: Vec<String>,
+    /// Weekdays the office works, `mon` … `sun`.
+    pub weekdays: Vec<String>,
+    /// Public holidays, `YYYY-MM-DD` (the State Council's yearly notice).
+    pub holidays: Vec<String>,
+    /// Make-up working days (调休), `YYYY-MM-DD`.
+    pub workdays: Vec<String>,
+    /// Office hours the office has to take a referral up once handed it.
+    pub take_up_within_h: f64,
+}
+
+impl Default for JudicialOfficeConfig {
+    fn default() -> Self {
+        let strings = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect();
+        JudicialOfficeConfig {
+            hours: strings(&["08:30-12:00", "14:00-17:30"]),
+            weekdays: strings(&["mon", "tue", "wed", "thu", "fri"]),
+            holidays: Vec::new(),
+            workdays: Vec::new(),
+            take_up_within_h: 4.0,
+        }
+    }
+}
+
+impl JudicialOfficeConfig {
+    /// The office hours, checked; the error names the key at fault.
+    pub fn office_hours(&self) -> Result<liandong_core::office_hours::OfficeHours, ConfigError> {
+        let spec = liandong_core::office_hours::OfficeHoursSpec {
+            section: "judicial_office",
+            hours: &self.hours,
+            weekdays: &self.weekdays,
+            holidays: &self.holidays,
+            workdays: &self.workdays,
+        };
+        liandong_core::office_hours::OfficeHours::parse(&spec).map_err(|e| ConfigError::Invalid(e.to_string()))
+    }
+
+    /// The office time allowed to take a referral up, in milliseconds.
+    pub fn take_up_ms(&self) -> i64 {
+        (self.take_up_within_h * 3_600_000.0).round() as i64
+    }
+}
+
+/// Home visits (上门办理).
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HomeVisitsConfig {
+    /// An arrival counts when the assignee's phone is this near the place, metres.
+    pub arrive_within_m: f64,
+    /// … and its fix is at most this old, seconds.
+    pub fix_max_age_s: u64,
+}
+
+impl Default for HomeVisitsConfig {
+    fn default() -> Self {
+        HomeVisitsConfig { arrive_within_m: 150.0, fix_max_age_s: 300 }
     }
 }
 
@@ -342,6 +411,8 @@ impl Default for Config {
             tls: None,
             sessions: SessionsConfig::default(),
             mediation: MediationConfig::default(),
+            judicial_office: JudicialOfficeConfig::default(),
+            home_visits: HomeVisitsConfig::default(),
             clock: crate::clock::Clock::system(),
         }
     }
@@ -488,6 +559,19 @@ impl Config {
                 "sessions.failures_per_account and sessions.failures_per_address must be at least 1".into(),
             ));
         }
+        self.judicial_office.office_hours()?;
+        let j = self.judicial_office.take_up_within_h;
+        if !(j > 0.0 && j <= 1000.0) {
+            return Err(ConfigError::Invalid(
+                "judicial_office.take_up_within_h must be more than 0 and at most 1000".into(),
+            ));
+        }
+        let v = &self.home_visits;
+        if !(v.arrive_within_m >= 1.0 && v.arrive_within_m <= 10_000.0) || v.fix_max_age_s == 0 {
+            return Err(ConfigError::Invalid(
+                "home_visits.arrive_within_m must be 1 to 10000 and home_visits.fix_max_age_s at least 1".into(),
+            ));
+        }
         let mut seen = std::collections::HashSet::new();
         for t in &self.tokens {
             if t.token.expose().len() < 8 {
@@ -568,5 +652,24 @@ mod tests {
         let (config, _) = Config::parse("[http]\nbody_timeout_s = 0\n", Path::new("t.toml")).unwrap();
         let e = config.validate().unwrap_err().to_string();
         assert!(e.contains("http.body_timeout_s"), "{e}");
+    }
+
+    #[test]
+    fn the_shipped_office_hours_parse_and_a_bad_holiday_is_refused_naming_its_key() {
+        for (path, text) in [
+            ("default", include_str!("../../../config/default.toml")),
+            ("demo", include_str!("../../../config/demo.toml")),
+        ] {
+            let (config, unknown) = Config::parse(text, Path::new(path)).unwrap();
+            assert!(unknown.is_empty(), "{path}: {unknown:?}");
+            let hours = config.judicial_office.office_hours().unwrap();
+            // 1 October 2026 (a Thursday) is National Day; Saturday 10 October is worked.
+            let oct = |d: u32| liandong_core::office_hours::parse_date(&format!("2026-10-{d:02}")).unwrap();
+            assert!(!hours.is_working_day(oct(1)) && hours.is_working_day(oct(10)), "{path}");
+        }
+        let text = "[judicial_office]\nholidays = [\"2026-10-01\", \"2026-13-01\"]\n";
+        let (config, _) = Config::parse(text, Path::new("t.toml")).unwrap();
+        let e = config.validate().unwrap_err().to_string();
+        assert!(e.contains("judicial_office.holidays[1]"), "{e}");
     }
 }

@@ -16,6 +16,7 @@ pub mod field;
 pub mod handover;
 pub mod handovers;
 pub mod history;
+pub mod home_visits;
 pub mod hotspots;
 pub mod incidents;
 pub mod maps;
@@ -27,6 +28,7 @@ pub mod patrol;
 pub mod people;
 pub mod planning;
 pub mod ratelimit;
+pub mod referrals;
 pub mod reports;
 pub mod retention;
 pub mod role;
@@ -424,6 +426,15 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/handovers/{id}", get(handovers::get_one))
         .route("/api/v1/handovers/{id}/sign", post(handovers::sign))
         .route("/api/v1/handovers/{id}/accept", post(handovers::accept))
+        .route("/api/v1/referrals", get(referrals::list).post(referrals::create))
+        .route("/api/v1/referrals/statistics", get(referrals::statistics))
+        .route("/api/v1/referrals/{id}/take", post(referrals::take))
+        .route("/api/v1/referrals/{id}/done", post(referrals::done))
+        .route("/api/v1/home-visits", get(home_visits::list).post(home_visits::create))
+        .route("/api/v1/home-visits/statistics", get(home_visits::statistics))
+        .route("/api/v1/home-visits/{id}", get(home_visits::get_one))
+        .route("/api/v1/home-visits/{id}/arrive", post(home_visits::arrive))
+        .route("/api/v1/home-visits/{id}/complete", post(home_visits::complete))
         .route("/api/v1/whoami", get(routes::whoami))
         .route("/api/v1/layers", get(routes::list_layers))
         .route("/api/v1/layers/{name}", get(routes::get_layer))

@@ -306,6 +306,22 @@ pub fn image_read(
     seen.then_some(audit)
 }
 
+/// Whether a caller sees a home visit (上门办理): operators, administrators and the
+/// judicial office (partner) every one; a post officer those in their post's
+/// jurisdiction (`visit_post`); whoever it is assigned to (by person) their own. Its
+/// photos are read by the same callers.
+pub fn sees_home_visit(
+    role: Role,
+    unit_id: Option<&str>,
+    person_id: Option<&str>,
+    visit_post: Option<&str>,
+    assignee_id: &str,
+) -> bool {
+    matches!(role, Role::Admin | Role::Operator | Role::Partner)
+        || (role == Role::PostOfficer && unit_id.is_some() && unit_id == visit_post)
+        || person_id == Some(assignee_id)
+}
+
 /// An audit entry for a read of a tagged person's data by `actor` (a user's name).
 pub fn read_entry(actor: &str, role: &str, action: &str, subject: &str, what: &str, now_ms: i64) -> AuditEntry {
     AuditEntry {

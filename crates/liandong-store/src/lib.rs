@@ -7,7 +7,8 @@
 //! - `columns` declares each written table's columns once, and generates both
 //!   dialects' inserts and the column lists reads select;
 //! - `shared` holds the calls whose SQL both databases agree on, written once, and
-//!   `signin` those of passwords, sessions and sign-in codes, likewise;
+//!   `signin` those of passwords, sessions and sign-in codes, and `referrals` those of
+//!   after-hours referrals and home visits, likewise;
 //! - `sqlite` and `pg` are the backends: each has only what is really its own
 //!   (connecting, the write lock, PostGIS or plain history queries, images), and neither
 //!   imports the other;
@@ -19,6 +20,7 @@ mod error;
 mod feed;
 mod mediation;
 pub mod pg;
+mod referrals;
 mod rows;
 mod shared;
 mod signin;
@@ -31,10 +33,11 @@ pub use feed::{FeedRow, FeedTables};
 pub use rows::{
     image_stamp_ms, AlertAckRow, AlertFact, AlertRow, AuditEntry, Bbox, CameraEventRow, CameraRecord, CaseFilter,
     CaseOutcome, CaseOverdueRow, DeviceRecord, DeviceStateRow, DisputeLinkRow, Durability, DutyShift, EscalationRow,
-    FixAck, GridReport, HandoverFilter, HandoverRow, ImageOwners, ImageRow, IncidentEventRow, IncidentFacts,
-    IncidentRow, IncidentState, MediationCase, MediationSession, MediationStats, OwnReport, Party, PeopleFilter,
-    PersonRecord, PositionRow, RouteEventRow, RoutePlanRow, SessionRow, SightingRow, SignInCode, StoredFix,
-    StoredMembership, TaggedPerson, TrackPoint, WatchRecord, HISTORY_EXCLUDED_FLAGS,
+    FixAck, GridReport, HandoverFilter, HandoverRow, HomeVisitFilter, HomeVisitRow, ImageOwners, ImageRow,
+    IncidentEventRow, IncidentFacts, IncidentRow, IncidentState, MediationCase, MediationSession, MediationStats,
+    OwnReport, Party, PeopleFilter, PersonRecord, PositionRow, ReferralFilter, ReferralRow, RouteEventRow,
+    RoutePlanRow, SessionRow, SightingRow, SignInCode, StoredFix, StoredMembership, TaggedPerson, TrackPoint,
+    WatchRecord, HISTORY_EXCLUDED_FLAGS,
 };
 pub use sqlite::SqliteStore;
 pub use store::{FeedListener, Heard, Store, Writing};

@@ -918,3 +918,92 @@ pub struct EscalationRow {
     #[serde(skip)]
     pub payload: String,
 }
+
+/// A referral to the judicial office (转办), registered at a post, often after hours:
+/// the office sees it from `handed_ms` (its next opening), and should take it up by
+/// `due_ms`. Its status follows from its times ([`ReferralRow::status`]).
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct ReferralRow {
+    /// Assigned by the store on insert (0 before).
+    pub referral_id: i64,
+    pub business: String,
+    pub person_name: String,
+    pub person_phone: Option<String>,
+    pub summary: String,
+    pub post_id: String,
+    pub registered_by: String,
+    pub registered_ms: i64,
+    pub handed_ms: i64,
+    pub due_ms: i64,
+    pub taken_ms: Option<i64>,
+    pub taken_by: Option<String>,
+    pub done_ms: Option<i64>,
+    pub done_by: Option<String>,
+    pub note: Option<String>,
+}
+
+impl ReferralRow {
+    /// `waiting` (the office has not opened since), `handed`, `taken` or `done`, at `now_ms`.
+    pub fn status(&self, now_ms: i64) -> &'static str {
+        match (self.done_ms, self.taken_ms) {
+            (Some(_), _) => "done",
+            (None, Some(_)) => "taken",
+            (None, None) if self.handed_ms <= now_ms => "handed",
+            (None, None) => "waiting",
+        }
+    }
+}
+
+/// Which referrals a list shows: those matching every filter, newest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReferralFilter {
+    pub post_id: Option<String>,
+    /// `waiting`, `handed`, `taken` or `done`, at `now_ms`.
+    pub status: Option<String>,
+    /// Only those handed to the office by `now_ms` (what the office sees).
+    pub handed_only: bool,
+    pub now_ms: i64,
+    /// Only ids below this one (the previous page's last).
+    pub before: Option<i64>,
+    pub limit: u32,
+}
+
+/// A home visit (上门办理): a person to be visited at a place by a post officer or grid
+/// member, who arrives there (checked against their phone) and completes it.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct HomeVisitRow {
+    /// Assigned by the store on insert (0 before).
+    pub visit_id: i64,
+    pub person_name: String,
+    pub person_phone: String,
+    pub lon: f64,
+    pub lat: f64,
+    pub address: Option<String>,
+    pub reason: String,
+    /// The post whose jurisdiction holds the place.
+    pub post_id: Option<String>,
+    pub due_ms: i64,
+    pub assignee_id: String,
+    pub assignee_name: String,
+    pub created_by: String,
+    pub created_ms: i64,
+    /// `assigned`, `arrived`, `done` or `cancelled`.
+    pub status: String,
+    pub arrived_ms: Option<i64>,
+    pub arrived_distance_m: Option<f64>,
+    pub done_ms: Option<i64>,
+    pub note: Option<String>,
+    #[sqlx(json)]
+    pub photo_urls: Vec<String>,
+}
+
+/// Which home visits a list shows: those matching every filter, newest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HomeVisitFilter {
+    pub assignee_id: Option<String>,
+    pub post_id: Option<String>,
+    pub status: Option<String>,
+    /// Only ids below this one (the previous page's last).
+    pub before: Option<i64>,
+    pub limit: u32,
+}

@@ -16,6 +16,7 @@ use crate::rows::{
     MediationStats, OwnReport, PeopleFilter, PersonRecord, PositionRow, RouteEventRow, RoutePlanRow, SessionRow,
     SightingRow, SignInCode, TaggedPerson, TrackPoint, WatchRecord,
 };
+use crate::rows::{HomeVisitFilter, HomeVisitRow, ReferralFilter, ReferralRow};
 use crate::sqlite::{self, SqliteStore};
 
 #[derive(Debug, Clone)]
@@ -348,4 +349,37 @@ delegate! {
     fn incidents_in(&self, bbox: Bbox, from_ms: i64, to_ms: i64, limit: u32) -> Result<Vec<IncidentRow>, StoreError>;
     /// The incidents open at a moment, as each one's last event until then, newest first.
     fn incident_events_at(&self, bbox: Bbox, from_ms: i64, at_ms: i64, limit: u32) -> Result<Vec<IncidentEventRow>, StoreError>;
+}
+
+// After-hours referrals and home visits (`referrals.rs`), in a list of their own.
+delegate! {
+    /// Adds a referral and its audit entry (subject `referral:<number>`) in one
+    /// transaction; returns its number.
+    fn insert_referral(&self, r: &ReferralRow, audit: &AuditEntry) -> Result<i64, StoreError>;
+    fn referral(&self, referral_id: i64) -> Result<Option<ReferralRow>, StoreError>;
+    /// Referrals matching every filter given, newest first, at most `f.limit`.
+    fn referrals(&self, f: &ReferralFilter) -> Result<Vec<ReferralRow>, StoreError>;
+    /// Referrals registered in `[from_ms, to_ms)`, oldest first, at most `limit`.
+    fn referrals_between(&self, from_ms: i64, to_ms: i64, limit: u32) -> Result<Vec<ReferralRow>, StoreError>;
+    /// Takes up a referral handed to the office and not taken, audited in the same
+    /// transaction; false (nothing written) otherwise.
+    fn take_referral(&self, referral_id: i64, at_ms: i64, by: &str, audit: &AuditEntry) -> Result<bool, StoreError>;
+    /// Marks a handed or taken referral done with a note, audited in the same
+    /// transaction; false (nothing written) when it is waiting or done already.
+    fn finish_referral(&self, referral_id: i64, at_ms: i64, by: &str, note: &str, audit: &AuditEntry) -> Result<bool, StoreError>;
+    /// Adds a home visit and its audit entry (subject `home_visit:<number>`) in one
+    /// transaction; returns its number.
+    fn insert_home_visit(&self, v: &HomeVisitRow, audit: &AuditEntry) -> Result<i64, StoreError>;
+    fn home_visit(&self, visit_id: i64) -> Result<Option<HomeVisitRow>, StoreError>;
+    /// Home visits matching every filter given, newest first, at most `f.limit`.
+    fn home_visits(&self, f: &HomeVisitFilter) -> Result<Vec<HomeVisitRow>, StoreError>;
+    /// Home visits created in `[from_ms, to_ms)`, oldest first, at most `limit`.
+    fn home_visits_between(&self, from_ms: i64, to_ms: i64, limit: u32) -> Result<Vec<HomeVisitRow>, StoreError>;
+    /// The home visit one of whose photos is at `url`, if any.
+    fn home_visit_of_photo(&self, url: &str) -> Result<Option<HomeVisitRow>, StoreError>;
+    /// Marks an assigned visit arrived, audited; false (nothing written) when it is not assigned.
+    fn arrive_home_visit(&self, visit_id: i64, at_ms: i64, distance_m: f64, audit: &AuditEntry) -> Result<bool, StoreError>;
+    /// Completes an arrived visit with a note and photos, audited; false (nothing
+    /// written) when it is not arrived.
+    fn complete_home_visit(&self, visit_id: i64, at_ms: i64, note: &str, photo_urls: &[String], audit: &AuditEntry) -> Result<bool, StoreError>;
 }

@@ -24,8 +24,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use liandong_store::{
     AlertAckRow, AlertRow, AuditEntry, Batch, Bbox, CameraEventRow, CameraRecord, DeviceRecord, DeviceStateRow,
     Durability, DutyShift, EscalationRow, FeedRow, FeedTables, FixAck, GridReport, HandoverFilter, HandoverRow,
-    ImageRow, IncidentEventRow, IncidentRow, IncidentState, PeopleFilter, PersonRecord, PositionRow, RouteEventRow,
-    RoutePlanRow, SessionRow, SightingRow, SignInCode, Store, StoreError, StoredMembership, TaggedPerson, WatchRecord,
+    HomeVisitFilter, HomeVisitRow, ImageRow, IncidentEventRow, IncidentRow, IncidentState, PeopleFilter, PersonRecord,
+    PositionRow, ReferralFilter, ReferralRow, RouteEventRow, RoutePlanRow, SessionRow, SightingRow, SignInCode, Store,
+    StoreError, StoredMembership, TaggedPerson, WatchRecord,
 };
 use liandong_store::{CaseFilter, CaseOutcome, CaseOverdueRow, DisputeLinkRow, MediationCase, MediationSession, Party};
 use sqlx::{Connection, Executor, PgConnection};
@@ -103,6 +104,8 @@ store_test_suite! {
     a_reporters_own_reports_carry_their_incident_and_mediation_case,
     a_feedbacks_photos_are_kept_with_its_timeline_event,
     mediation_cases_from_every_source_go_through_their_steps_once,
+    referrals_wait_for_the_office_then_are_taken_once_and_done_once,
+    home_visits_arrive_once_complete_once_and_are_found_by_their_photos,
 }
 
 // ---------------------------------------------------------------------------------------
@@ -3036,4 +3039,166 @@ async fn mediation_cases_from_every_source_go_through_their_steps_once(store: St
     assert_eq!(store.mediation_flags(2500, 10_000).await.unwrap(), (1, 1));
     let linked = store.dispute_links(11, 11).await.unwrap();
     assert_eq!(linked.iter().map(|l| l.incident_id).collect::<Vec<_>>(), [600, 601]);
+}
+
+// ---------------------------------------------------------------------------------------
+// After-hours referrals and home visits.
+
+fn referral(post_id: &str, registered_ms: i64, handed_ms: i64) -> ReferralRow {
+    ReferralRow {
+        referral_id: 0,
+        business: "legal_aid".into(),
+        person_name: "张三".into(),
+        person_phone: Some("13800000000".into()),
+        summary: "工资被拖欠".into(),
+        post_id: post_id.into(),
+        registered_by: "officer".into(),
+        registered_ms,
+        handed_ms,
+        due_ms: handed_ms + 4 * 3_600_000,
+        taken_ms: None,
+        taken_by: None,
+        done_ms: None,
+        done_by: None,
+        note: None,
+    }
+}
+
+fn record_audit(action: &str, subject: &str) -> AuditEntry {
+    AuditEntry {
+        at_ms: 10,
+        actor: "someone".into(),
+        action: action.into(),
+        subject: subject.into(),
+        detail: "d".into(),
+    }
+}
+
+async fn referrals_wait_for_the_office_then_are_taken_once_and_done_once(store: Store) {
+    let night = referral("post-01", 1_000, 5_000);
+    let id = store.insert_referral(&night, &record_audit("referral_registered", "set by the store")).await.unwrap();
+    let stored = store.referral(id).await.unwrap().expect("stored");
+    assert_eq!(stored, ReferralRow { referral_id: id, ..night.clone() }, "every column round-trips");
+    assert_eq!(stored.status(4_999), "waiting");
+    assert_eq!(stored.status(5_000), "handed");
+    let subject = format!("referral:{id}");
+    assert_eq!(store.audit_log(Some(&subject), 10).await.unwrap()[0].action, "referral_registered");
+    let day = store.insert_referral(&referral("post-02", 2_000, 2_000), &record_audit("r", "x")).await.unwrap();
+
+    // What the office sees: only what it has been handed by now; the status filter agrees.
+    let list = |f: ReferralFilter| {
+        let store = store.clone();
+        async move { store.referrals(&f).await.unwrap().iter().map(|r| r.referral_id).collect::<Vec<_>>() }
+    };
+    let office = |now_ms| ReferralFilter { handed_only: true, now_ms, limit: 10, ..ReferralFilter::default() };
+    assert_eq!(list(office(3_000)).await, [day]);
+    assert_eq!(list(office(5_000)).await, [day, id], "newest first");
+    let waiting =
+        ReferralFilter { status: Some("waiting".into()), now_ms: 3_000, limit: 10, ..ReferralFilter::default() };
+    assert_eq!(list(waiting).await, [id]);
+    let post =
+        ReferralFilter { post_id: Some("post-02".into()), now_ms: 3_000, limit: 10, ..ReferralFilter::default() };
+    assert_eq!(list(post).await, [day]);
+    let page = ReferralFilter { before: Some(day), now_ms: 9_000, limit: 10, ..ReferralFilter::default() };
+    assert_eq!(list(page).await, [id]);
+
+    // Taking up before the office was handed it, and twice, write nothing.
+    let take = record_audit("referral_taken", &subject);
+    assert!(!store.take_referral(id, 4_000, "mediator", &take).await.unwrap(), "not handed yet");
+    assert!(store.take_referral(id, 6_000, "mediator", &take).await.unwrap());
+    assert!(!store.take_referral(id, 6_500, "other", &take).await.unwrap(), "taken once");
+    let taken = store.referral(id).await.unwrap().unwrap();
+    assert_eq!(
+        (taken.taken_ms, taken.taken_by.as_deref(), taken.status(9_000)),
+        (Some(6_000), Some("mediator"), "taken")
+    );
+    let done = record_audit("referral_done", &subject);
+    assert!(store.finish_referral(id, 7_000, "mediator", "已提供法律援助", &done).await.unwrap());
+    assert!(!store.finish_referral(id, 7_500, "mediator", "again", &done).await.unwrap(), "done once");
+    let finished = store.referral(id).await.unwrap().unwrap();
+    assert_eq!(
+        (finished.done_ms, finished.note.as_deref(), finished.status(9_000)),
+        (Some(7_000), Some("已提供法律援助"), "done")
+    );
+    // Done straight from handed takes it up at the same moment.
+    assert!(store.finish_referral(day, 8_000, "m2", "ok", &record_audit("referral_done", "x")).await.unwrap());
+    let straight = store.referral(day).await.unwrap().unwrap();
+    assert_eq!((straight.taken_ms, straight.taken_by.as_deref()), (Some(8_000), Some("m2")));
+    let log = store.audit_log(Some(&subject), 10).await.unwrap();
+    assert_eq!(
+        log.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(),
+        ["referral_done", "referral_taken", "referral_registered"],
+        "a refused step audits nothing"
+    );
+    let between = store.referrals_between(1_000, 2_000, 10).await.unwrap();
+    assert_eq!(between.iter().map(|r| r.referral_id).collect::<Vec<_>>(), [id], "from inclusive, to exclusive");
+}
+
+fn visit(assignee_id: &str, post_id: Option<&str>, created_ms: i64) -> HomeVisitRow {
+    HomeVisitRow {
+        visit_id: 0,
+        person_name: "李四".into(),
+        person_phone: "13900000000".into(),
+        lon: 107.1,
+        lat: 30.7,
+        address: Some("石河镇 3 号".into()),
+        reason: "行动不便，上门办理".into(),
+        post_id: post_id.map(Into::into),
+        due_ms: created_ms + 86_400_000,
+        assignee_id: assignee_id.into(),
+        assignee_name: "王五".into(),
+        created_by: "admin".into(),
+        created_ms,
+        status: "assigned".into(),
+        arrived_ms: None,
+        arrived_distance_m: None,
+        done_ms: None,
+        note: None,
+        photo_urls: Vec::new(),
+    }
+}
+
+async fn home_visits_arrive_once_complete_once_and_are_found_by_their_photos(store: Store) {
+    let v = visit("p-1", Some("post-01"), 1_000);
+    let id = store.insert_home_visit(&v, &record_audit("home_visit_created", "set by the store")).await.unwrap();
+    assert_eq!(store.home_visit(id).await.unwrap(), Some(HomeVisitRow { visit_id: id, ..v.clone() }));
+    let other = store.insert_home_visit(&visit("p-2", None, 2_000), &record_audit("c", "x")).await.unwrap();
+    let subject = format!("home_visit:{id}");
+    let list = |f: HomeVisitFilter| {
+        let store = store.clone();
+        async move { store.home_visits(&f).await.unwrap().iter().map(|r| r.visit_id).collect::<Vec<_>>() }
+    };
+    assert_eq!(list(HomeVisitFilter { limit: 10, ..HomeVisitFilter::default() }).await, [other, id], "newest first");
+    let mine = HomeVisitFilter { assignee_id: Some("p-1".into()), limit: 10, ..HomeVisitFilter::default() };
+    assert_eq!(list(mine).await, [id]);
+    let post = HomeVisitFilter { post_id: Some("post-01".into()), limit: 10, ..HomeVisitFilter::default() };
+    assert_eq!(list(post).await, [id]);
+
+    let step = |a: &str| record_audit(a, &subject);
+    let photos = vec!["/api/v1/images/1000-abc-0.jpg".to_owned()];
+    assert!(
+        !store.complete_home_visit(id, 1_500, "n", &photos, &step("home_visit_done")).await.unwrap(),
+        "not arrived"
+    );
+    assert!(store.arrive_home_visit(id, 2_000, 42.5, &step("home_visit_arrived")).await.unwrap());
+    assert!(!store.arrive_home_visit(id, 2_100, 1.0, &step("home_visit_arrived")).await.unwrap(), "arrived once");
+    let assigned = HomeVisitFilter { status: Some("assigned".into()), limit: 10, ..HomeVisitFilter::default() };
+    assert_eq!(list(assigned).await, [other]);
+    assert!(store.complete_home_visit(id, 3_000, "已办结", &photos, &step("home_visit_done")).await.unwrap());
+    assert!(!store.complete_home_visit(id, 3_100, "again", &photos, &step("home_visit_done")).await.unwrap());
+    let done = store.home_visit(id).await.unwrap().unwrap();
+    assert_eq!(
+        (done.status.as_str(), done.arrived_ms, done.arrived_distance_m, done.done_ms, done.note.as_deref()),
+        ("done", Some(2_000), Some(42.5), Some(3_000), Some("已办结"))
+    );
+    assert_eq!(done.photo_urls, photos);
+    assert_eq!(store.home_visit_of_photo(&photos[0]).await.unwrap().map(|v| v.visit_id), Some(id));
+    assert_eq!(store.home_visit_of_photo("/api/v1/images/other.jpg").await.unwrap(), None);
+    let log = store.audit_log(Some(&subject), 10).await.unwrap();
+    assert_eq!(
+        log.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(),
+        ["home_visit_done", "home_visit_arrived", "home_visit_created"]
+    );
+    let between = store.home_visits_between(0, 1_500, 10).await.unwrap();
+    assert_eq!(between.iter().map(|v| v.visit_id).collect::<Vec<_>>(), [id]);
 }
