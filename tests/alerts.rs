@@ -313,6 +313,8 @@ async fn a_tagged_person_alert_reaches_the_partner_only_and_every_read_is_audite
         [
             ("tagged_person_read", PARTNER),
             ("tagged_person_image_read", PARTNER),
+            // The hit sent to the partner's live feed is a read of where the person was.
+            ("tagged_person_alert_read", PARTNER),
             ("tagged_person_seen", "camera:cam-1"),
             ("tagged_person_saved", ADMIN)
         ],

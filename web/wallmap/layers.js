@@ -44,6 +44,8 @@ export const COLORS = {
   priority: { 1: '#ff2d55', 2: '#ff7a1a', 3: '#ffd23f' },
 };
 
+import { DISPUTES_TOGGLE, DISPUTE_COLOR, disputeLayers } from './disputes.js';
+
 const byPriority = ['match', ['get', 'priority'], 1, COLORS.priority[1], 2, COLORS.priority[2], COLORS.priority[3]];
 
 /** An empty style: a dark background and nothing that needs a server. */
@@ -99,6 +101,7 @@ export const TOGGLES = [
   { key: 'checkpoints', source: 'checkpoints', on: false },
   { key: 'posts', source: 'posts', on: true },
   ...Object.keys(COLORS.camera).map((kind) => ({ key: `cameras.${kind}`, source: 'cameras', kind, on: true })),
+  DISPUTES_TOGGLE,
   { key: 'incidents', source: 'incidents', on: true, live: true },
   { key: 'tracks', source: 'tracks', on: true, live: true },
   { key: 'alerts', source: 'alerts', on: true, live: true },
@@ -395,6 +398,8 @@ export function layersOf(toggle, scale = 1) {
           },
         },
       ];
+    case 'disputes':
+      return disputeLayers(src, scale);
     default:
       if (toggle.source === 'cameras') {
         return [
@@ -430,6 +435,7 @@ export function swatchOf(toggle) {
     checkpoints: COLORS.route,
     posts: COLORS.post,
     incidents: '#ff9a1f',
+    disputes: DISPUTE_COLOR,
     hotspots: COLORS.heat[3],
     plans: COLORS.plan.pending,
     tracks: COLORS.track,

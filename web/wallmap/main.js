@@ -19,6 +19,7 @@ import { Escalations } from './escalations.js';
 import { Stats } from './stats.js';
 import { Replay } from './replay.js';
 import { HandoversPanel } from './handovers.js';
+import { Disputes } from './disputes.js';
 import { $, el, swatch } from './dom.js';
 
 /** States of an incident in which its assigned unit is busy with it. */
@@ -248,6 +249,16 @@ async function start(tokenValue) {
     toast,
   });
   app.hotspots = new Hotspots({ api: app.api, map, card: $('hotspot-card') });
+  // Places with repeated disputes, for the roles that read mediation (asking with another
+  // role would only be refused); the toggle goes when the server has none for the caller.
+  const hideDisputes = () => {
+    for (const box of document.querySelectorAll('#layer-list input[data-layer="disputes"]')) box.closest('li').hidden = true;
+  };
+  if (!app.me || ['operator', 'admin', 'partner'].includes(app.me.role)) {
+    app.disputes = new Disputes({ api: app.api, map, Popup: maplibregl.Popup, onUnavailable: hideDisputes });
+  } else {
+    hideDisputes();
+  }
   if (app.me?.role === 'admin') await Promise.all([startDevices(data), startPeople(data)]);
   if (['operator', 'admin'].includes(app.me?.role)) await startDuty(data);
   startHandovers(data);
@@ -284,6 +295,7 @@ async function start(tokenValue) {
   // up to date. The hotspots come after: the analysis is the slowest answer.
   await Promise.all([loadDevices(), loadAlerts(), loadIncidents(), loadPlans(), loadEscalations(), app.reports?.load()]);
   app.hotspots.refresh().catch((e) => console.warn('hotspots:', e.message));
+  app.disputes?.start().catch((e) => console.warn('dispute places:', e.message));
 
   app.feed = new LiveFeed({
     token: tokenValue,

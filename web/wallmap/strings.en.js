@@ -364,6 +364,12 @@ export default {
     hotspots: 'Hotspot heat',
     plans: 'Current patrol plans',
     tracks: 'Watch-list tracks',
+    disputes: 'Repeated disputes',
+  },
+  disputes: {
+    title: '{count} disputes here',
+    last: 'Latest: {when}',
+    cases: 'Cases: {ids}',
   },
   camera_kind: {
     checkpoint: 'Traffic checkpoint',

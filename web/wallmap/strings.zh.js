@@ -364,6 +364,12 @@ export default {
     hotspots: '热点区域',
     plans: '当前巡防计划',
     tracks: '布控轨迹',
+    disputes: '矛盾纠纷多发点',
+  },
+  disputes: {
+    title: '此处 {count} 起矛盾纠纷',
+    last: '最近一起：{when}',
+    cases: '案件：{ids}',
   },
   camera_kind: {
     checkpoint: '交通卡口',

@@ -557,6 +557,10 @@ struct NewTagged {
     /// `[{"fence_kind": "school", "from": "22:00", "to": "06:00"}]`.
     #[serde(default)]
     zone_rules: Option<serde_json::Value>,
+    /// The post whose jurisdiction the person lives in (a post of the map): its post
+    /// officers keep the record when the roles name `post_officer`.
+    #[serde(default)]
+    post_id: Option<String>,
 }
 
 fn default_category() -> String {
@@ -567,8 +571,9 @@ fn default_tagged_roles() -> Vec<String> {
     vec!["partner".into(), "operator".into()]
 }
 
-/// Roles that may ever see tagged persons, whatever an entry says.
-const TAGGED_ROLES: [&str; 3] = ["admin", "operator", "partner"];
+/// Roles that may ever see tagged persons, whatever an entry says (a post officer only
+/// those of their post: `scope::sees_tagged`).
+const TAGGED_ROLES: [&str; 4] = ["admin", "operator", "partner", "post_officer"];
 
 /// `POST /api/v1/tagged`: registers a tagged person (e.g. a community-correction
 /// subject); their face hits alert only the roles named. The write is audited.
@@ -592,6 +597,11 @@ pub async fn add_tagged(
             return Err(ApiError::bad_request("device_id", format!("unknown device {d}; register the phone first")));
         }
     }
+    if let Some(post) = &t.post_id {
+        if s.enricher.post_position(post).is_none() {
+            return Err(ApiError::bad_request("post_id", format!("no post {post} in the map")));
+        }
+    }
     let zone_rules = t.zone_rules.unwrap_or_else(|| serde_json::Value::Array(Vec::new()));
     let (rules, rule_text) = crate::zones::parse_rules(&zone_rules, s.enricher.fences())
         .map_err(|e| ApiError::bad_request(e.field, e.reason))?;
@@ -605,6 +615,7 @@ pub async fn add_tagged(
         updated_ms: now,
         device_id: t.device_id,
         zone_rules,
+        post_id: t.post_id,
     };
     let watch = WatchRecord {
         watch_id: format!("{TAGGED_WATCH_PREFIX}{}", person.person_id),
@@ -614,47 +625,27 @@ pub async fn add_tagged(
         priority: 2,
         valid_from: None,
         valid_to: None,
-        roles: person.roles.clone(),
+        // The hits are alerts: told to the record's roles less post officers.
+        roles: crate::role::live_roles(&person.roles),
         updated_ms: now,
     };
-    let unavailable = |e: liandong_store::StoreError| ApiError::unavailable(&e);
-    s.store.upsert_tagged(&person).await.map_err(unavailable)?;
-    s.store.upsert_watch(&watch).await.map_err(unavailable)?;
     let audit = AuditEntry {
         at_ms: now,
         actor: user.name.clone(),
         action: "tagged_person_saved".into(),
         subject: person.person_id.clone(),
-        detail: person.category.clone(),
+        detail: match &person.post_id {
+            Some(post) => format!("{}, post {post}", person.category),
+            None => person.category.clone(),
+        },
     };
-    s.store.audit(&[audit]).await.map_err(unavailable)?;
+    // The person, their watch-list entry and the record of the change, together.
+    s.store.save_tagged(&person, &watch, &audit).await.map_err(|e| ApiError::unavailable(&e))?;
     if let Some(entry) = watch_entry(&watch) {
         s.edit_registry(&s.watchlist, |w| w.upsert(entry));
     }
     s.edit_registry(&s.zones, |z| z.upsert(&person, rules, rule_text));
     Ok(Json(serde_json::json!({ "tagged": person })).into_response())
-}
-
-/// `GET /api/v1/tagged`: the tagged persons the caller's role is entitled to. Every
-/// read is audited, before the answer is sent.
-pub async fn list_tagged(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
-    let user = require_user(&s.tokens, &headers, uri.query(), &[Role::Admin, Role::Operator, Role::Partner])?;
-    let role = user.role.as_str();
-    let all = s.store.tagged_persons().await.map_err(|e| ApiError::unavailable(&e))?;
-    let visible: Vec<TaggedPerson> = all.into_iter().filter(|p| crate::scope::role_entitled(role, &p.roles)).collect();
-    let now = now_ms();
-    let audit: Vec<AuditEntry> = visible
-        .iter()
-        .map(|p| AuditEntry {
-            at_ms: now,
-            actor: user.name.clone(),
-            action: "tagged_person_read".into(),
-            subject: p.person_id.clone(),
-            detail: format!("role {role}"),
-        })
-        .collect();
-    s.store.audit(&audit).await.map_err(|e| ApiError::unavailable(&e))?;
-    Ok(Json(serde_json::json!({ "tagged": visible })).into_response())
 }
 
 /// `GET /api/v1/audit?subject=ID`: the audit log, newest first (administrators).

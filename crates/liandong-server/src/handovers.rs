@@ -71,6 +71,35 @@ fn answer(row: &HandoverRow) -> Answer<'_> {
     Answer { row, state: row.state() }
 }
 
+/// Audits `user`'s read of the sheets `rows` when they list alerts about tagged persons
+/// (a zone break, a camera's hit on a tagged person's entry, which the command centre's
+/// sheet may hold unacknowledged): one entry for the request, filed under each person,
+/// written before the answer is sent. The sheet keeps each alert's number and rule; the
+/// person is read from the alert itself.
+async fn audit_tagged_alerts(s: &AppState, user: &User, rows: &[&HandoverRow]) -> Result<(), ApiError> {
+    let seqs: Vec<i64> = rows
+        .iter()
+        .filter_map(|h| h.sheet.pointer("/unacked_alerts/items").and_then(serde_json::Value::as_array))
+        .flatten()
+        .filter(|a| matches!(a["rule"].as_str(), Some("tagged_zone" | "watchlist_person")))
+        .filter_map(|a| a["seq"].as_i64())
+        .collect();
+    let mut persons = Vec::new();
+    for seq in &seqs {
+        let alert = s.store.alert(*seq).await.map_err(|e| ApiError::unavailable(&e))?;
+        persons.extend(alert.as_ref().and_then(crate::scope::tagged_subject));
+    }
+    let list: Vec<String> = seqs.iter().map(i64::to_string).collect();
+    let ids: Vec<String> = rows.iter().map(|h| h.handover_id.to_string()).collect();
+    let what = format!("alert(s) {} on handover sheet(s) {}", list.join(", "), ids.join(", "));
+    let role = user.role.as_str();
+    let read = crate::scope::reads_entry(&user.name, role, "tagged_person_alert_read", &persons, &what, now_ms());
+    if let Some((entry, subjects)) = read {
+        s.store.audit_reads(&entry, &subjects).await.map_err(|e| ApiError::unavailable(&e))?;
+    }
+    Ok(())
+}
+
 /// The caller, who must be a person's role (a device's key and a missing or unknown token
 /// are 401). Owned, so that this reads the same whether `require_user` answers the user
 /// by reference or owned.
@@ -127,6 +156,7 @@ pub async fn list(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) 
     }
     let rows = s.store.handovers(&f).await.map_err(|e| ApiError::unavailable(&e))?;
     let next_before = (rows.len() == f.limit as usize).then(|| rows.last().map(|h| h.handover_id)).flatten();
+    audit_tagged_alerts(&s, user, &rows.iter().collect::<Vec<_>>()).await?;
     let list: Vec<Answer<'_>> = rows.iter().map(answer).collect();
     Ok(Json(serde_json::json!({ "handovers": list, "next_before": next_before })).into_response())
 }
@@ -191,6 +221,7 @@ pub async fn create(
         incoming_person_id: b.incoming_person_id,
     };
     let row = prepare(&s, &shift, &user.name).await?;
+    audit_tagged_alerts(&s, user, &[&row]).await?;
     Ok((StatusCode::CREATED, Json(serde_json::json!({ "handover": answer(&row) }))).into_response())
 }
 
@@ -247,6 +278,7 @@ pub async fn get_one(
 ) -> Result<Response, ApiError> {
     let user = &caller(&s, &headers, &uri)?;
     let h = readable(&s, user, &id).await?;
+    audit_tagged_alerts(&s, user, &[&h]).await?;
     Ok(Json(serde_json::json!({ "handover": answer(&h) })).into_response())
 }
 
@@ -334,5 +366,6 @@ async fn step(
     tracing::info!(handover_id = h.handover_id, actor = %user.name, action, "handover step");
     let after = s.store.handover(h.handover_id).await.map_err(|e| ApiError::unavailable(&e))?;
     let after = after.ok_or_else(|| ApiError::not_found(format!("no handover {id}")))?;
+    audit_tagged_alerts(&s, user, &[&after]).await?;
     Ok(Json(serde_json::json!({ "handover": answer(&after) })).into_response())
 }

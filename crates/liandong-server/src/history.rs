@@ -223,17 +223,19 @@ pub async fn alerts(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri
     let rows = rows.map_err(|e| ApiError::unavailable(&e))?;
     let rows: Vec<&liandong_store::AlertRow> =
         rows.iter().filter(|a| reach.sees_alert(user.role, &a.roles, a.lon, a.lat)).take(q.limit as usize).collect();
-    // Alerts about tagged persons are reads of where they were: audited.
-    let now = now_ms();
-    let audit: Vec<liandong_store::AuditEntry> = rows
-        .iter()
-        .filter_map(|a| {
-            let subject = crate::scope::tagged_subject(a)?;
-            let what = format!("alert {} in the alert history", a.seq);
-            Some(crate::scope::read_entry(&user.name, role, "tagged_person_alert_read", &subject, &what, now))
-        })
-        .collect();
-    s.store.audit(&audit).await.map_err(|e| ApiError::unavailable(&e))?;
+    // Alerts about tagged persons are reads of where they were: audited, one entry for
+    // the request filed under each person, naming the alerts.
+    let tagged: Vec<(i64, String)> =
+        rows.iter().filter_map(|a| Some((a.seq, crate::scope::tagged_subject(a)?))).collect();
+    let persons: Vec<String> = tagged.iter().map(|(_, p)| p.clone()).collect();
+    let seqs: Vec<String> = tagged.iter().take(20).map(|(seq, _)| seq.to_string()).collect();
+    let more =
+        if tagged.len() > seqs.len() { format!(" and {} more", tagged.len() - seqs.len()) } else { String::new() };
+    let what = format!("alert(s) {}{more} in the alert history", seqs.join(", "));
+    let action = "tagged_person_alert_read";
+    if let Some((entry, subjects)) = crate::scope::reads_entry(&user.name, role, action, &persons, &what, now_ms()) {
+        s.store.audit_reads(&entry, &subjects).await.map_err(|e| ApiError::unavailable(&e))?;
+    }
     let seqs: Vec<i64> = rows.iter().map(|a| a.seq).collect();
     let acks = s.store.first_alert_acks(&seqs).await.map_err(|e| ApiError::unavailable(&e))?;
     // The first acknowledgement of each alert that has one, by alert number.

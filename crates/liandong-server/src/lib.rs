@@ -8,6 +8,7 @@ pub mod cameras;
 pub mod clock;
 pub mod compress;
 pub mod config;
+pub mod correction;
 pub mod devices;
 pub mod duty;
 pub mod error;
@@ -455,7 +456,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/history/alerts", get(history::alerts))
         .route("/api/v1/history/incidents", get(history::incidents))
         .route("/api/v1/images/{name}", get(cameras::get_image))
-        .route("/api/v1/tagged", get(cameras::list_tagged).post(cameras::add_tagged))
+        .route("/api/v1/tagged", get(correction::list).post(cameras::add_tagged))
+        .route("/api/v1/tagged/{id}", get(correction::get_one))
+        .route("/api/v1/tagged/{id}/sanctions", get(correction::list_sanctions).post(correction::record_sanction))
         .route("/api/v1/audit", get(cameras::list_audit))
         .route("/api/v1/reports", get(reports::list_reports).post(reports::post_report))
         .route("/api/v1/reports/{id}/review", post(reports::review_report))

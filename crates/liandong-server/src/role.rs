@@ -36,3 +36,11 @@ impl Role {
 pub fn role_entitled(role: &str, roles: &[String]) -> bool {
     role == Role::Admin.as_str() || roles.iter().any(|r| r == role)
 }
+
+/// The roles told of a tagged person's alerts and phone positions (the live feed, the
+/// history, images): the roles on the record less post officers. A post officer reads
+/// only the persons of their own post's jurisdiction (`scope::sees_tagged`), which an
+/// alert's list of roles cannot say; the record and its sanctions they read over HTTP.
+pub fn live_roles(record_roles: &[String]) -> Vec<String> {
+    record_roles.iter().filter(|r| *r != Role::PostOfficer.as_str()).cloned().collect()
+}

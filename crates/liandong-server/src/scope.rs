@@ -233,21 +233,57 @@ pub fn tagged_subject(a: &AlertRow) -> Option<String> {
     if a.rule != "tagged_zone" && a.rule != "watchlist_person" {
         return None;
     }
-    let message: serde_json::Value = serde_json::from_str(&a.payload).ok()?;
+    subject_of(&a.rule, &a.payload)
+}
+
+/// The tagged person an alert's feed message (`{"type": "alert", "data": {"rule", …}}`)
+/// is about, as [`tagged_subject`] says of its row; for the live feed, which holds the
+/// message only. Most alerts are told apart without parsing: a message about a tagged
+/// person names `tagged_zone` or a `tagged-` watch entry.
+pub fn tagged_message_subject(message: &str) -> Option<String> {
+    if !message.contains("tagged") {
+        return None;
+    }
+    let v: serde_json::Value = serde_json::from_str(message).ok()?;
+    if v.get("type").and_then(serde_json::Value::as_str) != Some("alert") {
+        return None;
+    }
+    let rule = v.pointer("/data/rule").and_then(serde_json::Value::as_str)?;
+    if rule != "tagged_zone" && rule != "watchlist_person" {
+        return None;
+    }
+    subject_of(rule, message)
+}
+
+fn subject_of(rule: &str, payload: &str) -> Option<String> {
+    let message: serde_json::Value = serde_json::from_str(payload).ok()?;
     let data = message.get("data")?;
     let watched = data
         .pointer("/watch/id")
         .and_then(serde_json::Value::as_str)
         .is_some_and(|id| id.starts_with(TAGGED_WATCH_PREFIX));
-    if a.rule == "tagged_zone" {
+    if rule == "tagged_zone" {
         if let Some(p) = data.pointer("/person/person_id").and_then(serde_json::Value::as_str) {
             return Some(p.to_owned());
         }
     }
-    if a.rule == "tagged_zone" || watched {
+    if rule == "tagged_zone" || watched {
         return data.pointer("/read/value").and_then(serde_json::Value::as_str).map(str::to_owned);
     }
     None
+}
+
+/// Whether a caller of `role` with `reach` may read a tagged person's record and
+/// sanctions (community correction): the roles on the record name the caller's
+/// (administrators always), and a post officer reads only the persons of their own
+/// post's jurisdiction (`post_id`; a person registered without one is no post's).
+pub fn sees_tagged(role: Role, reach: &Reach, roles: &[String], post_id: Option<&str>) -> bool {
+    role_entitled(role.as_str(), roles)
+        && match (role, reach) {
+            (Role::PostOfficer, Reach::Post(own)) => post_id == Some(&**own),
+            (Role::PostOfficer, _) => false,
+            _ => true,
+        }
 }
 
 /// Whether a user (name, role) may see a device's positions, given its unit and the tagged person's
@@ -331,6 +367,36 @@ pub fn read_entry(actor: &str, role: &str, action: &str, subject: &str, what: &s
         subject: subject.to_owned(),
         detail: format!("role {role}: {what}"),
     }
+}
+
+/// One audit entry for a read of several tagged persons' data in one request (a list),
+/// with the persons it names (`Store::audit_reads` files it under each, so that "who
+/// read person X" finds it); None when no person was read. The entry's own subject is
+/// the person when there is one, `tagged_persons` otherwise, and its detail names the
+/// first few.
+pub fn reads_entry(
+    actor: &str,
+    role: &str,
+    action: &str,
+    subjects: &[String],
+    what: &str,
+    now_ms: i64,
+) -> Option<(AuditEntry, Vec<String>)> {
+    const NAMED_IN_DETAIL: usize = 20;
+    let mut subjects = subjects.to_vec();
+    subjects.sort();
+    subjects.dedup();
+    let subject = match subjects.as_slice() {
+        [] => return None,
+        [one] => one.clone(),
+        _ => "tagged_persons".to_owned(),
+    };
+    let mut named = subjects.iter().take(NAMED_IN_DETAIL).cloned().collect::<Vec<_>>().join(", ");
+    if subjects.len() > NAMED_IN_DETAIL {
+        named.push_str(&format!(" and {} more", subjects.len() - NAMED_IN_DETAIL));
+    }
+    let what = format!("{what}: {} person(s): {named}", subjects.len());
+    Some((read_entry(actor, role, action, &subject, &what, now_ms), subjects))
 }
 
 #[cfg(test)]
@@ -473,6 +539,28 @@ mod tests {
     }
 
     #[test]
+    fn a_tagged_person_is_read_by_the_roles_on_the_record_and_a_post_officer_of_its_post() {
+        let named = ["partner".to_owned(), "post_officer".to_owned(), "operator".to_owned()];
+        let west = Reach::Post(Arc::from("p-west"));
+        let rows = [
+            (Role::Admin, &Reach::County, &[][..], None, true),
+            (Role::Operator, &Reach::County, &named[..], None, true),
+            (Role::Operator, &Reach::County, &named[..1], Some("p-west"), false),
+            (Role::Partner, &Reach::Partner, &named[..], Some("p-west"), true),
+            (Role::Partner, &Reach::Partner, &named[1..], Some("p-west"), false),
+            (Role::PostOfficer, &west, &named[..], Some("p-west"), true),
+            (Role::PostOfficer, &west, &named[..], Some("p-east"), false),
+            (Role::PostOfficer, &west, &named[..], None, false),
+            (Role::PostOfficer, &Reach::Nothing, &named[..], Some("p-west"), false),
+            (Role::PostOfficer, &west, &named[..1], Some("p-west"), false),
+            (Role::GridMember, &Reach::Grid(Arc::from("g")), &named[..], Some("p-west"), false),
+        ];
+        for (role, reach, roles, post, want) in rows {
+            assert_eq!(sees_tagged(role, reach, roles, post), want, "{role:?} {reach:?} {roles:?} {post:?}");
+        }
+    }
+
+    #[test]
     fn roles_and_administrators() {
         let partner_only = vec!["partner".to_owned()];
         assert!(sees_alert(Role::Partner, &partner_only));
@@ -506,6 +594,14 @@ mod tests {
         ];
         for (a, want) in rows {
             assert_eq!(tagged_subject(&a).as_deref(), want, "{}", a.payload);
+            let message = serde_json::json!({"type": "alert", "seq": 7, "data": {"rule": a.rule,
+                "person": serde_json::from_str::<serde_json::Value>(&a.payload).unwrap()["data"]["person"],
+                "watch": serde_json::from_str::<serde_json::Value>(&a.payload).unwrap()["data"]["watch"],
+                "read": serde_json::from_str::<serde_json::Value>(&a.payload).unwrap()["data"]["read"]}});
+            assert_eq!(tagged_message_subject(&message.to_string()).as_deref(), want, "{message}");
         }
+        let ack =
+            serde_json::json!({"type": "alert_ack", "data": {"rule": "tagged_zone", "person": {"person_id": "p1"}}});
+        assert_eq!(tagged_message_subject(&ack.to_string()), None, "an acknowledgement names no one's place");
     }
 }

@@ -534,6 +534,11 @@ impl Client {
                     if let What::Position { tagged: Some(phone), .. } = &e.what {
                         self.audit.note(phone, "live");
                     }
+                    if let What::Alert { .. } = &e.what {
+                        if let Some(person) = crate::scope::tagged_message_subject(&e.message) {
+                            self.audit.note_alert(&person, e.seq, "live");
+                        }
+                    }
                     batch.push(Message::Text(Utf8Bytes::from(&*e.message)));
                 } else if let Some(gone) = self.filter.gone_event(&e) {
                     batch.push(Message::Text(gone.into()));
@@ -638,10 +643,11 @@ async fn send_snapshot(
     Ok((seq, try_write(tx, snapshot_messages(seq, reason, &devices)).await?))
 }
 
-/// The audit of a connection's reads of tagged persons' phones: the first time a
-/// connection is sent a person's position (in a snapshot, a replay or live), the read is
-/// written to the audit log before the message goes out; later positions of the same
-/// person on the same connection are the same read.
+/// The audit of a connection's reads of tagged persons' phones and alerts: the first
+/// time a connection is sent a person's position (in a snapshot, a replay or live), or an
+/// alert about them (a zone break, a camera's hit), the read is written to the audit log
+/// before the message goes out; later positions, or alerts, of the same person on the
+/// same connection are the same read.
 struct ReadAudit {
     actor: String,
     role: &'static str,
@@ -662,6 +668,21 @@ impl ReadAudit {
                 self.role,
                 "tagged_person_position_read",
                 &phone.person_id,
+                &what,
+                now_ms(),
+            );
+            self.pending.push(entry);
+        }
+    }
+
+    fn note_alert(&mut self, person_id: &str, seq: i64, how: &str) {
+        if self.seen.insert(format!("alert:{person_id}")) {
+            let what = format!("alert {seq} on the live feed ({how})");
+            let entry = crate::scope::read_entry(
+                &self.actor,
+                self.role,
+                "tagged_person_alert_read",
+                person_id,
                 &what,
                 now_ms(),
             );
@@ -775,7 +796,13 @@ async fn replay_or_snapshot(
                         }
                         admitted.then(|| position_message(r.seq, &crate::feed::report_json(r)))
                     }
-                    FeedRow::Alert(a) => filter.admits_alert(a.lon, a.lat, &a.roles).then(|| a.payload.clone()),
+                    FeedRow::Alert(a) => {
+                        let admitted = filter.admits_alert(a.lon, a.lat, &a.roles);
+                        if let (true, Some(person)) = (admitted, crate::scope::tagged_subject(a)) {
+                            audit.note_alert(&person, a.seq, "replay");
+                        }
+                        admitted.then(|| a.payload.clone())
+                    }
                     FeedRow::IncidentEvent(e) => {
                         let priority = crate::feed::incident_priority(&e.payload);
                         let facts =

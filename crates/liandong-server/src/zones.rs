@@ -17,7 +17,7 @@ use serde::Deserialize;
 pub struct TaggedZones {
     pub person_id: String,
     pub name: String,
-    /// Roles entitled to the person and their alerts.
+    /// Roles told of the person's alerts (`role::live_roles` of the record's).
     pub roles: Vec<String>,
     pub rules: Vec<ZoneRule>,
     /// Each rule as the administrator wrote it, for alert messages.
@@ -38,7 +38,7 @@ pub struct ZoneBook {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TaggedPhone {
     pub person_id: String,
-    /// The roles on the person's record.
+    /// The roles told of the phone's positions (`role::live_roles` of the record's).
     pub roles: Vec<String>,
 }
 
@@ -126,7 +126,7 @@ impl ZoneBook {
         self.by_person.remove(&p.person_id);
         self.tagged_devices.retain(|_, phone| phone.person_id != p.person_id);
         if let Some(d) = &p.device_id {
-            let phone = TaggedPhone { person_id: p.person_id.clone(), roles: p.roles.clone() };
+            let phone = TaggedPhone { person_id: p.person_id.clone(), roles: crate::role::live_roles(&p.roles) };
             self.tagged_devices.insert(d.clone(), Arc::new(phone));
         }
         if rules.is_empty() {
@@ -135,7 +135,7 @@ impl ZoneBook {
         let z = Arc::new(TaggedZones {
             person_id: p.person_id.clone(),
             name: p.name.clone(),
-            roles: p.roles.clone(),
+            roles: crate::role::live_roles(&p.roles),
             rules,
             rule_text,
         });
@@ -233,6 +233,7 @@ mod tests {
             updated_ms: 0,
             device_id: Some("phone-a".into()),
             zone_rules: serde_json::json!([{"fence_id": id, "from": "00:00", "to": "24:00"}]),
+            post_id: None,
         };
         let mut book = ZoneBook::from_store(std::slice::from_ref(&p), &f);
         assert!(book.device("phone-a").is_some());

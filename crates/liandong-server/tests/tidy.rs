@@ -23,6 +23,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "routes",
             "acks",
             "cameras",
+            "correction",
             "devices",
             "duty",
             "field",

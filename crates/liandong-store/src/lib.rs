@@ -16,6 +16,7 @@
 
 mod batch;
 mod columns;
+mod correction;
 mod error;
 mod feed;
 mod mediation;
@@ -36,8 +37,8 @@ pub use rows::{
     FixAck, GridReport, HandoverFilter, HandoverRow, HomeVisitFilter, HomeVisitRow, ImageOwners, ImageRow,
     IncidentEventRow, IncidentFacts, IncidentRow, IncidentState, MediationCase, MediationSession, MediationStats,
     OwnReport, Party, PeopleFilter, PersonRecord, PositionRow, ReferralFilter, ReferralRow, RouteEventRow,
-    RoutePlanRow, SessionRow, SightingRow, SignInCode, StoredFix, StoredMembership, TaggedPerson, TrackPoint,
-    WatchRecord, HISTORY_EXCLUDED_FLAGS,
+    RoutePlanRow, SanctionRow, SessionRow, SightingRow, SignInCode, StoredFix, StoredMembership, TaggedPerson,
+    TrackPoint, WatchRecord, HISTORY_EXCLUDED_FLAGS, SANCTION_KINDS,
 };
 pub use sqlite::SqliteStore;
 pub use store::{FeedListener, Heard, Store, Writing};

@@ -788,7 +788,36 @@ pub struct TaggedPerson {
     #[serde(default = "empty_array")]
     #[sqlx(json)]
     pub zone_rules: serde_json::Value,
+    /// The post whose jurisdiction the person lives in (community correction: that
+    /// post's officers keep the record); None for persons registered before posts were.
+    #[serde(default)]
+    pub post_id: Option<String>,
 }
+
+/// A sanction the police decided about a tagged person (community correction): an
+/// administrative penalty, detention, a case filed. Recorded, never changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
+pub struct SanctionRow {
+    pub sanction_id: i64,
+    pub person_id: String,
+    /// One of [`SANCTION_KINDS`].
+    pub kind: String,
+    pub decided_ms: i64,
+    /// Who decided (a public security bureau, a court).
+    pub authority: String,
+    pub note: String,
+    pub recorded_by: String,
+    pub recorded_ms: i64,
+}
+
+/// The kinds of sanction: 治安处罚, 强制隔离戒毒, 行政拘留, 立案侦查, 刑事拘留.
+pub const SANCTION_KINDS: [&str; 5] = [
+    "public_security_penalty",
+    "compulsory_isolation_detox",
+    "administrative_detention",
+    "case_filed",
+    "criminal_detention",
+];
 
 fn empty_array() -> serde_json::Value {
     serde_json::Value::Array(Vec::new())

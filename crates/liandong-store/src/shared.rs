@@ -108,6 +108,10 @@ pub(crate) const MAX_SHIFT_MS: i64 = 24 * 3600 * 1000;
 pub(crate) const PEOPLE_COLUMNS: &str =
     "person_id, name, phone, roles, unit_kind, unit_id, active, created_ms, updated_ms";
 
+/// The columns of a [`crate::TaggedPerson`], in its order.
+pub(crate) const TAGGED_COLUMNS: &str =
+    "person_id, name, category, note, roles, updated_ms, device_id, zone_rules, post_id";
+
 /// Implements the shared calls on `$store`, whose rows are `$row`.
 macro_rules! shared_calls {
     ($store:ty, $row:ty) => {
@@ -279,6 +283,17 @@ macro_rules! shared_calls {
                 }
 
                 pub async fn upsert_watch(&self, w: &WatchRecord) -> Result<(), StoreError> {
+                    Self::upsert_watch_in(&self.pool, w).await?;
+                    self.announce_registry("watchlist");
+                    Ok(())
+                }
+
+                /// Inserts or replaces a watch-list entry on `e` (the pool, or a
+                /// transaction that writes more with it).
+                async fn upsert_watch_in<'e>(
+                    e: impl sqlx::Executor<'e, Database = <$row as sqlx::Row>::Database>,
+                    w: &WatchRecord,
+                ) -> Result<(), StoreError> {
                     sqlx::query(
                         "INSERT INTO watchlist
                            (watch_id, kind, value, reason, priority, valid_from, valid_to, roles, updated_ms)
@@ -297,10 +312,9 @@ macro_rules! shared_calls {
                     .bind(w.valid_to)
                     .bind(sqlx::types::Json(&w.roles))
                     .bind(w.updated_ms)
-                    .execute(&self.pool)
+                    .execute(e)
                     .await
                     .map_err(q("upsert watch-list entry"))?;
-                    self.announce_registry("watchlist");
                     Ok(())
                 }
 
@@ -587,13 +601,25 @@ macro_rules! shared_calls {
                 }
 
                 pub async fn upsert_tagged(&self, p: &TaggedPerson) -> Result<(), StoreError> {
+                    Self::upsert_tagged_in(&self.pool, p).await?;
+                    self.announce_registry("tagged");
+                    Ok(())
+                }
+
+                /// Inserts or replaces a tagged person on `e` (the pool, or a
+                /// transaction that writes more with it).
+                async fn upsert_tagged_in<'e>(
+                    e: impl sqlx::Executor<'e, Database = <$row as sqlx::Row>::Database>,
+                    p: &TaggedPerson,
+                ) -> Result<(), StoreError> {
                     sqlx::query(
                         "INSERT INTO tagged_persons
-                           (person_id, name, category, note, roles, updated_ms, device_id, zone_rules)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                           (person_id, name, category, note, roles, updated_ms, device_id, zone_rules, post_id)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
                          ON CONFLICT (person_id) DO UPDATE SET name = excluded.name, category = excluded.category,
                            note = excluded.note, roles = excluded.roles, updated_ms = excluded.updated_ms,
-                           device_id = excluded.device_id, zone_rules = excluded.zone_rules",
+                           device_id = excluded.device_id, zone_rules = excluded.zone_rules,
+                           post_id = excluded.post_id",
                     )
                     .bind(&p.person_id)
                     .bind(&p.name)
@@ -603,21 +629,16 @@ macro_rules! shared_calls {
                     .bind(p.updated_ms)
                     .bind(&p.device_id)
                     .bind(sqlx::types::Json(&p.zone_rules))
-                    .execute(&self.pool)
+                    .bind(&p.post_id)
+                    .execute(e)
                     .await
                     .map_err(q("upsert tagged person"))?;
-                    self.announce_registry("tagged");
                     Ok(())
                 }
 
                 pub async fn tagged_persons(&self) -> Result<Vec<TaggedPerson>, StoreError> {
-                    sqlx::query_as(
-                        "SELECT person_id, name, category, note, roles, updated_ms, device_id, zone_rules
-                         FROM tagged_persons ORDER BY person_id",
-                    )
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(q("list tagged persons"))
+                    let sql = format!("SELECT {} FROM tagged_persons ORDER BY person_id", shared::TAGGED_COLUMNS);
+                    sqlx::query_as(&sql).fetch_all(&self.pool).await.map_err(q("list tagged persons"))
                 }
 
                 /// Writes one audit entry inside the caller's transaction, so that a
@@ -1116,8 +1137,13 @@ macro_rules! shared_calls {
                     let limit = i64::from(limit);
                     match subject {
                         Some(s) => {
-                            let sql =
-                                format!("SELECT {columns} FROM audit_log WHERE subject = $1 ORDER BY id DESC LIMIT $2");
+                            // An entry about several subjects (a list read) names the
+                            // others in `audit_subjects`.
+                            let sql = format!(
+                                "SELECT {columns} FROM audit_log WHERE subject = $1
+                                   OR id IN (SELECT audit_id FROM audit_subjects WHERE subject = $1)
+                                 ORDER BY id DESC LIMIT $2"
+                            );
                             sqlx::query_as(&sql).bind(s).bind(limit).fetch_all(&self.pool).await
                         }
                         None => {

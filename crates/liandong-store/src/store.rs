@@ -13,8 +13,8 @@ use crate::rows::{
     AlertAckRow, AlertFact, AlertRow, AuditEntry, Bbox, CameraRecord, CaseFilter, CaseOutcome, DeviceRecord,
     DeviceStateRow, DisputeLinkRow, Durability, DutyShift, EscalationRow, FixAck, GridReport, HandoverFilter,
     HandoverRow, ImageOwners, ImageRow, IncidentEventRow, IncidentFacts, IncidentRow, MediationCase, MediationSession,
-    MediationStats, OwnReport, PeopleFilter, PersonRecord, PositionRow, RouteEventRow, RoutePlanRow, SessionRow,
-    SightingRow, SignInCode, TaggedPerson, TrackPoint, WatchRecord,
+    MediationStats, OwnReport, PeopleFilter, PersonRecord, PositionRow, RouteEventRow, RoutePlanRow, SanctionRow,
+    SessionRow, SightingRow, SignInCode, TaggedPerson, TrackPoint, WatchRecord,
 };
 use crate::rows::{HomeVisitFilter, HomeVisitRow, ReferralFilter, ReferralRow};
 use crate::sqlite::{self, SqliteStore};
@@ -248,6 +248,19 @@ delegate! {
     fn mediation_stats(&self, from_ms: i64, to_ms: i64) -> Result<MediationStats, StoreError>;
     fn upsert_tagged(&self, p: &TaggedPerson) -> Result<(), StoreError>;
     fn tagged_persons(&self) -> Result<Vec<TaggedPerson>, StoreError>;
+    /// One tagged person by id.
+    fn tagged_person(&self, person_id: &str) -> Result<Option<TaggedPerson>, StoreError>;
+    /// Saves a tagged person with their watch-list entry and the change's audit entry,
+    /// in one transaction.
+    fn save_tagged(&self, p: &TaggedPerson, w: &WatchRecord, audit: &AuditEntry) -> Result<(), StoreError>;
+    /// Records a sanction with its audit entry in one transaction (the entry's detail
+    /// prefixed with the number assigned); None (nothing written) for an unknown person.
+    fn insert_sanction(&self, s: &SanctionRow, audit: &AuditEntry) -> Result<Option<SanctionRow>, StoreError>;
+    /// A person's sanctions numbered below `before`, newest first, at most `limit`.
+    fn sanctions(&self, person_id: &str, before: Option<i64>, limit: u32) -> Result<Vec<SanctionRow>, StoreError>;
+    /// Appends one audit entry that is also about `others` (a list read); the audit log
+    /// read by subject finds it under each.
+    fn audit_reads(&self, entry: &AuditEntry, others: &[String]) -> Result<(), StoreError>;
     /// Adds a person and its audit entry in one transaction; false (nothing written)
     /// when the id is taken.
     fn insert_person(&self, p: &PersonRecord, audit: &AuditEntry) -> Result<bool, StoreError>;

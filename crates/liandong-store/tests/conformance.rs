@@ -82,6 +82,9 @@ store_test_suite! {
     reports_reviews_mediation_and_their_statistics,
     cameras_and_watch_lists_are_upserted_and_sorted_by_bytes,
     tagged_persons_keep_their_device_and_zone_rules,
+    a_tagged_person_is_saved_with_their_watch_entry_and_its_audit_entry,
+    sanctions_are_recorded_with_their_audit_entry_and_read_newest_first,
+    a_read_of_many_persons_is_one_entry_found_under_each,
     the_audit_log_reads_newest_first,
     sightings_keep_the_newest_active_reads_oldest_first,
     alert_facts_are_in_time_then_sequence_order,
@@ -1431,6 +1434,7 @@ async fn tagged_persons_keep_their_device_and_zone_rules(store: Store) {
             {"fence_kind": "school", "from": "07:00", "to": "18:00"},
             {"fence_id": "fence-bar-3", "from": "22:00", "to": "06:00"}
         ]),
+        post_id: Some("p-west".into()),
     };
     store.upsert_tagged(&person).await.unwrap();
     let plain = TaggedPerson {
@@ -1438,6 +1442,7 @@ async fn tagged_persons_keep_their_device_and_zone_rules(store: Store) {
         device_id: None,
         zone_rules: serde_json::json!([]),
         roles: vec![],
+        post_id: None,
         ..person.clone()
     };
     store.upsert_tagged(&plain).await.unwrap();
@@ -1457,6 +1462,109 @@ async fn tagged_persons_keep_their_device_and_zone_rules(store: Store) {
     let given = TaggedPerson { device_id: Some("866124".into()), updated_ms: 3, ..plain };
     store.upsert_tagged(&given).await.unwrap();
     assert_eq!(store.tagged_persons().await.unwrap(), [given, moved]);
+}
+
+fn correction_subject(id: &str, post: Option<&str>) -> TaggedPerson {
+    TaggedPerson {
+        person_id: id.into(),
+        name: "李四".into(),
+        category: "community_correction".into(),
+        note: String::new(),
+        roles: vec!["partner".into(), "post_officer".into()],
+        updated_ms: 1,
+        device_id: None,
+        zone_rules: serde_json::json!([]),
+        post_id: post.map(str::to_owned),
+    }
+}
+
+async fn a_tagged_person_is_saved_with_their_watch_entry_and_its_audit_entry(store: Store) {
+    let person = correction_subject("c-1", Some("p-west"));
+    let watch = WatchRecord {
+        watch_id: "tagged-c-1".into(),
+        kind: "person".into(),
+        value: "c-1".into(),
+        reason: "tagged".into(),
+        priority: 2,
+        valid_from: None,
+        valid_to: None,
+        roles: person.roles.clone(),
+        updated_ms: 1,
+    };
+    assert_eq!(store.tagged_person("c-1").await.unwrap(), None);
+    store.save_tagged(&person, &watch, &audit(5, "c-1")).await.unwrap();
+    assert_eq!(store.tagged_person("c-1").await.unwrap(), Some(person.clone()));
+    assert_eq!(store.tagged_person("C-1").await.unwrap(), None, "ids are compared exactly");
+    assert_eq!(store.watchlist().await.unwrap(), std::slice::from_ref(&watch));
+    assert_eq!(store.audit_log(Some("c-1"), 10).await.unwrap(), [audit(5, "c-1")]);
+    // Moved to another post: the same person, replaced.
+    let moved = TaggedPerson { post_id: Some("p-east".into()), updated_ms: 2, ..person };
+    store.save_tagged(&moved, &watch, &audit(6, "c-1")).await.unwrap();
+    assert_eq!(store.tagged_persons().await.unwrap(), [moved]);
+    assert_eq!(store.audit_log(Some("c-1"), 10).await.unwrap().len(), 2);
+}
+
+async fn sanctions_are_recorded_with_their_audit_entry_and_read_newest_first(store: Store) {
+    let watch = |id: &str| WatchRecord {
+        watch_id: format!("tagged-{id}"),
+        kind: "person".into(),
+        value: id.into(),
+        reason: "tagged".into(),
+        priority: 2,
+        valid_from: None,
+        valid_to: None,
+        roles: vec![],
+        updated_ms: 1,
+    };
+    for id in ["c-1", "c-2"] {
+        store.save_tagged(&correction_subject(id, Some("p-west")), &watch(id), &audit(1, id)).await.unwrap();
+    }
+    let sanction = |person: &str, kind: &str, decided_ms: i64| liandong_store::SanctionRow {
+        sanction_id: 0,
+        person_id: person.into(),
+        kind: kind.into(),
+        decided_ms,
+        authority: "大竹县公安局".into(),
+        note: "".into(),
+        recorded_by: "officer".into(),
+        recorded_ms: 100,
+    };
+    let entry = |person: &str| AuditEntry { action: "sanction_recorded".into(), ..audit(100, person) };
+    let mut stored = Vec::new();
+    for (i, kind) in liandong_store::SANCTION_KINDS.iter().enumerate() {
+        let s = store.insert_sanction(&sanction("c-1", kind, i as i64), &entry("c-1")).await.unwrap().unwrap();
+        assert_eq!(s, liandong_store::SanctionRow { sanction_id: s.sanction_id, ..sanction("c-1", kind, i as i64) });
+        stored.push(s);
+    }
+    let other = store.insert_sanction(&sanction("c-2", "case_filed", 9), &entry("c-2")).await.unwrap().unwrap();
+    assert_eq!(store.insert_sanction(&sanction("nobody", "case_filed", 9), &entry("nobody")).await.unwrap(), None);
+    assert!(store.audit_log(Some("nobody"), 10).await.unwrap().is_empty(), "nothing written for no one");
+
+    stored.reverse();
+    assert_eq!(store.sanctions("c-1", None, 100).await.unwrap(), stored, "newest first, only the person's");
+    let page = store.sanctions("c-1", None, 2).await.unwrap();
+    assert_eq!(page, stored[..2]);
+    let next = store.sanctions("c-1", Some(page[1].sanction_id), 100).await.unwrap();
+    assert_eq!(next, stored[2..], "the next page");
+    assert_eq!(store.sanctions("c-2", None, 100).await.unwrap(), std::slice::from_ref(&other));
+
+    // Each record's audit entry names the number it was given.
+    let log = store.audit_log(Some("c-2"), 10).await.unwrap();
+    assert_eq!(log[0].detail, format!("sanction {}: at 100", other.sanction_id));
+    assert_eq!(store.audit_log(Some("c-1"), 100).await.unwrap().len(), 6, "saved once, five sanctions");
+}
+
+async fn a_read_of_many_persons_is_one_entry_found_under_each(store: Store) {
+    let many: Vec<String> = (0..30).map(|i| format!("c-{i:02}")).collect();
+    let entry = AuditEntry { action: "tagged_persons_read".into(), ..audit(7, "tagged_persons") };
+    store.audit_reads(&entry, &many).await.unwrap();
+    let one = AuditEntry { action: "tagged_person_read".into(), ..audit(8, "c-03") };
+    store.audit_reads(&one, &["c-03".to_owned()]).await.unwrap();
+    assert_eq!(store.audit_log(None, 100).await.unwrap(), [one.clone(), entry.clone()], "two entries in all");
+    assert_eq!(store.audit_log(Some("c-29"), 100).await.unwrap(), std::slice::from_ref(&entry));
+    assert_eq!(store.audit_log(Some("c-03"), 100).await.unwrap(), [one, entry.clone()], "newest first");
+    assert_eq!(store.audit_log(Some("tagged_persons"), 100).await.unwrap(), [entry]);
+    assert!(store.audit_log(Some("c-30"), 100).await.unwrap().is_empty());
 }
 
 async fn the_audit_log_reads_newest_first(store: Store) {

@@ -69,6 +69,7 @@ crate::shared::shared_calls!(PgStore, sqlx::postgres::PgRow);
 crate::signin::signin_calls!(PgStore, sqlx::postgres::PgRow);
 crate::mediation::mediation_calls!(PgStore, sqlx::postgres::PgRow);
 crate::referrals::referrals_calls!(PgStore, sqlx::postgres::PgRow);
+crate::correction::correction_calls!(PgStore, sqlx::postgres::PgRow);
 
 impl PgStore {
     /// Connects to the database at `url` (`postgres://user[:password]@host:port/db`),

@@ -42,6 +42,7 @@ crate::shared::shared_calls!(SqliteStore, sqlx::sqlite::SqliteRow);
 crate::signin::signin_calls!(SqliteStore, sqlx::sqlite::SqliteRow);
 crate::mediation::mediation_calls!(SqliteStore, sqlx::sqlite::SqliteRow);
 crate::referrals::referrals_calls!(SqliteStore, sqlx::sqlite::SqliteRow);
+crate::correction::correction_calls!(SqliteStore, sqlx::sqlite::SqliteRow);
 
 pub(crate) type SqliteTx = sqlx::Transaction<'static, Sqlite>;
 
