@@ -1,5 +1,6 @@
-// The wall map's and the field app's two languages say the same things: for each,
-// strings.zh.js and strings.en.js (web/wallmap/, web/field/) have exactly the same keys,
+// The wall map's, the field app's and the judicial office desk's two languages say the
+// same things: for each, strings.zh.js and strings.en.js (web/wallmap/, web/field/,
+// web/desk/) have exactly the same keys,
 // and each key the same `{placeholders}`. A key
 // one language lacks shows on the wall as its bare name (`incident_title`), and a
 // placeholder one language lacks drops a number from the sentence, so either fails here,
@@ -20,6 +21,8 @@ import zh from '../../web/wallmap/strings.zh.js';
 import en from '../../web/wallmap/strings.en.js';
 import fieldZh from '../../web/field/strings.zh.js';
 import fieldEn from '../../web/field/strings.en.js';
+import deskZh from '../../web/desk/strings.zh.js';
+import deskEn from '../../web/desk/strings.en.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -79,6 +82,11 @@ test("the field app's Chinese and English strings have the same keys and the sam
   assert.deepEqual(found, [], `the two languages differ:\n  ${found.join('\n  ')}`);
 });
 
+test("the judicial office desk's Chinese and English strings have the same keys and the same placeholders per key", () => {
+  const found = differences(deskZh, deskEn, 'desk/strings.zh.js', 'desk/strings.en.js');
+  assert.deepEqual(found, [], `the two languages differ:\n  ${found.join('\n  ')}`);
+});
+
 test('the check names the key that differs: a missing key, a nested one, a placeholder, a stray value', () => {
   const base = { title: 'a', incident_title: 'b #{id}', state: { new: 'c', closed: 'd' } };
   const table = [
@@ -93,7 +101,10 @@ test('the check names the key that differs: a missing key, a nested one, a place
   for (const [other, expected] of table) assert.deepEqual(differences(base, other, 'a', 'b'), expected);
 });
 
-for (const [page, strings] of [['web/index.html', zh], ['web/field/index.html', fieldZh]]) {
+// The desk looks its strings up under `desk.`, beside the wall map's (i18n.js `addStrings`).
+const deskPage = { ...zh, desk: deskZh };
+
+for (const [page, strings] of [['web/index.html', zh], ['web/field/index.html', fieldZh], ['web/desk.html', deskPage]]) {
   test(`every key ${page} names has a string`, () => {
     const html = fs.readFileSync(path.join(ROOT, page), 'utf8');
     const named = [...html.matchAll(/data-i18n(?:-placeholder)?="([^"]+)"/g)].map((m) => m[1]);
@@ -104,14 +115,24 @@ for (const [page, strings] of [['web/index.html', zh], ['web/field/index.html', 
   });
 }
 
-test("every key the field app's modules look up with t('…') has a string", () => {
-  const dir = path.join(ROOT, 'web/field');
-  const known = leaves(fieldZh);
-  const missing = [];
-  for (const file of fs.readdirSync(dir).filter((f) => f.endsWith('.js') && !f.startsWith('strings.'))) {
-    const text = fs.readFileSync(path.join(dir, file), 'utf8');
-    // Literal keys only: a key built at run time (`state.${s}`) is checked by its table.
-    for (const m of text.matchAll(/\bt\('([a-z_.]+)'/g)) if (typeof known.get(m[1]) !== 'string') missing.push(`${file}: ${m[1]}`);
-  }
-  assert.deepEqual(missing, [], `keys with no string: ${missing.join(', ')}`);
-});
+for (const [app, strings, pattern] of [
+  ['field', fieldZh, /\bt\('([a-z_.]+)'/g],
+  // The desk's keys are in its strings (`desk.…`) or the wall map's; also those its
+  // helpers take (`field('desk.f.note', …)`, `button('desk.take', …)`).
+  ['desk', deskPage, /'(desk\.[a-z_.]+)'|\bt\('([a-z_.]+)'/g],
+]) {
+  test(`every key the ${app} modules look up with t('…') has a string`, () => {
+    const dir = path.join(ROOT, 'web', app);
+    const known = leaves(strings);
+    const missing = [];
+    for (const file of fs.readdirSync(dir).filter((f) => f.endsWith('.js') && !f.startsWith('strings.'))) {
+      const text = fs.readFileSync(path.join(dir, file), 'utf8');
+      // Literal keys only: a key built at run time (`state.${s}`) is checked by its table.
+      for (const m of text.matchAll(pattern)) {
+        const key = m[1] ?? m[2];
+        if (typeof known.get(key) !== 'string') missing.push(`${file}: ${key}`);
+      }
+    }
+    assert.deepEqual(missing, [], `keys with no string: ${missing.join(', ')}`);
+  });
+}

@@ -22,6 +22,8 @@ export class LiveFeed {
    * @param {() => Promise<boolean>} o.tokenStillValid asked after a failed connection:
    *   a refused token must not be retried for ever
    * @param {() => void} o.onRefused
+   * @param {string} [o.kinds] what to be sent (`alerts,incidents`; the server's default,
+   *   everything, when absent): the judicial office's desk needs no positions
    */
   constructor(o) {
     this.o = o;
@@ -58,6 +60,7 @@ export class LiveFeed {
     const p = new URLSearchParams({ token: this.o.token });
     if (this.bbox) p.set('bbox', this.bbox.map((v) => v.toFixed(5)).join(','));
     if (this.lastSeq !== null) p.set('since', String(this.lastSeq));
+    if (this.o.kinds) p.set('kinds', this.o.kinds);
     const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
     return `${scheme}://${location.host}/api/v1/live?${p}`;
   }

@@ -11,6 +11,24 @@ import en from './strings.en.js';
 
 const STRINGS = { zh, en };
 
+/**
+ * Another page's own strings, under `name` (`t('desk.title')`), beside the wall map's,
+ * which it shares (the sign-in form, kinds, states, rules): the judicial office's desk
+ * adds its strings this way rather than copying the lookup.
+ */
+export function addStrings(name, tables) {
+  for (const l of ['zh', 'en']) STRINGS[l] = { ...STRINGS[l], [name]: tables[l] };
+}
+
+/** What the page's title says in the current language; the wall map's by default. */
+let titleOf = () => `${t('title')} · ${t('subtitle')}`;
+
+/** Sets how the page's title is made (another page than the wall map). */
+export function setTitle(make) {
+  titleOf = make;
+  document.title = titleOf();
+}
+
 const KEY = 'liandong.lang';
 
 /** The language in force: `?lang=` wins (and is remembered), then the stored choice, then Chinese. */
@@ -35,7 +53,7 @@ export function setLang(next) {
   for (const el of document.querySelectorAll('[data-i18n-placeholder]')) {
     el.placeholder = t(el.dataset.i18nPlaceholder);
   }
-  document.title = `${t('title')} · ${t('subtitle')}`;
+  document.title = titleOf();
 }
 
 export function currentLang() {

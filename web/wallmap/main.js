@@ -5,7 +5,8 @@
 // registration, the people view and the roster editor.
 
 import * as maplibregl from '/node_modules/maplibre-gl/dist/maplibre-gl.mjs';
-import { Api, ApiFailure, takeToken, saveToken, forgetToken, signIn, isSession } from './api.js';
+import { Api, ApiFailure, takeToken, saveToken, forgetToken, isSession } from './api.js';
+import { wireSignIn } from './signin.js';
 import { initialLang, setLang, currentLang, t, translated, featureName, clock, dateLine, setPlaceNames } from './i18n.js';
 import { baseStyle, TOGGLES, layersOf, swatchOf, emptyCollection, bboxOf, COLORS, SOURCE_OPTIONS, arrowImage, wallScale, SCALED_PAINT, SCALED_LAYOUT, FLASH_RADIUS } from './layers.js';
 import { Units } from './units.js';
@@ -89,27 +90,10 @@ function askToken(error) {
   $('login').hidden = false;
   $('login-error').hidden = !error;
   $('login-error').textContent = error ?? '';
-  $('signin-error').hidden = true;
-  $('signin-person').focus();
-  $('signin-form').onsubmit = async (ev) => {
-    ev.preventDefault();
-    const person = $('signin-person').value.trim();
-    const password = $('signin-password').value;
-    if (!person || !password) return;
-    try {
-      const session = await signIn(person, password);
-      $('signin-password').value = '';
-      saveToken(session.token);
-      $('login').hidden = true;
-      start(session.token);
-    } catch (e) {
-      $('signin-error').hidden = false;
-      $('signin-error').textContent =
-        e.status === 429 ? t('signin_limited', { seconds: e.retryAfter ?? '' })
-          : e.status === 401 || e.status === 400 ? t('signin_wrong')
-            : t('login_failed', { reason: e.message });
-    }
-  };
+  wireSignIn((token) => {
+    $('login').hidden = true;
+    start(token);
+  });
   $('login-form').onsubmit = (ev) => {
     ev.preventDefault();
     const value = $('login-token').value.trim();
@@ -278,6 +262,8 @@ async function start(tokenValue) {
   if (app.me?.role === 'admin') await Promise.all([startDevices(data), startPeople(data)]);
   if (['operator', 'admin'].includes(app.me?.role)) await startDuty(data);
   startHandovers(data);
+  // The judicial office's desk, for the roles that work there or watch it.
+  $('desk-link').hidden = !!app.me && !['partner', 'operator', 'admin'].includes(app.me.role);
   app.stats = new Stats({ api: app.api, body: $('stats-panel') });
   app.replay = new Replay({
     api: app.api,

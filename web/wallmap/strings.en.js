@@ -50,6 +50,7 @@ export default {
   duty_field_error: '{field}: {reason}',
   duty_failed: 'Failed: {reason}',
   // The people view (people.js), an administrator's only.
+  tab_desk: 'Judicial office desk',
   tab_people: 'People',
   people_list: 'People',
   people_n: '{n} on this page',

@@ -50,6 +50,7 @@ export default {
   duty_field_error: '{field}有误：{reason}',
   duty_failed: '操作失败：{reason}',
   // The people view (people.js), an administrator's only.
+  tab_desk: '司法所工作台',
   tab_people: '人员',
   people_list: '人员名单',
   people_n: '本页 {n} 人',

@@ -265,12 +265,12 @@ impl Desk {
         self.call(reqwest::Method::POST, &format!("/api/v1/incidents/{id}/actions"), bearer, Some(body)).await
     }
 
-    fn index_of(&self, device_id: &str) -> Option<DeviceIndex> {
+    pub(super) fn index_of(&self, device_id: &str) -> Option<DeviceIndex> {
         self.devices.iter().position(|d| d.id == device_id)
     }
 
     /// Where unit `i` is now.
-    fn here(&self, i: DeviceIndex) -> Option<Point<f64>> {
+    pub(super) fn here(&self, i: DeviceIndex) -> Option<Point<f64>> {
         self.field().positions.get(i).copied()
     }
 
@@ -312,9 +312,9 @@ impl Desk {
     }
 }
 
-/// A unit sent to an incident. Dropped without [`Claim::release`] (an error, or the
-/// demo stopping), it goes back in a straight line.
-struct Claim {
+/// A unit sent to an incident (or a home visit). Dropped without [`Claim::release`] (an
+/// error, or the demo stopping), it goes back in a straight line.
+pub(super) struct Claim {
     desk: Arc<Desk>,
     unit: DeviceIndex,
     released: bool,
@@ -326,8 +326,23 @@ impl Claim {
         desk.field().busy.insert(i).then(|| Claim { desk: desk.clone(), unit: i, released: false })
     }
 
+    /// The claimed unit, by device index.
+    pub(super) fn unit(&self) -> DeviceIndex {
+        self.unit
+    }
+
+    /// Sends the unit from where it is to `place` by road; answers the drive's
+    /// simulated seconds, `None` when the unit has no position.
+    pub(super) async fn send_to(&self, place: Point<f64>) -> Option<f64> {
+        let here = self.desk.here(self.unit)?;
+        let (track, speed_mps) = self.desk.way(here, place).await;
+        let drive_s = track.length_m() / speed_mps;
+        self.desk.field().errands.insert(self.unit, Errand::Going(Walk::leg(Arc::new(track), speed_mps)));
+        Some(drive_s)
+    }
+
     /// Drives the unit back by road and frees it.
-    async fn release(mut self) {
+    pub(super) async fn release(mut self) {
         self.released = true;
         let i = self.unit;
         if self.desk.free_if_never_left(i) {
@@ -575,11 +590,8 @@ async fn see_through(desk: &Arc<Desk>, inc: Opened, rng: &mut Rng) -> anyhow::Re
     desk.act(inc.id, &key, json!({"action": "sign", "note": "收到，马上出发"})).await?;
 
     desk.sleep(wait(Step::Depart, rng)).await;
-    let here = desk.here(claim.unit).context("the unit has no position")?;
-    let (track, speed_mps) = desk.way(here, inc.place).await;
-    let drive_s = track.length_m() / speed_mps;
     desk.act(inc.id, &key, json!({"action": "depart"})).await?;
-    desk.field().errands.insert(claim.unit, Errand::Going(Walk::leg(Arc::new(track), speed_mps)));
+    let drive_s = claim.send_to(inc.place).await.context("the unit has no position")?;
 
     // Drive until within reach of the place (a road that ends short of it is walked).
     let give_up = tokio::time::Instant::now() + Wait::Simulated(drive_s * 2.0 + 600.0).duration(desk.speedup);

@@ -27,6 +27,9 @@
 //! - [`leaders`]: the patrol leaders' phones on the live feed, taking the team's plans;
 //! - [`incidents`]: the duty operator's desk, opening and dispatching incidents, with
 //!   [`places`] (where incidents happen) and [`cases`] (what they are about);
+//! - [`joint`]: the posts and the judicial office working together: walk-in disputes,
+//!   after-hours business, a mediator taking cases through their steps, home visits
+//!   (it sends the post officers' phones through [`incidents`]' claims);
 //! - [`cameras`]: checkpoint cameras pushing plate reads and the watch list they hit;
 //!   [`grid_reports`]: grid members filing reports;
 //! - [`fleet`]: the units and where they are; [`drive`]: a unit's way to an incident
@@ -42,6 +45,7 @@ mod duty;
 mod fleet;
 mod grid_reports;
 mod incidents;
+mod joint;
 mod leaders;
 mod options;
 mod people;
@@ -205,6 +209,50 @@ async fn duty_operator(client: &reqwest::Client, args: &Args, roster: &[people::
     }
 }
 
+/// The judicial office's mediator at the desk: the demo's mediators get the published
+/// demo password (so that a visitor can sign in at the desk, `web/desk.html`), and the
+/// first signs in with it. When that fails, the admin token, with a warning: the office
+/// then does what an administrator may.
+async fn desk_mediator(client: &reqwest::Client, args: &Args, roster: &[people::DemoPerson]) -> signin::Caller {
+    let mediators: Vec<String> =
+        roster.iter().filter(|p| p.unit_kind == "judicial_office").map(|p| p.person_id.clone()).collect();
+    let Some(first) = mediators.first().cloned() else { return signin::Caller::Token(args.token.clone()) };
+    if let Err(e) = signin::set_passwords(client, &args.url, &args.token, &mediators, signin::DEMO_PASSWORD).await {
+        tracing::warn!(error = %format!("{e:#}"), "the mediators' demo password was not set; the office acts with the admin token");
+        return signin::Caller::Token(args.token.clone());
+    }
+    let session = signin::Session::with_password(
+        client.clone(),
+        args.url.clone(),
+        first,
+        "partner",
+        signin::DEMO_PASSWORD.to_owned(),
+    );
+    match session.token().await {
+        Ok(_) => signin::Caller::Person(session),
+        Err(e) => {
+            tracing::warn!(error = %format!("{e:#}"), "the mediator could not sign in; the office acts with the admin token");
+            signin::Caller::Token(args.token.clone())
+        }
+    }
+}
+
+/// Every post with its duty officer and the officer's phone (its index among `devices`).
+fn joint_posts(map: &CountyMap, devices: &[SimDevice]) -> Vec<joint::Post> {
+    map.posts
+        .iter()
+        .map(|post| {
+            let phone_id = format!("{}-officer", post.id);
+            joint::Post {
+                id: post.id.clone(),
+                point: post.point,
+                officer: people::post_phone_person(&post.id),
+                phone: devices.iter().position(|d| d.id == phone_id),
+            }
+        })
+        .collect()
+}
+
 /// Runs the simulator against the server at `args.url`: answers an error if setting up
 /// fails, else runs until its task is dropped (the background parts with it).
 pub async fn run(args: Args) -> anyhow::Result<()> {
@@ -289,7 +337,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         places: places::Places::of(&map),
         reviewing: tokio::sync::Mutex::new(()),
     };
-    background.spawn(incidents::run_desk(Arc::new(desk), alerts_rx, splitmix64(run_seed())));
+    let desk = Arc::new(desk);
+    let seed = splitmix64(run_seed());
+    background.spawn(incidents::run_desk(desk.clone(), alerts_rx, seed));
+    let mediator = desk_mediator(&client, &args, &roster).await;
+    let joint = joint::Joint::new(desk.clone(), args.token.clone(), mediator, joint_posts(&map, &devices));
+    background.spawn(joint::run_joint(Arc::new(joint), splitmix64(seed)));
     report_positions(&client, &args, &field, devices, tick).await
 }
 
