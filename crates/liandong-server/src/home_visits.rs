@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::{require_user, Role, User};
 use crate::error::ApiError;
-use crate::referrals::{caller, durations_json, person, text, time_range, PersonBody};
+use crate::referrals::{caller, durations_json, person, step_audit, text, time_range, PersonBody};
 use crate::routes::{page_limit, read_json};
 use crate::AppState;
 
@@ -320,7 +320,14 @@ pub async fn arrive(
     let v = assignees(&s, &user, &id, "assigned").await?;
     let distance_m = distance_from_phone(&s, &v)?;
     let now = s.config.clock.now_ms();
-    let audit = step_audit(&user, "home_visit_arrived", v.visit_id, now, format!("{distance_m:.0} m from the place"));
+    let audit = step_audit(
+        &user,
+        "home_visit_arrived",
+        "home_visit",
+        v.visit_id,
+        now,
+        format!("{distance_m:.0} m from the place"),
+    );
     let stored = s.store.arrive_home_visit(v.visit_id, now, distance_m, &audit).await;
     if !stored.map_err(|e| ApiError::unavailable(&e))? {
         return Err(ApiError::conflict("status", "the visit is not assigned any more"));
@@ -390,22 +397,12 @@ pub async fn complete(
     let photos = crate::reports::decode_photos(&b.photos_base64, MAX_PHOTOS)?;
     let urls = crate::cameras::store_images(&s, photos).await?;
     let now = s.config.clock.now_ms();
-    let audit = step_audit(&user, "home_visit_done", v.visit_id, now, format!("{} photos", urls.len()));
+    let audit = step_audit(&user, "home_visit_done", "home_visit", v.visit_id, now, format!("{} photos", urls.len()));
     let stored = s.store.complete_home_visit(v.visit_id, now, &note, &urls, &audit).await;
     if !stored.map_err(|e| ApiError::unavailable(&e))? {
         return Err(ApiError::conflict("status", "the visit is not arrived any more"));
     }
     answer_after(&s, v.visit_id, now).await
-}
-
-fn step_audit(user: &User, action: &str, id: i64, now_ms: i64, detail: String) -> AuditEntry {
-    AuditEntry {
-        at_ms: now_ms,
-        actor: user.name.clone(),
-        action: action.into(),
-        subject: format!("home_visit:{id}"),
-        detail,
-    }
 }
 
 async fn answer_after(s: &AppState, id: i64, now_ms: i64) -> Result<Response, ApiError> {

@@ -296,7 +296,7 @@ pub async fn take(
     let user = require_user(&s.tokens, &headers, uri.query(), &[Role::Partner])?;
     let now = s.config.clock.now_ms();
     let r = handed(&s, &id, now).await?;
-    let audit = step_audit(&user, "referral_taken", r.referral_id, now, String::new());
+    let audit = step_audit(&user, "referral_taken", "referral", r.referral_id, now, String::new());
     if !s.store.take_referral(r.referral_id, now, &user.name, &audit).await.map_err(|e| ApiError::unavailable(&e))? {
         return Err(ApiError::conflict("status", format!("the referral is {} already", r.status(now))));
     }
@@ -318,7 +318,7 @@ pub async fn done(
     let note = text("note", &b.note, MAX_SUMMARY)?;
     let now = s.config.clock.now_ms();
     let r = handed(&s, &id, now).await?;
-    let audit = step_audit(&user, "referral_done", r.referral_id, now, note.clone());
+    let audit = step_audit(&user, "referral_done", "referral", r.referral_id, now, note.clone());
     let stored = s.store.finish_referral(r.referral_id, now, &user.name, &note, &audit).await;
     if !stored.map_err(|e| ApiError::unavailable(&e))? {
         return Err(ApiError::conflict("status", "the referral is done already"));
@@ -326,12 +326,14 @@ pub async fn done(
     answer_after(&s, r.referral_id, now).await
 }
 
-fn step_audit(user: &User, action: &str, id: i64, now_ms: i64, detail: String) -> AuditEntry {
+/// The audit entry of a step on a joint-work record, whose subject is `{kind}:{id}`
+/// (`referral:7`, `home_visit:3`).
+pub(crate) fn step_audit(user: &User, action: &str, kind: &str, id: i64, now_ms: i64, detail: String) -> AuditEntry {
     AuditEntry {
         at_ms: now_ms,
         actor: user.name.clone(),
         action: action.into(),
-        subject: format!("referral:{id}"),
+        subject: format!("{kind}:{id}"),
         detail,
     }
 }
