@@ -34,8 +34,15 @@ WORK=$(mktemp -d /tmp/liandong-package-test.XXXXXX)
 SERVER_PID=
 
 # Purges the package and this test's data directory; leaves alone a liandong the test
-# did not install (a directory without the marker).
+# did not install (a directory without the marker). A server an aborted run left
+# running (its id in the marker) is stopped first.
 purge() {
+  local pid
+  pid=$(cat "$MARKER" 2>/dev/null || true)
+  if [ -n "$pid" ] && readlink "/proc/$pid/exe" 2>/dev/null | grep -q '^/usr/bin/liandong'; then
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  fi
   if dpkg-query -W -f='${db:Status-Status}' liandong 2>/dev/null | grep -qv '^not-installed$'; then
     dpkg --purge liandong >/dev/null 2>&1 || true
   fi
@@ -68,7 +75,7 @@ fi
 # release package is `cargo deb -p liandong`), and stripping 90 MB would take longer
 # than the rest of the test.
 start=$(date +%s)
-cargo deb -p liandong --no-build --profile dev --no-strip --fast --quiet --output "$WORK/liandong.deb" 2>"$WORK/cargo-deb.log" ||
+cargo deb -p liandong --no-build --profile dev --no-strip --fast --quiet --output "$WORK/liandong.deb" >"$WORK/cargo-deb.log" 2>&1 ||
   { cat "$WORK/cargo-deb.log" >&2; fail "cargo deb"; }
 ok "package built in $(($(date +%s) - start)) s ($(du -h "$WORK/liandong.deb" | cut -f1))"
 
@@ -120,6 +127,7 @@ serve() {
     env -i PATH=/usr/bin:/bin LIANDONG_CONFIG=/etc/liandong/config.toml LIANDONG_LISTEN=127.0.0.1:0 \
     /usr/bin/liandong serve) >"$WORK/server.log" 2>&1 &
   SERVER_PID=$!
+  echo "$SERVER_PID" >"$MARKER"
 }
 
 # As installed, the placeholder token keeps the server from starting.
@@ -150,7 +158,9 @@ for _ in $(seq 300); do
   sleep 0.1
 done
 curl -fsS -o /dev/null "http://$addr$READY_PATH" || { cat "$WORK/server.log" >&2; fail "$READY_PATH not answered within 30 s"; }
-ok "installed server up at $addr ($READY_PATH)"
+grep -q 'maps=/usr/share/liandong/maps/dazhu web_dir=/usr/share/liandong/web' "$WORK/server.log" ||
+  { cat "$WORK/server.log" >&2; fail "the server does not say it serves the installed map and pages"; }
+ok "installed server up at $addr ($READY_PATH), on the installed map and pages, started from /"
 
 curl -fsS -D "$WORK/page.headers" -o "$WORK/page.html" "http://$addr/" || fail "GET /"
 grep -q 'wallmap/main.js' "$WORK/page.html" || fail "GET / is not the wall map"
