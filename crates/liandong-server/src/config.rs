@@ -38,7 +38,10 @@ impl std::fmt::Debug for Secret {
 pub struct Config {
     /// Address to listen on.
     pub listen: SocketAddr,
-    /// Directory of the embedded store.
+    /// Directory of the embedded store. This and the other paths of the file (`maps`,
+    /// `web_dir`, `tls.cert`, `tls.key`), when relative, are taken from the server's
+    /// working directory, as the repository's own configs run from the checkout expect;
+    /// the installed config (`config/package.toml`) gives them absolute.
     pub data_dir: PathBuf,
     /// Map directory (see `maps/dazhu/README.md` for its layout).
     pub maps: PathBuf,
@@ -577,12 +580,30 @@ impl Config {
             if t.token.expose().len() < 8 {
                 return Err(ConfigError::Invalid(format!("token of {} is shorter than 8 characters", t.name)));
             }
+            if is_placeholder_token(t.token.expose()) {
+                return Err(ConfigError::Invalid(format!(
+                    "token of {} is still a placeholder: replace it with a random secret of your own (e.g. the output of `openssl rand -hex 32`)",
+                    t.name
+                )));
+            }
             if !seen.insert(t.token.expose()) {
                 return Err(ConfigError::Invalid(format!("token of {} is used twice", t.name)));
             }
         }
         Ok(())
     }
+}
+
+/// Words that only a placeholder holds, never a random secret: the installed config
+/// (`config/package.toml`) ships its tokens as `REPLACE-…`, printed in every copy of the
+/// package, so a server started before the administrator set real ones must refuse to
+/// start rather than accept them.
+const PLACEHOLDER_WORDS: &[&str] = &["replace", "changeme", "change-me", "placeholder"];
+
+/// Whether a configured token is a placeholder left in place (case-insensitive).
+fn is_placeholder_token(token: &str) -> bool {
+    let token = token.to_ascii_lowercase();
+    PLACEHOLDER_WORDS.iter().any(|w| token.contains(w))
 }
 
 #[cfg(test)]
@@ -671,5 +692,49 @@ mod tests {
         let (config, _) = Config::parse(text, Path::new("t.toml")).unwrap();
         let e = config.validate().unwrap_err().to_string();
         assert!(e.contains("judicial_office.holidays[1]"), "{e}");
+    }
+
+    #[test]
+    fn the_packaged_config_names_absolute_installed_paths_and_refuses_its_placeholder_tokens() {
+        let shipped = include_str!("../../../config/package.toml");
+        let (config, unknown) = Config::parse(shipped, Path::new("/etc/liandong/config.toml")).unwrap();
+        assert!(unknown.is_empty(), "{unknown:?}");
+        // The service runs with any working directory: every path it reads is absolute.
+        assert_eq!(config.data_dir, Path::new("/var/lib/liandong"));
+        assert_eq!(config.maps, Path::new("/usr/share/liandong/maps/dazhu"));
+        assert_eq!(config.web_dir, Path::new("/usr/share/liandong/web"));
+        assert_eq!(config.listen, SocketAddr::from(([127, 0, 0, 1], 8080)));
+        assert!(!config.demo && config.tls.is_none() && config.store.database_url.is_none());
+        // The office's public holidays are the ones the repository's config keeps.
+        let (default, _) = Config::parse(include_str!("../../../config/default.toml"), Path::new("d")).unwrap();
+        assert_eq!(format!("{:?}", config.judicial_office), format!("{:?}", default.judicial_office));
+
+        // As installed, the server refuses to start, naming the token's holder.
+        assert!(!config.tokens.is_empty());
+        let e = config.validate().unwrap_err().to_string();
+        assert!(e.contains("placeholder") && e.contains(&config.tokens[0].name), "{e}");
+        assert!(!e.contains(config.tokens[0].token.expose()), "the error does not print the token: {e}");
+        // Once the administrator has put in secrets of their own, it starts.
+        let mut configured = config.clone();
+        for (i, t) in configured.tokens.iter_mut().enumerate() {
+            t.token = Secret::new(format!("9f2c4e1a7b3d5f60-{i}"));
+        }
+        configured.validate().unwrap();
+    }
+
+    #[test]
+    fn placeholder_tokens_are_recognised_and_random_ones_are_not() {
+        for (token, placeholder) in [
+            ("REPLACE-ME-admin-token", true),
+            ("replace-with-a-long-random-secret", true),
+            ("ChangeMe12345", true),
+            ("change-me-please", true),
+            ("placeholder-token", true),
+            ("demo-admin-token", false),
+            ("3f1b9c0e8d7a6b5c4d3e2f1a0b9c8d7e", false),
+            ("kR8vQ2xLmN4pT6wY", false),
+        ] {
+            assert_eq!(is_placeholder_token(token), placeholder, "{token}");
+        }
     }
 }

@@ -106,7 +106,21 @@ fn load_config(default_file: &str) -> anyhow::Result<Config> {
     for key in unknown {
         tracing::warn!(key = %key, "unknown config key ignored");
     }
+    log_paths(&config);
     Ok(config)
+}
+
+/// Logs where the directories of the config are, made absolute: a relative path in the
+/// file is taken from the working directory (the service's is `/var/lib/liandong`), so
+/// an administrator sees at once which map and pages a server runs on.
+fn log_paths(config: &Config) {
+    let abs = |p: &std::path::Path| std::path::absolute(p).unwrap_or_else(|_| p.to_owned()).display().to_string();
+    tracing::info!(
+        data_dir = %abs(&config.data_dir),
+        maps = %abs(&config.maps),
+        web_dir = %abs(&config.web_dir),
+        "paths"
+    );
 }
 
 async fn shutdown_signal() {
