@@ -78,14 +78,17 @@ fn jpeg(n: u32) -> Vec<u8> {
     bytes
 }
 
+/// The images of the pushes acknowledged so far, shared with the pushing task.
+type AckedImages = Arc<Mutex<Vec<Vec<u8>>>>;
+
 /// A camera (the map's `cam-1`, through the admin gateway token) pushing plate reads
 /// with a snapshot each until `stop`; every push answered 200 is kept with its image.
 fn camera_pushes(
     http: &reqwest::Client,
     url: &str,
     stop: Arc<AtomicBool>,
-) -> (Arc<Mutex<Vec<Vec<u8>>>>, tokio::task::JoinHandle<()>) {
-    let acked: Arc<Mutex<Vec<Vec<u8>>>> = Arc::default();
+) -> (AckedImages, tokio::task::JoinHandle<()>) {
+    let acked: AckedImages = Arc::default();
     let (http, url, kept) = (http.clone(), url.to_owned(), acked.clone());
     let task = tokio::spawn(async move {
         for n in 0..5000u32 {
