@@ -11,8 +11,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-# The path the test waits on and reads: /readyz once the readiness endpoint is merged.
-READY_PATH=/healthz
+# The path the test waits on and reads: readiness (the store answers, the sequencer runs).
+READY_PATH=/readyz
 
 CARGO_DEB_VERSION=3.8.0
 TARGET_DIR="${CARGO_TARGET_DIR:-target}"

@@ -13,6 +13,17 @@ pub struct ApiError {
     pub reason: String,
     /// Seconds a client should wait before retrying (503 only).
     pub retry_after_s: Option<u32>,
+    /// Set by [`ApiError::unavailable`]: the store failed (counted in
+    /// `liandong_store_errors_total`).
+    pub store_unavailable: bool,
+}
+
+/// What an error answer was about, left in the response's extensions for the metrics
+/// layer (`liandong_refusals_total` by status and field); never sent to the client.
+#[derive(Debug, Clone)]
+pub struct Refused {
+    pub field: Option<String>,
+    pub store_unavailable: bool,
 }
 
 #[derive(Serialize)]
@@ -32,7 +43,13 @@ struct Inner<'a> {
 
 impl ApiError {
     pub fn new(status: StatusCode, field: impl Into<String>, reason: impl Into<String>) -> ApiError {
-        ApiError { status, field: Some(field.into()), reason: reason.into(), retry_after_s: None }
+        ApiError {
+            status,
+            field: Some(field.into()),
+            reason: reason.into(),
+            retry_after_s: None,
+            store_unavailable: false,
+        }
     }
 
     pub fn bad_request(field: impl Into<String>, reason: impl Into<String>) -> ApiError {
@@ -63,7 +80,13 @@ impl ApiError {
     }
 
     pub fn not_found(what: impl Into<String>) -> ApiError {
-        ApiError { status: StatusCode::NOT_FOUND, field: None, reason: what.into(), retry_after_s: None }
+        ApiError {
+            status: StatusCode::NOT_FOUND,
+            field: None,
+            reason: what.into(),
+            retry_after_s: None,
+            store_unavailable: false,
+        }
     }
 
     /// The store could not commit: nothing was acknowledged, the client should retry.
@@ -74,6 +97,7 @@ impl ApiError {
             field: None,
             reason: "the store cannot commit right now; nothing was acknowledged, retry".into(),
             retry_after_s: Some(2),
+            store_unavailable: true,
         }
     }
 
@@ -84,6 +108,7 @@ impl ApiError {
             field: None,
             reason: "internal error".into(),
             retry_after_s: None,
+            store_unavailable: false,
         }
     }
 
@@ -118,6 +143,7 @@ impl IntoResponse for ApiError {
         if self.status == StatusCode::UNAUTHORIZED {
             res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
+        res.extensions_mut().insert(Refused { field: self.field, store_unavailable: self.store_unavailable });
         res
     }
 }

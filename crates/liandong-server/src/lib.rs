@@ -29,6 +29,7 @@ pub mod patrol;
 pub mod people;
 pub mod planning;
 pub mod ratelimit;
+pub mod ready;
 pub mod referrals;
 pub mod reports;
 pub mod retention;
@@ -52,7 +53,6 @@ use std::future::Future;
 use std::sync::{Arc, RwLock};
 
 use axum::body::Bytes;
-use axum::http::StatusCode;
 use axum::routing::{delete, get, patch, post, put};
 use axum::Router;
 use liandong_core::{CountyMap, Enricher};
@@ -121,6 +121,8 @@ pub struct AppState {
     pub signin: sessions::SignIn,
     /// The duty roster of the days around now (see `roster`).
     pub roster: Arc<roster::Roster>,
+    /// The last store probe of `/readyz` (see `ready`).
+    pub readiness: ready::Readiness,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -371,6 +373,7 @@ impl App {
             route_searches: field::RouteSearches::default(),
             signin: sessions::SignIn::new(&config_sessions),
             roster,
+            readiness: ready::Readiness::default(),
         });
         let mut roster_stop = state.shutdown.clone();
         tokio::spawn(roster::refresh(state.roster.clone(), state.store.clone(), async move {
@@ -380,6 +383,10 @@ impl App {
         // A shift's end prepares its handover sheet; the first tick catches up at start.
         tokio::spawn(shift_ends::run(Arc::downgrade(&state), state.shutdown.clone()));
         tokio::spawn(mediation_watch::run(Arc::downgrade(&state), state.shutdown.clone()));
+        let mut upkeep_stop = state.shutdown.clone();
+        tokio::spawn(metrics::upkeep(Arc::downgrade(&state.metrics), async move {
+            let _ = upkeep_stop.wait_for(|stopped| *stopped).await;
+        }));
         if state.store.backend() == "postgres" {
             tokio::spawn(refresh_registries(Arc::downgrade(&state), registry_changed, state.shutdown.clone()));
         }
@@ -408,6 +415,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/", get(routes::root).post(routes::osmand))
         .route("/healthz", get(routes::healthz))
+        .route("/readyz", get(ready::readyz))
         .route("/metrics", get(routes::metrics))
         .route("/osmand", get(routes::osmand).post(routes::osmand))
         .route("/api/v1/positions", post(routes::post_positions))
@@ -486,11 +494,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .layer(axum::middleware::from_fn_with_state(state.clone(), sessions::resolve_sessions))
         .layer(axum::middleware::from_fn(move |req: axum::extract::Request, next: axum::middleware::Next| {
             let metrics = metrics.clone();
-            async move {
-                let res = next.run(req).await;
-                count_status(&metrics, res.status());
-                res
-            }
+            async move { measure(&metrics, req, next).await }
         }))
         // Spans name the method and the path only: query strings carry device keys
         // (`/osmand?key=…`) and tokens (`?token=…`), which must never reach a log.
@@ -503,13 +507,22 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-fn count_status(m: &Metrics, s: StatusCode) {
-    use std::sync::atomic::Ordering::Relaxed;
-    if s.is_client_error() {
-        m.http_errors_4xx.fetch_add(1, Relaxed);
-    } else if s.is_server_error() {
-        m.http_errors_5xx.fetch_add(1, Relaxed);
-    }
+/// Times a request and records it by route pattern (`MatchedPath`: never the path
+/// itself, whose ids would make a label value per record; `unmatched` for the static
+/// files and unknown paths), method and status, and its refusal's field if it was one.
+/// A websocket's time is that of its upgrade answer.
+async fn measure(
+    metrics: &Metrics,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let started = std::time::Instant::now();
+    let route = req.extensions().get::<axum::extract::MatchedPath>().map(|p| p.as_str().to_owned());
+    let method = req.method().clone();
+    let res = next.run(req).await;
+    let refused = res.extensions().get::<error::Refused>();
+    metrics.record_request(route.as_deref().unwrap_or("unmatched"), &method, res.status(), started.elapsed(), refused);
+    res
 }
 
 /// Serves `config` on `listener` until `shutdown` completes, then stops accepting,

@@ -73,6 +73,7 @@ impl PasswordError {
                 field: None,
                 reason: "too many sign-ins at once; retry".into(),
                 retry_after_s: Some(1),
+                store_unavailable: false,
             },
             e => ApiError::internal(&e),
         }

@@ -14,6 +14,8 @@ pub enum Role {
     GridMember,
     Partner,
     Device,
+    /// A metrics scraper's service account: reads `/metrics` and nothing else.
+    Metrics,
 }
 
 impl Role {
@@ -27,6 +29,7 @@ impl Role {
             Role::GridMember => "grid_member",
             Role::Partner => "partner",
             Role::Device => "device",
+            Role::Metrics => "metrics",
         }
     }
 }

@@ -24,10 +24,26 @@ pub async fn healthz() -> &'static str {
     "ok\n"
 }
 
+/// `GET /metrics`: the Prometheus text, for the metrics service role (a scraper's
+/// token) and administrators; operators and everyone else are refused.
 pub async fn metrics(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
-    require_user(&s.tokens, &headers, uri.query(), &[Role::Admin, Role::Operator])?;
-    let devices = s.devices.read().unwrap_or_else(|e| e.into_inner()).len();
-    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], s.metrics.render(devices)).into_response())
+    if let Err(e) = require_user(&s.tokens, &headers, uri.query(), &[Role::Metrics, Role::Admin]) {
+        // A phone's key is a known caller, only not one that reads metrics.
+        let device = bearer(&headers, uri.query())
+            .is_some_and(|t| s.devices.read().unwrap_or_else(|e| e.into_inner()).by_key(&t).is_some());
+        return Err(if device {
+            ApiError::forbidden("authorization", "a device's key may not read metrics")
+        } else {
+            e
+        });
+    }
+    let sampled = crate::metrics::Sampled {
+        devices: s.devices.read().unwrap_or_else(|e| e.into_inner()).len(),
+        sequencer_queue: s.ingest.queued(),
+        live_queue_max: s.hub.deepest_queue(),
+        replays_running: s.replays.running(),
+    };
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], s.metrics.render(sampled)).into_response())
 }
 
 /// Reads a body of at most `limit` bytes, within the server's body budget
@@ -317,7 +333,7 @@ pub async fn post_positions(
             Err(e) => rejected.push(Rejected { index, status: e.status.as_u16(), field: e.field, reason: e.reason }),
         }
     }
-    s.metrics.reports_rejected.fetch_add(rejected.len() as u64, std::sync::atomic::Ordering::Relaxed);
+    s.metrics.reports_rejected.increment(rejected.len() as u64);
     let devices: Vec<String> = items.iter().map(|i| i.report.device_id.clone()).collect();
     let acks = s.ingest.submit(items).await?;
     let accepted: Vec<Accepted> = acks
@@ -358,7 +374,7 @@ pub async fn osmand(
             match devices.by_key(&key) {
                 Some(d) => Reporter::Device(d.device_id.clone()),
                 None => {
-                    s.metrics.reports_rejected.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    s.metrics.reports_rejected.increment(1);
                     return Err(ApiError::unauthorized("key", "does not match a registered device's key"));
                 }
             }
@@ -371,11 +387,11 @@ pub async fn osmand(
     };
     let bytes = read_body(&s, &headers, body, limit).await?;
     let report = liandong_ingest::osmand::decode(uri.query(), content_type(&headers), &bytes).inspect_err(|_| {
-        s.metrics.reports_rejected.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        s.metrics.reports_rejected.increment(1);
     })?;
     let now = now_ms();
     let (unit_id, device_name) = s.admit(&who, &report, now, "", "id", "timestamp").inspect_err(|_| {
-        s.metrics.reports_rejected.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        s.metrics.reports_rejected.increment(1);
     })?;
     s.ingest.submit(vec![Item { report, recv_ms: now, unit_id, device_name }]).await?;
     Ok(StatusCode::OK.into_response())
@@ -451,6 +467,9 @@ pub async fn whoami(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri
     let token = bearer(&headers, uri.query())
         .ok_or_else(|| ApiError::unauthorized("authorization", "a bearer token is required"))?;
     if let Some(user) = s.tokens.user(&token) {
+        if user.role == Role::Metrics {
+            return Err(ApiError::forbidden("authorization", "a metrics token reads /metrics only"));
+        }
         return Ok(
             Json(serde_json::json!({ "name": user.name, "role": user.role, "unit_id": user.unit_id, "person_id": user.person_id }))
                 .into_response()

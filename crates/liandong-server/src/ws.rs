@@ -231,6 +231,11 @@ impl Replays {
         *n += 1;
         Ok(ReplayPermit { replays: self.clone(), caller: caller.to_owned(), _all: all })
     }
+
+    /// Replays running now, for `liandong_live_replays_running`.
+    pub fn running(&self) -> usize {
+        MAX_REPLAYS - self.all.available_permits()
+    }
 }
 
 impl Drop for ReplayPermit {
@@ -274,6 +279,9 @@ pub async fn live(
     let person: Option<Arc<str>>;
     let actor: String;
     let (reach, role, device, gateway) = if let Some(user) = s.tokens.user(&token) {
+        if user.role == Role::Metrics {
+            return Err(ApiError::forbidden("token", "a metrics token reads /metrics only"));
+        }
         actor = user.name.clone();
         person = user.person_id.as_deref().map(Arc::from);
         if let (Role::PatrolLeader, Some(team)) = (user.role, &user.unit_id) {
@@ -321,7 +329,11 @@ pub async fn live(
         }
     }
     let replay = match since {
-        Some(_) => Some(s.replays.start(&actor)?),
+        Some(_) => {
+            let permit = s.replays.start(&actor)?;
+            s.metrics.live_replays.increment(1);
+            Some(permit)
+        }
         None => None,
     };
     let client = Client {
@@ -342,11 +354,11 @@ pub async fn live(
         .max_message_size(MAX_CLIENT_MESSAGE_BYTES)
         .max_frame_size(MAX_CLIENT_MESSAGE_BYTES);
     Ok(ws.on_upgrade(move |socket| async move {
-        s.metrics.live_clients.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        s.metrics.live_clients.increment(1.0);
         if let Err(e) = serve_client(&s, socket, client, since, replay, shutdown).await {
             tracing::debug!(error = %e, "live client ended");
         }
-        s.metrics.live_clients.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        s.metrics.live_clients.decrement(1.0);
     }))
 }
 
@@ -441,7 +453,7 @@ async fn serve_client(
                 congested = None;
                 if std::mem::take(&mut resync_when_drained) {
                     events = events.resubscribe();
-                    s.metrics.live_resyncs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    s.metrics.live_resyncs.increment(1);
                     let (seq, w) = send_snapshot(s, &mut tx, &client.filter, &mut client.audit, Some("resync")).await?;
                     sent_seq = seq;
                     note(w, &mut congested, &mut resync_when_drained);
@@ -449,17 +461,20 @@ async fn serve_client(
             }
             event = events.recv(), if congested.is_none() => match event {
                 Ok(first) => {
+                    // The batch's oldest event, whose lag is the batch's largest.
+                    let published = first.published;
                     let batch = client.take_batch(first, &mut events, &mut sent_seq);
                     client.audit.flush(s).await?;
                     if !batch.is_empty() {
-                        s.metrics.live_messages.fetch_add(batch.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                        s.metrics.live_messages.increment(batch.len() as u64);
                         let w = try_write(&mut tx, batch).await?;
+                        s.metrics.record_live_lag(published.elapsed());
                         note(w, &mut congested, &mut resync_when_drained);
                     }
                 }
                 Err(broadcast::error::RecvError::Lagged(missed)) => {
                     tracing::info!(missed, "live client fell behind; resync");
-                    s.metrics.live_resyncs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    s.metrics.live_resyncs.increment(1);
                     events = events.resubscribe();
                     let (seq, w) = send_snapshot(s, &mut tx, &client.filter, &mut client.audit, Some("resync")).await?;
                     sent_seq = seq;

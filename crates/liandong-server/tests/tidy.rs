@@ -33,6 +33,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "incidents",
             "patrol",
             "people",
+            "ready",
             "referrals",
             "reports",
             "mediation",

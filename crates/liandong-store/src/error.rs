@@ -28,6 +28,10 @@ pub enum StoreError {
     /// images as files beside the database).
     #[error("cannot {op} in {path}: {source}")]
     Images { op: &'static str, path: PathBuf, source: std::io::Error },
+    /// A database file failed SQLite's `PRAGMA integrity_check` (a backup's copy that
+    /// a restore refuses).
+    #[error("database {path} is damaged: {problems}")]
+    Integrity { path: PathBuf, problems: String },
     /// A PostgreSQL extension the store needs (PostGIS) is missing or cannot be created.
     #[error("database {database} cannot use the {extension} extension: {reason}")]
     Extension { extension: &'static str, database: String, reason: String },

@@ -14,6 +14,7 @@
 //!   imports the other;
 //! - `store` is the enum the server calls, forwarding each call to its backend.
 
+pub mod backup;
 mod batch;
 mod columns;
 mod correction;

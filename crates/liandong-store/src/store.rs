@@ -60,6 +60,14 @@ impl Store {
             Store::Postgres(_) => "postgres",
         }
     }
+    /// A trivial query (`SELECT 1`) on a reading connection: whether the store answers
+    /// at all, for readiness. The caller bounds how long it waits.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        match self {
+            Store::Sqlite(s) => s.ping().await,
+            Store::Postgres(p) => p.ping().await,
+        }
+    }
 }
 
 /// A group commit under way: it holds the store's write lock (PostgreSQL's advisory

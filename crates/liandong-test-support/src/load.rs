@@ -60,6 +60,11 @@ impl Load {
         }
     }
 
+    /// The sequence numbers acknowledged so far (the writers go on).
+    pub fn so_far(&self) -> Vec<i64> {
+        self.acked.lock().unwrap().clone()
+    }
+
     /// Waits until every writer has ended (the server no longer answers) and answers
     /// every acknowledged sequence number.
     pub async fn acknowledged(self) -> Vec<i64> {

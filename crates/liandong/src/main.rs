@@ -1,6 +1,7 @@
 //! `liandong`: the command-line entry point. Parses arguments and calls into the
 //! server, the simulator and the tools; nothing else lives here.
 
+mod backup;
 mod bench;
 mod bench_floods;
 mod bench_live;
@@ -44,6 +45,17 @@ enum Command {
     Import {
         #[command(subcommand)]
         command: ImportCommand,
+    },
+    /// Copy the embedded store (database and images) into PATH, a new or empty
+    /// directory, while the server runs (config as for serve).
+    Backup { path: PathBuf },
+    /// Put a backup made by `backup` into the configured data directory; refused while
+    /// a server runs there, and when the directory holds a store unless --force (which
+    /// moves that store aside first).
+    Restore {
+        path: PathBuf,
+        #[arg(long)]
+        force: bool,
     },
     /// Load tools.
     Bench {
@@ -149,11 +161,13 @@ fn main() -> anyhow::Result<()> {
         match cli.command {
             Command::Serve => {
                 let config = load_config("config/default.toml")?;
+                let _lock = backup::DataDirLock::for_server(&config)?;
                 let listener = tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
                 liandong_server::run(listener, config, shutdown_signal()).await?;
             }
             Command::Demo { speedup } => {
                 let config = load_config("config/demo.toml")?;
+                let _lock = backup::DataDirLock::for_server(&config)?;
                 let listener = tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
                 let addr = listener.local_addr()?;
                 let admin = config
@@ -188,6 +202,10 @@ fn main() -> anyhow::Result<()> {
                 result?;
             }
             Command::Simulate(args) => simulate::run(args).await?,
+            Command::Backup { path } => backup::backup(&load_config("config/default.toml")?, &path).await?,
+            Command::Restore { path, force } => {
+                backup::restore(&load_config("config/default.toml")?, &path, force).await?
+            }
             Command::Maps { command: MapsCommand::Check { dir } } => {
                 let files = liandong_server::maps::read_dir(&dir)?;
                 let (map, problems) = liandong_core::CountyMap::parse(&files);

@@ -24,6 +24,9 @@ pub struct FeedEvent {
     pub what: What,
     /// The whole message, serialised once for every client.
     pub message: Arc<str>,
+    /// When it was published (right after its commit): the start of the live feed's
+    /// delivery lag (`liandong_live_delivery_lag_seconds`).
+    pub published: std::time::Instant,
 }
 
 /// The kind of a feed event, with what its visibility depends on.
@@ -59,11 +62,18 @@ impl FeedEvent {
         tagged: Option<Arc<TaggedPhone>>,
         message: Arc<str>,
     ) -> FeedEvent {
-        FeedEvent { seq, lon, lat, what: What::Position { unit_id, tagged }, message }
+        FeedEvent {
+            seq,
+            lon,
+            lat,
+            what: What::Position { unit_id, tagged },
+            message,
+            published: std::time::Instant::now(),
+        }
     }
 
     pub fn alert(seq: i64, lon: f64, lat: f64, roles: Arc<[String]>, message: Arc<str>) -> FeedEvent {
-        FeedEvent { seq, lon, lat, what: What::Alert { roles }, message }
+        FeedEvent { seq, lon, lat, what: What::Alert { roles }, message, published: std::time::Instant::now() }
     }
 
     pub fn incident(
@@ -74,11 +84,18 @@ impl FeedEvent {
         priority: i64,
         message: Arc<str>,
     ) -> FeedEvent {
-        FeedEvent { seq, lon, lat, what: What::Incident { unit_id, priority }, message }
+        FeedEvent {
+            seq,
+            lon,
+            lat,
+            what: What::Incident { unit_id, priority },
+            message,
+            published: std::time::Instant::now(),
+        }
     }
 
     pub fn route(seq: i64, lon: f64, lat: f64, team_id: Option<Arc<str>>, message: Arc<str>) -> FeedEvent {
-        FeedEvent { seq, lon, lat, what: What::Route { team_id }, message }
+        FeedEvent { seq, lon, lat, what: What::Route { team_id }, message, published: std::time::Instant::now() }
     }
 
     pub fn escalation(
@@ -89,12 +106,19 @@ impl FeedEvent {
         operators: bool,
         message: Arc<str>,
     ) -> FeedEvent {
-        FeedEvent { seq, lon, lat, what: What::Escalation { person_id, operators }, message }
+        FeedEvent {
+            seq,
+            lon,
+            lat,
+            what: What::Escalation { person_id, operators },
+            message,
+            published: std::time::Instant::now(),
+        }
     }
 
     /// A notice outside the sequence; see [`What::Notice`].
     pub fn notice(message: Arc<str>) -> FeedEvent {
-        FeedEvent { seq: 0, lon: 0.0, lat: 0.0, what: What::Notice, message }
+        FeedEvent { seq: 0, lon: 0.0, lat: 0.0, what: What::Notice, message, published: std::time::Instant::now() }
     }
 }
 
@@ -168,7 +192,8 @@ impl Hub {
         Hub { tx: broadcast::channel(capacity.max(16)).0 }
     }
 
-    pub fn publish(&self, event: FeedEvent) {
+    pub fn publish(&self, mut event: FeedEvent) {
+        event.published = std::time::Instant::now();
         // No subscriber is not an error: the event is committed either way.
         let _ = self.tx.send(Arc::new(event));
     }
@@ -179,6 +204,12 @@ impl Hub {
 
     pub fn clients(&self) -> usize {
         self.tx.receiver_count()
+    }
+
+    /// Events published and not yet read by every client: the queue of the slowest
+    /// one, bounded by the channel's capacity (beyond it that client is resynced).
+    pub fn deepest_queue(&self) -> usize {
+        self.tx.len()
     }
 }
 

@@ -40,7 +40,8 @@ impl Sequencer {
             Ok(f) => f,
             Err(e) => {
                 tracing::error!(error = %e, "cannot look up repeated fixes; nothing acknowledged");
-                self.metrics.commit_failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                self.metrics.record_commit_failure();
+                self.health.committed(false);
                 fail(jobs, e);
                 return;
             }
@@ -73,10 +74,12 @@ impl Sequencer {
         );
         match result {
             Ok(()) => {
+                self.health.committed(true);
                 self.next_seq = next_seq;
                 self.committed(&rows, after, publish);
                 if !empty {
-                    self.metrics.record_commit(rows.positions.len(), started.elapsed());
+                    let items = jobs.iter().map(Job::size).sum();
+                    self.metrics.record_commit(rows.positions.len(), items, started.elapsed());
                 }
                 for (job, a) in jobs.into_iter().zip(acks) {
                     // A client that went away before its ack is not an error: the
@@ -88,7 +91,8 @@ impl Sequencer {
                 self.memory = memory_before;
                 let events = rows.positions.len() + rows.camera_events.len();
                 tracing::error!(error = %e, events, "group commit failed; nothing acknowledged");
-                self.metrics.commit_failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                self.metrics.record_commit_failure();
+                self.health.committed(false);
                 fail(jobs, e);
             }
         }

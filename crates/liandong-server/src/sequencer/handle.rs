@@ -317,6 +317,82 @@ pub(super) fn fail(jobs: Vec<Job>, e: StoreError) {
 #[derive(Clone)]
 pub struct Ingest {
     pub(super) tx: mpsc::Sender<Job>,
+    pub(super) health: Arc<Health>,
+}
+
+/// How the sequencer task is doing, for readiness (`ready`): whether it runs, since
+/// when it has been on its current batch, and whether its last group commit failed.
+/// The task writes it; anyone reads it without waiting.
+#[derive(Debug, Default)]
+pub struct Health {
+    running: std::sync::atomic::AtomicBool,
+    /// When the current batch was taken (ms since `epoch`), 0 while idle.
+    busy_since_ms: std::sync::atomic::AtomicU64,
+    last_failed: std::sync::atomic::AtomicBool,
+    epoch: std::sync::OnceLock<std::time::Instant>,
+}
+
+/// What [`Health`] says now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SequencerState {
+    Ready,
+    /// The task ended (it ends only at shutdown, or on a panic).
+    Stopped,
+    /// Its current batch has taken longer than asked (waiting for the store's write lock).
+    Stalled(std::time::Duration),
+    /// Its last group commit failed, and none has succeeded since.
+    Failing,
+}
+
+use std::sync::atomic::Ordering::{Relaxed, SeqCst};
+
+impl Health {
+    fn now_ms(&self) -> u64 {
+        // Never 0, which means idle.
+        self.epoch.get_or_init(std::time::Instant::now).elapsed().as_millis() as u64 + 1
+    }
+
+    pub(super) fn set_running(&self, running: bool) {
+        self.running.store(running, SeqCst);
+    }
+
+    pub(super) fn busy(&self) {
+        self.busy_since_ms.store(self.now_ms(), Relaxed);
+    }
+
+    pub(super) fn idle(&self) {
+        self.busy_since_ms.store(0, Relaxed);
+    }
+
+    /// A group commit (or the taking of the write lock) ended: `ok` or failed.
+    pub(super) fn committed(&self, ok: bool) {
+        self.last_failed.store(!ok, Relaxed);
+    }
+
+    /// The state now, a batch counting as stalled after `stall`.
+    pub fn state(&self, stall: std::time::Duration) -> SequencerState {
+        if !self.running.load(SeqCst) {
+            return SequencerState::Stopped;
+        }
+        let since = self.busy_since_ms.load(Relaxed);
+        let busy = std::time::Duration::from_millis(if since == 0 { 0 } else { self.now_ms().saturating_sub(since) });
+        if busy > stall {
+            SequencerState::Stalled(busy)
+        } else if self.last_failed.load(Relaxed) {
+            SequencerState::Failing
+        } else {
+            SequencerState::Ready
+        }
+    }
+}
+
+/// Marks the sequencer stopped when its task ends, however it ends (a panic too).
+pub(super) struct RunningGuard(pub(super) Arc<Health>);
+
+impl Drop for RunningGuard {
+    fn drop(&mut self) {
+        self.0.set_running(false);
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -335,6 +411,16 @@ impl From<SubmitError> for ApiError {
 }
 
 impl Ingest {
+    /// Jobs waiting for the sequencer now.
+    pub fn queued(&self) -> usize {
+        self.tx.max_capacity() - self.tx.capacity()
+    }
+
+    /// How the sequencer task is doing.
+    pub fn health(&self) -> &Health {
+        &self.health
+    }
+
     /// Submits reports and waits until they are durably committed.
     pub async fn submit(&self, items: Vec<Item>) -> Result<Vec<Ack>, SubmitError> {
         if items.is_empty() {

@@ -55,6 +55,7 @@ pub use handle::{
     Ack, AlertAckCommand, CameraAck, CameraInfo, CameraItem, Conflict, EscalationAckCommand, EscalationAckDone,
     IncidentCommand, IncidentDone, Ingest, Item, NotAllowed, Refusal, RouteCommand, SubmitError, Unknown,
 };
+pub use handle::{Health, SequencerState};
 pub use plans::ROUTE_ACK_S;
 pub use start::RuleInputs;
 
@@ -81,6 +82,8 @@ pub struct Sequencer {
     next_seq: i64,
     hub: Hub,
     metrics: Arc<Metrics>,
+    /// How the task is doing, shared with the [`Ingest`] handles (readiness).
+    health: Arc<handle::Health>,
     /// What the rules read and a batch does not change until it is committed.
     known: Known,
     /// What the rules remember between batches.
@@ -155,11 +158,18 @@ impl Sequencer {
     /// every [`Ingest`] handle is dropped.
     pub fn spawn(self, queue: usize) -> (Ingest, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(queue);
-        (Ingest { tx }, tokio::spawn(self.run(rx)))
+        let health = self.health.clone();
+        // Running from here, so that a server is ready as soon as it is built.
+        health.set_running(true);
+        (Ingest { tx, health }, tokio::spawn(self.run(rx)))
     }
 
     async fn run(mut self, mut rx: mpsc::Receiver<Job>) {
-        while let Some(first) = rx.recv().await {
+        let _running = handle::RunningGuard(self.health.clone());
+        loop {
+            self.health.idle();
+            let Some(first) = rx.recv().await else { break };
+            self.health.busy();
             let mut n = first.size();
             let mut jobs = vec![first];
             self.take_queued(&mut rx, &mut jobs, &mut n);
@@ -184,7 +194,8 @@ impl Sequencer {
                 Ok(w) => w,
                 Err(e) => {
                     tracing::error!(error = %e, "cannot start a group commit; nothing acknowledged");
-                    self.metrics.commit_failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    self.metrics.record_commit_failure();
+                    self.health.committed(false);
                     fail(jobs, e);
                     continue;
                 }
@@ -194,6 +205,7 @@ impl Sequencer {
             if writing.committed() >= self.next_seq {
                 if let Err(e) = self.catch_up_to(writing.committed()).await {
                     tracing::error!(error = %e, "cannot catch up with other instances; nothing acknowledged");
+                    self.health.committed(false);
                     fail(jobs, e);
                     continue;
                 }

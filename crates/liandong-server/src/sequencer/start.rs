@@ -119,7 +119,7 @@ impl Sequencer {
             roster,
             notices,
         };
-        Ok(Sequencer { store, max_batch, next_seq, hub, metrics, known, memory })
+        Ok(Sequencer { store, max_batch, next_seq, hub, metrics, health: Arc::default(), known, memory })
     }
 }
 

@@ -113,6 +113,11 @@ impl PgStore {
         self.pool.close().await;
     }
 
+    /// `SELECT 1` on a pooled connection.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.map(|_| ()).map_err(q("ping"))
+    }
+
     /// Inserts or updates a device. Returns whether it was new.
     pub async fn upsert_device(&self, d: &DeviceRecord) -> Result<bool, StoreError> {
         // Every part of a statement sees the same snapshot, so `before` holds the row as

@@ -90,6 +90,11 @@ impl SqliteStore {
         self.writer.close().await;
     }
 
+    /// `SELECT 1` on a reading connection.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.map(|_| ()).map_err(q("ping"))
+    }
+
     /// Where single-row updates go: the writer connection, so that they queue behind
     /// group commits instead of failing on SQLite's write lock.
     fn write_pool(&self) -> &SqlitePool {
