@@ -110,6 +110,7 @@ fn record(draft: &mut Draft, item: &CameraItem, time_ms: i64) -> i64 {
         EventKind::Face => "face",
         EventKind::Heartbeat => "heartbeat",
         EventKind::Other => "other",
+        EventKind::Parking => "parking",
     };
     let event_seq = draft.number();
     draft.rows.camera_events.push(CameraEventRow {
