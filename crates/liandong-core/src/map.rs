@@ -299,7 +299,11 @@ impl CountyMap {
             }
             let outside = f.polygon.0.iter().flat_map(|p| p.exterior().0.iter()).find(|c| !self.boundary.contains(*c));
             if let Some(c) = outside {
-                problems.push(problem("no_parking", &f.id, format!("({:.6}, {:.6}) is outside the county boundary", c.x, c.y)));
+                problems.push(problem(
+                    "no_parking",
+                    &f.id,
+                    format!("({:.6}, {:.6}) is outside the county boundary", c.x, c.y),
+                ));
             }
         }
         let post_ids: HashSet<&str> = self.posts.iter().map(|p| p.id.as_str()).collect();

@@ -43,9 +43,10 @@ impl NoParkingFence {
             return Err(format!("kind {kind:?} is not one of {}", KINDS.join(", ")));
         }
         let hours = strings(&area.properties, "hours")?.ok_or("has no hours (e.g. [\"07:20-08:10\"])")?;
-        let weekdays =
-            strings(&area.properties, "weekdays")?.unwrap_or_else(|| EVERY_DAY.iter().map(|d| (*d).to_owned()).collect());
-        let spec = OfficeHoursSpec { section: "properties", hours: &hours, weekdays: &weekdays, holidays: &[], workdays: &[] };
+        let weekdays = strings(&area.properties, "weekdays")?
+            .unwrap_or_else(|| EVERY_DAY.iter().map(|d| (*d).to_owned()).collect());
+        let spec =
+            OfficeHoursSpec { section: "properties", hours: &hours, weekdays: &weekdays, holidays: &[], workdays: &[] };
         let schedule = OfficeHours::parse(&spec).map_err(|e| e.to_string())?;
         Ok(NoParkingFence {
             id: area.id.clone(),
@@ -188,7 +189,8 @@ mod tests {
 
     #[test]
     fn a_fire_lane_forbids_parking_at_every_hour_of_every_day() {
-        let f = NoParkingFence::from_area(&area("np-fire", "fire_lane", json!({"hours": ["00:00-24:00"]}), 107.0)).unwrap();
+        let f =
+            NoParkingFence::from_area(&area("np-fire", "fire_lane", json!({"hours": ["00:00-24:00"]}), 107.0)).unwrap();
         for at in [t(0, 0, 0), t(2, 13, 5), t(6, 23, 59)] {
             assert!(f.window_at(at).is_some(), "{at}");
         }

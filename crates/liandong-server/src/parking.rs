@@ -75,8 +75,7 @@ struct RecordAnswer<'a> {
 
 fn record_answer<'a>(s: &'a AppState, r: &'a ParkingRecordRow) -> RecordAnswer<'a> {
     let fences = s.enricher.no_parking().fences();
-    let fence_name =
-        r.fence_id.as_deref().and_then(|id| fences.iter().find(|f| f.id == id)).map(|f| f.name.as_str());
+    let fence_name = r.fence_id.as_deref().and_then(|id| fences.iter().find(|f| f.id == id)).map(|f| f.name.as_str());
     RecordAnswer {
         seq: r.seq,
         plate: &r.plate,

@@ -102,10 +102,18 @@ async fn a_capture_in_a_fence_at_its_hours_raises_one_alert_per_plate_and_window
     let alert_seq = first["alert_seq"].as_i64().expect("the first capture in the window raises an alert");
     let alert = next_of(&mut ws, "alert", 5000).await.expect("the alert is on the live feed");
     let data = &alert["data"];
-    assert_eq!((data["seq"].as_i64(), data["rule"].as_str(), data["priority"].as_i64()), (Some(alert_seq), Some("no_parking"), Some(3)), "{alert}");
+    assert_eq!(
+        (data["seq"].as_i64(), data["rule"].as_str(), data["priority"].as_i64()),
+        (Some(alert_seq), Some("no_parking"), Some(3)),
+        "{alert}"
+    );
     let parking = &data["parking"];
     assert_eq!(parking["plate"], "川S12345", "{alert}");
-    assert_eq!((parking["fence"].as_str(), parking["fence_kind"].as_str()), (Some("np-school-gate"), Some("school_gate")), "{alert}");
+    assert_eq!(
+        (parking["fence"].as_str(), parking["fence_kind"].as_str()),
+        (Some("np-school-gate"), Some("school_gate")),
+        "{alert}"
+    );
     assert_eq!(parking["window_start"], rfc3339_ms(at(day, 7, 20)), "{alert}");
     assert_eq!(parking["window_end"], rfc3339_ms(at(day, 8, 10)), "{alert}");
     assert_eq!(parking["event_seq"], first["seq"], "{alert}");
@@ -135,15 +143,22 @@ async fn a_capture_in_a_fence_at_its_hours_raises_one_alert_per_plate_and_window
     let plates: Vec<&str> = all.iter().map(|r| r["plate"].as_str().unwrap()).collect();
     assert_eq!(plates, ["川S99999", "川S88888", "川S77777", "川S12345", "川S54321", "川S12345", "川S12345"]);
     let by_plate = |p: &str| all.iter().find(|r| r["plate"] == p).unwrap().clone();
-    assert_eq!((by_plate("川S77777")["fence_id"].as_str(), by_plate("川S77777")["violation"].as_bool()), (Some("np-school-gate"), Some(false)));
-    assert_eq!((by_plate("川S88888")["fence_id"].as_str(), by_plate("川S88888")["violation"].as_bool()), (None, Some(false)));
+    assert_eq!(
+        (by_plate("川S77777")["fence_id"].as_str(), by_plate("川S77777")["violation"].as_bool()),
+        (Some("np-school-gate"), Some(false))
+    );
+    assert_eq!(
+        (by_plate("川S88888")["fence_id"].as_str(), by_plate("川S88888")["violation"].as_bool()),
+        (None, Some(false))
+    );
     assert_eq!(by_plate("川S99999")["fence_id"], "np-fire-lane");
     assert_eq!(all[6]["alert_seq"].as_i64(), Some(alert_seq), "the first record names its alert");
     assert!(all[5]["alert_seq"].is_null() && all[5]["violation"] == true, "{}", all[5]);
     assert_eq!(all[6]["camera_name"], format!("{} 违停抓拍", GATE.0));
     let page = records(&srv, OPERATOR, "plate=川S12345&limit=2").await;
     assert_eq!(page.len(), 2);
-    let (_, v) = srv.get(OPERATOR, &format!("/api/v1/parking/records?plate=川S12345&limit=2&before={}", page[1]["seq"])).await;
+    let (_, v) =
+        srv.get(OPERATOR, &format!("/api/v1/parking/records?plate=川S12345&limit=2&before={}", page[1]["seq"])).await;
     assert_eq!((v["records"].as_array().unwrap().len(), v["next_before"].is_null()), (1, true), "{v}");
     assert_eq!(records(&srv, OPERATOR, "fence=np-fire-lane").await.len(), 1);
 
@@ -165,7 +180,8 @@ async fn statistics_count_by_place_and_hour_and_each_role_reads_what_it_may(back
     let flag = "<illegalInfo><illegalCode>1039</illegalCode></illegalInfo>\n";
     push(&srv, FIRE, push_xml("ANPR", "川S45678", at(day, 7, 20), flag)).await;
 
-    let range = format!("from={}&to={}", rfc3339_ms(day).replace('+', "%2B"), rfc3339_ms(day + DAY_MS).replace('+', "%2B"));
+    let range =
+        format!("from={}&to={}", rfc3339_ms(day).replace('+', "%2B"), rfc3339_ms(day + DAY_MS).replace('+', "%2B"));
     let (s, v) = srv.get(OPERATOR, &format!("/api/v1/parking/statistics?{range}")).await;
     assert_eq!(s, 200, "{v}");
     assert_eq!((v["records"].as_i64(), v["violations"].as_i64()), (Some(5), Some(3)), "{v}");
@@ -175,10 +191,18 @@ async fn statistics_count_by_place_and_hour_and_each_role_reads_what_it_may(back
     assert_eq!(hours[12]["records"], 1, "{v}");
     let fence = |id: Value| v["by_fence"].as_array().unwrap().iter().find(|f| f["fence_id"] == id).cloned().unwrap();
     let gate = fence(json!("np-school-gate"));
-    assert_eq!((gate["records"].as_i64(), gate["violations"].as_i64(), gate["kind"].as_str()), (Some(3), Some(2), Some("school_gate")), "{v}");
+    assert_eq!(
+        (gate["records"].as_i64(), gate["violations"].as_i64(), gate["kind"].as_str()),
+        (Some(3), Some(2), Some("school_gate")),
+        "{v}"
+    );
     assert_eq!(fence(Value::Null)["records"], 1, "outside every fence: {v}");
-    let cams: Vec<(&str, i64)> =
-        v["by_camera"].as_array().unwrap().iter().map(|c| (c["camera_id"].as_str().unwrap(), c["records"].as_i64().unwrap())).collect();
+    let cams: Vec<(&str, i64)> = v["by_camera"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["camera_id"].as_str().unwrap(), c["records"].as_i64().unwrap()))
+        .collect();
     assert_eq!(cams, [(FIRE.0, 1), (GATE.0, 3), (STREET.0, 1)], "{v}");
     let (s, _) = srv.get(ADMIN, &format!("/api/v1/parking/statistics?{range}")).await;
     assert_eq!(s, 200);
@@ -216,7 +240,9 @@ async fn statistics_count_by_place_and_hour_and_each_role_reads_what_it_may(back
         let (s, v) = srv.get(OPERATOR, &format!("/api/v1/parking/statistics?{query}")).await;
         assert_eq!((s, v["error"]["field"].as_str()), (400, Some(field)), "{query}: {v}");
     }
-    for (query, field) in [("limit=0", "limit"), ("limit=501", "limit"), ("before=x", "before"), ("colour=red", "colour")] {
+    for (query, field) in
+        [("limit=0", "limit"), ("limit=501", "limit"), ("before=x", "before"), ("colour=red", "colour")]
+    {
         let (s, v) = srv.get(OPERATOR, &format!("/api/v1/parking/records?{query}")).await;
         assert_eq!((s, v["error"]["field"].as_str()), (400, Some(field)), "{query}: {v}");
     }

@@ -3,11 +3,11 @@
 use std::collections::HashMap;
 
 use crate::error::StoreError;
+use crate::rows::ParkingRecordRow;
 use crate::rows::{
     AlertAckRow, AlertRow, AuditEntry, CameraEventRow, CaseOverdueRow, DeviceStateRow, DisputeLinkRow, EscalationRow,
     GridReport, IncidentEventRow, IncidentRow, MediationCase, PositionRow, RouteEventRow, RoutePlanRow,
 };
-use crate::rows::ParkingRecordRow;
 
 /// What one group commit writes.
 #[derive(Debug, Default)]

@@ -9,12 +9,12 @@ use sqlx::postgres::PgArguments;
 use sqlx::types::Json;
 use sqlx::{Encode, Postgres, Sqlite, Type};
 
+use crate::rows::ParkingRecordRow;
 use crate::rows::{
     AlertAckRow, AlertRow, AuditEntry, CameraEventRow, CaseOverdueRow, DeviceStateRow, DisputeLinkRow, DutyShift,
     EscalationRow, GridReport, HandoverRow, IncidentEventRow, IncidentRow, IncidentState, MediationCase, PositionRow,
     RouteEventRow, RoutePlanRow,
 };
-use crate::rows::ParkingRecordRow;
 
 /// A written table: its name and columns (with the PostgreSQL type of each), and what
 /// a repeated key updates.

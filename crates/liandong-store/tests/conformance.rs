@@ -3315,7 +3315,14 @@ async fn home_visits_arrive_once_complete_once_and_are_found_by_their_photos(sto
 
 /// A parking record at China-time `hour` (and `min`) of 2026-03-02, in `fence` during its
 /// window (`window`), with the alert it raised.
-fn parking(seq: i64, plate: &str, hour: i64, fence: Option<&str>, window: Option<i64>, alert: Option<i64>) -> ParkingRecordRow {
+fn parking(
+    seq: i64,
+    plate: &str,
+    hour: i64,
+    fence: Option<&str>,
+    window: Option<i64>,
+    alert: Option<i64>,
+) -> ParkingRecordRow {
     // 2026-03-02T00:00:00+08:00
     let midnight = 1_772_380_800_000;
     ParkingRecordRow {
@@ -3353,7 +3360,11 @@ async fn parking_records_are_listed_counted_by_place_and_hour_and_remember_their
     assert_eq!(list(ParkingFilter { fence_id: Some("np-gate".into()), before: Some(3), ..all.clone() }).await, [1]);
     assert_eq!(list(ParkingFilter { post_id: Some("p-east".into()), ..all.clone() }).await, [5]);
     let (from, to) = (rows[2].time_ms, rows[3].time_ms);
-    assert_eq!(list(ParkingFilter { from_ms: from, to_ms: to, ..all.clone() }).await, [4], "from inclusive, to exclusive");
+    assert_eq!(
+        list(ParkingFilter { from_ms: from, to_ms: to, ..all.clone() }).await,
+        [4],
+        "from inclusive, to exclusive"
+    );
 
     let counts = store.parking_counts(0, i64::MAX, None).await.unwrap();
     let got: Vec<(Option<&str>, &str, i64, i64, i64)> =

@@ -382,7 +382,8 @@ fn parking_capture(plate: &str, time_ms: i64) -> CameraItem {
         rfc3339_ms(time_ms)
     );
     let event = liandong_ingest::isapi::decode(Some("application/xml"), xml.as_bytes()).unwrap();
-    let camera = CameraInfo { id: "cam-p".into(), name: "违停抓拍01".into(), kind: "parking".into(), position: at() };
+    let camera =
+        CameraInfo { id: "cam-p".into(), name: "违停抓拍01".into(), kind: "parking".into(), position: at() };
     CameraItem { event, camera: Arc::new(camera), recv_ms: time_ms, images: vec!["/api/v1/images/7.jpg".into()] }
 }
 
