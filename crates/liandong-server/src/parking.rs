@@ -111,6 +111,9 @@ fn filter(uri: &Uri) -> Result<ParkingFilter, ApiError> {
                 let normalized = liandong_ingest::plate::normalize_plate(plate).unwrap_or_else(|| plate.to_owned());
                 f.plate = Some(normalized);
             }
+            "fence" if v.is_empty() || v.len() > 64 || v.contains('\0') => {
+                return Err(ApiError::bad_request("fence", "must be a no-parking fence's id (1 to 64 bytes)"));
+            }
             "fence" => f.fence_id = Some(v.into_owned()),
             "from" => f.from_ms = time_param("from", &v)?,
             "to" => f.to_ms = time_param("to", &v)?,

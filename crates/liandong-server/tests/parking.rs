@@ -240,9 +240,14 @@ async fn statistics_count_by_place_and_hour_and_each_role_reads_what_it_may(back
         let (s, v) = srv.get(OPERATOR, &format!("/api/v1/parking/statistics?{query}")).await;
         assert_eq!((s, v["error"]["field"].as_str()), (400, Some(field)), "{query}: {v}");
     }
-    for (query, field) in
-        [("limit=0", "limit"), ("limit=501", "limit"), ("before=x", "before"), ("colour=red", "colour")]
-    {
+    for (query, field) in [
+        ("limit=0", "limit"),
+        ("limit=501", "limit"),
+        ("before=x", "before"),
+        ("colour=red", "colour"),
+        ("fence=%00", "fence"),
+        ("plate=", "plate"),
+    ] {
         let (s, v) = srv.get(OPERATOR, &format!("/api/v1/parking/records?{query}")).await;
         assert_eq!((s, v["error"]["field"].as_str()), (400, Some(field)), "{query}: {v}");
     }
