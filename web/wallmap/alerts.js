@@ -256,6 +256,8 @@ function describe(a, deviceName) {
   if (a.watch?.reason) parts.push(a.watch.reason);
   if (a.person?.name) parts.push(a.person.name);
   if (a.zone?.fence_name) parts.push(a.zone.fence_name);
+  // A no-parking alert: the plate and the fence it stands in.
+  if (a.parking?.plate) parts.push(`${t('plate')} ${a.parking.plate}`, a.parking.fence_name);
   if (a.report?.category) parts.push(t(`category.${a.report.category}`));
   if (a.report?.text) parts.push(a.report.text);
   if (a.storm?.suppressed) parts.push(t('held_back', { n: a.storm.suppressed }));

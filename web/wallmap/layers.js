@@ -35,6 +35,8 @@ export const COLORS = {
     industrial: '#f78c6b',
     community: '#4cc9f0',
   },
+  /** No-parking fences (禁停区), drawn the same whatever their kind. */
+  noParking: '#ff5d5d',
   /** Current patrol plans: acknowledged, pending (dashed), escalated (red). */
   plan: { acknowledged: '#35e0a1', pending: '#ffd23f', escalated: '#ff2d55' },
   /** The hotspot heat ramp, from a faint cell to the hottest. */
@@ -94,6 +96,7 @@ export const TOGGLES = [
   { key: 'grids', source: 'grids', on: true },
   { key: 'jurisdictions', source: 'jurisdictions', on: false },
   { key: 'fences', source: 'fences', on: true },
+  { key: 'no_parking', source: 'no_parking', on: true },
   { key: 'roads', source: 'roads', on: true },
   { key: 'hotspots', source: 'hotspots', on: true, live: true },
   { key: 'routes', source: 'routes', on: true },
@@ -171,6 +174,16 @@ export function layersOf(toggle, scale = 1) {
           type: 'line',
           source: src,
           paint: { 'line-color': byKind(COLORS.fence, '#cccccc'), 'line-width': px(2), 'line-dasharray': [2, 1] },
+        },
+      ];
+    case 'no_parking':
+      return [
+        { id: 'no_parking-fill', type: 'fill', source: src, paint: { 'fill-color': COLORS.noParking, 'fill-opacity': 0.3 } },
+        {
+          id: 'no_parking-line',
+          type: 'line',
+          source: src,
+          paint: { 'line-color': COLORS.noParking, 'line-width': px(1.6), 'line-dasharray': [1, 1] },
         },
       ];
     case 'roads':
@@ -430,6 +443,7 @@ export function swatchOf(toggle) {
     grids: '#3b6a93',
     jurisdictions: COLORS.jurisdiction,
     fences: COLORS.fence.school,
+    no_parking: COLORS.noParking,
     roads: '#d9b26f',
     routes: COLORS.route,
     checkpoints: COLORS.route,

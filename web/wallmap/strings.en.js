@@ -354,6 +354,7 @@ export default {
     jurisdictions: 'Post jurisdictions',
     roads: 'Roads',
     fences: 'Geofences',
+    no_parking: 'No-parking zones',
     routes: 'Patrol routes',
     checkpoints: 'Checkpoints',
     posts: 'Police posts',
@@ -399,6 +400,7 @@ export default {
     route_back: 'Back on the route',
     checkpoint_late: 'Checkpoint late',
     checkpoint_skipped: 'Checkpoint skipped',
+    no_parking: 'Parked in a no-parking zone',
   },
   category: {
     dispute: 'Dispute',

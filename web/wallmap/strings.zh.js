@@ -354,6 +354,7 @@ export default {
     jurisdictions: '警务室辖区',
     roads: '道路',
     fences: '电子围栏',
+    no_parking: '禁停区',
     routes: '巡防路线',
     checkpoints: '必巡点',
     posts: '警务室',
@@ -399,6 +400,7 @@ export default {
     route_back: '回到巡防路线',
     checkpoint_late: '必巡点迟到',
     checkpoint_skipped: '必巡点漏巡',
+    no_parking: '禁停区违停',
   },
   category: {
     dispute: '矛盾纠纷',

@@ -71,6 +71,8 @@ pub struct Enricher {
     posts: Vec<(String, String)>,
     post_index: SiteIndex,
     fences: FenceSet,
+    /// The no-parking fences with their hours (the map's optional `no_parking` layer).
+    no_parking: crate::no_parking::NoParkingZones,
 }
 
 fn names(areas: &[Area]) -> Vec<(String, String)> {
@@ -101,7 +103,13 @@ impl Enricher {
             posts: site_names(&map.posts),
             post_index: SiteIndex::new(map.posts.iter().map(|p| p.point), proj),
             fences: FenceSet::new(map.fences.iter().map(Fence::from_area).collect()),
+            no_parking: crate::no_parking::NoParkingZones::from_areas(&map.no_parking),
         }
+    }
+
+    /// The no-parking fences and their hours.
+    pub fn no_parking(&self) -> &crate::no_parking::NoParkingZones {
+        &self.no_parking
     }
 
     pub fn fences(&self) -> &FenceSet {

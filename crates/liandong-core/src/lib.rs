@@ -14,6 +14,7 @@ pub mod hotspot;
 pub mod incident;
 pub mod jump;
 pub mod map;
+pub mod no_parking;
 pub mod office_hours;
 pub mod plan;
 pub mod position;

@@ -11,7 +11,7 @@ use geo::{Contains, Coord, Distance, Haversine, LineString, MultiPolygon, Point}
 use serde_json::Value;
 
 /// Layers with a meaning to the server. Any other `*.geojson` file is served as-is.
-pub const KNOWN_LAYERS: [&str; 12] = [
+pub const KNOWN_LAYERS: [&str; 13] = [
     "boundary",
     "townships",
     "grids",
@@ -24,6 +24,7 @@ pub const KNOWN_LAYERS: [&str; 12] = [
     "fences",
     "hotspots",
     "venues",
+    "no_parking",
 ];
 
 /// How far (metres) a route vertex may lie from the nearest road before `maps check`
@@ -105,6 +106,9 @@ pub struct CountyMap {
     /// The mediation venues (optional layer): the joint mediation centre (`kind`
     /// `centre`) and its sub-centres (`sub_centre`).
     pub venues: Vec<Site>,
+    /// The no-parking fences (optional layer), each with its `kind`, `hours` and
+    /// `weekdays` (see [`crate::no_parking`]).
+    pub no_parking: Vec<Area>,
 }
 
 impl Default for CountyMap {
@@ -122,6 +126,7 @@ impl Default for CountyMap {
             checkpoints: Vec::new(),
             fences: Vec::new(),
             venues: Vec::new(),
+            no_parking: Vec::new(),
         }
     }
 }
@@ -200,6 +205,7 @@ impl CountyMap {
         self.grids = areas("grids", "township_id", problems);
         self.jurisdictions = areas("jurisdictions", "post_id", problems);
         self.fences = areas("fences", "", problems);
+        self.no_parking = areas("no_parking", "", problems);
         self.boundary = MultiPolygon::new(boundary.into_iter().flat_map(|a| a.polygon.0).collect());
 
         let sites = |name: &str, problems: &mut Vec<MapProblem>| -> Vec<Site> {
@@ -285,6 +291,19 @@ impl CountyMap {
             inside("venues", &v.id, &v.point, problems);
             if !matches!(v.kind.as_deref(), Some("centre" | "sub_centre")) {
                 problems.push(problem("venues", &v.id, "kind must be centre or sub_centre".into()));
+            }
+        }
+        for f in &self.no_parking {
+            if let Err(message) = crate::no_parking::NoParkingFence::from_area(f) {
+                problems.push(problem("no_parking", &f.id, message));
+            }
+            let outside = f.polygon.0.iter().flat_map(|p| p.exterior().0.iter()).find(|c| !self.boundary.contains(*c));
+            if let Some(c) = outside {
+                problems.push(problem(
+                    "no_parking",
+                    &f.id,
+                    format!("({:.6}, {:.6}) is outside the county boundary", c.x, c.y),
+                ));
             }
         }
         let post_ids: HashSet<&str> = self.posts.iter().map(|p| p.id.as_str()).collect();
@@ -481,7 +500,8 @@ pub(crate) mod tests {
             "roads",
             "routes",
             "cameras",
-            "venues"
+            "venues",
+            "no_parking"
         )
     }
 
@@ -517,6 +537,31 @@ pub(crate) mod tests {
             .map(|p| (p.feature.as_deref(), p.message.contains("outside")))
             .collect();
         assert_eq!(named, [(Some("v-1"), false), (Some("v-2"), true)], "{problems:#?}");
+    }
+
+    #[test]
+    fn no_parking_is_optional_and_each_fence_has_a_kind_and_hours_and_lies_inside_the_county() {
+        let (map, problems) = CountyMap::parse(&mini());
+        assert!(problems.is_empty(), "{problems:#?}");
+        let ids: Vec<&str> = map.no_parking.iter().map(|f| f.id.as_str()).collect();
+        assert_eq!(ids, ["np-school-gate", "np-fire-lane"]);
+        let without: Vec<_> = mini().into_iter().filter(|(f, _)| f != "no_parking.geojson").collect();
+        let (map, problems) = CountyMap::parse(&without);
+        assert!(problems.is_empty() && map.no_parking.is_empty(), "{problems:#?}");
+        let bad = r#"{"type": "FeatureCollection", "features": [
+            {"type": "Feature", "id": "np-1", "geometry": {"type": "Polygon", "coordinates": [[[107.1, 30.7], [107.11, 30.7], [107.11, 30.71], [107.1, 30.7]]]},
+             "properties": {"id": "np-1", "name": "x", "kind": "school_gate", "hours": ["8:00-9:00"]}},
+            {"type": "Feature", "id": "np-2", "geometry": {"type": "Polygon", "coordinates": [[[99.1, 30.7], [99.11, 30.7], [99.11, 30.71], [99.1, 30.7]]]},
+             "properties": {"id": "np-2", "name": "y", "kind": "fire_lane", "hours": ["00:00-24:00"]}}]}"#;
+        let mut files = without;
+        files.push(("no_parking.geojson".into(), bad.into()));
+        let (_, problems) = CountyMap::parse(&files);
+        let named: Vec<(Option<&str>, bool)> = problems
+            .iter()
+            .filter(|p| p.file == "no_parking.geojson")
+            .map(|p| (p.feature.as_deref(), p.message.contains("hours[0]")))
+            .collect();
+        assert_eq!(named, [(Some("np-1"), true), (Some("np-2"), false)], "{problems:#?}");
     }
 
     #[test]

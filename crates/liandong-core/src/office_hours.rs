@@ -115,6 +115,14 @@ impl OfficeHours {
         self.is_working_day(days) && self.ranges_min.iter().any(|&(a, b)| ms >= a * MINUTE_MS && ms < b * MINUTE_MS)
     }
 
+    /// The open period `[start, end)` (unix ms) that `t_ms` falls in, if the office is
+    /// open then: a rule that acts once per period (one no-parking alert per plate and
+    /// window) keys on its start.
+    pub fn period_at(&self, t_ms: UnixMs) -> Option<(UnixMs, UnixMs)> {
+        let (days, _) = china_day_and_ms(t_ms);
+        self.periods(days).find(|&(start, end)| start <= t_ms && t_ms < end)
+    }
+
     /// The open periods `[start, end)` of the day `days`, in unix ms; none on a day off.
     fn periods(&self, days: i64) -> impl Iterator<Item = (i64, i64)> + '_ {
         let midnight = days * DAY_MS - CST_OFFSET_MS;

@@ -141,7 +141,10 @@ pub fn generate(source_dir: &Path, out_dir: &Path) -> anyhow::Result<Summary> {
     let (fences, centroids) = fences_layer(&src, &proj, county, &mut rng)?;
     layers.push(fences);
     layers.push(venues_layer(&src, &centroids)?);
-    layers.push(cameras_layer(&src, &proj, county, &roads, &seats, &village_points, &mut rng)?);
+    let cameras = cameras_layer(&src, &proj, county, &roads, &seats, &village_points, &mut rng)?;
+    let no_parking = no_parking_layer(&proj, county, &centroids, &cameras)?;
+    layers.push(cameras);
+    layers.push(no_parking);
 
     let mut summary = Summary::default();
     for layer in &layers {
@@ -695,4 +698,162 @@ fn cameras_layer(
         layer.push(&format!("cam-{:03}", k + 1), point(*at), props);
     }
     Ok(layer)
+}
+
+/// A school's hours at its gate: morning arrival, noon, afternoon pick-up (China time).
+const SCHOOL_GATE_HOURS: [&str; 3] = ["07:20-08:10", "11:40-12:20", "16:30-17:40"];
+const SCHOOL_DAYS: [&str; 5] = ["mon", "tue", "wed", "thu", "fri"];
+/// Market days of the county seat's market street (illustrative).
+const MARKET_DAYS: [&str; 3] = ["tue", "fri", "sun"];
+const ALL_DAY: [&str; 1] = ["00:00-24:00"];
+
+/// One no-parking fence to write.
+struct NoParkingZone {
+    id: String,
+    name: String,
+    name_en: String,
+    kind: &'static str,
+    poly: MultiPolygon,
+    hours: &'static [&'static str],
+    /// Empty: every day.
+    weekdays: &'static [&'static str],
+}
+
+/// Takes the parking camera nearest `to` out of `cameras`; its place.
+fn take_nearest(proj: &Proj, cameras: &mut Vec<Coord>, to: Coord) -> Coord {
+    let i = (0..cameras.len())
+        .min_by(|&a, &b| proj.dist_m(cameras[a], to).total_cmp(&proj.dist_m(cameras[b], to)))
+        .unwrap_or(0);
+    cameras.remove(i)
+}
+
+/// The places of the parking-capture cameras of a cameras layer, in its order.
+fn parking_cameras(cameras: &LayerOut) -> Vec<Coord> {
+    cameras
+        .features
+        .iter()
+        .filter(|f| f["properties"]["kind"] == "parking")
+        .filter_map(|f| {
+            let c = f["geometry"]["coordinates"].as_array()?;
+            Some(Coord { x: c.first()?.as_f64()?, y: c.get(1)?.as_f64()? })
+        })
+        .collect()
+}
+
+/// The no-parking fences (禁停区) of issue 17, each around one of the county seat's
+/// parking-capture cameras so that its captures fall inside: the street from the camera
+/// nearest each of three schools (大竹中学 `fence-campus`, 实验小学, 第二中学) to the
+/// school, at arrival, noon and pick-up on school days; a market street of the
+/// commercial district on market mornings; a hospital gate and two fire lanes at all
+/// hours. The other parking cameras stand outside every fence (their captures are
+/// records, not violations). Uses no randomness, so the other layers are as they were.
+fn no_parking_layer(
+    proj: &Proj,
+    county: &MultiPolygon,
+    centroids: &[(String, Coord)],
+    cameras: &LayerOut,
+) -> anyhow::Result<LayerOut> {
+    let mut layer = LayerOut::new(
+        "no_parking",
+        true,
+        format!(
+            "No-parking fences with China-time hours: streets from the county seat's parking-capture cameras to three \
+             schools (school days at arrival, noon and pick-up), a market street (market mornings), a hospital gate \
+             and two fire lanes (all hours); illustrative places and hours. {PROVENANCE_SYNTH}"
+        ),
+    );
+    let mut parking = parking_cameras(cameras);
+    ensure!(parking.len() >= 7, "the map has {} parking cameras, 7 needed for the no-parking fences", parking.len());
+    let fence = |key: &str| -> anyhow::Result<Coord> {
+        centroids.iter().find(|(k, _)| k == key).map(|(_, c)| *c).with_context(|| format!("no fence {key}"))
+    };
+    let mut zones = Vec::new();
+    for (key, name, name_en) in [
+        ("campus", "大竹中学校门路段", "Dazhu Middle School gate"),
+        ("school-3", "实验小学校门路段", "Experimental Primary School gate"),
+        ("school-2", "第二中学校门路段", "No. 2 Middle School gate"),
+    ] {
+        let school = fence(key)?;
+        let camera = take_nearest(proj, &mut parking, school);
+        zones.push(NoParkingZone {
+            id: format!("np-{key}-gate"),
+            name: name.into(),
+            name_en: name_en.into(),
+            kind: "school_gate",
+            poly: corridor(proj, camera, school, 20.0),
+            hours: &SCHOOL_GATE_HOURS,
+            weekdays: &SCHOOL_DAYS,
+        });
+    }
+    let market = take_nearest(proj, &mut parking, fence("commercial")?);
+    zones.push(NoParkingZone {
+        id: "np-market-street".into(),
+        name: "县城商圈集市街".into(),
+        name_en: "Market street".into(),
+        kind: "market",
+        poly: rect(proj, market, 120.0, 30.0),
+        hours: &["07:00-13:00"],
+        weekdays: &MARKET_DAYS,
+    });
+    let first = parking[0];
+    let hospital = take_nearest(proj, &mut parking, first);
+    zones.push(NoParkingZone {
+        id: "np-hospital-gate".into(),
+        name: "县人民医院门前".into(),
+        name_en: "County hospital gate".into(),
+        kind: "hospital_gate",
+        poly: rect(proj, hospital, 60.0, 25.0),
+        hours: &ALL_DAY,
+        weekdays: &[],
+    });
+    for n in 1..=2 {
+        let first = parking[0];
+        let lane = take_nearest(proj, &mut parking, first);
+        zones.push(NoParkingZone {
+            id: format!("np-fire-lane-{n}"),
+            name: format!("消防通道{n}号"),
+            name_en: format!("Fire lane {n}"),
+            kind: "fire_lane",
+            poly: rect(proj, lane, 50.0, 12.0),
+            hours: &ALL_DAY,
+            weekdays: &[],
+        });
+    }
+    for z in zones {
+        ensure!(z.poly.is_valid(), "no-parking fence {} is not a valid polygon", z.id);
+        ensure!(county.contains(&z.poly), "no-parking fence {} is not inside the county", z.id);
+        let mut props = json!({ "name": z.name, "name_en": z.name_en, "kind": z.kind, "hours": z.hours });
+        if !z.weekdays.is_empty() {
+            props["weekdays"] = json!(z.weekdays);
+        }
+        layer.push(&z.id, area(&z.poly), props);
+    }
+    Ok(layer)
+}
+
+/// A rectangle `half_w_m` either side of the segment from `a` to `b` (distinct points),
+/// extended `half_w_m` past each end so that both ends are well inside.
+fn corridor(proj: &Proj, a: Coord, b: Coord, half_w_m: f64) -> MultiPolygon {
+    let (ma, mb) = (proj.to_m(a), proj.to_m(b));
+    let len = (mb.x - ma.x).hypot(mb.y - ma.y).max(1e-6);
+    let (ux, uy) = ((mb.x - ma.x) / len * half_w_m, (mb.y - ma.y) / len * half_w_m);
+    let (nx, ny) = (-uy, ux);
+    let corner = |c: Coord, dx: f64, dy: f64| round6(proj.to_deg(Coord { x: c.x + dx, y: c.y + dy }));
+    let ring = vec![
+        corner(ma, -ux - nx, -uy - ny),
+        corner(mb, ux - nx, uy - ny),
+        corner(mb, ux + nx, uy + ny),
+        corner(ma, -ux + nx, -uy + ny),
+    ];
+    MultiPolygon::new(vec![geo::Polygon::new(geo::LineString::from(ring), Vec::new())])
+}
+
+/// An east–west rectangle `w_m` by `h_m` metres (`w_m` > `h_m`) centred on `c`.
+fn rect(proj: &Proj, c: Coord, w_m: f64, h_m: f64) -> MultiPolygon {
+    let m = proj.to_m(c);
+    // The corridor reaches half its width past each end.
+    let half = (w_m - h_m) / 2.0;
+    let a = proj.to_deg(Coord { x: m.x - half, y: m.y });
+    let b = proj.to_deg(Coord { x: m.x + half, y: m.y });
+    corridor(proj, a, b, h_m / 2.0)
 }

@@ -47,7 +47,7 @@ fn the_demo_map_loads_cleanly_and_keeps_its_promises() {
     let summary = liandong_mapgen::generate(&source_dir(), &out).unwrap();
     assert!(summary.bytes < 3_000_000, "{summary}");
     let files = read_layers(&out);
-    assert_eq!(files.len(), 11, "{files:?}");
+    assert_eq!(files.len(), 12, "{files:?}");
 
     // The server's own loader finds nothing wrong (ids, validity, inside, routes on roads).
     let (map, problems) = CountyMap::parse(&files);
@@ -112,6 +112,17 @@ fn the_demo_map_loads_cleanly_and_keeps_its_promises() {
     for f in &map.fences {
         assert!(county.contains(&f.polygon), "{} leaves the county", f.id);
     }
+
+    // Each no-parking fence holds a parking camera, so that its captures fall inside;
+    // the school gates reach their school's fence.
+    assert_eq!(map.no_parking.len(), 7);
+    for f in &map.no_parking {
+        let holds = map.cameras.iter().filter(|c| c.kind.as_deref() == Some("parking") && f.polygon.contains(&c.point));
+        assert_eq!(holds.count(), 1, "{} holds one parking camera", f.id);
+    }
+    let campus = map.fences.iter().find(|f| f.id == "fence-campus").unwrap();
+    let gate = map.no_parking.iter().find(|f| f.id == "np-campus-gate").unwrap();
+    assert!(geo::Intersects::intersects(&gate.polygon, &campus.polygon), "the campus gate reaches the campus");
 
     // Townships, and post jurisdictions, tile the county.
     let county_area = county.unsigned_area();

@@ -24,6 +24,7 @@ pub mod maps;
 pub mod mediation;
 pub mod mediation_watch;
 pub mod metrics;
+pub mod parking;
 pub mod passwords;
 pub mod patrol;
 pub mod people;
@@ -444,6 +445,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/home-visits/{id}", get(home_visits::get_one))
         .route("/api/v1/home-visits/{id}/arrive", post(home_visits::arrive))
         .route("/api/v1/home-visits/{id}/complete", post(home_visits::complete))
+        .route("/api/v1/parking/records", get(parking::records))
+        .route("/api/v1/parking/statistics", get(parking::statistics))
         .route("/api/v1/whoami", get(routes::whoami))
         .route("/api/v1/layers", get(routes::list_layers))
         .route("/api/v1/layers/{name}", get(routes::get_layer))

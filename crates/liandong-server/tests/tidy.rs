@@ -31,6 +31,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "history",
             "home_visits",
             "incidents",
+            "parking",
             "patrol",
             "people",
             "ready",

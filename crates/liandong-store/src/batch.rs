@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 
 use crate::error::StoreError;
+use crate::rows::ParkingRecordRow;
 use crate::rows::{
     AlertAckRow, AlertRow, AuditEntry, CameraEventRow, CaseOverdueRow, DeviceStateRow, DisputeLinkRow, EscalationRow,
     GridReport, IncidentEventRow, IncidentRow, MediationCase, PositionRow, RouteEventRow, RoutePlanRow,
@@ -35,6 +36,8 @@ pub struct Batch<'a> {
     pub case_overdue: &'a [CaseOverdueRow],
     /// Criminal incidents linked to the disputes they touched, with their alert.
     pub dispute_links: &'a [DisputeLinkRow],
+    /// Plates read by parking captures, each numbered as its camera event.
+    pub parking_records: &'a [ParkingRecordRow],
 }
 
 impl Batch<'_> {
@@ -107,6 +110,7 @@ macro_rules! insert_batch {
         $insert(&mut $tx, b.escalations.iter()).await?;
         $insert(&mut $tx, b.case_overdue.iter()).await?;
         $insert(&mut $tx, b.dispute_links.iter()).await?;
+        $insert(&mut $tx, b.parking_records.iter()).await?;
     }};
 }
 

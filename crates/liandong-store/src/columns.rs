@@ -9,6 +9,7 @@ use sqlx::postgres::PgArguments;
 use sqlx::types::Json;
 use sqlx::{Encode, Postgres, Sqlite, Type};
 
+use crate::rows::ParkingRecordRow;
 use crate::rows::{
     AlertAckRow, AlertRow, AuditEntry, CameraEventRow, CaseOverdueRow, DeviceStateRow, DisputeLinkRow, DutyShift,
     EscalationRow, GridReport, HandoverRow, IncidentEventRow, IncidentRow, IncidentState, MediationCase, PositionRow,
@@ -317,6 +318,20 @@ written!(DisputeLinkRow, r => "dispute_links", upsert on "incident_id, case_id" 
     linked_ms: "bigint" = r.linked_ms,
 });
 
+written!(ParkingRecordRow, r => "parking_records" {
+    seq: "bigint" = r.seq,
+    camera_id: "text" = r.camera_id.as_str(),
+    plate: "text" = r.plate.as_str(),
+    time_ms: "bigint" = r.time_ms,
+    lon: "float8" = r.lon,
+    lat: "float8" = r.lat,
+    township: "text" = r.township.as_deref(),
+    post_id: "text" = r.post_id.as_deref(),
+    fence_id: "text" = r.fence_id.as_deref(),
+    window_start_ms: "bigint" = r.window_start_ms,
+    alert_seq: "bigint" = r.alert_seq,
+});
+
 written!(RoutePlanRow, r => "route_plans", upsert on "plan_seq" [status, acked_ms, acked_by, escalation] {
     plan_seq: "bigint" = r.plan_seq,
     team_id: "text" = r.team_id.as_str(),
@@ -408,7 +423,7 @@ written!(HandoverRow, r => "handovers" {
 
 /// Every written table, for the snapshot of the SQL they generate.
 #[cfg(test)]
-pub(crate) const ALL: [&Table; 17] = [
+pub(crate) const ALL: [&Table; 18] = [
     &PositionRow::TABLE,
     &DeviceStateRow::TABLE,
     &CameraEventRow::TABLE,
@@ -426,6 +441,7 @@ pub(crate) const ALL: [&Table; 17] = [
     &DutyShift::TABLE,
     &EscalationRow::TABLE,
     &HandoverRow::TABLE,
+    &ParkingRecordRow::TABLE,
 ];
 
 #[cfg(test)]

@@ -21,6 +21,7 @@ mod correction;
 mod error;
 mod feed;
 mod mediation;
+mod parking;
 pub mod pg;
 mod referrals;
 mod rows;
@@ -41,5 +42,6 @@ pub use rows::{
     RoutePlanRow, SanctionRow, SessionRow, SightingRow, SignInCode, StoredFix, StoredMembership, TaggedPerson,
     TrackPoint, WatchRecord, HISTORY_EXCLUDED_FLAGS, SANCTION_KINDS,
 };
+pub use rows::{ParkingAlerted, ParkingCount, ParkingFilter, ParkingRecordRow};
 pub use sqlite::SqliteStore;
 pub use store::{FeedListener, Heard, Store, Writing};

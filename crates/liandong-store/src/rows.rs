@@ -1036,3 +1036,58 @@ pub struct HomeVisitFilter {
     pub before: Option<i64>,
     pub limit: u32,
 }
+
+/// A plate read by a parking capture (违停抓拍), written in the group commit of its
+/// camera event and numbered as it (`seq`): where and when, and the no-parking fence and
+/// window it broke, if any.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
+pub struct ParkingRecordRow {
+    pub seq: i64,
+    pub camera_id: String,
+    pub plate: String,
+    pub time_ms: i64,
+    pub lon: f64,
+    pub lat: f64,
+    pub township: Option<String>,
+    /// The post whose jurisdiction the place is in.
+    pub post_id: Option<String>,
+    /// The no-parking fence the place is inside.
+    pub fence_id: Option<String>,
+    /// The start of the fence's window in force: set only for a violation.
+    pub window_start_ms: Option<i64>,
+    /// The `no_parking` alert the record raised (the first of its plate, fence, window).
+    pub alert_seq: Option<i64>,
+}
+
+/// Which parking records a list reads: every filter given, in `[from_ms, to_ms)`,
+/// numbered below `before`, newest first, at most `limit`.
+#[derive(Debug, Clone, Default)]
+pub struct ParkingFilter {
+    pub plate: Option<String>,
+    pub fence_id: Option<String>,
+    pub post_id: Option<String>,
+    pub from_ms: i64,
+    pub to_ms: i64,
+    pub before: Option<i64>,
+    pub limit: u32,
+}
+
+/// Parking records in a range counted by fence, camera, China-time hour of day (0–23)
+/// and whether they were violations.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
+pub struct ParkingCount {
+    pub fence_id: Option<String>,
+    pub camera_id: String,
+    pub hour: i64,
+    pub violation: i64,
+    pub n: i64,
+}
+
+/// A `no_parking` alert raised: for its plate, fence and window, no other is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
+pub struct ParkingAlerted {
+    pub plate: String,
+    pub fence_id: String,
+    pub window_start_ms: i64,
+    pub alert_seq: i64,
+}

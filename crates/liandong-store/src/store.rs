@@ -17,6 +17,7 @@ use crate::rows::{
     SessionRow, SightingRow, SignInCode, TaggedPerson, TrackPoint, WatchRecord,
 };
 use crate::rows::{HomeVisitFilter, HomeVisitRow, ReferralFilter, ReferralRow};
+use crate::rows::{ParkingAlerted, ParkingCount, ParkingFilter, ParkingRecordRow};
 use crate::sqlite::{self, SqliteStore};
 
 #[derive(Debug, Clone)]
@@ -403,4 +404,15 @@ delegate! {
     /// Completes an arrived visit with a note and photos, audited; false (nothing
     /// written) when it is not arrived.
     fn complete_home_visit(&self, visit_id: i64, at_ms: i64, note: &str, photo_urls: &[String], audit: &AuditEntry) -> Result<bool, StoreError>;
+}
+
+// Parking records (`parking.rs`), in a list of their own.
+delegate! {
+    /// Parking records matching every filter given, newest first, at most `f.limit`.
+    fn parking_records(&self, f: &ParkingFilter) -> Result<Vec<ParkingRecordRow>, StoreError>;
+    /// Parking records in `[from_ms, to_ms)`, of one post's jurisdiction if given,
+    /// counted by fence, camera, China-time hour and violation.
+    fn parking_counts(&self, from_ms: i64, to_ms: i64, post_id: Option<&str>) -> Result<Vec<ParkingCount>, StoreError>;
+    /// The `no_parking` alerts raised for windows that started at or after `since_ms`.
+    fn parking_alerted(&self, since_ms: i64) -> Result<Vec<ParkingAlerted>, StoreError>;
 }

@@ -29,6 +29,7 @@ use liandong_store::{
     StoreError, StoredMembership, TaggedPerson, WatchRecord,
 };
 use liandong_store::{CaseFilter, CaseOutcome, CaseOverdueRow, DisputeLinkRow, MediationCase, MediationSession, Party};
+use liandong_store::{ParkingFilter, ParkingRecordRow};
 use sqlx::{Connection, Executor, PgConnection};
 
 /// Generates `sqlite::$case` and `postgres::$case` for every case listed. A case that
@@ -109,6 +110,7 @@ store_test_suite! {
     mediation_cases_from_every_source_go_through_their_steps_once,
     referrals_wait_for_the_office_then_are_taken_once_and_done_once,
     home_visits_arrive_once_complete_once_and_are_found_by_their_photos,
+    parking_records_are_listed_counted_by_place_and_hour_and_remember_their_alerts,
 }
 
 // ---------------------------------------------------------------------------------------
@@ -3309,4 +3311,81 @@ async fn home_visits_arrive_once_complete_once_and_are_found_by_their_photos(sto
     );
     let between = store.home_visits_between(0, 1_500, 10).await.unwrap();
     assert_eq!(between.iter().map(|v| v.visit_id).collect::<Vec<_>>(), [id]);
+}
+
+/// A parking record at China-time `hour` (and `min`) of 2026-03-02, in `fence` during its
+/// window (`window`), with the alert it raised.
+fn parking(
+    seq: i64,
+    plate: &str,
+    hour: i64,
+    fence: Option<&str>,
+    window: Option<i64>,
+    alert: Option<i64>,
+) -> ParkingRecordRow {
+    // 2026-03-02T00:00:00+08:00
+    let midnight = 1_772_380_800_000;
+    ParkingRecordRow {
+        seq,
+        camera_id: if fence.is_some() { "cam-gate".into() } else { "cam-street".into() },
+        plate: plate.into(),
+        time_ms: midnight + hour * 3_600_000 + seq * 1000,
+        lon: 107.1,
+        lat: 30.69,
+        township: Some("竹阳街道".into()),
+        post_id: Some(if fence.is_some() { "p-west" } else { "p-east" }.into()),
+        fence_id: fence.map(str::to_owned),
+        window_start_ms: window.map(|h| midnight + h * 3_600_000),
+        alert_seq: alert,
+    }
+}
+
+async fn parking_records_are_listed_counted_by_place_and_hour_and_remember_their_alerts(store: Store) {
+    let rows = [
+        parking(1, "川S12345", 7, Some("np-gate"), Some(7), Some(2)),
+        parking(3, "川S12345", 7, Some("np-gate"), Some(7), None),
+        parking(4, "川S54321", 12, Some("np-gate"), None, None),
+        parking(5, "川S77777", 23, None, None, None),
+    ];
+    store.write(&Batch { parking_records: &rows, ..Batch::default() }).await.unwrap();
+    let list = |f: ParkingFilter| {
+        let store = store.clone();
+        async move { store.parking_records(&f).await.unwrap().iter().map(|r| r.seq).collect::<Vec<_>>() }
+    };
+    let all = ParkingFilter { to_ms: i64::MAX, limit: 10, ..ParkingFilter::default() };
+    assert_eq!(list(all.clone()).await, [5, 4, 3, 1], "newest first");
+    assert_eq!(store.parking_records(&all).await.unwrap()[3], rows[0], "a record round-trips");
+    assert_eq!(list(ParkingFilter { plate: Some("川S12345".into()), ..all.clone() }).await, [3, 1]);
+    assert_eq!(list(ParkingFilter { fence_id: Some("np-gate".into()), limit: 2, ..all.clone() }).await, [4, 3]);
+    assert_eq!(list(ParkingFilter { fence_id: Some("np-gate".into()), before: Some(3), ..all.clone() }).await, [1]);
+    assert_eq!(list(ParkingFilter { post_id: Some("p-east".into()), ..all.clone() }).await, [5]);
+    let (from, to) = (rows[2].time_ms, rows[3].time_ms);
+    assert_eq!(
+        list(ParkingFilter { from_ms: from, to_ms: to, ..all.clone() }).await,
+        [4],
+        "from inclusive, to exclusive"
+    );
+
+    let counts = store.parking_counts(0, i64::MAX, None).await.unwrap();
+    let got: Vec<(Option<&str>, &str, i64, i64, i64)> =
+        counts.iter().map(|c| (c.fence_id.as_deref(), c.camera_id.as_str(), c.hour, c.violation, c.n)).collect();
+    let mut want = vec![
+        (None, "cam-street", 23, 0, 1),
+        (Some("np-gate"), "cam-gate", 7, 1, 2),
+        (Some("np-gate"), "cam-gate", 12, 0, 1),
+    ];
+    // Both orders of a null fence are the databases' own; compare as sets.
+    let mut got = got;
+    got.sort();
+    want.sort();
+    assert_eq!(got, want, "by fence, camera, China-time hour and violation");
+    let west = store.parking_counts(0, i64::MAX, Some("p-west")).await.unwrap();
+    assert_eq!(west.iter().map(|c| c.n).sum::<i64>(), 3, "one post's jurisdiction");
+
+    let alerted = store.parking_alerted(rows[0].window_start_ms.unwrap()).await.unwrap();
+    assert_eq!(
+        alerted.iter().map(|a| (a.plate.as_str(), a.fence_id.as_str(), a.alert_seq)).collect::<Vec<_>>(),
+        [("川S12345", "np-gate", 2)]
+    );
+    assert!(store.parking_alerted(rows[0].window_start_ms.unwrap() + 1).await.unwrap().is_empty(), "older windows");
 }

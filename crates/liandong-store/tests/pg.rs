@@ -264,6 +264,7 @@ async fn distances_are_ranked_in_metres_through_geography() {
         "incident_events",
         "incidents",
         "mediation_cases",
+        "parking_records",
         "positions",
         "route_events",
         "route_plans",

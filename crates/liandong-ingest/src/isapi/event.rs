@@ -36,6 +36,10 @@ pub enum EventKind {
     Anpr,
     /// A face capture or face match (`faceCapture`, `FaceDetection`, `faceSnapMatch`, ...).
     Face,
+    /// An illegal-parking capture with the plate of the vehicle parked: the event types of
+    /// [`super::fields::PARKING_TYPES`], or an ANPR push whose violation says illegal
+    /// parking ([`super::fields::is_illegal_parking`]).
+    Parking,
     /// `eventState` inactive: the end of an event, or the periodic keep-alive NVRs send
     /// as an inactive `videoloss` with `activePostCount` 0.
     Heartbeat,

@@ -34,6 +34,50 @@ const FACE_TYPES: [&str; 8] = [
     "alarmresult",
 ];
 
+/// Event types read as [`EventKind::Parking`] (compared lower-case): Hikvision's
+/// illegal-parking detection of traffic and parking-capture cameras (`illegalParking`),
+/// and parking detection, a vehicle stopped in a region where it must not
+/// (`parking`, `parkingDetection`).
+pub const PARKING_TYPES: [&str; 4] = ["illegalparking", "parking", "parkingdetection", "illegalparkingdetection"];
+
+/// The violation code of illegal parking (违法停车) in the traffic police's violation
+/// codes (GA 408.1): `1039`, and the longer codes some firmwares write beginning with it.
+const ILLEGAL_PARKING_CODE: &str = "1039";
+
+/// Whether an ANPR push's violation (`illegalInfo`: `illegalCode`, `illegalName`) is
+/// illegal parking: the code starts with 1039, or the name says parking (停车, 违停,
+/// `parking`). Public so that every decoder of a camera's push asks the same question.
+pub fn is_illegal_parking(code: Option<&str>, name: Option<&str>) -> bool {
+    let code = code.is_some_and(|c| c.trim().starts_with(ILLEGAL_PARKING_CODE));
+    let name = name.is_some_and(|n| n.contains("停") || n.to_ascii_lowercase().contains("parking"));
+    code || name
+}
+
+/// What an event means, from its type, its state and whether it carries an illegal
+/// parking violation: one decision for every decoder of a camera's push (XML here, the
+/// JSON of newer firmwares).
+pub fn event_kind(event_type: &str, state_active: bool, illegal_parking: bool) -> EventKind {
+    let t = event_type.to_ascii_lowercase();
+    if !state_active {
+        EventKind::Heartbeat
+    } else if PARKING_TYPES.contains(&t.as_str()) || (illegal_parking && ANPR_TYPES.contains(&t.as_str())) {
+        EventKind::Parking
+    } else if ANPR_TYPES.contains(&t.as_str()) {
+        EventKind::Anpr
+    } else if FACE_TYPES.contains(&t.as_str()) {
+        EventKind::Face
+    } else {
+        EventKind::Other
+    }
+}
+
+/// The `illegalInfo` of an ANPR push (inside `<ANPR>` on traffic cameras, beside it on
+/// some), read as [`is_illegal_parking`].
+fn illegal_parking(doc: &Doc) -> bool {
+    let get = |name: &str| doc.get(&["ANPR", "illegalInfo", name]).or_else(|| doc.get(&["illegalInfo", name]));
+    is_illegal_parking(get("illegalCode"), get("illegalName").or_else(|| get("illegalDescription")))
+}
+
 /// The event an `EventNotificationAlert` document describes, with the snapshots that came
 /// beside it; any other root element is refused.
 pub(super) fn event(doc: &Doc, images: Vec<Vec<u8>>) -> Result<CameraEvent, FieldError> {
@@ -59,7 +103,7 @@ pub(super) fn event(doc: &Doc, images: Vec<Vec<u8>>) -> Result<CameraEvent, Fiel
         channel: unsigned("channelID", doc.get(&["channelID"]))?,
         channel_name: doc.get(&["channelName"]).map(str::to_owned),
     };
-    let kind = kind(&event_type, state_active);
+    let kind = event_kind(&event_type, state_active, illegal_parking(doc));
     Ok(CameraEvent {
         active_post_count: unsigned("activePostCount", doc.get(&["activePostCount"]))?,
         time_ms,
@@ -72,19 +116,6 @@ pub(super) fn event(doc: &Doc, images: Vec<Vec<u8>>) -> Result<CameraEvent, Fiel
         kind,
         state_active,
     })
-}
-
-fn kind(event_type: &str, state_active: bool) -> EventKind {
-    let t = event_type.to_ascii_lowercase();
-    if !state_active {
-        EventKind::Heartbeat
-    } else if ANPR_TYPES.contains(&t.as_str()) {
-        EventKind::Anpr
-    } else if FACE_TYPES.contains(&t.as_str()) {
-        EventKind::Face
-    } else {
-        EventKind::Other
-    }
 }
 
 /// The `<ANPR>` block; `None` without one or without a `licensePlate` in it.
@@ -235,6 +266,41 @@ mod tests {
                     p.normalized = None;
                 }),
             ),
+            push(
+                "illegal parking capture with the parked vehicle's plate",
+                XML,
+                ANPR_XML.replace("<eventType>ANPR<", "<eventType>illegalParking<"),
+                edited(anpr_event(), |e| {
+                    e.event_type = "illegalParking".into();
+                    e.kind = EventKind::Parking;
+                }),
+            ),
+            push(
+                "ANPR with an illegal parking violation code",
+                XML,
+                ANPR_XML.replace(
+                    "<originalLicensePlate>",
+                    "<illegalInfo><illegalCode>1039</illegalCode><illegalName>违停</illegalName></illegalInfo>\n\
+                     <originalLicensePlate>",
+                ),
+                edited(anpr_event(), |e| e.kind = EventKind::Parking),
+            ),
+            push(
+                "ANPR with a speeding violation stays a plate read",
+                XML,
+                ANPR_XML.replace(
+                    "<originalLicensePlate>",
+                    "<illegalInfo><illegalCode>1352</illegalCode><illegalName>超速</illegalName></illegalInfo>\n\
+                     <originalLicensePlate>",
+                ),
+                anpr_event(),
+            ),
+            push(
+                "a parking detection that ended is a heartbeat",
+                XML,
+                alert("parking", "inactive", 0, ""),
+                nvr_event("parking", EventKind::Heartbeat, false, 0),
+            ),
             push("face capture raw XML", XML, FACE_CAPTURE_XML, face_capture_event()),
             push(
                 "face capture multipart",
@@ -299,6 +365,24 @@ mod tests {
             assert_eq!(decode(row.content_type, &row.body), Ok(row.want), "{}", row.name);
         }
     }
+    #[test]
+    fn illegal_parking_is_told_by_code_or_name() {
+        let rows = [
+            (Some("1039"), None, true),
+            (Some(" 10390 "), None, true),
+            (None, Some("违章停车"), true),
+            (None, Some("Illegal Parking"), true),
+            (Some("1352"), Some("超速"), false),
+            (None, None, false),
+        ];
+        for (code, name, want) in rows {
+            assert_eq!(is_illegal_parking(code, name), want, "{code:?} {name:?}");
+        }
+        assert_eq!(event_kind("illegalParking", true, false), EventKind::Parking);
+        assert_eq!(event_kind("vehicleDetection", true, true), EventKind::Parking);
+        assert_eq!(event_kind("VMD", true, true), EventKind::Other, "a violation counts only on a plate read");
+    }
+
     #[test]
     fn refusals_name_the_field() {
         let rows: Vec<Refusal> = vec![

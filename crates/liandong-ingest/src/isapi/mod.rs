@@ -63,7 +63,7 @@ mod xml;
 use crate::FieldError;
 
 pub use event::{CameraEvent, CameraRef, EventKind, FaceRead, PlateRead};
-pub use fields::{DEFAULT_OFFSET_S, FACE_ID_KEYS};
+pub use fields::{event_kind, is_illegal_parking, DEFAULT_OFFSET_S, FACE_ID_KEYS, PARKING_TYPES};
 pub use multipart::MAX_PART_HEADER_BYTES;
 pub use xml::MAX_DEPTH;
 

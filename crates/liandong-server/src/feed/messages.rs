@@ -127,6 +127,9 @@ pub enum AlertDetail<'a> {
     MediationOverdue { overdue: MediationOverdueFields<'a> },
     /// A criminal incident that touched open or recent disputes (民转刑).
     DisputeTurnedCriminal { turned: TurnedCriminalFields<'a> },
+    /// A vehicle parked in a no-parking fence during its hours, as a parking camera
+    /// captured it: the camera, the capture, the fence and the window it broke.
+    NoParking { camera: CameraView<'a>, parking: NoParkingFields<'a> },
     /// A device's SOS button: who pressed it (the device, its registered name, its post
     /// or team), the report that carried it and that report's flags (`mock`, `jump`, …:
     /// how far its place can be trusted).
@@ -191,6 +194,23 @@ impl<'a> NearUnit<'a> {
     pub fn new(device_id: &'a str, distance_m: f64) -> NearUnit<'a> {
         NearUnit { device_id, distance_m: round_1(distance_m) }
     }
+}
+
+/// A no-parking violation: the plate and the capture (`event_seq`, the camera event and
+/// the parking record's number; its snapshots), the fence (id, name, kind, hours as the
+/// map writes them) and the window in force (China-time hours, as RFC 3339). One alert
+/// is raised per plate, fence and window.
+#[derive(Serialize)]
+pub struct NoParkingFields<'a> {
+    pub plate: &'a str,
+    pub event_seq: i64,
+    pub images: &'a [String],
+    pub fence: &'a str,
+    pub fence_name: &'a str,
+    pub fence_kind: &'a str,
+    pub hours: &'a [String],
+    pub window_start: String,
+    pub window_end: String,
 }
 
 /// The zone rule a tagged person breaks, and whether a camera or their phone saw it.

@@ -44,7 +44,9 @@ pub(super) fn camera(draft: &mut Draft, memory: &mut RuleMemory, known: &Known, 
     memory.cameras.insert(cam.id.clone(), cam.clone());
     let time_ms = e.time_ms.unwrap_or(item.recv_ms);
     let event_seq = record(draft, item, time_ms);
-    let no_alert = CameraAck { seq: event_seq, alert_seq: None };
+    // A parking capture is also a parking record, and may raise its own alert.
+    let parking_alert = super::parking::capture(draft, memory, known, item, event_seq, time_ms);
+    let no_alert = CameraAck { seq: event_seq, alert_seq: parking_alert };
     // A push the camera repeats (activePostCount above 1) is the same alarm.
     let repeat = e.active_post_count.is_some_and(|c| c > 1);
     let plate = e.plate.as_ref().and_then(|p| p.normalized.as_deref());
@@ -110,6 +112,7 @@ fn record(draft: &mut Draft, item: &CameraItem, time_ms: i64) -> i64 {
         EventKind::Face => "face",
         EventKind::Heartbeat => "heartbeat",
         EventKind::Other => "other",
+        EventKind::Parking => "parking",
     };
     let event_seq = draft.number();
     draft.rows.camera_events.push(CameraEventRow {

@@ -74,6 +74,7 @@ pub(super) struct Rows {
     pub cases: Vec<MediationCase>,
     pub case_overdue: Vec<CaseOverdueRow>,
     pub dispute_links: Vec<DisputeLinkRow>,
+    pub parking_records: Vec<liandong_store::ParkingRecordRow>,
 }
 
 /// What the sequencer's state becomes once the batch is committed: work on copies, so
@@ -251,6 +252,7 @@ impl Rows {
             cases: &self.cases,
             case_overdue: &self.case_overdue,
             dispute_links: &self.dispute_links,
+            parking_records: &self.parking_records,
         }
     }
 
@@ -270,5 +272,6 @@ impl Rows {
             && self.cases.is_empty()
             && self.case_overdue.is_empty()
             && self.dispute_links.is_empty()
+            && self.parking_records.is_empty()
     }
 }

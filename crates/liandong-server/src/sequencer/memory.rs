@@ -34,4 +34,6 @@ pub(super) struct RuleMemory {
     pub cameras: HashMap<String, Arc<CameraInfo>>,
     /// Each device's last SOS alert, by the fix time of the press that raised it.
     pub sos: HashMap<String, i64>,
+    /// The `no_parking` alerts raised, by plate, fence and window.
+    pub parking_alerted: super::parking::Alerted,
 }

@@ -16,7 +16,7 @@
 //! needs), what the sequencer knows, and one input: `positions` (fixes, zones,
 //! adherence, stale units), `cameras` (watch lists, storms, tracks), `incidents`,
 //! `escalations` (late steps to the people on duty, and their acknowledgements),
-//! `plans` (route commands, diversions, corridors), `reports` (grid reports), `cases` (mediation cases), `acks`
+//! `plans` (route commands, diversions, corridors), `reports` (grid reports), `cases` (mediation cases), `parking` (parking records and no-parking alerts), `acks`
 //! (alert acknowledgements), and `clock` (what the ticker's tick runs). A new rule goes
 //! into its family's file, or a new file; `commit` only dispatches each job to its
 //! family.
@@ -32,6 +32,7 @@ mod escalations;
 mod handle;
 mod incidents;
 mod memory;
+mod parking;
 mod plans;
 mod positions;
 mod reports;

@@ -98,6 +98,7 @@ impl Sequencer {
             // A restart forgets the SOS bursts: one press more after it raises an alert
             // again, which errs the safe way.
             sos: HashMap::new(),
+            parking_alerted: parking_alerted(&store).await?,
         };
         let known = Known {
             enricher,
@@ -195,4 +196,15 @@ async fn told_stale(
         }
     }
     Ok(told)
+}
+
+/// The `no_parking` alerts of the windows still remembered, so that a restart does not
+/// raise one again for a car it already reported.
+async fn parking_alerted(store: &Store) -> Result<super::parking::Alerted, StoreError> {
+    let since_ms = crate::time_fmt::now_ms() - super::parking::ALERTED_MEMORY_MS;
+    let mut alerted = super::parking::Alerted::default();
+    for a in store.parking_alerted(since_ms).await? {
+        alerted.insert(a.plate, a.fence_id, a.window_start_ms, a.alert_seq);
+    }
+    Ok(alerted)
 }

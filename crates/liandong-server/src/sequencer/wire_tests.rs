@@ -95,6 +95,7 @@ fn memory() -> RuleMemory {
         adherence: HashMap::new(),
         cameras: HashMap::new(),
         sos: HashMap::new(),
+        parking_alerted: Default::default(),
     }
 }
 
@@ -360,6 +361,61 @@ fn a_watched_plates_alert_carries_the_camera_the_read_the_watch_entry_the_neares
     }});
     assert_eq!(parsed(&d.rows.alerts[0].payload), expected, "as stored");
     assert_eq!(published(d), [expected], "as published");
+}
+
+/// [`known`] on a map with one no-parking fence, a fire lane at all hours around [`at`].
+fn known_with_fire_lane() -> Known {
+    let fence = json!({"type": "FeatureCollection", "features": [{"type": "Feature", "id": "np-fire",
+        "geometry": {"type": "Polygon", "coordinates": [[[107.199, 30.699], [107.201, 30.699], [107.201, 30.701], [107.199, 30.701], [107.199, 30.699]]]},
+        "properties": {"id": "np-fire", "name": "消防通道", "kind": "fire_lane", "hours": ["00:00-24:00"]}}]});
+    // Only the layer: the problems of a map without a boundary do not matter here.
+    let (map, _) = CountyMap::parse(&[("no_parking.geojson".to_owned(), fence.to_string())]);
+    assert_eq!(map.no_parking.len(), 1);
+    Known { enricher: Arc::new(Enricher::new(&map)), ..known() }
+}
+
+/// A parking camera `cam-p` at [`at`] pushing an `illegalParking` capture of `plate`.
+fn parking_capture(plate: &str, time_ms: i64) -> CameraItem {
+    let xml = format!(
+        "<EventNotificationAlert><dateTime>{}</dateTime><eventType>illegalParking</eventType>\
+         <eventState>active</eventState><ANPR><licensePlate>{plate}</licensePlate></ANPR></EventNotificationAlert>",
+        rfc3339_ms(time_ms)
+    );
+    let event = liandong_ingest::isapi::decode(Some("application/xml"), xml.as_bytes()).unwrap();
+    let camera =
+        CameraInfo { id: "cam-p".into(), name: "违停抓拍01".into(), kind: "parking".into(), position: at() };
+    CameraItem { event, camera: Arc::new(camera), recv_ms: time_ms, images: vec!["/api/v1/images/7.jpg".into()] }
+}
+
+#[test]
+fn a_no_parking_alert_carries_the_camera_the_plate_the_fence_and_its_window_once_per_window() {
+    let (known, mut memory, mut d) = (known_with_fire_lane(), memory(), draft(70));
+    let ack = super::cameras::camera(&mut d, &mut memory, &known, &parking_capture("川S00001", T0));
+    assert_eq!((ack.seq, ack.alert_seq), (70, Some(71)));
+    // 2026-01-01 in China time: the fire lane's window of that day.
+    let (start, end) = (T0 - 8 * 3_600_000, T0 + 16 * 3_600_000);
+    let expected = json!({"type": "alert", "seq": 71, "data": {
+        "seq": 71, "rule": "no_parking", "priority": 3, "time": rfc3339_ms(T0),
+        "lon": 107.2, "lat": 30.7, "place": no_place(),
+        "camera": {"id": "cam-p", "name": "违停抓拍01", "kind": "parking", "lon": 107.2, "lat": 30.7},
+        "parking": {"plate": "川S00001", "event_seq": 70, "images": ["/api/v1/images/7.jpg"],
+                    "fence": "np-fire", "fence_name": "消防通道", "fence_kind": "fire_lane",
+                    "hours": ["00:00-24:00"], "window_start": rfc3339_ms(start), "window_end": rfc3339_ms(end)},
+    }});
+    assert_eq!(parsed(&d.rows.alerts[0].payload), expected, "as stored");
+    assert_eq!(d.rows.alerts[0].roles, ["operator"]);
+    let record = &d.rows.parking_records[0];
+    assert_eq!(
+        (record.seq, record.fence_id.as_deref(), record.window_start_ms, record.alert_seq),
+        (70, Some("np-fire"), Some(start), Some(71))
+    );
+    // The same car an hour later: a record, no alert; the next day's window: an alert.
+    let again = super::cameras::camera(&mut d, &mut memory, &known, &parking_capture("川S00001", T0 + 3_600_000));
+    assert_eq!(again.alert_seq, None);
+    let next_day = super::cameras::camera(&mut d, &mut memory, &known, &parking_capture("川S00001", end + 60_000));
+    assert!(next_day.alert_seq.is_some());
+    assert_eq!(d.rows.parking_records.len(), 3);
+    assert_eq!(published(d)[0], expected, "as published");
 }
 
 #[test]

@@ -32,6 +32,7 @@
 //!   (it sends the post officers' phones through [`incidents`]' claims);
 //! - [`cameras`]: checkpoint cameras pushing plate reads and the watch list they hit;
 //!   [`grid_reports`]: grid members filing reports;
+//! - [`parking`]: parking cameras pushing captures of parked cars (no-parking alerts);
 //! - [`fleet`]: the units and where they are; [`drive`]: a unit's way to an incident
 //!   and back; [`plan`]: a pushed plan made walkable;
 //! - [`walk`] and [`track`]: progress along a line, and the line;
@@ -48,6 +49,7 @@ mod incidents;
 mod joint;
 mod leaders;
 mod options;
+mod parking;
 mod people;
 mod places;
 mod plan;
@@ -304,6 +306,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let checkpoints = cameras::setup_checkpoints(&client, &args, &map, &suffix).await?;
     if !checkpoints.is_empty() {
         background.spawn(cameras::push_plate_reads(client.clone(), args.clone(), checkpoints, alerts_tx));
+    }
+    let parking_cameras = parking::setup(&client, &args, &map, &suffix).await?;
+    if !parking_cameras.is_empty() {
+        background.spawn(parking::push_captures(client.clone(), args.clone(), parking_cameras));
     }
 
     let grid_members = grid_members(&map);
