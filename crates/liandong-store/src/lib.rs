@@ -15,6 +15,7 @@
 //! - `store` is the enum the server calls, forwarding each call to its backend.
 
 mod batch;
+mod camera_status;
 mod columns;
 mod correction;
 mod error;
@@ -29,6 +30,7 @@ mod sqlite;
 mod store;
 
 pub use batch::Batch;
+pub use camera_status::CameraStatusRow;
 pub use error::StoreError;
 pub use feed::{FeedRow, FeedTables};
 pub use rows::{

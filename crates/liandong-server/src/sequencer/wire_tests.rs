@@ -95,6 +95,7 @@ fn memory() -> RuleMemory {
         adherence: HashMap::new(),
         cameras: HashMap::new(),
         sos: HashMap::new(),
+        offline: HashMap::new(),
     }
 }
 
@@ -112,7 +113,13 @@ fn plate_read(plate: &str, time_ms: i64) -> CameraItem {
     let body = json!({"camera_id": "cam-1", "time": time_ms, "kind": "anpr", "plate": plate}).to_string();
     let event = liandong_ingest::alert_json::decode(body.as_bytes()).unwrap();
     let camera = CameraInfo { id: "cam-1".into(), name: "North gate".into(), kind: "anpr".into(), position: at() };
-    CameraItem { event, camera: Arc::new(camera), recv_ms: time_ms, images: vec!["/api/v1/images/9.jpg".into()] }
+    CameraItem {
+        event,
+        camera: Arc::new(camera),
+        recv_ms: time_ms,
+        images: vec!["/api/v1/images/9.jpg".into()],
+        seen_ms: time_ms,
+    }
 }
 
 fn camera_json() -> Value {

@@ -68,6 +68,7 @@ pub struct PgStore {
 crate::shared::shared_calls!(PgStore, sqlx::postgres::PgRow);
 crate::signin::signin_calls!(PgStore, sqlx::postgres::PgRow);
 crate::mediation::mediation_calls!(PgStore, sqlx::postgres::PgRow);
+crate::camera_status::camera_status_calls!(PgStore);
 crate::referrals::referrals_calls!(PgStore, sqlx::postgres::PgRow);
 crate::correction::correction_calls!(PgStore, sqlx::postgres::PgRow);
 

@@ -41,6 +41,7 @@ pub struct SqliteStore {
 crate::shared::shared_calls!(SqliteStore, sqlx::sqlite::SqliteRow);
 crate::signin::signin_calls!(SqliteStore, sqlx::sqlite::SqliteRow);
 crate::mediation::mediation_calls!(SqliteStore, sqlx::sqlite::SqliteRow);
+crate::camera_status::camera_status_calls!(SqliteStore);
 crate::referrals::referrals_calls!(SqliteStore, sqlx::sqlite::SqliteRow);
 crate::correction::correction_calls!(SqliteStore, sqlx::sqlite::SqliteRow);
 
