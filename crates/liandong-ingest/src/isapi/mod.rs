@@ -153,8 +153,8 @@ pub fn decode_with(limits: &Limits, content_type: Option<&str>, body: &[u8]) -> 
         let boundary = multipart::parameter(content_type, "boundary")
             .filter(|b| !b.is_empty())
             .ok_or_else(|| FieldError::new("content-type", format!("{media} needs a boundary parameter")))?;
-        let (format, doc, images) = multipart::doc_and_images(body, &boundary, limits.max_parts, limits.max_images)?;
-        return from_doc(limits, format, doc, images);
+        let split = multipart::doc_and_images(body, &boundary, limits.max_parts, limits.max_images)?;
+        return from_doc(limits, split.format, split.doc, split.images);
     }
     if media == "application/xml" || media == "text/xml" || media.ends_with("+xml") {
         return from_doc(limits, DocFormat::Xml, body, Vec::new());

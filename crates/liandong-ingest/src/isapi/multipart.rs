@@ -31,6 +31,13 @@ pub(super) enum DocFormat {
     Json,
 }
 
+/// A multipart push split: its document part, in its format, and its JPEGs.
+pub(super) struct Split<'a> {
+    pub format: DocFormat,
+    pub doc: &'a [u8],
+    pub images: Vec<Vec<u8>>,
+}
+
 /// Splits a multipart body (RFC 7578, RFC 2046 §5.1) into its document part (with its
 /// format) and its JPEG parts.
 ///
@@ -46,7 +53,7 @@ pub(super) fn doc_and_images<'a>(
     boundary: &str,
     max_parts: usize,
     max_images: usize,
-) -> Result<(DocFormat, &'a [u8], Vec<Vec<u8>>), FieldError> {
+) -> Result<Split<'a>, FieldError> {
     let mut doc: Option<(DocFormat, &[u8])> = None;
     let mut images = Vec::new();
     for (i, part) in split_multipart(body, boundary, max_parts)?.into_iter().enumerate() {
@@ -81,7 +88,7 @@ pub(super) fn doc_and_images<'a>(
         }
     }
     let (format, doc) = doc.ok_or_else(|| FieldError::new("body", "multipart push has no XML or JSON part"))?;
-    Ok((format, doc, images))
+    Ok(Split { format, doc, images })
 }
 
 struct Part<'a> {

@@ -62,9 +62,12 @@ const FALL_SILENT_AFTER_S: u64 = 180;
 /// How many of the demo's cameras fall silent.
 const FALLING_SILENT: usize = 2;
 
-/// The cameras' (id, key) that keep talking and those that fall silent (the last
+/// Cameras as (id, push key).
+pub(super) type CameraKeys = Vec<(String, String)>;
+
+/// The cameras that keep talking and those that fall silent (the last
 /// [`FALLING_SILENT`], when there are more than that).
-pub(super) fn heartbeat_plan(cameras: &[Checkpoint]) -> (Vec<(String, String)>, Vec<(String, String)>) {
+pub(super) fn heartbeat_plan(cameras: &[Checkpoint]) -> (CameraKeys, CameraKeys) {
     let all: Vec<(String, String)> = cameras.iter().map(|c| (c.id.clone(), c.key.clone())).collect();
     let split = if all.len() > FALLING_SILENT { all.len() - FALLING_SILENT } else { all.len() };
     let (talking, silent) = all.split_at(split);
@@ -77,8 +80,8 @@ pub(super) fn heartbeat_plan(cameras: &[Checkpoint]) -> (Vec<(String, String)>, 
 pub(super) async fn send_heartbeats(
     client: reqwest::Client,
     args: Args,
-    talking: Vec<(String, String)>,
-    falling_silent: Vec<(String, String)>,
+    talking: CameraKeys,
+    falling_silent: CameraKeys,
 ) {
     let started = std::time::Instant::now();
     let mut tick = tokio::time::interval(Duration::from_secs(HEARTBEAT_S));
