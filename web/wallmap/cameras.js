@@ -44,8 +44,15 @@ export class CameraStatus {
     /** Status by camera id: {status, last_seen, offline_since}. */
     this.status = new Map();
     this.available = true;
-    for (const layer of [...cameraLayers, STATUS_LAYER]) {
-      map.on('click', layer, (ev) => this.pick(ev));
+    this.layers = [...cameraLayers, STATUS_LAYER];
+    // One handler for every camera layer: a camera drawn offline is in two of them, and
+    // it gets one card.
+    map.on('click', (ev) => {
+      const layers = this.layers.filter((l) => map.getLayer(l));
+      const features = map.queryRenderedFeatures(ev.point, { layers });
+      if (features.length) this.pick({ lngLat: ev.lngLat, features });
+    });
+    for (const layer of this.layers) {
       map.on('mouseenter', layer, () => (map.getCanvas().style.cursor = 'pointer'));
       map.on('mouseleave', layer, () => (map.getCanvas().style.cursor = ''));
     }
