@@ -12,6 +12,9 @@ import { el } from './dom.js';
 export const STATUS_SOURCE = 'camera-status';
 export const STATUS_LAYER = 'camera-status-offline';
 
+/** The layers whose click opens something else (main.js): a camera under them gets no card. */
+const ABOVE = ['alerts-circle', 'incidents-circle'];
+
 /** Most pages of statuses read (1000 a page): far above a county's cameras. */
 const MAX_PAGES = 50;
 
@@ -46,8 +49,10 @@ export class CameraStatus {
     this.available = true;
     this.layers = [...cameraLayers, STATUS_LAYER];
     // One handler for every camera layer: a camera drawn offline is in two of them, and
-    // it gets one card.
+    // it gets one card. A click on an alert or an incident drawn there is theirs.
     map.on('click', (ev) => {
+      const above = ABOVE.filter((l) => map.getLayer(l));
+      if (above.length && map.queryRenderedFeatures(ev.point, { layers: above }).length) return;
       const layers = this.layers.filter((l) => map.getLayer(l));
       const features = map.queryRenderedFeatures(ev.point, { layers });
       if (features.length) this.pick({ lngLat: ev.lngLat, features });
