@@ -15,6 +15,9 @@ export const STATUS_LAYER = 'camera-status-offline';
 /** The layers whose click opens something else (main.js): a camera under them gets no card. */
 const ABOVE = ['alerts-circle', 'incidents-circle'];
 
+/** The alerts of a camera's own liveness. */
+const LIVENESS_RULES = ['camera_offline', 'camera_online'];
+
 /** Most pages of statuses read (1000 a page): far above a county's cameras. */
 const MAX_PAGES = 50;
 
@@ -49,10 +52,12 @@ export class CameraStatus {
     this.available = true;
     this.layers = [...cameraLayers, STATUS_LAYER];
     // One handler for every camera layer: a camera drawn offline is in two of them, and
-    // it gets one card. A click on an alert or an incident drawn there is theirs.
+    // it gets one card. A click on an incident or another alert drawn there is theirs;
+    // the camera's own liveness alerts are drawn where it is and leave it its card.
     map.on('click', (ev) => {
       const above = ABOVE.filter((l) => map.getLayer(l));
-      if (above.length && map.queryRenderedFeatures(ev.point, { layers: above }).length) return;
+      const others = above.length ? map.queryRenderedFeatures(ev.point, { layers: above }) : [];
+      if (others.some((f) => !LIVENESS_RULES.includes(f.properties?.rule))) return;
       const layers = this.layers.filter((l) => map.getLayer(l));
       const features = map.queryRenderedFeatures(ev.point, { layers });
       if (features.length) this.pick({ lngLat: ev.lngLat, features });
