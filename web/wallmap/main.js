@@ -20,6 +20,7 @@ import { Stats } from './stats.js';
 import { Replay } from './replay.js';
 import { HandoversPanel } from './handovers.js';
 import { Disputes } from './disputes.js';
+import { CameraStatus, STATUS_SOURCE, statusLayer } from './cameras.js';
 import { $, el, swatch } from './dom.js';
 
 /** States of an incident in which its assigned unit is busy with it. */
@@ -182,6 +183,9 @@ async function start(tokenValue) {
       map.addLayer(layer);
     }
   }
+  // Offline cameras, drawn over the camera dots (see cameras.js).
+  map.addSource(STATUS_SOURCE, { type: 'geojson', data: emptyCollection() });
+  map.addLayer(statusLayer(app.scale));
   buildLayerPanel();
   buildLegend();
   placeTownshipLabels(data.townships);
@@ -259,6 +263,11 @@ async function start(tokenValue) {
   } else {
     hideDisputes();
   }
+  // Cameras' liveness, for the roles the status endpoint answers.
+  if (!app.me || ['operator', 'admin'].includes(app.me.role)) {
+    const cameraLayers = TOGGLES.filter((g) => g.source === 'cameras' && map.getLayer(g.key.replace('.', '-'))).map((g) => g.key.replace('.', '-'));
+    app.cameraStatus = new CameraStatus({ api: app.api, map, Popup: maplibregl.Popup, cameras: data.cameras, cameraLayers });
+  }
   if (app.me?.role === 'admin') await Promise.all([startDevices(data), startPeople(data)]);
   if (['operator', 'admin'].includes(app.me?.role)) await startDuty(data);
   startHandovers(data);
@@ -293,7 +302,7 @@ async function start(tokenValue) {
   // The state before the feed: devices with their last reports, the last day's alerts,
   // the open incidents and the current plans. The feed's snapshot then brings every unit
   // up to date. The hotspots come after: the analysis is the slowest answer.
-  await Promise.all([loadDevices(), loadAlerts(), loadIncidents(), loadPlans(), loadEscalations(), app.reports?.load()]);
+  await Promise.all([loadDevices(), loadAlerts(), loadIncidents(), loadPlans(), loadEscalations(), app.reports?.load(), app.cameraStatus?.load()]);
   app.hotspots.refresh().catch((e) => console.warn('hotspots:', e.message));
   app.disputes?.start().catch((e) => console.warn('dispute places:', e.message));
 
@@ -497,6 +506,7 @@ function onFeedEvent(msg) {
     case 'alert':
       app.alerts.add(msg);
       if (msg.data?.rule === 'grid_report') app.reports?.addFromAlert(msg);
+      app.cameraStatus?.applyAlert(msg);
       break;
     case 'alert_ack':
       app.alerts.applyAck(msg);

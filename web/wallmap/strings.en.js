@@ -367,6 +367,11 @@ export default {
     tracks: 'Watch-list tracks',
     disputes: 'Repeated disputes',
   },
+  cameras: {
+    status: { online: 'Online', offline: 'Offline', unknown: 'Not heard from yet' },
+    last_seen: 'Last heard from: {when}',
+    never: 'never',
+  },
   disputes: {
     title: '{count} disputes here',
     last: 'Latest: {when}',
@@ -394,6 +399,8 @@ export default {
     tagged_zone: 'Tagged person in a forbidden zone',
     camera_storm: 'Camera alert storm',
     camera_storm_end: 'Camera storm over',
+    camera_offline: 'Camera offline',
+    camera_online: 'Camera back online',
     grid_report: 'Grid member report',
     stale_unit: 'Unit not heard from',
     route_off: 'Off the patrol route',

@@ -367,6 +367,11 @@ export default {
     tracks: '布控轨迹',
     disputes: '矛盾纠纷多发点',
   },
+  cameras: {
+    status: { online: '在线', offline: '离线', unknown: '尚未上报' },
+    last_seen: '最后上报：{when}',
+    never: '从未',
+  },
   disputes: {
     title: '此处 {count} 起矛盾纠纷',
     last: '最近一起：{when}',
@@ -394,6 +399,8 @@ export default {
     tagged_zone: '矫正对象进入禁入区域',
     camera_storm: '摄像机告警风暴',
     camera_storm_end: '告警风暴结束',
+    camera_offline: '摄像机离线',
+    camera_online: '摄像机恢复在线',
     grid_report: '网格员上报',
     stale_unit: '单位失联',
     route_off: '偏离巡防路线',

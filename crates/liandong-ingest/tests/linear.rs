@@ -132,6 +132,31 @@ fn multipart_pushes_of_many_tiny_parts_decode_in_linear_time_and_memory() {
     });
 }
 
+/// A JSON push nested 31 deep (the limit is 32) with long keys and `2,000 * scale` array items and keys at
+/// the bottom: the worst shape within the limits for the JSON reader (each key a name,
+/// each item an element beside its first).
+fn deep_json(scale: usize) -> Vec<u8> {
+    let mut json = String::from("{\"eventType\": \"VMD\", ");
+    let key = "k".repeat(100);
+    for _ in 0..27 {
+        json.push_str(&format!("\"{key}\": {{"));
+    }
+    json.push_str("\"list\": [");
+    json.push_str(&vec!["{\"a\": 1, \"b\": [true, null]}"; 700 * scale].join(", "));
+    json.push(']');
+    json.push_str(&"}".repeat(27));
+    json.push('}');
+    json.into_bytes()
+}
+
+#[test]
+fn deep_json_with_long_keys_and_many_items_decodes_in_linear_time_and_memory() {
+    assert_linear("deep json", deep_json, |body| {
+        let event = isapi::decode_with(&UNLIMITED, Some("application/json"), body).expect("a valid push");
+        assert_eq!(event.event_type, "VMD");
+    });
+}
+
 /// A Traccar Client query with `2,500 * scale` extra parameters.
 fn many_parameters(scale: usize) -> String {
     let mut query = "id=123456&timestamp=1714550400&lat=30.7361&lon=107.2048".to_owned();

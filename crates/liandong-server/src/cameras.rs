@@ -81,6 +81,11 @@ impl Registry {
         self.cameras.get(camera_id).map(|c| c.info.clone())
     }
 
+    /// What the rules know of every camera.
+    pub fn infos(&self) -> Vec<Arc<CameraInfo>> {
+        self.cameras.values().map(|c| c.info.clone()).collect()
+    }
+
     /// The camera whose key this is (keys are not shared between cameras).
     fn by_key(&self, key: &str) -> Option<&str> {
         let kept = key_at_rest(key);
@@ -218,7 +223,8 @@ async fn submit_camera_event(
         tracing::warn!(camera = %camera.id, offered, kept = images.len(), "camera snapshots over the limit were dropped (warned once a minute)");
     }
     let images = store_images(s, images).await?;
-    let ack = s.ingest.submit_camera(CameraItem { event, camera, recv_ms: now, images }).await?;
+    let seen_ms = s.config.clock.now_ms();
+    let ack = s.ingest.submit_camera(CameraItem { event, camera, recv_ms: now, images, seen_ms }).await?;
     Ok(Json(ack).into_response())
 }
 
@@ -656,4 +662,65 @@ pub async fn list_audit(State(s): State<Arc<AppState>>, headers: HeaderMap, uri:
         .map(|(_, v)| v.into_owned());
     let log = s.store.audit_log(subject.as_deref(), 1000).await.map_err(|e| ApiError::unavailable(&e))?;
     Ok(Json(serde_json::json!({ "audit": log })).into_response())
+}
+
+/// Largest page of `GET /api/v1/cameras/status`, and its default.
+const MAX_STATUS_PAGE: u32 = 1000;
+const DEFAULT_STATUS_PAGE: u32 = 500;
+const STATUSES: [&str; 3] = ["online", "offline", "unknown"];
+
+/// `GET /api/v1/cameras/status` (operators, administrators): each camera's status
+/// (`online`, `offline`, `unknown`), last seen and offline since, by camera id, a page
+/// at a time (`limit` 1 to 1000, default 500; `after`, the last id of the page before,
+/// from `next_after`), optionally only one `kind`, `township` (id) or `status`.
+pub async fn camera_status(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
+    require_user(&s.tokens, &headers, uri.query(), &[Role::Admin, Role::Operator])?;
+    let (mut kind, mut township, mut status, mut after) = (None, None, None, None);
+    let mut limit = DEFAULT_STATUS_PAGE;
+    for (k, v) in form_urlencoded::parse(uri.query().unwrap_or("").as_bytes()).into_owned() {
+        match k.as_str() {
+            "kind" => kind = Some(v),
+            "township" => township = Some(v),
+            "status" if STATUSES.contains(&v.as_str()) => status = Some(v),
+            "status" => return Err(ApiError::bad_request("status", "must be online, offline or unknown")),
+            "after" => after = Some(v),
+            "limit" => limit = crate::routes::page_limit(&v, MAX_STATUS_PAGE)?,
+            _ => {}
+        }
+    }
+    let states = crate::camera_watch::states(&s).await?;
+    let mut page: Vec<crate::camera_watch::CameraState> = states
+        .into_iter()
+        .filter(|c| after.as_deref().is_none_or(|a| c.camera_id.as_str() > a))
+        .filter(|c| kind.as_deref().is_none_or(|k| c.kind == k))
+        .filter(|c| township.as_deref().is_none_or(|t| c.township_id.as_deref() == Some(t)))
+        .filter(|c| status.as_deref().is_none_or(|st| c.status == st))
+        .take(limit as usize + 1)
+        .collect();
+    let more = page.len() > limit as usize;
+    page.truncate(limit as usize);
+    let next_after = if more { page.last().map(|c| c.camera_id.clone()) } else { None };
+    let body = serde_json::json!({
+        "cameras": page,
+        "next_after": next_after,
+        "offline_after_s": s.config.cameras.offline_after_s,
+    });
+    Ok(Json(body).into_response())
+}
+
+/// `GET /api/v1/cameras/availability` (operators, administrators): how many cameras are
+/// online, offline and unknown now, with the share online of those heard from, in all,
+/// by system (`kind`) and by township.
+pub async fn camera_availability(
+    State(s): State<Arc<AppState>>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Result<Response, ApiError> {
+    require_user(&s.tokens, &headers, uri.query(), &[Role::Admin, Role::Operator])?;
+    let states = crate::camera_watch::states(&s).await?;
+    let mut body =
+        serde_json::to_value(crate::camera_watch::availability(&states)).map_err(|e| ApiError::internal(&e))?;
+    body["at"] = serde_json::Value::String(crate::time_fmt::rfc3339_ms(s.config.clock.now_ms()));
+    body["offline_after_s"] = serde_json::json!(s.config.cameras.offline_after_s);
+    Ok(Json(body).into_response())
 }

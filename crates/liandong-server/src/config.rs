@@ -71,6 +71,8 @@ pub struct Config {
     pub judicial_office: JudicialOfficeConfig,
     /// Home visits (上门办理): how near the place an arrival must be.
     pub home_visits: HomeVisitsConfig,
+    /// Cameras' liveness: how long a silence makes a camera offline.
+    pub cameras: CamerasConfig,
     /// The clock of the joint work's time limits: the system clock, or one a test sets
     /// (never read from a file).
     #[serde(skip)]
@@ -109,6 +111,24 @@ impl Default for MediationConfig {
             repeat_radius_m: 150.0,
             recent_days: 180,
         }
+    }
+}
+
+/// Cameras' liveness (`[cameras]`): a camera heard from (any accepted push, heartbeat or
+/// event) that then stays silent longer than `offline_after_s` is offline, which raises
+/// one `camera_offline` alert per silence; its next push ends the silence.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CamerasConfig {
+    /// Seconds of silence after which a camera is offline (60 to 86400). Hikvision
+    /// devices send a heartbeat every 30 to 60 s when told to, so the default of 10
+    /// minutes is many missed heartbeats, not one lost packet.
+    pub offline_after_s: u32,
+}
+
+impl Default for CamerasConfig {
+    fn default() -> Self {
+        CamerasConfig { offline_after_s: 600 }
     }
 }
 
@@ -416,6 +436,7 @@ impl Default for Config {
             mediation: MediationConfig::default(),
             judicial_office: JudicialOfficeConfig::default(),
             home_visits: HomeVisitsConfig::default(),
+            cameras: CamerasConfig::default(),
             clock: crate::clock::Clock::system(),
         }
     }
@@ -574,6 +595,12 @@ impl Config {
             return Err(ConfigError::Invalid(
                 "home_visits.arrive_within_m must be 1 to 10000 and home_visits.fix_max_age_s at least 1".into(),
             ));
+        }
+        if !(60..=86_400).contains(&self.cameras.offline_after_s) {
+            return Err(ConfigError::Invalid(format!(
+                "cameras.offline_after_s must be 60 to 86400 seconds, got {}",
+                self.cameras.offline_after_s
+            )));
         }
         let mut seen = std::collections::HashSet::new();
         for t in &self.tokens {
@@ -736,5 +763,27 @@ mod tests {
         ] {
             assert_eq!(is_placeholder_token(token), placeholder, "{token}");
         }
+    }
+
+    #[test]
+    fn cameras_offline_after_is_read_and_checked() {
+        for (path, text) in [
+            ("default", include_str!("../../../config/default.toml")),
+            ("demo", include_str!("../../../config/demo.toml")),
+        ] {
+            let (config, unknown) = Config::parse(text, Path::new(path)).unwrap();
+            assert!(unknown.is_empty(), "{path}: {unknown:?}");
+            assert!((60..=86_400).contains(&config.cameras.offline_after_s), "{path}");
+        }
+        assert_eq!(Config::default().cameras.offline_after_s, 600);
+        let (config, _) = Config::parse("[cameras]\noffline_after_s = 120\n", Path::new("t.toml")).unwrap();
+        assert_eq!(config.cameras.offline_after_s, 120);
+        for bad in [0, 59, 86_401] {
+            let (config, _) =
+                Config::parse(&format!("[cameras]\noffline_after_s = {bad}\n"), Path::new("t.toml")).unwrap();
+            let e = config.validate().unwrap_err().to_string();
+            assert!(e.contains("cameras.offline_after_s"), "{bad}: {e}");
+        }
+        assert!(Config::parse("[cameras]\noffline_after = 120\n", Path::new("t.toml")).is_err(), "a misspelt key");
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod acks;
 pub mod auth;
+pub mod camera_watch;
 pub mod cameras;
 pub mod clock;
 pub mod compress;
@@ -388,6 +389,7 @@ impl App {
         tokio::spawn(metrics::upkeep(Arc::downgrade(&state.metrics), async move {
             let _ = upkeep_stop.wait_for(|stopped| *stopped).await;
         }));
+        tokio::spawn(camera_watch::run(Arc::downgrade(&state), state.shutdown.clone()));
         if state.store.backend() == "postgres" {
             tokio::spawn(refresh_registries(Arc::downgrade(&state), registry_changed, state.shutdown.clone()));
         }
@@ -452,6 +454,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/layers/{name}", get(routes::get_layer))
         .route("/api/v1/live", get(ws::live))
         .route("/api/v1/cameras", get(cameras::list_cameras).post(cameras::register_camera))
+        .route("/api/v1/cameras/status", get(cameras::camera_status))
+        .route("/api/v1/cameras/availability", get(cameras::camera_availability))
         .route("/api/v1/watchlist", get(cameras::list_watchlist).post(cameras::add_watch))
         .route("/api/v1/alerts", post(cameras::post_alert))
         .route("/api/v1/alerts/{seq}/ack", post(acks::ack))

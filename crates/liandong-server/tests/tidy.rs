@@ -45,7 +45,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         ],
     ),
     // Services: work a handler or a timer asks for that is more than one command.
-    ("services", &["planning", "hotspots", "retention", "handover", "shift_ends", "mediation_watch"]),
+    ("services", &["planning", "hotspots", "retention", "handover", "shift_ends", "mediation_watch", "camera_watch"]),
     // The single writer: numbers, commits and publishes every change.
     ("sequencer", &["sequencer"]),
     // The live feed and the registries the sequencer and the handlers read.

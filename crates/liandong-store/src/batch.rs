@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 
+use crate::camera_status::CameraStatusRow;
 use crate::error::StoreError;
 use crate::rows::ParkingRecordRow;
 use crate::rows::{
@@ -38,6 +39,8 @@ pub struct Batch<'a> {
     pub dispute_links: &'a [DisputeLinkRow],
     /// Plates read by parking captures, each numbered as its camera event.
     pub parking_records: &'a [ParkingRecordRow],
+    /// Cameras seen (a push) or found silent (with their `camera_offline` alert).
+    pub camera_status: &'a [CameraStatusRow],
 }
 
 impl Batch<'_> {
@@ -111,6 +114,7 @@ macro_rules! insert_batch {
         $insert(&mut $tx, b.case_overdue.iter()).await?;
         $insert(&mut $tx, b.dispute_links.iter()).await?;
         $insert(&mut $tx, b.parking_records.iter()).await?;
+        $insert(&mut $tx, $crate::batch::last_per_camera(b.camera_status).into_iter()).await?;
     }};
 }
 
@@ -121,6 +125,24 @@ pub(crate) use insert_batch;
 pub(crate) fn open_cases(b: &Batch<'_>) -> Vec<MediationCase> {
     let disputes = b.reports.iter().filter(|r| r.category == "dispute").map(MediationCase::of_report);
     disputes.chain(b.cases.iter().cloned()).collect()
+}
+
+/// The last status of each camera in the batch, in order of first appearance: a camera
+/// that pushes twice in one commit is one row (PostgreSQL refuses to update a row twice
+/// in one statement).
+pub(crate) fn last_per_camera(rows: &[CameraStatusRow]) -> Vec<&CameraStatusRow> {
+    let mut out: Vec<&CameraStatusRow> = Vec::with_capacity(rows.len());
+    let mut at: HashMap<&str, usize> = HashMap::with_capacity(rows.len());
+    for r in rows {
+        match at.get(r.camera_id.as_str()) {
+            Some(&i) => out[i] = r,
+            None => {
+                at.insert(&r.camera_id, out.len());
+                out.push(r);
+            }
+        }
+    }
+    out
 }
 
 /// The last state of each device in the batch, in order of first appearance.

@@ -9,6 +9,7 @@ use sqlx::postgres::PgArguments;
 use sqlx::types::Json;
 use sqlx::{Encode, Postgres, Sqlite, Type};
 
+use crate::camera_status::CameraStatusRow;
 use crate::rows::ParkingRecordRow;
 use crate::rows::{
     AlertAckRow, AlertRow, AuditEntry, CameraEventRow, CaseOverdueRow, DeviceStateRow, DisputeLinkRow, DutyShift,
@@ -310,6 +311,14 @@ written!(CaseOverdueRow, r => "mediation_overdue", upsert on "case_id, step" [al
     due_ms: "bigint" = r.due_ms,
 });
 
+// A push marks its camera seen (clearing a silence); an offline alert marks it offline.
+written!(CameraStatusRow, r => "camera_status", upsert on "camera_id" [last_seen_ms, offline_since_ms, offline_alert_seq] {
+    camera_id: "text" = r.camera_id.as_str(),
+    last_seen_ms: "bigint" = r.last_seen_ms,
+    offline_since_ms: "bigint" = r.offline_since_ms,
+    offline_alert_seq: "bigint" = r.offline_alert_seq,
+});
+
 written!(DisputeLinkRow, r => "dispute_links", upsert on "incident_id, case_id" [reason, alert_seq, linked_ms] {
     incident_id: "bigint" = r.incident_id,
     case_id: "bigint" = r.case_id,
@@ -423,7 +432,7 @@ written!(HandoverRow, r => "handovers" {
 
 /// Every written table, for the snapshot of the SQL they generate.
 #[cfg(test)]
-pub(crate) const ALL: [&Table; 18] = [
+pub(crate) const ALL: [&Table; 19] = [
     &PositionRow::TABLE,
     &DeviceStateRow::TABLE,
     &CameraEventRow::TABLE,
@@ -442,6 +451,7 @@ pub(crate) const ALL: [&Table; 18] = [
     &EscalationRow::TABLE,
     &HandoverRow::TABLE,
     &ParkingRecordRow::TABLE,
+    &CameraStatusRow::TABLE,
 ];
 
 #[cfg(test)]

@@ -16,6 +16,7 @@
 
 pub mod backup;
 mod batch;
+mod camera_status;
 mod columns;
 mod correction;
 mod error;
@@ -31,6 +32,7 @@ mod sqlite;
 mod store;
 
 pub use batch::Batch;
+pub use camera_status::CameraStatusRow;
 pub use error::StoreError;
 pub use feed::{FeedRow, FeedTables};
 pub use rows::{

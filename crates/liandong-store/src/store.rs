@@ -6,6 +6,7 @@
 use std::path::Path;
 
 use crate::batch::{check_numbers, Batch};
+use crate::camera_status::CameraStatusRow;
 use crate::error::{q, StoreError};
 use crate::feed::{FeedRow, FeedTables};
 use crate::pg::PgStore;
@@ -371,6 +372,12 @@ delegate! {
     fn incidents_in(&self, bbox: Bbox, from_ms: i64, to_ms: i64, limit: u32) -> Result<Vec<IncidentRow>, StoreError>;
     /// The incidents open at a moment, as each one's last event until then, newest first.
     fn incident_events_at(&self, bbox: Bbox, from_ms: i64, at_ms: i64, limit: u32) -> Result<Vec<IncidentEventRow>, StoreError>;
+    /// Every camera's liveness, by camera id, bounded.
+    fn camera_statuses(&self, limit: u32) -> Result<Vec<CameraStatusRow>, StoreError>;
+    /// The cameras heard from, not yet offline, last seen before a time, longest silent first.
+    fn cameras_silent(&self, before_ms: i64, limit: u32) -> Result<Vec<CameraStatusRow>, StoreError>;
+    /// The liveness of the cameras named, as committed now.
+    fn camera_statuses_of(&self, ids: &[String]) -> Result<Vec<CameraStatusRow>, StoreError>;
 }
 
 // After-hours referrals and home visits (`referrals.rs`), in a list of their own.

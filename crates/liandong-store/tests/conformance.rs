@@ -111,6 +111,7 @@ store_test_suite! {
     referrals_wait_for_the_office_then_are_taken_once_and_done_once,
     home_visits_arrive_once_complete_once_and_are_found_by_their_photos,
     parking_records_are_listed_counted_by_place_and_hour_and_remember_their_alerts,
+    camera_status_is_upserted_per_camera_and_the_silent_are_found_oldest_first,
 }
 
 // ---------------------------------------------------------------------------------------
@@ -3388,4 +3389,38 @@ async fn parking_records_are_listed_counted_by_place_and_hour_and_remember_their
         [("川S12345", "np-gate", 2)]
     );
     assert!(store.parking_alerted(rows[0].window_start_ms.unwrap() + 1).await.unwrap().is_empty(), "older windows");
+}
+
+fn camera_status(id: &str, last_seen_ms: i64, offline: Option<(i64, i64)>) -> liandong_store::CameraStatusRow {
+    liandong_store::CameraStatusRow {
+        camera_id: id.into(),
+        last_seen_ms,
+        offline_since_ms: offline.map(|o| o.0),
+        offline_alert_seq: offline.map(|o| o.1),
+    }
+}
+
+async fn camera_status_is_upserted_per_camera_and_the_silent_are_found_oldest_first(store: Store) {
+    // One batch naming a camera twice keeps its last row (PostgreSQL refuses to update
+    // one row twice in a statement).
+    let first =
+        [camera_status("cam-b", 1_000, None), camera_status("cam-a", 2_000, None), camera_status("cam-b", 3_000, None)];
+    store.write(&Batch { camera_status: &first, ..Batch::default() }).await.unwrap();
+    let all = store.camera_statuses(10).await.unwrap();
+    assert_eq!(all, [camera_status("cam-a", 2_000, None), camera_status("cam-b", 3_000, None)], "by camera id");
+    let silent = store.cameras_silent(5_000, 10).await.unwrap();
+    assert_eq!(silent.iter().map(|r| r.camera_id.as_str()).collect::<Vec<_>>(), ["cam-a", "cam-b"], "oldest first");
+    assert_eq!(store.cameras_silent(2_500, 10).await.unwrap().len(), 1, "only those seen before the time");
+    assert_eq!(store.cameras_silent(5_000, 1).await.unwrap().len(), 1, "bounded");
+
+    // Offline with its alert: no longer among the silent to raise.
+    let offline = [camera_status("cam-a", 2_000, Some((9_000, 7)))];
+    store.write(&Batch { alerts: &[alert(7, 9_000)], camera_status: &offline, ..Batch::default() }).await.unwrap();
+    let silent = store.cameras_silent(10_000, 10).await.unwrap();
+    assert_eq!(silent, [camera_status("cam-b", 3_000, None)]);
+    let ids = ["cam-a".to_owned(), "cam-x".to_owned()];
+    assert_eq!(store.camera_statuses_of(&ids).await.unwrap(), offline, "unknown cameras have no row");
+    // Its next push clears the silence.
+    store.write(&Batch { camera_status: &[camera_status("cam-a", 12_000, None)], ..Batch::default() }).await.unwrap();
+    assert_eq!(store.camera_statuses_of(&ids[..1]).await.unwrap(), [camera_status("cam-a", 12_000, None)]);
 }

@@ -15,9 +15,15 @@ use crate::{parse_timestamp, FieldError};
 pub const DEFAULT_OFFSET_S: i32 = 8 * 3600;
 
 /// Identifier elements in a face block, best first: a matched person's id (`humanID`,
-/// `PID`, `FPID`, `FUID`, `employeeNoString`) names someone in a face library, while a
-/// `faceID` only numbers the face within one capture.
-pub const FACE_ID_KEYS: [&str; 6] = ["humanID", "PID", "FPID", "FUID", "employeeNoString", "faceID"];
+/// `human_id` in JSON comparison results, `PID`, `FPID`, `FUID`, `employeeNoString`)
+/// names someone in a face library, while a `faceID` only numbers the face within one
+/// capture.
+pub const FACE_ID_KEYS: [&str; 7] = ["humanID", "human_id", "PID", "FPID", "FUID", "employeeNoString", "faceID"];
+
+/// The picture id (`pId`, spelt so in both formats) names the JPEG part a face was cut
+/// from (the part's `Content-ID`), not a person: it must not be read as `PID`, which the
+/// case-insensitive match would otherwise do.
+const PICTURE_ID: &str = "pId";
 
 /// Event types read as [`EventKind::Anpr`] (compared lower-case).
 const ANPR_TYPES: [&str; 2] = ["anpr", "vehicledetection"];
@@ -100,7 +106,7 @@ pub(super) fn event(doc: &Doc, images: Vec<Vec<u8>>) -> Result<CameraEvent, Fiel
         id: None,
         ip: doc.get(&["ipAddress"]).or_else(|| doc.get(&["ipv6Address"])).map(str::to_owned),
         mac: doc.get(&["macAddress"]).map(str::to_owned),
-        channel: unsigned("channelID", doc.get(&["channelID"]))?,
+        channel: channel(doc)?,
         channel_name: doc.get(&["channelName"]).map(str::to_owned),
     };
     let kind = event_kind(&event_type, state_active, illegal_parking(doc));
@@ -116,6 +122,17 @@ pub(super) fn event(doc: &Doc, images: Vec<Vec<u8>>) -> Result<CameraEvent, Fiel
         kind,
         state_active,
     })
+}
+
+/// The channel: `channelID`, else `dynChannelID`, the dynamic channel NVRs with IP
+/// channels send (some send only it). When both are present `channelID` wins: it is the
+/// number every other push of the device uses, and the camera itself is named by the
+/// push URL (`?camera=`), so the channel only tells the channels of one device apart.
+/// Both are checked, so a malformed one is refused whichever is used.
+fn channel(doc: &Doc) -> Result<Option<u32>, FieldError> {
+    let fixed = unsigned("channelID", doc.get(&["channelID"]))?;
+    let dynamic = unsigned("dynChannelID", doc.get(&["dynChannelID"]))?;
+    Ok(fixed.or(dynamic))
 }
 
 /// The `<ANPR>` block; `None` without one or without a `licensePlate` in it.
@@ -149,10 +166,11 @@ fn plate(doc: &Doc) -> Result<Option<PlateRead>, FieldError> {
 }
 
 /// A face block is a top-level element whose name starts with `face` (`faceCapture`,
-/// `FaceCaptureList`, `faceSnap`, `faceSnapMatch`, `faceRecognitionAlarmList`, ...): the
-/// firmwares name them differently, and being liberal here costs nothing.
+/// `FaceCaptureList`, `faceSnap`, `faceSnapMatch`, `faceRecognitionAlarmList`, ...) or
+/// is `alarmResult` (a face comparison's result): the firmwares name them differently,
+/// and being liberal here costs nothing.
 fn is_face_block(name: &str) -> bool {
-    name.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("face"))
+    name.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("face")) || name.eq_ignore_ascii_case("alarmResult")
 }
 
 /// The face block's best identifier and similarity; `None` without a face block.
@@ -160,7 +178,7 @@ fn face(doc: &Doc) -> Result<Option<FaceRead>, FieldError> {
     if !doc.elements.iter().any(|e| e.depth == 1 && is_face_block(&e.name)) {
         return Ok(None);
     }
-    let id = FACE_ID_KEYS.iter().find_map(|k| doc.find_in(is_face_block, k));
+    let id = FACE_ID_KEYS.iter().find_map(|k| face_id(doc, k));
     // `similarity` is unambiguous; a `confidence` counts only beside the chosen id, as
     // face attributes (age, glasses) carry confidences of their own.
     let similarity = doc.find_in(is_face_block, "similarity").or_else(|| {
@@ -175,6 +193,18 @@ fn face(doc: &Doc) -> Result<Option<FaceRead>, FieldError> {
         },
     };
     Ok(Some(FaceRead { person_id: id.map(|e| e.text.clone()), similarity }))
+}
+
+/// The first non-empty face-block element below the top named `name` (any case) that
+/// is not the picture id.
+fn face_id<'d>(doc: &'d Doc, name: &str) -> Option<&'d super::xml::Element> {
+    doc.elements.iter().find(|e| {
+        e.depth >= 2
+            && e.name.eq_ignore_ascii_case(name)
+            && e.name != PICTURE_ID
+            && !e.text.is_empty()
+            && is_face_block(&doc.elements[e.top].name)
+    })
 }
 
 fn unsigned(field: &str, text: Option<&str>) -> Result<Option<u32>, FieldError> {

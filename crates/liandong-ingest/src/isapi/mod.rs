@@ -30,6 +30,19 @@
 //! </EventNotificationAlert>
 //! ```
 //!
+//! 3. **JSON** (newer firmware, e.g. DS-2CD2xx3G2 and iDS ANPR/face models): the same
+//!    alert as one JSON object, raw (`application/json`) or as the JSON part of a
+//!    multipart push beside its JPEGs (`Content-Type: application/json`). Its keys are
+//!    the XML element names and it is read by `json` into the same tree, so one mapping
+//!    serves both; an array repeats its key as XML repeats an element:
+//!
+//! ```json
+//! {"ipAddress": "10.12.0.31", "macAddress": "bc:ba:c2:10:4e:7f", "channelID": 1,
+//!  "dateTime": "2024-05-01T08:00:00+08:00", "activePostCount": 1,
+//!  "eventType": "ANPR", "eventState": "active", "eventDescription": "ANPR",
+//!  "ANPR": {"licensePlate": "川S12345", "plateColor": "blue", "confidenceLevel": 98}}
+//! ```
+//!
 //! Elements are matched by local name, ASCII case-insensitively, whatever the namespace:
 //! firmwares disagree on both. Elements we do not read are ignored, so new firmware
 //! fields never break decoding, and an unknown `eventType` decodes as
@@ -48,19 +61,22 @@
 //! parts and images.
 //!
 //! The decoding is split by concern: `multipart` splits a multipart body into its XML
-//! part and its JPEGs (RFC 7578), `xml` reads an XML 1.0 document into a tree of
-//! elements with the hardening above, and `fields` maps that tree to a [`CameraEvent`]
+//! or JSON part and its JPEGs (RFC 7578), `xml` reads an XML 1.0 document into a tree of
+//! elements with the hardening above, `json` a JSON object into the same tree within
+//! the same limits, and `fields` maps that tree to a [`CameraEvent`]
 //! (whose types `event` declares). The splitter and the reader know nothing of cameras;
 //! the mapping knows nothing of bytes. This file holds the entry points and the limits.
 
 mod event;
 mod fields;
+mod json;
 mod multipart;
 #[cfg(test)]
 mod test_support;
 mod xml;
 
 use crate::FieldError;
+use multipart::DocFormat;
 
 pub use event::{CameraEvent, CameraRef, EventKind, FaceRead, PlateRead};
 pub use fields::{event_kind, is_illegal_parking, DEFAULT_OFFSET_S, FACE_ID_KEYS, PARKING_TYPES};
@@ -124,30 +140,51 @@ pub fn decode(content_type: Option<&str>, body: &[u8]) -> Result<CameraEvent, Fi
 
 /// Decodes one ISAPI push from its `Content-Type` header and body, refusing one that
 /// holds more than `limits` allow with a [`FieldError`] naming the limit.
+///
+/// The document is XML or JSON: by its content type (`…xml`, `…json`), or, without one,
+/// by its first byte (`{` is JSON, anything else is read as XML); in a multipart push,
+/// by its part's content type, name or first byte likewise.
 pub fn decode_with(limits: &Limits, content_type: Option<&str>, body: &[u8]) -> Result<CameraEvent, FieldError> {
     let Some(content_type) = content_type.filter(|c| !c.trim().is_empty()) else {
-        return from_xml(limits, body, Vec::new());
+        return from_doc(limits, sniff(body), body, Vec::new());
     };
     let media = multipart::media_type(content_type);
     if media.starts_with("multipart/") {
         let boundary = multipart::parameter(content_type, "boundary")
             .filter(|b| !b.is_empty())
             .ok_or_else(|| FieldError::new("content-type", format!("{media} needs a boundary parameter")))?;
-        let (xml, images) = multipart::xml_and_images(body, &boundary, limits.max_parts, limits.max_images)?;
-        return from_xml(limits, xml, images);
+        let split = multipart::doc_and_images(body, &boundary, limits.max_parts, limits.max_images)?;
+        return from_doc(limits, split.format, split.doc, split.images);
     }
     if media == "application/xml" || media == "text/xml" || media.ends_with("+xml") {
-        return from_xml(limits, body, Vec::new());
+        return from_doc(limits, DocFormat::Xml, body, Vec::new());
+    }
+    if media == "application/json" || media == "text/json" || media.ends_with("+json") {
+        return from_doc(limits, DocFormat::Json, body, Vec::new());
     }
     Err(FieldError::new(
         "content-type",
-        format!("must be application/xml, text/xml or multipart/form-data, not {media:?}"),
+        format!("must be application/xml, text/xml, application/json or multipart/form-data, not {media:?}"),
     ))
 }
 
-/// Reads the XML document of a push and maps it to the event it describes.
-fn from_xml(limits: &Limits, body: &[u8], images: Vec<Vec<u8>>) -> Result<CameraEvent, FieldError> {
-    fields::event(&xml::parse(&limits.doc(), body)?, images)
+/// The format of a body sent without a content type: JSON when it starts with `{`
+/// (after a byte-order mark and whitespace), XML otherwise, as before JSON firmware.
+fn sniff(body: &[u8]) -> DocFormat {
+    let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
+    match body.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') => DocFormat::Json,
+        _ => DocFormat::Xml,
+    }
+}
+
+/// Reads the document of a push, XML or JSON, and maps it to the event it describes.
+fn from_doc(limits: &Limits, format: DocFormat, body: &[u8], images: Vec<Vec<u8>>) -> Result<CameraEvent, FieldError> {
+    let doc = match format {
+        DocFormat::Xml => xml::parse(&limits.doc(), body)?,
+        DocFormat::Json => json::parse(&limits.doc(), body)?,
+    };
+    fields::event(&doc, images)
 }
 
 #[cfg(test)]
@@ -166,7 +203,7 @@ mod tests {
                 "content-type",
                 "boundary",
             ),
-            ("JSON is not ISAPI XML", Some("application/json"), b"{}".to_vec(), "content-type", "application/json"),
+            ("plain text is not ISAPI", Some("text/plain"), b"{}".to_vec(), "content-type", "text/plain"),
         ];
         assert_refused(rows);
     }

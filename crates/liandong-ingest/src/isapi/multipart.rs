@@ -1,6 +1,6 @@
 //! The multipart splitter: a `multipart/form-data` body (RFC 7578, framed as RFC 2046
-//! §5.1 says) cut into its one XML part and its JPEG parts, as Hikvision ISAPI cameras
-//! push them, in time linear in the body.
+//! §5.1 says) cut into its one document part (XML, or JSON on newer firmware) and its
+//! JPEG parts, as Hikvision ISAPI cameras push them, in time linear in the body.
 
 use crate::FieldError;
 
@@ -24,32 +24,50 @@ pub(super) fn parameter(header: &str, name: &str) -> Option<String> {
     })
 }
 
-/// Splits a multipart body (RFC 7578, RFC 2046 §5.1) into its XML part and its JPEG
-/// parts.
+/// The format of a push's document part.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum DocFormat {
+    Xml,
+    Json,
+}
+
+/// A multipart push split: its document part, in its format, and its JPEGs.
+pub(super) struct Split<'a> {
+    pub format: DocFormat,
+    pub doc: &'a [u8],
+    pub images: Vec<Vec<u8>>,
+}
+
+/// Splits a multipart body (RFC 7578, RFC 2046 §5.1) into its document part (with its
+/// format) and its JPEG parts.
 ///
 /// A part is XML when its content type says `xml`, or, without a content type, when its
-/// file name ends in `.xml` or its body starts with `<`. A part is a JPEG when its content
+/// file name ends in `.xml` or its body starts with `<`; likewise JSON with `json`, a
+/// `.json` name or a body starting with `{`. A part is a JPEG when its content
 /// type is `image/jpeg` (or, without one, its name ends in `.jpg`), and then it must
 /// start with FF D8. Other parts are ignored. More than `max_parts` parts are refused,
 /// naming `body`, and more than `max_images` JPEG parts, naming `image`
 /// ([`super::Limits`]).
-pub(super) fn xml_and_images<'a>(
+pub(super) fn doc_and_images<'a>(
     body: &'a [u8],
     boundary: &str,
     max_parts: usize,
     max_images: usize,
-) -> Result<(&'a [u8], Vec<Vec<u8>>), FieldError> {
-    let mut xml: Option<&[u8]> = None;
+) -> Result<Split<'a>, FieldError> {
+    let mut doc: Option<(DocFormat, &[u8])> = None;
     let mut images = Vec::new();
     for (i, part) in split_multipart(body, boundary, max_parts)?.into_iter().enumerate() {
         let headers = PartHeaders::parse(part.headers);
         let label = headers.name().map_or_else(|| format!("part {}", i + 1), |n| format!("part {n:?}"));
         match headers.classify(part.body) {
-            PartKind::Xml => {
-                if xml.is_some() {
-                    return Err(FieldError::new("body", format!("{label} is a second XML part; one event per push")));
+            PartKind::Doc(format) => {
+                if doc.is_some() {
+                    return Err(FieldError::new(
+                        "body",
+                        format!("{label} is a second XML or JSON part; one event per push"),
+                    ));
                 }
-                xml = Some(part.body);
+                doc = Some((format, part.body));
             }
             PartKind::Jpeg => {
                 if !part.body.starts_with(&JPEG_SOI) {
@@ -69,8 +87,8 @@ pub(super) fn xml_and_images<'a>(
             PartKind::Other => {}
         }
     }
-    let xml = xml.ok_or_else(|| FieldError::new("body", "multipart push has no XML part"))?;
-    Ok((xml, images))
+    let (format, doc) = doc.ok_or_else(|| FieldError::new("body", "multipart push has no XML or JSON part"))?;
+    Ok(Split { format, doc, images })
 }
 
 struct Part<'a> {
@@ -177,7 +195,7 @@ struct PartHeaders {
 }
 
 enum PartKind {
-    Xml,
+    Doc(DocFormat),
     Jpeg,
     Other,
 }
@@ -205,13 +223,17 @@ impl PartHeaders {
 
     fn classify(&self, body: &[u8]) -> PartKind {
         let name = self.name().unwrap_or("").to_ascii_lowercase();
+        let first = body.iter().find(|b| !b.is_ascii_whitespace());
         match self.content_type.as_deref() {
-            Some(m) if m.contains("xml") => PartKind::Xml,
+            Some(m) if m.contains("xml") => PartKind::Doc(DocFormat::Xml),
+            Some(m) if m.contains("json") => PartKind::Doc(DocFormat::Json),
             Some("image/jpeg" | "image/jpg" | "image/pjpeg") => PartKind::Jpeg,
             Some(_) => PartKind::Other,
-            None if name.ends_with(".xml") => PartKind::Xml,
+            None if name.ends_with(".xml") => PartKind::Doc(DocFormat::Xml),
+            None if name.ends_with(".json") => PartKind::Doc(DocFormat::Json),
             None if name.ends_with(".jpg") || name.ends_with(".jpeg") => PartKind::Jpeg,
-            None if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'<') => PartKind::Xml,
+            None if first == Some(&b'<') => PartKind::Doc(DocFormat::Xml),
+            None if first == Some(&b'{') => PartKind::Doc(DocFormat::Json),
             None => PartKind::Other,
         }
     }
@@ -232,7 +254,7 @@ mod tests {
                 MULTIPART,
                 multipart_body(&[("picture.jpg", "image/jpeg", &jpeg(1))]),
                 "body",
-                "no XML part",
+                "no XML or JSON part",
             ),
             (
                 "multipart JPEG part that is a PNG",

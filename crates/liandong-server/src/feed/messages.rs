@@ -130,6 +130,8 @@ pub enum AlertDetail<'a> {
     /// A vehicle parked in a no-parking fence during its hours, as a parking camera
     /// captured it: the camera, the capture, the fence and the window it broke.
     NoParking { camera: CameraView<'a>, parking: NoParkingFields<'a> },
+    /// A camera gone silent (`camera_offline`) or back (`camera_online`).
+    CameraLiveness { camera: CameraView<'a>, liveness: CameraLiveness },
     /// A device's SOS button: who pressed it (the device, its registered name, its post
     /// or team), the report that carried it and that report's flags (`mock`, `jump`, …:
     /// how far its place can be trusted).
@@ -140,6 +142,20 @@ pub enum AlertDetail<'a> {
         report_seq: i64,
         flags: Vec<&'static str>,
     },
+}
+
+/// A camera's silence or return: `status` is `offline` or `online`; `last_seen` its
+/// last push before the silence (offline) or the push that ended it (online);
+/// `offline_since` when the silence was found; `silent_s` how long it had been silent;
+/// `offline_alert_seq` (online only) the `camera_offline` alert it ends.
+#[derive(Serialize)]
+pub struct CameraLiveness {
+    pub status: &'static str,
+    pub last_seen: String,
+    pub offline_since: Option<String>,
+    pub silent_s: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offline_alert_seq: Option<i64>,
 }
 
 /// A camera as an alert names it.

@@ -91,6 +91,17 @@ impl Sequencer {
         match c {
             FeedRow::Position(r) => self.apply_position(r),
             FeedRow::Alert(a) => {
+                // Another instance's camera silence or return: this one's pushes and
+                // checks must know it (see `liveness`).
+                match (a.rule.as_str(), a.camera_id.as_ref()) {
+                    ("camera_offline", Some(id)) => {
+                        self.memory.offline.insert(id.clone(), (a.time_ms, a.seq));
+                    }
+                    ("camera_online", Some(id)) => {
+                        self.memory.offline.remove(id);
+                    }
+                    _ => {}
+                }
                 let roles: Arc<[String]> = a.roles.into();
                 self.hub.publish(FeedEvent::alert(a.seq, a.lon, a.lat, roles, Arc::from(a.payload)));
             }

@@ -19,8 +19,8 @@ use super::memory::RuleMemory;
 use super::plans::corridors_of;
 use super::start::last_report;
 use super::{
-    acks, cameras, cases, clock, escalations, incidents, plans, positions, reports, Ack, DeviceLive, IncidentCommand,
-    Known, Sequencer,
+    acks, cameras, cases, clock, escalations, incidents, liveness, plans, positions, reports, Ack, DeviceLive,
+    IncidentCommand, Known, Sequencer,
 };
 use crate::feed::report_json;
 use crate::feed::{position_message, FeedEvent};
@@ -53,6 +53,17 @@ impl Sequencer {
             self.known.route_heads.clone(),
         );
         draft.fixes = fixes;
+        // The statuses an offline check decides on, read under the write lock likewise.
+        draft.cameras_now = match self.swept_cameras(&jobs).await {
+            Ok(now) => now,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the cameras' statuses; nothing acknowledged");
+                self.metrics.record_commit_failure();
+                self.health.committed(false);
+                fail(jobs, e);
+                return;
+            }
+        };
         draft.after.notices = self.known.notices.clone();
         let acks: Vec<Acks> =
             jobs.iter().map(|job| decide(&mut draft, &mut self.memory, &self.known, &job.work)).collect();
@@ -138,6 +149,23 @@ impl Sequencer {
         Ok(fixes)
     }
 
+    /// The committed statuses of the cameras the batch's offline checks name (none
+    /// without a check: a push needs no read).
+    async fn swept_cameras(
+        &self,
+        jobs: &[Job],
+    ) -> Result<HashMap<String, liandong_store::CameraStatusRow>, StoreError> {
+        let ids: Vec<String> = jobs
+            .iter()
+            .filter_map(|j| if let Work::CameraSweep(s) = &j.work { Some(s) } else { None })
+            .flat_map(|s| s.silent.iter().map(|(cam, _)| cam.id.clone()))
+            .collect();
+        if ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        Ok(self.store.camera_statuses_of(&ids).await?.into_iter().map(|s| (s.camera_id.clone(), s)).collect())
+    }
+
     /// The batch is committed: what the sequencer knows becomes the draft's state
     /// after it, the live view moves, then the feed (see `live`'s module comment).
     fn committed(&mut self, rows: &Rows, after: After, publish: Vec<Publish>) {
@@ -197,6 +225,7 @@ fn decide(draft: &mut Draft, memory: &mut RuleMemory, known: &Known, work: &Work
         Work::Positions(items) => Acks::Positions(positions::positions(draft, memory, known, items)),
         Work::Camera(item) => {
             let ack = cameras::camera(draft, memory, known, item);
+            liveness::seen(draft, memory, item);
             // A serious alert near a team diverts it: go there, then resume.
             plans::divert(draft, known, ack.alert_seq, item.recv_ms);
             Acks::Camera(ack)
@@ -212,6 +241,7 @@ fn decide(draft: &mut Draft, memory: &mut RuleMemory, known: &Known, work: &Work
         Work::AlertAck(cmd) => Acks::AlertAck(Box::new(acks::alert_ack(draft, cmd))),
         Work::EscalationAck(cmd) => Acks::EscalationAck(Box::new(escalations::escalation_ack(draft, known, cmd))),
         Work::Case(cmd) => Acks::Case(cases::case_command(draft, cmd)),
+        Work::CameraSweep(sweep) => Acks::CameraSweep(liveness::sweep(draft, memory, sweep)),
         Work::CatchUp => Acks::CaughtUp,
     }
 }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use liandong_core::enrich::EnrichmentView;
 use liandong_core::{Enricher, Position};
+use liandong_store::CameraStatusRow;
 use liandong_store::{
     AlertAckRow, AlertRow, AuditEntry, Batch, CameraEventRow, CaseOverdueRow, DeviceStateRow, DisputeLinkRow,
     EscalationRow, GridReport, IncidentEventRow, IncidentRow, MediationCase, PositionRow, RouteEventRow, RoutePlanRow,
@@ -31,6 +32,9 @@ pub(super) struct Draft {
     /// The acknowledgements of the fixes a report of the batch may repeat: those the
     /// store holds (looked up before the rules run) and those the batch keeps.
     pub fixes: KeptFixes,
+    /// The statuses of the cameras an offline check in the batch names, as committed
+    /// when the write lock was taken, then as the batch leaves them (see `liveness`).
+    pub cameras_now: HashMap<String, CameraStatusRow>,
 }
 
 /// Acknowledgements of kept fixes by their idempotency key, (device, fix time).
@@ -75,6 +79,7 @@ pub(super) struct Rows {
     pub case_overdue: Vec<CaseOverdueRow>,
     pub dispute_links: Vec<DisputeLinkRow>,
     pub parking_records: Vec<liandong_store::ParkingRecordRow>,
+    pub camera_status: Vec<CameraStatusRow>,
 }
 
 /// What the sequencer's state becomes once the batch is committed: work on copies, so
@@ -156,6 +161,7 @@ impl Draft {
             after: After { incidents, route_heads, ..After::default() },
             publish: Vec::new(),
             fixes: KeptFixes::default(),
+            cameras_now: HashMap::new(),
         }
     }
 
@@ -253,6 +259,7 @@ impl Rows {
             case_overdue: &self.case_overdue,
             dispute_links: &self.dispute_links,
             parking_records: &self.parking_records,
+            camera_status: &self.camera_status,
         }
     }
 
@@ -273,5 +280,6 @@ impl Rows {
             && self.case_overdue.is_empty()
             && self.dispute_links.is_empty()
             && self.parking_records.is_empty()
+            && self.camera_status.is_empty()
     }
 }

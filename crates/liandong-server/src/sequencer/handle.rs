@@ -41,6 +41,19 @@ pub struct CameraItem {
     pub recv_ms: i64,
     /// URLs of the push's JPEG snapshots, already durably stored.
     pub images: Vec<String>,
+    /// When the push was accepted on the server's clock (`config.clock`), which the
+    /// cameras' liveness is measured on: the camera's last seen.
+    pub seen_ms: i64,
+}
+
+/// Cameras the offline check found silent (each with its last seen, as it read it), to
+/// be raised offline if they still are when the commit's write lock is held.
+#[derive(Debug, Clone)]
+pub struct CameraSweep {
+    pub silent: Vec<(Arc<CameraInfo>, i64)>,
+    pub now_ms: i64,
+    /// A camera last seen before `now_ms - offline_after_ms` is offline.
+    pub offline_after_ms: i64,
 }
 
 /// What the rules need to know of a camera.
@@ -263,6 +276,8 @@ pub(super) enum Work {
     EscalationAck(Box<EscalationAckCommand>),
     /// A mediation case registered, a late step, a dispute turned criminal.
     Case(Box<super::cases::CaseCommand>),
+    /// Cameras found silent, to raise offline (`liveness`).
+    CameraSweep(Box<CameraSweep>),
     /// Apply and publish what other instances on the same database committed.
     CatchUp,
 }
@@ -284,6 +299,8 @@ pub(super) enum Acks {
     EscalationAck(Box<Result<EscalationAckDone, Refusal>>),
     /// The number a mediation command took (a new case's id).
     Case(i64),
+    /// The cameras raised offline, each with its alert's number.
+    CameraSweep(Vec<(String, i64)>),
 }
 
 type Reply = oneshot::Sender<Result<Acks, Arc<StoreError>>>;
@@ -299,7 +316,7 @@ impl Job {
         match &self.work {
             Work::Positions(items) => items.len(),
             Work::Camera(_) | Work::Incident(_) | Work::Report(_) | Work::Route(_) | Work::AlertAck(_) => 1,
-            Work::EscalationAck(_) | Work::Case(_) => 1,
+            Work::EscalationAck(_) | Work::Case(_) | Work::CameraSweep(_) => 1,
             Work::CatchUp => 0,
         }
     }
@@ -463,6 +480,16 @@ impl Ingest {
     pub async fn submit_case(&self, cmd: super::cases::CaseCommand) -> Result<i64, SubmitError> {
         match self.send(Work::Case(Box::new(cmd))).await? {
             Acks::Case(id) => Ok(id),
+            _ => Err(SubmitError::Closed),
+        }
+    }
+
+    /// Submits cameras the offline check found silent and waits for the commit; answers
+    /// those raised offline (those still silent and not offline under the write lock),
+    /// each with its `camera_offline` alert's number.
+    pub async fn submit_camera_sweep(&self, sweep: CameraSweep) -> Result<Vec<(String, i64)>, SubmitError> {
+        match self.send(Work::CameraSweep(Box::new(sweep))).await? {
+            Acks::CameraSweep(raised) => Ok(raised),
             _ => Err(SubmitError::Closed),
         }
     }

@@ -1,6 +1,6 @@
 //! The rules' memory: what the rules remember between batches beyond the store's state
 //! (de-duplication, storms, tracks of watched values, zone breaks, stale units,
-//! adherence to plans, cameras seen, SOS presses). It is one value so that a commit can clone it
+//! adherence to plans, cameras seen, SOS presses, cameras offline). It is one value so that a commit can clone it
 //! before the batch is prepared and put it back whole when the commit fails: a field
 //! added here is saved and restored with the others, it cannot be forgotten.
 
@@ -36,4 +36,7 @@ pub(super) struct RuleMemory {
     pub sos: HashMap<String, i64>,
     /// The `no_parking` alerts raised, by plate, fence and window.
     pub parking_alerted: super::parking::Alerted,
+    /// Cameras offline now: when the silence was found and its `camera_offline` alert.
+    /// Rebuilt from the store at start and from other instances' alerts on catch-up.
+    pub offline: HashMap<String, (i64, i64)>,
 }

@@ -16,7 +16,8 @@
 //! needs), what the sequencer knows, and one input: `positions` (fixes, zones,
 //! adherence, stale units), `cameras` (watch lists, storms, tracks), `incidents`,
 //! `escalations` (late steps to the people on duty, and their acknowledgements),
-//! `plans` (route commands, diversions, corridors), `reports` (grid reports), `cases` (mediation cases), `parking` (parking records and no-parking alerts), `acks`
+//! `plans` (route commands, diversions, corridors), `reports` (grid reports), `cases` (mediation cases),
+//! `parking` (parking records and no-parking alerts), `liveness` (cameras seen, gone silent, back), `acks`
 //! (alert acknowledgements), and `clock` (what the ticker's tick runs). A new rule goes
 //! into its family's file, or a new file; `commit` only dispatches each job to its
 //! family.
@@ -31,6 +32,7 @@ mod draft;
 mod escalations;
 mod handle;
 mod incidents;
+mod liveness;
 mod memory;
 mod parking;
 mod plans;
@@ -53,8 +55,9 @@ use tokio::sync::mpsc;
 pub use cameras::{track_key, TRACK_REBUILD_MS};
 pub use cases::CaseCommand;
 pub use handle::{
-    Ack, AlertAckCommand, CameraAck, CameraInfo, CameraItem, Conflict, EscalationAckCommand, EscalationAckDone,
-    IncidentCommand, IncidentDone, Ingest, Item, NotAllowed, Refusal, RouteCommand, SubmitError, Unknown,
+    Ack, AlertAckCommand, CameraAck, CameraInfo, CameraItem, CameraSweep, Conflict, EscalationAckCommand,
+    EscalationAckDone, IncidentCommand, IncidentDone, Ingest, Item, NotAllowed, Refusal, RouteCommand, SubmitError,
+    Unknown,
 };
 pub use handle::{Health, SequencerState};
 pub use plans::ROUTE_ACK_S;

@@ -44,6 +44,14 @@ pub struct RuleInputs {
 /// How far back a restart looks for the stale-unit alerts it must not raise again.
 const STALE_MEMORY_MS: i64 = 7 * 24 * 3600 * 1000;
 
+/// The cameras offline now, as the store has them: a restart neither forgets a silence
+/// nor raises it again, and the camera's next push still says it is back.
+async fn offline_cameras(store: &Store) -> Result<HashMap<String, (i64, i64)>, StoreError> {
+    let statuses = store.camera_statuses(u32::MAX).await?;
+    let offline = statuses.into_iter().filter_map(|s| Some((s.camera_id, (s.offline_since_ms?, s.offline_alert_seq?))));
+    Ok(offline.collect())
+}
+
 /// Each device's track and last report, as the store has them.
 struct DevicesNow {
     tracks: HashMap<String, DeviceLive>,
@@ -99,6 +107,7 @@ impl Sequencer {
             // again, which errs the safe way.
             sos: HashMap::new(),
             parking_alerted: parking_alerted(&store).await?,
+            offline: offline_cameras(&store).await?,
         };
         let known = Known {
             enricher,

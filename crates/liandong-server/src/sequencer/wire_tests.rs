@@ -96,6 +96,7 @@ fn memory() -> RuleMemory {
         cameras: HashMap::new(),
         sos: HashMap::new(),
         parking_alerted: Default::default(),
+        offline: HashMap::new(),
     }
 }
 
@@ -113,7 +114,13 @@ fn plate_read(plate: &str, time_ms: i64) -> CameraItem {
     let body = json!({"camera_id": "cam-1", "time": time_ms, "kind": "anpr", "plate": plate}).to_string();
     let event = liandong_ingest::alert_json::decode(body.as_bytes()).unwrap();
     let camera = CameraInfo { id: "cam-1".into(), name: "North gate".into(), kind: "anpr".into(), position: at() };
-    CameraItem { event, camera: Arc::new(camera), recv_ms: time_ms, images: vec!["/api/v1/images/9.jpg".into()] }
+    CameraItem {
+        event,
+        camera: Arc::new(camera),
+        recv_ms: time_ms,
+        images: vec!["/api/v1/images/9.jpg".into()],
+        seen_ms: time_ms,
+    }
 }
 
 fn camera_json() -> Value {
@@ -384,7 +391,13 @@ fn parking_capture(plate: &str, time_ms: i64) -> CameraItem {
     let event = liandong_ingest::isapi::decode(Some("application/xml"), xml.as_bytes()).unwrap();
     let camera =
         CameraInfo { id: "cam-p".into(), name: "违停抓拍01".into(), kind: "parking".into(), position: at() };
-    CameraItem { event, camera: Arc::new(camera), recv_ms: time_ms, images: vec!["/api/v1/images/7.jpg".into()] }
+    CameraItem {
+        event,
+        camera: Arc::new(camera),
+        recv_ms: time_ms,
+        seen_ms: time_ms,
+        images: vec!["/api/v1/images/7.jpg".into()],
+    }
 }
 
 #[test]
@@ -639,4 +652,61 @@ fn a_late_step_and_a_turned_dispute_carry_their_case_fields_and_rows() {
         json!({"incident_id": 9, "kind": "assault", "cases": [{"case_id": 12, "reason": "party"}, {"case_id": 13, "reason": "place"}]})
     );
     assert_eq!(d.rows.dispute_links.len(), 2, "one link per case, one alert");
+}
+
+#[test]
+fn a_silent_camera_is_raised_offline_once_and_its_next_push_says_it_is_back() {
+    let mut memory = memory();
+    let camera =
+        Arc::new(CameraInfo { id: "cam-1".into(), name: "North gate".into(), kind: "anpr".into(), position: at() });
+    let now = T0 + 700_000;
+    let sweep = super::CameraSweep { silent: vec![(camera.clone(), T0)], now_ms: now, offline_after_ms: 600_000 };
+    let mut d = draft(40);
+    let status = liandong_store::CameraStatusRow {
+        camera_id: "cam-1".into(),
+        last_seen_ms: T0,
+        offline_since_ms: None,
+        offline_alert_seq: None,
+    };
+    d.cameras_now.insert("cam-1".into(), status.clone());
+    assert_eq!(super::liveness::sweep(&mut d, &mut memory, &sweep), [("cam-1".to_owned(), 40)]);
+    let row =
+        liandong_store::CameraStatusRow { offline_since_ms: Some(now), offline_alert_seq: Some(40), ..status.clone() };
+    assert_eq!(d.rows.camera_status, [row], "marked offline in the same commit");
+    let offline = json!({"type": "alert", "seq": 40, "data": {
+        "seq": 40, "rule": "camera_offline", "priority": 3, "time": rfc3339_ms(now), "lon": 107.2, "lat": 30.7,
+        "place": no_place(),
+        "camera": camera_json(),
+        "liveness": {"status": "offline", "last_seen": rfc3339_ms(T0), "offline_since": rfc3339_ms(now), "silent_s": 700},
+    }});
+    assert_eq!(d.rows.alerts[0].roles, ["operator", "admin"]);
+    assert_eq!(published(d), [offline]);
+
+    // A second sweep that read the store before the first committed finds it offline.
+    let mut d = draft(41);
+    d.cameras_now
+        .insert("cam-1".into(), liandong_store::CameraStatusRow { offline_since_ms: Some(now), ..status.clone() });
+    assert!(super::liveness::sweep(&mut d, &mut memory, &sweep).is_empty());
+    // Nor is a camera that pushed since the check read it.
+    let mut d = draft(41);
+    d.cameras_now.insert("cam-1".into(), liandong_store::CameraStatusRow { last_seen_ms: now - 1_000, ..status });
+    assert!(super::liveness::sweep(&mut d, &mut memory, &sweep).is_empty());
+
+    let mut item = plate_read("川A00000", now + 60_000);
+    item.camera = camera;
+    item.seen_ms = now + 60_000;
+    let mut d = draft(50);
+    super::liveness::seen(&mut d, &mut memory, &item);
+    let back = json!({"type": "alert", "seq": 50, "data": {
+        "seq": 50, "rule": "camera_online", "priority": 4, "time": rfc3339_ms(now + 60_000), "lon": 107.2, "lat": 30.7,
+        "place": no_place(),
+        "camera": camera_json(),
+        "liveness": {"status": "online", "last_seen": rfc3339_ms(now + 60_000), "offline_since": rfc3339_ms(now),
+                     "silent_s": 60, "offline_alert_seq": 40},
+    }});
+    assert_eq!(published(d), [back]);
+    let mut d = draft(51);
+    super::liveness::seen(&mut d, &mut memory, &item);
+    assert!(d.rows.alerts.is_empty(), "a push while online tells nothing");
+    assert_eq!(d.rows.camera_status[0].last_seen_ms, now + 60_000);
 }

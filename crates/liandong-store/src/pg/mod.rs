@@ -69,6 +69,7 @@ crate::shared::shared_calls!(PgStore, sqlx::postgres::PgRow);
 crate::signin::signin_calls!(PgStore, sqlx::postgres::PgRow);
 crate::mediation::mediation_calls!(PgStore, sqlx::postgres::PgRow);
 crate::parking::parking_calls!(PgStore);
+crate::camera_status::camera_status_calls!(PgStore);
 crate::referrals::referrals_calls!(PgStore, sqlx::postgres::PgRow);
 crate::correction::correction_calls!(PgStore, sqlx::postgres::PgRow);
 

@@ -42,6 +42,7 @@ crate::shared::shared_calls!(SqliteStore, sqlx::sqlite::SqliteRow);
 crate::signin::signin_calls!(SqliteStore, sqlx::sqlite::SqliteRow);
 crate::mediation::mediation_calls!(SqliteStore, sqlx::sqlite::SqliteRow);
 crate::parking::parking_calls!(SqliteStore);
+crate::camera_status::camera_status_calls!(SqliteStore);
 crate::referrals::referrals_calls!(SqliteStore, sqlx::sqlite::SqliteRow);
 crate::correction::correction_calls!(SqliteStore, sqlx::sqlite::SqliteRow);
 

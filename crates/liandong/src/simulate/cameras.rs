@@ -1,6 +1,8 @@
 //! The checkpoint cameras: registered with push keys, the demo plates put on the watch
 //! list, and plate reads pushed as Hikvision ISAPI ANPR alarms; the alerts they raise go
-//! to the duty operator.
+//! to the duty operator. Every camera also sends a heartbeat (JSON, as newer firmware
+//! does) every 30 s, so that the server counts it online; the last two fall silent after
+//! three minutes, so that the wall map shows cameras going offline.
 
 use std::time::Duration;
 
@@ -48,6 +50,60 @@ pub(super) async fn setup_checkpoints(
     }
     tracing::info!(cameras = out.len(), watch_list = DEMO_WATCH.len(), "simulator set up checkpoint cameras");
     Ok(out)
+}
+
+/// How often a camera sends its heartbeat, in real seconds (the server's offline limit
+/// is real time too).
+const HEARTBEAT_S: u64 = 30;
+
+/// How long the cameras that fall silent keep talking, in real seconds.
+const FALL_SILENT_AFTER_S: u64 = 180;
+
+/// How many of the demo's cameras fall silent.
+const FALLING_SILENT: usize = 2;
+
+/// Cameras as (id, push key).
+pub(super) type CameraKeys = Vec<(String, String)>;
+
+/// The cameras that keep talking and those that fall silent (the last
+/// [`FALLING_SILENT`], when there are more than that).
+pub(super) fn heartbeat_plan(cameras: &[Checkpoint]) -> (CameraKeys, CameraKeys) {
+    let all: Vec<(String, String)> = cameras.iter().map(|c| (c.id.clone(), c.key.clone())).collect();
+    let split = if all.len() > FALLING_SILENT { all.len() - FALLING_SILENT } else { all.len() };
+    let (talking, silent) = all.split_at(split);
+    (talking.to_vec(), silent.to_vec())
+}
+
+/// Sends every camera's heartbeat every [`HEARTBEAT_S`]: an inactive `videoloss` in
+/// Hikvision's JSON event format, as NVRs send their keep-alive. The cameras of
+/// `falling_silent` stop after [`FALL_SILENT_AFTER_S`].
+pub(super) async fn send_heartbeats(
+    client: reqwest::Client,
+    args: Args,
+    talking: CameraKeys,
+    falling_silent: CameraKeys,
+) {
+    let started = std::time::Instant::now();
+    let mut tick = tokio::time::interval(Duration::from_secs(HEARTBEAT_S));
+    loop {
+        tick.tick().await;
+        let silent_now = started.elapsed() >= Duration::from_secs(FALL_SILENT_AFTER_S);
+        let cameras = talking.iter().chain(falling_silent.iter().filter(|_| !silent_now));
+        for (camera, key) in cameras {
+            let now =
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+            let body = serde_json::json!({
+                "channelID": 1, "dateTime": rfc3339(now), "activePostCount": 0,
+                "eventType": "videoloss", "eventState": "inactive", "eventDescription": "videoloss alarm"
+            });
+            let url = format!("{}/isapi/events?camera={camera}&key={key}", args.url);
+            match client.post(url).header("content-type", "application/json").body(body.to_string()).send().await {
+                Ok(r) if r.status().is_success() => {}
+                Ok(r) => tracing::warn!(camera = %camera, status = %r.status(), "camera heartbeat refused"),
+                Err(e) => tracing::warn!(camera = %camera, error = %e, "camera heartbeat not delivered"),
+            }
+        }
+    }
 }
 
 /// A checkpoint camera the simulator pushes plate reads for.

@@ -305,7 +305,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let (alerts_tx, alerts_rx) = tokio::sync::mpsc::channel(64);
     let checkpoints = cameras::setup_checkpoints(&client, &args, &map, &suffix).await?;
     if !checkpoints.is_empty() {
-        background.spawn(cameras::push_plate_reads(client.clone(), args.clone(), checkpoints, alerts_tx));
+        let (talking, falling_silent) = cameras::heartbeat_plan(&checkpoints);
+        background.spawn(cameras::send_heartbeats(client.clone(), args.clone(), talking, falling_silent.clone()));
+        // The cameras that fall silent push no plate reads either: a read is a push too.
+        let reading: Vec<cameras::Checkpoint> =
+            checkpoints.into_iter().filter(|c| !falling_silent.iter().any(|(id, _)| *id == c.id)).collect();
+        background.spawn(cameras::push_plate_reads(client.clone(), args.clone(), reading, alerts_tx));
     }
     let parking_cameras = parking::setup(&client, &args, &map, &suffix).await?;
     if !parking_cameras.is_empty() {
