@@ -20,6 +20,7 @@ pub mod history;
 pub mod home_visits;
 pub mod hotspots;
 pub mod incidents;
+pub mod jt808;
 pub mod maps;
 pub mod mediation;
 pub mod mediation_watch;
@@ -526,12 +527,25 @@ pub async fn run(
     let tls = config.tls.as_ref().map(serve::tls::Certificates::load).transpose()?;
     let app = App::build(config).await?;
     tracing::info!(addr = %listener.local_addr()?, tls = tls.is_some(), "listening");
+    // The JT/T 808 terminals' listener, when configured: stopped by the same signal.
+    let jt808 = match jt808::bind(&app.state.config.jt808).await? {
+        Some(l) => {
+            tracing::info!(jt808 = %l.local_addr()?, "accepting JT/T 808 terminals");
+            Some(tokio::spawn(jt808::serve(l, app.state.clone())))
+        }
+        None => None,
+    };
     let stop = app.stop.clone();
     let signal = async move {
         shutdown.await;
         let _ = stop.send(true);
     };
     serve::serve(listener, app.router.clone(), limits, tls, signal).await?;
+    if let Some(task) = jt808 {
+        if let Err(e) = task.await {
+            tracing::error!(error = %e, "jt808 listener panicked");
+        }
+    }
     tracing::info!("http server stopped; flushing pending writes");
     app.finish().await;
     Ok(())

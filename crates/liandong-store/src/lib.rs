@@ -19,6 +19,7 @@ mod columns;
 mod correction;
 mod error;
 mod feed;
+mod jt808;
 mod mediation;
 pub mod pg;
 mod referrals;
@@ -40,5 +41,6 @@ pub use rows::{
     RoutePlanRow, SanctionRow, SessionRow, SightingRow, SignInCode, StoredFix, StoredMembership, TaggedPerson,
     TrackPoint, WatchRecord, HISTORY_EXCLUDED_FLAGS, SANCTION_KINDS,
 };
+pub use rows::Jt808Terminal;
 pub use sqlite::SqliteStore;
 pub use store::{FeedListener, Heard, Store, Writing};

@@ -396,3 +396,10 @@ delegate! {
     /// written) when it is not arrived.
     fn complete_home_visit(&self, visit_id: i64, at_ms: i64, note: &str, photo_urls: &[String], audit: &AuditEntry) -> Result<bool, StoreError>;
 }
+
+delegate! {
+    /// Records a JT/T 808 terminal's registration and new code with its audit entry.
+    fn register_jt808(&self, t: &crate::rows::Jt808Terminal, audit: &AuditEntry) -> Result<(), StoreError>;
+    /// A JT/T 808 terminal's registration; None when it never registered.
+    fn jt808_terminal(&self, device_id: &str) -> Result<Option<crate::rows::Jt808Terminal>, StoreError>;
+}

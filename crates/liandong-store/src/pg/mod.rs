@@ -70,6 +70,7 @@ crate::signin::signin_calls!(PgStore, sqlx::postgres::PgRow);
 crate::mediation::mediation_calls!(PgStore, sqlx::postgres::PgRow);
 crate::referrals::referrals_calls!(PgStore, sqlx::postgres::PgRow);
 crate::correction::correction_calls!(PgStore, sqlx::postgres::PgRow);
+crate::jt808::jt808_calls!(PgStore, sqlx::postgres::PgRow);
 
 impl PgStore {
     /// Connects to the database at `url` (`postgres://user[:password]@host:port/db`),

@@ -43,6 +43,7 @@ crate::signin::signin_calls!(SqliteStore, sqlx::sqlite::SqliteRow);
 crate::mediation::mediation_calls!(SqliteStore, sqlx::sqlite::SqliteRow);
 crate::referrals::referrals_calls!(SqliteStore, sqlx::sqlite::SqliteRow);
 crate::correction::correction_calls!(SqliteStore, sqlx::sqlite::SqliteRow);
+crate::jt808::jt808_calls!(SqliteStore, sqlx::sqlite::SqliteRow);
 
 pub(crate) type SqliteTx = sqlx::Transaction<'static, Sqlite>;
 
