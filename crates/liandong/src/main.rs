@@ -3,6 +3,7 @@
 
 mod bench;
 mod bench_floods;
+mod bench_jt808;
 mod bench_live;
 mod import_osm;
 mod simulate;
