@@ -199,7 +199,8 @@ impl Connection {
 
     /// Acts on a decoded message.
     async fn message(&mut self, header: &Header, message: Message) -> Outcome {
-        let answer = |s: &mut Connection, result| Outcome { answer: Some(s.general(header, result)), bad: false, close: false };
+        let answer =
+            |s: &mut Connection, result| Outcome { answer: Some(s.general(header, result)), bad: false, close: false };
         match message {
             Message::Heartbeat => answer(self, AnswerResult::Ok),
             Message::Logout => {

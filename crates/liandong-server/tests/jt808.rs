@@ -10,8 +10,8 @@
 use std::time::Duration;
 
 use liandong_ingest::jt808::{
-    self, id, AnswerResult, Auth, Header, Location, LocationBatch, Message, Register, RegisterResult,
-    Scan, Version, STATUS_LOCATED,
+    self, id, AnswerResult, Auth, Header, Location, LocationBatch, Message, Register, RegisterResult, Scan, Version,
+    STATUS_LOCATED,
 };
 use liandong_server::auth::Role;
 use liandong_test_support::feed::next_of;
@@ -94,7 +94,14 @@ impl Terminal {
 
     /// Registers; answers the result and the code.
     async fn register(&mut self) -> (RegisterResult, Option<String>) {
-        let reg = Register { manufacturer: "70111".into(), model: "BD-TEST".into(), terminal_id: "T000001".into(), plate_colour: 2, plate: "川S12345".into(), ..Register::default() };
+        let reg = Register {
+            manufacturer: "70111".into(),
+            model: "BD-TEST".into(),
+            terminal_id: "T000001".into(),
+            plate_colour: 2,
+            plate: "川S12345".into(),
+            ..Register::default()
+        };
         let serial = self.send(id::REGISTER, &reg.encode(self.version)).await;
         match self.receive().await.expect("a registration answer") {
             (_, Message::RegisterAnswer(a)) => {
@@ -106,11 +113,8 @@ impl Terminal {
     }
 
     async fn authenticate(&mut self, code: &str) -> AnswerResult {
-        let auth = Auth {
-            code: code.to_owned(),
-            imei: Some("860001047123456".into()),
-            software_version: Some("V1.0".into()),
-        };
+        let auth =
+            Auth { code: code.to_owned(), imei: Some("860001047123456".into()), software_version: Some("V1.0".into()) };
         let body = auth.encode(self.version);
         self.request(id::AUTH, &body).await
     }
@@ -129,7 +133,14 @@ impl Terminal {
 
 /// A located fix at `(LON, LAT)` + `dlon`, at `ms`, with `alarm` flags.
 fn fix(ms: i64, dlon: f64, alarm: u32) -> Location {
-    let mut l = Location { alarm, status: STATUS_LOCATED, speed_dkmh: 360, direction_deg: 90, altitude_m: 400, ..Location::default() };
+    let mut l = Location {
+        alarm,
+        status: STATUS_LOCATED,
+        speed_dkmh: 360,
+        direction_deg: 90,
+        altitude_m: 400,
+        ..Location::default()
+    };
     l.set_lon_lat(LON + dlon, LAT);
     l.set_time_ms(ms);
     l
@@ -201,7 +212,8 @@ async fn a_terminal_registers_authenticates_and_its_reports_are_stored_before_th
     assert_eq!(fixes(&srv, DEVICE, t0 - 1000).await, 1);
 
     // A batch of three is one submit, answered once.
-    let batch = LocationBatch { kind: 1, locations: (1..=3).map(|i| fix(t0 + i * 10_000, 0.0001 * i as f64, 0)).collect() };
+    let batch =
+        LocationBatch { kind: 1, locations: (1..=3).map(|i| fix(t0 + i * 10_000, 0.0001 * i as f64, 0)).collect() };
     assert_eq!(car.request(id::LOCATION_BATCH, &batch.encode().unwrap()).await, AnswerResult::Ok);
     assert_eq!(fixes(&srv, DEVICE, t0 - 1000).await, 4);
 
@@ -209,7 +221,11 @@ async fn a_terminal_registers_authenticates_and_its_reports_are_stored_before_th
     assert_eq!(car.report(&fix(t0 + 60_000, 0.0004, jt808::ALARM_EMERGENCY)).await, AnswerResult::Ok);
     let alert = next_of(&mut feed, "alert", 10_000).await.expect("the operator is alerted");
     let data = &alert["data"];
-    assert_eq!((&data["rule"], &data["priority"], &data["device_id"]), (&json!("sos"), &json!(1), &json!(DEVICE)), "{alert}");
+    assert_eq!(
+        (&data["rule"], &data["priority"], &data["device_id"]),
+        (&json!("sos"), &json!(1), &json!(DEVICE)),
+        "{alert}"
+    );
 
     // A fix out of range, and one whose never-set clock (1970) reads as 2070, are refused
     // and not stored.

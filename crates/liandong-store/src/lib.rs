@@ -32,6 +32,7 @@ mod store;
 pub use batch::Batch;
 pub use error::StoreError;
 pub use feed::{FeedRow, FeedTables};
+pub use rows::Jt808Terminal;
 pub use rows::{
     image_stamp_ms, AlertAckRow, AlertFact, AlertRow, AuditEntry, Bbox, CameraEventRow, CameraRecord, CaseFilter,
     CaseOutcome, CaseOverdueRow, DeviceRecord, DeviceStateRow, DisputeLinkRow, Durability, DutyShift, EscalationRow,
@@ -41,6 +42,5 @@ pub use rows::{
     RoutePlanRow, SanctionRow, SessionRow, SightingRow, SignInCode, StoredFix, StoredMembership, TaggedPerson,
     TrackPoint, WatchRecord, HISTORY_EXCLUDED_FLAGS, SANCTION_KINDS,
 };
-pub use rows::Jt808Terminal;
 pub use sqlite::SqliteStore;
 pub use store::{FeedListener, Heard, Store, Writing};

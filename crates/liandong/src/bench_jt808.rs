@@ -204,7 +204,13 @@ async fn report(
         }
         step += 1;
         let (lon, lat) = crate::bench::position(n, step);
-        let mut l = Location { status: STATUS_LOCATED, speed_dkmh: 50, direction_deg: 45, altitude_m: 380, ..Location::default() };
+        let mut l = Location {
+            status: STATUS_LOCATED,
+            speed_dkmh: 50,
+            direction_deg: 45,
+            altitude_m: 380,
+            ..Location::default()
+        };
         l.set_lon_lat(lon, lat);
         l.set_time_ms(first_fix_ms + step as i64 * 1000);
         let sent = Instant::now();

@@ -263,9 +263,10 @@ impl Location {
         if d.len() != 12 {
             return Err(bad("is not 12 digits"));
         }
-        let two = |i: usize| u8::from(d[i] - b'0') * 10 + (d[i + 1] - b'0');
+        let two = |i: usize| (d[i] - b'0') * 10 + (d[i + 1] - b'0');
         let month = Month::try_from(two(2)).map_err(|_| bad("has no such month"))?;
-        let date = Date::from_calendar_date(2000 + i32::from(two(0)), month, two(4)).map_err(|_| bad("has no such day"))?;
+        let date =
+            Date::from_calendar_date(2000 + i32::from(two(0)), month, two(4)).map_err(|_| bad("has no such day"))?;
         let clock = Time::from_hms(two(6), two(8), two(10)).map_err(|_| bad("has no such time of day"))?;
         let china = UtcOffset::from_hms(8, 0, 0).map_err(|_| bad("cannot be placed in GMT+8"))?;
         let at = PrimitiveDateTime::new(date, clock).assume_offset(china);
@@ -275,7 +276,8 @@ impl Location {
     /// Sets the time from Unix milliseconds, as GMT+8 BCD digits (for test terminals).
     pub fn set_time_ms(&mut self, ms: i64) {
         let china = UtcOffset::from_hms(8, 0, 0).unwrap_or(UtcOffset::UTC);
-        let t = time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000)).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+        let t =
+            time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000)).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
         let t = t.to_offset(china);
         self.time_bcd = format!(
             "{:02}{:02}{:02}{:02}{:02}{:02}",
@@ -421,7 +423,8 @@ impl GeneralAnswer {
         let serial = r.u16("answer_serial")?;
         let msg_id = r.u16("answer_id")?;
         let b = r.u8("result")?;
-        let result = AnswerResult::from_u8(b).ok_or_else(|| Jt808Error::invalid("result", format!("{b} is not 0 to 4")))?;
+        let result =
+            AnswerResult::from_u8(b).ok_or_else(|| Jt808Error::invalid("result", format!("{b} is not 0 to 4")))?;
         Ok(GeneralAnswer { serial, msg_id, result })
     }
 

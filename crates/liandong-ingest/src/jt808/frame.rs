@@ -263,7 +263,10 @@ pub fn encode(header: &Header, body: &[u8]) -> Result<Vec<u8>, Jt808Error> {
 /// Appends `digits` as `width` bytes of packed BCD, left-padded with zeros.
 pub fn push_bcd(out: &mut Vec<u8>, field: &str, digits: &str, width: usize) -> Result<(), Jt808Error> {
     if digits.len() > 2 * width || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(Jt808Error::Invalid { field: field.into(), reason: format!("must be at most {} digits", 2 * width) });
+        return Err(Jt808Error::Invalid {
+            field: field.into(),
+            reason: format!("must be at most {} digits", 2 * width),
+        });
     }
     let padded = format!("{digits:0>w$}", w = 2 * width);
     for pair in padded.as_bytes().chunks(2) {

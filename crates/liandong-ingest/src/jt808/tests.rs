@@ -97,7 +97,12 @@ fn a_2019_registration_decodes_with_its_wider_fields() {
 
 #[test]
 fn the_2013_registration_has_the_narrower_fields() {
-    let reg = Register { manufacturer: "MAKER".into(), model: "M1".into(), terminal_id: "T000001".into(), ..Register::default() };
+    let reg = Register {
+        manufacturer: "MAKER".into(),
+        model: "M1".into(),
+        terminal_id: "T000001".into(),
+        ..Register::default()
+    };
     let body = reg.encode(Version::V2013);
     assert_eq!(body.len(), 2 + 2 + 5 + 20 + 7 + 1);
     let header = Header { body_len: body.len(), ..Header::new(id::REGISTER, Version::V2013, "013912345678", 3) };
@@ -115,7 +120,8 @@ fn authentication_in_both_editions() {
     let mut body = hex("06 616263313233 383630303031303437313233343536");
     body.extend_from_slice(b"V1.2.3");
     body.resize(1 + 6 + 15 + 20, 0);
-    let auth = Auth { code: "abc123".into(), imei: Some("860001047123456".into()), software_version: Some("V1.2.3".into()) };
+    let auth =
+        Auth { code: "abc123".into(), imei: Some("860001047123456".into()), software_version: Some("V1.2.3".into()) };
     assert_eq!(Message::decode(&h19, &body).unwrap(), Message::Auth(auth.clone()));
     assert_eq!(auth.encode(h19.version), body);
     // A code length running past the body names the field.
@@ -159,7 +165,12 @@ fn bad_frames_are_refused_naming_why_and_keep_their_header_when_it_was_read() {
     let rows: [(&str, Vec<u8>, bool, &str); 6] = [
         ("bad check code", content(&bad_check).to_vec(), true, "check_code"),
         ("body shorter than declared", lying_length, true, "declares a body of 5 bytes, the frame holds 0"),
-        ("header cut short (the last byte is the check code)", hex("0002 0000 0139"), false, "header.phone: needs 6 bytes, only 1 left"),
+        (
+            "header cut short (the last byte is the check code)",
+            hex("0002 0000 0139"),
+            false,
+            "header.phone: needs 6 bytes, only 1 left",
+        ),
         ("undefined escape", hex("0002 7d03 0000"), false, "escape byte 0x7d at offset 2 followed by Some(03)"),
         ("escape at the end", hex("0002 7d"), false, "followed by None"),
         ("empty", Vec::new(), false, "check_code: needs 1 bytes"),
@@ -275,7 +286,10 @@ fn scanning_splits_frames_skips_noise_and_bounds_an_unclosed_frame() {
 
 #[test]
 fn the_longest_body_fits_the_frame_bound_and_a_longer_one_is_refused() {
-    let h = Header { subpackage: Some(SubPackage { total: 1, index: 1 }), ..Header::new(0x0900, Version::V2019 { protocol: 1 }, "1", 1) };
+    let h = Header {
+        subpackage: Some(SubPackage { total: 1, index: 1 }),
+        ..Header::new(0x0900, Version::V2019 { protocol: 1 }, "1", 1)
+    };
     let wire = encode(&h, &[FLAG; MAX_BODY_BYTES]).unwrap();
     assert!(wire.len() <= MAX_FRAME_BYTES);
     assert!(matches!(scan(&wire), Scan::Frame { .. }));
@@ -326,7 +340,9 @@ fn random_bytes_never_panic() {
             }
         }
         // Bodies decoded as every message we read, whatever the header says.
-        for msg_id in [id::REGISTER, id::AUTH, id::LOCATION, id::LOCATION_BATCH, id::PLATFORM_ANSWER, id::REGISTER_ANSWER] {
+        for msg_id in
+            [id::REGISTER, id::AUTH, id::LOCATION, id::LOCATION_BATCH, id::PLATFORM_ANSWER, id::REGISTER_ANSWER]
+        {
             for version in [Version::V2013, Version::V2019 { protocol: 1 }] {
                 let _ = Message::decode(&Header::new(msg_id, version, "1", 1), &bytes);
             }
