@@ -109,6 +109,7 @@ store_test_suite! {
     mediation_cases_from_every_source_go_through_their_steps_once,
     referrals_wait_for_the_office_then_are_taken_once_and_done_once,
     home_visits_arrive_once_complete_once_and_are_found_by_their_photos,
+    a_jt808_terminals_new_registration_replaces_its_code_with_its_audit_entry,
 }
 
 // ---------------------------------------------------------------------------------------
@@ -3309,4 +3310,28 @@ async fn home_visits_arrive_once_complete_once_and_are_found_by_their_photos(sto
     );
     let between = store.home_visits_between(0, 1_500, 10).await.unwrap();
     assert_eq!(between.iter().map(|v| v.visit_id).collect::<Vec<_>>(), [id]);
+}
+
+async fn a_jt808_terminals_new_registration_replaces_its_code_with_its_audit_entry(store: Store) {
+    let terminal = |code_hash: &str, at_ms: i64| liandong_store::Jt808Terminal {
+        device_id: "jt808-13912345678".into(),
+        code_hash: code_hash.into(),
+        registered_ms: at_ms,
+        manufacturer: "70111".into(),
+        model: "BD-1".into(),
+        terminal_id: "T000001".into(),
+        plate: "川S12345".into(),
+    };
+    assert_eq!(store.jt808_terminal("jt808-13912345678").await.unwrap(), None, "never registered");
+    let entry = |at_ms| AuditEntry { action: "jt808_register".into(), ..audit(at_ms, "device:jt808-13912345678") };
+    store.register_jt808(&terminal("sha256:aa", 10), &entry(10)).await.unwrap();
+    store.register_jt808(&terminal("sha256:bb", 20), &entry(20)).await.unwrap();
+    assert_eq!(
+        store.jt808_terminal("jt808-13912345678").await.unwrap(),
+        Some(terminal("sha256:bb", 20)),
+        "the latest code"
+    );
+    assert_eq!(store.jt808_terminal("jt808-1").await.unwrap(), None);
+    let log = store.audit_log(Some("device:jt808-13912345678"), 10).await.unwrap();
+    assert_eq!(log.iter().map(|e| e.at_ms).collect::<Vec<_>>(), [20, 10], "each registration audited");
 }
