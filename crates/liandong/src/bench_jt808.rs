@@ -8,12 +8,10 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
-use liandong_ingest::jt808::{
-    self, id, AnswerResult, Auth, Header, Location, Message, Register, RegisterResult, Scan, Version, STATUS_LOCATED,
-};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use anyhow::bail;
+use liandong_ingest::jt808::{AnswerResult, Location, Version, STATUS_LOCATED};
+
+use crate::jt808_terminal::Terminal;
 
 #[derive(clap::Args, Debug)]
 pub struct Jt808Args {
@@ -41,70 +39,6 @@ pub struct Jt808Args {
     pub version: u16,
 }
 
-/// One terminal's connection, as the bench drives it.
-struct Terminal {
-    stream: TcpStream,
-    phone: String,
-    version: Version,
-    serial: u16,
-    buf: Vec<u8>,
-}
-
-impl Terminal {
-    async fn send(&mut self, msg_id: u16, body: &[u8]) -> anyhow::Result<u16> {
-        self.serial = self.serial.wrapping_add(1);
-        let header = Header::new(msg_id, self.version, &self.phone, self.serial);
-        self.stream.write_all(&jt808::encode(&header, body)?).await?;
-        Ok(self.serial)
-    }
-
-    /// The next message from the platform, within 30 s.
-    async fn receive(&mut self) -> anyhow::Result<Message> {
-        loop {
-            match jt808::scan(&self.buf) {
-                Scan::Frame { start, end, consumed } => {
-                    let p = jt808::decode(&self.buf[start..end])?;
-                    self.buf.drain(..consumed);
-                    return Ok(Message::decode(&p.header, &p.body)?);
-                }
-                Scan::Skip { skip } => {
-                    self.buf.drain(..skip);
-                }
-                Scan::NeedMore => {}
-            }
-            let mut chunk = [0u8; 512];
-            let n = tokio::time::timeout(Duration::from_secs(30), self.stream.read(&mut chunk)).await??;
-            if n == 0 {
-                bail!("the platform closed the connection");
-            }
-            self.buf.extend_from_slice(&chunk[..n]);
-        }
-    }
-
-    async fn general(&mut self) -> anyhow::Result<AnswerResult> {
-        match self.receive().await? {
-            Message::GeneralAnswer(a) => Ok(a.result),
-            other => bail!("expected a general answer, got {other:?}"),
-        }
-    }
-
-    /// Registration and authentication.
-    async fn sign_in(&mut self) -> anyhow::Result<()> {
-        let reg = Register { model: "BENCH".into(), terminal_id: "BENCH01".into(), ..Register::default() };
-        self.send(id::REGISTER, &reg.encode(self.version)).await?;
-        let code = match self.receive().await? {
-            Message::RegisterAnswer(a) if a.result == RegisterResult::Ok => a.code.unwrap_or_default(),
-            other => bail!("registration of {} refused: {other:?}", self.phone),
-        };
-        let auth = Auth { code, imei: Some("000000000000000".into()), software_version: Some("bench".into()) };
-        self.send(id::AUTH, &auth.encode(self.version)).await?;
-        match self.general().await? {
-            AnswerResult::Ok => Ok(()),
-            r => bail!("authentication of {} refused: {r:?}", self.phone),
-        }
-    }
-}
-
 /// What one terminal saw.
 #[derive(Default)]
 struct Tally {
@@ -130,9 +64,7 @@ pub async fn run(args: Jt808Args) -> anyhow::Result<()> {
     }
     let mut terminals = Vec::with_capacity(phones.len());
     for phone in &phones {
-        let stream = TcpStream::connect(args.addr).await.with_context(|| format!("connecting to {}", args.addr))?;
-        stream.set_nodelay(true)?;
-        let mut t = Terminal { stream, phone: phone.clone(), version, serial: 0, buf: Vec::new() };
+        let mut t = Terminal::connect(args.addr, phone, version).await?;
         t.sign_in().await?;
         terminals.push(t);
     }
@@ -214,8 +146,7 @@ async fn report(
         l.set_lon_lat(lon, lat);
         l.set_time_ms(first_fix_ms + step as i64 * 1000);
         let sent = Instant::now();
-        t.send(id::LOCATION, &l.encode()?).await?;
-        match t.general().await? {
+        match t.report(&l).await? {
             AnswerResult::Ok => {
                 tally.acked += 1;
                 tally.latencies_us.push(sent.elapsed().as_micros() as u64);
