@@ -313,3 +313,27 @@ async fn there_is_no_listener_unless_one_is_configured() {
     assert_eq!(t.request(id::HEARTBEAT, &[]).await, AnswerResult::Ok);
     srv.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_beyond_the_limit_and_idle_ones_are_closed() {
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let dir = liandong_test_support::fresh_dir("jt808-limits");
+    let srv = Server::start_in(dir, vec![token(ADMIN, Role::Admin)], |c| {
+        c.jt808.listen = Some(addr);
+        c.jt808.max_connections = 1;
+        c.jt808.idle_timeout_s = 1;
+    })
+    .await;
+    let mut first = Terminal::connect(addr, PHONE, Version::V2013).await;
+    assert_eq!(first.request(id::HEARTBEAT, &[]).await, AnswerResult::Ok);
+    let mut second = Terminal::connect(addr, PHONE_2019, Version::V2019 { protocol: 1 }).await;
+    let _ = second.send(id::HEARTBEAT, &[]).await;
+    assert!(second.receive().await.is_none(), "over the limit: closed without an answer");
+    // Silent for longer than idle_timeout_s: closed, and its place is free again.
+    let silent = std::time::Instant::now();
+    assert!(first.receive().await.is_none(), "an idle connection is closed");
+    assert!(silent.elapsed() >= Duration::from_millis(900), "not before the idle timeout");
+    let mut third = Terminal::connect(addr, PHONE, Version::V2013).await;
+    assert_eq!(third.request(id::HEARTBEAT, &[]).await, AnswerResult::Ok);
+    srv.stop().await;
+}
