@@ -525,10 +525,12 @@ pub async fn run(
     // A configured certificate that does not load stops the start: serving plain HTTP
     // where TLS was asked for would send keys and tokens in the clear.
     let tls = config.tls.as_ref().map(serve::tls::Certificates::load).transpose()?;
+    // The JT/T 808 terminals' listener, when configured, bound before anything starts so
+    // that a port in use stops the start cleanly; stopped by the same signal.
+    let jt808_listener = jt808::bind(&config.jt808).await?;
     let app = App::build(config).await?;
     tracing::info!(addr = %listener.local_addr()?, tls = tls.is_some(), "listening");
-    // The JT/T 808 terminals' listener, when configured: stopped by the same signal.
-    let jt808 = match jt808::bind(&app.state.config.jt808).await? {
+    let jt808 = match jt808_listener {
         Some(l) => {
             tracing::info!(jt808 = %l.local_addr()?, "accepting JT/T 808 terminals");
             Some(tokio::spawn(jt808::serve(l, app.state.clone())))
