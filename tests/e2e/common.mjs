@@ -57,6 +57,8 @@ export async function startServer({ bin, root, dataDir, listen = '127.0.0.1:0', 
     env: {
       ...process.env,
       LIANDONG_CONFIG: config ?? path.join(root, 'config/demo.toml'),
+      // The demo's JT/T 808 listener on a port of its own, so that servers run side by side.
+      LIANDONG_JT808_LISTEN: '127.0.0.1:0',
       LIANDONG_LISTEN: listen,
       LIANDONG_DATA_DIR: dataDir,
       LIANDONG_MAPS: path.join(root, 'maps/dazhu'),

@@ -55,6 +55,8 @@ function startServer() {
     env: {
       ...process.env,
       LIANDONG_CONFIG: path.join(ROOT, 'config/demo.toml'),
+      // The demo's JT/T 808 listener on a port of its own, so that servers run side by side.
+      LIANDONG_JT808_LISTEN: '127.0.0.1:0',
       LIANDONG_LISTEN: '127.0.0.1:0',
       LIANDONG_DATA_DIR: dataDir,
       LIANDONG_MAPS: path.join(ROOT, 'maps/dazhu'),

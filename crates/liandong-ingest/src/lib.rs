@@ -13,6 +13,7 @@ pub mod alert_json;
 pub mod attributes;
 pub mod isapi;
 pub mod json;
+pub mod jt808;
 pub mod osmand;
 pub mod plate;
 mod timestamp;

@@ -73,6 +73,10 @@ pub struct Config {
     pub home_visits: HomeVisitsConfig,
     /// Cameras' liveness: how long a silence makes a camera offline.
     pub cameras: CamerasConfig,
+
+    /// The JT/T 808 listener for the patrol cars' BeiDou terminals; off when `listen`
+    /// is absent.
+    pub jt808: Jt808Config,
     /// The clock of the joint work's time limits: the system clock, or one a test sets
     /// (never read from a file).
     #[serde(skip)]
@@ -194,6 +198,29 @@ pub struct HomeVisitsConfig {
 impl Default for HomeVisitsConfig {
     fn default() -> Self {
         HomeVisitsConfig { arrive_within_m: 150.0, fix_max_age_s: 300 }
+    }
+}
+
+/// The JT/T 808 listener (`[jt808]`): the BeiDou terminals of the patrol cars connect
+/// here over TCP (see the server's `jt808` module).
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Jt808Config {
+    /// Address to listen on, `host:port`; absent (the default), no listener.
+    pub listen: Option<SocketAddr>,
+    /// A connection that sends nothing for this many seconds is closed: three of the
+    /// standard's 60 s heartbeats.
+    pub idle_timeout_s: u64,
+    /// Terminals connected at once; further connections are closed at once.
+    pub max_connections: usize,
+    /// Bad frames in a row (check code, escapes, lengths) after which a connection is
+    /// closed as sending garbage.
+    pub max_bad_frames: u32,
+}
+
+impl Default for Jt808Config {
+    fn default() -> Self {
+        Jt808Config { listen: None, idle_timeout_s: 180, max_connections: 2000, max_bad_frames: 8 }
     }
 }
 
@@ -437,6 +464,8 @@ impl Default for Config {
             judicial_office: JudicialOfficeConfig::default(),
             home_visits: HomeVisitsConfig::default(),
             cameras: CamerasConfig::default(),
+
+            jt808: Jt808Config::default(),
             clock: crate::clock::Clock::system(),
         }
     }
@@ -496,7 +525,7 @@ impl Config {
 
     /// Loads the config file named by `LIANDONG_CONFIG` (default
     /// `config/default.toml`), then applies `LIANDONG_LISTEN`, `LIANDONG_DATA_DIR`,
-    /// `LIANDONG_MAPS`, `LIANDONG_WEB_DIR` and `LIANDONG_DATABASE_URL`. `env` is the environment lookup, so tests
+    /// `LIANDONG_MAPS`, `LIANDONG_WEB_DIR`, `LIANDONG_DATABASE_URL` and `LIANDONG_JT808_LISTEN`. `env` is the environment lookup, so tests
     /// can pass their own.
     pub fn load(env: impl Fn(&str) -> Option<String>) -> Result<(Config, Vec<String>), ConfigError> {
         let path = PathBuf::from(env("LIANDONG_CONFIG").unwrap_or_else(|| "config/default.toml".into()));
@@ -520,6 +549,16 @@ impl Config {
         if let Some(v) = env("LIANDONG_DATABASE_URL").filter(|v| !v.is_empty()) {
             config.store.database_url = Some(Secret::new(v));
         }
+        if let Some(v) = env("LIANDONG_JT808_LISTEN") {
+            // Empty turns the listener off (a file that sets one, such as the demo's).
+            config.jt808.listen = match v.trim() {
+                "" => None,
+                v => Some(v.parse().map_err(|e| ConfigError::Env {
+                    name: "LIANDONG_JT808_LISTEN",
+                    reason: format!("{e} (expected host:port, e.g. 127.0.0.1:6808, or empty for off)"),
+                })?),
+            };
+        }
         config.validate()?;
         Ok((config, unknown))
     }
@@ -527,6 +566,15 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.demo && !self.listen.ip().is_loopback() {
             return Err(ConfigError::DemoNotLoopback(self.listen));
+        }
+        if let Some(addr) = self.jt808.listen.filter(|a| self.demo && !a.ip().is_loopback()) {
+            return Err(ConfigError::DemoNotLoopback(addr));
+        }
+        let j = &self.jt808;
+        if j.idle_timeout_s == 0 || j.max_connections == 0 || j.max_bad_frames == 0 {
+            return Err(ConfigError::Invalid(
+                "jt808.idle_timeout_s, jt808.max_connections and jt808.max_bad_frames must be at least 1".into(),
+            ));
         }
         if let Some(url) = &self.store.database_url {
             let u = url.expose();
@@ -674,6 +722,32 @@ mod tests {
         assert_eq!(config.listen.port(), 7000);
         assert!(matches!(Config::load(env("0.0.0.0:7000")), Err(ConfigError::DemoNotLoopback(_))));
         assert!(matches!(Config::load(env("not-an-address")), Err(ConfigError::Env { .. })));
+    }
+
+    #[test]
+    fn the_jt808_listener_is_off_by_default_env_sets_it_and_the_demo_keeps_it_on_loopback() {
+        let (config, unknown) = Config::parse(include_str!("../../../config/default.toml"), Path::new("d")).unwrap();
+        assert!(unknown.is_empty() && config.jt808.listen.is_none(), "{unknown:?}");
+        let (demo, _) = Config::parse(include_str!("../../../config/demo.toml"), Path::new("demo")).unwrap();
+        assert!(demo.jt808.listen.is_some_and(|a| a.ip().is_loopback()));
+        let dir = std::env::temp_dir().join(format!("liandong-config-jt808-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("demo.toml");
+        std::fs::write(&file, "demo = true\n[jt808]\nlisten = \"127.0.0.1:6808\"\n").unwrap();
+        let env = |jt808: &'static str| {
+            let file = file.clone();
+            move |k: &str| match k {
+                "LIANDONG_CONFIG" => Some(file.display().to_string()),
+                "LIANDONG_JT808_LISTEN" => Some(jt808.to_string()),
+                _ => None,
+            }
+        };
+        let (config, _) = Config::load(env("127.0.0.1:7808")).unwrap();
+        assert_eq!(config.jt808.listen.map(|a| a.port()), Some(7808));
+        assert_eq!(Config::load(env("")).unwrap().0.jt808.listen, None, "empty turns it off");
+        assert!(matches!(Config::load(env("0.0.0.0:6808")), Err(ConfigError::DemoNotLoopback(_))));
+        assert!(matches!(Config::load(env("port 6808")), Err(ConfigError::Env { name: "LIANDONG_JT808_LISTEN", .. })));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -21,6 +21,7 @@ pub mod history;
 pub mod home_visits;
 pub mod hotspots;
 pub mod incidents;
+pub mod jt808;
 pub mod maps;
 pub mod mediation;
 pub mod mediation_watch;
@@ -544,14 +545,29 @@ pub async fn run(
     // A configured certificate that does not load stops the start: serving plain HTTP
     // where TLS was asked for would send keys and tokens in the clear.
     let tls = config.tls.as_ref().map(serve::tls::Certificates::load).transpose()?;
+    // The JT/T 808 terminals' listener, when configured, bound before anything starts so
+    // that a port in use stops the start cleanly; stopped by the same signal.
+    let jt808_listener = jt808::bind(&config.jt808).await?;
     let app = App::build(config).await?;
     tracing::info!(addr = %listener.local_addr()?, tls = tls.is_some(), "listening");
+    let jt808 = match jt808_listener {
+        Some(l) => {
+            tracing::info!(jt808 = %l.local_addr()?, "accepting JT/T 808 terminals");
+            Some(tokio::spawn(jt808::serve(l, app.state.clone())))
+        }
+        None => None,
+    };
     let stop = app.stop.clone();
     let signal = async move {
         shutdown.await;
         let _ = stop.send(true);
     };
     serve::serve(listener, app.router.clone(), limits, tls, signal).await?;
+    if let Some(task) = jt808 {
+        if let Err(e) = task.await {
+            tracing::error!(error = %e, "jt808 listener panicked");
+        }
+    }
     tracing::info!("http server stopped; flushing pending writes");
     app.finish().await;
     Ok(())

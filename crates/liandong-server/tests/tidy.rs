@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 /// A new module must be placed here: the test names the one that is not.
 const LAYERS: &[(&str, &[&str])] = &[
     // The crate root builds the application and the transport serves it.
-    ("root", &["lib", "serve"]),
+    ("root", &["lib", "serve", "jt808"]),
     // HTTP: handlers, the router, request extractors and the answers to errors.
     (
         "http",

@@ -21,6 +21,7 @@ mod columns;
 mod correction;
 mod error;
 mod feed;
+mod jt808;
 mod mediation;
 mod parking;
 pub mod pg;
@@ -35,6 +36,7 @@ pub use batch::Batch;
 pub use camera_status::CameraStatusRow;
 pub use error::StoreError;
 pub use feed::{FeedRow, FeedTables};
+pub use rows::Jt808Terminal;
 pub use rows::{
     image_stamp_ms, AlertAckRow, AlertFact, AlertRow, AuditEntry, Bbox, CameraEventRow, CameraRecord, CaseFilter,
     CaseOutcome, CaseOverdueRow, DeviceRecord, DeviceStateRow, DisputeLinkRow, Durability, DutyShift, EscalationRow,

@@ -1091,3 +1091,17 @@ pub struct ParkingAlerted {
     pub window_start_ms: i64,
     pub alert_seq: i64,
 }
+
+/// A JT/T 808 terminal's registration: its device, the hash of the authentication code
+/// it was given, and what it said of itself.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Jt808Terminal {
+    pub device_id: String,
+    /// The code as kept at rest; never the code itself.
+    pub code_hash: String,
+    pub registered_ms: i64,
+    pub manufacturer: String,
+    pub model: String,
+    pub terminal_id: String,
+    pub plate: String,
+}

@@ -423,3 +423,10 @@ delegate! {
     /// The `no_parking` alerts raised for windows that started at or after `since_ms`.
     fn parking_alerted(&self, since_ms: i64) -> Result<Vec<ParkingAlerted>, StoreError>;
 }
+
+delegate! {
+    /// Records a JT/T 808 terminal's registration and new code with its audit entry.
+    fn register_jt808(&self, t: &crate::rows::Jt808Terminal, audit: &AuditEntry) -> Result<(), StoreError>;
+    /// A JT/T 808 terminal's registration; None when it never registered.
+    fn jt808_terminal(&self, device_id: &str) -> Result<Option<crate::rows::Jt808Terminal>, StoreError>;
+}

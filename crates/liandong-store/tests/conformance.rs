@@ -112,6 +112,7 @@ store_test_suite! {
     home_visits_arrive_once_complete_once_and_are_found_by_their_photos,
     parking_records_are_listed_counted_by_place_and_hour_and_remember_their_alerts,
     camera_status_is_upserted_per_camera_and_the_silent_are_found_oldest_first,
+    a_jt808_terminals_new_registration_replaces_its_code_with_its_audit_entry,
 }
 
 // ---------------------------------------------------------------------------------------
@@ -3423,4 +3424,28 @@ async fn camera_status_is_upserted_per_camera_and_the_silent_are_found_oldest_fi
     // Its next push clears the silence.
     store.write(&Batch { camera_status: &[camera_status("cam-a", 12_000, None)], ..Batch::default() }).await.unwrap();
     assert_eq!(store.camera_statuses_of(&ids[..1]).await.unwrap(), [camera_status("cam-a", 12_000, None)]);
+}
+
+async fn a_jt808_terminals_new_registration_replaces_its_code_with_its_audit_entry(store: Store) {
+    let terminal = |code_hash: &str, at_ms: i64| liandong_store::Jt808Terminal {
+        device_id: "jt808-13912345678".into(),
+        code_hash: code_hash.into(),
+        registered_ms: at_ms,
+        manufacturer: "70111".into(),
+        model: "BD-1".into(),
+        terminal_id: "T000001".into(),
+        plate: "川S12345".into(),
+    };
+    assert_eq!(store.jt808_terminal("jt808-13912345678").await.unwrap(), None, "never registered");
+    let entry = |at_ms| AuditEntry { action: "jt808_register".into(), ..audit(at_ms, "device:jt808-13912345678") };
+    store.register_jt808(&terminal("sha256:aa", 10), &entry(10)).await.unwrap();
+    store.register_jt808(&terminal("sha256:bb", 20), &entry(20)).await.unwrap();
+    assert_eq!(
+        store.jt808_terminal("jt808-13912345678").await.unwrap(),
+        Some(terminal("sha256:bb", 20)),
+        "the latest code"
+    );
+    assert_eq!(store.jt808_terminal("jt808-1").await.unwrap(), None);
+    let log = store.audit_log(Some("device:jt808-13912345678"), 10).await.unwrap();
+    assert_eq!(log.iter().map(|e| e.at_ms).collect::<Vec<_>>(), [20, 10], "each registration audited");
 }

@@ -20,6 +20,9 @@ pub enum Command {
     /// The security floods of issue 12, each while a prober asks /healthz and a device
     /// keeps reporting: peak memory, /healthz latency, acknowledged reports stored.
     Floods(crate::bench_floods::FloodsArgs),
+    /// JT/T 808 terminals over TCP: register, authenticate, and location reports
+    /// answered (committed) per second.
+    Jt808(crate::bench_jt808::Jt808Args),
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,6 +72,7 @@ pub async fn run(cmd: Command) -> anyhow::Result<()> {
         Command::Ingest(args) => ingest(args).await,
         Command::Live(args) => crate::bench_live::run(args).await,
         Command::Floods(args) => crate::bench_floods::run(args).await,
+        Command::Jt808(args) => crate::bench_jt808::run(args).await,
     }
 }
 

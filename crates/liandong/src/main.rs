@@ -4,8 +4,10 @@
 mod backup;
 mod bench;
 mod bench_floods;
+mod bench_jt808;
 mod bench_live;
 mod import_osm;
+mod jt808_terminal;
 mod simulate;
 mod tls;
 
@@ -189,6 +191,9 @@ fn main() -> anyhow::Result<()> {
                     interval_s: 5.0,
                     operator_token: operator,
                     ca_cert: None,
+                    // The demo's patrol cars report to its JT/T 808 listener (when it has
+                    // a port of its own to reach).
+                    jt808: config.jt808.listen.filter(|a| a.port() != 0),
                 };
                 let server = tokio::spawn(liandong_server::run(listener, config, shutdown_signal()));
                 println!("liandong demo: http://{addr}/  (tokens: config/demo.toml; stop with Ctrl-C)");

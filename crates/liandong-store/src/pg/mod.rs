@@ -72,6 +72,7 @@ crate::parking::parking_calls!(PgStore);
 crate::camera_status::camera_status_calls!(PgStore);
 crate::referrals::referrals_calls!(PgStore, sqlx::postgres::PgRow);
 crate::correction::correction_calls!(PgStore, sqlx::postgres::PgRow);
+crate::jt808::jt808_calls!(PgStore, sqlx::postgres::PgRow);
 
 impl PgStore {
     /// Connects to the database at `url` (`postgres://user[:password]@host:port/db`),

@@ -45,6 +45,7 @@ crate::parking::parking_calls!(SqliteStore);
 crate::camera_status::camera_status_calls!(SqliteStore);
 crate::referrals::referrals_calls!(SqliteStore, sqlx::sqlite::SqliteRow);
 crate::correction::correction_calls!(SqliteStore, sqlx::sqlite::SqliteRow);
+crate::jt808::jt808_calls!(SqliteStore, sqlx::sqlite::SqliteRow);
 
 pub(crate) type SqliteTx = sqlx::Transaction<'static, Sqlite>;
 

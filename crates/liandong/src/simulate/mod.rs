@@ -40,6 +40,7 @@
 //!   command line.
 
 mod cameras;
+mod cars;
 mod cases;
 mod drive;
 mod duty;
@@ -320,6 +321,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let grid_members = grid_members(&map);
     if !grid_members.is_empty() {
         background.spawn(grid_reports::file_grid_reports(client.clone(), args.clone(), grid_members));
+    }
+
+    if let Some(addr) = args.jt808 {
+        let posts = map.posts.iter().map(|p| (p.id.clone(), p.point)).collect();
+        background.spawn(cars::drive_cars(client.clone(), args.clone(), posts, addr));
     }
 
     let devices = Arc::new(devices);

@@ -29,4 +29,8 @@ pub struct Args {
     /// (the team leaders' feeds are then `wss://`).
     #[arg(long, env = "LIANDONG_CA_CERT")]
     pub ca_cert: Option<PathBuf>,
+    /// The server's JT/T 808 listener (host:port): a few patrol cars then report over
+    /// JT/T 808 instead of staying out of the demo.
+    #[arg(long)]
+    pub jt808: Option<std::net::SocketAddr>,
 }
