@@ -55,9 +55,9 @@ use std::sync::{Arc, RwLock};
 use axum::body::Bytes;
 use axum::http::StatusCode;
 use axum::Router;
-use utoipa_axum::{router::OpenApiRouter, routes};
 use liandong_core::{CountyMap, Enricher};
 use liandong_store::Store;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::auth::Tokens;
 use crate::config::Config;

@@ -286,7 +286,8 @@ fn who_may_call(security: Option<&Value>) -> String {
         ways.push("no token (public)".to_owned());
     }
     for (scheme, roles) in reqs.iter().filter_map(Value::as_object).flat_map(|r| r.iter()) {
-        let roles: Vec<&str> = roles.as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+        let roles: Vec<&str> =
+            roles.as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
         ways.push(match scheme.as_str() {
             "bearer" => format!("a bearer token of role {}", roles.join(", ")),
             "device_key" => "a phone's device key".to_owned(),
@@ -297,13 +298,32 @@ fn who_may_call(security: Option<&Value>) -> String {
     format!("**Who may call**: {}.", ways.join("; or "))
 }
 
+/// Where a doc comment's first clause ends: the first `. `, `: ` or `; ` outside
+/// parentheses and code spans (so that `(e.g. …)` and `` `{"note": …}` `` do not cut it).
+fn clause_end(t: &str) -> usize {
+    let (mut depth, mut code) = (0usize, false);
+    let bytes = t.as_bytes();
+    for (i, &b) in bytes.iter().enumerate() {
+        match b {
+            b'`' => code = !code,
+            b'(' if !code => depth += 1,
+            b')' if !code => depth = depth.saturating_sub(1),
+            b'.' | b':' | b';' if !code && depth == 0 && bytes.get(i + 1) == Some(&b' ') => return i,
+            _ => {}
+        }
+    }
+    t.len()
+}
+
 /// The longest summary, in characters: a line in a list of operations.
 const SUMMARY_CHARS: usize = 120;
 
 /// The first clause of a doc comment, without a leading `` `GET /path…`: ``, at most
 /// [`SUMMARY_CHARS`] long.
 fn first_sentence(text: &str) -> String {
-    let mut t = text.trim();
+    let paragraph = text.trim().split("\n\n").next().unwrap_or_default();
+    let collapsed = paragraph.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut t = collapsed.as_str();
     if t.starts_with('`') {
         if let Some(end) = t.find("`:") {
             t = t[end + 2..].trim_start();
@@ -313,7 +333,7 @@ fn first_sentence(text: &str) -> String {
         }
     }
     // The first clause: up to a sentence's end, a colon or a semicolon.
-    let end = [". ", ": ", "; ", "\n\n"].iter().filter_map(|p| t.find(p)).min().unwrap_or(t.len());
+    let end = clause_end(t);
     let mut sentence = t[..end].trim().trim_end_matches(['.', ':']).to_owned();
     if sentence.chars().count() > SUMMARY_CHARS {
         let cut: String = sentence.chars().take(SUMMARY_CHARS).collect();
@@ -333,7 +353,13 @@ mod tests {
             ("`GET /api/v1/people`: people by id. More.", "People by id"),
             ("`POST /isapi/events?camera=ID&key=K`: a Hikvision push. Answers 200.", "A Hikvision push"),
             ("Incidents, newest first, in one of three ways:\n- a", "Incidents, newest first, in one of three ways"),
-            ("`GET /api/v1/cameras`.", ""),
+            // A doc comment that only names the route keeps it: better than nothing.
+            ("`GET /api/v1/cameras`.", "`GET /api/v1/cameras`"),
+            (
+                "`POST /api/v1/tagged`: registers a person (e.g. a subject); more.",
+                "Registers a person (e.g. a subject)",
+            ),
+            ("`DELETE /x`: revokes (`{\"revoked\": n}`), audited. More", "Revokes (`{\"revoked\": n}`), audited"),
         ];
         for (doc, want) in cases {
             assert_eq!(first_sentence(doc), want, "{doc}");

@@ -34,8 +34,9 @@ fn operations(doc: &Value) -> Vec<(String, String, Value)> {
 
 #[tokio::test]
 async fn the_document_is_openapi_3_1_and_every_operation_says_what_who_and_which_answers() {
-    let srv = Server::start_in(liandong_test_support::fresh_dir("openapi-doc"), vec![token(ADMIN, Role::Admin)], |_| {})
-        .await;
+    let srv =
+        Server::start_in(liandong_test_support::fresh_dir("openapi-doc"), vec![token(ADMIN, Role::Admin)], |_| {})
+            .await;
     let doc = served_document(&srv).await;
     assert!(doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.1.")), "openapi {}", doc["openapi"]);
     assert_eq!(doc.to_string(), liandong_server::openapi_document().to_string(), "served as generated");
@@ -62,7 +63,8 @@ async fn the_document_is_openapi_3_1_and_every_operation_says_what_who_and_which
             for (scheme, roles) in req.as_object().unwrap() {
                 assert!(schemes.contains_key(scheme), "{at}: unknown scheme {scheme}");
                 for r in roles.as_array().unwrap() {
-                    let known = ["admin", "operator", "patrol_leader", "post_officer", "grid_member", "partner", "device"];
+                    let known =
+                        ["admin", "operator", "patrol_leader", "post_officer", "grid_member", "partner", "device"];
                     assert!(known.contains(&r.as_str().unwrap()), "{at}: unknown role {r}");
                 }
             }
@@ -71,7 +73,8 @@ async fn the_document_is_openapi_3_1_and_every_operation_says_what_who_and_which
         assert!(description.contains("**Who may call**") || description.contains("**Public**"), "{at}: {description}");
         // Every `{param}` of the path is declared.
         for name in path.split('{').skip(1).filter_map(|s| s.split('}').next()) {
-            let declared = op["parameters"].as_array().into_iter().flatten().any(|p| p["name"] == name && p["in"] == "path");
+            let declared =
+                op["parameters"].as_array().into_iter().flatten().any(|p| p["name"] == name && p["in"] == "path");
             assert!(declared, "{at}: path parameter {name} is not declared");
         }
         assert!(ids.insert(op["operationId"].as_str().map(str::to_owned)), "{at}: operationId repeated");
@@ -123,15 +126,17 @@ fn concrete(path: &str, op: &Value) -> String {
 
 #[tokio::test]
 async fn every_described_operation_reaches_a_handler_and_nothing_else_does() {
-    let srv = Server::start_in(liandong_test_support::fresh_dir("openapi-routes"), vec![token(ADMIN, Role::Admin)], |_| {})
-        .await;
+    let srv =
+        Server::start_in(liandong_test_support::fresh_dir("openapi-routes"), vec![token(ADMIN, Role::Admin)], |_| {})
+            .await;
     let doc = served_document(&srv).await;
     let mut missing = Vec::new();
     for (method, path, op) in operations(&doc) {
         let url = format!("{}{}", srv.url, concrete(&path, &op));
         // No token: a handler answers 401 (or its public answer) without side effects.
         let req = srv.http.request(method.parse().unwrap(), &url);
-        let req = if method == "GET" || method == "DELETE" { req } else { req.header("content-type", "text/plain").body("") };
+        let req =
+            if method == "GET" || method == "DELETE" { req } else { req.header("content-type", "text/plain").body("") };
         let res = req.send().await.unwrap();
         let status = res.status().as_u16();
         let body = res.bytes().await.unwrap();
@@ -142,7 +147,9 @@ async fn every_described_operation_reaches_a_handler_and_nothing_else_does() {
     assert!(missing.is_empty(), "described but not routed:\n{}", missing.join("\n"));
     // The check tells the fallback apart: paths and methods the document does not have
     // are not taken for routes.
-    for (method, path) in [("GET", "/api/v1/no-such-endpoint"), ("DELETE", "/api/v1/whoami"), ("PUT", "/api/v1/incidents")] {
+    for (method, path) in
+        [("GET", "/api/v1/no-such-endpoint"), ("DELETE", "/api/v1/whoami"), ("PUT", "/api/v1/incidents")]
+    {
         let res = srv.http.request(method.parse().unwrap(), format!("{}{path}", srv.url)).send().await.unwrap();
         let status = res.status().as_u16();
         assert!(!from_a_handler(status, &res.bytes().await.unwrap()), "{method} {path} answered {status} as a route");
@@ -194,8 +201,9 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 
 #[tokio::test]
 async fn the_feed_schema_is_public_and_is_json_schema_2020_12() {
-    let srv = Server::start_in(liandong_test_support::fresh_dir("openapi-schema"), vec![token(ADMIN, Role::Admin)], |_| {})
-        .await;
+    let srv =
+        Server::start_in(liandong_test_support::fresh_dir("openapi-schema"), vec![token(ADMIN, Role::Admin)], |_| {})
+            .await;
     let res = srv.http.get(format!("{}/api/v1/schemas/feed.json", srv.url)).send().await.unwrap();
     assert_eq!(res.status(), 200);
     let schema: Value = res.json().await.unwrap();

@@ -52,7 +52,11 @@ pub fn feed_message_faults(message: &Value) -> Vec<String> {
 /// Fails the test unless `message` conforms to the schema of its `type`.
 pub fn check_feed_message(message: &Value) {
     let faults = feed_message_faults(message);
-    assert!(faults.is_empty(), "a feed message breaks docs/schemas/feed.json:\n{}\nmessage: {message}", faults.join("\n"));
+    assert!(
+        faults.is_empty(),
+        "a feed message breaks docs/schemas/feed.json:\n{}\nmessage: {message}",
+        faults.join("\n")
+    );
 }
 
 /// Parses a feed text message and checks it ([`check_feed_message`]).
