@@ -211,3 +211,41 @@ async fn the_feed_schema_is_public_and_is_json_schema_2020_12() {
     assert!(schema["$defs"].as_object().is_some_and(|d| d.len() >= 10), "a definition per message type");
     srv.stop().await;
 }
+
+/// The positions batch is described by a type of its own (the ingest crate decodes it):
+/// an item with every property the document names is one the decoder accepts, and the
+/// document, like the decoder, allows no other.
+#[test]
+fn the_described_positions_item_is_the_one_the_decoder_reads() {
+    let doc: Value = serde_json::from_str(&liandong_server::openapi_document()).unwrap();
+    let item = &doc["components"]["schemas"]["PositionItem"];
+    assert_eq!(item["additionalProperties"], false, "unknown keys are refused");
+    let sample = serde_json::json!({
+        "device_id": "d1", "lon": 107.2, "lat": 30.7, "time": "2026-01-01T00:00:00Z", "datum": "gcj02",
+        "speed_mps": 1.5, "course_deg": 90, "altitude_m": 400, "accuracy_m": 8, "battery_pct": 80,
+        "attributes": {"shift": "night"}, "alarm": "sos", "mock": false,
+    });
+    let described: BTreeSet<&str> = item["properties"].as_object().unwrap().keys().map(String::as_str).collect();
+    let sampled: BTreeSet<&str> = sample.as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(described, sampled, "the sample holds every described property");
+    let body = serde_json::json!({ "positions": [sample] }).to_string();
+    let items = liandong_ingest::json::decode_batch(body.as_bytes()).expect("a batch");
+    assert!(items[0].is_ok(), "{:?}", items[0].as_ref().err());
+}
+
+#[tokio::test]
+async fn the_contract_is_answered_to_any_caller_with_or_without_a_token() {
+    let srv = Server::start_in(liandong_test_support::fresh_dir("openapi-anyone"), vec![token(ADMIN, Role::Admin)], |_| {})
+        .await;
+    for path in ["/api/v1/openapi.json", "/api/v1/schemas/feed.json"] {
+        for bearer in [None, Some(ADMIN), Some("no-such-token")] {
+            let mut req = srv.http.get(format!("{}{path}", srv.url));
+            if let Some(t) = bearer {
+                req = req.bearer_auth(t);
+            }
+            let res = req.send().await.unwrap();
+            assert_eq!(res.status(), 200, "{path} with {bearer:?}");
+        }
+    }
+    srv.stop().await;
+}
