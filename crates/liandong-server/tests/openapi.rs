@@ -235,8 +235,9 @@ fn the_described_positions_item_is_the_one_the_decoder_reads() {
 
 #[tokio::test]
 async fn the_contract_is_answered_to_any_caller_with_or_without_a_token() {
-    let srv = Server::start_in(liandong_test_support::fresh_dir("openapi-anyone"), vec![token(ADMIN, Role::Admin)], |_| {})
-        .await;
+    let srv =
+        Server::start_in(liandong_test_support::fresh_dir("openapi-anyone"), vec![token(ADMIN, Role::Admin)], |_| {})
+            .await;
     for path in ["/api/v1/openapi.json", "/api/v1/schemas/feed.json"] {
         for bearer in [None, Some(ADMIN), Some("no-such-token")] {
             let mut req = srv.http.get(format!("{}{path}", srv.url));
