@@ -239,4 +239,56 @@ mod tests {
             assert!(!feed_message_faults(&bad).is_empty(), "accepted: {bad}");
         }
     }
+
+    /// Every keyword of the schema file, wherever it is, is one the checker knows: a
+    /// rule it would skip cannot be added unnoticed.
+    #[test]
+    fn the_checker_knows_every_keyword_of_the_schema() {
+        fn walk(schema: &Value, out: &mut Vec<String>) {
+            let Some(s) = schema.as_object() else { return };
+            for (k, v) in s {
+                out.push(k.clone());
+                match k.as_str() {
+                    "properties" | "$defs" => v.as_object().into_iter().flatten().for_each(|(_, d)| walk(d, out)),
+                    "allOf" | "anyOf" | "oneOf" | "prefixItems" => {
+                        v.as_array().into_iter().flatten().for_each(|d| walk(d, out))
+                    }
+                    "items" | "if" | "then" | "additionalProperties" => walk(v, out),
+                    _ => {}
+                }
+            }
+        }
+        let mut keywords = Vec::new();
+        walk(schema(), &mut keywords);
+        let known = [
+            "$schema",
+            "$defs",
+            "title",
+            "description",
+            "then",
+            "$ref",
+            "type",
+            "enum",
+            "const",
+            "required",
+            "properties",
+            "additionalProperties",
+            "items",
+            "prefixItems",
+            "minItems",
+            "maxItems",
+            "uniqueItems",
+            "minimum",
+            "maximum",
+            "pattern",
+            "format",
+            "allOf",
+            "anyOf",
+            "oneOf",
+            "if",
+        ];
+        let unknown: Vec<&String> = keywords.iter().filter(|k| !known.contains(&k.as_str())).collect();
+        assert!(unknown.is_empty(), "keywords the checker does not know: {unknown:?}");
+        assert!(keywords.len() > 300, "the walk reached the whole schema ({} keywords)", keywords.len());
+    }
 }
