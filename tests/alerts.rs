@@ -1252,7 +1252,7 @@ async fn a_planning_run_announces_the_hotspots_and_sends_the_team_a_plan_that_co
     let mut heard = Vec::new();
     let deadline = tokio::time::Instant::now() + Duration::from_millis(1500);
     while let Ok(Some(Ok(Message::Text(t)))) = tokio::time::timeout_at(deadline, leader.next()).await {
-        heard.push(serde_json::from_str::<Value>(&t).unwrap());
+        heard.push(liandong_test_support::schema::checked_message(&t));
     }
     assert!(heard.iter().all(|m| m["type"] != "hotspots"), "{heard:?}");
     let route = heard.iter().find(|m| m["type"] == "route").expect("the leader gets the plan");

@@ -274,6 +274,9 @@ async fn oversized_client_messages_end_the_connection_and_shutdown_closes_cleanl
         loop {
             match big.next().await {
                 None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return true,
+                Some(Ok(Message::Text(t))) => {
+                    liandong_test_support::schema::checked_message(&t);
+                }
                 Some(Ok(_)) => {}
             }
         }
@@ -287,6 +290,9 @@ async fn oversized_client_messages_end_the_connection_and_shutdown_closes_cleanl
         loop {
             match tokio::time::timeout(Duration::from_secs(10), c.next()).await.expect("a close frame within 10 s") {
                 Some(Ok(Message::Close(frame))) => return frame.map(|f| u16::from(f.code)),
+                Some(Ok(Message::Text(t))) => {
+                    liandong_test_support::schema::checked_message(&t);
+                }
                 Some(Ok(_)) => {}
                 other => panic!("expected a close frame, got {other:?}"),
             }

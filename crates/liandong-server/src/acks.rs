@@ -13,6 +13,7 @@ use serde::Deserialize;
 
 use crate::auth::{require_user, Role};
 use crate::error::ApiError;
+use crate::openapi as doc;
 use crate::routes::read_json;
 use crate::sequencer::AlertAckCommand;
 use crate::time_fmt::{now_ms, rfc3339_ms};
@@ -32,6 +33,14 @@ struct AckBody {
 /// body `{"note": "…"}`. Answers the acknowledgement once committed and on the feed;
 /// acknowledging an alert someone already acknowledged is recorded too, and the answer
 /// names who was first.
+#[utoipa::path(post, path = "/api/v1/alerts/{seq}/ack", tag = "alerts",
+    summary = "Acknowledges an alert, marking it as being handled", security(("bearer" = ["operator", "admin"])),
+    params(("seq" = i64, Path)),
+    request_body(content = serde_json::Value, content_type = "application/json", description = "a JSON object"),
+    responses(
+        (status = 200, description = "the acknowledgement"), doc::E400, doc::E401, doc::E403, doc::E404, doc::E413,
+        doc::E415, doc::E503,
+    ))]
 pub async fn ack(
     State(s): State<Arc<AppState>>,
     Path(alert_seq): Path<i64>,

@@ -16,6 +16,7 @@ use serde::Deserialize;
 
 use crate::auth::{bearer, kept_key, key_at_rest, key_matches, require_user, Role};
 use crate::error::ApiError;
+use crate::openapi as doc;
 use crate::routes::{read_body, read_json, require_json};
 use crate::scope::TAGGED_WATCH_PREFIX;
 use crate::sequencer::{CameraInfo, CameraItem};
@@ -177,6 +178,20 @@ fn authorise_camera(
 /// `POST /isapi/events?camera=ID&key=K`: a Hikvision ISAPI alarm push, raw
 /// `EventNotificationAlert` XML or multipart with JPEG snapshots. Answers 200 once the
 /// event (and any alert it raised) is committed.
+#[utoipa::path(post, path = "/isapi/events", tag = "ingest",
+    security(("key_query" = []), ("bearer" = ["admin", "device"])),
+    params(
+        ("camera" = Option<String>, Query, description = "the camera id"),
+        ("key" = Option<String>, Query, description = "the camera's key"),
+    ),
+    request_body(
+        content = String, content_type = "application/xml",
+        description = "EventNotificationAlert XML, or multipart/form-data with JPEG snapshots",
+    ),
+    responses(
+        (status = 200, description = "the event (and any alert) committed"), doc::E400, doc::E401, doc::E403, doc::E413,
+        doc::E429, doc::E503,
+    ))]
 pub async fn isapi_push(
     State(s): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -231,6 +246,14 @@ async fn submit_camera_event(
 /// `POST /api/v1/alerts`: a camera alert in our JSON (`camera_id` names the camera).
 /// The caller is known before the body is read: the camera's key (`?key=`, which names
 /// one camera) or a gateway token; the body's camera must then be the key's.
+#[utoipa::path(post, path = "/api/v1/alerts", tag = "ingest",
+    security(("key_query" = []), ("bearer" = ["admin", "device"])),
+    params(("key" = Option<String>, Query, description = "the camera's key")),
+    request_body(content = serde_json::Value, content_type = "application/json", description = "a JSON object"),
+    responses(
+        (status = 200, description = "the event (and any alert) committed"), doc::E400, doc::E401, doc::E403, doc::E413,
+        doc::E415, doc::E429, doc::E503,
+    ))]
 pub async fn post_alert(
     State(s): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -296,6 +319,13 @@ pub(crate) async fn store_images(s: &AppState, images: Vec<Vec<u8>>) -> Result<V
 /// persons entitled to it) and priority-1 incidents it sees. An image of an alert about
 /// a tagged person only to the roles on the record, every read audited before it is
 /// sent. Any other image is 404, as if it did not exist; a device's key is refused.
+#[utoipa::path(get, path = "/api/v1/images/{name}", tag = "cameras",
+    security(("bearer" = ["admin", "operator", "patrol_leader", "post_officer", "grid_member", "partner"])),
+    params(("name" = String, Path)),
+    responses(
+        (status = 200, description = "the JPEG", content_type = "image/jpeg"), doc::E401, doc::E403, doc::E404,
+        doc::E503,
+    ))]
 pub async fn get_image(
     State(s): State<Arc<AppState>>,
     axum::extract::Path(name): axum::extract::Path<String>,
@@ -396,6 +426,12 @@ struct NewCamera {
 }
 
 /// `POST /api/v1/cameras`: registers a camera or gives a map camera its key.
+#[utoipa::path(post, path = "/api/v1/cameras", tag = "cameras", security(("bearer" = ["admin"])),
+    request_body(content = serde_json::Value, content_type = "application/json", description = "a JSON object"),
+    responses(
+        (status = 200, description = "the camera registered"), doc::E400, doc::E401, doc::E403, doc::E409, doc::E413,
+        doc::E415, doc::E503,
+    ))]
 pub async fn register_camera(
     State(s): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -442,6 +478,10 @@ pub async fn register_camera(
 }
 
 /// `GET /api/v1/cameras`.
+#[utoipa::path(get, path = "/api/v1/cameras", tag = "cameras",
+    summary = "The cameras that may push: the map's and those registered by API",
+    security(("bearer" = ["admin", "operator"])),
+    responses((status = 200, description = "the cameras"), doc::E401, doc::E403))]
 pub async fn list_cameras(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
     require_user(&s.tokens, &headers, uri.query(), &[Role::Admin, Role::Operator])?;
     let cameras = s.cameras.read().unwrap_or_else(|e| e.into_inner());
@@ -487,6 +527,12 @@ const ROLE_NAMES: [&str; 7] =
 
 /// `POST /api/v1/watchlist`: adds or replaces a watch-list entry. Plates are
 /// normalised (full-width characters, separators, case) before they are stored.
+#[utoipa::path(post, path = "/api/v1/watchlist", tag = "alerts", security(("bearer" = ["admin"])),
+    request_body(content = serde_json::Value, content_type = "application/json", description = "a JSON object"),
+    responses(
+        (status = 200, description = "the entry stored"), doc::E400, doc::E401, doc::E403, doc::E413, doc::E415,
+        doc::E503,
+    ))]
 pub async fn add_watch(
     State(s): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -534,6 +580,8 @@ pub async fn add_watch(
 /// `GET /api/v1/watchlist`: the entries whose hits the caller's role is told of. The
 /// entries of tagged persons are not listed: `GET /api/v1/tagged` lists them, audited, to
 /// the roles on their records.
+#[utoipa::path(get, path = "/api/v1/watchlist", tag = "alerts", security(("bearer" = ["admin", "operator"])),
+    responses((status = 200, description = "the watch list"), doc::E401, doc::E403, doc::E503))]
 pub async fn list_watchlist(
     State(s): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -583,6 +631,12 @@ const TAGGED_ROLES: [&str; 4] = ["admin", "operator", "partner", "post_officer"]
 
 /// `POST /api/v1/tagged`: registers a tagged person (e.g. a community-correction
 /// subject); their face hits alert only the roles named. The write is audited.
+#[utoipa::path(post, path = "/api/v1/tagged", tag = "tagged", security(("bearer" = ["admin"])),
+    request_body(content = serde_json::Value, content_type = "application/json", description = "a JSON object"),
+    responses(
+        (status = 200, description = "the tagged person registered"), doc::E400, doc::E401, doc::E403, doc::E413,
+        doc::E415, doc::E503,
+    ))]
 pub async fn add_tagged(
     State(s): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -655,6 +709,9 @@ pub async fn add_tagged(
 }
 
 /// `GET /api/v1/audit?subject=ID`: the audit log, newest first (administrators).
+#[utoipa::path(get, path = "/api/v1/audit", tag = "tagged", security(("bearer" = ["admin"])),
+    params(("subject" = Option<String>, Query, description = "the subject id")),
+    responses((status = 200, description = "the audit log, newest first"), doc::E400, doc::E401, doc::E403, doc::E503))]
 pub async fn list_audit(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
     require_user(&s.tokens, &headers, uri.query(), &[Role::Admin])?;
     let subject: Option<String> = form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
@@ -673,6 +730,11 @@ const STATUSES: [&str; 3] = ["online", "offline", "unknown"];
 /// (`online`, `offline`, `unknown`), last seen and offline since, by camera id, a page
 /// at a time (`limit` 1 to 1000, default 500; `after`, the last id of the page before,
 /// from `next_after`), optionally only one `kind`, `township` (id) or `status`.
+#[utoipa::path(get, path = "/api/v1/cameras/status", tag = "cameras",
+    security(("bearer" = ["operator", "admin"])),
+    params(("kind" = Option<String>, Query), ("township" = Option<String>, Query), ("status" = Option<String>, Query),
+        ("after" = Option<String>, Query), ("limit" = Option<u32>, Query, description = "1 to 1000")),
+    responses((status = 200, description = "`{cameras, next_after, offline_after_s}`"), doc::E400, doc::E401, doc::E403, doc::E503))]
 pub async fn camera_status(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
     require_user(&s.tokens, &headers, uri.query(), &[Role::Admin, Role::Operator])?;
     let (mut kind, mut township, mut status, mut after) = (None, None, None, None);
@@ -711,6 +773,9 @@ pub async fn camera_status(State(s): State<Arc<AppState>>, headers: HeaderMap, u
 /// `GET /api/v1/cameras/availability` (operators, administrators): how many cameras are
 /// online, offline and unknown now, with the share online of those heard from, in all,
 /// by system (`kind`) and by township.
+#[utoipa::path(get, path = "/api/v1/cameras/availability", tag = "cameras",
+    security(("bearer" = ["operator", "admin"])),
+    responses((status = 200, description = "online, offline and unknown cameras in all, by system and by township"), doc::E401, doc::E403, doc::E503))]
 pub async fn camera_availability(
     State(s): State<Arc<AppState>>,
     headers: HeaderMap,

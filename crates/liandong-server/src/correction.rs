@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::{require_user, Role, User};
 use crate::error::ApiError;
+use crate::openapi as doc;
 use crate::routes::{page_limit, read_json};
 use crate::scope::{read_entry, reads_entry, sees_tagged};
 use crate::time_fmt::rfc3339_ms;
@@ -70,6 +71,12 @@ async fn visible_person(s: &AppState, user: &User, id: &str) -> Result<TaggedPer
 /// officer: their post's jurisdiction), by id, in pages (`after`: the previous page's
 /// last id; `next_after` in the answer, absent on the last page). Audited as one entry
 /// filed under every person listed.
+#[utoipa::path(get, path = "/api/v1/tagged", tag = "tagged",
+    security(("bearer" = ["admin", "operator", "partner", "post_officer"])),
+    params(
+        ("after" = Option<String>, Query, description = "the previous page's last id"), ("limit" = Option<u32>, Query),
+    ),
+    responses((status = 200, description = "a page of tagged persons"), doc::E400, doc::E401, doc::E403, doc::E503))]
 pub async fn list(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
     let user = require_user(&s.tokens, &headers, uri.query(), &READERS)?;
     let (limit, after) = page(&uri)?;
@@ -93,6 +100,9 @@ pub async fn list(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) 
 }
 
 /// `GET /api/v1/tagged/{id}`: one person, to whom the list would show them; audited.
+#[utoipa::path(get, path = "/api/v1/tagged/{id}", tag = "tagged",
+    security(("bearer" = ["admin", "operator", "partner", "post_officer"])), params(("id" = String, Path)),
+    responses((status = 200, description = "the tagged person"), doc::E401, doc::E403, doc::E404, doc::E503))]
 pub async fn get_one(
     State(s): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -125,6 +135,15 @@ impl<'a> From<&'a SanctionRow> for Sanction<'a> {
 /// `GET /api/v1/tagged/{id}/sanctions?limit=&after=`: a person's sanctions, newest
 /// first (`after`: the previous page's last `sanction_id`), to whom the person is
 /// visible; audited.
+#[utoipa::path(get, path = "/api/v1/tagged/{id}/sanctions", tag = "tagged",
+    security(("bearer" = ["admin", "operator", "partner", "post_officer"])),
+    params(
+        ("id" = String, Path), ("after" = Option<i64>, Query, description = "the previous page's last sanction_id"),
+        ("limit" = Option<u32>, Query),
+    ),
+    responses(
+        (status = 200, description = "a page of sanctions"), doc::E400, doc::E401, doc::E403, doc::E404, doc::E503,
+    ))]
 pub async fn list_sanctions(
     State(s): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -192,6 +211,13 @@ fn check_sanction(n: NewSanction, now_ms: i64) -> Result<(String, i64, String, S
 /// `POST /api/v1/tagged/{id}/sanctions` `{kind, decided, authority, note?}`: records a
 /// sanction (201 with it), audited in the same transaction. Operators, administrators
 /// and the post officers of the person's post, for a person they see.
+#[utoipa::path(post, path = "/api/v1/tagged/{id}/sanctions", tag = "tagged",
+    security(("bearer" = ["admin", "operator", "post_officer"])), params(("id" = String, Path)),
+    request_body(content = serde_json::Value, content_type = "application/json", description = "a JSON object"),
+    responses(
+        (status = 201, description = "the sanction"), doc::E400, doc::E401, doc::E403, doc::E404, doc::E413, doc::E415,
+        doc::E503,
+    ))]
 pub async fn record_sanction(
     State(s): State<Arc<AppState>>,
     headers: HeaderMap,

@@ -12,7 +12,7 @@ use crate::error::ApiError;
 pub const DEVICE_KINDS: [&str; 5] = ["post_officer", "patrol_member", "patrol_leader", "vehicle", "other"];
 
 /// `POST /api/v1/devices` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewDevice {
     pub device_id: String,

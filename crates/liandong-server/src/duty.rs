@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::{require_user, Role};
 use crate::error::ApiError;
+use crate::openapi as doc;
 use crate::routes::read_json;
 use crate::sequencer::EscalationAckCommand;
 use crate::time_fmt::now_ms;
@@ -145,6 +146,12 @@ fn shifts_json(shifts: &[DutyShift], people: &HashMap<String, PersonRecord>) -> 
 /// a post's people (a post officer, or a patrol leader, whose team's post counts) read
 /// only their post's; grid members, partners, devices and a missing or unknown token
 /// are refused, and so is a leader or officer whose unit has no post.
+#[utoipa::path(get, path = "/api/v1/duty", tag = "duty",
+    security(("bearer" = ["admin", "operator", "post_officer", "patrol_leader"])),
+    params(
+        ("from" = Option<i64>, Query, description = "Unix ms"), ("to" = Option<i64>, Query, description = "Unix ms"),
+    ),
+    responses((status = 200, description = "the shifts"), doc::E400, doc::E401, doc::E403, doc::E503))]
 pub async fn list(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
     let roles = [Role::Admin, Role::Operator, Role::PostOfficer, Role::PatrolLeader];
     let user = require_user(&s.tokens, &headers, uri.query(), &roles)?;
@@ -260,6 +267,12 @@ fn leader_conflict(new: &[DutyShift], taken: &[DutyShift]) -> ApiError {
 /// post's; `leader` or `on_duty`; an active person of that unit; ending after it starts,
 /// at most 24 h later; starting at most 62 days ahead. A unit with two leaders on duty
 /// at once is a 409.
+#[utoipa::path(post, path = "/api/v1/duty", tag = "duty", security(("bearer" = ["admin"])),
+    request_body(content = serde_json::Value, content_type = "application/json", description = "a JSON object"),
+    responses(
+        (status = 201, description = "`{\"shift_ids\": [...]}`"), doc::E400, doc::E401, doc::E403, doc::E409, doc::E413,
+        doc::E415, doc::E503,
+    ))]
 pub async fn create(
     State(s): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -309,6 +322,12 @@ async fn reload(s: &AppState) {
 /// was cancelled, audited in the same transaction. Administrators only; every other
 /// role, a device's key and a missing or unknown token are refused. 404 when there is
 /// no such shift, 409 when it is cancelled already.
+#[utoipa::path(delete, path = "/api/v1/duty/{shift_id}", tag = "duty", security(("bearer" = ["admin"])),
+    params(("shift_id" = String, Path)),
+    responses(
+        (status = 200, description = "the shift cancelled"), doc::E400, doc::E401, doc::E403, doc::E404, doc::E409,
+        doc::E503,
+    ))]
 pub async fn cancel(
     State(s): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -380,6 +399,16 @@ fn acknowledger(
 /// escalation is a 404, a missing or unknown token a 401. A repeated acknowledgement, or
 /// one of a notice the incident's next step already resolved, answers `"repeat": true`
 /// and stores nothing.
+#[utoipa::path(post, path = "/api/v1/escalations/{id}/ack", tag = "duty",
+    security(
+        ("bearer" = ["admin", "operator", "patrol_leader", "post_officer", "grid_member", "partner", "device"]),
+        ("device_key" = []),
+    ),
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "the acknowledgement, or `\"repeat\": true`"), doc::E400, doc::E401, doc::E403,
+        doc::E404, doc::E503,
+    ))]
 pub async fn ack_escalation(
     State(s): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -411,6 +440,12 @@ const MAX_OPEN: usize = 100;
 /// token or a device's key may ask and gets only these (an empty list when none); a
 /// missing or unknown token is refused with 401. A screen shows them on starting, and
 /// the live feed brings the rest.
+#[utoipa::path(get, path = "/api/v1/escalations", tag = "duty",
+    security(
+        ("bearer" = ["admin", "operator", "patrol_leader", "post_officer", "grid_member", "partner", "device"]),
+        ("device_key" = []),
+    ),
+    responses((status = 200, description = "the open escalation notices"), doc::E401, doc::E503))]
 pub async fn open_escalations(
     State(s): State<Arc<AppState>>,
     headers: HeaderMap,

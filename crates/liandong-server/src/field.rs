@@ -15,6 +15,7 @@ use serde::Serialize;
 
 use crate::auth::{bearer, require_user, Role};
 use crate::error::ApiError;
+use crate::openapi as doc;
 use crate::AppState;
 
 /// The most tasks one answer lists.
@@ -66,6 +67,9 @@ fn field_caller(s: &AppState, headers: &HeaderMap, query: Option<&str>) -> Resul
 /// `unit_id` (the incidents dispatched to any phone of that unit). Administrators,
 /// operators, grid members and partners are refused (403), as is a leader's or officer's
 /// token without a unit; no token or an unknown one is 401.
+#[utoipa::path(get, path = "/api/v1/tasks", tag = "incidents",
+    security(("bearer" = ["patrol_leader", "post_officer"]), ("device_key" = [])),
+    responses((status = 200, description = "`{\"tasks\": [...]}`"), doc::E401, doc::E403, doc::E503))]
 pub async fn tasks(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
     let caller = field_caller(&s, &headers, uri.query())?;
     let (device, unit) = match &caller {
@@ -124,6 +128,13 @@ struct LineString {
 /// Who may call: the same callers as `GET /api/v1/tasks` — a phone by its device key
 /// (from its own last fix) or a `patrol_leader`/`post_officer` token with a `unit_id`
 /// (from the unit's most recent fix); every other role 403, no or an unknown token 401.
+#[utoipa::path(get, path = "/api/v1/route", tag = "incidents",
+    security(("bearer" = ["patrol_leader", "post_officer"]), ("device_key" = [])),
+    params(("to" = Option<String>, Query, description = "LON,LAT")),
+    responses(
+        (status = 200, description = "the road route"), doc::E400, doc::E401, doc::E403, doc::E404, doc::E422,
+        doc::E503,
+    ))]
 pub async fn route(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
     let caller = field_caller(&s, &headers, uri.query())?;
     let to = destination(&s, uri.query())?;
@@ -282,6 +293,10 @@ struct OwnReports {
 /// Who may call: the roles that file reports — `grid_member`, `post_officer`,
 /// `operator`, `admin` — each seeing only the reports filed under their own token's name.
 /// Partners and device keys are refused (403), no or an unknown token is 401.
+#[utoipa::path(get, path = "/api/v1/reports/mine", tag = "reports",
+    security(("bearer" = ["grid_member", "post_officer", "operator", "admin"])),
+    params(("before" = Option<i64>, Query, description = "a report_id: pages back")),
+    responses((status = 200, description = "the caller's reports"), doc::E400, doc::E401, doc::E403, doc::E503))]
 pub async fn own_reports(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
     let token = bearer(&headers, uri.query());
     if token.as_deref().is_some_and(|t| s.tokens.user(t).is_none() && is_device_key(&s, t)) {

@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use crate::auth::{require_user, Role, User};
 use crate::error::ApiError;
 use crate::handover::{prepare, Shift, Unit};
+use crate::openapi as doc;
 use crate::routes::{page_limit, read_json};
 use crate::time_fmt::now_ms;
 use crate::AppState;
@@ -136,6 +137,16 @@ fn may_read(user: &User, h: &HandoverRow) -> bool {
 /// `post`), `unit_id`, `state` (`prepared`, `signed`, `accepted`), `before` (the
 /// previous page's last `handover_id`) and `limit` (1 to 100, default 20); the answer's
 /// `next_before` is absent on the last page.
+#[utoipa::path(get, path = "/api/v1/handovers", tag = "duty",
+    security(("bearer" = ["admin", "operator", "patrol_leader", "post_officer", "grid_member", "partner"])),
+    params(
+        ("unit_kind" = Option<String>, Query, description = "command_centre or post"),
+        ("unit_id" = Option<String>, Query),
+        ("state" = Option<String>, Query, description = "prepared, signed or accepted"),
+        ("before" = Option<i64>, Query, description = "the previous page's last handover_id"),
+        ("limit" = Option<u32>, Query, description = "1 to 100, default 20"),
+    ),
+    responses((status = 200, description = "a page of handovers"), doc::E400, doc::E401, doc::E403, doc::E503))]
 pub async fn list(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
     let user = &caller(&s, &headers, &uri)?;
     if !whole_county(user) && own_post(user).is_none() && user.person_id.is_none() {
@@ -190,6 +201,13 @@ fn filter(query: Option<&str>) -> Result<HandoverFilter, ApiError> {
 /// Body: `unit_kind` (`command_centre` or `post`), `unit_id` (the post; absent for the
 /// command centre), `from_ms` < `to_ms` at most 48 h apart, `outgoing_person_id` and
 /// `incoming_person_id`: two different active persons of that unit.
+#[utoipa::path(post, path = "/api/v1/handovers", tag = "duty",
+    security(("bearer" = ["admin", "operator", "post_officer"])),
+    request_body(content = serde_json::Value, content_type = "application/json", description = "a JSON object"),
+    responses(
+        (status = 201, description = "the handover prepared"), doc::E400, doc::E401, doc::E403, doc::E413, doc::E415,
+        doc::E422, doc::E503,
+    ))]
 pub async fn create(
     State(s): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -270,6 +288,10 @@ async fn readable(s: &AppState, user: &User, id: &str) -> Result<HandoverRow, Ap
 /// administrators read any; a post officer their own post's; the outgoing and the
 /// incoming person the one naming them; for anyone else it does not exist (404). A
 /// device's key and a missing or unknown token are refused (401).
+#[utoipa::path(get, path = "/api/v1/handovers/{id}", tag = "duty",
+    security(("bearer" = ["admin", "operator", "patrol_leader", "post_officer", "grid_member", "partner"])),
+    params(("id" = String, Path)),
+    responses((status = 200, description = "the handover with its sheet"), doc::E400, doc::E401, doc::E404, doc::E503))]
 pub async fn get_one(
     State(s): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -294,6 +316,14 @@ enum Step {
 /// (a caller acting for that person) may; anyone else who may read it is refused (403),
 /// for anyone who may not it does not exist (404); a device's key and a missing or
 /// unknown token are refused (401). 409 when it is signed already.
+#[utoipa::path(post, path = "/api/v1/handovers/{id}/sign", tag = "duty",
+    security(("bearer" = ["admin", "operator", "patrol_leader", "post_officer", "grid_member", "partner"])),
+    params(("id" = String, Path)),
+    request_body(content = serde_json::Value, content_type = "application/json", description = "a JSON object"),
+    responses(
+        (status = 200, description = "the handover signed"), doc::E400, doc::E401, doc::E403, doc::E404, doc::E409,
+        doc::E413, doc::E415, doc::E503,
+    ))]
 pub async fn sign(
     State(s): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -309,6 +339,14 @@ pub async fn sign(
 /// read it is refused (403), for anyone who may not it does not exist (404); a device's
 /// key and a missing or unknown token are refused (401). 409 before the outgoing person
 /// signed, and when it is accepted already.
+#[utoipa::path(post, path = "/api/v1/handovers/{id}/accept", tag = "duty",
+    security(("bearer" = ["admin", "operator", "patrol_leader", "post_officer", "grid_member", "partner"])),
+    params(("id" = String, Path)),
+    request_body(content = serde_json::Value, content_type = "application/json", description = "a JSON object"),
+    responses(
+        (status = 200, description = "the handover accepted"), doc::E400, doc::E401, doc::E403, doc::E404, doc::E409,
+        doc::E413, doc::E415, doc::E503,
+    ))]
 pub async fn accept(
     State(s): State<Arc<AppState>>,
     headers: HeaderMap,

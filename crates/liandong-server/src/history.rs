@@ -16,6 +16,7 @@ use serde_json::value::RawValue;
 use crate::auth::{require_user, Role};
 use crate::error::ApiError;
 use crate::feed::report_json;
+use crate::openapi as doc;
 use crate::routes::page_limit;
 use crate::scope::{IncidentFacts, Reach};
 use crate::time_fmt::now_ms;
@@ -120,6 +121,16 @@ fn raw(json: &str) -> Box<RawValue> {
 /// administrators see every unit, a patrol leader or post officer the devices of their
 /// unit. A tagged person's phone is shown only to the roles on the person's record (a
 /// partner sees only those), and each one shown is an audited read.
+#[utoipa::path(get, path = "/api/v1/history/positions", tag = "history",
+    security(("bearer" = ["admin", "operator", "patrol_leader", "post_officer", "partner"])),
+    params(
+        ("at" = Option<String>, Query, description = "RFC 3339 or Unix ms"),
+        ("bbox" = Option<String>, Query, description = "min_lon,min_lat,max_lon,max_lat"),
+        ("max_age_s" = Option<u32>, Query, description = "oldest fix shown, default 900"),
+    ),
+    responses(
+        (status = 200, description = "a FeatureCollection of points"), doc::E400, doc::E401, doc::E403, doc::E503,
+    ))]
 pub async fn positions_at(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
     let user = require_user(&s.tokens, &headers, uri.query(), POSITION_READERS)?;
     let reach = s.reach(user.role, user.unit_id.as_deref());
@@ -165,6 +176,16 @@ pub async fn positions_at(State(s): State<Arc<AppState>>, headers: HeaderMap, ur
 /// device's for operators and administrators, a device of their unit's for a patrol
 /// leader or post officer. A tagged person's phone answers only the roles on the
 /// person's record (audited). To anyone else it is a device with no fix in the period.
+#[utoipa::path(get, path = "/api/v1/history/track", tag = "history",
+    security(("bearer" = ["admin", "operator", "patrol_leader", "post_officer", "partner"])),
+    params(
+        ("device_id" = Option<String>, Query), ("from" = Option<String>, Query, description = "RFC 3339 or Unix ms"),
+        ("to" = Option<String>, Query, description = "RFC 3339 or Unix ms"),
+    ),
+    responses(
+        (status = 200, description = "a GeoJSON LineString (a Point for one fix)"), doc::E400, doc::E401, doc::E403,
+        doc::E404, doc::E503,
+    ))]
 pub async fn track(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
     let user = require_user(&s.tokens, &headers, uri.query(), POSITION_READERS)?;
     let reach = s.reach(user.role, user.unit_id.as_deref());
@@ -213,6 +234,17 @@ pub async fn track(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri)
 /// newest first, as pushed on the feed; each caller sees only the alerts the feed shows
 /// them: those naming their role (administrators: all), a patrol leader's only within
 /// the team's area. Any user may ask.
+#[utoipa::path(get, path = "/api/v1/history/alerts", tag = "history",
+    security(("bearer" = ["admin", "operator", "patrol_leader", "post_officer", "grid_member", "partner"])),
+    params(
+        ("from" = Option<String>, Query, description = "RFC 3339 or Unix ms"),
+        ("to" = Option<String>, Query, description = "RFC 3339 or Unix ms"),
+        ("bbox" = Option<String>, Query, description = "min_lon,min_lat,max_lon,max_lat"),
+        ("limit" = Option<u32>, Query),
+    ),
+    responses(
+        (status = 200, description = "the alerts as the feed pushed them"), doc::E400, doc::E401, doc::E403, doc::E503,
+    ))]
 pub async fn alerts(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
     let user = require_user(&s.tokens, &headers, uri.query(), USERS)?;
     let q = query(&uri)?;
@@ -261,6 +293,17 @@ pub async fn alerts(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri
 /// Operators and administrators see every incident; a patrol leader, post officer, grid
 /// member or the judicial office (partner) those `GET /api/v1/incidents/{id}` shows
 /// them (`scope::Reach::sees_incident`), the others are left out. Devices are refused.
+#[utoipa::path(get, path = "/api/v1/history/incidents", tag = "history",
+    security(("bearer" = ["admin", "operator", "patrol_leader", "post_officer", "grid_member", "partner"])),
+    params(
+        ("from" = Option<String>, Query, description = "RFC 3339 or Unix ms"),
+        ("to" = Option<String>, Query, description = "RFC 3339 or Unix ms"),
+        ("at" = Option<String>, Query, description = "open at this moment"),
+        ("state" = Option<String>, Query, description = "open: every incident open now"),
+        ("bbox" = Option<String>, Query, description = "min_lon,min_lat,max_lon,max_lat"),
+        ("limit" = Option<u32>, Query),
+    ),
+    responses((status = 200, description = "the incidents"), doc::E400, doc::E401, doc::E403, doc::E503))]
 pub async fn incidents(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
     let user = require_user(&s.tokens, &headers, uri.query(), INCIDENT_READERS)?;
     let reach = s.reach(user.role, user.unit_id.as_deref());

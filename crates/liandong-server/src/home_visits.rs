@@ -30,6 +30,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::{require_user, Role, User};
 use crate::error::ApiError;
+use crate::openapi as doc;
 use crate::referrals::{caller, durations_json, person, step_audit, text, time_range, PersonBody};
 use crate::routes::{page_limit, read_json};
 use crate::AppState;
@@ -144,6 +145,13 @@ fn sees(user: &User, v: &HomeVisitRow) -> bool {
 /// optional `datum` and `address`) for a `reason` by `due` (RFC 3339 or unix ms; three
 /// days when absent). 201 with the visit, audited. The judicial office, post officers,
 /// operators and administrators may; other roles are refused (403).
+#[utoipa::path(post, path = "/api/v1/home-visits", tag = "home-visits",
+    security(("bearer" = ["partner", "post_officer", "operator", "admin"])),
+    request_body(content = serde_json::Value, content_type = "application/json", description = "a JSON object"),
+    responses(
+        (status = 201, description = "the visit"), doc::E400, doc::E401, doc::E403, doc::E413, doc::E415, doc::E422,
+        doc::E503,
+    ))]
 pub async fn create(
     State(s): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -235,6 +243,15 @@ async fn check_assignee(s: &AppState, id: &str) -> Result<liandong_store::Person
 /// judicial office see every one, a post officer their post's jurisdiction's, and a grid
 /// member their own. Query: `status` (`assigned`, `arrived`, `done`, `cancelled`),
 /// `before` (the previous page's last `visit_id`), `limit` (1 to 500, default 100).
+#[utoipa::path(get, path = "/api/v1/home-visits", tag = "home-visits",
+    security(("bearer" = ["admin", "operator", "patrol_leader", "post_officer", "grid_member", "partner"])),
+    params(
+        ("mine" = Option<bool>, Query, description = "the visits assigned to the caller's person"),
+        ("status" = Option<String>, Query, description = "assigned, arrived, done or cancelled"),
+        ("before" = Option<i64>, Query, description = "the previous page's last visit_id"),
+        ("limit" = Option<u32>, Query, description = "1 to 500, default 100"),
+    ),
+    responses((status = 200, description = "a page of visits"), doc::E400, doc::E401, doc::E403, doc::E503))]
 pub async fn list(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
     let user = caller(&s, &headers, &uri, &PERSON_ROLES).await?;
     let mut f = HomeVisitFilter { limit: DEFAULT_PAGE, ..HomeVisitFilter::default() };
@@ -295,6 +312,10 @@ async fn assignees(s: &AppState, user: &User, id: &str, status: &str) -> Result<
 }
 
 /// `GET /api/v1/home-visits/{id}`: one visit, to whoever may see it (else 404).
+#[utoipa::path(get, path = "/api/v1/home-visits/{id}", tag = "home-visits",
+    security(("bearer" = ["admin", "operator", "patrol_leader", "post_officer", "grid_member", "partner"])),
+    params(("id" = String, Path)),
+    responses((status = 200, description = "the visit"), doc::E400, doc::E401, doc::E403, doc::E404, doc::E503))]
 pub async fn get_one(
     State(s): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -310,6 +331,13 @@ pub async fn get_one(
 /// says: the newest trusted fix of a device bound to them, at most
 /// `home_visits.fix_max_age_s` old, within `home_visits.arrive_within_m` of the place;
 /// else 409 naming `position` (no fix, too old, or how far). Audited with the distance.
+#[utoipa::path(post, path = "/api/v1/home-visits/{id}/arrive", tag = "home-visits",
+    security(("bearer" = ["admin", "operator", "patrol_leader", "post_officer", "grid_member", "partner"])),
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "the visit arrived"), doc::E400, doc::E401, doc::E403, doc::E404, doc::E409,
+        doc::E503,
+    ))]
 pub async fn arrive(
     State(s): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -383,6 +411,14 @@ fn distance_from_phone(s: &AppState, v: &HomeVisitRow) -> Result<f64, ApiError> 
 /// `POST /api/v1/home-visits/{id}/complete` `{note, photos_base64}`: the assignee
 /// completes an arrived visit with a note and up to four JPEG photos (stored durably
 /// before the visit names them), audited. 409 (field `status`) unless it is arrived.
+#[utoipa::path(post, path = "/api/v1/home-visits/{id}/complete", tag = "home-visits",
+    security(("bearer" = ["admin", "operator", "patrol_leader", "post_officer", "grid_member", "partner"])),
+    params(("id" = String, Path)),
+    request_body(content = serde_json::Value, content_type = "application/json", description = "a JSON object"),
+    responses(
+        (status = 200, description = "the visit done"), doc::E400, doc::E401, doc::E403, doc::E404, doc::E409,
+        doc::E413, doc::E415, doc::E503,
+    ))]
 pub async fn complete(
     State(s): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -417,6 +453,13 @@ async fn answer_after(s: &AppState, id: i64, now_ms: i64) -> Result<Response, Ap
 /// it), the times from creation to arrival and to completion, and the counts by post.
 /// Operators, administrators and the judicial office count every visit; a post officer
 /// their post's jurisdiction's. Other roles are refused (403).
+#[utoipa::path(get, path = "/api/v1/home-visits/statistics", tag = "home-visits",
+    security(("bearer" = ["post_officer", "partner", "operator", "admin"])),
+    params(
+        ("from" = Option<String>, Query, description = "RFC 3339 or Unix ms"),
+        ("to" = Option<String>, Query, description = "RFC 3339 or Unix ms"),
+    ),
+    responses((status = 200, description = "the counts and times"), doc::E400, doc::E401, doc::E403, doc::E503))]
 pub async fn statistics(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
     let roles = [Role::PostOfficer, Role::Partner, Role::Operator, Role::Admin];
     let user = require_user(&s.tokens, &headers, uri.query(), &roles)?;

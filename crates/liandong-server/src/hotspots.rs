@@ -14,6 +14,7 @@ use liandong_store::{AlertRow, Bbox, IncidentRow, StoreError};
 
 use crate::auth::{require_user, Role};
 use crate::error::ApiError;
+use crate::openapi as doc;
 use crate::time_fmt::now_ms;
 use crate::AppState;
 
@@ -155,6 +156,16 @@ const MAX_ANALYSES: usize = 4;
 /// made once and given to every screen that asks the same until a newer analysis runs
 /// (a planning run) or `planning.interval_s` has passed. Operators and administrators;
 /// each counts only the alerts their role is told of.
+#[utoipa::path(get, path = "/api/v1/hotspots", tag = "planning", security(("bearer" = ["admin", "operator"])),
+    params(
+        ("days" = Option<u32>, Query, description = "1 to 365"),
+        ("band" = Option<u32>, Query, description = "one time band"),
+        ("top" = Option<u32>, Query, description = "1 to 100"),
+    ),
+    responses(
+        (status = 200, description = "the hotspot cells as a FeatureCollection"), doc::E400, doc::E401, doc::E403,
+        doc::E503,
+    ))]
 pub async fn hotspots(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
     let user = require_user(&s.tokens, &headers, uri.query(), &[Role::Admin, Role::Operator])?;
     let audience = user.role;

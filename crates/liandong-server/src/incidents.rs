@@ -20,6 +20,7 @@ use serde::Deserialize;
 
 use crate::auth::{bearer, Role};
 use crate::error::ApiError;
+use crate::openapi as doc;
 use crate::routes::read_json;
 use crate::sequencer::{IncidentCommand, IncidentDone};
 use crate::time_fmt::now_ms;
@@ -63,7 +64,7 @@ async fn run(s: &AppState, cmd: IncidentCommand) -> Result<Response, ApiError> {
 const MAX_FEEDBACK_PHOTOS: usize = 3;
 const MAX_STEP_BYTES: usize = 10 << 20;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewIncident {
     title: String,
@@ -103,6 +104,13 @@ fn default_priority() -> u8 {
 
 /// `POST /api/v1/incidents`: opens an incident (operators); from an alert already an open
 /// incident, answers that one (200, `existing`).
+#[utoipa::path(post, path = "/api/v1/incidents", tag = "incidents", security(("bearer" = ["operator", "admin"])),
+    request_body(content = crate::incidents::NewIncident, content_type = "application/json"),
+    responses(
+        (status = 200, description = "the open incident of that alert (`existing`)"),
+        (status = 201, description = "the incident opened"), doc::E400, doc::E401, doc::E403, doc::E404, doc::E409,
+        doc::E413, doc::E415, doc::E422, doc::E503,
+    ))]
 pub async fn create(State(s): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
     let Actor::Operator(name, role) = actor(&s, &headers)? else {
         return Err(ApiError::forbidden("authorization", "only operators open incidents"));
@@ -315,6 +323,13 @@ struct Step {
 /// A phone that sends again a step the incident has already taken (its answer was lost)
 /// gets 200 with the incident and `"repeat": true`, and nothing is recorded twice; any
 /// other step out of order is refused (422).
+#[utoipa::path(post, path = "/api/v1/incidents/{id}/actions", tag = "incidents",
+    security(("bearer" = ["operator", "admin"]), ("device_key" = [])), params(("id" = i64, Path)),
+    request_body(content = serde_json::Value, content_type = "application/json", description = "a JSON object"),
+    responses(
+        (status = 200, description = "the incident after the step, or `\"repeat\": true`"), doc::E400, doc::E401,
+        doc::E403, doc::E404, doc::E409, doc::E413, doc::E415, doc::E422, doc::E503,
+    ))]
 pub async fn act(
     State(s): State<Arc<AppState>>,
     Path(id): Path<i64>,
@@ -390,6 +405,12 @@ async fn already_at(s: &AppState, id: i64, action: Action) -> Result<bool, ApiEr
 /// `alerts.leader_radius_m` of its post, a post officer those assigned to the post or in
 /// its jurisdiction, a grid member those in their grid, the judicial office (partner)
 /// those of priority 1, read only. Any other incident does not exist for them (404).
+#[utoipa::path(get, path = "/api/v1/incidents/{id}", tag = "incidents",
+    security(("bearer" = ["admin", "operator", "patrol_leader", "post_officer", "grid_member", "partner"])),
+    params(("id" = i64, Path)),
+    responses(
+        (status = 200, description = "the incident and its timeline"), doc::E401, doc::E403, doc::E404, doc::E503,
+    ))]
 pub async fn get(
     State(s): State<Arc<AppState>>,
     Path(id): Path<i64>,

@@ -26,6 +26,7 @@ pub mod maps;
 pub mod mediation;
 pub mod mediation_watch;
 pub mod metrics;
+pub mod openapi;
 pub mod parking;
 pub mod passwords;
 pub mod patrol;
@@ -56,10 +57,10 @@ use std::future::Future;
 use std::sync::{Arc, RwLock};
 
 use axum::body::Bytes;
-use axum::routing::{delete, get, patch, post, put};
 use axum::Router;
 use liandong_core::{CountyMap, Enricher};
 use liandong_store::Store;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::auth::Tokens;
 use crate::config::Config;
@@ -414,88 +415,122 @@ impl App {
     }
 }
 
+/// Every route of the API, each registered and described by one `routes!` line: the
+/// handler's `#[utoipa::path]` gives the path and methods to the router and the operation
+/// to the OpenAPI document, so no route is served undescribed (ARCHITECTURE.md, "How to
+/// add an endpoint"). One `routes!` per path; `tests/openapi.rs` fails on a plain route.
+pub fn api_routes() -> OpenApiRouter<Arc<AppState>> {
+    OpenApiRouter::new()
+        .routes(routes!(routes::root, routes::osmand_at_root))
+        .routes(routes!(routes::healthz))
+        .routes(routes!(ready::readyz))
+        .routes(routes!(routes::metrics))
+        .routes(routes!(routes::osmand))
+        .routes(routes!(routes::post_positions))
+        .routes(routes!(routes::list_devices, routes::register_device))
+        .routes(routes!(people::list, people::create))
+        .routes(routes!(people::get_one, people::change))
+        .routes(routes!(sessions::set_password))
+        .routes(routes!(sessions::issue_code))
+        .routes(routes!(sessions::revoke_person))
+        .routes(routes!(sessions::sign_in, sessions::sign_out))
+        .routes(routes!(sessions::renew))
+        .routes(routes!(duty::list, duty::create))
+        .routes(routes!(duty::cancel))
+        .routes(routes!(duty::open_escalations))
+        .routes(routes!(duty::ack_escalation))
+        .routes(routes!(handovers::list, handovers::create))
+        .routes(routes!(handovers::get_one))
+        .routes(routes!(handovers::sign))
+        .routes(routes!(handovers::accept))
+        .routes(routes!(referrals::list, referrals::create))
+        .routes(routes!(referrals::statistics))
+        .routes(routes!(referrals::take))
+        .routes(routes!(referrals::done))
+        .routes(routes!(home_visits::list, home_visits::create))
+        .routes(routes!(home_visits::statistics))
+        .routes(routes!(home_visits::get_one))
+        .routes(routes!(home_visits::arrive))
+        .routes(routes!(home_visits::complete))
+        .routes(routes!(parking::records))
+        .routes(routes!(parking::statistics))
+        .routes(routes!(routes::whoami))
+        .routes(routes!(routes::list_layers))
+        .routes(routes!(routes::get_layer))
+        .routes(routes!(ws::live))
+        .routes(routes!(cameras::list_cameras, cameras::register_camera))
+        .routes(routes!(cameras::camera_status))
+        .routes(routes!(cameras::camera_availability))
+        .routes(routes!(cameras::list_watchlist, cameras::add_watch))
+        .routes(routes!(cameras::post_alert))
+        .routes(routes!(acks::ack))
+        .routes(routes!(tracks::get_track))
+        .routes(routes!(patrol::heads))
+        .routes(routes!(hotspots::hotspots))
+        .routes(routes!(planning::run_now))
+        .routes(routes!(planning::replan))
+        .routes(routes!(patrol::list, patrol::push))
+        .routes(routes!(patrol::ack))
+        .routes(routes!(history::positions_at))
+        .routes(routes!(history::track))
+        .routes(routes!(history::alerts))
+        .routes(routes!(history::incidents))
+        .routes(routes!(cameras::get_image))
+        .routes(routes!(correction::list, cameras::add_tagged))
+        .routes(routes!(correction::get_one))
+        .routes(routes!(correction::list_sanctions, correction::record_sanction))
+        .routes(routes!(cameras::list_audit))
+        .routes(routes!(reports::list_reports, reports::post_report))
+        .routes(routes!(reports::review_report))
+        .routes(routes!(field::own_reports))
+        .routes(routes!(field::tasks))
+        .routes(routes!(field::route))
+        .routes(routes!(incidents::create))
+        .routes(routes!(incidents::get))
+        .routes(routes!(incidents::act))
+        .routes(routes!(mediation::list_mediation, mediation::walk_in))
+        .routes(routes!(mediation::venues))
+        .routes(routes!(mediation::statistics))
+        .routes(routes!(mediation::places))
+        .routes(routes!(mediation::get_case, mediation::close_mediation))
+        .routes(routes!(mediation::accept))
+        .routes(routes!(mediation::decline))
+        .routes(routes!(mediation::add_session))
+        .routes(routes!(mediation::follow_up))
+        .routes(routes!(mediation::send_incident))
+        .routes(routes!(reports::statistics))
+        .routes(routes!(cameras::isapi_push))
+        .routes(routes!(openapi_json))
+        .routes(routes!(openapi::feed_schema))
+}
+
+/// The OpenAPI 3.1 document of [`api_routes`], completed (`openapi::complete`) once and
+/// kept as JSON text.
+pub fn openapi_document() -> Arc<str> {
+    static DOC: std::sync::OnceLock<Arc<str>> = std::sync::OnceLock::new();
+    DOC.get_or_init(|| {
+        let (_, api) = api_routes().split_for_parts();
+        let generated = serde_json::to_value(&api).unwrap_or_default();
+        Arc::from(serde_json::to_string(&openapi::complete(generated)).unwrap_or_default())
+    })
+    .clone()
+}
+
+/// `GET /api/v1/openapi.json`: this API's OpenAPI 3.1 document, generated from the code.
+///
+/// Public, no token: it is the contract and holds no data. Which roles may call each
+/// operation is in its `security` (the `bearer` scheme's list of roles) and its description.
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "ops", security(()),
+    responses((status = 200, description = "the OpenAPI 3.1 document", content_type = "application/json")))]
+pub async fn openapi_json() -> axum::response::Response {
+    use axum::response::IntoResponse;
+    ([(axum::http::header::CONTENT_TYPE, "application/json")], openapi_document().to_string()).into_response()
+}
+
 pub fn router(state: Arc<AppState>) -> Router {
     let metrics = state.metrics.clone();
-    Router::new()
-        .route("/", get(routes::root).post(routes::osmand))
-        .route("/healthz", get(routes::healthz))
-        .route("/readyz", get(ready::readyz))
-        .route("/metrics", get(routes::metrics))
-        .route("/osmand", get(routes::osmand).post(routes::osmand))
-        .route("/api/v1/positions", post(routes::post_positions))
-        .route("/api/v1/devices", get(routes::list_devices).post(routes::register_device))
-        .route("/api/v1/people", get(people::list).post(people::create))
-        .route("/api/v1/people/{id}", get(people::get_one).merge(patch(people::change)))
-        .route("/api/v1/people/{id}/password", put(sessions::set_password))
-        .route("/api/v1/people/{id}/sign-in-code", post(sessions::issue_code))
-        .route("/api/v1/people/{id}/sessions", delete(sessions::revoke_person))
-        .route("/api/v1/sessions", post(sessions::sign_in).delete(sessions::sign_out))
-        .route("/api/v1/sessions/renew", post(sessions::renew))
-        .route("/api/v1/duty", get(duty::list).post(duty::create))
-        .route("/api/v1/duty/{shift_id}", axum::routing::delete(duty::cancel))
-        .route("/api/v1/escalations", get(duty::open_escalations))
-        .route("/api/v1/escalations/{id}/ack", post(duty::ack_escalation))
-        .route("/api/v1/handovers", get(handovers::list).post(handovers::create))
-        .route("/api/v1/handovers/{id}", get(handovers::get_one))
-        .route("/api/v1/handovers/{id}/sign", post(handovers::sign))
-        .route("/api/v1/handovers/{id}/accept", post(handovers::accept))
-        .route("/api/v1/referrals", get(referrals::list).post(referrals::create))
-        .route("/api/v1/referrals/statistics", get(referrals::statistics))
-        .route("/api/v1/referrals/{id}/take", post(referrals::take))
-        .route("/api/v1/referrals/{id}/done", post(referrals::done))
-        .route("/api/v1/home-visits", get(home_visits::list).post(home_visits::create))
-        .route("/api/v1/home-visits/statistics", get(home_visits::statistics))
-        .route("/api/v1/home-visits/{id}", get(home_visits::get_one))
-        .route("/api/v1/home-visits/{id}/arrive", post(home_visits::arrive))
-        .route("/api/v1/home-visits/{id}/complete", post(home_visits::complete))
-        .route("/api/v1/parking/records", get(parking::records))
-        .route("/api/v1/parking/statistics", get(parking::statistics))
-        .route("/api/v1/whoami", get(routes::whoami))
-        .route("/api/v1/layers", get(routes::list_layers))
-        .route("/api/v1/layers/{name}", get(routes::get_layer))
-        .route("/api/v1/live", get(ws::live))
-        .route("/api/v1/cameras", get(cameras::list_cameras).post(cameras::register_camera))
-        .route("/api/v1/cameras/status", get(cameras::camera_status))
-        .route("/api/v1/cameras/availability", get(cameras::camera_availability))
-        .route("/api/v1/watchlist", get(cameras::list_watchlist).post(cameras::add_watch))
-        .route("/api/v1/alerts", post(cameras::post_alert))
-        .route("/api/v1/alerts/{seq}/ack", post(acks::ack))
-        .route("/api/v1/tracks", get(tracks::get_track))
-        .route("/api/v1/plans", get(patrol::heads))
-        .route("/api/v1/hotspots", get(hotspots::hotspots))
-        .route("/api/v1/planning/run", post(planning::run_now))
-        .route("/api/v1/teams/{team_id}/replan", post(planning::replan))
-        .route("/api/v1/teams/{team_id}/plans", get(patrol::list).post(patrol::push))
-        .route("/api/v1/teams/{team_id}/plans/{version}/ack", post(patrol::ack))
-        .route("/api/v1/history/positions", get(history::positions_at))
-        .route("/api/v1/history/track", get(history::track))
-        .route("/api/v1/history/alerts", get(history::alerts))
-        .route("/api/v1/history/incidents", get(history::incidents))
-        .route("/api/v1/images/{name}", get(cameras::get_image))
-        .route("/api/v1/tagged", get(correction::list).post(cameras::add_tagged))
-        .route("/api/v1/tagged/{id}", get(correction::get_one))
-        .route("/api/v1/tagged/{id}/sanctions", get(correction::list_sanctions).post(correction::record_sanction))
-        .route("/api/v1/audit", get(cameras::list_audit))
-        .route("/api/v1/reports", get(reports::list_reports).post(reports::post_report))
-        .route("/api/v1/reports/{id}/review", post(reports::review_report))
-        .route("/api/v1/reports/mine", get(field::own_reports))
-        .route("/api/v1/tasks", get(field::tasks))
-        .route("/api/v1/route", get(field::route))
-        .route("/api/v1/incidents", post(incidents::create))
-        .route("/api/v1/incidents/{id}", get(incidents::get))
-        .route("/api/v1/incidents/{id}/actions", post(incidents::act))
-        .route("/api/v1/mediation", get(mediation::list_mediation).post(mediation::walk_in))
-        .route("/api/v1/mediation/venues", get(mediation::venues))
-        .route("/api/v1/mediation/statistics", get(mediation::statistics))
-        .route("/api/v1/mediation/places", get(mediation::places))
-        .route("/api/v1/mediation/{case_id}", get(mediation::get_case).post(mediation::close_mediation))
-        .route("/api/v1/mediation/{case_id}/accept", post(mediation::accept))
-        .route("/api/v1/mediation/{case_id}/decline", post(mediation::decline))
-        .route("/api/v1/mediation/{case_id}/sessions", post(mediation::add_session))
-        .route("/api/v1/mediation/{case_id}/follow-up", post(mediation::follow_up))
-        .route("/api/v1/incidents/{incident_id}/mediation", post(mediation::send_incident))
-        .route("/api/v1/statistics", get(reports::statistics))
-        .route("/isapi/events", post(cameras::isapi_push))
+    let (api, _) = api_routes().split_for_parts();
+    api
         .fallback_service(web::files(&state.config.web_dir))
         // A session token is read from the store (or the cache) before the handler, which
         // then authenticates it as it does a config token.

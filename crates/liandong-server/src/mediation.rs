@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use crate::auth::{require_user, Role, User};
 use crate::error::ApiError;
 use crate::mediation_watch::{parties, step_due, PartyIn};
+use crate::openapi as doc;
 use crate::routes::{page_limit, read_json};
 use crate::sequencer::CaseCommand;
 use crate::AppState;
@@ -169,6 +170,15 @@ async fn one(s: &AppState, case_id: i64) -> Result<CaseView, ApiError> {
 
 /// `GET /api/v1/mediation?status=&source=&mediator_id=&mine=true&limit=&before=`: cases,
 /// newest first (partners, operators, administrators).
+#[utoipa::path(get, path = "/api/v1/mediation", tag = "mediation",
+    security(("bearer" = ["partner", "operator", "admin"])),
+    params(
+        ("status" = Option<String>, Query), ("source" = Option<String>, Query), ("mediator_id" = Option<String>, Query),
+        ("mine" = Option<bool>, Query),
+        ("before" = Option<i64>, Query, description = "the previous page's last case_id"),
+        ("limit" = Option<u32>, Query, description = "1 to 500"),
+    ),
+    responses((status = 200, description = "a page of cases"), doc::E400, doc::E401, doc::E403, doc::E503))]
 pub async fn list_mediation(
     State(s): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -206,6 +216,9 @@ pub async fn list_mediation(
 }
 
 /// `GET /api/v1/mediation/{id}`: one case with its sessions.
+#[utoipa::path(get, path = "/api/v1/mediation/{case_id}", tag = "mediation",
+    security(("bearer" = ["partner", "operator", "admin"])), params(("case_id" = i64, Path)),
+    responses((status = 200, description = "the case with its sessions"), doc::E401, doc::E403, doc::E404, doc::E503))]
 pub async fn get_case(
     State(s): State<Arc<AppState>>,
     Path(case_id): Path<i64>,
@@ -222,7 +235,7 @@ pub async fn get_case(
     Ok(Json(view).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct WalkIn {
     dispute_type: String,
@@ -267,6 +280,13 @@ fn new_case(s: &AppState, source: &str, position: Position, filed_by: &str) -> M
 
 /// `POST /api/v1/mediation`: a walk-in dispute at the centre or a post (partners, post
 /// officers, operators, administrators) → 201 case.
+#[utoipa::path(post, path = "/api/v1/mediation", tag = "mediation",
+    security(("bearer" = ["partner", "post_officer", "operator", "admin"])),
+    request_body(content = crate::mediation::WalkIn, content_type = "application/json"),
+    responses(
+        (status = 201, description = "the case"), doc::E400, doc::E401, doc::E403, doc::E413, doc::E415, doc::E422,
+        doc::E503,
+    ))]
 pub async fn walk_in(
     State(s): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -312,6 +332,13 @@ struct SendToMediation {
 
 /// `POST /api/v1/incidents/{id}/mediation`: sends an incident to mediation (operators,
 /// administrators) → 201 case at the incident's place; 409 when it has a case.
+#[utoipa::path(post, path = "/api/v1/incidents/{incident_id}/mediation", tag = "mediation",
+    security(("bearer" = ["operator", "admin"])), params(("incident_id" = i64, Path)),
+    request_body(content = serde_json::Value, content_type = "application/json", description = "a JSON object"),
+    responses(
+        (status = 201, description = "the case"), doc::E400, doc::E401, doc::E403, doc::E404, doc::E409, doc::E413,
+        doc::E415, doc::E422, doc::E503,
+    ))]
 pub async fn send_incident(
     State(s): State<Arc<AppState>>,
     Path(incident_id): Path<i64>,
@@ -368,6 +395,13 @@ struct Accept {
 
 /// `POST /api/v1/mediation/{id}/accept`: a pending case gets its mediator (an active
 /// person with role partner) and venue (one of the map's venues).
+#[utoipa::path(post, path = "/api/v1/mediation/{case_id}/accept", tag = "mediation",
+    security(("bearer" = ["partner", "admin"])), params(("case_id" = i64, Path)),
+    request_body(content = serde_json::Value, content_type = "application/json", description = "a JSON object"),
+    responses(
+        (status = 200, description = "the case accepted"), doc::E400, doc::E401, doc::E403, doc::E404, doc::E409,
+        doc::E413, doc::E415, doc::E422, doc::E503,
+    ))]
 pub async fn accept(
     State(s): State<Arc<AppState>>,
     Path(case_id): Path<i64>,
@@ -406,6 +440,13 @@ struct Decline {
 }
 
 /// `POST /api/v1/mediation/{id}/decline`: a pending or accepted case is not mediated here.
+#[utoipa::path(post, path = "/api/v1/mediation/{case_id}/decline", tag = "mediation",
+    security(("bearer" = ["partner", "admin"])), params(("case_id" = i64, Path)),
+    request_body(content = serde_json::Value, content_type = "application/json", description = "a JSON object"),
+    responses(
+        (status = 200, description = "the case declined"), doc::E400, doc::E401, doc::E403, doc::E404, doc::E409,
+        doc::E413, doc::E415, doc::E503,
+    ))]
 pub async fn decline(
     State(s): State<Arc<AppState>>,
     Path(case_id): Path<i64>,
@@ -451,6 +492,13 @@ fn time_of(field: &str, v: &serde_json::Value) -> Result<i64, ApiError> {
 }
 
 /// `POST /api/v1/mediation/{id}/sessions`: a session of an accepted case.
+#[utoipa::path(post, path = "/api/v1/mediation/{case_id}/sessions", tag = "mediation",
+    security(("bearer" = ["partner", "admin"])), params(("case_id" = i64, Path)),
+    request_body(content = serde_json::Value, content_type = "application/json", description = "a JSON object"),
+    responses(
+        (status = 200, description = "the case with the session"), doc::E400, doc::E401, doc::E403, doc::E404,
+        doc::E409, doc::E413, doc::E415, doc::E503,
+    ))]
 pub async fn add_session(
     State(s): State<Arc<AppState>>,
     Path(case_id): Path<i64>,
@@ -503,6 +551,13 @@ struct Outcome {
 
 /// `POST /api/v1/mediation/{id}`: records how a dispute was mediated, from pending (the
 /// old clients' way) or accepted; the follow-up is due `follow_up_within_days` later.
+#[utoipa::path(post, path = "/api/v1/mediation/{case_id}", tag = "mediation",
+    security(("bearer" = ["partner", "operator", "admin"])), params(("case_id" = i64, Path)),
+    request_body(content = serde_json::Value, content_type = "application/json", description = "a JSON object"),
+    responses(
+        (status = 200, description = "the case mediated"), doc::E400, doc::E401, doc::E403, doc::E404, doc::E409,
+        doc::E413, doc::E415, doc::E422, doc::E503,
+    ))]
 pub async fn close_mediation(
     State(s): State<Arc<AppState>>,
     Path(case_id): Path<i64>,
@@ -542,6 +597,13 @@ struct FollowUp {
 }
 
 /// `POST /api/v1/mediation/{id}/follow-up`: the follow-up (回访) of a mediated case.
+#[utoipa::path(post, path = "/api/v1/mediation/{case_id}/follow-up", tag = "mediation",
+    security(("bearer" = ["partner", "admin"])), params(("case_id" = i64, Path)),
+    request_body(content = serde_json::Value, content_type = "application/json", description = "a JSON object"),
+    responses(
+        (status = 200, description = "the case followed up"), doc::E400, doc::E401, doc::E403, doc::E404, doc::E409,
+        doc::E413, doc::E415, doc::E503,
+    ))]
 pub async fn follow_up(
     State(s): State<Arc<AppState>>,
     Path(case_id): Path<i64>,
@@ -561,6 +623,9 @@ pub async fn follow_up(
 }
 
 /// `GET /api/v1/mediation/venues`: the map's mediation venues.
+#[utoipa::path(get, path = "/api/v1/mediation/venues", tag = "mediation",
+    security(("bearer" = ["partner", "post_officer", "operator", "admin"])),
+    responses((status = 200, description = "the map's mediation venues"), doc::E401, doc::E403))]
 pub async fn venues(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
     require_user(&s.tokens, &headers, uri.query(), &[Role::Partner, Role::PostOfficer, Role::Operator, Role::Admin])?;
     let venues: Vec<serde_json::Value> = s
@@ -646,6 +711,14 @@ pub fn range(uri: &Uri) -> Result<(i64, i64), ApiError> {
 }
 
 /// `GET /api/v1/mediation/statistics?from=&to=`.
+#[utoipa::path(get, path = "/api/v1/mediation/statistics", tag = "mediation",
+    summary = "Mediation counts and success rate over a period",
+    security(("bearer" = ["partner", "operator", "admin"])),
+    params(
+        ("from" = Option<String>, Query, description = "RFC 3339 or Unix ms"),
+        ("to" = Option<String>, Query, description = "RFC 3339 or Unix ms"),
+    ),
+    responses((status = 200, description = "the counts"), doc::E400, doc::E401, doc::E403, doc::E503))]
 pub async fn statistics(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
     require_user(&s.tokens, &headers, uri.query(), &READERS)?;
     let (from, to) = range(&uri)?;
@@ -659,6 +732,15 @@ const MAX_PLACE_CASES: u32 = 2000;
 /// `GET /api/v1/mediation/places?days=180&min=2`: places where disputes repeat: cases
 /// opened in the last `days` gathered greedily around the first case of each place
 /// within `repeat_radius_m`, those with at least `min` cases, most first.
+#[utoipa::path(get, path = "/api/v1/mediation/places", tag = "mediation",
+    security(("bearer" = ["partner", "operator", "admin"])),
+    params(
+        ("days" = Option<u32>, Query, description = "default 180"),
+        ("min" = Option<u32>, Query, description = "default 2"),
+    ),
+    responses(
+        (status = 200, description = "the places of repeated disputes"), doc::E400, doc::E401, doc::E403, doc::E503,
+    ))]
 pub async fn places(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
     require_user(&s.tokens, &headers, uri.query(), &READERS)?;
     let (mut days, mut min) = (180u32, 2usize);

@@ -93,7 +93,7 @@ pub async fn run(state: Weak<AppState>, mut shutdown: tokio::sync::watch::Receiv
 }
 
 /// A party as a request gives it.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PartyIn {
     pub name: String,

@@ -7,6 +7,7 @@
 //! of their post's jurisdiction (the post is kept on each record); other roles are
 //! refused (403).
 
+use crate::openapi as doc;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -136,6 +137,11 @@ fn filter(uri: &Uri) -> Result<ParkingFilter, ApiError> {
 /// ms), `before` (the previous page's last `seq`), `limit` (1 to 500, default 100);
 /// `next_before` is absent on the last page. Operators and administrators read every
 /// record; a post officer those of their post's jurisdiction; others 403.
+#[utoipa::path(get, path = "/api/v1/parking/records", tag = "cameras",
+    security(("bearer" = ["operator", "admin", "post_officer"])),
+    params(("plate" = Option<String>, Query), ("fence" = Option<String>, Query), ("from" = Option<String>, Query),
+        ("to" = Option<String>, Query), ("before" = Option<i64>, Query), ("limit" = Option<u32>, Query, description = "1 to 500")),
+    responses((status = 200, description = "`{records, next_before}`"), doc::E400, doc::E401, doc::E403, doc::E503))]
 pub async fn records(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
     let (_, post) = caller(&s, &headers, &uri)?;
     let mut f = filter(&uri)?;
@@ -167,6 +173,10 @@ impl Counts {
 /// fence (`fence_id` null: outside every fence), by camera and by China-time hour of day
 /// (0 to 23, every hour listed), each as `records` and `violations` (inside a fence
 /// during its hours). Roles as the list: a post officer counts their jurisdiction's.
+#[utoipa::path(get, path = "/api/v1/parking/statistics", tag = "statistics",
+    security(("bearer" = ["operator", "admin", "post_officer"])),
+    params(("from" = String, Query), ("to" = String, Query, description = "at most 366 days after from")),
+    responses((status = 200, description = "records and violations by fence, camera and hour"), doc::E400, doc::E401, doc::E403, doc::E503))]
 pub async fn statistics(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
     let (_, post) = caller(&s, &headers, &uri)?;
     let (mut from, mut to) = (None, None);

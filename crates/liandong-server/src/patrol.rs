@@ -19,6 +19,7 @@ use crate::auth::{bearer, require_user, Role};
 use crate::error::ApiError;
 use crate::feed::messages::PlanView;
 use crate::feed::plan_json;
+use crate::openapi as doc;
 use crate::routes::read_json;
 use crate::sequencer::RouteCommand;
 use crate::time_fmt::now_ms;
@@ -70,6 +71,13 @@ fn default_kind() -> String {
 
 /// `POST /api/v1/teams/{team_id}/plans`: pushes a new version of the team's plan
 /// (operators). Answers 201 with the plan once committed and on the feed.
+#[utoipa::path(post, path = "/api/v1/teams/{team_id}/plans", tag = "planning",
+    security(("bearer" = ["operator", "admin"])), params(("team_id" = String, Path)),
+    request_body(content = serde_json::Value, content_type = "application/json", description = "a JSON object"),
+    responses(
+        (status = 201, description = "the plan pushed"), doc::E400, doc::E401, doc::E403, doc::E404, doc::E413,
+        doc::E415, doc::E422, doc::E503,
+    ))]
 pub async fn push(
     State(s): State<Arc<AppState>>,
     Path(team_id): Path<String>,
@@ -157,6 +165,10 @@ fn team_reader(s: &AppState, headers: &HeaderMap, uri: &Uri, team_id: &str) -> R
 /// Operators and administrators read any team's; the team's patrol leader (user token
 /// or the leader's phone) its own. Another team does not exist for a leader (404, as a
 /// team the map does not know); other roles are refused (403).
+#[utoipa::path(get, path = "/api/v1/teams/{team_id}/plans", tag = "planning",
+    security(("bearer" = ["operator", "admin", "patrol_leader"]), ("device_key" = [])),
+    params(("team_id" = String, Path)),
+    responses((status = 200, description = "the team's plan versions"), doc::E401, doc::E403, doc::E404, doc::E503))]
 pub async fn list(
     State(s): State<Arc<AppState>>,
     Path(team_id): Path<String>,
@@ -189,6 +201,9 @@ fn leads_another_team(s: &AppState, headers: &HeaderMap, uri: &Uri) -> bool {
 /// `GET /api/v1/plans`: every team's current plan with its status (pending,
 /// acknowledged) and escalation: the operators' view of route adjustments. Operators and
 /// administrators see every team's; a patrol leader only their team's.
+#[utoipa::path(get, path = "/api/v1/plans", tag = "planning",
+    security(("bearer" = ["operator", "admin", "patrol_leader"])),
+    responses((status = 200, description = "every team's current plan"), doc::E401, doc::E403, doc::E503))]
 pub async fn heads(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
     let user = require_user(&s.tokens, &headers, uri.query(), &[Role::Operator, Role::Admin, Role::PatrolLeader])?;
     let reach = s.reach(user.role, user.unit_id.as_deref());
@@ -201,6 +216,13 @@ pub async fn heads(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri)
 
 /// `POST /api/v1/teams/{team_id}/plans/{version}/ack`: the team's leader acknowledges
 /// a version (a user token of the team's patrol leader, or the leader's phone key).
+#[utoipa::path(post, path = "/api/v1/teams/{team_id}/plans/{version}/ack", tag = "planning",
+    security(("bearer" = ["patrol_leader"]), ("device_key" = [])),
+    params(("team_id" = String, Path), ("version" = i64, Path)),
+    responses(
+        (status = 200, description = "the acknowledgement"), doc::E400, doc::E401, doc::E403, doc::E404, doc::E409,
+        doc::E422, doc::E503,
+    ))]
 pub async fn ack(
     State(s): State<Arc<AppState>>,
     Path((team_id, version)): Path<(String, i64)>,

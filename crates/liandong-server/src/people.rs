@@ -14,6 +14,7 @@ use serde::{Deserialize, Deserializer};
 
 use crate::auth::{check_person_id, require_user, Role};
 use crate::error::ApiError;
+use crate::openapi as doc;
 use crate::routes::{page_limit, read_json};
 use crate::scope::{passes, PeopleReach};
 use crate::time_fmt::now_ms;
@@ -179,6 +180,15 @@ fn changes(before: &PersonRecord, after: &PersonRecord) -> Vec<String> {
 /// refused. Query: `unit_kind`, `unit_id`, `role`, `active` (`true`/`false`), `after`
 /// (the previous page's last id) and `limit` (1 to 500, default 100). The answer's
 /// `next_after` is the id to ask after for the next page, absent on the last page.
+#[utoipa::path(get, path = "/api/v1/people", tag = "people",
+    security(("bearer" = ["admin", "operator", "patrol_leader", "post_officer", "grid_member", "partner"])),
+    params(
+        ("unit_kind" = Option<String>, Query, description = "team, post, grid, command_centre or judicial_office"),
+        ("unit_id" = Option<String>, Query), ("role" = Option<String>, Query), ("active" = Option<bool>, Query),
+        ("after" = Option<String>, Query, description = "the previous page's last id"),
+        ("limit" = Option<u32>, Query, description = "1 to 500, default 100"),
+    ),
+    responses((status = 200, description = "a page of people"), doc::E400, doc::E401, doc::E403, doc::E503))]
 pub async fn list(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
     let user = require_user(&s.tokens, &headers, uri.query(), &PERSON_ROLES)?;
     let reach = PeopleReach::of(&s.reach(user.role, user.unit_id.as_deref()), user.person_id.as_deref());
@@ -224,6 +234,10 @@ fn rename(e: ApiError, field: &str) -> ApiError {
 /// `GET /api/v1/people/{id}`: one person in the caller's reach, as for the list; a
 /// device's key and a missing or unknown token are refused; 404 when there is no such
 /// person or they are outside the caller's reach (as if they did not exist).
+#[utoipa::path(get, path = "/api/v1/people/{id}", tag = "people",
+    security(("bearer" = ["admin", "operator", "patrol_leader", "post_officer", "grid_member", "partner"])),
+    params(("id" = String, Path)),
+    responses((status = 200, description = "the person"), doc::E401, doc::E403, doc::E404, doc::E503))]
 pub async fn get_one(
     State(s): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -243,6 +257,12 @@ pub async fn get_one(
 /// Administrators only; every other role, a device's key and a missing or unknown
 /// token are refused. 409 naming `person_id` when the id exists (people are never
 /// deleted, so an id is never reused).
+#[utoipa::path(post, path = "/api/v1/people", tag = "people", security(("bearer" = ["admin"])),
+    request_body(content = serde_json::Value, content_type = "application/json", description = "a JSON object"),
+    responses(
+        (status = 201, description = "the person added"), doc::E400, doc::E401, doc::E403, doc::E409, doc::E413,
+        doc::E415, doc::E503,
+    ))]
 pub async fn create(
     State(s): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -280,6 +300,13 @@ pub async fn create(
 /// is no such person, 409 naming `updated_ms` when the body's `updated_ms` (the person as
 /// the caller read it) is not the stored one, and 409 naming `person_id` when another
 /// change was stored between this one's reading and its writing.
+#[utoipa::path(patch, path = "/api/v1/people/{id}", tag = "people", security(("bearer" = ["admin"])),
+    params(("id" = String, Path)),
+    request_body(content = serde_json::Value, content_type = "application/json", description = "a JSON object"),
+    responses(
+        (status = 200, description = "the person changed"), doc::E400, doc::E401, doc::E403, doc::E404, doc::E409,
+        doc::E413, doc::E415, doc::E503,
+    ))]
 pub async fn change(
     State(s): State<Arc<AppState>>,
     headers: HeaderMap,

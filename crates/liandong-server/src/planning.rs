@@ -30,6 +30,7 @@ use crate::feed::messages::{FeatureCollection, HotspotsNotice};
 use crate::feed::plan_json;
 use crate::feed::{FeedEvent, FeedMessage};
 use crate::hotspots::{analyse_recent, cell_json};
+use crate::openapi as doc;
 use crate::sequencer::{Conflict, Refusal, RouteCommand};
 use crate::time_fmt::{now_ms, rfc3339_ms};
 use crate::travel::{map_teams, route_team};
@@ -409,6 +410,8 @@ async fn push(
 }
 
 /// `POST /api/v1/planning/run`: analyse now and re-plan every team (operators).
+#[utoipa::path(post, path = "/api/v1/planning/run", tag = "planning", security(("bearer" = ["operator", "admin"])),
+    responses((status = 200, description = "the plans made"), doc::E401, doc::E403, doc::E503))]
 pub async fn run_now(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
     let user = require_user(&s.tokens, &headers, uri.query(), &[Role::Operator, Role::Admin])?;
     Ok(Json(run(&s, &user.name).await?).into_response())
@@ -416,6 +419,9 @@ pub async fn run_now(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Ur
 
 /// `POST /api/v1/teams/{team_id}/replan`: plans one team from a fresh analysis and
 /// pushes it, changed or not (operators). 201 with the plan.
+#[utoipa::path(post, path = "/api/v1/teams/{team_id}/replan", tag = "planning",
+    security(("bearer" = ["operator", "admin"])), params(("team_id" = String, Path)),
+    responses((status = 201, description = "the plan pushed"), doc::E401, doc::E403, doc::E404, doc::E422, doc::E503))]
 pub async fn replan(
     State(s): State<Arc<AppState>>,
     Path(team_id): Path<String>,

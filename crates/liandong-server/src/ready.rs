@@ -12,6 +12,7 @@
 //!
 //! Public (no token), like `/healthz`: it says nothing but which part is failing.
 
+use crate::openapi as doc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -69,6 +70,9 @@ struct NotReady {
 }
 
 /// `GET /readyz`: 200 `ready`, or 503 with a JSON body naming what is failing.
+#[utoipa::path(get, path = "/readyz", tag = "ops",
+    summary = "Whether the server can take work, for load balancers", security(()),
+    responses((status = 200, description = "`ready`: the store answers and the sequencer runs"), doc::E503))]
 pub async fn readyz(State(s): State<Arc<AppState>>) -> Response {
     let mut reasons = std::collections::BTreeMap::new();
     if let Err(why) = s.readiness.store(&s.store).await {

@@ -27,6 +27,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::{require_user, Role, User};
 use crate::error::ApiError;
+use crate::openapi as doc;
 use crate::routes::{page_limit, read_json};
 use crate::AppState;
 
@@ -174,6 +175,13 @@ fn own_post(user: &User) -> Option<&str> {
 /// closed, it waits (`status` `waiting`) until the office opens (`handed_ms`); its
 /// `due_ms` is `judicial_office.take_up_within_h` office hours after that. Other roles
 /// are refused (403), a missing or unknown token too (401).
+#[utoipa::path(post, path = "/api/v1/referrals", tag = "referrals",
+    security(("bearer" = ["post_officer", "operator", "admin"])),
+    request_body(content = serde_json::Value, content_type = "application/json", description = "a JSON object"),
+    responses(
+        (status = 201, description = "the referral"), doc::E400, doc::E401, doc::E403, doc::E413, doc::E415, doc::E422,
+        doc::E503,
+    ))]
 pub async fn create(
     State(s): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -240,6 +248,14 @@ pub async fn create(
 /// been handed. Query: `status` (`waiting`, `handed`, `taken`, `done`), `before` (the
 /// previous page's last `referral_id`), `limit` (1 to 500, default 100); the answer's
 /// `next_before` is absent on the last page. Other roles are refused (403).
+#[utoipa::path(get, path = "/api/v1/referrals", tag = "referrals",
+    security(("bearer" = ["post_officer", "partner", "operator", "admin"])),
+    params(
+        ("status" = Option<String>, Query, description = "waiting, handed, taken or done"),
+        ("before" = Option<i64>, Query, description = "the previous page's last referral_id"),
+        ("limit" = Option<u32>, Query, description = "1 to 500, default 100"),
+    ),
+    responses((status = 200, description = "a page of referrals"), doc::E400, doc::E401, doc::E403, doc::E503))]
 pub async fn list(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
     let roles = [Role::PostOfficer, Role::Partner, Role::Operator, Role::Admin];
     let user = caller(&s, &headers, &uri, &roles).await?;
@@ -287,6 +303,12 @@ async fn handed(s: &AppState, id: &str, now_ms: i64) -> Result<ReferralRow, ApiE
 /// `POST /api/v1/referrals/{id}/take`: the judicial office (partner) takes a referral
 /// up, audited; the officer who registered it then sees `taken_ms` and `taken_by`.
 /// 409 (field `status`) when it is taken or done already; 404 for one not yet handed.
+#[utoipa::path(post, path = "/api/v1/referrals/{id}/take", tag = "referrals", security(("bearer" = ["partner"])),
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "the referral taken up"), doc::E400, doc::E401, doc::E403, doc::E404, doc::E409,
+        doc::E503,
+    ))]
 pub async fn take(
     State(s): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -306,6 +328,13 @@ pub async fn take(
 /// `POST /api/v1/referrals/{id}/done` `{note}`: the judicial office (partner) records
 /// what it did, audited (taking the referral up at the same moment if nobody had). 409
 /// (field `status`) when it is done already; 404 for one not yet handed.
+#[utoipa::path(post, path = "/api/v1/referrals/{id}/done", tag = "referrals", security(("bearer" = ["partner"])),
+    params(("id" = String, Path)),
+    request_body(content = serde_json::Value, content_type = "application/json", description = "a JSON object"),
+    responses(
+        (status = 200, description = "the referral done"), doc::E400, doc::E401, doc::E403, doc::E404, doc::E409,
+        doc::E413, doc::E415, doc::E503,
+    ))]
 pub async fn done(
     State(s): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -380,6 +409,13 @@ pub(crate) fn durations_json(secs: &[f64]) -> serde_json::Value {
 /// past it), how many were registered after hours, the times from handing to taking up
 /// and to done, and the same counts by post. Operators, administrators and the judicial
 /// office count every post's; a post officer their own post's.
+#[utoipa::path(get, path = "/api/v1/referrals/statistics", tag = "referrals",
+    security(("bearer" = ["post_officer", "partner", "operator", "admin"])),
+    params(
+        ("from" = Option<String>, Query, description = "RFC 3339 or Unix ms"),
+        ("to" = Option<String>, Query, description = "RFC 3339 or Unix ms"),
+    ),
+    responses((status = 200, description = "the counts and times"), doc::E400, doc::E401, doc::E403, doc::E503))]
 pub async fn statistics(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
     let roles = [Role::PostOfficer, Role::Partner, Role::Operator, Role::Admin];
     let user = require_user(&s.tokens, &headers, uri.query(), &roles)?;

@@ -18,6 +18,7 @@ use serde::Deserialize;
 
 use crate::auth::{require_user, Role};
 use crate::error::ApiError;
+use crate::openapi as doc;
 use crate::routes::read_json;
 use crate::time_fmt::now_ms;
 use crate::AppState;
@@ -27,7 +28,7 @@ const MAX_PHOTOS: usize = 4;
 /// Reports carry up to four phone photos.
 const MAX_REPORT_BYTES: usize = 12 << 20;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewReport {
     category: String,
@@ -45,6 +46,14 @@ struct NewReport {
 /// `POST /api/v1/reports`: a grid member's report with a place, a category, text and
 /// optional JPEG photos. A dispute opens a case in the mediation queue in the same
 /// transaction. Answers 201 once stored.
+#[utoipa::path(post, path = "/api/v1/reports", tag = "reports",
+    security(("bearer" = ["grid_member", "post_officer", "operator", "admin"])),
+    request_body(content = crate::reports::NewReport, content_type = "application/json"),
+    responses(
+        (status = 200, description = "the same report filed before (a resend)"),
+        (status = 201, description = "the report stored"), doc::E400, doc::E401, doc::E403, doc::E413, doc::E415,
+        doc::E503,
+    ))]
 pub async fn post_report(
     State(s): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -198,6 +207,15 @@ impl RecentReports {
 /// arrival on scene, to close), alerts by rule, township and period, disputes mediated
 /// and the success rate, reports by category. Bounds are RFC 3339 or unix ms (default:
 /// everything); periods are `hour`, `day`, `week`, `month` in China time.
+#[utoipa::path(get, path = "/api/v1/statistics", tag = "statistics",
+    summary = "The centre's statistics of incidents, alerts, disputes and reports by kind, place and period",
+    security(("bearer" = ["partner", "operator", "admin"])),
+    params(
+        ("from" = Option<String>, Query, description = "RFC 3339 or Unix ms"),
+        ("to" = Option<String>, Query, description = "RFC 3339 or Unix ms"),
+        ("period" = Option<String>, Query, description = "hour, day, week or month"),
+    ),
+    responses((status = 200, description = "the counts and times"), doc::E400, doc::E401, doc::E403, doc::E503))]
 pub async fn statistics(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
     let user = require_user(&s.tokens, &headers, uri.query(), &[Role::Partner, Role::Operator, Role::Admin])?;
     let (mut from, mut to, mut period) = (0i64, i64::MAX, Period::Day);
@@ -301,6 +319,9 @@ fn incident_summary(key: String, group: &[&IncidentFacts]) -> serde_json::Value 
 }
 
 /// `GET /api/v1/reports?status=new`: reports to review, newest first (operators).
+#[utoipa::path(get, path = "/api/v1/reports", tag = "reports", security(("bearer" = ["operator", "admin"])),
+    params(("status" = Option<String>, Query, description = "new, accepted, merged or rejected")),
+    responses((status = 200, description = "the reports"), doc::E400, doc::E401, doc::E403, doc::E503))]
 pub async fn list_reports(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
     require_user(&s.tokens, &headers, uri.query(), &[Role::Operator, Role::Admin])?;
     let status: Option<String> = form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
@@ -333,6 +354,13 @@ struct Review {
 
 /// `POST /api/v1/reports/{id}/review`: `accept` opens an incident at the report's place,
 /// `merge` attaches the report to an incident, `reject` needs a reason.
+#[utoipa::path(post, path = "/api/v1/reports/{id}/review", tag = "reports",
+    security(("bearer" = ["operator", "admin"])), params(("id" = i64, Path)),
+    request_body(content = serde_json::Value, content_type = "application/json", description = "a JSON object"),
+    responses(
+        (status = 200, description = "the review"), doc::E400, doc::E401, doc::E403, doc::E404, doc::E409, doc::E413,
+        doc::E415, doc::E422, doc::E503,
+    ))]
 pub async fn review_report(
     State(s): State<Arc<AppState>>,
     Path(report_id): Path<i64>,

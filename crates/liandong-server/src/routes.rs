@@ -16,16 +16,23 @@ use serde_json::value::RawValue;
 use crate::auth::{bearer, key_at_rest, key_matches, require_user, Role};
 use crate::devices::{generate_key, NewDevice};
 use crate::error::ApiError;
+use crate::openapi as doc;
 use crate::sequencer::Item;
 use crate::time_fmt::now_ms;
 use crate::AppState;
 
+#[utoipa::path(get, path = "/healthz", tag = "ops",
+    summary = "Whether the server answers, for probes and load balancers", security(()),
+    responses((status = 200, description = "`ok`: the server answers")))]
 pub async fn healthz() -> &'static str {
     "ok\n"
 }
 
 /// `GET /metrics`: the Prometheus text, for the metrics service role (a scraper's
 /// token) and administrators; operators and everyone else are refused.
+#[utoipa::path(get, path = "/metrics", tag = "ops", summary = "The server's metrics in the Prometheus text format",
+    security(("bearer" = ["metrics", "admin"])),
+    responses((status = 200, description = "Prometheus text exposition"), doc::E401, doc::E403))]
 pub async fn metrics(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
     if let Err(e) = require_user(&s.tokens, &headers, uri.query(), &[Role::Metrics, Role::Admin]) {
         // A phone's key is a known caller, only not one that reads metrics.
@@ -302,6 +309,13 @@ struct BatchAnswer {
 
 /// `POST /api/v1/positions`: a batch of reports in our JSON. Answers which were
 /// accepted (with their sequence numbers) and which were rejected and why.
+#[utoipa::path(post, path = "/api/v1/positions", tag = "ingest",
+    security((), ("device_key" = []), ("bearer" = ["admin", "device"])),
+    request_body(content = doc::PositionsBatch, content_type = "application/json"),
+    responses(
+        (status = 200, description = "which items were accepted (with their sequence numbers) and which rejected, and why"),
+        doc::E400, doc::E401, doc::E403, doc::E413, doc::E415, doc::E422, doc::E503,
+    ))]
 pub async fn post_positions(
     State(s): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -354,6 +368,22 @@ pub async fn post_positions(
 
 /// `GET|POST /osmand` (and `/` with an OsmAnd query): one report as Traccar Client
 /// sends it. Answers 200 with an empty body once the report is committed.
+#[utoipa::path(method(get, post), path = "/osmand", tag = "ingest",
+    summary = "One location report as Traccar Client (OsmAnd) sends it",
+    security(("key_query" = []), ("bearer" = ["admin", "device"])),
+    params(
+        ("id" = Option<String>, Query, description = "the device id"),
+        ("key" = Option<String>, Query, description = "the device key"),
+        ("lat" = Option<f64>, Query, description = "latitude"), ("lon" = Option<f64>, Query, description = "longitude"),
+        ("timestamp" = Option<String>, Query, description = "fix time"),
+    ),
+    request_body(
+        content = String, content_type = "application/x-www-form-urlencoded",
+        description = "the OsmAnd fields as a form (or JSON from Traccar Client 9)",
+    ),
+    responses(
+        (status = 200, description = "the report is committed"), doc::E400, doc::E401, doc::E403, doc::E413, doc::E503,
+    ))]
 pub async fn osmand(
     State(s): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -397,8 +427,40 @@ pub async fn osmand(
     Ok(StatusCode::OK.into_response())
 }
 
+/// `POST /`: one OsmAnd report, for Traccar Client pointed at the bare server URL; the
+/// same as `POST /osmand` (a route of its own so that the contract describes it).
+#[utoipa::path(post, path = "/", tag = "ingest", security(("key_query" = []), ("bearer" = ["admin", "device"])),
+    params(
+        ("id" = Option<String>, Query, description = "the device id"),
+        ("key" = Option<String>, Query, description = "the device key"),
+    ),
+    request_body(
+        content = String, content_type = "application/x-www-form-urlencoded",
+        description = "the OsmAnd fields as a form (or JSON from Traccar Client 9)",
+    ),
+    responses(
+        (status = 200, description = "the report is committed"), doc::E400, doc::E401, doc::E403, doc::E413, doc::E503,
+    ))]
+pub async fn osmand_at_root(
+    state: State<Arc<AppState>>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Body,
+) -> Result<Response, ApiError> {
+    osmand(state, headers, uri, body).await
+}
+
 /// `GET /`: Traccar Client pointed at the bare server URL sends its reports here;
 /// everyone else gets the web page.
+#[utoipa::path(get, path = "/", tag = "ingest", security((), ("key_query" = [])),
+    params(
+        ("id" = Option<String>, Query, description = "OsmAnd: the device id"),
+        ("key" = Option<String>, Query, description = "OsmAnd: the device key"),
+    ),
+    responses(
+        (status = 200, description = "the web page, or the report committed (OsmAnd query)"), doc::E400, doc::E401,
+        doc::E413, doc::E503,
+    ))]
 pub async fn root(state: State<Arc<AppState>>, headers: HeaderMap, uri: Uri, body: Body) -> Response {
     let is_osmand =
         uri.query().is_some_and(|q| form_urlencoded::parse(q.as_bytes()).any(|(k, _)| k == "id" || k == "deviceid"));
@@ -420,6 +482,9 @@ struct DeviceView<'a> {
 /// a patrol leader or post officer, except tagged persons' phones, which only the roles
 /// on the person's record see (a partner sees only those). Each tagged phone listed is
 /// an audited read.
+#[utoipa::path(get, path = "/api/v1/devices", tag = "devices",
+    security(("bearer" = ["admin", "operator", "patrol_leader", "post_officer", "partner"])),
+    responses((status = 200, description = "`{\"devices\": [...]}`"), doc::E401, doc::E403, doc::E503))]
 pub async fn list_devices(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
     let readers = [Role::Admin, Role::Operator, Role::PatrolLeader, Role::PostOfficer, Role::Partner];
     let user = require_user(&s.tokens, &headers, uri.query(), &readers)?;
@@ -463,6 +528,12 @@ pub async fn list_devices(State(s): State<Arc<AppState>>, headers: HeaderMap, ur
 /// registry (never the key; a device bound to a person names the person, and `name` is
 /// the person's). A signed-in session answers its person and chosen role. A missing,
 /// unknown, revoked or ended token is refused with 401.
+#[utoipa::path(get, path = "/api/v1/whoami", tag = "devices",
+    security(
+        ("bearer" = ["admin", "operator", "patrol_leader", "post_officer", "grid_member", "partner", "device"]),
+        ("device_key" = []),
+    ),
+    responses((status = 200, description = "who the token is"), doc::E401))]
 pub async fn whoami(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
     let token = bearer(&headers, uri.query())
         .ok_or_else(|| ApiError::unauthorized("authorization", "a bearer token is required"))?;
@@ -501,6 +572,13 @@ pub async fn whoami(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri
 /// `POST /api/v1/devices`: registers or updates a device. The key is returned here
 /// and nowhere else. Registering a known device id again without a key issues a new one
 /// and the old key stops working at once: how a lost phone is replaced.
+#[utoipa::path(post, path = "/api/v1/devices", tag = "devices", security(("bearer" = ["admin"])),
+    request_body(content = crate::devices::NewDevice, content_type = "application/json"),
+    responses(
+        (status = 200, description = "the device updated, with its key"),
+        (status = 201, description = "the device registered, with its key"), doc::E400, doc::E401, doc::E403, doc::E409,
+        doc::E413, doc::E415, doc::E422, doc::E503,
+    ))]
 pub async fn register_device(
     State(s): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -562,6 +640,12 @@ struct LayerInfo<'a> {
 /// `GET /api/v1/layers`: the map's layers, for every user but a device gateway and for
 /// a registered device's key; the computed hotspot layer is listed for operators and
 /// administrators only.
+#[utoipa::path(get, path = "/api/v1/layers", tag = "map",
+    security(
+        ("bearer" = ["admin", "operator", "patrol_leader", "post_officer", "grid_member", "partner"]),
+        ("device_key" = []),
+    ),
+    responses((status = 200, description = "the map layers"), doc::E401, doc::E403))]
 pub async fn list_layers(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
     let role = s.any_user(&headers, uri.query())?;
     let layers: Vec<LayerInfo> = s
@@ -601,6 +685,13 @@ pub async fn list_layers(State(s): State<Arc<AppState>>, headers: HeaderMap, uri
 /// callers of [`list_layers`]; the hotspot layer for operators and administrators only.
 /// A map layer is gzipped for a caller that accepts it (compressed once, see
 /// `compress::Precompressed`): a phone on a slow link draws the county sooner.
+#[utoipa::path(get, path = "/api/v1/layers/{name}", tag = "map",
+    security(
+        ("bearer" = ["admin", "operator", "patrol_leader", "post_officer", "grid_member", "partner"]),
+        ("device_key" = []),
+    ),
+    params(("name" = String, Path)),
+    responses((status = 200, description = "an RFC 7946 FeatureCollection"), doc::E401, doc::E403, doc::E404))]
 pub async fn get_layer(
     State(s): State<Arc<AppState>>,
     Path(name): Path<String>,

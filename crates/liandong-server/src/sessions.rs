@@ -29,6 +29,7 @@ use tokio::sync::watch;
 use crate::auth::{bearer, check_person_id, key_at_rest, require_user, CachedSession, Role, User};
 use crate::config::SessionsConfig;
 use crate::error::ApiError;
+use crate::openapi as doc;
 use crate::passwords::{check_length, is_session_token, new_session_token, new_sign_in_code, PasswordError, Passwords};
 use crate::ratelimit::FailureLimit;
 use crate::routes::read_json;
@@ -339,6 +340,12 @@ fn opened(s: &AppState, p: &PersonRecord, role: Role, token: String, row: Sessio
 /// answer the same 401; after `sessions.failures_per_account` failures of one account
 /// or `sessions.failures_per_address` of one client address within
 /// `sessions.failure_window_s`, 429 with `Retry-After`, naming `person_id` or `address`.
+#[utoipa::path(post, path = "/api/v1/sessions", tag = "sessions", security(()),
+    request_body(content = serde_json::Value, content_type = "application/json", description = "a JSON object"),
+    responses(
+        (status = 201, description = "`{\"token\", \"expires_ms\", \"max_expires_ms\", \"person\"}`"), doc::E400,
+        doc::E401, doc::E413, doc::E415, doc::E429, doc::E503,
+    ))]
 pub async fn sign_in(State(s): State<Arc<AppState>>, req: Request) -> Result<Response, ApiError> {
     let address = peer(&req);
     let (parts, body) = req.into_parts();
@@ -447,6 +454,10 @@ fn calling_session(s: &AppState, headers: &HeaderMap, uri: &Uri) -> Result<(Stri
 /// every session of its person ("sign out everywhere"). Any signed-in session may, for
 /// itself; a config token or a device's key is refused (400), a missing, unknown,
 /// revoked or ended token with 401.
+#[utoipa::path(delete, path = "/api/v1/sessions", tag = "sessions",
+    security(("bearer" = ["admin", "operator", "patrol_leader", "post_officer", "grid_member", "partner"])),
+    params(("all" = Option<bool>, Query, description = "every session of the person")),
+    responses((status = 204, description = "signed out"), doc::E400, doc::E401, doc::E503))]
 pub async fn sign_out(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
     let (hash, user) = calling_session(&s, &headers, &uri)?;
     let mut all = false;
@@ -477,6 +488,9 @@ pub async fn sign_out(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: U
 /// `sessions.idle_s`, never past `max_expires_ms` → `{"expires_ms", "max_expires_ms"}`.
 /// Any signed-in session may, for itself; a config token or a device's key is refused
 /// (400), a missing, unknown, revoked or ended token with 401.
+#[utoipa::path(post, path = "/api/v1/sessions/renew", tag = "sessions",
+    security(("bearer" = ["admin", "operator", "patrol_leader", "post_officer", "grid_member", "partner"])),
+    responses((status = 200, description = "`{\"expires_ms\", \"max_expires_ms\"}`"), doc::E400, doc::E401, doc::E503))]
 pub async fn renew(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
     let (hash, _) = calling_session(&s, &headers, &uri)?;
     let cached =
@@ -506,6 +520,14 @@ struct PasswordBody {
 /// wrong one is a failed sign-in: counted, 401). Someone else's password is refused with
 /// 403, a device's key and a missing or unknown token with 401; 404 when there is no
 /// such person; 400 naming `password` outside 10 to 128 bytes.
+#[utoipa::path(put, path = "/api/v1/people/{id}/password", tag = "people",
+    security(("bearer" = ["admin", "operator", "patrol_leader", "post_officer", "grid_member", "partner"])),
+    params(("id" = String, Path)),
+    request_body(content = serde_json::Value, content_type = "application/json", description = "a JSON object"),
+    responses(
+        (status = 204, description = "the password is set"), doc::E400, doc::E401, doc::E403, doc::E404, doc::E413,
+        doc::E415, doc::E503,
+    ))]
 pub async fn set_password(
     State(s): State<Arc<AppState>>,
     Path(id): Path<String>,
@@ -555,6 +577,12 @@ pub async fn set_password(
 /// text or as a QR code), good once for `sessions.code_s`. Administrators only; every
 /// other role, a device's key and a missing or unknown token are refused; 404 when there
 /// is no such person, 422 when the person is inactive. The code is in this answer only.
+#[utoipa::path(post, path = "/api/v1/people/{id}/sign-in-code", tag = "people", security(("bearer" = ["admin"])),
+    params(("id" = String, Path)),
+    responses(
+        (status = 201, description = "`{\"code\", \"expires_ms\", \"link\"}`"), doc::E401, doc::E403, doc::E404,
+        doc::E422, doc::E503,
+    ))]
 pub async fn issue_code(
     State(s): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -600,6 +628,9 @@ fn enc(v: &str) -> String {
 /// `DELETE /api/v1/people/{id}/sessions`: revokes every session of a person
 /// (`{"revoked": n}`), audited; their live sockets close within seconds. Administrators
 /// only; every other role, a device's key and a missing or unknown token are refused.
+#[utoipa::path(delete, path = "/api/v1/people/{id}/sessions", tag = "people", security(("bearer" = ["admin"])),
+    params(("id" = String, Path)),
+    responses((status = 200, description = "`{\"revoked\": n}`"), doc::E401, doc::E403, doc::E404, doc::E503))]
 pub async fn revoke_person(
     State(s): State<Arc<AppState>>,
     headers: HeaderMap,

@@ -14,6 +14,7 @@ use liandong_core::track::{fuse, Sighting};
 use crate::auth::{require_user, Role};
 use crate::error::ApiError;
 use crate::feed::track_json;
+use crate::openapi as doc;
 use crate::time_fmt::now_ms;
 use crate::AppState;
 
@@ -25,6 +26,16 @@ const DEFAULT_SPAN_MS: i64 = 24 * 3600 * 1000;
 /// `GET /api/v1/tracks?plate=川S12345` or `?person=ID`, with optional `from`/`to`
 /// (RFC 3339 or unix ms; default the last 24 h). A tagged person's track is served only
 /// to the roles entitled to them, and the read is audited.
+#[utoipa::path(get, path = "/api/v1/tracks", tag = "cameras",
+    summary = "A watched plate's or person's fused track across cameras",
+    security(("bearer" = ["admin", "operator", "partner"])),
+    params(
+        ("plate" = Option<String>, Query, description = "a licence plate"),
+        ("person" = Option<String>, Query, description = "a watched person id"),
+        ("from" = Option<String>, Query, description = "RFC 3339 or Unix ms"),
+        ("to" = Option<String>, Query, description = "RFC 3339 or Unix ms"),
+    ),
+    responses((status = 200, description = "the fused track"), doc::E400, doc::E401, doc::E403, doc::E404, doc::E503))]
 pub async fn get_track(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Result<Response, ApiError> {
     let user = require_user(&s.tokens, &headers, uri.query(), &[Role::Admin, Role::Operator, Role::Partner])?;
     let now = now_ms();

@@ -29,6 +29,7 @@ use crate::auth::{bearer, Role};
 use crate::error::ApiError;
 use crate::feed::messages::{ClientReply, SnapshotPart};
 use crate::feed::{position_message, FeedEvent, FeedMessage, What};
+use crate::openapi as doc;
 use crate::scope::{IncidentFacts, Reach};
 use crate::sequencer::Item;
 use crate::time_fmt::now_ms;
@@ -266,6 +267,23 @@ struct Client {
 
 /// `GET /api/v1/live`: the websocket upgrade. Authentication and the query are checked
 /// before upgrading, so a bad token is a plain 401.
+#[utoipa::path(get, path = "/api/v1/live", tag = "live",
+    summary = "The live feed, a websocket of positions, alerts, incidents and route changes",
+    description = "The messages the feed sends are JSON objects with a `type`; each type's JSON Schema (2020-12) is a `$defs` entry of [`/api/v1/schemas/feed.json`](/api/v1/schemas/feed.json).",
+    security(
+        ("bearer" = ["admin", "operator", "patrol_leader", "post_officer", "grid_member", "partner", "device"]),
+        ("device_key" = []),
+    ),
+    params(
+        ("token" = Option<String>, Query, description = "the bearer token (browsers cannot set headers on a websocket)"),
+        ("bbox" = Option<String>, Query, description = "min_lon,min_lat,max_lon,max_lat"),
+        ("kinds" = Option<String>, Query, description = "positions, alerts, incidents (comma-separated)"),
+        ("since" = Option<i64>, Query, description = "replay from after this sequence number"),
+    ),
+    responses(
+        (status = 101, description = "switching to the websocket; every message is described by `/api/v1/schemas/feed.json`"),
+        doc::E400, doc::E401, doc::E403, doc::E503,
+    ))]
 pub async fn live(
     State(s): State<Arc<AppState>>,
     headers: HeaderMap,

@@ -1,5 +1,6 @@
 //! Websocket clients of the live feed: the next message, the next of a kind, everything
-//! until the feed is quiet. Each works on any stream, plain or TLS.
+//! until the feed is quiet. Each works on any stream, plain or TLS, and checks every
+//! message it reads against the feed's JSON Schema ([`crate::schema`]).
 
 use std::time::Duration;
 
@@ -25,7 +26,7 @@ pub async fn next<S: AsyncRead + AsyncWrite + Unpin>(ws: &mut WebSocketStream<S>
             .expect("the feed is open")
             .expect("a message");
         if let Message::Text(t) = msg {
-            return serde_json::from_str(&t).expect("feed messages are JSON");
+            return crate::schema::checked_message(&t);
         }
     }
 }
@@ -41,7 +42,7 @@ pub async fn next_among<S: AsyncRead + AsyncWrite + Unpin>(
     loop {
         let msg = tokio::time::timeout_at(deadline, ws.next()).await.ok()??.ok()?;
         if let Message::Text(t) = msg {
-            let v: Value = serde_json::from_str(&t).expect("feed messages are JSON");
+            let v: Value = crate::schema::checked_message(&t);
             if kinds.iter().any(|kind| v["type"] == *kind) {
                 return Some(v);
             }
@@ -84,7 +85,7 @@ pub async fn until<S: AsyncRead + AsyncWrite + Unpin>(
     let mut out = Vec::new();
     while let Ok(Some(Ok(m))) = tokio::time::timeout_at(deadline, ws.next()).await {
         if let Message::Text(t) = m {
-            let v: Value = serde_json::from_str(&t).expect("feed messages are JSON");
+            let v: Value = crate::schema::checked_message(&t);
             let last = v["type"] == kind;
             out.push(v);
             if last {
@@ -100,7 +101,7 @@ pub async fn drain<S: AsyncRead + AsyncWrite + Unpin>(ws: &mut WebSocketStream<S
     let mut out = Vec::new();
     while let Ok(Some(Ok(m))) = tokio::time::timeout(Duration::from_millis(quiet_ms), ws.next()).await {
         if let Message::Text(t) = m {
-            out.push(serde_json::from_str(&t).expect("feed messages are JSON"));
+            out.push(crate::schema::checked_message(&t));
         }
     }
     out

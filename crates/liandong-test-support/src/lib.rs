@@ -10,6 +10,7 @@ pub mod feed;
 pub mod load;
 pub mod pg;
 pub mod process;
+pub mod schema;
 pub mod server;
 
 use std::path::PathBuf;
