@@ -63,6 +63,29 @@ impl std::fmt::Debug for Clock {
     }
 }
 
+/// Calls `tick` with the state every `period` until the server stops (`shutdown`) or its
+/// state is gone: the loop of the services' tickers on the server's clock (late mediation
+/// steps, silent cameras). A tick that overruns delays the next rather than bunching them.
+pub async fn every<T, Fut>(
+    state: std::sync::Weak<T>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+    period: std::time::Duration,
+    mut tick: impl FnMut(Arc<T>) -> Fut,
+) where
+    Fut: std::future::Future<Output = ()>,
+{
+    let mut every = tokio::time::interval(period);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = every.tick() => {}
+            _ = shutdown.changed() => return,
+        }
+        let Some(s) = state.upgrade() else { return };
+        tick(s).await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -79,17 +79,11 @@ pub async fn tick(s: &AppState, now_ms: i64) -> Vec<i64> {
 }
 
 /// Runs [`tick`] every [`TICK`] on the server's clock until shutdown.
-pub async fn run(state: Weak<AppState>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
-    let mut every = tokio::time::interval(TICK);
-    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = every.tick() => {}
-            _ = shutdown.changed() => return,
-        }
-        let Some(s) = state.upgrade() else { return };
+pub async fn run(state: Weak<AppState>, shutdown: tokio::sync::watch::Receiver<bool>) {
+    crate::clock::every(state, shutdown, TICK, |s| async move {
         tick(&s, s.config.clock.now_ms()).await;
-    }
+    })
+    .await;
 }
 
 /// A party as a request gives it.
