@@ -24,8 +24,24 @@ mod images;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
 
-/// SQLite allows 32766 bound parameters per statement; 500 rows of 15 stays well under.
-const ROWS_PER_INSERT: usize = 500;
+/// Most rows one insert statement takes: SQLite allows 32766 bound parameters per
+/// statement, and 512 rows of the widest table (15 columns) stay well under. A power of
+/// two, as every statement's row count is (see [`statement_rows`]).
+const ROWS_PER_INSERT: usize = 512;
+
+/// Prepared statements the writer's connection keeps: each table's inserts take at most
+/// ten shapes (1, 2, 4, … 512 rows), some twenty tables, and the writer's other statements.
+const WRITER_STATEMENTS: usize = 400;
+
+/// The rows of the next statement of a multi-row insert with `left` rows to go (at least
+/// one): the largest power of two not above `left` nor [`ROWS_PER_INSERT`]. Each shape of
+/// statement is then prepared once per connection and kept, where a statement holding
+/// exactly a group commit's rows had a new row count, so a new text to parse, almost
+/// every time; `n` rows take as many statements as `n` has one bits.
+fn statement_rows(left: usize) -> usize {
+    let cap = left.clamp(1, ROWS_PER_INSERT);
+    1 << (usize::BITS - 1 - cap.leading_zeros())
+}
 
 /// The embedded store: SQLite in a data directory.
 #[derive(Debug, Clone)]
@@ -72,7 +88,7 @@ impl SqliteStore {
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
-            .connect_with(opts.clone())
+            .connect_with(opts.clone().statement_cache_capacity(WRITER_STATEMENTS))
             .await
             .map_err(|source| StoreError::Open { path: path.clone(), source })?;
         MIGRATOR.run(&writer).await?;
@@ -180,19 +196,23 @@ impl<'args> ColumnSink<'args> for RowValues<'_, '_, 'args> {
     }
 }
 
-/// Inserts rows into their table, [`ROWS_PER_INSERT`] rows a statement. A repeated key
-/// within one statement is applied row after row, so the last row of a key wins.
+/// Inserts rows into their table in statements of [`statement_rows`] rows, in order: a
+/// repeated key, within one statement or across two, is applied row after row, so the
+/// last row of a key wins. The statements are kept prepared on the connection.
 async fn insert<'a, R: Written>(
     conn: &mut SqliteConnection,
     rows: impl ExactSizeIterator<Item = &'a R>,
 ) -> Result<(), StoreError> {
     let rows: Vec<&'a R> = rows.collect();
-    for chunk in rows.chunks(ROWS_PER_INSERT) {
+    let mut rest = &rows[..];
+    while !rest.is_empty() {
+        let (chunk, after) = rest.split_at(statement_rows(rest.len()));
         let sql = R::insert_sql();
         let mut qb = QueryBuilder::<Sqlite>::new(&sql.sqlite_head);
         qb.push_values(chunk, |mut b, r| R::columns(std::iter::once(*r), &mut RowValues(&mut b)));
         qb.push(&sql.sqlite_tail);
-        qb.build().persistent(false).execute(&mut *conn).await.map_err(q(R::TABLE.op))?;
+        qb.build().persistent(true).execute(&mut *conn).await.map_err(q(R::TABLE.op))?;
+        rest = after;
     }
     Ok(())
 }

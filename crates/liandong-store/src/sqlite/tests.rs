@@ -145,3 +145,39 @@ async fn cameras_watch_list_events_and_alerts_round_trip_in_one_sequence() {
     assert_eq!(store.count_camera_events("cam-001").await.unwrap(), 1);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn inserts_take_few_shapes_of_statement_and_every_row() {
+    for n in 1..=2_000usize {
+        let (mut left, mut shapes) = (n, Vec::new());
+        while left > 0 {
+            let rows = super::statement_rows(left);
+            assert!(rows.is_power_of_two() && rows <= super::ROWS_PER_INSERT && rows <= left, "{n}: {rows}");
+            shapes.push(rows);
+            left -= rows;
+        }
+        // Largest first, each row once; below the cap, as many statements as one bits.
+        assert!(shapes.windows(2).all(|w| w[0] >= w[1]), "{n}: {shapes:?}");
+        if n < super::ROWS_PER_INSERT {
+            assert_eq!(shapes.len(), n.count_ones() as usize, "{n}: {shapes:?}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_key_repeated_across_statements_keeps_its_last_row() {
+    let dir = tmpdir("repeat");
+    let store = Store::open(&dir, Durability::Normal).await.unwrap();
+    // 700 rows are statements of 512, 128, 32, 16, 8 and 4 rows: the device's last state
+    // is in the last one.
+    let rows: Vec<PositionRow> = (1..=700).map(|s| row(s, "a")).collect();
+    let states: Vec<DeviceStateRow> = (1..=700)
+        .map(|s| DeviceStateRow { device_id: "a".into(), seq: s, trusted: None, marked: None, fences: vec![] })
+        .collect();
+    store.write_batch(&rows, &states).await.unwrap();
+    let got = store.device_states().await.unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].0.seq, 700);
+    assert_eq!(store.count_positions(Some("a")).await.unwrap(), 700);
+    let _ = std::fs::remove_dir_all(&dir);
+}
