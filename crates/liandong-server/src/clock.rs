@@ -65,7 +65,7 @@ impl std::fmt::Debug for Clock {
 
 /// Calls `tick` with the state every `period` until the server stops (`shutdown`) or its
 /// state is gone: the loop of the services' tickers on the server's clock (late mediation
-/// steps, silent cameras). A tick that overruns delays the next rather than bunching them.
+/// steps, silent cameras, the metrics' upkeep). A tick that overruns delays the next rather than bunching them.
 pub async fn every<T, Fut>(
     state: std::sync::Weak<T>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,

@@ -387,10 +387,9 @@ impl App {
         // A shift's end prepares its handover sheet; the first tick catches up at start.
         tokio::spawn(shift_ends::run(Arc::downgrade(&state), state.shutdown.clone()));
         tokio::spawn(mediation_watch::run(Arc::downgrade(&state), state.shutdown.clone()));
-        let mut upkeep_stop = state.shutdown.clone();
-        tokio::spawn(metrics::upkeep(Arc::downgrade(&state.metrics), async move {
-            let _ = upkeep_stop.wait_for(|stopped| *stopped).await;
-        }));
+        // The recorder keeps every histogram sample until its upkeep buckets them.
+        let upkeep = |m: Arc<Metrics>| async move { m.run_upkeep() };
+        tokio::spawn(clock::every(Arc::downgrade(&state.metrics), state.shutdown.clone(), metrics::UPKEEP, upkeep));
         tokio::spawn(camera_watch::run(Arc::downgrade(&state), state.shutdown.clone()));
         if state.store.backend() == "postgres" {
             tokio::spawn(refresh_registries(Arc::downgrade(&state), registry_changed, state.shutdown.clone()));

@@ -30,6 +30,9 @@ const SECONDS_BUCKETS: &[f64] =
 const BATCH_BUCKETS: &[f64] = &[1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0];
 
 /// Names of the histograms, each with its buckets.
+/// How often the recorder's histogram samples are bucketed (see [`Metrics::run_upkeep`]).
+pub const UPKEEP: Duration = Duration::from_secs(1);
+
 const HTTP_SECONDS: &str = "liandong_http_request_duration_seconds";
 const COMMIT_SECONDS: &str = "liandong_group_commit_seconds";
 const COMMIT_BATCH: &str = "liandong_group_commit_batch_size";
@@ -189,27 +192,9 @@ impl Metrics {
     }
 
     /// Moves histogram samples into their buckets. The recorder keeps every sample
-    /// until then, so the server runs this every second (see [`upkeep`]).
+    /// until then, so the server runs this every [`UPKEEP`] (`clock::every`).
     pub fn run_upkeep(&self) {
         self.handle.run_upkeep();
-    }
-}
-
-/// Runs the recorder's upkeep every second until `stop` resolves. Holds the metrics
-/// weakly, so that it never keeps a finished server's alive.
-pub async fn upkeep(metrics: std::sync::Weak<Metrics>, stop: impl std::future::Future<Output = ()>) {
-    let mut every = tokio::time::interval(Duration::from_secs(1));
-    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    tokio::pin!(stop);
-    loop {
-        tokio::select! {
-            _ = &mut stop => return,
-            _ = every.tick() => {}
-        }
-        match metrics.upgrade() {
-            Some(m) => m.run_upkeep(),
-            None => return,
-        }
     }
 }
 
