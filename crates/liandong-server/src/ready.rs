@@ -2,7 +2,9 @@
 //! balancer or an orchestrator. `/healthz` stays liveness (the process answers HTTP);
 //! readiness also asks the two parts without which nothing is acknowledged:
 //!
-//! - **store**: a trivial query (`SELECT 1`) answered within [`STORE_TIMEOUT`]. The
+//! - **store**: a trivial query (`SELECT 1`) answered within [`STORE_TIMEOUT`], and on
+//!   the embedded store its write lock free to take (another process holding it would
+//!   hold up every commit). The
 //!   answer is kept for [`PROBE_TTL`], and concurrent callers wait for one probe, so
 //!   that a storm of probes costs the store one query a second.
 //! - **sequencer**: the single writer's task runs, its current batch has not waited
@@ -50,6 +52,9 @@ impl Readiness {
         }
         let answer = match tokio::time::timeout(STORE_TIMEOUT, store.ping()).await {
             Ok(Ok(())) => Ok(()),
+            Ok(Err(liandong_store::StoreError::WriteLocked)) => {
+                Err("another connection holds the database's write lock: nothing can be committed".to_owned())
+            }
             Ok(Err(e)) => {
                 tracing::warn!(error = %e, "readiness: the store refused a trivial query");
                 Err("the store refused a trivial query".to_owned())

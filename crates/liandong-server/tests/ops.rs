@@ -251,7 +251,7 @@ fn failing(v: &Value, part: &str) -> bool {
 }
 
 #[tokio::test]
-async fn readiness_names_the_sequencer_while_another_connection_holds_the_write_lock() {
+async fn readiness_names_the_store_while_another_connection_holds_the_write_lock() {
     let srv = start("ready-sqlite").await;
     let (status, v) = ready(&srv).await;
     assert_eq!((status, v), (200, Value::String("ready\n".into())));
@@ -260,10 +260,10 @@ async fn readiness_names_the_sequencer_while_another_connection_holds_the_write_
     let url = format!("sqlite://{}", srv.dir.join("liandong.db").display());
     let mut blocker = sqlx::SqliteConnection::connect(&url).await.unwrap();
     sqlx::query("BEGIN IMMEDIATE").execute(&mut blocker).await.unwrap();
-    let (status, v) = ready_until(&srv, Duration::from_secs(15), |s, v| s == 503 && failing(v, "sequencer")).await;
+    let (status, v) = ready_until(&srv, Duration::from_secs(15), |s, v| s == 503 && failing(v, "store")).await;
     assert_eq!(status, 503, "{v}");
-    assert!(failing(&v, "sequencer") && !failing(&v, "store"), "{v}");
-    assert!(v["reasons"]["sequencer"].is_string(), "{v}");
+    assert!(failing(&v, "store") && !failing(&v, "sequencer"), "{v}");
+    assert!(v["reasons"]["store"].as_str().is_some_and(|r| r.contains("write lock")), "{v}");
     let health = srv.http.get(format!("{}/healthz", srv.url)).send().await.unwrap();
     assert_eq!(health.status().as_u16(), 200, "liveness does not follow readiness");
     sqlx::query("ROLLBACK").execute(&mut blocker).await.unwrap();

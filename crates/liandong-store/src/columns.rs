@@ -1,13 +1,14 @@
 //! Each written table's columns, declared once: the name, the PostgreSQL array type a
 //! group commit binds it as, and how a row gives its value. From one declaration come
-//! the SQLite multi-row `INSERT … VALUES`, the PostgreSQL `INSERT … SELECT FROM
+//! the SQLite single-row `INSERT … VALUES (?, …)`, the PostgreSQL `INSERT … SELECT FROM
 //! UNNEST(…)` and the column lists reads select, so a column cannot be added to one of
 //! them and forgotten in another.
 
+use rusqlite::types::Value;
 use sqlx::error::BoxDynError;
 use sqlx::postgres::PgArguments;
 use sqlx::types::Json;
-use sqlx::{Encode, Postgres, Sqlite, Type};
+use sqlx::{Encode, Postgres, Type};
 
 use crate::camera_status::CameraStatusRow;
 use crate::rows::ParkingRecordRow;
@@ -50,14 +51,11 @@ impl Table {
         }
     }
 
-    /// The head of SQLite's multi-row insert; `QueryBuilder::push_values` adds the rows
-    /// and [`Table::sqlite_tail`] the conflict clause.
-    pub fn sqlite_head(&self) -> String {
-        format!("INSERT INTO {} ({}) ", self.name, self.select(""))
-    }
-
-    pub fn sqlite_tail(&self) -> String {
-        self.on_conflict()
+    /// SQLite's insert of one row, which the writer keeps prepared and runs once per row
+    /// (see `sqlite::writer`).
+    pub fn sqlite_row(&self) -> String {
+        let marks = vec!["?"; self.columns.len()].join(", ");
+        format!("INSERT INTO {} ({}) VALUES ({marks}){}", self.name, self.select(""), self.on_conflict())
     }
 
     /// PostgreSQL's insert of a whole batch: one array parameter per column, whatever
@@ -75,20 +73,63 @@ impl Table {
     }
 }
 
-/// A value one column takes: something SQLite binds as one value and PostgreSQL, as a
-/// column of a batch, binds as an array.
-pub(crate) trait ColumnValue<'a>: 'a + Send + Sized + Encode<'a, Sqlite> + Type<Sqlite> {
+/// A value one column takes: something SQLite's writer binds as one value and
+/// PostgreSQL, as a column of a batch, binds as an array.
+pub(crate) trait ColumnValue<'a>: 'a + Send + Sized + SqliteValue {
     /// Adds a column of values to PostgreSQL arguments as one array.
     fn add_array(values: Vec<Self>, args: &mut PgArguments) -> Result<(), BoxDynError>;
 }
 
 impl<'a, T> ColumnValue<'a> for T
 where
-    T: 'a + Send + Encode<'a, Sqlite> + Type<Sqlite>,
+    T: 'a + Send + SqliteValue,
     Vec<T>: Encode<'a, Postgres> + Type<Postgres>,
 {
     fn add_array(values: Vec<T>, args: &mut PgArguments) -> Result<(), BoxDynError> {
         <PgArguments as sqlx::Arguments<'a>>::add(args, values)
+    }
+}
+
+/// A column's value as SQLite's writer binds it: the storage class sqlx would have
+/// chosen (booleans as integers, JSON as its text).
+pub(crate) trait SqliteValue {
+    fn sqlite_value(self) -> Value;
+}
+
+impl SqliteValue for i64 {
+    fn sqlite_value(self) -> Value {
+        Value::Integer(self)
+    }
+}
+
+impl SqliteValue for f64 {
+    fn sqlite_value(self) -> Value {
+        Value::Real(self)
+    }
+}
+
+impl SqliteValue for bool {
+    fn sqlite_value(self) -> Value {
+        Value::Integer(i64::from(self))
+    }
+}
+
+impl SqliteValue for &str {
+    fn sqlite_value(self) -> Value {
+        Value::Text(self.to_owned())
+    }
+}
+
+impl<T: serde::Serialize> SqliteValue for Json<&T> {
+    fn sqlite_value(self) -> Value {
+        // Serialising plain data (strings, numbers, maps with string keys) cannot fail.
+        Value::Text(serde_json::to_string(self.0).unwrap_or_default())
+    }
+}
+
+impl<T: SqliteValue> SqliteValue for Option<T> {
+    fn sqlite_value(self) -> Value {
+        self.map_or(Value::Null, SqliteValue::sqlite_value)
     }
 }
 
@@ -104,17 +145,15 @@ pub(crate) trait ColumnSink<'a> {
 /// work for a small batch.
 #[derive(Debug)]
 pub(crate) struct InsertSql {
-    /// SQLite's `INSERT INTO t (…) `, before `push_values`.
-    pub sqlite_head: String,
-    /// SQLite's conflict clause, after the values.
-    pub sqlite_tail: String,
+    /// SQLite's insert of one row.
+    pub sqlite_row: String,
     /// PostgreSQL's whole-batch `INSERT … SELECT FROM UNNEST(…)`.
     pub pg: String,
 }
 
 impl InsertSql {
     pub fn of(t: &Table) -> InsertSql {
-        InsertSql { sqlite_head: t.sqlite_head(), sqlite_tail: t.sqlite_tail(), pg: t.pg_insert() }
+        InsertSql { sqlite_row: t.sqlite_row(), pg: t.pg_insert() }
     }
 }
 
@@ -465,8 +504,7 @@ mod tests {
     fn the_generated_sql_is_the_reviewed_sql() {
         let mut got = String::new();
         for t in ALL {
-            got += &format!("-- {} on SQLite (push_values adds VALUES (…), (…))\n", t.name);
-            got += &format!("{}VALUES (…){}\n", t.sqlite_head(), t.sqlite_tail());
+            got += &format!("-- {} on SQLite (one row, run once per row)\n{}\n", t.name, t.sqlite_row());
             got += &format!("-- {} on PostgreSQL\n{}\n\n", t.name, t.pg_insert());
         }
         let tables = crate::feed::FeedTables::ALL;
@@ -484,9 +522,9 @@ mod tests {
     #[test]
     fn the_cached_statements_are_the_generated_ones() {
         let sql = PositionRow::insert_sql();
-        assert_eq!(sql.sqlite_head, PositionRow::TABLE.sqlite_head());
+        assert_eq!(sql.sqlite_row, PositionRow::TABLE.sqlite_row());
         assert_eq!(sql.pg, PositionRow::TABLE.pg_insert());
-        assert_eq!(RoutePlanRow::insert_sql().sqlite_tail, RoutePlanRow::TABLE.sqlite_tail());
+        assert_eq!(RoutePlanRow::insert_sql().sqlite_row, RoutePlanRow::TABLE.sqlite_row());
         assert!(std::ptr::eq(sql, PositionRow::insert_sql()), "built once, then reused");
     }
 

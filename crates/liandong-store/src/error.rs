@@ -32,6 +32,17 @@ pub enum StoreError {
     /// a restore refuses).
     #[error("database {path} is damaged: {problems}")]
     Integrity { path: PathBuf, problems: String },
+    /// SQLite's writer thread failed a statement of a group commit (nothing of the
+    /// commit was written).
+    #[error("database error during {op}: {source}")]
+    Write { op: &'static str, source: rusqlite::Error },
+    /// Another connection (a tool, a second process) holds the embedded store's write
+    /// lock: nothing can be committed until it lets go.
+    #[error("another connection holds the database's write lock")]
+    WriteLocked,
+    /// The store was closed (shutting down) before the write could be made.
+    #[error("the store is closed")]
+    Closed,
     /// A PostgreSQL extension the store needs (PostGIS) is missing or cannot be created.
     #[error("database {database} cannot use the {extension} extension: {reason}")]
     Extension { extension: &'static str, database: String, reason: String },

@@ -155,6 +155,12 @@ async fn shutdown_signal() {
     tracing::info!("shutdown signal received");
 }
 
+/// mimalloc rather than glibc's malloc: per acknowledged report the server allocates and
+/// frees a few dozen small blocks across threads, and glibc's arenas spent a tenth of
+/// the server's CPU on it (BENCHMARKS.md, "The server's CPU per acknowledged report").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     init_tracing();

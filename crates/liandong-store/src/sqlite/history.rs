@@ -7,10 +7,13 @@
 
 use sqlx::QueryBuilder;
 
-use super::{SqliteStore, ROWS_PER_INSERT};
+use super::SqliteStore;
 use crate::columns::Written;
 use crate::error::{q, StoreError};
 use crate::rows::{AlertAckRow, Bbox, PositionRow, RoutePlanRow, HISTORY_EXCLUDED_FLAGS};
+
+/// Most values one `IN (…)` list binds (SQLite allows 32,766 parameters).
+const KEYS_PER_QUERY: usize = 512;
 
 impl SqliteStore {
     /// Each device's last good fix at or before `at_ms` and no older than `max_age_ms`,
@@ -58,7 +61,7 @@ impl SqliteStore {
     /// The first acknowledgement of each of `alert_seqs` that has one, by alert number.
     pub async fn first_alert_acks(&self, alert_seqs: &[i64]) -> Result<Vec<AlertAckRow>, StoreError> {
         let mut out: Vec<AlertAckRow> = Vec::new();
-        for chunk in alert_seqs.chunks(ROWS_PER_INSERT) {
+        for chunk in alert_seqs.chunks(KEYS_PER_QUERY) {
             let mut qb = QueryBuilder::new(format!(
                 "SELECT {} FROM alert_acks a
                  WHERE seq = (SELECT MIN(seq) FROM alert_acks b WHERE b.alert_seq = a.alert_seq) AND alert_seq IN (",

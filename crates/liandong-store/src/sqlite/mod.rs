@@ -2,55 +2,41 @@
 //!
 //! Writes come from one place, the ingest sequencer, which hands a whole batch to
 //! [`SqliteStore::write`]: one transaction, one commit (one fsync with
-//! `synchronous=FULL`) for however many reports arrived meanwhile.
+//! `synchronous=FULL`) for however many reports arrived meanwhile, run whole on the
+//! writer thread ([`writer`]). Reads go through sqlx's pool.
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::query_builder::Separated;
+use rusqlite::types::Value;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
+use sqlx::{SqliteConnection, SqlitePool};
 
 use crate::batch::{insert_batch, Batch};
-use crate::columns::{ColumnSink, ColumnValue, Written};
+use crate::columns::Written;
 use crate::error::{q, StoreError};
 use crate::rows::{AuditEntry, DeviceRecord, Durability};
 
 use history::in_bbox;
+use writer::{Locked, Rows, Writer};
 
 mod history;
 mod images;
+mod writer;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
-
-/// Most rows one insert statement takes: SQLite allows 32766 bound parameters per
-/// statement, and 512 rows of the widest table (15 columns) stay well under. A power of
-/// two, as every statement's row count is (see [`statement_rows`]).
-const ROWS_PER_INSERT: usize = 512;
-
-/// Prepared statements the writer's connection keeps: each table's inserts take at most
-/// ten shapes (1, 2, 4, … 512 rows), some twenty tables, and the writer's other statements.
-const WRITER_STATEMENTS: usize = 400;
-
-/// The rows of the next statement of a multi-row insert with `left` rows to go (at least
-/// one): the largest power of two not above `left` nor [`ROWS_PER_INSERT`]. Each shape of
-/// statement is then prepared once per connection and kept, where a statement holding
-/// exactly a group commit's rows had a new row count, so a new text to parse, almost
-/// every time; `n` rows take as many statements as `n` has one bits.
-fn statement_rows(left: usize) -> usize {
-    let cap = left.clamp(1, ROWS_PER_INSERT);
-    1 << (usize::BITS - 1 - cap.leading_zeros())
-}
 
 /// The embedded store: SQLite in a data directory.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
-    /// Readers (and rare administrative writes).
+    /// Readers.
     pool: SqlitePool,
-    /// The one connection group commits go through: SQLite serialises writers anyway,
-    /// and one connection keeps its page cache and prepared statements hot.
+    /// The connection single-row administrative writes go through (a registry change),
+    /// one at a time among themselves.
     writer: SqlitePool,
+    /// The thread group commits and the audit log go through (see [`writer`]).
+    commits: Writer,
     path: PathBuf,
 }
 
@@ -63,7 +49,7 @@ crate::referrals::referrals_calls!(SqliteStore, sqlx::sqlite::SqliteRow);
 crate::correction::correction_calls!(SqliteStore, sqlx::sqlite::SqliteRow);
 crate::jt808::jt808_calls!(SqliteStore, sqlx::sqlite::SqliteRow);
 
-pub(crate) type SqliteTx = sqlx::Transaction<'static, Sqlite>;
+pub(crate) type SqliteTx = Locked;
 
 impl SqliteStore {
     /// Opens (creating if needed) `liandong.db` in `data_dir` and applies migrations.
@@ -88,7 +74,7 @@ impl SqliteStore {
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
-            .connect_with(opts.clone().statement_cache_capacity(WRITER_STATEMENTS))
+            .connect_with(opts.clone())
             .await
             .map_err(|source| StoreError::Open { path: path.clone(), source })?;
         MIGRATOR.run(&writer).await?;
@@ -97,7 +83,10 @@ impl SqliteStore {
             .connect_with(opts)
             .await
             .map_err(|source| StoreError::Open { path: path.clone(), source })?;
-        Ok(SqliteStore { pool, writer, path })
+        let committed =
+            sqlx::query_scalar(crate::shared::max_seq_sqlite()).fetch_one(&pool).await.map_err(q("read max seq"))?;
+        let commits = Writer::start(&path, durability, committed)?;
+        Ok(SqliteStore { pool, writer, commits, path })
     }
 
     pub fn path(&self) -> &Path {
@@ -105,13 +94,16 @@ impl SqliteStore {
     }
 
     pub async fn close(&self) {
+        self.commits.close().await;
         self.pool.close().await;
         self.writer.close().await;
     }
 
-    /// `SELECT 1` on a reading connection.
+    /// `SELECT 1` on a reading connection, then the write lock taken and given back on
+    /// the writer: a store that answers reads but cannot commit is not ready either.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await.map(|_| ()).map_err(q("ping"))
+        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(q("ping"))?;
+        self.commits.probe().await
     }
 
     /// Where single-row updates go: the writer connection, so that they queue behind
@@ -155,64 +147,65 @@ impl SqliteStore {
         sqlx::query_scalar(crate::shared::max_seq_sqlite()).fetch_one(&self.pool).await.map_err(q("read max seq"))
     }
 
-    /// Starts a group commit on the writer connection and returns the highest sequence
-    /// number committed so far; [`finish_write`] writes the batch and commits.
+    /// Takes the write lock and returns the highest sequence number committed so far;
+    /// [`finish_write`] writes the batch and commits.
     pub(crate) async fn begin_write(&self) -> Result<(SqliteTx, i64), StoreError> {
-        // IMMEDIATE takes the database's write lock now (waiting up to the busy
-        // timeout). A deferred transaction would read at a snapshot and then fail with
-        // SQLITE_BUSY_SNAPSHOT, without waiting, if a registry upsert on another
-        // connection committed while the batch was being prepared.
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(q("begin"))?;
-        let committed: i64 =
-            sqlx::query_scalar(crate::shared::max_seq_sqlite()).fetch_one(&mut *tx).await.map_err(q("read max seq"))?;
-        Ok((tx, committed))
+        let locked = self.commits.lock().await;
+        let committed = locked.committed();
+        Ok((locked, committed))
     }
 
     /// Appends to the audit log on its own (reads made through the API).
     pub async fn audit(&self, entries: &[AuditEntry]) -> Result<(), StoreError> {
-        // Nothing to write takes no connection (the one the sequencer writes on).
         if entries.is_empty() {
             return Ok(());
         }
-        let mut conn = self.writer.acquire().await.map_err(q("acquire writer"))?;
-        insert(&mut conn, entries.iter()).await
+        let mut rows = Rows::default();
+        rows.push(entries.iter());
+        self.commits.append(rows).await
     }
 }
 
-/// Writes the batch inside a transaction from [`SqliteStore::begin_write`] and commits.
-pub(crate) async fn finish_write(mut tx: SqliteTx, b: &Batch<'_>) -> Result<(), StoreError> {
-    insert_batch!(insert, tx, b);
-    tx.commit().await.map_err(q("commit"))
+/// Writes the batch under the lock from [`SqliteStore::begin_write`] and commits, in one
+/// job of the writer thread.
+pub(crate) async fn finish_write(tx: SqliteTx, b: &Batch<'_>) -> Result<(), StoreError> {
+    let mut rows = Rows::numbered(b.first_seq(), b.last_seq());
+    insert_batch!(push, rows, b);
+    tx.commit(rows).await
 }
 
-/// Hands one row's values to a multi-row insert's `VALUES (…)`.
-struct RowValues<'s, 'qb, 'args>(&'s mut Separated<'qb, 'args, Sqlite, &'static str>);
-
-impl<'args> ColumnSink<'args> for RowValues<'_, '_, 'args> {
-    fn column<T: ColumnValue<'args>>(&mut self, values: impl Iterator<Item = T>) {
-        for v in values {
-            self.0.push_bind(v);
-        }
-    }
+/// Adds a table's rows to a writer job (the shape `insert_batch!` calls).
+async fn push<'a, R: Written>(
+    rows: &mut Rows,
+    table: impl ExactSizeIterator<Item = &'a R> + Clone,
+) -> Result<(), StoreError> {
+    rows.push(table);
+    Ok(())
 }
 
-/// Inserts rows into their table in statements of [`statement_rows`] rows, in order: a
-/// repeated key, within one statement or across two, is applied row after row, so the
-/// last row of a key wins. The statements are kept prepared on the connection.
+/// Inserts rows on a sqlx connection, inside its caller's transaction (the duty
+/// roster's, checked and written together): one statement per row, as the writer
+/// thread does. Only small, rare writes come this way; group commits go to the writer.
 async fn insert<'a, R: Written>(
     conn: &mut SqliteConnection,
-    rows: impl ExactSizeIterator<Item = &'a R>,
+    rows: impl ExactSizeIterator<Item = &'a R> + Clone,
 ) -> Result<(), StoreError> {
-    let rows: Vec<&'a R> = rows.collect();
-    let mut rest = &rows[..];
-    while !rest.is_empty() {
-        let (chunk, after) = rest.split_at(statement_rows(rest.len()));
-        let sql = R::insert_sql();
-        let mut qb = QueryBuilder::<Sqlite>::new(&sql.sqlite_head);
-        qb.push_values(chunk, |mut b, r| R::columns(std::iter::once(*r), &mut RowValues(&mut b)));
-        qb.push(&sql.sqlite_tail);
-        qb.build().persistent(true).execute(&mut *conn).await.map_err(q(R::TABLE.op))?;
-        rest = after;
+    let mut collected = Rows::default();
+    collected.push(rows);
+    for (sql, op, width, values) in collected.tables() {
+        for row in values.chunks_exact(width) {
+            let mut statement = sqlx::query(sql);
+            for v in row {
+                statement = match v {
+                    Value::Null => statement.bind(None::<i64>),
+                    Value::Integer(i) => statement.bind(*i),
+                    Value::Real(f) => statement.bind(*f),
+                    Value::Text(t) => statement.bind(t.as_str()),
+                    Value::Blob(b) => statement.bind(b.as_slice()),
+                };
+            }
+            statement.execute(&mut *conn).await.map_err(q(op))?;
+        }
     }
     Ok(())
 }

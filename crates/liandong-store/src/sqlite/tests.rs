@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use crate::{
     AlertRow, Batch, CameraEventRow, CameraRecord, DeviceRecord, DeviceStateRow, Durability, PositionRow, Store,
-    StoredMembership, WatchRecord,
+    StoreError, StoredMembership, WatchRecord,
 };
 
 fn tmpdir(name: &str) -> PathBuf {
@@ -146,30 +146,11 @@ async fn cameras_watch_list_events_and_alerts_round_trip_in_one_sequence() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-#[test]
-fn inserts_take_few_shapes_of_statement_and_every_row() {
-    for n in 1..=2_000usize {
-        let (mut left, mut shapes) = (n, Vec::new());
-        while left > 0 {
-            let rows = super::statement_rows(left);
-            assert!(rows.is_power_of_two() && rows <= super::ROWS_PER_INSERT && rows <= left, "{n}: {rows}");
-            shapes.push(rows);
-            left -= rows;
-        }
-        // Largest first, each row once; below the cap, as many statements as one bits.
-        assert!(shapes.windows(2).all(|w| w[0] >= w[1]), "{n}: {shapes:?}");
-        if n < super::ROWS_PER_INSERT {
-            assert_eq!(shapes.len(), n.count_ones() as usize, "{n}: {shapes:?}");
-        }
-    }
-}
-
 #[tokio::test]
-async fn a_key_repeated_across_statements_keeps_its_last_row() {
+async fn a_key_repeated_in_one_commit_keeps_its_last_row() {
     let dir = tmpdir("repeat");
     let store = Store::open(&dir, Durability::Normal).await.unwrap();
-    // 700 rows are statements of 512, 128, 32, 16, 8 and 4 rows: the device's last state
-    // is in the last one.
+    // The writer upserts row after row: the device's last state is the 700th.
     let rows: Vec<PositionRow> = (1..=700).map(|s| row(s, "a")).collect();
     let states: Vec<DeviceStateRow> = (1..=700)
         .map(|s| DeviceStateRow { device_id: "a".into(), seq: s, trusted: None, marked: None, fences: vec![] })
@@ -179,5 +160,43 @@ async fn a_key_repeated_across_statements_keeps_its_last_row() {
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].0.seq, 700);
     assert_eq!(store.count_positions(Some("a")).await.unwrap(), 700);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The writer thread checks the numbers against the file itself: a store whose idea of
+/// the maximum is stale (another store wrote the same file) is refused unwritten and
+/// learns the real maximum, so the next batch numbers after it.
+#[tokio::test]
+async fn a_stale_maximum_is_refused_unwritten_and_corrected() {
+    let dir = tmpdir("stale");
+    let first = Store::open(&dir, Durability::Normal).await.unwrap();
+    let second = Store::open(&dir, Durability::Normal).await.unwrap();
+    first.write_batch(&[row(1, "a"), row(2, "a")], &[]).await.unwrap();
+
+    let w = second.begin_write().await.unwrap();
+    assert_eq!(w.committed(), 0, "the second store read the maximum before the first wrote");
+    let refused = w.commit(&crate::Batch { positions: &[row(1, "b")], ..Default::default() }).await;
+    assert!(matches!(refused, Err(StoreError::SeqConflict { committed: 2, first: 1 })), "{refused:?}");
+    assert_eq!(first.count_positions(Some("b")).await.unwrap(), 0, "nothing of the refused batch is written");
+
+    let w = second.begin_write().await.unwrap();
+    assert_eq!(w.committed(), 2, "the refusal taught the real maximum");
+    w.commit(&crate::Batch { positions: &[row(3, "b")], ..Default::default() }).await.unwrap();
+    assert_eq!(first.max_seq().await.unwrap(), 3);
+    first.close().await;
+    second.close().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A write after the store is closed (the server shutting down) is an error, not a hang.
+#[tokio::test]
+async fn a_write_after_close_fails_at_once() {
+    let dir = tmpdir("closed");
+    let store = Store::open(&dir, Durability::Normal).await.unwrap();
+    store.close().await;
+    let late = tokio::time::timeout(std::time::Duration::from_secs(5), store.write_batch(&[row(1, "a")], &[]))
+        .await
+        .expect("no hang");
+    assert!(matches!(late, Err(StoreError::Closed)), "{late:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -1,0 +1,284 @@
+//! The embedded store's writer: one thread owning SQLite's one writing connection
+//! (rusqlite), which runs each group commit whole — `BEGIN IMMEDIATE`, the check of
+//! the batch's numbers, every insert, `COMMIT` — as one job.
+//!
+//! Why a thread of its own: through sqlx every statement is a round trip between the
+//! async runtime and the connection's worker thread, two thread wake-ups each way; a
+//! one-report commit took five (begin, the number check, two inserts, commit), and a
+//! profile of one device reporting showed the server spending most of its CPU in
+//! context switches (39 per report). Here a commit is one message to the thread and
+//! one answer back, whatever the batch holds. The rows cross as owned values, each
+//! insert is one cached single-row statement executed once per row (SQLite's own loop,
+//! no parsing per commit), and nothing of sqlx's per-statement machinery runs.
+//!
+//! The write lock is an async mutex held from [`Writer::lock`] until the commit's
+//! answer, or until dropped: the sequencer prepares its batch under it. It keeps the
+//! highest committed number, so taking it costs no query; the thread checks the
+//! numbers against the store itself inside the transaction, so a stale figure (another
+//! store on the same file, which the data directory's lock rules out for servers)
+//! costs a [`StoreError::SeqConflict`], never a lost number.
+
+use std::path::Path;
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rusqlite::types::Value;
+use rusqlite::{Connection, TransactionBehavior};
+use tokio::sync::{oneshot, Mutex, OwnedMutexGuard};
+
+use crate::columns::{ColumnSink, ColumnValue, Written};
+use crate::error::StoreError;
+use crate::rows::Durability;
+
+/// Statements the writer keeps prepared: one insert per written table and the commit's own.
+const STATEMENTS: usize = 64;
+
+/// A handle on the writer thread; clones share it.
+#[derive(Debug, Clone)]
+pub(crate) struct Writer {
+    jobs: mpsc::Sender<Job>,
+    /// The write lock, holding the highest sequence number committed.
+    lock: Arc<Mutex<i64>>,
+}
+
+/// The write lock, held: what [`Writer::commit`] needs.
+#[derive(Debug)]
+pub(crate) struct Locked {
+    guard: OwnedMutexGuard<i64>,
+    jobs: mpsc::Sender<Job>,
+}
+
+impl Locked {
+    /// The highest sequence number committed when the lock was taken.
+    pub fn committed(&self) -> i64 {
+        *self.guard
+    }
+}
+
+enum Job {
+    Write {
+        rows: Rows,
+        reply: oneshot::Sender<Result<i64, StoreError>>,
+    },
+    /// Whether the database's write lock can be taken now (readiness).
+    Probe(oneshot::Sender<Result<(), StoreError>>),
+    Close(oneshot::Sender<()>),
+}
+
+/// What one job inserts, table by table in order, with the numbers it assigns.
+#[derive(Debug, Default)]
+pub(crate) struct Rows {
+    tables: Vec<TableRows>,
+    /// The lowest and highest sequence numbers the rows take (none for the audit log).
+    first: Option<i64>,
+    last: Option<i64>,
+}
+
+/// One table's rows: `values` holds `width` values per row, row after row.
+#[derive(Debug)]
+struct TableRows {
+    sql: &'static str,
+    op: &'static str,
+    width: usize,
+    values: Vec<Value>,
+}
+
+impl Rows {
+    /// A job whose rows take the sequence numbers `first` to `last`.
+    pub fn numbered(first: Option<i64>, last: Option<i64>) -> Rows {
+        Rows { tables: Vec::new(), first, last }
+    }
+
+    /// Adds a table's rows, in order (a repeated key is upserted row after row, so its
+    /// last row wins).
+    pub fn push<'a, R: Written>(&mut self, rows: impl ExactSizeIterator<Item = &'a R> + Clone) {
+        let n = rows.len();
+        if n == 0 {
+            return;
+        }
+        let width = R::TABLE.columns.len();
+        let mut sink = Collect { width, column: 0, values: vec![Value::Null; n * width] };
+        R::columns(rows, &mut sink);
+        self.tables.push(TableRows { sql: &R::insert_sql().sqlite_row, op: R::TABLE.op, width, values: sink.values });
+    }
+}
+
+/// Places each column's values in their rows.
+struct Collect {
+    width: usize,
+    column: usize,
+    values: Vec<Value>,
+}
+
+impl<'a> ColumnSink<'a> for Collect {
+    fn column<T: ColumnValue<'a>>(&mut self, values: impl Iterator<Item = T>) {
+        for (row, v) in values.enumerate() {
+            self.values[row * self.width + self.column] = v.sqlite_value();
+        }
+        self.column += 1;
+    }
+}
+
+impl Rows {
+    /// The rows of each table in order: its insert, what a failure is reported as, the
+    /// values per row, and the values, row after row.
+    pub fn tables(&self) -> impl Iterator<Item = (&'static str, &'static str, usize, &[Value])> {
+        self.tables.iter().map(|t| (t.sql, t.op, t.width, &t.values[..]))
+    }
+}
+
+impl Writer {
+    /// Opens the writing connection on `path` (migrated already) and starts the thread;
+    /// `committed` is the store's highest sequence number now.
+    pub fn start(path: &Path, durability: Durability, committed: i64) -> Result<Writer, StoreError> {
+        let conn = open(path, durability).map_err(|source| StoreError::Write { op: "open the writer", source })?;
+        let (jobs, rx) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || run(conn, rx))
+            .map_err(|source| StoreError::DataDir { path: path.to_owned(), source })?;
+        Ok(Writer { jobs, lock: Arc::new(Mutex::new(committed)) })
+    }
+
+    /// Takes the write lock (waiting for a commit under way to finish).
+    pub async fn lock(&self) -> Locked {
+        Locked { guard: self.lock.clone().lock_owned().await, jobs: self.jobs.clone() }
+    }
+
+    /// Writes rows that take no sequence number (the audit log), without the lock.
+    pub async fn append(&self, rows: Rows) -> Result<(), StoreError> {
+        send(&self.jobs, rows).await.map(|_| ())
+    }
+
+    /// Takes the database's write lock and gives it back at once, waiting at most
+    /// [`PROBE_WAIT`]: [`StoreError::WriteLocked`] when another connection (a tool, a
+    /// second process) holds it, which would hold up every commit.
+    pub async fn probe(&self) -> Result<(), StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.jobs.send(Job::Probe(reply)).map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Stops the thread once the jobs sent before are done, closing the connection.
+    pub async fn close(&self) {
+        let (done, closed) = oneshot::channel();
+        if self.jobs.send(Job::Close(done)).is_ok() {
+            let _ = closed.await;
+        }
+    }
+}
+
+impl Locked {
+    /// Writes `rows` in one transaction and commits, then releases the lock. Returns
+    /// once the commit is durable. Numbers at or below what the store holds are refused
+    /// unwritten with [`StoreError::SeqConflict`].
+    pub async fn commit(mut self, rows: Rows) -> Result<(), StoreError> {
+        match send(&self.jobs, rows).await {
+            Ok(max) => {
+                *self.guard = max;
+                Ok(())
+            }
+            Err(e) => {
+                if let StoreError::SeqConflict { committed, .. } = e {
+                    *self.guard = committed;
+                }
+                Err(e)
+            }
+        }
+    }
+}
+
+async fn send(jobs: &mpsc::Sender<Job>, rows: Rows) -> Result<i64, StoreError> {
+    let (reply, answer) = oneshot::channel();
+    jobs.send(Job::Write { rows, reply }).map_err(|_| StoreError::Closed)?;
+    answer.await.map_err(|_| StoreError::Closed)?
+}
+
+fn open(path: &Path, durability: Durability) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(BUSY_WAIT)?;
+    // As sqlx's readers are set up: the journal is the database's (WAL, set when it was
+    // opened); synchronous, the cache and foreign keys are the connection's own.
+    conn.pragma_update(None, "journal_mode", "wal")?;
+    conn.pragma_update(
+        None,
+        "synchronous",
+        match durability {
+            Durability::Full => "full",
+            Durability::Normal => "normal",
+        },
+    )?;
+    conn.pragma_update(None, "cache_size", -65536)?;
+    conn.pragma_update(None, "temp_store", "memory")?;
+    conn.pragma_update(None, "foreign_keys", "on")?;
+    conn.set_prepared_statement_cache_capacity(STATEMENTS);
+    Ok(conn)
+}
+
+/// The thread: one job after the other until closed or every handle is gone.
+fn run(mut conn: Connection, jobs: mpsc::Receiver<Job>) {
+    for job in jobs {
+        match job {
+            Job::Write { rows, reply } => {
+                let done = write(&mut conn, &rows);
+                // The rows are dropped here, off the async runtime.
+                drop(rows);
+                let _ = reply.send(done);
+            }
+            Job::Probe(reply) => {
+                let _ = reply.send(probe(&conn));
+            }
+            Job::Close(done) => {
+                drop(conn);
+                let _ = done.send(());
+                return;
+            }
+        }
+    }
+}
+
+/// How long a readiness probe waits for the write lock. The writer's own commits never
+/// hold it against the probe (they run on this thread); a registry change briefly may.
+const PROBE_WAIT: Duration = Duration::from_millis(100);
+/// How long a commit waits for the write lock.
+const BUSY_WAIT: Duration = Duration::from_secs(5);
+
+fn probe(conn: &Connection) -> Result<(), StoreError> {
+    let fail = |source| StoreError::Write { op: "probe the write lock", source };
+    conn.busy_timeout(PROBE_WAIT).map_err(fail)?;
+    let taken = conn.execute_batch("BEGIN IMMEDIATE; ROLLBACK");
+    conn.busy_timeout(BUSY_WAIT).map_err(fail)?;
+    match taken {
+        Ok(()) => Ok(()),
+        Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) => Err(StoreError::WriteLocked),
+        Err(e) => Err(fail(e)),
+    }
+}
+
+/// One transaction: the numbers checked, every table's rows inserted, committed.
+/// Returns the highest sequence number committed after it.
+fn write(conn: &mut Connection, rows: &Rows) -> Result<i64, StoreError> {
+    let fail = |op: &'static str| move |source| StoreError::Write { op, source };
+    // IMMEDIATE takes the database's write lock now (waiting up to the busy timeout for
+    // a registry change on a reading connection); dropping the transaction rolls back.
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(fail("begin"))?;
+    let mut committed = 0;
+    if let Some(first) = rows.first {
+        committed = tx
+            .prepare_cached(crate::shared::max_seq_sqlite())
+            .and_then(|mut s| s.query_row([], |r| r.get(0)))
+            .map_err(fail("read max seq"))?;
+        if first <= committed {
+            return Err(StoreError::SeqConflict { committed, first });
+        }
+    }
+    for t in &rows.tables {
+        let mut statement = tx.prepare_cached(t.sql).map_err(fail(t.op))?;
+        for row in t.values.chunks_exact(t.width) {
+            statement.execute(rusqlite::params_from_iter(row)).map_err(fail(t.op))?;
+        }
+    }
+    tx.commit().map_err(fail("commit"))?;
+    Ok(rows.last.map_or(committed, |last| last.max(committed)))
+}
