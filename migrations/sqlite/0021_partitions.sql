@@ -4,3 +4,6 @@
 -- the alerts of a township over a month (statistics by township): one range of it
 -- instead of every alert of the month filtered by township.
 CREATE INDEX alerts_township_time ON alerts (township, time_ms);
+
+-- Retention deletes camera events by time (`store.retention_days`), oldest first.
+CREATE INDEX camera_events_time ON camera_events (time_ms);
