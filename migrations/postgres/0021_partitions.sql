@@ -15,11 +15,14 @@
 --   every month's index, a dozen or more for a year's retention;
 -- - retention has always been by fix time (`prune_positions` deletes `fix_ms <
 --   cutoff`), so dropping by fix-time month keeps its meaning.
--- The cost: a device time is what the device says. Ingest accepts any fix time from
--- 2000 to 2099 (liandong-ingest `device_time`): a clock never set, an offline buffer
--- uploaded weeks later, a clock years ahead. So each table has a DEFAULT partition,
--- which takes every row no month partition covers, and an accepted report can never
--- fail to insert (an insert failure would fail the whole group commit). Month
+-- The cost: a device time is what the device says. The server accepts events dated
+-- from `ingest.accept_past_s` before its clock (30 days by default: an offline buffer
+-- uploaded late) to `accept_ahead_s` after it (10 minutes), within the decoders'
+-- bounds of 2000 to 2099 (liandong-ingest `device_time`); an operator may widen the
+-- window past the retention, and a month retention dropped can still receive a late
+-- report. So each table has a DEFAULT partition, which takes every row no month
+-- partition covers, and an accepted report can never fail to insert (an insert
+-- failure would fail the whole group commit). Month
 -- partitions are created ahead of time by `liandong_ensure_partitions` (the server
 -- calls it at startup for this month and the next two, and daily), so the default
 -- partition holds only oddities and the last reports retention keeps; when a month
