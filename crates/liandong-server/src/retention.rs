@@ -210,3 +210,25 @@ pub async fn run(store: Store, r: Retention, stop: impl Future<Output = ()>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn months_start_on_the_first_at_midnight_utc_and_roll_over_the_year() {
+        // (a time, months later, the first instant of that month), all UTC.
+        let cases = [
+            (1_796_083_200_000, 0, 1_796_083_200_000), // 2026-12-01T00:00Z itself
+            (1_798_761_599_999, 0, 1_796_083_200_000), // 2026-12-31T23:59:59.999Z
+            (1_796_300_000_000, 1, 1_798_761_600_000), // December → 2027-01
+            (1_796_300_000_000, 2, 1_801_440_000_000), // → 2027-02
+            (1_796_300_000_000, 3, 1_803_859_200_000), // → 2027-03 (February has 28 days)
+            (951_782_400_000, 1, 951_868_800_000),     // 2000-02-29 → 2000-03-01
+            (0, 0, 0),
+        ];
+        for (at, months, want) in cases {
+            assert_eq!(month_start_ms(at, months), want, "{at} + {months} months");
+        }
+    }
+}
