@@ -294,7 +294,9 @@ impl App {
         match retention::ensure_months_ahead(&store, time_fmt::now_ms()).await {
             Ok(0) => {}
             Ok(made) => tracing::info!(made, "monthly partitions made ahead"),
-            Err(e) => tracing::warn!(error = %e, "making the months ahead failed; the default partition takes their rows"),
+            Err(e) => {
+                tracing::warn!(error = %e, "making the months ahead failed; the default partition takes their rows")
+            }
         }
         let rehashed = devices::hash_kept_keys(&store).await?;
         if rehashed > 0 {

@@ -197,7 +197,11 @@ pub async fn run(store: Store, r: Retention, stop: impl Future<Output = ()>) {
             } else {
                 let deleted = prune_once(&store, retention_ms, now_ms(), &mut stop).await;
                 if deleted > 0 {
-                    tracing::info!(deleted, retention_days = r.reports_days, "old location reports and camera events pruned");
+                    tracing::info!(
+                        deleted,
+                        retention_days = r.reports_days,
+                        "old location reports and camera events pruned"
+                    );
                 }
             }
         }

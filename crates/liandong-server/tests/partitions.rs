@@ -47,11 +47,12 @@ async fn startup_makes_the_months_ahead_and_a_late_report_of_a_missing_month_is_
     let now = now_ms();
     let mut want = Vec::new();
     for k in 0..MONTHS_AHEAD {
-        let month: String = sqlx::query_scalar("SELECT to_char(to_timestamp($1 / 1000.0) AT TIME ZONE 'UTC', 'YYYY_MM')")
-            .bind(month_start_ms(now, k))
-            .fetch_one(&mut sql)
-            .await
-            .unwrap();
+        let month: String =
+            sqlx::query_scalar("SELECT to_char(to_timestamp($1 / 1000.0) AT TIME ZONE 'UTC', 'YYYY_MM')")
+                .bind(month_start_ms(now, k))
+                .fetch_one(&mut sql)
+                .await
+                .unwrap();
         want.push(format!("camera_events_p{month}"));
         want.push(format!("positions_p{month}"));
     }
@@ -68,12 +69,11 @@ async fn startup_makes_the_months_ahead_and_a_late_report_of_a_missing_month_is_
         .await
         .unwrap();
     assert_eq!(answer.status(), 200, "{:?}", answer.text().await);
-    let stored: Vec<(i64, String)> = sqlx::query_as(
-        "SELECT fix_ms, tableoid::regclass::text FROM positions WHERE device_id = '866001'",
-    )
-    .fetch_all(&mut sql)
-    .await
-    .unwrap();
+    let stored: Vec<(i64, String)> =
+        sqlx::query_as("SELECT fix_ms, tableoid::regclass::text FROM positions WHERE device_id = '866001'")
+            .fetch_all(&mut sql)
+            .await
+            .unwrap();
     assert_eq!(stored, [(late_s * 1000, "positions_default".to_string())], "acknowledged and stored");
     sql.close().await.unwrap();
     srv.stop().await;

@@ -306,8 +306,11 @@ async fn migrating_a_store_with_months_of_data_keeps_every_row_and_the_live_stat
     .await
     .unwrap();
     assert_eq!(misplaced, 1, "all but the one report of 2098 are in their month");
-    let far_future: i64 =
-        sqlx::query_scalar("SELECT seq FROM positions WHERE fix_ms = $1").bind(FAR_FUTURE_MS).fetch_one(&mut sql).await.unwrap();
+    let far_future: i64 = sqlx::query_scalar("SELECT seq FROM positions WHERE fix_ms = $1")
+        .bind(FAR_FUTURE_MS)
+        .fetch_one(&mut sql)
+        .await
+        .unwrap();
     assert_eq!(partition_of(&mut sql, far_future).await, "positions_default");
     let camera_misplaced: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM camera_events e
@@ -352,10 +355,7 @@ async fn migrating_a_store_with_months_of_data_keeps_every_row_and_the_live_stat
         position(max_seq + 4, "dev-new", FAR_FUTURE_MS + DAY_MS),
     ];
     let events = [camera_event(max_seq + 5, now), camera_event(max_seq + 6, FAR_PAST_MS)];
-    store
-        .write(&Batch { positions: &new_rows, camera_events: &events, ..Batch::default() })
-        .await
-        .unwrap();
+    store.write(&Batch { positions: &new_rows, camera_events: &events, ..Batch::default() }).await.unwrap();
     assert_eq!(store.positions_after(max_seq, 10).await.unwrap(), new_rows);
     assert_eq!(store.count_camera_events("cam-1").await.unwrap(), 602);
     assert_eq!(store.max_seq().await.unwrap(), max_seq + 6);
@@ -391,7 +391,8 @@ async fn history_questions_read_only_their_months_through_their_indexes() {
     let now = now_ms();
     let store = PgStore::connect(&db.url).await.unwrap();
     store.ensure_partitions(now - 150 * DAY_MS, now).await.unwrap();
-    let rows: Vec<PositionRow> = (1..=3000).map(|i| position(i, &format!("d{}", i % 30), now - i * 3_600_000)).collect();
+    let rows: Vec<PositionRow> =
+        (1..=3000).map(|i| position(i, &format!("d{}", i % 30), now - i * 3_600_000)).collect();
     store.write(&Batch { positions: &rows, ..Batch::default() }).await.unwrap();
     let mut sql = db.sql().await;
     sql.execute("ANALYZE").await.unwrap();
@@ -492,7 +493,8 @@ async fn retention_drops_whole_months_and_keeps_each_last_report() {
 
     let pruned = store.prune_before(cutoff).await.unwrap();
     assert!(!pruned.busy);
-    let old_camera: Vec<String> = camera_months.iter().filter(|(_, hi)| *hi <= cutoff).map(|(p, _)| p.clone()).collect();
+    let old_camera: Vec<String> =
+        camera_months.iter().filter(|(_, hi)| *hi <= cutoff).map(|(p, _)| p.clone()).collect();
     let mut dropped: Vec<String> = old.iter().map(|(p, _)| p.clone()).collect();
     dropped.extend(old_camera);
     assert_eq!(pruned.partitions, dropped, "every month wholly before the cutoff, oldest first, per table");
@@ -504,10 +506,10 @@ async fn retention_drops_whole_months_and_keeps_each_last_report() {
     assert_eq!(partition_of(&mut sql, 2).await, "positions_default");
     assert_eq!(store.position_seqs("b").await.unwrap(), [4, 5, 6], "the partial month's remainder stays");
     let states = store.device_states().await.unwrap();
-    assert_eq!(states.iter().map(|(s, last)| (s.seq, last.as_ref().map(|r| r.seq))).collect::<Vec<_>>(), [
-        (2, Some(2)),
-        (6, Some(6))
-    ]);
+    assert_eq!(
+        states.iter().map(|(s, last)| (s.seq, last.as_ref().map(|r| r.seq))).collect::<Vec<_>>(),
+        [(2, Some(2)), (6, Some(6))]
+    );
     let seen: Vec<i64> =
         sqlx::query_scalar("SELECT seq FROM camera_events ORDER BY seq").fetch_all(&mut sql).await.unwrap();
     assert_eq!(seen, [8, 9], "camera events go with their month");
@@ -555,7 +557,10 @@ async fn a_drop_behind_a_long_query_gives_up_quickly_and_ingest_is_not_held() {
     let ingest = async {
         tokio::time::sleep(Duration::from_millis(20)).await;
         let t = Instant::now();
-        store.write(&Batch { positions: &[position(3, "a", now)], states: &[state("a", 3)], ..Batch::default() }).await.unwrap();
+        store
+            .write(&Batch { positions: &[position(3, "a", now)], states: &[state("a", 3)], ..Batch::default() })
+            .await
+            .unwrap();
         t.elapsed()
     };
     // Bounded, so that a drop that waited for the reader (who waits for this test)
@@ -564,7 +569,10 @@ async fn a_drop_behind_a_long_query_gives_up_quickly_and_ingest_is_not_held() {
         tokio::time::timeout(Duration::from_secs(10), async { tokio::join!(drop, ingest) }).await.expect("no wait");
     let pruned = pruned.unwrap();
     assert!(pruned.busy, "{pruned:?}");
-    assert!(pruned.partitions.iter().all(|p| p.starts_with("camera_events_")), "only the free table's months: {pruned:?}");
+    assert!(
+        pruned.partitions.iter().all(|p| p.starts_with("camera_events_")),
+        "only the free table's months: {pruned:?}"
+    );
     assert!(started.elapsed() < Duration::from_secs(2), "gave up after the lock timeout: {:?}", started.elapsed());
     assert!(ingest_took < Duration::from_millis(1000), "a commit waited {ingest_took:?} behind the drop");
     assert_eq!(store.position_seqs("a").await.unwrap(), [1, 2, 3]);

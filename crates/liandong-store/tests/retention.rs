@@ -78,7 +78,8 @@ fn camera_event(seq: i64, time_ms: i64) -> CameraEventRow {
 async fn prune_before_removes_months_old_rows_and_keeps_each_last_one(store: Store) {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
     store.ensure_partitions(now - 200 * DAY_MS, now).await.unwrap();
-    let mut rows: Vec<PositionRow> = (0..30).map(|i| position(i + 1, "a", now - 190 * DAY_MS + i * 3_600_000)).collect();
+    let mut rows: Vec<PositionRow> =
+        (0..30).map(|i| position(i + 1, "a", now - 190 * DAY_MS + i * 3_600_000)).collect();
     rows.extend((0..30).map(|i| position(100 + i, "b", now - 180 * DAY_MS + i * 3_600_000)));
     rows.extend((0..5).map(|i| position(200 + i, "b", now - DAY_MS + i * 60_000)));
     let events = [camera_event(300, now - 185 * DAY_MS), camera_event(301, now - DAY_MS)];
@@ -86,7 +87,10 @@ async fn prune_before_removes_months_old_rows_and_keeps_each_last_one(store: Sto
         DeviceStateRow { device_id: "a".into(), seq: 30, trusted: None, marked: None, fences: vec![] },
         DeviceStateRow { device_id: "b".into(), seq: 204, trusted: None, marked: None, fences: vec![] },
     ];
-    store.write(&Batch { positions: &rows, camera_events: &events, states: &states, ..Batch::default() }).await.unwrap();
+    store
+        .write(&Batch { positions: &rows, camera_events: &events, states: &states, ..Batch::default() })
+        .await
+        .unwrap();
 
     let pruned = store.prune_before(now - 90 * DAY_MS).await.unwrap();
     assert!(!pruned.busy, "{pruned:?}");
