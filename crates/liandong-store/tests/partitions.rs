@@ -491,8 +491,17 @@ async fn retention_drops_whole_months_and_keeps_each_last_report() {
     let (old, current): (Vec<_>, Vec<_>) = position_months.iter().cloned().partition(|(_, hi)| *hi <= cutoff);
     assert!(old.len() >= 2 && !current.is_empty(), "{position_months:?}");
 
+    // A month an earlier round detached but did not get to drop (it stopped between
+    // its two transactions).
+    sql.execute("CREATE TABLE positions_p2001_01_detached (LIKE positions)").await.unwrap();
+
     let pruned = store.prune_before(cutoff).await.unwrap();
     assert!(!pruned.busy);
+    let leftovers: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_class WHERE relname LIKE '%detached'")
+        .fetch_one(&mut sql)
+        .await
+        .unwrap();
+    assert_eq!(leftovers, 0, "no detached month is left behind");
     let old_camera: Vec<String> =
         camera_months.iter().filter(|(_, hi)| *hi <= cutoff).map(|(p, _)| p.clone()).collect();
     let mut dropped: Vec<String> = old.iter().map(|(p, _)| p.clone()).collect();

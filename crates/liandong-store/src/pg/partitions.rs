@@ -17,6 +17,9 @@ use crate::rows::Pruned;
 /// again later): the most it may hold up ingest's commits queued behind it.
 pub const LOCK_TIMEOUT: &str = "100ms";
 
+/// Longest a statement of a month's drop may run (they take milliseconds).
+const DROP_STATEMENT_TIMEOUT: &str = "10s";
+
 /// Rows per delete from a default partition (the rows no month holds).
 const DEFAULT_BATCH: i64 = 2_000;
 
@@ -83,6 +86,7 @@ impl PgStore {
     pub async fn prune_before(&self, before_ms: i64) -> Result<Pruned, StoreError> {
         let mut pruned = Pruned::default();
         for t in &TABLES {
+            self.drop_leftovers(t).await?;
             for (part, _) in self.months_ending_by(t, before_ms).await? {
                 match self.drop_month(t, &part).await {
                     Ok(kept) => {
@@ -121,14 +125,24 @@ impl PgStore {
         Ok(months)
     }
 
-    /// Drops one month of `t` in one transaction: locks the parent (waiting at most
-    /// [`LOCK_TIMEOUT`]), detaches the month, copies back the last reports it held (they
-    /// now fall in no month, so into the default partition), drops it. Answers how many
-    /// reports it kept.
+    /// Drops one month of `t`. First, in one transaction under the parent's lock
+    /// (waited for at most [`LOCK_TIMEOUT`]): detaches the month, renames it
+    /// `…_detached`, and copies back the last reports it held (they now fall in no
+    /// month, so into the default partition). Then, in a second transaction, drops the
+    /// detached table: removing a month's files can take hundreds of milliseconds (a
+    /// 300,000-row month's commit took 400 ms here), and PostgreSQL removes them at
+    /// commit, before it releases the locks, so under the parent's lock it would hold
+    /// up ingest for as long. Answers how many reports it kept.
     async fn drop_month(&self, t: &Partitioned, part: &str) -> Result<u64, StoreError> {
         let mut conn = self.pool.acquire().await.map_err(q("acquire a connection"))?;
         let mut tx = conn.begin().await.map_err(q("begin"))?;
         set_lock_timeout(&mut tx).await?;
+        // A bound on the work done under the lock, should the server be stalled: the
+        // drop is rolled back and tried again at the next round.
+        sqlx::query(&format!("SET LOCAL statement_timeout = '{DROP_STATEMENT_TIMEOUT}'"))
+            .execute(&mut *tx)
+            .await
+            .map_err(q("set the statement timeout"))?;
         // The lock first, so that the whole change happens under it: no commit can add
         // a row to the month or point a device's state at one meanwhile.
         sqlx::query(&format!("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE", t.parent))
@@ -142,8 +156,10 @@ impl PgStore {
         let mut kept = 0;
         if t.keeps_last_reports {
             kept = sqlx::query(&format!(
+                // `= ANY(ARRAY(…))`: one probe of the month's key per device, never a
+                // scan of the month's millions of rows under the lock.
                 "INSERT INTO positions ({POSITION_COLUMNS}) SELECT {POSITION_COLUMNS} FROM {} p
-                 WHERE p.seq IN (SELECT seq FROM device_state)",
+                 WHERE p.seq = ANY (ARRAY(SELECT seq FROM device_state))",
                 quote(part)
             ))
             .execute(&mut *tx)
@@ -151,12 +167,33 @@ impl PgStore {
             .map_err(q("keep the last reports of a month"))?
             .rows_affected();
         }
-        sqlx::query(&format!("DROP TABLE {}", quote(part)))
+        sqlx::query(&format!("ALTER TABLE {} RENAME TO {}", quote(part), quote(&detached(part))))
             .execute(&mut *tx)
             .await
-            .map_err(q("drop a monthly partition"))?;
+            .map_err(q("rename a detached month"))?;
         tx.commit().await.map_err(q("commit"))?;
+        drop_detached(&mut conn, &detached(part)).await?;
         Ok(kept)
+    }
+
+    /// Drops the months detached by a round that stopped before dropping them (a
+    /// crash, a lost connection): tables named `<parent>_p…_detached` that are no
+    /// partition.
+    async fn drop_leftovers(&self, t: &Partitioned) -> Result<(), StoreError> {
+        let leftovers: Vec<String> = sqlx::query_scalar(
+            "SELECT relname::text FROM pg_class
+             WHERE relkind = 'r' AND NOT relispartition AND relname LIKE $1 || '\\_p%\\_detached'
+               AND relnamespace = (SELECT relnamespace FROM pg_class WHERE oid = $1::regclass)",
+        )
+        .bind(t.parent)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(q("list detached months"))?;
+        let mut conn = self.pool.acquire().await.map_err(q("acquire a connection"))?;
+        for table in leftovers {
+            drop_detached(&mut conn, &table).await?;
+        }
+        Ok(())
     }
 
     /// Deletes, batch by batch, the rows of `t`'s default partition older than
@@ -185,6 +222,20 @@ impl PgStore {
         }
         Ok(total)
     }
+}
+
+/// The name a month has between its detachment and its drop.
+fn detached(part: &str) -> String {
+    format!("{part}_detached")
+}
+
+/// Drops a detached month, which nothing reads or writes any more.
+async fn drop_detached(conn: &mut PgConnection, table: &str) -> Result<(), StoreError> {
+    sqlx::query(&format!("DROP TABLE IF EXISTS {}", quote(table)))
+        .execute(conn)
+        .await
+        .map(|_| ())
+        .map_err(q("drop a detached month"))
 }
 
 /// `SET LOCAL lock_timeout` for the transaction: see the module's doc.
