@@ -94,6 +94,10 @@ BEGIN
     IF first_ms IS NULL OR end_ms IS NULL OR end_ms <= first_ms THEN
         RETURN 0;
     END IF;
+    -- One caller at a time (instances sharing the database make the same months at
+    -- startup), so that the second finds the months made instead of failing to make
+    -- them again. Held until the caller's transaction ends.
+    PERFORM pg_advisory_xact_lock(hashtext('liandong_ensure_partitions'));
     month := date_trunc('month', to_timestamp(first_ms / 1000.0) AT TIME ZONE 'UTC');
     WHILE (extract(epoch FROM month) * 1000)::bigint < end_ms LOOP
         made := made + liandong_ensure_month_partition('positions', 'fix_ms', month);

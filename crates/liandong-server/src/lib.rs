@@ -290,14 +290,7 @@ impl App {
             None => Store::open(&config.data_dir, config.store.durability).await?,
         };
         tracing::info!(backend = store.backend(), "store open");
-        // This month's partitions and the next two's, before ingest writes (PostgreSQL).
-        match retention::ensure_months_ahead(&store, time_fmt::now_ms()).await {
-            Ok(0) => {}
-            Ok(made) => tracing::info!(made, "monthly partitions made ahead"),
-            Err(e) => {
-                tracing::warn!(error = %e, "making the months ahead failed; the default partition takes their rows")
-            }
-        }
+        retention::make_months_ahead(&store).await;
         let rehashed = devices::hash_kept_keys(&store).await?;
         if rehashed > 0 {
             tracing::info!(keys = rehashed, "device and camera keys kept in plaintext are now kept hashed");

@@ -148,18 +148,25 @@ pub async fn ensure_months_ahead(store: &Store, now_ms: i64) -> Result<u32, lian
     }
 }
 
+/// Makes this month's partitions and the next two's (PostgreSQL), saying what it did:
+/// at startup, before ingest writes, and daily. A failure does not stop the server:
+/// the default partition takes the rows of a missing month, and the next day tries
+/// again.
+pub async fn make_months_ahead(store: &Store) {
+    match ensure_months_ahead(store, now_ms()).await {
+        Ok(0) => {}
+        Ok(made) => tracing::info!(made, "monthly partitions made ahead"),
+        Err(e) => tracing::warn!(
+            error = %e,
+            "making the months ahead failed; the default partition takes their rows until the next try"
+        ),
+    }
+}
+
 /// Makes the months ahead every [`MONTHS_EVERY`] (the first tick at once) until the
-/// server stops; a failure is logged and tried again at the next tick, and the default
-/// partition takes the rows of a missing month meanwhile.
+/// server stops.
 pub async fn keep_months_ahead(state: Weak<AppState>, shutdown: tokio::sync::watch::Receiver<bool>) {
-    crate::clock::every(state, shutdown, MONTHS_EVERY, |s| async move {
-        match ensure_months_ahead(&s.store, now_ms()).await {
-            Ok(0) => {}
-            Ok(made) => tracing::info!(made, "monthly partitions made ahead"),
-            Err(e) => tracing::warn!(error = %e, "making the months ahead failed; trying again tomorrow"),
-        }
-    })
-    .await;
+    crate::clock::every(state, shutdown, MONTHS_EVERY, |s| async move { make_months_ahead(&s.store).await }).await;
 }
 
 /// What to prune, from the configuration: 0 days keeps that kind of data.
