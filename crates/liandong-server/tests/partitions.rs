@@ -1,6 +1,7 @@
 //! Monthly partitions on PostgreSQL from the server's side: a server starting on a
 //! database whose months ahead are missing makes them before it takes reports, and a
-//! late upload dated in a month no partition holds is still accepted and stored.
+//! late upload dated in a month no partition holds is still accepted and stored, and a
+//! retention round tries a month held by a long query again until it can drop it.
 
 use liandong_server::auth::Role;
 use liandong_server::retention::{month_start_ms, MONTHS_AHEAD};
@@ -77,4 +78,55 @@ async fn startup_makes_the_months_ahead_and_a_late_report_of_a_missing_month_is_
     assert_eq!(stored, [(late_s * 1000, "positions_default".to_string())], "acknowledged and stored");
     sql.close().await.unwrap();
     srv.stop().await;
+}
+
+#[tokio::test]
+async fn a_retention_round_retries_a_month_held_by_a_long_query_and_then_drops_it() {
+    let mut config = config(fresh_dir("partitions-retry"));
+    if Backend::Postgis.configure(&mut config, "partitions_retry").await.is_none() {
+        return;
+    }
+    let url = config.store.database_url.as_ref().unwrap().expose().to_owned();
+    let store = liandong_store::Store::connect(&url).await.unwrap();
+    let now = now_ms();
+    let day_ms = DAY_S * 1000;
+    store.ensure_partitions(now - 100 * day_ms, now).await.unwrap();
+    let old = liandong_store::PositionRow {
+        seq: 1,
+        device_id: "866001".into(),
+        fix_ms: now - 95 * day_ms,
+        recv_ms: now - 95 * day_ms,
+        lon: 107.05,
+        lat: 30.75,
+        datum: "wgs84",
+        speed_mps: None,
+        course_deg: None,
+        altitude_m: None,
+        accuracy_m: None,
+        battery_pct: None,
+        flags: 0,
+        attributes: "{}".into(),
+        enrichment: "{}".into(),
+    };
+    let recent = liandong_store::PositionRow { seq: 2, fix_ms: now, recv_ms: now, ..old.clone() };
+    store.write_batch(&[old, recent], &[]).await.unwrap();
+
+    // A history query holds `positions` for a second: the round's first try gives up
+    // after the lock timeout, a later one drops the month.
+    let mut reader = PgConnection::connect(&url).await.unwrap();
+    reader.execute("BEGIN").await.unwrap();
+    reader.execute("SELECT count(*) FROM positions").await.unwrap();
+    let release = async move {
+        tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
+        reader.execute("COMMIT").await.unwrap();
+        reader
+    };
+    let mut never = std::future::pending::<()>();
+    let round = liandong_server::retention::prune_partitions(&store, 30 * day_ms, now, &mut never);
+    let (pruned, reader) = tokio::join!(round, release);
+    assert!(!pruned.busy, "{pruned:?}");
+    assert!(pruned.partitions.iter().any(|p| p.starts_with("positions_p")), "{pruned:?}");
+    assert_eq!(store.position_seqs("866001").await.unwrap(), [2]);
+    reader.close().await.unwrap();
+    store.close().await;
 }
