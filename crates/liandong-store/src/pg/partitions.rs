@@ -74,8 +74,8 @@ impl PgStore {
     }
 
     /// Retention by partitions: drops every month of `positions` and `camera_events`
-    /// that ends at or before `before_ms`, oldest first, each in a transaction of its
-    /// own; a device's last report in a dropped month is kept (moved to the default
+    /// that ends at or before `before_ms`, oldest first, one at a time (see
+    /// `drop_month`); a device's last report in a dropped month is kept (moved to the default
     /// partition, where the live state's join still finds it). Then deletes, in
     /// batches, the rows older than `before_ms` that the default partitions hold
     /// (again except last reports). Rows older than `before_ms` in a month not wholly
@@ -87,7 +87,7 @@ impl PgStore {
         let mut pruned = Pruned::default();
         for t in &TABLES {
             self.drop_leftovers(t).await?;
-            for (part, _) in self.months_ending_by(t, before_ms).await? {
+            for part in self.months_ending_by(t, before_ms).await? {
                 match self.drop_month(t, &part).await {
                     Ok(kept) => {
                         pruned.reports_kept += kept;
@@ -107,10 +107,11 @@ impl PgStore {
     }
 
     /// The month partitions of `t` whose whole range ends at or before `before_ms`,
-    /// oldest first, with their upper bound.
-    async fn months_ending_by(&self, t: &Partitioned, before_ms: i64) -> Result<Vec<(String, i64)>, StoreError> {
-        let months: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT part, hi FROM (
+    /// oldest first. A month's upper bound is read from its partition bound
+    /// (`FOR VALUES FROM ('…') TO ('…')`), not from its name.
+    async fn months_ending_by(&self, t: &Partitioned, before_ms: i64) -> Result<Vec<String>, StoreError> {
+        sqlx::query_scalar(
+            "SELECT part FROM (
                 SELECT c.relname::text AS part,
                        (regexp_match(pg_get_expr(c.relpartbound, c.oid), 'TO \\(''?(-?[0-9]+)''?\\)'))[1]::bigint AS hi
                 FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
@@ -121,8 +122,7 @@ impl PgStore {
         .bind(before_ms)
         .fetch_all(&self.pool)
         .await
-        .map_err(q("list monthly partitions"))?;
-        Ok(months)
+        .map_err(q("list monthly partitions"))
     }
 
     /// Drops one month of `t`. First, in one transaction under the parent's lock
