@@ -22,11 +22,11 @@
 -- window past the retention, and a month retention dropped can still receive a late
 -- report. So each table has a DEFAULT partition, which takes every row no month
 -- partition covers, and an accepted report can never fail to insert (an insert
--- failure would fail the whole group commit). Month
--- partitions are created ahead of time by `liandong_ensure_partitions` (the server
--- calls it at startup for this month and the next two, and daily), so the default
--- partition holds only oddities and the last reports retention keeps; when a month
--- is created later that the default partition has rows of, they are moved into it.
+-- failure would fail the whole group commit). Month partitions are created ahead of
+-- time by `liandong_ensure_partitions` (the server calls it at startup for this month
+-- and the next two, and daily), so the default partition holds only oddities and the
+-- last reports retention keeps; when a month is created later that the default
+-- partition has rows of, they are moved into it.
 --
 -- Months are calendar months in UTC, [first day 00:00Z, next first day 00:00Z), as
 -- Unix milliseconds; partitions are named `<table>_pYYYY_MM`, the default ones
@@ -50,8 +50,10 @@
 -- partition while the default one has rows that belong to it), then attached: ATTACH
 -- takes only a SHARE UPDATE EXCLUSIVE lock on the parent, which neither ingest's
 -- inserts nor history reads wait for (CREATE TABLE … PARTITION OF would take an
--- ACCESS EXCLUSIVE one), and builds the parent's indexes on the new table. Returns 1
--- when it created the partition, 0 when it existed.
+-- ACCESS EXCLUSIVE one), and builds the parent's indexes on the new table. It does
+-- lock the default partition while it checks that none of its rows belongs to the new
+-- month, which is quick while the default partition stays small (months made ahead).
+-- Returns 1 when it created the partition, 0 when it existed.
 CREATE FUNCTION liandong_ensure_month_partition(parent text, part_key text, month_start timestamp)
 RETURNS integer
 LANGUAGE plpgsql AS $$
