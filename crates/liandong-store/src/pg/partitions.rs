@@ -89,10 +89,12 @@ impl PgStore {
             self.drop_leftovers(t).await?;
             for part in self.months_ending_by(t, before_ms).await? {
                 match self.drop_month(t, &part).await {
-                    Ok(kept) => {
+                    Ok(Some(kept)) => {
                         pruned.reports_kept += kept;
                         pruned.partitions.push(part);
                     }
+                    // Another instance sharing the database dropped it first.
+                    Ok(None) => {}
                     Err(e) if is_lock_timeout(&e) => {
                         tracing::info!(partition = %part, "partition busy; dropping it later");
                         pruned.busy = true;
@@ -132,8 +134,9 @@ impl PgStore {
     /// detached table: removing a month's files can take hundreds of milliseconds (a
     /// 300,000-row month's commit took 400 ms here), and PostgreSQL removes them at
     /// commit, before it releases the locks, so under the parent's lock it would hold
-    /// up ingest for as long. Answers how many reports it kept.
-    async fn drop_month(&self, t: &Partitioned, part: &str) -> Result<u64, StoreError> {
+    /// up ingest for as long. Answers how many reports it kept, or None when the month
+    /// was gone by the time the lock was granted (another instance dropped it).
+    async fn drop_month(&self, t: &Partitioned, part: &str) -> Result<Option<u64>, StoreError> {
         let mut conn = self.pool.acquire().await.map_err(q("acquire a connection"))?;
         let mut tx = conn.begin().await.map_err(q("begin"))?;
         set_lock_timeout(&mut tx).await?;
@@ -149,6 +152,17 @@ impl PgStore {
             .execute(&mut *tx)
             .await
             .map_err(q("lock a partitioned table"))?;
+        let attached: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM pg_inherits WHERE inhparent = $1::regclass AND inhrelid = to_regclass($2))",
+        )
+        .bind(t.parent)
+        .bind(quote(part))
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(q("look up a monthly partition"))?;
+        if !attached {
+            return Ok(None);
+        }
         sqlx::query(&format!("ALTER TABLE {} DETACH PARTITION {}", t.parent, quote(part)))
             .execute(&mut *tx)
             .await
@@ -173,7 +187,7 @@ impl PgStore {
             .map_err(q("rename a detached month"))?;
         tx.commit().await.map_err(q("commit"))?;
         drop_detached(&mut conn, &detached(part)).await?;
-        Ok(kept)
+        Ok(Some(kept))
     }
 
     /// Drops the months detached by a round that stopped before dropping them (a
