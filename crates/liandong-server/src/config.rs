@@ -267,8 +267,9 @@ pub struct StoreConfig {
     pub durability: Durability,
     /// Most reports in one group commit.
     pub max_batch: usize,
-    /// Location reports older than this many days are deleted (each device's last one
-    /// stays); 0 keeps everything.
+    /// Location reports and camera events older than this many days are deleted (each
+    /// device's last report stays); 0 keeps everything. On PostgreSQL by whole UTC
+    /// months, once all of a month is older (see `retention`).
     pub retention_days: u32,
     /// Camera snapshots and grid members' photos older than this many days are deleted
     /// from `images/` in the data directory; 0 keeps everything.

@@ -290,6 +290,7 @@ impl App {
             None => Store::open(&config.data_dir, config.store.durability).await?,
         };
         tracing::info!(backend = store.backend(), "store open");
+        retention::make_months_ahead(&store).await;
         let rehashed = devices::hash_kept_keys(&store).await?;
         if rehashed > 0 {
             tracing::info!(keys = rehashed, "device and camera keys kept in plaintext are now kept hashed");
@@ -392,6 +393,7 @@ impl App {
         tokio::spawn(clock::every(Arc::downgrade(&state.metrics), state.shutdown.clone(), metrics::UPKEEP, upkeep));
         tokio::spawn(camera_watch::run(Arc::downgrade(&state), state.shutdown.clone()));
         if state.store.backend() == "postgres" {
+            tokio::spawn(retention::keep_months_ahead(Arc::downgrade(&state), state.shutdown.clone()));
             tokio::spawn(refresh_registries(Arc::downgrade(&state), registry_changed, state.shutdown.clone()));
         }
         Ok(App { router: router(state.clone()), state, sequencer: handle, stop: Arc::new(stop) })

@@ -37,6 +37,7 @@ pub use camera_status::CameraStatusRow;
 pub use error::StoreError;
 pub use feed::{FeedRow, FeedTables};
 pub use rows::Jt808Terminal;
+pub use rows::Pruned;
 pub use rows::{
     image_stamp_ms, AlertAckRow, AlertFact, AlertRow, AuditEntry, Bbox, CameraEventRow, CameraRecord, CaseFilter,
     CaseOutcome, CaseOverdueRow, DeviceRecord, DeviceStateRow, DisputeLinkRow, Durability, DutyShift, EscalationRow,

@@ -257,6 +257,21 @@ pub struct FixAck {
     pub flags: u32,
 }
 
+/// What one round of retention removed ([`Store::prune_before`](crate::Store::prune_before)).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Pruned {
+    /// The monthly partitions dropped, oldest first (PostgreSQL; none on SQLite).
+    pub partitions: Vec<String>,
+    /// Rows deleted one by one: SQLite's batches, PostgreSQL's default partitions.
+    pub rows_deleted: u64,
+    /// Last reports of devices kept out of a dropped month (the live state refers to
+    /// them).
+    pub reports_kept: u64,
+    /// Whether a month was left because its table stayed locked past the lock timeout:
+    /// the next round drops it.
+    pub busy: bool,
+}
+
 /// A fix kept in the live state: `(time_ms, lon, lat)`.
 pub type StoredFix = (i64, f64, f64);
 

@@ -430,3 +430,25 @@ delegate! {
     /// A JT/T 808 terminal's registration; None when it never registered.
     fn jt808_terminal(&self, device_id: &str) -> Result<Option<crate::rows::Jt808Terminal>, StoreError>;
 }
+
+// Retention and monthly partitions (`pg/partitions.rs`; SQLite has no partitions).
+delegate! {
+    /// Retention up to `before_ms`: on PostgreSQL drops every month of reports and camera
+    /// events wholly before it (keeping each device's last report) and prunes the default
+    /// partitions; on SQLite deletes, batch after batch, the reports (except each
+    /// device's last) and camera events older than it. The call the benchmark times.
+    fn prune_before(&self, before_ms: i64) -> Result<crate::rows::Pruned, StoreError>;
+    /// Makes the monthly partitions for times in `[from_ms, to_ms)` that are missing;
+    /// answers how many (always 0 on SQLite).
+    fn ensure_partitions(&self, from_ms: i64, to_ms: i64) -> Result<u32, StoreError>;
+    /// Deletes at most `batch` camera events older than a time, oldest first.
+    fn prune_camera_events(&self, before_ms: i64, batch: u32) -> Result<u64, StoreError>;
+}
+
+impl Store {
+    /// Whether a store error is a lock wait given up after
+    /// [`LOCK_TIMEOUT`](crate::pg::LOCK_TIMEOUT) (PostgreSQL): the change is tried again later.
+    pub fn is_lock_timeout(e: &StoreError) -> bool {
+        crate::pg::is_lock_timeout(e)
+    }
+}

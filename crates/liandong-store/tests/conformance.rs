@@ -3449,3 +3449,83 @@ async fn a_jt808_terminals_new_registration_replaces_its_code_with_its_audit_ent
     let log = store.audit_log(Some("device:jt808-13912345678"), 10).await.unwrap();
     assert_eq!(log.iter().map(|e| e.at_ms).collect::<Vec<_>>(), [20, 10], "each registration audited");
 }
+
+// ---------------------------------------------------------------------------------------
+// The cases of the partitioned tables on a migrated database.
+
+/// The cases that write or read `positions` and `camera_events`, once more on a
+/// database that was at schema 20 with months of rows in it when migration 0021
+/// partitioned them (emptied afterwards, as every case starts from an empty store): the
+/// migrated tables, with their old months and their default partition, answer as a new
+/// database's do.
+mod migrated {
+    macro_rules! on_migrated {
+        ($($case:ident),+ $(,)?) => {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    super::on_postgres_migrated(stringify!($case), super::$case).await;
+                }
+            )+
+        };
+    }
+
+    on_migrated! {
+        every_table_round_trips_through_one_batch,
+        replays_are_in_sequence_order_and_limited,
+        max_seq_spans_every_sequenced_table,
+        a_batch_that_fails_writes_nothing,
+        device_states_join_their_last_report_and_the_last_state_wins,
+        sightings_keep_the_newest_active_reads_oldest_first,
+        history_positions_at_on_a_seeded_day,
+        history_tracks_on_a_seeded_day,
+        history_boxes_include_their_edges,
+        history_positions_at_sorts_device_ids_by_bytes,
+        the_feed_merges_its_five_tables_in_sequence_order,
+        a_fix_is_found_by_its_device_and_time_with_its_number_and_flags,
+    }
+}
+
+/// Runs `case` on a fresh database migrated up to schema 20, given 5,000 hourly reports
+/// and camera events (seven months back from now) as that schema stored them, then
+/// migrated to the latest schema by the store and emptied of those rows.
+async fn on_postgres_migrated<F, Fut>(name: &str, case: F)
+where
+    F: FnOnce(Store) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let Some(db) = TestDb::create(&format!("migrated::{name}")).await else {
+        return;
+    };
+    let mut sql = PgConnection::connect(&db.url).await.expect("connect to the test database");
+    let dir = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../migrations/postgres"));
+    let mut schema_20 = sqlx::migrate::Migrator::new(dir).await.expect("read the migrations");
+    schema_20.migrations = schema_20.migrations.iter().filter(|m| m.version <= 20).cloned().collect::<Vec<_>>().into();
+    schema_20.run_direct(&mut sql).await.expect("migrate to schema 20");
+    let now = "(extract(epoch FROM now()) * 1000)::bigint";
+    sql.execute(
+        format!(
+            "INSERT INTO positions (seq, device_id, fix_ms, recv_ms, lon, lat, datum, flags, attributes, enrichment)
+             SELECT g, 'old-' || (g % 5), {now} - g * 3600000::bigint, {now} - g * 3600000::bigint, 107.2, 30.7, 'wgs84', 0, '{{}}', '{{}}'
+             FROM generate_series(1, 5000) g;
+             INSERT INTO camera_events (seq, camera_id, event_type, kind, active, time_ms, recv_ms, plate, payload)
+             SELECT 5000 + g, 'cam-old', 'ANPR', 'anpr', true, {now} - g * 3600000::bigint, {now}, 'P' || g, '{{}}'
+             FROM generate_series(1, 5000) g;"
+        )
+        .as_str(),
+    )
+    .await
+    .expect("store rows as schema 20 did");
+    let store = Store::connect(&db.url).await.expect("connect (and migrate) the PostgreSQL store");
+    let months: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_inherits WHERE inhparent = 'positions'::regclass")
+        .fetch_one(&mut sql)
+        .await
+        .expect("count the months");
+    assert!(months >= 9, "seven months back, two ahead and the default partition: {months}");
+    sql.execute("TRUNCATE positions, camera_events").await.expect("empty the migrated tables");
+    sql.close().await.expect("close");
+    let outcome = tokio::spawn(case(store.clone())).await;
+    store.close().await;
+    db.remove().await;
+    rethrow(outcome);
+}

@@ -81,4 +81,20 @@ impl PgStore {
         .map_err(q("prune positions"))?;
         Ok(done.rows_affected())
     }
+
+    /// Deletes at most `batch` camera events older than `before_ms`, oldest first;
+    /// returns how many. (Retention on PostgreSQL drops whole months instead, see
+    /// [`PgStore::prune_before`]; this is the row-by-row call both stores answer.)
+    pub async fn prune_camera_events(&self, before_ms: i64, batch: u32) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "DELETE FROM camera_events WHERE (seq, time_ms) IN (
+                SELECT seq, time_ms FROM camera_events WHERE time_ms < $1 ORDER BY time_ms LIMIT $2)",
+        )
+        .bind(before_ms)
+        .bind(i64::from(batch))
+        .execute(&self.pool)
+        .await
+        .map_err(q("prune camera events"))?;
+        Ok(done.rows_affected())
+    }
 }

@@ -28,6 +28,10 @@ use history::in_bbox;
 
 mod history;
 mod images;
+mod partitions;
+
+pub(crate) use partitions::is_lock_timeout;
+pub use partitions::LOCK_TIMEOUT;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/postgres");
 

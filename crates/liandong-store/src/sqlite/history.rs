@@ -10,7 +10,7 @@ use sqlx::QueryBuilder;
 use super::SqliteStore;
 use crate::columns::Written;
 use crate::error::{q, StoreError};
-use crate::rows::{AlertAckRow, Bbox, PositionRow, RoutePlanRow, HISTORY_EXCLUDED_FLAGS};
+use crate::rows::{AlertAckRow, Bbox, PositionRow, Pruned, RoutePlanRow, HISTORY_EXCLUDED_FLAGS};
 
 /// Most values one `IN (…)` list binds (SQLite allows 32,766 parameters).
 const KEYS_PER_QUERY: usize = 512;
@@ -95,7 +95,53 @@ impl SqliteStore {
         .map_err(q("prune positions"))?;
         Ok(done.rows_affected())
     }
+
+    /// Deletes at most `batch` camera events older than `before_ms`, oldest first;
+    /// returns how many.
+    pub async fn prune_camera_events(&self, before_ms: i64, batch: u32) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "DELETE FROM camera_events WHERE seq IN (
+                SELECT seq FROM camera_events WHERE time_ms < ?1 ORDER BY time_ms LIMIT ?2)",
+        )
+        .bind(before_ms)
+        .bind(batch)
+        .execute(&self.writer)
+        .await
+        .map_err(q("prune camera events"))?;
+        Ok(done.rows_affected())
+    }
+
+    /// Retention up to `before_ms` in one call: batch after batch of reports (each
+    /// device's last one kept) and camera events, without pauses (the server's
+    /// retention loop pauses between batches instead; this is the call a benchmark
+    /// times).
+    pub async fn prune_before(&self, before_ms: i64) -> Result<Pruned, StoreError> {
+        let mut pruned = Pruned::default();
+        loop {
+            let n = self.prune_positions(before_ms, PRUNE_BATCH).await?;
+            pruned.rows_deleted += n;
+            if n < u64::from(PRUNE_BATCH) {
+                break;
+            }
+        }
+        loop {
+            let n = self.prune_camera_events(before_ms, PRUNE_BATCH).await?;
+            pruned.rows_deleted += n;
+            if n < u64::from(PRUNE_BATCH) {
+                break;
+            }
+        }
+        Ok(pruned)
+    }
+
+    /// The embedded store has no partitions: nothing to make.
+    pub async fn ensure_partitions(&self, _from_ms: i64, _to_ms: i64) -> Result<u32, StoreError> {
+        Ok(0)
+    }
 }
+
+/// Rows per delete of [`SqliteStore::prune_before`]: a few milliseconds of the writer.
+const PRUNE_BATCH: u32 = 2_000;
 
 /// A place inside the box of parameters `$1` to `$4`, edges included, on the table
 /// `alias` names.

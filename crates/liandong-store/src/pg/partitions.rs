@@ -1,0 +1,268 @@
+//! Monthly partitions of `positions` and `camera_events` (migration 0021): making the
+//! months ahead, and retention by dropping whole months.
+//!
+//! Both take locks on a table ingest writes to, so both run with a short
+//! `lock_timeout` ([`LOCK_TIMEOUT`]): a long history query holding the table makes them
+//! give up and try again later, instead of queueing, because every insert that arrives
+//! behind a queued ACCESS EXCLUSIVE request waits with it. Ingest is therefore held up
+//! for at most the timeout plus the few milliseconds a drop takes.
+
+use sqlx::{Connection, PgConnection};
+
+use super::PgStore;
+use crate::error::{q, StoreError};
+use crate::rows::Pruned;
+
+/// How long a partition change waits for a lock before giving up (and being tried
+/// again later): the most it may hold up ingest's commits queued behind it.
+pub const LOCK_TIMEOUT: &str = "100ms";
+
+/// Longest a statement of a month's drop may run (they take milliseconds).
+const DROP_STATEMENT_TIMEOUT: &str = "10s";
+
+/// Rows per delete from a default partition (the rows no month holds).
+const DEFAULT_BATCH: i64 = 2_000;
+
+/// Most batches deleted from a default partition per call, so that a call is bounded
+/// even when the default partition grew large (months never made ahead).
+const DEFAULT_BATCHES: u32 = 50;
+
+/// The columns of `positions` the store writes, in table order (all but the generated
+/// `geom`).
+const POSITION_COLUMNS: &str = "seq, device_id, fix_ms, recv_ms, lon, lat, datum, speed_mps, course_deg, \
+     altitude_m, accuracy_m, battery_pct, flags, attributes, enrichment";
+
+/// A partitioned table: its name, its partition key and what retention keeps of it.
+struct Partitioned {
+    parent: &'static str,
+    key: &'static str,
+    /// Whether each device's last report (device_state.seq) outlives its month.
+    keeps_last_reports: bool,
+}
+
+const TABLES: [Partitioned; 2] = [
+    Partitioned { parent: "positions", key: "fix_ms", keeps_last_reports: true },
+    Partitioned { parent: "camera_events", key: "time_ms", keeps_last_reports: false },
+];
+
+/// Whether an error is PostgreSQL's "lock not available" (`lock_timeout` expired).
+pub(crate) fn is_lock_timeout(e: &StoreError) -> bool {
+    match e {
+        StoreError::Query { source: sqlx::Error::Database(d), .. } => d.code().as_deref() == Some("55P03"),
+        _ => false,
+    }
+}
+
+impl PgStore {
+    /// Creates every monthly partition needed for rows whose time is in `[from_ms,
+    /// to_ms)` that does not exist yet (`liandong_ensure_partitions`); answers how many
+    /// it created. Gives up with a lock-timeout error (see [`is_lock_timeout`]) when
+    /// a table is held for longer than [`LOCK_TIMEOUT`]; nothing is lost meanwhile, as
+    /// rows of a month not yet made go to the default partition.
+    pub async fn ensure_partitions(&self, from_ms: i64, to_ms: i64) -> Result<u32, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(q("acquire a connection"))?;
+        let mut tx = conn.begin().await.map_err(q("begin"))?;
+        set_lock_timeout(&mut tx).await?;
+        let made: i32 = sqlx::query_scalar("SELECT liandong_ensure_partitions($1, $2)")
+            .bind(from_ms)
+            .bind(to_ms)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(q("create monthly partitions"))?;
+        tx.commit().await.map_err(q("commit"))?;
+        Ok(u32::try_from(made).unwrap_or(0))
+    }
+
+    /// Retention by partitions: drops every month of `positions` and `camera_events`
+    /// that ends at or before `before_ms`, oldest first, one at a time (see
+    /// `drop_month`); a device's last report in a dropped month is kept (moved to the default
+    /// partition, where the live state's join still finds it). Then deletes, in
+    /// batches, the rows older than `before_ms` that the default partitions hold
+    /// (again except last reports). Rows older than `before_ms` in a month not wholly
+    /// before it stay until their month goes.
+    ///
+    /// A month whose table is busy past [`LOCK_TIMEOUT`] is left for the next call
+    /// (`Pruned::busy`).
+    pub async fn prune_before(&self, before_ms: i64) -> Result<Pruned, StoreError> {
+        let mut pruned = Pruned::default();
+        for t in &TABLES {
+            self.drop_leftovers(t).await?;
+            for part in self.months_ending_by(t, before_ms).await? {
+                match self.drop_month(t, &part).await {
+                    Ok(Some(kept)) => {
+                        pruned.reports_kept += kept;
+                        pruned.partitions.push(part);
+                    }
+                    // Another instance sharing the database dropped it first.
+                    Ok(None) => {}
+                    Err(e) if is_lock_timeout(&e) => {
+                        tracing::info!(partition = %part, "partition busy; dropping it later");
+                        pruned.busy = true;
+                        break;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            pruned.rows_deleted += self.prune_default(t, before_ms).await?;
+        }
+        Ok(pruned)
+    }
+
+    /// The month partitions of `t` whose whole range ends at or before `before_ms`,
+    /// oldest first. A month's upper bound is read from its partition bound
+    /// (`FOR VALUES FROM ('…') TO ('…')`), not from its name.
+    async fn months_ending_by(&self, t: &Partitioned, before_ms: i64) -> Result<Vec<String>, StoreError> {
+        sqlx::query_scalar(
+            "SELECT part FROM (
+                SELECT c.relname::text AS part,
+                       (regexp_match(pg_get_expr(c.relpartbound, c.oid), 'TO \\(''?(-?[0-9]+)''?\\)'))[1]::bigint AS hi
+                FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+                WHERE i.inhparent = $1::regclass
+             ) m WHERE hi IS NOT NULL AND hi <= $2 ORDER BY hi",
+        )
+        .bind(t.parent)
+        .bind(before_ms)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(q("list monthly partitions"))
+    }
+
+    /// Drops one month of `t`. First, in one transaction under the parent's lock
+    /// (waited for at most [`LOCK_TIMEOUT`]): detaches the month, renames it
+    /// `…_detached`, and copies back the last reports it held (they now fall in no
+    /// month, so into the default partition). Then, in a second transaction, drops the
+    /// detached table: removing a month's files can take hundreds of milliseconds (a
+    /// 300,000-row month's commit took 400 ms here), and PostgreSQL removes them at
+    /// commit, before it releases the locks, so under the parent's lock it would hold
+    /// up ingest for as long. Answers how many reports it kept, or None when the month
+    /// was gone by the time the lock was granted (another instance dropped it).
+    async fn drop_month(&self, t: &Partitioned, part: &str) -> Result<Option<u64>, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(q("acquire a connection"))?;
+        let mut tx = conn.begin().await.map_err(q("begin"))?;
+        set_lock_timeout(&mut tx).await?;
+        // A bound on the work done under the lock, should the server be stalled: the
+        // drop is rolled back and tried again at the next round.
+        sqlx::query(&format!("SET LOCAL statement_timeout = '{DROP_STATEMENT_TIMEOUT}'"))
+            .execute(&mut *tx)
+            .await
+            .map_err(q("set the statement timeout"))?;
+        // The lock first, so that the whole change happens under it: no commit can add
+        // a row to the month or point a device's state at one meanwhile.
+        sqlx::query(&format!("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE", t.parent))
+            .execute(&mut *tx)
+            .await
+            .map_err(q("lock a partitioned table"))?;
+        let attached: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM pg_inherits WHERE inhparent = $1::regclass AND inhrelid = to_regclass($2))",
+        )
+        .bind(t.parent)
+        .bind(quote(part))
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(q("look up a monthly partition"))?;
+        if !attached {
+            return Ok(None);
+        }
+        sqlx::query(&format!("ALTER TABLE {} DETACH PARTITION {}", t.parent, quote(part)))
+            .execute(&mut *tx)
+            .await
+            .map_err(q("detach a monthly partition"))?;
+        let mut kept = 0;
+        if t.keeps_last_reports {
+            kept = sqlx::query(&format!(
+                // `= ANY(ARRAY(…))`: one probe of the month's key per device, never a
+                // scan of the month's millions of rows under the lock.
+                "INSERT INTO positions ({POSITION_COLUMNS}) SELECT {POSITION_COLUMNS} FROM {} p
+                 WHERE p.seq = ANY (ARRAY(SELECT seq FROM device_state))",
+                quote(part)
+            ))
+            .execute(&mut *tx)
+            .await
+            .map_err(q("keep the last reports of a month"))?
+            .rows_affected();
+        }
+        sqlx::query(&format!("ALTER TABLE {} RENAME TO {}", quote(part), quote(&detached(part))))
+            .execute(&mut *tx)
+            .await
+            .map_err(q("rename a detached month"))?;
+        tx.commit().await.map_err(q("commit"))?;
+        drop_detached(&mut conn, &detached(part)).await?;
+        Ok(Some(kept))
+    }
+
+    /// Drops the months detached by a round that stopped before dropping them (a
+    /// crash, a lost connection): tables named `<parent>_p…_detached` that are no
+    /// partition.
+    async fn drop_leftovers(&self, t: &Partitioned) -> Result<(), StoreError> {
+        let leftovers: Vec<String> = sqlx::query_scalar(
+            "SELECT relname::text FROM pg_class
+             WHERE relkind = 'r' AND NOT relispartition AND relname LIKE $1 || '\\_p%\\_detached'
+               AND relnamespace = (SELECT relnamespace FROM pg_class WHERE oid = $1::regclass)",
+        )
+        .bind(t.parent)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(q("list detached months"))?;
+        let mut conn = self.pool.acquire().await.map_err(q("acquire a connection"))?;
+        for table in leftovers {
+            drop_detached(&mut conn, &table).await?;
+        }
+        Ok(())
+    }
+
+    /// Deletes, batch by batch, the rows of `t`'s default partition older than
+    /// `before_ms` (except last reports); answers how many.
+    async fn prune_default(&self, t: &Partitioned, before_ms: i64) -> Result<u64, StoreError> {
+        let keep = if t.keeps_last_reports { "AND seq NOT IN (SELECT seq FROM device_state)" } else { "" };
+        let sql = format!(
+            "DELETE FROM {parent}_default WHERE (seq, {key}) IN (
+                SELECT seq, {key} FROM {parent}_default WHERE {key} < $1 {keep} LIMIT $2)",
+            parent = t.parent,
+            key = t.key,
+        );
+        let mut total = 0;
+        for _ in 0..DEFAULT_BATCHES {
+            let n = sqlx::query(&sql)
+                .bind(before_ms)
+                .bind(DEFAULT_BATCH)
+                .execute(&self.pool)
+                .await
+                .map_err(q("prune a default partition"))?
+                .rows_affected();
+            total += n;
+            if n < DEFAULT_BATCH as u64 {
+                break;
+            }
+        }
+        Ok(total)
+    }
+}
+
+/// The name a month has between its detachment and its drop.
+fn detached(part: &str) -> String {
+    format!("{part}_detached")
+}
+
+/// Drops a detached month, which nothing reads or writes any more.
+async fn drop_detached(conn: &mut PgConnection, table: &str) -> Result<(), StoreError> {
+    sqlx::query(&format!("DROP TABLE IF EXISTS {}", quote(table)))
+        .execute(conn)
+        .await
+        .map(|_| ())
+        .map_err(q("drop a detached month"))
+}
+
+/// `SET LOCAL lock_timeout` for the transaction: see the module's doc.
+async fn set_lock_timeout(conn: &mut PgConnection) -> Result<(), StoreError> {
+    sqlx::query(&format!("SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'"))
+        .execute(conn)
+        .await
+        .map(|_| ())
+        .map_err(q("set the lock timeout"))
+}
+
+/// A partition's name as an SQL identifier. The names come from the catalogue (made by
+/// `liandong_ensure_partitions`: lower-case letters, digits and `_`), quoted anyway.
+fn quote(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
