@@ -561,11 +561,12 @@ async fn measure(
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     let started = std::time::Instant::now();
-    let route = req.extensions().get::<axum::extract::MatchedPath>().map(|p| p.as_str().to_owned());
+    let route = req.extensions().get::<axum::extract::MatchedPath>().cloned();
     let method = req.method().clone();
     let res = next.run(req).await;
     let refused = res.extensions().get::<error::Refused>();
-    metrics.record_request(route.as_deref().unwrap_or("unmatched"), &method, res.status(), started.elapsed(), refused);
+    let route = route.as_ref().map_or("unmatched", axum::extract::MatchedPath::as_str);
+    metrics.record_request(route, &method, res.status(), started.elapsed(), refused);
     res
 }
 

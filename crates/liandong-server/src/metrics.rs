@@ -68,7 +68,15 @@ pub struct Metrics {
     replays_running: Gauge,
     devices: Gauge,
     resident: Gauge,
+    /// The request-latency histograms registered so far, by route pattern, then method
+    /// and status class: a request finds its handle with one lookup instead of building
+    /// the label values and asking the registry (see [`Metrics::record_request`]).
+    latency: std::sync::RwLock<LatencyHandles>,
 }
+
+/// Request-latency handles by route pattern; a pattern has a handful of (method,
+/// status class) pairs. Bounded by the router's patterns, eight methods and five classes.
+type LatencyHandles = std::collections::HashMap<String, Vec<(&'static str, &'static str, Histogram)>>;
 
 /// Gauges read from the server's state when `/metrics` is asked, rather than kept up
 /// to date on every change: each is one cheap read of a length.
@@ -124,6 +132,7 @@ impl Metrics {
                 replays_running: gauge!("liandong_live_replays_running"),
                 devices: gauge!("liandong_devices"),
                 resident: gauge!("process_resident_memory_bytes"),
+                latency: Default::default(),
             }
         })
     }
@@ -168,15 +177,34 @@ impl Metrics {
             self.store_errors.increment(1);
         }
         let class = status_class(status);
-        metrics::with_local_recorder(&*self.recorder, || {
-            histogram!(HTTP_SECONDS, "route" => route_label(route), "method" => method_label(method), "status" => class)
-                .record(took.as_secs_f64());
-            if status.is_client_error() || status.is_server_error() {
+        self.latency_handle(route, method_label(method), class).record(took.as_secs_f64());
+        if status.is_client_error() || status.is_server_error() {
+            metrics::with_local_recorder(&*self.recorder, || {
                 let field = refused.and_then(|r| r.field.as_deref()).map_or_else(|| "none".to_owned(), field_label);
                 counter!("liandong_refusals_total", "status" => status.as_u16().to_string(), "field" => field)
                     .increment(1);
-            }
-        });
+            });
+        }
+    }
+
+    /// The latency histogram of `route`, `method` and `class`, registered on first use.
+    fn latency_handle(&self, route: &str, method: &'static str, class: &'static str) -> Histogram {
+        let find = |handles: &LatencyHandles| {
+            handles.get(route)?.iter().find(|(m, c, _)| *m == method && *c == class).map(|(_, _, h)| h.clone())
+        };
+        if let Some(h) = find(&self.latency.read().unwrap_or_else(|e| e.into_inner())) {
+            return h;
+        }
+        let mut handles = self.latency.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(h) = find(&handles) {
+            return h;
+        }
+        let h = metrics::with_local_recorder(
+            &*self.recorder,
+            || histogram!(HTTP_SECONDS, "route" => route_label(route), "method" => method, "status" => class),
+        );
+        handles.entry(route.to_owned()).or_default().push((method, class, h.clone()));
+        h
     }
 
     /// The exposition text: the gauges sampled now, then everything the recorder holds.
