@@ -310,7 +310,21 @@ mod tests {
         text.split('\t')
             .map(|f| {
                 (f != "\\N").then(|| {
-                    f.replace("\\t", "\t").replace("\\n", "\n").replace("\\r", "\r").replace("\\\\", "\\")
+                    let mut out = String::new();
+                    let mut chars = f.chars();
+                    while let Some(c) = chars.next() {
+                        out.push(match (c, c == '\\') {
+                            (_, true) => match chars.next() {
+                                Some('t') => '\t',
+                                Some('n') => '\n',
+                                Some('r') => '\r',
+                                Some(other) => other,
+                                None => '\\',
+                            },
+                            (c, false) => c,
+                        });
+                    }
+                    out
                 })
             })
             .collect()
