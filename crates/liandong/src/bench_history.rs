@@ -127,7 +127,8 @@ const DAY_MS: i64 = 86_400_000;
 /// China Standard Time: duty hours are local.
 const LOCAL_OFFSET_MS: i64 = 8 * 3_600_000;
 /// Duty hours of a volunteer patrol team, minutes after local midnight.
-const PATROL_SHIFTS: &[(i64, i64)] = &[(8 * 60, 11 * 60 + 30), (14 * 60 + 30, 17 * 60 + 30), (19 * 60 + 30, 21 * 60 + 30)];
+const PATROL_SHIFTS: &[(i64, i64)] =
+    &[(8 * 60, 11 * 60 + 30), (14 * 60 + 30, 17 * 60 + 30), (19 * 60 + 30, 21 * 60 + 30)];
 /// A post officer's duty day.
 const POST_SHIFTS: &[(i64, i64)] = &[(8 * 60, 20 * 60)];
 /// A patrol car's two crews.
@@ -230,7 +231,8 @@ fn units(map: &CountyMap) -> Vec<Unit> {
             shifts: POST_SHIFTS,
         });
     }
-    let mut roads: Vec<Arc<Track>> = map.roads.iter().map(|r| Arc::new(Track::new(r.line.points().collect()))).collect();
+    let mut roads: Vec<Arc<Track>> =
+        map.roads.iter().map(|r| Arc::new(Track::new(r.line.points().collect()))).collect();
     roads.sort_by(|a, b| b.length_m().total_cmp(&a.length_m()));
     for (i, (road, post)) in roads.into_iter().zip(&map.posts).take(CARS).enumerate() {
         out.push(Unit {
@@ -254,7 +256,11 @@ fn checkpoints(map: &CountyMap) -> Vec<&liandong_core::map::Site> {
 enum Event {
     Fix(PositionRow),
     /// A plate read, and the watch-list entry it hits (an alert numbered right after it).
-    Read { row: CameraEventRow, camera: usize, hit: Option<usize> },
+    Read {
+        row: CameraEventRow,
+        camera: usize,
+        hit: Option<usize>,
+    },
 }
 
 impl Event {
@@ -555,7 +561,8 @@ pub async fn generate(args: GenerateArgs) -> anyhow::Result<Generated> {
         }
     }
     let started = Instant::now();
-    let mut g = Generated { positions: 0, camera_events: 0, alerts: 0, first_seq, last_seq: first_seq - 1, from_ms, to_ms };
+    let mut g =
+        Generated { positions: 0, camera_events: 0, alerts: 0, first_seq, last_seq: first_seq - 1, from_ms, to_ms };
     let mut last: std::collections::HashMap<String, (i64, i64, f64, f64)> = std::collections::HashMap::new();
     let mut d = 0;
     let mut reported = Instant::now();
@@ -702,7 +709,9 @@ impl Question {
             Question::Moment => "the county at a moment (GET /api/v1/history/positions?at=T)",
             Question::DayTrack => "one unit's day track (GET /api/v1/history/track?device_id&from&to, 24 h)",
             Question::BoxHour => "a 2 km box over one hour (GET /api/v1/history/positions?at=T&bbox&max_age_s=3600)",
-            Question::TownshipMonth => "a township's alerts over a month (GET /api/v1/history/alerts?bbox&from&to, 30 d)",
+            Question::TownshipMonth => {
+                "a township's alerts over a month (GET /api/v1/history/alerts?bbox&from&to, 30 d)"
+            }
         }
     }
 }
@@ -830,7 +839,10 @@ pub async fn retention(args: RetentionArgs) -> anyhow::Result<()> {
     let pruned = prune_before(&store, args.before_ms).await?;
     let s = started.elapsed().as_secs_f64();
     let after = store.count_positions(None).await?;
-    println!("retention: pruned {pruned} positions with a fix before {} in {s:.3} s ({before} -> {after} rows)", args.before_ms);
+    println!(
+        "retention: pruned {pruned} positions with a fix before {} in {s:.3} s ({before} -> {after} rows)",
+        args.before_ms
+    );
     store.close().await;
     Ok(())
 }
