@@ -116,15 +116,13 @@ impl PgBulk {
         tx.commit().await.map_err(q("commit a bulk load"))
     }
 
-    /// Waits until everything loaded is durable (a synchronous commit flushes the WAL
-    /// up to itself, which covers every earlier asynchronous one), then updates the
-    /// planner's statistics of the loaded tables.
+    /// Updates the planner's statistics of the loaded tables and waits until everything
+    /// loaded is durable: `ANALYZE` writes the statistics in a transaction committed
+    /// synchronously, and a synchronous commit flushes the WAL up to itself, which covers
+    /// every earlier asynchronous commit of the load.
     pub async fn finish(mut self) -> Result<(), StoreError> {
         self.conn.execute("SET synchronous_commit = on").await.map_err(q("finish a bulk load"))?;
         self.conn.execute("ANALYZE positions, camera_events, alerts").await.map_err(q("analyze after a bulk load"))?;
-        let mut tx = self.conn.begin().await.map_err(q("finish a bulk load"))?;
-        tx.execute("SELECT pg_current_wal_lsn()").await.map_err(q("finish a bulk load"))?;
-        tx.commit().await.map_err(q("finish a bulk load"))?;
         self.conn.close().await.map_err(q("close a bulk load"))
     }
 }
