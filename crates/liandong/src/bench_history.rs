@@ -840,29 +840,18 @@ pub async fn retention(args: RetentionArgs) -> anyhow::Result<()> {
     let s = started.elapsed().as_secs_f64();
     let after = store.count_positions(None).await?;
     println!(
-        "retention: pruned {pruned} positions with a fix before {} in {s:.3} s ({before} -> {after} rows)",
-        args.before_ms
+        "retention before {}: {s:.3} s; months dropped {:?}, rows deleted {}, last reports kept {}, a month left busy: {} ({before} -> {after} positions)",
+        args.before_ms, pruned.partitions, pruned.rows_deleted, pruned.reports_kept, pruned.busy
     );
     store.close().await;
     Ok(())
 }
 
-/// Rows the retention step deletes per statement.
-const PRUNE_BATCH: u32 = 10_000;
-
-/// RETENTION STEP (the one call the benchmark times): prunes every position with a fix
-/// before `before_ms` through the store's retention call, a batch at a time, as the
-/// server's retention task does, and returns how many rows went. Time-partitioned
-/// stores are to prune by partition instead; this is the function to switch.
-async fn prune_before(store: &Store, before_ms: i64) -> anyhow::Result<u64> {
-    let mut pruned = 0;
-    loop {
-        let n = store.prune_positions(before_ms, PRUNE_BATCH).await?;
-        pruned += n;
-        if n < u64::from(PRUNE_BATCH) {
-            return Ok(pruned);
-        }
-    }
+/// RETENTION STEP (the one call the benchmark times): the store's retention up to
+/// `before_ms`, as the server's retention task runs it: on PostgreSQL the months wholly
+/// before it dropped (partitions), on SQLite the rows deleted batch after batch.
+async fn prune_before(store: &Store, before_ms: i64) -> anyhow::Result<liandong_store::Pruned> {
+    Ok(store.prune_before(before_ms).await?)
 }
 
 #[cfg(test)]
