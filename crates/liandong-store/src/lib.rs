@@ -16,6 +16,7 @@
 
 pub mod backup;
 mod batch;
+pub mod bulk;
 mod camera_status;
 mod columns;
 mod correction;

@@ -23,6 +23,12 @@ pub enum Command {
     /// JT/T 808 terminals over TCP: register, authenticate, and location reports
     /// answered (committed) per second.
     Jt808(crate::bench_jt808::Jt808Args),
+    /// A year of the demo county in a store, and the history questions asked of it
+    /// (issue 18): `generate`, `queries`, `retention`.
+    History {
+        #[command(subcommand)]
+        command: crate::bench_history::Command,
+    },
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -73,6 +79,7 @@ pub async fn run(cmd: Command) -> anyhow::Result<()> {
         Command::Live(args) => crate::bench_live::run(args).await,
         Command::Floods(args) => crate::bench_floods::run(args).await,
         Command::Jt808(args) => crate::bench_jt808::run(args).await,
+        Command::History { command } => crate::bench_history::run(command).await,
     }
 }
 

@@ -4,6 +4,7 @@
 mod backup;
 mod bench;
 mod bench_floods;
+mod bench_history;
 mod bench_jt808;
 mod bench_live;
 mod import_osm;

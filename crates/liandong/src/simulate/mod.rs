@@ -44,22 +44,22 @@ mod cars;
 mod cases;
 mod drive;
 mod duty;
-mod fleet;
+pub(crate) mod fleet;
 mod grid_reports;
 mod incidents;
 mod joint;
 mod leaders;
 mod options;
 mod parking;
-mod people;
+pub(crate) mod people;
 mod places;
 mod plan;
 mod signin;
-mod support;
+pub(crate) mod support;
 #[cfg(test)]
 mod test_support;
-mod track;
-mod walk;
+pub(crate) mod track;
+pub(crate) mod walk;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};

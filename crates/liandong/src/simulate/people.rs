@@ -102,13 +102,13 @@ fn person(person_id: String, roles: Vec<&'static str>, unit_kind: &'static str, 
 
 /// The team of a route: its `team_id`, else the route's own id (as the server's
 /// `travel::map_teams` reads it).
-pub(super) fn route_team(route: &liandong_core::map::Line) -> &str {
+pub(crate) fn route_team(route: &liandong_core::map::Line) -> &str {
     route.properties.get("team_id").and_then(|v| v.as_str()).unwrap_or(&route.id)
 }
 
 /// How many members a route's team has (the route's `members`, 5 when absent), the
 /// same count [`super::enlist`] gives the team devices.
-pub(super) fn team_size(route: &liandong_core::map::Line) -> u64 {
+pub(crate) fn team_size(route: &liandong_core::map::Line) -> u64 {
     route.properties.get("members").and_then(|v| v.as_u64()).unwrap_or(5).clamp(1, 50)
 }
 

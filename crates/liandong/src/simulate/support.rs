@@ -29,18 +29,18 @@ impl Rng {
         Rng(seed)
     }
 
-    pub(super) fn next_u64(&mut self) -> u64 {
+    pub(crate) fn next_u64(&mut self) -> u64 {
         let out = splitmix64(self.0);
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         out
     }
 
     /// Uniform in [0, 1).
-    pub(super) fn unit(&mut self) -> f64 {
+    pub(crate) fn unit(&mut self) -> f64 {
         (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
 
-    pub(super) fn range(&mut self, r: Range<f64>) -> f64 {
+    pub(crate) fn range(&mut self, r: Range<f64>) -> f64 {
         r.start + self.unit() * (r.end - r.start)
     }
 

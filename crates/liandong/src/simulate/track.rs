@@ -33,7 +33,7 @@ impl Track {
 
     /// Whether the line ends where it starts (within 30 m), so that walking it again
     /// from the start is no jump.
-    pub(super) fn is_closed(&self) -> bool {
+    pub(crate) fn is_closed(&self) -> bool {
         match (self.points.first(), self.points.last()) {
             (Some(a), Some(b)) if self.points.len() > 2 => Haversine.distance(*a, *b) < 30.0,
             _ => false,
@@ -41,7 +41,7 @@ impl Track {
     }
 
     /// Position and heading (degrees) at `d` metres along the line, clamped to its ends.
-    pub(super) fn at(&self, d: f64) -> (Point<f64>, f64) {
+    pub(crate) fn at(&self, d: f64) -> (Point<f64>, f64) {
         if self.points.len() < 2 {
             return (self.points.first().copied().unwrap_or(Point::new(0.0, 0.0)), 0.0);
         }
