@@ -36,6 +36,10 @@ pub enum StoreError {
     /// commit was written).
     #[error("database error during {op}: {source}")]
     Write { op: &'static str, source: rusqlite::Error },
+    /// The embedded store's writer thread could not be started (out of threads or
+    /// memory): nothing can be written, so the store does not open.
+    #[error("cannot start the writer thread for {path}: {source}")]
+    WriterThread { path: PathBuf, source: std::io::Error },
     /// Another connection (a tool, a second process) holds the embedded store's write
     /// lock: nothing can be committed until it lets go.
     #[error("another connection holds the database's write lock")]

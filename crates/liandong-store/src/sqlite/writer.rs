@@ -137,7 +137,7 @@ impl Writer {
         std::thread::Builder::new()
             .name("sqlite-writer".into())
             .spawn(move || run(conn, rx))
-            .map_err(|source| StoreError::DataDir { path: path.to_owned(), source })?;
+            .map_err(|source| StoreError::WriterThread { path: path.to_owned(), source })?;
         Ok(Writer { jobs, lock: Arc::new(Mutex::new(committed)) })
     }
 
