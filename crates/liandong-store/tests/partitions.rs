@@ -497,8 +497,22 @@ async fn retention_drops_whole_months_and_keeps_each_last_report() {
     // its two transactions).
     sql.execute("CREATE TABLE positions_p2001_01_detached (LIKE positions)").await.unwrap();
 
+    // What a benchmark reads before and after a round, from the catalogue: the months
+    // the round will drop, with the planner's estimates once analysed.
+    sql.execute("ANALYZE positions, camera_events").await.unwrap();
+    let listed = store.months_before(cutoff).await.unwrap();
+    let estimated: i64 = listed.iter().filter(|m| m.table == "positions").filter_map(|m| m.rows_estimate).sum();
+    assert_eq!(estimated, 3, "the three reports of the old months");
+
     let pruned = store.prune_before(cutoff).await.unwrap();
-    assert!(!pruned.busy);
+    assert!(!pruned.busy && pruned.left.is_empty(), "{pruned:?}");
+    assert_eq!(listed.iter().map(|m| m.partition.clone()).collect::<Vec<_>>(), pruned.partitions);
+    assert!(store.months_before(cutoff).await.unwrap().is_empty());
+    assert_eq!(
+        store.default_rows_before(cutoff).await.unwrap(),
+        [("positions", 1), ("camera_events", 0)],
+        "a's last report, kept in the default partition"
+    );
     let leftovers: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_class WHERE relname LIKE '%detached'")
         .fetch_one(&mut sql)
         .await

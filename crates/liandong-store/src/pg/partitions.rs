@@ -69,6 +69,18 @@ const TABLES: [Partitioned; 2] = [
     Partitioned { parent: "camera_events", key: "time_ms", keeps_last_reports: false },
 ];
 
+/// A month partition wholly before a cutoff ([`PgStore::months_before`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OldMonth {
+    /// The partitioned table: `positions` or `camera_events`.
+    pub table: &'static str,
+    /// The month's partition, `<table>_pYYYY_MM`.
+    pub partition: String,
+    /// The planner's estimate of its rows (`pg_class.reltuples`), `None` if never
+    /// analysed.
+    pub rows_estimate: Option<i64>,
+}
+
 /// What became of one month in a retention round.
 enum Dropped {
     /// Dropped, with this many last reports kept.
@@ -177,13 +189,53 @@ impl PgStore {
         }
     }
 
+    /// The months of `positions` and `camera_events` wholly before `before_ms` (those
+    /// [`PgStore::prune_before`] would drop), oldest first per table, with the planner's
+    /// estimate of their rows (`pg_class.reltuples` as of their last ANALYZE, `None`
+    /// if never analysed). Read from the catalogue only: no lock on the tables and no
+    /// scan of a month, so that asking beside ingest (a benchmark's before and after)
+    /// costs it nothing.
+    pub async fn months_before(&self, before_ms: i64) -> Result<Vec<OldMonth>, StoreError> {
+        let mut out = Vec::new();
+        for t in &TABLES {
+            out.extend(self.old_months(t, before_ms).await?);
+        }
+        Ok(out)
+    }
+
+    /// How many rows of each table's default partition are older than `before_ms`:
+    /// the rows retention deletes one by one, and the last reports it keeps there.
+    /// Exact; the default partition holds only the rows no month takes, few of them.
+    pub async fn default_rows_before(&self, before_ms: i64) -> Result<Vec<(&'static str, i64)>, StoreError> {
+        let mut out = Vec::new();
+        for t in &TABLES {
+            let n: i64 = sqlx::query_scalar(&format!(
+                "SELECT count(*) FROM {parent}_default WHERE {key} < $1",
+                parent = t.parent,
+                key = t.key
+            ))
+            .bind(before_ms)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(q("count a default partition's old rows"))?;
+            out.push((t.parent, n));
+        }
+        Ok(out)
+    }
+
     /// The month partitions of `t` whose whole range ends at or before `before_ms`,
-    /// oldest first. A month's upper bound is read from its partition bound
-    /// (`FOR VALUES FROM ('…') TO ('…')`), not from its name.
+    /// oldest first.
     async fn months_ending_by(&self, t: &Partitioned, before_ms: i64) -> Result<Vec<String>, StoreError> {
-        sqlx::query_scalar(
-            "SELECT part FROM (
-                SELECT c.relname::text AS part,
+        Ok(self.old_months(t, before_ms).await?.into_iter().map(|m| m.partition).collect())
+    }
+
+    /// [`PgStore::months_ending_by`] with each month's row estimate. A month's upper
+    /// bound is read from its partition bound (`FOR VALUES FROM ('…') TO ('…')`), not
+    /// from its name.
+    async fn old_months(&self, t: &Partitioned, before_ms: i64) -> Result<Vec<OldMonth>, StoreError> {
+        let months: Vec<(String, f32)> = sqlx::query_as(
+            "SELECT part, reltuples FROM (
+                SELECT c.relname::text AS part, c.reltuples,
                        (regexp_match(pg_get_expr(c.relpartbound, c.oid), 'TO \\(''?(-?[0-9]+)''?\\)'))[1]::bigint AS hi
                 FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
                 WHERE i.inhparent = $1::regclass
@@ -193,7 +245,16 @@ impl PgStore {
         .bind(before_ms)
         .fetch_all(&self.pool)
         .await
-        .map_err(q("list monthly partitions"))
+        .map_err(q("list monthly partitions"))?;
+        Ok(months
+            .into_iter()
+            .map(|(partition, reltuples)| OldMonth {
+                table: t.parent,
+                partition,
+                // -1 until the first ANALYZE (PostgreSQL 14 and later; 0 before).
+                rows_estimate: (reltuples >= 0.0).then_some(reltuples as i64),
+            })
+            .collect())
     }
 
     /// Drops one month of `t`. First, in one transaction under the parent's lock
