@@ -10,8 +10,8 @@
 //!   events decoded from Hikvision XML by the real decoder) and numbered in time order
 //!   from the store's `max_seq` up, every number once across the tables. SQLite takes
 //!   them through the group commit's own path (`begin_write` / `commit`, a day a batch);
-//!   PostgreSQL through `COPY` (liandong-store's `bulk`), the secondary indexes of an
-//!   empty `positions` built after the load.
+//!   PostgreSQL through `COPY` (liandong-store's `bulk`) into the months made for the
+//!   year first.
 //! - `queries` asks a running server the four history questions of issue 18 through the
 //!   HTTP API the wall map uses, at random moments, units, boxes and townships of the
 //!   year, one request at a time: p50 and p99 of each.
@@ -109,10 +109,6 @@ pub struct GenerateArgs {
     /// Watch-list alerts per day (each raised by one of the day's plate reads).
     #[arg(long, default_value_t = 24)]
     pub alerts_per_day: u32,
-    /// PostgreSQL: keep the secondary indexes of an empty `positions` while loading
-    /// (by default they are dropped and built after the load, which is faster).
-    #[arg(long)]
-    pub keep_indexes: bool,
 }
 
 /// What a generation wrote.
@@ -555,14 +551,9 @@ pub async fn generate(args: GenerateArgs) -> anyhow::Result<Generated> {
         Some(url) => Some(liandong_store::bulk::PgBulk::connect(url).await?),
         None => None,
     };
-    let mut deferred = Vec::new();
     if let Some(b) = bulk.as_mut() {
-        if b.ensure_partitions(from_ms, to_ms).await? {
-            eprintln!("partitions made for {from_ms}..{to_ms} (liandong_ensure_partitions)");
-        }
-        if !args.keep_indexes {
-            deferred = b.drop_indexes("positions").await?;
-        }
+        let made = b.ensure_partitions(from_ms, to_ms).await?;
+        eprintln!("{made} monthly partitions made for {from_ms}..{to_ms} (liandong_ensure_partitions)");
     }
     let started = Instant::now();
     let mut g =
@@ -607,12 +598,7 @@ pub async fn generate(args: GenerateArgs) -> anyhow::Result<Generated> {
     }
     maker.await.context("the day maker failed")?;
     let loaded_s = started.elapsed().as_secs_f64();
-    if let Some(mut b) = bulk {
-        let t = Instant::now();
-        b.create_indexes(&deferred).await?;
-        if !deferred.is_empty() {
-            eprintln!("built {} indexes of positions in {:.0} s", deferred.len(), t.elapsed().as_secs_f64());
-        }
+    if let Some(b) = bulk {
         b.finish().await?;
     }
     // Each unit's live state: its last report, trusted (the year's fixes are good ones).
@@ -1025,7 +1011,6 @@ mod tests {
             maps: config.maps.clone(),
             plate_reads_per_day: 60,
             alerts_per_day: 2,
-            keep_indexes: false,
         };
         let g = generate(args.clone()).await.expect("the generator writes the store");
         assert!((15_000..25_000).contains(&g.positions), "about the positions asked for: {}", g.positions);
@@ -1043,7 +1028,7 @@ mod tests {
         assert!(states.len() > 200 && states.iter().all(|(s, p)| p.as_ref().is_some_and(|p| p.seq == s.seq)));
         store.close().await;
         if backend == Backend::Postgis {
-            // The database indexes positions as its migrations say, the load's drop undone.
+            // The database indexes positions as its migrations say.
             let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(pg_url.as_deref().unwrap()).await.unwrap();
             let n: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_indexes WHERE tablename = 'positions'")
                 .fetch_one(&mut conn)
