@@ -10,7 +10,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use liandong_store::pg::PgStore;
-use liandong_store::{Batch, CameraEventRow, DeviceStateRow, PositionRow, Store};
+use liandong_store::{Batch, CameraEventRow, PositionRow, Store};
+use liandong_test_support::pg::TestDb;
+use liandong_test_support::rows::{camera_event, position, state};
 use sqlx::{Connection, Executor, PgConnection};
 
 const DAY_MS: i64 = 86_400_000;
@@ -19,88 +21,8 @@ const DAY_MS: i64 = 86_400_000;
 const FAR_PAST_MS: i64 = 991_353_600_000;
 const FAR_FUTURE_MS: i64 = 4_052_275_200_000;
 
-/// A database of one test's own.
-struct TestDb {
-    server_url: String,
-    name: String,
-    url: String,
-}
-
-impl TestDb {
-    async fn create(test: &str) -> Option<TestDb> {
-        let server_url = match std::env::var("LIANDONG_TEST_PG_URL") {
-            Ok(u) if !u.is_empty() => u,
-            _ if std::env::var("LIANDONG_REQUIRE_PG").as_deref() == Ok("1") => {
-                panic!("{test}: LIANDONG_REQUIRE_PG=1 but LIANDONG_TEST_PG_URL is not set")
-            }
-            _ => {
-                println!("skipped {test}: LIANDONG_TEST_PG_URL is not set (scripts/pg start prints one)");
-                return None;
-            }
-        };
-        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().subsec_nanos();
-        let name = format!("t_part_{}_{}_{nanos}", test.len(), std::process::id());
-        let mut admin = PgConnection::connect(&server_url).await.unwrap();
-        admin.execute(format!("CREATE DATABASE {name}").as_str()).await.unwrap();
-        admin.close().await.unwrap();
-        let base = server_url.split('?').next().unwrap();
-        let base = base.rsplit_once('/').map_or(base, |(b, _)| b);
-        let url = format!("{base}/{name}");
-        Some(TestDb { server_url, name, url })
-    }
-
-    async fn sql(&self) -> PgConnection {
-        PgConnection::connect(&self.url).await.unwrap()
-    }
-
-    async fn remove(self) {
-        let mut admin = PgConnection::connect(&self.server_url).await.unwrap();
-        admin.execute(format!("DROP DATABASE {} WITH (FORCE)", self.name).as_str()).await.unwrap();
-    }
-}
-
 fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64
-}
-
-fn position(seq: i64, device: &str, fix_ms: i64) -> PositionRow {
-    PositionRow {
-        seq,
-        device_id: device.into(),
-        fix_ms,
-        recv_ms: fix_ms + 700,
-        lon: 107.2 + (seq % 97) as f64 * 1e-4,
-        lat: 30.7 + (seq % 89) as f64 * 1e-4,
-        datum: "wgs84",
-        speed_mps: (seq % 2 == 0).then_some(3.5),
-        course_deg: None,
-        altitude_m: Some(310.0),
-        accuracy_m: Some(6.0),
-        battery_pct: None,
-        flags: 0,
-        attributes: format!("{{\"n\":{seq}}}"),
-        enrichment: "{}".into(),
-    }
-}
-
-fn camera_event(seq: i64, time_ms: i64) -> CameraEventRow {
-    CameraEventRow {
-        seq,
-        camera_id: "cam-1".into(),
-        event_type: "ANPR".into(),
-        kind: "anpr",
-        active: true,
-        active_post_count: None,
-        time_ms,
-        recv_ms: time_ms + 300,
-        plate: Some("渝A12345".into()),
-        person_id: None,
-        payload: "{}".into(),
-    }
-}
-
-fn state(device: &str, seq: i64) -> DeviceStateRow {
-    DeviceStateRow { device_id: device.into(), seq, trusted: None, marked: None, fences: vec![] }
 }
 
 /// The months (partition name, upper bound) of a partitioned table, oldest first; the
