@@ -9,11 +9,11 @@
 //! `positions` and `camera_events` in monthly partitions (migration 0021) and drops a
 //! month once all of it is older than the cutoff, a few milliseconds under a lock it
 //! waits for at most 100 ms at a time (asked for again a few times within a round);
-//! rows older than the cutoff in a month that is not yet
-//! wholly past it stay until their month goes (up to a month longer than
-//! `retention_days`). The months ahead are made at startup (this month and the next
-//! two) and then daily, so that ingest writes into a month of its own and never meets
-//! a missing one (a row of a month not made goes to the default partition anyway).
+//! rows older than the cutoff in a month that is not yet wholly past it stay until
+//! their month goes (up to a month longer than `retention_days`). The months ahead
+//! are made at startup (this month and the next two) and then daily, so that ingest
+//! writes into a month of its own and never meets a missing one (a row of a month not
+//! made goes to the default partition anyway).
 
 use std::future::Future;
 use std::time::Duration;
