@@ -8,11 +8,12 @@
 //! store's one writer connection) are never held up for long. PostgreSQL keeps
 //! `positions` and `camera_events` in monthly partitions (migration 0021) and drops a
 //! month once all of it is older than the cutoff, a few milliseconds under a lock it
-//! waits for at most 100 ms; rows older than the cutoff in a month that is not yet
-//! wholly past it stay until their month goes (up to a month longer than
-//! `retention_days`). The months ahead are made at startup (this month and the next
-//! two) and then daily, so that ingest writes into a month of its own and never meets
-//! a missing one (a row of a month not made goes to the default partition anyway).
+//! waits for at most 100 ms at a time (asked for again a few times within a round);
+//! rows older than the cutoff in a month that is not yet wholly past it stay until
+//! their month goes (up to a month longer than `retention_days`). The months ahead
+//! are made at startup (this month and the next two) and then daily, so that ingest
+//! writes into a month of its own and never meets a missing one (a row of a month not
+//! made goes to the default partition anyway).
 
 use std::future::Future;
 use std::time::Duration;
@@ -77,8 +78,9 @@ const BUSY_TRIES: u32 = 3;
 const BUSY_PAUSE: Duration = Duration::from_secs(2);
 
 /// Retention on PostgreSQL: drops every month of reports and camera events wholly older
-/// than `now - retention_ms` ([`Store::prune_before`]). A month whose table a long query
-/// holds is tried again after a pause, a few times, then left to the next round.
+/// than `now - retention_ms` ([`Store::prune_before`], which itself asks again for a
+/// month busy for a moment, within half a second). A month whose table a long query
+/// holds is tried again after a longer pause, a few times, then left to the next round.
 /// Returns what was pruned, added up over the tries; stops early when `stop` resolves.
 pub async fn prune_partitions(
     store: &Store,
@@ -94,6 +96,7 @@ pub async fn prune_partitions(
                 total.rows_deleted += p.rows_deleted;
                 total.reports_kept += p.reports_kept;
                 total.busy = p.busy;
+                total.left = p.left;
                 if !p.busy {
                     return total;
                 }

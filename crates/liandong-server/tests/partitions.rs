@@ -5,6 +5,7 @@
 
 use liandong_server::auth::Role;
 use liandong_server::retention::{month_start_ms, MONTHS_AHEAD};
+use liandong_test_support::rows::position;
 use liandong_test_support::{config, fresh_dir, now_ms, token, Backend, Server};
 use serde_json::json;
 use sqlx::{Connection, Executor, PgConnection};
@@ -91,24 +92,8 @@ async fn a_retention_round_retries_a_month_held_by_a_long_query_and_then_drops_i
     let now = now_ms();
     let day_ms = DAY_S * 1000;
     store.ensure_partitions(now - 100 * day_ms, now).await.unwrap();
-    let old = liandong_store::PositionRow {
-        seq: 1,
-        device_id: "866001".into(),
-        fix_ms: now - 95 * day_ms,
-        recv_ms: now - 95 * day_ms,
-        lon: 107.05,
-        lat: 30.75,
-        datum: "wgs84",
-        speed_mps: None,
-        course_deg: None,
-        altitude_m: None,
-        accuracy_m: None,
-        battery_pct: None,
-        flags: 0,
-        attributes: "{}".into(),
-        enrichment: "{}".into(),
-    };
-    let recent = liandong_store::PositionRow { seq: 2, fix_ms: now, recv_ms: now, ..old.clone() };
+    let old = position(1, "866001", now - 95 * day_ms);
+    let recent = position(2, "866001", now);
     store.write_batch(&[old, recent], &[]).await.unwrap();
 
     // A history query holds `positions` for a second: the round's first try gives up

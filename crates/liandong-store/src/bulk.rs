@@ -20,14 +20,6 @@ pub struct PgBulk {
     conn: PgConnection,
 }
 
-/// An index dropped for a load, to be built again after it.
-#[derive(Debug, Clone)]
-pub struct SavedIndex {
-    pub name: String,
-    /// `CREATE INDEX …` as `pg_indexes` gave it.
-    pub definition: String,
-}
-
 impl PgBulk {
     /// Connects to `url` (a database the store has already migrated). The session
     /// commits without waiting for the disk: [`PgBulk::finish`] waits once at the end.
@@ -38,68 +30,18 @@ impl PgBulk {
         Ok(PgBulk { conn })
     }
 
-    /// Asks the schema to make room for rows with times in `from_ms..to_ms`: where the
-    /// database has `liandong_ensure_partitions` (time-partitioned tables), it creates the
-    /// partitions; without it there is nothing to do. Returns whether it was called.
-    pub async fn ensure_partitions(&mut self, from_ms: i64, to_ms: i64) -> Result<bool, StoreError> {
-        let exists: bool = sqlx::query_scalar("SELECT to_regproc('liandong_ensure_partitions') IS NOT NULL")
+    /// Makes the monthly partitions of `positions` and `camera_events` for rows with
+    /// times in `from_ms..to_ms` (`liandong_ensure_partitions`, migration 0021), so that
+    /// the load goes into its months rather than the default partitions; answers how
+    /// many it made.
+    pub async fn ensure_partitions(&mut self, from_ms: i64, to_ms: i64) -> Result<u32, StoreError> {
+        let made: i32 = sqlx::query_scalar("SELECT liandong_ensure_partitions($1, $2)")
+            .bind(from_ms)
+            .bind(to_ms)
             .fetch_one(&mut self.conn)
             .await
-            .map_err(q("look for liandong_ensure_partitions"))?;
-        if exists {
-            sqlx::query("SELECT liandong_ensure_partitions($1, $2)")
-                .bind(from_ms)
-                .bind(to_ms)
-                .execute(&mut self.conn)
-                .await
-                .map_err(q("create partitions"))?;
-        }
-        Ok(exists)
-    }
-
-    /// Drops the secondary indexes of `table` (all but those behind constraints) and
-    /// returns them, for [`PgBulk::create_indexes`] after the load: building an index
-    /// once over sorted input is much cheaper than growing it row by row. A partitioned
-    /// table keeps its indexes (they belong to every partition), and so does a table
-    /// with rows (`positions` of a database in use): only an empty table's are dropped.
-    pub async fn drop_indexes(&mut self, table: &str) -> Result<Vec<SavedIndex>, StoreError> {
-        let kind: Option<String> = sqlx::query_scalar("SELECT relkind::text FROM pg_class WHERE oid = to_regclass($1)")
-            .bind(table)
-            .fetch_optional(&mut self.conn)
-            .await
-            .map_err(q("inspect a table"))?;
-        if kind.as_deref() != Some("r") {
-            return Ok(Vec::new());
-        }
-        let has_rows: bool = sqlx::query_scalar(&format!("SELECT EXISTS (SELECT 1 FROM {table})"))
-            .fetch_one(&mut self.conn)
-            .await
-            .map_err(q("inspect a table"))?;
-        if has_rows {
-            return Ok(Vec::new());
-        }
-        let saved: Vec<(String, String)> = sqlx::query_as(
-            "SELECT i.indexname::text, i.indexdef FROM pg_indexes i
-             WHERE i.schemaname = current_schema() AND i.tablename = $1
-               AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname)
-             ORDER BY i.indexname",
-        )
-        .bind(table)
-        .fetch_all(&mut self.conn)
-        .await
-        .map_err(q("list indexes"))?;
-        for (name, _) in &saved {
-            sqlx::query(&format!("DROP INDEX \"{name}\"")).execute(&mut self.conn).await.map_err(q("drop an index"))?;
-        }
-        Ok(saved.into_iter().map(|(name, definition)| SavedIndex { name, definition }).collect())
-    }
-
-    /// Builds the indexes [`PgBulk::drop_indexes`] dropped, one after another.
-    pub async fn create_indexes(&mut self, saved: &[SavedIndex]) -> Result<(), StoreError> {
-        for index in saved {
-            sqlx::query(&index.definition).execute(&mut self.conn).await.map_err(q("build an index"))?;
-        }
-        Ok(())
+            .map_err(q("create partitions"))?;
+        Ok(u32::try_from(made).unwrap_or(0))
     }
 
     /// Writes the rows in one transaction, each table with one `COPY`.

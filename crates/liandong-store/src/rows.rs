@@ -270,6 +270,10 @@ pub struct Pruned {
     /// Whether a month was left because its table stayed locked past the lock timeout:
     /// the next round drops it.
     pub busy: bool,
+    /// The months wholly before the cutoff left for the next round because their table
+    /// stayed busy: the busy one and the later ones of its table, oldest first
+    /// (PostgreSQL; none on SQLite).
+    pub left: Vec<String>,
 }
 
 /// A fix kept in the live state: `(time_ms, lon, lat)`.

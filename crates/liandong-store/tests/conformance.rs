@@ -18,8 +18,6 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use liandong_store::{
     AlertAckRow, AlertRow, AuditEntry, Batch, Bbox, CameraEventRow, CameraRecord, DeviceRecord, DeviceStateRow,
@@ -30,6 +28,7 @@ use liandong_store::{
 };
 use liandong_store::{CaseFilter, CaseOutcome, CaseOverdueRow, DisputeLinkRow, MediationCase, MediationSession, Party};
 use liandong_store::{ParkingFilter, ParkingRecordRow};
+use liandong_test_support::pg::{unique_name, TestDb};
 use sqlx::{Connection, Executor, PgConnection};
 
 /// Generates `sqlite::$case` and `postgres::$case` for every case listed. A case that
@@ -118,9 +117,6 @@ store_test_suite! {
 // ---------------------------------------------------------------------------------------
 // The two backends.
 
-const URL_VAR: &str = "LIANDONG_TEST_PG_URL";
-const REQUIRE_VAR: &str = "LIANDONG_REQUIRE_PG";
-
 /// Runs `case` on a store of its own and cleans up, whether the case passed or not: the
 /// case runs in a task of its own, so that its panic is caught, the store closed and the
 /// directory removed before the panic is passed on.
@@ -145,7 +141,7 @@ where
     F: FnOnce(Store) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let Some(db) = TestDb::create(&format!("postgres::{name}")).await else {
+    let Some(db) = TestDb::create_with_icu(&format!("postgres::{name}")).await else {
         return;
     };
     let store = Store::connect(&db.url).await.expect("connect the PostgreSQL store");
@@ -162,71 +158,6 @@ fn rethrow(outcome: Result<(), tokio::task::JoinError>) {
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
         Err(e) => panic!("the case did not finish: {e}"),
     }
-}
-
-/// The test server's URL; None (after saying so) when none is configured and none is
-/// required.
-fn server_url(test: &str) -> Option<String> {
-    match std::env::var(URL_VAR) {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ if std::env::var(REQUIRE_VAR).is_ok_and(|v| v == "1") => panic!(
-            "{test}: {REQUIRE_VAR}=1 but {URL_VAR} is not set; set it to a PostgreSQL + PostGIS superuser URL \
-             (scripts/pg start prints one)"
-        ),
-        _ => {
-            println!("skipped {test}: {URL_VAR} is not set (scripts/pg start prints a URL)");
-            None
-        }
-    }
-}
-
-/// A database of one test's own on the test server (as in tests/pg.rs).
-struct TestDb {
-    server_url: String,
-    name: String,
-    url: String,
-}
-
-impl TestDb {
-    async fn create(test: &str) -> Option<TestDb> {
-        let server_url = server_url(test)?;
-        let name = unique_name("c");
-        let mut admin = PgConnection::connect(&server_url).await.expect("connect to the test server");
-        // An ICU English collation sorts "cam-a" before "Cam-Z", where SQLite's byte order
-        // puts upper case first: every order the suite checks must hold here too.
-        let icu = format!("CREATE DATABASE {name} LOCALE_PROVIDER icu ICU_LOCALE 'en-US' TEMPLATE template0");
-        if let Err(e) = admin.execute(icu.as_str()).await {
-            println!("{test}: no ICU collation ({e}); using the server's default");
-            admin.execute(format!("CREATE DATABASE {name}").as_str()).await.expect("create the test database");
-        }
-        admin.close().await.expect("close the admin connection");
-        let url = with_database(&server_url, &name);
-        Some(TestDb { server_url, name, url })
-    }
-
-    async fn remove(self) {
-        let mut admin = PgConnection::connect(&self.server_url).await.expect("connect to the test server");
-        admin.execute(format!("DROP DATABASE {} WITH (FORCE)", self.name).as_str()).await.expect("drop the database");
-        admin.close().await.expect("close the admin connection");
-    }
-}
-
-/// A name no other test (nor another run of this one) uses.
-fn unique_name(prefix: &str) -> String {
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).expect("a clock after 1970").subsec_nanos();
-    format!("{prefix}_{}_{}_{}", std::process::id(), nanos, COUNTER.fetch_add(1, Ordering::Relaxed))
-}
-
-/// `url` with its database (the path) replaced, keeping any `?query`.
-fn with_database(url: &str, database: &str) -> String {
-    let (main, query) = match url.split_once('?') {
-        Some((m, q)) => (m, format!("?{q}")),
-        None => (url, String::new()),
-    };
-    let host_at = main.find("://").map_or(0, |i| i + 3);
-    let path_at = main[host_at..].find('/').map_or(main.len(), |i| host_at + i);
-    format!("{}/{database}{query}", &main[..path_at])
 }
 
 // ---------------------------------------------------------------------------------------
@@ -3494,7 +3425,7 @@ where
     F: FnOnce(Store) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let Some(db) = TestDb::create(&format!("migrated::{name}")).await else {
+    let Some(db) = TestDb::create_with_icu(&format!("migrated::{name}")).await else {
         return;
     };
     let mut sql = PgConnection::connect(&db.url).await.expect("connect to the test database");

@@ -5,10 +5,14 @@
 //! unless `LIANDONG_REQUIRE_PG=1`, which makes it fail.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use liandong_store::pg::PgStore;
-use liandong_store::{Batch, CameraEventRow, DeviceStateRow, PositionRow};
+use liandong_store::{Batch, CameraEventRow, PositionRow, Store};
+use liandong_test_support::pg::TestDb;
+use liandong_test_support::rows::{camera_event, position, state};
 use sqlx::{Connection, Executor, PgConnection};
 
 const DAY_MS: i64 = 86_400_000;
@@ -17,88 +21,8 @@ const DAY_MS: i64 = 86_400_000;
 const FAR_PAST_MS: i64 = 991_353_600_000;
 const FAR_FUTURE_MS: i64 = 4_052_275_200_000;
 
-/// A database of one test's own.
-struct TestDb {
-    server_url: String,
-    name: String,
-    url: String,
-}
-
-impl TestDb {
-    async fn create(test: &str) -> Option<TestDb> {
-        let server_url = match std::env::var("LIANDONG_TEST_PG_URL") {
-            Ok(u) if !u.is_empty() => u,
-            _ if std::env::var("LIANDONG_REQUIRE_PG").as_deref() == Ok("1") => {
-                panic!("{test}: LIANDONG_REQUIRE_PG=1 but LIANDONG_TEST_PG_URL is not set")
-            }
-            _ => {
-                println!("skipped {test}: LIANDONG_TEST_PG_URL is not set (scripts/pg start prints one)");
-                return None;
-            }
-        };
-        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().subsec_nanos();
-        let name = format!("t_part_{}_{}_{nanos}", test.len(), std::process::id());
-        let mut admin = PgConnection::connect(&server_url).await.unwrap();
-        admin.execute(format!("CREATE DATABASE {name}").as_str()).await.unwrap();
-        admin.close().await.unwrap();
-        let base = server_url.split('?').next().unwrap();
-        let base = base.rsplit_once('/').map_or(base, |(b, _)| b);
-        let url = format!("{base}/{name}");
-        Some(TestDb { server_url, name, url })
-    }
-
-    async fn sql(&self) -> PgConnection {
-        PgConnection::connect(&self.url).await.unwrap()
-    }
-
-    async fn remove(self) {
-        let mut admin = PgConnection::connect(&self.server_url).await.unwrap();
-        admin.execute(format!("DROP DATABASE {} WITH (FORCE)", self.name).as_str()).await.unwrap();
-    }
-}
-
 fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64
-}
-
-fn position(seq: i64, device: &str, fix_ms: i64) -> PositionRow {
-    PositionRow {
-        seq,
-        device_id: device.into(),
-        fix_ms,
-        recv_ms: fix_ms + 700,
-        lon: 107.2 + (seq % 97) as f64 * 1e-4,
-        lat: 30.7 + (seq % 89) as f64 * 1e-4,
-        datum: "wgs84",
-        speed_mps: (seq % 2 == 0).then_some(3.5),
-        course_deg: None,
-        altitude_m: Some(310.0),
-        accuracy_m: Some(6.0),
-        battery_pct: None,
-        flags: 0,
-        attributes: format!("{{\"n\":{seq}}}"),
-        enrichment: "{}".into(),
-    }
-}
-
-fn camera_event(seq: i64, time_ms: i64) -> CameraEventRow {
-    CameraEventRow {
-        seq,
-        camera_id: "cam-1".into(),
-        event_type: "ANPR".into(),
-        kind: "anpr",
-        active: true,
-        active_post_count: None,
-        time_ms,
-        recv_ms: time_ms + 300,
-        plate: Some("渝A12345".into()),
-        person_id: None,
-        payload: "{}".into(),
-    }
-}
-
-fn state(device: &str, seq: i64) -> DeviceStateRow {
-    DeviceStateRow { device_id: device.into(), seq, trusted: None, marked: None, fences: vec![] }
 }
 
 /// The months (partition name, upper bound) of a partitioned table, oldest first; the
@@ -495,8 +419,22 @@ async fn retention_drops_whole_months_and_keeps_each_last_report() {
     // its two transactions).
     sql.execute("CREATE TABLE positions_p2001_01_detached (LIKE positions)").await.unwrap();
 
+    // What a benchmark reads before and after a round, from the catalogue: the months
+    // the round will drop, with the planner's estimates once analysed.
+    sql.execute("ANALYZE positions, camera_events").await.unwrap();
+    let listed = store.months_before(cutoff).await.unwrap();
+    let estimated: i64 = listed.iter().filter(|m| m.table == "positions").filter_map(|m| m.rows_estimate).sum();
+    assert_eq!(estimated, 3, "the three reports of the old months");
+
     let pruned = store.prune_before(cutoff).await.unwrap();
-    assert!(!pruned.busy);
+    assert!(!pruned.busy && pruned.left.is_empty(), "{pruned:?}");
+    assert_eq!(listed.iter().map(|m| m.partition.clone()).collect::<Vec<_>>(), pruned.partitions);
+    assert!(store.months_before(cutoff).await.unwrap().is_empty());
+    assert_eq!(
+        store.default_rows_before(cutoff).await.unwrap(),
+        [("positions", 1), ("camera_events", 0)],
+        "a's last report, kept in the default partition"
+    );
     let leftovers: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_class WHERE relname LIKE '%detached'")
         .fetch_one(&mut sql)
         .await
@@ -582,6 +520,13 @@ async fn a_drop_behind_a_long_query_gives_up_quickly_and_ingest_is_not_held() {
         pruned.partitions.iter().all(|p| p.starts_with("camera_events_")),
         "only the free table's months: {pruned:?}"
     );
+    let old_months: Vec<String> = months(&mut reader, "positions")
+        .await
+        .into_iter()
+        .filter(|(_, hi)| *hi <= now - 30 * DAY_MS)
+        .map(|(p, _)| p)
+        .collect();
+    assert_eq!(pruned.left, old_months, "the held table's months, left for the next round");
     assert!(started.elapsed() < Duration::from_secs(2), "gave up after the lock timeout: {:?}", started.elapsed());
     assert!(ingest_took < Duration::from_millis(1000), "a commit waited {ingest_took:?} behind the drop");
     assert_eq!(store.position_seqs("a").await.unwrap(), [1, 2, 3]);
@@ -671,5 +616,146 @@ async fn two_instances_pruning_at_once_drop_each_month_once_without_an_error() {
     sql.close().await.unwrap();
     first.close().await;
     second.close().await;
+    db.remove().await;
+}
+
+/// What the writers of [`one_round_drops_both_tables_months_while_writers_commit_back_to_back`]
+/// did while they ran.
+#[derive(Debug, Default)]
+struct Written {
+    commits: u64,
+    slowest: Duration,
+}
+
+/// Commits small group commits back to back until `stop` is set, as the sequencer does
+/// under full load: the write lock, the committed maximum, a few reports, a live state
+/// and a camera event numbered after it, commit, and again at once.
+async fn commit_back_to_back(store: Store, writer: usize, now: i64, stop: Arc<AtomicBool>) -> Written {
+    let mut done = Written::default();
+    let device = format!("w{writer}");
+    while !stop.load(Ordering::Relaxed) {
+        let t = Instant::now();
+        let w = store.begin_write().await.unwrap();
+        commit_after(w, &device, now, Duration::ZERO).await;
+        done.commits += 1;
+        done.slowest = done.slowest.max(t.elapsed());
+    }
+    done
+}
+
+/// Writes a small batch numbered after what `w` found committed, `hold` after it was
+/// begun (the sequencer's work on a large batch), and commits.
+async fn commit_after(w: liandong_store::Writing, device: &str, now: i64, hold: Duration) {
+    tokio::time::sleep(hold).await;
+    let next = w.committed() + 1;
+    let positions: Vec<PositionRow> = (0..8).map(|i| position(next + i, device, now + i)).collect();
+    let events = [camera_event(next + 8, now)];
+    let states = [state(device, next + 7)];
+    w.commit(&Batch { positions: &positions, camera_events: &events, states: &states, ..Batch::default() })
+        .await
+        .unwrap();
+}
+
+/// Stores three devices' reports and 30 camera events in the months 95 days ago; answers
+/// the months of both tables wholly before `cutoff`, sorted.
+async fn fill_old_months(store: &PgStore, sql: &mut PgConnection, now: i64, cutoff: i64) -> Vec<String> {
+    store.ensure_partitions(now - 100 * DAY_MS, now).await.unwrap();
+    let old: Vec<PositionRow> =
+        (1..=60).map(|i| position(i, &format!("old{}", i % 3), now - 95 * DAY_MS + i * 3_600_000)).collect();
+    let events: Vec<CameraEventRow> = (61..=90).map(|i| camera_event(i, now - 95 * DAY_MS + i * 3_600_000)).collect();
+    let states = [state("old0", 60), state("old1", 58), state("old2", 59)];
+    store.write(&Batch { positions: &old, camera_events: &events, states: &states, ..Batch::default() }).await.unwrap();
+    let mut want = Vec::new();
+    for parent in ["positions", "camera_events"] {
+        want.extend(months(sql, parent).await.into_iter().filter(|(_, hi)| *hi <= cutoff).map(|(p, _)| p));
+    }
+    assert!(want.iter().any(|p| p.starts_with("positions_")) && want.iter().any(|p| p.starts_with("camera_events_")));
+    want.sort();
+    want
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_round_drops_both_tables_months_while_writers_commit_back_to_back() {
+    let Some(db) = TestDb::create("one_round_drops_both_tables_months").await else { return };
+    let now = now_ms();
+    let cutoff = now - 30 * DAY_MS;
+    let store = PgStore::connect(&db.url).await.unwrap();
+    let mut sql = db.sql().await;
+    let want = fill_old_months(&store, &mut sql, now, cutoff).await;
+
+    // Four writers sharing one store's pool (as instances sharing a database do),
+    // committing without a pause.
+    let writers_store = Store::connect(&db.url).await.unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> =
+        (0..4).map(|w| tokio::spawn(commit_back_to_back(writers_store.clone(), w, now, stop.clone()))).collect();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    // Then one group commit that holds both tables for 300 ms (a large batch on a busy
+    // machine), longer than a lock timeout, with the writers queued behind it: the
+    // round begins while it holds them and must not give up on the first timeout.
+    let slow = writers_store.begin_write().await.unwrap();
+    let slow = tokio::spawn(commit_after(slow, "slow", now, Duration::from_millis(300)));
+    let started = Instant::now();
+    let pruned = tokio::time::timeout(Duration::from_secs(10), store.prune_before(cutoff)).await.expect("bounded");
+    let took = started.elapsed();
+    slow.await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut written = Written::default();
+    for w in writers {
+        let w = w.await.unwrap();
+        written.commits += w.commits;
+        written.slowest = written.slowest.max(w.slowest);
+    }
+    let pruned = pruned.unwrap();
+
+    assert!(!pruned.busy && pruned.left.is_empty(), "no month left for later: {pruned:?} ({took:?})");
+    let mut dropped = pruned.partitions.clone();
+    dropped.sort();
+    assert_eq!(dropped, want, "both tables' old months in one round");
+    assert!(took < Duration::from_secs(1), "one round took {took:?}");
+    assert!(written.commits > 20, "the writers kept committing: {written:?}");
+    assert!(written.slowest < Duration::from_secs(1), "no commit waited long behind the drops: {written:?}");
+    assert_eq!(pruned.reports_kept, 3, "each old device's last report");
+    let old_left: Vec<i64> =
+        sqlx::query_scalar("SELECT seq FROM positions WHERE seq <= 90 ORDER BY seq").fetch_all(&mut sql).await.unwrap();
+    assert_eq!(old_left, [58, 59, 60]);
+    sql.close().await.unwrap();
+    writers_store.close().await;
+    store.close().await;
+    db.remove().await;
+}
+
+#[tokio::test]
+async fn an_analyze_of_the_month_ingest_writes_to_does_not_hold_up_the_drop_of_an_old_one() {
+    let Some(db) = TestDb::create("an_analyze_of_the_current_month").await else { return };
+    let now = now_ms();
+    let cutoff = now - 30 * DAY_MS;
+    let store = PgStore::connect(&db.url).await.unwrap();
+    let mut sql = db.sql().await;
+    let want = fill_old_months(&store, &mut sql, now, cutoff).await;
+    store
+        .write(&Batch { positions: &[position(100, "a", now)], states: &[state("a", 100)], ..Batch::default() })
+        .await
+        .unwrap();
+    // Autovacuum analyzes the month ingest writes to while it grows; its lock on that
+    // month (SHARE UPDATE EXCLUSIVE) is held as long as it runs. A manual ANALYZE in an
+    // open transaction holds the same lock.
+    let current = partition_of(&mut sql, 100).await;
+    let mut analyze = db.sql().await;
+    analyze.execute("BEGIN").await.unwrap();
+    analyze.execute(format!("ANALYZE {current}").as_str()).await.unwrap();
+
+    let pruned = tokio::time::timeout(Duration::from_secs(10), store.prune_before(cutoff)).await.expect("bounded");
+    let pruned = pruned.unwrap();
+    assert!(!pruned.busy, "{pruned:?}");
+    let mut dropped = pruned.partitions.clone();
+    dropped.sort();
+    assert_eq!(dropped, want);
+    analyze.execute("COMMIT").await.unwrap();
+    analyze.close().await.unwrap();
+    sql.close().await.unwrap();
+    store.close().await;
     db.remove().await;
 }

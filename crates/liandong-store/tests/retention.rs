@@ -3,27 +3,9 @@
 //! (whole months on PostgreSQL) leaves both stores alike when the old rows are months
 //! old.
 
-use liandong_store::{Batch, CameraEventRow, DeviceStateRow, Durability, PositionRow, Store};
-
-fn position(seq: i64, device: &str, fix_ms: i64) -> PositionRow {
-    PositionRow {
-        seq,
-        device_id: device.into(),
-        fix_ms,
-        recv_ms: fix_ms,
-        lon: 107.2,
-        lat: 30.7,
-        datum: "wgs84",
-        speed_mps: None,
-        course_deg: None,
-        altitude_m: None,
-        accuracy_m: None,
-        battery_pct: None,
-        flags: 0,
-        attributes: "{}".into(),
-        enrichment: "{}".into(),
-    }
-}
+use liandong_store::{Batch, PositionRow, Store};
+use liandong_test_support::pg::{sqlite_store, TestDb};
+use liandong_test_support::rows::{camera_event, position, state};
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -38,10 +20,7 @@ async fn prunes_old_reports_in_batches_and_keeps_each_last_one(store: Store) {
         let t = if i < 30 { now - 300 * DAY_MS + i * 1000 } else { now - DAY_MS + i * 1000 };
         rows.push(position(100 + i, "b", t));
     }
-    let states = [
-        DeviceStateRow { device_id: "a".into(), seq: 50, trusted: None, marked: None, fences: vec![] },
-        DeviceStateRow { device_id: "b".into(), seq: 139, trusted: None, marked: None, fences: vec![] },
-    ];
+    let states = [state("a", 50), state("b", 139)];
     store.write(&Batch { positions: &rows, states: &states, ..Batch::default() }).await.unwrap();
     let before = now - 180 * DAY_MS;
     assert_eq!(store.prune_positions(before, 25).await.unwrap(), 25, "a batch at most");
@@ -56,22 +35,6 @@ async fn prunes_old_reports_in_batches_and_keeps_each_last_one(store: Store) {
     store.close().await;
 }
 
-fn camera_event(seq: i64, time_ms: i64) -> CameraEventRow {
-    CameraEventRow {
-        seq,
-        camera_id: "cam-1".into(),
-        event_type: "ANPR".into(),
-        kind: "anpr",
-        active: true,
-        active_post_count: None,
-        time_ms,
-        recv_ms: time_ms,
-        plate: Some("渝A12345".into()),
-        person_id: None,
-        payload: "{}".into(),
-    }
-}
-
 /// Reports and camera events of half a year ago and of yesterday; a cutoff three months
 /// back removes the old ones on either store (every old month is wholly past it), but
 /// not a device's last report, and a late report dated in a removed month goes in.
@@ -83,10 +46,7 @@ async fn prune_before_removes_months_old_rows_and_keeps_each_last_one(store: Sto
     rows.extend((0..30).map(|i| position(100 + i, "b", now - 180 * DAY_MS + i * 3_600_000)));
     rows.extend((0..5).map(|i| position(200 + i, "b", now - DAY_MS + i * 60_000)));
     let events = [camera_event(300, now - 185 * DAY_MS), camera_event(301, now - DAY_MS)];
-    let states = [
-        DeviceStateRow { device_id: "a".into(), seq: 30, trusted: None, marked: None, fences: vec![] },
-        DeviceStateRow { device_id: "b".into(), seq: 204, trusted: None, marked: None, fences: vec![] },
-    ];
+    let states = [state("a", 30), state("b", 204)];
     store
         .write(&Batch { positions: &rows, camera_events: &events, states: &states, ..Batch::default() })
         .await
@@ -109,69 +69,28 @@ async fn prune_before_removes_months_old_rows_and_keeps_each_last_one(store: Sto
 
 #[tokio::test]
 async fn sqlite_prune_before_removes_months_old_rows_and_keeps_each_last_one() {
-    let dir = std::env::temp_dir().join(format!("liandong-prune-before-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    prune_before_removes_months_old_rows_and_keeps_each_last_one(Store::open(&dir, Durability::Normal).await.unwrap())
-        .await;
+    let (store, dir) = sqlite_store("prune-before").await;
+    prune_before_removes_months_old_rows_and_keeps_each_last_one(store).await;
     let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test]
 async fn postgres_prune_before_removes_months_old_rows_and_keeps_each_last_one() {
-    let Some((mut admin, db, url)) = pg_database("t_prune_before").await else { return };
-    prune_before_removes_months_old_rows_and_keeps_each_last_one(Store::connect(&url).await.unwrap()).await;
-    sqlx::query(&format!("DROP DATABASE {db} WITH (FORCE)")).execute(&mut admin).await.unwrap();
-}
-
-/// A fresh database named `prefix` and this process on the test server, with an
-/// admin connection to drop it by; None when no server is configured nor required.
-async fn pg_database(prefix: &str) -> Option<(sqlx::PgConnection, String, String)> {
-    let url = match std::env::var("LIANDONG_TEST_PG_URL") {
-        Ok(u) if !u.is_empty() => u,
-        _ if std::env::var("LIANDONG_REQUIRE_PG").as_deref() == Ok("1") => {
-            panic!("LIANDONG_REQUIRE_PG=1 but LIANDONG_TEST_PG_URL is not set")
-        }
-        _ => {
-            eprintln!("skipped {prefix}: LIANDONG_TEST_PG_URL is not set");
-            return None;
-        }
-    };
-    use sqlx::Connection;
-    let db = format!("{prefix}_{}", std::process::id());
-    let mut admin = sqlx::PgConnection::connect(&url).await.unwrap();
-    sqlx::query(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")).execute(&mut admin).await.unwrap();
-    sqlx::query(&format!("CREATE DATABASE {db}")).execute(&mut admin).await.unwrap();
-    let base = url.rsplit_once('/').map(|(b, _)| b).unwrap_or(&url);
-    let db_url = format!("{base}/{db}");
-    Some((admin, db, db_url))
+    let Some(db) = TestDb::create("postgres_prune_before").await else { return };
+    prune_before_removes_months_old_rows_and_keeps_each_last_one(Store::connect(&db.url).await.unwrap()).await;
+    db.remove().await;
 }
 
 #[tokio::test]
 async fn sqlite_prunes_old_reports_in_batches_and_keeps_each_last_one() {
-    let dir = std::env::temp_dir().join(format!("liandong-retention-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    prunes_old_reports_in_batches_and_keeps_each_last_one(Store::open(&dir, Durability::Normal).await.unwrap()).await;
+    let (store, dir) = sqlite_store("retention").await;
+    prunes_old_reports_in_batches_and_keeps_each_last_one(store).await;
     let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test]
 async fn postgres_prunes_old_reports_in_batches_and_keeps_each_last_one() {
-    let url = match std::env::var("LIANDONG_TEST_PG_URL") {
-        Ok(u) if !u.is_empty() => u,
-        _ if std::env::var("LIANDONG_REQUIRE_PG").as_deref() == Ok("1") => {
-            panic!("LIANDONG_REQUIRE_PG=1 but LIANDONG_TEST_PG_URL is not set")
-        }
-        _ => {
-            eprintln!("skipped postgres_prunes_old_reports: LIANDONG_TEST_PG_URL is not set");
-            return;
-        }
-    };
-    use sqlx::Connection;
-    let db = format!("t_retention_{}", std::process::id());
-    let mut admin = sqlx::PgConnection::connect(&url).await.unwrap();
-    sqlx::query(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")).execute(&mut admin).await.unwrap();
-    sqlx::query(&format!("CREATE DATABASE {db}")).execute(&mut admin).await.unwrap();
-    let base = url.rsplit_once('/').map(|(b, _)| b).unwrap_or(&url);
-    prunes_old_reports_in_batches_and_keeps_each_last_one(Store::connect(&format!("{base}/{db}")).await.unwrap()).await;
-    sqlx::query(&format!("DROP DATABASE {db} WITH (FORCE)")).execute(&mut admin).await.unwrap();
+    let Some(db) = TestDb::create("postgres_prunes_old_reports").await else { return };
+    prunes_old_reports_in_batches_and_keeps_each_last_one(Store::connect(&db.url).await.unwrap()).await;
+    db.remove().await;
 }

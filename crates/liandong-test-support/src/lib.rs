@@ -2,14 +2,16 @@
 //! SQLite in a fresh directory or on a fresh PostGIS database), the `liandong` binary
 //! started as a process, websocket clients of the live feed, and the clock.
 //!
-//! The tests of the `liandong` and `liandong-server` crates used to write each of these
-//! again in every file; a helper a file needs in a special shape (a particular map, a
+//! The tests of the `liandong`, `liandong-server` and `liandong-store` crates used to
+//! write each of these again in every file (the store's tests take their databases and
+//! rows from [`pg`] and [`rows`]); a helper a file needs in a special shape (a particular map, a
 //! device registered at start) stays in that file as a thin wrapper over these.
 
 pub mod feed;
 pub mod load;
 pub mod pg;
 pub mod process;
+pub mod rows;
 pub mod schema;
 pub mod server;
 

@@ -10,13 +10,16 @@
 //!   events decoded from Hikvision XML by the real decoder) and numbered in time order
 //!   from the store's `max_seq` up, every number once across the tables. SQLite takes
 //!   them through the group commit's own path (`begin_write` / `commit`, a day a batch);
-//!   PostgreSQL through `COPY` (liandong-store's `bulk`), the secondary indexes of an
-//!   empty `positions` built after the load.
+//!   PostgreSQL through `COPY` (liandong-store's `bulk`) into the months made for the
+//!   year first.
 //! - `queries` asks a running server the four history questions of issue 18 through the
 //!   HTTP API the wall map uses, at random moments, units, boxes and townships of the
 //!   year, one request at a time: p50 and p99 of each.
 //! - `retention` times the pruning of the year's oldest month while the caller runs an
-//!   ingest load.
+//!   ingest load: the store's retention call alone, with what is older than the cutoff
+//!   read before and after it (on PostgreSQL from the catalogue's row estimates and the
+//!   small default partitions, never a count of a month beside the load), and per
+//!   table the months dropped and those left busy.
 //!
 //! Everything random comes from the simulator's fixed-seed generator: one seed, one year.
 
@@ -42,7 +45,8 @@ pub enum Command {
     Generate(GenerateArgs),
     /// Ask a server started on a generated store the four history questions: p50/p99.
     Queries(QueriesArgs),
-    /// Prune the oldest month of positions (time it; run an ingest load meanwhile).
+    /// Prune the oldest month of positions and camera events (time it; run an ingest
+    /// load meanwhile); prints, per table, the months dropped and left busy.
     Retention(RetentionArgs),
 }
 
@@ -105,10 +109,6 @@ pub struct GenerateArgs {
     /// Watch-list alerts per day (each raised by one of the day's plate reads).
     #[arg(long, default_value_t = 24)]
     pub alerts_per_day: u32,
-    /// PostgreSQL: keep the secondary indexes of an empty `positions` while loading
-    /// (by default they are dropped and built after the load, which is faster).
-    #[arg(long)]
-    pub keep_indexes: bool,
 }
 
 /// What a generation wrote.
@@ -551,14 +551,9 @@ pub async fn generate(args: GenerateArgs) -> anyhow::Result<Generated> {
         Some(url) => Some(liandong_store::bulk::PgBulk::connect(url).await?),
         None => None,
     };
-    let mut deferred = Vec::new();
     if let Some(b) = bulk.as_mut() {
-        if b.ensure_partitions(from_ms, to_ms).await? {
-            eprintln!("partitions made for {from_ms}..{to_ms} (liandong_ensure_partitions)");
-        }
-        if !args.keep_indexes {
-            deferred = b.drop_indexes("positions").await?;
-        }
+        let made = b.ensure_partitions(from_ms, to_ms).await?;
+        eprintln!("{made} monthly partitions made for {from_ms}..{to_ms} (liandong_ensure_partitions)");
     }
     let started = Instant::now();
     let mut g =
@@ -603,12 +598,7 @@ pub async fn generate(args: GenerateArgs) -> anyhow::Result<Generated> {
     }
     maker.await.context("the day maker failed")?;
     let loaded_s = started.elapsed().as_secs_f64();
-    if let Some(mut b) = bulk {
-        let t = Instant::now();
-        b.create_indexes(&deferred).await?;
-        if !deferred.is_empty() {
-            eprintln!("built {} indexes of positions in {:.0} s", deferred.len(), t.elapsed().as_secs_f64());
-        }
+    if let Some(b) = bulk {
         b.finish().await?;
     }
     // Each unit's live state: its last report, trusted (the year's fixes are good ones).
@@ -831,20 +821,104 @@ pub struct RetentionArgs {
     pub before_ms: i64,
 }
 
-/// Times the pruning of positions before `--before-ms`.
+/// Times the pruning of positions and camera events before `--before-ms`: only the
+/// store's retention call is timed; what is counted before and after it is read
+/// outside that window, and on PostgreSQL from the catalogue (row estimates) and the
+/// small default partitions, so that counting neither holds a lock a drop would wait
+/// for nor takes the cores from the ingest load running beside it.
 pub async fn retention(args: RetentionArgs) -> anyhow::Result<()> {
     let store = args.store.open().await?;
-    let before = store.count_positions(None).await?;
+    let before = OldRows::read(&store, args.before_ms).await?;
     let started = Instant::now();
     let pruned = prune_before(&store, args.before_ms).await?;
     let s = started.elapsed().as_secs_f64();
-    let after = store.count_positions(None).await?;
+    let after = OldRows::read(&store, args.before_ms).await?;
     println!(
-        "retention before {}: {s:.3} s; months dropped {:?}, rows deleted {}, last reports kept {}, a month left busy: {} ({before} -> {after} positions)",
-        args.before_ms, pruned.partitions, pruned.rows_deleted, pruned.reports_kept, pruned.busy
+        "retention before {}: {s:.3} s (the prune call alone); rows deleted {}, last reports kept {}, a month left busy: {}",
+        args.before_ms, pruned.rows_deleted, pruned.reports_kept, pruned.busy
     );
+    for line in before.report(&after, &pruned) {
+        println!("{line}");
+    }
     store.close().await;
     Ok(())
+}
+
+/// The rows older than a cutoff, as cheaply as the store allows.
+enum OldRows {
+    /// PostgreSQL: the months wholly before the cutoff with their row estimates, and
+    /// each table's rows older than the cutoff in its default partition (exact).
+    Months { months: Vec<liandong_store::pg::OldMonth>, defaults: Vec<(&'static str, i64)> },
+    /// SQLite: every position (exact; the embedded store has no partitions to read).
+    Positions(i64),
+}
+
+impl OldRows {
+    async fn read(store: &Store, before_ms: i64) -> anyhow::Result<OldRows> {
+        Ok(match store {
+            Store::Postgres(p) => OldRows::Months {
+                months: p.months_before(before_ms).await?,
+                defaults: p.default_rows_before(before_ms).await?,
+            },
+            Store::Sqlite(_) => OldRows::Positions(store.count_positions(None).await?),
+        })
+    }
+
+    /// One line per table: the months dropped and left busy (with their estimated
+    /// rows), and the rows older than the cutoff before and after.
+    fn report(&self, after: &OldRows, pruned: &liandong_store::Pruned) -> Vec<String> {
+        match (self, after) {
+            (
+                OldRows::Months { months, defaults },
+                OldRows::Months { months: months_after, defaults: defaults_after },
+            ) => {
+                let tables = ["positions", "camera_events"];
+                tables
+                    .iter()
+                    .map(|table| {
+                        let of = |m: &&liandong_store::pg::OldMonth| m.table == *table;
+                        // The table's months among `names`, each with its estimate before.
+                        let listed = |names: &[String]| {
+                            let prefix = format!("{table}_p");
+                            let named: Vec<String> = names
+                                .iter()
+                                .filter(|n| n.starts_with(&prefix))
+                                .map(|n| format!("{n} ({})", estimate(months.iter().find(|m| &m.partition == n))))
+                                .collect();
+                            if named.is_empty() { "none".to_string() } else { named.join(", ") }
+                        };
+                        let default_rows =
+                            |d: &[(&str, i64)]| d.iter().find(|(t, _)| t == table).map_or(0, |(_, n)| *n);
+                        let in_months = |m: &[liandong_store::pg::OldMonth]| {
+                            let m: Vec<_> = m.iter().filter(of).collect();
+                            let rows: i64 = m.iter().filter_map(|m| m.rows_estimate).sum();
+                            format!("~{rows} in {} month(s)", m.len())
+                        };
+                        format!(
+                            "{table}: dropped {}; left busy {}; older than the cutoff: {} + {} in the default partition \
+                             -> {} + {} (months: pg_class.reltuples estimates; default partition: counted)",
+                            listed(&pruned.partitions),
+                            listed(&pruned.left),
+                            in_months(months),
+                            default_rows(defaults),
+                            in_months(months_after),
+                            default_rows(defaults_after),
+                        )
+                    })
+                    .collect()
+            }
+            (OldRows::Positions(b), OldRows::Positions(a)) => vec![format!("positions: {b} -> {a} (counted)")],
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// A month's estimated rows as printed: `~N rows, estimate`, or `rows not estimated`.
+fn estimate(m: Option<&liandong_store::pg::OldMonth>) -> String {
+    match m.and_then(|m| m.rows_estimate) {
+        Some(n) => format!("~{n} rows, estimate"),
+        None => "rows not estimated".into(),
+    }
 }
 
 /// RETENTION STEP (the one call the benchmark times): the store's retention up to
@@ -937,7 +1011,6 @@ mod tests {
             maps: config.maps.clone(),
             plate_reads_per_day: 60,
             alerts_per_day: 2,
-            keep_indexes: false,
         };
         let g = generate(args.clone()).await.expect("the generator writes the store");
         assert!((15_000..25_000).contains(&g.positions), "about the positions asked for: {}", g.positions);
@@ -955,7 +1028,7 @@ mod tests {
         assert!(states.len() > 200 && states.iter().all(|(s, p)| p.as_ref().is_some_and(|p| p.seq == s.seq)));
         store.close().await;
         if backend == Backend::Postgis {
-            // The database indexes positions as its migrations say, the load's drop undone.
+            // The database indexes positions as its migrations say.
             let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(pg_url.as_deref().unwrap()).await.unwrap();
             let n: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_indexes WHERE tablename = 'positions'")
                 .fetch_one(&mut conn)

@@ -31,7 +31,7 @@ mod images;
 mod partitions;
 
 pub(crate) use partitions::is_lock_timeout;
-pub use partitions::LOCK_TIMEOUT;
+pub use partitions::{OldMonth, LOCK_TIMEOUT, ROUND_LOCK_WAITS};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/postgres");
 

@@ -5,7 +5,17 @@
 //! `lock_timeout` ([`LOCK_TIMEOUT`]): a long history query holding the table makes them
 //! give up and try again later, instead of queueing, because every insert that arrives
 //! behind a queued ACCESS EXCLUSIVE request waits with it. Ingest is therefore held up
-//! for at most the timeout plus the few milliseconds a drop takes.
+//! for at most the timeout plus the few milliseconds a drop takes, per attempt.
+//!
+//! Under full ingest a group commit holds both tables from its first read to its
+//! commit, and a large batch on a busy machine can hold them past the timeout; a lock
+//! request only waits for the holders it found, so the same month asked for again a
+//! moment later usually gets it. One retention round therefore asks again for a busy
+//! month itself, after short jittered pauses, before leaving it to the next round; it
+//! waits out at most [`ROUND_LOCK_WAITS`] lock timeouts in all (half a second), and
+//! ingest is never held up longer than one attempt's timeout at a time.
+
+use std::time::Duration;
 
 use sqlx::{Connection, PgConnection};
 
@@ -16,6 +26,20 @@ use crate::rows::Pruned;
 /// How long a partition change waits for a lock before giving up (and being tried
 /// again later): the most it may hold up ingest's commits queued behind it.
 pub const LOCK_TIMEOUT: &str = "100ms";
+
+/// How many lock timeouts one retention round ([`PgStore::prune_before`]) waits out
+/// over all its months and tables together, so at most `5 × 100 ms` of lock waiting a
+/// round. A busy month is asked for again while the round has timeouts to spare,
+/// keeping one for each table still to come; a month still busy then (a long query
+/// holds its table) is left for the next round.
+pub const ROUND_LOCK_WAITS: u32 = 5;
+
+/// The pause before asking again for a busy month: at least this, plus up to
+/// [`BUSY_JITTER_MS`], so that two instances pruning at once, or a writer committing
+/// on a fixed rhythm, do not meet the lock at the same moment every time.
+const BUSY_PAUSE: Duration = Duration::from_millis(10);
+/// The most added at random to [`BUSY_PAUSE`].
+const BUSY_JITTER_MS: u64 = 40;
 
 /// Longest a statement of a month's drop may run (they take milliseconds).
 const DROP_STATEMENT_TIMEOUT: &str = "10s";
@@ -44,6 +68,28 @@ const TABLES: [Partitioned; 2] = [
     Partitioned { parent: "positions", key: "fix_ms", keeps_last_reports: true },
     Partitioned { parent: "camera_events", key: "time_ms", keeps_last_reports: false },
 ];
+
+/// A month partition wholly before a cutoff ([`PgStore::months_before`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OldMonth {
+    /// The partitioned table: `positions` or `camera_events`.
+    pub table: &'static str,
+    /// The month's partition, `<table>_pYYYY_MM`.
+    pub partition: String,
+    /// The planner's estimate of its rows (`pg_class.reltuples`), `None` if never
+    /// analysed.
+    pub rows_estimate: Option<i64>,
+}
+
+/// What became of one month in a retention round.
+enum Dropped {
+    /// Dropped, with this many last reports kept.
+    Kept(u64),
+    /// Already gone: another instance dropped it first.
+    Gone,
+    /// Its table stayed busy past the lock timeouts the round could spare.
+    Busy,
+}
 
 /// Whether an error is PostgreSQL's "lock not available" (`lock_timeout` expired).
 pub(crate) fn is_lock_timeout(e: &StoreError) -> bool {
@@ -81,26 +127,32 @@ impl PgStore {
     /// (again except last reports). Rows older than `before_ms` in a month not wholly
     /// before it stay until their month goes.
     ///
-    /// A month whose table is busy past [`LOCK_TIMEOUT`] is left for the next call
-    /// (`Pruned::busy`).
+    /// A month whose table is busy past [`LOCK_TIMEOUT`] is asked for again after a
+    /// short pause, within the round's [`ROUND_LOCK_WAITS`]; one still busy is left,
+    /// with the later months of its table, for the next call (`Pruned::busy`,
+    /// `Pruned::left`). The other table is still pruned.
     pub async fn prune_before(&self, before_ms: i64) -> Result<Pruned, StoreError> {
         let mut pruned = Pruned::default();
-        for t in &TABLES {
+        let mut waits_left = ROUND_LOCK_WAITS;
+        for (i, t) in TABLES.iter().enumerate() {
+            // One lock wait kept for each table after this one.
+            let reserve = (TABLES.len() - 1 - i) as u32;
             self.drop_leftovers(t).await?;
-            for part in self.months_ending_by(t, before_ms).await? {
-                match self.drop_month(t, &part).await {
-                    Ok(Some(kept)) => {
+            let months = self.months_ending_by(t, before_ms).await?;
+            for (m, part) in months.iter().enumerate() {
+                match self.drop_month_retrying(t, part, &mut waits_left, reserve).await? {
+                    Dropped::Kept(kept) => {
                         pruned.reports_kept += kept;
-                        pruned.partitions.push(part);
+                        pruned.partitions.push(part.clone());
                     }
                     // Another instance sharing the database dropped it first.
-                    Ok(None) => {}
-                    Err(e) if is_lock_timeout(&e) => {
+                    Dropped::Gone => {}
+                    Dropped::Busy => {
                         tracing::info!(partition = %part, "partition busy; dropping it later");
                         pruned.busy = true;
+                        pruned.left.extend_from_slice(&months[m..]);
                         break;
                     }
-                    Err(e) => return Err(e),
                 }
             }
             pruned.rows_deleted += self.prune_default(t, before_ms).await?;
@@ -108,13 +160,82 @@ impl PgStore {
         Ok(pruned)
     }
 
+    /// [`PgStore::drop_month`], asked again after a jittered pause each time its table
+    /// is busy, while the round's `waits_left` stays above `reserve` (the waits kept for
+    /// the tables still to come); each lock timeout uses one.
+    async fn drop_month_retrying(
+        &self,
+        t: &Partitioned,
+        part: &str,
+        waits_left: &mut u32,
+        reserve: u32,
+    ) -> Result<Dropped, StoreError> {
+        loop {
+            if *waits_left <= reserve {
+                return Ok(Dropped::Busy);
+            }
+            match self.drop_month(t, part).await {
+                Ok(Some(kept)) => return Ok(Dropped::Kept(kept)),
+                Ok(None) => return Ok(Dropped::Gone),
+                Err(e) if is_lock_timeout(&e) => {
+                    *waits_left -= 1;
+                    tracing::debug!(partition = %part, waits_left = *waits_left, "partition busy; asking again");
+                    if *waits_left > reserve {
+                        tokio::time::sleep(busy_pause()).await;
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// The months of `positions` and `camera_events` wholly before `before_ms` (those
+    /// [`PgStore::prune_before`] would drop), oldest first per table, with the planner's
+    /// estimate of their rows (`pg_class.reltuples` as of their last ANALYZE, `None`
+    /// if never analysed). Read from the catalogue only: no lock on the tables and no
+    /// scan of a month, so that asking beside ingest (a benchmark's before and after)
+    /// costs it nothing.
+    pub async fn months_before(&self, before_ms: i64) -> Result<Vec<OldMonth>, StoreError> {
+        let mut out = Vec::new();
+        for t in &TABLES {
+            out.extend(self.old_months(t, before_ms).await?);
+        }
+        Ok(out)
+    }
+
+    /// How many rows of each table's default partition are older than `before_ms`:
+    /// the rows retention deletes one by one, and the last reports it keeps there.
+    /// Exact; the default partition holds only the rows no month takes, few of them.
+    pub async fn default_rows_before(&self, before_ms: i64) -> Result<Vec<(&'static str, i64)>, StoreError> {
+        let mut out = Vec::new();
+        for t in &TABLES {
+            let n: i64 = sqlx::query_scalar(&format!(
+                "SELECT count(*) FROM {parent}_default WHERE {key} < $1",
+                parent = t.parent,
+                key = t.key
+            ))
+            .bind(before_ms)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(q("count a default partition's old rows"))?;
+            out.push((t.parent, n));
+        }
+        Ok(out)
+    }
+
     /// The month partitions of `t` whose whole range ends at or before `before_ms`,
-    /// oldest first. A month's upper bound is read from its partition bound
-    /// (`FOR VALUES FROM ('…') TO ('…')`), not from its name.
+    /// oldest first.
     async fn months_ending_by(&self, t: &Partitioned, before_ms: i64) -> Result<Vec<String>, StoreError> {
-        sqlx::query_scalar(
-            "SELECT part FROM (
-                SELECT c.relname::text AS part,
+        Ok(self.old_months(t, before_ms).await?.into_iter().map(|m| m.partition).collect())
+    }
+
+    /// [`PgStore::months_ending_by`] with each month's row estimate. A month's upper
+    /// bound is read from its partition bound (`FOR VALUES FROM ('…') TO ('…')`), not
+    /// from its name.
+    async fn old_months(&self, t: &Partitioned, before_ms: i64) -> Result<Vec<OldMonth>, StoreError> {
+        let months: Vec<(String, f32)> = sqlx::query_as(
+            "SELECT part, reltuples FROM (
+                SELECT c.relname::text AS part, c.reltuples,
                        (regexp_match(pg_get_expr(c.relpartbound, c.oid), 'TO \\(''?(-?[0-9]+)''?\\)'))[1]::bigint AS hi
                 FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
                 WHERE i.inhparent = $1::regclass
@@ -124,7 +245,16 @@ impl PgStore {
         .bind(before_ms)
         .fetch_all(&self.pool)
         .await
-        .map_err(q("list monthly partitions"))
+        .map_err(q("list monthly partitions"))?;
+        Ok(months
+            .into_iter()
+            .map(|(partition, reltuples)| OldMonth {
+                table: t.parent,
+                partition,
+                // -1 until the first ANALYZE (PostgreSQL 14 and later; 0 before).
+                rows_estimate: (reltuples >= 0.0).then_some(reltuples as i64),
+            })
+            .collect())
     }
 
     /// Drops one month of `t`. First, in one transaction under the parent's lock
@@ -147,8 +277,12 @@ impl PgStore {
             .await
             .map_err(q("set the statement timeout"))?;
         // The lock first, so that the whole change happens under it: no commit can add
-        // a row to the month or point a device's state at one meanwhile.
-        sqlx::query(&format!("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE", t.parent))
+        // a row to the month or point a device's state at one meanwhile. The parent
+        // ONLY: every commit and query goes through it, and DETACH locks the month and
+        // the default partition itself. Locking every month as well would wait for
+        // whatever holds the month ingest writes to (autovacuum's ANALYZE of it, which
+        // a wait shorter than `deadlock_timeout` never cancels) for no gain.
+        sqlx::query(&format!("LOCK TABLE ONLY {} IN ACCESS EXCLUSIVE MODE", t.parent))
             .execute(&mut *tx)
             .await
             .map_err(q("lock a partitioned table"))?;
@@ -236,6 +370,13 @@ impl PgStore {
         }
         Ok(total)
     }
+}
+
+/// [`BUSY_PAUSE`] plus a jitter of up to [`BUSY_JITTER_MS`], from the clock's
+/// nanoseconds (no generator is needed for a pause's spread).
+fn busy_pause() -> Duration {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    BUSY_PAUSE + Duration::from_millis(u64::from(nanos) % (BUSY_JITTER_MS + 1))
 }
 
 /// The name a month has between its detachment and its drop.
