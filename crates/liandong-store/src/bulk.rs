@@ -58,13 +58,18 @@ impl PgBulk {
         tx.commit().await.map_err(q("commit a bulk load"))
     }
 
-    /// Updates the planner's statistics of the loaded tables and waits until everything
-    /// loaded is durable: `ANALYZE` writes the statistics in a transaction committed
-    /// synchronously, and a synchronous commit flushes the WAL up to itself, which covers
-    /// every earlier asynchronous commit of the load.
+    /// Brings the loaded tables to the state a year's closed months are in, and waits
+    /// until everything loaded is durable. `VACUUM (ANALYZE)` sets the visibility map,
+    /// as autovacuum does to a month once it stops growing (without it every index-only
+    /// history question would read the table too), and updates the planner's
+    /// statistics; it commits synchronously, and a synchronous commit flushes the WAL
+    /// up to itself, which covers every earlier asynchronous commit of the load.
     pub async fn finish(mut self) -> Result<(), StoreError> {
         self.conn.execute("SET synchronous_commit = on").await.map_err(q("finish a bulk load"))?;
-        self.conn.execute("ANALYZE positions, camera_events, alerts").await.map_err(q("analyze after a bulk load"))?;
+        self.conn
+            .execute("VACUUM (ANALYZE) positions, camera_events, alerts")
+            .await
+            .map_err(q("vacuum after a bulk load"))?;
         self.conn.close().await.map_err(q("close a bulk load"))
     }
 }

@@ -22,16 +22,22 @@ impl PgStore {
     /// Each device's last good fix at or before `at_ms` and no older than `max_age_ms`,
     /// inside `bbox`, ordered by device id.
     pub async fn positions_at(&self, at_ms: i64, max_age_ms: i64, bbox: Bbox) -> Result<Vec<PositionRow>, StoreError> {
-        // The place is filtered after the newest fix per device is chosen: a unit that
-        // was outside the box at T is not shown at an older place inside it.
+        // Each device's last fix is chosen from `positions_fix` alone (it carries the
+        // device, number, place and flags: migration 0022), and the whole rows are read
+        // for those only, by the primary key: a window of an old month is then a few
+        // dozen index pages from disk, not every row's table page. The place is
+        // filtered after the newest fix per device is chosen: a unit that was outside
+        // the box at T is not shown at an older place inside it.
         let sql = format!(
             "SELECT {cols} FROM (
-                SELECT DISTINCT ON (device_id) {cols}, geom FROM positions
+                SELECT DISTINCT ON (device_id) device_id, seq, fix_ms, lon, lat FROM positions
                 WHERE fix_ms BETWEEN $5 AND $6 AND (flags & $7) = 0
                 ORDER BY device_id, fix_ms DESC, seq DESC
-             ) last WHERE {in_box} ORDER BY device_id COLLATE \"C\"",
-            cols = PositionRow::TABLE.select(""),
-            in_box = in_bbox(""),
+             ) last
+             JOIN positions p ON p.seq = last.seq AND p.fix_ms = last.fix_ms AND p.fix_ms BETWEEN $5 AND $6
+             WHERE last.lon BETWEEN $1 AND $3 AND last.lat BETWEEN $2 AND $4
+             ORDER BY p.device_id COLLATE \"C\"",
+            cols = PositionRow::TABLE.select("p."),
         );
         sqlx::query_as(&sql)
             .bind(bbox.min_lon)
