@@ -8,8 +8,9 @@
 //! A store that expands it provides `pool` (its readers), `write_pool()` (where
 //! single-row updates go: SQLite's one writer connection), `announce_registry()`
 //! (PostgreSQL tells the other instances; SQLite has none), `begin_write()` and
-//! `finish_write()` (the write lock and the inserts), and `in_bbox(alias)`, the
-//! condition "inside the box of `$1` to `$4`" (PostgreSQL asks its GiST index first).
+//! `finish_write()` (the write lock and the inserts), `in_bbox(alias)`, the
+//! condition "inside the box of `$1` to `$4`" (PostgreSQL asks its GiST index first), and
+//! `NEWEST_FIXES_SQL`, each device's newest fix time.
 
 use crate::columns::{Table, Written};
 use crate::feed::FeedTables;
@@ -230,15 +231,13 @@ macro_rules! shared_calls {
                 pub async fn newest_fixes(&self) -> Result<Vec<(String, i64)>, StoreError> {
                     // A subquery per device rather than a GROUP BY over the table: each
                     // is one step down the (device_id, fix_ms) index, where the GROUP BY
-                    // would read every entry of it.
-                    let rows: Vec<(String, Option<i64>)> = sqlx::query_as(
-                        "SELECT d.device_id,
-                           (SELECT MAX(p.fix_ms) FROM positions p WHERE p.device_id = d.device_id) AS fix_ms
-                         FROM device_state d ORDER BY d.device_id",
-                    )
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(q("read each device's newest fix"))?;
+                    // would read every entry of it. The SQL is the backend's
+                    // (`NEWEST_FIXES_SQL`): on PostgreSQL the comparison must name the
+                    // index's collation.
+                    let rows: Vec<(String, Option<i64>)> = sqlx::query_as(NEWEST_FIXES_SQL)
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(q("read each device's newest fix"))?;
                     Ok(rows.into_iter().filter_map(|(d, t)| Some((d, t?))).collect())
                 }
 

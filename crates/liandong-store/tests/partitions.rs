@@ -365,6 +365,11 @@ async fn history_questions_read_only_their_months_through_their_indexes() {
     .await;
     assert_eq!(read_tables(&plan), [month(at)], "one month: {plan}");
     assert!(plan.contains("Index Only Scan using positions_p") && plan.contains("_device_id_fix_ms_"), "{plan}");
+    // Each device's newest fix (the sequencer asks at every start): one lookup down the
+    // device index per device, never a walk down the time index filtering every entry,
+    // which on a year took minutes once that index carried the device (migration 0022).
+    let plan = explain(&mut sql, liandong_store::pg::NEWEST_FIXES_SQL).await;
+    assert!(plan.contains("Index Cond: ((device_id = (d.device_id)"), "{plan}");
     // A township's alerts over a month.
     let plan = explain(
         &mut sql,

@@ -18,6 +18,17 @@ pub(super) fn in_bbox(alias: &str) -> String {
     )
 }
 
+/// Each device with a live state and its newest stored fix time, by device id: one step
+/// down `positions_device_fix` per device. `device_state.device_id` sorts in "C" (by
+/// bytes) and `positions.device_id` in the database's default collation; compared as
+/// they are, the two collations conflict, the comparison can use no index, and the
+/// planner walks an index down filtering every entry (on a year, down the time index
+/// from the newest fix to a silent device's last one: minutes). Naming the default
+/// collation, the index's, makes it one lookup (all devices of a year in half a second).
+pub const NEWEST_FIXES_SQL: &str = "SELECT d.device_id,
+       (SELECT MAX(p.fix_ms) FROM positions p WHERE p.device_id = d.device_id COLLATE \"default\") AS fix_ms
+     FROM device_state d ORDER BY d.device_id";
+
 impl PgStore {
     /// Each device's last good fix at or before `at_ms` and no older than `max_age_ms`,
     /// inside `bbox`, ordered by device id.

@@ -25,6 +25,7 @@ use crate::error::{q, StoreError};
 use crate::rows::{AuditEntry, DeviceRecord};
 
 use history::in_bbox;
+pub use history::NEWEST_FIXES_SQL;
 
 mod history;
 mod images;

@@ -143,6 +143,12 @@ impl SqliteStore {
 /// Rows per delete of [`SqliteStore::prune_before`]: a few milliseconds of the writer.
 const PRUNE_BATCH: u32 = 2_000;
 
+/// Each device with a live state and its newest stored fix time, by device id: one step
+/// down `positions_device_fix` per device (SQLite's columns both compare by bytes).
+pub(super) const NEWEST_FIXES_SQL: &str = "SELECT d.device_id,
+       (SELECT MAX(p.fix_ms) FROM positions p WHERE p.device_id = d.device_id) AS fix_ms
+     FROM device_state d ORDER BY d.device_id";
+
 /// A place inside the box of parameters `$1` to `$4`, edges included, on the table
 /// `alias` names.
 pub(super) fn in_bbox(alias: &str) -> String {

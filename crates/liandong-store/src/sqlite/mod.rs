@@ -18,7 +18,7 @@ use crate::columns::Written;
 use crate::error::{q, StoreError};
 use crate::rows::{AuditEntry, DeviceRecord, Durability};
 
-use history::in_bbox;
+use history::{in_bbox, NEWEST_FIXES_SQL};
 use writer::{Locked, Rows, Writer};
 
 mod history;
