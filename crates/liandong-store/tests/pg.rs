@@ -9,11 +9,9 @@
 //! the variable is unset every test prints that it was skipped and passes, unless
 //! `LIANDONG_REQUIRE_PG=1`, which makes it fail instead.
 
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use liandong_store::pg::PgStore;
 use liandong_store::{Batch, DeviceStateRow, PositionRow, StoreError};
+use liandong_test_support::pg::{unique_name, with_database};
 use sqlx::{Connection, Executor, PgConnection};
 
 const URL_VAR: &str = "LIANDONG_TEST_PG_URL";
@@ -76,24 +74,6 @@ impl TestDb {
         admin.execute(format!("DROP DATABASE {} WITH (FORCE)", self.name).as_str()).await.unwrap();
         admin.close().await.unwrap();
     }
-}
-
-/// A name no other test (nor another run of this one) uses.
-fn unique_name(prefix: &str) -> String {
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().subsec_nanos();
-    format!("{prefix}_{}_{}_{}", std::process::id(), nanos, COUNTER.fetch_add(1, Ordering::Relaxed))
-}
-
-/// `url` with its database (the path) replaced, keeping any `?query`.
-fn with_database(url: &str, database: &str) -> String {
-    let (main, query) = match url.split_once('?') {
-        Some((m, q)) => (m, format!("?{q}")),
-        None => (url, String::new()),
-    };
-    let host_at = main.find("://").map_or(0, |i| i + 3);
-    let path_at = main[host_at..].find('/').map_or(main.len(), |i| host_at + i);
-    format!("{}/{database}{query}", &main[..path_at])
 }
 
 fn position(seq: i64, device: &str) -> PositionRow {
