@@ -159,7 +159,12 @@ async fn json_pushes_are_accepted_end_to_end_and_malformed_ones_refused(backend:
     for (name, ct, body, field) in [
         ("not JSON", "application/json", "{\"eventType\": ".to_owned(), "body"),
         ("no eventType", "application/json", "{\"eventState\": \"active\"}".to_owned(), "eventType"),
-        ("a bad channel", "application/json", heartbeat_json().replace("33", "\"D1\""), "dynChannelID"),
+        (
+            "a bad channel",
+            "application/json",
+            heartbeat_json().replace("\"dynChannelID\":33", "\"dynChannelID\":\"D1\""),
+            "dynChannelID",
+        ),
         ("an array", "application/json", "[{\"eventType\": \"VMD\"}]".to_owned(), "body"),
         (
             "JSON sniffed without a content type",
