@@ -184,6 +184,29 @@ async fn an_idle_keep_alive_connection_is_closed_after_the_idle_timeout_and_not_
     s.stop().await;
 }
 
+/// The watchdog sleeps until the idle deadline between requests; the first bytes of the
+/// next request must wake it to the (sooner) header deadline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_head_that_stalls_on_a_kept_alive_connection_is_cut_off_at_the_header_timeout_not_the_idle_one() {
+    let s = start("stalled-head", |c| {
+        c.http.header_timeout_s = 1;
+        c.http.idle_timeout_s = 10;
+    })
+    .await;
+    ready(&s).await;
+    let mut c = TcpStream::connect(s.addr).await.unwrap();
+    assert_eq!(get(&mut c, "/healthz", "keep-alive").await.map(|a| a.0), Some(200));
+    // Past the first head's deadline: the watchdog has looked again and sleeps until the
+    // idle deadline, 10 s away.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    c.write_all(b"GET /heal").await.unwrap();
+    let t = Instant::now();
+    assert!(closed_within(&mut c, Duration::from_secs(5)).await, "a stalled head is cut off");
+    let stalled = t.elapsed();
+    assert!(stalled >= Duration::from_millis(900) && stalled < Duration::from_millis(2500), "{stalled:?}");
+    s.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_answer_the_client_does_not_read_is_dropped_after_the_idle_timeout() {
     // A page far larger than the sockets' buffers, served at `/`.

@@ -11,6 +11,7 @@
 
 pub mod alert_json;
 pub mod attributes;
+pub mod form;
 pub mod isapi;
 pub mod json;
 pub mod jt808;

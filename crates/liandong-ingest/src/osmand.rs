@@ -108,15 +108,15 @@ fn body_kind(content_type: Option<&str>, body: &[u8]) -> Result<BodyKind, FieldE
 /// URL-encoded key/value pairs; a later value for the same key replaces an earlier one,
 /// which is how the body wins over the query.
 #[derive(Default)]
-struct Params(BTreeMap<String, String>);
+struct Params<'a>(BTreeMap<Cow<'a, str>, Cow<'a, str>>);
 
-impl Params {
+impl<'a> Params<'a> {
     /// Adds the pairs of `bytes`, refusing as soon as there are more distinct keys than
     /// [`MAX_PARAMS`]: such a report would be refused for its attributes anyway, and
     /// stopping early keeps a body of many tiny parameters from costing a map of them.
-    fn extend(&mut self, bytes: &[u8]) -> Result<(), FieldError> {
-        for (k, v) in form_urlencoded::parse(bytes) {
-            self.0.insert(k.into_owned(), v.into_owned());
+    fn extend(&mut self, bytes: &'a [u8]) -> Result<(), FieldError> {
+        for (k, v) in crate::form::pairs(bytes) {
+            self.0.insert(k, v);
             if self.0.len() > MAX_PARAMS {
                 return Err(FieldError::new(
                     "attributes",
@@ -137,14 +137,14 @@ impl Params {
         }
     }
 
-    fn take(&mut self, key: &str) -> Option<String> {
+    fn take(&mut self, key: &str) -> Option<Cow<'a, str>> {
         self.0.remove(key)
     }
 
     /// Removes and returns the first of `keys` present, with the key it was found
     /// under so that errors name what the device sent. The other keys stay, and end up
     /// in the attributes.
-    fn take_first(&mut self, keys: &[&'static str]) -> Option<(&'static str, String)> {
+    fn take_first(&mut self, keys: &[&'static str]) -> Option<(&'static str, Cow<'a, str>)> {
         keys.iter().find_map(|k| self.0.remove(*k).map(|v| (*k, v)))
     }
 
@@ -154,7 +154,7 @@ impl Params {
 
     /// The device key; an empty `key=` is no key.
     fn take_key(&mut self) -> Option<String> {
-        self.take("key").filter(|k| !k.is_empty())
+        self.take("key").filter(|k| !k.is_empty()).map(Cow::into_owned)
     }
 
     /// The typed alarm, taken out only when it is one ([`crate::Alarm`]); another name
@@ -193,7 +193,7 @@ impl Params {
             }
         }
         for (k, v) in self.0 {
-            attributes.insert(k, Value::String(v));
+            attributes.insert(k.into_owned(), Value::String(v.into_owned()));
         }
         Ok(())
     }
@@ -202,7 +202,7 @@ impl Params {
 /// Shapes 1 and 2: every value is a URL-encoded string.
 fn from_params(mut p: Params) -> Result<Report, FieldError> {
     let (id_field, id) = p.take_first(&ID_KEYS).ok_or_else(|| FieldError::new("id", "is required (id or deviceid)"))?;
-    let device_id = crate::device_id(id_field, id)?;
+    let device_id = crate::device_id(id_field, id.into_owned())?;
     let key = p.take_key();
     let datum = p.take_datum()?.unwrap_or_default();
     let position = params_position(&mut p, datum)?;
@@ -303,7 +303,7 @@ fn from_json(mut query: Params, body: &[u8]) -> Result<Report, FieldError> {
     let device_id = match root.remove("device_id") {
         Some(Value::String(id)) => crate::device_id("device_id", id)?,
         None | Some(Value::Null) => match query_id {
-            Some((field, id)) => crate::device_id(field, id)?,
+            Some((field, id)) => crate::device_id(field, id.into_owned())?,
             None => return Err(FieldError::new("device_id", "is required")),
         },
         Some(_) => return Err(FieldError::new("device_id", "must be a string")),

@@ -395,7 +395,7 @@ pub async fn osmand(
     // request naming neither (an old client's form with the key in the body) gets only a
     // small body.
     let query_key = uri.query().and_then(|q| {
-        form_urlencoded::parse(q.as_bytes()).find(|(k, v)| k == "key" && !v.is_empty()).map(|(_, v)| v.into_owned())
+        liandong_ingest::form::pairs(q.as_bytes()).find(|(k, v)| k == "key" && !v.is_empty()).map(|(_, v)| v)
     });
     let who = match (bearer(&headers, None), query_key) {
         (Some(_), _) => s.reporter(&headers, None)?,
@@ -462,8 +462,9 @@ pub async fn osmand_at_root(
         doc::E413, doc::E503,
     ))]
 pub async fn root(state: State<Arc<AppState>>, headers: HeaderMap, uri: Uri, body: Body) -> Response {
-    let is_osmand =
-        uri.query().is_some_and(|q| form_urlencoded::parse(q.as_bytes()).any(|(k, _)| k == "id" || k == "deviceid"));
+    let is_osmand = uri
+        .query()
+        .is_some_and(|q| liandong_ingest::form::pairs(q.as_bytes()).any(|(k, _)| k == "id" || k == "deviceid"));
     if is_osmand {
         return osmand(state, headers, uri, body).await.into_response();
     }
