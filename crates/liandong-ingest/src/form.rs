@@ -24,8 +24,13 @@ pub fn pairs(input: &[u8]) -> Pairs<'_> {
     }
 }
 
-/// The value of the first pair of `query` named `name`.
+/// The value of the first pair of `query` named `name` (a name without spaces: every
+/// request's query is asked for a `token`, and most have none).
 pub fn first<'a>(query: &'a str, name: &str) -> Option<Cow<'a, str>> {
+    // Without a `%`, only the name spelled out can decode to it (`+` decodes to a space).
+    if !query.contains('%') && !query.contains(name) {
+        return None;
+    }
     Pairs::Text(query).find(|(k, _)| k == name).map(|(_, v)| v)
 }
 
@@ -50,18 +55,35 @@ impl<'a> Iterator for Pairs<'a> {
             if text.is_empty() {
                 return None;
             }
-            let (pair, tail) = text.split_once('&').unwrap_or((text, ""));
-            *rest = tail;
+            // One look at each byte: where the pair ends, where its value starts, and
+            // whether anything in it needs decoding. `&` and `=` are ASCII, so the
+            // slices below fall between characters.
+            let (mut end, mut equals, mut escaped) = (text.len(), None, false);
+            for (i, &b) in text.as_bytes().iter().enumerate() {
+                match b {
+                    b'&' => {
+                        end = i;
+                        break;
+                    }
+                    b'=' if equals.is_none() => equals = Some(i),
+                    b'%' | b'+' => escaped = true,
+                    _ => {}
+                }
+            }
+            let pair = &text[..end];
+            *rest = text.get(end + 1..).unwrap_or("");
             if pair.is_empty() {
                 continue;
             }
-            if pair.bytes().any(|b| b == b'%' || b == b'+') {
+            if escaped {
                 // What needs decoding is decoded by the general parser (a non-empty
                 // pair is one item).
                 return form_urlencoded::parse(pair.as_bytes()).next();
             }
-            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-            return Some((Cow::Borrowed(name), Cow::Borrowed(value)));
+            return Some(match equals {
+                Some(i) => (Cow::Borrowed(&pair[..i]), Cow::Borrowed(&pair[i + 1..])),
+                None => (Cow::Borrowed(pair), Cow::Borrowed("")),
+            });
         }
     }
 }

@@ -66,19 +66,56 @@ const ID_KEYS: [&str; 2] = ["id", "deviceid"];
 /// Without a content type a body starting with `{` is read as JSON and anything else as
 /// a form, because some HTTP libraries on trackers omit the header.
 pub fn decode(query: Option<&str>, content_type: Option<&str>, body: &[u8]) -> Result<Report, FieldError> {
-    let mut params = Params::default();
-    params.extend(query.unwrap_or("").as_bytes())?;
-    if body.iter().all(u8::is_ascii_whitespace) {
-        params.refuse_nul()?;
-        return from_params(params);
-    }
-    match body_kind(content_type, body)? {
-        BodyKind::Form => {
-            params.extend(body)?;
-            params.refuse_nul()?;
-            from_params(params)
+    Query::read(query.unwrap_or("")).decode(content_type, body)
+}
+
+/// A report's URL query, read once: the device key in it, to authenticate the request
+/// before its body is read, and then with the body the report ([`Query::decode`]).
+pub struct Query<'a> {
+    params: Result<Params<'a>, FieldError>,
+    key: Option<Cow<'a, str>>,
+}
+
+impl<'a> Query<'a> {
+    pub fn read(query: &'a str) -> Query<'a> {
+        let mut params = Params::default();
+        let mut key = None;
+        let mut refused = None;
+        for (k, v) in crate::form::pairs(query.as_bytes()) {
+            if key.is_none() && k == "key" && !v.is_empty() {
+                key = Some(v.clone());
+            }
+            // Past the limit the query is only looked through for its key.
+            if refused.is_none() {
+                refused = params.insert(k, v).err();
+            }
         }
-        BodyKind::Json => from_json(params, body),
+        Query { params: refused.map_or(Ok(params), Err), key }
+    }
+
+    /// The first non-empty `key=` of the query.
+    pub fn key(&self) -> Option<&str> {
+        self.key.as_deref()
+    }
+
+    /// The report of this query with `body` (see [`decode`]).
+    pub fn decode<'b>(self, content_type: Option<&str>, body: &'b [u8]) -> Result<Report, FieldError>
+    where
+        'a: 'b,
+    {
+        let mut params: Params<'b> = self.params?;
+        if body.iter().all(u8::is_ascii_whitespace) {
+            params.refuse_nul()?;
+            return from_params(params);
+        }
+        match body_kind(content_type, body)? {
+            BodyKind::Form => {
+                params.extend(body)?;
+                params.refuse_nul()?;
+                from_params(params)
+            }
+            BodyKind::Json => from_json(params, body),
+        }
     }
 }
 
@@ -115,16 +152,18 @@ impl<'a> Params<'a> {
     /// [`MAX_PARAMS`]: such a report would be refused for its attributes anyway, and
     /// stopping early keeps a body of many tiny parameters from costing a map of them.
     fn extend(&mut self, bytes: &'a [u8]) -> Result<(), FieldError> {
-        for (k, v) in crate::form::pairs(bytes) {
-            self.0.insert(k, v);
-            if self.0.len() > MAX_PARAMS {
-                return Err(FieldError::new(
-                    "attributes",
-                    format!(
-                        "more than {MAX_PARAMS} parameters; at most {MAX_ATTRIBUTES} attributes are accepted per report"
-                    ),
-                ));
-            }
+        crate::form::pairs(bytes).try_for_each(|(k, v)| self.insert(k, v))
+    }
+
+    fn insert(&mut self, k: Cow<'a, str>, v: Cow<'a, str>) -> Result<(), FieldError> {
+        self.0.insert(k, v);
+        if self.0.len() > MAX_PARAMS {
+            return Err(FieldError::new(
+                "attributes",
+                format!(
+                    "more than {MAX_PARAMS} parameters; at most {MAX_ATTRIBUTES} attributes are accepted per report"
+                ),
+            ));
         }
         Ok(())
     }
@@ -446,6 +485,26 @@ mod tests {
     const T0_MS: i64 = 1_714_550_400_000;
     const FORM: Option<&str> = Some("application/x-www-form-urlencoded");
     const JSON: Option<&str> = Some("application/json");
+
+    /// The handler authenticates with the query's key before reading the body: the
+    /// first non-empty one, found also past the parameter limit, whose refusal waits for
+    /// the decode.
+    #[test]
+    fn a_query_read_once_gives_its_key_then_its_report() {
+        let q = Query::read("id=1&key=&key=first&lat=30&lon=107&key=second");
+        assert_eq!(q.key(), Some("first"));
+        let r = q.decode(None, b"").unwrap();
+        assert_eq!(r.key.as_deref(), Some("second"), "the report keeps the last, as every other parameter");
+        let many = (0..=MAX_PARAMS).map(|i| format!("p{i}=1")).collect::<Vec<_>>().join("&");
+        let query = format!("id=1&{many}&key=late");
+        let q = Query::read(&query);
+        assert_eq!(q.key(), Some("late"));
+        assert_eq!(q.decode(None, b"").unwrap_err().field, "attributes");
+        let q = Query::read("id=1&lat=30&lon=107");
+        assert_eq!(q.key(), None);
+        let r = q.decode(FORM, b"key=in-body&speed=1").unwrap();
+        assert_eq!(r.key.as_deref(), Some("in-body"));
+    }
 
     fn base() -> Report {
         Report {

@@ -394,14 +394,13 @@ pub async fn osmand(
     // Traccar Client puts the key in the query; a bearer header is accepted too. A
     // request naming neither (an old client's form with the key in the body) gets only a
     // small body.
-    let query_key = uri.query().and_then(|q| {
-        liandong_ingest::form::pairs(q.as_bytes()).find(|(k, v)| k == "key" && !v.is_empty()).map(|(_, v)| v)
-    });
-    let who = match (bearer(&headers, None), query_key) {
+    // The query is read once: for its key now, for the report with the body.
+    let query = liandong_ingest::osmand::Query::read(uri.query().unwrap_or(""));
+    let who = match (bearer(&headers, None), query.key()) {
         (Some(_), _) => s.reporter(&headers, None)?,
         (None, Some(key)) => {
             let devices = s.devices.read().unwrap_or_else(|e| e.into_inner());
-            match devices.by_key(&key) {
+            match devices.by_key(key) {
                 Some(d) => Reporter::Device(d.device_id.clone()),
                 None => {
                     s.metrics.reports_rejected.increment(1);
@@ -416,7 +415,7 @@ pub async fn osmand(
         _ => s.config.ingest.max_body_bytes,
     };
     let bytes = read_body(&s, &headers, body, limit).await?;
-    let report = liandong_ingest::osmand::decode(uri.query(), content_type(&headers), &bytes).inspect_err(|_| {
+    let report = query.decode(content_type(&headers), &bytes).inspect_err(|_| {
         s.metrics.reports_rejected.increment(1);
     })?;
     let now = now_ms();
