@@ -549,6 +549,14 @@ pub fn report_json(row: &PositionRow) -> Box<RawValue> {
     ) else {
         return RawValue::NULL.to_owned();
     };
+    report_json_with(row, attributes, enrichment)
+}
+
+/// [`report_json`] with the row's attributes and enrichment given as the JSON they
+/// were serialised to, so that a report just made need not be read back: the ingest
+/// sequencer builds each report's feed JSON this way (reading the two columns back
+/// was 5 % of the server's instructions per report).
+pub fn report_json_with(row: &PositionRow, attributes: &RawValue, enrichment: &RawValue) -> Box<RawValue> {
     let v = ReportView {
         seq: row.seq,
         device_id: &row.device_id,

@@ -11,7 +11,6 @@ use std::time::Instant;
 use liandong_core::fence::Membership;
 use liandong_core::Position;
 use liandong_store::{DeviceStateRow, StoreError, StoredMembership, Writing};
-use serde_json::value::RawValue;
 
 use super::draft::{After, Draft, KeptFixes, Publish, Rows};
 use super::handle::{fail, Acks, Job, Work};
@@ -22,7 +21,6 @@ use super::{
     acks, cameras, cases, clock, escalations, incidents, liveness, plans, positions, reports, Ack, DeviceLive,
     IncidentCommand, Known, Sequencer,
 };
-use crate::feed::report_json;
 use crate::feed::{position_message, FeedEvent};
 
 impl Sequencer {
@@ -169,7 +167,8 @@ impl Sequencer {
     /// The batch is committed: what the sequencer knows becomes the draft's state
     /// after it, the live view moves, then the feed (see `live`'s module comment).
     fn committed(&mut self, rows: &Rows, after: After, publish: Vec<Publish>) {
-        let After { tracks, newest, position_units, mut incidents, route_heads, units, notices } = after;
+        let After { tracks, newest, position_units, position_jsons: jsons, mut incidents, route_heads, units, notices } =
+            after;
         let known = &mut self.known;
         known.tracks.extend(tracks);
         incidents.retain(|_, i| i.state.is_open());
@@ -192,8 +191,8 @@ impl Sequencer {
         known.incidents = incidents;
         known.route_heads = route_heads;
         known.corridors = corridors_of(&known.route_heads);
-        // Serialise outside the lock; readers wait only for the inserts.
-        let jsons: Vec<Arc<RawValue>> = rows.positions.iter().map(|r| Arc::from(report_json(r))).collect();
+        // Serialised while the batch was prepared, outside the lock; readers wait only
+        // for the inserts.
         let fresh: Vec<_> = newest
             .into_iter()
             .map(|(id, i)| (id, last_report(&rows.positions[i], position_units[i].clone(), jsons[i].clone())))

@@ -14,6 +14,8 @@ use liandong_store::{
     EscalationRow, GridReport, IncidentEventRow, IncidentRow, MediationCase, PositionRow, RouteEventRow, RoutePlanRow,
 };
 
+use serde_json::value::RawValue;
+
 use super::{Ack, DeviceLive};
 use crate::feed::messages::{Alert, AlertDetail};
 use crate::feed::{FeedEvent, FeedMessage};
@@ -92,6 +94,8 @@ pub(super) struct After {
     pub newest: HashMap<String, usize>,
     /// The unit of each position row, by index.
     pub position_units: Vec<Option<Arc<str>>>,
+    /// The feed's JSON of each position row, by index.
+    pub position_jsons: Vec<Arc<RawValue>>,
     /// Open incidents (closed ones are dropped once committed).
     pub incidents: HashMap<i64, IncidentRow>,
     /// Each team's newest route plan version.
@@ -183,12 +187,13 @@ impl Draft {
     }
 
     /// Adds a report's row (numbered by [`Draft::next_seq`]) and queues its message.
-    pub fn position(&mut self, row: PositionRow, unit: Option<Arc<str>>) {
+    pub fn position(&mut self, row: PositionRow, unit: Option<Arc<str>>, json: Arc<RawValue>) {
         debug_assert_eq!(row.seq, self.next_seq, "a report takes the next number");
         self.next_seq += 1;
         self.publish.push(Publish::Position(self.rows.positions.len()));
         self.rows.positions.push(row);
         self.after.position_units.push(unit);
+        self.after.position_jsons.push(json);
     }
 
     /// Where a place is: township, grid, post, nearest posts.

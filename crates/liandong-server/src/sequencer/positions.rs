@@ -10,11 +10,12 @@ use liandong_core::jump::{flags, Fix};
 use liandong_core::{process_reading, Position, Reading};
 use liandong_ingest::Alarm;
 use liandong_store::{AuditEntry, PositionRow};
+use serde_json::value::RawValue;
 
 use super::draft::{Draft, NewAlert};
 use super::memory::RuleMemory;
 use super::{Ack, Item, Known};
-use crate::feed::messages::{Adherence, AlertDetail, PersonRef, ZoneBreak};
+use crate::feed::messages::{report_json_with, Adherence, AlertDetail, PersonRef, ZoneBreak};
 
 /// The rules on one job of reports: each is processed against its device's track (a
 /// copy, in the draft), numbered, and checked against zones and plans.
@@ -45,13 +46,16 @@ pub(super) fn positions(draft: &mut Draft, memory: &mut RuleMemory, known: &Know
         };
         let p = process_reading(&known.enricher, &known.filter, track, reading);
         let view = known.enricher.view(&p.enrichment, &track.fences, &p.fence_events);
-        let enrichment = serde_json::to_string(&view).unwrap_or_else(|_| "{}".into());
+        let enrichment = raw_json(&view);
         let in_order = p.flags & flags::OUT_OF_ORDER == 0;
         if in_order {
             *last_seq = seq;
             draft.after.newest.insert(r.device_id.clone(), draft.rows.positions.len());
         }
-        draft.position(position_row(item, seq, fix_ms, p.flags, enrichment), item.unit_id.clone());
+        let attributes = attributes_json(r);
+        let row = position_row(item, seq, fix_ms, p.flags, attributes.get().to_owned(), enrichment.get().to_owned());
+        let json = Arc::from(report_json_with(&row, &attributes, &enrichment));
+        draft.position(row, item.unit_id.clone(), json);
         let ack = Ack { seq, flags: p.flags };
         if let Some(t) = r.fix_time_ms {
             draft.fixes.keep(&r.device_id, t, ack);
@@ -74,7 +78,7 @@ pub(super) fn positions(draft: &mut Draft, memory: &mut RuleMemory, known: &Know
 }
 
 /// The row of a processed report.
-fn position_row(item: &Item, seq: i64, fix_ms: i64, flags: u32, enrichment: String) -> PositionRow {
+fn position_row(item: &Item, seq: i64, fix_ms: i64, flags: u32, attributes: String, enrichment: String) -> PositionRow {
     let r = &item.report;
     PositionRow {
         seq,
@@ -90,23 +94,28 @@ fn position_row(item: &Item, seq: i64, fix_ms: i64, flags: u32, enrichment: Stri
         accuracy_m: r.accuracy_m,
         battery_pct: r.battery_pct,
         flags,
-        attributes: attributes_json(r),
+        attributes,
         enrichment,
     }
 }
 
 /// A report's attributes as stored, with its alarm among them: the report is kept as
 /// the device sent it, whatever the alarm raised.
-fn attributes_json(r: &liandong_ingest::Report) -> String {
-    let json = match r.alarm {
-        None => serde_json::to_string(&r.attributes),
+fn attributes_json(r: &liandong_ingest::Report) -> Box<RawValue> {
+    match r.alarm {
+        None => raw_json(&r.attributes),
         Some(alarm) => {
             let mut attributes = r.attributes.clone();
             attributes.insert("alarm".to_owned(), alarm.as_str().into());
-            serde_json::to_string(&attributes)
+            raw_json(&attributes)
         }
-    };
-    json.unwrap_or_else(|_| "{}".into())
+    }
+}
+
+/// A value's JSON (`{}` should it not serialise), kept as the text it was written as.
+fn raw_json(value: &impl serde::Serialize) -> Box<RawValue> {
+    serde_json::value::to_raw_value(value)
+        .unwrap_or_else(|_| RawValue::from_string("{}".to_owned()).unwrap_or_else(|_| RawValue::NULL.to_owned()))
 }
 
 /// Presses of the SOS button this close to the device's last SOS alert (by fix time)
