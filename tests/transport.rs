@@ -184,8 +184,9 @@ async fn an_idle_keep_alive_connection_is_closed_after_the_idle_timeout_and_not_
     s.stop().await;
 }
 
-/// The watchdog sleeps until the idle deadline between requests; the first bytes of the
-/// next request must wake it to the (sooner) header deadline.
+/// Between requests the connection is idle, with a deadline far off; the first bytes of
+/// the next request start the header deadline, which comes much sooner and must be kept
+/// (a watchdog sleeping until the idle deadline would let the stalled head sit 10 s).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_head_that_stalls_on_a_kept_alive_connection_is_cut_off_at_the_header_timeout_not_the_idle_one() {
     let s = start("stalled-head", |c| {
@@ -196,8 +197,7 @@ async fn a_request_head_that_stalls_on_a_kept_alive_connection_is_cut_off_at_the
     ready(&s).await;
     let mut c = TcpStream::connect(s.addr).await.unwrap();
     assert_eq!(get(&mut c, "/healthz", "keep-alive").await.map(|a| a.0), Some(200));
-    // Past the first head's deadline: the watchdog has looked again and sleeps until the
-    // idle deadline, 10 s away.
+    // Past the first head's deadline, well into the idle phase.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     c.write_all(b"GET /heal").await.unwrap();
     let t = Instant::now();

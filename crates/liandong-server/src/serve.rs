@@ -125,28 +125,25 @@ fn raise_file_limit() -> (Option<u64>, Option<u64>) {
 /// One connection's phase and when it began, shared by its socket, its request and
 /// response bodies and its watchdog.
 ///
-/// The watchdog sleeps until the deadline of the phase it saw (`armed_ms`) and then looks
-/// again. A phase change wakes it only when the new deadline comes sooner than that one
-/// (a kept-alive connection's next request: the header timeout is shorter than the idle
-/// one); the others (headers read, answer written) move the deadline later, and the
-/// watchdog finds the new one when it wakes. Waking it at every change made three timer
-/// registrations per request, 3 % of the server's instructions per report.
+/// A phase change is two stores and wakes no one. The watchdog sleeps until its phase's
+/// deadline but never longer than the shortest time limit (`shortest`): a phase that
+/// begins later cannot end sooner than that, so looking again then finds every deadline
+/// in time. Waking the watchdog at each change (three per request, each a new timer)
+/// was 3 % of the server's instructions per report; looking every few seconds is a few
+/// wake-ups per connection per minute.
 struct Watch {
     phase: AtomicU8,
     /// When the phase began, milliseconds after `epoch`.
     since_ms: AtomicU64,
     /// When bytes were last written to the socket, milliseconds after `epoch`.
     wrote_ms: AtomicU64,
-    /// The deadline the watchdog sleeps until, milliseconds after `epoch` (`u64::MAX`
-    /// before it first looks).
-    armed_ms: AtomicU64,
     epoch: Instant,
     /// Each phase's time limit in milliseconds, by phase.
     limits_ms: [u64; 4],
+    /// The shortest of them.
+    shortest: Duration,
     /// Told when the connection is chosen to make room for a new one.
     close: Notify,
-    /// Told when the phase changes to one whose deadline is sooner than the armed one.
-    changed: Notify,
 }
 
 impl Watch {
@@ -159,15 +156,15 @@ impl Watch {
         // timeout) holds a place and its buffers for nothing.
         limits_ms[usize::from(BUSY)] = ms(limits.idle_timeout);
         limits_ms[usize::from(IDLE)] = ms(limits.idle_timeout);
+        let shortest = limits.header_timeout.min(limits.body_timeout).min(limits.idle_timeout);
         let w = Watch {
             phase: AtomicU8::new(HEAD),
             since_ms: AtomicU64::new(0),
             wrote_ms: AtomicU64::new(0),
-            armed_ms: AtomicU64::new(u64::MAX),
             epoch,
             limits_ms,
+            shortest,
             close: Notify::new(),
-            changed: Notify::new(),
         };
         w.since_ms.store(w.now_ms(), Ordering::SeqCst);
         w
@@ -180,7 +177,6 @@ impl Watch {
     fn enter(&self, phase: u8) {
         self.since_ms.store(self.now_ms(), Ordering::SeqCst);
         self.phase.store(phase, Ordering::SeqCst);
-        self.nudge();
     }
 
     /// Moves from `from` to `to`, unless the phase has moved on (or the connection is
@@ -188,22 +184,13 @@ impl Watch {
     fn advance(&self, from: u8, to: u8) {
         if self.phase.load(Ordering::SeqCst) == from {
             self.since_ms.store(self.now_ms(), Ordering::SeqCst);
-            if self.phase.compare_exchange(from, to, Ordering::SeqCst, Ordering::SeqCst).is_ok() {
-                self.nudge();
-            }
+            let _ = self.phase.compare_exchange(from, to, Ordering::SeqCst, Ordering::SeqCst);
         }
     }
 
-    /// Wakes the watchdog if the phase's deadline comes before the one it sleeps until.
-    fn nudge(&self) {
-        if self.deadline().is_some_and(|(at, _)| at < self.armed_ms.load(Ordering::SeqCst)) {
-            self.changed.notify_one();
-        }
-    }
-
-    /// The current phase's deadline (milliseconds after `epoch`) and what passing it
-    /// means; none for a connection being closed.
-    fn deadline(&self) -> Option<(u64, &'static str)> {
+    /// The current phase's deadline and what passing it means; none for a connection
+    /// being closed.
+    fn deadline(&self) -> Option<(Instant, &'static str)> {
         let phase = self.phase.load(Ordering::SeqCst);
         let since = self.since_ms.load(Ordering::SeqCst);
         let why = match phase {
@@ -215,7 +202,8 @@ impl Watch {
             _ => return None,
         };
         let from = if phase == BUSY { since.max(self.wrote_ms.load(Ordering::SeqCst)) } else { since };
-        Some((from.saturating_add(self.limits_ms[usize::from(phase)]), why))
+        let at = from.saturating_add(self.limits_ms[usize::from(phase)]);
+        Some((self.epoch + Duration::from_millis(at), why))
     }
 
     /// Resolves when the connection has to go: past its phase's deadline, or chosen to
@@ -223,22 +211,15 @@ impl Watch {
     async fn expired(&self) -> &'static str {
         loop {
             let Some((deadline, why)) = self.deadline() else { return "closed to make room" };
-            let at = self.epoch + Duration::from_millis(deadline);
-            if Instant::now() >= at {
+            let now = Instant::now();
+            if now >= deadline {
                 return why;
             }
-            self.armed_ms.store(deadline, Ordering::SeqCst);
-            // A change to a sooner deadline that read the armed one before this store
-            // did not wake anyone: look again now that it is stored.
-            if self.deadline().is_none_or(|(again, _)| again < deadline) {
-                continue;
-            }
             tokio::select! {
-                // Woken at the deadline, the loop looks again: the phase may have
-                // moved on, or the answer made progress.
-                () = tokio::time::sleep_until(at) => {}
+                // Woken, the loop looks again: the phase may have moved on, or the
+                // answer made progress.
+                () = tokio::time::sleep_until(deadline.min(now + self.shortest)) => {}
                 () = self.close.notified() => return "closed to make room",
-                () = self.changed.notified() => {}
             }
         }
     }
