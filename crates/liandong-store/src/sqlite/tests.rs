@@ -188,6 +188,34 @@ async fn a_stale_maximum_is_refused_unwritten_and_corrected() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// The writer remembers the highest number it committed and asks the file only when
+/// another connection has committed since (`PRAGMA data_version`): a store that has
+/// written, then sees another store write the same file, still refuses a taken number.
+#[tokio::test]
+async fn a_maximum_remembered_by_the_writer_is_checked_again_after_another_store_writes() {
+    let dir = tmpdir("remembered");
+    let first = Store::open(&dir, Durability::Normal).await.unwrap();
+    first.write_batch(&[row(1, "a"), row(2, "a")], &[]).await.unwrap();
+    let second = Store::open(&dir, Durability::Normal).await.unwrap();
+    second.write_batch(&[row(3, "b")], &[]).await.unwrap();
+
+    let w = first.begin_write().await.unwrap();
+    assert_eq!(w.committed(), 2, "the first store's own idea of the maximum");
+    let refused = w.commit(&crate::Batch { positions: &[row(3, "a")], ..Default::default() }).await;
+    assert!(matches!(refused, Err(StoreError::SeqConflict { committed: 3, first: 3 })), "{refused:?}");
+    let w = first.begin_write().await.unwrap();
+    w.commit(&crate::Batch { positions: &[row(4, "a")], ..Default::default() }).await.unwrap();
+    // With nobody else writing, its own commits keep it right.
+    let w = first.begin_write().await.unwrap();
+    assert_eq!(w.committed(), 4);
+    let refused = w.commit(&crate::Batch { positions: &[row(4, "a")], ..Default::default() }).await;
+    assert!(matches!(refused, Err(StoreError::SeqConflict { committed: 4, first: 4 })), "{refused:?}");
+    assert_eq!(second.max_seq().await.unwrap(), 4);
+    first.close().await;
+    second.close().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// A write after the store is closed (the server shutting down) is an error, not a hang.
 #[tokio::test]
 async fn a_write_after_close_fails_at_once() {

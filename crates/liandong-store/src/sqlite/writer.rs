@@ -226,10 +226,11 @@ fn open(path: &Path, durability: Durability) -> rusqlite::Result<Connection> {
 
 /// The thread: one job after the other until closed or every handle is gone.
 fn run(mut conn: Connection, jobs: mpsc::Receiver<Job>) {
+    let mut seen = None;
     for job in jobs {
         match job {
             Job::Write { rows, reply } => {
-                let done = write(&mut conn, &rows);
+                let done = write(&mut conn, &rows, &mut seen);
                 // The rows are dropped here, off the async runtime.
                 drop(rows);
                 let _ = reply.send(done);
@@ -264,22 +265,42 @@ fn probe(conn: &Connection) -> Result<(), StoreError> {
     }
 }
 
+/// What the writer last saw of the file: its `PRAGMA data_version` and the highest
+/// sequence number committed then.
+///
+/// `data_version` changes only when another connection commits (a second store on the
+/// same file, a registry change through the reading pool), never for this connection's
+/// own commits: while it stands still, the highest number is the one this thread
+/// committed last, and the check of a batch's numbers needs no `MAX` over the nine
+/// sequenced tables (12,600 instructions, 7 % of a one-report commit's server work).
+type Seen = Option<(i64, i64)>;
+
 /// One transaction: the numbers checked, every table's rows inserted, committed.
 /// Returns the highest sequence number committed after it.
-fn write(conn: &mut Connection, rows: &Rows) -> Result<i64, StoreError> {
+fn write(conn: &mut Connection, rows: &Rows, seen: &mut Seen) -> Result<i64, StoreError> {
     let fail = |op: &'static str| move |source| StoreError::Write { op, source };
     // IMMEDIATE takes the database's write lock now (waiting up to the busy timeout for
     // a registry change on a reading connection); dropping the transaction rolls back.
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(fail("begin"))?;
     let mut committed = 0;
+    let mut version = None;
     if let Some(first) = rows.first {
-        committed = tx
-            .prepare_cached(crate::shared::max_seq_sqlite())
+        let now: i64 = tx
+            .prepare_cached("PRAGMA data_version")
             .and_then(|mut s| s.query_row([], |r| r.get(0)))
-            .map_err(fail("read max seq"))?;
+            .map_err(fail("read data version"))?;
+        committed = match *seen {
+            Some((v, max)) if v == now => max,
+            _ => tx
+                .prepare_cached(crate::shared::max_seq_sqlite())
+                .and_then(|mut s| s.query_row([], |r| r.get(0)))
+                .map_err(fail("read max seq"))?,
+        };
         if first <= committed {
+            *seen = Some((now, committed));
             return Err(StoreError::SeqConflict { committed, first });
         }
+        version = Some(now);
     }
     for t in &rows.tables {
         let mut statement = tx.prepare_cached(t.sql).map_err(fail(t.op))?;
@@ -288,5 +309,9 @@ fn write(conn: &mut Connection, rows: &Rows) -> Result<i64, StoreError> {
         }
     }
     tx.commit().map_err(fail("commit"))?;
-    Ok(rows.last.map_or(committed, |last| last.max(committed)))
+    let max = rows.last.map_or(committed, |last| last.max(committed));
+    if let Some(v) = version {
+        *seen = Some((v, max));
+    }
+    Ok(max)
 }
