@@ -261,9 +261,7 @@ pub async fn post_alert(
     body: Body,
 ) -> Result<Response, ApiError> {
     require_json(&headers)?;
-    let key: Option<String> = form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
-        .find(|(k, _)| k == "key")
-        .map(|(_, v)| v.into_owned());
+    let key = uri.query().and_then(|q| liandong_ingest::form::first(q, "key"));
     if !is_gateway(&s, &headers) {
         let known =
             key.as_deref().is_some_and(|k| s.cameras.read().unwrap_or_else(|e| e.into_inner()).by_key(k).is_some());
