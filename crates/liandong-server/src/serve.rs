@@ -126,7 +126,7 @@ fn raise_file_limit() -> (Option<u64>, Option<u64>) {
 /// response bodies and its watchdog.
 ///
 /// A phase change is two stores and wakes no one. The watchdog sleeps until its phase's
-/// deadline but never longer than the shortest time limit (`shortest`): a phase that
+/// deadline but never longer than the shortest time limit: a phase that
 /// begins later cannot end sooner than that, so looking again then finds every deadline
 /// in time. Waking the watchdog at each change (three per request, each a new timer)
 /// was 3 % of the server's instructions per report; looking every few seconds is a few
@@ -138,32 +138,19 @@ struct Watch {
     /// When bytes were last written to the socket, milliseconds after `epoch`.
     wrote_ms: AtomicU64,
     epoch: Instant,
-    /// Each phase's time limit in milliseconds, by phase.
-    limits_ms: [u64; 4],
-    /// The shortest of them.
-    shortest: Duration,
+    limits: Arc<Limits>,
     /// Told when the connection is chosen to make room for a new one.
     close: Notify,
 }
 
 impl Watch {
-    fn new(epoch: Instant, limits: &Limits) -> Watch {
-        let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
-        let mut limits_ms = [0; 4];
-        limits_ms[usize::from(HEAD)] = ms(limits.header_timeout);
-        limits_ms[usize::from(BODY)] = ms(limits.body_timeout);
-        // An answer that the client does not take (nothing written for the idle
-        // timeout) holds a place and its buffers for nothing.
-        limits_ms[usize::from(BUSY)] = ms(limits.idle_timeout);
-        limits_ms[usize::from(IDLE)] = ms(limits.idle_timeout);
-        let shortest = limits.header_timeout.min(limits.body_timeout).min(limits.idle_timeout);
+    fn new(epoch: Instant, limits: Arc<Limits>) -> Watch {
         let w = Watch {
             phase: AtomicU8::new(HEAD),
             since_ms: AtomicU64::new(0),
             wrote_ms: AtomicU64::new(0),
             epoch,
-            limits_ms,
-            shortest,
+            limits,
             close: Notify::new(),
         };
         w.since_ms.store(w.now_ms(), Ordering::SeqCst);
@@ -191,24 +178,25 @@ impl Watch {
     /// The current phase's deadline and what passing it means; none for a connection
     /// being closed.
     fn deadline(&self) -> Option<(Instant, &'static str)> {
-        let phase = self.phase.load(Ordering::SeqCst);
-        let since = self.since_ms.load(Ordering::SeqCst);
-        let why = match phase {
-            HEAD => "header timeout",
-            BODY => "body timeout",
-            IDLE => "idle timeout",
-            // A handler may work or stream for long; what counts is the answer's progress.
-            BUSY => "answer not taken",
+        let since = |ms: &AtomicU64| self.epoch + Duration::from_millis(ms.load(Ordering::SeqCst));
+        let l = &self.limits;
+        Some(match self.phase.load(Ordering::SeqCst) {
+            HEAD => (since(&self.since_ms) + l.header_timeout, "header timeout"),
+            BODY => (since(&self.since_ms) + l.body_timeout, "body timeout"),
+            IDLE => (since(&self.since_ms) + l.idle_timeout, "idle timeout"),
+            // A handler may work or stream for long, but an answer that the client does
+            // not take (nothing written for the idle timeout) holds a place and its
+            // buffers for nothing.
+            BUSY => (since(&self.since_ms).max(since(&self.wrote_ms)) + l.idle_timeout, "answer not taken"),
             _ => return None,
-        };
-        let from = if phase == BUSY { since.max(self.wrote_ms.load(Ordering::SeqCst)) } else { since };
-        let at = from.saturating_add(self.limits_ms[usize::from(phase)]);
-        Some((self.epoch + Duration::from_millis(at), why))
+        })
     }
 
     /// Resolves when the connection has to go: past its phase's deadline, or chosen to
     /// make room. Answers why, for the log.
     async fn expired(&self) -> &'static str {
+        let l = &self.limits;
+        let shortest = l.header_timeout.min(l.body_timeout).min(l.idle_timeout);
         loop {
             let Some((deadline, why)) = self.deadline() else { return "closed to make room" };
             let now = Instant::now();
@@ -218,7 +206,7 @@ impl Watch {
             tokio::select! {
                 // Woken, the loop looks again: the phase may have moved on, or the
                 // answer made progress.
-                () = tokio::time::sleep_until(deadline.min(now + self.shortest)) => {}
+                () = tokio::time::sleep_until(deadline.min(now + shortest)) => {}
                 () = self.close.notified() => return "closed to make room",
             }
         }
@@ -259,7 +247,7 @@ impl Connections {
         }
     }
 
-    fn register(self: &Arc<Self>, limits: &Limits) -> Registered {
+    fn register(self: &Arc<Self>, limits: Arc<Limits>) -> Registered {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let watch = Arc::new(Watch::new(self.epoch, limits));
         self.watches.lock().unwrap_or_else(PoisonError::into_inner).insert(id, watch.clone());
@@ -440,7 +428,7 @@ pub async fn serve(
                 tracing::debug!(%peer, "connection refused: every place is taken");
                 return;
             };
-            let registered = connections.register(&limits);
+            let registered = connections.register(limits);
             match acceptor {
                 Some(acceptor) => {
                     // The handshake is part of the headers' time, and a connection in
