@@ -372,12 +372,44 @@ pub async fn live(
         .max_message_size(MAX_CLIENT_MESSAGE_BYTES)
         .max_frame_size(MAX_CLIENT_MESSAGE_BYTES);
     Ok(ws.on_upgrade(move |socket| async move {
-        s.metrics.live_clients.increment(1.0);
-        if let Err(e) = serve_client(&s, socket, client, since, replay, shutdown).await {
-            tracing::debug!(error = %e, "live client ended");
+        let session = async move {
+            s.metrics.live_clients.increment(1.0);
+            if let Err(e) = serve_client(&s, socket, client, since, replay, shutdown).await {
+                tracing::debug!(error = %e, "live client ended");
+            }
+            s.metrics.live_clients.decrement(1.0);
+        };
+        match sessions_runtime() {
+            Some(feed) => drop(feed.spawn(session)),
+            None => session.await,
         }
-        s.metrics.live_clients.decrement(1.0);
     }))
+}
+
+/// The runtime the live feed's sessions run on, apart from the one that serves HTTP and
+/// runs the sequencer (started on the first subscription, for the life of the process,
+/// with [`crate::serve::Workers::feed`] threads).
+///
+/// Why apart: a commit wakes every subscribed session and each writes its socket — a
+/// thousand wall maps and phones, a burst of work per commit. On the HTTP runtime that
+/// burst queued in front of the reports and answers, and it kept the HTTP side from
+/// running on one worker, which on two cores costs a fifth less CPU per report than two
+/// workers do (BENCHMARKS.md). A session's socket stays
+/// registered with the runtime that accepted it, which wakes the session here when the
+/// socket is ready; the session's timers are this runtime's. `None` (the sessions then
+/// run where they were accepted) only if its threads could not be started.
+fn sessions_runtime() -> Option<&'static tokio::runtime::Handle> {
+    static FEED: std::sync::OnceLock<Option<tokio::runtime::Runtime>> = std::sync::OnceLock::new();
+    FEED.get_or_init(|| {
+        let built = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(crate::serve::Workers::of_machine().feed)
+            .thread_name("liandong-feed")
+            .enable_all()
+            .build();
+        built.map_err(|e| tracing::warn!(error = %e, "no runtime of its own for the live feed")).ok()
+    })
+    .as_ref()
+    .map(tokio::runtime::Runtime::handle)
 }
 
 #[derive(Debug, thiserror::Error)]

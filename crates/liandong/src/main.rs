@@ -165,7 +165,13 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     init_tracing();
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let mut rt = tokio::runtime::Builder::new_multi_thread();
+    // The server's HTTP side gets all cores but one (see `serve::Workers`), unless
+    // TOKIO_WORKER_THREADS says otherwise; the tools (the load tool among them) all.
+    if matches!(cli.command, Command::Serve | Command::Demo { .. }) && std::env::var_os("TOKIO_WORKER_THREADS").is_none() {
+        rt.worker_threads(liandong_server::serve::Workers::of_machine().http);
+    }
+    let rt = rt.enable_all().build()?;
     rt.block_on(async move {
         match cli.command {
             Command::Serve => {
