@@ -1,7 +1,8 @@
 //! Crash test: a real `liandong serve` process takes acknowledged reports under load,
 //! is killed with SIGKILL, and is started again on the same data directory. Every
 //! acknowledged report must be in the store, and the live state (last position, fence
-//! membership) must be rebuilt.
+//! membership) must be rebuilt — also when the kill falls between two writes of the
+//! devices' states, which go behind the reports.
 
 use std::path::Path;
 use std::process::Command;
@@ -19,11 +20,16 @@ const ADMIN: &str = "durability-admin-token";
 /// Starts `liandong serve` on `dir` (full durability) on an ephemeral port, logging at
 /// `level`; its base URL is read from its `listening` log line.
 fn start(dir: &Path, level: &str) -> ServeProcess {
+    start_with(dir, level, "")
+}
+
+/// [`start`] with more `[store]` settings (TOML lines).
+fn start_with(dir: &Path, level: &str, store: &str) -> ServeProcess {
     let config = dir.join("config.toml");
     std::fs::write(
         &config,
         format!(
-            "listen = \"127.0.0.1:0\"\ndata_dir = \"{}\"\nmaps = \"{}\"\n[store]\ndurability = \"full\"\n[[tokens]]\ntoken = \"{ADMIN}\"\nrole = \"admin\"\nname = \"test\"\n",
+            "listen = \"127.0.0.1:0\"\ndata_dir = \"{}\"\nmaps = \"{}\"\n[store]\ndurability = \"full\"\n{store}\n[[tokens]]\ntoken = \"{ADMIN}\"\nrole = \"admin\"\nname = \"test\"\n",
             dir.join("data").display(),
             mini_map().display()
         ),
@@ -105,6 +111,97 @@ async fn sigkill_loses_no_acknowledged_report_and_live_state_is_rebuilt() {
         .map(|e| e["detect"].as_str().unwrap())
         .collect();
     assert_eq!(events, ["inside", "dwell"], "membership survived the crash: {dev0}");
+    server.kill();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Posts one report of `device` and answers its sequence number and the fence events
+/// its device's last report now carries.
+async fn report(client: &reqwest::Client, url: &str, device: &str, lon: f64, time_ms: i64) -> (i64, Vec<String>) {
+    let v: Value = client
+        .post(format!("{url}/api/v1/positions"))
+        .bearer_auth(ADMIN)
+        .json(&json!({"positions": [{"device_id": device, "lon": lon, "lat": 30.70, "time": time_ms}]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let seq = v["accepted"][0]["seq"].as_i64().unwrap_or_else(|| panic!("{device} at {lon}: {v}"));
+    let (last_seq, events) = last_report(client, url, device).await;
+    assert_eq!(last_seq, Some(seq), "{device}'s last report is the one just sent");
+    (seq, events)
+}
+
+/// The sequence number of `device`'s last report and its fence events.
+async fn last_report(client: &reqwest::Client, url: &str, device: &str) -> (Option<i64>, Vec<String>) {
+    let devices: Value =
+        client.get(format!("{url}/api/v1/devices")).bearer_auth(ADMIN).send().await.unwrap().json().await.unwrap();
+    let d = devices["devices"].as_array().unwrap().iter().find(|d| d["device_id"] == device).unwrap();
+    let events = d["last"]["enrichment"]["fence_events"]
+        .as_array()
+        .map_or(vec![], |events| events.iter().map(|e| e["detect"].as_str().unwrap().to_owned()).collect());
+    (d["last"]["seq"].as_i64(), events)
+}
+
+/// The devices' states (the fences each is in) are written behind the reports
+/// (`store.device_states_every_ms`, here an hour: only a clean stop writes them). A crash
+/// between two writes loses no fence membership: the reports stored after the states
+/// move them on at the next start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_between_device_state_writes_loses_no_fence_membership() {
+    let dir = fresh_dir("states-behind");
+    std::fs::create_dir_all(&dir).unwrap();
+    let hourly = "device_states_every_ms = 3600000";
+    let client = reqwest::Client::new();
+    let (outside, inside) = (107.08, 107.10);
+    let t0 = now_ms() - 600_000;
+
+    let server = start_with(&dir, "info", hourly);
+    let url = server.url.clone();
+    for d in ["dev-0", "dev-1"] {
+        let r = client
+            .post(format!("{url}/api/v1/devices"))
+            .bearer_auth(ADMIN)
+            .json(&json!({"device_id": d, "name": d, "kind": "patrol_member", "key": format!("key-of-{d}")}))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success());
+    }
+    report(&client, &url, "dev-0", outside, t0).await;
+    let (_, e) = report(&client, &url, "dev-0", inside, t0 + 200_000).await;
+    let v: Value =
+        client.get(format!("{url}/api/v1/devices")).bearer_auth(ADMIN).send().await.unwrap().json().await.unwrap();
+    assert_eq!(e, ["enter"], "{v}");
+    // A clean stop writes the states: dev-0 inside the school's fence.
+    server.stop(Duration::from_secs(30));
+
+    let server = start_with(&dir, "info", hourly);
+    let url = server.url.clone();
+    assert_eq!(report(&client, &url, "dev-0", outside, t0 + 250_000).await.1, ["exit"]);
+    report(&client, &url, "dev-1", outside, t0).await;
+    let (dev1_last, events) = report(&client, &url, "dev-1", inside, t0 + 200_000).await;
+    assert_eq!(events, ["enter"]);
+    server.kill();
+
+    // What the crash left: states that have not taken the last reports.
+    let store = liandong_store::Store::open(&dir.join("data"), liandong_store::Durability::Normal).await.unwrap();
+    let states = store.device_states().await.unwrap();
+    let fences_of = |d: &str| states.iter().find(|(s, _)| s.device_id == d).map(|(s, _)| s.fences.len());
+    assert_eq!(fences_of("dev-0"), Some(1), "dev-0's state is as the clean stop wrote it: {states:?}");
+    assert_eq!(fences_of("dev-1"), None, "dev-1's state was never written: {states:?}");
+    store.close().await;
+
+    let server = start_with(&dir, "info", hourly);
+    let url = server.url.clone();
+    assert_eq!(last_report(&client, &url, "dev-1").await.0, Some(dev1_last), "dev-1's last report is back");
+    // dev-0 left the fence before the crash: back in, it enters again (its last trusted
+    // fix is the one outside from before the crash, a plausible ride away).
+    assert_eq!(report(&client, &url, "dev-0", inside, t0 + 350_000).await.1, ["enter"]);
+    // dev-1 entered before the crash: still inside, and now past the fence's dwell time.
+    assert_eq!(report(&client, &url, "dev-1", inside + 0.0001, t0 + 300_000).await.1, ["inside", "dwell"]);
     server.kill();
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -236,14 +236,29 @@ pub fn process_reading(enricher: &Enricher, filter: &JumpFilter, track: &mut Dev
         f |= flags::OUTSIDE_COUNTY;
     }
     let mut fence_events = Vec::new();
+    advance(enricher, track, cur, f, &mut fence_events);
+    Processed { flags: f, enrichment, fence_events }
+}
+
+/// A stored fix applied again to its device's track as [`process_reading`] applied it
+/// then, its `flags` (as stored) standing for the filter's decision: how a track is
+/// rebuilt from the reports committed after its last stored state. The fence events
+/// it would raise were raised the first time and are dropped.
+pub fn replay(enricher: &Enricher, track: &mut DeviceTrack, fix: Fix, flags: u32) {
+    advance(enricher, track, fix, flags, &mut Vec::new());
+}
+
+/// What a fix of these flags does to its track: a trusted one moves the fences and the
+/// last trusted fix; an untrusted one in order, from the receiver and not dated ahead,
+/// becomes the last marked fix (which a next jump to the same place confirms).
+fn advance(enricher: &Enricher, track: &mut DeviceTrack, cur: Fix, f: u32, fence_events: &mut Vec<FenceEvent>) {
     if f & flags::UNTRUSTED == 0 {
         let prev = track.last_trusted.map(|fx| fx.position);
-        enricher.fences.evaluate(prev, &mut track.fences, p, t_ms, &mut fence_events);
+        enricher.fences.evaluate(prev, &mut track.fences, cur.position, cur.time_ms, fence_events);
         track.last_trusted = Some(cur);
     } else if f & (flags::OUT_OF_ORDER | flags::AHEAD_OF_CLOCK | flags::MOCK) == 0 {
         track.last_marked = Some(cur);
     }
-    Processed { flags: f, enrichment, fence_events }
 }
 
 #[cfg(test)]
@@ -315,6 +330,61 @@ mod tests {
         assert_eq!(track.fences.len(), 1);
         let outside_county = process(&e, &filter, &mut track, p(107.1001, 30.7001), 80_000, 80_000, None);
         assert!(outside_county.trusted());
+    }
+
+    /// A track rebuilt from a stored state by replaying the stored fixes after it (their
+    /// flags as decided then) is the track the fixes left when they came in, whatever
+    /// the fixes were: trusted, a jump and its confirmation, dated ahead, mocked, out of
+    /// order, into a fence and out of it, a dwell.
+    #[test]
+    fn replaying_stored_fixes_on_a_stored_state_gives_the_track_they_left() {
+        let e = enricher();
+        let filter = JumpFilter::default();
+        let reading = |lon, t_ms, recv_ms, mock| Reading {
+            position: p(lon, 30.70),
+            time_ms: t_ms,
+            recv_ms,
+            accuracy_m: Some(5.0),
+            mock,
+        };
+        let fixes = [
+            reading(107.08, 0, 0, false),
+            reading(107.10, 60_000, 60_000, false),     // into the school fence
+            reading(107.35, 70_000, 70_000, false),     // a jump: marked
+            reading(107.1001, 80_000, 80_000, false),   // back near: trusted again
+            reading(107.1002, 900_000, 90_000, false),  // dated ahead of the clock
+            reading(107.1003, 95_000, 95_000, true),    // a mock location
+            reading(107.1004, 50_000, 100_000, false),  // out of order
+            reading(107.1005, 700_000, 700_000, false), // a dwell in the fence
+            reading(107.08, 760_000, 760_000, false),   // out of the fence
+            reading(107.30, 770_000, 770_000, false),   // a jump...
+            reading(107.3001, 780_000, 780_000, false), // ...confirmed
+        ];
+        let mut live = DeviceTrack::default();
+        let done: Vec<(Fix, u32, DeviceTrack)> = fixes
+            .iter()
+            .map(|r| {
+                let flags = process_reading(&e, &filter, &mut live, *r).flags;
+                (Fix { position: r.position, time_ms: r.time_ms }, flags, live.clone())
+            })
+            .collect();
+        let kinds: u32 = done.iter().fold(0, |all, (_, f, _)| all | f);
+        for f in [flags::JUMP, flags::AHEAD_OF_CLOCK, flags::MOCK, flags::OUT_OF_ORDER] {
+            assert_eq!(kinds & f, f, "the fixes cover {:?}", flags::names(f));
+        }
+        assert!(done[7].2.fences.iter().any(|m| m.dwell_fired), "a dwell is among them");
+        for stored in 0..done.len() {
+            let mut rebuilt = done[stored].2.clone();
+            for (fix, flags, _) in &done[stored + 1..] {
+                replay(&e, &mut rebuilt, *fix, *flags);
+            }
+            assert_eq!(rebuilt, live, "from the state stored after fix {stored}");
+        }
+        let mut from_nothing = DeviceTrack::default();
+        for (fix, flags, _) in &done {
+            replay(&e, &mut from_nothing, *fix, *flags);
+        }
+        assert_eq!(from_nothing, live, "from no stored state at all");
     }
 
     /// One fix dated nine minutes ahead of the server's clock must not freeze the unit:

@@ -27,6 +27,6 @@ pub mod track;
 pub mod xorshift;
 pub mod zone;
 
-pub use enrich::{process, process_reading, DeviceTrack, Enricher, Enrichment, Processed, Reading};
+pub use enrich::{process, process_reading, replay, DeviceTrack, Enricher, Enrichment, Processed, Reading};
 pub use map::CountyMap;
 pub use position::{CoordError, Datum, Position, UnixMs};

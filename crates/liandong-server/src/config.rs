@@ -267,6 +267,13 @@ pub struct StoreConfig {
     pub durability: Durability,
     /// Most reports in one group commit.
     pub max_batch: usize,
+    /// How often the devices' live states (last fixes, the fences each is in) are written,
+    /// milliseconds: behind the reports, in the commit that comes then; 0 writes them
+    /// with every commit. Reports are stored before they are answered either way; after
+    /// a crash the states are moved on by the reports stored after them. The embedded
+    /// store only: on PostgreSQL other instances commit in between, and states go with
+    /// every commit.
+    pub device_states_every_ms: u64,
     /// Location reports and camera events older than this many days are deleted (each
     /// device's last report stays); 0 keeps everything. On PostgreSQL by whole UTC
     /// months, once all of a month is older (see `retention`).
@@ -478,6 +485,7 @@ impl Default for StoreConfig {
             database_url: None,
             durability: Durability::Full,
             max_batch: 4096,
+            device_states_every_ms: 1000,
             retention_days: 180,
             image_retention_days: 180,
         }
@@ -682,9 +690,47 @@ fn is_placeholder_token(token: &str) -> bool {
     PLACEHOLDER_WORDS.iter().any(|w| token.contains(w))
 }
 
+/// How many threads the server's two runtimes get: `http` serves the connections and
+/// runs the sequencer and the services, `feed` the live feed's sessions (`ws`). The
+/// SQLite writer has a thread of its own besides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Workers {
+    pub http: usize,
+    pub feed: usize,
+}
+
+impl Workers {
+    /// For a machine of `cores`: HTTP gets all but one (the writer's thread and the feed
+    /// take the last), the feed half of them; never fewer than one. On two cores one
+    /// each: a second HTTP worker there mostly parks and is woken again, a fifth of the
+    /// CPU of a report, and a second feed worker delivered no more (BENCHMARKS.md, "The
+    /// live feed on a runtime of its own").
+    pub fn for_cores(cores: usize) -> Workers {
+        Workers { http: cores.saturating_sub(1).max(1), feed: (cores / 2).max(1) }
+    }
+
+    /// [`Workers::for_cores`] of this machine (its available parallelism).
+    pub fn of_machine() -> Workers {
+        Workers::for_cores(std::thread::available_parallelism().map_or(1, usize::from))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn http_leaves_a_core_to_the_writer_and_the_feed_takes_half_never_none() {
+        let of = |cores| {
+            let w = Workers::for_cores(cores);
+            (w.http, w.feed)
+        };
+        assert_eq!(of(0), (1, 1));
+        assert_eq!(of(1), (1, 1));
+        assert_eq!(of(2), (1, 1));
+        assert_eq!(of(4), (3, 2));
+        assert_eq!(of(16), (15, 8));
+    }
 
     #[test]
     fn unknown_keys_are_reported_and_secrets_redacted() {

@@ -328,7 +328,8 @@ impl App {
                 roster: roster.clone(),
             },
         )
-        .await?;
+        .await?
+        .write_states_every(device_states_every(&config.store, &store));
         let live = sequencer.live_view();
         let (ingest, handle) = sequencer.spawn(4096);
         let (stop, shutdown) = tokio::sync::watch::channel(false);
@@ -526,6 +527,15 @@ pub fn openapi_document() -> Arc<str> {
 pub async fn openapi_json() -> axum::response::Response {
     use axum::response::IntoResponse;
     ([(axum::http::header::CONTENT_TYPE, "application/json")], openapi_document().to_string()).into_response()
+}
+
+/// How often the sequencer writes the devices' states: as configured on the embedded
+/// store; with every commit on PostgreSQL, where other instances commit in between.
+fn device_states_every(config: &config::StoreConfig, store: &Store) -> std::time::Duration {
+    match store {
+        Store::Sqlite(_) => std::time::Duration::from_millis(config.device_states_every_ms),
+        Store::Postgres(_) => std::time::Duration::ZERO,
+    }
 }
 
 pub fn router(state: Arc<AppState>) -> Router {

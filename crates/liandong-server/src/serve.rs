@@ -50,31 +50,6 @@ use tower::ServiceExt;
 
 use crate::config::HttpConfig;
 
-/// How many threads the server's two runtimes get: `http` serves the connections and
-/// runs the sequencer and the services, `feed` the live feed's sessions (`ws`). The
-/// SQLite writer has a thread of its own besides.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Workers {
-    pub http: usize,
-    pub feed: usize,
-}
-
-impl Workers {
-    /// For a machine of `cores`: HTTP gets all but one (the writer's thread and the feed
-    /// take the last), the feed half of them; never fewer than one. On two cores one
-    /// each: a second HTTP worker there mostly parks and is woken again, a fifth of the
-    /// CPU of a report, and a second feed worker delivered no more (BENCHMARKS.md, "The
-    /// live feed on a runtime of its own").
-    pub fn for_cores(cores: usize) -> Workers {
-        Workers { http: cores.saturating_sub(1).max(1), feed: (cores / 2).max(1) }
-    }
-
-    /// [`Workers::for_cores`] of this machine (its available parallelism).
-    pub fn of_machine() -> Workers {
-        Workers::for_cores(std::thread::available_parallelism().map_or(1, usize::from))
-    }
-}
-
 /// Open files kept for the store, the map, images and logs when the connection limit
 /// is derived from the open-file limit.
 const FILES_KEPT: u64 = 256;
@@ -542,23 +517,5 @@ async fn serve_connection<S>(
                 return;
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::Workers;
-
-    #[test]
-    fn http_leaves_a_core_to_the_writer_and_the_feed_takes_half_never_none() {
-        let of = |cores| {
-            let w = Workers::for_cores(cores);
-            (w.http, w.feed)
-        };
-        assert_eq!(of(0), (1, 1));
-        assert_eq!(of(1), (1, 1));
-        assert_eq!(of(2), (1, 1));
-        assert_eq!(of(4), (3, 2));
-        assert_eq!(of(16), (15, 8));
     }
 }

@@ -388,7 +388,7 @@ pub async fn live(
 
 /// The runtime the live feed's sessions run on, apart from the one that serves HTTP and
 /// runs the sequencer (started on the first subscription, for the life of the process,
-/// with [`crate::serve::Workers::feed`] threads).
+/// with [`crate::config::Workers::feed`] threads).
 ///
 /// Why apart: a commit wakes every subscribed session and each writes its socket — a
 /// thousand wall maps and phones, a burst of work per commit. On the HTTP runtime that
@@ -402,7 +402,7 @@ fn sessions_runtime() -> Option<&'static tokio::runtime::Handle> {
     static FEED: std::sync::OnceLock<Option<tokio::runtime::Runtime>> = std::sync::OnceLock::new();
     FEED.get_or_init(|| {
         let built = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(crate::serve::Workers::of_machine().feed)
+            .worker_threads(crate::config::Workers::of_machine().feed)
             .thread_name("liandong-feed")
             .enable_all()
             .build();

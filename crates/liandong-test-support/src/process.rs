@@ -68,6 +68,28 @@ impl ServeProcess {
     pub fn kill(self) {
         drop(self);
     }
+
+    /// Asks the process to stop with SIGTERM (a clean shutdown) and waits for it to exit,
+    /// at most `within`; the test fails, with the log, if it does not, or does not exit 0.
+    pub fn stop(mut self, within: Duration) {
+        let sent = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        assert!(sent.is_ok_and(|s| s.success()), "SIGTERM could not be sent");
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) => {
+                    assert!(
+                        status.success(),
+                        "the server exited with {status}:\n{}",
+                        self.log.lock().unwrap().join("\n")
+                    );
+                    return;
+                }
+                Ok(None) if std::time::Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+                _ => panic!("the server did not stop within {within:?}:\n{}", self.log.lock().unwrap().join("\n")),
+            }
+        }
+    }
 }
 
 impl Drop for ServeProcess {

@@ -166,10 +166,12 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     init_tracing();
     let mut rt = tokio::runtime::Builder::new_multi_thread();
-    // The server's HTTP side gets all cores but one (see `serve::Workers`), unless
+    // The server's HTTP side gets all cores but one (see `config::Workers`), unless
     // TOKIO_WORKER_THREADS says otherwise; the tools (the load tool among them) all.
-    if matches!(cli.command, Command::Serve | Command::Demo { .. }) && std::env::var_os("TOKIO_WORKER_THREADS").is_none() {
-        rt.worker_threads(liandong_server::serve::Workers::of_machine().http);
+    if matches!(cli.command, Command::Serve | Command::Demo { .. })
+        && std::env::var_os("TOKIO_WORKER_THREADS").is_none()
+    {
+        rt.worker_threads(liandong_server::config::Workers::of_machine().http);
     }
     let rt = rt.enable_all().build()?;
     rt.block_on(async move {

@@ -66,7 +66,7 @@ impl Sequencer {
         let acks: Vec<Acks> =
             jobs.iter().map(|job| decide(&mut draft, &mut self.memory, &self.known, &job.work)).collect();
         let (next_seq, rows, after, publish) = draft.into_parts();
-        let states = device_states(&self.known, &after.tracks);
+        let states = self.states_to_write(&after.tracks);
         let prepared = started.elapsed();
         // An escalation tick with nothing due writes nothing: no transaction, no fsync.
         let empty = rows.is_empty() && states.is_empty();
@@ -83,6 +83,10 @@ impl Sequencer {
         );
         match result {
             Ok(()) => {
+                if !states.is_empty() {
+                    self.states.behind.clear();
+                    self.states.written = Instant::now();
+                }
                 self.health.committed(true);
                 self.next_seq = next_seq;
                 self.committed(&rows, after, publish);
@@ -104,6 +108,45 @@ impl Sequencer {
                 self.health.committed(false);
                 fail(jobs, e);
             }
+        }
+    }
+
+    /// The states this commit writes: none while the last write is less than `every`
+    /// ago (the batch's devices are then marked behind), else those of the batch's
+    /// devices and of every device behind.
+    fn states_to_write(&mut self, batch: &HashMap<String, DeviceLive>) -> Vec<DeviceStateRow> {
+        let w = &mut self.states;
+        if !w.every.is_zero() && w.written.elapsed() < w.every {
+            for id in batch.keys() {
+                if !w.behind.contains(id) {
+                    w.behind.insert(id.clone());
+                }
+            }
+            return Vec::new();
+        }
+        let behind = w.behind.iter().filter(|id| !batch.contains_key(*id));
+        let behind = behind.filter_map(|id| Some((id, self.known.tracks.get(id)?)));
+        device_states(&self.known, batch.iter().chain(behind))
+    }
+
+    /// Writes the states still behind, in a commit of their own (when the sequencer
+    /// stops: a clean stop leaves nothing to replay).
+    pub(super) async fn write_states_behind(&mut self) {
+        if self.states.behind.is_empty() {
+            return;
+        }
+        let states = device_states(
+            &self.known,
+            self.states.behind.iter().filter_map(|id| Some((id, self.known.tracks.get(id)?))),
+        );
+        let written = match self.store.begin_write().await {
+            Ok(w) => w.commit(&liandong_store::Batch { states: &states, ..Default::default() }).await,
+            Err(e) => Err(e),
+        };
+        match written {
+            Ok(()) => self.states.behind.clear(),
+            // The reports are stored; the next start rebuilds the states from them.
+            Err(e) => tracing::warn!(error = %e, devices = states.len(), "device states not written"),
         }
     }
 
@@ -245,11 +288,10 @@ fn decide(draft: &mut Draft, memory: &mut RuleMemory, known: &Known, work: &Work
     }
 }
 
-/// The stored state of each device the batch's reports touched.
-fn device_states(known: &Known, tracks: &HashMap<String, DeviceLive>) -> Vec<DeviceStateRow> {
+/// The stored state of each of these devices.
+fn device_states<'a>(known: &Known, tracks: impl Iterator<Item = (&'a String, &'a DeviceLive)>) -> Vec<DeviceStateRow> {
     let fence_id = |m: &Membership| known.enricher.fences().fences()[m.fence as usize].id.clone();
     tracks
-        .iter()
         .map(|(id, (t, last_seq))| DeviceStateRow {
             device_id: id.clone(),
             seq: *last_seq,

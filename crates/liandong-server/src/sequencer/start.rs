@@ -11,7 +11,7 @@ use liandong_core::jump::{flags, Fix, JumpFilter};
 use liandong_core::storm::StormGuard;
 use liandong_core::track::{Sighting, TrackBook};
 use liandong_core::{DeviceTrack, Enricher, Position};
-use liandong_store::{DeviceStateRow, PositionRow, Store, StoreError};
+use liandong_store::{DeviceStateRow, FeedRow, FeedTables, PositionRow, Store, StoreError};
 use serde_json::value::RawValue;
 
 use super::cameras::{TRACK_MAX_AGE_MS, TRACK_MAX_KEYS, TRACK_POINTS};
@@ -129,7 +129,12 @@ impl Sequencer {
             roster,
             notices,
         };
-        Ok(Sequencer { store, max_batch, next_seq, hub, metrics, health: Arc::default(), known, memory })
+        let states = super::StateWrites {
+            every: std::time::Duration::ZERO,
+            written: std::time::Instant::now(),
+            behind: HashSet::new(),
+        };
+        Ok(Sequencer { store, max_batch, next_seq, hub, metrics, health: Arc::default(), known, memory, states })
     }
 }
 
@@ -141,17 +146,68 @@ async fn devices_now(
     units: &HashMap<String, Option<Arc<str>>>,
 ) -> Result<DevicesNow, StoreError> {
     let mut now = DevicesNow { tracks: HashMap::new(), last: HashMap::new(), last_heard: HashMap::new() };
+    let mut stored_upto = 0;
     for (s, row) in store.device_states().await? {
         if let Some(row) = row {
-            if let Ok(p) = Position::new(row.lon, row.lat) {
-                now.last_heard.insert(s.device_id.clone(), (row.recv_ms, p));
-            }
+            now.heard(&row);
             let unit_id = units.get(&s.device_id).cloned().flatten();
             now.last.insert(s.device_id.clone(), last_report(&row, unit_id, Arc::from(report_json(&row))));
         }
+        stored_upto = stored_upto.max(s.seq);
         now.tracks.insert(s.device_id.clone(), (device_track(&s, enricher), s.seq));
     }
+    // The states are written behind the reports (`StateWrites`): the reports after the
+    // highest stored state (those of the last moments before a crash) move them on.
+    let positions = FeedTables { positions: true, ..FeedTables::NONE };
+    let mut replayed = 0;
+    loop {
+        let page = store.feed_after(stored_upto, REPLAY_PAGE, positions).await?;
+        let n = page.len();
+        for row in page {
+            let FeedRow::Position(row) = row else { continue };
+            stored_upto = row.seq;
+            replayed += usize::from(now.replay(enricher, units, row));
+        }
+        if n < REPLAY_PAGE as usize {
+            break;
+        }
+    }
+    if replayed > 0 {
+        tracing::info!(reports = replayed, "device states moved on by the reports stored after them");
+    }
     Ok(now)
+}
+
+/// Reports read per query when device states are moved on at start.
+const REPLAY_PAGE: u32 = 10_000;
+
+impl DevicesNow {
+    fn heard(&mut self, row: &PositionRow) {
+        if let Ok(p) = Position::new(row.lon, row.lat) {
+            self.last_heard.insert(row.device_id.clone(), (row.recv_ms, p));
+        }
+    }
+
+    /// A stored report its device's stored state has not taken yet, applied to it as the
+    /// sequencer applied it (`commit::committed`, `positions`); whether it was one.
+    fn replay(&mut self, enricher: &Enricher, units: &HashMap<String, Option<Arc<str>>>, row: PositionRow) -> bool {
+        if self.tracks.get(&row.device_id).is_some_and(|(_, seq)| row.seq <= *seq) {
+            return false;
+        }
+        self.heard(&row);
+        if row.flags & flags::OUT_OF_ORDER != 0 {
+            return true;
+        }
+        let (track, seq) = self.tracks.entry(row.device_id.clone()).or_default();
+        if let Ok(position) = Position::new(row.lon, row.lat) {
+            liandong_core::replay(enricher, track, Fix { position, time_ms: row.fix_ms }, row.flags);
+        }
+        *seq = row.seq;
+        let unit_id = units.get(&row.device_id).cloned().flatten();
+        let json = Arc::from(report_json(&row));
+        self.last.insert(row.device_id.clone(), last_report(&row, unit_id, json));
+        true
+    }
 }
 
 /// A device's track from its stored state; memberships of fences the current map no
