@@ -1,12 +1,11 @@
 //! The device registry: which devices may report, under which key, for which unit.
 
-use std::collections::HashMap;
-
 use liandong_store::DeviceRecord;
 use serde::Deserialize;
 
 use crate::auth::{is_at_rest, kept_key, key_at_rest};
 use crate::error::ApiError;
+use crate::hashing::FastMap;
 
 /// Kinds of device a unit carries.
 pub const DEVICE_KINDS: [&str; 5] = ["post_officer", "patrol_member", "patrol_leader", "vehicle", "other"];
@@ -105,8 +104,8 @@ pub async fn hash_kept_keys(store: &liandong_store::Store) -> Result<usize, lian
 
 #[derive(Debug, Default)]
 pub struct Registry {
-    by_id: HashMap<String, DeviceRecord>,
-    by_key: HashMap<String, String>,
+    by_id: FastMap<String, DeviceRecord>,
+    by_key: FastMap<String, String>,
 }
 
 impl Registry {

@@ -17,6 +17,7 @@ pub mod feed;
 pub mod field;
 pub mod handover;
 pub mod handovers;
+pub mod hashing;
 pub mod history;
 pub mod home_visits;
 pub mod hotspots;

@@ -51,7 +51,10 @@ const LAYERS: &[(&str, &[&str])] = &[
     // The live feed and the registries the sequencer and the handlers read.
     ("feed and registries", &["feed", "zones", "scope", "travel", "maps", "metrics", "auth", "roster"]),
     // Vocabulary every layer uses.
-    ("base", &["config", "clock", "error", "role", "time_fmt", "compress", "passwords", "ratelimit", "openapi"]),
+    (
+        "base",
+        &["config", "clock", "error", "hashing", "role", "time_fmt", "compress", "passwords", "ratelimit", "openapi"],
+    ),
 ];
 
 /// The longest a function in the server crate may be, in lines from `fn` to its `}`.

@@ -7,7 +7,6 @@
 //! decide whether it concerns it (position, unit, team, the roles an alert is meant for)
 //! beside its message, serialised once for every client.
 
-use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use serde_json::value::RawValue;
@@ -175,7 +174,7 @@ pub struct LastReport {
 #[derive(Debug, Default)]
 pub struct LiveView {
     pub seq: i64,
-    pub devices: HashMap<String, LastReport>,
+    pub devices: crate::hashing::FastMap<String, LastReport>,
 }
 
 pub type SharedLive = Arc<RwLock<LiveView>>;

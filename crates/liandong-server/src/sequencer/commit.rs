@@ -22,6 +22,7 @@ use super::{
     IncidentCommand, Known, Sequencer,
 };
 use crate::feed::{position_message, FeedEvent};
+use crate::hashing::FastMap;
 
 impl Sequencer {
     /// Numbers the jobs from the sequencer's next number, writes them under the write
@@ -114,7 +115,7 @@ impl Sequencer {
     /// The states this commit writes: none while the last write is less than `every`
     /// ago (the batch's devices are then marked behind), else those of the batch's
     /// devices and of every device behind.
-    fn states_to_write(&mut self, batch: &HashMap<String, DeviceLive>) -> Vec<DeviceStateRow> {
+    fn states_to_write(&mut self, batch: &FastMap<String, DeviceLive>) -> Vec<DeviceStateRow> {
         let w = &mut self.states;
         if !w.every.is_zero() && w.written.elapsed() < w.every {
             for id in batch.keys() {

@@ -19,6 +19,7 @@ use serde_json::value::RawValue;
 use super::{Ack, DeviceLive};
 use crate::feed::messages::{Alert, AlertDetail};
 use crate::feed::{FeedEvent, FeedMessage};
+use crate::hashing::FastMap;
 
 /// A batch being prepared.
 pub(super) struct Draft {
@@ -41,7 +42,7 @@ pub(super) struct Draft {
 
 /// Acknowledgements of kept fixes by their idempotency key, (device, fix time).
 #[derive(Default)]
-pub(super) struct KeptFixes(HashMap<String, HashMap<i64, Ack>>);
+pub(super) struct KeptFixes(FastMap<String, FastMap<i64, Ack>>);
 
 impl KeptFixes {
     /// The acknowledgement of the fix kept at `fix_ms` for `device_id`, if one is.
@@ -57,7 +58,7 @@ impl KeptFixes {
                 times.entry(fix_ms).or_insert(ack);
             }
             None => {
-                self.0.insert(device_id.to_owned(), HashMap::from([(fix_ms, ack)]));
+                self.0.insert(device_id.to_owned(), FastMap::from_iter([(fix_ms, ack)]));
             }
         }
     }
@@ -89,9 +90,9 @@ pub(super) struct Rows {
 #[derive(Default)]
 pub(super) struct After {
     /// Copies of the devices the batch's reports touched.
-    pub tracks: HashMap<String, DeviceLive>,
+    pub tracks: FastMap<String, DeviceLive>,
     /// Index in the position rows of each device's newest in-order report.
-    pub newest: HashMap<String, usize>,
+    pub newest: FastMap<String, usize>,
     /// The unit of each position row, by index.
     pub position_units: Vec<Option<Arc<str>>>,
     /// The feed's JSON of each position row, by index.
@@ -101,7 +102,7 @@ pub(super) struct After {
     /// Each team's newest route plan version.
     pub route_heads: HashMap<String, RoutePlanRow>,
     /// Teams learnt from the reports of devices registered after start-up.
-    pub units: HashMap<String, Arc<str>>,
+    pub units: FastMap<String, Arc<str>>,
     /// Escalation notices (see `escalations`).
     pub notices: super::escalations::Notices,
 }

@@ -27,7 +27,7 @@ pub(super) struct RuleMemory {
     /// alert is raised when a pair starts, not on every report inside.
     pub zone_breaks: HashSet<(String, usize, u32)>,
     /// Devices already reported stale, until they report again.
-    pub stale: HashSet<String>,
+    pub stale: crate::hashing::FastSet<String>,
     /// Each member's adherence to the plan it is measured against, by plan.
     pub adherence: HashMap<String, (i64, MemberAdherence)>,
     /// Cameras seen pushing, for the alert that ends a storm.

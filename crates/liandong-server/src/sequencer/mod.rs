@@ -64,6 +64,7 @@ pub use plans::ROUTE_ACK_S;
 pub use start::RuleInputs;
 
 use crate::feed::{Hub, SharedLive};
+use crate::hashing::{FastMap, FastSet};
 use crate::metrics::Metrics;
 use crate::travel::TeamTravel;
 use crate::zones::SharedZones;
@@ -110,7 +111,7 @@ struct StateWrites {
     /// When states were last written (or the sequencer started).
     written: std::time::Instant,
     /// Devices whose state moved since it was last written.
-    behind: std::collections::HashSet<String>,
+    behind: FastSet<String>,
 }
 
 /// What the rules read while a batch is prepared: the map and the registries, and the
@@ -131,15 +132,15 @@ struct Known {
     /// Each device's newest stored fix time. A fix newer than its device's cannot repeat
     /// one already stored, so only fixes at or before it are looked up in the store (a
     /// phone resending what it queued offline); fixes arriving in order never are.
-    newest_fix: HashMap<String, i64>,
-    tracks: HashMap<String, DeviceLive>,
+    newest_fix: FastMap<String, i64>,
+    tracks: FastMap<String, DeviceLive>,
     /// When each device was last heard from (receive time) and where it was.
-    last_heard: HashMap<String, (i64, Position)>,
+    last_heard: FastMap<String, (i64, Position)>,
     /// Open incidents by id.
     incidents: HashMap<i64, IncidentRow>,
     /// Each device's unit, for events other instances committed (reloaded from the
     /// store when an unknown device appears).
-    units: HashMap<String, Option<Arc<str>>>,
+    units: FastMap<String, Option<Arc<str>>>,
     /// Each team's newest route plan version.
     route_heads: HashMap<String, RoutePlanRow>,
     /// Each team's current plan as a corridor to measure members against, by plan.
@@ -152,7 +153,7 @@ struct Known {
 
 impl Known {
     /// A device's unit: as registered, else as learnt from its reports in this batch.
-    fn unit_of(&self, device_id: &str, learnt: &HashMap<String, Arc<str>>) -> Option<Arc<str>> {
+    fn unit_of(&self, device_id: &str, learnt: &FastMap<String, Arc<str>>) -> Option<Arc<str>> {
         match self.units.get(device_id) {
             Some(unit) => unit.clone(),
             None => learnt.get(device_id).cloned(),
@@ -161,7 +162,7 @@ impl Known {
 }
 
 /// Moves a device's newest stored fix time forward to `fix_ms` (never back).
-fn note_fix(newest: &mut HashMap<String, i64>, device_id: &str, fix_ms: i64) {
+fn note_fix(newest: &mut FastMap<String, i64>, device_id: &str, fix_ms: i64) {
     // Looked up by reference first: a device already known costs no new key.
     match newest.get_mut(device_id) {
         Some(t) => *t = (*t).max(fix_ms),

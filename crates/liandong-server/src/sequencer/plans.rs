@@ -180,7 +180,7 @@ pub(super) fn divert_to_help(
 /// stays a few minutes, and comes back to where it left its route.
 fn diversion(
     known: &Known,
-    learnt: &HashMap<String, Arc<str>>,
+    learnt: &crate::hashing::FastMap<String, Arc<str>>,
     alert: &AlertRow,
     now_ms: i64,
     caller: Option<&str>,

@@ -21,6 +21,7 @@ use super::{DeviceLive, Known, Sequencer, SharedWatchlist};
 use crate::config::AlertConfig;
 use crate::feed::report_json;
 use crate::feed::{Hub, LastReport, LiveView};
+use crate::hashing::{FastMap, FastSet};
 use crate::metrics::Metrics;
 use crate::travel::TeamTravel;
 use crate::zones::SharedZones;
@@ -54,9 +55,9 @@ async fn offline_cameras(store: &Store) -> Result<HashMap<String, (i64, i64)>, S
 
 /// Each device's track and last report, as the store has them.
 struct DevicesNow {
-    tracks: HashMap<String, DeviceLive>,
-    last: HashMap<String, LastReport>,
-    last_heard: HashMap<String, (i64, Position)>,
+    tracks: FastMap<String, DeviceLive>,
+    last: FastMap<String, LastReport>,
+    last_heard: FastMap<String, (i64, Position)>,
 }
 
 impl Sequencer {
@@ -75,7 +76,7 @@ impl Sequencer {
         let next_seq = store.max_seq().await? + 1;
         let incidents = store.open_incidents().await?.into_iter().map(|i| (i.incident_id, i)).collect();
         let notices = super::escalations::notices_from_store(&store, &incidents).await?;
-        let units: HashMap<String, Option<Arc<str>>> =
+        let units: FastMap<String, Option<Arc<str>>> =
             store.devices().await?.into_iter().map(|d| (d.device_id, d.unit_id.map(Arc::from))).collect();
         let DevicesNow { tracks, last, last_heard } = devices_now(&store, &enricher, &units).await?;
         let newest_fix = store.newest_fixes().await?.into_iter().collect();
@@ -132,7 +133,7 @@ impl Sequencer {
         let states = super::StateWrites {
             every: std::time::Duration::ZERO,
             written: std::time::Instant::now(),
-            behind: HashSet::new(),
+            behind: FastSet::default(),
         };
         Ok(Sequencer { store, max_batch, next_seq, hub, metrics, health: Arc::default(), known, memory, states })
     }
@@ -143,9 +144,9 @@ impl Sequencer {
 async fn devices_now(
     store: &Store,
     enricher: &Enricher,
-    units: &HashMap<String, Option<Arc<str>>>,
+    units: &FastMap<String, Option<Arc<str>>>,
 ) -> Result<DevicesNow, StoreError> {
-    let mut now = DevicesNow { tracks: HashMap::new(), last: HashMap::new(), last_heard: HashMap::new() };
+    let mut now = DevicesNow { tracks: FastMap::default(), last: FastMap::default(), last_heard: FastMap::default() };
     let mut stored_upto = 0;
     for (s, row) in store.device_states().await? {
         if let Some(row) = row {
@@ -190,7 +191,7 @@ impl DevicesNow {
 
     /// A stored report its device's stored state has not taken yet, applied to it as the
     /// sequencer applied it (`commit::committed`, `positions`); whether it was one.
-    fn replay(&mut self, enricher: &Enricher, units: &HashMap<String, Option<Arc<str>>>, row: PositionRow) -> bool {
+    fn replay(&mut self, enricher: &Enricher, units: &FastMap<String, Option<Arc<str>>>, row: PositionRow) -> bool {
         if self.tracks.get(&row.device_id).is_some_and(|(_, seq)| row.seq <= *seq) {
             return false;
         }
@@ -248,11 +249,11 @@ pub(super) fn last_report(row: &PositionRow, unit_id: Option<Arc<str>>, json: Ar
 /// not); a unit that fell silent while the server was down is still reported.
 async fn told_stale(
     store: &Store,
-    last_heard: &HashMap<String, (i64, Position)>,
+    last_heard: &FastMap<String, (i64, Position)>,
     now_ms: i64,
-) -> Result<HashSet<String>, StoreError> {
+) -> Result<FastSet<String>, StoreError> {
     let alerts = store.alerts_in(liandong_store::Bbox::ALL, now_ms - STALE_MEMORY_MS, i64::MAX, u32::MAX).await?;
-    let mut told = HashSet::new();
+    let mut told = FastSet::default();
     for a in alerts.iter().filter(|a| a.rule == "stale_unit") {
         let message: serde_json::Value = serde_json::from_str(&a.payload).unwrap_or_default();
         let Some(device) = message["data"]["device_id"].as_str() else { continue };
