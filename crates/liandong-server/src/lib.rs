@@ -117,6 +117,8 @@ pub struct AppState {
     pub registry_edits: std::sync::atomic::AtomicU64,
     /// Replays of the live feed running now (`since=`), bounded per caller and in all.
     pub replays: Arc<ws::Replays>,
+    /// The runtime the live feed's sessions run on (`ws::SessionsRuntime`).
+    pub sessions: ws::SessionsRuntime,
     /// Grid reports recently stored, by their content, so that a phone re-sending the
     /// same report (its answer was lost) gets the same report back, not a second one.
     pub recent_reports: std::sync::Mutex<reports::RecentReports>,
@@ -286,10 +288,7 @@ impl App {
         tracing::info!(maps = %config.maps.display(), layers = map.layers.len(), posts = map.posts.len(), fences = map.fences.len(), "map loaded");
         let enricher = Arc::new(Enricher::new(&map));
         let (roads, travel) = road_graphs(&map, &config).await?;
-        let store = match &config.store.database_url {
-            Some(url) => Store::connect(url.expose()).await?,
-            None => Store::open(&config.data_dir, config.store.durability).await?,
-        };
+        let store = open_store(&config).await?;
         tracing::info!(backend = store.backend(), "store open");
         retention::make_months_ahead(&store).await;
         let rehashed = devices::hash_kept_keys(&store).await?;
@@ -377,6 +376,7 @@ impl App {
             recent_reports: std::sync::Mutex::new(reports::RecentReports::default()),
             registry_edits: std::sync::atomic::AtomicU64::new(0),
             replays: Arc::default(),
+            sessions: ws::SessionsRuntime::start(),
             route_searches: field::RouteSearches::default(),
             signin: sessions::SignIn::new(&config_sessions),
             roster,
@@ -528,6 +528,14 @@ pub fn openapi_document() -> Arc<str> {
 pub async fn openapi_json() -> axum::response::Response {
     use axum::response::IntoResponse;
     ([(axum::http::header::CONTENT_TYPE, "application/json")], openapi_document().to_string()).into_response()
+}
+
+/// The configured store: PostgreSQL when a URL is given, else the embedded one.
+async fn open_store(config: &Config) -> Result<Store, ServeError> {
+    Ok(match &config.store.database_url {
+        Some(url) => Store::connect(url.expose()).await?,
+        None => Store::open(&config.data_dir, config.store.durability).await?,
+    })
 }
 
 /// How often the sequencer writes the devices' states: as configured on the embedded

@@ -372,6 +372,7 @@ pub async fn live(
         .max_message_size(MAX_CLIENT_MESSAGE_BYTES)
         .max_frame_size(MAX_CLIENT_MESSAGE_BYTES);
     Ok(ws.on_upgrade(move |socket| async move {
+        let feed = s.sessions.handle().cloned();
         let session = async move {
             s.metrics.live_clients.increment(1.0);
             if let Err(e) = serve_client(&s, socket, client, since, replay, shutdown).await {
@@ -379,7 +380,7 @@ pub async fn live(
             }
             s.metrics.live_clients.decrement(1.0);
         };
-        match sessions_runtime() {
+        match feed {
             Some(feed) => drop(feed.spawn(session)),
             None => session.await,
         }
@@ -387,29 +388,42 @@ pub async fn live(
 }
 
 /// The runtime the live feed's sessions run on, apart from the one that serves HTTP and
-/// runs the sequencer (started on the first subscription, for the life of the process,
-/// with [`crate::config::Workers::feed`] threads).
+/// runs the sequencer: one per server, with [`crate::config::Workers::feed`] threads,
+/// stopped with it.
 ///
 /// Why apart: a commit wakes every subscribed session and each writes its socket — a
 /// thousand wall maps and phones, a burst of work per commit. On the HTTP runtime that
 /// burst queued in front of the reports and answers, and it kept the HTTP side from
 /// running on one worker, which on two cores costs a fifth less CPU per report than two
-/// workers do (BENCHMARKS.md). A session's socket stays
-/// registered with the runtime that accepted it, which wakes the session here when the
-/// socket is ready; the session's timers are this runtime's. `None` (the sessions then
-/// run where they were accepted) only if its threads could not be started.
-fn sessions_runtime() -> Option<&'static tokio::runtime::Handle> {
-    static FEED: std::sync::OnceLock<Option<tokio::runtime::Runtime>> = std::sync::OnceLock::new();
-    FEED.get_or_init(|| {
+/// workers do (BENCHMARKS.md). A session's socket stays registered with the runtime
+/// that accepted it, which wakes the session here when the socket is ready; the
+/// session's timers are this runtime's. Without it (its threads could not be started)
+/// the sessions run where they were accepted.
+pub struct SessionsRuntime(Option<tokio::runtime::Runtime>);
+
+impl SessionsRuntime {
+    pub fn start() -> SessionsRuntime {
         let built = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(crate::config::Workers::of_machine().feed)
             .thread_name("liandong-feed")
             .enable_all()
             .build();
-        built.map_err(|e| tracing::warn!(error = %e, "no runtime of its own for the live feed")).ok()
-    })
-    .as_ref()
-    .map(tokio::runtime::Runtime::handle)
+        SessionsRuntime(built.map_err(|e| tracing::warn!(error = %e, "no runtime of its own for the live feed")).ok())
+    }
+
+    fn handle(&self) -> Option<&tokio::runtime::Handle> {
+        self.0.as_ref().map(tokio::runtime::Runtime::handle)
+    }
+}
+
+impl Drop for SessionsRuntime {
+    fn drop(&mut self) {
+        // The server may be let go on any thread, a session's own among them: stopping
+        // without waiting for the threads is the one way a runtime may be stopped there.
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
