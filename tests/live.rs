@@ -361,3 +361,41 @@ async fn a_dispatched_incident_reaches_the_officers_phone_and_not_another_team()
     assert_eq!(next(&mut phone).await["data"]["incident"]["state"], "signed_for");
     s.stop().await;
 }
+
+/// An alarm is not in any snapshot: a client hears it only as it happens. Whatever a
+/// client causes once its connection is upgraded — here a phone's SOS, sent the moment
+/// the operator's screen has its `101` — reaches it, while the feed is busy sending
+/// other screens a burst of positions (a session starts after the upgrade, on the
+/// feed's runtime: late, when that is busy).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_happens_once_a_client_is_connected_reaches_it() {
+    let s = Live::start("connected", |_| {}).await;
+    const ROUNDS: usize = 20;
+    for i in 0..ROUNDS {
+        s.srv
+            .admin(
+                "/api/v1/devices",
+                json!({"device_id": format!("sos{i}"), "name": format!("sos{i}"), "kind": "post_officer", "unit_id": "post-1", "key": format!("key-of-sos{i}")}),
+            )
+            .await;
+    }
+    let mut screens = Vec::new();
+    for _ in 0..20 {
+        screens.push(s.connect(&format!("token={OPERATOR}")).await);
+    }
+    let t = now_ms() / 1000;
+    for i in 0..ROUNDS {
+        let burst: Vec<(&str, f64, f64, i64)> =
+            (0..200).map(|k| ("w1", WEST.0 + k as f64 * 1e-5, WEST.1, (i * 200 + k) as i64)).collect();
+        s.post(&burst).await;
+        let mut op = s.connect(&format!("token={OPERATOR}&kinds=alerts")).await;
+        let q = format!("id=sos{i}&key=key-of-sos{i}&lat={}&lon={}&timestamp={t}&alarm=sos", WEST.1, WEST.0);
+        let r = s.srv.http.get(format!("{}/?{q}", s.srv.url)).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        let alert = liandong_test_support::feed::next_of(&mut op, "alert", 3000).await;
+        let alert = alert.unwrap_or_else(|| panic!("round {i}: the operator hears the SOS sent once it was connected"));
+        assert_eq!(alert["data"]["device_id"], format!("sos{i}"), "{alert}");
+    }
+    drop(screens);
+    s.stop().await;
+}

@@ -3,9 +3,10 @@
 //! (re)connection, and the messages a client may send (positions, route
 //! acknowledgements).
 //!
-//! A client subscribes to the [`Hub`] first and reads the view or the store second, so
-//! that nothing falls between the snapshot (or the replay) and the live stream; sequence
-//! numbers drop the duplicates at the seam. A client that falls more than the channel's
+//! A client subscribes to the [`Hub`] before its upgrade is answered and reads the view
+//! or the store once its session starts, so that nothing falls between the snapshot (or
+//! the replay) and the live stream; sequence numbers drop the duplicates at the seam
+//! ([`Seam`]: a snapshot holds positions only). A client that falls more than the channel's
 //! capacity behind is told `resync` and given a fresh snapshot: it is never silently
 //! skipped, and it never slows the others. A slow socket is written in batches and
 //! dropped only when it is stuck.
@@ -371,11 +372,16 @@ pub async fn live(
         .write_buffer_size(WRITE_BUFFER_BYTES)
         .max_message_size(MAX_CLIENT_MESSAGE_BYTES)
         .max_frame_size(MAX_CLIENT_MESSAGE_BYTES);
+    // Subscribed before the upgrade is answered: whatever a client causes once it has
+    // its `101` (a report, an alarm) reaches it, though its session starts later on
+    // the feed's runtime. See the module comment for the snapshot's seam.
+    let events = s.hub.subscribe();
     Ok(ws.on_upgrade(move |socket| async move {
         let feed = s.sessions.handle().cloned();
         let session = async move {
             s.metrics.live_clients.increment(1.0);
-            if let Err(e) = serve_client(&s, socket, client, since, replay, shutdown).await {
+            let start = Start { events, since, replay };
+            if let Err(e) = serve_client(&s, socket, client, start, shutdown).await {
                 tracing::debug!(error = %e, "live client ended");
             }
             s.metrics.live_clients.decrement(1.0);
@@ -463,18 +469,24 @@ enum ClientMessage {
     },
 }
 
+/// How a session starts: its subscription (taken before the upgrade was answered) and
+/// the replay it asked for.
+struct Start {
+    events: broadcast::Receiver<Arc<FeedEvent>>,
+    since: Option<i64>,
+    replay: Option<ReplayPermit>,
+}
+
 async fn serve_client(
     s: &Arc<AppState>,
     socket: WebSocket,
     mut client: Client,
-    since: Option<i64>,
-    replay: Option<ReplayPermit>,
+    start: Start,
     mut shutdown: crate::sessions::SocketEnd,
 ) -> Result<(), ClientError> {
     let (mut tx, mut rx) = socket.split();
-    // Subscribe before reading the snapshot or the store: see the module comment.
-    let mut events = s.hub.subscribe();
-    let mut sent_seq = first_send(s, &mut tx, &mut client, since, replay).await?;
+    let Start { mut events, since, replay } = start;
+    let mut seam = first_send(s, &mut tx, &mut client, since, replay).await?;
     let mut ping = tokio::time::interval(PING_EVERY);
     ping.tick().await;
     let mut last_heard = tokio::time::Instant::now();
@@ -503,7 +515,7 @@ async fn serve_client(
                             Some(Reply::Text(t)) => try_write(&mut tx, vec![Message::Text(t.into())]).await?,
                             Some(Reply::Resubscribed) => {
                                 let (seq, w) = send_snapshot(s, &mut tx, &client.filter, &mut client.audit, Some("subscription_changed")).await?;
-                                sent_seq = seq;
+                                seam.snapshot_sent(seq);
                                 w
                             }
                         };
@@ -519,7 +531,7 @@ async fn serve_client(
                     events = events.resubscribe();
                     s.metrics.live_resyncs.increment(1);
                     let (seq, w) = send_snapshot(s, &mut tx, &client.filter, &mut client.audit, Some("resync")).await?;
-                    sent_seq = seq;
+                    seam.snapshot_sent(seq);
                     note(w, &mut congested, &mut resync_when_drained);
                 }
             }
@@ -527,7 +539,7 @@ async fn serve_client(
                 Ok(first) => {
                     // The batch's oldest event, whose lag is the batch's largest.
                     let published = first.published;
-                    let batch = client.take_batch(first, &mut events, &mut sent_seq);
+                    let batch = client.take_batch(first, &mut events, &mut seam);
                     client.audit.flush(s).await?;
                     if !batch.is_empty() {
                         s.metrics.live_messages.increment(batch.len() as u64);
@@ -541,7 +553,7 @@ async fn serve_client(
                     s.metrics.live_resyncs.increment(1);
                     events = events.resubscribe();
                     let (seq, w) = send_snapshot(s, &mut tx, &client.filter, &mut client.audit, Some("resync")).await?;
-                    sent_seq = seq;
+                    seam.snapshot_sent(seq);
                     note(w, &mut congested, &mut resync_when_drained);
                 }
                 Err(broadcast::error::RecvError::Closed) => return Ok(()),
@@ -566,18 +578,18 @@ async fn serve_client(
 }
 
 /// The first thing a new connection is sent: the replay it asked for (`since`), or a
-/// snapshot of the live view. Answers the sequence number sent up to.
+/// snapshot of the live view. Answers where the live stream takes over.
 async fn first_send(
     s: &AppState,
     tx: &mut Sink,
     client: &mut Client,
     since: Option<i64>,
     replay: Option<ReplayPermit>,
-) -> Result<i64, ClientError> {
+) -> Result<Seam, ClientError> {
     if let Some(n) = since {
-        let seq = replay_or_snapshot(s, tx, &client.filter, &mut client.audit, n).await?;
+        let seam = replay_or_snapshot(s, tx, &client.filter, &mut client.audit, n).await?;
         drop(replay);
-        return Ok(seq);
+        return Ok(seam);
     }
     let (seq, w) = send_snapshot(s, tx, &client.filter, &mut client.audit, None).await?;
     if w != Written::Done {
@@ -587,18 +599,55 @@ async fn first_send(
             .await
             .map_err(|_| ClientError::WriteTimeout(WRITE_TIMEOUT))??;
     }
-    Ok(seq)
+    Ok(Seam::after_snapshot(seq))
+}
+
+/// Where the live stream takes over from what a connection was sent first, so that no
+/// event is sent twice and none is left out.
+///
+/// A replay holds every kind of event up to its end. A snapshot holds positions only,
+/// each device's last: a position at or below its number is in it, or older than what
+/// is. Alerts, incidents, routes and escalations are in no snapshot, so every one that
+/// the subscription (taken before the snapshot was read) brings is sent, however it
+/// stands to the snapshot's number; the channel gives each event once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Seam {
+    /// Positions at or below this number were sent.
+    positions: i64,
+    /// Events of every kind at or below this number were sent.
+    all: i64,
+}
+
+impl Seam {
+    fn after_snapshot(seq: i64) -> Seam {
+        Seam { positions: seq, all: 0 }
+    }
+
+    fn after_replay(seq: i64) -> Seam {
+        Seam { positions: seq, all: seq }
+    }
+
+    /// A later snapshot (a resync, a changed subscription) sets the positions' seam only:
+    /// what else came before it was sent, or (a resync) was lost with the lag.
+    fn snapshot_sent(&mut self, seq: i64) {
+        self.positions = self.positions.max(seq);
+    }
+
+    fn is_new(&self, e: &FeedEvent) -> bool {
+        let up_to = if matches!(e.what, What::Position { .. }) { self.positions } else { self.all };
+        e.seq > up_to
+    }
 }
 
 impl Client {
     /// The messages of `first` and of the events already waiting behind it (up to
-    /// [`WRITE_BATCH`]) that this client is to be sent. Events at or below `sent_seq` were
-    /// in its snapshot or replay; notices carry no sequence number.
+    /// [`WRITE_BATCH`]) that this client is to be sent: not those the client was sent
+    /// already (see [`Seam`]); notices carry no sequence number.
     fn take_batch(
         &mut self,
         first: Arc<FeedEvent>,
         events: &mut broadcast::Receiver<Arc<FeedEvent>>,
-        sent_seq: &mut i64,
+        seam: &mut Seam,
     ) -> Vec<Message> {
         let mut batch = Vec::new();
         let mut next = Some(first);
@@ -607,8 +656,7 @@ impl Client {
                 if self.filter.admits_event(&e) {
                     batch.push(Message::Text(Utf8Bytes::from(&*e.message)));
                 }
-            } else if e.seq > *sent_seq {
-                *sent_seq = e.seq;
+            } else if seam.is_new(&e) {
                 if self.filter.admits_event(&e) {
                     if let What::Position { tagged: Some(phone), .. } = &e.what {
                         self.audit.note(phone, "live");
@@ -818,7 +866,7 @@ async fn replay_or_snapshot(
     filter: &Filter,
     audit: &mut ReadAudit,
     since: i64,
-) -> Result<i64, ClientError> {
+) -> Result<Seam, ClientError> {
     let head = s.live.read().unwrap_or_else(|e| e.into_inner()).seq;
     // Sequence numbers are dense (one sequence over every table), so how far behind the
     // client is needs no counting; retention only makes it fewer.
@@ -836,7 +884,7 @@ async fn replay_or_snapshot(
                 .await
                 .map_err(|_| ClientError::WriteTimeout(WRITE_TIMEOUT))??;
         }
-        return Ok(seq);
+        return Ok(Seam::after_snapshot(seq));
     }
     // Only the tables whose events the client may see are read: a role that sees
     // nothing replays nothing, whatever the county did meanwhile.
@@ -907,7 +955,7 @@ async fn replay_or_snapshot(
     // What was not read is not behind the client either: it is caught up to the head.
     let sent = sent.max(head);
     write(tx, vec![Message::Text(replayed_message(since, sent).into())]).await?;
-    Ok(sent)
+    Ok(Seam::after_replay(sent))
 }
 
 /// Tells a reconnecting client its replay from `since` is complete up to `seq`.
@@ -1006,6 +1054,29 @@ async fn handle_client_message(s: &AppState, client: &mut Client, text: &str) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_snapshot_stands_for_positions_only_and_a_replay_for_everything() {
+        let event = |seq, what| FeedEvent {
+            seq,
+            lon: 107.0,
+            lat: 30.7,
+            what,
+            message: Arc::from("{}"),
+            published: std::time::Instant::now(),
+        };
+        let position = |seq| event(seq, What::Position { unit_id: None, tagged: None });
+        let alert = |seq| event(seq, What::Alert { roles: vec!["operator".into()].into() });
+        // Subscribed at 3, snapshot read at 5: the positions at 4 and 5 are in it, the
+        // alert at 4 is not.
+        let mut seam = Seam::after_snapshot(5);
+        assert!(!seam.is_new(&position(4)) && !seam.is_new(&position(5)) && seam.is_new(&position(6)));
+        assert!(seam.is_new(&alert(4)));
+        seam.snapshot_sent(9);
+        assert!(!seam.is_new(&position(8)) && seam.is_new(&alert(8)));
+        let seam = Seam::after_replay(5);
+        assert!(!seam.is_new(&alert(5)) && !seam.is_new(&position(5)) && seam.is_new(&alert(6)));
+    }
 
     #[test]
     fn snapshots_come_in_parts_that_hold_every_device_once() {
