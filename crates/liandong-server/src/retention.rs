@@ -82,7 +82,24 @@ const BUSY_PAUSE: Duration = Duration::from_secs(2);
 /// month busy for a moment, within half a second). A month whose table a long query
 /// holds is tried again after a longer pause, a few times, then left to the next round.
 /// Returns what was pruned, added up over the tries; stops early when `stop` resolves.
+/// The months' files go after ([`Store::remove_detached`]), holding no lock.
 pub async fn prune_partitions(
+    store: &Store,
+    retention_ms: i64,
+    now_ms: i64,
+    stop: &mut (impl Future<Output = ()> + Unpin),
+) -> Pruned {
+    let total = prune_months(store, retention_ms, now_ms, stop).await;
+    match store.remove_detached().await {
+        Ok(n) if n > 0 => tracing::info!(tables = n, "the dropped months' files removed"),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "removing dropped months failed; trying again next round"),
+    }
+    total
+}
+
+/// [`prune_partitions`]'s first step: the months taken out of their tables.
+async fn prune_months(
     store: &Store,
     retention_ms: i64,
     now_ms: i64,

@@ -108,10 +108,16 @@ async fn a_retention_round_retries_a_month_held_by_a_long_query_and_then_drops_i
     };
     let mut never = std::future::pending::<()>();
     let round = liandong_server::retention::prune_partitions(&store, 30 * day_ms, now, &mut never);
-    let (pruned, reader) = tokio::join!(round, release);
+    let (pruned, mut reader) = tokio::join!(round, release);
     assert!(!pruned.busy, "{pruned:?}");
     assert!(pruned.partitions.iter().any(|p| p.starts_with("positions_p")), "{pruned:?}");
     assert_eq!(store.position_seqs("866001").await.unwrap(), [2]);
+    // The round's second step removed the months it took out (their files).
+    let detached: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_class WHERE relname LIKE '%\\_detached'")
+        .fetch_one(&mut reader)
+        .await
+        .unwrap();
+    assert_eq!(detached, 0, "the round drops what it detached");
     reader.close().await.unwrap();
     store.close().await;
 }

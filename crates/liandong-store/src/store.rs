@@ -437,7 +437,13 @@ delegate! {
     /// events wholly before it (keeping each device's last report) and prunes the default
     /// partitions; on SQLite deletes, batch after batch, the reports (except each
     /// device's last) and camera events older than it. The call the benchmark times.
+    /// On PostgreSQL the months leave their tables here; their files go with
+    /// [`Store::remove_detached`].
     fn prune_before(&self, before_ms: i64) -> Result<crate::rows::Pruned, StoreError>;
+    /// Retention's second step on PostgreSQL: drops the months `prune_before` took out
+    /// of their tables (their files, holding no lock ingest waits for); answers how
+    /// many tables. Nothing to do on SQLite (0).
+    fn remove_detached(&self) -> Result<u32, StoreError>;
     /// Makes the monthly partitions for times in `[from_ms, to_ms)` that are missing;
     /// answers how many (always 0 on SQLite).
     fn ensure_partitions(&self, from_ms: i64, to_ms: i64) -> Result<u32, StoreError>;

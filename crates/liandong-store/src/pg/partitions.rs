@@ -131,13 +131,16 @@ impl PgStore {
     /// short pause, within the round's [`ROUND_LOCK_WAITS`]; one still busy is left,
     /// with the later months of its table, for the next call (`Pruned::busy`,
     /// `Pruned::left`). The other table is still pruned.
+    ///
+    /// When it answers, the months are out of their tables (no query or commit sees
+    /// them), renamed `…_detached`; their files go with
+    /// [`PgStore::remove_detached`], the retention round's second step.
     pub async fn prune_before(&self, before_ms: i64) -> Result<Pruned, StoreError> {
         let mut pruned = Pruned::default();
         let mut waits_left = ROUND_LOCK_WAITS;
         for (i, t) in TABLES.iter().enumerate() {
             // One lock wait kept for each table after this one.
             let reserve = (TABLES.len() - 1 - i) as u32;
-            self.drop_leftovers(t).await?;
             let months = self.months_ending_by(t, before_ms).await?;
             for (m, part) in months.iter().enumerate() {
                 match self.drop_month_retrying(t, part, &mut waits_left, reserve).await? {
@@ -257,12 +260,12 @@ impl PgStore {
             .collect())
     }
 
-    /// Drops one month of `t`. First, in one transaction under the parent's lock
-    /// (waited for at most [`LOCK_TIMEOUT`]): detaches the month, renames it
-    /// `…_detached`, and copies back the last reports it held (they now fall in no
-    /// month, so into the default partition). Then, in a second transaction, drops the
-    /// detached table: removing a month's files can take hundreds of milliseconds (a
-    /// 300,000-row month's commit took 400 ms here), and PostgreSQL removes them at
+    /// Takes one month out of `t`, in one transaction under the parent's lock (waited
+    /// for at most [`LOCK_TIMEOUT`]): detaches the month, renames it `…_detached`, and
+    /// copies back the last reports it held (they now fall in no month, so into the
+    /// default partition). The detached table is dropped later, by
+    /// [`PgStore::remove_detached`]: removing a month's files takes from hundreds of
+    /// milliseconds (300,000 rows) to seconds (4 GB), and PostgreSQL removes them at
     /// commit, before it releases the locks, so under the parent's lock it would hold
     /// up ingest for as long. Answers how many reports it kept, or None when the month
     /// was gone by the time the lock was granted (another instance dropped it).
@@ -320,14 +323,24 @@ impl PgStore {
             .await
             .map_err(q("rename a detached month"))?;
         tx.commit().await.map_err(q("commit"))?;
-        drop_detached(&mut conn, &detached(part)).await?;
         Ok(Some(kept))
     }
 
-    /// Drops the months detached by a round that stopped before dropping them (a
-    /// crash, a lost connection): tables named `<parent>_p…_detached` that are no
+    /// The retention round's second step: drops the months [`PgStore::prune_before`]
+    /// detached, and any a round that stopped in between left (a crash, a lost
+    /// connection), holding no lock that a commit or query waits for; the month's files
+    /// go here. Answers how many tables it dropped.
+    pub async fn remove_detached(&self) -> Result<u32, StoreError> {
+        let mut n = 0;
+        for t in &TABLES {
+            n += self.drop_leftovers(t).await?;
+        }
+        Ok(n)
+    }
+
+    /// Drops `t`'s detached months: tables named `<parent>_p…_detached` that are no
     /// partition.
-    async fn drop_leftovers(&self, t: &Partitioned) -> Result<(), StoreError> {
+    async fn drop_leftovers(&self, t: &Partitioned) -> Result<u32, StoreError> {
         let leftovers: Vec<String> = sqlx::query_scalar(
             "SELECT relname::text FROM pg_class
              WHERE relkind = 'r' AND NOT relispartition AND relname LIKE $1 || '\\_p%\\_detached'
@@ -338,10 +351,10 @@ impl PgStore {
         .await
         .map_err(q("list detached months"))?;
         let mut conn = self.pool.acquire().await.map_err(q("acquire a connection"))?;
-        for table in leftovers {
-            drop_detached(&mut conn, &table).await?;
+        for table in &leftovers {
+            drop_detached(&mut conn, table).await?;
         }
-        Ok(())
+        Ok(leftovers.len() as u32)
     }
 
     /// Deletes, batch by batch, the rows of `t`'s default partition older than

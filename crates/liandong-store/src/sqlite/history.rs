@@ -134,6 +134,14 @@ impl SqliteStore {
         Ok(pruned)
     }
 
+    /// Nothing is detached on SQLite: its retention deletes rows ([`Store::remove_detached`]
+    /// on PostgreSQL drops detached months).
+    ///
+    /// [`Store::remove_detached`]: crate::Store::remove_detached
+    pub async fn remove_detached(&self) -> Result<u32, StoreError> {
+        Ok(0)
+    }
+
     /// The embedded store has no partitions: nothing to make.
     pub async fn ensure_partitions(&self, _from_ms: i64, _to_ms: i64) -> Result<u32, StoreError> {
         Ok(0)
