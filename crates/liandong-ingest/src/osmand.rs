@@ -35,7 +35,6 @@
 //! is refused, naming it.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 
 use liandong_core::{Datum, Position};
 use serde_json::{Map, Value};
@@ -78,7 +77,7 @@ pub struct Query<'a> {
 
 impl<'a> Query<'a> {
     pub fn read(query: &'a str) -> Query<'a> {
-        let mut params = Params::default();
+        let mut params = Params(Vec::with_capacity(16));
         let mut key = None;
         let mut refused = None;
         for (k, v) in crate::form::pairs(query.as_bytes()) {
@@ -143,9 +142,11 @@ fn body_kind(content_type: Option<&str>, body: &[u8]) -> Result<BodyKind, FieldE
 }
 
 /// URL-encoded key/value pairs; a later value for the same key replaces an earlier one,
-/// which is how the body wins over the query.
+/// which is how the body wins over the query. A report has a dozen: looking each up in a
+/// short vector costs less than a tree's nodes (BENCHMARKS.md), and at most
+/// [`MAX_PARAMS`] distinct keys bound the search.
 #[derive(Default)]
-struct Params<'a>(BTreeMap<Cow<'a, str>, Cow<'a, str>>);
+struct Params<'a>(Vec<(Cow<'a, str>, Cow<'a, str>)>);
 
 impl<'a> Params<'a> {
     /// Adds the pairs of `bytes`, refusing as soon as there are more distinct keys than
@@ -156,7 +157,11 @@ impl<'a> Params<'a> {
     }
 
     fn insert(&mut self, k: Cow<'a, str>, v: Cow<'a, str>) -> Result<(), FieldError> {
-        self.0.insert(k, v);
+        if let Some(slot) = self.0.iter_mut().find(|(key, _)| *key == k) {
+            slot.1 = v;
+            return Ok(());
+        }
+        self.0.push((k, v));
         if self.0.len() > MAX_PARAMS {
             return Err(FieldError::new(
                 "attributes",
@@ -170,21 +175,23 @@ impl<'a> Params<'a> {
 
     /// Refuses a parameter (`%00` in its name or value) that PostgreSQL could not store.
     fn refuse_nul(&self) -> Result<(), FieldError> {
-        match self.0.iter().find(|(k, v)| k.contains('\0') || v.contains('\0')) {
-            Some((k, _)) => Err(FieldError::new(k.replace('\0', "\\0"), crate::NUL_REASON)),
+        // The first such name in order, whatever order they came in.
+        match self.0.iter().filter(|(k, v)| k.contains('\0') || v.contains('\0')).map(|(k, _)| k).min() {
+            Some(k) => Err(FieldError::new(k.replace('\0', "\\0"), crate::NUL_REASON)),
             None => Ok(()),
         }
     }
 
     fn take(&mut self, key: &str) -> Option<Cow<'a, str>> {
-        self.0.remove(key)
+        let i = self.0.iter().position(|(k, _)| k == key)?;
+        Some(self.0.swap_remove(i).1)
     }
 
     /// Removes and returns the first of `keys` present, with the key it was found
     /// under so that errors name what the device sent. The other keys stay, and end up
     /// in the attributes.
     fn take_first(&mut self, keys: &[&'static str]) -> Option<(&'static str, Cow<'a, str>)> {
-        keys.iter().find_map(|k| self.0.remove(*k).map(|v| (*k, v)))
+        keys.iter().find_map(|k| self.take(k).map(|v| (*k, v)))
     }
 
     fn take_number(&mut self, key: &str) -> Result<Option<f64>, FieldError> {
@@ -199,8 +206,9 @@ impl<'a> Params<'a> {
     /// The typed alarm, taken out only when it is one ([`crate::Alarm`]); another name
     /// stays and ends up in the attributes.
     fn take_alarm(&mut self) -> Option<Alarm> {
-        let alarm = Alarm::parse(self.0.get("alarm")?)?;
-        self.0.remove("alarm");
+        let i = self.0.iter().position(|(k, _)| k == "alarm")?;
+        let alarm = Alarm::parse(&self.0[i].1)?;
+        self.0.swap_remove(i);
         Some(alarm)
     }
 
@@ -231,6 +239,8 @@ impl<'a> Params<'a> {
                 _ => {}
             }
         }
+        // In the keys' order, as they were kept before (whatever order the map keeps).
+        self.0.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         for (k, v) in self.0 {
             attributes.insert(k.into_owned(), Value::String(v.into_owned()));
         }
@@ -504,6 +514,22 @@ mod tests {
         assert_eq!(q.key(), None);
         let r = q.decode(FORM, b"key=in-body&speed=1").unwrap();
         assert_eq!(r.key.as_deref(), Some("in-body"));
+    }
+
+    /// The parameters are kept in arrival order; what comes of them does not depend on
+    /// it: the last value of a key, the attributes in the keys' order, the first bad
+    /// name in order.
+    #[test]
+    fn the_order_of_the_parameters_changes_nothing() {
+        let a = decode(Some("id=1&lat=30&lon=107&zeta=1&alpha=2&mid=3&alpha=4"), None, b"").unwrap();
+        let b = decode(Some("alpha=4&mid=3&lon=107&zeta=1&lat=30&id=1"), None, b"").unwrap();
+        assert_eq!(a, b);
+        let keys: Vec<&str> = a.attributes.keys().map(String::as_str).collect();
+        assert_eq!(keys, ["alpha", "mid", "zeta"]);
+        assert_eq!(a.attributes["alpha"], "4");
+        for q in ["id=1&lat=30&lon=107&z%00=1&b%00=1", "id=1&b%00=1&lat=30&lon=107&z%00=1"] {
+            assert_eq!(decode(Some(q), None, b"").unwrap_err().field, "b\\0", "{q}");
+        }
     }
 
     fn base() -> Report {

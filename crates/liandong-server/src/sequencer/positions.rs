@@ -45,8 +45,7 @@ pub(super) fn positions(draft: &mut Draft, memory: &mut RuleMemory, known: &Know
             mock: r.mock,
         };
         let p = process_reading(&known.enricher, &known.filter, track, reading);
-        let view = known.enricher.view(&p.enrichment, &track.fences, &p.fence_events);
-        let enrichment = raw_json(&view);
+        let enrichment = raw_json(&known.enricher.wire(&p.enrichment, &track.fences, &p.fence_events));
         let in_order = p.flags & flags::OUT_OF_ORDER == 0;
         if in_order {
             *last_seq = seq;
