@@ -44,7 +44,9 @@ impl PgBulk {
         Ok(u32::try_from(made).unwrap_or(0))
     }
 
-    /// Writes the rows in one transaction, each table with one `COPY`.
+    /// Writes the rows in one transaction, each table with one `COPY`, and moves the
+    /// sequence's head (migration 0023) up to their highest number, so that the server
+    /// numbers what it writes next above them.
     pub async fn copy(
         &mut self,
         positions: &[PositionRow],
@@ -55,6 +57,14 @@ impl PgBulk {
         copy_rows(&mut tx, positions, &mut Vec::new()).await?;
         copy_rows(&mut tx, camera_events, &mut Vec::new()).await?;
         copy_rows(&mut tx, alerts, &mut Vec::new()).await?;
+        let seqs = positions.iter().map(|r| r.seq).chain(camera_events.iter().map(|r| r.seq));
+        if let Some(last) = seqs.chain(alerts.iter().map(|r| r.seq)).max() {
+            sqlx::query("UPDATE seq_head SET seq = GREATEST(seq, $1)")
+                .bind(last)
+                .execute(&mut *tx)
+                .await
+                .map_err(q("move the sequence's head"))?;
+        }
         tx.commit().await.map_err(q("commit a bulk load"))
     }
 

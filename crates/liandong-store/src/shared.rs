@@ -1408,15 +1408,10 @@ pub(crate) fn max_seq_sqlite() -> &'static str {
     &SQL
 }
 
-/// [`max_seq_sql`] for PostgreSQL, built once.
-pub(crate) fn max_seq_pg() -> &'static str {
-    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| max_seq_sql("GREATEST"));
-    &SQL
-}
-
 /// The highest sequence number committed, over every table the sequence spans;
-/// `greatest` is the dialect's many-argument maximum (`MAX` on SQLite, `GREATEST` on
-/// PostgreSQL).
+/// `greatest` is the dialect's many-argument maximum (`MAX` on SQLite). (PostgreSQL
+/// keeps the head in a row of its own, `seq_head`, initialised by migration 0023 with
+/// this question's `GREATEST` form.)
 pub(crate) fn max_seq_sql(greatest: &str) -> String {
     let each: Vec<String> = [
         ("seq", "positions"),

@@ -94,3 +94,32 @@ async fn postgres_prunes_old_reports_in_batches_and_keeps_each_last_one() {
     prunes_old_reports_in_batches_and_keeps_each_last_one(Store::connect(&db.url).await.unwrap()).await;
     db.remove().await;
 }
+
+/// On PostgreSQL the next number comes from the sequence's head (migration 0023), not
+/// from the rows still stored: when retention removes the rows with the highest numbers,
+/// those numbers stay given out, so a screen that saw them and reconnects with `since`
+/// is not handed new events under old numbers.
+#[tokio::test]
+async fn postgres_numbers_removed_by_retention_are_not_given_out_again() {
+    let Some(db) = TestDb::create("postgres_numbers_stay_given_out").await else { return };
+    let store = Store::connect(&db.url).await.unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    store.ensure_partitions(now - 200 * DAY_MS, now).await.unwrap();
+    let rows = [position(1, "a", now - DAY_MS)];
+    let events = [camera_event(2, now - 190 * DAY_MS), camera_event(3, now - 185 * DAY_MS)];
+    let states = [state("a", 1)];
+    store
+        .write(&Batch { positions: &rows, camera_events: &events, states: &states, ..Batch::default() })
+        .await
+        .unwrap();
+    assert_eq!(store.max_seq().await.unwrap(), 3);
+    store.prune_before(now - 90 * DAY_MS).await.unwrap();
+    assert_eq!(store.count_camera_events("cam-1").await.unwrap(), 0, "both camera events went");
+    assert_eq!(store.max_seq().await.unwrap(), 3, "their numbers stay given out");
+    let w = store.begin_write().await.unwrap();
+    assert_eq!(w.committed(), 3, "the next commit numbers from 4");
+    let refused = w.commit(&Batch { positions: &[position(3, "a", now)], ..Batch::default() }).await;
+    assert!(matches!(refused, Err(liandong_store::StoreError::SeqConflict { committed: 3, first: 3 })), "{refused:?}");
+    store.close().await;
+    db.remove().await;
+}
