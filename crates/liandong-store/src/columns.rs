@@ -4,7 +4,6 @@
 //! UNNEST(…)` and the column lists reads select, so a column cannot be added to one of
 //! them and forgotten in another.
 
-use rusqlite::types::Value;
 use sqlx::error::BoxDynError;
 use sqlx::postgres::PgArguments;
 use sqlx::types::Json;
@@ -91,45 +90,64 @@ where
 }
 
 /// A column's value as SQLite's writer binds it: the storage class sqlx would have
-/// chosen (booleans as integers, JSON as its text).
+/// chosen (booleans as integers, JSON as its text), text appended to the table's
+/// `text` (one buffer for all of a batch's text, not an allocation per value).
 pub(crate) trait SqliteValue {
-    fn sqlite_value(self) -> Value;
+    fn sqlite_cell(self, text: &mut Vec<u8>) -> Cell;
+}
+
+/// One value of a row bound on SQLite; text lies in its table's buffer, by byte range.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) enum Cell {
+    #[default]
+    Null,
+    Integer(i64),
+    Real(f64),
+    Text(usize, usize),
 }
 
 impl SqliteValue for i64 {
-    fn sqlite_value(self) -> Value {
-        Value::Integer(self)
+    fn sqlite_cell(self, _: &mut Vec<u8>) -> Cell {
+        Cell::Integer(self)
     }
 }
 
 impl SqliteValue for f64 {
-    fn sqlite_value(self) -> Value {
-        Value::Real(self)
+    fn sqlite_cell(self, _: &mut Vec<u8>) -> Cell {
+        Cell::Real(self)
     }
 }
 
 impl SqliteValue for bool {
-    fn sqlite_value(self) -> Value {
-        Value::Integer(i64::from(self))
+    fn sqlite_cell(self, _: &mut Vec<u8>) -> Cell {
+        Cell::Integer(i64::from(self))
     }
 }
 
 impl SqliteValue for &str {
-    fn sqlite_value(self) -> Value {
-        Value::Text(self.to_owned())
+    fn sqlite_cell(self, text: &mut Vec<u8>) -> Cell {
+        let start = text.len();
+        text.extend_from_slice(self.as_bytes());
+        Cell::Text(start, text.len())
     }
 }
 
 impl<T: serde::Serialize> SqliteValue for Json<&T> {
-    fn sqlite_value(self) -> Value {
-        // Serialising plain data (strings, numbers, maps with string keys) cannot fail.
-        Value::Text(serde_json::to_string(self.0).unwrap_or_default())
+    fn sqlite_cell(self, text: &mut Vec<u8>) -> Cell {
+        let start = text.len();
+        // Serialising plain data (strings, numbers, maps with string keys) cannot fail;
+        // should it, the value is written as `null`, never as half a document.
+        if serde_json::to_writer(&mut *text, self.0).is_err() {
+            text.truncate(start);
+            text.extend_from_slice(b"null");
+        }
+        Cell::Text(start, text.len())
     }
 }
 
 impl<T: SqliteValue> SqliteValue for Option<T> {
-    fn sqlite_value(self) -> Value {
-        self.map_or(Value::Null, SqliteValue::sqlite_value)
+    fn sqlite_cell(self, text: &mut Vec<u8>) -> Cell {
+        self.map_or(Cell::Null, |v| v.sqlite_cell(text))
     }
 }
 

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
-use rusqlite::types::Value;
+use rusqlite::types::ValueRef;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{SqliteConnection, SqlitePool};
 
@@ -192,19 +192,19 @@ async fn insert<'a, R: Written>(
 ) -> Result<(), StoreError> {
     let mut collected = Rows::default();
     collected.push(rows);
-    for (sql, op, width, values) in collected.tables() {
-        for row in values.chunks_exact(width) {
-            let mut statement = sqlx::query(sql);
+    for table in collected.tables() {
+        for row in table.rows() {
+            let mut statement = sqlx::query(table.sql);
             for v in row {
-                statement = match v {
-                    Value::Null => statement.bind(None::<i64>),
-                    Value::Integer(i) => statement.bind(*i),
-                    Value::Real(f) => statement.bind(*f),
-                    Value::Text(t) => statement.bind(t.as_str()),
-                    Value::Blob(b) => statement.bind(b.as_slice()),
+                statement = match v.value() {
+                    ValueRef::Null => statement.bind(None::<i64>),
+                    ValueRef::Integer(i) => statement.bind(i),
+                    ValueRef::Real(f) => statement.bind(f),
+                    ValueRef::Text(t) => statement.bind(String::from_utf8_lossy(t)),
+                    ValueRef::Blob(b) => statement.bind(b),
                 };
             }
-            statement.execute(&mut *conn).await.map_err(q(op))?;
+            statement.execute(&mut *conn).await.map_err(q(table.op))?;
         }
     }
     Ok(())

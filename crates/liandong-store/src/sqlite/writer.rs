@@ -23,11 +23,11 @@ use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rusqlite::types::Value;
+use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::Connection;
 use tokio::sync::{oneshot, Mutex, OwnedMutexGuard};
 
-use crate::columns::{ColumnSink, ColumnValue, Written};
+use crate::columns::{Cell, ColumnSink, ColumnValue, Written};
 use crate::error::StoreError;
 use crate::rows::Durability;
 
@@ -75,13 +75,15 @@ pub(crate) struct Rows {
     last: Option<i64>,
 }
 
-/// One table's rows: `values` holds `width` values per row, row after row.
+/// One table's rows: `cells` holds `width` values per row, row after row, their text
+/// in `text`.
 #[derive(Debug)]
-struct TableRows {
-    sql: &'static str,
-    op: &'static str,
+pub(crate) struct TableRows {
+    pub sql: &'static str,
+    pub op: &'static str,
     width: usize,
-    values: Vec<Value>,
+    cells: Vec<Cell>,
+    text: Vec<u8>,
 }
 
 impl Rows {
@@ -98,9 +100,52 @@ impl Rows {
             return;
         }
         let width = R::TABLE.columns.len();
-        let mut sink = Collect { width, column: 0, values: vec![Value::Null; n * width] };
+        let mut sink = Collect { width, column: 0, cells: vec![Cell::Null; n * width], text: Vec::new() };
         R::columns(rows, &mut sink);
-        self.tables.push(TableRows { sql: &R::insert_sql().sqlite_row, op: R::TABLE.op, width, values: sink.values });
+        self.tables.push(TableRows {
+            sql: &R::insert_sql().sqlite_row,
+            op: R::TABLE.op,
+            width,
+            cells: sink.cells,
+            text: sink.text,
+        });
+    }
+
+    /// Each table's rows, in order.
+    pub fn tables(&self) -> impl Iterator<Item = &TableRows> {
+        self.tables.iter()
+    }
+}
+
+impl TableRows {
+    /// The rows, each its values in column order.
+    pub fn rows(&self) -> impl Iterator<Item = impl Iterator<Item = Bound<'_>>> {
+        self.cells.chunks_exact(self.width).map(|row| row.iter().map(|&cell| Bound { cell, text: &self.text }))
+    }
+}
+
+/// A value as bound: its text borrowed from the table's buffer.
+#[derive(Clone, Copy)]
+pub(crate) struct Bound<'a> {
+    cell: Cell,
+    text: &'a [u8],
+}
+
+impl<'a> Bound<'a> {
+    /// The value as SQLite takes it (its text as written: UTF-8, from `&str`s and JSON).
+    pub fn value(self) -> ValueRef<'a> {
+        match self.cell {
+            Cell::Null => ValueRef::Null,
+            Cell::Integer(i) => ValueRef::Integer(i),
+            Cell::Real(f) => ValueRef::Real(f),
+            Cell::Text(start, end) => ValueRef::Text(&self.text[start..end]),
+        }
+    }
+}
+
+impl rusqlite::ToSql for Bound<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::Borrowed(self.value()))
     }
 }
 
@@ -108,23 +153,16 @@ impl Rows {
 struct Collect {
     width: usize,
     column: usize,
-    values: Vec<Value>,
+    cells: Vec<Cell>,
+    text: Vec<u8>,
 }
 
 impl<'a> ColumnSink<'a> for Collect {
     fn column<T: ColumnValue<'a>>(&mut self, values: impl Iterator<Item = T>) {
         for (row, v) in values.enumerate() {
-            self.values[row * self.width + self.column] = v.sqlite_value();
+            self.cells[row * self.width + self.column] = v.sqlite_cell(&mut self.text);
         }
         self.column += 1;
-    }
-}
-
-impl Rows {
-    /// The rows of each table in order: its insert, what a failure is reported as, the
-    /// values per row, and the values, row after row.
-    pub fn tables(&self) -> impl Iterator<Item = (&'static str, &'static str, usize, &[Value])> {
-        self.tables.iter().map(|t| (t.sql, t.op, t.width, &t.values[..]))
     }
 }
 
@@ -306,7 +344,7 @@ fn write(conn: &mut Connection, rows: &Rows, seen: &mut Seen) -> Result<i64, Sto
     }
     for t in &rows.tables {
         let mut statement = tx.conn.prepare_cached(t.sql).map_err(fail(t.op))?;
-        for row in t.values.chunks_exact(t.width) {
+        for row in t.rows() {
             statement.execute(rusqlite::params_from_iter(row)).map_err(fail(t.op))?;
         }
     }
