@@ -1408,10 +1408,10 @@ pub(crate) fn max_seq_sqlite() -> &'static str {
     &SQL
 }
 
-/// The highest sequence number committed, over every table the sequence spans;
-/// `greatest` is the dialect's many-argument maximum (`MAX` on SQLite). (PostgreSQL
-/// keeps the head in a row of its own, `seq_head`, initialised by migration 0023 with
-/// this question's `GREATEST` form.)
+/// The highest sequence number given out, over every table the sequence spans and the
+/// head retention leaves behind (`seq_head`, SQLite's migration 0024); `greatest` is the
+/// dialect's many-argument maximum (`MAX` on SQLite). (PostgreSQL reads its head alone:
+/// every commit moves it, migration 0023.)
 pub(crate) fn max_seq_sql(greatest: &str) -> String {
     let each: Vec<String> = [
         ("seq", "positions"),
@@ -1425,6 +1425,7 @@ pub(crate) fn max_seq_sql(greatest: &str) -> String {
     ]
     .iter()
     .map(|(column, table)| format!("COALESCE((SELECT MAX({column}) FROM {table}), 0)"))
+    .chain(["COALESCE((SELECT seq FROM seq_head), 0)".to_owned()])
     .collect();
     format!("SELECT {greatest}({})", each.join(", "))
 }

@@ -3,7 +3,7 @@
 //! (whole months on PostgreSQL) leaves both stores alike when the old rows are months
 //! old.
 
-use liandong_store::{Batch, PositionRow, Store};
+use liandong_store::{Batch, Durability, PositionRow, Store};
 use liandong_test_support::pg::{sqlite_store, TestDb};
 use liandong_test_support::rows::{camera_event, position, state};
 
@@ -95,14 +95,11 @@ async fn postgres_prunes_old_reports_in_batches_and_keeps_each_last_one() {
     db.remove().await;
 }
 
-/// On PostgreSQL the next number comes from the sequence's head (migration 0023), not
-/// from the rows still stored: when retention removes the rows with the highest numbers,
-/// those numbers stay given out, so a screen that saw them and reconnects with `since`
-/// is not handed new events under old numbers.
-#[tokio::test]
-async fn postgres_numbers_removed_by_retention_are_not_given_out_again() {
-    let Some(db) = TestDb::create("postgres_numbers_stay_given_out").await else { return };
-    let store = Store::connect(&db.url).await.unwrap();
+/// The next number comes from the sequence's head (PostgreSQL's migration 0023, SQLite's
+/// 0024) as well as from the rows still stored: when retention removes the rows with the
+/// highest numbers, those numbers stay given out, so a screen that saw them and
+/// reconnects with `since` is not handed new events under old numbers.
+async fn numbers_removed_by_retention_are_not_given_out_again(store: Store) {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
     store.ensure_partitions(now - 200 * DAY_MS, now).await.unwrap();
     let rows = [position(1, "a", now - DAY_MS)];
@@ -121,5 +118,23 @@ async fn postgres_numbers_removed_by_retention_are_not_given_out_again() {
     let refused = w.commit(&Batch { positions: &[position(3, "a", now)], ..Batch::default() }).await;
     assert!(matches!(refused, Err(liandong_store::StoreError::SeqConflict { committed: 3, first: 3 })), "{refused:?}");
     store.close().await;
+}
+
+#[tokio::test]
+async fn postgres_numbers_removed_by_retention_are_not_given_out_again() {
+    let Some(db) = TestDb::create("postgres_numbers_stay_given_out").await else { return };
+    numbers_removed_by_retention_are_not_given_out_again(Store::connect(&db.url).await.unwrap()).await;
     db.remove().await;
+}
+
+/// On SQLite a running server numbers from what it committed itself; the store is asked
+/// when a server starts, which is what reopening it here stands for.
+#[tokio::test]
+async fn sqlite_numbers_removed_by_retention_are_not_given_out_again() {
+    let (store, dir) = sqlite_store("numbers-stay-given-out").await;
+    numbers_removed_by_retention_are_not_given_out_again(store).await;
+    let reopened = Store::open(&dir, Durability::Normal).await.unwrap();
+    assert_eq!(reopened.max_seq().await.unwrap(), 3, "a server started on the store numbers from 4");
+    reopened.close().await;
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -83,31 +83,42 @@ impl SqliteStore {
     /// how many were deleted; called in a loop with pauses, so that ingest's commits
     /// are never held up for long.
     pub async fn prune_positions(&self, before_ms: i64, batch: u32) -> Result<u64, StoreError> {
-        let done = sqlx::query(
+        self.prune(
+            "positions",
             "DELETE FROM positions WHERE seq IN (
                 SELECT seq FROM positions WHERE fix_ms < ?1 AND seq NOT IN (SELECT seq FROM device_state)
                 ORDER BY fix_ms LIMIT ?2)",
+            before_ms,
+            batch,
         )
-        .bind(before_ms)
-        .bind(batch)
-        .execute(&self.writer)
         .await
-        .map_err(q("prune positions"))?;
-        Ok(done.rows_affected())
+        .map_err(q("prune positions"))
     }
 
     /// Deletes at most `batch` camera events older than `before_ms`, oldest first;
     /// returns how many.
     pub async fn prune_camera_events(&self, before_ms: i64, batch: u32) -> Result<u64, StoreError> {
-        let done = sqlx::query(
+        self.prune(
+            "camera_events",
             "DELETE FROM camera_events WHERE seq IN (
                 SELECT seq FROM camera_events WHERE time_ms < ?1 ORDER BY time_ms LIMIT ?2)",
+            before_ms,
+            batch,
         )
-        .bind(before_ms)
-        .bind(batch)
-        .execute(&self.writer)
         .await
-        .map_err(q("prune camera events"))?;
+        .map_err(q("prune camera events"))
+    }
+
+    /// Runs one of retention's deletes (`?1` the cutoff, `?2` the batch) in a transaction
+    /// that first moves the sequence's head (migration 0024) up to `table`'s highest
+    /// number, so that the numbers of the rows it removes are never given out again.
+    async fn prune(&self, table: &str, delete: &str, before_ms: i64, batch: u32) -> Result<u64, sqlx::Error> {
+        let mut tx = self.writer.begin().await?;
+        sqlx::query(&format!("UPDATE seq_head SET seq = MAX(seq, COALESCE((SELECT MAX(seq) FROM {table}), 0))"))
+            .execute(&mut *tx)
+            .await?;
+        let done = sqlx::query(delete).bind(before_ms).bind(batch).execute(&mut *tx).await?;
+        tx.commit().await?;
         Ok(done.rows_affected())
     }
 
