@@ -57,8 +57,8 @@ impl PgBulk {
         copy_rows(&mut tx, positions, &mut Vec::new()).await?;
         copy_rows(&mut tx, camera_events, &mut Vec::new()).await?;
         copy_rows(&mut tx, alerts, &mut Vec::new()).await?;
-        let seqs = positions.iter().map(|r| r.seq).chain(camera_events.iter().map(|r| r.seq));
-        if let Some(last) = seqs.chain(alerts.iter().map(|r| r.seq)).max() {
+        let loaded = crate::batch::Batch { positions, camera_events, alerts, ..Default::default() };
+        if let Some(last) = loaded.last_seq() {
             sqlx::query("UPDATE seq_head SET seq = GREATEST(seq, $1)")
                 .bind(last)
                 .execute(&mut *tx)

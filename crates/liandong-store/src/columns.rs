@@ -528,7 +528,7 @@ mod tests {
         let tables = crate::feed::FeedTables::ALL;
         got += &format!("-- the feed over every table\n{}\n\n", crate::shared::feed_sql(tables).unwrap());
         got += &format!("-- alerts after a number\n{}\n\n", crate::shared::after_sql(&AlertRow::TABLE));
-        got += &format!("-- the highest number on SQLite\n{}\n", crate::shared::max_seq_sql("MAX"));
+        got += &format!("-- the highest number on SQLite\n{}\n", crate::shared::max_seq_sqlite());
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/src/snapshots/sql.snap");
         if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
             std::fs::write(path, &got).unwrap();

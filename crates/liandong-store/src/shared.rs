@@ -1404,15 +1404,15 @@ pub(crate) use shared_calls;
 
 /// [`max_seq_sql`] for SQLite, built once (every group commit reads it).
 pub(crate) fn max_seq_sqlite() -> &'static str {
-    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| max_seq_sql("MAX"));
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| max_seq_sql(true));
     &SQL
 }
 
-/// The highest sequence number given out, over every table the sequence spans and the
-/// head retention leaves behind (`seq_head`, SQLite's migration 0024); `greatest` is the
-/// dialect's many-argument maximum (`MAX` on SQLite). (PostgreSQL reads its head alone:
+/// The highest sequence number given out on SQLite, over every table the sequence
+/// spans and, with `head`, the head retention leaves behind (`seq_head`, migration
+/// 0024; a copy of a store from before it has none). (PostgreSQL reads its head alone:
 /// every commit moves it, migration 0023.)
-pub(crate) fn max_seq_sql(greatest: &str) -> String {
+pub(crate) fn max_seq_sql(head: bool) -> String {
     let each: Vec<String> = [
         ("seq", "positions"),
         ("seq", "camera_events"),
@@ -1425,7 +1425,7 @@ pub(crate) fn max_seq_sql(greatest: &str) -> String {
     ]
     .iter()
     .map(|(column, table)| format!("COALESCE((SELECT MAX({column}) FROM {table}), 0)"))
-    .chain(["COALESCE((SELECT seq FROM seq_head), 0)".to_owned()])
+    .chain(head.then(|| "COALESCE((SELECT seq FROM seq_head), 0)".to_owned()))
     .collect();
-    format!("SELECT {greatest}({})", each.join(", "))
+    format!("SELECT MAX({})", each.join(", "))
 }
