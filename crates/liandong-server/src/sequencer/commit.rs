@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use liandong_core::fence::Membership;
 use liandong_core::Position;
@@ -24,11 +24,15 @@ use super::{
 use crate::feed::{position_message, FeedEvent};
 use crate::hashing::FastMap;
 
+/// The longest last write after which a commit alone still runs on the runtime's thread:
+/// a disk whose `fsync` takes longer (a spinning one) would hold every request up for it.
+const ALONE_WRITE_MAX: Duration = Duration::from_millis(2);
+
 impl Sequencer {
     /// Numbers the jobs from the sequencer's next number, writes them under the write
     /// lock `writing` holds and answers each; a failed write answers each with the
     /// error and leaves memory as the store is.
-    pub(super) async fn commit(&mut self, jobs: Vec<Job>, writing: Writing) {
+    pub(super) async fn commit(&mut self, jobs: Vec<Job>, writing: Writing, alone: bool) {
         let started = Instant::now();
         // The rules' memory moves while the batch is prepared; a commit that fails puts
         // it back, so that a camera's retry of a refused push still raises its alert.
@@ -72,7 +76,18 @@ impl Sequencer {
         // An escalation tick with nothing due writes nothing: no transaction, no fsync.
         let empty = rows.is_empty() && states.is_empty();
         // Dropping the unused transaction rolls it back and releases the lock.
-        let result = if empty { Ok(()) } else { writing.commit(&rows.batch(&states)).await };
+        let result = if empty {
+            Ok(())
+        } else if alone && states.len() <= 1 && self.last_write < ALONE_WRITE_MAX {
+            // One job and nothing queued: written on this thread (`Writing::commit_alone`),
+            // blocking the runtime's worker for one short write, which it can spare while
+            // nothing else waits; anything more (a batch, the states behind, a slow disk)
+            // goes to the store's writer, as it is not worth holding the worker for.
+            writing.commit_alone(&rows.batch(&states)).await
+        } else {
+            writing.commit(&rows.batch(&states)).await
+        };
+        self.last_write = started.elapsed() - prepared;
         tracing::debug!(
             reports = rows.positions.len(),
             camera_events = rows.camera_events.len(),

@@ -95,6 +95,9 @@ pub struct Sequencer {
     memory: RuleMemory,
     /// When the devices' states are written (see [`StateWrites`]).
     states: StateWrites,
+    /// How long the last commit's write took (its `fsync` mostly): a commit alone runs
+    /// on the runtime's thread only while this is short (see `commit`).
+    last_write: std::time::Duration,
 }
 
 /// The devices' states (last fixes, fence memberships: `device_state`) are written
@@ -241,7 +244,17 @@ impl Sequencer {
                     continue;
                 }
             }
-            self.commit(jobs, writing).await;
+            // One report or command, and nothing else waiting for the sequencer, even
+            // once the runtime has run what was ready (a connection woken with this
+            // job's may be about to send its own: yielding lets it, and costs nothing
+            // when there is none).
+            let mut alone = n == 1 && rx.is_empty();
+            if alone {
+                tokio::task::yield_now().await;
+                self.take_queued(&mut rx, &mut jobs, &mut n);
+                alone = n == 1 && rx.is_empty();
+            }
+            self.commit(jobs, writing, alone).await;
         }
         self.write_states_behind().await;
         tracing::info!(next_seq = self.next_seq, "ingest sequencer stopped; all queued reports committed");

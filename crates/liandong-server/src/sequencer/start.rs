@@ -135,7 +135,19 @@ impl Sequencer {
             written: std::time::Instant::now(),
             behind: FastSet::default(),
         };
-        Ok(Sequencer { store, max_batch, next_seq, hub, metrics, health: Arc::default(), known, memory, states })
+        let last_write = std::time::Duration::ZERO;
+        Ok(Sequencer {
+            store,
+            max_batch,
+            next_seq,
+            hub,
+            metrics,
+            health: Arc::default(),
+            known,
+            memory,
+            states,
+            last_write,
+        })
     }
 }
 

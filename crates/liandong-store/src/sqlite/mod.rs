@@ -169,9 +169,19 @@ impl SqliteStore {
 /// Writes the batch under the lock from [`SqliteStore::begin_write`] and commits, in one
 /// job of the writer thread.
 pub(crate) async fn finish_write(tx: SqliteTx, b: &Batch<'_>) -> Result<(), StoreError> {
+    tx.commit(rows_of(b).await?).await
+}
+
+/// As [`finish_write`], on the calling thread (a commit that is alone: `writer`'s notes).
+pub(crate) async fn finish_write_here(tx: SqliteTx, b: &Batch<'_>) -> Result<(), StoreError> {
+    tx.commit_here(rows_of(b).await?)
+}
+
+/// The batch's rows, table by table in the order they are inserted.
+async fn rows_of(b: &Batch<'_>) -> Result<Rows, StoreError> {
     let mut rows = Rows::numbered(b.first_seq(), b.last_seq());
     insert_batch!(push, rows, b);
-    tx.commit(rows).await
+    Ok(rows)
 }
 
 /// Adds a table's rows to a writer job (the shape `insert_batch!` calls).

@@ -216,6 +216,66 @@ async fn a_maximum_remembered_by_the_writer_is_checked_again_after_another_store
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A commit alone runs on the caller's thread (`Writing::commit_alone`) on the same
+/// connection as the writer thread's commits: each path sees what the other committed,
+/// both check the numbers, audit appends on the thread meanwhile all land, and once the
+/// store is closed a commit alone fails too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_alone_shares_the_writers_connection_and_its_checks() {
+    let dir = tmpdir("alone");
+    let store = Store::open(&dir, Durability::Normal).await.unwrap();
+    store.write_batch(&[row(1, "a"), row(2, "a")], &[]).await.unwrap();
+    let w = store.begin_write().await.unwrap();
+    assert_eq!(w.committed(), 2);
+    w.commit_alone(&batch(&[row(3, "b")])).await.unwrap();
+    // The thread's commit after it knows its number is taken, and the other way round.
+    let w = store.begin_write().await.unwrap();
+    assert_eq!(w.committed(), 3, "the lock learnt the number committed on the caller's thread");
+    let refused = w.commit(&batch(&[row(3, "a")])).await;
+    assert!(matches!(refused, Err(StoreError::SeqConflict { committed: 3, first: 3 })), "{refused:?}");
+    store.write_batch(&[row(4, "a")], &[]).await.unwrap();
+    let w = store.begin_write().await.unwrap();
+    let refused = w.commit_alone(&batch(&[row(4, "b")])).await;
+    assert!(matches!(refused, Err(StoreError::SeqConflict { committed: 4, first: 4 })), "{refused:?}");
+
+    // Audit appends go to the thread without the write lock, while commits alone run.
+    let appends: Vec<_> = (0..20)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move { store.audit(&[audit_entry(i)]).await })
+        })
+        .collect();
+    for seq in 5..25 {
+        store.begin_write().await.unwrap().commit_alone(&batch(&[row(seq, "b")])).await.unwrap();
+    }
+    for a in appends {
+        a.await.unwrap().unwrap();
+    }
+    assert_eq!(store.count_positions(Some("b")).await.unwrap(), 21);
+    assert_eq!(store.max_seq().await.unwrap(), 24);
+    assert_eq!(store.audit_log(None, 100).await.unwrap().len(), 20);
+
+    let w = store.begin_write().await.unwrap();
+    store.close().await;
+    let late = w.commit_alone(&batch(&[row(25, "a")])).await;
+    assert!(matches!(late, Err(StoreError::Closed)), "{late:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn batch(positions: &[PositionRow]) -> Batch<'_> {
+    Batch { positions, ..Default::default() }
+}
+
+fn audit_entry(i: i64) -> crate::AuditEntry {
+    crate::AuditEntry {
+        at_ms: i,
+        actor: "tester".into(),
+        action: "read".into(),
+        subject: format!("device:{i}"),
+        detail: String::new(),
+    }
+}
+
 /// A write after the store is closed (the server shutting down) is an error, not a hang.
 #[tokio::test]
 async fn a_write_after_close_fails_at_once() {

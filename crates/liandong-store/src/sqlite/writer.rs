@@ -1,6 +1,6 @@
-//! The embedded store's writer: one thread owning SQLite's one writing connection
-//! (rusqlite), which runs each group commit whole — `BEGIN IMMEDIATE`, the check of
-//! the batch's numbers, every insert, `COMMIT` — as one job.
+//! The embedded store's writer: SQLite's one writing connection (rusqlite) and the
+//! thread that runs each group commit on it whole — `BEGIN IMMEDIATE`, the check of the
+//! batch's numbers, every insert, `COMMIT` — as one job.
 //!
 //! Why a thread of its own: through sqlx every statement is a round trip between the
 //! async runtime and the connection's worker thread, two thread wake-ups each way; a
@@ -11,6 +11,15 @@
 //! insert is one cached single-row statement executed once per row (SQLite's own loop,
 //! no parsing per commit), and nothing of sqlx's per-statement machinery runs.
 //!
+//! A commit the caller knows is alone — one report, nothing else queued — can run on
+//! the caller's thread instead ([`Locked::commit_here`]): then the two hand-offs left
+//! (the wake of this thread, and its answer waking the runtime's worker out of
+//! `epoll_wait`) are gone, some 25 µs of the 170 µs of server CPU a report costs when one
+//! device reports at a time (BENCHMARKS.md, "The cost of a report"). It blocks that
+//! thread for the commit's `fsync`, which a runtime worker can afford only while nothing
+//! else waits: batches (under load) stay on this thread, where blocking costs no worker.
+//! The connection is behind a mutex that both paths take; only one holds it at a time.
+//!
 //! The write lock is an async mutex held from [`Writer::lock`] until the commit's
 //! answer, or until dropped: the sequencer prepares its batch under it. It keeps the
 //! highest committed number, so taking it costs no query; the thread checks the
@@ -19,8 +28,7 @@
 //! costs a [`StoreError::SeqConflict`], never a lost number.
 
 use std::path::Path;
-use std::sync::mpsc;
-use std::sync::Arc;
+use std::sync::{mpsc, Arc, PoisonError};
 use std::time::Duration;
 
 use rusqlite::types::{ToSqlOutput, ValueRef};
@@ -38,6 +46,7 @@ const STATEMENTS: usize = 64;
 #[derive(Debug, Clone)]
 pub(crate) struct Writer {
     jobs: mpsc::Sender<Job>,
+    conn: Shared,
     /// The write lock, holding the highest sequence number committed.
     lock: Arc<Mutex<i64>>,
 }
@@ -47,6 +56,25 @@ pub(crate) struct Writer {
 pub(crate) struct Locked {
     guard: OwnedMutexGuard<i64>,
     jobs: mpsc::Sender<Job>,
+    conn: Shared,
+}
+
+/// The writing connection; `None` once closed.
+type Shared = Arc<std::sync::Mutex<Option<Held>>>;
+
+/// The writing connection and what it last saw of the file.
+#[derive(Debug)]
+struct Held {
+    conn: Connection,
+    seen: Seen,
+}
+
+/// Runs `f` on the writing connection: [`StoreError::Closed`] once it is closed.
+fn with_conn<T>(shared: &Shared, f: impl FnOnce(&mut Held) -> Result<T, StoreError>) -> Result<T, StoreError> {
+    // A panic while the lock was held left no transaction open (dropping the
+    // `Immediate` rolled it back), so the connection is as good as before.
+    let mut held = shared.lock().unwrap_or_else(PoisonError::into_inner);
+    held.as_mut().map_or(Err(StoreError::Closed), f)
 }
 
 impl Locked {
@@ -171,17 +199,19 @@ impl Writer {
     /// `committed` is the store's highest sequence number now.
     pub fn start(path: &Path, durability: Durability, committed: i64) -> Result<Writer, StoreError> {
         let conn = open(path, durability).map_err(|source| StoreError::Write { op: "open the writer", source })?;
+        let conn: Shared = Arc::new(std::sync::Mutex::new(Some(Held { conn, seen: None })));
         let (jobs, rx) = mpsc::channel();
+        let on_thread = conn.clone();
         std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || run(conn, rx))
+            .spawn(move || run(&on_thread, rx))
             .map_err(|source| StoreError::WriterThread { path: path.to_owned(), source })?;
-        Ok(Writer { jobs, lock: Arc::new(Mutex::new(committed)) })
+        Ok(Writer { jobs, conn, lock: Arc::new(Mutex::new(committed)) })
     }
 
     /// Takes the write lock (waiting for a commit under way to finish).
     pub async fn lock(&self) -> Locked {
-        Locked { guard: self.lock.clone().lock_owned().await, jobs: self.jobs.clone() }
+        Locked { guard: self.lock.clone().lock_owned().await, jobs: self.jobs.clone(), conn: self.conn.clone() }
     }
 
     /// Writes rows that take no sequence number (the audit log), without the lock.
@@ -211,8 +241,21 @@ impl Locked {
     /// Writes `rows` in one transaction and commits, then releases the lock. Returns
     /// once the commit is durable. Numbers at or below what the store holds are refused
     /// unwritten with [`StoreError::SeqConflict`].
-    pub async fn commit(mut self, rows: Rows) -> Result<(), StoreError> {
-        match send(&self.jobs, rows).await {
+    pub async fn commit(self, rows: Rows) -> Result<(), StoreError> {
+        let done = send(&self.jobs, rows).await;
+        self.done(done)
+    }
+
+    /// As [`Locked::commit`], but on the calling thread, which is blocked until the
+    /// commit is durable: for a commit the caller knows is alone (see the module's notes).
+    pub fn commit_here(self, rows: Rows) -> Result<(), StoreError> {
+        let done = with_conn(&self.conn, |held| write(held, &rows));
+        self.done(done)
+    }
+
+    /// Keeps the highest number committed, and releases the lock.
+    fn done(mut self, done: Result<i64, StoreError>) -> Result<(), StoreError> {
+        match done {
             Ok(max) => {
                 *self.guard = max;
                 Ok(())
@@ -263,21 +306,22 @@ fn open(path: &Path, durability: Durability) -> rusqlite::Result<Connection> {
 }
 
 /// The thread: one job after the other until closed or every handle is gone.
-fn run(mut conn: Connection, jobs: mpsc::Receiver<Job>) {
-    let mut seen = None;
+fn run(shared: &Shared, jobs: mpsc::Receiver<Job>) {
     for job in jobs {
         match job {
             Job::Write { rows, reply } => {
-                let done = write(&mut conn, &rows, &mut seen);
+                let done = with_conn(shared, |held| write(held, &rows));
                 // The rows are dropped here, off the async runtime.
                 drop(rows);
                 let _ = reply.send(done);
             }
             Job::Probe(reply) => {
-                let _ = reply.send(probe(&conn));
+                let _ = reply.send(with_conn(shared, |held| probe(&held.conn)));
             }
             Job::Close(done) => {
-                drop(conn);
+                // Closed here, once every job sent before is done; a commit on another
+                // thread after this finds no connection.
+                drop(shared.lock().unwrap_or_else(PoisonError::into_inner).take());
                 let _ = done.send(());
                 return;
             }
@@ -286,7 +330,8 @@ fn run(mut conn: Connection, jobs: mpsc::Receiver<Job>) {
 }
 
 /// How long a readiness probe waits for the write lock. The writer's own commits never
-/// hold it against the probe (they run on this thread); a registry change briefly may.
+/// hold it against the probe (they hold the connection's mutex, which the probe takes
+/// too); a registry change briefly may.
 const PROBE_WAIT: Duration = Duration::from_millis(100);
 /// How long a commit waits for the write lock.
 const BUSY_WAIT: Duration = Duration::from_secs(5);
@@ -315,7 +360,8 @@ type Seen = Option<(i64, i64)>;
 
 /// One transaction: the numbers checked, every table's rows inserted, committed.
 /// Returns the highest sequence number committed after it.
-fn write(conn: &mut Connection, rows: &Rows, seen: &mut Seen) -> Result<i64, StoreError> {
+fn write(held: &mut Held, rows: &Rows) -> Result<i64, StoreError> {
+    let Held { conn, seen } = held;
     let fail = |op: &'static str| move |source| StoreError::Write { op, source };
     // IMMEDIATE takes the database's write lock now (waiting up to the busy timeout for
     // a registry change on a reading connection); dropping the transaction rolls back.
