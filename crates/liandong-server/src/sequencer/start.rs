@@ -147,6 +147,7 @@ impl Sequencer {
             memory,
             states,
             last_write,
+            last_single: false,
         })
     }
 }
