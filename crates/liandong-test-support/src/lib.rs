@@ -15,7 +15,7 @@ pub mod rows;
 pub mod schema;
 pub mod server;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use liandong_server::auth::Role;
 use liandong_server::config::{Config, Secret, TokenConfig};
@@ -53,13 +53,36 @@ pub fn mini_map() -> PathBuf {
     root().join("tests/fixtures/maps/mini")
 }
 
-/// A directory of its own for `name` in this test process (named after the process, so
-/// that test binaries running side by side do not meet), emptied of what an earlier run
-/// left there. It is not created: the server creates its data directory itself.
+/// A directory of its own for `name` in this test process, emptied of what an earlier run
+/// left there: `liandong-tests/<process id>/<name>` in the temporary directory, so that
+/// test binaries running side by side do not meet. It is not created: the server creates
+/// its data directory itself. The first call of a process removes the directories of
+/// test processes that have ended, so runs do not pile up in the temporary directory
+/// (they used to leave some fifty directories each).
 pub fn fresh_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("liandong-{name}-{}", std::process::id()));
+    static SWEPT: std::sync::Once = std::sync::Once::new();
+    let runs = std::env::temp_dir().join("liandong-tests");
+    SWEPT.call_once(|| sweep_ended_runs(&runs));
+    let dir = runs.join(std::process::id().to_string()).join(name);
     let _ = std::fs::remove_dir_all(&dir);
     dir
+}
+
+/// Removes each `runs/<process id>` whose process is no longer running (by `/proc`; where
+/// there is none, nothing is removed).
+fn sweep_ended_runs(runs: &Path) {
+    let proc = Path::new("/proc");
+    if !proc.join("self").exists() {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(runs) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().filter(|n| n.parse::<u32>().is_ok()) else { continue };
+        if !proc.join(pid).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 /// The tests' configuration: the mini map, the embedded store in `data_dir` with
@@ -105,4 +128,27 @@ pub fn rfc3339(ms: i64) -> String {
         .expect("a time the calendar holds")
         .format(&time::format_description::well_known::Rfc3339)
         .expect("RFC 3339 formats every time from year 0 to 9999")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A run whose process has ended is swept; this process's run, and whatever is not
+    /// a run, stay.
+    #[test]
+    fn ended_runs_are_swept_and_running_ones_kept() {
+        let runs = std::env::temp_dir().join(format!("liandong-sweep-test-{}", std::process::id()));
+        let ended = runs.join(u32::MAX.to_string()).join("data");
+        let running = runs.join(std::process::id().to_string()).join("data");
+        let other = runs.join("not-a-run");
+        for d in [&ended, &running, &other] {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        sweep_ended_runs(&runs);
+        assert!(!runs.join(u32::MAX.to_string()).exists(), "no process has that id");
+        assert!(running.exists());
+        assert!(other.exists());
+        std::fs::remove_dir_all(&runs).unwrap();
+    }
 }
