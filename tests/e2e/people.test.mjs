@@ -328,13 +328,20 @@ test('the people view and the duty panel, in headless Chromium', { timeout: 240_
     await admin.selectOption(`${dutyForm} select[name="unit"]`, post.id);
     await admin.selectOption(`${dutyForm} select[name="duty"]`, 'on_duty');
     await admin.fill(`${dutyForm} input[name="person_id"]`, id);
-    await admin.fill(`${dutyForm} input[name="start"]`, '09:00');
+    // Two hours today that do not hold this moment (Beijing time), so that the shift is
+    // listed with its hours rather than as on duty now: three hours ahead, or, late in
+    // the day, six hours back.
+    const hourNow = Number(new Date(now).toLocaleString('en-GB', { timeZone: 'Asia/Shanghai', hour: '2-digit', hour12: false })) % 24;
+    const from = hourNow <= 19 ? hourNow + 3 : hourNow - 6;
+    const hh = (h) => `${String(h).padStart(2, '0')}:00`;
+    const span = `${hh(from)}–${hh(from + 2)}`;
+    await admin.fill(`${dutyForm} input[name="start"]`, hh(from));
     await admin.fill(`${dutyForm} input[name="hours"]`, '2');
     await admin.click(`${dutyForm} button[type="submit"]`);
     const mine = `#duty-panel section.duty-unit[data-unit="${post.id}"] li.shift[data-person="${id}"]`;
     await waitInPage(admin, 'the new shift is listed', (sel) => document.querySelector(sel) !== null, mine);
-    assert.match(await admin.textContent(mine), /王明.*09:00–11:00/);
-    assert.match(await admin.textContent(`${dutyForm} p.saved`), /已添加：王明 09:00–11:00/);
+    assert.match(await admin.textContent(mine), new RegExp(`王明.*${span}`));
+    assert.match(await admin.textContent(`${dutyForm} p.saved`), new RegExp(`已添加：王明 ${span}`));
     const listed = (await api('GET', '/api/v1/duty', ADMIN)).shifts.filter((s) => s.person_id === id);
     assert.equal(listed.length, 1, JSON.stringify(listed));
     assert.equal(listed[0].ends_ms - listed[0].starts_ms, 2 * H);
