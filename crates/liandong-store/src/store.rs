@@ -119,8 +119,8 @@ impl Writing {
     /// As [`Writing::commit`], for a commit its caller knows is alone — one report or
     /// command, nothing else waiting to be written. On SQLite it runs on the calling
     /// thread, which it blocks until the commit is durable, instead of handing it to the
-    /// writer thread and back: two thread wake-ups fewer, some 25 µs of server CPU
-    /// (BENCHMARKS.md, "The cost of a report"). On PostgreSQL it is [`Writing::commit`].
+    /// writer thread and back: two thread wake-ups fewer, some 23 µs of server CPU
+    /// (BENCHMARKS.md, "A commit alone"). On PostgreSQL it is [`Writing::commit`].
     pub async fn commit_alone(self, b: &Batch<'_>) -> Result<(), StoreError> {
         self.finish(b, true).await
     }

@@ -14,8 +14,8 @@
 //! A commit the caller knows is alone — one report, nothing else queued — can run on
 //! the caller's thread instead ([`Locked::commit_here`]): then the two hand-offs left
 //! (the wake of this thread, and its answer waking the runtime's worker out of
-//! `epoll_wait`) are gone, some 25 µs of the 170 µs of server CPU a report costs when one
-//! device reports at a time (BENCHMARKS.md, "The cost of a report"). It blocks that
+//! `epoll_wait`) are gone, some 23 µs of the 181 µs of server CPU a report cost when one
+//! device reported at a time (BENCHMARKS.md, "A commit alone"). It blocks that
 //! thread for the commit's `fsync`, which a runtime worker can afford only while nothing
 //! else waits: batches (under load) stay on this thread, where blocking costs no worker.
 //! The connection is behind a mutex that both paths take; only one holds it at a time.
