@@ -174,7 +174,7 @@ pub(crate) async fn finish_write(tx: SqliteTx, b: &Batch<'_>) -> Result<(), Stor
 
 /// As [`finish_write`], on the calling thread (a commit that is alone: `writer`'s notes).
 pub(crate) async fn finish_write_here(tx: SqliteTx, b: &Batch<'_>) -> Result<(), StoreError> {
-    tx.commit_here(rows_of(b).await?)
+    tx.commit_here(rows_of(b).await?).await
 }
 
 /// The batch's rows, table by table in the order they are inserted.

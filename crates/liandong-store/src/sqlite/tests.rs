@@ -262,6 +262,37 @@ async fn a_commit_alone_shares_the_writers_connection_and_its_checks() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A commit alone never waits on the caller's thread for a write lock another connection
+/// holds: a registry change's transaction on the reading side, whose task runs on the
+/// same runtime thread (one thread here, as in `#[tokio::test]` and on a busy server),
+/// can only finish if that thread is free. The commit goes to the writer thread, which
+/// waits there, and both land. (On the caller's thread it waited the five seconds of the
+/// busy timeout and failed: "database is locked".)
+#[tokio::test(flavor = "current_thread")]
+async fn a_commit_alone_leaves_a_locked_database_to_the_writer_thread() {
+    let dir = tmpdir("alone-locked");
+    let store = Store::open(&dir, Durability::Normal).await.unwrap();
+    let Store::Sqlite(sqlite) = &store else { unreachable!("Store::open on a directory is SQLite") };
+    let mut registry_change = sqlite.write_pool().begin().await.unwrap();
+    // A write statement takes the database's write lock, even one that changes no row.
+    sqlx::query("DELETE FROM devices WHERE 0").execute(&mut *registry_change).await.unwrap();
+    let holder = tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        registry_change.commit().await
+    });
+    let w = store.begin_write().await.unwrap();
+    let started = std::time::Instant::now();
+    w.commit_alone(&batch(&[row(1, "a")])).await.unwrap();
+    assert!(started.elapsed() < std::time::Duration::from_secs(2), "waited {:?}", started.elapsed());
+    holder.await.unwrap().unwrap();
+    assert_eq!(store.max_seq().await.unwrap(), 1);
+    // With the lock free again, the next commit alone runs on this thread as before.
+    store.begin_write().await.unwrap().commit_alone(&batch(&[row(2, "a")])).await.unwrap();
+    assert_eq!(store.count_positions(Some("a")).await.unwrap(), 2);
+    store.close().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 fn batch(positions: &[PositionRow]) -> Batch<'_> {
     Batch { positions, ..Default::default() }
 }

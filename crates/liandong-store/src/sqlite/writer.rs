@@ -19,6 +19,10 @@
 //! thread for the commit's `fsync`, which a runtime worker can afford only while nothing
 //! else waits: batches (under load) stay on this thread, where blocking costs no worker.
 //! The connection is behind a mutex that both paths take; only one holds it at a time.
+//! A commit alone waits for nothing else on the caller's thread: if the thread has the
+//! connection or another connection holds the database's write lock, it is sent to the
+//! thread after all (a worker blocked on a lock held by a task it should be running
+//! failed commits with "database is locked" after the busy timeout).
 //!
 //! The write lock is an async mutex held from [`Writer::lock`] until the commit's
 //! answer, or until dropped: the sequencer prepares its batch under it. It keeps the
@@ -248,8 +252,30 @@ impl Locked {
 
     /// As [`Locked::commit`], but on the calling thread, which is blocked until the
     /// commit is durable: for a commit the caller knows is alone (see the module's notes).
-    pub fn commit_here(self, rows: Rows) -> Result<(), StoreError> {
-        let done = with_conn(&self.conn, |held| write(held, &rows));
+    ///
+    /// It never waits on the calling thread for anyone else: when the writer thread has
+    /// the connection, or another connection holds the database's write lock (a registry
+    /// change through the reading pool, whose task may be waiting for this very thread),
+    /// the rows go to the writer thread as [`Locked::commit`] sends them, which waits
+    /// there. Waiting here instead blocked a runtime worker on a lock that only a task of
+    /// that worker could release, until the busy timeout failed the commit.
+    pub async fn commit_here(self, rows: Rows) -> Result<(), StoreError> {
+        // The connection's guard ends with this block, before any wait for the thread.
+        let done = {
+            let held = match self.conn.try_lock() {
+                Ok(held) => Some(held),
+                Err(std::sync::TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+                Err(std::sync::TryLockError::WouldBlock) => None,
+            };
+            match held {
+                Some(mut held) => held.as_mut().map_or(Err(StoreError::Closed), |held| write(held, &rows, Take::Now)),
+                None => Err(StoreError::WriteLocked),
+            }
+        };
+        let done = match done {
+            Err(StoreError::WriteLocked) => send(&self.jobs, rows).await,
+            done => done,
+        };
         self.done(done)
     }
 
@@ -310,7 +336,7 @@ fn run(shared: &Shared, jobs: mpsc::Receiver<Job>) {
     for job in jobs {
         match job {
             Job::Write { rows, reply } => {
-                let done = with_conn(shared, |held| write(held, &rows));
+                let done = with_conn(shared, |held| write(held, &rows, Take::Wait));
                 // The rows are dropped here, off the async runtime.
                 drop(rows);
                 let _ = reply.send(done);
@@ -358,14 +384,37 @@ fn probe(conn: &Connection) -> Result<(), StoreError> {
 /// sequenced tables (12,600 instructions, 7 % of a one-report commit's server work).
 type Seen = Option<(i64, i64)>;
 
+/// How a transaction takes the database's write lock when another connection holds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Take {
+    /// Waits up to the busy timeout (the writer thread, which nothing else waits for).
+    Wait,
+    /// Does not wait: [`StoreError::WriteLocked`], nothing written (a runtime worker).
+    Now,
+}
+
 /// One transaction: the numbers checked, every table's rows inserted, committed.
 /// Returns the highest sequence number committed after it.
-fn write(held: &mut Held, rows: &Rows) -> Result<i64, StoreError> {
+fn write(held: &mut Held, rows: &Rows, take: Take) -> Result<i64, StoreError> {
     let Held { conn, seen } = held;
     let fail = |op: &'static str| move |source| StoreError::Write { op, source };
     // IMMEDIATE takes the database's write lock now (waiting up to the busy timeout for
-    // a registry change on a reading connection); dropping the transaction rolls back.
-    let tx = Immediate::begin(conn).map_err(fail("begin"))?;
+    // a registry change on a reading connection, or not at all); dropping the
+    // transaction rolls back.
+    let tx = match take {
+        Take::Wait => Immediate::begin(conn).map_err(fail("begin"))?,
+        Take::Now => {
+            conn.busy_timeout(Duration::ZERO).map_err(fail("begin"))?;
+            let begun = Immediate::begin(conn);
+            conn.busy_timeout(BUSY_WAIT).map_err(fail("begin"))?;
+            match begun {
+                Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) => {
+                    return Err(StoreError::WriteLocked)
+                }
+                begun => begun.map_err(fail("begin"))?,
+            }
+        }
+    };
     let mut committed = 0;
     let mut version = None;
     if let Some(first) = rows.first {
