@@ -59,6 +59,28 @@ export class AlertQueue {
     this.render();
   }
 
+  /**
+   * Alerts from the history API after a gap in the feed that the server could not replay
+   * (a `resync`, a `since` too old): those this screen had not seen arrived in the gap and
+   * are new to it, so they flash like live ones; the acknowledgements made meanwhile apply.
+   * Answers how many were new.
+   */
+  catchUp(messages, acknowledged = {}) {
+    let fresh = 0;
+    const now = performance.now();
+    for (const m of messages) {
+      const a = m?.type === 'alert' ? m.data : m;
+      if (!a || typeof a.seq !== 'number' || this.alerts.has(a.seq)) continue;
+      this.alerts.set(a.seq, a);
+      this.arrived.set(a.seq, now);
+      fresh += 1;
+    }
+    for (const [seq, ack] of Object.entries(acknowledged ?? {})) this.noteAck(Number(seq), ack);
+    this.render();
+    if (fresh > 0) setTimeout(() => this.render(), FRESH_MS + 50);
+    return fresh;
+  }
+
   /** An `alert_ack` from the live feed: someone (maybe this screen) acknowledged an alert. */
   applyAck(msg) {
     const d = msg.data;

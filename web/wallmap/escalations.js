@@ -26,8 +26,13 @@ export class Escalations {
     this.sending = new Set();
   }
 
-  async load() {
+  /**
+   * The open notices from the server. `replace`: the answer is the whole truth (after a
+   * gap in the feed, a notice closed meanwhile is not in it and goes).
+   */
+  async load({ replace = false } = {}) {
     const { escalations } = await this.o.api.get('/api/v1/escalations');
+    if (replace) this.open.clear();
     for (const m of escalations ?? []) this.apply(m);
     this.render();
   }

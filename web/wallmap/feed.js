@@ -115,7 +115,10 @@ export class LiveFeed {
         if (msg.part >= msg.parts) {
           const devices = this.parts;
           this.parts = [];
-          this.lastSeq = Math.max(this.lastSeq ?? 0, msg.seq);
+          // Ahead of the feed: the server's numbering is behind what this screen last saw
+          // (a store restored from a backup), so its snapshot's number is the one to go on
+          // from; keeping the higher one would drop every message until it caught up.
+          this.lastSeq = msg.reason === 'since_ahead_of_feed' ? msg.seq : Math.max(this.lastSeq ?? 0, msg.seq);
           this.o.onSnapshot(devices, msg.reason ?? (msg.type === 'resync' ? 'resync' : null));
         }
         return;

@@ -66,6 +66,40 @@ export class Incidents {
     this.changed();
   }
 
+  /**
+   * The open incidents from the history API after a gap in the feed the server could not
+   * replay: each is taken as it is now, and one this screen holds open that is not among
+   * them moved on in the gap (closed, cancelled, out of this screen's scope), so it is
+   * asked for again; one the server no longer shows this screen goes.
+   */
+  async catchUp(openRows) {
+    const open = new Set();
+    for (const inc of openRows) {
+      this.set(inc);
+      open.add(inc.incident_id);
+    }
+    const stale = this.openOnes().filter((i) => !open.has(i.incident_id));
+    await Promise.all(
+      stale.map(async (i) => {
+        try {
+          const { incident } = await this.o.api.get(`/api/v1/incidents/${i.incident_id}`);
+          if (incident) this.set(incident);
+        } catch (e) {
+          if (e?.status !== 404) {
+            console.warn(`incident ${i.incident_id}:`, e.message);
+            return;
+          }
+          this.byId.delete(i.incident_id);
+          if (this.openId === i.incident_id) {
+            this.openId = null;
+            this.detail = null;
+          }
+        }
+      }),
+    );
+    this.changed();
+  }
+
   /** An `incident` message from the live feed: the incident as it is now and the step taken. */
   applyFeed(msg) {
     const inc = msg.data?.incident;

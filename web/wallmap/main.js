@@ -308,13 +308,17 @@ async function start(tokenValue) {
 
   app.feed = new LiveFeed({
     token: tokenValue,
-    onSnapshot: (devices) => {
+    onSnapshot: (devices, reason) => {
+      // A gap the server could not replay: what else happened in it is read again (now,
+      // or on going back to live when the time slider is replaying).
+      if (GAP_REASONS.has(reason)) app.gapToCatchUp = true;
       if (app.replay.active) {
         app.replay.holdSnapshot(devices);
         return;
       }
       app.units.replaceAll(devices);
       learnDevices(devices);
+      if (app.gapToCatchUp) catchUp();
     },
     onEvent: (msg) => {
       if (app.replay.active) app.replay.hold(msg);
@@ -454,6 +458,52 @@ function learnDevices(reports) {
     .get('/api/v1/devices')
     .then(({ devices }) => app.units.setDevices(devices))
     .catch(() => {});
+}
+
+/**
+ * The snapshot reasons that follow a gap in the feed the server could not replay: the
+ * screen fell further behind than the feed keeps (`resync`), or reconnected with a `since`
+ * older than the replay reaches or ahead of the feed (a store restored from a backup).
+ * The snapshot brings the units up to date; the alerts, incidents, plans and escalations
+ * of the gap would otherwise never reach this screen.
+ */
+const GAP_REASONS = new Set(['resync', 'since_too_old', 'since_ahead_of_feed']);
+
+/**
+ * Reads again what the feed's gap lost: the last day's alerts (those new to this screen
+ * flash, and a toast says how many), the open incidents (and those that moved on in the
+ * gap), the plans, the escalations and the review queue. Runs once per gap; a second gap
+ * while it runs asks again after it.
+ */
+async function catchUp() {
+  if (app.catchingUp) return;
+  app.catchingUp = true;
+  try {
+    while (app.gapToCatchUp) {
+      app.gapToCatchUp = false;
+      const [alerts, incidents] = await Promise.all([
+        app.api.get(`/api/v1/history/alerts?from=${Date.now() - DAY_MS}&limit=500`).catch((e) => {
+          console.warn('alerts after a gap:', e.message);
+          return null;
+        }),
+        app.api.get('/api/v1/history/incidents?state=open&limit=5000').catch((e) => {
+          console.warn('incidents after a gap:', e.message);
+          return null;
+        }),
+        loadPlans(),
+        app.escalations.load({ replace: true }).catch((e) => console.warn('escalations after a gap:', e.message)),
+        app.reports?.load(),
+      ]);
+      if (incidents) await app.incidents.catchUp(incidents.incidents ?? []);
+      if (alerts) {
+        const fresh = app.alerts.catchUp(alerts.alerts ?? [], alerts.acknowledged);
+        if (fresh > 0) toast(t('feed_caught_up', { n: fresh }));
+      }
+      document.documentElement.dataset.caughtUp = String(Number(document.documentElement.dataset.caughtUp ?? 0) + 1);
+    }
+  } finally {
+    app.catchingUp = false;
+  }
 }
 
 async function loadAlerts() {
@@ -631,6 +681,7 @@ function backToLive({ snapshot, positions, events }) {
   incidentsChanged();
   alertsChanged();
   updateStats();
+  if (app.gapToCatchUp) catchUp();
 }
 
 /** The right-hand drawer: the incident panel, route adjustments and statistics, one at a time. */

@@ -273,6 +273,7 @@ export default {
   replay_banner: 'REPLAY {time} — live updates held ({n} so far), applied when you go back to live',
   replay_loading: 'Loading the picture at {time}…',
   replay_failed: 'Replay failed: {reason}',
+  feed_caught_up: 'The live feed missed more than it could replay; read again from the server: {n} alert(s) new to this screen',
   ago_24h: '24 h ago',
   now_mark: 'now',
   track_info: '{value} track: {n} cameras',

@@ -273,6 +273,7 @@ export default {
   replay_banner: '历史回放 {time} — 实时更新已暂停，已暂存 {n} 条，返回实时后补上',
   replay_loading: '正在加载 {time} 的态势…',
   replay_failed: '回放失败：{reason}',
+  feed_caught_up: '实时推送中断过久，已从服务器重新读取：补上 {n} 条本屏未收到的告警',
   ago_24h: '24小时前',
   now_mark: '现在',
   track_info: '{value} 轨迹：{n} 个卡口',
