@@ -100,6 +100,22 @@ impl OfficeHours {
         Ok(OfficeHours { ranges_min, weekdays, holidays, workdays })
     }
 
+    /// The last day (days since 1970-01-01) of the latest year whose holidays or make-up
+    /// working days the configuration lists: after it, every weekday the office works
+    /// counts as a working day, public holidays included, until next year's are added.
+    /// None when it lists none.
+    pub fn calendar_ends(&self) -> Option<i64> {
+        let last = self.holidays.last().into_iter().chain(self.workdays.last()).max()?;
+        let (year, _, _) = civil_from_days(*last);
+        Some(days_from_civil(year, 12, 31))
+    }
+
+    /// Days from the China-time day of `t_ms` to [`OfficeHours::calendar_ends`]: 0 on its
+    /// last day, negative after it.
+    pub fn calendar_days_left(&self, t_ms: UnixMs) -> Option<i64> {
+        Some(self.calendar_ends()? - china_day_and_ms(t_ms).0)
+    }
+
     /// Whether the office works on the China-time day `days` since 1970-01-01.
     pub fn is_working_day(&self, days: i64) -> bool {
         if self.workdays.contains(&days) {
@@ -246,6 +262,35 @@ mod tests {
             workdays: &workdays,
         };
         OfficeHours::parse(&spec).expect("the office's hours are valid")
+    }
+
+    /// The calendar ends with the last year it lists (a make-up day in January of the
+    /// next year counts: that year is listed), counted in China-time days, 0 on its last
+    /// day and negative after; a configuration that lists no day has none.
+    #[test]
+    fn the_calendar_ends_with_the_last_year_it_lists() {
+        let o = office();
+        let end = days_from_civil(2026, 12, 31);
+        assert_eq!(o.calendar_ends(), Some(end));
+        let rows = [
+            ("a month before, in China", cst(2026, 12, 1, 10, 0), 30),
+            ("its last day, early", cst(2026, 12, 31, 0, 0), 0),
+            // 2026-12-31 16:30 UTC is already 1 January in China.
+            ("New Year's Day in China, still 31 December in UTC", cst(2027, 1, 1, 0, 30), -1),
+            ("weeks after", cst(2027, 1, 20, 9, 0), -20),
+        ];
+        for (what, at, left) in rows {
+            assert_eq!(o.calendar_days_left(at), Some(left), "{what}");
+        }
+        let (hours, weekdays) = (strings(&["08:30-12:00"]), strings(&["mon"]));
+        let january = strings(&["2027-01-04"]);
+        let spec = |holidays: &[String], workdays: &[String]| {
+            let spec = OfficeHoursSpec { section: "s", hours: &hours, weekdays: &weekdays, holidays, workdays };
+            OfficeHours::parse(&spec).unwrap()
+        };
+        assert_eq!(spec(&strings(&["2026-10-01"]), &january).calendar_ends(), Some(days_from_civil(2027, 12, 31)));
+        assert_eq!(spec(&[], &[]).calendar_ends(), None);
+        assert_eq!(spec(&[], &[]).calendar_days_left(cst(2026, 12, 1, 10, 0)), None);
     }
 
     #[test]

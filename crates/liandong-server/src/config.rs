@@ -715,6 +715,36 @@ impl Workers {
     }
 }
 
+impl Config {
+    /// Days until the judicial office's calendar of public holidays ends, by the deadline
+    /// clock (`liandong_judicial_calendar_days_left`); None when it lists no day (or,
+    /// never in a validated configuration, cannot be read).
+    pub fn judicial_calendar_days_left(&self) -> Option<i64> {
+        self.judicial_office.office_hours().ok()?.calendar_days_left(self.clock.now_ms())
+    }
+
+    /// Says, when the server starts, that the judicial office's calendar ends within
+    /// [`CALENDAR_WARN_DAYS`] or has ended: after its last listed year every weekday counts
+    /// as a working day, so a referral registered on a public holiday would be handed to a
+    /// closed office and fall due while it is closed. Answers the days left when it warned.
+    pub fn warn_if_judicial_calendar_ends(&self) -> Option<i64> {
+        let left = self.judicial_calendar_days_left().filter(|&d| d < CALENDAR_WARN_DAYS)?;
+        let ends = self.judicial_office.office_hours().ok()?.calendar_ends()?;
+        let (y, m, d) = liandong_core::stats::civil_from_days(ends);
+        tracing::warn!(
+            calendar_ends = %format!("{y:04}-{m:02}-{d:02}"),
+            days_left = left,
+            "judicial_office: the public holidays listed end with {y}; add the next year's holidays and make-up \
+             working days (the State Council's notice) to the config, or every weekday after {y:04}-{m:02}-{d:02} \
+             counts as a working day for referrals"
+        );
+        Some(left)
+    }
+}
+
+/// How many days before the calendar of public holidays ends the server starts saying so.
+const CALENDAR_WARN_DAYS: i64 = 30;
+
 #[cfg(test)]
 mod tests {
     use super::*;

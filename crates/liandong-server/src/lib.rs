@@ -601,6 +601,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     config.validate()?;
+    config.warn_if_judicial_calendar_ends();
     let limits = serve::prepare(&config.http);
     // A configured certificate that does not load stops the start: serving plain HTTP
     // where TLS was asked for would send keys and tokens in the clear.

@@ -37,6 +37,7 @@ const HTTP_SECONDS: &str = "liandong_http_request_duration_seconds";
 const COMMIT_SECONDS: &str = "liandong_group_commit_seconds";
 const COMMIT_BATCH: &str = "liandong_group_commit_batch_size";
 const LIVE_LAG: &str = "liandong_live_delivery_lag_seconds";
+const JUDICIAL_CALENDAR: &str = "liandong_judicial_calendar_days_left";
 
 /// A refusal's `field` label is the field an [`crate::error::ApiError`] names, with
 /// list indexes taken out (`positions[3].lat` counts as `positions[].lat`) and cut to
@@ -89,6 +90,9 @@ pub struct Sampled {
     /// per-client queue (the broadcast channel keeps an event until every client read it).
     pub live_queue_max: usize,
     pub replays_running: usize,
+    /// Days until the judicial office's calendar of public holidays ends
+    /// (`OfficeHours::calendar_days_left`); None when it lists none.
+    pub judicial_calendar_days_left: Option<i64>,
 }
 
 impl Default for Metrics {
@@ -216,6 +220,10 @@ impl Metrics {
         if let Some(rss) = resident_bytes() {
             self.resident.set(rss as f64);
         }
+        // Registered only once there is a figure: a 0 would say the calendar ends today.
+        if let Some(days) = sampled.judicial_calendar_days_left {
+            metrics::with_local_recorder(&*self.recorder, || gauge!(JUDICIAL_CALENDAR)).set(days as f64);
+        }
         self.handle.render()
     }
 
@@ -271,6 +279,11 @@ fn describe() {
     );
     describe_gauge!("liandong_devices", "Registered devices.");
     describe_gauge!("process_resident_memory_bytes", Unit::Bytes, "Resident memory.");
+    describe_gauge!(
+        JUDICIAL_CALENDAR,
+        "Days until the end of the last year whose public holidays the judicial office's calendar lists \
+         (negative after it: holidays then count as working days); absent when it lists none."
+    );
 }
 
 /// A route pattern as a label value: axum's `{id}` written `:id` (and `{*rest}`

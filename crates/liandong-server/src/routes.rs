@@ -49,6 +49,7 @@ pub async fn metrics(State(s): State<Arc<AppState>>, headers: HeaderMap, uri: Ur
         sequencer_queue: s.ingest.queued(),
         live_queue_max: s.hub.deepest_queue(),
         replays_running: s.replays.running(),
+        judicial_calendar_days_left: s.config.judicial_calendar_days_left(),
     };
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], s.metrics.render(sampled)).into_response())
 }

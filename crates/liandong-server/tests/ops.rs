@@ -368,3 +368,41 @@ async fn readiness_names_the_store_when_postgresql_is_cut_off_and_recovers_when_
     register_phone(&srv).await;
     srv.stop().await;
 }
+
+/// The judicial office's calendar of public holidays runs out with the last year it
+/// lists (after it every weekday counts as a working day for referrals): `/metrics`
+/// counts the days left by the deadline clock, so that an alert asks for the next year's
+/// holidays in time, and goes negative once it has run out; a calendar that lists no day
+/// has no figure rather than a 0 that would say it ends today.
+#[tokio::test]
+async fn metrics_count_the_days_left_in_the_judicial_offices_calendar() {
+    // 10:00 China time on a day.
+    let at = |y, m, d| liandong_core::stats::days_from_civil(y, m, d) * 86_400_000 + 2 * 3_600_000;
+    let clock = liandong_server::clock::Clock::manual(at(2026, 12, 4));
+    let dir = liandong_test_support::fresh_dir("ops-calendar");
+    let srv = Server::start_in(dir, tokens(), |c| {
+        c.judicial_office.holidays = vec!["2026-10-01".into(), "2026-10-02".into()];
+        c.judicial_office.workdays = vec!["2026-10-10".into()];
+        c.clock = clock.clone();
+    })
+    .await;
+    let days_left = |text: &str| {
+        parse(text).iter().find(|s| s.metric == "liandong_judicial_calendar_days_left").map(|s| match s.value {
+            prometheus_parse::Value::Gauge(v) | prometheus_parse::Value::Untyped(v) => v,
+            _ => f64::NAN,
+        })
+    };
+    let (status, text) = scrape(&srv, Some(SCRAPER)).await;
+    assert_eq!(status, 200);
+    assert_eq!(days_left(&text), Some(27.0), "4 to 31 December:\n{text}");
+    clock.set(at(2027, 1, 2));
+    let (_, text) = scrape(&srv, Some(SCRAPER)).await;
+    assert_eq!(days_left(&text), Some(-2.0), "two days into a year it does not list");
+    srv.stop().await;
+
+    let dir = liandong_test_support::fresh_dir("ops-calendar-none");
+    let srv = Server::start_in(dir, tokens(), |c| c.judicial_office.holidays.clear()).await;
+    let (_, text) = scrape(&srv, Some(SCRAPER)).await;
+    assert_eq!(days_left(&text), None, "{text}");
+    srv.stop().await;
+}
