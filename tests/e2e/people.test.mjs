@@ -330,9 +330,10 @@ test('the people view and the duty panel, in headless Chromium', { timeout: 240_
     await admin.fill(`${dutyForm} input[name="person_id"]`, id);
     // Two hours today that do not hold this moment (Beijing time), so that the shift is
     // listed with its hours rather than as on duty now: three hours ahead, or, late in
-    // the day, six hours back.
+    // the day, six hours back. It ends by 23:00 (a shift to midnight is listed as ending
+    // at 00:00).
     const hourNow = Number(new Date(now).toLocaleString('en-GB', { timeZone: 'Asia/Shanghai', hour: '2-digit', hour12: false })) % 24;
-    const from = hourNow <= 19 ? hourNow + 3 : hourNow - 6;
+    const from = hourNow <= 18 ? hourNow + 3 : hourNow - 6;
     const hh = (h) => `${String(h).padStart(2, '0')}:00`;
     const span = `${hh(from)}–${hh(from + 2)}`;
     await admin.fill(`${dutyForm} input[name="start"]`, hh(from));
