@@ -47,33 +47,25 @@ export class AlertQueue {
   }
 
   /**
-   * Alerts from the history API: not flashed, they are not new to the centre.
-   * `acknowledged` is the history's map of alert seq → first acknowledgement.
+   * Alerts from the history API, with the history's map of alert seq → first
+   * acknowledgement. On loading they are not flashed: they are not new to the centre.
+   * `asNew`, after a gap in the feed the server could not replay (a `resync`, a `since`
+   * too old): those this screen had not seen arrived in the gap and are new to it, so
+   * they flash like live ones, and the ones it has keep what it has. Answers how many
+   * were new to it.
    */
-  load(messages, acknowledged = {}) {
-    for (const m of messages) {
-      const a = m?.type === 'alert' ? m.data : m;
-      if (a && typeof a.seq === 'number') this.alerts.set(a.seq, a);
-    }
-    for (const [seq, ack] of Object.entries(acknowledged ?? {})) this.noteAck(Number(seq), ack);
-    this.render();
-  }
-
-  /**
-   * Alerts from the history API after a gap in the feed that the server could not replay
-   * (a `resync`, a `since` too old): those this screen had not seen arrived in the gap and
-   * are new to it, so they flash like live ones; the acknowledgements made meanwhile apply.
-   * Answers how many were new.
-   */
-  catchUp(messages, acknowledged = {}) {
+  load(messages, acknowledged = {}, { asNew = false } = {}) {
     let fresh = 0;
     const now = performance.now();
     for (const m of messages) {
       const a = m?.type === 'alert' ? m.data : m;
-      if (!a || typeof a.seq !== 'number' || this.alerts.has(a.seq)) continue;
+      if (!a || typeof a.seq !== 'number') continue;
+      if (asNew) {
+        if (this.alerts.has(a.seq)) continue;
+        this.arrived.set(a.seq, now);
+        fresh += 1;
+      }
       this.alerts.set(a.seq, a);
-      this.arrived.set(a.seq, now);
-      fresh += 1;
     }
     for (const [seq, ack] of Object.entries(acknowledged ?? {})) this.noteAck(Number(seq), ack);
     this.render();

@@ -85,15 +85,8 @@ export class Incidents {
           const { incident } = await this.o.api.get(`/api/v1/incidents/${i.incident_id}`);
           if (incident) this.set(incident);
         } catch (e) {
-          if (e?.status !== 404) {
-            console.warn(`incident ${i.incident_id}:`, e.message);
-            return;
-          }
-          this.byId.delete(i.incident_id);
-          if (this.openId === i.incident_id) {
-            this.openId = null;
-            this.detail = null;
-          }
+          if (e?.status === 404) this.drop(i.incident_id);
+          else console.warn(`incident ${i.incident_id}:`, e.message);
         }
       }),
     );
@@ -119,12 +112,17 @@ export class Incidents {
 
   /** An incident that left this screen's reach (`incident_gone`): no longer shown. */
   forget(id) {
-    if (!this.byId.delete(id)) return;
+    if (this.drop(id)) this.changed();
+  }
+
+  /** Takes the incident off this screen (and out of the panel); answers whether it was on it. */
+  drop(id) {
+    if (!this.byId.delete(id)) return false;
     if (this.openId === id) {
       this.openId = null;
       this.detail = null;
     }
-    this.changed();
+    return true;
   }
 
   /** The incidents not closed or cancelled. */

@@ -482,11 +482,11 @@ async function catchUp() {
     while (app.gapToCatchUp) {
       app.gapToCatchUp = false;
       const [alerts, incidents] = await Promise.all([
-        app.api.get(`/api/v1/history/alerts?from=${Date.now() - DAY_MS}&limit=500`).catch((e) => {
+        recentAlerts().catch((e) => {
           console.warn('alerts after a gap:', e.message);
           return null;
         }),
-        app.api.get('/api/v1/history/incidents?state=open&limit=5000').catch((e) => {
+        openIncidents().catch((e) => {
           console.warn('incidents after a gap:', e.message);
           return null;
         }),
@@ -496,7 +496,7 @@ async function catchUp() {
       ]);
       if (incidents) await app.incidents.catchUp(incidents.incidents ?? []);
       if (alerts) {
-        const fresh = app.alerts.catchUp(alerts.alerts ?? [], alerts.acknowledged);
+        const fresh = app.alerts.load(alerts.alerts ?? [], alerts.acknowledged, { asNew: true });
         if (fresh > 0) toast(t('feed_caught_up', { n: fresh }));
       }
       document.documentElement.dataset.caughtUp = String(Number(document.documentElement.dataset.caughtUp ?? 0) + 1);
@@ -506,9 +506,19 @@ async function catchUp() {
   }
 }
 
+/** The last day's alerts with their first acknowledgements, from the history API. */
+function recentAlerts() {
+  return app.api.get(`/api/v1/history/alerts?from=${Date.now() - DAY_MS}&limit=500`);
+}
+
+/** Every open incident, however old, from the history API. */
+function openIncidents() {
+  return app.api.get('/api/v1/history/incidents?state=open&limit=5000');
+}
+
 async function loadAlerts() {
   try {
-    const { alerts, acknowledged } = await app.api.get(`/api/v1/history/alerts?from=${Date.now() - DAY_MS}&limit=500`);
+    const { alerts, acknowledged } = await recentAlerts();
     app.alerts.load(alerts, acknowledged);
   } catch (e) {
     console.warn('alerts:', e.message);
@@ -518,8 +528,8 @@ async function loadAlerts() {
 
 async function loadIncidents() {
   try {
-    // Every open incident, however old (the feed brings every change after this).
-    const { incidents } = await app.api.get('/api/v1/history/incidents?state=open&limit=5000');
+    // The feed brings every change after this.
+    const { incidents } = await openIncidents();
     app.incidents.load(incidents);
   } catch (e) {
     console.warn('incidents:', e.message);

@@ -728,8 +728,9 @@ impl Config {
     /// as a working day, so a referral registered on a public holiday would be handed to a
     /// closed office and fall due while it is closed. Answers the days left when it warned.
     pub fn warn_if_judicial_calendar_ends(&self) -> Option<i64> {
-        let left = self.judicial_calendar_days_left().filter(|&d| d < CALENDAR_WARN_DAYS)?;
-        let ends = self.judicial_office.office_hours().ok()?.calendar_ends()?;
+        let hours = self.judicial_office.office_hours().ok()?;
+        let left = hours.calendar_days_left(self.clock.now_ms()).filter(|&d| d < CALENDAR_WARN_DAYS)?;
+        let ends = hours.calendar_ends()?;
         let (y, m, d) = liandong_core::stats::civil_from_days(ends);
         tracing::warn!(
             calendar_ends = %format!("{y:04}-{m:02}-{d:02}"),
